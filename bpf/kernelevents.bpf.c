@@ -1,0 +1,457 @@
+//go:build ignore
+// SPDX-License-Identifier: (MIT OR GPL-2.0-only)
+/*
+ * kernelevents: one sample per file created in the kernel.
+ *
+ * Hooks (the Go loader picks one set at start, see internal/probe):
+ *   kretprobe/do_filp_open   kprobes (any kernel with BTF, 5.8+ for the ring buffer)
+ *   fexit/do_filp_open       BPF trampolines (5.8+ with BTF)
+ *   tracepoint/syscalls/...  sys_exit_{open,openat,openat2,creat} and
+ *                            sys_{enter,exit}_{mknod,mknodat} (needs tracefs)
+ *   tracepoint/io_uring/io_uring_complete, beside the syscall tracepoints,
+ *                            for IORING_OP_OPENAT{,2} (io_uring 5.6+)
+ *
+ * "Created" means the open made a new name: the returned struct file has
+ * FMODE_CREATED (fs/namei.c, open_last_lookups/lookup_open sets it only when
+ * this call created the inode). mknod/mknodat of a regular file count when
+ * they return 0. The path is resolved in the kernel from the file's dentry
+ * chain, crossing mounts up to the task's root as d_path() does.
+ *
+ * The sample layout is in event.h. Every sample the ring buffer cannot take
+ * is counted in counters[COUNTER_LOST].
+ */
+#include "vmlinux.h"
+#include "arch.h"
+#include "bpf/bpf_helpers.h"
+#include "bpf/bpf_tracing.h"
+#include "bpf/bpf_core_read.h"
+#include "event.h"
+
+char __license[] SEC("license") = "Dual MIT/GPL";
+
+/* include/linux/fs.h; a macro, so not in BTF. Stable since 4.19. */
+#define FMODE_CREATED 0x100000
+/* include/linux/sched.h: io-wq workers and the SQPOLL thread. */
+#define PF_IO_WORKER 0x00000010
+#define S_IFMT 00170000
+#define S_IFREG 0100000
+#define AT_FDCWD -100
+/* include/linux/err.h: IS_ERR_VALUE */
+#define MAX_ERRNO 4095
+/* include/uapi/linux/io_uring.h */
+#define IORING_OP_OPENAT 18
+#define IORING_OP_OPENAT2 28
+
+/*
+ * The path is built backwards into a per-CPU scratch buffer, leaf last, the
+ * way d_path() does. PATH_BUF bounds the whole path, MAX_DEPTH the number of
+ * components walked (the verifier needs both bounded). Names are at most
+ * NAME_MAX (255) bytes.
+ */
+#define PATH_BUF 1024
+#define NAME_MASK 255
+#define MAX_DEPTH 48
+#define PREFIX_LEN 128
+
+/* Set by the loader before load (spec.Variables). */
+const volatile __u32 self_tgid = 0;
+const volatile __u64 wakeup_bytes = 0;
+const volatile bool filter_uids = false;
+const volatile bool filter_comms = false;
+const volatile bool filter_prefixes = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20); /* resized by the loader */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, COUNTER_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u8);
+} uid_filter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, char[EVENT_COMM_LEN]);
+	__type(value, __u8);
+} comm_exclude SEC(".maps");
+
+struct prefix_key {
+	__u32 prefixlen; /* in bits, as BPF_MAP_TYPE_LPM_TRIE wants */
+	__u8 data[PREFIX_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 256);
+	__type(key, struct prefix_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} path_prefixes SEC(".maps");
+
+/* mknod arguments kept from sys_enter to sys_exit, per thread. */
+struct mknod_args {
+	__u64 filename; /* user pointer, as u64: no pointers in map values */
+	__s32 dfd;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct mknod_args);
+} mknod_inflight SEC(".maps");
+
+struct scratch {
+	__u32 off; /* where the path built in buf starts; see walk() */
+	__u32 _pad;
+	char buf[PATH_BUF + NAME_MASK + 1];
+	struct prefix_key key;
+	char name[EVENT_PATH_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_map SEC(".maps");
+
+/* Makes bpf2go emit the Go type (-type event). */
+struct event *unused_event __attribute__((unused));
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+	if (v)
+		*v += 1;
+}
+
+/*
+ * Cheap per-task filters, before any path work: the collector itself, uids
+ * not asked for, excluded comms.
+ */
+static __always_inline bool task_wanted(__u64 pid_tgid, __u64 uid_gid, char *comm)
+{
+	if (self_tgid && (__u32)(pid_tgid >> 32) == self_tgid)
+		return false;
+	if (filter_uids) {
+		__u32 uid = (__u32)uid_gid;
+		if (!bpf_map_lookup_elem(&uid_filter, &uid))
+			return false;
+	}
+	if (filter_comms && bpf_map_lookup_elem(&comm_exclude, comm))
+		return false;
+	return true;
+}
+
+/*
+ * walk writes "/name" for each component from dentry up to the task's root
+ * (or the global root), backwards, ending at s->off. It crosses mount points
+ * through struct mount as prepend_path() in fs/d_path.c does. It returns true
+ * when the path was cut (too deep or too long).
+ *
+ * The write offset lives in the map value, not in a register: the verifier
+ * then sees an unknown (masked) scalar at each iteration and can prune the
+ * loop's states instead of exploring every branch combination (with the
+ * offset in a register, the 1M-instruction limit was hit at 48 levels).
+ */
+static __always_inline bool walk(struct scratch *s, struct task_struct *task, struct dentry *dentry,
+				 struct vfsmount *vfsmnt)
+{
+	struct dentry *root_dentry = BPF_CORE_READ(task, fs, root.dentry);
+	struct vfsmount *root_mnt = BPF_CORE_READ(task, fs, root.mnt);
+	struct mount *mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
+
+	for (int i = 0; i < MAX_DEPTH; i++) {
+		if (dentry == root_dentry && vfsmnt == root_mnt)
+			return false;
+		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+		if (dentry == BPF_CORE_READ(vfsmnt, mnt_root) || dentry == parent) {
+			struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+			if (mnt_parent == mnt)
+				return false; /* the global root */
+			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = mnt_parent;
+			vfsmnt = (void *)mnt + bpf_core_field_offset(struct mount, mnt);
+			continue;
+		}
+		__u32 len = BPF_CORE_READ(dentry, d_name.len);
+		const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+		__u32 off = *(volatile __u32 *)&s->off;
+		if (len > NAME_MASK || len + 1 > off || off > PATH_BUF)
+			return true;
+		off -= len;
+		bpf_probe_read_kernel(&s->buf[off & (PATH_BUF - 1)], len & NAME_MASK, name);
+		off -= 1;
+		s->buf[off & (PATH_BUF - 1)] = '/';
+		s->off = off;
+		dentry = parent;
+	}
+	return true;
+}
+
+static __always_inline __u64 wakeup_flags(void)
+{
+	/* 0: per-event wakeup (the kernel wakes the reader when it has caught up). */
+	if (!wakeup_bytes)
+		return 0;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+/*
+ * report applies the path-prefix filter to the path in s->buf[s->off:PATH_BUF]
+ * and submits the sample. Filtering happens before the reservation so
+ * filtered files cost no ring-buffer space.
+ */
+static __always_inline void report(struct scratch *s, struct task_struct *task, __u64 pid_tgid, __u64 uid_gid,
+				   char *comm, bool truncated, __u8 hook, __u8 flags)
+{
+	__u32 off = s->off;
+	if (off >= PATH_BUF) {
+		off = PATH_BUF - 1;
+		s->buf[PATH_BUF - 1] = '/';
+	}
+	__u32 len = PATH_BUF - off;
+	if (len > EVENT_PATH_LEN - 1) {
+		len = EVENT_PATH_LEN - 1; /* keep the root side: directories matter most */
+		truncated = true;
+	}
+	if (filter_prefixes) {
+		bpf_probe_read_kernel(s->key.data, PREFIX_LEN, &s->buf[off & (PATH_BUF - 1)]);
+		s->key.prefixlen = (len < PREFIX_LEN ? len : PREFIX_LEN) * 8;
+		if (!bpf_map_lookup_elem(&path_prefixes, &s->key))
+			return;
+	}
+
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(COUNTER_LOST);
+		return;
+	}
+	e->ts_ns = bpf_ktime_get_ns();
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->tgid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->uid = (__u32)uid_gid;
+	e->gid = uid_gid >> 32;
+	e->path_len = len;
+	e->hook = hook;
+	e->flags = flags | (truncated ? EVENT_F_TRUNCATED : 0);
+	__builtin_memcpy(e->comm, comm, EVENT_COMM_LEN);
+	bpf_probe_read_kernel(e->path, EVENT_PATH_LEN, &s->buf[off & (PATH_BUF - 1)]);
+	e->_pad = 0;
+	bpf_ringbuf_submit(e, wakeup_flags());
+}
+
+static __always_inline struct scratch *get_scratch(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&scratch_map, &zero);
+}
+
+/*
+ * current_comm fills comm with the task's name; for io_uring workers
+ * ("iou-wrk-N", "iou-sqp-N") it takes the group leader's, and sets
+ * EVENT_F_IO_URING, so the sample names the submitting program.
+ */
+static __always_inline __u8 current_comm(struct task_struct *task, char *comm)
+{
+	if (BPF_CORE_READ(task, flags) & PF_IO_WORKER) {
+		struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+		BPF_CORE_READ_STR_INTO(comm, leader, comm);
+		return EVENT_F_IO_URING;
+	}
+	bpf_get_current_comm(comm, EVENT_COMM_LEN);
+	return 0;
+}
+
+/* on_file reports f when this open created it. */
+static __always_inline int on_file(struct file *f, __u8 hook, __u8 flags)
+{
+	if (!f)
+		return 0;
+	if (!(BPF_CORE_READ(f, f_mode) & FMODE_CREATED))
+		return 0;
+
+	struct task_struct *task = (void *)bpf_get_current_task();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	char comm[EVENT_COMM_LEN] = {};
+	flags |= current_comm(task, comm);
+	if (!task_wanted(pid_tgid, uid_gid, comm))
+		return 0;
+
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	s->off = PATH_BUF;
+	bool truncated = walk(s, task, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
+	report(s, task, pid_tgid, uid_gid, comm, truncated, hook, flags);
+	return 0;
+}
+
+SEC("kretprobe/do_filp_open")
+int BPF_KRETPROBE(kretprobe_do_filp_open, struct file *f)
+{
+	if ((unsigned long)f >= (unsigned long)-MAX_ERRNO)
+		return 0;
+	return on_file(f, HOOK_KRETPROBE, 0);
+}
+
+/* fs/namei.c: struct file *do_filp_open(int dfd, struct filename *pathname, const struct open_flags *op) */
+SEC("fexit/do_filp_open")
+int BPF_PROG(fexit_do_filp_open, int dfd, struct filename *pathname, const struct open_flags *op, struct file *f)
+{
+	if ((unsigned long)f >= (unsigned long)-MAX_ERRNO)
+		return 0;
+	return on_file(f, HOOK_FEXIT, 0);
+}
+
+/* fd_file returns current->files->fdt->fd[fd], as fs/file.c:files_lookup_fd_raw. */
+static __always_inline struct file *fd_file(struct task_struct *task, long fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+/*
+ * The open-family syscalls all return the new fd; the file it names tells
+ * whether this call created it. The sys_enter side is not needed.
+ */
+static __always_inline int on_open_exit(long ret)
+{
+	if (ret < 0)
+		return 0;
+	return on_file(fd_file((void *)bpf_get_current_task(), ret), HOOK_TRACEPOINT, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int tp_exit_open(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_open_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int tp_exit_openat(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_open_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int tp_exit_openat2(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_open_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_creat")
+int tp_exit_creat(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_open_exit(ctx->ret);
+}
+
+/* mknod(2) of a regular file (mode type S_IFREG or 0) creates a file too. */
+static __always_inline int on_mknod_enter(int dfd, __u64 filename, __u32 mode)
+{
+	if ((mode & S_IFMT) != 0 && (mode & S_IFMT) != S_IFREG)
+		return 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	struct mknod_args a = {.filename = filename, .dfd = dfd};
+	bpf_map_update_elem(&mknod_inflight, &id, &a, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int on_mknod_exit(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct mknod_args *ap = bpf_map_lookup_elem(&mknod_inflight, &pid_tgid);
+	if (!ap)
+		return 0;
+	struct mknod_args a = *ap;
+	bpf_map_delete_elem(&mknod_inflight, &pid_tgid);
+	if (ret != 0)
+		return 0;
+
+	struct task_struct *task = (void *)bpf_get_current_task();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	char comm[EVENT_COMM_LEN] = {};
+	bpf_get_current_comm(comm, sizeof(comm));
+	if (!task_wanted(pid_tgid, uid_gid, comm))
+		return 0;
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+
+	/* The name as passed goes last; a relative one is resolved against the
+	 * directory it was relative to (cwd or dfd), walked like a file's. */
+	long n = bpf_probe_read_user_str(s->name, EVENT_PATH_LEN, (const void *)a.filename);
+	if (n <= 1)
+		return 0;
+	__u32 len = (n - 1) & NAME_MASK;
+	__u32 off = PATH_BUF - len;
+	bpf_probe_read_kernel(&s->buf[off & (PATH_BUF - 1)], len, s->name);
+	s->off = off;
+	bool truncated = false;
+	if (s->name[0] != '/') {
+		struct dentry *dentry;
+		struct vfsmount *mnt;
+		if (a.dfd == AT_FDCWD) {
+			dentry = BPF_CORE_READ(task, fs, pwd.dentry);
+			mnt = BPF_CORE_READ(task, fs, pwd.mnt);
+		} else {
+			struct file *dir = fd_file(task, a.dfd);
+			if (!dir)
+				return 0;
+			dentry = BPF_CORE_READ(dir, f_path.dentry);
+			mnt = BPF_CORE_READ(dir, f_path.mnt);
+		}
+		off -= 1;
+		s->buf[off & (PATH_BUF - 1)] = '/';
+		s->off = off;
+		truncated = walk(s, task, dentry, mnt);
+	}
+	report(s, task, pid_tgid, uid_gid, comm, truncated, HOOK_TRACEPOINT, EVENT_F_MKNOD);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_mknod")
+int tp_enter_mknod(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_mknod_enter(AT_FDCWD, ctx->args[0], ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_mknodat")
+int tp_enter_mknodat(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_mknod_enter(ctx->args[0], ctx->args[1], ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_mknod")
+int tp_exit_mknod(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_mknod_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_mknodat")
+int tp_exit_mknodat(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_mknod_exit(ctx->ret);
+}

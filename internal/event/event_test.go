@@ -1,0 +1,105 @@
+package event
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func sample() *Event {
+	return &Event{
+		TimeNs: 123456789, CgroupID: 42, TGID: 1000, TID: 1001, UID: 65534, GID: 65533,
+		Hook: HookTracepoint, Flags: FlagMknod, Comm: []byte("touch"), Path: []byte("/tmp/x/new"),
+	}
+}
+
+func TestDecodeRoundTrip(t *testing.T) {
+	want := sample()
+	var got Event
+	require.NoError(t, Decode(Encode(want), &got))
+	assert.Equal(t, *want, got)
+}
+
+func TestDecodeFullComm(t *testing.T) {
+	b := Encode(sample())
+	copy(b[offComm:], "0123456789abcdef") // 16 bytes, no NUL: the kernel never does this, but be safe
+	var e Event
+	require.NoError(t, Decode(b, &e))
+	assert.Equal(t, "0123456789abcdef", string(e.Comm))
+}
+
+func TestDecodeErrors(t *testing.T) {
+	valid := Encode(sample())
+	mod := func(f func(b []byte)) []byte {
+		b := append([]byte(nil), valid...)
+		f(b)
+		return b
+	}
+	tests := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"empty", nil, errSize},
+		{"short", valid[:Size-1], errSize},
+		{"long", append(append([]byte(nil), valid...), 0), errSize},
+		{"zero path", mod(func(b []byte) { b[32], b[33] = 0, 0 }), errPathLen},
+		{"path too long", mod(func(b []byte) { b[32], b[33] = 0, 1 }), errPathLen},
+		{"NUL in path", mod(func(b []byte) { b[offPath+2] = 0 }), errPathNUL},
+		{"hook zero", mod(func(b []byte) { b[34] = 0 }), errHook},
+		{"hook unknown", mod(func(b []byte) { b[34] = 9 }), errHook},
+		{"flags unknown", mod(func(b []byte) { b[35] = 0x80 }), errFlags},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var e Event
+			err := Decode(tt.in, &e)
+			require.ErrorIs(t, err, tt.want)
+			assert.True(t, errors.Is(err, ErrMalformed))
+		})
+	}
+}
+
+func TestHookString(t *testing.T) {
+	assert.Equal(t, "kretprobe", HookKretprobe.String())
+	assert.Equal(t, "fexit", HookFexit.String())
+	assert.Equal(t, "tracepoint", HookTracepoint.String())
+	assert.Equal(t, "io_uring_tracepoint", HookIOUring.String())
+	assert.Equal(t, "hook(7)", Hook(7).String())
+}
+
+func BenchmarkDecode(b *testing.B) {
+	raw := Encode(sample())
+	var e Event
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Decode(raw, &e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(Encode(sample()))
+	f.Add([]byte{})
+	f.Add(make([]byte, Size))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var e Event
+		if err := Decode(b, &e); err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		if len(e.Path) == 0 || len(e.Path) > maxPath || len(e.Comm) > CommLen {
+			t.Fatalf("decoded out of bounds: path %d comm %d", len(e.Path), len(e.Comm))
+		}
+		// A valid sample survives a round trip.
+		var again Event
+		if err := Decode(Encode(&e), &again); err != nil {
+			t.Fatalf("re-decode: %v", err)
+		}
+	})
+}

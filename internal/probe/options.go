@@ -1,0 +1,113 @@
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Hook names a set of kernel programs that see file creation.
+type Hook string
+
+// Hooks a user can ask for.
+const (
+	// HookAuto tries kretprobe, then fexit, then tracepoint, and keeps the
+	// first that loads and attaches.
+	HookAuto Hook = "auto"
+	// HookKretprobe is a kretprobe on do_filp_open (needs kprobes).
+	HookKretprobe Hook = "kretprobe"
+	// HookFexit is an fexit program on do_filp_open (needs BPF trampolines).
+	HookFexit Hook = "fexit"
+	// HookTracepoint is the syscall tracepoints (needs tracefs mounted).
+	HookTracepoint Hook = "tracepoint"
+)
+
+// Hooks lists the hooks auto tries, in order.
+var Hooks = []Hook{HookKretprobe, HookFexit, HookTracepoint}
+
+// Limits the kernel programs impose on the options.
+const (
+	// MaxPathPrefix is the longest path prefix the in-kernel filter holds
+	// (the LPM trie key in bpf/kernelevents.bpf.c).
+	MaxPathPrefix = 128
+	// MaxFilterEntries bounds each in-kernel filter map.
+	MaxFilterEntries = 256
+	// MaxCommLen is the longest comm the kernel keeps (TASK_COMM_LEN - 1).
+	MaxCommLen = 15
+)
+
+// Options says what to load and how. The zero value is not valid: start
+// from DefaultOptions.
+type Options struct {
+	// Hook to attach; HookAuto picks the first that works.
+	Hook Hook
+	// RingBufferSize in bytes: a power of two and a multiple of the page size.
+	RingBufferSize int
+	// WakeupBytes: the kernel wakes the reader once this many bytes wait in
+	// the ring; 0 wakes it for every sample.
+	WakeupBytes int
+	// MaxLatency bounds how long a sample may wait in the ring when wakeups
+	// are batched: the reader drains it at least this often.
+	MaxLatency time.Duration
+	// PathPrefixes keeps only files whose absolute path starts with one of
+	// these; empty keeps all.
+	PathPrefixes []string
+	// UIDs keeps only files created by these real uids; empty keeps all.
+	UIDs []uint32
+	// ExcludeComms drops files created by tasks with these names.
+	ExcludeComms []string
+	// ExcludePID drops files created by this process (the collector itself);
+	// 0 drops none.
+	ExcludePID int
+}
+
+// DefaultOptions returns the defaults: auto hook, 4 MiB ring, wakeups batched
+// at 256 KiB or 100 ms.
+func DefaultOptions() Options {
+	return Options{
+		Hook:           HookAuto,
+		RingBufferSize: 4 << 20,
+		WakeupBytes:    256 << 10,
+		MaxLatency:     100 * time.Millisecond,
+	}
+}
+
+// ParseHook returns the hook named s.
+func ParseHook(s string) (Hook, error) {
+	switch h := Hook(s); h {
+	case HookAuto, HookKretprobe, HookFexit, HookTracepoint:
+		return h, nil
+	}
+	return "", fmt.Errorf("unknown hook %q (want auto, kretprobe, fexit or tracepoint)", s)
+}
+
+// Validate checks the options against what the kernel programs accept.
+func (o *Options) Validate(pageSize int) error {
+	var errs []error
+	if _, err := ParseHook(string(o.Hook)); err != nil {
+		errs = append(errs, err)
+	}
+	if n := o.RingBufferSize; n <= 0 || n&(n-1) != 0 || n%pageSize != 0 {
+		errs = append(errs, fmt.Errorf("ring buffer size %d is not a power of two and a multiple of the page size (%d)", n, pageSize))
+	}
+	if o.WakeupBytes < 0 || o.WakeupBytes >= o.RingBufferSize {
+		errs = append(errs, fmt.Errorf("wakeup bytes %d must be from 0 to less than the ring buffer size", o.WakeupBytes))
+	}
+	if o.WakeupBytes > 0 && o.MaxLatency <= 0 {
+		errs = append(errs, errors.New("max latency must be positive when wakeups are batched"))
+	}
+	if len(o.PathPrefixes) > MaxFilterEntries || len(o.UIDs) > MaxFilterEntries || len(o.ExcludeComms) > MaxFilterEntries {
+		errs = append(errs, fmt.Errorf("at most %d entries per filter", MaxFilterEntries))
+	}
+	for _, p := range o.PathPrefixes {
+		if p == "" || p[0] != '/' || len(p) > MaxPathPrefix {
+			errs = append(errs, fmt.Errorf("path prefix %q must be absolute and at most %d bytes", p, MaxPathPrefix))
+		}
+	}
+	for _, c := range o.ExcludeComms {
+		if c == "" || len(c) > MaxCommLen {
+			errs = append(errs, fmt.Errorf("comm %q must be 1 to %d bytes (the kernel cuts longer names)", c, MaxCommLen))
+		}
+	}
+	return errors.Join(errs...)
+}

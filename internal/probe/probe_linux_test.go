@@ -1,0 +1,403 @@
+//go:build linux
+
+package probe
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kernelevents/kernelevents/internal/event"
+	"github.com/kernelevents/kernelevents/internal/testutil"
+)
+
+func TestMain(m *testing.M) {
+	testutil.MaybeRunChild()
+	os.Exit(m.Run())
+}
+
+// requiredHooks are the hooks that must attach on this kernel:
+// KERNELEVENTS_HOOKS (set by make test and make vmtest), else tracepoint when
+// strict. Others may be missing from the kernel and are skipped with the
+// reason.
+func requiredHooks() []Hook {
+	if v := os.Getenv("KERNELEVENTS_HOOKS"); v != "" {
+		var hs []Hook
+		for _, s := range strings.Split(v, ",") {
+			hs = append(hs, Hook(strings.TrimSpace(s)))
+		}
+		return hs
+	}
+	if testutil.Strict() {
+		return []Hook{HookTracepoint}
+	}
+	return nil
+}
+
+// openHook opens h or skips when this kernel lacks it and it is not required.
+func openHook(t *testing.T, opts Options) *Probe {
+	t.Helper()
+	testutil.RequireRoot(t)
+	if opts.Hook == HookTracepoint || opts.Hook == HookAuto {
+		testutil.RequireTracefs(t)
+	}
+	p, err := Open(opts)
+	if err != nil {
+		if errors.Is(err, ebpf.ErrNotSupported) && !slices.Contains(requiredHooks(), opts.Hook) {
+			t.Skipf("hook %s is not available on this kernel (the kernel matrix, make vmtest, proves it): %v", opts.Hook, err)
+		}
+		require.NoError(t, err, "open hook %s", opts.Hook)
+	}
+	t.Cleanup(func() { p.Close() })
+	t.Logf("attached %s; notes: %v", p, p.Notes())
+	return p
+}
+
+// seen is a sample copied out of the reader's buffer.
+type seen struct {
+	tgid, tid, uid, gid uint32
+	comm, path          string
+	hook                event.Hook
+	flags               event.Flags
+}
+
+// collector drains a probe in the background.
+type collector struct {
+	mu        sync.Mutex
+	events    []seen
+	malformed int
+	done      chan struct{}
+}
+
+func collect(p *Probe) *collector {
+	c := &collector{done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		var e event.Event
+		for {
+			err := p.Read(&e)
+			if errors.Is(err, event.ErrMalformed) {
+				c.mu.Lock()
+				c.malformed++
+				c.mu.Unlock()
+				continue
+			}
+			if err != nil {
+				return
+			}
+			c.mu.Lock()
+			c.events = append(c.events, seen{e.TGID, e.TID, e.UID, e.GID, string(e.Comm), string(e.Path), e.Hook, e.Flags})
+			c.mu.Unlock()
+		}
+	}()
+	return c
+}
+
+// wait returns the samples of tgids once there are at least n of them, and
+// after a further settle period so that extra samples would show.
+func (c *collector) wait(t *testing.T, n int, tgids ...uint32) []seen {
+	t.Helper()
+	var got []seen
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got = c.of(tgids...)
+		if len(got) >= n || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	return c.of(tgids...)
+}
+
+func (c *collector) of(tgids ...uint32) []seen {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []seen
+	for _, e := range c.events {
+		if slices.Contains(tgids, e.tgid) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func paths(es []seen) []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, e.path)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// realTempDir returns a test directory with symlinks resolved, since the
+// kernel reports the real path.
+func realTempDir(t *testing.T) string {
+	d, err := filepath.EvalSymlinks(t.TempDir())
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(d, 0o755))
+	return d
+}
+
+// creationOps returns ops that create one file per creating syscall and the
+// absolute paths they create.
+func creationOps(dir string) ([]testutil.Op, []string) {
+	kinds := []string{testutil.OpOpenat, testutil.OpOpenat2, testutil.OpMknodat, testutil.OpOpenatRel, testutil.OpMknodatRel}
+	if testutil.HasLegacySyscalls {
+		kinds = append(kinds, testutil.OpOpen, testutil.OpCreat, testutil.OpMknod)
+	}
+	var ops []testutil.Op
+	var want []string
+	for _, k := range kinds {
+		name := "new-" + k
+		ops = append(ops, testutil.Op{Kind: k, Path: name})
+		want = append(want, filepath.Join(dir, name))
+	}
+	return ops, want
+}
+
+func TestCreationsPerHook(t *testing.T) {
+	for _, h := range Hooks {
+		t.Run(string(h), func(t *testing.T) {
+			root := realTempDir(t)
+			opts := DefaultOptions()
+			opts.Hook = h
+			opts.PathPrefixes = []string{root + "/"}
+			opts.ExcludePID = os.Getpid()
+			p := openHook(t, opts)
+			require.Equal(t, h, p.Hook())
+			c := collect(p)
+
+			// A root child creates one file per syscall, then does
+			// everything that must not count.
+			dirA := filepath.Join(root, "a")
+			require.NoError(t, os.Mkdir(dirA, 0o755))
+			require.NoError(t, os.WriteFile(filepath.Join(dirA, "existing"), nil, 0o644))
+			ops, want := creationOps(dirA)
+			ops = append(ops,
+				testutil.Op{Kind: testutil.OpReopen, Path: "existing"},
+				testutil.Op{Kind: testutil.OpReopen, Path: "new-openat"},
+				testutil.Op{Kind: testutil.OpExclFail, Path: "existing"},
+				testutil.Op{Kind: testutil.OpMkfifo, Path: "fifo"},
+			)
+			a := testutil.RunChild(t, testutil.ChildSpec{Dir: dirA, Ops: ops})
+
+			// A child as nobody: EACCES in a root-owned directory, two
+			// files in its own.
+			dirB := filepath.Join(root, "b")
+			require.NoError(t, os.Mkdir(dirB, 0o777))
+			require.NoError(t, os.Chmod(dirB, 0o777))
+			b := testutil.RunChild(t, testutil.ChildSpec{Dir: dirB, Ops: []testutil.Op{
+				{Kind: testutil.OpAccessFail, Path: "../a/denied"},
+				{Kind: testutil.OpOpenat, Path: "nobody-1"},
+				{Kind: testutil.OpOpenat2, Path: "nobody-2"},
+			}}.AsUser(65534, 65534))
+			wantB := []string{filepath.Join(dirB, "nobody-1"), filepath.Join(dirB, "nobody-2")}
+
+			got := c.wait(t, len(want)+len(wantB), uint32(a.PID), uint32(b.PID))
+			gotA, gotB := filterTGID(got, a.PID), filterTGID(got, b.PID)
+			slices.Sort(want)
+			assert.Equal(t, want, paths(gotA), "files created by the root child")
+			assert.Equal(t, wantB, paths(gotB), "files created by nobody")
+			for _, e := range gotA {
+				assert.Equal(t, uint32(0), e.uid)
+				assert.Equal(t, testutil.ChildComm, e.comm)
+				assert.NotZero(t, e.tid)
+				assert.Zero(t, e.flags&event.FlagTruncated)
+				if strings.Contains(e.path, "mknod") {
+					assert.Equal(t, event.HookTracepoint, e.hook, "mknod is seen by its tracepoint")
+					assert.NotZero(t, e.flags&event.FlagMknod)
+				} else {
+					assert.Equal(t, string(h), e.hook.String())
+				}
+			}
+			for _, e := range gotB {
+				assert.Equal(t, uint32(65534), e.uid)
+				assert.Equal(t, uint32(65534), e.gid)
+			}
+			lost, err := p.Lost()
+			require.NoError(t, err)
+			assert.Zero(t, lost)
+			assert.Zero(t, c.malformed)
+		})
+	}
+}
+
+func filterTGID(es []seen, pid int) []seen {
+	var out []seen
+	for _, e := range es {
+		if e.tgid == uint32(pid) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func TestAutoSaysWhy(t *testing.T) {
+	opts := DefaultOptions()
+	opts.PathPrefixes = []string{"/nonexistent-kernelevents/"}
+	p := openHook(t, opts)
+	t.Logf("auto chose %s", p.Hook())
+	if want := os.Getenv("KERNELEVENTS_EXPECT_AUTO"); want != "" {
+		require.Equal(t, Hook(want), p.Hook())
+	}
+	// Every hook tried before the chosen one has a note saying why not.
+	for _, h := range Hooks {
+		if h == p.Hook() {
+			break
+		}
+		assert.True(t, slices.ContainsFunc(p.Notes(), func(n string) bool { return strings.HasPrefix(n, string(h)+": ") }),
+			"no reason given for passing over %s in %q", h, p.Notes())
+	}
+}
+
+func TestFilters(t *testing.T) {
+	root := realTempDir(t)
+	in, out := filepath.Join(root, "in"), filepath.Join(root, "out")
+	for _, d := range []string{in, out} {
+		require.NoError(t, os.Mkdir(d, 0o777))
+		require.NoError(t, os.Chmod(d, 0o777))
+	}
+	opts := DefaultOptions()
+	opts.Hook = HookAuto
+	opts.PathPrefixes = []string{in + "/"}
+	opts.UIDs = []uint32{65534}
+	opts.ExcludePID = os.Getpid()
+	p := openHook(t, opts)
+	c := collect(p)
+
+	ops := func(dir, name string) testutil.ChildSpec {
+		return testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: name + "1"}, {Kind: testutil.OpMknodat, Path: name + "2"}}}
+	}
+	rootIn := testutil.RunChild(t, ops(in, "root"))                            // wrong uid
+	nobodyOut := testutil.RunChild(t, ops(out, "nobody").AsUser(65534, 65534)) // wrong prefix
+	nobodyIn := testutil.RunChild(t, ops(in, "nobody").AsUser(65534, 65534))   // kept
+	got := c.wait(t, 2, uint32(rootIn.PID), uint32(nobodyOut.PID), uint32(nobodyIn.PID))
+	assert.Equal(t, []string{filepath.Join(in, "nobody1"), filepath.Join(in, "nobody2")}, paths(got))
+	for _, e := range got {
+		assert.Equal(t, uint32(nobodyIn.PID), e.tgid)
+	}
+}
+
+func TestExcludeComm(t *testing.T) {
+	root := realTempDir(t)
+	opts := DefaultOptions()
+	opts.PathPrefixes = []string{root + "/"}
+	opts.ExcludeComms = []string{testutil.ChildComm}
+	p := openHook(t, opts)
+	c := collect(p)
+	child := testutil.RunChild(t, testutil.ChildSpec{Dir: root, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: "x"}}})
+	// This process is not excluded (ExcludePID unset): its file is the marker
+	// that the probe works while the child's is filtered.
+	require.NoError(t, os.WriteFile(filepath.Join(root, "marker"), nil, 0o644))
+	got := c.wait(t, 1, uint32(os.Getpid()), uint32(child.PID))
+	assert.Equal(t, []string{filepath.Join(root, "marker")}, paths(got))
+}
+
+// TestLostAccounting fills a one-page ring with nobody reading: every file is
+// either received or counted as lost, exactly.
+func TestLostAccounting(t *testing.T) {
+	root := realTempDir(t)
+	opts := DefaultOptions()
+	opts.RingBufferSize = os.Getpagesize()
+	opts.WakeupBytes = 0
+	opts.PathPrefixes = []string{root + "/"}
+	opts.ExcludePID = os.Getpid()
+	p := openHook(t, opts)
+
+	const n = 2000
+	ops := make([]testutil.Op, n)
+	for i := range ops {
+		ops[i] = testutil.Op{Kind: testutil.OpOpenat, Path: "burst-" + itoa(i)}
+	}
+	child := testutil.RunChild(t, testutil.ChildSpec{Dir: root, Ops: ops})
+	c := collect(p) // only now: the ring overflowed while nobody read
+	got := c.wait(t, 1, uint32(child.PID))
+	lost, err := p.Lost()
+	require.NoError(t, err)
+	t.Logf("ring of %d bytes: %d received, %d lost", opts.RingBufferSize, len(got), lost)
+	assert.Positive(t, lost, "a one-page ring cannot hold %d samples", n)
+	assert.Equal(t, uint64(n), uint64(len(got))+lost, "received + lost must equal created")
+}
+
+func itoa(i int) string {
+	return strconv.Itoa(i)
+}
+
+// TestCloseReleasesEverything walks the kernel's program and map ids after
+// Close: none of the probe's remain.
+func TestCloseReleasesEverything(t *testing.T) {
+	p := openHook(t, DefaultOptions())
+	progs, maps := p.ProgramIDs(), p.MapIDs()
+	require.NotEmpty(t, progs)
+	require.NotEmpty(t, maps)
+	require.NoError(t, p.Close())
+	require.NoError(t, p.Close(), "Close twice")
+
+	// The kernel frees them after an RCU grace period.
+	require.Eventually(t, func() bool {
+		return !anyLive(progs, maps)
+	}, 5*time.Second, 20*time.Millisecond, "programs %v or maps %v still in the kernel", progs, maps)
+}
+
+func anyLive(progs []ebpf.ProgramID, maps []ebpf.MapID) bool {
+	for id := ebpf.ProgramID(0); ; {
+		next, err := ebpf.ProgramGetNextID(id)
+		if err != nil {
+			break
+		}
+		if slices.Contains(progs, next) {
+			return true
+		}
+		id = next
+	}
+	for id := ebpf.MapID(0); ; {
+		next, err := ebpf.MapGetNextID(id)
+		if err != nil {
+			break
+		}
+		if slices.Contains(maps, next) {
+			return true
+		}
+		id = next
+	}
+	return false
+}
+
+// TestVerifyLoad puts every hook's programs through this kernel's verifier,
+// attached or not: kretprobe and fexit programs load wherever the kernel
+// allows their program type.
+func TestVerifyLoad(t *testing.T) {
+	testutil.RequireRoot(t)
+	for _, h := range Hooks {
+		t.Run(string(h), func(t *testing.T) {
+			err := VerifyLoad(h, DefaultOptions())
+			if errors.Is(err, ebpf.ErrNotSupported) && !slices.Contains(requiredHooks(), h) {
+				t.Skipf("this kernel refuses %s programs: %v", h, err)
+			}
+			require.NoError(t, err)
+		})
+	}
+}
+
+func TestCapabilityError(t *testing.T) {
+	assert.NoError(t, capabilityError(1<<capSysAdmin))
+	assert.NoError(t, capabilityError(1<<capBPF|1<<capPerfmon))
+	err := capabilityError(1 << capBPF)
+	require.ErrorIs(t, err, ErrMissingCapability)
+	assert.Contains(t, err.Error(), "CAP_PERFMON")
+	assert.NotContains(t, err.Error(), "CAP_BPF and")
+	err = capabilityError(0)
+	assert.Contains(t, err.Error(), "CAP_BPF and CAP_PERFMON")
+}

@@ -1,0 +1,93 @@
+//go:build linux
+
+package testutil
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+func runChild(spec *ChildSpec) error {
+	// comm is per thread: name the one thread that does all the work.
+	runtime.LockOSThread()
+	if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafePtr(ChildComm)), 0, 0, 0); err != nil {
+		return fmt.Errorf("set comm: %w", err)
+	}
+	dir, err := unix.Open(spec.Dir, unix.O_DIRECTORY|unix.O_RDONLY, 0)
+	if err != nil {
+		return fmt.Errorf("open dir: %w", err)
+	}
+	defer unix.Close(dir)
+	if err := unix.Fchdir(dir); err != nil {
+		return fmt.Errorf("chdir: %w", err)
+	}
+	if spec.UID != nil {
+		// Go applies these to every thread of the process.
+		if err := syscall.Setgroups(nil); err != nil {
+			return fmt.Errorf("setgroups: %w", err)
+		}
+		if err := syscall.Setgid(int(*spec.GID)); err != nil {
+			return fmt.Errorf("setgid: %w", err)
+		}
+		if err := syscall.Setuid(int(*spec.UID)); err != nil {
+			return fmt.Errorf("setuid: %w", err)
+		}
+	}
+	for _, op := range spec.Ops {
+		if err := do(dir, spec.Dir, op); err != nil {
+			return fmt.Errorf("%s %s: %w", op.Kind, op.Path, err)
+		}
+	}
+	return nil
+}
+
+func closeFd(fd int, err error) error {
+	if err != nil {
+		return err
+	}
+	return unix.Close(fd)
+}
+
+func do(dir int, dirPath string, op Op) error {
+	abs := filepath.Join(dirPath, op.Path)
+	const flags = unix.O_CREAT | unix.O_WRONLY | unix.O_CLOEXEC
+	switch op.Kind {
+	case OpOpen, OpCreat, OpMknod:
+		return legacy(op.Kind, abs)
+	case OpOpenat:
+		return closeFd(unix.Openat(dir, op.Path, flags, 0o644))
+	case OpOpenatRel:
+		// relative to the cwd (AT_FDCWD), which is dir
+		return closeFd(unix.Openat(unix.AT_FDCWD, op.Path, flags, 0o644))
+	case OpOpenat2:
+		return closeFd(unix.Openat2(dir, op.Path, &unix.OpenHow{Flags: flags, Mode: 0o644}))
+	case OpMknodat:
+		return unix.Mknodat(dir, op.Path, unix.S_IFREG|0o644, 0)
+	case OpMknodatRel:
+		return unix.Mknodat(unix.AT_FDCWD, op.Path, unix.S_IFREG|0o644, 0)
+	case OpReopen:
+		return closeFd(unix.Openat(dir, op.Path, flags|unix.O_TRUNC, 0o644))
+	case OpExclFail:
+		err := closeFd(unix.Openat(dir, op.Path, flags|unix.O_EXCL, 0o644))
+		if !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("want EEXIST, got %v", err)
+		}
+		return nil
+	case OpAccessFail:
+		err := closeFd(unix.Openat(dir, op.Path, flags, 0o644))
+		if !errors.Is(err, unix.EACCES) {
+			return fmt.Errorf("want EACCES, got %v", err)
+		}
+		return nil
+	case OpMkfifo:
+		return unix.Mknodat(dir, op.Path, unix.S_IFIFO|0o644, 0)
+	case OpUnlink:
+		return unix.Unlinkat(dir, op.Path, 0)
+	}
+	return fmt.Errorf("unknown op")
+}

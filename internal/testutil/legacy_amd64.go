@@ -1,0 +1,40 @@
+//go:build linux && amd64
+
+package testutil
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// HasLegacySyscalls reports whether open(2), creat(2) and mknod(2) exist on
+// this architecture (arm64 has only the *at forms).
+const HasLegacySyscalls = true
+
+func legacy(kind, path string) error {
+	p, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return err
+	}
+	var r1 uintptr
+	var errno unix.Errno
+	switch kind {
+	case OpOpen:
+		r1, _, errno = unix.Syscall(unix.SYS_OPEN, uintptr(unsafePointer(p)), unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
+	case OpCreat:
+		r1, _, errno = unix.Syscall(unix.SYS_CREAT, uintptr(unsafePointer(p)), 0o644, 0)
+	case OpMknod:
+		_, _, errno = unix.Syscall(unix.SYS_MKNOD, uintptr(unsafePointer(p)), unix.S_IFREG|0o644, 0)
+		if errno != 0 {
+			return errno
+		}
+		return nil
+	default:
+		return fmt.Errorf("not a legacy syscall: %s", kind)
+	}
+	if errno != 0 {
+		return errno
+	}
+	return unix.Close(int(r1))
+}

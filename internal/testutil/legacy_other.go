@@ -1,0 +1,13 @@
+//go:build linux && !amd64
+
+package testutil
+
+import "fmt"
+
+// HasLegacySyscalls reports whether open(2), creat(2) and mknod(2) exist on
+// this architecture (arm64 has only the *at forms).
+const HasLegacySyscalls = false
+
+func legacy(kind, _ string) error {
+	return fmt.Errorf("%s(2) does not exist on this architecture", kind)
+}

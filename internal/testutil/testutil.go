@@ -1,0 +1,142 @@
+// Package testutil holds what the kernel tests of several packages share:
+// the rule that decides whether a missing privilege skips or fails, and a
+// child process that creates files on command.
+package testutil
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// Strict reports whether kernel tests must run: under CI=true or
+// KERNELEVENTS_REQUIRE_BPF=1 a missing privilege or kernel feature fails the
+// test instead of skipping it.
+func Strict() bool {
+	return os.Getenv("CI") == "true" || os.Getenv("KERNELEVENTS_REQUIRE_BPF") == "1"
+}
+
+// SkipUnlessStrict skips t with reason, or fails it when Strict.
+func SkipUnlessStrict(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if Strict() {
+		t.Fatalf("required kernel test cannot run (CI=true or KERNELEVENTS_REQUIRE_BPF=1): %s", msg)
+	}
+	t.Skip(msg)
+}
+
+// RequireRoot skips (or fails, when Strict) unless the test runs as root.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		SkipUnlessStrict(t, "needs root to load BPF programs (run make test as root)")
+	}
+}
+
+// RequireTracefs skips (or fails) unless tracefs is mounted.
+func RequireTracefs(t testing.TB) {
+	t.Helper()
+	for _, dir := range []string{"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"} {
+		if _, err := os.Stat(dir); err == nil {
+			return
+		}
+	}
+	SkipUnlessStrict(t, "tracefs is not mounted (make test mounts it: mount -t tracefs tracefs /sys/kernel/tracing)")
+}
+
+// childEnv carries a ChildSpec to the re-executed test binary.
+const childEnv = "KERNELEVENTS_TEST_CHILD"
+
+// ChildComm is the name the child gives its file-creating thread.
+const ChildComm = "kechild"
+
+// Op is one thing the child does. Kind is one of the Op* constants.
+type Op struct {
+	Kind string `json:"kind"`
+	Path string `json:"path"`
+}
+
+// Kinds of Op. Those named create* must create the file; the others must
+// not create anything (they fail or find the file there).
+const (
+	OpOpen       = "open"    // open(2) O_CREAT (amd64 only)
+	OpOpenat     = "openat"  // openat(2) O_CREAT
+	OpOpenat2    = "openat2" // openat2(2) O_CREAT
+	OpCreat      = "creat"   // creat(2) (amd64 only)
+	OpMknod      = "mknod"   // mknod(2) S_IFREG (amd64 only)
+	OpMknodat    = "mknodat" // mknodat(2) S_IFREG
+	OpOpenatRel  = "openat_relative"
+	OpMknodatRel = "mknodat_relative"
+	OpReopen     = "reopen"  // openat O_CREAT of an existing file: no creation
+	OpExclFail   = "excl"    // openat O_CREAT|O_EXCL of an existing file: EEXIST
+	OpAccessFail = "eaccess" // openat O_CREAT where the child may not write: EACCES
+	OpMkfifo     = "mkfifo"  // mknodat S_IFIFO: not a regular file
+	OpUnlink     = "unlink"  // unlink(2), to make a name creatable again
+)
+
+// ChildSpec says what the child does and as whom.
+type ChildSpec struct {
+	Dir string `json:"dir"`
+	Ops []Op   `json:"ops"`
+	// UID and GID, when set, are taken (setgroups, setgid, setuid) after
+	// the child entered Dir and before the first op.
+	UID *uint32 `json:"uid,omitempty"`
+	GID *uint32 `json:"gid,omitempty"`
+}
+
+// AsUser returns spec to be run as uid and gid.
+func (s ChildSpec) AsUser(uid, gid uint32) ChildSpec {
+	s.UID, s.GID = &uid, &gid
+	return s
+}
+
+// MaybeRunChild runs the child when this process is one; call it first in
+// TestMain. It never returns in a child.
+func MaybeRunChild() {
+	raw := os.Getenv(childEnv)
+	if raw == "" {
+		return
+	}
+	var spec ChildSpec
+	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
+		fmt.Fprintln(os.Stderr, "child: bad spec:", err)
+		os.Exit(2)
+	}
+	if err := runChild(&spec); err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// Child describes a finished child run.
+type Child struct {
+	PID int
+}
+
+// ChildOption changes how the child is started.
+type ChildOption func(*exec.Cmd)
+
+// RunChild re-executes the test binary to perform spec and waits for it.
+func RunChild(t testing.TB, spec ChildSpec, opts ...ChildOption) Child {
+	t.Helper()
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+string(raw))
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	for _, o := range opts {
+		o(cmd)
+	}
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("child failed: %v\n%s", err, out.String())
+	}
+	return Child{PID: cmd.Process.Pid}
+}
