@@ -1,0 +1,246 @@
+// Package aggregate keeps the series of the file-creation counter: one per
+// distinct set of enabled attributes, bounded by a hard cap past which
+// increments go to a single overflow series.
+//
+// Add runs on the reader goroutine for every sample and allocates nothing
+// once a series exists; Range runs at each collection interval.
+package aggregate
+
+import (
+	"bytes"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/kernelevents/kernelevents/internal/event"
+)
+
+// Options says which attributes make a series and how many series to keep.
+type Options struct {
+	// DirectoryDepth cuts file.directory to this many components from the
+	// root; 0 turns the attribute off.
+	DirectoryDepth int
+	// MaxSeries is the hard cap on series; creations past it are counted in
+	// the overflow series. It must be at least 1.
+	MaxSeries int
+	// TTL drops series not incremented for this long (at Range time); 0
+	// keeps them for the receiver's lifetime.
+	TTL time.Duration
+	// Which attributes are part of the key.
+	Comm, UID, Hook, Path, PID bool
+	// Workload, when set, maps a sample to a workload id (0 for none): the
+	// resource the series belongs to. It runs on the reader goroutine.
+	Workload func(*event.Event) uint32
+}
+
+// Key identifies a series. Strings are interned ids so that the key is
+// comparable without allocating.
+type Key struct {
+	Workload uint32
+	Comm     [event.CommLen]byte
+	UID      uint32
+	PID      uint32
+	Hook     event.Hook
+	Dir      uint32
+	Path     uint32
+}
+
+// Series is one counter.
+type Series struct {
+	Key   Key
+	Count uint64
+	last  time.Time
+}
+
+// Table holds the series. Its methods are safe for concurrent use.
+type Table struct {
+	opts     Options
+	mu       sync.Mutex
+	series   map[Key]*Series
+	overflow uint64
+	strs     interner
+	// scratch for cleaning paths that need it (mknod names as passed)
+	clean []byte
+	now   func() time.Time
+}
+
+// New returns an empty table.
+func New(opts Options) *Table {
+	if opts.MaxSeries < 1 {
+		opts.MaxSeries = 1
+	}
+	return &Table{
+		opts:   opts,
+		series: make(map[Key]*Series, min(opts.MaxSeries, 1024)),
+		strs:   newInterner(),
+		now:    time.Now,
+	}
+}
+
+// Add counts one creation.
+func (t *Table) Add(e *event.Event) {
+	p := e.Path
+	if e.Flags&event.FlagMknod != 0 && needsClean(p) {
+		// mknod names are as the caller passed them ("./x", "a/../b").
+		p = []byte(path.Clean(string(p)))
+	}
+	var k Key
+	if t.opts.Workload != nil {
+		k.Workload = t.opts.Workload(e)
+	}
+	if t.opts.Comm {
+		copy(k.Comm[:], e.Comm)
+	}
+	if t.opts.UID {
+		k.UID = e.UID
+	}
+	if t.opts.PID {
+		k.PID = e.TGID
+	}
+	if t.opts.Hook {
+		k.Hook = e.Hook
+	}
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	full := len(t.series) >= t.opts.MaxSeries
+	var ok bool
+	if t.opts.DirectoryDepth > 0 {
+		if k.Dir, ok = t.strs.get(Dir(p, t.opts.DirectoryDepth), !full); !ok {
+			t.overflow++
+			return
+		}
+	}
+	if t.opts.Path {
+		if k.Path, ok = t.strs.get(p, !full); !ok {
+			t.overflow++
+			return
+		}
+	}
+	s := t.series[k]
+	if s == nil {
+		if full {
+			t.overflow++
+			return
+		}
+		s = &Series{Key: k}
+		t.series[k] = s
+	}
+	s.Count++
+	if t.opts.TTL > 0 {
+		s.last = t.now()
+	}
+}
+
+// Overflow returns the creations counted past MaxSeries.
+func (t *Table) Overflow() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.overflow
+}
+
+// Len returns the number of series.
+func (t *Table) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.series)
+}
+
+// Range calls fn for each series with its directory and path strings, after
+// dropping series older than the TTL. fn must not call the table.
+func (t *Table) Range(fn func(s *Series, dir, path string)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.opts.TTL > 0 {
+		t.expire()
+	}
+	for _, s := range t.series {
+		fn(s, t.strs.str(s.Key.Dir), t.strs.str(s.Key.Path))
+	}
+}
+
+// expire drops stale series and rebuilds the interner from the live ones, so
+// memory follows the live set rather than everything ever seen.
+func (t *Table) expire() {
+	cutoff := t.now().Add(-t.opts.TTL)
+	dropped := false
+	for k, s := range t.series {
+		if s.last.Before(cutoff) {
+			delete(t.series, k)
+			dropped = true
+		}
+	}
+	if !dropped {
+		return
+	}
+	old := t.strs
+	t.strs = newInterner()
+	rekeyed := make(map[Key]*Series, len(t.series))
+	for k, s := range t.series {
+		if t.opts.DirectoryDepth > 0 {
+			k.Dir, _ = t.strs.get([]byte(old.str(k.Dir)), true)
+		}
+		if t.opts.Path {
+			k.Path, _ = t.strs.get([]byte(old.str(k.Path)), true)
+		}
+		s.Key = k
+		rekeyed[k] = s
+	}
+	t.series = rekeyed
+}
+
+// Dir returns the directory of p cut to depth components from the root:
+// Dir("/var/lib/app/x", 2) is "/var/lib", Dir("/x", 2) is "/". A relative
+// p (a truncated walk) is cut the same way without the leading slash.
+func Dir(p []byte, depth int) []byte {
+	i := bytes.LastIndexByte(p, '/')
+	if i < 0 {
+		return nil
+	}
+	if i == 0 {
+		return p[:1]
+	}
+	dir := p[:i]
+	n := 0
+	for j := 1; j < len(dir); j++ {
+		if dir[j] == '/' {
+			n++
+			if n == depth {
+				return dir[:j]
+			}
+		}
+	}
+	return dir
+}
+
+func needsClean(p []byte) bool {
+	return bytes.Contains(p, []byte("/.")) || bytes.Contains(p, []byte("//"))
+}
+
+// interner maps strings to small ids; id 0 is the empty string.
+type interner struct {
+	ids  map[string]uint32
+	strs []string
+}
+
+func newInterner() interner {
+	return interner{ids: map[string]uint32{"": 0}, strs: []string{""}}
+}
+
+// get returns b's id, adding it when add is set. The map lookup with
+// string(b) does not allocate.
+func (in *interner) get(b []byte, add bool) (uint32, bool) {
+	if id, ok := in.ids[string(b)]; ok {
+		return id, true
+	}
+	if !add {
+		return 0, false
+	}
+	s := string(b)
+	id := uint32(len(in.strs))
+	in.strs = append(in.strs, s)
+	in.ids[s] = id
+	return id, true
+}
+
+func (in *interner) str(id uint32) string { return in.strs[id] }

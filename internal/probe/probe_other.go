@@ -1,0 +1,33 @@
+//go:build !linux
+
+package probe
+
+import (
+	"errors"
+
+	"github.com/kernelevents/kernelevents/internal/event"
+)
+
+// ErrUnsupportedPlatform is returned by Open outside Linux.
+var ErrUnsupportedPlatform = errors.New("the kernel_events receiver needs Linux (eBPF)")
+
+// Probe is not available outside Linux.
+type Probe struct{}
+
+// Open returns ErrUnsupportedPlatform.
+func Open(Options) (*Probe, error) { return nil, ErrUnsupportedPlatform }
+
+// Hook returns the hook in use.
+func (*Probe) Hook() Hook { return "" }
+
+// Notes returns nothing.
+func (*Probe) Notes() []string { return nil }
+
+// Read returns ErrUnsupportedPlatform.
+func (*Probe) Read(*event.Event) error { return ErrUnsupportedPlatform }
+
+// Lost returns ErrUnsupportedPlatform.
+func (*Probe) Lost() (uint64, error) { return 0, ErrUnsupportedPlatform }
+
+// Close does nothing.
+func (*Probe) Close() error { return nil }

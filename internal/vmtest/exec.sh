@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# go test -exec wrapper: boots Debian's stock kernel under qemu (TCG) with the
+# test binary in the initramfs and exits with the test's exit status.
+#
+#   CGO_ENABLED=0 go test -exec "$PWD/internal/vmtest/exec.sh" ./internal/probe/
+#   internal/vmtest/exec.sh ./probe.test -test.v -test.run TestX
+#
+# The binary must be static (CGO_ENABLED=0); its architecture (amd64 or
+# arm64, GOARCH) picks the VM. Environment variables named KERNELEVENTS_* and
+# CI are passed into the VM. The test's output is streamed to stdout; the
+# kernel console is printed only when the VM fails to report an exit status.
+#
+# Knobs (environment, all optional):
+#   KERNELEVENTS_VMTEST_TIMEOUT  seconds before the VM is killed (default: the
+#                                binary's -test.timeout plus 180, else 1800)
+#   KERNELEVENTS_VMTEST_SMP      vCPUs (default 2)
+#   KERNELEVENTS_VMTEST_MEM      memory (default 512M)
+#   KERNELEVENTS_VMTEST_APPEND   extra kernel command line
+#   KERNELEVENTS_VMTEST_KERNEL   a vmlinux (amd64) or Image (arm64) to boot
+#                                instead of Debian's
+#   KERNELEVENTS_VMTEST_TIMES    file to which a "<binary> <seconds>" line is
+#                                appended per VM (vmtest.sh sums it)
+#   KERNELEVENTS_VMTEST_KEEP=1   keep the work directory (initrd, logs)
+set -euo pipefail
+
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+[[ $# -ge 1 ]] || vm_die "usage: exec.sh TEST-BINARY [ARGS...]"
+bin=$1
+shift
+[[ -f $bin && -r $bin ]] || vm_die "test binary $bin not found"
+bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+arch=$(vm_arch_of "$bin")
+vm_is_static "$bin" || vm_die "$bin is dynamically linked: build it with CGO_ENABLED=0, there is no libc in the VM"
+
+vm_ensure_tools "$arch"
+[[ $arch == amd64 ]] || vm_enable_arch "$arch"
+kernel=$(vm_kernel "$arch")
+base=$(vm_base_initrd "$arch")
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/kernelevents-vmtest.XXXXXX")
+cleanup() {
+	if [[ ${KERNELEVENTS_VMTEST_KEEP:-} == 1 ]]; then
+		vm_log "work directory kept: $work"
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+
+# q WORD quotes WORD for busybox sh.
+q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+
+# dur_secs GO-DURATION prints whole seconds (rounded up), or fails.
+dur_secs() {
+	local d=$1 total=0 n frac u
+	[[ $d == 0 ]] && { echo 0; return; }
+	while [[ -n $d && $d =~ ^([0-9]+)(\.[0-9]+)?(h|ms|us|µs|ns|m|s)(.*)$ ]]; do
+		n=${BASH_REMATCH[1]} frac=${BASH_REMATCH[2]} u=${BASH_REMATCH[3]} d=${BASH_REMATCH[4]}
+		n=$((10#$n))
+		case $u in
+		h) total=$((total + n * 3600)) ;;
+		m) total=$((total + n * 60)) ;;
+		s) total=$((total + n)) ;;
+		esac
+		[[ -n $frac || $u == ms || $u == us || $u == µs || $u == ns ]] && total=$((total + 1))
+	done
+	[[ -z $d ]] || return 1
+	echo "$total"
+}
+
+# --- the per-run archive: run.env, the binary, the package directory ------
+ov=$work/overlay
+name=$(basename "$bin")
+mkdir -p "$ov/vmtest"
+install -m 0755 "$bin" "$ov/vmtest/$name"
+{
+	echo "# written by exec.sh"
+	while IFS= read -r v; do
+		if [[ $v == KERNELEVENTS_* || $v == CI ]]; then
+			echo "export $v=$(q "${!v}")"
+		fi
+	done < <(compgen -e | LC_ALL=C sort)
+	# go test runs the binary in the package directory: recreate it, with
+	# its testdata, so relative paths work the same.
+	echo "VMTEST_CWD=$(q "$PWD")"
+	case $arch in
+	amd64) echo "VMTEST_OUT=/dev/ttyS1" ;;
+	*) echo "VMTEST_OUT=/dev/console" ;;
+	esac
+	printf 'set --'
+	printf ' %s' "$(q "/vmtest/$name")"
+	for a in "$@"; do printf ' %s' "$(q "$a")"; done
+	echo
+} >"$ov/vmtest/run.env"
+chmod 0644 "$ov/vmtest/run.env"
+if [[ $PWD != / ]]; then
+	mkdir -p "$ov$PWD"
+	if [[ -d $PWD/testdata ]]; then
+		cp -a "$PWD/testdata" "$ov$PWD/testdata"
+	fi
+	# every directory on the way must be traversable by the tests' nobody.
+	p=$PWD
+	while [[ $p != / ]]; do
+		chmod 0755 "$ov$p"
+		p=$(dirname "$p")
+	done
+fi
+chmod 0755 "$ov" "$ov/vmtest"
+(cd "$ov" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$work/overlay.cpio" ||
+	vm_die "cpio failed on the per-run archive"
+# the kernel unpacks concatenated archives one after the other.
+cat "$base" "$work/overlay.cpio" >"$work/initrd.cpio"
+
+# --- boot ------------------------------------------------------------------
+timeout_s=${KERNELEVENTS_VMTEST_TIMEOUT:-}
+if [[ -z $timeout_s ]]; then
+	timeout_s=1800
+	for a in "$@"; do
+		if [[ $a =~ ^--?test\.timeout=(.+)$ ]]; then
+			if t=$(dur_secs "${BASH_REMATCH[1]}") && ((t > 0)); then
+				timeout_s=$((t + 180))
+			fi
+		fi
+	done
+fi
+smp=${KERNELEVENTS_VMTEST_SMP:-2}
+mem=${KERNELEVENTS_VMTEST_MEM:-512M}
+cmdline="quiet panic=-1 oops=panic rdinit=/init ${KERNELEVENTS_VMTEST_APPEND:-}"
+console=$work/console.log
+case $arch in
+amd64)
+	qemu=(qemu-system-x86_64 -machine pc -accel tcg -cpu max
+		-serial "file:$console" -serial stdio
+		-append "console=ttyS0,115200 $cmdline")
+	;;
+arm64)
+	# virt has one UART: console and test output share it.
+	qemu=(qemu-system-aarch64 -machine virt -accel tcg -cpu max
+		-serial stdio
+		-append "console=ttyAMA0 $cmdline")
+	;;
+esac
+qemu+=(-m "$mem" -smp "$smp" -nodefaults -no-user-config -display none -no-reboot
+	-kernel "$kernel" -initrd "$work/initrd.cpio")
+
+rel=${PWD#"$VMTEST_ROOT"/}
+vm_log "booting $(basename "$(dirname "$kernel")") ($arch) for $name, timeout ${timeout_s}s"
+start=$(date +%s.%N)
+set +e
+# awk streams the test output, drops the marker line (and the blank line
+# printed before it) and records the exit code.
+timeout -k 10 "$timeout_s" "${qemu[@]}" </dev/null 2>"$work/qemu.err" |
+	tee "$work/output.log" |
+	awk -v marker="$VMTEST_MARKER=" -v codefile="$work/code" '
+		{ sub(/\r$/, "") }
+		index($0, marker) == 1 {
+			print substr($0, length(marker) + 1) > codefile
+			close(codefile)
+			blank = 0
+			next
+		}
+		$0 == "" { if (blank) print ""; blank = 1; next }
+		{ if (blank) print ""; blank = 0; print; fflush() }
+		END { if (blank) print "" }
+	'
+status=("${PIPESTATUS[@]}")
+set -e
+end=$(date +%s.%N)
+secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+if [[ -n ${KERNELEVENTS_VMTEST_TIMES:-} ]]; then
+	echo "$rel $secs" >>"$KERNELEVENTS_VMTEST_TIMES"
+fi
+
+code=$(cat "$work/code" 2>/dev/null || true)
+if [[ ! $code =~ ^[0-9]+$ ]]; then
+	why="qemu exited with status ${status[0]}"
+	[[ ${status[0]} == 124 || ${status[0]} == 137 ]] && why="timed out after ${timeout_s}s (KERNELEVENTS_VMTEST_TIMEOUT)"
+	{
+		echo "vmtest: error: the VM for $name reported no exit status: $why, after ${secs}s"
+		if [[ -s $work/qemu.err ]]; then
+			echo "--- qemu stderr:"
+			tail -n 40 "$work/qemu.err"
+		fi
+		if [[ -s $console ]]; then
+			echo "--- kernel console (last 60 lines of $(wc -l <"$console")):"
+			tr -d '\r' <"$console" | tail -n 60
+		fi
+		if [[ $arch != amd64 ]]; then
+			echo "--- console (last 60 lines):"
+			tr -d '\r' <"$work/output.log" | tail -n 60
+		fi
+		echo "---"
+	} >&2
+	exit 1
+fi
+vm_log "$rel: exit $code, VM ${secs}s"
+exit "$code"

@@ -1,0 +1,287 @@
+# shellcheck shell=bash
+# Shared by vmtest.sh and exec.sh: installs the tools, fetches and caches
+# Debian's stock kernel and the base initramfs. Source it; do not run it.
+#
+# Every function that touches the cache takes the cache lock, so exec.sh
+# instances that go test starts in parallel never race on a half-written file.
+
+VMTEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+VMTEST_ROOT=$(cd "$VMTEST_DIR/../.." && pwd)
+VMTEST_CACHE=${KERNELEVENTS_VMTEST_CACHE:-$VMTEST_ROOT/.cache/vm}
+VMTEST_MARKER=KERNELEVENTS-VMTEST-EXIT
+
+vm_log() { printf 'vmtest: %s\n' "$*" >&2; }
+vm_die() {
+	printf 'vmtest: error: %s\n' "$*" >&2
+	exit 1
+}
+
+# vm_arch_of ELF prints amd64 or arm64 from the ELF header's e_machine.
+vm_arch_of() {
+	local magic machine
+	magic=$(od -An -c -N4 "$1" | tr -d ' ')
+	[[ $magic == '177ELF' ]] || vm_die "$1 is not an ELF binary"
+	machine=$(od -An -tx1 -j18 -N2 "$1" | tr -d ' \n')
+	case $machine in
+	3e00) echo amd64 ;;
+	b700) echo arm64 ;;
+	*) vm_die "$1: unsupported ELF machine 0x$machine (want x86-64 or aarch64)" ;;
+	esac
+}
+
+# vm_is_static ELF fails when ELF has a program interpreter (is dynamic).
+vm_is_static() {
+	! LC_ALL=C grep -qaF -e '/lib64/ld-linux' -e '/lib/ld-linux' -e '/lib/ld-musl' "$1"
+}
+
+vm_with_lock() {
+	mkdir -p "$VMTEST_CACHE"
+	(
+		flock 9 || vm_die "cannot lock $VMTEST_CACHE/.lock"
+		"$@"
+	) 9>"$VMTEST_CACHE/.lock"
+}
+
+# --- apt ---------------------------------------------------------------------
+
+_vm_apt_updated=0
+
+vm_apt_update() {
+	[[ $_vm_apt_updated == 1 ]] && return 0
+	[[ $(id -u) == 0 ]] || vm_die "apt-get update needs root (run as root, or install the packages named above by hand)"
+	vm_log "apt-get update"
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || vm_die "apt-get update failed"
+	_vm_apt_updated=1
+}
+
+_vm_apt_has_lists() {
+	compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null
+}
+
+# vm_apt_install PKG... installs packages, updating the lists once first when
+# there are none or when the install fails on stale ones.
+vm_apt_install() {
+	command -v apt-get >/dev/null || vm_die "missing $*, and apt-get is not here to install them (this script expects Debian)"
+	[[ $(id -u) == 0 ]] || vm_die "missing packages $*: install them as root: apt-get install -y --no-install-recommends $*"
+	_vm_apt_has_lists || vm_apt_update
+	vm_log "apt-get install $*"
+	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2; then
+		[[ $_vm_apt_updated == 1 ]] && vm_die "apt-get install $* failed"
+		vm_apt_update
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2 ||
+			vm_die "apt-get install $* failed"
+	fi
+}
+
+# vm_busybox ARCH prints the path of a static busybox for ARCH.
+vm_busybox() {
+	case $1 in
+	amd64) echo /bin/busybox ;;
+	arm64) echo "$VMTEST_CACHE/arm64/busybox" ;;
+	esac
+}
+
+# vm_ensure_tools ARCH installs what booting an ARCH VM needs, if missing.
+vm_ensure_tools() {
+	local arch=$1 missing=() t
+	for t in timeout flock od dpkg-deb git; do
+		command -v "$t" >/dev/null || vm_die "missing $t (coreutils, util-linux, dpkg, git are expected on Debian)"
+	done
+	command -v cpio >/dev/null || missing+=(cpio)
+	command -v xz >/dev/null || missing+=(xz-utils)
+	case $arch in
+	amd64)
+		command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+		# the dynamic busybox package also provides /bin/busybox: it would
+		# not run in the initramfs, which has no libc.
+		if ! [[ -x /bin/busybox ]] || ! vm_is_static /bin/busybox; then
+			missing+=(busybox-static)
+		fi
+		;;
+	arm64)
+		command -v qemu-system-aarch64 >/dev/null || missing+=(qemu-system-arm)
+		;;
+	esac
+	if ((${#missing[@]})); then
+		vm_apt_install "${missing[@]}"
+	fi
+}
+
+# --- kernel --------------------------------------------------------------------
+
+# vm_kernel_pkg ARCH prints the versioned image package that Debian's
+# linux-image-ARCH meta package depends on (linux-image-6.1.0-N-ARCH).
+vm_kernel_pkg() {
+	local arch=$1 out pkg
+	local meta=linux-image-$arch
+	[[ $arch == "$(dpkg --print-architecture)" ]] || meta=$meta:$arch
+	out=$(apt-cache depends "$meta" 2>/dev/null || true)
+	pkg=$(grep -oE "linux-image-[0-9][^ :]*-$arch(-unsigned)?" <<<"$out" | head -n1 || true)
+	if [[ -z $pkg && $_vm_apt_updated == 0 ]]; then
+		vm_apt_update
+		out=$(apt-cache depends "$meta" 2>/dev/null || true)
+		pkg=$(grep -oE "linux-image-[0-9][^ :]*-$arch(-unsigned)?" <<<"$out" | head -n1 || true)
+	fi
+	echo "$pkg"
+}
+
+# _vm_extract_vmlinux VMLINUZ OUT unpacks the kernel image inside a
+# self-decompressing bzImage (amd64) or a compressed arm64 Image.
+_vm_extract_vmlinux() {
+	local z=$1 out=$2 off
+	# arm64: vmlinuz is the whole Image gzipped.
+	if [[ $(od -An -tx1 -N2 "$z" | tr -d ' \n') == 1f8b ]]; then
+		gzip -dc "$z" >"$out.tmp" || vm_die "cannot gunzip $z"
+		mv "$out.tmp" "$out"
+		return
+	fi
+	off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$z" | head -n1 | cut -d: -f1 || true)
+	[[ -n $off ]] || vm_die "no xz stream in $z: Debian's kernel is expected to be xz-compressed (CONFIG_KERNEL_XZ)"
+	# xz stops at the end of the first stream; the bzImage's trailer follows.
+	tail -c +"$((off + 1))" "$z" | xz -dc --single-stream >"$out.tmp" 2>/dev/null || true
+	[[ $(od -An -c -N4 "$out.tmp" | tr -d ' ') == '177ELF' ]] ||
+		vm_die "the xz stream at offset $off of $z did not decompress to an ELF vmlinux"
+	mv "$out.tmp" "$out"
+}
+
+# _vm_fetch_kernel ARCH PKG downloads PKG into the cache and extracts its
+# kernel; later calls find it there.
+_vm_fetch_kernel() {
+	local arch=$1 pkg=$2 dir="$VMTEST_CACHE/$1/$2"
+	[[ -s $dir/vmlinux ]] && return 0
+	rm -rf "$dir" && mkdir -p "$dir/deb" "$dir/x"
+	vm_log "downloading $pkg ($arch) from Debian"
+	local spec=$pkg
+	[[ $arch == "$(dpkg --print-architecture)" ]] || spec=$pkg:$arch
+	if ! (cd "$dir/deb" && apt-get download -q "$spec" >&2 2>/dev/null); then
+		# a stale list names a version the mirror dropped: update once.
+		vm_apt_update
+		(cd "$dir/deb" && apt-get download -q "$spec" >&2) || vm_die "apt-get download $spec failed"
+	fi
+	local deb
+	deb=$(ls "$dir"/deb/*.deb)
+	# only /boot is needed: skip the 400 MB of modules that dpkg-deb -x writes.
+	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$dir/x" --wildcards './boot/*' ||
+		vm_die "cannot extract /boot from $deb"
+	local z
+	z=$(ls "$dir"/x/boot/vmlinuz-* 2>/dev/null | head -n1)
+	[[ -n $z ]] || vm_die "$deb has no /boot/vmlinuz-*"
+	_vm_extract_vmlinux "$z" "$dir/vmlinux.new"
+	cp "$dir"/x/boot/config-* "$dir/config" 2>/dev/null || true
+	basename "$deb" .deb >"$dir/version"
+	rm -rf "$dir/deb" "$dir/x"
+	mv "$dir/vmlinux.new" "$dir/vmlinux"
+	vm_log "kernel cached at $dir/vmlinux"
+}
+
+# vm_kernel ARCH prints the path of a cached vmlinux for ARCH, fetching it
+# first if needed. KERNELEVENTS_VMTEST_KERNEL overrides it with a local file.
+vm_kernel() {
+	local arch=$1
+	if [[ -n ${KERNELEVENTS_VMTEST_KERNEL:-} ]]; then
+		[[ -r $KERNELEVENTS_VMTEST_KERNEL ]] || vm_die "KERNELEVENTS_VMTEST_KERNEL=$KERNELEVENTS_VMTEST_KERNEL is not readable"
+		echo "$KERNELEVENTS_VMTEST_KERNEL"
+		return
+	fi
+	local pkg=${KERNELEVENTS_VMTEST_KERNEL_PKG:-}
+	[[ -n $pkg ]] || pkg=$(vm_kernel_pkg "$arch")
+	if [[ -z $pkg ]]; then
+		# no apt lists and no way to update them: any kernel cached before will do.
+		local old
+		old=$(ls -t "$VMTEST_CACHE/$arch"/linux-image-*/vmlinux 2>/dev/null | head -n1 || true)
+		[[ -n $old ]] || vm_die "apt-cache depends linux-image-$arch names no linux-image-*-$arch package (is this Debian, with $arch in dpkg --print-architecture / --print-foreign-architectures?)"
+		vm_log "apt names no kernel package; using the cached $old"
+		echo "$old"
+		return
+	fi
+	vm_with_lock _vm_fetch_kernel "$arch" "$pkg" || exit 1
+	echo "$VMTEST_CACHE/$arch/$pkg/vmlinux"
+}
+
+# --- initramfs -----------------------------------------------------------------
+
+# _vm_build_base ARCH OUT writes the base initramfs: busybox, its applet
+# links, the mount points and /init. The test binary comes in a second cpio
+# archive appended per run (see exec.sh).
+_vm_build_base() {
+	local arch=$1 out=$2 bb stage
+	bb=$(vm_busybox "$arch")
+	[[ -x $bb ]] || vm_die "no static busybox for $arch at $bb"
+	stage=$(mktemp -d "$VMTEST_CACHE/stage.XXXXXX")
+	mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,root,etc,vmtest}
+	chmod 0755 "$stage" "$stage"/{bin,sbin,usr,usr/bin,usr/sbin,proc,sys,dev,etc,vmtest}
+	chmod 1777 "$stage/tmp"
+	chmod 0700 "$stage/root"
+	cp "$bb" "$stage/bin/busybox"
+	chmod 0755 "$stage/bin/busybox"
+	local applets
+	if [[ $arch == "$(vm_arch_of /bin/busybox 2>/dev/null || true)" ]]; then
+		applets=$("$stage/bin/busybox" --list-full)
+	else
+		# cannot run a foreign busybox here: the host's list is close enough.
+		applets=$(/bin/busybox --list-full)
+	fi
+	local a
+	while read -r a; do
+		[[ -n $a && ! -e $stage/$a ]] || continue
+		mkdir -p "$stage/$(dirname "$a")"
+		ln -s /bin/busybox "$stage/$a"
+	done <<<"$applets"
+	install -m 0755 "$VMTEST_DIR/init" "$stage/init"
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$stage/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' >"$stage/etc/group"
+	chmod 0644 "$stage/etc/passwd" "$stage/etc/group"
+	# the kernel opens /dev/console for init before devtmpfs is mounted.
+	mknod -m 0600 "$stage/dev/console" c 5 1 2>/dev/null || true
+	(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$out.tmp" ||
+		vm_die "cpio failed building $out"
+	rm -rf "$stage"
+	mv "$out.tmp" "$out"
+}
+
+# vm_base_initrd ARCH prints the path of the cached base initramfs, building
+# it when it is missing or older than init or this file.
+vm_base_initrd() {
+	local arch=$1 out="$VMTEST_CACHE/$1/base.cpio"
+	_vm_base_fresh() {
+		[[ -s $out && $out -nt $VMTEST_DIR/init && $out -nt $VMTEST_DIR/lib.sh ]]
+	}
+	if ! _vm_base_fresh; then
+		mkdir -p "$VMTEST_CACHE/$arch"
+		vm_with_lock _vm_base_locked "$arch" "$out" || exit 1
+	fi
+	echo "$out"
+}
+
+_vm_base_locked() {
+	local arch=$1 out=$2
+	[[ -s $out && $out -nt $VMTEST_DIR/init && $out -nt $VMTEST_DIR/lib.sh ]] && return 0
+	[[ $arch == arm64 ]] && _vm_fetch_busybox_arm64
+	_vm_build_base "$arch" "$out"
+	vm_log "base initramfs cached at $out"
+}
+
+# _vm_fetch_busybox_arm64 takes busybox from Debian's arm64 busybox-static.
+_vm_fetch_busybox_arm64() {
+	local bb="$VMTEST_CACHE/arm64/busybox"
+	[[ -x $bb ]] && return 0
+	local d
+	d=$(mktemp -d "$VMTEST_CACHE/bb.XXXXXX")
+	(cd "$d" && apt-get download -q busybox-static:arm64 >&2) || vm_die "apt-get download busybox-static:arm64 failed"
+	dpkg-deb -x "$d"/*.deb "$d/x"
+	install -m 0755 "$d/x/bin/busybox" "$bb"
+	rm -rf "$d"
+}
+
+# vm_enable_arch ARCH makes apt see ARCH's packages (foreign architecture).
+vm_enable_arch() {
+	local arch=$1
+	[[ $arch == "$(dpkg --print-architecture)" ]] && return 0
+	if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+		[[ $(id -u) == 0 ]] || vm_die "apt does not list $arch packages: as root, dpkg --add-architecture $arch && apt-get update"
+		vm_log "dpkg --add-architecture $arch"
+		dpkg --add-architecture "$arch"
+		_vm_apt_updated=0
+		vm_apt_update
+	fi
+}

@@ -1,0 +1,121 @@
+package kerneleventsreceiver
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
+)
+
+func loadConfig(t *testing.T, name string) (*Config, error) {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	cfg := NewFactory().CreateDefaultConfig()
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+	require.NoError(t, err)
+	if err := sub.Unmarshal(cfg); err != nil {
+		return nil, err
+	}
+	return cfg.(*Config), confmap.Validate(cfg)
+}
+
+func TestLoadConfig(t *testing.T) {
+	def, err := loadConfig(t, "")
+	require.NoError(t, err)
+	assert.Equal(t, createDefaultConfig(), def)
+
+	cfg, err := loadConfig(t, "custom")
+	require.NoError(t, err)
+	want := createDefaultConfig().(*Config)
+	want.Hook = "tracepoint"
+	want.RingBufferSize = 1 << 20
+	want.Wakeup = WakeupConfig{Bytes: 64 << 10, MaxLatency: 50 * time.Millisecond}
+	want.CollectionInterval = 5 * time.Second
+	want.Filter = FilterConfig{PathPrefixes: []string{"/etc/", "/var/lib/"}, UIDs: []uint32{0, 33}, ExcludeComms: []string{"backup"}}
+	want.FileDirectoryDepth = 3
+	want.MaxSeries = 500
+	want.SeriesTTL = time.Hour
+	want.Metrics.KernelFileCreations.EnabledAttributes = []metadata.KernelFileCreationsMetricAttributeKey{
+		metadata.KernelFileCreationsMetricAttributeKeyFileDirectory, metadata.KernelFileCreationsMetricAttributeKeyFilePath,
+		metadata.KernelFileCreationsMetricAttributeKeyProcessExecutableName, metadata.KernelFileCreationsMetricAttributeKeyProcessUserID,
+	}
+	assert.False(t, cfg.Metrics.KernelSeriesActive.Enabled)
+	want.Metrics.KernelSeriesActive = cfg.Metrics.KernelSeriesActive // carries an unexported "set by user" flag
+	assert.Equal(t, want, cfg)
+}
+
+func TestValidateNamesEachKey(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		key    string
+	}{
+		{"hook", func(c *Config) { c.Hook = "uprobe" }, "hook:"},
+		{"ring not power of two", func(c *Config) { c.RingBufferSize = 3 << 20 }, "ring_buffer_size:"},
+		{"ring not page multiple", func(c *Config) { c.RingBufferSize = 1024 }, "ring_buffer_size:"},
+		{"ring zero", func(c *Config) { c.RingBufferSize = 0 }, "ring_buffer_size:"},
+		{"wakeup too big", func(c *Config) { c.Wakeup.Bytes = c.RingBufferSize }, "wakeup::bytes:"},
+		{"wakeup negative", func(c *Config) { c.Wakeup.Bytes = -1 }, "wakeup::bytes:"},
+		{"latency", func(c *Config) { c.Wakeup.MaxLatency = 0 }, "wakeup::max_latency:"},
+		{"interval", func(c *Config) { c.CollectionInterval = 0 }, "collection_interval:"},
+		{"relative prefix", func(c *Config) { c.Filter.PathPrefixes = []string{"/ok/", "etc/"} }, "filter::path_prefixes[1]:"},
+		{"long prefix", func(c *Config) { c.Filter.PathPrefixes = []string{"/" + strings.Repeat("a", 200)} }, "filter::path_prefixes[0]:"},
+		{"long comm", func(c *Config) { c.Filter.ExcludeComms = []string{"a-very-long-task-name"} }, "filter::exclude_comms[0]:"},
+		{"empty comm", func(c *Config) { c.Filter.ExcludeComms = []string{""} }, "filter::exclude_comms[0]:"},
+		{"depth", func(c *Config) { c.FileDirectoryDepth = -1 }, "file_directory_depth:"},
+		{"series", func(c *Config) { c.MaxSeries = 0 }, "max_series:"},
+		{"ttl", func(c *Config) { c.SeriesTTL = -time.Second }, "series_ttl:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			tt.mutate(cfg)
+			err := cfg.Validate()
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.key)
+		})
+	}
+}
+
+func TestValidateReportsAllAtOnce(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Hook = "x"
+	cfg.MaxSeries = 0
+	cfg.CollectionInterval = 0
+	err := cfg.Validate()
+	for _, key := range []string{"hook:", "max_series:", "collection_interval:"} {
+		assert.Contains(t, err.Error(), key)
+	}
+}
+
+func TestUnknownKeysAreRefused(t *testing.T) {
+	cfg := NewFactory().CreateDefaultConfig()
+	err := confmap.NewFromStringMap(map[string]any{"hook": "auto", "ring_bufer_size": "1MiB"}).Unmarshal(cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "ring_bufer_size")
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{"4MiB": 4 << 20, "256KiB": 256 << 10, "1GiB": 1 << 30, "512B": 512, "65536": 65536, " 2 MiB ": 2 << 20} {
+		var b ByteSize
+		require.NoError(t, b.UnmarshalText([]byte(in)), in)
+		assert.Equal(t, want, b, in)
+	}
+	for _, in := range []string{"", "4MB", "-1", "1.5MiB", "x"} {
+		var b ByteSize
+		assert.Error(t, b.UnmarshalText([]byte(in)), in)
+	}
+	out, _ := ByteSize(4 << 20).MarshalText()
+	assert.Equal(t, "4MiB", string(out))
+	out, _ = ByteSize(1000).MarshalText()
+	assert.Equal(t, "1000", string(out))
+}

@@ -1,0 +1,39 @@
+package kerneleventsreceiver // import "github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver"
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/receiver"
+
+	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
+)
+
+// NewFactory returns the factory of the kernel_events receiver.
+func NewFactory() receiver.Factory {
+	return receiver.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		receiver.WithMetrics(createMetrics, metadata.MetricsStability),
+	)
+}
+
+func createDefaultConfig() component.Config {
+	return &Config{
+		Hook:               "auto",
+		RingBufferSize:     4 << 20,
+		Wakeup:             WakeupConfig{Bytes: 256 << 10, MaxLatency: 100 * time.Millisecond},
+		CollectionInterval: 10 * time.Second,
+		Filter:             FilterConfig{ExcludeSelf: true},
+		FileDirectoryDepth: 2,
+		MaxSeries:          10000,
+		SeriesTTL:          0,
+		MetricsBuilderConfig: metadata.DefaultMetricsBuilderConfig(),
+	}
+}
+
+func createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
+	return newReceiver(set, cfg.(*Config), next)
+}

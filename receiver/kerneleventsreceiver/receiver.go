@@ -1,0 +1,250 @@
+package kerneleventsreceiver // import "github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver"
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.uber.org/zap"
+
+	"github.com/kernelevents/kernelevents/internal/aggregate"
+	"github.com/kernelevents/kernelevents/internal/event"
+	"github.com/kernelevents/kernelevents/internal/probe"
+	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
+)
+
+// kernelEventsReceiver reads samples from the probe on one goroutine, counts
+// them in the aggregation table, and emits the table on another goroutine
+// every collection interval.
+type kernelEventsReceiver struct {
+	set  receiver.Settings
+	cfg  *Config
+	next consumer.Metrics
+	obs  *receiverhelper.ObsReport
+
+	probe *probe.Probe
+	table *aggregate.Table
+	mb    *metadata.MetricsBuilder
+	host  component.Host
+
+	cancel   context.CancelFunc
+	readDone chan struct{}
+	emitDone chan struct{}
+
+	received  atomic.Uint64
+	malformed atomic.Uint64
+	emitMu    sync.Mutex // serializes emit between the ticker and Shutdown
+}
+
+var _ receiver.Metrics = (*kernelEventsReceiver)(nil)
+
+func newReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) (*kernelEventsReceiver, error) {
+	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID:             set.ID,
+		Transport:              "ebpf",
+		ReceiverCreateSettings: set,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create obsreport: %w", err)
+	}
+	return &kernelEventsReceiver{set: set, cfg: cfg, next: next, obs: obs}, nil
+}
+
+// Start loads and attaches the BPF programs, then starts the reader and the
+// emitter. A hook that cannot attach fails Start with the reason.
+func (r *kernelEventsReceiver) Start(_ context.Context, host component.Host) error {
+	p, err := probe.Open(r.cfg.probeOptions())
+	if err != nil {
+		return fmt.Errorf("start kernel_events receiver: %w", err)
+	}
+	r.probe = p
+	r.host = host
+	r.set.Logger.Info("Attached kernel file-creation probe",
+		zap.String("hook", string(p.Hook())),
+		zap.String("requested_hook", r.cfg.Hook),
+		zap.Strings("notes", p.Notes()))
+
+	r.table = aggregate.New(r.aggregateOptions())
+	// A new builder per Start: a restarted receiver starts new series.
+	r.mb = metadata.NewMetricsBuilder(r.cfg.MetricsBuilderConfig, r.set)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	r.readDone = make(chan struct{})
+	r.emitDone = make(chan struct{})
+	go r.read()
+	go r.emitLoop(ctx)
+	return nil
+}
+
+func (r *kernelEventsReceiver) aggregateOptions() aggregate.Options {
+	enabled := r.cfg.Metrics.KernelFileCreations.EnabledAttributes
+	has := func(k metadata.KernelFileCreationsMetricAttributeKey) bool { return slices.Contains(enabled, k) }
+	depth := r.cfg.FileDirectoryDepth
+	if !has(metadata.KernelFileCreationsMetricAttributeKeyFileDirectory) {
+		depth = 0
+	}
+	return aggregate.Options{
+		DirectoryDepth: depth,
+		MaxSeries:      r.cfg.MaxSeries,
+		TTL:            r.cfg.SeriesTTL,
+		Comm:           has(metadata.KernelFileCreationsMetricAttributeKeyProcessExecutableName),
+		UID:            has(metadata.KernelFileCreationsMetricAttributeKeyProcessUserID),
+		Hook:           has(metadata.KernelFileCreationsMetricAttributeKeyKernelHook),
+		Path:           has(metadata.KernelFileCreationsMetricAttributeKeyFilePath),
+		PID:            has(metadata.KernelFileCreationsMetricAttributeKeyProcessPid),
+	}
+}
+
+// read drains the ring buffer until the probe is closed.
+func (r *kernelEventsReceiver) read() {
+	defer close(r.readDone)
+	var e event.Event
+	for {
+		err := r.probe.Read(&e)
+		switch {
+		case err == nil:
+			r.received.Add(1)
+			r.table.Add(&e)
+		case errors.Is(err, event.ErrMalformed):
+			r.malformed.Add(1)
+		case errors.Is(err, os.ErrClosed):
+			return
+		default:
+			err = fmt.Errorf("read ring buffer: %w", err)
+			r.set.Logger.Error("Kernel events reader stopped", zap.Error(err))
+			componentstatus.ReportStatus(r.host, componentstatus.NewPermanentErrorEvent(err))
+			return
+		}
+	}
+}
+
+func (r *kernelEventsReceiver) emitLoop(ctx context.Context) {
+	defer close(r.emitDone)
+	t := time.NewTicker(r.cfg.CollectionInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			lost, err := r.probe.Lost()
+			if err != nil {
+				r.set.Logger.Warn("Cannot read the kernel's lost-sample counter", zap.Error(err))
+			}
+			r.emit(ctx, lost)
+		}
+	}
+}
+
+// emit records every series and the receiver's own counters and hands them
+// to the next consumer.
+func (r *kernelEventsReceiver) emit(ctx context.Context, lost uint64) {
+	r.emitMu.Lock()
+	defer r.emitMu.Unlock()
+	now := pcommon.NewTimestampFromTime(time.Now())
+	mb := r.mb
+	hook := probeHookAttr(r.probe.Hook())
+	mb.RecordKernelEventsReceivedDataPoint(now, int64(r.received.Load()))
+	mb.RecordKernelEventsLostDataPoint(now, int64(lost), metadata.AttributeReasonRingBufferFull)
+	mb.RecordKernelEventsLostDataPoint(now, int64(r.malformed.Load()), metadata.AttributeReasonMalformed)
+	mb.RecordKernelProbeHookDataPoint(now, 1, hook)
+	mb.RecordKernelSeriesActiveDataPoint(now, int64(r.table.Len()))
+	overflow := r.table.Overflow()
+	mb.RecordKernelSeriesOverflowedDataPoint(now, int64(overflow))
+	r.table.Range(func(s *aggregate.Series, dir, path string) {
+		h := hook
+		if s.Key.Hook != 0 {
+			h = eventHookAttr(s.Key.Hook)
+		}
+		mb.RecordKernelFileCreationsDataPoint(now, int64(s.Count), dir, path, h,
+			string(cString(s.Key.Comm[:])), int64(s.Key.PID), int64(s.Key.UID))
+	})
+	if overflow > 0 {
+		mb.RecordKernelFileCreationsDataPoint(now, int64(overflow), "", "", hook, "", 0, 0,
+			metadata.WithOtelMetricOverflowMetricAttribute(true))
+	}
+	md := mb.Emit()
+	onlyOverflowAttribute(md)
+
+	ctx = r.obs.StartMetricsOp(ctx)
+	err := r.next.ConsumeMetrics(ctx, md)
+	r.obs.EndMetricsOp(ctx, metadata.Type.String(), md.DataPointCount(), err)
+	if err != nil {
+		r.set.Logger.Warn("Next consumer refused kernel_events metrics", zap.Error(err))
+	}
+}
+
+// onlyOverflowAttribute leaves the overflow series with the single attribute
+// otel.metric.overflow=true, as the OpenTelemetry SDKs do: the generated
+// builder sets every attribute of a data point.
+func onlyOverflowAttribute(md pmetric.Metrics) {
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		sms := rms.At(i).ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				m := ms.At(k)
+				if m.Name() != "kernel.file.creations" {
+					continue
+				}
+				dps := m.Sum().DataPoints()
+				for l := 0; l < dps.Len(); l++ {
+					attrs := dps.At(l).Attributes()
+					if _, ok := attrs.Get("otel.metric.overflow"); ok {
+						attrs.RemoveIf(func(k string, _ pcommon.Value) bool { return k != "otel.metric.overflow" })
+					}
+				}
+			}
+		}
+	}
+}
+
+// Shutdown stops the emitter, emits a last time, and detaches everything.
+// It is safe without Start and more than once.
+func (r *kernelEventsReceiver) Shutdown(ctx context.Context) error {
+	if r.cancel == nil {
+		return nil
+	}
+	r.cancel()
+	<-r.emitDone
+	// Read the kernel counter while the maps are still open, then close the
+	// probe: that interrupts the blocked reader.
+	lost, lostErr := r.probe.Lost()
+	err := r.probe.Close()
+	<-r.readDone
+	if lostErr == nil {
+		r.emit(ctx, lost)
+	}
+	r.cancel = nil
+	return err
+}
+
+func cString(b []byte) []byte {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		return b[:i]
+	}
+	return b
+}
+
+func eventHookAttr(h event.Hook) metadata.AttributeKernelHook {
+	return metadata.MapAttributeKernelHook[h.String()]
+}
+
+func probeHookAttr(h probe.Hook) metadata.AttributeKernelHook {
+	return metadata.MapAttributeKernelHook[string(h)]
+}
