@@ -100,9 +100,9 @@ func explainLoad(h Hook, err error) error {
 }
 
 // explainAttach says why what did not attach.
-func explainAttach(h Hook, what string, err error) error {
+func explainAttach(what string, err error) error {
 	switch {
-	case h == HookKretprobe && errors.Is(err, os.ErrNotExist):
+	case strings.HasPrefix(what, "kretprobe") && errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("attach %s: kprobes are not available in this kernel (no kprobe PMU, no tracefs kprobe_events; CONFIG_KPROBE_EVENTS off?): %w: %w", what, ebpf.ErrNotSupported, err)
 	case errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("attach %s: no such hook in this kernel: %w: %w", what, ebpf.ErrNotSupported, err)

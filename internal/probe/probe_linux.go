@@ -198,14 +198,14 @@ func open(h Hook, opts *Options) (_ *Probe, err error) {
 	for _, a := range set.required {
 		l, err := a.fn(objs.progs[a.prog])
 		if err != nil {
-			return nil, explainAttach(h, a.what, err)
+			return nil, explainAttach(a.what, err)
 		}
 		p.links = append(p.links, l)
 	}
 	for _, a := range set.optional {
 		l, err := a.fn(objs.progs[a.prog])
 		if err != nil {
-			p.notes = append(p.notes, fmt.Sprintf("%s not attached (files it would see are not counted): %v", a.what, explainAttach(h, a.what, err)))
+			p.notes = append(p.notes, fmt.Sprintf("%s not attached (files it would see are not counted): %v", a.what, explainAttach(a.what, err)))
 			continue
 		}
 		p.links = append(p.links, l)

@@ -244,21 +244,30 @@ func filterTGID(es []seen, pid int) []seen {
 	return out
 }
 
+// TestAutoSaysWhy checks that auto keeps the first hook that works on this
+// kernel, that every hook before it really fails here, and that a note says
+// why each was passed over.
 func TestAutoSaysWhy(t *testing.T) {
 	opts := DefaultOptions()
 	opts.PathPrefixes = []string{"/nonexistent-kernelevents/"}
 	p := openHook(t, opts)
-	t.Logf("auto chose %s", p.Hook())
+	t.Logf("auto chose %s; notes: %q", p.Hook(), p.Notes())
 	if want := os.Getenv("KERNELEVENTS_EXPECT_AUTO"); want != "" {
 		require.Equal(t, Hook(want), p.Hook())
 	}
-	// Every hook tried before the chosen one has a note saying why not.
 	for _, h := range Hooks {
 		if h == p.Hook() {
 			break
 		}
 		assert.True(t, slices.ContainsFunc(p.Notes(), func(n string) bool { return strings.HasPrefix(n, string(h)+": ") }),
 			"no reason given for passing over %s in %q", h, p.Notes())
+		explicit := opts
+		explicit.Hook = h
+		q, err := Open(explicit)
+		if err == nil {
+			q.Close()
+		}
+		assert.Error(t, err, "auto passed over %s, which opens when asked for by name", h)
 	}
 }
 

@@ -8,6 +8,7 @@
 VMTEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 VMTEST_ROOT=$(cd "$VMTEST_DIR/../.." && pwd)
 VMTEST_CACHE=${KERNELEVENTS_VMTEST_CACHE:-$VMTEST_ROOT/.cache/vm}
+# shellcheck disable=SC2034 # used by exec.sh; init spells it out too
 VMTEST_MARKER=KERNELEVENTS-VMTEST-EXIT
 
 vm_log() { printf 'vmtest: %s\n' "$*" >&2; }
@@ -29,9 +30,25 @@ vm_arch_of() {
 	esac
 }
 
-# vm_is_static ELF fails when ELF has a program interpreter (is dynamic).
+# _vm_le FILE OFFSET SIZE prints the little-endian integer at OFFSET.
+_vm_le() {
+	local b v=0 i
+	read -r -a b <<<"$(od -An -tu1 -j"$2" -N"$3" "$1")"
+	for ((i = $3 - 1; i >= 0; i--)); do v=$((v * 256 + b[i])); done
+	echo "$v"
+}
+
+# vm_is_static ELF64 fails when ELF has a program interpreter (PT_INTERP),
+# that is when it needs a dynamic loader and libc the VM does not have.
 vm_is_static() {
-	! LC_ALL=C grep -qaF -e '/lib64/ld-linux' -e '/lib/ld-linux' -e '/lib/ld-musl' "$1"
+	local phoff phentsize phnum i
+	phoff=$(_vm_le "$1" 32 8)
+	phentsize=$(_vm_le "$1" 54 2)
+	phnum=$(_vm_le "$1" 56 2)
+	for ((i = 0; i < phnum; i++)); do
+		[[ $(_vm_le "$1" $((phoff + i * phentsize)) 4) == 3 ]] && return 1
+	done
+	return 0
 }
 
 vm_with_lock() {
@@ -64,13 +81,24 @@ vm_apt_install() {
 	command -v apt-get >/dev/null || vm_die "missing $*, and apt-get is not here to install them (this script expects Debian)"
 	[[ $(id -u) == 0 ]] || vm_die "missing packages $*: install them as root: apt-get install -y --no-install-recommends $*"
 	_vm_apt_has_lists || vm_apt_update
-	vm_log "apt-get install $*"
-	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2; then
-		[[ $_vm_apt_updated == 1 ]] && vm_die "apt-get install $* failed"
+	vm_log "apt-get install -y --no-install-recommends $*"
+	if ! _vm_apt_install_quiet "$@"; then
+		if [[ $_vm_apt_updated == 1 ]]; then
+			cat "$VMTEST_CACHE/apt-install.log" >&2
+			vm_die "apt-get install $* failed (output above)"
+		fi
 		vm_apt_update
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2 ||
-			vm_die "apt-get install $* failed"
+		_vm_apt_install_quiet "$@" || {
+			cat "$VMTEST_CACHE/apt-install.log" >&2
+			vm_die "apt-get install $* failed (output above)"
+		}
 	fi
+}
+
+_vm_apt_install_quiet() {
+	mkdir -p "$VMTEST_CACHE"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" \
+		>"$VMTEST_CACHE/apt-install.log" 2>&1
 }
 
 # vm_busybox ARCH prints the path of a static busybox for ARCH.
@@ -84,23 +112,20 @@ vm_busybox() {
 # vm_ensure_tools ARCH installs what booting an ARCH VM needs, if missing.
 vm_ensure_tools() {
 	local arch=$1 missing=() t
-	for t in timeout flock od dpkg-deb git; do
-		command -v "$t" >/dev/null || vm_die "missing $t (coreutils, util-linux, dpkg, git are expected on Debian)"
+	for t in timeout flock od dpkg-deb apt-cache; do
+		command -v "$t" >/dev/null || vm_die "missing $t (coreutils, util-linux, dpkg and apt are expected: this script targets Debian 12)"
 	done
 	command -v cpio >/dev/null || missing+=(cpio)
 	command -v xz >/dev/null || missing+=(xz-utils)
+	# amd64 boots the host's busybox; arm64 takes its applet list from it.
+	# The dynamic busybox package also provides /bin/busybox: it would not
+	# run in the initramfs, which has no libc.
+	if ! [[ -x /bin/busybox ]] || ! vm_is_static /bin/busybox; then
+		missing+=(busybox-static)
+	fi
 	case $arch in
-	amd64)
-		command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
-		# the dynamic busybox package also provides /bin/busybox: it would
-		# not run in the initramfs, which has no libc.
-		if ! [[ -x /bin/busybox ]] || ! vm_is_static /bin/busybox; then
-			missing+=(busybox-static)
-		fi
-		;;
-	arm64)
-		command -v qemu-system-aarch64 >/dev/null || missing+=(qemu-system-arm)
-		;;
+	amd64) command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86) ;;
+	arm64) command -v qemu-system-aarch64 >/dev/null || missing+=(qemu-system-arm) ;;
 	esac
 	if ((${#missing[@]})); then
 		vm_apt_install "${missing[@]}"
@@ -113,26 +138,34 @@ vm_ensure_tools() {
 # linux-image-ARCH meta package depends on (linux-image-6.1.0-N-ARCH).
 vm_kernel_pkg() {
 	local arch=$1 out pkg
-	local meta=linux-image-$arch
-	[[ $arch == "$(dpkg --print-architecture)" ]] || meta=$meta:$arch
-	out=$(apt-cache depends "$meta" 2>/dev/null || true)
+	out=$(vm_apt "$arch" apt-cache depends "linux-image-$arch" 2>/dev/null || true)
 	pkg=$(grep -oE "linux-image-[0-9][^ :]*-$arch(-unsigned)?" <<<"$out" | head -n1 || true)
 	if [[ -z $pkg && $_vm_apt_updated == 0 ]]; then
-		vm_apt_update
-		out=$(apt-cache depends "$meta" 2>/dev/null || true)
+		if [[ $arch == "$(dpkg --print-architecture)" ]]; then
+			vm_apt_update
+		else
+			vm_apt "$arch" apt-get update
+		fi
+		out=$(vm_apt "$arch" apt-cache depends "linux-image-$arch" 2>/dev/null || true)
 		pkg=$(grep -oE "linux-image-[0-9][^ :]*-$arch(-unsigned)?" <<<"$out" | head -n1 || true)
 	fi
 	echo "$pkg"
 }
 
-# _vm_extract_vmlinux VMLINUZ OUT unpacks the kernel image inside a
-# self-decompressing bzImage (amd64) or a compressed arm64 Image.
+# _vm_extract_vmlinux VMLINUZ OUT writes the bootable kernel: for amd64 the
+# ELF vmlinux inside the self-decompressing bzImage (qemu boots it through its
+# PVH note, twice as fast as the bzImage); for arm64 the Image itself (Debian
+# ships it uncompressed; gunzipped if not).
 _vm_extract_vmlinux() {
 	local z=$1 out=$2 off
-	# arm64: vmlinuz is the whole Image gzipped.
 	if [[ $(od -An -tx1 -N2 "$z" | tr -d ' \n') == 1f8b ]]; then
 		gzip -dc "$z" >"$out.tmp" || vm_die "cannot gunzip $z"
 		mv "$out.tmp" "$out"
+		return
+	fi
+	if [[ $(od -An -tx1 -j56 -N4 "$z" | tr -d ' \n') == 41524d64 ]]; then
+		# arm64 Image header magic "ARM\x64"
+		cp "$z" "$out"
 		return
 	fi
 	off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$z" | head -n1 | cut -d: -f1 || true)
@@ -144,6 +177,20 @@ _vm_extract_vmlinux() {
 	mv "$out.tmp" "$out"
 }
 
+# _vm_download ARCH DIR PKG downloads PKG's .deb for ARCH into DIR.
+_vm_download() {
+	local arch=$1 dir=$2 pkg=$3
+	# (quiet: apt warns that it downloads as root, not _apt, into DIR.)
+	(cd "$dir" && vm_apt "$arch" apt-get download -q "$pkg" >/dev/null 2>&1) && return 0
+	# a stale list names a version the mirror dropped: update once.
+	if [[ $arch == "$(dpkg --print-architecture)" ]]; then
+		vm_apt_update
+	else
+		vm_apt "$arch" apt-get update
+	fi
+	(cd "$dir" && vm_apt "$arch" apt-get download -q "$pkg" >&2) || vm_die "apt-get download $pkg ($arch) failed"
+}
+
 # _vm_fetch_kernel ARCH PKG downloads PKG into the cache and extracts its
 # kernel; later calls find it there.
 _vm_fetch_kernel() {
@@ -151,13 +198,7 @@ _vm_fetch_kernel() {
 	[[ -s $dir/vmlinux ]] && return 0
 	rm -rf "$dir" && mkdir -p "$dir/deb" "$dir/x"
 	vm_log "downloading $pkg ($arch) from Debian"
-	local spec=$pkg
-	[[ $arch == "$(dpkg --print-architecture)" ]] || spec=$pkg:$arch
-	if ! (cd "$dir/deb" && apt-get download -q "$spec" >&2 2>/dev/null); then
-		# a stale list names a version the mirror dropped: update once.
-		vm_apt_update
-		(cd "$dir/deb" && apt-get download -q "$spec" >&2) || vm_die "apt-get download $spec failed"
-	fi
+	_vm_download "$arch" "$dir/deb" "$pkg"
 	local deb
 	deb=$(ls "$dir"/deb/*.deb)
 	# only /boot is needed: skip the 400 MB of modules that dpkg-deb -x writes.
@@ -172,6 +213,11 @@ _vm_fetch_kernel() {
 	rm -rf "$dir/deb" "$dir/x"
 	mv "$dir/vmlinux.new" "$dir/vmlinux"
 	vm_log "kernel cached at $dir/vmlinux"
+	# Debian moved to a new ABI: the kernels cached before are dead weight.
+	local old
+	for old in "$VMTEST_CACHE/$arch"/linux-image-*; do
+		[[ $old == "$dir" ]] || rm -rf "$old"
+	done
 }
 
 # vm_kernel ARCH prints the path of a cached vmlinux for ARCH, fetching it
@@ -184,12 +230,12 @@ vm_kernel() {
 		return
 	fi
 	local pkg=${KERNELEVENTS_VMTEST_KERNEL_PKG:-}
-	[[ -n $pkg ]] || pkg=$(vm_kernel_pkg "$arch")
+	[[ -n $pkg ]] || pkg=$(vm_with_lock vm_kernel_pkg "$arch")
 	if [[ -z $pkg ]]; then
 		# no apt lists and no way to update them: any kernel cached before will do.
 		local old
 		old=$(ls -t "$VMTEST_CACHE/$arch"/linux-image-*/vmlinux 2>/dev/null | head -n1 || true)
-		[[ -n $old ]] || vm_die "apt-cache depends linux-image-$arch names no linux-image-*-$arch package (is this Debian, with $arch in dpkg --print-architecture / --print-foreign-architectures?)"
+		[[ -n $old ]] || vm_die "apt-cache depends linux-image-$arch names no linux-image-*-$arch package, even after apt-get update (this script expects Debian 12's apt sources)"
 		vm_log "apt names no kernel package; using the cached $old"
 		echo "$old"
 		return
@@ -239,14 +285,16 @@ _vm_build_base() {
 	mv "$out.tmp" "$out"
 }
 
+# _vm_base_fresh OUT: OUT exists and is newer than what it is built from.
+_vm_base_fresh() {
+	[[ -s $1 && $1 -nt $VMTEST_DIR/init && $1 -nt $VMTEST_DIR/lib.sh ]]
+}
+
 # vm_base_initrd ARCH prints the path of the cached base initramfs, building
 # it when it is missing or older than init or this file.
 vm_base_initrd() {
 	local arch=$1 out="$VMTEST_CACHE/$1/base.cpio"
-	_vm_base_fresh() {
-		[[ -s $out && $out -nt $VMTEST_DIR/init && $out -nt $VMTEST_DIR/lib.sh ]]
-	}
-	if ! _vm_base_fresh; then
+	if ! _vm_base_fresh "$out"; then
 		mkdir -p "$VMTEST_CACHE/$arch"
 		vm_with_lock _vm_base_locked "$arch" "$out" || exit 1
 	fi
@@ -255,8 +303,10 @@ vm_base_initrd() {
 
 _vm_base_locked() {
 	local arch=$1 out=$2
-	[[ -s $out && $out -nt $VMTEST_DIR/init && $out -nt $VMTEST_DIR/lib.sh ]] && return 0
-	[[ $arch == arm64 ]] && _vm_fetch_busybox_arm64
+	_vm_base_fresh "$out" && return 0
+	if [[ $arch == arm64 ]]; then
+		_vm_fetch_busybox_arm64
+	fi
 	_vm_build_base "$arch" "$out"
 	vm_log "base initramfs cached at $out"
 }
@@ -267,21 +317,31 @@ _vm_fetch_busybox_arm64() {
 	[[ -x $bb ]] && return 0
 	local d
 	d=$(mktemp -d "$VMTEST_CACHE/bb.XXXXXX")
-	(cd "$d" && apt-get download -q busybox-static:arm64 >&2) || vm_die "apt-get download busybox-static:arm64 failed"
+	_vm_download arm64 "$d" busybox-static
 	dpkg-deb -x "$d"/*.deb "$d/x"
 	install -m 0755 "$d/x/bin/busybox" "$bb"
 	rm -rf "$d"
 }
 
-# vm_enable_arch ARCH makes apt see ARCH's packages (foreign architecture).
-vm_enable_arch() {
-	local arch=$1
-	[[ $arch == "$(dpkg --print-architecture)" ]] && return 0
-	if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
-		[[ $(id -u) == 0 ]] || vm_die "apt does not list $arch packages: as root, dpkg --add-architecture $arch && apt-get update"
-		vm_log "dpkg --add-architecture $arch"
-		dpkg --add-architecture "$arch"
-		_vm_apt_updated=0
-		vm_apt_update
+# vm_apt ARCH apt-get|apt-cache ARGS... runs apt for ARCH's packages. A
+# foreign ARCH (arm64 on amd64) gets apt state of its own under the cache,
+# from the host's sources, so the host's dpkg and apt lists stay untouched.
+vm_apt() {
+	local arch=$1 tool=$2
+	shift 2
+	if [[ $arch == "$(dpkg --print-architecture)" ]]; then
+		"$tool" "$@"
+		return
 	fi
+	local d="$VMTEST_CACHE/$arch/apt"
+	local o=(-o "APT::Architecture=$arch" -o "APT::Architectures::=$arch"
+		-o "Dir::State::Lists=$d/lists" -o "Dir::Cache=$d/cache" -o "Dir::State::status=$d/status")
+	if ! compgen -G "$d/lists/*_Packages*" >/dev/null || [[ $tool == apt-get && $1 == update ]]; then
+		mkdir -p "$d/lists/partial" "$d/cache/archives/partial"
+		touch "$d/status"
+		vm_log "apt-get update for $arch (private lists in $d)"
+		apt-get "${o[@]}" update -qq >&2 || vm_die "apt-get update for $arch failed"
+		[[ $tool == apt-get && $1 == update ]] && return
+	fi
+	"$tool" "${o[@]}" "$@"
 }

@@ -395,7 +395,7 @@ type metricKernelProbeHook struct {
 func (m *metricKernelProbeHook) init() {
 	m.data.SetName("kernel.probe.hook")
 	m.data.SetDescription("Set to 1 for the hook the receiver attached (auto picks it at start).")
-	m.data.SetUnit("1")
+	m.data.SetUnit("{hook}")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
 	m.aggDataPoints = m.aggDataPoints[:0]

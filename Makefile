@@ -1,0 +1,90 @@
+# kernelevents: build, run and test the kernel_events receiver and its
+# ocb-built collector. Run as root: the tests load real BPF programs.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+GO ?= go
+# The BPF compiler and flags, for bpf2go (read from the environment by
+# internal/probe/gen.go). Debian 12's clang 14 made the committed objects.
+BPF2GO_CC ?= clang
+BPF2GO_CFLAGS ?= -O2 -g -Wall -Werror
+export BPF2GO_CC BPF2GO_CFLAGS
+
+# ocb; the builder version fixes the collector version (see builder-config.yaml).
+OCB_VERSION := v0.162.0
+BIN := $(CURDIR)/.bin
+OCB := $(BIN)/ocb
+COLLECTOR := $(CURDIR)/_build/collector/otelcol-kernelevents
+CONFIG ?= testdata/collector-prometheus.yaml
+FUZZTIME ?= 15s
+
+# Files bpf2go and mdatagen write; check-generated compares them with git.
+GENERATED := internal/probe receiver/kerneleventsreceiver
+
+.PHONY: all generate check-generated build run test unit vmtest fuzz bench lint clean tracefs
+
+all: build
+
+## generate: rebuild the bpf2go objects (needs clang) and the mdatagen code.
+generate:
+	cd internal/probe && $(GO) generate ./...
+	cd receiver/kerneleventsreceiver && $(GO) generate ./...
+
+## check-generated: fail when committed generated code differs from a fresh generate.
+check-generated: generate
+	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
+		git status --short -- $(GENERATED); git diff --stat -- $(GENERATED); \
+		echo "generated code is stale: run 'make generate' and commit the result" >&2; exit 1; fi
+
+$(OCB):
+	mkdir -p $(BIN)
+	GOBIN=$(BIN) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
+	mv $(BIN)/builder $(OCB)
+
+## build: the collector with the kernel_events receiver, into _build/collector.
+build: $(OCB)
+	mkdir -p _build
+	$(OCB) --config builder-config.yaml
+
+## tracefs: syscall tracepoints need tracefs; a fresh machine has none mounted.
+tracefs:
+	@if ! mountpoint -q /sys/kernel/tracing; then \
+		echo "mounting tracefs at /sys/kernel/tracing"; mount -t tracefs tracefs /sys/kernel/tracing; fi
+
+## run: build the collector and run it with the example config (Prometheus on 127.0.0.1:9464).
+run: build tracefs
+	@echo "kernel_events: Prometheus metrics at http://127.0.0.1:9464/metrics, health at http://127.0.0.1:13133/"
+	$(COLLECTOR) --config $(CONFIG)
+
+## test: everything: generated code, vet, unit and kernel tests on this kernel,
+## the ocb collector end to end, a bounded fuzz run, and the Debian 6.1 VM matrix.
+test: check-generated build tracefs unit fuzz vmtest
+
+## unit: go vet and every Go test on this kernel (packages one at a time, so the
+## kernel tests do not compete for the ring buffers).
+unit:
+	$(GO) vet ./...
+	KERNELEVENTS_COLLECTOR=$(COLLECTOR) $(GO) test -count=1 -p 1 ./...
+
+## fuzz: the sample decoder must never panic on any bytes.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/event/
+
+## vmtest: the kernel tests inside Debian's stock 6.1 kernel under qemu, for
+## the kretprobe, fexit and tracepoint hooks (see internal/vmtest/README.md).
+vmtest:
+	bash internal/vmtest/vmtest.sh
+
+## bench: user-space micro-benchmarks (ns and allocations per sample).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+
+## lint: formatting, vet, and a build for a platform without eBPF.
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
+	$(GO) vet ./...
+	GOOS=darwin $(GO) build ./...
+	GOARCH=arm64 $(GO) build ./...
+
+clean:
+	rm -rf _build .bin .cache

@@ -1,0 +1,225 @@
+// Package e2etest starts the ocb-built collector on a config from testdata/,
+// creates files from a child process and scrapes the Prometheus exporter.
+// make test builds the collector and points KERNELEVENTS_COLLECTOR at it.
+package e2etest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kernelevents/kernelevents/internal/testutil"
+)
+
+func TestMain(m *testing.M) {
+	testutil.MaybeRunChild()
+	os.Exit(m.Run())
+}
+
+func collectorPath(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("KERNELEVENTS_COLLECTOR")
+	if p == "" {
+		testutil.SkipUnlessStrict(t, "KERNELEVENTS_COLLECTOR is not set: run make test, which builds the collector with ocb")
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("KERNELEVENTS_COLLECTOR: %v", err)
+	}
+	return p
+}
+
+func repoFile(name string) string {
+	return filepath.Join("..", "..", "testdata", name)
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// scrape returns the exporter's text output.
+func scrape(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// value returns the sample of metric whose labels include every one of
+// labels (name="value" strings).
+func value(text, metric string, labels ...string) (float64, bool) {
+	sc := bufio.NewScanner(strings.NewReader(text))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, metric+"{") && !strings.HasPrefix(line, metric+" ") {
+			continue
+		}
+		ok := true
+		for _, l := range labels {
+			if !strings.Contains(line, l) {
+				ok = false
+			}
+		}
+		if !ok {
+			continue
+		}
+		f := strings.Fields(line[strings.LastIndexByte(line, '}')+1:])
+		if len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err == nil {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+func ourProgramIDs() map[ebpf.ProgramID]string {
+	names := []string{"tp_exit_openat", "tp_exit_open", "tp_exit_creat", "tp_exit_mknod", "tp_exit_mknodat", "tp_enter_mknod", "tp_enter_mknoda", "tp_exit_openat2", "kretprobe_do_fi", "fexit_do_filp_o"}
+	out := map[ebpf.ProgramID]string{}
+	for id := ebpf.ProgramID(0); ; {
+		next, err := ebpf.ProgramGetNextID(id)
+		if err != nil {
+			return out
+		}
+		id = next
+		p, err := ebpf.NewProgramFromID(id)
+		if err != nil {
+			continue
+		}
+		info, err := p.Info()
+		p.Close()
+		if err != nil {
+			continue
+		}
+		for _, n := range names {
+			if info.Name == n {
+				out[id] = info.Name
+			}
+		}
+	}
+}
+
+func TestCollectorServesCreationsToPrometheus(t *testing.T) {
+	bin := collectorPath(t)
+	testutil.RequireRoot(t)
+	testutil.RequireTracefs(t)
+	before := ourProgramIDs()
+
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	require.NoError(t, err)
+	prom, health := freeAddr(t), freeAddr(t)
+	cmd := exec.Command(bin, "--config", repoFile("e2e-collector.yaml"))
+	cmd.Env = append(os.Environ(), "KE_PREFIX="+dir+"/", "KE_PROM_ENDPOINT="+prom, "KE_HEALTH_ENDPOINT="+health)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("collector output:\n%s", logs.String())
+		}
+	})
+
+	url := "http://" + prom + "/metrics"
+	require.Eventually(t, func() bool {
+		text, err := scrape(url)
+		_, ok := value(text, "kernel_probe_hook")
+		return err == nil && ok
+	}, 60*time.Second, 200*time.Millisecond, "the exporter never served kernel_probe_hook")
+
+	const n = 17
+	ops := make([]testutil.Op, n)
+	for i := range ops {
+		ops[i] = testutil.Op{Kind: testutil.OpOpenat, Path: "file-" + strconv.Itoa(i)}
+	}
+	testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops})
+
+	var text string
+	label := fmt.Sprintf("file_directory=%q", dir)
+	require.Eventually(t, func() bool {
+		text, _ = scrape(url)
+		v, ok := value(text, "kernel_file_creations_total", label, `process_executable_name="kechild"`)
+		return ok && v == n
+	}, 30*time.Second, 200*time.Millisecond, "kernel_file_creations_total for %s never reached %d", dir, n)
+	lost, ok := value(text, "kernel_events_lost_total", `reason="ring_buffer_full"`)
+	assert.True(t, ok, "the lost counter is exported")
+	assert.Zero(t, lost)
+	_, ok = value(text, "kernel_events_received_total")
+	assert.True(t, ok, "the received counter is exported")
+	t.Logf("scraped:\n%s", grep(text, "kernel_"))
+
+	during := ourProgramIDs()
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-exited:
+		require.NoError(t, err, "the collector exits 0 on SIGTERM")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the collector did not exit within 30s of SIGTERM")
+	}
+	// Every program the collector attached is gone (others, such as a
+	// concurrently running test's, may remain).
+	require.Eventually(t, func() bool {
+		now := ourProgramIDs()
+		for id := range during {
+			if _, old := before[id]; old {
+				continue
+			}
+			if _, still := now[id]; still {
+				return false
+			}
+		}
+		return true
+	}, 5*time.Second, 50*time.Millisecond, "BPF programs left behind after SIGTERM")
+}
+
+func grep(text, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestCollectorRefusesInvalidConfig(t *testing.T) {
+	bin := collectorPath(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "--config", repoFile("invalid-collector.yaml")).CombinedOutput()
+	require.Error(t, err, "the collector must not start on an invalid config")
+	var exitErr *exec.ExitError
+	require.ErrorAs(t, err, &exitErr)
+	assert.NotZero(t, exitErr.ExitCode())
+	assert.Contains(t, string(out), "max_series")
+	assert.Contains(t, string(out), "ring_buffer_size")
+}
