@@ -123,38 +123,50 @@ func ourProgramIDs() map[ebpf.ProgramID]string {
 	}
 }
 
-func TestCollectorServesCreationsToPrometheus(t *testing.T) {
+// collector is a running ocb-built collector.
+type collector struct {
+	cmd    *exec.Cmd
+	url    string
+	exited chan error
+	logs   *bytes.Buffer
+}
+
+// startCollector starts the collector on config (a testdata/ file) watching
+// dir, and waits until the exporter serves the receiver's metrics.
+func startCollector(t *testing.T, config, dir string) *collector {
 	bin := collectorPath(t)
 	testutil.RequireRoot(t)
 	testutil.RequireTracefs(t)
-	before := ourProgramIDs()
-
-	dir, err := filepath.EvalSymlinks(t.TempDir())
-	require.NoError(t, err)
 	prom, health := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(bin, "--config", repoFile("e2e-collector.yaml"))
+	cmd := exec.Command(bin, "--config", repoFile(config))
 	cmd.Env = append(os.Environ(), "KE_PREFIX="+dir+"/", "KE_PROM_ENDPOINT="+prom, "KE_HEALTH_ENDPOINT="+health)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	c := &collector{cmd: cmd, url: "http://" + prom + "/metrics", exited: make(chan error, 1), logs: new(bytes.Buffer)}
+	cmd.Stdout, cmd.Stderr = c.logs, c.logs
 	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() { c.exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
-			<-exited
+			<-c.exited
 		}
 		if t.Failed() {
-			t.Logf("collector output:\n%s", logs.String())
+			t.Logf("collector output:\n%s", c.logs.String())
 		}
 	})
-
-	url := "http://" + prom + "/metrics"
 	require.Eventually(t, func() bool {
-		text, err := scrape(url)
+		text, err := scrape(c.url)
 		_, ok := value(text, "kernel_probe_hook")
 		return err == nil && ok
 	}, 60*time.Second, 200*time.Millisecond, "the exporter never served kernel_probe_hook")
+	return c
+}
+
+func TestCollectorServesCreationsToPrometheus(t *testing.T) {
+	before := ourProgramIDs()
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	require.NoError(t, err)
+	c := startCollector(t, "e2e-collector.yaml", dir)
+	cmd, url, exited := c.cmd, c.url, c.exited
 
 	const n = 17
 	ops := make([]testutil.Op, n)
@@ -199,6 +211,23 @@ func TestCollectorServesCreationsToPrometheus(t *testing.T) {
 		}
 		return true
 	}, 5*time.Second, 50*time.Millisecond, "BPF programs left behind after SIGTERM")
+}
+
+// TestCollectorIdentityLabels proves the documented way for Prometheus users
+// to get workload identity as labels: resource_to_telemetry_conversion.
+func TestCollectorIdentityLabels(t *testing.T) {
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	require.NoError(t, err)
+	c := startCollector(t, "e2e-identity-collector.yaml", dir)
+	testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: "a"}, {Kind: testutil.OpOpenat, Path: "b"}}})
+	var text string
+	require.Eventually(t, func() bool {
+		text, _ = scrape(c.url)
+		v, ok := value(text, "kernel_file_creations_total", fmt.Sprintf("file_directory=%q", dir),
+			`team="e2e-team"`, `service_account="e2e-sa"`, `spiffe_id="spiffe://example.org/e2e"`, `identity_rule="e2e-creator"`)
+		return ok && v == 2
+	}, 30*time.Second, 200*time.Millisecond, "no identity labels on kernel_file_creations_total")
+	t.Logf("scraped:\n%s", grep(text, "kernel_file_creations_total"))
 }
 
 func grep(text, prefix string) string {

@@ -5,14 +5,21 @@ package testutil
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 func runChild(spec *ChildSpec) error {
+	if spec.Cgroup != "" {
+		if err := os.WriteFile(filepath.Join(spec.Cgroup, "cgroup.procs"), []byte("0"), 0); err != nil {
+			return fmt.Errorf("join cgroup: %w", err)
+		}
+	}
 	// comm is per thread: name the one thread that does all the work.
 	runtime.LockOSThread()
 	if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafePtr(ChildComm)), 0, 0, 0); err != nil {
@@ -86,6 +93,13 @@ func do(dir int, dirPath string, op Op) error {
 		return nil
 	case OpMkfifo:
 		return unix.Mknodat(dir, op.Path, unix.S_IFIFO|0o644, 0)
+	case OpSleep:
+		d, err := time.ParseDuration(op.Path)
+		if err != nil {
+			return err
+		}
+		time.Sleep(d)
+		return nil
 	case OpUnlink:
 		return unix.Unlinkat(dir, op.Path, 0)
 	}

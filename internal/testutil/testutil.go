@@ -76,6 +76,7 @@ const (
 	OpAccessFail = "eaccess" // openat O_CREAT where the child may not write: EACCES
 	OpMkfifo     = "mkfifo"  // mknodat S_IFIFO: not a regular file
 	OpUnlink     = "unlink"  // unlink(2), to make a name creatable again
+	OpSleep      = "sleep"   // stay alive for Path (a Go duration), so user space can still look the process up
 )
 
 // ChildSpec says what the child does and as whom.
@@ -86,6 +87,9 @@ type ChildSpec struct {
 	// the child entered Dir and before the first op.
 	UID *uint32 `json:"uid,omitempty"`
 	GID *uint32 `json:"gid,omitempty"`
+	// Cgroup, when set, is a cgroup directory the child moves itself into
+	// (by writing to its cgroup.procs) before anything else.
+	Cgroup string `json:"cgroup,omitempty"`
 }
 
 // AsUser returns spec to be run as uid and gid.
@@ -139,4 +143,14 @@ func RunChild(t testing.TB, spec ChildSpec, opts ...ChildOption) Child {
 		t.Fatalf("child failed: %v\n%s", err, out.String())
 	}
 	return Child{PID: cmd.Process.Pid}
+}
+
+// Exe returns the path of the running test binary, as the kernel reports it
+// for children re-executing it.
+func Exe() string {
+	p, err := os.Executable()
+	if err != nil {
+		return os.Args[0]
+	}
+	return p
 }

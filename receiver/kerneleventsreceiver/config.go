@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 
+	"github.com/kernelevents/kernelevents/internal/identity"
 	"github.com/kernelevents/kernelevents/internal/probe"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
@@ -37,10 +38,30 @@ type Config struct {
 	// SeriesTTL drops series not incremented for this long; 0 keeps them.
 	SeriesTTL time.Duration `mapstructure:"series_ttl"`
 
+	// Identity binds creations to accountable identities.
+	Identity IdentityConfig `mapstructure:"identity"`
+
 	metadata.MetricsBuilderConfig `mapstructure:",squash"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
+}
+
+// IdentityConfig holds the identity rules: an ordered list, first match
+// wins, whose attributes go on the resource of the series they match.
+type IdentityConfig struct {
+	// Rules are matched in order before those of RulesFile.
+	Rules []identity.Rule `mapstructure:"rules"`
+	// RulesFile is a YAML file with a "rules:" list, re-read when it
+	// changes (checked every ReloadInterval); a bad file keeps the rules
+	// in force and reports the error.
+	RulesFile string `mapstructure:"rules_file"`
+	// ReloadInterval is how often RulesFile is checked for changes.
+	ReloadInterval time.Duration `mapstructure:"reload_interval"`
+	// UnmatchedAttributes go on the resource of workloads no rule matched.
+	UnmatchedAttributes map[string]string `mapstructure:"unmatched_attributes"`
+	// CacheTTL bounds how long a process's resolved identity is reused.
+	CacheTTL time.Duration `mapstructure:"cache_ttl"`
 }
 
 // WakeupConfig says when the kernel wakes the reader.
@@ -119,6 +140,15 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.SeriesTTL < 0 {
 		bad("series_ttl", "must not be negative")
+	}
+	if _, err := identity.CompileRules("identity::rules", cfg.Identity.Rules); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.Identity.RulesFile != "" && cfg.Identity.ReloadInterval <= 0 {
+		bad("identity::reload_interval", "must be positive when identity::rules_file is set")
+	}
+	if cfg.Identity.CacheTTL <= 0 {
+		bad("identity::cache_ttl", "must be positive")
 	}
 	return errors.Join(errs...)
 }

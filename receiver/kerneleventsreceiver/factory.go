@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 
+	"github.com/kernelevents/kernelevents/internal/identity"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
@@ -30,6 +31,11 @@ func createDefaultConfig() component.Config {
 		FileDirectoryDepth: 2,
 		MaxSeries:          10000,
 		SeriesTTL:          0,
+		Identity: IdentityConfig{
+			ReloadInterval:      10 * time.Second,
+			UnmatchedAttributes: map[string]string{identity.RuleAttribute: "unmatched"},
+			CacheTTL:            30 * time.Second,
+		},
 		MetricsBuilderConfig: metadata.DefaultMetricsBuilderConfig(),
 	}
 }

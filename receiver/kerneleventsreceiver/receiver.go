@@ -22,6 +22,7 @@ import (
 
 	"github.com/kernelevents/kernelevents/internal/aggregate"
 	"github.com/kernelevents/kernelevents/internal/event"
+	"github.com/kernelevents/kernelevents/internal/identity"
 	"github.com/kernelevents/kernelevents/internal/probe"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
@@ -35,10 +36,12 @@ type kernelEventsReceiver struct {
 	next consumer.Metrics
 	obs  *receiverhelper.ObsReport
 
-	probe *probe.Probe
-	table *aggregate.Table
-	mb    *metadata.MetricsBuilder
-	host  component.Host
+	probe    *probe.Probe
+	table    *aggregate.Table
+	resolver *identity.Resolver
+	rules    *rulesWatcher
+	mb       *metadata.MetricsBuilder
+	host     component.Host
 
 	cancel   context.CancelFunc
 	readDone chan struct{}
@@ -77,6 +80,23 @@ func (r *kernelEventsReceiver) Start(_ context.Context, host component.Host) err
 		zap.String("requested_hook", r.cfg.Hook),
 		zap.Strings("notes", p.Notes()))
 
+	configRules, err := identity.CompileRules("identity::rules", r.cfg.Identity.Rules)
+	if err != nil {
+		p.Close()
+		return err
+	}
+	r.resolver = identity.NewResolver(identity.Options{
+		Rules:     configRules,
+		Unmatched: r.cfg.Identity.UnmatchedAttributes,
+		CacheTTL:  r.cfg.Identity.CacheTTL,
+	})
+	if r.cfg.Identity.RulesFile != "" {
+		r.rules = newRulesWatcher(r.cfg.Identity.RulesFile, r.cfg.Identity.Rules, r.resolver, r.set.Logger, host)
+		if err := r.rules.load(); err != nil {
+			p.Close()
+			return fmt.Errorf("identity::rules_file: %w", err)
+		}
+	}
 	r.table = aggregate.New(r.aggregateOptions())
 	// A new builder per Start: a restarted receiver starts new series.
 	r.mb = metadata.NewMetricsBuilder(r.cfg.MetricsBuilderConfig, r.set)
@@ -87,6 +107,9 @@ func (r *kernelEventsReceiver) Start(_ context.Context, host component.Host) err
 	r.emitDone = make(chan struct{})
 	go r.read()
 	go r.emitLoop(ctx)
+	if r.rules != nil {
+		r.rules.start(ctx, r.cfg.Identity.ReloadInterval)
+	}
 	return nil
 }
 
@@ -106,6 +129,7 @@ func (r *kernelEventsReceiver) aggregateOptions() aggregate.Options {
 		Hook:           has(metadata.KernelFileCreationsMetricAttributeKeyKernelHook),
 		Path:           has(metadata.KernelFileCreationsMetricAttributeKeyFilePath),
 		PID:            has(metadata.KernelFileCreationsMetricAttributeKeyProcessPid),
+		Workload:       r.resolver.Resolve,
 	}
 }
 
@@ -141,6 +165,7 @@ func (r *kernelEventsReceiver) emitLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			r.resolver.Sweep()
 			lost, err := r.probe.Lost()
 			if err != nil {
 				r.set.Logger.Warn("Cannot read the kernel's lost-sample counter", zap.Error(err))
@@ -165,17 +190,37 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, lost uint64) {
 	mb.RecordKernelSeriesActiveDataPoint(now, int64(r.table.Len()))
 	overflow := r.table.Overflow()
 	mb.RecordKernelSeriesOverflowedDataPoint(now, int64(overflow))
-	r.table.Range(func(s *aggregate.Series, dir, path string) {
-		h := hook
-		if s.Key.Hook != 0 {
-			h = eventHookAttr(s.Key.Hook)
-		}
-		mb.RecordKernelFileCreationsDataPoint(now, int64(s.Count), dir, path, h,
-			string(cString(s.Key.Comm[:])), int64(s.Key.PID), int64(s.Key.UID))
-	})
 	if overflow > 0 {
 		mb.RecordKernelFileCreationsDataPoint(now, int64(overflow), "", "", hook, "", 0, 0,
 			metadata.WithOtelMetricOverflowMetricAttribute(true))
+	}
+
+	// Series grouped by workload: each workload is one resource.
+	type row struct {
+		s         aggregate.Series
+		dir, path string
+	}
+	groups := map[uint32][]row{}
+	r.table.Range(func(s *aggregate.Series, dir, path string) {
+		groups[s.Key.Workload] = append(groups[s.Key.Workload], row{*s, dir, path})
+	})
+	ids := make([]uint32, 0, len(groups)+1)
+	ids = append(ids, 0) // the host resource carries the receiver's own metrics
+	for id := range groups {
+		if id != 0 {
+			ids = append(ids, id)
+		}
+	}
+	for _, id := range ids {
+		for _, rw := range groups[id] {
+			h := hook
+			if rw.s.Key.Hook != 0 {
+				h = eventHookAttr(rw.s.Key.Hook)
+			}
+			mb.RecordKernelFileCreationsDataPoint(now, int64(rw.s.Count), rw.dir, rw.path, h,
+				string(cString(rw.s.Key.Comm[:])), int64(rw.s.Key.PID), int64(rw.s.Key.UID))
+		}
+		mb.EmitForResource(metadata.WithResource(r.resource(id)))
 	}
 	md := mb.Emit()
 	onlyOverflowAttribute(md)
@@ -186,6 +231,32 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, lost uint64) {
 	if err != nil {
 		r.set.Logger.Warn("Next consumer refused kernel_events metrics", zap.Error(err))
 	}
+}
+
+// resource returns the resource of workload id: the attributes the resolver
+// knows through the generated builder (so they can be turned off in config),
+// the identity rule attributes as they are.
+func (r *kernelEventsReceiver) resource(id uint32) pcommon.Resource {
+	rb := r.mb.NewResourceBuilder()
+	w := r.resolver.Workload(id)
+	var extra []identity.KV
+	for _, kv := range w.Attrs {
+		switch kv.Key {
+		case identity.AttrContainerID:
+			rb.SetContainerID(kv.Value)
+		case identity.AttrPodUID:
+			rb.SetK8sPodUID(kv.Value)
+		case identity.AttrCgroupPath:
+			rb.SetLinuxCgroupPath(kv.Value)
+		default:
+			extra = append(extra, kv)
+		}
+	}
+	res := rb.Emit()
+	for _, kv := range extra {
+		res.Attributes().PutStr(kv.Key, kv.Value)
+	}
+	return res
 }
 
 // onlyOverflowAttribute leaves the overflow series with the single attribute
@@ -222,6 +293,9 @@ func (r *kernelEventsReceiver) Shutdown(ctx context.Context) error {
 	}
 	r.cancel()
 	<-r.emitDone
+	if r.rules != nil {
+		r.rules.wait()
+	}
 	// Read the kernel counter while the maps are still open, then close the
 	// probe: that interrupts the blocked reader.
 	lost, lostErr := r.probe.Lost()

@@ -51,6 +51,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						Enabled: true,
 					},
 				},
+				ResourceAttributes: ResourceAttributesConfig{
+					ContainerID:     ResourceAttributeConfig{Enabled: true},
+					K8sPodUID:       ResourceAttributeConfig{Enabled: true},
+					LinuxCgroupPath: ResourceAttributeConfig{Enabled: true},
+				},
 			},
 		},
 		{
@@ -82,13 +87,18 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						Enabled: false,
 					},
 				},
+				ResourceAttributes: ResourceAttributesConfig{
+					ContainerID:     ResourceAttributeConfig{Enabled: false},
+					K8sPodUID:       ResourceAttributeConfig{Enabled: false},
+					LinuxCgroupPath: ResourceAttributeConfig{Enabled: false},
+				},
 			},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(KernelEventsLostMetricConfig{}, KernelEventsReceivedMetricConfig{}, KernelFileCreationsMetricConfig{}, KernelProbeHookMetricConfig{}, KernelSeriesActiveMetricConfig{}, KernelSeriesOverflowedMetricConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(KernelEventsLostMetricConfig{}, KernelEventsReceivedMetricConfig{}, KernelFileCreationsMetricConfig{}, KernelProbeHookMetricConfig{}, KernelSeriesActiveMetricConfig{}, KernelSeriesOverflowedMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -136,5 +146,52 @@ func loadMetricsBuilderConfig(t *testing.T, name string) MetricsBuilderConfig {
 	require.NoError(t, err)
 	cfg := NewDefaultMetricsBuilderConfig()
 	require.NoError(t, sub.Unmarshal(&cfg, confmap.WithIgnoreUnused()))
+	return cfg
+}
+
+func TestResourceAttributesConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		want ResourceAttributesConfig
+	}{
+		{
+			name: "default",
+			want: DefaultResourceAttributesConfig(),
+		},
+		{
+			name: "all_set",
+			want: ResourceAttributesConfig{
+				ContainerID:     ResourceAttributeConfig{Enabled: true},
+				K8sPodUID:       ResourceAttributeConfig{Enabled: true},
+				LinuxCgroupPath: ResourceAttributeConfig{Enabled: true},
+			},
+		},
+		{
+			name: "none_set",
+			want: ResourceAttributesConfig{
+				ContainerID:     ResourceAttributeConfig{Enabled: false},
+				K8sPodUID:       ResourceAttributeConfig{Enabled: false},
+				LinuxCgroupPath: ResourceAttributeConfig{Enabled: false},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := loadResourceAttributesConfig(t, tt.name)
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(ResourceAttributeConfig{}))
+			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
+		})
+	}
+}
+
+func loadResourceAttributesConfig(t *testing.T, name string) ResourceAttributesConfig {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub(name)
+	require.NoError(t, err)
+	sub, err = sub.Sub("resource_attributes")
+	require.NoError(t, err)
+	cfg := DefaultResourceAttributesConfig()
+	require.NoError(t, sub.Unmarshal(&cfg))
 	return cfg
 }

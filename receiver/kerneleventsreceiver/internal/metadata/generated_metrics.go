@@ -4,6 +4,7 @@ package metadata
 
 import (
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/filter"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
@@ -578,17 +579,19 @@ func newMetricKernelSeriesOverflowed(cfg KernelSeriesOverflowedMetricConfig) met
 // MetricsBuilder provides an interface for scrapers to report metrics while taking care of all the transformations
 // required to produce metric representation defined in metadata and user config.
 type MetricsBuilder struct {
-	config                       MetricsBuilderConfig // config of the metrics builder.
-	startTime                    pcommon.Timestamp    // start time that will be applied to all recorded data points.
-	metricsCapacity              int                  // maximum observed number of metrics per resource.
-	metricsBuffer                pmetric.Metrics      // accumulates metrics data before emitting.
-	buildInfo                    component.BuildInfo  // contains version information.
-	metricKernelEventsLost       metricKernelEventsLost
-	metricKernelEventsReceived   metricKernelEventsReceived
-	metricKernelFileCreations    metricKernelFileCreations
-	metricKernelProbeHook        metricKernelProbeHook
-	metricKernelSeriesActive     metricKernelSeriesActive
-	metricKernelSeriesOverflowed metricKernelSeriesOverflowed
+	config                         MetricsBuilderConfig // config of the metrics builder.
+	startTime                      pcommon.Timestamp    // start time that will be applied to all recorded data points.
+	metricsCapacity                int                  // maximum observed number of metrics per resource.
+	metricsBuffer                  pmetric.Metrics      // accumulates metrics data before emitting.
+	buildInfo                      component.BuildInfo  // contains version information.
+	resourceAttributeIncludeFilter map[string]filter.Filter
+	resourceAttributeExcludeFilter map[string]filter.Filter
+	metricKernelEventsLost         metricKernelEventsLost
+	metricKernelEventsReceived     metricKernelEventsReceived
+	metricKernelFileCreations      metricKernelFileCreations
+	metricKernelProbeHook          metricKernelProbeHook
+	metricKernelSeriesActive       metricKernelSeriesActive
+	metricKernelSeriesOverflowed   metricKernelSeriesOverflowed
 }
 
 // MetricBuilderOption applies changes to default metrics builder.
@@ -610,22 +613,47 @@ func WithStartTime(startTime pcommon.Timestamp) MetricBuilderOption {
 }
 func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, options ...MetricBuilderOption) *MetricsBuilder {
 	mb := &MetricsBuilder{
-		config:                       mbc,
-		startTime:                    pcommon.NewTimestampFromTime(time.Now()),
-		metricsBuffer:                pmetric.NewMetrics(),
-		buildInfo:                    settings.BuildInfo,
-		metricKernelEventsLost:       newMetricKernelEventsLost(mbc.Metrics.KernelEventsLost),
-		metricKernelEventsReceived:   newMetricKernelEventsReceived(mbc.Metrics.KernelEventsReceived),
-		metricKernelFileCreations:    newMetricKernelFileCreations(mbc.Metrics.KernelFileCreations),
-		metricKernelProbeHook:        newMetricKernelProbeHook(mbc.Metrics.KernelProbeHook),
-		metricKernelSeriesActive:     newMetricKernelSeriesActive(mbc.Metrics.KernelSeriesActive),
-		metricKernelSeriesOverflowed: newMetricKernelSeriesOverflowed(mbc.Metrics.KernelSeriesOverflowed),
+		config:                         mbc,
+		startTime:                      pcommon.NewTimestampFromTime(time.Now()),
+		metricsBuffer:                  pmetric.NewMetrics(),
+		buildInfo:                      settings.BuildInfo,
+		metricKernelEventsLost:         newMetricKernelEventsLost(mbc.Metrics.KernelEventsLost),
+		metricKernelEventsReceived:     newMetricKernelEventsReceived(mbc.Metrics.KernelEventsReceived),
+		metricKernelFileCreations:      newMetricKernelFileCreations(mbc.Metrics.KernelFileCreations),
+		metricKernelProbeHook:          newMetricKernelProbeHook(mbc.Metrics.KernelProbeHook),
+		metricKernelSeriesActive:       newMetricKernelSeriesActive(mbc.Metrics.KernelSeriesActive),
+		metricKernelSeriesOverflowed:   newMetricKernelSeriesOverflowed(mbc.Metrics.KernelSeriesOverflowed),
+		resourceAttributeIncludeFilter: make(map[string]filter.Filter),
+		resourceAttributeExcludeFilter: make(map[string]filter.Filter),
+	}
+	if mbc.ResourceAttributes.ContainerID.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["container.id"] = filter.CreateFilter(mbc.ResourceAttributes.ContainerID.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.ContainerID.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["container.id"] = filter.CreateFilter(mbc.ResourceAttributes.ContainerID.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.K8sPodUID.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["k8s.pod.uid"] = filter.CreateFilter(mbc.ResourceAttributes.K8sPodUID.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.K8sPodUID.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["k8s.pod.uid"] = filter.CreateFilter(mbc.ResourceAttributes.K8sPodUID.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.LinuxCgroupPath.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["linux.cgroup.path"] = filter.CreateFilter(mbc.ResourceAttributes.LinuxCgroupPath.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.LinuxCgroupPath.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["linux.cgroup.path"] = filter.CreateFilter(mbc.ResourceAttributes.LinuxCgroupPath.MetricsExclude)
 	}
 
 	for _, op := range options {
 		op.apply(mb)
 	}
 	return mb
+}
+
+// NewResourceBuilder returns a new resource builder that should be used to build a resource associated with for the emitted metrics.
+func (mb *MetricsBuilder) NewResourceBuilder() *ResourceBuilder {
+	return NewResourceBuilder(mb.config.ResourceAttributes)
 }
 
 // updateCapacity updates max length of metrics and resource attributes that will be used for the slice capacity.
@@ -694,6 +722,16 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 
 	for _, op := range options {
 		op.apply(rm)
+	}
+	for attr, filter := range mb.resourceAttributeIncludeFilter {
+		if val, ok := rm.Resource().Attributes().Get(attr); ok && !filter.Matches(val.AsString()) {
+			return
+		}
+	}
+	for attr, filter := range mb.resourceAttributeExcludeFilter {
+		if val, ok := rm.Resource().Attributes().Get(attr); ok && filter.Matches(val.AsString()) {
+			return
+		}
 	}
 
 	if ils.Metrics().Len() > 0 {

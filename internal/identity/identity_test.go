@@ -1,0 +1,187 @@
+package identity
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kernelevents/kernelevents/internal/event"
+)
+
+const cid = "3f4e5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778899"
+
+func TestParseCgroupPath(t *testing.T) {
+	tests := []struct{ path, container, pod string }{
+		{"/docker/" + cid, cid, ""},
+		{"/system.slice/docker-" + cid + ".scope", cid, ""},
+		{"/kubepods/besteffort/pod0f6c2f2e-1b2c-4d5e-8f90-123456789abc/" + cid, cid, "0f6c2f2e-1b2c-4d5e-8f90-123456789abc"},
+		{"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0f6c2f2e_1b2c_4d5e_8f90_123456789abc.slice/cri-containerd-" + cid + ".scope", cid, "0f6c2f2e-1b2c-4d5e-8f90-123456789abc"},
+		{"/kubepods.slice/kubepods-pod0f6c2f2e_1b2c_4d5e_8f90_123456789abc.slice/crio-" + cid + ".scope", cid, "0f6c2f2e-1b2c-4d5e-8f90-123456789abc"},
+		{"/kubepods.slice/kubepods-pod0f6c2f2e_1b2c_4d5e_8f90_123456789abc.slice/crio-conmon-" + cid + ".scope", "", "0f6c2f2e-1b2c-4d5e-8f90-123456789abc"},
+		{"/machine.slice/libpod-" + cid + ".scope", cid, ""},
+		{"/libpod_parent/libpod-" + cid, cid, ""},
+		{"/user.slice/user-1000.slice/session-2.scope", "", ""},
+		{"/", "", ""},
+		{"/docker/" + cid[:60], "", ""},
+	}
+	for _, tt := range tests {
+		c, p := ParseCgroupPath(tt.path)
+		assert.Equal(t, tt.container, c, tt.path)
+		assert.Equal(t, tt.pod, p, tt.path)
+	}
+}
+
+func TestGlob(t *testing.T) {
+	tests := []struct {
+		pattern, s string
+		want       bool
+	}{
+		{"/usr/sbin/nginx", "/usr/sbin/nginx", true},
+		{"/usr/*/nginx", "/usr/sbin/nginx", true},
+		{"/usr/*", "/usr/sbin/nginx", false},
+		{"/usr/**", "/usr/sbin/nginx", true},
+		{"**/nginx", "/usr/sbin/nginx", true},
+		{"/kubepods/**/cri-containerd-*.scope", "/kubepods/a/b/cri-containerd-x.scope", true},
+		{"/usr/bin/python3.?", "/usr/bin/python3.11", false},
+		{"/usr/bin/python3.??", "/usr/bin/python3.11", true},
+		{"*", "", true},
+		{"a", "ab", false},
+	}
+	for _, tt := range tests {
+		g, err := CompileGlob(tt.pattern)
+		require.NoError(t, err)
+		assert.Equal(t, tt.want, g.Match(tt.s), "%q ~ %q", tt.pattern, tt.s)
+	}
+	_, err := CompileGlob("")
+	assert.Error(t, err)
+}
+
+func u32(v uint32) *uint32 { return &v }
+
+func TestCompileRulesNamesIndexAndKey(t *testing.T) {
+	_, err := CompileRules("identity::rules", []Rule{
+		{Match: Match{UID: u32(0)}, Attributes: map[string]string{"team": "ops"}},
+		{Match: Match{}, Attributes: map[string]string{"team": "x"}},
+		{Match: Match{Executable: "nginx"}, Attributes: map[string]string{"team": "x"}},
+		{Match: Match{Comm: "a-name-longer-than-15"}, Attributes: map[string]string{"team": "x"}},
+		{Match: Match{UID: u32(1)}},
+	})
+	require.Error(t, err)
+	for _, want := range []string{
+		"identity::rules[1]::match:", "identity::rules[2]::match::executable:",
+		"identity::rules[3]::match::comm:", "identity::rules[4]::attributes:",
+	} {
+		assert.Contains(t, err.Error(), want)
+	}
+	assert.NotContains(t, err.Error(), "identity::rules[0]")
+}
+
+func TestFirstMatchWins(t *testing.T) {
+	rules, err := CompileRules("r", []Rule{
+		{Name: "web", Match: Match{Executable: "/usr/sbin/nginx", UID: u32(33)}, Attributes: map[string]string{"spiffe.id": "spiffe://example.org/web"}},
+		{Name: "any-33", Match: Match{UID: u32(33)}, Attributes: map[string]string{"team": "web-ops"}},
+		{Name: "payments", Match: Match{ContainerID: cid[:12] + "*"}, Attributes: map[string]string{"team": "payments"}},
+	})
+	require.NoError(t, err)
+	name, attrs, ok := rules.Match(&Facts{UID: 33, Executable: "/usr/sbin/nginx"})
+	assert.True(t, ok)
+	assert.Equal(t, "web", name)
+	assert.Equal(t, "spiffe://example.org/web", attrs["spiffe.id"])
+	name, _, _ = rules.Match(&Facts{UID: 33, Executable: "/usr/bin/other"})
+	assert.Equal(t, "any-33", name)
+	name, _, _ = rules.Match(&Facts{UID: 0, ContainerID: cid})
+	assert.Equal(t, "payments", name)
+	_, _, ok = rules.Match(&Facts{UID: 0})
+	assert.False(t, ok)
+}
+
+func TestLoadRulesFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	require.NoError(t, os.WriteFile(good, []byte("rules:\n  - name: root\n    match: {uid: 0}\n    attributes: {service.account: root}\n"), 0o644))
+	r, err := LoadRulesFile(good)
+	require.NoError(t, err)
+	assert.Equal(t, 1, r.Len())
+
+	for name, body := range map[string]string{
+		"unknown-key.yaml": "rules:\n  - match: {uidd: 0}\n    attributes: {a: b}\n",
+		"no-attrs.yaml":    "rules:\n  - match: {uid: 0}\n",
+		"not-yaml.yaml":    "rules: [",
+	} {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
+		_, err := LoadRulesFile(p)
+		assert.Error(t, err, name)
+	}
+}
+
+// A process that exited before its lookup is still attributed by what the
+// sample carried.
+func TestExitedProcessKeepsSampleFacts(t *testing.T) {
+	rules, err := CompileRules("r", []Rule{{Name: "batch", Match: Match{UID: u32(4242), Comm: "job"}, Attributes: map[string]string{"team": "batch"}}})
+	require.NoError(t, err)
+	r := NewResolver(Options{Rules: rules, Unmatched: map[string]string{RuleAttribute: "unmatched"}, ProcRoot: t.TempDir()})
+	e := &event.Event{TGID: 999999, UID: 4242, GID: 4242, Comm: []byte("job")}
+	f := r.Facts(e)
+	assert.Equal(t, "", f.Executable)
+	assert.Equal(t, "job", f.Comm)
+	w := r.Workload(r.Resolve(e))
+	assert.Contains(t, w.Attrs, KV{"team", "batch"})
+	assert.Contains(t, w.Attrs, KV{RuleAttribute, "batch"})
+
+	other := r.Workload(r.Resolve(&event.Event{TGID: 999998, UID: 1, Comm: []byte("x")}))
+	assert.Equal(t, []KV{{RuleAttribute, "unmatched"}}, other.Attrs)
+}
+
+func TestSetRulesRecomputes(t *testing.T) {
+	r := NewResolver(Options{ProcRoot: t.TempDir()})
+	e := &event.Event{TGID: 1, UID: 7, Comm: []byte("c")}
+	assert.Empty(t, r.Workload(r.Resolve(e)).Attrs)
+	rules, err := CompileRules("r", []Rule{{Match: Match{UID: u32(7)}, Attributes: map[string]string{"team": "t"}}})
+	require.NoError(t, err)
+	r.SetRules(rules)
+	assert.Contains(t, r.Workload(r.Resolve(e)).Attrs, KV{"team", "t"})
+}
+
+func TestWorkloadCap(t *testing.T) {
+	r := NewResolver(Options{MaxWorkloads: 2, ProcRoot: t.TempDir()})
+	rules := []Rule{}
+	for i := range 5 {
+		rules = append(rules, Rule{Match: Match{UID: u32(uint32(i))}, Attributes: map[string]string{"n": strings.Repeat("x", i+1)}})
+	}
+	c, err := CompileRules("r", rules)
+	require.NoError(t, err)
+	r.SetRules(c)
+	for i := range 5 {
+		r.Resolve(&event.Event{TGID: uint32(i + 1), UID: uint32(i)})
+	}
+	assert.Equal(t, uint64(4), r.Overflow())
+}
+
+func TestCacheTTL(t *testing.T) {
+	r := NewResolver(Options{CacheTTL: time.Second, ProcRoot: t.TempDir()})
+	now := time.Unix(0, 0)
+	r.now = func() time.Time { return now }
+	e := &event.Event{TGID: 1, UID: 7}
+	r.Resolve(e)
+	assert.Len(t, r.procs, 1)
+	now = now.Add(2 * time.Second)
+	r.Sweep()
+	assert.Empty(t, r.procs)
+}
+
+func BenchmarkResolveWarm(b *testing.B) {
+	rules, _ := CompileRules("r", []Rule{{Match: Match{UID: u32(0)}, Attributes: map[string]string{"team": "root"}}})
+	r := NewResolver(Options{Rules: rules})
+	e := &event.Event{TGID: uint32(os.Getpid()), UID: 0, Comm: []byte("bench")}
+	r.Resolve(e)
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Resolve(e)
+	}
+}
