@@ -272,7 +272,7 @@ static __always_inline __u8 current_comm(struct task_struct *task, char *comm)
 {
 	if (BPF_CORE_READ(task, flags) & PF_IO_WORKER) {
 		struct task_struct *leader = BPF_CORE_READ(task, group_leader);
-		BPF_CORE_READ_STR_INTO(comm, leader, comm);
+		bpf_probe_read_kernel_str(comm, EVENT_COMM_LEN, (void *)leader + bpf_core_field_offset(struct task_struct, comm));
 		return EVENT_F_IO_URING;
 	}
 	bpf_get_current_comm(comm, EVENT_COMM_LEN);
@@ -454,4 +454,76 @@ SEC("tracepoint/syscalls/sys_exit_mknodat")
 int tp_exit_mknodat(struct trace_event_raw_sys_exit *ctx)
 {
 	return on_mknod_exit(ctx->ret);
+}
+
+/*
+ * io_uring opens never pass the syscall tracepoints. io_uring_complete
+ * (include/trace/events/io_uring.h; fields ctx, req, res stable since 5.5)
+ * sees their completion: req is a struct io_kiocb whose opcode says
+ * OPENAT/OPENAT2 and whose command area holds a struct io_open
+ * (io_uring/openclose.c). res is the new fd in the submitter's fd table,
+ * shared with the io-wq and SQPOLL threads that may post the completion; with
+ * a direct descriptor (file_slot set) the file is in the ring's fixed file
+ * table instead. Only the tracepoint hook set attaches this program: the
+ * do_filp_open hooks already see io_uring opens.
+ */
+
+/* io_uring/rsrc.h before 6.4 (6.1: file_table.files[i].file_ptr). */
+struct io_fixed_file___v61 {
+	unsigned long file_ptr;
+} __attribute__((preserve_access_index));
+
+struct io_file_table___v61 {
+	struct io_fixed_file___v61 *files;
+} __attribute__((preserve_access_index));
+
+struct io_ring_ctx___v61 {
+	struct io_file_table___v61 file_table;
+} __attribute__((preserve_access_index));
+
+/* Low bits of file_ptr are flags (FFS_NOWAIT, FFS_ISREG, FFS_SCM). */
+#define FFS_MASK (~7UL)
+#define IORING_FILE_INDEX_ALLOC (~0U)
+
+static __always_inline struct file *io_fixed_file(void *ring, __u32 idx)
+{
+	unsigned long ptr = 0;
+	if (bpf_core_field_exists(((struct io_ring_ctx___v61 *)0)->file_table.files)) {
+		struct io_ring_ctx___v61 *c = ring;
+		struct io_fixed_file___v61 *files = BPF_CORE_READ(c, file_table.files);
+		bpf_probe_read_kernel(&ptr, sizeof(ptr), &files[idx & 0xffff]);
+	} else if (bpf_core_field_exists(((struct io_ring_ctx *)0)->file_table.data.nodes)) {
+		struct io_ring_ctx *c = ring;
+		if (idx >= BPF_CORE_READ(c, file_table.data.nr))
+			return NULL;
+		struct io_rsrc_node **nodes = BPF_CORE_READ(c, file_table.data.nodes);
+		struct io_rsrc_node *node = NULL;
+		bpf_probe_read_kernel(&node, sizeof(node), &nodes[idx & 0xffff]);
+		if (!node)
+			return NULL;
+		ptr = BPF_CORE_READ(node, file_ptr);
+	}
+	return (struct file *)(ptr & FFS_MASK);
+}
+
+SEC("tracepoint/io_uring/io_uring_complete")
+int tp_io_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
+{
+	if (!bpf_core_type_exists(struct io_kiocb) || !bpf_core_type_exists(struct io_open))
+		return 0;
+	struct io_kiocb *req = ctx->req;
+	__u8 op = BPF_CORE_READ(req, opcode);
+	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2)
+		return 0;
+	int res = ctx->res;
+	if (res < 0)
+		return 0;
+	struct io_open *open = (void *)req + bpf_core_field_offset(struct io_kiocb, cmd);
+	__u32 slot = BPF_CORE_READ(open, file_slot);
+	struct file *f;
+	if (!slot)
+		f = fd_file((void *)bpf_get_current_task(), res);
+	else
+		f = io_fixed_file(ctx->ctx, slot == IORING_FILE_INDEX_ALLOC ? (__u32)res : slot - 1);
+	return on_file(f, HOOK_IO_URING, EVENT_F_IO_URING);
 }

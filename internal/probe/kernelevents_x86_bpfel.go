@@ -72,6 +72,7 @@ const (
 	kerneleventsProgTpExitOpen          = "tp_exit_open"
 	kerneleventsProgTpExitOpenat        = "tp_exit_openat"
 	kerneleventsProgTpExitOpenat2       = "tp_exit_openat2"
+	kerneleventsProgTpIoUringComplete   = "tp_io_uring_complete"
 	kerneleventsVarFilterComms          = "filter_comms"
 	kerneleventsVarFilterPrefixes       = "filter_prefixes"
 	kerneleventsVarFilterUids           = "filter_uids"
@@ -132,6 +133,7 @@ type kerneleventsProgramSpecs struct {
 	TpExitOpen          *ebpf.ProgramSpec `ebpf:"tp_exit_open"`
 	TpExitOpenat        *ebpf.ProgramSpec `ebpf:"tp_exit_openat"`
 	TpExitOpenat2       *ebpf.ProgramSpec `ebpf:"tp_exit_openat2"`
+	TpIoUringComplete   *ebpf.ProgramSpec `ebpf:"tp_io_uring_complete"`
 }
 
 // kerneleventsMapSpecs contains maps before they are loaded into the kernel.
@@ -226,6 +228,7 @@ type kerneleventsPrograms struct {
 	TpExitOpen          *ebpf.Program `ebpf:"tp_exit_open"`
 	TpExitOpenat        *ebpf.Program `ebpf:"tp_exit_openat"`
 	TpExitOpenat2       *ebpf.Program `ebpf:"tp_exit_openat2"`
+	TpIoUringComplete   *ebpf.Program `ebpf:"tp_io_uring_complete"`
 }
 
 func (p *kerneleventsPrograms) Close() error {
@@ -240,6 +243,7 @@ func (p *kerneleventsPrograms) Close() error {
 		p.TpExitOpen,
 		p.TpExitOpenat,
 		p.TpExitOpenat2,
+		p.TpIoUringComplete,
 	)
 }
 

@@ -86,6 +86,9 @@ var programSets = map[Hook]programSet{
 			tracepoint("tp_exit_open", "syscalls", "sys_exit_open"),
 			tracepoint("tp_exit_openat2", "syscalls", "sys_exit_openat2"),
 			tracepoint("tp_exit_creat", "syscalls", "sys_exit_creat"),
+			// io_uring opens pass no syscall tracepoint (the do_filp_open
+			// hooks see them; attaching this beside those would count twice).
+			tracepoint("tp_io_uring_complete", "io_uring", "io_uring_complete"),
 		}, mknodTracepoints...),
 	},
 }

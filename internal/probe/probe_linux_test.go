@@ -410,3 +410,58 @@ func TestCapabilityError(t *testing.T) {
 	err = capabilityError(0)
 	assert.Contains(t, err.Error(), "CAP_BPF and CAP_PERFMON")
 }
+
+// TestIOUringCreations: files created through io_uring (plain fds, an SQPOLL
+// ring, a direct descriptor, OPENAT2) are counted exactly once, attributed
+// to the submitting process; re-opens and O_EXCL failures are not.
+func TestIOUringCreations(t *testing.T) {
+	for _, h := range Hooks {
+		t.Run(string(h), func(t *testing.T) {
+			dir := realTempDir(t)
+			opts := DefaultOptions()
+			opts.Hook = h
+			opts.PathPrefixes = []string{dir + "/"}
+			opts.ExcludePID = os.Getpid()
+			p := openHook(t, opts)
+			if h == HookTracepoint && slices.ContainsFunc(p.Notes(), func(n string) bool { return strings.Contains(n, "io_uring") }) {
+				testutil.SkipUnlessStrict(t, "this kernel has no io_uring_complete tracepoint: %q", p.Notes())
+			}
+			c := collect(p)
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "existing"), nil, 0o644))
+			ops := []testutil.Op{
+				{Kind: testutil.OpIOUring, Path: "uring-openat"},
+				{Kind: testutil.OpIOUringOpenat2, Path: "uring-openat2"},
+				{Kind: testutil.OpIOUringSQPoll, Path: "uring-sqpoll"},
+				{Kind: testutil.OpIOUringDirect, Path: "uring-direct"},
+				{Kind: testutil.OpIOUringReopen, Path: "existing"},
+				{Kind: testutil.OpIOUringExcl, Path: "existing"},
+			}
+			child := runIOUringChild(t, testutil.ChildSpec{Dir: dir, Ops: ops})
+			want := []string{filepath.Join(dir, "uring-direct"), filepath.Join(dir, "uring-openat"), filepath.Join(dir, "uring-openat2"), filepath.Join(dir, "uring-sqpoll")}
+			got := c.wait(t, len(want), uint32(child.PID))
+			assert.Equal(t, want, paths(got), "each io_uring creation exactly once")
+			for _, e := range got {
+				assert.Equal(t, uint32(0), e.uid)
+				assert.Equal(t, testutil.ChildComm, e.comm, "named after the submitting program, not the io_uring worker")
+				if h == HookTracepoint {
+					assert.Equal(t, event.HookIOUring, e.hook)
+					assert.NotZero(t, e.flags&event.FlagIOUring)
+				} else {
+					assert.Equal(t, string(h), e.hook.String())
+				}
+			}
+		})
+	}
+}
+
+// runIOUringChild runs the child, skipping (or failing, when strict) where
+// the kernel offers no io_uring.
+func runIOUringChild(t *testing.T, spec testutil.ChildSpec) testutil.Child {
+	t.Helper()
+	if _, err := os.Stat("/proc/sys/kernel/io_uring_disabled"); err == nil {
+		if b, _ := os.ReadFile("/proc/sys/kernel/io_uring_disabled"); strings.TrimSpace(string(b)) == "2" {
+			testutil.SkipUnlessStrict(t, "io_uring is disabled (kernel.io_uring_disabled=2)")
+		}
+	}
+	return testutil.RunChild(t, spec)
+}

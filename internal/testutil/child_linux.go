@@ -25,6 +25,12 @@ func runChild(spec *ChildSpec) error {
 	if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafePtr(ChildComm)), 0, 0, 0); err != nil {
 		return fmt.Errorf("set comm: %w", err)
 	}
+	// Name every other thread too, the group leader above all: io_uring
+	// workers report the group leader's name.
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, task := range tasks {
+		os.WriteFile(filepath.Join("/proc/self/task", task.Name(), "comm"), []byte(ChildComm), 0)
+	}
 	dir, err := unix.Open(spec.Dir, unix.O_DIRECTORY|unix.O_RDONLY, 0)
 	if err != nil {
 		return fmt.Errorf("open dir: %w", err)
@@ -93,6 +99,30 @@ func do(dir int, dirPath string, op Op) error {
 		return nil
 	case OpMkfifo:
 		return unix.Mknodat(dir, op.Path, unix.S_IFIFO|0o644, 0)
+	case OpIOUring, OpIOUringOpenat2, OpIOUringSQPoll, OpIOUringDirect, OpIOUringReopen:
+		var slot uint32
+		fl := uint32(flags)
+		if op.Kind == OpIOUringDirect {
+			slot = 2
+			fl &^= unix.O_CLOEXEC // direct descriptors refuse O_CLOEXEC (EINVAL)
+		}
+		res, err := uringOpen(dir, op.Path, fl, op.Kind == OpIOUringSQPoll, op.Kind == OpIOUringOpenat2, slot)
+		if err != nil {
+			return err
+		}
+		if res < 0 {
+			return fmt.Errorf("io_uring open: %v", unix.Errno(-res))
+		}
+		return nil
+	case OpIOUringExcl:
+		res, err := uringOpen(dir, op.Path, flags|unix.O_EXCL, false, false, 0)
+		if err != nil {
+			return err
+		}
+		if unix.Errno(-res) != unix.EEXIST {
+			return fmt.Errorf("want EEXIST, got %d", res)
+		}
+		return nil
 	case OpSleep:
 		d, err := time.ParseDuration(op.Path)
 		if err != nil {

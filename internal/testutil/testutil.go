@@ -63,20 +63,26 @@ type Op struct {
 // Kinds of Op. Those named create* must create the file; the others must
 // not create anything (they fail or find the file there).
 const (
-	OpOpen       = "open"    // open(2) O_CREAT (amd64 only)
-	OpOpenat     = "openat"  // openat(2) O_CREAT
-	OpOpenat2    = "openat2" // openat2(2) O_CREAT
-	OpCreat      = "creat"   // creat(2) (amd64 only)
-	OpMknod      = "mknod"   // mknod(2) S_IFREG (amd64 only)
-	OpMknodat    = "mknodat" // mknodat(2) S_IFREG
-	OpOpenatRel  = "openat_relative"
-	OpMknodatRel = "mknodat_relative"
-	OpReopen     = "reopen"  // openat O_CREAT of an existing file: no creation
-	OpExclFail   = "excl"    // openat O_CREAT|O_EXCL of an existing file: EEXIST
-	OpAccessFail = "eaccess" // openat O_CREAT where the child may not write: EACCES
-	OpMkfifo     = "mkfifo"  // mknodat S_IFIFO: not a regular file
-	OpUnlink     = "unlink"  // unlink(2), to make a name creatable again
-	OpSleep      = "sleep"   // stay alive for Path (a Go duration), so user space can still look the process up
+	OpOpen           = "open"    // open(2) O_CREAT (amd64 only)
+	OpOpenat         = "openat"  // openat(2) O_CREAT
+	OpOpenat2        = "openat2" // openat2(2) O_CREAT
+	OpCreat          = "creat"   // creat(2) (amd64 only)
+	OpMknod          = "mknod"   // mknod(2) S_IFREG (amd64 only)
+	OpMknodat        = "mknodat" // mknodat(2) S_IFREG
+	OpOpenatRel      = "openat_relative"
+	OpMknodatRel     = "mknodat_relative"
+	OpReopen         = "reopen"                 // openat O_CREAT of an existing file: no creation
+	OpExclFail       = "excl"                   // openat O_CREAT|O_EXCL of an existing file: EEXIST
+	OpAccessFail     = "eaccess"                // openat O_CREAT where the child may not write: EACCES
+	OpMkfifo         = "mkfifo"                 // mknodat S_IFIFO: not a regular file
+	OpUnlink         = "unlink"                 // unlink(2), to make a name creatable again
+	OpIOUring        = "io_uring_openat"        // IORING_OP_OPENAT O_CREAT, plain fd
+	OpIOUringOpenat2 = "io_uring_openat2"       // IORING_OP_OPENAT2 O_CREAT, plain fd
+	OpIOUringSQPoll  = "io_uring_sqpoll_openat" // IORING_OP_OPENAT O_CREAT on an IORING_SETUP_SQPOLL ring
+	OpIOUringDirect  = "io_uring_direct_openat" // IORING_OP_OPENAT O_CREAT into direct descriptor slot 2
+	OpIOUringReopen  = "io_uring_reopen"        // IORING_OP_OPENAT O_CREAT of an existing file: no creation
+	OpIOUringExcl    = "io_uring_excl"          // IORING_OP_OPENAT O_CREAT|O_EXCL of an existing file: -EEXIST
+	OpSleep          = "sleep"                  // stay alive for Path (a Go duration), so user space can still look the process up
 )
 
 // ChildSpec says what the child does and as whom.
