@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -133,13 +134,14 @@ type collector struct {
 
 // startCollector starts the collector on config (a testdata/ file) watching
 // dir, and waits until the exporter serves the receiver's metrics.
-func startCollector(t *testing.T, config, dir string) *collector {
+func startCollector(t *testing.T, config, dir string, env ...string) *collector {
 	bin := collectorPath(t)
 	testutil.RequireRoot(t)
 	testutil.RequireTracefs(t)
 	prom, health := freeAddr(t), freeAddr(t)
 	cmd := exec.Command(bin, "--config", repoFile(config))
 	cmd.Env = append(os.Environ(), "KE_PREFIX="+dir+"/", "KE_PROM_ENDPOINT="+prom, "KE_HEALTH_ENDPOINT="+health)
+	cmd.Env = append(cmd.Env, env...)
 	c := &collector{cmd: cmd, url: "http://" + prom + "/metrics", exited: make(chan error, 1), logs: new(bytes.Buffer)}
 	cmd.Stdout, cmd.Stderr = c.logs, c.logs
 	require.NoError(t, cmd.Start())
@@ -228,6 +230,87 @@ func TestCollectorIdentityLabels(t *testing.T) {
 		return ok && v == 2
 	}, 30*time.Second, 200*time.Millisecond, "no identity labels on kernel_file_creations_total")
 	t.Logf("scraped:\n%s", grep(text, "kernel_file_creations_total"))
+}
+
+// TestCollectorWritesEvidence: the file exporter writes one JSON log record
+// per created file, while the same receiver's metrics count the same files.
+func TestCollectorWritesEvidence(t *testing.T) {
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	require.NoError(t, err)
+	out := filepath.Join(t.TempDir(), "evidence.jsonl")
+	c := startCollector(t, "e2e-evidence-collector.yaml", dir, "KE_EVIDENCE_FILE="+out)
+	const n = 9
+	ops := make([]testutil.Op, n)
+	for i := range ops {
+		ops[i] = testutil.Op{Kind: testutil.OpOpenat, Path: "ev-" + strconv.Itoa(i)}
+	}
+	child := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops})
+
+	var paths map[string]map[string]any
+	require.Eventually(t, func() bool {
+		paths = evidenceRecords(t, out)
+		return len(paths) == n
+	}, 30*time.Second, 200*time.Millisecond, "evidence file never held %d records", n)
+	for i := range n {
+		rec, ok := paths[filepath.Join(dir, "ev-"+strconv.Itoa(i))]
+		require.True(t, ok, "no record for ev-%d", i)
+		assert.Equal(t, strconv.Itoa(child.PID), fmt.Sprint(rec["process.pid"]))
+		assert.Equal(t, "kechild", rec["process.executable.name"])
+	}
+	require.Eventually(t, func() bool {
+		text, _ := scrape(c.url)
+		v, ok := value(text, "kernel_file_creations_total", fmt.Sprintf("file_directory=%q", dir))
+		return ok && v == n
+	}, 30*time.Second, 200*time.Millisecond)
+}
+
+// evidenceRecords reads the file exporter's JSON lines (OTLP/JSON logs) and
+// returns the kernel.file.created records by file.path, with their
+// attributes flattened.
+func evidenceRecords(t *testing.T, path string) map[string]map[string]any {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	out := map[string]map[string]any{}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var doc struct {
+			ResourceLogs []struct {
+				ScopeLogs []struct {
+					LogRecords []struct {
+						EventName  string `json:"eventName"`
+						Attributes []struct {
+							Key   string         `json:"key"`
+							Value map[string]any `json:"value"`
+						} `json:"attributes"`
+					} `json:"logRecords"`
+				} `json:"scopeLogs"`
+			} `json:"resourceLogs"`
+		}
+		require.NoError(t, json.Unmarshal(line, &doc))
+		for _, rl := range doc.ResourceLogs {
+			for _, sl := range rl.ScopeLogs {
+				for _, lr := range sl.LogRecords {
+					if lr.EventName != "kernel.file.created" {
+						continue
+					}
+					attrs := map[string]any{}
+					for _, a := range lr.Attributes {
+						for _, v := range a.Value {
+							attrs[a.Key] = v
+						}
+					}
+					if p, ok := attrs["file.path"].(string); ok {
+						out[p] = attrs
+					}
+				}
+			}
+		}
+	}
+	return out
 }
 
 func grep(text, prefix string) string {

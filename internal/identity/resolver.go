@@ -66,6 +66,7 @@ type procKey struct {
 }
 
 type procEntry struct {
+	facts    Facts
 	workload uint32
 	gen      uint64
 	expires  time.Time
@@ -130,20 +131,28 @@ func (r *Resolver) SetRules(rules *Rules) {
 
 // Resolve returns the workload id of the creator of e.
 func (r *Resolver) Resolve(e *event.Event) uint32 {
+	id, _ := r.ResolveFacts(e)
+	return id
+}
+
+// ResolveFacts returns the workload id of the creator of e and what is
+// known of it, from the cache when fresh. The facts' comm is the process's
+// as first seen.
+func (r *Resolver) ResolveFacts(e *event.Event) (uint32, Facts) {
 	k := procKey{e.TGID, e.UID, e.CgroupID}
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if ent, ok := r.procs[k]; ok && ent.gen == r.gen && now.Before(ent.expires) {
-		return ent.workload
+		return ent.workload, ent.facts
 	}
 	facts := r.facts(e)
 	id := r.workload(facts)
 	if len(r.procs) >= r.opts.MaxProcesses {
 		r.sweepLocked(now, true)
 	}
-	r.procs[k] = procEntry{workload: id, gen: r.gen, expires: now.Add(r.opts.CacheTTL)}
-	return id
+	r.procs[k] = procEntry{facts: facts, workload: id, gen: r.gen, expires: now.Add(r.opts.CacheTTL)}
+	return id, facts
 }
 
 // Facts resolves what is known of e's creator without rules or caching of

@@ -111,3 +111,11 @@ func (o *Options) Validate(pageSize int) error {
 	}
 	return errors.Join(errs...)
 }
+
+// MonotonicOffset returns wall-clock time minus CLOCK_MONOTONIC, in
+// nanoseconds, so that a sample's TimeNs (bpf_ktime_get_ns) converts to wall
+// time as TimeNs + offset. It drifts with clock adjustments; the receiver
+// takes it at start.
+func MonotonicOffset() int64 {
+	return monotonicOffset()
+}

@@ -31,3 +31,5 @@ func (*Probe) Lost() (uint64, error) { return 0, ErrUnsupportedPlatform }
 
 // Close does nothing.
 func (*Probe) Close() error { return nil }
+
+func monotonicOffset() int64 { return 0 }

@@ -41,6 +41,9 @@ type Config struct {
 	// Identity binds creations to accountable identities.
 	Identity IdentityConfig `mapstructure:"identity"`
 
+	// Evidence configures the per-event log records of a logs pipeline.
+	Evidence EvidenceConfig `mapstructure:"evidence"`
+
 	metadata.MetricsBuilderConfig `mapstructure:",squash"`
 
 	// prevent unkeyed literal initialization
@@ -146,6 +149,12 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Identity.RulesFile != "" && cfg.Identity.ReloadInterval <= 0 {
 		bad("identity::reload_interval", "must be positive when identity::rules_file is set")
+	}
+	if cfg.Evidence.MaxRecordsPerSecond < 0 {
+		bad("evidence::max_records_per_second", "must not be negative (0 means no limit)")
+	}
+	if cfg.Evidence.FlushInterval <= 0 {
+		bad("evidence::flush_interval", "must be positive")
 	}
 	if cfg.Identity.CacheTTL <= 0 {
 		bad("identity::cache_ttl", "must be positive")

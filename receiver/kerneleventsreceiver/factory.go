@@ -18,6 +18,7 @@ func NewFactory() receiver.Factory {
 		metadata.Type,
 		createDefaultConfig,
 		receiver.WithMetrics(createMetrics, metadata.MetricsStability),
+		receiver.WithLogs(createLogs, metadata.LogsStability),
 	)
 }
 
@@ -36,10 +37,25 @@ func createDefaultConfig() component.Config {
 			UnmatchedAttributes: map[string]string{identity.RuleAttribute: "unmatched"},
 			CacheTTL:            30 * time.Second,
 		},
+		Evidence:             EvidenceConfig{MaxRecordsPerSecond: 1000, FlushInterval: time.Second},
 		MetricsBuilderConfig: metadata.DefaultMetricsBuilderConfig(),
 	}
 }
 
 func createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
-	return newReceiver(set, cfg.(*Config), next)
+	h, err := instance(set, cfg.(*Config))
+	if err != nil {
+		return nil, err
+	}
+	h.r.metrics = next
+	return h, nil
+}
+
+func createLogs(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
+	h, err := instance(set, cfg.(*Config))
+	if err != nil {
+		return nil, err
+	}
+	h.r.logs = next
+	return h, nil
 }

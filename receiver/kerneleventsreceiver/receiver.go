@@ -28,13 +28,24 @@ import (
 )
 
 // kernelEventsReceiver reads samples from the probe on one goroutine, counts
-// them in the aggregation table, and emits the table on another goroutine
-// every collection interval.
+// them in the aggregation table (metrics pipeline) and buffers one evidence
+// record each (logs pipeline), and emits both on other goroutines.
+//
+// One receiver id configured in a metrics and a logs pipeline shares one
+// instance, so one probe is loaded: the factory hands each pipeline a handle,
+// the first handle's Start starts it and the last handle's Shutdown stops it.
 type kernelEventsReceiver struct {
-	set  receiver.Settings
-	cfg  *Config
-	next consumer.Metrics
-	obs  *receiverhelper.ObsReport
+	set     receiver.Settings
+	cfg     *Config
+	metrics consumer.Metrics // nil without a metrics pipeline
+	logs    consumer.Logs    // nil without a logs pipeline
+	obs     *receiverhelper.ObsReport
+
+	started int // handles started; guarded by sharedMu
+	handles int // handles created; guarded by sharedMu
+
+	evidence *evidence
+	logsDone chan struct{}
 
 	probe    *probe.Probe
 	table    *aggregate.Table
@@ -52,9 +63,79 @@ type kernelEventsReceiver struct {
 	emitMu    sync.Mutex // serializes emit between the ticker and Shutdown
 }
 
-var _ receiver.Metrics = (*kernelEventsReceiver)(nil)
+var (
+	sharedMu  sync.Mutex
+	instances = map[*Config]*kernelEventsReceiver{}
+)
 
-func newReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) (*kernelEventsReceiver, error) {
+// handle is what the factory returns for one pipeline.
+type handle struct {
+	r       *kernelEventsReceiver
+	started bool
+	closed  bool
+}
+
+var (
+	_ receiver.Metrics = (*handle)(nil)
+	_ receiver.Logs    = (*handle)(nil)
+)
+
+// instance returns the receiver shared by every pipeline of cfg (the
+// collector passes the same *Config for one receiver id) and a new handle.
+func instance(set receiver.Settings, cfg *Config) (*handle, error) {
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	r := instances[cfg]
+	if r == nil {
+		var err error
+		if r, err = newReceiver(set, cfg); err != nil {
+			return nil, err
+		}
+		instances[cfg] = r
+	}
+	r.handles++
+	return &handle{r: r}, nil
+}
+
+// Start starts the shared receiver with the first handle.
+func (h *handle) Start(ctx context.Context, host component.Host) error {
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if h.started {
+		return nil
+	}
+	if h.r.started == 0 {
+		if err := h.r.start(ctx, host); err != nil {
+			return err
+		}
+	}
+	h.r.started++
+	h.started = true
+	return nil
+}
+
+// Shutdown stops the shared receiver with the last started handle. It is
+// safe without Start and more than once.
+func (h *handle) Shutdown(ctx context.Context) error {
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	var err error
+	if h.started {
+		h.started = false
+		if h.r.started--; h.r.started == 0 {
+			err = h.r.shutdown(ctx)
+		}
+	}
+	if !h.closed {
+		h.closed = true
+		if h.r.handles--; h.r.handles == 0 {
+			delete(instances, h.r.cfg)
+		}
+	}
+	return err
+}
+
+func newReceiver(set receiver.Settings, cfg *Config) (*kernelEventsReceiver, error) {
 	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
 		ReceiverID:             set.ID,
 		Transport:              "ebpf",
@@ -63,12 +144,12 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) (*ke
 	if err != nil {
 		return nil, fmt.Errorf("create obsreport: %w", err)
 	}
-	return &kernelEventsReceiver{set: set, cfg: cfg, next: next, obs: obs}, nil
+	return &kernelEventsReceiver{set: set, cfg: cfg, obs: obs}, nil
 }
 
-// Start loads and attaches the BPF programs, then starts the reader and the
-// emitter. A hook that cannot attach fails Start with the reason.
-func (r *kernelEventsReceiver) Start(_ context.Context, host component.Host) error {
+// start loads and attaches the BPF programs, then starts the reader and the
+// emitters. A hook that cannot attach fails Start with the reason.
+func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) error {
 	p, err := probe.Open(r.cfg.probeOptions())
 	if err != nil {
 		return fmt.Errorf("start kernel_events receiver: %w", err)
@@ -105,6 +186,11 @@ func (r *kernelEventsReceiver) Start(_ context.Context, host component.Host) err
 	r.cancel = cancel
 	r.readDone = make(chan struct{})
 	r.emitDone = make(chan struct{})
+	if r.logs != nil {
+		r.evidence = newEvidence(r.cfg.Evidence, probe.MonotonicOffset(), metadata.ScopeName, r.resource)
+		r.logsDone = make(chan struct{})
+		go r.logsLoop(ctx)
+	}
 	go r.read()
 	go r.emitLoop(ctx)
 	if r.rules != nil {
@@ -142,7 +228,13 @@ func (r *kernelEventsReceiver) read() {
 		switch {
 		case err == nil:
 			r.received.Add(1)
-			r.table.Add(&e)
+			if r.metrics != nil {
+				r.table.Add(&e)
+			}
+			if r.evidence != nil {
+				id, facts := r.resolver.ResolveFacts(&e)
+				r.evidence.add(&e, id, facts, time.Now())
+			}
 		case errors.Is(err, event.ErrMalformed):
 			r.malformed.Add(1)
 		case errors.Is(err, os.ErrClosed):
@@ -158,6 +250,9 @@ func (r *kernelEventsReceiver) read() {
 
 func (r *kernelEventsReceiver) emitLoop(ctx context.Context) {
 	defer close(r.emitDone)
+	if r.metrics == nil {
+		return
+	}
 	t := time.NewTicker(r.cfg.CollectionInterval)
 	defer t.Stop()
 	for {
@@ -190,6 +285,9 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, lost uint64) {
 	mb.RecordKernelSeriesActiveDataPoint(now, int64(r.table.Len()))
 	overflow := r.table.Overflow()
 	mb.RecordKernelSeriesOverflowedDataPoint(now, int64(overflow))
+	if r.evidence != nil {
+		mb.RecordKernelEvidenceShedDataPoint(now, int64(r.evidence.Shed()))
+	}
 	if overflow > 0 {
 		mb.RecordKernelFileCreationsDataPoint(now, int64(overflow), "", "", hook, "", 0, 0,
 			metadata.WithOtelMetricOverflowMetricAttribute(true))
@@ -226,7 +324,7 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, lost uint64) {
 	onlyOverflowAttribute(md)
 
 	ctx = r.obs.StartMetricsOp(ctx)
-	err := r.next.ConsumeMetrics(ctx, md)
+	err := r.metrics.ConsumeMetrics(ctx, md)
 	r.obs.EndMetricsOp(ctx, metadata.Type.String(), md.DataPointCount(), err)
 	if err != nil {
 		r.set.Logger.Warn("Next consumer refused kernel_events metrics", zap.Error(err))
@@ -285,14 +383,44 @@ func onlyOverflowAttribute(md pmetric.Metrics) {
 	}
 }
 
-// Shutdown stops the emitter, emits a last time, and detaches everything.
-// It is safe without Start and more than once.
-func (r *kernelEventsReceiver) Shutdown(ctx context.Context) error {
+// logsLoop hands buffered evidence records on every flush interval.
+func (r *kernelEventsReceiver) logsLoop(ctx context.Context) {
+	defer close(r.logsDone)
+	t := time.NewTicker(r.cfg.Evidence.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.flushLogs(ctx, false)
+		}
+	}
+}
+
+func (r *kernelEventsReceiver) flushLogs(ctx context.Context, final bool) {
+	ld, ok := r.evidence.take(final)
+	if !ok {
+		return
+	}
+	ctx = r.obs.StartLogsOp(ctx)
+	err := r.logs.ConsumeLogs(ctx, ld)
+	r.obs.EndLogsOp(ctx, metadata.Type.String(), ld.LogRecordCount(), err)
+	if err != nil {
+		r.set.Logger.Warn("Next consumer refused kernel_events evidence records", zap.Error(err), zap.Int("records", ld.LogRecordCount()))
+	}
+}
+
+// shutdown stops the emitters, emits a last time, and detaches everything.
+func (r *kernelEventsReceiver) shutdown(ctx context.Context) error {
 	if r.cancel == nil {
 		return nil
 	}
 	r.cancel()
 	<-r.emitDone
+	if r.logsDone != nil {
+		<-r.logsDone
+	}
 	if r.rules != nil {
 		r.rules.wait()
 	}
@@ -301,8 +429,11 @@ func (r *kernelEventsReceiver) Shutdown(ctx context.Context) error {
 	lost, lostErr := r.probe.Lost()
 	err := r.probe.Close()
 	<-r.readDone
-	if lostErr == nil {
+	if lostErr == nil && r.metrics != nil {
 		r.emit(ctx, lost)
+	}
+	if r.evidence != nil {
+		r.flushLogs(ctx, true)
 	}
 	r.cancel = nil
 	return err

@@ -77,6 +77,26 @@ func (ms *KernelEventsReceivedMetricConfig) Unmarshal(parser *confmap.Conf) erro
 	return nil
 }
 
+// KernelEvidenceShedMetricConfig provides config for the kernel.evidence.shed metric.
+type KernelEvidenceShedMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *KernelEvidenceShedMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
 // KernelFileCreationsMetricAttributeKey specifies the key of an attribute for the kernel.file.creations metric.
 type KernelFileCreationsMetricAttributeKey string
 
@@ -223,6 +243,7 @@ func (ms *KernelSeriesOverflowedMetricConfig) Unmarshal(parser *confmap.Conf) er
 type MetricsConfig struct {
 	KernelEventsLost       KernelEventsLostMetricConfig       `mapstructure:"kernel.events.lost"`
 	KernelEventsReceived   KernelEventsReceivedMetricConfig   `mapstructure:"kernel.events.received"`
+	KernelEvidenceShed     KernelEvidenceShedMetricConfig     `mapstructure:"kernel.evidence.shed"`
 	KernelFileCreations    KernelFileCreationsMetricConfig    `mapstructure:"kernel.file.creations"`
 	KernelProbeHook        KernelProbeHookMetricConfig        `mapstructure:"kernel.probe.hook"`
 	KernelSeriesActive     KernelSeriesActiveMetricConfig     `mapstructure:"kernel.series.active"`
@@ -237,6 +258,9 @@ func DefaultMetricsConfig() MetricsConfig {
 			EnabledAttributes:   []KernelEventsLostMetricAttributeKey{KernelEventsLostMetricAttributeKeyReason},
 		},
 		KernelEventsReceived: KernelEventsReceivedMetricConfig{
+			Enabled: true,
+		},
+		KernelEvidenceShed: KernelEvidenceShedMetricConfig{
 			Enabled: true,
 		},
 		KernelFileCreations: KernelFileCreationsMetricConfig{

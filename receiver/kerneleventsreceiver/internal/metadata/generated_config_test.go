@@ -34,6 +34,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					KernelEventsReceived: KernelEventsReceivedMetricConfig{
 						Enabled: true,
 					},
+					KernelEvidenceShed: KernelEvidenceShedMetricConfig{
+						Enabled: true,
+					},
 					KernelFileCreations: KernelFileCreationsMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategySum,
@@ -70,6 +73,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					KernelEventsReceived: KernelEventsReceivedMetricConfig{
 						Enabled: false,
 					},
+					KernelEvidenceShed: KernelEvidenceShedMetricConfig{
+						Enabled: false,
+					},
 					KernelFileCreations: KernelFileCreationsMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategySum,
@@ -98,7 +104,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(KernelEventsLostMetricConfig{}, KernelEventsReceivedMetricConfig{}, KernelFileCreationsMetricConfig{}, KernelProbeHookMetricConfig{}, KernelSeriesActiveMetricConfig{}, KernelSeriesOverflowedMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(KernelEventsLostMetricConfig{}, KernelEventsReceivedMetricConfig{}, KernelEvidenceShedMetricConfig{}, KernelFileCreationsMetricConfig{}, KernelProbeHookMetricConfig{}, KernelSeriesActiveMetricConfig{}, KernelSeriesOverflowedMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}

@@ -87,6 +87,9 @@ var MetricsInfo = metricsInfo{
 	KernelEventsReceived: metricInfo{
 		Name: "kernel.events.received",
 	},
+	KernelEvidenceShed: metricInfo{
+		Name: "kernel.evidence.shed",
+	},
 	KernelFileCreations: metricInfo{
 		Name:       "kernel.file.creations",
 		Attributes: []string{"file.directory", "file.path", "kernel.hook", "otel.metric.overflow", "process.executable.name", "process.pid", "process.user.id"},
@@ -106,6 +109,7 @@ var MetricsInfo = metricsInfo{
 type metricsInfo struct {
 	KernelEventsLost       metricInfo
 	KernelEventsReceived   metricInfo
+	KernelEvidenceShed     metricInfo
 	KernelFileCreations    metricInfo
 	KernelProbeHook        metricInfo
 	KernelSeriesActive     metricInfo
@@ -268,6 +272,58 @@ func (m *metricKernelEventsReceived) emit(metrics pmetric.MetricSlice) {
 
 func newMetricKernelEventsReceived(cfg KernelEventsReceivedMetricConfig) metricKernelEventsReceived {
 	m := metricKernelEventsReceived{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricKernelEvidenceShed struct {
+	data     pmetric.Metric                 // data buffer for generated metric.
+	config   KernelEvidenceShedMetricConfig // metric config provided by user.
+	capacity int                            // max observed number of data points added to the metric.
+}
+
+// init fills kernel.evidence.shed metric with initial data.
+func (m *metricKernelEvidenceShed) init() {
+	m.data.SetName("kernel.evidence.shed")
+	m.data.SetDescription("Evidence log records not emitted because evidence::max_records_per_second was exceeded (reported only with a logs pipeline).")
+	m.data.SetUnit("{record}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricKernelEvidenceShed) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricKernelEvidenceShed) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricKernelEvidenceShed) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricKernelEvidenceShed(cfg KernelEvidenceShedMetricConfig) metricKernelEvidenceShed {
+	m := metricKernelEvidenceShed{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -588,6 +644,7 @@ type MetricsBuilder struct {
 	resourceAttributeExcludeFilter map[string]filter.Filter
 	metricKernelEventsLost         metricKernelEventsLost
 	metricKernelEventsReceived     metricKernelEventsReceived
+	metricKernelEvidenceShed       metricKernelEvidenceShed
 	metricKernelFileCreations      metricKernelFileCreations
 	metricKernelProbeHook          metricKernelProbeHook
 	metricKernelSeriesActive       metricKernelSeriesActive
@@ -619,6 +676,7 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		buildInfo:                      settings.BuildInfo,
 		metricKernelEventsLost:         newMetricKernelEventsLost(mbc.Metrics.KernelEventsLost),
 		metricKernelEventsReceived:     newMetricKernelEventsReceived(mbc.Metrics.KernelEventsReceived),
+		metricKernelEvidenceShed:       newMetricKernelEvidenceShed(mbc.Metrics.KernelEvidenceShed),
 		metricKernelFileCreations:      newMetricKernelFileCreations(mbc.Metrics.KernelFileCreations),
 		metricKernelProbeHook:          newMetricKernelProbeHook(mbc.Metrics.KernelProbeHook),
 		metricKernelSeriesActive:       newMetricKernelSeriesActive(mbc.Metrics.KernelSeriesActive),
@@ -715,6 +773,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	ils.Metrics().EnsureCapacity(mb.metricsCapacity)
 	mb.metricKernelEventsLost.emit(ils.Metrics())
 	mb.metricKernelEventsReceived.emit(ils.Metrics())
+	mb.metricKernelEvidenceShed.emit(ils.Metrics())
 	mb.metricKernelFileCreations.emit(ils.Metrics())
 	mb.metricKernelProbeHook.emit(ils.Metrics())
 	mb.metricKernelSeriesActive.emit(ils.Metrics())
@@ -758,6 +817,11 @@ func (mb *MetricsBuilder) RecordKernelEventsLostDataPoint(ts pcommon.Timestamp, 
 // RecordKernelEventsReceivedDataPoint adds a data point to kernel.events.received metric.
 func (mb *MetricsBuilder) RecordKernelEventsReceivedDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricKernelEventsReceived.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordKernelEvidenceShedDataPoint adds a data point to kernel.evidence.shed metric.
+func (mb *MetricsBuilder) RecordKernelEvidenceShedDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricKernelEvidenceShed.recordDataPoint(mb.startTime, ts, val)
 }
 
 // RecordKernelFileCreationsDataPoint adds a data point to kernel.file.creations metric.

@@ -89,6 +89,9 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordKernelEventsReceivedDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
+			mb.RecordKernelEvidenceShedDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
 			mb.RecordKernelFileCreationsDataPoint(ts, 1, "file.directory-val", "file.path-val", AttributeKernelHookKretprobe, "process.executable.name-val", 11, 15, WithOtelMetricOverflowMetricAttribute(true))
 			if tt.name == "reaggregate_set" {
 				mb.RecordKernelFileCreationsDataPoint(ts, 3, "file.directory-val-2", "file.path-val-2", AttributeKernelHookFexit, "process.executable.name-val-2", 12, 16, WithOtelMetricOverflowMetricAttribute(true))
@@ -194,6 +197,20 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
 					assert.Equal(t, "Samples read from the ring buffer and decoded.", mi.Description())
 					assert.Equal(t, "{event}", mi.Unit())
+					assert.True(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+				case "kernel.evidence.shed":
+					assert.False(t, validatedMetrics["kernel.evidence.shed"], "Found a duplicate in the metrics slice: kernel.evidence.shed")
+					validatedMetrics["kernel.evidence.shed"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Evidence log records not emitted because evidence::max_records_per_second was exceeded (reported only with a logs pipeline).", mi.Description())
+					assert.Equal(t, "{record}", mi.Unit())
 					assert.True(t, mi.Sum().IsMonotonic())
 					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
 					dp := mi.Sum().DataPoints().At(0)
