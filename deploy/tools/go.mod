@@ -2,7 +2,12 @@ module github.com/kernelevents/kernelevents/deploy/tools
 
 go 1.26.0
 
-require k8s.io/kubernetes v1.37.2
+require (
+	go.yaml.in/yaml/v3 v3.0.4
+	k8s.io/api v0.37.2
+	k8s.io/apimachinery v0.37.2
+	k8s.io/kubernetes v1.37.2
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -33,9 +38,7 @@ require (
 	golang.org/x/text v0.40.0 // indirect
 	google.golang.org/protobuf v1.36.12-0.20260120151049-f2248ac996af // indirect
 	gopkg.in/inf.v0 v0.9.1 // indirect
-	k8s.io/api v0.37.2 // indirect
 	k8s.io/apiextensions-apiserver v0.0.0 // indirect
-	k8s.io/apimachinery v0.37.2 // indirect
 	k8s.io/apiserver v0.37.2 // indirect
 	k8s.io/client-go v0.37.2 // indirect
 	k8s.io/component-base v0.37.2 // indirect

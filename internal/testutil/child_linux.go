@@ -27,10 +27,7 @@ func runChild(spec *ChildSpec) error {
 	}
 	// Name every other thread too, the group leader above all: io_uring
 	// workers report the group leader's name.
-	tasks, _ := os.ReadDir("/proc/self/task")
-	for _, task := range tasks {
-		os.WriteFile(filepath.Join("/proc/self/task", task.Name(), "comm"), []byte(ChildComm), 0)
-	}
+	nameThreads(ChildComm)
 	dir, err := unix.Open(spec.Dir, unix.O_DIRECTORY|unix.O_RDONLY, 0)
 	if err != nil {
 		return fmt.Errorf("open dir: %w", err)
@@ -123,6 +120,9 @@ func do(dir int, dirPath string, op Op) error {
 			return fmt.Errorf("want EEXIST, got %d", res)
 		}
 		return nil
+	case OpComm:
+		nameThreads(op.Path)
+		return nil
 	case OpSleep:
 		d, err := time.ParseDuration(op.Path)
 		if err != nil {
@@ -134,4 +134,11 @@ func do(dir int, dirPath string, op Op) error {
 		return unix.Unlinkat(dir, op.Path, 0)
 	}
 	return fmt.Errorf("unknown op")
+}
+
+func nameThreads(name string) {
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, task := range tasks {
+		os.WriteFile(filepath.Join("/proc/self/task", task.Name(), "comm"), []byte(name), 0)
+	}
 }

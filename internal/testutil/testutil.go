@@ -82,6 +82,7 @@ const (
 	OpIOUringDirect  = "io_uring_direct_openat" // IORING_OP_OPENAT O_CREAT into direct descriptor slot 2
 	OpIOUringReopen  = "io_uring_reopen"        // IORING_OP_OPENAT O_CREAT of an existing file: no creation
 	OpIOUringExcl    = "io_uring_excl"          // IORING_OP_OPENAT O_CREAT|O_EXCL of an existing file: -EEXIST
+	OpComm           = "comm"                   // rename the child (every thread) to Path
 	OpSleep          = "sleep"                  // stay alive for Path (a Go duration), so user space can still look the process up
 )
 
@@ -107,12 +108,17 @@ func (s ChildSpec) AsUser(uid, gid uint32) ChildSpec {
 // MaybeRunChild runs the child when this process is one; call it first in
 // TestMain. It never returns in a child.
 func MaybeRunChild() {
-	raw := os.Getenv(childEnv)
-	if raw == "" {
+	file := os.Getenv(childEnv)
+	if file == "" {
 		return
 	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child: read spec:", err)
+		os.Exit(2)
+	}
 	var spec ChildSpec
-	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
+	if err := json.Unmarshal(raw, &spec); err != nil {
 		fmt.Fprintln(os.Stderr, "child: bad spec:", err)
 		os.Exit(2)
 	}
@@ -138,8 +144,19 @@ func RunChild(t testing.TB, spec ChildSpec, opts ...ChildOption) Child {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The spec goes in a file: thousands of ops do not fit in the environment.
+	f, err := os.CreateTemp("", "kernelevents-child-*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(raw); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	os.Chmod(f.Name(), 0o644) // children running as another user read it too
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+string(raw))
+	cmd.Env = append(os.Environ(), childEnv+"="+f.Name())
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	for _, o := range opts {
