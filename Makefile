@@ -21,7 +21,7 @@ FUZZTIME ?= 15s
 # Files bpf2go and mdatagen write; check-generated compares them with git.
 GENERATED := internal/probe receiver/kerneleventsreceiver
 
-.PHONY: all generate check-generated build run test unit vmtest fuzz bench lint clean tracefs
+.PHONY: all generate check-generated build run test unit vmtest fuzz bench deploy-check lint clean tracefs
 
 all: build
 
@@ -57,8 +57,9 @@ run: build tracefs
 	$(COLLECTOR) --config $(CONFIG)
 
 ## test: everything: generated code, vet, unit and kernel tests on this kernel,
-## the ocb collector end to end, a bounded fuzz run, and the Debian 6.1 VM matrix.
-test: check-generated build tracefs unit fuzz vmtest
+## the ocb collector end to end, a bounded fuzz run, the Debian 6.1 VM matrix,
+## and the fleet manifests, unit and alert rules.
+test: check-generated build tracefs unit fuzz vmtest deploy-check
 
 ## unit: go vet and every Go test on this kernel (packages one at a time, so the
 ## kernel tests do not compete for the ring buffers).
@@ -75,9 +76,16 @@ fuzz:
 vmtest:
 	bash internal/vmtest/vmtest.sh
 
-## bench: user-space micro-benchmarks (ns and allocations per sample).
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+## deploy-check: Kubernetes manifests, Helm values, systemd unit, Grafana
+## dashboard and Prometheus rules (with promtool unit tests), offline.
+deploy-check:
+	bash deploy/check.sh
+
+## bench: the side-by-side file-creation benchmark (baseline, each hook,
+## auditd, fanotify) with ratios and targets, plus the user-space
+## micro-benchmarks it runs itself. BENCH_ARGS=-quick for a smoke run.
+bench: build tracefs
+	KERNELEVENTS_COLLECTOR=$(COLLECTOR) $(GO) run ./bench $(BENCH_ARGS)
 
 ## lint: formatting, vet, and a build for a platform without eBPF.
 lint:
