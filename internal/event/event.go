@@ -127,13 +127,13 @@ func Decode(b []byte, e *Event) error {
 	e.GID = le.Uint32(b[28:32])
 	e.Hook = hook
 	e.Flags = flags
-	e.Comm = cString(b[offComm : offComm+CommLen])
+	e.Comm = CString(b[offComm : offComm+CommLen])
 	e.Path = path
 	return nil
 }
 
-// cString cuts b at its first NUL.
-func cString(b []byte) []byte {
+// CString cuts b at its first NUL.
+func CString(b []byte) []byte {
 	if i := bytes.IndexByte(b, 0); i >= 0 {
 		return b[:i]
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kernelevents/kernelevents/internal/identity"
 )
 
 // MakeCgroup creates the cgroup v2 directory rel (slash-separated, may be
@@ -17,7 +19,7 @@ import (
 func MakeCgroup(t *testing.T, rel string) (abs, cgPath string) {
 	t.Helper()
 	RequireRoot(t)
-	root := cgroupV2Mount()
+	root := identity.CgroupV2Root()
 	if root == "" {
 		SkipUnlessStrict(t, "cgroup v2 is not mounted")
 	}
@@ -33,21 +35,4 @@ func MakeCgroup(t *testing.T, rel string) (abs, cgPath string) {
 		}
 	})
 	return abs, strings.TrimPrefix(abs, root)
-}
-
-func cgroupV2Mount() string {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		left, right, ok := strings.Cut(line, " - ")
-		if !ok || !strings.HasPrefix(right, "cgroup2 ") {
-			continue
-		}
-		if f := strings.Fields(left); len(f) >= 5 {
-			return f[4]
-		}
-	}
-	return ""
 }

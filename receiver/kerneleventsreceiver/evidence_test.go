@@ -135,14 +135,7 @@ func TestEvidenceRateLimitCountsShed(t *testing.T) {
 		ops[i] = testutil.Op{Kind: testutil.OpOpenat, Path: "r" + strconv.Itoa(i)}
 	}
 	testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops})
-	require.Eventually(t, func() bool {
-		for _, p := range lastBatch(msink)["kernel.file.creations"] {
-			if p.value == n {
-				return true
-			}
-		}
-		return false
-	}, 10*time.Second, 50*time.Millisecond)
+	waitTotal(t, msink, n)
 	stop()
 
 	var kept, gapShed int

@@ -60,7 +60,7 @@ func waitTotal(t *testing.T, sink *consumertest.MetricsSink, want int64) map[str
 			total += v
 		}
 		return total == want
-	}, 10*time.Second, 50*time.Millisecond, "creations never reached %d: %v", want, got)
+	}, 20*time.Second, 50*time.Millisecond, "creations never reached %d: %v", want, got)
 	return got
 }
 

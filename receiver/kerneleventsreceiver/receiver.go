@@ -1,7 +1,6 @@
 package kerneleventsreceiver // import "github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver"
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -316,7 +315,7 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, lost uint64) {
 				h = eventHookAttr(rw.s.Key.Hook)
 			}
 			mb.RecordKernelFileCreationsDataPoint(now, int64(rw.s.Count), rw.dir, rw.path, h,
-				string(cString(rw.s.Key.Comm[:])), int64(rw.s.Key.PID), int64(rw.s.Key.UID))
+				string(event.CString(rw.s.Key.Comm[:])), int64(rw.s.Key.PID), int64(rw.s.Key.UID))
 		}
 		mb.EmitForResource(metadata.WithResource(r.resource(id)))
 	}
@@ -437,13 +436,6 @@ func (r *kernelEventsReceiver) shutdown(ctx context.Context) error {
 	}
 	r.cancel = nil
 	return err
-}
-
-func cString(b []byte) []byte {
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		return b[:i]
-	}
-	return b
 }
 
 func eventHookAttr(h event.Hook) metadata.AttributeKernelHook {

@@ -175,13 +175,7 @@ func TestReceiverOverflow(t *testing.T) {
 		ops = append(ops, testutil.Op{Kind: testutil.OpOpenat, Path: filepath.Join("d"+strconv.Itoa(i), "f")})
 	}
 	testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops})
-	require.Eventually(t, func() bool {
-		var total int64
-		for _, p := range lastBatch(sink)["kernel.file.creations"] {
-			total += p.value
-		}
-		return total == dirs
-	}, 10*time.Second, 50*time.Millisecond)
+	waitTotal(t, sink, dirs)
 	stop()
 
 	batch := lastBatch(sink)

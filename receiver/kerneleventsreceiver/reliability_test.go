@@ -106,13 +106,7 @@ func TestCardinalityAttack(t *testing.T) {
 		ops = append(ops, testutil.Op{Kind: testutil.OpComm, Path: "evil" + strconv.Itoa(i%97)}, testutil.Op{Kind: testutil.OpOpenat, Path: d + "/f"})
 	}
 	testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops})
-	require.Eventually(t, func() bool {
-		var total int64
-		for _, p := range lastBatch(sink)["kernel.file.creations"] {
-			total += p.value
-		}
-		return total == dirs
-	}, 20*time.Second, 100*time.Millisecond)
+	waitTotal(t, sink, dirs)
 	stop()
 	b := lastBatch(sink)
 	assert.Equal(t, int64(50), b["kernel.series.active"][0].value)
