@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 )
 
 // ErrMissingCapability is wrapped by errors that name the capabilities the
@@ -20,6 +21,10 @@ var ErrMissingCapability = errors.New("missing capability")
 // ErrTracefsNotMounted is wrapped when the syscall tracepoints cannot be
 // found because tracefs is not mounted.
 var ErrTracefsNotMounted = errors.New("tracefs is not mounted at /sys/kernel/tracing or /sys/kernel/debug/tracing (mount it: mount -t tracefs tracefs /sys/kernel/tracing)")
+
+// ErrNoKernelBTF is wrapped when the kernel exposes no BTF and no BTF file
+// was given: the programs are CO-RE and cannot be relocated without one.
+var ErrNoKernelBTF = errors.New("the kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing: built without CONFIG_DEBUG_INFO_BTF, or /sys not mounted) and no vmlinux with BTF was found; set btf_path to a BTF file for this kernel (for example from BTFHub)")
 
 // Capability numbers from include/uapi/linux/capability.h.
 const (
@@ -99,15 +104,64 @@ func explainLoad(h Hook, err error) error {
 	return fmt.Errorf("load %s programs: %w", h, err)
 }
 
+// ErrPerfEventParanoid is wrapped when the kernel refused a perf event
+// (which kprobes and syscall tracepoints attach through) because
+// kernel.perf_event_paranoid is above 2 and the process lacks CAP_SYS_ADMIN:
+// Debian's and Ubuntu's kernels carry a patch that makes level 3 (their
+// default) refuse perf_event_open to everyone else, CAP_PERFMON included.
+var ErrPerfEventParanoid = errors.New("kernel.perf_event_paranoid is above 2: this kernel (Debian/Ubuntu patch) lets only CAP_SYS_ADMIN open the perf events kprobes and tracepoints attach through; set sysctl kernel.perf_event_paranoid=2, grant CAP_SYS_ADMIN, or use hook fexit")
+
+// perfEventParanoid reads kernel.perf_event_paranoid (-1 to 4); it returns
+// 2, the mainline default, when the file cannot be read.
+func perfEventParanoid() int {
+	b, err := os.ReadFile("/proc/sys/kernel/perf_event_paranoid")
+	if err != nil {
+		return 2
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 2
+	}
+	return n
+}
+
 // explainAttach says why what did not attach.
 func explainAttach(what string, err error) error {
+	perfEvent := strings.HasPrefix(what, "kretprobe") || strings.HasPrefix(what, "tracepoint")
 	switch {
 	case strings.HasPrefix(what, "kretprobe") && errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("attach %s: kprobes are not available in this kernel (no kprobe PMU, no tracefs kprobe_events; CONFIG_KPROBE_EVENTS off?): %w: %w", what, ebpf.ErrNotSupported, err)
 	case errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("attach %s: no such hook in this kernel: %w: %w", what, ebpf.ErrNotSupported, err)
+	case perfEvent && errors.Is(err, os.ErrPermission) && perfEventParanoid() > 2:
+		if caps, cerr := effectiveCaps(); cerr == nil && caps&(1<<capSysAdmin) == 0 {
+			return fmt.Errorf("attach %s: permission denied: %w: %w", what, ErrPerfEventParanoid, err)
+		}
+		return fmt.Errorf("attach %s: permission denied: %w", what, err)
 	case errors.Is(err, os.ErrPermission):
 		return fmt.Errorf("attach %s: permission denied: %w", what, err)
 	}
 	return fmt.Errorf("attach %s: %w", what, err)
+}
+
+// kernelTypes returns the BTF to relocate the programs against: the file at
+// path when set; nil (cilium/ebpf loads and caches the kernel's own) when
+// the kernel exposes /sys/kernel/btf/vmlinux; else a vmlinux with BTF that
+// cilium/ebpf finds under /boot or /lib/modules; else ErrNoKernelBTF.
+func kernelTypes(path string) (*btf.Spec, error) {
+	if path != "" {
+		spec, err := btf.LoadSpec(path)
+		if err != nil {
+			return nil, fmt.Errorf("load BTF from btf_path %q: %w", path, err)
+		}
+		return spec, nil
+	}
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err == nil {
+		return nil, nil
+	}
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoKernelBTF, err)
+	}
+	return spec, nil
 }

@@ -59,6 +59,10 @@ type Options struct {
 	// ExcludePID drops files created by this process (the collector itself);
 	// 0 drops none.
 	ExcludePID int
+	// BTFPath is a BTF file (raw or a vmlinux ELF) describing the running
+	// kernel, for kernels without /sys/kernel/btf/vmlinux; empty uses the
+	// kernel's own.
+	BTFPath string
 }
 
 // DefaultOptions returns the defaults: auto hook, 4 MiB ring, wakeups batched

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
@@ -109,6 +110,12 @@ func Open(opts Options) (*Probe, error) {
 		return nil, fmt.Errorf("remove memlock limit: %w", err)
 	}
 
+	// Every hook is CO-RE: without BTF none can load, so say so once.
+	types, err := kernelTypes(opts.BTFPath)
+	if err != nil {
+		return nil, err
+	}
+
 	hooks := []Hook{opts.Hook}
 	if opts.Hook == HookAuto {
 		hooks = Hooks
@@ -116,7 +123,7 @@ func Open(opts Options) (*Probe, error) {
 	var notes []string
 	var errs []error
 	for _, h := range hooks {
-		p, err := open(h, &opts)
+		p, err := open(h, &opts, types)
 		if err == nil {
 			p.notes = append(notes, p.notes...)
 			return p, nil
@@ -136,11 +143,15 @@ func VerifyLoad(h Hook, opts Options) error {
 	if err := opts.Validate(os.Getpagesize()); err != nil {
 		return err
 	}
+	types, err := kernelTypes(opts.BTFPath)
+	if err != nil {
+		return err
+	}
 	spec, err := hookSpec(h, &opts)
 	if err != nil {
 		return err
 	}
-	objs, err := loadObjects(spec)
+	objs, err := loadObjects(spec, types)
 	if err != nil {
 		return explainLoad(h, err)
 	}
@@ -174,7 +185,7 @@ func hookSpec(h Hook, opts *Options) (*ebpf.CollectionSpec, error) {
 	return spec, nil
 }
 
-func open(h Hook, opts *Options) (_ *Probe, err error) {
+func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 	set := programSets[h]
 	spec, err := hookSpec(h, opts)
 	if err != nil {
@@ -186,7 +197,7 @@ func open(h Hook, opts *Options) (_ *Probe, err error) {
 		}
 	}
 
-	objs, err := loadObjects(spec)
+	objs, err := loadObjects(spec, types)
 	if err != nil {
 		return nil, explainLoad(h, err)
 	}
@@ -402,14 +413,15 @@ type objects struct {
 // else the programs reference and frees it with them.
 var probeMaps = []string{"events", "counters", "uid_filter", "comm_exclude", "path_prefixes"}
 
-// loadObjects loads the programs of spec and the maps the loader uses.
+// loadObjects loads the programs of spec, relocated against types (nil: the
+// running kernel's BTF), and the maps the loader uses.
 //
 // It goes through LoadAndAssign with a struct built to fit rather than
 // ebpf.NewCollection: a Collection memory-maps the .rodata and .bss maps for
 // its Variables and only unmaps them when the garbage collector runs, so
 // those maps outlived Close (seen with cilium/ebpf v0.22). Nothing here needs
 // the variables after load.
-func loadObjects(spec *ebpf.CollectionSpec) (*objects, error) {
+func loadObjects(spec *ebpf.CollectionSpec, types *btf.Spec) (*objects, error) {
 	var fields []reflect.StructField
 	var names []string
 	add := func(name string, typ reflect.Type) {
@@ -427,7 +439,7 @@ func loadObjects(spec *ebpf.CollectionSpec) (*objects, error) {
 		add(name, reflect.TypeFor[*ebpf.Map]())
 	}
 	v := reflect.New(reflect.StructOf(fields))
-	if err := spec.LoadAndAssign(v.Interface(), nil); err != nil {
+	if err := spec.LoadAndAssign(v.Interface(), &ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{KernelTypes: types}}); err != nil {
 		return nil, err
 	}
 	o := &objects{progs: map[string]*ebpf.Program{}, maps: map[string]*ebpf.Map{}}
