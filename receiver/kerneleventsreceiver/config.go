@@ -23,6 +23,10 @@ type Config struct {
 	// RingBufferSize is the BPF ring buffer size: a power of two and a
 	// multiple of the page size ("4MiB", "65536").
 	RingBufferSize ByteSize `mapstructure:"ring_buffer_size"`
+	// BTFPath is a BTF file for the running kernel (raw BTF or a vmlinux
+	// ELF, for example from BTFHub) on kernels without
+	// /sys/kernel/btf/vmlinux; empty uses the kernel's own.
+	BTFPath string `mapstructure:"btf_path"`
 	// Wakeup batches reader wakeups.
 	Wakeup WakeupConfig `mapstructure:"wakeup"`
 	// CollectionInterval is how often metrics are emitted.
@@ -113,6 +117,9 @@ func (cfg *Config) Validate() error {
 	if cfg.Wakeup.Bytes > 0 && cfg.Wakeup.MaxLatency <= 0 {
 		bad("wakeup::max_latency", "must be positive when wakeup::bytes batches wakeups")
 	}
+	if cfg.BTFPath != "" && !strings.HasPrefix(cfg.BTFPath, "/") {
+		bad("btf_path", "%q must be an absolute path", cfg.BTFPath)
+	}
 	if cfg.CollectionInterval <= 0 {
 		bad("collection_interval", "must be positive")
 	}
@@ -172,6 +179,7 @@ func (cfg *Config) probeOptions() probe.Options {
 		PathPrefixes:   cfg.Filter.PathPrefixes,
 		UIDs:           cfg.Filter.UIDs,
 		ExcludeComms:   cfg.Filter.ExcludeComms,
+		BTFPath:        cfg.BTFPath,
 	}
 	if cfg.Filter.ExcludeSelf {
 		o.ExcludePID = os.Getpid()

@@ -2,6 +2,7 @@ package kerneleventsreceiver
 
 import (
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/kernelevents/kernelevents/internal/identity"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
@@ -74,6 +76,38 @@ func TestValidateNamesEachKey(t *testing.T) {
 		{"depth", func(c *Config) { c.FileDirectoryDepth = -1 }, "file_directory_depth:"},
 		{"series", func(c *Config) { c.MaxSeries = 0 }, "max_series:"},
 		{"ttl", func(c *Config) { c.SeriesTTL = -time.Second }, "series_ttl:"},
+		{"ring over 1GiB", func(c *Config) { c.RingBufferSize = 2 << 30 }, "ring_buffer_size:"},
+		{"relative btf", func(c *Config) { c.BTFPath = "vmlinux.btf" }, "btf_path:"},
+		{"too many prefixes", func(c *Config) { c.Filter.PathPrefixes = repeat("/p/", 257) }, "filter::path_prefixes:"},
+		{"too many uids", func(c *Config) { c.Filter.UIDs = make([]uint32, 257) }, "filter::uids:"},
+		{"too many comms", func(c *Config) { c.Filter.ExcludeComms = repeat("c", 257) }, "filter::exclude_comms:"},
+		{"rule without match", func(c *Config) {
+			c.Identity.Rules = []identity.Rule{{Name: "r", Attributes: map[string]string{"team": "x"}}}
+		}, "identity::rules[0]::match:"},
+		{"reload interval", func(c *Config) { c.Identity.RulesFile = "/etc/rules.yaml"; c.Identity.ReloadInterval = 0 }, "identity::reload_interval:"},
+		{"cache ttl", func(c *Config) { c.Identity.CacheTTL = 0 }, "identity::cache_ttl:"},
+		{"evidence rate", func(c *Config) { c.Evidence.MaxRecordsPerSecond = -1 }, "evidence::max_records_per_second:"},
+		{"evidence flush", func(c *Config) { c.Evidence.FlushInterval = 0 }, "evidence::flush_interval:"},
+	}
+	// Every key that can hold an invalid value has a case above; keys that
+	// cannot are listed here with the reason. A new key fails this test
+	// until it is in one list or the other.
+	noInvalidValue := map[string]string{
+		"filter::exclude_self":           "a bool",
+		"identity::unmatched_attributes": "any string map",
+		"identity::rules_file":           "read at start: a missing or bad file fails Start naming it (TestRulesFile*)",
+		"metrics":                        "mdatagen's own config (enabled flags), refused when unknown",
+		"resource_attributes":            "mdatagen's own config (enabled flags), refused when unknown",
+	}
+	covered := map[string]bool{}
+	for _, tt := range tests {
+		key, _, _ := strings.Cut(strings.TrimSuffix(tt.key, ":"), "[")
+		covered[key] = true
+	}
+	for _, key := range configKeys(reflect.TypeFor[Config](), "") {
+		if !covered[key] && noInvalidValue[key] == "" {
+			t.Errorf("config key %s has no invalid-value case", key)
+		}
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,6 +118,36 @@ func TestValidateNamesEachKey(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.key)
 		})
 	}
+}
+
+func repeat(s string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}
+
+// configKeys lists the mapstructure keys of a config struct, nested ones as
+// parent::child; squashed structs (mdatagen's metrics builder) give theirs.
+func configKeys(typ reflect.Type, prefix string) []string {
+	var keys []string
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		tag := f.Tag.Get("mapstructure")
+		name, opts, _ := strings.Cut(tag, ",")
+		switch {
+		case tag == "" || tag == "-":
+			continue
+		case opts == "squash":
+			keys = append(keys, configKeys(f.Type, prefix)...)
+		case f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Duration]() && !strings.HasPrefix(f.Type.PkgPath(), "github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"):
+			keys = append(keys, configKeys(f.Type, prefix+name+"::")...)
+		default:
+			keys = append(keys, prefix+name)
+		}
+	}
+	return keys
 }
 
 func TestValidateReportsAllAtOnce(t *testing.T) {
