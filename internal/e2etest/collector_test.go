@@ -99,7 +99,7 @@ func value(text, metric string, labels ...string) (float64, bool) {
 }
 
 func ourProgramIDs() map[ebpf.ProgramID]string {
-	names := []string{"tp_exit_openat", "tp_exit_open", "tp_exit_creat", "tp_exit_mknod", "tp_exit_mknodat", "tp_enter_mknod", "tp_enter_mknoda", "tp_exit_openat2", "kretprobe_do_fi", "fexit_do_filp_o"}
+	names := []string{"tp_exit_openat", "tp_exit_open", "tp_exit_creat", "tp_exit_mknod", "tp_exit_mknodat", "tp_enter_mknod", "tp_enter_mknoda", "tp_exit_openat2", "tp_io_uring_com", "kretprobe_do_fi", "fexit_do_filp_o"}
 	out := map[ebpf.ProgramID]string{}
 	for id := ebpf.ProgramID(0); ; {
 		next, err := ebpf.ProgramGetNextID(id)
@@ -132,17 +132,48 @@ type collector struct {
 	logs   *bytes.Buffer
 }
 
-// startCollector starts the collector on config (a testdata/ file) watching
-// dir, and waits until the exporter serves the receiver's metrics.
-func startCollector(t *testing.T, config, dir string, env ...string) *collector {
+// startOption changes how startCollector runs the collector.
+type startOption func(*exec.Cmd)
+
+// withEnv adds environment variables (KEY=value) for the collector.
+func withEnv(env ...string) startOption {
+	return func(c *exec.Cmd) { c.Env = append(c.Env, env...) }
+}
+
+// wrapped runs the collector under a command such as setpriv or unshare:
+// argv is that command and its arguments up to the collector's path.
+func wrapped(argv ...string) startOption {
+	return func(c *exec.Cmd) {
+		path, err := exec.LookPath(argv[0])
+		if err != nil {
+			path = argv[0]
+		}
+		c.Args = append(append([]string{}, argv...), c.Args...)
+		c.Path = path
+	}
+}
+
+// collectorCmd returns the command that runs the collector on config (a
+// testdata/ file) watching dir, serving Prometheus and health on fresh
+// loopback ports.
+func collectorCmd(t *testing.T, config, dir string, opts ...startOption) (*exec.Cmd, string) {
 	bin := collectorPath(t)
 	testutil.RequireRoot(t)
 	testutil.RequireTracefs(t)
 	prom, health := freeAddr(t), freeAddr(t)
 	cmd := exec.Command(bin, "--config", repoFile(config))
 	cmd.Env = append(os.Environ(), "KE_PREFIX="+dir+"/", "KE_PROM_ENDPOINT="+prom, "KE_HEALTH_ENDPOINT="+health)
-	cmd.Env = append(cmd.Env, env...)
-	c := &collector{cmd: cmd, url: "http://" + prom + "/metrics", exited: make(chan error, 1), logs: new(bytes.Buffer)}
+	for _, o := range opts {
+		o(cmd)
+	}
+	return cmd, "http://" + prom + "/metrics"
+}
+
+// startCollector starts the collector on config watching dir, and waits
+// until the exporter serves the receiver's metrics.
+func startCollector(t *testing.T, config, dir string, opts ...startOption) *collector {
+	cmd, url := collectorCmd(t, config, dir, opts...)
+	c := &collector{cmd: cmd, url: url, exited: make(chan error, 1), logs: new(bytes.Buffer)}
 	cmd.Stdout, cmd.Stderr = c.logs, c.logs
 	require.NoError(t, cmd.Start())
 	go func() { c.exited <- cmd.Wait() }()
@@ -155,12 +186,48 @@ func startCollector(t *testing.T, config, dir string, env ...string) *collector 
 			t.Logf("collector output:\n%s", c.logs.String())
 		}
 	})
-	require.Eventually(t, func() bool {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case err := <-c.exited:
+			c.exited <- err
+			t.Fatalf("the collector exited at start (%v)", err)
+		case <-time.After(200 * time.Millisecond):
+		}
 		text, err := scrape(c.url)
-		_, ok := value(text, "kernel_probe_hook")
-		return err == nil && ok
-	}, 60*time.Second, 200*time.Millisecond, "the exporter never served kernel_probe_hook")
+		if _, ok := value(text, "kernel_probe_hook"); err == nil && ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the exporter never served kernel_probe_hook")
+		}
+	}
 	return c
+}
+
+// runToExit runs the collector on config, expecting it to fail at start, and
+// returns its output and exit code.
+func runToExit(t *testing.T, config string, opts ...startOption) (string, int) {
+	cmd, _ := collectorCmd(t, config, t.TempDir(), opts...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var exitErr *exec.ExitError
+		if err == nil {
+			return out.String(), 0
+		}
+		require.ErrorAs(t, err, &exitErr)
+		return out.String(), exitErr.ExitCode()
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("the collector was expected to exit at start; still running after 60s:\n%s", out.String())
+	}
+	return "", 0
 }
 
 func TestCollectorServesCreationsToPrometheus(t *testing.T) {
@@ -221,15 +288,34 @@ func TestCollectorIdentityLabels(t *testing.T) {
 	dir, err := filepath.EvalSymlinks(t.TempDir())
 	require.NoError(t, err)
 	c := startCollector(t, "e2e-identity-collector.yaml", dir)
-	testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: "a"}, {Kind: testutil.OpOpenat, Path: "b"}}})
+	createForIdentity(t, dir)
+	text := requireIdentityLabels(t, c, dir, `identity_rule="e2e-creator"`)
+	t.Logf("scraped:\n%s", grep(text, "kernel_file_creations_total"))
+}
+
+// createForIdentity creates two files in dir from a child that stays alive
+// a while, so that its executable can be read from /proc.
+func createForIdentity(t *testing.T, dir string) {
+	testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{
+		{Kind: testutil.OpOpenat, Path: "a"}, {Kind: testutil.OpOpenat, Path: "b"}, {Kind: testutil.OpSleep, Path: "2s"},
+	}})
+}
+
+// requireIdentityLabels waits until the two files of createForIdentity are
+// counted with the identity rule's labels (the rule named by rule, or the
+// unmatched attribute) and returns the scrape.
+func requireIdentityLabels(t *testing.T, c *collector, dir, rule string) string {
+	labels := []string{fmt.Sprintf("file_directory=%q", dir), rule}
+	if rule == `identity_rule="e2e-creator"` {
+		labels = append(labels, `team="e2e-team"`, `service_account="e2e-sa"`, `spiffe_id="spiffe://example.org/e2e"`)
+	}
 	var text string
 	require.Eventually(t, func() bool {
 		text, _ = scrape(c.url)
-		v, ok := value(text, "kernel_file_creations_total", fmt.Sprintf("file_directory=%q", dir),
-			`team="e2e-team"`, `service_account="e2e-sa"`, `spiffe_id="spiffe://example.org/e2e"`, `identity_rule="e2e-creator"`)
+		v, ok := value(text, "kernel_file_creations_total", labels...)
 		return ok && v == 2
-	}, 30*time.Second, 200*time.Millisecond, "no identity labels on kernel_file_creations_total")
-	t.Logf("scraped:\n%s", grep(text, "kernel_file_creations_total"))
+	}, 30*time.Second, 200*time.Millisecond, "kernel_file_creations_total never counted 2 with %v", labels)
+	return text
 }
 
 // TestCollectorWritesEvidence: the file exporter writes one JSON log record
@@ -238,7 +324,7 @@ func TestCollectorWritesEvidence(t *testing.T) {
 	dir, err := filepath.EvalSymlinks(t.TempDir())
 	require.NoError(t, err)
 	out := filepath.Join(t.TempDir(), "evidence.jsonl")
-	c := startCollector(t, "e2e-evidence-collector.yaml", dir, "KE_EVIDENCE_FILE="+out)
+	c := startCollector(t, "e2e-evidence-collector.yaml", dir, withEnv("KE_EVIDENCE_FILE="+out))
 	const n = 9
 	ops := make([]testutil.Op, n)
 	for i := range ops {

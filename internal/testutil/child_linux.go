@@ -132,8 +132,42 @@ func do(dir int, dirPath string, op Op) error {
 		return nil
 	case OpUnlink:
 		return unix.Unlinkat(dir, op.Path, 0)
+	case OpChurn:
+		return churn(dir, op)
 	}
 	return fmt.Errorf("unknown op")
+}
+
+func churn(dir int, op Op) error {
+	d, err := time.ParseDuration(op.For)
+	if err != nil {
+		return err
+	}
+	spread := max(op.Spread, 1)
+	names := make([]string, spread)
+	for i := range names {
+		sub := fmt.Sprintf("%s-%d", op.Path, i)
+		if err := unix.Mkdirat(dir, sub, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+			return err
+		}
+		names[i] = sub + "/f"
+	}
+	const flags = unix.O_CREAT | unix.O_EXCL | unix.O_WRONLY | unix.O_CLOEXEC
+	deadline := time.Now().Add(d)
+	n := 0
+	for ; n%1024 != 0 || time.Now().Before(deadline); n++ {
+		name := names[n%spread]
+		if err := closeFd(unix.Openat(dir, name, flags, 0o644)); err != nil {
+			fmt.Printf("%s%d\n", churnedPrefix, n)
+			return err
+		}
+		if err := unix.Unlinkat(dir, name, 0); err != nil {
+			fmt.Printf("%s%d\n", churnedPrefix, n+1)
+			return err
+		}
+	}
+	fmt.Printf("%s%d\n", churnedPrefix, n)
+	return nil
 }
 
 func nameThreads(name string) {

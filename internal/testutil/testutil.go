@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -58,6 +59,10 @@ const ChildComm = "kechild"
 type Op struct {
 	Kind string `json:"kind"`
 	Path string `json:"path"`
+	// For and Spread are OpChurn's duration (a Go duration) and number of
+	// directories.
+	For    string `json:"for,omitempty"`
+	Spread int    `json:"spread,omitempty"`
 }
 
 // Kinds of Op. Those named create* must create the file; the others must
@@ -84,6 +89,11 @@ const (
 	OpIOUringExcl    = "io_uring_excl"          // IORING_OP_OPENAT O_CREAT|O_EXCL of an existing file: -EEXIST
 	OpComm           = "comm"                   // rename the child (every thread) to Path
 	OpSleep          = "sleep"                  // stay alive for Path (a Go duration), so user space can still look the process up
+	// OpChurn creates and unlinks files as fast as it can for For: file
+	// "f" in directories Path-0 ... Path-(Spread-1) in turn, each created
+	// with O_EXCL, so that every open is one creation. It reports the
+	// number created (Child.Churned).
+	OpChurn = "churn"
 )
 
 // ChildSpec says what the child does and as whom.
@@ -132,6 +142,8 @@ func MaybeRunChild() {
 // Child describes a finished child run.
 type Child struct {
 	PID int
+	// Churned is how many files the OpChurn ops created.
+	Churned int
 }
 
 // ChildOption changes how the child is started.
@@ -165,8 +177,21 @@ func RunChild(t testing.TB, spec ChildSpec, opts ...ChildOption) Child {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("child failed: %v\n%s", err, out.String())
 	}
-	return Child{PID: cmd.Process.Pid}
+	c := Child{PID: cmd.Process.Pid}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, churnedPrefix); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("child: bad line %q", line)
+			}
+			c.Churned += n
+		}
+	}
+	return c
 }
+
+// churnedPrefix starts the line on which the child reports an OpChurn count.
+const churnedPrefix = "kernelevents-child: churned "
 
 // Exe returns the path of the running test binary, as the kernel reports it
 // for children re-executing it.

@@ -1,0 +1,380 @@
+package e2etest
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kernelevents/kernelevents/internal/testutil"
+)
+
+func requireTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		testutil.SkipUnlessStrict(t, "%s is not installed (util-linux): %v", name, err)
+	}
+	return p
+}
+
+// TestCollectorNeedsCapabilities: started by root with CAP_BPF, CAP_PERFMON
+// and CAP_SYS_ADMIN dropped (setpriv, as an operator would), the collector
+// exits non-zero with an error that names the capabilities it needs.
+func TestCollectorNeedsCapabilities(t *testing.T) {
+	requireTool(t, "setpriv")
+	out, code := runToExit(t, "e2e-collector.yaml", wrapped("setpriv", "--bounding-set=-bpf,-perfmon,-sys_admin", "--"))
+	t.Logf("collector output:\n%s", out)
+	assert.NotZero(t, code)
+	assert.Contains(t, out, "missing capability: CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)")
+}
+
+// TestCollectorLeastCapabilities proves the README's least set: root with
+// every capability dropped but CAP_BPF, CAP_PERFMON (to load and attach),
+// CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (to read other processes' /proc
+// entries for identity) counts files with their full identity. With only
+// the first two, counting still works but the executable is unreadable, so a
+// rule that matches on it does not match: the identity part of the set is
+// needed too.
+func TestCollectorLeastCapabilities(t *testing.T) {
+	requireTool(t, "setpriv")
+	t.Run("full identity", func(t *testing.T) {
+		dir := realDir(t)
+		c := startCollector(t, "e2e-identity-collector.yaml", dir,
+			wrapped("setpriv", "--bounding-set=-all,+bpf,+perfmon,+sys_ptrace,+dac_read_search", "--"))
+		requireCaps(t, c, "bpf", "perfmon", "sys_ptrace", "dac_read_search")
+		createForIdentity(t, dir)
+		requireIdentityLabels(t, c, dir, `identity_rule="e2e-creator"`)
+	})
+	t.Run("counting only", func(t *testing.T) {
+		dir := realDir(t)
+		c := startCollector(t, "e2e-identity-collector.yaml", dir,
+			wrapped("setpriv", "--bounding-set=-all,+bpf,+perfmon", "--"))
+		requireCaps(t, c, "bpf", "perfmon")
+		createForIdentity(t, dir)
+		requireIdentityLabels(t, c, dir, `identity_rule="unmatched"`)
+	})
+}
+
+// requireCaps checks the running collector's effective capabilities.
+func requireCaps(t *testing.T, c *collector, names ...string) {
+	t.Helper()
+	nums := map[string]uint{"dac_read_search": 2, "sys_ptrace": 19, "sys_admin": 21, "perfmon": 38, "bpf": 39}
+	var want uint64
+	for _, n := range names {
+		want |= 1 << nums[n]
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			got, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			require.NoError(t, err)
+			require.Equal(t, fmt.Sprintf("%#x", want), fmt.Sprintf("%#x", got), "the collector's effective capabilities")
+			return
+		}
+	}
+	t.Fatal("no CapEff in the collector's status")
+}
+
+func realDir(t *testing.T) string {
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	require.NoError(t, err)
+	return dir
+}
+
+// TestCollectorKernelFeatures: what the kernel lacks gives an error that
+// says so. tracefs and the kernel's BTF are hidden from the collector in a
+// private mount namespace (unshare -m), the rest of the host keeps them.
+func TestCollectorKernelFeatures(t *testing.T) {
+	requireTool(t, "unshare")
+	// hide runs the collector with the given mounts made invisible to it.
+	hide := func(script string) startOption {
+		return wrapped("unshare", "--mount", "--propagation=private", "--", "sh", "-c", script+` && exec "$@"`, "sh")
+	}
+	const noTracefs = `umount -l /sys/kernel/tracing; if mountpoint -q /sys/kernel/debug; then umount -l /sys/kernel/debug; fi; ! test -e /sys/kernel/tracing/events`
+	t.Run("tracepoint without tracefs", func(t *testing.T) {
+		out, code := runToExit(t, "e2e-collector.yaml", withEnv("KE_HOOK=tracepoint"), hide(noTracefs))
+		t.Logf("collector output:\n%s", out)
+		assert.NotZero(t, code)
+		assert.Contains(t, out, "tracefs is not mounted")
+		assert.Contains(t, out, "mount -t tracefs tracefs /sys/kernel/tracing")
+	})
+	t.Run("auto without tracefs", func(t *testing.T) {
+		// Every hook is tried, and the error gives each one's reason.
+		out, code := runToExit(t, "e2e-collector.yaml", hide(noTracefs))
+		t.Logf("collector output:\n%s", out)
+		if code == 0 {
+			// A kernel with kprobes or trampolines needs no tracefs.
+			assert.Contains(t, out, "Attached kernel file-creation probe")
+			return
+		}
+		for _, want := range []string{"no hook could attach", "hook kretprobe:", "hook fexit:", "hook tracepoint:", "tracefs is not mounted"} {
+			assert.Contains(t, out, want)
+		}
+	})
+	t.Run("no kernel BTF", func(t *testing.T) {
+		out, code := runToExit(t, "e2e-collector.yaml", hide(`mount -t tmpfs none /sys/kernel/btf && ! test -e /sys/kernel/btf/vmlinux`))
+		t.Logf("collector output:\n%s", out)
+		assert.NotZero(t, code)
+		assert.Contains(t, out, "the kernel exposes no BTF")
+		assert.Contains(t, out, "set btf_path")
+	})
+	t.Run("hook by name the kernel lacks", func(t *testing.T) {
+		if _, err := os.Stat("/sys/bus/event_source/devices/kprobe"); err == nil {
+			t.Log("this kernel has kprobes: the kretprobe hook must start")
+			c := startCollector(t, "e2e-collector.yaml", realDir(t), withEnv("KE_HOOK=kretprobe"))
+			assert.Contains(t, c.logs.String(), `"hook": "kretprobe"`)
+			return
+		}
+		out, code := runToExit(t, "e2e-collector.yaml", withEnv("KE_HOOK=kretprobe"))
+		t.Logf("collector output:\n%s", out)
+		assert.NotZero(t, code)
+		assert.Contains(t, out, "kprobes are not available in this kernel")
+	})
+	t.Run("auto says why it passed hooks over", func(t *testing.T) {
+		c := startCollector(t, "e2e-collector.yaml", realDir(t))
+		logs := c.logs.String()
+		hooks := []string{"kretprobe", "fexit", "tracepoint"}
+		chosen := -1
+		for i, h := range hooks {
+			if strings.Contains(logs, `"hook": "`+h+`"`) {
+				chosen = i
+			}
+		}
+		require.GreaterOrEqual(t, chosen, 0, "no log line names the hook:\n%s", logs)
+		for _, h := range hooks[:chosen] {
+			assert.Contains(t, logs, `"`+h+`: `, "no reason logged for passing over %s", h)
+		}
+	})
+}
+
+// programsSince returns the kernelevents programs loaded now that were not
+// in before.
+func programsSince(before map[ebpf.ProgramID]string) map[ebpf.ProgramID]string {
+	now := ourProgramIDs()
+	for id := range before {
+		delete(now, id)
+	}
+	return now
+}
+
+// TestCollectorKilledLeavesNothing: two collectors run side by side on one
+// host, each counting every file; one killed with SIGKILL (no shutdown
+// code runs) leaves none of its programs loaded, since nothing is pinned
+// and the kernel frees what only its file descriptors held, and the other
+// goes on counting.
+func TestCollectorKilledLeavesNothing(t *testing.T) {
+	dir := realDir(t)
+	before := ourProgramIDs()
+	a := startCollector(t, "e2e-collector.yaml", dir)
+	progsA := programsSince(before)
+	require.NotEmpty(t, progsA, "the first collector loaded no program")
+	b := startCollector(t, "e2e-collector.yaml", dir)
+	seen := maps.Clone(before)
+	maps.Copy(seen, progsA)
+	progsB := programsSince(seen)
+	require.NotEmpty(t, progsB, "the second collector loaded no program")
+
+	create := func(prefix string, n int) {
+		ops := make([]testutil.Op, n)
+		for i := range ops {
+			ops[i] = testutil.Op{Kind: testutil.OpOpenat, Path: prefix + strconv.Itoa(i)}
+		}
+		testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops})
+	}
+	counted := func(c *collector, want float64) {
+		label := fmt.Sprintf("file_directory=%q", dir)
+		require.Eventually(t, func() bool {
+			text, _ := scrape(c.url)
+			v, ok := value(text, "kernel_file_creations_total", label)
+			return ok && v == want
+		}, 30*time.Second, 200*time.Millisecond, "a collector never counted %v", want)
+	}
+	create("both-", 5)
+	counted(a, 5)
+	counted(b, 5)
+
+	require.NoError(t, a.cmd.Process.Signal(syscall.SIGKILL))
+	select {
+	case <-a.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the collector did not die on SIGKILL")
+	}
+	require.Eventually(t, func() bool {
+		now := ourProgramIDs()
+		for id := range progsA {
+			if _, ok := now[id]; ok {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 50*time.Millisecond, "programs of the killed collector are still loaded")
+	now := ourProgramIDs()
+	for id := range progsB {
+		assert.Contains(t, now, id, "the surviving collector's program %d is gone", id)
+	}
+	if entries, err := os.ReadDir("/sys/fs/bpf"); err == nil {
+		for _, e := range entries {
+			assert.NotContains(t, e.Name(), "kernelevents", "something is pinned in /sys/fs/bpf")
+		}
+	}
+
+	create("after-", 3)
+	counted(b, 8)
+}
+
+// overloadDuration is how long TestCollectorOverload creates files:
+// KERNELEVENTS_SOAK (make soak: 10m) or 30s.
+func overloadDuration(t *testing.T) time.Duration {
+	if v := os.Getenv("KERNELEVENTS_SOAK"); v != "" {
+		d, err := time.ParseDuration(v)
+		require.NoError(t, err, "KERNELEVENTS_SOAK")
+		return d
+	}
+	return 30 * time.Second
+}
+
+// sample is one observation of the collector during the overload.
+type sample struct {
+	at       time.Duration
+	rssKiB   int
+	received float64
+	lost     float64
+	series   float64
+}
+
+// TestCollectorOverload: two creators make and delete files as fast as
+// they can across 64 directories, far faster than an 8 KiB ring with
+// per-sample wakeups can carry, for 30 s. The collector stays up, its memory
+// stays bounded, every sample is either received or counted lost (received
+// + lost equals the files created, exactly), and the lost counter reaches
+// Prometheus. make soak runs the same for 10 minutes with the production
+// ring (KERNELEVENTS_SOAK, KE_RING_BUFFER_SIZE, KE_WAKEUP_BYTES).
+func TestCollectorOverload(t *testing.T) {
+	d := overloadDuration(t)
+	soak := os.Getenv("KERNELEVENTS_SOAK") != ""
+	dir := realDir(t)
+	require.NoError(t, os.Chmod(dir, 0o755))
+	c := startCollector(t, "e2e-overload-collector.yaml", dir)
+	pid := c.cmd.Process.Pid
+	const creators, spread = 2, 64
+
+	var wg sync.WaitGroup
+	created := make([]int, creators)
+	for i := range creators {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			child := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{
+				{Kind: testutil.OpChurn, Path: fmt.Sprintf("c%d", i), For: d.String(), Spread: spread},
+			}})
+			created[i] = child.Churned
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+
+	observe := func(start time.Time) sample {
+		text, _ := scrape(c.url)
+		s := sample{at: time.Since(start).Round(time.Second), rssKiB: rssKiB(pid)}
+		s.received, _ = value(text, "kernel_events_received_total")
+		s.lost, _ = value(text, "kernel_events_lost_total", `reason="ring_buffer_full"`)
+		s.series, _ = value(text, "kernel_series_active")
+		return s
+	}
+	every := time.Second
+	if soak {
+		every = 10 * time.Second
+	}
+	var samples []sample
+	start := time.Now()
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		case <-time.After(every):
+		}
+		select {
+		case err := <-c.exited:
+			c.exited <- err
+			t.Fatalf("the collector died under load: %v", err)
+		default:
+		}
+		samples = append(samples, observe(start))
+	}
+	total := 0
+	for _, n := range created {
+		total += n
+	}
+	require.Positive(t, total)
+
+	// Every created file is accounted for once the last samples are read.
+	var last sample
+	require.Eventually(t, func() bool {
+		last = observe(start)
+		return last.received+last.lost == float64(total)
+	}, 30*time.Second, 250*time.Millisecond, "received + lost never equalled the %d files created", total)
+	text, _ := scrape(c.url)
+	malformed, _ := value(text, "kernel_events_lost_total", `reason="malformed"`)
+	samples = append(samples, last)
+
+	peak := slices.MaxFunc(samples, func(a, b sample) int { return a.rssKiB - b.rssKiB })
+	seconds := d.Seconds()
+	t.Logf("%s, %d creators, ring %s: created %d files (%.0f/s); received %.0f, lost %.0f (%.1f%%), malformed %.0f; peak RSS %d MiB at %s; series %.0f",
+		d, creators, envOr("KE_RING_BUFFER_SIZE", "8KiB"), total, float64(total)/seconds, last.received, last.lost,
+		100*last.lost/float64(total), malformed, peak.rssKiB>>10, peak.at, last.series)
+	for _, s := range samples {
+		t.Logf("  t=%-6s rss=%4d MiB received=%.0f lost=%.0f series=%.0f", s.at, s.rssKiB>>10, s.received, s.lost, s.series)
+	}
+
+	assert.Equal(t, float64(total), last.received+last.lost, "received + lost must equal created")
+	assert.Zero(t, malformed)
+	if !soak {
+		assert.Positive(t, last.lost, "the test must overload the ring: nothing was lost")
+	}
+	// Bounded memory: the memory_limiter's 200 MiB plus the Go runtime's
+	// slack; the sample path allocates nothing per event.
+	assert.Less(t, peak.rssKiB, 300<<10, "peak RSS")
+	assert.Equal(t, float64(creators*spread), last.series, "one series per directory, no more")
+	select {
+	case err := <-c.exited:
+		c.exited <- err
+		t.Fatalf("the collector exited: %v", err)
+	default:
+	}
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// rssKiB returns a process's resident set size.
+func rssKiB(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return n
+		}
+	}
+	return 0
+}
