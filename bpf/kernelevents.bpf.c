@@ -157,6 +157,68 @@ static __always_inline bool task_wanted(__u64 pid_tgid, __u64 uid_gid, char *com
 }
 
 /*
+ * Reading kernel memory from a tracepoint or kprobe program goes through
+ * bpf_probe_read_kernel, and each call costs tens of nanoseconds: more than
+ * everything else the programs do. So neighbouring fields are read in one
+ * call where the running kernel's layout (CO-RE offsets, constants by load
+ * time, so the verifier follows one branch) puts them side by side, as it
+ * does in every kernel from 5.x to 6.18; field by field otherwise.
+ */
+
+/* struct dentry's d_parent, then d_name (struct qstr: hash, len, name). */
+struct dentry_head {
+	struct dentry *parent;
+	__u32 hash;
+	__u32 len;
+	const unsigned char *name;
+};
+
+static __always_inline void read_dentry(struct dentry *d, struct dentry_head *h)
+{
+	__u32 parent = bpf_core_field_offset(struct dentry, d_parent);
+	if (bpf_core_field_offset(struct dentry, d_name) == parent + 8 &&
+	    bpf_core_field_offset(struct qstr, len) == 4 && bpf_core_field_offset(struct qstr, name) == 8) {
+		bpf_probe_read_kernel(h, sizeof(*h), (void *)d + parent);
+		return;
+	}
+	h->parent = BPF_CORE_READ(d, d_parent);
+	h->len = BPF_CORE_READ(d, d_name.len);
+	h->name = BPF_CORE_READ(d, d_name.name);
+}
+
+/* struct mount's mnt_parent, mnt_mountpoint, then mnt (its mnt_root). */
+struct mount_head {
+	struct mount *parent;
+	struct dentry *mountpoint;
+	struct dentry *root;
+};
+
+static __always_inline void read_mount(struct mount *m, struct mount_head *h)
+{
+	__u32 parent = bpf_core_field_offset(struct mount, mnt_parent);
+	if (bpf_core_field_offset(struct mount, mnt_mountpoint) == parent + 8 &&
+	    bpf_core_field_offset(struct mount, mnt) + bpf_core_field_offset(struct vfsmount, mnt_root) == parent + 16) {
+		bpf_probe_read_kernel(h, sizeof(*h), (void *)m + parent);
+		return;
+	}
+	h->parent = BPF_CORE_READ(m, mnt_parent);
+	h->mountpoint = BPF_CORE_READ(m, mnt_mountpoint);
+	h->root = BPF_CORE_READ(m, mnt.mnt_root);
+}
+
+/* A struct path (mnt, dentry: the same order in every kernel) in one read. */
+static __always_inline void read_path(struct path *p, void *addr)
+{
+	if (bpf_core_field_offset(struct path, dentry) == 8 && bpf_core_field_offset(struct path, mnt) == 0) {
+		bpf_probe_read_kernel(p, 16, addr);
+		return;
+	}
+	struct path *src = addr;
+	p->mnt = BPF_CORE_READ(src, mnt);
+	p->dentry = BPF_CORE_READ(src, dentry);
+}
+
+/*
  * walk writes "/name" for each component from dentry up to the task's root
  * (or the global root), backwards, ending at s->off. It crosses mount points
  * through struct mount as prepend_path() in fs/d_path.c does. It returns true
@@ -170,34 +232,36 @@ static __always_inline bool task_wanted(__u64 pid_tgid, __u64 uid_gid, char *com
 static __always_inline bool walk(struct scratch *s, struct task_struct *task, struct dentry *dentry,
 				 struct vfsmount *vfsmnt)
 {
-	struct dentry *root_dentry = BPF_CORE_READ(task, fs, root.dentry);
-	struct vfsmount *root_mnt = BPF_CORE_READ(task, fs, root.mnt);
+	struct path root = {};
+	read_path(&root, (void *)BPF_CORE_READ(task, fs) + bpf_core_field_offset(struct fs_struct, root));
 	struct mount *mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
+	struct mount_head m = {};
+	read_mount(mnt, &m);
+	struct dentry_head d = {};
 
 	for (int i = 0; i < MAX_DEPTH; i++) {
-		if (dentry == root_dentry && vfsmnt == root_mnt)
+		if (dentry == root.dentry && vfsmnt == root.mnt)
 			return false;
-		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-		if (dentry == BPF_CORE_READ(vfsmnt, mnt_root) || dentry == parent) {
-			struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
-			if (mnt_parent == mnt)
+		read_dentry(dentry, &d);
+		if (dentry == m.root || dentry == d.parent) {
+			if (m.parent == mnt)
 				return false; /* the global root */
-			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-			mnt = mnt_parent;
+			dentry = m.mountpoint;
+			mnt = m.parent;
 			vfsmnt = (void *)mnt + bpf_core_field_offset(struct mount, mnt);
+			read_mount(mnt, &m);
 			continue;
 		}
-		__u32 len = BPF_CORE_READ(dentry, d_name.len);
-		const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+		__u32 len = d.len;
 		__u32 off = *(volatile __u32 *)&s->off;
 		if (len > NAME_MASK || len + 1 > off || off > PATH_BUF)
 			return true;
 		off -= len;
-		bpf_probe_read_kernel(&s->buf[off & (PATH_BUF - 1)], len & NAME_MASK, name);
+		bpf_probe_read_kernel(&s->buf[off & (PATH_BUF - 1)], len & NAME_MASK, d.name);
 		off -= 1;
 		s->buf[off & (PATH_BUF - 1)] = '/';
 		s->off = off;
-		dentry = parent;
+		dentry = d.parent;
 	}
 	return true;
 }
@@ -279,19 +343,52 @@ static __always_inline __u8 current_comm(struct task_struct *task, char *comm)
 	return 0;
 }
 
-/* on_file reports f when this open created it. */
-static __always_inline int on_file(struct file *f, __u8 hook, __u8 flags)
+/*
+ * read_file reads f->f_mode and f->f_path in one call where they lie within
+ * FILE_WINDOW bytes of each other (6.1: 16..72, 6.18: 12..88).
+ */
+#define FILE_WINDOW 128
+
+static __always_inline void read_file(struct file *f, __u32 *mode, struct path *p)
+{
+	__u32 om = bpf_core_field_offset(struct file, f_mode);
+	__u32 op = bpf_core_field_offset(struct file, f_path);
+	__u32 lo = om < op ? om : op;
+	if (om + 4 - lo <= FILE_WINDOW && op + 16 - lo <= FILE_WINDOW && bpf_core_field_offset(struct path, dentry) == 8) {
+		__u8 w[FILE_WINDOW] = {};
+		bpf_probe_read_kernel(w, sizeof(w), (void *)f + lo);
+		*mode = *(__u32 *)&w[om - lo];
+		p->mnt = *(struct vfsmount **)&w[op - lo];
+		p->dentry = *(struct dentry **)&w[op - lo + 8];
+		return;
+	}
+	*mode = BPF_CORE_READ(f, f_mode);
+	if (*mode & FMODE_CREATED)
+		read_path(p, (void *)f + op);
+}
+
+/*
+ * on_file reports f when this open created it. maybe_io_worker: the hook
+ * may run in an io_uring worker thread (not the syscall tracepoints).
+ */
+static __always_inline int on_file(struct file *f, __u8 hook, __u8 flags, bool maybe_io_worker)
 {
 	if (!f)
 		return 0;
-	if (!(BPF_CORE_READ(f, f_mode) & FMODE_CREATED))
+	__u32 mode = 0;
+	struct path fp = {};
+	read_file(f, &mode, &fp);
+	if (!(mode & FMODE_CREATED))
 		return 0;
 
 	struct task_struct *task = (void *)bpf_get_current_task();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
 	char comm[EVENT_COMM_LEN] = {};
-	flags |= current_comm(task, comm);
+	if (maybe_io_worker)
+		flags |= current_comm(task, comm);
+	else
+		bpf_get_current_comm(comm, EVENT_COMM_LEN);
 	if (!task_wanted(pid_tgid, uid_gid, comm))
 		return 0;
 
@@ -299,7 +396,7 @@ static __always_inline int on_file(struct file *f, __u8 hook, __u8 flags)
 	if (!s)
 		return 0;
 	s->off = PATH_BUF;
-	bool truncated = walk(s, task, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
+	bool truncated = walk(s, task, fp.dentry, fp.mnt);
 	report(s, task, pid_tgid, uid_gid, comm, truncated, hook, flags);
 	return 0;
 }
@@ -309,7 +406,7 @@ int BPF_KRETPROBE(kretprobe_do_filp_open, struct file *f)
 {
 	if ((unsigned long)f >= (unsigned long)-MAX_ERRNO)
 		return 0;
-	return on_file(f, HOOK_KRETPROBE, 0);
+	return on_file(f, HOOK_KRETPROBE, 0, true);
 }
 
 /* fs/namei.c: struct file *do_filp_open(int dfd, struct filename *pathname, const struct open_flags *op) */
@@ -318,18 +415,31 @@ int BPF_PROG(fexit_do_filp_open, int dfd, struct filename *pathname, const struc
 {
 	if ((unsigned long)f >= (unsigned long)-MAX_ERRNO)
 		return 0;
-	return on_file(f, HOOK_FEXIT, 0);
+	return on_file(f, HOOK_FEXIT, 0, true);
 }
+
+/* struct fdtable's max_fds, then fd. */
+struct fdtable_head {
+	unsigned int max_fds;
+	unsigned int _pad;
+	struct file **fd;
+};
 
 /* fd_file returns current->files->fdt->fd[fd], as fs/file.c:files_lookup_fd_raw. */
 static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 {
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+	struct fdtable_head h = {};
+	if (bpf_core_field_offset(struct fdtable, max_fds) == 0 && bpf_core_field_offset(struct fdtable, fd) == 8) {
+		bpf_probe_read_kernel(&h, sizeof(h), fdt);
+	} else {
+		h.max_fds = BPF_CORE_READ(fdt, max_fds);
+		h.fd = BPF_CORE_READ(fdt, fd);
+	}
+	if (fd < 0 || fd >= h.max_fds)
 		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
 	struct file *f = NULL;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	bpf_probe_read_kernel(&f, sizeof(f), &h.fd[fd]);
 	return f;
 }
 
@@ -341,7 +451,7 @@ static __always_inline int on_open_exit(long ret)
 {
 	if (ret < 0)
 		return 0;
-	return on_file(fd_file((void *)bpf_get_current_task(), ret), HOOK_TRACEPOINT, 0);
+	return on_file(fd_file((void *)bpf_get_current_task(), ret), HOOK_TRACEPOINT, 0, false);
 }
 
 SEC("tracepoint/syscalls/sys_exit_open")
@@ -411,22 +521,19 @@ static __always_inline int on_mknod_exit(long ret)
 	s->off = off;
 	bool truncated = false;
 	if (s->name[0] != '/') {
-		struct dentry *dentry;
-		struct vfsmount *mnt;
+		struct path at = {};
 		if (a.dfd == AT_FDCWD) {
-			dentry = BPF_CORE_READ(task, fs, pwd.dentry);
-			mnt = BPF_CORE_READ(task, fs, pwd.mnt);
+			read_path(&at, (void *)BPF_CORE_READ(task, fs) + bpf_core_field_offset(struct fs_struct, pwd));
 		} else {
 			struct file *dir = fd_file(task, a.dfd);
 			if (!dir)
 				return 0;
-			dentry = BPF_CORE_READ(dir, f_path.dentry);
-			mnt = BPF_CORE_READ(dir, f_path.mnt);
+			read_path(&at, (void *)dir + bpf_core_field_offset(struct file, f_path));
 		}
 		off -= 1;
 		s->buf[off & (PATH_BUF - 1)] = '/';
 		s->off = off;
-		truncated = walk(s, task, dentry, mnt);
+		truncated = walk(s, task, at.dentry, at.mnt);
 	}
 	report(s, task, pid_tgid, uid_gid, comm, truncated, HOOK_TRACEPOINT, EVENT_F_MKNOD);
 	return 0;
@@ -525,5 +632,5 @@ int tp_io_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
 		f = fd_file((void *)bpf_get_current_task(), res);
 	else
 		f = io_fixed_file(ctx->ctx, slot == IORING_FILE_INDEX_ALLOC ? (__u32)res : slot - 1);
-	return on_file(f, HOOK_IO_URING, EVENT_F_IO_URING);
+	return on_file(f, HOOK_IO_URING, EVENT_F_IO_URING, true);
 }
