@@ -52,6 +52,10 @@ char __license[] SEC("license") = "Dual MIT/GPL";
 #define NAME_MASK 255
 #define MAX_DEPTH 48
 #define PREFIX_LEN 128
+/* The dentry window of read_dentry(): see there. */
+#define DENTRY_LEAD 16
+#define DENTRY_WINDOW 96
+#define NAME_COPY 40
 
 /* Set by the loader before load (spec.Variables). */
 const volatile __u32 self_tgid = 0;
@@ -117,6 +121,7 @@ struct scratch {
 	__u32 off; /* where the path built in buf starts; see walk() */
 	__u32 _pad;
 	char buf[PATH_BUF + NAME_MASK + 1];
+	char dwin[2 * DENTRY_WINDOW]; /* a dentry window (read_dentry), and room for masked copies */
 	struct prefix_key key;
 	char name[EVENT_PATH_LEN];
 };
@@ -173,17 +178,64 @@ struct dentry_head {
 	const unsigned char *name;
 };
 
-static __always_inline void read_dentry(struct dentry *d, struct dentry_head *h)
+/* Before 6.14 the inline name was d_iname[DNAME_INLINE_LEN] (32 on 64-bit). */
+struct dentry___v61 {
+	unsigned char d_iname[32];
+} __attribute__((preserve_access_index));
+
+/*
+ * Short names (up to DNAME_INLINE_LEN - 1 bytes: 31, or 39 since 6.14) live
+ * in the dentry itself, right after d_parent, d_name and d_inode. One read of
+ * DENTRY_WINDOW bytes from DENTRY_LEAD bytes before d_parent then brings the
+ * parent, the name's length and pointer, and the name: one probe read per
+ * path component instead of two. The name is copied out of the window in
+ * NAME_COPY-byte words (see walk), so the window starts at least NAME_COPY
+ * bytes before the inline name.
+ */
+
+/* inline_name returns the inline name's offset in struct dentry and its
+ * size, or 0 when neither field is known. */
+static __always_inline __u32 inline_name(__u32 *size)
+{
+	if (bpf_core_field_exists(struct dentry, d_shortname)) {
+		*size = bpf_core_field_size(struct dentry, d_shortname);
+		return bpf_core_field_offset(struct dentry, d_shortname);
+	}
+	if (bpf_core_field_exists(struct dentry___v61, d_iname)) {
+		*size = bpf_core_field_size(struct dentry___v61, d_iname);
+		return bpf_core_field_offset(struct dentry___v61, d_iname);
+	}
+	*size = 0;
+	return 0;
+}
+
+/*
+ * read_dentry fills h. It returns the offset in s->dwin of the name's
+ * inline storage when the window holds it (h->name then points into the
+ * dentry at that place for a short name), else 0.
+ */
+static __always_inline __u32 read_dentry(struct scratch *s, struct dentry *d, struct dentry_head *h)
 {
 	__u32 parent = bpf_core_field_offset(struct dentry, d_parent);
+	__u32 isize = 0;
+	__u32 ioff = inline_name(&isize);
 	if (bpf_core_field_offset(struct dentry, d_name) == parent + 8 &&
 	    bpf_core_field_offset(struct qstr, len) == 4 && bpf_core_field_offset(struct qstr, name) == 8) {
+		if (parent >= DENTRY_LEAD && ioff >= parent - DENTRY_LEAD + NAME_COPY && isize > 0 && isize <= NAME_COPY + 1 &&
+		    ioff + isize <= parent - DENTRY_LEAD + DENTRY_WINDOW) {
+			bpf_probe_read_kernel(s->dwin, DENTRY_WINDOW, (void *)d + parent - DENTRY_LEAD);
+			h->parent = *(struct dentry **)&s->dwin[DENTRY_LEAD];
+			h->len = *(__u32 *)&s->dwin[DENTRY_LEAD + 12];
+			h->name = *(const unsigned char **)&s->dwin[DENTRY_LEAD + 16];
+			return ioff - (parent - DENTRY_LEAD);
+		}
 		bpf_probe_read_kernel(h, sizeof(*h), (void *)d + parent);
-		return;
+		return 0;
 	}
 	h->parent = BPF_CORE_READ(d, d_parent);
 	h->len = BPF_CORE_READ(d, d_name.len);
 	h->name = BPF_CORE_READ(d, d_name.name);
+	return 0;
 }
 
 /* struct mount's mnt_parent, mnt_mountpoint, then mnt (its mnt_root). */
@@ -242,7 +294,7 @@ static __always_inline bool walk(struct scratch *s, struct task_struct *task, st
 	for (int i = 0; i < MAX_DEPTH; i++) {
 		if (dentry == root.dentry && vfsmnt == root.mnt)
 			return false;
-		read_dentry(dentry, &d);
+		__u32 win = read_dentry(s, dentry, &d);
 		if (dentry == m.root || dentry == d.parent) {
 			if (m.parent == mnt)
 				return false; /* the global root */
@@ -256,8 +308,24 @@ static __always_inline bool walk(struct scratch *s, struct task_struct *task, st
 		__u32 off = *(volatile __u32 *)&s->off;
 		if (len > NAME_MASK || len + 1 > off || off > PATH_BUF)
 			return true;
-		off -= len;
-		bpf_probe_read_kernel(&s->buf[off & (PATH_BUF - 1)], len & NAME_MASK, d.name);
+		if (win && len < NAME_COPY && off >= NAME_COPY &&
+		    (void *)d.name == (void *)dentry + win + bpf_core_field_offset(struct dentry, d_parent) - DENTRY_LEAD) {
+			/* The name is in the window at [win, win + len): copy the
+			 * NAME_COPY bytes that end with it to buf[off - NAME_COPY, off).
+			 * The bytes before the name land below off, where the
+			 * parents' names are written next. */
+			__u64 *dst = (void *)&s->buf[(off - NAME_COPY) & (PATH_BUF - 1)];
+			__u64 *src = (void *)&s->dwin[(win + len - NAME_COPY) & 127];
+			dst[0] = src[0];
+			dst[1] = src[1];
+			dst[2] = src[2];
+			dst[3] = src[3];
+			dst[4] = src[4];
+			off -= len;
+		} else {
+			off -= len;
+			bpf_probe_read_kernel(&s->buf[off & (PATH_BUF - 1)], len & NAME_MASK, d.name);
+		}
 		off -= 1;
 		s->buf[off & (PATH_BUF - 1)] = '/';
 		s->off = off;

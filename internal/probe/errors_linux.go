@@ -89,6 +89,9 @@ func checkTracefs() error {
 func explainLoad(h Hook, err error) error {
 	var verr *ebpf.VerifierError
 	switch {
+	case errors.As(err, &verr):
+		// Before the EPERM/EACCES cases: the verifier refuses with EACCES.
+		return fmt.Errorf("load %s programs: the verifier rejected them: %w", h, err)
 	case h == HookFexit && errors.Is(err, os.ErrPermission):
 		// cilium/ebpf suggests RLIMIT_MEMLOCK here, but we hold the
 		// capabilities (checked) and memory is memcg-accounted: it is the
@@ -96,8 +99,6 @@ func explainLoad(h Hook, err error) error {
 		return fmt.Errorf("load fexit program: the kernel refused a BPF trampoline program (EPERM with CAP_BPF and CAP_PERFMON held; trampolines disabled or forbidden by lockdown): %w: %w", ebpf.ErrNotSupported, err)
 	case errors.Is(err, os.ErrPermission):
 		return fmt.Errorf("load %s programs: permission denied (kernel lockdown or a seccomp/LSM policy?): %w", h, err)
-	case errors.As(err, &verr):
-		return fmt.Errorf("load %s programs: the verifier rejected them: %w", h, err)
 	case errors.Is(err, ebpf.ErrNotSupported):
 		return fmt.Errorf("load %s programs: not supported by this kernel: %w", h, err)
 	}

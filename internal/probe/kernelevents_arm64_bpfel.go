@@ -47,6 +47,7 @@ type kerneleventsScratch struct {
 	Off  uint32
 	Pad  uint32
 	Buf  [1280]int8
+	Dwin [192]int8
 	Key  kerneleventsPrefixKey
 	Name [256]int8
 }

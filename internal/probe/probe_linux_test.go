@@ -4,6 +4,7 @@ package probe
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/kernelevents/kernelevents/internal/event"
 	"github.com/kernelevents/kernelevents/internal/testutil"
@@ -464,4 +466,57 @@ func runIOUringChild(t *testing.T, spec testutil.ChildSpec) testutil.Child {
 		}
 	}
 	return testutil.RunChild(t, spec)
+}
+
+// TestExplainLoad: a verifier rejection (EACCES underneath) is reported as
+// one, not as a permission problem; EPERM on fexit names the trampoline.
+func TestExplainLoad(t *testing.T) {
+	verr := &ebpf.VerifierError{Cause: unix.EACCES, Log: []string{"R2 unbounded memory access"}}
+	err := explainLoad(HookTracepoint, fmt.Errorf("load program: %w", verr))
+	assert.Contains(t, err.Error(), "the verifier rejected them")
+	assert.NotContains(t, err.Error(), "lockdown")
+	err = explainLoad(HookFexit, fmt.Errorf("load program: %w", unix.EPERM))
+	assert.Contains(t, err.Error(), "refused a BPF trampoline program")
+	assert.ErrorIs(t, err, ebpf.ErrNotSupported)
+	err = explainLoad(HookKretprobe, fmt.Errorf("load program: %w", unix.EPERM))
+	assert.Contains(t, err.Error(), "permission denied")
+}
+
+// TestNameLengths: path components of every length around the kernel's
+// inline-name sizes (31 before 6.14, 39 since) come out whole, whether the
+// program copies them from its one read of the dentry or reads them apart.
+func TestNameLengths(t *testing.T) {
+	for _, h := range requiredHooks() {
+		t.Run(string(h), func(t *testing.T) {
+			root := realTempDir(t)
+			opts := DefaultOptions()
+			opts.Hook = h
+			opts.PathPrefixes = []string{root + "/"}
+			p := openHook(t, opts)
+			c := collect(p)
+			dir, rel := root, ""
+			for _, n := range []int{1, 31, 32, 39, 40} {
+				name := strings.Repeat(string(rune('a'+n%26)), n)
+				dir, rel = filepath.Join(dir, name), filepath.Join(rel, name)
+				require.NoError(t, os.Mkdir(dir, 0o755))
+			}
+			var ops []testutil.Op
+			var want []string
+			for _, n := range []int{1, 7, 8, 9, 31, 32, 39, 40, 41, 100} {
+				name := filepath.Join(rel, strings.Repeat("f", n-1)+"z")
+				ops = append(ops, testutil.Op{Kind: testutil.OpOpenat, Path: name})
+				want = append(want, filepath.Join(root, name))
+			}
+			slices.Sort(want)
+			child := testutil.RunChild(t, testutil.ChildSpec{Dir: root, Ops: ops})
+			got := c.wait(t, len(want), uint32(child.PID))
+			// Paths longer than a sample holds are cut at the leaf side.
+			for i, w := range want {
+				if len(w) > event.PathLen-1 {
+					want[i] = w[:event.PathLen-1]
+				}
+			}
+			assert.Equal(t, want, paths(got))
+		})
+	}
 }
