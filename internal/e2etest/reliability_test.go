@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2etest
 
 import (
@@ -17,6 +19,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/kernelevents/kernelevents/internal/testutil"
 )
@@ -54,7 +57,7 @@ func TestCollectorLeastCapabilities(t *testing.T) {
 		dir := realDir(t)
 		c := startCollector(t, "e2e-identity-collector.yaml", dir,
 			wrapped("setpriv", "--bounding-set=-all,+bpf,+perfmon,+sys_ptrace,+dac_read_search", "--"))
-		requireCaps(t, c, "bpf", "perfmon", "sys_ptrace", "dac_read_search")
+		requireCaps(t, c, unix.CAP_BPF, unix.CAP_PERFMON, unix.CAP_SYS_PTRACE, unix.CAP_DAC_READ_SEARCH)
 		createForIdentity(t, dir)
 		requireIdentityLabels(t, c, dir, `identity_rule="e2e-creator"`)
 	})
@@ -62,31 +65,23 @@ func TestCollectorLeastCapabilities(t *testing.T) {
 		dir := realDir(t)
 		c := startCollector(t, "e2e-identity-collector.yaml", dir,
 			wrapped("setpriv", "--bounding-set=-all,+bpf,+perfmon", "--"))
-		requireCaps(t, c, "bpf", "perfmon")
+		requireCaps(t, c, unix.CAP_BPF, unix.CAP_PERFMON)
 		createForIdentity(t, dir)
 		requireIdentityLabels(t, c, dir, `identity_rule="unmatched"`)
 	})
 }
 
-// requireCaps checks the running collector's effective capabilities.
-func requireCaps(t *testing.T, c *collector, names ...string) {
+// requireCaps checks the running collector's effective capabilities
+// (unix.CAP_* numbers).
+func requireCaps(t *testing.T, c *collector, caps ...int) {
 	t.Helper()
-	nums := map[string]uint{"dac_read_search": 2, "sys_ptrace": 19, "sys_admin": 21, "perfmon": 38, "bpf": 39}
 	var want uint64
-	for _, n := range names {
-		want |= 1 << nums[n]
+	for _, n := range caps {
+		want |= 1 << n
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	got, err := testutil.ProcessCapabilities(c.cmd.Process.Pid)
 	require.NoError(t, err)
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
-			got, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			require.NoError(t, err)
-			require.Equal(t, fmt.Sprintf("%#x", want), fmt.Sprintf("%#x", got), "the collector's effective capabilities")
-			return
-		}
-	}
-	t.Fatal("no CapEff in the collector's status")
+	require.Equal(t, fmt.Sprintf("%#x", want), fmt.Sprintf("%#x", got), "the collector's effective capabilities")
 }
 
 func realDir(t *testing.T) string {
@@ -366,15 +361,10 @@ func envOr(key, def string) string {
 
 // rssKiB returns a process's resident set size.
 func rssKiB(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	v, err := testutil.StatusField(pid, "VmRSS")
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			return n
-		}
-	}
-	return 0
+	n, _ := strconv.Atoi(strings.TrimSuffix(v, " kB"))
+	return n
 }
