@@ -3,19 +3,17 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/kernelevents/kernelevents/internal/procstatus"
+	"github.com/kernelevents/kernelevents/internal/promtext"
 )
 
 // rssResult is the collector's memory once the series cap is reached.
@@ -94,7 +92,7 @@ func (r *rssResult) measure(ctx context.Context, fs *testFS) error {
 	defer stopProcess(cmd.Process, exited, 30*time.Second)
 
 	url := "http://" + addr + "/metrics"
-	if !waitFor(func() bool { _, ok := metric(scrape(url), "kernel_probe_hook"); return ok }, 60*time.Second) {
+	if !waitFor(func() bool { _, ok := promtext.Sum(scrape(url), "kernel_probe_hook"); return ok }, 60*time.Second) {
 		return fmt.Errorf("the collector never served kernel_probe_hook: %s", lastLines(logs.String(), 5))
 	}
 	if r.idleRSS, _, err = memStatus(cmd.Process.Pid); err != nil {
@@ -105,9 +103,9 @@ func (r *rssResult) measure(ctx context.Context, fs *testFS) error {
 	}
 	full := func() bool {
 		text := scrape(url)
-		r.series, _ = metric(text, "kernel_series_active")
-		r.overflowed, _ = metric(text, "kernel_series_overflowed_total")
-		r.lost, _ = metric(text, "kernel_events_lost_total")
+		r.series, _ = promtext.Sum(text, "kernel_series_active")
+		r.overflowed, _ = promtext.Sum(text, "kernel_series_overflowed_total")
+		r.lost, _ = promtext.Sum(text, "kernel_events_lost_total")
 		return r.series >= float64(r.maxSeries) && r.overflowed > 0
 	}
 	if !waitFor(full, 60*time.Second) {
@@ -137,67 +135,17 @@ func freeAddr() (string, error) {
 
 // scrape returns the exporter's page, or "" on any error (callers poll).
 func scrape(url string) string {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return ""
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
+	text, _ := promtext.Scrape(url)
+	return text
 }
 
-// metric sums the samples of one metric name in Prometheus text.
-func metric(text, name string) (float64, bool) {
-	var sum float64
-	found := false
-	sc := bufio.NewScanner(strings.NewReader(text))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-			continue
-		}
-		rest := line[len(name):]
-		if i := strings.LastIndexByte(rest, '}'); i >= 0 {
-			rest = rest[i+1:]
-		}
-		f := strings.Fields(rest)
-		if len(f) == 0 {
-			continue
-		}
-		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
-			sum += v
-			found = true
-		}
-	}
-	return sum, found
-}
-
-// memStatus reads VmRSS and VmHWM (bytes) from /proc/<pid>/status.
+// memStatus reads VmRSS and VmHWM (bytes) of the collector.
 func memStatus(pid int) (rss, hwm uint64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, fmt.Errorf("read collector status: %w", err)
+	if rss, err = procstatus.Bytes(pid, "VmRSS"); err != nil {
+		return 0, 0, fmt.Errorf("collector memory: %w", err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok || (k != "VmRSS" && k != "VmHWM") {
-			continue
-		}
-		f := strings.Fields(v) // "123456 kB"
-		if len(f) == 0 {
-			continue
-		}
-		n, err := strconv.ParseUint(f[0], 10, 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("parse %s: %w", k, err)
-		}
-		if k == "VmRSS" {
-			rss = n << 10
-		} else {
-			hwm = n << 10
-		}
+	if hwm, err = procstatus.Bytes(pid, "VmHWM"); err != nil {
+		return 0, 0, fmt.Errorf("collector memory: %w", err)
 	}
 	return rss, hwm, nil
 }

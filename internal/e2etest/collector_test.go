@@ -4,14 +4,11 @@
 package e2etest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +22,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kernelevents/kernelevents/internal/promtext"
 	"github.com/kernelevents/kernelevents/internal/testutil"
 )
 
@@ -54,48 +52,6 @@ func freeAddr(t *testing.T) string {
 	require.NoError(t, err)
 	defer l.Close()
 	return l.Addr().String()
-}
-
-// scrape returns the exporter's text output.
-func scrape(url string) (string, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
-}
-
-// value returns the sample of metric whose labels include every one of
-// labels (name="value" strings).
-func value(text, metric string, labels ...string) (float64, bool) {
-	sc := bufio.NewScanner(strings.NewReader(text))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, metric+"{") && !strings.HasPrefix(line, metric+" ") {
-			continue
-		}
-		ok := true
-		for _, l := range labels {
-			if !strings.Contains(line, l) {
-				ok = false
-			}
-		}
-		if !ok {
-			continue
-		}
-		f := strings.Fields(line[strings.LastIndexByte(line, '}')+1:])
-		if len(f) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(f[0], 64)
-		if err == nil {
-			return v, true
-		}
-	}
-	return 0, false
 }
 
 func ourProgramIDs() map[ebpf.ProgramID]string {
@@ -194,8 +150,8 @@ func startCollector(t *testing.T, config, dir string, opts ...startOption) *coll
 			t.Fatalf("the collector exited at start (%v)", err)
 		case <-time.After(200 * time.Millisecond):
 		}
-		text, err := scrape(c.url)
-		if _, ok := value(text, "kernel_probe_hook"); err == nil && ok {
+		text, err := promtext.Scrape(c.url)
+		if _, ok := promtext.Value(text, "kernel_probe_hook"); err == nil && ok {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -247,14 +203,14 @@ func TestCollectorServesCreationsToPrometheus(t *testing.T) {
 	var text string
 	label := fmt.Sprintf("file_directory=%q", dir)
 	require.Eventually(t, func() bool {
-		text, _ = scrape(url)
-		v, ok := value(text, "kernel_file_creations_total", label, `process_executable_name="kechild"`)
+		text, _ = promtext.Scrape(url)
+		v, ok := promtext.Value(text, "kernel_file_creations_total", label, `process_executable_name="kechild"`)
 		return ok && v == n
 	}, 30*time.Second, 200*time.Millisecond, "kernel_file_creations_total for %s never reached %d", dir, n)
-	lost, ok := value(text, "kernel_events_lost_total", `reason="ring_buffer_full"`)
+	lost, ok := promtext.Value(text, "kernel_events_lost_total", `reason="ring_buffer_full"`)
 	assert.True(t, ok, "the lost counter is exported")
 	assert.Zero(t, lost)
-	_, ok = value(text, "kernel_events_received_total")
+	_, ok = promtext.Value(text, "kernel_events_received_total")
 	assert.True(t, ok, "the received counter is exported")
 	t.Logf("scraped:\n%s", grep(text, "kernel_"))
 
@@ -311,8 +267,8 @@ func requireIdentityLabels(t *testing.T, c *collector, dir, rule string) string 
 	}
 	var text string
 	require.Eventually(t, func() bool {
-		text, _ = scrape(c.url)
-		v, ok := value(text, "kernel_file_creations_total", labels...)
+		text, _ = promtext.Scrape(c.url)
+		v, ok := promtext.Value(text, "kernel_file_creations_total", labels...)
 		return ok && v == 2
 	}, 30*time.Second, 200*time.Millisecond, "kernel_file_creations_total never counted 2 with %v", labels)
 	return text
@@ -344,8 +300,8 @@ func TestCollectorWritesEvidence(t *testing.T) {
 		assert.Equal(t, "kechild", rec["process.executable.name"])
 	}
 	require.Eventually(t, func() bool {
-		text, _ := scrape(c.url)
-		v, ok := value(text, "kernel_file_creations_total", fmt.Sprintf("file_directory=%q", dir))
+		text, _ := promtext.Scrape(c.url)
+		v, ok := promtext.Value(text, "kernel_file_creations_total", fmt.Sprintf("file_directory=%q", dir))
 		return ok && v == n
 	}, 30*time.Second, 200*time.Millisecond)
 }

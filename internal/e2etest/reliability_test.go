@@ -21,6 +21,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/kernelevents/kernelevents/internal/procstatus"
+	"github.com/kernelevents/kernelevents/internal/promtext"
 	"github.com/kernelevents/kernelevents/internal/testutil"
 )
 
@@ -79,7 +81,7 @@ func requireCaps(t *testing.T, c *collector, caps ...int) {
 	for _, n := range caps {
 		want |= 1 << n
 	}
-	got, err := testutil.ProcessCapabilities(c.cmd.Process.Pid)
+	got, err := procstatus.Capabilities(c.cmd.Process.Pid)
 	require.NoError(t, err)
 	require.Equal(t, fmt.Sprintf("%#x", want), fmt.Sprintf("%#x", got), "the collector's effective capabilities")
 }
@@ -193,8 +195,8 @@ func TestCollectorKilledLeavesNothing(t *testing.T) {
 	counted := func(c *collector, want float64) {
 		label := fmt.Sprintf("file_directory=%q", dir)
 		require.Eventually(t, func() bool {
-			text, _ := scrape(c.url)
-			v, ok := value(text, "kernel_file_creations_total", label)
+			text, _ := promtext.Scrape(c.url)
+			v, ok := promtext.Value(text, "kernel_file_creations_total", label)
 			return ok && v == want
 		}, 30*time.Second, 200*time.Millisecond, "a collector never counted %v", want)
 	}
@@ -283,11 +285,11 @@ func TestCollectorOverload(t *testing.T) {
 	go func() { wg.Wait(); close(done) }()
 
 	observe := func(start time.Time) sample {
-		text, _ := scrape(c.url)
+		text, _ := promtext.Scrape(c.url)
 		s := sample{at: time.Since(start).Round(time.Second), rssKiB: rssKiB(pid)}
-		s.received, _ = value(text, "kernel_events_received_total")
-		s.lost, _ = value(text, "kernel_events_lost_total", `reason="ring_buffer_full"`)
-		s.series, _ = value(text, "kernel_series_active")
+		s.received, _ = promtext.Value(text, "kernel_events_received_total")
+		s.lost, _ = promtext.Value(text, "kernel_events_lost_total", `reason="ring_buffer_full"`)
+		s.series, _ = promtext.Value(text, "kernel_series_active")
 		return s
 	}
 	every := time.Second
@@ -322,8 +324,8 @@ func TestCollectorOverload(t *testing.T) {
 		last = observe(start)
 		return last.received+last.lost == float64(total)
 	}, 30*time.Second, 250*time.Millisecond, "received + lost never equalled the %d files created", total)
-	text, _ := scrape(c.url)
-	malformed, _ := value(text, "kernel_events_lost_total", `reason="malformed"`)
+	text, _ := promtext.Scrape(c.url)
+	malformed, _ := promtext.Value(text, "kernel_events_lost_total", `reason="malformed"`)
 	samples = append(samples, last)
 
 	peak := slices.MaxFunc(samples, func(a, b sample) int { return a.rssKiB - b.rssKiB })
@@ -361,10 +363,6 @@ func envOr(key, def string) string {
 
 // rssKiB returns a process's resident set size.
 func rssKiB(pid int) int {
-	v, err := testutil.StatusField(pid, "VmRSS")
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(strings.TrimSuffix(v, " kB"))
-	return n
+	b, _ := procstatus.Bytes(pid, "VmRSS")
+	return int(b >> 10)
 }

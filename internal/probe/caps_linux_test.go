@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/kernelevents/kernelevents/internal/procstatus"
 	"github.com/kernelevents/kernelevents/internal/testutil"
 )
 
@@ -83,7 +84,7 @@ func setParanoid(t *testing.T, level int) {
 
 func leastCapabilitiesChild(t *testing.T, mode string) {
 	what, hook, _ := strings.Cut(mode, ":")
-	caps, err := testutil.EffectiveCapabilities()
+	caps, err := procstatus.Capabilities(os.Getpid())
 	require.NoError(t, err)
 	t.Logf("effective capabilities: %#x", caps)
 	opts := DefaultOptions()

@@ -3,7 +3,6 @@
 package probe
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/kernelevents/kernelevents/internal/procstatus"
 )
 
 // ErrMissingCapability is wrapped by errors that name the capabilities the
@@ -33,26 +34,10 @@ const (
 	capBPF      = 39
 )
 
-// effectiveCaps reads the effective capability set of this process.
-func effectiveCaps() (uint64, error) {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "CapEff:"); ok {
-			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-		}
-	}
-	return 0, errors.New("no CapEff line in /proc/self/status")
-}
-
 // checkCapabilities fails early, naming what is missing: loading tracing
 // programs needs CAP_BPF and CAP_PERFMON (5.8+), or CAP_SYS_ADMIN.
 func checkCapabilities() error {
-	caps, err := effectiveCaps()
+	caps, err := procstatus.Capabilities(os.Getpid())
 	if err != nil {
 		return fmt.Errorf("read capabilities: %w", err)
 	}
@@ -135,7 +120,7 @@ func explainAttach(what string, err error) error {
 	case errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("attach %s: no such hook in this kernel: %w: %w", what, ebpf.ErrNotSupported, err)
 	case perfEvent && errors.Is(err, os.ErrPermission) && perfEventParanoid() > 2:
-		if caps, cerr := effectiveCaps(); cerr == nil && caps&(1<<capSysAdmin) == 0 {
+		if caps, cerr := procstatus.Capabilities(os.Getpid()); cerr == nil && caps&(1<<capSysAdmin) == 0 {
 			return fmt.Errorf("attach %s: permission denied: %w: %w", what, ErrPerfEventParanoid, err)
 		}
 		return fmt.Errorf("attach %s: permission denied: %w", what, err)

@@ -45,35 +45,6 @@ func StartWithCapabilities(cmd *exec.Cmd, keep ...int) error {
 	return <-errc
 }
 
-// EffectiveCapabilities returns this process's effective capability set.
-func EffectiveCapabilities() (uint64, error) {
-	return ProcessCapabilities(os.Getpid())
-}
-
-// ProcessCapabilities returns the effective capability set of process pid.
-func ProcessCapabilities(pid int) (uint64, error) {
-	v, err := StatusField(pid, "CapEff")
-	if err != nil {
-		return 0, err
-	}
-	return strconv.ParseUint(v, 16, 64)
-}
-
-// StatusField returns the value of one line of /proc/<pid>/status
-// ("VmRSS" gives "1234 kB").
-func StatusField(pid int, key string) (string, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return "", err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, key+":"); ok {
-			return strings.TrimSpace(v), nil
-		}
-	}
-	return "", fmt.Errorf("no %s line in /proc/%d/status", key, pid)
-}
-
 func lastCap() (int, error) {
 	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
 	if err != nil {
