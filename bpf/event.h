@@ -54,8 +54,15 @@ struct event {
 	__u32 _pad;
 };
 
-/* Indexes of the per-CPU counters map. */
-#define COUNTER_LOST 0 /* bpf_ringbuf_reserve failed: the sample is gone */
-#define COUNTER_MAX 1
+/*
+ * Indexes of the per-CPU counters map: each counts samples that could not be
+ * delivered, by reason. internal/probe names them (lostReasons) and the
+ * receiver exports each as kernel.events.lost{reason}; keep the three in step.
+ */
+#define COUNTER_LOST 0          /* ring_buffer_full: bpf_ringbuf_reserve failed */
+#define COUNTER_FD_RACE 1       /* fd_race: the fd slot changed before it was read */
+#define COUNTER_IO_URING 2      /* io_uring_unobserved: an io_uring open whose result no hook can see */
+#define COUNTER_INFLIGHT_FULL 3 /* inflight_table_full: no room to keep a syscall's arguments */
+#define COUNTER_MAX 4
 
 #endif /* KERNELEVENTS_EVENT_H */

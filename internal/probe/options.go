@@ -25,6 +25,29 @@ const (
 // Hooks lists the hooks auto tries, in order.
 var Hooks = []Hook{HookKretprobe, HookFexit, HookTracepoint}
 
+// Reasons a sample was not delivered, as kernel.events.lost{reason} reports
+// them. The kernel counts the first four (bpf/event.h); the others come from
+// the kernel's own accounting of the hooks, read in user space.
+const (
+	// LostRingBufferFull: the ring buffer had no room for the sample.
+	LostRingBufferFull = "ring_buffer_full"
+	// LostFDRace: a creation was seen, but the fd slot it was installed in
+	// was closed or replaced by another thread before the hook read it.
+	LostFDRace = "fd_race"
+	// LostIOURingUnobserved: an io_uring open that may have created a file
+	// and whose result the hook cannot read (no completion is posted).
+	LostIOURingUnobserved = "io_uring_unobserved"
+	// LostInflightTableFull: no room was left to keep a syscall's arguments
+	// from its entry to its exit.
+	LostInflightTableFull = "inflight_table_full"
+	// LostKprobeMissed: the kernel skipped the kretprobe (no free instance,
+	// maxactive exhausted) or the kprobe (recursion).
+	LostKprobeMissed = "kprobe_missed"
+	// LostProgramRecursion: the kernel skipped a BPF program because another
+	// BPF program was running on the same CPU (bpf_prog_info.recursion_misses).
+	LostProgramRecursion = "program_recursion"
+)
+
 // Limits the kernel programs impose on the options.
 const (
 	// MaxPathPrefix is the longest path prefix the in-kernel filter holds

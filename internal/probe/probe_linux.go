@@ -361,18 +361,44 @@ func (p *Probe) Read(e *event.Event) error {
 	}
 }
 
-// Lost returns how many samples the kernel could not put in the ring buffer
-// since Open, summed over CPUs.
+// lostReasons names the kernel's counters (COUNTER_* in bpf/event.h), by
+// index. Each is exported as kernel.events.lost{reason}.
+var lostReasons = [...]string{
+	0: LostRingBufferFull,
+	1: LostFDRace,
+	2: LostIOURingUnobserved,
+	3: LostInflightTableFull,
+}
+
+// Lost returns how many samples the kernel could not deliver since Open, for
+// every reason, summed over CPUs.
 func (p *Probe) Lost() (uint64, error) {
-	var perCPU []uint64
-	if err := p.counters.Lookup(uint32(0), &perCPU); err != nil {
-		return 0, fmt.Errorf("read lost counter: %w", err)
-	}
+	by, err := p.LostByReason()
 	var n uint64
-	for _, v := range perCPU {
+	for _, v := range by {
 		n += v
 	}
-	return n, nil
+	return n, err
+}
+
+// LostByReason returns the samples the kernel could not deliver since Open,
+// by reason (the Lost* constants); every reason is present, zero or not.
+func (p *Probe) LostByReason() (map[string]uint64, error) {
+	out := make(map[string]uint64, len(lostReasons))
+	var errs []error
+	for i, reason := range lostReasons {
+		var perCPU []uint64
+		if err := p.counters.Lookup(uint32(i), &perCPU); err != nil {
+			errs = append(errs, fmt.Errorf("read lost counter %s: %w", reason, err))
+			continue
+		}
+		var n uint64
+		for _, v := range perCPU {
+			n += v
+		}
+		out[reason] = n
+	}
+	return out, errors.Join(errs...)
 }
 
 // Close detaches every program and frees every map. It is safe to call more

@@ -29,6 +29,9 @@ func (*Probe) Read(*event.Event) error { return ErrUnsupportedPlatform }
 // Lost returns ErrUnsupportedPlatform.
 func (*Probe) Lost() (uint64, error) { return 0, ErrUnsupportedPlatform }
 
+// LostByReason returns ErrUnsupportedPlatform.
+func (*Probe) LostByReason() (map[string]uint64, error) { return nil, ErrUnsupportedPlatform }
+
 // Close does nothing.
 func (*Probe) Close() error { return nil }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sync"
@@ -260,7 +261,7 @@ func (r *kernelEventsReceiver) emitLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			r.resolver.Sweep()
-			lost, err := r.probe.Lost()
+			lost, err := r.probe.LostByReason()
 			if err != nil {
 				r.set.Logger.Warn("Cannot read the kernel's lost-sample counter", zap.Error(err))
 			}
@@ -271,15 +272,22 @@ func (r *kernelEventsReceiver) emitLoop(ctx context.Context) {
 
 // emit records every series and the receiver's own counters and hands them
 // to the next consumer.
-func (r *kernelEventsReceiver) emit(ctx context.Context, lost uint64) {
+func (r *kernelEventsReceiver) emit(ctx context.Context, lost map[string]uint64) {
 	r.emitMu.Lock()
 	defer r.emitMu.Unlock()
 	now := pcommon.NewTimestampFromTime(time.Now())
 	mb := r.mb
 	hook := probeHookAttr(r.probe.Hook())
 	mb.RecordKernelEventsReceivedDataPoint(now, int64(r.received.Load()))
-	mb.RecordKernelEventsLostDataPoint(now, int64(lost), metadata.AttributeReasonRingBufferFull)
-	mb.RecordKernelEventsLostDataPoint(now, int64(r.malformed.Load()), metadata.AttributeReasonMalformed)
+	// Every reason, zero or not, so that an alert can rely on each series.
+	for _, name := range slices.Sorted(maps.Keys(metadata.MapAttributeReason)) {
+		reason := metadata.MapAttributeReason[name]
+		n := lost[name]
+		if reason == metadata.AttributeReasonMalformed {
+			n = r.malformed.Load()
+		}
+		mb.RecordKernelEventsLostDataPoint(now, int64(n), reason)
+	}
 	mb.RecordKernelProbeHookDataPoint(now, 1, hook)
 	mb.RecordKernelSeriesActiveDataPoint(now, int64(r.table.Len()))
 	overflow := r.table.Overflow()
@@ -425,7 +433,7 @@ func (r *kernelEventsReceiver) shutdown(ctx context.Context) error {
 	}
 	// Read the kernel counter while the maps are still open, then close the
 	// probe: that interrupts the blocked reader.
-	lost, lostErr := r.probe.Lost()
+	lost, lostErr := r.probe.LostByReason()
 	err := r.probe.Close()
 	<-r.readDone
 	if lostErr == nil && r.metrics != nil {

@@ -60,6 +60,11 @@ const (
 	_ AttributeReason = iota
 	AttributeReasonRingBufferFull
 	AttributeReasonMalformed
+	AttributeReasonFdRace
+	AttributeReasonIoUringUnobserved
+	AttributeReasonInflightTableFull
+	AttributeReasonKprobeMissed
+	AttributeReasonProgramRecursion
 )
 
 // String returns the string representation of the AttributeReason.
@@ -69,14 +74,29 @@ func (av AttributeReason) String() string {
 		return "ring_buffer_full"
 	case AttributeReasonMalformed:
 		return "malformed"
+	case AttributeReasonFdRace:
+		return "fd_race"
+	case AttributeReasonIoUringUnobserved:
+		return "io_uring_unobserved"
+	case AttributeReasonInflightTableFull:
+		return "inflight_table_full"
+	case AttributeReasonKprobeMissed:
+		return "kprobe_missed"
+	case AttributeReasonProgramRecursion:
+		return "program_recursion"
 	}
 	return ""
 }
 
 // MapAttributeReason is a helper map of string to AttributeReason attribute value.
 var MapAttributeReason = map[string]AttributeReason{
-	"ring_buffer_full": AttributeReasonRingBufferFull,
-	"malformed":        AttributeReasonMalformed,
+	"ring_buffer_full":    AttributeReasonRingBufferFull,
+	"malformed":           AttributeReasonMalformed,
+	"fd_race":             AttributeReasonFdRace,
+	"io_uring_unobserved": AttributeReasonIoUringUnobserved,
+	"inflight_table_full": AttributeReasonInflightTableFull,
+	"kprobe_missed":       AttributeReasonKprobeMissed,
+	"program_recursion":   AttributeReasonProgramRecursion,
 }
 
 var MetricsInfo = metricsInfo{
