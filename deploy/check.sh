@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # deploy/check.sh: check everything under deploy/ without a cluster, a
 # Prometheus, a Grafana or a network beyond Debian's archive and the Go
 # module proxy. Installs what it lacks, runs every check, prints each result

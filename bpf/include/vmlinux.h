@@ -1,3 +1,9 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * Kernel type definitions for CO-RE, dumped from Linux 6.18 BTF with
+ * `bpftool btf dump file /sys/kernel/btf/vmlinux format c`. Derived from the
+ * kernel's headers; see NOTICE.
+ */
 #ifndef __VMLINUX_H__
 #define __VMLINUX_H__
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package aggregate keeps the series of the file-creation counter: one per
 // distinct set of enabled attributes, bounded by a hard cap past which
 // increments go to a single overflow series.

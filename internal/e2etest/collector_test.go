@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package e2etest starts the ocb-built collector on a config from testdata/,
 // creates files from a child process and scrapes the Prometheus exporter.
 // make test builds the collector and points KERNELEVENTS_COLLECTOR at it.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package event decodes the samples the kernelevents BPF programs write into
 // the ring buffer. Decoding is pure: it never trusts the kernel's bytes, checks
 // every length first and needs no kernel to test.

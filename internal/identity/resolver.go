@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package identity binds each created file to who created it: from the
 // sample's tgid, uid, gid and cgroup id it resolves, in user space, the
 // executable, user, cgroup path, container id and pod uid, applies the

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package probe
 
 // The compiler and flags come from the environment (BPF2GO_CC, BPF2GO_CFLAGS),

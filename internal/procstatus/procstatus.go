@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package procstatus reads fields of /proc/<pid>/status: the loader's own
 // capabilities, and the capabilities and memory of processes tests and the
 // benchmark watch.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package promtext reads what a Prometheus exporter serves: the end-to-end
 // tests and the benchmark scrape the collector with it.
 package promtext

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package testutil holds what the kernel tests of several packages share:
 // the rule that decides whether a missing privilege skips or fails, and a
 // child process that creates files on command.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # go test -exec wrapper: boots Debian's stock kernel under qemu (TCG) with the
 # test binary in the initramfs and exits with the test's exit status.
 #

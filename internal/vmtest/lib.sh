@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
 # Shared by vmtest.sh and exec.sh: installs the tools, fetches and caches
 # Debian's stock kernel and the base initramfs. Source it; do not run it.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # make vmtest: runs the kernel tests inside Debian 12's stock kernel (6.1)
 # under qemu, one VM per test binary, through go test -exec exec.sh.
 #

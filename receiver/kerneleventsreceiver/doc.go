@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package kerneleventsreceiver is an OpenTelemetry Collector receiver that
 // counts file creations seen by eBPF programs in the Linux kernel.
 //

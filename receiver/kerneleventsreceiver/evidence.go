@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package kerneleventsreceiver // import "github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver"
 
 import (

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /* This is auto-generated file. See bpf_doc.py for details. */
 
 /* Forward declarations of BPF structs */

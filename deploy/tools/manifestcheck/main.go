@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command manifestcheck validates the deployment files under deploy/ without a
 // cluster or a network: Kubernetes manifests (strict decoding, the API
 // server's own validation code, and this project's policy), the Helm values,

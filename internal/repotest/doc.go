@@ -1,0 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package repotest holds tests of the repository itself rather than of a
+// package: every source file's licence header, the set-up script that
+// installs what each make target needs (scripts/deps.sh), and the collector
+// binary make build produces (static, -trimpath, version and commit stamped).
+package repotest
