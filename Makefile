@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # kernelevents: build, run and test the kernel_events receiver and its
 # ocb-built collector. Run as root: the tests load real BPF programs.
 SHELL := /bin/bash
@@ -18,6 +19,29 @@ COLLECTOR := $(CURDIR)/_build/collector/otelcol-kernelevents
 CONFIG ?= testdata/collector-prometheus.yaml
 FUZZTIME ?= 15s
 
+# The Debian packages each target needs: scripts/deps.sh owns the list. As
+# root it installs what is missing; otherwise it names the apt-get command.
+DEPS := bash scripts/deps.sh
+# What the collector is built from: ocb regenerates and recompiles it only
+# when one of these is newer than the binary.
+COLLECTOR_SOURCES := builder-config.yaml go.mod go.sum $(wildcard internal/probe/*_bpfel.o) \
+	$(shell find receiver internal -name '*.go' ! -name '*_test.go')
+# go build -v prints each package it compiles: count them instead.
+PROGRESS := awk '/^[A-Za-z0-9._~\/-]+$$/ { if (++n % 100 == 0) { printf "  %d packages compiled\n", n; fflush() }; next } \
+	{ print; fflush() } END { if (n) printf "  %d packages compiled\n", n }'
+# The collector's version (builder-config.yaml dist.version) names the image
+# and the package; the commit goes into the image's labels and, through Go's
+# VCS stamping, into the binary (go version -m).
+VERSION := $(shell sed -n 's/^  version: *//p' builder-config.yaml)
+COMMIT := $(shell git rev-parse HEAD 2>/dev/null)
+IMAGE_REPO ?= localhost/kernelevents/otelcol-kernelevents
+IMAGE ?= $(IMAGE_REPO):$(VERSION)
+NFPM_VERSION := v2.48.0
+NFPM := $(BIN)/nfpm
+DEB_ARCH := $(shell $(GO) env GOARCH)
+DEB := $(CURDIR)/_build/deb/otelcol-kernelevents_$(VERSION)_$(DEB_ARCH).deb
+PACKAGING_ENV := VERSION=$(VERSION) COMMIT=$(COMMIT) IMAGE=$(IMAGE) COLLECTOR=$(COLLECTOR) NFPM=$(NFPM) DEB=$(DEB)
+
 # Files bpf2go and mdatagen write; check-generated compares them before and
 # after a fresh generate, so it catches stale committed code on a clean
 # clone and leaves a developer's other uncommitted edits alone.
@@ -27,12 +51,17 @@ define hash_generated
 find $(GENERATED) -type f | LC_ALL=C sort | xargs sha256sum
 endef
 
-.PHONY: all generate check-generated build run test unit vmtest fuzz bench soak deploy-check lint clean tracefs
+.PHONY: all generate check-generated build run test unit vmtest fuzz bench soak deploy-check lint clean tracefs \
+	image image-test deb deb-test
+
+# deps-TARGET: install (as root) or name the Debian packages TARGET needs.
+deps-%:
+	@$(DEPS) $*
 
 all: build
 
 ## generate: rebuild the bpf2go objects (needs clang) and the mdatagen code.
-generate:
+generate: deps-generate
 	cd internal/probe && $(GO) generate ./...
 	cd receiver/kerneleventsreceiver && $(GO) generate ./...
 
@@ -50,10 +79,20 @@ $(OCB):
 	GOBIN=$(BIN) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
 	mv $(BIN)/builder $(OCB)
 
-## build: the collector with the kernel_events receiver, into _build/collector.
-build: $(OCB)
+## build: the collector with the kernel_events receiver, into _build/collector:
+## static (CGO_ENABLED=0), -trimpath, stripped, the version from
+## builder-config.yaml and the commit in its build info. Nothing to do when
+## no source changed.
+build: $(COLLECTOR)
+
+$(COLLECTOR): $(OCB) $(COLLECTOR_SOURCES)
+	@echo "build: ocb writes the collector's sources and fetches its modules (minutes on a cold module cache)"
 	mkdir -p _build
-	$(OCB) --config builder-config.yaml
+	$(OCB) --config builder-config.yaml --skip-compilation
+	@echo "build: compiling $(COLLECTOR) $(VERSION)"
+	cd $(dir $(COLLECTOR)) && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -v \
+		-o $(notdir $(COLLECTOR)).tmp . 2>&1 | $(PROGRESS)
+	mv $(COLLECTOR).tmp $(COLLECTOR)
 
 ## tracefs: syscall tracepoints need tracefs; a fresh machine has none mounted.
 tracefs:
@@ -61,18 +100,18 @@ tracefs:
 		echo "mounting tracefs at /sys/kernel/tracing"; mount -t tracefs tracefs /sys/kernel/tracing; fi
 
 ## run: build the collector and run it with the example config (Prometheus on 127.0.0.1:9464).
-run: build tracefs
+run: deps-run build tracefs
 	@echo "kernel_events: Prometheus metrics at http://127.0.0.1:9464/metrics, health at http://127.0.0.1:13133/"
 	$(COLLECTOR) --config $(CONFIG)
 
 ## test: everything: generated code, vet, unit and kernel tests on this kernel,
 ## the ocb collector end to end, a bounded fuzz run, the Debian 6.1 VM matrix,
 ## and the fleet manifests, unit and alert rules.
-test: check-generated build tracefs unit fuzz vmtest deploy-check
+test: deps-test check-generated build tracefs unit fuzz vmtest deploy-check image-test deb-test
 
 ## unit: go vet and every Go test on this kernel (packages one at a time, so the
 ## kernel tests do not compete for the ring buffers).
-unit:
+unit: deps-unit
 	$(GO) vet ./...
 	KERNELEVENTS_COLLECTOR=$(COLLECTOR) $(GO) test -count=1 -p 1 ./...
 
@@ -82,25 +121,25 @@ fuzz:
 
 ## vmtest: the kernel tests inside Debian's stock 6.1 kernel under qemu, for
 ## the kretprobe, fexit and tracepoint hooks (see internal/vmtest/README.md).
-vmtest:
+vmtest: deps-vmtest
 	bash internal/vmtest/vmtest.sh
 
 ## deploy-check: Kubernetes manifests, Helm values, systemd unit, Grafana
 ## dashboard and Prometheus rules (with promtool unit tests), offline.
-deploy-check:
+deploy-check: deps-deploy-check
 	bash deploy/check.sh
 
 ## bench: the side-by-side file-creation benchmark (baseline, each hook,
 ## auditd, fanotify) with ratios and targets, plus the user-space
 ## micro-benchmarks it runs itself. BENCH_ARGS=-quick for a smoke run.
-bench: build tracefs
+bench: deps-bench build tracefs
 	KERNELEVENTS_COLLECTOR=$(COLLECTOR) $(GO) run ./bench $(BENCH_ARGS)
 
 ## soak: not in make test. The end-to-end overload test for SOAK_TIME (10
 ## minutes) at full rate with the production ring, printing RSS, series,
 ## received and lost every 10 s; received + lost must equal created.
 SOAK_TIME ?= 10m
-soak: build tracefs
+soak: deps-soak build tracefs
 	KERNELEVENTS_COLLECTOR=$(COLLECTOR) KERNELEVENTS_SOAK=$(SOAK_TIME) KE_RING_BUFFER_SIZE=4MiB KE_WAKEUP_BYTES=256KiB \
 		$(GO) test -count=1 -v -timeout 0 -run '^TestCollectorOverload$$' ./internal/e2etest/
 
@@ -110,6 +149,32 @@ lint:
 	$(GO) vet ./...
 	GOOS=darwin $(GO) build ./...
 	GOARCH=arm64 $(GO) build ./...
+
+## image: the OCI image $(IMAGE_REPO):VERSION, FROM scratch with the
+## collector and deploy/systemd/config.yaml, into podman's store and
+## _build/image/ (docker load -i). No registry involved.
+image: deps-image build
+	$(PACKAGING_ENV) bash packaging/image/build.sh
+
+## image-test: run the image under podman with the DaemonSet's capabilities
+## and host mounts; it must count files created on the host.
+image-test: deps-image-test image tracefs
+	$(PACKAGING_ENV) bash packaging/image/test.sh
+
+$(NFPM):
+	mkdir -p $(BIN)
+	GOBIN=$(BIN) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+
+## deb: the Debian package (binary, hardened systemd unit, default config)
+## into _build/deb/.
+deb: deps-deb build $(NFPM)
+	$(PACKAGING_ENV) bash packaging/deb/build.sh
+
+## deb-test: install the package into a clean Debian root (debootstrap,
+## cached under .cache/deb) and start the unit's ExecStart with its
+## capabilities; it must count files created on the host.
+deb-test: deps-deb-test deb tracefs
+	$(PACKAGING_ENV) bash packaging/deb/test.sh
 
 clean:
 	rm -rf _build .bin .cache

@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package repotest
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/kernelevents/kernelevents/internal/testutil"
+)
+
+// pathWithout builds a PATH of one directory holding a link to every command
+// on the real PATH except hidden, readable by any user: a machine where those
+// tools were never installed.
+func pathWithout(t *testing.T, hidden ...string) string {
+	t.Helper()
+	top, err := os.MkdirTemp("", "ke-deps-path-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(top) })
+	dir := filepath.Join(top, "bin")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(top, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hide := map[string]bool{}
+	for _, h := range hidden {
+		hide[h] = true
+	}
+	for _, d := range filepath.SplitList(os.Getenv("PATH")) {
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			name := e.Name()
+			// clang-14, llvm-strip-14 and the like go with their command.
+			if hide[name] || hide[regexp.MustCompile(`-[0-9]+$`).ReplaceAllString(name, "")] {
+				continue
+			}
+			link := filepath.Join(dir, name)
+			if _, err := os.Lstat(link); err == nil {
+				continue // the first directory on PATH wins, as for the shell
+			}
+			if err := os.Symlink(filepath.Join(d, name), link); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, h := range hidden {
+		if _, err := exec.LookPath(filepath.Join(dir, h)); err == nil {
+			t.Fatalf("%s still reachable in %s", h, dir)
+		}
+	}
+	return dir
+}
+
+// asNobody wraps argv to run as uid/gid 65534 with no supplementary groups.
+func asNobody(argv ...string) []string {
+	return append([]string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"}, argv...)
+}
+
+// run runs argv in the repository with env only, and returns its exit code,
+// stdout and stderr.
+func run(t *testing.T, env []string, argv ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = repoRoot(t)
+	cmd.Env = env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, stdout.String(), stderr.String()
+	case errors.As(err, &exit):
+		return exit.ExitCode(), stdout.String(), stderr.String()
+	default:
+		t.Fatalf("%v: %v", argv, err)
+		return 0, "", ""
+	}
+}
+
+// oneLine fails unless out is exactly want plus a newline: the user sees one
+// line, and it names the command to run.
+func oneLine(t *testing.T, what, out, want string) {
+	t.Helper()
+	if out != want+"\n" {
+		t.Errorf("%s printed:\n%q\nwant exactly one line:\n%q", what, out, want)
+	}
+}
+
+// requireSetupTools: these tests run the set-up as another user (setpriv)
+// and as root with installation turned off.
+func requireSetupTools(t *testing.T) {
+	t.Helper()
+	testutil.RequireRoot(t)
+	for _, c := range []string{"setpriv", "bash", "make"} {
+		if _, err := exec.LookPath(c); err != nil {
+			t.Fatalf("%s: %v (util-linux, bash and make are expected)", c, err)
+		}
+	}
+}
+
+// TestDepsMissingClangNotRoot: a user who is not root, on a machine without
+// clang and llvm-strip, runs make generate. The set-up stops before bpf2go
+// with one line naming the apt-get command, and installs nothing.
+func TestDepsMissingClangNotRoot(t *testing.T) {
+	requireSetupTools(t)
+	path := pathWithout(t, "clang", "llvm-strip")
+	env := []string{"PATH=" + path, "HOME=/nonexistent", "LANG=C"}
+	const want = "kernelevents: make generate needs clang llvm-strip, which are not installed; " +
+		"run as root: apt-get install -y --no-install-recommends clang llvm"
+
+	code, stdout, stderr := run(t, env, asNobody("bash", "scripts/deps.sh", "generate")...)
+	if code != 1 || stdout != "" {
+		t.Errorf("scripts/deps.sh generate: exit %d, stdout %q; want exit 1 and nothing on stdout", code, stdout)
+	}
+	oneLine(t, "scripts/deps.sh generate", stderr, want)
+
+	// The same through make, as the user types it: the line, then make's
+	// own error, and no bpf2go run.
+	code, stdout, stderr = run(t, env, asNobody("make", "--no-print-directory", "generate")...)
+	if code == 0 {
+		t.Fatalf("make generate without clang succeeded:\n%s%s", stdout, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if len(lines) != 2 || lines[0] != want || !strings.Contains(lines[1], "[Makefile:") {
+		t.Errorf("make generate stderr:\n%s\nwant the set-up's line, then make's error", stderr)
+	}
+	if strings.Contains(stdout, "bpf2go") || strings.Contains(stdout, "go generate") {
+		t.Errorf("make generate went on past the set-up:\n%s", stdout)
+	}
+}
+
+// TestDepsNoInstallAsRoot: as root with KERNELEVENTS_NO_INSTALL=1 (or where
+// installing is not wanted), a missing tool is reported, not installed.
+func TestDepsNoInstallAsRoot(t *testing.T) {
+	requireSetupTools(t)
+	path := pathWithout(t, "qemu-system-x86_64", "cpio")
+	env := []string{"PATH=" + path, "KERNELEVENTS_NO_INSTALL=1", "LANG=C"}
+	code, _, stderr := run(t, env, "bash", "scripts/deps.sh", "vmtest")
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	oneLine(t, "scripts/deps.sh vmtest", stderr,
+		"kernelevents: make vmtest needs qemu-system-x86_64 cpio, which are not installed; "+
+			"run as root: apt-get install -y --no-install-recommends qemu-system-x86 cpio")
+}
+
+// TestDepsRootAndGo: make test as a normal user stops at once saying it needs
+// root; without go on PATH the set-up names the version go.mod asks for.
+func TestDepsRootAndGo(t *testing.T) {
+	requireSetupTools(t)
+	code, _, stderr := run(t, []string{"PATH=" + os.Getenv("PATH")}, asNobody("bash", "scripts/deps.sh", "test")...)
+	if code != 1 {
+		t.Errorf("make test's set-up as uid 65534: exit %d, want 1", code)
+	}
+	oneLine(t, "scripts/deps.sh test as uid 65534", stderr,
+		"kernelevents: make test loads BPF programs and must run as root: sudo make test")
+
+	gomod, err := os.ReadFile(filepath.Join(repoRoot(t), "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^go ([0-9.]+)$`).FindSubmatch(gomod)
+	if m == nil {
+		t.Fatal("no go directive in go.mod")
+	}
+	code, _, stderr = run(t, []string{"PATH=" + pathWithout(t, "go")}, "bash", "scripts/deps.sh", "build")
+	if code != 1 {
+		t.Errorf("without go: exit %d, want 1", code)
+	}
+	oneLine(t, "scripts/deps.sh build without go", stderr,
+		"kernelevents: make build needs Go "+string(m[1])+" or later (go.mod), which is not on PATH: install it from https://go.dev/dl/")
+}
+
+// TestDepsEveryTarget: every make target that runs the set-up is one the
+// script knows (a typo would make the target fail with "unknown target"),
+// and make test's list covers the packages of the targets it runs.
+func TestDepsEveryTarget(t *testing.T) {
+	root := repoRoot(t)
+	mk, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := map[string]bool{}
+	for _, m := range regexp.MustCompile(`deps-([a-z-]+)`).FindAllSubmatch(mk, -1) {
+		targets[string(m[1])] = true
+	}
+	if !targets["test"] || !targets["generate"] || len(targets) < 8 {
+		t.Fatalf("the Makefile runs the set-up for %v only", targets)
+	}
+	list := func(target string) []string {
+		code, stdout, stderr := run(t, []string{"PATH=" + os.Getenv("PATH")}, "bash", "scripts/deps.sh", "--list", target)
+		if code != 0 {
+			t.Fatalf("scripts/deps.sh --list %s: exit %d: %s", target, code, stderr)
+		}
+		return strings.Fields(stdout)
+	}
+	all := strings.Join(list("test"), " ") + " "
+	for target := range targets {
+		pkgs := list(target)
+		switch target {
+		case "bench", "soak", "run", "build", "deb", "image":
+			continue // not part of make test, or covered by image-test/deb-test
+		}
+		for _, p := range pkgs {
+			if !strings.Contains(" "+all, " "+p+" ") {
+				t.Errorf("make test runs %s, which needs %s, but scripts/deps.sh test does not install it", target, p)
+			}
+		}
+	}
+	// The README's prerequisites name the same list.
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "`scripts/deps.sh --list test`: " + strings.TrimSpace(all) + ")"; !bytes.Contains(readme, []byte(want)) {
+		t.Errorf("README.md's prerequisites do not list make test's packages; want the text %q", want)
+	}
+	for _, p := range []string{"clang", "llvm", "qemu-system-x86", "busybox-static", "podman", "debootstrap"} {
+		if !strings.Contains(" "+all, " "+p+" ") {
+			t.Errorf("scripts/deps.sh --list test lacks %s", p)
+		}
+	}
+}

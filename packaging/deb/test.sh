@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# packaging/deb/test.sh: `make deb-test`. Installs $DEB with `apt install`
+# into a clean Debian 12 root (debootstrap --variant=minbase, built once and
+# cached as a tarball under .cache/deb/), checks what dpkg installed, then
+# starts the collector the way the installed unit would: its ExecStart
+# command line, its Environment=, as User= with exactly its
+# CapabilityBoundingSet/AmbientCapabilities and NoNewPrivileges (systemd
+# itself cannot run in a chroot). It runs in the chroot with the host's /sys
+# and a /proc of the host's PID namespace, in a network namespace of its own
+# (so the shipped config's ports are used as they are, scraped through
+# nsenter). Files created on the host must be counted exactly.
+# Environment: DEB VERSION (Makefile); KERNELEVENTS_DEBIAN_MIRROR.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+: "${DEB:?} ${VERSION:?}"
+MIRROR=${KERNELEVENTS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+SUITE=bookworm
+CACHE=$PWD/.cache/deb
+BASE=$CACHE/$SUITE-minbase.tar
+
+start=$(date +%s)
+[[ -f $DEB ]] || { echo "deb-test: no $DEB: run make deb" >&2; exit 1; }
+work=$(mktemp -d /tmp/ke-debtest.XXXXXX)
+pid=
+cleanup() {
+	if [[ -n $pid ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+	echo "deb-test: FAIL: $*" >&2
+	[[ -f $work/collector.log ]] && { echo "--- collector log (last 30 lines)" >&2; tail -n 30 "$work/collector.log" >&2; }
+	exit 1
+}
+
+# 1. A clean Debian root, from the cache.
+if [[ ! -f $BASE ]]; then
+	echo "deb-test: debootstrap --variant=minbase $SUITE from $MIRROR (once; cached in $BASE)"
+	mkdir -p "$CACHE"
+	t0=$(date +%s)
+	debootstrap --variant=minbase "$SUITE" "$work/base" "$MIRROR" >"$work/debootstrap.log" 2>&1 ||
+		{ tail -n 20 "$work/debootstrap.log" >&2; fail "debootstrap failed (output above)"; }
+	tar -C "$work/base" -cf "$BASE.tmp" . && mv "$BASE.tmp" "$BASE"
+	rm -rf "$work/base"
+	echo "deb-test: debootstrap took $(($(date +%s) - t0)) s"
+fi
+root=$work/root
+mkdir "$root"
+tar -C "$root" -xf "$BASE"
+[[ ! -e $root/usr/bin/otelcol-kernelevents ]] || fail "the base root already has the collector"
+
+# in_root CMD...: run CMD in the root with /proc, /sys and /dev, in a private
+# mount namespace (nothing is mounted on the host).
+in_root() {
+	unshare --mount --propagation private -- bash -c '
+		r=$1; shift
+		mount -t proc proc "$r/proc" && mount --rbind /sys "$r/sys" && mount --rbind /dev "$r/dev" &&
+			exec chroot "$r" "$@"' in_root "$root" "$@"
+}
+
+# 2. apt install ./x.deb, as a user would.
+cp "$DEB" "$root/tmp/"
+deb=$(basename "$DEB")
+t0=$(date +%s)
+in_root sh -c "cd /tmp && DEBIAN_FRONTEND=noninteractive apt-get install -y ./$deb" >"$work/apt.log" 2>&1 ||
+	{ cat "$work/apt.log" >&2; fail "apt-get install ./$deb failed in a clean $SUITE root"; }
+status=$(in_root dpkg-query -W -f='${Status} ${Version}' otelcol-kernelevents)
+[[ $status == "install ok installed $VERSION-1" ]] || fail "dpkg says '$status', want 'install ok installed $VERSION-1'"
+UNIT=/usr/lib/systemd/system/otelcol-kernelevents.service
+for f in /usr/bin/otelcol-kernelevents $UNIT /etc/otelcol-kernelevents/config.yaml /usr/share/doc/otelcol-kernelevents/copyright; do
+	[[ -f $root$f ]] || fail "the package did not install $f"
+done
+in_root dpkg-query -W -f='${Conffiles}' otelcol-kernelevents | grep -q ' /etc/otelcol-kernelevents/config.yaml ' ||
+	fail "/etc/otelcol-kernelevents/config.yaml is not a conffile (an upgrade would overwrite local edits)"
+echo "deb-test: apt install ./$deb in a clean $SUITE root: $status ($(($(date +%s) - t0)) s)"
+
+# 3. The unit's command line, user, capabilities and environment.
+unit() { sed -n "s/^$1=//p" "$root$UNIT" | tail -n 1; }
+exec_start=$(unit ExecStart)
+[[ $exec_start == /usr/bin/otelcol-kernelevents\ * ]] || fail "ExecStart is '$exec_start', not the packaged /usr/bin/otelcol-kernelevents"
+user=$(unit User)
+[[ $user == root ]] || fail "User=$user: this test only knows User=root"
+caps=$(unit AmbientCapabilities)
+[[ $(unit CapabilityBoundingSet) == "$caps" ]] || fail "CapabilityBoundingSet and AmbientCapabilities differ"
+setpriv_caps=$(tr ' ' '\n' <<<"$caps" | sed -n 's/^CAP_\(.*\)$/+\L\1/p' | paste -sd, -)
+[[ -n $setpriv_caps ]] || fail "no capabilities in the unit"
+nnp=()
+[[ $(unit NoNewPrivileges) == yes ]] && nnp=(--no-new-privs)
+envs=()
+while read -r e; do envs+=("$e"); done < <(sed -n 's/^Environment=//p' "$root$UNIT" | tr ' ' '\n')
+read -r -a argv <<<"$exec_start"
+
+unshare --mount --propagation private --net -- bash -c '
+	r=$1; shift
+	ip link set lo up &&
+		mount -t proc proc "$r/proc" && mount --rbind /sys "$r/sys" && mount --rbind /dev "$r/dev" &&
+		exec chroot "$r" "$@"' run "$root" \
+	setpriv --bounding-set="-all,$setpriv_caps" --inh-caps="-all,$setpriv_caps" --ambient-caps="-all,$setpriv_caps" \
+	"${nnp[@]}" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "${envs[@]}" "${argv[@]}" >"$work/collector.log" 2>&1 &
+pid=$!
+echo "deb-test: started: setpriv caps $setpriv_caps ${nnp[*]} -- ${envs[*]} $exec_start"
+
+curl_in() { nsenter --net="/proc/$pid/ns/net" curl -fsS --max-time 2 "$1"; }
+wait_for() { # wait_for WHAT CMD...: poll CMD until it succeeds, at most 90 s
+	local what=$1 deadline=$(($(date +%s) + 90))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		kill -0 "$pid" 2>/dev/null || fail "the collector exited"
+		(($(date +%s) < deadline)) || fail "$what"
+		sleep 0.5
+	done
+}
+wait_for "the health check never answered" curl_in http://127.0.0.1:13133/
+capeff=$(awk '/^CapEff/ {print $2}' "/proc/$(pgrep -P "$pid" -x otelcol-kernel || echo "$pid")/status")
+echo "deb-test: healthy after $(($(date +%s) - start)) s (CapEff $capeff)"
+
+dir=$work/files
+mkdir "$dir"
+cp /bin/touch "$work/ke-debtouch"
+want=5
+for i in $(seq 1 $want); do "$work/ke-debtouch" "$dir/f$i"; done
+count() {
+	curl_in http://127.0.0.1:9464/metrics >"$work/metrics" || return 1
+	awk -v d="$dir" '/^kernel_file_creations_total\{/ && index($0, "\"" d) { s += $NF } END { print s + 0 }' "$work/metrics"
+}
+reached() { (($(count) >= want)); }
+wait_for "kernel_file_creations_total for $dir never reached $want" reached
+got=$(count)
+((got == want)) || fail "counted $got creations in $dir, want $want"
+grep '^kernel_file_creations_total{' "$work/metrics" | grep -F "\"$dir" | grep -q ke-debtouch ||
+	fail "the series for $dir do not name the creating executable ke-debtouch"
+echo "deb-test: ok: $got of $want host files counted with identity ($(($(date +%s) - start)) s)"
