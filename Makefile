@@ -23,23 +23,30 @@ FUZZTIME ?= 15s
 # root it installs what is missing; otherwise it names the apt-get command.
 DEPS := bash scripts/deps.sh
 # What the collector is built from: ocb regenerates and recompiles it only
-# when one of these is newer than the binary.
-COLLECTOR_SOURCES := builder-config.yaml go.mod go.sum $(wildcard internal/probe/*_bpfel.o) \
+# when one of these (the Makefile: the build flags) is newer than the binary.
+COLLECTOR_SOURCES := Makefile builder-config.yaml go.mod go.sum $(wildcard internal/probe/*_bpfel.o) \
 	$(shell find receiver internal -name '*.go' ! -name '*_test.go')
 # go build -v prints each package it compiles: count them instead.
 PROGRESS := awk '/^[A-Za-z0-9._~\/-]+$$/ { if (++n % 100 == 0) { printf "  %d packages compiled\n", n; fflush() }; next } \
 	{ print; fflush() } END { if (n) printf "  %d packages compiled\n", n }'
 # The collector's version (builder-config.yaml dist.version) names the image
-# and the package; the commit goes into the image's labels and, through Go's
-# VCS stamping, into the binary (go version -m).
+# and the package. The binary says VERSION+COMMIT12 (--version, and
+# service.version in its own telemetry): ocb reads a copy of
+# builder-config.yaml with that version. Go's own VCS stamping is off
+# (-buildvcs=false): it misses git worktrees and would make a build depend
+# on how the tree was checked out.
 VERSION := $(shell sed -n 's/^  version: *//p' builder-config.yaml)
 COMMIT := $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_VERSION := $(VERSION)$(if $(COMMIT),+$(shell git rev-parse --short=12 HEAD))
 IMAGE_REPO ?= localhost/kernelevents/otelcol-kernelevents
 IMAGE ?= $(IMAGE_REPO):$(VERSION)
 NFPM_VERSION := v2.48.0
 NFPM := $(BIN)/nfpm
 DEB_ARCH := $(shell $(GO) env GOARCH)
 DEB := $(CURDIR)/_build/deb/otelcol-kernelevents_$(VERSION)_$(DEB_ARCH).deb
+# The commit the binary is stamped with: a new commit relinks it.
+COMMIT_STAMP := _build/commit
+$(shell { mkdir -p _build && { [ "$$(cat $(COMMIT_STAMP))" = "$(COMMIT)" ] || echo "$(COMMIT)" >$(COMMIT_STAMP); }; } 2>/dev/null)
 PACKAGING_ENV := VERSION=$(VERSION) COMMIT=$(COMMIT) IMAGE=$(IMAGE) COLLECTOR=$(COLLECTOR) NFPM=$(NFPM) DEB=$(DEB)
 
 # Files bpf2go and mdatagen write; check-generated compares them before and
@@ -85,12 +92,13 @@ $(OCB):
 ## no source changed.
 build: $(COLLECTOR)
 
-$(COLLECTOR): $(OCB) $(COLLECTOR_SOURCES)
+$(COLLECTOR): $(OCB) $(COLLECTOR_SOURCES) $(COMMIT_STAMP)
 	@echo "build: ocb writes the collector's sources and fetches its modules (minutes on a cold module cache)"
 	mkdir -p _build
-	$(OCB) --config builder-config.yaml --skip-compilation
-	@echo "build: compiling $(COLLECTOR) $(VERSION)"
-	cd $(dir $(COLLECTOR)) && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -v \
+	sed 's/^  version: .*/  version: $(BUILD_VERSION)/' builder-config.yaml >_build/builder-config.yaml
+	$(OCB) --config _build/builder-config.yaml --skip-compilation
+	@echo "build: compiling $(COLLECTOR) $(BUILD_VERSION)"
+	cd $(dir $(COLLECTOR)) && CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags='-s -w' -v \
 		-o $(notdir $(COLLECTOR)).tmp . 2>&1 | $(PROGRESS)
 	mv $(COLLECTOR).tmp $(COLLECTOR)
 

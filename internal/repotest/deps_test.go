@@ -169,6 +169,13 @@ func TestDepsRootAndGo(t *testing.T) {
 	oneLine(t, "scripts/deps.sh test as uid 65534", stderr,
 		"kernelevents: make test loads BPF programs and must run as root: sudo make test")
 
+	// make run says so before it builds anything.
+	code, stdout, stderr := run(t, []string{"PATH=" + os.Getenv("PATH")}, asNobody("make", "--no-print-directory", "run")...)
+	if code == 0 || !strings.HasPrefix(stderr, "kernelevents: make run loads BPF programs and must run as root: sudo make run\n") ||
+		strings.Contains(stdout, "ocb") {
+		t.Errorf("make run as uid 65534: exit %d\nstdout:\n%s\nstderr:\n%s\nwant the root line first and no build", code, stdout, stderr)
+	}
+
 	gomod, err := os.ReadFile(filepath.Join(repoRoot(t), "go.mod"))
 	if err != nil {
 		t.Fatal(err)
