@@ -33,9 +33,17 @@ podman_ build --quiet --timestamp 0 --file "$ctx/Containerfile" --tag "$IMAGE" \
 	--label org.opencontainers.image.licenses=Apache-2.0 \
 	--label org.opencontainers.image.vendor=kernelevents \
 	"$ctx" >/dev/null
+# The seccomp profile to run it with: podman's default with bpf() and
+# perf_event_open() allowed under CAP_BPF / CAP_PERFMON (packaging/seccomp).
+runtime_profile=/usr/share/containers/seccomp.json
+if [[ -f $runtime_profile ]]; then
+	go run ./packaging/seccomp <"$runtime_profile" >_build/image/seccomp.json.tmp
+	mv _build/image/seccomp.json.tmp _build/image/seccomp.json
+fi
 id=$(podman_ image inspect --format '{{.Id}}' "$IMAGE")
 tar=_build/image/otelcol-kernelevents_${VERSION}.tar
 rm -f "$tar"
 podman_ save --quiet --format docker-archive --output "$tar" "$IMAGE"
 echo "image: $IMAGE (id ${id:0:12}), saved to $tar"
+[[ -f _build/image/seccomp.json ]] && echo "       seccomp profile for it: _build/image/seccomp.json (podman run --security-opt seccomp=...)"
 echo "       to push it: podman push $IMAGE registry.example/kernelevents/otelcol-kernelevents:$VERSION"

@@ -5,7 +5,8 @@
 # built ($IMAGE) under podman the way deploy/kubernetes/daemonset.yaml runs
 # it: host PID namespace, read-only root, every capability dropped but BPF,
 # PERFMON, SYS_PTRACE and DAC_READ_SEARCH, no privilege escalation, the
-# runtime's default seccomp profile, and the host's /sys/kernel/btf,
+# runtime's default seccomp profile (with bpf() and perf_event_open() under
+# CAP_BPF/CAP_PERFMON: packaging/seccomp), and the host's /sys/kernel/btf,
 # /sys/kernel/tracing and /sys/fs/cgroup read-only. Two containers at once:
 # as root (the DaemonSet) and as uid 65534 (the image needs no root, only
 # the capabilities). Each has its own network namespace (--network none), so
@@ -13,7 +14,13 @@
 # and scraped from inside that namespace (nsenter). Files are created on the
 # host; each collector must count exactly those, with the creator's identity.
 set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 : "${IMAGE:?} ${VERSION:?}"
+# The runtime's default seccomp filter, with bpf() and perf_event_open()
+# allowed under CAP_BPF/CAP_PERFMON (make image writes it; Debian 12's podman
+# allows them only with CAP_SYS_ADMIN). KERNELEVENTS_SECCOMP overrides it.
+SECCOMP=${KERNELEVENTS_SECCOMP:-$PWD/_build/image/seccomp.json}
+[[ -f $SECCOMP ]] || { echo "image-test: no seccomp profile $SECCOMP: run make image" >&2; exit 1; }
 COMMIT=${COMMIT:-}
 podman_() { podman --runtime runc --cgroup-manager cgroupfs "$@"; }
 
@@ -56,7 +63,7 @@ run() { # run NAME USER: start a container like the DaemonSet's, print its id
 		--ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --network none \
 		--pid host --read-only --tmpfs /tmp:size=16m \
 		--cap-drop all --cap-add CAP_BPF,CAP_PERFMON,CAP_SYS_PTRACE,CAP_DAC_READ_SEARCH \
-		--security-opt no-new-privileges \
+		--security-opt no-new-privileges --security-opt "seccomp=$SECCOMP" \
 		-v /sys/kernel/btf:/sys/kernel/btf:ro \
 		-v /sys/kernel/tracing:/sys/kernel/tracing:ro \
 		-v /sys/fs/cgroup:/sys/fs/cgroup:ro \
