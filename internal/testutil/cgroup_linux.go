@@ -36,3 +36,31 @@ func MakeCgroup(t *testing.T, rel string) (abs, cgPath string) {
 	})
 	return abs, strings.TrimPrefix(abs, root)
 }
+
+// MakeRuntimeCgroup creates the cgroup v2 directory rel (for example
+// "docker/<id>" or "kubepods/besteffort/pod<uid>/<id>") at the root of the
+// hierarchy, where container runtimes make theirs: container ids count only
+// there. Use ids no real runtime has. The directories below rel's first
+// component are removed at cleanup, once the children in them have exited;
+// the first (docker, kubepods, ...) is left, as a runtime would.
+func MakeRuntimeCgroup(t testing.TB, rel string) (abs, cgPath string) {
+	t.Helper()
+	RequireRoot(t)
+	root := identity.CgroupV2Root()
+	if root == "" {
+		SkipUnlessStrict(t, "cgroup v2 is not mounted")
+	}
+	rel = strings.Trim(rel, "/")
+	first, _, _ := strings.Cut(rel, "/")
+	abs = filepath.Join(root, rel)
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		t.Fatalf("create cgroup: %v", err)
+	}
+	stop := filepath.Join(root, first)
+	t.Cleanup(func() {
+		for d := abs; d != stop && strings.HasPrefix(d, stop); d = filepath.Dir(d) {
+			os.Remove(d)
+		}
+	})
+	return abs, "/" + rel
+}

@@ -77,8 +77,8 @@ const (
 func TestIdentityOnResource(t *testing.T) {
 	dir := tempDir(t)
 	require.NoError(t, os.Chmod(dir, 0o777))
-	cgA, pathA := testutil.MakeCgroup(t, "kubepods/besteffort/pod"+testPodUID+"/cri-containerd-"+cidA+".scope")
-	cgB, pathB := testutil.MakeCgroup(t, "docker/"+cidB)
+	cgA, pathA := testutil.MakeRuntimeCgroup(t, "kubepods/besteffort/pod"+testPodUID+"/cri-containerd-"+cidA+".scope")
+	cgB, pathB := testutil.MakeRuntimeCgroup(t, "docker/"+cidB)
 
 	cfg := testConfig(dir)
 	cfg.Identity.Rules = []identity.Rule{
