@@ -233,12 +233,14 @@ func (r *Resolver) Start(deliver Deliver) {
 // Close stops the workers once every queued sample has been delivered.
 func (r *Resolver) Close() {
 	r.mu.Lock()
-	if r.queue == nil || r.closed {
+	if r.closed {
 		r.mu.Unlock()
 		return
 	}
 	r.closed = true
-	close(r.queue)
+	if r.queue != nil {
+		close(r.queue)
+	}
 	r.mu.Unlock()
 	r.wg.Wait()
 	r.sys.close()

@@ -176,6 +176,9 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		MaxWorkloads: r.cfg.Identity.MaxWorkloads,
 		CgroupRoot:   r.cfg.Identity.CgroupRoot,
 		HostRoot:     r.cfg.Identity.HostRoot,
+		// Unreferenced workloads live two more collections: enough for a
+		// sample between a workload's lookup and its series.
+		Grace: 2 * r.cfg.CollectionInterval,
 	})
 	if err := r.resolver.CheckCgroupHandles(); err != nil {
 		r.set.Logger.Warn("Cgroup paths come from /proc/<pid>/cgroup (checked by id) instead of by id: a process that exits before its lookup keeps only its cgroup id",
@@ -186,6 +189,7 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 	if r.cfg.Identity.RulesFile != "" {
 		r.rules = newRulesWatcher(r.cfg.Identity.RulesFile, r.cfg.Identity.Rules, r.resolver, r.set.Logger, host)
 		if err := r.rules.load(); err != nil {
+			r.resolver.Close()
 			p.Close()
 			return fmt.Errorf("identity::rules_file: %w", err)
 		}
