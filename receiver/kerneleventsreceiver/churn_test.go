@@ -22,15 +22,19 @@ import (
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
-// churnID is the container id of churn container i: unlike any real one.
-func churnID(i int) string { return fmt.Sprintf("c0ffee%058x", i) }
+// churnID is the container id of churn container i: unlike any real one,
+// and easy to make in a shell (c0ffee, 49 zeros, 100000000+i).
+func churnID(i int) string { return fmt.Sprintf("c0ffee%049d%09d", 0, 100_000_000+i) }
 
 func churnIndex(id string) (int, bool) {
 	if len(id) != 64 || id[:6] != "c0ffee" {
 		return 0, false
 	}
-	n, err := strconv.ParseUint(id[6:], 16, 64)
-	return int(n), err == nil
+	n, err := strconv.ParseUint(id[55:], 10, 64)
+	if err != nil || n < 100_000_000 {
+		return 0, false
+	}
+	return int(n - 100_000_000), true
 }
 
 // churnLayout is where container i's cgroup goes: the runtimes' layouts in
