@@ -257,3 +257,35 @@ func TestIdentityUserFromCreatorsRoot(t *testing.T) {
 	stop()
 	assert.Equal(t, map[string]int64{"identity.rule=image-user,team=image": 1}, got)
 }
+
+// TestIdentityKubeletLayouts: pods in real cgroups named as the kubelet's
+// cgroupfs and systemd drivers name them carry their pod uid and container
+// id; a cgroup with a container's name inside a subtree anyone could be
+// delegated (here a test-owned one) carries neither.
+func TestIdentityKubeletLayouts(t *testing.T) {
+	dir := tempDir(t)
+	const (
+		podFS = "1f6c2f2e-1b2c-4d5e-8f90-123456789abc"
+		podSD = "2f6c2f2e-1b2c-4d5e-8f90-123456789abc"
+		cidC  = "cccc5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778899"
+		cidD  = "dddd5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778899"
+		cidE  = "eeee5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778899"
+	)
+	cgFS, pathFS := testutil.MakeRuntimeCgroup(t, "kubepods/burstable/pod"+podFS+"/"+cidC)
+	sdPod := strings.ReplaceAll(podSD, "-", "_")
+	cgSD, pathSD := testutil.MakeRuntimeCgroup(t, "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"+sdPod+".slice/cri-containerd-"+cidD+".scope")
+	cgSpoof, pathSpoof := testutil.MakeCgroup(t, "kubepods/burstable/pod"+podFS+"/docker-"+cidE+".scope")
+	cfg := testConfig(dir)
+	cfg.Identity.UnmatchedAttributes = map[string]string{}
+	sink, stop := startReceiver(t, cfg)
+	for i, cg := range []string{cgFS, cgSD, cgSpoof} {
+		testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Cgroup: cg, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: fmt.Sprint("f", i)}}})
+	}
+	got := waitTotal(t, sink, 3)
+	stop()
+	assert.Equal(t, map[string]int64{
+		"container.id=" + cidC + ",k8s.pod.uid=" + podFS + ",linux.cgroup.path=" + pathFS: 1,
+		"container.id=" + cidD + ",k8s.pod.uid=" + podSD + ",linux.cgroup.path=" + pathSD: 1,
+		"linux.cgroup.path=" + pathSpoof: 1,
+	}, got)
+}
