@@ -289,3 +289,40 @@ func TestIdentityKubeletLayouts(t *testing.T) {
 		"linux.cgroup.path=" + pathSpoof: 1,
 	}, got)
 }
+
+// TestIdentityInPrivateCgroupNamespace runs the receiver as a DaemonSet pod
+// sees the node: in a cgroup namespace of its own, rooted at its own cgroup,
+// where other processes' /proc/<pid>/cgroup read "/../../docker/<id>". The
+// cgroup path is still the node's, resolved by id on the node's hierarchy.
+func TestIdentityInPrivateCgroupNamespace(t *testing.T) {
+	const cidF = "ffff5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778899"
+	if os.Getenv("KERNELEVENTS_IN_CGROUPNS") == "" {
+		testutil.RequireRoot(t)
+		unshare, err := exec.LookPath("unshare")
+		require.NoError(t, err, "unshare (util-linux)")
+		cg, _ := testutil.MakeCgroup(t, "collector")
+		fd, err := syscall.Open(cg, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+		require.NoError(t, err)
+		defer syscall.Close(fd)
+		cmd := exec.Command(unshare, "--cgroup", os.Args[0], "-test.run", "^TestIdentityInPrivateCgroupNamespace$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), "KERNELEVENTS_IN_CGROUPNS=1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		require.Contains(t, string(out), "--- PASS: TestIdentityInPrivateCgroupNamespace", "%s", out)
+		return
+	}
+	self, err := os.ReadFile("/proc/self/cgroup")
+	require.NoError(t, err)
+	require.Contains(t, string(self), "0::/\n", "not in a cgroup namespace of its own")
+	dir := tempDir(t)
+	cg, path := testutil.MakeRuntimeCgroup(t, "docker/"+cidF)
+	cfg := testConfig(dir)
+	cfg.Identity.UnmatchedAttributes = map[string]string{}
+	sink, stop := startReceiver(t, cfg)
+	// Alive at its lookup: its /proc/<pid>/cgroup is there to be misread.
+	testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Cgroup: cg, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: "f"}, {Kind: testutil.OpSleep, Path: "300ms"}}})
+	got := waitTotal(t, sink, 1)
+	stop()
+	assert.Equal(t, map[string]int64{"container.id=" + cidF + ",linux.cgroup.path=" + path: 1}, got)
+}
