@@ -144,16 +144,18 @@ static __always_inline void count(__u32 idx)
 }
 
 /*
- * Cheap per-task filters, before any path work: the collector itself, uids
- * not asked for, excluded comms.
+ * Cheap per-task filters, before any path work: the collector itself,
+ * effective uids not asked for, excluded comms.
  */
 static __always_inline bool task_wanted(__u64 pid_tgid, __u64 uid_gid, char *comm)
 {
 	if (self_tgid && (__u32)(pid_tgid >> 32) == self_tgid)
 		return false;
 	if (filter_uids) {
-		__u32 uid = (__u32)uid_gid;
-		if (!bpf_map_lookup_elem(&uid_filter, &uid))
+		/* The effective uid: whose authority the file is created with. */
+		struct task_struct *task = (void *)bpf_get_current_task();
+		__u32 euid = BPF_CORE_READ(task, cred, euid.val);
+		if (!bpf_map_lookup_elem(&uid_filter, &euid))
 			return false;
 	}
 	if (filter_comms && bpf_map_lookup_elem(&comm_exclude, comm))
@@ -334,6 +336,44 @@ static __always_inline bool walk(struct scratch *s, struct task_struct *task, st
 	return true;
 }
 
+/* struct task_struct's start time: start_boottime since 5.5, real_start_time before. */
+struct task_struct___v54 {
+	__u64 real_start_time;
+} __attribute__((preserve_access_index));
+
+/*
+ * fill_identity writes what names the creator beyond pid and uid: effective
+ * ids (task->cred, the subjective credentials: an io-wq worker runs with the
+ * submitter's), the executable mapped at this moment (mm->exe_file: an exec
+ * after the creation does not change it) and the process's start time.
+ */
+static __always_inline void fill_identity(struct event *e, struct task_struct *task)
+{
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	if (bpf_core_field_offset(struct cred, egid) == bpf_core_field_offset(struct cred, euid) + 4) {
+		__u32 ids[2] = {};
+		bpf_probe_read_kernel(ids, sizeof(ids), (void *)cred + bpf_core_field_offset(struct cred, euid));
+		e->euid = ids[0];
+		e->egid = ids[1];
+	} else {
+		e->euid = BPF_CORE_READ(cred, euid.val);
+		e->egid = BPF_CORE_READ(cred, egid.val);
+	}
+	struct inode *exe = BPF_CORE_READ(task, mm, exe_file, f_inode);
+	if (exe) {
+		e->exe_ino = BPF_CORE_READ(exe, i_ino);
+		e->exe_dev = BPF_CORE_READ(exe, i_sb, s_dev);
+	} else {
+		e->exe_ino = 0;
+		e->exe_dev = 0;
+	}
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+	if (bpf_core_field_exists(struct task_struct, start_boottime))
+		e->start_ns = BPF_CORE_READ(leader, start_boottime);
+	else
+		e->start_ns = BPF_CORE_READ((struct task_struct___v54 *)leader, real_start_time);
+}
+
 static __always_inline __u64 wakeup_flags(void)
 {
 	/* 0: per-event wakeup (the kernel wakes the reader when it has caught up). */
@@ -385,7 +425,7 @@ static __always_inline void report(struct scratch *s, struct task_struct *task, 
 	e->flags = flags | (truncated ? EVENT_F_TRUNCATED : 0);
 	__builtin_memcpy(e->comm, comm, EVENT_COMM_LEN);
 	bpf_probe_read_kernel(e->path, EVENT_PATH_LEN, &s->buf[off & (PATH_BUF - 1)]);
-	e->_pad = 0;
+	fill_identity(e, task);
 	bpf_ringbuf_submit(e, wakeup_flags());
 }
 

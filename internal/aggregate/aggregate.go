@@ -81,15 +81,22 @@ func New(opts Options) *Table {
 
 // Add counts one creation.
 func (t *Table) Add(e *event.Event) {
+	var w uint32
+	if t.opts.Workload != nil {
+		w = t.opts.Workload(e)
+	}
+	t.AddAs(e, w)
+}
+
+// AddAs counts one creation by workload w (the receiver resolves workloads
+// off the reader goroutine and calls this when it knows).
+func (t *Table) AddAs(e *event.Event, w uint32) {
 	p := e.Path
 	if e.Flags&event.FlagMknod != 0 && needsClean(p) {
 		// mknod names are as the caller passed them ("./x", "a/../b").
 		p = []byte(path.Clean(string(p)))
 	}
-	var k Key
-	if t.opts.Workload != nil {
-		k.Workload = t.opts.Workload(e)
-	}
+	k := Key{Workload: w}
 	if t.opts.Comm {
 		copy(k.Comm[:], e.Comm)
 	}

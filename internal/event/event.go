@@ -17,7 +17,7 @@ import (
 
 // Sizes of the sample and its fixed fields, from bpf/event.h.
 const (
-	Size     = 312
+	Size     = 336
 	CommLen  = 16
 	PathLen  = 256
 	offComm  = 36
@@ -86,10 +86,22 @@ type Event struct {
 	CgroupID uint64
 	TGID     uint32
 	TID      uint32
-	UID      uint32
-	GID      uint32
-	Hook     Hook
-	Flags    Flags
+	// UID and GID are the effective ids (process.user.id): whose authority
+	// the file was created with. A setuid program's files are its owner's.
+	UID uint32
+	GID uint32
+	// RealUID and RealGID are the real ids (who started the program).
+	RealUID uint32
+	RealGID uint32
+	// ExeDev (a user-space dev_t, as stat(2) reports it) and ExeIno name the
+	// executable the process ran at the creation; both 0 for kernel threads.
+	ExeDev uint64
+	ExeIno uint64
+	// StartNs is the process's start time (CLOCK_BOOTTIME): with TGID it
+	// names one process, whatever reuses the pid later.
+	StartNs uint64
+	Hook    Hook
+	Flags   Flags
 	// Comm is the task's name, without the NUL padding.
 	Comm []byte
 	// Path is the created file's path as the kernel resolved it: absolute
@@ -125,8 +137,13 @@ func Decode(b []byte, e *Event) error {
 	e.CgroupID = le.Uint64(b[8:16])
 	e.TGID = le.Uint32(b[16:20])
 	e.TID = le.Uint32(b[20:24])
-	e.UID = le.Uint32(b[24:28])
-	e.GID = le.Uint32(b[28:32])
+	e.RealUID = le.Uint32(b[24:28])
+	e.RealGID = le.Uint32(b[28:32])
+	e.UID = le.Uint32(b[308:312])
+	e.GID = le.Uint32(b[312:316])
+	e.ExeDev = kernelDevToUser(le.Uint32(b[316:320]))
+	e.ExeIno = le.Uint64(b[320:328])
+	e.StartNs = le.Uint64(b[328:336])
 	e.Hook = hook
 	e.Flags = flags
 	e.Comm = CString(b[offComm : offComm+CommLen])
@@ -151,12 +168,31 @@ func Encode(e *Event) []byte {
 	le.PutUint64(b[8:16], e.CgroupID)
 	le.PutUint32(b[16:20], e.TGID)
 	le.PutUint32(b[20:24], e.TID)
-	le.PutUint32(b[24:28], e.UID)
-	le.PutUint32(b[28:32], e.GID)
+	le.PutUint32(b[24:28], e.RealUID)
+	le.PutUint32(b[28:32], e.RealGID)
+	le.PutUint32(b[308:312], e.UID)
+	le.PutUint32(b[312:316], e.GID)
+	le.PutUint32(b[316:320], userDevToKernel(e.ExeDev))
+	le.PutUint64(b[320:328], e.ExeIno)
+	le.PutUint64(b[328:336], e.StartNs)
 	n := copy(b[offPath:offPath+maxPath], e.Path)
 	le.PutUint16(b[32:34], uint16(n))
 	b[34] = byte(e.Hook)
 	b[35] = byte(e.Flags)
 	copy(b[offComm:offComm+CommLen-1], e.Comm)
 	return b
+}
+
+// The kernel keeps a dev_t as major<<20 | minor (include/linux/kdev_t.h);
+// stat(2) reports the "huge" encoding glibc's makedev uses
+// (major<<8 | minor&0xff | (minor&^0xff)<<12 | (major&^0xfff)<<32).
+func kernelDevToUser(d uint32) uint64 {
+	major, minor := uint64(d>>20), uint64(d&0xfffff)
+	return (major&0xfff)<<8 | (major&^0xfff)<<32 | minor&0xff | (minor&^0xff)<<12
+}
+
+func userDevToKernel(d uint64) uint32 {
+	major := (d>>8)&0xfff | (d>>32)&^0xfff
+	minor := d&0xff | (d>>12)&^0xff
+	return uint32(major&0xfff)<<20 | uint32(minor&0xfffff)
 }

@@ -3,6 +3,7 @@
 package event
 
 import (
+	"encoding/binary"
 	"errors"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 func sample() *Event {
 	return &Event{
 		TimeNs: 123456789, CgroupID: 42, TGID: 1000, TID: 1001, UID: 65534, GID: 65533,
+		RealUID: 1000, RealGID: 1001, ExeDev: 0x10303, ExeIno: 1 << 40, StartNs: 987654321,
 		Hook: HookTracepoint, Flags: FlagMknod, Comm: []byte("touch"), Path: []byte("/tmp/x/new"),
 	}
 }
@@ -64,6 +66,25 @@ func TestDecodeErrors(t *testing.T) {
 	}
 }
 
+// The kernel's dev_t (major<<20 | minor) decodes to what stat(2) reports.
+func TestDecodeExeDev(t *testing.T) {
+	for _, tc := range []struct {
+		kernel uint32
+		user   uint64
+	}{
+		{8<<20 | 1, 0x801},   // sda1
+		{0<<20 | 0x23, 0x23}, // an anonymous (tmpfs, overlay) superblock
+		{259<<20 | 0x12345, 0x12345<<0&0xff | 0x103<<8 | (0x12345&^0xff)<<12},
+	} {
+		b := Encode(sample())
+		binary.LittleEndian.PutUint32(b[316:320], tc.kernel)
+		var e Event
+		require.NoError(t, Decode(b, &e))
+		assert.Equal(t, tc.user, e.ExeDev, "kernel dev %#x", tc.kernel)
+		assert.Equal(t, tc.kernel, userDevToKernel(e.ExeDev))
+	}
+}
+
 func TestHookString(t *testing.T) {
 	assert.Equal(t, "kretprobe", HookKretprobe.String())
 	assert.Equal(t, "fexit", HookFexit.String())
@@ -87,6 +108,10 @@ func FuzzDecode(f *testing.F) {
 	f.Add(Encode(sample()))
 	f.Add([]byte{})
 	f.Add(make([]byte, Size))
+	f.Add(make([]byte, 312)) // the sample before euid, exe and start time
+	setuid := sample()
+	setuid.UID, setuid.RealUID, setuid.ExeDev, setuid.ExeIno = 0, 1000, 0xfff<<8|0xff, ^uint64(0)
+	f.Add(Encode(setuid))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var e Event
 		if err := Decode(b, &e); err != nil {

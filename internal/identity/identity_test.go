@@ -30,6 +30,30 @@ func TestParseCgroupPath(t *testing.T) {
 		{"/user.slice/user-1000.slice/session-2.scope", "", ""},
 		{"/", "", ""},
 		{"/docker/" + cid[:60], "", ""},
+		// cgroupfs kubelet, guaranteed QoS (no QoS level), cri-o
+		{"/kubepods/pod0f6c2f2e-1b2c-4d5e-8f90-123456789abc/crio-" + cid, cid, "0f6c2f2e-1b2c-4d5e-8f90-123456789abc"},
+		// systemd kubelet, guaranteed QoS, containerd
+		{"/kubepods.slice/kubepods-pod0f6c2f2e_1b2c_4d5e_8f90_123456789abc.slice/cri-containerd-" + cid + ".scope", cid, "0f6c2f2e-1b2c-4d5e-8f90-123456789abc"},
+		// the pod's own cgroup (pause, pod-level accounting): a pod, no container
+		{"/kubepods/burstable/pod0f6c2f2e-1b2c-4d5e-8f90-123456789abc", "", "0f6c2f2e-1b2c-4d5e-8f90-123456789abc"},
+		// a container's own nested cgroups keep its id
+		{"/docker/" + cid + "/init", cid, ""},
+		{"/system.slice/docker-" + cid + ".scope/sub", cid, ""},
+		// Names a delegated subtree's owner can make are not container ids.
+		{"/user.slice/user-1000.slice/user@1000.service/docker-" + cid + ".scope", "", ""},
+		{"/user.slice/user-1000.slice/user@1000.service/app.slice/docker/" + cid, "", ""},
+		{"/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" + cid + ".scope", "", ""},
+		{"/system.slice/app.service/docker-" + cid + ".scope", "", ""},
+		{"/docker/" + cid + "/docker-" + strings.Repeat("b", 64) + ".scope", cid, ""},
+		{"/kubepods/besteffort/pod0f6c2f2e-1b2c-4d5e-8f90-123456789abc/" + cid + "/docker/" + strings.Repeat("b", 64), cid, "0f6c2f2e-1b2c-4d5e-8f90-123456789abc"},
+		{"/user.slice/kubepods/besteffort/pod0f6c2f2e-1b2c-4d5e-8f90-123456789abc/" + cid, "", ""},
+		{"/x/pod0f6c2f2e-1b2c-4d5e-8f90-123456789abc", "", ""},
+		// malformed
+		{"/docker/" + strings.ToUpper(cid), "", ""},
+		{"/kubepods.slice/kubepods-pod0f6c2f2e-1b2c-4d5e-8f90-123456789abc.slice/" + cid, "", ""},
+		{"/kubepods/pod0f6c2f2e_1b2c_4d5e_8f90_123456789abc/" + cid, "", ""},
+		{"/system.slice/docker-" + cid, "", ""},
+		{"", "", ""},
 	}
 	for _, tt := range tests {
 		c, p := ParseCgroupPath(tt.path)
@@ -162,7 +186,10 @@ func TestWorkloadCap(t *testing.T) {
 	for i := range 5 {
 		r.Resolve(&event.Event{TGID: uint32(i + 1), UID: uint32(i)})
 	}
-	assert.Equal(t, uint64(4), r.Overflow())
+	// Two workloads alive at most: the other three samples go to the
+	// overflow workload, which says so.
+	assert.Equal(t, uint64(3), r.Overflow())
+	assert.Equal(t, []KV{{AttrOverflow, "true"}}, r.Workload(r.Resolve(&event.Event{TGID: 9, UID: 4})).Attrs)
 }
 
 func TestCacheTTL(t *testing.T) {
@@ -173,7 +200,7 @@ func TestCacheTTL(t *testing.T) {
 	r.Resolve(e)
 	assert.Len(t, r.procs, 1)
 	now = now.Add(2 * time.Second)
-	r.Sweep()
+	r.Sweep(nil)
 	assert.Empty(t, r.procs)
 }
 

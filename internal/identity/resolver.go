@@ -1,28 +1,29 @@
 // SPDX-License-Identifier: Apache-2.0
 
-// Package identity binds each created file to who created it: from the
-// sample's tgid, uid, gid and cgroup id it resolves, in user space, the
-// executable, user, cgroup path, container id and pod uid, applies the
-// identity rules, and names the result as a workload: the resource a series
-// belongs to.
+// Package identity binds each created file to who created it: from what the
+// kernel sample carries (tgid and the process's start time, effective and
+// real uid, gid, cgroup id, the executable's device and inode) it resolves,
+// in user space, the executable path, user name, cgroup path, container id
+// and pod uid, applies the identity rules, and names the result as a
+// workload: the resource a series belongs to.
 //
-// Lookups are cached per process, so the per-sample cost with a warm cache is
-// one map lookup (BenchmarkResolveWarm). A process that exited before its
-// lookup keeps what the kernel sample carried: comm, uid, gid, cgroup id.
+// The reader goroutine never waits for that work. Lookup answers from the
+// cache or queues the sample for the resolver's workers, which read /proc and
+// the cgroup filesystem without holding the resolver's lock and hand the
+// sample back through the deliver function given to Start.
+//
+// Nothing read from /proc is believed without a check against the sample:
+// /proc/<pid> must still be the process that created the file (its start
+// time), /proc/<pid>/exe must be the executable that ran then (device and
+// inode), and a cgroup path is the one the kernel returns for the sample's
+// cgroup id (open_by_handle_at), or one whose id was checked to be it.
 package identity
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
-	"os"
-	"os/user"
-	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/kernelevents/kernelevents/internal/event"
@@ -33,6 +34,18 @@ const (
 	AttrContainerID = "container.id"
 	AttrPodUID      = "k8s.pod.uid"
 	AttrCgroupPath  = "linux.cgroup.path"
+	// AttrOverflow marks the one workload that takes samples past
+	// MaxWorkloads.
+	AttrOverflow = "identity.overflow"
+)
+
+// Reserved workload ids.
+const (
+	// HostWorkload has no attributes: no container, no rule.
+	HostWorkload uint32 = 0
+	// OverflowWorkload takes samples whose workload would exceed
+	// MaxWorkloads; its resource says identity.overflow=true.
+	OverflowWorkload uint32 = 1
 )
 
 // Options configure a Resolver.
@@ -41,17 +54,33 @@ type Options struct {
 	Rules *Rules
 	// Unmatched are the attributes of workloads no rule matched.
 	Unmatched map[string]string
-	// CacheTTL bounds how long a process's facts are trusted (an exec
-	// changes the executable). Default 30s.
+	// CacheTTL bounds how long a process's facts are trusted. Default 30s.
 	CacheTTL time.Duration
 	// MaxProcesses bounds the process cache; default 16384.
 	MaxProcesses int
-	// MaxWorkloads bounds the distinct workloads; past it samples go to
-	// workload 0 (the host) and are counted in Overflow. Default 4096.
+	// MaxWorkloads bounds the workloads alive at once; past it samples go
+	// to OverflowWorkload and are counted in Overflow. Default 20000 (two
+	// per series at the default max_series).
 	MaxWorkloads int
-	// ProcRoot and CgroupRoot default to /proc and the cgroup v2 mount.
-	ProcRoot   string
+	// MaxPending bounds the samples waiting for their creator's lookup;
+	// past it a sample is resolved from the caches and the sample alone,
+	// and counted in Unresolved. Default 65536.
+	MaxPending int
+	// Workers is the number of lookup goroutines; default 2.
+	Workers int
+	// Grace keeps a workload, cgroup path or executable no process or
+	// series refers to any more for this long, default one minute.
+	Grace time.Duration
+	// ProcRoot defaults to /proc.
+	ProcRoot string
+	// CgroupRoot is where the node's cgroup v2 hierarchy is mounted; by
+	// default the first cgroup2 mount in /proc/self/mountinfo. "none":
+	// there is none (a cgroup-v1-only host).
 	CgroupRoot string
+	// HostRoot is the node's root directory, for /etc/passwd of processes
+	// that have exited; default "/". A collector in a container mounts the
+	// node's root somewhere (for example /host) and says so here.
+	HostRoot string
 }
 
 // Workload is a resolved identity: resource attributes, sorted by key.
@@ -62,9 +91,19 @@ type Workload struct {
 // KV is one attribute.
 type KV struct{ Key, Value string }
 
+// procKey names one process in one state: an exec, a setuid or a move to
+// another cgroup makes a new key, so cached facts are never those of another
+// executable, user or cgroup.
 type procKey struct {
-	tgid, uid uint32
-	cgroup    uint64
+	tgid           uint32
+	uid, gid       uint32 // effective
+	cgroup         uint64
+	exeDev, exeIno uint64
+	start          uint64
+}
+
+func keyOf(e *event.Event) procKey {
+	return procKey{e.TGID, e.UID, e.GID, e.CgroupID, e.ExeDev, e.ExeIno, e.StartNs}
 }
 
 type procEntry struct {
@@ -74,25 +113,62 @@ type procEntry struct {
 	expires  time.Time
 }
 
-// Resolver resolves samples to workload ids. Resolve is called from the
-// reader goroutine; Workload, SetRules and Sweep from others.
+type workloadEntry struct {
+	attrs []KV
+	key   string
+	used  time.Time
+	live  bool
+}
+
+type stamped struct {
+	path string
+	used time.Time
+}
+
+type exeKey struct{ dev, ino uint64 }
+
+// pending is a sample waiting for its creator's lookup, copied out of the
+// reader's buffer.
+type pending struct {
+	e          event.Event
+	comm       [event.CommLen]byte
+	path       [event.PathLen]byte
+	commN, pN  uint16
+	receivedAt time.Time
+}
+
+// Deliver receives a sample with its workload and facts once they are known.
+// It runs on a resolver worker.
+type Deliver func(e *event.Event, workload uint32, f *Facts, receivedAt time.Time)
+
+// Resolver resolves samples to workload ids.
 type Resolver struct {
 	opts Options
+	sys  *sysLookup
 
 	mu        sync.Mutex
 	rules     *Rules
 	gen       uint64
-	procs     map[procKey]procEntry
-	cgroups   map[uint64]string // cgroup id → path
-	users     map[uint32]string
-	workloads []Workload
+	procs     map[procKey]*procEntry
+	cgroups   map[uint64]*stamped // cgroup v2 id → path, verified
+	exes      map[exeKey]*stamped // executable device+inode → path, verified
+	workloads []workloadEntry
+	free      []uint32
+	nlive     int
 	byKey     map[string]uint32
 	overflow  uint64
+	unres     uint64
+	waiting   map[procKey][]*pending
+	nwaiting  int
+	queue     chan procKey
+	deliver   Deliver
+	wg        sync.WaitGroup
+	closed    bool
 	now       func() time.Time
 }
 
-// NewResolver returns a resolver. Workload 0 is the host: no container, no
-// rule.
+// NewResolver returns a resolver. Workload 0 is the host (no container, no
+// rule), 1 the overflow workload.
 func NewResolver(opts Options) *Resolver {
 	if opts.CacheTTL <= 0 {
 		opts.CacheTTL = 30 * time.Second
@@ -101,26 +177,75 @@ func NewResolver(opts Options) *Resolver {
 		opts.MaxProcesses = 16384
 	}
 	if opts.MaxWorkloads <= 0 {
-		opts.MaxWorkloads = 4096
+		opts.MaxWorkloads = 20000
+	}
+	if opts.MaxPending <= 0 {
+		opts.MaxPending = 65536
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 2
+	}
+	if opts.Grace <= 0 {
+		opts.Grace = time.Minute
 	}
 	if opts.ProcRoot == "" {
 		opts.ProcRoot = "/proc"
 	}
-	if opts.CgroupRoot == "" {
+	switch opts.CgroupRoot {
+	case "":
 		opts.CgroupRoot = CgroupV2Root()
+	case "none":
+		opts.CgroupRoot = ""
+	}
+	if opts.HostRoot == "" {
+		opts.HostRoot = "/"
 	}
 	r := &Resolver{
 		opts:    opts,
+		sys:     newSysLookup(opts.ProcRoot, opts.CgroupRoot, opts.HostRoot),
 		rules:   opts.Rules,
-		procs:   map[procKey]procEntry{},
-		cgroups: map[uint64]string{},
-		users:   map[uint32]string{},
+		procs:   map[procKey]*procEntry{},
+		cgroups: map[uint64]*stamped{},
+		exes:    map[exeKey]*stamped{},
 		byKey:   map[string]uint32{},
+		waiting: map[procKey][]*pending{},
 		now:     time.Now,
 	}
-	r.workloads = []Workload{{}}
-	r.byKey[""] = 0
+	r.workloads = []workloadEntry{
+		{key: "", live: true},
+		{attrs: []KV{{AttrOverflow, "true"}}, key: "\x00overflow", live: true},
+	}
+	r.byKey[""] = HostWorkload
 	return r
+}
+
+// Start starts the lookup workers; deliver receives each sample Lookup
+// queued. Without Start, Lookup resolves in the caller.
+func (r *Resolver) Start(deliver Deliver) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.deliver = deliver
+	r.queue = make(chan procKey, r.opts.MaxPending)
+	for range r.opts.Workers {
+		r.wg.Add(1)
+		go r.work()
+	}
+}
+
+// Close stops the workers once every queued sample has been delivered.
+func (r *Resolver) Close() {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.closed = true
+	if r.queue != nil {
+		close(r.queue)
+	}
+	r.mu.Unlock()
+	r.wg.Wait()
+	r.sys.close()
 }
 
 // SetRules replaces the rules; cached identities are recomputed lazily.
@@ -131,161 +256,220 @@ func (r *Resolver) SetRules(rules *Rules) {
 	r.gen++
 }
 
-// Resolve returns the workload id of the creator of e.
+// Lookup returns the workload and facts of e's creator when the cache has
+// them (ok). Otherwise it copies e and queues it for the workers, which
+// deliver it (ok false, the caller is done with e), or, when MaxPending
+// samples already wait, resolves it from the caches and what the sample
+// carries alone (ok, counted in Unresolved). It never does I/O.
+func (r *Resolver) Lookup(e *event.Event, receivedAt time.Time) (uint32, *Facts, bool) {
+	k := keyOf(e)
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ent, ok := r.procs[k]; ok && ent.gen == r.gen && now.Before(ent.expires) {
+		r.touch(ent.workload, now)
+		return ent.workload, &ent.facts, true
+	}
+	if r.queue == nil || r.closed {
+		r.mu.Unlock()
+		id, f := r.ResolveFacts(e)
+		r.mu.Lock()
+		return id, &f, true
+	}
+	if r.nwaiting >= r.opts.MaxPending {
+		r.unres++
+		f := r.cachedFactsLocked(e)
+		return r.workloadLocked(&f, now), &f, true
+	}
+	p := &pending{e: *e, receivedAt: receivedAt}
+	p.commN = uint16(copy(p.comm[:], e.Comm))
+	p.pN = uint16(copy(p.path[:], e.Path))
+	first := r.waiting[k] == nil
+	r.waiting[k] = append(r.waiting[k], p)
+	r.nwaiting++
+	if first {
+		r.queue <- k // cannot block: the queue holds MaxPending keys
+	}
+	return 0, nil, false
+}
+
+func (r *Resolver) work() {
+	defer r.wg.Done()
+	for k := range r.queue {
+		r.mu.Lock()
+		first := r.waiting[k][0]
+		r.mu.Unlock()
+		first.e.Comm, first.e.Path = first.comm[:first.commN], first.path[:first.pN]
+		f := r.lookupFacts(&first.e)
+		now := r.now()
+		r.mu.Lock()
+		ent := r.storeLocked(k, f, now)
+		ps := r.waiting[k]
+		delete(r.waiting, k)
+		r.nwaiting -= len(ps)
+		deliver := r.deliver
+		r.mu.Unlock()
+		for _, p := range ps {
+			p.e.Comm, p.e.Path = p.comm[:p.commN], p.path[:p.pN]
+			deliver(&p.e, ent.workload, &ent.facts, p.receivedAt)
+		}
+	}
+}
+
+// Resolve returns the workload id of the creator of e, looking it up in the
+// caller when it is not cached.
 func (r *Resolver) Resolve(e *event.Event) uint32 {
 	id, _ := r.ResolveFacts(e)
 	return id
 }
 
 // ResolveFacts returns the workload id of the creator of e and what is
-// known of it, from the cache when fresh. The facts' comm is the process's
-// as first seen.
+// known of it, from the cache when fresh, else looked up in the caller
+// (tests, benchmarks; the receiver uses Lookup).
 func (r *Resolver) ResolveFacts(e *event.Event) (uint32, Facts) {
-	k := procKey{e.TGID, e.UID, e.CgroupID}
+	k := keyOf(e)
 	now := r.now()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if ent, ok := r.procs[k]; ok && ent.gen == r.gen && now.Before(ent.expires) {
+		r.touch(ent.workload, now)
+		r.mu.Unlock()
 		return ent.workload, ent.facts
 	}
-	facts := r.facts(e)
-	id := r.workload(facts)
-	if len(r.procs) >= r.opts.MaxProcesses {
-		r.sweepLocked(now, true)
-	}
-	r.procs[k] = procEntry{facts: facts, workload: id, gen: r.gen, expires: now.Add(r.opts.CacheTTL)}
-	return id, facts
-}
-
-// Facts resolves what is known of e's creator without rules or caching of
-// the result; exposed for the evidence logs and tests.
-func (r *Resolver) Facts(e *event.Event) Facts {
+	r.mu.Unlock()
+	f := r.lookupFacts(e)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.facts(e)
+	ent := r.storeLocked(k, f, now)
+	return ent.workload, ent.facts
 }
 
-func (r *Resolver) facts(e *event.Event) Facts {
-	f := Facts{UID: e.UID, GID: e.GID, Comm: string(e.Comm), User: r.userName(e.UID)}
-	pid := strconv.FormatUint(uint64(e.TGID), 10)
-	if exe, err := os.Readlink(filepath.Join(r.opts.ProcRoot, pid, "exe")); err == nil {
-		f.Executable = strings.TrimSuffix(exe, " (deleted)")
+// Facts looks up what is known of e's creator without rules or caching of
+// the result; for tests.
+func (r *Resolver) Facts(e *event.Event) Facts {
+	return r.lookupFacts(e)
+}
+
+func (r *Resolver) storeLocked(k procKey, f Facts, now time.Time) *procEntry {
+	ent := &procEntry{facts: f, workload: r.workloadLocked(&f, now), gen: r.gen, expires: now.Add(r.opts.CacheTTL)}
+	if len(r.procs) >= r.opts.MaxProcesses {
+		r.expireProcsLocked(now)
 	}
-	f.Cgroup = r.cgroupPath(pid, e.CgroupID)
+	if len(r.procs) < r.opts.MaxProcesses {
+		r.procs[k] = ent
+	}
+	return ent
+}
+
+// lookupFacts does the I/O, without the lock but for short cache reads and
+// writes.
+func (r *Resolver) lookupFacts(e *event.Event) Facts {
+	f := Facts{UID: e.UID, GID: e.GID, RealUID: e.RealUID, Comm: string(e.Comm)}
+	now := r.now()
+	proc := r.sys.process(e.TGID, e.StartNs)
+
+	ek := exeKey{e.ExeDev, e.ExeIno}
+	if e.ExeIno != 0 {
+		if p, ok := proc.executable(ek.dev, ek.ino); ok {
+			f.Executable = p
+			r.mu.Lock()
+			if len(r.exes) < r.opts.MaxProcesses {
+				r.exes[ek] = &stamped{p, now}
+			}
+			r.mu.Unlock()
+		} else {
+			r.mu.Lock()
+			if s := r.exes[ek]; s != nil {
+				f.Executable, s.used = s.path, now
+			}
+			r.mu.Unlock()
+		}
+	}
+
+	f.Cgroup = r.cgroupPath(e.CgroupID, proc, now)
 	f.ContainerID, f.PodUID = ParseCgroupPath(f.Cgroup)
+	if f.ContainerID == "" && f.PodUID == "" {
+		// Hybrid and v1 hosts: a v1 controller's path may name the
+		// container. Per process only: v1 paths have no id to check.
+		if p := proc.v1ContainerCgroup(); p != "" {
+			f.Cgroup = p
+			f.ContainerID, f.PodUID = ParseCgroupPath(p)
+		}
+	}
+	f.User = proc.userName(e.UID, f.ContainerID == "" && f.PodUID == "")
 	return f
 }
 
-// cgroupPath prefers /proc/<pid>/cgroup: the v2 line, or a v1 line naming a
-// container on hybrid and v1-only hosts. When the process is gone, the
-// cgroup id from the sample is looked up in the v2 hierarchy (its inode).
-func (r *Resolver) cgroupPath(pid string, id uint64) string {
-	if p, ok := r.cgroups[id]; ok && id != 0 {
-		return p
+// cgroupPath returns the path of cgroup v2 id, checked to have that id.
+func (r *Resolver) cgroupPath(id uint64, proc *procView, now time.Time) string {
+	if id == 0 {
+		return ""
 	}
-	p := ""
-	if b, err := os.ReadFile(filepath.Join(r.opts.ProcRoot, pid, "cgroup")); err == nil {
-		p = pickCgroupLine(b)
-	} else if id != 0 {
-		p = findCgroupByID(r.opts.CgroupRoot, id)
+	r.mu.Lock()
+	if s := r.cgroups[id]; s != nil {
+		s.used = now
+		r.mu.Unlock()
+		return s.path
 	}
-	if id != 0 && p != "" && len(r.cgroups) < r.opts.MaxProcesses {
-		r.cgroups[id] = p
+	r.mu.Unlock()
+	p, ok := r.sys.cgroupByID(id)
+	if !ok {
+		// Without open_by_handle_at (no CAP_DAC_READ_SEARCH): the
+		// process's own v2 line, if that path has the sample's id.
+		p, ok = proc.v2Cgroup(id)
 	}
+	if !ok {
+		return ""
+	}
+	r.mu.Lock()
+	if len(r.cgroups) < r.opts.MaxProcesses {
+		r.cgroups[id] = &stamped{p, now}
+	}
+	r.mu.Unlock()
 	return p
 }
 
-// pickCgroupLine returns the v2 path ("0::/x"), unless it is "/" and a v1
-// controller's path names a container.
-func pickCgroupLine(b []byte) string {
-	v2, v1 := "", ""
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		if parts[0] == "0" && parts[1] == "" {
-			v2 = parts[2]
-		} else if c, _ := ParseCgroupPath(parts[2]); c != "" && v1 == "" {
-			v1 = parts[2]
-		}
+// cachedFactsLocked is what is known of e without I/O.
+func (r *Resolver) cachedFactsLocked(e *event.Event) Facts {
+	f := Facts{UID: e.UID, GID: e.GID, RealUID: e.RealUID, Comm: string(e.Comm)}
+	if s := r.exes[exeKey{e.ExeDev, e.ExeIno}]; s != nil && e.ExeIno != 0 {
+		f.Executable = s.path
 	}
-	if (v2 == "" || v2 == "/") && v1 != "" {
-		return v1
+	if s := r.cgroups[e.CgroupID]; s != nil {
+		f.Cgroup = s.path
+		f.ContainerID, f.PodUID = ParseCgroupPath(f.Cgroup)
 	}
-	return v2
+	return f
 }
 
-// findCgroupByID walks the cgroup v2 tree for the directory whose inode is id
-// (bounded: at most 100,000 directories).
-func findCgroupByID(root string, id uint64) string {
-	if root == "" {
-		return ""
+// CheckCgroupHandles says whether cgroup ids resolve by handle
+// (open_by_handle_at on the cgroup v2 mount, which needs
+// CAP_DAC_READ_SEARCH); when not, paths come from /proc/<pid>/cgroup,
+// checked by id, and a process that exited before its lookup keeps only its
+// cgroup id.
+func (r *Resolver) CheckCgroupHandles() error {
+	if r.sys.cgroupRootPath() == "" {
+		return fmt.Errorf("no cgroup v2 mount (identity::cgroup_root)")
 	}
-	found, seen := "", 0
-	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil || found != "" {
-			return filepath.SkipDir
-		}
-		if !d.IsDir() {
-			return nil
-		}
-		if seen++; seen > 100_000 {
-			return filepath.SkipAll
-		}
-		info, err := d.Info()
-		if err != nil {
-			return nil
-		}
-		if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Ino == id {
-			rel, _ := filepath.Rel(root, p)
-			found = "/" + strings.TrimPrefix(rel, ".")
-			found = filepath.Clean(found)
-			return filepath.SkipAll
-		}
-		return nil
-	})
-	return found
+	if _, ok := r.sys.cgroupByID(1); !ok {
+		return fmt.Errorf("open_by_handle_at on %s refused or unsupported (needs CAP_DAC_READ_SEARCH and Linux 5.5+)", r.sys.cgroupRootPath())
+	}
+	return nil
 }
 
 // CgroupV2Root returns where the cgroup v2 hierarchy is mounted (from
 // /proc/self/mountinfo), or "".
 func CgroupV2Root() string {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		// ... mountpoint ... - fstype source options
-		left, right, ok := strings.Cut(line, " - ")
-		if !ok || !strings.HasPrefix(right, "cgroup2 ") {
-			continue
-		}
-		f := strings.Fields(left)
-		if len(f) >= 5 {
-			return f[4]
-		}
-	}
-	return ""
+	return cgroup2Mount("/proc/self/mountinfo")
 }
 
-func (r *Resolver) userName(uid uint32) string {
-	if n, ok := r.users[uid]; ok {
-		return n
+func (r *Resolver) touch(id uint32, now time.Time) {
+	if int(id) < len(r.workloads) {
+		r.workloads[id].used = now
 	}
-	n := ""
-	if u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10)); err == nil {
-		n = u.Username
-	}
-	if len(r.users) < 4096 {
-		r.users[uid] = n
-	}
-	return n
 }
 
-// workload interns the resource attributes that f and the rules give.
-func (r *Resolver) workload(f Facts) uint32 {
+// workloadLocked interns the resource attributes that f and the rules give.
+func (r *Resolver) workloadLocked(f *Facts, now time.Time) uint32 {
 	attrs := map[string]string{}
 	if f.ContainerID != "" {
 		attrs[AttrContainerID] = f.ContainerID
@@ -296,7 +480,7 @@ func (r *Resolver) workload(f Facts) uint32 {
 	if f.Cgroup != "" && f.Cgroup != "/" {
 		attrs[AttrCgroupPath] = f.Cgroup
 	}
-	if name, ra, ok := r.rules.Match(&f); ok {
+	if name, ra, ok := r.rules.Match(f); ok {
 		attrs[RuleAttribute] = name
 		for k, v := range ra {
 			attrs[k] = v
@@ -316,15 +500,26 @@ func (r *Resolver) workload(f Facts) uint32 {
 		fmt.Fprintf(&key, "%q=%q;", kv.Key, kv.Value)
 	}
 	if id, ok := r.byKey[key.String()]; ok {
+		r.workloads[id].used = now
 		return id
 	}
-	if len(r.workloads) >= r.opts.MaxWorkloads {
+	if r.nlive >= r.opts.MaxWorkloads {
 		r.overflow++
-		return 0
+		r.workloads[OverflowWorkload].used = now
+		return OverflowWorkload
 	}
-	id := uint32(len(r.workloads))
-	r.workloads = append(r.workloads, Workload{Attrs: kvs})
-	r.byKey[key.String()] = id
+	w := workloadEntry{attrs: kvs, key: key.String(), used: now, live: true}
+	var id uint32
+	if n := len(r.free); n > 0 {
+		id = r.free[0]
+		r.free = r.free[1:]
+		r.workloads[id] = w
+	} else {
+		id = uint32(len(r.workloads))
+		r.workloads = append(r.workloads, w)
+	}
+	r.byKey[w.key] = id
+	r.nlive++
 	return id
 }
 
@@ -335,36 +530,109 @@ func (r *Resolver) Workload(id uint32) Workload {
 	if int(id) >= len(r.workloads) {
 		return Workload{}
 	}
-	return r.workloads[id]
+	return Workload{Attrs: r.workloads[id].attrs}
 }
 
-// Overflow returns how many resolutions fell back to the host workload
-// because MaxWorkloads was reached.
+// Stats are the resolver's counters and sizes.
+type Stats struct {
+	// Overflow counts samples that went to OverflowWorkload because
+	// MaxWorkloads workloads were alive.
+	Overflow uint64
+	// Unresolved counts samples resolved from the caches alone because
+	// MaxPending samples were waiting.
+	Unresolved uint64
+	// Workloads, Processes, Cgroups, Executables: entries now.
+	Workloads, Processes, Cgroups, Executables int
+	// Pending samples wait for a lookup now.
+	Pending int
+}
+
+// Stats returns the counters and the sizes of the caches.
+func (r *Resolver) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Stats{
+		Overflow: r.overflow, Unresolved: r.unres,
+		Workloads: r.nlive, Processes: len(r.procs), Cgroups: len(r.cgroups), Executables: len(r.exes),
+		Pending: r.nwaiting,
+	}
+}
+
+// Overflow returns how many resolutions went to OverflowWorkload because
+// MaxWorkloads was reached.
 func (r *Resolver) Overflow() uint64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.overflow
+	return r.Stats().Overflow
 }
 
-// Sweep drops cache entries past their TTL and those of processes that have
-// exited; the receiver calls it at each collection interval.
-func (r *Resolver) Sweep() {
+// Sweep forgets what nothing refers to any more: processes past the cache
+// TTL or exited, then workloads neither a cached process nor a series in
+// inUse refers to (nil: none) and unused for Grace, and cgroup paths and
+// executables no cached process refers to. The receiver calls it at each
+// collection interval with the workloads of its live series.
+func (r *Resolver) Sweep(inUse map[uint32]bool) {
+	r.mu.Lock()
+	tgids := make(map[uint32]bool, len(r.procs))
+	for k := range r.procs {
+		tgids[k.tgid] = true
+	}
+	r.mu.Unlock()
+	// Which processes still exist, without the lock.
+	for tgid := range tgids {
+		tgids[tgid] = r.sys.exists(tgid)
+	}
+
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.sweepLocked(r.now(), false)
-}
-
-func (r *Resolver) sweepLocked(now time.Time, full bool) {
+	now := r.now()
+	cutoff := now.Add(-r.opts.Grace)
+	refWl := map[uint32]bool{}
+	refCg := map[uint64]bool{}
+	refExe := map[exeKey]bool{}
 	for k, e := range r.procs {
-		if now.After(e.expires) || e.gen != r.gen {
+		if !now.Before(e.expires) || e.gen != r.gen || !tgids[k.tgid] {
 			delete(r.procs, k)
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(r.opts.ProcRoot, strconv.FormatUint(uint64(k.tgid), 10))); err != nil {
-			delete(r.procs, k) // exited
+		refWl[e.workload] = true
+		refCg[k.cgroup] = true
+		refExe[exeKey{k.exeDev, k.exeIno}] = true
+	}
+	for k := range r.waiting {
+		refCg[k.cgroup] = true
+		refExe[exeKey{k.exeDev, k.exeIno}] = true
+	}
+	for id := OverflowWorkload + 1; int(id) < len(r.workloads); id++ {
+		w := &r.workloads[id]
+		if !w.live || refWl[id] || inUse[id] || !w.used.Before(cutoff) {
+			continue
+		}
+		delete(r.byKey, w.key)
+		*w = workloadEntry{}
+		r.free = append(r.free, id)
+		r.nlive--
+	}
+	for id, s := range r.cgroups {
+		if !refCg[id] && s.used.Before(cutoff) {
+			delete(r.cgroups, id)
 		}
 	}
-	if full && len(r.procs) >= r.opts.MaxProcesses {
-		clear(r.procs) // all alive and fresh: start over rather than grow
+	for k, s := range r.exes {
+		if !refExe[k] && s.used.Before(cutoff) {
+			delete(r.exes, k)
+		}
+	}
+	r.sys.sweepUsers()
+}
+
+// expireProcsLocked drops process entries past their TTL; when all are
+// fresh it drops them all rather than grow (they are looked up again).
+func (r *Resolver) expireProcsLocked(now time.Time) {
+	for k, e := range r.procs {
+		if !now.Before(e.expires) || e.gen != r.gen {
+			delete(r.procs, k)
+		}
+	}
+	if len(r.procs) >= r.opts.MaxProcesses {
+		clear(r.procs)
 	}
 }

@@ -39,7 +39,9 @@ const RuleAttribute = "identity.rule"
 
 // Facts are what is known of the creator when rules are matched.
 type Facts struct {
+	// UID and GID are the effective ids; RealUID the real uid.
 	UID, GID    uint32
+	RealUID     uint32
 	User        string
 	Executable  string
 	Comm        string

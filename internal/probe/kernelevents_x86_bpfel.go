@@ -26,7 +26,11 @@ type kerneleventsEvent struct {
 	Flags    uint8
 	Comm     [16]int8
 	Path     [256]int8
-	Pad      uint32
+	Euid     uint32
+	Egid     uint32
+	ExeDev   uint32
+	ExeIno   uint64
+	StartNs  uint64
 }
 
 type kerneleventsMknodArgs struct {

@@ -5,10 +5,15 @@
 package testutil
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/kernelevents/kernelevents/internal/identity"
 )
@@ -37,4 +42,72 @@ func MakeCgroup(t *testing.T, rel string) (abs, cgPath string) {
 		}
 	})
 	return abs, strings.TrimPrefix(abs, root)
+}
+
+// MakeRuntimeCgroup creates the cgroup v2 directory rel (for example
+// "docker/<id>" or "kubepods/besteffort/pod<uid>/<id>") at the root of the
+// hierarchy, where container runtimes make theirs: container ids count only
+// there. Use ids no real runtime has. The directories below rel's first
+// component are removed at cleanup, once the children in them have exited;
+// the first (docker, kubepods, ...) is left, as a runtime would.
+func MakeRuntimeCgroup(t testing.TB, rel string) (abs, cgPath string) {
+	t.Helper()
+	RequireRoot(t)
+	root := identity.CgroupV2Root()
+	if root == "" {
+		SkipUnlessStrict(t, "cgroup v2 is not mounted")
+	}
+	rel = strings.Trim(rel, "/")
+	first, _, _ := strings.Cut(rel, "/")
+	abs = filepath.Join(root, rel)
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		t.Fatalf("create cgroup: %v", err)
+	}
+	stop := filepath.Join(root, first)
+	t.Cleanup(func() {
+		for d := abs; d != stop && strings.HasPrefix(d, stop); d = filepath.Dir(d) {
+			os.Remove(d)
+		}
+	})
+	return abs, "/" + rel
+}
+
+// RunInCgroup runs argv as a new process born in the cgroup v2 directory
+// dir (clone3 with CLONE_INTO_CGROUP: it never runs anywhere else) and
+// waits for it. It returns the process's pid.
+func RunInCgroup(dir string, argv ...string) (int, error) {
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("open cgroup %s: %w", dir, err)
+	}
+	defer unix.Close(fd)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("%v in %s: %w: %s", argv, dir, err, out)
+	}
+	return cmd.Process.Pid, nil
+}
+
+// MakeRuntimeCgroupNoCleanup is MakeRuntimeCgroup for tests that remove
+// thousands of cgroups themselves as they go (RemoveCgroups).
+func MakeRuntimeCgroupNoCleanup(t testing.TB, rel string) (abs, cgPath string) {
+	t.Helper()
+	root := identity.CgroupV2Root()
+	if root == "" {
+		SkipUnlessStrict(t, "cgroup v2 is not mounted")
+	}
+	rel = strings.Trim(rel, "/")
+	abs = filepath.Join(root, rel)
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		t.Fatalf("create cgroup: %v", err)
+	}
+	return abs, "/" + rel
+}
+
+// RemoveCgroups removes the cgroup rel below root (an empty one: its
+// processes have exited) and returns whether it is gone.
+func RemoveCgroups(root, rel string) bool {
+	err := os.Remove(filepath.Join(root, rel))
+	return err == nil || os.IsNotExist(err)
 }

@@ -50,6 +50,11 @@ func runChild(spec *ChildSpec) error {
 			return fmt.Errorf("setuid: %w", err)
 		}
 	}
+	if len(spec.Setresuid) == 3 {
+		if err := syscall.Setresuid(spec.Setresuid[0], spec.Setresuid[1], spec.Setresuid[2]); err != nil {
+			return fmt.Errorf("setresuid: %w", err)
+		}
+	}
 	for _, op := range spec.Ops {
 		if err := do(dir, spec.Dir, op); err != nil {
 			return fmt.Errorf("%s %s: %w", op.Kind, op.Path, err)

@@ -106,6 +106,11 @@ type ChildSpec struct {
 	// the child entered Dir and before the first op.
 	UID *uint32 `json:"uid,omitempty"`
 	GID *uint32 `json:"gid,omitempty"`
+	// Setresuid, when set, is (ruid, euid, suid) taken with setresuid(2)
+	// after UID/GID, -1 keeping one: a root child with euid 65534 and real
+	// uid 0 is what a setuid-nobody program looks like, and the reverse a
+	// setuid-root one run by nobody.
+	Setresuid []int `json:"setresuid,omitempty"`
 	// Cgroup, when set, is a cgroup directory the child moves itself into
 	// (by writing to its cgroup.procs) before anything else.
 	Cgroup string `json:"cgroup,omitempty"`

@@ -42,6 +42,9 @@ type Config struct {
 	// creations go to one series with otel.metric.overflow=true.
 	MaxSeries int `mapstructure:"max_series"`
 	// SeriesTTL drops series not incremented for this long; 0 keeps them.
+	// Default 5m: on a node where pods come and go, the series (and the
+	// workload identities they hold) of gone pods are forgotten rather than
+	// fill max_series.
 	SeriesTTL time.Duration `mapstructure:"series_ttl"`
 
 	// Identity binds creations to accountable identities.
@@ -71,6 +74,17 @@ type IdentityConfig struct {
 	UnmatchedAttributes map[string]string `mapstructure:"unmatched_attributes"`
 	// CacheTTL bounds how long a process's resolved identity is reused.
 	CacheTTL time.Duration `mapstructure:"cache_ttl"`
+	// MaxWorkloads bounds the workloads (distinct resources) alive at once;
+	// past it creations go to one overflow workload and are counted in
+	// kernel.workloads.overflowed.
+	MaxWorkloads int `mapstructure:"max_workloads"`
+	// CgroupRoot is where the node's cgroup v2 hierarchy is mounted (for a
+	// collector in a container: the node's, mounted in); empty finds the
+	// first cgroup2 mount.
+	CgroupRoot string `mapstructure:"cgroup_root"`
+	// HostRoot is the node's root directory as the collector sees it, for
+	// the user names of host processes that have exited.
+	HostRoot string `mapstructure:"host_root"`
 }
 
 // WakeupConfig says when the kernel wakes the reader.
@@ -87,7 +101,7 @@ type FilterConfig struct {
 	// PathPrefixes keeps only files whose absolute path starts with one of
 	// these (end a directory with "/"); empty keeps all.
 	PathPrefixes []string `mapstructure:"path_prefixes"`
-	// UIDs keeps only files created by these real uids; empty keeps all.
+	// UIDs keeps only files created by these effective uids; empty keeps all.
 	UIDs []uint32 `mapstructure:"uids"`
 	// ExcludeComms drops files created by tasks with these names (comm).
 	ExcludeComms []string `mapstructure:"exclude_comms"`
@@ -167,6 +181,15 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Identity.CacheTTL <= 0 {
 		bad("identity::cache_ttl", "must be positive")
+	}
+	if cfg.Identity.MaxWorkloads < 1 || cfg.Identity.MaxWorkloads > 10_000_000 {
+		bad("identity::max_workloads", "%d must be from 1 to 10000000", cfg.Identity.MaxWorkloads)
+	}
+	if cfg.Identity.CgroupRoot != "" && !strings.HasPrefix(cfg.Identity.CgroupRoot, "/") {
+		bad("identity::cgroup_root", "%q must be an absolute path", cfg.Identity.CgroupRoot)
+	}
+	if !strings.HasPrefix(cfg.Identity.HostRoot, "/") {
+		bad("identity::host_root", "%q must be an absolute path", cfg.Identity.HostRoot)
 	}
 	return errors.Join(errs...)
 }

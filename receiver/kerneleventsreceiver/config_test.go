@@ -88,6 +88,9 @@ func TestValidateNamesEachKey(t *testing.T) {
 		}, "identity::rules[0]::match:"},
 		{"reload interval", func(c *Config) { c.Identity.RulesFile = "/etc/rules.yaml"; c.Identity.ReloadInterval = 0 }, "identity::reload_interval:"},
 		{"cache ttl", func(c *Config) { c.Identity.CacheTTL = 0 }, "identity::cache_ttl:"},
+		{"max workloads", func(c *Config) { c.Identity.MaxWorkloads = 0 }, "identity::max_workloads:"},
+		{"cgroup root", func(c *Config) { c.Identity.CgroupRoot = "sys/fs/cgroup" }, "identity::cgroup_root:"},
+		{"host root", func(c *Config) { c.Identity.HostRoot = "" }, "identity::host_root:"},
 		{"evidence rate", func(c *Config) { c.Evidence.MaxRecordsPerSecond = -1 }, "evidence::max_records_per_second:"},
 		{"evidence flush", func(c *Config) { c.Evidence.FlushInterval = 0 }, "evidence::flush_interval:"},
 	}

@@ -102,7 +102,10 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	}
 	a.PutInt("process.pid", int64(e.TGID))
 	a.PutInt("thread.id", int64(e.TID))
-	a.PutInt("process.user.id", int64(e.UID))
+	a.PutInt("process.user.id", int64(e.UID)) // effective
+	if e.RealUID != e.UID {
+		a.PutInt("process.real_user.id", int64(e.RealUID))
+	}
 	a.PutInt("process.group.id", int64(e.GID))
 	if f.User != "" {
 		a.PutStr("process.user.name", f.User)

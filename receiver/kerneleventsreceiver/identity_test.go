@@ -5,9 +5,11 @@ package kerneleventsreceiver
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 
 	"github.com/kernelevents/kernelevents/internal/identity"
 	"github.com/kernelevents/kernelevents/internal/testutil"
+	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
 // creationsByResource sums kernel.file.creations in the newest batch by
@@ -79,8 +82,8 @@ const (
 func TestIdentityOnResource(t *testing.T) {
 	dir := tempDir(t)
 	require.NoError(t, os.Chmod(dir, 0o777))
-	cgA, pathA := testutil.MakeCgroup(t, "kubepods/besteffort/pod"+testPodUID+"/cri-containerd-"+cidA+".scope")
-	cgB, pathB := testutil.MakeCgroup(t, "docker/"+cidB)
+	cgA, pathA := testutil.MakeRuntimeCgroup(t, "kubepods/besteffort/pod"+testPodUID+"/cri-containerd-"+cidA+".scope")
+	cgB, pathB := testutil.MakeRuntimeCgroup(t, "docker/"+cidB)
 
 	cfg := testConfig(dir)
 	cfg.Identity.Rules = []identity.Rule{
@@ -157,4 +160,171 @@ func TestIdentityConfigErrorsNameRule(t *testing.T) {
 	err := cfg.Validate()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "identity::rules[1]::match::executable:")
+}
+
+// startProcess starts argv and stops it (by its pid) at cleanup.
+func startProcess(t *testing.T, cmd *exec.Cmd) *exec.Cmd {
+	t.Helper()
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd
+}
+
+// TestIdentityExecutableAtCreation: `sh -c ': > x; exec /usr/bin/sleep'`
+// created x as the shell, whatever /proc/<pid>/exe says by the time it is
+// looked up: it is not credited to a rule on /usr/bin/sleep. A shell that
+// is still the shell when looked up is credited to the shell's rule, and
+// then so is the first (its executable known by device and inode).
+func TestIdentityExecutableAtCreation(t *testing.T) {
+	dir := tempDir(t)
+	shell, err := filepath.EvalSymlinks("/bin/sh")
+	require.NoError(t, err)
+	sleep, err := exec.LookPath("sleep")
+	require.NoError(t, err)
+	sleep, err = filepath.EvalSymlinks(sleep)
+	require.NoError(t, err)
+	cfg := testConfig(dir)
+	cfg.Identity.Rules = []identity.Rule{
+		{Name: "trusted", Match: identity.Match{Executable: sleep}, Attributes: map[string]string{"trusted": "yes"}},
+		{Name: "shell", Match: identity.Match{Executable: shell}, Attributes: map[string]string{"trusted": "no"}},
+	}
+	sink, stop := startReceiver(t, cfg)
+
+	// The shell stays the shell (it waits for its child).
+	startProcess(t, exec.Command("/bin/sh", "-c", ": > "+filepath.Join(dir, "by-shell")+"; "+sleep+" 60; true"))
+	assert.Equal(t, map[string]int64{"identity.rule=shell,trusted=no": 1}, waitTotal(t, sink, 1))
+	// The shell becomes sleep right after creating the file.
+	startProcess(t, exec.Command("/bin/sh", "-c", ": > "+filepath.Join(dir, "then-exec")+"; exec "+sleep+" 60"))
+	got := waitTotal(t, sink, 2)
+	stop()
+	assert.Equal(t, map[string]int64{"identity.rule=shell,trusted=no": 2}, got)
+}
+
+// TestIdentityEffectiveUID: a process with real uid 0 and effective uid
+// 65534 (a setuid-nobody program run by root) creates files as nobody:
+// process.user.id and uid rules say 65534.
+func TestIdentityEffectiveUID(t *testing.T) {
+	dir := tempDir(t)
+	require.NoError(t, os.Chmod(dir, 0o777))
+	cfg := testConfig(dir)
+	cfg.Metrics.KernelFileCreations.EnabledAttributes = append(cfg.Metrics.KernelFileCreations.EnabledAttributes,
+		metadata.KernelFileCreationsMetricAttributeKeyProcessPid)
+	cfg.Identity.Rules = []identity.Rule{{Name: "nobody", Match: identity.Match{UID: ptr(uint32(65534))}, Attributes: map[string]string{"team": "nobody"}}}
+	sink, stop := startReceiver(t, cfg)
+	child := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Setresuid: []int{-1, 65534, -1}, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: "x"}}})
+	assert.Equal(t, map[string]int64{"identity.rule=nobody,team=nobody": 1}, waitTotal(t, sink, 1))
+	stop()
+	var uids []any
+	for _, p := range lastBatch(sink)["kernel.file.creations"] {
+		if p.attrs["process.pid"] == int64(child.PID) {
+			uids = append(uids, p.attrs["process.user.id"])
+		}
+	}
+	assert.Equal(t, []any{int64(65534)}, uids)
+}
+
+// TestIdentityUserFromCreatorsRoot: a process in another root filesystem (a
+// container's image) is named by that root's /etc/passwd, not the
+// collector's: uid 4242 is "imageuser" only in the image.
+func TestIdentityUserFromCreatorsRoot(t *testing.T) {
+	testutil.RequireRoot(t)
+	root := tempDir(t)
+	require.NoError(t, os.Chmod(root, 0o755))
+	for _, d := range []string{"bin", "etc", "work"} {
+		require.NoError(t, os.Mkdir(filepath.Join(root, d), 0o755))
+	}
+	require.NoError(t, os.Chmod(filepath.Join(root, "work"), 0o777))
+	bb, err := os.ReadFile("/bin/busybox")
+	require.NoError(t, err, "busybox-static")
+	require.NoError(t, os.WriteFile(filepath.Join(root, "bin", "busybox"), bb, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "etc", "passwd"), []byte("root:x:0:0::/:/bin/sh\nimageuser:x:4242:4242::/:/bin/sh\n"), 0o644))
+	if b, err := os.ReadFile("/etc/passwd"); err == nil {
+		require.NotContains(t, string(b), ":4242:", "this test needs uid 4242 unnamed on the host")
+	}
+	// Inside its root the process creates /work/x: that is the path the
+	// kernel reports (up to the task's root).
+	marker := "/work/"
+	cfg := testConfig(root)
+	cfg.Filter.PathPrefixes = []string{marker}
+	cfg.Identity.Rules = []identity.Rule{{Name: "image-user", Match: identity.Match{User: "imageuser"}, Attributes: map[string]string{"team": "image"}}}
+	sink, stop := startReceiver(t, cfg)
+	cmd := exec.Command("/bin/busybox", "sh", "-c", ": > /work/x; exec /bin/busybox sleep 60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root, Credential: &syscall.Credential{Uid: 4242, Gid: 4242}}
+	cmd.Dir = "/"
+	startProcess(t, cmd)
+	got := waitTotal(t, sink, 1)
+	stop()
+	assert.Equal(t, map[string]int64{"identity.rule=image-user,team=image": 1}, got)
+}
+
+// TestIdentityKubeletLayouts: pods in real cgroups named as the kubelet's
+// cgroupfs and systemd drivers name them carry their pod uid and container
+// id; a cgroup with a container's name inside a subtree anyone could be
+// delegated (here a test-owned one) carries neither.
+func TestIdentityKubeletLayouts(t *testing.T) {
+	dir := tempDir(t)
+	const (
+		podFS = "1f6c2f2e-1b2c-4d5e-8f90-123456789abc"
+		podSD = "2f6c2f2e-1b2c-4d5e-8f90-123456789abc"
+		cidC  = "cccc5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778899"
+		cidD  = "dddd5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778899"
+		cidE  = "eeee5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778899"
+	)
+	cgFS, pathFS := testutil.MakeRuntimeCgroup(t, "kubepods/burstable/pod"+podFS+"/"+cidC)
+	sdPod := strings.ReplaceAll(podSD, "-", "_")
+	cgSD, pathSD := testutil.MakeRuntimeCgroup(t, "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"+sdPod+".slice/cri-containerd-"+cidD+".scope")
+	cgSpoof, pathSpoof := testutil.MakeCgroup(t, "kubepods/burstable/pod"+podFS+"/docker-"+cidE+".scope")
+	cfg := testConfig(dir)
+	cfg.Identity.UnmatchedAttributes = map[string]string{}
+	sink, stop := startReceiver(t, cfg)
+	for i, cg := range []string{cgFS, cgSD, cgSpoof} {
+		testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Cgroup: cg, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: fmt.Sprint("f", i)}}})
+	}
+	got := waitTotal(t, sink, 3)
+	stop()
+	assert.Equal(t, map[string]int64{
+		"container.id=" + cidC + ",k8s.pod.uid=" + podFS + ",linux.cgroup.path=" + pathFS: 1,
+		"container.id=" + cidD + ",k8s.pod.uid=" + podSD + ",linux.cgroup.path=" + pathSD: 1,
+		"linux.cgroup.path=" + pathSpoof: 1,
+	}, got)
+}
+
+// TestIdentityInPrivateCgroupNamespace runs the receiver as a DaemonSet pod
+// sees the node: in a cgroup namespace of its own, rooted at its own cgroup,
+// where other processes' /proc/<pid>/cgroup read "/../../docker/<id>". The
+// cgroup path is still the node's, resolved by id on the node's hierarchy.
+func TestIdentityInPrivateCgroupNamespace(t *testing.T) {
+	const cidF = "ffff5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778899"
+	if os.Getenv("KERNELEVENTS_IN_CGROUPNS") == "" {
+		testutil.RequireRoot(t)
+		unshare, err := exec.LookPath("unshare")
+		require.NoError(t, err, "unshare (util-linux)")
+		cg, _ := testutil.MakeCgroup(t, "collector")
+		fd, err := syscall.Open(cg, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+		require.NoError(t, err)
+		defer syscall.Close(fd)
+		cmd := exec.Command(unshare, "--cgroup", os.Args[0], "-test.run", "^TestIdentityInPrivateCgroupNamespace$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), "KERNELEVENTS_IN_CGROUPNS=1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		require.Contains(t, string(out), "--- PASS: TestIdentityInPrivateCgroupNamespace", "%s", out)
+		return
+	}
+	self, err := os.ReadFile("/proc/self/cgroup")
+	require.NoError(t, err)
+	require.Contains(t, string(self), "0::/\n", "not in a cgroup namespace of its own")
+	dir := tempDir(t)
+	cg, path := testutil.MakeRuntimeCgroup(t, "docker/"+cidF)
+	cfg := testConfig(dir)
+	cfg.Identity.UnmatchedAttributes = map[string]string{}
+	sink, stop := startReceiver(t, cfg)
+	// Alive at its lookup: its /proc/<pid>/cgroup is there to be misread.
+	testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Cgroup: cg, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: "f"}, {Kind: testutil.OpSleep, Path: "300ms"}}})
+	got := waitTotal(t, sink, 1)
+	stop()
+	assert.Equal(t, map[string]int64{"container.id=" + cidF + ",linux.cgroup.path=" + path: 1}, got)
 }

@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/kernelevents/kernelevents/internal/aggregate"
 	"github.com/kernelevents/kernelevents/internal/event"
@@ -62,6 +63,8 @@ type kernelEventsReceiver struct {
 
 	received  atomic.Uint64
 	malformed atomic.Uint64
+	lag       lagStats   // ring buffer → reader
+	idLag     lagStats   // reader → identity known (table and evidence)
 	emitMu    sync.Mutex // serializes emit between the ticker and Shutdown
 }
 
@@ -169,13 +172,26 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		return err
 	}
 	r.resolver = identity.NewResolver(identity.Options{
-		Rules:     configRules,
-		Unmatched: r.cfg.Identity.UnmatchedAttributes,
-		CacheTTL:  r.cfg.Identity.CacheTTL,
+		Rules:        configRules,
+		Unmatched:    r.cfg.Identity.UnmatchedAttributes,
+		CacheTTL:     r.cfg.Identity.CacheTTL,
+		MaxWorkloads: r.cfg.Identity.MaxWorkloads,
+		CgroupRoot:   r.cfg.Identity.CgroupRoot,
+		HostRoot:     r.cfg.Identity.HostRoot,
+		// Unreferenced workloads live two more collections: enough for a
+		// sample between a workload's lookup and its series.
+		Grace: 2 * r.cfg.CollectionInterval,
 	})
+	if err := r.resolver.CheckCgroupHandles(); err != nil {
+		r.set.Logger.Warn("Cgroup paths come from /proc/<pid>/cgroup (checked by id) instead of by id: a process that exits before its lookup keeps only its cgroup id",
+			zap.Error(err))
+	}
+	r.set.Logger.Info("Workload identity limits: past identity::max_workloads live workloads, creations go to the resource identity.overflow=true; alert on kernel.workloads.overflowed > 0",
+		zap.Int("max_workloads", r.cfg.Identity.MaxWorkloads), zap.Duration("series_ttl", r.cfg.SeriesTTL))
 	if r.cfg.Identity.RulesFile != "" {
 		r.rules = newRulesWatcher(r.cfg.Identity.RulesFile, r.cfg.Identity.Rules, r.resolver, r.set.Logger, host)
 		if err := r.rules.load(); err != nil {
+			r.resolver.Close()
 			p.Close()
 			return fmt.Errorf("identity::rules_file: %w", err)
 		}
@@ -193,6 +209,7 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		r.logsDone = make(chan struct{})
 		go r.logsLoop(ctx)
 	}
+	r.resolver.Start(r.deliver)
 	go r.read()
 	go r.emitLoop(ctx)
 	if r.rules != nil {
@@ -217,11 +234,12 @@ func (r *kernelEventsReceiver) aggregateOptions() aggregate.Options {
 		Hook:           has(metadata.KernelFileCreationsMetricAttributeKeyKernelHook),
 		Path:           has(metadata.KernelFileCreationsMetricAttributeKeyFilePath),
 		PID:            has(metadata.KernelFileCreationsMetricAttributeKeyProcessPid),
-		Workload:       r.resolver.Resolve,
 	}
 }
 
-// read drains the ring buffer until the probe is closed.
+// read drains the ring buffer until the probe is closed. It never waits for
+// identity lookups: a sample whose creator is not cached is handed to the
+// resolver's workers, which deliver it.
 func (r *kernelEventsReceiver) read() {
 	defer close(r.readDone)
 	var e event.Event
@@ -230,12 +248,10 @@ func (r *kernelEventsReceiver) read() {
 		switch {
 		case err == nil:
 			r.received.Add(1)
-			if r.metrics != nil {
-				r.table.Add(&e)
-			}
-			if r.evidence != nil {
-				id, facts := r.resolver.ResolveFacts(&e)
-				r.evidence.add(&e, id, facts, time.Now())
+			now := time.Now()
+			r.lag.observe(monotonicNs() - int64(e.TimeNs))
+			if id, f, ok := r.resolver.Lookup(&e, now); ok {
+				r.deliver(&e, id, f, now)
 			}
 		case errors.Is(err, event.ErrMalformed):
 			r.malformed.Add(1)
@@ -250,11 +266,20 @@ func (r *kernelEventsReceiver) read() {
 	}
 }
 
+// deliver counts a sample whose workload is known, on the reader or a
+// resolver worker.
+func (r *kernelEventsReceiver) deliver(e *event.Event, id uint32, f *identity.Facts, receivedAt time.Time) {
+	if r.metrics != nil {
+		r.table.AddAs(e, id)
+	}
+	if r.evidence != nil {
+		r.evidence.add(e, id, *f, receivedAt)
+	}
+	r.idLag.observe(int64(time.Since(receivedAt)))
+}
+
 func (r *kernelEventsReceiver) emitLoop(ctx context.Context) {
 	defer close(r.emitDone)
-	if r.metrics == nil {
-		return
-	}
 	t := time.NewTicker(r.cfg.CollectionInterval)
 	defer t.Stop()
 	for {
@@ -262,7 +287,10 @@ func (r *kernelEventsReceiver) emitLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			r.resolver.Sweep()
+			if r.metrics == nil {
+				r.resolver.Sweep(nil) // evidence only: no series hold workloads
+				continue
+			}
 			lost, err := r.probe.LostByReason()
 			if err != nil {
 				r.set.Logger.Warn("Cannot read the kernel's lost-sample counter", zap.Error(err))
@@ -311,6 +339,17 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, lost map[string]uint64)
 	r.table.Range(func(s *aggregate.Series, dir, path string) {
 		groups[s.Key.Workload] = append(groups[s.Key.Workload], row{*s, dir, path})
 	})
+	// Forget the workloads no series and no cached process refers to.
+	live := make(map[uint32]bool, len(groups))
+	for id := range groups {
+		live[id] = true
+	}
+	r.resolver.Sweep(live)
+	st := r.resolver.Stats()
+	mb.RecordKernelWorkloadsActiveDataPoint(now, int64(st.Workloads))
+	mb.RecordKernelWorkloadsOverflowedDataPoint(now, int64(st.Overflow))
+	mb.RecordKernelIdentityUnresolvedDataPoint(now, int64(st.Unresolved))
+
 	ids := make([]uint32, 0, len(groups)+1)
 	ids = append(ids, 0) // the host resource carries the receiver's own metrics
 	for id := range groups {
@@ -438,6 +477,7 @@ func (r *kernelEventsReceiver) shutdown(ctx context.Context) error {
 	lost, lostErr := r.probe.LostByReason()
 	err := r.probe.Close()
 	<-r.readDone
+	r.resolver.Close() // delivers the samples still waiting for a lookup
 	if lostErr == nil && r.metrics != nil {
 		r.emit(ctx, lost)
 	}
@@ -454,4 +494,38 @@ func eventHookAttr(h event.Hook) metadata.AttributeKernelHook {
 
 func probeHookAttr(h probe.Hook) metadata.AttributeKernelHook {
 	return metadata.MapAttributeKernelHook[string(h)]
+}
+
+// lagStats keeps the largest and the mean of a delay, in nanoseconds.
+type lagStats struct {
+	max, sum, n atomic.Int64
+}
+
+func (l *lagStats) observe(ns int64) {
+	l.sum.Add(ns)
+	l.n.Add(1)
+	for {
+		m := l.max.Load()
+		if ns <= m || l.max.CompareAndSwap(m, ns) {
+			return
+		}
+	}
+}
+
+// snapshot returns the largest and the mean delay so far.
+func (l *lagStats) snapshot() (maxLag, mean time.Duration) {
+	n := l.n.Load()
+	if n == 0 {
+		return 0, 0
+	}
+	return time.Duration(l.max.Load()), time.Duration(l.sum.Load() / n)
+}
+
+// monotonicNs is CLOCK_MONOTONIC, the clock of the samples' ts_ns.
+func monotonicNs() int64 {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
+		return 0
+	}
+	return ts.Nano()
 }

@@ -151,6 +151,26 @@ func (ms *KernelFileCreationsMetricConfig) Validate() error {
 	return nil
 }
 
+// KernelIdentityUnresolvedMetricConfig provides config for the kernel.identity.unresolved metric.
+type KernelIdentityUnresolvedMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *KernelIdentityUnresolvedMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
 // KernelProbeHookMetricAttributeKey specifies the key of an attribute for the kernel.probe.hook metric.
 type KernelProbeHookMetricAttributeKey string
 
@@ -239,15 +259,58 @@ func (ms *KernelSeriesOverflowedMetricConfig) Unmarshal(parser *confmap.Conf) er
 	return nil
 }
 
+// KernelWorkloadsActiveMetricConfig provides config for the kernel.workloads.active metric.
+type KernelWorkloadsActiveMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *KernelWorkloadsActiveMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// KernelWorkloadsOverflowedMetricConfig provides config for the kernel.workloads.overflowed metric.
+type KernelWorkloadsOverflowedMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *KernelWorkloadsOverflowedMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
 // MetricsConfig provides config for kernel_events metrics.
 type MetricsConfig struct {
-	KernelEventsLost       KernelEventsLostMetricConfig       `mapstructure:"kernel.events.lost"`
-	KernelEventsReceived   KernelEventsReceivedMetricConfig   `mapstructure:"kernel.events.received"`
-	KernelEvidenceShed     KernelEvidenceShedMetricConfig     `mapstructure:"kernel.evidence.shed"`
-	KernelFileCreations    KernelFileCreationsMetricConfig    `mapstructure:"kernel.file.creations"`
-	KernelProbeHook        KernelProbeHookMetricConfig        `mapstructure:"kernel.probe.hook"`
-	KernelSeriesActive     KernelSeriesActiveMetricConfig     `mapstructure:"kernel.series.active"`
-	KernelSeriesOverflowed KernelSeriesOverflowedMetricConfig `mapstructure:"kernel.series.overflowed"`
+	KernelEventsLost          KernelEventsLostMetricConfig          `mapstructure:"kernel.events.lost"`
+	KernelEventsReceived      KernelEventsReceivedMetricConfig      `mapstructure:"kernel.events.received"`
+	KernelEvidenceShed        KernelEvidenceShedMetricConfig        `mapstructure:"kernel.evidence.shed"`
+	KernelFileCreations       KernelFileCreationsMetricConfig       `mapstructure:"kernel.file.creations"`
+	KernelIdentityUnresolved  KernelIdentityUnresolvedMetricConfig  `mapstructure:"kernel.identity.unresolved"`
+	KernelProbeHook           KernelProbeHookMetricConfig           `mapstructure:"kernel.probe.hook"`
+	KernelSeriesActive        KernelSeriesActiveMetricConfig        `mapstructure:"kernel.series.active"`
+	KernelSeriesOverflowed    KernelSeriesOverflowedMetricConfig    `mapstructure:"kernel.series.overflowed"`
+	KernelWorkloadsActive     KernelWorkloadsActiveMetricConfig     `mapstructure:"kernel.workloads.active"`
+	KernelWorkloadsOverflowed KernelWorkloadsOverflowedMetricConfig `mapstructure:"kernel.workloads.overflowed"`
 }
 
 func DefaultMetricsConfig() MetricsConfig {
@@ -268,6 +331,9 @@ func DefaultMetricsConfig() MetricsConfig {
 			AggregationStrategy: AggregationStrategySum,
 			EnabledAttributes:   []KernelFileCreationsMetricAttributeKey{KernelFileCreationsMetricAttributeKeyFileDirectory, KernelFileCreationsMetricAttributeKeyKernelHook, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessExecutableName, KernelFileCreationsMetricAttributeKeyProcessUserID},
 		},
+		KernelIdentityUnresolved: KernelIdentityUnresolvedMetricConfig{
+			Enabled: true,
+		},
 		KernelProbeHook: KernelProbeHookMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
@@ -277,6 +343,12 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled: true,
 		},
 		KernelSeriesOverflowed: KernelSeriesOverflowedMetricConfig{
+			Enabled: true,
+		},
+		KernelWorkloadsActive: KernelWorkloadsActiveMetricConfig{
+			Enabled: true,
+		},
+		KernelWorkloadsOverflowed: KernelWorkloadsOverflowedMetricConfig{
 			Enabled: true,
 		},
 	}

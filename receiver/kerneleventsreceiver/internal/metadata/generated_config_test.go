@@ -42,6 +42,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []KernelFileCreationsMetricAttributeKey{KernelFileCreationsMetricAttributeKeyFileDirectory, KernelFileCreationsMetricAttributeKeyFilePath, KernelFileCreationsMetricAttributeKeyKernelHook, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessExecutableName, KernelFileCreationsMetricAttributeKeyProcessPid, KernelFileCreationsMetricAttributeKeyProcessUserID},
 					},
+					KernelIdentityUnresolved: KernelIdentityUnresolvedMetricConfig{
+						Enabled: true,
+					},
 					KernelProbeHook: KernelProbeHookMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -51,6 +54,12 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						Enabled: true,
 					},
 					KernelSeriesOverflowed: KernelSeriesOverflowedMetricConfig{
+						Enabled: true,
+					},
+					KernelWorkloadsActive: KernelWorkloadsActiveMetricConfig{
+						Enabled: true,
+					},
+					KernelWorkloadsOverflowed: KernelWorkloadsOverflowedMetricConfig{
 						Enabled: true,
 					},
 				},
@@ -81,6 +90,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []KernelFileCreationsMetricAttributeKey{KernelFileCreationsMetricAttributeKeyFileDirectory, KernelFileCreationsMetricAttributeKeyFilePath, KernelFileCreationsMetricAttributeKeyKernelHook, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessExecutableName, KernelFileCreationsMetricAttributeKeyProcessPid, KernelFileCreationsMetricAttributeKeyProcessUserID},
 					},
+					KernelIdentityUnresolved: KernelIdentityUnresolvedMetricConfig{
+						Enabled: false,
+					},
 					KernelProbeHook: KernelProbeHookMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -90,6 +102,12 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						Enabled: false,
 					},
 					KernelSeriesOverflowed: KernelSeriesOverflowedMetricConfig{
+						Enabled: false,
+					},
+					KernelWorkloadsActive: KernelWorkloadsActiveMetricConfig{
+						Enabled: false,
+					},
+					KernelWorkloadsOverflowed: KernelWorkloadsOverflowedMetricConfig{
 						Enabled: false,
 					},
 				},
@@ -104,7 +122,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(KernelEventsLostMetricConfig{}, KernelEventsReceivedMetricConfig{}, KernelEvidenceShedMetricConfig{}, KernelFileCreationsMetricConfig{}, KernelProbeHookMetricConfig{}, KernelSeriesActiveMetricConfig{}, KernelSeriesOverflowedMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(KernelEventsLostMetricConfig{}, KernelEventsReceivedMetricConfig{}, KernelEvidenceShedMetricConfig{}, KernelFileCreationsMetricConfig{}, KernelIdentityUnresolvedMetricConfig{}, KernelProbeHookMetricConfig{}, KernelSeriesActiveMetricConfig{}, KernelSeriesOverflowedMetricConfig{}, KernelWorkloadsActiveMetricConfig{}, KernelWorkloadsOverflowedMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}

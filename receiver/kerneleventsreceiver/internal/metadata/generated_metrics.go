@@ -114,6 +114,9 @@ var MetricsInfo = metricsInfo{
 		Name:       "kernel.file.creations",
 		Attributes: []string{"file.directory", "file.path", "kernel.hook", "otel.metric.overflow", "process.executable.name", "process.pid", "process.user.id"},
 	},
+	KernelIdentityUnresolved: metricInfo{
+		Name: "kernel.identity.unresolved",
+	},
 	KernelProbeHook: metricInfo{
 		Name:       "kernel.probe.hook",
 		Attributes: []string{"kernel.hook"},
@@ -124,16 +127,25 @@ var MetricsInfo = metricsInfo{
 	KernelSeriesOverflowed: metricInfo{
 		Name: "kernel.series.overflowed",
 	},
+	KernelWorkloadsActive: metricInfo{
+		Name: "kernel.workloads.active",
+	},
+	KernelWorkloadsOverflowed: metricInfo{
+		Name: "kernel.workloads.overflowed",
+	},
 }
 
 type metricsInfo struct {
-	KernelEventsLost       metricInfo
-	KernelEventsReceived   metricInfo
-	KernelEvidenceShed     metricInfo
-	KernelFileCreations    metricInfo
-	KernelProbeHook        metricInfo
-	KernelSeriesActive     metricInfo
-	KernelSeriesOverflowed metricInfo
+	KernelEventsLost          metricInfo
+	KernelEventsReceived      metricInfo
+	KernelEvidenceShed        metricInfo
+	KernelFileCreations       metricInfo
+	KernelIdentityUnresolved  metricInfo
+	KernelProbeHook           metricInfo
+	KernelSeriesActive        metricInfo
+	KernelSeriesOverflowed    metricInfo
+	KernelWorkloadsActive     metricInfo
+	KernelWorkloadsOverflowed metricInfo
 }
 
 type metricInfo struct {
@@ -461,6 +473,58 @@ func newMetricKernelFileCreations(cfg KernelFileCreationsMetricConfig) metricKer
 	return m
 }
 
+type metricKernelIdentityUnresolved struct {
+	data     pmetric.Metric                       // data buffer for generated metric.
+	config   KernelIdentityUnresolvedMetricConfig // metric config provided by user.
+	capacity int                                  // max observed number of data points added to the metric.
+}
+
+// init fills kernel.identity.unresolved metric with initial data.
+func (m *metricKernelIdentityUnresolved) init() {
+	m.data.SetName("kernel.identity.unresolved")
+	m.data.SetDescription("Creations attributed from the resolver's caches and the kernel sample alone, without reading /proc, because too many samples were waiting for identity lookups (their executable path and user name may be missing, so executable and user rules may not match).")
+	m.data.SetUnit("{file}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricKernelIdentityUnresolved) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricKernelIdentityUnresolved) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricKernelIdentityUnresolved) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricKernelIdentityUnresolved(cfg KernelIdentityUnresolvedMetricConfig) metricKernelIdentityUnresolved {
+	m := metricKernelIdentityUnresolved{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricKernelProbeHook struct {
 	data          pmetric.Metric              // data buffer for generated metric.
 	config        KernelProbeHookMetricConfig // metric config provided by user.
@@ -652,23 +716,128 @@ func newMetricKernelSeriesOverflowed(cfg KernelSeriesOverflowedMetricConfig) met
 	return m
 }
 
+type metricKernelWorkloadsActive struct {
+	data     pmetric.Metric                    // data buffer for generated metric.
+	config   KernelWorkloadsActiveMetricConfig // metric config provided by user.
+	capacity int                               // max observed number of data points added to the metric.
+}
+
+// init fills kernel.workloads.active metric with initial data.
+func (m *metricKernelWorkloadsActive) init() {
+	m.data.SetName("kernel.workloads.active")
+	m.data.SetDescription("Workloads (distinct resources) the receiver keeps: those of cached processes and live series, and those used within the last minute.")
+	m.data.SetUnit("{workload}")
+	m.data.SetEmptyGauge()
+}
+
+func (m *metricKernelWorkloadsActive) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Gauge().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricKernelWorkloadsActive) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricKernelWorkloadsActive) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricKernelWorkloadsActive(cfg KernelWorkloadsActiveMetricConfig) metricKernelWorkloadsActive {
+	m := metricKernelWorkloadsActive{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricKernelWorkloadsOverflowed struct {
+	data     pmetric.Metric                        // data buffer for generated metric.
+	config   KernelWorkloadsOverflowedMetricConfig // metric config provided by user.
+	capacity int                                   // max observed number of data points added to the metric.
+}
+
+// init fills kernel.workloads.overflowed metric with initial data.
+func (m *metricKernelWorkloadsOverflowed) init() {
+	m.data.SetName("kernel.workloads.overflowed")
+	m.data.SetDescription("Creations attributed to the overflow workload (resource identity.overflow=true) because identity::max_workloads workloads were alive. Any increase means creations lost their container and rule identity: alert on it.")
+	m.data.SetUnit("{file}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricKernelWorkloadsOverflowed) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricKernelWorkloadsOverflowed) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricKernelWorkloadsOverflowed) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricKernelWorkloadsOverflowed(cfg KernelWorkloadsOverflowedMetricConfig) metricKernelWorkloadsOverflowed {
+	m := metricKernelWorkloadsOverflowed{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 // MetricsBuilder provides an interface for scrapers to report metrics while taking care of all the transformations
 // required to produce metric representation defined in metadata and user config.
 type MetricsBuilder struct {
-	config                         MetricsBuilderConfig // config of the metrics builder.
-	startTime                      pcommon.Timestamp    // start time that will be applied to all recorded data points.
-	metricsCapacity                int                  // maximum observed number of metrics per resource.
-	metricsBuffer                  pmetric.Metrics      // accumulates metrics data before emitting.
-	buildInfo                      component.BuildInfo  // contains version information.
-	resourceAttributeIncludeFilter map[string]filter.Filter
-	resourceAttributeExcludeFilter map[string]filter.Filter
-	metricKernelEventsLost         metricKernelEventsLost
-	metricKernelEventsReceived     metricKernelEventsReceived
-	metricKernelEvidenceShed       metricKernelEvidenceShed
-	metricKernelFileCreations      metricKernelFileCreations
-	metricKernelProbeHook          metricKernelProbeHook
-	metricKernelSeriesActive       metricKernelSeriesActive
-	metricKernelSeriesOverflowed   metricKernelSeriesOverflowed
+	config                          MetricsBuilderConfig // config of the metrics builder.
+	startTime                       pcommon.Timestamp    // start time that will be applied to all recorded data points.
+	metricsCapacity                 int                  // maximum observed number of metrics per resource.
+	metricsBuffer                   pmetric.Metrics      // accumulates metrics data before emitting.
+	buildInfo                       component.BuildInfo  // contains version information.
+	resourceAttributeIncludeFilter  map[string]filter.Filter
+	resourceAttributeExcludeFilter  map[string]filter.Filter
+	metricKernelEventsLost          metricKernelEventsLost
+	metricKernelEventsReceived      metricKernelEventsReceived
+	metricKernelEvidenceShed        metricKernelEvidenceShed
+	metricKernelFileCreations       metricKernelFileCreations
+	metricKernelIdentityUnresolved  metricKernelIdentityUnresolved
+	metricKernelProbeHook           metricKernelProbeHook
+	metricKernelSeriesActive        metricKernelSeriesActive
+	metricKernelSeriesOverflowed    metricKernelSeriesOverflowed
+	metricKernelWorkloadsActive     metricKernelWorkloadsActive
+	metricKernelWorkloadsOverflowed metricKernelWorkloadsOverflowed
 }
 
 // MetricBuilderOption applies changes to default metrics builder.
@@ -690,19 +859,22 @@ func WithStartTime(startTime pcommon.Timestamp) MetricBuilderOption {
 }
 func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, options ...MetricBuilderOption) *MetricsBuilder {
 	mb := &MetricsBuilder{
-		config:                         mbc,
-		startTime:                      pcommon.NewTimestampFromTime(time.Now()),
-		metricsBuffer:                  pmetric.NewMetrics(),
-		buildInfo:                      settings.BuildInfo,
-		metricKernelEventsLost:         newMetricKernelEventsLost(mbc.Metrics.KernelEventsLost),
-		metricKernelEventsReceived:     newMetricKernelEventsReceived(mbc.Metrics.KernelEventsReceived),
-		metricKernelEvidenceShed:       newMetricKernelEvidenceShed(mbc.Metrics.KernelEvidenceShed),
-		metricKernelFileCreations:      newMetricKernelFileCreations(mbc.Metrics.KernelFileCreations),
-		metricKernelProbeHook:          newMetricKernelProbeHook(mbc.Metrics.KernelProbeHook),
-		metricKernelSeriesActive:       newMetricKernelSeriesActive(mbc.Metrics.KernelSeriesActive),
-		metricKernelSeriesOverflowed:   newMetricKernelSeriesOverflowed(mbc.Metrics.KernelSeriesOverflowed),
-		resourceAttributeIncludeFilter: make(map[string]filter.Filter),
-		resourceAttributeExcludeFilter: make(map[string]filter.Filter),
+		config:                          mbc,
+		startTime:                       pcommon.NewTimestampFromTime(time.Now()),
+		metricsBuffer:                   pmetric.NewMetrics(),
+		buildInfo:                       settings.BuildInfo,
+		metricKernelEventsLost:          newMetricKernelEventsLost(mbc.Metrics.KernelEventsLost),
+		metricKernelEventsReceived:      newMetricKernelEventsReceived(mbc.Metrics.KernelEventsReceived),
+		metricKernelEvidenceShed:        newMetricKernelEvidenceShed(mbc.Metrics.KernelEvidenceShed),
+		metricKernelFileCreations:       newMetricKernelFileCreations(mbc.Metrics.KernelFileCreations),
+		metricKernelIdentityUnresolved:  newMetricKernelIdentityUnresolved(mbc.Metrics.KernelIdentityUnresolved),
+		metricKernelProbeHook:           newMetricKernelProbeHook(mbc.Metrics.KernelProbeHook),
+		metricKernelSeriesActive:        newMetricKernelSeriesActive(mbc.Metrics.KernelSeriesActive),
+		metricKernelSeriesOverflowed:    newMetricKernelSeriesOverflowed(mbc.Metrics.KernelSeriesOverflowed),
+		metricKernelWorkloadsActive:     newMetricKernelWorkloadsActive(mbc.Metrics.KernelWorkloadsActive),
+		metricKernelWorkloadsOverflowed: newMetricKernelWorkloadsOverflowed(mbc.Metrics.KernelWorkloadsOverflowed),
+		resourceAttributeIncludeFilter:  make(map[string]filter.Filter),
+		resourceAttributeExcludeFilter:  make(map[string]filter.Filter),
 	}
 	if mbc.ResourceAttributes.ContainerID.MetricsInclude != nil {
 		mb.resourceAttributeIncludeFilter["container.id"] = filter.CreateFilter(mbc.ResourceAttributes.ContainerID.MetricsInclude)
@@ -795,9 +967,12 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricKernelEventsReceived.emit(ils.Metrics())
 	mb.metricKernelEvidenceShed.emit(ils.Metrics())
 	mb.metricKernelFileCreations.emit(ils.Metrics())
+	mb.metricKernelIdentityUnresolved.emit(ils.Metrics())
 	mb.metricKernelProbeHook.emit(ils.Metrics())
 	mb.metricKernelSeriesActive.emit(ils.Metrics())
 	mb.metricKernelSeriesOverflowed.emit(ils.Metrics())
+	mb.metricKernelWorkloadsActive.emit(ils.Metrics())
+	mb.metricKernelWorkloadsOverflowed.emit(ils.Metrics())
 
 	for _, op := range options {
 		op.apply(rm)
@@ -849,6 +1024,11 @@ func (mb *MetricsBuilder) RecordKernelFileCreationsDataPoint(ts pcommon.Timestam
 	mb.metricKernelFileCreations.recordDataPoint(mb.startTime, ts, val, fileDirectoryAttributeValue, filePathAttributeValue, kernelHookAttributeValue.String(), processExecutableNameAttributeValue, processPidAttributeValue, processUserIDAttributeValue, options...)
 }
 
+// RecordKernelIdentityUnresolvedDataPoint adds a data point to kernel.identity.unresolved metric.
+func (mb *MetricsBuilder) RecordKernelIdentityUnresolvedDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricKernelIdentityUnresolved.recordDataPoint(mb.startTime, ts, val)
+}
+
 // RecordKernelProbeHookDataPoint adds a data point to kernel.probe.hook metric.
 func (mb *MetricsBuilder) RecordKernelProbeHookDataPoint(ts pcommon.Timestamp, val int64, kernelHookAttributeValue AttributeKernelHook) {
 	mb.metricKernelProbeHook.recordDataPoint(mb.startTime, ts, val, kernelHookAttributeValue.String())
@@ -862,6 +1042,16 @@ func (mb *MetricsBuilder) RecordKernelSeriesActiveDataPoint(ts pcommon.Timestamp
 // RecordKernelSeriesOverflowedDataPoint adds a data point to kernel.series.overflowed metric.
 func (mb *MetricsBuilder) RecordKernelSeriesOverflowedDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricKernelSeriesOverflowed.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordKernelWorkloadsActiveDataPoint adds a data point to kernel.workloads.active metric.
+func (mb *MetricsBuilder) RecordKernelWorkloadsActiveDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricKernelWorkloadsActive.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordKernelWorkloadsOverflowedDataPoint adds a data point to kernel.workloads.overflowed metric.
+func (mb *MetricsBuilder) RecordKernelWorkloadsOverflowedDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricKernelWorkloadsOverflowed.recordDataPoint(mb.startTime, ts, val)
 }
 
 // Reset resets metrics builder to its initial state. It should be used when external metrics source is restarted,

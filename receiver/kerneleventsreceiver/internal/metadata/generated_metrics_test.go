@@ -98,6 +98,9 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 			defaultMetricsCount++
 			allMetricsCount++
+			mb.RecordKernelIdentityUnresolvedDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
 			mb.RecordKernelProbeHookDataPoint(ts, 1, AttributeKernelHookKretprobe)
 			if tt.name == "reaggregate_set" {
 				mb.RecordKernelProbeHookDataPoint(ts, 3, AttributeKernelHookFexit)
@@ -108,6 +111,12 @@ func TestMetricsBuilder(t *testing.T) {
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordKernelSeriesOverflowedDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordKernelWorkloadsActiveDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordKernelWorkloadsOverflowedDataPoint(ts, 1)
 
 			rb := mb.NewResourceBuilder()
 			rb.SetContainerID("container.id-val")
@@ -284,6 +293,20 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok = dp.Attributes().Get("process.user.id")
 						assert.False(t, ok)
 					}
+				case "kernel.identity.unresolved":
+					assert.False(t, validatedMetrics["kernel.identity.unresolved"], "Found a duplicate in the metrics slice: kernel.identity.unresolved")
+					validatedMetrics["kernel.identity.unresolved"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Creations attributed from the resolver's caches and the kernel sample alone, without reading /proc, because too many samples were waiting for identity lookups (their executable path and user name may be missing, so executable and user rules may not match).", mi.Description())
+					assert.Equal(t, "{file}", mi.Unit())
+					assert.True(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
 				case "kernel.probe.hook":
 					if tt.name != "reaggregate_set" {
 						assert.False(t, validatedMetrics["kernel.probe.hook"], "Found a duplicate in the metrics slice: kernel.probe.hook")
@@ -342,6 +365,32 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
 					assert.Equal(t, "Creations counted in the overflow series because max_series was reached.", mi.Description())
+					assert.Equal(t, "{file}", mi.Unit())
+					assert.True(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+				case "kernel.workloads.active":
+					assert.False(t, validatedMetrics["kernel.workloads.active"], "Found a duplicate in the metrics slice: kernel.workloads.active")
+					validatedMetrics["kernel.workloads.active"] = true
+					assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+					assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+					assert.Equal(t, "Workloads (distinct resources) the receiver keeps: those of cached processes and live series, and those used within the last minute.", mi.Description())
+					assert.Equal(t, "{workload}", mi.Unit())
+					dp := mi.Gauge().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+				case "kernel.workloads.overflowed":
+					assert.False(t, validatedMetrics["kernel.workloads.overflowed"], "Found a duplicate in the metrics slice: kernel.workloads.overflowed")
+					validatedMetrics["kernel.workloads.overflowed"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Creations attributed to the overflow workload (resource identity.overflow=true) because identity::max_workloads workloads were alive. Any increase means creations lost their container and rule identity: alert on it.", mi.Description())
 					assert.Equal(t, "{file}", mi.Unit())
 					assert.True(t, mi.Sum().IsMonotonic())
 					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())

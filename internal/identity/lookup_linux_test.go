@@ -1,0 +1,170 @@
+//go:build linux
+
+package identity
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/kernelevents/kernelevents/internal/event"
+)
+
+// fakeProc writes /proc/<pid>/{stat,cgroup,exe,root/etc/passwd} under root
+// for a process that started at startNs.
+func fakeProc(t *testing.T, root string, pid uint32, startNs uint64, cgroup, exe, passwd string) {
+	t.Helper()
+	dir := filepath.Join(root, fmt.Sprint(pid))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "root", "etc"), 0o755))
+	// Fields after "(comm)": state is field 3, starttime field 22.
+	fields := make([]string, 20)
+	for i := range fields {
+		fields[i] = "0"
+	}
+	fields[0] = "S"
+	fields[19] = fmt.Sprint(startNs / 1e7)
+	stat := fmt.Sprintf("%d (a) b) %s\n", pid, strings.Join(fields, " "))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "stat"), []byte(stat), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "cgroup"), []byte(cgroup), 0o644))
+	if exe != "" {
+		require.NoError(t, os.Symlink(exe, filepath.Join(dir, "exe")))
+	}
+	if passwd != "" {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "root", "etc", "passwd"), []byte(passwd), 0o644))
+	}
+}
+
+func statExe(t *testing.T, p string) (dev, ino uint64) {
+	var st unix.Stat_t
+	require.NoError(t, unix.Stat(p, &st))
+	return st.Dev, st.Ino
+}
+
+const startA = 5_000_000_000 // 5 s after boot
+
+// On a cgroup-v1-only host every sample carries the default hierarchy's
+// root id. The first container seen must not become the identity of every
+// later process with that id (the old cache mapped id → path for any id).
+func TestV1RootIDNeverCachedAsContainer(t *testing.T) {
+	proc := t.TempDir()
+	fakeProc(t, proc, 100, startA, "4:memory:/docker/"+cid+"\n1:name=systemd:/docker/"+cid+"\n", "", "")
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: t.TempDir()})
+	in := r.Facts(&event.Event{TGID: 100, StartNs: startA, CgroupID: 1, Comm: []byte("c")})
+	assert.Equal(t, cid, in.ContainerID)
+	assert.Equal(t, "/docker/"+cid, in.Cgroup)
+	r.Resolve(&event.Event{TGID: 100, StartNs: startA, CgroupID: 1, Comm: []byte("c")})
+	// A host process, gone before its lookup, with the same (root) id.
+	host := r.Facts(&event.Event{TGID: 200, StartNs: startA, CgroupID: 1, Comm: []byte("h")})
+	assert.Equal(t, "", host.ContainerID)
+	assert.Equal(t, "", host.Cgroup)
+	assert.Equal(t, 0, r.Stats().Cgroups)
+}
+
+// A reused pid: /proc/<pid> is another process (another start time). Nothing
+// read there is the sample's creator's: not its executable, cgroup or user.
+func TestReusedPIDIsNotBelieved(t *testing.T) {
+	proc := t.TempDir()
+	dev, ino := statExe(t, "/bin/sh")
+	fakeProc(t, proc, 100, startA+1e9, "4:memory:/docker/"+cid+"\n", "/bin/sh", "evil:x:1000:1000::/:/bin/sh\n")
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: t.TempDir()})
+	f := r.Facts(&event.Event{TGID: 100, StartNs: startA, UID: 1000, ExeDev: dev, ExeIno: ino, Comm: []byte("c")})
+	assert.Equal(t, Facts{UID: 1000, Comm: "c"}, f)
+	// The same pid with the matching start time is believed.
+	g := r.Facts(&event.Event{TGID: 100, StartNs: startA + 1e9, UID: 1000, ExeDev: dev, ExeIno: ino, Comm: []byte("c")})
+	assert.Equal(t, "/bin/sh", g.Executable)
+	assert.Equal(t, cid, g.ContainerID)
+	assert.Equal(t, "evil", g.User, "the user name comes from the process's own root")
+}
+
+// The executable is the one that ran at the creation: when /proc/<pid>/exe
+// is now another file (an exec since), the path is not believed; an
+// executable seen (and checked) before is named by its device and inode.
+func TestExecutableIsTheOneAtCreation(t *testing.T) {
+	proc := t.TempDir()
+	shDev, shIno := statExe(t, "/bin/sh")
+	// pid 100 ran /bin/sh, created the file, then exec'ed /usr/bin/env.
+	fakeProc(t, proc, 100, startA, "0::/\n", "/usr/bin/env", "")
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: t.TempDir()})
+	e := &event.Event{TGID: 100, StartNs: startA, ExeDev: shDev, ExeIno: shIno, Comm: []byte("sh")}
+	assert.Equal(t, "", r.Facts(e).Executable, "not credited to the exec'ed program")
+
+	// Another process running /bin/sh teaches the resolver that inode.
+	fakeProc(t, proc, 101, startA, "0::/\n", "/bin/sh", "")
+	_, f := r.ResolveFacts(&event.Event{TGID: 101, StartNs: startA, ExeDev: shDev, ExeIno: shIno, Comm: []byte("sh")})
+	assert.Equal(t, "/bin/sh", f.Executable)
+	assert.Equal(t, "/bin/sh", r.Facts(e).Executable)
+}
+
+// cgroup ids resolve through open_by_handle_at to the directory that has
+// them, without walking; a removed cgroup resolves to nothing.
+func TestCgroupByHandle(t *testing.T) {
+	root := CgroupV2Root()
+	if root == "" || os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" || os.Getenv("KERNELEVENTS_REQUIRE_BPF") == "1" {
+			t.Fatal("needs root and a cgroup v2 mount")
+		}
+		t.Skip("needs root and a cgroup v2 mount")
+	}
+	rel := "/kernelevents-test-handle-" + fmt.Sprint(os.Getpid()) + "/a"
+	abs := filepath.Join(root, rel)
+	require.NoError(t, os.MkdirAll(abs, 0o755))
+	t.Cleanup(func() { os.Remove(abs); os.Remove(filepath.Dir(abs)) })
+	s := newSysLookup("/proc", root, "/")
+	defer s.close()
+	id, ok := s.cgroupIDOf(rel)
+	require.True(t, ok)
+	p, ok := s.cgroupByID(id)
+	require.True(t, ok, "open_by_handle_at on %s", root)
+	assert.Equal(t, rel, p)
+	p, ok = s.cgroupByID(1)
+	assert.True(t, ok)
+	assert.Equal(t, "/", p)
+	require.NoError(t, os.Remove(abs))
+	_, ok = s.cgroupByID(id)
+	assert.False(t, ok)
+	assert.False(t, s.noHandles.Load())
+}
+
+// Without open_by_handle_at, a path read from /proc/<pid>/cgroup is used
+// only when that directory has the sample's id: a process that moved, or a
+// pid now used by a process elsewhere, does not poison the cache.
+func TestCgroupFromProcIsChecked(t *testing.T) {
+	root := CgroupV2Root()
+	if root == "" || os.Geteuid() != 0 {
+		t.Skip("needs root and a cgroup v2 mount")
+	}
+	base := "/kernelevents-test-checked-" + fmt.Sprint(os.Getpid())
+	for _, d := range []string{"a", "b"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(root, base, d), 0o755))
+	}
+	t.Cleanup(func() {
+		os.Remove(filepath.Join(root, base, "a"))
+		os.Remove(filepath.Join(root, base, "b"))
+		os.Remove(filepath.Join(root, base))
+	})
+	proc := t.TempDir()
+	fakeProc(t, proc, 100, startA, "0::"+base+"/b\n", "", "")
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: root, HostRoot: t.TempDir()})
+	r.sys.noHandles.Store(true)
+	idA, _ := r.sys.cgroupIDOf(base + "/a")
+	idB, _ := r.sys.cgroupIDOf(base + "/b")
+	// The sample was taken in a; the process is in b by now.
+	assert.Equal(t, "", r.Facts(&event.Event{TGID: 100, StartNs: startA, CgroupID: idA}).Cgroup)
+	assert.Equal(t, base+"/b", r.Facts(&event.Event{TGID: 100, StartNs: startA, CgroupID: idB}).Cgroup)
+	r.Resolve(&event.Event{TGID: 100, StartNs: startA, CgroupID: idA})
+	r.mu.Lock()
+	_, cachedA := r.cgroups[idA]
+	r.mu.Unlock()
+	assert.False(t, cachedA)
+}
+
+func TestParsePasswd(t *testing.T) {
+	m := parsePasswd(strings.NewReader("root:x:0:0::/root:/bin/sh\n#c:x:5:5\nbad\napp:x:1000:1000::/:/bin/sh\ndup:x:1000:1:::\n"))
+	assert.Equal(t, map[uint32]string{0: "root", 1000: "app"}, m)
+}
