@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # install_runtimes installs, from Debian, what the real-runtime tests
 # (TestPodmanContainerID) need where it is missing: podman with runc (crun
 # refuses hybrid cgroup hosts) and a static busybox for the image they build
