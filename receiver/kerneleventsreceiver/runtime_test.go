@@ -90,7 +90,9 @@ func TestPodmanContainerID(t *testing.T) {
 	start := func(name, script string) string {
 		p.run("run", "-d", "--name", name, "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--network", "none",
 			"-v", out+":"+inside, img, "/bin/sh", "-c", script)
-		t.Cleanup(func() { exec.Command("podman", append(append([]string(nil), p.args...), "rm", "-f", "-t", "0", name)...).Run() })
+		t.Cleanup(func() {
+			exec.Command("podman", append(append([]string(nil), p.args...), "rm", "-f", "-t", "0", name)...).Run()
+		})
 		return p.run("inspect", "--format", "{{.Id}}", name)
 	}
 	short := start("kernelevents-short", ": > "+inside+"/short")
