@@ -33,10 +33,43 @@ const (
 	auditMarker = "/run/kebench-audit-enabled"
 )
 
-// auditRuleArgs is the rule, after -a or -d.
-func auditRuleArgs(dir string) []string {
-	return []string{"always,exit", "-F", "arch=b64", "-S", "open,openat,openat2,creat",
-		"-F", "dir=" + dir, "-F", "success=1", "-k", auditKey}
+// auditRules are the rules for one directory tree, each after -a: the
+// "successful file creation" set of the OSPP audit rules
+// (30-ospp-v42-1-create-success.rules), which is how audit users watch
+// creations: open-family syscalls with O_CREAT (0100) in their flags that
+// succeeded. Audit cannot tell a creation from an O_CREAT re-open of an
+// existing file, so it logs both; openat2 passes its flags in a struct that
+// rules cannot read, so it is audited whatever its flags.
+func auditRules(dir string) [][]string {
+	tail := []string{"-F", "dir=" + dir, "-F", "success=1", "-k", auditKey}
+	rule := func(args ...string) []string {
+		return append(append([]string{"always,exit", "-F", "arch=b64"}, args...), tail...)
+	}
+	return [][]string{
+		rule("-S", "openat", "-F", "a2&0100"),
+		rule("-S", "open", "-F", "a1&0100"),
+		rule("-S", "creat,openat2"),
+	}
+}
+
+// addAuditRules adds the rules for each directory.
+func addAuditRules(ctx context.Context, dirs ...string) error {
+	for _, d := range dirs {
+		for _, r := range auditRules(d) {
+			if out, err := command(ctx, "auditctl", append([]string{"-a"}, r...)...); err != nil {
+				return fmt.Errorf("auditctl -a %s: %w: %s", strings.Join(r, " "), err, oneLine(out))
+			}
+		}
+	}
+	return nil
+}
+
+func auditRulesText() string {
+	var parts []string
+	for _, r := range auditRules("<run dir>") {
+		parts = append(parts, "`auditctl -a "+strings.Join(r, " ")+"`")
+	}
+	return strings.Join(parts, ", ")
 }
 
 // auditSetup is a running auditd the bench can count records from.
@@ -53,21 +86,25 @@ func (a *auditSetup) describe() string {
 	if a.ours {
 		who = "auditd started by the bench (Debian's auditd.conf, own log file)"
 	}
-	return fmt.Sprintf("%s, pid %d, log %s; backlog %s; rule: auditctl -a %s", who, a.daemonPID, a.logFile,
-		a.backlog, strings.Join(auditRuleArgs("<run dir>"), " "))
+	return fmt.Sprintf("%s, pid %d, log %s; backlog %s; rules: %s", who, a.daemonPID, a.logFile,
+		a.backlog, auditRulesText())
 }
 
-func auditConfigs(a *auditSetup) []config {
+func auditConfigs(a *auditSetup, extra ...string) []config {
 	return []config{
 		{name: "baseline (audit phase: audit enabled, no rule)", kind: kindBaseline},
-		{name: "audit syscall rule + auditd", kind: kindAudit, exact: true, newMonitor: func() monitor { return &auditMonitor{a: a} }},
+		{name: "audit creation rules (OSPP) + auditd", kind: kindAudit, exact: true, newMonitor: func() monitor { return &auditMonitor{a: a, extra: extra} }},
 	}
 }
 
 // auditPhase starts auditd if needed and alternates baseline and audit on
 // each filesystem; auditd stops and the rules go when it returns. Failures
 // end up in the report, not as an error: the other phases stand.
-func auditPhase(ctx context.Context, p params, fss []*testFS, base string, rep *report) {
+func auditPhase(ctx context.Context, p params, fss []*testFS, base string, nodeWs []*nodeWorkload, rep *report) {
+	if !p.phases[phaseCreate] && len(nodeWs) == 0 {
+		rep.audit.why = "not run: neither the create nor the node phase ran"
+		return
+	}
 	var cl cleanups
 	defer cl.run()
 	a, err := setupAudit(ctx, base, &cl)
@@ -77,6 +114,25 @@ func auditPhase(ctx context.Context, p params, fss []*testFS, base string, rep *
 		return
 	}
 	rep.audit.setup = a.describe()
+	if len(nodeWs) > 0 {
+		// The node workloads live on every test filesystem: one rule set
+		// per filesystem root.
+		var roots []string
+		for _, fs := range fss {
+			roots = append(roots, fs.root)
+		}
+		logf("== whole node: audit rounds")
+		res, err := runNodeRounds(ctx, nodeWs, auditConfigs(a, roots[1:]...), p, rep.tracers)
+		if err != nil {
+			rep.audit.why = fmt.Sprintf("node audit rounds failed: %v", err)
+			logf("%s", rep.audit.why)
+			return
+		}
+		rep.audit.node = res
+	}
+	if !p.phases[phaseCreate] {
+		return
+	}
 	for _, fs := range fss {
 		logf("== %s: audit rounds", fs.name)
 		res, err := runRounds(ctx, fs, auditConfigs(a), p, rep.tracers)
@@ -247,8 +303,8 @@ func setBacklog(ctx context.Context, old map[string]string, cl *cleanups) error 
 // tryAuditRule adds and deletes the rule once, so that a kernel that refuses
 // it is reported before any round starts.
 func tryAuditRule(ctx context.Context, base string) error {
-	if out, err := command(ctx, "auditctl", append([]string{"-a"}, auditRuleArgs(base)...)...); err != nil {
-		return fmt.Errorf("the kernel refused the audit rule: %w: %s", err, oneLine(out))
+	if err := addAuditRules(ctx, base); err != nil {
+		return fmt.Errorf("the kernel refused an audit rule: %w", err)
 	}
 	return deleteAuditRules(ctx)
 }
@@ -267,19 +323,6 @@ func markAuditEnabled() {
 	if err := os.WriteFile(auditMarker, []byte(bootID()), 0o644); err != nil {
 		logf("write %s: %v", auditMarker, err)
 	}
-}
-
-// auditNote says when audit was on before the bench touched it: it then
-// slows every configuration, the baselines included.
-func auditNote(ctx context.Context) string {
-	if _, err := exec.LookPath("auditctl"); err != nil {
-		return ""
-	}
-	st, err := auditStatus(ctx)
-	if err != nil || st["enabled"] == "0" {
-		return ""
-	}
-	return fmt.Sprintf("audit is enabled on this machine (auditctl -s: enabled %s, pid %s): every syscall pays for it in every configuration", st["enabled"], st["pid"])
 }
 
 // auditEverEnabled says whether an earlier run enabled audit in this boot.
@@ -313,13 +356,13 @@ func stopProcess(p *os.Process, exited <-chan struct{}, grace time.Duration) err
 	}
 }
 
-// auditMonitor adds the rule for one run and counts the files auditd logs as
-// created: PATH records with nametype=CREATE. (The rule matches every
-// successful open under the directory, the creator's open of the directory
-// itself included, so SYSCALL records are one more than the files; the
-// bench's rule is the only one, so every CREATE record is the creator's.)
+// auditMonitor adds the rules for one run and counts the files auditd logs
+// as created: PATH records with nametype=CREATE (the rules also log O_CREAT
+// re-opens of existing files, as PATH records of nametype NORMAL; the
+// bench's rules are the only ones, so every CREATE record is the bench's).
 type auditMonitor struct {
 	a     *auditSetup
+	extra []string // more directories to watch (the node rows)
 	log   *os.File
 	lines lineCounter
 	lost0 uint64
@@ -340,9 +383,9 @@ func (m *auditMonitor) start(dir string) error {
 		f.Close()
 		return err
 	}
-	if out, err := command(context.Background(), "auditctl", append([]string{"-a"}, auditRuleArgs(dir)...)...); err != nil {
+	if err := addAuditRules(context.Background(), append([]string{dir}, m.extra...)...); err != nil {
 		f.Close()
-		return fmt.Errorf("add audit rule: %w: %s", err, oneLine(out))
+		return errors.Join(fmt.Errorf("add audit rules: %w", err), deleteAuditRules(context.Background()))
 	}
 	return nil
 }

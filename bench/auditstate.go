@@ -15,8 +15,10 @@ package main
 // forked since then (the creators included) pays for audit.
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"runtime"
 
 	"github.com/cilium/ebpf"
@@ -30,6 +32,7 @@ type auditState struct {
 	slow    bool   // this process has an audit context
 	why     string // when !known: what stopped the check
 	enabled string // auditctl -s "enabled" (when auditctl exists), for the note
+	marker  bool   // an earlier bench run enabled audit in this boot (auditMarker)
 }
 
 // Return values of the probe program.
@@ -119,4 +122,48 @@ func runAuditContextProbe(off uint32) (uint32, error) {
 		return 0, fmt.Errorf("BPF_PROG_TEST_RUN of the audit-context check: %w", err)
 	}
 	return ret, nil
+}
+
+// auditStateNow is the kernel's answer plus what auditctl and the bench's
+// own marker say.
+func auditStateNow(ctx context.Context) auditState {
+	st := checkAuditContext()
+	if _, err := exec.LookPath("auditctl"); err == nil {
+		if s, err := auditStatus(ctx); err == nil {
+			st.enabled = s["enabled"]
+		}
+	}
+	st.marker = auditEverEnabled()
+	return st
+}
+
+// line is the header's one-line summary.
+func (st auditState) line() string {
+	switch {
+	case !st.known:
+		return "unknown (" + st.why + ")"
+	case st.slow:
+		return "**taken**: this process has an audit context, so audit was enabled at some point since boot and every process pays audit's syscall entry and exit"
+	}
+	return "not taken (no audit context in this process: audit has not been enabled since boot)"
+}
+
+// notes are the report's warnings about audit's state.
+func (st auditState) notes() []string {
+	var out []string
+	if st.known && st.slow {
+		out = append(out, "**this machine was already in the audit state when the bench started**: the bench process "+
+			"has an audit context (kernel/auditsc.c audit_alloc gives one to every process forked after audit was first "+
+			"enabled in this boot: by auditd, `auditctl -e 1`, audit=1 on the kernel command line or an earlier "+
+			"`make bench AUDIT=1`). Every process, the baselines included, takes audit's syscall path until reboot: "+
+			"absolute figures are higher and ratios lower than on a pristine boot. Reboot for a clean measurement.")
+	}
+	if !st.known && st.marker {
+		out = append(out, "an earlier `make bench AUDIT=1` enabled audit in this boot (marker "+auditMarker+"; the kernel check failed: "+
+			st.why+"): every process takes the audit syscall path until reboot")
+	}
+	if st.enabled != "" && st.enabled != "0" {
+		out = append(out, fmt.Sprintf("audit is enabled now (auditctl -s: enabled %s): rules, if any, run in every configuration", st.enabled))
+	}
+	return out
 }

@@ -28,19 +28,24 @@ type report struct {
 	tracers *foreignTracers
 	hooks   hookInfo
 	perFS   []*fsResult
+	node    *nodeResult
 	audit   auditReport
-	rate    []*rateCase
-	rateErr error
-	rss     rssResult
-	micro   microResult
-	elapsed time.Duration
-	err     error // a phase that failed: what follows it is missing
+
+	auditState auditState
+	tarVersion string
+	rate       []*rateCase
+	rateErr    error
+	rss        rssResult
+	micro      microResult
+	elapsed    time.Duration
+	err        error // a phase that failed: what follows it is missing
 }
 
 type auditReport struct {
 	setup string
 	why   string // why there are no audit numbers
 	perFS []*fsResult
+	node  *nodeResult // the node workloads under audit
 }
 
 func (r *report) write(w io.Writer) error {
@@ -49,10 +54,19 @@ func (r *report) write(w io.Writer) error {
 	if r.err != nil {
 		fmt.Fprintf(bw, "**The run stopped early: %v.** What follows is what was measured before.\n\n", r.err)
 	}
-	r.writePerFile(bw)
-	r.writeRate(bw)
-	r.writeMicro(bw)
-	r.writeRSS(bw)
+	if r.params.phases[phaseCreate] {
+		r.writePerFile(bw)
+	}
+	r.writeNode(bw)
+	if r.params.phases[phaseRate] {
+		r.writeRate(bw)
+	}
+	if r.params.phases[phaseMicro] {
+		r.writeMicro(bw)
+	}
+	if r.params.phases[phaseRSS] {
+		r.writeRSS(bw)
+	}
 	r.writeTargets(bw)
 	return bw.Flush()
 }
@@ -69,6 +83,7 @@ func (r *report) writeHeader(w io.Writer) {
 	fmt.Fprintf(w, "- Kernel: %s\n- CPU: %s, %d cores; memory %s\n- Go: %s\n", m.kernel, m.cpu, m.cores, m.memory, m.goVersion)
 	fmt.Fprintf(w, "- Load average (1/5/15 min) at start: %s; at end: %s (the machine is shared: load from others is noise)\n", m.loadStart, m.loadEnd)
 	fmt.Fprintf(w, "- Probe hooks: %s\n", r.hooksLine())
+	fmt.Fprintf(w, "- Audit syscall path (current->audit_context of the bench process, read by a test-run BPF program): %s\n", r.auditState.line())
 	if f := r.tracers.summary(); f != "" {
 		fmt.Fprintf(w, "- **Other tracing BPF programs were loaded during the run** (%s). They run on the same syscalls, so every "+
 			"configuration, the baseline included, paid for them: the baseline is not \"no monitoring\" and the ratios understate "+
@@ -256,7 +271,21 @@ func (r *report) writeTargets(w io.Writer) {
 }
 
 func (r *report) targets() []target {
-	return []target{r.overheadTarget(), r.versusTarget(), r.rateTarget(), r.pathTarget(), r.rssTarget()}
+	var out []target
+	if r.params.phases[phaseCreate] {
+		out = append(out, r.overheadTarget(), r.versusTarget())
+	}
+	out = append(out, r.nodeTargets()...)
+	if r.params.phases[phaseRate] {
+		out = append(out, r.rateTarget())
+	}
+	if r.params.phases[phaseMicro] {
+		out = append(out, r.pathTarget())
+	}
+	if r.params.phases[phaseRSS] {
+		out = append(out, r.rssTarget())
+	}
+	return out
 }
 
 func verdict(ok bool) string {
