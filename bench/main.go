@@ -37,12 +37,13 @@ type params struct {
 	ext4       bool // run on ext4 too
 	quick      bool
 	phases     map[string]bool // which phases run (allPhases by default)
+	nodeScale  float64         // multiplies the node workloads' sizes
 	waitClean  time.Duration   // before each round, wait this long for other tracing programs to go
 }
 
 func defaultParams(quick bool) params {
 	p := params{files: 50000, reps: 11, rateFiles: 300000, rateReps: 3, rssDirs: 12000,
-		maxSeries: 10000, benchCount: 5, benchTime: "1s", ext4: true, phases: map[string]bool{}}
+		maxSeries: 10000, benchCount: 5, benchTime: "1s", ext4: true, phases: map[string]bool{}, nodeScale: 1}
 	for _, ph := range allPhases {
 		p.phases[ph] = true
 	}
@@ -115,6 +116,7 @@ func parseFlags() (params, string, error) {
 	phases := flag.String("phases", "all", "comma list of phases to run: "+strings.Join(allPhases, ", ")+" (the audit phase follows -audit)")
 	noExt4 := flag.Bool("no-ext4", false, "skip the ext4-on-loop filesystem")
 	waitClean := flag.Duration("wait-clean", 0, "before each round, wait up to this long for other processes' tracing BPF programs to go (they slow the baseline too)")
+	nodeScale := flag.Float64("node-scale", 1, "multiply the node workloads' sizes (e.g. 0.5 in the slow TCG VM)")
 	out := flag.String("o", "", "also write the report to this file (e.g. bench/RESULTS.md)")
 	flag.Parse()
 	p := defaultParams(*quick)
@@ -125,6 +127,10 @@ func parseFlags() (params, string, error) {
 		p.reps = *reps
 	}
 	p.audit, p.ext4, p.waitClean = *audit, !*noExt4, *waitClean
+	if *nodeScale <= 0 {
+		return p, "", fmt.Errorf("-node-scale %v: want a positive factor", *nodeScale)
+	}
+	p.nodeScale = *nodeScale
 	ph, err := parsePhases(*phases)
 	if err != nil {
 		return p, "", err

@@ -154,10 +154,12 @@ type nodeSizes struct {
 }
 
 func nodeSizesFor(p params) nodeSizes {
+	s := nodeSizes{opens: 200000, getpids: 2000000, tarFiles: 6000, tarDirs: 250}
 	if p.quick {
-		return nodeSizes{opens: 20000, getpids: 200000, tarFiles: 600, tarDirs: 40}
+		s = nodeSizes{opens: 20000, getpids: 200000, tarFiles: 600, tarDirs: 40}
 	}
-	return nodeSizes{opens: 200000, getpids: 2000000, tarFiles: 6000, tarDirs: 250}
+	scale := func(n, least int) int { return max(int(float64(n)*p.nodeScale), least) }
+	return nodeSizes{opens: scale(s.opens, 100), getpids: scale(s.getpids, 1000), tarFiles: scale(s.tarFiles, 50), tarDirs: scale(s.tarDirs, 5)}
 }
 
 // setupNodeWorkloads makes the existing file the open loops use (on the
