@@ -2,15 +2,17 @@
 
 package main
 
-// Linux audit with a rule equivalent to what the probe sees: successful
-// open-family syscalls under the run directory, written to a log by auditd.
+// Linux audit with the rules audit users deploy to watch creations (OSPP's
+// "successful file creation" set, see auditRules), limited to the run
+// directory, written to a log by auditd. Opt-in (-audit, make bench AUDIT=1).
 //
-// Enabling audit has a cost beyond the rule: once audit has ever been enabled
-// since boot, every process forked afterwards gets an audit context and takes
-// the slow syscall path (kernel/auditsc.c: audit_alloc), even with no rules
-// and audit disabled again. That is why the audit phase runs last and has
-// its own baseline, and why a marker in /run remembers that this boot has
-// had audit enabled by the bench.
+// Enabling audit has a cost beyond the rules: once audit has ever been
+// enabled since boot, every process forked afterwards gets an audit context
+// and takes the slow syscall path (kernel/auditsc.c: audit_alloc), even with
+// no rules and audit disabled again. That is why the audit phase is opt-in,
+// runs last and has its own baseline, why a marker in /run remembers that
+// this boot has had audit enabled by the bench, and why the bench checks
+// its own audit context at start (auditstate.go).
 
 import (
 	"bufio"
