@@ -106,9 +106,9 @@ bench: build tracefs
 ## 6-8 minutes; the report goes to stdout.
 BENCH_VM_ARGS ?= -quick -phases node -no-ext4 -reps 5 -node-scale 0.5
 bench-vm:
-	mkdir -p _build
-	CGO_ENABLED=0 $(GO) build -o _build/kebench-static ./bench
-	KERNELEVENTS_VMTEST_TIMEOUT=$${KERNELEVENTS_VMTEST_TIMEOUT:-1500} bash internal/vmtest/exec.sh $(CURDIR)/_build/kebench-static $(BENCH_VM_ARGS)
+	@mkdir -p _build
+	@CGO_ENABLED=0 $(GO) build -o _build/kebench-static ./bench
+	@KERNELEVENTS_VMTEST_TIMEOUT=$${KERNELEVENTS_VMTEST_TIMEOUT:-1500} bash internal/vmtest/exec.sh $(CURDIR)/_build/kebench-static $(BENCH_VM_ARGS)
 
 ## soak: not in make test. The end-to-end overload test for SOAK_TIME (10
 ## minutes) at full rate with the production ring, printing RSS, series,

@@ -419,7 +419,14 @@ func (m *auditMonitor) stop() (counts, error) {
 	m.lines.readFrom(m.log)
 	m.log.Close()
 	lost1, err := auditLost()
-	return counts{received: m.lines.n, lost: lost1 - m.lost0, known: true}, errors.Join(derr, err)
+	var terr error
+	if m.a.ours {
+		// The log is the bench's own (auditd opens it O_APPEND): empty it
+		// between runs, or the O_CREAT re-open rows alone would write
+		// gigabytes. The next run counts from the end again.
+		terr = os.Truncate(m.a.logFile, 0)
+	}
+	return counts{received: m.lines.n, lost: lost1 - m.lost0, known: true}, errors.Join(derr, err, terr)
 }
 
 // auditLost is the kernel's count of records it dropped.
