@@ -269,9 +269,11 @@ func nodePrefixes(base string) ([]string, string) {
 		fmt.Sprintf("the bench's directory %s is outside `make run`'s path filter: added to it for the node rows", base)
 }
 
-// runNodeRounds alternates the configurations round by round; inside a
-// round each configuration's monitor is started once and every workload
-// runs under it, in the same order.
+// runNodeRounds alternates the configurations workload by workload: in each
+// round, for each workload, every configuration's monitor is started, the
+// workload runs once under it and the monitor stops. Runs compared with each
+// other are then seconds apart, not a whole round, and drift from the
+// shared machine's other load falls on them alike.
 func runNodeRounds(ctx context.Context, ws []*nodeWorkload, cfgs []config, p params, tr *foreignTracers) (*nodeResult, error) {
 	res := &nodeResult{workloads: ws}
 	for _, c := range cfgs {
@@ -284,24 +286,30 @@ func runNodeRounds(ctx context.Context, ws []*nodeWorkload, cfgs []config, p par
 		res.received = append(res.received, nil)
 	}
 	// A discarded warm-up round with a tenth of the operations.
-	for i := range res.configs {
-		if _, _, err := nodeRound(ctx, res, i, 10); err != nil {
-			return nil, fmt.Errorf("warm-up %s: %w", res.configs[i].cfg.name, err)
+	for j := range ws {
+		for i := range res.configs {
+			if _, _, err := nodeRun(ctx, res, i, j, 10); err != nil {
+				return nil, fmt.Errorf("warm-up %s, %s: %w", res.configs[i].cfg.name, ws[j].name, err)
+			}
 		}
 	}
 	for r := 0; r < p.reps; r++ {
 		waitClean(ctx, tr, p.waitClean)
 		foreign := tr.check()
 		round := make([][]nodeSample, len(res.configs))
-		for i, cr := range res.configs {
-			ss, recv, err := nodeRound(ctx, res, i, 1)
-			if err != nil {
-				return nil, fmt.Errorf("round %d, %s: %w", r+1, cr.cfg.name, err)
+		recv := make([]uint64, len(res.configs))
+		for j := range ws {
+			for i, cr := range res.configs {
+				s, n, err := nodeRun(ctx, res, i, j, 1)
+				if err != nil {
+					return nil, fmt.Errorf("round %d, %s, %s: %w", r+1, cr.cfg.name, ws[j].name, err)
+				}
+				round[i] = append(round[i], s)
+				recv[i] += n
 			}
-			round[i] = ss
-			res.received[i] = append(res.received[i], recv)
 		}
 		for i := range res.configs {
+			res.received[i] = append(res.received[i], recv[i])
 			for j := range ws {
 				c, s, b := res.cells[i][j], round[i][j], round[0][j]
 				c.samples = append(c.samples, s)
@@ -319,33 +327,28 @@ func runNodeRounds(ctx context.Context, ws []*nodeWorkload, cfgs []config, p par
 	return res, nil
 }
 
-// nodeRound runs every workload under configuration i (ops divided by div).
-func nodeRound(ctx context.Context, res *nodeResult, i, div int) ([]nodeSample, uint64, error) {
-	cr := res.configs[i]
-	dir := res.workloads[0].fs.root
-	m, err := startMonitor(cr, dir)
+// nodeRun runs workload j once under configuration i (its operations
+// divided by div) and returns the samples the monitor delivered.
+func nodeRun(ctx context.Context, res *nodeResult, i, j, div int) (nodeSample, uint64, error) {
+	cr, w := res.configs[i], res.workloads[j]
+	m, err := startMonitor(cr, res.workloads[0].fs.root)
 	if err != nil {
-		return nil, 0, err
+		return nodeSample{}, 0, err
 	}
-	var out []nodeSample
-	for _, w := range res.workloads {
-		s, err := w.run(ctx, max(w.ops/div, 1))
-		if err != nil {
-			stopMonitor(m)
-			return nil, 0, fmt.Errorf("%s: %w", w.name, err)
-		}
-		out = append(out, s)
+	s, err := w.run(ctx, max(w.ops/div, 1))
+	if err != nil {
+		stopMonitor(m)
+		return nodeSample{}, 0, err
 	}
-	if pm, ok := m.(*probeMonitor); ok {
-		// Let the last batch arrive, so that received counts the tarballs.
-		pm.drain(0)
-		time.Sleep(pm.opts.MaxLatency + 50*time.Millisecond)
+	if pm, ok := m.(*probeMonitor); ok && w.key == opTar {
+		// Let the last batch arrive, so that received counts the tarball.
+		waitFor(func() bool { return pm.seen() >= uint64(w.tarball.files/max(div, 1)) }, pm.opts.MaxLatency+time.Second)
 	}
 	c, err := stopMonitor(m)
 	if err != nil {
-		return nil, 0, fmt.Errorf("stop monitor: %w", err)
+		return nodeSample{}, 0, fmt.Errorf("stop monitor: %w", err)
 	}
-	return out, c.received, nil
+	return s, c.received, nil
 }
 
 func nodeRoundLine(ws []*nodeWorkload, round [][]nodeSample) string {

@@ -328,7 +328,7 @@ func (r *report) overheadTarget() target {
 		t.measured, t.verdict = "no probe measurement", verdict(false)
 		return t
 	}
-	t.measured = fmt.Sprintf("+%.1f%% (× %.3f, IQR %.3f–%.3f)", (s.ratio.median-1)*100, s.ratio.median, s.ratio.q1, s.ratio.q3)
+	t.measured = fmt.Sprintf("%s (× %.3f, IQR %.3f–%.3f)", pct(s.ratio.median), s.ratio.median, s.ratio.q1, s.ratio.q3)
 	t.verdict = verdict(s.ratio.median <= targetOverhead)
 	return t
 }
@@ -346,7 +346,11 @@ func (r *report) versusTarget() target {
 	t.measured = fmt.Sprintf("× %.3f probe vs × %.3f fanotify", probeS.ratio.median, fan.ratio.median)
 	ok := probeS.ratio.median < fan.ratio.median
 	if !ok3 {
-		t.measured += "; audit not measured: " + r.audit.why
+		why := r.audit.why
+		if !r.params.audit {
+			why = "opt-in, -audit"
+		}
+		t.measured += "; audit not measured (" + why + ")"
 		t.verdict = verdict(ok) + " for fanotify; audit not evaluated"
 		return t
 	}

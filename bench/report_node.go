@@ -71,8 +71,8 @@ func (r *report) writeNode(w io.Writer) {
 	}
 	fmt.Fprintf(w, "## The whole node: what is not a creation, and a real workload\n\n")
 	fmt.Fprintf(w, "Issue 17. Each workload runs in its own child process, timed around its loop only (tar: its whole life, fork to exit). "+
-		"%d rounds; in each round every configuration's monitor is started once and all workloads run under it in table order, "+
-		"after one discarded warm-up round at a tenth of the size. \"× baseline\" is the median of per-round ratios to the same "+
+		"%d rounds; in each round, for each workload, every configuration's monitor is started, the workload runs once under it "+
+		"and the monitor stops (so compared runs are seconds apart), after one discarded warm-up round at a tenth of the size. \"× baseline\" is the median of per-round ratios to the same "+
 		"round's baseline; \"Δ ns/op\" the median of per-round differences. The probe filters paths as `make run` does (%s); "+
 		"the bench's files are under it, so tar's creations are delivered and counted.\n\n",
 		n.rounds, "`"+strings.Join(n.prefixes, "`, `")+"`")
