@@ -263,7 +263,15 @@ type target struct {
 }
 
 func (r *report) writeTargets(w io.Writer) {
-	fmt.Fprintf(w, "## Targets\n\n| target | measured | result |\n|---|---|---|\n")
+	fmt.Fprintf(w, "## Targets\n\n")
+	if r.params.quick {
+		fmt.Fprintf(w, "A quick run: the verdicts below only show that every row works, not what the receiver costs.\n\n")
+	}
+	if r.tracers.summary() != "" {
+		fmt.Fprintf(w, "**Other tracing BPF programs were loaded during the run** (see the header): every baseline paid for them, "+
+			"so these verdicts are not a valid measurement. Re-run on a machine without them (`-wait-clean`).\n\n")
+	}
+	fmt.Fprintf(w, "| target | measured | result |\n|---|---|---|\n")
 	for _, t := range r.targets() {
 		fmt.Fprintf(w, "| %s | %s | %s |\n", t.what, t.measured, t.verdict)
 	}
