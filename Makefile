@@ -59,7 +59,7 @@ find $(GENERATED) -type f | LC_ALL=C sort | xargs sha256sum
 endef
 
 .PHONY: all generate check-generated build run test unit vmtest fuzz bench soak deploy-check lint clean tracefs \
-	image image-test deb deb-test
+	image image-test deb deb-test bench-vm
 
 # deps-TARGET: install (as root) or name the Debian packages TARGET needs.
 deps-%:
@@ -137,11 +137,25 @@ vmtest: deps-vmtest
 deploy-check: deps-deploy-check
 	bash deploy/check.sh
 
-## bench: the side-by-side file-creation benchmark (baseline, each hook,
-## auditd, fanotify) with ratios and targets, plus the user-space
-## micro-benchmarks it runs itself. BENCH_ARGS=-quick for a smoke run.
+## bench: the side-by-side benchmark (baseline, each hook, fanotify; audit
+## only with AUDIT=1): cost per created file, the whole node's cost (reads,
+## O_CREAT re-opens, getpid, tar -xf) against the kernel's floor, ratios and
+## targets, plus the user-space micro-benchmarks. BENCH_ARGS=-quick for a
+## smoke run. AUDIT=1 adds the audit phase (run last); WARNING: once audit
+## has been enabled in a boot, every new process on the machine takes the
+## audit syscall path until reboot.
 bench: deps-bench build tracefs
-	KERNELEVENTS_COLLECTOR=$(COLLECTOR) $(GO) run ./bench $(BENCH_ARGS)
+	KERNELEVENTS_COLLECTOR=$(COLLECTOR) $(GO) run ./bench $(if $(filter 1,$(AUDIT)),-audit) $(BENCH_ARGS)
+
+## bench-vm: not in make test. The whole-node rows for every hook
+## (kretprobe, fexit, tracepoint) in Debian's 6.1 kernel under qemu TCG, as
+## make vmtest boots it: compare ratios only (TCG distorts time). About
+## 6-8 minutes; the report goes to stdout.
+BENCH_VM_ARGS ?= -quick -phases node -no-ext4 -reps 5 -node-scale 0.5
+bench-vm: deps-vmtest
+	@mkdir -p _build
+	@CGO_ENABLED=0 $(GO) build -o _build/kebench-static ./bench
+	@KERNELEVENTS_VMTEST_TIMEOUT=$${KERNELEVENTS_VMTEST_TIMEOUT:-1500} bash internal/vmtest/exec.sh $(CURDIR)/_build/kebench-static $(BENCH_VM_ARGS)
 
 ## soak: not in make test. The end-to-end overload test for SOAK_TIME (10
 ## minutes) at full rate with the production ring, printing RSS, series,

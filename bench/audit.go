@@ -4,15 +4,17 @@
 
 package main
 
-// Linux audit with a rule equivalent to what the probe sees: successful
-// open-family syscalls under the run directory, written to a log by auditd.
+// Linux audit with the rules audit users deploy to watch creations (OSPP's
+// "successful file creation" set, see auditRules), limited to the run
+// directory, written to a log by auditd. Opt-in (-audit, make bench AUDIT=1).
 //
-// Enabling audit has a cost beyond the rule: once audit has ever been enabled
-// since boot, every process forked afterwards gets an audit context and takes
-// the slow syscall path (kernel/auditsc.c: audit_alloc), even with no rules
-// and audit disabled again. That is why the audit phase runs last and has
-// its own baseline, and why a marker in /run remembers that this boot has
-// had audit enabled by the bench.
+// Enabling audit has a cost beyond the rules: once audit has ever been
+// enabled since boot, every process forked afterwards gets an audit context
+// and takes the slow syscall path (kernel/auditsc.c: audit_alloc), even with
+// no rules and audit disabled again. That is why the audit phase is opt-in,
+// runs last and has its own baseline, why a marker in /run remembers that
+// this boot has had audit enabled by the bench, and why the bench checks
+// its own audit context at start (auditstate.go).
 
 import (
 	"bufio"
@@ -35,10 +37,43 @@ const (
 	auditMarker = "/run/kebench-audit-enabled"
 )
 
-// auditRuleArgs is the rule, after -a or -d.
-func auditRuleArgs(dir string) []string {
-	return []string{"always,exit", "-F", "arch=b64", "-S", "open,openat,openat2,creat",
-		"-F", "dir=" + dir, "-F", "success=1", "-k", auditKey}
+// auditRules are the rules for one directory tree, each after -a: the
+// "successful file creation" set of the OSPP audit rules
+// (30-ospp-v42-1-create-success.rules), which is how audit users watch
+// creations: open-family syscalls with O_CREAT (0100) in their flags that
+// succeeded. Audit cannot tell a creation from an O_CREAT re-open of an
+// existing file, so it logs both; openat2 passes its flags in a struct that
+// rules cannot read, so it is audited whatever its flags.
+func auditRules(dir string) [][]string {
+	tail := []string{"-F", "dir=" + dir, "-F", "success=1", "-k", auditKey}
+	rule := func(args ...string) []string {
+		return append(append([]string{"always,exit", "-F", "arch=b64"}, args...), tail...)
+	}
+	return [][]string{
+		rule("-S", "openat", "-F", "a2&0100"),
+		rule("-S", "open", "-F", "a1&0100"),
+		rule("-S", "creat,openat2"),
+	}
+}
+
+// addAuditRules adds the rules for each directory.
+func addAuditRules(ctx context.Context, dirs ...string) error {
+	for _, d := range dirs {
+		for _, r := range auditRules(d) {
+			if out, err := command(ctx, "auditctl", append([]string{"-a"}, r...)...); err != nil {
+				return fmt.Errorf("auditctl -a %s: %w: %s", strings.Join(r, " "), err, oneLine(out))
+			}
+		}
+	}
+	return nil
+}
+
+func auditRulesText() string {
+	var parts []string
+	for _, r := range auditRules("<run dir>") {
+		parts = append(parts, "`auditctl -a "+strings.Join(r, " ")+"`")
+	}
+	return strings.Join(parts, ", ")
 }
 
 // auditSetup is a running auditd the bench can count records from.
@@ -55,21 +90,25 @@ func (a *auditSetup) describe() string {
 	if a.ours {
 		who = "auditd started by the bench (Debian's auditd.conf, own log file)"
 	}
-	return fmt.Sprintf("%s, pid %d, log %s; backlog %s; rule: auditctl -a %s", who, a.daemonPID, a.logFile,
-		a.backlog, strings.Join(auditRuleArgs("<run dir>"), " "))
+	return fmt.Sprintf("%s, pid %d, log %s; backlog %s; rules: %s", who, a.daemonPID, a.logFile,
+		a.backlog, auditRulesText())
 }
 
-func auditConfigs(a *auditSetup) []config {
+func auditConfigs(a *auditSetup, extra ...string) []config {
 	return []config{
 		{name: "baseline (audit phase: audit enabled, no rule)", kind: kindBaseline},
-		{name: "audit syscall rule + auditd", kind: kindAudit, exact: true, newMonitor: func() monitor { return &auditMonitor{a: a} }},
+		{name: "audit creation rules (OSPP) + auditd", kind: kindAudit, exact: true, newMonitor: func() monitor { return &auditMonitor{a: a, extra: extra} }},
 	}
 }
 
 // auditPhase starts auditd if needed and alternates baseline and audit on
 // each filesystem; auditd stops and the rules go when it returns. Failures
 // end up in the report, not as an error: the other phases stand.
-func auditPhase(ctx context.Context, p params, fss []*testFS, base string, rep *report) {
+func auditPhase(ctx context.Context, p params, fss []*testFS, base string, nodeWs []*nodeWorkload, rep *report) {
+	if !p.phases[phaseCreate] && len(nodeWs) == 0 {
+		rep.audit.why = "not run: neither the create nor the node phase ran"
+		return
+	}
 	var cl cleanups
 	defer cl.run()
 	a, err := setupAudit(ctx, base, &cl)
@@ -79,6 +118,25 @@ func auditPhase(ctx context.Context, p params, fss []*testFS, base string, rep *
 		return
 	}
 	rep.audit.setup = a.describe()
+	if len(nodeWs) > 0 {
+		// The node workloads live on every test filesystem: one rule set
+		// per filesystem root.
+		var roots []string
+		for _, fs := range fss {
+			roots = append(roots, fs.root)
+		}
+		logf("== whole node: audit rounds")
+		res, err := runNodeRounds(ctx, nodeWs, auditConfigs(a, roots[1:]...), p, rep.tracers)
+		if err != nil {
+			rep.audit.why = fmt.Sprintf("node audit rounds failed: %v", err)
+			logf("%s", rep.audit.why)
+			return
+		}
+		rep.audit.node = res
+	}
+	if !p.phases[phaseCreate] {
+		return
+	}
 	for _, fs := range fss {
 		logf("== %s: audit rounds", fs.name)
 		res, err := runRounds(ctx, fs, auditConfigs(a), p, rep.tracers)
@@ -249,8 +307,8 @@ func setBacklog(ctx context.Context, old map[string]string, cl *cleanups) error 
 // tryAuditRule adds and deletes the rule once, so that a kernel that refuses
 // it is reported before any round starts.
 func tryAuditRule(ctx context.Context, base string) error {
-	if out, err := command(ctx, "auditctl", append([]string{"-a"}, auditRuleArgs(base)...)...); err != nil {
-		return fmt.Errorf("the kernel refused the audit rule: %w: %s", err, oneLine(out))
+	if err := addAuditRules(ctx, base); err != nil {
+		return fmt.Errorf("the kernel refused an audit rule: %w", err)
 	}
 	return deleteAuditRules(ctx)
 }
@@ -269,19 +327,6 @@ func markAuditEnabled() {
 	if err := os.WriteFile(auditMarker, []byte(bootID()), 0o644); err != nil {
 		logf("write %s: %v", auditMarker, err)
 	}
-}
-
-// auditNote says when audit was on before the bench touched it: it then
-// slows every configuration, the baselines included.
-func auditNote(ctx context.Context) string {
-	if _, err := exec.LookPath("auditctl"); err != nil {
-		return ""
-	}
-	st, err := auditStatus(ctx)
-	if err != nil || st["enabled"] == "0" {
-		return ""
-	}
-	return fmt.Sprintf("audit is enabled on this machine (auditctl -s: enabled %s, pid %s): every syscall pays for it in every configuration", st["enabled"], st["pid"])
 }
 
 // auditEverEnabled says whether an earlier run enabled audit in this boot.
@@ -315,13 +360,13 @@ func stopProcess(p *os.Process, exited <-chan struct{}, grace time.Duration) err
 	}
 }
 
-// auditMonitor adds the rule for one run and counts the files auditd logs as
-// created: PATH records with nametype=CREATE. (The rule matches every
-// successful open under the directory, the creator's open of the directory
-// itself included, so SYSCALL records are one more than the files; the
-// bench's rule is the only one, so every CREATE record is the creator's.)
+// auditMonitor adds the rules for one run and counts the files auditd logs
+// as created: PATH records with nametype=CREATE (the rules also log O_CREAT
+// re-opens of existing files, as PATH records of nametype NORMAL; the
+// bench's rules are the only ones, so every CREATE record is the bench's).
 type auditMonitor struct {
 	a     *auditSetup
+	extra []string // more directories to watch (the node rows)
 	log   *os.File
 	lines lineCounter
 	lost0 uint64
@@ -342,9 +387,9 @@ func (m *auditMonitor) start(dir string) error {
 		f.Close()
 		return err
 	}
-	if out, err := command(context.Background(), "auditctl", append([]string{"-a"}, auditRuleArgs(dir)...)...); err != nil {
+	if err := addAuditRules(context.Background(), append([]string{dir}, m.extra...)...); err != nil {
 		f.Close()
-		return fmt.Errorf("add audit rule: %w: %s", err, oneLine(out))
+		return errors.Join(fmt.Errorf("add audit rules: %w", err), deleteAuditRules(context.Background()))
 	}
 	return nil
 }
@@ -376,7 +421,14 @@ func (m *auditMonitor) stop() (counts, error) {
 	m.lines.readFrom(m.log)
 	m.log.Close()
 	lost1, err := auditLost()
-	return counts{received: m.lines.n, lost: lost1 - m.lost0, known: true}, errors.Join(derr, err)
+	var terr error
+	if m.a.ours {
+		// The log is the bench's own (auditd opens it O_APPEND): empty it
+		// between runs, or the O_CREAT re-open rows alone would write
+		// gigabytes. The next run counts from the end again.
+		terr = os.Truncate(m.a.logFile, 0)
+	}
+	return counts{received: m.lines.n, lost: lost1 - m.lost0, known: true}, errors.Join(derr, err, terr)
 }
 
 // auditLost is the kernel's count of records it dropped.

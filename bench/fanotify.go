@@ -21,7 +21,8 @@ import (
 // handle and the name, and no open file descriptor.
 type fanotifyMonitor struct {
 	f        *os.File
-	mark     string // what was marked: "filesystem" or "directory"
+	mark     string   // what was marked: "filesystem" or "directory"
+	extra    []string // more filesystems to mark (the node rows watch every test filesystem)
 	expected int
 	received atomic.Uint64
 	overflow atomic.Bool
@@ -48,6 +49,12 @@ func (m *fanotifyMonitor) start(dir string) error {
 	if err != nil {
 		unix.Close(fd)
 		return fmt.Errorf("fanotify_mark FAN_CREATE on %s: %w", dir, err)
+	}
+	for _, d := range m.extra {
+		if err := unix.FanotifyMark(fd, unix.FAN_MARK_ADD|unix.FAN_MARK_FILESYSTEM, unix.FAN_CREATE, unix.AT_FDCWD, d); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("fanotify_mark FAN_MARK_FILESYSTEM FAN_CREATE on %s: %w", d, err)
+		}
 	}
 	m.f = os.NewFile(uintptr(fd), "fanotify")
 	m.done = make(chan struct{})

@@ -36,6 +36,10 @@ type genSpec struct {
 	// Spread > 0 puts file i in subdirectory i%Spread, made before timing
 	// starts (the RSS test needs many distinct directories).
 	Spread int `json:"spread"`
+	// Op, when set, is one of the whole-node loops (node.go) instead of
+	// creating files: Files iterations on the existing file Path.
+	Op   string `json:"op,omitempty"`
+	Path string `json:"path,omitempty"`
 }
 
 // genResult is what one creator measured around its creation loop only.
@@ -61,6 +65,9 @@ func generatorMain(args []string) error {
 	// One thread does all the creations, so RUSAGE_THREAD is their cost
 	// (BPF programs and audit run in the creating task and count there).
 	runtime.LockOSThread()
+	if spec.Op != "" {
+		return nodeLoopMain(spec)
+	}
 	dirfd, err := unix.Open(spec.Dir, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", spec.Dir, err)
@@ -78,6 +85,11 @@ func generatorMain(args []string) error {
 	if err != nil {
 		return err
 	}
+	return jsonOut(res)
+}
+
+// jsonOut prints a generator's result for the parent.
+func jsonOut(res genResult) error {
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
 

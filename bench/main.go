@@ -7,7 +7,7 @@
 // project's performance targets (issue 6). Run it as root from the module
 // root:
 //
-//	go run ./bench [-files N] [-reps R] [-quick] [-o bench/RESULTS.md]
+//	go run ./bench [-files N] [-reps R] [-quick] [-audit] [-phases LIST] [-o bench/RESULTS.md]
 //
 // See bench/README.md for the method and how to read the output.
 package main
@@ -35,15 +35,20 @@ type params struct {
 	maxSeries  int // the collector's max_series in the RSS test
 	benchCount int // go test -count for the micro-benchmarks
 	benchTime  string
-	audit      bool // run the audit phase
+	audit      bool // run the audit phase (opt-in: see auditWarning)
 	ext4       bool // run on ext4 too
 	quick      bool
-	waitClean  time.Duration // before each round, wait this long for other tracing programs to go
+	phases     map[string]bool // which phases run (allPhases by default)
+	nodeScale  float64         // multiplies the node workloads' sizes
+	waitClean  time.Duration   // before each round, wait this long for other tracing programs to go
 }
 
 func defaultParams(quick bool) params {
 	p := params{files: 50000, reps: 11, rateFiles: 300000, rateReps: 3, rssDirs: 12000,
-		maxSeries: 10000, benchCount: 5, benchTime: "1s", audit: true, ext4: true}
+		maxSeries: 10000, benchCount: 5, benchTime: "1s", ext4: true, phases: map[string]bool{}, nodeScale: 1}
+	for _, ph := range allPhases {
+		p.phases[ph] = true
+	}
 	if quick {
 		p.files, p.reps, p.rateFiles, p.rateReps, p.benchCount, p.benchTime = 5000, 3, 100000, 1, 1, "100ms"
 		p.quick = true
@@ -66,13 +71,54 @@ func main() {
 	}
 }
 
-func parseFlags() (params, string) {
+// Phases, in the order they run.
+const (
+	phaseCreate = "create" // cost per created file, each filesystem
+	phaseNode   = "node"   // the whole node's cost (node.go)
+	phaseRate   = "rate"   // maximum rate without loss
+	phaseRSS    = "rss"    // collector memory at the series cap
+	phaseMicro  = "micro"  // user-space micro-benchmarks (needs the go tool)
+)
+
+var allPhases = []string{phaseCreate, phaseNode, phaseRate, phaseRSS, phaseMicro}
+
+// auditWarning is printed when the audit phase is asked for, and in the
+// report when it is not.
+const auditWarning = "enabling audit has a lasting effect: once audit has been enabled in a boot, every process " +
+	"forked afterwards (on the whole machine, monitored or not) takes the audit syscall path until reboot, " +
+	"even with audit disabled again and no rule (kernel/auditsc.c audit_alloc; getpid 147 → 272 ns measured here)"
+
+func parsePhases(list string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, ph := range strings.Split(list, ",") {
+		ph = strings.TrimSpace(ph)
+		if ph == "all" {
+			for _, a := range allPhases {
+				out[a] = true
+			}
+			continue
+		}
+		ok := false
+		for _, a := range allPhases {
+			ok = ok || a == ph
+		}
+		if !ok {
+			return nil, fmt.Errorf("-phases: unknown phase %q (want all or a comma list of %s)", ph, strings.Join(allPhases, ", "))
+		}
+		out[ph] = true
+	}
+	return out, nil
+}
+
+func parseFlags() (params, string, error) {
 	quick := flag.Bool("quick", false, "a ~1 minute smoke run (fewer files and rounds)")
 	files := flag.Int("files", 0, "files per measured run (default 50000, 5000 with -quick)")
 	reps := flag.Int("reps", 0, "rounds of alternation (default 11, 3 with -quick)")
-	noAudit := flag.Bool("no-audit", false, "skip the audit phase (enabling audit changes every later process, see README)")
+	audit := flag.Bool("audit", false, "opt in to the audit phase (run last). Warning: "+auditWarning)
+	phases := flag.String("phases", "all", "comma list of phases to run: "+strings.Join(allPhases, ", ")+" (the audit phase follows -audit)")
 	noExt4 := flag.Bool("no-ext4", false, "skip the ext4-on-loop filesystem")
 	waitClean := flag.Duration("wait-clean", 0, "before each round, wait up to this long for other processes' tracing BPF programs to go (they slow the baseline too)")
+	nodeScale := flag.Float64("node-scale", 1, "multiply the node workloads' sizes (e.g. 0.5 in the slow TCG VM)")
 	out := flag.String("o", "", "also write the report to this file (e.g. bench/RESULTS.md)")
 	flag.Parse()
 	p := defaultParams(*quick)
@@ -82,12 +128,24 @@ func parseFlags() (params, string) {
 	if *reps > 0 {
 		p.reps = *reps
 	}
-	p.audit, p.ext4, p.waitClean = !*noAudit, !*noExt4, *waitClean
-	return p, *out
+	p.audit, p.ext4, p.waitClean = *audit, !*noExt4, *waitClean
+	if *nodeScale <= 0 {
+		return p, "", fmt.Errorf("-node-scale %v: want a positive factor", *nodeScale)
+	}
+	p.nodeScale = *nodeScale
+	ph, err := parsePhases(*phases)
+	if err != nil {
+		return p, "", err
+	}
+	p.phases = ph
+	return p, *out, nil
 }
 
 func run() error {
-	p, outPath := parseFlags()
+	p, outPath, err := parseFlags()
+	if err != nil {
+		return err
+	}
 	if os.Geteuid() != 0 {
 		return errors.New("run as root: the bench loads BPF programs, mounts filesystems and sets audit rules")
 	}
@@ -125,12 +183,12 @@ func measure(ctx context.Context, p params, cl *cleanups) (*report, error) {
 	if err := ensureTracefs(); err != nil {
 		rep.notes = append(rep.notes, err.Error())
 	}
-	if auditEverEnabled() {
-		rep.notes = append(rep.notes, "an earlier bench run enabled audit in this boot: every process, the baselines' creators included, "+
-			"takes the audit syscall path (kernel/auditsc.c audit_alloc), so all per-file costs are a little higher than on a pristine boot")
-	}
-	if n := auditNote(ctx); n != "" {
+	rep.auditState = auditStateNow(ctx)
+	for _, n := range rep.auditState.notes() {
 		rep.notes = append(rep.notes, n)
+	}
+	if p.audit {
+		logf("warning: -audit: the audit phase will enable audit: %s", auditWarning)
 	}
 	rep.tracers = newForeignTracers()
 	rep.hooks = detectHooks()
@@ -149,22 +207,51 @@ func measure(ctx context.Context, p params, cl *cleanups) (*report, error) {
 	}
 	defer func() { rep.elapsed, rep.machine.loadEnd = time.Since(start), loadAvg() }()
 
-	for _, fs := range fss {
-		logf("== %s: probe and fanotify rounds (%d files x %d rounds)", fs.name, p.files, p.reps)
-		res, err := runRounds(ctx, fs, mainConfigs(rep.hooks), p, rep.tracers)
-		if err != nil {
-			return rep, fmt.Errorf("%s rounds: %w", fs.name, err)
+	if p.phases[phaseCreate] {
+		for _, fs := range fss {
+			logf("== %s: probe and fanotify rounds (%d files x %d rounds)", fs.name, p.files, p.reps)
+			res, err := runRounds(ctx, fs, mainConfigs(rep.hooks), p, rep.tracers)
+			if err != nil {
+				return rep, fmt.Errorf("%s rounds: %w", fs.name, err)
+			}
+			rep.perFS = append(rep.perFS, res)
 		}
-		rep.perFS = append(rep.perFS, res)
 	}
-	logf("== max rate without loss")
-	rep.rate, rep.rateErr = maxRate(ctx, fss[0], rep.hooks, p)
-	logf("== collector RSS at the series cap")
-	rep.rss = measureRSS(ctx, fss[0], p)
-	if p.audit {
-		auditPhase(ctx, p, fss, base, rep)
-	} else {
-		rep.audit.why = "skipped (-no-audit)"
+	var nodeWs []*nodeWorkload
+	if p.phases[phaseNode] {
+		logf("== whole node: non-creations, getpid and tar -xf under each monitor (%d rounds)", p.reps)
+		if nodeWs, err = setupNodeWorkloads(fss, p); err != nil {
+			return rep, fmt.Errorf("node workloads: %w", err)
+		}
+		prefixes, note := nodePrefixes(base)
+		if note != "" {
+			rep.notes = append(rep.notes, note)
+		}
+		rep.node, err = runNodeRounds(ctx, nodeWs, nodeConfigs(rep.hooks, fss, prefixes), p, rep.tracers)
+		if err != nil {
+			return rep, fmt.Errorf("node rounds: %w", err)
+		}
+		rep.node.prefixes = prefixes
+		rep.tarVersion = tarVersion(ctx)
+	}
+	if p.phases[phaseRate] {
+		logf("== max rate without loss")
+		rep.rate, rep.rateErr = maxRate(ctx, fss[0], rep.hooks, p)
+	}
+	if p.phases[phaseRSS] {
+		logf("== collector RSS at the series cap")
+		rep.rss = measureRSS(ctx, fss[0], p)
+	}
+	switch {
+	case p.audit:
+		auditPhase(ctx, p, fss, base, nodeWs, rep)
+	default:
+		rep.audit.why = "not run: opt in with `make bench AUDIT=1` (`go run ./bench -audit`). Warning: " + auditWarning
+	}
+	if !p.phases[phaseMicro] {
+		rep.micro.err = "not run (-phases)"
+		rep.tracers.check()
+		return rep, ctx.Err()
 	}
 	logf("== user-space micro-benchmarks")
 	rep.micro = runMicroBenchmarks(ctx, p)

@@ -30,19 +30,24 @@ type report struct {
 	tracers *foreignTracers
 	hooks   hookInfo
 	perFS   []*fsResult
+	node    *nodeResult
 	audit   auditReport
-	rate    []*rateCase
-	rateErr error
-	rss     rssResult
-	micro   microResult
-	elapsed time.Duration
-	err     error // a phase that failed: what follows it is missing
+
+	auditState auditState
+	tarVersion string
+	rate       []*rateCase
+	rateErr    error
+	rss        rssResult
+	micro      microResult
+	elapsed    time.Duration
+	err        error // a phase that failed: what follows it is missing
 }
 
 type auditReport struct {
 	setup string
 	why   string // why there are no audit numbers
 	perFS []*fsResult
+	node  *nodeResult // the node workloads under audit
 }
 
 func (r *report) write(w io.Writer) error {
@@ -51,10 +56,19 @@ func (r *report) write(w io.Writer) error {
 	if r.err != nil {
 		fmt.Fprintf(bw, "**The run stopped early: %v.** What follows is what was measured before.\n\n", r.err)
 	}
-	r.writePerFile(bw)
-	r.writeRate(bw)
-	r.writeMicro(bw)
-	r.writeRSS(bw)
+	if r.params.phases[phaseCreate] {
+		r.writePerFile(bw)
+	}
+	r.writeNode(bw)
+	if r.params.phases[phaseRate] {
+		r.writeRate(bw)
+	}
+	if r.params.phases[phaseMicro] {
+		r.writeMicro(bw)
+	}
+	if r.params.phases[phaseRSS] {
+		r.writeRSS(bw)
+	}
 	r.writeTargets(bw)
 	return bw.Flush()
 }
@@ -71,6 +85,7 @@ func (r *report) writeHeader(w io.Writer) {
 	fmt.Fprintf(w, "- Kernel: %s\n- CPU: %s, %d cores; memory %s\n- Go: %s\n", m.kernel, m.cpu, m.cores, m.memory, m.goVersion)
 	fmt.Fprintf(w, "- Load average (1/5/15 min) at start: %s; at end: %s (the machine is shared: load from others is noise)\n", m.loadStart, m.loadEnd)
 	fmt.Fprintf(w, "- Probe hooks: %s\n", r.hooksLine())
+	fmt.Fprintf(w, "- Audit syscall path (current->audit_context of the bench process, read by a test-run BPF program): %s\n", r.auditState.line())
 	if f := r.tracers.summary(); f != "" {
 		fmt.Fprintf(w, "- **Other tracing BPF programs were loaded during the run** (%s). They run on the same syscalls, so every "+
 			"configuration, the baseline included, paid for them: the baseline is not \"no monitoring\" and the ratios understate "+
@@ -250,7 +265,15 @@ type target struct {
 }
 
 func (r *report) writeTargets(w io.Writer) {
-	fmt.Fprintf(w, "## Targets\n\n| target | measured | result |\n|---|---|---|\n")
+	fmt.Fprintf(w, "## Targets\n\n")
+	if r.params.quick {
+		fmt.Fprintf(w, "A quick run: the verdicts below only show that every row works, not what the receiver costs.\n\n")
+	}
+	if r.tracers.summary() != "" {
+		fmt.Fprintf(w, "**Other tracing BPF programs were loaded during the run** (see the header): every baseline paid for them, "+
+			"so these verdicts are not a valid measurement. Re-run on a machine without them (`-wait-clean`).\n\n")
+	}
+	fmt.Fprintf(w, "| target | measured | result |\n|---|---|---|\n")
 	for _, t := range r.targets() {
 		fmt.Fprintf(w, "| %s | %s | %s |\n", t.what, t.measured, t.verdict)
 	}
@@ -258,7 +281,21 @@ func (r *report) writeTargets(w io.Writer) {
 }
 
 func (r *report) targets() []target {
-	return []target{r.overheadTarget(), r.versusTarget(), r.rateTarget(), r.pathTarget(), r.rssTarget()}
+	var out []target
+	if r.params.phases[phaseCreate] {
+		out = append(out, r.overheadTarget(), r.versusTarget())
+	}
+	out = append(out, r.nodeTargets()...)
+	if r.params.phases[phaseRate] {
+		out = append(out, r.rateTarget())
+	}
+	if r.params.phases[phaseMicro] {
+		out = append(out, r.pathTarget())
+	}
+	if r.params.phases[phaseRSS] {
+		out = append(out, r.rssTarget())
+	}
+	return out
 }
 
 func verdict(ok bool) string {
@@ -301,7 +338,7 @@ func (r *report) overheadTarget() target {
 		t.measured, t.verdict = "no probe measurement", verdict(false)
 		return t
 	}
-	t.measured = fmt.Sprintf("+%.1f%% (× %.3f, IQR %.3f–%.3f)", (s.ratio.median-1)*100, s.ratio.median, s.ratio.q1, s.ratio.q3)
+	t.measured = fmt.Sprintf("%s (× %.3f, IQR %.3f–%.3f)", pct(s.ratio.median), s.ratio.median, s.ratio.q1, s.ratio.q3)
 	t.verdict = verdict(s.ratio.median <= targetOverhead)
 	return t
 }
@@ -319,7 +356,11 @@ func (r *report) versusTarget() target {
 	t.measured = fmt.Sprintf("× %.3f probe vs × %.3f fanotify", probeS.ratio.median, fan.ratio.median)
 	ok := probeS.ratio.median < fan.ratio.median
 	if !ok3 {
-		t.measured += "; audit not measured: " + r.audit.why
+		why := r.audit.why
+		if !r.params.audit {
+			why = "opt-in, -audit"
+		}
+		t.measured += "; audit not measured (" + why + ")"
 		t.verdict = verdict(ok) + " for fanotify; audit not evaluated"
 		return t
 	}

@@ -1,0 +1,409 @@
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build linux
+
+package main
+
+// The whole node's cost (issue 17): what the watchers cost the work that
+// creates nothing, next to the creations. Four workloads, each timed in a
+// child process, under every monitor, alternated round by round:
+//
+//	(a) read-only open+close of an existing file
+//	(b) O_CREAT re-open+close of the same existing file (creates nothing)
+//	(c) getpid, a syscall no watcher looks at: the per-syscall tax
+//	(d) tar -xf of a generated source tarball, on tmpfs and on ext4
+//
+// Monitors: nothing (the baseline), the kernel's floor (one empty program on
+// one syscall tracepoint, and one on the raw sys_exit tracepoint), the probe
+// on each hook that attaches with `make run`'s path filter, and fanotify.
+// Audit comes later, in the opt-in audit phase (audit.go).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+	"github.com/kernelevents/kernelevents/internal/probe"
+	"golang.org/x/sys/unix"
+)
+
+// Loops of the node generator child (genSpec.Op).
+const (
+	opReadOpen    = "ro-open"
+	opCreatReopen = "creat-reopen"
+	opGetpid      = "getpid"
+	opTar         = "tar" // run by the parent: tar is its own process
+)
+
+// Kinds of the node configurations besides those of the creation rounds.
+const (
+	kindFloor    = "floor"     // empty program on one syscall tracepoint
+	kindFloorRaw = "floor-raw" // empty program on the raw sys_exit tracepoint
+)
+
+// makeRunPrefixes is the path filter of `make run`'s configuration
+// (testdata/collector-prometheus.yaml; a test keeps the two equal): the
+// probe in the node rows filters as a user's collector would.
+var makeRunPrefixes = []string{"/tmp/", "/etc/", "/var/", "/home/", "/root/", "/srv/", "/opt/"}
+
+// nodeLoopMain is the generator child for the node loops: prepare, say
+// "ready", wait for one byte, run the loop, print the result. Raw syscalls:
+// no libc, no Go scheduler hand-off around each call.
+func nodeLoopMain(spec genSpec) error {
+	var path *byte
+	if spec.Op != opGetpid {
+		p, err := unix.BytePtrFromString(spec.Path)
+		if err != nil {
+			return err
+		}
+		path = p
+	}
+	fdcwd := unix.AT_FDCWD
+	cwd := uintptr(fdcwd)
+	flags := uintptr(unix.O_RDONLY | unix.O_CLOEXEC)
+	if spec.Op == opCreatReopen {
+		flags = unix.O_CREAT | unix.O_WRONLY | unix.O_CLOEXEC
+	}
+	// One call before the clock starts: the file must exist already.
+	if spec.Op != opGetpid {
+		fd, _, errno := unix.RawSyscall6(unix.SYS_OPENAT, cwd, uintptr(unsafe.Pointer(path)), flags, 0o644, 0, 0)
+		if errno != 0 {
+			return fmt.Errorf("open %s: %w", spec.Path, errno)
+		}
+		unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+	}
+	fmt.Println("ready")
+	if _, err := io.ReadFull(os.Stdin, make([]byte, 1)); err != nil {
+		return fmt.Errorf("wait for go: %w", err)
+	}
+	cpu0, err := threadCPU()
+	if err != nil {
+		return err
+	}
+	t0 := monotonicNs()
+	switch spec.Op {
+	case opGetpid:
+		for i := 0; i < spec.Files; i++ {
+			unix.RawSyscall(unix.SYS_GETPID, 0, 0, 0)
+		}
+	case opReadOpen, opCreatReopen:
+		for i := 0; i < spec.Files; i++ {
+			fd, _, errno := unix.RawSyscall6(unix.SYS_OPENAT, cwd, uintptr(unsafe.Pointer(path)), flags, 0o644, 0, 0)
+			if errno != 0 {
+				return fmt.Errorf("open %s: %w", spec.Path, errno)
+			}
+			unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+		}
+	default:
+		return fmt.Errorf("unknown op %q", spec.Op)
+	}
+	t1 := monotonicNs()
+	cpu1, err := threadCPU()
+	if err != nil {
+		return err
+	}
+	return jsonOut(genResult{Files: spec.Files, StartNs: t0, EndNs: t1, CPUNs: cpu1 - cpu0})
+}
+
+// nodeWorkload is one row group of the node tables.
+type nodeWorkload struct {
+	key, name string
+	unit      string // what one operation is
+	fs        *testFS
+	ops       int // operations per measured run
+	syscalls  int // syscalls per operation, for the loops (0 for tar)
+	path      string
+	tarball   *tarball
+}
+
+// nodeSample is one measured run of one workload.
+type nodeSample struct {
+	nsPerOp, cpuPerOp float64
+}
+
+// nodeCell is one workload under one configuration over the rounds.
+type nodeCell struct {
+	samples []nodeSample
+	ratios  []float64 // to the same round's baseline
+	deltas  []float64 // ns/op minus the same round's baseline, per round
+}
+
+// nodeResult is one alternation of the node workloads.
+type nodeResult struct {
+	workloads     []*nodeWorkload
+	configs       []*configResult // configs[0] is the baseline; notes and counts live here
+	cells         [][]*nodeCell   // [config][workload]
+	received      [][]uint64      // [config][round]: samples the probe delivered
+	foreignRounds int
+	rounds        int
+	prefixes      []string // the probe's path filter
+}
+
+// nodeSizes are the operations per run; a run of each lasts about half a
+// second on this VM without monitoring.
+type nodeSizes struct {
+	opens, getpids, tarFiles, tarDirs int
+}
+
+func nodeSizesFor(p params) nodeSizes {
+	s := nodeSizes{opens: 200000, getpids: 2000000, tarFiles: 6000, tarDirs: 250}
+	if p.quick {
+		s = nodeSizes{opens: 20000, getpids: 200000, tarFiles: 600, tarDirs: 40}
+	}
+	scale := func(n, least int) int { return max(int(float64(n)*p.nodeScale), least) }
+	return nodeSizes{opens: scale(s.opens, 100), getpids: scale(s.getpids, 1000), tarFiles: scale(s.tarFiles, 50), tarDirs: scale(s.tarDirs, 5)}
+}
+
+// setupNodeWorkloads makes the existing file the open loops use (on the
+// first filesystem, tmpfs) and the tarball, and lists the workloads.
+func setupNodeWorkloads(fss []*testFS, p params) ([]*nodeWorkload, error) {
+	sz := nodeSizesFor(p)
+	fs0 := fss[0]
+	dir, err := fs0.newRunDir("node")
+	if err != nil {
+		return nil, err
+	}
+	file := filepath.Join(dir, "existing.txt")
+	if err := os.WriteFile(file, []byte("kebench\n"), 0o644); err != nil {
+		return nil, err
+	}
+	tb, err := writeTarball(filepath.Join(fs0.root, "kebench-src.tar"), sz.tarFiles, sz.tarDirs)
+	if err != nil {
+		return nil, fmt.Errorf("make the source tarball: %w", err)
+	}
+	ws := []*nodeWorkload{
+		{key: opReadOpen, name: "(a) read-only open+close of an existing file", unit: "open+close", fs: fs0, ops: sz.opens, syscalls: 2, path: file},
+		{key: opCreatReopen, name: "(b) O_CREAT open+close of an existing file", unit: "open+close", fs: fs0, ops: sz.opens, syscalls: 2, path: file},
+		{key: opGetpid, name: "(c) getpid (raw syscall)", unit: "getpid", fs: fs0, ops: sz.getpids, syscalls: 1},
+	}
+	for _, fs := range fss {
+		ws = append(ws, &nodeWorkload{key: opTar, name: fmt.Sprintf("(d) tar -xf of a source tarball on %s", fs.name),
+			unit: "file", fs: fs, ops: tb.files, tarball: tb})
+	}
+	return ws, nil
+}
+
+// run measures one workload once.
+func (w *nodeWorkload) run(ctx context.Context, ops int) (nodeSample, error) {
+	if err := w.fs.settle(); err != nil {
+		return nodeSample{}, err
+	}
+	if w.key == opTar {
+		return w.runTar(ctx)
+	}
+	rs, err := runCreators(ctx, []genSpec{{Op: w.key, Path: w.path, Files: ops}})
+	if err != nil {
+		return nodeSample{}, err
+	}
+	n := float64(ops)
+	return nodeSample{nsPerOp: float64(rs[0].wallNs()) / n, cpuPerOp: float64(rs[0].CPUNs) / n}, nil
+}
+
+// runTar extracts the tarball into a fresh directory: the time is tar's
+// whole life (fork, exec, reading the archive, every creation), per file.
+func (w *nodeWorkload) runTar(ctx context.Context) (nodeSample, error) {
+	dir, err := w.fs.newRunDir("tar")
+	if err != nil {
+		return nodeSample{}, err
+	}
+	defer os.RemoveAll(dir)
+	cmd := exec.CommandContext(ctx, "tar", "-xf", w.tarball.path, "-C", dir)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	t0 := time.Now()
+	err = cmd.Run()
+	wall := time.Since(t0)
+	if err != nil {
+		return nodeSample{}, fmt.Errorf("tar -xf %s: %w: %s", w.tarball.path, err, oneLine(out.String()))
+	}
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	n := float64(w.tarball.files)
+	return nodeSample{nsPerOp: float64(wall.Nanoseconds()) / n, cpuPerOp: float64(cpu.Nanoseconds()) / n}, nil
+}
+
+// nodeConfigs: the baseline, the two floors, the probe on each hook that
+// attaches (batched wakeups, `make run`'s path filter) and fanotify on every
+// test filesystem.
+func nodeConfigs(h hookInfo, fss []*testFS, prefixes []string) []config {
+	var roots []string
+	for _, fs := range fss {
+		roots = append(roots, fs.root)
+	}
+	cfgs := []config{
+		{name: "baseline (no monitoring)", kind: kindBaseline},
+		{name: "floor: empty program on tracepoint syscalls/sys_enter_getppid", kind: kindFloor,
+			newMonitor: func() monitor { return &floorMonitor{raw: false} }},
+		{name: "floor: empty program on raw tracepoint sys_exit (every syscall)", kind: kindFloorRaw,
+			newMonitor: func() monitor { return &floorMonitor{raw: true} }},
+	}
+	batched := probe.DefaultOptions().WakeupBytes
+	for _, hook := range h.available {
+		cfgs = append(cfgs, config{name: fmt.Sprintf("probe %s, `make run`'s path filter", hook), kind: kindBatched, hook: hook,
+			newMonitor: func() monitor {
+				m := newProbeMonitor(hook, batched, "")
+				m.opts.PathPrefixes = prefixes
+				return m
+			}})
+	}
+	return append(cfgs, config{name: "fanotify FAN_CREATE, filesystem mark on each test filesystem", kind: kindFanotify,
+		newMonitor: func() monitor { return &fanotifyMonitor{extra: roots[1:]} }})
+}
+
+// nodePrefixes is `make run`'s filter, plus the bench's directory when
+// TMPDIR puts it outside (the probe must see the tarball's files).
+func nodePrefixes(base string) ([]string, string) {
+	for _, p := range makeRunPrefixes {
+		if strings.HasPrefix(base+"/", p) {
+			return makeRunPrefixes, ""
+		}
+	}
+	return append(append([]string(nil), makeRunPrefixes...), base+"/"),
+		fmt.Sprintf("the bench's directory %s is outside `make run`'s path filter: added to it for the node rows", base)
+}
+
+// runNodeRounds alternates the configurations workload by workload: in each
+// round, for each workload, every configuration's monitor is started, the
+// workload runs once under it and the monitor stops. Runs compared with each
+// other are then seconds apart, not a whole round, and drift from the
+// shared machine's other load falls on them alike.
+func runNodeRounds(ctx context.Context, ws []*nodeWorkload, cfgs []config, p params, tr *foreignTracers) (*nodeResult, error) {
+	res := &nodeResult{workloads: ws}
+	for _, c := range cfgs {
+		res.configs = append(res.configs, &configResult{cfg: c, notes: map[string]bool{}})
+		row := make([]*nodeCell, len(ws))
+		for j := range row {
+			row[j] = &nodeCell{}
+		}
+		res.cells = append(res.cells, row)
+		res.received = append(res.received, nil)
+	}
+	// A discarded warm-up round with a tenth of the operations.
+	for j := range ws {
+		for i := range res.configs {
+			if _, _, err := nodeRun(ctx, res, i, j, 10); err != nil {
+				return nil, fmt.Errorf("warm-up %s, %s: %w", res.configs[i].cfg.name, ws[j].name, err)
+			}
+		}
+	}
+	for r := 0; r < p.reps; r++ {
+		waitClean(ctx, tr, p.waitClean)
+		foreign := tr.check()
+		round := make([][]nodeSample, len(res.configs))
+		recv := make([]uint64, len(res.configs))
+		for j := range ws {
+			for i, cr := range res.configs {
+				s, n, err := nodeRun(ctx, res, i, j, 1)
+				if err != nil {
+					return nil, fmt.Errorf("round %d, %s, %s: %w", r+1, cr.cfg.name, ws[j].name, err)
+				}
+				round[i] = append(round[i], s)
+				recv[i] += n
+			}
+		}
+		for i := range res.configs {
+			res.received[i] = append(res.received[i], recv[i])
+			for j := range ws {
+				c, s, b := res.cells[i][j], round[i][j], round[0][j]
+				c.samples = append(c.samples, s)
+				c.ratios = append(c.ratios, s.nsPerOp/b.nsPerOp)
+				c.deltas = append(c.deltas, s.nsPerOp-b.nsPerOp)
+			}
+		}
+		res.rounds++
+		if n := max(foreign, tr.check()); n > 0 {
+			res.foreignRounds++
+			logf("warning: %d tracing BPF programs of other processes were loaded during this round", n)
+		}
+		logf("node round %d/%d: %s", r+1, p.reps, nodeRoundLine(ws, round))
+	}
+	return res, nil
+}
+
+// nodeRun runs workload j once under configuration i (its operations
+// divided by div) and returns the samples the monitor delivered.
+func nodeRun(ctx context.Context, res *nodeResult, i, j, div int) (nodeSample, uint64, error) {
+	cr, w := res.configs[i], res.workloads[j]
+	m, err := startMonitor(cr, res.workloads[0].fs.root)
+	if err != nil {
+		return nodeSample{}, 0, err
+	}
+	s, err := w.run(ctx, max(w.ops/div, 1))
+	if err != nil {
+		stopMonitor(m)
+		return nodeSample{}, 0, err
+	}
+	if pm, ok := m.(*probeMonitor); ok && w.key == opTar {
+		// Let the last batch arrive, so that received counts the tarball.
+		waitFor(func() bool { return pm.seen() >= uint64(w.tarball.files/max(div, 1)) }, pm.opts.MaxLatency+time.Second)
+	}
+	c, err := stopMonitor(m)
+	if err != nil {
+		return nodeSample{}, 0, fmt.Errorf("stop monitor: %w", err)
+	}
+	return s, c.received, nil
+}
+
+func nodeRoundLine(ws []*nodeWorkload, round [][]nodeSample) string {
+	var parts []string
+	for j, w := range ws {
+		var xs []string
+		for i := range round {
+			xs = append(xs, fmt.Sprintf("%.0f", round[i][j].nsPerOp))
+		}
+		parts = append(parts, w.key+" "+strings.Join(xs, "/"))
+	}
+	return strings.Join(parts, "; ") + " ns/op"
+}
+
+// floorMonitor attaches one empty BPF program: the least any syscall
+// tracepoint hook can cost. On a syscall tracepoint (raw=false) every
+// syscall of every task takes the slow syscall path and the tracepoint's
+// handler tests its syscall bit; on the raw sys_exit tracepoint (raw=true)
+// the program also runs on every syscall's exit.
+type floorMonitor struct {
+	raw  bool
+	prog *ebpf.Program
+	link link.Link
+}
+
+func (m *floorMonitor) start(string) error {
+	typ := ebpf.TracePoint
+	if m.raw {
+		typ = ebpf.RawTracepoint
+	}
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "kebench_floor", Type: typ, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
+	if err != nil {
+		return fmt.Errorf("load the empty %s program: %w", typ, err)
+	}
+	var l link.Link
+	if m.raw {
+		l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sys_exit", Program: prog})
+	} else {
+		l, err = link.Tracepoint("syscalls", "sys_enter_getppid", prog, nil)
+	}
+	if err != nil {
+		prog.Close()
+		return fmt.Errorf("attach the empty %s program: %w", typ, err)
+	}
+	m.prog, m.link = prog, l
+	return nil
+}
+
+func (m *floorMonitor) drain(int) {}
+
+func (m *floorMonitor) consumerCPU() (time.Duration, error) { return selfCPU() }
+
+func (m *floorMonitor) stop() (counts, error) {
+	return counts{}, errors.Join(m.link.Close(), m.prog.Close())
+}
