@@ -30,7 +30,7 @@ import (
 const (
 	AttrContainerID = "container.id"
 	AttrPodUID      = "k8s.pod.uid"
-	AttrCgroupPath  = "linux.cgroup.path"
+	AttrCgroupPath  = "kernelevents.cgroup.path"
 )
 
 // Options configure a Resolver.

@@ -33,7 +33,7 @@ type Rule struct {
 
 // RuleAttribute names the rule that matched a workload ("unmatched" when
 // none did, unless the unmatched attributes say otherwise).
-const RuleAttribute = "identity.rule"
+const RuleAttribute = "kernelevents.identity.rule"
 
 // Facts are what is known of the creator when rules are matched.
 type Facts struct {

@@ -47,8 +47,8 @@ func TestLoadConfig(t *testing.T) {
 	want.MaxSeries = 500
 	want.SeriesTTL = time.Hour
 	want.Metrics.KernelFileCreations.EnabledAttributes = []metadata.KernelFileCreationsMetricAttributeKey{
-		metadata.KernelFileCreationsMetricAttributeKeyFileDirectory, metadata.KernelFileCreationsMetricAttributeKeyFilePath,
-		metadata.KernelFileCreationsMetricAttributeKeyProcessExecutableName, metadata.KernelFileCreationsMetricAttributeKeyProcessUserID,
+		metadata.KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, metadata.KernelFileCreationsMetricAttributeKeyFilePath,
+		metadata.KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, metadata.KernelFileCreationsMetricAttributeKeyProcessRealUserID,
 	}
 	assert.False(t, cfg.Metrics.KernelSeriesActive.Enabled)
 	want.Metrics.KernelSeriesActive = cfg.Metrics.KernelSeriesActive // carries an unexported "set by user" flag

@@ -98,9 +98,9 @@ func TestIdentityOnResource(t *testing.T) {
 
 	got := creationsByResource(sink)
 	want := map[string]int64{
-		"container.id=" + cidA + ",identity.rule=payments,k8s.pod.uid=" + testPodUID + ",linux.cgroup.path=" + pathA + ",spiffe.id=spiffe://example.org/payments,team=payments": 2,
-		"container.id=" + cidB + ",identity.rule=unmatched,linux.cgroup.path=" + pathB:                                                                                          1,
-		"identity.rule=nobody-tests,service.account=nobody-sa":                                                                                                                  1,
+		"container.id=" + cidA + ",k8s.pod.uid=" + testPodUID + ",kernelevents.cgroup.path=" + pathA + ",kernelevents.identity.rule=payments,spiffe.id=spiffe://example.org/payments,team=payments": 2,
+		"container.id=" + cidB + ",kernelevents.cgroup.path=" + pathB + ",kernelevents.identity.rule=unmatched":                                                                                     1,
+		"kernelevents.identity.rule=nobody-tests,service.account=nobody-sa":                                                                                                                         1,
 	}
 	assert.Equal(t, want, got)
 }
@@ -132,17 +132,17 @@ func TestIdentityRulesFileReload(t *testing.T) {
 	}
 
 	create("f1")
-	assert.Equal(t, map[string]int64{"identity.rule=root,team=alpha": 1}, waitTotal(t, sink, 1))
+	assert.Equal(t, map[string]int64{"kernelevents.identity.rule=root,team=alpha": 1}, waitTotal(t, sink, 1))
 
 	write(rule("beta-team"))
 	time.Sleep(300 * time.Millisecond)
 	create("f2")
-	assert.Equal(t, map[string]int64{"identity.rule=root,team=alpha": 1, "identity.rule=root,team=beta-team": 1}, waitTotal(t, sink, 2))
+	assert.Equal(t, map[string]int64{"kernelevents.identity.rule=root,team=alpha": 1, "kernelevents.identity.rule=root,team=beta-team": 1}, waitTotal(t, sink, 2))
 
 	write("rules:\n  - match: {uid: 0}\n") // no attributes: refused
 	time.Sleep(300 * time.Millisecond)
 	create("f3")
-	assert.Equal(t, map[string]int64{"identity.rule=root,team=alpha": 1, "identity.rule=root,team=beta-team": 2}, waitTotal(t, sink, 3))
+	assert.Equal(t, map[string]int64{"kernelevents.identity.rule=root,team=alpha": 1, "kernelevents.identity.rule=root,team=beta-team": 2}, waitTotal(t, sink, 3))
 	stop()
 }
 

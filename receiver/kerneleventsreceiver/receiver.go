@@ -203,16 +203,16 @@ func (r *kernelEventsReceiver) aggregateOptions() aggregate.Options {
 	enabled := r.cfg.Metrics.KernelFileCreations.EnabledAttributes
 	has := func(k metadata.KernelFileCreationsMetricAttributeKey) bool { return slices.Contains(enabled, k) }
 	depth := r.cfg.FileDirectoryDepth
-	if !has(metadata.KernelFileCreationsMetricAttributeKeyFileDirectory) {
+	if !has(metadata.KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix) {
 		depth = 0
 	}
 	return aggregate.Options{
 		DirectoryDepth: depth,
 		MaxSeries:      r.cfg.MaxSeries,
 		TTL:            r.cfg.SeriesTTL,
-		Comm:           has(metadata.KernelFileCreationsMetricAttributeKeyProcessExecutableName),
-		UID:            has(metadata.KernelFileCreationsMetricAttributeKeyProcessUserID),
-		Hook:           has(metadata.KernelFileCreationsMetricAttributeKeyKernelHook),
+		Comm:           has(metadata.KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm),
+		UID:            has(metadata.KernelFileCreationsMetricAttributeKeyProcessRealUserID),
+		Hook:           has(metadata.KernelFileCreationsMetricAttributeKeyKerneleventsHook),
 		Path:           has(metadata.KernelFileCreationsMetricAttributeKeyFilePath),
 		PID:            has(metadata.KernelFileCreationsMetricAttributeKeyProcessPid),
 		Workload:       r.resolver.Resolve,
@@ -280,10 +280,10 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, lost map[string]uint64)
 	hook := probeHookAttr(r.probe.Hook())
 	mb.RecordKernelEventsReceivedDataPoint(now, int64(r.received.Load()))
 	// Every reason, zero or not, so that an alert can rely on each series.
-	for _, name := range slices.Sorted(maps.Keys(metadata.MapAttributeReason)) {
-		reason := metadata.MapAttributeReason[name]
+	for _, name := range slices.Sorted(maps.Keys(metadata.MapAttributeKerneleventsLostReason)) {
+		reason := metadata.MapAttributeKerneleventsLostReason[name]
 		n := lost[name]
-		if reason == metadata.AttributeReasonMalformed {
+		if reason == metadata.AttributeKerneleventsLostReasonMalformed {
 			n = r.malformed.Load()
 		}
 		mb.RecordKernelEventsLostDataPoint(now, int64(n), reason)
@@ -322,7 +322,7 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, lost map[string]uint64)
 			if rw.s.Key.Hook != 0 {
 				h = eventHookAttr(rw.s.Key.Hook)
 			}
-			mb.RecordKernelFileCreationsDataPoint(now, int64(rw.s.Count), rw.dir, rw.path, h,
+			mb.RecordKernelFileCreationsDataPoint(now, int64(rw.s.Count), rw.path, rw.dir, h,
 				string(event.CString(rw.s.Key.Comm[:])), int64(rw.s.Key.PID), int64(rw.s.Key.UID))
 		}
 		mb.EmitForResource(metadata.WithResource(r.resource(id)))
@@ -352,7 +352,7 @@ func (r *kernelEventsReceiver) resource(id uint32) pcommon.Resource {
 		case identity.AttrPodUID:
 			rb.SetK8sPodUID(kv.Value)
 		case identity.AttrCgroupPath:
-			rb.SetLinuxCgroupPath(kv.Value)
+			rb.SetKerneleventsCgroupPath(kv.Value)
 		default:
 			extra = append(extra, kv)
 		}
@@ -446,10 +446,10 @@ func (r *kernelEventsReceiver) shutdown(ctx context.Context) error {
 	return err
 }
 
-func eventHookAttr(h event.Hook) metadata.AttributeKernelHook {
-	return metadata.MapAttributeKernelHook[h.String()]
+func eventHookAttr(h event.Hook) metadata.AttributeKerneleventsHook {
+	return metadata.MapAttributeKerneleventsHook[h.String()]
 }
 
-func probeHookAttr(h probe.Hook) metadata.AttributeKernelHook {
-	return metadata.MapAttributeKernelHook[string(h)]
+func probeHookAttr(h probe.Hook) metadata.AttributeKerneleventsHook {
+	return metadata.MapAttributeKerneleventsHook[string(h)]
 }

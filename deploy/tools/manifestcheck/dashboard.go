@@ -19,7 +19,7 @@ var (
 		"kernel_file_creations_total", "kernel_events_received_total", "kernel_events_lost_total",
 		"kernel_probe_hook", "kernel_series_active", "kernel_series_overflowed_total",
 	}
-	knownLabels = []string{"kernel_hook"}
+	knownLabels = []string{"kernelevents_hook"}
 )
 
 var (
