@@ -110,7 +110,7 @@ self_test() {
 		'manifest: RBAC without replicasets|kubernetes/rbac.yaml|s/resources: \["replicasets"\]/resources: ["deployments"]/'
 		'helm values: extra capability|kubernetes/helm-values.yaml|s/"DAC_READ_SEARCH"\]/"DAC_READ_SEARCH", "SYS_ADMIN"]/'
 		'helm values: chart default receiver kept|kubernetes/helm-values.yaml|/^    jaeger: null/d'
-		'rule: lost-samples threshold|prometheus/kernelevents-rules.yaml|s/expr: rate(kernel_events_lost_total\[5m\]) > 0/expr: rate(kernel_events_lost_total[5m]) > 100/'
+		'rule: lost-samples threshold|prometheus/kernelevents-rules.yaml|s/\[5m\]) > 0$/[5m]) > 100/'
 		'rule: invalid PromQL|prometheus/kernelevents-rules.yaml|s/increase(kernel_series_overflowed_total\[10m\])/increase(kernel_series_overflowed_total[10m)/'
 		'unit: misspelt directive|systemd/otelcol-kernelevents.service|s/^NoNewPrivileges=yes/NoNewPrivilege=yes/'
 		'unit: sandbox removed|systemd/otelcol-kernelevents.service|/^Protect\|^Private\|^Restrict\|^SystemCall/d'
@@ -336,7 +336,7 @@ step "prometheus: every alert has a runbook_url into README.md's troubleshooting
 
 GRAF=$DEPLOY_DIR/grafana
 mkdir -p "$work/dashboard"
-step "grafana: dashboard structure, datasource input, metric names" \
+step "grafana: dashboard structure, datasource variable, metric names" \
 	"$MC" dashboard -rules "$PROM/kernelevents-rules.yaml" -promql-out "$work/dashboard/dashboard-queries.yaml" \
 	"$GRAF/kernelevents-dashboard.json"
 dashboard_promql() {
