@@ -24,7 +24,7 @@ type Match struct {
 // Rule binds matching creations to an accountable identity: its attributes
 // go on the resource of every series it matches.
 type Rule struct {
-	// Name identifies the rule in the identity.rule attribute; default
+	// Name identifies the rule in the kernelevents.identity.rule attribute; default
 	// "rule-<index>".
 	Name       string            `mapstructure:"name" yaml:"name"`
 	Match      Match             `mapstructure:"match" yaml:"match"`
