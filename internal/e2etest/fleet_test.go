@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package e2etest
 
 // The Kubernetes agent as shipped, end to end: its collector configuration is
