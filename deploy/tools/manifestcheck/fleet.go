@@ -47,7 +47,8 @@ var (
 		{"host.name", []string{"%H"}},
 		{"service.instance.id", []string{"%H", "%m"}},
 	}
-	envOnly = regexp.MustCompile(`^\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)\}$`)
+	// ${env:NAME}, or ${env:NAME:-fallback}: NAME is the source.
+	envOnly = regexp.MustCompile(`^\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-.*)?\}$`)
 )
 
 // checkFleetPolicy checks what keeps the agent correct in a fleet:
