@@ -18,16 +18,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
-	"unsafe"
 
-	"github.com/cilium/ebpf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
-	"golang.org/x/sys/unix"
 
 	"github.com/kernelevents/kernelevents/internal/promtext"
 	"github.com/kernelevents/kernelevents/internal/testutil"
@@ -249,47 +245,6 @@ service:
 	t.Logf("gateway:\n%s", grep(text, "kernel_events_received_total"))
 }
 
-// ringbufFromProcess finds the BPF ring buffer the process pid holds (its
-// fdinfo says map_type 27, BPF_MAP_TYPE_RINGBUF) and opens it by id.
-func ringbufFromProcess(t *testing.T, pid int) *ebpf.Map {
-	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fdinfo", pid))
-	require.NoError(t, err)
-	var found []*ebpf.Map
-	for _, fd := range fds {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd.Name()))
-		if err != nil || !bytes.Contains(b, []byte("map_type:\t27\n")) {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "map_id:\t"); ok {
-				id, err := strconv.Atoi(v)
-				require.NoError(t, err)
-				m, err := ebpf.NewMapFromID(ebpf.MapID(id))
-				require.NoError(t, err)
-				found = append(found, m)
-			}
-		}
-	}
-	require.Len(t, found, 1, "ring buffers held by the collector")
-	t.Cleanup(func() { found[0].Close() })
-	return found[0]
-}
-
-// corruptConsumer sets the ring buffer's consumer position 4 bytes short of
-// the producer's, as a root process that maps the ring (or a memory error)
-// could: the next read finds less than a record header and fails for good.
-func corruptConsumer(t *testing.T, m *ebpf.Map) {
-	page := os.Getpagesize()
-	cons, err := unix.Mmap(m.FD(), 0, page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	require.NoError(t, err)
-	defer unix.Munmap(cons)
-	prod, err := unix.Mmap(m.FD(), int64(page), page, unix.PROT_READ, unix.MAP_SHARED)
-	require.NoError(t, err)
-	defer unix.Munmap(prod)
-	p := atomic.LoadUintptr((*uintptr)(unsafe.Pointer(&prod[0])))
-	atomic.StoreUintptr((*uintptr)(unsafe.Pointer(&cons[0])), p-4)
-}
-
 // TestAgentHealthFailsWhenReaderDies: the shipped agent's liveness probe
 // answers 200 while the receiver reads (even with its gateway unreachable:
 // a restart would not fix that), and 500 once the ring-buffer reader has
@@ -307,7 +262,7 @@ func TestAgentHealthFailsWhenReaderDies(t *testing.T) {
 	code, body := get(a.health)
 	require.Equal(t, http.StatusOK, code, "healthy while reading, gateway or not: %s", body)
 
-	corruptConsumer(t, ringbufFromProcess(t, a.cmd.Process.Pid))
+	testutil.CorruptRingConsumer(t, testutil.RingBufferOf(t, a.cmd.Process.Pid))
 	require.Eventually(t, func() bool {
 		code, body = get(a.health)
 		return code == http.StatusInternalServerError
