@@ -15,16 +15,22 @@
 #                         and the API server's own validation code from
 #                         k8s.io/kubernetes, then this project's policy (least
 #                         capabilities, read-only host mounts, RBAC for
-#                         k8s_attributes, the ConfigMap's collector config);
+#                         k8s_attributes, the ConfigMap's collector config, the
+#                         image `make image` builds, fleet policy: node attributes
+#                         on every resource, health from component status with the
+#                         feature gate on and the probes on its status path);
 #                         `kubectl kustomize` too when kubectl is installed.
 #   Helm values           the same tool: known chart keys, strict Kubernetes types,
 #                         the pod the chart renders, the merged collector config.
-#   collector configs     components of builder-config.yaml (+ k8s_attributes),
-#                         loopback listeners, then `otelcol-kernelevents validate`
-#                         of the built collector when _build/collector has one.
+#   collector configs     components of builder-config.yaml, loopback listeners,
+#                         then `otelcol-kernelevents validate` of the built
+#                         collector, with the arguments its launcher passes, for
+#                         every shipped config (ConfigMap, Helm, systemd,
+#                         testdata/*.yaml); make test builds the collector first.
 #   systemd unit          systemd-analyze verify (in a scratch root) with no
 #                         warnings allowed, and systemd-analyze security.
-#   Prometheus rules      promtool check rules and promtool test rules.
+#   Prometheus rules      promtool check rules and promtool test rules; every
+#                         alert has a runbook_url whose anchor is in README.md.
 #   Grafana dashboard     the tool (structure, datasource input, metric names)
 #                         and its queries as recording rules: promtool check
 #                         rules and the promtool tests beside the dashboard.
@@ -40,8 +46,9 @@ REPO_ROOT=${REPO_ROOT:-$(cd "$DEPLOY_DIR/.." && pwd)}
 CACHE=${KERNELEVENTS_DEPLOY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kernelevents-deploy}
 COLLECTOR=${KERNELEVENTS_COLLECTOR:-$REPO_ROOT/_build/collector/otelcol-kernelevents}
 BUILDER_CONFIG=$REPO_ROOT/builder-config.yaml
-# The documented addition to the ocb build (deploy/README.md).
-K8SATTR=processors=github.com/open-telemetry/opentelemetry-collector-contrib/processor/k8sattributesprocessor
+# The image `make image` builds: IMAGE_REPO:dist.version of builder-config.yaml.
+IMAGE_REPO=${IMAGE_REPO:-localhost/kernelevents/otelcol-kernelevents}
+IMAGE=${IMAGE:-$IMAGE_REPO:$(sed -n 's/^  version: *\([^ ]*\).*/\1/p' "$BUILDER_CONFIG" | head -n 1)}
 # In Kubernetes only health_check binds the pod IP (the kubelet probes it).
 POD_IP_HEALTH='extensions.health_check=${env:MY_POD_IP}'
 
@@ -90,12 +97,21 @@ self_test() {
 		'manifest: unknown field|kubernetes/daemonset.yaml|s/^      hostPID: true/      hostPid: true/'
 		'manifest: privileged container|kubernetes/daemonset.yaml|s/privileged: false/privileged: true/'
 		'manifest: writable host mount|kubernetes/daemonset.yaml|/name: btf$/{n;n;s/readOnly: true/readOnly: false/}'
-		'manifest: component not in the build|kubernetes/configmap.yaml|s/processors: \[memory_limiter, k8s_attributes, batch\]/processors: [memory_limiter, k8s_attributes, resource, batch]/'
+		'manifest: component not in the build|kubernetes/configmap.yaml|s/^      resource\/node:$/      transform\/node:/'
+		'manifest: node identity not on the resources|kubernetes/configmap.yaml|s/k8s_attributes, resource\/node, batch/k8s_attributes, batch/'
+		'manifest: liveness probe not on component status|kubernetes/daemonset.yaml|s|path: /status|path: /|'
+		'manifest: health feature gate missing|kubernetes/daemonset.yaml|/--feature-gates=/d'
+		'manifest: an image make image does not build|kubernetes/daemonset.yaml|s|image: localhost/kernelevents/|image: ghcr.io/kernelevents/|'
+		'rule: hook alert that fires forever on fexit nodes|prometheus/kernelevents-rules.yaml|s/expr: count without (kernelevents_hook) (max_over_time(kernel_probe_hook\[1h\])) > 1/expr: kernel_probe_hook{kernelevents_hook!="kretprobe"} == 1/'
+		'rule: no-data alert that fires on idle hosts|prometheus/kernelevents-rules.yaml|s/expr: absent_over_time(kernel_events_received_total\[15m\])$/expr: absent_over_time(kernel_events_received_total[15m]) or increase(kernel_events_received_total[15m]) == 0/'
+		'rule: runbook anchor missing in README|prometheus/kernelevents-rules.yaml|s/#alert-kerneleventsabsent/#alert-kerneleventsgone/'
+		'dashboard: import input instead of a datasource variable|grafana/kernelevents-dashboard.json|s/\${datasource}/${DS_PROMETHEUS}/g'
+		'unit: health feature gate missing|systemd/otelcol-kernelevents.service|s/ --feature-gates=+extension.healthcheck.useComponentStatus//'
 		'manifest: endpoint on every interface|kubernetes/configmap.yaml|s/host: 127.0.0.1/host: 0.0.0.0/'
 		'manifest: RBAC without replicasets|kubernetes/rbac.yaml|s/resources: \["replicasets"\]/resources: ["deployments"]/'
 		'helm values: extra capability|kubernetes/helm-values.yaml|s/"DAC_READ_SEARCH"\]/"DAC_READ_SEARCH", "SYS_ADMIN"]/'
 		'helm values: chart default receiver kept|kubernetes/helm-values.yaml|/^    jaeger: null/d'
-		'rule: lost-samples threshold|prometheus/kernelevents-rules.yaml|s/expr: rate(kernel_events_lost_total\[5m\]) > 0/expr: rate(kernel_events_lost_total[5m]) > 100/'
+		'rule: lost-samples threshold|prometheus/kernelevents-rules.yaml|s/\[5m\]) > 0$/[5m]) > 100/'
 		'rule: invalid PromQL|prometheus/kernelevents-rules.yaml|s/increase(kernel_series_overflowed_total\[10m\])/increase(kernel_series_overflowed_total[10m)/'
 		'unit: misspelt directive|systemd/otelcol-kernelevents.service|s/^NoNewPrivileges=yes/NoNewPrivilege=yes/'
 		'unit: sandbox removed|systemd/otelcol-kernelevents.service|/^Protect\|^Private\|^Restrict\|^SystemCall/d'
@@ -180,13 +196,13 @@ MC=$CACHE/manifestcheck
 
 K8S=$DEPLOY_DIR/kubernetes
 step "kubernetes: manifests (strict decode, API validation, policy, collector config)" \
-	"$MC" kube -builder "$BUILDER_CONFIG" -addition "$K8SATTR" -allow-listen "$POD_IP_HEALTH" \
-	-stripped-out "$work/k8s-config.yaml" "$K8S"
+	"$MC" kube -builder "$BUILDER_CONFIG" -image "$IMAGE" -allow-listen "$POD_IP_HEALTH" \
+	-stripped-out "$work/k8s-config.yaml" -args-out "$work/k8s-config.args" "$K8S"
 
 if command -v kubectl >/dev/null 2>&1; then
 	kustomize_check() {
 		kubectl kustomize "$K8S" >"$work/kustomized.yaml"
-		"$MC" kube -builder "$BUILDER_CONFIG" -addition "$K8SATTR" -allow-listen "$POD_IP_HEALTH" "$work/kustomized.yaml"
+		"$MC" kube -builder "$BUILDER_CONFIG" -image "$IMAGE" -allow-listen "$POD_IP_HEALTH" "$work/kustomized.yaml"
 	}
 	step "kubernetes: kubectl kustomize output" kustomize_check
 else
@@ -194,13 +210,13 @@ else
 fi
 
 step "kubernetes: helm-values.yaml (chart keys, rendered pod, merged collector config)" \
-	"$MC" helm-values -builder "$BUILDER_CONFIG" -addition "$K8SATTR" -allow-listen "$POD_IP_HEALTH" \
-	-stripped-out "$work/helm-config.yaml" "$K8S/helm-values.yaml"
+	"$MC" helm-values -builder "$BUILDER_CONFIG" -image "$IMAGE" -allow-listen "$POD_IP_HEALTH" \
+	-stripped-out "$work/helm-config.yaml" -args-out "$work/helm-config.args" "$K8S/helm-values.yaml"
 
 if [[ -n ${KERNELEVENTS_HELM_CHART:-} ]] && command -v helm >/dev/null 2>&1; then
 	helm_render_check() {
 		helm template kernelevents "$KERNELEVENTS_HELM_CHART" -n kernelevents -f "$K8S/helm-values.yaml" >"$work/helm.yaml"
-		"$MC" kube -builder "$BUILDER_CONFIG" -addition "$K8SATTR" -allow-listen "$POD_IP_HEALTH" "$K8S/namespace.yaml" "$work/helm.yaml"
+		"$MC" kube -builder "$BUILDER_CONFIG" -allow-listen "$POD_IP_HEALTH" "$K8S/namespace.yaml" "$work/helm.yaml"
 	}
 	step "kubernetes: helm template with $KERNELEVENTS_HELM_CHART" helm_render_check
 else
@@ -211,8 +227,10 @@ fi
 
 SD=$DEPLOY_DIR/systemd
 UNIT=otelcol-kernelevents.service
-step "systemd: config.yaml (components, loopback listeners)" \
-	"$MC" collector-config -builder "$BUILDER_CONFIG" -stripped-out "$work/systemd-config.yaml" "$SD/config.yaml"
+step "systemd: config.yaml (components, loopback listeners, fleet policy with the unit)" \
+	"$MC" collector-config -builder "$BUILDER_CONFIG" -unit "$SD/$UNIT" -stripped-out "$work/systemd-config.yaml" "$SD/config.yaml"
+# The unit's arguments but --config, for validate.
+sed -n 's/^ExecStart=[-+@:!]*[^ ]*//p' "$SD/$UNIT" | tr ' ' '\n' | grep -v -e '^$' -e '^--config=' >"$work/systemd-config.args" || true
 
 systemd_verify() {
 	# A scratch root with the system's units and a stub for every command
@@ -255,16 +273,41 @@ step "systemd: least capabilities and sandbox directives" unit_policy
 
 # ---- the configs through the built collector ----------------------------------
 
+# The environment the launchers provide, for the ${env:...} placeholders.
+validate_env=(MY_POD_IP=127.0.0.1 K8S_NODE_NAME=node-1 K8S_POD_NAME=agent-1 KERNELEVENTS_HOST_NAME=host-1
+	KE_PREFIX=/tmp/ KE_EVIDENCE_FILE="$work/evidence.jsonl")
 if [[ -x $COLLECTOR ]]; then
 	collector_validate() {
-		local f rc=0
+		# Each shipped config with the arguments its launcher passes (the
+		# DaemonSet, the chart's extraArgs, the unit's ExecStart).
+		local f rc=0 args
 		for f in k8s-config helm-config systemd-config; do
-			echo "== $f"
-			MY_POD_IP=127.0.0.1 K8S_NODE_NAME=node-1 "$COLLECTOR" validate --config="$work/$f.yaml" || rc=1
+			mapfile -t args <"$work/$f.args"
+			echo "== $f ${args[*]}"
+			env "${validate_env[@]}" "$COLLECTOR" validate --config="$work/$f.yaml" "${args[@]}" || rc=1
+		done
+		# testdata/: the configs make run and the end-to-end tests use; those
+		# with component_health run with the gate (as the tests do), and the
+		# invalid one must be refused.
+		for f in "$REPO_ROOT"/testdata/*.yaml; do
+			args=()
+			grep -q '^ *component_health:' "$f" && args=(--feature-gates=+extension.healthcheck.useComponentStatus)
+			echo "== testdata/${f##*/} ${args[*]}"
+			if [[ ${f##*/} == invalid-* ]]; then
+				if env "${validate_env[@]}" "$COLLECTOR" validate --config="$f" >"$work/invalid.log" 2>&1; then
+					echo "testdata/${f##*/} passed validate; it must be refused"
+					rc=1
+				fi
+			else
+				env "${validate_env[@]}" "$COLLECTOR" validate --config="$f" "${args[@]}" || rc=1
+			fi
 		done
 		return $rc
 	}
-	step "collector: otelcol-kernelevents validate (ConfigMap, Helm and systemd configs)" collector_validate
+	step "collector: otelcol-kernelevents validate (ConfigMap, Helm, systemd and testdata configs)" collector_validate
+elif [[ ${CI:-} == true ]]; then
+	step "collector: otelcol-kernelevents validate" false
+	echo "      no $COLLECTOR under CI=true: make test builds it before deploy-check"
 else
 	skip "collector: otelcol-kernelevents validate" "no $COLLECTOR; run make build"
 fi
@@ -275,12 +318,26 @@ PROM=$DEPLOY_DIR/prometheus
 step "prometheus: promtool check rules" "$PROMTOOL" check rules "$PROM/kernelevents-rules.yaml"
 step "prometheus: promtool test rules (every alert firing and not)" \
 	"$PROMTOOL" test rules "$PROM/kernelevents-rules.test.yaml"
+runbooks() {
+	# Every alert links a runbook, a row of README.md's troubleshooting
+	# table whose anchor exists.
+	local rules="$PROM/kernelevents-rules.yaml" readme="$REPO_ROOT/README.md" rc=0 n_alerts n_urls frag
+	local base='https://github.com/kernelevents/kernelevents/blob/main/README.md#'
+	n_alerts=$(grep -c '^ *- alert:' "$rules")
+	n_urls=$(grep -c "^ *runbook_url: ${base}" "$rules")
+	((n_alerts == n_urls)) || { echo "$n_alerts alerts, $n_urls runbook_url annotations into $base"; rc=1; }
+	while read -r frag; do
+		grep -q "id=\"$frag\"" "$readme" || { echo "runbook_url #$frag: no such anchor in README.md"; rc=1; }
+	done < <(sed -n "s|^ *runbook_url: ${base}||p" "$rules")
+	return $rc
+}
+step "prometheus: every alert has a runbook_url into README.md's troubleshooting table" runbooks
 
 # ---- Grafana --------------------------------------------------------------------
 
 GRAF=$DEPLOY_DIR/grafana
 mkdir -p "$work/dashboard"
-step "grafana: dashboard structure, datasource input, metric names" \
+step "grafana: dashboard structure, datasource variable, metric names" \
 	"$MC" dashboard -rules "$PROM/kernelevents-rules.yaml" -promql-out "$work/dashboard/dashboard-queries.yaml" \
 	"$GRAF/kernelevents-dashboard.json"
 dashboard_promql() {

@@ -203,13 +203,13 @@ func TestCollectorServesCreationsToPrometheus(t *testing.T) {
 	testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops})
 
 	var text string
-	label := fmt.Sprintf("file_directory=%q", dir)
+	label := fmt.Sprintf("kernelevents_directory_prefix=%q", dir)
 	require.Eventually(t, func() bool {
 		text, _ = promtext.Scrape(url)
-		v, ok := promtext.Value(text, "kernel_file_creations_total", label, `process_executable_name="kechild"`)
+		v, ok := promtext.Value(text, "kernel_file_creations_total", label, `kernelevents_process_comm="kechild"`)
 		return ok && v == n
 	}, 30*time.Second, 200*time.Millisecond, "kernel_file_creations_total for %s never reached %d", dir, n)
-	lost, ok := promtext.Value(text, "kernel_events_lost_total", `reason="ring_buffer_full"`)
+	lost, ok := promtext.Value(text, "kernel_events_lost_total", `kernelevents_lost_reason="ring_buffer_full"`)
 	assert.True(t, ok, "the lost counter is exported")
 	assert.Zero(t, lost)
 	_, ok = promtext.Value(text, "kernel_events_received_total")
@@ -247,7 +247,7 @@ func TestCollectorIdentityLabels(t *testing.T) {
 	require.NoError(t, err)
 	c := startCollector(t, "e2e-identity-collector.yaml", dir)
 	createForIdentity(t, dir)
-	text := requireIdentityLabels(t, c, dir, `identity_rule="e2e-creator"`)
+	text := requireIdentityLabels(t, c, dir, `kernelevents_identity_rule="e2e-creator"`)
 	t.Logf("scraped:\n%s", grep(text, "kernel_file_creations_total"))
 }
 
@@ -263,8 +263,8 @@ func createForIdentity(t *testing.T, dir string) {
 // counted with the identity rule's labels (the rule named by rule, or the
 // unmatched attribute) and returns the scrape.
 func requireIdentityLabels(t *testing.T, c *collector, dir, rule string) string {
-	labels := []string{fmt.Sprintf("file_directory=%q", dir), rule}
-	if rule == `identity_rule="e2e-creator"` {
+	labels := []string{fmt.Sprintf("kernelevents_directory_prefix=%q", dir), rule}
+	if rule == `kernelevents_identity_rule="e2e-creator"` {
 		labels = append(labels, `team="e2e-team"`, `service_account="e2e-sa"`, `spiffe_id="spiffe://example.org/e2e"`)
 	}
 	var text string
@@ -299,11 +299,11 @@ func TestCollectorWritesEvidence(t *testing.T) {
 		rec, ok := paths[filepath.Join(dir, "ev-"+strconv.Itoa(i))]
 		require.True(t, ok, "no record for ev-%d", i)
 		assert.Equal(t, strconv.Itoa(child.PID), fmt.Sprint(rec["process.pid"]))
-		assert.Equal(t, "kechild", rec["process.executable.name"])
+		assert.Equal(t, "kechild", rec["kernelevents.process.comm"])
 	}
 	require.Eventually(t, func() bool {
 		text, _ := promtext.Scrape(c.url)
-		v, ok := promtext.Value(text, "kernel_file_creations_total", fmt.Sprintf("file_directory=%q", dir))
+		v, ok := promtext.Value(text, "kernel_file_creations_total", fmt.Sprintf("kernelevents_directory_prefix=%q", dir))
 		return ok && v == n
 	}, 30*time.Second, 200*time.Millisecond)
 }

@@ -63,7 +63,7 @@ func TestCollectorLeastCapabilities(t *testing.T) {
 			wrapped("setpriv", "--bounding-set=-all,+bpf,+perfmon,+sys_ptrace,+dac_read_search", "--"))
 		requireCaps(t, c, unix.CAP_BPF, unix.CAP_PERFMON, unix.CAP_SYS_PTRACE, unix.CAP_DAC_READ_SEARCH)
 		createForIdentity(t, dir)
-		requireIdentityLabels(t, c, dir, `identity_rule="e2e-creator"`)
+		requireIdentityLabels(t, c, dir, `kernelevents_identity_rule="e2e-creator"`)
 	})
 	t.Run("counting only", func(t *testing.T) {
 		dir := realDir(t)
@@ -71,7 +71,7 @@ func TestCollectorLeastCapabilities(t *testing.T) {
 			wrapped("setpriv", "--bounding-set=-all,+bpf,+perfmon", "--"))
 		requireCaps(t, c, unix.CAP_BPF, unix.CAP_PERFMON)
 		createForIdentity(t, dir)
-		requireIdentityLabels(t, c, dir, `identity_rule="unmatched"`)
+		requireIdentityLabels(t, c, dir, `kernelevents_identity_rule="unmatched"`)
 	})
 }
 
@@ -195,7 +195,7 @@ func TestCollectorKilledLeavesNothing(t *testing.T) {
 		testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops})
 	}
 	counted := func(c *collector, want float64) {
-		label := fmt.Sprintf("file_directory=%q", dir)
+		label := fmt.Sprintf("kernelevents_directory_prefix=%q", dir)
 		require.Eventually(t, func() bool {
 			text, _ := promtext.Scrape(c.url)
 			v, ok := promtext.Value(text, "kernel_file_creations_total", label)
@@ -290,7 +290,7 @@ func TestCollectorOverload(t *testing.T) {
 		text, _ := promtext.Scrape(c.url)
 		s := sample{at: time.Since(start).Round(time.Second), rssKiB: rssKiB(pid)}
 		s.received, _ = promtext.Value(text, "kernel_events_received_total")
-		s.lost, _ = promtext.Value(text, "kernel_events_lost_total", `reason="ring_buffer_full"`)
+		s.lost, _ = promtext.Value(text, "kernel_events_lost_total", `kernelevents_lost_reason="ring_buffer_full"`)
 		s.series, _ = promtext.Value(text, "kernel_series_active")
 		return s
 	}
@@ -327,7 +327,7 @@ func TestCollectorOverload(t *testing.T) {
 		return last.received+last.lost == float64(total)
 	}, 30*time.Second, 250*time.Millisecond, "received + lost never equalled the %d files created", total)
 	text, _ := promtext.Scrape(c.url)
-	malformed, _ := promtext.Value(text, "kernel_events_lost_total", `reason="malformed"`)
+	malformed, _ := promtext.Value(text, "kernel_events_lost_total", `kernelevents_lost_reason="malformed"`)
 	samples = append(samples, last)
 
 	peak := slices.MaxFunc(samples, func(a, b sample) int { return a.rssKiB - b.rssKiB })

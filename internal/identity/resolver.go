@@ -33,10 +33,10 @@ import (
 const (
 	AttrContainerID = "container.id"
 	AttrPodUID      = "k8s.pod.uid"
-	AttrCgroupPath  = "linux.cgroup.path"
+	AttrCgroupPath  = "kernelevents.cgroup.path"
 	// AttrOverflow marks the one workload that takes samples past
 	// MaxWorkloads.
-	AttrOverflow = "identity.overflow"
+	AttrOverflow = "kernelevents.identity.overflow"
 )
 
 // Reserved workload ids.
@@ -44,7 +44,7 @@ const (
 	// HostWorkload has no attributes: no container, no rule.
 	HostWorkload uint32 = 0
 	// OverflowWorkload takes samples whose workload would exceed
-	// MaxWorkloads; its resource says identity.overflow=true.
+	// MaxWorkloads; its resource says kernelevents.identity.overflow=true.
 	OverflowWorkload uint32 = 1
 )
 

@@ -26,7 +26,7 @@ type Match struct {
 // Rule binds matching creations to an accountable identity: its attributes
 // go on the resource of every series it matches.
 type Rule struct {
-	// Name identifies the rule in the identity.rule attribute; default
+	// Name identifies the rule in the kernelevents.identity.rule attribute; default
 	// "rule-<index>".
 	Name       string            `mapstructure:"name" yaml:"name"`
 	Match      Match             `mapstructure:"match" yaml:"match"`
@@ -35,7 +35,7 @@ type Rule struct {
 
 // RuleAttribute names the rule that matched a workload ("unmatched" when
 // none did, unless the unmatched attributes say otherwise).
-const RuleAttribute = "identity.rule"
+const RuleAttribute = "kernelevents.identity.rule"
 
 // Facts are what is known of the creator when rules are matched.
 type Facts struct {

@@ -27,7 +27,7 @@ const (
 // Hooks lists the hooks auto tries, in order.
 var Hooks = []Hook{HookKretprobe, HookFexit, HookTracepoint}
 
-// Reasons a sample was not delivered, as kernel.events.lost{reason} reports
+// Reasons a sample was not delivered, as kernel.events.lost{kernelevents.lost.reason} reports
 // them. The kernel counts the first four (bpf/event.h); the others come from
 // the kernel's own accounting of the hooks, read in user space.
 const (

@@ -364,7 +364,7 @@ func (p *Probe) Read(e *event.Event) error {
 }
 
 // lostReasons names the kernel's counters (COUNTER_* in bpf/event.h), by
-// index. Each is exported as kernel.events.lost{reason}.
+// index. Each is exported as kernel.events.lost{kernelevents.lost.reason}.
 var lostReasons = [...]string{
 	0: LostRingBufferFull,
 	1: LostFDRace,

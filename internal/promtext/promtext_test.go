@@ -10,13 +10,13 @@ import (
 
 func TestValueAndSum(t *testing.T) {
 	text := `# HELP kernel_events_lost_total x
-kernel_events_lost_total{reason="malformed"} 2
-kernel_events_lost_total{reason="ring_buffer_full"} 5
+kernel_events_lost_total{kernelevents_lost_reason="malformed"} 2
+kernel_events_lost_total{kernelevents_lost_reason="ring_buffer_full"} 5
 kernel_events_lost_total_extra 9
-kernel_probe_hook{kernel_hook="tracepoint"} 1
+kernel_probe_hook{kernelevents_hook="tracepoint"} 1
 kernel_series_active 3.5
 `
-	v, ok := Value(text, "kernel_events_lost_total", `reason="ring_buffer_full"`)
+	v, ok := Value(text, "kernel_events_lost_total", `kernelevents_lost_reason="ring_buffer_full"`)
 	assert.True(t, ok)
 	assert.Equal(t, 5.0, v)
 	v, ok = Sum(text, "kernel_events_lost_total")
@@ -25,7 +25,7 @@ kernel_series_active 3.5
 	v, ok = Value(text, "kernel_series_active")
 	assert.True(t, ok)
 	assert.Equal(t, 3.5, v)
-	_, ok = Value(text, "kernel_probe_hook", `kernel_hook="fexit"`)
+	_, ok = Value(text, "kernel_probe_hook", `kernelevents_hook="fexit"`)
 	assert.False(t, ok)
 	_, ok = Sum(text, "kernel_missing")
 	assert.False(t, ok)

@@ -49,8 +49,8 @@ func TestLoadConfig(t *testing.T) {
 	want.MaxSeries = 500
 	want.SeriesTTL = time.Hour
 	want.Metrics.KernelFileCreations.EnabledAttributes = []metadata.KernelFileCreationsMetricAttributeKey{
-		metadata.KernelFileCreationsMetricAttributeKeyFileDirectory, metadata.KernelFileCreationsMetricAttributeKeyFilePath,
-		metadata.KernelFileCreationsMetricAttributeKeyProcessExecutableName, metadata.KernelFileCreationsMetricAttributeKeyProcessUserID,
+		metadata.KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, metadata.KernelFileCreationsMetricAttributeKeyFilePath,
+		metadata.KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, metadata.KernelFileCreationsMetricAttributeKeyProcessUserID,
 	}
 	assert.False(t, cfg.Metrics.KernelSeriesActive.Enabled)
 	want.Metrics.KernelSeriesActive = cfg.Metrics.KernelSeriesActive // carries an unexported "set by user" flag

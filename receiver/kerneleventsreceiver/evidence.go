@@ -98,7 +98,7 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	a.PutStr("file.path", p)
 	a.PutStr("file.directory", path.Dir(p))
 	if e.Flags&event.FlagTruncated != 0 {
-		a.PutBool("file.path.truncated", true)
+		a.PutBool("kernelevents.file.path.truncated", true)
 	}
 	a.PutInt("process.pid", int64(e.TGID))
 	a.PutInt("thread.id", int64(e.TID))
@@ -110,18 +110,19 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	if f.User != "" {
 		a.PutStr("process.user.name", f.User)
 	}
-	a.PutStr("process.executable.name", string(e.Comm))
+	a.PutStr("kernelevents.process.comm", string(e.Comm))
 	if f.Executable != "" {
 		a.PutStr("process.executable.path", f.Executable)
+		a.PutStr("process.executable.name", path.Base(f.Executable))
 	}
-	a.PutStr("kernel.hook", e.Hook.String())
+	a.PutStr("kernelevents.hook", e.Hook.String())
 	if e.Flags&event.FlagIOUring != 0 {
-		a.PutBool("kernel.io_uring", true)
+		a.PutBool("kernelevents.io_uring", true)
 	}
 	if e.Flags&event.FlagMknod != 0 {
-		a.PutStr("kernel.syscall", "mknod")
+		a.PutStr("kernelevents.syscall", "mknod")
 	}
-	a.PutInt("linux.cgroup.id", int64(e.CgroupID))
+	a.PutInt("kernelevents.cgroup.id", int64(e.CgroupID))
 	who := f.User
 	if who == "" {
 		who = fmt.Sprint(e.UID)
@@ -145,7 +146,7 @@ func (ev *evidence) closeGap(now time.Time) {
 	lr.SetSeverityNumber(plog.SeverityNumberWarn)
 	lr.SetSeverityText("WARN")
 	lr.SetEventName("kernel.evidence.gap")
-	lr.Attributes().PutInt("kernel.evidence.shed", int64(ev.gapShed))
+	lr.Attributes().PutInt("kernelevents.evidence.shed", int64(ev.gapShed))
 	lr.Body().SetStr(fmt.Sprintf("%d file-creation records shed by the rate limit since %s", ev.gapShed, ev.gapStart.UTC().Format(time.RFC3339Nano)))
 	ev.gapShed = 0
 	ev.n++

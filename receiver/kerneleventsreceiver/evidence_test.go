@@ -4,6 +4,7 @@ package kerneleventsreceiver
 
 import (
 	"context"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -106,11 +107,12 @@ func TestEvidenceRecordsMatchMetrics(t *testing.T) {
 		assert.NotZero(t, r.attrs["thread.id"])
 		assert.Equal(t, int64(0), r.attrs["process.user.id"])
 		assert.Equal(t, "root", r.attrs["process.user.name"])
-		assert.Equal(t, testutil.ChildComm, r.attrs["process.executable.name"])
+		assert.Equal(t, testutil.ChildComm, r.attrs["kernelevents.process.comm"])
+		assert.Equal(t, filepath.Base(testutil.Exe()), r.attrs["process.executable.name"])
 		assert.Equal(t, testutil.Exe(), r.attrs["process.executable.path"])
 		assert.Equal(t, dir, r.attrs["file.directory"])
-		assert.Equal(t, "tracepoint", r.attrs["kernel.hook"])
-		assert.Equal(t, "unmatched", r.attrs["resource.identity.rule"])
+		assert.Equal(t, "tracepoint", r.attrs["kernelevents.hook"])
+		assert.Equal(t, "unmatched", r.attrs["resource.kernelevents.identity.rule"])
 		assert.Contains(t, r.body, "created "+dir+"/e")
 		assert.WithinDuration(t, before, r.ts, 5*time.Second, "kernel timestamp converted to wall time")
 		seen[r.attrs["file.path"].(string)] = true
@@ -146,7 +148,7 @@ func TestEvidenceRateLimitCountsShed(t *testing.T) {
 		case EventName:
 			kept++
 		case "kernel.evidence.gap":
-			gapShed += int(r.attrs["kernel.evidence.shed"].(int64))
+			gapShed += int(r.attrs["kernelevents.evidence.shed"].(int64))
 		}
 	}
 	shed := lastBatch(msink)["kernel.evidence.shed"]

@@ -103,9 +103,9 @@ func TestIdentityOnResource(t *testing.T) {
 
 	got := creationsByResource(sink)
 	want := map[string]int64{
-		"container.id=" + cidA + ",identity.rule=payments,k8s.pod.uid=" + testPodUID + ",linux.cgroup.path=" + pathA + ",spiffe.id=spiffe://example.org/payments,team=payments": 2,
-		"container.id=" + cidB + ",identity.rule=unmatched,linux.cgroup.path=" + pathB:                                                                                          1,
-		"identity.rule=nobody-tests,service.account=nobody-sa":                                                                                                                  1,
+		"container.id=" + cidA + ",k8s.pod.uid=" + testPodUID + ",kernelevents.cgroup.path=" + pathA + ",kernelevents.identity.rule=payments,spiffe.id=spiffe://example.org/payments,team=payments": 2,
+		"container.id=" + cidB + ",kernelevents.cgroup.path=" + pathB + ",kernelevents.identity.rule=unmatched":                                                                                     1,
+		"kernelevents.identity.rule=nobody-tests,service.account=nobody-sa":                                                                                                                         1,
 	}
 	assert.Equal(t, want, got)
 }
@@ -137,17 +137,17 @@ func TestIdentityRulesFileReload(t *testing.T) {
 	}
 
 	create("f1")
-	assert.Equal(t, map[string]int64{"identity.rule=root,team=alpha": 1}, waitTotal(t, sink, 1))
+	assert.Equal(t, map[string]int64{"kernelevents.identity.rule=root,team=alpha": 1}, waitTotal(t, sink, 1))
 
 	write(rule("beta-team"))
 	time.Sleep(300 * time.Millisecond)
 	create("f2")
-	assert.Equal(t, map[string]int64{"identity.rule=root,team=alpha": 1, "identity.rule=root,team=beta-team": 1}, waitTotal(t, sink, 2))
+	assert.Equal(t, map[string]int64{"kernelevents.identity.rule=root,team=alpha": 1, "kernelevents.identity.rule=root,team=beta-team": 1}, waitTotal(t, sink, 2))
 
 	write("rules:\n  - match: {uid: 0}\n") // no attributes: refused
 	time.Sleep(300 * time.Millisecond)
 	create("f3")
-	assert.Equal(t, map[string]int64{"identity.rule=root,team=alpha": 1, "identity.rule=root,team=beta-team": 2}, waitTotal(t, sink, 3))
+	assert.Equal(t, map[string]int64{"kernelevents.identity.rule=root,team=alpha": 1, "kernelevents.identity.rule=root,team=beta-team": 2}, waitTotal(t, sink, 3))
 	stop()
 }
 
@@ -195,12 +195,12 @@ func TestIdentityExecutableAtCreation(t *testing.T) {
 
 	// The shell stays the shell (it waits for its child).
 	startProcess(t, exec.Command("/bin/sh", "-c", ": > "+filepath.Join(dir, "by-shell")+"; "+sleep+" 60; true"))
-	assert.Equal(t, map[string]int64{"identity.rule=shell,trusted=no": 1}, waitTotal(t, sink, 1))
+	assert.Equal(t, map[string]int64{"kernelevents.identity.rule=shell,trusted=no": 1}, waitTotal(t, sink, 1))
 	// The shell becomes sleep right after creating the file.
 	startProcess(t, exec.Command("/bin/sh", "-c", ": > "+filepath.Join(dir, "then-exec")+"; exec "+sleep+" 60"))
 	got := waitTotal(t, sink, 2)
 	stop()
-	assert.Equal(t, map[string]int64{"identity.rule=shell,trusted=no": 2}, got)
+	assert.Equal(t, map[string]int64{"kernelevents.identity.rule=shell,trusted=no": 2}, got)
 }
 
 // TestIdentityEffectiveUID: a process with real uid 0 and effective uid
@@ -215,7 +215,7 @@ func TestIdentityEffectiveUID(t *testing.T) {
 	cfg.Identity.Rules = []identity.Rule{{Name: "nobody", Match: identity.Match{UID: ptr(uint32(65534))}, Attributes: map[string]string{"team": "nobody"}}}
 	sink, stop := startReceiver(t, cfg)
 	child := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Setresuid: []int{-1, 65534, -1}, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: "x"}}})
-	assert.Equal(t, map[string]int64{"identity.rule=nobody,team=nobody": 1}, waitTotal(t, sink, 1))
+	assert.Equal(t, map[string]int64{"kernelevents.identity.rule=nobody,team=nobody": 1}, waitTotal(t, sink, 1))
 	stop()
 	var uids []any
 	for _, p := range lastBatch(sink)["kernel.file.creations"] {
@@ -257,7 +257,7 @@ func TestIdentityUserFromCreatorsRoot(t *testing.T) {
 	startProcess(t, cmd)
 	got := waitTotal(t, sink, 1)
 	stop()
-	assert.Equal(t, map[string]int64{"identity.rule=image-user,team=image": 1}, got)
+	assert.Equal(t, map[string]int64{"kernelevents.identity.rule=image-user,team=image": 1}, got)
 }
 
 // TestIdentityKubeletLayouts: pods in real cgroups named as the kubelet's
@@ -286,9 +286,9 @@ func TestIdentityKubeletLayouts(t *testing.T) {
 	got := waitTotal(t, sink, 3)
 	stop()
 	assert.Equal(t, map[string]int64{
-		"container.id=" + cidC + ",k8s.pod.uid=" + podFS + ",linux.cgroup.path=" + pathFS: 1,
-		"container.id=" + cidD + ",k8s.pod.uid=" + podSD + ",linux.cgroup.path=" + pathSD: 1,
-		"linux.cgroup.path=" + pathSpoof: 1,
+		"container.id=" + cidC + ",k8s.pod.uid=" + podFS + ",kernelevents.cgroup.path=" + pathFS: 1,
+		"container.id=" + cidD + ",k8s.pod.uid=" + podSD + ",kernelevents.cgroup.path=" + pathSD: 1,
+		"kernelevents.cgroup.path=" + pathSpoof:                                                  1,
 	}, got)
 }
 
@@ -326,5 +326,5 @@ func TestIdentityInPrivateCgroupNamespace(t *testing.T) {
 	testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Cgroup: cg, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: "f"}, {Kind: testutil.OpSleep, Path: "300ms"}}})
 	got := waitTotal(t, sink, 1)
 	stop()
-	assert.Equal(t, map[string]int64{"container.id=" + cidF + ",linux.cgroup.path=" + path: 1}, got)
+	assert.Equal(t, map[string]int64{"container.id=" + cidF + ",kernelevents.cgroup.path=" + path: 1}, got)
 }

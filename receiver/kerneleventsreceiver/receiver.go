@@ -186,7 +186,7 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		r.set.Logger.Warn("Cgroup paths come from /proc/<pid>/cgroup (checked by id) instead of by id: a process that exits before its lookup keeps only its cgroup id",
 			zap.Error(err))
 	}
-	r.set.Logger.Info("Workload identity limits: past identity::max_workloads live workloads, creations go to the resource identity.overflow=true; alert on kernel.workloads.overflowed > 0",
+	r.set.Logger.Info("Workload identity limits: past identity::max_workloads live workloads, creations go to the resource kernelevents.identity.overflow=true; alert on kernel.workloads.overflowed > 0",
 		zap.Int("max_workloads", r.cfg.Identity.MaxWorkloads), zap.Duration("series_ttl", r.cfg.SeriesTTL))
 	if r.cfg.Identity.RulesFile != "" {
 		r.rules = newRulesWatcher(r.cfg.Identity.RulesFile, r.cfg.Identity.Rules, r.resolver, r.set.Logger, host)
@@ -222,16 +222,16 @@ func (r *kernelEventsReceiver) aggregateOptions() aggregate.Options {
 	enabled := r.cfg.Metrics.KernelFileCreations.EnabledAttributes
 	has := func(k metadata.KernelFileCreationsMetricAttributeKey) bool { return slices.Contains(enabled, k) }
 	depth := r.cfg.FileDirectoryDepth
-	if !has(metadata.KernelFileCreationsMetricAttributeKeyFileDirectory) {
+	if !has(metadata.KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix) {
 		depth = 0
 	}
 	return aggregate.Options{
 		DirectoryDepth: depth,
 		MaxSeries:      r.cfg.MaxSeries,
 		TTL:            r.cfg.SeriesTTL,
-		Comm:           has(metadata.KernelFileCreationsMetricAttributeKeyProcessExecutableName),
+		Comm:           has(metadata.KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm),
 		UID:            has(metadata.KernelFileCreationsMetricAttributeKeyProcessUserID),
-		Hook:           has(metadata.KernelFileCreationsMetricAttributeKeyKernelHook),
+		Hook:           has(metadata.KernelFileCreationsMetricAttributeKeyKerneleventsHook),
 		Path:           has(metadata.KernelFileCreationsMetricAttributeKeyFilePath),
 		PID:            has(metadata.KernelFileCreationsMetricAttributeKeyProcessPid),
 	}
@@ -310,10 +310,10 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, lost map[string]uint64)
 	hook := probeHookAttr(r.probe.Hook())
 	mb.RecordKernelEventsReceivedDataPoint(now, int64(r.received.Load()))
 	// Every reason, zero or not, so that an alert can rely on each series.
-	for _, name := range slices.Sorted(maps.Keys(metadata.MapAttributeReason)) {
-		reason := metadata.MapAttributeReason[name]
+	for _, name := range slices.Sorted(maps.Keys(metadata.MapAttributeKerneleventsLostReason)) {
+		reason := metadata.MapAttributeKerneleventsLostReason[name]
 		n := lost[name]
-		if reason == metadata.AttributeReasonMalformed {
+		if reason == metadata.AttributeKerneleventsLostReasonMalformed {
 			n = r.malformed.Load()
 		}
 		mb.RecordKernelEventsLostDataPoint(now, int64(n), reason)
@@ -363,7 +363,7 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, lost map[string]uint64)
 			if rw.s.Key.Hook != 0 {
 				h = eventHookAttr(rw.s.Key.Hook)
 			}
-			mb.RecordKernelFileCreationsDataPoint(now, int64(rw.s.Count), rw.dir, rw.path, h,
+			mb.RecordKernelFileCreationsDataPoint(now, int64(rw.s.Count), rw.path, rw.dir, h,
 				string(event.CString(rw.s.Key.Comm[:])), int64(rw.s.Key.PID), int64(rw.s.Key.UID))
 		}
 		mb.EmitForResource(metadata.WithResource(r.resource(id)))
@@ -393,7 +393,7 @@ func (r *kernelEventsReceiver) resource(id uint32) pcommon.Resource {
 		case identity.AttrPodUID:
 			rb.SetK8sPodUID(kv.Value)
 		case identity.AttrCgroupPath:
-			rb.SetLinuxCgroupPath(kv.Value)
+			rb.SetKerneleventsCgroupPath(kv.Value)
 		default:
 			extra = append(extra, kv)
 		}
@@ -488,12 +488,12 @@ func (r *kernelEventsReceiver) shutdown(ctx context.Context) error {
 	return err
 }
 
-func eventHookAttr(h event.Hook) metadata.AttributeKernelHook {
-	return metadata.MapAttributeKernelHook[h.String()]
+func eventHookAttr(h event.Hook) metadata.AttributeKerneleventsHook {
+	return metadata.MapAttributeKerneleventsHook[h.String()]
 }
 
-func probeHookAttr(h probe.Hook) metadata.AttributeKernelHook {
-	return metadata.MapAttributeKernelHook[string(h)]
+func probeHookAttr(h probe.Hook) metadata.AttributeKerneleventsHook {
+	return metadata.MapAttributeKerneleventsHook[string(h)]
 }
 
 // lagStats keeps the largest and the mean of a delay, in nanoseconds.

@@ -144,23 +144,27 @@ func TestReceiverCountsCreations(t *testing.T) {
 	require.Len(t, mine, 1)
 	assert.Equal(t, int64(n), mine[0].value)
 	assert.Equal(t, map[string]any{
-		"file.directory":          dir,
-		"kernel.hook":             "tracepoint",
-		"process.executable.name": testutil.ChildComm,
-		"process.user.id":         int64(0),
-		"process.pid":             int64(child.PID),
+		"kernelevents.directory.prefix": dir,
+		"kernelevents.hook":             "tracepoint",
+		"kernelevents.process.comm":     testutil.ChildComm,
+		"process.user.id":               int64(0),
+		"process.pid":                   int64(child.PID),
 	}, mine[0].attrs)
 	assert.NotZero(t, mine[0].start)
 
 	require.Len(t, batch["kernel.probe.hook"], 1)
-	assert.Equal(t, "tracepoint", batch["kernel.probe.hook"][0].attrs["kernel.hook"])
+	assert.Equal(t, "tracepoint", batch["kernel.probe.hook"][0].attrs["kernelevents.hook"])
 	require.Len(t, batch["kernel.events.received"], 1)
 	assert.GreaterOrEqual(t, batch["kernel.events.received"][0].value, int64(n))
 	lost := map[any]int64{}
 	for _, p := range batch["kernel.events.lost"] {
-		lost[p.attrs["reason"]] = p.value
+		lost[p.attrs["kernelevents.lost.reason"]] = p.value
 	}
-	assert.Equal(t, map[any]int64{"ring_buffer_full": 0, "malformed": 0}, lost)
+	want := map[any]int64{}
+	for name := range metadata.MapAttributeKerneleventsLostReason {
+		want[name] = 0 // every reason, exported even when zero
+	}
+	assert.Equal(t, want, lost)
 }
 
 func TestReceiverOverflow(t *testing.T) {

@@ -102,12 +102,12 @@ func TestPodmanContainerID(t *testing.T) {
 	require.Len(t, short, 64)
 	require.Len(t, long, 64)
 	// The long-running one was looked up alive: its executable is known.
-	assert.Equal(t, int64(2), got["container.id="+long+",identity.rule=busybox,image=busybox,linux.cgroup.path=/libpod_parent/libpod-"+long], "%v", got)
+	assert.Equal(t, int64(2), got["container.id="+long+",image=busybox,kernelevents.cgroup.path=/libpod_parent/libpod-"+long+",kernelevents.identity.rule=busybox"], "%v", got)
 	// The short one may have exited before its lookup: then only its
 	// cgroup (by id) names it.
-	shortKey := "container.id=" + short + ",linux.cgroup.path=/libpod_parent/libpod-" + short
+	shortKey := "container.id=" + short + ",kernelevents.cgroup.path=/libpod_parent/libpod-" + short
 	if got[shortKey] == 0 {
-		shortKey = "container.id=" + short + ",identity.rule=busybox,image=busybox,linux.cgroup.path=/libpod_parent/libpod-" + short
+		shortKey = "container.id=" + short + ",image=busybox,kernelevents.cgroup.path=/libpod_parent/libpod-" + short + ",kernelevents.identity.rule=busybox"
 	}
 	assert.Equal(t, int64(1), got[shortKey], "%v", got)
 	assert.Len(t, got, 2)

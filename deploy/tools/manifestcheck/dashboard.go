@@ -21,7 +21,7 @@ var (
 		"kernel_file_creations_total", "kernel_events_received_total", "kernel_events_lost_total",
 		"kernel_probe_hook", "kernel_series_active", "kernel_series_overflowed_total",
 	}
-	knownLabels = []string{"kernel_hook"}
+	knownLabels = []string{"kernelevents_hook"}
 )
 
 var (
@@ -95,16 +95,27 @@ func runDashboard(args []string) {
 	if sv, _ := d["schemaVersion"].(float64); sv < 36 {
 		p.add(file, "schemaVersion %v: want 36 or later", d["schemaVersion"])
 	}
-	hasInput := false
-	inputs, _ := d["__inputs"].([]any)
-	for _, in := range inputs {
-		m, _ := in.(map[string]any)
-		if m["name"] == "DS_PROMETHEUS" && m["type"] == "datasource" && m["pluginId"] == "prometheus" {
-			hasInput = true
-		}
+	// The data source is a variable, not an import input: Grafana fills
+	// __inputs only when a user imports the JSON by hand, while file
+	// provisioning and the kube-prometheus-stack sidecar load it as it is, so
+	// a ${DS_...} reference would stay unresolved there.
+	if inputs, _ := d["__inputs"].([]any); len(inputs) > 0 {
+		p.add(file, "__inputs: a data source import input breaks provisioning (the sidecar does not substitute ${DS_...}); use the datasource variable")
 	}
-	if !hasInput {
-		p.add(file, "__inputs has no DS_PROMETHEUS datasource input (pluginId prometheus)")
+	if strings.Contains(string(data), "${DS_") {
+		p.add(file, "a ${DS_...} import placeholder is left: every datasource must be ${datasource}")
+	}
+	{
+		tmpl, _ := d["templating"].(map[string]any)
+		list, _ := tmpl["list"].([]any)
+		ok := false
+		if len(list) > 0 {
+			m, _ := list[0].(map[string]any)
+			ok = m["name"] == "datasource" && m["type"] == "datasource" && m["query"] == "prometheus"
+		}
+		if !ok {
+			p.add(file, "templating: the first variable must be \"datasource\" of type datasource, query prometheus (the other variables query through it)")
+		}
 	}
 
 	// Template variables and the value each stands for in a query.
@@ -292,8 +303,8 @@ func runDashboard(args []string) {
 
 func checkDatasource(p *problems, file, where string, ds any) {
 	m, _ := ds.(map[string]any)
-	if m["uid"] != "${DS_PROMETHEUS}" {
-		p.add(file, "%s: datasource %v: want uid ${DS_PROMETHEUS}", where, ds)
+	if m["uid"] != "${datasource}" || m["type"] != "prometheus" {
+		p.add(file, "%s: datasource %v: want type prometheus, uid ${datasource}", where, ds)
 	}
 }
 

@@ -15,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"k8s.io/kubernetes/pkg/api/legacyscheme"
 )
@@ -77,6 +76,13 @@ service:
 // chartEnv are the variables the chart sets in the collector container
 // (K8S_NODE_* with the kubernetesAttributes preset in daemonset mode).
 var chartEnv = []string{"MY_POD_IP", "OTEL_K8S_NODE_NAME", "OTEL_K8S_NODE_IP", "OTEL_K8S_NAMESPACE", "OTEL_K8S_POD_NAME", "OTEL_K8S_POD_IP", "GOMEMLIMIT"}
+
+// chartEnvFields are the downward-API fields the chart sets those from.
+var chartEnvFields = map[string]string{
+	"MY_POD_IP": "status.podIP", "OTEL_K8S_NODE_NAME": "spec.nodeName", "OTEL_K8S_NODE_IP": "status.hostIP",
+	"OTEL_K8S_NAMESPACE": "metadata.namespace", "OTEL_K8S_POD_NAME": "metadata.name", "OTEL_K8S_POD_IP": "status.podIP",
+	"K8S_NODE_NAME": "spec.nodeName", "K8S_NODE_IP": "status.hostIP",
+}
 
 // chartPorts are the chart's default ports, enabled unless values say not.
 var chartPorts = map[string]int32{"otlp": 4317, "otlp-http": 4318, "jaeger-compact": 6831, "jaeger-thrift": 14268, "jaeger-grpc": 14250, "zipkin": 9411}
@@ -156,27 +162,42 @@ func runHelmValues(args []string) {
 	strictJSON(&p, file, "resources", get("resources"), &resources)
 	strictJSON(&p, file, "extraEnvs", get("extraEnvs"), &extraEnv)
 
+	// The chart's probes: its defaults (GET / on 13133) with the values'
+	// livenessProbe/readinessProbe merged over them.
+	probe := func(key string) *corev1.Probe {
+		def := map[string]any{"httpGet": map[string]any{"path": "/", "port": 13133}}
+		merged := mergeValues(def, asMap(get(key)))
+		var pr corev1.Probe
+		strictJSON(&p, file, key, merged, &pr)
+		return &pr
+	}
+	var extraArgs []string
+	strictJSON(&p, file, "command.extraArgs", get("command", "extraArgs"), &extraArgs)
 	container := corev1.Container{
 		Name:            "opentelemetry-collector",
 		Image:           repo + ":" + tag,
 		Command:         []string{"/otelcol-kernelevents"},
-		Args:            []string{"--config=/conf/relay.yaml"},
+		Args:            append([]string{"--config=/conf/relay.yaml"}, extraArgs...),
 		SecurityContext: &sc,
 		Resources:       resources,
 		Env:             extraEnv,
 		VolumeMounts:    append([]corev1.VolumeMount{{Name: "opentelemetry-collector-configmap", MountPath: "/conf"}}, mounts...),
-		LivenessProbe:   &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(13133)}}},
-		ReadinessProbe:  &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(13133)}}},
+		LivenessProbe:   probe("livenessProbe"),
+		ReadinessProbe:  probe("readinessProbe"),
 	}
 	env := append([]string{}, chartEnv...)
 	if kattr {
 		env = append(env, "K8S_NODE_NAME", "K8S_NODE_IP")
 	}
+	for _, name := range env {
+		ev := corev1.EnvVar{Name: name, Value: "x"}
+		if fp, ok := chartEnvFields[name]; ok {
+			ev = corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: fp}}}
+		}
+		container.Env = append(container.Env, ev)
+	}
 	for _, e := range extraEnv {
 		env = append(env, e.Name)
-	}
-	for _, name := range env {
-		container.Env = append(container.Env, corev1.EnvVar{Name: name, Value: "x"})
 	}
 	ports, _ := get("ports").(map[string]any)
 	names := []string{}
@@ -269,8 +290,18 @@ func runHelmValues(args []string) {
 			p.add(file, "config uses ${env:%s}, which the chart's pod does not set", name)
 		}
 	}
+	if res != nil {
+		checkFleetPolicy(&p, file+" config", cfg, kubeLauncher(&container), kubeNodeAttrs)
+	}
+	cf.checkImage(&p, file, container.Image)
+	cf.writeArgs(&p, file, container.Args)
 	writeStripped(&p, file, cf.strippedOut, res)
 	p.exit(file)
+}
+
+func asMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
 }
 
 // strictJSON decodes a values subtree into a Kubernetes type, refusing

@@ -82,7 +82,7 @@ func runKube(args []string) {
 			objs = append(objs, decodeFile(&p, f)...)
 		}
 	}
-	res := checkKubeObjects(&p, objs, comps, listen)
+	res := checkKubeObjects(&p, objs, comps, listen, &cf)
 	writeStripped(&p, "configmap", cf.strippedOut, res)
 	p.exit(fmt.Sprintf("kubernetes manifests (%d objects)", len(objs)))
 }
@@ -235,7 +235,7 @@ func validate(p *problems, o kubeObject) {
 // checkKubeObjects validates each object, then what ties them together: the
 // DaemonSet's service account, its RBAC, its ConfigMap and the collector
 // configuration in it, and the security policy.
-func checkKubeObjects(p *problems, objs []kubeObject, comps *components, listen map[string]string) *configResult {
+func checkKubeObjects(p *problems, objs []kubeObject, comps *components, listen map[string]string, cf *componentFlags) *configResult {
 	type key struct{ kind, ns, name string }
 	index := map[key]kubeObject{}
 	for _, o := range objs {
@@ -327,6 +327,9 @@ func checkKubeObjects(p *problems, objs []kubeObject, comps *components, listen 
 		}
 		if cfgData != "" {
 			res = checkCollectorConfig(p, o.where+" "+cfgFile, []byte(cfgData), comps, listen)
+			if res != nil && len(spec.Containers) > 0 {
+				checkFleetPolicy(p, o.where+" "+cfgFile, res.doc, kubeLauncher(&spec.Containers[0]), kubeNodeAttrs)
+			}
 			if res != nil {
 				for _, v := range res.envVars {
 					if !env[v] {
@@ -336,6 +339,10 @@ func checkKubeObjects(p *problems, objs []kubeObject, comps *components, listen 
 			}
 		}
 		checkPodPolicy(p, o.where, spec)
+		for i := range spec.Containers {
+			cf.checkImage(p, o.where, spec.Containers[i].Image)
+			cf.writeArgs(p, o.where, append(append([]string{}, spec.Containers[i].Command...), spec.Containers[i].Args...))
+		}
 	}
 	if daemonSets != 1 {
 		p.add("manifests", "want exactly one DaemonSet, found %d", daemonSets)

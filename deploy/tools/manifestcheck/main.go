@@ -54,6 +54,8 @@ type componentFlags struct {
 	additions   multiFlag
 	allowListen multiFlag
 	strippedOut string
+	image       string
+	argsOut     string
 }
 
 func (c *componentFlags) register(fs *flag.FlagSet) {
@@ -61,6 +63,8 @@ func (c *componentFlags) register(fs *flag.FlagSet) {
 	fs.Var(&c.additions, "addition", "KIND=GOMOD: a documented component not yet in the build, allowed in configs (repeatable)")
 	fs.Var(&c.allowListen, "allow-listen", "COMPONENT=HOST: a listener allowed to bind HOST instead of loopback (repeatable)")
 	fs.StringVar(&c.strippedOut, "stripped-out", "", "write the collector config without the additions here, for `otelcol validate`")
+	fs.StringVar(&c.image, "image", "", "the image reference the agent must run (what `make image` builds)")
+	fs.StringVar(&c.argsOut, "args-out", "", "write the collector's command-line arguments but --config here, one a line, for `otelcol validate`")
 }
 
 func (c *componentFlags) load() (*components, map[string]string, error) {
@@ -116,6 +120,7 @@ func runCollectorConfig(args []string) {
 	fs := flag.NewFlagSet("collector-config", flag.ExitOnError)
 	var cf componentFlags
 	cf.register(fs)
+	unit := fs.String("unit", "", "the systemd unit that runs this config: its ExecStart and Environment= are checked with it (fleet policy)")
 	fs.Parse(args)
 	if fs.NArg() != 1 {
 		usage()
@@ -133,6 +138,19 @@ func runCollectorConfig(args []string) {
 		p.exit(file)
 	}
 	res := checkCollectorConfig(&p, file, data, comps, listen)
+	if *unit != "" && res != nil {
+		l, err := unitLauncher(*unit)
+		if err != nil {
+			p.add(*unit, "%v", err)
+		} else {
+			checkFleetPolicy(&p, file, res.doc, l, hostNodeAttrs)
+			for _, v := range res.envVars {
+				if _, ok := l.envSource[v]; !ok {
+					p.add(file, "uses ${env:%s}, which %s does not set (Environment=)", v, *unit)
+				}
+			}
+		}
+	}
 	writeStripped(&p, file, cf.strippedOut, res)
 	p.exit(file)
 }
@@ -143,5 +161,54 @@ func writeStripped(p *problems, where, out string, res *configResult) {
 	}
 	if err := os.WriteFile(out, res.stripped, 0o644); err != nil {
 		p.add(where, "writing %s: %v", out, err)
+	}
+}
+
+// unitLauncher reads a systemd unit's ExecStart arguments and Environment=
+// assignments (a value that is a specifier such as %H is its source).
+func unitLauncher(file string) (launcher, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return launcher{}, err
+	}
+	l := launcher{envSource: map[string]string{}}
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if v, ok := strings.CutPrefix(line, "ExecStart="); ok {
+			l.args = strings.Fields(strings.TrimLeft(v, "-+@:!"))
+		}
+		if v, ok := strings.CutPrefix(line, "Environment="); ok {
+			for _, kv := range strings.Fields(v) {
+				k, val, _ := strings.Cut(strings.Trim(kv, `"`), "=")
+				l.envSource[k] = val
+			}
+		}
+	}
+	if len(l.args) == 0 {
+		return l, fmt.Errorf("no ExecStart=")
+	}
+	return l, nil
+}
+
+// checkImage and writeArgs serve the -image and -args-out flags for the
+// agent's container.
+func (c *componentFlags) checkImage(p *problems, where, image string) {
+	if c.image != "" && image != c.image {
+		p.add(where, "image %q: want %q, the image `make image` builds (deploy/README.md says how to push it to your registry)", image, c.image)
+	}
+}
+
+func (c *componentFlags) writeArgs(p *problems, where string, args []string) {
+	if c.argsOut == "" {
+		return
+	}
+	var b strings.Builder
+	for _, a := range args {
+		if !strings.HasPrefix(a, "--config=") && !strings.HasPrefix(a, "/") {
+			b.WriteString(a + "\n")
+		}
+	}
+	if err := os.WriteFile(c.argsOut, []byte(b.String()), 0o644); err != nil {
+		p.add(where, "writing %s: %v", c.argsOut, err)
 	}
 }

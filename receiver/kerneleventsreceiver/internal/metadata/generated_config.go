@@ -13,7 +13,7 @@ import (
 type KernelEventsLostMetricAttributeKey string
 
 const (
-	KernelEventsLostMetricAttributeKeyReason KernelEventsLostMetricAttributeKey = "reason"
+	KernelEventsLostMetricAttributeKeyKerneleventsLostReason KernelEventsLostMetricAttributeKey = "kernelevents.lost.reason"
 )
 
 // KernelEventsLostMetricConfig provides config for the kernel.events.lost metric.
@@ -42,9 +42,9 @@ func (ms *KernelEventsLostMetricConfig) Unmarshal(parser *confmap.Conf) error {
 func (ms *KernelEventsLostMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case KernelEventsLostMetricAttributeKeyReason:
+		case KernelEventsLostMetricAttributeKeyKerneleventsLostReason:
 		default:
-			return fmt.Errorf("metric kernel.events.lost doesn't have an attribute %v, valid attributes: [reason]", val)
+			return fmt.Errorf("metric kernel.events.lost doesn't have an attribute %v, valid attributes: [kernelevents.lost.reason]", val)
 		}
 	}
 
@@ -101,13 +101,13 @@ func (ms *KernelEvidenceShedMetricConfig) Unmarshal(parser *confmap.Conf) error 
 type KernelFileCreationsMetricAttributeKey string
 
 const (
-	KernelFileCreationsMetricAttributeKeyFileDirectory         KernelFileCreationsMetricAttributeKey = "file.directory"
-	KernelFileCreationsMetricAttributeKeyFilePath              KernelFileCreationsMetricAttributeKey = "file.path"
-	KernelFileCreationsMetricAttributeKeyKernelHook            KernelFileCreationsMetricAttributeKey = "kernel.hook"
-	KernelFileCreationsMetricAttributeKeyOtelMetricOverflow    KernelFileCreationsMetricAttributeKey = "otel.metric.overflow"
-	KernelFileCreationsMetricAttributeKeyProcessExecutableName KernelFileCreationsMetricAttributeKey = "process.executable.name"
-	KernelFileCreationsMetricAttributeKeyProcessPid            KernelFileCreationsMetricAttributeKey = "process.pid"
-	KernelFileCreationsMetricAttributeKeyProcessUserID         KernelFileCreationsMetricAttributeKey = "process.user.id"
+	KernelFileCreationsMetricAttributeKeyFilePath                    KernelFileCreationsMetricAttributeKey = "file.path"
+	KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix KernelFileCreationsMetricAttributeKey = "kernelevents.directory.prefix"
+	KernelFileCreationsMetricAttributeKeyKerneleventsHook            KernelFileCreationsMetricAttributeKey = "kernelevents.hook"
+	KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm     KernelFileCreationsMetricAttributeKey = "kernelevents.process.comm"
+	KernelFileCreationsMetricAttributeKeyOtelMetricOverflow          KernelFileCreationsMetricAttributeKey = "otel.metric.overflow"
+	KernelFileCreationsMetricAttributeKeyProcessPid                  KernelFileCreationsMetricAttributeKey = "process.pid"
+	KernelFileCreationsMetricAttributeKeyProcessUserID               KernelFileCreationsMetricAttributeKey = "process.user.id"
 )
 
 // KernelFileCreationsMetricConfig provides config for the kernel.file.creations metric.
@@ -136,9 +136,9 @@ func (ms *KernelFileCreationsMetricConfig) Unmarshal(parser *confmap.Conf) error
 func (ms *KernelFileCreationsMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case KernelFileCreationsMetricAttributeKeyFileDirectory, KernelFileCreationsMetricAttributeKeyFilePath, KernelFileCreationsMetricAttributeKeyKernelHook, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessExecutableName, KernelFileCreationsMetricAttributeKeyProcessPid, KernelFileCreationsMetricAttributeKeyProcessUserID:
+		case KernelFileCreationsMetricAttributeKeyFilePath, KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, KernelFileCreationsMetricAttributeKeyKerneleventsHook, KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessPid, KernelFileCreationsMetricAttributeKeyProcessUserID:
 		default:
-			return fmt.Errorf("metric kernel.file.creations doesn't have an attribute %v, valid attributes: [file.directory, file.path, kernel.hook, otel.metric.overflow, process.executable.name, process.pid, process.user.id]", val)
+			return fmt.Errorf("metric kernel.file.creations doesn't have an attribute %v, valid attributes: [file.path, kernelevents.directory.prefix, kernelevents.hook, kernelevents.process.comm, otel.metric.overflow, process.pid, process.user.id]", val)
 		}
 	}
 
@@ -175,7 +175,7 @@ func (ms *KernelIdentityUnresolvedMetricConfig) Unmarshal(parser *confmap.Conf) 
 type KernelProbeHookMetricAttributeKey string
 
 const (
-	KernelProbeHookMetricAttributeKeyKernelHook KernelProbeHookMetricAttributeKey = "kernel.hook"
+	KernelProbeHookMetricAttributeKeyKerneleventsHook KernelProbeHookMetricAttributeKey = "kernelevents.hook"
 )
 
 // KernelProbeHookMetricConfig provides config for the kernel.probe.hook metric.
@@ -204,9 +204,9 @@ func (ms *KernelProbeHookMetricConfig) Unmarshal(parser *confmap.Conf) error {
 func (ms *KernelProbeHookMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case KernelProbeHookMetricAttributeKeyKernelHook:
+		case KernelProbeHookMetricAttributeKeyKerneleventsHook:
 		default:
-			return fmt.Errorf("metric kernel.probe.hook doesn't have an attribute %v, valid attributes: [kernel.hook]", val)
+			return fmt.Errorf("metric kernel.probe.hook doesn't have an attribute %v, valid attributes: [kernelevents.hook]", val)
 		}
 	}
 
@@ -318,7 +318,7 @@ func DefaultMetricsConfig() MetricsConfig {
 		KernelEventsLost: KernelEventsLostMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategySum,
-			EnabledAttributes:   []KernelEventsLostMetricAttributeKey{KernelEventsLostMetricAttributeKeyReason},
+			EnabledAttributes:   []KernelEventsLostMetricAttributeKey{KernelEventsLostMetricAttributeKeyKerneleventsLostReason},
 		},
 		KernelEventsReceived: KernelEventsReceivedMetricConfig{
 			Enabled: true,
@@ -329,7 +329,7 @@ func DefaultMetricsConfig() MetricsConfig {
 		KernelFileCreations: KernelFileCreationsMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategySum,
-			EnabledAttributes:   []KernelFileCreationsMetricAttributeKey{KernelFileCreationsMetricAttributeKeyFileDirectory, KernelFileCreationsMetricAttributeKeyKernelHook, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessExecutableName, KernelFileCreationsMetricAttributeKeyProcessUserID},
+			EnabledAttributes:   []KernelFileCreationsMetricAttributeKey{KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, KernelFileCreationsMetricAttributeKeyKerneleventsHook, KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessUserID},
 		},
 		KernelIdentityUnresolved: KernelIdentityUnresolvedMetricConfig{
 			Enabled: true,
@@ -337,7 +337,7 @@ func DefaultMetricsConfig() MetricsConfig {
 		KernelProbeHook: KernelProbeHookMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
-			EnabledAttributes:   []KernelProbeHookMetricAttributeKey{KernelProbeHookMetricAttributeKeyKernelHook},
+			EnabledAttributes:   []KernelProbeHookMetricAttributeKey{KernelProbeHookMetricAttributeKeyKerneleventsHook},
 		},
 		KernelSeriesActive: KernelSeriesActiveMetricConfig{
 			Enabled: true,
@@ -382,9 +382,9 @@ func (rac *ResourceAttributeConfig) Unmarshal(parser *confmap.Conf) error {
 
 // ResourceAttributesConfig provides config for kernel_events resource attributes.
 type ResourceAttributesConfig struct {
-	ContainerID     ResourceAttributeConfig `mapstructure:"container.id"`
-	K8sPodUID       ResourceAttributeConfig `mapstructure:"k8s.pod.uid"`
-	LinuxCgroupPath ResourceAttributeConfig `mapstructure:"linux.cgroup.path"`
+	ContainerID            ResourceAttributeConfig `mapstructure:"container.id"`
+	K8sPodUID              ResourceAttributeConfig `mapstructure:"k8s.pod.uid"`
+	KerneleventsCgroupPath ResourceAttributeConfig `mapstructure:"kernelevents.cgroup.path"`
 }
 
 func DefaultResourceAttributesConfig() ResourceAttributesConfig {
@@ -395,7 +395,7 @@ func DefaultResourceAttributesConfig() ResourceAttributesConfig {
 		K8sPodUID: ResourceAttributeConfig{
 			Enabled: true,
 		},
-		LinuxCgroupPath: ResourceAttributeConfig{
+		KerneleventsCgroupPath: ResourceAttributeConfig{
 			Enabled: true,
 		},
 	}

@@ -29,7 +29,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					KernelEventsLost: KernelEventsLostMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategySum,
-						EnabledAttributes:   []KernelEventsLostMetricAttributeKey{KernelEventsLostMetricAttributeKeyReason},
+						EnabledAttributes:   []KernelEventsLostMetricAttributeKey{KernelEventsLostMetricAttributeKeyKerneleventsLostReason},
 					},
 					KernelEventsReceived: KernelEventsReceivedMetricConfig{
 						Enabled: true,
@@ -40,7 +40,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					KernelFileCreations: KernelFileCreationsMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategySum,
-						EnabledAttributes:   []KernelFileCreationsMetricAttributeKey{KernelFileCreationsMetricAttributeKeyFileDirectory, KernelFileCreationsMetricAttributeKeyFilePath, KernelFileCreationsMetricAttributeKeyKernelHook, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessExecutableName, KernelFileCreationsMetricAttributeKeyProcessPid, KernelFileCreationsMetricAttributeKeyProcessUserID},
+						EnabledAttributes:   []KernelFileCreationsMetricAttributeKey{KernelFileCreationsMetricAttributeKeyFilePath, KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, KernelFileCreationsMetricAttributeKeyKerneleventsHook, KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessPid, KernelFileCreationsMetricAttributeKeyProcessUserID},
 					},
 					KernelIdentityUnresolved: KernelIdentityUnresolvedMetricConfig{
 						Enabled: true,
@@ -48,7 +48,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					KernelProbeHook: KernelProbeHookMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []KernelProbeHookMetricAttributeKey{KernelProbeHookMetricAttributeKeyKernelHook},
+						EnabledAttributes:   []KernelProbeHookMetricAttributeKey{KernelProbeHookMetricAttributeKeyKerneleventsHook},
 					},
 					KernelSeriesActive: KernelSeriesActiveMetricConfig{
 						Enabled: true,
@@ -64,9 +64,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
-					ContainerID:     ResourceAttributeConfig{Enabled: true},
-					K8sPodUID:       ResourceAttributeConfig{Enabled: true},
-					LinuxCgroupPath: ResourceAttributeConfig{Enabled: true},
+					ContainerID:            ResourceAttributeConfig{Enabled: true},
+					K8sPodUID:              ResourceAttributeConfig{Enabled: true},
+					KerneleventsCgroupPath: ResourceAttributeConfig{Enabled: true},
 				},
 			},
 		},
@@ -77,7 +77,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					KernelEventsLost: KernelEventsLostMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategySum,
-						EnabledAttributes:   []KernelEventsLostMetricAttributeKey{KernelEventsLostMetricAttributeKeyReason},
+						EnabledAttributes:   []KernelEventsLostMetricAttributeKey{KernelEventsLostMetricAttributeKeyKerneleventsLostReason},
 					},
 					KernelEventsReceived: KernelEventsReceivedMetricConfig{
 						Enabled: false,
@@ -88,7 +88,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					KernelFileCreations: KernelFileCreationsMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategySum,
-						EnabledAttributes:   []KernelFileCreationsMetricAttributeKey{KernelFileCreationsMetricAttributeKeyFileDirectory, KernelFileCreationsMetricAttributeKeyFilePath, KernelFileCreationsMetricAttributeKeyKernelHook, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessExecutableName, KernelFileCreationsMetricAttributeKeyProcessPid, KernelFileCreationsMetricAttributeKeyProcessUserID},
+						EnabledAttributes:   []KernelFileCreationsMetricAttributeKey{KernelFileCreationsMetricAttributeKeyFilePath, KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, KernelFileCreationsMetricAttributeKeyKerneleventsHook, KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessPid, KernelFileCreationsMetricAttributeKeyProcessUserID},
 					},
 					KernelIdentityUnresolved: KernelIdentityUnresolvedMetricConfig{
 						Enabled: false,
@@ -96,7 +96,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					KernelProbeHook: KernelProbeHookMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []KernelProbeHookMetricAttributeKey{KernelProbeHookMetricAttributeKeyKernelHook},
+						EnabledAttributes:   []KernelProbeHookMetricAttributeKey{KernelProbeHookMetricAttributeKeyKerneleventsHook},
 					},
 					KernelSeriesActive: KernelSeriesActiveMetricConfig{
 						Enabled: false,
@@ -112,9 +112,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
-					ContainerID:     ResourceAttributeConfig{Enabled: false},
-					K8sPodUID:       ResourceAttributeConfig{Enabled: false},
-					LinuxCgroupPath: ResourceAttributeConfig{Enabled: false},
+					ContainerID:            ResourceAttributeConfig{Enabled: false},
+					K8sPodUID:              ResourceAttributeConfig{Enabled: false},
+					KerneleventsCgroupPath: ResourceAttributeConfig{Enabled: false},
 				},
 			},
 		},
@@ -132,7 +132,7 @@ func TestKernelEventsLostMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []KernelEventsLostMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric kernel.events.lost doesn't have an attribute invalid, valid attributes: [reason]")
+	require.ErrorContains(t, cfg.Validate(), "metric kernel.events.lost doesn't have an attribute invalid, valid attributes: [kernelevents.lost.reason]")
 
 	cfg = DefaultMetricsConfig().KernelEventsLost
 	cfg.AggregationStrategy = "invalid"
@@ -144,7 +144,7 @@ func TestKernelFileCreationsMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []KernelFileCreationsMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric kernel.file.creations doesn't have an attribute invalid, valid attributes: [file.directory, file.path, kernel.hook, otel.metric.overflow, process.executable.name, process.pid, process.user.id]")
+	require.ErrorContains(t, cfg.Validate(), "metric kernel.file.creations doesn't have an attribute invalid, valid attributes: [file.path, kernelevents.directory.prefix, kernelevents.hook, kernelevents.process.comm, otel.metric.overflow, process.pid, process.user.id]")
 
 	cfg = DefaultMetricsConfig().KernelFileCreations
 	cfg.AggregationStrategy = "invalid"
@@ -156,7 +156,7 @@ func TestKernelProbeHookMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []KernelProbeHookMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric kernel.probe.hook doesn't have an attribute invalid, valid attributes: [kernel.hook]")
+	require.ErrorContains(t, cfg.Validate(), "metric kernel.probe.hook doesn't have an attribute invalid, valid attributes: [kernelevents.hook]")
 
 	cfg = DefaultMetricsConfig().KernelProbeHook
 	cfg.AggregationStrategy = "invalid"
@@ -185,17 +185,17 @@ func TestResourceAttributesConfig(t *testing.T) {
 		{
 			name: "all_set",
 			want: ResourceAttributesConfig{
-				ContainerID:     ResourceAttributeConfig{Enabled: true},
-				K8sPodUID:       ResourceAttributeConfig{Enabled: true},
-				LinuxCgroupPath: ResourceAttributeConfig{Enabled: true},
+				ContainerID:            ResourceAttributeConfig{Enabled: true},
+				K8sPodUID:              ResourceAttributeConfig{Enabled: true},
+				KerneleventsCgroupPath: ResourceAttributeConfig{Enabled: true},
 			},
 		},
 		{
 			name: "none_set",
 			want: ResourceAttributesConfig{
-				ContainerID:     ResourceAttributeConfig{Enabled: false},
-				K8sPodUID:       ResourceAttributeConfig{Enabled: false},
-				LinuxCgroupPath: ResourceAttributeConfig{Enabled: false},
+				ContainerID:            ResourceAttributeConfig{Enabled: false},
+				K8sPodUID:              ResourceAttributeConfig{Enabled: false},
+				KerneleventsCgroupPath: ResourceAttributeConfig{Enabled: false},
 			},
 		},
 	}

@@ -22,7 +22,7 @@ func TestLogsBuilderAppendLogRecord(t *testing.T) {
 	rb := lb.NewResourceBuilder()
 	rb.SetContainerID("container.id-val")
 	rb.SetK8sPodUID("k8s.pod.uid-val")
-	rb.SetLinuxCgroupPath("linux.cgroup.path-val")
+	rb.SetKerneleventsCgroupPath("kernelevents.cgroup.path-val")
 	res := rb.Emit()
 
 	// append the first log record

@@ -19,90 +19,90 @@ const (
 	AggregationStrategyMax = "max"
 )
 
-// AttributeKernelHook specifies the value kernel.hook attribute.
-type AttributeKernelHook int
+// AttributeKerneleventsHook specifies the value kernelevents.hook attribute.
+type AttributeKerneleventsHook int
 
 const (
-	_ AttributeKernelHook = iota
-	AttributeKernelHookKretprobe
-	AttributeKernelHookFexit
-	AttributeKernelHookTracepoint
-	AttributeKernelHookIoUringTracepoint
+	_ AttributeKerneleventsHook = iota
+	AttributeKerneleventsHookKretprobe
+	AttributeKerneleventsHookFexit
+	AttributeKerneleventsHookTracepoint
+	AttributeKerneleventsHookIoUringTracepoint
 )
 
-// String returns the string representation of the AttributeKernelHook.
-func (av AttributeKernelHook) String() string {
+// String returns the string representation of the AttributeKerneleventsHook.
+func (av AttributeKerneleventsHook) String() string {
 	switch av {
-	case AttributeKernelHookKretprobe:
+	case AttributeKerneleventsHookKretprobe:
 		return "kretprobe"
-	case AttributeKernelHookFexit:
+	case AttributeKerneleventsHookFexit:
 		return "fexit"
-	case AttributeKernelHookTracepoint:
+	case AttributeKerneleventsHookTracepoint:
 		return "tracepoint"
-	case AttributeKernelHookIoUringTracepoint:
+	case AttributeKerneleventsHookIoUringTracepoint:
 		return "io_uring_tracepoint"
 	}
 	return ""
 }
 
-// MapAttributeKernelHook is a helper map of string to AttributeKernelHook attribute value.
-var MapAttributeKernelHook = map[string]AttributeKernelHook{
-	"kretprobe":           AttributeKernelHookKretprobe,
-	"fexit":               AttributeKernelHookFexit,
-	"tracepoint":          AttributeKernelHookTracepoint,
-	"io_uring_tracepoint": AttributeKernelHookIoUringTracepoint,
+// MapAttributeKerneleventsHook is a helper map of string to AttributeKerneleventsHook attribute value.
+var MapAttributeKerneleventsHook = map[string]AttributeKerneleventsHook{
+	"kretprobe":           AttributeKerneleventsHookKretprobe,
+	"fexit":               AttributeKerneleventsHookFexit,
+	"tracepoint":          AttributeKerneleventsHookTracepoint,
+	"io_uring_tracepoint": AttributeKerneleventsHookIoUringTracepoint,
 }
 
-// AttributeReason specifies the value reason attribute.
-type AttributeReason int
+// AttributeKerneleventsLostReason specifies the value kernelevents.lost.reason attribute.
+type AttributeKerneleventsLostReason int
 
 const (
-	_ AttributeReason = iota
-	AttributeReasonRingBufferFull
-	AttributeReasonMalformed
-	AttributeReasonFdRace
-	AttributeReasonIoUringUnobserved
-	AttributeReasonInflightTableFull
-	AttributeReasonKprobeMissed
-	AttributeReasonProgramRecursion
+	_ AttributeKerneleventsLostReason = iota
+	AttributeKerneleventsLostReasonRingBufferFull
+	AttributeKerneleventsLostReasonMalformed
+	AttributeKerneleventsLostReasonFdRace
+	AttributeKerneleventsLostReasonIoUringUnobserved
+	AttributeKerneleventsLostReasonInflightTableFull
+	AttributeKerneleventsLostReasonKprobeMissed
+	AttributeKerneleventsLostReasonProgramRecursion
 )
 
-// String returns the string representation of the AttributeReason.
-func (av AttributeReason) String() string {
+// String returns the string representation of the AttributeKerneleventsLostReason.
+func (av AttributeKerneleventsLostReason) String() string {
 	switch av {
-	case AttributeReasonRingBufferFull:
+	case AttributeKerneleventsLostReasonRingBufferFull:
 		return "ring_buffer_full"
-	case AttributeReasonMalformed:
+	case AttributeKerneleventsLostReasonMalformed:
 		return "malformed"
-	case AttributeReasonFdRace:
+	case AttributeKerneleventsLostReasonFdRace:
 		return "fd_race"
-	case AttributeReasonIoUringUnobserved:
+	case AttributeKerneleventsLostReasonIoUringUnobserved:
 		return "io_uring_unobserved"
-	case AttributeReasonInflightTableFull:
+	case AttributeKerneleventsLostReasonInflightTableFull:
 		return "inflight_table_full"
-	case AttributeReasonKprobeMissed:
+	case AttributeKerneleventsLostReasonKprobeMissed:
 		return "kprobe_missed"
-	case AttributeReasonProgramRecursion:
+	case AttributeKerneleventsLostReasonProgramRecursion:
 		return "program_recursion"
 	}
 	return ""
 }
 
-// MapAttributeReason is a helper map of string to AttributeReason attribute value.
-var MapAttributeReason = map[string]AttributeReason{
-	"ring_buffer_full":    AttributeReasonRingBufferFull,
-	"malformed":           AttributeReasonMalformed,
-	"fd_race":             AttributeReasonFdRace,
-	"io_uring_unobserved": AttributeReasonIoUringUnobserved,
-	"inflight_table_full": AttributeReasonInflightTableFull,
-	"kprobe_missed":       AttributeReasonKprobeMissed,
-	"program_recursion":   AttributeReasonProgramRecursion,
+// MapAttributeKerneleventsLostReason is a helper map of string to AttributeKerneleventsLostReason attribute value.
+var MapAttributeKerneleventsLostReason = map[string]AttributeKerneleventsLostReason{
+	"ring_buffer_full":    AttributeKerneleventsLostReasonRingBufferFull,
+	"malformed":           AttributeKerneleventsLostReasonMalformed,
+	"fd_race":             AttributeKerneleventsLostReasonFdRace,
+	"io_uring_unobserved": AttributeKerneleventsLostReasonIoUringUnobserved,
+	"inflight_table_full": AttributeKerneleventsLostReasonInflightTableFull,
+	"kprobe_missed":       AttributeKerneleventsLostReasonKprobeMissed,
+	"program_recursion":   AttributeKerneleventsLostReasonProgramRecursion,
 }
 
 var MetricsInfo = metricsInfo{
 	KernelEventsLost: metricInfo{
 		Name:       "kernel.events.lost",
-		Attributes: []string{"reason"},
+		Attributes: []string{"kernelevents.lost.reason"},
 	},
 	KernelEventsReceived: metricInfo{
 		Name: "kernel.events.received",
@@ -112,14 +112,14 @@ var MetricsInfo = metricsInfo{
 	},
 	KernelFileCreations: metricInfo{
 		Name:       "kernel.file.creations",
-		Attributes: []string{"file.directory", "file.path", "kernel.hook", "otel.metric.overflow", "process.executable.name", "process.pid", "process.user.id"},
+		Attributes: []string{"file.path", "kernelevents.directory.prefix", "kernelevents.hook", "kernelevents.process.comm", "otel.metric.overflow", "process.pid", "process.user.id"},
 	},
 	KernelIdentityUnresolved: metricInfo{
 		Name: "kernel.identity.unresolved",
 	},
 	KernelProbeHook: metricInfo{
 		Name:       "kernel.probe.hook",
-		Attributes: []string{"kernel.hook"},
+		Attributes: []string{"kernelevents.hook"},
 	},
 	KernelSeriesActive: metricInfo{
 		Name: "kernel.series.active",
@@ -188,7 +188,7 @@ func (m *metricKernelEventsLost) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricKernelEventsLost) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, reasonAttributeValue string) {
+func (m *metricKernelEventsLost) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, kerneleventsLostReasonAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -196,8 +196,8 @@ func (m *metricKernelEventsLost) recordDataPoint(start pcommon.Timestamp, ts pco
 	dp := pmetric.NewNumberDataPoint()
 	dp.SetStartTimestamp(start)
 	dp.SetTimestamp(ts)
-	if slices.Contains(m.config.EnabledAttributes, KernelEventsLostMetricAttributeKeyReason) {
-		dp.Attributes().PutStr("reason", reasonAttributeValue)
+	if slices.Contains(m.config.EnabledAttributes, KernelEventsLostMetricAttributeKeyKerneleventsLostReason) {
+		dp.Attributes().PutStr("kernelevents.lost.reason", kerneleventsLostReasonAttributeValue)
 	}
 
 	var s string
@@ -383,7 +383,7 @@ func (m *metricKernelFileCreations) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricKernelFileCreations) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, fileDirectoryAttributeValue string, filePathAttributeValue string, kernelHookAttributeValue string, processExecutableNameAttributeValue string, processPidAttributeValue int64, processUserIDAttributeValue int64, options ...MetricAttributeOption) {
+func (m *metricKernelFileCreations) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, filePathAttributeValue string, kerneleventsDirectoryPrefixAttributeValue string, kerneleventsHookAttributeValue string, kerneleventsProcessCommAttributeValue string, processPidAttributeValue int64, processUserIDAttributeValue int64, options ...MetricAttributeOption) {
 	if !m.config.Enabled {
 		return
 	}
@@ -391,17 +391,17 @@ func (m *metricKernelFileCreations) recordDataPoint(start pcommon.Timestamp, ts 
 	dp := pmetric.NewNumberDataPoint()
 	dp.SetStartTimestamp(start)
 	dp.SetTimestamp(ts)
-	if slices.Contains(m.config.EnabledAttributes, KernelFileCreationsMetricAttributeKeyFileDirectory) {
-		dp.Attributes().PutStr("file.directory", fileDirectoryAttributeValue)
-	}
 	if slices.Contains(m.config.EnabledAttributes, KernelFileCreationsMetricAttributeKeyFilePath) {
 		dp.Attributes().PutStr("file.path", filePathAttributeValue)
 	}
-	if slices.Contains(m.config.EnabledAttributes, KernelFileCreationsMetricAttributeKeyKernelHook) {
-		dp.Attributes().PutStr("kernel.hook", kernelHookAttributeValue)
+	if slices.Contains(m.config.EnabledAttributes, KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix) {
+		dp.Attributes().PutStr("kernelevents.directory.prefix", kerneleventsDirectoryPrefixAttributeValue)
 	}
-	if slices.Contains(m.config.EnabledAttributes, KernelFileCreationsMetricAttributeKeyProcessExecutableName) {
-		dp.Attributes().PutStr("process.executable.name", processExecutableNameAttributeValue)
+	if slices.Contains(m.config.EnabledAttributes, KernelFileCreationsMetricAttributeKeyKerneleventsHook) {
+		dp.Attributes().PutStr("kernelevents.hook", kerneleventsHookAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm) {
+		dp.Attributes().PutStr("kernelevents.process.comm", kerneleventsProcessCommAttributeValue)
 	}
 	if slices.Contains(m.config.EnabledAttributes, KernelFileCreationsMetricAttributeKeyProcessPid) {
 		dp.Attributes().PutInt("process.pid", processPidAttributeValue)
@@ -542,7 +542,7 @@ func (m *metricKernelProbeHook) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricKernelProbeHook) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, kernelHookAttributeValue string) {
+func (m *metricKernelProbeHook) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, kerneleventsHookAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -550,8 +550,8 @@ func (m *metricKernelProbeHook) recordDataPoint(start pcommon.Timestamp, ts pcom
 	dp := pmetric.NewNumberDataPoint()
 	dp.SetStartTimestamp(start)
 	dp.SetTimestamp(ts)
-	if slices.Contains(m.config.EnabledAttributes, KernelProbeHookMetricAttributeKeyKernelHook) {
-		dp.Attributes().PutStr("kernel.hook", kernelHookAttributeValue)
+	if slices.Contains(m.config.EnabledAttributes, KernelProbeHookMetricAttributeKeyKerneleventsHook) {
+		dp.Attributes().PutStr("kernelevents.hook", kerneleventsHookAttributeValue)
 	}
 
 	var s string
@@ -775,7 +775,7 @@ type metricKernelWorkloadsOverflowed struct {
 // init fills kernel.workloads.overflowed metric with initial data.
 func (m *metricKernelWorkloadsOverflowed) init() {
 	m.data.SetName("kernel.workloads.overflowed")
-	m.data.SetDescription("Creations attributed to the overflow workload (resource identity.overflow=true) because identity::max_workloads workloads were alive. Any increase means creations lost their container and rule identity: alert on it.")
+	m.data.SetDescription("Creations attributed to the overflow workload (resource kernelevents.identity.overflow=true) because identity::max_workloads workloads were alive. Any increase means creations lost their container and rule identity: alert on it.")
 	m.data.SetUnit("{file}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)
@@ -888,11 +888,11 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 	if mbc.ResourceAttributes.K8sPodUID.MetricsExclude != nil {
 		mb.resourceAttributeExcludeFilter["k8s.pod.uid"] = filter.CreateFilter(mbc.ResourceAttributes.K8sPodUID.MetricsExclude)
 	}
-	if mbc.ResourceAttributes.LinuxCgroupPath.MetricsInclude != nil {
-		mb.resourceAttributeIncludeFilter["linux.cgroup.path"] = filter.CreateFilter(mbc.ResourceAttributes.LinuxCgroupPath.MetricsInclude)
+	if mbc.ResourceAttributes.KerneleventsCgroupPath.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["kernelevents.cgroup.path"] = filter.CreateFilter(mbc.ResourceAttributes.KerneleventsCgroupPath.MetricsInclude)
 	}
-	if mbc.ResourceAttributes.LinuxCgroupPath.MetricsExclude != nil {
-		mb.resourceAttributeExcludeFilter["linux.cgroup.path"] = filter.CreateFilter(mbc.ResourceAttributes.LinuxCgroupPath.MetricsExclude)
+	if mbc.ResourceAttributes.KerneleventsCgroupPath.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["kernelevents.cgroup.path"] = filter.CreateFilter(mbc.ResourceAttributes.KerneleventsCgroupPath.MetricsExclude)
 	}
 
 	for _, op := range options {
@@ -1005,8 +1005,8 @@ func (mb *MetricsBuilder) Emit(options ...ResourceMetricsOption) pmetric.Metrics
 }
 
 // RecordKernelEventsLostDataPoint adds a data point to kernel.events.lost metric.
-func (mb *MetricsBuilder) RecordKernelEventsLostDataPoint(ts pcommon.Timestamp, val int64, reasonAttributeValue AttributeReason) {
-	mb.metricKernelEventsLost.recordDataPoint(mb.startTime, ts, val, reasonAttributeValue.String())
+func (mb *MetricsBuilder) RecordKernelEventsLostDataPoint(ts pcommon.Timestamp, val int64, kerneleventsLostReasonAttributeValue AttributeKerneleventsLostReason) {
+	mb.metricKernelEventsLost.recordDataPoint(mb.startTime, ts, val, kerneleventsLostReasonAttributeValue.String())
 }
 
 // RecordKernelEventsReceivedDataPoint adds a data point to kernel.events.received metric.
@@ -1020,8 +1020,8 @@ func (mb *MetricsBuilder) RecordKernelEvidenceShedDataPoint(ts pcommon.Timestamp
 }
 
 // RecordKernelFileCreationsDataPoint adds a data point to kernel.file.creations metric.
-func (mb *MetricsBuilder) RecordKernelFileCreationsDataPoint(ts pcommon.Timestamp, val int64, fileDirectoryAttributeValue string, filePathAttributeValue string, kernelHookAttributeValue AttributeKernelHook, processExecutableNameAttributeValue string, processPidAttributeValue int64, processUserIDAttributeValue int64, options ...MetricAttributeOption) {
-	mb.metricKernelFileCreations.recordDataPoint(mb.startTime, ts, val, fileDirectoryAttributeValue, filePathAttributeValue, kernelHookAttributeValue.String(), processExecutableNameAttributeValue, processPidAttributeValue, processUserIDAttributeValue, options...)
+func (mb *MetricsBuilder) RecordKernelFileCreationsDataPoint(ts pcommon.Timestamp, val int64, filePathAttributeValue string, kerneleventsDirectoryPrefixAttributeValue string, kerneleventsHookAttributeValue AttributeKerneleventsHook, kerneleventsProcessCommAttributeValue string, processPidAttributeValue int64, processUserIDAttributeValue int64, options ...MetricAttributeOption) {
+	mb.metricKernelFileCreations.recordDataPoint(mb.startTime, ts, val, filePathAttributeValue, kerneleventsDirectoryPrefixAttributeValue, kerneleventsHookAttributeValue.String(), kerneleventsProcessCommAttributeValue, processPidAttributeValue, processUserIDAttributeValue, options...)
 }
 
 // RecordKernelIdentityUnresolvedDataPoint adds a data point to kernel.identity.unresolved metric.
@@ -1030,8 +1030,8 @@ func (mb *MetricsBuilder) RecordKernelIdentityUnresolvedDataPoint(ts pcommon.Tim
 }
 
 // RecordKernelProbeHookDataPoint adds a data point to kernel.probe.hook metric.
-func (mb *MetricsBuilder) RecordKernelProbeHookDataPoint(ts pcommon.Timestamp, val int64, kernelHookAttributeValue AttributeKernelHook) {
-	mb.metricKernelProbeHook.recordDataPoint(mb.startTime, ts, val, kernelHookAttributeValue.String())
+func (mb *MetricsBuilder) RecordKernelProbeHookDataPoint(ts pcommon.Timestamp, val int64, kerneleventsHookAttributeValue AttributeKerneleventsHook) {
+	mb.metricKernelProbeHook.recordDataPoint(mb.startTime, ts, val, kerneleventsHookAttributeValue.String())
 }
 
 // RecordKernelSeriesActiveDataPoint adds a data point to kernel.series.active metric.

@@ -80,9 +80,9 @@ func TestMetricsBuilder(t *testing.T) {
 			allMetricsCount := 0
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordKernelEventsLostDataPoint(ts, 1, AttributeReasonRingBufferFull)
+			mb.RecordKernelEventsLostDataPoint(ts, 1, AttributeKerneleventsLostReasonRingBufferFull)
 			if tt.name == "reaggregate_set" {
-				mb.RecordKernelEventsLostDataPoint(ts, 3, AttributeReasonMalformed)
+				mb.RecordKernelEventsLostDataPoint(ts, 3, AttributeKerneleventsLostReasonMalformed)
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -92,18 +92,18 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordKernelEvidenceShedDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordKernelFileCreationsDataPoint(ts, 1, "file.directory-val", "file.path-val", AttributeKernelHookKretprobe, "process.executable.name-val", 11, 15, WithOtelMetricOverflowMetricAttribute(true))
+			mb.RecordKernelFileCreationsDataPoint(ts, 1, "file.path-val", "kernelevents.directory.prefix-val", AttributeKerneleventsHookKretprobe, "kernelevents.process.comm-val", 11, 15, WithOtelMetricOverflowMetricAttribute(true))
 			if tt.name == "reaggregate_set" {
-				mb.RecordKernelFileCreationsDataPoint(ts, 3, "file.directory-val-2", "file.path-val-2", AttributeKernelHookFexit, "process.executable.name-val-2", 12, 16, WithOtelMetricOverflowMetricAttribute(true))
+				mb.RecordKernelFileCreationsDataPoint(ts, 3, "file.path-val-2", "kernelevents.directory.prefix-val-2", AttributeKerneleventsHookFexit, "kernelevents.process.comm-val-2", 12, 16, WithOtelMetricOverflowMetricAttribute(true))
 			}
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordKernelIdentityUnresolvedDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordKernelProbeHookDataPoint(ts, 1, AttributeKernelHookKretprobe)
+			mb.RecordKernelProbeHookDataPoint(ts, 1, AttributeKerneleventsHookKretprobe)
 			if tt.name == "reaggregate_set" {
-				mb.RecordKernelProbeHookDataPoint(ts, 3, AttributeKernelHookFexit)
+				mb.RecordKernelProbeHookDataPoint(ts, 3, AttributeKerneleventsHookFexit)
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -121,7 +121,7 @@ func TestMetricsBuilder(t *testing.T) {
 			rb := mb.NewResourceBuilder()
 			rb.SetContainerID("container.id-val")
 			rb.SetK8sPodUID("k8s.pod.uid-val")
-			rb.SetLinuxCgroupPath("linux.cgroup.path-val")
+			rb.SetKerneleventsCgroupPath("kernelevents.cgroup.path-val")
 			res := rb.Emit()
 			metrics := mb.Emit(WithResource(res))
 			if tt.name == "reaggregate_set" {
@@ -170,9 +170,9 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.Equal(t, ts, dp.Timestamp())
 						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
 						assert.Equal(t, int64(1), dp.IntValue())
-						reasonAttrVal, ok := dp.Attributes().Get("reason")
+						kerneleventsLostReasonAttrVal, ok := dp.Attributes().Get("kernelevents.lost.reason")
 						assert.True(t, ok)
-						assert.Equal(t, "ring_buffer_full", reasonAttrVal.Str())
+						assert.Equal(t, "ring_buffer_full", kerneleventsLostReasonAttrVal.Str())
 					} else {
 						assert.False(t, validatedMetrics["kernel.events.lost"], "Found a duplicate in the metrics slice: kernel.events.lost")
 						validatedMetrics["kernel.events.lost"] = true
@@ -196,7 +196,7 @@ func TestMetricsBuilder(t *testing.T) {
 						case "max":
 							assert.Equal(t, int64(3), dp.IntValue())
 						}
-						_, ok := dp.Attributes().Get("reason")
+						_, ok := dp.Attributes().Get("kernelevents.lost.reason")
 						assert.False(t, ok)
 					}
 				case "kernel.events.received":
@@ -242,18 +242,18 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.Equal(t, ts, dp.Timestamp())
 						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
 						assert.Equal(t, int64(1), dp.IntValue())
-						fileDirectoryAttrVal, ok := dp.Attributes().Get("file.directory")
+						kerneleventsDirectoryPrefixAttrVal, ok := dp.Attributes().Get("kernelevents.directory.prefix")
 						assert.True(t, ok)
-						assert.Equal(t, "file.directory-val", fileDirectoryAttrVal.Str())
-						kernelHookAttrVal, ok := dp.Attributes().Get("kernel.hook")
+						assert.Equal(t, "kernelevents.directory.prefix-val", kerneleventsDirectoryPrefixAttrVal.Str())
+						kerneleventsHookAttrVal, ok := dp.Attributes().Get("kernelevents.hook")
 						assert.True(t, ok)
-						assert.Equal(t, "kretprobe", kernelHookAttrVal.Str())
+						assert.Equal(t, "kretprobe", kerneleventsHookAttrVal.Str())
+						kerneleventsProcessCommAttrVal, ok := dp.Attributes().Get("kernelevents.process.comm")
+						assert.True(t, ok)
+						assert.Equal(t, "kernelevents.process.comm-val", kerneleventsProcessCommAttrVal.Str())
 						otelMetricOverflowAttrVal, ok := dp.Attributes().Get("otel.metric.overflow")
 						assert.True(t, ok)
 						assert.True(t, otelMetricOverflowAttrVal.Bool())
-						processExecutableNameAttrVal, ok := dp.Attributes().Get("process.executable.name")
-						assert.True(t, ok)
-						assert.Equal(t, "process.executable.name-val", processExecutableNameAttrVal.Str())
 						processUserIDAttrVal, ok := dp.Attributes().Get("process.user.id")
 						assert.True(t, ok)
 						assert.EqualValues(t, 15, processUserIDAttrVal.Int())
@@ -280,13 +280,13 @@ func TestMetricsBuilder(t *testing.T) {
 						case "max":
 							assert.Equal(t, int64(3), dp.IntValue())
 						}
-						_, ok := dp.Attributes().Get("file.directory")
+						_, ok := dp.Attributes().Get("file.path")
 						assert.False(t, ok)
-						_, ok = dp.Attributes().Get("file.path")
+						_, ok = dp.Attributes().Get("kernelevents.directory.prefix")
 						assert.False(t, ok)
-						_, ok = dp.Attributes().Get("kernel.hook")
+						_, ok = dp.Attributes().Get("kernelevents.hook")
 						assert.False(t, ok)
-						_, ok = dp.Attributes().Get("process.executable.name")
+						_, ok = dp.Attributes().Get("kernelevents.process.comm")
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("process.pid")
 						assert.False(t, ok)
@@ -320,9 +320,9 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.Equal(t, ts, dp.Timestamp())
 						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
 						assert.Equal(t, int64(1), dp.IntValue())
-						kernelHookAttrVal, ok := dp.Attributes().Get("kernel.hook")
+						kerneleventsHookAttrVal, ok := dp.Attributes().Get("kernelevents.hook")
 						assert.True(t, ok)
-						assert.Equal(t, "kretprobe", kernelHookAttrVal.Str())
+						assert.Equal(t, "kretprobe", kerneleventsHookAttrVal.Str())
 					} else {
 						assert.False(t, validatedMetrics["kernel.probe.hook"], "Found a duplicate in the metrics slice: kernel.probe.hook")
 						validatedMetrics["kernel.probe.hook"] = true
@@ -344,7 +344,7 @@ func TestMetricsBuilder(t *testing.T) {
 						case "max":
 							assert.Equal(t, int64(3), dp.IntValue())
 						}
-						_, ok := dp.Attributes().Get("kernel.hook")
+						_, ok := dp.Attributes().Get("kernelevents.hook")
 						assert.False(t, ok)
 					}
 				case "kernel.series.active":
@@ -390,7 +390,7 @@ func TestMetricsBuilder(t *testing.T) {
 					validatedMetrics["kernel.workloads.overflowed"] = true
 					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-					assert.Equal(t, "Creations attributed to the overflow workload (resource identity.overflow=true) because identity::max_workloads workloads were alive. Any increase means creations lost their container and rule identity: alert on it.", mi.Description())
+					assert.Equal(t, "Creations attributed to the overflow workload (resource kernelevents.identity.overflow=true) because identity::max_workloads workloads were alive. Any increase means creations lost their container and rule identity: alert on it.", mi.Description())
 					assert.Equal(t, "{file}", mi.Unit())
 					assert.True(t, mi.Sum().IsMonotonic())
 					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())

@@ -35,10 +35,10 @@ func (rb *ResourceBuilder) SetK8sPodUID(val string) {
 	}
 }
 
-// SetLinuxCgroupPath sets provided value as "linux.cgroup.path" attribute.
-func (rb *ResourceBuilder) SetLinuxCgroupPath(val string) {
-	if rb.config.LinuxCgroupPath.Enabled {
-		rb.res.Attributes().PutStr("linux.cgroup.path", val)
+// SetKerneleventsCgroupPath sets provided value as "kernelevents.cgroup.path" attribute.
+func (rb *ResourceBuilder) SetKerneleventsCgroupPath(val string) {
+	if rb.config.KerneleventsCgroupPath.Enabled {
+		rb.res.Attributes().PutStr("kernelevents.cgroup.path", val)
 	}
 }
 

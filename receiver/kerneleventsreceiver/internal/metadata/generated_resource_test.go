@@ -15,7 +15,7 @@ func TestResourceBuilder(t *testing.T) {
 			rb := NewResourceBuilder(cfg)
 			rb.SetContainerID("container.id-val")
 			rb.SetK8sPodUID("k8s.pod.uid-val")
-			rb.SetLinuxCgroupPath("linux.cgroup.path-val")
+			rb.SetKerneleventsCgroupPath("kernelevents.cgroup.path-val")
 
 			res := rb.Emit()
 			assert.Equal(t, 0, rb.Emit().Attributes().Len()) // Second call should return empty Resource
@@ -41,10 +41,10 @@ func TestResourceBuilder(t *testing.T) {
 			if ok {
 				assert.Equal(t, "k8s.pod.uid-val", k8sPodUIDAttrVal.Str())
 			}
-			linuxCgroupPathAttrVal, ok := res.Attributes().Get("linux.cgroup.path")
+			kerneleventsCgroupPathAttrVal, ok := res.Attributes().Get("kernelevents.cgroup.path")
 			assert.True(t, ok)
 			if ok {
-				assert.Equal(t, "linux.cgroup.path-val", linuxCgroupPathAttrVal.Str())
+				assert.Equal(t, "kernelevents.cgroup.path-val", kerneleventsCgroupPathAttrVal.Str())
 			}
 		})
 	}
