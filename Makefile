@@ -175,7 +175,10 @@ $(NFPM):
 
 ## deb: the Debian package (binary, hardened systemd unit, default config)
 ## into _build/deb/.
-deb: deps-deb build $(NFPM)
+deb: deps-deb $(DEB)
+
+$(DEB): $(COLLECTOR) $(NFPM) $(wildcard packaging/deb/*) deploy/systemd/otelcol-kernelevents.service \
+		deploy/systemd/config.yaml LICENSE NOTICE
 	$(PACKAGING_ENV) bash packaging/deb/build.sh
 
 ## deb-test: install the package into a clean Debian root (debootstrap,

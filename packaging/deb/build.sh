@@ -43,7 +43,9 @@ install -m 0644 NOTICE "$STAGE/NOTICE"
 mkdir -p "$(dirname "$DEB")"
 rm -f "$DEB"
 # Reproducible: every file's time is the commit's (or the epoch's).
-SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)} \
-	STAGE=$STAGE VERSION=$VERSION DEB_ARCH=$(go env GOARCH) \
-	"$NFPM" package --config packaging/deb/nfpm.yaml --packager deb --target "$DEB" >/dev/null
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
+touch -d "@$SOURCE_DATE_EPOCH" "$STAGE"/*
+sed "s/^mtime: .*/mtime: \"$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)\"/" packaging/deb/nfpm.yaml >_build/deb/nfpm.yaml
+VERSION=$VERSION DEB_ARCH=$(go env GOARCH) \
+	"$NFPM" package --config _build/deb/nfpm.yaml --packager deb --target "$DEB" >/dev/null
 echo "deb: $DEB ($(($(stat -c %s "$DEB") / 1048576)) MiB); install with: apt install $DEB"

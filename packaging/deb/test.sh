@@ -65,7 +65,7 @@ in_root() {
 cp "$DEB" "$root/tmp/"
 deb=$(basename "$DEB")
 t0=$(date +%s)
-in_root sh -c "cd /tmp && DEBIAN_FRONTEND=noninteractive apt-get install -y ./$deb" >"$work/apt.log" 2>&1 ||
+in_root sh -c "cd /tmp && DEBIAN_FRONTEND=noninteractive apt install -y ./$deb" >"$work/apt.log" 2>&1 ||
 	{ cat "$work/apt.log" >&2; fail "apt-get install ./$deb failed in a clean $SUITE root"; }
 status=$(in_root dpkg-query -W -f='${Status} ${Version}' otelcol-kernelevents)
 [[ $status == "install ok installed $VERSION-1" ]] || fail "dpkg says '$status', want 'install ok installed $VERSION-1'"
@@ -73,6 +73,11 @@ UNIT=/usr/lib/systemd/system/otelcol-kernelevents.service
 for f in /usr/bin/otelcol-kernelevents $UNIT /etc/otelcol-kernelevents/config.yaml /usr/share/doc/otelcol-kernelevents/copyright; do
 	[[ -f $root$f ]] || fail "the package did not install $f"
 done
+# The unit is deploy/systemd's, hardening and all, with only the binary's path
+# changed (and two comment lines on top).
+diff <(tail -n +3 "$root$UNIT" | sed 's#/usr/bin/otelcol-kernelevents#/usr/local/bin/otelcol-kernelevents#g') \
+	deploy/systemd/otelcol-kernelevents.service >"$work/unit.diff" ||
+	{ cat "$work/unit.diff" >&2; fail "the packaged unit differs from deploy/systemd/otelcol-kernelevents.service beyond the binary's path"; }
 in_root dpkg-query -W -f='${Conffiles}' otelcol-kernelevents | grep -q ' /etc/otelcol-kernelevents/config.yaml ' ||
 	fail "/etc/otelcol-kernelevents/config.yaml is not a conffile (an upgrade would overwrite local edits)"
 echo "deb-test: apt install ./$deb in a clean $SUITE root: $status ($(($(date +%s) - t0)) s)"
