@@ -11,13 +11,14 @@
 # and a /proc of the host's PID namespace, in a network namespace of its own
 # (so the shipped config's ports are used as they are, scraped through
 # nsenter). Files created on the host must be counted exactly.
-# Environment: DEB VERSION (Makefile); KERNELEVENTS_DEBIAN_MIRROR.
+# Environment: DEB VERSION (Makefile); KERNELEVENTS_DEBIAN_MIRROR,
+# KERNELEVENTS_DEB_CACHE (where the base root is kept; .cache/deb).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 : "${DEB:?} ${VERSION:?}"
 MIRROR=${KERNELEVENTS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
-CACHE=$PWD/.cache/deb
+CACHE=${KERNELEVENTS_DEB_CACHE:-$PWD/.cache/deb}
 BASE=$CACHE/$SUITE-minbase.tar
 
 start=$(date +%s)
