@@ -27,9 +27,9 @@ deps_of() {
 	vmtest) echo "qemu-system-x86_64=qemu-system-x86 dpkg:busybox-static=busybox-static cpio=cpio xz=xz-utils" ;;
 	deploy-check) echo "systemd-analyze=systemd" ;;
 	image) echo "podman=podman runc=runc" ;;
-	image-test) echo "$(deps_of image) curl=curl" ;;
+	image-test) echo "$(deps_of image) curl=curl nsenter=util-linux" ;;
 	deb) echo "" ;;
-	deb-test) echo "debootstrap=debootstrap curl=curl" ;;
+	deb-test) echo "debootstrap=debootstrap curl=curl ip=iproute2 nsenter=util-linux unshare=util-linux" ;;
 	# e2fsprogs: the ext4 phase. auditd is installed by the audit phase itself,
 	# only when that phase runs: enabling audit slows every later process on
 	# the machine until reboot (README, "Benchmark").
