@@ -87,9 +87,9 @@ $(OCB):
 	mv $(BIN)/builder $(OCB)
 
 ## build: the collector with the kernel_events receiver, into _build/collector:
-## static (CGO_ENABLED=0), -trimpath, stripped, the version from
-## builder-config.yaml and the commit in its build info. Nothing to do when
-## no source changed.
+## static (CGO_ENABLED=0), -trimpath, stripped, --version says
+## builder-config.yaml's version + the commit. Nothing to do when no source
+## changed; a cold build counts the packages it compiles.
 build: $(COLLECTOR)
 
 $(COLLECTOR): $(OCB) $(COLLECTOR_SOURCES) $(COMMIT_STAMP)
@@ -114,7 +114,8 @@ run: deps-run build tracefs
 
 ## test: everything: generated code, vet, unit and kernel tests on this kernel,
 ## the ocb collector end to end, a bounded fuzz run, the Debian 6.1 VM matrix,
-## and the fleet manifests, unit and alert rules.
+## the fleet manifests, unit and alert rules, the image under podman and the
+## .deb in a clean Debian root. deps-test first installs what is missing.
 test: deps-test check-generated build tracefs unit fuzz vmtest deploy-check image-test deb-test
 
 ## unit: go vet and every Go test on this kernel (packages one at a time, so the
