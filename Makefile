@@ -27,8 +27,8 @@ DEPS := bash scripts/deps.sh
 COLLECTOR_SOURCES := Makefile builder-config.yaml go.mod go.sum $(wildcard internal/probe/*_bpfel.o) \
 	$(shell find receiver internal -name '*.go' ! -name '*_test.go')
 # go build -v prints each package it compiles: count them instead.
-PROGRESS := awk '/^[A-Za-z0-9._~\/-]+$$/ { if (++n % 100 == 0) { printf "  %d packages compiled\n", n; fflush() }; next } \
-	{ print; fflush() } END { if (n) printf "  %d packages compiled\n", n }'
+PROGRESS := awk '/^[A-Za-z0-9._~\/-]+$$/ { if (++n % 100 == 0) { printf "  compiled: %d packages\n", n; fflush() }; next } \
+	{ print; fflush() } END { if (n) printf "  compiled: %d packages\n", n }'
 # The collector's version (builder-config.yaml dist.version) names the image
 # and the package. The binary says VERSION+COMMIT12 (--version, and
 # service.version in its own telemetry): ocb reads a copy of
