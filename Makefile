@@ -178,7 +178,7 @@ $(NFPM):
 ## into _build/deb/.
 deb: deps-deb $(DEB)
 
-$(DEB): $(COLLECTOR) $(NFPM) $(wildcard packaging/deb/*) deploy/systemd/otelcol-kernelevents.service \
+$(DEB): $(COLLECTOR) $(NFPM) $(wildcard packaging/deb/*) packaging/licenses.sh deploy/systemd/otelcol-kernelevents.service \
 		deploy/systemd/config.yaml LICENSE NOTICE
 	$(PACKAGING_ENV) bash packaging/deb/build.sh
 

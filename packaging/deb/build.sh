@@ -23,6 +23,7 @@ grep -q '^ExecStart=/usr/local/bin/otelcol-kernelevents ' "$unit" ||
 } >"$STAGE/otelcol-kernelevents.service"
 install -m 0644 deploy/systemd/config.yaml "$STAGE/config.yaml"
 install -m 0644 NOTICE "$STAGE/NOTICE"
+bash packaging/licenses.sh "$COLLECTOR" "$STAGE/THIRD_PARTY_LICENSES" >/dev/null
 # debian/copyright: the NOTICE's summary and the Apache-2.0 text.
 {
 	echo "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
@@ -33,7 +34,8 @@ install -m 0644 NOTICE "$STAGE/NOTICE"
 	echo "Copyright: The kernelevents authors"
 	echo "License: Apache-2.0"
 	echo "Comment: the eBPF programs embedded in the binary are MIT OR GPL-2.0-only;"
-	echo " third-party parts are listed in /usr/share/doc/otelcol-kernelevents/NOTICE."
+	echo " third-party parts are listed in /usr/share/doc/otelcol-kernelevents/NOTICE, and"
+	echo " the licences of the Go modules linked in are in THIRD_PARTY_LICENSES beside it."
 	echo
 	echo "License: Apache-2.0"
 	echo " On Debian systems, the complete text of the Apache License, Version 2.0,"

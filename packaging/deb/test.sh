@@ -71,7 +71,8 @@ in_root sh -c "cd /tmp && DEBIAN_FRONTEND=noninteractive apt install -y ./$deb" 
 status=$(in_root dpkg-query -W -f='${Status} ${Version}' otelcol-kernelevents)
 [[ $status == "install ok installed $VERSION-1" ]] || fail "dpkg says '$status', want 'install ok installed $VERSION-1'"
 UNIT=/usr/lib/systemd/system/otelcol-kernelevents.service
-for f in /usr/bin/otelcol-kernelevents $UNIT /etc/otelcol-kernelevents/config.yaml /usr/share/doc/otelcol-kernelevents/copyright; do
+for f in /usr/bin/otelcol-kernelevents $UNIT /etc/otelcol-kernelevents/config.yaml /usr/share/doc/otelcol-kernelevents/copyright \
+	/usr/share/doc/otelcol-kernelevents/THIRD_PARTY_LICENSES; do
 	[[ -f $root$f ]] || fail "the package did not install $f"
 done
 # The unit is deploy/systemd's, hardening and all, with only the binary's path
@@ -81,6 +82,8 @@ diff <(tail -n +3 "$root$UNIT" | sed 's#/usr/bin/otelcol-kernelevents#/usr/local
 	{ cat "$work/unit.diff" >&2; fail "the packaged unit differs from deploy/systemd/otelcol-kernelevents.service beyond the binary's path"; }
 in_root dpkg-query -W -f='${Conffiles}' otelcol-kernelevents | grep -q ' /etc/otelcol-kernelevents/config.yaml ' ||
 	fail "/etc/otelcol-kernelevents/config.yaml is not a conffile (an upgrade would overwrite local edits)"
+grep -q '^github.com/cilium/ebpf v[0-9.]*: LICENSE$' "$root/usr/share/doc/otelcol-kernelevents/THIRD_PARTY_LICENSES" ||
+	fail "THIRD_PARTY_LICENSES lacks cilium/ebpf's licence"
 echo "deb-test: apt install ./$deb in a clean $SUITE root: $status ($(($(date +%s) - t0)) s)"
 
 # 3. The unit's command line, user, capabilities and environment.
