@@ -43,10 +43,11 @@ deps_of() {
 	esac
 }
 
-# Targets that load BPF programs, mount tracefs or install packages.
+# Targets that load BPF programs, mount tracefs, or use root's podman store
+# (image: image-test runs what it built).
 needs_root() {
 	case $1 in
-	test | unit | run | bench | soak | image-test | deb-test) return 0 ;;
+	test | unit | run | bench | soak | image | image-test | deb-test) return 0 ;;
 	*) return 1 ;;
 	esac
 }
