@@ -95,7 +95,9 @@ main() {
 		return 1
 	fi
 	if needs_root "$target" && [[ $(id -u) != 0 ]]; then
-		echo "kernelevents: make $target loads BPF programs and must run as root: sudo make $target" >&2
+		local why="loads BPF programs"
+		[[ $target == image ]] && why="builds into root's podman store (make image-test runs it from there)"
+		echo "kernelevents: make $target $why and must run as root: sudo make $target" >&2
 		return 1
 	fi
 
