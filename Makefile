@@ -27,8 +27,8 @@ DEPS := bash scripts/deps.sh
 COLLECTOR_SOURCES := Makefile builder-config.yaml go.mod go.sum $(wildcard internal/probe/*_bpfel.o) \
 	$(shell find receiver internal -name '*.go' ! -name '*_test.go')
 # go build -v prints each package it compiles: count them instead.
-PROGRESS := awk '/^[A-Za-z0-9._~\/-]+$$/ { if (++n % 100 == 0) { printf "  %d packages compiled\n", n; fflush() }; next } \
-	{ print; fflush() } END { if (n) printf "  %d packages compiled\n", n }'
+PROGRESS := awk '/^[A-Za-z0-9._~\/-]+$$/ { if (++n % 100 == 0) { printf "  compiled: %d packages\n", n; fflush() }; next } \
+	{ print; fflush() } END { if (n) printf "  compiled: %d packages\n", n }'
 # The collector's version (builder-config.yaml dist.version) names the image
 # and the package. The binary says VERSION+COMMIT12 (--version, and
 # service.version in its own telemetry): ocb reads a copy of
@@ -87,9 +87,9 @@ $(OCB):
 	mv $(BIN)/builder $(OCB)
 
 ## build: the collector with the kernel_events receiver, into _build/collector:
-## static (CGO_ENABLED=0), -trimpath, stripped, the version from
-## builder-config.yaml and the commit in its build info. Nothing to do when
-## no source changed.
+## static (CGO_ENABLED=0), -trimpath, stripped, --version says
+## builder-config.yaml's version + the commit. Nothing to do when no source
+## changed; a cold build counts the packages it compiles.
 build: $(COLLECTOR)
 
 $(COLLECTOR): $(OCB) $(COLLECTOR_SOURCES) $(COMMIT_STAMP)
@@ -114,7 +114,8 @@ run: deps-run build tracefs
 
 ## test: everything: generated code, vet, unit and kernel tests on this kernel,
 ## the ocb collector end to end, a bounded fuzz run, the Debian 6.1 VM matrix,
-## and the fleet manifests, unit and alert rules.
+## the fleet manifests, unit and alert rules, the image under podman and the
+## .deb in a clean Debian root. deps-test first installs what is missing.
 test: deps-test check-generated build tracefs unit fuzz vmtest deploy-check image-test deb-test
 
 ## unit: go vet and every Go test on this kernel (packages one at a time, so the
@@ -189,7 +190,10 @@ $(NFPM):
 
 ## deb: the Debian package (binary, hardened systemd unit, default config)
 ## into _build/deb/.
-deb: deps-deb build $(NFPM)
+deb: deps-deb $(DEB)
+
+$(DEB): $(COLLECTOR) $(NFPM) $(wildcard packaging/deb/*) packaging/licenses.sh deploy/systemd/otelcol-kernelevents.service \
+		deploy/systemd/config.yaml LICENSE NOTICE
 	$(PACKAGING_ENV) bash packaging/deb/build.sh
 
 ## deb-test: install the package into a clean Debian root (debootstrap,

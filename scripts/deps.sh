@@ -27,9 +27,9 @@ deps_of() {
 	vmtest) echo "qemu-system-x86_64=qemu-system-x86 dpkg:busybox-static=busybox-static cpio=cpio xz=xz-utils" ;;
 	deploy-check) echo "systemd-analyze=systemd" ;;
 	image) echo "podman=podman runc=runc" ;;
-	image-test) echo "$(deps_of image) curl=curl" ;;
+	image-test) echo "$(deps_of image) curl=curl nsenter=util-linux" ;;
 	deb) echo "" ;;
-	deb-test) echo "debootstrap=debootstrap curl=curl" ;;
+	deb-test) echo "debootstrap=debootstrap curl=curl ip=iproute2 nsenter=util-linux unshare=util-linux" ;;
 	# e2fsprogs: the ext4 phase. auditd is installed by the audit phase itself,
 	# only when that phase runs: enabling audit slows every later process on
 	# the machine until reboot (README, "Benchmark").
@@ -43,10 +43,11 @@ deps_of() {
 	esac
 }
 
-# Targets that load BPF programs, mount tracefs or install packages.
+# Targets that load BPF programs, mount tracefs, or use root's podman store
+# (image: image-test runs what it built).
 needs_root() {
 	case $1 in
-	test | unit | run | bench | soak | image-test | deb-test) return 0 ;;
+	test | unit | run | bench | soak | image | image-test | deb-test) return 0 ;;
 	*) return 1 ;;
 	esac
 }
@@ -94,7 +95,9 @@ main() {
 		return 1
 	fi
 	if needs_root "$target" && [[ $(id -u) != 0 ]]; then
-		echo "kernelevents: make $target loads BPF programs and must run as root: sudo make $target" >&2
+		local why="loads BPF programs"
+		[[ $target == image ]] && why="builds into root's podman store (make image-test runs it from there)"
+		echo "kernelevents: make $target $why and must run as root: sudo make $target" >&2
 		return 1
 	fi
 

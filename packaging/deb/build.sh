@@ -23,6 +23,7 @@ grep -q '^ExecStart=/usr/local/bin/otelcol-kernelevents ' "$unit" ||
 } >"$STAGE/otelcol-kernelevents.service"
 install -m 0644 deploy/systemd/config.yaml "$STAGE/config.yaml"
 install -m 0644 NOTICE "$STAGE/NOTICE"
+bash packaging/licenses.sh "$COLLECTOR" "$STAGE/THIRD_PARTY_LICENSES" >/dev/null
 # debian/copyright: the NOTICE's summary and the Apache-2.0 text.
 {
 	echo "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
@@ -33,7 +34,8 @@ install -m 0644 NOTICE "$STAGE/NOTICE"
 	echo "Copyright: The kernelevents authors"
 	echo "License: Apache-2.0"
 	echo "Comment: the eBPF programs embedded in the binary are MIT OR GPL-2.0-only;"
-	echo " third-party parts are listed in /usr/share/doc/otelcol-kernelevents/NOTICE."
+	echo " third-party parts are listed in /usr/share/doc/otelcol-kernelevents/NOTICE, and"
+	echo " the licences of the Go modules linked in are in THIRD_PARTY_LICENSES beside it."
 	echo
 	echo "License: Apache-2.0"
 	echo " On Debian systems, the complete text of the Apache License, Version 2.0,"
@@ -43,7 +45,9 @@ install -m 0644 NOTICE "$STAGE/NOTICE"
 mkdir -p "$(dirname "$DEB")"
 rm -f "$DEB"
 # Reproducible: every file's time is the commit's (or the epoch's).
-SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)} \
-	STAGE=$STAGE VERSION=$VERSION DEB_ARCH=$(go env GOARCH) \
-	"$NFPM" package --config packaging/deb/nfpm.yaml --packager deb --target "$DEB" >/dev/null
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
+touch -d "@$SOURCE_DATE_EPOCH" "$STAGE"/*
+sed "s/^mtime: .*/mtime: \"$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)\"/" packaging/deb/nfpm.yaml >_build/deb/nfpm.yaml
+VERSION=$VERSION DEB_ARCH=$(go env GOARCH) \
+	"$NFPM" package --config _build/deb/nfpm.yaml --packager deb --target "$DEB" >/dev/null
 echo "deb: $DEB ($(($(stat -c %s "$DEB") / 1048576)) MiB); install with: apt install $DEB"

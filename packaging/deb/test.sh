@@ -11,13 +11,14 @@
 # and a /proc of the host's PID namespace, in a network namespace of its own
 # (so the shipped config's ports are used as they are, scraped through
 # nsenter). Files created on the host must be counted exactly.
-# Environment: DEB VERSION (Makefile); KERNELEVENTS_DEBIAN_MIRROR.
+# Environment: DEB VERSION (Makefile); KERNELEVENTS_DEBIAN_MIRROR,
+# KERNELEVENTS_DEB_CACHE (where the base root is kept; .cache/deb).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 : "${DEB:?} ${VERSION:?}"
 MIRROR=${KERNELEVENTS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
-CACHE=$PWD/.cache/deb
+CACHE=${KERNELEVENTS_DEB_CACHE:-$PWD/.cache/deb}
 BASE=$CACHE/$SUITE-minbase.tar
 
 start=$(date +%s)
@@ -65,16 +66,24 @@ in_root() {
 cp "$DEB" "$root/tmp/"
 deb=$(basename "$DEB")
 t0=$(date +%s)
-in_root sh -c "cd /tmp && DEBIAN_FRONTEND=noninteractive apt-get install -y ./$deb" >"$work/apt.log" 2>&1 ||
+in_root sh -c "cd /tmp && DEBIAN_FRONTEND=noninteractive apt install -y ./$deb" >"$work/apt.log" 2>&1 ||
 	{ cat "$work/apt.log" >&2; fail "apt-get install ./$deb failed in a clean $SUITE root"; }
 status=$(in_root dpkg-query -W -f='${Status} ${Version}' otelcol-kernelevents)
 [[ $status == "install ok installed $VERSION-1" ]] || fail "dpkg says '$status', want 'install ok installed $VERSION-1'"
 UNIT=/usr/lib/systemd/system/otelcol-kernelevents.service
-for f in /usr/bin/otelcol-kernelevents $UNIT /etc/otelcol-kernelevents/config.yaml /usr/share/doc/otelcol-kernelevents/copyright; do
+for f in /usr/bin/otelcol-kernelevents $UNIT /etc/otelcol-kernelevents/config.yaml /usr/share/doc/otelcol-kernelevents/copyright \
+	/usr/share/doc/otelcol-kernelevents/THIRD_PARTY_LICENSES; do
 	[[ -f $root$f ]] || fail "the package did not install $f"
 done
+# The unit is deploy/systemd's, hardening and all, with only the binary's path
+# changed (and two comment lines on top).
+diff <(tail -n +3 "$root$UNIT" | sed 's#/usr/bin/otelcol-kernelevents#/usr/local/bin/otelcol-kernelevents#g') \
+	deploy/systemd/otelcol-kernelevents.service >"$work/unit.diff" ||
+	{ cat "$work/unit.diff" >&2; fail "the packaged unit differs from deploy/systemd/otelcol-kernelevents.service beyond the binary's path"; }
 in_root dpkg-query -W -f='${Conffiles}' otelcol-kernelevents | grep -q ' /etc/otelcol-kernelevents/config.yaml ' ||
 	fail "/etc/otelcol-kernelevents/config.yaml is not a conffile (an upgrade would overwrite local edits)"
+grep -q '^github.com/cilium/ebpf v[0-9.]*: LICENSE$' "$root/usr/share/doc/otelcol-kernelevents/THIRD_PARTY_LICENSES" ||
+	fail "THIRD_PARTY_LICENSES lacks cilium/ebpf's licence"
 echo "deb-test: apt install ./$deb in a clean $SUITE root: $status ($(($(date +%s) - t0)) s)"
 
 # 3. The unit's command line, user, capabilities and environment.
@@ -136,3 +145,34 @@ wait_for "kernel_file_creations_total for $dir never reached $want" reached
 got=$(count)
 ((got == want)) || fail "counted $got creations in $dir, want $want"
 echo "deb-test: ok: $got of $want host files counted with identity ($(($(date +%s) - start)) s)"
+
+# 4. The set-up on a fresh machine (scripts/deps.sh, issue: make test does its
+# own set-up): in the same clean root, as root, it must install what
+# make deb-test needs (none of it is in a minbase root) with one apt-get
+# update, and as another user stop with the apt-get line instead. Go is a
+# stub here: only its presence is checked.
+kill "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+pid=
+t0=$(date +%s)
+mkdir -p "$root/tmp/ke-src/scripts" "$root/tmp/ke-src/bin"
+cp scripts/deps.sh "$root/tmp/ke-src/scripts/"
+cp go.mod "$root/tmp/ke-src/"
+printf '#!/bin/sh\nexit 0\n' >"$root/tmp/ke-src/bin/go"
+chmod 0755 "$root/tmp/ke-src/bin/go" "$root/tmp/ke-src" "$root/tmp/ke-src/bin"
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+SRC_PATH=/tmp/ke-src/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# What a minbase root lacks of deb-test's list (util-linux is essential).
+pkgs="debootstrap curl iproute2"
+for c in debootstrap curl ip; do
+	! in_root sh -c "command -v $c" >/dev/null || fail "the clean root already has $c: the set-up check would test nothing"
+done
+out=$(in_root setpriv --reuid=65534 --regid=65534 --clear-groups -- env PATH=$SRC_PATH bash /tmp/ke-src/scripts/deps.sh deb-image 2>&1) && fail "unknown target accepted"
+out=$(in_root setpriv --reuid=65534 --regid=65534 --clear-groups -- env PATH=$SRC_PATH bash /tmp/ke-src/scripts/deps.sh deb 2>&1) || fail "deps.sh deb (no packages) failed as a user: $out"
+out=$(in_root setpriv --reuid=65534 --regid=65534 --clear-groups -- env PATH=$SRC_PATH bash /tmp/ke-src/scripts/deps.sh generate 2>&1) && fail "deps.sh generate succeeded without clang"
+[[ $out == "kernelevents: make generate needs clang llvm-strip, which are not installed; run as root: apt-get install -y --no-install-recommends clang llvm" ]] ||
+	fail "deps.sh generate as a user on a fresh root printed: $out"
+out=$(in_root env PATH=$SRC_PATH bash /tmp/ke-src/scripts/deps.sh deb-test 2>&1) || fail "deps.sh deb-test as root on a fresh root failed: $out"
+[[ $out == "kernelevents: make deb-test: installing $pkgs" ]] || fail "deps.sh deb-test printed: $out"
+in_root env PATH=$SRC_PATH bash /tmp/ke-src/scripts/deps.sh deb-test || fail "the set-up is not satisfied after installing"
+echo "deb-test: scripts/deps.sh on the fresh root: one line as a user; as root installed $pkgs ($(($(date +%s) - t0)) s)"

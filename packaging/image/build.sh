@@ -21,6 +21,7 @@ rm -rf "$ctx" && mkdir -p "$ctx"
 install -m 0755 "$COLLECTOR" "$ctx/otelcol-kernelevents"
 install -m 0644 deploy/systemd/config.yaml "$ctx/config.yaml"
 install -m 0644 LICENSE NOTICE "$ctx/"
+bash packaging/licenses.sh "$COLLECTOR" "$ctx/THIRD_PARTY_LICENSES" >/dev/null
 cp packaging/image/Containerfile "$ctx/Containerfile"
 
 podman_ build --quiet --timestamp 0 --file "$ctx/Containerfile" --tag "$IMAGE" \

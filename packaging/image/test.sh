@@ -55,6 +55,12 @@ for l in title source licenses; do
 	[[ -n $(inspect "{{index .Labels \"org.opencontainers.image.$l\"}}") ]] || fail "label org.opencontainers.image.$l missing"
 done
 [[ $(inspect '{{json .Config.Entrypoint}}') == '["/otelcol-kernelevents"]' ]] || fail "entrypoint is $(inspect '{{json .Config.Entrypoint}}')"
+# Its files: the collector, the config, the licences, and nothing else.
+cid=$(podman_ create "$IMAGE")
+files=$(podman_ export "$cid" | tar -t | grep -v '/$' | sort | xargs)
+podman_ rm "$cid" >/dev/null
+want_files="etc/otelcol-kernelevents/config.yaml otelcol-kernelevents usr/share/doc/otelcol-kernelevents/LICENSE usr/share/doc/otelcol-kernelevents/NOTICE usr/share/doc/otelcol-kernelevents/THIRD_PARTY_LICENSES"
+[[ $files == "$want_files" ]] || fail "the image holds: $files; want: $want_files"
 layers=$(inspect '{{len .RootFS.Layers}}')
 echo "image-test: $IMAGE: labels, entrypoint ok; $layers layers, $(($(inspect '{{.Size}}') / 1048576)) MiB"
 
