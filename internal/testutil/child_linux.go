@@ -15,6 +15,10 @@ import (
 )
 
 func runChild(spec *ChildSpec) error {
+	spec.Dir, spec.Cgroup = unraw(spec.Dir), unraw(spec.Cgroup)
+	for i := range spec.Ops {
+		spec.Ops[i].Path = unraw(spec.Ops[i].Path)
+	}
 	if spec.Cgroup != "" {
 		if err := os.WriteFile(filepath.Join(spec.Cgroup, "cgroup.procs"), []byte("0"), 0); err != nil {
 			return fmt.Errorf("join cgroup: %w", err)

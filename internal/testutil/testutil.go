@@ -4,6 +4,7 @@
 package testutil
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -95,6 +96,23 @@ const (
 	// number created (Child.Churned).
 	OpChurn = "churn"
 )
+
+// Raw carries s, a path or task name that may hold bytes that are not UTF-8,
+// to the child exactly: the spec travels as JSON, which would replace such
+// bytes with U+FFFD. Use it for ChildSpec.Dir, ChildSpec.Cgroup and Op.Path.
+func Raw(s string) string { return rawPrefix + hex.EncodeToString([]byte(s)) }
+
+const rawPrefix = "raw-hex:"
+
+// unraw undoes Raw; other strings are returned as they are.
+func unraw(s string) string {
+	if h, ok := strings.CutPrefix(s, rawPrefix); ok {
+		if b, err := hex.DecodeString(h); err == nil {
+			return string(b)
+		}
+	}
+	return s
+}
 
 // ChildSpec says what the child does and as whom.
 type ChildSpec struct {

@@ -93,8 +93,10 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	}
 	a := lr.Attributes()
 	a.EnsureCapacity(16)
-	a.PutStr("file.path", p)
-	a.PutStr("file.directory", path.Dir(p))
+	// Paths, names and the executable are the kernel's bytes: labels
+	// (event.Label) keep them valid UTF-8 for every exporter, reversibly.
+	a.PutStr("file.path", event.Label(p))
+	a.PutStr("file.directory", event.Label(path.Dir(p)))
 	if e.Flags&event.FlagTruncated != 0 {
 		a.PutBool("file.path.truncated", true)
 	}
@@ -103,11 +105,11 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	a.PutInt("process.user.id", int64(e.UID))
 	a.PutInt("process.group.id", int64(e.GID))
 	if f.User != "" {
-		a.PutStr("process.user.name", f.User)
+		a.PutStr("process.user.name", event.Label(f.User))
 	}
-	a.PutStr("process.executable.name", string(e.Comm))
+	a.PutStr("process.executable.name", event.LabelBytes(e.Comm))
 	if f.Executable != "" {
-		a.PutStr("process.executable.path", f.Executable)
+		a.PutStr("process.executable.path", event.Label(f.Executable))
 	}
 	a.PutStr("kernel.hook", e.Hook.String())
 	if e.Flags&event.FlagIOUring != 0 {
@@ -125,7 +127,7 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	if exe == "" {
 		exe = string(e.Comm)
 	}
-	lr.Body().SetStr(fmt.Sprintf("%s created %s (pid %d, user %s)", exe, p, e.TGID, who))
+	lr.Body().SetStr(event.Label(fmt.Sprintf("%s created %s (pid %d, user %s)", exe, p, e.TGID, who)))
 	ev.n++
 }
 

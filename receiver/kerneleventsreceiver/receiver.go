@@ -323,7 +323,7 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, lost map[string]uint64)
 				h = eventHookAttr(rw.s.Key.Hook)
 			}
 			mb.RecordKernelFileCreationsDataPoint(now, int64(rw.s.Count), rw.dir, rw.path, h,
-				string(event.CString(rw.s.Key.Comm[:])), int64(rw.s.Key.PID), int64(rw.s.Key.UID))
+				event.LabelBytes(event.CString(rw.s.Key.Comm[:])), int64(rw.s.Key.PID), int64(rw.s.Key.UID))
 		}
 		mb.EmitForResource(metadata.WithResource(r.resource(id)))
 	}
@@ -340,7 +340,9 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, lost map[string]uint64)
 
 // resource returns the resource of workload id: the attributes the resolver
 // knows through the generated builder (so they can be turned off in config),
-// the identity rule attributes as they are.
+// the identity rule attributes as they are. Every value is a label
+// (event.Label): paths, cgroup and user names come from the node and may not
+// be UTF-8.
 func (r *kernelEventsReceiver) resource(id uint32) pcommon.Resource {
 	rb := r.mb.NewResourceBuilder()
 	w := r.resolver.Workload(id)
@@ -348,18 +350,18 @@ func (r *kernelEventsReceiver) resource(id uint32) pcommon.Resource {
 	for _, kv := range w.Attrs {
 		switch kv.Key {
 		case identity.AttrContainerID:
-			rb.SetContainerID(kv.Value)
+			rb.SetContainerID(event.Label(kv.Value))
 		case identity.AttrPodUID:
-			rb.SetK8sPodUID(kv.Value)
+			rb.SetK8sPodUID(event.Label(kv.Value))
 		case identity.AttrCgroupPath:
-			rb.SetLinuxCgroupPath(kv.Value)
+			rb.SetLinuxCgroupPath(event.Label(kv.Value))
 		default:
 			extra = append(extra, kv)
 		}
 	}
 	res := rb.Emit()
 	for _, kv := range extra {
-		res.Attributes().PutStr(kv.Key, kv.Value)
+		res.Attributes().PutStr(event.Label(kv.Key), event.Label(kv.Value))
 	}
 	return res
 }
