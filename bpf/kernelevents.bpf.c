@@ -58,7 +58,15 @@ char __license[] SEC("license") = "Dual MIT/GPL";
 #define NAME_COPY 40
 
 /* Set by the loader before load (spec.Variables). */
+/*
+ * The collector's tgid as its own pid namespace numbers it, and that
+ * namespace (st_dev as the kernel's dev_t, st_ino of /proc/self/ns/pid):
+ * bpf_get_ns_current_pid_tgid numbers the current task in the same
+ * namespace, so the comparison holds in a container without host PID.
+ */
 const volatile __u32 self_tgid = 0;
+const volatile __u64 self_pidns_dev = 0;
+const volatile __u64 self_pidns_ino = 0;
 const volatile __u64 wakeup_bytes = 0;
 const volatile bool filter_uids = false;
 const volatile bool filter_comms = false;
@@ -149,8 +157,14 @@ static __always_inline void count(__u32 idx)
  */
 static __always_inline bool task_wanted(__u64 pid_tgid, __u64 uid_gid, char *comm)
 {
-	if (self_tgid && (__u32)(pid_tgid >> 32) == self_tgid)
-		return false;
+	if (self_tgid) {
+		/* Fails (-EINVAL, -ENOENT) for every task outside the collector's
+		 * pid namespace: those are not the collector. */
+		struct bpf_pidns_info ns = {};
+		if (!bpf_get_ns_current_pid_tgid(self_pidns_dev, self_pidns_ino, &ns, sizeof(ns)) &&
+		    ns.tgid == self_tgid)
+			return false;
+	}
 	if (filter_uids) {
 		__u32 uid = (__u32)uid_gid;
 		if (!bpf_map_lookup_elem(&uid_filter, &uid))

@@ -77,6 +77,8 @@ const (
 	kerneleventsVarFilterComms          = "filter_comms"
 	kerneleventsVarFilterPrefixes       = "filter_prefixes"
 	kerneleventsVarFilterUids           = "filter_uids"
+	kerneleventsVarSelfPidnsDev         = "self_pidns_dev"
+	kerneleventsVarSelfPidnsIno         = "self_pidns_ino"
 	kerneleventsVarSelfTgid             = "self_tgid"
 	kerneleventsVarUnusedEvent          = "unused_event"
 	kerneleventsVarWakeupBytes          = "wakeup_bytes"
@@ -157,6 +159,8 @@ type kerneleventsVariableSpecs struct {
 	FilterComms    *ebpf.VariableSpec `ebpf:"filter_comms"`
 	FilterPrefixes *ebpf.VariableSpec `ebpf:"filter_prefixes"`
 	FilterUids     *ebpf.VariableSpec `ebpf:"filter_uids"`
+	SelfPidnsDev   *ebpf.VariableSpec `ebpf:"self_pidns_dev"`
+	SelfPidnsIno   *ebpf.VariableSpec `ebpf:"self_pidns_ino"`
 	SelfTgid       *ebpf.VariableSpec `ebpf:"self_tgid"`
 	UnusedEvent    *ebpf.VariableSpec `ebpf:"unused_event"`
 	WakeupBytes    *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -210,6 +214,8 @@ type kerneleventsVariables struct {
 	FilterComms    *ebpf.Variable `ebpf:"filter_comms"`
 	FilterPrefixes *ebpf.Variable `ebpf:"filter_prefixes"`
 	FilterUids     *ebpf.Variable `ebpf:"filter_uids"`
+	SelfPidnsDev   *ebpf.Variable `ebpf:"self_pidns_dev"`
+	SelfPidnsIno   *ebpf.Variable `ebpf:"self_pidns_ino"`
 	SelfTgid       *ebpf.Variable `ebpf:"self_tgid"`
 	UnusedEvent    *ebpf.Variable `ebpf:"unused_event"`
 	WakeupBytes    *ebpf.Variable `ebpf:"wakeup_bytes"`

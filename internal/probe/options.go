@@ -79,8 +79,10 @@ type Options struct {
 	UIDs []uint32
 	// ExcludeComms drops files created by tasks with these names.
 	ExcludeComms []string
-	// ExcludePID drops files created by this process (the collector itself);
-	// 0 drops none.
+	// ExcludePID drops files created by this process (the collector
+	// itself), numbered as the caller's pid namespace numbers it
+	// (os.Getpid()): the kernel compares in that namespace, so it holds in a
+	// container without host PID. 0 drops none.
 	ExcludePID int
 	// BTFPath is a BTF file (raw or a vmlinux ELF) describing the running
 	// kernel, for kernels without /sys/kernel/btf/vmlinux; empty uses the

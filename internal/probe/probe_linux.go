@@ -244,11 +244,18 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 func configure(spec *ebpf.CollectionSpec, opts *Options) error {
 	spec.Maps["events"].MaxEntries = uint32(opts.RingBufferSize)
 	self := uint32(0)
+	var ns pidNamespace
 	if opts.ExcludePID > 0 {
 		self = uint32(opts.ExcludePID)
+		var err error
+		if ns, err = ownPIDNamespace(); err != nil {
+			return err
+		}
 	}
 	vars := map[string]any{
 		"self_tgid":       self,
+		"self_pidns_dev":  ns.dev,
+		"self_pidns_ino":  ns.ino,
 		"wakeup_bytes":    uint64(opts.WakeupBytes),
 		"filter_uids":     len(opts.UIDs) > 0,
 		"filter_comms":    len(opts.ExcludeComms) > 0,
@@ -264,6 +271,24 @@ func configure(spec *ebpf.CollectionSpec, opts *Options) error {
 		}
 	}
 	return nil
+}
+
+// pidNamespace identifies a pid namespace as bpf_get_ns_current_pid_tgid
+// takes it: the nsfs device as the kernel's dev_t and the inode.
+type pidNamespace struct{ dev, ino uint64 }
+
+// ownPIDNamespace returns this process's pid namespace, the one in which
+// os.Getpid() numbers it. /proc/self/ns/pid names the task's own namespace
+// even when /proc was mounted for another one.
+func ownPIDNamespace() (pidNamespace, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/pid", &st); err != nil {
+		return pidNamespace{}, fmt.Errorf("exclude self: stat /proc/self/ns/pid (the collector's pid namespace): %w", err)
+	}
+	// stat encodes st_dev for user space (new_encode_dev); the helper
+	// compares with the kernel's dev_t, MKDEV(major, minor) = major<<20 | minor.
+	dev := uint64(unix.Major(st.Dev))<<20 | uint64(unix.Minor(st.Dev))
+	return pidNamespace{dev: dev, ino: st.Ino}, nil
 }
 
 // prefixKey mirrors struct prefix_key in bpf/kernelevents.bpf.c.
