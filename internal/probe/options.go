@@ -57,6 +57,12 @@ const (
 	MaxFilterEntries = 256
 	// MaxCommLen is the longest comm the kernel keeps (TASK_COMM_LEN - 1).
 	MaxCommLen = 15
+	// MaxKretprobeActive is the most kretprobe instances the kernel allows
+	// (KRETPROBE_MAXACTIVE_MAX in kernel/trace/trace_kprobe.c), and the
+	// default: that many tasks can be inside do_filp_open at once (blocked
+	// on a FIFO, a slow NFS or FUSE lookup) before the kretprobe misses
+	// opens. Each instance costs the kernel a few dozen bytes.
+	MaxKretprobeActive = 4096
 )
 
 // Options says what to load and how. The zero value is not valid: start
@@ -84,6 +90,10 @@ type Options struct {
 	// (os.Getpid()): the kernel compares in that namespace, so it holds in a
 	// container without host PID. 0 drops none.
 	ExcludePID int
+	// KretprobeMaxActive is the kretprobe's instances (maxactive), from 1
+	// to MaxKretprobeActive; 0 means MaxKretprobeActive. Misses past it are
+	// counted as LostKprobeMissed.
+	KretprobeMaxActive int
 	// BTFPath is a BTF file (raw or a vmlinux ELF) describing the running
 	// kernel, for kernels without /sys/kernel/btf/vmlinux; empty uses the
 	// kernel's own.
@@ -99,6 +109,13 @@ func DefaultOptions() Options {
 		WakeupBytes:    256 << 10,
 		MaxLatency:     100 * time.Millisecond,
 	}
+}
+
+func (o *Options) kretprobeMaxActive() int {
+	if o.KretprobeMaxActive == 0 {
+		return MaxKretprobeActive
+	}
+	return o.KretprobeMaxActive
 }
 
 // ParseHook returns the hook named s.
@@ -127,6 +144,9 @@ func (o *Options) Validate(pageSize int) error {
 	}
 	if len(o.PathPrefixes) > MaxFilterEntries || len(o.UIDs) > MaxFilterEntries || len(o.ExcludeComms) > MaxFilterEntries {
 		errs = append(errs, fmt.Errorf("at most %d entries per filter", MaxFilterEntries))
+	}
+	if o.KretprobeMaxActive < 0 || o.KretprobeMaxActive > MaxKretprobeActive {
+		errs = append(errs, fmt.Errorf("kretprobe maxactive %d must be from 1 to %d (0: %d)", o.KretprobeMaxActive, MaxKretprobeActive, MaxKretprobeActive))
 	}
 	for _, p := range o.PathPrefixes {
 		if p == "" || p[0] != '/' || len(p) > MaxPathPrefix {

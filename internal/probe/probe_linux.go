@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -37,17 +38,35 @@ type Probe struct {
 	maxLatency time.Duration
 	progIDs    []ebpf.ProgramID
 	mapIDs     []ebpf.MapID
+	// kprobeMissed reads the kernel's miss counter of the kretprobe; nil
+	// for the other hooks.
+	kprobeMissed missReader
+	// kprobeLink is the kretprobe's link; kprobeFinal its miss count read
+	// by Drain just before it was closed (the kernel forgets the counter
+	// with the probe).
+	kprobeLink  link.Link
+	kprobeFinal *uint64
+	// detached is set by Drain once no program can write a sample: the
+	// reader then returns ErrDrained when the ring is empty.
+	detached atomic.Bool
 }
+
+// ErrDrained is returned by Read after Drain, once every sample the programs
+// wrote has been read.
+var ErrDrained = errors.New("ring buffer drained after the programs were detached")
 
 // attacher attaches one program.
 type attacher struct {
 	prog string
 	what string
 	fn   func(*ebpf.Program) (link.Link, error)
+	// withMisses, when set, attaches instead of fn and returns the reader
+	// of the kernel's miss counter for that attachment.
+	withMisses func(*ebpf.Program, *Options) (link.Link, missReader, error)
 }
 
 func tracepoint(prog, group, name string) attacher {
-	return attacher{prog, "tracepoint " + group + "/" + name, func(p *ebpf.Program) (link.Link, error) {
+	return attacher{prog: prog, what: "tracepoint " + group + "/" + name, fn: func(p *ebpf.Program) (link.Link, error) {
 		return link.Tracepoint(group, name, p, nil)
 	}}
 }
@@ -71,13 +90,13 @@ type programSet struct {
 
 var programSets = map[Hook]programSet{
 	HookKretprobe: {
-		required: []attacher{{"kretprobe_do_filp_open", "kretprobe do_filp_open", func(p *ebpf.Program) (link.Link, error) {
-			return link.Kretprobe("do_filp_open", p, nil)
+		required: []attacher{{prog: "kretprobe_do_filp_open", what: "kretprobe do_filp_open", withMisses: func(p *ebpf.Program, o *Options) (link.Link, missReader, error) {
+			return attachKretprobe(p, o.kretprobeMaxActive())
 		}}},
 		optional: mknodTracepoints,
 	},
 	HookFexit: {
-		required: []attacher{{"fexit_do_filp_open", "fexit do_filp_open", func(p *ebpf.Program) (link.Link, error) {
+		required: []attacher{{prog: "fexit_do_filp_open", what: "fexit do_filp_open", fn: func(p *ebpf.Program) (link.Link, error) {
 			return link.AttachTracing(link.TracingOptions{Program: p, AttachType: ebpf.AttachTraceFExit})
 		}}},
 		optional: mknodTracepoints,
@@ -211,7 +230,13 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 		return nil, err
 	}
 	for _, a := range set.required {
-		l, err := a.fn(objs.progs[a.prog])
+		var l link.Link
+		if a.withMisses != nil {
+			l, p.kprobeMissed, err = a.withMisses(objs.progs[a.prog], opts)
+			p.kprobeLink = l
+		} else {
+			l, err = a.fn(objs.progs[a.prog])
+		}
 		if err != nil {
 			return nil, explainAttach(a.what, err)
 		}
@@ -375,7 +400,11 @@ func (p *Probe) MapIDs() []ebpf.MapID { return p.mapIDs }
 func (p *Probe) Read(e *event.Event) error {
 	for {
 		err := p.rd.ReadInto(&p.rec)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+		if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ringbuf.ErrFlushed) {
+			// Either comes only once the ring was read empty.
+			if p.detached.Load() {
+				return ErrDrained
+			}
 			p.rd.SetDeadline(time.Now().Add(p.maxLatency))
 			continue
 		}
@@ -385,6 +414,53 @@ func (p *Probe) Read(e *event.Event) error {
 		return event.Decode(p.rec.RawSample, e)
 	}
 }
+
+// Drain detaches every program, so that no sample is written any more, and
+// makes a concurrent (or the next) Read return what is still in the ring and
+// then ErrDrained: at shutdown, samples that wait in the ring (batched
+// wakeups hold up to WakeupBytes of them) are read, not dropped uncounted.
+// The maps stay open: LostByReason still works until Close.
+func (p *Probe) Drain() error {
+	var errs []error
+	// The kretprobe goes last: its miss counter vanishes with it, so it is
+	// read once every other program is detached, just before.
+	for _, l := range p.links {
+		if l == p.kprobeLink {
+			continue
+		}
+		if err := l.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close link: %w", err))
+		}
+	}
+	if p.kprobeLink != nil && p.kprobeFinal == nil {
+		n, err := p.kprobeMissed()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read lost counter %s: %w", LostKprobeMissed, err))
+		}
+		p.kprobeFinal = &n
+		if err := p.kprobeLink.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close link: %w", err))
+		}
+	}
+	p.links = nil
+	// A program that was running when its link closed may still be writing
+	// a sample. Tracepoint, kprobe and trampoline programs run inside an RCU
+	// read-side section, and membarrier(MEMBARRIER_CMD_GLOBAL) returns after
+	// an RCU grace period (synchronize_rcu): after it, none is running.
+	if _, _, e := unix.Syscall(unix.SYS_MEMBARRIER, membarrierCmdGlobal, 0, 0); e != 0 {
+		errs = append(errs, fmt.Errorf("membarrier (wait for running programs): %w", e))
+	}
+	p.detached.Store(true)
+	if p.rd != nil {
+		if err := p.rd.Flush(); err != nil {
+			errs = append(errs, fmt.Errorf("flush ring buffer reader: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// membarrierCmdGlobal is MEMBARRIER_CMD_GLOBAL (include/uapi/linux/membarrier.h).
+const membarrierCmdGlobal = 1
 
 // lostReasons names the kernel's counters (COUNTER_* in bpf/event.h), by
 // index. Each is exported as kernel.events.lost{reason}.
@@ -423,6 +499,22 @@ func (p *Probe) LostByReason() (map[string]uint64, error) {
 		}
 		out[reason] = n
 	}
+	// The kernel's own accounting of the hooks.
+	out[LostKprobeMissed] = 0
+	if p.kprobeFinal != nil {
+		out[LostKprobeMissed] = *p.kprobeFinal
+	} else if p.kprobeMissed != nil {
+		n, err := p.kprobeMissed()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read lost counter %s: %w", LostKprobeMissed, err))
+		}
+		out[LostKprobeMissed] = n
+	}
+	n, err := recursionMisses(p.objs.progs)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("read lost counter %s: %w", LostProgramRecursion, err))
+	}
+	out[LostProgramRecursion] = n
 	return out, errors.Join(errs...)
 }
 

@@ -90,6 +90,12 @@ const (
 	OpIOUringExcl    = "io_uring_excl"          // IORING_OP_OPENAT O_CREAT|O_EXCL of an existing file: -EEXIST
 	OpComm           = "comm"                   // rename the child (every thread) to Path
 	OpSleep          = "sleep"                  // stay alive for Path (a Go duration), so user space can still look the process up
+	// OpFIFOBlock starts Spread threads that each open the FIFO Path for
+	// reading and stay blocked there (inside do_filp_open, waiting for a
+	// writer) and returns once all are asleep in that open; OpFIFOUnblock
+	// opens Path for writing, which releases them, and waits for them.
+	OpFIFOBlock   = "fifo_block"
+	OpFIFOUnblock = "fifo_unblock"
 	// OpChurn creates and unlinks files as fast as it can for For: file
 	// "f" in directories Path-0 ... Path-(Spread-1) in turn, each created
 	// with O_EXCL, so that every open is one creation. It reports the

@@ -237,7 +237,7 @@ func (r *kernelEventsReceiver) read() {
 			}
 		case errors.Is(err, event.ErrMalformed):
 			r.malformed.Add(1)
-		case errors.Is(err, os.ErrClosed):
+		case errors.Is(err, probe.ErrDrained), errors.Is(err, os.ErrClosed):
 			return
 		default:
 			err = fmt.Errorf("read ring buffer: %w", err)
@@ -433,12 +433,22 @@ func (r *kernelEventsReceiver) shutdown(ctx context.Context) error {
 	if r.rules != nil {
 		r.rules.wait()
 	}
-	// Read the kernel counter while the maps are still open, then close the
-	// probe: that interrupts the blocked reader.
-	lost, lostErr := r.probe.LostByReason()
-	err := r.probe.Close()
+	// Detach the programs and let the reader take every sample still in the
+	// ring (with batched wakeups up to wakeup::bytes of them wait there):
+	// each is counted as received, none is dropped unseen. Then read the
+	// kernel's counters, final now, while the maps are still open, and
+	// close the probe.
+	drainErr := r.probe.Drain()
+	if drainErr != nil {
+		r.set.Logger.Warn("Draining the ring buffer at shutdown", zap.Error(drainErr))
+	}
 	<-r.readDone
-	if lostErr == nil && r.metrics != nil {
+	lost, lostErr := r.probe.LostByReason()
+	if lostErr != nil {
+		r.set.Logger.Warn("Cannot read the kernel's lost-sample counter", zap.Error(lostErr))
+	}
+	err := r.probe.Close()
+	if r.metrics != nil {
 		r.emit(ctx, lost)
 	}
 	if r.evidence != nil {
