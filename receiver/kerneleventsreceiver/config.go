@@ -88,6 +88,10 @@ type FilterConfig struct {
 	// UIDs keeps only files created by these real uids; empty keeps all.
 	UIDs []uint32 `mapstructure:"uids"`
 	// ExcludeComms drops files created by tasks with these names (comm).
+	// Not a security boundary: any process can name itself (prctl
+	// PR_SET_NAME, or exec a copy of a binary under that name) and its
+	// files are then not counted. For noise from trusted, well-behaved
+	// programs only; the receiver warns at start when it is set.
 	ExcludeComms []string `mapstructure:"exclude_comms"`
 	// ExcludeSelf drops files the collector itself creates (its own file
 	// exporter, for example), so it cannot feed back on itself.

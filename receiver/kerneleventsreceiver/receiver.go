@@ -161,6 +161,11 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		zap.String("requested_hook", r.cfg.Hook),
 		zap.Strings("notes", p.Notes()))
 
+	if len(r.cfg.Filter.ExcludeComms) > 0 {
+		r.set.Logger.Warn("filter::exclude_comms is not a security boundary: any process can take an excluded name "+
+			"(prctl PR_SET_NAME, or a copy of a binary named so) and the files it creates are then not counted",
+			zap.Strings("exclude_comms", r.cfg.Filter.ExcludeComms))
+	}
 	configRules, err := identity.CompileRules("identity::rules", r.cfg.Identity.Rules)
 	if err != nil {
 		p.Close()
