@@ -61,7 +61,8 @@ const (
 	// (KRETPROBE_MAXACTIVE_MAX in kernel/trace/trace_kprobe.c), and the
 	// default: that many tasks can be inside do_filp_open at once (blocked
 	// on a FIFO, a slow NFS or FUSE lookup) before the kretprobe misses
-	// opens. Each instance costs the kernel a few dozen bytes.
+	// opens. Each instance is one small kernel allocation (struct
+	// kretprobe_instance), made when the probe is attached.
 	MaxKretprobeActive = 4096
 )
 
