@@ -37,24 +37,69 @@ type missReader func() (uint64, error)
 // the default instances, and kept only where the kernel reports its misses in
 // the link info (Linux 6.7+); otherwise it is refused, so that auto moves on
 // to a hook without a silent miss.
-func attachKretprobe(prog *ebpf.Program, maxActive int) (link.Link, missReader, error) {
-	group := fmt.Sprintf("kernelevents_%d_%d", os.Getpid(), kretprobeSeq.Add(1))
+func attachKretprobe(prog *ebpf.Program, maxActive int) (link.Link, missReader, string, error) {
+	removeStaleKprobeEvents()
+	group := fmt.Sprintf("%s%d_%d", kprobeGroupPrefix, os.Getpid(), kretprobeSeq.Add(1))
 	l, errMax := link.Kretprobe("do_filp_open", prog, &link.KprobeOptions{RetprobeMaxActive: maxActive, TraceFSPrefix: group})
 	if errMax == nil {
-		return l, func() (uint64, error) { return kprobeProfileMissed(group+"_", "do_filp_open") }, nil
+		return l, func() (uint64, error) { return kprobeProfileMissed(group+"_", "do_filp_open") }, "", nil
 	}
 	l, err := link.Kretprobe("do_filp_open", prog, nil)
 	if err != nil {
 		// Not a maxactive problem: the kernel has no kprobes, say that.
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	missed := func() (uint64, error) { return linkMissed(l) }
 	if _, err := missed(); err != nil {
 		l.Close()
-		return nil, nil, fmt.Errorf("kretprobe with maxactive %d needs tracefs' kprobe_events (%v), and without it this kernel (before 6.7) does not report the probe's misses (%v): %w",
+		return nil, nil, "", fmt.Errorf("kretprobe with maxactive %d needs tracefs' kprobe_events (%v), and without it this kernel (before 6.7) does not report the probe's misses (%v): %w",
 			maxActive, errMax, err, ebpf.ErrNotSupported)
 	}
-	return l, missed, nil
+	note := fmt.Sprintf("kretprobe attached with the kernel's default instances, not maxactive %d (%v): tasks blocked in do_filp_open make it miss opens sooner; misses are counted as %s", maxActive, errMax, LostKprobeMissed)
+	return l, missed, note, nil
+}
+
+// kprobeGroupPrefix starts the tracefs group of every kretprobe this
+// package makes: kernelevents_<pid>_<n>_<random>.
+const kprobeGroupPrefix = "kernelevents_"
+
+// removeStaleKprobeEvents deletes the kprobe events a killed collector left
+// in tracefs: a probe made through kprobe_events outlives the process that
+// made it when that process cannot remove it (SIGKILL). It is inert (no
+// perf event, so the kprobe is unregistered) but stays listed. The kernel
+// refuses (EBUSY) to delete an event that is in use, so a live collector's,
+// in this or another pid namespace, is never detached; events named after a
+// live pid of this namespace are left alone. Left: a collector of another pid
+// namespace in the microseconds between creating its event and opening it
+// could see it deleted and fail to start. Best effort: a failure only leaves
+// the stale entry.
+func removeStaleKprobeEvents() {
+	for _, root := range tracefsRoots {
+		raw, err := os.ReadFile(filepath.Join(root, "kprobe_events"))
+		if err != nil {
+			continue
+		}
+		for line := range strings.Lines(string(raw)) {
+			def, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+			_, ge, ok := strings.Cut(def, ":")
+			if !ok || !strings.HasPrefix(ge, kprobeGroupPrefix) {
+				continue
+			}
+			// A pid alive in this pid namespace may be a collector
+			// between creating its event and opening it: leave it.
+			pid, _, _ := strings.Cut(strings.TrimPrefix(ge, kprobeGroupPrefix), "_")
+			if _, err := os.Stat(filepath.Join("/proc", pid)); err == nil {
+				continue
+			}
+			f, err := os.OpenFile(filepath.Join(root, "kprobe_events"), os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				return
+			}
+			f.WriteString("-:" + ge + "\n")
+			f.Close()
+		}
+		return
+	}
 }
 
 // linkMissed reads a kprobe link's miss counter from its link info (6.7+).

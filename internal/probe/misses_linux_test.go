@@ -3,6 +3,7 @@
 package probe
 
 import (
+	"fmt"
 	"maps"
 	"os"
 	"slices"
@@ -126,4 +127,38 @@ func TestKretprobeMaxActiveValidated(t *testing.T) {
 		o.KretprobeMaxActive = v
 		assert.ErrorContains(t, o.Validate(os.Getpagesize()), "maxactive")
 	}
+}
+
+// TestStaleKprobeEventsRemoved: a collector killed with SIGKILL cannot remove
+// the kprobe event it made in tracefs; the next one to start removes it (and
+// leaves its own in use).
+func TestStaleKprobeEventsRemoved(t *testing.T) {
+	testutil.RequireRoot(t)
+	const events = "/sys/kernel/tracing/kprobe_events"
+	const stale = "kernelevents_999999999_1_0123456789abcdef/do_filp_open"
+	f, err := os.OpenFile(events, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		if slices.Contains(requiredHooks(), HookKretprobe) {
+			t.Fatalf("open %s: %v", events, err)
+		}
+		t.Skipf("no kprobe_events here: %v", err)
+	}
+	_, err = f.WriteString("r:" + stale + " do_filp_open\n")
+	f.Close()
+	require.NoError(t, err, "make a stale event")
+	t.Cleanup(func() {
+		if f, err := os.OpenFile(events, os.O_WRONLY|os.O_APPEND, 0); err == nil {
+			f.WriteString("-:" + stale + "\n")
+			f.Close()
+		}
+	})
+	opts := DefaultOptions()
+	opts.Hook = HookKretprobe
+	p := openHook(t, opts)
+	raw, err := os.ReadFile(events)
+	require.NoError(t, err)
+	assert.NotContains(t, string(raw), stale, "the stale event is removed")
+	assert.Contains(t, string(raw), fmt.Sprintf("kernelevents_%d_", os.Getpid()), "the probe's own event is there:\n%s", raw)
+	_, err = p.LostByReason()
+	require.NoError(t, err)
 }

@@ -62,7 +62,8 @@ type attacher struct {
 	fn   func(*ebpf.Program) (link.Link, error)
 	// withMisses, when set, attaches instead of fn and returns the reader
 	// of the kernel's miss counter for that attachment.
-	withMisses func(*ebpf.Program, *Options) (link.Link, missReader, error)
+	// A note, when set, goes to Notes.
+	withMisses func(*ebpf.Program, *Options) (link.Link, missReader, string, error)
 }
 
 func tracepoint(prog, group, name string) attacher {
@@ -90,7 +91,7 @@ type programSet struct {
 
 var programSets = map[Hook]programSet{
 	HookKretprobe: {
-		required: []attacher{{prog: "kretprobe_do_filp_open", what: "kretprobe do_filp_open", withMisses: func(p *ebpf.Program, o *Options) (link.Link, missReader, error) {
+		required: []attacher{{prog: "kretprobe_do_filp_open", what: "kretprobe do_filp_open", withMisses: func(p *ebpf.Program, o *Options) (link.Link, missReader, string, error) {
 			return attachKretprobe(p, o.kretprobeMaxActive())
 		}}},
 		optional: mknodTracepoints,
@@ -232,8 +233,12 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 	for _, a := range set.required {
 		var l link.Link
 		if a.withMisses != nil {
-			l, p.kprobeMissed, err = a.withMisses(objs.progs[a.prog], opts)
+			var note string
+			l, p.kprobeMissed, note, err = a.withMisses(objs.progs[a.prog], opts)
 			p.kprobeLink = l
+			if note != "" {
+				p.notes = append(p.notes, note)
+			}
 		} else {
 			l, err = a.fn(objs.progs[a.prog])
 		}
