@@ -10,8 +10,8 @@ import (
 // prctl(PR_SET_NAME)), a directory name, an executable or cgroup path may
 // hold bytes that are not UTF-8, and OpenTelemetry string attributes, the
 // Prometheus exporter and OTLP's protobuf all refuse those (the Prometheus
-// exporter drops the whole scrape's series, so one hostile name would hide
-// every creation).
+// exporter refuses the whole metric of that resource, so one hostile name
+// hid every creation series beside it).
 //
 // The escaping is reversible (Unlabel undoes it): every byte that is not part
 // of a valid UTF-8 sequence becomes \xNN (two lowercase hex digits), and a
