@@ -70,6 +70,7 @@ const volatile __u64 self_pidns_ino = 0;
 const volatile __u64 wakeup_bytes = 0;
 const volatile bool filter_uids = false;
 const volatile bool filter_comms = false;
+const volatile bool filter_cgroups = false;
 const volatile bool filter_prefixes = false;
 
 struct {
@@ -97,6 +98,16 @@ struct {
 	__type(key, char[EVENT_COMM_LEN]);
 	__type(value, __u8);
 } comm_exclude SEC(".maps");
+
+/* cgroup v2 ids (bpf_get_current_cgroup_id) whose tasks are excluded: a
+ * task cannot leave its cgroup for one it has no write access to, unlike its
+ * comm, which it sets at will. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u64);
+	__type(value, __u8);
+} cgroup_exclude SEC(".maps");
 
 struct prefix_key {
 	__u32 prefixlen; /* in bits, as BPF_MAP_TYPE_LPM_TRIE wants */
@@ -153,7 +164,7 @@ static __always_inline void count(__u32 idx)
 
 /*
  * Cheap per-task filters, before any path work: the collector itself, uids
- * not asked for, excluded comms.
+ * not asked for, excluded comms and cgroups.
  */
 static __always_inline bool task_wanted(__u64 pid_tgid, __u64 uid_gid, char *comm)
 {
@@ -172,6 +183,11 @@ static __always_inline bool task_wanted(__u64 pid_tgid, __u64 uid_gid, char *com
 	}
 	if (filter_comms && bpf_map_lookup_elem(&comm_exclude, comm))
 		return false;
+	if (filter_cgroups) {
+		__u64 cg = bpf_get_current_cgroup_id();
+		if (bpf_map_lookup_elem(&cgroup_exclude, &cg))
+			return false;
+	}
 	return true;
 }
 

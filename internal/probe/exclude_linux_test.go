@@ -85,3 +85,26 @@ func excludeSelfInside(t *testing.T, h Hook, dir string) {
 	// counted, was written before the child's).
 	assert.Equal(t, []string{filepath.Join(dir, "child")}, byPath(), "the collector's own file is excluded, the child's counted")
 }
+
+// TestExcludeCgroup: tasks in an excluded cgroup are dropped whatever they
+// call themselves; a task elsewhere is counted even when it takes the name
+// of an excluded one's. Unlike a name, a cgroup is not the task's choice: it
+// cannot move into one it may not write to.
+func TestExcludeCgroup(t *testing.T) {
+	root := realTempDir(t)
+	cg, _ := testutil.MakeCgroup(t, "daemon")
+	var st syscall.Stat_t
+	require.NoError(t, syscall.Stat(cg, &st))
+	opts := DefaultOptions()
+	opts.PathPrefixes = []string{root + "/"}
+	opts.ExcludeCgroupIDs = []uint64{st.Ino}
+	p := openHook(t, opts)
+	c := collect(p)
+
+	in := testutil.RunChild(t, testutil.ChildSpec{Dir: root, Cgroup: cg, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: "in-1"}}})
+	renamed := testutil.RunChild(t, testutil.ChildSpec{Dir: root, Cgroup: cg, Ops: []testutil.Op{
+		{Kind: testutil.OpComm, Path: "innocent"}, {Kind: testutil.OpOpenat, Path: "in-2"}}})
+	out := testutil.RunChild(t, testutil.ChildSpec{Dir: root, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: "out"}}})
+	got := c.wait(t, 1, uint32(in.PID), uint32(renamed.PID), uint32(out.PID))
+	assert.Equal(t, []string{filepath.Join(root, "out")}, paths(got), "only the task outside the excluded cgroup is counted")
+}

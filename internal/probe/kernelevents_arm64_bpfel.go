@@ -56,6 +56,7 @@ type kerneleventsScratch struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	kerneleventsMapCgroupExclude        = "cgroup_exclude"
 	kerneleventsMapCommExclude          = "comm_exclude"
 	kerneleventsMapCounters             = "counters"
 	kerneleventsMapEvents               = "events"
@@ -74,6 +75,7 @@ const (
 	kerneleventsProgTpExitOpenat        = "tp_exit_openat"
 	kerneleventsProgTpExitOpenat2       = "tp_exit_openat2"
 	kerneleventsProgTpIoUringComplete   = "tp_io_uring_complete"
+	kerneleventsVarFilterCgroups        = "filter_cgroups"
 	kerneleventsVarFilterComms          = "filter_comms"
 	kerneleventsVarFilterPrefixes       = "filter_prefixes"
 	kerneleventsVarFilterUids           = "filter_uids"
@@ -143,6 +145,7 @@ type kerneleventsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kerneleventsMapSpecs struct {
+	CgroupExclude *ebpf.MapSpec `ebpf:"cgroup_exclude"`
 	CommExclude   *ebpf.MapSpec `ebpf:"comm_exclude"`
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
@@ -156,6 +159,7 @@ type kerneleventsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kerneleventsVariableSpecs struct {
+	FilterCgroups  *ebpf.VariableSpec `ebpf:"filter_cgroups"`
 	FilterComms    *ebpf.VariableSpec `ebpf:"filter_comms"`
 	FilterPrefixes *ebpf.VariableSpec `ebpf:"filter_prefixes"`
 	FilterUids     *ebpf.VariableSpec `ebpf:"filter_uids"`
@@ -186,6 +190,7 @@ func (o *kerneleventsObjects) Close() error {
 //
 // It can be passed to loadKerneleventsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kerneleventsMaps struct {
+	CgroupExclude *ebpf.Map `ebpf:"cgroup_exclude"`
 	CommExclude   *ebpf.Map `ebpf:"comm_exclude"`
 	Counters      *ebpf.Map `ebpf:"counters"`
 	Events        *ebpf.Map `ebpf:"events"`
@@ -197,6 +202,7 @@ type kerneleventsMaps struct {
 
 func (m *kerneleventsMaps) Close() error {
 	return _KerneleventsClose(
+		m.CgroupExclude,
 		m.CommExclude,
 		m.Counters,
 		m.Events,
@@ -211,6 +217,7 @@ func (m *kerneleventsMaps) Close() error {
 //
 // It can be passed to loadKerneleventsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kerneleventsVariables struct {
+	FilterCgroups  *ebpf.Variable `ebpf:"filter_cgroups"`
 	FilterComms    *ebpf.Variable `ebpf:"filter_comms"`
 	FilterPrefixes *ebpf.Variable `ebpf:"filter_prefixes"`
 	FilterUids     *ebpf.Variable `ebpf:"filter_uids"`

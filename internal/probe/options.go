@@ -84,8 +84,14 @@ type Options struct {
 	PathPrefixes []string
 	// UIDs keeps only files created by these real uids; empty keeps all.
 	UIDs []uint32
-	// ExcludeComms drops files created by tasks with these names.
+	// ExcludeComms drops files created by tasks with these names. A task
+	// chooses its own name: not a security boundary.
 	ExcludeComms []string
+	// ExcludeCgroupIDs drops files created by tasks in these cgroups (cgroup
+	// v2 ids, the inode numbers of their directories; not their
+	// descendants). A task cannot move itself into a cgroup it may not
+	// write to.
+	ExcludeCgroupIDs []uint64
 	// ExcludePID drops files created by this process (the collector
 	// itself), numbered as the caller's pid namespace numbers it
 	// (os.Getpid()): the kernel compares in that namespace, so it holds in a
@@ -143,7 +149,7 @@ func (o *Options) Validate(pageSize int) error {
 	if o.WakeupBytes > 0 && o.MaxLatency <= 0 {
 		errs = append(errs, errors.New("max latency must be positive when wakeups are batched"))
 	}
-	if len(o.PathPrefixes) > MaxFilterEntries || len(o.UIDs) > MaxFilterEntries || len(o.ExcludeComms) > MaxFilterEntries {
+	if len(o.PathPrefixes) > MaxFilterEntries || len(o.UIDs) > MaxFilterEntries || len(o.ExcludeComms) > MaxFilterEntries || len(o.ExcludeCgroupIDs) > MaxFilterEntries {
 		errs = append(errs, fmt.Errorf("at most %d entries per filter", MaxFilterEntries))
 	}
 	if o.KretprobeMaxActive < 0 || o.KretprobeMaxActive > MaxKretprobeActive {

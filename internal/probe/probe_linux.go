@@ -289,6 +289,7 @@ func configure(spec *ebpf.CollectionSpec, opts *Options) error {
 		"wakeup_bytes":    uint64(opts.WakeupBytes),
 		"filter_uids":     len(opts.UIDs) > 0,
 		"filter_comms":    len(opts.ExcludeComms) > 0,
+		"filter_cgroups":  len(opts.ExcludeCgroupIDs) > 0,
 		"filter_prefixes": len(opts.PathPrefixes) > 0,
 	}
 	for name, v := range vars {
@@ -339,6 +340,11 @@ func fillFilters(maps map[string]*ebpf.Map, opts *Options) error {
 		copy(key[:], c)
 		if err := maps["comm_exclude"].Put(key, one); err != nil {
 			return fmt.Errorf("fill comm filter: %w", err)
+		}
+	}
+	for _, id := range opts.ExcludeCgroupIDs {
+		if err := maps["cgroup_exclude"].Put(id, one); err != nil {
+			return fmt.Errorf("fill cgroup filter: %w", err)
 		}
 	}
 	for _, pfx := range opts.PathPrefixes {
@@ -559,7 +565,7 @@ type objects struct {
 
 // probeMaps are the maps the loader itself uses; the kernel loads whatever
 // else the programs reference and frees it with them.
-var probeMaps = []string{"events", "counters", "uid_filter", "comm_exclude", "path_prefixes"}
+var probeMaps = []string{"events", "counters", "uid_filter", "comm_exclude", "cgroup_exclude", "path_prefixes"}
 
 // loadObjects loads the programs of spec, relocated against types (nil: the
 // running kernel's BTF), and the maps the loader uses.

@@ -150,7 +150,12 @@ func newReceiver(set receiver.Settings, cfg *Config) (*kernelEventsReceiver, err
 // start loads and attaches the BPF programs, then starts the reader and the
 // emitters. A hook that cannot attach fails Start with the reason.
 func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) error {
-	p, err := probe.Open(r.cfg.probeOptions())
+	opts := r.cfg.probeOptions()
+	var err error
+	if opts.ExcludeCgroupIDs, err = r.cfg.excludeCgroupIDs(identity.CgroupV2Root()); err != nil {
+		return fmt.Errorf("start kernel_events receiver: %w", err)
+	}
+	p, err := probe.Open(opts)
 	if err != nil {
 		return fmt.Errorf("start kernel_events receiver: %w", err)
 	}

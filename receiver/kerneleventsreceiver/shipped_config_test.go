@@ -1,6 +1,7 @@
 package kerneleventsreceiver
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,10 +10,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kernelevents/kernelevents/internal/testutil"
+	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
 // shippedConfigs are the collector configurations users deploy as they are.
@@ -102,4 +107,36 @@ func TestDaemonSetConfigCountsATaskNamedKubelet(t *testing.T) {
 		return got["kubelet"] >= 1 && got["containerd"] >= 1
 	}, 15*time.Second, 50*time.Millisecond, "files of tasks named kubelet and containerd are counted: %v", byComm())
 	stop()
+}
+
+// TestExcludeCgroups: filter::exclude_cgroups, the exclusion a task cannot
+// spoof. A task in the excluded cgroup is dropped even under another name; a
+// task elsewhere named like the daemon is counted. A path that is no cgroup
+// fails Start naming the key.
+func TestExcludeCgroups(t *testing.T) {
+	dir := tempDir(t)
+	cg, cgPath := testutil.MakeCgroup(t, "system.slice/kubelet.service")
+	cfg := testConfig(dir)
+	cfg.Filter.ExcludeCgroups = []string{cgPath}
+	require.NoError(t, cfg.Validate())
+	sink, stop := startReceiver(t, cfg)
+
+	testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Cgroup: cg, Ops: []testutil.Op{
+		{Kind: testutil.OpComm, Path: "not-kubelet"}, {Kind: testutil.OpOpenat, Path: "daemon"}}})
+	testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{
+		{Kind: testutil.OpComm, Path: "kubelet"}, {Kind: testutil.OpOpenat, Path: "impostor"}}})
+	waitTotal(t, sink, 1)
+	stop()
+	var got []any
+	for _, p := range lastBatch(sink)["kernel.file.creations"] {
+		got = append(got, p.attrs["process.executable.name"])
+	}
+	assert.Equal(t, []any{"kubelet"}, got, "only the impostor outside the excluded cgroup is counted")
+
+	cfg.Filter.ExcludeCgroups = []string{"/no/such/cgroup"}
+	r, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, new(consumertest.MetricsSink))
+	require.NoError(t, err)
+	err = r.Start(context.Background(), componenttest.NewNopHost())
+	assert.ErrorContains(t, err, "filter::exclude_cgroups[0]")
+	require.NoError(t, r.Shutdown(context.Background()))
 }
