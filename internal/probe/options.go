@@ -48,6 +48,10 @@ const (
 	LostProgramRecursion = "program_recursion"
 )
 
+// ErrDrained is returned by Read after Drain, once every sample the programs
+// wrote has been read.
+var ErrDrained = errors.New("ring buffer drained after the programs were detached")
+
 // Limits the kernel programs impose on the options.
 const (
 	// MaxPathPrefix is the longest path prefix the in-kernel filter holds

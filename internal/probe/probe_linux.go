@@ -51,10 +51,6 @@ type Probe struct {
 	detached atomic.Bool
 }
 
-// ErrDrained is returned by Read after Drain, once every sample the programs
-// wrote has been read.
-var ErrDrained = errors.New("ring buffer drained after the programs were detached")
-
 // attacher attaches one program.
 type attacher struct {
 	prog string
