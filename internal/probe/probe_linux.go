@@ -46,6 +46,9 @@ type Probe struct {
 	// with the probe).
 	kprobeLink  link.Link
 	kprobeFinal *uint64
+	// kprobeLast is the last count read, reported again when a read fails
+	// so that the cumulative counter never goes back.
+	kprobeLast atomic.Uint64
 	// detached is set by Drain once no program can write a sample: the
 	// reader then returns ErrDrained when the ring is empty.
 	detached atomic.Bool
@@ -444,6 +447,7 @@ func (p *Probe) Drain() error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("read lost counter %s: %w", LostKprobeMissed, err))
 		}
+		n = max(n, p.kprobeLast.Load())
 		p.kprobeFinal = &n
 		if err := p.kprobeLink.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close link: %w", err))
@@ -514,8 +518,10 @@ func (p *Probe) LostByReason() (map[string]uint64, error) {
 		n, err := p.kprobeMissed()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("read lost counter %s: %w", LostKprobeMissed, err))
+			n = p.kprobeLast.Load()
 		}
-		out[LostKprobeMissed] = n
+		p.kprobeLast.Store(max(n, p.kprobeLast.Load()))
+		out[LostKprobeMissed] = p.kprobeLast.Load()
 	}
 	n, err := recursionMisses(p.objs.progs)
 	if err != nil {
