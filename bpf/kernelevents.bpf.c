@@ -58,10 +58,19 @@ char __license[] SEC("license") = "Dual MIT/GPL";
 #define NAME_COPY 40
 
 /* Set by the loader before load (spec.Variables). */
+/*
+ * The collector's tgid as its own pid namespace numbers it, and that
+ * namespace (st_dev as the kernel's dev_t, st_ino of /proc/self/ns/pid):
+ * bpf_get_ns_current_pid_tgid numbers the current task in the same
+ * namespace, so the comparison holds in a container without host PID.
+ */
 const volatile __u32 self_tgid = 0;
+const volatile __u64 self_pidns_dev = 0;
+const volatile __u64 self_pidns_ino = 0;
 const volatile __u64 wakeup_bytes = 0;
 const volatile bool filter_uids = false;
 const volatile bool filter_comms = false;
+const volatile bool filter_cgroups = false;
 const volatile bool filter_prefixes = false;
 
 struct {
@@ -89,6 +98,16 @@ struct {
 	__type(key, char[EVENT_COMM_LEN]);
 	__type(value, __u8);
 } comm_exclude SEC(".maps");
+
+/* cgroup v2 ids (bpf_get_current_cgroup_id) whose tasks are excluded: a
+ * task cannot leave its cgroup for one it has no write access to, unlike its
+ * comm, which it sets at will. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u64);
+	__type(value, __u8);
+} cgroup_exclude SEC(".maps");
 
 struct prefix_key {
 	__u32 prefixlen; /* in bits, as BPF_MAP_TYPE_LPM_TRIE wants */
@@ -145,12 +164,18 @@ static __always_inline void count(__u32 idx)
 
 /*
  * Cheap per-task filters, before any path work: the collector itself,
- * effective uids not asked for, excluded comms.
+ * effective uids not asked for, excluded comms and cgroups.
  */
 static __always_inline bool task_wanted(__u64 pid_tgid, __u64 uid_gid, char *comm)
 {
-	if (self_tgid && (__u32)(pid_tgid >> 32) == self_tgid)
-		return false;
+	if (self_tgid) {
+		/* Fails (-EINVAL, -ENOENT) for every task outside the collector's
+		 * pid namespace: those are not the collector. */
+		struct bpf_pidns_info ns = {};
+		if (!bpf_get_ns_current_pid_tgid(self_pidns_dev, self_pidns_ino, &ns, sizeof(ns)) &&
+		    ns.tgid == self_tgid)
+			return false;
+	}
 	if (filter_uids) {
 		/* The effective uid: whose authority the file is created with. */
 		struct task_struct *task = (void *)bpf_get_current_task();
@@ -160,6 +185,11 @@ static __always_inline bool task_wanted(__u64 pid_tgid, __u64 uid_gid, char *com
 	}
 	if (filter_comms && bpf_map_lookup_elem(&comm_exclude, comm))
 		return false;
+	if (filter_cgroups) {
+		__u64 cg = bpf_get_current_cgroup_id();
+		if (bpf_map_lookup_elem(&cgroup_exclude, &cg))
+			return false;
+	}
 	return true;
 }
 

@@ -156,7 +156,10 @@ func (t *Table) Len() int {
 }
 
 // Range calls fn for each series with its directory and path strings, after
-// dropping series older than the TTL. fn must not call the table.
+// dropping series older than the TTL. fn must not call the table. The strings
+// are labels (event.Label): valid UTF-8, the kernel's other bytes escaped, so
+// that a directory with a name that is not UTF-8 cannot make an exporter
+// refuse the series.
 func (t *Table) Range(fn func(s *Series, dir, path string)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -164,7 +167,7 @@ func (t *Table) Range(fn func(s *Series, dir, path string)) {
 		t.expire()
 	}
 	for _, s := range t.series {
-		fn(s, t.strs.str(s.Key.Dir), t.strs.str(s.Key.Path))
+		fn(s, event.Label(t.strs.str(s.Key.Dir)), event.Label(t.strs.str(s.Key.Path)))
 	}
 }
 

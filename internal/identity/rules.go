@@ -13,6 +13,11 @@ import (
 
 // Match says which creations a rule binds. Every field set must match; a
 // rule with no field set is refused.
+//
+// Comm is chosen by the process itself (prctl PR_SET_NAME, or exec of a copy
+// of a binary under that name): a rule on comm alone lets any program claim
+// its identity. Pair it with uid, executable or cgroup, which the process
+// cannot choose.
 type Match struct {
 	UID         *uint32 `mapstructure:"uid" yaml:"uid"`
 	GID         *uint32 `mapstructure:"gid" yaml:"gid"`

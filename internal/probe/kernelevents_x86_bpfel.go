@@ -60,6 +60,7 @@ type kerneleventsScratch struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	kerneleventsMapCgroupExclude        = "cgroup_exclude"
 	kerneleventsMapCommExclude          = "comm_exclude"
 	kerneleventsMapCounters             = "counters"
 	kerneleventsMapEvents               = "events"
@@ -78,9 +79,12 @@ const (
 	kerneleventsProgTpExitOpenat        = "tp_exit_openat"
 	kerneleventsProgTpExitOpenat2       = "tp_exit_openat2"
 	kerneleventsProgTpIoUringComplete   = "tp_io_uring_complete"
+	kerneleventsVarFilterCgroups        = "filter_cgroups"
 	kerneleventsVarFilterComms          = "filter_comms"
 	kerneleventsVarFilterPrefixes       = "filter_prefixes"
 	kerneleventsVarFilterUids           = "filter_uids"
+	kerneleventsVarSelfPidnsDev         = "self_pidns_dev"
+	kerneleventsVarSelfPidnsIno         = "self_pidns_ino"
 	kerneleventsVarSelfTgid             = "self_tgid"
 	kerneleventsVarUnusedEvent          = "unused_event"
 	kerneleventsVarWakeupBytes          = "wakeup_bytes"
@@ -145,6 +149,7 @@ type kerneleventsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kerneleventsMapSpecs struct {
+	CgroupExclude *ebpf.MapSpec `ebpf:"cgroup_exclude"`
 	CommExclude   *ebpf.MapSpec `ebpf:"comm_exclude"`
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
@@ -158,9 +163,12 @@ type kerneleventsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kerneleventsVariableSpecs struct {
+	FilterCgroups  *ebpf.VariableSpec `ebpf:"filter_cgroups"`
 	FilterComms    *ebpf.VariableSpec `ebpf:"filter_comms"`
 	FilterPrefixes *ebpf.VariableSpec `ebpf:"filter_prefixes"`
 	FilterUids     *ebpf.VariableSpec `ebpf:"filter_uids"`
+	SelfPidnsDev   *ebpf.VariableSpec `ebpf:"self_pidns_dev"`
+	SelfPidnsIno   *ebpf.VariableSpec `ebpf:"self_pidns_ino"`
 	SelfTgid       *ebpf.VariableSpec `ebpf:"self_tgid"`
 	UnusedEvent    *ebpf.VariableSpec `ebpf:"unused_event"`
 	WakeupBytes    *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -186,6 +194,7 @@ func (o *kerneleventsObjects) Close() error {
 //
 // It can be passed to loadKerneleventsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kerneleventsMaps struct {
+	CgroupExclude *ebpf.Map `ebpf:"cgroup_exclude"`
 	CommExclude   *ebpf.Map `ebpf:"comm_exclude"`
 	Counters      *ebpf.Map `ebpf:"counters"`
 	Events        *ebpf.Map `ebpf:"events"`
@@ -197,6 +206,7 @@ type kerneleventsMaps struct {
 
 func (m *kerneleventsMaps) Close() error {
 	return _KerneleventsClose(
+		m.CgroupExclude,
 		m.CommExclude,
 		m.Counters,
 		m.Events,
@@ -211,9 +221,12 @@ func (m *kerneleventsMaps) Close() error {
 //
 // It can be passed to loadKerneleventsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kerneleventsVariables struct {
+	FilterCgroups  *ebpf.Variable `ebpf:"filter_cgroups"`
 	FilterComms    *ebpf.Variable `ebpf:"filter_comms"`
 	FilterPrefixes *ebpf.Variable `ebpf:"filter_prefixes"`
 	FilterUids     *ebpf.Variable `ebpf:"filter_uids"`
+	SelfPidnsDev   *ebpf.Variable `ebpf:"self_pidns_dev"`
+	SelfPidnsIno   *ebpf.Variable `ebpf:"self_pidns_ino"`
 	SelfTgid       *ebpf.Variable `ebpf:"self_tgid"`
 	UnusedEvent    *ebpf.Variable `ebpf:"unused_event"`
 	WakeupBytes    *ebpf.Variable `ebpf:"wakeup_bytes"`

@@ -50,6 +50,10 @@ const (
 	LostProgramRecursion = "program_recursion"
 )
 
+// ErrDrained is returned by Read after Drain, once every sample the programs
+// wrote has been read.
+var ErrDrained = errors.New("ring buffer drained after the programs were detached")
+
 // Limits the kernel programs impose on the options.
 const (
 	// MaxPathPrefix is the longest path prefix the in-kernel filter holds
@@ -59,6 +63,13 @@ const (
 	MaxFilterEntries = 256
 	// MaxCommLen is the longest comm the kernel keeps (TASK_COMM_LEN - 1).
 	MaxCommLen = 15
+	// MaxKretprobeActive is the most kretprobe instances the kernel allows
+	// (KRETPROBE_MAXACTIVE_MAX in kernel/trace/trace_kprobe.c), and the
+	// default: that many tasks can be inside do_filp_open at once (blocked
+	// on a FIFO, a slow NFS or FUSE lookup) before the kretprobe misses
+	// opens. Each instance is one small kernel allocation (struct
+	// kretprobe_instance), made when the probe is attached.
+	MaxKretprobeActive = 4096
 )
 
 // Options says what to load and how. The zero value is not valid: start
@@ -79,11 +90,23 @@ type Options struct {
 	PathPrefixes []string
 	// UIDs keeps only files created by these real uids; empty keeps all.
 	UIDs []uint32
-	// ExcludeComms drops files created by tasks with these names.
+	// ExcludeComms drops files created by tasks with these names. A task
+	// chooses its own name: not a security boundary.
 	ExcludeComms []string
-	// ExcludePID drops files created by this process (the collector itself);
-	// 0 drops none.
+	// ExcludeCgroupIDs drops files created by tasks in these cgroups (cgroup
+	// v2 ids, the inode numbers of their directories; not their
+	// descendants). A task cannot move itself into a cgroup it may not
+	// write to.
+	ExcludeCgroupIDs []uint64
+	// ExcludePID drops files created by this process (the collector
+	// itself), numbered as the caller's pid namespace numbers it
+	// (os.Getpid()): the kernel compares in that namespace, so it holds in a
+	// container without host PID. 0 drops none.
 	ExcludePID int
+	// KretprobeMaxActive is the kretprobe's instances (maxactive), from 1
+	// to MaxKretprobeActive; 0 means MaxKretprobeActive. Misses past it are
+	// counted as LostKprobeMissed.
+	KretprobeMaxActive int
 	// BTFPath is a BTF file (raw or a vmlinux ELF) describing the running
 	// kernel, for kernels without /sys/kernel/btf/vmlinux; empty uses the
 	// kernel's own.
@@ -99,6 +122,13 @@ func DefaultOptions() Options {
 		WakeupBytes:    256 << 10,
 		MaxLatency:     100 * time.Millisecond,
 	}
+}
+
+func (o *Options) kretprobeMaxActive() int {
+	if o.KretprobeMaxActive == 0 {
+		return MaxKretprobeActive
+	}
+	return o.KretprobeMaxActive
 }
 
 // ParseHook returns the hook named s.
@@ -125,8 +155,11 @@ func (o *Options) Validate(pageSize int) error {
 	if o.WakeupBytes > 0 && o.MaxLatency <= 0 {
 		errs = append(errs, errors.New("max latency must be positive when wakeups are batched"))
 	}
-	if len(o.PathPrefixes) > MaxFilterEntries || len(o.UIDs) > MaxFilterEntries || len(o.ExcludeComms) > MaxFilterEntries {
+	if len(o.PathPrefixes) > MaxFilterEntries || len(o.UIDs) > MaxFilterEntries || len(o.ExcludeComms) > MaxFilterEntries || len(o.ExcludeCgroupIDs) > MaxFilterEntries {
 		errs = append(errs, fmt.Errorf("at most %d entries per filter", MaxFilterEntries))
+	}
+	if o.KretprobeMaxActive < 0 || o.KretprobeMaxActive > MaxKretprobeActive {
+		errs = append(errs, fmt.Errorf("kretprobe maxactive %d must be from 1 to %d (0: %d)", o.KretprobeMaxActive, MaxKretprobeActive, MaxKretprobeActive))
 	}
 	for _, p := range o.PathPrefixes {
 		if p == "" || p[0] != '/' || len(p) > MaxPathPrefix {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -39,6 +40,20 @@ type Probe struct {
 	maxLatency time.Duration
 	progIDs    []ebpf.ProgramID
 	mapIDs     []ebpf.MapID
+	// kprobeMissed reads the kernel's miss counter of the kretprobe; nil
+	// for the other hooks.
+	kprobeMissed missReader
+	// kprobeLink is the kretprobe's link; kprobeFinal its miss count read
+	// by Drain just before it was closed (the kernel forgets the counter
+	// with the probe).
+	kprobeLink  link.Link
+	kprobeFinal *uint64
+	// kprobeLast is the last count read, reported again when a read fails
+	// so that the cumulative counter never goes back.
+	kprobeLast atomic.Uint64
+	// detached is set by Drain once no program can write a sample: the
+	// reader then returns ErrDrained when the ring is empty.
+	detached atomic.Bool
 }
 
 // attacher attaches one program.
@@ -46,10 +61,14 @@ type attacher struct {
 	prog string
 	what string
 	fn   func(*ebpf.Program) (link.Link, error)
+	// withMisses, when set, attaches instead of fn and returns the reader
+	// of the kernel's miss counter for that attachment.
+	// A note, when set, goes to Notes.
+	withMisses func(*ebpf.Program, *Options) (link.Link, missReader, string, error)
 }
 
 func tracepoint(prog, group, name string) attacher {
-	return attacher{prog, "tracepoint " + group + "/" + name, func(p *ebpf.Program) (link.Link, error) {
+	return attacher{prog: prog, what: "tracepoint " + group + "/" + name, fn: func(p *ebpf.Program) (link.Link, error) {
 		return link.Tracepoint(group, name, p, nil)
 	}}
 }
@@ -73,13 +92,13 @@ type programSet struct {
 
 var programSets = map[Hook]programSet{
 	HookKretprobe: {
-		required: []attacher{{"kretprobe_do_filp_open", "kretprobe do_filp_open", func(p *ebpf.Program) (link.Link, error) {
-			return link.Kretprobe("do_filp_open", p, nil)
+		required: []attacher{{prog: "kretprobe_do_filp_open", what: "kretprobe do_filp_open", withMisses: func(p *ebpf.Program, o *Options) (link.Link, missReader, string, error) {
+			return attachKretprobe(p, o.kretprobeMaxActive())
 		}}},
 		optional: mknodTracepoints,
 	},
 	HookFexit: {
-		required: []attacher{{"fexit_do_filp_open", "fexit do_filp_open", func(p *ebpf.Program) (link.Link, error) {
+		required: []attacher{{prog: "fexit_do_filp_open", what: "fexit do_filp_open", fn: func(p *ebpf.Program) (link.Link, error) {
 			return link.AttachTracing(link.TracingOptions{Program: p, AttachType: ebpf.AttachTraceFExit})
 		}}},
 		optional: mknodTracepoints,
@@ -213,7 +232,17 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 		return nil, err
 	}
 	for _, a := range set.required {
-		l, err := a.fn(objs.progs[a.prog])
+		var l link.Link
+		if a.withMisses != nil {
+			var note string
+			l, p.kprobeMissed, note, err = a.withMisses(objs.progs[a.prog], opts)
+			p.kprobeLink = l
+			if note != "" {
+				p.notes = append(p.notes, note)
+			}
+		} else {
+			l, err = a.fn(objs.progs[a.prog])
+		}
 		if err != nil {
 			return nil, explainAttach(a.what, err)
 		}
@@ -246,14 +275,22 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 func configure(spec *ebpf.CollectionSpec, opts *Options) error {
 	spec.Maps["events"].MaxEntries = uint32(opts.RingBufferSize)
 	self := uint32(0)
+	var ns pidNamespace
 	if opts.ExcludePID > 0 {
 		self = uint32(opts.ExcludePID)
+		var err error
+		if ns, err = ownPIDNamespace(); err != nil {
+			return err
+		}
 	}
 	vars := map[string]any{
 		"self_tgid":       self,
+		"self_pidns_dev":  ns.dev,
+		"self_pidns_ino":  ns.ino,
 		"wakeup_bytes":    uint64(opts.WakeupBytes),
 		"filter_uids":     len(opts.UIDs) > 0,
 		"filter_comms":    len(opts.ExcludeComms) > 0,
+		"filter_cgroups":  len(opts.ExcludeCgroupIDs) > 0,
 		"filter_prefixes": len(opts.PathPrefixes) > 0,
 	}
 	for name, v := range vars {
@@ -266,6 +303,24 @@ func configure(spec *ebpf.CollectionSpec, opts *Options) error {
 		}
 	}
 	return nil
+}
+
+// pidNamespace identifies a pid namespace as bpf_get_ns_current_pid_tgid
+// takes it: the nsfs device as the kernel's dev_t and the inode.
+type pidNamespace struct{ dev, ino uint64 }
+
+// ownPIDNamespace returns this process's pid namespace, the one in which
+// os.Getpid() numbers it. /proc/self/ns/pid names the task's own namespace
+// even when /proc was mounted for another one.
+func ownPIDNamespace() (pidNamespace, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/pid", &st); err != nil {
+		return pidNamespace{}, fmt.Errorf("exclude self: stat /proc/self/ns/pid (the collector's pid namespace): %w", err)
+	}
+	// stat encodes st_dev for user space (new_encode_dev); the helper
+	// compares with the kernel's dev_t, MKDEV(major, minor) = major<<20 | minor.
+	dev := uint64(unix.Major(st.Dev))<<20 | uint64(unix.Minor(st.Dev))
+	return pidNamespace{dev: dev, ino: st.Ino}, nil
 }
 
 // prefixKey mirrors struct prefix_key in bpf/kernelevents.bpf.c.
@@ -286,6 +341,11 @@ func fillFilters(maps map[string]*ebpf.Map, opts *Options) error {
 		copy(key[:], c)
 		if err := maps["comm_exclude"].Put(key, one); err != nil {
 			return fmt.Errorf("fill comm filter: %w", err)
+		}
+	}
+	for _, id := range opts.ExcludeCgroupIDs {
+		if err := maps["cgroup_exclude"].Put(id, one); err != nil {
+			return fmt.Errorf("fill cgroup filter: %w", err)
 		}
 	}
 	for _, pfx := range opts.PathPrefixes {
@@ -352,7 +412,11 @@ func (p *Probe) MapIDs() []ebpf.MapID { return p.mapIDs }
 func (p *Probe) Read(e *event.Event) error {
 	for {
 		err := p.rd.ReadInto(&p.rec)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+		if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ringbuf.ErrFlushed) {
+			// Either comes only once the ring was read empty.
+			if p.detached.Load() {
+				return ErrDrained
+			}
 			p.rd.SetDeadline(time.Now().Add(p.maxLatency))
 			continue
 		}
@@ -362,6 +426,54 @@ func (p *Probe) Read(e *event.Event) error {
 		return event.Decode(p.rec.RawSample, e)
 	}
 }
+
+// Drain detaches every program, so that no sample is written any more, and
+// makes a concurrent (or the next) Read return what is still in the ring and
+// then ErrDrained: at shutdown, samples that wait in the ring (batched
+// wakeups hold up to WakeupBytes of them) are read, not dropped uncounted.
+// The maps stay open: LostByReason still works until Close.
+func (p *Probe) Drain() error {
+	var errs []error
+	// The kretprobe goes last: its miss counter vanishes with it, so it is
+	// read once every other program is detached, just before.
+	for _, l := range p.links {
+		if l == p.kprobeLink {
+			continue
+		}
+		if err := l.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close link: %w", err))
+		}
+	}
+	if p.kprobeLink != nil && p.kprobeFinal == nil {
+		n, err := p.kprobeMissed()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read lost counter %s: %w", LostKprobeMissed, err))
+		}
+		n = max(n, p.kprobeLast.Load())
+		p.kprobeFinal = &n
+		if err := p.kprobeLink.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close link: %w", err))
+		}
+	}
+	p.links = nil
+	// A program that was running when its link closed may still be writing
+	// a sample. Tracepoint, kprobe and trampoline programs run inside an RCU
+	// read-side section, and membarrier(MEMBARRIER_CMD_GLOBAL) returns after
+	// an RCU grace period (synchronize_rcu): after it, none is running.
+	if _, _, e := unix.Syscall(unix.SYS_MEMBARRIER, membarrierCmdGlobal, 0, 0); e != 0 {
+		errs = append(errs, fmt.Errorf("membarrier (wait for running programs): %w", e))
+	}
+	p.detached.Store(true)
+	if p.rd != nil {
+		if err := p.rd.Flush(); err != nil {
+			errs = append(errs, fmt.Errorf("flush ring buffer reader: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// membarrierCmdGlobal is MEMBARRIER_CMD_GLOBAL (include/uapi/linux/membarrier.h).
+const membarrierCmdGlobal = 1
 
 // lostReasons names the kernel's counters (COUNTER_* in bpf/event.h), by
 // index. Each is exported as kernel.events.lost{kernelevents.lost.reason}.
@@ -400,6 +512,24 @@ func (p *Probe) LostByReason() (map[string]uint64, error) {
 		}
 		out[reason] = n
 	}
+	// The kernel's own accounting of the hooks.
+	out[LostKprobeMissed] = 0
+	if p.kprobeFinal != nil {
+		out[LostKprobeMissed] = *p.kprobeFinal
+	} else if p.kprobeMissed != nil {
+		n, err := p.kprobeMissed()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read lost counter %s: %w", LostKprobeMissed, err))
+			n = p.kprobeLast.Load()
+		}
+		p.kprobeLast.Store(max(n, p.kprobeLast.Load()))
+		out[LostKprobeMissed] = p.kprobeLast.Load()
+	}
+	n, err := recursionMisses(p.objs.progs)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("read lost counter %s: %w", LostProgramRecursion, err))
+	}
+	out[LostProgramRecursion] = n
 	return out, errors.Join(errs...)
 }
 
@@ -439,7 +569,7 @@ type objects struct {
 
 // probeMaps are the maps the loader itself uses; the kernel loads whatever
 // else the programs reference and frees it with them.
-var probeMaps = []string{"events", "counters", "uid_filter", "comm_exclude", "path_prefixes"}
+var probeMaps = []string{"events", "counters", "uid_filter", "comm_exclude", "cgroup_exclude", "path_prefixes"}
 
 // loadObjects loads the programs of spec, relocated against types (nil: the
 // running kernel's BTF), and the maps the loader uses.

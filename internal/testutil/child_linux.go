@@ -10,6 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -17,6 +20,10 @@ import (
 )
 
 func runChild(spec *ChildSpec) error {
+	spec.Dir, spec.Cgroup = unraw(spec.Dir), unraw(spec.Cgroup)
+	for i := range spec.Ops {
+		spec.Ops[i].Path = unraw(spec.Ops[i].Path)
+	}
 	if spec.Cgroup != "" {
 		if err := os.WriteFile(filepath.Join(spec.Cgroup, "cgroup.procs"), []byte("0"), 0); err != nil {
 			return fmt.Errorf("join cgroup: %w", err)
@@ -141,6 +148,10 @@ func do(dir int, dirPath string, op Op) error {
 		return unix.Unlinkat(dir, op.Path, 0)
 	case OpChurn:
 		return churn(dir, op)
+	case OpFIFOBlock:
+		return fifoBlock(dir, op)
+	case OpFIFOUnblock:
+		return fifoUnblock(dir, op)
 	}
 	return fmt.Errorf("unknown op")
 }
@@ -182,4 +193,79 @@ func nameThreads(name string) {
 	for _, task := range tasks {
 		os.WriteFile(filepath.Join("/proc/self/task", task.Name(), "comm"), []byte(name), 0)
 	}
+}
+
+// fifoReaders are the threads OpFIFOBlock left blocked.
+var fifoReaders sync.WaitGroup
+
+func fifoBlock(dir int, op Op) error {
+	n := max(op.Spread, 1)
+	before, err := blockedInOpen()
+	if err != nil {
+		return err
+	}
+	for range n {
+		fifoReaders.Add(1)
+		go func() {
+			defer fifoReaders.Done()
+			// A syscall that blocks keeps its thread: n readers, n threads.
+			fd, err := unix.Openat(dir, op.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err == nil {
+				unix.Close(fd)
+			}
+		}()
+	}
+	// Wait on state: every reader asleep inside openat.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := blockedInOpen()
+		if err != nil {
+			return err
+		}
+		if got-before >= n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d FIFO readers blocked in open", got-before, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// blockedInOpen counts this process's threads asleep in openat(2), from
+// /proc/self/task/*/stat (state S) and .../syscall (the syscall number).
+func blockedInOpen() (int, error) {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	want := strconv.Itoa(unix.SYS_OPENAT) + " "
+	for _, task := range tasks {
+		sc, err := os.ReadFile(filepath.Join("/proc/self/task", task.Name(), "syscall"))
+		if err != nil || !strings.HasPrefix(string(sc), want) {
+			continue
+		}
+		st, err := os.ReadFile(filepath.Join("/proc/self/task", task.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) S ...: the state follows the last ')'.
+		if i := strings.LastIndexByte(string(st), ')'); i >= 0 && strings.HasPrefix(string(st[i+1:]), " S") {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func fifoUnblock(dir int, op Op) error {
+	// With readers waiting, a non-blocking open for writing succeeds and
+	// wakes them all.
+	fd, err := unix.Openat(dir, op.Path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	unix.Close(fd)
+	fifoReaders.Wait()
+	return nil
 }

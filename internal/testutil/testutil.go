@@ -6,6 +6,7 @@
 package testutil
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -91,12 +92,35 @@ const (
 	OpIOUringExcl    = "io_uring_excl"          // IORING_OP_OPENAT O_CREAT|O_EXCL of an existing file: -EEXIST
 	OpComm           = "comm"                   // rename the child (every thread) to Path
 	OpSleep          = "sleep"                  // stay alive for Path (a Go duration), so user space can still look the process up
+	// OpFIFOBlock starts Spread threads that each open the FIFO Path for
+	// reading and stay blocked there (inside do_filp_open, waiting for a
+	// writer) and returns once all are asleep in that open; OpFIFOUnblock
+	// opens Path for writing, which releases them, and waits for them.
+	OpFIFOBlock   = "fifo_block"
+	OpFIFOUnblock = "fifo_unblock"
 	// OpChurn creates and unlinks files as fast as it can for For: file
 	// "f" in directories Path-0 ... Path-(Spread-1) in turn, each created
 	// with O_EXCL, so that every open is one creation. It reports the
 	// number created (Child.Churned).
 	OpChurn = "churn"
 )
+
+// Raw carries s, a path or task name that may hold bytes that are not UTF-8,
+// to the child exactly: the spec travels as JSON, which would replace such
+// bytes with U+FFFD. Use it for ChildSpec.Dir, ChildSpec.Cgroup and Op.Path.
+func Raw(s string) string { return rawPrefix + hex.EncodeToString([]byte(s)) }
+
+const rawPrefix = "raw-hex:"
+
+// unraw undoes Raw; other strings are returned as they are.
+func unraw(s string) string {
+	if h, ok := strings.CutPrefix(s, rawPrefix); ok {
+		if b, err := hex.DecodeString(h); err == nil {
+			return string(b)
+		}
+	}
+	return s
+}
 
 // ChildSpec says what the child does and as whom.
 type ChildSpec struct {

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"golang.org/x/sys/unix"
 
 	"github.com/kernelevents/kernelevents/internal/identity"
 	"github.com/kernelevents/kernelevents/internal/probe"
@@ -104,7 +107,18 @@ type FilterConfig struct {
 	// UIDs keeps only files created by these effective uids; empty keeps all.
 	UIDs []uint32 `mapstructure:"uids"`
 	// ExcludeComms drops files created by tasks with these names (comm).
+	// Not a security boundary: any process can name itself (prctl
+	// PR_SET_NAME, or exec a copy of a binary under that name) and its
+	// files are then not counted. For noise from trusted, well-behaved
+	// programs only; the receiver warns at start when it is set.
 	ExcludeComms []string `mapstructure:"exclude_comms"`
+	// ExcludeCgroups drops files created by tasks in these cgroups: cgroup
+	// v2 paths as the collector's cgroup2 mount shows them (for example
+	// /system.slice/kubelet.service), resolved to their ids at start; the
+	// cgroup itself, not its descendants. A task cannot move itself into a
+	// cgroup it may not write to, so this is the exclusion to use for node
+	// daemons.
+	ExcludeCgroups []string `mapstructure:"exclude_cgroups"`
 	// ExcludeSelf drops files the collector itself creates (its own file
 	// exporter, for example), so it cannot feed back on itself.
 	ExcludeSelf bool `mapstructure:"exclude_self"`
@@ -156,6 +170,14 @@ func (cfg *Config) Validate() error {
 	for i, c := range cfg.Filter.ExcludeComms {
 		if c == "" || len(c) > probe.MaxCommLen {
 			bad(fmt.Sprintf("filter::exclude_comms[%d]", i), "%q must be 1 to %d bytes (the kernel keeps no more of a task name)", c, probe.MaxCommLen)
+		}
+	}
+	if len(cfg.Filter.ExcludeCgroups) > probe.MaxFilterEntries {
+		bad("filter::exclude_cgroups", "at most %d entries", probe.MaxFilterEntries)
+	}
+	for i, c := range cfg.Filter.ExcludeCgroups {
+		if !strings.HasPrefix(c, "/") || slices.Contains(strings.Split(c, "/"), "..") {
+			bad(fmt.Sprintf("filter::exclude_cgroups[%d]", i), "%q must be an absolute cgroup path without \"..\" (for example /system.slice/kubelet.service)", c)
 		}
 	}
 	if cfg.FileDirectoryDepth < 0 || cfg.FileDirectoryDepth > 64 {
@@ -210,6 +232,30 @@ func (cfg *Config) probeOptions() probe.Options {
 		o.ExcludePID = os.Getpid()
 	}
 	return o
+}
+
+// excludeCgroupIDs resolves filter::exclude_cgroups to cgroup v2 ids: the
+// inode numbers of the cgroups' directories under the cgroup2 mount at root,
+// which is what bpf_get_current_cgroup_id returns for a task in them.
+func (cfg *Config) excludeCgroupIDs(root string) ([]uint64, error) {
+	if len(cfg.Filter.ExcludeCgroups) == 0 {
+		return nil, nil
+	}
+	if root == "" {
+		return nil, errors.New("filter::exclude_cgroups: cgroup v2 is not mounted (the kernel identifies a task's cgroup by its v2 id)")
+	}
+	var errs []error
+	var ids []uint64
+	for i, c := range cfg.Filter.ExcludeCgroups {
+		var st unix.Stat_t
+		dir := filepath.Join(root, c)
+		if err := unix.Stat(dir, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			errs = append(errs, fmt.Errorf("filter::exclude_cgroups[%d]: %q is not a cgroup under %s: %v", i, c, root, err))
+			continue
+		}
+		ids = append(ids, st.Ino)
+	}
+	return ids, errors.Join(errs...)
 }
 
 // ByteSize is a size in bytes that reads "4MiB", "256KiB", "1GiB", "512B"

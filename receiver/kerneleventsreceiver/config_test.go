@@ -83,6 +83,9 @@ func TestValidateNamesEachKey(t *testing.T) {
 		{"too many prefixes", func(c *Config) { c.Filter.PathPrefixes = repeat("/p/", 257) }, "filter::path_prefixes:"},
 		{"too many uids", func(c *Config) { c.Filter.UIDs = make([]uint32, 257) }, "filter::uids:"},
 		{"too many comms", func(c *Config) { c.Filter.ExcludeComms = repeat("c", 257) }, "filter::exclude_comms:"},
+		{"relative cgroup", func(c *Config) { c.Filter.ExcludeCgroups = []string{"/ok", "system.slice/x"} }, "filter::exclude_cgroups[1]:"},
+		{"cgroup with ..", func(c *Config) { c.Filter.ExcludeCgroups = []string{"/a/../b"} }, "filter::exclude_cgroups[0]:"},
+		{"too many cgroups", func(c *Config) { c.Filter.ExcludeCgroups = repeat("/c", 257) }, "filter::exclude_cgroups:"},
 		{"rule without match", func(c *Config) {
 			c.Identity.Rules = []identity.Rule{{Name: "r", Attributes: map[string]string{"team": "x"}}}
 		}, "identity::rules[0]::match:"},

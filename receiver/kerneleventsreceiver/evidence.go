@@ -95,8 +95,10 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	}
 	a := lr.Attributes()
 	a.EnsureCapacity(16)
-	a.PutStr("file.path", p)
-	a.PutStr("file.directory", path.Dir(p))
+	// Paths, names and the executable are the kernel's bytes: labels
+	// (event.Label) keep them valid UTF-8 for every exporter, reversibly.
+	a.PutStr("file.path", event.Label(p))
+	a.PutStr("file.directory", event.Label(path.Dir(p)))
 	if e.Flags&event.FlagTruncated != 0 {
 		a.PutBool("kernelevents.file.path.truncated", true)
 	}
@@ -108,12 +110,12 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	}
 	a.PutInt("process.group.id", int64(e.GID))
 	if f.User != "" {
-		a.PutStr("process.user.name", f.User)
+		a.PutStr("process.user.name", event.Label(f.User))
 	}
-	a.PutStr("kernelevents.process.comm", string(e.Comm))
+	a.PutStr("kernelevents.process.comm", event.LabelBytes(e.Comm))
 	if f.Executable != "" {
-		a.PutStr("process.executable.path", f.Executable)
-		a.PutStr("process.executable.name", path.Base(f.Executable))
+		a.PutStr("process.executable.path", event.Label(f.Executable))
+		a.PutStr("process.executable.name", event.Label(path.Base(f.Executable)))
 	}
 	a.PutStr("kernelevents.hook", e.Hook.String())
 	if e.Flags&event.FlagIOUring != 0 {
@@ -131,7 +133,7 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	if exe == "" {
 		exe = string(e.Comm)
 	}
-	lr.Body().SetStr(fmt.Sprintf("%s created %s (pid %d, user %s)", exe, p, e.TGID, who))
+	lr.Body().SetStr(event.Label(fmt.Sprintf("%s created %s (pid %d, user %s)", exe, p, e.TGID, who)))
 	ev.n++
 }
 

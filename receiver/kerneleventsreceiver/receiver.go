@@ -155,7 +155,12 @@ func newReceiver(set receiver.Settings, cfg *Config) (*kernelEventsReceiver, err
 // start loads and attaches the BPF programs, then starts the reader and the
 // emitters. A hook that cannot attach fails Start with the reason.
 func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) error {
-	p, err := probe.Open(r.cfg.probeOptions())
+	opts := r.cfg.probeOptions()
+	var err error
+	if opts.ExcludeCgroupIDs, err = r.cfg.excludeCgroupIDs(identity.CgroupV2Root()); err != nil {
+		return fmt.Errorf("start kernel_events receiver: %w", err)
+	}
+	p, err := probe.Open(opts)
 	if err != nil {
 		return fmt.Errorf("start kernel_events receiver: %w", err)
 	}
@@ -166,6 +171,11 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		zap.String("requested_hook", r.cfg.Hook),
 		zap.Strings("notes", p.Notes()))
 
+	if len(r.cfg.Filter.ExcludeComms) > 0 {
+		r.set.Logger.Warn("filter::exclude_comms is not a security boundary: any process can take an excluded name "+
+			"(prctl PR_SET_NAME, or a copy of a binary named so) and the files it creates are then not counted",
+			zap.Strings("exclude_comms", r.cfg.Filter.ExcludeComms))
+	}
 	configRules, err := identity.CompileRules("identity::rules", r.cfg.Identity.Rules)
 	if err != nil {
 		p.Close()
@@ -255,7 +265,7 @@ func (r *kernelEventsReceiver) read() {
 			}
 		case errors.Is(err, event.ErrMalformed):
 			r.malformed.Add(1)
-		case errors.Is(err, os.ErrClosed):
+		case errors.Is(err, probe.ErrDrained), errors.Is(err, os.ErrClosed):
 			return
 		default:
 			err = fmt.Errorf("read ring buffer: %w", err)
@@ -364,7 +374,7 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, lost map[string]uint64)
 				h = eventHookAttr(rw.s.Key.Hook)
 			}
 			mb.RecordKernelFileCreationsDataPoint(now, int64(rw.s.Count), rw.path, rw.dir, h,
-				string(event.CString(rw.s.Key.Comm[:])), int64(rw.s.Key.PID), int64(rw.s.Key.UID))
+				event.LabelBytes(event.CString(rw.s.Key.Comm[:])), int64(rw.s.Key.PID), int64(rw.s.Key.UID))
 		}
 		mb.EmitForResource(metadata.WithResource(r.resource(id)))
 	}
@@ -381,7 +391,9 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, lost map[string]uint64)
 
 // resource returns the resource of workload id: the attributes the resolver
 // knows through the generated builder (so they can be turned off in config),
-// the identity rule attributes as they are.
+// the identity rule attributes as they are. Every value is a label
+// (event.Label): paths, cgroup and user names come from the node and may not
+// be UTF-8.
 func (r *kernelEventsReceiver) resource(id uint32) pcommon.Resource {
 	rb := r.mb.NewResourceBuilder()
 	w := r.resolver.Workload(id)
@@ -389,18 +401,18 @@ func (r *kernelEventsReceiver) resource(id uint32) pcommon.Resource {
 	for _, kv := range w.Attrs {
 		switch kv.Key {
 		case identity.AttrContainerID:
-			rb.SetContainerID(kv.Value)
+			rb.SetContainerID(event.Label(kv.Value))
 		case identity.AttrPodUID:
-			rb.SetK8sPodUID(kv.Value)
+			rb.SetK8sPodUID(event.Label(kv.Value))
 		case identity.AttrCgroupPath:
-			rb.SetKerneleventsCgroupPath(kv.Value)
+			rb.SetKerneleventsCgroupPath(event.Label(kv.Value))
 		default:
 			extra = append(extra, kv)
 		}
 	}
 	res := rb.Emit()
 	for _, kv := range extra {
-		res.Attributes().PutStr(kv.Key, kv.Value)
+		res.Attributes().PutStr(event.Label(kv.Key), event.Label(kv.Value))
 	}
 	return res
 }
@@ -472,13 +484,23 @@ func (r *kernelEventsReceiver) shutdown(ctx context.Context) error {
 	if r.rules != nil {
 		r.rules.wait()
 	}
-	// Read the kernel counter while the maps are still open, then close the
-	// probe: that interrupts the blocked reader.
-	lost, lostErr := r.probe.LostByReason()
-	err := r.probe.Close()
+	// Detach the programs and let the reader take every sample still in the
+	// ring (with batched wakeups up to wakeup::bytes of them wait there):
+	// each is counted as received, none is dropped unseen. Then read the
+	// kernel's counters, final now, while the maps are still open, and
+	// close the probe.
+	drainErr := r.probe.Drain()
+	if drainErr != nil {
+		r.set.Logger.Warn("Draining the ring buffer at shutdown", zap.Error(drainErr))
+	}
 	<-r.readDone
 	r.resolver.Close() // delivers the samples still waiting for a lookup
-	if lostErr == nil && r.metrics != nil {
+	lost, lostErr := r.probe.LostByReason()
+	if lostErr != nil {
+		r.set.Logger.Warn("Cannot read the kernel's lost-sample counter", zap.Error(lostErr))
+	}
+	err := r.probe.Close()
+	if r.metrics != nil {
 		r.emit(ctx, lost)
 	}
 	if r.evidence != nil {
