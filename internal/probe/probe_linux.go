@@ -48,22 +48,49 @@ type attacher struct {
 
 func tracepoint(prog, group, name string) attacher {
 	return attacher{prog, "tracepoint " + group + "/" + name, func(p *ebpf.Program) (link.Link, error) {
+		if err := checkTracefs(); err != nil {
+			return nil, err
+		}
 		return link.Tracepoint(group, name, p, nil)
 	}}
 }
 
-// mknodTracepoints see mknod(2) of regular files, which no do_filp_open
-// hook sees. The other hooks use them where tracefs allows.
-var mknodTracepoints = []attacher{
-	tracepoint("tp_enter_mknod", "syscalls", "sys_enter_mknod"),
-	tracepoint("tp_exit_mknod", "syscalls", "sys_exit_mknod"),
-	tracepoint("tp_enter_mknodat", "syscalls", "sys_enter_mknodat"),
-	tracepoint("tp_exit_mknodat", "syscalls", "sys_exit_mknodat"),
+func kprobe(prog, symbol string) attacher {
+	return attacher{prog, "kprobe " + symbol, func(p *ebpf.Program) (link.Link, error) {
+		return link.Kprobe(symbol, p, nil)
+	}}
 }
 
+func kretprobe(prog, symbol string) attacher {
+	return attacher{prog, "kretprobe " + symbol, func(p *ebpf.Program) (link.Link, error) {
+		return link.Kretprobe(symbol, p, nil)
+	}}
+}
+
+// tracing attaches a BPF trampoline (fentry, fexit) or tp_btf program at
+// the function or tracepoint named in its ELF section.
+func tracing(prog, what string, at ebpf.AttachType) attacher {
+	return attacher{prog, what, func(p *ebpf.Program) (link.Link, error) {
+		return link.AttachTracing(link.TracingOptions{Program: p, AttachType: at})
+	}}
+}
+
+// sysExitRawTP is the tracepoint hook's program where the kernel's own BTF
+// is missing (tp_btf needs it; the raw tracepoint does not).
+var sysExitRawTP = attacher{"raw_tp_sys_exit", "raw tracepoint sys_exit", func(p *ebpf.Program) (link.Link, error) {
+	return link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sys_exit", Program: p})
+}}
+
 // programSet is what one hook loads: required programs must attach, optional
-// ones may be missing on some kernels or architectures (arm64 has no open,
-// creat or mknod syscalls) and are then noted.
+// ones may be missing on some kernels and are then noted.
+//
+// mknod(2) of a regular file and the first name of an O_TMPFILE file
+// (linkat) pass no do_filp_open: the kretprobe and fexit hooks see them at
+// the VFS, security_path_{mknod,link} (which knows the mount; every kernel
+// with AppArmor or TOMOYO builds it, CONFIG_SECURITY_PATH) paired with the
+// return of vfs_{create,link}. They are required: a kernel without them
+// would miss those creations silently, so auto moves on to the tracepoint
+// hook, which sees them at the syscall.
 type programSet struct {
 	required []attacher
 	optional []attacher
@@ -71,28 +98,51 @@ type programSet struct {
 
 var programSets = map[Hook]programSet{
 	HookKretprobe: {
-		required: []attacher{{"kretprobe_do_filp_open", "kretprobe do_filp_open", func(p *ebpf.Program) (link.Link, error) {
-			return link.Kretprobe("do_filp_open", p, nil)
-		}}},
-		optional: mknodTracepoints,
+		required: []attacher{
+			kretprobe("kretprobe_do_filp_open", "do_filp_open"),
+			kprobe("kprobe_security_path_mknod", "security_path_mknod"),
+			kretprobe("kretprobe_vfs_create", "vfs_create"),
+			kprobe("kprobe_security_path_link", "security_path_link"),
+			kretprobe("kretprobe_vfs_link", "vfs_link"),
+		},
 	},
 	HookFexit: {
-		required: []attacher{{"fexit_do_filp_open", "fexit do_filp_open", func(p *ebpf.Program) (link.Link, error) {
-			return link.AttachTracing(link.TracingOptions{Program: p, AttachType: ebpf.AttachTraceFExit})
-		}}},
-		optional: mknodTracepoints,
+		required: []attacher{
+			tracing("fexit_do_filp_open", "fexit do_filp_open", ebpf.AttachTraceFExit),
+			tracing("fentry_security_path_mknod", "fentry security_path_mknod", ebpf.AttachTraceFEntry),
+			tracing("fexit_vfs_create", "fexit vfs_create", ebpf.AttachTraceFExit),
+			tracing("fentry_security_path_link", "fentry security_path_link", ebpf.AttachTraceFEntry),
+			tracing("fexit_vfs_link", "fexit vfs_link", ebpf.AttachTraceFExit),
+		},
 	},
+	// One program on sys_exit sees every open, creat, mknod and link,
+	// native and 32-bit (the per-syscall tracepoints skip 32-bit syscalls),
+	// and needs no tracefs. See bpf/kernelevents.bpf.c for its cost.
 	HookTracepoint: {
-		required: []attacher{tracepoint("tp_exit_openat", "syscalls", "sys_exit_openat")},
-		optional: append([]attacher{
-			tracepoint("tp_exit_open", "syscalls", "sys_exit_open"),
-			tracepoint("tp_exit_openat2", "syscalls", "sys_exit_openat2"),
-			tracepoint("tp_exit_creat", "syscalls", "sys_exit_creat"),
-			// io_uring opens pass no syscall tracepoint (the do_filp_open
-			// hooks see them; attaching this beside those would count twice).
+		required: []attacher{tracing("tp_sys_exit", "tp_btf sys_exit", ebpf.AttachTraceRawTp)},
+		optional: []attacher{
+			// io_uring opens pass no syscall (the do_filp_open hooks see
+			// them; attaching this beside those would count twice).
 			tracepoint("tp_io_uring_complete", "io_uring", "io_uring_complete"),
-		}, mknodTracepoints...),
+		},
 	},
+}
+
+// hookSet returns the programs of h; without the kernel's own BTF (types
+// given through btf_path) the tracepoint hook takes the raw tracepoint.
+func hookSet(h Hook, ownBTF bool) (programSet, bool) {
+	set, ok := programSets[h]
+	if ok && h == HookTracepoint && !ownBTF {
+		set.required = []attacher{sysExitRawTP}
+	}
+	return set, ok
+}
+
+// haveOwnBTF reports whether the kernel exposes its BTF, which tp_btf,
+// fentry and fexit programs attach through.
+func haveOwnBTF() bool {
+	_, err := os.Stat("/sys/kernel/btf/vmlinux")
+	return err == nil
 }
 
 // Open loads and attaches the programs for opts.Hook. With HookAuto it tries
@@ -162,7 +212,7 @@ func VerifyLoad(h Hook, opts Options) error {
 // hookSpec returns the collection spec with only the programs of h, and the
 // constants and sizes of opts set.
 func hookSpec(h Hook, opts *Options) (*ebpf.CollectionSpec, error) {
-	set, ok := programSets[h]
+	set, ok := hookSet(h, haveOwnBTF())
 	if !ok {
 		return nil, fmt.Errorf("no programs for hook %q", h)
 	}
@@ -186,15 +236,10 @@ func hookSpec(h Hook, opts *Options) (*ebpf.CollectionSpec, error) {
 }
 
 func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
-	set := programSets[h]
+	set, _ := hookSet(h, haveOwnBTF())
 	spec, err := hookSpec(h, opts)
 	if err != nil {
 		return nil, err
-	}
-	if h == HookTracepoint {
-		if err := checkTracefs(); err != nil {
-			return nil, err
-		}
 	}
 
 	objs, err := loadObjects(spec, types)
