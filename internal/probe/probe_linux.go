@@ -37,6 +37,10 @@ type Probe struct {
 	maxLatency time.Duration
 	progIDs    []ebpf.ProgramID
 	mapIDs     []ebpf.MapID
+	// prefixes filter the samples the kernel could not (FlagUnresolved);
+	// resolved holds such a sample's path once resolved (see resolve).
+	prefixes []string
+	resolved []byte
 }
 
 // attacher attaches one program.
@@ -246,7 +250,7 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 	if err != nil {
 		return nil, explainLoad(h, err)
 	}
-	p := &Probe{hook: h, objs: objs, counters: objs.maps["counters"], maxLatency: opts.MaxLatency}
+	p := &Probe{hook: h, objs: objs, counters: objs.maps["counters"], maxLatency: opts.MaxLatency, prefixes: opts.PathPrefixes}
 	defer func() {
 		if err != nil {
 			p.Close()
@@ -402,7 +406,13 @@ func (p *Probe) Read(e *event.Event) error {
 		if err != nil {
 			return err
 		}
-		return event.Decode(p.rec.RawSample, e)
+		if err := event.Decode(p.rec.RawSample, e); err != nil {
+			return err
+		}
+		if e.Flags&event.FlagUnresolved != 0 && !p.resolve(e) {
+			continue // outside the path prefixes, known only now
+		}
+		return nil
 	}
 }
 

@@ -135,6 +135,9 @@ func do(dir int, dirPath string, op Op) error {
 	case OpChurn:
 		return churn(dir, op)
 	}
+	if ok, err := extraOp(dir, op); ok {
+		return err
+	}
 	return fmt.Errorf("unknown op")
 }
 
