@@ -624,6 +624,10 @@ static __always_inline void report_dentry(struct dentry *dentry, struct vfsmount
  * kretprobe, which has no arguments at return, waits until the kept dentry
  * has its inode, which the outer call gives it last).
  *
+ * An LSM that refuses at security_path_* leaves the entry (no vfs_* call
+ * follows) until the thread's next mknod or link; a full table is counted
+ * (COUNTER_INFLIGHT_FULL).
+ *
  * A link is a creation only when the inode had no name: i_nlink == 0, which
  * vfs_link allows only for an O_TMPFILE file opened without O_EXCL
  * (I_LINKABLE). Hard links of existing files are not creations.
