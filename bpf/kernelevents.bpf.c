@@ -1035,6 +1035,9 @@ static __always_inline int on_link_exit(void)
  * fexit take the dentry): the name is read from user memory after the
  * syscall, so a sibling thread that rewrites the buffer, chdir()s or
  * dup2()s over dfd in that window changes the name or directory reported.
+ * A second read at sys_enter would need a program on every syscall's entry
+ * too (twice the per-syscall cost) and would still miss a rewrite that is
+ * undone between the kernel's copy and either read, so there is none.
  */
 static __always_inline int on_mknod_exit(int dfd, __u64 filename, __u32 mode)
 {
