@@ -46,6 +46,15 @@
 #define EVENT_F_IO_URING 0x02
 /* The file was created by mknod/mknodat rather than an open. */
 #define EVENT_F_MKNOD 0x04
+/*
+ * The path's tail after the directory the kernel resolved is the caller's
+ * string as written and holds a '/' (mknod in the tracepoint hook): not
+ * resolved in the kernel, not filtered by path prefix there; user space
+ * resolves and filters it (internal/probe).
+ */
+#define EVENT_F_UNRESOLVED 0x20
+/* An O_TMPFILE file got its first name (linkat): the creation is the link. */
+#define EVENT_F_TMPFILE_LINK 0x40
 
 struct event {
 	__u64 ts_ns;

@@ -57,7 +57,9 @@ func freeAddr(t *testing.T) string {
 }
 
 func ourProgramIDs() map[ebpf.ProgramID]string {
-	names := []string{"tp_exit_openat", "tp_exit_open", "tp_exit_creat", "tp_exit_mknod", "tp_exit_mknodat", "tp_enter_mknod", "tp_enter_mknoda", "tp_exit_openat2", "tp_io_uring_com", "kretprobe_do_fi", "fexit_do_filp_o"}
+	// The kernel keeps the first 15 bytes of a program's name.
+	names := []string{"tp_sys_exit", "raw_tp_sys_exit", "tp_io_uring_com", "kretprobe_do_fi", "fexit_do_filp_o",
+		"kprobe_security", "kretprobe_vfs_c", "kretprobe_vfs_l", "fentry_security", "fexit_vfs_creat", "fexit_vfs_link"}
 	out := map[ebpf.ProgramID]string{}
 	for id := ebpf.ProgramID(0); ; {
 		next, err := ebpf.ProgramGetNextID(id)

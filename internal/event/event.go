@@ -25,7 +25,7 @@ const (
 	maxPath  = PathLen - 1
 	hookMin  = HookKretprobe
 	hookMax  = HookIOUring
-	knownFlg = FlagTruncated | FlagIOUring | FlagMknod
+	knownFlg = FlagTruncated | FlagIOUring | FlagMknod | FlagUnresolved | FlagTmpfileLink
 )
 
 // Hook says which kernel program saw a creation.
@@ -65,6 +65,14 @@ const (
 	FlagIOUring Flags = 0x02
 	// FlagMknod marks a file created by mknod(2) rather than an open.
 	FlagMknod Flags = 0x04
+	// FlagUnresolved marks a path whose tail after the directory the kernel
+	// resolved is the caller's string as written, holding a '/' (mknod seen
+	// by the tracepoint hook): the in-kernel prefix filter did not apply.
+	// internal/probe resolves it and clears the flag when it can.
+	FlagUnresolved Flags = 0x20
+	// FlagTmpfileLink marks an O_TMPFILE file given its first name by
+	// linkat(2): the creation is the link.
+	FlagTmpfileLink Flags = 0x40
 )
 
 // Errors returned by Decode; each wraps ErrMalformed.

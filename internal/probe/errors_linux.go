@@ -115,8 +115,15 @@ func perfEventParanoid() int {
 
 // explainAttach says why what did not attach.
 func explainAttach(what string, err error) error {
-	perfEvent := strings.HasPrefix(what, "kretprobe") || strings.HasPrefix(what, "tracepoint")
+	kprobe := strings.HasPrefix(what, "kprobe") || strings.HasPrefix(what, "kretprobe")
+	perfEvent := kprobe || strings.HasPrefix(what, "tracepoint")
 	switch {
+	case errors.Is(err, ErrTracefsNotMounted):
+		return fmt.Errorf("attach %s: %w", what, err)
+	case kprobe && errors.Is(err, os.ErrNotExist) && !kprobesAvailable():
+		return fmt.Errorf("attach %s: kprobes are not available in this kernel (no kprobe PMU, no tracefs kprobe_events; CONFIG_KPROBE_EVENTS off?): %w: %w", what, ebpf.ErrNotSupported, err)
+	case kprobe && errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("attach %s: no such kernel function (inlined, renamed, or built out: security_path_* need CONFIG_SECURITY_PATH): %w: %w", what, ebpf.ErrNotSupported, err)
 	case strings.HasPrefix(what, "kretprobe") && errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("attach %s: kprobes are not available in this kernel (no kprobe PMU, no tracefs kprobe_events; CONFIG_KPROBE_EVENTS off?): %w: %w", what, ebpf.ErrNotSupported, err)
 	case errors.Is(err, os.ErrNotExist):
@@ -130,6 +137,17 @@ func explainAttach(what string, err error) error {
 		return fmt.Errorf("attach %s: permission denied: %w", what, err)
 	}
 	return fmt.Errorf("attach %s: %w", what, err)
+}
+
+// kprobesAvailable reports whether the kernel offers kprobes at all: the
+// kprobe PMU (perf_event_open) or tracefs's kprobe_events.
+func kprobesAvailable() bool {
+	for _, f := range []string{"/sys/bus/event_source/devices/kprobe/type", "/sys/kernel/tracing/kprobe_events", "/sys/kernel/debug/tracing/kprobe_events"} {
+		if _, err := os.Stat(f); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // kernelTypes returns the BTF to relocate the programs against: the file at

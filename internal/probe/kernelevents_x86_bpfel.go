@@ -33,13 +33,6 @@ type kerneleventsEvent struct {
 	StartNs  uint64
 }
 
-type kerneleventsMknodArgs struct {
-	_        structs.HostLayout
-	Filename uint64
-	Dfd      int32
-	Pad      uint32
-}
-
 type kerneleventsPrefixKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -56,38 +49,57 @@ type kerneleventsScratch struct {
 	Name [256]int8
 }
 
+type kerneleventsTmpfileInfo struct {
+	_    structs.HostLayout
+	Mnt  uint64
+	Ino  uint64
+	Tgid uint32
+	Pad  uint32
+}
+
+type kerneleventsVfsPending struct {
+	_      structs.HostLayout
+	Dentry uint64
+	Mnt    uint64
+	Inode  uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	kerneleventsMapCgroupExclude        = "cgroup_exclude"
-	kerneleventsMapCommExclude          = "comm_exclude"
-	kerneleventsMapCounters             = "counters"
-	kerneleventsMapEvents               = "events"
-	kerneleventsMapMknodInflight        = "mknod_inflight"
-	kerneleventsMapPathPrefixes         = "path_prefixes"
-	kerneleventsMapScratchMap           = "scratch_map"
-	kerneleventsMapUidFilter            = "uid_filter"
-	kerneleventsProgFexitDoFilpOpen     = "fexit_do_filp_open"
-	kerneleventsProgKretprobeDoFilpOpen = "kretprobe_do_filp_open"
-	kerneleventsProgTpEnterMknod        = "tp_enter_mknod"
-	kerneleventsProgTpEnterMknodat      = "tp_enter_mknodat"
-	kerneleventsProgTpExitCreat         = "tp_exit_creat"
-	kerneleventsProgTpExitMknod         = "tp_exit_mknod"
-	kerneleventsProgTpExitMknodat       = "tp_exit_mknodat"
-	kerneleventsProgTpExitOpen          = "tp_exit_open"
-	kerneleventsProgTpExitOpenat        = "tp_exit_openat"
-	kerneleventsProgTpExitOpenat2       = "tp_exit_openat2"
-	kerneleventsProgTpIoUringComplete   = "tp_io_uring_complete"
-	kerneleventsVarFilterCgroups        = "filter_cgroups"
-	kerneleventsVarFilterComms          = "filter_comms"
-	kerneleventsVarFilterPrefixes       = "filter_prefixes"
-	kerneleventsVarFilterUids           = "filter_uids"
-	kerneleventsVarSelfPidnsDev         = "self_pidns_dev"
-	kerneleventsVarSelfPidnsIno         = "self_pidns_ino"
-	kerneleventsVarSelfTgid             = "self_tgid"
-	kerneleventsVarUnusedEvent          = "unused_event"
-	kerneleventsVarWakeupBytes          = "wakeup_bytes"
+	kerneleventsMapCgroupExclude            = "cgroup_exclude"
+	kerneleventsMapCommExclude              = "comm_exclude"
+	kerneleventsMapCounters                 = "counters"
+	kerneleventsMapEvents                   = "events"
+	kerneleventsMapLinkPending              = "link_pending"
+	kerneleventsMapMknodPending             = "mknod_pending"
+	kerneleventsMapPathPrefixes             = "path_prefixes"
+	kerneleventsMapScratchMap               = "scratch_map"
+	kerneleventsMapTmpfiles                 = "tmpfiles"
+	kerneleventsMapUidFilter                = "uid_filter"
+	kerneleventsProgFentrySecurityPathLink  = "fentry_security_path_link"
+	kerneleventsProgFentrySecurityPathMknod = "fentry_security_path_mknod"
+	kerneleventsProgFexitDoFilpOpen         = "fexit_do_filp_open"
+	kerneleventsProgFexitVfsCreate          = "fexit_vfs_create"
+	kerneleventsProgFexitVfsLink            = "fexit_vfs_link"
+	kerneleventsProgKprobeSecurityPathLink  = "kprobe_security_path_link"
+	kerneleventsProgKprobeSecurityPathMknod = "kprobe_security_path_mknod"
+	kerneleventsProgKretprobeDoFilpOpen     = "kretprobe_do_filp_open"
+	kerneleventsProgKretprobeVfsCreate      = "kretprobe_vfs_create"
+	kerneleventsProgKretprobeVfsLink        = "kretprobe_vfs_link"
+	kerneleventsProgRawTpSysExit            = "raw_tp_sys_exit"
+	kerneleventsProgTpIoUringComplete       = "tp_io_uring_complete"
+	kerneleventsProgTpSysExit               = "tp_sys_exit"
+	kerneleventsVarFilterCgroups            = "filter_cgroups"
+	kerneleventsVarFilterComms              = "filter_comms"
+	kerneleventsVarFilterPrefixes           = "filter_prefixes"
+	kerneleventsVarFilterUids               = "filter_uids"
+	kerneleventsVarSelfPidnsDev             = "self_pidns_dev"
+	kerneleventsVarSelfPidnsIno             = "self_pidns_ino"
+	kerneleventsVarSelfTgid                 = "self_tgid"
+	kerneleventsVarUnusedEvent              = "unused_event"
+	kerneleventsVarWakeupBytes              = "wakeup_bytes"
 )
 
 // loadKernelevents returns the embedded CollectionSpec for kernelevents.
@@ -132,17 +144,19 @@ type kerneleventsSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kerneleventsProgramSpecs struct {
-	FexitDoFilpOpen     *ebpf.ProgramSpec `ebpf:"fexit_do_filp_open"`
-	KretprobeDoFilpOpen *ebpf.ProgramSpec `ebpf:"kretprobe_do_filp_open"`
-	TpEnterMknod        *ebpf.ProgramSpec `ebpf:"tp_enter_mknod"`
-	TpEnterMknodat      *ebpf.ProgramSpec `ebpf:"tp_enter_mknodat"`
-	TpExitCreat         *ebpf.ProgramSpec `ebpf:"tp_exit_creat"`
-	TpExitMknod         *ebpf.ProgramSpec `ebpf:"tp_exit_mknod"`
-	TpExitMknodat       *ebpf.ProgramSpec `ebpf:"tp_exit_mknodat"`
-	TpExitOpen          *ebpf.ProgramSpec `ebpf:"tp_exit_open"`
-	TpExitOpenat        *ebpf.ProgramSpec `ebpf:"tp_exit_openat"`
-	TpExitOpenat2       *ebpf.ProgramSpec `ebpf:"tp_exit_openat2"`
-	TpIoUringComplete   *ebpf.ProgramSpec `ebpf:"tp_io_uring_complete"`
+	FentrySecurityPathLink  *ebpf.ProgramSpec `ebpf:"fentry_security_path_link"`
+	FentrySecurityPathMknod *ebpf.ProgramSpec `ebpf:"fentry_security_path_mknod"`
+	FexitDoFilpOpen         *ebpf.ProgramSpec `ebpf:"fexit_do_filp_open"`
+	FexitVfsCreate          *ebpf.ProgramSpec `ebpf:"fexit_vfs_create"`
+	FexitVfsLink            *ebpf.ProgramSpec `ebpf:"fexit_vfs_link"`
+	KprobeSecurityPathLink  *ebpf.ProgramSpec `ebpf:"kprobe_security_path_link"`
+	KprobeSecurityPathMknod *ebpf.ProgramSpec `ebpf:"kprobe_security_path_mknod"`
+	KretprobeDoFilpOpen     *ebpf.ProgramSpec `ebpf:"kretprobe_do_filp_open"`
+	KretprobeVfsCreate      *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_create"`
+	KretprobeVfsLink        *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_link"`
+	RawTpSysExit            *ebpf.ProgramSpec `ebpf:"raw_tp_sys_exit"`
+	TpIoUringComplete       *ebpf.ProgramSpec `ebpf:"tp_io_uring_complete"`
+	TpSysExit               *ebpf.ProgramSpec `ebpf:"tp_sys_exit"`
 }
 
 // kerneleventsMapSpecs contains maps before they are loaded into the kernel.
@@ -153,9 +167,11 @@ type kerneleventsMapSpecs struct {
 	CommExclude   *ebpf.MapSpec `ebpf:"comm_exclude"`
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
-	MknodInflight *ebpf.MapSpec `ebpf:"mknod_inflight"`
+	LinkPending   *ebpf.MapSpec `ebpf:"link_pending"`
+	MknodPending  *ebpf.MapSpec `ebpf:"mknod_pending"`
 	PathPrefixes  *ebpf.MapSpec `ebpf:"path_prefixes"`
 	ScratchMap    *ebpf.MapSpec `ebpf:"scratch_map"`
+	Tmpfiles      *ebpf.MapSpec `ebpf:"tmpfiles"`
 	UidFilter     *ebpf.MapSpec `ebpf:"uid_filter"`
 }
 
@@ -198,9 +214,11 @@ type kerneleventsMaps struct {
 	CommExclude   *ebpf.Map `ebpf:"comm_exclude"`
 	Counters      *ebpf.Map `ebpf:"counters"`
 	Events        *ebpf.Map `ebpf:"events"`
-	MknodInflight *ebpf.Map `ebpf:"mknod_inflight"`
+	LinkPending   *ebpf.Map `ebpf:"link_pending"`
+	MknodPending  *ebpf.Map `ebpf:"mknod_pending"`
 	PathPrefixes  *ebpf.Map `ebpf:"path_prefixes"`
 	ScratchMap    *ebpf.Map `ebpf:"scratch_map"`
+	Tmpfiles      *ebpf.Map `ebpf:"tmpfiles"`
 	UidFilter     *ebpf.Map `ebpf:"uid_filter"`
 }
 
@@ -210,9 +228,11 @@ func (m *kerneleventsMaps) Close() error {
 		m.CommExclude,
 		m.Counters,
 		m.Events,
-		m.MknodInflight,
+		m.LinkPending,
+		m.MknodPending,
 		m.PathPrefixes,
 		m.ScratchMap,
+		m.Tmpfiles,
 		m.UidFilter,
 	)
 }
@@ -236,32 +256,36 @@ type kerneleventsVariables struct {
 //
 // It can be passed to loadKerneleventsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kerneleventsPrograms struct {
-	FexitDoFilpOpen     *ebpf.Program `ebpf:"fexit_do_filp_open"`
-	KretprobeDoFilpOpen *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
-	TpEnterMknod        *ebpf.Program `ebpf:"tp_enter_mknod"`
-	TpEnterMknodat      *ebpf.Program `ebpf:"tp_enter_mknodat"`
-	TpExitCreat         *ebpf.Program `ebpf:"tp_exit_creat"`
-	TpExitMknod         *ebpf.Program `ebpf:"tp_exit_mknod"`
-	TpExitMknodat       *ebpf.Program `ebpf:"tp_exit_mknodat"`
-	TpExitOpen          *ebpf.Program `ebpf:"tp_exit_open"`
-	TpExitOpenat        *ebpf.Program `ebpf:"tp_exit_openat"`
-	TpExitOpenat2       *ebpf.Program `ebpf:"tp_exit_openat2"`
-	TpIoUringComplete   *ebpf.Program `ebpf:"tp_io_uring_complete"`
+	FentrySecurityPathLink  *ebpf.Program `ebpf:"fentry_security_path_link"`
+	FentrySecurityPathMknod *ebpf.Program `ebpf:"fentry_security_path_mknod"`
+	FexitDoFilpOpen         *ebpf.Program `ebpf:"fexit_do_filp_open"`
+	FexitVfsCreate          *ebpf.Program `ebpf:"fexit_vfs_create"`
+	FexitVfsLink            *ebpf.Program `ebpf:"fexit_vfs_link"`
+	KprobeSecurityPathLink  *ebpf.Program `ebpf:"kprobe_security_path_link"`
+	KprobeSecurityPathMknod *ebpf.Program `ebpf:"kprobe_security_path_mknod"`
+	KretprobeDoFilpOpen     *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
+	KretprobeVfsCreate      *ebpf.Program `ebpf:"kretprobe_vfs_create"`
+	KretprobeVfsLink        *ebpf.Program `ebpf:"kretprobe_vfs_link"`
+	RawTpSysExit            *ebpf.Program `ebpf:"raw_tp_sys_exit"`
+	TpIoUringComplete       *ebpf.Program `ebpf:"tp_io_uring_complete"`
+	TpSysExit               *ebpf.Program `ebpf:"tp_sys_exit"`
 }
 
 func (p *kerneleventsPrograms) Close() error {
 	return _KerneleventsClose(
+		p.FentrySecurityPathLink,
+		p.FentrySecurityPathMknod,
 		p.FexitDoFilpOpen,
+		p.FexitVfsCreate,
+		p.FexitVfsLink,
+		p.KprobeSecurityPathLink,
+		p.KprobeSecurityPathMknod,
 		p.KretprobeDoFilpOpen,
-		p.TpEnterMknod,
-		p.TpEnterMknodat,
-		p.TpExitCreat,
-		p.TpExitMknod,
-		p.TpExitMknodat,
-		p.TpExitOpen,
-		p.TpExitOpenat,
-		p.TpExitOpenat2,
+		p.KretprobeVfsCreate,
+		p.KretprobeVfsLink,
+		p.RawTpSysExit,
 		p.TpIoUringComplete,
+		p.TpSysExit,
 	)
 }
 

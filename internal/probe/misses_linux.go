@@ -26,7 +26,7 @@ var kretprobeSeq atomic.Uint64
 // attached.
 type missReader func() (uint64, error)
 
-// attachKretprobe attaches prog to the return of do_filp_open with maxActive
+// attachKretprobe attaches prog to the return of symbol with maxActive
 // instances and returns a reader of the kernel's miss counter for it.
 //
 // A kretprobe holds one instance per task inside the function; when all are
@@ -39,14 +39,14 @@ type missReader func() (uint64, error)
 // the default instances, and kept only where the kernel reports its misses in
 // the link info (Linux 6.7+); otherwise it is refused, so that auto moves on
 // to a hook without a silent miss.
-func attachKretprobe(prog *ebpf.Program, maxActive int) (link.Link, missReader, string, error) {
+func attachKretprobe(prog *ebpf.Program, symbol string, maxActive int) (link.Link, missReader, string, error) {
 	removeStaleKprobeEvents()
 	group := fmt.Sprintf("%s%d_%d", kprobeGroupPrefix, os.Getpid(), kretprobeSeq.Add(1))
-	l, errMax := link.Kretprobe("do_filp_open", prog, &link.KprobeOptions{RetprobeMaxActive: maxActive, TraceFSPrefix: group})
+	l, errMax := link.Kretprobe(symbol, prog, &link.KprobeOptions{RetprobeMaxActive: maxActive, TraceFSPrefix: group})
 	if errMax == nil {
-		return l, func() (uint64, error) { return kprobeProfileMissed(group+"_", "do_filp_open") }, "", nil
+		return l, func() (uint64, error) { return kprobeProfileMissed(group+"_", symbol) }, "", nil
 	}
-	l, err := link.Kretprobe("do_filp_open", prog, nil)
+	l, err := link.Kretprobe(symbol, prog, nil)
 	if err != nil {
 		// Not a maxactive problem: the kernel has no kprobes, say that.
 		return nil, nil, "", err
@@ -57,7 +57,7 @@ func attachKretprobe(prog *ebpf.Program, maxActive int) (link.Link, missReader, 
 		return nil, nil, "", fmt.Errorf("kretprobe with maxactive %d needs tracefs' kprobe_events (%v), and without it this kernel (before 6.7) does not report the probe's misses (%v): %w",
 			maxActive, errMax, err, ebpf.ErrNotSupported)
 	}
-	note := fmt.Sprintf("kretprobe attached with the kernel's default instances, not maxactive %d (%v): tasks blocked in do_filp_open make it miss opens sooner; misses are counted as %s", maxActive, errMax, LostKprobeMissed)
+	note := fmt.Sprintf("kretprobe attached with the kernel's default instances, not maxactive %d (%v): tasks blocked in %s make it miss sooner; misses are counted as %s", maxActive, errMax, symbol, LostKprobeMissed)
 	return l, missed, note, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,20 +41,38 @@ type Probe struct {
 	maxLatency time.Duration
 	progIDs    []ebpf.ProgramID
 	mapIDs     []ebpf.MapID
-	// kprobeMissed reads the kernel's miss counter of the kretprobe; nil
-	// for the other hooks.
-	kprobeMissed missReader
-	// kprobeLink is the kretprobe's link; kprobeFinal its miss count read
-	// by Drain just before it was closed (the kernel forgets the counter
-	// with the probe).
-	kprobeLink  link.Link
-	kprobeFinal *uint64
-	// kprobeLast is the last count read, reported again when a read fails
-	// so that the cumulative counter never goes back.
-	kprobeLast atomic.Uint64
+	// kretprobes are the kretprobes with the readers of the kernel's miss
+	// counters for them (kprobe_missed); empty for the other hooks.
+	missMu     sync.Mutex
+	kretprobes []*kretMiss
 	// detached is set by Drain once no program can write a sample: the
 	// reader then returns ErrDrained when the ring is empty.
 	detached atomic.Bool
+	// prefixes filter the samples the kernel could not (FlagUnresolved);
+	// resolved holds such a sample's path once resolved (see resolve).
+	prefixes []string
+	resolved []byte
+}
+
+// kretMiss is one kretprobe and the reader of the kernel's miss counter for
+// it. last is the highest count read, kept when a read fails so that the
+// cumulative counter never goes back; final is set once Drain has read it
+// just before closing the link (the kernel forgets the counter with the
+// probe). Guarded by Probe.missMu.
+type kretMiss struct {
+	link  link.Link
+	read  missReader
+	last  uint64
+	final bool
+}
+
+func (k *kretMiss) update() error {
+	n, err := k.read()
+	if err != nil {
+		return err
+	}
+	k.last = max(k.last, n)
+	return nil
 }
 
 // attacher attaches one program.
@@ -69,22 +88,51 @@ type attacher struct {
 
 func tracepoint(prog, group, name string) attacher {
 	return attacher{prog: prog, what: "tracepoint " + group + "/" + name, fn: func(p *ebpf.Program) (link.Link, error) {
+		if err := checkTracefs(); err != nil {
+			return nil, err
+		}
 		return link.Tracepoint(group, name, p, nil)
 	}}
 }
 
-// mknodTracepoints see mknod(2) of regular files, which no do_filp_open
-// hook sees. The other hooks use them where tracefs allows.
-var mknodTracepoints = []attacher{
-	tracepoint("tp_enter_mknod", "syscalls", "sys_enter_mknod"),
-	tracepoint("tp_exit_mknod", "syscalls", "sys_exit_mknod"),
-	tracepoint("tp_enter_mknodat", "syscalls", "sys_enter_mknodat"),
-	tracepoint("tp_exit_mknodat", "syscalls", "sys_exit_mknodat"),
+func kprobe(prog, symbol string) attacher {
+	return attacher{prog: prog, what: "kprobe " + symbol, fn: func(p *ebpf.Program) (link.Link, error) {
+		return link.Kprobe(symbol, p, nil)
+	}}
 }
 
+// kretprobe attaches with maxactive instances and the kernel's miss counter
+// read as kprobe_missed (attachKretprobe).
+func kretprobe(prog, symbol string) attacher {
+	return attacher{prog: prog, what: "kretprobe " + symbol, withMisses: func(p *ebpf.Program, o *Options) (link.Link, missReader, string, error) {
+		return attachKretprobe(p, symbol, o.kretprobeMaxActive())
+	}}
+}
+
+// tracing attaches a BPF trampoline (fentry, fexit) or tp_btf program at
+// the function or tracepoint named in its ELF section.
+func tracing(prog, what string, at ebpf.AttachType) attacher {
+	return attacher{prog: prog, what: what, fn: func(p *ebpf.Program) (link.Link, error) {
+		return link.AttachTracing(link.TracingOptions{Program: p, AttachType: at})
+	}}
+}
+
+// sysExitRawTP is the tracepoint hook's program where the kernel's own BTF
+// is missing (tp_btf needs it; the raw tracepoint does not).
+var sysExitRawTP = attacher{prog: "raw_tp_sys_exit", what: "raw tracepoint sys_exit", fn: func(p *ebpf.Program) (link.Link, error) {
+	return link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sys_exit", Program: p})
+}}
+
 // programSet is what one hook loads: required programs must attach, optional
-// ones may be missing on some kernels or architectures (arm64 has no open,
-// creat or mknod syscalls) and are then noted.
+// ones may be missing on some kernels and are then noted.
+//
+// mknod(2) of a regular file and the first name of an O_TMPFILE file
+// (linkat) pass no do_filp_open: the kretprobe and fexit hooks see them at
+// the VFS, security_path_{mknod,link} (which knows the mount; every kernel
+// with AppArmor or TOMOYO builds it, CONFIG_SECURITY_PATH) paired with the
+// return of vfs_{create,link}. They are required: a kernel without them
+// would miss those creations silently, so auto moves on to the tracepoint
+// hook, which sees them at the syscall.
 type programSet struct {
 	required []attacher
 	optional []attacher
@@ -92,28 +140,51 @@ type programSet struct {
 
 var programSets = map[Hook]programSet{
 	HookKretprobe: {
-		required: []attacher{{prog: "kretprobe_do_filp_open", what: "kretprobe do_filp_open", withMisses: func(p *ebpf.Program, o *Options) (link.Link, missReader, string, error) {
-			return attachKretprobe(p, o.kretprobeMaxActive())
-		}}},
-		optional: mknodTracepoints,
+		required: []attacher{
+			kretprobe("kretprobe_do_filp_open", "do_filp_open"),
+			kprobe("kprobe_security_path_mknod", "security_path_mknod"),
+			kretprobe("kretprobe_vfs_create", "vfs_create"),
+			kprobe("kprobe_security_path_link", "security_path_link"),
+			kretprobe("kretprobe_vfs_link", "vfs_link"),
+		},
 	},
 	HookFexit: {
-		required: []attacher{{prog: "fexit_do_filp_open", what: "fexit do_filp_open", fn: func(p *ebpf.Program) (link.Link, error) {
-			return link.AttachTracing(link.TracingOptions{Program: p, AttachType: ebpf.AttachTraceFExit})
-		}}},
-		optional: mknodTracepoints,
+		required: []attacher{
+			tracing("fexit_do_filp_open", "fexit do_filp_open", ebpf.AttachTraceFExit),
+			tracing("fentry_security_path_mknod", "fentry security_path_mknod", ebpf.AttachTraceFEntry),
+			tracing("fexit_vfs_create", "fexit vfs_create", ebpf.AttachTraceFExit),
+			tracing("fentry_security_path_link", "fentry security_path_link", ebpf.AttachTraceFEntry),
+			tracing("fexit_vfs_link", "fexit vfs_link", ebpf.AttachTraceFExit),
+		},
 	},
+	// One program on sys_exit sees every open, creat, mknod and link,
+	// native and 32-bit (the per-syscall tracepoints skip 32-bit syscalls),
+	// and needs no tracefs. See bpf/kernelevents.bpf.c for its cost.
 	HookTracepoint: {
-		required: []attacher{tracepoint("tp_exit_openat", "syscalls", "sys_exit_openat")},
-		optional: append([]attacher{
-			tracepoint("tp_exit_open", "syscalls", "sys_exit_open"),
-			tracepoint("tp_exit_openat2", "syscalls", "sys_exit_openat2"),
-			tracepoint("tp_exit_creat", "syscalls", "sys_exit_creat"),
-			// io_uring opens pass no syscall tracepoint (the do_filp_open
-			// hooks see them; attaching this beside those would count twice).
+		required: []attacher{tracing("tp_sys_exit", "tp_btf sys_exit", ebpf.AttachTraceRawTp)},
+		optional: []attacher{
+			// io_uring opens pass no syscall (the do_filp_open hooks see
+			// them; attaching this beside those would count twice).
 			tracepoint("tp_io_uring_complete", "io_uring", "io_uring_complete"),
-		}, mknodTracepoints...),
+		},
 	},
+}
+
+// hookSet returns the programs of h; without the kernel's own BTF (types
+// given through btf_path) the tracepoint hook takes the raw tracepoint.
+func hookSet(h Hook, ownBTF bool) (programSet, bool) {
+	set, ok := programSets[h]
+	if ok && h == HookTracepoint && !ownBTF {
+		set.required = []attacher{sysExitRawTP}
+	}
+	return set, ok
+}
+
+// haveOwnBTF reports whether the kernel exposes its BTF, which tp_btf,
+// fentry and fexit programs attach through.
+func haveOwnBTF() bool {
+	_, err := os.Stat("/sys/kernel/btf/vmlinux")
+	return err == nil
 }
 
 // Open loads and attaches the programs for opts.Hook. With HookAuto it tries
@@ -183,7 +254,7 @@ func VerifyLoad(h Hook, opts Options) error {
 // hookSpec returns the collection spec with only the programs of h, and the
 // constants and sizes of opts set.
 func hookSpec(h Hook, opts *Options) (*ebpf.CollectionSpec, error) {
-	set, ok := programSets[h]
+	set, ok := hookSet(h, haveOwnBTF())
 	if !ok {
 		return nil, fmt.Errorf("no programs for hook %q", h)
 	}
@@ -207,22 +278,17 @@ func hookSpec(h Hook, opts *Options) (*ebpf.CollectionSpec, error) {
 }
 
 func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
-	set := programSets[h]
+	set, _ := hookSet(h, haveOwnBTF())
 	spec, err := hookSpec(h, opts)
 	if err != nil {
 		return nil, err
-	}
-	if h == HookTracepoint {
-		if err := checkTracefs(); err != nil {
-			return nil, err
-		}
 	}
 
 	objs, err := loadObjects(spec, types)
 	if err != nil {
 		return nil, explainLoad(h, err)
 	}
-	p := &Probe{hook: h, objs: objs, counters: objs.maps["counters"], maxLatency: opts.MaxLatency}
+	p := &Probe{hook: h, objs: objs, counters: objs.maps["counters"], maxLatency: opts.MaxLatency, prefixes: opts.PathPrefixes}
 	defer func() {
 		if err != nil {
 			p.Close()
@@ -235,8 +301,11 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 		var l link.Link
 		if a.withMisses != nil {
 			var note string
-			l, p.kprobeMissed, note, err = a.withMisses(objs.progs[a.prog], opts)
-			p.kprobeLink = l
+			var read missReader
+			l, read, note, err = a.withMisses(objs.progs[a.prog], opts)
+			if err == nil {
+				p.kretprobes = append(p.kretprobes, &kretMiss{link: l, read: read})
+			}
 			if note != "" {
 				p.notes = append(p.notes, note)
 			}
@@ -423,7 +492,13 @@ func (p *Probe) Read(e *event.Event) error {
 		if err != nil {
 			return err
 		}
-		return event.Decode(p.rec.RawSample, e)
+		if err := event.Decode(p.rec.RawSample, e); err != nil {
+			return err
+		}
+		if e.Flags&event.FlagUnresolved != 0 && !p.resolve(e) {
+			continue // outside the path prefixes, known only now
+		}
+		return nil
 	}
 }
 
@@ -434,27 +509,34 @@ func (p *Probe) Read(e *event.Event) error {
 // The maps stay open: LostByReason still works until Close.
 func (p *Probe) Drain() error {
 	var errs []error
-	// The kretprobe goes last: its miss counter vanishes with it, so it is
-	// read once every other program is detached, just before.
+	// The kretprobes go last: their miss counters vanish with them, so
+	// they are read once every other program is detached, just before.
+	isKret := map[link.Link]bool{}
+	for _, k := range p.kretprobes {
+		isKret[k.link] = true
+	}
 	for _, l := range p.links {
-		if l == p.kprobeLink {
+		if isKret[l] {
 			continue
 		}
 		if err := l.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close link: %w", err))
 		}
 	}
-	if p.kprobeLink != nil && p.kprobeFinal == nil {
-		n, err := p.kprobeMissed()
-		if err != nil {
+	p.missMu.Lock()
+	for _, k := range p.kretprobes {
+		if k.final {
+			continue
+		}
+		if err := k.update(); err != nil {
 			errs = append(errs, fmt.Errorf("read lost counter %s: %w", LostKprobeMissed, err))
 		}
-		n = max(n, p.kprobeLast.Load())
-		p.kprobeFinal = &n
-		if err := p.kprobeLink.Close(); err != nil {
+		k.final = true
+		if err := k.link.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close link: %w", err))
 		}
 	}
+	p.missMu.Unlock()
 	p.links = nil
 	// A program that was running when its link closed may still be writing
 	// a sample. Tracepoint, kprobe and trampoline programs run inside an RCU
@@ -513,18 +595,18 @@ func (p *Probe) LostByReason() (map[string]uint64, error) {
 		out[reason] = n
 	}
 	// The kernel's own accounting of the hooks.
-	out[LostKprobeMissed] = 0
-	if p.kprobeFinal != nil {
-		out[LostKprobeMissed] = *p.kprobeFinal
-	} else if p.kprobeMissed != nil {
-		n, err := p.kprobeMissed()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("read lost counter %s: %w", LostKprobeMissed, err))
-			n = p.kprobeLast.Load()
+	var missed uint64
+	p.missMu.Lock()
+	for _, k := range p.kretprobes {
+		if !k.final {
+			if err := k.update(); err != nil {
+				errs = append(errs, fmt.Errorf("read lost counter %s: %w", LostKprobeMissed, err))
+			}
 		}
-		p.kprobeLast.Store(max(n, p.kprobeLast.Load()))
-		out[LostKprobeMissed] = p.kprobeLast.Load()
+		missed += k.last
 	}
+	p.missMu.Unlock()
+	out[LostKprobeMissed] = missed
 	n, err := recursionMisses(p.objs.progs)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("read lost counter %s: %w", LostProgramRecursion, err))

@@ -153,6 +153,9 @@ func do(dir int, dirPath string, op Op) error {
 	case OpFIFOUnblock:
 		return fifoUnblock(dir, op)
 	}
+	if ok, err := extraOp(dir, op); ok {
+		return err
+	}
 	return fmt.Errorf("unknown op")
 }
 

@@ -175,6 +175,8 @@ type Child struct {
 	PID int
 	// Churned is how many files the OpChurn ops created.
 	Churned int
+	// Counts are the counts the ops reported (OpFDRace), by name.
+	Counts map[string]int
 }
 
 // ChildOption changes how the child is started.
@@ -216,6 +218,17 @@ func RunChild(t testing.TB, spec ChildSpec, opts ...ChildOption) Child {
 				t.Fatalf("child: bad line %q", line)
 			}
 			c.Churned += n
+		}
+		if v, ok := strings.CutPrefix(line, countPrefix); ok {
+			key, num, _ := strings.Cut(v, " ")
+			n, err := strconv.Atoi(num)
+			if err != nil {
+				t.Fatalf("child: bad line %q", line)
+			}
+			if c.Counts == nil {
+				c.Counts = map[string]int{}
+			}
+			c.Counts[key] += n
 		}
 	}
 	return c
