@@ -23,7 +23,7 @@ const (
 	maxPath  = PathLen - 1
 	hookMin  = HookKretprobe
 	hookMax  = HookIOUring
-	knownFlg = FlagTruncated | FlagIOUring | FlagMknod
+	knownFlg = FlagTruncated | FlagIOUring | FlagMknod | FlagRootless
 )
 
 // Hook says which kernel program saw a creation.
@@ -63,6 +63,11 @@ const (
 	FlagIOUring Flags = 0x02
 	// FlagMknod marks a file created by mknod(2) rather than an open.
 	FlagMknod Flags = 0x04
+	// FlagRootless marks a path whose root side the kernel could not reach
+	// (deeper than its walk allows): Path is the leaf side only and names no
+	// top directory. FlagTruncated is set with it. Without FlagRootless a
+	// truncated path starts at the root and was cut on the leaf side.
+	FlagRootless Flags = 0x80
 )
 
 // Errors returned by Decode; each wraps ErrMalformed.
@@ -91,7 +96,8 @@ type Event struct {
 	// Comm is the task's name, without the NUL padding.
 	Comm []byte
 	// Path is the created file's path as the kernel resolved it: absolute
-	// from the task's root unless FlagTruncated is set.
+	// from the task's root; with FlagTruncated its leaf side is cut, and with
+	// FlagRootless too its root side is missing instead.
 	Path []byte
 }
 

@@ -43,43 +43,61 @@ type kerneleventsPrefixKey struct {
 }
 
 type kerneleventsScratch struct {
-	_    structs.HostLayout
-	Off  uint32
-	Pad  uint32
-	Buf  [1280]int8
-	Dwin [192]int8
-	Key  kerneleventsPrefixKey
-	Name [256]int8
+	_          structs.HostLayout
+	Off        uint32
+	N          uint32
+	StopDentry uint64
+	StopMnt    uint64
+	RingDentry [32]uint64
+	RingMnt    [32]uint64
+	RingLen    [32]uint32
+	Buf        [1280]int8
+	Dwin       [192]int8
+	Key        kerneleventsPrefixKey
+	Name       [256]int8
+	_          [4]byte
+}
+
+type kerneleventsUringOpen struct {
+	_        structs.HostLayout
+	Ctx      uint64
+	UserData uint64
+	Slot     uint32
+	Pad      uint32
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	kerneleventsMapCommExclude          = "comm_exclude"
-	kerneleventsMapCounters             = "counters"
-	kerneleventsMapEvents               = "events"
-	kerneleventsMapMknodInflight        = "mknod_inflight"
-	kerneleventsMapPathPrefixes         = "path_prefixes"
-	kerneleventsMapScratchMap           = "scratch_map"
-	kerneleventsMapUidFilter            = "uid_filter"
-	kerneleventsProgFexitDoFilpOpen     = "fexit_do_filp_open"
-	kerneleventsProgKretprobeDoFilpOpen = "kretprobe_do_filp_open"
-	kerneleventsProgTpEnterMknod        = "tp_enter_mknod"
-	kerneleventsProgTpEnterMknodat      = "tp_enter_mknodat"
-	kerneleventsProgTpExitCreat         = "tp_exit_creat"
-	kerneleventsProgTpExitMknod         = "tp_exit_mknod"
-	kerneleventsProgTpExitMknodat       = "tp_exit_mknodat"
-	kerneleventsProgTpExitOpen          = "tp_exit_open"
-	kerneleventsProgTpExitOpenat        = "tp_exit_openat"
-	kerneleventsProgTpExitOpenat2       = "tp_exit_openat2"
-	kerneleventsProgTpIoUringComplete   = "tp_io_uring_complete"
-	kerneleventsVarFilterComms          = "filter_comms"
-	kerneleventsVarFilterPrefixes       = "filter_prefixes"
-	kerneleventsVarFilterUids           = "filter_uids"
-	kerneleventsVarSelfTgid             = "self_tgid"
-	kerneleventsVarUnusedEvent          = "unused_event"
-	kerneleventsVarWakeupBytes          = "wakeup_bytes"
+	kerneleventsMapCommExclude           = "comm_exclude"
+	kerneleventsMapCounters              = "counters"
+	kerneleventsMapEvents                = "events"
+	kerneleventsMapMknodInflight         = "mknod_inflight"
+	kerneleventsMapPathPrefixes          = "path_prefixes"
+	kerneleventsMapScratchMap            = "scratch_map"
+	kerneleventsMapUidFilter             = "uid_filter"
+	kerneleventsMapUringOpens            = "uring_opens"
+	kerneleventsProgFexitDoFilpOpen      = "fexit_do_filp_open"
+	kerneleventsProgKretprobeDoFilpOpen  = "kretprobe_do_filp_open"
+	kerneleventsProgTpEnterMknod         = "tp_enter_mknod"
+	kerneleventsProgTpEnterMknodat       = "tp_enter_mknodat"
+	kerneleventsProgTpExitCreat          = "tp_exit_creat"
+	kerneleventsProgTpExitMknod          = "tp_exit_mknod"
+	kerneleventsProgTpExitMknodat        = "tp_exit_mknodat"
+	kerneleventsProgTpExitOpen           = "tp_exit_open"
+	kerneleventsProgTpExitOpenat         = "tp_exit_openat"
+	kerneleventsProgTpExitOpenat2        = "tp_exit_openat2"
+	kerneleventsProgTpIoUringComplete    = "tp_io_uring_complete"
+	kerneleventsProgTpIoUringCqeOverflow = "tp_io_uring_cqe_overflow"
+	kerneleventsProgTpIoUringSubmitReq   = "tp_io_uring_submit_req"
+	kerneleventsVarFilterComms           = "filter_comms"
+	kerneleventsVarFilterPrefixes        = "filter_prefixes"
+	kerneleventsVarFilterUids            = "filter_uids"
+	kerneleventsVarSelfTgid              = "self_tgid"
+	kerneleventsVarUnusedEvent           = "unused_event"
+	kerneleventsVarUringOpenN            = "uring_open_n"
+	kerneleventsVarWakeupBytes           = "wakeup_bytes"
 )
 
 // loadKernelevents returns the embedded CollectionSpec for kernelevents.
@@ -124,17 +142,19 @@ type kerneleventsSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kerneleventsProgramSpecs struct {
-	FexitDoFilpOpen     *ebpf.ProgramSpec `ebpf:"fexit_do_filp_open"`
-	KretprobeDoFilpOpen *ebpf.ProgramSpec `ebpf:"kretprobe_do_filp_open"`
-	TpEnterMknod        *ebpf.ProgramSpec `ebpf:"tp_enter_mknod"`
-	TpEnterMknodat      *ebpf.ProgramSpec `ebpf:"tp_enter_mknodat"`
-	TpExitCreat         *ebpf.ProgramSpec `ebpf:"tp_exit_creat"`
-	TpExitMknod         *ebpf.ProgramSpec `ebpf:"tp_exit_mknod"`
-	TpExitMknodat       *ebpf.ProgramSpec `ebpf:"tp_exit_mknodat"`
-	TpExitOpen          *ebpf.ProgramSpec `ebpf:"tp_exit_open"`
-	TpExitOpenat        *ebpf.ProgramSpec `ebpf:"tp_exit_openat"`
-	TpExitOpenat2       *ebpf.ProgramSpec `ebpf:"tp_exit_openat2"`
-	TpIoUringComplete   *ebpf.ProgramSpec `ebpf:"tp_io_uring_complete"`
+	FexitDoFilpOpen      *ebpf.ProgramSpec `ebpf:"fexit_do_filp_open"`
+	KretprobeDoFilpOpen  *ebpf.ProgramSpec `ebpf:"kretprobe_do_filp_open"`
+	TpEnterMknod         *ebpf.ProgramSpec `ebpf:"tp_enter_mknod"`
+	TpEnterMknodat       *ebpf.ProgramSpec `ebpf:"tp_enter_mknodat"`
+	TpExitCreat          *ebpf.ProgramSpec `ebpf:"tp_exit_creat"`
+	TpExitMknod          *ebpf.ProgramSpec `ebpf:"tp_exit_mknod"`
+	TpExitMknodat        *ebpf.ProgramSpec `ebpf:"tp_exit_mknodat"`
+	TpExitOpen           *ebpf.ProgramSpec `ebpf:"tp_exit_open"`
+	TpExitOpenat         *ebpf.ProgramSpec `ebpf:"tp_exit_openat"`
+	TpExitOpenat2        *ebpf.ProgramSpec `ebpf:"tp_exit_openat2"`
+	TpIoUringComplete    *ebpf.ProgramSpec `ebpf:"tp_io_uring_complete"`
+	TpIoUringCqeOverflow *ebpf.ProgramSpec `ebpf:"tp_io_uring_cqe_overflow"`
+	TpIoUringSubmitReq   *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_req"`
 }
 
 // kerneleventsMapSpecs contains maps before they are loaded into the kernel.
@@ -148,6 +168,7 @@ type kerneleventsMapSpecs struct {
 	PathPrefixes  *ebpf.MapSpec `ebpf:"path_prefixes"`
 	ScratchMap    *ebpf.MapSpec `ebpf:"scratch_map"`
 	UidFilter     *ebpf.MapSpec `ebpf:"uid_filter"`
+	UringOpens    *ebpf.MapSpec `ebpf:"uring_opens"`
 }
 
 // kerneleventsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -159,6 +180,7 @@ type kerneleventsVariableSpecs struct {
 	FilterUids     *ebpf.VariableSpec `ebpf:"filter_uids"`
 	SelfTgid       *ebpf.VariableSpec `ebpf:"self_tgid"`
 	UnusedEvent    *ebpf.VariableSpec `ebpf:"unused_event"`
+	UringOpenN     *ebpf.VariableSpec `ebpf:"uring_open_n"`
 	WakeupBytes    *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -189,6 +211,7 @@ type kerneleventsMaps struct {
 	PathPrefixes  *ebpf.Map `ebpf:"path_prefixes"`
 	ScratchMap    *ebpf.Map `ebpf:"scratch_map"`
 	UidFilter     *ebpf.Map `ebpf:"uid_filter"`
+	UringOpens    *ebpf.Map `ebpf:"uring_opens"`
 }
 
 func (m *kerneleventsMaps) Close() error {
@@ -200,6 +223,7 @@ func (m *kerneleventsMaps) Close() error {
 		m.PathPrefixes,
 		m.ScratchMap,
 		m.UidFilter,
+		m.UringOpens,
 	)
 }
 
@@ -212,6 +236,7 @@ type kerneleventsVariables struct {
 	FilterUids     *ebpf.Variable `ebpf:"filter_uids"`
 	SelfTgid       *ebpf.Variable `ebpf:"self_tgid"`
 	UnusedEvent    *ebpf.Variable `ebpf:"unused_event"`
+	UringOpenN     *ebpf.Variable `ebpf:"uring_open_n"`
 	WakeupBytes    *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
@@ -219,17 +244,19 @@ type kerneleventsVariables struct {
 //
 // It can be passed to loadKerneleventsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kerneleventsPrograms struct {
-	FexitDoFilpOpen     *ebpf.Program `ebpf:"fexit_do_filp_open"`
-	KretprobeDoFilpOpen *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
-	TpEnterMknod        *ebpf.Program `ebpf:"tp_enter_mknod"`
-	TpEnterMknodat      *ebpf.Program `ebpf:"tp_enter_mknodat"`
-	TpExitCreat         *ebpf.Program `ebpf:"tp_exit_creat"`
-	TpExitMknod         *ebpf.Program `ebpf:"tp_exit_mknod"`
-	TpExitMknodat       *ebpf.Program `ebpf:"tp_exit_mknodat"`
-	TpExitOpen          *ebpf.Program `ebpf:"tp_exit_open"`
-	TpExitOpenat        *ebpf.Program `ebpf:"tp_exit_openat"`
-	TpExitOpenat2       *ebpf.Program `ebpf:"tp_exit_openat2"`
-	TpIoUringComplete   *ebpf.Program `ebpf:"tp_io_uring_complete"`
+	FexitDoFilpOpen      *ebpf.Program `ebpf:"fexit_do_filp_open"`
+	KretprobeDoFilpOpen  *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
+	TpEnterMknod         *ebpf.Program `ebpf:"tp_enter_mknod"`
+	TpEnterMknodat       *ebpf.Program `ebpf:"tp_enter_mknodat"`
+	TpExitCreat          *ebpf.Program `ebpf:"tp_exit_creat"`
+	TpExitMknod          *ebpf.Program `ebpf:"tp_exit_mknod"`
+	TpExitMknodat        *ebpf.Program `ebpf:"tp_exit_mknodat"`
+	TpExitOpen           *ebpf.Program `ebpf:"tp_exit_open"`
+	TpExitOpenat         *ebpf.Program `ebpf:"tp_exit_openat"`
+	TpExitOpenat2        *ebpf.Program `ebpf:"tp_exit_openat2"`
+	TpIoUringComplete    *ebpf.Program `ebpf:"tp_io_uring_complete"`
+	TpIoUringCqeOverflow *ebpf.Program `ebpf:"tp_io_uring_cqe_overflow"`
+	TpIoUringSubmitReq   *ebpf.Program `ebpf:"tp_io_uring_submit_req"`
 }
 
 func (p *kerneleventsPrograms) Close() error {
@@ -245,6 +272,8 @@ func (p *kerneleventsPrograms) Close() error {
 		p.TpExitOpenat,
 		p.TpExitOpenat2,
 		p.TpIoUringComplete,
+		p.TpIoUringCqeOverflow,
+		p.TpIoUringSubmitReq,
 	)
 }
 

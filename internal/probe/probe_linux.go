@@ -89,8 +89,14 @@ var programSets = map[Hook]programSet{
 			tracepoint("tp_exit_openat2", "syscalls", "sys_exit_openat2"),
 			tracepoint("tp_exit_creat", "syscalls", "sys_exit_creat"),
 			// io_uring opens pass no syscall tracepoint (the do_filp_open
-			// hooks see them; attaching this beside those would count twice).
+			// hooks see them; attaching these beside those would count
+			// twice). submit_req counts the opens no completion will show
+			// (IOSQE_CQE_SKIP_SUCCESS) and records the others for
+			// cqe_overflow, which sees the completions that overflow the
+			// CQ ring on kernels where io_uring_complete does not.
 			tracepoint("tp_io_uring_complete", "io_uring", "io_uring_complete"),
+			tracepoint("tp_io_uring_submit_req", "io_uring", "io_uring_submit_req"),
+			tracepoint("tp_io_uring_cqe_overflow", "io_uring", "io_uring_cqe_overflow"),
 		}, mknodTracepoints...),
 	},
 }
