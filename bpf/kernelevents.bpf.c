@@ -416,21 +416,51 @@ static __noinline int root_side(struct scratch *s, struct task_struct *task)
 	if (n == 0)
 		return PATH_WHOLE;
 
-	/* The root-most components that fit, from the root down. */
-	__u32 acc = 0, start = (n - 1) & (ROOT_RING - 1);
+	/* above: the length of every component above the cut (known when the
+	 * ring holds them all); start: the root-most ones that fit alone. */
+	__u32 above = 0, acc = 0, start = (n - 1) & (ROOT_RING - 1);
+	bool fits = true;
 	for (__u32 j = 0; j < ROOT_RING; j++) {
 		if (j >= n)
 			break;
 		__u32 idx = (n - 1 - j) & (ROOT_RING - 1);
 		__u32 len = s->ring_len[idx];
-		if (len > NAME_MASK || acc + len + 1 > PATH_BUF - 1)
-			break;
-		acc += len + 1;
-		start = idx;
+		if (len > NAME_MASK)
+			return PATH_ROOTLESS;
+		above += len + 1;
+		if (fits && acc + len + 1 <= PATH_BUF - 1) {
+			acc += len + 1;
+			start = idx;
+		} else {
+			fits = false;
+		}
 	}
-	s->off = PATH_BUF;
-	walk(s, task, (void *)s->ring_dentry[start], (void *)s->ring_mnt[start]);
-	return PATH_ROOT_SIDE;
+
+	/* The whole root side when it fits in front of the head (up to a
+	 * sample's worth) of what walk() wrote: the path from the root, cut on
+	 * the leaf side only if that head is not all walk() wrote. */
+	__u32 off = s->off;
+	__u32 head = off < PATH_BUF ? PATH_BUF - off : 0;
+	bool whole = head <= EVENT_PATH_LEN;
+	if (head > EVENT_PATH_LEN)
+		head = EVENT_PATH_LEN;
+	struct dentry *from = (void *)s->ring_dentry[start];
+	struct vfsmount *from_mnt = (void *)s->ring_mnt[start];
+	if (n <= ROOT_RING && above + head <= PATH_BUF - 1) {
+		if (head > 0 && head <= EVENT_PATH_LEN) {
+			bpf_probe_read_kernel(s->name, EVENT_PATH_LEN, &s->buf[off & (PATH_BUF - 1)]);
+			bpf_probe_read_kernel(&s->buf[(PATH_BUF - head) & (PATH_BUF - 1)], head, s->name);
+		}
+		s->off = PATH_BUF - head;
+		from = (void *)s->stop_dentry;
+		from_mnt = (void *)s->stop_mnt;
+	} else {
+		s->off = PATH_BUF;
+		whole = false;
+	}
+	if (walk(s, task, from, from_mnt))
+		return PATH_ROOTLESS; /* cannot happen: it was measured to fit */
+	return whole ? PATH_WHOLE : PATH_ROOT_SIDE;
 }
 
 /*

@@ -83,3 +83,106 @@ func TestIOUringEvasion(t *testing.T) {
 		})
 	}
 }
+
+// TestDeepPaths (issue 14, gap 5): files deeper than the kernel walk's first
+// pass (48 components, 1,024 bytes) are counted with their root side, so a
+// prefix filter neither drops them nor credits them to an inner directory
+// that looks like a top one; deeper than the walk can reach at all, the
+// sample keeps the leaf side, says so, and is not filtered out.
+func TestDeepPaths(t *testing.T) {
+	for _, h := range requiredHooks() {
+		t.Run(string(h), func(t *testing.T) {
+			root := realTempDir(t)
+			opts := DefaultOptions()
+			opts.Hook = h
+			// "/etc/" too: the old walk's cut path of "etc-chain" started
+			// with /etc/d/... and was counted there.
+			opts.PathPrefixes = []string{root + "/", "/etc/"}
+			opts.ExcludePID = os.Getpid()
+			p := openHook(t, opts)
+			c := collect(p)
+
+			// 60 directories: dropped by the old walk.
+			deep := filepath.Join(append([]string{root, "deep"}, slices.Repeat([]string{"d"}, 59)...)...)
+			// .../etc followed by 46 directories and the file: the old walk
+			// kept exactly those 48 components, "/etc/d/.../x".
+			etc := filepath.Join(append([]string{root, "etc-chain", "a", "etc"}, slices.Repeat([]string{"d"}, 46)...)...)
+			// 8 names of 200 bytes: longer than the walk's buffer.
+			long := filepath.Join(append([]string{root, "long"}, slices.Repeat([]string{strings.Repeat("l", 200)}, 8)...)...)
+			for _, d := range []string{deep, etc, long} {
+				require.NoError(t, mkdirAllAt(d))
+			}
+			ops := []testutil.Op{
+				{Kind: testutil.OpOpenat, Path: rel(t, root, deep) + "/x"},
+				{Kind: testutil.OpOpenat, Path: rel(t, root, etc) + "/x"},
+				{Kind: testutil.OpOpenat, Path: rel(t, root, long) + "/x"},
+				{Kind: testutil.OpOpenat, Path: "control"},
+			}
+			child := testutil.RunChild(t, testutil.ChildSpec{Dir: root, Ops: ops})
+			got := c.wait(t, len(ops), uint32(child.PID))
+			require.Len(t, got, len(ops), "every file counted: %q", paths(got))
+			tops := map[string]int{}
+			for _, e := range got {
+				assert.Zero(t, e.flags&event.FlagRootless, "%s", e.path)
+				require.True(t, strings.HasPrefix(e.path, root+"/"), "counted under its real directory: %q", e.path)
+				top, _, _ := strings.Cut(strings.TrimPrefix(e.path, root+"/"), "/")
+				tops[top]++
+				if top == "control" {
+					assert.Equal(t, filepath.Join(root, "control"), e.path)
+					assert.Zero(t, e.flags&event.FlagTruncated)
+					continue
+				}
+				full := map[string]string{"deep": deep, "etc-chain": etc, "long": long}[top] + "/x"
+				if top != "long" {
+					// Deeper than the first pass, but the whole path fits.
+					assert.Equal(t, full, e.path)
+					assert.Zero(t, e.flags&event.FlagTruncated)
+					continue
+				}
+				assert.NotZero(t, e.flags&event.FlagTruncated, "%s is cut", e.path)
+				assert.True(t, strings.HasPrefix(full, e.path), "%q is the root side of %q", e.path, full)
+				assert.Len(t, e.path, event.PathLen-1, "the root side fills the sample")
+			}
+			assert.Equal(t, map[string]int{"deep": 1, "etc-chain": 1, "long": 1, "control": 1}, tops)
+		})
+	}
+}
+
+// TestRootlessPath: a file deeper than the walk reaches (1,100 directories)
+// is counted with the leaf side and EVENT_F_ROOTLESS, though the prefix
+// filter cannot match it.
+func TestRootlessPath(t *testing.T) {
+	for _, h := range requiredHooks() {
+		t.Run(string(h), func(t *testing.T) {
+			root := realTempDir(t)
+			opts := DefaultOptions()
+			opts.Hook = h
+			opts.PathPrefixes = []string{root + "/"}
+			opts.ExcludePID = os.Getpid()
+			p := openHook(t, opts)
+			c := collect(p)
+			deep := filepath.Join(append([]string{root}, slices.Repeat([]string{"d"}, 1100)...)...)
+			require.NoError(t, mkdirAllAt(deep))
+			child := testutil.RunChild(t, testutil.ChildSpec{Dir: deep, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: "x"}}})
+			got := c.wait(t, 1, uint32(child.PID))
+			require.Len(t, got, 1)
+			e := got[0]
+			assert.NotZero(t, e.flags&event.FlagRootless)
+			assert.NotZero(t, e.flags&event.FlagTruncated)
+			assert.True(t, strings.HasSuffix(e.path, "/d/d/x"), "the leaf side: %q", e.path)
+			assert.False(t, strings.HasPrefix(e.path, root), "%q", e.path)
+		})
+	}
+}
+
+// mkdirAllAt makes every directory of an absolute path, one at a time
+// relative to its parent (paths longer than PATH_MAX work too).
+func mkdirAllAt(path string) error {
+	return os.MkdirAll(path, 0o755)
+}
+
+func rel(t *testing.T, base, p string) string {
+	r, err := filepath.Rel(base, p)
+	require.NoError(t, err)
+	return r
+}
