@@ -57,11 +57,11 @@ char __license[] SEC("license") = "Dual MIT/GPL";
 #define MAX_DEPTH 48
 /*
  * A path cut by walk() (deeper than MAX_DEPTH or longer than PATH_BUF) is
- * walked on to the root by root_side(), up to DEEP_MAX components, keeping
+ * walked on to the root by root_side(), up to DEEP_MAX more components, keeping
  * the ROOT_RING root-most ones; those are then written as the path. Deeper
  * than DEEP_MAX the sample keeps the leaf side with EVENT_F_ROOTLESS.
  */
-#define DEEP_MAX 1024
+#define DEEP_MAX 128
 #define ROOT_RING 32
 #define PREFIX_LEN 128
 /* The dentry window of read_dentry(): see there. */
@@ -132,10 +132,12 @@ struct {
 struct scratch {
 	__u32 off; /* where the path built in buf starts; see walk() */
 	__u32 n;   /* components in ring_*; see root_side() */
+	__u32 k;   /* the next of them to write */
+	__u32 _pad;
 	__u64 stop_dentry; /* where walk() stopped when it cut the path */
 	__u64 stop_mnt;
 	__u64 ring_dentry[ROOT_RING];
-	__u64 ring_mnt[ROOT_RING];
+	__u64 ring_name[ROOT_RING];
 	__u32 ring_len[ROOT_RING];
 	char buf[PATH_BUF + NAME_MASK + 1];
 	char dwin[2 * DENTRY_WINDOW]; /* a dentry window (read_dentry), and room for masked copies */
@@ -391,7 +393,16 @@ static __noinline int root_side(struct scratch *s, struct task_struct *task)
 			found = true;
 			break;
 		}
-		read_dentry(s, dentry, &d);
+		/* Parent and name length only, in one read where they are
+		 * neighbours: the names are read later, for the kept ones. */
+		if (bpf_core_field_offset(struct dentry, d_name) == bpf_core_field_offset(struct dentry, d_parent) + 8 &&
+		    bpf_core_field_offset(struct qstr, len) == 4 && bpf_core_field_offset(struct qstr, name) == 8) {
+			bpf_probe_read_kernel(&d, sizeof(d), (void *)dentry + bpf_core_field_offset(struct dentry, d_parent));
+		} else {
+			d.parent = BPF_CORE_READ(dentry, d_parent);
+			d.len = BPF_CORE_READ(dentry, d_name.len);
+			d.name = BPF_CORE_READ(dentry, d_name.name);
+		}
 		if (dentry == m.root || dentry == d.parent) {
 			if (m.parent == mnt) {
 				found = true;
@@ -405,7 +416,7 @@ static __noinline int root_side(struct scratch *s, struct task_struct *task)
 		}
 		__u32 k = *(volatile __u32 *)&s->n;
 		s->ring_dentry[k & (ROOT_RING - 1)] = (__u64)dentry;
-		s->ring_mnt[k & (ROOT_RING - 1)] = (__u64)vfsmnt;
+		s->ring_name[k & (ROOT_RING - 1)] = (__u64)d.name;
 		s->ring_len[k & (ROOT_RING - 1)] = d.len;
 		s->n = k + 1;
 		dentry = d.parent;
@@ -417,20 +428,20 @@ static __noinline int root_side(struct scratch *s, struct task_struct *task)
 		return PATH_WHOLE;
 
 	/* above: the length of every component above the cut (known when the
-	 * ring holds them all); start: the root-most ones that fit alone. */
-	__u32 above = 0, acc = 0, start = (n - 1) & (ROOT_RING - 1);
+	 * ring holds them all); first: the deepest of the root-most components
+	 * that fit alone. */
+	__u32 above = 0, acc = 0, first = n - 1;
 	bool fits = true;
 	for (__u32 j = 0; j < ROOT_RING; j++) {
-		if (j >= n)
+		if (j >= *(volatile __u32 *)&s->n)
 			break;
-		__u32 idx = (n - 1 - j) & (ROOT_RING - 1);
-		__u32 len = s->ring_len[idx];
+		__u32 len = *(volatile __u32 *)&s->ring_len[(n - 1 - j) & (ROOT_RING - 1)];
 		if (len > NAME_MASK)
 			return PATH_ROOTLESS;
 		above += len + 1;
 		if (fits && acc + len + 1 <= PATH_BUF - 1) {
 			acc += len + 1;
-			start = idx;
+			first = n - 1 - j;
 		} else {
 			fits = false;
 		}
@@ -438,28 +449,43 @@ static __noinline int root_side(struct scratch *s, struct task_struct *task)
 
 	/* The whole root side when it fits in front of the head (up to a
 	 * sample's worth) of what walk() wrote: the path from the root, cut on
-	 * the leaf side only if that head is not all walk() wrote. */
+	 * the leaf side only if that head is not all walk() wrote. Else only
+	 * the root-most components that fit. */
 	__u32 off = s->off;
 	__u32 head = off < PATH_BUF ? PATH_BUF - off : 0;
 	bool whole = head <= EVENT_PATH_LEN;
 	if (head > EVENT_PATH_LEN)
 		head = EVENT_PATH_LEN;
-	struct dentry *from = (void *)s->ring_dentry[start];
-	struct vfsmount *from_mnt = (void *)s->ring_mnt[start];
 	if (n <= ROOT_RING && above + head <= PATH_BUF - 1) {
 		if (head > 0 && head <= EVENT_PATH_LEN) {
 			bpf_probe_read_kernel(s->name, EVENT_PATH_LEN, &s->buf[off & (PATH_BUF - 1)]);
 			bpf_probe_read_kernel(&s->buf[(PATH_BUF - head) & (PATH_BUF - 1)], head, s->name);
 		}
 		s->off = PATH_BUF - head;
-		from = (void *)s->stop_dentry;
-		from_mnt = (void *)s->stop_mnt;
+		first = 0;
 	} else {
 		s->off = PATH_BUF;
 		whole = false;
 	}
-	if (walk(s, task, from, from_mnt))
-		return PATH_ROOTLESS; /* cannot happen: it was measured to fit */
+	/* Write components first .. n-1 (leaf-most first), backwards. */
+	s->k = first;
+	for (__u32 j = 0; j < ROOT_RING; j++) {
+		/* k and n from the map value: unknown to the verifier, which can
+		 * then prune this loop's states (as in walk). */
+		__u32 k = *(volatile __u32 *)&s->k;
+		if (k >= *(volatile __u32 *)&s->n)
+			break;
+		s->k = k + 1;
+		__u32 len = s->ring_len[k & (ROOT_RING - 1)];
+		__u32 o = *(volatile __u32 *)&s->off;
+		if (len > NAME_MASK || len + 1 > o || o > PATH_BUF)
+			return PATH_ROOTLESS; /* cannot happen: measured to fit */
+		o -= len;
+		bpf_probe_read_kernel(&s->buf[o & (PATH_BUF - 1)], len & NAME_MASK, (void *)s->ring_name[k & (ROOT_RING - 1)]);
+		o -= 1;
+		s->buf[o & (PATH_BUF - 1)] = '/';
+		s->off = o;
+	}
 	return whole ? PATH_WHOLE : PATH_ROOT_SIDE;
 }
 
@@ -891,12 +917,10 @@ static __always_inline bool uring_task_wanted(void)
  * counted here as io_uring_unobserved: whether or not it then creates a file
  * (an upper bound). The others are recorded for the overflow path.
  */
-SEC("tracepoint/io_uring/io_uring_submit_req")
-int tp_io_uring_submit_req(struct trace_event_raw_io_uring_submit_req *ctx)
+static __always_inline int on_uring_submit(struct io_kiocb *req)
 {
 	if (!bpf_core_type_exists(struct io_kiocb) || !bpf_core_type_exists(struct io_open))
 		return 0;
-	struct io_kiocb *req = ctx->req;
 	__u64 key = (__u64)req;
 	__u8 op = req_opcode(req);
 	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2) {
@@ -929,6 +953,26 @@ int tp_io_uring_submit_req(struct trace_event_raw_io_uring_submit_req *ctx)
 	if (bpf_map_update_elem(&uring_opens, &key, &v, BPF_EXIST))
 		count(COUNTER_INFLIGHT_FULL); /* full: an overflowed CQE of this open would go unseen */
 	return 0;
+}
+
+SEC("tracepoint/io_uring/io_uring_submit_req")
+int tp_io_uring_submit_req(struct trace_event_raw_io_uring_submit_req *ctx)
+{
+	return on_uring_submit(ctx->req);
+}
+
+/* The same tracepoint before 6.3 (6.1 has it), by its old name; the loader
+ * keeps the one of the two the kernel's BTF has. */
+struct trace_event_raw_io_uring_submit_sqe {
+	struct trace_entry ent;
+	void *ctx;
+	void *req;
+} __attribute__((preserve_access_index));
+
+SEC("tracepoint/io_uring/io_uring_submit_sqe")
+int tp_io_uring_submit_sqe(struct trace_event_raw_io_uring_submit_sqe *ctx)
+{
+	return on_uring_submit(ctx->req);
 }
 
 /*

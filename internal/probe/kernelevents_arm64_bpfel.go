@@ -46,10 +46,12 @@ type kerneleventsScratch struct {
 	_          structs.HostLayout
 	Off        uint32
 	N          uint32
+	K          uint32
+	Pad        uint32
 	StopDentry uint64
 	StopMnt    uint64
 	RingDentry [32]uint64
-	RingMnt    [32]uint64
+	RingName   [32]uint64
 	RingLen    [32]uint32
 	Buf        [1280]int8
 	Dwin       [192]int8
@@ -91,6 +93,7 @@ const (
 	kerneleventsProgTpIoUringComplete    = "tp_io_uring_complete"
 	kerneleventsProgTpIoUringCqeOverflow = "tp_io_uring_cqe_overflow"
 	kerneleventsProgTpIoUringSubmitReq   = "tp_io_uring_submit_req"
+	kerneleventsProgTpIoUringSubmitSqe   = "tp_io_uring_submit_sqe"
 	kerneleventsVarFilterComms           = "filter_comms"
 	kerneleventsVarFilterPrefixes        = "filter_prefixes"
 	kerneleventsVarFilterUids            = "filter_uids"
@@ -155,6 +158,7 @@ type kerneleventsProgramSpecs struct {
 	TpIoUringComplete    *ebpf.ProgramSpec `ebpf:"tp_io_uring_complete"`
 	TpIoUringCqeOverflow *ebpf.ProgramSpec `ebpf:"tp_io_uring_cqe_overflow"`
 	TpIoUringSubmitReq   *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_req"`
+	TpIoUringSubmitSqe   *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_sqe"`
 }
 
 // kerneleventsMapSpecs contains maps before they are loaded into the kernel.
@@ -257,6 +261,7 @@ type kerneleventsPrograms struct {
 	TpIoUringComplete    *ebpf.Program `ebpf:"tp_io_uring_complete"`
 	TpIoUringCqeOverflow *ebpf.Program `ebpf:"tp_io_uring_cqe_overflow"`
 	TpIoUringSubmitReq   *ebpf.Program `ebpf:"tp_io_uring_submit_req"`
+	TpIoUringSubmitSqe   *ebpf.Program `ebpf:"tp_io_uring_submit_sqe"`
 }
 
 func (p *kerneleventsPrograms) Close() error {
@@ -274,6 +279,7 @@ func (p *kerneleventsPrograms) Close() error {
 		p.TpIoUringComplete,
 		p.TpIoUringCqeOverflow,
 		p.TpIoUringSubmitReq,
+		p.TpIoUringSubmitSqe,
 	)
 }
 
