@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/kernelevents/kernelevents/internal/aggregate"
 	"github.com/kernelevents/kernelevents/internal/event"
 	"github.com/kernelevents/kernelevents/internal/identity"
 )
@@ -94,7 +95,12 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	a := lr.Attributes()
 	a.EnsureCapacity(16)
 	a.PutStr("file.path", p)
-	a.PutStr("file.directory", path.Dir(p))
+	if e.Flags&event.FlagRootless != 0 {
+		// The leaf side only: its directories are not where they seem.
+		a.PutStr("file.directory", aggregate.DirUnresolved)
+	} else {
+		a.PutStr("file.directory", path.Dir(p))
+	}
 	if e.Flags&event.FlagTruncated != 0 {
 		a.PutBool("file.path.truncated", true)
 	}
