@@ -49,28 +49,40 @@ func TestIOUringEvasion(t *testing.T) {
 			}
 			child := runIOUringChild(t, testutil.ChildSpec{Dir: dir, Ops: ops}.AsUser(65534, 65534))
 			all := []string{"control", "defer-close", "defer-dup2", "overflow", "skip", "skip-direct"}
-			wantSeen, wantLost := all, map[string]uint64{}
-			if h == HookTracepoint {
-				// Seen: the control and the overflowed completion. Lost:
-				// the skipped ones (no completion), and the deferred
-				// completions whose fd was closed or replaced.
-				wantSeen = []string{"control", "overflow"}
-				wantLost = map[string]uint64{LostIOURingUnobserved: 2, LostFDRace: 2}
-			}
-			var want []string
-			for _, n := range wantSeen {
-				want = append(want, filepath.Join(dir, n))
-			}
-			got := c.wait(t, len(want), uint32(child.PID))
-			assert.Equal(t, want, paths(got), "each creation seen once")
+			got := c.wait(t, len(all), uint32(child.PID))
+			seen := map[string]int{}
 			for _, e := range got {
+				seen[strings.TrimPrefix(e.path, dir+"/")]++
 				assert.Equal(t, uint32(65534), e.uid)
 				if h == HookTracepoint {
 					assert.Equal(t, event.HookIOUring, e.hook)
 				}
 			}
+			wantSeen, wantLost := map[string]int{}, map[string]uint64{}
+			for _, n := range all {
+				wantSeen[n] = 1
+			}
+			if h == HookTracepoint {
+				// Lost: the skipped ones (no completion). Seen: the control
+				// and the overflowed completion. The deferred completions:
+				// on 6.18 they run in the submitter after the close or dup2
+				// (fd_race); on 6.1 the io-wq worker still posts them right
+				// after the install (seen).
+				delete(wantSeen, "skip")
+				delete(wantSeen, "skip-direct")
+				wantLost[LostIOURingUnobserved] = 2
+				for _, n := range []string{"defer-close", "defer-dup2"} {
+					if seen[n] == 0 {
+						delete(wantSeen, n)
+						wantLost[LostFDRace]++
+					}
+				}
+				assert.Contains(t, wantSeen, "overflow")
+			}
+			assert.Equal(t, wantSeen, seen, "each creation seen once: %q", paths(got))
 			lost, err := p.LostByReason()
 			require.NoError(t, err)
+			t.Logf("seen %v, lost %v", seen, lost)
 			for _, reason := range []string{LostRingBufferFull, LostFDRace, LostIOURingUnobserved, LostInflightTableFull} {
 				assert.Equal(t, wantLost[reason], lost[reason], "lost %s", reason)
 			}
