@@ -61,7 +61,7 @@ char __license[] SEC("license") = "Dual MIT/GPL";
  * the ROOT_RING root-most ones; those are then written as the path. Deeper
  * than DEEP_MAX the sample keeps the leaf side with EVENT_F_ROOTLESS.
  */
-#define DEEP_MAX 128
+#define DEEP_MAX 64
 #define ROOT_RING 32
 #define PREFIX_LEN 128
 /* The dentry window of read_dentry(): see there. */
