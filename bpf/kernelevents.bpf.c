@@ -8,8 +8,9 @@
  *   fexit/do_filp_open       BPF trampolines (5.8+ with BTF)
  *   tracepoint/syscalls/...  sys_exit_{open,openat,openat2,creat} and
  *                            sys_{enter,exit}_{mknod,mknodat} (needs tracefs)
- *   tracepoint/io_uring/io_uring_complete, beside the syscall tracepoints,
- *                            for IORING_OP_OPENAT{,2} (io_uring 5.6+)
+ *   tracepoint/io_uring/io_uring_{complete,submit_req,cqe_overflow}, beside
+ *                            the syscall tracepoints, for IORING_OP_OPENAT{,2}
+ *                            (io_uring 5.6+; submit_req was submit_sqe before 6.3)
  *
  * "Created" means the open made a new name: the returned struct file has
  * FMODE_CREATED (fs/namei.c, open_last_lookups/lookup_open sets it only when
