@@ -55,6 +55,15 @@
 #define EVENT_F_UNRESOLVED 0x20
 /* An O_TMPFILE file got its first name (linkat): the creation is the link. */
 #define EVENT_F_TMPFILE_LINK 0x40
+/*
+ * The walk could not reach the root (deeper than DEEP_MAX components): path
+ * holds the leaf side only, so it names no top directory. Such a sample is
+ * never dropped by the path-prefix filter (it cannot be matched) and user
+ * space labels its directory as unresolved. EVENT_F_TRUNCATED is set too.
+ * (Without this flag a cut path always starts at the root: the leaf side is
+ * what was cut.)
+ */
+#define EVENT_F_ROOTLESS 0x80
 
 struct event {
 	__u64 ts_ns;
@@ -83,6 +92,7 @@ struct event {
 #define COUNTER_LOST 0          /* ring_buffer_full: bpf_ringbuf_reserve failed */
 #define COUNTER_FD_RACE 1       /* fd_race: the fd slot changed before it was read */
 #define COUNTER_IO_URING 2      /* io_uring_unobserved: an io_uring open whose result no hook can see */
+				/* (IOSQE_CQE_SKIP_SUCCESS; counted when submitted, see tp_io_uring_submit_req) */
 #define COUNTER_INFLIGHT_FULL 3 /* inflight_table_full: no room to keep a syscall's arguments */
 #define COUNTER_MAX 4
 

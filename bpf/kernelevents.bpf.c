@@ -12,8 +12,9 @@
  *   tp_btf/sys_exit          every syscall's exit, native and 32-bit (5.5+ with
  *                            BTF, no tracefs): open, openat, openat2, creat,
  *                            mknod, mknodat, link, linkat
- *   tracepoint/io_uring/io_uring_complete, beside sys_exit,
- *                            for IORING_OP_OPENAT{,2} (io_uring 5.6+)
+ *   tracepoint/io_uring/io_uring_{complete,submit_req,cqe_overflow}, beside
+ *                            sys_exit, for IORING_OP_OPENAT{,2} (io_uring 5.6+;
+ *                            submit_req was submit_sqe before 6.3)
  *
  * "Created" means the open made a new name: the returned struct file has
  * FMODE_CREATED (fs/namei.c, open_last_lookups/lookup_open sets it only when
@@ -46,6 +47,8 @@ char __license[] SEC("license") = "Dual MIT/GPL";
 /* include/uapi/linux/io_uring.h */
 #define IORING_OP_OPENAT 18
 #define IORING_OP_OPENAT2 28
+/* io_uring/io_uring.h: REQ_F_CQE_SKIP_BIT mirrors IOSQE_CQE_SKIP_SUCCESS_BIT (6). */
+#define REQ_F_CQE_SKIP (1U << 6)
 
 /*
  * The path is built backwards into a per-CPU scratch buffer, leaf last, the
@@ -56,6 +59,14 @@ char __license[] SEC("license") = "Dual MIT/GPL";
 #define PATH_BUF 1024
 #define NAME_MASK 255
 #define MAX_DEPTH 48
+/*
+ * A path cut by walk() (deeper than MAX_DEPTH or longer than PATH_BUF) is
+ * walked on to the root by root_side(), up to DEEP_MAX more components, keeping
+ * the ROOT_RING root-most ones; those are then written as the path. Deeper
+ * than DEEP_MAX the sample keeps the leaf side with EVENT_F_ROOTLESS.
+ */
+#define DEEP_MAX 64
+#define ROOT_RING 32
 #define PREFIX_LEN 128
 /* The dentry window of read_dentry(): see there. */
 #define DENTRY_LEAD 16
@@ -177,7 +188,14 @@ struct {
 
 struct scratch {
 	__u32 off; /* where the path built in buf starts; see walk() */
+	__u32 n;   /* components in ring_*; see root_side() */
+	__u32 k;   /* the next of them to write */
 	__u32 _pad;
+	__u64 stop_dentry; /* where walk() stopped when it cut the path */
+	__u64 stop_mnt;
+	__u64 ring_dentry[ROOT_RING];
+	__u64 ring_name[ROOT_RING];
+	__u32 ring_len[ROOT_RING];
 	char buf[PATH_BUF + NAME_MASK + 1];
 	char dwin[2 * DENTRY_WINDOW]; /* a dentry window (read_dentry), and room for masked copies */
 	struct prefix_key key;
@@ -377,8 +395,11 @@ static __always_inline bool walk(struct scratch *s, struct task_struct *task, st
 		}
 		__u32 len = d.len;
 		__u32 off = *(volatile __u32 *)&s->off;
-		if (len > NAME_MASK || len + 1 > off || off > PATH_BUF)
+		if (len > NAME_MASK || len + 1 > off || off > PATH_BUF) {
+			s->stop_dentry = (__u64)dentry;
+			s->stop_mnt = (__u64)vfsmnt;
 			return true;
+		}
 		if (win && len < NAME_COPY && off >= NAME_COPY &&
 		    (void *)d.name == (void *)dentry + win + bpf_core_field_offset(struct dentry, d_parent) - DENTRY_LEAD) {
 			/* The name is in the window at [win, win + len): copy the
@@ -402,6 +423,8 @@ static __always_inline bool walk(struct scratch *s, struct task_struct *task, st
 		s->off = off;
 		dentry = d.parent;
 	}
+	s->stop_dentry = (__u64)dentry;
+	s->stop_mnt = (__u64)vfsmnt;
 	return true;
 }
 
@@ -443,6 +466,155 @@ static __always_inline void fill_identity(struct event *e, struct task_struct *t
 		e->start_ns = BPF_CORE_READ((struct task_struct___v54 *)leader, real_start_time);
 }
 
+/* What root_side() found. */
+#define PATH_WHOLE 0    /* nothing was left above the cut: buf holds the whole path */
+#define PATH_ROOT_SIDE 1 /* buf holds the root side, the leaf side was cut */
+#define PATH_ROOTLESS 2 /* deeper than DEEP_MAX: buf keeps the leaf side */
+
+/*
+ * root_side runs after walk() cut a path (rare: more than MAX_DEPTH
+ * components or PATH_BUF bytes; the common short path never comes here). It
+ * goes on from where walk() stopped to the root, without copying names (one
+ * probe read per component), keeping the ROOT_RING root-most components in a
+ * ring, then rewrites buf with as many of those as fit: the root side, which
+ * is what the prefix filter and file.directory need. Without it a file 60
+ * directories under /tmp/ had a path starting with some inner directory:
+ * dropped by a /tmp/ filter, or counted under a wrong top directory.
+ */
+static __noinline int root_side(struct scratch *s, struct task_struct *task)
+{
+	if (!s)
+		return PATH_ROOTLESS;
+	struct path root = {};
+	read_path(&root, (void *)BPF_CORE_READ(task, fs) + bpf_core_field_offset(struct fs_struct, root));
+	struct dentry *dentry = (void *)s->stop_dentry;
+	struct vfsmount *vfsmnt = (void *)s->stop_mnt;
+	struct mount *mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
+	struct mount_head m = {};
+	read_mount(mnt, &m);
+	struct dentry_head d = {};
+	bool found = false;
+	s->n = 0;
+
+	for (int i = 0; i < DEEP_MAX; i++) {
+		if (dentry == root.dentry && vfsmnt == root.mnt) {
+			found = true;
+			break;
+		}
+		/* Parent and name length only, in one read where they are
+		 * neighbours: the names are read later, for the kept ones. */
+		if (bpf_core_field_offset(struct dentry, d_name) == bpf_core_field_offset(struct dentry, d_parent) + 8 &&
+		    bpf_core_field_offset(struct qstr, len) == 4 && bpf_core_field_offset(struct qstr, name) == 8) {
+			bpf_probe_read_kernel(&d, sizeof(d), (void *)dentry + bpf_core_field_offset(struct dentry, d_parent));
+		} else {
+			d.parent = BPF_CORE_READ(dentry, d_parent);
+			d.len = BPF_CORE_READ(dentry, d_name.len);
+			d.name = BPF_CORE_READ(dentry, d_name.name);
+		}
+		if (dentry == m.root || dentry == d.parent) {
+			if (m.parent == mnt) {
+				found = true;
+				break;
+			}
+			dentry = m.mountpoint;
+			mnt = m.parent;
+			vfsmnt = (void *)mnt + bpf_core_field_offset(struct mount, mnt);
+			read_mount(mnt, &m);
+			continue;
+		}
+		__u32 k = *(volatile __u32 *)&s->n;
+		s->ring_dentry[k & (ROOT_RING - 1)] = (__u64)dentry;
+		s->ring_name[k & (ROOT_RING - 1)] = (__u64)d.name;
+		s->ring_len[k & (ROOT_RING - 1)] = d.len;
+		s->n = k + 1;
+		dentry = d.parent;
+	}
+	if (!found)
+		return PATH_ROOTLESS;
+	__u32 n = s->n;
+	if (n == 0)
+		return PATH_WHOLE;
+
+	/* above: the length of every component above the cut (known when the
+	 * ring holds them all); first: the deepest of the root-most components
+	 * that fit alone. */
+	__u32 above = 0, acc = 0, first = n - 1;
+	bool fits = true;
+	for (__u32 j = 0; j < ROOT_RING; j++) {
+		if (j >= *(volatile __u32 *)&s->n)
+			break;
+		__u32 len = *(volatile __u32 *)&s->ring_len[(n - 1 - j) & (ROOT_RING - 1)];
+		if (len > NAME_MASK)
+			return PATH_ROOTLESS;
+		above += len + 1;
+		if (fits && acc + len + 1 <= PATH_BUF - 1) {
+			acc += len + 1;
+			first = n - 1 - j;
+		} else {
+			fits = false;
+		}
+	}
+
+	/* The whole root side when it fits in front of the head (up to a
+	 * sample's worth) of what walk() wrote: the path from the root, cut on
+	 * the leaf side only if that head is not all walk() wrote. Else only
+	 * the root-most components that fit. */
+	__u32 off = s->off;
+	__u32 head = off < PATH_BUF ? PATH_BUF - off : 0;
+	bool whole = head <= EVENT_PATH_LEN;
+	if (head > EVENT_PATH_LEN)
+		head = EVENT_PATH_LEN;
+	if (n <= ROOT_RING && above + head <= PATH_BUF - 1) {
+		if (head > 0 && head <= EVENT_PATH_LEN) {
+			bpf_probe_read_kernel(s->name, EVENT_PATH_LEN, &s->buf[off & (PATH_BUF - 1)]);
+			bpf_probe_read_kernel(&s->buf[(PATH_BUF - head) & (PATH_BUF - 1)], head, s->name);
+		}
+		s->off = PATH_BUF - head;
+		first = 0;
+	} else {
+		s->off = PATH_BUF;
+		whole = false;
+	}
+	/* Write components first .. n-1 (leaf-most first), backwards. */
+	s->k = first;
+	for (__u32 j = 0; j < ROOT_RING; j++) {
+		/* k and n from the map value: unknown to the verifier, which can
+		 * then prune this loop's states (as in walk). */
+		__u32 k = *(volatile __u32 *)&s->k;
+		if (k >= *(volatile __u32 *)&s->n)
+			break;
+		s->k = k + 1;
+		__u32 len = s->ring_len[k & (ROOT_RING - 1)];
+		__u32 o = *(volatile __u32 *)&s->off;
+		if (len > NAME_MASK || len + 1 > o || o > PATH_BUF)
+			return PATH_ROOTLESS; /* cannot happen: measured to fit */
+		o -= len;
+		bpf_probe_read_kernel(&s->buf[o & (PATH_BUF - 1)], len & NAME_MASK, (void *)s->ring_name[k & (ROOT_RING - 1)]);
+		o -= 1;
+		s->buf[o & (PATH_BUF - 1)] = '/';
+		s->off = o;
+	}
+	return whole ? PATH_WHOLE : PATH_ROOT_SIDE;
+}
+
+/*
+ * resolve builds the path of dentry into s->buf (see walk) and returns the
+ * EVENT_F_* flags it earned: 0 for a whole path.
+ */
+static __always_inline __u8 resolve(struct scratch *s, struct task_struct *task, struct dentry *dentry,
+				    struct vfsmount *vfsmnt)
+{
+	if (!walk(s, task, dentry, vfsmnt))
+		return 0;
+	switch (root_side(s, task)) {
+	case PATH_WHOLE:
+		return 0;
+	case PATH_ROOT_SIDE:
+		return EVENT_F_TRUNCATED;
+	}
+	return EVENT_F_TRUNCATED | EVENT_F_ROOTLESS;
+}
+
 static __always_inline __u64 wakeup_flags(void)
 {
 	/* 0: per-event wakeup (the kernel wakes the reader when it has caught up). */
@@ -459,8 +631,9 @@ static __always_inline __u64 wakeup_flags(void)
  * filtered files cost no ring-buffer space.
  */
 static __always_inline void report(struct scratch *s, struct task_struct *task, __u64 pid_tgid, __u64 uid_gid,
-				   char *comm, bool truncated, __u8 hook, __u8 flags)
+				   char *comm, __u8 pflags, __u8 hook, __u8 flags)
 {
+	bool truncated = pflags & EVENT_F_TRUNCATED;
 	__u32 off = s->off;
 	if (off >= PATH_BUF) {
 		off = PATH_BUF - 1;
@@ -471,7 +644,10 @@ static __always_inline void report(struct scratch *s, struct task_struct *task, 
 		len = EVENT_PATH_LEN - 1; /* keep the root side: directories matter most */
 		truncated = true;
 	}
-	if (filter_prefixes && !(flags & EVENT_F_UNRESOLVED)) {
+	/* A name not resolved in the kernel is filtered in user space; a
+	 * rootless path names no top directory: it cannot be matched, so it is
+	 * never filtered out (user space labels it unresolved). */
+	if (filter_prefixes && !(flags & EVENT_F_UNRESOLVED) && !(pflags & EVENT_F_ROOTLESS)) {
 		bpf_probe_read_kernel(s->key.data, PREFIX_LEN, &s->buf[off & (PATH_BUF - 1)]);
 		s->key.prefixlen = (len < PREFIX_LEN ? len : PREFIX_LEN) * 8;
 		if (!bpf_map_lookup_elem(&path_prefixes, &s->key))
@@ -491,7 +667,7 @@ static __always_inline void report(struct scratch *s, struct task_struct *task, 
 	e->gid = uid_gid >> 32;
 	e->path_len = len;
 	e->hook = hook;
-	e->flags = flags | (truncated ? EVENT_F_TRUNCATED : 0);
+	e->flags = flags | pflags | (truncated ? EVENT_F_TRUNCATED : 0);
 	__builtin_memcpy(e->comm, comm, EVENT_COMM_LEN);
 	bpf_probe_read_kernel(e->path, EVENT_PATH_LEN, &s->buf[off & (PATH_BUF - 1)]);
 	fill_identity(e, task);
@@ -573,8 +749,8 @@ static __always_inline int on_file(struct file *f, __u8 hook, __u8 flags, bool m
 	if (!s)
 		return 0;
 	s->off = PATH_BUF;
-	bool truncated = walk(s, task, fp.dentry, fp.mnt);
-	report(s, task, pid_tgid, uid_gid, comm, truncated, hook, flags);
+	__u8 pflags = resolve(s, task, fp.dentry, fp.mnt);
+	report(s, task, pid_tgid, uid_gid, comm, pflags, hook, flags);
 	return 0;
 }
 
@@ -620,7 +796,8 @@ static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 	return f;
 }
 
-/* include/uapi/asm-generic/fcntl.h; the same bits on x86 and arm (32 and 64). */
+/* include/uapi/asm-generic/fcntl.h; the same bits on x86 and arm (32 and 64).
+ * Defined before the io_uring programs, which use O_CREAT too. */
 #define O_WRONLY 01
 #define O_CREAT 0100
 #define O_EXCL 0200
@@ -673,8 +850,8 @@ static __always_inline void report_dentry(struct dentry *dentry, struct vfsmount
 	if (!s)
 		return;
 	s->off = PATH_BUF;
-	bool truncated = walk(s, task, dentry, mnt);
-	report(s, task, pid_tgid, uid_gid, comm, truncated, hook, flags);
+	__u8 pflags = resolve(s, task, dentry, mnt);
+	report(s, task, pid_tgid, uid_gid, comm, pflags, hook, flags);
 }
 
 /*
@@ -1153,6 +1330,7 @@ static __always_inline int on_mknod_exit(int dfd, __u64 filename, __u32 mode)
 	__u32 off = PATH_BUF - len;
 	bpf_probe_read_kernel(&s->buf[off & (PATH_BUF - 1)], len, s->name);
 	s->off = off;
+	__u8 pflags = truncated ? EVENT_F_TRUNCATED : 0;
 	if (s->name[0] != '/') {
 		struct path at = {};
 		if (dfd == AT_FDCWD) {
@@ -1168,9 +1346,9 @@ static __always_inline int on_mknod_exit(int dfd, __u64 filename, __u32 mode)
 		off -= 1;
 		s->buf[off & (PATH_BUF - 1)] = '/';
 		s->off = off;
-		truncated |= walk(s, task, at.dentry, at.mnt);
+		pflags |= resolve(s, task, at.dentry, at.mnt);
 	}
-	report(s, task, pid_tgid, uid_gid, comm, truncated, HOOK_TRACEPOINT, flags);
+	report(s, task, pid_tgid, uid_gid, comm, pflags, HOOK_TRACEPOINT, flags);
 	return 0;
 }
 
@@ -1267,24 +1445,219 @@ static __always_inline struct file *io_fixed_file(void *ring, __u32 idx)
 	return (struct file *)(ptr & FFS_MASK);
 }
 
+/*
+ * io_uring opens in flight, by request (struct io_kiocb pointer): each
+ * OPENAT/OPENAT2 with O_CREAT is recorded at io_uring_submit_req and removed
+ * at io_uring_complete. On 6.18 a completion that finds the CQ ring full
+ * fires io_uring_cqe_overflow (ring, user_data, result: no request) instead
+ * of io_uring_complete; the request is found here by its ring and user_data.
+ * A request reused for another operation drops its stale entry (a CQE the
+ * kernel never posted, for example a linked request cancelled in silence).
+ */
+struct uring_open {
+	__u64 ctx;
+	__u64 user_data;
+	__u32 slot; /* io_open.file_slot: a direct descriptor when non-zero */
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct uring_open);
+} uring_opens SEC(".maps");
+
+/* Entries in uring_opens, so that other operations skip the map when none. */
+__u64 uring_open_n = 0;
+
+static __always_inline void uring_forget(__u64 req)
+{
+	if (uring_open_n && !bpf_map_delete_elem(&uring_opens, &req))
+		__sync_fetch_and_add(&uring_open_n, -1);
+}
+
+static __always_inline __u8 req_opcode(struct io_kiocb *req)
+{
+	return BPF_CORE_READ(req, opcode);
+}
+
+static __always_inline struct io_open *req_open(struct io_kiocb *req)
+{
+	return (void *)req + bpf_core_field_offset(struct io_kiocb, cmd);
+}
+
+/* uring_task_wanted applies the task filters to the current task, named
+ * after its group leader when it is an io_uring worker. */
+static __always_inline bool uring_task_wanted(void)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	char comm[EVENT_COMM_LEN] = {};
+	current_comm(task, comm);
+	return task_wanted(bpf_get_current_pid_tgid(), bpf_get_current_uid_gid(), comm);
+}
+
+/*
+ * io_uring_submit_req fires for every request after its prep ran (io_init_req:
+ * the io_open holds how.flags and file_slot), in the submitter or the SQPOLL
+ * thread. An open with IOSQE_CQE_SKIP_SUCCESS posts no completion when it
+ * succeeds, and nothing else in the kernel's tracepoints follows it, so it is
+ * counted here as io_uring_unobserved: whether or not it then creates a file
+ * (an upper bound). The others are recorded for the overflow path.
+ */
+static __always_inline int on_uring_submit(struct io_kiocb *req)
+{
+	if (!bpf_core_type_exists(struct io_kiocb) || !bpf_core_type_exists(struct io_open))
+		return 0;
+	__u64 key = (__u64)req;
+	__u8 op = req_opcode(req);
+	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2) {
+		uring_forget(key);
+		return 0;
+	}
+	struct io_open *open = req_open(req);
+	__u64 how = BPF_CORE_READ(open, how.flags);
+	if (!(how & O_CREAT) || !uring_task_wanted()) {
+		uring_forget(key);
+		return 0;
+	}
+	__u32 rflags = 0; /* io_req_flags_t: u32 before 6.10, u64 since; bit 6 is in the low word */
+	bpf_probe_read_kernel(&rflags, sizeof(rflags), (void *)req + bpf_core_field_offset(struct io_kiocb, flags));
+	if (rflags & REQ_F_CQE_SKIP) {
+		uring_forget(key);
+		count(COUNTER_IO_URING);
+		return 0;
+	}
+	struct uring_open v = {
+		.ctx = (__u64)BPF_CORE_READ(req, ctx),
+		.user_data = BPF_CORE_READ(req, cqe.user_data),
+		.slot = BPF_CORE_READ(open, file_slot),
+	};
+	long err = bpf_map_update_elem(&uring_opens, &key, &v, BPF_NOEXIST);
+	if (!err) {
+		__sync_fetch_and_add(&uring_open_n, 1);
+		return 0;
+	}
+	if (bpf_map_update_elem(&uring_opens, &key, &v, BPF_EXIST))
+		count(COUNTER_INFLIGHT_FULL); /* full: an overflowed CQE of this open would go unseen */
+	return 0;
+}
+
+SEC("tracepoint/io_uring/io_uring_submit_req")
+int tp_io_uring_submit_req(struct trace_event_raw_io_uring_submit_req *ctx)
+{
+	return on_uring_submit(ctx->req);
+}
+
+/* The same tracepoint before 6.3 (6.1 has it), by its old name; the loader
+ * keeps the one of the two the kernel's BTF has. */
+struct trace_event_raw_io_uring_submit_sqe {
+	struct trace_entry ent;
+	void *ctx;
+	void *req;
+} __attribute__((preserve_access_index));
+
+SEC("tracepoint/io_uring/io_uring_submit_sqe")
+int tp_io_uring_submit_sqe(struct trace_event_raw_io_uring_submit_sqe *ctx)
+{
+	return on_uring_submit(ctx->req);
+}
+
+/*
+ * on_uring_file reports f, the file an io_uring open of how (its flags) left
+ * at its fd or slot, read when its completion is posted. A completion posted
+ * by an io-wq worker follows the fd install in the same thread. One posted
+ * later from the submitter (IORING_SETUP_DEFER_TASKRUN, or an overflowed
+ * CQE on 6.18, both run as task work) leaves the submitter time to close or
+ * dup2 the fd first: then an empty slot, or an O_CREAT open whose slot holds
+ * a file this open did not create, is counted as fd_race (an O_CREAT open of
+ * an existing file, completed late, is counted so too: an upper bound).
+ */
+static __always_inline int on_uring_file(struct file *f, __u64 how)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	bool deferred = !(BPF_CORE_READ(task, flags) & PF_IO_WORKER);
+	__u32 mode = 0;
+	struct path fp = {};
+	if (f)
+		read_file(f, &mode, &fp);
+	if (mode & FMODE_CREATED)
+		return on_file(f, HOOK_IO_URING, EVENT_F_IO_URING, true);
+	if ((how & O_CREAT) && (!f || deferred) && uring_task_wanted())
+		count(COUNTER_FD_RACE);
+	return 0;
+}
+
+static __always_inline struct file *uring_result_file(void *ring, __u32 slot, int res)
+{
+	if (!slot)
+		return fd_file((void *)bpf_get_current_task(), res);
+	return io_fixed_file(ring, slot == IORING_FILE_INDEX_ALLOC ? (__u32)res : slot - 1);
+}
+
 SEC("tracepoint/io_uring/io_uring_complete")
 int tp_io_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
 {
 	if (!bpf_core_type_exists(struct io_kiocb) || !bpf_core_type_exists(struct io_open))
 		return 0;
 	struct io_kiocb *req = ctx->req;
-	__u8 op = BPF_CORE_READ(req, opcode);
+	__u8 op = req_opcode(req);
 	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2)
 		return 0;
+	uring_forget((__u64)req);
 	int res = ctx->res;
 	if (res < 0)
 		return 0;
-	struct io_open *open = (void *)req + bpf_core_field_offset(struct io_kiocb, cmd);
+	struct io_open *open = req_open(req);
+	__u64 how = BPF_CORE_READ(open, how.flags);
 	__u32 slot = BPF_CORE_READ(open, file_slot);
-	struct file *f;
-	if (!slot)
-		f = fd_file((void *)bpf_get_current_task(), res);
-	else
-		f = io_fixed_file(ctx->ctx, slot == IORING_FILE_INDEX_ALLOC ? (__u32)res : slot - 1);
-	return on_file(f, HOOK_IO_URING, EVENT_F_IO_URING, true);
+	return on_uring_file(uring_result_file(ctx->ctx, slot, res), how);
+}
+
+struct overflow_match {
+	__u64 ctx;
+	__u64 user_data;
+	__u64 req;
+	__s32 res;
+	__u32 slot;
+};
+
+/* match_open finds the open in flight whose CQE overflowed: same ring and
+ * user_data, and the request holds the same result (so another request
+ * posting the same user_data is not taken for it). */
+static long match_open(struct bpf_map *map, __u64 *key, struct uring_open *v, struct overflow_match *m)
+{
+	if (v->ctx != m->ctx || v->user_data != m->user_data)
+		return 0;
+	struct io_kiocb *req = (void *)*key;
+	__u8 op = req_opcode(req);
+	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2)
+		return 0;
+	if (BPF_CORE_READ(req, cqe.res) != m->res)
+		return 0;
+	m->req = *key;
+	m->slot = v->slot;
+	return 1;
+}
+
+/*
+ * io_uring_cqe_overflow (5.19+): on 6.18 a completion that finds the CQ ring
+ * full goes to the overflow list without io_uring_complete (6.1 fires
+ * io_uring_complete first, which removed the entry: no double count).
+ */
+SEC("tracepoint/io_uring/io_uring_cqe_overflow")
+int tp_io_uring_cqe_overflow(struct trace_event_raw_io_uring_cqe_overflow *ctx)
+{
+	if (!uring_open_n)
+		return 0;
+	struct overflow_match m = {.ctx = (__u64)ctx->ctx, .user_data = ctx->user_data, .res = ctx->res};
+	bpf_for_each_map_elem(&uring_opens, match_open, &m, 0);
+	if (!m.req)
+		return 0;
+	uring_forget(m.req);
+	if (m.res < 0)
+		return 0;
+	struct io_kiocb *req = (void *)m.req;
+	__u64 how = BPF_CORE_READ(req_open(req), how.flags);
+	return on_uring_file(uring_result_file(ctx->ctx, m.slot, m.res), how);
 }

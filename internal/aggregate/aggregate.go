@@ -115,7 +115,7 @@ func (t *Table) AddAs(e *event.Event, w uint32) {
 	full := len(t.series) >= t.opts.MaxSeries
 	var ok bool
 	if t.opts.DirectoryDepth > 0 {
-		if k.Dir, ok = t.strs.get(Dir(p, t.opts.DirectoryDepth), !full); !ok {
+		if k.Dir, ok = t.strs.get(DirLabel(p, e.Flags, t.opts.DirectoryDepth), !full); !ok {
 			t.overflow++
 			return
 		}
@@ -199,6 +199,38 @@ func (t *Table) expire() {
 		rekeyed[k] = s
 	}
 	t.series = rekeyed
+}
+
+// Labels for directories that a cut path cannot name whole. Neither starts
+// with "/", so neither can be the directory of a path resolved whole.
+const (
+	// DirUnresolved is the file.directory of a path whose root side the
+	// kernel could not reach (event.FlagRootless): no top directory known.
+	DirUnresolved = "unresolved"
+	// DirTruncatedPrefix starts the file.directory of a path cut on the leaf
+	// side (event.FlagTruncated) before depth whole directories: the rest
+	// of the label is the deepest directory the cut path names whole, an
+	// ancestor of the file's real directory.
+	DirTruncatedPrefix = "truncated:"
+)
+
+// DirLabel returns the file.directory label of a sample's path p: Dir(p,
+// depth) when p was resolved whole, or when it was cut on the leaf side after
+// depth whole directories (the label is then exact); otherwise one of the
+// labels above, so that a cut path never passes for a directory it is not.
+func DirLabel(p []byte, flags event.Flags, depth int) []byte {
+	if flags&event.FlagRootless != 0 {
+		return []byte(DirUnresolved)
+	}
+	d := Dir(p, depth)
+	if flags&event.FlagTruncated == 0 {
+		return d
+	}
+	// The last component of a cut path may itself be cut: Dir dropped it.
+	if n := bytes.Count(d, []byte{'/'}); n >= depth && len(d) > 1 {
+		return d
+	}
+	return append([]byte(DirTruncatedPrefix), d...)
 }
 
 // Dir returns the directory of p cut to depth components from the root:

@@ -133,3 +133,26 @@ func BenchmarkAdd(b *testing.B) {
 		i++
 	}
 }
+
+// TestDirLabel: a path cut by the kernel never passes for a directory it is
+// not: whole paths and cut paths with depth whole directories give Dir;
+// shallower cut paths are marked; rootless ones are unresolved.
+func TestDirLabel(t *testing.T) {
+	for _, tt := range []struct {
+		path  string
+		flags event.Flags
+		depth int
+		want  string
+	}{
+		{"/tmp/a/b/x", 0, 2, "/tmp/a"},
+		{"/tmp/a/b/x", event.FlagTruncated, 2, "/tmp/a"},
+		{"/tmp/a/b/x", event.FlagTruncated, 3, "/tmp/a/b"},
+		{"/tmp/a/b/x", event.FlagTruncated, 4, "truncated:/tmp/a/b"},
+		{"/tmp/aaaa", event.FlagTruncated, 2, "truncated:/tmp"},
+		{"/aaaa", event.FlagTruncated, 1, "truncated:/"},
+		{"/d/d/d/x", event.FlagTruncated | event.FlagRootless, 2, "unresolved"},
+		{"/etc/d/x", event.FlagTruncated | event.FlagRootless, 1, "unresolved"},
+	} {
+		assert.Equal(t, tt.want, string(DirLabel([]byte(tt.path), tt.flags, tt.depth)), "DirLabel(%q, %#x, %d)", tt.path, tt.flags, tt.depth)
+	}
+}

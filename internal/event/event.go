@@ -25,7 +25,7 @@ const (
 	maxPath  = PathLen - 1
 	hookMin  = HookKretprobe
 	hookMax  = HookIOUring
-	knownFlg = FlagTruncated | FlagIOUring | FlagMknod | FlagUnresolved | FlagTmpfileLink
+	knownFlg = FlagTruncated | FlagIOUring | FlagMknod | FlagUnresolved | FlagTmpfileLink | FlagRootless
 )
 
 // Hook says which kernel program saw a creation.
@@ -73,6 +73,11 @@ const (
 	// FlagTmpfileLink marks an O_TMPFILE file given its first name by
 	// linkat(2): the creation is the link.
 	FlagTmpfileLink Flags = 0x40
+	// FlagRootless marks a path whose root side the kernel could not reach
+	// (deeper than its walk allows): Path is the leaf side only and names no
+	// top directory. FlagTruncated is set with it. Without FlagRootless a
+	// truncated path starts at the root and was cut on the leaf side.
+	FlagRootless Flags = 0x80
 )
 
 // Errors returned by Decode; each wraps ErrMalformed.
@@ -113,7 +118,8 @@ type Event struct {
 	// Comm is the task's name, without the NUL padding.
 	Comm []byte
 	// Path is the created file's path as the kernel resolved it: absolute
-	// from the task's root unless FlagTruncated is set.
+	// from the task's root; with FlagTruncated its leaf side is cut, and with
+	// FlagRootless too its root side is missing instead.
 	Path []byte
 }
 

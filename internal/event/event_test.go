@@ -54,7 +54,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"NUL in path", mod(func(b []byte) { b[offPath+2] = 0 }), errPathNUL},
 		{"hook zero", mod(func(b []byte) { b[34] = 0 }), errHook},
 		{"hook unknown", mod(func(b []byte) { b[34] = 9 }), errHook},
-		{"flags unknown", mod(func(b []byte) { b[35] = 0x80 }), errFlags},
+		{"flags unknown", mod(func(b []byte) { b[35] = 0x08 }), errFlags},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -40,13 +40,21 @@ type kerneleventsPrefixKey struct {
 }
 
 type kerneleventsScratch struct {
-	_    structs.HostLayout
-	Off  uint32
-	Pad  uint32
-	Buf  [1280]int8
-	Dwin [192]int8
-	Key  kerneleventsPrefixKey
-	Name [256]int8
+	_          structs.HostLayout
+	Off        uint32
+	N          uint32
+	K          uint32
+	Pad        uint32
+	StopDentry uint64
+	StopMnt    uint64
+	RingDentry [32]uint64
+	RingName   [32]uint64
+	RingLen    [32]uint32
+	Buf        [1280]int8
+	Dwin       [192]int8
+	Key        kerneleventsPrefixKey
+	Name       [256]int8
+	_          [4]byte
 }
 
 type kerneleventsTmpfileInfo struct {
@@ -55,6 +63,14 @@ type kerneleventsTmpfileInfo struct {
 	Ino  uint64
 	Tgid uint32
 	Pad  uint32
+}
+
+type kerneleventsUringOpen struct {
+	_        structs.HostLayout
+	Ctx      uint64
+	UserData uint64
+	Slot     uint32
+	Pad      uint32
 }
 
 type kerneleventsVfsPending struct {
@@ -78,6 +94,7 @@ const (
 	kerneleventsMapScratchMap               = "scratch_map"
 	kerneleventsMapTmpfiles                 = "tmpfiles"
 	kerneleventsMapUidFilter                = "uid_filter"
+	kerneleventsMapUringOpens               = "uring_opens"
 	kerneleventsProgFentrySecurityPathLink  = "fentry_security_path_link"
 	kerneleventsProgFentrySecurityPathMknod = "fentry_security_path_mknod"
 	kerneleventsProgFexitDoFilpOpen         = "fexit_do_filp_open"
@@ -90,6 +107,9 @@ const (
 	kerneleventsProgKretprobeVfsLink        = "kretprobe_vfs_link"
 	kerneleventsProgRawTpSysExit            = "raw_tp_sys_exit"
 	kerneleventsProgTpIoUringComplete       = "tp_io_uring_complete"
+	kerneleventsProgTpIoUringCqeOverflow    = "tp_io_uring_cqe_overflow"
+	kerneleventsProgTpIoUringSubmitReq      = "tp_io_uring_submit_req"
+	kerneleventsProgTpIoUringSubmitSqe      = "tp_io_uring_submit_sqe"
 	kerneleventsProgTpSysExit               = "tp_sys_exit"
 	kerneleventsVarFilterCgroups            = "filter_cgroups"
 	kerneleventsVarFilterComms              = "filter_comms"
@@ -99,6 +119,7 @@ const (
 	kerneleventsVarSelfPidnsIno             = "self_pidns_ino"
 	kerneleventsVarSelfTgid                 = "self_tgid"
 	kerneleventsVarUnusedEvent              = "unused_event"
+	kerneleventsVarUringOpenN               = "uring_open_n"
 	kerneleventsVarWakeupBytes              = "wakeup_bytes"
 )
 
@@ -156,6 +177,9 @@ type kerneleventsProgramSpecs struct {
 	KretprobeVfsLink        *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_link"`
 	RawTpSysExit            *ebpf.ProgramSpec `ebpf:"raw_tp_sys_exit"`
 	TpIoUringComplete       *ebpf.ProgramSpec `ebpf:"tp_io_uring_complete"`
+	TpIoUringCqeOverflow    *ebpf.ProgramSpec `ebpf:"tp_io_uring_cqe_overflow"`
+	TpIoUringSubmitReq      *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_req"`
+	TpIoUringSubmitSqe      *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_sqe"`
 	TpSysExit               *ebpf.ProgramSpec `ebpf:"tp_sys_exit"`
 }
 
@@ -173,6 +197,7 @@ type kerneleventsMapSpecs struct {
 	ScratchMap    *ebpf.MapSpec `ebpf:"scratch_map"`
 	Tmpfiles      *ebpf.MapSpec `ebpf:"tmpfiles"`
 	UidFilter     *ebpf.MapSpec `ebpf:"uid_filter"`
+	UringOpens    *ebpf.MapSpec `ebpf:"uring_opens"`
 }
 
 // kerneleventsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -187,6 +212,7 @@ type kerneleventsVariableSpecs struct {
 	SelfPidnsIno   *ebpf.VariableSpec `ebpf:"self_pidns_ino"`
 	SelfTgid       *ebpf.VariableSpec `ebpf:"self_tgid"`
 	UnusedEvent    *ebpf.VariableSpec `ebpf:"unused_event"`
+	UringOpenN     *ebpf.VariableSpec `ebpf:"uring_open_n"`
 	WakeupBytes    *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -220,6 +246,7 @@ type kerneleventsMaps struct {
 	ScratchMap    *ebpf.Map `ebpf:"scratch_map"`
 	Tmpfiles      *ebpf.Map `ebpf:"tmpfiles"`
 	UidFilter     *ebpf.Map `ebpf:"uid_filter"`
+	UringOpens    *ebpf.Map `ebpf:"uring_opens"`
 }
 
 func (m *kerneleventsMaps) Close() error {
@@ -234,6 +261,7 @@ func (m *kerneleventsMaps) Close() error {
 		m.ScratchMap,
 		m.Tmpfiles,
 		m.UidFilter,
+		m.UringOpens,
 	)
 }
 
@@ -249,6 +277,7 @@ type kerneleventsVariables struct {
 	SelfPidnsIno   *ebpf.Variable `ebpf:"self_pidns_ino"`
 	SelfTgid       *ebpf.Variable `ebpf:"self_tgid"`
 	UnusedEvent    *ebpf.Variable `ebpf:"unused_event"`
+	UringOpenN     *ebpf.Variable `ebpf:"uring_open_n"`
 	WakeupBytes    *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
@@ -268,6 +297,9 @@ type kerneleventsPrograms struct {
 	KretprobeVfsLink        *ebpf.Program `ebpf:"kretprobe_vfs_link"`
 	RawTpSysExit            *ebpf.Program `ebpf:"raw_tp_sys_exit"`
 	TpIoUringComplete       *ebpf.Program `ebpf:"tp_io_uring_complete"`
+	TpIoUringCqeOverflow    *ebpf.Program `ebpf:"tp_io_uring_cqe_overflow"`
+	TpIoUringSubmitReq      *ebpf.Program `ebpf:"tp_io_uring_submit_req"`
+	TpIoUringSubmitSqe      *ebpf.Program `ebpf:"tp_io_uring_submit_sqe"`
 	TpSysExit               *ebpf.Program `ebpf:"tp_sys_exit"`
 }
 
@@ -285,6 +317,9 @@ func (p *kerneleventsPrograms) Close() error {
 		p.KretprobeVfsLink,
 		p.RawTpSysExit,
 		p.TpIoUringComplete,
+		p.TpIoUringCqeOverflow,
+		p.TpIoUringSubmitReq,
+		p.TpIoUringSubmitSqe,
 		p.TpSysExit,
 	)
 }

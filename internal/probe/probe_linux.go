@@ -164,8 +164,15 @@ var programSets = map[Hook]programSet{
 		required: []attacher{tracing("tp_sys_exit", "tp_btf sys_exit", ebpf.AttachTraceRawTp)},
 		optional: []attacher{
 			// io_uring opens pass no syscall (the do_filp_open hooks see
-			// them; attaching this beside those would count twice).
+			// them; attaching these beside those would count twice).
+			// submit_req counts the opens no completion will show
+			// (IOSQE_CQE_SKIP_SUCCESS) and records the others for
+			// cqe_overflow, which sees the completions that overflow the
+			// CQ ring on kernels where io_uring_complete does not.
 			tracepoint("tp_io_uring_complete", "io_uring", "io_uring_complete"),
+			tracepoint("tp_io_uring_submit_req", "io_uring", "io_uring_submit_req"),
+			tracepoint("tp_io_uring_submit_sqe", "io_uring", "io_uring_submit_sqe"),
+			tracepoint("tp_io_uring_cqe_overflow", "io_uring", "io_uring_cqe_overflow"),
 		},
 	},
 }
@@ -185,6 +192,35 @@ func hookSet(h Hook, ownBTF bool) (programSet, bool) {
 func haveOwnBTF() bool {
 	_, err := os.Stat("/sys/kernel/btf/vmlinux")
 	return err == nil
+}
+
+// alternatives are programs for one tracepoint under the names it had in
+// different kernels, each keyed by the BTF type of its context: only the one
+// whose type the running kernel has is loaded and attached (the other's CO-RE
+// relocations could not be resolved).
+var alternatives = map[string]string{
+	"tp_io_uring_submit_req": "trace_event_raw_io_uring_submit_req", // 6.3+
+	"tp_io_uring_submit_sqe": "trace_event_raw_io_uring_submit_sqe", // before
+}
+
+// dropAlternatives removes from spec the alternatives the kernel has no type for.
+func dropAlternatives(spec *ebpf.CollectionSpec, types *btf.Spec) error {
+	if types == nil {
+		var err error
+		if types, err = btf.LoadKernelSpec(); err != nil {
+			return fmt.Errorf("load kernel BTF: %w", err)
+		}
+	}
+	for prog, typ := range alternatives {
+		if _, ok := spec.Programs[prog]; !ok {
+			continue
+		}
+		var st *btf.Struct
+		if err := types.TypeByName(typ, &st); err != nil {
+			delete(spec.Programs, prog)
+		}
+	}
+	return nil
 }
 
 // Open loads and attaches the programs for opts.Hook. With HookAuto it tries
@@ -243,6 +279,9 @@ func VerifyLoad(h Hook, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if err := dropAlternatives(spec, types); err != nil {
+		return err
+	}
 	objs, err := loadObjects(spec, types)
 	if err != nil {
 		return explainLoad(h, err)
@@ -283,6 +322,9 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := dropAlternatives(spec, types); err != nil {
+		return nil, err
+	}
 
 	objs, err := loadObjects(spec, types)
 	if err != nil {
@@ -318,6 +360,9 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 		p.links = append(p.links, l)
 	}
 	for _, a := range set.optional {
+		if _, ok := alternatives[a.prog]; ok && objs.progs[a.prog] == nil {
+			continue // the kernel has the other name
+		}
 		l, err := a.fn(objs.progs[a.prog])
 		if err != nil {
 			p.notes = append(p.notes, fmt.Sprintf("%s not attached (files it would see are not counted): %v", a.what, explainAttach(a.what, err)))

@@ -134,6 +134,8 @@ func do(dir int, dirPath string, op Op) error {
 			return fmt.Errorf("want EEXIST, got %d", res)
 		}
 		return nil
+	case OpIOUringSkip, OpIOUringSkipDirect, OpIOUringOverflow, OpIOUringDeferClose, OpIOUringDeferDup2:
+		return uringEvasion(dir, dirPath, op)
 	case OpComm:
 		nameThreads(op.Path)
 		return nil

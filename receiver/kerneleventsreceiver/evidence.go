@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/kernelevents/kernelevents/internal/aggregate"
 	"github.com/kernelevents/kernelevents/internal/event"
 	"github.com/kernelevents/kernelevents/internal/identity"
 )
@@ -98,7 +99,12 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	// Paths, names and the executable are the kernel's bytes: labels
 	// (event.Label) keep them valid UTF-8 for every exporter, reversibly.
 	a.PutStr("file.path", event.Label(p))
-	a.PutStr("file.directory", event.Label(path.Dir(p)))
+	if e.Flags&event.FlagRootless != 0 {
+		// The leaf side only: its directories are not where they seem.
+		a.PutStr("file.directory", aggregate.DirUnresolved)
+	} else {
+		a.PutStr("file.directory", event.Label(path.Dir(p)))
+	}
 	if e.Flags&event.FlagTruncated != 0 {
 		a.PutBool("kernelevents.file.path.truncated", true)
 	}

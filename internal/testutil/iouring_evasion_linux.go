@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build linux
+
+package testutil
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The io_uring ways around a completion-based observer (issue 14, gap 3),
+// each creating one file that a hook must count or count as lost.
+
+const (
+	ioringSetupSingleIssuer = 1 << 12
+	ioringSetupDeferTaskrun = 1 << 13
+	iosqeCQESkipSuccess     = 1 << 6
+	ioringSQCQOverflow      = 1 << 1
+	ioringOpNop             = 0
+)
+
+// Kinds of Op for the io_uring evasions. Each creates Path (relative to
+// the child's directory).
+const (
+	// OpIOUringSkip opens with IOSQE_CQE_SKIP_SUCCESS: no completion is
+	// posted for it.
+	OpIOUringSkip = "io_uring_cqe_skip"
+	// OpIOUringSkipDirect does the same into a direct descriptor slot.
+	OpIOUringSkipDirect = "io_uring_cqe_skip_direct"
+	// OpIOUringOverflow fills the CQ ring with NOP completions first, so
+	// the open's completion goes to the overflow list.
+	OpIOUringOverflow = "io_uring_cq_overflow"
+	// OpIOUringDeferClose opens on an IORING_SETUP_DEFER_TASKRUN ring and
+	// closes the new fd before reaping the completion.
+	OpIOUringDeferClose = "io_uring_defer_close"
+	// OpIOUringDeferDup2 does the same but dup2()s the child's directory fd
+	// over the new fd (a file that was not created) before reaping.
+	OpIOUringDeferDup2 = "io_uring_defer_dup2"
+)
+
+type uring struct {
+	fd        int
+	p         uringParams
+	sq, cq    []byte
+	sqes      []byte
+	unmapping [][]byte
+}
+
+func newURing(entries, flags uint32) (*uring, error) {
+	r := &uring{}
+	r.p.Flags = flags
+	fd, _, errno := unix.Syscall(sysIOUringSetup, uintptr(entries), uintptr(unsafe.Pointer(&r.p)), 0)
+	if errno != 0 {
+		return nil, fmt.Errorf("%w: io_uring_setup flags %#x: %v", ErrNoIOUring, flags, errno)
+	}
+	r.fd = int(fd)
+	sqSize := int(r.p.SQOff.Array + r.p.SQEntries*4)
+	cqSize := int(r.p.CQOff.Cqes + r.p.CQEntries*16)
+	if cqSize > sqSize {
+		sqSize = cqSize
+	}
+	if r.p.Features&ioringFeatSingleMmap == 0 {
+		r.close()
+		return nil, errors.New("io_uring without IORING_FEAT_SINGLE_MMAP")
+	}
+	var err error
+	if r.sq, err = unix.Mmap(r.fd, offSQRing, sqSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
+		r.close()
+		return nil, fmt.Errorf("mmap sq ring: %w", err)
+	}
+	r.cq = r.sq
+	if r.sqes, err = unix.Mmap(r.fd, offSQEs, int(r.p.SQEntries)*64, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
+		r.close()
+		return nil, fmt.Errorf("mmap sqes: %w", err)
+	}
+	return r, nil
+}
+
+func (r *uring) close() {
+	if r.sqes != nil {
+		unix.Munmap(r.sqes)
+	}
+	if r.sq != nil {
+		unix.Munmap(r.sq)
+	}
+	unix.Close(r.fd)
+}
+
+func (r *uring) u32(b []byte, off uint32) *uint32 { return (*uint32)(unsafe.Pointer(&b[off])) }
+
+// push queues e.
+func (r *uring) push(e sqe) {
+	mask := *r.u32(r.sq, r.p.SQOff.RingMask)
+	tail := atomic.LoadUint32(r.u32(r.sq, r.p.SQOff.Tail))
+	*(*sqe)(unsafe.Pointer(&r.sqes[(tail&mask)*64])) = e
+	*r.u32(r.sq, r.p.SQOff.Array+(tail&mask)*4) = tail & mask
+	atomic.StoreUint32(r.u32(r.sq, r.p.SQOff.Tail), tail+1)
+}
+
+func (r *uring) enter(submit, wait uint32, flags uintptr) error {
+	for {
+		_, _, errno := unix.Syscall6(sysIOUringEnter, uintptr(r.fd), uintptr(submit), uintptr(wait), flags, 0, 0)
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return fmt.Errorf("io_uring_enter: %v", errno)
+		}
+		return nil
+	}
+}
+
+// reap returns the completions in the CQ ring.
+func (r *uring) reap() map[uint64]int32 {
+	out := map[uint64]int32{}
+	for {
+		head := atomic.LoadUint32(r.u32(r.cq, r.p.CQOff.Head))
+		if head == atomic.LoadUint32(r.u32(r.cq, r.p.CQOff.Tail)) {
+			return out
+		}
+		off := r.p.CQOff.Cqes + (head&*r.u32(r.cq, r.p.CQOff.RingMask))*16
+		out[*(*uint64)(unsafe.Pointer(&r.cq[off]))] = int32(*r.u32(r.cq, off+8))
+		atomic.StoreUint32(r.u32(r.cq, r.p.CQOff.Head), head+1)
+	}
+}
+
+const openUserData = 7
+
+func openSQE(dirfd int, name *byte, flags uint32, sqeFlags uint8, slot uint32) sqe {
+	return sqe{Opcode: ioringOpOpenat, Flags: sqeFlags, Fd: int32(dirfd), Addr: uint64(uintptr(unsafe.Pointer(name))), Len: 0o644, OpenFlags: flags, UserData: openUserData, FileIndex: slot}
+}
+
+// waitFor polls cond (each poll is a syscall, which also runs the task
+// work io_uring queued for this thread) for up to ten seconds.
+func waitFor(what string, cond func() bool) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return nil
+}
+
+func exists(dir int, name string) func() bool {
+	return func() bool {
+		var st unix.Stat_t
+		return unix.Fstatat(dir, name, &st, 0) == nil
+	}
+}
+
+func uringEvasion(dir int, dirPath string, op Op) error {
+	runtime.LockOSThread() // one submitter thread (SINGLE_ISSUER, task work)
+	name, err := unix.BytePtrFromString(op.Path)
+	if err != nil {
+		return err
+	}
+	defer runtime.KeepAlive(name)
+	const flags = unix.O_CREAT | unix.O_WRONLY
+	switch op.Kind {
+	case OpIOUringSkip, OpIOUringSkipDirect:
+		r, err := newURing(4, 0)
+		if err != nil {
+			return err
+		}
+		defer r.close()
+		var slot uint32
+		if op.Kind == OpIOUringSkipDirect {
+			files := []int32{-1, -1}
+			if _, _, errno := unix.Syscall6(sysIOUringRegister, uintptr(r.fd), ioringRegisterFiles, uintptr(unsafe.Pointer(&files[0])), 2, 0, 0); errno != 0 {
+				return fmt.Errorf("register sparse files: %v", errno)
+			}
+			slot = 2
+		}
+		r.push(openSQE(dir, name, flags, iosqeCQESkipSuccess, slot))
+		if err := r.enter(1, 0, 0); err != nil {
+			return err
+		}
+		if err := waitFor("the skipped open's file", exists(dir, op.Path)); err != nil {
+			return err
+		}
+		// Completions: none on success; an error would post one.
+		if err := r.enter(0, 0, ioringEnterGetEvents); err != nil {
+			return err
+		}
+		if cqes := r.reap(); len(cqes) != 0 {
+			return fmt.Errorf("want no completion, got %v", cqes)
+		}
+		return nil
+	case OpIOUringOverflow:
+		r, err := newURing(2, 0)
+		if err != nil {
+			return err
+		}
+		defer r.close()
+		for i := uint32(0); i < r.p.CQEntries; i++ {
+			r.push(sqe{Opcode: ioringOpNop, UserData: 100 + uint64(i)})
+			if err := r.enter(1, 0, 0); err != nil {
+				return err
+			}
+		}
+		r.push(openSQE(dir, name, flags, 0, 0))
+		if err := r.enter(1, 0, 0); err != nil {
+			return err
+		}
+		sqFlags := r.u32(r.sq, r.p.SQOff.Flags)
+		if err := waitFor("the CQ overflow flag", func() bool { return atomic.LoadUint32(sqFlags)&ioringSQCQOverflow != 0 }); err != nil {
+			return err
+		}
+		cqes := r.reap()
+		if err := r.enter(0, 0, ioringEnterGetEvents); err != nil { // flushes the overflow list
+			return err
+		}
+		for k, v := range r.reap() {
+			cqes[k] = v
+		}
+		res, ok := cqes[openUserData]
+		if !ok || res < 0 {
+			return fmt.Errorf("open completion after overflow: %v", cqes)
+		}
+		return unix.Close(int(res))
+	case OpIOUringDeferClose, OpIOUringDeferDup2:
+		r, err := newURing(4, ioringSetupSingleIssuer|ioringSetupDeferTaskrun)
+		if err != nil {
+			return err
+		}
+		defer r.close()
+		// The worker takes the lowest free fd: find it.
+		fd, err := unix.Dup(r.fd)
+		if err != nil {
+			return err
+		}
+		unix.Close(fd)
+		r.push(openSQE(dir, name, flags, 0, 0))
+		if err := r.enter(1, 0, 0); err != nil {
+			return err
+		}
+		link := "/proc/self/fd/" + strconv.Itoa(fd)
+		want := dirPath + "/" + op.Path
+		if err := waitFor("the new fd "+link, func() bool { got, err := os.Readlink(link); return err == nil && got == want }); err != nil {
+			return err
+		}
+		if op.Kind == OpIOUringDeferClose {
+			err = unix.Close(fd)
+		} else {
+			err = unix.Dup2(dir, fd)
+		}
+		if err != nil {
+			return err
+		}
+		if err := r.enter(0, 1, ioringEnterGetEvents); err != nil {
+			return err
+		}
+		cqes := r.reap()
+		if res := cqes[openUserData]; int(res) != fd {
+			return fmt.Errorf("open completion %v, want fd %d", cqes, fd)
+		}
+		if op.Kind == OpIOUringDeferDup2 {
+			unix.Close(fd)
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown io_uring op")
+}
