@@ -148,7 +148,7 @@ case $arch in
 amd64)
 	qemu=(qemu-system-x86_64 -machine pc -accel "$tcg" -cpu max
 		-serial "file:$console" -serial stdio
-		-append "console=ttyS0,115200 $cmdline ${KERNELEVENTS_VMTEST_APPEND:-}")
+		-append "console=ttyS0,115200 $cmdline $kcmdline ${KERNELEVENTS_VMTEST_APPEND:-}")
 	;;
 arm64)
 	# virt has one UART (in qemu 7.2): console and test output share it.
@@ -159,7 +159,7 @@ arm64)
 	# shellcheck disable=SC2054 # -cpu takes a comma-separated list
 	qemu=(qemu-system-aarch64 -machine virt -accel "$tcg" -cpu max,pauth-impdef=on
 		-serial stdio
-		-append "console=ttyAMA0 quiet $cmdline ${KERNELEVENTS_VMTEST_APPEND:-}")
+		-append "console=ttyAMA0 quiet $cmdline $kcmdline ${KERNELEVENTS_VMTEST_APPEND:-}")
 	;;
 esac
 qemu+=(-m "$mem" -smp "$smp" -nodefaults -no-user-config -display none -no-reboot

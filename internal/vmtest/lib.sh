@@ -145,27 +145,31 @@ vm_ensure_tools() {
 #   hooks    KERNELEVENTS_HOOKS: the hooks that must attach there
 #   auto     KERNELEVENTS_EXPECT_AUTO: the hook auto must pick there
 #   default  yes: in make vmtest (so in make test); no: only with --kernel
+#   cmdline  more kernel command line for this row, commas for spaces; - for none
 # fexit is not required on arm64 6.1: it needs ftrace direct calls, which
 # arm64 has only from Linux 6.4 on.
 VMTEST_KERNELS='
-6.1         amd64  linux-image-amd64         kretprobe,fexit,tracepoint  kretprobe  yes
-6.12        amd64  linux-image-6.12-amd64    kretprobe,fexit,tracepoint  kretprobe  yes
-6.1-rt      amd64  linux-image-rt-amd64      kretprobe,fexit,tracepoint  kretprobe  yes
-6.1-arm64   arm64  linux-image-arm64         kretprobe,tracepoint        kretprobe  no
+6.1         amd64  linux-image-amd64         kretprobe,fexit,tracepoint  kretprobe  yes  -
+6.12        amd64  linux-image-6.12-amd64    kretprobe,fexit,tracepoint  kretprobe  yes  -
+6.1-rt      amd64  linux-image-rt-amd64      kretprobe,fexit,tracepoint  kretprobe  yes  -
+6.1-arm64   arm64  linux-image-arm64         kretprobe,tracepoint        kretprobe  no   -
+6.12-full   amd64  linux-image-6.12-amd64    kretprobe,fexit,tracepoint  kretprobe  no   preempt=full
 '
 
 # vm_kernel_rows prints the matrix without blank lines.
 vm_kernel_rows() {
-	awk 'NF >= 6' <<<"$VMTEST_KERNELS"
+	awk 'NF >= 7' <<<"$VMTEST_KERNELS"
 }
 
-# vm_kernel_row NAME sets kname, karch, kpackage, khooks, kauto and kdefault
-# from NAME's row, or fails.
+# vm_kernel_row NAME sets kname, karch, kpackage, khooks, kauto, kdefault and
+# kcmdline (spaces restored, empty for -) from NAME's row, or fails.
 vm_kernel_row() {
 	local row
 	row=$(vm_kernel_rows | awk -v n="$1" '$1 == n')
 	[[ -n $row ]] || return 1
-	read -r kname karch kpackage khooks kauto kdefault <<<"$row"
+	read -r kname karch kpackage khooks kauto kdefault kcmdline <<<"$row"
+	[[ $kcmdline != - ]] || kcmdline=
+	kcmdline=${kcmdline//,/ }
 }
 
 # vm_default_kernel ARCH prints the first row's name for ARCH.
@@ -314,7 +318,7 @@ _vm_fetch_kernel() {
 # KERNELEVENTS_VMTEST_KERNEL overrides it with a local file,
 # KERNELEVENTS_VMTEST_KERNEL_PKG with another Debian package.
 vm_kernel() {
-	local kname karch kpackage khooks kauto kdefault
+	local kname karch kpackage khooks kauto kdefault kcmdline
 	vm_kernel_row "$1" || vm_die "no kernel named $1 in the matrix (VMTEST_KERNELS in lib.sh)"
 	if [[ -n ${KERNELEVENTS_VMTEST_KERNEL:-} ]]; then
 		[[ -r $KERNELEVENTS_VMTEST_KERNEL ]] || vm_die "KERNELEVENTS_VMTEST_KERNEL=$KERNELEVENTS_VMTEST_KERNEL is not readable"

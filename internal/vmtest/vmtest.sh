@@ -30,8 +30,8 @@ while (($#)); do
 	--arch) arch=${2:?--arch needs amd64 or arm64}; shift 2 ;;
 	--arch=*) arch=${1#--arch=}; shift ;;
 	--list)
-		printf '%-10s %-6s %-24s %-28s %-10s %s\n' name arch package hooks auto default
-		vm_kernel_rows | awk '{ printf "%-10s %-6s %-24s %-28s %-10s %s\n", $1, $2, $3, $4, $5, $6 }'
+		printf '%-10s %-6s %-24s %-28s %-10s %-8s %s\n' name arch package hooks auto default cmdline
+		vm_kernel_rows | awk '{ printf "%-10s %-6s %-24s %-28s %-10s %-8s %s\n", $1, $2, $3, $4, $5, $6, $7 }'
 		exit 0
 		;;
 	-h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -113,7 +113,7 @@ for k in "${kernels[@]}"; do
 	export KERNELEVENTS_VMTEST_TIMES=$work/times.$k
 	: >"$KERNELEVENTS_VMTEST_TIMES"
 	cmd=(go test -count=1 -v -exec "$VMTEST_DIR/exec.sh" "${goargs[@]}" "${pkgs[@]}")
-	echo "vmtest: === kernel $k (${kpkg[$k]} ${kver[$k]}, $karch): hooks $KERNELEVENTS_HOOKS, auto must pick $KERNELEVENTS_EXPECT_AUTO"
+	echo "vmtest: === kernel $k (${kpkg[$k]} ${kver[$k]}, $karch${kcmdline:+, boot with $kcmdline}): hooks $KERNELEVENTS_HOOKS, auto must pick $KERNELEVENTS_EXPECT_AUTO"
 	echo "vmtest: running CGO_ENABLED=0 GOARCH=$GOARCH KERNELEVENTS_REQUIRE_BPF=1" \
 		"KERNELEVENTS_HOOKS=$KERNELEVENTS_HOOKS KERNELEVENTS_EXPECT_AUTO=$KERNELEVENTS_EXPECT_AUTO" \
 		"KERNELEVENTS_VMTEST_KERNEL_NAME=$k $(printf '%q ' "${cmd[@]}")"
