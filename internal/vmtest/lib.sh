@@ -152,7 +152,7 @@ VMTEST_KERNELS='
 6.1         amd64  linux-image-amd64         kretprobe,fexit,tracepoint  kretprobe  yes  -
 6.12        amd64  linux-image-6.12-amd64    kretprobe,fexit,tracepoint  kretprobe  yes  -
 6.1-rt      amd64  linux-image-rt-amd64      kretprobe,fexit,tracepoint  kretprobe  yes  -
-6.1-arm64   arm64  linux-image-arm64         kretprobe,tracepoint        kretprobe  no   -
+6.1-arm64   arm64  linux-image-arm64         kretprobe,tracepoint        kretprobe  yes  -
 6.12-full   amd64  linux-image-6.12-amd64    kretprobe,fexit,tracepoint  kretprobe  no   preempt=full
 '
 

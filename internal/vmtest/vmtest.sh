@@ -141,6 +141,10 @@ for k in "${kernels[@]}"; do
 					for (i = 0; i < n; i++) { p = l[i]; while (sub(/\/[^\/]*$/, "", p)) sub_of[p] = 1 }
 					for (i = 0; i < n; i++) if (!(l[i] in sub_of)) print l[i]
 				}')
+		# a failed package says no more than its failed tests do.
+		if grep -qv '^package ' < <(printf '%s\n' "${f[@]}"); then
+			mapfile -t f < <(printf '%s\n' "${f[@]}" | grep -v '^package ')
+		fi
 		failed+=("$k (${kpkg[$k]} ${kver[$k]}; hooks $KERNELEVENTS_HOOKS, auto $KERNELEVENTS_EXPECT_AUTO):")
 		for l in "${f[@]}"; do failed+=("    $l"); done
 	fi
