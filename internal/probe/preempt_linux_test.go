@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -107,10 +108,29 @@ func TestPreemptedScratch(t *testing.T) {
 			}
 			lost, err := p.LostByReason()
 			require.NoError(t, err)
-			t.Logf("hook %s: %d of %d opens and %d of %d mknods seen, %d with another thread's path; lost %v",
-				h, nA, rounds, nB, rounds, len(wrong), lost)
+			var counted uint64
+			for _, n := range lost {
+				counted += n
+			}
+			// The kernel skips a program that is already running on this
+			// CPU (its own recursion guard) and counts it per program.
+			var recursion uint64
+			for _, id := range p.ProgramIDs() {
+				prog, err := ebpf.NewProgramFromID(id)
+				require.NoError(t, err)
+				st, err := prog.Stats()
+				prog.Close()
+				require.NoError(t, err)
+				recursion += st.RecursionMisses
+			}
+			t.Logf("hook %s: %d of %d opens and %d of %d mknods seen, %d with another thread's path; lost %v; programs skipped by the kernel's recursion guard %d",
+				h, nA, rounds, nB, rounds, len(wrong), lost, recursion)
 			require.NotZero(t, nA, "no sample of the opening thread")
 			require.NotZero(t, nB, "no sample of the mknod thread")
+			assert.LessOrEqual(t, nA, rounds, "more samples than opens")
+			assert.LessOrEqual(t, nB, rounds, "more samples than mknods")
+			assert.LessOrEqual(t, uint64(max(2*rounds-nA-nB, 0)), counted+recursion,
+				"creations with no sample that no loss counter or recursion miss accounts for")
 			if len(wrong) > 5 {
 				wrong = wrong[:5]
 			}

@@ -6,8 +6,8 @@
 #   internal/vmtest/vmtest.sh                                # the default kernels, ./internal/probe/
 #   internal/vmtest/vmtest.sh --kernel 6.12 -run 'TestCreationsPerHook/fexit'
 #   internal/vmtest/vmtest.sh --kernel all                   # every row
-#   internal/vmtest/vmtest.sh --arch arm64                   # the arm64 rows
-#   internal/vmtest/vmtest.sh --list                         # print the matrix
+#   internal/vmtest/vmtest.sh --arch arm64                   # the default arm64 rows
+#   internal/vmtest/vmtest.sh --kernel all --list            # print the matrix (--list: the rows a run would take)
 #   internal/vmtest/vmtest.sh ./internal/probe/ ./internal/foo/ -run TestX
 #
 # Arguments starting with ./ (or naming a package path) are packages; every
@@ -21,6 +21,7 @@ set -euo pipefail
 
 sel=${KERNELEVENTS_VMTEST_KERNELS:-}
 arch=
+list=0
 pkgs=()
 goargs=()
 while (($#)); do
@@ -29,11 +30,7 @@ while (($#)); do
 	--kernel=* | --kernels=*) sel=${1#*=}; shift ;;
 	--arch) arch=${2:?--arch needs amd64 or arm64}; shift 2 ;;
 	--arch=*) arch=${1#--arch=}; shift ;;
-	--list)
-		printf '%-10s %-6s %-24s %-28s %-10s %-8s %s\n' name arch package hooks auto default cmdline
-		vm_kernel_rows | awk '{ printf "%-10s %-6s %-24s %-28s %-10s %-8s %s\n", $1, $2, $3, $4, $5, $6, $7 }'
-		exit 0
-		;;
+	--list) list=1; shift ;;
 	-h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	./* | ../* | github.com/*) pkgs+=("$1"); shift ;;
 	-run | -skip | -bench | -timeout | -count | -parallel | -cpu | -list | -benchtime | -p | -tags | -ldflags | -gcflags)
@@ -59,13 +56,19 @@ all) mapfile -t kernels < <(vm_kernel_rows | awk '{ print $1 }') ;;
 	;;
 esac
 if [[ -n $arch ]]; then
-	# --arch alone picks every row of that arch, default or not.
-	[[ -n $sel ]] || mapfile -t kernels < <(vm_kernel_rows | awk '{ print $1 }')
 	mapfile -t kernels < <(for k in "${kernels[@]}"; do
 		vm_kernel_row "$k" && [[ $karch == "$arch" ]] && echo "$k"
 	done)
 fi
 ((${#kernels[@]})) || vm_die "no kernel selected (--kernel ${sel:-default}, --arch ${arch:-any})"
+if ((list)); then
+	# the rows selected (--kernel all --list: the whole table)
+	printf '%-10s %-6s %-24s %-28s %-10s %-8s %s\n' name arch package hooks auto default cmdline
+	for k in "${kernels[@]}"; do
+		vm_kernel_rows | awk -v n="$k" '$1 == n { printf "%-10s %-6s %-24s %-28s %-10s %-8s %s\n", $1, $2, $3, $4, $5, $6, $7 }'
+	done
+	exit 0
+fi
 if [[ -n ${KERNELEVENTS_VMTEST_KERNEL:-} || -n ${KERNELEVENTS_VMTEST_KERNEL_PKG:-} ]] && ((${#kernels[@]} > 1)); then
 	vm_die "KERNELEVENTS_VMTEST_KERNEL or _KERNEL_PKG replaces one row's kernel: pick that row with --kernel"
 fi
