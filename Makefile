@@ -113,7 +113,7 @@ run: deps-run build tracefs
 	$(COLLECTOR) --config $(CONFIG)
 
 ## test: everything: generated code, vet, unit and kernel tests on this kernel,
-## the ocb collector end to end, a bounded fuzz run, the Debian 6.1 VM matrix,
+## the ocb collector end to end, a bounded fuzz run, the Debian VM kernel matrix,
 ## the fleet manifests, unit and alert rules, the image under podman and the
 ## .deb in a clean Debian root. deps-test first installs what is missing.
 test: deps-test check-generated build tracefs unit fuzz vmtest deploy-check image-test deb-test
@@ -128,8 +128,10 @@ unit: deps-unit
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/event/
 
-## vmtest: the kernel tests inside Debian's stock 6.1 kernel under qemu, for
-## the kretprobe, fexit and tracepoint hooks (see internal/vmtest/README.md).
+## vmtest: the kernel tests inside Debian's own kernels under qemu (TCG): 6.1,
+## 6.12, 6.1 PREEMPT_RT (kretprobe, fexit, tracepoint) and arm64 6.1 (kretprobe,
+## tracepoint). The matrix is VMTEST_KERNELS in internal/vmtest/lib.sh;
+## KERNELEVENTS_VMTEST_KERNELS=6.12 make vmtest runs one row (internal/vmtest/README.md).
 vmtest: deps-vmtest
 	bash internal/vmtest/vmtest.sh
 

@@ -24,7 +24,7 @@ deps_of() {
 	case $1 in
 	generate | check-generated) echo "clang=clang llvm-strip=llvm" ;;
 	unit) echo "setpriv=util-linux unshare=util-linux" ;;
-	vmtest) echo "qemu-system-x86_64=qemu-system-x86 dpkg:busybox-static=busybox-static cpio=cpio xz=xz-utils" ;;
+	vmtest) echo "qemu-system-x86_64=qemu-system-x86 dpkg:busybox-static=busybox-static cpio=cpio xz=xz-utils zstd=zstd qemu-system-aarch64=qemu-system-arm" ;;
 	deploy-check) echo "systemd-analyze=systemd" ;;
 	image) echo "podman=podman runc=runc" ;;
 	image-test) echo "$(deps_of image) curl=curl nsenter=util-linux" ;;

@@ -17,6 +17,9 @@
 #   KERNELEVENTS_VMTEST_SMP      vCPUs (default 1; more run on one host thread)
 #   KERNELEVENTS_VMTEST_MEM      memory (default 512M)
 #   KERNELEVENTS_VMTEST_APPEND   extra kernel command line
+#   KERNELEVENTS_VMTEST_KERNEL_NAME  the matrix row to boot (VMTEST_KERNELS
+#                                in lib.sh: 6.1, 6.12, 6.1-rt, 6.1-arm64);
+#                                default: the first row for the binary's arch
 #   KERNELEVENTS_VMTEST_KERNEL   a vmlinux (amd64) or Image (arm64) to boot
 #                                instead of Debian's
 #   KERNELEVENTS_VMTEST_TIMES    file to which a "<package dir> <seconds>" line
@@ -35,8 +38,13 @@ bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 arch=$(vm_arch_of "$bin")
 vm_is_static "$bin" || vm_die "$bin is dynamically linked: build it with CGO_ENABLED=0, there is no libc in the VM"
 
+# the matrix row: KERNELEVENTS_VMTEST_KERNEL_NAME (vmtest.sh sets it), else
+# the first row for the binary's architecture.
+kname=${KERNELEVENTS_VMTEST_KERNEL_NAME:-$(vm_default_kernel "$arch")}
+vm_kernel_row "$kname" || vm_die "KERNELEVENTS_VMTEST_KERNEL_NAME=$kname: no such kernel in the matrix (VMTEST_KERNELS in lib.sh)"
+[[ $karch == "$arch" ]] || vm_die "kernel $kname is $karch, but $bin is an $arch binary (GOARCH=$karch)"
 vm_with_lock vm_ensure_tools "$arch"
-kernel=$(vm_kernel "$arch")
+kernel=$(vm_kernel "$kname")
 base=$(vm_base_initrd "$arch")
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/kernelevents-vmtest.XXXXXX")
@@ -141,7 +149,7 @@ case $arch in
 amd64)
 	qemu=(qemu-system-x86_64 -machine pc -accel "$tcg" -cpu max
 		-serial "file:$console" -serial stdio
-		-append "console=ttyS0,115200 $cmdline ${KERNELEVENTS_VMTEST_APPEND:-}")
+		-append "console=ttyS0,115200 $cmdline $kcmdline ${KERNELEVENTS_VMTEST_APPEND:-}")
 	;;
 arm64)
 	# virt has one UART (in qemu 7.2): console and test output share it.
@@ -152,7 +160,7 @@ arm64)
 	# shellcheck disable=SC2054 # -cpu takes a comma-separated list
 	qemu=(qemu-system-aarch64 -machine virt -accel "$tcg" -cpu max,pauth-impdef=on
 		-serial stdio
-		-append "console=ttyAMA0 quiet $cmdline ${KERNELEVENTS_VMTEST_APPEND:-}")
+		-append "console=ttyAMA0 quiet $cmdline $kcmdline ${KERNELEVENTS_VMTEST_APPEND:-}")
 	;;
 esac
 qemu+=(-m "$mem" -smp "$smp" -nodefaults -no-user-config -display none -no-reboot
@@ -160,7 +168,8 @@ qemu+=(-m "$mem" -smp "$smp" -nodefaults -no-user-config -display none -no-reboo
 
 rel=${PWD#"$VMTEST_ROOT"/}
 [[ $PWD == "$VMTEST_ROOT" ]] && rel=.
-vm_log "booting $(basename "$(dirname "$kernel")") ($arch) for $name, timeout ${timeout_s}s"
+kdesc="$kname: $(cat "$(dirname "$kernel")/version" 2>/dev/null || basename "$kernel")"
+vm_log "booting $kdesc ($arch) for $rel, timeout ${timeout_s}s"
 start=$(date +%s.%N)
 set +e
 # awk streams the test output, drops the marker line (and the blank line
@@ -185,16 +194,31 @@ status=("${PIPESTATUS[@]}")
 set -e
 end=$(date +%s.%N)
 secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
-if [[ -n ${KERNELEVENTS_VMTEST_TIMES:-} ]]; then
-	echo "$rel $secs" >>"$KERNELEVENTS_VMTEST_TIMES"
-fi
-
+# qemu's CPU time (user + system of the children waited for: timeout, qemu,
+# tee, awk): unlike wall time it barely moves when other load shares the
+# cores, and one TCG vCPU keeps one core busy, so on an idle machine it is
+# the wall time.
+# (times runs in this shell: in a $(...) it would see the subshell's children.)
+times >"$work/times"
+cpu=$(awk 'NR == 2 {
+	t = 0
+	for (i = 1; i <= 2; i++) { split($i, a, "m"); sub(/s$/, "", a[2]); t += a[1] * 60 + a[2] }
+	printf "%.1f", t
+}' "$work/times")
 code=$(cat "$work/code" 2>/dev/null || true)
+warned=0
+if [[ -s $console ]] && grep -qE 'WARNING:|BUG:|Oops|Call Trace:|general protection' "$console"; then
+	warned=1
+fi
+if [[ -n ${KERNELEVENTS_VMTEST_TIMES:-} ]]; then
+	# <kernel> <package dir> <VM wall seconds> <exit code, or none> <1 if the console has warnings> <VM CPU seconds>
+	echo "$kname $rel $secs ${code:-none} $warned $cpu" >>"$KERNELEVENTS_VMTEST_TIMES"
+fi
 if [[ ! $code =~ ^[0-9]+$ ]]; then
 	why="qemu exited with status ${status[0]}"
 	[[ ${status[0]} == 124 || ${status[0]} == 137 ]] && why="timed out after ${timeout_s}s (KERNELEVENTS_VMTEST_TIMEOUT)"
 	{
-		echo "vmtest: error: the VM for $name reported no exit status: $why, after ${secs}s"
+		echo "vmtest: error: kernel $kdesc: the VM for $rel ($name) reported no exit status: $why, after ${secs}s"
 		if [[ -s $work/qemu.err ]]; then
 			echo "--- qemu stderr:"
 			tail -n 40 "$work/qemu.err"
@@ -209,11 +233,11 @@ if [[ ! $code =~ ^[0-9]+$ ]]; then
 fi
 # A kernel warning during a passing run is worth seeing (a BPF program that
 # trips the kernel, say): show it, without failing.
-if [[ -s $console ]] && grep -qE 'WARNING:|BUG:|Oops|Call Trace:|general protection' "$console"; then
+if [[ $warned == 1 ]]; then
 	{
-		echo "vmtest: the kernel console of $rel has warnings:"
+		echo "vmtest: kernel $kdesc: the kernel console of $rel has warnings:"
 		tr -d '\r' <"$console" | grep -E -A25 'WARNING:|BUG:|Oops|general protection' | head -n 120
 	} >&2
 fi
-vm_log "$rel: exit $code, VM ${secs}s"
+vm_log "$kname: $rel: exit $code, VM ${secs}s (CPU ${cpu}s)"
 exit "$code"

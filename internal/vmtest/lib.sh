@@ -118,6 +118,8 @@ vm_ensure_tools() {
 	done
 	command -v cpio >/dev/null || missing+=(cpio)
 	command -v xz >/dev/null || missing+=(xz-utils)
+	# Debian's 6.12 bzImage carries a zstd-compressed vmlinux.
+	command -v zstd >/dev/null || missing+=(zstd)
 	# amd64 boots the host's busybox; arm64 takes its applet list from it.
 	# The dynamic busybox package also provides /bin/busybox: it would not
 	# run in the initramfs, which has no libc.
@@ -133,22 +135,76 @@ vm_ensure_tools() {
 	fi
 }
 
-# --- kernel --------------------------------------------------------------------
+# --- the kernel matrix -----------------------------------------------------------
 
-# vm_kernel_pkg ARCH prints the versioned image package that Debian's
-# linux-image-ARCH meta package depends on (linux-image-6.1.0-N-ARCH).
+# VMTEST_KERNELS is the kernel matrix, one row per kernel; add a row to add a
+# kernel. Columns:
+#   name     what --kernel takes and what the output calls it
+#   arch     amd64 or arm64: GOARCH and the qemu binary
+#   package  a Debian package: a meta package (its Depends names the current
+#            versioned image; apt-cache depends) or a linux-image-<version> one
+#   hooks    KERNELEVENTS_HOOKS: the hooks that must attach there
+#   auto     KERNELEVENTS_EXPECT_AUTO: the hook auto must pick there
+#   default  yes: in make vmtest (so in make test); no: only with --kernel
+#   cmdline  more kernel command line for this row, commas for spaces; - for none
+# fexit is not required on arm64 6.1: it needs ftrace direct calls, which
+# arm64 has only from Linux 6.4 on.
+VMTEST_KERNELS='
+6.1         amd64  linux-image-amd64         kretprobe,fexit,tracepoint  kretprobe  yes  -
+6.12        amd64  linux-image-6.12-amd64    kretprobe,fexit,tracepoint  kretprobe  yes  -
+6.1-rt      amd64  linux-image-rt-amd64      kretprobe,fexit,tracepoint  kretprobe  yes  -
+6.1-arm64   arm64  linux-image-arm64         kretprobe,tracepoint        kretprobe  yes  -
+6.12-full   amd64  linux-image-6.12-amd64    kretprobe,fexit,tracepoint  kretprobe  no   preempt=full
+'
+
+# vm_kernel_rows prints the matrix without blank lines.
+vm_kernel_rows() {
+	awk 'NF >= 7' <<<"$VMTEST_KERNELS"
+}
+
+# vm_kernel_row NAME sets kname, karch, kpackage, khooks, kauto, kdefault and
+# kcmdline (spaces restored, empty for -) from NAME's row, or fails.
+vm_kernel_row() {
+	local row
+	row=$(vm_kernel_rows | awk -v n="$1" '$1 == n')
+	[[ -n $row ]] || return 1
+	read -r kname karch kpackage khooks kauto kdefault kcmdline <<<"$row"
+	[[ $kcmdline != - ]] || kcmdline=
+	kcmdline=${kcmdline//,/ }
+}
+
+# vm_default_kernel ARCH prints the first row's name for ARCH.
+vm_default_kernel() {
+	vm_kernel_rows | awk -v a="$1" '$2 == a { print $1; exit }'
+}
+
+# --- kernel packages ---------------------------------------------------------------
+
+# _vm_image_of ARCH PACKAGE prints the versioned image PACKAGE stands for:
+# what a meta package depends on (linux-image-amd64 -> linux-image-6.1.0-N-amd64),
+# or PACKAGE itself when it depends on no linux-image (it is the image). Prints
+# nothing when apt does not know PACKAGE.
+_vm_image_of() {
+	local arch=$1 pkg=$2 out
+	out=$(vm_apt "$arch" apt-cache depends "$pkg" 2>/dev/null) || return 0
+	[[ -n $out ]] || return 0
+	# only Depends lines: the first line is the package's own name.
+	grep -oE '^ *Depends: linux-image-[^ :<>]+' <<<"$out" | head -n1 | sed 's/^ *Depends: //' | grep . ||
+		echo "$pkg"
+}
+
+# vm_kernel_pkg ARCH PACKAGE prints the versioned image package for PACKAGE,
+# updating the apt lists once when apt does not know it.
 vm_kernel_pkg() {
-	local arch=$1 out pkg
-	out=$(vm_apt "$arch" apt-cache depends "linux-image-$arch" 2>/dev/null || true)
-	pkg=$(grep -oE "linux-image-[0-9][^ :]*-$arch(-unsigned)?" <<<"$out" | head -n1 || true)
+	local arch=$1 meta=$2 pkg
+	pkg=$(_vm_image_of "$arch" "$meta")
 	if [[ -z $pkg && $_vm_apt_updated == 0 ]]; then
 		if [[ $arch == "$(dpkg --print-architecture)" ]]; then
 			vm_apt_update
 		else
 			vm_apt "$arch" apt-get update
 		fi
-		out=$(vm_apt "$arch" apt-cache depends "linux-image-$arch" 2>/dev/null || true)
-		pkg=$(grep -oE "linux-image-[0-9][^ :]*-$arch(-unsigned)?" <<<"$out" | head -n1 || true)
+		pkg=$(_vm_image_of "$arch" "$meta")
 	fi
 	echo "$pkg"
 }
@@ -156,7 +212,8 @@ vm_kernel_pkg() {
 # _vm_extract_vmlinux VMLINUZ OUT writes the bootable kernel: for amd64 the
 # ELF vmlinux inside the self-decompressing bzImage (qemu boots it through its
 # PVH note, twice as fast as the bzImage); for arm64 the Image itself (Debian
-# ships it uncompressed; gunzipped if not).
+# ships it uncompressed; gunzipped if not). The bzImage payload is found by
+# its magic: xz (Debian's 6.1 and 6.12), zstd or gzip.
 _vm_extract_vmlinux() {
 	local z=$1 out=$2 off
 	if [[ $(od -An -tx1 -N2 "$z" | tr -d ' \n') == 1f8b ]]; then
@@ -169,13 +226,32 @@ _vm_extract_vmlinux() {
 		cp "$z" "$out"
 		return
 	fi
-	off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$z" | head -n1 | cut -d: -f1 || true)
-	[[ -n $off ]] || vm_die "no xz stream in $z: Debian's kernel is expected to be xz-compressed (CONFIG_KERNEL_XZ)"
-	# xz stops at the end of the first stream; the bzImage's trailer follows.
-	tail -c +"$((off + 1))" "$z" | xz -dc --single-stream >"$out.tmp" 2>/dev/null || true
-	[[ $(od -An -c -N4 "$out.tmp" | tr -d ' ') == '177ELF' ]] ||
-		vm_die "the xz stream at offset $off of $z did not decompress to an ELF vmlinux"
-	mv "$out.tmp" "$out"
+	local magic codec
+	for codec in xz zstd gzip; do
+		case $codec in
+		xz) magic='\xfd7zXZ\x00' ;;
+		zstd) magic='\x28\xb5\x2f\xfd' ;;
+		gzip) magic='\x1f\x8b\x08' ;;
+		esac
+		# the setup code could contain the gzip magic by chance: every hit is tried.
+		for off in $(LC_ALL=C grep -obUaP "$magic" "$z" | cut -d: -f1 | head -n 8); do
+			# each stops at the end of its first stream/frame; the bzImage's trailer follows.
+			case $codec in
+			xz) tail -c +"$((off + 1))" "$z" | xz -dc --single-stream >"$out.tmp" 2>/dev/null ;;
+			zstd)
+				command -v zstd >/dev/null || vm_die "$z is zstd-compressed and zstd is missing (apt-get install zstd)"
+				tail -c +"$((off + 1))" "$z" | zstd -dcq >"$out.tmp" 2>/dev/null
+				;;
+			gzip) tail -c +"$((off + 1))" "$z" | gzip -dc 2>/dev/null >"$out.tmp" ;;
+			esac
+			if [[ $(od -An -c -N4 "$out.tmp" 2>/dev/null | tr -d ' ') == '177ELF' ]]; then
+				mv "$out.tmp" "$out"
+				return
+			fi
+		done
+	done
+	rm -f "$out.tmp"
+	vm_die "found no xz, zstd or gzip stream in $z that decompresses to an ELF vmlinux"
 }
 
 # _vm_download ARCH DIR PKG downloads PKG's .deb for ARCH into DIR.
@@ -192,17 +268,31 @@ _vm_download() {
 	(cd "$dir" && vm_apt "$arch" apt-get download -q "$pkg" >&2) || vm_die "apt-get download $pkg ($arch) failed"
 }
 
-# _vm_fetch_kernel ARCH PKG downloads PKG into the cache and extracts its
-# kernel; later calls find it there.
+# _vm_meta_of DIR prints the table package a cached kernel directory was
+# fetched for (directories from before the matrix have no "meta" file: they
+# came from linux-image-<arch>).
+_vm_meta_of() {
+	local arch
+	arch=$(basename "$(dirname "$1")")
+	cat "$1/meta" 2>/dev/null || echo "linux-image-$arch"
+}
+
+# _vm_fetch_kernel ARCH PKG META downloads PKG (the image META names) into
+# the cache and extracts its kernel; later calls find it there.
 _vm_fetch_kernel() {
-	local arch=$1 pkg=$2 dir="$VMTEST_CACHE/$1/$2"
-	[[ -s $dir/vmlinux ]] && return 0
+	local arch=$1 pkg=$2 meta=$3 dir="$VMTEST_CACHE/$1/$2"
+	if [[ -s $dir/vmlinux ]]; then
+		[[ -s $dir/meta ]] || echo "$meta" >"$dir/meta"
+		return 0
+	fi
 	rm -rf "$dir" && mkdir -p "$dir/deb" "$dir/x"
-	vm_log "downloading $pkg ($arch) from Debian"
+	vm_log "downloading $pkg ($arch, for $meta) from Debian"
 	_vm_download "$arch" "$dir/deb" "$pkg"
 	local deb
 	deb=$(ls "$dir"/deb/*.deb)
-	# only /boot is needed: skip the 400 MB of modules that dpkg-deb -x writes.
+	# only /boot is needed: skip the 400 MB of modules that dpkg-deb -x writes
+	# (the VM needs none: its initramfs is a cpio and every driver it uses,
+	# serial 8250 or PL011, is built in).
 	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$dir/x" --wildcards './boot/*' ||
 		vm_die "cannot extract /boot from $deb"
 	local z
@@ -211,38 +301,50 @@ _vm_fetch_kernel() {
 	_vm_extract_vmlinux "$z" "$dir/vmlinux.new"
 	cp "$dir"/x/boot/config-* "$dir/config" 2>/dev/null || true
 	basename "$deb" .deb >"$dir/version"
+	echo "$meta" >"$dir/meta"
 	rm -rf "$dir/deb" "$dir/x"
 	mv "$dir/vmlinux.new" "$dir/vmlinux"
 	vm_log "kernel cached at $dir/vmlinux"
-	# Debian moved to a new ABI: the kernels cached before are dead weight.
+	# Debian moved META to a new ABI: the kernel cached for it before is dead
+	# weight. (Other rows' kernels stay.)
 	local old
 	for old in "$VMTEST_CACHE/$arch"/linux-image-*; do
-		[[ $old == "$dir" ]] || rm -rf "$old"
+		[[ $old != "$dir" && -d $old && $(_vm_meta_of "$old") == "$meta" ]] && rm -rf "$old"
 	done
+	return 0
 }
 
-# vm_kernel ARCH prints the path of a cached vmlinux for ARCH, fetching it
-# first if needed. KERNELEVENTS_VMTEST_KERNEL overrides it with a local file.
+# vm_kernel NAME prints the path of the cached kernel of the matrix row NAME
+# (vmlinux for amd64, Image for arm64), fetching it first if needed.
+# KERNELEVENTS_VMTEST_KERNEL overrides it with a local file,
+# KERNELEVENTS_VMTEST_KERNEL_PKG with another Debian package.
 vm_kernel() {
-	local arch=$1
+	local kname karch kpackage khooks kauto kdefault kcmdline
+	vm_kernel_row "$1" || vm_die "no kernel named $1 in the matrix (VMTEST_KERNELS in lib.sh)"
 	if [[ -n ${KERNELEVENTS_VMTEST_KERNEL:-} ]]; then
 		[[ -r $KERNELEVENTS_VMTEST_KERNEL ]] || vm_die "KERNELEVENTS_VMTEST_KERNEL=$KERNELEVENTS_VMTEST_KERNEL is not readable"
 		echo "$KERNELEVENTS_VMTEST_KERNEL"
 		return
 	fi
-	local pkg=${KERNELEVENTS_VMTEST_KERNEL_PKG:-}
-	[[ -n $pkg ]] || pkg=$(vm_with_lock vm_kernel_pkg "$arch")
+	local meta=${KERNELEVENTS_VMTEST_KERNEL_PKG:-$kpackage} pkg
+	pkg=$(vm_with_lock vm_kernel_pkg "$karch" "$meta")
 	if [[ -z $pkg ]]; then
-		# no apt lists and no way to update them: any kernel cached before will do.
-		local old
-		old=$(ls -t "$VMTEST_CACHE/$arch"/linux-image-*/vmlinux 2>/dev/null | head -n1 || true)
-		[[ -n $old ]] || vm_die "apt-cache depends linux-image-$arch names no linux-image-*-$arch package, even after apt-get update (this script expects Debian 12's apt sources)"
-		vm_log "apt names no kernel package; using the cached $old"
+		# no apt lists and no way to update them: the kernel cached for this row before will do.
+		local old d
+		for d in $(ls -td "$VMTEST_CACHE/$karch"/linux-image-*/ 2>/dev/null); do
+			d=${d%/}
+			if [[ -s $d/vmlinux && $(_vm_meta_of "$d") == "$meta" ]]; then
+				old=$d/vmlinux
+				break
+			fi
+		done
+		[[ -n ${old:-} ]] || vm_die "apt knows no package $meta ($karch), even after apt-get update (this script expects Debian 12's apt sources, with bookworm-security for the 6.12 kernels)"
+		vm_log "apt does not know $meta; using the cached $old"
 		echo "$old"
 		return
 	fi
-	vm_with_lock _vm_fetch_kernel "$arch" "$pkg" || exit 1
-	echo "$VMTEST_CACHE/$arch/$pkg/vmlinux"
+	vm_with_lock _vm_fetch_kernel "$karch" "$pkg" "$meta" || exit 1
+	echo "$VMTEST_CACHE/$karch/$pkg/vmlinux"
 }
 
 # --- initramfs -----------------------------------------------------------------
