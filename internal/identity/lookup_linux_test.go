@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -167,4 +169,56 @@ func TestCgroupFromProcIsChecked(t *testing.T) {
 func TestParsePasswd(t *testing.T) {
 	m := parsePasswd(strings.NewReader("root:x:0:0::/root:/bin/sh\n#c:x:5:5\nbad\napp:x:1000:1000::/:/bin/sh\ndup:x:1000:1:::\n"))
 	assert.Equal(t, map[uint32]string{0: "root", 1000: "app"}, m)
+}
+
+// Lookup never waits for lookups: with every worker stuck (here in
+// deliver), samples of new processes are queued until MaxPending wait, then
+// attributed from the caches alone and counted; cached ones are answered at
+// once. Everything queued is delivered once the workers move again.
+func TestLookupNeverWaits(t *testing.T) {
+	proc := t.TempDir()
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: t.TempDir(), MaxPending: 10, Workers: 1})
+	cached := &event.Event{TGID: 1, StartNs: startA, UID: 7, Comm: []byte("c")}
+	r.Resolve(cached)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	delivered := map[uint32]int{}
+	r.Start(func(e *event.Event, _ uint32, f *Facts, _ time.Time) {
+		<-release
+		mu.Lock()
+		delivered[e.TGID]++
+		mu.Unlock()
+		assert.Equal(t, "new", f.Comm)
+	})
+	now := time.Now()
+	// The one worker takes a first sample and is stuck delivering it.
+	_, _, ok := r.Lookup(&event.Event{TGID: 99, StartNs: startA, Comm: []byte("new"), Path: []byte("/x")}, now)
+	require.False(t, ok)
+	require.Eventually(t, func() bool { return r.Stats().Pending == 0 }, 10*time.Second, time.Millisecond)
+	queued, direct := 0, 0
+	for i := range 25 {
+		// Two samples per process: the second waits behind the first's lookup.
+		for range 2 {
+			e := &event.Event{TGID: uint32(100 + i), StartNs: startA, UID: 7, Comm: []byte("new"), Path: []byte("/x")}
+			if _, f, ok := r.Lookup(e, now); ok {
+				direct++
+				assert.Equal(t, "new", f.Comm)
+			} else {
+				queued++
+			}
+		}
+		_, _, ok := r.Lookup(cached, now)
+		assert.True(t, ok, "a cached process is answered while the workers are stuck")
+	}
+	assert.Equal(t, 10, queued)
+	assert.Equal(t, 40, direct)
+	assert.Equal(t, uint64(40), r.Stats().Unresolved)
+	close(release)
+	r.Close()
+	n := 0
+	for _, c := range delivered {
+		n += c
+	}
+	assert.Equal(t, 11, n)
+	assert.Equal(t, 0, r.Stats().Pending)
 }
