@@ -222,3 +222,84 @@ func TestLookupNeverWaits(t *testing.T) {
 	assert.Equal(t, 11, n)
 	assert.Equal(t, 0, r.Stats().Pending)
 }
+
+// The watcher learns container and pod cgroups as they are made, at every
+// level of the runtimes' layouts, so a sample read after its container's
+// cgroup was removed is still named.
+func TestWatcherLearnsNewContainerCgroups(t *testing.T) {
+	v2 := CgroupV2Root()
+	if v2 == "" || os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" || os.Getenv("KERNELEVENTS_REQUIRE_BPF") == "1" {
+			t.Fatal("needs root and a cgroup v2 mount")
+		}
+		t.Skip("needs root and a cgroup v2 mount")
+	}
+	// A test subtree stands for the hierarchy's root.
+	root := filepath.Join(v2, fmt.Sprintf("kernelevents-test-watch-%d", os.Getpid()))
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "docker"), 0o755))
+	var made []string
+	t.Cleanup(func() {
+		for i := len(made) - 1; i >= 0; i-- {
+			os.Remove(filepath.Join(root, made[i]))
+		}
+		os.Remove(filepath.Join(root, "docker"))
+		os.Remove(root)
+	})
+	r := NewResolver(Options{ProcRoot: t.TempDir(), CgroupRoot: root, HostRoot: t.TempDir()})
+	require.NoError(t, r.Start(func(*event.Event, uint32, *Facts, time.Time) {}))
+	defer r.Close()
+
+	const pod = "0f6c2f2e-1b2c-4d5e-8f90-123456789abc"
+	cases := []struct{ dirs []string }{
+		{[]string{"/docker/" + cid}},
+		// the kubelet's root appears after the watcher started, then each level
+		{[]string{"/kubepods", "/kubepods/burstable", "/kubepods/burstable/pod" + pod, "/kubepods/burstable/pod" + pod + "/" + strings.Repeat("a", 64)}},
+		{[]string{"/kubepods.slice", "/kubepods.slice/kubepods-pod" + strings.ReplaceAll(pod, "-", "_") + ".slice",
+			"/kubepods.slice/kubepods-pod" + strings.ReplaceAll(pod, "-", "_") + ".slice/crio-" + strings.Repeat("b", 64) + ".scope"}},
+	}
+	for _, tc := range cases {
+		var ids []uint64
+		for _, d := range tc.dirs {
+			require.NoError(t, os.Mkdir(filepath.Join(root, d), 0o755))
+			made = append(made, d)
+			id, ok := r.sys.cgroupIDOf(d)
+			require.True(t, ok)
+			ids = append(ids, id)
+		}
+		leaf, leafID := tc.dirs[len(tc.dirs)-1], ids[len(ids)-1]
+		require.Eventually(t, func() bool {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return r.cgroups[leafID] != nil
+		}, 10*time.Second, time.Millisecond, "never learnt %s", leaf)
+		// The runtime removes it; the creator is gone too.
+		for i := len(tc.dirs) - 1; i >= 0; i-- {
+			require.NoError(t, os.Remove(filepath.Join(root, tc.dirs[i])))
+		}
+		made = made[:len(made)-len(tc.dirs)]
+		f := r.Facts(&event.Event{TGID: 1 << 30, StartNs: startA, CgroupID: leafID})
+		assert.Equal(t, leaf, f.Cgroup)
+		assert.NotEmpty(t, f.ContainerID, leaf)
+		assert.Equal(t, strings.Contains(leaf, "pod"), f.PodUID == pod, leaf)
+	}
+	// Cgroups outside the runtimes' layouts are not recorded: once a
+	// container made after them is learnt, they are still unknown.
+	for _, d := range []string{"/other", "/docker/" + cid + "-x", "/docker/" + strings.Repeat("c", 64)} {
+		require.NoError(t, os.Mkdir(filepath.Join(root, d), 0o755))
+		made = append(made, d)
+	}
+	other, _ := r.sys.cgroupIDOf("/other")
+	notContainer, _ := r.sys.cgroupIDOf("/docker/" + cid + "-x")
+	last, _ := r.sys.cgroupIDOf("/docker/" + strings.Repeat("c", 64))
+	require.Eventually(t, func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.cgroups[last] != nil
+	}, 10*time.Second, time.Millisecond)
+	r.mu.Lock()
+	_, knownOther := r.cgroups[other]
+	_, knownNot := r.cgroups[notContainer]
+	r.mu.Unlock()
+	assert.False(t, knownOther)
+	assert.False(t, knownNot)
+}

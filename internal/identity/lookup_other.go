@@ -2,6 +2,8 @@
 
 package identity
 
+import "errors"
+
 // Elsewhere nothing is looked up: samples come only from Linux.
 type sysLookup struct{}
 
@@ -19,3 +21,10 @@ func (p *procView) v1ContainerCgroup() string                   { return "" }
 func (p *procView) userName(uint32, bool) string                { return "" }
 func cgroup2Mount(string) string                                { return "" }
 func (s *sysLookup) cgroupRootPath() string                     { return "" }
+
+type cgroupWatcher struct{}
+
+func newCgroupWatcher(string, func(uint64, string)) (*cgroupWatcher, error) {
+	return nil, errors.New("cgroup watching needs Linux")
+}
+func (w *cgroupWatcher) close() {}

@@ -160,6 +160,7 @@ type Resolver struct {
 	nwaiting  int
 	queue     chan procKey
 	deliver   Deliver
+	watcher   *cgroupWatcher
 	wg        sync.WaitGroup
 	closed    bool
 	now       func() time.Time
@@ -217,16 +218,31 @@ func NewResolver(opts Options) *Resolver {
 	return r
 }
 
-// Start starts the lookup workers; deliver receives each sample Lookup
-// queued. Without Start, Lookup resolves in the caller.
-func (r *Resolver) Start(deliver Deliver) {
+// Start starts the lookup workers, and the watcher that learns container
+// cgroups as runtimes make them; deliver receives each sample Lookup
+// queued. Without Start, Lookup resolves in the caller. It returns why the
+// watcher could not start, if it could not (lookups work without it).
+func (r *Resolver) Start(deliver Deliver) error {
+	w, werr := newCgroupWatcher(r.opts.CgroupRoot, r.learnCgroup)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.watcher = w
 	r.deliver = deliver
 	r.queue = make(chan procKey, r.opts.MaxPending)
 	for range r.opts.Workers {
 		r.wg.Add(1)
 		go r.work()
+	}
+	return werr
+}
+
+// learnCgroup records a container cgroup the watcher saw made.
+func (r *Resolver) learnCgroup(id uint64, rel string) {
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.cgroups[id]; !ok && len(r.cgroups) < r.opts.MaxProcesses {
+		r.cgroups[id] = &stamped{rel, now}
 	}
 }
 
@@ -241,8 +257,12 @@ func (r *Resolver) Close() {
 	if r.queue != nil {
 		close(r.queue)
 	}
+	w := r.watcher
 	r.mu.Unlock()
 	r.wg.Wait()
+	if w != nil {
+		w.close()
+	}
 	r.sys.close()
 }
 

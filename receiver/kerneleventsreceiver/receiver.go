@@ -207,7 +207,10 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		r.logsDone = make(chan struct{})
 		go r.logsLoop(ctx)
 	}
-	r.resolver.Start(r.deliver)
+	if err := r.resolver.Start(r.deliver); err != nil {
+		r.set.Logger.Warn("Not watching the cgroup v2 tree for new containers: a container whose runtime removes its cgroup before the lookup of its files keeps only its cgroup id",
+			zap.Error(err))
+	}
 	go r.read()
 	go r.emitLoop(ctx)
 	if r.rules != nil {
