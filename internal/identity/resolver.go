@@ -584,25 +584,39 @@ func (r *Resolver) Overflow() uint64 {
 
 // Sweep forgets what nothing refers to any more: processes past the cache
 // TTL or exited, then workloads neither a cached process nor a series in
-// inUse refers to (nil: none) and unused for Grace, and cgroup paths and
-// executables no cached process refers to. The receiver calls it at each
+// inUse refers to (nil: none) and unused for Grace, cgroup paths of removed
+// cgroups and executables no cached process refers to. The receiver calls it at each
 // collection interval with the workloads of its live series.
 func (r *Resolver) Sweep(inUse map[uint32]bool) {
 	r.mu.Lock()
+	now := r.now()
+	cutoff := now.Add(-r.opts.Grace)
 	tgids := make(map[uint32]bool, len(r.procs))
 	for k := range r.procs {
 		tgids[k.tgid] = true
 	}
+	oldCgroups := map[uint64]string{}
+	for id, s := range r.cgroups {
+		if s.used.Before(cutoff) {
+			oldCgroups[id] = s.path
+		}
+	}
 	r.mu.Unlock()
-	// Which processes still exist, without the lock.
+	// Which processes and cgroups still exist, without the lock. A cgroup
+	// that still exists is kept: a container learnt when its cgroup was
+	// made may create its first file long after.
 	for tgid := range tgids {
 		tgids[tgid] = r.sys.exists(tgid)
+	}
+	cgroupAlive := map[uint64]bool{}
+	for id, p := range oldCgroups {
+		if got, ok := r.sys.cgroupIDOf(p); ok && got == id {
+			cgroupAlive[id] = true
+		}
 	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := r.now()
-	cutoff := now.Add(-r.opts.Grace)
 	refWl := map[uint32]bool{}
 	refCg := map[uint64]bool{}
 	refExe := map[exeKey]bool{}
@@ -630,7 +644,12 @@ func (r *Resolver) Sweep(inUse map[uint32]bool) {
 		r.nlive--
 	}
 	for id, s := range r.cgroups {
-		if !refCg[id] && s.used.Before(cutoff) {
+		if refCg[id] || !s.used.Before(cutoff) {
+			continue
+		}
+		if cgroupAlive[id] {
+			s.used = now
+		} else {
 			delete(r.cgroups, id)
 		}
 	}
