@@ -41,14 +41,23 @@ func installRuntime(t *testing.T, which, bin string) {
 	}
 }
 
-func newPodman(t *testing.T) *containerCLI {
+// newPodman returns podman with a private store using driver (vfs copies
+// image files; overlay, podman's default, serves them through overlayfs).
+func newPodman(t *testing.T, driver string) *containerCLI {
 	t.Helper()
 	installRuntime(t, "podman", "podman")
-	store := t.TempDir()
-	return &containerCLI{t: t, bin: "podman", args: []string{
+	// A short path: overlay refuses a runroot longer than 50 characters.
+	store, err := os.MkdirTemp("", "kev-")
+	require.NoError(t, err)
+	c := &containerCLI{t: t, bin: "podman", args: []string{
 		"--root", filepath.Join(store, "root"), "--runroot", filepath.Join(store, "run"),
-		"--storage-driver", "vfs", "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
+		"--storage-driver", driver, "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
 	}}
+	t.Cleanup(func() {
+		c.quiet("system", "reset", "--force") // unmounts what the store mounted
+		os.RemoveAll(store)
+	})
+	return c
 }
 
 // newDocker starts a private dockerd (its own data, exec root and socket;
@@ -168,9 +177,15 @@ func containerIDs(t *testing.T, c *containerCLI, cgroup func(id string) string) 
 }
 
 // TestPodmanContainerID: podman (runc, cgroupfs manager) names its
-// containers' cgroups /libpod_parent/libpod-<id>.
+// containers' cgroups /libpod_parent/libpod-<id>. With both storage
+// drivers: through overlayfs the executable's device and inode, as the
+// kernel sample carries them, are those stat(2) reports too.
 func TestPodmanContainerID(t *testing.T) {
-	containerIDs(t, newPodman(t), func(id string) string { return "/libpod_parent/libpod-" + id })
+	for _, driver := range []string{"vfs", "overlay"} {
+		t.Run(driver, func(t *testing.T) {
+			containerIDs(t, newPodman(t, driver), func(id string) string { return "/libpod_parent/libpod-" + id })
+		})
+	}
 }
 
 // TestDockerContainerID: dockerd with the cgroupfs driver names its
