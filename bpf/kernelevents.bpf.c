@@ -452,14 +452,27 @@ static __always_inline void fill_identity(struct event *e, struct task_struct *t
 		e->egid = BPF_CORE_READ(cred, egid.val);
 	}
 	struct inode *exe = BPF_CORE_READ(task, mm, exe_file, f_inode);
+	e->exe_ino = 0;
+	e->exe_dev = 0;
 	if (exe) {
-		e->exe_ino = BPF_CORE_READ(exe, i_ino);
-		e->exe_dev = BPF_CORE_READ(exe, i_sb, s_dev);
-	} else {
-		e->exe_ino = 0;
-		e->exe_dev = 0;
+		/* i_sb and i_ino in one read where they are near (6.x: 40 and 64). */
+		__u32 osb = bpf_core_field_offset(struct inode, i_sb);
+		__u32 oino = bpf_core_field_offset(struct inode, i_ino);
+		struct super_block *sb;
+		if (oino > osb && oino + 8 - osb <= 32) {
+			__u8 w[32] = {};
+			bpf_probe_read_kernel(w, sizeof(w), (void *)exe + osb);
+			sb = *(struct super_block **)&w[0];
+			e->exe_ino = *(__u64 *)&w[(oino - osb) & 31];
+		} else {
+			sb = BPF_CORE_READ(exe, i_sb);
+			e->exe_ino = BPF_CORE_READ(exe, i_ino);
+		}
+		if (sb)
+			e->exe_dev = BPF_CORE_READ(sb, s_dev);
 	}
-	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+	/* The group leader's start time; most creators are their leader. */
+	struct task_struct *leader = e->tid == e->tgid ? task : BPF_CORE_READ(task, group_leader);
 	if (bpf_core_field_exists(struct task_struct, start_boottime))
 		e->start_ns = BPF_CORE_READ(leader, start_boottime);
 	else

@@ -44,14 +44,14 @@ func TestCollectorPublishesNamesThatAreNotUTF8(t *testing.T) {
 	testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: "plain"}}})
 
 	hostile := []string{
-		promLabel("file_directory", event.Label(filepath.Join(dir, sub))),
-		promLabel("process_executable_name", event.Label(comm)),
+		promLabel("kernelevents_directory_prefix", event.Label(filepath.Join(dir, sub))),
+		promLabel("kernelevents_process_comm", event.Label(comm)),
 	}
 	var text string
 	require.Eventually(t, func() bool {
 		text, _ = promtext.Scrape(c.url)
 		v, ok := promtext.Value(text, "kernel_file_creations_total", hostile...)
-		_, plain := promtext.Value(text, "kernel_file_creations_total", promLabel("file_directory", dir), `process_executable_name="kechild"`)
+		_, plain := promtext.Value(text, "kernel_file_creations_total", promLabel("kernelevents_directory_prefix", dir), `kernelevents_process_comm="kechild"`)
 		return ok && v == 1 && plain
 	}, 30*time.Second, 200*time.Millisecond, "the series of the hostile names never reached /metrics (want labels %v)", hostile)
 	t.Logf("scraped:\n%s", grep(text, "kernel_file_creations_total"))

@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -169,4 +171,137 @@ func TestCgroupFromProcIsChecked(t *testing.T) {
 func TestParsePasswd(t *testing.T) {
 	m := parsePasswd(strings.NewReader("root:x:0:0::/root:/bin/sh\n#c:x:5:5\nbad\napp:x:1000:1000::/:/bin/sh\ndup:x:1000:1:::\n"))
 	assert.Equal(t, map[uint32]string{0: "root", 1000: "app"}, m)
+}
+
+// Lookup never waits for lookups: with every worker stuck (here in
+// deliver), samples of new processes are queued until MaxPending wait, then
+// attributed from the caches alone and counted; cached ones are answered at
+// once. Everything queued is delivered once the workers move again.
+func TestLookupNeverWaits(t *testing.T) {
+	proc := t.TempDir()
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: t.TempDir(), MaxPending: 10, Workers: 1})
+	cached := &event.Event{TGID: 1, StartNs: startA, UID: 7, Comm: []byte("c")}
+	r.Resolve(cached)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	delivered := map[uint32]int{}
+	r.Start(func(e *event.Event, _ uint32, f *Facts, _ time.Time) {
+		<-release
+		mu.Lock()
+		delivered[e.TGID]++
+		mu.Unlock()
+		assert.Equal(t, "new", f.Comm)
+	})
+	now := time.Now()
+	// The one worker takes a first sample and is stuck delivering it.
+	_, _, ok := r.Lookup(&event.Event{TGID: 99, StartNs: startA, Comm: []byte("new"), Path: []byte("/x")}, now)
+	require.False(t, ok)
+	require.Eventually(t, func() bool { return r.Stats().Pending == 0 }, 10*time.Second, time.Millisecond)
+	queued, direct := 0, 0
+	for i := range 25 {
+		// Two samples per process: the second waits behind the first's lookup.
+		for range 2 {
+			e := &event.Event{TGID: uint32(100 + i), StartNs: startA, UID: 7, Comm: []byte("new"), Path: []byte("/x")}
+			if _, f, ok := r.Lookup(e, now); ok {
+				direct++
+				assert.Equal(t, "new", f.Comm)
+			} else {
+				queued++
+			}
+		}
+		_, _, ok := r.Lookup(cached, now)
+		assert.True(t, ok, "a cached process is answered while the workers are stuck")
+	}
+	assert.Equal(t, 10, queued)
+	assert.Equal(t, 40, direct)
+	assert.Equal(t, uint64(40), r.Stats().Unresolved)
+	close(release)
+	r.Close()
+	n := 0
+	for _, c := range delivered {
+		n += c
+	}
+	assert.Equal(t, 11, n)
+	assert.Equal(t, 0, r.Stats().Pending)
+}
+
+// The watcher learns container and pod cgroups as they are made, at every
+// level of the runtimes' layouts, so a sample read after its container's
+// cgroup was removed is still named.
+func TestWatcherLearnsNewContainerCgroups(t *testing.T) {
+	v2 := CgroupV2Root()
+	if v2 == "" || os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" || os.Getenv("KERNELEVENTS_REQUIRE_BPF") == "1" {
+			t.Fatal("needs root and a cgroup v2 mount")
+		}
+		t.Skip("needs root and a cgroup v2 mount")
+	}
+	// A test subtree stands for the hierarchy's root.
+	root := filepath.Join(v2, fmt.Sprintf("kernelevents-test-watch-%d", os.Getpid()))
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "docker"), 0o755))
+	var made []string
+	t.Cleanup(func() {
+		for i := len(made) - 1; i >= 0; i-- {
+			os.Remove(filepath.Join(root, made[i]))
+		}
+		os.Remove(filepath.Join(root, "docker"))
+		os.Remove(root)
+	})
+	r := NewResolver(Options{ProcRoot: t.TempDir(), CgroupRoot: root, HostRoot: t.TempDir()})
+	require.NoError(t, r.Start(func(*event.Event, uint32, *Facts, time.Time) {}))
+	defer r.Close()
+
+	const pod = "0f6c2f2e-1b2c-4d5e-8f90-123456789abc"
+	cases := []struct{ dirs []string }{
+		{[]string{"/docker/" + cid}},
+		// the kubelet's root appears after the watcher started, then each level
+		{[]string{"/kubepods", "/kubepods/burstable", "/kubepods/burstable/pod" + pod, "/kubepods/burstable/pod" + pod + "/" + strings.Repeat("a", 64)}},
+		{[]string{"/kubepods.slice", "/kubepods.slice/kubepods-pod" + strings.ReplaceAll(pod, "-", "_") + ".slice",
+			"/kubepods.slice/kubepods-pod" + strings.ReplaceAll(pod, "-", "_") + ".slice/crio-" + strings.Repeat("b", 64) + ".scope"}},
+	}
+	for _, tc := range cases {
+		var ids []uint64
+		for _, d := range tc.dirs {
+			require.NoError(t, os.Mkdir(filepath.Join(root, d), 0o755))
+			made = append(made, d)
+			id, ok := r.sys.cgroupIDOf(d)
+			require.True(t, ok)
+			ids = append(ids, id)
+		}
+		leaf, leafID := tc.dirs[len(tc.dirs)-1], ids[len(ids)-1]
+		require.Eventually(t, func() bool {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return r.cgroups[leafID] != nil
+		}, 10*time.Second, time.Millisecond, "never learnt %s", leaf)
+		// The runtime removes it; the creator is gone too.
+		for i := len(tc.dirs) - 1; i >= 0; i-- {
+			require.NoError(t, os.Remove(filepath.Join(root, tc.dirs[i])))
+		}
+		made = made[:len(made)-len(tc.dirs)]
+		f := r.Facts(&event.Event{TGID: 1 << 30, StartNs: startA, CgroupID: leafID})
+		assert.Equal(t, leaf, f.Cgroup)
+		assert.NotEmpty(t, f.ContainerID, leaf)
+		assert.Equal(t, strings.Contains(leaf, "pod"), f.PodUID == pod, leaf)
+	}
+	// Cgroups outside the runtimes' layouts are not recorded: once a
+	// container made after them is learnt, they are still unknown.
+	for _, d := range []string{"/other", "/docker/" + cid + "-x", "/docker/" + strings.Repeat("c", 64)} {
+		require.NoError(t, os.Mkdir(filepath.Join(root, d), 0o755))
+		made = append(made, d)
+	}
+	other, _ := r.sys.cgroupIDOf("/other")
+	notContainer, _ := r.sys.cgroupIDOf("/docker/" + cid + "-x")
+	last, _ := r.sys.cgroupIDOf("/docker/" + strings.Repeat("c", 64))
+	require.Eventually(t, func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.cgroups[last] != nil
+	}, 10*time.Second, time.Millisecond)
+	r.mu.Lock()
+	_, knownOther := r.cgroups[other]
+	_, knownNot := r.cgroups[notContainer]
+	r.mu.Unlock()
+	assert.False(t, knownOther)
+	assert.False(t, knownNot)
 }

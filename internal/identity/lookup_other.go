@@ -4,6 +4,8 @@
 
 package identity
 
+import "errors"
+
 // Elsewhere nothing is looked up: samples come only from Linux.
 type sysLookup struct{}
 
@@ -21,3 +23,11 @@ func (p *procView) v1ContainerCgroup() string                   { return "" }
 func (p *procView) userName(uint32, bool) string                { return "" }
 func cgroup2Mount(string) string                                { return "" }
 func (s *sysLookup) cgroupRootPath() string                     { return "" }
+
+type cgroupWatcher struct{}
+
+func newCgroupWatcher(string, func(uint64, string)) (*cgroupWatcher, error) {
+	return nil, errors.New("cgroup watching needs Linux")
+}
+func (w *cgroupWatcher) close()                       {}
+func (s *sysLookup) cgroupIDOf(string) (uint64, bool) { return 0, false }

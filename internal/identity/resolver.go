@@ -162,6 +162,7 @@ type Resolver struct {
 	nwaiting  int
 	queue     chan procKey
 	deliver   Deliver
+	watcher   *cgroupWatcher
 	wg        sync.WaitGroup
 	closed    bool
 	now       func() time.Time
@@ -219,16 +220,31 @@ func NewResolver(opts Options) *Resolver {
 	return r
 }
 
-// Start starts the lookup workers; deliver receives each sample Lookup
-// queued. Without Start, Lookup resolves in the caller.
-func (r *Resolver) Start(deliver Deliver) {
+// Start starts the lookup workers, and the watcher that learns container
+// cgroups as runtimes make them; deliver receives each sample Lookup
+// queued. Without Start, Lookup resolves in the caller. It returns why the
+// watcher could not start, if it could not (lookups work without it).
+func (r *Resolver) Start(deliver Deliver) error {
+	w, werr := newCgroupWatcher(r.opts.CgroupRoot, r.learnCgroup)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.watcher = w
 	r.deliver = deliver
 	r.queue = make(chan procKey, r.opts.MaxPending)
 	for range r.opts.Workers {
 		r.wg.Add(1)
 		go r.work()
+	}
+	return werr
+}
+
+// learnCgroup records a container cgroup the watcher saw made.
+func (r *Resolver) learnCgroup(id uint64, rel string) {
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.cgroups[id]; !ok && len(r.cgroups) < r.opts.MaxProcesses {
+		r.cgroups[id] = &stamped{rel, now}
 	}
 }
 
@@ -243,8 +259,12 @@ func (r *Resolver) Close() {
 	if r.queue != nil {
 		close(r.queue)
 	}
+	w := r.watcher
 	r.mu.Unlock()
 	r.wg.Wait()
+	if w != nil {
+		w.close()
+	}
 	r.sys.close()
 }
 
@@ -566,25 +586,39 @@ func (r *Resolver) Overflow() uint64 {
 
 // Sweep forgets what nothing refers to any more: processes past the cache
 // TTL or exited, then workloads neither a cached process nor a series in
-// inUse refers to (nil: none) and unused for Grace, and cgroup paths and
-// executables no cached process refers to. The receiver calls it at each
+// inUse refers to (nil: none) and unused for Grace, cgroup paths of removed
+// cgroups and executables no cached process refers to. The receiver calls it at each
 // collection interval with the workloads of its live series.
 func (r *Resolver) Sweep(inUse map[uint32]bool) {
 	r.mu.Lock()
+	now := r.now()
+	cutoff := now.Add(-r.opts.Grace)
 	tgids := make(map[uint32]bool, len(r.procs))
 	for k := range r.procs {
 		tgids[k.tgid] = true
 	}
+	oldCgroups := map[uint64]string{}
+	for id, s := range r.cgroups {
+		if s.used.Before(cutoff) {
+			oldCgroups[id] = s.path
+		}
+	}
 	r.mu.Unlock()
-	// Which processes still exist, without the lock.
+	// Which processes and cgroups still exist, without the lock. A cgroup
+	// that still exists is kept: a container learnt when its cgroup was
+	// made may create its first file long after.
 	for tgid := range tgids {
 		tgids[tgid] = r.sys.exists(tgid)
+	}
+	cgroupAlive := map[uint64]bool{}
+	for id, p := range oldCgroups {
+		if got, ok := r.sys.cgroupIDOf(p); ok && got == id {
+			cgroupAlive[id] = true
+		}
 	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := r.now()
-	cutoff := now.Add(-r.opts.Grace)
 	refWl := map[uint32]bool{}
 	refCg := map[uint64]bool{}
 	refExe := map[exeKey]bool{}
@@ -612,7 +646,12 @@ func (r *Resolver) Sweep(inUse map[uint32]bool) {
 		r.nlive--
 	}
 	for id, s := range r.cgroups {
-		if !refCg[id] && s.used.Before(cutoff) {
+		if refCg[id] || !s.used.Before(cutoff) {
+			continue
+		}
+		if cgroupAlive[id] {
+			s.used = now
+		} else {
 			delete(r.cgroups, id)
 		}
 	}

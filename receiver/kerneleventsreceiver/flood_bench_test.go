@@ -140,8 +140,9 @@ func BenchmarkNewCgroupFlood(b *testing.B) {
 		if err := rcv.Shutdown(context.Background()); err != nil {
 			b.Error(err)
 		}
-		for i := range n + shells {
-			os.Remove(filepath.Join(root, "docker", churnID(i)))
+		made, _ := os.ReadDir(filepath.Join(root, "docker"))
+		for _, m := range made {
+			os.Remove(filepath.Join(root, "docker", m.Name()))
 		}
 		os.Remove(filepath.Join(root, "docker"))
 		os.Remove(root)

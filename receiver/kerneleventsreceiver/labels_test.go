@@ -69,10 +69,10 @@ func TestLabelsAreUTF8(t *testing.T) {
 			assert.True(t, utf8.ValidString(s), "data point attribute %s = %q is not UTF-8", k, s)
 		}
 	}
-	assert.Equal(t, hostileComm, unlabel(pts[0].attrs["process.executable.name"]))
-	assert.Equal(t, filepath.Join(dir, hostileDir), unlabel(pts[0].attrs["file.directory"]))
+	assert.Equal(t, hostileComm, unlabel(pts[0].attrs["kernelevents.process.comm"]))
+	assert.Equal(t, filepath.Join(dir, hostileDir), unlabel(pts[0].attrs["kernelevents.directory.prefix"]))
 	assert.Equal(t, filepath.Join(dir, hostileDir, "f\xff"), unlabel(pts[0].attrs["file.path"]))
-	assert.Equal(t, `\xff\xfeevil\\x`, pts[0].attrs["process.executable.name"], "the escaping is the documented one")
+	assert.Equal(t, `\xff\xfeevil\\x`, pts[0].attrs["kernelevents.process.comm"], "the escaping is the documented one")
 
 	for _, md := range msink.AllMetrics() {
 		rms := md.ResourceMetrics()
@@ -84,7 +84,7 @@ func TestLabelsAreUTF8(t *testing.T) {
 			}
 		}
 	}
-	assert.Contains(t, creationsByResource(msink), "identity.rule=unmatched,linux.cgroup.path="+event.Label(cgPath))
+	assert.Contains(t, creationsByResource(msink), "kernelevents.cgroup.path="+event.Label(cgPath)+",kernelevents.identity.rule=unmatched")
 
 	rs := records(lsink)
 	require.Len(t, rs, 1)
@@ -94,7 +94,7 @@ func TestLabelsAreUTF8(t *testing.T) {
 		}
 	}
 	assert.True(t, utf8.ValidString(rs[0].body), "evidence body %q is not UTF-8", rs[0].body)
-	assert.Equal(t, hostileComm, unlabel(rs[0].attrs["process.executable.name"]))
+	assert.Equal(t, hostileComm, unlabel(rs[0].attrs["kernelevents.process.comm"]))
 	assert.Equal(t, filepath.Join(dir, hostileDir, "f\xff"), unlabel(rs[0].attrs["file.path"]))
-	assert.Equal(t, event.Label(cgPath), rs[0].attrs["resource.linux.cgroup.path"])
+	assert.Equal(t, event.Label(cgPath), rs[0].attrs["resource.kernelevents.cgroup.path"])
 }

@@ -188,9 +188,11 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		MaxWorkloads: r.cfg.Identity.MaxWorkloads,
 		CgroupRoot:   r.cfg.Identity.CgroupRoot,
 		HostRoot:     r.cfg.Identity.HostRoot,
-		// Unreferenced workloads live two more collections: enough for a
-		// sample between a workload's lookup and its series.
-		Grace: 2 * r.cfg.CollectionInterval,
+		// Unreferenced workloads live two more collections (and evidence
+		// flushes): enough for a sample between a workload's lookup and its
+		// series, and for buffered evidence records of it to be handed on
+		// before its id can name another workload.
+		Grace: 2 * max(r.cfg.CollectionInterval, r.cfg.Evidence.FlushInterval),
 	})
 	if err := r.resolver.CheckCgroupHandles(); err != nil {
 		r.set.Logger.Warn("Cgroup paths come from /proc/<pid>/cgroup (checked by id) instead of by id: a process that exits before its lookup keeps only its cgroup id",
@@ -219,7 +221,10 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		r.logsDone = make(chan struct{})
 		go r.logsLoop(ctx)
 	}
-	r.resolver.Start(r.deliver)
+	if err := r.resolver.Start(r.deliver); err != nil {
+		r.set.Logger.Warn("Not watching the cgroup v2 tree for new containers: a container whose runtime removes its cgroup before the lookup of its files keeps only its cgroup id",
+			zap.Error(err))
+	}
 	go r.read()
 	go r.emitLoop(ctx)
 	if r.rules != nil {

@@ -7,7 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,64 +18,129 @@ import (
 	"github.com/kernelevents/kernelevents/internal/testutil"
 )
 
-// podman runs podman with the flags that work on a hybrid-cgroup host (runc,
-// the cgroupfs manager; /work/shared/TOOLCHAIN.md) and a private store, so
-// the test neither needs nor touches the host's images and containers.
-type podman struct {
+// containerCLI runs a container runtime's command line (podman, or docker
+// against a private dockerd) with the flags that work on this hybrid-cgroup
+// host (/work/shared/TOOLCHAIN.md: runc, the cgroupfs manager, ulimits, no
+// network) and a private store, so the tests neither need nor touch the
+// host's images and containers.
+type containerCLI struct {
 	t    *testing.T
+	bin  string
 	args []string
 }
 
-func newPodman(t *testing.T) *podman {
+// installRuntime runs testdata/install-runtimes.sh for which ("podman",
+// "docker") when bin is missing.
+func installRuntime(t *testing.T, which, bin string) {
 	t.Helper()
 	testutil.RequireRoot(t)
-	if _, err := exec.LookPath("podman"); err != nil {
-		// The runtimes come from Debian: testdata/install-runtimes.sh.
-		out, err := exec.Command("sh", filepath.Join("..", "..", "testdata", "install-runtimes.sh")).CombinedOutput()
-		if err != nil {
-			testutil.SkipUnlessStrict(t, "podman is missing and testdata/install-runtimes.sh failed: %v: %s", err, out)
-		}
+	if _, err := exec.LookPath(bin); err == nil {
+		return
 	}
-	store := t.TempDir()
-	return &podman{t: t, args: []string{
-		"--root", filepath.Join(store, "root"), "--runroot", filepath.Join(store, "run"),
-		"--storage-driver", "vfs", "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
-	}}
+	out, err := exec.Command("sh", filepath.Join("..", "..", "testdata", "install-runtimes.sh"), which).CombinedOutput()
+	if err != nil {
+		testutil.SkipUnlessStrict(t, "%s is missing and testdata/install-runtimes.sh %s failed: %v: %s", bin, which, err, out)
+	}
 }
 
-func (p *podman) run(args ...string) string {
-	p.t.Helper()
-	out, err := exec.Command("podman", append(append([]string(nil), p.args...), args...)...).CombinedOutput()
-	require.NoError(p.t, err, "podman %s: %s", strings.Join(args, " "), out)
+// newPodman returns podman with a private store using driver (vfs copies
+// image files; overlay, podman's default, serves them through overlayfs).
+func newPodman(t *testing.T, driver string) *containerCLI {
+	t.Helper()
+	installRuntime(t, "podman", "podman")
+	// A short path: overlay refuses a runroot longer than 50 characters.
+	store, err := os.MkdirTemp("", "kev-")
+	require.NoError(t, err)
+	c := &containerCLI{t: t, bin: "podman", args: []string{
+		"--root", filepath.Join(store, "root"), "--runroot", filepath.Join(store, "run"),
+		"--storage-driver", driver, "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
+	}}
+	t.Cleanup(func() {
+		c.quiet("system", "reset", "--force") // unmounts what the store mounted
+		os.RemoveAll(store)
+	})
+	return c
+}
+
+// newDocker starts a private dockerd (its own data, exec root and socket;
+// the cgroupfs driver: this host's PID 1 is not systemd) and stops it, by
+// its pid, at cleanup.
+func newDocker(t *testing.T) *containerCLI {
+	t.Helper()
+	installRuntime(t, "docker", "/usr/sbin/dockerd")
+	dir, err := os.MkdirTemp("", "kernelevents-dockerd-")
+	require.NoError(t, err)
+	sock := filepath.Join(dir, "docker.sock")
+	log, err := os.Create(filepath.Join(dir, "dockerd.log"))
+	require.NoError(t, err)
+	d := exec.Command("/usr/sbin/dockerd", "--iptables=false", "--ip6tables=false", "--bridge=none",
+		"--exec-opt", "native.cgroupdriver=cgroupfs", "--storage-driver", "vfs",
+		"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
+		"--pidfile", filepath.Join(dir, "docker.pid"), "-H", "unix://"+sock)
+	d.Stdout, d.Stderr = log, log
+	require.NoError(t, d.Start())
+	exited := make(chan struct{})
+	go func() { d.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		d.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			d.Process.Kill()
+			<-exited
+		}
+		log.Close()
+		os.RemoveAll(dir)
+	})
+	c := &containerCLI{t: t, bin: "/usr/bin/docker", args: []string{"-H", "unix://" + sock}}
+	require.Eventually(t, func() bool {
+		select {
+		case <-exited:
+			b, _ := os.ReadFile(log.Name())
+			t.Fatalf("dockerd exited: %s", b)
+		default:
+		}
+		return exec.Command(c.bin, append(c.args, "info")...).Run() == nil
+	}, 60*time.Second, 100*time.Millisecond, "dockerd did not answer on %s", sock)
+	return c
+}
+
+func (c *containerCLI) run(args ...string) string {
+	c.t.Helper()
+	out, err := exec.Command(c.bin, append(append([]string(nil), c.args...), args...)...).CombinedOutput()
+	require.NoError(c.t, err, "%s %s: %s", c.bin, strings.Join(args, " "), out)
 	return strings.TrimSpace(string(out))
+}
+
+func (c *containerCLI) quiet(args ...string) {
+	exec.Command(c.bin, append(append([]string(nil), c.args...), args...)...).Run()
 }
 
 // image builds an image with no registry: a static busybox as the whole
 // root filesystem, imported from a tar.
-func (p *podman) image() string {
-	p.t.Helper()
-	rootfs := p.t.TempDir()
-	require.NoError(p.t, os.MkdirAll(filepath.Join(rootfs, "bin"), 0o755))
+func (c *containerCLI) image() string {
+	c.t.Helper()
+	rootfs := c.t.TempDir()
+	require.NoError(c.t, os.MkdirAll(filepath.Join(rootfs, "bin"), 0o755))
 	bb, err := os.ReadFile("/bin/busybox")
-	require.NoError(p.t, err, "busybox-static")
-	require.NoError(p.t, os.WriteFile(filepath.Join(rootfs, "bin", "busybox"), bb, 0o755))
-	require.NoError(p.t, os.Symlink("busybox", filepath.Join(rootfs, "bin", "sh")))
-	tar := filepath.Join(p.t.TempDir(), "rootfs.tar")
+	require.NoError(c.t, err, "busybox-static")
+	require.NoError(c.t, os.WriteFile(filepath.Join(rootfs, "bin", "busybox"), bb, 0o755))
+	require.NoError(c.t, os.Symlink("busybox", filepath.Join(rootfs, "bin", "sh")))
+	tar := filepath.Join(c.t.TempDir(), "rootfs.tar")
 	out, err := exec.Command("tar", "-C", rootfs, "-cf", tar, ".").CombinedOutput()
-	require.NoError(p.t, err, "tar: %s", out)
+	require.NoError(c.t, err, "tar: %s", out)
 	const name = "localhost/kernelevents-test:busybox"
-	p.run("import", tar, name)
-	p.t.Cleanup(func() { exec.Command("podman", append(append([]string(nil), p.args...), "rmi", "-f", name)...).Run() })
+	c.run("import", tar, name)
+	c.t.Cleanup(func() { c.quiet("rmi", "-f", name) })
 	return name
 }
 
-// TestPodmanContainerID runs real podman containers that create files: one
-// that exits at once (named through its cgroup id after it is gone) and one
-// that stays. Their series carry exactly the ids podman inspect reports, and
-// the cgroup path runc made.
-func TestPodmanContainerID(t *testing.T) {
-	p := newPodman(t)
-	img := p.image()
+// containerIDs runs real containers that create files: one that exits at
+// once (named through its cgroup id after it is gone) and one that stays.
+// Their series carry exactly the ids the runtime's inspect reports, and the
+// cgroup path its runc made (cgroupParent/<prefix><id>).
+func containerIDs(t *testing.T, c *containerCLI, cgroup func(id string) string) {
+	img := c.image()
 	out := tempDir(t)
 	require.NoError(t, os.Chmod(out, 0o777))
 	// Inside the container the directory is /kernelevents-out: the path the
@@ -84,16 +151,14 @@ func TestPodmanContainerID(t *testing.T) {
 	cfg.Identity.UnmatchedAttributes = map[string]string{}
 	// The executable inside the container, by its path there, checked by
 	// device and inode through the container's storage.
-	cfg.Identity.Rules = []identity.Rule{{Name: "busybox", Match: identity.Match{Executable: "/bin/busybox", Cgroup: "/libpod_parent/**"}, Attributes: map[string]string{"image": "busybox"}}}
+	cfg.Identity.Rules = []identity.Rule{{Name: "busybox", Match: identity.Match{Executable: "/bin/busybox", ContainerID: "*"}, Attributes: map[string]string{"image": "busybox"}}}
 	sink, stop := startReceiver(t, cfg)
 
 	start := func(name, script string) string {
-		p.run("run", "-d", "--name", name, "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--network", "none",
+		c.run("run", "-d", "--name", name, "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--network", "none",
 			"-v", out+":"+inside, img, "/bin/sh", "-c", script)
-		t.Cleanup(func() {
-			exec.Command("podman", append(append([]string(nil), p.args...), "rm", "-f", "-t", "0", name)...).Run()
-		})
-		return p.run("inspect", "--format", "{{.Id}}", name)
+		t.Cleanup(func() { c.quiet("rm", "-f", name) })
+		return c.run("inspect", "--format", "{{.Id}}", name)
 	}
 	short := start("kernelevents-short", ": > "+inside+"/short")
 	long := start("kernelevents-long", ": > "+inside+"/long1; : > "+inside+"/long2; exec /bin/busybox sleep 60")
@@ -102,13 +167,33 @@ func TestPodmanContainerID(t *testing.T) {
 	require.Len(t, short, 64)
 	require.Len(t, long, 64)
 	// The long-running one was looked up alive: its executable is known.
-	assert.Equal(t, int64(2), got["container.id="+long+",image=busybox,kernelevents.cgroup.path=/libpod_parent/libpod-"+long+",kernelevents.identity.rule=busybox"], "%v", got)
+	assert.Equal(t, int64(2), got["container.id="+long+",image=busybox,kernelevents.cgroup.path="+cgroup(long)+",kernelevents.identity.rule=busybox"], "%v", got)
 	// The short one may have exited before its lookup: then only its
 	// cgroup (by id) names it.
-	shortKey := "container.id=" + short + ",kernelevents.cgroup.path=/libpod_parent/libpod-" + short
+	shortKey := "container.id=" + short + ",kernelevents.cgroup.path=" + cgroup(short)
 	if got[shortKey] == 0 {
-		shortKey = "container.id=" + short + ",image=busybox,kernelevents.cgroup.path=/libpod_parent/libpod-" + short + ",kernelevents.identity.rule=busybox"
+		shortKey = "container.id=" + short + ",image=busybox,kernelevents.cgroup.path=" + cgroup(short) + ",kernelevents.identity.rule=busybox"
 	}
 	assert.Equal(t, int64(1), got[shortKey], "%v", got)
 	assert.Len(t, got, 2)
+}
+
+// TestPodmanContainerID: podman (runc, cgroupfs manager) names its
+// containers' cgroups /libpod_parent/libpod-<id>. With both storage
+// drivers: through overlayfs the executable's device and inode, as the
+// kernel sample carries them, are those stat(2) reports too.
+func TestPodmanContainerID(t *testing.T) {
+	for _, driver := range []string{"vfs", "overlay"} {
+		t.Run(driver, func(t *testing.T) {
+			containerIDs(t, newPodman(t, driver), func(id string) string { return "/libpod_parent/libpod-" + id })
+		})
+	}
+}
+
+// TestDockerContainerID: dockerd with the cgroupfs driver names its
+// containers' cgroups /docker/<id>. (The systemd driver needs systemd as
+// PID 1, which this host does not run; its layout,
+// /system.slice/docker-<id>.scope, is covered by TestParseCgroupPath.)
+func TestDockerContainerID(t *testing.T) {
+	containerIDs(t, newDocker(t), func(id string) string { return "/docker/" + id })
 }
