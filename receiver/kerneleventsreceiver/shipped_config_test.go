@@ -98,8 +98,8 @@ func TestDaemonSetConfigCountsATaskNamedKubelet(t *testing.T) {
 		out := map[any]int64{}
 		for _, p := range lastBatch(sink)["kernel.file.creations"] {
 			// file_directory_depth 2: /tmp/<test directory>
-			if d, _ := p.attrs["file.directory"].(string); strings.HasPrefix(dir, d+"/") {
-				out[p.attrs["process.executable.name"]] += p.value
+			if d, _ := p.attrs["kernelevents.directory.prefix"].(string); strings.HasPrefix(dir, d+"/") {
+				out[p.attrs["kernelevents.process.comm"]] += p.value
 			}
 		}
 		return out
@@ -131,7 +131,7 @@ func TestExcludeCgroups(t *testing.T) {
 	stop()
 	var got []any
 	for _, p := range lastBatch(sink)["kernel.file.creations"] {
-		got = append(got, p.attrs["process.executable.name"])
+		got = append(got, p.attrs["kernelevents.process.comm"])
 	}
 	assert.Equal(t, []any{"kubelet"}, got, "only the impostor outside the excluded cgroup is counted")
 
