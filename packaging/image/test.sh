@@ -127,7 +127,8 @@ for id in "${ids[@]}"; do
 	wait_for "container ${id:0:12}: kernel_file_creations_total for $dir never reached $want" reached "$id"
 	got=$(count "$id")
 	((got == want)) || fail "container ${id:0:12}: counted $got creations in $dir, want $want"
-	hook=$(sed -n 's/^kernel_probe_hook{.*kernel_hook="\([a-z_]*\)".*} 1$/\1/p' "$work/metrics.$id" | head -n 1)
+	hook=$(sed -n 's/^kernel_probe_hook{.*kernelevents_hook="\([a-z_]*\)".*} 1$/\1/p' "$work/metrics.$id" | head -n 1)
+	[[ -n $hook ]] || fail "container ${id:0:12}: kernel_probe_hook names no hook"
 	echo "image-test: container ${id:0:12} ($(podman_ inspect --format '{{.Config.User}}' "$id")): $got of $want host files counted, hook ${hook:-?}, identity resolved"
 done
 echo "image-test: ok ($(($(date +%s) - start)) s)"
