@@ -81,7 +81,7 @@ func BenchmarkNewCgroupFlood(b *testing.B) {
 		cfg.Identity.CgroupRoot = root // the containers' "hierarchy root" is the test's subtree
 		sink := &churnSink{seen: make([]bool, maxN), last: map[string]int64{}}
 		next, _ := consumer.NewMetrics(sink.consume)
-		rcv, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, next)
+		rcv, err := kernelFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, next)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -50,7 +50,8 @@ type kernelEventsReceiver struct {
 	evidence *evidence
 	logsDone chan struct{}
 
-	probe    *probe.Probe
+	open     openSourceFunc
+	probe    source
 	table    *aggregate.Table
 	resolver *identity.Resolver
 	rules    *rulesWatcher
@@ -63,9 +64,11 @@ type kernelEventsReceiver struct {
 
 	received  atomic.Uint64
 	malformed atomic.Uint64
-	lag       lagStats   // ring buffer → reader
-	idLag     lagStats   // reader → identity known (table and evidence)
-	emitMu    sync.Mutex // serializes emit between the ticker and Shutdown
+	delivered atomic.Uint64 // samples counted after their workload lookup
+	emits     atomic.Uint64 // metric batches handed on
+	lag       lagStats      // ring buffer → reader
+	idLag     lagStats      // reader → identity known (table and evidence)
+	emitMu    sync.Mutex    // serializes emit between the ticker and Shutdown
 }
 
 var (
@@ -87,13 +90,13 @@ var (
 
 // instance returns the receiver shared by every pipeline of cfg (the
 // collector passes the same *Config for one receiver id) and a new handle.
-func instance(set receiver.Settings, cfg *Config) (*handle, error) {
+func instance(set receiver.Settings, cfg *Config, open openSourceFunc) (*handle, error) {
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
 	r := instances[cfg]
 	if r == nil {
 		var err error
-		if r, err = newReceiver(set, cfg); err != nil {
+		if r, err = newReceiver(set, cfg, open); err != nil {
 			return nil, err
 		}
 		instances[cfg] = r
@@ -140,7 +143,7 @@ func (h *handle) Shutdown(ctx context.Context) error {
 	return err
 }
 
-func newReceiver(set receiver.Settings, cfg *Config) (*kernelEventsReceiver, error) {
+func newReceiver(set receiver.Settings, cfg *Config, open openSourceFunc) (*kernelEventsReceiver, error) {
 	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
 		ReceiverID:             set.ID,
 		Transport:              "ebpf",
@@ -149,7 +152,7 @@ func newReceiver(set receiver.Settings, cfg *Config) (*kernelEventsReceiver, err
 	if err != nil {
 		return nil, fmt.Errorf("create obsreport: %w", err)
 	}
-	return &kernelEventsReceiver{set: set, cfg: cfg, obs: obs}, nil
+	return &kernelEventsReceiver{set: set, cfg: cfg, obs: obs, open: open}, nil
 }
 
 // start loads and attaches the BPF programs, then starts the reader and the
@@ -160,7 +163,7 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 	if opts.ExcludeCgroupIDs, err = r.cfg.excludeCgroupIDs(identity.CgroupV2Root()); err != nil {
 		return fmt.Errorf("start kernel_events receiver: %w", err)
 	}
-	p, err := probe.Open(opts)
+	p, err := r.open(opts)
 	if err != nil {
 		return fmt.Errorf("start kernel_events receiver: %w", err)
 	}
@@ -291,6 +294,7 @@ func (r *kernelEventsReceiver) deliver(e *event.Event, id uint32, f *identity.Fa
 		r.evidence.add(e, id, *f, receivedAt)
 	}
 	r.idLag.observe(int64(time.Since(receivedAt)))
+	r.delivered.Add(1)
 }
 
 func (r *kernelEventsReceiver) emitLoop(ctx context.Context) {
@@ -389,6 +393,7 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, lost map[string]uint64)
 	ctx = r.obs.StartMetricsOp(ctx)
 	err := r.metrics.ConsumeMetrics(ctx, md)
 	r.obs.EndMetricsOp(ctx, metadata.Type.String(), md.DataPointCount(), err)
+	r.emits.Add(1)
 	if err != nil {
 		r.set.Logger.Warn("Next consumer refused kernel_events metrics", zap.Error(err))
 	}

@@ -55,7 +55,7 @@ func TestStartShutdown50Times(t *testing.T) {
 	cfg.Filter.PathPrefixes = []string{"/nonexistent-kernelevents/"}
 	cfg.CollectionInterval = 10 * time.Millisecond
 	cycle := func() {
-		f := NewFactory()
+		f := kernelFactory()
 		set := receivertest.NewNopSettings(metadata.Type)
 		m, err := f.CreateMetrics(context.Background(), set, cfg, new(consumertest.MetricsSink))
 		require.NoError(t, err)
