@@ -57,19 +57,23 @@ func createDefaultConfig() component.Config {
 }
 
 func (f *factory) createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
-	h, err := instance(set, cfg.(*Config), f.open)
+	h, err := f.instance(set, cfg.(*Config), func(r *kernelEventsReceiver) { r.metrics = next })
 	if err != nil {
 		return nil, err
 	}
-	h.r.metrics = next
 	return h, nil
 }
 
 func (f *factory) createLogs(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
-	h, err := instance(set, cfg.(*Config), f.open)
+	h, err := f.instance(set, cfg.(*Config), func(r *kernelEventsReceiver) { r.logs = next })
 	if err != nil {
 		return nil, err
 	}
-	h.r.logs = next
 	return h, nil
+}
+
+// instance returns a handle on the receiver shared by every pipeline of cfg,
+// with attach (which sets the pipeline's consumer) applied under the lock.
+func (f *factory) instance(set receiver.Settings, cfg *Config, attach func(*kernelEventsReceiver)) (*handle, error) {
+	return instances.LoadOrStore(cfg, func() (*kernelEventsReceiver, error) { return newReceiver(set, cfg, f.open) }, attach)
 }

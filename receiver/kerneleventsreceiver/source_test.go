@@ -404,7 +404,7 @@ func TestFakeSharedInstance(t *testing.T) {
 	assert.Equal(t, 1, run.opens)
 	run.stop()
 	assert.Equal(t, []string{"drain", "lost", "close"}, run.src.history())
-	assert.Empty(t, instances, "shared instance released")
+	assert.Zero(t, instances.Len(), "shared instances released")
 }
 
 // TestFakeShutdownOrder: Shutdown drains the source (every sample still in
