@@ -24,7 +24,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kernelevents/kernelevents/internal/procstatus"
-	"github.com/kernelevents/kernelevents/internal/promtext"
 	"github.com/kernelevents/kernelevents/internal/testutil"
 )
 
@@ -192,8 +191,8 @@ func TestCollectorKilledLeavesNothing(t *testing.T) {
 	counted := func(c *collector, want float64) {
 		label := fmt.Sprintf("kernelevents_directory_prefix=%q", dir)
 		require.Eventually(t, func() bool {
-			text, _ := promtext.Scrape(c.url)
-			v, ok := promtext.Value(text, "kernel_file_creations_total", label)
+			text, _ := scrapeProm(c.url)
+			v, ok := promValue(text, "kernel_file_creations_total", label)
 			return ok && v == want
 		}, 30*time.Second, 200*time.Millisecond, "a collector never counted %v", want)
 	}
@@ -282,12 +281,12 @@ func TestCollectorOverload(t *testing.T) {
 	go func() { wg.Wait(); close(done) }()
 
 	observe := func(start time.Time) sample {
-		text, _ := promtext.Scrape(c.url)
+		text, _ := scrapeProm(c.url)
 		s := sample{at: time.Since(start).Round(time.Second), rssKiB: rssKiB(pid)}
-		s.received, _ = promtext.Value(text, "kernel_events_received_total")
+		s.received, _ = promValue(text, "kernel_events_received_total")
 		// Every reason: a creation is received or lost for some reason.
-		s.lost, _ = promtext.Sum(text, "kernel_events_lost_total")
-		s.series, _ = promtext.Value(text, "kernel_series_active")
+		s.lost, _ = promSum(text, "kernel_events_lost_total")
+		s.series, _ = promValue(text, "kernel_series_active")
 		return s
 	}
 	every := time.Second
@@ -322,13 +321,13 @@ func TestCollectorOverload(t *testing.T) {
 		last = observe(start)
 		return last.received+last.lost == float64(total)
 	}, 30*time.Second, 250*time.Millisecond, "received + lost never equalled the %d files created: %+v\n%s", total, &last, lostLines(c.url))
-	text, _ := promtext.Scrape(c.url)
+	text, _ := scrapeProm(c.url)
 	for _, l := range strings.Split(text, "\n") {
 		if strings.HasPrefix(l, "kernel_events_lost_total") {
 			t.Log(l)
 		}
 	}
-	malformed, _ := promtext.Value(text, "kernel_events_lost_total", `kernelevents_lost_reason="malformed"`)
+	malformed, _ := promValue(text, "kernel_events_lost_total", `kernelevents_lost_reason="malformed"`)
 	samples = append(samples, last)
 
 	peak := slices.MaxFunc(samples, func(a, b sample) int { return a.rssKiB - b.rssKiB })
@@ -372,7 +371,7 @@ func rssKiB(pid int) int {
 
 // lostLines is the kernel_events_lost_total lines of a scrape, for failure messages.
 func lostLines(url string) string {
-	text, _ := promtext.Scrape(url)
+	text, _ := scrapeProm(url)
 	var out []string
 	for _, l := range strings.Split(text, "\n") {
 		if strings.HasPrefix(l, "kernel_events_lost_total") {
