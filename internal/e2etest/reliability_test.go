@@ -5,6 +5,7 @@
 package e2etest
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -267,14 +268,16 @@ func TestCollectorOverload(t *testing.T) {
 
 	var wg sync.WaitGroup
 	created := make([]int, creators)
+	childErrs := make([]error, creators)
 	for i := range creators {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			child := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{
+			// Not RunChild: t.Fatal must not run on this goroutine.
+			child, err := testutil.RunChildErr(testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{
 				{Kind: testutil.OpChurn, Path: fmt.Sprintf("c%d", i), For: d.String(), Spread: spread},
 			}})
-			created[i] = child.Churned
+			created[i], childErrs[i] = child.Churned, err
 		}()
 	}
 	done := make(chan struct{})
@@ -309,6 +312,7 @@ func TestCollectorOverload(t *testing.T) {
 		}
 		samples = append(samples, observe(start))
 	}
+	require.NoError(t, errors.Join(childErrs...))
 	total := 0
 	for _, n := range created {
 		total += n

@@ -85,6 +85,14 @@ func lastBatch(sink *consumertest.MetricsSink) map[string][]point {
 
 func startReceiver(t *testing.T, cfg *Config) (*consumertest.MetricsSink, func()) {
 	t.Helper()
+	_, sink, stop := startKernelReceiver(t, cfg)
+	return sink, stop
+}
+
+// startKernelReceiver starts cfg's receiver on the BPF probe in a metrics
+// pipeline and returns it, the sink and its stop function.
+func startKernelReceiver(t *testing.T, cfg *Config) (*kernelEventsReceiver, *consumertest.MetricsSink, func()) {
+	t.Helper()
 	testutil.RequireRoot(t)
 	if cfg.Hook == "tracepoint" || cfg.Hook == "auto" {
 		testutil.RequireTracefs(t)
@@ -101,7 +109,7 @@ func startReceiver(t *testing.T, cfg *Config) (*consumertest.MetricsSink, func()
 		}
 	}
 	t.Cleanup(stop)
-	return sink, stop
+	return r.(*handle).r, sink, stop
 }
 
 func testConfig(dir string) *Config {

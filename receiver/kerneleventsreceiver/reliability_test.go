@@ -65,7 +65,8 @@ func TestStartShutdown50Times(t *testing.T) {
 		require.NoError(t, l.Start(context.Background(), componenttest.NewNopHost()))
 		refs, _ := kernelRefs(t)
 		require.Positive(t, refs, "a started receiver holds its probe")
-		time.Sleep(15 * time.Millisecond) // let an emit run
+		r := m.(*handle).r
+		require.Eventually(t, func() bool { return r.emits.Load() > 0 }, 10*time.Second, time.Millisecond, "an emit ran")
 		require.NoError(t, l.Shutdown(context.Background()))
 		require.NoError(t, m.Shutdown(context.Background()))
 	}
