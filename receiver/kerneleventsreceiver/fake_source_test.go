@@ -15,6 +15,7 @@ import (
 type fakeSource struct {
 	hook    probe.Hook
 	samples chan []byte
+	errs    chan error // a Read failing as the ring buffer reader can
 
 	drainOnce, closeOnce sync.Once
 	drained, closed      chan struct{}
@@ -31,6 +32,7 @@ func newFakeSource() *fakeSource {
 	return &fakeSource{
 		hook:    probe.HookTracepoint,
 		samples: make(chan []byte, 4096),
+		errs:    make(chan error, 1),
 		drained: make(chan struct{}),
 		closed:  make(chan struct{}),
 		lost:    map[string]uint64{},
@@ -65,6 +67,8 @@ func (f *fakeSource) Read(e *event.Event) error {
 	select {
 	case b := <-f.samples:
 		return event.Decode(b, e)
+	case err := <-f.errs:
+		return err
 	case <-f.closed:
 		return os.ErrClosed
 	case <-f.drained:

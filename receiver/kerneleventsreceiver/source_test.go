@@ -7,6 +7,7 @@ package kerneleventsreceiver
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -425,4 +426,18 @@ func TestFakeShutdownOrder(t *testing.T) {
 	assert.EqualValues(t, n, creations(batch)["/late/x"].value)
 	assert.Equal(t, int64(7), lostBy(batch)[probe.LostKprobeMissed], "lost counters read after the drain")
 	assert.Equal(t, n, len(records(run.lsink)), "the buffered records are flushed")
+}
+
+// TestFakeReaderErrorReportsPermanent: a read error that is neither a
+// malformed sample nor the end stops the reader and reports a permanent
+// error naming the ring buffer; Shutdown still drains, reads the counters
+// and closes.
+func TestFakeReaderErrorReportsPermanent(t *testing.T) {
+	host := &statusHost{}
+	run := startFake(t, fakeConfig(), false, host)
+	run.src.errs <- errors.New("consumer position out of range")
+	require.Eventually(t, func() bool { return host.permanent() != nil }, 10*time.Second, time.Millisecond)
+	assert.ErrorContains(t, host.permanent().Err(), "read ring buffer: consumer position out of range")
+	run.stop()
+	assert.Equal(t, []string{"drain", "lost", "close"}, run.src.history())
 }
