@@ -38,7 +38,7 @@ type kernelEventsReceiver struct {
 	logsDone chan struct{}
 
 	open     openSourceFunc
-	probe    source
+	probe    source // the BPF probe, or a fake source in tests
 	table    *aggregate.Table
 	resolver *identity.Resolver
 	rules    *rulesWatcher
