@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/kernelevents/kernelevents/internal/procstatus"
-	"github.com/kernelevents/kernelevents/internal/promtext"
 )
 
 // rssResult is the collector's memory once the series cap is reached.
@@ -94,7 +93,7 @@ func (r *rssResult) measure(ctx context.Context, fs *testFS) error {
 	defer stopProcess(cmd.Process, exited, 30*time.Second)
 
 	url := "http://" + addr + "/metrics"
-	if !waitFor(func() bool { _, ok := promtext.Sum(scrape(url), "kernel_probe_hook"); return ok }, 60*time.Second) {
+	if !waitFor(func() bool { _, ok := promSum(scrape(url), "kernel_probe_hook"); return ok }, 60*time.Second) {
 		return fmt.Errorf("the collector never served kernel_probe_hook: %s", lastLines(logs.String(), 5))
 	}
 	if r.idleRSS, _, err = memStatus(cmd.Process.Pid); err != nil {
@@ -105,9 +104,9 @@ func (r *rssResult) measure(ctx context.Context, fs *testFS) error {
 	}
 	full := func() bool {
 		text := scrape(url)
-		r.series, _ = promtext.Sum(text, "kernel_series_active")
-		r.overflowed, _ = promtext.Sum(text, "kernel_series_overflowed_total")
-		r.lost, _ = promtext.Sum(text, "kernel_events_lost_total")
+		r.series, _ = promSum(text, "kernel_series_active")
+		r.overflowed, _ = promSum(text, "kernel_series_overflowed_total")
+		r.lost, _ = promSum(text, "kernel_events_lost_total")
 		return r.series >= float64(r.maxSeries) && r.overflowed > 0
 	}
 	if !waitFor(full, 60*time.Second) {
@@ -133,12 +132,6 @@ func freeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
-}
-
-// scrape returns the exporter's page, or "" on any error (callers poll).
-func scrape(url string) string {
-	text, _ := promtext.Scrape(url)
-	return text
 }
 
 // memStatus reads VmRSS and VmHWM (bytes) of the collector.

@@ -24,7 +24,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/kernelevents/kernelevents/internal/promtext"
 	"github.com/kernelevents/kernelevents/internal/testutil"
 )
 
@@ -154,8 +153,8 @@ func startCollector(t *testing.T, config, dir string, opts ...startOption) *coll
 			t.Fatalf("the collector exited at start (%v)", err)
 		case <-time.After(200 * time.Millisecond):
 		}
-		text, err := promtext.Scrape(c.url)
-		if _, ok := promtext.Value(text, "kernel_probe_hook"); err == nil && ok {
+		text, err := scrapeProm(c.url)
+		if _, ok := promValue(text, "kernel_probe_hook"); err == nil && ok {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -207,14 +206,14 @@ func TestCollectorServesCreationsToPrometheus(t *testing.T) {
 	var text string
 	label := fmt.Sprintf("kernelevents_directory_prefix=%q", dir)
 	require.Eventually(t, func() bool {
-		text, _ = promtext.Scrape(url)
-		v, ok := promtext.Value(text, "kernel_file_creations_total", label, `kernelevents_process_comm="kechild"`)
+		text, _ = scrapeProm(url)
+		v, ok := promValue(text, "kernel_file_creations_total", label, `kernelevents_process_comm="kechild"`)
 		return ok && v == n
 	}, 30*time.Second, 200*time.Millisecond, "kernel_file_creations_total for %s never reached %d", dir, n)
-	lost, ok := promtext.Value(text, "kernel_events_lost_total", `kernelevents_lost_reason="ring_buffer_full"`)
+	lost, ok := promValue(text, "kernel_events_lost_total", `kernelevents_lost_reason="ring_buffer_full"`)
 	assert.True(t, ok, "the lost counter is exported")
 	assert.Zero(t, lost)
-	_, ok = promtext.Value(text, "kernel_events_received_total")
+	_, ok = promValue(text, "kernel_events_received_total")
 	assert.True(t, ok, "the received counter is exported")
 	t.Logf("scraped:\n%s", grep(text, "kernel_"))
 
@@ -271,8 +270,8 @@ func requireIdentityLabels(t *testing.T, c *collector, dir, rule string) string 
 	}
 	var text string
 	require.Eventually(t, func() bool {
-		text, _ = promtext.Scrape(c.url)
-		v, ok := promtext.Value(text, "kernel_file_creations_total", labels...)
+		text, _ = scrapeProm(c.url)
+		v, ok := promValue(text, "kernel_file_creations_total", labels...)
 		return ok && v == 2
 	}, 30*time.Second, 200*time.Millisecond, "kernel_file_creations_total never counted 2 with %v", labels)
 	return text
@@ -304,8 +303,8 @@ func TestCollectorWritesEvidence(t *testing.T) {
 		assert.Equal(t, "kechild", rec["kernelevents.process.comm"])
 	}
 	require.Eventually(t, func() bool {
-		text, _ := promtext.Scrape(c.url)
-		v, ok := promtext.Value(text, "kernel_file_creations_total", fmt.Sprintf("kernelevents_directory_prefix=%q", dir))
+		text, _ := scrapeProm(c.url)
+		v, ok := promValue(text, "kernel_file_creations_total", fmt.Sprintf("kernelevents_directory_prefix=%q", dir))
 		return ok && v == n
 	}, 30*time.Second, 200*time.Millisecond)
 }

@@ -25,7 +25,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/kernelevents/kernelevents/internal/promtext"
 	"github.com/kernelevents/kernelevents/internal/testutil"
 )
 
@@ -203,13 +202,13 @@ service:
 	var text string
 	nodes := []string{"node-a", "node-b"}
 	require.Eventually(t, func() bool {
-		text, _ = promtext.Scrape(url)
+		text, _ = scrapeProm(url)
 		for _, node := range nodes {
 			inst := fmt.Sprintf("instance=%q", node)
-			if v, ok := promtext.Value(text, "kernel_file_creations_total", inst, fmt.Sprintf("kernelevents_directory_prefix=%q", dir)); !ok || v != n {
+			if v, ok := promValue(text, "kernel_file_creations_total", inst, fmt.Sprintf("kernelevents_directory_prefix=%q", dir)); !ok || v != n {
 				return false
 			}
-			if _, ok := promtext.Value(text, "kernel_events_lost_total", inst, `kernelevents_lost_reason="ring_buffer_full"`); !ok {
+			if _, ok := promValue(text, "kernel_events_lost_total", inst, `kernelevents_lost_reason="ring_buffer_full"`); !ok {
 				return false
 			}
 		}
@@ -239,7 +238,7 @@ service:
 	// The node attributes reach the gateway (target_info carries them; with
 	// resource_to_telemetry_conversion they become labels of every series).
 	for _, node := range nodes {
-		_, ok := promtext.Value(text, "target_info", fmt.Sprintf("instance=%q", node), fmt.Sprintf("host_name=%q", node), fmt.Sprintf("k8s_node_name=%q", node))
+		_, ok := promValue(text, "target_info", fmt.Sprintf("instance=%q", node), fmt.Sprintf("host_name=%q", node), fmt.Sprintf("k8s_node_name=%q", node))
 		assert.True(t, ok, "target_info of %s with host_name and k8s_node_name", node)
 	}
 	t.Logf("gateway:\n%s", grep(text, "kernel_events_received_total"))

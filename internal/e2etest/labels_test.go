@@ -14,7 +14,6 @@ import (
 
 	"github.com/kernelevents/kernelevents/internal/event"
 	"github.com/kernelevents/kernelevents/internal/probe"
-	"github.com/kernelevents/kernelevents/internal/promtext"
 	"github.com/kernelevents/kernelevents/internal/testutil"
 )
 
@@ -49,16 +48,16 @@ func TestCollectorPublishesNamesThatAreNotUTF8(t *testing.T) {
 	}
 	var text string
 	require.Eventually(t, func() bool {
-		text, _ = promtext.Scrape(c.url)
-		v, ok := promtext.Value(text, "kernel_file_creations_total", hostile...)
-		_, plain := promtext.Value(text, "kernel_file_creations_total", promLabel("kernelevents_directory_prefix", dir), `kernelevents_process_comm="kechild"`)
+		text, _ = scrapeProm(c.url)
+		v, ok := promValue(text, "kernel_file_creations_total", hostile...)
+		_, plain := promValue(text, "kernel_file_creations_total", promLabel("kernelevents_directory_prefix", dir), `kernelevents_process_comm="kechild"`)
 		return ok && v == 1 && plain
 	}, 30*time.Second, 200*time.Millisecond, "the series of the hostile names never reached /metrics (want labels %v)", hostile)
 	t.Logf("scraped:\n%s", grep(text, "kernel_file_creations_total"))
 
 	for _, reason := range []string{probe.LostRingBufferFull, "malformed", probe.LostFDRace, probe.LostIOURingUnobserved,
 		probe.LostInflightTableFull, probe.LostKprobeMissed, probe.LostProgramRecursion} {
-		_, ok := promtext.Value(text, "kernel_events_lost_total", `reason="`+reason+`"`)
+		_, ok := promValue(text, "kernel_events_lost_total", `kernelevents_lost_reason="`+reason+`"`)
 		assert.True(t, ok, "kernel_events_lost_total{reason=%q} is in /metrics", reason)
 	}
 	t.Logf("lost:\n%s", grep(text, "kernel_events_lost_total"))

@@ -5,6 +5,7 @@
 package e2etest
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -24,7 +25,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kernelevents/kernelevents/internal/procstatus"
-	"github.com/kernelevents/kernelevents/internal/promtext"
 	"github.com/kernelevents/kernelevents/internal/testutil"
 )
 
@@ -192,8 +192,8 @@ func TestCollectorKilledLeavesNothing(t *testing.T) {
 	counted := func(c *collector, want float64) {
 		label := fmt.Sprintf("kernelevents_directory_prefix=%q", dir)
 		require.Eventually(t, func() bool {
-			text, _ := promtext.Scrape(c.url)
-			v, ok := promtext.Value(text, "kernel_file_creations_total", label)
+			text, _ := scrapeProm(c.url)
+			v, ok := promValue(text, "kernel_file_creations_total", label)
 			return ok && v == want
 		}, 30*time.Second, 200*time.Millisecond, "a collector never counted %v", want)
 	}
@@ -268,26 +268,28 @@ func TestCollectorOverload(t *testing.T) {
 
 	var wg sync.WaitGroup
 	created := make([]int, creators)
+	childErrs := make([]error, creators)
 	for i := range creators {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			child := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{
+			// Not RunChild: t.Fatal must not run on this goroutine.
+			child, err := testutil.RunChildErr(testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{
 				{Kind: testutil.OpChurn, Path: fmt.Sprintf("c%d", i), For: d.String(), Spread: spread},
 			}})
-			created[i] = child.Churned
+			created[i], childErrs[i] = child.Churned, err
 		}()
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 
 	observe := func(start time.Time) sample {
-		text, _ := promtext.Scrape(c.url)
+		text, _ := scrapeProm(c.url)
 		s := sample{at: time.Since(start).Round(time.Second), rssKiB: rssKiB(pid)}
-		s.received, _ = promtext.Value(text, "kernel_events_received_total")
+		s.received, _ = promValue(text, "kernel_events_received_total")
 		// Every reason: a creation is received or lost for some reason.
-		s.lost, _ = promtext.Sum(text, "kernel_events_lost_total")
-		s.series, _ = promtext.Value(text, "kernel_series_active")
+		s.lost, _ = promSum(text, "kernel_events_lost_total")
+		s.series, _ = promValue(text, "kernel_series_active")
 		return s
 	}
 	every := time.Second
@@ -310,6 +312,7 @@ func TestCollectorOverload(t *testing.T) {
 		}
 		samples = append(samples, observe(start))
 	}
+	require.NoError(t, errors.Join(childErrs...))
 	total := 0
 	for _, n := range created {
 		total += n
@@ -322,13 +325,13 @@ func TestCollectorOverload(t *testing.T) {
 		last = observe(start)
 		return last.received+last.lost == float64(total)
 	}, 30*time.Second, 250*time.Millisecond, "received + lost never equalled the %d files created: %+v\n%s", total, &last, lostLines(c.url))
-	text, _ := promtext.Scrape(c.url)
+	text, _ := scrapeProm(c.url)
 	for _, l := range strings.Split(text, "\n") {
 		if strings.HasPrefix(l, "kernel_events_lost_total") {
 			t.Log(l)
 		}
 	}
-	malformed, _ := promtext.Value(text, "kernel_events_lost_total", `kernelevents_lost_reason="malformed"`)
+	malformed, _ := promValue(text, "kernel_events_lost_total", `kernelevents_lost_reason="malformed"`)
 	samples = append(samples, last)
 
 	peak := slices.MaxFunc(samples, func(a, b sample) int { return a.rssKiB - b.rssKiB })
@@ -372,7 +375,7 @@ func rssKiB(pid int) int {
 
 // lostLines is the kernel_events_lost_total lines of a scrape, for failure messages.
 func lostLines(url string) string {
-	text, _ := promtext.Scrape(url)
+	text, _ := scrapeProm(url)
 	var out []string
 	for _, l := range strings.Split(text, "\n") {
 		if strings.HasPrefix(l, "kernel_events_lost_total") {

@@ -4,14 +4,20 @@ package identity
 
 import (
 	"errors"
+	"fmt"
 	"strings"
+
+	"github.com/gobwas/glob"
 )
 
-// Glob matches paths: "*" matches any run of characters but "/", "**"
-// matches any run including "/", "?" one character but "/". Everything
-// else matches itself.
+// Glob matches paths (github.com/gobwas/glob with '/' as the separator):
+// "*" matches any run of characters but "/", "**" any run including "/",
+// "?" one character but "/", "{a,b}" either alternative, "[abc]", "[a-z]"
+// and "[!abc]" one character of (or not of) a class; "\" escapes the next
+// character. Everything else matches itself.
 type Glob struct {
 	pattern string
+	g       glob.Glob
 }
 
 // CompileGlob checks pattern.
@@ -22,47 +28,40 @@ func CompileGlob(pattern string) (Glob, error) {
 	if strings.Contains(pattern, "***") {
 		return Glob{}, errors.New(`"***" is not a pattern`)
 	}
-	return Glob{pattern}, nil
+	if err := checkBraces(pattern); err != nil {
+		return Glob{}, fmt.Errorf("pattern %q: %w", pattern, err)
+	}
+	g, err := glob.Compile(pattern, '/')
+	if err != nil {
+		return Glob{}, fmt.Errorf("pattern %q: %w", pattern, err)
+	}
+	return Glob{pattern, g}, nil
 }
 
 // Match reports whether s matches the whole pattern.
-func (g Glob) Match(s string) bool { return globMatch(g.pattern, s) }
+func (g Glob) Match(s string) bool { return g.g != nil && g.g.Match(s) }
 
 // String returns the pattern.
 func (g Glob) String() string { return g.pattern }
 
-func globMatch(p, s string) bool {
-	for len(p) > 0 {
-		switch {
-		case strings.HasPrefix(p, "**"):
-			rest := p[2:]
-			for i := len(s); i >= 0; i-- {
-				if globMatch(rest, s[i:]) {
-					return true
-				}
-			}
-			return false
-		case p[0] == '*':
-			rest := p[1:]
-			for i := 0; i <= len(s); i++ {
-				if globMatch(rest, s[i:]) {
-					return true
-				}
-				if i < len(s) && s[i] == '/' {
-					break
-				}
-			}
-			return false
-		case p[0] == '?':
-			if len(s) == 0 || s[0] == '/' {
-				return false
-			}
-		default:
-			if len(s) == 0 || s[0] != p[0] {
-				return false
+// checkBraces refuses an alternation left open or closed twice, which
+// gobwas/glob would take (an open "{" then matches nothing it seems to).
+func checkBraces(p string) error {
+	depth := 0
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			i++
+		case '{':
+			depth++
+		case '}':
+			if depth--; depth < 0 {
+				return errors.New(`"}" without "{"`)
 			}
 		}
-		p, s = p[1:], s[1:]
 	}
-	return len(s) == 0
+	if depth != 0 {
+		return errors.New(`"{" without "}"`)
+	}
+	return nil
 }

@@ -77,14 +77,29 @@ func TestGlob(t *testing.T) {
 		{"/usr/bin/python3.??", "/usr/bin/python3.11", true},
 		{"*", "", true},
 		{"a", "ab", false},
+		// "*" and "?" never cross "/": a deeper path does not pass for a
+		// shallower one.
+		{"/usr/*/nginx", "/usr/local/sbin/nginx", false},
+		{"/usr/bin/?", "/usr/bin//", false},
+		{"/opt/**", "/opt", false},
+		// Alternation and classes.
+		{"/usr/{sbin,bin}/nginx", "/usr/bin/nginx", true},
+		{"/usr/{sbin,bin}/nginx", "/usr/lib/nginx", false},
+		{"/system.slice/{docker,containerd}.service", "/system.slice/containerd.service", true},
+		{"/usr/bin/python3.[0-9]", "/usr/bin/python3.9", true},
+		{"/usr/bin/python3.[!0-9]", "/usr/bin/python3.9", false},
+		{`/odd/\*`, "/odd/*", true},
+		{`/odd/\*`, "/odd/x", false},
 	}
 	for _, tt := range tests {
 		g, err := CompileGlob(tt.pattern)
 		require.NoError(t, err)
 		assert.Equal(t, tt.want, g.Match(tt.s), "%q ~ %q", tt.pattern, tt.s)
 	}
-	_, err := CompileGlob("")
-	assert.Error(t, err)
+	for _, bad := range []string{"", "/a/***", "/usr/[a-", "/usr/{a,b", "/usr/a,b}", "/usr/{a,{b}"} {
+		_, err := CompileGlob(bad)
+		assert.Error(t, err, "%q", bad)
+	}
 }
 
 func u32(v uint32) *uint32 { return &v }

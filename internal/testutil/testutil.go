@@ -182,21 +182,34 @@ type Child struct {
 // ChildOption changes how the child is started.
 type ChildOption func(*exec.Cmd)
 
-// RunChild re-executes the test binary to perform spec and waits for it.
+// RunChild re-executes the test binary to perform spec and waits for it;
+// it fails t when the child fails. Call it from the test's goroutine only
+// (t.Fatal stops that goroutine); from others use RunChildErr.
 func RunChild(t testing.TB, spec ChildSpec, opts ...ChildOption) Child {
 	t.Helper()
-	raw, err := json.Marshal(spec)
+	c, err := RunChildErr(spec, opts...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return c
+}
+
+// RunChildErr is RunChild returning the failure, for goroutines other than
+// the test's.
+func RunChildErr(spec ChildSpec, opts ...ChildOption) (Child, error) {
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return Child{}, err
 	}
 	// The spec goes in a file: thousands of ops do not fit in the environment.
 	f, err := os.CreateTemp("", "kernelevents-child-*.json")
 	if err != nil {
-		t.Fatal(err)
+		return Child{}, err
 	}
 	defer os.Remove(f.Name())
 	if _, err := f.Write(raw); err != nil {
-		t.Fatal(err)
+		f.Close()
+		return Child{}, err
 	}
 	f.Close()
 	os.Chmod(f.Name(), 0o644) // children running as another user read it too
@@ -208,14 +221,14 @@ func RunChild(t testing.TB, spec ChildSpec, opts ...ChildOption) Child {
 		o(cmd)
 	}
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("child failed: %v\n%s", err, out.String())
+		return Child{}, fmt.Errorf("child failed: %w\n%s", err, out.String())
 	}
 	c := Child{PID: cmd.Process.Pid}
 	for _, line := range strings.Split(out.String(), "\n") {
 		if v, ok := strings.CutPrefix(line, churnedPrefix); ok {
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				t.Fatalf("child: bad line %q", line)
+				return c, fmt.Errorf("child: bad line %q", line)
 			}
 			c.Churned += n
 		}
@@ -223,7 +236,7 @@ func RunChild(t testing.TB, spec ChildSpec, opts ...ChildOption) Child {
 			key, num, _ := strings.Cut(v, " ")
 			n, err := strconv.Atoi(num)
 			if err != nil {
-				t.Fatalf("child: bad line %q", line)
+				return c, fmt.Errorf("child: bad line %q", line)
 			}
 			if c.Counts == nil {
 				c.Counts = map[string]int{}
@@ -231,7 +244,7 @@ func RunChild(t testing.TB, spec ChildSpec, opts ...ChildOption) Child {
 			c.Counts[key] += n
 		}
 	}
-	return c
+	return c, nil
 }
 
 // churnedPrefix starts the line on which the child reports an OpChurn count.

@@ -142,7 +142,7 @@ func TestContainerChurn(t *testing.T) {
 	sink := &churnSink{seen: make([]bool, n+1), last: map[string]int64{}}
 	next, err := consumer.NewMetrics(sink.consume)
 	require.NoError(t, err)
-	rcv, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, next)
+	rcv, err := kernelFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, next)
 	require.NoError(t, err)
 	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
 	t.Cleanup(func() { require.NoError(t, rcv.Shutdown(context.Background())) })

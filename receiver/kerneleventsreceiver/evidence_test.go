@@ -25,7 +25,7 @@ func startBoth(t *testing.T, cfg *Config) (*consumertest.MetricsSink, *consumert
 	t.Helper()
 	testutil.RequireRoot(t)
 	testutil.RequireTracefs(t)
-	f := NewFactory()
+	f := kernelFactory()
 	set := receivertest.NewNopSettings(metadata.Type)
 	msink, lsink := new(consumertest.MetricsSink), new(consumertest.LogsSink)
 	m, err := f.CreateMetrics(context.Background(), set, cfg, msink)

@@ -15,13 +15,23 @@ import (
 )
 
 // NewFactory returns the factory of the kernel_events receiver.
-func NewFactory() receiver.Factory {
+func NewFactory() receiver.Factory { return newFactory(defaultOpenSource) }
+
+// newFactory returns a factory whose receivers read the source open returns.
+func newFactory(open openSourceFunc) receiver.Factory {
+	f := &factory{open: open}
 	return receiver.NewFactory(
 		metadata.Type,
 		createDefaultConfig,
-		receiver.WithMetrics(createMetrics, metadata.MetricsStability),
-		receiver.WithLogs(createLogs, metadata.LogsStability),
+		receiver.WithMetrics(f.createMetrics, metadata.MetricsStability),
+		receiver.WithLogs(f.createLogs, metadata.LogsStability),
 	)
+}
+
+// factory holds what the factory's receivers share: how they open their
+// kernel source.
+type factory struct {
+	open openSourceFunc
 }
 
 func createDefaultConfig() component.Config {
@@ -46,20 +56,24 @@ func createDefaultConfig() component.Config {
 	}
 }
 
-func createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
-	h, err := instance(set, cfg.(*Config))
+func (f *factory) createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
+	h, err := f.instance(set, cfg.(*Config), func(r *kernelEventsReceiver) { r.metrics = next })
 	if err != nil {
 		return nil, err
 	}
-	h.r.metrics = next
 	return h, nil
 }
 
-func createLogs(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
-	h, err := instance(set, cfg.(*Config))
+func (f *factory) createLogs(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
+	h, err := f.instance(set, cfg.(*Config), func(r *kernelEventsReceiver) { r.logs = next })
 	if err != nil {
 		return nil, err
 	}
-	h.r.logs = next
 	return h, nil
+}
+
+// instance returns a handle on the receiver shared by every pipeline of cfg,
+// with attach (which sets the pipeline's consumer) applied under the lock.
+func (f *factory) instance(set receiver.Settings, cfg *Config, attach func(*kernelEventsReceiver)) (*handle, error) {
+	return instances.LoadOrStore(cfg, func() (*kernelEventsReceiver, error) { return newReceiver(set, cfg, f.open) }, attach)
 }

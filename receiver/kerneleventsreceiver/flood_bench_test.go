@@ -17,6 +17,8 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/kernelevents/kernelevents/internal/identity"
 	"github.com/kernelevents/kernelevents/internal/testutil"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
@@ -81,7 +83,7 @@ func BenchmarkNewCgroupFlood(b *testing.B) {
 		cfg.Identity.CgroupRoot = root // the containers' "hierarchy root" is the test's subtree
 		sink := &churnSink{seen: make([]bool, maxN), last: map[string]int64{}}
 		next, _ := consumer.NewMetrics(sink.consume)
-		rcv, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, next)
+		rcv, err := kernelFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, next)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -91,10 +93,12 @@ func BenchmarkNewCgroupFlood(b *testing.B) {
 		r := rcv.(*handle).r
 
 		var churned testutil.Child
+		var churnErr error
 		churnDone := make(chan struct{})
 		go func() {
 			defer close(churnDone)
-			churned = testutil.RunChild(b, testutil.ChildSpec{Dir: filepath.Join(dir, "files"), Ops: []testutil.Op{{Kind: testutil.OpChurn, Path: "churn", For: d.String(), Spread: 4}}})
+			// Not RunChild: b.Fatal must not run on this goroutine.
+			churned, churnErr = testutil.RunChildErr(testutil.ChildSpec{Dir: filepath.Join(dir, "files"), Ops: []testutil.Op{{Kind: testutil.OpChurn, Path: "churn", For: d.String(), Spread: 4}}})
 		}()
 		stop := filepath.Join(dir, "stop")
 		start := time.Now()
@@ -128,10 +132,13 @@ func BenchmarkNewCgroupFlood(b *testing.B) {
 		load, _ := os.ReadFile("/proc/loadavg")
 		spawnTime := time.Since(start)
 		<-churnDone
+		require.NoError(b, churnErr)
 		for r.received.Load() > uint64(r.idLag.n.Load()) || r.resolver.Stats().Pending > 0 {
 			time.Sleep(10 * time.Millisecond)
 		}
-		time.Sleep(2 * cfg.CollectionInterval) // the last series emitted
+		for e := r.emits.Load(); r.emits.Load() < e+2; { // the last series emitted
+			time.Sleep(10 * time.Millisecond)
+		}
 		lost, _ := r.probe.LostByReason()
 		readerMax, readerMean := r.lag.snapshot()
 		lookupMax, lookupMean := r.idLag.snapshot()

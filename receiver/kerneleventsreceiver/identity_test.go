@@ -131,21 +131,28 @@ func TestIdentityRulesFileReload(t *testing.T) {
 	cfg := testConfig(dir)
 	cfg.Identity.RulesFile = rulesFile
 	cfg.Identity.ReloadInterval = 50 * time.Millisecond
-	sink, stop := startReceiver(t, cfg)
+	r, sink, stop := startKernelReceiver(t, cfg)
 	create := func(name string) {
 		testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: name}}})
+	}
+	// waitChecked waits for two checks of the rules file: the second began
+	// after the file was written.
+	waitChecked := func() {
+		w := r.rules
+		n := w.checked.Load()
+		require.Eventually(t, func() bool { return w.checked.Load() >= n+2 }, 10*time.Second, 5*time.Millisecond)
 	}
 
 	create("f1")
 	assert.Equal(t, map[string]int64{"kernelevents.identity.rule=root,team=alpha": 1}, waitTotal(t, sink, 1))
 
 	write(rule("beta-team"))
-	time.Sleep(300 * time.Millisecond)
+	waitChecked()
 	create("f2")
 	assert.Equal(t, map[string]int64{"kernelevents.identity.rule=root,team=alpha": 1, "kernelevents.identity.rule=root,team=beta-team": 1}, waitTotal(t, sink, 2))
 
 	write("rules:\n  - match: {uid: 0}\n") // no attributes: refused
-	time.Sleep(300 * time.Millisecond)
+	waitChecked()
 	create("f3")
 	assert.Equal(t, map[string]int64{"kernelevents.identity.rule=root,team=alpha": 1, "kernelevents.identity.rule=root,team=beta-team": 2}, waitTotal(t, sink, 3))
 	stop()

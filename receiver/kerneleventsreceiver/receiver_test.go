@@ -16,15 +16,25 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/kernelevents/kernelevents/internal/probe"
 	"github.com/kernelevents/kernelevents/internal/testutil"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
 // setupTestMain runs first in the generated TestMain: a re-executed test
 // binary acting as a file-creating child does its work and exits there.
-func setupTestMain() { testutil.MaybeRunChild() }
+// Receivers of NewFactory read a fake source in this package's tests (the
+// generated lifecycle test among them); kernel tests use kernelFactory.
+func setupTestMain() {
+	testutil.MaybeRunChild()
+	defaultOpenSource = func(probe.Options) (source, error) { return newFakeSource(), nil }
+}
+
+// kernelFactory returns the factory whose receivers load the BPF programs.
+func kernelFactory() receiver.Factory { return newFactory(openProbe) }
 
 func TestShutdownWithoutStart(t *testing.T) {
 	r, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), createDefaultConfig(), consumertest.NewNop())
@@ -75,12 +85,20 @@ func lastBatch(sink *consumertest.MetricsSink) map[string][]point {
 
 func startReceiver(t *testing.T, cfg *Config) (*consumertest.MetricsSink, func()) {
 	t.Helper()
+	_, sink, stop := startKernelReceiver(t, cfg)
+	return sink, stop
+}
+
+// startKernelReceiver starts cfg's receiver on the BPF probe in a metrics
+// pipeline and returns it, the sink and its stop function.
+func startKernelReceiver(t *testing.T, cfg *Config) (*kernelEventsReceiver, *consumertest.MetricsSink, func()) {
+	t.Helper()
 	testutil.RequireRoot(t)
 	if cfg.Hook == "tracepoint" || cfg.Hook == "auto" {
 		testutil.RequireTracefs(t)
 	}
 	sink := new(consumertest.MetricsSink)
-	r, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
+	r, err := kernelFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
 	stopped := false
@@ -91,7 +109,7 @@ func startReceiver(t *testing.T, cfg *Config) (*consumertest.MetricsSink, func()
 		}
 	}
 	t.Cleanup(stop)
-	return sink, stop
+	return r.(*handle).r, sink, stop
 }
 
 func testConfig(dir string) *Config {
@@ -222,7 +240,7 @@ func TestStartFailsWithReason(t *testing.T) {
 	testutil.RequireRoot(t)
 	cfg := createDefaultConfig().(*Config)
 	cfg.Hook = "kretprobe"
-	r, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+	r, err := kernelFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
 	require.NoError(t, err)
 	err = r.Start(context.Background(), componenttest.NewNopHost())
 	if err == nil {

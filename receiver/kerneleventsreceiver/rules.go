@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -26,9 +27,10 @@ type rulesWatcher struct {
 	logger   *zap.Logger
 	host     component.Host
 
-	stamp string
-	bad   bool
-	done  chan struct{}
+	stamp   string
+	bad     bool
+	done    chan struct{}
+	checked atomic.Uint64 // checks done, for tests to wait on
 }
 
 func newRulesWatcher(path string, inline []identity.Rule, res *identity.Resolver, logger *zap.Logger, host component.Host) *rulesWatcher {
@@ -81,6 +83,7 @@ func (w *rulesWatcher) start(ctx context.Context, every time.Duration) {
 }
 
 func (w *rulesWatcher) check() {
+	defer w.checked.Add(1)
 	stamp, err := fileStamp(w.path)
 	if err == nil && stamp == w.stamp {
 		return

@@ -136,7 +136,7 @@ func TestExcludeCgroups(t *testing.T) {
 	assert.Equal(t, []any{"kubelet"}, got, "only the impostor outside the excluded cgroup is counted")
 
 	cfg.Filter.ExcludeCgroups = []string{"/no/such/cgroup"}
-	r, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, new(consumertest.MetricsSink))
+	r, err := kernelFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, new(consumertest.MetricsSink))
 	require.NoError(t, err)
 	err = r.Start(context.Background(), componenttest.NewNopHost())
 	assert.ErrorContains(t, err, "filter::exclude_cgroups[0]")

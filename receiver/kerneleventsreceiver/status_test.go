@@ -61,7 +61,7 @@ func TestReaderDeathReportsPermanentError(t *testing.T) {
 	dir := tempDir(t)
 	sink := new(consumertest.MetricsSink)
 	host := &statusHost{Host: componenttest.NewNopHost()}
-	r, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), testConfig(dir), sink)
+	r, err := kernelFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), testConfig(dir), sink)
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background(), host))
 	defer func() { require.NoError(t, r.Shutdown(context.Background())) }()

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package kerneleventsreceiver // import "github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver"
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
+)
+
+// logsLoop hands buffered evidence records on every flush interval.
+func (r *kernelEventsReceiver) logsLoop(ctx context.Context) {
+	defer close(r.logsDone)
+	t := time.NewTicker(r.cfg.Evidence.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.flushLogs(ctx, false)
+		}
+	}
+}
+
+func (r *kernelEventsReceiver) flushLogs(ctx context.Context, final bool) {
+	ld, ok := r.evidence.take(final)
+	if !ok {
+		return
+	}
+	ctx = r.obs.StartLogsOp(ctx)
+	err := r.logs.ConsumeLogs(ctx, ld)
+	r.obs.EndLogsOp(ctx, metadata.Type.String(), ld.LogRecordCount(), err)
+	if err != nil {
+		r.set.Logger.Warn("Next consumer refused kernel_events evidence records", zap.Error(err), zap.Int("records", ld.LogRecordCount()))
+	}
+}

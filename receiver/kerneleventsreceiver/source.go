@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package kerneleventsreceiver // import "github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver"
+
+import (
+	"github.com/kernelevents/kernelevents/internal/event"
+	"github.com/kernelevents/kernelevents/internal/probe"
+)
+
+// source is what the receiver needs of the kernel: the seam between the
+// hook and ring buffer (internal/probe) and everything after decoding. The
+// receiver is written against it so that its logic is tested with a fake
+// fed with encoded samples, without root or BPF.
+type source interface {
+	// Read blocks for the next sample. It returns an error wrapping
+	// event.ErrMalformed for a sample it cannot decode, probe.ErrDrained
+	// once Drain was called and the ring is empty, and one wrapping
+	// os.ErrClosed after Close.
+	Read(e *event.Event) error
+	// LostByReason returns the samples not delivered since the source was
+	// opened, by reason (the probe.Lost* constants).
+	LostByReason() (map[string]uint64, error)
+	// Hook is the hook in use.
+	Hook() probe.Hook
+	// Notes explain the hook choice (logged at start).
+	Notes() []string
+	// Drain stops new samples; Read returns what is left, then ErrDrained.
+	// LostByReason works until Close.
+	Drain() error
+	// Close frees everything. It is the last call.
+	Close() error
+}
+
+// openSourceFunc opens the source of one receiver instance.
+type openSourceFunc func(probe.Options) (source, error)
+
+// openProbe loads and attaches the BPF programs.
+func openProbe(opts probe.Options) (source, error) {
+	p, err := probe.Open(opts)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// defaultOpenSource is the source NewFactory's receivers read. The package's
+// tests set it to a fake in TestMain (kernel tests ask for openProbe through
+// newFactory), so that the generated lifecycle test runs without BPF.
+var defaultOpenSource openSourceFunc = openProbe
