@@ -27,6 +27,7 @@ import (
 	"github.com/kernelevents/kernelevents/internal/event"
 	"github.com/kernelevents/kernelevents/internal/identity"
 	"github.com/kernelevents/kernelevents/internal/probe"
+	"github.com/kernelevents/kernelevents/internal/spire"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
@@ -66,6 +67,10 @@ type kernelEventsReceiver struct {
 	lag       lagStats   // ring buffer → reader
 	idLag     lagStats   // reader → identity known (table and evidence)
 	emitMu    sync.Mutex // serializes emit between the ticker and Shutdown
+
+	spire       *spire.Client // nil without identity::spire (spire.go)
+	spireDone   chan struct{}
+	spireCancel context.CancelFunc
 }
 
 var (
@@ -181,7 +186,13 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		p.Close()
 		return err
 	}
+	spiffe, err := r.startSpire()
+	if err != nil {
+		p.Close()
+		return err
+	}
 	r.resolver = identity.NewResolver(identity.Options{
+		SPIFFE:       spiffe,
 		Rules:        configRules,
 		Unmatched:    r.cfg.Identity.UnmatchedAttributes,
 		CacheTTL:     r.cfg.Identity.CacheTTL,
@@ -202,6 +213,7 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		r.rules = newRulesWatcher(r.cfg.Identity.RulesFile, r.cfg.Identity.Rules, r.resolver, r.set.Logger, host)
 		if err := r.rules.load(); err != nil {
 			r.resolver.Close()
+			r.stopSpire()
 			p.Close()
 			return fmt.Errorf("identity::rules_file: %w", err)
 		}
@@ -216,6 +228,7 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 	r.emitDone = make(chan struct{})
 	if r.logs != nil {
 		r.evidence = newEvidence(r.cfg.Evidence, probe.MonotonicOffset(), metadata.ScopeName, r.resource)
+		r.evidence.spiffe = spiffe != nil
 		r.logsDone = make(chan struct{})
 		go r.logsLoop(ctx)
 	}
@@ -359,6 +372,7 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, lost map[string]uint64)
 	mb.RecordKernelWorkloadsActiveDataPoint(now, int64(st.Workloads))
 	mb.RecordKernelWorkloadsOverflowedDataPoint(now, int64(st.Overflow))
 	mb.RecordKernelIdentityUnresolvedDataPoint(now, int64(st.Unresolved))
+	r.recordSpiffe(now)
 
 	ids := make([]uint32, 0, len(groups)+1)
 	ids = append(ids, 0) // the host resource carries the receiver's own metrics
@@ -406,6 +420,14 @@ func (r *kernelEventsReceiver) resource(id uint32) pcommon.Resource {
 			rb.SetK8sPodUID(event.Label(kv.Value))
 		case identity.AttrCgroupPath:
 			rb.SetKerneleventsCgroupPath(event.Label(kv.Value))
+		case identity.AttrSPIFFEID:
+			rb.SetSpiffeID(event.Label(kv.Value))
+		case identity.AttrSPIFFEIDs:
+			rb.SetKerneleventsSpiffeIds(event.Label(kv.Value))
+		case identity.AttrSPIFFEHint:
+			rb.SetKerneleventsSpiffeHint(event.Label(kv.Value))
+		case identity.AttrSPIFFEStatus:
+			rb.SetKerneleventsSpiffeStatus(kv.Value)
 		default:
 			extra = append(extra, kv)
 		}
@@ -495,6 +517,7 @@ func (r *kernelEventsReceiver) shutdown(ctx context.Context) error {
 	}
 	<-r.readDone
 	r.resolver.Close() // delivers the samples still waiting for a lookup
+	r.stopSpire()      // after the resolver's workers, which ask it
 	lost, lostErr := r.probe.LostByReason()
 	if lostErr != nil {
 		r.set.Logger.Warn("Cannot read the kernel's lost-sample counter", zap.Error(lostErr))
