@@ -45,10 +45,10 @@ type SPIRE struct {
 	ServerSocket, AdminSocket string
 	WorkloadSocket            string
 	// AgentID is the agent's SPIFFE ID: the parent of workload entries.
-	AgentID string
-	token   string
-	server  *exec.Cmd
-	agent   *exec.Cmd
+	AgentID  string
+	token    string
+	server   *exec.Cmd
+	agent    *exec.Cmd
 	agentLog string
 }
 
