@@ -48,6 +48,7 @@ func TestLoadConfig(t *testing.T) {
 	want.FileDirectoryDepth = 3
 	want.MaxSeries = 500
 	want.SeriesTTL = time.Hour
+	want.Identity.Spire = SpireConfig{AdminSocket: "/run/spire/admin-sockets/admin.sock", Timeout: time.Second, CacheTTL: 10 * time.Second, RetryInterval: 3 * time.Second, Required: true}
 	want.Metrics.KernelFileCreations.EnabledAttributes = []metadata.KernelFileCreationsMetricAttributeKey{
 		metadata.KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, metadata.KernelFileCreationsMetricAttributeKeyFilePath,
 		metadata.KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, metadata.KernelFileCreationsMetricAttributeKeyProcessUserID,
