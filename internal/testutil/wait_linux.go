@@ -25,6 +25,9 @@ func waitGone(dir int, op Op) error {
 		if errors.Is(err, unix.ENOENT) {
 			return nil
 		}
+		if err != nil {
+			return fmt.Errorf("stat %s: %w", op.Path, err)
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	return fmt.Errorf("%s still exists after a minute", op.Path)

@@ -54,7 +54,13 @@ type heldChild struct {
 
 func holdChild(t *testing.T, dir, name string, uid uint32) *heldChild {
 	t.Helper()
-	hold := filepath.Join(t.TempDir(), name+".hold")
+	// Not below t.TempDir(), whose parent is 0700: the child, as uid,
+	// stats the file.
+	holdDir, err := os.MkdirTemp("", "kehold")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(holdDir) })
+	require.NoError(t, os.Chmod(holdDir, 0o755))
+	hold := filepath.Join(holdDir, name+".hold")
 	require.NoError(t, os.WriteFile(hold, nil, 0o644))
 	h := &heldChild{hold: hold, done: make(chan struct{})}
 	spec := testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: name}, {Kind: testutil.OpWaitGone, Path: hold}}}
