@@ -85,7 +85,7 @@ func TestCollectorSpireIdentities(t *testing.T) {
 	text := waitSeries(`process_user_id="4242"`, fmt.Sprintf("spiffe_id=%q", batchID), `kernelevents_spiffe_status="issued"`)
 	releaseWeb()
 	releaseBatch()
-	t.Logf("scraped:\n%s", grep(text, "spiffe"))
+	t.Logf("scraped:\n%s", grep(text, "kernel_file_creations_total"))
 
 	s.StopAgent()
 	release := createHeld(t, dir, "after-stop", 4242)
