@@ -400,7 +400,7 @@ func (r *Resolver) lookupFacts(e *event.Event) Facts {
 		}
 	}
 	f.User = proc.userName(e.UID, f.ContainerID == "" && f.PodUID == "")
-	r.lookupSPIFFE(proc, procIdentity{e.TGID, e.UID, e.RealUID, e.GID, e.ExeDev, e.ExeIno}, &f)
+	r.lookupSPIFFE(proc, procIdentity{e.TGID, e.UID, e.RealUID, e.GID, e.ExeDev, e.ExeIno, e.CgroupID}, &f)
 	return f
 }
 

@@ -43,8 +43,9 @@ const (
 	// a pid, not the sample; an answer about another process is discarded.
 	SPIFFEProcessGone SPIFFEStatus = "process_gone"
 	// SPIFFEProcessChanged: the process is alive but no longer the one that
-	// created the file (it ran exec, or changed its uid or gid), so the
-	// agent would attest what it became, not what created the file.
+	// created the file (it ran exec, changed its uid or gid, or moved to
+	// another cgroup), so the agent would attest what it became, not what
+	// created the file.
 	SPIFFEProcessChanged SPIFFEStatus = "process_changed"
 	// SPIFFEAgentUnavailable: the agent's admin socket did not answer
 	// (refused, missing, or no answer within identity::spire::timeout).
@@ -97,7 +98,7 @@ type SPIFFEFacts struct {
 
 // lookupSPIFFE asks the source about e's creator, and believes the answer
 // only if the process is, before and after the question, the one that
-// created the file (its start time, executable, uids and gid): the agent
+// created the file (its start time, executable, uids, gid and cgroup): the agent
 // attests whatever process has the pid when it looks.
 func (r *Resolver) lookupSPIFFE(proc *procView, want procIdentity, f *Facts) {
 	src := r.opts.SPIFFE
@@ -149,6 +150,7 @@ type procIdentity struct {
 	tgid           uint32
 	uid, ruid, gid uint32
 	exeDev, exeIno uint64
+	cgroup         uint64 // cgroup v2 id
 }
 
 // spiffeAttrsLocked sets the SPIFFE attributes of f on attrs. An issued ID

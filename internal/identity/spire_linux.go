@@ -16,7 +16,7 @@ import (
 
 // still returns "" when /proc/<pid> is still the process want describes:
 // the same start time, executable (device and inode), effective and real
-// uid and effective gid. Otherwise it says why not: the process is gone
+// uid, effective gid and cgroup v2. Otherwise it says why not: the process is gone
 // (exited, or the pid reused), or it changed (exec, setuid, setgid), so that
 // the agent would attest something other than the file's creator.
 func (p *procView) still(want procIdentity) SPIFFEStatus {
@@ -42,6 +42,19 @@ func (p *procView) still(want procIdentity) SPIFFEStatus {
 	}
 	if uids[0] != want.ruid || uids[1] != want.uid || gids[1] != want.gid {
 		return SPIFFEProcessChanged
+	}
+	// A process that moved to another cgroup (in a delegated subtree it may
+	// write to) would be attested as that cgroup's container or pod by the
+	// agent's k8s, docker or systemd attestors. Judged only where the
+	// process's cgroup v2 path resolves to an id here.
+	if want.cgroup != 0 && p.s.cgroupRoot != "" {
+		for _, l := range splitCgroupLines(p.cgroupLines()) {
+			if l.hierarchy == "0" && l.controllers == "" {
+				if got, ok := p.s.cgroupIDOf(l.path); ok && got != want.cgroup {
+					return SPIFFEProcessChanged
+				}
+			}
+		}
 	}
 	// The status file may have been read from a new process that took the
 	// pid meanwhile.

@@ -212,3 +212,46 @@ func TestSPIFFERuleValidation(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "identity::rules[0]::match::spiffe_id")
 }
+
+// A creator that moves itself to another cgroup (a delegated subtree lets
+// it) before the lookup would be attested, by the agent's k8s, docker or
+// systemd attestors, as that cgroup's workload: process_changed, the agent
+// not asked.
+func TestSPIFFECgroupMoveIsNotBelieved(t *testing.T) {
+	root := CgroupV2Root()
+	if root == "" {
+		t.Skip("no cgroup v2 mount")
+	}
+	// The sample says the root cgroup (id 1 on every cgroup2 mount is not
+	// guaranteed: take the root's id); /proc says a child cgroup.
+	proc, e := spiffeProc(t, 1000, 1000)
+	sys := newSysLookup(proc, root, "/")
+	rootID, ok := sys.cgroupIDOf("/")
+	require.True(t, ok, "name_to_handle_at on %s", root)
+	var other string
+	entries, err := os.ReadDir(root)
+	require.NoError(t, err)
+	for _, d := range entries {
+		if d.IsDir() {
+			other = "/" + d.Name()
+			break
+		}
+	}
+	if other == "" {
+		t.Skip("no child cgroup under " + root)
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(proc, "100", "cgroup"), []byte("0::"+other+"\n"), 0o644))
+	e.CgroupID = rootID
+	asked := 0
+	src := fakeSPIFFE(func(uint32) SPIFFEAnswer { asked++; return issued(webID) })
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: root, HostRoot: t.TempDir(), SPIFFE: src})
+	_, f := r.ResolveFacts(e)
+	assert.Equal(t, SPIFFEProcessChanged, f.SPIFFE.Status)
+	assert.Zero(t, asked)
+
+	// Still in the sample's cgroup: believed.
+	require.NoError(t, os.WriteFile(filepath.Join(proc, "100", "cgroup"), []byte("0::/\n"), 0o644))
+	r = NewResolver(Options{ProcRoot: proc, CgroupRoot: root, HostRoot: t.TempDir(), SPIFFE: src})
+	_, f = r.ResolveFacts(e)
+	assert.Equal(t, SPIFFEIssued, f.SPIFFE.Status)
+}
