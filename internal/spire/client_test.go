@@ -94,3 +94,23 @@ func TestDelegatedIdentityWithRealSPIRE(t *testing.T) {
 	assert.Equal(t, identity.SPIFFEAgentUnavailable, a.Status)
 	assert.False(t, a.Expires.IsZero(), "a failure must be retried, not cached for good")
 }
+
+// BenchmarkDelegatedLookup measures one question to a real agent about a
+// process it issued an SVID to (not in make test: go test -bench).
+func BenchmarkDelegatedLookup(b *testing.B) {
+	s := spiretest.Start(b)
+	s.CreateEntry(webID, "", "unix:uid:"+spiretest.Itoa(nobody))
+	s.CreateEntry(spiretest.CollectorID, "", "unix:uid:0")
+	c, err := spire.New(spire.Options{Socket: s.AdminSocket, Timeout: 10 * time.Second})
+	require.NoError(b, err)
+	defer c.Close()
+	require.Eventually(b, func() bool { return c.Check() == nil }, 60*time.Second, 100*time.Millisecond)
+	web := spiretest.Sleeper(b, nobody, nobody)
+	require.Eventually(b, func() bool { return c.Lookup(uint32(web)).Status == identity.SPIFFEIssued }, 60*time.Second, 100*time.Millisecond)
+	b.ResetTimer()
+	for range b.N {
+		if a := c.Lookup(uint32(web)); a.Status != identity.SPIFFEIssued {
+			b.Fatalf("lookup: %+v", a)
+		}
+	}
+}

@@ -12,11 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// OpWaitGone keeps the child alive until the file Path (relative to Dir) no
-// longer exists, at most a minute: the test removes it once user space has
-// looked the child up (for example asked a SPIRE agent about its pid).
-const OpWaitGone = "wait_gone"
-
 func waitGone(dir int, op Op) error {
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
