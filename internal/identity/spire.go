@@ -3,6 +3,7 @@
 package identity
 
 import (
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -39,9 +40,16 @@ const (
 	// entry matches it: SPIRE issues it no identity.
 	SPIFFENoEntry SPIFFEStatus = "no_entry"
 	// SPIFFEProcessGone: the process exited (or its pid was reused) before
-	// the agent's answer could be checked to be about it. The agent attests
-	// a pid, not the sample; an answer about another process is discarded.
+	// the agent's answer could be checked to be about it, and its uid and
+	// gid alone match no entry. The agent attests a pid, not the sample; an
+	// answer about another process is discarded.
 	SPIFFEProcessGone SPIFFEStatus = "process_gone"
+	// SPIFFEIssuedByUID: the process was gone, so the agent was asked by
+	// the selectors the kernel sample proves (unix:uid and unix:gid, the
+	// effective ids at the creation) and issued these IDs: those of entries
+	// that need no other selector. A subset of what the process held, never
+	// another workload's.
+	SPIFFEIssuedByUID SPIFFEStatus = "issued_by_uid"
 	// SPIFFEProcessChanged: the process is alive but no longer the one that
 	// created the file (it ran exec, changed its uid or gid, or moved to
 	// another cgroup), so the agent would attest what it became, not what
@@ -63,7 +71,7 @@ const (
 
 // SPIFFEStatuses lists every outcome, for counters that report each.
 var SPIFFEStatuses = []SPIFFEStatus{
-	SPIFFEIssued, SPIFFENoEntry, SPIFFEProcessGone, SPIFFEProcessChanged,
+	SPIFFEIssued, SPIFFEIssuedByUID, SPIFFENoEntry, SPIFFEProcessGone, SPIFFEProcessChanged,
 	SPIFFEAgentUnavailable, SPIFFENotAuthorized, SPIFFEAgentError, SPIFFENotLookedUp,
 }
 
@@ -85,6 +93,9 @@ type SPIFFEAnswer struct {
 // its own bounded time.
 type SPIFFESource interface {
 	Lookup(pid uint32) SPIFFEAnswer
+	// LookupSelectors asks for the SVIDs of entries that the selectors
+	// (type:value, for example unix:uid:1000) satisfy.
+	LookupSelectors(selectors []string) SPIFFEAnswer
 }
 
 // SPIFFEFacts are what the SPIFFE source said about the creator.
@@ -107,19 +118,41 @@ func (r *Resolver) lookupSPIFFE(proc *procView, want procIdentity, f *Facts) {
 	}
 	defer func() { r.spiffe.add(f.SPIFFE.Status) }()
 	if st := proc.still(want); st != "" {
-		f.SPIFFE = SPIFFEFacts{Status: st}
+		f.SPIFFE = r.gone(st, want)
 		return
 	}
 	a := src.Lookup(want.tgid)
 	if st := proc.still(want); st != "" {
-		f.SPIFFE = SPIFFEFacts{Status: st}
+		f.SPIFFE = r.gone(st, want)
 		return
 	}
 	f.SPIFFE = SPIFFEFacts{Status: a.Status, IDs: a.IDs, Hint: a.Hint, expires: a.Expires}
 }
 
+// gone is the answer for a process that cannot be asked about by pid. A
+// gone process (short-lived ones such as touch or cp usually are by their
+// lookup) is asked about by the selectors its sample proves: the effective
+// uid and gid at the creation, which the unix attestor reports as unix:uid
+// and unix:gid. Entries match when all their selectors are among those
+// given, so the answer is a subset of the process's IDs: never another
+// workload's. A changed process is not asked about: it is alive as
+// something else.
+func (r *Resolver) gone(st SPIFFEStatus, want procIdentity) SPIFFEFacts {
+	if st != SPIFFEProcessGone {
+		return SPIFFEFacts{Status: st}
+	}
+	a := r.opts.SPIFFE.LookupSelectors([]string{
+		"unix:uid:" + strconv.FormatUint(uint64(want.uid), 10),
+		"unix:gid:" + strconv.FormatUint(uint64(want.gid), 10),
+	})
+	if a.Status != SPIFFEIssued {
+		return SPIFFEFacts{Status: st}
+	}
+	return SPIFFEFacts{Status: SPIFFEIssuedByUID, IDs: a.IDs, Hint: a.Hint, expires: a.Expires}
+}
+
 // spiffeCounts count SPIFFE outcomes by index in SPIFFEStatuses.
-type spiffeCounts [8]atomic.Uint64
+type spiffeCounts [16]atomic.Uint64 // room for len(SPIFFEStatuses)
 
 func (c *spiffeCounts) add(st SPIFFEStatus) {
 	for i, s := range SPIFFEStatuses {
@@ -167,7 +200,7 @@ func (r *Resolver) spiffeAttrsLocked(f *Facts, attrs map[string]string) {
 		r.spiffe.add(st)
 	}
 	attrs[AttrSPIFFEStatus] = string(st)
-	if st != SPIFFEIssued || len(f.SPIFFE.IDs) == 0 {
+	if !f.SPIFFE.Issued() {
 		return
 	}
 	attrs[AttrSPIFFEID] = f.SPIFFE.IDs[0]
@@ -187,9 +220,15 @@ func spiffeExpiry(f *Facts, expires time.Time) time.Time {
 	return expires
 }
 
+// Issued says whether the agent issued IDs (to the process, or to its uid
+// and gid once it was gone).
+func (s *SPIFFEFacts) Issued() bool {
+	return (s.Status == SPIFFEIssued || s.Status == SPIFFEIssuedByUID) && len(s.IDs) > 0
+}
+
 // matchSPIFFE says whether any SPIFFE ID of f matches g.
 func matchSPIFFE(g *Glob, f *Facts) bool {
-	if f.SPIFFE.Status != SPIFFEIssued {
+	if !f.SPIFFE.Issued() {
 		return false
 	}
 	for _, id := range f.SPIFFE.IDs {

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +24,38 @@ import (
 type fakeSPIFFE func(pid uint32) SPIFFEAnswer
 
 func (f fakeSPIFFE) Lookup(pid uint32) SPIFFEAnswer { return f(pid) }
+
+// LookupSelectors answers no_entry: the fake knows no entries by selector.
+func (f fakeSPIFFE) LookupSelectors([]string) SPIFFEAnswer {
+	return SPIFFEAnswer{Status: SPIFFENoEntry}
+}
+
+// bySelectors is a fake agent with entries by selector set.
+type bySelectors struct {
+	fakeSPIFFE
+	entries map[string]string // "sel,sel" (sorted as asked) → SPIFFE ID
+	asked   [][]string
+}
+
+func (b *bySelectors) LookupSelectors(sel []string) SPIFFEAnswer {
+	b.asked = append(b.asked, sel)
+	var ids []string
+	for need, id := range b.entries {
+		ok := true
+		for _, n := range strings.Split(need, ",") {
+			if !slices.Contains(sel, n) {
+				ok = false
+			}
+		}
+		if ok {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return SPIFFEAnswer{Status: SPIFFENoEntry}
+	}
+	return SPIFFEAnswer{Status: SPIFFEIssued, IDs: ids}
+}
 
 const webID = "spiffe://example.org/web"
 
@@ -254,4 +288,35 @@ func TestSPIFFECgroupMoveIsNotBelieved(t *testing.T) {
 	r = NewResolver(Options{ProcRoot: proc, CgroupRoot: root, HostRoot: t.TempDir(), SPIFFE: src})
 	_, f = r.ResolveFacts(e)
 	assert.Equal(t, SPIFFEIssued, f.SPIFFE.Status)
+}
+
+// A creator gone before its lookup (touch, cp) is asked about by the uid
+// and gid its sample proves: an entry needing only those is issued
+// (issued_by_uid); one that also needs the executable's path is not (the
+// answer is a subset, never another workload's); with none, process_gone.
+func TestSPIFFEGoneProcessAskedByUID(t *testing.T) {
+	proc, e := spiffeProc(t, 1000, 1000)
+	require.NoError(t, os.RemoveAll(filepath.Join(proc, "100"))) // exited
+	src := &bySelectors{
+		fakeSPIFFE: func(uint32) SPIFFEAnswer { t.Error("asked by pid about a gone process"); return SPIFFEAnswer{} },
+		entries:    map[string]string{"unix:uid:1000": webID, "unix:uid:1000,unix:path:/bin/sh": "spiffe://example.org/sh"},
+	}
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: t.TempDir(), SPIFFE: src})
+	id, f := r.ResolveFacts(e)
+	assert.Equal(t, SPIFFEIssuedByUID, f.SPIFFE.Status)
+	assert.Equal(t, []string{webID}, f.SPIFFE.IDs)
+	assert.Equal(t, [][]string{{"unix:uid:1000", "unix:gid:1000"}}, src.asked)
+	a := attrsOf(r, id)
+	assert.Equal(t, webID, a[AttrSPIFFEID])
+	assert.Equal(t, "issued_by_uid", a[AttrSPIFFEStatus])
+
+	e.UID, e.RealUID = 2000, 2000
+	_, f = r.ResolveFacts(e)
+	assert.Equal(t, SPIFFEProcessGone, f.SPIFFE.Status)
+	assert.Empty(t, f.SPIFFE.IDs)
+}
+
+func TestSPIFFECountsHoldEveryStatus(t *testing.T) {
+	var c spiffeCounts
+	require.LessOrEqual(t, len(SPIFFEStatuses), len(c))
 }

@@ -18,10 +18,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	delegatedidentityv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/agent/delegatedidentity/v1"
+	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
@@ -100,7 +102,7 @@ func (c *Client) Close() error {
 // the agent issued the collector an identity, else an error naming the
 // outcome.
 func (c *Client) Check() error {
-	a, err := c.ask(uint32(os.Getpid()))
+	a, err := c.ask(&delegatedidentityv1.SubscribeToX509SVIDsRequest{Pid: int32(os.Getpid())})
 	if a.Status == identity.SPIFFEIssued {
 		return nil
 	}
@@ -113,6 +115,25 @@ func (c *Client) Check() error {
 // Lookup asks the agent for the SVIDs of pid. It never blocks longer than
 // Timeout, and not at all while the agent is known to be down.
 func (c *Client) Lookup(pid uint32) identity.SPIFFEAnswer {
+	return c.lookup(&delegatedidentityv1.SubscribeToX509SVIDsRequest{Pid: int32(pid)})
+}
+
+// LookupSelectors asks the agent for the SVIDs of the entries that the
+// selectors ("type:value", for example "unix:uid:1000") satisfy. The agent
+// believes the selectors: the caller vouches for them.
+func (c *Client) LookupSelectors(selectors []string) identity.SPIFFEAnswer {
+	req := &delegatedidentityv1.SubscribeToX509SVIDsRequest{}
+	for _, sel := range selectors {
+		typ, value, ok := strings.Cut(sel, ":")
+		if !ok {
+			return identity.SPIFFEAnswer{Status: identity.SPIFFEAgentError}
+		}
+		req.Selectors = append(req.Selectors, &types.Selector{Type: typ, Value: value})
+	}
+	return c.lookup(req)
+}
+
+func (c *Client) lookup(req *delegatedidentityv1.SubscribeToX509SVIDsRequest) identity.SPIFFEAnswer {
 	now := c.now()
 	c.mu.Lock()
 	if now.Before(c.downUntil) {
@@ -121,12 +142,12 @@ func (c *Client) Lookup(pid uint32) identity.SPIFFEAnswer {
 		return a
 	}
 	c.mu.Unlock()
-	a, _ := c.ask(pid)
+	a, _ := c.ask(req)
 	return a
 }
 
-func (c *Client) ask(pid uint32) (identity.SPIFFEAnswer, error) {
-	a, err := c.subscribeOnce(pid)
+func (c *Client) ask(req *delegatedidentityv1.SubscribeToX509SVIDsRequest) (identity.SPIFFEAnswer, error) {
+	a, err := c.subscribeOnce(req)
 	now := c.now()
 	if err != nil {
 		switch status.Code(err) {
@@ -156,13 +177,13 @@ func (c *Client) ask(pid uint32) (identity.SPIFFEAnswer, error) {
 	return a, err
 }
 
-// subscribeOnce opens the agent's SVID subscription for pid, takes its first
-// message (the agent sends the SVIDs it has for the pid's selectors at once,
-// an empty list when no entry matches) and closes it.
-func (c *Client) subscribeOnce(pid uint32) (identity.SPIFFEAnswer, error) {
+// subscribeOnce opens the agent's SVID subscription for a pid or selectors,
+// takes its first message (the agent sends the SVIDs it has for the
+// selectors at once, an empty list when no entry matches) and closes it.
+func (c *Client) subscribeOnce(req *delegatedidentityv1.SubscribeToX509SVIDsRequest) (identity.SPIFFEAnswer, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
 	defer cancel()
-	stream, err := c.api.SubscribeToX509SVIDs(ctx, &delegatedidentityv1.SubscribeToX509SVIDsRequest{Pid: int32(pid)})
+	stream, err := c.api.SubscribeToX509SVIDs(ctx, req)
 	if err != nil {
 		return identity.SPIFFEAnswer{}, err
 	}

@@ -79,6 +79,14 @@ func TestDelegatedIdentityWithRealSPIRE(t *testing.T) {
 	assert.Equal(t, identity.SPIFFENoEntry, a.Status, "%+v", a)
 	assert.Empty(t, a.IDs)
 
+	// By selectors (for a process gone before its lookup): the entries
+	// the selectors satisfy.
+	a = c.LookupSelectors([]string{"unix:uid:" + spiretest.Itoa(nobody), "unix:gid:" + spiretest.Itoa(nobody)})
+	assert.Equal(t, identity.SPIFFEIssued, a.Status, "%+v", a)
+	assert.Equal(t, []string{webID}, a.IDs)
+	a = c.LookupSelectors([]string{"unix:uid:" + spiretest.Itoa(noEntryUID), "unix:gid:" + spiretest.Itoa(noEntryUID)})
+	assert.Equal(t, identity.SPIFFENoEntry, a.Status, "%+v", a)
+
 	// Deleting the entry: the agent stops issuing it (after its next sync).
 	s.DeleteEntry(webEntry)
 	waitLookup(t, c, web, identity.SPIFFENoEntry)

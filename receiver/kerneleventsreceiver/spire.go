@@ -152,7 +152,7 @@ func putSpiffe(a pcommon.Map, f *identity.Facts) {
 		st = identity.SPIFFENotLookedUp
 	}
 	a.PutStr(identity.AttrSPIFFEStatus, string(st))
-	if f.SPIFFE.Status != identity.SPIFFEIssued || len(f.SPIFFE.IDs) == 0 {
+	if !f.SPIFFE.Issued() {
 		return
 	}
 	a.PutStr(identity.AttrSPIFFEID, f.SPIFFE.IDs[0])

@@ -105,6 +105,7 @@ type AttributeKerneleventsSpiffeStatus int
 const (
 	_ AttributeKerneleventsSpiffeStatus = iota
 	AttributeKerneleventsSpiffeStatusIssued
+	AttributeKerneleventsSpiffeStatusIssuedByUID
 	AttributeKerneleventsSpiffeStatusNoEntry
 	AttributeKerneleventsSpiffeStatusProcessGone
 	AttributeKerneleventsSpiffeStatusProcessChanged
@@ -119,6 +120,8 @@ func (av AttributeKerneleventsSpiffeStatus) String() string {
 	switch av {
 	case AttributeKerneleventsSpiffeStatusIssued:
 		return "issued"
+	case AttributeKerneleventsSpiffeStatusIssuedByUID:
+		return "issued_by_uid"
 	case AttributeKerneleventsSpiffeStatusNoEntry:
 		return "no_entry"
 	case AttributeKerneleventsSpiffeStatusProcessGone:
@@ -140,6 +143,7 @@ func (av AttributeKerneleventsSpiffeStatus) String() string {
 // MapAttributeKerneleventsSpiffeStatus is a helper map of string to AttributeKerneleventsSpiffeStatus attribute value.
 var MapAttributeKerneleventsSpiffeStatus = map[string]AttributeKerneleventsSpiffeStatus{
 	"issued":            AttributeKerneleventsSpiffeStatusIssued,
+	"issued_by_uid":     AttributeKerneleventsSpiffeStatusIssuedByUID,
 	"no_entry":          AttributeKerneleventsSpiffeStatusNoEntry,
 	"process_gone":      AttributeKerneleventsSpiffeStatusProcessGone,
 	"process_changed":   AttributeKerneleventsSpiffeStatusProcessChanged,

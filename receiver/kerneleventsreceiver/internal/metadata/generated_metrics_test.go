@@ -116,7 +116,7 @@ func TestMetricsBuilder(t *testing.T) {
 			allMetricsCount++
 			mb.RecordKernelSpiffeLookupsDataPoint(ts, 1, AttributeKerneleventsSpiffeStatusIssued)
 			if tt.name == "reaggregate_set" {
-				mb.RecordKernelSpiffeLookupsDataPoint(ts, 3, AttributeKerneleventsSpiffeStatusNoEntry)
+				mb.RecordKernelSpiffeLookupsDataPoint(ts, 3, AttributeKerneleventsSpiffeStatusIssuedByUID)
 			}
 			defaultMetricsCount++
 			allMetricsCount++
