@@ -145,8 +145,14 @@ func (r *Resolver) gone(st SPIFFEStatus, want procIdentity) SPIFFEFacts {
 		"unix:uid:" + strconv.FormatUint(uint64(want.uid), 10),
 		"unix:gid:" + strconv.FormatUint(uint64(want.gid), 10),
 	})
-	if a.Status != SPIFFEIssued {
+	switch a.Status {
+	case SPIFFEIssued:
+	case SPIFFENoEntry:
 		return SPIFFEFacts{Status: st}
+	default:
+		// The agent did not answer or refused: say so, it is what an
+		// operator can act on.
+		return SPIFFEFacts{Status: a.Status, expires: a.Expires}
 	}
 	return SPIFFEFacts{Status: SPIFFEIssuedByUID, IDs: a.IDs, Hint: a.Hint, expires: a.Expires}
 }

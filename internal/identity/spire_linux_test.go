@@ -320,3 +320,24 @@ func TestSPIFFECountsHoldEveryStatus(t *testing.T) {
 	var c spiffeCounts
 	require.LessOrEqual(t, len(SPIFFEStatuses), len(c))
 }
+
+// A gone process while the agent is down: agent_unavailable, the outcome an
+// operator can act on, not process_gone.
+func TestSPIFFEGoneProcessAgentDown(t *testing.T) {
+	proc, e := spiffeProc(t, 1000, 1000)
+	require.NoError(t, os.RemoveAll(filepath.Join(proc, "100")))
+	src := downAgent{}
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: t.TempDir(), SPIFFE: src})
+	_, f := r.ResolveFacts(e)
+	assert.Equal(t, SPIFFEAgentUnavailable, f.SPIFFE.Status)
+}
+
+type downAgent struct{}
+
+func (downAgent) Lookup(uint32) SPIFFEAnswer {
+	return SPIFFEAnswer{Status: SPIFFEAgentUnavailable}
+}
+
+func (downAgent) LookupSelectors([]string) SPIFFEAnswer {
+	return SPIFFEAnswer{Status: SPIFFEAgentUnavailable}
+}
