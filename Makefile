@@ -58,7 +58,7 @@ define hash_generated
 find $(GENERATED) -type f | LC_ALL=C sort | xargs sha256sum
 endef
 
-.PHONY: all generate check-generated build run test unit vmtest fuzz bench soak deploy-check lint clean tracefs \
+.PHONY: all generate check-generated build run test unit spire vmtest fuzz bench soak deploy-check lint clean tracefs \
 	image image-test deb deb-test bench-vm
 
 # deps-TARGET: install (as root) or name the Debian packages TARGET needs.
@@ -120,9 +120,16 @@ test: deps-test check-generated build tracefs unit fuzz vmtest deploy-check imag
 
 ## unit: go vet and every Go test on this kernel (packages one at a time, so the
 ## kernel tests do not compete for the ring buffers).
-unit: deps-unit
+unit: deps-unit spire
 	$(GO) vet ./...
 	KERNELEVENTS_COLLECTOR=$(COLLECTOR) $(GO) test -count=1 -p 1 ./...
+
+## spire: build spire-server and spire-agent $(SPIRE_VERSION) from the Go module
+## proxy into .cache/spire/$(SPIRE_VERSION)/bin for the SPIFFE tests
+## (internal/spire/spiretest); about 4-5 minutes each cold, nothing once built.
+SPIRE_VERSION := v1.13.3
+spire: deps-spire
+	SPIRE_VERSION=$(SPIRE_VERSION) bash scripts/spire-build.sh
 
 ## fuzz: the sample decoder must never panic on any bytes.
 fuzz:

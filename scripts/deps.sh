@@ -23,7 +23,10 @@ set -euo pipefail
 deps_of() {
 	case $1 in
 	generate | check-generated) echo "clang=clang llvm-strip=llvm" ;;
-	unit) echo "setpriv=util-linux unshare=util-linux" ;;
+	# unit runs the SPIFFE tests against SPIRE, which make spire builds: the
+	# server's SQLite datastore needs cgo, so a C compiler.
+	unit) echo "setpriv=util-linux unshare=util-linux $(deps_of spire)" ;;
+	spire) echo "gcc=gcc" ;;
 	vmtest) echo "qemu-system-x86_64=qemu-system-x86 dpkg:busybox-static=busybox-static cpio=cpio xz=xz-utils zstd=zstd qemu-system-aarch64=qemu-system-arm" ;;
 	deploy-check) echo "systemd-analyze=systemd" ;;
 	image) echo "podman=podman runc=runc" ;;

@@ -81,6 +81,9 @@ type Options struct {
 	// that have exited; default "/". A collector in a container mounts the
 	// node's root somewhere (for example /host) and says so here.
 	HostRoot string
+	// SPIFFE, when set, is asked for the SPIFFE IDs of each process on
+	// the workers (see spire.go); nil: no SPIFFE attributes.
+	SPIFFE SPIFFESource
 }
 
 // Workload is a resolved identity: resource attributes, sorted by key.
@@ -166,6 +169,7 @@ type Resolver struct {
 	wg        sync.WaitGroup
 	closed    bool
 	now       func() time.Time
+	spiffe    spiffeCounts
 }
 
 // NewResolver returns a resolver. Workload 0 is the host (no container, no
@@ -370,7 +374,7 @@ func (r *Resolver) Facts(e *event.Event) Facts {
 }
 
 func (r *Resolver) storeLocked(k procKey, f Facts, now time.Time) *procEntry {
-	ent := &procEntry{facts: f, workload: r.workloadLocked(&f, now), gen: r.gen, expires: now.Add(r.opts.CacheTTL)}
+	ent := &procEntry{facts: f, workload: r.workloadLocked(&f, now), gen: r.gen, expires: spiffeExpiry(&f, now.Add(r.opts.CacheTTL))}
 	if len(r.procs) >= r.opts.MaxProcesses {
 		r.expireProcsLocked(now)
 	}
@@ -416,6 +420,7 @@ func (r *Resolver) lookupFacts(e *event.Event) Facts {
 		}
 	}
 	f.User = proc.userName(e.UID, f.ContainerID == "" && f.PodUID == "")
+	r.lookupSPIFFE(proc, procIdentity{e.TGID, e.UID, e.RealUID, e.GID, e.ExeDev, e.ExeIno, e.CgroupID}, &f)
 	return f
 }
 
@@ -510,6 +515,7 @@ func (r *Resolver) workloadLocked(f *Facts, now time.Time) uint32 {
 			attrs[k] = v
 		}
 	}
+	r.spiffeAttrsLocked(f, attrs)
 	kvs := make([]KV, 0, len(attrs))
 	for k, v := range attrs {
 		kvs = append(kvs, KV{k, v})

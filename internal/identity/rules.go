@@ -26,6 +26,9 @@ type Match struct {
 	Comm        string  `mapstructure:"comm" yaml:"comm"`             // exact task name
 	Cgroup      string  `mapstructure:"cgroup" yaml:"cgroup"`         // glob on the cgroup v2 (or v1) path
 	ContainerID string  `mapstructure:"container_id" yaml:"container_id"`
+	// SPIFFEID is a glob on the SPIFFE IDs the SPIRE agent issued to the
+	// creator (identity::spire); it never matches without one.
+	SPIFFEID string `mapstructure:"spiffe_id" yaml:"spiffe_id"`
 }
 
 // Rule binds matching creations to an accountable identity: its attributes
@@ -53,6 +56,8 @@ type Facts struct {
 	Cgroup      string
 	ContainerID string
 	PodUID      string
+	// SPIFFE is what the SPIRE agent said (identity::spire).
+	SPIFFE SPIFFEFacts
 }
 
 // compiledRule is a validated rule.
@@ -61,6 +66,7 @@ type compiledRule struct {
 	m          Match
 	exe, cg    *Glob
 	containerG *Glob
+	spiffeG    *Glob
 	attrs      map[string]string
 }
 
@@ -84,8 +90,17 @@ func CompileRules(prefix string, rules []Rule) (*Rules, error) {
 			c.name = fmt.Sprintf("rule-%d", i)
 		}
 		m := r.Match
-		if m.UID == nil && m.GID == nil && m.User == "" && m.Executable == "" && m.Comm == "" && m.Cgroup == "" && m.ContainerID == "" {
-			bad("match", "set at least one of uid, gid, user, executable, comm, cgroup, container_id")
+		if m.UID == nil && m.GID == nil && m.User == "" && m.Executable == "" && m.Comm == "" && m.Cgroup == "" && m.ContainerID == "" && m.SPIFFEID == "" {
+			bad("match", "set at least one of uid, gid, user, executable, comm, cgroup, container_id, spiffe_id")
+		}
+		if m.SPIFFEID != "" {
+			if !strings.HasPrefix(m.SPIFFEID, "spiffe://") {
+				bad("match::spiffe_id", "%q must start with spiffe://", m.SPIFFEID)
+			} else if g, err := CompileGlob(m.SPIFFEID); err != nil {
+				bad("match::spiffe_id", "%v", err)
+			} else {
+				c.spiffeG = &g
+			}
 		}
 		if m.Executable != "" {
 			if !strings.HasPrefix(m.Executable, "/") && !strings.HasPrefix(m.Executable, "*") {
@@ -190,7 +205,8 @@ func (c *compiledRule) matches(f *Facts) bool {
 		m.Comm != "" && m.Comm != f.Comm,
 		c.exe != nil && (f.Executable == "" || !c.exe.Match(f.Executable)),
 		c.cg != nil && !c.cg.Match(f.Cgroup),
-		c.containerG != nil && (f.ContainerID == "" || !c.containerG.Match(f.ContainerID)):
+		c.containerG != nil && (f.ContainerID == "" || !c.containerG.Match(f.ContainerID)),
+		c.spiffeG != nil && !matchSPIFFE(c.spiffeG, f):
 		return false
 	}
 	return true

@@ -56,6 +56,8 @@ func extraOp(dir int, op Op) (ok bool, err error) {
 		return true, unix.Linkat(dir, op.For, dir, op.Path, 0)
 	case OpFDRace:
 		return true, fdRace(dir, op)
+	case OpWaitGone:
+		return true, waitGone(dir, op)
 	}
 	return false, nil
 }

@@ -88,6 +88,8 @@ type IdentityConfig struct {
 	// HostRoot is the node's root directory as the collector sees it, for
 	// the user names of host processes that have exited.
 	HostRoot string `mapstructure:"host_root"`
+	// Spire asks the node's SPIRE agent for the SPIFFE IDs of creators.
+	Spire SpireConfig `mapstructure:"spire"`
 }
 
 // WakeupConfig says when the kernel wakes the reader.
@@ -213,6 +215,7 @@ func (cfg *Config) Validate() error {
 	if !strings.HasPrefix(cfg.Identity.HostRoot, "/") {
 		bad("identity::host_root", "%q must be an absolute path", cfg.Identity.HostRoot)
 	}
+	errs = append(errs, cfg.Identity.Spire.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -48,6 +48,7 @@ func TestLoadConfig(t *testing.T) {
 	want.FileDirectoryDepth = 3
 	want.MaxSeries = 500
 	want.SeriesTTL = time.Hour
+	want.Identity.Spire = SpireConfig{AdminSocket: "/run/spire/admin-sockets/admin.sock", Timeout: time.Second, CacheTTL: 10 * time.Second, RetryInterval: 3 * time.Second, Required: true}
 	want.Metrics.KernelFileCreations.EnabledAttributes = []metadata.KernelFileCreationsMetricAttributeKey{
 		metadata.KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, metadata.KernelFileCreationsMetricAttributeKeyFilePath,
 		metadata.KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, metadata.KernelFileCreationsMetricAttributeKeyProcessUserID,
@@ -94,6 +95,10 @@ func TestValidateNamesEachKey(t *testing.T) {
 		{"max workloads", func(c *Config) { c.Identity.MaxWorkloads = 0 }, "identity::max_workloads:"},
 		{"cgroup root", func(c *Config) { c.Identity.CgroupRoot = "sys/fs/cgroup" }, "identity::cgroup_root:"},
 		{"host root", func(c *Config) { c.Identity.HostRoot = "" }, "identity::host_root:"},
+		{"spire socket", func(c *Config) { c.Identity.Spire.AdminSocket = "run/spire/admin.sock" }, "identity::spire::admin_socket:"},
+		{"spire timeout", func(c *Config) { c.Identity.Spire.AdminSocket = "/a.sock"; c.Identity.Spire.Timeout = 0 }, "identity::spire::timeout:"},
+		{"spire cache ttl", func(c *Config) { c.Identity.Spire.AdminSocket = "/a.sock"; c.Identity.Spire.CacheTTL = -time.Second }, "identity::spire::cache_ttl:"},
+		{"spire retry", func(c *Config) { c.Identity.Spire.AdminSocket = "/a.sock"; c.Identity.Spire.RetryInterval = 0 }, "identity::spire::retry_interval:"},
 		{"evidence rate", func(c *Config) { c.Evidence.MaxRecordsPerSecond = -1 }, "evidence::max_records_per_second:"},
 		{"evidence flush", func(c *Config) { c.Evidence.FlushInterval = 0 }, "evidence::flush_interval:"},
 	}
@@ -104,6 +109,7 @@ func TestValidateNamesEachKey(t *testing.T) {
 		"filter::exclude_self":           "a bool",
 		"identity::unmatched_attributes": "any string map",
 		"identity::rules_file":           "read at start: a missing or bad file fails Start naming it (TestRulesFile*)",
+		"identity::spire::required":      "a bool",
 		"metrics":                        "mdatagen's own config (enabled flags), refused when unknown",
 		"resource_attributes":            "mdatagen's own config (enabled flags), refused when unknown",
 	}

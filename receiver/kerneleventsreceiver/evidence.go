@@ -43,6 +43,7 @@ type evidence struct {
 	offset    int64 // wall - monotonic, ns
 	resources func(uint32) pcommon.Resource
 	scope     string
+	spiffe    bool // identity::spire: put the SPIFFE facts on each record
 }
 
 func newEvidence(cfg EvidenceConfig, offset int64, scope string, resources func(uint32) pcommon.Resource) *evidence {
@@ -131,6 +132,9 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 		a.PutStr("kernelevents.syscall", "mknod")
 	}
 	a.PutInt("kernelevents.cgroup.id", int64(e.CgroupID))
+	if ev.spiffe {
+		putSpiffe(a, &f)
+	}
 	who := f.User
 	if who == "" {
 		who = fmt.Sprint(e.UID)

@@ -50,6 +50,7 @@ func createDefaultConfig() component.Config {
 			CacheTTL:            30 * time.Second,
 			MaxWorkloads:        20000,
 			HostRoot:            "/",
+			Spire:               SpireConfig{Timeout: 2 * time.Second, CacheTTL: 30 * time.Second, RetryInterval: 5 * time.Second},
 		},
 		Evidence:             EvidenceConfig{MaxRecordsPerSecond: 1000, FlushInterval: time.Second},
 		MetricsBuilderConfig: metadata.DefaultMetricsBuilderConfig(),

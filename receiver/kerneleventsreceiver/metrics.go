@@ -90,6 +90,7 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, lost map[string]uint64)
 	}
 	r.resolver.Sweep(live)
 	c.workloads = r.resolver.Stats()
+	c.spiffe = r.resolver.SPIFFECounts()
 	md := buildMetrics(r.mb, &c, r.resource)
 
 	ctx = r.obs.StartMetricsOp(ctx)
@@ -113,7 +114,8 @@ type collection struct {
 	evidence  bool              // a logs pipeline sheds records
 	shed      uint64
 	workloads identity.Stats
-	groups    map[uint32][]seriesRow // series by workload
+	spiffe    map[identity.SPIFFEStatus]uint64 // SPIRE lookups by outcome; nil without identity::spire
+	groups    map[uint32][]seriesRow           // series by workload
 }
 
 // seriesRow is one series with its interned strings.
@@ -150,6 +152,13 @@ func buildMetrics(mb *metadata.MetricsBuilder, c *collection, resource func(uint
 	mb.RecordKernelWorkloadsActiveDataPoint(now, int64(c.workloads.Workloads))
 	mb.RecordKernelWorkloadsOverflowedDataPoint(now, int64(c.workloads.Overflow))
 	mb.RecordKernelIdentityUnresolvedDataPoint(now, int64(c.workloads.Unresolved))
+	if c.spiffe != nil {
+		for _, st := range identity.SPIFFEStatuses {
+			if a, ok := metadata.MapAttributeKerneleventsSpiffeStatus[string(st)]; ok {
+				mb.RecordKernelSpiffeLookupsDataPoint(now, int64(c.spiffe[st]), a)
+			}
+		}
+	}
 
 	ids := make([]uint32, 0, len(c.groups)+1)
 	ids = append(ids, 0) // the host resource carries the receiver's own metrics
@@ -197,6 +206,14 @@ func (r *kernelEventsReceiver) resource(id uint32) pcommon.Resource {
 			rb.SetK8sPodUID(event.Label(kv.Value))
 		case identity.AttrCgroupPath:
 			rb.SetKerneleventsCgroupPath(event.Label(kv.Value))
+		case identity.AttrSPIFFEID:
+			rb.SetSpiffeID(event.Label(kv.Value))
+		case identity.AttrSPIFFEIDs:
+			rb.SetKerneleventsSpiffeIds(event.Label(kv.Value))
+		case identity.AttrSPIFFEHint:
+			rb.SetKerneleventsSpiffeHint(event.Label(kv.Value))
+		case identity.AttrSPIFFEStatus:
+			rb.SetKerneleventsSpiffeStatus(kv.Value)
 		default:
 			extra = append(extra, kv)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/kernelevents/kernelevents/internal/aggregate"
 	"github.com/kernelevents/kernelevents/internal/identity"
 	"github.com/kernelevents/kernelevents/internal/probe"
+	"github.com/kernelevents/kernelevents/internal/spire"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
@@ -56,6 +57,10 @@ type kernelEventsReceiver struct {
 	lag       lagStats      // ring buffer → reader
 	idLag     lagStats      // reader → identity known (table and evidence)
 	emitMu    sync.Mutex    // serializes emit between the ticker and Shutdown
+
+	spire       *spire.Client // nil without identity::spire (spire.go)
+	spireDone   chan struct{}
+	spireCancel context.CancelFunc
 }
 
 // instances holds the receiver of each receiver id (its *Config).
@@ -110,7 +115,13 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		p.Close()
 		return err
 	}
+	spiffe, err := r.startSpire()
+	if err != nil {
+		p.Close()
+		return err
+	}
 	r.resolver = identity.NewResolver(identity.Options{
+		SPIFFE:       spiffe,
 		Rules:        configRules,
 		Unmatched:    r.cfg.Identity.UnmatchedAttributes,
 		CacheTTL:     r.cfg.Identity.CacheTTL,
@@ -133,6 +144,7 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		r.rules = newRulesWatcher(r.cfg.Identity.RulesFile, r.cfg.Identity.Rules, r.resolver, r.set.Logger, host)
 		if err := r.rules.load(); err != nil {
 			r.resolver.Close()
+			r.stopSpire()
 			p.Close()
 			return fmt.Errorf("identity::rules_file: %w", err)
 		}
@@ -147,6 +159,7 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 	r.emitDone = make(chan struct{})
 	if r.logs != nil {
 		r.evidence = newEvidence(r.cfg.Evidence, probe.MonotonicOffset(), metadata.ScopeName, r.resource)
+		r.evidence.spiffe = spiffe != nil
 		r.logsDone = make(chan struct{})
 		go r.logsLoop(ctx)
 	}
@@ -186,6 +199,7 @@ func (r *kernelEventsReceiver) shutdown(ctx context.Context) error {
 	}
 	<-r.readDone
 	r.resolver.Close() // delivers the samples still waiting for a lookup
+	r.stopSpire()      // after the resolver's workers, which ask it
 	lost, lostErr := r.probe.LostByReason()
 	if lostErr != nil {
 		r.set.Logger.Warn("Cannot read the kernel's lost-sample counter", zap.Error(lostErr))

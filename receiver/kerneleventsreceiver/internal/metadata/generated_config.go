@@ -259,6 +259,54 @@ func (ms *KernelSeriesOverflowedMetricConfig) Unmarshal(parser *confmap.Conf) er
 	return nil
 }
 
+// KernelSpiffeLookupsMetricAttributeKey specifies the key of an attribute for the kernel.spiffe.lookups metric.
+type KernelSpiffeLookupsMetricAttributeKey string
+
+const (
+	KernelSpiffeLookupsMetricAttributeKeyKerneleventsSpiffeStatus KernelSpiffeLookupsMetricAttributeKey = "kernelevents.spiffe.status"
+)
+
+// KernelSpiffeLookupsMetricConfig provides config for the kernel.spiffe.lookups metric.
+type KernelSpiffeLookupsMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                  `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []KernelSpiffeLookupsMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *KernelSpiffeLookupsMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *KernelSpiffeLookupsMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case KernelSpiffeLookupsMetricAttributeKeyKerneleventsSpiffeStatus:
+		default:
+			return fmt.Errorf("metric kernel.spiffe.lookups doesn't have an attribute %v, valid attributes: [kernelevents.spiffe.status]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // KernelWorkloadsActiveMetricConfig provides config for the kernel.workloads.active metric.
 type KernelWorkloadsActiveMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
@@ -309,6 +357,7 @@ type MetricsConfig struct {
 	KernelProbeHook           KernelProbeHookMetricConfig           `mapstructure:"kernel.probe.hook"`
 	KernelSeriesActive        KernelSeriesActiveMetricConfig        `mapstructure:"kernel.series.active"`
 	KernelSeriesOverflowed    KernelSeriesOverflowedMetricConfig    `mapstructure:"kernel.series.overflowed"`
+	KernelSpiffeLookups       KernelSpiffeLookupsMetricConfig       `mapstructure:"kernel.spiffe.lookups"`
 	KernelWorkloadsActive     KernelWorkloadsActiveMetricConfig     `mapstructure:"kernel.workloads.active"`
 	KernelWorkloadsOverflowed KernelWorkloadsOverflowedMetricConfig `mapstructure:"kernel.workloads.overflowed"`
 }
@@ -344,6 +393,11 @@ func DefaultMetricsConfig() MetricsConfig {
 		},
 		KernelSeriesOverflowed: KernelSeriesOverflowedMetricConfig{
 			Enabled: true,
+		},
+		KernelSpiffeLookups: KernelSpiffeLookupsMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategySum,
+			EnabledAttributes:   []KernelSpiffeLookupsMetricAttributeKey{KernelSpiffeLookupsMetricAttributeKeyKerneleventsSpiffeStatus},
 		},
 		KernelWorkloadsActive: KernelWorkloadsActiveMetricConfig{
 			Enabled: true,
@@ -382,9 +436,13 @@ func (rac *ResourceAttributeConfig) Unmarshal(parser *confmap.Conf) error {
 
 // ResourceAttributesConfig provides config for kernel_events resource attributes.
 type ResourceAttributesConfig struct {
-	ContainerID            ResourceAttributeConfig `mapstructure:"container.id"`
-	K8sPodUID              ResourceAttributeConfig `mapstructure:"k8s.pod.uid"`
-	KerneleventsCgroupPath ResourceAttributeConfig `mapstructure:"kernelevents.cgroup.path"`
+	ContainerID              ResourceAttributeConfig `mapstructure:"container.id"`
+	K8sPodUID                ResourceAttributeConfig `mapstructure:"k8s.pod.uid"`
+	KerneleventsCgroupPath   ResourceAttributeConfig `mapstructure:"kernelevents.cgroup.path"`
+	KerneleventsSpiffeHint   ResourceAttributeConfig `mapstructure:"kernelevents.spiffe.hint"`
+	KerneleventsSpiffeIds    ResourceAttributeConfig `mapstructure:"kernelevents.spiffe.ids"`
+	KerneleventsSpiffeStatus ResourceAttributeConfig `mapstructure:"kernelevents.spiffe.status"`
+	SpiffeID                 ResourceAttributeConfig `mapstructure:"spiffe.id"`
 }
 
 func DefaultResourceAttributesConfig() ResourceAttributesConfig {
@@ -396,6 +454,18 @@ func DefaultResourceAttributesConfig() ResourceAttributesConfig {
 			Enabled: true,
 		},
 		KerneleventsCgroupPath: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		KerneleventsSpiffeHint: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		KerneleventsSpiffeIds: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		KerneleventsSpiffeStatus: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		SpiffeID: ResourceAttributeConfig{
 			Enabled: true,
 		},
 	}

@@ -56,6 +56,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					KernelSeriesOverflowed: KernelSeriesOverflowedMetricConfig{
 						Enabled: true,
 					},
+					KernelSpiffeLookups: KernelSpiffeLookupsMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []KernelSpiffeLookupsMetricAttributeKey{KernelSpiffeLookupsMetricAttributeKeyKerneleventsSpiffeStatus},
+					},
 					KernelWorkloadsActive: KernelWorkloadsActiveMetricConfig{
 						Enabled: true,
 					},
@@ -64,9 +69,13 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
-					ContainerID:            ResourceAttributeConfig{Enabled: true},
-					K8sPodUID:              ResourceAttributeConfig{Enabled: true},
-					KerneleventsCgroupPath: ResourceAttributeConfig{Enabled: true},
+					ContainerID:              ResourceAttributeConfig{Enabled: true},
+					K8sPodUID:                ResourceAttributeConfig{Enabled: true},
+					KerneleventsCgroupPath:   ResourceAttributeConfig{Enabled: true},
+					KerneleventsSpiffeHint:   ResourceAttributeConfig{Enabled: true},
+					KerneleventsSpiffeIds:    ResourceAttributeConfig{Enabled: true},
+					KerneleventsSpiffeStatus: ResourceAttributeConfig{Enabled: true},
+					SpiffeID:                 ResourceAttributeConfig{Enabled: true},
 				},
 			},
 		},
@@ -104,6 +113,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					KernelSeriesOverflowed: KernelSeriesOverflowedMetricConfig{
 						Enabled: false,
 					},
+					KernelSpiffeLookups: KernelSpiffeLookupsMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []KernelSpiffeLookupsMetricAttributeKey{KernelSpiffeLookupsMetricAttributeKeyKerneleventsSpiffeStatus},
+					},
 					KernelWorkloadsActive: KernelWorkloadsActiveMetricConfig{
 						Enabled: false,
 					},
@@ -112,9 +126,13 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
-					ContainerID:            ResourceAttributeConfig{Enabled: false},
-					K8sPodUID:              ResourceAttributeConfig{Enabled: false},
-					KerneleventsCgroupPath: ResourceAttributeConfig{Enabled: false},
+					ContainerID:              ResourceAttributeConfig{Enabled: false},
+					K8sPodUID:                ResourceAttributeConfig{Enabled: false},
+					KerneleventsCgroupPath:   ResourceAttributeConfig{Enabled: false},
+					KerneleventsSpiffeHint:   ResourceAttributeConfig{Enabled: false},
+					KerneleventsSpiffeIds:    ResourceAttributeConfig{Enabled: false},
+					KerneleventsSpiffeStatus: ResourceAttributeConfig{Enabled: false},
+					SpiffeID:                 ResourceAttributeConfig{Enabled: false},
 				},
 			},
 		},
@@ -122,7 +140,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(KernelEventsLostMetricConfig{}, KernelEventsReceivedMetricConfig{}, KernelEvidenceShedMetricConfig{}, KernelFileCreationsMetricConfig{}, KernelIdentityUnresolvedMetricConfig{}, KernelProbeHookMetricConfig{}, KernelSeriesActiveMetricConfig{}, KernelSeriesOverflowedMetricConfig{}, KernelWorkloadsActiveMetricConfig{}, KernelWorkloadsOverflowedMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(KernelEventsLostMetricConfig{}, KernelEventsReceivedMetricConfig{}, KernelEvidenceShedMetricConfig{}, KernelFileCreationsMetricConfig{}, KernelIdentityUnresolvedMetricConfig{}, KernelProbeHookMetricConfig{}, KernelSeriesActiveMetricConfig{}, KernelSeriesOverflowedMetricConfig{}, KernelSpiffeLookupsMetricConfig{}, KernelWorkloadsActiveMetricConfig{}, KernelWorkloadsOverflowedMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -163,6 +181,18 @@ func TestKernelProbeHookMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }
 
+func TestKernelSpiffeLookupsMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().KernelSpiffeLookups
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []KernelSpiffeLookupsMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric kernel.spiffe.lookups doesn't have an attribute invalid, valid attributes: [kernelevents.spiffe.status]")
+
+	cfg = DefaultMetricsConfig().KernelSpiffeLookups
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
 func loadMetricsBuilderConfig(t *testing.T, name string) MetricsBuilderConfig {
 	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
 	require.NoError(t, err)
@@ -185,17 +215,25 @@ func TestResourceAttributesConfig(t *testing.T) {
 		{
 			name: "all_set",
 			want: ResourceAttributesConfig{
-				ContainerID:            ResourceAttributeConfig{Enabled: true},
-				K8sPodUID:              ResourceAttributeConfig{Enabled: true},
-				KerneleventsCgroupPath: ResourceAttributeConfig{Enabled: true},
+				ContainerID:              ResourceAttributeConfig{Enabled: true},
+				K8sPodUID:                ResourceAttributeConfig{Enabled: true},
+				KerneleventsCgroupPath:   ResourceAttributeConfig{Enabled: true},
+				KerneleventsSpiffeHint:   ResourceAttributeConfig{Enabled: true},
+				KerneleventsSpiffeIds:    ResourceAttributeConfig{Enabled: true},
+				KerneleventsSpiffeStatus: ResourceAttributeConfig{Enabled: true},
+				SpiffeID:                 ResourceAttributeConfig{Enabled: true},
 			},
 		},
 		{
 			name: "none_set",
 			want: ResourceAttributesConfig{
-				ContainerID:            ResourceAttributeConfig{Enabled: false},
-				K8sPodUID:              ResourceAttributeConfig{Enabled: false},
-				KerneleventsCgroupPath: ResourceAttributeConfig{Enabled: false},
+				ContainerID:              ResourceAttributeConfig{Enabled: false},
+				K8sPodUID:                ResourceAttributeConfig{Enabled: false},
+				KerneleventsCgroupPath:   ResourceAttributeConfig{Enabled: false},
+				KerneleventsSpiffeHint:   ResourceAttributeConfig{Enabled: false},
+				KerneleventsSpiffeIds:    ResourceAttributeConfig{Enabled: false},
+				KerneleventsSpiffeStatus: ResourceAttributeConfig{Enabled: false},
+				SpiffeID:                 ResourceAttributeConfig{Enabled: false},
 			},
 		},
 	}

@@ -23,6 +23,10 @@ func TestLogsBuilderAppendLogRecord(t *testing.T) {
 	rb.SetContainerID("container.id-val")
 	rb.SetK8sPodUID("k8s.pod.uid-val")
 	rb.SetKerneleventsCgroupPath("kernelevents.cgroup.path-val")
+	rb.SetKerneleventsSpiffeHint("kernelevents.spiffe.hint-val")
+	rb.SetKerneleventsSpiffeIds("kernelevents.spiffe.ids-val")
+	rb.SetKerneleventsSpiffeStatus("kernelevents.spiffe.status-val")
+	rb.SetSpiffeID("spiffe.id-val")
 	res := rb.Emit()
 
 	// append the first log record

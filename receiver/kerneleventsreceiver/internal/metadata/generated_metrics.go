@@ -99,6 +99,60 @@ var MapAttributeKerneleventsLostReason = map[string]AttributeKerneleventsLostRea
 	"program_recursion":   AttributeKerneleventsLostReasonProgramRecursion,
 }
 
+// AttributeKerneleventsSpiffeStatus specifies the value kernelevents.spiffe.status attribute.
+type AttributeKerneleventsSpiffeStatus int
+
+const (
+	_ AttributeKerneleventsSpiffeStatus = iota
+	AttributeKerneleventsSpiffeStatusIssued
+	AttributeKerneleventsSpiffeStatusIssuedByUID
+	AttributeKerneleventsSpiffeStatusNoEntry
+	AttributeKerneleventsSpiffeStatusProcessGone
+	AttributeKerneleventsSpiffeStatusProcessChanged
+	AttributeKerneleventsSpiffeStatusAgentUnavailable
+	AttributeKerneleventsSpiffeStatusNotAuthorized
+	AttributeKerneleventsSpiffeStatusAgentError
+	AttributeKerneleventsSpiffeStatusNotLookedUp
+)
+
+// String returns the string representation of the AttributeKerneleventsSpiffeStatus.
+func (av AttributeKerneleventsSpiffeStatus) String() string {
+	switch av {
+	case AttributeKerneleventsSpiffeStatusIssued:
+		return "issued"
+	case AttributeKerneleventsSpiffeStatusIssuedByUID:
+		return "issued_by_uid"
+	case AttributeKerneleventsSpiffeStatusNoEntry:
+		return "no_entry"
+	case AttributeKerneleventsSpiffeStatusProcessGone:
+		return "process_gone"
+	case AttributeKerneleventsSpiffeStatusProcessChanged:
+		return "process_changed"
+	case AttributeKerneleventsSpiffeStatusAgentUnavailable:
+		return "agent_unavailable"
+	case AttributeKerneleventsSpiffeStatusNotAuthorized:
+		return "not_authorized"
+	case AttributeKerneleventsSpiffeStatusAgentError:
+		return "agent_error"
+	case AttributeKerneleventsSpiffeStatusNotLookedUp:
+		return "not_looked_up"
+	}
+	return ""
+}
+
+// MapAttributeKerneleventsSpiffeStatus is a helper map of string to AttributeKerneleventsSpiffeStatus attribute value.
+var MapAttributeKerneleventsSpiffeStatus = map[string]AttributeKerneleventsSpiffeStatus{
+	"issued":            AttributeKerneleventsSpiffeStatusIssued,
+	"issued_by_uid":     AttributeKerneleventsSpiffeStatusIssuedByUID,
+	"no_entry":          AttributeKerneleventsSpiffeStatusNoEntry,
+	"process_gone":      AttributeKerneleventsSpiffeStatusProcessGone,
+	"process_changed":   AttributeKerneleventsSpiffeStatusProcessChanged,
+	"agent_unavailable": AttributeKerneleventsSpiffeStatusAgentUnavailable,
+	"not_authorized":    AttributeKerneleventsSpiffeStatusNotAuthorized,
+	"agent_error":       AttributeKerneleventsSpiffeStatusAgentError,
+	"not_looked_up":     AttributeKerneleventsSpiffeStatusNotLookedUp,
+}
+
 var MetricsInfo = metricsInfo{
 	KernelEventsLost: metricInfo{
 		Name:       "kernel.events.lost",
@@ -127,6 +181,10 @@ var MetricsInfo = metricsInfo{
 	KernelSeriesOverflowed: metricInfo{
 		Name: "kernel.series.overflowed",
 	},
+	KernelSpiffeLookups: metricInfo{
+		Name:       "kernel.spiffe.lookups",
+		Attributes: []string{"kernelevents.spiffe.status"},
+	},
 	KernelWorkloadsActive: metricInfo{
 		Name: "kernel.workloads.active",
 	},
@@ -144,6 +202,7 @@ type metricsInfo struct {
 	KernelProbeHook           metricInfo
 	KernelSeriesActive        metricInfo
 	KernelSeriesOverflowed    metricInfo
+	KernelSpiffeLookups       metricInfo
 	KernelWorkloadsActive     metricInfo
 	KernelWorkloadsOverflowed metricInfo
 }
@@ -716,6 +775,97 @@ func newMetricKernelSeriesOverflowed(cfg KernelSeriesOverflowedMetricConfig) met
 	return m
 }
 
+type metricKernelSpiffeLookups struct {
+	data          pmetric.Metric                  // data buffer for generated metric.
+	config        KernelSpiffeLookupsMetricConfig // metric config provided by user.
+	capacity      int                             // max observed number of data points added to the metric.
+	aggDataPoints []int64                         // slice containing number of aggregated datapoints at each index
+}
+
+// init fills kernel.spiffe.lookups metric with initial data.
+func (m *metricKernelSpiffeLookups) init() {
+	m.data.SetName("kernel.spiffe.lookups")
+	m.data.SetDescription("Questions to the SPIRE agent about a creating process, by outcome (one per process and cache period; a cached answer is not counted again), and creations attributed without asking (not_looked_up). Reported only with identity::spire. Every outcome but issued is a creation whose spiffe.id could not be known.")
+	m.data.SetUnit("{lookup}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricKernelSpiffeLookups) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, kerneleventsSpiffeStatusAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, KernelSpiffeLookupsMetricAttributeKeyKerneleventsSpiffeStatus) {
+		dp.Attributes().PutStr("kernelevents.spiffe.status", kerneleventsSpiffeStatusAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricKernelSpiffeLookups) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricKernelSpiffeLookups) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricKernelSpiffeLookups(cfg KernelSpiffeLookupsMetricConfig) metricKernelSpiffeLookups {
+	m := metricKernelSpiffeLookups{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricKernelWorkloadsActive struct {
 	data     pmetric.Metric                    // data buffer for generated metric.
 	config   KernelWorkloadsActiveMetricConfig // metric config provided by user.
@@ -836,6 +986,7 @@ type MetricsBuilder struct {
 	metricKernelProbeHook           metricKernelProbeHook
 	metricKernelSeriesActive        metricKernelSeriesActive
 	metricKernelSeriesOverflowed    metricKernelSeriesOverflowed
+	metricKernelSpiffeLookups       metricKernelSpiffeLookups
 	metricKernelWorkloadsActive     metricKernelWorkloadsActive
 	metricKernelWorkloadsOverflowed metricKernelWorkloadsOverflowed
 }
@@ -871,6 +1022,7 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricKernelProbeHook:           newMetricKernelProbeHook(mbc.Metrics.KernelProbeHook),
 		metricKernelSeriesActive:        newMetricKernelSeriesActive(mbc.Metrics.KernelSeriesActive),
 		metricKernelSeriesOverflowed:    newMetricKernelSeriesOverflowed(mbc.Metrics.KernelSeriesOverflowed),
+		metricKernelSpiffeLookups:       newMetricKernelSpiffeLookups(mbc.Metrics.KernelSpiffeLookups),
 		metricKernelWorkloadsActive:     newMetricKernelWorkloadsActive(mbc.Metrics.KernelWorkloadsActive),
 		metricKernelWorkloadsOverflowed: newMetricKernelWorkloadsOverflowed(mbc.Metrics.KernelWorkloadsOverflowed),
 		resourceAttributeIncludeFilter:  make(map[string]filter.Filter),
@@ -893,6 +1045,30 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 	}
 	if mbc.ResourceAttributes.KerneleventsCgroupPath.MetricsExclude != nil {
 		mb.resourceAttributeExcludeFilter["kernelevents.cgroup.path"] = filter.CreateFilter(mbc.ResourceAttributes.KerneleventsCgroupPath.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.KerneleventsSpiffeHint.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["kernelevents.spiffe.hint"] = filter.CreateFilter(mbc.ResourceAttributes.KerneleventsSpiffeHint.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.KerneleventsSpiffeHint.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["kernelevents.spiffe.hint"] = filter.CreateFilter(mbc.ResourceAttributes.KerneleventsSpiffeHint.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.KerneleventsSpiffeIds.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["kernelevents.spiffe.ids"] = filter.CreateFilter(mbc.ResourceAttributes.KerneleventsSpiffeIds.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.KerneleventsSpiffeIds.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["kernelevents.spiffe.ids"] = filter.CreateFilter(mbc.ResourceAttributes.KerneleventsSpiffeIds.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.KerneleventsSpiffeStatus.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["kernelevents.spiffe.status"] = filter.CreateFilter(mbc.ResourceAttributes.KerneleventsSpiffeStatus.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.KerneleventsSpiffeStatus.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["kernelevents.spiffe.status"] = filter.CreateFilter(mbc.ResourceAttributes.KerneleventsSpiffeStatus.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.SpiffeID.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["spiffe.id"] = filter.CreateFilter(mbc.ResourceAttributes.SpiffeID.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.SpiffeID.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["spiffe.id"] = filter.CreateFilter(mbc.ResourceAttributes.SpiffeID.MetricsExclude)
 	}
 
 	for _, op := range options {
@@ -971,6 +1147,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricKernelProbeHook.emit(ils.Metrics())
 	mb.metricKernelSeriesActive.emit(ils.Metrics())
 	mb.metricKernelSeriesOverflowed.emit(ils.Metrics())
+	mb.metricKernelSpiffeLookups.emit(ils.Metrics())
 	mb.metricKernelWorkloadsActive.emit(ils.Metrics())
 	mb.metricKernelWorkloadsOverflowed.emit(ils.Metrics())
 
@@ -1042,6 +1219,11 @@ func (mb *MetricsBuilder) RecordKernelSeriesActiveDataPoint(ts pcommon.Timestamp
 // RecordKernelSeriesOverflowedDataPoint adds a data point to kernel.series.overflowed metric.
 func (mb *MetricsBuilder) RecordKernelSeriesOverflowedDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricKernelSeriesOverflowed.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordKernelSpiffeLookupsDataPoint adds a data point to kernel.spiffe.lookups metric.
+func (mb *MetricsBuilder) RecordKernelSpiffeLookupsDataPoint(ts pcommon.Timestamp, val int64, kerneleventsSpiffeStatusAttributeValue AttributeKerneleventsSpiffeStatus) {
+	mb.metricKernelSpiffeLookups.recordDataPoint(mb.startTime, ts, val, kerneleventsSpiffeStatusAttributeValue.String())
 }
 
 // RecordKernelWorkloadsActiveDataPoint adds a data point to kernel.workloads.active metric.

@@ -70,6 +70,7 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap["kernel.events.lost"] = mb.metricKernelEventsLost.config.AggregationStrategy
 			aggMap["kernel.file.creations"] = mb.metricKernelFileCreations.config.AggregationStrategy
 			aggMap["kernel.probe.hook"] = mb.metricKernelProbeHook.config.AggregationStrategy
+			aggMap["kernel.spiffe.lookups"] = mb.metricKernelSpiffeLookups.config.AggregationStrategy
 
 			expectedWarnings := 0
 			if tt.metricsSet != testDataSetReag {
@@ -113,6 +114,12 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordKernelSeriesOverflowedDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
+			mb.RecordKernelSpiffeLookupsDataPoint(ts, 1, AttributeKerneleventsSpiffeStatusIssued)
+			if tt.name == "reaggregate_set" {
+				mb.RecordKernelSpiffeLookupsDataPoint(ts, 3, AttributeKerneleventsSpiffeStatusIssuedByUID)
+			}
+			defaultMetricsCount++
+			allMetricsCount++
 			mb.RecordKernelWorkloadsActiveDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
@@ -122,12 +129,17 @@ func TestMetricsBuilder(t *testing.T) {
 			rb.SetContainerID("container.id-val")
 			rb.SetK8sPodUID("k8s.pod.uid-val")
 			rb.SetKerneleventsCgroupPath("kernelevents.cgroup.path-val")
+			rb.SetKerneleventsSpiffeHint("kernelevents.spiffe.hint-val")
+			rb.SetKerneleventsSpiffeIds("kernelevents.spiffe.ids-val")
+			rb.SetKerneleventsSpiffeStatus("kernelevents.spiffe.status-val")
+			rb.SetSpiffeID("spiffe.id-val")
 			res := rb.Emit()
 			metrics := mb.Emit(WithResource(res))
 			if tt.name == "reaggregate_set" {
 				assert.Empty(t, mb.metricKernelEventsLost.aggDataPoints)
 				assert.Empty(t, mb.metricKernelFileCreations.aggDataPoints)
 				assert.Empty(t, mb.metricKernelProbeHook.aggDataPoints)
+				assert.Empty(t, mb.metricKernelSpiffeLookups.aggDataPoints)
 			}
 
 			if tt.expectEmpty {
@@ -373,6 +385,50 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, ts, dp.Timestamp())
 					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
 					assert.Equal(t, int64(1), dp.IntValue())
+				case "kernel.spiffe.lookups":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["kernel.spiffe.lookups"], "Found a duplicate in the metrics slice: kernel.spiffe.lookups")
+						validatedMetrics["kernel.spiffe.lookups"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Questions to the SPIRE agent about a creating process, by outcome (one per process and cache period; a cached answer is not counted again), and creations attributed without asking (not_looked_up). Reported only with identity::spire. Every outcome but issued is a creation whose spiffe.id could not be known.", mi.Description())
+						assert.Equal(t, "{lookup}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						kerneleventsSpiffeStatusAttrVal, ok := dp.Attributes().Get("kernelevents.spiffe.status")
+						assert.True(t, ok)
+						assert.Equal(t, "issued", kerneleventsSpiffeStatusAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["kernel.spiffe.lookups"], "Found a duplicate in the metrics slice: kernel.spiffe.lookups")
+						validatedMetrics["kernel.spiffe.lookups"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Questions to the SPIRE agent about a creating process, by outcome (one per process and cache period; a cached answer is not counted again), and creations attributed without asking (not_looked_up). Reported only with identity::spire. Every outcome but issued is a creation whose spiffe.id could not be known.", mi.Description())
+						assert.Equal(t, "{lookup}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["kernel.spiffe.lookups"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("kernelevents.spiffe.status")
+						assert.False(t, ok)
+					}
 				case "kernel.workloads.active":
 					assert.False(t, validatedMetrics["kernel.workloads.active"], "Found a duplicate in the metrics slice: kernel.workloads.active")
 					validatedMetrics["kernel.workloads.active"] = true

@@ -42,6 +42,34 @@ func (rb *ResourceBuilder) SetKerneleventsCgroupPath(val string) {
 	}
 }
 
+// SetKerneleventsSpiffeHint sets provided value as "kernelevents.spiffe.hint" attribute.
+func (rb *ResourceBuilder) SetKerneleventsSpiffeHint(val string) {
+	if rb.config.KerneleventsSpiffeHint.Enabled {
+		rb.res.Attributes().PutStr("kernelevents.spiffe.hint", val)
+	}
+}
+
+// SetKerneleventsSpiffeIds sets provided value as "kernelevents.spiffe.ids" attribute.
+func (rb *ResourceBuilder) SetKerneleventsSpiffeIds(val string) {
+	if rb.config.KerneleventsSpiffeIds.Enabled {
+		rb.res.Attributes().PutStr("kernelevents.spiffe.ids", val)
+	}
+}
+
+// SetKerneleventsSpiffeStatus sets provided value as "kernelevents.spiffe.status" attribute.
+func (rb *ResourceBuilder) SetKerneleventsSpiffeStatus(val string) {
+	if rb.config.KerneleventsSpiffeStatus.Enabled {
+		rb.res.Attributes().PutStr("kernelevents.spiffe.status", val)
+	}
+}
+
+// SetSpiffeID sets provided value as "spiffe.id" attribute.
+func (rb *ResourceBuilder) SetSpiffeID(val string) {
+	if rb.config.SpiffeID.Enabled {
+		rb.res.Attributes().PutStr("spiffe.id", val)
+	}
+}
+
 // Emit returns the built resource and resets the internal builder state.
 func (rb *ResourceBuilder) Emit() pcommon.Resource {
 	r := rb.res

@@ -16,15 +16,19 @@ func TestResourceBuilder(t *testing.T) {
 			rb.SetContainerID("container.id-val")
 			rb.SetK8sPodUID("k8s.pod.uid-val")
 			rb.SetKerneleventsCgroupPath("kernelevents.cgroup.path-val")
+			rb.SetKerneleventsSpiffeHint("kernelevents.spiffe.hint-val")
+			rb.SetKerneleventsSpiffeIds("kernelevents.spiffe.ids-val")
+			rb.SetKerneleventsSpiffeStatus("kernelevents.spiffe.status-val")
+			rb.SetSpiffeID("spiffe.id-val")
 
 			res := rb.Emit()
 			assert.Equal(t, 0, rb.Emit().Attributes().Len()) // Second call should return empty Resource
 
 			switch tt {
 			case "default":
-				assert.Equal(t, 3, res.Attributes().Len())
+				assert.Equal(t, 7, res.Attributes().Len())
 			case "all_set":
-				assert.Equal(t, 3, res.Attributes().Len())
+				assert.Equal(t, 7, res.Attributes().Len())
 			case "none_set":
 				assert.Equal(t, 0, res.Attributes().Len())
 				return
@@ -45,6 +49,26 @@ func TestResourceBuilder(t *testing.T) {
 			assert.True(t, ok)
 			if ok {
 				assert.Equal(t, "kernelevents.cgroup.path-val", kerneleventsCgroupPathAttrVal.Str())
+			}
+			kerneleventsSpiffeHintAttrVal, ok := res.Attributes().Get("kernelevents.spiffe.hint")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "kernelevents.spiffe.hint-val", kerneleventsSpiffeHintAttrVal.Str())
+			}
+			kerneleventsSpiffeIdsAttrVal, ok := res.Attributes().Get("kernelevents.spiffe.ids")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "kernelevents.spiffe.ids-val", kerneleventsSpiffeIdsAttrVal.Str())
+			}
+			kerneleventsSpiffeStatusAttrVal, ok := res.Attributes().Get("kernelevents.spiffe.status")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "kernelevents.spiffe.status-val", kerneleventsSpiffeStatusAttrVal.Str())
+			}
+			spiffeIDAttrVal, ok := res.Attributes().Get("spiffe.id")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "spiffe.id-val", spiffeIDAttrVal.Str())
 			}
 		})
 	}

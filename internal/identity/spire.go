@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package identity
+
+import (
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Resource attributes the resolver sets from a SPIFFE source (a SPIRE
+// agent's Delegated Identity API).
+const (
+	// AttrSPIFFEID is the SPIFFE ID the agent issued to the creator: the
+	// first (default) X509-SVID of its answer.
+	AttrSPIFFEID = "spiffe.id"
+	// AttrSPIFFEIDs lists every SPIFFE ID issued to the creator, in the
+	// agent's order, comma-separated; set only when there are several.
+	AttrSPIFFEIDs = "kernelevents.spiffe.ids"
+	// AttrSPIFFEHint is the registration entry's hint of the first SVID,
+	// when the SPIRE admin set one.
+	AttrSPIFFEHint = "kernelevents.spiffe.hint"
+	// AttrSPIFFEStatus says how the SPIFFE ID was, or why it was not,
+	// learned: one of the SPIFFEStatus values. It is set on every workload
+	// when a SPIFFE source is configured, so a missing spiffe.id is never
+	// silent.
+	AttrSPIFFEStatus = "kernelevents.spiffe.status"
+)
+
+// SPIFFEStatus is the outcome of asking the SPIFFE source about a process.
+type SPIFFEStatus string
+
+// The outcomes. Each is a value of kernelevents.spiffe.status and a reason
+// of the lookup counter.
+const (
+	// SPIFFEIssued: the agent attested the process and returned its SVIDs.
+	SPIFFEIssued SPIFFEStatus = "issued"
+	// SPIFFENoEntry: the agent attested the process and no registration
+	// entry matches it: SPIRE issues it no identity.
+	SPIFFENoEntry SPIFFEStatus = "no_entry"
+	// SPIFFEProcessGone: the process exited (or its pid was reused) before
+	// the agent's answer could be checked to be about it, and its uid and
+	// gid alone match no entry. The agent attests a pid, not the sample; an
+	// answer about another process is discarded.
+	SPIFFEProcessGone SPIFFEStatus = "process_gone"
+	// SPIFFEIssuedByUID: the process was gone, so the agent was asked by
+	// the selectors the kernel sample proves (unix:uid and unix:gid, the
+	// effective ids at the creation) and issued these IDs: those of entries
+	// that need no other selector. A subset of what the process held, never
+	// another workload's.
+	SPIFFEIssuedByUID SPIFFEStatus = "issued_by_uid"
+	// SPIFFEProcessChanged: the process is alive but no longer the one that
+	// created the file (it ran exec, changed its uid or gid, or moved to
+	// another cgroup), so the agent would attest what it became, not what
+	// created the file.
+	SPIFFEProcessChanged SPIFFEStatus = "process_changed"
+	// SPIFFEAgentUnavailable: the agent's admin socket did not answer
+	// (refused, missing, or no answer within identity::spire::timeout).
+	SPIFFEAgentUnavailable SPIFFEStatus = "agent_unavailable"
+	// SPIFFENotAuthorized: the agent refused the collector: it is not one
+	// of the agent's authorized_delegates (or has no registration entry).
+	SPIFFENotAuthorized SPIFFEStatus = "not_authorized"
+	// SPIFFEAgentError: the agent answered with another error.
+	SPIFFEAgentError SPIFFEStatus = "agent_error"
+	// SPIFFENotLookedUp: the creation was attributed from the caches alone
+	// because too many samples were waiting for lookups
+	// (kernel.identity.unresolved); the agent was not asked.
+	SPIFFENotLookedUp SPIFFEStatus = "not_looked_up"
+)
+
+// SPIFFEStatuses lists every outcome, for counters that report each.
+var SPIFFEStatuses = []SPIFFEStatus{
+	SPIFFEIssued, SPIFFEIssuedByUID, SPIFFENoEntry, SPIFFEProcessGone, SPIFFEProcessChanged,
+	SPIFFEAgentUnavailable, SPIFFENotAuthorized, SPIFFEAgentError, SPIFFENotLookedUp,
+}
+
+// SPIFFEAnswer is what a SPIFFE source says about one process.
+type SPIFFEAnswer struct {
+	Status SPIFFEStatus
+	// IDs are the SPIFFE IDs issued, the default first; Hint is the first
+	// SVID's hint.
+	IDs  []string
+	Hint string
+	// Expires is when the answer must be asked again: the earliest SVID
+	// expiry, or the retry time of a failure. Zero: the resolver's cache
+	// TTL alone bounds it.
+	Expires time.Time
+}
+
+// SPIFFESource answers which SPIFFE IDs a process holds. Lookup runs on a
+// resolver worker, never on the ring-buffer reader, and must return within
+// its own bounded time.
+type SPIFFESource interface {
+	Lookup(pid uint32) SPIFFEAnswer
+	// LookupSelectors asks for the SVIDs of entries that the selectors
+	// (type:value, for example unix:uid:1000) satisfy.
+	LookupSelectors(selectors []string) SPIFFEAnswer
+}
+
+// SPIFFEFacts are what the SPIFFE source said about the creator.
+type SPIFFEFacts struct {
+	Status SPIFFEStatus
+	IDs    []string
+	Hint   string
+	// expires bounds how long the process cache keeps these facts.
+	expires time.Time
+}
+
+// lookupSPIFFE asks the source about e's creator, and believes the answer
+// only if the process is, before and after the question, the one that
+// created the file (its start time, executable, uids, gid and cgroup): the agent
+// attests whatever process has the pid when it looks.
+func (r *Resolver) lookupSPIFFE(proc *procView, want procIdentity, f *Facts) {
+	src := r.opts.SPIFFE
+	if src == nil {
+		return
+	}
+	defer func() { r.spiffe.add(f.SPIFFE.Status) }()
+	if st := proc.still(want); st != "" {
+		f.SPIFFE = r.gone(st, want)
+		return
+	}
+	a := src.Lookup(want.tgid)
+	if st := proc.still(want); st != "" {
+		f.SPIFFE = r.gone(st, want)
+		return
+	}
+	f.SPIFFE = SPIFFEFacts{Status: a.Status, IDs: a.IDs, Hint: a.Hint, expires: a.Expires}
+}
+
+// gone is the answer for a process that cannot be asked about by pid. A
+// gone process (short-lived ones such as touch or cp usually are by their
+// lookup) is asked about by the selectors its sample proves: the effective
+// uid and gid at the creation, which the unix attestor reports as unix:uid
+// and unix:gid. Entries match when all their selectors are among those
+// given, so the answer is a subset of the process's IDs: never another
+// workload's. A changed process is not asked about: it is alive as
+// something else.
+func (r *Resolver) gone(st SPIFFEStatus, want procIdentity) SPIFFEFacts {
+	if st != SPIFFEProcessGone {
+		return SPIFFEFacts{Status: st}
+	}
+	a := r.opts.SPIFFE.LookupSelectors([]string{
+		"unix:uid:" + strconv.FormatUint(uint64(want.uid), 10),
+		"unix:gid:" + strconv.FormatUint(uint64(want.gid), 10),
+	})
+	switch a.Status {
+	case SPIFFEIssued:
+	case SPIFFENoEntry:
+		return SPIFFEFacts{Status: st}
+	default:
+		// The agent did not answer or refused: say so, it is what an
+		// operator can act on.
+		return SPIFFEFacts{Status: a.Status, expires: a.Expires}
+	}
+	return SPIFFEFacts{Status: SPIFFEIssuedByUID, IDs: a.IDs, Hint: a.Hint, expires: a.Expires}
+}
+
+// spiffeCounts count SPIFFE outcomes by index in SPIFFEStatuses.
+type spiffeCounts [16]atomic.Uint64 // room for len(SPIFFEStatuses)
+
+func (c *spiffeCounts) add(st SPIFFEStatus) {
+	for i, s := range SPIFFEStatuses {
+		if s == st {
+			c[i].Add(1)
+			return
+		}
+	}
+}
+
+// SPIFFECounts returns how many times each SPIFFE outcome was reached, every
+// outcome present, zeros too: one per process lookup (a cached answer is
+// not counted again), and not_looked_up once per creation attributed
+// without a lookup. Nil without a SPIFFE source.
+func (r *Resolver) SPIFFECounts() map[SPIFFEStatus]uint64 {
+	if r.opts.SPIFFE == nil {
+		return nil
+	}
+	out := make(map[SPIFFEStatus]uint64, len(SPIFFEStatuses))
+	for i, s := range SPIFFEStatuses {
+		out[s] = r.spiffe[i].Load()
+	}
+	return out
+}
+
+// procIdentity is what the sample says the creator was.
+type procIdentity struct {
+	tgid           uint32
+	uid, ruid, gid uint32
+	exeDev, exeIno uint64
+	cgroup         uint64 // cgroup v2 id
+}
+
+// spiffeAttrsLocked sets the SPIFFE attributes of f on attrs. An issued ID
+// replaces a spiffe.id a rule typed in: the agent's answer is the evidence.
+func (r *Resolver) spiffeAttrsLocked(f *Facts, attrs map[string]string) {
+	if r.opts.SPIFFE == nil {
+		return
+	}
+	st := f.SPIFFE.Status
+	if st == "" {
+		// Only the samples Lookup attributes from the caches alone, when
+		// too many wait, come here without an answer: one per creation.
+		st = SPIFFENotLookedUp
+		r.spiffe.add(st)
+	}
+	attrs[AttrSPIFFEStatus] = string(st)
+	if !f.SPIFFE.Issued() {
+		return
+	}
+	attrs[AttrSPIFFEID] = f.SPIFFE.IDs[0]
+	if len(f.SPIFFE.IDs) > 1 {
+		attrs[AttrSPIFFEIDs] = strings.Join(f.SPIFFE.IDs, ",")
+	}
+	if f.SPIFFE.Hint != "" {
+		attrs[AttrSPIFFEHint] = f.SPIFFE.Hint
+	}
+}
+
+// spiffeExpiry caps a process cache entry's expiry at its SPIFFE answer's.
+func spiffeExpiry(f *Facts, expires time.Time) time.Time {
+	if e := f.SPIFFE.expires; !e.IsZero() && e.Before(expires) {
+		return e
+	}
+	return expires
+}
+
+// Issued says whether the agent issued IDs (to the process, or to its uid
+// and gid once it was gone).
+func (s *SPIFFEFacts) Issued() bool {
+	return (s.Status == SPIFFEIssued || s.Status == SPIFFEIssuedByUID) && len(s.IDs) > 0
+}
+
+// matchSPIFFE says whether any SPIFFE ID of f matches g.
+func matchSPIFFE(g *Glob, f *Facts) bool {
+	if !f.SPIFFE.Issued() {
+		return false
+	}
+	for _, id := range f.SPIFFE.IDs {
+		if g.Match(id) {
+			return true
+		}
+	}
+	return false
+}
