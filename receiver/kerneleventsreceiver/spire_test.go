@@ -253,7 +253,7 @@ func TestSpireUnreachableAtStart(t *testing.T) {
 	socket := filepath.Join(t.TempDir(), "absent.sock")
 
 	cfg := spireConfig(dir, socket)
-	r, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, new(consumertest.MetricsSink))
+	r, err := kernelFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, new(consumertest.MetricsSink))
 	require.NoError(t, err)
 	err = r.Start(context.Background(), componenttest.NewNopHost())
 	require.Error(t, err)
@@ -265,7 +265,7 @@ func TestSpireUnreachableAtStart(t *testing.T) {
 	cfg.Identity.Spire.Required = false
 	host := &statusHost{Host: componenttest.NewNopHost()}
 	lsink := new(consumertest.LogsSink)
-	l, err := NewFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, lsink)
+	l, err := kernelFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, lsink)
 	require.NoError(t, err)
 	require.NoError(t, l.Start(context.Background(), host))
 	t.Cleanup(func() { require.NoError(t, l.Shutdown(context.Background())) })
