@@ -187,7 +187,8 @@ struct {
 } tmpfiles SEC(".maps");
 
 struct scratch {
-	__u32 off; /* where the path built in buf starts; see walk() */
+	__u64 busy; /* claimed by a program: see get_scratch() */
+	__u32 off;  /* where the path built in buf starts; see walk() */
 	__u32 n;   /* components in ring_*; see root_side() */
 	__u32 k;   /* the next of them to write */
 	__u32 _pad;
@@ -202,9 +203,27 @@ struct scratch {
 	char name[EVENT_PATH_LEN];
 };
 
+/*
+ * SCRATCH_SLOTS scratch buffers per CPU, each claimed by one program run at a
+ * time (get_scratch). One is not enough where a program can be preempted:
+ * fentry/fexit programs run under migrate_disable(), not preempt_disable(),
+ * on PREEMPT_RT and with preempt=full (and PREEMPT_RT 6.12+ runs tracepoint
+ * programs so too), so another task on the same CPU can run another of these
+ * programs (or, without the kernel's per-program recursion guard, the same
+ * one) in the middle of a path walk. With one shared buffer its walk wrote
+ * into the first one's: samples with spliced paths, and with an offset reset
+ * under it, paths that no longer matched the prefix filter (lost unseen).
+ * A hook set has three programs that build paths (the open, the mknod and
+ * the link hooks; sys_exit and the two io_uring completions), each kept from
+ * re-entering on a CPU by the kernel for trampoline programs; the fourth slot
+ * is for a program without that guard. When all are busy the sample is
+ * counted as scratch_busy (COUNTER_SCRATCH_BUSY), never lost unseen.
+ */
+#define SCRATCH_SLOTS 4
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, SCRATCH_SLOTS);
 	__type(key, __u32);
 	__type(value, struct scratch);
 } scratch_map SEC(".maps");
@@ -215,8 +234,10 @@ struct event *unused_event __attribute__((unused));
 static __always_inline void count(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+	/* Atomic: a preempted read-modify-write (see scratch_map) would lose
+	 * the increments of the programs that ran in between. */
 	if (v)
-		*v += 1;
+		__sync_fetch_and_add(v, 1);
 }
 
 /*
@@ -674,10 +695,33 @@ static __always_inline void report(struct scratch *s, struct task_struct *task, 
 	bpf_ringbuf_submit(e, wakeup_flags());
 }
 
+/*
+ * get_scratch claims a free scratch slot of this CPU (see scratch_map) with a
+ * compare-and-swap of its busy word: atomic against a program that preempts
+ * this one between the test and the set (the slots are per CPU and these
+ * programs never migrate, so only programs on this CPU compete). None free:
+ * the sample is counted as COUNTER_SCRATCH_BUSY. Every claimed slot is
+ * released by put_scratch on every path.
+ */
 static __always_inline struct scratch *get_scratch(void)
 {
-	__u32 zero = 0;
-	return bpf_map_lookup_elem(&scratch_map, &zero);
+	for (__u32 i = 0; i < SCRATCH_SLOTS; i++) {
+		__u32 key = i;
+		struct scratch *s = bpf_map_lookup_elem(&scratch_map, &key);
+		if (s && __sync_val_compare_and_swap(&s->busy, 0, 1) == 0)
+			return s;
+	}
+	count(COUNTER_SCRATCH_BUSY);
+	return NULL;
+}
+
+static __always_inline void put_scratch(struct scratch *s)
+{
+	/* Every use of the slot comes before the release: a compiler barrier
+	 * (the CPU keeps its own program order for a program that preempts it
+	 * on the same CPU). */
+	asm volatile("" ::: "memory");
+	*(volatile __u64 *)&s->busy = 0;
 }
 
 /*
@@ -751,6 +795,7 @@ static __always_inline int on_file(struct file *f, __u8 hook, __u8 flags, bool m
 	s->off = PATH_BUF;
 	__u8 pflags = resolve(s, task, fp.dentry, fp.mnt);
 	report(s, task, pid_tgid, uid_gid, comm, pflags, hook, flags);
+	put_scratch(s);
 	return 0;
 }
 
@@ -852,6 +897,7 @@ static __always_inline void report_dentry(struct dentry *dentry, struct vfsmount
 	s->off = PATH_BUF;
 	__u8 pflags = resolve(s, task, dentry, mnt);
 	report(s, task, pid_tgid, uid_gid, comm, pflags, hook, flags);
+	put_scratch(s);
 }
 
 /*
@@ -1286,21 +1332,9 @@ static __always_inline int on_link_exit(void)
  * too (twice the per-syscall cost) and would still miss a rewrite that is
  * undone between the kernel's copy and either read, so there is none.
  */
-static __always_inline int on_mknod_exit(int dfd, __u64 filename, __u32 mode)
+static __always_inline void mknod_report(struct scratch *s, struct task_struct *task, __u64 pid_tgid, __u64 uid_gid,
+					 char *comm, int dfd, __u64 filename)
 {
-	if ((mode & S_IFMT) != 0 && (mode & S_IFMT) != S_IFREG)
-		return 0;
-	struct task_struct *task = (void *)bpf_get_current_task();
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
-	char comm[EVENT_COMM_LEN] = {};
-	bpf_get_current_comm(comm, sizeof(comm));
-	if (!task_wanted(pid_tgid, uid_gid, comm))
-		return 0;
-	struct scratch *s = get_scratch();
-	if (!s)
-		return 0;
-
 	__u8 flags = EVENT_F_MKNOD;
 	bool truncated = false;
 	long n = bpf_probe_read_user_str(s->name, EVENT_PATH_LEN, (const void *)filename);
@@ -1339,7 +1373,7 @@ static __always_inline int on_mknod_exit(int dfd, __u64 filename, __u32 mode)
 			struct file *dir = fd_file(task, dfd);
 			if (!dir) {
 				count(COUNTER_FD_RACE); /* dfd closed by another thread since */
-				return 0;
+				return;
 			}
 			read_path(&at, (void *)dir + bpf_core_field_offset(struct file, f_path));
 		}
@@ -1349,6 +1383,24 @@ static __always_inline int on_mknod_exit(int dfd, __u64 filename, __u32 mode)
 		pflags |= resolve(s, task, at.dentry, at.mnt);
 	}
 	report(s, task, pid_tgid, uid_gid, comm, pflags, HOOK_TRACEPOINT, flags);
+}
+
+static __always_inline int on_mknod_exit(int dfd, __u64 filename, __u32 mode)
+{
+	if ((mode & S_IFMT) != 0 && (mode & S_IFMT) != S_IFREG)
+		return 0;
+	struct task_struct *task = (void *)bpf_get_current_task();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	char comm[EVENT_COMM_LEN] = {};
+	bpf_get_current_comm(comm, sizeof(comm));
+	if (!task_wanted(pid_tgid, uid_gid, comm))
+		return 0;
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	mknod_report(s, task, pid_tgid, uid_gid, comm, dfd, filename);
+	put_scratch(s);
 	return 0;
 }
 

@@ -41,6 +41,7 @@ type kerneleventsPrefixKey struct {
 
 type kerneleventsScratch struct {
 	_          structs.HostLayout
+	Busy       uint64
 	Off        uint32
 	N          uint32
 	K          uint32
