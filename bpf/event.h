@@ -94,6 +94,7 @@ struct event {
 #define COUNTER_IO_URING 2      /* io_uring_unobserved: an io_uring open whose result no hook can see */
 				/* (IOSQE_CQE_SKIP_SUCCESS; counted when submitted, see tp_io_uring_submit_req) */
 #define COUNTER_INFLIGHT_FULL 3 /* inflight_table_full: no room to keep a syscall's arguments */
-#define COUNTER_MAX 4
+#define COUNTER_SCRATCH_BUSY 4  /* scratch_busy: every scratch slot of the CPU was in use by preempted programs */
+#define COUNTER_MAX 5
 
 #endif /* KERNELEVENTS_EVENT_H */

@@ -187,7 +187,8 @@ struct {
 } tmpfiles SEC(".maps");
 
 struct scratch {
-	__u32 off; /* where the path built in buf starts; see walk() */
+	__u64 busy; /* claimed by a program: see get_scratch() */
+	__u32 off;  /* where the path built in buf starts; see walk() */
 	__u32 n;   /* components in ring_*; see root_side() */
 	__u32 k;   /* the next of them to write */
 	__u32 _pad;
@@ -202,9 +203,27 @@ struct scratch {
 	char name[EVENT_PATH_LEN];
 };
 
+/*
+ * SCRATCH_SLOTS scratch buffers per CPU, each claimed by one program run at a
+ * time (get_scratch). One is not enough where a program can be preempted:
+ * fentry/fexit programs run under migrate_disable(), not preempt_disable(),
+ * on PREEMPT_RT and with preempt=full (and PREEMPT_RT 6.12+ runs tracepoint
+ * programs so too), so another task on the same CPU can run another of these
+ * programs (or, without the kernel's per-program recursion guard, the same
+ * one) in the middle of a path walk. With one shared buffer its walk wrote
+ * into the first one's: samples with spliced paths, and with an offset reset
+ * under it, paths that no longer matched the prefix filter (lost unseen).
+ * A hook set has three programs that build paths (the open, the mknod and
+ * the link hooks; sys_exit and the two io_uring completions), each kept from
+ * re-entering on a CPU by the kernel for trampoline programs; the fourth slot
+ * is for a program without that guard. When all are busy the sample is
+ * counted as scratch_busy (COUNTER_SCRATCH_BUSY), never lost unseen.
+ */
+#define SCRATCH_SLOTS 4
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, SCRATCH_SLOTS);
 	__type(key, __u32);
 	__type(value, struct scratch);
 } scratch_map SEC(".maps");
@@ -215,8 +234,10 @@ struct event *unused_event __attribute__((unused));
 static __always_inline void count(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+	/* Atomic: a preempted read-modify-write (see scratch_map) would lose
+	 * the increments of the programs that ran in between. */
 	if (v)
-		*v += 1;
+		__sync_fetch_and_add(v, 1);
 }
 
 /*
@@ -687,10 +708,33 @@ static __always_inline void report(struct scratch *s, struct task_struct *task, 
 	bpf_ringbuf_submit(e, wakeup_flags());
 }
 
+/*
+ * get_scratch claims a free scratch slot of this CPU (see scratch_map) with a
+ * compare-and-swap of its busy word: atomic against a program that preempts
+ * this one between the test and the set (the slots are per CPU and these
+ * programs never migrate, so only programs on this CPU compete). None free:
+ * the sample is counted as COUNTER_SCRATCH_BUSY. Every claimed slot is
+ * released by put_scratch on every path.
+ */
 static __always_inline struct scratch *get_scratch(void)
 {
-	__u32 zero = 0;
-	return bpf_map_lookup_elem(&scratch_map, &zero);
+	for (__u32 i = 0; i < SCRATCH_SLOTS; i++) {
+		__u32 key = i;
+		struct scratch *s = bpf_map_lookup_elem(&scratch_map, &key);
+		if (s && __sync_val_compare_and_swap(&s->busy, 0, 1) == 0)
+			return s;
+	}
+	count(COUNTER_SCRATCH_BUSY);
+	return NULL;
+}
+
+static __always_inline void put_scratch(struct scratch *s)
+{
+	/* Every use of the slot comes before the release: a compiler barrier
+	 * (the CPU keeps its own program order for a program that preempts it
+	 * on the same CPU). */
+	asm volatile("" ::: "memory");
+	*(volatile __u64 *)&s->busy = 0;
 }
 
 /*
@@ -764,6 +808,7 @@ static __always_inline int on_file(struct file *f, __u8 hook, __u8 flags, bool m
 	s->off = PATH_BUF;
 	__u8 pflags = resolve(s, task, fp.dentry, fp.mnt);
 	report(s, task, pid_tgid, uid_gid, comm, pflags, hook, flags);
+	put_scratch(s);
 	return 0;
 }
 
@@ -816,6 +861,9 @@ static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 #define O_EXCL 0200
 #define O_TRUNC 01000
 #define __O_TMPFILE 020000000
+/* openat2's flags (in user memory, not trusted): no open that succeeds has
+ * them all, which holds O_CREAT with O_TMPFILE (EINVAL in build_open_flags). */
+#define OPEN_FLAGS_UNKNOWN 0xffffffffU
 
 /*
  * read_file_all reads f_mode, f_flags, f_inode and f_path in one call where
@@ -865,6 +913,7 @@ static __always_inline void report_dentry(struct dentry *dentry, struct vfsmount
 	s->off = PATH_BUF;
 	__u8 pflags = resolve(s, task, dentry, mnt);
 	report(s, task, pid_tgid, uid_gid, comm, pflags, hook, flags);
+	put_scratch(s);
 }
 
 /*
@@ -1221,9 +1270,9 @@ static __always_inline void register_tmpfile(struct inode *inode, struct vfsmoun
 }
 
 /*
- * on_open_exit: fd was returned by an open with flags (flags_known: from the
- * registers; openat2 keeps them in user memory, which another thread may
- * rewrite, so it is not trusted and the file decides).
+ * on_open_exit: fd was returned by an open with flags (from the registers;
+ * OPEN_FLAGS_UNKNOWN for openat2, which keeps them in user memory that
+ * another thread may rewrite: not trusted, the file decides).
  *
  * The fd race: between the syscall installing the file at fd and this
  * program, a sibling thread sharing the fd table can close(fd) or dup2()
@@ -1234,8 +1283,9 @@ static __always_inline void register_tmpfile(struct inode *inode, struct vfsmoun
  * looks like an open of an existing file (the creation is missed), and one
  * that itself carries FMODE_CREATED is reported again (see README).
  */
-static __always_inline int on_open_exit(long fd, __u32 flags, bool flags_known, bool typed)
+static __always_inline int on_open_exit(long fd, __u32 flags, bool typed)
 {
+	bool flags_known = flags != OPEN_FLAGS_UNKNOWN;
 	if (flags_known && !(flags & (O_CREAT | __O_TMPFILE)))
 		return 0;
 	struct file *f = typed ? fd_file_btf(fd) : fd_file((void *)bpf_get_current_task(), fd);
@@ -1299,21 +1349,9 @@ static __always_inline int on_link_exit(void)
  * too (twice the per-syscall cost) and would still miss a rewrite that is
  * undone between the kernel's copy and either read, so there is none.
  */
-static __always_inline int on_mknod_exit(int dfd, __u64 filename, __u32 mode)
+static __always_inline void mknod_report(struct scratch *s, struct task_struct *task, __u64 pid_tgid, __u64 uid_gid,
+					 char *comm, int dfd, __u64 filename)
 {
-	if ((mode & S_IFMT) != 0 && (mode & S_IFMT) != S_IFREG)
-		return 0;
-	struct task_struct *task = (void *)bpf_get_current_task();
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
-	char comm[EVENT_COMM_LEN] = {};
-	bpf_get_current_comm(comm, sizeof(comm));
-	if (!task_wanted(pid_tgid, uid_gid, comm))
-		return 0;
-	struct scratch *s = get_scratch();
-	if (!s)
-		return 0;
-
 	__u8 flags = EVENT_F_MKNOD;
 	bool truncated = false;
 	long n = bpf_probe_read_user_str(s->name, EVENT_PATH_LEN, (const void *)filename);
@@ -1352,7 +1390,7 @@ static __always_inline int on_mknod_exit(int dfd, __u64 filename, __u32 mode)
 			struct file *dir = fd_file(task, dfd);
 			if (!dir) {
 				count(COUNTER_FD_RACE); /* dfd closed by another thread since */
-				return 0;
+				return;
 			}
 			read_path(&at, (void *)dir + bpf_core_field_offset(struct file, f_path));
 		}
@@ -1362,8 +1400,32 @@ static __always_inline int on_mknod_exit(int dfd, __u64 filename, __u32 mode)
 		pflags |= resolve(s, task, at.dentry, at.mnt);
 	}
 	report(s, task, pid_tgid, uid_gid, comm, pflags, HOOK_TRACEPOINT, flags);
+}
+
+static __always_inline int on_mknod_exit(int dfd, __u64 filename, __u32 mode)
+{
+	if ((mode & S_IFMT) != 0 && (mode & S_IFMT) != S_IFREG)
+		return 0;
+	struct task_struct *task = (void *)bpf_get_current_task();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	char comm[EVENT_COMM_LEN] = {};
+	bpf_get_current_comm(comm, sizeof(comm));
+	if (!task_wanted(pid_tgid, uid_gid, comm))
+		return 0;
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	mknod_report(s, task, pid_tgid, uid_gid, comm, dfd, filename);
+	put_scratch(s);
 	return 0;
 }
+
+/*
+ * Zero, read at run time: or-ed into a constant, it makes a value the
+ * verifier does not know (see on_sys_exit).
+ */
+volatile __u32 unknown_zero = 0;
 
 static __always_inline int on_sys_exit(struct pt_regs *regs, long ret, bool typed)
 {
@@ -1372,17 +1434,43 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret, bool type
 	struct syscall_args sc = {};
 	if (!syscall_of(regs, &sc, typed))
 		return 0;
+	/*
+	 * One call of on_open_exit for the four opens, with flags the verifier
+	 * does not know in each (creat's and openat2's constants or-ed with
+	 * unknown_zero): it then verifies the open's path walk once, where
+	 * four calls with a constant each (creat's flags, openat2's "unknown")
+	 * made it walk the whole open path once per syscall: 760k of the 1M
+	 * instructions it allows on 6.1. The same for mknod's AT_FDCWD below.
+	 */
+	__u32 flags;
 	switch (sc.kind) {
 	case SC_OPEN:
-		return on_open_exit(ret, sc.a[1], true, typed);
+		flags = sc.a[1];
+		break;
 	case SC_OPENAT:
-		return on_open_exit(ret, sc.a[2], true, typed);
+		flags = sc.a[2];
+		break;
 	case SC_CREAT:
-		return on_open_exit(ret, O_CREAT | O_WRONLY | O_TRUNC, true, typed);
+		flags = unknown_zero | O_CREAT | O_WRONLY | O_TRUNC;
+		break;
 	case SC_OPENAT2:
-		return on_open_exit(ret, 0, false, typed);
+		flags = unknown_zero ^ OPEN_FLAGS_UNKNOWN;
+		break;
+	default:
+		flags = 0;
+	}
+	switch (sc.kind) {
+	case SC_OPEN:
+	case SC_OPENAT:
+	case SC_CREAT:
+	case SC_OPENAT2:
+		return on_open_exit(ret, flags, typed);
 	case SC_MKNOD:
-		return ret == 0 ? on_mknod_exit(AT_FDCWD, sc.a[0], sc.a[1]) : 0;
+		/* the same for mknod's AT_FDCWD: one call for both */
+		sc.a[2] = sc.a[1];
+		sc.a[1] = sc.a[0];
+		sc.a[0] = (__u32)(unknown_zero ^ (__u32)AT_FDCWD);
+		/* fallthrough */
 	case SC_MKNODAT:
 		return ret == 0 ? on_mknod_exit((int)sc.a[0], sc.a[1], sc.a[2]) : 0;
 	case SC_LINK:

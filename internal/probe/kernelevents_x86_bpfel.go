@@ -41,6 +41,7 @@ type kerneleventsPrefixKey struct {
 
 type kerneleventsScratch struct {
 	_          structs.HostLayout
+	Busy       uint64
 	Off        uint32
 	N          uint32
 	K          uint32
@@ -118,6 +119,7 @@ const (
 	kerneleventsVarSelfPidnsDev             = "self_pidns_dev"
 	kerneleventsVarSelfPidnsIno             = "self_pidns_ino"
 	kerneleventsVarSelfTgid                 = "self_tgid"
+	kerneleventsVarUnknownZero              = "unknown_zero"
 	kerneleventsVarUnusedEvent              = "unused_event"
 	kerneleventsVarUringOpenN               = "uring_open_n"
 	kerneleventsVarWakeupBytes              = "wakeup_bytes"
@@ -211,6 +213,7 @@ type kerneleventsVariableSpecs struct {
 	SelfPidnsDev   *ebpf.VariableSpec `ebpf:"self_pidns_dev"`
 	SelfPidnsIno   *ebpf.VariableSpec `ebpf:"self_pidns_ino"`
 	SelfTgid       *ebpf.VariableSpec `ebpf:"self_tgid"`
+	UnknownZero    *ebpf.VariableSpec `ebpf:"unknown_zero"`
 	UnusedEvent    *ebpf.VariableSpec `ebpf:"unused_event"`
 	UringOpenN     *ebpf.VariableSpec `ebpf:"uring_open_n"`
 	WakeupBytes    *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -276,6 +279,7 @@ type kerneleventsVariables struct {
 	SelfPidnsDev   *ebpf.Variable `ebpf:"self_pidns_dev"`
 	SelfPidnsIno   *ebpf.Variable `ebpf:"self_pidns_ino"`
 	SelfTgid       *ebpf.Variable `ebpf:"self_tgid"`
+	UnknownZero    *ebpf.Variable `ebpf:"unknown_zero"`
 	UnusedEvent    *ebpf.Variable `ebpf:"unused_event"`
 	UringOpenN     *ebpf.Variable `ebpf:"uring_open_n"`
 	WakeupBytes    *ebpf.Variable `ebpf:"wakeup_bytes"`

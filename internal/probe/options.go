@@ -28,7 +28,7 @@ const (
 var Hooks = []Hook{HookKretprobe, HookFexit, HookTracepoint}
 
 // Reasons a sample was not delivered, as kernel.events.lost{kernelevents.lost.reason} reports
-// them. The kernel counts the first four (bpf/event.h); the others come from
+// them. The kernel counts the first five (bpf/event.h); the others come from
 // the kernel's own accounting of the hooks, read in user space.
 const (
 	// LostRingBufferFull: the ring buffer had no room for the sample.
@@ -42,6 +42,9 @@ const (
 	// LostInflightTableFull: no room was left to keep a syscall's arguments
 	// from its entry to its exit.
 	LostInflightTableFull = "inflight_table_full"
+	// LostScratchBusy: every per-CPU scratch buffer (SCRATCH_SLOTS in
+	// bpf/kernelevents.bpf.c) was held by a preempted program on that CPU.
+	LostScratchBusy = "scratch_busy"
 	// LostKprobeMissed: the kernel skipped the kretprobe (no free instance,
 	// maxactive exhausted) or the kprobe (recursion).
 	LostKprobeMissed = "kprobe_missed"

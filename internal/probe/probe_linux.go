@@ -609,6 +609,7 @@ var lostReasons = [...]string{
 	1: LostFDRace,
 	2: LostIOURingUnobserved,
 	3: LostInflightTableFull,
+	4: LostScratchBusy,
 }
 
 // Lost returns how many samples the kernel could not deliver since Open, for

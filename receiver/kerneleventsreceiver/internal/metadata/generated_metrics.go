@@ -63,6 +63,7 @@ const (
 	AttributeKerneleventsLostReasonFdRace
 	AttributeKerneleventsLostReasonIoUringUnobserved
 	AttributeKerneleventsLostReasonInflightTableFull
+	AttributeKerneleventsLostReasonScratchBusy
 	AttributeKerneleventsLostReasonKprobeMissed
 	AttributeKerneleventsLostReasonProgramRecursion
 )
@@ -80,6 +81,8 @@ func (av AttributeKerneleventsLostReason) String() string {
 		return "io_uring_unobserved"
 	case AttributeKerneleventsLostReasonInflightTableFull:
 		return "inflight_table_full"
+	case AttributeKerneleventsLostReasonScratchBusy:
+		return "scratch_busy"
 	case AttributeKerneleventsLostReasonKprobeMissed:
 		return "kprobe_missed"
 	case AttributeKerneleventsLostReasonProgramRecursion:
@@ -95,6 +98,7 @@ var MapAttributeKerneleventsLostReason = map[string]AttributeKerneleventsLostRea
 	"fd_race":             AttributeKerneleventsLostReasonFdRace,
 	"io_uring_unobserved": AttributeKerneleventsLostReasonIoUringUnobserved,
 	"inflight_table_full": AttributeKerneleventsLostReasonInflightTableFull,
+	"scratch_busy":        AttributeKerneleventsLostReasonScratchBusy,
 	"kprobe_missed":       AttributeKerneleventsLostReasonKprobeMissed,
 	"program_recursion":   AttributeKerneleventsLostReasonProgramRecursion,
 }

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build linux
+
+package probe
+
+import (
+	"errors"
+	"slices"
+	"sort"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kernelevents/kernelevents/internal/testutil"
+)
+
+// verifiedBudget bounds what the verifier may walk per program: three
+// quarters of the kernel's limit (BPF_COMPLEXITY_LIMIT_INSNS, 1M). The
+// heaviest program, tp_sys_exit (three path walks: open, mknod, link), took
+// 551k on 6.18 on 2026-11-30; the others about 43k. A change that makes one
+// grow towards the limit (a branch inside a walk, a loop the verifier can no
+// longer prune) fails here on every kernel of the matrix before it fails to
+// load on some other one.
+const verifiedBudget = 750_000
+
+// TestVerifiedInstructions loads every hook's programs and logs how many
+// instructions this kernel's verifier processed for each
+// (bpf_prog_info.verified_insns, 5.16+), failing past verifiedBudget.
+func TestVerifiedInstructions(t *testing.T) {
+	testutil.RequireRoot(t)
+	for _, h := range Hooks {
+		t.Run(string(h), func(t *testing.T) {
+			opts := DefaultOptions()
+			types, err := kernelTypes(opts.BTFPath)
+			require.NoError(t, err)
+			spec, err := hookSpec(h, &opts)
+			require.NoError(t, err)
+			require.NoError(t, dropAlternatives(spec, types))
+			objs, err := loadObjects(spec, types)
+			if err != nil && errors.Is(explainLoad(h, err), ebpf.ErrNotSupported) && !slices.Contains(requiredHooks(), h) {
+				t.Skipf("this kernel refuses %s programs: %v", h, err)
+			}
+			require.NoError(t, err, "load %s", h)
+			defer objs.close()
+			names := make([]string, 0, len(objs.progs))
+			for name := range objs.progs {
+				names = append(names, name)
+			}
+			sort.Strings(names)
+			for _, name := range names {
+				info, err := objs.progs[name].Info()
+				require.NoError(t, err)
+				n, ok := info.VerifiedInstructions()
+				if !ok {
+					t.Logf("%s: this kernel does not report verified instructions (5.16+)", name)
+					continue
+				}
+				t.Logf("%s: %d verified instructions", name, n)
+				assert.LessOrEqual(t, n, uint32(verifiedBudget), "%s: verified instructions", name)
+			}
+		})
+	}
+}
