@@ -86,9 +86,6 @@ func tmpfile(dir int, op Op) error {
 	return nil
 }
 
-// countPrefix starts a line on which the child reports a count.
-const countPrefix = "kernelevents-child: count "
-
 func reportCount(key string, n int) {
 	fmt.Printf("%s%s %d\n", countPrefix, key, n)
 }

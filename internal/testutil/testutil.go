@@ -250,6 +250,9 @@ func RunChildErr(spec ChildSpec, opts ...ChildOption) (Child, error) {
 // churnedPrefix starts the line on which the child reports an OpChurn count.
 const churnedPrefix = "kernelevents-child: churned "
 
+// countPrefix starts a child's line reporting a count by key ("<key> <n>").
+const countPrefix = "kernelevents-child: count "
+
 // Exe returns the path of the running test binary, as the kernel reports it
 // for children re-executing it.
 func Exe() string {

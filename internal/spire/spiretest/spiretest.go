@@ -9,6 +9,8 @@
 // sockets: the server's bind_address is 127.0.0.1, and neither health
 // checks, telemetry nor profiling listeners are configured (all are off by
 // default in SPIRE 1.13).
+//go:build linux
+
 package spiretest
 
 import (
