@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
+//go:build linux
+
 // Package spiretest runs a real SPIRE server and agent for tests: the
 // binaries scripts/spire-build.sh builds from the Go module proxy (make
 // spire), a server on 127.0.0.1 with the join_token node attestor, an
@@ -9,8 +11,6 @@
 // sockets: the server's bind_address is 127.0.0.1, and neither health
 // checks, telemetry nor profiling listeners are configured (all are off by
 // default in SPIRE 1.13).
-//go:build linux
-
 package spiretest
 
 import (
