@@ -37,12 +37,7 @@ func TestCompatCreations(t *testing.T) {
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {
 			dir := realTempDir(t)
-			opts := DefaultOptions()
-			opts.Hook = h
-			opts.PathPrefixes = []string{dir + "/"}
-			opts.ExcludePID = os.Getpid()
-			p := openHook(t, opts)
-			c := collect(p)
+			p, c := watchDir(t, h, dir)
 			kinds := []string{testutil.OpCompatOpen, testutil.OpCompatCreat, testutil.OpCompatOpenat, testutil.OpCompatMknod, testutil.OpCompatMknodat, testutil.OpCompatTmpfileLink, testutil.OpOpenat}
 			var ops []testutil.Op
 			var want []string
@@ -84,12 +79,7 @@ func TestMknodPathFromDentry(t *testing.T) {
 			}
 			require.NoError(t, os.MkdirAll(long, 0o755))
 
-			opts := DefaultOptions()
-			opts.Hook = h
-			opts.PathPrefixes = []string{in + "/"}
-			opts.ExcludePID = os.Getpid()
-			p := openHook(t, opts)
-			c := collect(p)
+			p, c := watchDir(t, h, in)
 			ops := []testutil.Op{
 				{Kind: testutil.OpMknodAs, Path: "in/m-plain"},
 				{Kind: testutil.OpMknodAs, Path: "out/link/m-symlink"},
@@ -129,12 +119,7 @@ func TestTmpfileLinkCreations(t *testing.T) {
 		t.Run(string(h), func(t *testing.T) {
 			dir := realTempDir(t)
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "existing"), nil, 0o644))
-			opts := DefaultOptions()
-			opts.Hook = h
-			opts.PathPrefixes = []string{dir + "/"}
-			opts.ExcludePID = os.Getpid()
-			p := openHook(t, opts)
-			c := collect(p)
+			p, c := watchDir(t, h, dir)
 			ops := []testutil.Op{
 				{Kind: testutil.OpTmpfileLinkEmpty, Path: "t-empty"},
 				{Kind: testutil.OpTmpfileLinkProc, Path: "t-proc"},
@@ -166,12 +151,7 @@ func TestFDRace(t *testing.T) {
 		t.Run(string(h), func(t *testing.T) {
 			dir := realTempDir(t)
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "junk"), []byte("not created by the race"), 0o644))
-			opts := DefaultOptions()
-			opts.Hook = h
-			opts.PathPrefixes = []string{dir + "/"}
-			opts.ExcludePID = os.Getpid()
-			p := openHook(t, opts)
-			c := collect(p)
+			p, c := watchDir(t, h, dir)
 			const n = 3000
 			child := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{
 				{Kind: testutil.OpFDRace, Path: "race", For: "junk", Spread: n},

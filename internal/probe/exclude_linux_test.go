@@ -59,12 +59,7 @@ func TestExcludeSelfInPIDNamespace(t *testing.T) {
 // excludeSelfInside is the collector's side, pid 1 of its own namespace.
 func excludeSelfInside(t *testing.T, h Hook, dir string) {
 	require.Equal(t, 1, os.Getpid(), "the test runs as pid 1 of a new pid namespace")
-	opts := DefaultOptions()
-	opts.Hook = h
-	opts.PathPrefixes = []string{dir + "/"}
-	opts.ExcludePID = os.Getpid()
-	p := openHook(t, opts)
-	c := collect(p)
+	_, c := watchDir(t, h, dir)
 
 	self := filepath.Join(dir, "self")
 	require.NoError(t, os.WriteFile(self, nil, 0o644))

@@ -169,12 +169,7 @@ func TestRootlessPath(t *testing.T) {
 	for _, h := range requiredHooks() {
 		t.Run(string(h), func(t *testing.T) {
 			root := realTempDir(t)
-			opts := DefaultOptions()
-			opts.Hook = h
-			opts.PathPrefixes = []string{root + "/"}
-			opts.ExcludePID = os.Getpid()
-			p := openHook(t, opts)
-			c := collect(p)
+			_, c := watchDir(t, h, root)
 			deep := filepath.Join(append([]string{root}, slices.Repeat([]string{"d"}, 1100)...)...)
 			require.NoError(t, mkdirAllAt(deep))
 			child := testutil.RunChild(t, testutil.ChildSpec{Dir: deep, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: "x"}}})

@@ -83,6 +83,18 @@ type collector struct {
 	done      chan struct{}
 }
 
+// watchDir opens hook h for the creations under dir, the test process's own
+// excluded, and collects its samples.
+func watchDir(t *testing.T, h Hook, dir string) (*Probe, *collector) {
+	t.Helper()
+	opts := DefaultOptions()
+	opts.Hook = h
+	opts.PathPrefixes = []string{dir + "/"}
+	opts.ExcludePID = os.Getpid()
+	p := openHook(t, opts)
+	return p, collect(p)
+}
+
 func collect(p *Probe) *collector {
 	c := &collector{done: make(chan struct{})}
 	go func() {
