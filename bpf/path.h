@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: (MIT OR GPL-2.0-only) */
+/*
+ * The path walk: a file's path from its dentry up to the task's root,
+ * crossing mounts as d_path() does, built backwards in a scratch buffer
+ * (walk), with the root side recovered when the walk was cut (root_side).
+ */
+#ifndef KERNELEVENTS_PATH_H
+#define KERNELEVENTS_PATH_H
+
+#include "vmlinux.h"
+#include "bpf/bpf_helpers.h"
+#include "bpf/bpf_core_read.h"
+#include "event.h"
+#include "scratch.h"
+#include "window.h"
+
+/*
+ * walk writes "/name" for each component from dentry up to the task's root
+ * (or the global root), backwards, ending at s->off. It crosses mount points
+ * through struct mount as prepend_path() in fs/d_path.c does. It returns true
+ * when the path was cut (too deep or too long).
+ *
+ * The write offset lives in the map value, not in a register: the verifier
+ * then sees an unknown (masked) scalar at each iteration and can prune the
+ * loop's states instead of exploring every branch combination (with the
+ * offset in a register, the 1M-instruction limit was hit at 48 levels).
+ */
+static __always_inline bool walk(struct scratch *s, struct task_struct *task, struct dentry *dentry,
+				 struct vfsmount *vfsmnt)
+{
+	struct path root = {};
+	read_path(&root, (void *)BPF_CORE_READ(task, fs) + bpf_core_field_offset(struct fs_struct, root));
+	struct mount *mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
+	struct mount_head m = {};
+	read_mount(mnt, &m);
+	struct dentry_head d = {};
+
+	for (int i = 0; i < MAX_DEPTH; i++) {
+		if (dentry == root.dentry && vfsmnt == root.mnt)
+			return false;
+		__u32 win = read_dentry(s, dentry, &d);
+		if (dentry == m.root || dentry == d.parent) {
+			if (m.parent == mnt)
+				return false; /* the global root */
+			dentry = m.mountpoint;
+			mnt = m.parent;
+			vfsmnt = (void *)mnt + bpf_core_field_offset(struct mount, mnt);
+			read_mount(mnt, &m);
+			continue;
+		}
+		__u32 len = d.len;
+		__u32 off = *(volatile __u32 *)&s->off;
+		if (len > NAME_MASK || len + 1 > off || off > PATH_BUF) {
+			s->stop_dentry = (__u64)dentry;
+			s->stop_mnt = (__u64)vfsmnt;
+			return true;
+		}
+		if (win && len < NAME_COPY && off >= NAME_COPY &&
+		    (void *)d.name == (void *)dentry + win + bpf_core_field_offset(struct dentry, d_parent) - DENTRY_LEAD) {
+			/* The name is in the window at [win, win + len): copy the
+			 * NAME_COPY bytes that end with it to buf[off - NAME_COPY, off).
+			 * The bytes before the name land below off, where the
+			 * parents' names are written next. */
+			__u64 *dst = (void *)&s->buf[(off - NAME_COPY) & (PATH_BUF - 1)];
+			__u64 *src = (void *)&s->dwin[(win + len - NAME_COPY) & 127];
+			dst[0] = src[0];
+			dst[1] = src[1];
+			dst[2] = src[2];
+			dst[3] = src[3];
+			dst[4] = src[4];
+			off -= len;
+		} else {
+			off -= len;
+			bpf_probe_read_kernel(&s->buf[off & (PATH_BUF - 1)], len & NAME_MASK, d.name);
+		}
+		off -= 1;
+		s->buf[off & (PATH_BUF - 1)] = '/';
+		s->off = off;
+		dentry = d.parent;
+	}
+	s->stop_dentry = (__u64)dentry;
+	s->stop_mnt = (__u64)vfsmnt;
+	return true;
+}
+
+/* What root_side() found. */
+#define PATH_WHOLE 0    /* nothing was left above the cut: buf holds the whole path */
+#define PATH_ROOT_SIDE 1 /* buf holds the root side, the leaf side was cut */
+#define PATH_ROOTLESS 2 /* deeper than DEEP_MAX: buf keeps the leaf side */
+
+/*
+ * root_side runs after walk() cut a path (rare: more than MAX_DEPTH
+ * components or PATH_BUF bytes; the common short path never comes here). It
+ * goes on from where walk() stopped to the root, without copying names (one
+ * probe read per component), keeping the ROOT_RING root-most components in a
+ * ring, then rewrites buf with as many of those as fit: the root side, which
+ * is what the prefix filter and file.directory need. Without it a file 60
+ * directories under /tmp/ had a path starting with some inner directory:
+ * dropped by a /tmp/ filter, or counted under a wrong top directory.
+ */
+static __noinline int root_side(struct scratch *s, struct task_struct *task)
+{
+	if (!s)
+		return PATH_ROOTLESS;
+	struct path root = {};
+	read_path(&root, (void *)BPF_CORE_READ(task, fs) + bpf_core_field_offset(struct fs_struct, root));
+	struct dentry *dentry = (void *)s->stop_dentry;
+	struct vfsmount *vfsmnt = (void *)s->stop_mnt;
+	struct mount *mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
+	struct mount_head m = {};
+	read_mount(mnt, &m);
+	struct dentry_head d = {};
+	bool found = false;
+	s->n = 0;
+
+	for (int i = 0; i < DEEP_MAX; i++) {
+		if (dentry == root.dentry && vfsmnt == root.mnt) {
+			found = true;
+			break;
+		}
+		/* Parent and name length only, in one read where they are
+		 * neighbours: the names are read later, for the kept ones. */
+		if (bpf_core_field_offset(struct dentry, d_name) == bpf_core_field_offset(struct dentry, d_parent) + 8 &&
+		    bpf_core_field_offset(struct qstr, len) == 4 && bpf_core_field_offset(struct qstr, name) == 8) {
+			bpf_probe_read_kernel(&d, sizeof(d), (void *)dentry + bpf_core_field_offset(struct dentry, d_parent));
+		} else {
+			d.parent = BPF_CORE_READ(dentry, d_parent);
+			d.len = BPF_CORE_READ(dentry, d_name.len);
+			d.name = BPF_CORE_READ(dentry, d_name.name);
+		}
+		if (dentry == m.root || dentry == d.parent) {
+			if (m.parent == mnt) {
+				found = true;
+				break;
+			}
+			dentry = m.mountpoint;
+			mnt = m.parent;
+			vfsmnt = (void *)mnt + bpf_core_field_offset(struct mount, mnt);
+			read_mount(mnt, &m);
+			continue;
+		}
+		__u32 k = *(volatile __u32 *)&s->n;
+		s->ring_dentry[k & (ROOT_RING - 1)] = (__u64)dentry;
+		s->ring_name[k & (ROOT_RING - 1)] = (__u64)d.name;
+		s->ring_len[k & (ROOT_RING - 1)] = d.len;
+		s->n = k + 1;
+		dentry = d.parent;
+	}
+	if (!found)
+		return PATH_ROOTLESS;
+	__u32 n = s->n;
+	if (n == 0)
+		return PATH_WHOLE;
+
+	/* above: the length of every component above the cut (known when the
+	 * ring holds them all); first: the deepest of the root-most components
+	 * that fit alone. */
+	__u32 above = 0, acc = 0, first = n - 1;
+	bool fits = true;
+	for (__u32 j = 0; j < ROOT_RING; j++) {
+		if (j >= *(volatile __u32 *)&s->n)
+			break;
+		__u32 len = *(volatile __u32 *)&s->ring_len[(n - 1 - j) & (ROOT_RING - 1)];
+		if (len > NAME_MASK)
+			return PATH_ROOTLESS;
+		above += len + 1;
+		if (fits && acc + len + 1 <= PATH_BUF - 1) {
+			acc += len + 1;
+			first = n - 1 - j;
+		} else {
+			fits = false;
+		}
+	}
+
+	/* The whole root side when it fits in front of the head (up to a
+	 * sample's worth) of what walk() wrote: the path from the root, cut on
+	 * the leaf side only if that head is not all walk() wrote. Else only
+	 * the root-most components that fit. */
+	__u32 off = s->off;
+	__u32 head = off < PATH_BUF ? PATH_BUF - off : 0;
+	bool whole = head <= EVENT_PATH_LEN;
+	if (head > EVENT_PATH_LEN)
+		head = EVENT_PATH_LEN;
+	if (n <= ROOT_RING && above + head <= PATH_BUF - 1) {
+		if (head > 0 && head <= EVENT_PATH_LEN) {
+			bpf_probe_read_kernel(s->name, EVENT_PATH_LEN, &s->buf[off & (PATH_BUF - 1)]);
+			bpf_probe_read_kernel(&s->buf[(PATH_BUF - head) & (PATH_BUF - 1)], head, s->name);
+		}
+		s->off = PATH_BUF - head;
+		first = 0;
+	} else {
+		s->off = PATH_BUF;
+		whole = false;
+	}
+	/* Write components first .. n-1 (leaf-most first), backwards. */
+	s->k = first;
+	for (__u32 j = 0; j < ROOT_RING; j++) {
+		/* k and n from the map value: unknown to the verifier, which can
+		 * then prune this loop's states (as in walk). */
+		__u32 k = *(volatile __u32 *)&s->k;
+		if (k >= *(volatile __u32 *)&s->n)
+			break;
+		s->k = k + 1;
+		__u32 len = s->ring_len[k & (ROOT_RING - 1)];
+		__u32 o = *(volatile __u32 *)&s->off;
+		if (len > NAME_MASK || len + 1 > o || o > PATH_BUF)
+			return PATH_ROOTLESS; /* cannot happen: measured to fit */
+		o -= len;
+		bpf_probe_read_kernel(&s->buf[o & (PATH_BUF - 1)], len & NAME_MASK, (void *)s->ring_name[k & (ROOT_RING - 1)]);
+		o -= 1;
+		s->buf[o & (PATH_BUF - 1)] = '/';
+		s->off = o;
+	}
+	return whole ? PATH_WHOLE : PATH_ROOT_SIDE;
+}
+
+/*
+ * resolve builds the path of dentry into s->buf (see walk) and returns the
+ * EVENT_F_* flags it earned: 0 for a whole path.
+ */
+static __always_inline __u8 resolve(struct scratch *s, struct task_struct *task, struct dentry *dentry,
+				    struct vfsmount *vfsmnt)
+{
+	if (!walk(s, task, dentry, vfsmnt))
+		return 0;
+	switch (root_side(s, task)) {
+	case PATH_WHOLE:
+		return 0;
+	case PATH_ROOT_SIDE:
+		return EVENT_F_TRUNCATED;
+	}
+	return EVENT_F_TRUNCATED | EVENT_F_ROOTLESS;
+}
+
+#endif /* KERNELEVENTS_PATH_H */

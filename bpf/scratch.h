@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: (MIT OR GPL-2.0-only) */
+/*
+ * The per-CPU scratch buffers the path is built in: their dimensions, the
+ * slots, and claiming and releasing one (get_scratch, put_scratch).
+ */
+#ifndef KERNELEVENTS_SCRATCH_H
+#define KERNELEVENTS_SCRATCH_H
+
+#include "vmlinux.h"
+#include "bpf/bpf_helpers.h"
+#include "bpf/bpf_core_read.h"
+#include "event.h"
+#include "filter.h"
+#include "output.h"
+
+/*
+ * The path is built backwards into a per-CPU scratch buffer, leaf last, the
+ * way d_path() does. PATH_BUF bounds the whole path, MAX_DEPTH the number of
+ * components walked (the verifier needs both bounded). Names are at most
+ * NAME_MAX (255) bytes.
+ */
+#define PATH_BUF 1024
+#define NAME_MASK 255
+#define MAX_DEPTH 48
+/*
+ * A path cut by walk() (deeper than MAX_DEPTH or longer than PATH_BUF) is
+ * walked on to the root by root_side(), up to DEEP_MAX more components, keeping
+ * the ROOT_RING root-most ones; those are then written as the path. Deeper
+ * than DEEP_MAX the sample keeps the leaf side with EVENT_F_ROOTLESS.
+ */
+#define DEEP_MAX 64
+#define ROOT_RING 32
+
+/* The dentry window of read_dentry(): see there. */
+#define DENTRY_LEAD 16
+#define DENTRY_WINDOW 96
+#define NAME_COPY 40
+
+struct scratch {
+	__u64 busy; /* claimed by a program: see get_scratch() */
+	__u32 off;  /* where the path built in buf starts; see walk() */
+	__u32 n;   /* components in ring_*; see root_side() */
+	__u32 k;   /* the next of them to write */
+	__u32 _pad;
+	__u64 stop_dentry; /* where walk() stopped when it cut the path */
+	__u64 stop_mnt;
+	__u64 ring_dentry[ROOT_RING];
+	__u64 ring_name[ROOT_RING];
+	__u32 ring_len[ROOT_RING];
+	char buf[PATH_BUF + NAME_MASK + 1];
+	char dwin[2 * DENTRY_WINDOW]; /* a dentry window (read_dentry), and room for masked copies */
+	struct prefix_key key;
+	char name[EVENT_PATH_LEN];
+};
+
+/*
+ * SCRATCH_SLOTS scratch buffers per CPU, each claimed by one program run at a
+ * time (get_scratch). One is not enough where a program can be preempted:
+ * fentry/fexit programs run under migrate_disable(), not preempt_disable(),
+ * on PREEMPT_RT and with preempt=full (and PREEMPT_RT 6.12+ runs tracepoint
+ * programs so too), so another task on the same CPU can run another of these
+ * programs (or, without the kernel's per-program recursion guard, the same
+ * one) in the middle of a path walk. With one shared buffer its walk wrote
+ * into the first one's: samples with spliced paths, and with an offset reset
+ * under it, paths that no longer matched the prefix filter (lost unseen).
+ * A hook set has three programs that build paths (the open, the mknod and
+ * the link hooks; sys_exit and the two io_uring completions), each kept from
+ * re-entering on a CPU by the kernel for trampoline programs; the fourth slot
+ * is for a program without that guard. When all are busy the sample is
+ * counted as scratch_busy (COUNTER_SCRATCH_BUSY), never lost unseen.
+ */
+#define SCRATCH_SLOTS 4
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SCRATCH_SLOTS);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_map SEC(".maps");
+
+/*
+ * get_scratch claims a free scratch slot of this CPU (see scratch_map) with a
+ * compare-and-swap of its busy word: atomic against a program that preempts
+ * this one between the test and the set (the slots are per CPU and these
+ * programs never migrate, so only programs on this CPU compete). None free:
+ * the sample is counted as COUNTER_SCRATCH_BUSY. Every claimed slot is
+ * released by put_scratch on every path.
+ */
+static __always_inline struct scratch *get_scratch(void)
+{
+	for (__u32 i = 0; i < SCRATCH_SLOTS; i++) {
+		__u32 key = i;
+		struct scratch *s = bpf_map_lookup_elem(&scratch_map, &key);
+		if (s && __sync_val_compare_and_swap(&s->busy, 0, 1) == 0)
+			return s;
+	}
+	count(COUNTER_SCRATCH_BUSY);
+	return NULL;
+}
+
+static __always_inline void put_scratch(struct scratch *s)
+{
+	/* Every use of the slot comes before the release: a compiler barrier
+	 * (the CPU keeps its own program order for a program that preempts it
+	 * on the same CPU). */
+	asm volatile("" ::: "memory");
+	*(volatile __u64 *)&s->busy = 0;
+}
+
+#endif /* KERNELEVENTS_SCRATCH_H */
