@@ -58,7 +58,7 @@ define hash_generated
 find $(GENERATED) -type f | LC_ALL=C sort | xargs sha256sum
 endef
 
-.PHONY: all generate check-generated build run test unit spire vmtest fuzz bench soak deploy-check lint clean tracefs \
+.PHONY: all generate check-generated check-format format build run test unit spire vmtest fuzz bench soak deploy-check lint clean tracefs \
 	image image-test deb deb-test bench-vm
 
 # deps-TARGET: install (as root) or name the Debian packages TARGET needs.
@@ -80,6 +80,19 @@ check-generated:
 	@if ! diff -u .generated.before .generated.after; then rm -f .generated.before .generated.after; \
 		echo "generated code is stale: run 'make generate' and commit the result" >&2; exit 1; fi
 	@rm -f .generated.before .generated.after
+
+## check-format: fail when the C in bpf/ (not bpf/include/, vendored) is not as
+## .clang-format (clang-format-14, Debian 12's; another version may format
+## differently) would write it, naming the files.
+CLANG_FORMAT ?= clang-format-14
+BPF_SOURCES := $(wildcard bpf/*.c bpf/*.h)
+check-format: deps-check-format
+	@bad=$$(for f in $(BPF_SOURCES); do $(CLANG_FORMAT) --style=file "$$f" | cmp -s - "$$f" || echo "$$f"; done); \
+		if [ -n "$$bad" ]; then echo "not formatted (make format, or $(CLANG_FORMAT) -i FILE):" $$bad >&2; exit 1; fi
+
+## format: clang-format the C in bpf/ in place.
+format: deps-check-format
+	$(CLANG_FORMAT) --style=file -i $(BPF_SOURCES)
 
 $(OCB):
 	mkdir -p $(BIN)
@@ -112,11 +125,11 @@ run: deps-run build tracefs
 	@echo "kernel_events: Prometheus metrics at http://127.0.0.1:9464/metrics, health at http://127.0.0.1:13133/"
 	$(COLLECTOR) --config $(CONFIG)
 
-## test: everything: generated code, vet, unit and kernel tests on this kernel,
+## test: everything: C formatting, generated code, vet, unit and kernel tests on this kernel,
 ## the ocb collector end to end, a bounded fuzz run, the Debian VM kernel matrix,
 ## the fleet manifests, unit and alert rules, the image under podman and the
 ## .deb in a clean Debian root. deps-test first installs what is missing.
-test: deps-test check-generated build tracefs unit fuzz vmtest deploy-check image-test deb-test
+test: deps-test check-format check-generated build tracefs unit fuzz vmtest deploy-check image-test deb-test
 
 ## unit: go vet and every Go test on this kernel (packages one at a time, so the
 ## kernel tests do not compete for the ring buffers).

@@ -89,12 +89,17 @@ struct event {
  * delivered, by reason. internal/probe names them (lostReasons) and the
  * receiver exports each as kernel.events.lost{reason}; keep the three in step.
  */
-#define COUNTER_LOST 0          /* ring_buffer_full: bpf_ringbuf_reserve failed */
-#define COUNTER_FD_RACE 1       /* fd_race: the fd slot changed before it was read */
-#define COUNTER_IO_URING 2      /* io_uring_unobserved: an io_uring open whose result no hook can see */
-				/* (IOSQE_CQE_SKIP_SUCCESS; counted when submitted, see tp_io_uring_submit_req) */
-#define COUNTER_INFLIGHT_FULL 3 /* inflight_table_full: no room to keep a syscall's arguments */
-#define COUNTER_SCRATCH_BUSY 4  /* scratch_busy: every scratch slot of the CPU was in use by preempted programs */
+/* ring_buffer_full: bpf_ringbuf_reserve failed */
+#define COUNTER_LOST 0
+/* fd_race: the fd slot changed before it was read */
+#define COUNTER_FD_RACE 1
+/* io_uring_unobserved: an io_uring open whose result no hook can see
+ * (IOSQE_CQE_SKIP_SUCCESS; counted when submitted, see tp_io_uring_submit_req) */
+#define COUNTER_IO_URING 2
+/* inflight_table_full: no room to keep a syscall's arguments */
+#define COUNTER_INFLIGHT_FULL 3
+/* scratch_busy: every scratch slot of the CPU was in use by preempted programs */
+#define COUNTER_SCRATCH_BUSY 4
 #define COUNTER_MAX 5
 
 #endif /* KERNELEVENTS_EVENT_H */

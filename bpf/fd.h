@@ -22,7 +22,8 @@ static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 {
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	struct fdtable_head h = {};
-	if (bpf_core_field_offset(struct fdtable, max_fds) == 0 && bpf_core_field_offset(struct fdtable, fd) == 8) {
+	if (bpf_core_field_offset(struct fdtable, max_fds) == 0 &&
+	    bpf_core_field_offset(struct fdtable, fd) == 8) {
 		bpf_probe_read_kernel(&h, sizeof(h), fdt);
 	} else {
 		h.max_fds = BPF_CORE_READ(fdt, max_fds);

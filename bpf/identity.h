@@ -27,9 +27,11 @@ struct task_struct___v54 {
 static __always_inline void fill_identity(struct event *e, struct task_struct *task)
 {
 	const struct cred *cred = BPF_CORE_READ(task, cred);
-	if (bpf_core_field_offset(struct cred, egid) == bpf_core_field_offset(struct cred, euid) + 4) {
+	if (bpf_core_field_offset(struct cred, egid) ==
+	    bpf_core_field_offset(struct cred, euid) + 4) {
 		__u32 ids[2] = {};
-		bpf_probe_read_kernel(ids, sizeof(ids), (void *)cred + bpf_core_field_offset(struct cred, euid));
+		bpf_probe_read_kernel(ids, sizeof(ids),
+				      (void *)cred + bpf_core_field_offset(struct cred, euid));
 		e->euid = ids[0];
 		e->egid = ids[1];
 	} else {
@@ -73,7 +75,9 @@ static __always_inline __u8 current_comm(struct task_struct *task, char *comm)
 {
 	if (BPF_CORE_READ(task, flags) & PF_IO_WORKER) {
 		struct task_struct *leader = BPF_CORE_READ(task, group_leader);
-		bpf_probe_read_kernel_str(comm, EVENT_COMM_LEN, (void *)leader + bpf_core_field_offset(struct task_struct, comm));
+		bpf_probe_read_kernel_str(comm, EVENT_COMM_LEN,
+					  (void *)leader +
+						  bpf_core_field_offset(struct task_struct, comm));
 		return EVENT_F_IO_URING;
 	}
 	bpf_get_current_comm(comm, EVENT_COMM_LEN);

@@ -152,7 +152,8 @@ static __always_inline int on_uring_submit(struct io_kiocb *req)
 		return 0;
 	}
 	__u32 rflags = 0; /* io_req_flags_t: u32 before 6.10, u64 since; bit 6 is in the low word */
-	bpf_probe_read_kernel(&rflags, sizeof(rflags), (void *)req + bpf_core_field_offset(struct io_kiocb, flags));
+	bpf_probe_read_kernel(&rflags, sizeof(rflags),
+			      (void *)req + bpf_core_field_offset(struct io_kiocb, flags));
 	if (rflags & REQ_F_CQE_SKIP) {
 		uring_forget(key);
 		count(COUNTER_IO_URING);
@@ -169,7 +170,8 @@ static __always_inline int on_uring_submit(struct io_kiocb *req)
 		return 0;
 	}
 	if (bpf_map_update_elem(&uring_opens, &key, &v, BPF_EXIST))
-		count(COUNTER_INFLIGHT_FULL); /* full: an overflowed CQE of this open would go unseen */
+		/* full: an overflowed CQE of this open would go unseen */
+		count(COUNTER_INFLIGHT_FULL);
 	return 0;
 }
 
@@ -216,7 +218,8 @@ struct overflow_match {
 /* match_open finds the open in flight whose CQE overflowed: same ring and
  * user_data, and the request holds the same result (so another request
  * posting the same user_data is not taken for it). */
-static long match_open(struct bpf_map *map, __u64 *key, struct uring_open *v, struct overflow_match *m)
+static long match_open(struct bpf_map *map, __u64 *key, struct uring_open *v,
+		       struct overflow_match *m)
 {
 	if (v->ctx != m->ctx || v->user_data != m->user_data)
 		return 0;

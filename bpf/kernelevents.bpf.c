@@ -62,9 +62,13 @@ int BPF_KRETPROBE(kretprobe_do_filp_open, struct file *f)
 	return on_file(f, HOOK_KRETPROBE, 0, true);
 }
 
-/* fs/namei.c: struct file *do_filp_open(int dfd, struct filename *pathname, const struct open_flags *op) */
+/*
+ * fs/namei.c: struct file *do_filp_open(int dfd, struct filename *pathname,
+ *                                       const struct open_flags *op)
+ */
 SEC("fexit/do_filp_open")
-int BPF_PROG(fexit_do_filp_open, int dfd, struct filename *pathname, const struct open_flags *op, struct file *f)
+int BPF_PROG(fexit_do_filp_open, int dfd, struct filename *pathname, const struct open_flags *op,
+	     struct file *f)
 {
 	if ((unsigned long)f >= (unsigned long)-MAX_ERRNO)
 		return 0;
@@ -72,7 +76,8 @@ int BPF_PROG(fexit_do_filp_open, int dfd, struct filename *pathname, const struc
 }
 
 SEC("kprobe/security_path_mknod")
-int BPF_KPROBE(kprobe_security_path_mknod, const struct path *dir, struct dentry *dentry, umode_t mode)
+int BPF_KPROBE(kprobe_security_path_mknod, const struct path *dir, struct dentry *dentry,
+	       umode_t mode)
 {
 	return on_path_mknod(dir, dentry, mode);
 }
@@ -84,7 +89,8 @@ int BPF_KRETPROBE(kretprobe_vfs_create, int ret)
 }
 
 SEC("kprobe/security_path_link")
-int BPF_KPROBE(kprobe_security_path_link, struct dentry *old, const struct path *new_dir, struct dentry *new)
+int BPF_KPROBE(kprobe_security_path_link, struct dentry *old, const struct path *new_dir,
+	       struct dentry *new)
 {
 	return on_path_link(old, new_dir, new);
 }
@@ -95,32 +101,47 @@ int BPF_KRETPROBE(kretprobe_vfs_link, int ret)
 	return on_vfs_done(&link_pending, NULL, ret, HOOK_KRETPROBE, EVENT_F_TMPFILE_LINK);
 }
 
-/* security/security.c: int security_path_mknod(const struct path *dir, struct dentry *dentry, umode_t mode, unsigned int dev) */
+/*
+ * security/security.c: int security_path_mknod(const struct path *dir, struct dentry *dentry,
+ *                                              umode_t mode, unsigned int dev)
+ */
 SEC("fentry/security_path_mknod")
-int BPF_PROG(fentry_security_path_mknod, const struct path *dir, struct dentry *dentry, umode_t mode)
+int BPF_PROG(fentry_security_path_mknod, const struct path *dir, struct dentry *dentry,
+	     umode_t mode)
 {
 	return on_path_mknod(dir, dentry, mode);
 }
 
-/* fs/namei.c: int vfs_create(idmap (5.12-6.2: mnt_userns), struct inode *dir, struct dentry *dentry, umode_t mode, bool want_excl) */
+/*
+ * fs/namei.c: int vfs_create(idmap (5.12-6.2: mnt_userns), struct inode *dir,
+ *                            struct dentry *dentry, umode_t mode, bool want_excl)
+ */
 SEC("fexit/vfs_create")
-int BPF_PROG(fexit_vfs_create, void *idmap, struct inode *dir, struct dentry *dentry, umode_t mode, bool want_excl,
-	     int ret)
+int BPF_PROG(fexit_vfs_create, void *idmap, struct inode *dir, struct dentry *dentry, umode_t mode,
+	     bool want_excl, int ret)
 {
 	return on_vfs_done(&mknod_pending, dentry, ret, HOOK_FEXIT, EVENT_F_MKNOD);
 }
 
-/* security/security.c: int security_path_link(struct dentry *old_dentry, const struct path *new_dir, struct dentry *new_dentry) */
+/*
+ * security/security.c: int security_path_link(struct dentry *old_dentry,
+ *                                             const struct path *new_dir,
+ *                                             struct dentry *new_dentry)
+ */
 SEC("fentry/security_path_link")
-int BPF_PROG(fentry_security_path_link, struct dentry *old, const struct path *new_dir, struct dentry *new)
+int BPF_PROG(fentry_security_path_link, struct dentry *old, const struct path *new_dir,
+	     struct dentry *new)
 {
 	return on_path_link(old, new_dir, new);
 }
 
-/* fs/namei.c: int vfs_link(struct dentry *old_dentry, idmap, struct inode *dir, struct dentry *new_dentry, struct inode **delegated_inode) */
+/*
+ * fs/namei.c: int vfs_link(struct dentry *old_dentry, idmap, struct inode *dir,
+ *                          struct dentry *new_dentry, struct inode **delegated_inode)
+ */
 SEC("fexit/vfs_link")
-int BPF_PROG(fexit_vfs_link, struct dentry *old, void *idmap, struct inode *dir, struct dentry *new, void *delegated,
-	     int ret)
+int BPF_PROG(fexit_vfs_link, struct dentry *old, void *idmap, struct inode *dir, struct dentry *new,
+	     void *delegated, int ret)
 {
 	return on_vfs_done(&link_pending, new, ret, HOOK_FEXIT, EVENT_F_TMPFILE_LINK);
 }
@@ -181,7 +202,6 @@ int tp_io_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
 	return on_uring_file(uring_result_file(ctx->ctx, slot, res), how);
 }
 
-
 /*
  * io_uring_cqe_overflow (5.19+): on 6.18 a completion that finds the CQ ring
  * full goes to the overflow list without io_uring_complete (6.1 fires
@@ -192,7 +212,11 @@ int tp_io_uring_cqe_overflow(struct trace_event_raw_io_uring_cqe_overflow *ctx)
 {
 	if (!uring_open_n)
 		return 0;
-	struct overflow_match m = {.ctx = (__u64)ctx->ctx, .user_data = ctx->user_data, .res = ctx->res};
+	struct overflow_match m = {
+		.ctx = (__u64)ctx->ctx,
+		.user_data = ctx->user_data,
+		.res = ctx->res,
+	};
 	bpf_for_each_map_elem(&uring_opens, match_open, &m, 0);
 	if (!m.req)
 		return 0;

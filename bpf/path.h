@@ -29,7 +29,8 @@ static __always_inline bool walk(struct scratch *s, struct task_struct *task, st
 				 struct vfsmount *vfsmnt)
 {
 	struct path root = {};
-	read_path(&root, (void *)BPF_CORE_READ(task, fs) + bpf_core_field_offset(struct fs_struct, root));
+	read_path(&root,
+		  (void *)BPF_CORE_READ(task, fs) + bpf_core_field_offset(struct fs_struct, root));
 	struct mount *mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
 	struct mount_head m = {};
 	read_mount(mnt, &m);
@@ -56,7 +57,9 @@ static __always_inline bool walk(struct scratch *s, struct task_struct *task, st
 			return true;
 		}
 		if (win && len < NAME_COPY && off >= NAME_COPY &&
-		    (void *)d.name == (void *)dentry + win + bpf_core_field_offset(struct dentry, d_parent) - DENTRY_LEAD) {
+		    (void *)d.name == (void *)dentry + win +
+					      bpf_core_field_offset(struct dentry, d_parent) -
+					      DENTRY_LEAD) {
 			/* The name is in the window at [win, win + len): copy the
 			 * NAME_COPY bytes that end with it to buf[off - NAME_COPY, off).
 			 * The bytes before the name land below off, where the
@@ -71,7 +74,8 @@ static __always_inline bool walk(struct scratch *s, struct task_struct *task, st
 			off -= len;
 		} else {
 			off -= len;
-			bpf_probe_read_kernel(&s->buf[off & (PATH_BUF - 1)], len & NAME_MASK, d.name);
+			bpf_probe_read_kernel(&s->buf[off & (PATH_BUF - 1)], len & NAME_MASK,
+					      d.name);
 		}
 		off -= 1;
 		s->buf[off & (PATH_BUF - 1)] = '/';
@@ -84,9 +88,9 @@ static __always_inline bool walk(struct scratch *s, struct task_struct *task, st
 }
 
 /* What root_side() found. */
-#define PATH_WHOLE 0    /* nothing was left above the cut: buf holds the whole path */
+#define PATH_WHOLE 0	 /* nothing was left above the cut: buf holds the whole path */
 #define PATH_ROOT_SIDE 1 /* buf holds the root side, the leaf side was cut */
-#define PATH_ROOTLESS 2 /* deeper than DEEP_MAX: buf keeps the leaf side */
+#define PATH_ROOTLESS 2	 /* deeper than DEEP_MAX: buf keeps the leaf side */
 
 /*
  * root_side runs after walk() cut a path (rare: more than MAX_DEPTH
@@ -103,7 +107,8 @@ static __noinline int root_side(struct scratch *s, struct task_struct *task)
 	if (!s)
 		return PATH_ROOTLESS;
 	struct path root = {};
-	read_path(&root, (void *)BPF_CORE_READ(task, fs) + bpf_core_field_offset(struct fs_struct, root));
+	read_path(&root,
+		  (void *)BPF_CORE_READ(task, fs) + bpf_core_field_offset(struct fs_struct, root));
 	struct dentry *dentry = (void *)s->stop_dentry;
 	struct vfsmount *vfsmnt = (void *)s->stop_mnt;
 	struct mount *mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
@@ -120,9 +125,13 @@ static __noinline int root_side(struct scratch *s, struct task_struct *task)
 		}
 		/* Parent and name length only, in one read where they are
 		 * neighbours: the names are read later, for the kept ones. */
-		if (bpf_core_field_offset(struct dentry, d_name) == bpf_core_field_offset(struct dentry, d_parent) + 8 &&
-		    bpf_core_field_offset(struct qstr, len) == 4 && bpf_core_field_offset(struct qstr, name) == 8) {
-			bpf_probe_read_kernel(&d, sizeof(d), (void *)dentry + bpf_core_field_offset(struct dentry, d_parent));
+		if (bpf_core_field_offset(struct dentry, d_name) ==
+			    bpf_core_field_offset(struct dentry, d_parent) + 8 &&
+		    bpf_core_field_offset(struct qstr, len) == 4 &&
+		    bpf_core_field_offset(struct qstr, name) == 8) {
+			bpf_probe_read_kernel(
+				&d, sizeof(d),
+				(void *)dentry + bpf_core_field_offset(struct dentry, d_parent));
 		} else {
 			d.parent = BPF_CORE_READ(dentry, d_parent);
 			d.len = BPF_CORE_READ(dentry, d_name.len);
@@ -183,8 +192,10 @@ static __noinline int root_side(struct scratch *s, struct task_struct *task)
 		head = EVENT_PATH_LEN;
 	if (n <= ROOT_RING && above + head <= PATH_BUF - 1) {
 		if (head > 0 && head <= EVENT_PATH_LEN) {
-			bpf_probe_read_kernel(s->name, EVENT_PATH_LEN, &s->buf[off & (PATH_BUF - 1)]);
-			bpf_probe_read_kernel(&s->buf[(PATH_BUF - head) & (PATH_BUF - 1)], head, s->name);
+			bpf_probe_read_kernel(s->name, EVENT_PATH_LEN,
+					      &s->buf[off & (PATH_BUF - 1)]);
+			bpf_probe_read_kernel(&s->buf[(PATH_BUF - head) & (PATH_BUF - 1)], head,
+					      s->name);
 		}
 		s->off = PATH_BUF - head;
 		first = 0;
@@ -206,7 +217,8 @@ static __noinline int root_side(struct scratch *s, struct task_struct *task)
 		if (len > NAME_MASK || len + 1 > o || o > PATH_BUF)
 			return PATH_ROOTLESS; /* cannot happen: measured to fit */
 		o -= len;
-		bpf_probe_read_kernel(&s->buf[o & (PATH_BUF - 1)], len & NAME_MASK, (void *)s->ring_name[k & (ROOT_RING - 1)]);
+		bpf_probe_read_kernel(&s->buf[o & (PATH_BUF - 1)], len & NAME_MASK,
+				      (void *)s->ring_name[k & (ROOT_RING - 1)]);
 		o -= 1;
 		s->buf[o & (PATH_BUF - 1)] = '/';
 		s->off = o;
@@ -218,8 +230,8 @@ static __noinline int root_side(struct scratch *s, struct task_struct *task)
  * resolve builds the path of dentry into s->buf (see walk) and returns the
  * EVENT_F_* flags it earned: 0 for a whole path.
  */
-static __always_inline __u8 resolve(struct scratch *s, struct task_struct *task, struct dentry *dentry,
-				    struct vfsmount *vfsmnt)
+static __always_inline __u8 resolve(struct scratch *s, struct task_struct *task,
+				    struct dentry *dentry, struct vfsmount *vfsmnt)
 {
 	if (!walk(s, task, dentry, vfsmnt))
 		return 0;

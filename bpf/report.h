@@ -23,8 +23,8 @@
  * and submits the sample. Filtering happens before the reservation so
  * filtered files cost no ring-buffer space.
  */
-static __always_inline void report(struct scratch *s, struct task_struct *task, __u64 pid_tgid, __u64 uid_gid,
-				   char *comm, __u8 pflags, __u8 hook, __u8 flags)
+static __always_inline void report(struct scratch *s, struct task_struct *task, __u64 pid_tgid,
+				   __u64 uid_gid, char *comm, __u8 pflags, __u8 hook, __u8 flags)
 {
 	bool truncated = pflags & EVENT_F_TRUNCATED;
 	__u32 off = s->off;
@@ -103,7 +103,8 @@ static __always_inline int on_file(struct file *f, __u8 hook, __u8 flags, bool m
 }
 
 /* report_dentry reports the file at dentry on mnt, made by the current task. */
-static __always_inline void report_dentry(struct dentry *dentry, struct vfsmount *mnt, __u8 hook, __u8 flags)
+static __always_inline void report_dentry(struct dentry *dentry, struct vfsmount *mnt, __u8 hook,
+					  __u8 flags)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();

@@ -39,8 +39,8 @@
 struct scratch {
 	__u64 busy; /* claimed by a program: see get_scratch() */
 	__u32 off;  /* where the path built in buf starts; see walk() */
-	__u32 n;   /* components in ring_*; see root_side() */
-	__u32 k;   /* the next of them to write */
+	__u32 n;    /* components in ring_*; see root_side() */
+	__u32 k;    /* the next of them to write */
 	__u32 _pad;
 	__u64 stop_dentry; /* where walk() stopped when it cut the path */
 	__u64 stop_mnt;
@@ -48,7 +48,8 @@ struct scratch {
 	__u64 ring_name[ROOT_RING];
 	__u32 ring_len[ROOT_RING];
 	char buf[PATH_BUF + NAME_MASK + 1];
-	char dwin[2 * DENTRY_WINDOW]; /* a dentry window (read_dentry), and room for masked copies */
+	/* a dentry window (read_dentry), and room for masked copies */
+	char dwin[2 * DENTRY_WINDOW];
 	struct prefix_key key;
 	char name[EVENT_PATH_LEN];
 };

@@ -42,7 +42,7 @@
  * stops at f_mode, before any path work.
  */
 #define TS_COMPAT 0x0002 /* arch/x86/include/asm/thread_info.h */
-#define TIF_32BIT 22     /* arch/arm64/include/asm/thread_info.h */
+#define TIF_32BIT 22	 /* arch/arm64/include/asm/thread_info.h */
 #define X32_SYSCALL_BIT 0x40000000
 
 enum {
@@ -83,6 +83,8 @@ static __always_inline bool syscall_of(struct pt_regs *regs, struct syscall_args
 	/* arch/x86/entry/syscalls/syscall_{64,32}.tbl; x32 shares the 64-bit numbers */
 	long nr = REG(typed, regs, orig_ax) & ~(long)X32_SYSCALL_BIT;
 	int kind = 0;
+	/* A table, one syscall number a line: */
+	/* clang-format off */
 	switch (nr) {
 	case 2: kind = SC_OPEN; break;
 	case 85: kind = SC_CREAT; break;
@@ -97,8 +99,10 @@ static __always_inline bool syscall_of(struct pt_regs *regs, struct syscall_args
 	default:
 		return false;
 	}
+	/* clang-format on */
 	task = typed ? bpf_get_current_task_btf() : (void *)bpf_get_current_task();
 	if (REG(typed, task, thread_info.status) & TS_COMPAT) {
+		/* clang-format off */
 		switch (nr) {
 		case 5: kind = SC_OPEN; break;
 		case 8: kind = SC_CREAT; break;
@@ -110,6 +114,7 @@ static __always_inline bool syscall_of(struct pt_regs *regs, struct syscall_args
 		case 437: kind = SC_OPENAT2; break;
 		default: return false;
 		}
+		/* clang-format on */
 		sc->a[0] = (__u32)REG(typed, regs, bx);
 		sc->a[1] = (__u32)REG(typed, regs, cx);
 		sc->a[2] = (__u32)REG(typed, regs, dx);
@@ -127,6 +132,8 @@ static __always_inline bool syscall_of(struct pt_regs *regs, struct syscall_args
 	struct pt_regs___kearm64 *r = (void *)regs;
 	long nr = REG(typed, r, syscallno);
 	int kind = 0;
+	/* A table, one syscall number a line: */
+	/* clang-format off */
 	switch (nr) {
 	case 56: kind = SC_OPENAT; break;
 	case 33: kind = SC_MKNODAT; break;
@@ -137,9 +144,11 @@ static __always_inline bool syscall_of(struct pt_regs *regs, struct syscall_args
 	default:
 		return false;
 	}
+	/* clang-format on */
 	task = typed ? bpf_get_current_task_btf() : (void *)bpf_get_current_task();
 	bool compat = REG(typed, task, thread_info.flags) & (1UL << TIF_32BIT);
 	if (compat) {
+		/* clang-format off */
 		switch (nr) {
 		case 5: kind = SC_OPEN; break;
 		case 8: kind = SC_CREAT; break;
@@ -151,6 +160,7 @@ static __always_inline bool syscall_of(struct pt_regs *regs, struct syscall_args
 		case 437: kind = SC_OPENAT2; break;
 		default: return false;
 		}
+		/* clang-format on */
 	} else if (!kind) {
 		return false;
 	}

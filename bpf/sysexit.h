@@ -85,8 +85,9 @@ static __always_inline int on_open_exit(long fd, __u32 flags, bool typed)
  * too (twice the per-syscall cost) and would still miss a rewrite that is
  * undone between the kernel's copy and either read, so there is none.
  */
-static __always_inline void mknod_report(struct scratch *s, struct task_struct *task, __u64 pid_tgid, __u64 uid_gid,
-					 char *comm, int dfd, __u64 filename)
+static __always_inline void mknod_report(struct scratch *s, struct task_struct *task,
+					 __u64 pid_tgid, __u64 uid_gid, char *comm, int dfd,
+					 __u64 filename)
 {
 	__u8 flags = EVENT_F_MKNOD;
 	bool truncated = false;
@@ -121,7 +122,8 @@ static __always_inline void mknod_report(struct scratch *s, struct task_struct *
 	if (s->name[0] != '/') {
 		struct path at = {};
 		if (dfd == AT_FDCWD) {
-			read_path(&at, (void *)BPF_CORE_READ(task, fs) + bpf_core_field_offset(struct fs_struct, pwd));
+			read_path(&at, (void *)BPF_CORE_READ(task, fs) +
+					       bpf_core_field_offset(struct fs_struct, pwd));
 		} else {
 			struct file *dir = fd_file(task, dfd);
 			if (!dir) {

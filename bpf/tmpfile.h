@@ -46,15 +46,17 @@ struct {
 struct tmpfile_scan {
 	__u32 tgid;
 	bool purge_only;
-	__u64 inode, mnt;       /* linked, registered by this process */
+	__u64 inode, mnt;	/* linked, registered by this process */
 	__u64 other, other_mnt; /* linked, registered by another process */
 };
 
-static long scan_tmpfile(struct bpf_map *map, __u64 *key, struct tmpfile_info *v, struct tmpfile_scan *c)
+static long scan_tmpfile(struct bpf_map *map, __u64 *key, struct tmpfile_info *v,
+			 struct tmpfile_scan *c)
 {
 	struct inode *inode = (void *)*key;
 	if (BPF_CORE_READ(inode, i_ino) != v->ino || BPF_CORE_READ(inode, i_count.counter) == 0) {
-		bpf_map_delete_elem(map, key); /* freed (and maybe reused): the file was closed unnamed */
+		/* freed (and maybe reused): the file was closed unnamed */
+		bpf_map_delete_elem(map, key);
 		return 0;
 	}
 	if (c->purge_only || BPF_CORE_READ(inode, __i_nlink) == 0)

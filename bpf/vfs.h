@@ -67,7 +67,8 @@ struct {
  * vfs_link allows only for an O_TMPFILE file opened without O_EXCL
  * (I_LINKABLE). Hard links of existing files are not creations.
  */
-static __always_inline void pend(void *map, struct dentry *dentry, struct vfsmount *mnt, struct inode *inode)
+static __always_inline void pend(void *map, struct dentry *dentry, struct vfsmount *mnt,
+				 struct inode *inode)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct vfs_pending v = {.dentry = (__u64)dentry, .mnt = (__u64)mnt, .inode = (__u64)inode};
@@ -83,7 +84,8 @@ static __always_inline int on_path_mknod(const struct path *dir, struct dentry *
 	return 0;
 }
 
-static __always_inline int on_path_link(struct dentry *old, const struct path *new_dir, struct dentry *new)
+static __always_inline int on_path_link(struct dentry *old, const struct path *new_dir,
+					struct dentry *new)
 {
 	struct inode *inode = BPF_CORE_READ(old, d_inode);
 	if (!inode || BPF_CORE_READ(inode, __i_nlink) != 0)
@@ -93,7 +95,8 @@ static __always_inline int on_path_link(struct dentry *old, const struct path *n
 }
 
 /* dentry: the vfs_* call's dentry (fexit), or NULL when unknown (kretprobe). */
-static __always_inline int on_vfs_done(void *map, struct dentry *dentry, long ret, __u8 hook, __u8 flags)
+static __always_inline int on_vfs_done(void *map, struct dentry *dentry, long ret, __u8 hook,
+				       __u8 flags)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct vfs_pending *p = bpf_map_lookup_elem(map, &tid);

@@ -72,10 +72,13 @@ static __always_inline __u32 read_dentry(struct scratch *s, struct dentry *d, st
 	__u32 isize = 0;
 	__u32 ioff = inline_name(&isize);
 	if (bpf_core_field_offset(struct dentry, d_name) == parent + 8 &&
-	    bpf_core_field_offset(struct qstr, len) == 4 && bpf_core_field_offset(struct qstr, name) == 8) {
-		if (parent >= DENTRY_LEAD && ioff >= parent - DENTRY_LEAD + NAME_COPY && isize > 0 && isize <= NAME_COPY + 1 &&
+	    bpf_core_field_offset(struct qstr, len) == 4 &&
+	    bpf_core_field_offset(struct qstr, name) == 8) {
+		if (parent >= DENTRY_LEAD && ioff >= parent - DENTRY_LEAD + NAME_COPY &&
+		    isize > 0 && isize <= NAME_COPY + 1 &&
 		    ioff + isize <= parent - DENTRY_LEAD + DENTRY_WINDOW) {
-			bpf_probe_read_kernel(s->dwin, DENTRY_WINDOW, (void *)d + parent - DENTRY_LEAD);
+			bpf_probe_read_kernel(s->dwin, DENTRY_WINDOW,
+					      (void *)d + parent - DENTRY_LEAD);
 			h->parent = *(struct dentry **)&s->dwin[DENTRY_LEAD];
 			h->len = *(__u32 *)&s->dwin[DENTRY_LEAD + 12];
 			h->name = *(const unsigned char **)&s->dwin[DENTRY_LEAD + 16];
@@ -101,7 +104,9 @@ static __always_inline void read_mount(struct mount *m, struct mount_head *h)
 {
 	__u32 parent = bpf_core_field_offset(struct mount, mnt_parent);
 	if (bpf_core_field_offset(struct mount, mnt_mountpoint) == parent + 8 &&
-	    bpf_core_field_offset(struct mount, mnt) + bpf_core_field_offset(struct vfsmount, mnt_root) == parent + 16) {
+	    bpf_core_field_offset(struct mount, mnt) +
+			    bpf_core_field_offset(struct vfsmount, mnt_root) ==
+		    parent + 16) {
 		bpf_probe_read_kernel(h, sizeof(*h), (void *)m + parent);
 		return;
 	}
@@ -113,7 +118,8 @@ static __always_inline void read_mount(struct mount *m, struct mount_head *h)
 /* A struct path (mnt, dentry: the same order in every kernel) in one read. */
 static __always_inline void read_path(struct path *p, void *addr)
 {
-	if (bpf_core_field_offset(struct path, dentry) == 8 && bpf_core_field_offset(struct path, mnt) == 0) {
+	if (bpf_core_field_offset(struct path, dentry) == 8 &&
+	    bpf_core_field_offset(struct path, mnt) == 0) {
 		bpf_probe_read_kernel(p, 16, addr);
 		return;
 	}
@@ -133,7 +139,8 @@ static __always_inline void read_file(struct file *f, __u32 *mode, struct path *
 	__u32 om = bpf_core_field_offset(struct file, f_mode);
 	__u32 op = bpf_core_field_offset(struct file, f_path);
 	__u32 lo = om < op ? om : op;
-	if (om + 4 - lo <= FILE_WINDOW && op + 16 - lo <= FILE_WINDOW && bpf_core_field_offset(struct path, dentry) == 8) {
+	if (om + 4 - lo <= FILE_WINDOW && op + 16 - lo <= FILE_WINDOW &&
+	    bpf_core_field_offset(struct path, dentry) == 8) {
 		__u8 w[FILE_WINDOW] = {};
 		bpf_probe_read_kernel(w, sizeof(w), (void *)f + lo);
 		*mode = *(__u32 *)&w[om - lo];
@@ -150,8 +157,8 @@ static __always_inline void read_file(struct file *f, __u32 *mode, struct path *
  * read_file_all reads f_mode, f_flags, f_inode and f_path in one call where
  * they lie within FILE_WINDOW bytes (6.1: 16..72, 6.18: 4..80).
  */
-static __always_inline void read_file_all(struct file *f, __u32 *mode, __u32 *fflags, struct inode **inode,
-					  struct path *p)
+static __always_inline void read_file_all(struct file *f, __u32 *mode, __u32 *fflags,
+					  struct inode **inode, struct path *p)
 {
 	__u32 om = bpf_core_field_offset(struct file, f_mode);
 	__u32 ofl = bpf_core_field_offset(struct file, f_flags);
@@ -160,8 +167,9 @@ static __always_inline void read_file_all(struct file *f, __u32 *mode, __u32 *ff
 	__u32 lo = om < op ? om : op;
 	lo = lo < ofl ? lo : ofl;
 	lo = lo < oi ? lo : oi;
-	if (om + 4 - lo <= FILE_WINDOW && ofl + 4 - lo <= FILE_WINDOW && oi + 8 - lo <= FILE_WINDOW &&
-	    op + 16 - lo <= FILE_WINDOW && bpf_core_field_offset(struct path, dentry) == 8 &&
+	if (om + 4 - lo <= FILE_WINDOW && ofl + 4 - lo <= FILE_WINDOW &&
+	    oi + 8 - lo <= FILE_WINDOW && op + 16 - lo <= FILE_WINDOW &&
+	    bpf_core_field_offset(struct path, dentry) == 8 &&
 	    bpf_core_field_offset(struct path, mnt) == 0) {
 		__u8 w[FILE_WINDOW] = {};
 		bpf_probe_read_kernel(w, sizeof(w), (void *)f + lo);

@@ -23,6 +23,9 @@ set -euo pipefail
 deps_of() {
 	case $1 in
 	generate | check-generated) echo "clang=clang llvm-strip=llvm" ;;
+	# clang-format-14: the version of Debian 12's clang 14, which .clang-format
+	# is written for (another version formats some constructs differently).
+	check-format) echo "clang-format-14=clang-format-14" ;;
 	# unit runs the SPIFFE tests against SPIRE, which make spire builds: the
 	# server's SQLite datastore needs cgo, so a C compiler.
 	unit) echo "setpriv=util-linux unshare=util-linux $(deps_of spire)" ;;
@@ -40,7 +43,7 @@ deps_of() {
 	build | run | soak | fuzz | lint) echo "" ;;
 	test)
 		local t
-		for t in check-generated unit vmtest deploy-check image-test deb-test; do deps_of "$t"; done | xargs
+		for t in check-format check-generated unit vmtest deploy-check image-test deb-test; do deps_of "$t"; done | xargs
 		;;
 	*) echo "scripts/deps.sh: unknown target '$1'" >&2; return 2 ;;
 	esac
