@@ -25,6 +25,7 @@ DEPS := bash scripts/deps.sh
 # What the collector is built from: ocb regenerates and recompiles it only
 # when one of these (the Makefile: the build flags) is newer than the binary.
 COLLECTOR_SOURCES := Makefile builder-config.yaml go.mod go.sum $(wildcard internal/probe/*_bpfel.o) \
+	$(wildcard internal/event/*_bpfel.o) \
 	$(shell find receiver internal -name '*.go' ! -name '*_test.go')
 # go build -v prints each package it compiles: count them instead.
 PROGRESS := awk '/^[A-Za-z0-9._~\/-]+$$/ { if (++n % 100 == 0) { printf "  compiled: %d packages\n", n; fflush() }; next } \
@@ -52,7 +53,7 @@ PACKAGING_ENV := VERSION=$(VERSION) COMMIT=$(COMMIT) IMAGE=$(IMAGE) COLLECTOR=$(
 # Files bpf2go and mdatagen write; check-generated compares them before and
 # after a fresh generate, so it catches stale committed code on a clean
 # clone and leaves a developer's other uncommitted edits alone.
-GENERATED := internal/probe/kernelevents_*_bpfel.* receiver/kerneleventsreceiver/internal/metadata \
+GENERATED := internal/probe/kernelevents_*_bpfel.* internal/event/types_bpfel.* receiver/kerneleventsreceiver/internal/metadata \
 	receiver/kerneleventsreceiver/generated_*_test.go receiver/kerneleventsreceiver/documentation.md
 define hash_generated
 find $(GENERATED) -type f | LC_ALL=C sort | xargs sha256sum
@@ -67,7 +68,8 @@ deps-%:
 
 all: build
 
-## generate: rebuild the bpf2go objects (needs clang) and the mdatagen code.
+## generate: rebuild the bpf2go objects (needs clang; internal/probe's also
+## regenerates internal/event's types) and the mdatagen code.
 generate: deps-generate
 	cd internal/probe && $(GO) generate ./...
 	cd receiver/kerneleventsreceiver && $(GO) generate ./...

@@ -4,8 +4,12 @@
 // the ring buffer. Decoding is pure: it never trusts the kernel's bytes, checks
 // every length first and needs no kernel to test.
 //
-// The layout mirrors struct event in bpf/event.h; TestLayoutMatchesBPF keeps
-// the two in step through the bpf2go-generated type.
+// The layout is struct event in bpf/event.h, and the hook ids, flags and
+// counter indexes its enums: bpf2go generates their Go side from the C
+// (gen.go, types_bpfel.go), and the sizes, offsets and constants here are
+// taken from that. TestLayoutMatchesBPF reads the BTF of the compiled C and
+// fails when a size, an offset or an enum value differs, or when C has a
+// hook or flag this package does not name.
 package event
 
 import (
@@ -13,30 +17,47 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"unsafe"
 )
 
-// Sizes of the sample and its fixed fields, from bpf/event.h.
+// Sizes of the sample and its fixed fields, and the offset of each field,
+// from the generated struct (bpf/event.h).
 const (
-	Size     = 336
-	CommLen  = 16
-	PathLen  = 256
-	offComm  = 36
-	offPath  = 52
+	Size     = int(unsafe.Sizeof(typesEvent{}))
+	CommLen  = len(typesEvent{}.Comm)
+	PathLen  = len(typesEvent{}.Path)
 	maxPath  = PathLen - 1
 	hookMin  = HookKretprobe
 	hookMax  = HookIOUring
 	knownFlg = FlagTruncated | FlagIOUring | FlagMknod | FlagUnresolved | FlagTmpfileLink | FlagRootless
+
+	offTsNs     = int(unsafe.Offsetof(typesEvent{}.TsNs))
+	offCgroupID = int(unsafe.Offsetof(typesEvent{}.CgroupId))
+	offTgid     = int(unsafe.Offsetof(typesEvent{}.Tgid))
+	offTid      = int(unsafe.Offsetof(typesEvent{}.Tid))
+	offUID      = int(unsafe.Offsetof(typesEvent{}.Uid))
+	offGID      = int(unsafe.Offsetof(typesEvent{}.Gid))
+	offPathLen  = int(unsafe.Offsetof(typesEvent{}.PathLen))
+	offHook     = int(unsafe.Offsetof(typesEvent{}.Hook))
+	offFlags    = int(unsafe.Offsetof(typesEvent{}.Flags))
+	offComm     = int(unsafe.Offsetof(typesEvent{}.Comm))
+	offPath     = int(unsafe.Offsetof(typesEvent{}.Path))
+	offEUID     = int(unsafe.Offsetof(typesEvent{}.Euid))
+	offEGID     = int(unsafe.Offsetof(typesEvent{}.Egid))
+	offExeDev   = int(unsafe.Offsetof(typesEvent{}.ExeDev))
+	offExeIno   = int(unsafe.Offsetof(typesEvent{}.ExeIno))
+	offStartNs  = int(unsafe.Offsetof(typesEvent{}.StartNs))
 )
 
 // Hook says which kernel program saw a creation.
 type Hook uint8
 
-// Hooks, as numbered in bpf/event.h.
+// Hooks: enum hook_id in bpf/event.h.
 const (
-	HookKretprobe  Hook = 1
-	HookFexit      Hook = 2
-	HookTracepoint Hook = 3
-	HookIOUring    Hook = 4
+	HookKretprobe  = Hook(typesHookIdHOOK_KRETPROBE)
+	HookFexit      = Hook(typesHookIdHOOK_FEXIT)
+	HookTracepoint = Hook(typesHookIdHOOK_TRACEPOINT)
+	HookIOUring    = Hook(typesHookIdHOOK_IO_URING)
 )
 
 // String returns the name users see in config and in the hook attribute.
@@ -57,27 +78,43 @@ func (h Hook) String() string {
 // Flags qualify a sample.
 type Flags uint8
 
-// Flags, as in bpf/event.h.
+// Flags: enum event_flag in bpf/event.h.
 const (
 	// FlagTruncated marks a path cut at PathLen-1 bytes or at the walk's depth.
-	FlagTruncated Flags = 0x01
+	FlagTruncated = Flags(typesEventFlagEVENT_F_TRUNCATED)
 	// FlagIOUring marks a file created through io_uring.
-	FlagIOUring Flags = 0x02
+	FlagIOUring = Flags(typesEventFlagEVENT_F_IO_URING)
 	// FlagMknod marks a file created by mknod(2) rather than an open.
-	FlagMknod Flags = 0x04
+	FlagMknod = Flags(typesEventFlagEVENT_F_MKNOD)
 	// FlagUnresolved marks a path whose tail after the directory the kernel
 	// resolved is the caller's string as written, holding a '/' (mknod seen
 	// by the tracepoint hook): the in-kernel prefix filter did not apply.
 	// internal/probe resolves it and clears the flag when it can.
-	FlagUnresolved Flags = 0x20
+	FlagUnresolved = Flags(typesEventFlagEVENT_F_UNRESOLVED)
 	// FlagTmpfileLink marks an O_TMPFILE file given its first name by
 	// linkat(2): the creation is the link.
-	FlagTmpfileLink Flags = 0x40
+	FlagTmpfileLink = Flags(typesEventFlagEVENT_F_TMPFILE_LINK)
 	// FlagRootless marks a path whose root side the kernel could not reach
 	// (deeper than its walk allows): Path is the leaf side only and names no
 	// top directory. FlagTruncated is set with it. Without FlagRootless a
 	// truncated path starts at the root and was cut on the leaf side.
-	FlagRootless Flags = 0x80
+	FlagRootless = Flags(typesEventFlagEVENT_F_ROOTLESS)
+)
+
+// Counter is an index of the kernel's per-CPU counters map, one per reason a
+// sample could not be delivered (internal/probe names them).
+type Counter uint32
+
+// Counters: enum counter_idx in bpf/event.h.
+const (
+	CounterRingBufferFull    = Counter(typesCounterIdxCOUNTER_LOST)
+	CounterFDRace            = Counter(typesCounterIdxCOUNTER_FD_RACE)
+	CounterIOURingUnobserved = Counter(typesCounterIdxCOUNTER_IO_URING)
+	CounterInflightTableFull = Counter(typesCounterIdxCOUNTER_INFLIGHT_FULL)
+	CounterScratchBusy       = Counter(typesCounterIdxCOUNTER_SCRATCH_BUSY)
+	// Counters is the number of counters (the map's size): an index is
+	// below it.
+	Counters = int(typesCounterIdxCOUNTER_MAX)
 )
 
 // Errors returned by Decode; each wraps ErrMalformed.
@@ -131,7 +168,7 @@ func Decode(b []byte, e *Event) error {
 		return fmt.Errorf("%w: got %d bytes, want %d", errSize, len(b), Size)
 	}
 	le := binary.LittleEndian
-	pathLen := int(le.Uint16(b[32:34]))
+	pathLen := int(le.Uint16(b[offPathLen:]))
 	if pathLen == 0 || pathLen > maxPath {
 		return fmt.Errorf("%w: %d", errPathLen, pathLen)
 	}
@@ -139,25 +176,25 @@ func Decode(b []byte, e *Event) error {
 	if bytes.IndexByte(path, 0) >= 0 {
 		return errPathNUL
 	}
-	hook := Hook(b[34])
+	hook := Hook(b[offHook])
 	if hook < hookMin || hook > hookMax {
 		return fmt.Errorf("%w: %d", errHook, hook)
 	}
-	flags := Flags(b[35])
+	flags := Flags(b[offFlags])
 	if flags&^knownFlg != 0 {
 		return fmt.Errorf("%w: %#x", errFlags, uint8(flags))
 	}
-	e.TimeNs = le.Uint64(b[0:8])
-	e.CgroupID = le.Uint64(b[8:16])
-	e.TGID = le.Uint32(b[16:20])
-	e.TID = le.Uint32(b[20:24])
-	e.RealUID = le.Uint32(b[24:28])
-	e.RealGID = le.Uint32(b[28:32])
-	e.UID = le.Uint32(b[308:312])
-	e.GID = le.Uint32(b[312:316])
-	e.ExeDev = kernelDevToUser(le.Uint32(b[316:320]))
-	e.ExeIno = le.Uint64(b[320:328])
-	e.StartNs = le.Uint64(b[328:336])
+	e.TimeNs = le.Uint64(b[offTsNs:])
+	e.CgroupID = le.Uint64(b[offCgroupID:])
+	e.TGID = le.Uint32(b[offTgid:])
+	e.TID = le.Uint32(b[offTid:])
+	e.RealUID = le.Uint32(b[offUID:])
+	e.RealGID = le.Uint32(b[offGID:])
+	e.UID = le.Uint32(b[offEUID:])
+	e.GID = le.Uint32(b[offEGID:])
+	e.ExeDev = kernelDevToUser(le.Uint32(b[offExeDev:]))
+	e.ExeIno = le.Uint64(b[offExeIno:])
+	e.StartNs = le.Uint64(b[offStartNs:])
 	e.Hook = hook
 	e.Flags = flags
 	e.Comm = CString(b[offComm : offComm+CommLen])
@@ -178,21 +215,21 @@ func CString(b []byte) []byte {
 func Encode(e *Event) []byte {
 	b := make([]byte, Size)
 	le := binary.LittleEndian
-	le.PutUint64(b[0:8], e.TimeNs)
-	le.PutUint64(b[8:16], e.CgroupID)
-	le.PutUint32(b[16:20], e.TGID)
-	le.PutUint32(b[20:24], e.TID)
-	le.PutUint32(b[24:28], e.RealUID)
-	le.PutUint32(b[28:32], e.RealGID)
-	le.PutUint32(b[308:312], e.UID)
-	le.PutUint32(b[312:316], e.GID)
-	le.PutUint32(b[316:320], userDevToKernel(e.ExeDev))
-	le.PutUint64(b[320:328], e.ExeIno)
-	le.PutUint64(b[328:336], e.StartNs)
+	le.PutUint64(b[offTsNs:], e.TimeNs)
+	le.PutUint64(b[offCgroupID:], e.CgroupID)
+	le.PutUint32(b[offTgid:], e.TGID)
+	le.PutUint32(b[offTid:], e.TID)
+	le.PutUint32(b[offUID:], e.RealUID)
+	le.PutUint32(b[offGID:], e.RealGID)
+	le.PutUint32(b[offEUID:], e.UID)
+	le.PutUint32(b[offEGID:], e.GID)
+	le.PutUint32(b[offExeDev:], userDevToKernel(e.ExeDev))
+	le.PutUint64(b[offExeIno:], e.ExeIno)
+	le.PutUint64(b[offStartNs:], e.StartNs)
 	n := copy(b[offPath:offPath+maxPath], e.Path)
-	le.PutUint16(b[32:34], uint16(n))
-	b[34] = byte(e.Hook)
-	b[35] = byte(e.Flags)
+	le.PutUint16(b[offPathLen:], uint16(n))
+	b[offHook] = byte(e.Hook)
+	b[offFlags] = byte(e.Flags)
 	copy(b[offComm:offComm+CommLen-1], e.Comm)
 	return b
 }

@@ -6,3 +6,8 @@ package probe
 // set once in the Makefile. Objects are built for amd64 and arm64, the two
 // architectures the kernel matrix boots; both are little endian (bpfel).
 //go:generate go tool bpf2go -target amd64,arm64 -type event kernelevents ../../bpf/kernelevents.bpf.c -- -I../../bpf/include -I../../bpf
+
+// The same headers give internal/event its generated types (the sample's
+// struct, hook ids, flags, counter indexes): regenerated here too, so that
+// one go generate after a change in bpf/ covers both.
+//go:generate go generate ../event

@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package event
+
+import (
+	"encoding/binary"
+	"testing"
+	"unsafe"
+
+	"github.com/cilium/ebpf/btf"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// typesBTF returns the BTF of bpf/types.bpf.c as clang compiled it (the
+// object bpf2go embedded beside the generated Go).
+func typesBTF(t *testing.T) *btf.Spec {
+	t.Helper()
+	spec, err := loadTypes()
+	require.NoError(t, err, "load the embedded types object")
+	require.NotNil(t, spec.Types, "the types object has no BTF")
+	return spec.Types
+}
+
+// enumValues returns the enumerators of the C enum name, by name.
+func enumValues(t *testing.T, types *btf.Spec, name string) map[string]uint64 {
+	t.Helper()
+	var e *btf.Enum
+	require.NoError(t, types.TypeByName(name, &e), "enum %s in the BTF of bpf/types.bpf.c", name)
+	out := make(map[string]uint64, len(e.Values))
+	for _, v := range e.Values {
+		out[v.Name] = v.Value
+	}
+	return out
+}
+
+// TestLayoutMatchesBPF holds the sample's layout documented in bpf/event.h
+// (offsets and sizes, 336 bytes) against struct event as clang laid it out
+// (BTF) and against the offsets Decode and Encode use, and every enum of
+// event.h against the Go constants: a field moved or resized, a value
+// changed, or a hook, flag or counter added in C without a Go name fails.
+func TestLayoutMatchesBPF(t *testing.T) {
+	types := typesBTF(t)
+
+	t.Run("struct event", func(t *testing.T) {
+		var st *btf.Struct
+		require.NoError(t, types.TypeByName("event", &st))
+		type field struct{ off, size, goOff int }
+		want := map[string]field{ // the table in bpf/event.h's comment
+			"ts_ns":     {0, 8, offTsNs},
+			"cgroup_id": {8, 8, offCgroupID},
+			"tgid":      {16, 4, offTgid},
+			"tid":       {20, 4, offTid},
+			"uid":       {24, 4, offUID},
+			"gid":       {28, 4, offGID},
+			"path_len":  {32, 2, offPathLen},
+			"hook":      {34, 1, offHook},
+			"flags":     {35, 1, offFlags},
+			"comm":      {36, 16, offComm},
+			"path":      {52, 256, offPath},
+			"euid":      {308, 4, offEUID},
+			"egid":      {312, 4, offEGID},
+			"exe_dev":   {316, 4, offExeDev},
+			"exe_ino":   {320, 8, offExeIno},
+			"start_ns":  {328, 8, offStartNs},
+		}
+		assert.EqualValues(t, 336, st.Size, "sizeof(struct event)")
+		assert.Equal(t, 336, Size, "event.Size")
+		assert.Equal(t, Size, binary.Size(typesEvent{}), "the generated struct's encoded size")
+		assert.EqualValues(t, Size, unsafe.Sizeof(typesEvent{}), "the generated struct's size in memory")
+		assert.Equal(t, 16, CommLen)
+		assert.Equal(t, 256, PathLen)
+		seen := map[string]bool{}
+		for _, m := range st.Members {
+			seen[m.Name] = true
+			w, ok := want[m.Name]
+			if !assert.True(t, ok, "struct event has field %s, which the documented layout lacks", m.Name) {
+				continue
+			}
+			size, err := btf.Sizeof(m.Type)
+			require.NoError(t, err, m.Name)
+			assert.Equal(t, w.off, int(m.Offset.Bytes()), "offset of %s in C", m.Name)
+			assert.Equal(t, w.size, size, "size of %s in C", m.Name)
+			assert.Equal(t, w.off, w.goOff, "offset of %s in Go", m.Name)
+		}
+		for name := range want {
+			assert.True(t, seen[name], "struct event lacks field %s", name)
+		}
+	})
+
+	t.Run("enum hook_id", func(t *testing.T) {
+		named := map[string]Hook{
+			"HOOK_KRETPROBE":  HookKretprobe,
+			"HOOK_FEXIT":      HookFexit,
+			"HOOK_TRACEPOINT": HookTracepoint,
+			"HOOK_IO_URING":   HookIOUring,
+		}
+		got := enumValues(t, types, "hook_id")
+		assert.Len(t, got, len(named), "hooks in C: %v", got)
+		for name, v := range got {
+			h, ok := named[name]
+			if assert.True(t, ok, "C hook %s (%d) has no Go name", name, v) {
+				assert.EqualValues(t, v, h, name)
+			}
+			assert.NotContains(t, Hook(v).String(), "hook(", "%s has no String name", name)
+			assert.True(t, Hook(v) >= hookMin && Hook(v) <= hookMax, "%s = %d outside what Decode accepts", name, v)
+		}
+		for name, h := range named {
+			assert.Contains(t, got, name, "Go's %s (%d) is not in C", h, h)
+		}
+	})
+
+	t.Run("enum event_flag", func(t *testing.T) {
+		named := map[string]Flags{
+			"EVENT_F_TRUNCATED":    FlagTruncated,
+			"EVENT_F_IO_URING":     FlagIOUring,
+			"EVENT_F_MKNOD":        FlagMknod,
+			"EVENT_F_UNRESOLVED":   FlagUnresolved,
+			"EVENT_F_TMPFILE_LINK": FlagTmpfileLink,
+			"EVENT_F_ROOTLESS":     FlagRootless,
+		}
+		got := enumValues(t, types, "event_flag")
+		assert.Len(t, got, len(named), "flags in C: %v", got)
+		var all Flags
+		for name, v := range got {
+			f, ok := named[name]
+			if assert.True(t, ok, "C flag %s (%#x) has no Go name", name, v) {
+				assert.EqualValues(t, v, f, name)
+			}
+			all |= Flags(v)
+		}
+		assert.Equal(t, all, Flags(knownFlg), "the flags Decode accepts")
+		for name := range named {
+			assert.Contains(t, got, name)
+		}
+	})
+
+	t.Run("enum counter_idx", func(t *testing.T) {
+		named := map[string]Counter{
+			"COUNTER_LOST":          CounterRingBufferFull,
+			"COUNTER_FD_RACE":       CounterFDRace,
+			"COUNTER_IO_URING":      CounterIOURingUnobserved,
+			"COUNTER_INFLIGHT_FULL": CounterInflightTableFull,
+			"COUNTER_SCRATCH_BUSY":  CounterScratchBusy,
+		}
+		got := enumValues(t, types, "counter_idx")
+		require.Contains(t, got, "COUNTER_MAX")
+		assert.EqualValues(t, got["COUNTER_MAX"], Counters, "COUNTER_MAX")
+		delete(got, "COUNTER_MAX")
+		assert.Len(t, got, Counters, "every counter below COUNTER_MAX, once: %v", got)
+		for name, v := range got {
+			c, ok := named[name]
+			if assert.True(t, ok, "C counter %s (%d) has no Go name", name, v) {
+				assert.EqualValues(t, v, c, name)
+			}
+		}
+		for name := range named {
+			assert.Contains(t, got, name)
+		}
+	})
+}
+
+// TestEncodeMatchesGeneratedStruct writes a sample with Encode and reads it
+// back through the generated struct: every field lands where C reads it.
+func TestEncodeMatchesGeneratedStruct(t *testing.T) {
+	e := sample()
+	e.Flags = FlagTruncated | FlagRootless
+	var got typesEvent
+	_, err := binary.Decode(Encode(e), binary.LittleEndian, &got)
+	require.NoError(t, err)
+	assert.Equal(t, e.TimeNs, got.TsNs)
+	assert.Equal(t, e.CgroupID, got.CgroupId)
+	assert.Equal(t, e.TGID, got.Tgid)
+	assert.Equal(t, e.TID, got.Tid)
+	assert.Equal(t, e.RealUID, got.Uid)
+	assert.Equal(t, e.RealGID, got.Gid)
+	assert.Equal(t, e.UID, got.Euid)
+	assert.Equal(t, e.GID, got.Egid)
+	assert.Equal(t, userDevToKernel(e.ExeDev), got.ExeDev)
+	assert.Equal(t, e.ExeIno, got.ExeIno)
+	assert.Equal(t, e.StartNs, got.StartNs)
+	assert.EqualValues(t, len(e.Path), got.PathLen)
+	assert.EqualValues(t, e.Hook, got.Hook)
+	assert.EqualValues(t, e.Flags, got.Flags)
+	comm := make([]byte, 0, CommLen)
+	for _, c := range got.Comm {
+		if c == 0 {
+			break
+		}
+		comm = append(comm, byte(c))
+	}
+	assert.Equal(t, string(e.Comm), string(comm))
+	path := make([]byte, got.PathLen)
+	for i := range path {
+		path[i] = byte(got.Path[i])
+	}
+	assert.Equal(t, string(e.Path), string(path))
+}

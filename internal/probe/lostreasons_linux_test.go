@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package probe
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kernelevents/kernelevents/internal/event"
+)
+
+// TestLostReasonsMatchCounters holds lostReasons (the names the lost
+// counters are exported under) against enum counter_idx in bpf/event.h, as
+// internal/event generates it, and against the counters map of the compiled
+// programs: a counter C adds without a Go name, or names in another order,
+// fails here. No kernel needed: it reads the embedded object.
+func TestLostReasonsMatchCounters(t *testing.T) {
+	require.Len(t, lostReasons, event.Counters, "lostReasons against COUNTER_MAX")
+	want := map[event.Counter]string{
+		event.CounterRingBufferFull:    LostRingBufferFull,
+		event.CounterFDRace:            LostFDRace,
+		event.CounterIOURingUnobserved: LostIOURingUnobserved,
+		event.CounterInflightTableFull: LostInflightTableFull,
+		event.CounterScratchBusy:       LostScratchBusy,
+	}
+	require.Len(t, want, event.Counters, "this table against COUNTER_MAX")
+	for c, reason := range want {
+		assert.Equal(t, reason, lostReasons[c], "lostReasons[%d]", c)
+	}
+	spec, err := loadKernelevents()
+	require.NoError(t, err)
+	m := spec.Maps["counters"]
+	require.NotNil(t, m, "the programs have no counters map")
+	assert.EqualValues(t, event.Counters, m.MaxEntries, "counters map size (COUNTER_MAX in the compiled programs)")
+}
