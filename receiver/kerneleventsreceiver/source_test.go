@@ -28,6 +28,7 @@ import (
 	"github.com/kernelevents/kernelevents/internal/event"
 	"github.com/kernelevents/kernelevents/internal/identity"
 	"github.com/kernelevents/kernelevents/internal/probe"
+	"github.com/kernelevents/kernelevents/internal/testutil"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
@@ -328,7 +329,7 @@ func TestFakeIdentityRules(t *testing.T) {
 func TestFakeRulesReload(t *testing.T) {
 	exe, err := os.Readlink("/proc/self/exe")
 	require.NoError(t, err)
-	file := filepath.Join(t.TempDir(), "rules.yaml")
+	file := filepath.Join(testutil.TempDir(t), "rules.yaml")
 	write := func(service string) {
 		require.NoError(t, os.WriteFile(file, []byte("rules:\n  - name: r\n    match: {executable: "+strconv.Quote(exe)+
 			"}\n    attributes: {service.name: "+service+"}\n"), 0o600))
