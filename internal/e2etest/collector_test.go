@@ -55,32 +55,44 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func ourProgramIDs() map[ebpf.ProgramID]string {
-	// The kernel keeps the first 15 bytes of a program's name.
-	names := []string{"tp_sys_exit", "raw_tp_sys_exit", "tp_io_uring_com", "kretprobe_do_fi", "fexit_do_filp_o",
-		"kprobe_security", "kretprobe_vfs_c", "kretprobe_vfs_l", "fentry_security", "fexit_vfs_creat", "fexit_vfs_link"}
-	out := map[ebpf.ProgramID]string{}
-	for id := ebpf.ProgramID(0); ; {
-		next, err := ebpf.ProgramGetNextID(id)
-		if err != nil {
-			return out
+// programsOf returns the ids of the BPF programs process pid holds: those
+// of its program and link fds (fdinfo prog_id). Only its own: other tests,
+// and other developers' on this machine, load programs of the same names
+// at the same time.
+func programsOf(t *testing.T, pid int) map[ebpf.ProgramID]bool {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	out := map[ebpf.ProgramID]bool{}
+	for _, fd := range fds {
+		l, err := os.Readlink(filepath.Join(dir, fd.Name()))
+		if err != nil || (l != "anon_inode:bpf-prog" && l != "anon_inode:bpf_link") {
+			continue
 		}
-		id = next
-		p, err := ebpf.NewProgramFromID(id)
+		info, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd.Name()))
 		if err != nil {
 			continue
 		}
-		info, err := p.Info()
-		p.Close()
-		if err != nil {
-			continue
-		}
-		for _, n := range names {
-			if info.Name == n {
-				out[id] = info.Name
+		for _, line := range strings.Split(string(info), "\n") {
+			if v, ok := strings.CutPrefix(line, "prog_id:"); ok {
+				if id, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32); err == nil {
+					out[ebpf.ProgramID(id)] = true
+				}
 			}
 		}
 	}
+	return out
+}
+
+// loaded reports whether the program id is still loaded.
+func loaded(id ebpf.ProgramID) bool {
+	p, err := ebpf.NewProgramFromID(id)
+	if err != nil {
+		return false
+	}
+	p.Close()
+	return true
 }
 
 // collector is a running ocb-built collector.
@@ -190,7 +202,6 @@ func runToExit(t *testing.T, config string, opts ...startOption) (string, int) {
 }
 
 func TestCollectorServesCreationsToPrometheus(t *testing.T) {
-	before := ourProgramIDs()
 	dir := testutil.TempDir(t)
 	c := startCollector(t, "e2e-collector.yaml", dir)
 	cmd, url, exited := c.cmd, c.url, c.exited
@@ -216,7 +227,8 @@ func TestCollectorServesCreationsToPrometheus(t *testing.T) {
 	assert.True(t, ok, "the received counter is exported")
 	t.Logf("scraped:\n%s", grep(text, "kernel_"))
 
-	during := ourProgramIDs()
+	progs := programsOf(t, cmd.Process.Pid)
+	require.NotEmpty(t, progs, "the collector holds its programs")
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	select {
 	case err := <-exited:
@@ -224,15 +236,10 @@ func TestCollectorServesCreationsToPrometheus(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the collector did not exit within 30s of SIGTERM")
 	}
-	// Every program the collector attached is gone (others, such as a
-	// concurrently running test's, may remain).
+	// Every program the collector held is gone.
 	require.Eventually(t, func() bool {
-		now := ourProgramIDs()
-		for id := range during {
-			if _, old := before[id]; old {
-				continue
-			}
-			if _, still := now[id]; still {
+		for id := range progs {
+			if loaded(id) {
 				return false
 			}
 		}

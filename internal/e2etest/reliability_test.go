@@ -7,7 +7,6 @@ package e2etest
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"os/exec"
 	"slices"
@@ -18,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -150,16 +148,6 @@ func TestCollectorKernelFeatures(t *testing.T) {
 	})
 }
 
-// programsSince returns the kernelevents programs loaded now that were not
-// in before.
-func programsSince(before map[ebpf.ProgramID]string) map[ebpf.ProgramID]string {
-	now := ourProgramIDs()
-	for id := range before {
-		delete(now, id)
-	}
-	return now
-}
-
 // TestCollectorKilledLeavesNothing: two collectors run side by side on one
 // host, each counting every file; one killed with SIGKILL (no shutdown
 // code runs) leaves none of its programs loaded, since nothing is pinned
@@ -167,14 +155,11 @@ func programsSince(before map[ebpf.ProgramID]string) map[ebpf.ProgramID]string {
 // goes on counting.
 func TestCollectorKilledLeavesNothing(t *testing.T) {
 	dir := testutil.TempDir(t)
-	before := ourProgramIDs()
 	a := startCollector(t, "e2e-collector.yaml", dir)
-	progsA := programsSince(before)
+	progsA := programsOf(t, a.cmd.Process.Pid)
 	require.NotEmpty(t, progsA, "the first collector loaded no program")
 	b := startCollector(t, "e2e-collector.yaml", dir)
-	seen := maps.Clone(before)
-	maps.Copy(seen, progsA)
-	progsB := programsSince(seen)
+	progsB := programsOf(t, b.cmd.Process.Pid)
 	require.NotEmpty(t, progsB, "the second collector loaded no program")
 
 	create := func(prefix string, n int) {
@@ -203,17 +188,15 @@ func TestCollectorKilledLeavesNothing(t *testing.T) {
 		t.Fatal("the collector did not die on SIGKILL")
 	}
 	require.Eventually(t, func() bool {
-		now := ourProgramIDs()
 		for id := range progsA {
-			if _, ok := now[id]; ok {
+			if loaded(id) {
 				return false
 			}
 		}
 		return true
 	}, 10*time.Second, 50*time.Millisecond, "programs of the killed collector are still loaded")
-	now := ourProgramIDs()
 	for id := range progsB {
-		assert.Contains(t, now, id, "the surviving collector's program %d is gone", id)
+		assert.True(t, loaded(id), "the surviving collector's program %d is gone", id)
 	}
 	if entries, err := os.ReadDir("/sys/fs/bpf"); err == nil {
 		for _, e := range entries {
