@@ -480,3 +480,42 @@ func TestFakeExcludeCgroups(t *testing.T) {
 	require.ErrorContains(t, err, "filter::exclude_cgroups[1]")
 	require.NoError(t, m.Shutdown(context.Background()))
 }
+
+// TestFakeSpireUnreachable: with identity::spire on an admin socket nobody
+// serves, a required agent fails Start naming the key and the outcome; an
+// optional one reports a recoverable status, retries in the background
+// until Shutdown, and each creation carries agent_unavailable on its record
+// and its resource.
+func TestFakeSpireUnreachable(t *testing.T) {
+	socket := filepath.Join(testutil.TempDir(t), "absent.sock")
+	cfg := fakeConfig()
+	cfg.Identity.Spire = SpireConfig{AdminSocket: socket, Timeout: time.Second, CacheTTL: time.Second, RetryInterval: 10 * time.Millisecond, Required: true}
+	f := newFactory(func(probe.Options) (source, error) { return newFakeSource(), nil })
+	m, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, new(consumertest.MetricsSink))
+	require.NoError(t, err)
+	err = m.Start(context.Background(), componenttest.NewNopHost())
+	require.ErrorContains(t, err, "identity::spire (required)")
+	require.ErrorContains(t, err, string(identity.SPIFFEAgentUnavailable))
+	require.NoError(t, m.Shutdown(context.Background()))
+
+	cfg.Identity.Spire.Required = false
+	host := &statusHost{}
+	run := startFake(t, cfg, true, host)
+	host.mu.Lock()
+	var recoverable error
+	for _, ev := range host.events {
+		if ev.Status() == componentstatus.StatusRecoverableError {
+			recoverable = ev.Err()
+		}
+	}
+	host.mu.Unlock()
+	require.ErrorContains(t, recoverable, "identity::spire")
+
+	run.src.push(selfSample(t, "/spire/a/f"))
+	run.waitDelivered(t, 1)
+	run.r.flushLogs(context.Background(), false)
+	got := spiffeOf(run.lsink, "/spire/a/f")
+	assert.Equal(t, "agent_unavailable", got["kernelevents.spiffe.status"], "%v", got)
+	assert.Equal(t, "agent_unavailable", got["resource.kernelevents.spiffe.status"], "%v", got)
+	assert.NotContains(t, got, "spiffe.id")
+}
