@@ -60,6 +60,10 @@ type evidence struct {
 	spiffe    bool // identity::spire: put the SPIFFE facts on each record
 }
 
+// maxFreeBuilders bounds the emptied builders kept for reuse: a burst from
+// thousands of workloads in one flush interval is not held afterwards.
+const maxFreeBuilders = 64
+
 // evidenceGroup is one workload's records since the last take: a builder
 // per workload, so that each workload's records share one resource.
 type evidenceGroup struct {
@@ -264,7 +268,9 @@ func (ev *evidence) take(final bool) (plog.Logs, bool) {
 		ld := g.lb.Emit(metadata.WithLogsResource(g.res))
 		g.finish(ld)
 		ld.ResourceLogs().MoveAndAppendTo(out.ResourceLogs())
-		ev.free = append(ev.free, g.lb)
+		if len(ev.free) < maxFreeBuilders {
+			ev.free = append(ev.free, g.lb)
+		}
 	}
 	ev.reset()
 	if out.LogRecordCount() == 0 {
