@@ -55,32 +55,44 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func ourProgramIDs() map[ebpf.ProgramID]string {
-	// The kernel keeps the first 15 bytes of a program's name.
-	names := []string{"tp_sys_exit", "raw_tp_sys_exit", "tp_io_uring_com", "kretprobe_do_fi", "fexit_do_filp_o",
-		"kprobe_security", "kretprobe_vfs_c", "kretprobe_vfs_l", "fentry_security", "fexit_vfs_creat", "fexit_vfs_link"}
-	out := map[ebpf.ProgramID]string{}
-	for id := ebpf.ProgramID(0); ; {
-		next, err := ebpf.ProgramGetNextID(id)
-		if err != nil {
-			return out
+// programsOf returns the ids of the BPF programs process pid holds: those
+// of its program and link fds (fdinfo prog_id). Only its own: other tests,
+// and other developers' on this machine, load programs of the same names
+// at the same time.
+func programsOf(t *testing.T, pid int) map[ebpf.ProgramID]bool {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	out := map[ebpf.ProgramID]bool{}
+	for _, fd := range fds {
+		l, err := os.Readlink(filepath.Join(dir, fd.Name()))
+		if err != nil || (l != "anon_inode:bpf-prog" && l != "anon_inode:bpf_link") {
+			continue
 		}
-		id = next
-		p, err := ebpf.NewProgramFromID(id)
+		info, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd.Name()))
 		if err != nil {
 			continue
 		}
-		info, err := p.Info()
-		p.Close()
-		if err != nil {
-			continue
-		}
-		for _, n := range names {
-			if info.Name == n {
-				out[id] = info.Name
+		for _, line := range strings.Split(string(info), "\n") {
+			if v, ok := strings.CutPrefix(line, "prog_id:"); ok {
+				if id, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32); err == nil {
+					out[ebpf.ProgramID(id)] = true
+				}
 			}
 		}
 	}
+	return out
+}
+
+// loaded reports whether the program id is still loaded.
+func loaded(id ebpf.ProgramID) bool {
+	p, err := ebpf.NewProgramFromID(id)
+	if err != nil {
+		return false
+	}
+	p.Close()
+	return true
 }
 
 // collector is a running ocb-built collector.
@@ -167,7 +179,7 @@ func startCollector(t *testing.T, config, dir string, opts ...startOption) *coll
 // runToExit runs the collector on config, expecting it to fail at start, and
 // returns its output and exit code.
 func runToExit(t *testing.T, config string, opts ...startOption) (string, int) {
-	cmd, _ := collectorCmd(t, config, t.TempDir(), opts...)
+	cmd, _ := collectorCmd(t, config, testutil.TempDir(t), opts...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	require.NoError(t, cmd.Start())
@@ -190,9 +202,7 @@ func runToExit(t *testing.T, config string, opts ...startOption) (string, int) {
 }
 
 func TestCollectorServesCreationsToPrometheus(t *testing.T) {
-	before := ourProgramIDs()
-	dir, err := filepath.EvalSymlinks(t.TempDir())
-	require.NoError(t, err)
+	dir := testutil.TempDir(t)
 	c := startCollector(t, "e2e-collector.yaml", dir)
 	cmd, url, exited := c.cmd, c.url, c.exited
 
@@ -217,7 +227,8 @@ func TestCollectorServesCreationsToPrometheus(t *testing.T) {
 	assert.True(t, ok, "the received counter is exported")
 	t.Logf("scraped:\n%s", grep(text, "kernel_"))
 
-	during := ourProgramIDs()
+	progs := programsOf(t, cmd.Process.Pid)
+	require.NotEmpty(t, progs, "the collector holds its programs")
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	select {
 	case err := <-exited:
@@ -225,15 +236,10 @@ func TestCollectorServesCreationsToPrometheus(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the collector did not exit within 30s of SIGTERM")
 	}
-	// Every program the collector attached is gone (others, such as a
-	// concurrently running test's, may remain).
+	// Every program the collector held is gone.
 	require.Eventually(t, func() bool {
-		now := ourProgramIDs()
-		for id := range during {
-			if _, old := before[id]; old {
-				continue
-			}
-			if _, still := now[id]; still {
+		for id := range progs {
+			if loaded(id) {
 				return false
 			}
 		}
@@ -244,19 +250,19 @@ func TestCollectorServesCreationsToPrometheus(t *testing.T) {
 // TestCollectorIdentityLabels proves the documented way for Prometheus users
 // to get workload identity as labels: resource_to_telemetry_conversion.
 func TestCollectorIdentityLabels(t *testing.T) {
-	dir, err := filepath.EvalSymlinks(t.TempDir())
-	require.NoError(t, err)
+	dir := testutil.TempDir(t)
 	c := startCollector(t, "e2e-identity-collector.yaml", dir)
-	createForIdentity(t, dir)
+	creator := createForIdentity(t, dir)
 	text := requireIdentityLabels(t, c, dir, `kernelevents_identity_rule="e2e-creator"`)
+	creator.Release(t)
 	t.Logf("scraped:\n%s", grep(text, "kernel_file_creations_total"))
 }
 
 // createForIdentity creates two files in dir from a child that stays alive
-// a while, so that its executable can be read from /proc.
-func createForIdentity(t *testing.T, dir string) {
-	testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{
-		{Kind: testutil.OpOpenat, Path: "a"}, {Kind: testutil.OpOpenat, Path: "b"}, {Kind: testutil.OpSleep, Path: "2s"},
+// until it is released, so that its executable can be read from /proc.
+func createForIdentity(t *testing.T, dir string) *testutil.Held {
+	return testutil.StartHeld(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{
+		{Kind: testutil.OpOpenat, Path: "a"}, {Kind: testutil.OpOpenat, Path: "b"},
 	}})
 }
 
@@ -280,9 +286,8 @@ func requireIdentityLabels(t *testing.T, c *collector, dir, rule string) string 
 // TestCollectorWritesEvidence: the file exporter writes one JSON log record
 // per created file, while the same receiver's metrics count the same files.
 func TestCollectorWritesEvidence(t *testing.T) {
-	dir, err := filepath.EvalSymlinks(t.TempDir())
-	require.NoError(t, err)
-	out := filepath.Join(t.TempDir(), "evidence.jsonl")
+	dir := testutil.TempDir(t)
+	out := filepath.Join(testutil.TempDir(t), "evidence.jsonl")
 	c := startCollector(t, "e2e-evidence-collector.yaml", dir, withEnv("KE_EVIDENCE_FILE="+out))
 	const n = 9
 	ops := make([]testutil.Op, n)
@@ -292,10 +297,13 @@ func TestCollectorWritesEvidence(t *testing.T) {
 	child := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops})
 
 	var paths map[string]map[string]any
-	require.Eventually(t, func() bool {
-		paths = evidenceRecords(t, out)
-		return len(paths) == n
+	var err error
+	assert.Eventually(t, func() bool {
+		paths, err = evidenceRecords(out)
+		return err == nil && len(paths) == n
 	}, 30*time.Second, 200*time.Millisecond, "evidence file never held %d records", n)
+	require.NoError(t, err)
+	require.Len(t, paths, n)
 	for i := range n {
 		rec, ok := paths[filepath.Join(dir, "ev-"+strconv.Itoa(i))]
 		require.True(t, ok, "no record for ev-%d", i)
@@ -311,11 +319,18 @@ func TestCollectorWritesEvidence(t *testing.T) {
 
 // evidenceRecords reads the file exporter's JSON lines (OTLP/JSON logs) and
 // returns the kernel.file.created records by file.path, with their
-// attributes flattened.
-func evidenceRecords(t *testing.T, path string) map[string]map[string]any {
+// attributes flattened; a missing file is none yet, a last line still being
+// written is skipped. It runs in require.Eventually's goroutine: errors are
+// returned, not reported.
+func evidenceRecords(path string) (map[string]map[string]any, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil
+		return nil, nil
+	}
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[:i+1]
+	} else {
+		b = nil
 	}
 	out := map[string]map[string]any{}
 	for _, line := range bytes.Split(b, []byte("\n")) {
@@ -335,7 +350,9 @@ func evidenceRecords(t *testing.T, path string) map[string]map[string]any {
 				} `json:"scopeLogs"`
 			} `json:"resourceLogs"`
 		}
-		require.NoError(t, json.Unmarshal(line, &doc))
+		if err := json.Unmarshal(line, &doc); err != nil {
+			return nil, fmt.Errorf("evidence line %q: %w", line, err)
+		}
 		for _, rl := range doc.ResourceLogs {
 			for _, sl := range rl.ScopeLogs {
 				for _, lr := range sl.LogRecords {
@@ -355,7 +372,7 @@ func evidenceRecords(t *testing.T, path string) map[string]map[string]any {
 			}
 		}
 	}
-	return out
+	return out, nil
 }
 
 func grep(text, prefix string) string {

@@ -91,7 +91,7 @@ func shippedAgentConfig(t *testing.T, dir, gateway, health string) string {
 	}
 	b, err := yaml.Marshal(cfg)
 	require.NoError(t, err)
-	f := filepath.Join(t.TempDir(), "agent.yaml")
+	f := filepath.Join(testutil.TempDir(t), "agent.yaml")
 	require.NoError(t, os.WriteFile(f, b, 0o644))
 	return f
 }
@@ -121,16 +121,22 @@ func startAgent(t *testing.T, node, dir, gateway string) *agent {
 			t.Logf("agent %s output:\n%s", node, a.logs.String())
 		}
 	})
+	var exitErr error
+	exited := false
 	require.Eventually(t, func() bool {
 		select {
-		case err := <-a.exited:
-			a.exited <- err
-			t.Fatalf("agent %s exited at start (%v)", node, err)
+		case exitErr = <-a.exited:
+			a.exited <- exitErr
+			exited = true // reported below: t.Fatal belongs to the test's goroutine
+			return true
 		default:
 		}
 		code, _ := get(a.health)
 		return code == http.StatusOK
 	}, 60*time.Second, 100*time.Millisecond, "agent %s: %s never answered 200", node, a.health)
+	if exited {
+		t.Fatalf("agent %s exited at start (%v)", node, exitErr)
+	}
 	return a
 }
 
@@ -152,13 +158,12 @@ func get(url string) (int, string) {
 // attributes they carried identical labels and merged into one series.
 func TestFleetNodesStayApartAtGateway(t *testing.T) {
 	bin := collectorPath(t)
-	dir, err := filepath.EvalSymlinks(t.TempDir())
-	require.NoError(t, err)
+	dir := testutil.TempDir(t)
 
 	// The gateway: OTLP in, Prometheus out, as deploy/README.md describes
 	// (without resource_to_telemetry_conversion, the default).
 	otlp, prom := freeAddr(t), freeAddr(t)
-	gwCfg := filepath.Join(t.TempDir(), "gateway.yaml")
+	gwCfg := filepath.Join(testutil.TempDir(t), "gateway.yaml")
 	require.NoError(t, os.WriteFile(gwCfg, []byte(fmt.Sprintf(`
 receivers:
   otlp:
@@ -250,8 +255,7 @@ service:
 // died, so the kubelet restarts the pod. The reader is killed the way
 // another root process could: by corrupting the ring's consumer position.
 func TestAgentHealthFailsWhenReaderDies(t *testing.T) {
-	dir, err := filepath.EvalSymlinks(t.TempDir())
-	require.NoError(t, err)
+	dir := testutil.TempDir(t)
 	a := startAgent(t, "node-a", dir, "")
 
 	// Healthy while it counts, with no gateway to send to.

@@ -7,10 +7,8 @@ package e2etest
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -58,20 +55,22 @@ func TestCollectorNeedsCapabilities(t *testing.T) {
 func TestCollectorLeastCapabilities(t *testing.T) {
 	requireTool(t, "setpriv")
 	t.Run("full identity", func(t *testing.T) {
-		dir := realDir(t)
+		dir := testutil.TempDir(t)
 		c := startCollector(t, "e2e-identity-collector.yaml", dir,
 			wrapped("setpriv", "--bounding-set=-all,+bpf,+perfmon,+sys_ptrace,+dac_read_search", "--"))
 		requireCaps(t, c, unix.CAP_BPF, unix.CAP_PERFMON, unix.CAP_SYS_PTRACE, unix.CAP_DAC_READ_SEARCH)
-		createForIdentity(t, dir)
+		creator := createForIdentity(t, dir)
 		requireIdentityLabels(t, c, dir, `kernelevents_identity_rule="e2e-creator"`)
+		creator.Release(t)
 	})
 	t.Run("counting only", func(t *testing.T) {
-		dir := realDir(t)
+		dir := testutil.TempDir(t)
 		c := startCollector(t, "e2e-identity-collector.yaml", dir,
 			wrapped("setpriv", "--bounding-set=-all,+bpf,+perfmon", "--"))
 		requireCaps(t, c, unix.CAP_BPF, unix.CAP_PERFMON)
-		createForIdentity(t, dir)
+		creator := createForIdentity(t, dir)
 		requireIdentityLabels(t, c, dir, `kernelevents_identity_rule="unmatched"`)
+		creator.Release(t)
 	})
 }
 
@@ -88,12 +87,6 @@ func requireCaps(t *testing.T, c *collector, caps ...int) {
 	require.Equal(t, fmt.Sprintf("%#x", want), fmt.Sprintf("%#x", got), "the collector's effective capabilities")
 }
 
-func realDir(t *testing.T) string {
-	dir, err := filepath.EvalSymlinks(t.TempDir())
-	require.NoError(t, err)
-	return dir
-}
-
 // TestCollectorKernelFeatures: what the kernel lacks gives an error that
 // says so. tracefs and the kernel's BTF are hidden from the collector in a
 // private mount namespace (unshare -m), the rest of the host keeps them.
@@ -107,7 +100,7 @@ func TestCollectorKernelFeatures(t *testing.T) {
 	t.Run("tracepoint without tracefs", func(t *testing.T) {
 		// The hook's sys_exit program (tp_btf) needs no tracefs; only the
 		// io_uring tracepoint does, and the start-up notes say so.
-		c := startCollector(t, "e2e-collector.yaml", realDir(t), withEnv("KE_HOOK=tracepoint"), hide(noTracefs))
+		c := startCollector(t, "e2e-collector.yaml", testutil.TempDir(t), withEnv("KE_HOOK=tracepoint"), hide(noTracefs))
 		logs := c.logs.String()
 		assert.Contains(t, logs, `"hook": "tracepoint"`)
 		assert.Contains(t, logs, "io_uring/io_uring_complete not attached")
@@ -116,7 +109,7 @@ func TestCollectorKernelFeatures(t *testing.T) {
 	})
 	t.Run("auto without tracefs", func(t *testing.T) {
 		// No hook needs tracefs to start (kprobe PMU, trampolines, tp_btf).
-		c := startCollector(t, "e2e-collector.yaml", realDir(t), hide(noTracefs))
+		c := startCollector(t, "e2e-collector.yaml", testutil.TempDir(t), hide(noTracefs))
 		assert.Contains(t, c.logs.String(), "Attached kernel file-creation probe")
 	})
 	t.Run("no kernel BTF", func(t *testing.T) {
@@ -129,7 +122,7 @@ func TestCollectorKernelFeatures(t *testing.T) {
 	t.Run("hook by name the kernel lacks", func(t *testing.T) {
 		if _, err := os.Stat("/sys/bus/event_source/devices/kprobe"); err == nil {
 			t.Log("this kernel has kprobes: the kretprobe hook must start")
-			c := startCollector(t, "e2e-collector.yaml", realDir(t), withEnv("KE_HOOK=kretprobe"))
+			c := startCollector(t, "e2e-collector.yaml", testutil.TempDir(t), withEnv("KE_HOOK=kretprobe"))
 			assert.Contains(t, c.logs.String(), `"hook": "kretprobe"`)
 			return
 		}
@@ -139,7 +132,7 @@ func TestCollectorKernelFeatures(t *testing.T) {
 		assert.Contains(t, out, "kprobes are not available in this kernel")
 	})
 	t.Run("auto says why it passed hooks over", func(t *testing.T) {
-		c := startCollector(t, "e2e-collector.yaml", realDir(t))
+		c := startCollector(t, "e2e-collector.yaml", testutil.TempDir(t))
 		logs := c.logs.String()
 		hooks := []string{"kretprobe", "fexit", "tracepoint"}
 		chosen := -1
@@ -155,31 +148,18 @@ func TestCollectorKernelFeatures(t *testing.T) {
 	})
 }
 
-// programsSince returns the kernelevents programs loaded now that were not
-// in before.
-func programsSince(before map[ebpf.ProgramID]string) map[ebpf.ProgramID]string {
-	now := ourProgramIDs()
-	for id := range before {
-		delete(now, id)
-	}
-	return now
-}
-
 // TestCollectorKilledLeavesNothing: two collectors run side by side on one
 // host, each counting every file; one killed with SIGKILL (no shutdown
 // code runs) leaves none of its programs loaded, since nothing is pinned
 // and the kernel frees what only its file descriptors held, and the other
 // goes on counting.
 func TestCollectorKilledLeavesNothing(t *testing.T) {
-	dir := realDir(t)
-	before := ourProgramIDs()
+	dir := testutil.TempDir(t)
 	a := startCollector(t, "e2e-collector.yaml", dir)
-	progsA := programsSince(before)
+	progsA := programsOf(t, a.cmd.Process.Pid)
 	require.NotEmpty(t, progsA, "the first collector loaded no program")
 	b := startCollector(t, "e2e-collector.yaml", dir)
-	seen := maps.Clone(before)
-	maps.Copy(seen, progsA)
-	progsB := programsSince(seen)
+	progsB := programsOf(t, b.cmd.Process.Pid)
 	require.NotEmpty(t, progsB, "the second collector loaded no program")
 
 	create := func(prefix string, n int) {
@@ -208,17 +188,15 @@ func TestCollectorKilledLeavesNothing(t *testing.T) {
 		t.Fatal("the collector did not die on SIGKILL")
 	}
 	require.Eventually(t, func() bool {
-		now := ourProgramIDs()
 		for id := range progsA {
-			if _, ok := now[id]; ok {
+			if loaded(id) {
 				return false
 			}
 		}
 		return true
 	}, 10*time.Second, 50*time.Millisecond, "programs of the killed collector are still loaded")
-	now := ourProgramIDs()
 	for id := range progsB {
-		assert.Contains(t, now, id, "the surviving collector's program %d is gone", id)
+		assert.True(t, loaded(id), "the surviving collector's program %d is gone", id)
 	}
 	if entries, err := os.ReadDir("/sys/fs/bpf"); err == nil {
 		for _, e := range entries {
@@ -260,7 +238,7 @@ type sample struct {
 func TestCollectorOverload(t *testing.T) {
 	d := overloadDuration(t)
 	soak := os.Getenv("KERNELEVENTS_SOAK") != ""
-	dir := realDir(t)
+	dir := testutil.TempDir(t)
 	require.NoError(t, os.Chmod(dir, 0o755))
 	c := startCollector(t, "e2e-overload-collector.yaml", dir)
 	pid := c.cmd.Process.Pid

@@ -5,7 +5,6 @@ package e2etest
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,30 +17,10 @@ import (
 )
 
 // createHeld creates name in dir from a child running as uid, which stays
-// alive until the returned function is called (the agent attests it by
-// pid).
-func createHeld(t *testing.T, dir, name string, uid uint32) func() {
+// alive until it is released (the agent attests it by pid).
+func createHeld(t *testing.T, dir, name string, uid uint32) *testutil.Held {
 	t.Helper()
-	// Not below t.TempDir(), whose parent is 0700: the child, as uid,
-	// stats the file.
-	holdDir, err := os.MkdirTemp("", "kehold")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(holdDir) })
-	require.NoError(t, os.Chmod(holdDir, 0o755))
-	hold := filepath.Join(holdDir, name+".hold")
-	require.NoError(t, os.WriteFile(hold, nil, 0o644))
-	done := make(chan struct{})
-	spec := testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: name}, {Kind: testutil.OpWaitGone, Path: hold}}}.AsUser(uid, uid)
-	go func() {
-		defer close(done)
-		testutil.RunChild(t, spec)
-	}()
-	release := func() {
-		os.Remove(hold)
-		<-done
-	}
-	t.Cleanup(release)
-	return release
+	return testutil.StartHeld(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: name}}}.AsUser(uid, uid))
 }
 
 // TestCollectorSpireIdentities: the ocb collector with identity::spire on a
@@ -62,8 +41,7 @@ func TestCollectorSpireIdentities(t *testing.T) {
 	defer probe.Close()
 	require.Eventually(t, func() bool { return probe.Check() == nil }, 60*time.Second, 100*time.Millisecond, "collector never authorized")
 
-	dir, err := filepath.EvalSymlinks(t.TempDir())
-	require.NoError(t, err)
+	dir := testutil.TempDir(t)
 	require.NoError(t, os.Chmod(dir, 0o777))
 	c := startCollector(t, "e2e-spire-collector.yaml", dir, withEnv("KE_SPIRE_ADMIN_SOCKET="+s.AdminSocket))
 
@@ -78,18 +56,18 @@ func TestCollectorSpireIdentities(t *testing.T) {
 		}, 60*time.Second, 200*time.Millisecond, "kernel_file_creations_total never counted 1 with %v", labels)
 		return text
 	}
-	releaseWeb := createHeld(t, dir, "web", 65534)
-	releaseBatch := createHeld(t, dir, "batch", 4242)
+	web := createHeld(t, dir, "web", 65534)
+	batch := createHeld(t, dir, "batch", 4242)
 	waitSeries(`process_user_id="65534"`, fmt.Sprintf("spiffe_id=%q", webID), `kernelevents_spiffe_status="issued"`)
 	text := waitSeries(`process_user_id="4242"`, fmt.Sprintf("spiffe_id=%q", batchID), `kernelevents_spiffe_status="issued"`)
-	releaseWeb()
-	releaseBatch()
+	web.Release(t)
+	batch.Release(t)
 	t.Logf("scraped:\n%s", grep(text, "kernel_file_creations_total"))
 
 	s.StopAgent()
-	release := createHeld(t, dir, "after-stop", 4242)
+	afterStop := createHeld(t, dir, "after-stop", 4242)
 	waitSeries(`process_user_id="4242"`, `kernelevents_spiffe_status="agent_unavailable"`)
-	release()
+	afterStop.Release(t)
 	require.Eventually(t, func() bool {
 		text, _ = scrapeProm(c.url)
 		v, ok := promValue(text, "kernel_spiffe_lookups_total", fmt.Sprintf("kernelevents_spiffe_status=%q", identity.SPIFFEAgentUnavailable))

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kernelevents/kernelevents/internal/event"
+	"github.com/kernelevents/kernelevents/internal/testutil"
 )
 
 const cid = "3f4e5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778899"
@@ -142,7 +143,7 @@ func TestFirstMatchWins(t *testing.T) {
 }
 
 func TestLoadRulesFile(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.TempDir(t)
 	good := filepath.Join(dir, "good.yaml")
 	require.NoError(t, os.WriteFile(good, []byte("rules:\n  - name: root\n    match: {uid: 0}\n    attributes: {service.account: root}\n"), 0o644))
 	r, err := LoadRulesFile(good)
@@ -166,7 +167,7 @@ func TestLoadRulesFile(t *testing.T) {
 func TestExitedProcessKeepsSampleFacts(t *testing.T) {
 	rules, err := CompileRules("r", []Rule{{Name: "batch", Match: Match{UID: u32(4242), Comm: "job"}, Attributes: map[string]string{"team": "batch"}}})
 	require.NoError(t, err)
-	r := NewResolver(Options{Rules: rules, Unmatched: map[string]string{RuleAttribute: "unmatched"}, ProcRoot: t.TempDir()})
+	r := NewResolver(Options{Rules: rules, Unmatched: map[string]string{RuleAttribute: "unmatched"}, ProcRoot: testutil.TempDir(t)})
 	e := &event.Event{TGID: 999999, UID: 4242, GID: 4242, Comm: []byte("job")}
 	f := r.Facts(e)
 	assert.Equal(t, "", f.Executable)
@@ -180,7 +181,7 @@ func TestExitedProcessKeepsSampleFacts(t *testing.T) {
 }
 
 func TestSetRulesRecomputes(t *testing.T) {
-	r := NewResolver(Options{ProcRoot: t.TempDir()})
+	r := NewResolver(Options{ProcRoot: testutil.TempDir(t)})
 	e := &event.Event{TGID: 1, UID: 7, Comm: []byte("c")}
 	assert.Empty(t, r.Workload(r.Resolve(e)).Attrs)
 	rules, err := CompileRules("r", []Rule{{Match: Match{UID: u32(7)}, Attributes: map[string]string{"team": "t"}}})
@@ -190,7 +191,7 @@ func TestSetRulesRecomputes(t *testing.T) {
 }
 
 func TestWorkloadCap(t *testing.T) {
-	r := NewResolver(Options{MaxWorkloads: 2, ProcRoot: t.TempDir()})
+	r := NewResolver(Options{MaxWorkloads: 2, ProcRoot: testutil.TempDir(t)})
 	rules := []Rule{}
 	for i := range 5 {
 		rules = append(rules, Rule{Match: Match{UID: u32(uint32(i))}, Attributes: map[string]string{"n": strings.Repeat("x", i+1)}})
@@ -208,7 +209,7 @@ func TestWorkloadCap(t *testing.T) {
 }
 
 func TestCacheTTL(t *testing.T) {
-	r := NewResolver(Options{CacheTTL: time.Second, ProcRoot: t.TempDir()})
+	r := NewResolver(Options{CacheTTL: time.Second, ProcRoot: testutil.TempDir(t)})
 	now := time.Unix(0, 0)
 	r.now = func() time.Time { return now }
 	e := &event.Event{TGID: 1, UID: 7}

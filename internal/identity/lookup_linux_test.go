@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kernelevents/kernelevents/internal/event"
+	"github.com/kernelevents/kernelevents/internal/testutil"
 )
 
 // fakeProc writes /proc/<pid>/{stat,cgroup,exe,root/etc/passwd} under root
@@ -56,9 +57,9 @@ const startA = 5_000_000_000 // 5 s after boot
 // root id. The first container seen must not become the identity of every
 // later process with that id (the old cache mapped id → path for any id).
 func TestV1RootIDNeverCachedAsContainer(t *testing.T) {
-	proc := t.TempDir()
+	proc := testutil.TempDir(t)
 	fakeProc(t, proc, 100, startA, "4:memory:/docker/"+cid+"\n1:name=systemd:/docker/"+cid+"\n", "", "")
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: t.TempDir()})
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t)})
 	in := r.Facts(&event.Event{TGID: 100, StartNs: startA, CgroupID: 1, Comm: []byte("c")})
 	assert.Equal(t, cid, in.ContainerID)
 	assert.Equal(t, "/docker/"+cid, in.Cgroup)
@@ -73,10 +74,10 @@ func TestV1RootIDNeverCachedAsContainer(t *testing.T) {
 // A reused pid: /proc/<pid> is another process (another start time). Nothing
 // read there is the sample's creator's: not its executable, cgroup or user.
 func TestReusedPIDIsNotBelieved(t *testing.T) {
-	proc := t.TempDir()
+	proc := testutil.TempDir(t)
 	dev, ino := statExe(t, "/bin/sh")
 	fakeProc(t, proc, 100, startA+1e9, "4:memory:/docker/"+cid+"\n", "/bin/sh", "evil:x:1000:1000::/:/bin/sh\n")
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: t.TempDir()})
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t)})
 	f := r.Facts(&event.Event{TGID: 100, StartNs: startA, UID: 1000, ExeDev: dev, ExeIno: ino, Comm: []byte("c")})
 	assert.Equal(t, Facts{UID: 1000, Comm: "c"}, f)
 	// The same pid with the matching start time is believed.
@@ -90,11 +91,11 @@ func TestReusedPIDIsNotBelieved(t *testing.T) {
 // is now another file (an exec since), the path is not believed; an
 // executable seen (and checked) before is named by its device and inode.
 func TestExecutableIsTheOneAtCreation(t *testing.T) {
-	proc := t.TempDir()
+	proc := testutil.TempDir(t)
 	shDev, shIno := statExe(t, "/bin/sh")
 	// pid 100 ran /bin/sh, created the file, then exec'ed /usr/bin/env.
 	fakeProc(t, proc, 100, startA, "0::/\n", "/usr/bin/env", "")
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: t.TempDir()})
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t)})
 	e := &event.Event{TGID: 100, StartNs: startA, ExeDev: shDev, ExeIno: shIno, Comm: []byte("sh")}
 	assert.Equal(t, "", r.Facts(e).Executable, "not credited to the exec'ed program")
 
@@ -109,11 +110,9 @@ func TestExecutableIsTheOneAtCreation(t *testing.T) {
 // them, without walking; a removed cgroup resolves to nothing.
 func TestCgroupByHandle(t *testing.T) {
 	root := CgroupV2Root()
-	if root == "" || os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" || os.Getenv("KERNELEVENTS_REQUIRE_BPF") == "1" {
-			t.Fatal("needs root and a cgroup v2 mount")
-		}
-		t.Skip("needs root and a cgroup v2 mount")
+	testutil.RequireRoot(t)
+	if root == "" {
+		testutil.SkipUnlessStrict(t, "needs a cgroup v2 mount")
 	}
 	rel := "/kernelevents-test-handle-" + fmt.Sprint(os.Getpid()) + "/a"
 	abs := filepath.Join(root, rel)
@@ -152,9 +151,9 @@ func TestCgroupFromProcIsChecked(t *testing.T) {
 		os.Remove(filepath.Join(root, base, "b"))
 		os.Remove(filepath.Join(root, base))
 	})
-	proc := t.TempDir()
+	proc := testutil.TempDir(t)
 	fakeProc(t, proc, 100, startA, "0::"+base+"/b\n", "", "")
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: root, HostRoot: t.TempDir()})
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: root, HostRoot: testutil.TempDir(t)})
 	r.sys.noHandles.Store(true)
 	idA, _ := r.sys.cgroupIDOf(base + "/a")
 	idB, _ := r.sys.cgroupIDOf(base + "/b")
@@ -178,8 +177,8 @@ func TestParsePasswd(t *testing.T) {
 // attributed from the caches alone and counted; cached ones are answered at
 // once. Everything queued is delivered once the workers move again.
 func TestLookupNeverWaits(t *testing.T) {
-	proc := t.TempDir()
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: t.TempDir(), MaxPending: 10, Workers: 1})
+	proc := testutil.TempDir(t)
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t), MaxPending: 10, Workers: 1})
 	cached := &event.Event{TGID: 1, StartNs: startA, UID: 7, Comm: []byte("c")}
 	r.Resolve(cached)
 	release := make(chan struct{})
@@ -230,11 +229,9 @@ func TestLookupNeverWaits(t *testing.T) {
 // cgroup was removed is still named.
 func TestWatcherLearnsNewContainerCgroups(t *testing.T) {
 	v2 := CgroupV2Root()
-	if v2 == "" || os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" || os.Getenv("KERNELEVENTS_REQUIRE_BPF") == "1" {
-			t.Fatal("needs root and a cgroup v2 mount")
-		}
-		t.Skip("needs root and a cgroup v2 mount")
+	testutil.RequireRoot(t)
+	if v2 == "" {
+		testutil.SkipUnlessStrict(t, "needs a cgroup v2 mount")
 	}
 	// A test subtree stands for the hierarchy's root.
 	root := filepath.Join(v2, fmt.Sprintf("kernelevents-test-watch-%d", os.Getpid()))
@@ -247,7 +244,7 @@ func TestWatcherLearnsNewContainerCgroups(t *testing.T) {
 		os.Remove(filepath.Join(root, "docker"))
 		os.Remove(root)
 	})
-	r := NewResolver(Options{ProcRoot: t.TempDir(), CgroupRoot: root, HostRoot: t.TempDir()})
+	r := NewResolver(Options{ProcRoot: testutil.TempDir(t), CgroupRoot: root, HostRoot: testutil.TempDir(t)})
 	require.NoError(t, r.Start(func(*event.Event, uint32, *Facts, time.Time) {}))
 	defer r.Close()
 

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kernelevents/kernelevents/internal/event"
+	"github.com/kernelevents/kernelevents/internal/testutil"
 )
 
 // fakeSPIFFE answers from a function, which may change the fake /proc while
@@ -64,7 +65,7 @@ const webID = "spiffe://example.org/web"
 // a file it created.
 func spiffeProc(t *testing.T, uid, gid uint32) (string, *event.Event) {
 	t.Helper()
-	proc := t.TempDir()
+	proc := testutil.TempDir(t)
 	fakeProc(t, proc, 100, startA, "0::/\n", "/bin/sh", "")
 	writeStatus(t, proc, 100, uid, gid)
 	dev, ino := statExe(t, "/bin/sh")
@@ -102,7 +103,7 @@ func TestSPIFFEAnswerForAReusedPIDIsDiscarded(t *testing.T) {
 		writeStatus(t, proc, 100, 1000, 1000)
 		return issued("spiffe://example.org/admin")
 	})
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: t.TempDir(), SPIFFE: src})
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t), SPIFFE: src})
 	id, f := r.ResolveFacts(e)
 	assert.Equal(t, SPIFFEProcessGone, f.SPIFFE.Status)
 	assert.Empty(t, f.SPIFFE.IDs)
@@ -140,7 +141,7 @@ func TestSPIFFEProcessChangedIsNotBelieved(t *testing.T) {
 			if tc.before {
 				tc.change(t, proc)
 			}
-			r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: t.TempDir(), SPIFFE: src})
+			r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t), SPIFFE: src})
 			_, f := r.ResolveFacts(e)
 			assert.Equal(t, SPIFFEProcessChanged, f.SPIFFE.Status)
 			assert.Empty(t, f.SPIFFE.IDs)
@@ -160,7 +161,7 @@ func TestSPIFFEOnResourceAndRules(t *testing.T) {
 	})
 	require.NoError(t, err)
 	src := fakeSPIFFE(func(uint32) SPIFFEAnswer { return issued(webID, "spiffe://example.org/other") })
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: t.TempDir(), SPIFFE: src, Rules: rules})
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t), SPIFFE: src, Rules: rules})
 	id, _ := r.ResolveFacts(e)
 	assert.Equal(t, map[string]string{
 		AttrSPIFFEID:     webID,
@@ -183,7 +184,7 @@ func TestSPIFFENoEntry(t *testing.T) {
 	})
 	require.NoError(t, err)
 	src := fakeSPIFFE(func(uint32) SPIFFEAnswer { return SPIFFEAnswer{Status: SPIFFENoEntry} })
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: t.TempDir(), SPIFFE: src, Rules: rules})
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t), SPIFFE: src, Rules: rules})
 	id, _ := r.ResolveFacts(e)
 	assert.Equal(t, map[string]string{AttrSPIFFEID: "spiffe://typed/by-hand", AttrSPIFFEStatus: "no_entry", RuleAttribute: "uid"}, attrsOf(r, id))
 }
@@ -198,7 +199,7 @@ func TestSPIFFEExpiryBoundsTheProcessCache(t *testing.T) {
 		asked++
 		return SPIFFEAnswer{Status: SPIFFEAgentUnavailable, Expires: now.Add(time.Second)}
 	})
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: t.TempDir(), SPIFFE: src, CacheTTL: time.Hour})
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t), SPIFFE: src, CacheTTL: time.Hour})
 	r.now = func() time.Time { return now }
 	r.ResolveFacts(e)
 	r.ResolveFacts(e)
@@ -216,7 +217,7 @@ func TestSPIFFENotLookedUp(t *testing.T) {
 	proc, e := spiffeProc(t, 1000, 1000)
 	block := make(chan struct{})
 	src := fakeSPIFFE(func(uint32) SPIFFEAnswer { <-block; return issued(webID) })
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: t.TempDir(), SPIFFE: src, MaxPending: 1, Workers: 1})
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t), SPIFFE: src, MaxPending: 1, Workers: 1})
 	delivered := make(chan uint32, 4)
 	r.Start(func(_ *event.Event, id uint32, _ *Facts, _ time.Time) { delivered <- id })
 	_, _, ok := r.Lookup(e, time.Now()) // queued; the worker blocks in the source
@@ -235,7 +236,7 @@ func TestSPIFFENotLookedUp(t *testing.T) {
 // Without a source nothing SPIFFE is set or counted.
 func TestNoSPIFFESource(t *testing.T) {
 	proc, e := spiffeProc(t, 1000, 1000)
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: t.TempDir()})
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t)})
 	id, _ := r.ResolveFacts(e)
 	assert.Empty(t, attrsOf(r, id))
 	assert.Nil(t, r.SPIFFECounts())
@@ -278,14 +279,14 @@ func TestSPIFFECgroupMoveIsNotBelieved(t *testing.T) {
 	e.CgroupID = rootID
 	asked := 0
 	src := fakeSPIFFE(func(uint32) SPIFFEAnswer { asked++; return issued(webID) })
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: root, HostRoot: t.TempDir(), SPIFFE: src})
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: root, HostRoot: testutil.TempDir(t), SPIFFE: src})
 	_, f := r.ResolveFacts(e)
 	assert.Equal(t, SPIFFEProcessChanged, f.SPIFFE.Status)
 	assert.Zero(t, asked)
 
 	// Still in the sample's cgroup: believed.
 	require.NoError(t, os.WriteFile(filepath.Join(proc, "100", "cgroup"), []byte("0::/\n"), 0o644))
-	r = NewResolver(Options{ProcRoot: proc, CgroupRoot: root, HostRoot: t.TempDir(), SPIFFE: src})
+	r = NewResolver(Options{ProcRoot: proc, CgroupRoot: root, HostRoot: testutil.TempDir(t), SPIFFE: src})
 	_, f = r.ResolveFacts(e)
 	assert.Equal(t, SPIFFEIssued, f.SPIFFE.Status)
 }
@@ -301,7 +302,7 @@ func TestSPIFFEGoneProcessAskedByUID(t *testing.T) {
 		fakeSPIFFE: func(uint32) SPIFFEAnswer { t.Error("asked by pid about a gone process"); return SPIFFEAnswer{} },
 		entries:    map[string]string{"unix:uid:1000": webID, "unix:uid:1000,unix:path:/bin/sh": "spiffe://example.org/sh"},
 	}
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: t.TempDir(), SPIFFE: src})
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t), SPIFFE: src})
 	id, f := r.ResolveFacts(e)
 	assert.Equal(t, SPIFFEIssuedByUID, f.SPIFFE.Status)
 	assert.Equal(t, []string{webID}, f.SPIFFE.IDs)
@@ -327,7 +328,7 @@ func TestSPIFFEGoneProcessAgentDown(t *testing.T) {
 	proc, e := spiffeProc(t, 1000, 1000)
 	require.NoError(t, os.RemoveAll(filepath.Join(proc, "100")))
 	src := downAgent{}
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: t.TempDir(), SPIFFE: src})
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t), SPIFFE: src})
 	_, f := r.ResolveFacts(e)
 	assert.Equal(t, SPIFFEAgentUnavailable, f.SPIFFE.Status)
 }

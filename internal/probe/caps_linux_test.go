@@ -5,7 +5,6 @@
 package probe
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"os/exec"
@@ -23,17 +22,15 @@ import (
 	"github.com/kernelevents/kernelevents/internal/testutil"
 )
 
-// capsChildEnv makes TestLeastCapabilities the part that runs with fewer
-// capabilities: "open:<hook>" or "refused:<hook>".
-const capsChildEnv = "KERNELEVENTS_CAPS_CHILD"
-
 // TestLeastCapabilities proves the README's least set per hook: root with
 // every capability but CAP_BPF and CAP_PERFMON dropped opens each required
 // hook and counts exactly the files created, and without CAP_PERFMON the
 // loader refuses before touching the kernel, naming it. It re-executes the
 // test binary with the smaller bounding set, so it runs in the test VM too.
 func TestLeastCapabilities(t *testing.T) {
-	if mode := os.Getenv(capsChildEnv); mode != "" {
+	// Run again with fewer capabilities, in mode "open:<hook>",
+	// "refused:<hook>" or "paranoid:<hook>".
+	if mode, ok := testutil.RerunMode(t); ok {
 		leastCapabilitiesChild(t, mode)
 		return
 	}
@@ -42,16 +39,9 @@ func TestLeastCapabilities(t *testing.T) {
 	if len(hooks) == 0 {
 		hooks = []Hook{HookTracepoint}
 	}
-	run := func(t *testing.T, mode string, keep ...int) string {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestLeastCapabilities$", "-test.v", "-test.count=1")
-		cmd.Env = append(os.Environ(), capsChildEnv+"="+mode)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		require.NoError(t, testutil.StartWithCapabilities(cmd, keep...))
-		err := cmd.Wait()
-		t.Logf("child (%s):\n%s", mode, out.String())
-		require.NoError(t, err, "the child with fewer capabilities failed")
-		return out.String()
+	run := func(t *testing.T, mode string, keep ...int) bool {
+		_, skipped := testutil.Rerun(t, mode, testutil.WithCapabilities(keep...))
+		return skipped
 	}
 	for i, h := range hooks {
 		t.Run(string(h), func(t *testing.T) {
@@ -62,8 +52,7 @@ func TestLeastCapabilities(t *testing.T) {
 			// Debian's and Ubuntu's level 3 wants CAP_SYS_ADMIN. The least
 			// set holds at 2, the mainline default.
 			setParanoid(t, min(perfEventParanoid(), 2))
-			out := run(t, "open:"+string(h), unix.CAP_BPF, unix.CAP_PERFMON)
-			if strings.Contains(out, "--- SKIP") && testutil.Strict() {
+			if skipped := run(t, "open:"+string(h), unix.CAP_BPF, unix.CAP_PERFMON); skipped && testutil.Strict() {
 				t.Fatalf("the child skipped")
 			}
 			if i == 0 { // the capability check comes before any hook
@@ -103,7 +92,7 @@ func leastCapabilitiesChild(t *testing.T, mode string) {
 		assert.NotContains(t, err.Error(), "CAP_BPF and")
 	case "open":
 		require.Equal(t, uint64(1)<<unix.CAP_BPF|uint64(1)<<unix.CAP_PERFMON, caps, "the child must hold only CAP_BPF and CAP_PERFMON")
-		root := realTempDir(t)
+		root := testutil.TempDir(t)
 		opts.PathPrefixes = []string{root + "/"}
 		p := openHook(t, opts)
 		c := collect(p)
@@ -132,7 +121,7 @@ func leastCapabilitiesChild(t *testing.T, mode string) {
 			}
 		}
 	default:
-		t.Fatalf("%s=%q: want open:<hook>, refused:<hook> or paranoid:<hook>", capsChildEnv, mode)
+		t.Fatalf("mode %q: want open:<hook>, refused:<hook> or paranoid:<hook>", mode)
 	}
 }
 
@@ -140,8 +129,9 @@ func leastCapabilitiesChild(t *testing.T, mode string) {
 // mount namespace), Open fails once, naming BTF and btf_path, for every
 // hook; given the same BTF as a file through BTFPath, it works again.
 func TestNoKernelBTF(t *testing.T) {
-	if os.Getenv(capsChildEnv) == "" && os.Getenv(noBTFChildEnv) != "" {
-		noBTFChild(t)
+	// Run again, in a private mount namespace, with the BTF file as mode.
+	if btf, ok := testutil.RerunMode(t); ok {
+		noBTFChild(t, btf)
 		return
 	}
 	testutil.RequireRoot(t)
@@ -149,7 +139,7 @@ func TestNoKernelBTF(t *testing.T) {
 	if err != nil {
 		testutil.SkipUnlessStrict(t, "this kernel has no BTF: %v", err)
 	}
-	btfFile := filepath.Join(t.TempDir(), "vmlinux.btf")
+	btfFile := filepath.Join(testutil.TempDir(t), "vmlinux.btf")
 	require.NoError(t, os.WriteFile(btfFile, raw, 0o644))
 	hooks := requiredHooks()
 	if len(hooks) == 0 {
@@ -157,20 +147,14 @@ func TestNoKernelBTF(t *testing.T) {
 	}
 	// A child in its own mount namespace, where an empty tmpfs hides
 	// /sys/kernel/btf (the parent's view is untouched).
-	cmd := exec.Command(os.Args[0], "-test.run=^TestNoKernelBTF$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), noBTFChildEnv+"="+btfFile, "KERNELEVENTS_HOOKS="+joinHooks(hooks))
-	cmd.SysProcAttr = &unix.SysProcAttr{Unshareflags: unix.CLONE_NEWNS}
-	out, err := cmd.CombinedOutput()
-	t.Logf("child:\n%s", out)
-	require.NoError(t, err)
+	out, _ := testutil.Rerun(t, btfFile, testutil.WithEnv("KERNELEVENTS_HOOKS="+joinHooks(hooks)),
+		testutil.WithCmd(func(cmd *exec.Cmd) { cmd.SysProcAttr = &unix.SysProcAttr{Unshareflags: unix.CLONE_NEWNS} }))
 	if testutil.Strict() {
-		require.NotContains(t, string(out), "--- SKIP")
+		require.NotContains(t, out, "--- SKIP")
 	}
 }
 
-const noBTFChildEnv = "KERNELEVENTS_NOBTF_CHILD"
-
-func noBTFChild(t *testing.T) {
+func noBTFChild(t *testing.T, btfFile string) {
 	require.NoError(t, unix.Mount("none", "/sys/kernel/btf", "tmpfs", 0, ""), "hide /sys/kernel/btf")
 	_, err := os.Stat("/sys/kernel/btf/vmlinux")
 	require.True(t, errors.Is(err, os.ErrNotExist), "vmlinux still visible: %v", err)
@@ -192,10 +176,10 @@ func noBTFChild(t *testing.T) {
 			continue
 		}
 		t.Run(string(h), func(t *testing.T) {
-			root := realTempDir(t)
+			root := testutil.TempDir(t)
 			opts := DefaultOptions()
 			opts.Hook = h
-			opts.BTFPath = os.Getenv(noBTFChildEnv)
+			opts.BTFPath = btfFile
 			opts.PathPrefixes = []string{root + "/"}
 			p := openHook(t, opts)
 			c := collect(p)

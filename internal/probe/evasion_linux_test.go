@@ -36,7 +36,7 @@ func TestCompatCreations(t *testing.T) {
 	}
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {
-			dir := realTempDir(t)
+			dir := testutil.TempDir(t)
 			p, c := watchDir(t, h, dir)
 			kinds := []string{testutil.OpCompatOpen, testutil.OpCompatCreat, testutil.OpCompatOpenat, testutil.OpCompatMknod, testutil.OpCompatMknodat, testutil.OpCompatTmpfileLink, testutil.OpOpenat}
 			var ops []testutil.Op
@@ -68,7 +68,7 @@ func TestCompatCreations(t *testing.T) {
 func TestMknodPathFromDentry(t *testing.T) {
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {
-			root := realTempDir(t)
+			root := testutil.TempDir(t)
 			in, out := filepath.Join(root, "in"), filepath.Join(root, "out")
 			require.NoError(t, os.Mkdir(in, 0o755))
 			require.NoError(t, os.Mkdir(out, 0o755))
@@ -117,7 +117,7 @@ func TestMknodPathFromDentry(t *testing.T) {
 func TestTmpfileLinkCreations(t *testing.T) {
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {
-			dir := realTempDir(t)
+			dir := testutil.TempDir(t)
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "existing"), nil, 0o644))
 			p, c := watchDir(t, h, dir)
 			ops := []testutil.Op{
@@ -149,7 +149,7 @@ func TestTmpfileLinkCreations(t *testing.T) {
 func TestFDRace(t *testing.T) {
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {
-			dir := realTempDir(t)
+			dir := testutil.TempDir(t)
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "junk"), []byte("not created by the race"), 0o644))
 			p, c := watchDir(t, h, dir)
 			const n = 3000

@@ -20,10 +20,6 @@ import (
 	"github.com/kernelevents/kernelevents/internal/testutil"
 )
 
-// pidnsEnv tells a re-executed test binary that it is the collector inside
-// a new pid namespace, and which hook and directory to use.
-const pidnsEnv = "KERNELEVENTS_TEST_PIDNS"
-
 // TestExcludeSelfInPIDNamespace runs the probe as a collector in a container
 // without host PID does: in a new pid namespace (CLONE_NEWPID), where
 // os.Getpid() is 1 and the kernel's host tgid is something else. Its own file
@@ -31,7 +27,8 @@ const pidnsEnv = "KERNELEVENTS_TEST_PIDNS"
 // one namespace, the probe compared the host tgid with 1: it counted the
 // collector's own files (and would have dropped the host's pid 1).
 func TestExcludeSelfInPIDNamespace(t *testing.T) {
-	if spec := os.Getenv(pidnsEnv); spec != "" {
+	// Run again as pid 1 of a new pid namespace, in mode "<hook>:<dir>".
+	if spec, ok := testutil.RerunMode(t); ok {
 		hook, dir, _ := strings.Cut(spec, ":")
 		excludeSelfInside(t, Hook(hook), dir)
 		return
@@ -39,19 +36,16 @@ func TestExcludeSelfInPIDNamespace(t *testing.T) {
 	testutil.RequireRoot(t)
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {
-			dir := realTempDir(t)
-			cmd := exec.Command(os.Args[0], "-test.run=^TestExcludeSelfInPIDNamespace$", "-test.count=1", "-test.v")
-			cmd.Env = append(os.Environ(), pidnsEnv+"="+string(h)+":"+dir)
-			cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
-			out, err := cmd.CombinedOutput()
-			if strings.Contains(string(out), "--- SKIP") {
+			dir := testutil.TempDir(t)
+			_, skipped := testutil.Rerun(t, string(h)+":"+dir, testutil.WithCmd(func(cmd *exec.Cmd) {
+				cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+			}))
+			if skipped {
 				if slices.Contains(requiredHooks(), h) {
-					t.Fatalf("hook %s is required but was skipped:\n%s", h, out)
+					t.Fatalf("hook %s is required but was skipped (its output is above)", h)
 				}
-				t.Skipf("hook %s is not available here:\n%s", h, out)
+				t.Skipf("hook %s is not available here (its output is above)", h)
 			}
-			require.NoError(t, err, "the collector in a new pid namespace:\n%s", out)
-			require.Contains(t, string(out), "--- PASS: TestExcludeSelfInPIDNamespace", "the inner test ran:\n%s", out)
 		})
 	}
 }
@@ -88,7 +82,7 @@ func excludeSelfInside(t *testing.T, h Hook, dir string) {
 // of an excluded one's. Unlike a name, a cgroup is not the task's choice: it
 // cannot move into one it may not write to.
 func TestExcludeCgroup(t *testing.T) {
-	root := realTempDir(t)
+	root := testutil.TempDir(t)
 	cg, _ := testutil.MakeCgroup(t, "daemon")
 	var st syscall.Stat_t
 	require.NoError(t, syscall.Stat(cg, &st))

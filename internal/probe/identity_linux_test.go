@@ -47,7 +47,7 @@ func TestLayoutMatchesBPF(t *testing.T) {
 // and the process's start time as /proc/<pid>/stat reports it. The uids
 // filter keeps by effective uid.
 func TestSampleCarriesCreatorIdentity(t *testing.T) {
-	dir := realTempDir(t)
+	dir := testutil.TempDir(t)
 	require.NoError(t, os.Chmod(dir, 0o777))
 	opts := DefaultOptions()
 	opts.Hook = HookAuto

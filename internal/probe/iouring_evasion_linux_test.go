@@ -28,7 +28,7 @@ import (
 func TestIOUringEvasion(t *testing.T) {
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {
-			dir := realTempDir(t)
+			dir := testutil.TempDir(t)
 			require.NoError(t, os.Chmod(dir, 0o777))
 			opts := DefaultOptions()
 			opts.Hook = h
@@ -104,9 +104,9 @@ func TestIOUringEvasion(t *testing.T) {
 // that looks like a top one; deeper than the walk can reach at all, the
 // sample keeps the leaf side, says so, and is not filtered out.
 func TestDeepPaths(t *testing.T) {
-	for _, h := range requiredHooks() {
+	for _, h := range testedHooks() {
 		t.Run(string(h), func(t *testing.T) {
-			root := realTempDir(t)
+			root := testutil.TempDir(t)
 			opts := DefaultOptions()
 			opts.Hook = h
 			// "/etc/" too: the old walk's cut path of "etc-chain" started
@@ -166,9 +166,9 @@ func TestDeepPaths(t *testing.T) {
 // is counted with the leaf side and EVENT_F_ROOTLESS, though the prefix
 // filter cannot match it.
 func TestRootlessPath(t *testing.T) {
-	for _, h := range requiredHooks() {
+	for _, h := range testedHooks() {
 		t.Run(string(h), func(t *testing.T) {
-			root := realTempDir(t)
+			root := testutil.TempDir(t)
 			_, c := watchDir(t, h, root)
 			deep := filepath.Join(append([]string{root}, slices.Repeat([]string{"d"}, 1100)...)...)
 			require.NoError(t, mkdirAllAt(deep))

@@ -38,7 +38,7 @@ func TestLostReasonsAllPresent(t *testing.T) {
 func TestDrainReadsWhatWaits(t *testing.T) {
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {
-			root := realTempDir(t)
+			root := testutil.TempDir(t)
 			opts := DefaultOptions()
 			opts.Hook = h
 			opts.RingBufferSize = 1 << 20
@@ -87,7 +87,7 @@ func TestKretprobeBlockedOpens(t *testing.T) {
 		{"maxactive 4", 4, 16},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			root := realTempDir(t)
+			root := testutil.TempDir(t)
 			opts := DefaultOptions()
 			opts.Hook = HookKretprobe
 			opts.KretprobeMaxActive = tc.maxActive

@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/kernelevents/kernelevents/internal/testutil"
 )
 
 // TestPreemptedScratch races two creating threads on as many CPUs as the
@@ -30,7 +32,7 @@ func TestPreemptedScratch(t *testing.T) {
 	const rounds = 3000
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {
-			root := realTempDir(t)
+			root := testutil.TempDir(t)
 			deep := filepath.Join(root, "a")
 			for i := 0; i < 40; i++ {
 				deep = filepath.Join(deep, "d")

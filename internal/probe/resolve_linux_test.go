@@ -11,12 +11,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kernelevents/kernelevents/internal/testutil"
 )
 
 // TestResolveIn: names as a caller wrote them resolve as the kernel's lookup
 // would, inside a root, without following the last component.
 func TestResolveIn(t *testing.T) {
-	root := t.TempDir()
+	root := testutil.TempDir(t)
 	require.NoError(t, os.MkdirAll(filepath.Join(root, "a", "b"), 0o755))
 	require.NoError(t, os.Symlink("a", filepath.Join(root, "rel")))
 	require.NoError(t, os.Symlink("/a/b", filepath.Join(root, "abs"))) // absolute: inside root

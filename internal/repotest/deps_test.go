@@ -20,16 +20,8 @@ import (
 // tools were never installed.
 func pathWithout(t *testing.T, hidden ...string) string {
 	t.Helper()
-	top, err := os.MkdirTemp("", "ke-deps-path-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(top) })
-	dir := filepath.Join(top, "bin")
+	dir := filepath.Join(testutil.TempDir(t), "bin") // readable by any user
 	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(top, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	hide := map[string]bool{}

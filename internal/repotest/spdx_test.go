@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kernelevents/kernelevents/internal/testutil"
 )
 
 // repoRoot is the repository's top directory (this package is two levels down).
@@ -151,7 +153,7 @@ func TestSPDXHeaders(t *testing.T) {
 // header, a wrong identifier for its place, and a script known only by #!,
 // and passes generated Go.
 func TestSPDXCheckCatches(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.TempDir(t)
 	write := func(rel, body string) {
 		p := filepath.Join(dir, rel)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {

@@ -16,16 +16,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// StartWithCapabilities starts cmd with only the capabilities keep (unix.CAP_*
+// WithCapabilities starts a child with only the capabilities keep (unix.CAP_*
 // numbers), the way `setpriv --bounding-set -all,+...` would: a root process
 // gets its bounding set as its capabilities at exec. It works where no
 // setpriv is (the test VM's busybox).
+func WithCapabilities(keep ...int) ChildOption {
+	return func(c *childStart) { c.keep = append([]int{}, keep...) }
+}
+
+// startWithCapabilities starts cmd with only the capabilities keep.
 //
 // The bounding set is per thread and a child inherits the forking thread's,
 // so the set is dropped on a thread locked for this and never unlocked:
 // Go ends that thread when the goroutine returns, and no other goroutine
 // ever runs with the smaller set.
-func StartWithCapabilities(cmd *exec.Cmd, keep ...int) error {
+func startWithCapabilities(cmd *exec.Cmd, keep []int) error {
 	last, err := lastCap()
 	if err != nil {
 		return err

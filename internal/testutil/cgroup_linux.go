@@ -14,9 +14,25 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/kernelevents/kernelevents/internal/identity"
 )
+
+// cgroupV2Root returns where cgroup v2 is mounted, read from this process's
+// mountinfo apart from identity's own reading (this package is the tests'
+// oracle, and identity's tests use it), or "" when it is not.
+func cgroupV2Root() string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		// id parent major:minor root mountpoint options ... - fstype source options
+		left, right, ok := strings.Cut(line, " - ")
+		if f := strings.Fields(left); ok && strings.HasPrefix(right, "cgroup2 ") && len(f) >= 5 {
+			return f[4]
+		}
+	}
+	return ""
+}
 
 // MakeCgroup creates the cgroup v2 directory rel (slash-separated, may be
 // nested) under a test-owned parent and returns its absolute path and its
@@ -26,7 +42,7 @@ import (
 func MakeCgroup(t *testing.T, rel string) (abs, cgPath string) {
 	t.Helper()
 	RequireRoot(t)
-	root := identity.CgroupV2Root()
+	root := cgroupV2Root()
 	if root == "" {
 		SkipUnlessStrict(t, "cgroup v2 is not mounted")
 	}
@@ -53,7 +69,7 @@ func MakeCgroup(t *testing.T, rel string) (abs, cgPath string) {
 func MakeRuntimeCgroup(t testing.TB, rel string) (abs, cgPath string) {
 	t.Helper()
 	RequireRoot(t)
-	root := identity.CgroupV2Root()
+	root := cgroupV2Root()
 	if root == "" {
 		SkipUnlessStrict(t, "cgroup v2 is not mounted")
 	}
@@ -93,7 +109,7 @@ func RunInCgroup(dir string, argv ...string) (int, error) {
 // thousands of cgroups themselves as they go (RemoveCgroups).
 func MakeRuntimeCgroupNoCleanup(t testing.TB, rel string) (abs, cgPath string) {
 	t.Helper()
-	root := identity.CgroupV2Root()
+	root := cgroupV2Root()
 	if root == "" {
 		SkipUnlessStrict(t, "cgroup v2 is not mounted")
 	}

@@ -4,9 +4,16 @@
 
 package testutil
 
-import "errors"
+import (
+	"errors"
+	"os/exec"
+)
 
 // HasLegacySyscalls is false outside Linux.
 const HasLegacySyscalls = false
 
 func runChild(*ChildSpec) error { return errors.New("file-creating child needs Linux") }
+
+func startWithCapabilities(*exec.Cmd, []int) error {
+	return errors.New("starting a child with fewer capabilities needs Linux")
+}

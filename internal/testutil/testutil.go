@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -52,8 +54,128 @@ func RequireTracefs(t testing.TB) {
 	SkipUnlessStrict(t, "tracefs is not mounted (make test mounts it: mount -t tracefs tracefs /sys/kernel/tracing)")
 }
 
+// TempDir returns a new directory for t, removed when t ends: the one
+// helper for temporary directories in this repository's tests. Unlike
+// t.TempDir's it is short (os.TempDir()/ke-<random>: a unix socket path holds
+// 108 bytes, podman's runroot 50), its symlinks are resolved (the kernel
+// reports real paths, which the tests compare with) and it is reachable by
+// every user (mode 0755 in the world-writable os.TempDir(), where t.TempDir's
+// parent is 0700), so that a child running as another user
+// (ChildSpec.AsUser) can reach files in it; a test that lets that user write
+// there makes it 0777 itself.
+func TempDir(t testing.TB) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "ke-")
+	if err != nil {
+		t.Fatalf("create a temporary directory: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := os.RemoveAll(d); err != nil {
+			t.Errorf("remove temporary directory: %v", err)
+		}
+	})
+	if err := os.Chmod(d, 0o755); err != nil {
+		t.Fatalf("make %s reachable: %v", d, err)
+	}
+	real, err := filepath.EvalSymlinks(d)
+	if err != nil {
+		t.Fatalf("resolve %s: %v", d, err)
+	}
+	return real
+}
+
+// The test binary is re-executed in two ways, both through this package and
+// both with the binary Exe names: RunChild starts a child that runs no test
+// (-test.run=^$) but a ChildSpec, picked up by MaybeRunChild in TestMain;
+// Rerun starts a child that runs the calling test again, alone, in a mode the
+// test reads back with RerunMode (for what must happen in another process:
+// fewer capabilities, another pid, cgroup or mount namespace).
+
 // childEnv carries a ChildSpec to the re-executed test binary.
 const childEnv = "KERNELEVENTS_TEST_CHILD"
+
+// rerunEnv carries "<top-level test name>:<mode>" to a test run again by
+// Rerun.
+const rerunEnv = "KERNELEVENTS_TEST_RERUN"
+
+// RerunMode returns the mode t runs in when Rerun started this process for
+// t's top-level test, and whether it did.
+func RerunMode(t testing.TB) (string, bool) {
+	name, mode, ok := strings.Cut(os.Getenv(rerunEnv), ":")
+	if !ok || name != topLevel(t) {
+		return "", false
+	}
+	return mode, true
+}
+
+// Rerun runs t's top-level test again in a child (the test binary, that test
+// alone, verbose, once), with mode for RerunMode, and returns what it
+// printed and whether the test skipped there (the caller decides what a skip
+// means: SkipUnlessStrict, or a failure for a required hook). It fails t when
+// the child fails or when the test did not run in it. opts set what the
+// child needs (capabilities, namespaces, environment). Call it from the
+// test's goroutine only.
+func Rerun(t testing.TB, mode string, opts ...ChildOption) (out string, skipped bool) {
+	t.Helper()
+	name := topLevel(t)
+	cmd := exec.Command(Exe(), "-test.run=^"+regexp.QuoteMeta(name)+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), rerunEnv+"="+name+":"+mode)
+	var b strings.Builder
+	cmd.Stdout, cmd.Stderr = &b, &b
+	err := start(cmd, opts)
+	if err == nil {
+		err = cmd.Wait()
+	}
+	out = b.String()
+	t.Logf("%s run again (%s):\n%s", name, mode, out)
+	if err != nil {
+		t.Fatalf("%s run again (%s) failed: %v", name, mode, err)
+	}
+	skipped = strings.Contains(out, "\n--- SKIP: "+name+" ")
+	if !skipped && !strings.Contains(out, "\n--- PASS: "+name+" ") {
+		t.Fatalf("%s run again (%s): the test did not run in the child", name, mode)
+	}
+	return out, skipped
+}
+
+// ChildOption changes how a child (RunChild, Rerun) is started.
+type ChildOption func(*childStart)
+
+// childStart is a child's command and how to start it.
+type childStart struct {
+	cmd *exec.Cmd
+	// keep, when set, are the only capabilities the child gets
+	// (WithCapabilities).
+	keep []int
+}
+
+// WithCmd applies f to the child's command (SysProcAttr, credentials).
+func WithCmd(f func(*exec.Cmd)) ChildOption {
+	return func(c *childStart) { f(c.cmd) }
+}
+
+// WithEnv adds kv ("KEY=value") to a child's environment.
+func WithEnv(kv ...string) ChildOption {
+	return func(c *childStart) { c.cmd.Env = append(c.cmd.Env, kv...) }
+}
+
+// start applies opts to cmd and starts it.
+func start(cmd *exec.Cmd, opts []ChildOption) error {
+	c := &childStart{cmd: cmd}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.keep != nil {
+		return startWithCapabilities(cmd, c.keep)
+	}
+	return cmd.Start()
+}
+
+// topLevel returns the name of t's top-level test.
+func topLevel(t testing.TB) string {
+	name, _, _ := strings.Cut(t.Name(), "/")
+	return name
+}
 
 // ChildComm is the name the child gives its file-creating thread.
 const ChildComm = "kechild"
@@ -179,9 +301,6 @@ type Child struct {
 	Counts map[string]int
 }
 
-// ChildOption changes how the child is started.
-type ChildOption func(*exec.Cmd)
-
 // RunChild re-executes the test binary to perform spec and waits for it;
 // it fails t when the child fails. Call it from the test's goroutine only
 // (t.Fatal stops that goroutine); from others use RunChildErr.
@@ -213,14 +332,15 @@ func RunChildErr(spec ChildSpec, opts ...ChildOption) (Child, error) {
 	}
 	f.Close()
 	os.Chmod(f.Name(), 0o644) // children running as another user read it too
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := exec.Command(Exe(), "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+f.Name())
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
-	for _, o := range opts {
-		o(cmd)
+	err = start(cmd, opts)
+	if err == nil {
+		err = cmd.Wait()
 	}
-	if err := cmd.Run(); err != nil {
+	if err != nil {
 		return Child{}, fmt.Errorf("child failed: %w\n%s", err, out.String())
 	}
 	c := Child{PID: cmd.Process.Pid}

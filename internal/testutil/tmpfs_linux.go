@@ -5,7 +5,6 @@
 package testutil
 
 import (
-	"path/filepath"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -17,10 +16,7 @@ import (
 func TmpfsDir(t testing.TB) string {
 	t.Helper()
 	RequireRoot(t)
-	dir, err := filepath.EvalSymlinks(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := TempDir(t)
 	if err := unix.Mount("kernelevents-test", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
 		t.Fatalf("mount tmpfs on %s: %v", dir, err)
 	}

@@ -132,7 +132,7 @@ func TestContainerChurn(t *testing.T) {
 	const warm = 2_000
 	testutil.RequireRoot(t)
 	testutil.RequireTracefs(t)
-	dir := tempDir(t)
+	dir := testutil.TempDir(t)
 	cfg := testConfig(dir)
 	cfg.SeriesTTL = 300 * time.Millisecond
 	cfg.MaxSeries = 100_000

@@ -56,6 +56,11 @@ type Config struct {
 	// Evidence configures the per-event log records of a logs pipeline.
 	Evidence EvidenceConfig `mapstructure:"evidence"`
 
+	// Events turns the evidence records' events (kernel.file.created,
+	// kernel.evidence.gap; documentation.md) on or off: mdatagen's events
+	// config, used with the resource_attributes of MetricsBuilderConfig.
+	Events metadata.EventsConfig `mapstructure:"events"`
+
 	metadata.MetricsBuilderConfig `mapstructure:",squash"`
 
 	// prevent unkeyed literal initialization

@@ -111,6 +111,7 @@ func TestValidateNamesEachKey(t *testing.T) {
 		"identity::rules_file":           "read at start: a missing or bad file fails Start naming it (TestRulesFile*)",
 		"identity::spire::required":      "a bool",
 		"metrics":                        "mdatagen's own config (enabled flags), refused when unknown",
+		"events":                         "mdatagen's own config (enabled flags), refused when unknown",
 		"resource_attributes":            "mdatagen's own config (enabled flags), refused when unknown",
 	}
 	covered := map[string]bool{}

@@ -18,7 +18,7 @@ import (
 // when Shutdown comes. The last batch counts each as received (or lost):
 // before, Shutdown closed the reader and they were neither.
 func TestShutdownDrainsTheRing(t *testing.T) {
-	dir := tempDir(t)
+	dir := testutil.TempDir(t)
 	cfg := testConfig(dir)
 	cfg.RingBufferSize = 1 << 20
 	cfg.Wakeup.Bytes = 512 << 10

@@ -82,7 +82,7 @@ func records(sink *consumertest.LogsSink) []record {
 }
 
 func TestEvidenceRecordsMatchMetrics(t *testing.T) {
-	dir := tempDir(t)
+	dir := testutil.TempDir(t)
 	cfg := testConfig(dir)
 	cfg.Evidence.FlushInterval = 100 * time.Millisecond
 	msink, lsink, stop := startBoth(t, cfg)
@@ -92,10 +92,10 @@ func TestEvidenceRecordsMatchMetrics(t *testing.T) {
 	for i := range ops {
 		ops[i] = testutil.Op{Kind: testutil.OpOpenat, Path: "e" + strconv.Itoa(i)}
 	}
-	ops = append(ops, testutil.Op{Kind: testutil.OpSleep, Path: "300ms"}) // alive for the /proc lookup
 	before := time.Now()
-	child := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops})
+	held := testutil.StartHeld(t, testutil.ChildSpec{Dir: dir, Ops: ops}) // alive for the /proc lookup, until its records are there
 	require.Eventually(t, func() bool { return len(records(lsink)) >= n }, 10*time.Second, 50*time.Millisecond)
+	child := held.Release(t)
 	stop()
 
 	rs := records(lsink)
@@ -127,7 +127,7 @@ func TestEvidenceRecordsMatchMetrics(t *testing.T) {
 }
 
 func TestEvidenceRateLimitCountsShed(t *testing.T) {
-	dir := tempDir(t)
+	dir := testutil.TempDir(t)
 	cfg := testConfig(dir)
 	cfg.Evidence.MaxRecordsPerSecond = 10
 	cfg.Evidence.FlushInterval = 100 * time.Millisecond

@@ -53,6 +53,7 @@ func createDefaultConfig() component.Config {
 			Spire:               SpireConfig{Timeout: 2 * time.Second, CacheTTL: 30 * time.Second, RetryInterval: 5 * time.Second},
 		},
 		Evidence:             EvidenceConfig{MaxRecordsPerSecond: 1000, FlushInterval: time.Second},
+		Events:               metadata.DefaultEventsConfig(),
 		MetricsBuilderConfig: metadata.DefaultMetricsBuilderConfig(),
 	}
 }

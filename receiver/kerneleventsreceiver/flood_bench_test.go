@@ -60,11 +60,7 @@ func BenchmarkNewCgroupFlood(b *testing.B) {
 	const shells = 3
 	const maxN = 200_000
 	for b.Loop() {
-		dir, err := os.MkdirTemp("", "kernelevents-flood-")
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer os.RemoveAll(dir)
+		dir := testutil.TempDir(b)
 		script := filepath.Join(dir, "flood.sh")
 		if err := os.WriteFile(script, []byte(floodScript), 0o644); err != nil {
 			b.Fatal(err)
@@ -133,12 +129,10 @@ func BenchmarkNewCgroupFlood(b *testing.B) {
 		spawnTime := time.Since(start)
 		<-churnDone
 		require.NoError(b, churnErr)
-		for r.received.Load() > uint64(r.idLag.n.Load()) || r.resolver.Stats().Pending > 0 {
-			time.Sleep(10 * time.Millisecond)
-		}
-		for e := r.emits.Load(); r.emits.Load() < e+2; { // the last series emitted
-			time.Sleep(10 * time.Millisecond)
-		}
+		require.Eventually(b, func() bool { return r.received.Load() <= uint64(r.idLag.n.Load()) && r.resolver.Stats().Pending == 0 },
+			time.Minute, 10*time.Millisecond, "samples still waiting for identity")
+		e := r.emits.Load()
+		require.Eventually(b, func() bool { return r.emits.Load() >= e+2 }, time.Minute, 10*time.Millisecond, "the last series emitted")
 		lost, _ := r.probe.LostByReason()
 		readerMax, readerMean := r.lag.snapshot()
 		lookupMax, lookupMean := r.idLag.snapshot()

@@ -31,7 +31,7 @@ const (
 // kernel's bytes (event.Unlabel). Before the labels, the raw bytes went out
 // and the Prometheus exporter refused the series (see the end-to-end test).
 func TestLabelsAreUTF8(t *testing.T) {
-	dir := tempDir(t)
+	dir := testutil.TempDir(t)
 	require.NoError(t, os.Mkdir(filepath.Join(dir, hostileDir), 0o755))
 	cg, cgPath := testutil.MakeCgroup(t, hostileCg)
 	cfg := testConfig(dir)
@@ -40,13 +40,13 @@ func TestLabelsAreUTF8(t *testing.T) {
 		metadata.KernelFileCreationsMetricAttributeKeyFilePath)
 	msink, lsink, stop := startBoth(t, cfg)
 
-	testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Cgroup: testutil.Raw(cg), Ops: []testutil.Op{
+	child := testutil.StartHeld(t, testutil.ChildSpec{Dir: dir, Cgroup: testutil.Raw(cg), Ops: []testutil.Op{
 		{Kind: testutil.OpComm, Path: testutil.Raw(hostileComm)},
 		{Kind: testutil.OpOpenat, Path: testutil.Raw(hostileDir + "/f\xff")},
-		{Kind: testutil.OpSleep, Path: "300ms"}, // alive for the /proc lookup
-	}})
+	}}) // alive for the /proc lookup, until its record is there
 	require.Eventually(t, func() bool { return len(records(lsink)) >= 1 }, 10*time.Second, 50*time.Millisecond)
 	waitTotal(t, msink, 1)
+	child.Release(t)
 	stop()
 
 	unlabel := func(v any) string {

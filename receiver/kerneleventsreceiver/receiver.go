@@ -158,7 +158,8 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 	r.readDone = make(chan struct{})
 	r.emitDone = make(chan struct{})
 	if r.logs != nil {
-		r.evidence = newEvidence(r.cfg.Evidence, probe.MonotonicOffset(), metadata.ScopeName, r.resource)
+		lbc := metadata.LogsBuilderConfig{Events: r.cfg.Events, ResourceAttributes: r.cfg.ResourceAttributes}
+		r.evidence = newEvidence(r.cfg.Evidence, lbc, r.set, probe.MonotonicOffset(), r.resource)
 		r.evidence.spiffe = spiffe != nil
 		r.logsDone = make(chan struct{})
 		go r.logsLoop(ctx)

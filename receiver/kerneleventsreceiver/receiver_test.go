@@ -120,14 +120,8 @@ func testConfig(dir string) *Config {
 	return cfg
 }
 
-func tempDir(t *testing.T) string {
-	d, err := filepath.EvalSymlinks(t.TempDir())
-	require.NoError(t, err)
-	return d
-}
-
 func TestReceiverCountsCreations(t *testing.T) {
-	dir := tempDir(t)
+	dir := testutil.TempDir(t)
 	cfg := testConfig(dir)
 	cfg.Metrics.KernelFileCreations.EnabledAttributes = append(cfg.Metrics.KernelFileCreations.EnabledAttributes,
 		metadata.KernelFileCreationsMetricAttributeKeyProcessPid)
@@ -186,7 +180,7 @@ func TestReceiverCountsCreations(t *testing.T) {
 }
 
 func TestReceiverOverflow(t *testing.T) {
-	dir := tempDir(t)
+	dir := testutil.TempDir(t)
 	cfg := testConfig(dir)
 	cfg.MaxSeries = 3
 	sink, stop := startReceiver(t, cfg)
@@ -220,7 +214,7 @@ func TestReceiverOverflow(t *testing.T) {
 }
 
 func TestRestartStartsNewSeries(t *testing.T) {
-	dir := tempDir(t)
+	dir := testutil.TempDir(t)
 	cfg := testConfig(dir)
 	var starts []pcommon.Timestamp
 	for range 2 {

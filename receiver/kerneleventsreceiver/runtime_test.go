@@ -49,15 +49,13 @@ func newPodman(t *testing.T, driver string) *containerCLI {
 	t.Helper()
 	installRuntime(t, "podman", "podman")
 	// A short path: overlay refuses a runroot longer than 50 characters.
-	store, err := os.MkdirTemp("", "kev-")
-	require.NoError(t, err)
+	store := testutil.TempDir(t)
 	c := &containerCLI{t: t, bin: "podman", args: []string{
 		"--root", filepath.Join(store, "root"), "--runroot", filepath.Join(store, "run"),
 		"--storage-driver", driver, "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
 	}}
 	t.Cleanup(func() {
-		c.quiet("system", "reset", "--force") // unmounts what the store mounted
-		os.RemoveAll(store)
+		c.quiet("system", "reset", "--force") // unmounts what the store mounted, before TempDir removes it
 	})
 	return c
 }
@@ -68,8 +66,7 @@ func newPodman(t *testing.T, driver string) *containerCLI {
 func newDocker(t *testing.T) *containerCLI {
 	t.Helper()
 	installRuntime(t, "docker", "/usr/sbin/dockerd")
-	dir, err := os.MkdirTemp("", "kernelevents-dockerd-")
-	require.NoError(t, err)
+	dir := testutil.TempDir(t) // removed after the cleanup below stops dockerd
 	sock := filepath.Join(dir, "docker.sock")
 	log, err := os.Create(filepath.Join(dir, "dockerd.log"))
 	require.NoError(t, err)
@@ -90,18 +87,22 @@ func newDocker(t *testing.T) *containerCLI {
 			<-exited
 		}
 		log.Close()
-		os.RemoveAll(dir)
 	})
 	c := &containerCLI{t: t, bin: "/usr/bin/docker", args: []string{"-H", "unix://" + sock}}
+	died := false
 	require.Eventually(t, func() bool {
 		select {
 		case <-exited:
-			b, _ := os.ReadFile(log.Name())
-			t.Fatalf("dockerd exited: %s", b)
+			died = true // reported below: t.Fatal belongs to the test's goroutine
+			return true
 		default:
 		}
 		return exec.Command(c.bin, append(c.args, "info")...).Run() == nil
 	}, 60*time.Second, 100*time.Millisecond, "dockerd did not answer on %s", sock)
+	if died {
+		b, _ := os.ReadFile(log.Name())
+		t.Fatalf("dockerd exited: %s", b)
+	}
 	return c
 }
 
@@ -120,13 +121,13 @@ func (c *containerCLI) quiet(args ...string) {
 // root filesystem, imported from a tar.
 func (c *containerCLI) image() string {
 	c.t.Helper()
-	rootfs := c.t.TempDir()
+	rootfs := testutil.TempDir(c.t)
 	require.NoError(c.t, os.MkdirAll(filepath.Join(rootfs, "bin"), 0o755))
 	bb, err := os.ReadFile("/bin/busybox")
 	require.NoError(c.t, err, "busybox-static")
 	require.NoError(c.t, os.WriteFile(filepath.Join(rootfs, "bin", "busybox"), bb, 0o755))
 	require.NoError(c.t, os.Symlink("busybox", filepath.Join(rootfs, "bin", "sh")))
-	tar := filepath.Join(c.t.TempDir(), "rootfs.tar")
+	tar := filepath.Join(testutil.TempDir(c.t), "rootfs.tar")
 	out, err := exec.Command("tar", "-C", rootfs, "-cf", tar, ".").CombinedOutput()
 	require.NoError(c.t, err, "tar: %s", out)
 	const name = "localhost/kernelevents-test:busybox"
@@ -141,7 +142,7 @@ func (c *containerCLI) image() string {
 // cgroup path its runc made (cgroupParent/<prefix><id>).
 func containerIDs(t *testing.T, c *containerCLI, cgroup func(id string) string) {
 	img := c.image()
-	out := tempDir(t)
+	out := testutil.TempDir(t)
 	require.NoError(t, os.Chmod(out, 0o777))
 	// Inside the container the directory is /kernelevents-out: the path the
 	// kernel reports (up to the task's root).

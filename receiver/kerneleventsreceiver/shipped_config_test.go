@@ -85,7 +85,7 @@ func TestDaemonSetConfigCountsATaskNamedKubelet(t *testing.T) {
 	require.NoError(t, confmap.NewFromStringMap(ke).Unmarshal(cfg))
 	require.NoError(t, cfg.Validate())
 	cfg.CollectionInterval = 100 * time.Millisecond
-	dir := tempDir(t) // under /tmp/, a prefix the DaemonSet watches
+	dir := testutil.TempDir(t) // under /tmp/, a prefix the DaemonSet watches
 	sink, stop := startReceiver(t, cfg)
 
 	for _, name := range []string{"kubelet", "containerd"} {
@@ -98,7 +98,7 @@ func TestDaemonSetConfigCountsATaskNamedKubelet(t *testing.T) {
 		out := map[any]int64{}
 		for _, p := range lastBatch(sink)["kernel.file.creations"] {
 			// file_directory_depth 2: /tmp/<test directory>
-			if d, _ := p.attrs["kernelevents.directory.prefix"].(string); strings.HasPrefix(dir, d+"/") {
+			if d, _ := p.attrs["kernelevents.directory.prefix"].(string); d == dir || strings.HasPrefix(dir, d+"/") {
 				out[p.attrs["kernelevents.process.comm"]] += p.value
 			}
 		}
@@ -116,7 +116,7 @@ func TestDaemonSetConfigCountsATaskNamedKubelet(t *testing.T) {
 // task elsewhere named like the daemon is counted. A path that is no cgroup
 // fails Start naming the key.
 func TestExcludeCgroups(t *testing.T) {
-	dir := tempDir(t)
+	dir := testutil.TempDir(t)
 	cg, cgPath := testutil.MakeCgroup(t, "system.slice/kubelet.service")
 	cfg := testConfig(dir)
 	cfg.Filter.ExcludeCgroups = []string{cgPath}

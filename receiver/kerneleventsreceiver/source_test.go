@@ -28,6 +28,7 @@ import (
 	"github.com/kernelevents/kernelevents/internal/event"
 	"github.com/kernelevents/kernelevents/internal/identity"
 	"github.com/kernelevents/kernelevents/internal/probe"
+	"github.com/kernelevents/kernelevents/internal/testutil"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
@@ -40,6 +41,7 @@ type fakeRun struct {
 	msink *consumertest.MetricsSink
 	lsink *consumertest.LogsSink
 	opens int
+	opts  probe.Options // what the receiver opened its source with
 	stop  func()
 }
 
@@ -58,7 +60,7 @@ func fakeConfig() *Config {
 func startFake(t *testing.T, cfg *Config, logs bool, host *statusHost) *fakeRun {
 	t.Helper()
 	run := &fakeRun{src: newFakeSource(), msink: new(consumertest.MetricsSink), lsink: new(consumertest.LogsSink)}
-	f := newFactory(func(probe.Options) (source, error) { run.opens++; return run.src, nil })
+	f := newFactory(func(o probe.Options) (source, error) { run.opens++; run.opts = o; return run.src, nil })
 	set := receivertest.NewNopSettings(metadata.Type)
 	m, err := f.CreateMetrics(context.Background(), set, cfg, run.msink)
 	require.NoError(t, err)
@@ -328,7 +330,7 @@ func TestFakeIdentityRules(t *testing.T) {
 func TestFakeRulesReload(t *testing.T) {
 	exe, err := os.Readlink("/proc/self/exe")
 	require.NoError(t, err)
-	file := filepath.Join(t.TempDir(), "rules.yaml")
+	file := filepath.Join(testutil.TempDir(t), "rules.yaml")
 	write := func(service string) {
 		require.NoError(t, os.WriteFile(file, []byte("rules:\n  - name: r\n    match: {executable: "+strconv.Quote(exe)+
 			"}\n    attributes: {service.name: "+service+"}\n"), 0o600))
@@ -440,4 +442,80 @@ func TestFakeReaderErrorReportsPermanent(t *testing.T) {
 	assert.ErrorContains(t, host.permanent().Err(), "read ring buffer: consumer position out of range")
 	run.stop()
 	assert.Equal(t, []string{"drain", "lost", "close"}, run.src.history())
+}
+
+// TestFakeTickers: with short intervals the receiver emits and flushes on
+// its own: the emit loop hands a batch on every collection_interval and the
+// logs loop the records on every evidence::flush_interval.
+func TestFakeTickers(t *testing.T) {
+	cfg := fakeConfig()
+	cfg.CollectionInterval = 10 * time.Millisecond
+	cfg.Evidence.FlushInterval = 10 * time.Millisecond
+	run := startFake(t, cfg, true, nil)
+	run.src.push(sample("/tick/a/f"))
+	run.waitDelivered(t, 1)
+	e := run.r.emits.Load()
+	require.Eventually(t, func() bool { return run.r.emits.Load() >= e+2 }, 10*time.Second, time.Millisecond, "the emit loop ran")
+	assert.EqualValues(t, 1, creations(lastBatch(run.msink))["/tick/a"].value)
+	require.Eventually(t, func() bool { return run.lsink.LogRecordCount() == 1 }, 10*time.Second, time.Millisecond, "the logs loop flushed")
+	assert.Equal(t, "/tick/a/f", records(run.lsink)[0].attrs["file.path"])
+}
+
+// TestFakeExcludeCgroups: filter::exclude_cgroups reaches the kernel source
+// as the cgroups' v2 ids (this process's own cgroup, resolved without
+// root); a path that is no cgroup fails Start naming the key and index.
+func TestFakeExcludeCgroups(t *testing.T) {
+	rel, id := selfCgroup(t)
+	cfg := fakeConfig()
+	cfg.Filter.ExcludeCgroups = []string{rel}
+	run := startFake(t, cfg, false, nil)
+	assert.Equal(t, []uint64{id}, run.opts.ExcludeCgroupIDs)
+
+	cfg = fakeConfig()
+	cfg.Filter.ExcludeCgroups = []string{rel, "/kernelevents-no-such-cgroup"}
+	f := newFactory(func(probe.Options) (source, error) { return newFakeSource(), nil })
+	m, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, new(consumertest.MetricsSink))
+	require.NoError(t, err)
+	err = m.Start(context.Background(), componenttest.NewNopHost())
+	require.ErrorContains(t, err, "filter::exclude_cgroups[1]")
+	require.NoError(t, m.Shutdown(context.Background()))
+}
+
+// TestFakeSpireUnreachable: with identity::spire on an admin socket nobody
+// serves, a required agent fails Start naming the key and the outcome; an
+// optional one reports a recoverable status, retries in the background
+// until Shutdown, and each creation carries agent_unavailable on its record
+// and its resource.
+func TestFakeSpireUnreachable(t *testing.T) {
+	socket := filepath.Join(testutil.TempDir(t), "absent.sock")
+	cfg := fakeConfig()
+	cfg.Identity.Spire = SpireConfig{AdminSocket: socket, Timeout: time.Second, CacheTTL: time.Second, RetryInterval: 10 * time.Millisecond, Required: true}
+	f := newFactory(func(probe.Options) (source, error) { return newFakeSource(), nil })
+	m, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, new(consumertest.MetricsSink))
+	require.NoError(t, err)
+	err = m.Start(context.Background(), componenttest.NewNopHost())
+	require.ErrorContains(t, err, "identity::spire (required)")
+	require.ErrorContains(t, err, string(identity.SPIFFEAgentUnavailable))
+	require.NoError(t, m.Shutdown(context.Background()))
+
+	cfg.Identity.Spire.Required = false
+	host := &statusHost{}
+	run := startFake(t, cfg, true, host)
+	host.mu.Lock()
+	var recoverable error
+	for _, ev := range host.events {
+		if ev.Status() == componentstatus.StatusRecoverableError {
+			recoverable = ev.Err()
+		}
+	}
+	host.mu.Unlock()
+	require.ErrorContains(t, recoverable, "identity::spire")
+
+	run.src.push(selfSample(t, "/spire/a/f"))
+	run.waitDelivered(t, 1)
+	run.r.flushLogs(context.Background(), false)
+	got := spiffeOf(run.lsink, "/spire/a/f")
+	assert.Equal(t, "agent_unavailable", got["kernelevents.spiffe.status"], "%v", got)
+	assert.Equal(t, "agent_unavailable", got["resource.kernelevents.spiffe.status"], "%v", got)
+	assert.NotContains(t, got, "spiffe.id")
 }

@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component/componentstatus"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.uber.org/zap"
 
 	"github.com/kernelevents/kernelevents/internal/identity"
 	"github.com/kernelevents/kernelevents/internal/spire"
+	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
 // SpireConfig makes the receiver ask the node's SPIRE agent, through its
@@ -128,26 +128,29 @@ func (r *kernelEventsReceiver) stopSpire() {
 	}
 }
 
-// putSpiffe writes the SPIFFE facts known at the creation on an evidence
-// record, so that the record alone says which identity created the file.
-func putSpiffe(a pcommon.Map, f *identity.Facts) {
+// appendSpiffe adds the SPIFFE facts known at the creation to an evidence
+// record's options, so that the record alone says which identity created
+// the file.
+func appendSpiffe(opts []metadata.EventAttributeOption, f *identity.Facts) []metadata.EventAttributeOption {
 	st := f.SPIFFE.Status
 	if st == "" {
 		// Attributed from the caches alone (kernel.identity.unresolved).
 		st = identity.SPIFFENotLookedUp
 	}
-	a.PutStr(identity.AttrSPIFFEStatus, string(st))
+	opts = append(opts, metadata.WithKerneleventsRecordSpiffeStatusEventAttribute(string(st)))
 	if !f.SPIFFE.Issued() {
-		return
+		return opts
 	}
-	a.PutStr(identity.AttrSPIFFEID, f.SPIFFE.IDs[0])
+	opts = append(opts, metadata.WithSpiffeIDEventAttribute(f.SPIFFE.IDs[0]))
 	if len(f.SPIFFE.IDs) > 1 {
-		s := a.PutEmptySlice(identity.AttrSPIFFEIDs)
-		for _, id := range f.SPIFFE.IDs {
-			s.AppendEmpty().SetStr(id)
+		ids := make([]any, len(f.SPIFFE.IDs))
+		for i, id := range f.SPIFFE.IDs {
+			ids[i] = id
 		}
+		opts = append(opts, metadata.WithKerneleventsSpiffeIdsEventAttribute(ids))
 	}
 	if f.SPIFFE.Hint != "" {
-		a.PutStr(identity.AttrSPIFFEHint, f.SPIFFE.Hint)
+		opts = append(opts, metadata.WithKerneleventsSpiffeHintEventAttribute(f.SPIFFE.Hint))
 	}
+	return opts
 }

@@ -45,39 +45,14 @@ func spireConfig(dir, socket string) *Config {
 }
 
 // holdChild runs a child as uid that creates name in dir and stays alive
-// until release is called, so that the agent can attest it by pid. The
-// hold file lives outside the watched directory.
-type heldChild struct {
-	hold string
-	done chan struct{}
-}
-
-func holdChild(t *testing.T, dir, name string, uid uint32) *heldChild {
+// until it is released, so that the agent can attest it by pid.
+func holdChild(t *testing.T, dir, name string, uid uint32) *testutil.Held {
 	t.Helper()
-	// Not below t.TempDir(), whose parent is 0700: the child, as uid,
-	// stats the file.
-	holdDir, err := os.MkdirTemp("", "kehold")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(holdDir) })
-	require.NoError(t, os.Chmod(holdDir, 0o755))
-	hold := filepath.Join(holdDir, name+".hold")
-	require.NoError(t, os.WriteFile(hold, nil, 0o644))
-	h := &heldChild{hold: hold, done: make(chan struct{})}
-	spec := testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: name}, {Kind: testutil.OpWaitGone, Path: hold}}}
+	spec := testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: name}}}
 	if uid != 0 {
 		spec = spec.AsUser(uid, uid)
 	}
-	go func() {
-		defer close(h.done)
-		testutil.RunChild(t, spec)
-	}()
-	t.Cleanup(h.release)
-	return h
-}
-
-func (h *heldChild) release() {
-	os.Remove(h.hold)
-	<-h.done
+	return testutil.StartHeld(t, spec)
 }
 
 // spiffeOf returns the SPIFFE attributes of the evidence record of path, or
@@ -134,7 +109,7 @@ func TestSpireIdentitiesEndToEnd(t *testing.T) {
 	// collector's, created last, means the others are there too.
 	require.Eventually(t, func() bool { return probe.Check() == nil }, 60*time.Second, 100*time.Millisecond, "collector never authorized: %s", s.AgentLog)
 
-	dir := tempDir(t)
+	dir := testutil.TempDir(t)
 	require.NoError(t, os.Chmod(dir, 0o777))
 	cfg := spireConfig(dir, s.AdminSocket)
 	cfg.Identity.Rules = []identity.Rule{{Name: "batch", Match: identity.Match{SPIFFEID: "spiffe://" + spiretest.TrustDomain + "/bat*"}, Attributes: map[string]string{"team": "batch"}}}
@@ -157,9 +132,9 @@ func TestSpireIdentitiesEndToEnd(t *testing.T) {
 		"kernelevents.spiffe.status": "no_entry", "resource.kernelevents.spiffe.status": "no_entry",
 		"resource.kernelevents.identity.rule": "unmatched",
 	}, waitSpiffe(t, lsink, filepath.Join(dir, "none1")))
-	web.release()
-	batch.release()
-	none.release()
+	web.Release(t)
+	batch.Release(t)
+	none.Release(t)
 
 	// A creator that exits at once (as touch does) is looked up by pid
 	// if still there, else by the uid and gid its sample proves: the same
@@ -206,7 +181,7 @@ func TestSpireIdentitiesEndToEnd(t *testing.T) {
 		"kernelevents.spiffe.status": "no_entry", "resource.kernelevents.spiffe.status": "no_entry",
 		"resource.kernelevents.identity.rule": "unmatched",
 	}, waitSpiffe(t, lsink, filepath.Join(dir, "web2")))
-	web2.release()
+	web2.Release(t)
 
 	// Stop the agent: the next creation is delivered, marked
 	// agent_unavailable.
@@ -216,7 +191,7 @@ func TestSpireIdentitiesEndToEnd(t *testing.T) {
 		"kernelevents.spiffe.status": "agent_unavailable", "resource.kernelevents.spiffe.status": "agent_unavailable",
 		"resource.kernelevents.identity.rule": "unmatched",
 	}, waitSpiffe(t, lsink, filepath.Join(dir, "batch2")))
-	batch2.release()
+	batch2.Release(t)
 
 	var lookups map[string]int64
 	require.Eventually(t, func() bool {
@@ -249,8 +224,8 @@ func withoutCgroup(key string) string {
 func TestSpireUnreachableAtStart(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.RequireTracefs(t)
-	dir := tempDir(t)
-	socket := filepath.Join(t.TempDir(), "absent.sock")
+	dir := testutil.TempDir(t)
+	socket := filepath.Join(testutil.TempDir(t), "absent.sock")
 
 	cfg := spireConfig(dir, socket)
 	r, err := kernelFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, new(consumertest.MetricsSink))
@@ -282,6 +257,6 @@ func TestSpireUnreachableAtStart(t *testing.T) {
 
 	h := holdChild(t, dir, "f", 0)
 	got := waitSpiffe(t, lsink, filepath.Join(dir, "f"))
-	h.release()
+	h.Release(t)
 	assert.Equal(t, "agent_unavailable", got["kernelevents.spiffe.status"], "%v", got)
 }

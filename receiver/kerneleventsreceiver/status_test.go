@@ -58,7 +58,7 @@ func (h *statusHost) permanent() *componentstatus.Event {
 func TestReaderDeathReportsPermanentError(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.RequireTracefs(t)
-	dir := tempDir(t)
+	dir := testutil.TempDir(t)
 	sink := new(consumertest.MetricsSink)
 	host := &statusHost{Host: componenttest.NewNopHost()}
 	r, err := kernelFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), testConfig(dir), sink)

@@ -76,12 +76,7 @@ func Start(t testing.TB) *SPIRE {
 			testutil.SkipUnlessStrict(t, "SPIRE %s not built in %s (make spire, or bash scripts/spire-build.sh): %v", Version, bin, err)
 		}
 	}
-	// Unix socket paths are limited to 107 bytes: a short directory.
-	dir, err := os.MkdirTemp("", "kespire")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := testutil.TempDir(t) // short: unix socket paths are limited to 107 bytes
 	for _, d := range []string{"server", "agent", "public", "admin"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)

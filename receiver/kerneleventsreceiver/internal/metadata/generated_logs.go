@@ -3,18 +3,185 @@
 package metadata
 
 import (
+	"context"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/filter"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/otel/trace"
 )
+
+type EventAttributeOption interface {
+	apply(plog.LogRecord)
+}
+
+type eventAttributeOptionFunc func(plog.LogRecord)
+
+func (eaof eventAttributeOptionFunc) apply(lr plog.LogRecord) {
+	eaof(lr)
+}
+
+func WithKerneleventsFilePathTruncatedEventAttribute(kerneleventsFilePathTruncatedAttributeValue bool) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutBool("kernelevents.file.path.truncated", kerneleventsFilePathTruncatedAttributeValue)
+	})
+}
+
+func WithKerneleventsIoUringEventAttribute(kerneleventsIoUringAttributeValue bool) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutBool("kernelevents.io_uring", kerneleventsIoUringAttributeValue)
+	})
+}
+
+func WithKerneleventsRecordSpiffeStatusEventAttribute(kerneleventsRecordSpiffeStatusAttributeValue string) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutStr("kernelevents.spiffe.status", kerneleventsRecordSpiffeStatusAttributeValue)
+	})
+}
+
+func WithKerneleventsSpiffeHintEventAttribute(kerneleventsSpiffeHintAttributeValue string) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutStr("kernelevents.spiffe.hint", kerneleventsSpiffeHintAttributeValue)
+	})
+}
+
+func WithKerneleventsSpiffeIdsEventAttribute(kerneleventsSpiffeIdsAttributeValue []any) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutEmptySlice("kernelevents.spiffe.ids").FromRaw(kerneleventsSpiffeIdsAttributeValue)
+	})
+}
+
+func WithKerneleventsSyscallEventAttribute(kerneleventsSyscallAttributeValue string) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutStr("kernelevents.syscall", kerneleventsSyscallAttributeValue)
+	})
+}
+
+func WithProcessExecutableNameEventAttribute(processExecutableNameAttributeValue string) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutStr("process.executable.name", processExecutableNameAttributeValue)
+	})
+}
+
+func WithProcessExecutablePathEventAttribute(processExecutablePathAttributeValue string) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutStr("process.executable.path", processExecutablePathAttributeValue)
+	})
+}
+
+func WithProcessRealUserIDEventAttribute(processRealUserIDAttributeValue int64) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutInt("process.real_user.id", processRealUserIDAttributeValue)
+	})
+}
+
+func WithProcessUserNameEventAttribute(processUserNameAttributeValue string) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutStr("process.user.name", processUserNameAttributeValue)
+	})
+}
+
+func WithSpiffeIDEventAttribute(spiffeIDAttributeValue string) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutStr("spiffe.id", spiffeIDAttributeValue)
+	})
+}
+
+type eventKernelEvidenceGap struct {
+	data   plog.LogRecordSlice // data buffer for generated log records.
+	config EventConfig         // event config provided by user.
+}
+
+func (e *eventKernelEvidenceGap) recordEvent(ctx context.Context, timestamp pcommon.Timestamp, kerneleventsEvidenceShedAttributeValue int64) {
+	if !e.config.Enabled {
+		return
+	}
+	dp := e.data.AppendEmpty()
+	dp.SetEventName("kernel.evidence.gap")
+	dp.SetTimestamp(timestamp)
+
+	if span := trace.SpanContextFromContext(ctx); span.IsValid() {
+		dp.SetTraceID(pcommon.TraceID(span.TraceID()))
+		dp.SetSpanID(pcommon.SpanID(span.SpanID()))
+	}
+	dp.Attributes().PutInt("kernelevents.evidence.shed", kerneleventsEvidenceShedAttributeValue)
+
+}
+
+// emit appends recorded event data to a events slice and prepares it for recording another set of log records.
+func (e *eventKernelEvidenceGap) emit(lrs plog.LogRecordSlice) {
+	if e.config.Enabled && e.data.Len() > 0 {
+		e.data.MoveAndAppendTo(lrs)
+	}
+}
+
+func newEventKernelEvidenceGap(cfg EventConfig) eventKernelEvidenceGap {
+	e := eventKernelEvidenceGap{config: cfg}
+	if cfg.Enabled {
+		e.data = plog.NewLogRecordSlice()
+	}
+	return e
+}
+
+type eventKernelFileCreated struct {
+	data   plog.LogRecordSlice // data buffer for generated log records.
+	config EventConfig         // event config provided by user.
+}
+
+func (e *eventKernelFileCreated) recordEvent(ctx context.Context, timestamp pcommon.Timestamp, filePathAttributeValue string, fileDirectoryAttributeValue string, processPidAttributeValue int64, threadIDAttributeValue int64, processUserIDAttributeValue int64, processGroupIDAttributeValue int64, kerneleventsProcessCommAttributeValue string, kerneleventsHookAttributeValue string, kerneleventsCgroupIDAttributeValue int64, options ...EventAttributeOption) {
+	if !e.config.Enabled {
+		return
+	}
+	dp := e.data.AppendEmpty()
+	dp.SetEventName("kernel.file.created")
+	dp.SetTimestamp(timestamp)
+
+	if span := trace.SpanContextFromContext(ctx); span.IsValid() {
+		dp.SetTraceID(pcommon.TraceID(span.TraceID()))
+		dp.SetSpanID(pcommon.SpanID(span.SpanID()))
+	}
+	dp.Attributes().PutStr("file.path", filePathAttributeValue)
+	dp.Attributes().PutStr("file.directory", fileDirectoryAttributeValue)
+	dp.Attributes().PutInt("process.pid", processPidAttributeValue)
+	dp.Attributes().PutInt("thread.id", threadIDAttributeValue)
+	dp.Attributes().PutInt("process.user.id", processUserIDAttributeValue)
+	dp.Attributes().PutInt("process.group.id", processGroupIDAttributeValue)
+	dp.Attributes().PutStr("kernelevents.process.comm", kerneleventsProcessCommAttributeValue)
+	dp.Attributes().PutStr("kernelevents.hook", kerneleventsHookAttributeValue)
+	dp.Attributes().PutInt("kernelevents.cgroup.id", kerneleventsCgroupIDAttributeValue)
+
+	for _, op := range options {
+		op.apply(dp)
+	}
+}
+
+// emit appends recorded event data to a events slice and prepares it for recording another set of log records.
+func (e *eventKernelFileCreated) emit(lrs plog.LogRecordSlice) {
+	if e.config.Enabled && e.data.Len() > 0 {
+		e.data.MoveAndAppendTo(lrs)
+	}
+}
+
+func newEventKernelFileCreated(cfg EventConfig) eventKernelFileCreated {
+	e := eventKernelFileCreated{config: cfg}
+	if cfg.Enabled {
+		e.data = plog.NewLogRecordSlice()
+	}
+	return e
+}
 
 // LogsBuilder provides an interface for scrapers to report logs while taking care of all the transformations
 // required to produce log representation defined in metadata and user config.
 type LogsBuilder struct {
-	logsBuffer       plog.Logs
-	logRecordsBuffer plog.LogRecordSlice
-	buildInfo        component.BuildInfo // contains version information.
+	config                         LogsBuilderConfig // config of the logs builder.
+	logsBuffer                     plog.Logs
+	logRecordsBuffer               plog.LogRecordSlice
+	buildInfo                      component.BuildInfo // contains version information.
+	resourceAttributeIncludeFilter map[string]filter.Filter
+	resourceAttributeExcludeFilter map[string]filter.Filter
+	eventKernelEvidenceGap         eventKernelEvidenceGap
+	eventKernelFileCreated         eventKernelFileCreated
 }
 
 // LogBuilderOption applies changes to default logs builder.
@@ -22,11 +189,58 @@ type LogBuilderOption interface {
 	apply(*LogsBuilder)
 }
 
-func NewLogsBuilder(settings receiver.Settings) *LogsBuilder {
+func NewLogsBuilder(lbc LogsBuilderConfig, settings receiver.Settings) *LogsBuilder {
 	lb := &LogsBuilder{
-		logsBuffer:       plog.NewLogs(),
-		logRecordsBuffer: plog.NewLogRecordSlice(),
-		buildInfo:        settings.BuildInfo,
+		config:                         lbc,
+		logsBuffer:                     plog.NewLogs(),
+		logRecordsBuffer:               plog.NewLogRecordSlice(),
+		buildInfo:                      settings.BuildInfo,
+		eventKernelEvidenceGap:         newEventKernelEvidenceGap(lbc.Events.KernelEvidenceGap),
+		eventKernelFileCreated:         newEventKernelFileCreated(lbc.Events.KernelFileCreated),
+		resourceAttributeIncludeFilter: make(map[string]filter.Filter),
+		resourceAttributeExcludeFilter: make(map[string]filter.Filter),
+	}
+	if lbc.ResourceAttributes.ContainerID.EventsInclude != nil {
+		lb.resourceAttributeIncludeFilter["container.id"] = filter.CreateFilter(lbc.ResourceAttributes.ContainerID.EventsInclude)
+	}
+	if lbc.ResourceAttributes.ContainerID.EventsExclude != nil {
+		lb.resourceAttributeExcludeFilter["container.id"] = filter.CreateFilter(lbc.ResourceAttributes.ContainerID.EventsExclude)
+	}
+	if lbc.ResourceAttributes.K8sPodUID.EventsInclude != nil {
+		lb.resourceAttributeIncludeFilter["k8s.pod.uid"] = filter.CreateFilter(lbc.ResourceAttributes.K8sPodUID.EventsInclude)
+	}
+	if lbc.ResourceAttributes.K8sPodUID.EventsExclude != nil {
+		lb.resourceAttributeExcludeFilter["k8s.pod.uid"] = filter.CreateFilter(lbc.ResourceAttributes.K8sPodUID.EventsExclude)
+	}
+	if lbc.ResourceAttributes.KerneleventsCgroupPath.EventsInclude != nil {
+		lb.resourceAttributeIncludeFilter["kernelevents.cgroup.path"] = filter.CreateFilter(lbc.ResourceAttributes.KerneleventsCgroupPath.EventsInclude)
+	}
+	if lbc.ResourceAttributes.KerneleventsCgroupPath.EventsExclude != nil {
+		lb.resourceAttributeExcludeFilter["kernelevents.cgroup.path"] = filter.CreateFilter(lbc.ResourceAttributes.KerneleventsCgroupPath.EventsExclude)
+	}
+	if lbc.ResourceAttributes.KerneleventsSpiffeHint.EventsInclude != nil {
+		lb.resourceAttributeIncludeFilter["kernelevents.spiffe.hint"] = filter.CreateFilter(lbc.ResourceAttributes.KerneleventsSpiffeHint.EventsInclude)
+	}
+	if lbc.ResourceAttributes.KerneleventsSpiffeHint.EventsExclude != nil {
+		lb.resourceAttributeExcludeFilter["kernelevents.spiffe.hint"] = filter.CreateFilter(lbc.ResourceAttributes.KerneleventsSpiffeHint.EventsExclude)
+	}
+	if lbc.ResourceAttributes.KerneleventsSpiffeIds.EventsInclude != nil {
+		lb.resourceAttributeIncludeFilter["kernelevents.spiffe.ids"] = filter.CreateFilter(lbc.ResourceAttributes.KerneleventsSpiffeIds.EventsInclude)
+	}
+	if lbc.ResourceAttributes.KerneleventsSpiffeIds.EventsExclude != nil {
+		lb.resourceAttributeExcludeFilter["kernelevents.spiffe.ids"] = filter.CreateFilter(lbc.ResourceAttributes.KerneleventsSpiffeIds.EventsExclude)
+	}
+	if lbc.ResourceAttributes.KerneleventsSpiffeStatus.EventsInclude != nil {
+		lb.resourceAttributeIncludeFilter["kernelevents.spiffe.status"] = filter.CreateFilter(lbc.ResourceAttributes.KerneleventsSpiffeStatus.EventsInclude)
+	}
+	if lbc.ResourceAttributes.KerneleventsSpiffeStatus.EventsExclude != nil {
+		lb.resourceAttributeExcludeFilter["kernelevents.spiffe.status"] = filter.CreateFilter(lbc.ResourceAttributes.KerneleventsSpiffeStatus.EventsExclude)
+	}
+	if lbc.ResourceAttributes.SpiffeID.EventsInclude != nil {
+		lb.resourceAttributeIncludeFilter["spiffe.id"] = filter.CreateFilter(lbc.ResourceAttributes.SpiffeID.EventsInclude)
+	}
+	if lbc.ResourceAttributes.SpiffeID.EventsExclude != nil {
+		lb.resourceAttributeExcludeFilter["spiffe.id"] = filter.CreateFilter(lbc.ResourceAttributes.SpiffeID.EventsExclude)
 	}
 
 	return lb
@@ -34,7 +248,7 @@ func NewLogsBuilder(settings receiver.Settings) *LogsBuilder {
 
 // NewResourceBuilder returns a new resource builder that should be used to build a resource associated with for the emitted logs.
 func (lb *LogsBuilder) NewResourceBuilder() *ResourceBuilder {
-	return NewResourceBuilder(ResourceAttributesConfig{})
+	return NewResourceBuilder(lb.config.ResourceAttributes)
 }
 
 // ResourceLogsOption applies changes to provided resource logs.
@@ -71,6 +285,8 @@ func (lb *LogsBuilder) EmitForResource(options ...ResourceLogsOption) {
 	ils := rl.ScopeLogs().AppendEmpty()
 	ils.Scope().SetName(ScopeName)
 	ils.Scope().SetVersion(lb.buildInfo.Version)
+	lb.eventKernelEvidenceGap.emit(ils.LogRecords())
+	lb.eventKernelFileCreated.emit(ils.LogRecords())
 
 	for _, op := range options {
 		op.apply(rl)
@@ -79,6 +295,17 @@ func (lb *LogsBuilder) EmitForResource(options ...ResourceLogsOption) {
 	if lb.logRecordsBuffer.Len() > 0 {
 		lb.logRecordsBuffer.MoveAndAppendTo(ils.LogRecords())
 		lb.logRecordsBuffer = plog.NewLogRecordSlice()
+	}
+
+	for attr, filter := range lb.resourceAttributeIncludeFilter {
+		if val, ok := rl.Resource().Attributes().Get(attr); ok && !filter.Matches(val.AsString()) {
+			return
+		}
+	}
+	for attr, filter := range lb.resourceAttributeExcludeFilter {
+		if val, ok := rl.Resource().Attributes().Get(attr); ok && filter.Matches(val.AsString()) {
+			return
+		}
 	}
 
 	if ils.LogRecords().Len() > 0 {
@@ -94,4 +321,14 @@ func (lb *LogsBuilder) Emit(options ...ResourceLogsOption) plog.Logs {
 	logs := lb.logsBuffer
 	lb.logsBuffer = plog.NewLogs()
 	return logs
+}
+
+// RecordKernelEvidenceGapEvent adds a log record of kernel.evidence.gap event.
+func (lb *LogsBuilder) RecordKernelEvidenceGapEvent(ctx context.Context, timestamp pcommon.Timestamp, kerneleventsEvidenceShedAttributeValue int64) {
+	lb.eventKernelEvidenceGap.recordEvent(ctx, timestamp, kerneleventsEvidenceShedAttributeValue)
+}
+
+// RecordKernelFileCreatedEvent adds a log record of kernel.file.created event.
+func (lb *LogsBuilder) RecordKernelFileCreatedEvent(ctx context.Context, timestamp pcommon.Timestamp, filePathAttributeValue string, fileDirectoryAttributeValue string, processPidAttributeValue int64, threadIDAttributeValue int64, processUserIDAttributeValue int64, processGroupIDAttributeValue int64, kerneleventsProcessCommAttributeValue string, kerneleventsHookAttributeValue AttributeKerneleventsHook, kerneleventsCgroupIDAttributeValue int64, options ...EventAttributeOption) {
+	lb.eventKernelFileCreated.recordEvent(ctx, timestamp, filePathAttributeValue, fileDirectoryAttributeValue, processPidAttributeValue, threadIDAttributeValue, processUserIDAttributeValue, processGroupIDAttributeValue, kerneleventsProcessCommAttributeValue, kerneleventsHookAttributeValue.String(), kerneleventsCgroupIDAttributeValue, options...)
 }

@@ -3,21 +3,31 @@
 package metadata
 
 import (
+	"context"
 	"github.com/stretchr/testify/assert"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 	"testing"
 	"time"
 )
 
+type eventsTestDataSet int
+
+const (
+	eventTestDataSetDefault eventsTestDataSet = iota
+	eventTestDataSetAll
+	eventTestDataSetNone
+)
+
 func TestLogsBuilderAppendLogRecord(t *testing.T) {
 	observedZapCore, _ := observer.New(zap.WarnLevel)
 	settings := receivertest.NewNopSettings(receivertest.NopType)
 	settings.Logger = zap.New(observedZapCore)
-	lb := NewLogsBuilder(settings)
+	lb := NewLogsBuilder(loadLogsBuilderConfig(t, "all_set"), settings)
 
 	rb := lb.NewResourceBuilder()
 	rb.SetContainerID("container.id-val")
@@ -69,4 +79,175 @@ func TestLogsBuilderAppendLogRecord(t *testing.T) {
 
 	assert.Equal(t, pcommon.ValueTypeStr, sl.LogRecords().At(1).Body().Type())
 	assert.Equal(t, "the second log record", sl.LogRecords().At(1).Body().Str())
+}
+func TestLogsBuilder(t *testing.T) {
+	tests := []struct {
+		name        string
+		eventsSet   eventsTestDataSet
+		resAttrsSet eventsTestDataSet
+		expectEmpty bool
+	}{
+		{
+			name: "default",
+		},
+		{
+			name:        "all_set",
+			eventsSet:   eventTestDataSetAll,
+			resAttrsSet: eventTestDataSetAll,
+		},
+		{
+			name:        "none_set",
+			eventsSet:   eventTestDataSetNone,
+			resAttrsSet: eventTestDataSetNone,
+			expectEmpty: true,
+		},
+		{
+			name:        "filter_set_include",
+			resAttrsSet: eventTestDataSetAll,
+		},
+		{
+			name:        "filter_set_exclude",
+			resAttrsSet: eventTestDataSetAll,
+			expectEmpty: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			timestamp := pcommon.Timestamp(1_000_001_000)
+			traceID := [16]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+			spanID := [8]byte{0, 1, 2, 3, 4, 5, 6, 7}
+			ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+				TraceID:    trace.TraceID(traceID),
+				SpanID:     trace.SpanID(spanID),
+				TraceFlags: trace.FlagsSampled,
+			}))
+			observedZapCore, observedLogs := observer.New(zap.WarnLevel)
+			settings := receivertest.NewNopSettings(receivertest.NopType)
+			settings.Logger = zap.New(observedZapCore)
+			lb := NewLogsBuilder(loadLogsBuilderConfig(t, tt.name), settings)
+
+			expectedWarnings := 0
+
+			assert.Equal(t, expectedWarnings, observedLogs.Len())
+
+			defaultEventsCount := 0
+			allEventsCount := 0
+			defaultEventsCount++
+			allEventsCount++
+			lb.RecordKernelEvidenceGapEvent(ctx, timestamp, 26)
+			defaultEventsCount++
+			allEventsCount++
+			lb.RecordKernelFileCreatedEvent(ctx, timestamp, "file.path-val", "file.directory-val", 11, 9, 15, 16, "kernelevents.process.comm-val", AttributeKerneleventsHookKretprobe, 22, WithKerneleventsFilePathTruncatedEventAttribute(true), WithProcessRealUserIDEventAttribute(20), WithProcessUserNameEventAttribute("process.user.name-val"), WithProcessExecutablePathEventAttribute("process.executable.path-val"), WithProcessExecutableNameEventAttribute("process.executable.name-val"), WithKerneleventsIoUringEventAttribute(false), WithKerneleventsSyscallEventAttribute("kernelevents.syscall-val"), WithKerneleventsRecordSpiffeStatusEventAttribute("kernelevents.record.spiffe.status-val"), WithSpiffeIDEventAttribute("spiffe.id-val"), WithKerneleventsSpiffeIdsEventAttribute([]any{"kernelevents.spiffe.ids-item1", "kernelevents.spiffe.ids-item2"}), WithKerneleventsSpiffeHintEventAttribute("kernelevents.spiffe.hint-val"))
+
+			rb := lb.NewResourceBuilder()
+			rb.SetContainerID("container.id-val")
+			rb.SetK8sPodUID("k8s.pod.uid-val")
+			rb.SetKerneleventsCgroupPath("kernelevents.cgroup.path-val")
+			rb.SetKerneleventsSpiffeHint("kernelevents.spiffe.hint-val")
+			rb.SetKerneleventsSpiffeIds("kernelevents.spiffe.ids-val")
+			rb.SetKerneleventsSpiffeStatus("kernelevents.spiffe.status-val")
+			rb.SetSpiffeID("spiffe.id-val")
+			res := rb.Emit()
+			logs := lb.Emit(WithLogsResource(res))
+
+			if tt.expectEmpty || ((tt.name == "default" || tt.name == "filter_set_include") && defaultEventsCount == 0) {
+				assert.Equal(t, 0, logs.ResourceLogs().Len())
+				return
+			}
+
+			assert.Equal(t, 1, logs.ResourceLogs().Len())
+			rl := logs.ResourceLogs().At(0)
+			assert.Equal(t, res, rl.Resource())
+			assert.Equal(t, 1, rl.ScopeLogs().Len())
+			lrs := rl.ScopeLogs().At(0).LogRecords()
+			if tt.eventsSet == eventTestDataSetDefault {
+				assert.Equal(t, defaultEventsCount, lrs.Len())
+			}
+			if tt.eventsSet == eventTestDataSetAll {
+				assert.Equal(t, allEventsCount, lrs.Len())
+			}
+			validatedEvents := make(map[string]bool)
+			for i := 0; i < lrs.Len(); i++ {
+				switch lrs.At(i).EventName() {
+				case "kernel.evidence.gap":
+					assert.False(t, validatedEvents["kernel.evidence.gap"], "Found a duplicate in the events slice: kernel.evidence.gap")
+					validatedEvents["kernel.evidence.gap"] = true
+					lr := lrs.At(i)
+					assert.Equal(t, timestamp, lr.Timestamp())
+					assert.Equal(t, pcommon.TraceID(traceID), lr.TraceID())
+					assert.Equal(t, pcommon.SpanID(spanID), lr.SpanID())
+					attrVal, ok := lr.Attributes().Get("kernelevents.evidence.shed")
+					assert.True(t, ok)
+					assert.EqualValues(t, 26, attrVal.Int())
+				case "kernel.file.created":
+					assert.False(t, validatedEvents["kernel.file.created"], "Found a duplicate in the events slice: kernel.file.created")
+					validatedEvents["kernel.file.created"] = true
+					lr := lrs.At(i)
+					assert.Equal(t, timestamp, lr.Timestamp())
+					assert.Equal(t, pcommon.TraceID(traceID), lr.TraceID())
+					assert.Equal(t, pcommon.SpanID(spanID), lr.SpanID())
+					attrVal, ok := lr.Attributes().Get("file.path")
+					assert.True(t, ok)
+					assert.Equal(t, "file.path-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("file.directory")
+					assert.True(t, ok)
+					assert.Equal(t, "file.directory-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("kernelevents.file.path.truncated")
+					assert.True(t, ok)
+					assert.True(t, attrVal.Bool())
+					attrVal, ok = lr.Attributes().Get("process.pid")
+					assert.True(t, ok)
+					assert.EqualValues(t, 11, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("thread.id")
+					assert.True(t, ok)
+					assert.EqualValues(t, 9, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("process.user.id")
+					assert.True(t, ok)
+					assert.EqualValues(t, 15, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("process.real_user.id")
+					assert.True(t, ok)
+					assert.EqualValues(t, 20, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("process.group.id")
+					assert.True(t, ok)
+					assert.EqualValues(t, 16, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("process.user.name")
+					assert.True(t, ok)
+					assert.Equal(t, "process.user.name-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("kernelevents.process.comm")
+					assert.True(t, ok)
+					assert.Equal(t, "kernelevents.process.comm-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("process.executable.path")
+					assert.True(t, ok)
+					assert.Equal(t, "process.executable.path-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("process.executable.name")
+					assert.True(t, ok)
+					assert.Equal(t, "process.executable.name-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("kernelevents.hook")
+					assert.True(t, ok)
+					assert.Equal(t, "kretprobe", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("kernelevents.io_uring")
+					assert.True(t, ok)
+					assert.False(t, attrVal.Bool())
+					attrVal, ok = lr.Attributes().Get("kernelevents.syscall")
+					assert.True(t, ok)
+					assert.Equal(t, "kernelevents.syscall-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("kernelevents.cgroup.id")
+					assert.True(t, ok)
+					assert.EqualValues(t, 22, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("kernelevents.spiffe.status")
+					assert.True(t, ok)
+					assert.Equal(t, "kernelevents.record.spiffe.status-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("spiffe.id")
+					assert.True(t, ok)
+					assert.Equal(t, "spiffe.id-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("kernelevents.spiffe.ids")
+					assert.True(t, ok)
+					assert.Equal(t, []any{"kernelevents.spiffe.ids-item1", "kernelevents.spiffe.ids-item2"}, attrVal.Slice().AsRaw())
+					attrVal, ok = lr.Attributes().Get("kernelevents.spiffe.hint")
+					assert.True(t, ok)
+					assert.Equal(t, "kernelevents.spiffe.hint-val", attrVal.Str())
+				}
+			}
+		})
+	}
 }

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package kerneleventsreceiver
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/plogtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/kernelevents/kernelevents/internal/event"
+	"github.com/kernelevents/kernelevents/internal/identity"
+	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
+)
+
+// goldenT0 is the wall time of the golden evidence batch; the kernel's
+// monotonic clock reads 1 s at goldenT0.
+var goldenT0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// goldenEvidence records a fixed batch, as the reader would: a host
+// creation with only the kernel's facts; a workload's creation with every
+// optional attribute (a truncated io_uring path, a setuid program's real
+// uid, its user and executable, several SPIFFE IDs and a hint); a rootless
+// mknod path with bytes that are not UTF-8; two creations the rate limit
+// sheds, then one that closes the gap.
+func goldenEvidence(t *testing.T, lbc metadata.LogsBuilderConfig, spiffe bool) (plog.Logs, bool) {
+	t.Helper()
+	ev := newEvidence(EvidenceConfig{MaxRecordsPerSecond: 3}, lbc, receivertest.NewNopSettings(metadata.Type),
+		goldenT0.UnixNano()-1e9, goldenResource)
+	ev.bucket = newTokenBucket(3, goldenT0)
+	ev.spiffe = spiffe
+	at := func(ms int) (*event.Event, time.Time) {
+		e := &event.Event{TimeNs: uint64(1e9 + ms*1e6), CgroupID: 77, TGID: 100, TID: 101, UID: 0, GID: 0, RealUID: 0,
+			Hook: event.HookTracepoint, Comm: []byte("sshd"), Path: []byte("/var/log/wtmp")}
+		return e, goldenT0.Add(time.Duration(ms+2) * time.Millisecond) // read 2 ms after the hook
+	}
+
+	e, now := at(0)
+	ev.add(e, 0, identity.Facts{}, now)
+
+	e, now = at(1)
+	e.TGID, e.TID, e.UID, e.GID, e.RealUID = 4242, 4243, 101, 101, 1000
+	e.Hook, e.Flags = event.HookIOUring, event.FlagIOUring|event.FlagTruncated
+	e.Comm, e.Path = []byte("nginx"), []byte("/srv/www/cache/deep")
+	ev.add(e, 1, identity.Facts{User: "www-data", Executable: "/usr/sbin/nginx", SPIFFE: identity.SPIFFEFacts{
+		Status: identity.SPIFFEIssued, IDs: []string{"spiffe://example.org/web", "spiffe://example.org/web-canary"}, Hint: "web"}}, now)
+
+	e, now = at(2)
+	e.Flags = event.FlagMknod | event.FlagRootless
+	e.Comm, e.Path = []byte("mk\xfffifo"), []byte("run/q\xff/./fifo")
+	ev.add(e, 1, identity.Facts{}, now) // not looked up: attributed from the caches
+
+	for ms := 3; ms <= 4; ms++ { // over 3 per second: shed
+		e, now = at(ms)
+		ev.add(e, 0, identity.Facts{}, now)
+	}
+	e, now = at(1000) // a token again: the gap record, then this one
+	ev.add(e, 0, identity.Facts{}, now)
+	return ev.take(false)
+}
+
+// TestEvidenceGolden: the evidence records, built by mdatagen's LogsBuilder
+// from the events in metadata.yaml, are the golden file: one resource per
+// workload in order of their first record, severity, body, both timestamps,
+// every attribute, and the gap record on the host's resource.
+func TestEvidenceGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		spiffe bool
+	}{
+		{"default", false},
+		{"spiffe", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := goldenEvidence(t, metadata.DefaultLogsBuilderConfig(), tc.spiffe)
+			require.True(t, ok)
+			file := filepath.Join("testdata", "logs", tc.name+".yaml")
+			if *updateGolden {
+				require.NoError(t, golden.WriteLogs(t, file, got))
+			}
+			want, err := golden.ReadLogs(file)
+			require.NoError(t, err)
+			require.NoError(t, plogtest.CompareLogs(want, got))
+		})
+	}
+}
+
+// TestEvidenceEventsDisabled: events::<name>::enabled: false turns that
+// event's records off; with both off nothing is handed on.
+func TestEvidenceEventsDisabled(t *testing.T) {
+	lbc := metadata.DefaultLogsBuilderConfig()
+	lbc.Events.KernelEvidenceGap.Enabled = false
+	got, ok := goldenEvidence(t, lbc, false)
+	require.True(t, ok)
+	names := map[string]int{}
+	rls := got.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		lrs := rls.At(i).ScopeLogs().At(0).LogRecords()
+		for j := 0; j < lrs.Len(); j++ {
+			names[lrs.At(j).EventName()]++
+		}
+	}
+	assert.Equal(t, map[string]int{EventName: 4}, names)
+
+	lbc.Events.KernelFileCreated.Enabled = false
+	_, ok = goldenEvidence(t, lbc, false)
+	assert.False(t, ok, "no record, and nothing handed on")
+}
