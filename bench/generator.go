@@ -40,6 +40,12 @@ type genSpec struct {
 	// creating files: Files iterations on the existing file Path.
 	Op   string `json:"op,omitempty"`
 	Path string `json:"path,omitempty"`
+	// Chunks > 1 splits a node loop into that many equal parts, each timed:
+	// the result's NsPerOp is their median (a burst of the shared machine's
+	// other load spoils one part, not the run).
+	Chunks int `json:"chunks,omitempty"`
+	// CPUs, when set, pins the node loop's thread to these CPUs.
+	CPUs []int `json:"cpus,omitempty"`
 }
 
 // genResult is what one creator measured around its creation loop only.
@@ -48,6 +54,10 @@ type genResult struct {
 	StartNs int64 `json:"start_ns"` // CLOCK_MONOTONIC: comparable across processes
 	EndNs   int64 `json:"end_ns"`
 	CPUNs   int64 `json:"cpu_ns"` // user+sys of the creating thread
+	// NsPerOp, set by chunked node loops: the median part's ns per operation.
+	NsPerOp float64 `json:"ns_per_op,omitempty"`
+	// CPUNsPerOp: the median part's thread CPU time per operation.
+	CPUNsPerOp float64 `json:"cpu_ns_per_op,omitempty"`
 }
 
 func (r genResult) wallNs() int64 { return r.EndNs - r.StartNs }

@@ -40,12 +40,16 @@ type params struct {
 	quick      bool
 	phases     map[string]bool // which phases run (allPhases by default)
 	nodeScale  float64         // multiplies the node workloads' sizes
+	nodeReps   int             // rounds of the node rows (0: reps)
+	nodePin    bool            // pin the node workloads and this process to separate CPUs
+	nodeAA     bool            // run the baseline twice per node round (the A/A row)
 	waitClean  time.Duration   // before each round, wait this long for other tracing programs to go
 }
 
 func defaultParams(quick bool) params {
 	p := params{files: 50000, reps: 11, rateFiles: 300000, rateReps: 3, rssDirs: 12000,
-		maxSeries: 10000, benchCount: 5, benchTime: "1s", ext4: true, phases: map[string]bool{}, nodeScale: 1}
+		maxSeries: 10000, benchCount: 5, benchTime: "1s", ext4: true, phases: map[string]bool{}, nodeScale: 1,
+		nodePin: true}
 	for _, ph := range allPhases {
 		p.phases[ph] = true
 	}
@@ -119,6 +123,9 @@ func parseFlags() (params, string, error) {
 	noExt4 := flag.Bool("no-ext4", false, "skip the ext4-on-loop filesystem")
 	waitClean := flag.Duration("wait-clean", 0, "before each round, wait up to this long for other processes' tracing BPF programs to go (they slow the baseline too)")
 	nodeScale := flag.Float64("node-scale", 1, "multiply the node workloads' sizes (e.g. 0.5 in the slow TCG VM)")
+	nodeReps := flag.Int("node-reps", 0, "rounds of the node rows (default: -reps)")
+	nodePin := flag.Bool("node-pin", true, "node rows: run the workloads on one CPU and this process (the readers) on the others")
+	nodeAA := flag.Bool("node-aa", true, "node rows: run the baseline twice per round and report the A/A row, the noise floor (off with -quick unless given)")
 	out := flag.String("o", "", "also write the report to this file (e.g. bench/RESULTS.md)")
 	flag.Parse()
 	p := defaultParams(*quick)
@@ -133,6 +140,16 @@ func parseFlags() (params, string, error) {
 		return p, "", fmt.Errorf("-node-scale %v: want a positive factor", *nodeScale)
 	}
 	p.nodeScale = *nodeScale
+	if *nodeReps < 0 {
+		return p, "", fmt.Errorf("-node-reps %d: want a positive number of rounds", *nodeReps)
+	}
+	p.nodeReps, p.nodePin = *nodeReps, *nodePin
+	p.nodeAA = *nodeAA && !*quick
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name == "node-aa" {
+			p.nodeAA = *nodeAA
+		}
+	})
 	ph, err := parsePhases(*phases)
 	if err != nil {
 		return p, "", err
@@ -219,7 +236,11 @@ func measure(ctx context.Context, p params, cl *cleanups) (*report, error) {
 	}
 	var nodeWs []*nodeWorkload
 	if p.phases[phaseNode] {
-		logf("== whole node: non-creations, getpid and tar -xf under each monitor (%d rounds)", p.reps)
+		nodeRounds := p.reps
+		if p.nodeReps > 0 {
+			nodeRounds = p.nodeReps
+		}
+		logf("== whole node: non-creations, getpid and tar -xf under each monitor (%d rounds)", nodeRounds)
 		if nodeWs, err = setupNodeWorkloads(fss, p); err != nil {
 			return rep, fmt.Errorf("node workloads: %w", err)
 		}
@@ -227,7 +248,7 @@ func measure(ctx context.Context, p params, cl *cleanups) (*report, error) {
 		if note != "" {
 			rep.notes = append(rep.notes, note)
 		}
-		rep.node, err = runNodeRounds(ctx, nodeWs, nodeConfigs(rep.hooks, fss, prefixes), p, rep.tracers)
+		rep.node, err = runNodeRounds(ctx, nodeWs, nodeConfigs(rep.hooks, fss, prefixes, p.nodeAA), p, rep.tracers)
 		if err != nil {
 			return rep, fmt.Errorf("node rounds: %w", err)
 		}

@@ -47,9 +47,14 @@ const (
 
 // Kinds of the node configurations besides those of the creation rounds.
 const (
-	kindFloor    = "floor"     // empty program on one syscall tracepoint
-	kindFloorRaw = "floor-raw" // empty program on the raw sys_exit tracepoint
+	kindFloor    = "floor"       // empty program on one syscall tracepoint
+	kindFloorRaw = "floor-raw"   // empty program on the raw sys_exit tracepoint
+	kindBaseAA   = "baseline-aa" // the baseline again: the A/A noise floor
 )
+
+// nodeChunks: each node loop is timed in this many parts and reports the
+// median part (see genSpec.Chunks).
+const nodeChunks = 10
 
 // makeRunPrefixes is the path filter of `make run`'s configuration
 // (testdata/collector-prometheus.yaml; a test keeps the two equal): the
@@ -82,6 +87,20 @@ func nodeLoopMain(spec genSpec) error {
 		}
 		unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
 	}
+	if len(spec.CPUs) > 0 {
+		// The caller locked this goroutine to its thread: the loop runs here.
+		var set unix.CPUSet
+		for _, c := range spec.CPUs {
+			set.Set(c)
+		}
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			return fmt.Errorf("pin the loop to CPUs %v: %w", spec.CPUs, err)
+		}
+	}
+	chunks := max(spec.Chunks, 1)
+	per := max(spec.Files/chunks, 1)
+	parts := make([]float64, 0, chunks)
+	cpuParts := make([]float64, 0, chunks)
 	fmt.Println("ready")
 	if _, err := io.ReadFull(os.Stdin, make([]byte, 1)); err != nil {
 		return fmt.Errorf("wait for go: %w", err)
@@ -91,28 +110,46 @@ func nodeLoopMain(spec genSpec) error {
 		return err
 	}
 	t0 := monotonicNs()
-	switch spec.Op {
-	case opGetpid:
-		for i := 0; i < spec.Files; i++ {
-			unix.RawSyscall(unix.SYS_GETPID, 0, 0, 0)
-		}
-	case opReadOpen, opCreatReopen:
-		for i := 0; i < spec.Files; i++ {
-			fd, _, errno := unix.RawSyscall6(unix.SYS_OPENAT, cwd, uintptr(unsafe.Pointer(path)), flags, 0o644, 0, 0)
-			if errno != 0 {
-				return fmt.Errorf("open %s: %w", spec.Path, errno)
+	done := 0
+	for done < spec.Files {
+		n := min(per, spec.Files-done)
+		c0 := threadClock()
+		p0 := monotonicNs()
+		switch spec.Op {
+		case opGetpid:
+			for i := 0; i < n; i++ {
+				unix.RawSyscall(unix.SYS_GETPID, 0, 0, 0)
 			}
-			unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+		case opReadOpen, opCreatReopen:
+			for i := 0; i < n; i++ {
+				fd, _, errno := unix.RawSyscall6(unix.SYS_OPENAT, cwd, uintptr(unsafe.Pointer(path)), flags, 0o644, 0, 0)
+				if errno != 0 {
+					return fmt.Errorf("open %s: %w", spec.Path, errno)
+				}
+				unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+			}
+		default:
+			return fmt.Errorf("unknown op %q", spec.Op)
 		}
-	default:
-		return fmt.Errorf("unknown op %q", spec.Op)
+		parts = append(parts, float64(monotonicNs()-p0)/float64(n))
+		cpuParts = append(cpuParts, float64(threadClock()-c0)/float64(n))
+		done += n
 	}
 	t1 := monotonicNs()
 	cpu1, err := threadCPU()
 	if err != nil {
 		return err
 	}
-	return jsonOut(genResult{Files: spec.Files, StartNs: t0, EndNs: t1, CPUNs: cpu1 - cpu0})
+	return jsonOut(genResult{Files: spec.Files, StartNs: t0, EndNs: t1, CPUNs: cpu1 - cpu0, NsPerOp: distOf(parts).median,
+		CPUNsPerOp: distOf(cpuParts).median})
+}
+
+// threadClock is this thread's CPU time in ns (CLOCK_THREAD_CPUTIME_ID:
+// the scheduler's own sum, not the tick-sampled rusage split).
+func threadClock() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts) // cannot fail for this clock
+	return ts.Nano()
 }
 
 // nodeWorkload is one row group of the node tables.
@@ -124,6 +161,7 @@ type nodeWorkload struct {
 	syscalls  int // syscalls per operation, for the loops (0 for tar)
 	path      string
 	tarball   *tarball
+	cpus      []int // the CPUs the workload is pinned to (none: not pinned)
 }
 
 // nodeSample is one measured run of one workload.
@@ -136,6 +174,9 @@ type nodeCell struct {
 	samples []nodeSample
 	ratios  []float64 // to the same round's baseline
 	deltas  []float64 // ns/op minus the same round's baseline, per round
+	// cpuRatios and cpuDeltas are the same for the workload's CPU time:
+	// the time a busy machine's other tasks take from it is not in them.
+	cpuRatios, cpuDeltas []float64
 }
 
 // nodeResult is one alternation of the node workloads.
@@ -147,6 +188,7 @@ type nodeResult struct {
 	foreignRounds int
 	rounds        int
 	prefixes      []string // the probe's path filter
+	pinned        string   // how the workloads and readers were placed on CPUs ("" not pinned)
 }
 
 // nodeSizes are the operations per run; a run of each lasts about half a
@@ -201,12 +243,16 @@ func (w *nodeWorkload) run(ctx context.Context, ops int) (nodeSample, error) {
 	if w.key == opTar {
 		return w.runTar(ctx)
 	}
-	rs, err := runCreators(ctx, []genSpec{{Op: w.key, Path: w.path, Files: ops}})
+	rs, err := runCreators(ctx, []genSpec{{Op: w.key, Path: w.path, Files: ops, Chunks: nodeChunks, CPUs: w.cpus}})
 	if err != nil {
 		return nodeSample{}, err
 	}
 	n := float64(ops)
-	return nodeSample{nsPerOp: float64(rs[0].wallNs()) / n, cpuPerOp: float64(rs[0].CPUNs) / n}, nil
+	ns, cpu := rs[0].NsPerOp, rs[0].CPUNsPerOp
+	if ns == 0 || cpu == 0 {
+		ns, cpu = float64(rs[0].wallNs())/n, float64(rs[0].CPUNs)/n
+	}
+	return nodeSample{nsPerOp: ns, cpuPerOp: cpu}, nil
 }
 
 // runTar extracts the tarball into a fresh directory: the time is tar's
@@ -221,7 +267,15 @@ func (w *nodeWorkload) runTar(ctx context.Context) (nodeSample, error) {
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	t0 := time.Now()
-	err = cmd.Run()
+	if err = cmd.Start(); err == nil {
+		if len(w.cpus) > 0 {
+			// tar is one thread; pinned before it has read its archive.
+			if perr := unix.SchedSetaffinity(cmd.Process.Pid, cpuSet(w.cpus)); perr != nil {
+				logf("warning: pin tar to CPUs %v: %v", w.cpus, perr)
+			}
+		}
+		err = cmd.Wait()
+	}
 	wall := time.Since(t0)
 	if err != nil {
 		return nodeSample{}, fmt.Errorf("tar -xf %s: %w: %s", w.tarball.path, err, oneLine(out.String()))
@@ -234,18 +288,21 @@ func (w *nodeWorkload) runTar(ctx context.Context) (nodeSample, error) {
 // nodeConfigs: the baseline, the two floors, the probe on each hook that
 // attaches (batched wakeups, `make run`'s path filter) and fanotify on every
 // test filesystem.
-func nodeConfigs(h hookInfo, fss []*testFS, prefixes []string) []config {
+func nodeConfigs(h hookInfo, fss []*testFS, prefixes []string, aa bool) []config {
 	var roots []string
 	for _, fs := range fss {
 		roots = append(roots, fs.root)
 	}
-	cfgs := []config{
-		{name: "baseline (no monitoring)", kind: kindBaseline},
+	cfgs := []config{{name: "baseline (no monitoring)", kind: kindBaseline}}
+	if aa {
+		cfgs = append(cfgs, config{name: "A/A: baseline again (no monitoring; the noise floor)", kind: kindBaseAA})
+	}
+	cfgs = append(cfgs, []config{
 		{name: "floor: empty program on tracepoint syscalls/sys_enter_getppid", kind: kindFloor,
 			newMonitor: func() monitor { return &floorMonitor{raw: false} }},
 		{name: "floor: empty program on raw tracepoint sys_exit (every syscall)", kind: kindFloorRaw,
 			newMonitor: func() monitor { return &floorMonitor{raw: true} }},
-	}
+	}...)
 	batched := probe.DefaultOptions().WakeupBytes
 	for _, hook := range h.available {
 		cfgs = append(cfgs, config{name: fmt.Sprintf("probe %s, `make run`'s path filter", hook), kind: kindBatched, hook: hook,
@@ -275,9 +332,30 @@ func nodePrefixes(base string) ([]string, string) {
 // round, for each workload, every configuration's monitor is started, the
 // workload runs once under it and the monitor stops. Runs compared with each
 // other are then seconds apart, not a whole round, and drift from the
-// shared machine's other load falls on them alike.
+// shared machine's other load falls on them alike. Odd rounds run the
+// configurations in reverse order, so that a drift within a round does not
+// always favour the same ones. With -node-pin on a machine of two or more
+// CPUs, the workloads run on one CPU and this process (the monitors'
+// readers) on the others.
 func runNodeRounds(ctx context.Context, ws []*nodeWorkload, cfgs []config, p params, tr *foreignTracers) (*nodeResult, error) {
 	res := &nodeResult{workloads: ws}
+	if p.nodePin {
+		work, self, ok := splitCPUs()
+		if ok {
+			restore, err := pinProcess(self)
+			if err != nil {
+				return nil, err
+			}
+			defer restore()
+			for _, w := range ws {
+				w.cpus = work
+			}
+			res.pinned = fmt.Sprintf("workloads on CPU %s, this process (the probe's and fanotify's readers) on CPU %s",
+				cpuList(work), cpuList(self))
+		} else {
+			res.pinned = "not pinned: one CPU"
+		}
+	}
 	for _, c := range cfgs {
 		res.configs = append(res.configs, &configResult{cfg: c, notes: map[string]bool{}})
 		row := make([]*nodeCell, len(ws))
@@ -295,13 +373,22 @@ func runNodeRounds(ctx context.Context, ws []*nodeWorkload, cfgs []config, p par
 			}
 		}
 	}
-	for r := 0; r < p.reps; r++ {
+	reps := p.reps
+	if p.nodeReps > 0 {
+		reps = p.nodeReps
+	}
+	for r := 0; r < reps; r++ {
 		waitClean(ctx, tr, p.waitClean)
 		foreign := tr.check()
 		round := make([][]nodeSample, len(res.configs))
 		recv := make([]uint64, len(res.configs))
 		for j := range ws {
-			for i, cr := range res.configs {
+			for k := range res.configs {
+				i := k
+				if r%2 == 1 {
+					i = len(res.configs) - 1 - k
+				}
+				cr := res.configs[i]
 				s, n, err := nodeRun(ctx, res, i, j, 1)
 				if err != nil {
 					return nil, fmt.Errorf("round %d, %s, %s: %w", r+1, cr.cfg.name, ws[j].name, err)
@@ -310,6 +397,8 @@ func runNodeRounds(ctx context.Context, ws []*nodeWorkload, cfgs []config, p par
 				recv[i] += n
 			}
 		}
+		// round[i][j] was appended in workload order whatever the
+		// configuration order, so it is workload j's sample.
 		for i := range res.configs {
 			res.received[i] = append(res.received[i], recv[i])
 			for j := range ws {
@@ -317,6 +406,8 @@ func runNodeRounds(ctx context.Context, ws []*nodeWorkload, cfgs []config, p par
 				c.samples = append(c.samples, s)
 				c.ratios = append(c.ratios, s.nsPerOp/b.nsPerOp)
 				c.deltas = append(c.deltas, s.nsPerOp-b.nsPerOp)
+				c.cpuRatios = append(c.cpuRatios, s.cpuPerOp/b.cpuPerOp)
+				c.cpuDeltas = append(c.cpuDeltas, s.cpuPerOp-b.cpuPerOp)
 			}
 		}
 		res.rounds++
@@ -324,7 +415,7 @@ func runNodeRounds(ctx context.Context, ws []*nodeWorkload, cfgs []config, p par
 			res.foreignRounds++
 			logf("warning: %d tracing BPF programs of other processes were loaded during this round", n)
 		}
-		logf("node round %d/%d: %s", r+1, p.reps, nodeRoundLine(ws, round))
+		logf("node round %d/%d: %s", r+1, reps, nodeRoundLine(ws, round))
 	}
 	return res, nil
 }
@@ -406,4 +497,75 @@ func (m *floorMonitor) consumerCPU() (time.Duration, error) { return selfCPU() }
 
 func (m *floorMonitor) stop() (counts, error) {
 	return counts{}, errors.Join(m.link.Close(), m.prog.Close())
+}
+
+// splitCPUs returns the CPU for the workloads (the highest this process may
+// use) and the others for this process; false with fewer than two.
+func splitCPUs() (work, self []int, ok bool) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil, nil, false
+	}
+	var cpus []int
+	for c := 0; c < 1024; c++ {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	if len(cpus) < 2 {
+		return nil, nil, false
+	}
+	return cpus[len(cpus)-1:], cpus[:len(cpus)-1], true
+}
+
+func cpuSet(cpus []int) *unix.CPUSet {
+	var set unix.CPUSet
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	return &set
+}
+
+func cpuList(cpus []int) string {
+	var s []string
+	for _, c := range cpus {
+		s = append(s, fmt.Sprint(c))
+	}
+	return strings.Join(s, ",")
+}
+
+// pinProcess pins every thread of this process to cpus (threads made later
+// inherit it from the thread that makes them) and returns a function that
+// puts back each thread's own set.
+func pinProcess(cpus []int) (func(), error) {
+	tids, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return nil, fmt.Errorf("list this process's threads: %w", err)
+	}
+	var old unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		return nil, fmt.Errorf("sched_getaffinity: %w", err)
+	}
+	set := cpuSet(cpus)
+	for _, t := range tids {
+		var tid int
+		if _, err := fmt.Sscan(t.Name(), &tid); err != nil {
+			continue
+		}
+		if err := unix.SchedSetaffinity(tid, set); err != nil && !errors.Is(err, unix.ESRCH) {
+			return nil, fmt.Errorf("pin thread %d to CPUs %v: %w", tid, cpus, err)
+		}
+	}
+	return func() {
+		tids, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return
+		}
+		for _, t := range tids {
+			var tid int
+			if _, err := fmt.Sscan(t.Name(), &tid); err == nil {
+				unix.SchedSetaffinity(tid, &old)
+			}
+		}
+	}, nil
 }

@@ -23,6 +23,7 @@ const (
 // cellSummary is one workload under one configuration.
 type cellSummary struct {
 	ns, ratio, delta, cpu dist
+	cpuRatio, cpuDelta    dist // per-round, of the workload's CPU time
 	ok                    bool
 }
 
@@ -35,7 +36,8 @@ func (n *nodeResult) cell(i, j int) cellSummary {
 	for _, s := range c.samples {
 		ns, cpu = append(ns, s.nsPerOp), append(cpu, s.cpuPerOp)
 	}
-	return cellSummary{ns: distOf(ns), ratio: distOf(c.ratios), delta: distOf(c.deltas), cpu: distOf(cpu), ok: len(ns) > 0}
+	return cellSummary{ns: distOf(ns), ratio: distOf(c.ratios), delta: distOf(c.deltas), cpu: distOf(cpu),
+		cpuRatio: distOf(c.cpuRatios), cpuDelta: distOf(c.cpuDeltas), ok: len(ns) > 0}
 }
 
 // config returns the index of the first configuration of kind (and hook).
@@ -83,13 +85,15 @@ func (r *report) writeNode(w io.Writer) {
 		"round's baseline; \"Δ ns/op\" the median of per-round differences. The probe filters paths as `make run` does (%s); "+
 		"the bench's files are under it, so tar's creations are delivered and counted.\n\n",
 		n.rounds, "`"+strings.Join(n.prefixes, "`, `")+"`")
+	r.writePrecision(w)
 	for _, wl := range n.workloads {
 		switch {
 		case wl.key == opTar:
 			fmt.Fprintf(w, "- %s: %d files in %d directories, %.1f MiB, uncompressed (%s), extracted into a fresh directory; per file.\n",
 				wl.name, wl.tarball.files, wl.tarball.dirs, float64(wl.tarball.bytes)/(1<<20), r.tarVersion)
 		default:
-			fmt.Fprintf(w, "- %s: %d per run, raw syscalls from Go (no libc caching), per %s.\n", wl.name, wl.ops, wl.unit)
+			fmt.Fprintf(w, "- %s: %d per run, raw syscalls from Go (no libc caching), per %s; timed in %d equal parts, the run's figure is its median part.\n",
+				wl.name, wl.ops, wl.unit, nodeChunks)
 		}
 	}
 	fmt.Fprintf(w, "\n")
@@ -184,6 +188,8 @@ func (r *report) nodeVerdict(i, j int) string {
 	switch cfg.kind {
 	case kindBaseline:
 		return "–"
+	case kindBaseAA:
+		return fmt.Sprintf("noise floor: two unmonitored runs differ by %s [%s–%s]", pct(c.ratio.median), pct(c.ratio.q1), pct(c.ratio.q3))
 	case kindFloor, kindFloorRaw:
 		if wl.key == opGetpid {
 			return fmt.Sprintf("the kernel's floor for this hook type: %+.0f ns per syscall", c.delta.median)
@@ -328,4 +334,66 @@ func (r *report) nodeTargets() []target {
 		out = append(out, t)
 	}
 	return out
+}
+
+// writePrecision says how the node rows were measured against noise and, from
+// the A/A row, how precise they are.
+func (r *report) writePrecision(w io.Writer) {
+	n := r.node
+	if n.pinned != "" {
+		fmt.Fprintf(w, "CPU placement: %s. Odd rounds run the configurations in reverse order.\n\n", n.pinned)
+	} else {
+		fmt.Fprintf(w, "CPU placement: not pinned (-node-pin=false). Odd rounds run the configurations in reverse order.\n\n")
+	}
+	i := n.config(kindBaseAA, "")
+	if i < 0 {
+		fmt.Fprintf(w, "Precision: no A/A row (off with -quick; -node-aa): the rows' IQRs are the only measure of their noise.\n\n")
+		r.writeCPUView(w)
+		return
+	}
+	fmt.Fprintf(w, "**Precision.** The A/A row runs the baseline a second time in every round, as if it were a monitor: its ratio "+
+		"to the baseline is what the noise alone makes of two identical runs. A row's × baseline is distinguishable from "+
+		"1 only where it lies outside the A/A row's spread; a target closer to 1 than that spread cannot be judged on this machine at this load.\n\n")
+	fmt.Fprintf(w, "| workload | A/A × baseline, median [IQR] | A/A min–max | A/A Δ ns/op, median [IQR] | A/A × baseline by CPU time, median [IQR] | by CPU time min–max |\n|---|---:|---:|---:|---:|---:|\n")
+	for j, wl := range n.workloads {
+		c := n.cell(i, j)
+		fmt.Fprintf(w, "| %s | %.3f [%.3f–%.3f] | %.3f–%.3f | %+.0f [%+.0f–%+.0f] | %.3f [%.3f–%.3f] | %.3f–%.3f |\n", wl.name,
+			c.ratio.median, c.ratio.q1, c.ratio.q3, c.ratio.min, c.ratio.max, c.delta.median, c.delta.q1, c.delta.q3,
+			c.cpuRatio.median, c.cpuRatio.q1, c.cpuRatio.q3, c.cpuRatio.min, c.cpuRatio.max)
+	}
+	fmt.Fprintf(w, "\n")
+	r.writeCPUView(w)
+}
+
+// writeCPUView: every configuration's per-round ratio of the workload's own
+// CPU time (the loops: the median part's thread CPU time; tar: its user+sys).
+// BPF programs run in the workload's thread and count there; the time other
+// tasks of a busy machine take from it does not.
+func (r *report) writeCPUView(w io.Writer) {
+	n := r.node
+	fmt.Fprintf(w, "The same comparison by the workload's own CPU time (the loops: the median part's thread CPU time, "+
+		"CLOCK_THREAD_CPUTIME_ID; tar: its user+sys), where the BPF programs count and the other tasks of a busy machine do not "+
+		"(the readers' and kernel threads' work is not in it either: the wall-time tables hold that). × baseline, median of "+
+		"per-round ratios [IQR]; Δ ns/op, median of per-round differences.\n\n")
+	fmt.Fprintf(w, "| configuration |")
+	for _, wl := range n.workloads {
+		fmt.Fprintf(w, " %s |", wl.name)
+	}
+	fmt.Fprintf(w, "\n|---|")
+	for range n.workloads {
+		fmt.Fprintf(w, "---:|")
+	}
+	fmt.Fprintf(w, "\n")
+	for i, cr := range n.configs {
+		if i == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "| %s |", cr.cfg.name)
+		for j := range n.workloads {
+			c := n.cell(i, j)
+			fmt.Fprintf(w, " %.3f [%.3f–%.3f]; %+.0f ns |", c.cpuRatio.median, c.cpuRatio.q1, c.cpuRatio.q3, c.cpuDelta.median)
+		}
+		fmt.Fprintf(w, "\n")
+	}
+	fmt.Fprintf(w, "\n")
 }

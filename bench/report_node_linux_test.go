@@ -32,6 +32,10 @@ func fakeNode(t *testing.T, rows map[string][4]float64, order []config) *nodeRes
 				cell.samples = append(cell.samples, nodeSample{nsPerOp: v})
 				cell.ratios = append(cell.ratios, v/b)
 				cell.deltas = append(cell.deltas, v-b)
+				// CPU time: nine tenths of the wall time in every row
+				cell.samples[r].cpuPerOp = v * 0.9
+				cell.cpuRatios = append(cell.cpuRatios, v/b)
+				cell.cpuDeltas = append(cell.cpuDeltas, 0.9*(v-b))
 			}
 			row = append(row, cell)
 		}
@@ -79,6 +83,41 @@ func TestNodeVerdicts(t *testing.T) {
 	out := sb.String()
 	for _, w := range []string{"| tp | +40 ns (+40.0 % of 100 ns) | +20 ns | -60 ns | +300 ns | +220 ns |",
 		"ahead of the probe: fanotify on (a)", "audit not measured (opt-in)"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("report lacks %q:\n%s", w, out)
+		}
+	}
+}
+
+// TestNodePrecision: the A/A row is judged as the noise floor and its spread,
+// with the CPU-time view, is in the report's precision section.
+func TestNodePrecision(t *testing.T) {
+	order := []config{
+		{name: "base", kind: kindBaseline},
+		{name: "aa", kind: kindBaseAA},
+		{name: "tp", kind: kindBatched, hook: probe.HookTracepoint},
+	}
+	rows := map[string][4]float64{
+		"base": {1000, 1000, 100, 10000},
+		"aa":   {1010, 990, 101, 10200},
+		"tp":   {1050, 1100, 115, 11000},
+	}
+	r := &report{params: defaultParams(false), hooks: hookInfo{available: []probe.Hook{probe.HookTracepoint}, auto: probe.HookTracepoint},
+		tracers: newForeignTracers()}
+	r.node = fakeNode(t, rows, order)
+	r.node.pinned = "workloads on CPU 1, this process (the probe's and fanotify's readers) on CPU 0"
+	if got := r.nodeVerdict(1, 0); got != "noise floor: two unmonitored runs differ by +1.0 % [+1.0 %–+1.0 %]" {
+		t.Errorf("A/A verdict: %q", got)
+	}
+	var sb strings.Builder
+	r.writeNode(&sb)
+	out := sb.String()
+	for _, w := range []string{
+		"CPU placement: workloads on CPU 1",
+		"| (a) | 1.010 [1.010–1.010] | 1.010–1.010 | +10 [+10–+10] | 1.010 [1.010–1.010] | 1.010–1.010 |",
+		"| (d) | 1.020 [1.020–1.020] | 1.020–1.020 | +200 [+200–+200] |",
+		"| tp | 1.050 [1.050–1.050]; +45 ns | 1.100 [1.100–1.100]; +90 ns | 1.150 [1.150–1.150]; +14 ns | 1.100 [1.100–1.100]; +900 ns |",
+	} {
 		if !strings.Contains(out, w) {
 			t.Errorf("report lacks %q:\n%s", w, out)
 		}

@@ -38,8 +38,10 @@
  * The 4-5 ns per unrelated syscall buys 32-bit syscalls and no tracefs.
  *
  * Opens without O_CREAT or O_TMPFILE (the flags are in the registers) stop
- * before any fd-table or file read; an O_CREAT open of an existing file
- * stops at f_mode, before any path work.
+ * in the syscall-number switch, before the compat check's helper call and
+ * any fd-table or file read (x86 open/openat, arm64 openat: about 20
+ * instructions from the program's start); an O_CREAT open of an existing
+ * file stops at f_mode (one 4-byte read), before any path work.
  */
 #define TS_COMPAT 0x0002 /* arch/x86/include/asm/thread_info.h */
 #define TIF_32BIT 22	 /* arch/arm64/include/asm/thread_info.h */
@@ -86,11 +88,25 @@ static __always_inline bool syscall_of(struct pt_regs *regs, struct syscall_args
 	/* A table, one syscall number a line: */
 	/* clang-format off */
 	switch (nr) {
-	case 2: kind = SC_OPEN; break;
+	/*
+	 * open and openat: the flags decide first. Without O_CREAT or
+	 * O_TMPFILE a native open creates nothing, and ia32's 2 and 257
+	 * (fork, remap_file_pages) are none of ours, so most opens return
+	 * here without the compat check's helper call.
+	 */
+	case 2:
+		if (!(REG(typed, regs, si) & (O_CREAT | __O_TMPFILE)))
+			return false;
+		kind = SC_OPEN;
+		break;
+	case 257:
+		if (!(REG(typed, regs, dx) & (O_CREAT | __O_TMPFILE)))
+			return false;
+		kind = SC_OPENAT;
+		break;
 	case 85: kind = SC_CREAT; break;
 	case 86: kind = SC_LINK; break;
 	case 133: kind = SC_MKNOD; break;
-	case 257: kind = SC_OPENAT; break;
 	case 259: kind = SC_MKNODAT; break;
 	case 265: kind = SC_LINK; break; /* linkat */
 	case 437: kind = SC_OPENAT2; break;
@@ -135,7 +151,12 @@ static __always_inline bool syscall_of(struct pt_regs *regs, struct syscall_args
 	/* A table, one syscall number a line: */
 	/* clang-format off */
 	switch (nr) {
-	case 56: kind = SC_OPENAT; break;
+	case 56:
+		/* openat without O_CREAT or O_TMPFILE: nothing (AArch32's 56 is none of ours) */
+		if (!(REG(typed, r, regs[2]) & (O_CREAT | __O_TMPFILE)))
+			return false;
+		kind = SC_OPENAT;
+		break;
 	case 33: kind = SC_MKNODAT; break;
 	case 37: kind = SC_LINK; break; /* linkat */
 	case 437: kind = SC_OPENAT2; break;

@@ -54,6 +54,18 @@ static __always_inline int on_open_exit(long fd, __u32 flags, bool typed)
 	__u32 mode = 0, fflags = 0;
 	struct inode *inode = NULL;
 	struct path fp = {};
+	/*
+	 * An O_CREAT open without O_TMPFILE: f_mode alone (4 bytes, not the
+	 * file's window) says whether it created; most such opens find the file.
+	 */
+	if (flags_known && !(flags & __O_TMPFILE)) {
+		mode = BPF_CORE_READ(f, f_mode);
+		if (!(mode & FMODE_CREATED)) {
+			if (flags & O_EXCL)
+				count(COUNTER_FD_RACE);
+			return 0;
+		}
+	}
 	read_file_all(f, &mode, &fflags, &inode, &fp);
 	if (mode & FMODE_CREATED) {
 		report_dentry(fp.dentry, fp.mnt, HOOK_TRACEPOINT, 0);
