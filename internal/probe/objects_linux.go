@@ -112,7 +112,7 @@ func (o *kretprobeObjects) programs() []*ebpf.Program {
 	return []*ebpf.Program{o.KretprobeDoFilpOpen, o.KprobeSecurityPathMknod, o.KretprobeVfsCreate, o.KprobeSecurityPathLink, o.KretprobeVfsLink}
 }
 
-// required: see programSet for why the VFS pairs are required.
+// required: see hookPrograms for why the VFS pairs are required.
 func (o *kretprobeObjects) required() []attacher {
 	return []attacher{
 		kretprobe(o.KretprobeDoFilpOpen, "do_filp_open"),
@@ -359,8 +359,11 @@ func loadObjects(h Hook, opts *Options, types *btf.Spec, strict bool) (_ *object
 	if err := configure(spec, opts); err != nil {
 		return nil, nil, err
 	}
-	// One cache: the kernel's BTF is decoded once for all the loads.
-	copts := &ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{KernelTypes: types}, Cache: btf.NewCache()}
+	// One cache: the kernel's BTF is decoded once for all the loads and
+	// the type checks (on 6.1 /sys/kernel/btf/vmlinux cannot be mapped, so
+	// each decode reads and parses all of it; under qemu TCG, seconds).
+	cache := btf.NewCache()
+	copts := &ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{KernelTypes: types}, Cache: cache}
 	ho, err := set.load(spec, copts)
 	if err != nil {
 		return nil, nil, explainLoad(h, err)
@@ -377,7 +380,7 @@ func loadObjects(h Hook, opts *Options, types *btf.Spec, strict bool) (_ *object
 	copts.MapReplacements = objs.maps()
 	for _, op := range set.optional {
 		if op.needs != "" {
-			have, err := haveType(types, op.needs)
+			have, err := haveType(cache, types, op.needs)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -401,12 +404,12 @@ func loadObjects(h Hook, opts *Options, types *btf.Spec, strict bool) (_ *object
 	return objs, notes, nil
 }
 
-// haveType reports whether types (nil: the running kernel's BTF) has a
-// struct named name.
-func haveType(types *btf.Spec, name string) (bool, error) {
+// haveType reports whether types (nil: the running kernel's BTF, from
+// cache) has a struct named name.
+func haveType(cache *btf.Cache, types *btf.Spec, name string) (bool, error) {
 	if types == nil {
 		var err error
-		if types, err = btf.LoadKernelSpec(); err != nil {
+		if types, err = cache.Kernel(); err != nil {
 			return false, fmt.Errorf("load kernel BTF: %w", err)
 		}
 	}
