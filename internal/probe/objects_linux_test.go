@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -169,4 +170,43 @@ func TestOptionalProgramsShareMaps(t *testing.T) {
 			assert.True(t, slices.Contains(hookMaps, id), "%s uses map %d, not one of the hook's %v", a.what, id, hookMaps)
 		}
 	}
+}
+
+// missingProgram names a program the object does not have: loading it fails
+// as a program this kernel refuses would, on every kernel.
+type missingProgram struct {
+	P *ebpf.Program `ebpf:"no_such_program"`
+}
+
+func (o *missingProgram) program() *ebpf.Program { return o.P }
+
+// TestOptionalLoadFailureIsNoted: an optional program that does not load
+// leaves the hook working, with a note naming what is not counted; the
+// other optional programs still load. VerifyLoad, which proves that the
+// programs load, fails instead.
+func TestOptionalLoadFailureIsNoted(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireTracefs(t)
+	saved := uringPrograms
+	t.Cleanup(func() { uringPrograms = saved })
+	uringPrograms = slices.Clone(saved)
+	uringPrograms[0].objects = func() optionalObjects { return new(missingProgram) }
+
+	opts := DefaultOptions()
+	opts.Hook = HookTracepoint
+	p, err := Open(opts)
+	require.NoError(t, err)
+	defer p.Close()
+	t.Logf("notes: %q", p.Notes())
+	assert.True(t, slices.ContainsFunc(p.Notes(), func(n string) bool {
+		return strings.HasPrefix(n, "tracepoint io_uring/io_uring_complete not loaded (files it would see are not counted): ") &&
+			strings.Contains(n, "no_such_program")
+	}), "notes: %q", p.Notes())
+	// tp_sys_exit and the io_uring programs but the first: cqe_overflow and
+	// submit_req or submit_sqe, as the kernel names it.
+	assert.Len(t, p.links, 3, "attached: %s", p)
+
+	err = VerifyLoad(HookTracepoint, DefaultOptions())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no_such_program")
 }
