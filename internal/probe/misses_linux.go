@@ -185,13 +185,13 @@ func readProfile(root, groupPrefix, event string) (uint64, error) {
 // before) over the programs: the times the kernel skipped one because a BPF
 // program was already running on that CPU (fexit trampolines always count
 // these; kprobe and tracepoint programs since 6.7).
-func recursionMisses(progs map[string]*ebpf.Program) (uint64, error) {
+func recursionMisses(progs []*ebpf.Program) (uint64, error) {
 	var n uint64
 	var errs []error
-	for name, p := range progs {
+	for _, p := range progs {
 		st, err := p.Stats()
 		if err != nil {
-			errs = append(errs, fmt.Errorf("program %s stats: %w", name, err))
+			errs = append(errs, fmt.Errorf("program %s stats: %w", p, err))
 			continue
 		}
 		n += st.RecursionMisses

@@ -73,6 +73,10 @@ const (
 	// opens. Each instance is one small kernel allocation (struct
 	// kretprobe_instance), made when the probe is attached.
 	MaxKretprobeActive = 4096
+	// MaxRingBufferSize is the largest ring buffer the options accept
+	// (1GiB): the ring is kernel memory, allocated whole at load and never
+	// swapped, on a node's every collector.
+	MaxRingBufferSize = 1 << 30
 )
 
 // Options says what to load and how. The zero value is not valid: start
@@ -143,38 +147,88 @@ func ParseHook(s string) (Hook, error) {
 	return "", fmt.Errorf("unknown hook %q (want auto, kretprobe, fexit or tracepoint)", s)
 }
 
-// Validate checks the options against what the kernel programs accept.
+// FieldError is one invalid option: the Options field it is in, the index
+// of the entry when the field is a list (else -1), and what is wrong. A
+// caller with its own names for the fields (the receiver's configuration
+// keys) reports Msg under its name for Field.
+type FieldError struct {
+	// Field is the name of the Options field, as in Go ("RingBufferSize").
+	Field string
+	// Index is the entry of a list field at fault, or -1 for the field as a
+	// whole.
+	Index int
+	// Msg says what is wrong with the value, without the field's name.
+	Msg string
+}
+
+func (e *FieldError) Error() string {
+	if e.Index >= 0 {
+		return fmt.Sprintf("%s[%d]: %s", e.Field, e.Index, e.Msg)
+	}
+	return e.Field + ": " + e.Msg
+}
+
+// Validate checks the options against what the kernel programs accept and
+// reports every problem at once, each a *FieldError (see Problems).
 func (o *Options) Validate(pageSize int) error {
 	var errs []error
-	if _, err := ParseHook(string(o.Hook)); err != nil {
-		errs = append(errs, err)
-	}
-	if n := o.RingBufferSize; n <= 0 || n&(n-1) != 0 || n%pageSize != 0 {
-		errs = append(errs, fmt.Errorf("ring buffer size %d is not a power of two and a multiple of the page size (%d)", n, pageSize))
-	}
-	if o.WakeupBytes < 0 || o.WakeupBytes >= o.RingBufferSize {
-		errs = append(errs, fmt.Errorf("wakeup bytes %d must be from 0 to less than the ring buffer size", o.WakeupBytes))
-	}
-	if o.WakeupBytes > 0 && o.MaxLatency <= 0 {
-		errs = append(errs, errors.New("max latency must be positive when wakeups are batched"))
-	}
-	if len(o.PathPrefixes) > MaxFilterEntries || len(o.UIDs) > MaxFilterEntries || len(o.ExcludeComms) > MaxFilterEntries || len(o.ExcludeCgroupIDs) > MaxFilterEntries {
-		errs = append(errs, fmt.Errorf("at most %d entries per filter", MaxFilterEntries))
-	}
-	if o.KretprobeMaxActive < 0 || o.KretprobeMaxActive > MaxKretprobeActive {
-		errs = append(errs, fmt.Errorf("kretprobe maxactive %d must be from 1 to %d (0: %d)", o.KretprobeMaxActive, MaxKretprobeActive, MaxKretprobeActive))
-	}
-	for _, p := range o.PathPrefixes {
-		if p == "" || p[0] != '/' || len(p) > MaxPathPrefix {
-			errs = append(errs, fmt.Errorf("path prefix %q must be absolute and at most %d bytes", p, MaxPathPrefix))
-		}
-	}
-	for _, c := range o.ExcludeComms {
-		if c == "" || len(c) > MaxCommLen {
-			errs = append(errs, fmt.Errorf("comm %q must be 1 to %d bytes (the kernel cuts longer names)", c, MaxCommLen))
-		}
+	for _, p := range o.Problems(pageSize) {
+		errs = append(errs, p)
 	}
 	return errors.Join(errs...)
+}
+
+// Problems returns every invalid option, in the order of the fields; none
+// when the options are valid. The one place where the loader's limits are
+// checked: the receiver's configuration is validated through it.
+func (o *Options) Problems(pageSize int) []*FieldError {
+	var errs []*FieldError
+	bad := func(field string, index int, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Index: index, Msg: fmt.Sprintf(format, args...)})
+	}
+	if _, err := ParseHook(string(o.Hook)); err != nil {
+		bad("Hook", -1, "%v", err)
+	}
+	if n := o.RingBufferSize; n <= 0 || n&(n-1) != 0 || n%pageSize != 0 {
+		bad("RingBufferSize", -1, "%d is not a power of two and a multiple of the page size (%d)", n, pageSize)
+	} else if n > MaxRingBufferSize {
+		bad("RingBufferSize", -1, "%d is more than %d (1GiB)", n, MaxRingBufferSize)
+	}
+	if o.WakeupBytes < 0 || (o.RingBufferSize > 0 && o.WakeupBytes >= o.RingBufferSize) {
+		bad("WakeupBytes", -1, "%d must be from 0 (wake the reader per sample) to less than the ring buffer size", o.WakeupBytes)
+	}
+	if o.WakeupBytes > 0 && o.MaxLatency <= 0 {
+		bad("MaxLatency", -1, "must be positive when wakeups are batched")
+	}
+	if len(o.PathPrefixes) > MaxFilterEntries {
+		bad("PathPrefixes", -1, "at most %d entries", MaxFilterEntries)
+	}
+	for i, p := range o.PathPrefixes {
+		if p == "" || p[0] != '/' || len(p) > MaxPathPrefix {
+			bad("PathPrefixes", i, "%q must be an absolute path of at most %d bytes", p, MaxPathPrefix)
+		}
+	}
+	if len(o.UIDs) > MaxFilterEntries {
+		bad("UIDs", -1, "at most %d entries", MaxFilterEntries)
+	}
+	if len(o.ExcludeComms) > MaxFilterEntries {
+		bad("ExcludeComms", -1, "at most %d entries", MaxFilterEntries)
+	}
+	for i, c := range o.ExcludeComms {
+		if c == "" || len(c) > MaxCommLen {
+			bad("ExcludeComms", i, "%q must be 1 to %d bytes (the kernel keeps no more of a task name)", c, MaxCommLen)
+		}
+	}
+	if len(o.ExcludeCgroupIDs) > MaxFilterEntries {
+		bad("ExcludeCgroupIDs", -1, "at most %d entries", MaxFilterEntries)
+	}
+	if o.KretprobeMaxActive < 0 || o.KretprobeMaxActive > MaxKretprobeActive {
+		bad("KretprobeMaxActive", -1, "kretprobe maxactive %d must be from 1 to %d (0: %d)", o.KretprobeMaxActive, MaxKretprobeActive, MaxKretprobeActive)
+	}
+	if o.BTFPath != "" && o.BTFPath[0] != '/' {
+		bad("BTFPath", -1, "%q must be an absolute path", o.BTFPath)
+	}
+	return errs
 }
 
 // MonotonicOffset returns wall-clock time minus CLOCK_MONOTONIC, in

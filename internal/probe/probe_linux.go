@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -75,9 +74,9 @@ func (k *kretMiss) update() error {
 	return nil
 }
 
-// attacher attaches one program.
+// attacher attaches one loaded program.
 type attacher struct {
-	prog string
+	prog *ebpf.Program
 	what string
 	fn   func(*ebpf.Program) (link.Link, error)
 	// withMisses, when set, attaches instead of fn and returns the reader
@@ -86,7 +85,7 @@ type attacher struct {
 	withMisses func(*ebpf.Program, *Options) (link.Link, missReader, string, error)
 }
 
-func tracepoint(prog, group, name string) attacher {
+func tracepoint(prog *ebpf.Program, group, name string) attacher {
 	return attacher{prog: prog, what: "tracepoint " + group + "/" + name, fn: func(p *ebpf.Program) (link.Link, error) {
 		if err := checkTracefs(); err != nil {
 			return nil, err
@@ -95,7 +94,7 @@ func tracepoint(prog, group, name string) attacher {
 	}}
 }
 
-func kprobe(prog, symbol string) attacher {
+func kprobe(prog *ebpf.Program, symbol string) attacher {
 	return attacher{prog: prog, what: "kprobe " + symbol, fn: func(p *ebpf.Program) (link.Link, error) {
 		return link.Kprobe(symbol, p, nil)
 	}}
@@ -103,7 +102,7 @@ func kprobe(prog, symbol string) attacher {
 
 // kretprobe attaches with maxactive instances and the kernel's miss counter
 // read as kprobe_missed (attachKretprobe).
-func kretprobe(prog, symbol string) attacher {
+func kretprobe(prog *ebpf.Program, symbol string) attacher {
 	return attacher{prog: prog, what: "kretprobe " + symbol, withMisses: func(p *ebpf.Program, o *Options) (link.Link, missReader, string, error) {
 		return attachKretprobe(p, symbol, o.kretprobeMaxActive())
 	}}
@@ -111,80 +110,17 @@ func kretprobe(prog, symbol string) attacher {
 
 // tracing attaches a BPF trampoline (fentry, fexit) or tp_btf program at
 // the function or tracepoint named in its ELF section.
-func tracing(prog, what string, at ebpf.AttachType) attacher {
+func tracing(prog *ebpf.Program, what string, at ebpf.AttachType) attacher {
 	return attacher{prog: prog, what: what, fn: func(p *ebpf.Program) (link.Link, error) {
 		return link.AttachTracing(link.TracingOptions{Program: p, AttachType: at})
 	}}
 }
 
-// sysExitRawTP is the tracepoint hook's program where the kernel's own BTF
-// is missing (tp_btf needs it; the raw tracepoint does not).
-var sysExitRawTP = attacher{prog: "raw_tp_sys_exit", what: "raw tracepoint sys_exit", fn: func(p *ebpf.Program) (link.Link, error) {
-	return link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sys_exit", Program: p})
-}}
-
-// programSet is what one hook loads: required programs must attach, optional
-// ones may be missing on some kernels and are then noted.
-//
-// mknod(2) of a regular file and the first name of an O_TMPFILE file
-// (linkat) pass no do_filp_open: the kretprobe and fexit hooks see them at
-// the VFS, security_path_{mknod,link} (which knows the mount; every kernel
-// with AppArmor or TOMOYO builds it, CONFIG_SECURITY_PATH) paired with the
-// return of vfs_{create,link}. They are required: a kernel without them
-// would miss those creations silently, so auto moves on to the tracepoint
-// hook, which sees them at the syscall.
-type programSet struct {
-	required []attacher
-	optional []attacher
-}
-
-var programSets = map[Hook]programSet{
-	HookKretprobe: {
-		required: []attacher{
-			kretprobe("kretprobe_do_filp_open", "do_filp_open"),
-			kprobe("kprobe_security_path_mknod", "security_path_mknod"),
-			kretprobe("kretprobe_vfs_create", "vfs_create"),
-			kprobe("kprobe_security_path_link", "security_path_link"),
-			kretprobe("kretprobe_vfs_link", "vfs_link"),
-		},
-	},
-	HookFexit: {
-		required: []attacher{
-			tracing("fexit_do_filp_open", "fexit do_filp_open", ebpf.AttachTraceFExit),
-			tracing("fentry_security_path_mknod", "fentry security_path_mknod", ebpf.AttachTraceFEntry),
-			tracing("fexit_vfs_create", "fexit vfs_create", ebpf.AttachTraceFExit),
-			tracing("fentry_security_path_link", "fentry security_path_link", ebpf.AttachTraceFEntry),
-			tracing("fexit_vfs_link", "fexit vfs_link", ebpf.AttachTraceFExit),
-		},
-	},
-	// One program on sys_exit sees every open, creat, mknod and link,
-	// native and 32-bit (the per-syscall tracepoints skip 32-bit syscalls),
-	// and needs no tracefs. See bpf/kernelevents.bpf.c for its cost.
-	HookTracepoint: {
-		required: []attacher{tracing("tp_sys_exit", "tp_btf sys_exit", ebpf.AttachTraceRawTp)},
-		optional: []attacher{
-			// io_uring opens pass no syscall (the do_filp_open hooks see
-			// them; attaching these beside those would count twice).
-			// submit_req counts the opens no completion will show
-			// (IOSQE_CQE_SKIP_SUCCESS) and records the others for
-			// cqe_overflow, which sees the completions that overflow the
-			// CQ ring on kernels where io_uring_complete does not.
-			tracepoint("tp_io_uring_complete", "io_uring", "io_uring_complete"),
-			tracepoint("tp_io_uring_submit_req", "io_uring", "io_uring_submit_req"),
-			tracepoint("tp_io_uring_submit_sqe", "io_uring", "io_uring_submit_sqe"),
-			tracepoint("tp_io_uring_cqe_overflow", "io_uring", "io_uring_cqe_overflow"),
-		},
-	},
-}
-
-// hookSet returns the programs of h; without the kernel's own BTF (types
-// given through btf_path) the tracepoint hook takes the raw tracepoint.
-func hookSet(h Hook, ownBTF bool) (programSet, bool) {
-	set, ok := programSets[h]
-	if ok && h == HookTracepoint && !ownBTF {
-		set.required = []attacher{sysExitRawTP}
-	}
-	return set, ok
+// rawTracepoint attaches a raw tracepoint program.
+func rawTracepoint(prog *ebpf.Program, name string) attacher {
+	return attacher{prog: prog, what: "raw tracepoint " + name, fn: func(p *ebpf.Program) (link.Link, error) {
+		return link.AttachRawTracepoint(link.RawTracepointOptions{Name: name, Program: p})
+	}}
 }
 
 // haveOwnBTF reports whether the kernel exposes its BTF, which tp_btf,
@@ -192,35 +128,6 @@ func hookSet(h Hook, ownBTF bool) (programSet, bool) {
 func haveOwnBTF() bool {
 	_, err := os.Stat("/sys/kernel/btf/vmlinux")
 	return err == nil
-}
-
-// alternatives are programs for one tracepoint under the names it had in
-// different kernels, each keyed by the BTF type of its context: only the one
-// whose type the running kernel has is loaded and attached (the other's CO-RE
-// relocations could not be resolved).
-var alternatives = map[string]string{
-	"tp_io_uring_submit_req": "trace_event_raw_io_uring_submit_req", // 6.3+
-	"tp_io_uring_submit_sqe": "trace_event_raw_io_uring_submit_sqe", // before
-}
-
-// dropAlternatives removes from spec the alternatives the kernel has no type for.
-func dropAlternatives(spec *ebpf.CollectionSpec, types *btf.Spec) error {
-	if types == nil {
-		var err error
-		if types, err = btf.LoadKernelSpec(); err != nil {
-			return fmt.Errorf("load kernel BTF: %w", err)
-		}
-	}
-	for prog, typ := range alternatives {
-		if _, ok := spec.Programs[prog]; !ok {
-			continue
-		}
-		var st *btf.Struct
-		if err := types.TypeByName(typ, &st); err != nil {
-			delete(spec.Programs, prog)
-		}
-	}
-	return nil
 }
 
 // Open loads and attaches the programs for opts.Hook. With HookAuto it tries
@@ -275,76 +182,34 @@ func VerifyLoad(h Hook, opts Options) error {
 	if err != nil {
 		return err
 	}
-	spec, err := hookSpec(h, &opts)
+	objs, _, err := loadObjects(h, &opts, types, true)
 	if err != nil {
 		return err
-	}
-	if err := dropAlternatives(spec, types); err != nil {
-		return err
-	}
-	objs, err := loadObjects(spec, types)
-	if err != nil {
-		return explainLoad(h, err)
 	}
 	objs.close()
 	return nil
 }
 
-// hookSpec returns the collection spec with only the programs of h, and the
-// constants and sizes of opts set.
-func hookSpec(h Hook, opts *Options) (*ebpf.CollectionSpec, error) {
-	set, ok := hookSet(h, haveOwnBTF())
-	if !ok {
-		return nil, fmt.Errorf("no programs for hook %q", h)
-	}
-	spec, err := loadKernelevents()
-	if err != nil {
-		return nil, fmt.Errorf("load collection spec: %w", err)
-	}
-	want := map[string]bool{}
-	for _, a := range append(set.required, set.optional...) {
-		want[a.prog] = true
-	}
-	for name := range spec.Programs {
-		if !want[name] {
-			delete(spec.Programs, name)
-		}
-	}
-	if err := configure(spec, opts); err != nil {
-		return nil, err
-	}
-	return spec, nil
-}
-
 func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
-	set, _ := hookSet(h, haveOwnBTF())
-	spec, err := hookSpec(h, opts)
+	objs, notes, err := loadObjects(h, opts, types, false)
 	if err != nil {
 		return nil, err
 	}
-	if err := dropAlternatives(spec, types); err != nil {
-		return nil, err
-	}
-
-	objs, err := loadObjects(spec, types)
-	if err != nil {
-		return nil, explainLoad(h, err)
-	}
-	p := &Probe{hook: h, objs: objs, counters: objs.maps["counters"], maxLatency: opts.MaxLatency, prefixes: opts.PathPrefixes}
+	p := &Probe{hook: h, objs: objs, counters: objs.common().Counters, maxLatency: opts.MaxLatency, prefixes: opts.PathPrefixes}
 	defer func() {
 		if err != nil {
 			p.Close()
 		}
 	}()
-	if err := fillFilters(objs.maps, opts); err != nil {
+	if err := fillFilters(objs.common(), opts); err != nil {
 		return nil, err
 	}
-	for _, a := range set.required {
+	for _, a := range objs.required() {
 		var l link.Link
 		if a.withMisses != nil {
 			var note string
 			var read missReader
-			l, read, note, err = a.withMisses(objs.progs[a.prog], opts)
+			l, read, note, err = a.withMisses(a.prog, opts)
 			if err == nil {
 				p.kretprobes = append(p.kretprobes, &kretMiss{link: l, read: read})
 			}
@@ -352,18 +217,16 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 				p.notes = append(p.notes, note)
 			}
 		} else {
-			l, err = a.fn(objs.progs[a.prog])
+			l, err = a.fn(a.prog)
 		}
 		if err != nil {
 			return nil, explainAttach(a.what, err)
 		}
 		p.links = append(p.links, l)
 	}
-	for _, a := range set.optional {
-		if _, ok := alternatives[a.prog]; ok && objs.progs[a.prog] == nil {
-			continue // the kernel has the other name
-		}
-		l, err := a.fn(objs.progs[a.prog])
+	p.notes = append(p.notes, notes...)
+	for _, a := range objs.optional {
+		l, err := a.fn(a.prog)
 		if err != nil {
 			p.notes = append(p.notes, fmt.Sprintf("%s not attached (files it would see are not counted): %v", a.what, explainAttach(a.what, err)))
 			continue
@@ -373,7 +236,7 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 	if err := p.recordIDs(); err != nil {
 		return nil, err
 	}
-	p.rd, err = ringbuf.NewReader(objs.maps["events"])
+	p.rd, err = ringbuf.NewReader(objs.common().Events)
 	if err != nil {
 		return nil, fmt.Errorf("create ring buffer reader: %w", err)
 	}
@@ -387,7 +250,14 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 
 // configure sets the load-time constants and the ring size.
 func configure(spec *ebpf.CollectionSpec, opts *Options) error {
-	spec.Maps["events"].MaxEntries = uint32(opts.RingBufferSize)
+	var specs struct {
+		kerneleventsMapSpecs
+		kerneleventsVariableSpecs
+	}
+	if err := spec.Assign(&specs); err != nil {
+		return fmt.Errorf("assign collection spec: %w", err)
+	}
+	specs.Events.MaxEntries = uint32(opts.RingBufferSize)
 	self := uint32(0)
 	var ns pidNamespace
 	if opts.ExcludePID > 0 {
@@ -397,23 +267,22 @@ func configure(spec *ebpf.CollectionSpec, opts *Options) error {
 			return err
 		}
 	}
-	vars := map[string]any{
-		"self_tgid":       self,
-		"self_pidns_dev":  ns.dev,
-		"self_pidns_ino":  ns.ino,
-		"wakeup_bytes":    uint64(opts.WakeupBytes),
-		"filter_uids":     len(opts.UIDs) > 0,
-		"filter_comms":    len(opts.ExcludeComms) > 0,
-		"filter_cgroups":  len(opts.ExcludeCgroupIDs) > 0,
-		"filter_prefixes": len(opts.PathPrefixes) > 0,
-	}
-	for name, v := range vars {
-		vs, ok := spec.Variables[name]
-		if !ok {
-			return fmt.Errorf("set %s: no such variable in the BPF object", name)
-		}
-		if err := vs.Set(v); err != nil {
-			return fmt.Errorf("set %s: %w", name, err)
+	for _, v := range []struct {
+		name string
+		spec *ebpf.VariableSpec
+		val  any
+	}{
+		{kerneleventsVarSelfTgid, specs.SelfTgid, self},
+		{kerneleventsVarSelfPidnsDev, specs.SelfPidnsDev, ns.dev},
+		{kerneleventsVarSelfPidnsIno, specs.SelfPidnsIno, ns.ino},
+		{kerneleventsVarWakeupBytes, specs.WakeupBytes, uint64(opts.WakeupBytes)},
+		{kerneleventsVarFilterUids, specs.FilterUids, len(opts.UIDs) > 0},
+		{kerneleventsVarFilterComms, specs.FilterComms, len(opts.ExcludeComms) > 0},
+		{kerneleventsVarFilterCgroups, specs.FilterCgroups, len(opts.ExcludeCgroupIDs) > 0},
+		{kerneleventsVarFilterPrefixes, specs.FilterPrefixes, len(opts.PathPrefixes) > 0},
+	} {
+		if err := v.spec.Set(v.val); err != nil {
+			return fmt.Errorf("set %s: %w", v.name, err)
 		}
 	}
 	return nil
@@ -443,29 +312,29 @@ type prefixKey struct {
 	Data      [MaxPathPrefix]byte
 }
 
-func fillFilters(maps map[string]*ebpf.Map, opts *Options) error {
+func fillFilters(maps *commonMaps, opts *Options) error {
 	one := uint8(1)
 	for _, uid := range opts.UIDs {
-		if err := maps["uid_filter"].Put(uid, one); err != nil {
+		if err := maps.UidFilter.Put(uid, one); err != nil {
 			return fmt.Errorf("fill uid filter: %w", err)
 		}
 	}
 	for _, c := range opts.ExcludeComms {
 		var key [16]byte
 		copy(key[:], c)
-		if err := maps["comm_exclude"].Put(key, one); err != nil {
+		if err := maps.CommExclude.Put(key, one); err != nil {
 			return fmt.Errorf("fill comm filter: %w", err)
 		}
 	}
 	for _, id := range opts.ExcludeCgroupIDs {
-		if err := maps["cgroup_exclude"].Put(id, one); err != nil {
+		if err := maps.CgroupExclude.Put(id, one); err != nil {
 			return fmt.Errorf("fill cgroup filter: %w", err)
 		}
 	}
 	for _, pfx := range opts.PathPrefixes {
 		key := prefixKey{PrefixLen: uint32(len(pfx) * 8)}
 		copy(key.Data[:], pfx)
-		if err := maps["path_prefixes"].Put(key, one); err != nil {
+		if err := maps.PathPrefixes.Put(key, one); err != nil {
 			return fmt.Errorf("fill path prefix filter: %w", err)
 		}
 	}
@@ -473,15 +342,15 @@ func fillFilters(maps map[string]*ebpf.Map, opts *Options) error {
 }
 
 func (p *Probe) recordIDs() error {
-	for name, prog := range p.objs.progs {
+	for _, prog := range p.objs.allPrograms() {
 		info, err := prog.Info()
 		if err != nil {
-			return fmt.Errorf("program %s info: %w", name, err)
+			return fmt.Errorf("program %s info: %w", prog, err)
 		}
 		if id, ok := info.ID(); ok {
 			p.progIDs = append(p.progIDs, id)
 		}
-		// Also the maps only the kernel side holds (scratch, .rodata, ...).
+		// Also the maps only the kernel side holds, if any.
 		if ids, ok := info.MapIDs(); ok {
 			for _, id := range ids {
 				if !slices.Contains(p.mapIDs, id) {
@@ -490,7 +359,7 @@ func (p *Probe) recordIDs() error {
 			}
 		}
 	}
-	for name, m := range p.objs.maps {
+	for name, m := range p.objs.maps() {
 		info, err := m.Info()
 		if err != nil {
 			return fmt.Errorf("map %s info: %w", name, err)
@@ -653,7 +522,7 @@ func (p *Probe) LostByReason() (map[string]uint64, error) {
 	}
 	p.missMu.Unlock()
 	out[LostKprobeMissed] = missed
-	n, err := recursionMisses(p.objs.progs)
+	n, err := recursionMisses(p.objs.allPrograms())
 	if err != nil {
 		errs = append(errs, fmt.Errorf("read lost counter %s: %w", LostProgramRecursion, err))
 	}
@@ -687,66 +556,6 @@ func (p *Probe) Close() error {
 // String describes the probe for log lines.
 func (p *Probe) String() string {
 	return fmt.Sprintf("hook %s (%d programs attached)", p.hook, len(p.links))
-}
-
-// objects are the programs and maps one hook loaded, by ELF name.
-type objects struct {
-	progs map[string]*ebpf.Program
-	maps  map[string]*ebpf.Map
-}
-
-// probeMaps are the maps the loader itself uses; the kernel loads whatever
-// else the programs reference and frees it with them.
-var probeMaps = []string{"events", "counters", "uid_filter", "comm_exclude", "cgroup_exclude", "path_prefixes"}
-
-// loadObjects loads the programs of spec, relocated against types (nil: the
-// running kernel's BTF), and the maps the loader uses.
-//
-// It goes through LoadAndAssign with a struct built to fit rather than
-// ebpf.NewCollection: a Collection memory-maps the .rodata and .bss maps for
-// its Variables and only unmaps them when the garbage collector runs, so
-// those maps outlived Close (seen with cilium/ebpf v0.22). Nothing here needs
-// the variables after load.
-func loadObjects(spec *ebpf.CollectionSpec, types *btf.Spec) (*objects, error) {
-	var fields []reflect.StructField
-	var names []string
-	add := func(name string, typ reflect.Type) {
-		fields = append(fields, reflect.StructField{
-			Name: fmt.Sprintf("F%d", len(fields)),
-			Type: typ,
-			Tag:  reflect.StructTag(`ebpf:"` + name + `"`),
-		})
-		names = append(names, name)
-	}
-	for name := range spec.Programs {
-		add(name, reflect.TypeFor[*ebpf.Program]())
-	}
-	for _, name := range probeMaps {
-		add(name, reflect.TypeFor[*ebpf.Map]())
-	}
-	v := reflect.New(reflect.StructOf(fields))
-	if err := spec.LoadAndAssign(v.Interface(), &ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{KernelTypes: types}}); err != nil {
-		return nil, err
-	}
-	o := &objects{progs: map[string]*ebpf.Program{}, maps: map[string]*ebpf.Map{}}
-	for i, name := range names {
-		switch x := v.Elem().Field(i).Interface().(type) {
-		case *ebpf.Program:
-			o.progs[name] = x
-		case *ebpf.Map:
-			o.maps[name] = x
-		}
-	}
-	return o, nil
-}
-
-func (o *objects) close() {
-	for _, p := range o.progs {
-		p.Close()
-	}
-	for _, m := range o.maps {
-		m.Close()
-	}
 }
 
 func monotonicOffset() int64 {

@@ -36,22 +36,17 @@ func TestVerifiedInstructions(t *testing.T) {
 			opts := DefaultOptions()
 			types, err := kernelTypes(opts.BTFPath)
 			require.NoError(t, err)
-			spec, err := hookSpec(h, &opts)
-			require.NoError(t, err)
-			require.NoError(t, dropAlternatives(spec, types))
-			objs, err := loadObjects(spec, types)
-			if err != nil && errors.Is(explainLoad(h, err), ebpf.ErrNotSupported) && !slices.Contains(requiredHooks(), h) {
+			objs, _, err := loadObjects(h, &opts, types, true)
+			if err != nil && errors.Is(err, ebpf.ErrNotSupported) && !slices.Contains(requiredHooks(), h) {
 				t.Skipf("this kernel refuses %s programs: %v", h, err)
 			}
 			require.NoError(t, err, "load %s", h)
 			defer objs.close()
-			names := make([]string, 0, len(objs.progs))
-			for name := range objs.progs {
-				names = append(names, name)
-			}
-			sort.Strings(names)
-			for _, name := range names {
-				info, err := objs.progs[name].Info()
+			progs := objs.allPrograms()
+			sort.Slice(progs, func(i, j int) bool { return progs[i].String() < progs[j].String() })
+			for _, prog := range progs {
+				name := prog.String()
+				info, err := prog.Info()
 				require.NoError(t, err)
 				n, ok := info.VerifiedInstructions()
 				if !ok {

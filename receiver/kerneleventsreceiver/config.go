@@ -139,48 +139,23 @@ func (cfg *Config) Validate() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	if _, err := probe.ParseHook(cfg.Hook); err != nil {
-		bad("hook", "%v", err)
-	}
-	page := os.Getpagesize()
-	if n := int64(cfg.RingBufferSize); n <= 0 || n&(n-1) != 0 || n%int64(page) != 0 {
-		bad("ring_buffer_size", "%d is not a power of two and a multiple of the page size (%d)", n, page)
-	} else if n > 1<<30 {
-		bad("ring_buffer_size", "%d is more than 1GiB", n)
-	}
-	if cfg.Wakeup.Bytes < 0 || (cfg.RingBufferSize > 0 && cfg.Wakeup.Bytes >= cfg.RingBufferSize) {
-		bad("wakeup::bytes", "%d must be from 0 (wake per sample) to less than ring_buffer_size", cfg.Wakeup.Bytes)
-	}
-	if cfg.Wakeup.Bytes > 0 && cfg.Wakeup.MaxLatency <= 0 {
-		bad("wakeup::max_latency", "must be positive when wakeup::bytes batches wakeups")
-	}
-	if cfg.BTFPath != "" && !strings.HasPrefix(cfg.BTFPath, "/") {
-		bad("btf_path", "%q must be an absolute path", cfg.BTFPath)
+	// The loader's own limits, checked where the loader defines them.
+	opts := cfg.probeOptions()
+	// The cgroups are resolved to ids at Start; here only their number
+	// counts.
+	opts.ExcludeCgroupIDs = make([]uint64, len(cfg.Filter.ExcludeCgroups))
+	for _, p := range opts.Problems(os.Getpagesize()) {
+		key, ok := probeOptionKeys[p.Field]
+		if !ok {
+			key = p.Field // not set from the config; named as the loader names it
+		}
+		if p.Index >= 0 {
+			key = fmt.Sprintf("%s[%d]", key, p.Index)
+		}
+		bad(key, "%s", p.Msg)
 	}
 	if cfg.CollectionInterval <= 0 {
 		bad("collection_interval", "must be positive")
-	}
-	if len(cfg.Filter.PathPrefixes) > probe.MaxFilterEntries {
-		bad("filter::path_prefixes", "at most %d entries", probe.MaxFilterEntries)
-	}
-	for i, p := range cfg.Filter.PathPrefixes {
-		if !strings.HasPrefix(p, "/") || len(p) > probe.MaxPathPrefix {
-			bad(fmt.Sprintf("filter::path_prefixes[%d]", i), "%q must be an absolute path of at most %d bytes", p, probe.MaxPathPrefix)
-		}
-	}
-	if len(cfg.Filter.UIDs) > probe.MaxFilterEntries {
-		bad("filter::uids", "at most %d entries", probe.MaxFilterEntries)
-	}
-	if len(cfg.Filter.ExcludeComms) > probe.MaxFilterEntries {
-		bad("filter::exclude_comms", "at most %d entries", probe.MaxFilterEntries)
-	}
-	for i, c := range cfg.Filter.ExcludeComms {
-		if c == "" || len(c) > probe.MaxCommLen {
-			bad(fmt.Sprintf("filter::exclude_comms[%d]", i), "%q must be 1 to %d bytes (the kernel keeps no more of a task name)", c, probe.MaxCommLen)
-		}
-	}
-	if len(cfg.Filter.ExcludeCgroups) > probe.MaxFilterEntries {
-		bad("filter::exclude_cgroups", "at most %d entries", probe.MaxFilterEntries)
 	}
 	for i, c := range cfg.Filter.ExcludeCgroups {
 		if !strings.HasPrefix(c, "/") || slices.Contains(strings.Split(c, "/"), "..") {
@@ -222,6 +197,20 @@ func (cfg *Config) Validate() error {
 	}
 	errs = append(errs, cfg.Identity.Spire.validate()...)
 	return errors.Join(errs...)
+}
+
+// probeOptionKeys are the configuration keys of the probe.Options fields
+// the config sets, for the loader's validation errors (probe.FieldError).
+var probeOptionKeys = map[string]string{
+	"Hook":             "hook",
+	"RingBufferSize":   "ring_buffer_size",
+	"WakeupBytes":      "wakeup::bytes",
+	"MaxLatency":       "wakeup::max_latency",
+	"PathPrefixes":     "filter::path_prefixes",
+	"UIDs":             "filter::uids",
+	"ExcludeComms":     "filter::exclude_comms",
+	"ExcludeCgroupIDs": "filter::exclude_cgroups",
+	"BTFPath":          "btf_path",
 }
 
 // probeOptions turns the config into what the loader takes.

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 
 	"github.com/kernelevents/kernelevents/internal/identity"
+	"github.com/kernelevents/kernelevents/internal/probe"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
@@ -35,10 +36,12 @@ type factory struct {
 }
 
 func createDefaultConfig() component.Config {
+	// The loader's defaults, from the loader.
+	po := probe.DefaultOptions()
 	return &Config{
-		Hook:               "auto",
-		RingBufferSize:     4 << 20,
-		Wakeup:             WakeupConfig{Bytes: 256 << 10, MaxLatency: 100 * time.Millisecond},
+		Hook:               string(po.Hook),
+		RingBufferSize:     ByteSize(po.RingBufferSize),
+		Wakeup:             WakeupConfig{Bytes: ByteSize(po.WakeupBytes), MaxLatency: po.MaxLatency},
 		CollectionInterval: 10 * time.Second,
 		Filter:             FilterConfig{ExcludeSelf: true},
 		FileDirectoryDepth: 2,

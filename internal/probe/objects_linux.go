@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build linux
+
+package probe
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+)
+
+// Each hook loads exactly its programs and the maps they share into a
+// struct of its own, as cilium/ebpf's examples load the bpf2go objects
+// struct; CollectionSpec.LoadAndAssign loads only what a struct names. The
+// fields are named and tagged as bpf2go names them in kerneleventsPrograms
+// and kerneleventsMaps (TestObjectsMatchGenerated holds them to that), and
+// the attach tables reach programs through these fields only, so a program
+// dropped or renamed in C stops the build or that test, not an Open on some
+// kernel. A struct cannot take its tags from the generated constants, hence
+// the test.
+
+// commonMaps are the maps the programs of every hook use: the ring, the
+// counters, the filters the loader fills, the per-CPU scratch and the
+// load-time constants (.rodata, set through configure).
+type commonMaps struct {
+	Events        *ebpf.Map `ebpf:"events"`
+	Counters      *ebpf.Map `ebpf:"counters"`
+	UidFilter     *ebpf.Map `ebpf:"uid_filter"`
+	CommExclude   *ebpf.Map `ebpf:"comm_exclude"`
+	CgroupExclude *ebpf.Map `ebpf:"cgroup_exclude"`
+	PathPrefixes  *ebpf.Map `ebpf:"path_prefixes"`
+	ScratchMap    *ebpf.Map `ebpf:"scratch_map"`
+	Rodata        *ebpf.Map `ebpf:".rodata"`
+}
+
+func (m *commonMaps) common() *commonMaps { return m }
+
+func (m *commonMaps) named(to map[string]*ebpf.Map) {
+	to[kerneleventsMapEvents] = m.Events
+	to[kerneleventsMapCounters] = m.Counters
+	to[kerneleventsMapUidFilter] = m.UidFilter
+	to[kerneleventsMapCommExclude] = m.CommExclude
+	to[kerneleventsMapCgroupExclude] = m.CgroupExclude
+	to[kerneleventsMapPathPrefixes] = m.PathPrefixes
+	to[kerneleventsMapScratchMap] = m.ScratchMap
+	to[".rodata"] = m.Rodata
+}
+
+// vfsMaps pair security_path_{mknod,link} with the return of
+// vfs_{create,link} (the kretprobe and fexit hooks).
+type vfsMaps struct {
+	MknodPending *ebpf.Map `ebpf:"mknod_pending"`
+	LinkPending  *ebpf.Map `ebpf:"link_pending"`
+}
+
+func (m *vfsMaps) named(to map[string]*ebpf.Map) {
+	to[kerneleventsMapMknodPending] = m.MknodPending
+	to[kerneleventsMapLinkPending] = m.LinkPending
+}
+
+// syscallMaps are the tracepoint hook's: O_TMPFILE files waiting for a
+// name, io_uring opens waiting for their completion, and the writable
+// globals (.bss: uring_open_n, which the io_uring programs share).
+type syscallMaps struct {
+	Tmpfiles   *ebpf.Map `ebpf:"tmpfiles"`
+	UringOpens *ebpf.Map `ebpf:"uring_opens"`
+	Bss        *ebpf.Map `ebpf:".bss"`
+}
+
+func (m *syscallMaps) named(to map[string]*ebpf.Map) {
+	to[kerneleventsMapTmpfiles] = m.Tmpfiles
+	to[kerneleventsMapUringOpens] = m.UringOpens
+	to[".bss"] = m.Bss
+}
+
+// hookObjects are the programs a hook cannot do without and every map its
+// programs, required and optional, use.
+type hookObjects interface {
+	// common returns the maps the loader reads and fills.
+	common() *commonMaps
+	// maps returns every map by its name in the ELF: the optional
+	// programs load against these (MapReplacements), so that all the
+	// hook's programs share one ring, one scratch, one .bss.
+	maps() map[string]*ebpf.Map
+	// programs returns the loaded programs.
+	programs() []*ebpf.Program
+	// required returns how to attach each program; all must attach.
+	required() []attacher
+}
+
+// kretprobeObjects are the kretprobe hook's objects.
+type kretprobeObjects struct {
+	commonMaps
+	vfsMaps
+	KretprobeDoFilpOpen     *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
+	KprobeSecurityPathMknod *ebpf.Program `ebpf:"kprobe_security_path_mknod"`
+	KretprobeVfsCreate      *ebpf.Program `ebpf:"kretprobe_vfs_create"`
+	KprobeSecurityPathLink  *ebpf.Program `ebpf:"kprobe_security_path_link"`
+	KretprobeVfsLink        *ebpf.Program `ebpf:"kretprobe_vfs_link"`
+}
+
+func (o *kretprobeObjects) maps() map[string]*ebpf.Map {
+	m := map[string]*ebpf.Map{}
+	o.commonMaps.named(m)
+	o.vfsMaps.named(m)
+	return m
+}
+
+func (o *kretprobeObjects) programs() []*ebpf.Program {
+	return []*ebpf.Program{o.KretprobeDoFilpOpen, o.KprobeSecurityPathMknod, o.KretprobeVfsCreate, o.KprobeSecurityPathLink, o.KretprobeVfsLink}
+}
+
+// required: see hookPrograms for why the VFS pairs are required.
+func (o *kretprobeObjects) required() []attacher {
+	return []attacher{
+		kretprobe(o.KretprobeDoFilpOpen, "do_filp_open"),
+		kprobe(o.KprobeSecurityPathMknod, "security_path_mknod"),
+		kretprobe(o.KretprobeVfsCreate, "vfs_create"),
+		kprobe(o.KprobeSecurityPathLink, "security_path_link"),
+		kretprobe(o.KretprobeVfsLink, "vfs_link"),
+	}
+}
+
+// fexitObjects are the fexit hook's objects.
+type fexitObjects struct {
+	commonMaps
+	vfsMaps
+	FexitDoFilpOpen         *ebpf.Program `ebpf:"fexit_do_filp_open"`
+	FentrySecurityPathMknod *ebpf.Program `ebpf:"fentry_security_path_mknod"`
+	FexitVfsCreate          *ebpf.Program `ebpf:"fexit_vfs_create"`
+	FentrySecurityPathLink  *ebpf.Program `ebpf:"fentry_security_path_link"`
+	FexitVfsLink            *ebpf.Program `ebpf:"fexit_vfs_link"`
+}
+
+func (o *fexitObjects) maps() map[string]*ebpf.Map {
+	m := map[string]*ebpf.Map{}
+	o.commonMaps.named(m)
+	o.vfsMaps.named(m)
+	return m
+}
+
+func (o *fexitObjects) programs() []*ebpf.Program {
+	return []*ebpf.Program{o.FexitDoFilpOpen, o.FentrySecurityPathMknod, o.FexitVfsCreate, o.FentrySecurityPathLink, o.FexitVfsLink}
+}
+
+func (o *fexitObjects) required() []attacher {
+	return []attacher{
+		tracing(o.FexitDoFilpOpen, "fexit do_filp_open", ebpf.AttachTraceFExit),
+		tracing(o.FentrySecurityPathMknod, "fentry security_path_mknod", ebpf.AttachTraceFEntry),
+		tracing(o.FexitVfsCreate, "fexit vfs_create", ebpf.AttachTraceFExit),
+		tracing(o.FentrySecurityPathLink, "fentry security_path_link", ebpf.AttachTraceFEntry),
+		tracing(o.FexitVfsLink, "fexit vfs_link", ebpf.AttachTraceFExit),
+	}
+}
+
+// tracepointObjects are the tracepoint hook's objects: one program on
+// sys_exit sees every open, creat, mknod and link, native and 32-bit (the
+// per-syscall tracepoints skip 32-bit syscalls), and needs no tracefs. See
+// bpf/kernelevents.bpf.c for its cost.
+type tracepointObjects struct {
+	commonMaps
+	syscallMaps
+	TpSysExit *ebpf.Program `ebpf:"tp_sys_exit"`
+}
+
+func (o *tracepointObjects) maps() map[string]*ebpf.Map {
+	m := map[string]*ebpf.Map{}
+	o.commonMaps.named(m)
+	o.syscallMaps.named(m)
+	return m
+}
+
+func (o *tracepointObjects) programs() []*ebpf.Program { return []*ebpf.Program{o.TpSysExit} }
+
+func (o *tracepointObjects) required() []attacher {
+	return []attacher{tracing(o.TpSysExit, "tp_btf sys_exit", ebpf.AttachTraceRawTp)}
+}
+
+// rawTracepointObjects are the tracepoint hook's objects where the kernel's
+// own BTF is missing (tp_btf needs it; the raw tracepoint does not).
+type rawTracepointObjects struct {
+	commonMaps
+	syscallMaps
+	RawTpSysExit *ebpf.Program `ebpf:"raw_tp_sys_exit"`
+}
+
+func (o *rawTracepointObjects) maps() map[string]*ebpf.Map {
+	m := map[string]*ebpf.Map{}
+	o.commonMaps.named(m)
+	o.syscallMaps.named(m)
+	return m
+}
+
+func (o *rawTracepointObjects) programs() []*ebpf.Program { return []*ebpf.Program{o.RawTpSysExit} }
+
+func (o *rawTracepointObjects) required() []attacher {
+	return []attacher{rawTracepoint(o.RawTpSysExit, "sys_exit")}
+}
+
+// The tracepoint hook's optional programs, one struct each: each loads on
+// its own, so that one this kernel refuses is noted and the others stay.
+type (
+	uringComplete struct {
+		TpIoUringComplete *ebpf.Program `ebpf:"tp_io_uring_complete"`
+	}
+	uringSubmitReq struct {
+		TpIoUringSubmitReq *ebpf.Program `ebpf:"tp_io_uring_submit_req"`
+	}
+	uringSubmitSqe struct {
+		TpIoUringSubmitSqe *ebpf.Program `ebpf:"tp_io_uring_submit_sqe"`
+	}
+	uringCqeOverflow struct {
+		TpIoUringCqeOverflow *ebpf.Program `ebpf:"tp_io_uring_cqe_overflow"`
+	}
+)
+
+func (o *uringComplete) program() *ebpf.Program    { return o.TpIoUringComplete }
+func (o *uringSubmitReq) program() *ebpf.Program   { return o.TpIoUringSubmitReq }
+func (o *uringSubmitSqe) program() *ebpf.Program   { return o.TpIoUringSubmitSqe }
+func (o *uringCqeOverflow) program() *ebpf.Program { return o.TpIoUringCqeOverflow }
+
+// optionalObjects is the struct one optional program loads into.
+type optionalObjects interface {
+	program() *ebpf.Program
+}
+
+// optionalProgram is a program a hook goes without on a kernel that lacks
+// its hook or refuses it; Notes then says which files are not counted.
+type optionalProgram struct {
+	// objects returns a new struct to load the program into.
+	objects func() optionalObjects
+	// needs, when set, is the BTF type of the program's context: where
+	// the kernel lacks it the program is not loaded and nothing is noted
+	// (a tracepoint under the name it had in other kernels, whose CO-RE
+	// relocations could not be resolved here; the other name's program
+	// loads instead).
+	needs string
+	// attach returns how to attach the loaded program.
+	attach func(*ebpf.Program) attacher
+}
+
+func uringTracepoint(name, needs string, objects func() optionalObjects) optionalProgram {
+	return optionalProgram{
+		objects: objects,
+		needs:   needs,
+		attach:  func(p *ebpf.Program) attacher { return tracepoint(p, "io_uring", name) },
+	}
+}
+
+// uringPrograms are the tracepoint hook's io_uring programs. io_uring opens
+// pass no syscall (the do_filp_open hooks see them; attaching these beside
+// those would count twice). submit_req counts the opens no completion will
+// show (IOSQE_CQE_SKIP_SUCCESS) and records the others for cqe_overflow,
+// which sees the completions that overflow the CQ ring on kernels where
+// io_uring_complete does not. submit_req (6.3+) and submit_sqe (before) are
+// one tracepoint under its two names.
+var uringPrograms = []optionalProgram{
+	uringTracepoint("io_uring_complete", "", func() optionalObjects { return new(uringComplete) }),
+	uringTracepoint("io_uring_submit_req", "trace_event_raw_io_uring_submit_req", func() optionalObjects { return new(uringSubmitReq) }),
+	uringTracepoint("io_uring_submit_sqe", "trace_event_raw_io_uring_submit_sqe", func() optionalObjects { return new(uringSubmitSqe) }),
+	uringTracepoint("io_uring_cqe_overflow", "", func() optionalObjects { return new(uringCqeOverflow) }),
+}
+
+// hookPrograms is what one hook loads: its objects, all of which must load
+// and attach, and optional programs, which may be missing on some kernels
+// and are then noted.
+//
+// mknod(2) of a regular file and the first name of an O_TMPFILE file
+// (linkat) pass no do_filp_open: the kretprobe and fexit hooks see them at
+// the VFS, security_path_{mknod,link} (which knows the mount; every kernel
+// with AppArmor or TOMOYO builds it, CONFIG_SECURITY_PATH) paired with the
+// return of vfs_{create,link}. They are required: a kernel without them
+// would miss those creations silently, so auto moves on to the tracepoint
+// hook, which sees them at the syscall.
+type hookPrograms struct {
+	load     func(*ebpf.CollectionSpec, *ebpf.CollectionOptions) (hookObjects, error)
+	optional []optionalProgram
+}
+
+// loadHookObjects loads the objects struct T of one hook.
+func loadHookObjects[T any, P interface {
+	*T
+	hookObjects
+}](spec *ebpf.CollectionSpec, opts *ebpf.CollectionOptions) (hookObjects, error) {
+	o := P(new(T))
+	if err := spec.LoadAndAssign(o, opts); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// hookSet returns the programs of h; without the kernel's own BTF (types
+// given through btf_path) the tracepoint hook takes the raw tracepoint.
+func hookSet(h Hook, ownBTF bool) (hookPrograms, bool) {
+	switch h {
+	case HookKretprobe:
+		return hookPrograms{load: loadHookObjects[kretprobeObjects]}, true
+	case HookFexit:
+		return hookPrograms{load: loadHookObjects[fexitObjects]}, true
+	case HookTracepoint:
+		if !ownBTF {
+			return hookPrograms{load: loadHookObjects[rawTracepointObjects], optional: uringPrograms}, true
+		}
+		return hookPrograms{load: loadHookObjects[tracepointObjects], optional: uringPrograms}, true
+	}
+	return hookPrograms{}, false
+}
+
+// objects are what one hook loaded.
+type objects struct {
+	hookObjects
+	// optional are the optional programs that loaded, with how to attach
+	// each.
+	optional []attacher
+}
+
+// allPrograms returns every loaded program, required and optional.
+func (o *objects) allPrograms() []*ebpf.Program {
+	progs := o.programs()
+	for _, a := range o.optional {
+		progs = append(progs, a.prog)
+	}
+	return progs
+}
+
+func (o *objects) close() {
+	for _, p := range o.allPrograms() {
+		p.Close()
+	}
+	for _, m := range o.maps() {
+		m.Close()
+	}
+}
+
+// loadObjects loads the programs of h, relocated against types (nil: the
+// running kernel's BTF), with the constants and sizes of opts. The required
+// programs and every map of the hook load first; then each optional program
+// loads on its own against those maps. An optional program the kernel
+// refuses is left out with a note, unless strict (VerifyLoad), where it
+// fails the load as a required one does. Load errors are explained
+// (explainLoad).
+//
+// It goes through LoadAndAssign rather than ebpf.NewCollection: a
+// Collection memory-maps the .rodata and .bss maps for its Variables and
+// only unmaps them when the garbage collector runs, so those maps outlived
+// Close (seen with cilium/ebpf v0.22). Nothing here needs the variables
+// after load.
+func loadObjects(h Hook, opts *Options, types *btf.Spec, strict bool) (_ *objects, notes []string, err error) {
+	set, ok := hookSet(h, haveOwnBTF())
+	if !ok {
+		return nil, nil, fmt.Errorf("no programs for hook %q", h)
+	}
+	spec, err := loadKernelevents()
+	if err != nil {
+		return nil, nil, fmt.Errorf("load collection spec: %w", err)
+	}
+	if err := configure(spec, opts); err != nil {
+		return nil, nil, err
+	}
+	// One cache: the kernel's BTF is decoded once for all the loads and
+	// the type checks (on 6.1 /sys/kernel/btf/vmlinux cannot be mapped, so
+	// each decode reads and parses all of it; under qemu TCG, seconds).
+	cache := btf.NewCache()
+	copts := &ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{KernelTypes: types}, Cache: cache}
+	ho, err := set.load(spec, copts)
+	if err != nil {
+		return nil, nil, explainLoad(h, err)
+	}
+	objs := &objects{hookObjects: ho}
+	defer func() {
+		if err != nil {
+			objs.close()
+		}
+	}()
+	if len(set.optional) == 0 {
+		return objs, nil, nil
+	}
+	copts.MapReplacements = objs.maps()
+	for _, op := range set.optional {
+		if op.needs != "" {
+			have, err := haveType(cache, types, op.needs)
+			if err != nil {
+				return nil, nil, err
+			}
+			if !have {
+				continue // the kernel has the tracepoint under its other name
+			}
+		}
+		o := op.objects()
+		a := op.attach(nil)
+		if err := spec.LoadAndAssign(o, copts); err != nil {
+			err = explainLoad(h, err)
+			if strict {
+				return nil, nil, err
+			}
+			notes = append(notes, fmt.Sprintf("%s not loaded (files it would see are not counted): %v", a.what, err))
+			continue
+		}
+		a.prog = o.program()
+		objs.optional = append(objs.optional, a)
+	}
+	return objs, notes, nil
+}
+
+// haveType reports whether types (nil: the running kernel's BTF, from
+// cache) has a struct named name.
+func haveType(cache *btf.Cache, types *btf.Spec, name string) (bool, error) {
+	if types == nil {
+		var err error
+		if types, err = cache.Kernel(); err != nil {
+			return false, fmt.Errorf("load kernel BTF: %w", err)
+		}
+	}
+	var st *btf.Struct
+	return types.TypeByName(name, &st) == nil, nil
+}

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build linux
+
+package probe
+
+import (
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kernelevents/kernelevents/internal/testutil"
+)
+
+// objectStructs are every struct the loader hands to LoadAndAssign.
+var objectStructs = []any{
+	kretprobeObjects{}, fexitObjects{}, tracepointObjects{}, rawTracepointObjects{},
+	uringComplete{}, uringSubmitReq{}, uringSubmitSqe{}, uringCqeOverflow{},
+}
+
+// objectFields returns the ebpf-tagged fields of t and of the structs it
+// embeds, as LoadAndAssign walks them.
+func objectFields(t reflect.Type) []reflect.StructField {
+	var out []reflect.StructField
+	for f := range t.Fields() {
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			out = append(out, objectFields(f.Type)...)
+			continue
+		}
+		if _, ok := f.Tag.Lookup("ebpf"); ok {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// TestObjectsMatchGenerated holds every hand-written objects struct to what
+// bpf2go generated from the C: each program and map field has the name and
+// the tag of its generated counterpart, so a program or map renamed in C
+// fails here (and the attach tables, which use the fields, fail to build).
+// No kernel needed.
+func TestObjectsMatchGenerated(t *testing.T) {
+	generated := map[reflect.Type]reflect.Type{
+		reflect.TypeFor[*ebpf.Program](): reflect.TypeFor[kerneleventsPrograms](),
+		reflect.TypeFor[*ebpf.Map]():     reflect.TypeFor[kerneleventsMaps](),
+	}
+	spec, err := loadKernelevents()
+	require.NoError(t, err)
+	for _, o := range objectStructs {
+		typ := reflect.TypeOf(o)
+		fields := objectFields(typ)
+		require.NotEmpty(t, fields, "%s", typ)
+		for _, f := range fields {
+			tag := f.Tag.Get("ebpf")
+			if tag == ".rodata" || tag == ".bss" {
+				// Sections, not named by the C: no generated field.
+				assert.Contains(t, spec.Maps, tag, "%s.%s", typ, f.Name)
+				continue
+			}
+			gen, ok := generated[f.Type]
+			require.True(t, ok, "%s.%s has type %s", typ, f.Name, f.Type)
+			gf, ok := gen.FieldByName(f.Name)
+			if assert.True(t, ok, "%s.%s: no such field in the generated %s (renamed in C?)", typ, f.Name, gen) {
+				assert.Equal(t, gf.Tag.Get("ebpf"), tag, "%s.%s: tag", typ, f.Name)
+			}
+		}
+	}
+}
+
+// TestHookMapsComplete: each hook's objects hold every map any of its
+// programs, required or optional, uses, and maps() names each of them by the
+// tag LoadAndAssign fills. A map missing there would be created once per
+// optional program instead of shared (one ring, one scratch, one .bss per
+// hook). No kernel needed.
+func TestHookMapsComplete(t *testing.T) {
+	spec, err := loadKernelevents()
+	require.NoError(t, err)
+	cases := []struct {
+		name     string
+		objs     hookObjects
+		optional []optionalProgram
+	}{
+		{"kretprobe", &kretprobeObjects{}, nil},
+		{"fexit", &fexitObjects{}, nil},
+		{"tracepoint", &tracepointObjects{}, uringPrograms},
+		{"raw tracepoint", &rawTracepointObjects{}, uringPrograms},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var progs, maps []string
+			for _, f := range objectFields(reflect.TypeOf(c.objs).Elem()) {
+				if f.Type == reflect.TypeFor[*ebpf.Program]() {
+					progs = append(progs, f.Tag.Get("ebpf"))
+				} else {
+					maps = append(maps, f.Tag.Get("ebpf"))
+				}
+			}
+			assert.Len(t, c.objs.programs(), len(progs), "programs() lists every program field")
+			assert.Len(t, c.objs.required(), len(progs), "required() attaches every program field")
+			var named []string
+			for name := range c.objs.maps() {
+				named = append(named, name)
+			}
+			sort.Strings(maps)
+			sort.Strings(named)
+			assert.Equal(t, maps, named, "maps() names the map fields by their tags")
+			for _, op := range c.optional {
+				progs = append(progs, optionalName(t, op))
+			}
+			used := map[string]bool{}
+			for _, name := range progs {
+				ps, ok := spec.Programs[name]
+				require.True(t, ok, "program %s", name)
+				for _, ins := range ps.Instructions {
+					if ref := ins.Reference(); ref != "" && spec.Maps[ref] != nil {
+						used[ref] = true
+					}
+				}
+			}
+			for ref := range used {
+				assert.Contains(t, maps, ref, "a program of the hook uses map %s", ref)
+			}
+		})
+	}
+}
+
+// optionalName returns the ELF name of the program op loads.
+func optionalName(t *testing.T, op optionalProgram) string {
+	t.Helper()
+	fields := objectFields(reflect.TypeOf(op.objects()).Elem())
+	require.Len(t, fields, 1, "%T", op.objects())
+	return fields[0].Tag.Get("ebpf")
+}
+
+// TestOptionalProgramsShareMaps: the io_uring programs, loaded one by one
+// after the tracepoint hook's own, use the very maps it uses (one ring, one
+// scratch, one .bss), not copies.
+func TestOptionalProgramsShareMaps(t *testing.T) {
+	testutil.RequireRoot(t)
+	opts := DefaultOptions()
+	types, err := kernelTypes(opts.BTFPath)
+	require.NoError(t, err)
+	objs, notes, err := loadObjects(HookTracepoint, &opts, types, false)
+	require.NoError(t, err)
+	defer objs.close()
+	if len(objs.optional) == 0 {
+		testutil.SkipUnlessStrict(t, "no io_uring program loaded on this kernel: %q", notes)
+	}
+	var hookMaps []ebpf.MapID
+	for _, m := range objs.maps() {
+		info, err := m.Info()
+		require.NoError(t, err)
+		id, ok := info.ID()
+		require.True(t, ok, "this kernel reports no map ids")
+		hookMaps = append(hookMaps, id)
+	}
+	for _, a := range objs.optional {
+		info, err := a.prog.Info()
+		require.NoError(t, err)
+		ids, ok := info.MapIDs()
+		require.True(t, ok, "this kernel reports no map ids of a program")
+		require.NotEmpty(t, ids, "%s", a.what)
+		for _, id := range ids {
+			assert.True(t, slices.Contains(hookMaps, id), "%s uses map %d, not one of the hook's %v", a.what, id, hookMaps)
+		}
+	}
+}
+
+// missingProgram names a program the object does not have: loading it fails
+// as a program this kernel refuses would, on every kernel.
+type missingProgram struct {
+	P *ebpf.Program `ebpf:"no_such_program"`
+}
+
+func (o *missingProgram) program() *ebpf.Program { return o.P }
+
+// TestOptionalLoadFailureIsNoted: an optional program that does not load
+// leaves the hook working, with a note naming what is not counted; the
+// other optional programs still load. VerifyLoad, which proves that the
+// programs load, fails instead.
+func TestOptionalLoadFailureIsNoted(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireTracefs(t)
+	saved := uringPrograms
+	t.Cleanup(func() { uringPrograms = saved })
+	uringPrograms = slices.Clone(saved)
+	uringPrograms[0].objects = func() optionalObjects { return new(missingProgram) }
+
+	opts := DefaultOptions()
+	opts.Hook = HookTracepoint
+	p, err := Open(opts)
+	require.NoError(t, err)
+	defer p.Close()
+	t.Logf("notes: %q", p.Notes())
+	assert.True(t, slices.ContainsFunc(p.Notes(), func(n string) bool {
+		return strings.HasPrefix(n, "tracepoint io_uring/io_uring_complete not loaded (files it would see are not counted): ") &&
+			strings.Contains(n, "no_such_program")
+	}), "notes: %q", p.Notes())
+	// tp_sys_exit and the io_uring programs but the first: cqe_overflow and
+	// submit_req or submit_sqe, as the kernel names it.
+	assert.Len(t, p.links, 3, "attached: %s", p)
+
+	err = VerifyLoad(HookTracepoint, DefaultOptions())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no_such_program")
+}
