@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
+//go:build linux
+
 // Package e2etest starts the ocb-built collector on a config from testdata/,
 // creates files from a child process and scrapes the Prometheus exporter.
 // make test builds the collector and points KERNELEVENTS_COLLECTOR at it.
