@@ -168,7 +168,7 @@ BENCH_VM_QEMU ?= -icount shift=0,sleep=off
 bench-vm: deps-vmtest
 	@mkdir -p _build
 	@CGO_ENABLED=0 $(GO) build -o _build/kebench-static ./bench
-	@KERNELEVENTS_VMTEST_QEMU_ARGS="$(BENCH_VM_QEMU)" KERNELEVENTS_VMTEST_TIMEOUT=$${KERNELEVENTS_VMTEST_TIMEOUT:-2400} bash internal/vmtest/exec.sh $(CURDIR)/_build/kebench-static $(BENCH_VM_ARGS)
+	@KERNELEVENTS_VMTEST_QEMU_ARGS="$(BENCH_VM_QEMU)" KERNELEVENTS_VMTEST_TIMEOUT=$${KERNELEVENTS_VMTEST_TIMEOUT:-5400} bash internal/vmtest/exec.sh $(CURDIR)/_build/kebench-static $(BENCH_VM_ARGS)
 
 ## soak: not in make test. The end-to-end overload test for SOAK_TIME (10
 ## minutes) at full rate with the production ring, printing RSS, series,

@@ -47,7 +47,7 @@ func (r *report) rankRows() []rankRow {
 		}
 	}
 	for _, fr := range r.perFS {
-		row := rankRow{name: fmt.Sprintf("creation (%d new files, O_CREAT|O_WRONLY+close) on %s", r.params.files, fr.fs.name)}
+		row := rankRow{name: fmt.Sprintf("creation (%d new files per run, openat O_CREAT+close) on %s", r.params.files, fr.fs.name)}
 		for _, h := range hooks {
 			s, ok := find(fr, kindBatched, h)
 			row.cells = append(row.cells, rankCell{hook: h, ratio: s.ratio, ok: ok})
