@@ -60,6 +60,7 @@ func (r *report) write(w io.Writer) error {
 		r.writePerFile(bw)
 	}
 	r.writeNode(bw)
+	r.writeRanking(bw)
 	if r.params.phases[phaseRate] {
 		r.writeRate(bw)
 	}

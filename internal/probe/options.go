@@ -13,8 +13,8 @@ type Hook string
 
 // Hooks a user can ask for.
 const (
-	// HookAuto tries kretprobe, then fexit, then tracepoint, and keeps the
-	// first that loads and attaches.
+	// HookAuto tries fexit, then kretprobe, then tracepoint, and keeps the
+	// first that loads and attaches (the order of Hooks).
 	HookAuto Hook = "auto"
 	// HookKretprobe is a kretprobe on do_filp_open (needs kprobes).
 	HookKretprobe Hook = "kretprobe"
@@ -24,8 +24,14 @@ const (
 	HookTracepoint Hook = "tracepoint"
 )
 
-// Hooks lists the hooks auto tries, in order.
-var Hooks = []Hook{HookKretprobe, HookFexit, HookTracepoint}
+// Hooks lists the hooks auto tries, in order: the cheapest first, measured
+// side by side in Debian's 6.1 kernel (bench/RESULTS.md, "Hooks ranked in
+// Debian 6.1"). fexit and kretprobe both sit on do_filp_open and tax no
+// other syscall; fexit costs less per open and per creation and has no miss
+// path of its own (kretprobe's instances can run out: kprobe_missed).
+// kretprobe stays where trampolines are missing (arm64 before 6.4, kernels
+// that refuse them). tracepoint, last, taxes every syscall of the machine.
+var Hooks = []Hook{HookFexit, HookKretprobe, HookTracepoint}
 
 // Reasons a sample was not delivered, as kernel.events.lost{kernelevents.lost.reason} reports
 // them. The kernel counts the first five (bpf/event.h); the others come from

@@ -17,6 +17,7 @@
 #   KERNELEVENTS_VMTEST_SMP      vCPUs (default 1; more run on one host thread)
 #   KERNELEVENTS_VMTEST_MEM      memory (default 512M)
 #   KERNELEVENTS_VMTEST_APPEND   extra kernel command line
+#   KERNELEVENTS_VMTEST_QEMU_ARGS  extra qemu options (split on spaces)
 #   KERNELEVENTS_VMTEST_KERNEL_NAME  the matrix row to boot (VMTEST_KERNELS
 #                                in lib.sh: 6.1, 6.12, 6.1-rt, 6.1-arm64);
 #                                default: the first row for the binary's arch
@@ -165,6 +166,10 @@ arm64)
 esac
 qemu+=(-m "$mem" -smp "$smp" -nodefaults -no-user-config -display none -no-reboot
 	-kernel "$kernel" -initrd "$work/initrd.cpio")
+# More qemu options, split on spaces (make bench-vm: -icount, so that the
+# guest's clock counts instructions and the host's load does not move it).
+# shellcheck disable=SC2206
+[[ -n ${KERNELEVENTS_VMTEST_QEMU_ARGS:-} ]] && qemu+=($KERNELEVENTS_VMTEST_QEMU_ARGS)
 
 rel=${PWD#"$VMTEST_ROOT"/}
 [[ $PWD == "$VMTEST_ROOT" ]] && rel=.

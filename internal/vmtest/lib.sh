@@ -150,11 +150,11 @@ vm_ensure_tools() {
 # fexit is not required on arm64 6.1: it needs ftrace direct calls, which
 # arm64 has only from Linux 6.4 on.
 VMTEST_KERNELS='
-6.1         amd64  linux-image-amd64         kretprobe,fexit,tracepoint  kretprobe  yes  -
-6.12        amd64  linux-image-6.12-amd64    kretprobe,fexit,tracepoint  kretprobe  yes  -
-6.1-rt      amd64  linux-image-rt-amd64      kretprobe,fexit,tracepoint  kretprobe  yes  -
+6.1         amd64  linux-image-amd64         kretprobe,fexit,tracepoint  fexit      yes  -
+6.12        amd64  linux-image-6.12-amd64    kretprobe,fexit,tracepoint  fexit      yes  -
+6.1-rt      amd64  linux-image-rt-amd64      kretprobe,fexit,tracepoint  fexit      yes  -
 6.1-arm64   arm64  linux-image-arm64         kretprobe,tracepoint        kretprobe  yes  -
-6.12-full   amd64  linux-image-6.12-amd64    kretprobe,fexit,tracepoint  kretprobe  no   preempt=full
+6.12-full   amd64  linux-image-6.12-amd64    kretprobe,fexit,tracepoint  fexit      no   preempt=full
 '
 
 # vm_kernel_rows prints the matrix without blank lines.
