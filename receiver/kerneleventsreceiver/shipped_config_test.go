@@ -142,3 +142,35 @@ func TestExcludeCgroups(t *testing.T) {
 	assert.ErrorContains(t, err, "filter::exclude_cgroups[0]")
 	require.NoError(t, r.Shutdown(context.Background()))
 }
+
+// TestReadmeConfigurationIsValid: the Configuration section of README.md,
+// which users copy, is a kernel_events config this receiver accepts, and it
+// names every top-level key the receiver has (so a new key is documented).
+func TestReadmeConfigurationIsValid(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(raw), "\n## Configuration\n")
+	require.True(t, ok, "README.md has no Configuration section")
+	_, block, ok := strings.Cut(section, "```yaml\n")
+	require.True(t, ok, "the Configuration section has no yaml block")
+	block, _, ok = strings.Cut(block, "```")
+	require.True(t, ok)
+	var doc map[string]any
+	require.NoError(t, yaml.Unmarshal([]byte(block), &doc))
+	recv, _ := doc["receivers"].(map[string]any)
+	ke, ok := recv["kernel_events"].(map[string]any)
+	require.True(t, ok, "the block configures receivers::kernel_events")
+
+	cfg := createDefaultConfig().(*Config)
+	require.NoError(t, confmap.NewFromStringMap(ke).Unmarshal(cfg))
+	require.NoError(t, cfg.Validate())
+
+	conf := confmap.New()
+	require.NoError(t, conf.Marshal(createDefaultConfig()))
+	for key := range conf.ToStringMap() {
+		if key == "resource_attributes" {
+			continue // mdatagen's resource attribute toggles, documented in documentation.md
+		}
+		assert.Contains(t, ke, key, "README.md's Configuration block does not show the key %q", key)
+	}
+}
