@@ -52,6 +52,10 @@ type Series struct {
 	Key   Key
 	Count uint64
 	last  time.Time
+	// unseen: counted since the last Range, so not yet emitted. The TTL
+	// never drops such a series: every increment reaches at least one
+	// collection, however late that collection runs.
+	unseen bool
 }
 
 // Table holds the series. Its methods are safe for concurrent use.
@@ -138,6 +142,7 @@ func (t *Table) AddAs(e *event.Event, w uint32) {
 	s.Count++
 	if t.opts.TTL > 0 {
 		s.last = t.now()
+		s.unseen = true
 	}
 }
 
@@ -156,7 +161,9 @@ func (t *Table) Len() int {
 }
 
 // Range calls fn for each series with its directory and path strings, after
-// dropping series older than the TTL. fn must not call the table. The strings
+// dropping series older than the TTL that an earlier Range already passed
+// to fn since their last increment (a collection that runs late, or a TTL
+// shorter than the collection interval, never drops a count unemitted). fn must not call the table. The strings
 // are labels (event.Label): valid UTF-8, the kernel's other bytes escaped, so
 // that a directory with a name that is not UTF-8 cannot make an exporter
 // refuse the series.
@@ -168,6 +175,7 @@ func (t *Table) Range(fn func(s *Series, dir, path string)) {
 	}
 	for _, s := range t.series {
 		fn(s, event.Label(t.strs.str(s.Key.Dir)), event.Label(t.strs.str(s.Key.Path)))
+		s.unseen = false
 	}
 }
 
@@ -177,7 +185,7 @@ func (t *Table) expire() {
 	cutoff := t.now().Add(-t.opts.TTL)
 	dropped := false
 	for k, s := range t.series {
-		if s.last.Before(cutoff) {
+		if !s.unseen && s.last.Before(cutoff) {
 			delete(t.series, k)
 			dropped = true
 		}

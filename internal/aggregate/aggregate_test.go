@@ -102,6 +102,7 @@ func TestTTLDropsStaleSeriesAndStrings(t *testing.T) {
 	now := time.Unix(1000, 0)
 	tb.now = func() time.Time { return now }
 	tb.Add(ev("/old/f", "c", 0))
+	assert.Equal(t, []row{{"/old", "", "", 0, 1}}, rows(tb), "emitted once")
 	now = now.Add(2 * time.Minute)
 	tb.Add(ev("/new/f", "c", 0))
 	assert.Equal(t, []row{{"/new", "", "", 0, 1}}, rows(tb))
@@ -110,6 +111,23 @@ func TestTTLDropsStaleSeriesAndStrings(t *testing.T) {
 	tb.Add(ev("/other/f", "c", 0))
 	assert.Equal(t, 2, tb.Len())
 	assert.Zero(t, tb.Overflow())
+}
+
+// TestTTLNeverDropsAnUnemittedCount: a collection that runs late (a
+// stalled exporter, a loaded node) or a TTL shorter than the collection
+// interval must not drop a series whose last increments no collection has
+// emitted yet: the count would vanish without a trace.
+func TestTTLNeverDropsAnUnemittedCount(t *testing.T) {
+	tb := New(Options{DirectoryDepth: 1, MaxSeries: 10, TTL: time.Minute})
+	now := time.Unix(1000, 0)
+	tb.now = func() time.Time { return now }
+	tb.Add(ev("/a/f", "c", 0))
+	assert.Equal(t, []row{{"/a", "", "", 0, 1}}, rows(tb))
+	tb.Add(ev("/a/f", "c", 0)) // counted after that collection
+	now = now.Add(time.Hour)   // the next collection is very late
+	assert.Equal(t, []row{{"/a", "", "", 0, 2}}, rows(tb), "the late collection still emits the second count")
+	now = now.Add(time.Hour)
+	assert.Empty(t, rows(tb), "then, emitted and stale, it goes")
 }
 
 func TestAddDoesNotAllocate(t *testing.T) {
