@@ -82,8 +82,14 @@ static __always_inline bool syscall_of(struct pt_regs *regs, struct syscall_args
 {
 	struct task_struct *task;
 #if defined(__TARGET_ARCH_x86)
-	/* arch/x86/entry/syscalls/syscall_{64,32}.tbl; x32 shares the 64-bit numbers */
-	long nr = REG(typed, regs, orig_ax) & ~(long)X32_SYSCALL_BIT;
+	/*
+	 * arch/x86/entry/syscalls/syscall_{64,32}.tbl; x32 shares the 64-bit
+	 * numbers. The kernel takes the number as an int (do_syscall_64's
+	 * int nr): bits above 32 in rax are ignored by it but kept in orig_ax,
+	 * so they are dropped here too, or any program could set one and
+	 * create unseen (TestWideSyscallNumbers).
+	 */
+	long nr = (int)REG(typed, regs, orig_ax) & ~(long)X32_SYSCALL_BIT;
 	int kind = 0;
 	/* A table, one syscall number a line: */
 	/* clang-format off */

@@ -60,6 +60,34 @@ func TestCompatCreations(t *testing.T) {
 	}
 }
 
+// TestWideSyscallNumbers: the kernel takes a syscall number as an int, so
+// an unprivileged program can set bits above 32 in it and the syscall runs
+// as usual, while the saved register (x86-64 orig_ax) keeps them. The
+// tracepoint hook once compared all 64 bits, and such creations went
+// unseen and uncounted.
+func TestWideSyscallNumbers(t *testing.T) {
+	for _, h := range Hooks {
+		t.Run(string(h), func(t *testing.T) {
+			dir := testutil.TempDir(t)
+			p, c := watchDir(t, h, dir)
+			var ops []testutil.Op
+			var want []string
+			for _, k := range testutil.WideOps() {
+				ops = append(ops, testutil.Op{Kind: k, Path: k})
+				want = append(want, filepath.Join(dir, k))
+			}
+			slices.Sort(want)
+			child := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops})
+			got := c.wait(t, len(want), uint32(child.PID))
+			assert.Equal(t, want, paths(got), "each creation with a wide syscall number once")
+			for _, e := range got {
+				assert.Equal(t, string(h), e.hook.String(), e.path)
+			}
+			assertNoLoss(t, p)
+		})
+	}
+}
+
 // TestMknodPathFromDentry: mknod names that are not the file's path (a
 // symlinked directory, "//" and ".", "..", a name longer than a sample)
 // are counted under the file's real directory, through a path prefix

@@ -83,6 +83,8 @@ func do(dir int, dirPath string, op Op) error {
 	switch op.Kind {
 	case OpOpen, OpCreat, OpMknod:
 		return legacy(op.Kind, abs)
+	case OpWideOpen, OpWideCreat, OpWideMknod, OpWideOpenat, OpWideOpenat2, OpWideMknodat, OpWideTmpfileLink:
+		return wide(dir, dirPath, op)
 	case OpOpenat:
 		return closeFd(unix.Openat(dir, op.Path, flags, 0o644))
 	case OpOpenatRel:

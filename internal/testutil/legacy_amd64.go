@@ -14,7 +14,10 @@ import (
 // this architecture (arm64 has only the *at forms).
 const HasLegacySyscalls = true
 
-func legacy(kind, path string) error {
+func legacy(kind, path string) error { return legacyNr(kind, path, 0) }
+
+// legacyNr is legacy with hi or-ed into the syscall number (see WideBit).
+func legacyNr(kind, path string, hi uintptr) error {
 	p, err := unix.BytePtrFromString(path)
 	if err != nil {
 		return err
@@ -23,11 +26,11 @@ func legacy(kind, path string) error {
 	var errno unix.Errno
 	switch kind {
 	case OpOpen:
-		r1, _, errno = unix.Syscall(unix.SYS_OPEN, uintptr(unsafePointer(p)), unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
+		r1, _, errno = unix.Syscall(hi|unix.SYS_OPEN, uintptr(unsafePointer(p)), unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
 	case OpCreat:
-		r1, _, errno = unix.Syscall(unix.SYS_CREAT, uintptr(unsafePointer(p)), 0o644, 0)
+		r1, _, errno = unix.Syscall(hi|unix.SYS_CREAT, uintptr(unsafePointer(p)), 0o644, 0)
 	case OpMknod:
-		_, _, errno = unix.Syscall(unix.SYS_MKNOD, uintptr(unsafePointer(p)), unix.S_IFREG|0o644, 0)
+		_, _, errno = unix.Syscall(hi|unix.SYS_MKNOD, uintptr(unsafePointer(p)), unix.S_IFREG|0o644, 0)
 		if errno != 0 {
 			return errno
 		}

@@ -13,3 +13,5 @@ const HasLegacySyscalls = false
 func legacy(kind, _ string) error {
 	return fmt.Errorf("%s(2) does not exist on this architecture", kind)
 }
+
+func legacyNr(kind, path string, _ uintptr) error { return legacy(kind, path) }
