@@ -338,8 +338,9 @@ func (o *objects) close() {
 // running kernel's BTF), with the constants and sizes of opts. The required
 // programs and every map of the hook load first; then each optional program
 // loads on its own against those maps. An optional program the kernel
-// refuses is left out with a note, unless strict (VerifyLoad), where it
-// fails the load as a required one does. Load errors are explained
+// refuses fails the load as a required one does, unless the kernel has no
+// io_uring at all (then it is left out with a note; strict, VerifyLoad,
+// fails then too). Load errors are explained
 // (explainLoad).
 //
 // It goes through LoadAndAssign rather than ebpf.NewCollection: a
@@ -392,10 +393,19 @@ func loadObjects(h Hook, opts *Options, types *btf.Spec, strict bool) (_ *object
 		a := op.attach(nil)
 		if err := spec.LoadAndAssign(o, copts); err != nil {
 			err = explainLoad(h, err)
-			if strict {
-				return nil, nil, err
+			// A kernel with io_uring whose io_uring program is refused
+			// would let io_uring creations go unseen and uncounted:
+			// the hook fails (auto moves on), as for a required
+			// program. Only a kernel without io_uring, where nothing
+			// can be created through it, leaves the program out.
+			uring, terr := haveType(cache, types, "io_ring_ctx")
+			if terr != nil {
+				return nil, nil, terr
 			}
-			notes = append(notes, fmt.Sprintf("%s not loaded (files it would see are not counted): %v", a.what, err))
+			if strict || uring {
+				return nil, nil, fmt.Errorf("%s: %w", a.what, err)
+			}
+			notes = append(notes, fmt.Sprintf("%s not loaded (the kernel has no io_uring: nothing to see): %v", a.what, err))
 			continue
 		}
 		a.prog = o.program()

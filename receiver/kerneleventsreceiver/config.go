@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -156,6 +157,29 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.CollectionInterval <= 0 {
 		bad("collection_interval", "must be positive")
+	}
+	if cfg.Events.KernelFileCreated.Enabled && !cfg.Events.KernelEvidenceGap.Enabled {
+		bad("events::kernel.evidence.gap::enabled", "must stay true while kernel.file.created is on: in a logs pipeline it is the only trace of the records the rate limit shed")
+	}
+	// mdatagen's resource filters drop a workload's series or records by
+	// values the workload itself can steer (its cgroup path, container id),
+	// and nothing counts what they drop: refused (filter in the pipeline,
+	// or with filter::exclude_cgroups, which cannot be spoofed).
+	ra := reflect.ValueOf(cfg.ResourceAttributes)
+	for i := range ra.NumField() {
+		rac, ok := ra.Field(i).Interface().(metadata.ResourceAttributeConfig)
+		if !ok {
+			continue
+		}
+		name := ra.Type().Field(i).Tag.Get("mapstructure")
+		for _, f := range []struct {
+			key string
+			n   int
+		}{{"metrics_include", len(rac.MetricsInclude)}, {"metrics_exclude", len(rac.MetricsExclude)}, {"events_include", len(rac.EventsInclude)}, {"events_exclude", len(rac.EventsExclude)}} {
+			if f.n > 0 {
+				bad("resource_attributes::"+name+"::"+f.key, "not supported: it would drop creations by values a workload can choose, uncounted; use filter::exclude_cgroups or a filter processor")
+			}
+		}
 	}
 	for i, c := range cfg.Filter.ExcludeCgroups {
 		if !strings.HasPrefix(c, "/") || slices.Contains(strings.Split(c, "/"), "..") {

@@ -198,3 +198,41 @@ func TestByteSize(t *testing.T) {
 	out, _ = ByteSize(1000).MarshalText()
 	assert.Equal(t, "1000", string(out))
 }
+
+// TestResourceFiltersRefused: mdatagen's resource attribute filters would
+// drop a workload's series or evidence by values the workload can steer
+// (its container id, its cgroup path), and nothing would count the drop.
+func TestResourceFiltersRefused(t *testing.T) {
+	for _, key := range []string{"metrics_include", "metrics_exclude", "events_include", "events_exclude"} {
+		t.Run(key, func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			conf := confmap.NewFromStringMap(map[string]any{
+				"resource_attributes": map[string]any{
+					"container.id": map[string]any{"enabled": true, key: []any{map[string]any{"regexp": ".*"}}},
+				},
+			})
+			require.NoError(t, conf.Unmarshal(cfg))
+			err := cfg.Validate()
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "resource_attributes::container.id::"+key+": not supported")
+		})
+	}
+	cfg := createDefaultConfig().(*Config)
+	conf := confmap.NewFromStringMap(map[string]any{
+		"resource_attributes": map[string]any{"container.id": map[string]any{"enabled": false}},
+	})
+	require.NoError(t, conf.Unmarshal(cfg))
+	assert.NoError(t, cfg.Validate(), "turning a resource attribute off stays allowed")
+}
+
+// TestEvidenceGapStaysOn: with the gap record off, a logs-only pipeline
+// would lose the rate limit's shed records without a trace.
+func TestEvidenceGapStaysOn(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Events.KernelEvidenceGap.Enabled = false
+	err := cfg.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "events::kernel.evidence.gap::enabled: must stay true")
+	cfg.Events.KernelFileCreated.Enabled = false
+	assert.NoError(t, cfg.Validate(), "no evidence at all: nothing to shed")
+}
