@@ -27,8 +27,11 @@ const (
 // Hooks lists the hooks auto tries, in order: the cheapest first, measured
 // side by side in Debian's 6.1 kernel (bench/RESULTS.md, "Hooks ranked in
 // Debian 6.1"). fexit and kretprobe both sit on do_filp_open and tax no
-// other syscall; fexit costs less per open and per creation and has no miss
-// path of its own (kretprobe's instances can run out: kprobe_missed).
+// other syscall; fexit costs less per open and per creation. Both can miss,
+// and both count it: kretprobe when its instances run out (kprobe_missed),
+// fexit when a program is preempted (preempt=full, PREEMPT_RT) and another
+// task's run on that CPU is skipped (program_recursion) or finds no scratch
+// slot (scratch_busy).
 // kretprobe stays where trampolines are missing (arm64 before 6.4, kernels
 // that refuse them). tracepoint, last, taxes every syscall of the machine.
 var Hooks = []Hook{HookFexit, HookKretprobe, HookTracepoint}
