@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -50,11 +51,23 @@ func repoFile(name string) string {
 	return filepath.Join("..", "..", "testdata", name)
 }
 
+// handedOut holds the addresses freeAddr returned: the kernel may hand a
+// port it just freed out again, and two endpoints of one collector on the
+// same port made it fail at start (health_check and prometheus).
+var handedOut sync.Map
+
 func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := l.Addr().String()
+		l.Close()
+		if _, dup := handedOut.LoadOrStore(addr, true); !dup {
+			return addr
+		}
+	}
+	t.Fatal("no port that was not handed out already")
+	return ""
 }
 
 // programsOf returns the ids of the BPF programs process pid holds: those
