@@ -3,10 +3,6 @@
 package probe
 
 import (
-	"cmp"
-	"os"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -71,58 +67,4 @@ func fill(s []string, v string) {
 	for i := range s {
 		s[i] = v
 	}
-}
-
-// TestAutoOrder: auto tries the hooks cheapest first, as ranked in Debian's
-// 6.1 kernel (bench/RESULTS.md, "Hooks ranked in Debian 6.1"): the order of
-// Hooks is the order of each hook's mean × baseline over the ranking's rows
-// in the default configuration, read from that table, so a new ranking that
-// changes the order fails here until Hooks follows it. Which hook auto
-// really picks on a kernel is TestAutoSaysWhy's (KERNELEVENTS_EXPECT_AUTO in
-// the VM matrix: fexit where trampolines work, kretprobe on arm64 6.1).
-func TestAutoOrder(t *testing.T) {
-	raw, err := os.ReadFile("../../bench/RESULTS.md")
-	require.NoError(t, err)
-	_, section, ok := strings.Cut(string(raw), "\n## Hooks ranked in Debian 6.1")
-	require.True(t, ok, "bench/RESULTS.md has no hook ranking")
-	section, _, _ = strings.Cut(section, "\n## ")
-	// The table's header names the columns; each row gives "× [IQR]".
-	var cols map[Hook]int
-	sum := map[Hook]float64{}
-	rows := 0
-	for _, line := range strings.Split(section, "\n") {
-		if !strings.HasPrefix(line, "| ") {
-			continue
-		}
-		cells := strings.Split(strings.Trim(line, "|"), "|")
-		for i := range cells {
-			cells[i] = strings.TrimSpace(cells[i])
-		}
-		if cols == nil {
-			cols = map[Hook]int{}
-			for i, c := range cells {
-				if slices.Contains(Hooks, Hook(c)) {
-					cols[Hook(c)] = i
-				}
-			}
-			require.Len(t, cols, len(Hooks), "header %q names every hook", line)
-			continue
-		}
-		// Default configuration only (batched wakeups), numeric rows.
-		if strings.Contains(cells[0], "per-event") || strings.HasPrefix(cells[0], "---") {
-			continue
-		}
-		for h, i := range cols {
-			f := strings.Fields(cells[i])
-			require.NotEmpty(t, f, line)
-			v, err := strconv.ParseFloat(f[0], 64)
-			require.NoError(t, err, line)
-			sum[h] += v
-		}
-		rows++
-	}
-	require.GreaterOrEqual(t, rows, 4, "the ranking's rows")
-	want := slices.Clone(Hooks)
-	slices.SortStableFunc(want, func(a, b Hook) int { return cmp.Compare(sum[a], sum[b]) })
-	assert.Equal(t, want, Hooks, "auto's order against the measured mean × baseline over %d rows: %v", rows, sum)
 }
