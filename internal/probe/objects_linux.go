@@ -158,7 +158,7 @@ func (o *fexitObjects) required() []attacher {
 // tracepointObjects are the tracepoint hook's objects: one program on
 // sys_exit sees every open, creat, mknod and link, native and 32-bit (the
 // per-syscall tracepoints skip 32-bit syscalls), and needs no tracefs. See
-// bpf/kernelevents.bpf.c for its cost.
+// bpf/syscall.h for its cost.
 type tracepointObjects struct {
 	commonMaps
 	syscallMaps

@@ -52,7 +52,7 @@ const (
 	// from its entry to its exit.
 	LostInflightTableFull = "inflight_table_full"
 	// LostScratchBusy: every per-CPU scratch buffer (SCRATCH_SLOTS in
-	// bpf/kernelevents.bpf.c) was held by a preempted program on that CPU.
+	// bpf/scratch.h) was held by a preempted program on that CPU.
 	LostScratchBusy = "scratch_busy"
 	// LostKprobeMissed: the kernel skipped the kretprobe (no free instance,
 	// maxactive exhausted) or the kprobe (recursion).
@@ -69,7 +69,7 @@ var ErrDrained = errors.New("ring buffer drained after the programs were detache
 // Limits the kernel programs impose on the options.
 const (
 	// MaxPathPrefix is the longest path prefix the in-kernel filter holds
-	// (the LPM trie key in bpf/kernelevents.bpf.c).
+	// (the LPM trie key in bpf/filter.h).
 	MaxPathPrefix = 128
 	// MaxFilterEntries bounds each in-kernel filter map.
 	MaxFilterEntries = 256

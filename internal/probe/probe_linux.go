@@ -306,7 +306,7 @@ func ownPIDNamespace() (pidNamespace, error) {
 	return pidNamespace{dev: dev, ino: st.Ino}, nil
 }
 
-// prefixKey mirrors struct prefix_key in bpf/kernelevents.bpf.c.
+// prefixKey mirrors struct prefix_key in bpf/filter.h.
 type prefixKey struct {
 	PrefixLen uint32
 	Data      [MaxPathPrefix]byte

@@ -18,10 +18,22 @@ import (
 	"testing"
 )
 
+// NoKernelEnv, set to 1 (make check sets it), asks for the daily loop's
+// tests only: every test that needs root, the kernel or a built tool
+// (RequireRoot, SkipUnlessStrict) skips, as root too and whatever CI says.
+// make test never sets it.
+const NoKernelEnv = "KERNELEVENTS_NO_KERNEL"
+
+// NoKernel reports whether NoKernelEnv is set.
+func NoKernel() bool { return os.Getenv(NoKernelEnv) == "1" }
+
 // Strict reports whether kernel tests must run: under CI=true or
 // KERNELEVENTS_REQUIRE_BPF=1 a missing privilege or kernel feature fails the
-// test instead of skipping it.
+// test instead of skipping it (unless NoKernel: then they skip).
 func Strict() bool {
+	if NoKernel() {
+		return false
+	}
 	return os.Getenv("CI") == "true" || os.Getenv("KERNELEVENTS_REQUIRE_BPF") == "1"
 }
 
@@ -29,15 +41,22 @@ func Strict() bool {
 func SkipUnlessStrict(t testing.TB, format string, args ...any) {
 	t.Helper()
 	msg := fmt.Sprintf(format, args...)
+	if NoKernel() {
+		t.Skip(NoKernelEnv + "=1 (make check): " + msg)
+	}
 	if Strict() {
 		t.Fatalf("required kernel test cannot run (CI=true or KERNELEVENTS_REQUIRE_BPF=1): %s", msg)
 	}
 	t.Skip(msg)
 }
 
-// RequireRoot skips (or fails, when Strict) unless the test runs as root.
+// RequireRoot skips (or fails, when Strict) unless the test runs as root;
+// under NoKernel it skips.
 func RequireRoot(t testing.TB) {
 	t.Helper()
+	if NoKernel() {
+		t.Skip(NoKernelEnv + "=1 (make check): a test as root is make test's")
+	}
 	if os.Geteuid() != 0 {
 		SkipUnlessStrict(t, "needs root to load BPF programs (run make test as root)")
 	}
