@@ -41,6 +41,10 @@ COMMIT := $(shell git rev-parse HEAD 2>/dev/null)
 BUILD_VERSION := $(VERSION)$(if $(COMMIT),+$(shell git rev-parse --short=12 HEAD))
 IMAGE_REPO ?= localhost/kernelevents/otelcol-kernelevents
 IMAGE ?= $(IMAGE_REPO):$(VERSION)
+# golangci-lint, built from the Go module proxy at a pinned version into
+# .bin (its module's go.sum is checked against the checksum database).
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 NFPM_VERSION := v2.48.0
 NFPM := $(BIN)/nfpm
 DEB_ARCH := $(shell $(GO) env GOARCH)
@@ -59,7 +63,7 @@ define hash_generated
 find $(GENERATED) -type f | LC_ALL=C sort | xargs sha256sum
 endef
 
-.PHONY: all generate check-generated check-format format build run test unit spire vmtest fuzz bench soak deploy-check lint clean tracefs \
+.PHONY: all generate check-generated check-format format build run test unit check lint-go spire vmtest fuzz bench soak deploy-check lint clean tracefs \
 	image image-test deb deb-test bench-vm
 
 # deps-TARGET: install (as root) or name the Debian packages TARGET needs.
@@ -131,7 +135,18 @@ run: deps-run build tracefs
 ## the ocb collector end to end, a bounded fuzz run, the Debian VM kernel matrix,
 ## the fleet manifests, unit and alert rules, the image under podman and the
 ## .deb in a clean Debian root. deps-test first installs what is missing.
-test: deps-test check-format check-generated build tracefs unit fuzz vmtest deploy-check image-test deb-test
+test: deps-test check-format check-generated lint build tracefs unit fuzz vmtest deploy-check image-test deb-test
+
+## check: the daily loop, under a minute once the caches are warm: gofmt, go
+## vet, golangci-lint, and the tests that need no root, no kernel and no
+## SPIRE (the receiver on its fake source, golden files, pure tests, the
+## repository checks). KERNELEVENTS_NO_KERNEL=1 makes every test that needs
+## root, a kernel feature or a built tool skip, as root too; make test runs
+## them. Not here: internal/probe (the kernel's behaviour) and bench (its test
+## loads a BPF program as root).
+CHECK_PACKAGES = $(shell $(GO) list ./... | grep -v -e '/internal/probe$$' -e '/bench$$')
+check: lint-go
+	KERNELEVENTS_NO_KERNEL=1 $(GO) test -count=1 $(CHECK_PACKAGES)
 
 ## unit: go vet and every Go test on this kernel (packages one at a time, so the
 ## kernel tests do not compete for the ring buffers).
@@ -193,12 +208,22 @@ soak: deps-soak build tracefs
 	KERNELEVENTS_COLLECTOR=$(COLLECTOR) KERNELEVENTS_SOAK=$(SOAK_TIME) KE_RING_BUFFER_SIZE=4MiB KE_WAKEUP_BYTES=256KiB \
 		$(GO) test -count=1 -v -timeout 0 -run '^TestCollectorOverload$$' ./internal/e2etest/
 
-## lint: formatting, vet, and a build for a platform without eBPF.
-lint:
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
-	$(GO) vet ./...
+## lint: formatting, vet, golangci-lint (.golangci.yml: the linters, and the
+## import boundary: receiver/ uses internal/'s stage packages only), and a
+## build for a platform without eBPF and for arm64.
+lint: lint-go
 	GOOS=darwin $(GO) build ./...
 	GOARCH=arm64 $(GO) build ./...
+
+lint-go: $(GOLANGCI_LINT)
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
+	$(GO) vet ./...
+	$(GOLANGCI_LINT) run ./...
+
+$(GOLANGCI_LINT):
+	mkdir -p $(BIN)
+	GOBIN=$(BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(BIN)/golangci-lint $(GOLANGCI_LINT)
 
 ## image: the OCI image $(IMAGE_REPO):VERSION, FROM scratch with the
 ## collector and deploy/systemd/config.yaml, into podman's store and

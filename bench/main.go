@@ -201,9 +201,7 @@ func measure(ctx context.Context, p params, cl *cleanups) (*report, error) {
 		rep.notes = append(rep.notes, err.Error())
 	}
 	rep.auditState = auditStateNow(ctx)
-	for _, n := range rep.auditState.notes() {
-		rep.notes = append(rep.notes, n)
-	}
+	rep.notes = append(rep.notes, rep.auditState.notes()...)
 	if p.audit {
 		logf("warning: -audit: the audit phase will enable audit: %s", auditWarning)
 	}

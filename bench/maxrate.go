@@ -75,7 +75,7 @@ func rateRun(ctx context.Context, fs *testFS, hook probe.Hook, creators, files i
 	}
 	rs, err := runCreators(ctx, specs)
 	if err != nil {
-		m.stop()
+		_, _ = m.stop() // the error being returned is the one to report
 		return rateRep{}, err
 	}
 	m.drain(creators * files)

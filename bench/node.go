@@ -430,7 +430,7 @@ func nodeRun(ctx context.Context, res *nodeResult, i, j, div int) (nodeSample, u
 	}
 	s, err := w.run(ctx, max(w.ops/div, 1))
 	if err != nil {
-		stopMonitor(m)
+		_, _ = stopMonitor(m) // the error being returned is the one to report
 		return nodeSample{}, 0, err
 	}
 	if pm, ok := m.(*probeMonitor); ok && w.key == opTar {
@@ -564,7 +564,7 @@ func pinProcess(cpus []int) (func(), error) {
 		for _, t := range tids {
 			var tid int
 			if _, err := fmt.Sscan(t.Name(), &tid); err == nil {
-				unix.SchedSetaffinity(tid, &old)
+				_ = unix.SchedSetaffinity(tid, &old) // best effort: a thread may have exited
 			}
 		}
 	}, nil

@@ -68,7 +68,7 @@ func TestTarball(t *testing.T) {
 	if out, err := command(t.Context(), "tar", "-xf", tb.path, "-C", tarDir); err != nil {
 		t.Fatalf("tar: %v: %s", err, out)
 	}
-	filepath.WalkDir(tarDir, func(p string, d os.DirEntry, err error) error {
+	err = filepath.WalkDir(tarDir, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -79,6 +79,9 @@ func TestTarball(t *testing.T) {
 		}
 		return nil
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if files != tb.files || dirs-1 != tb.dirs {
 		t.Fatalf("extracted %d files and %d directories; the report says %d and %d", files, dirs-1, tb.files, tb.dirs)
 	}

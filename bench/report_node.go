@@ -87,8 +87,8 @@ func (r *report) writeNode(w io.Writer) {
 		n.rounds, "`"+strings.Join(n.prefixes, "`, `")+"`")
 	r.writePrecision(w)
 	for _, wl := range n.workloads {
-		switch {
-		case wl.key == opTar:
+		switch wl.key {
+		case opTar:
 			fmt.Fprintf(w, "- %s: %d files in %d directories, %.1f MiB, uncompressed (%s), extracted into a fresh directory; per file.\n",
 				wl.name, wl.tarball.files, wl.tarball.dirs, float64(wl.tarball.bytes)/(1<<20), r.tarVersion)
 		default:

@@ -116,12 +116,12 @@ func runOne(ctx context.Context, fs *testFS, cr *configResult, files int) (sampl
 	}
 	cpu0, err := consumerCPU(m)
 	if err != nil {
-		stopMonitor(m)
+		_, _ = stopMonitor(m) // the error being returned is the one to report
 		return sample{}, err
 	}
 	rs, err := runCreators(ctx, []genSpec{{Dir: dir, Files: files}})
 	if err != nil {
-		stopMonitor(m)
+		_, _ = stopMonitor(m) // the error being returned is the one to report
 		return sample{}, err
 	}
 	if m != nil {
@@ -129,7 +129,7 @@ func runOne(ctx context.Context, fs *testFS, cr *configResult, files int) (sampl
 	}
 	cpu1, err := consumerCPU(m)
 	if err != nil {
-		stopMonitor(m)
+		_, _ = stopMonitor(m) // the error being returned is the one to report
 		return sample{}, err
 	}
 	c, err := stopMonitor(m)

@@ -90,7 +90,7 @@ func (r *rssResult) measure(ctx context.Context, fs *testFS) error {
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
-	defer stopProcess(cmd.Process, exited, 30*time.Second)
+	defer func() { _ = stopProcess(cmd.Process, exited, 30*time.Second) }() // it is killed if it will not stop
 
 	url := "http://" + addr + "/metrics"
 	if !waitFor(func() bool { _, ok := promSum(scrape(url), "kernel_probe_hook"); return ok }, 60*time.Second) {

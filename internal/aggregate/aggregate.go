@@ -65,9 +65,7 @@ type Table struct {
 	series   map[Key]*Series
 	overflow uint64
 	strs     interner
-	// scratch for cleaning paths that need it (mknod names as passed)
-	clean []byte
-	now   func() time.Time
+	now      func() time.Time
 }
 
 // New returns an empty table.

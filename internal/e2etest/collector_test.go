@@ -166,7 +166,7 @@ func startCollector(t *testing.T, config, dir string, opts ...startOption) *coll
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
-			<-c.exited
+			t.Logf("collector killed: %v", <-c.exited)
 		}
 		if t.Failed() {
 			t.Logf("collector output:\n%s", c.logs.String())
@@ -210,7 +210,7 @@ func runToExit(t *testing.T, config string, opts ...startOption) (string, int) {
 		return out.String(), exitErr.ExitCode()
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
-		<-done
+		t.Logf("collector killed: %v", <-done)
 		t.Fatalf("the collector was expected to exit at start; still running after 60s:\n%s", out.String())
 	}
 	return "", 0

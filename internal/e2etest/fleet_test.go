@@ -117,7 +117,7 @@ func startAgent(t *testing.T, node, dir, gateway string) *agent {
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
-			<-a.exited
+			t.Logf("collector killed: %v", <-a.exited)
 		}
 		if t.Failed() {
 			t.Logf("agent %s output:\n%s", node, a.logs.String())

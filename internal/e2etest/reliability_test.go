@@ -183,7 +183,8 @@ func TestCollectorKilledLeavesNothing(t *testing.T) {
 
 	require.NoError(t, a.cmd.Process.Signal(syscall.SIGKILL))
 	select {
-	case <-a.exited:
+	case err := <-a.exited:
+		t.Logf("the first collector exited: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("the collector did not die on SIGKILL")
 	}

@@ -72,8 +72,10 @@ func ParseCgroupPath(path string) (containerID, podUID string) {
 		if i >= len(c) {
 			return "", ""
 		}
-		uid, ok := strings.CutPrefix(c[i], prefix)
-		if uid, ok = strings.CutSuffix(uid, ".slice"); !ok || !isPodUID(uid, '_') {
+		// Without the prefix, uid keeps "kubepods-..." and is no pod UID.
+		uid, _ := strings.CutPrefix(c[i], prefix)
+		uid, ok := strings.CutSuffix(uid, ".slice")
+		if !ok || !isPodUID(uid, '_') {
 			return "", ""
 		}
 		if i+1 < len(c) {

@@ -184,13 +184,13 @@ func TestLookupNeverWaits(t *testing.T) {
 	release := make(chan struct{})
 	var mu sync.Mutex
 	delivered := map[uint32]int{}
-	r.Start(func(e *event.Event, _ uint32, f *Facts, _ time.Time) {
+	require.NoError(t, r.Start(func(e *event.Event, _ uint32, f *Facts, _ time.Time) {
 		<-release
 		mu.Lock()
 		delivered[e.TGID]++
 		mu.Unlock()
 		assert.Equal(t, "new", f.Comm)
-	})
+	}))
 	now := time.Now()
 	// The one worker takes a first sample and is stuck delivering it.
 	_, _, ok := r.Lookup(&event.Event{TGID: 99, StartNs: startA, Comm: []byte("new"), Path: []byte("/x")}, now)

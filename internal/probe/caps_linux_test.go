@@ -70,7 +70,7 @@ func setParanoid(t *testing.T, level int) {
 	old, err := os.ReadFile(file)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(file, []byte(strconv.Itoa(level)), 0))
-	t.Cleanup(func() { os.WriteFile(file, old, 0) })
+	t.Cleanup(func() { assert.NoError(t, os.WriteFile(file, old, 0)) })
 }
 
 func leastCapabilitiesChild(t *testing.T, mode string) {

@@ -97,7 +97,7 @@ func removeStaleKprobeEvents() {
 			if err != nil {
 				return
 			}
-			f.WriteString("-:" + ge + "\n")
+			_, _ = f.WriteString("-:" + ge + "\n") // best effort, as the lines above
 			f.Close()
 		}
 		return

@@ -198,7 +198,7 @@ func churn(dir int, op Op) error {
 func nameThreads(name string) {
 	tasks, _ := os.ReadDir("/proc/self/task")
 	for _, task := range tasks {
-		os.WriteFile(filepath.Join("/proc/self/task", task.Name(), "comm"), []byte(name), 0)
+		_ = os.WriteFile(filepath.Join("/proc/self/task", task.Name(), "comm"), []byte(name), 0) // a thread may have exited
 	}
 }
 

@@ -48,11 +48,10 @@ const (
 )
 
 type uring struct {
-	fd        int
-	p         uringParams
-	sq, cq    []byte
-	sqes      []byte
-	unmapping [][]byte
+	fd     int
+	p      uringParams
+	sq, cq []byte
+	sqes   []byte
 }
 
 func newURing(entries, flags uint32) (*uring, error) {

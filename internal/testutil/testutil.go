@@ -96,11 +96,11 @@ func TempDir(t testing.TB) string {
 	if err := os.Chmod(d, 0o755); err != nil {
 		t.Fatalf("make %s reachable: %v", d, err)
 	}
-	real, err := filepath.EvalSymlinks(d)
+	resolved, err := filepath.EvalSymlinks(d)
 	if err != nil {
 		t.Fatalf("resolve %s: %v", d, err)
 	}
-	return real
+	return resolved
 }
 
 // The test binary is re-executed in two ways, both through this package and
@@ -350,7 +350,9 @@ func RunChildErr(spec ChildSpec, opts ...ChildOption) (Child, error) {
 		return Child{}, err
 	}
 	f.Close()
-	os.Chmod(f.Name(), 0o644) // children running as another user read it too
+	if err := os.Chmod(f.Name(), 0o644); err != nil { // children running as another user read it too
+		return Child{}, err
+	}
 	cmd := exec.Command(Exe(), "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+f.Name())
 	var out strings.Builder

@@ -80,7 +80,7 @@ func TestBuildMetricsGolden(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := goldenCollection()
-			cfg := metadata.DefaultMetricsBuilderConfig()
+			cfg := metadata.NewDefaultMetricsBuilderConfig()
 			tc.modify(c, &cfg)
 			mb := metadata.NewMetricsBuilder(cfg, receivertest.NewNopSettings(metadata.Type))
 			got := buildMetrics(mb, c, goldenResource)

@@ -127,7 +127,6 @@ func TestCardinalityAttack(t *testing.T) {
 		ops = append(ops, testutil.Op{Kind: testutil.OpComm, Path: "evil" + strconv.Itoa(i)}, testutil.Op{Kind: testutil.OpOpenat, Path: d + "/f"})
 	}
 	testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops})
-	ops = nil
 	waitTotal(t, sink, dirs)
 	sink.Reset() // what remains on the heap is the receiver's
 	heapDuring := heapInuse()

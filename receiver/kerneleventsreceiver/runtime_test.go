@@ -113,8 +113,10 @@ func (c *containerCLI) run(args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
+// quiet runs a clean-up command whose failure (nothing left to remove) is
+// no error.
 func (c *containerCLI) quiet(args ...string) {
-	exec.Command(c.bin, append(append([]string(nil), c.args...), args...)...).Run()
+	_ = exec.Command(c.bin, append(append([]string(nil), c.args...), args...)...).Run()
 }
 
 // image builds an image with no registry: a static busybox as the whole

@@ -71,7 +71,7 @@ func startFake(t *testing.T, cfg *Config, logs bool, host *statusHost) *fakeRun 
 		require.Same(t, m.(*handle).r, l.(*handle).r, "one receiver id shares one instance")
 		comps = append(comps, l)
 	}
-	var h component.Host = componenttest.NewNopHost()
+	h := componenttest.NewNopHost()
 	if host != nil {
 		host.Host = h
 		h = host
