@@ -104,7 +104,8 @@ type Options struct {
 	// PathPrefixes keeps only files whose absolute path starts with one of
 	// these; empty keeps all.
 	PathPrefixes []string
-	// UIDs keeps only files created by these real uids; empty keeps all.
+	// UIDs keeps only files created by these effective uids (the kernel
+	// compares cred->euid, bpf/filter.h); empty keeps all.
 	UIDs []uint32
 	// ExcludeComms drops files created by tasks with these names. A task
 	// chooses its own name: not a security boundary.
