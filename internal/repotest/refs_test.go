@@ -33,6 +33,8 @@ import (
 //     bpf/scratch.h): FILE must name NAME, which a split into headers breaks
 //     while FILE still exists. NAME must look like code (an underscore, a
 //     capital, or ()), not an English word.
+//   - a Go doc comment that starts with a camelCase name other than the
+//     function's or type's it documents (renamed, the comment left behind).
 //
 // Not checked (they would be guesses): globs and placeholders
 // (kernelevents_*_bpfel.go, <version>), unqualified names, C names, absolute
@@ -66,7 +68,9 @@ var (
 	nameIn = regexp.MustCompile("([A-Za-z_][A-Za-z0-9_]*)(?:\\(\\))?`?\\s+in\\s+`?([A-Za-z0-9_./-]+\\.(?:go|c|h|sh|yaml))\\b")
 	// The markers a comment's continuation lines start with.
 	commentMarks = regexp.MustCompile(`(?m)^[ \t]*(//|\*)`)
-	cComment     = regexp.MustCompile(`(?s)/\*.*?\*/|//[^\n]*`)
+	// A name, not a word: lastCreations, newURing (a capital after the first letter).
+	camelCase = regexp.MustCompile(`^[a-z]+[A-Z][A-Za-z0-9]*$`)
+	cComment  = regexp.MustCompile(`(?s)/\*.*?\*/|//[^\n]*`)
 )
 
 // goIndex is what the repository's Go packages declare, by package name:
@@ -168,7 +172,8 @@ func staleReferences(fsys fs.FS) ([]string, error) {
 	bases := map[string]bool{}
 	dirs := map[string]bool{}
 	var texts []text
-	var blocks []text // whole comments and documents, for nameIn across line breaks
+	var docNames []string // doc comments that start with another name
+	var blocks []text     // whole comments and documents, for nameIn across line breaks
 	idx := goIndex{}
 	fset := token.NewFileSet()
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
@@ -206,6 +211,7 @@ func staleReferences(fsys fs.FS) ([]string, error) {
 				return err
 			}
 			idx.indexGo(f)
+			docNames = append(docNames, misnamedDocs(p, fset, f)...)
 			if ast.IsGenerated(f) {
 				return nil
 			}
@@ -376,8 +382,39 @@ func staleReferences(fsys fs.FS) ([]string, error) {
 			}
 		}
 	}
+	problems = append(problems, docNames...)
 	slices.Sort(problems)
 	return slices.Compact(problems), nil
+}
+
+// misnamedDocs returns one problem per doc comment in f that starts with a
+// name in camelCase (lastCreations) other than the one it documents (a
+// function or type renamed, its comment left behind).
+func misnamedDocs(file string, fset *token.FileSet, f *ast.File) []string {
+	var out []string
+	check := func(doc *ast.CommentGroup, name string) {
+		if doc == nil {
+			return
+		}
+		first, _, _ := strings.Cut(strings.TrimSpace(doc.Text()), " ")
+		first = strings.TrimRight(first, ":,.")
+		if first != name && camelCase.MatchString(first) {
+			out = append(out, fmt.Sprintf("%s:%d: the comment of %s starts with %s", file, fset.Position(doc.Pos()).Line, name, first))
+		}
+	}
+	for _, d := range f.Decls {
+		switch d := d.(type) {
+		case *ast.FuncDecl:
+			check(d.Doc, d.Name.Name)
+		case *ast.GenDecl:
+			if len(d.Specs) == 1 {
+				if ts, ok := d.Specs[0].(*ast.TypeSpec); ok {
+					check(d.Doc, ts.Name.Name)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // splitLines makes one text per line of a comment.
@@ -435,6 +472,9 @@ type Options struct{ Hook string }
 
 // Open uses probe.Closer, which does not exist.
 func Open() {}
+
+// openAll was renamed.
+func openEach() {}
 `)},
 		"README.md": {Data: []byte("See `bpf/filter.h`, `internal/probe/`, [the loader](internal/probe/probe.go), " +
 			"[gone](docs/gone.md), `probe.Open`, `probe.Opened`, `filter.h`, `renamed.h`, `<version>/x.go`.\n")},
@@ -449,6 +489,7 @@ func Open() {}
 		"README.md:1: renamed.h does not exist",
 		"bpf/filter.h:1: bpf/kernelevents.bpf.c does not exist",
 		"bpf/main.bpf.c:1: prefix_key is not in bpf/main.bpf.c",
+		"internal/probe/probe.go:11: the comment of openEach starts with openAll", // sorted as text
 		"internal/probe/probe.go:1: internal/probe/gone.go does not exist",
 		"internal/probe/probe.go:4: probe.Options has no field or method Ring",
 		"internal/probe/probe.go:5: probe.Options has no field or method Size",

@@ -50,8 +50,8 @@ type point struct {
 	start pcommon.Timestamp
 }
 
-// lastCreations returns the data points of kernel.file.creations in the
-// newest batch the sink holds, and the named counter's value there.
+// lastBatch returns the data points of each metric, by name, in the newest
+// batch the sink holds.
 func lastBatch(sink *consumertest.MetricsSink) map[string][]point {
 	all := sink.AllMetrics()
 	out := map[string][]point{}
