@@ -3,7 +3,10 @@
 package kerneleventsreceiver
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,6 +38,12 @@ func goldenEvidence(t *testing.T, lbc metadata.LogsBuilderConfig, spiffe bool) (
 		goldenT0.UnixNano()-1e9, goldenResource)
 	ev.bucket = newTokenBucket(3, goldenT0)
 	ev.spiffe = spiffe
+	// The chain: a fixed stream, counts and signing key, and a previous
+	// stream, so that the hashes and the signature are the golden ones.
+	ev.stream = "golden-node/00112233445566778899aabbccddeeff"
+	ev.counts = func() (uint64, map[string]uint64) { return 9, map[string]uint64{"ringbuf_full": 2, "malformed": 0} }
+	ev.previous = "golden-node/ffeeddccbbaa99887766554433221100 41 " + strings.Repeat("ab", 32)
+	ev.setKey(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize)))
 	at := func(ms int) (*event.Event, time.Time) {
 		e := &event.Event{TimeNs: uint64(1e9 + ms*1e6), CgroupID: 77, TGID: 100, TID: 101, UID: 0, GID: 0, RealUID: 0,
 			Hook: event.HookTracepoint, Comm: []byte("sshd"), Path: []byte("/var/log/wtmp")}
@@ -62,7 +71,7 @@ func goldenEvidence(t *testing.T, lbc metadata.LogsBuilderConfig, spiffe bool) (
 	}
 	e, now = at(1000) // a token again: the gap record, then this one
 	ev.add(e, 0, identity.Facts{}, now)
-	return ev.take(false)
+	return ev.take(false, now.Add(time.Millisecond))
 }
 
 // TestEvidenceGolden: the evidence records, built by mdatagen's LogsBuilder

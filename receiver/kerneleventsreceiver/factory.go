@@ -55,7 +55,7 @@ func createDefaultConfig() component.Config {
 			HostRoot:            "/",
 			Spire:               SpireConfig{Timeout: 2 * time.Second, CacheTTL: 30 * time.Second, RetryInterval: 5 * time.Second},
 		},
-		Evidence:             EvidenceConfig{MaxRecordsPerSecond: 1000, FlushInterval: time.Second},
+		Evidence:             EvidenceConfig{MaxRecordsPerSecond: 1000, FlushInterval: time.Second, CheckpointInterval: time.Minute},
 		Events:               metadata.DefaultEventsConfig(),
 		MetricsBuilderConfig: metadata.DefaultMetricsBuilderConfig(),
 	}

@@ -27,7 +27,7 @@ func (r *kernelEventsReceiver) logsLoop(ctx context.Context) {
 }
 
 func (r *kernelEventsReceiver) flushLogs(ctx context.Context, final bool) {
-	ld, ok := r.evidence.take(final)
+	ld, ok := r.evidence.take(final, time.Now())
 	if !ok {
 		return
 	}
@@ -37,4 +37,25 @@ func (r *kernelEventsReceiver) flushLogs(ctx context.Context, final bool) {
 	if err != nil {
 		r.set.Logger.Warn("Next consumer refused kernel_events evidence records", zap.Error(err), zap.Int("records", ld.LogRecordCount()))
 	}
+}
+
+// evidenceCounts is what a checkpoint states: the samples read and the
+// losses by reason since start, every reason of kernel.events.lost. After
+// the probe is closed (the final checkpoint) the counters read at shutdown.
+func (r *kernelEventsReceiver) evidenceCounts() (uint64, map[string]uint64) {
+	lost := r.finalLost
+	if lost == nil {
+		var err error
+		if lost, err = r.probe.LostByReason(); err != nil {
+			r.set.Logger.Warn("Cannot read the kernel's lost-sample counter for an evidence checkpoint", zap.Error(err))
+		}
+	}
+	out := make(map[string]uint64, len(metadata.MapAttributeKerneleventsLostReason))
+	for name, reason := range metadata.MapAttributeKerneleventsLostReason {
+		out[name] = lost[name]
+		if reason == metadata.AttributeKerneleventsLostReasonMalformed {
+			out[name] = r.malformed.Load()
+		}
+	}
+	return r.received.Load(), out
 }

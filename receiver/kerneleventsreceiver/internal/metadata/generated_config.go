@@ -429,12 +429,16 @@ func (ec *EventConfig) Unmarshal(parser *confmap.Conf) error {
 
 // EventsConfig provides config for kernel_events events.
 type EventsConfig struct {
-	KernelEvidenceGap EventConfig `mapstructure:"kernel.evidence.gap"`
-	KernelFileCreated EventConfig `mapstructure:"kernel.file.created"`
+	KernelEvidenceCheckpoint EventConfig `mapstructure:"kernel.evidence.checkpoint"`
+	KernelEvidenceGap        EventConfig `mapstructure:"kernel.evidence.gap"`
+	KernelFileCreated        EventConfig `mapstructure:"kernel.file.created"`
 }
 
 func DefaultEventsConfig() EventsConfig {
 	return EventsConfig{
+		KernelEvidenceCheckpoint: EventConfig{
+			Enabled: true,
+		},
 		KernelEvidenceGap: EventConfig{
 			Enabled: true,
 		},
