@@ -336,6 +336,7 @@ func (ev *evidence) take(final bool, now time.Time) (plog.Logs, bool) {
 	if final {
 		ev.closeGap(now)
 	}
+	// A checkpoint also closes the gap.
 	if ev.counts != nil && ev.cfg.Events.KernelEvidenceCheckpoint.Enabled &&
 		(final || ev.lastCk.IsZero() || now.Sub(ev.lastCk) >= ev.ckInterval) {
 		ev.checkpoint(now, final)
@@ -368,6 +369,9 @@ func (ev *evidence) take(final bool, now time.Time) (plog.Logs, bool) {
 // stream's last checkpoint on the first one. It is numbered after every
 // record buffered, so it seals them: seal signs it.
 func (ev *evidence) checkpoint(now time.Time, final bool) {
+	// An open gap is closed first: the shed numbers run without a break
+	// up to their gap record, and the checkpoint's shed count is stated.
+	ev.closeGap(now)
 	received, lost := ev.counts()
 	lostAttr := make(map[string]any, len(lost))
 	var lostTotal uint64

@@ -252,9 +252,8 @@ func (r *Report) record(lr plog.LogRecord, res pcommon.Resource) {
 	}
 	e := &entry{seq: uint64(seqV.Int()), event: lr.EventName(), observed: lr.ObservedTimestamp().AsTime()}
 	e.hash, r.scratch = chain.Sum(r.scratch, lr, res)
-	pv, _ := attrs.Get(chain.AttrPrev)
 	var err error
-	if e.prev, err = chain.ParseHash(pv.AsString()); err != nil {
+	if e.prev, err = chain.ParseHash(attr(attrs, chain.AttrPrev).AsString()); err != nil {
 		s.brk(e.seq, "record %d: %s: %v", e.seq, chain.AttrPrev, err)
 	}
 	if e.seq < s.next {
@@ -271,9 +270,7 @@ func (r *Report) record(lr plog.LogRecord, res pcommon.Resource) {
 	}
 	switch e.event {
 	case chain.EventGap:
-		n, _ := attrs.Get(chain.AttrShed)
-		from, _ := attrs.Get(chain.AttrShedFrom)
-		e.shed, e.shedFrom = uint64(n.Int()), uint64(from.Int())
+		e.shed, e.shedFrom = uint64(attr(attrs, chain.AttrShed).Int()), uint64(attr(attrs, chain.AttrShedFrom).Int())
 		if e.shed == 0 || e.shedFrom+e.shed != e.seq {
 			s.brk(e.seq, "gap record %d states %d shed from %d: they do not end before it", e.seq, e.shed, e.shedFrom)
 		} else {
@@ -294,7 +291,7 @@ func (r *Report) record(lr plog.LogRecord, res pcommon.Resource) {
 
 func readCheckpoint(attrs pcommon.Map, h chain.Hash, trusted ed25519.PublicKey) *checkpoint {
 	ck := &checkpoint{}
-	get := func(k string) pcommon.Value { v, _ := attrs.Get(k); return v }
+	get := func(k string) pcommon.Value { return attr(attrs, k) }
 	ck.final = get(chain.AttrFinal).Bool()
 	ck.created = get(chain.AttrCreated).Int()
 	ck.received = get(chain.AttrReceived).Int()
@@ -396,12 +393,21 @@ func (s *Stream) hole() {
 			heap.Pop(&s.seqs) // taken already
 			continue
 		}
-		h := Hole{From: s.next, To: low - 1, Before: e.observed}
+		end := low // the lowest number held, or the first stated shed
+		for from := range s.shedTo {
+			if from > s.next && from < end {
+				end = from
+			}
+		}
+		h := Hole{From: s.next, To: end - 1}
+		if end == low {
+			h.Before = e.observed
+		}
 		if s.haveLast {
 			h.After = s.lastTime
 		}
 		s.addHole(h)
-		s.next, s.haveLast = low, false // the chain cannot be checked across a hole
+		s.next, s.haveLast = end, false // the chain cannot be checked across a hole
 		return
 	}
 }
@@ -528,4 +534,12 @@ func (h *seqHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
+}
+
+// attr is m's value at k, empty when absent.
+func attr(m pcommon.Map, k string) pcommon.Value {
+	if v, ok := m.Get(k); ok {
+		return v
+	}
+	return pcommon.NewValueEmpty()
 }
