@@ -399,9 +399,9 @@ func (s *Stream) hole() {
 				end = from
 			}
 		}
-		h := Hole{From: s.next, To: end - 1}
-		if end == low {
-			h.Before = e.observed
+		h := Hole{From: s.next, To: end - 1, Before: e.observed}
+		if g, ok := s.pending[s.shedTo[end]]; end != low && ok {
+			h.Before = g.observed // the gap record stating the shed run after the hole
 		}
 		if s.haveLast {
 			h.After = s.lastTime
