@@ -337,7 +337,7 @@ func (ev *evidence) take(final bool, now time.Time) (plog.Logs, bool) {
 		ev.closeGap(now)
 	}
 	// A checkpoint also closes the gap.
-	if ev.counts != nil && ev.cfg.Events.KernelEvidenceCheckpoint.Enabled &&
+	if ev.counts != nil && ev.cfg.Events.KernelEvidenceCheckpoint.Enabled && ev.cfg.Events.KernelFileCreated.Enabled &&
 		(final || ev.lastCk.IsZero() || now.Sub(ev.lastCk) >= ev.ckInterval) {
 		ev.checkpoint(now, final)
 	}

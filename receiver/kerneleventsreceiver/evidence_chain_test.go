@@ -7,7 +7,10 @@ package kerneleventsreceiver
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"os"
@@ -322,4 +325,42 @@ func mustPub(t *testing.T, keyFile string) ed25519.PublicKey {
 	k, err := readSigningKey(keyFile)
 	require.NoError(t, err)
 	return k.Public().(ed25519.PublicKey)
+}
+
+// TestEvidenceStateFile: a bad state file is not a previous stream (the new
+// stream names none, and replaces the file); the file then holds the
+// stream's last checkpoint, which the next run names.
+func TestEvidenceStateFile(t *testing.T) {
+	dir := testutil.TempDir(t)
+	cfg := chainConfig(t, dir)
+	require.NoError(t, os.WriteFile(cfg.Evidence.StateFile, []byte("{not json"), 0o600))
+	first := verifyLines(t, chainRun(t, cfg, 1, 2), verify.Options{})
+	require.True(t, first.OK())
+	assert.Empty(t, first.Streams[0].Previous, "a bad state file names no previous stream")
+
+	b, err := os.ReadFile(cfg.Evidence.StateFile)
+	require.NoError(t, err)
+	a := first.Streams[0]
+	assert.Contains(t, string(b), `"stream":"`+a.ID+`"`)
+	assert.Contains(t, string(b), `"seq":`+strconv.FormatUint(a.LastCheckpoint, 10))
+
+	second := verifyLines(t, chainRun(t, cfg, 1, 2), verify.Options{})
+	assert.Equal(t, a.ID, strings.Fields(second.Streams[0].Previous)[0])
+}
+
+// TestEvidenceSigningKeyNotEd25519: another kind of key is refused, naming
+// the field and the kind.
+func TestEvidenceSigningKeyNotEd25519(t *testing.T) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	require.NoError(t, err)
+	file := filepath.Join(testutil.TempDir(t), "ec.key")
+	require.NoError(t, os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600))
+	cfg := createDefaultConfig().(*Config)
+	cfg.Evidence.SigningKeyFile = file
+	err = cfg.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "evidence::signing_key_file:")
+	assert.Contains(t, err.Error(), "not Ed25519")
 }

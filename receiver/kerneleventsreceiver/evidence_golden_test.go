@@ -101,7 +101,8 @@ func TestEvidenceGolden(t *testing.T) {
 }
 
 // TestEvidenceEventsDisabled: events::<name>::enabled: false turns that
-// event's records off; with both off nothing is handed on.
+// event's records off; checkpoints need kernel.file.created: with it off
+// nothing is handed on.
 func TestEvidenceEventsDisabled(t *testing.T) {
 	lbc := metadata.DefaultLogsBuilderConfig()
 	lbc.Events.KernelEvidenceGap.Enabled = false
@@ -115,7 +116,12 @@ func TestEvidenceEventsDisabled(t *testing.T) {
 			names[lrs.At(j).EventName()]++
 		}
 	}
-	assert.Equal(t, map[string]int{EventName: 4}, names)
+	assert.Equal(t, map[string]int{EventName: 4, "kernel.evidence.checkpoint": 1}, names)
+
+	lbc.Events.KernelEvidenceCheckpoint.Enabled = false
+	got, ok = goldenEvidence(t, lbc, false)
+	require.True(t, ok)
+	assert.Equal(t, 4, got.LogRecordCount(), "creations only")
 
 	lbc.Events.KernelFileCreated.Enabled = false
 	_, ok = goldenEvidence(t, lbc, false)

@@ -108,6 +108,7 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		return fmt.Errorf("start kernel_events receiver: %w", err)
 	}
 	r.probe = p
+	r.finalLost = nil // a restarted receiver reads the new probe's counters
 	r.host = host
 	r.set.Logger.Info("Attached kernel file-creation probe",
 		zap.String("hook", string(p.Hook())),
