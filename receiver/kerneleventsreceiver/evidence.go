@@ -96,12 +96,20 @@ type evidence struct {
 	key        ed25519.PrivateKey
 	signer     string // AttrSigner of key
 	stateFile  string
-	// counts returns the reader's samples and the losses by reason since
-	// start, for a checkpoint; nil: no checkpoints.
-	counts  func() (received uint64, lost map[string]uint64)
+	// counts returns the receiver's counts since start for a checkpoint;
+	// nil: no checkpoints.
+	counts  func() checkpointCounts
 	noChain bool   // benchmarks only: the cost of the chain
 	scratch []byte // canonical forms
 	items   []chainItem
+}
+
+// checkpointCounts are the counts since start a checkpoint states beside
+// the evidence's own.
+type checkpointCounts struct {
+	received     uint64            // samples the reader took
+	lost         map[string]uint64 // the kernel side's, by reason
+	lostByCgroup map[uint64]uint64 // ring_buffer_full by cgroup v2 id
 }
 
 // chainItem is a record taken, in the order of its number.
@@ -372,12 +380,17 @@ func (ev *evidence) checkpoint(now time.Time, final bool) {
 	// An open gap is closed first: the shed numbers run without a break
 	// up to their gap record, and the checkpoint's shed count is stated.
 	ev.closeGap(now)
-	received, lost := ev.counts()
-	lostAttr := make(map[string]any, len(lost))
+	c := ev.counts()
+	received := c.received
+	lostAttr := make(map[string]any, len(c.lost))
 	var lostTotal uint64
-	for reason, n := range lost {
+	for reason, n := range c.lost {
 		lostAttr[reason] = int64(n)
 		lostTotal += n
+	}
+	byCgroup := make(map[string]any, len(c.lostByCgroup))
+	for cg, n := range c.lostByCgroup {
+		byCgroup[strconv.FormatUint(cg, 10)] = int64(n)
 	}
 	var opts []metadata.EventAttributeOption
 	if ev.lastCk.IsZero() && ev.previous != "" {
@@ -385,7 +398,7 @@ func (ev *evidence) checkpoint(now time.Time, final bool) {
 	}
 	g := ev.group(0)
 	g.lb.RecordKernelEvidenceCheckpointEvent(context.Background(), pcommon.NewTimestampFromTime(now),
-		int64(ev.created), int64(received), int64(ev.shed), lostAttr, final, opts...)
+		int64(ev.created), int64(received), int64(ev.shed), lostAttr, byCgroup, final, opts...)
 	what := "checkpoint"
 	if final {
 		what = "final checkpoint"

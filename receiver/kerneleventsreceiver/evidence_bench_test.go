@@ -33,7 +33,7 @@ func BenchmarkEvidenceChain(b *testing.B) {
 				receivertest.NewNopSettings(metadata.Type), t0.UnixNano(), goldenResource)
 			ev.noChain = !tc.chain
 			if tc.chain {
-				ev.counts = func() (uint64, map[string]uint64) { return 1, map[string]uint64{"ring_buffer_full": 0} }
+				ev.counts = func() checkpointCounts { return checkpointCounts{1, map[string]uint64{"ring_buffer_full": 0}, nil} }
 			}
 			if tc.signed {
 				ev.setKey(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, ed25519.SeedSize)))

@@ -61,6 +61,7 @@ func chainRun(t *testing.T, cfg *Config, batches, perBatch int) [][]byte {
 		run.r.flushLogs(context.Background(), false)
 	}
 	run.src.setLost("ring_buffer_full", 3)
+	run.src.setLostCgroup(4242, 3)
 	run.stop()
 	var lines [][]byte
 	m := plog.JSONMarshaler{}
@@ -153,6 +154,7 @@ func TestEvidenceChainVerified(t *testing.T) {
 	assert.EqualValues(t, a.DeclaredCreated, a.Created)
 	assert.EqualValues(t, 40, a.DeclaredReceived)
 	assert.EqualValues(t, 3, a.DeclaredLost["ring_buffer_full"])
+	assert.Equal(t, map[string]int64{"4242": 3}, a.DeclaredLostByCgroup, "whose evidence the full ring lost")
 	assert.True(t, a.Final)
 	assert.EqualValues(t, 5, a.Checkpoints, "one a flush and the final one")
 	assert.EqualValues(t, 5, a.SignedValid)

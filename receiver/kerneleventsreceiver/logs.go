@@ -42,20 +42,19 @@ func (r *kernelEventsReceiver) flushLogs(ctx context.Context, final bool) {
 // evidenceCounts is what a checkpoint states: the samples read and the
 // losses by reason since start, every reason of kernel.events.lost. After
 // the probe is closed (the final checkpoint) the counters read at shutdown.
-func (r *kernelEventsReceiver) evidenceCounts() (uint64, map[string]uint64) {
-	lost := r.finalLost
-	if lost == nil {
-		var err error
-		if lost, err = r.probe.LostByReason(); err != nil {
-			r.set.Logger.Warn("Cannot read the kernel's lost-sample counter for an evidence checkpoint", zap.Error(err))
-		}
+func (r *kernelEventsReceiver) evidenceCounts() checkpointCounts {
+	var l losses
+	if r.finalLosses != nil {
+		l = *r.finalLosses
+	} else {
+		l = r.readLosses()
 	}
 	out := make(map[string]uint64, len(metadata.MapAttributeKerneleventsLostReason))
 	for name, reason := range metadata.MapAttributeKerneleventsLostReason {
-		out[name] = lost[name]
+		out[name] = l.byReason[name]
 		if reason == metadata.AttributeKerneleventsLostReasonMalformed {
 			out[name] = r.malformed.Load()
 		}
 	}
-	return r.received.Load(), out
+	return checkpointCounts{received: r.received.Load(), lost: out, lostByCgroup: l.byCgroup}
 }

@@ -36,9 +36,9 @@ type kernelEventsReceiver struct {
 	logs    consumer.Logs    // nil without a logs pipeline
 	obs     *receiverhelper.ObsReport
 
-	evidence  *evidence
-	logsDone  chan struct{}
-	finalLost map[string]uint64 // the kernel's counters read at shutdown, for the final checkpoint
+	evidence    *evidence
+	logsDone    chan struct{}
+	finalLosses *losses // the kernel's counters read at shutdown, for the final checkpoint
 
 	open     openSourceFunc
 	probe    source // the BPF probe, or a fake source in tests
@@ -108,7 +108,7 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		return fmt.Errorf("start kernel_events receiver: %w", err)
 	}
 	r.probe = p
-	r.finalLost = nil // a restarted receiver reads the new probe's counters
+	r.finalLosses = nil // a restarted receiver reads the new probe's counters
 	r.host = host
 	r.set.Logger.Info("Attached kernel file-creation probe",
 		zap.String("hook", string(p.Hook())),
@@ -225,14 +225,8 @@ func (r *kernelEventsReceiver) shutdown(ctx context.Context) error {
 	<-r.readDone
 	r.resolver.Close() // delivers the samples still waiting for a lookup
 	r.stopSpire()      // after the resolver's workers, which ask it
-	lost, lostErr := r.probe.LostByReason()
-	if lostErr != nil {
-		r.set.Logger.Warn("Cannot read the kernel's lost-sample counter", zap.Error(lostErr))
-	}
-	r.finalLost = lost
-	if r.finalLost == nil {
-		r.finalLost = map[string]uint64{}
-	}
+	lost := r.readLosses()
+	r.finalLosses = &lost
 	err := r.probe.Close()
 	if r.metrics != nil {
 		r.emit(ctx, lost)

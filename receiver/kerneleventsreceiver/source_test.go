@@ -107,7 +107,9 @@ func (run *fakeRun) emit(t *testing.T) map[string][]point {
 	t.Helper()
 	lost, err := run.src.LostByReason()
 	require.NoError(t, err)
-	run.r.emit(context.Background(), lost)
+	byCg, err := run.src.LostByCgroup()
+	require.NoError(t, err)
+	run.r.emit(context.Background(), losses{lost, byCg})
 	return lastBatch(run.msink)
 }
 

@@ -50,6 +50,7 @@ const (
 	AttrReceived  = "kernelevents.evidence.checkpoint.received"
 	AttrShedTotal = "kernelevents.evidence.checkpoint.shed"
 	AttrLost      = "kernelevents.evidence.checkpoint.lost"
+	AttrLostByCg  = "kernelevents.evidence.checkpoint.lost_by_cgroup"
 	AttrFinal     = "kernelevents.evidence.checkpoint.final"
 	AttrPrevious  = "kernelevents.evidence.checkpoint.previous"
 	AttrSigner    = "kernelevents.evidence.checkpoint.signer"

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,14 +75,14 @@ type Stream struct {
 	SignedValid, SignedBad, Unsigned uint64
 	ShedSeen                         uint64 // shed numbers the gap records state
 	// The last checkpoint in order: what the receiver declared.
-	LastCheckpoint                    uint64
-	HaveCheckpoint, Final             bool
-	DeclaredCreated, DeclaredReceived uint64
-	DeclaredShed                      uint64
-	DeclaredLost                      map[string]int64
-	Previous, Link                    string // the previous stream named, and whether that link holds
-	Unsealed                          uint64 // records after the last checkpoint
-	First, Last                       time.Time
+	LastCheckpoint                     uint64
+	HaveCheckpoint, Final              bool
+	DeclaredCreated, DeclaredReceived  uint64
+	DeclaredShed                       uint64
+	DeclaredLost, DeclaredLostByCgroup map[string]int64
+	Previous, Link                     string // the previous stream named, and whether that link holds
+	Unsealed                           uint64 // records after the last checkpoint
+	First, Last                        time.Time
 
 	requireSig bool
 	// ordering state
@@ -110,7 +111,7 @@ type entry struct {
 type checkpoint struct {
 	final                   bool
 	created, received, shed int64
-	lost                    map[string]int64
+	lost, lostByCgroup      map[string]int64
 	previous                string
 	sigErr                  error
 }
@@ -297,12 +298,7 @@ func readCheckpoint(attrs pcommon.Map, h chain.Hash, trusted ed25519.PublicKey) 
 	ck.received = get(chain.AttrReceived).Int()
 	ck.shed = get(chain.AttrShedTotal).Int()
 	ck.previous = get(chain.AttrPrevious).AsString()
-	if lost := get(chain.AttrLost); lost.Type() == pcommon.ValueTypeMap {
-		ck.lost = map[string]int64{}
-		for k, v := range lost.Map().All() {
-			ck.lost[k] = v.Int()
-		}
-	}
+	ck.lost, ck.lostByCgroup = intMap(get(chain.AttrLost)), intMap(get(chain.AttrLostByCg))
 	_, ck.sigErr = chain.Verify(h, get(chain.AttrSigner).AsString(), get(chain.AttrSignature).AsString(), trusted)
 	return ck
 }
@@ -379,7 +375,8 @@ func (s *Stream) checkpoint(e *entry) {
 		s.Previous = ck.previous
 	}
 	s.HaveCheckpoint, s.LastCheckpoint, s.Final = true, e.seq, ck.final
-	s.DeclaredCreated, s.DeclaredReceived, s.DeclaredShed, s.DeclaredLost = uint64(ck.created), uint64(ck.received), uint64(ck.shed), ck.lost
+	s.DeclaredCreated, s.DeclaredReceived, s.DeclaredShed = uint64(ck.created), uint64(ck.received), uint64(ck.shed)
+	s.DeclaredLost, s.DeclaredLostByCgroup = ck.lost, ck.lostByCgroup
 	s.sinceCk = 0
 }
 
@@ -487,19 +484,11 @@ func (r *Report) Write(w io.Writer) {
 			s.Records, s.Created, s.Gaps, s.Checkpoints, s.next-1, s.Duplicates, ts(s.First), ts(s.Last))
 		fmt.Fprintf(w, "  checkpoints: %d signed and valid, %d bad signatures, %d unsigned\n", s.SignedValid, s.SignedBad, s.Unsigned)
 		if s.HaveCheckpoint {
-			lost := slices.Sorted(func(yield func(string) bool) {
-				for k := range s.DeclaredLost {
-					if !yield(k) {
-						return
-					}
-				}
-			})
-			var parts []string
-			for _, k := range lost {
-				parts = append(parts, fmt.Sprintf("%s=%d", k, s.DeclaredLost[k]))
-			}
 			fmt.Fprintf(w, "  declared by the receiver (checkpoint %d, final %v): %d creation records, %d shed by the rate limit (gap records state %d), %d samples received, lost in the kernel: %s\n",
-				s.LastCheckpoint, s.Final, s.DeclaredCreated, s.DeclaredShed, s.ShedSeen, s.DeclaredReceived, strings.Join(parts, " "))
+				s.LastCheckpoint, s.Final, s.DeclaredCreated, s.DeclaredShed, s.ShedSeen, s.DeclaredReceived, kv(s.DeclaredLost))
+			if len(s.DeclaredLostByCgroup) > 0 {
+				fmt.Fprintf(w, "  ring buffer full, by cgroup id (0: past the first 1024): %s\n", kv(s.DeclaredLostByCgroup))
+			}
 		}
 		fmt.Fprintf(w, "  lost in transport: %d records in %d holes\n", s.Missing, s.HoleCount)
 		for _, h := range s.Holes {
@@ -542,4 +531,24 @@ func attr(m pcommon.Map, k string) pcommon.Value {
 		return v
 	}
 	return pcommon.NewValueEmpty()
+}
+
+func intMap(v pcommon.Value) map[string]int64 {
+	if v.Type() != pcommon.ValueTypeMap {
+		return nil
+	}
+	out := map[string]int64{}
+	for k, x := range v.Map().All() {
+		out[k] = x.Int()
+	}
+	return out
+}
+
+// kv is m as "k=v" pairs in key order.
+func kv(m map[string]int64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
+	}
+	return strings.Join(parts, " ")
 }

@@ -135,7 +135,7 @@ type eventKernelEvidenceCheckpoint struct {
 	config EventConfig         // event config provided by user.
 }
 
-func (e *eventKernelEvidenceCheckpoint) recordEvent(ctx context.Context, timestamp pcommon.Timestamp, kerneleventsEvidenceCheckpointCreatedAttributeValue int64, kerneleventsEvidenceCheckpointReceivedAttributeValue int64, kerneleventsEvidenceCheckpointShedAttributeValue int64, kerneleventsEvidenceCheckpointLostAttributeValue map[string]any, kerneleventsEvidenceCheckpointFinalAttributeValue bool, options ...EventAttributeOption) {
+func (e *eventKernelEvidenceCheckpoint) recordEvent(ctx context.Context, timestamp pcommon.Timestamp, kerneleventsEvidenceCheckpointCreatedAttributeValue int64, kerneleventsEvidenceCheckpointReceivedAttributeValue int64, kerneleventsEvidenceCheckpointShedAttributeValue int64, kerneleventsEvidenceCheckpointLostAttributeValue map[string]any, kerneleventsEvidenceCheckpointLostByCgroupAttributeValue map[string]any, kerneleventsEvidenceCheckpointFinalAttributeValue bool, options ...EventAttributeOption) {
 	if !e.config.Enabled {
 		return
 	}
@@ -151,6 +151,7 @@ func (e *eventKernelEvidenceCheckpoint) recordEvent(ctx context.Context, timesta
 	dp.Attributes().PutInt("kernelevents.evidence.checkpoint.received", kerneleventsEvidenceCheckpointReceivedAttributeValue)
 	dp.Attributes().PutInt("kernelevents.evidence.checkpoint.shed", kerneleventsEvidenceCheckpointShedAttributeValue)
 	dp.Attributes().PutEmptyMap("kernelevents.evidence.checkpoint.lost").FromRaw(kerneleventsEvidenceCheckpointLostAttributeValue)
+	dp.Attributes().PutEmptyMap("kernelevents.evidence.checkpoint.lost_by_cgroup").FromRaw(kerneleventsEvidenceCheckpointLostByCgroupAttributeValue)
 	dp.Attributes().PutBool("kernelevents.evidence.checkpoint.final", kerneleventsEvidenceCheckpointFinalAttributeValue)
 
 	for _, op := range options {
@@ -416,8 +417,8 @@ func (lb *LogsBuilder) Emit(options ...ResourceLogsOption) plog.Logs {
 }
 
 // RecordKernelEvidenceCheckpointEvent adds a log record of kernel.evidence.checkpoint event.
-func (lb *LogsBuilder) RecordKernelEvidenceCheckpointEvent(ctx context.Context, timestamp pcommon.Timestamp, kerneleventsEvidenceCheckpointCreatedAttributeValue int64, kerneleventsEvidenceCheckpointReceivedAttributeValue int64, kerneleventsEvidenceCheckpointShedAttributeValue int64, kerneleventsEvidenceCheckpointLostAttributeValue map[string]any, kerneleventsEvidenceCheckpointFinalAttributeValue bool, options ...EventAttributeOption) {
-	lb.eventKernelEvidenceCheckpoint.recordEvent(ctx, timestamp, kerneleventsEvidenceCheckpointCreatedAttributeValue, kerneleventsEvidenceCheckpointReceivedAttributeValue, kerneleventsEvidenceCheckpointShedAttributeValue, kerneleventsEvidenceCheckpointLostAttributeValue, kerneleventsEvidenceCheckpointFinalAttributeValue, options...)
+func (lb *LogsBuilder) RecordKernelEvidenceCheckpointEvent(ctx context.Context, timestamp pcommon.Timestamp, kerneleventsEvidenceCheckpointCreatedAttributeValue int64, kerneleventsEvidenceCheckpointReceivedAttributeValue int64, kerneleventsEvidenceCheckpointShedAttributeValue int64, kerneleventsEvidenceCheckpointLostAttributeValue map[string]any, kerneleventsEvidenceCheckpointLostByCgroupAttributeValue map[string]any, kerneleventsEvidenceCheckpointFinalAttributeValue bool, options ...EventAttributeOption) {
+	lb.eventKernelEvidenceCheckpoint.recordEvent(ctx, timestamp, kerneleventsEvidenceCheckpointCreatedAttributeValue, kerneleventsEvidenceCheckpointReceivedAttributeValue, kerneleventsEvidenceCheckpointShedAttributeValue, kerneleventsEvidenceCheckpointLostAttributeValue, kerneleventsEvidenceCheckpointLostByCgroupAttributeValue, kerneleventsEvidenceCheckpointFinalAttributeValue, options...)
 }
 
 // RecordKernelEvidenceGapEvent adds a log record of kernel.evidence.gap event.

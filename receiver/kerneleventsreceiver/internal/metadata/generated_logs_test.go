@@ -134,7 +134,7 @@ func TestLogsBuilder(t *testing.T) {
 			allEventsCount := 0
 			defaultEventsCount++
 			allEventsCount++
-			lb.RecordKernelEvidenceCheckpointEvent(ctx, timestamp, 40, 41, 37, map[string]any{"key1": "kernelevents.evidence.checkpoint.lost-val1", "key2": "kernelevents.evidence.checkpoint.lost-val2"}, true, WithKerneleventsEvidenceCheckpointPreviousEventAttribute("kernelevents.evidence.checkpoint.previous-val"), WithKerneleventsEvidenceCheckpointSignerEventAttribute("kernelevents.evidence.checkpoint.signer-val"), WithKerneleventsEvidenceCheckpointSignatureEventAttribute("kernelevents.evidence.checkpoint.signature-val"), WithKerneleventsEvidenceStreamEventAttribute("kernelevents.evidence.stream-val"), WithKerneleventsEvidenceSeqEventAttribute(25), WithKerneleventsEvidencePrevEventAttribute("kernelevents.evidence.prev-val"), WithKerneleventsEvidenceResourceKeysEventAttribute([]any{"kernelevents.evidence.resource_keys-item1", "kernelevents.evidence.resource_keys-item2"}))
+			lb.RecordKernelEvidenceCheckpointEvent(ctx, timestamp, 40, 41, 37, map[string]any{"key1": "kernelevents.evidence.checkpoint.lost-val1", "key2": "kernelevents.evidence.checkpoint.lost-val2"}, map[string]any{"key1": "kernelevents.evidence.checkpoint.lost_by_cgroup-val1", "key2": "kernelevents.evidence.checkpoint.lost_by_cgroup-val2"}, true, WithKerneleventsEvidenceCheckpointPreviousEventAttribute("kernelevents.evidence.checkpoint.previous-val"), WithKerneleventsEvidenceCheckpointSignerEventAttribute("kernelevents.evidence.checkpoint.signer-val"), WithKerneleventsEvidenceCheckpointSignatureEventAttribute("kernelevents.evidence.checkpoint.signature-val"), WithKerneleventsEvidenceStreamEventAttribute("kernelevents.evidence.stream-val"), WithKerneleventsEvidenceSeqEventAttribute(25), WithKerneleventsEvidencePrevEventAttribute("kernelevents.evidence.prev-val"), WithKerneleventsEvidenceResourceKeysEventAttribute([]any{"kernelevents.evidence.resource_keys-item1", "kernelevents.evidence.resource_keys-item2"}))
 			defaultEventsCount++
 			allEventsCount++
 			lb.RecordKernelEvidenceGapEvent(ctx, timestamp, 26, 31, WithKerneleventsEvidenceStreamEventAttribute("kernelevents.evidence.stream-val"), WithKerneleventsEvidenceSeqEventAttribute(25), WithKerneleventsEvidencePrevEventAttribute("kernelevents.evidence.prev-val"), WithKerneleventsEvidenceResourceKeysEventAttribute([]any{"kernelevents.evidence.resource_keys-item1", "kernelevents.evidence.resource_keys-item2"}))
@@ -191,6 +191,9 @@ func TestLogsBuilder(t *testing.T) {
 					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.checkpoint.lost")
 					assert.True(t, ok)
 					assert.Equal(t, map[string]any{"key1": "kernelevents.evidence.checkpoint.lost-val1", "key2": "kernelevents.evidence.checkpoint.lost-val2"}, attrVal.Map().AsRaw())
+					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.checkpoint.lost_by_cgroup")
+					assert.True(t, ok)
+					assert.Equal(t, map[string]any{"key1": "kernelevents.evidence.checkpoint.lost_by_cgroup-val1", "key2": "kernelevents.evidence.checkpoint.lost_by_cgroup-val2"}, attrVal.Map().AsRaw())
 					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.checkpoint.final")
 					assert.True(t, ok)
 					assert.True(t, attrVal.Bool())
