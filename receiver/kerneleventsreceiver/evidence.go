@@ -99,6 +99,7 @@ type evidence struct {
 	// counts returns the receiver's counts since start for a checkpoint;
 	// nil: no checkpoints.
 	counts  func() checkpointCounts
+	done    bool   // the stream ended: its final checkpoint was taken
 	noChain bool   // benchmarks only: the cost of the chain
 	scratch []byte // canonical forms
 	items   []chainItem
@@ -191,6 +192,9 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	}
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
+	if ev.done {
+		return // the stream ended with its logs pipeline (endEvidence)
+	}
 	if !ev.bucket.take(now) {
 		if ev.gapShed == 0 {
 			ev.gapStart, ev.gapFrom = now, ev.seq
@@ -462,6 +466,20 @@ func (ev *evidence) seal(out plog.Logs) {
 	}
 	clear(items)
 	ev.items = items[:0]
+}
+
+// end ends the stream: nothing more is recorded or taken.
+func (ev *evidence) end() {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	ev.done = true
+}
+
+// ended is true once end was called.
+func (ev *evidence) ended() bool {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	return ev.done
 }
 
 // Shed returns the records shed since start.

@@ -22,11 +22,16 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/kernelevents/kernelevents/internal/evidence/chain"
 	"github.com/kernelevents/kernelevents/internal/evidence/verify"
+	"github.com/kernelevents/kernelevents/internal/probe"
 	"github.com/kernelevents/kernelevents/internal/testutil"
+	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
 // The evidence chain end to end on a fake source: the receiver's records,
@@ -365,4 +370,52 @@ func TestEvidenceSigningKeyNotEd25519(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "evidence::signing_key_file:")
 	assert.Contains(t, err.Error(), "not Ed25519")
+}
+
+// TestEvidenceEndsWithItsPipeline: the collector may shut the logs pipeline
+// (and its exporter) down while the metrics pipeline still holds the
+// receiver: the stream's last records and final checkpoint are handed on
+// when the logs handle shuts down, and nothing after, when the exporter may
+// be gone (a file exporter then crashed the collector).
+func TestEvidenceEndsWithItsPipeline(t *testing.T) {
+	src := newFakeSource()
+	f := newFactory(func(probe.Options) (source, error) { return src, nil })
+	set := receivertest.NewNopSettings(metadata.Type)
+	cfg := fakeConfig()
+	msink, lsink := new(consumertest.MetricsSink), new(consumertest.LogsSink)
+	m, err := f.CreateMetrics(context.Background(), set, cfg, msink)
+	require.NoError(t, err)
+	l, err := f.CreateLogs(context.Background(), set, cfg, lsink)
+	require.NoError(t, err)
+	host := componenttest.NewNopHost()
+	require.NoError(t, m.Start(context.Background(), host))
+	require.NoError(t, l.Start(context.Background(), host))
+	r := m.(*handle).r
+	t.Cleanup(func() { m.Shutdown(context.Background()) })
+
+	src.push(sample("/end/before"))
+	require.Eventually(t, func() bool { return r.delivered.Load() >= 1 }, 10*time.Second, time.Millisecond)
+	require.NoError(t, l.Shutdown(context.Background()))
+	got := verifyLines(t, sinkLines(t, lsink), verify.Options{})
+	require.Len(t, got.Streams, 1, "the stream's records were handed on when the logs pipeline shut down")
+	require.True(t, got.OK(), "the stream ended with its final checkpoint")
+	assert.EqualValues(t, 1, got.Streams[0].Created)
+	n := lsink.LogRecordCount()
+
+	src.push(sample("/end/after"))
+	require.Eventually(t, func() bool { return r.delivered.Load() >= 2 }, 10*time.Second, time.Millisecond)
+	require.NoError(t, m.Shutdown(context.Background()))
+	assert.Equal(t, n, lsink.LogRecordCount(), "nothing handed to the logs pipeline after it shut down")
+	assert.EqualValues(t, 2, r.received.Load(), "the metrics pipeline kept the probe")
+}
+
+func sinkLines(t *testing.T, sink *consumertest.LogsSink) [][]byte {
+	t.Helper()
+	var lines [][]byte
+	for _, ld := range sink.AllLogs() {
+		b, err := (&plog.JSONMarshaler{}).MarshalLogs(ld)
+		require.NoError(t, err)
+		lines = append(lines, append(b, '\n'))
+	}
+	return lines
 }

@@ -74,6 +74,10 @@ func (f *factory) createLogs(_ context.Context, set receiver.Settings, cfg compo
 	if err != nil {
 		return nil, err
 	}
+	// The collector may shut the logs pipeline's exporter down before the
+	// metrics pipeline's receiver: the evidence stream ends with its own
+	// pipeline (its final checkpoint), not with the probe.
+	h.leave = (*kernelEventsReceiver).endEvidence
 	return h, nil
 }
 

@@ -26,6 +26,21 @@ func (r *kernelEventsReceiver) logsLoop(ctx context.Context) {
 	}
 }
 
+// endEvidence ends the evidence stream when the logs pipeline shuts down
+// while another pipeline keeps the receiver running: the collector may shut
+// the logs pipeline's exporters down before the last pipeline, so the last
+// records and the final checkpoint go now. Creations after it are counted by
+// the metrics only (the logs pipeline is gone).
+func (r *kernelEventsReceiver) endEvidence(ctx context.Context) {
+	if r.evidence == nil || r.evidence.ended() {
+		return
+	}
+	r.logsCancel()
+	<-r.logsDone
+	r.flushLogs(ctx, true)
+	r.evidence.end()
+}
+
 func (r *kernelEventsReceiver) flushLogs(ctx context.Context, final bool) {
 	ld, ok := r.evidence.take(final, time.Now())
 	if !ok {

@@ -38,7 +38,8 @@ type kernelEventsReceiver struct {
 
 	evidence    *evidence
 	logsDone    chan struct{}
-	finalLosses *losses // the kernel's counters read at shutdown, for the final checkpoint
+	logsCancel  context.CancelFunc // stops logsLoop (endEvidence, shutdown)
+	finalLosses *losses            // the kernel's counters read at shutdown, for the final checkpoint
 
 	open     openSourceFunc
 	probe    source // the BPF probe, or a fake source in tests
@@ -186,7 +187,9 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		r.set.Logger.Info("Evidence stream", zap.String("stream", r.evidence.stream), zap.Bool("signed", r.evidence.key != nil),
 			zap.String("previous", r.evidence.previous))
 		r.logsDone = make(chan struct{})
-		go r.logsLoop(ctx)
+		logsCtx, logsCancel := context.WithCancel(ctx)
+		r.logsCancel = logsCancel
+		go r.logsLoop(logsCtx)
 	}
 	if err := r.resolver.Start(r.deliver); err != nil {
 		r.set.Logger.Warn("Not watching the cgroup v2 tree for new containers: a container whose runtime removes its cgroup before the lookup of its files keeps only its cgroup id",
@@ -231,7 +234,7 @@ func (r *kernelEventsReceiver) shutdown(ctx context.Context) error {
 	if r.metrics != nil {
 		r.emit(ctx, lost)
 	}
-	if r.evidence != nil {
+	if r.evidence != nil && !r.evidence.ended() {
 		r.flushLogs(ctx, true)
 	}
 	r.cancel = nil
