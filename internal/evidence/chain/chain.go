@@ -19,6 +19,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -142,19 +143,48 @@ func appendStr(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
+// kv is one attribute, for appendMap's sort.
+type kv struct {
+	k string
+	v pcommon.Value
+}
+
+// kvPool holds appendMap's scratch: a record's attributes sorted without
+// an allocation per record.
+var kvPool = sync.Pool{New: func() any { s := make([]kv, 0, 32); return &s }}
+
 func appendMap(b []byte, m pcommon.Map, skip string) []byte {
-	keys := make([]string, 0, m.Len())
-	for k := range m.All() {
+	p := kvPool.Get().(*[]kv)
+	attrs := (*p)[:0]
+	defer func() {
+		clear(attrs)
+		*p = attrs[:0]
+		kvPool.Put(p)
+	}()
+	for k, v := range m.All() {
 		if k != skip {
-			keys = append(keys, k)
+			attrs = append(attrs, kv{k, v})
 		}
 	}
-	slices.Sort(keys)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(keys)))
-	for _, k := range keys {
-		v, _ := m.Get(k)
-		b = appendStr(b, k)
-		b = appendValue(b, v)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(attrs)))
+	if len(attrs) > 64 {
+		slices.SortFunc(attrs, func(x, y kv) int { return strings.Compare(x.k, y.k) })
+		for _, a := range attrs {
+			b = appendValue(appendStr(b, a.k), a.v)
+		}
+		return b
+	}
+	// Insertion sort of indexes on the stack: a few dozen keys, often
+	// nearly sorted, and no pointer moved.
+	var order [64]uint8
+	for i := range attrs {
+		order[i] = uint8(i)
+		for j := i; j > 0 && attrs[order[j]].k < attrs[order[j-1]].k; j-- {
+			order[j], order[j-1] = order[j-1], order[j]
+		}
+	}
+	for _, i := range order[:len(attrs)] {
+		b = appendValue(appendStr(b, attrs[i].k), attrs[i].v)
 	}
 	return b
 }
