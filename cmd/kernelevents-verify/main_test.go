@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/pem"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,7 +24,7 @@ import (
 
 // stream writes a chained stream of n creations and a final signed
 // checkpoint, one record a line, as chain.go defines it.
-func stream(t *testing.T, key ed25519.PrivateKey, n int) [][]byte {
+func stream(t testing.TB, key ed25519.PrivateKey, n int) [][]byte {
 	t.Helper()
 	var prev chain.Hash
 	var lines [][]byte
@@ -103,4 +104,23 @@ func TestRunExitStatus(t *testing.T) {
 			assert.Contains(t, stdout.String(), tc.out)
 		})
 	}
+}
+
+// BenchmarkVerify: the verifier's rate on a stream of one-record lines
+// (records/s), the worst case of the file exporter's format.
+//
+//	go test -run '^$' -bench BenchmarkVerify ./cmd/kernelevents-verify/
+func BenchmarkVerify(b *testing.B) {
+	_, key, err := ed25519.GenerateKey(nil)
+	require.NoError(b, err)
+	lines := bytes.Join(stream(b, key, 20000), nil)
+	b.SetBytes(int64(len(lines)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var out bytes.Buffer
+		if code := run(nil, bytes.NewReader(lines), &out, io.Discard); code != 0 {
+			b.Fatalf("exit %d: %s", code, out.String())
+		}
+	}
+	b.ReportMetric(float64(20001*b.N)/b.Elapsed().Seconds(), "records/s")
 }
