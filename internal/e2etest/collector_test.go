@@ -10,7 +10,10 @@ package e2etest
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
@@ -26,7 +29,9 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/kernelevents/kernelevents/internal/evidence/verify"
 	"github.com/kernelevents/kernelevents/internal/testutil"
 )
 
@@ -411,4 +416,92 @@ func TestCollectorRefusesInvalidConfig(t *testing.T) {
 	assert.NotZero(t, exitErr.ExitCode())
 	assert.Contains(t, string(out), "max_series")
 	assert.Contains(t, string(out), "ring_buffer_size")
+}
+
+// TestCollectorEvidenceVerifies: the evidence the built collector's file
+// exporter stores, over a restart, passes kernelevents-verify with the
+// signing key, the second run linked to the first; one record deleted from
+// the stored file is reported as exactly that hole.
+func TestCollectorEvidenceVerifies(t *testing.T) {
+	dir := testutil.TempDir(t)
+	state := testutil.TempDir(t)
+	out := filepath.Join(state, "evidence.jsonl")
+	pub, priv, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	require.NoError(t, err)
+	keyFile := filepath.Join(state, "evidence.key")
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600))
+	env := withEnv("KE_EVIDENCE_FILE="+out, "KE_EVIDENCE_KEY="+keyFile, "KE_EVIDENCE_STATE="+filepath.Join(state, "evidence.state"))
+
+	for run := range 2 {
+		c := startCollector(t, "e2e-evidence-collector.yaml", dir, env)
+		ops := make([]testutil.Op, 5)
+		for i := range ops {
+			ops[i] = testutil.Op{Kind: testutil.OpOpenat, Path: fmt.Sprintf("v%d-%d", run, i)}
+		}
+		testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops})
+		require.Eventually(t, func() bool {
+			paths, err := evidenceRecords(out)
+			return err == nil && len(paths) == 5*(run+1)
+		}, 30*time.Second, 200*time.Millisecond)
+		require.NoError(t, c.cmd.Process.Signal(syscall.SIGTERM))
+		select {
+		case err := <-c.exited:
+			require.NoError(t, err, "the collector exits 0 on SIGTERM")
+		case <-time.After(30 * time.Second):
+			t.Fatal("the collector did not exit within 30s of SIGTERM")
+		}
+	}
+
+	stored, err := os.ReadFile(out)
+	require.NoError(t, err)
+	r, err := verify.Run(bytes.NewReader(stored), verify.Options{Trusted: pub})
+	require.NoError(t, err)
+	var report strings.Builder
+	r.Write(&report)
+	t.Log(report.String())
+	require.True(t, r.OK())
+	require.Len(t, r.Streams, 2)
+	a, b := r.Streams[0], r.Streams[1]
+	assert.True(t, a.Final)
+	assert.True(t, b.Final)
+	assert.NotZero(t, a.SignedValid)
+	assert.Zero(t, a.Unsigned+b.Unsigned)
+	assert.Equal(t, fmt.Sprintf("continues stream %s after its checkpoint %d", a.ID, a.LastCheckpoint), b.Link)
+	assert.GreaterOrEqual(t, a.Created, uint64(5))
+	assert.GreaterOrEqual(t, b.Created, uint64(5))
+
+	// Delete the first kernel.file.created record of the stored file.
+	lines := bytes.SplitAfter(stored, []byte("\n"))
+	for i, line := range lines {
+		if !bytes.Contains(line, []byte(`"kernel.file.created"`)) {
+			continue
+		}
+		ld, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(line)
+		require.NoError(t, err)
+		var seq int64 = -1
+		for j := 0; j < ld.ResourceLogs().Len() && seq < 0; j++ {
+			ld.ResourceLogs().At(j).ScopeLogs().At(0).LogRecords().RemoveIf(func(lr plog.LogRecord) bool {
+				if seq >= 0 || lr.EventName() != "kernel.file.created" {
+					return false
+				}
+				v, _ := lr.Attributes().Get("kernelevents.evidence.seq")
+				seq = v.Int()
+				return true
+			})
+		}
+		nb, err := (&plog.JSONMarshaler{}).MarshalLogs(ld)
+		require.NoError(t, err)
+		lines[i] = append(nb, '\n')
+		r, err = verify.Run(bytes.NewReader(bytes.Join(lines, nil)), verify.Options{Trusted: pub})
+		require.NoError(t, err)
+		assert.False(t, r.OK())
+		require.Len(t, r.Streams[0].Holes, 1)
+		assert.EqualValues(t, seq, r.Streams[0].Holes[0].From)
+		assert.EqualValues(t, seq, r.Streams[0].Holes[0].To)
+		assert.Zero(t, r.Streams[0].BreakCount+r.Streams[1].BreakCount+r.Streams[1].HoleCount)
+		return
+	}
+	t.Fatal("no kernel.file.created record stored")
 }

@@ -90,6 +90,7 @@ const (
 	kerneleventsMapCounters                 = "counters"
 	kerneleventsMapEvents                   = "events"
 	kerneleventsMapLinkPending              = "link_pending"
+	kerneleventsMapLostCgroups              = "lost_cgroups"
 	kerneleventsMapMknodPending             = "mknod_pending"
 	kerneleventsMapPathPrefixes             = "path_prefixes"
 	kerneleventsMapScratchMap               = "scratch_map"
@@ -194,6 +195,7 @@ type kerneleventsMapSpecs struct {
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
 	LinkPending   *ebpf.MapSpec `ebpf:"link_pending"`
+	LostCgroups   *ebpf.MapSpec `ebpf:"lost_cgroups"`
 	MknodPending  *ebpf.MapSpec `ebpf:"mknod_pending"`
 	PathPrefixes  *ebpf.MapSpec `ebpf:"path_prefixes"`
 	ScratchMap    *ebpf.MapSpec `ebpf:"scratch_map"`
@@ -244,6 +246,7 @@ type kerneleventsMaps struct {
 	Counters      *ebpf.Map `ebpf:"counters"`
 	Events        *ebpf.Map `ebpf:"events"`
 	LinkPending   *ebpf.Map `ebpf:"link_pending"`
+	LostCgroups   *ebpf.Map `ebpf:"lost_cgroups"`
 	MknodPending  *ebpf.Map `ebpf:"mknod_pending"`
 	PathPrefixes  *ebpf.Map `ebpf:"path_prefixes"`
 	ScratchMap    *ebpf.Map `ebpf:"scratch_map"`
@@ -259,6 +262,7 @@ func (m *kerneleventsMaps) Close() error {
 		m.Counters,
 		m.Events,
 		m.LinkPending,
+		m.LostCgroups,
 		m.MknodPending,
 		m.PathPrefixes,
 		m.ScratchMap,

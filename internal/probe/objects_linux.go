@@ -32,6 +32,7 @@ type commonMaps struct {
 	CgroupExclude *ebpf.Map `ebpf:"cgroup_exclude"`
 	PathPrefixes  *ebpf.Map `ebpf:"path_prefixes"`
 	ScratchMap    *ebpf.Map `ebpf:"scratch_map"`
+	LostCgroups   *ebpf.Map `ebpf:"lost_cgroups"`
 	Rodata        *ebpf.Map `ebpf:".rodata"`
 }
 
@@ -45,6 +46,7 @@ func (m *commonMaps) named(to map[string]*ebpf.Map) {
 	to[kerneleventsMapCgroupExclude] = m.CgroupExclude
 	to[kerneleventsMapPathPrefixes] = m.PathPrefixes
 	to[kerneleventsMapScratchMap] = m.ScratchMap
+	to[kerneleventsMapLostCgroups] = m.LostCgroups
 	to[".rodata"] = m.Rodata
 }
 

@@ -204,6 +204,10 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 	if err := fillFilters(objs.common(), opts); err != nil {
 		return nil, err
 	}
+	// Key 0 counts the ring-buffer losses of cgroups past the map's size.
+	if err := objs.common().LostCgroups.Put(uint64(0), uint64(0)); err != nil {
+		return nil, fmt.Errorf("create the lost_cgroups overflow entry: %w", err)
+	}
 	for _, a := range objs.required() {
 		var l link.Link
 		if a.withMisses != nil {
@@ -528,6 +532,30 @@ func (p *Probe) LostByReason() (map[string]uint64, error) {
 	}
 	out[LostProgramRecursion] = n
 	return out, errors.Join(errs...)
+}
+
+// LostCgroupsMax is how many cgroups the kernel's ring-buffer losses are
+// attributed to (LOST_CGROUPS_MAX in bpf/output.h); past it they count under
+// cgroup 0.
+const LostCgroupsMax = 1024
+
+// LostByCgroup returns the samples the full ring buffer lost since the probe
+// was opened, by the cgroup v2 id of the task that created the file; id 0
+// holds those of cgroups past LostCgroupsMax. The host-wide count is
+// LostByReason's ring_buffer_full.
+func (p *Probe) LostByCgroup() (map[uint64]uint64, error) {
+	out := map[uint64]uint64{}
+	var cg, n uint64
+	it := p.objs.common().LostCgroups.Iterate()
+	for it.Next(&cg, &n) {
+		if n > 0 {
+			out[cg] = n
+		}
+	}
+	if err := it.Err(); err != nil {
+		return out, fmt.Errorf("read the lost_cgroups map: %w", err)
+	}
+	return out, nil
 }
 
 // Close detaches every program and frees every map. It is safe to call more

@@ -207,6 +207,14 @@ func (cfg *Config) Validate() error {
 	if cfg.Evidence.FlushInterval <= 0 {
 		bad("evidence::flush_interval", "must be positive")
 	}
+	if cfg.Evidence.CheckpointInterval <= 0 {
+		bad("evidence::checkpoint_interval", "must be positive")
+	}
+	if f := cfg.Evidence.SigningKeyFile; f != "" {
+		if _, err := readSigningKey(f); err != nil {
+			bad("evidence::signing_key_file", "must be an Ed25519 private key in PEM (PKCS #8; openssl genpkey -algorithm ed25519): %v", err)
+		}
+	}
 	if cfg.Identity.CacheTTL <= 0 {
 		bad("identity::cache_ttl", "must be positive")
 	}

@@ -101,6 +101,9 @@ func TestValidateNamesEachKey(t *testing.T) {
 		{"spire retry", func(c *Config) { c.Identity.Spire.AdminSocket = "/a.sock"; c.Identity.Spire.RetryInterval = 0 }, "identity::spire::retry_interval:"},
 		{"evidence rate", func(c *Config) { c.Evidence.MaxRecordsPerSecond = -1 }, "evidence::max_records_per_second:"},
 		{"evidence flush", func(c *Config) { c.Evidence.FlushInterval = 0 }, "evidence::flush_interval:"},
+		{"evidence checkpoint", func(c *Config) { c.Evidence.CheckpointInterval = 0 }, "evidence::checkpoint_interval:"},
+		{"evidence key missing", func(c *Config) { c.Evidence.SigningKeyFile = "/nonexistent/evidence.key" }, "evidence::signing_key_file:"},
+		{"evidence key not a key", func(c *Config) { c.Evidence.SigningKeyFile = "testdata/config.yaml" }, "evidence::signing_key_file:"},
 	}
 	// Every key that can hold an invalid value has a case above; keys that
 	// cannot are listed here with the reason. A new key fails this test
@@ -110,6 +113,7 @@ func TestValidateNamesEachKey(t *testing.T) {
 		"identity::unmatched_attributes": "any string map",
 		"identity::rules_file":           "read at start: a missing or bad file fails Start naming it (TestRulesFile*)",
 		"identity::spire::required":      "a bool",
+		"evidence::state_file":           "read at start: a missing file is a first start, an unreadable or bad one is logged and the stream names no previous one (TestEvidenceStateFile)",
 		"metrics":                        "mdatagen's own config (enabled flags), refused when unknown",
 		"events":                         "mdatagen's own config (enabled flags), refused when unknown",
 		"resource_attributes":            "mdatagen's own config (enabled flags), refused when unknown",

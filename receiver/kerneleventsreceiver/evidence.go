@@ -5,11 +5,21 @@ package kerneleventsreceiver // import "github.com/kernelevents/kernelevents/rec
 import (
 	"cmp"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -17,6 +27,7 @@ import (
 
 	"github.com/kernelevents/kernelevents/internal/aggregate"
 	"github.com/kernelevents/kernelevents/internal/event"
+	"github.com/kernelevents/kernelevents/internal/evidence/chain"
 	"github.com/kernelevents/kernelevents/internal/identity"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
@@ -29,6 +40,20 @@ type EvidenceConfig struct {
 	MaxRecordsPerSecond int `mapstructure:"max_records_per_second"`
 	// FlushInterval is how often buffered records are handed on.
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
+
+	// The evidence chain (docs/evidence-chain.md): every record carries its
+	// stream, number and the previous record's hash; checkpoints seal it.
+
+	// CheckpointInterval is how often a kernel.evidence.checkpoint record
+	// seals the chain (one more at shutdown).
+	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
+	// SigningKeyFile is an Ed25519 private key (PEM, PKCS #8) that signs
+	// each checkpoint; empty: checkpoints are not signed.
+	SigningKeyFile string `mapstructure:"signing_key_file"`
+	// StateFile keeps the last checkpoint of the stream, so that the next
+	// run's first checkpoint names it (a restart is a link, not a gap);
+	// empty: a new stream names no previous one.
+	StateFile string `mapstructure:"state_file"`
 }
 
 // EventName is the event.name of each evidence record.
@@ -58,6 +83,41 @@ type evidence struct {
 	offset    int64 // wall - monotonic, ns
 	resources func(uint32) pcommon.Resource
 	spiffe    bool // identity::spire: put the SPIFFE facts on each record
+
+	// The chain (docs/evidence-chain.md).
+	stream     string
+	seq        uint64     // the next record's number
+	head       chain.Hash // hash of the last record handed on
+	created    uint64     // creation records numbered since start
+	gapFrom    uint64     // the first number the open gap's records took
+	ckInterval time.Duration
+	lastCk     time.Time // zero: no checkpoint yet
+	previous   string    // the previous stream's last checkpoint, for the first one
+	key        ed25519.PrivateKey
+	signer     string // AttrSigner of key
+	stateFile  string
+	// counts returns the receiver's counts since start for a checkpoint;
+	// nil: no checkpoints.
+	counts  func() checkpointCounts
+	done    bool   // the stream ended: its final checkpoint was taken
+	noChain bool   // benchmarks only: the cost of the chain
+	scratch []byte // canonical forms
+	items   []chainItem
+}
+
+// checkpointCounts are the counts since start a checkpoint states beside
+// the evidence's own.
+type checkpointCounts struct {
+	received     uint64            // samples the reader took
+	lost         map[string]uint64 // the kernel side's, by reason
+	lostByCgroup map[uint64]uint64 // ring_buffer_full by cgroup v2 id
+}
+
+// chainItem is a record taken, in the order of its number.
+type chainItem struct {
+	seq uint64
+	lr  plog.LogRecord
+	res pcommon.Resource
 }
 
 // maxFreeBuilders bounds the emptied builders kept for reuse: a burst from
@@ -71,21 +131,34 @@ type evidenceGroup struct {
 	res pcommon.Resource
 	// created and gaps hold, per record and in recording order, what the
 	// generated builder does not set, one list per event.
-	created, gaps []recordExtra
+	created, gaps, checkpoints []recordExtra
 }
 
 // recordExtra is what the generated builder does not set on a record.
 type recordExtra struct {
-	seq      int // the record's place among those of its take
+	seq      uint64 // the record's number in the stream
 	observed pcommon.Timestamp
 	body     string
 }
 
 func newEvidence(cfg EvidenceConfig, lbc metadata.LogsBuilderConfig, set receiver.Settings, offset int64, resources func(uint32) pcommon.Resource) *evidence {
-	ev := &evidence{cfg: lbc, set: set, offset: offset, resources: resources}
+	ev := &evidence{cfg: lbc, set: set, offset: offset, resources: resources,
+		stream: newStreamID(), ckInterval: cfg.CheckpointInterval, stateFile: cfg.StateFile}
 	ev.bucket = newTokenBucket(cfg.MaxRecordsPerSecond, time.Now())
 	ev.reset()
 	return ev
+}
+
+// newStreamID is "<node>/<32 random hex digits>": the node's host name and
+// 128 random bits, new at each start.
+func newStreamID() string {
+	node, err := os.Hostname()
+	if err != nil || node == "" {
+		node = "unknown-node"
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return node + "/" + hex.EncodeToString(b[:])
 }
 
 func (ev *evidence) reset() {
@@ -119,10 +192,14 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	}
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
+	if ev.done {
+		return // the stream ended with its logs pipeline (endEvidence)
+	}
 	if !ev.bucket.take(now) {
 		if ev.gapShed == 0 {
-			ev.gapStart = now
+			ev.gapStart, ev.gapFrom = now, ev.seq
 		}
+		ev.seq++ // the gap record states it
 		ev.shed++
 		ev.gapShed++
 		return
@@ -176,10 +253,12 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 		exe = string(e.Comm)
 	}
 	g.created = append(g.created, recordExtra{
-		seq:      ev.n,
+		seq:      ev.seq,
 		observed: pcommon.NewTimestampFromTime(now),
 		body:     event.Label(fmt.Sprintf("%s created %s (pid %d, user %s)", exe, p, e.TGID, who)),
 	})
+	ev.seq++
+	ev.created++
 	ev.n++
 }
 
@@ -191,12 +270,14 @@ func (ev *evidence) closeGap(now time.Time) {
 	}
 	if ev.cfg.Events.KernelEvidenceGap.Enabled {
 		g := ev.group(0)
-		g.lb.RecordKernelEvidenceGapEvent(context.Background(), pcommon.NewTimestampFromTime(ev.gapStart), int64(ev.gapShed))
+		g.lb.RecordKernelEvidenceGapEvent(context.Background(), pcommon.NewTimestampFromTime(ev.gapStart), int64(ev.gapShed), int64(ev.gapFrom))
 		g.gaps = append(g.gaps, recordExtra{
-			seq:      ev.n,
+			seq:      ev.seq,
 			observed: pcommon.NewTimestampFromTime(now),
-			body:     fmt.Sprintf("%d file-creation records shed by the rate limit since %s", ev.gapShed, ev.gapStart.UTC().Format(time.RFC3339Nano)),
+			body: fmt.Sprintf("%d file-creation records shed by the rate limit since %s (numbers %d to %d)",
+				ev.gapShed, ev.gapStart.UTC().Format(time.RFC3339Nano), ev.gapFrom, ev.seq-1),
 		})
+		ev.seq++
 		ev.n++
 	}
 	ev.gapShed = 0
@@ -205,14 +286,14 @@ func (ev *evidence) closeGap(now time.Time) {
 // finish sets what the generated builder does not on the records of g,
 // emitted in ld, and puts them back in recording order: the builder emits
 // one event's records after the other's, each in recording order.
-func (g *evidenceGroup) finish(ld plog.Logs) {
+func (g *evidenceGroup) finish(ld plog.Logs, stream string) {
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		sls := rls.At(i).ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
-			var created, gaps int
-			seq := make([]int, lrs.Len())
+			var created, gaps, cks int
+			seq := make([]uint64, lrs.Len())
 			for k := 0; k < lrs.Len(); k++ {
 				lr := lrs.At(k)
 				var x recordExtra
@@ -227,9 +308,16 @@ func (g *evidenceGroup) finish(ld plog.Logs) {
 					gaps++
 					lr.SetSeverityNumber(plog.SeverityNumberWarn)
 					lr.SetSeverityText("WARN")
+				case chain.EventCheckpoint:
+					x = g.checkpoints[cks]
+					cks++
+					lr.SetSeverityNumber(plog.SeverityNumberInfo)
+					lr.SetSeverityText("INFO")
 				}
 				lr.SetObservedTimestamp(x.observed)
 				lr.Body().SetStr(x.body)
+				lr.Attributes().PutStr(chain.AttrStream, stream)
+				lr.Attributes().PutInt(chain.AttrSeq, int64(x.seq))
 				seq[k] = x.seq
 			}
 			if !slices.IsSorted(seq) {
@@ -250,13 +338,20 @@ func (g *evidenceGroup) finish(ld plog.Logs) {
 	}
 }
 
-// take returns the buffered records (nil when none) and starts a new buffer.
-// final closes an open gap.
-func (ev *evidence) take(final bool) (plog.Logs, bool) {
+// take returns the buffered records (nil when none), chained, and starts a
+// new buffer; with a checkpoint last when one is due (every
+// evidence::checkpoint_interval). final closes an open gap and writes the
+// stream's last checkpoint.
+func (ev *evidence) take(final bool, now time.Time) (plog.Logs, bool) {
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
 	if final {
-		ev.closeGap(time.Now())
+		ev.closeGap(now)
+	}
+	// A checkpoint also closes the gap.
+	if ev.counts != nil && ev.cfg.Events.KernelEvidenceCheckpoint.Enabled && ev.cfg.Events.KernelFileCreated.Enabled &&
+		(final || ev.lastCk.IsZero() || now.Sub(ev.lastCk) >= ev.ckInterval) {
+		ev.checkpoint(now, final)
 	}
 	if ev.n == 0 {
 		return plog.Logs{}, false
@@ -266,7 +361,7 @@ func (ev *evidence) take(final bool) (plog.Logs, bool) {
 		// Emit empties the builder (its resource filters, resource_attributes::
 		// <name>::events_include/exclude, may drop the whole group).
 		ld := g.lb.Emit(metadata.WithLogsResource(g.res))
-		g.finish(ld)
+		g.finish(ld, ev.stream)
 		ld.ResourceLogs().MoveAndAppendTo(out.ResourceLogs())
 		if len(ev.free) < maxFreeBuilders {
 			ev.free = append(ev.free, g.lb)
@@ -276,7 +371,115 @@ func (ev *evidence) take(final bool) (plog.Logs, bool) {
 	if out.LogRecordCount() == 0 {
 		return plog.Logs{}, false
 	}
+	if !ev.noChain {
+		ev.seal(out)
+	}
 	return out, true
+}
+
+// checkpoint records a checkpoint: the counts since start, the previous
+// stream's last checkpoint on the first one. It is numbered after every
+// record buffered, so it seals them: seal signs it.
+func (ev *evidence) checkpoint(now time.Time, final bool) {
+	// An open gap is closed first: the shed numbers run without a break
+	// up to their gap record, and the checkpoint's shed count is stated.
+	ev.closeGap(now)
+	c := ev.counts()
+	received := c.received
+	lostAttr := make(map[string]any, len(c.lost))
+	var lostTotal uint64
+	for reason, n := range c.lost {
+		lostAttr[reason] = int64(n)
+		lostTotal += n
+	}
+	byCgroup := make(map[string]any, len(c.lostByCgroup))
+	for cg, n := range c.lostByCgroup {
+		byCgroup[strconv.FormatUint(cg, 10)] = int64(n)
+	}
+	var opts []metadata.EventAttributeOption
+	if ev.lastCk.IsZero() && ev.previous != "" {
+		opts = append(opts, metadata.WithKerneleventsEvidenceCheckpointPreviousEventAttribute(ev.previous))
+	}
+	g := ev.group(0)
+	g.lb.RecordKernelEvidenceCheckpointEvent(context.Background(), pcommon.NewTimestampFromTime(now),
+		int64(ev.created), int64(received), int64(ev.shed), lostAttr, byCgroup, final, opts...)
+	what := "checkpoint"
+	if final {
+		what = "final checkpoint"
+	}
+	g.checkpoints = append(g.checkpoints, recordExtra{
+		seq:      ev.seq,
+		observed: pcommon.NewTimestampFromTime(now),
+		body: fmt.Sprintf("%s %d of stream %s: %d creation records, %d shed, %d samples received, %d lost in the kernel",
+			what, ev.seq, ev.stream, ev.created, ev.shed, received, lostTotal),
+	})
+	ev.seq++
+	ev.n++
+	ev.lastCk = now
+}
+
+// seal chains the records of out in the order of their numbers: each gets
+// the previous one's hash and the resource keys its canonical form covers;
+// checkpoints are signed, and the last one is kept in the state file.
+func (ev *evidence) seal(out plog.Logs) {
+	items := ev.items[:0]
+	rls := out.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		keys := pcommon.NewSlice()
+		for _, k := range slices.Sorted(maps.Keys(rl.Resource().Attributes().AsRaw())) {
+			keys.AppendEmpty().SetStr(k)
+		}
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				lr := lrs.At(k)
+				seq, _ := lr.Attributes().Get(chain.AttrSeq)
+				keys.CopyTo(lr.Attributes().PutEmptySlice(chain.AttrResourceKeys))
+				items = append(items, chainItem{uint64(seq.Int()), lr, rl.Resource()})
+			}
+		}
+	}
+	slices.SortFunc(items, func(a, b chainItem) int { return cmp.Compare(a.seq, b.seq) })
+	var ck *chainItem
+	for i := range items {
+		it := &items[i]
+		it.lr.Attributes().PutStr(chain.AttrPrev, ev.head.String())
+		ev.head, ev.scratch = chain.Sum(ev.scratch, it.lr, it.res)
+		if it.lr.EventName() == chain.EventCheckpoint {
+			if ev.key != nil {
+				// The signer is covered, the signature is not.
+				it.lr.Attributes().PutStr(chain.AttrSigner, ev.signer)
+				ev.head, ev.scratch = chain.Sum(ev.scratch, it.lr, it.res)
+				_, sig := chain.Sign(ev.key, ev.head)
+				it.lr.Attributes().PutStr(chain.AttrSignature, sig)
+			}
+			ck = it
+		}
+	}
+	if ck != nil && ev.stateFile != "" {
+		if err := writeState(ev.stateFile, ev.stream, ck.seq, ev.head); err != nil {
+			ev.set.Logger.Warn("Cannot keep the last evidence checkpoint: the next run's stream will not name this one",
+				zap.String("evidence::state_file", ev.stateFile), zap.Error(err))
+		}
+	}
+	clear(items)
+	ev.items = items[:0]
+}
+
+// end ends the stream: nothing more is recorded or taken.
+func (ev *evidence) end() {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	ev.done = true
+}
+
+// ended is true once end was called.
+func (ev *evidence) ended() bool {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	return ev.done
 }
 
 // Shed returns the records shed since start.
@@ -311,4 +514,82 @@ func (b *tokenBucket) take(now time.Time) bool {
 	}
 	b.tokens--
 	return true
+}
+
+// setKey signs the checkpoints with key.
+func (ev *evidence) setKey(key ed25519.PrivateKey) {
+	ev.key = key
+	ev.signer = chain.SignerPrefix + hex.EncodeToString(key.Public().(ed25519.PublicKey))
+}
+
+// readSigningKey reads evidence::signing_key_file.
+func readSigningKey(file string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	k, err := chain.ReadPrivateKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return k, nil
+}
+
+// streamState is what evidence::state_file keeps: the stream's last
+// checkpoint.
+type streamState struct {
+	Stream string `json:"stream"`
+	Seq    uint64 `json:"seq"`
+	Hash   string `json:"hash"`
+}
+
+// previous is the kernelevents.evidence.checkpoint.previous value.
+func (s streamState) previous() string {
+	return s.Stream + " " + strconv.FormatUint(s.Seq, 10) + " " + s.Hash
+}
+
+// readState reads the state file; a missing file is no previous stream.
+func readState(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if os.IsNotExist(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	var s streamState
+	if err := json.Unmarshal(b, &s); err != nil {
+		return "", fmt.Errorf("%s: %w", file, err)
+	}
+	if _, err := chain.ParseHash(s.Hash); err != nil || s.Stream == "" {
+		return "", fmt.Errorf("%s: not a checkpoint (stream %q, hash %q)", file, s.Stream, s.Hash)
+	}
+	return s.previous(), nil
+}
+
+// writeState replaces the state file (a new file renamed over it: a crash
+// leaves the old or the new one).
+func writeState(file, stream string, seq uint64, h chain.Hash) error {
+	b, err := json.Marshal(streamState{Stream: stream, Seq: seq, Hash: h.String()})
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(file), filepath.Base(file)+".*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(append(b, '\n'))
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), file)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }

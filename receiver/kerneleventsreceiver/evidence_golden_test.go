@@ -3,7 +3,10 @@
 package kerneleventsreceiver
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,6 +38,14 @@ func goldenEvidence(t *testing.T, lbc metadata.LogsBuilderConfig, spiffe bool) (
 		goldenT0.UnixNano()-1e9, goldenResource)
 	ev.bucket = newTokenBucket(3, goldenT0)
 	ev.spiffe = spiffe
+	// The chain: a fixed stream, counts and signing key, and a previous
+	// stream, so that the hashes and the signature are the golden ones.
+	ev.stream = "golden-node/00112233445566778899aabbccddeeff"
+	ev.counts = func() checkpointCounts {
+		return checkpointCounts{9, map[string]uint64{"ring_buffer_full": 2, "malformed": 0}, map[uint64]uint64{77: 2}}
+	}
+	ev.previous = "golden-node/ffeeddccbbaa99887766554433221100 41 " + strings.Repeat("ab", 32)
+	ev.setKey(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize)))
 	at := func(ms int) (*event.Event, time.Time) {
 		e := &event.Event{TimeNs: uint64(1e9 + ms*1e6), CgroupID: 77, TGID: 100, TID: 101, UID: 0, GID: 0, RealUID: 0,
 			Hook: event.HookTracepoint, Comm: []byte("sshd"), Path: []byte("/var/log/wtmp")}
@@ -62,7 +73,7 @@ func goldenEvidence(t *testing.T, lbc metadata.LogsBuilderConfig, spiffe bool) (
 	}
 	e, now = at(1000) // a token again: the gap record, then this one
 	ev.add(e, 0, identity.Facts{}, now)
-	return ev.take(false)
+	return ev.take(false, now.Add(time.Millisecond))
 }
 
 // TestEvidenceGolden: the evidence records, built by mdatagen's LogsBuilder
@@ -92,7 +103,8 @@ func TestEvidenceGolden(t *testing.T) {
 }
 
 // TestEvidenceEventsDisabled: events::<name>::enabled: false turns that
-// event's records off; with both off nothing is handed on.
+// event's records off; checkpoints need kernel.file.created: with it off
+// nothing is handed on.
 func TestEvidenceEventsDisabled(t *testing.T) {
 	lbc := metadata.DefaultLogsBuilderConfig()
 	lbc.Events.KernelEvidenceGap.Enabled = false
@@ -106,7 +118,12 @@ func TestEvidenceEventsDisabled(t *testing.T) {
 			names[lrs.At(j).EventName()]++
 		}
 	}
-	assert.Equal(t, map[string]int{EventName: 4}, names)
+	assert.Equal(t, map[string]int{EventName: 4, "kernel.evidence.checkpoint": 1}, names)
+
+	lbc.Events.KernelEvidenceCheckpoint.Enabled = false
+	got, ok = goldenEvidence(t, lbc, false)
+	require.True(t, ok)
+	assert.Equal(t, 4, got.LogRecordCount(), "creations only")
 
 	lbc.Events.KernelFileCreated.Enabled = false
 	_, ok = goldenEvidence(t, lbc, false)

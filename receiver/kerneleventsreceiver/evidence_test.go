@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/kernelevents/kernelevents/internal/evidence/chain"
 	"github.com/kernelevents/kernelevents/internal/testutil"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
@@ -59,6 +60,9 @@ type record struct {
 	ts    time.Time
 }
 
+// records returns the creation and gap records the sink got, in order
+// (checkpoints, the chain's own records, are left out: see
+// evidence_chain_test.go).
 func records(sink *consumertest.LogsSink) []record {
 	var out []record
 	for _, ld := range sink.AllLogs() {
@@ -69,6 +73,9 @@ func records(sink *consumertest.LogsSink) []record {
 				lrs := sls.At(j).LogRecords()
 				for k := 0; k < lrs.Len(); k++ {
 					lr := lrs.At(k)
+					if lr.EventName() == chain.EventCheckpoint {
+						continue
+					}
 					attrs := lr.Attributes().AsRaw()
 					for kk, v := range rls.At(i).Resource().Attributes().AsRaw() {
 						attrs["resource."+kk] = v

@@ -55,7 +55,7 @@ func createDefaultConfig() component.Config {
 			HostRoot:            "/",
 			Spire:               SpireConfig{Timeout: 2 * time.Second, CacheTTL: 30 * time.Second, RetryInterval: 5 * time.Second},
 		},
-		Evidence:             EvidenceConfig{MaxRecordsPerSecond: 1000, FlushInterval: time.Second},
+		Evidence:             EvidenceConfig{MaxRecordsPerSecond: 1000, FlushInterval: time.Second, CheckpointInterval: time.Minute},
 		Events:               metadata.DefaultEventsConfig(),
 		MetricsBuilderConfig: metadata.NewDefaultMetricsBuilderConfig(),
 	}
@@ -74,6 +74,10 @@ func (f *factory) createLogs(_ context.Context, set receiver.Settings, cfg compo
 	if err != nil {
 		return nil, err
 	}
+	// The collector may shut the logs pipeline's exporter down before the
+	// metrics pipeline's receiver: the evidence stream ends with its own
+	// pipeline (its final checkpoint), not with the probe.
+	h.leave = (*kernelEventsReceiver).endEvidence
 	return h, nil
 }
 

@@ -22,6 +22,7 @@ type fakeSource struct {
 
 	mu      sync.Mutex
 	lost    map[string]uint64
+	lostCg  map[uint64]uint64 // LostByCgroup
 	onDrain map[string]uint64 // added to lost by Drain (the kretprobe miss counters are read then)
 	calls   []string          // "drain", "lost", "close", in order
 }
@@ -91,6 +92,26 @@ func (f *fakeSource) LostByReason() (map[string]uint64, error) {
 		out[k] = v
 	}
 	return out, nil
+}
+
+// LostByCgroup is not a recorded call: the call-order tests predate it.
+func (f *fakeSource) LostByCgroup() (map[uint64]uint64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[uint64]uint64, len(f.lostCg))
+	for k, v := range f.lostCg {
+		out[k] = v
+	}
+	return out, nil
+}
+
+func (f *fakeSource) setLostCgroup(cg, n uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.lostCg == nil {
+		f.lostCg = map[uint64]uint64{}
+	}
+	f.lostCg[cg] = n
 }
 
 func (f *fakeSource) Hook() probe.Hook { return f.hook }

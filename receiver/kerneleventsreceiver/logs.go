@@ -26,8 +26,23 @@ func (r *kernelEventsReceiver) logsLoop(ctx context.Context) {
 	}
 }
 
+// endEvidence ends the evidence stream when the logs pipeline shuts down
+// while another pipeline keeps the receiver running: the collector may shut
+// the logs pipeline's exporters down before the last pipeline, so the last
+// records and the final checkpoint go now. Creations after it are counted by
+// the metrics only (the logs pipeline is gone).
+func (r *kernelEventsReceiver) endEvidence(ctx context.Context) {
+	if r.evidence == nil || r.evidence.ended() {
+		return
+	}
+	r.logsCancel()
+	<-r.logsDone
+	r.flushLogs(ctx, true)
+	r.evidence.end()
+}
+
 func (r *kernelEventsReceiver) flushLogs(ctx context.Context, final bool) {
-	ld, ok := r.evidence.take(final)
+	ld, ok := r.evidence.take(final, time.Now())
 	if !ok {
 		return
 	}
@@ -37,4 +52,24 @@ func (r *kernelEventsReceiver) flushLogs(ctx context.Context, final bool) {
 	if err != nil {
 		r.set.Logger.Warn("Next consumer refused kernel_events evidence records", zap.Error(err), zap.Int("records", ld.LogRecordCount()))
 	}
+}
+
+// evidenceCounts is what a checkpoint states: the samples read and the
+// losses by reason since start, every reason of kernel.events.lost. After
+// the probe is closed (the final checkpoint) the counters read at shutdown.
+func (r *kernelEventsReceiver) evidenceCounts() checkpointCounts {
+	var l losses
+	if r.finalLosses != nil {
+		l = *r.finalLosses
+	} else {
+		l = r.readLosses()
+	}
+	out := make(map[string]uint64, len(metadata.MapAttributeKerneleventsLostReason))
+	for name, reason := range metadata.MapAttributeKerneleventsLostReason {
+		out[name] = l.byReason[name]
+		if reason == metadata.AttributeKerneleventsLostReasonMalformed {
+			out[name] = r.malformed.Load()
+		}
+	}
+	return checkpointCounts{received: r.received.Load(), lost: out, lostByCgroup: l.byCgroup}
 }

@@ -53,18 +53,33 @@ func (r *kernelEventsReceiver) emitLoop(ctx context.Context) {
 				r.resolver.Sweep(nil) // evidence only: no series hold workloads
 				continue
 			}
-			lost, err := r.probe.LostByReason()
-			if err != nil {
-				r.set.Logger.Warn("Cannot read the kernel's lost-sample counter", zap.Error(err))
-			}
-			r.emit(ctx, lost)
+			r.emit(ctx, r.readLosses())
 		}
 	}
 }
 
+// losses are the kernel side's loss counters since the probe was opened.
+type losses struct {
+	byReason map[string]uint64 // probe.Lost* reasons
+	byCgroup map[uint64]uint64 // ring_buffer_full by cgroup v2 id (0: past probe.LostCgroupsMax)
+}
+
+// readLosses reads the kernel's loss counters (logging what it cannot read).
+func (r *kernelEventsReceiver) readLosses() losses {
+	var l losses
+	var err error
+	if l.byReason, err = r.probe.LostByReason(); err != nil {
+		r.set.Logger.Warn("Cannot read the kernel's lost-sample counter", zap.Error(err))
+	}
+	if l.byCgroup, err = r.probe.LostByCgroup(); err != nil {
+		r.set.Logger.Warn("Cannot read the kernel's lost-sample counter by cgroup", zap.Error(err))
+	}
+	return l
+}
+
 // emit reads the counters, the series and the workloads, builds the batch
 // and hands it to the next consumer.
-func (r *kernelEventsReceiver) emit(ctx context.Context, lost map[string]uint64) {
+func (r *kernelEventsReceiver) emit(ctx context.Context, l losses) {
 	r.emitMu.Lock()
 	defer r.emitMu.Unlock()
 	c := collection{
@@ -72,7 +87,8 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, lost map[string]uint64)
 		hook:      probeHookAttr(r.probe.Hook()),
 		received:  r.received.Load(),
 		malformed: r.malformed.Load(),
-		lost:      lost,
+		lost:      l.byReason,
+		lostByCg:  l.byCgroup,
 		active:    r.table.Len(),
 		overflow:  r.table.Overflow(),
 		groups:    map[uint32][]seriesRow{},
@@ -109,6 +125,7 @@ type collection struct {
 	received  uint64
 	malformed uint64
 	lost      map[string]uint64 // by reason, from the kernel source
+	lostByCg  map[uint64]uint64 // ring_buffer_full by cgroup id
 	active    int               // series in the table
 	overflow  uint64            // creations counted in the overflow series
 	evidence  bool              // a logs pipeline sheds records
@@ -138,6 +155,9 @@ func buildMetrics(mb *metadata.MetricsBuilder, c *collection, resource func(uint
 			n = c.malformed
 		}
 		mb.RecordKernelEventsLostDataPoint(now, int64(n), reason)
+	}
+	for _, cg := range slices.Sorted(maps.Keys(c.lostByCg)) {
+		mb.RecordKernelEventsLostByCgroupDataPoint(now, int64(c.lostByCg[cg]), int64(cg))
 	}
 	mb.RecordKernelProbeHookDataPoint(now, 1, c.hook)
 	mb.RecordKernelSeriesActiveDataPoint(now, int64(c.active))

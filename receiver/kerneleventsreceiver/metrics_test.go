@@ -29,7 +29,8 @@ func key(workload uint32, comm string, uid uint32, hook event.Hook) aggregate.Ke
 }
 
 // goldenCollection is one batch's input: host series, a workload's
-// series, an overflow, losses by reason, malformed and shed counts.
+// series, an overflow, losses by reason and by cgroup, malformed and shed
+// counts.
 func goldenCollection() *collection {
 	return &collection{
 		now:       pcommon.NewTimestampFromTime(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)),
@@ -37,6 +38,7 @@ func goldenCollection() *collection {
 		received:  1234,
 		malformed: 2,
 		lost:      map[string]uint64{"ring_buffer_full": 7, "fd_race": 1, "kprobe_missed": 3},
+		lostByCg:  map[uint64]uint64{4242: 5, 5151: 1, 0: 1}, // 0: cgroups past the map's size
 		active:    3,
 		overflow:  40,
 		evidence:  true,

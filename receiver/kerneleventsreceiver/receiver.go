@@ -4,6 +4,7 @@ package kerneleventsreceiver // import "github.com/kernelevents/kernelevents/rec
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -35,8 +36,10 @@ type kernelEventsReceiver struct {
 	logs    consumer.Logs    // nil without a logs pipeline
 	obs     *receiverhelper.ObsReport
 
-	evidence *evidence
-	logsDone chan struct{}
+	evidence    *evidence
+	logsDone    chan struct{}
+	logsCancel  context.CancelFunc // stops logsLoop (endEvidence, shutdown)
+	finalLosses *losses            // the kernel's counters read at shutdown, for the final checkpoint
 
 	open     openSourceFunc
 	probe    source // the BPF probe, or a fake source in tests
@@ -90,6 +93,13 @@ func newReceiver(set receiver.Settings, cfg *Config, open openSourceFunc) (*kern
 // emitters. A hook that cannot attach fails Start with the reason.
 func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) error {
 	opts := r.cfg.probeOptions()
+	var key ed25519.PrivateKey
+	if f := r.cfg.Evidence.SigningKeyFile; f != "" && r.logs != nil {
+		var err error
+		if key, err = readSigningKey(f); err != nil {
+			return fmt.Errorf("start kernel_events receiver: evidence::signing_key_file: %w", err)
+		}
+	}
 	var err error
 	if opts.ExcludeCgroupIDs, err = r.cfg.excludeCgroupIDs(identity.CgroupV2Root()); err != nil {
 		return fmt.Errorf("start kernel_events receiver: %w", err)
@@ -99,6 +109,7 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		return fmt.Errorf("start kernel_events receiver: %w", err)
 	}
 	r.probe = p
+	r.finalLosses = nil // a restarted receiver reads the new probe's counters
 	r.host = host
 	r.set.Logger.Info("Attached kernel file-creation probe",
 		zap.String("hook", string(p.Hook())),
@@ -161,8 +172,24 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		lbc := metadata.LogsBuilderConfig{Events: r.cfg.Events, ResourceAttributes: r.cfg.ResourceAttributes}
 		r.evidence = newEvidence(r.cfg.Evidence, lbc, r.set, probe.MonotonicOffset(), r.resource)
 		r.evidence.spiffe = spiffe != nil
+		r.evidence.counts = r.evidenceCounts
+		if key != nil {
+			r.evidence.setKey(key)
+		}
+		if f := r.cfg.Evidence.StateFile; f != "" {
+			prev, err := readState(f)
+			if err != nil {
+				r.set.Logger.Warn("Cannot read the previous evidence stream's last checkpoint: this stream names none",
+					zap.String("evidence::state_file", f), zap.Error(err))
+			}
+			r.evidence.previous = prev
+		}
+		r.set.Logger.Info("Evidence stream", zap.String("stream", r.evidence.stream), zap.Bool("signed", r.evidence.key != nil),
+			zap.String("previous", r.evidence.previous))
 		r.logsDone = make(chan struct{})
-		go r.logsLoop(ctx)
+		logsCtx, logsCancel := context.WithCancel(ctx)
+		r.logsCancel = logsCancel
+		go r.logsLoop(logsCtx)
 	}
 	if err := r.resolver.Start(r.deliver); err != nil {
 		r.set.Logger.Warn("Not watching the cgroup v2 tree for new containers: a container whose runtime removes its cgroup before the lookup of its files keeps only its cgroup id",
@@ -201,15 +228,13 @@ func (r *kernelEventsReceiver) shutdown(ctx context.Context) error {
 	<-r.readDone
 	r.resolver.Close() // delivers the samples still waiting for a lookup
 	r.stopSpire()      // after the resolver's workers, which ask it
-	lost, lostErr := r.probe.LostByReason()
-	if lostErr != nil {
-		r.set.Logger.Warn("Cannot read the kernel's lost-sample counter", zap.Error(lostErr))
-	}
+	lost := r.readLosses()
+	r.finalLosses = &lost
 	err := r.probe.Close()
 	if r.metrics != nil {
 		r.emit(ctx, lost)
 	}
-	if r.evidence != nil {
+	if r.evidence != nil && !r.evidence.ended() {
 		r.flushLogs(ctx, true)
 	}
 	r.cancel = nil

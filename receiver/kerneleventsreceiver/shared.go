@@ -70,6 +70,9 @@ type sharedHandle[K comparable, C lifecycle] struct {
 	r   C // the shared component
 
 	started, closed bool // guarded by s.mu
+	// leave, when set, runs when this handle shuts down while the component
+	// keeps running for another pipeline (under the lock).
+	leave func(C, context.Context)
 }
 
 // Start starts the shared component with the first handle.
@@ -99,6 +102,8 @@ func (h *sharedHandle[K, C]) Shutdown(ctx context.Context) error {
 		h.started = false
 		if h.e.started--; h.e.started == 0 {
 			err = h.e.c.shutdown(ctx)
+		} else if h.leave != nil {
+			h.leave(h.e.c, ctx)
 		}
 	}
 	if !h.closed {

@@ -107,7 +107,9 @@ func (run *fakeRun) emit(t *testing.T) map[string][]point {
 	t.Helper()
 	lost, err := run.src.LostByReason()
 	require.NoError(t, err)
-	run.r.emit(context.Background(), lost)
+	byCg, err := run.src.LostByCgroup()
+	require.NoError(t, err)
+	run.r.emit(context.Background(), losses{lost, byCg})
 	return lastBatch(run.msink)
 }
 
@@ -457,7 +459,7 @@ func TestFakeTickers(t *testing.T) {
 	e := run.r.emits.Load()
 	require.Eventually(t, func() bool { return run.r.emits.Load() >= e+2 }, 10*time.Second, time.Millisecond, "the emit loop ran")
 	assert.EqualValues(t, 1, creations(lastBatch(run.msink))["/tick/a"].value)
-	require.Eventually(t, func() bool { return run.lsink.LogRecordCount() == 1 }, 10*time.Second, time.Millisecond, "the logs loop flushed")
+	require.Eventually(t, func() bool { return len(records(run.lsink)) == 1 }, 10*time.Second, time.Millisecond, "the logs loop flushed")
 	assert.Equal(t, "/tick/a/f", records(run.lsink)[0].attrs["file.path"])
 }
 

@@ -57,6 +57,54 @@ func (ms *KernelEventsLostMetricConfig) Validate() error {
 	return nil
 }
 
+// KernelEventsLostByCgroupMetricAttributeKey specifies the key of an attribute for the kernel.events.lost_by_cgroup metric.
+type KernelEventsLostByCgroupMetricAttributeKey string
+
+const (
+	KernelEventsLostByCgroupMetricAttributeKeyKerneleventsCgroupID KernelEventsLostByCgroupMetricAttributeKey = "kernelevents.cgroup.id"
+)
+
+// KernelEventsLostByCgroupMetricConfig provides config for the kernel.events.lost_by_cgroup metric.
+type KernelEventsLostByCgroupMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                       `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []KernelEventsLostByCgroupMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *KernelEventsLostByCgroupMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *KernelEventsLostByCgroupMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case KernelEventsLostByCgroupMetricAttributeKeyKerneleventsCgroupID:
+		default:
+			return fmt.Errorf("metric kernel.events.lost_by_cgroup doesn't have an attribute %v, valid attributes: [kernelevents.cgroup.id]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // KernelEventsReceivedMetricConfig provides config for the kernel.events.received metric.
 type KernelEventsReceivedMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
@@ -350,6 +398,7 @@ func (ms *KernelWorkloadsOverflowedMetricConfig) Unmarshal(parser *confmap.Conf)
 // MetricsConfig provides config for kernel_events metrics.
 type MetricsConfig struct {
 	KernelEventsLost          KernelEventsLostMetricConfig          `mapstructure:"kernel.events.lost"`
+	KernelEventsLostByCgroup  KernelEventsLostByCgroupMetricConfig  `mapstructure:"kernel.events.lost_by_cgroup"`
 	KernelEventsReceived      KernelEventsReceivedMetricConfig      `mapstructure:"kernel.events.received"`
 	KernelEvidenceShed        KernelEvidenceShedMetricConfig        `mapstructure:"kernel.evidence.shed"`
 	KernelFileCreations       KernelFileCreationsMetricConfig       `mapstructure:"kernel.file.creations"`
@@ -368,6 +417,11 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategySum,
 			EnabledAttributes:   []KernelEventsLostMetricAttributeKey{KernelEventsLostMetricAttributeKeyKerneleventsLostReason},
+		},
+		KernelEventsLostByCgroup: KernelEventsLostByCgroupMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategySum,
+			EnabledAttributes:   []KernelEventsLostByCgroupMetricAttributeKey{KernelEventsLostByCgroupMetricAttributeKeyKerneleventsCgroupID},
 		},
 		KernelEventsReceived: KernelEventsReceivedMetricConfig{
 			Enabled: true,
@@ -429,12 +483,16 @@ func (ec *EventConfig) Unmarshal(parser *confmap.Conf) error {
 
 // EventsConfig provides config for kernel_events events.
 type EventsConfig struct {
-	KernelEvidenceGap EventConfig `mapstructure:"kernel.evidence.gap"`
-	KernelFileCreated EventConfig `mapstructure:"kernel.file.created"`
+	KernelEvidenceCheckpoint EventConfig `mapstructure:"kernel.evidence.checkpoint"`
+	KernelEvidenceGap        EventConfig `mapstructure:"kernel.evidence.gap"`
+	KernelFileCreated        EventConfig `mapstructure:"kernel.file.created"`
 }
 
 func DefaultEventsConfig() EventsConfig {
 	return EventsConfig{
+		KernelEvidenceCheckpoint: EventConfig{
+			Enabled: true,
+		},
 		KernelEvidenceGap: EventConfig{
 			Enabled: true,
 		},

@@ -31,6 +31,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []KernelEventsLostMetricAttributeKey{KernelEventsLostMetricAttributeKeyKerneleventsLostReason},
 					},
+					KernelEventsLostByCgroup: KernelEventsLostByCgroupMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []KernelEventsLostByCgroupMetricAttributeKey{KernelEventsLostByCgroupMetricAttributeKeyKerneleventsCgroupID},
+					},
 					KernelEventsReceived: KernelEventsReceivedMetricConfig{
 						Enabled: true,
 					},
@@ -88,6 +93,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []KernelEventsLostMetricAttributeKey{KernelEventsLostMetricAttributeKeyKerneleventsLostReason},
 					},
+					KernelEventsLostByCgroup: KernelEventsLostByCgroupMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []KernelEventsLostByCgroupMetricAttributeKey{KernelEventsLostByCgroupMetricAttributeKeyKerneleventsCgroupID},
+					},
 					KernelEventsReceived: KernelEventsReceivedMetricConfig{
 						Enabled: false,
 					},
@@ -140,7 +150,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(KernelEventsLostMetricConfig{}, KernelEventsReceivedMetricConfig{}, KernelEvidenceShedMetricConfig{}, KernelFileCreationsMetricConfig{}, KernelIdentityUnresolvedMetricConfig{}, KernelProbeHookMetricConfig{}, KernelSeriesActiveMetricConfig{}, KernelSeriesOverflowedMetricConfig{}, KernelSpiffeLookupsMetricConfig{}, KernelWorkloadsActiveMetricConfig{}, KernelWorkloadsOverflowedMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(KernelEventsLostMetricConfig{}, KernelEventsLostByCgroupMetricConfig{}, KernelEventsReceivedMetricConfig{}, KernelEvidenceShedMetricConfig{}, KernelFileCreationsMetricConfig{}, KernelIdentityUnresolvedMetricConfig{}, KernelProbeHookMetricConfig{}, KernelSeriesActiveMetricConfig{}, KernelSeriesOverflowedMetricConfig{}, KernelSpiffeLookupsMetricConfig{}, KernelWorkloadsActiveMetricConfig{}, KernelWorkloadsOverflowedMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -153,6 +163,18 @@ func TestKernelEventsLostMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric kernel.events.lost doesn't have an attribute invalid, valid attributes: [kernelevents.lost.reason]")
 
 	cfg = DefaultMetricsConfig().KernelEventsLost
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestKernelEventsLostByCgroupMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().KernelEventsLostByCgroup
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []KernelEventsLostByCgroupMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric kernel.events.lost_by_cgroup doesn't have an attribute invalid, valid attributes: [kernelevents.cgroup.id]")
+
+	cfg = DefaultMetricsConfig().KernelEventsLostByCgroup
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

@@ -22,6 +22,48 @@ func (eaof eventAttributeOptionFunc) apply(lr plog.LogRecord) {
 	eaof(lr)
 }
 
+func WithKerneleventsEvidenceCheckpointPreviousEventAttribute(kerneleventsEvidenceCheckpointPreviousAttributeValue string) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutStr("kernelevents.evidence.checkpoint.previous", kerneleventsEvidenceCheckpointPreviousAttributeValue)
+	})
+}
+
+func WithKerneleventsEvidenceCheckpointSignatureEventAttribute(kerneleventsEvidenceCheckpointSignatureAttributeValue string) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutStr("kernelevents.evidence.checkpoint.signature", kerneleventsEvidenceCheckpointSignatureAttributeValue)
+	})
+}
+
+func WithKerneleventsEvidenceCheckpointSignerEventAttribute(kerneleventsEvidenceCheckpointSignerAttributeValue string) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutStr("kernelevents.evidence.checkpoint.signer", kerneleventsEvidenceCheckpointSignerAttributeValue)
+	})
+}
+
+func WithKerneleventsEvidencePrevEventAttribute(kerneleventsEvidencePrevAttributeValue string) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutStr("kernelevents.evidence.prev", kerneleventsEvidencePrevAttributeValue)
+	})
+}
+
+func WithKerneleventsEvidenceResourceKeysEventAttribute(kerneleventsEvidenceResourceKeysAttributeValue []any) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutEmptySlice("kernelevents.evidence.resource_keys").FromRaw(kerneleventsEvidenceResourceKeysAttributeValue)
+	})
+}
+
+func WithKerneleventsEvidenceSeqEventAttribute(kerneleventsEvidenceSeqAttributeValue int64) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutInt("kernelevents.evidence.seq", kerneleventsEvidenceSeqAttributeValue)
+	})
+}
+
+func WithKerneleventsEvidenceStreamEventAttribute(kerneleventsEvidenceStreamAttributeValue string) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutStr("kernelevents.evidence.stream", kerneleventsEvidenceStreamAttributeValue)
+	})
+}
+
 func WithKerneleventsFilePathTruncatedEventAttribute(kerneleventsFilePathTruncatedAttributeValue bool) EventAttributeOption {
 	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
 		dp.Attributes().PutBool("kernelevents.file.path.truncated", kerneleventsFilePathTruncatedAttributeValue)
@@ -88,12 +130,56 @@ func WithSpiffeIDEventAttribute(spiffeIDAttributeValue string) EventAttributeOpt
 	})
 }
 
+type eventKernelEvidenceCheckpoint struct {
+	data   plog.LogRecordSlice // data buffer for generated log records.
+	config EventConfig         // event config provided by user.
+}
+
+func (e *eventKernelEvidenceCheckpoint) recordEvent(ctx context.Context, timestamp pcommon.Timestamp, kerneleventsEvidenceCheckpointCreatedAttributeValue int64, kerneleventsEvidenceCheckpointReceivedAttributeValue int64, kerneleventsEvidenceCheckpointShedAttributeValue int64, kerneleventsEvidenceCheckpointLostAttributeValue map[string]any, kerneleventsEvidenceCheckpointLostByCgroupAttributeValue map[string]any, kerneleventsEvidenceCheckpointFinalAttributeValue bool, options ...EventAttributeOption) {
+	if !e.config.Enabled {
+		return
+	}
+	dp := e.data.AppendEmpty()
+	dp.SetEventName("kernel.evidence.checkpoint")
+	dp.SetTimestamp(timestamp)
+
+	if span := trace.SpanContextFromContext(ctx); span.IsValid() {
+		dp.SetTraceID(pcommon.TraceID(span.TraceID()))
+		dp.SetSpanID(pcommon.SpanID(span.SpanID()))
+	}
+	dp.Attributes().PutInt("kernelevents.evidence.checkpoint.created", kerneleventsEvidenceCheckpointCreatedAttributeValue)
+	dp.Attributes().PutInt("kernelevents.evidence.checkpoint.received", kerneleventsEvidenceCheckpointReceivedAttributeValue)
+	dp.Attributes().PutInt("kernelevents.evidence.checkpoint.shed", kerneleventsEvidenceCheckpointShedAttributeValue)
+	dp.Attributes().PutEmptyMap("kernelevents.evidence.checkpoint.lost").FromRaw(kerneleventsEvidenceCheckpointLostAttributeValue)
+	dp.Attributes().PutEmptyMap("kernelevents.evidence.checkpoint.lost_by_cgroup").FromRaw(kerneleventsEvidenceCheckpointLostByCgroupAttributeValue)
+	dp.Attributes().PutBool("kernelevents.evidence.checkpoint.final", kerneleventsEvidenceCheckpointFinalAttributeValue)
+
+	for _, op := range options {
+		op.apply(dp)
+	}
+}
+
+// emit appends recorded event data to a events slice and prepares it for recording another set of log records.
+func (e *eventKernelEvidenceCheckpoint) emit(lrs plog.LogRecordSlice) {
+	if e.config.Enabled && e.data.Len() > 0 {
+		e.data.MoveAndAppendTo(lrs)
+	}
+}
+
+func newEventKernelEvidenceCheckpoint(cfg EventConfig) eventKernelEvidenceCheckpoint {
+	e := eventKernelEvidenceCheckpoint{config: cfg}
+	if cfg.Enabled {
+		e.data = plog.NewLogRecordSlice()
+	}
+	return e
+}
+
 type eventKernelEvidenceGap struct {
 	data   plog.LogRecordSlice // data buffer for generated log records.
 	config EventConfig         // event config provided by user.
 }
 
-func (e *eventKernelEvidenceGap) recordEvent(ctx context.Context, timestamp pcommon.Timestamp, kerneleventsEvidenceShedAttributeValue int64) {
+func (e *eventKernelEvidenceGap) recordEvent(ctx context.Context, timestamp pcommon.Timestamp, kerneleventsEvidenceShedAttributeValue int64, kerneleventsEvidenceShedFromAttributeValue int64, options ...EventAttributeOption) {
 	if !e.config.Enabled {
 		return
 	}
@@ -106,7 +192,11 @@ func (e *eventKernelEvidenceGap) recordEvent(ctx context.Context, timestamp pcom
 		dp.SetSpanID(pcommon.SpanID(span.SpanID()))
 	}
 	dp.Attributes().PutInt("kernelevents.evidence.shed", kerneleventsEvidenceShedAttributeValue)
+	dp.Attributes().PutInt("kernelevents.evidence.shed.from", kerneleventsEvidenceShedFromAttributeValue)
 
+	for _, op := range options {
+		op.apply(dp)
+	}
 }
 
 // emit appends recorded event data to a events slice and prepares it for recording another set of log records.
@@ -180,6 +270,7 @@ type LogsBuilder struct {
 	buildInfo                      component.BuildInfo // contains version information.
 	resourceAttributeIncludeFilter map[string]filter.Filter
 	resourceAttributeExcludeFilter map[string]filter.Filter
+	eventKernelEvidenceCheckpoint  eventKernelEvidenceCheckpoint
 	eventKernelEvidenceGap         eventKernelEvidenceGap
 	eventKernelFileCreated         eventKernelFileCreated
 }
@@ -195,6 +286,7 @@ func NewLogsBuilder(lbc LogsBuilderConfig, settings receiver.Settings) *LogsBuil
 		logsBuffer:                     plog.NewLogs(),
 		logRecordsBuffer:               plog.NewLogRecordSlice(),
 		buildInfo:                      settings.BuildInfo,
+		eventKernelEvidenceCheckpoint:  newEventKernelEvidenceCheckpoint(lbc.Events.KernelEvidenceCheckpoint),
 		eventKernelEvidenceGap:         newEventKernelEvidenceGap(lbc.Events.KernelEvidenceGap),
 		eventKernelFileCreated:         newEventKernelFileCreated(lbc.Events.KernelFileCreated),
 		resourceAttributeIncludeFilter: make(map[string]filter.Filter),
@@ -285,6 +377,7 @@ func (lb *LogsBuilder) EmitForResource(options ...ResourceLogsOption) {
 	ils := rl.ScopeLogs().AppendEmpty()
 	ils.Scope().SetName(ScopeName)
 	ils.Scope().SetVersion(lb.buildInfo.Version)
+	lb.eventKernelEvidenceCheckpoint.emit(ils.LogRecords())
 	lb.eventKernelEvidenceGap.emit(ils.LogRecords())
 	lb.eventKernelFileCreated.emit(ils.LogRecords())
 
@@ -323,9 +416,14 @@ func (lb *LogsBuilder) Emit(options ...ResourceLogsOption) plog.Logs {
 	return logs
 }
 
+// RecordKernelEvidenceCheckpointEvent adds a log record of kernel.evidence.checkpoint event.
+func (lb *LogsBuilder) RecordKernelEvidenceCheckpointEvent(ctx context.Context, timestamp pcommon.Timestamp, kerneleventsEvidenceCheckpointCreatedAttributeValue int64, kerneleventsEvidenceCheckpointReceivedAttributeValue int64, kerneleventsEvidenceCheckpointShedAttributeValue int64, kerneleventsEvidenceCheckpointLostAttributeValue map[string]any, kerneleventsEvidenceCheckpointLostByCgroupAttributeValue map[string]any, kerneleventsEvidenceCheckpointFinalAttributeValue bool, options ...EventAttributeOption) {
+	lb.eventKernelEvidenceCheckpoint.recordEvent(ctx, timestamp, kerneleventsEvidenceCheckpointCreatedAttributeValue, kerneleventsEvidenceCheckpointReceivedAttributeValue, kerneleventsEvidenceCheckpointShedAttributeValue, kerneleventsEvidenceCheckpointLostAttributeValue, kerneleventsEvidenceCheckpointLostByCgroupAttributeValue, kerneleventsEvidenceCheckpointFinalAttributeValue, options...)
+}
+
 // RecordKernelEvidenceGapEvent adds a log record of kernel.evidence.gap event.
-func (lb *LogsBuilder) RecordKernelEvidenceGapEvent(ctx context.Context, timestamp pcommon.Timestamp, kerneleventsEvidenceShedAttributeValue int64) {
-	lb.eventKernelEvidenceGap.recordEvent(ctx, timestamp, kerneleventsEvidenceShedAttributeValue)
+func (lb *LogsBuilder) RecordKernelEvidenceGapEvent(ctx context.Context, timestamp pcommon.Timestamp, kerneleventsEvidenceShedAttributeValue int64, kerneleventsEvidenceShedFromAttributeValue int64, options ...EventAttributeOption) {
+	lb.eventKernelEvidenceGap.recordEvent(ctx, timestamp, kerneleventsEvidenceShedAttributeValue, kerneleventsEvidenceShedFromAttributeValue, options...)
 }
 
 // RecordKernelFileCreatedEvent adds a log record of kernel.file.created event.

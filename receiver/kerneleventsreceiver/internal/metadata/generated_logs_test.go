@@ -134,10 +134,13 @@ func TestLogsBuilder(t *testing.T) {
 			allEventsCount := 0
 			defaultEventsCount++
 			allEventsCount++
-			lb.RecordKernelEvidenceGapEvent(ctx, timestamp, 26)
+			lb.RecordKernelEvidenceCheckpointEvent(ctx, timestamp, 40, 41, 37, map[string]any{"key1": "kernelevents.evidence.checkpoint.lost-val1", "key2": "kernelevents.evidence.checkpoint.lost-val2"}, map[string]any{"key1": "kernelevents.evidence.checkpoint.lost_by_cgroup-val1", "key2": "kernelevents.evidence.checkpoint.lost_by_cgroup-val2"}, true, WithKerneleventsEvidenceCheckpointPreviousEventAttribute("kernelevents.evidence.checkpoint.previous-val"), WithKerneleventsEvidenceCheckpointSignerEventAttribute("kernelevents.evidence.checkpoint.signer-val"), WithKerneleventsEvidenceCheckpointSignatureEventAttribute("kernelevents.evidence.checkpoint.signature-val"), WithKerneleventsEvidenceStreamEventAttribute("kernelevents.evidence.stream-val"), WithKerneleventsEvidenceSeqEventAttribute(25), WithKerneleventsEvidencePrevEventAttribute("kernelevents.evidence.prev-val"), WithKerneleventsEvidenceResourceKeysEventAttribute([]any{"kernelevents.evidence.resource_keys-item1", "kernelevents.evidence.resource_keys-item2"}))
 			defaultEventsCount++
 			allEventsCount++
-			lb.RecordKernelFileCreatedEvent(ctx, timestamp, "file.path-val", "file.directory-val", 11, 9, 15, 16, "kernelevents.process.comm-val", AttributeKerneleventsHookKretprobe, 22, WithKerneleventsFilePathTruncatedEventAttribute(true), WithProcessRealUserIDEventAttribute(20), WithProcessUserNameEventAttribute("process.user.name-val"), WithProcessExecutablePathEventAttribute("process.executable.path-val"), WithProcessExecutableNameEventAttribute("process.executable.name-val"), WithKerneleventsIoUringEventAttribute(false), WithKerneleventsSyscallEventAttribute("kernelevents.syscall-val"), WithKerneleventsRecordSpiffeStatusEventAttribute("kernelevents.record.spiffe.status-val"), WithSpiffeIDEventAttribute("spiffe.id-val"), WithKerneleventsSpiffeIdsEventAttribute([]any{"kernelevents.spiffe.ids-item1", "kernelevents.spiffe.ids-item2"}), WithKerneleventsSpiffeHintEventAttribute("kernelevents.spiffe.hint-val"))
+			lb.RecordKernelEvidenceGapEvent(ctx, timestamp, 26, 31, WithKerneleventsEvidenceStreamEventAttribute("kernelevents.evidence.stream-val"), WithKerneleventsEvidenceSeqEventAttribute(25), WithKerneleventsEvidencePrevEventAttribute("kernelevents.evidence.prev-val"), WithKerneleventsEvidenceResourceKeysEventAttribute([]any{"kernelevents.evidence.resource_keys-item1", "kernelevents.evidence.resource_keys-item2"}))
+			defaultEventsCount++
+			allEventsCount++
+			lb.RecordKernelFileCreatedEvent(ctx, timestamp, "file.path-val", "file.directory-val", 11, 9, 15, 16, "kernelevents.process.comm-val", AttributeKerneleventsHookKretprobe, 22, WithKerneleventsFilePathTruncatedEventAttribute(true), WithProcessRealUserIDEventAttribute(20), WithProcessUserNameEventAttribute("process.user.name-val"), WithProcessExecutablePathEventAttribute("process.executable.path-val"), WithProcessExecutableNameEventAttribute("process.executable.name-val"), WithKerneleventsIoUringEventAttribute(false), WithKerneleventsSyscallEventAttribute("kernelevents.syscall-val"), WithKerneleventsRecordSpiffeStatusEventAttribute("kernelevents.record.spiffe.status-val"), WithSpiffeIDEventAttribute("spiffe.id-val"), WithKerneleventsSpiffeIdsEventAttribute([]any{"kernelevents.spiffe.ids-item1", "kernelevents.spiffe.ids-item2"}), WithKerneleventsSpiffeHintEventAttribute("kernelevents.spiffe.hint-val"), WithKerneleventsEvidenceStreamEventAttribute("kernelevents.evidence.stream-val"), WithKerneleventsEvidenceSeqEventAttribute(25), WithKerneleventsEvidencePrevEventAttribute("kernelevents.evidence.prev-val"), WithKerneleventsEvidenceResourceKeysEventAttribute([]any{"kernelevents.evidence.resource_keys-item1", "kernelevents.evidence.resource_keys-item2"}))
 
 			rb := lb.NewResourceBuilder()
 			rb.SetContainerID("container.id-val")
@@ -169,6 +172,52 @@ func TestLogsBuilder(t *testing.T) {
 			validatedEvents := make(map[string]bool)
 			for i := 0; i < lrs.Len(); i++ {
 				switch lrs.At(i).EventName() {
+				case "kernel.evidence.checkpoint":
+					assert.False(t, validatedEvents["kernel.evidence.checkpoint"], "Found a duplicate in the events slice: kernel.evidence.checkpoint")
+					validatedEvents["kernel.evidence.checkpoint"] = true
+					lr := lrs.At(i)
+					assert.Equal(t, timestamp, lr.Timestamp())
+					assert.Equal(t, pcommon.TraceID(traceID), lr.TraceID())
+					assert.Equal(t, pcommon.SpanID(spanID), lr.SpanID())
+					attrVal, ok := lr.Attributes().Get("kernelevents.evidence.checkpoint.created")
+					assert.True(t, ok)
+					assert.EqualValues(t, 40, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.checkpoint.received")
+					assert.True(t, ok)
+					assert.EqualValues(t, 41, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.checkpoint.shed")
+					assert.True(t, ok)
+					assert.EqualValues(t, 37, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.checkpoint.lost")
+					assert.True(t, ok)
+					assert.Equal(t, map[string]any{"key1": "kernelevents.evidence.checkpoint.lost-val1", "key2": "kernelevents.evidence.checkpoint.lost-val2"}, attrVal.Map().AsRaw())
+					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.checkpoint.lost_by_cgroup")
+					assert.True(t, ok)
+					assert.Equal(t, map[string]any{"key1": "kernelevents.evidence.checkpoint.lost_by_cgroup-val1", "key2": "kernelevents.evidence.checkpoint.lost_by_cgroup-val2"}, attrVal.Map().AsRaw())
+					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.checkpoint.final")
+					assert.True(t, ok)
+					assert.True(t, attrVal.Bool())
+					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.checkpoint.previous")
+					assert.True(t, ok)
+					assert.Equal(t, "kernelevents.evidence.checkpoint.previous-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.checkpoint.signer")
+					assert.True(t, ok)
+					assert.Equal(t, "kernelevents.evidence.checkpoint.signer-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.checkpoint.signature")
+					assert.True(t, ok)
+					assert.Equal(t, "kernelevents.evidence.checkpoint.signature-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.stream")
+					assert.True(t, ok)
+					assert.Equal(t, "kernelevents.evidence.stream-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.seq")
+					assert.True(t, ok)
+					assert.EqualValues(t, 25, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.prev")
+					assert.True(t, ok)
+					assert.Equal(t, "kernelevents.evidence.prev-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.resource_keys")
+					assert.True(t, ok)
+					assert.Equal(t, []any{"kernelevents.evidence.resource_keys-item1", "kernelevents.evidence.resource_keys-item2"}, attrVal.Slice().AsRaw())
 				case "kernel.evidence.gap":
 					assert.False(t, validatedEvents["kernel.evidence.gap"], "Found a duplicate in the events slice: kernel.evidence.gap")
 					validatedEvents["kernel.evidence.gap"] = true
@@ -179,6 +228,21 @@ func TestLogsBuilder(t *testing.T) {
 					attrVal, ok := lr.Attributes().Get("kernelevents.evidence.shed")
 					assert.True(t, ok)
 					assert.EqualValues(t, 26, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.shed.from")
+					assert.True(t, ok)
+					assert.EqualValues(t, 31, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.stream")
+					assert.True(t, ok)
+					assert.Equal(t, "kernelevents.evidence.stream-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.seq")
+					assert.True(t, ok)
+					assert.EqualValues(t, 25, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.prev")
+					assert.True(t, ok)
+					assert.Equal(t, "kernelevents.evidence.prev-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.resource_keys")
+					assert.True(t, ok)
+					assert.Equal(t, []any{"kernelevents.evidence.resource_keys-item1", "kernelevents.evidence.resource_keys-item2"}, attrVal.Slice().AsRaw())
 				case "kernel.file.created":
 					assert.False(t, validatedEvents["kernel.file.created"], "Found a duplicate in the events slice: kernel.file.created")
 					validatedEvents["kernel.file.created"] = true
@@ -246,6 +310,18 @@ func TestLogsBuilder(t *testing.T) {
 					attrVal, ok = lr.Attributes().Get("kernelevents.spiffe.hint")
 					assert.True(t, ok)
 					assert.Equal(t, "kernelevents.spiffe.hint-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.stream")
+					assert.True(t, ok)
+					assert.Equal(t, "kernelevents.evidence.stream-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.seq")
+					assert.True(t, ok)
+					assert.EqualValues(t, 25, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.prev")
+					assert.True(t, ok)
+					assert.Equal(t, "kernelevents.evidence.prev-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.resource_keys")
+					assert.True(t, ok)
+					assert.Equal(t, []any{"kernelevents.evidence.resource_keys-item1", "kernelevents.evidence.resource_keys-item2"}, attrVal.Slice().AsRaw())
 				}
 			}
 		})

@@ -162,6 +162,10 @@ var MetricsInfo = metricsInfo{
 		Name:       "kernel.events.lost",
 		Attributes: []string{"kernelevents.lost.reason"},
 	},
+	KernelEventsLostByCgroup: metricInfo{
+		Name:       "kernel.events.lost_by_cgroup",
+		Attributes: []string{"kernelevents.cgroup.id"},
+	},
 	KernelEventsReceived: metricInfo{
 		Name: "kernel.events.received",
 	},
@@ -199,6 +203,7 @@ var MetricsInfo = metricsInfo{
 
 type metricsInfo struct {
 	KernelEventsLost          metricInfo
+	KernelEventsLostByCgroup  metricInfo
 	KernelEventsReceived      metricInfo
 	KernelEvidenceShed        metricInfo
 	KernelFileCreations       metricInfo
@@ -315,6 +320,97 @@ func (m *metricKernelEventsLost) emit(metrics pmetric.MetricSlice) {
 
 func newMetricKernelEventsLost(cfg KernelEventsLostMetricConfig) metricKernelEventsLost {
 	m := metricKernelEventsLost{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricKernelEventsLostByCgroup struct {
+	data          pmetric.Metric                       // data buffer for generated metric.
+	config        KernelEventsLostByCgroupMetricConfig // metric config provided by user.
+	capacity      int                                  // max observed number of data points added to the metric.
+	aggDataPoints []int64                              // slice containing number of aggregated datapoints at each index
+}
+
+// init fills kernel.events.lost_by_cgroup metric with initial data.
+func (m *metricKernelEventsLostByCgroup) init() {
+	m.data.SetName("kernel.events.lost_by_cgroup")
+	m.data.SetDescription("Samples the full ring buffer lost (kernel.events.lost reason=ring_buffer_full), by the cgroup v2 id of the task whose creation was lost: whose evidence is missing, which a workload flooding the ring cannot hide. Bounded: the first 1024 cgroups that lost a sample since start; the rest count under kernelevents.cgroup.id 0.")
+	m.data.SetUnit("{event}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricKernelEventsLostByCgroup) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, kerneleventsCgroupIDAttributeValue int64) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, KernelEventsLostByCgroupMetricAttributeKeyKerneleventsCgroupID) {
+		dp.Attributes().PutInt("kernelevents.cgroup.id", kerneleventsCgroupIDAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricKernelEventsLostByCgroup) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricKernelEventsLostByCgroup) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricKernelEventsLostByCgroup(cfg KernelEventsLostByCgroupMetricConfig) metricKernelEventsLostByCgroup {
+	m := metricKernelEventsLostByCgroup{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -983,6 +1079,7 @@ type MetricsBuilder struct {
 	resourceAttributeIncludeFilter  map[string]filter.Filter
 	resourceAttributeExcludeFilter  map[string]filter.Filter
 	metricKernelEventsLost          metricKernelEventsLost
+	metricKernelEventsLostByCgroup  metricKernelEventsLostByCgroup
 	metricKernelEventsReceived      metricKernelEventsReceived
 	metricKernelEvidenceShed        metricKernelEvidenceShed
 	metricKernelFileCreations       metricKernelFileCreations
@@ -1019,6 +1116,7 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricsBuffer:                   pmetric.NewMetrics(),
 		buildInfo:                       settings.BuildInfo,
 		metricKernelEventsLost:          newMetricKernelEventsLost(mbc.Metrics.KernelEventsLost),
+		metricKernelEventsLostByCgroup:  newMetricKernelEventsLostByCgroup(mbc.Metrics.KernelEventsLostByCgroup),
 		metricKernelEventsReceived:      newMetricKernelEventsReceived(mbc.Metrics.KernelEventsReceived),
 		metricKernelEvidenceShed:        newMetricKernelEvidenceShed(mbc.Metrics.KernelEvidenceShed),
 		metricKernelFileCreations:       newMetricKernelFileCreations(mbc.Metrics.KernelFileCreations),
@@ -1144,6 +1242,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	ils.Scope().SetVersion(mb.buildInfo.Version)
 	ils.Metrics().EnsureCapacity(mb.metricsCapacity)
 	mb.metricKernelEventsLost.emit(ils.Metrics())
+	mb.metricKernelEventsLostByCgroup.emit(ils.Metrics())
 	mb.metricKernelEventsReceived.emit(ils.Metrics())
 	mb.metricKernelEvidenceShed.emit(ils.Metrics())
 	mb.metricKernelFileCreations.emit(ils.Metrics())
@@ -1188,6 +1287,11 @@ func (mb *MetricsBuilder) Emit(options ...ResourceMetricsOption) pmetric.Metrics
 // RecordKernelEventsLostDataPoint adds a data point to kernel.events.lost metric.
 func (mb *MetricsBuilder) RecordKernelEventsLostDataPoint(ts pcommon.Timestamp, val int64, kerneleventsLostReasonAttributeValue AttributeKerneleventsLostReason) {
 	mb.metricKernelEventsLost.recordDataPoint(mb.startTime, ts, val, kerneleventsLostReasonAttributeValue.String())
+}
+
+// RecordKernelEventsLostByCgroupDataPoint adds a data point to kernel.events.lost_by_cgroup metric.
+func (mb *MetricsBuilder) RecordKernelEventsLostByCgroupDataPoint(ts pcommon.Timestamp, val int64, kerneleventsCgroupIDAttributeValue int64) {
+	mb.metricKernelEventsLostByCgroup.recordDataPoint(mb.startTime, ts, val, kerneleventsCgroupIDAttributeValue)
 }
 
 // RecordKernelEventsReceivedDataPoint adds a data point to kernel.events.received metric.

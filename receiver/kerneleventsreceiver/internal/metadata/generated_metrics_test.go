@@ -68,6 +68,7 @@ func TestMetricsBuilder(t *testing.T) {
 			mb := NewMetricsBuilder(loadMetricsBuilderConfig(t, tt.name), settings, WithStartTime(start))
 			aggMap := make(map[string]string) // contains the aggregation strategies for each metric name
 			aggMap["kernel.events.lost"] = mb.metricKernelEventsLost.config.AggregationStrategy
+			aggMap["kernel.events.lost_by_cgroup"] = mb.metricKernelEventsLostByCgroup.config.AggregationStrategy
 			aggMap["kernel.file.creations"] = mb.metricKernelFileCreations.config.AggregationStrategy
 			aggMap["kernel.probe.hook"] = mb.metricKernelProbeHook.config.AggregationStrategy
 			aggMap["kernel.spiffe.lookups"] = mb.metricKernelSpiffeLookups.config.AggregationStrategy
@@ -84,6 +85,12 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordKernelEventsLostDataPoint(ts, 1, AttributeKerneleventsLostReasonRingBufferFull)
 			if tt.name == "reaggregate_set" {
 				mb.RecordKernelEventsLostDataPoint(ts, 3, AttributeKerneleventsLostReasonMalformed)
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordKernelEventsLostByCgroupDataPoint(ts, 1, 22)
+			if tt.name == "reaggregate_set" {
+				mb.RecordKernelEventsLostByCgroupDataPoint(ts, 3, 23)
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -137,6 +144,7 @@ func TestMetricsBuilder(t *testing.T) {
 			metrics := mb.Emit(WithResource(res))
 			if tt.name == "reaggregate_set" {
 				assert.Empty(t, mb.metricKernelEventsLost.aggDataPoints)
+				assert.Empty(t, mb.metricKernelEventsLostByCgroup.aggDataPoints)
 				assert.Empty(t, mb.metricKernelFileCreations.aggDataPoints)
 				assert.Empty(t, mb.metricKernelProbeHook.aggDataPoints)
 				assert.Empty(t, mb.metricKernelSpiffeLookups.aggDataPoints)
@@ -209,6 +217,50 @@ func TestMetricsBuilder(t *testing.T) {
 							assert.Equal(t, int64(3), dp.IntValue())
 						}
 						_, ok := dp.Attributes().Get("kernelevents.lost.reason")
+						assert.False(t, ok)
+					}
+				case "kernel.events.lost_by_cgroup":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["kernel.events.lost_by_cgroup"], "Found a duplicate in the metrics slice: kernel.events.lost_by_cgroup")
+						validatedMetrics["kernel.events.lost_by_cgroup"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Samples the full ring buffer lost (kernel.events.lost reason=ring_buffer_full), by the cgroup v2 id of the task whose creation was lost: whose evidence is missing, which a workload flooding the ring cannot hide. Bounded: the first 1024 cgroups that lost a sample since start; the rest count under kernelevents.cgroup.id 0.", mi.Description())
+						assert.Equal(t, "{event}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						kerneleventsCgroupIDAttrVal, ok := dp.Attributes().Get("kernelevents.cgroup.id")
+						assert.True(t, ok)
+						assert.EqualValues(t, 22, kerneleventsCgroupIDAttrVal.Int())
+					} else {
+						assert.False(t, validatedMetrics["kernel.events.lost_by_cgroup"], "Found a duplicate in the metrics slice: kernel.events.lost_by_cgroup")
+						validatedMetrics["kernel.events.lost_by_cgroup"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Samples the full ring buffer lost (kernel.events.lost reason=ring_buffer_full), by the cgroup v2 id of the task whose creation was lost: whose evidence is missing, which a workload flooding the ring cannot hide. Bounded: the first 1024 cgroups that lost a sample since start; the rest count under kernelevents.cgroup.id 0.", mi.Description())
+						assert.Equal(t, "{event}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["kernel.events.lost_by_cgroup"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("kernelevents.cgroup.id")
 						assert.False(t, ok)
 					}
 				case "kernel.events.received":

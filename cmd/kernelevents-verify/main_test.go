@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/pem"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/kernelevents/kernelevents/internal/evidence/chain"
+	"github.com/kernelevents/kernelevents/internal/testutil"
+)
+
+// stream writes a chained stream of n creations and a final signed
+// checkpoint, one record a line, as chain.go defines it.
+func stream(t testing.TB, key ed25519.PrivateKey, n int) [][]byte {
+	t.Helper()
+	var prev chain.Hash
+	var lines [][]byte
+	for i := 0; i <= n; i++ {
+		ld := plog.NewLogs()
+		rl := ld.ResourceLogs().AppendEmpty()
+		lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+		lr.SetObservedTimestamp(pcommon.Timestamp(1_700_000_000_000_000_000 + 1000*i))
+		a := lr.Attributes()
+		a.PutStr(chain.AttrStream, "node/0001")
+		a.PutInt(chain.AttrSeq, int64(i))
+		a.PutStr(chain.AttrPrev, prev.String())
+		a.PutEmptySlice(chain.AttrResourceKeys)
+		if i < n {
+			lr.SetEventName(chain.EventCreated)
+			a.PutStr("file.path", "/f")
+		} else {
+			lr.SetEventName(chain.EventCheckpoint)
+			a.PutInt(chain.AttrCreated, int64(n))
+			a.PutBool(chain.AttrFinal, true)
+			a.PutStr(chain.AttrSigner, chain.SignerPrefix+hexKey(key))
+		}
+		prev, _ = chain.Sum(nil, lr, rl.Resource())
+		if i == n {
+			_, sig := chain.Sign(key, prev)
+			a.PutStr(chain.AttrSignature, sig)
+		}
+		b, err := (&plog.JSONMarshaler{}).MarshalLogs(ld)
+		require.NoError(t, err)
+		lines = append(lines, append(b, '\n'))
+	}
+	return lines
+}
+
+func hexKey(key ed25519.PrivateKey) string {
+	signer, _ := chain.Sign(key, chain.Hash{})
+	return strings.TrimPrefix(signer, chain.SignerPrefix)
+}
+
+func TestRunExitStatus(t *testing.T) {
+	dir := testutil.TempDir(t)
+	pub, key, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	require.NoError(t, err)
+	pubFile := filepath.Join(dir, "pub.pem")
+	require.NoError(t, os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644))
+
+	lines := stream(t, key, 4)
+	good := filepath.Join(dir, "good.jsonl")
+	require.NoError(t, os.WriteFile(good, bytes.Join(lines, nil), 0o644))
+	// Rotated files in any order: the last line first, in a file of its own.
+	rotA, rotB := filepath.Join(dir, "a.jsonl"), filepath.Join(dir, "b.jsonl")
+	require.NoError(t, os.WriteFile(rotA, lines[4], 0o644))
+	require.NoError(t, os.WriteFile(rotB, bytes.Join(lines[:4], nil), 0o644))
+	holed := filepath.Join(dir, "holed.jsonl")
+	require.NoError(t, os.WriteFile(holed, bytes.Join(append(append([][]byte{}, lines[:2]...), lines[3:]...), nil), 0o644))
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		out  string
+	}{
+		{"whole", []string{"-key", pubFile, good}, 0, "1 signed and valid"},
+		{"rotated", []string{rotA, rotB}, 0, "OK"},
+		{"stdin", []string{"-key", pubFile}, 0, "OK"},
+		{"hole", []string{holed}, 1, "HOLE numbers 2 to 2 (1 records)"},
+		{"missing file", []string{filepath.Join(dir, "absent")}, 2, ""},
+		{"bad key", []string{"-key", good, good}, 2, ""},
+		{"bad flag", []string{"-nope"}, 2, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(tc.args, bytes.NewReader(bytes.Join(lines, nil)), &stdout, &stderr)
+			assert.Equal(t, tc.code, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+			assert.Contains(t, stdout.String(), tc.out)
+		})
+	}
+}
+
+// BenchmarkVerify: the verifier's rate on a stream of one-record lines
+// (records/s), the worst case of the file exporter's format.
+//
+//	go test -run '^$' -bench BenchmarkVerify ./cmd/kernelevents-verify/
+func BenchmarkVerify(b *testing.B) {
+	_, key, err := ed25519.GenerateKey(nil)
+	require.NoError(b, err)
+	lines := bytes.Join(stream(b, key, 20000), nil)
+	b.SetBytes(int64(len(lines)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var out bytes.Buffer
+		if code := run(nil, bytes.NewReader(lines), &out, io.Discard); code != 0 {
+			b.Fatalf("exit %d: %s", code, out.String())
+		}
+	}
+	b.ReportMetric(float64(20001*b.N)/b.Elapsed().Seconds(), "records/s")
+}

@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package chain defines the canonical form of an evidence record, the
+// hash chain over it and the checkpoint signature: the one definition the
+// receiver (which writes the chain) and kernelevents-verify (which checks it)
+// both use. docs/evidence-chain.md states the same bytes for another
+// implementation.
+package chain // import "github.com/kernelevents/kernelevents/internal/evidence/chain"
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+// The attributes of the chain, on every evidence record.
+const (
+	// AttrStream names the receiver run the record belongs to:
+	// "<node>/<32 hex digits, random at start>".
+	AttrStream = "kernelevents.evidence.stream"
+	// AttrSeq is the record's place in its stream, from 0, without holes:
+	// a record the rate limit shed takes its number too, and the gap record
+	// that follows states the numbers it stands for.
+	AttrSeq = "kernelevents.evidence.seq"
+	// AttrPrev is the SHA-256, in hex, of the canonical form of the record
+	// numbered seq-1; 64 zeros for seq 0.
+	AttrPrev = "kernelevents.evidence.prev"
+	// AttrResourceKeys lists the resource attributes the receiver set, the
+	// ones the canonical form covers (sorted).
+	AttrResourceKeys = "kernelevents.evidence.resource_keys"
+	// AttrShedFrom is, on a gap record, the first number the shed records
+	// took; they took every number up to the gap record's own, excluded.
+	AttrShedFrom = "kernelevents.evidence.shed.from"
+	// AttrShed is, on a gap record, how many records were shed.
+	AttrShed = "kernelevents.evidence.shed"
+
+	// Checkpoint records.
+	AttrCreated   = "kernelevents.evidence.checkpoint.created"
+	AttrReceived  = "kernelevents.evidence.checkpoint.received"
+	AttrShedTotal = "kernelevents.evidence.checkpoint.shed"
+	AttrLost      = "kernelevents.evidence.checkpoint.lost"
+	AttrLostByCg  = "kernelevents.evidence.checkpoint.lost_by_cgroup"
+	AttrFinal     = "kernelevents.evidence.checkpoint.final"
+	AttrPrevious  = "kernelevents.evidence.checkpoint.previous"
+	AttrSigner    = "kernelevents.evidence.checkpoint.signer"
+	// AttrSignature is the only attribute the canonical form leaves out.
+	AttrSignature = "kernelevents.evidence.checkpoint.signature"
+)
+
+// Event names of the records the chain covers.
+const (
+	EventCreated    = "kernel.file.created"
+	EventGap        = "kernel.evidence.gap"
+	EventCheckpoint = "kernel.evidence.checkpoint"
+)
+
+// Hash is a SHA-256 of a canonical form.
+type Hash [sha256.Size]byte
+
+// String is the hash in lower-case hex, as AttrPrev holds it.
+func (h Hash) String() string { return hex.EncodeToString(h[:]) }
+
+// ParseHash reads a hash in hex.
+func ParseHash(s string) (Hash, error) {
+	var h Hash
+	if len(s) != 2*len(h) {
+		return h, fmt.Errorf("hash %q: want %d hex digits", s, 2*len(h))
+	}
+	_, err := hex.Decode(h[:], []byte(s))
+	return h, err
+}
+
+const magic = "kernelevents.evidence.v1\x00"
+
+// Canonical appends the canonical form of lr, on resource res, to b:
+//
+//	"kernelevents.evidence.v1\x00"
+//	u64 time_unix_nano, u64 observed_time_unix_nano, u32 severity_number
+//	str severity_text, str event_name, value body
+//	map: the record's attributes but AttrSignature
+//	map: the resource's attributes named in AttrResourceKeys (a named key
+//	     that is absent is written with the tag 'x')
+//
+// Integers are big-endian; a str is its u32 byte length then its bytes; a
+// value is a tag byte and its payload ('s' str, 'i' i64, 'd' the f64's
+// bits, 'b' one byte 0/1, 'y' u32 length and bytes, 'a' u32 count and the
+// values, 'm' a map, 'e' empty); a map is its u32 count then each key (str)
+// and value in the byte order of the keys.
+func Canonical(b []byte, lr plog.LogRecord, res pcommon.Resource) []byte {
+	b = append(b, magic...)
+	b = binary.BigEndian.AppendUint64(b, uint64(lr.Timestamp()))
+	b = binary.BigEndian.AppendUint64(b, uint64(lr.ObservedTimestamp()))
+	b = binary.BigEndian.AppendUint32(b, uint32(lr.SeverityNumber()))
+	b = appendStr(b, lr.SeverityText())
+	b = appendStr(b, lr.EventName())
+	b = appendValue(b, lr.Body())
+	b = appendMap(b, lr.Attributes(), AttrSignature)
+
+	keys, _ := lr.Attributes().Get(AttrResourceKeys)
+	var names []string
+	if keys.Type() == pcommon.ValueTypeSlice {
+		s := keys.Slice()
+		for i := 0; i < s.Len(); i++ {
+			names = append(names, s.At(i).AsString())
+		}
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(names)))
+	ra := res.Attributes()
+	for _, k := range names {
+		b = appendStr(b, k)
+		if v, ok := ra.Get(k); ok {
+			b = appendValue(b, v)
+		} else {
+			b = append(b, 'x')
+		}
+	}
+	return b
+}
+
+// Sum is the SHA-256 of lr's canonical form; buf is scratch space, returned
+// for reuse.
+func Sum(buf []byte, lr plog.LogRecord, res pcommon.Resource) (Hash, []byte) {
+	buf = Canonical(buf[:0], lr, res)
+	return sha256.Sum256(buf), buf
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+// kv is one attribute, for appendMap's sort.
+type kv struct {
+	k string
+	v pcommon.Value
+}
+
+// kvPool holds appendMap's scratch: a record's attributes sorted without
+// an allocation per record.
+var kvPool = sync.Pool{New: func() any { s := make([]kv, 0, 32); return &s }}
+
+func appendMap(b []byte, m pcommon.Map, skip string) []byte {
+	p := kvPool.Get().(*[]kv)
+	attrs := (*p)[:0]
+	defer func() {
+		clear(attrs)
+		*p = attrs[:0]
+		kvPool.Put(p)
+	}()
+	for k, v := range m.All() {
+		if k != skip {
+			attrs = append(attrs, kv{k, v})
+		}
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(attrs)))
+	if len(attrs) > 64 {
+		slices.SortFunc(attrs, func(x, y kv) int { return strings.Compare(x.k, y.k) })
+		for _, a := range attrs {
+			b = appendValue(appendStr(b, a.k), a.v)
+		}
+		return b
+	}
+	// Insertion sort of indexes on the stack: a few dozen keys, often
+	// nearly sorted, and no pointer moved.
+	var order [64]uint8
+	for i := range attrs {
+		order[i] = uint8(i)
+		for j := i; j > 0 && attrs[order[j]].k < attrs[order[j-1]].k; j-- {
+			order[j], order[j-1] = order[j-1], order[j]
+		}
+	}
+	for _, i := range order[:len(attrs)] {
+		b = appendValue(appendStr(b, attrs[i].k), attrs[i].v)
+	}
+	return b
+}
+
+func appendValue(b []byte, v pcommon.Value) []byte {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return appendStr(append(b, 's'), v.Str())
+	case pcommon.ValueTypeInt:
+		return binary.BigEndian.AppendUint64(append(b, 'i'), uint64(v.Int()))
+	case pcommon.ValueTypeDouble:
+		return binary.BigEndian.AppendUint64(append(b, 'd'), math.Float64bits(v.Double()))
+	case pcommon.ValueTypeBool:
+		if v.Bool() {
+			return append(b, 'b', 1)
+		}
+		return append(b, 'b', 0)
+	case pcommon.ValueTypeBytes:
+		raw := v.Bytes().AsRaw()
+		b = binary.BigEndian.AppendUint32(append(b, 'y'), uint32(len(raw)))
+		return append(b, raw...)
+	case pcommon.ValueTypeSlice:
+		s := v.Slice()
+		b = binary.BigEndian.AppendUint32(append(b, 'a'), uint32(s.Len()))
+		for i := 0; i < s.Len(); i++ {
+			b = appendValue(b, s.At(i))
+		}
+		return b
+	case pcommon.ValueTypeMap:
+		return appendMap(append(b, 'm'), v.Map(), "")
+	default:
+		return append(b, 'e')
+	}
+}
+
+// signContext precedes the hash in what a checkpoint's signature signs.
+const signContext = "kernelevents.evidence.checkpoint.v1\x00"
+
+// SignerPrefix precedes the hex public key in AttrSigner.
+const SignerPrefix = "ed25519:"
+
+// SignedMessage is what a checkpoint's signature signs: a context string
+// and the SHA-256 of the checkpoint's canonical form (the chain head the
+// next record names).
+func SignedMessage(h Hash) []byte {
+	return append([]byte(signContext), h[:]...)
+}
+
+// Sign signs the checkpoint whose canonical form hashes to h: AttrSigner
+// and AttrSignature values.
+func Sign(key ed25519.PrivateKey, h Hash) (signer, signature string) {
+	pub := key.Public().(ed25519.PublicKey)
+	return SignerPrefix + hex.EncodeToString(pub), hex.EncodeToString(ed25519.Sign(key, SignedMessage(h)))
+}
+
+// ErrUnsigned is returned by Verify for a checkpoint without a signature.
+var ErrUnsigned = errors.New("checkpoint not signed")
+
+// Verify checks the signature of the checkpoint whose canonical form hashes
+// to h, with the signer's attributes as written. It returns the signer's
+// public key; trusted, when not nil, must be that key.
+func Verify(h Hash, signer, signature string, trusted ed25519.PublicKey) (ed25519.PublicKey, error) {
+	if signature == "" {
+		return nil, ErrUnsigned
+	}
+	hexKey, ok := strings.CutPrefix(signer, SignerPrefix)
+	if !ok {
+		return nil, fmt.Errorf("signer %q: not %s<hex key>", signer, SignerPrefix)
+	}
+	pub, err := hex.DecodeString(hexKey)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("signer %q: not an Ed25519 public key", signer)
+	}
+	sig, err := hex.DecodeString(signature)
+	if err != nil {
+		return nil, fmt.Errorf("signature: %w", err)
+	}
+	if trusted != nil && !trusted.Equal(ed25519.PublicKey(pub)) {
+		return pub, fmt.Errorf("signed by %s, not the trusted key", signer)
+	}
+	if !ed25519.Verify(pub, SignedMessage(h), sig) {
+		return pub, errors.New("signature does not match")
+	}
+	return pub, nil
+}
+
+// ReadPrivateKey reads an Ed25519 private key from PEM (PKCS #8, "PRIVATE
+// KEY": openssl genpkey -algorithm ed25519).
+func ReadPrivateKey(pemBytes []byte) (ed25519.PrivateKey, error) {
+	blk, _ := pem.Decode(pemBytes)
+	if blk == nil {
+		return nil, errors.New("no PEM block")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	ek, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("a %T key, not Ed25519", k)
+	}
+	return ek, nil
+}
+
+// ReadPublicKey reads an Ed25519 public key from PEM (PKIX, "PUBLIC KEY":
+// openssl pkey -pubout).
+func ReadPublicKey(pemBytes []byte) (ed25519.PublicKey, error) {
+	blk, _ := pem.Decode(pemBytes)
+	if blk == nil {
+		return nil, errors.New("no PEM block")
+	}
+	k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	ek, ok := k.(ed25519.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("a %T key, not Ed25519", k)
+	}
+	return ek, nil
+}

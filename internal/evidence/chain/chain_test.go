@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package chain
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/hex"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+func sample() plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("container.id", "c1")
+	lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	lr.SetTimestamp(1_700_000_000_000_000_001)
+	lr.SetObservedTimestamp(1_700_000_000_000_000_002)
+	lr.SetSeverityNumber(plog.SeverityNumberInfo)
+	lr.SetSeverityText("INFO")
+	lr.SetEventName(EventCreated)
+	lr.Body().SetStr("touch created /tmp/x (pid 1, user root)")
+	a := lr.Attributes()
+	a.PutStr("file.path", "/tmp/\\xff")
+	a.PutInt(AttrSeq, 7)
+	a.PutDouble("d", 0.1)
+	a.PutBool("b", true)
+	a.PutEmptyBytes("y").FromRaw([]byte{0, 1, 255})
+	s := a.PutEmptySlice("ids")
+	s.AppendEmpty().SetStr("spiffe://a")
+	s.AppendEmpty().SetInt(-1)
+	m := a.PutEmptyMap("lost")
+	m.PutInt("z", 1)
+	m.PutInt("a", 2)
+	a.PutEmptySlice(AttrResourceKeys).AppendEmpty().SetStr("container.id")
+	return ld
+}
+
+func first(ld plog.Logs) (plog.LogRecord, pcommon.Resource) {
+	rl := ld.ResourceLogs().At(0)
+	return rl.ScopeLogs().At(0).LogRecords().At(0), rl.Resource()
+}
+
+// TestCanonicalSurvivesJSON: the file exporter's OTLP JSON gives back the
+// same canonical form, every value type included.
+func TestCanonicalSurvivesJSON(t *testing.T) {
+	ld := sample()
+	lr, res := first(ld)
+	want := Canonical(nil, lr, res)
+	b, err := (&plog.JSONMarshaler{}).MarshalLogs(ld)
+	require.NoError(t, err)
+	back, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(b)
+	require.NoError(t, err)
+	lr2, res2 := first(back)
+	assert.Equal(t, want, Canonical(nil, lr2, res2))
+}
+
+// TestCanonicalBytes pins the form docs/evidence-chain.md states on a small
+// record, byte by byte.
+func TestCanonicalBytes(t *testing.T) {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("k", "v")
+	rl.Resource().Attributes().PutStr("added.later", "not covered")
+	lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	lr.SetTimestamp(1)
+	lr.SetObservedTimestamp(2)
+	lr.SetSeverityNumber(9)
+	lr.SetSeverityText("I")
+	lr.SetEventName("e")
+	lr.Body().SetStr("b")
+	lr.Attributes().PutInt("n", -2)
+	lr.Attributes().PutStr(AttrSignature, "not covered")
+	keys := lr.Attributes().PutEmptySlice(AttrResourceKeys)
+	keys.AppendEmpty().SetStr("k")
+	keys.AppendEmpty().SetStr("gone")
+	rk := AttrResourceKeys
+	var b bytes.Buffer
+	b.WriteString("kernelevents.evidence.v1\x00")
+	b.Write([]byte{0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 9})
+	b.Write([]byte{0, 0, 0, 1, 'I', 0, 0, 0, 1, 'e', 's', 0, 0, 0, 1, 'b'})
+	b.Write([]byte{0, 0, 0, 2})
+	b.Write([]byte{0, 0, 0, byte(len(rk))})
+	b.WriteString(rk)
+	b.Write([]byte{'a', 0, 0, 0, 2, 's', 0, 0, 0, 1, 'k', 's', 0, 0, 0, 4})
+	b.WriteString("gone")
+	b.Write([]byte{0, 0, 0, 1, 'n', 'i', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe})
+	b.Write([]byte{0, 0, 0, 2})                          // two resource keys, sorted
+	b.Write([]byte{0, 0, 0, 4, 'g', 'o', 'n', 'e', 'x'}) // absent
+	b.Write([]byte{0, 0, 0, 1, 'k', 's', 0, 0, 0, 1, 'v'})
+	assert.Equal(t, hex.EncodeToString(b.Bytes()), hex.EncodeToString(Canonical(nil, lr, rl.Resource())))
+}
+
+// TestCanonicalCovers: what the receiver wrote changes the hash; a resource
+// attribute added downstream and the signature do not.
+func TestCanonicalCovers(t *testing.T) {
+	base := func() Hash { lr, res := first(sample()); h, _ := Sum(nil, lr, res); return h }()
+	for name, f := range map[string]func(plog.LogRecord, pcommon.Resource){
+		"time":            func(lr plog.LogRecord, _ pcommon.Resource) { lr.SetTimestamp(lr.Timestamp() + 1) },
+		"observed":        func(lr plog.LogRecord, _ pcommon.Resource) { lr.SetObservedTimestamp(1) },
+		"severity":        func(lr plog.LogRecord, _ pcommon.Resource) { lr.SetSeverityNumber(plog.SeverityNumberWarn) },
+		"severity text":   func(lr plog.LogRecord, _ pcommon.Resource) { lr.SetSeverityText("WARN") },
+		"event":           func(lr plog.LogRecord, _ pcommon.Resource) { lr.SetEventName(EventGap) },
+		"body":            func(lr plog.LogRecord, _ pcommon.Resource) { lr.Body().SetStr("other") },
+		"attribute":       func(lr plog.LogRecord, _ pcommon.Resource) { lr.Attributes().PutStr("file.path", "/tmp/y") },
+		"attribute type":  func(lr plog.LogRecord, _ pcommon.Resource) { lr.Attributes().PutStr(AttrSeq, "7") },
+		"added attribute": func(lr plog.LogRecord, _ pcommon.Resource) { lr.Attributes().PutStr("x", "") },
+		"removed":         func(lr plog.LogRecord, _ pcommon.Resource) { lr.Attributes().Remove("b") },
+		"map value": func(lr plog.LogRecord, _ pcommon.Resource) {
+			v, _ := lr.Attributes().Get("lost")
+			v.Map().PutInt("a", 3)
+		},
+		"covered resource": func(_ plog.LogRecord, res pcommon.Resource) { res.Attributes().PutStr("container.id", "c2") },
+		"removed resource": func(_ plog.LogRecord, res pcommon.Resource) { res.Attributes().Remove("container.id") },
+	} {
+		lr, res := first(sample())
+		f(lr, res)
+		h, _ := Sum(nil, lr, res)
+		assert.NotEqual(t, base, h, name)
+	}
+	for name, f := range map[string]func(plog.LogRecord, pcommon.Resource){
+		"resource added downstream": func(_ plog.LogRecord, res pcommon.Resource) { res.Attributes().PutStr("k8s.pod.name", "p") },
+		"signature":                 func(lr plog.LogRecord, _ pcommon.Resource) { lr.Attributes().PutStr(AttrSignature, "ab") },
+		"attribute order": func(lr plog.LogRecord, _ pcommon.Resource) {
+			v, _ := lr.Attributes().Get("lost")
+			v.Map().Remove("z")
+			v.Map().PutInt("z", 1)
+		},
+	} {
+		lr, res := first(sample())
+		f(lr, res)
+		h, _ := Sum(nil, lr, res)
+		assert.Equal(t, base, h, name)
+	}
+}
+
+func TestSignVerify(t *testing.T) {
+	pub, key, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	h := Hash{1, 2, 3}
+	signer, sig := Sign(key, h)
+	got, err := Verify(h, signer, sig, nil)
+	require.NoError(t, err)
+	assert.True(t, pub.Equal(got))
+	_, err = Verify(h, signer, sig, pub)
+	require.NoError(t, err)
+
+	_, err = Verify(Hash{9}, signer, sig, nil)
+	assert.ErrorContains(t, err, "does not match")
+	other, _, _ := ed25519.GenerateKey(nil)
+	_, err = Verify(h, signer, sig, other)
+	assert.ErrorContains(t, err, "not the trusted key")
+	_, err = Verify(h, "", "", nil)
+	assert.ErrorIs(t, err, ErrUnsigned)
+	_, err = Verify(h, "rsa:00", sig, nil)
+	assert.ErrorContains(t, err, "not ed25519:")
+}
