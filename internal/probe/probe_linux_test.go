@@ -84,6 +84,8 @@ type seen struct {
 	comm, path          string
 	hook                event.Hook
 	flags               event.Flags
+	where               event.Where
+	fsPath              string
 }
 
 // collector drains a probe in the background.
@@ -123,7 +125,7 @@ func collect(p *Probe) *collector {
 				return
 			}
 			c.mu.Lock()
-			c.events = append(c.events, seen{e.TGID, e.TID, e.UID, e.GID, string(e.Comm), string(e.Path), e.Hook, e.Flags})
+			c.events = append(c.events, seen{e.TGID, e.TID, e.UID, e.GID, string(e.Comm), string(e.Path), e.Hook, e.Flags, e.Where, string(e.FSPath)})
 			c.mu.Unlock()
 		}
 	}()
