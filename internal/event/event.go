@@ -319,6 +319,12 @@ func Encode(e *Event) []byte {
 	return b
 }
 
+// DevString writes a user-space dev_t as mountinfo does: "major:minor".
+func DevString(d uint64) string {
+	k := userDevToKernel(d)
+	return fmt.Sprintf("%d:%d", k>>20, k&0xfffff)
+}
+
 // The kernel keeps a dev_t as major<<20 | minor (include/linux/kdev_t.h);
 // stat(2) reports the "huge" encoding glibc's makedev uses
 // (major<<8 | minor&0xff | (minor&^0xff)<<12 | (major&^0xfff)<<32).
