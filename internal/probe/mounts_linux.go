@@ -6,7 +6,6 @@ package probe
 
 import (
 	"bufio"
-	"bytes"
 	"cmp"
 	"fmt"
 	"os"
@@ -101,38 +100,19 @@ func under(p, dir string) bool {
 	return dir == "/" || p == dir || strings.HasPrefix(p, dir) && p[len(dir)] == '/'
 }
 
-// below returns p's part below dir ("" when p is dir), p under dir.
-func below(p, dir string) string {
-	if dir == "/" {
-		if p == "/" {
-			return ""
-		}
-		return p
-	}
-	return p[len(dir):]
-}
 
-// join puts rest ("" or "/...") under dir.
-func join(dir, rest string) string {
-	if rest == "" {
-		return dir
-	}
-	if dir == "/" {
-		return rest
-	}
-	return dir + rest
-}
 
-// nodePath returns where the file at fsPath in filesystem dev is on the
-// node: the mountpoint of a node mount of dev whose root holds fsPath, plus
-// the rest. Of several, the one with the longest root (the narrowest bind),
-// then the shortest mountpoint, then the first in byte order: the same
-// answer for the same table. ok is false when no node mount holds it.
-func (t *mountTable) nodePath(dev uint32, fsPath string) (_ string, ok bool) {
+// nodePath appends to buf where the file at fsPath in filesystem dev is on
+// the node: the mountpoint of a node mount of dev whose root holds fsPath,
+// plus the rest. Of several, the one with the longest root (the narrowest
+// bind), then the shortest mountpoint, then the first in byte order: the
+// same answer for the same table. ok is false when no node mount holds it.
+// It does not allocate when buf has room (the reader's path per sample).
+func (t *mountTable) nodePath(buf []byte, dev uint32, fsPath []byte) (_ []byte, ok bool) {
 	best := -1
 	for _, i := range t.byDev[dev] {
 		m := &t.mounts[i]
-		if !under(fsPath, m.root) {
+		if !underBytes(fsPath, m.root) {
 			continue
 		}
 		if best < 0 {
@@ -145,10 +125,25 @@ func (t *mountTable) nodePath(dev uint32, fsPath string) (_ string, ok bool) {
 		}
 	}
 	if best < 0 {
-		return "", false
+		return buf, false
 	}
 	m := &t.mounts[best]
-	return join(m.point, below(fsPath, m.root)), true
+	rest := fsPath
+	if m.root != "/" {
+		rest = fsPath[len(m.root):]
+	}
+	switch {
+	case len(rest) == 0:
+		return append(buf, m.point...), true
+	case m.point == "/":
+		return append(buf, rest...), true
+	}
+	return append(append(buf, m.point...), rest...), true
+}
+
+// underBytes is under for a []byte path.
+func underBytes(p []byte, dir string) bool {
+	return dir == "/" || len(p) >= len(dir) && string(p[:len(dir)]) == dir && (len(p) == len(dir) || p[len(dir)] == '/')
 }
 
 // prefixKeys resolves node path prefixes (as configured: absolute, a
@@ -217,7 +212,7 @@ func (t *mountTable) prefixKeys(prefixes []string) map[uint32][]string {
 // matchKeys says whether fsPath on dev starts with one of the keys.
 func matchKeys(keys map[uint32][]string, dev uint32, fsPath []byte) bool {
 	for _, k := range keys[dev] {
-		if bytes.HasPrefix(fsPath, []byte(k)) {
+		if len(fsPath) >= len(k) && string(fsPath[:len(k)]) == k {
 			return true
 		}
 	}

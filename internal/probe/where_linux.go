@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"sync"
 	"time"
 
@@ -137,21 +136,21 @@ func (w *where) place(e *event.Event) bool {
 	}
 	dev := kernelDev(e.FSDev)
 	w.mu.Lock()
-	np, ok := w.table.nodePath(dev, string(e.FSPath))
+	np, ok := w.table.nodePath(w.buf[:0], dev, e.FSPath)
 	stale := !ok && time.Since(w.last) >= refreshGap
 	w.mu.Unlock()
 	if stale {
 		_ = w.refresh() // a failed read keeps the last table
 		w.mu.Lock()
-		np, ok = w.table.nodePath(dev, string(e.FSPath))
+		np, ok = w.table.nodePath(w.buf[:0], dev, e.FSPath)
 		w.mu.Unlock()
 	}
 	if !ok {
 		e.Where |= event.WhereNodeUnknown
 		return true // never dropped: not known to be outside the prefixes
 	}
-	w.buf = append(w.buf[:0], np...)
-	e.Path = w.buf
+	w.buf = np
+	e.Path = np
 	if len(w.prefixes) == 0 || e.Flags&event.FlagUnresolved != 0 {
 		return true
 	}
@@ -194,14 +193,4 @@ func (w *where) close() {
 		<-w.done
 		w.stop = nil
 	}
-}
-
-// devsOf lists the devs of the table, sorted (tests).
-func (t *mountTable) devs() []uint32 {
-	var out []uint32
-	for d := range t.byDev {
-		out = append(out, d)
-	}
-	slices.Sort(out)
-	return out
 }

@@ -253,7 +253,7 @@ func (cfg *Config) probeOptions() probe.Options {
 		UIDs:           cfg.Filter.UIDs,
 		ExcludeComms:   cfg.Filter.ExcludeComms,
 		BTFPath:        cfg.BTFPath,
-		MountInfo: cfg.nodeMountInfo(),
+		MountInfo:      cfg.nodeMountInfo(),
 	}
 	if cfg.Filter.ExcludeSelf {
 		o.ExcludePID = os.Getpid()
