@@ -100,8 +100,6 @@ func under(p, dir string) bool {
 	return dir == "/" || p == dir || strings.HasPrefix(p, dir) && p[len(dir)] == '/'
 }
 
-
-
 // nodePath appends to buf where the file at fsPath in filesystem dev is on
 // the node: the mountpoint of a node mount of dev whose root holds fsPath,
 // plus the rest. Of several, the one with the longest root (the narrowest
