@@ -85,6 +85,7 @@ func TestNodePathThroughNamespaces(t *testing.T) {
 			}
 		}, []string{"c-detached"}},
 		{"overlay", func(t *testing.T, w, s string) []testutil.Op {
+			loadOverlay(t)
 			lower := filepath.Join(s, "lower")
 			require.NoError(t, os.Mkdir(lower, 0o755))
 			require.NoError(t, os.WriteFile(filepath.Join(lower, "existing"), nil, 0o644))
@@ -130,6 +131,17 @@ func TestNodePathThroughNamespaces(t *testing.T) {
 			t.Run("unknown_fs", func(t *testing.T) { unknownFS(t, h) })
 		})
 	}
+}
+
+// loadOverlay loads overlayfs before the probe: where it is a module (Debian),
+// the loader reads the types it follows (struct ovl_inode) from the BTF of
+// the modules loaded when it starts (README).
+func loadOverlay(t *testing.T) {
+	if _, err := os.Stat("/sys/module/overlay"); err == nil {
+		return
+	}
+	out, err := exec.Command("modprobe", "overlay").CombinedOutput()
+	require.NoError(t, err, "modprobe overlay: %s", out)
 }
 
 // procCwdRoot: a process of another mount namespace sits on a bind mount of
