@@ -106,6 +106,11 @@ enum where_flag {
 	 * kernel's BTF has no struct ovl_inode, e.g. overlay built as a module):
 	 * path is the overlay's own. */
 	WHERE_OVERLAY_UNFOLLOWED = 0x08,
+	/* The filesystem was mounted from a user namespace (its super_block's
+	 * s_user_ns is not the initial one): the prefix filter does not trust
+	 * its device number (a node mount's, freed and reused, would be taken
+	 * for it) and passes it to user space. */
+	WHERE_USERNS_FS = 0x10,
 };
 
 struct event {

@@ -17,6 +17,8 @@
 
 /* include/uapi/linux/magic.h */
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
+/* include/linux/proc_ns.h: init_user_ns's inode number, on every kernel */
+#define PROC_USER_INIT_INO 0xEFFFFFFDU
 
 /*
  * where_of starts a walk: the filesystem the file is in (its super_block's
@@ -58,6 +60,12 @@ static __always_inline struct dentry *where_of(struct scratch *s, struct dentry 
 	}
 	s->dev = BPF_CORE_READ(sb, s_dev);
 	s->sb_root = (__u64)BPF_CORE_READ(sb, s_root);
+	/* A filesystem mounted from a user namespace (tmpfs, overlay, FUSE as
+	 * that namespace's root) is never one the node's table vouches for,
+	 * even when its device number was a node mount's (anonymous numbers
+	 * are reused as soon as an unmount frees them). */
+	if (BPF_CORE_READ(sb, s_user_ns, ns.inum) != PROC_USER_INIT_INO)
+		s->where |= WHERE_USERNS_FS;
 	return dentry;
 }
 

@@ -42,15 +42,16 @@ static __always_inline void report(struct scratch *s, struct task_struct *task, 
 	 * path_prefixes), so every mount of a watched directory matches,
 	 * whatever mount namespace, chroot or detached mount the creator used.
 	 * Never dropped: a name not resolved in the kernel, a rootless or
-	 * disconnected path (no top directory to match), and a filesystem the
-	 * node's mount table does not have (mounted only in a private
-	 * namespace, or since the loader last read it): user space decides
-	 * those.
+	 * disconnected path (no top directory to match), a filesystem mounted
+	 * from a user namespace, and one the node's mount table does not have
+	 * (mounted only in a private namespace, or since the loader last read
+	 * it): user space decides those.
 	 */
 	__u32 dev = s->dev;
 	__u32 where = s->where;
 	if (filter_prefixes && !(flags & EVENT_F_UNRESOLVED) && !(pflags & EVENT_F_ROOTLESS) &&
-	    !(where & WHERE_DISCONNECTED) && bpf_map_lookup_elem(&node_devs, &dev)) {
+	    !(where & (WHERE_DISCONNECTED | WHERE_USERNS_FS)) &&
+	    bpf_map_lookup_elem(&node_devs, &dev)) {
 		bpf_probe_read_kernel(s->key.data, PREFIX_LEN, &s->buf[off & (PATH_BUF - 1)]);
 		s->key.dev = dev;
 		s->key.prefixlen = 32 + (len < PREFIX_LEN ? len : PREFIX_LEN) * 8;

@@ -51,7 +51,7 @@ const (
 	offMntID    = int(unsafe.Offsetof(typesEvent{}.MntId))
 	offMntOff   = int(unsafe.Offsetof(typesEvent{}.MntPathOff))
 	offWhere    = int(unsafe.Offsetof(typesEvent{}.Where))
-	knownWhere  = WhereOverlayUpper | WhereNoMountPath | WhereDisconnected | WhereOverlayUnfollowed
+	knownWhere  = WhereOverlayUpper | WhereNoMountPath | WhereDisconnected | WhereOverlayUnfollowed | WhereUserNSFS
 )
 
 // Hook says which kernel program saw a creation.
@@ -123,6 +123,9 @@ const (
 	// could not follow (no struct ovl_inode in its BTF): FSPath is the
 	// overlay's own.
 	WhereOverlayUnfollowed = Where(typesWhereFlagWHERE_OVERLAY_UNFOLLOWED)
+	// WhereUserNSFS: the filesystem was mounted from a user namespace; the
+	// kernel's prefix filter passed it (user space decides).
+	WhereUserNSFS = Where(typesWhereFlagWHERE_USERNS_FS)
 	// WhereNodeUnknown (set by internal/probe, never by the kernel): the
 	// node's mount table has no mount of FSDev that holds FSPath (a
 	// filesystem mounted only in a private mount namespace); Path is then

@@ -147,6 +147,7 @@ func TestLayoutMatchesBPF(t *testing.T) {
 			"WHERE_NO_MNT_PATH":        WhereNoMountPath,
 			"WHERE_DISCONNECTED":       WhereDisconnected,
 			"WHERE_OVERLAY_UNFOLLOWED": WhereOverlayUnfollowed,
+			"WHERE_USERNS_FS":          WhereUserNSFS,
 		}
 		got := enumValues(t, types, "where_flag")
 		assert.Len(t, got, len(named), "where bits in C: %v", got)

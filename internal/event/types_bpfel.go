@@ -76,6 +76,7 @@ const (
 	typesWhereFlagWHERE_NO_MNT_PATH        typesWhereFlag = 2
 	typesWhereFlagWHERE_DISCONNECTED       typesWhereFlag = 4
 	typesWhereFlagWHERE_OVERLAY_UNFOLLOWED typesWhereFlag = 8
+	typesWhereFlagWHERE_USERNS_FS          typesWhereFlag = 16
 )
 
 // Names of all BPF objects in the ELF.

@@ -134,6 +134,13 @@ func (w *where) place(e *event.Event) bool {
 	if e.Flags&event.FlagRootless != 0 || e.Where&event.WhereDisconnected != 0 {
 		return true // no path from the filesystem's root: nothing to map
 	}
+	if e.Where&event.WhereUserNSFS != 0 {
+		// Mounted from a user namespace: never in the node's table (its
+		// mount namespace belongs to the initial user namespace), whatever
+		// node mount its reused device number once named.
+		e.Where |= event.WhereNodeUnknown
+		return true
+	}
 	dev := kernelDev(e.FSDev)
 	w.mu.Lock()
 	np, ok := w.table.nodePath(w.buf[:0], dev, e.FSPath)

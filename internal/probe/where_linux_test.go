@@ -177,7 +177,11 @@ func procCwdRoot(t *testing.T, h Hook) {
 
 // unknownFS: a tmpfs mounted only in the creator's namespace is on no node
 // mount; its files cannot be placed, so the filter never drops them: they
-// are counted with WhereNodeUnknown and the path inside that tmpfs.
+// are counted with WhereNodeUnknown and the path inside that tmpfs. Its
+// device number may be one a node mount just freed (anonymous numbers are
+// reused at once; tests beside this one mount and unmount tmpfs on the
+// node): the kernel does not trust the number of a filesystem mounted from
+// a user namespace (WhereUserNSFS).
 func unknownFS(t *testing.T, h Hook) {
 	w, s := testutil.TempDir(t), testutil.TempDir(t)
 	p, c := watchDir(t, h, w)
@@ -189,6 +193,7 @@ func unknownFS(t *testing.T, h Hook) {
 	got := c.wait(t, 1, uint32(child.PID))
 	if assert.Equal(t, []string{"/g-tmpfs"}, paths(got), "counted, with its path inside the tmpfs") {
 		assert.NotZero(t, got[0].where&event.WhereNodeUnknown, "its node path unresolved")
+		assert.NotZero(t, got[0].where&event.WhereUserNSFS, "mounted from a user namespace")
 	}
 	assertNoLoss(t, p)
 }
@@ -233,4 +238,72 @@ func TestMknodSymlinkDecoy(t *testing.T) {
 			assertNoLoss(t, p)
 		})
 	}
+}
+
+// TestNodeMountsFollowed: a bind mount the node makes after the probe
+// started, of a directory outside the watched one onto a path inside it,
+// is followed: the table is read again when it changes (mountinfo's
+// POLLPRI), and a file created through that mount is counted under the
+// watched directory. Before the re-read the kernel drops such a file (its
+// filesystem is known, its path inside it is not watched).
+func TestNodeMountsFollowed(t *testing.T) {
+	testutil.RequireRoot(t)
+	for _, h := range Hooks {
+		t.Run(string(h), func(t *testing.T) {
+			w, src := testutil.TempDir(t), testutil.TempDir(t)
+			p, c := watchDir(t, h, w)
+			sub := filepath.Join(w, "sub")
+			require.NoError(t, os.Mkdir(sub, 0o755))
+			require.NoError(t, syscall.Mount(src, sub, "", syscall.MS_BIND, ""))
+			t.Cleanup(func() { syscall.Unmount(sub, syscall.MNT_DETACH) })
+			var st syscall.Stat_t
+			require.NoError(t, syscall.Stat(src, &st))
+			key := src + "/"
+			if rest, ok := mountRootOf(t, src); ok {
+				key = rest + "/"
+			}
+			require.Eventually(t, func() bool {
+				p.where.mu.Lock()
+				defer p.where.mu.Unlock()
+				for _, k := range p.where.keys[kernelDev(st.Dev)] {
+					if k == key {
+						return true
+					}
+				}
+				return false
+			}, 10*time.Second, 10*time.Millisecond, "the new mount's key %s is in the filter", key)
+			child := testutil.RunChild(t, testutil.ChildSpec{Dir: sub, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: "f"}}})
+			got := c.wait(t, 1, uint32(child.PID))
+			require.Len(t, got, 1, "counted")
+			// The node has two paths for it: the bind's (the narrowest
+			// root) is the one reported.
+			assert.Equal(t, filepath.Join(sub, "f"), got[0].path)
+			assertNoLoss(t, p)
+		})
+	}
+}
+
+// mountRootOf returns dir's path inside its filesystem, from the node's
+// mount table.
+func mountRootOf(t *testing.T, dir string) (string, bool) {
+	tab, err := readMountTable(DefaultMountInfo)
+	require.NoError(t, err)
+	best := -1
+	for i, m := range tab.mounts {
+		if under(dir, m.point) && (best < 0 || len(m.point) >= len(tab.mounts[best].point)) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return "", false
+	}
+	m := tab.mounts[best]
+	rest := dir
+	if m.point != "/" {
+		rest = dir[len(m.point):]
+	}
+	if m.root == "/" {
+		return rest, true
+	}
+	return m.root + rest, true
 }
