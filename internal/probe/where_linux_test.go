@@ -140,8 +140,9 @@ func loadOverlay(t *testing.T) {
 	if _, err := os.Stat("/sys/module/overlay"); err == nil {
 		return
 	}
-	out, err := exec.Command("modprobe", "overlay").CombinedOutput()
-	require.NoError(t, err, "modprobe overlay: %s", out)
+	if out, err := exec.Command("modprobe", "overlay").CombinedOutput(); err != nil {
+		testutil.SkipUnlessStrict(t, "overlayfs is not available here (modprobe overlay: %v: %s)", err, out)
+	}
 }
 
 // procCwdRoot: a process of another mount namespace sits on a bind mount of
