@@ -9,7 +9,7 @@
  * internal/event and internal/probe take the values from there, and their
  * tests fail when a value here has no Go name.
  *
- * Layout (little endian, 336 bytes, no implicit padding):
+ * Layout (little endian, 352 bytes, no implicit padding):
  *
  *   0  u64 ts_ns       CLOCK_MONOTONIC (bpf_ktime_get_ns) at the hook
  *   8  u64 cgroup_id   cgroup v2 id of the creating task
@@ -21,8 +21,11 @@
  *  34  u8  hook        enum hook_id below: which program saw the creation
  *  35  u8  flags       enum event_flag bits below
  *  36  char comm[16]   task comm (the group leader's for io_uring workers)
- *  52  char path[256]  absolute path as the kernel resolved it, cut at
- *                      path_len; EVENT_F_TRUNCATED when it did not fit
+ *  52  char path[256]  the file's path inside its filesystem (from the
+ *                      filesystem's own root, never crossing a mount: the
+ *                      same in every mount namespace), cut at path_len;
+ *                      EVENT_F_TRUNCATED when it did not fit. User space
+ *                      maps (fs_dev, path) to the node's path.
  * 308  u32 euid        effective uid (process.user.id; the uids filter)
  * 312  u32 egid        effective gid
  * 316  u32 exe_dev     kernel dev_t (major << 20 | minor) of the filesystem of
@@ -32,6 +35,16 @@
  * 328  u64 start_ns    start time of the process (group leader's
  *                      start_boottime, CLOCK_BOOTTIME): with tgid it names
  *                      one process, so a reused pid is told apart
+ * 336 u32 fs_dev       kernel dev_t of the filesystem path is in (its
+ *                      super_block's s_dev; the upper layer's for a file
+ *                      created through overlayfs, see WHERE_OVERLAY_UPPER)
+ * 340 u32 mnt_id       id of the mount the creator reached the file through
+ *                      (as /proc/<pid>/mountinfo numbers it)
+ * 344 u16 mnt_path_off where in path the part below that mount's root
+ *                      starts (the path as seen inside the creator's mount);
+ *                      meaningless with WHERE_NO_MNT_PATH
+ * 346 u8  where        enum where_flag bits below
+ * 347 u8  _pad[5]      zero
  */
 #ifndef KERNELEVENTS_EVENT_H
 #define KERNELEVENTS_EVENT_H
@@ -58,8 +71,10 @@ enum event_flag {
 	/*
 	 * The path's tail after the directory the kernel resolved is the caller's
 	 * string as written and holds a '/' (mknod in the tracepoint hook): not
-	 * resolved in the kernel, not filtered by path prefix there; user space
-	 * resolves and filters it (internal/probe).
+	 * resolved in the kernel, never dropped by the path-prefix filter, and
+	 * never resolved later in user space either (the file system can have
+	 * changed by then: a symlink swapped after the mknod); user space labels
+	 * its directory unresolved.
 	 */
 	EVENT_F_UNRESOLVED = 0x20,
 	/* An O_TMPFILE file got its first name (linkat): the creation is the link. */
@@ -73,6 +88,29 @@ enum event_flag {
 	 * what was cut.)
 	 */
 	EVENT_F_ROOTLESS = 0x80,
+};
+
+/* Bits of struct event's where: how path relates to the node's files. */
+enum where_flag {
+	/* The file was created through overlayfs: path and fs_dev are its
+	 * upper layer's (where it really is), not the overlay's. */
+	WHERE_OVERLAY_UPPER = 0x01,
+	/* mnt_path_off is not known (path cut, overlay followed, or the mount's
+	 * root not on the way). */
+	WHERE_NO_MNT_PATH = 0x02,
+	/* The walk ended at a root that is not its filesystem's (a disconnected
+	 * dentry): path is not from the filesystem's root. Never dropped by the
+	 * prefix filter; user space labels it unresolved. */
+	WHERE_DISCONNECTED = 0x04,
+	/* An overlayfs file whose upper layer could not be followed (the
+	 * kernel's BTF has no struct ovl_inode, e.g. overlay built as a module):
+	 * path is the overlay's own. */
+	WHERE_OVERLAY_UNFOLLOWED = 0x08,
+	/* The filesystem was mounted from a user namespace (its super_block's
+	 * s_user_ns is not the initial one): the prefix filter does not trust
+	 * its device number (a node mount's, freed and reused, would be taken
+	 * for it) and passes it to user space. */
+	WHERE_USERNS_FS = 0x10,
 };
 
 struct event {
@@ -92,6 +130,11 @@ struct event {
 	__u32 exe_dev;
 	__u64 exe_ino;
 	__u64 start_ns;
+	__u32 fs_dev;
+	__u32 mnt_id;
+	__u16 mnt_path_off;
+	__u8 where;
+	__u8 _pad[5];
 };
 
 /*

@@ -2,7 +2,7 @@
 /*
  * The in-kernel filters: the collector itself, effective uids, excluded
  * comms and cgroups (task_wanted, before any path work) and the path-prefix
- * trie (applied by report() to the resolved path). The loader fills the
+ * trie (applied by report() to the filesystem and path inside it). The loader fills the
  * maps and sets the filter_* switches.
  */
 #ifndef KERNELEVENTS_FILTER_H
@@ -55,18 +55,40 @@ struct {
 
 #define PREFIX_LEN 128
 
+/*
+ * The path-prefix filter's key: a filesystem (kernel dev_t, always matched
+ * whole: prefixlen counts its 32 bits) and a path inside it from its own
+ * root. The loader resolves each configured node path through the node's
+ * mount table (internal/probe), so every mount of a watched directory
+ * matches: a bind mount in a private namespace, a chroot, a detached mount.
+ */
 struct prefix_key {
 	__u32 prefixlen; /* in bits, as BPF_MAP_TYPE_LPM_TRIE wants */
+	__u32 dev;
 	__u8 data[PREFIX_LEN];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 256);
+	__uint(max_entries, 4096); /* a configured prefix can take several keys */
 	__type(key, struct prefix_key);
 	__type(value, __u8);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } path_prefixes SEC(".maps");
+
+/*
+ * The filesystems (kernel dev_t) the node's mount table has, when the loader
+ * last read it: the prefix filter drops a file only on one of these. A file
+ * on any other (a tmpfs or overlay mounted only in a private namespace) is
+ * passed to user space, which reads the table again and labels it
+ * unresolved when still unknown.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} node_devs SEC(".maps");
 
 /*
  * Cheap per-task filters, before any path work: the collector itself,

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (MIT OR GPL-2.0-only) */
 /*
- * The path walk: a file's path from its dentry up to the task's root,
- * crossing mounts as d_path() does, built backwards in a scratch buffer
- * (walk), with the root side recovered when the walk was cut (root_side).
+ * The path walk: a file's path from its dentry up to its filesystem's own
+ * root, never crossing a mount (the same path in every mount namespace),
+ * built backwards in a scratch buffer (walk), with the root side recovered
+ * when the walk was cut (root_side).
  */
 #ifndef KERNELEVENTS_PATH_H
 #define KERNELEVENTS_PATH_H
@@ -14,46 +15,92 @@
 #include "scratch.h"
 #include "window.h"
 
+/* include/uapi/linux/magic.h */
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+/* include/linux/proc_ns.h: init_user_ns's inode number, on every kernel */
+#define PROC_USER_INIT_INO 0xEFFFFFFDU
+
 /*
- * walk writes "/name" for each component from dentry up to the task's root
- * (or the global root), backwards, ending at s->off. It crosses mount points
- * through struct mount as prepend_path() in fs/d_path.c does. It returns true
- * when the path was cut (too deep or too long).
+ * where_of starts a walk: the filesystem the file is in (its super_block's
+ * s_dev and s_root into s), following an overlayfs file to its upper layer
+ * (fs/overlayfs: ovl_inode's __upperdentry, beside the inode it embeds), so
+ * that a file made through an overlay is found where it really is. Returns
+ * the dentry to walk from and sets mroot to the root of the creator's mount
+ * (NULL when that mount is not on the way: overlay followed).
+ */
+static __always_inline struct dentry *where_of(struct scratch *s, struct dentry *dentry,
+					       struct vfsmount *vfsmnt, struct dentry **mroot)
+{
+	struct mount *mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
+	s->mnt_id = BPF_CORE_READ(mnt, mnt_id);
+	*mroot = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct super_block *sb = BPF_CORE_READ(dentry, d_sb);
+	if (BPF_CORE_READ(sb, s_magic) == OVERLAYFS_SUPER_MAGIC) {
+		if (bpf_core_type_exists(struct ovl_inode)) {
+			struct inode *inode = BPF_CORE_READ(dentry, d_inode);
+			struct dentry *upper = NULL;
+			if (inode)
+				bpf_probe_read_kernel(
+					&upper, sizeof(upper),
+					(void *)inode -
+						bpf_core_field_offset(struct ovl_inode, vfs_inode) +
+						bpf_core_field_offset(struct ovl_inode,
+								      __upperdentry));
+			if (upper) {
+				dentry = upper;
+				sb = BPF_CORE_READ(upper, d_sb);
+				*mroot = NULL;
+				s->where |= WHERE_OVERLAY_UPPER | WHERE_NO_MNT_PATH;
+			} else {
+				s->where |= WHERE_OVERLAY_UNFOLLOWED;
+			}
+		} else {
+			s->where |= WHERE_OVERLAY_UNFOLLOWED;
+		}
+	}
+	s->dev = BPF_CORE_READ(sb, s_dev);
+	s->sb_root = (__u64)BPF_CORE_READ(sb, s_root);
+	/* A filesystem mounted from a user namespace (tmpfs, overlay, FUSE as
+	 * that namespace's root) is never one the node's table vouches for,
+	 * even when its device number was a node mount's (anonymous numbers
+	 * are reused as soon as an unmount frees them). */
+	if (BPF_CORE_READ(sb, s_user_ns, ns.inum) != PROC_USER_INIT_INO)
+		s->where |= WHERE_USERNS_FS;
+	return dentry;
+}
+
+/*
+ * walk writes "/name" for each component from dentry up to its
+ * filesystem's own root (the dentry that is its own parent), backwards,
+ * ending at s->off. It never crosses a mount: the path is the file's place
+ * inside its filesystem, which no mount namespace, chroot, bind or detached
+ * mount changes (user space maps it to the node's mount table). Passing the
+ * root of the creator's mount it notes where the part below it starts
+ * (s->mnt_off). It returns true when the path was cut (too deep or too
+ * long).
  *
  * The write offset lives in the map value, not in a register: the verifier
  * then sees an unknown (masked) scalar at each iteration and can prune the
  * loop's states instead of exploring every branch combination (with the
  * offset in a register, the 1M-instruction limit was hit at 48 levels).
  */
-static __always_inline bool walk(struct scratch *s, struct task_struct *task, struct dentry *dentry,
-				 struct vfsmount *vfsmnt)
+static __always_inline bool walk(struct scratch *s, struct dentry *dentry, struct dentry *mroot)
 {
-	struct path root = {};
-	read_path(&root,
-		  (void *)BPF_CORE_READ(task, fs) + bpf_core_field_offset(struct fs_struct, root));
-	struct mount *mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
-	struct mount_head m = {};
-	read_mount(mnt, &m);
 	struct dentry_head d = {};
 
 	for (int i = 0; i < MAX_DEPTH; i++) {
-		if (dentry == root.dentry && vfsmnt == root.mnt)
-			return false;
+		if (dentry == mroot)
+			s->mnt_off = s->off;
 		__u32 win = read_dentry(s, dentry, &d);
-		if (dentry == m.root || dentry == d.parent) {
-			if (m.parent == mnt)
-				return false; /* the global root */
-			dentry = m.mountpoint;
-			mnt = m.parent;
-			vfsmnt = (void *)mnt + bpf_core_field_offset(struct mount, mnt);
-			read_mount(mnt, &m);
-			continue;
+		if (dentry == d.parent) {
+			if ((__u64)dentry != s->sb_root)
+				s->where |= WHERE_DISCONNECTED;
+			return false;
 		}
 		__u32 len = d.len;
 		__u32 off = *(volatile __u32 *)&s->off;
 		if (len > NAME_MASK || len + 1 > off || off > PATH_BUF) {
 			s->stop_dentry = (__u64)dentry;
-			s->stop_mnt = (__u64)vfsmnt;
 			return true;
 		}
 		if (win && len < NAME_COPY && off >= NAME_COPY &&
@@ -83,7 +130,6 @@ static __always_inline bool walk(struct scratch *s, struct task_struct *task, st
 		dentry = d.parent;
 	}
 	s->stop_dentry = (__u64)dentry;
-	s->stop_mnt = (__u64)vfsmnt;
 	return true;
 }
 
@@ -102,27 +148,16 @@ static __always_inline bool walk(struct scratch *s, struct task_struct *task, st
  * directories under /tmp/ had a path starting with some inner directory:
  * dropped by a /tmp/ filter, or counted under a wrong top directory.
  */
-static __noinline int root_side(struct scratch *s, struct task_struct *task)
+static __noinline int root_side(struct scratch *s)
 {
 	if (!s)
 		return PATH_ROOTLESS;
-	struct path root = {};
-	read_path(&root,
-		  (void *)BPF_CORE_READ(task, fs) + bpf_core_field_offset(struct fs_struct, root));
 	struct dentry *dentry = (void *)s->stop_dentry;
-	struct vfsmount *vfsmnt = (void *)s->stop_mnt;
-	struct mount *mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
-	struct mount_head m = {};
-	read_mount(mnt, &m);
 	struct dentry_head d = {};
 	bool found = false;
 	s->n = 0;
 
 	for (int i = 0; i < DEEP_MAX; i++) {
-		if (dentry == root.dentry && vfsmnt == root.mnt) {
-			found = true;
-			break;
-		}
 		/* Parent and name length only, in one read where they are
 		 * neighbours: the names are read later, for the kept ones. */
 		if (bpf_core_field_offset(struct dentry, d_name) ==
@@ -137,16 +172,9 @@ static __noinline int root_side(struct scratch *s, struct task_struct *task)
 			d.len = BPF_CORE_READ(dentry, d_name.len);
 			d.name = BPF_CORE_READ(dentry, d_name.name);
 		}
-		if (dentry == m.root || dentry == d.parent) {
-			if (m.parent == mnt) {
-				found = true;
-				break;
-			}
-			dentry = m.mountpoint;
-			mnt = m.parent;
-			vfsmnt = (void *)mnt + bpf_core_field_offset(struct mount, mnt);
-			read_mount(mnt, &m);
-			continue;
+		if (dentry == d.parent) {
+			found = (__u64)dentry == s->sb_root;
+			break;
 		}
 		__u32 k = *(volatile __u32 *)&s->n;
 		s->ring_dentry[k & (ROOT_RING - 1)] = (__u64)dentry;
@@ -227,15 +255,20 @@ static __noinline int root_side(struct scratch *s, struct task_struct *task)
 }
 
 /*
- * resolve builds the path of dentry into s->buf (see walk) and returns the
- * EVENT_F_* flags it earned: 0 for a whole path.
+ * resolve builds the path of dentry inside its filesystem into s->buf (see
+ * walk), with the filesystem (s->dev) and the where bits (s->where), and
+ * returns the EVENT_F_* flags it earned: 0 for a whole path. s->where and
+ * s->mnt_off must have been reset (start_path).
  */
-static __always_inline __u8 resolve(struct scratch *s, struct task_struct *task,
-				    struct dentry *dentry, struct vfsmount *vfsmnt)
+static __always_inline __u8 resolve(struct scratch *s, struct dentry *dentry,
+				    struct vfsmount *vfsmnt)
 {
-	if (!walk(s, task, dentry, vfsmnt))
+	struct dentry *mroot = NULL;
+	dentry = where_of(s, dentry, vfsmnt, &mroot);
+	if (!walk(s, dentry, mroot))
 		return 0;
-	switch (root_side(s, task)) {
+	s->where |= WHERE_NO_MNT_PATH;
+	switch (root_side(s)) {
 	case PATH_WHOLE:
 		return 0;
 	case PATH_ROOT_SIDE:

@@ -37,15 +37,34 @@ static __always_inline void report(struct scratch *s, struct task_struct *task, 
 		len = EVENT_PATH_LEN - 1; /* keep the root side: directories matter most */
 		truncated = true;
 	}
-	/* A name not resolved in the kernel is filtered in user space; a
-	 * rootless path names no top directory: it cannot be matched, so it is
-	 * never filtered out (user space labels it unresolved). */
-	if (filter_prefixes && !(flags & EVENT_F_UNRESOLVED) && !(pflags & EVENT_F_ROOTLESS)) {
+	/*
+	 * The filter is keyed by the filesystem and the path inside it (see
+	 * path_prefixes), so every mount of a watched directory matches,
+	 * whatever mount namespace, chroot or detached mount the creator used.
+	 * Never dropped: a name not resolved in the kernel, a rootless or
+	 * disconnected path (no top directory to match), a filesystem mounted
+	 * from a user namespace, and one the node's mount table does not have
+	 * (mounted only in a private namespace, or since the loader last read
+	 * it): user space decides those.
+	 */
+	__u32 dev = s->dev;
+	__u32 where = s->where;
+	if (filter_prefixes && !(flags & EVENT_F_UNRESOLVED) && !(pflags & EVENT_F_ROOTLESS) &&
+	    !(where & (WHERE_DISCONNECTED | WHERE_USERNS_FS)) &&
+	    bpf_map_lookup_elem(&node_devs, &dev)) {
 		bpf_probe_read_kernel(s->key.data, PREFIX_LEN, &s->buf[off & (PATH_BUF - 1)]);
-		s->key.prefixlen = (len < PREFIX_LEN ? len : PREFIX_LEN) * 8;
+		s->key.dev = dev;
+		s->key.prefixlen = 32 + (len < PREFIX_LEN ? len : PREFIX_LEN) * 8;
 		if (!bpf_map_lookup_elem(&path_prefixes, &s->key))
 			return;
 	}
+	/* The part of the path below the creator's mount's root. */
+	__u32 mnt_off = s->mnt_off;
+	__u16 mnt_path_off = 0;
+	if (mnt_off >= off && mnt_off - off <= len && !truncated)
+		mnt_path_off = mnt_off - off;
+	else
+		where |= WHERE_NO_MNT_PATH;
 
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -65,6 +84,11 @@ static __always_inline void report(struct scratch *s, struct task_struct *task, 
 	__builtin_memcpy(e->comm, comm, EVENT_COMM_LEN);
 	bpf_probe_read_kernel(e->path, EVENT_PATH_LEN, &s->buf[off & (PATH_BUF - 1)]);
 	fill_identity(e, task);
+	e->fs_dev = dev;
+	e->mnt_id = s->mnt_id;
+	e->mnt_path_off = mnt_path_off;
+	e->where = where;
+	__builtin_memset(e->_pad, 0, sizeof(e->_pad));
 	bpf_ringbuf_submit(e, wakeup_flags());
 }
 
@@ -96,8 +120,8 @@ static __always_inline int on_file(struct file *f, __u8 hook, __u8 flags, bool m
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	s->off = PATH_BUF;
-	__u8 pflags = resolve(s, task, fp.dentry, fp.mnt);
+	start_path(s);
+	__u8 pflags = resolve(s, fp.dentry, fp.mnt);
 	report(s, task, pid_tgid, uid_gid, comm, pflags, hook, flags);
 	put_scratch(s);
 	return 0;
@@ -117,8 +141,8 @@ static __always_inline void report_dentry(struct dentry *dentry, struct vfsmount
 	struct scratch *s = get_scratch();
 	if (!s)
 		return;
-	s->off = PATH_BUF;
-	__u8 pflags = resolve(s, task, dentry, mnt);
+	start_path(s);
+	__u8 pflags = resolve(s, dentry, mnt);
 	report(s, task, pid_tgid, uid_gid, comm, pflags, hook, flags);
 	put_scratch(s);
 }

@@ -43,7 +43,11 @@ struct scratch {
 	__u32 k;    /* the next of them to write */
 	__u32 _pad;
 	__u64 stop_dentry; /* where walk() stopped when it cut the path */
-	__u64 stop_mnt;
+	__u64 sb_root;	   /* the root dentry of the file's filesystem */
+	__u32 dev;	   /* its s_dev; see where_of() */
+	__u32 mnt_id;	   /* the creator's mount */
+	__u32 mnt_off;	   /* off when walk() passed that mount's root */
+	__u32 where;	   /* enum where_flag bits */
 	__u64 ring_dentry[ROOT_RING];
 	__u64 ring_name[ROOT_RING];
 	__u32 ring_len[ROOT_RING];
@@ -97,6 +101,16 @@ static __always_inline struct scratch *get_scratch(void)
 	}
 	count(COUNTER_SCRATCH_BUSY);
 	return NULL;
+}
+
+/* start_path readies s for a new path (resolve, report). */
+static __always_inline void start_path(struct scratch *s)
+{
+	s->off = PATH_BUF;
+	s->mnt_off = PATH_BUF + 1; /* not passed */
+	s->where = 0;
+	s->dev = 0;
+	s->mnt_id = 0;
 }
 
 static __always_inline void put_scratch(struct scratch *s)

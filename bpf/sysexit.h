@@ -88,14 +88,14 @@ static __always_inline int on_open_exit(long fd, __u32 flags, bool typed)
  * A name without '/' (past a leading one) is then the last component and
  * the path is the kernel's. A name with '/' went through a lookup BPF cannot
  * repeat (symlinks, ".", "..", "//"): the sample carries it as written,
- * flagged EVENT_F_UNRESOLVED, bypasses the in-kernel prefix filter, and user
- * space resolves and filters it. Limits (tracepoint hook only; kretprobe and
- * fexit take the dentry): the name is read from user memory after the
- * syscall, so a sibling thread that rewrites the buffer, chdir()s or
- * dup2()s over dfd in that window changes the name or directory reported.
- * A second read at sys_enter would need a program on every syscall's entry
- * too (twice the per-syscall cost) and would still miss a rewrite that is
- * undone between the kernel's copy and either read, so there is none.
+ * flagged EVENT_F_UNRESOLVED, bypasses the in-kernel prefix filter, and is
+ * reported unresolved: never resolved later in user space, where a symlink
+ * swapped after the mknod would put the file under a decoy. Limits (tracepoint hook only; kretprobe
+ * and fexit take the dentry): the name is read from user memory after the syscall, so a sibling
+ * thread that rewrites the buffer, chdir()s or dup2()s over dfd in that window changes the name or
+ * directory reported. A second read at sys_enter would need a program on every syscall's entry too
+ * (twice the per-syscall cost) and would still miss a rewrite that is undone between the kernel's
+ * copy and either read, so there is none.
  */
 static __always_inline void mknod_report(struct scratch *s, struct task_struct *task,
 					 __u64 pid_tgid, __u64 uid_gid, char *comm, int dfd,
@@ -127,28 +127,35 @@ static __always_inline void mknod_report(struct scratch *s, struct task_struct *
 			break;
 		}
 	}
+	start_path(s);
 	__u32 off = PATH_BUF - len;
 	bpf_probe_read_kernel(&s->buf[off & (PATH_BUF - 1)], len, s->name);
 	s->off = off;
 	__u8 pflags = truncated ? EVENT_F_TRUNCATED : 0;
-	if (s->name[0] != '/') {
-		struct path at = {};
-		if (dfd == AT_FDCWD) {
-			read_path(&at, (void *)BPF_CORE_READ(task, fs) +
-					       bpf_core_field_offset(struct fs_struct, pwd));
-		} else {
-			struct file *dir = fd_file(task, dfd);
-			if (!dir) {
-				count(COUNTER_FD_RACE); /* dfd closed by another thread since */
-				return;
-			}
-			read_path(&at, (void *)dir + bpf_core_field_offset(struct file, f_path));
+	/* The directory the name starts from: the task's root for an absolute
+	 * name (a chroot's or a private mount namespace's root: walked to its
+	 * filesystem's root like any directory), else the cwd or dfd. */
+	struct path at = {};
+	if (s->name[0] == '/') {
+		read_path(&at, (void *)BPF_CORE_READ(task, fs) +
+				       bpf_core_field_offset(struct fs_struct, root));
+	} else if (dfd == AT_FDCWD) {
+		read_path(&at, (void *)BPF_CORE_READ(task, fs) +
+				       bpf_core_field_offset(struct fs_struct, pwd));
+	} else {
+		struct file *dir = fd_file(task, dfd);
+		if (!dir) {
+			count(COUNTER_FD_RACE); /* dfd closed by another thread since */
+			return;
 		}
+		read_path(&at, (void *)dir + bpf_core_field_offset(struct file, f_path));
+	}
+	if (s->name[0] != '/') {
 		off -= 1;
 		s->buf[off & (PATH_BUF - 1)] = '/';
 		s->off = off;
-		pflags |= resolve(s, task, at.dentry, at.mnt);
 	}
+	pflags |= resolve(s, at.dentry, at.mnt);
 	report(s, task, pid_tgid, uid_gid, comm, pflags, HOOK_TRACEPOINT, flags);
 }
 

@@ -117,7 +117,11 @@ func (t *Table) AddAs(e *event.Event, w uint32) {
 	full := len(t.series) >= t.opts.MaxSeries
 	var ok bool
 	if t.opts.DirectoryDepth > 0 {
-		if k.Dir, ok = t.strs.get(DirLabel(p, e.Flags, t.opts.DirectoryDepth), !full); !ok {
+		dir := []byte(DirUnresolved)
+		if !e.DirUnknown() {
+			dir = DirLabel(p, e.Flags, t.opts.DirectoryDepth)
+		}
+		if k.Dir, ok = t.strs.get(dir, !full); !ok {
 			t.overflow++
 			return
 		}
@@ -210,8 +214,11 @@ func (t *Table) expire() {
 // Labels for directories that a cut path cannot name whole. Neither starts
 // with "/", so neither can be the directory of a path resolved whole.
 const (
-	// DirUnresolved is the file.directory of a path whose root side the
-	// kernel could not reach (event.FlagRootless): no top directory known.
+	// DirUnresolved is the file.directory of a path whose directory on the
+	// node is not known (event.Event.DirUnknown): its root side cut off
+	// (event.FlagRootless), a mknod name the kernel could not resolve
+	// (event.FlagUnresolved), or a filesystem the node does not mount
+	// (event.WhereNodeUnknown).
 	DirUnresolved = "unresolved"
 	// DirTruncatedPrefix starts the file.directory of a path cut on the leaf
 	// side (event.FlagTruncated) before depth whole directories: the rest

@@ -47,6 +47,11 @@ const (
 	offExeDev   = int(unsafe.Offsetof(typesEvent{}.ExeDev))
 	offExeIno   = int(unsafe.Offsetof(typesEvent{}.ExeIno))
 	offStartNs  = int(unsafe.Offsetof(typesEvent{}.StartNs))
+	offFSDev    = int(unsafe.Offsetof(typesEvent{}.FsDev))
+	offMntID    = int(unsafe.Offsetof(typesEvent{}.MntId))
+	offMntOff   = int(unsafe.Offsetof(typesEvent{}.MntPathOff))
+	offWhere    = int(unsafe.Offsetof(typesEvent{}.Where))
+	knownWhere  = WhereOverlayUpper | WhereNoMountPath | WhereDisconnected | WhereOverlayUnfollowed | WhereUserNSFS
 )
 
 // Hook says which kernel program saw a creation.
@@ -101,6 +106,33 @@ const (
 	FlagRootless = Flags(typesEventFlagEVENT_F_ROOTLESS)
 )
 
+// Where says how a sample's path relates to the node's files.
+type Where uint8
+
+// Where bits: enum where_flag in bpf/event.h, and WhereNodeUnknown (Go only).
+const (
+	// WhereOverlayUpper: the file was created through overlayfs; FSPath and
+	// FSDev are its upper layer's, where it really is.
+	WhereOverlayUpper = Where(typesWhereFlagWHERE_OVERLAY_UPPER)
+	// WhereNoMountPath: MountPath is not known.
+	WhereNoMountPath = Where(typesWhereFlagWHERE_NO_MNT_PATH)
+	// WhereDisconnected: the kernel's walk ended at a root that is not its
+	// filesystem's; FSPath is not from the filesystem's root.
+	WhereDisconnected = Where(typesWhereFlagWHERE_DISCONNECTED)
+	// WhereOverlayUnfollowed: an overlayfs file whose upper layer the kernel
+	// could not follow (no struct ovl_inode in its BTF): FSPath is the
+	// overlay's own.
+	WhereOverlayUnfollowed = Where(typesWhereFlagWHERE_OVERLAY_UNFOLLOWED)
+	// WhereUserNSFS: the filesystem was mounted from a user namespace; the
+	// kernel's prefix filter passed it (user space decides).
+	WhereUserNSFS = Where(typesWhereFlagWHERE_USERNS_FS)
+	// WhereNodeUnknown (set by internal/probe, never by the kernel): the
+	// node's mount table has no mount of FSDev that holds FSPath (a
+	// filesystem mounted only in a private mount namespace); Path is then
+	// FSPath, not a node path.
+	WhereNodeUnknown = Where(0x80)
+)
+
 // Counter is an index of the kernel's per-CPU counters map, one per reason a
 // sample could not be delivered (internal/probe names them).
 type Counter uint32
@@ -125,6 +157,8 @@ var (
 	errPathNUL   = fmt.Errorf("%w: NUL byte in path", ErrMalformed)
 	errHook      = fmt.Errorf("%w: unknown hook", ErrMalformed)
 	errFlags     = fmt.Errorf("%w: unknown flags", ErrMalformed)
+	errWhere     = fmt.Errorf("%w: unknown where bits", ErrMalformed)
+	errMntOff    = fmt.Errorf("%w: mount path offset", ErrMalformed)
 )
 
 // Event is one decoded sample. Comm and Path alias the buffer given to
@@ -154,10 +188,32 @@ type Event struct {
 	Flags   Flags
 	// Comm is the task's name, without the NUL padding.
 	Comm []byte
-	// Path is the created file's path as the kernel resolved it: absolute
-	// from the task's root; with FlagTruncated its leaf side is cut, and with
+	// Path is the created file's path on the node: Decode sets it to
+	// FSPath, and internal/probe replaces it with the node's path (the
+	// node's mount of FSDev, plus FSPath below that mount's root) or sets
+	// WhereNodeUnknown. With FlagTruncated its leaf side is cut, and with
 	// FlagRootless too its root side is missing instead.
 	Path []byte
+	// FSDev (a user-space dev_t) is the filesystem the file is in, and
+	// FSPath its path there from the filesystem's own root, as the kernel
+	// walked it without crossing a mount: the same in every mount
+	// namespace.
+	FSDev  uint64
+	FSPath []byte
+	// MountID is the mount the creator reached the file through, as its
+	// /proc/<pid>/mountinfo numbers it, and MountPath the path below that
+	// mount's root (nil with WhereNoMountPath): the creator's view, for
+	// evidence only.
+	MountID   uint32
+	MountPath []byte
+	Where     Where
+}
+
+// DirUnknown says the sample's directory on the node is not known: a path
+// whose root side the kernel could not reach, a mknod name it could not
+// resolve, a disconnected walk, or a filesystem the node does not mount.
+func (e *Event) DirUnknown() bool {
+	return e.Flags&(FlagRootless|FlagUnresolved) != 0 || e.Where&(WhereDisconnected|WhereNodeUnknown) != 0
 }
 
 // Decode fills e from the raw sample b. It returns an error wrapping
@@ -195,10 +251,29 @@ func Decode(b []byte, e *Event) error {
 	e.ExeDev = kernelDevToUser(le.Uint32(b[offExeDev:]))
 	e.ExeIno = le.Uint64(b[offExeIno:])
 	e.StartNs = le.Uint64(b[offStartNs:])
+	where := Where(b[offWhere])
+	if where&^knownWhere != 0 {
+		return fmt.Errorf("%w: %#x", errWhere, uint8(where))
+	}
+	mntOff := int(le.Uint16(b[offMntOff:]))
+	if where&WhereNoMountPath == 0 && mntOff > pathLen {
+		return fmt.Errorf("%w: %d past %d", errMntOff, mntOff, pathLen)
+	}
 	e.Hook = hook
 	e.Flags = flags
 	e.Comm = CString(b[offComm : offComm+CommLen])
 	e.Path = path
+	e.FSPath = path
+	e.FSDev = kernelDevToUser(le.Uint32(b[offFSDev:]))
+	e.MountID = le.Uint32(b[offMntID:])
+	e.Where = where
+	e.MountPath = nil
+	if where&WhereNoMountPath == 0 {
+		e.MountPath = path[mntOff:]
+		if len(e.MountPath) == 0 {
+			e.MountPath = []byte{'/'} // the mount's root itself
+		}
+	}
 	return nil
 }
 
@@ -226,12 +301,31 @@ func Encode(e *Event) []byte {
 	le.PutUint32(b[offExeDev:], userDevToKernel(e.ExeDev))
 	le.PutUint64(b[offExeIno:], e.ExeIno)
 	le.PutUint64(b[offStartNs:], e.StartNs)
-	n := copy(b[offPath:offPath+maxPath], e.Path)
+	fsPath := e.FSPath
+	if fsPath == nil {
+		fsPath = e.Path
+	}
+	n := copy(b[offPath:offPath+maxPath], fsPath)
 	le.PutUint16(b[offPathLen:], uint16(n))
+	le.PutUint32(b[offFSDev:], userDevToKernel(e.FSDev))
+	le.PutUint32(b[offMntID:], e.MountID)
+	where := e.Where &^ WhereNodeUnknown
+	if e.MountPath != nil && len(e.MountPath) <= n && bytes.HasSuffix(fsPath[:n], e.MountPath) {
+		le.PutUint16(b[offMntOff:], uint16(n-len(e.MountPath)))
+	} else {
+		where |= WhereNoMountPath
+	}
+	b[offWhere] = byte(where)
 	b[offHook] = byte(e.Hook)
 	b[offFlags] = byte(e.Flags)
 	copy(b[offComm:offComm+CommLen-1], e.Comm)
 	return b
+}
+
+// DevString writes a user-space dev_t as mountinfo does: "major:minor".
+func DevString(d uint64) string {
+	k := userDevToKernel(d)
+	return fmt.Sprintf("%d:%d", k>>20, k&0xfffff)
 }
 
 // The kernel keeps a dev_t as major<<20 | minor (include/linux/kdev_t.h);

@@ -16,6 +16,7 @@ func sample() *Event {
 		TimeNs: 123456789, CgroupID: 42, TGID: 1000, TID: 1001, UID: 65534, GID: 65533,
 		RealUID: 1000, RealGID: 1001, ExeDev: 0x10303, ExeIno: 1 << 40, StartNs: 987654321,
 		Hook: HookTracepoint, Flags: FlagMknod, Comm: []byte("touch"), Path: []byte("/tmp/x/new"),
+		FSDev: 0x803, FSPath: []byte("/tmp/x/new"), MountID: 31, MountPath: []byte("/x/new"), Where: WhereOverlayUpper,
 	}
 }
 
@@ -55,6 +56,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"hook zero", mod(func(b []byte) { b[34] = 0 }), errHook},
 		{"hook unknown", mod(func(b []byte) { b[34] = 9 }), errHook},
 		{"flags unknown", mod(func(b []byte) { b[35] = 0x08 }), errFlags},
+		{"where unknown", mod(func(b []byte) { b[offWhere] = 0x40 }), errWhere},
+		{"where node unknown is Go's own", mod(func(b []byte) { b[offWhere] = byte(WhereNodeUnknown) }), errWhere},
+		{"mount path past the path", mod(func(b []byte) { b[offMntOff] = 11 }), errMntOff},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

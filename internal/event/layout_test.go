@@ -35,7 +35,7 @@ func enumValues(t *testing.T, types *btf.Spec, name string) map[string]uint64 {
 }
 
 // TestLayoutMatchesBPF holds the sample's layout documented in bpf/event.h
-// (offsets and sizes, 336 bytes) against struct event as clang laid it out
+// (offsets and sizes, 352 bytes) against struct event as clang laid it out
 // (BTF) and against the offsets Decode and Encode use, and every enum of
 // event.h against the Go constants: a field moved or resized, a value
 // changed, or a hook, flag or counter added in C without a Go name fails.
@@ -63,9 +63,15 @@ func TestLayoutMatchesBPF(t *testing.T) {
 			"exe_dev":   {316, 4, offExeDev},
 			"exe_ino":   {320, 8, offExeIno},
 			"start_ns":  {328, 8, offStartNs},
+			// appended for the node's path (issue 24)
+			"fs_dev":       {336, 4, offFSDev},
+			"mnt_id":       {340, 4, offMntID},
+			"mnt_path_off": {344, 2, offMntOff},
+			"where":        {346, 1, offWhere},
+			"_pad":         {347, 5, offWhere + 1},
 		}
-		assert.EqualValues(t, 336, st.Size, "sizeof(struct event)")
-		assert.Equal(t, 336, Size, "event.Size")
+		assert.EqualValues(t, 352, st.Size, "sizeof(struct event)")
+		assert.Equal(t, 352, Size, "event.Size")
 		assert.Equal(t, Size, binary.Size(typesEvent{}), "the generated struct's encoded size")
 		assert.EqualValues(t, Size, unsafe.Sizeof(typesEvent{}), "the generated struct's size in memory")
 		assert.Equal(t, 16, CommLen)
@@ -135,6 +141,28 @@ func TestLayoutMatchesBPF(t *testing.T) {
 		}
 	})
 
+	t.Run("enum where_flag", func(t *testing.T) {
+		named := map[string]Where{
+			"WHERE_OVERLAY_UPPER":      WhereOverlayUpper,
+			"WHERE_NO_MNT_PATH":        WhereNoMountPath,
+			"WHERE_DISCONNECTED":       WhereDisconnected,
+			"WHERE_OVERLAY_UNFOLLOWED": WhereOverlayUnfollowed,
+			"WHERE_USERNS_FS":          WhereUserNSFS,
+		}
+		got := enumValues(t, types, "where_flag")
+		assert.Len(t, got, len(named), "where bits in C: %v", got)
+		var all Where
+		for name, v := range got {
+			w, ok := named[name]
+			if assert.True(t, ok, "C where bit %s (%#x) has no Go name", name, v) {
+				assert.EqualValues(t, v, w, name)
+			}
+			all |= Where(v)
+		}
+		assert.Equal(t, all, Where(knownWhere), "the where bits Decode accepts")
+		assert.Zero(t, all&WhereNodeUnknown, "WhereNodeUnknown is Go's own: C must not use it")
+	})
+
 	t.Run("enum counter_idx", func(t *testing.T) {
 		named := map[string]Counter{
 			"COUNTER_LOST":          CounterRingBufferFull,
@@ -182,6 +210,10 @@ func TestEncodeMatchesGeneratedStruct(t *testing.T) {
 	assert.EqualValues(t, len(e.Path), got.PathLen)
 	assert.EqualValues(t, e.Hook, got.Hook)
 	assert.EqualValues(t, e.Flags, got.Flags)
+	assert.Equal(t, userDevToKernel(e.FSDev), got.FsDev)
+	assert.Equal(t, e.MountID, got.MntId)
+	assert.EqualValues(t, len(e.FSPath)-len(e.MountPath), got.MntPathOff)
+	assert.EqualValues(t, e.Where, got.Where)
 	comm := make([]byte, 0, CommLen)
 	for _, c := range got.Comm {
 		if c == 0 {

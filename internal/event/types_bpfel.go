@@ -25,23 +25,28 @@ const (
 )
 
 type typesEvent struct {
-	_        structs.HostLayout
-	TsNs     uint64
-	CgroupId uint64
-	Tgid     uint32
-	Tid      uint32
-	Uid      uint32
-	Gid      uint32
-	PathLen  uint16
-	Hook     uint8
-	Flags    uint8
-	Comm     [16]int8
-	Path     [256]int8
-	Euid     uint32
-	Egid     uint32
-	ExeDev   uint32
-	ExeIno   uint64
-	StartNs  uint64
+	_          structs.HostLayout
+	TsNs       uint64
+	CgroupId   uint64
+	Tgid       uint32
+	Tid        uint32
+	Uid        uint32
+	Gid        uint32
+	PathLen    uint16
+	Hook       uint8
+	Flags      uint8
+	Comm       [16]int8
+	Path       [256]int8
+	Euid       uint32
+	Egid       uint32
+	ExeDev     uint32
+	ExeIno     uint64
+	StartNs    uint64
+	FsDev      uint32
+	MntId      uint32
+	MntPathOff uint16
+	Where      uint8
+	Pad        [5]uint8
 }
 
 type typesEventFlag uint32
@@ -64,6 +69,16 @@ const (
 	typesHookIdHOOK_IO_URING   typesHookId = 4
 )
 
+type typesWhereFlag uint32
+
+const (
+	typesWhereFlagWHERE_OVERLAY_UPPER      typesWhereFlag = 1
+	typesWhereFlagWHERE_NO_MNT_PATH        typesWhereFlag = 2
+	typesWhereFlagWHERE_DISCONNECTED       typesWhereFlag = 4
+	typesWhereFlagWHERE_OVERLAY_UNFOLLOWED typesWhereFlag = 8
+	typesWhereFlagWHERE_USERNS_FS          typesWhereFlag = 16
+)
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -72,6 +87,7 @@ const (
 	typesVarUnusedEvent      = "unused_event"
 	typesVarUnusedEventFlag  = "unused_event_flag"
 	typesVarUnusedHookId     = "unused_hook_id"
+	typesVarUnusedWhereFlag  = "unused_where_flag"
 )
 
 // loadTypes returns the embedded CollectionSpec for types.
@@ -132,6 +148,7 @@ type typesVariableSpecs struct {
 	UnusedEvent      *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedEventFlag  *ebpf.VariableSpec `ebpf:"unused_event_flag"`
 	UnusedHookId     *ebpf.VariableSpec `ebpf:"unused_hook_id"`
+	UnusedWhereFlag  *ebpf.VariableSpec `ebpf:"unused_where_flag"`
 }
 
 // typesObjects contains all objects after they have been loaded into the kernel.
@@ -168,6 +185,7 @@ type typesVariables struct {
 	UnusedEvent      *ebpf.Variable `ebpf:"unused_event"`
 	UnusedEventFlag  *ebpf.Variable `ebpf:"unused_event_flag"`
 	UnusedHookId     *ebpf.Variable `ebpf:"unused_hook_id"`
+	UnusedWhereFlag  *ebpf.Variable `ebpf:"unused_where_flag"`
 }
 
 // typesPrograms contains all programs after they have been loaded into the kernel.

@@ -155,7 +155,10 @@ func TestDeepPaths(t *testing.T) {
 				}
 				assert.NotZero(t, e.flags&event.FlagTruncated, "%s is cut", e.path)
 				assert.True(t, strings.HasPrefix(full, e.path), "%q is the root side of %q", e.path, full)
-				assert.Len(t, e.path, event.PathLen-1, "the root side fills the sample")
+				// The kernel fills the sample with the path inside the
+				// filesystem; the node's path puts the mountpoint before it
+				// (a tmpfs /tmp: longer than a sample).
+				assert.GreaterOrEqual(t, len(e.path), event.PathLen-1, "the root side fills the sample")
 			}
 			assert.Equal(t, map[string]int{"deep": 1, "etc-chain": 1, "long": 1, "control": 1}, tops)
 		})

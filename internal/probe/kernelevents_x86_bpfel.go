@@ -14,28 +14,34 @@ import (
 )
 
 type kerneleventsEvent struct {
-	_        structs.HostLayout
-	TsNs     uint64
-	CgroupId uint64
-	Tgid     uint32
-	Tid      uint32
-	Uid      uint32
-	Gid      uint32
-	PathLen  uint16
-	Hook     uint8
-	Flags    uint8
-	Comm     [16]int8
-	Path     [256]int8
-	Euid     uint32
-	Egid     uint32
-	ExeDev   uint32
-	ExeIno   uint64
-	StartNs  uint64
+	_          structs.HostLayout
+	TsNs       uint64
+	CgroupId   uint64
+	Tgid       uint32
+	Tid        uint32
+	Uid        uint32
+	Gid        uint32
+	PathLen    uint16
+	Hook       uint8
+	Flags      uint8
+	Comm       [16]int8
+	Path       [256]int8
+	Euid       uint32
+	Egid       uint32
+	ExeDev     uint32
+	ExeIno     uint64
+	StartNs    uint64
+	FsDev      uint32
+	MntId      uint32
+	MntPathOff uint16
+	Where      uint8
+	Pad        [5]uint8
 }
 
 type kerneleventsPrefixKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
+	Dev       uint32
 	Data      [128]uint8
 }
 
@@ -47,7 +53,11 @@ type kerneleventsScratch struct {
 	K          uint32
 	Pad        uint32
 	StopDentry uint64
-	StopMnt    uint64
+	SbRoot     uint64
+	Dev        uint32
+	MntId      uint32
+	MntOff     uint32
+	Where      uint32
 	RingDentry [32]uint64
 	RingName   [32]uint64
 	RingLen    [32]uint32
@@ -55,7 +65,6 @@ type kerneleventsScratch struct {
 	Dwin       [192]int8
 	Key        kerneleventsPrefixKey
 	Name       [256]int8
-	_          [4]byte
 }
 
 type kerneleventsTmpfileInfo struct {
@@ -92,6 +101,7 @@ const (
 	kerneleventsMapLinkPending              = "link_pending"
 	kerneleventsMapLostCgroups              = "lost_cgroups"
 	kerneleventsMapMknodPending             = "mknod_pending"
+	kerneleventsMapNodeDevs                 = "node_devs"
 	kerneleventsMapPathPrefixes             = "path_prefixes"
 	kerneleventsMapScratchMap               = "scratch_map"
 	kerneleventsMapTmpfiles                 = "tmpfiles"
@@ -197,6 +207,7 @@ type kerneleventsMapSpecs struct {
 	LinkPending   *ebpf.MapSpec `ebpf:"link_pending"`
 	LostCgroups   *ebpf.MapSpec `ebpf:"lost_cgroups"`
 	MknodPending  *ebpf.MapSpec `ebpf:"mknod_pending"`
+	NodeDevs      *ebpf.MapSpec `ebpf:"node_devs"`
 	PathPrefixes  *ebpf.MapSpec `ebpf:"path_prefixes"`
 	ScratchMap    *ebpf.MapSpec `ebpf:"scratch_map"`
 	Tmpfiles      *ebpf.MapSpec `ebpf:"tmpfiles"`
@@ -248,6 +259,7 @@ type kerneleventsMaps struct {
 	LinkPending   *ebpf.Map `ebpf:"link_pending"`
 	LostCgroups   *ebpf.Map `ebpf:"lost_cgroups"`
 	MknodPending  *ebpf.Map `ebpf:"mknod_pending"`
+	NodeDevs      *ebpf.Map `ebpf:"node_devs"`
 	PathPrefixes  *ebpf.Map `ebpf:"path_prefixes"`
 	ScratchMap    *ebpf.Map `ebpf:"scratch_map"`
 	Tmpfiles      *ebpf.Map `ebpf:"tmpfiles"`
@@ -264,6 +276,7 @@ func (m *kerneleventsMaps) Close() error {
 		m.LinkPending,
 		m.LostCgroups,
 		m.MknodPending,
+		m.NodeDevs,
 		m.PathPrefixes,
 		m.ScratchMap,
 		m.Tmpfiles,

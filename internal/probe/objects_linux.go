@@ -31,6 +31,7 @@ type commonMaps struct {
 	CommExclude   *ebpf.Map `ebpf:"comm_exclude"`
 	CgroupExclude *ebpf.Map `ebpf:"cgroup_exclude"`
 	PathPrefixes  *ebpf.Map `ebpf:"path_prefixes"`
+	NodeDevs      *ebpf.Map `ebpf:"node_devs"`
 	ScratchMap    *ebpf.Map `ebpf:"scratch_map"`
 	LostCgroups   *ebpf.Map `ebpf:"lost_cgroups"`
 	Rodata        *ebpf.Map `ebpf:".rodata"`
@@ -45,6 +46,7 @@ func (m *commonMaps) named(to map[string]*ebpf.Map) {
 	to[kerneleventsMapCommExclude] = m.CommExclude
 	to[kerneleventsMapCgroupExclude] = m.CgroupExclude
 	to[kerneleventsMapPathPrefixes] = m.PathPrefixes
+	to[kerneleventsMapNodeDevs] = m.NodeDevs
 	to[kerneleventsMapScratchMap] = m.ScratchMap
 	to[kerneleventsMapLostCgroups] = m.LostCgroups
 	to[".rodata"] = m.Rodata

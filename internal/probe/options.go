@@ -101,9 +101,17 @@ type Options struct {
 	// MaxLatency bounds how long a sample may wait in the ring when wakeups
 	// are batched: the reader drains it at least this often.
 	MaxLatency time.Duration
-	// PathPrefixes keeps only files whose absolute path starts with one of
-	// these; empty keeps all.
+	// PathPrefixes keeps only files whose path on the node starts with one
+	// of these; empty keeps all. They are resolved through the node's mount
+	// table (MountInfo) to filesystems and paths inside them, so a file
+	// counts under a watched directory through any mount of it, in any mount
+	// namespace.
 	PathPrefixes []string
+	// MountInfo is the node's mount table (a mountinfo file, proc(5)): the
+	// mount namespace whose paths samples and PathPrefixes are in. Empty
+	// means /proc/1/mountinfo (the init process's: the node's, when this
+	// /proc shows the node's processes).
+	MountInfo string
 	// UIDs keeps only files created by these effective uids (the kernel
 	// compares cred->euid, bpf/filter.h); empty keeps all.
 	UIDs []uint32
@@ -234,6 +242,9 @@ func (o *Options) Problems(pageSize int) []*FieldError {
 	}
 	if o.KretprobeMaxActive < 0 || o.KretprobeMaxActive > MaxKretprobeActive {
 		bad("KretprobeMaxActive", -1, "kretprobe maxactive %d must be from 1 to %d (0: %d)", o.KretprobeMaxActive, MaxKretprobeActive, MaxKretprobeActive)
+	}
+	if o.MountInfo != "" && o.MountInfo[0] != '/' {
+		bad("MountInfo", -1, "%q must be an absolute path", o.MountInfo)
 	}
 	if o.BTFPath != "" && o.BTFPath[0] != '/' {
 		bad("BTFPath", -1, "%q must be an absolute path", o.BTFPath)

@@ -47,10 +47,8 @@ type Probe struct {
 	// detached is set by Drain once no program can write a sample: the
 	// reader then returns ErrDrained when the ring is empty.
 	detached atomic.Bool
-	// prefixes filter the samples the kernel could not (FlagUnresolved);
-	// resolved holds such a sample's path once resolved (see resolve).
-	prefixes []string
-	resolved []byte
+	// where maps samples to the node's paths (where_linux.go).
+	where *where
 }
 
 // kretMiss is one kretprobe and the reader of the kernel's miss counter for
@@ -195,7 +193,7 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Probe{hook: h, objs: objs, counters: objs.common().Counters, maxLatency: opts.MaxLatency, prefixes: opts.PathPrefixes}
+	p := &Probe{hook: h, objs: objs, counters: objs.common().Counters, maxLatency: opts.MaxLatency}
 	defer func() {
 		if err != nil {
 			p.Close()
@@ -208,6 +206,10 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 	if err := objs.common().LostCgroups.Put(uint64(0), uint64(0)); err != nil {
 		return nil, fmt.Errorf("create the lost_cgroups overflow entry: %w", err)
 	}
+	if p.where, err = newWhere(opts.MountInfo, opts.PathPrefixes, objs.common()); err != nil {
+		return nil, err
+	}
+	p.where.watch()
 	for _, a := range objs.required() {
 		var l link.Link
 		if a.withMisses != nil {
@@ -312,7 +314,8 @@ func ownPIDNamespace() (pidNamespace, error) {
 
 // prefixKey mirrors struct prefix_key in bpf/filter.h.
 type prefixKey struct {
-	PrefixLen uint32
+	PrefixLen uint32 // bits: 32 for Dev, then 8 per byte of Data
+	Dev       uint32 // kernel dev_t
 	Data      [MaxPathPrefix]byte
 }
 
@@ -333,13 +336,6 @@ func fillFilters(maps *commonMaps, opts *Options) error {
 	for _, id := range opts.ExcludeCgroupIDs {
 		if err := maps.CgroupExclude.Put(id, one); err != nil {
 			return fmt.Errorf("fill cgroup filter: %w", err)
-		}
-	}
-	for _, pfx := range opts.PathPrefixes {
-		key := prefixKey{PrefixLen: uint32(len(pfx) * 8)}
-		copy(key.Data[:], pfx)
-		if err := maps.PathPrefixes.Put(key, one); err != nil {
-			return fmt.Errorf("fill path prefix filter: %w", err)
 		}
 	}
 	return nil
@@ -413,7 +409,7 @@ func (p *Probe) Read(e *event.Event) error {
 		if err := event.Decode(p.rec.RawSample, e); err != nil {
 			return err
 		}
-		if e.Flags&event.FlagUnresolved != 0 && !p.resolve(e) {
+		if !p.where.place(e) {
 			continue // outside the path prefixes, known only now
 		}
 		return nil
@@ -567,6 +563,9 @@ func (p *Probe) Close() error {
 		if err := p.rd.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close reader: %w", err))
 		}
+	}
+	if p.where != nil {
+		p.where.close()
 	}
 	for _, l := range p.links {
 		if err := l.Close(); err != nil {

@@ -84,6 +84,8 @@ type seen struct {
 	comm, path          string
 	hook                event.Hook
 	flags               event.Flags
+	where               event.Where
+	fsPath              string
 }
 
 // collector drains a probe in the background.
@@ -123,7 +125,7 @@ func collect(p *Probe) *collector {
 				return
 			}
 			c.mu.Lock()
-			c.events = append(c.events, seen{e.TGID, e.TID, e.UID, e.GID, string(e.Comm), string(e.Path), e.Hook, e.Flags})
+			c.events = append(c.events, seen{e.TGID, e.TID, e.UID, e.GID, string(e.Comm), string(e.Path), e.Hook, e.Flags, e.Where, string(e.FSPath)})
 			c.mu.Unlock()
 		}
 	}()
@@ -330,12 +332,20 @@ func TestExcludeComm(t *testing.T) {
 
 // TestLostAccounting fills a one-page ring with nobody reading: every file is
 // either received or counted as lost, exactly.
+//
+// The child runs as a uid of its own and the probe keeps only that uid: the
+// lost counter is host-wide, and the prefix filter never drops a file the
+// node's mount table cannot place (another test's private tmpfs), which
+// would otherwise count in it.
 func TestLostAccounting(t *testing.T) {
 	root := testutil.TempDir(t)
+	require.NoError(t, os.Chmod(root, 0o777))
+	const uid = 4243
 	opts := DefaultOptions()
 	opts.RingBufferSize = os.Getpagesize()
 	opts.WakeupBytes = 0
 	opts.PathPrefixes = []string{root + "/"}
+	opts.UIDs = []uint32{uid}
 	opts.ExcludePID = os.Getpid()
 	p := openHook(t, opts)
 
@@ -344,7 +354,7 @@ func TestLostAccounting(t *testing.T) {
 	for i := range ops {
 		ops[i] = testutil.Op{Kind: testutil.OpOpenat, Path: "burst-" + itoa(i)}
 	}
-	child := testutil.RunChild(t, testutil.ChildSpec{Dir: root, Ops: ops})
+	child := testutil.RunChild(t, testutil.ChildSpec{Dir: root, Ops: ops}.AsUser(uid, uid))
 	c := collect(p) // only now: the ring overflowed while nobody read
 	got := c.wait(t, 1, uint32(child.PID))
 	lost, err := p.Lost()

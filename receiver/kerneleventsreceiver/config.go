@@ -92,7 +92,9 @@ type IdentityConfig struct {
 	// first cgroup2 mount.
 	CgroupRoot string `mapstructure:"cgroup_root"`
 	// HostRoot is the node's root directory as the collector sees it, for
-	// the user names of host processes that have exited.
+	// the user names of host processes that have exited, and for the node's
+	// mount table (<host_root>/proc/1/mountinfo), through which file paths
+	// and filter::path_prefixes are the node's.
 	HostRoot string `mapstructure:"host_root"`
 	// Spire asks the node's SPIRE agent for the SPIFFE IDs of creators.
 	Spire SpireConfig `mapstructure:"spire"`
@@ -109,8 +111,10 @@ type WakeupConfig struct {
 
 // FilterConfig selects files in the kernel.
 type FilterConfig struct {
-	// PathPrefixes keeps only files whose absolute path starts with one of
-	// these (end a directory with "/"); empty keeps all.
+	// PathPrefixes keeps only files whose path on the node starts with one
+	// of these (end a directory with "/"); empty keeps all. Matched through
+	// the node's mount table, so any mount of a watched directory, in any
+	// mount namespace, matches.
 	PathPrefixes []string `mapstructure:"path_prefixes"`
 	// UIDs keeps only files created by these effective uids; empty keeps all.
 	UIDs []uint32 `mapstructure:"uids"`
@@ -243,6 +247,7 @@ var probeOptionKeys = map[string]string{
 	"ExcludeComms":     "filter::exclude_comms",
 	"ExcludeCgroupIDs": "filter::exclude_cgroups",
 	"BTFPath":          "btf_path",
+	"MountInfo":        "identity::host_root",
 }
 
 // probeOptions turns the config into what the loader takes.
@@ -256,11 +261,26 @@ func (cfg *Config) probeOptions() probe.Options {
 		UIDs:           cfg.Filter.UIDs,
 		ExcludeComms:   cfg.Filter.ExcludeComms,
 		BTFPath:        cfg.BTFPath,
+		MountInfo:      cfg.nodeMountInfo(),
 	}
 	if cfg.Filter.ExcludeSelf {
 		o.ExcludePID = os.Getpid()
 	}
 	return o
+}
+
+// nodeMountInfo is the node's mount table: the mountinfo of the process
+// whose root identity::host_root is when it is /proc/<pid>/root (a
+// collector with the node's pid namespace), else the one under host_root's
+// /proc (the node's init's: host_root "/" gives /proc/1/mountinfo).
+func (cfg *Config) nodeMountInfo() string {
+	root := filepath.Clean(cfg.Identity.HostRoot)
+	if rest, ok := strings.CutPrefix(root, "/proc/"); ok {
+		if pid, ok := strings.CutSuffix(rest, "/root"); ok && pid != "" && !strings.Contains(pid, "/") {
+			return "/proc/" + pid + "/mountinfo"
+		}
+	}
+	return filepath.Join(root, "proc/1/mountinfo")
 }
 
 // excludeCgroupIDs resolves filter::exclude_cgroups to cgroup v2 ids: the

@@ -240,3 +240,18 @@ func TestEvidenceGapStaysOn(t *testing.T) {
 	cfg.Events.KernelFileCreated.Enabled = false
 	assert.NoError(t, cfg.Validate(), "no evidence at all: nothing to shed")
 }
+
+// TestNodeMountInfo: the node's mount table follows identity::host_root.
+func TestNodeMountInfo(t *testing.T) {
+	for root, want := range map[string]string{
+		"/":             "/proc/1/mountinfo",
+		"/proc/1/root":  "/proc/1/mountinfo",
+		"/proc/1/root/": "/proc/1/mountinfo",
+		"/host":         "/host/proc/1/mountinfo",
+		"/proc/x/y":     "/proc/x/y/proc/1/mountinfo",
+	} {
+		cfg := createDefaultConfig().(*Config)
+		cfg.Identity.HostRoot = root
+		assert.Equal(t, want, cfg.probeOptions().MountInfo, root)
+	}
+}

@@ -211,8 +211,8 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	}
 	// Paths, names and the executable are the kernel's bytes: labels
 	// (event.Label) keep them valid UTF-8 for every exporter, reversibly.
-	dir := aggregate.DirUnresolved // the leaf side only: its directories are not where they seem
-	if e.Flags&event.FlagRootless == 0 {
+	dir := aggregate.DirUnresolved // its directory on the node is not known
+	if !e.DirUnknown() {
 		dir = event.Label(path.Dir(p))
 	}
 	var opts []metadata.EventAttributeOption
@@ -233,6 +233,16 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	if e.Flags&event.FlagIOUring != 0 {
 		opts = append(opts, metadata.WithKerneleventsIoUringEventAttribute(true))
 	}
+	// Where the file is: its filesystem, and the creator's view (the path
+	// below the root of the mount it went through), evidence only.
+	if e.MountPath != nil {
+		opts = append(opts,
+			metadata.WithKerneleventsFileMountPathEventAttribute(event.LabelBytes(e.MountPath)),
+			metadata.WithKerneleventsFileMountIDEventAttribute(int64(e.MountID)))
+	}
+	if e.Where&event.WhereOverlayUpper != 0 {
+		opts = append(opts, metadata.WithKerneleventsFileOverlayUpperEventAttribute(true))
+	}
 	if e.Flags&event.FlagMknod != 0 {
 		opts = append(opts, metadata.WithKerneleventsSyscallEventAttribute("mknod"))
 	}
@@ -242,7 +252,7 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	g := ev.group(workload)
 	g.lb.RecordKernelFileCreatedEvent(context.Background(), pcommon.Timestamp(int64(e.TimeNs)+ev.offset),
 		event.Label(p), dir, int64(e.TGID), int64(e.TID), int64(e.UID), int64(e.GID), // effective ids
-		event.LabelBytes(e.Comm), eventHookAttr(e.Hook), int64(e.CgroupID), opts...)
+		event.LabelBytes(e.Comm), eventHookAttr(e.Hook), event.DevString(e.FSDev), int64(e.CgroupID), opts...)
 
 	who := f.User
 	if who == "" {

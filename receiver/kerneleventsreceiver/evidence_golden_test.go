@@ -48,7 +48,8 @@ func goldenEvidence(t *testing.T, lbc metadata.LogsBuilderConfig, spiffe bool) (
 	ev.setKey(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize)))
 	at := func(ms int) (*event.Event, time.Time) {
 		e := &event.Event{TimeNs: uint64(1e9 + ms*1e6), CgroupID: 77, TGID: 100, TID: 101, UID: 0, GID: 0, RealUID: 0,
-			Hook: event.HookTracepoint, Comm: []byte("sshd"), Path: []byte("/var/log/wtmp")}
+			Hook: event.HookTracepoint, Comm: []byte("sshd"), Path: []byte("/var/log/wtmp"),
+			FSDev: 0x803, FSPath: []byte("/log/wtmp"), MountID: 29, MountPath: []byte("/log/wtmp")}
 		return e, goldenT0.Add(time.Duration(ms+2) * time.Millisecond) // read 2 ms after the hook
 	}
 
@@ -59,12 +60,16 @@ func goldenEvidence(t *testing.T, lbc metadata.LogsBuilderConfig, spiffe bool) (
 	e.TGID, e.TID, e.UID, e.GID, e.RealUID = 4242, 4243, 101, 101, 1000
 	e.Hook, e.Flags = event.HookIOUring, event.FlagIOUring|event.FlagTruncated
 	e.Comm, e.Path = []byte("nginx"), []byte("/srv/www/cache/deep")
+	// through a container's overlay: the upper layer's place on the node
+	e.Path, e.FSPath = []byte("/var/lib/containers/up/srv/www/cache/deep"), []byte("/var/lib/containers/up/srv/www/cache/deep")
+	e.FSDev, e.MountPath, e.Where = 0x801, nil, event.WhereOverlayUpper|event.WhereNoMountPath
 	ev.add(e, 1, identity.Facts{User: "www-data", Executable: "/usr/sbin/nginx", SPIFFE: identity.SPIFFEFacts{
 		Status: identity.SPIFFEIssued, IDs: []string{"spiffe://example.org/web", "spiffe://example.org/web-canary"}, Hint: "web"}}, now)
 
 	e, now = at(2)
 	e.Flags = event.FlagMknod | event.FlagRootless
 	e.Comm, e.Path = []byte("mk\xfffifo"), []byte("run/q\xff/./fifo")
+	e.FSPath, e.MountPath, e.Where = e.Path, nil, event.WhereNoMountPath
 	ev.add(e, 1, identity.Facts{}, now) // not looked up: attributed from the caches
 
 	for ms := 3; ms <= 4; ms++ { // over 3 per second: shed

@@ -252,9 +252,10 @@ func TestIdentityUserFromCreatorsRoot(t *testing.T) {
 	if b, err := os.ReadFile("/etc/passwd"); err == nil {
 		require.NotContains(t, string(b), ":4242:", "this test needs uid 4242 unnamed on the host")
 	}
-	// Inside its root the process creates /work/x: that is the path the
-	// kernel reports (up to the task's root).
-	marker := "/work/"
+	// Inside its root the process creates /work/x: on the node, and so for
+	// the filter, <root>/work/x.
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "work"), 0o777))
+	marker := filepath.Join(root, "work") + "/"
 	cfg := testConfig(root)
 	cfg.Filter.PathPrefixes = []string{marker}
 	cfg.Identity.Rules = []identity.Rule{{Name: "image-user", Match: identity.Match{User: "imageuser"}, Attributes: map[string]string{"team": "image"}}}

@@ -146,11 +146,12 @@ func containerIDs(t *testing.T, c *containerCLI, cgroup func(id string) string) 
 	img := c.image()
 	out := testutil.TempDir(t)
 	require.NoError(t, os.Chmod(out, 0o777))
-	// Inside the container the directory is /kernelevents-out: the path the
-	// kernel reports (up to the task's root).
+	// Inside the container the directory is /kernelevents-out; the filter
+	// is on the node's path of the files, out (the creator's view never
+	// decides what is filtered).
 	const inside = "/kernelevents-out"
 	cfg := testConfig(out)
-	cfg.Filter.PathPrefixes = []string{inside + "/"}
+	cfg.Filter.PathPrefixes = []string{out + "/"}
 	cfg.Identity.UnmatchedAttributes = map[string]string{}
 	// The executable inside the container, by its path there, checked by
 	// device and inode through the container's storage.

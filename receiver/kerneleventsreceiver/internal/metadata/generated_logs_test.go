@@ -140,7 +140,7 @@ func TestLogsBuilder(t *testing.T) {
 			lb.RecordKernelEvidenceGapEvent(ctx, timestamp, 26, 31, WithKerneleventsEvidenceStreamEventAttribute("kernelevents.evidence.stream-val"), WithKerneleventsEvidenceSeqEventAttribute(25), WithKerneleventsEvidencePrevEventAttribute("kernelevents.evidence.prev-val"), WithKerneleventsEvidenceResourceKeysEventAttribute([]any{"kernelevents.evidence.resource_keys-item1", "kernelevents.evidence.resource_keys-item2"}))
 			defaultEventsCount++
 			allEventsCount++
-			lb.RecordKernelFileCreatedEvent(ctx, timestamp, "file.path-val", "file.directory-val", 11, 9, 15, 16, "kernelevents.process.comm-val", AttributeKerneleventsHookKretprobe, 22, WithKerneleventsFilePathTruncatedEventAttribute(true), WithProcessRealUserIDEventAttribute(20), WithProcessUserNameEventAttribute("process.user.name-val"), WithProcessExecutablePathEventAttribute("process.executable.path-val"), WithProcessExecutableNameEventAttribute("process.executable.name-val"), WithKerneleventsIoUringEventAttribute(false), WithKerneleventsSyscallEventAttribute("kernelevents.syscall-val"), WithKerneleventsRecordSpiffeStatusEventAttribute("kernelevents.record.spiffe.status-val"), WithSpiffeIDEventAttribute("spiffe.id-val"), WithKerneleventsSpiffeIdsEventAttribute([]any{"kernelevents.spiffe.ids-item1", "kernelevents.spiffe.ids-item2"}), WithKerneleventsSpiffeHintEventAttribute("kernelevents.spiffe.hint-val"), WithKerneleventsEvidenceStreamEventAttribute("kernelevents.evidence.stream-val"), WithKerneleventsEvidenceSeqEventAttribute(25), WithKerneleventsEvidencePrevEventAttribute("kernelevents.evidence.prev-val"), WithKerneleventsEvidenceResourceKeysEventAttribute([]any{"kernelevents.evidence.resource_keys-item1", "kernelevents.evidence.resource_keys-item2"}))
+			lb.RecordKernelFileCreatedEvent(ctx, timestamp, "file.path-val", "file.directory-val", 11, 9, 15, 16, "kernelevents.process.comm-val", AttributeKerneleventsHookKretprobe, "kernelevents.file.device-val", 22, WithKerneleventsFilePathTruncatedEventAttribute(true), WithProcessRealUserIDEventAttribute(20), WithProcessUserNameEventAttribute("process.user.name-val"), WithProcessExecutablePathEventAttribute("process.executable.path-val"), WithProcessExecutableNameEventAttribute("process.executable.name-val"), WithKerneleventsIoUringEventAttribute(false), WithKerneleventsSyscallEventAttribute("kernelevents.syscall-val"), WithKerneleventsFileMountPathEventAttribute("kernelevents.file.mount_path-val"), WithKerneleventsFileMountIDEventAttribute(26), WithKerneleventsFileOverlayUpperEventAttribute(false), WithKerneleventsRecordSpiffeStatusEventAttribute("kernelevents.record.spiffe.status-val"), WithSpiffeIDEventAttribute("spiffe.id-val"), WithKerneleventsSpiffeIdsEventAttribute([]any{"kernelevents.spiffe.ids-item1", "kernelevents.spiffe.ids-item2"}), WithKerneleventsSpiffeHintEventAttribute("kernelevents.spiffe.hint-val"), WithKerneleventsEvidenceStreamEventAttribute("kernelevents.evidence.stream-val"), WithKerneleventsEvidenceSeqEventAttribute(25), WithKerneleventsEvidencePrevEventAttribute("kernelevents.evidence.prev-val"), WithKerneleventsEvidenceResourceKeysEventAttribute([]any{"kernelevents.evidence.resource_keys-item1", "kernelevents.evidence.resource_keys-item2"}))
 
 			rb := lb.NewResourceBuilder()
 			rb.SetContainerID("container.id-val")
@@ -295,6 +295,18 @@ func TestLogsBuilder(t *testing.T) {
 					attrVal, ok = lr.Attributes().Get("kernelevents.syscall")
 					assert.True(t, ok)
 					assert.Equal(t, "kernelevents.syscall-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("kernelevents.file.device")
+					assert.True(t, ok)
+					assert.Equal(t, "kernelevents.file.device-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("kernelevents.file.mount_path")
+					assert.True(t, ok)
+					assert.Equal(t, "kernelevents.file.mount_path-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("kernelevents.file.mount_id")
+					assert.True(t, ok)
+					assert.EqualValues(t, 26, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("kernelevents.file.overlay_upper")
+					assert.True(t, ok)
+					assert.False(t, attrVal.Bool())
 					attrVal, ok = lr.Attributes().Get("kernelevents.cgroup.id")
 					assert.True(t, ok)
 					assert.EqualValues(t, 22, attrVal.Int())

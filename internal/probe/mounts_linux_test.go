@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build linux
+
+package probe
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A node's mount table: the root filesystem (8:1), /var/lib/data a bind of
+// its /srv/data, /tmp a tmpfs (0:30), a tmpfs mounted over /mnt/x twice
+// (0:31 below 0:32), a disk (8:17) at /mnt/with\040space.
+const testMountInfo = `22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+30 22 8:1 /srv/data /var/lib/data rw,relatime shared:1 - ext4 /dev/sda1 rw
+31 22 0:30 / /tmp rw shared:2 - tmpfs tmpfs rw
+32 22 0:31 / /mnt/x rw shared:3 - tmpfs tmpfs rw
+33 32 0:32 / /mnt/x rw shared:4 - tmpfs tmpfs rw
+34 22 8:17 / /mnt/with\040space rw shared:5 - ext4 /dev/sdb1 rw
+`
+
+func testTable(t *testing.T) *mountTable {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "mountinfo")
+	require.NoError(t, os.WriteFile(f, []byte(testMountInfo), 0o644))
+	tab, err := readMountTable(f)
+	require.NoError(t, err)
+	return tab
+}
+
+func kdev(major, minor uint32) uint32 { return major<<20 | minor }
+
+// TestNodePathFromMountTable: a filesystem path maps to its node path
+// through the narrowest mount holding it; a device or path the node does
+// not mount has none.
+func TestNodePathFromMountTable(t *testing.T) {
+	tab := testTable(t)
+	for _, tc := range []struct {
+		dev    uint32
+		fsPath string
+		want   string
+		ok     bool
+	}{
+		{kdev(8, 1), "/etc/passwd", "/etc/passwd", true},
+		{kdev(8, 1), "/srv/data/x", "/var/lib/data/x", true}, // the bind's root is the longest
+		{kdev(8, 1), "/srv/database", "/srv/database", true}, // not under /srv/data
+		{kdev(8, 1), "/srv/data", "/var/lib/data", true},     // the bind's root itself
+		{kdev(0, 30), "/ke-1/f", "/tmp/ke-1/f", true},        // a tmpfs from its own root
+		{kdev(0, 32), "/f", "/mnt/x/f", true},                // the top of two
+		{kdev(8, 17), "/a", "/mnt/with space/a", true},       // mountinfo's escapes undone
+		{kdev(0, 99), "/private", "", false},                 // a namespace's own tmpfs
+	} {
+		got, ok := tab.nodePath(nil, tc.dev, []byte(tc.fsPath))
+		assert.Equal(t, tc.ok, ok, tc.fsPath)
+		assert.Equal(t, tc.want, string(got), tc.fsPath)
+	}
+}
+
+// TestPrefixKeys: a node prefix becomes the path inside the filesystem of
+// the mount that holds it, and the whole of every mount below it.
+func TestPrefixKeys(t *testing.T) {
+	tab := testTable(t)
+	assert.Equal(t, map[uint32][]string{kdev(8, 1): {"/etc/cron.d/"}}, tab.prefixKeys([]string{"/etc/cron.d/"}))
+	assert.Equal(t, map[uint32][]string{kdev(8, 1): {"/srv/data/app/"}}, tab.prefixKeys([]string{"/var/lib/data/app/"}))
+	assert.Equal(t, map[uint32][]string{kdev(8, 1): {"/srv/data/", "/var/lib/"}}, tab.prefixKeys([]string{"/var/lib/"}))
+	assert.Equal(t, map[uint32][]string{kdev(0, 30): {"/"}}, tab.prefixKeys([]string{"/tmp/"}))
+	assert.Equal(t, map[uint32][]string{kdev(0, 30): {"/ke"}}, tab.prefixKeys([]string{"/tmp/ke"}))
+	// "/mnt/" holds the tmpfs mounts and the disk below it, whole.
+	assert.Equal(t, map[uint32][]string{kdev(8, 1): {"/mnt/"}, kdev(0, 31): {"/"}, kdev(0, 32): {"/"}, kdev(8, 17): {"/"}},
+		tab.prefixKeys([]string{"/mnt/"}))
+	// The top one of two mounts on one point holds what is under it.
+	assert.Equal(t, map[uint32][]string{kdev(0, 32): {"/a/"}}, tab.prefixKeys([]string{"/mnt/x/a/"}))
+	assert.True(t, matchKeys(tab.prefixKeys([]string{"/var/lib/data/app/"}), kdev(8, 1), []byte("/srv/data/app/f")))
+	assert.False(t, matchKeys(tab.prefixKeys([]string{"/var/lib/data/app/"}), kdev(8, 1), []byte("/srv/data/other")))
+}

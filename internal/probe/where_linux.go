@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build linux
+
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/kernelevents/kernelevents/internal/event"
+)
+
+// DefaultMountInfo is the node's mount table when Options.MountInfo is empty.
+const DefaultMountInfo = "/proc/1/mountinfo"
+
+// refreshGap bounds how often a sample on a filesystem the table does not
+// have makes the reader read the table again (a private tmpfs in a loop
+// would otherwise make it read the table per file).
+const refreshGap = 100 * time.Millisecond
+
+// where keeps the node's mount table and the in-kernel prefix filter's keys
+// in step with it: read at start, again when the table changes (mountinfo
+// is pollable: POLLPRI on every mount or unmount in its namespace) and on a
+// sample from a filesystem it does not have.
+type where struct {
+	path     string
+	prefixes []string
+	prefMap  *ebpf.Map // path_prefixes; nil without a prefix filter
+	devMap   *ebpf.Map // node_devs
+
+	mu       sync.Mutex
+	table    *mountTable
+	keys     map[uint32][]string
+	inKernel map[uint32]bool // devs in node_devs
+	keyed    map[prefixKey]bool
+	last     time.Time
+	buf      []byte
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newWhere(path string, prefixes []string, maps *commonMaps) (*where, error) {
+	if path == "" {
+		path = DefaultMountInfo
+	}
+	w := &where{path: path, prefixes: prefixes, devMap: maps.NodeDevs, inKernel: map[uint32]bool{}, keyed: map[prefixKey]bool{}}
+	if len(prefixes) > 0 {
+		w.prefMap = maps.PathPrefixes
+	}
+	if err := w.refresh(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// refresh reads the table again and brings the kernel's maps in step: new
+// keys and devs first, then stale ones out. A filesystem goes into
+// node_devs (where the kernel may drop its files) only once all its keys
+// are in, so a full map makes the kernel pass files, never drop them.
+func (w *where) refresh() error {
+	t, err := readMountTable(w.path)
+	if err != nil {
+		return err
+	}
+	keys := t.prefixKeys(w.prefixes)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.last = time.Now()
+	w.table, w.keys = t, keys
+	if w.prefMap == nil {
+		return nil
+	}
+	one := uint8(1)
+	var errs []error
+	keyed := map[prefixKey]bool{}
+	devs := map[uint32]bool{}
+	for dev := range t.byDev {
+		ok := true
+		for _, k := range keys[dev] {
+			key := prefixKey{Dev: dev}
+			n := copy(key.Data[:], k)
+			key.PrefixLen = 32 + uint32(n)*8
+			if err := w.prefMap.Put(key, one); err != nil {
+				errs = append(errs, fmt.Errorf("path prefix filter: %w", err))
+				ok = false
+				break
+			}
+			keyed[key] = true
+		}
+		if !ok {
+			continue
+		}
+		if err := w.devMap.Put(dev, one); err != nil {
+			errs = append(errs, fmt.Errorf("node filesystems: %w", err))
+			continue
+		}
+		devs[dev] = true
+	}
+	for dev := range w.inKernel {
+		if !devs[dev] {
+			if err := w.devMap.Delete(dev); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for k := range w.keyed {
+		if !keyed[k] {
+			if err := w.prefMap.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	w.inKernel, w.keyed = devs, keyed
+	if len(errs) > 0 {
+		// Not fatal: a filesystem whose keys did not fit is passed by the
+		// kernel and filtered here.
+		return fmt.Errorf("update the path prefix filter from %s: %w", w.path, errors.Join(errs...))
+	}
+	return nil
+}
+
+// place sets e.Path to the node's path of the file, or sets
+// event.WhereNodeUnknown, and applies the prefix filter to the samples the
+// kernel passed without it. False: filtered out.
+func (w *where) place(e *event.Event) bool {
+	if e.Flags&event.FlagRootless != 0 || e.Where&event.WhereDisconnected != 0 {
+		return true // no path from the filesystem's root: nothing to map
+	}
+	if e.Where&event.WhereUserNSFS != 0 {
+		// Mounted from a user namespace: never in the node's table (its
+		// mount namespace belongs to the initial user namespace), whatever
+		// node mount its reused device number once named.
+		e.Where |= event.WhereNodeUnknown
+		return true
+	}
+	dev := kernelDev(e.FSDev)
+	w.mu.Lock()
+	np, ok := w.table.nodePath(w.buf[:0], dev, e.FSPath)
+	stale := !ok && time.Since(w.last) >= refreshGap
+	w.mu.Unlock()
+	if stale {
+		_ = w.refresh() // a failed read keeps the last table
+		w.mu.Lock()
+		np, ok = w.table.nodePath(w.buf[:0], dev, e.FSPath)
+		w.mu.Unlock()
+	}
+	if !ok {
+		e.Where |= event.WhereNodeUnknown
+		return true // never dropped: not known to be outside the prefixes
+	}
+	w.buf = np
+	e.Path = np
+	if len(w.prefixes) == 0 || e.Flags&event.FlagUnresolved != 0 {
+		return true
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return matchKeys(w.keys, dev, e.FSPath)
+}
+
+// watch re-reads the table whenever it changes, until close.
+func (w *where) watch() {
+	w.stop, w.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(w.done)
+		f, err := os.Open(w.path)
+		if err != nil {
+			return // refreshed on misses only
+		}
+		defer f.Close()
+		fds := []unix.PollFd{{Fd: int32(f.Fd()), Events: unix.POLLPRI}}
+		for {
+			select {
+			case <-w.stop:
+				return
+			default:
+			}
+			n, err := unix.Poll(fds, 200)
+			if err != nil && !errors.Is(err, unix.EINTR) {
+				return
+			}
+			if n > 0 && fds[0].Revents&(unix.POLLPRI|unix.POLLERR) != 0 {
+				_ = w.refresh()
+			}
+		}
+	}()
+}
+
+func (w *where) close() {
+	if w.stop != nil {
+		close(w.stop)
+		<-w.done
+		w.stop = nil
+	}
+}

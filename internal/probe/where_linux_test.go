@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build linux
+
+package probe
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kernelevents/kernelevents/internal/event"
+	"github.com/kernelevents/kernelevents/internal/testutil"
+)
+
+// The tests of this file (issue 24, "where") show the kernel a watched
+// directory under another path, as the root of a user namespace can: the
+// file must be counted under the watched directory's path on the node,
+// through the path prefix filter, whatever the creator's mount namespace,
+// chroot or mount. Before, the path was walked to the creator's root across
+// its mounts: each of these files was reported under the creator's path and
+// dropped by the filter, with no count and no loss.
+
+// inUserNS starts a child as root of a new user namespace with its own
+// mount namespace (unshare -Urm). Its root is mapped to the node's root so
+// that the re-executed test binary (in a directory only root may read) can
+// run; what is tested is what the kernel's path walk sees (mount namespace,
+// chroot, detached mounts, overlays), which the mapping does not change.
+func inUserNS() testutil.ChildOption {
+	return testutil.WithCmd(func(cmd *exec.Cmd) {
+		cmd.SysProcAttr = &syscall.SysProcAttr{
+			Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
+			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
+			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
+		}
+	})
+}
+
+// TestNodePathThroughNamespaces: a child in its own user and mount namespace
+// creates a file in a watched directory through (a) a bind mount of it on
+// another path, (b) a chroot holding such a bind (an open and a mknod
+// relative to the cwd), (c) a detached mount (open_tree OPEN_TREE_CLONE, an
+// openat on its fd), (e) an overlayfs whose upper layer is inside the
+// watched directory; and (d) a host process creates through
+// /proc/<pid>/cwd and /proc/<pid>/root of a process sitting on such a bind.
+// Each is counted once under the watched directory's node path. A file on a
+// filesystem the node does not mount (a tmpfs of the namespace) is not
+// dropped by the filter: counted, its node path unresolved.
+func TestNodePathThroughNamespaces(t *testing.T) {
+	testutil.RequireRoot(t)
+	cases := []struct {
+		name string
+		// ops given the watched dir and a scratch dir outside it
+		ops  func(t *testing.T, w, s string) []testutil.Op
+		want []string // node paths below the watched dir
+	}{
+		{"bind", func(t *testing.T, w, s string) []testutil.Op {
+			return []testutil.Op{
+				{Kind: testutil.OpPrivateMounts},
+				{Kind: testutil.OpBind, Path: s + "/x", For: w},
+				{Kind: testutil.OpOpenAbs, Path: s + "/x/a-bind"},
+			}
+		}, []string{"a-bind"}},
+		{"chroot", func(t *testing.T, w, s string) []testutil.Op {
+			return []testutil.Op{
+				{Kind: testutil.OpPrivateMounts},
+				{Kind: testutil.OpBind, Path: s + "/root/w", For: w},
+				{Kind: testutil.OpChroot, Path: s + "/root"},
+				{Kind: testutil.OpOpenAbs, Path: "/w/b-chroot"},
+				{Kind: testutil.OpChdir, Path: "/w"},
+				{Kind: testutil.OpMknodAs, Path: "b-mknod"},
+			}
+		}, []string{"b-chroot", "b-mknod"}},
+		{"detached", func(t *testing.T, w, s string) []testutil.Op {
+			return []testutil.Op{
+				{Kind: testutil.OpOpenTreeCreate, For: w, Path: "c-detached"},
+			}
+		}, []string{"c-detached"}},
+		{"overlay", func(t *testing.T, w, s string) []testutil.Op {
+			loadOverlay(t)
+			lower := filepath.Join(s, "lower")
+			require.NoError(t, os.Mkdir(lower, 0o755))
+			require.NoError(t, os.WriteFile(filepath.Join(lower, "existing"), nil, 0o644))
+			require.NoError(t, os.Mkdir(filepath.Join(w, "up"), 0o755))
+			require.NoError(t, os.Mkdir(filepath.Join(w, "work"), 0o755))
+			return []testutil.Op{
+				{Kind: testutil.OpPrivateMounts},
+				{Kind: testutil.OpOverlay, Path: s + "/m", For: lower + ":" + w + "/up:" + w + "/work"},
+				{Kind: testutil.OpOpenAbs, Path: s + "/m/e-new"},
+				// A copy-up puts a file in the upper layer, but the
+				// creator made none: not a creation (README).
+				{Kind: testutil.OpOpenWrite, Path: s + "/m/existing"},
+			}
+		}, []string{"up/e-new"}},
+	}
+	for _, h := range Hooks {
+		t.Run(string(h), func(t *testing.T) {
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					w, s := testutil.TempDir(t), testutil.TempDir(t)
+					ops := tc.ops(t, w, s)
+					p, c := watchDir(t, h, w)
+					child := testutil.RunChild(t, testutil.ChildSpec{Dir: s, Ops: ops}, inUserNS())
+					var want []string
+					for _, f := range tc.want {
+						want = append(want, filepath.Join(w, f))
+					}
+					got := c.wait(t, len(want), uint32(child.PID))
+					assert.Equal(t, want, paths(got), "counted under the watched directory's node path")
+					for _, e := range got {
+						assert.Zero(t, e.where&event.WhereNodeUnknown, "%s: on a node mount", e.path)
+						assert.Zero(t, e.flags&(event.FlagUnresolved|event.FlagTruncated), e.path)
+					}
+					if tc.name == "overlay" {
+						for _, e := range got {
+							assert.NotZero(t, e.where&event.WhereOverlayUpper, "%s: the overlay's upper layer followed", e.path)
+						}
+					}
+					assertNoLoss(t, p)
+				})
+			}
+			t.Run("proc_cwd_root", func(t *testing.T) { procCwdRoot(t, h) })
+			t.Run("unknown_fs", func(t *testing.T) { unknownFS(t, h) })
+		})
+	}
+}
+
+// loadOverlay loads overlayfs before the probe: where it is a module (Debian),
+// the loader reads the types it follows (struct ovl_inode) from the BTF of
+// the modules loaded when it starts (README).
+func loadOverlay(t *testing.T) {
+	if _, err := os.Stat("/sys/module/overlay"); err == nil {
+		return
+	}
+	if out, err := exec.Command("modprobe", "overlay").CombinedOutput(); err != nil {
+		testutil.SkipUnlessStrict(t, "overlayfs is not available here (modprobe overlay: %v: %s)", err, out)
+	}
+}
+
+// procCwdRoot: a process of another mount namespace sits on a bind mount of
+// the watched directory; a host process creates through its
+// /proc/<pid>/cwd and /proc/<pid>/root.
+func procCwdRoot(t *testing.T, h Hook) {
+	w, s := testutil.TempDir(t), testutil.TempDir(t)
+	pidFile := filepath.Join(testutil.TempDir(t), "pid")
+	held := testutil.StartHeld(t, testutil.ChildSpec{Dir: s, Ops: []testutil.Op{
+		{Kind: testutil.OpPrivateMounts},
+		{Kind: testutil.OpBind, Path: s + "/x", For: w},
+		{Kind: testutil.OpChdir, Path: s + "/x"},
+		{Kind: testutil.OpPidFile, Path: pidFile},
+	}}, inUserNS())
+	var pid int
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(pidFile)
+		if err != nil || len(b) == 0 {
+			return false
+		}
+		pid, err = strconv.Atoi(string(b))
+		return err == nil
+	}, 10*time.Second, 10*time.Millisecond, "the namespaced child is in place")
+	p, c := watchDir(t, h, w)
+	proc := "/proc/" + strconv.Itoa(pid)
+	viaCwd := testutil.RunChild(t, testutil.ChildSpec{Dir: proc + "/cwd", Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: "d-cwd"}}})
+	viaRoot := testutil.RunChild(t, testutil.ChildSpec{Dir: proc + "/root" + s, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: "x/d-root"}}})
+	held.Release(t)
+	got := c.wait(t, 2, uint32(viaCwd.PID), uint32(viaRoot.PID))
+	assert.Equal(t, []string{filepath.Join(w, "d-cwd"), filepath.Join(w, "d-root")}, paths(got), "counted under the watched directory's node path")
+	assertNoLoss(t, p)
+}
+
+// unknownFS: a tmpfs mounted only in the creator's namespace is on no node
+// mount; its files cannot be placed, so the filter never drops them: they
+// are counted with WhereNodeUnknown and the path inside that tmpfs. Its
+// device number may be one a node mount just freed (anonymous numbers are
+// reused at once; tests beside this one mount and unmount tmpfs on the
+// node): the kernel does not trust the number of a filesystem mounted from
+// a user namespace (WhereUserNSFS).
+func unknownFS(t *testing.T, h Hook) {
+	w, s := testutil.TempDir(t), testutil.TempDir(t)
+	p, c := watchDir(t, h, w)
+	child := testutil.RunChild(t, testutil.ChildSpec{Dir: s, Ops: []testutil.Op{
+		{Kind: testutil.OpPrivateMounts},
+		{Kind: testutil.OpTmpfs, Path: s + "/t"},
+		{Kind: testutil.OpOpenAbs, Path: s + "/t/g-tmpfs"},
+	}}, inUserNS())
+	got := c.wait(t, 1, uint32(child.PID))
+	if assert.Equal(t, []string{"/g-tmpfs"}, paths(got), "counted, with its path inside the tmpfs") {
+		assert.NotZero(t, got[0].where&event.WhereNodeUnknown, "its node path unresolved")
+		assert.NotZero(t, got[0].where&event.WhereUserNSFS, "mounted from a user namespace")
+	}
+	assertNoLoss(t, p)
+}
+
+// TestMknodSymlinkDecoy: the tracepoint hook cannot resolve a mknod name
+// with a '/' in the kernel. It was resolved later in user space, through
+// /proc/<pid>/root: a symlink swapped between the mknod and that lookup put
+// the file under the decoy (and the filter dropped it). The file must be
+// counted, under its real directory (the kretprobe and fexit hooks take
+// the dentry) or unresolved, never under the decoy.
+func TestMknodSymlinkDecoy(t *testing.T) {
+	for _, h := range Hooks {
+		t.Run(string(h), func(t *testing.T) {
+			root := testutil.TempDir(t)
+			w, decoy := filepath.Join(root, "watched"), filepath.Join(root, "decoy")
+			require.NoError(t, os.Mkdir(w, 0o755))
+			require.NoError(t, os.Mkdir(decoy, 0o755))
+			require.NoError(t, os.Symlink("watched", filepath.Join(root, "lnk")))
+			opts := DefaultOptions()
+			opts.Hook = h
+			opts.PathPrefixes = []string{w + "/"}
+			opts.ExcludePID = os.Getpid()
+			p := openHook(t, opts)
+			// The swap happens before the reader starts: the sample waits
+			// in the ring while the link already points at the decoy.
+			child := testutil.RunChild(t, testutil.ChildSpec{Dir: root, Ops: []testutil.Op{
+				{Kind: testutil.OpMknodAs, Path: "lnk/f"},
+				{Kind: testutil.OpSymlinkSwap, Path: filepath.Join(root, "lnk"), For: "decoy"},
+			}})
+			_, err := os.Stat(filepath.Join(w, "f"))
+			require.NoError(t, err, "the file is in the watched directory")
+			c := collect(p)
+			got := c.wait(t, 1, uint32(child.PID))
+			require.Len(t, got, 1, "the mknod is counted")
+			e := got[0]
+			assert.False(t, strings.HasPrefix(e.path, decoy), "%s: not under the decoy", e.path)
+			if e.flags&event.FlagUnresolved != 0 {
+				assert.Equal(t, filepath.Join(root, "lnk")+"/f", e.path, "the name as written, unresolved")
+			} else {
+				assert.Equal(t, filepath.Join(w, "f"), e.path, "resolved in the kernel")
+			}
+			assertNoLoss(t, p)
+		})
+	}
+}
+
+// TestNodeMountsFollowed: a bind mount the node makes after the probe
+// started, of a directory outside the watched one onto a path inside it,
+// is followed: the table is read again when it changes (mountinfo's
+// POLLPRI), and a file created through that mount is counted under the
+// watched directory. Before the re-read the kernel drops such a file (its
+// filesystem is known, its path inside it is not watched).
+func TestNodeMountsFollowed(t *testing.T) {
+	testutil.RequireRoot(t)
+	for _, h := range Hooks {
+		t.Run(string(h), func(t *testing.T) {
+			w, src := testutil.TempDir(t), testutil.TempDir(t)
+			p, c := watchDir(t, h, w)
+			sub := filepath.Join(w, "sub")
+			require.NoError(t, os.Mkdir(sub, 0o755))
+			require.NoError(t, syscall.Mount(src, sub, "", syscall.MS_BIND, ""))
+			t.Cleanup(func() { syscall.Unmount(sub, syscall.MNT_DETACH) })
+			var st syscall.Stat_t
+			require.NoError(t, syscall.Stat(src, &st))
+			key := src + "/"
+			if rest, ok := mountRootOf(t, src); ok {
+				key = rest + "/"
+			}
+			require.Eventually(t, func() bool {
+				p.where.mu.Lock()
+				defer p.where.mu.Unlock()
+				for _, k := range p.where.keys[kernelDev(st.Dev)] {
+					if k == key {
+						return true
+					}
+				}
+				return false
+			}, 10*time.Second, 10*time.Millisecond, "the new mount's key %s is in the filter", key)
+			child := testutil.RunChild(t, testutil.ChildSpec{Dir: sub, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: "f"}}})
+			got := c.wait(t, 1, uint32(child.PID))
+			require.Len(t, got, 1, "counted")
+			// The node has two paths for it: the bind's (the narrowest
+			// root) is the one reported.
+			assert.Equal(t, filepath.Join(sub, "f"), got[0].path)
+			assertNoLoss(t, p)
+		})
+	}
+}
+
+// mountRootOf returns dir's path inside its filesystem, from the node's
+// mount table.
+func mountRootOf(t *testing.T, dir string) (string, bool) {
+	tab, err := readMountTable(DefaultMountInfo)
+	require.NoError(t, err)
+	best := -1
+	for i, m := range tab.mounts {
+		if under(dir, m.point) && (best < 0 || len(m.point) >= len(tab.mounts[best].point)) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return "", false
+	}
+	m := tab.mounts[best]
+	rest := dir
+	if m.point != "/" {
+		rest = dir[len(m.point):]
+	}
+	if m.root == "/" {
+		return rest, true
+	}
+	return m.root + rest, true
+}

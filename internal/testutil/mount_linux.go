@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build linux
+
+package testutil
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Kinds of Op for the tests of where a file is (issue 24): a child in its
+// own user and mount namespace (started with CLONE_NEWUSER|CLONE_NEWNS)
+// shows the kernel a watched directory under another path.
+const (
+	// OpPrivateMounts makes every mount of the child's namespace private,
+	// so nothing it mounts propagates to the node's.
+	OpPrivateMounts = "private_mounts"
+	// OpBind bind-mounts the directory For on Path (made when missing).
+	OpBind = "bind"
+	// OpChroot chroots to Path and changes to its root.
+	OpChroot = "chroot"
+	// OpChdir changes the working directory to Path.
+	OpChdir = "chdir"
+	// OpOverlay mounts an overlayfs on Path; For is
+	// "<lowerdir>:<upperdir>:<workdir>".
+	OpOverlay = "overlay"
+	// OpOpenTreeCreate clones the mount of directory For into a detached
+	// mount (open_tree OPEN_TREE_CLONE), attached nowhere, and creates Path
+	// relative to that fd (openat O_CREAT).
+	OpOpenTreeCreate = "open_tree_create"
+	// OpTmpfs mounts a fresh tmpfs on Path (made when missing).
+	OpTmpfs = "tmpfs"
+	// OpPidFile writes the child's pid to the file Path.
+	OpPidFile = "pid_file"
+	// OpSymlinkSwap replaces the symlink Path with one to For (a new link
+	// renamed over it).
+	OpSymlinkSwap = "symlink_swap"
+	// OpOpenAbs is openat(AT_FDCWD, Path, O_CREAT) with Path as written.
+	OpOpenAbs = "open_as_written"
+	// OpOpenWrite opens the existing file Path for writing, without
+	// O_CREAT (an overlayfs copy-up).
+	OpOpenWrite = "open_write"
+)
+
+// mountOp performs the ops of this file; ok is false for other kinds.
+func mountOp(op Op) (ok bool, err error) {
+	switch op.Kind {
+	case OpPrivateMounts:
+		return true, unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "")
+	case OpBind:
+		if err := os.MkdirAll(op.Path, 0o755); err != nil {
+			return true, err
+		}
+		return true, unix.Mount(op.For, op.Path, "", unix.MS_BIND, "")
+	case OpChroot:
+		if err := unix.Chroot(op.Path); err != nil {
+			return true, err
+		}
+		return true, unix.Chdir("/")
+	case OpChdir:
+		return true, unix.Chdir(op.Path)
+	case OpOverlay:
+		l := strings.Split(op.For, ":")
+		if len(l) != 3 {
+			return true, fmt.Errorf("want lower:upper:work, got %q", op.For)
+		}
+		if err := os.MkdirAll(op.Path, 0o755); err != nil {
+			return true, err
+		}
+		return true, unix.Mount("overlay", op.Path, "overlay", 0, "lowerdir="+l[0]+",upperdir="+l[1]+",workdir="+l[2])
+	case OpOpenTreeCreate:
+		fd, err := unix.OpenTree(unix.AT_FDCWD, op.For, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+		if err != nil {
+			return true, fmt.Errorf("open_tree: %w", err)
+		}
+		defer unix.Close(fd)
+		return true, closeFd(unix.Openat(fd, op.Path, unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC, 0o644))
+	case OpTmpfs:
+		if err := os.MkdirAll(op.Path, 0o755); err != nil {
+			return true, err
+		}
+		return true, unix.Mount("tmpfs", op.Path, "tmpfs", 0, "")
+	case OpPidFile:
+		return true, os.WriteFile(op.Path, []byte(strconv.Itoa(os.Getpid())), 0o644)
+	case OpSymlinkSwap:
+		tmp := op.Path + ".new"
+		if err := os.Symlink(op.For, tmp); err != nil {
+			return true, err
+		}
+		return true, os.Rename(tmp, op.Path)
+	case OpOpenAbs:
+		return true, closeFd(unix.Openat(unix.AT_FDCWD, op.Path, unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC, 0o644))
+	case OpOpenWrite:
+		return true, closeFd(unix.Openat(unix.AT_FDCWD, op.Path, unix.O_WRONLY|unix.O_CLOEXEC, 0))
+	}
+	return false, nil
+}
