@@ -419,7 +419,7 @@ func (r *Resolver) lookupFacts(e *event.Event) Facts {
 			f.ContainerID, f.PodUID = ParseCgroupPath(p)
 		}
 	}
-	f.User = proc.userName(e.UID, f.ContainerID == "" && f.PodUID == "")
+	f.User = r.sys.userName(e.UID)
 	r.lookupSPIFFE(proc, procIdentity{e.TGID, e.UID, e.RealUID, e.GID, e.ExeDev, e.ExeIno, e.CgroupID}, &f)
 	return f
 }

@@ -66,9 +66,9 @@ const webID = "spiffe://example.org/web"
 func spiffeProc(t *testing.T, uid, gid uint32) (string, *event.Event) {
 	t.Helper()
 	proc := testutil.TempDir(t)
-	fakeProc(t, proc, 100, startA, "0::/\n", "/bin/sh", "")
+	fakeProc(t, proc, 100, startA, "0::/\n", binSh(t), "")
 	writeStatus(t, proc, 100, uid, gid)
-	dev, ino := statExe(t, "/bin/sh")
+	dev, ino := statExe(t, binSh(t))
 	return proc, &event.Event{TGID: 100, StartNs: startA, UID: uid, RealUID: uid, GID: gid, ExeDev: dev, ExeIno: ino, Comm: []byte("sh")}
 }
 
@@ -99,7 +99,7 @@ func TestSPIFFEAnswerForAReusedPIDIsDiscarded(t *testing.T) {
 	src := fakeSPIFFE(func(uint32) SPIFFEAnswer {
 		// The creator exits; pid 100 is now a process started later.
 		require.NoError(t, os.RemoveAll(filepath.Join(proc, "100")))
-		fakeProc(t, proc, 100, startA+1e9, "0::/\n", "/bin/sh", "")
+		fakeProc(t, proc, 100, startA+1e9, "0::/\n", binSh(t), "")
 		writeStatus(t, proc, 100, 1000, 1000)
 		return issued("spiffe://example.org/admin")
 	})
