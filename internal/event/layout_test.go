@@ -47,25 +47,28 @@ func TestLayoutMatchesBPF(t *testing.T) {
 		require.NoError(t, types.TypeByName("event", &st))
 		type field struct{ off, size, goOff int }
 		want := map[string]field{ // the table in bpf/event.h's comment
-			"ts_ns":     {0, 8, offTsNs},
-			"cgroup_id": {8, 8, offCgroupID},
-			"tgid":      {16, 4, offTgid},
-			"tid":       {20, 4, offTid},
-			"uid":       {24, 4, offUID},
-			"gid":       {28, 4, offGID},
-			"path_len":  {32, 2, offPathLen},
-			"hook":      {34, 1, offHook},
-			"flags":     {35, 1, offFlags},
-			"comm":      {36, 16, offComm},
-			"path":      {52, 256, offPath},
-			"euid":      {308, 4, offEUID},
-			"egid":      {312, 4, offEGID},
-			"exe_dev":   {316, 4, offExeDev},
-			"exe_ino":   {320, 8, offExeIno},
-			"start_ns":  {328, 8, offStartNs},
+			"ts_ns":      {0, 8, offTsNs},
+			"cgroup_id":  {8, 8, offCgroupID},
+			"tgid":       {16, 4, offTgid},
+			"tid":        {20, 4, offTid},
+			"uid":        {24, 4, offUID},
+			"gid":        {28, 4, offGID},
+			"path_len":   {32, 2, offPathLen},
+			"hook":       {34, 1, offHook},
+			"flags":      {35, 1, offFlags},
+			"comm":       {36, 16, offComm},
+			"path":       {52, 256, offPath},
+			"euid":       {308, 4, offEUID},
+			"egid":       {312, 4, offEGID},
+			"exe_dev":    {316, 4, offExeDev},
+			"exe_ino":    {320, 8, offExeIno},
+			"start_ns":   {328, 8, offStartNs},
+			"exec_ns":    {336, 8, offExecNs},
+			"exec_state": {344, 4, offExecSt},
+			"_exec_pad":  {348, 4, 348},
 		}
-		assert.EqualValues(t, 336, st.Size, "sizeof(struct event)")
-		assert.Equal(t, 336, Size, "event.Size")
+		assert.EqualValues(t, 352, st.Size, "sizeof(struct event)")
+		assert.Equal(t, 352, Size, "event.Size")
 		assert.Equal(t, Size, binary.Size(typesEvent{}), "the generated struct's encoded size")
 		assert.EqualValues(t, Size, unsafe.Sizeof(typesEvent{}), "the generated struct's size in memory")
 		assert.Equal(t, 16, CommLen)
@@ -135,6 +138,22 @@ func TestLayoutMatchesBPF(t *testing.T) {
 		}
 	})
 
+	t.Run("enum exec_state", func(t *testing.T) {
+		named := map[string]ExecState{
+			"EXEC_UNKNOWN":  ExecUnknown,
+			"EXEC_SAME":     ExecSame,
+			"EXEC_REPLACED": ExecReplaced,
+		}
+		got := enumValues(t, types, "exec_state")
+		assert.Len(t, got, len(named), "exec states in C: %v", got)
+		for name, v := range got {
+			st, ok := named[name]
+			if assert.True(t, ok, "C exec state %s (%d) has no Go name", name, v) {
+				assert.EqualValues(t, v, st, name)
+			}
+		}
+	})
+
 	t.Run("enum counter_idx", func(t *testing.T) {
 		named := map[string]Counter{
 			"COUNTER_LOST":          CounterRingBufferFull,
@@ -179,6 +198,8 @@ func TestEncodeMatchesGeneratedStruct(t *testing.T) {
 	assert.Equal(t, userDevToKernel(e.ExeDev), got.ExeDev)
 	assert.Equal(t, e.ExeIno, got.ExeIno)
 	assert.Equal(t, e.StartNs, got.StartNs)
+	assert.Equal(t, e.ExecNs, got.ExecNs)
+	assert.EqualValues(t, e.ExecState, got.ExecState)
 	assert.EqualValues(t, len(e.Path), got.PathLen)
 	assert.EqualValues(t, e.Hook, got.Hook)
 	assert.EqualValues(t, e.Flags, got.Flags)

@@ -25,23 +25,26 @@ const (
 )
 
 type typesEvent struct {
-	_        structs.HostLayout
-	TsNs     uint64
-	CgroupId uint64
-	Tgid     uint32
-	Tid      uint32
-	Uid      uint32
-	Gid      uint32
-	PathLen  uint16
-	Hook     uint8
-	Flags    uint8
-	Comm     [16]int8
-	Path     [256]int8
-	Euid     uint32
-	Egid     uint32
-	ExeDev   uint32
-	ExeIno   uint64
-	StartNs  uint64
+	_         structs.HostLayout
+	TsNs      uint64
+	CgroupId  uint64
+	Tgid      uint32
+	Tid       uint32
+	Uid       uint32
+	Gid       uint32
+	PathLen   uint16
+	Hook      uint8
+	Flags     uint8
+	Comm      [16]int8
+	Path      [256]int8
+	Euid      uint32
+	Egid      uint32
+	ExeDev    uint32
+	ExeIno    uint64
+	StartNs   uint64
+	ExecNs    uint64
+	ExecState uint32
+	ExecPad   uint32
 }
 
 type typesEventFlag uint32
@@ -53,6 +56,14 @@ const (
 	typesEventFlagEVENT_F_UNRESOLVED   typesEventFlag = 32
 	typesEventFlagEVENT_F_TMPFILE_LINK typesEventFlag = 64
 	typesEventFlagEVENT_F_ROOTLESS     typesEventFlag = 128
+)
+
+type typesExecState uint32
+
+const (
+	typesExecStateEXEC_UNKNOWN  typesExecState = 0
+	typesExecStateEXEC_SAME     typesExecState = 1
+	typesExecStateEXEC_REPLACED typesExecState = 2
 )
 
 type typesHookId uint32
@@ -71,6 +82,7 @@ const (
 	typesVarUnusedCounterIdx = "unused_counter_idx"
 	typesVarUnusedEvent      = "unused_event"
 	typesVarUnusedEventFlag  = "unused_event_flag"
+	typesVarUnusedExecState  = "unused_exec_state"
 	typesVarUnusedHookId     = "unused_hook_id"
 )
 
@@ -131,6 +143,7 @@ type typesVariableSpecs struct {
 	UnusedCounterIdx *ebpf.VariableSpec `ebpf:"unused_counter_idx"`
 	UnusedEvent      *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedEventFlag  *ebpf.VariableSpec `ebpf:"unused_event_flag"`
+	UnusedExecState  *ebpf.VariableSpec `ebpf:"unused_exec_state"`
 	UnusedHookId     *ebpf.VariableSpec `ebpf:"unused_hook_id"`
 }
 
@@ -167,6 +180,7 @@ type typesVariables struct {
 	UnusedCounterIdx *ebpf.Variable `ebpf:"unused_counter_idx"`
 	UnusedEvent      *ebpf.Variable `ebpf:"unused_event"`
 	UnusedEventFlag  *ebpf.Variable `ebpf:"unused_event_flag"`
+	UnusedExecState  *ebpf.Variable `ebpf:"unused_exec_state"`
 	UnusedHookId     *ebpf.Variable `ebpf:"unused_hook_id"`
 }
 

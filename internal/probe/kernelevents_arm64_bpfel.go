@@ -14,23 +14,60 @@ import (
 )
 
 type kerneleventsEvent struct {
-	_        structs.HostLayout
-	TsNs     uint64
-	CgroupId uint64
-	Tgid     uint32
-	Tid      uint32
-	Uid      uint32
-	Gid      uint32
-	PathLen  uint16
-	Hook     uint8
-	Flags    uint8
-	Comm     [16]int8
-	Path     [256]int8
-	Euid     uint32
-	Egid     uint32
-	ExeDev   uint32
-	ExeIno   uint64
-	StartNs  uint64
+	_         structs.HostLayout
+	TsNs      uint64
+	CgroupId  uint64
+	Tgid      uint32
+	Tid       uint32
+	Uid       uint32
+	Gid       uint32
+	PathLen   uint16
+	Hook      uint8
+	Flags     uint8
+	Comm      [16]int8
+	Path      [256]int8
+	Euid      uint32
+	Egid      uint32
+	ExeDev    uint32
+	ExeIno    uint64
+	StartNs   uint64
+	ExecNs    uint64
+	ExecState uint32
+	ExecPad   uint32
+}
+
+type kerneleventsExecFile struct {
+	_     structs.HostLayout
+	Ino   uint64
+	Dev   uint32
+	Off   uint16
+	Flags uint8
+	Pad   uint8
+	Path  [512]int8
+}
+
+type kerneleventsExecHkey struct {
+	_       structs.HostLayout
+	Tgid    uint32
+	Pad     uint32
+	StartNs uint64
+	ExecNs  uint64
+}
+
+type kerneleventsExecKey struct {
+	_       structs.HostLayout
+	Tgid    uint32
+	Pad     uint32
+	StartNs uint64
+}
+
+type kerneleventsExecNow struct {
+	_      structs.HostLayout
+	ExecNs uint64
+	File   uint64
+	Ino    uint64
+	Dev    uint32
+	Pad    uint32
 }
 
 type kerneleventsPrefixKey struct {
@@ -89,6 +126,9 @@ const (
 	kerneleventsMapCommExclude              = "comm_exclude"
 	kerneleventsMapCounters                 = "counters"
 	kerneleventsMapEvents                   = "events"
+	kerneleventsMapExecBuf                  = "exec_buf"
+	kerneleventsMapExecHistory              = "exec_history"
+	kerneleventsMapExecLatest               = "exec_latest"
 	kerneleventsMapLinkPending              = "link_pending"
 	kerneleventsMapMknodPending             = "mknod_pending"
 	kerneleventsMapPathPrefixes             = "path_prefixes"
@@ -106,11 +146,13 @@ const (
 	kerneleventsProgKretprobeDoFilpOpen     = "kretprobe_do_filp_open"
 	kerneleventsProgKretprobeVfsCreate      = "kretprobe_vfs_create"
 	kerneleventsProgKretprobeVfsLink        = "kretprobe_vfs_link"
+	kerneleventsProgRawTpSchedProcessExec   = "raw_tp_sched_process_exec"
 	kerneleventsProgRawTpSysExit            = "raw_tp_sys_exit"
 	kerneleventsProgTpIoUringComplete       = "tp_io_uring_complete"
 	kerneleventsProgTpIoUringCqeOverflow    = "tp_io_uring_cqe_overflow"
 	kerneleventsProgTpIoUringSubmitReq      = "tp_io_uring_submit_req"
 	kerneleventsProgTpIoUringSubmitSqe      = "tp_io_uring_submit_sqe"
+	kerneleventsProgTpSchedProcessExec      = "tp_sched_process_exec"
 	kerneleventsProgTpSysExit               = "tp_sys_exit"
 	kerneleventsVarFilterCgroups            = "filter_cgroups"
 	kerneleventsVarFilterComms              = "filter_comms"
@@ -177,11 +219,13 @@ type kerneleventsProgramSpecs struct {
 	KretprobeDoFilpOpen     *ebpf.ProgramSpec `ebpf:"kretprobe_do_filp_open"`
 	KretprobeVfsCreate      *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_create"`
 	KretprobeVfsLink        *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_link"`
+	RawTpSchedProcessExec   *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_exec"`
 	RawTpSysExit            *ebpf.ProgramSpec `ebpf:"raw_tp_sys_exit"`
 	TpIoUringComplete       *ebpf.ProgramSpec `ebpf:"tp_io_uring_complete"`
 	TpIoUringCqeOverflow    *ebpf.ProgramSpec `ebpf:"tp_io_uring_cqe_overflow"`
 	TpIoUringSubmitReq      *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_req"`
 	TpIoUringSubmitSqe      *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_sqe"`
+	TpSchedProcessExec      *ebpf.ProgramSpec `ebpf:"tp_sched_process_exec"`
 	TpSysExit               *ebpf.ProgramSpec `ebpf:"tp_sys_exit"`
 }
 
@@ -193,6 +237,9 @@ type kerneleventsMapSpecs struct {
 	CommExclude   *ebpf.MapSpec `ebpf:"comm_exclude"`
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
+	ExecBuf       *ebpf.MapSpec `ebpf:"exec_buf"`
+	ExecHistory   *ebpf.MapSpec `ebpf:"exec_history"`
+	ExecLatest    *ebpf.MapSpec `ebpf:"exec_latest"`
 	LinkPending   *ebpf.MapSpec `ebpf:"link_pending"`
 	MknodPending  *ebpf.MapSpec `ebpf:"mknod_pending"`
 	PathPrefixes  *ebpf.MapSpec `ebpf:"path_prefixes"`
@@ -243,6 +290,9 @@ type kerneleventsMaps struct {
 	CommExclude   *ebpf.Map `ebpf:"comm_exclude"`
 	Counters      *ebpf.Map `ebpf:"counters"`
 	Events        *ebpf.Map `ebpf:"events"`
+	ExecBuf       *ebpf.Map `ebpf:"exec_buf"`
+	ExecHistory   *ebpf.Map `ebpf:"exec_history"`
+	ExecLatest    *ebpf.Map `ebpf:"exec_latest"`
 	LinkPending   *ebpf.Map `ebpf:"link_pending"`
 	MknodPending  *ebpf.Map `ebpf:"mknod_pending"`
 	PathPrefixes  *ebpf.Map `ebpf:"path_prefixes"`
@@ -258,6 +308,9 @@ func (m *kerneleventsMaps) Close() error {
 		m.CommExclude,
 		m.Counters,
 		m.Events,
+		m.ExecBuf,
+		m.ExecHistory,
+		m.ExecLatest,
 		m.LinkPending,
 		m.MknodPending,
 		m.PathPrefixes,
@@ -299,11 +352,13 @@ type kerneleventsPrograms struct {
 	KretprobeDoFilpOpen     *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
 	KretprobeVfsCreate      *ebpf.Program `ebpf:"kretprobe_vfs_create"`
 	KretprobeVfsLink        *ebpf.Program `ebpf:"kretprobe_vfs_link"`
+	RawTpSchedProcessExec   *ebpf.Program `ebpf:"raw_tp_sched_process_exec"`
 	RawTpSysExit            *ebpf.Program `ebpf:"raw_tp_sys_exit"`
 	TpIoUringComplete       *ebpf.Program `ebpf:"tp_io_uring_complete"`
 	TpIoUringCqeOverflow    *ebpf.Program `ebpf:"tp_io_uring_cqe_overflow"`
 	TpIoUringSubmitReq      *ebpf.Program `ebpf:"tp_io_uring_submit_req"`
 	TpIoUringSubmitSqe      *ebpf.Program `ebpf:"tp_io_uring_submit_sqe"`
+	TpSchedProcessExec      *ebpf.Program `ebpf:"tp_sched_process_exec"`
 	TpSysExit               *ebpf.Program `ebpf:"tp_sys_exit"`
 }
 
@@ -319,11 +374,13 @@ func (p *kerneleventsPrograms) Close() error {
 		p.KretprobeDoFilpOpen,
 		p.KretprobeVfsCreate,
 		p.KretprobeVfsLink,
+		p.RawTpSchedProcessExec,
 		p.RawTpSysExit,
 		p.TpIoUringComplete,
 		p.TpIoUringCqeOverflow,
 		p.TpIoUringSubmitReq,
 		p.TpIoUringSubmitSqe,
+		p.TpSchedProcessExec,
 		p.TpSysExit,
 	)
 }

@@ -32,6 +32,9 @@ type commonMaps struct {
 	CgroupExclude *ebpf.Map `ebpf:"cgroup_exclude"`
 	PathPrefixes  *ebpf.Map `ebpf:"path_prefixes"`
 	ScratchMap    *ebpf.Map `ebpf:"scratch_map"`
+	ExecLatest    *ebpf.Map `ebpf:"exec_latest"`
+	ExecHistory   *ebpf.Map `ebpf:"exec_history"`
+	ExecBuf       *ebpf.Map `ebpf:"exec_buf"`
 	Rodata        *ebpf.Map `ebpf:".rodata"`
 }
 
@@ -45,6 +48,9 @@ func (m *commonMaps) named(to map[string]*ebpf.Map) {
 	to[kerneleventsMapCgroupExclude] = m.CgroupExclude
 	to[kerneleventsMapPathPrefixes] = m.PathPrefixes
 	to[kerneleventsMapScratchMap] = m.ScratchMap
+	to[kerneleventsMapExecLatest] = m.ExecLatest
+	to[kerneleventsMapExecHistory] = m.ExecHistory
+	to[kerneleventsMapExecBuf] = m.ExecBuf
 	to[".rodata"] = m.Rodata
 }
 
@@ -216,6 +222,41 @@ type (
 	}
 )
 
+// The exec recorder (bpf/exec.h), beside every hook: the executable as the
+// kernel knew it at exec, which each sample is compared with. tp_btf where
+// the kernel has its own BTF, else the raw tracepoint.
+type (
+	execRecorder struct {
+		TpSchedProcessExec *ebpf.Program `ebpf:"tp_sched_process_exec"`
+	}
+	execRecorderRaw struct {
+		RawTpSchedProcessExec *ebpf.Program `ebpf:"raw_tp_sched_process_exec"`
+	}
+)
+
+func (o *execRecorder) program() *ebpf.Program    { return o.TpSchedProcessExec }
+func (o *execRecorderRaw) program() *ebpf.Program { return o.RawTpSchedProcessExec }
+
+// execProgram returns how to load and attach the exec recorder.
+func execProgram(ownBTF bool) optionalProgram {
+	if ownBTF {
+		return optionalProgram{
+			objects: func() optionalObjects { return new(execRecorder) },
+			attach: func(p *ebpf.Program) attacher {
+				return tracing(p, "tp_btf sched_process_exec", ebpf.AttachTraceRawTp)
+			},
+		}
+	}
+	return optionalProgram{
+		objects: func() optionalObjects { return new(execRecorderRaw) },
+		attach:  func(p *ebpf.Program) attacher { return rawTracepoint(p, "sched_process_exec") },
+	}
+}
+
+// execMissing is the note when the exec recorder is not loaded or attached.
+const execMissing = "executables are not recorded at exec (sched_process_exec): " +
+	"a process's executable is checked against /proc only, and one that replaced its executable reference (prctl PR_SET_MM_MAP) is not told apart"
+
 func (o *uringComplete) program() *ebpf.Program    { return o.TpIoUringComplete }
 func (o *uringSubmitReq) program() *ebpf.Program   { return o.TpIoUringSubmitReq }
 func (o *uringSubmitSqe) program() *ebpf.Program   { return o.TpIoUringSubmitSqe }
@@ -311,6 +352,8 @@ func hookSet(h Hook, ownBTF bool) (hookPrograms, bool) {
 // objects are what one hook loaded.
 type objects struct {
 	hookObjects
+	// exec is the exec recorder, when it loaded (prog nil otherwise).
+	exec attacher
 	// optional are the optional programs that loaded, with how to attach
 	// each.
 	optional []attacher
@@ -321,6 +364,9 @@ func (o *objects) allPrograms() []*ebpf.Program {
 	progs := o.programs()
 	for _, a := range o.optional {
 		progs = append(progs, a.prog)
+	}
+	if o.exec.prog != nil {
+		progs = append(progs, o.exec.prog)
 	}
 	return progs
 }
@@ -375,10 +421,17 @@ func loadObjects(h Hook, opts *Options, types *btf.Spec, strict bool) (_ *object
 			objs.close()
 		}
 	}()
-	if len(set.optional) == 0 {
-		return objs, nil, nil
-	}
 	copts.MapReplacements = objs.maps()
+	ep := execProgram(haveOwnBTF())
+	eo := ep.objects()
+	if err := spec.LoadAndAssign(eo, copts); err != nil {
+		if strict {
+			return nil, nil, fmt.Errorf("exec recorder: %w", explainLoad(h, err))
+		}
+		notes = append(notes, fmt.Sprintf("%s: %v", execMissing, explainLoad(h, err)))
+	} else {
+		objs.exec = ep.attach(eo.program())
+	}
 	for _, op := range set.optional {
 		if op.needs != "" {
 			have, err := haveType(cache, types, op.needs)
