@@ -152,8 +152,8 @@ static __always_inline int on_exec(void)
 		.exec_ns = now,
 	};
 	bpf_map_update_elem(&exec_history, &hk, rec, BPF_ANY);
-	struct exec_key k = { .tgid = hk.tgid, .start_ns = hk.start_ns };
-	struct exec_now n = { .exec_ns = now, .file = (__u64)f, .ino = rec->ino, .dev = rec->dev };
+	struct exec_key k = {.tgid = hk.tgid, .start_ns = hk.start_ns};
+	struct exec_now n = {.exec_ns = now, .file = (__u64)f, .ino = rec->ino, .dev = rec->dev};
 	bpf_map_update_elem(&exec_latest, &k, &n, BPF_ANY);
 	return 0;
 }
@@ -165,7 +165,7 @@ static __always_inline int on_exec(void)
  */
 static __always_inline void exec_check(struct event *e, struct file *exe)
 {
-	struct exec_key k = { .tgid = e->tgid, .start_ns = e->start_ns };
+	struct exec_key k = {.tgid = e->tgid, .start_ns = e->start_ns};
 	struct exec_now *n = bpf_map_lookup_elem(&exec_latest, &k);
 	e->exec_ns = 0;
 	e->exec_state = EXEC_UNKNOWN;
