@@ -26,16 +26,6 @@ const (
 	execFileOffPath = 16
 )
 
-// ExecFile is what the kernel recorded of one exec: the file it mapped.
-type ExecFile struct {
-	// Dev (a user-space dev_t) and Ino name the file.
-	Dev, Ino uint64
-	// Path is the file's path inside its filesystem (from the filesystem's
-	// root, whatever it is mounted as); "" when it was too deep or long to
-	// record.
-	Path string
-}
-
 // ExecFile returns the record of the exec execNs of process (tgid,
 // startNs), if the kernel still holds it (the last 4096 execs).
 func (p *Probe) ExecFile(tgid uint32, startNs, execNs uint64) (ExecFile, bool) {
