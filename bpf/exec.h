@@ -9,7 +9,9 @@
  * replace) with that record: the sample says whether the process still runs
  * the file it exec'ed, and which exec that was (exec_ns), whose path user
  * space reads from exec_history (internal/probe ExecFile) and places in the
- * node's mount table.
+ * node's mount table. A new process (fork, not a thread) inherits its
+ * parent's record (sched_process_fork, on_fork): it runs the parent's exec,
+ * and inherits the parent's executable reference, replaced or not.
  */
 #ifndef KERNELEVENTS_EXEC_H
 #define KERNELEVENTS_EXEC_H
@@ -37,14 +39,6 @@ struct exec_now {
 	__u64 ino;
 	__u32 dev; /* kernel dev_t of the file's superblock */
 	__u32 _pad;
-};
-
-/* One exec of a process (exec_history). */
-struct exec_hkey {
-	__u32 tgid;
-	__u32 _pad;
-	__u64 start_ns;
-	__u64 exec_ns;
 };
 
 /*
@@ -77,7 +71,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
-	__type(key, struct exec_hkey);
+	__type(key, __u64); /* exec_ns: unique, see on_exec */
 	__type(value, struct exec_file);
 } exec_history SEC(".maps");
 
@@ -144,17 +138,43 @@ static __always_inline int on_exec(void)
 		rec->flags |= EXEC_F_TRUNCATED;
 	rec->off = rec->flags & EXEC_F_TRUNCATED ? EXEC_PATH_LEN : off;
 
-	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+	/* exec_ns names the exec: the clock, made unique (two execs in one
+	 * nanosecond on two CPUs take the next free value). */
 	__u64 now = bpf_ktime_get_ns();
-	struct exec_hkey hk = {
+	int j;
+	for (j = 0; j < 8; j++, now++)
+		if (bpf_map_update_elem(&exec_history, &now, rec, BPF_NOEXIST) == 0)
+			break;
+	if (j == 8)
+		return 0; /* no record: the process is named from /proc */
+	struct exec_key k = {
 		.tgid = BPF_CORE_READ(task, tgid),
-		.start_ns = leader_start(leader),
-		.exec_ns = now,
+		.start_ns = leader_start(BPF_CORE_READ(task, group_leader)),
 	};
-	bpf_map_update_elem(&exec_history, &hk, rec, BPF_ANY);
-	struct exec_key k = {.tgid = hk.tgid, .start_ns = hk.start_ns};
 	struct exec_now n = {.exec_ns = now, .file = (__u64)f, .ino = rec->ino, .dev = rec->dev};
 	bpf_map_update_elem(&exec_latest, &k, &n, BPF_ANY);
+	return 0;
+}
+
+/*
+ * on_fork gives a new process (not a thread) its parent's exec record: it
+ * runs what its parent exec'ed, through the parent's executable reference
+ * (copied with the mm). Threads share their process's record.
+ */
+static __always_inline int on_fork(struct task_struct *parent, struct task_struct *child)
+{
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0;
+	struct exec_key pk = {
+		.tgid = BPF_CORE_READ(parent, tgid),
+		.start_ns = leader_start(BPF_CORE_READ(parent, group_leader)),
+	};
+	struct exec_now *n = bpf_map_lookup_elem(&exec_latest, &pk);
+	if (!n)
+		return 0;
+	struct exec_now copy = *n;
+	struct exec_key ck = {.tgid = BPF_CORE_READ(child, tgid), .start_ns = leader_start(child)};
+	bpf_map_update_elem(&exec_latest, &ck, &copy, BPF_ANY);
 	return 0;
 }
 

@@ -244,3 +244,20 @@ int BPF_PROG(raw_tp_sched_process_exec)
 {
 	return on_exec();
 }
+
+/*
+ * include/trace/events/sched.h: sched_process_fork(struct task_struct
+ * *parent, struct task_struct *child): a new process inherits its parent's
+ * exec record (bpf/exec.h).
+ */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(tp_sched_process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	return on_fork(parent, child);
+}
+
+SEC("raw_tp/sched_process_fork")
+int BPF_PROG(raw_tp_sched_process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	return on_fork(parent, child);
+}

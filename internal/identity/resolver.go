@@ -101,9 +101,9 @@ type ExecRecord struct {
 
 // ExecSource answers from the kernel's exec records (bpf/exec.h).
 type ExecSource interface {
-	// ExecFile returns the record of exec execNs of process (tgid,
-	// startNs), if still held.
-	ExecFile(tgid uint32, startNs, execNs uint64) (ExecRecord, bool)
+	// ExecFile returns the record of exec execNs (a sample's ExecNs), if
+	// still held.
+	ExecFile(execNs uint64) (ExecRecord, bool)
 	// CurrentExec returns the exec the process runs now, if recorded.
 	CurrentExec(tgid uint32, startNs uint64) (uint64, bool)
 }
@@ -445,7 +445,7 @@ func (r *Resolver) execPath(e *event.Event) string {
 	if e.ExecState != event.ExecSame || r.opts.Execs == nil {
 		return ""
 	}
-	rec, ok := r.opts.Execs.ExecFile(e.TGID, e.StartNs, e.ExecNs)
+	rec, ok := r.opts.Execs.ExecFile(e.ExecNs)
 	if !ok || rec.Dev != e.ExeDev || rec.Ino != e.ExeIno {
 		return ""
 	}

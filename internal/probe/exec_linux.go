@@ -18,7 +18,6 @@ import (
 // Layout of bpf/exec.h's structs (little endian, no implicit padding).
 const (
 	execKeySize     = 16  // struct exec_key
-	execHKeySize    = 24  // struct exec_hkey
 	execNowSize     = 32  // struct exec_now
 	execPathLen     = 256 // EXEC_PATH_LEN
 	execFileSize    = 16 + 2*execPathLen
@@ -26,19 +25,15 @@ const (
 	execFileOffPath = 16
 )
 
-// ExecFile returns the record of the exec execNs of process (tgid,
-// startNs), if the kernel still holds it (the last 4096 execs).
-func (p *Probe) ExecFile(tgid uint32, startNs, execNs uint64) (ExecFile, bool) {
+// ExecFile returns the record of the exec execNs (a sample's ExecNs), if
+// the kernel still holds it (the last 4096 execs).
+func (p *Probe) ExecFile(execNs uint64) (ExecFile, bool) {
 	m := p.objs.common().ExecHistory
 	if m == nil || execNs == 0 {
 		return ExecFile{}, false
 	}
-	var key [execHKeySize]byte
-	binary.LittleEndian.PutUint32(key[0:], tgid)
-	binary.LittleEndian.PutUint64(key[8:], startNs)
-	binary.LittleEndian.PutUint64(key[16:], execNs)
 	var v [execFileSize]byte
-	if err := m.Lookup(key[:], v[:]); err != nil {
+	if err := m.Lookup(execNs, v[:]); err != nil {
 		return ExecFile{}, false
 	}
 	le := binary.LittleEndian

@@ -46,14 +46,6 @@ type kerneleventsExecFile struct {
 	Path  [512]int8
 }
 
-type kerneleventsExecHkey struct {
-	_       structs.HostLayout
-	Tgid    uint32
-	Pad     uint32
-	StartNs uint64
-	ExecNs  uint64
-}
-
 type kerneleventsExecKey struct {
 	_       structs.HostLayout
 	Tgid    uint32
@@ -147,12 +139,14 @@ const (
 	kerneleventsProgKretprobeVfsCreate      = "kretprobe_vfs_create"
 	kerneleventsProgKretprobeVfsLink        = "kretprobe_vfs_link"
 	kerneleventsProgRawTpSchedProcessExec   = "raw_tp_sched_process_exec"
+	kerneleventsProgRawTpSchedProcessFork   = "raw_tp_sched_process_fork"
 	kerneleventsProgRawTpSysExit            = "raw_tp_sys_exit"
 	kerneleventsProgTpIoUringComplete       = "tp_io_uring_complete"
 	kerneleventsProgTpIoUringCqeOverflow    = "tp_io_uring_cqe_overflow"
 	kerneleventsProgTpIoUringSubmitReq      = "tp_io_uring_submit_req"
 	kerneleventsProgTpIoUringSubmitSqe      = "tp_io_uring_submit_sqe"
 	kerneleventsProgTpSchedProcessExec      = "tp_sched_process_exec"
+	kerneleventsProgTpSchedProcessFork      = "tp_sched_process_fork"
 	kerneleventsProgTpSysExit               = "tp_sys_exit"
 	kerneleventsVarFilterCgroups            = "filter_cgroups"
 	kerneleventsVarFilterComms              = "filter_comms"
@@ -220,12 +214,14 @@ type kerneleventsProgramSpecs struct {
 	KretprobeVfsCreate      *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_create"`
 	KretprobeVfsLink        *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_link"`
 	RawTpSchedProcessExec   *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_exec"`
+	RawTpSchedProcessFork   *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_fork"`
 	RawTpSysExit            *ebpf.ProgramSpec `ebpf:"raw_tp_sys_exit"`
 	TpIoUringComplete       *ebpf.ProgramSpec `ebpf:"tp_io_uring_complete"`
 	TpIoUringCqeOverflow    *ebpf.ProgramSpec `ebpf:"tp_io_uring_cqe_overflow"`
 	TpIoUringSubmitReq      *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_req"`
 	TpIoUringSubmitSqe      *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_sqe"`
 	TpSchedProcessExec      *ebpf.ProgramSpec `ebpf:"tp_sched_process_exec"`
+	TpSchedProcessFork      *ebpf.ProgramSpec `ebpf:"tp_sched_process_fork"`
 	TpSysExit               *ebpf.ProgramSpec `ebpf:"tp_sys_exit"`
 }
 
@@ -353,12 +349,14 @@ type kerneleventsPrograms struct {
 	KretprobeVfsCreate      *ebpf.Program `ebpf:"kretprobe_vfs_create"`
 	KretprobeVfsLink        *ebpf.Program `ebpf:"kretprobe_vfs_link"`
 	RawTpSchedProcessExec   *ebpf.Program `ebpf:"raw_tp_sched_process_exec"`
+	RawTpSchedProcessFork   *ebpf.Program `ebpf:"raw_tp_sched_process_fork"`
 	RawTpSysExit            *ebpf.Program `ebpf:"raw_tp_sys_exit"`
 	TpIoUringComplete       *ebpf.Program `ebpf:"tp_io_uring_complete"`
 	TpIoUringCqeOverflow    *ebpf.Program `ebpf:"tp_io_uring_cqe_overflow"`
 	TpIoUringSubmitReq      *ebpf.Program `ebpf:"tp_io_uring_submit_req"`
 	TpIoUringSubmitSqe      *ebpf.Program `ebpf:"tp_io_uring_submit_sqe"`
 	TpSchedProcessExec      *ebpf.Program `ebpf:"tp_sched_process_exec"`
+	TpSchedProcessFork      *ebpf.Program `ebpf:"tp_sched_process_fork"`
 	TpSysExit               *ebpf.Program `ebpf:"tp_sys_exit"`
 }
 
@@ -375,12 +373,14 @@ func (p *kerneleventsPrograms) Close() error {
 		p.KretprobeVfsCreate,
 		p.KretprobeVfsLink,
 		p.RawTpSchedProcessExec,
+		p.RawTpSchedProcessFork,
 		p.RawTpSysExit,
 		p.TpIoUringComplete,
 		p.TpIoUringCqeOverflow,
 		p.TpIoUringSubmitReq,
 		p.TpIoUringSubmitSqe,
 		p.TpSchedProcessExec,
+		p.TpSchedProcessFork,
 		p.TpSysExit,
 	)
 }

@@ -223,34 +223,41 @@ type (
 )
 
 // The exec recorder (bpf/exec.h), beside every hook: the executable as the
-// kernel knew it at exec, which each sample is compared with. tp_btf where
-// the kernel has its own BTF, else the raw tracepoint.
+// kernel knew it at exec, which each sample is compared with, and handed to
+// each new process at fork. tp_btf where the kernel has its own BTF, else
+// the raw tracepoints.
 type (
 	execRecorder struct {
 		TpSchedProcessExec *ebpf.Program `ebpf:"tp_sched_process_exec"`
+		TpSchedProcessFork *ebpf.Program `ebpf:"tp_sched_process_fork"`
 	}
 	execRecorderRaw struct {
 		RawTpSchedProcessExec *ebpf.Program `ebpf:"raw_tp_sched_process_exec"`
+		RawTpSchedProcessFork *ebpf.Program `ebpf:"raw_tp_sched_process_fork"`
 	}
 )
 
-func (o *execRecorder) program() *ebpf.Program    { return o.TpSchedProcessExec }
-func (o *execRecorderRaw) program() *ebpf.Program { return o.RawTpSchedProcessExec }
-
-// execProgram returns how to load and attach the exec recorder.
-func execProgram(ownBTF bool) optionalProgram {
+// execPrograms loads the exec recorder against maps and returns how to
+// attach its programs.
+func execPrograms(spec *ebpf.CollectionSpec, opts *ebpf.CollectionOptions, ownBTF bool) ([]attacher, error) {
 	if ownBTF {
-		return optionalProgram{
-			objects: func() optionalObjects { return new(execRecorder) },
-			attach: func(p *ebpf.Program) attacher {
-				return tracing(p, "tp_btf sched_process_exec", ebpf.AttachTraceRawTp)
-			},
+		var o execRecorder
+		if err := spec.LoadAndAssign(&o, opts); err != nil {
+			return nil, err
 		}
+		return []attacher{
+			tracing(o.TpSchedProcessExec, "tp_btf sched_process_exec", ebpf.AttachTraceRawTp),
+			tracing(o.TpSchedProcessFork, "tp_btf sched_process_fork", ebpf.AttachTraceRawTp),
+		}, nil
 	}
-	return optionalProgram{
-		objects: func() optionalObjects { return new(execRecorderRaw) },
-		attach:  func(p *ebpf.Program) attacher { return rawTracepoint(p, "sched_process_exec") },
+	var o execRecorderRaw
+	if err := spec.LoadAndAssign(&o, opts); err != nil {
+		return nil, err
 	}
+	return []attacher{
+		rawTracepoint(o.RawTpSchedProcessExec, "sched_process_exec"),
+		rawTracepoint(o.RawTpSchedProcessFork, "sched_process_fork"),
+	}, nil
 }
 
 // execMissing is the note when the exec recorder is not loaded or attached.
@@ -352,8 +359,8 @@ func hookSet(h Hook, ownBTF bool) (hookPrograms, bool) {
 // objects are what one hook loaded.
 type objects struct {
 	hookObjects
-	// exec is the exec recorder, when it loaded (prog nil otherwise).
-	exec attacher
+	// exec are the exec recorder's programs, when they loaded.
+	exec []attacher
 	// optional are the optional programs that loaded, with how to attach
 	// each.
 	optional []attacher
@@ -365,8 +372,8 @@ func (o *objects) allPrograms() []*ebpf.Program {
 	for _, a := range o.optional {
 		progs = append(progs, a.prog)
 	}
-	if o.exec.prog != nil {
-		progs = append(progs, o.exec.prog)
+	for _, a := range o.exec {
+		progs = append(progs, a.prog)
 	}
 	return progs
 }
@@ -422,15 +429,12 @@ func loadObjects(h Hook, opts *Options, types *btf.Spec, strict bool) (_ *object
 		}
 	}()
 	copts.MapReplacements = objs.maps()
-	ep := execProgram(haveOwnBTF())
-	eo := ep.objects()
-	if err := spec.LoadAndAssign(eo, copts); err != nil {
+	if objs.exec, err = execPrograms(spec, copts, haveOwnBTF()); err != nil {
 		if strict {
 			return nil, nil, fmt.Errorf("exec recorder: %w", explainLoad(h, err))
 		}
 		notes = append(notes, fmt.Sprintf("%s: %v", execMissing, explainLoad(h, err)))
-	} else {
-		objs.exec = ep.attach(eo.program())
+		err = nil
 	}
 	for _, op := range set.optional {
 		if op.needs != "" {

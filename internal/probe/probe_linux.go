@@ -225,12 +225,13 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 		p.links = append(p.links, l)
 	}
 	p.notes = append(p.notes, notes...)
-	if a := objs.exec; a.prog != nil {
-		if l, err := a.fn(a.prog); err != nil {
+	for _, a := range objs.exec {
+		l, err := a.fn(a.prog)
+		if err != nil {
 			p.notes = append(p.notes, fmt.Sprintf("%s: %v", execMissing, explainAttach(a.what, err)))
-		} else {
-			p.links = append(p.links, l)
+			continue
 		}
+		p.links = append(p.links, l)
 	}
 	for _, a := range objs.optional {
 		l, err := a.fn(a.prog)

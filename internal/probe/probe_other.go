@@ -38,7 +38,7 @@ func (*Probe) LostByReason() (map[string]uint64, error) { return nil, ErrUnsuppo
 func (*Probe) Drain() error { return nil }
 
 // ExecFile returns nothing.
-func (*Probe) ExecFile(uint32, uint64, uint64) (ExecFile, bool) { return ExecFile{}, false }
+func (*Probe) ExecFile(uint64) (ExecFile, bool) { return ExecFile{}, false }
 
 // CurrentExec returns nothing.
 func (*Probe) CurrentExec(uint32, uint64) (uint64, bool) { return 0, false }

@@ -29,8 +29,8 @@ import (
 // receiver does.
 type execRecords struct{ p *Probe }
 
-func (x execRecords) ExecFile(tgid uint32, startNs, execNs uint64) (identity.ExecRecord, bool) {
-	f, ok := x.p.ExecFile(tgid, startNs, execNs)
+func (x execRecords) ExecFile(execNs uint64) (identity.ExecRecord, bool) {
+	f, ok := x.p.ExecFile(execNs)
 	return identity.ExecRecord{Dev: f.Dev, Ino: f.Ino, Path: f.Path}, ok
 }
 
@@ -114,7 +114,7 @@ func TestExecutableRecordedAtExec(t *testing.T) {
 	e, ok := wait(filepath.Join(dir, "f"), 10*time.Second)
 	require.True(t, ok, "no sample")
 	require.Equal(t, event.ExecSame, e.ExecState, "the child exec'ed after the probe was loaded")
-	rec, ok := p.ExecFile(e.TGID, e.StartNs, e.ExecNs)
+	rec, ok := p.ExecFile(e.ExecNs)
 	require.True(t, ok, "the exec is recorded")
 	exe, err := filepath.EvalSymlinks(testutil.Exe())
 	require.NoError(t, err)
@@ -130,10 +130,11 @@ func TestExecutableRecordedAtExec(t *testing.T) {
 
 // TestReplacedExecutableIsNotBelieved: root of its own user namespace, a
 // process replaces its executable reference with a trusted program's
-// (prctl PR_SET_MM_MAP with exe_fd), then creates a file. Its
-// /proc/<pid>/exe and the sample's device and inode are the trusted
-// program's; the kernel's record of its exec says otherwise, and the
-// `executable` rule on the trusted path does not match.
+// (prctl PR_SET_MM_MAP with exe_fd), then creates a file, and forks a child
+// that creates another (the child exec'ed nothing and inherits the
+// reference). Their /proc/<pid>/exe and the samples' device and inode are
+// the trusted program's; the kernel's record of the exec says otherwise, and
+// the `executable` rule on the trusted path matches neither.
 func TestReplacedExecutableIsNotBelieved(t *testing.T) {
 	dir := testutil.TempDir(t)
 	require.NoError(t, os.Chmod(dir, 0o777))
@@ -171,36 +172,40 @@ func TestReplacedExecutableIsNotBelieved(t *testing.T) {
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() { pw.Close(); _ = cmd.Process.Kill(); <-exited })
 
-	created := filepath.Join(dir, testutil.ExeSwapCreated)
-	var e event.Event
-	var ok bool
-	for !ok {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("the swapper exited before creating (exit status = stage + errno: 100 prctl): %v", err)
-		default:
+	wantSample := func(name string) event.Event {
+		t.Helper()
+		for {
+			select {
+			case err := <-exited:
+				exited <- err
+				t.Fatalf("the swapper exited before creating %s (exit status = stage + errno: 100 prctl, 200 fork): %v", name, err)
+			default:
+			}
+			if e, ok := wait(filepath.Join(dir, name), 50*time.Millisecond); ok {
+				return e
+			}
 		}
-		e, ok = wait(created, 50*time.Millisecond)
 	}
-
-	// The evasion worked: the process's executable reference is the
-	// trusted program's.
-	var st unix.Stat_t
-	require.NoError(t, unix.Stat(trusted, &st))
-	require.Equal(t, [2]uint64{st.Dev, st.Ino}, [2]uint64{e.ExeDev, e.ExeIno}, "mm->exe_file is the trusted program")
-	link, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(int(e.TGID)), "exe"))
-	require.NoError(t, err)
-	require.Equal(t, trusted, link)
-
 	rules, err := identity.CompileRules("rules", []identity.Rule{{Name: "trusted", Match: identity.Match{Executable: trusted}, Attributes: map[string]string{"team": "trusted"}}})
 	require.NoError(t, err)
 	r := identity.NewResolver(identity.Options{Rules: rules, CgroupRoot: "none", HostRoot: "/", Execs: execRecords{p}})
 	defer r.Close()
-	id, f := r.ResolveFacts(&e)
-	assert.Equal(t, event.ExecReplaced, e.ExecState, "the kernel tells the replaced reference from the exec")
-	assert.Empty(t, f.Executable, "a reference the process chose names no executable")
-	assert.Empty(t, workloadRule(r, id), "the executable rule on the trusted path must not match")
+	var st unix.Stat_t
+	require.NoError(t, unix.Stat(trusted, &st))
+	for _, name := range []string{testutil.ExeSwapCreated, testutil.ExeSwapChildCreated} {
+		e := wantSample(name)
+		// The evasion worked: the process's executable reference is the
+		// trusted program's.
+		require.Equal(t, [2]uint64{st.Dev, st.Ino}, [2]uint64{e.ExeDev, e.ExeIno}, "%s: mm->exe_file is the trusted program", name)
+		link, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(int(e.TGID)), "exe"))
+		require.NoError(t, err)
+		require.Equal(t, trusted, link, name)
+
+		id, f := r.ResolveFacts(&e)
+		assert.Equal(t, event.ExecReplaced, e.ExecState, "%s: the kernel tells the replaced reference from the exec", name)
+		assert.Empty(t, f.Executable, "%s: a reference the process chose names no executable", name)
+		assert.Empty(t, workloadRule(r, id), "%s: the executable rule on the trusted path must not match", name)
+	}
 
 	pw.Close()
 	require.NoError(t, <-exited, "the swapper exits 0 once released")

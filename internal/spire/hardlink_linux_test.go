@@ -31,8 +31,8 @@ import (
 // receiver does.
 type execRecords struct{ p *probe.Probe }
 
-func (x execRecords) ExecFile(tgid uint32, startNs, execNs uint64) (identity.ExecRecord, bool) {
-	f, ok := x.p.ExecFile(tgid, startNs, execNs)
+func (x execRecords) ExecFile(execNs uint64) (identity.ExecRecord, bool) {
+	f, ok := x.p.ExecFile(execNs)
 	return identity.ExecRecord{Dev: f.Dev, Ino: f.Ino, Path: f.Path}, ok
 }
 

@@ -6,8 +6,12 @@ package testutil
 
 import "testing"
 
-// ExeSwapCreated is the name of the file ExeSwapper's program creates.
-const ExeSwapCreated = "prctl-created"
+// ExeSwapCreated and ExeSwapChildCreated are the names of the files
+// ExeSwapper's program, and its child, create.
+const (
+	ExeSwapCreated      = "prctl-created"
+	ExeSwapChildCreated = "prctl-child"
+)
 
 // ExeSwapper's program is x86-64 machine code (exeswap_linux_amd64.go):
 // elsewhere the test skips, or fails when Strict.

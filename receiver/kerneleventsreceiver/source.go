@@ -52,15 +52,15 @@ var defaultOpenSource openSourceFunc = openProbe
 // execRecords is what a source that records execs (the probe) answers:
 // the executable as the kernel knew it at each exec.
 type execRecords interface {
-	ExecFile(tgid uint32, startNs, execNs uint64) (probe.ExecFile, bool)
+	ExecFile(execNs uint64) (probe.ExecFile, bool)
 	CurrentExec(tgid uint32, startNs uint64) (uint64, bool)
 }
 
 // execSource answers the resolver from the probe's exec records.
 type execSource struct{ src execRecords }
 
-func (x execSource) ExecFile(tgid uint32, startNs, execNs uint64) (identity.ExecRecord, bool) {
-	f, ok := x.src.ExecFile(tgid, startNs, execNs)
+func (x execSource) ExecFile(execNs uint64) (identity.ExecRecord, bool) {
+	f, ok := x.src.ExecFile(execNs)
 	return identity.ExecRecord{Dev: f.Dev, Ino: f.Ino, Path: f.Path}, ok
 }
 
