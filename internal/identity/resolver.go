@@ -422,7 +422,8 @@ func (r *Resolver) lookupFacts(e *event.Event) Facts {
 	now := r.now()
 	proc := r.sys.process(e.TGID, e.StartNs)
 
-	f.Executable = r.executable(e, proc, now)
+	execPath := r.execPath(e)
+	f.Executable = r.executable(e, execPath, proc, now)
 
 	f.Cgroup = r.cgroupPath(e.CgroupID, proc, now)
 	f.ContainerID, f.PodUID = ParseCgroupPath(f.Cgroup)
@@ -435,7 +436,7 @@ func (r *Resolver) lookupFacts(e *event.Event) Facts {
 		}
 	}
 	f.User = r.sys.userName(e.UID)
-	r.lookupSPIFFE(proc, procIdentity{e.TGID, e.UID, e.RealUID, e.GID, e.ExeDev, e.ExeIno, e.CgroupID, e.StartNs, e.ExecState, e.ExecNs, r.execPath(e)}, &f)
+	r.lookupSPIFFE(proc, procIdentity{e.TGID, e.UID, e.RealUID, e.GID, e.ExeDev, e.ExeIno, e.CgroupID, e.StartNs, e.ExecState, e.ExecNs, execPath}, &f)
 	return f
 }
 
@@ -453,7 +454,8 @@ func (r *Resolver) execPath(e *event.Event) string {
 }
 
 // executable names the file the sample's process ran at the creation by
-// where it is on the node, or "" when that is not known:
+// where it is on the node, or "" when that is not known (fsPath is
+// execPath's answer):
 //   - the process replaced its executable reference (event.ExecReplaced):
 //     the device and inode are a file it chose, never named;
 //   - the kernel recorded its exec (event.ExecSame): that exec's path
@@ -462,11 +464,11 @@ func (r *Resolver) execPath(e *event.Event) string {
 //     while the process still runs that exec, placed the same way; for a
 //     process that did not record its exec, the path an earlier checked
 //     lookup gave its device and inode.
-func (r *Resolver) executable(e *event.Event, proc *procView, now time.Time) string {
+func (r *Resolver) executable(e *event.Event, fsPath string, proc *procView, now time.Time) string {
 	if e.ExeIno == 0 || e.ExecState == event.ExecReplaced {
 		return ""
 	}
-	if fsPath := r.execPath(e); fsPath != "" {
+	if fsPath != "" {
 		k := exeKey{e.ExeDev, e.ExeIno, fsPath}
 		r.mu.Lock()
 		if s := r.exes[k]; s != nil {
