@@ -15,8 +15,12 @@
 // Nothing read from /proc is believed without a check against the sample:
 // /proc/<pid> must still be the process that created the file (its start
 // time), /proc/<pid>/exe must be the executable that ran then (device and
-// inode), and a cgroup path is the one the kernel returns for the sample's
-// cgroup id (open_by_handle_at), or one whose id was checked to be it.
+// inode, and the same exec by the kernel's record), and a cgroup path is the
+// one the kernel returns for the sample's cgroup id (open_by_handle_at), or
+// one whose id was checked to be it. Nothing is read from the creator's own
+// view of the world: an executable is named where its file is on the node
+// (the kernel's record of the exec, placed in the node's mount table), a
+// user by the node's /etc/passwd.
 package identity
 
 import (
