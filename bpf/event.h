@@ -9,7 +9,7 @@
  * internal/event and internal/probe take the values from there, and their
  * tests fail when a value here has no Go name.
  *
- * Layout (little endian, 352 bytes, no implicit padding):
+ * Layout (little endian, 360 bytes, no implicit padding):
  *
  *   0  u64 ts_ns       CLOCK_MONOTONIC (bpf_ktime_get_ns) at the hook
  *   8  u64 cgroup_id   cgroup v2 id of the creating task
@@ -44,7 +44,11 @@
  *                      starts (the path as seen inside the creator's mount);
  *                      meaningless with WHERE_NO_MNT_PATH
  * 346 u8  where        enum where_flag bits below
- * 347 u8  _pad[5]      zero
+ * 347 u8  _pad         zero
+ * 348 u32 exec_state   enum exec_state below
+ * 352 u64 exec_ns      which exec of the process was running (its
+ *                      bpf_ktime_get_ns() at sched_process_exec, bpf/exec.h),
+ *                      0 unless exec_state is EXEC_SAME
  */
 #ifndef KERNELEVENTS_EVENT_H
 #define KERNELEVENTS_EVENT_H
@@ -134,7 +138,24 @@ struct event {
 	__u32 mnt_id;
 	__u16 mnt_path_off;
 	__u8 where;
-	__u8 _pad[5];
+	__u8 _pad;
+	__u32 exec_state;
+	__u64 exec_ns;
+};
+
+/*
+ * exec_state: is the executable the sample names (exe_dev, exe_ino: the
+ * process's mm->exe_file) the file its last exec mapped (bpf/exec.h)?
+ */
+enum exec_state {
+	/* No exec of the process was recorded (it started before the
+	 * programs were loaded, or its record was pushed out). */
+	EXEC_UNKNOWN = 0,
+	/* Yes: exec_ns names that exec. */
+	EXEC_SAME = 1,
+	/* No: the process replaced its executable reference since its exec
+	 * (prctl PR_SET_MM_MAP with exe_fd, or PR_SET_MM_EXE_FILE). */
+	EXEC_REPLACED = 2,
 };
 
 /*

@@ -2,7 +2,8 @@
 /*
  * Who created the file beyond pid and uid: effective ids, the executable,
  * the process start time (fill_identity), and the task's name, the
- * submitter's for io_uring workers (current_comm).
+ * submitter's for io_uring workers (current_comm), and whether the executable
+ * is the one the process exec'ed (exec_check, bpf/exec.h).
  */
 #ifndef KERNELEVENTS_IDENTITY_H
 #define KERNELEVENTS_IDENTITY_H
@@ -11,6 +12,7 @@
 #include "bpf/bpf_helpers.h"
 #include "bpf/bpf_core_read.h"
 #include "event.h"
+#include "exec.h"
 #include "kernel.h"
 
 /* struct task_struct's start time: start_boottime since 5.5, real_start_time before. */
@@ -38,7 +40,8 @@ static __always_inline void fill_identity(struct event *e, struct task_struct *t
 		e->euid = BPF_CORE_READ(cred, euid.val);
 		e->egid = BPF_CORE_READ(cred, egid.val);
 	}
-	struct inode *exe = BPF_CORE_READ(task, mm, exe_file, f_inode);
+	struct file *exe_file = BPF_CORE_READ(task, mm, exe_file);
+	struct inode *exe = exe_file ? BPF_CORE_READ(exe_file, f_inode) : NULL;
 	e->exe_ino = 0;
 	e->exe_dev = 0;
 	if (exe) {
@@ -64,6 +67,7 @@ static __always_inline void fill_identity(struct event *e, struct task_struct *t
 		e->start_ns = BPF_CORE_READ(leader, start_boottime);
 	else
 		e->start_ns = BPF_CORE_READ((struct task_struct___v54 *)leader, real_start_time);
+	exec_check(e, exe_file);
 }
 
 /*

@@ -37,6 +37,7 @@
 #include "bpf/bpf_tracing.h"
 #include "bpf/bpf_core_read.h"
 #include "event.h"
+#include "exec.h"
 #include "fd.h"
 #include "filter.h"
 #include "identity.h"
@@ -226,4 +227,37 @@ int tp_io_uring_cqe_overflow(struct trace_event_raw_io_uring_cqe_overflow *ctx)
 	struct io_kiocb *req = (void *)m.req;
 	__u64 how = BPF_CORE_READ(req_open(req), how.flags);
 	return on_uring_file(uring_result_file(ctx->ctx, m.slot, m.res), how);
+}
+/*
+ * include/trace/events/sched.h: sched_process_exec(struct task_struct *p,
+ * pid_t old_pid, struct linux_binprm *bprm). Every hook loads one of the
+ * two (bpf/exec.h): the executable as the kernel knew it at exec.
+ */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(tp_sched_process_exec)
+{
+	return on_exec();
+}
+
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(raw_tp_sched_process_exec)
+{
+	return on_exec();
+}
+
+/*
+ * include/trace/events/sched.h: sched_process_fork(struct task_struct
+ * *parent, struct task_struct *child): a new process inherits its parent's
+ * exec record (bpf/exec.h).
+ */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(tp_sched_process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	return on_fork(parent, child);
+}
+
+SEC("raw_tp/sched_process_fork")
+int BPF_PROG(raw_tp_sched_process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	return on_fork(parent, child);
 }

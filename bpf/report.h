@@ -88,7 +88,7 @@ static __always_inline void report(struct scratch *s, struct task_struct *task, 
 	e->mnt_id = s->mnt_id;
 	e->mnt_path_off = mnt_path_off;
 	e->where = where;
-	__builtin_memset(e->_pad, 0, sizeof(e->_pad));
+	e->_pad = 0;
 	bpf_ringbuf_submit(e, wakeup_flags());
 }
 

@@ -52,6 +52,26 @@ const (
 	offMntOff   = int(unsafe.Offsetof(typesEvent{}.MntPathOff))
 	offWhere    = int(unsafe.Offsetof(typesEvent{}.Where))
 	knownWhere  = WhereOverlayUpper | WhereNoMountPath | WhereDisconnected | WhereOverlayUnfollowed | WhereUserNSFS
+	offExecNs   = int(unsafe.Offsetof(typesEvent{}.ExecNs))
+	offExecSt   = int(unsafe.Offsetof(typesEvent{}.ExecState))
+)
+
+// ExecState says whether the sample's executable (ExeDev, ExeIno: the
+// process's executable reference at the creation) is the file its last exec
+// mapped: enum exec_state in bpf/event.h.
+type ExecState uint32
+
+// Exec states.
+const (
+	// ExecUnknown: no exec of the process was recorded (it started before
+	// the programs were loaded, or its record was pushed out).
+	ExecUnknown = ExecState(typesExecStateEXEC_UNKNOWN)
+	// ExecSame: the executable is the file the exec ExecNs names mapped.
+	ExecSame = ExecState(typesExecStateEXEC_SAME)
+	// ExecReplaced: the process replaced its executable reference since
+	// its exec (prctl PR_SET_MM_MAP with exe_fd, PR_SET_MM_EXE_FILE):
+	// ExeDev and ExeIno are a file the process chose.
+	ExecReplaced = ExecState(typesExecStateEXEC_REPLACED)
 )
 
 // Hook says which kernel program saw a creation.
@@ -184,8 +204,14 @@ type Event struct {
 	// StartNs is the process's start time (CLOCK_BOOTTIME): with TGID it
 	// names one process, whatever reuses the pid later.
 	StartNs uint64
-	Hook    Hook
-	Flags   Flags
+	// ExecState says whether ExeDev and ExeIno are the file the process's
+	// last exec mapped; with ExecSame, ExecNs names that exec (its
+	// CLOCK_MONOTONIC time): with TGID and StartNs, the key of its record
+	// (the file's path inside its filesystem, internal/probe ExecFile).
+	ExecState ExecState
+	ExecNs    uint64
+	Hook      Hook
+	Flags     Flags
 	// Comm is the task's name, without the NUL padding.
 	Comm []byte
 	// Path is the created file's path on the node: Decode sets it to
@@ -259,6 +285,8 @@ func Decode(b []byte, e *Event) error {
 	if where&WhereNoMountPath == 0 && mntOff > pathLen {
 		return fmt.Errorf("%w: %d past %d", errMntOff, mntOff, pathLen)
 	}
+	e.ExecNs = le.Uint64(b[offExecNs:])
+	e.ExecState = ExecState(le.Uint32(b[offExecSt:]))
 	e.Hook = hook
 	e.Flags = flags
 	e.Comm = CString(b[offComm : offComm+CommLen])
@@ -301,6 +329,8 @@ func Encode(e *Event) []byte {
 	le.PutUint32(b[offExeDev:], userDevToKernel(e.ExeDev))
 	le.PutUint64(b[offExeIno:], e.ExeIno)
 	le.PutUint64(b[offStartNs:], e.StartNs)
+	le.PutUint64(b[offExecNs:], e.ExecNs)
+	le.PutUint32(b[offExecSt:], uint32(e.ExecState))
 	fsPath := e.FSPath
 	if fsPath == nil {
 		fsPath = e.Path
@@ -331,6 +361,10 @@ func DevString(d uint64) string {
 // The kernel keeps a dev_t as major<<20 | minor (include/linux/kdev_t.h);
 // stat(2) reports the "huge" encoding glibc's makedev uses
 // (major<<8 | minor&0xff | (minor&^0xff)<<12 | (major&^0xfff)<<32).
+// KernelDev turns a kernel dev_t (major << 20 | minor, as the programs
+// record a superblock's s_dev) into a user-space one, as stat(2) reports it.
+func KernelDev(d uint32) uint64 { return kernelDevToUser(d) }
+
 func kernelDevToUser(d uint32) uint64 {
 	major, minor := uint64(d>>20), uint64(d&0xfffff)
 	return (major&0xfff)<<8 | (major&^0xfff)<<32 | minor&0xff | (minor&^0xff)<<12

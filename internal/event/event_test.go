@@ -14,7 +14,7 @@ import (
 func sample() *Event {
 	return &Event{
 		TimeNs: 123456789, CgroupID: 42, TGID: 1000, TID: 1001, UID: 65534, GID: 65533,
-		RealUID: 1000, RealGID: 1001, ExeDev: 0x10303, ExeIno: 1 << 40, StartNs: 987654321,
+		RealUID: 1000, RealGID: 1001, ExeDev: 0x10303, ExeIno: 1 << 40, StartNs: 987654321, ExecState: ExecSame, ExecNs: 123456789,
 		Hook: HookTracepoint, Flags: FlagMknod, Comm: []byte("touch"), Path: []byte("/tmp/x/new"),
 		FSDev: 0x803, FSPath: []byte("/tmp/x/new"), MountID: 31, MountPath: []byte("/x/new"), Where: WhereOverlayUpper,
 	}

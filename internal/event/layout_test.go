@@ -35,7 +35,7 @@ func enumValues(t *testing.T, types *btf.Spec, name string) map[string]uint64 {
 }
 
 // TestLayoutMatchesBPF holds the sample's layout documented in bpf/event.h
-// (offsets and sizes, 352 bytes) against struct event as clang laid it out
+// (offsets and sizes, 360 bytes) against struct event as clang laid it out
 // (BTF) and against the offsets Decode and Encode use, and every enum of
 // event.h against the Go constants: a field moved or resized, a value
 // changed, or a hook, flag or counter added in C without a Go name fails.
@@ -68,10 +68,13 @@ func TestLayoutMatchesBPF(t *testing.T) {
 			"mnt_id":       {340, 4, offMntID},
 			"mnt_path_off": {344, 2, offMntOff},
 			"where":        {346, 1, offWhere},
-			"_pad":         {347, 5, offWhere + 1},
+			"_pad":         {347, 1, offWhere + 1},
+			// appended for the exec record (issue 24)
+			"exec_state": {348, 4, offExecSt},
+			"exec_ns":    {352, 8, offExecNs},
 		}
-		assert.EqualValues(t, 352, st.Size, "sizeof(struct event)")
-		assert.Equal(t, 352, Size, "event.Size")
+		assert.EqualValues(t, 360, st.Size, "sizeof(struct event)")
+		assert.Equal(t, 360, Size, "event.Size")
 		assert.Equal(t, Size, binary.Size(typesEvent{}), "the generated struct's encoded size")
 		assert.EqualValues(t, Size, unsafe.Sizeof(typesEvent{}), "the generated struct's size in memory")
 		assert.Equal(t, 16, CommLen)
@@ -163,6 +166,22 @@ func TestLayoutMatchesBPF(t *testing.T) {
 		assert.Zero(t, all&WhereNodeUnknown, "WhereNodeUnknown is Go's own: C must not use it")
 	})
 
+	t.Run("enum exec_state", func(t *testing.T) {
+		named := map[string]ExecState{
+			"EXEC_UNKNOWN":  ExecUnknown,
+			"EXEC_SAME":     ExecSame,
+			"EXEC_REPLACED": ExecReplaced,
+		}
+		got := enumValues(t, types, "exec_state")
+		assert.Len(t, got, len(named), "exec states in C: %v", got)
+		for name, v := range got {
+			st, ok := named[name]
+			if assert.True(t, ok, "C exec state %s (%d) has no Go name", name, v) {
+				assert.EqualValues(t, v, st, name)
+			}
+		}
+	})
+
 	t.Run("enum counter_idx", func(t *testing.T) {
 		named := map[string]Counter{
 			"COUNTER_LOST":          CounterRingBufferFull,
@@ -207,6 +226,8 @@ func TestEncodeMatchesGeneratedStruct(t *testing.T) {
 	assert.Equal(t, userDevToKernel(e.ExeDev), got.ExeDev)
 	assert.Equal(t, e.ExeIno, got.ExeIno)
 	assert.Equal(t, e.StartNs, got.StartNs)
+	assert.Equal(t, e.ExecNs, got.ExecNs)
+	assert.EqualValues(t, e.ExecState, got.ExecState)
 	assert.EqualValues(t, len(e.Path), got.PathLen)
 	assert.EqualValues(t, e.Hook, got.Hook)
 	assert.EqualValues(t, e.Flags, got.Flags)

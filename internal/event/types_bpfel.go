@@ -46,7 +46,9 @@ type typesEvent struct {
 	MntId      uint32
 	MntPathOff uint16
 	Where      uint8
-	Pad        [5]uint8
+	Pad        uint8
+	ExecState  uint32
+	ExecNs     uint64
 }
 
 type typesEventFlag uint32
@@ -58,6 +60,14 @@ const (
 	typesEventFlagEVENT_F_UNRESOLVED   typesEventFlag = 32
 	typesEventFlagEVENT_F_TMPFILE_LINK typesEventFlag = 64
 	typesEventFlagEVENT_F_ROOTLESS     typesEventFlag = 128
+)
+
+type typesExecState uint32
+
+const (
+	typesExecStateEXEC_UNKNOWN  typesExecState = 0
+	typesExecStateEXEC_SAME     typesExecState = 1
+	typesExecStateEXEC_REPLACED typesExecState = 2
 )
 
 type typesHookId uint32
@@ -86,6 +96,7 @@ const (
 	typesVarUnusedCounterIdx = "unused_counter_idx"
 	typesVarUnusedEvent      = "unused_event"
 	typesVarUnusedEventFlag  = "unused_event_flag"
+	typesVarUnusedExecState  = "unused_exec_state"
 	typesVarUnusedHookId     = "unused_hook_id"
 	typesVarUnusedWhereFlag  = "unused_where_flag"
 )
@@ -147,6 +158,7 @@ type typesVariableSpecs struct {
 	UnusedCounterIdx *ebpf.VariableSpec `ebpf:"unused_counter_idx"`
 	UnusedEvent      *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedEventFlag  *ebpf.VariableSpec `ebpf:"unused_event_flag"`
+	UnusedExecState  *ebpf.VariableSpec `ebpf:"unused_exec_state"`
 	UnusedHookId     *ebpf.VariableSpec `ebpf:"unused_hook_id"`
 	UnusedWhereFlag  *ebpf.VariableSpec `ebpf:"unused_where_flag"`
 }
@@ -184,6 +196,7 @@ type typesVariables struct {
 	UnusedCounterIdx *ebpf.Variable `ebpf:"unused_counter_idx"`
 	UnusedEvent      *ebpf.Variable `ebpf:"unused_event"`
 	UnusedEventFlag  *ebpf.Variable `ebpf:"unused_event_flag"`
+	UnusedExecState  *ebpf.Variable `ebpf:"unused_exec_state"`
 	UnusedHookId     *ebpf.Variable `ebpf:"unused_hook_id"`
 	UnusedWhereFlag  *ebpf.Variable `ebpf:"unused_where_flag"`
 }

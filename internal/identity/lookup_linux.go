@@ -158,22 +158,20 @@ func (p *procView) same() bool {
 	return err == nil && n == p.ticks
 }
 
-// executable returns /proc/<pid>/exe when it is the file (device, inode) the
-// sample names: an exec since the creation, or a reused pid, fails this.
+// executable returns where the file /proc/<pid>/exe is on the node, when
+// that file is the one the sample names (device, inode): an exec since the
+// creation, or a reused pid, fails this. Its path inside its filesystem
+// comes from the process's own mount (exeFSPath), its place from the node's
+// mount table (nodePath): not the path the process's mount namespace shows.
 func (p *procView) executable(dev, ino uint64) (string, bool) {
 	if !p.alive {
 		return "", false
 	}
-	link := filepath.Join(p.dir, "exe")
-	exe, err := os.Readlink(link)
-	if err != nil {
+	fsPath, ok := p.exeFSPath(dev, ino)
+	if !ok || !p.same() {
 		return "", false
 	}
-	var st unix.Stat_t
-	if err := unix.Stat(link, &st); err != nil || st.Dev != dev || st.Ino != ino || !p.same() {
-		return "", false
-	}
-	return strings.TrimSuffix(exe, " (deleted)"), true
+	return p.s.nodePath(dev, ino, fsPath)
 }
 
 // cgroupLines returns /proc/<pid>/cgroup when read from the sample's
@@ -229,21 +227,14 @@ func splitCgroupLines(b []byte) []cgroupLine {
 	return out
 }
 
-// userName returns the name of uid as the process's own root filesystem
-// says (/proc/<pid>/root/etc/passwd: a container's users are its image's),
-// or, for a host process that has exited, as the node's does.
-func (p *procView) userName(uid uint32, host bool) string {
-	if p.alive {
-		n, ok := p.s.passwdName(filepath.Join(p.dir, "root", "etc", "passwd"), uid)
-		if ok && p.same() {
-			return n
-		}
-	}
-	if host {
-		n, _ := p.s.passwdName(filepath.Join(p.s.hostRoot, "etc", "passwd"), uid)
-		return n
-	}
-	return ""
+// userName returns the name of uid as the node's /etc/passwd says
+// (<identity::host_root>/etc/passwd). Never the creator's own
+// /proc/<pid>/root/etc/passwd: a process in a private mount namespace (or a
+// container image) chooses that file, and with it which uid is called
+// "root". The kernel's uid is the node's, so is its name.
+func (s *sysLookup) userName(uid uint32) string {
+	n, _ := s.passwdName(filepath.Join(s.hostRoot, "etc", "passwd"), uid)
+	return n
 }
 
 // passwdName looks uid up in the passwd file at path, parsed once per

@@ -39,11 +39,27 @@ func fakeProc(t *testing.T, root string, pid uint32, startNs uint64, cgroup, exe
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "cgroup"), []byte(cgroup), 0o644))
 	if exe != "" {
 		require.NoError(t, os.Symlink(exe, filepath.Join(dir, "exe")))
+		// exe links into this mount namespace: its mounts are the fake
+		// process's (the executable's place inside its filesystem).
+		mi, err := os.ReadFile("/proc/self/mountinfo")
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "mountinfo"), mi, 0o644))
 	}
 	if passwd != "" {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "root", "etc", "passwd"), []byte(passwd), 0o644))
 	}
 }
+
+// realPath is p with symlinks resolved: /proc/<pid>/exe names the file
+// itself, never a symlink to it.
+func realPath(t *testing.T, p string) string {
+	t.Helper()
+	r, err := filepath.EvalSymlinks(p)
+	require.NoError(t, err)
+	return r
+}
+
+func binSh(t *testing.T) string { return realPath(t, "/bin/sh") }
 
 func statExe(t *testing.T, p string) (dev, ino uint64) {
 	var st unix.Stat_t
@@ -75,16 +91,22 @@ func TestV1RootIDNeverCachedAsContainer(t *testing.T) {
 // read there is the sample's creator's: not its executable, cgroup or user.
 func TestReusedPIDIsNotBelieved(t *testing.T) {
 	proc := testutil.TempDir(t)
-	dev, ino := statExe(t, "/bin/sh")
-	fakeProc(t, proc, 100, startA+1e9, "4:memory:/docker/"+cid+"\n", "/bin/sh", "evil:x:1000:1000::/:/bin/sh\n")
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t)})
+	dev, ino := statExe(t, binSh(t))
+	fakeProc(t, proc, 100, startA+1e9, "4:memory:/docker/"+cid+"\n", binSh(t), "evil:x:1000:1000::/:/bin/sh\n")
+	host := testutil.TempDir(t)
+	require.NoError(t, os.MkdirAll(filepath.Join(host, "etc"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(host, "etc", "passwd"), []byte("alice:x:1000:1000::/:/bin/sh\n"), 0o644))
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: host})
 	f := r.Facts(&event.Event{TGID: 100, StartNs: startA, UID: 1000, ExeDev: dev, ExeIno: ino, Comm: []byte("c")})
-	assert.Equal(t, Facts{UID: 1000, Comm: "c"}, f)
+	assert.Equal(t, Facts{UID: 1000, Comm: "c", User: "alice"}, f)
 	// The same pid with the matching start time is believed.
-	g := r.Facts(&event.Event{TGID: 100, StartNs: startA + 1e9, UID: 1000, ExeDev: dev, ExeIno: ino, Comm: []byte("c")})
-	assert.Equal(t, "/bin/sh", g.Executable)
+	right := &event.Event{TGID: 100, StartNs: startA + 1e9, UID: 1000, ExeDev: dev, ExeIno: ino, Comm: []byte("c")}
+	g := r.Facts(right)
 	assert.Equal(t, cid, g.ContainerID)
-	assert.Equal(t, "evil", g.User, "the user name comes from the process's own root")
+	assert.Equal(t, "alice", g.User, "the user name is the node's, never the process's own root's")
+	// Executables are found on the node: with this machine's root as the node's.
+	onNode := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/"})
+	assert.Equal(t, binSh(t), onNode.Facts(right).Executable)
 }
 
 // The executable is the one that ran at the creation: when /proc/<pid>/exe
@@ -92,18 +114,18 @@ func TestReusedPIDIsNotBelieved(t *testing.T) {
 // executable seen (and checked) before is named by its device and inode.
 func TestExecutableIsTheOneAtCreation(t *testing.T) {
 	proc := testutil.TempDir(t)
-	shDev, shIno := statExe(t, "/bin/sh")
+	shDev, shIno := statExe(t, binSh(t))
 	// pid 100 ran /bin/sh, created the file, then exec'ed /usr/bin/env.
-	fakeProc(t, proc, 100, startA, "0::/\n", "/usr/bin/env", "")
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t)})
+	fakeProc(t, proc, 100, startA, "0::/\n", realPath(t, "/usr/bin/env"), "")
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/"})
 	e := &event.Event{TGID: 100, StartNs: startA, ExeDev: shDev, ExeIno: shIno, Comm: []byte("sh")}
 	assert.Equal(t, "", r.Facts(e).Executable, "not credited to the exec'ed program")
 
 	// Another process running /bin/sh teaches the resolver that inode.
-	fakeProc(t, proc, 101, startA, "0::/\n", "/bin/sh", "")
+	fakeProc(t, proc, 101, startA, "0::/\n", binSh(t), "")
 	_, f := r.ResolveFacts(&event.Event{TGID: 101, StartNs: startA, ExeDev: shDev, ExeIno: shIno, Comm: []byte("sh")})
-	assert.Equal(t, "/bin/sh", f.Executable)
-	assert.Equal(t, "/bin/sh", r.Facts(e).Executable)
+	assert.Equal(t, binSh(t), f.Executable)
+	assert.Equal(t, binSh(t), r.Facts(e).Executable)
 }
 
 // cgroup ids resolve through open_by_handle_at to the directory that has

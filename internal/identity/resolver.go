@@ -15,8 +15,12 @@
 // Nothing read from /proc is believed without a check against the sample:
 // /proc/<pid> must still be the process that created the file (its start
 // time), /proc/<pid>/exe must be the executable that ran then (device and
-// inode), and a cgroup path is the one the kernel returns for the sample's
-// cgroup id (open_by_handle_at), or one whose id was checked to be it.
+// inode, and the same exec by the kernel's record), and a cgroup path is the
+// one the kernel returns for the sample's cgroup id (open_by_handle_at), or
+// one whose id was checked to be it. Nothing is read from the creator's own
+// view of the world: an executable is named where its file is on the node
+// (the kernel's record of the exec, placed in the node's mount table), a
+// user by the node's /etc/passwd.
 package identity
 
 import (
@@ -84,6 +88,28 @@ type Options struct {
 	// SPIFFE, when set, is asked for the SPIFFE IDs of each process on
 	// the workers (see spire.go); nil: no SPIFFE attributes.
 	SPIFFE SPIFFESource
+	// Execs, when set, are the kernel's records of each exec (the probe's):
+	// a sample's executable is then named by the file its exec mapped, and
+	// a process that exec'ed since its creation is told apart. Nil: from
+	// /proc alone.
+	Execs ExecSource
+}
+
+// ExecRecord is what the kernel recorded of one exec: the file it mapped,
+// by device (user-space dev_t), inode and path inside its filesystem (""
+// when it was too deep or long to record).
+type ExecRecord struct {
+	Dev, Ino uint64
+	Path     string
+}
+
+// ExecSource answers from the kernel's exec records (bpf/exec.h).
+type ExecSource interface {
+	// ExecFile returns the record of exec execNs (a sample's ExecNs), if
+	// still held.
+	ExecFile(execNs uint64) (ExecRecord, bool)
+	// CurrentExec returns the exec the process runs now, if recorded.
+	CurrentExec(tgid uint32, startNs uint64) (uint64, bool)
 }
 
 // Workload is a resolved identity: resource attributes, sorted by key.
@@ -103,10 +129,12 @@ type procKey struct {
 	cgroup         uint64
 	exeDev, exeIno uint64
 	start          uint64
+	execState      event.ExecState
+	execNs         uint64
 }
 
 func keyOf(e *event.Event) procKey {
-	return procKey{e.TGID, e.UID, e.GID, e.CgroupID, e.ExeDev, e.ExeIno, e.StartNs}
+	return procKey{e.TGID, e.UID, e.GID, e.CgroupID, e.ExeDev, e.ExeIno, e.StartNs, e.ExecState, e.ExecNs}
 }
 
 type procEntry struct {
@@ -128,7 +156,14 @@ type stamped struct {
 	used time.Time
 }
 
-type exeKey struct{ dev, ino uint64 }
+// exeKey names an executable: device and inode, and, when the kernel
+// recorded the exec, the path inside its filesystem (hard links are one
+// inode under several paths, and a path is what rules and SPIRE's unix:path
+// name).
+type exeKey struct {
+	dev, ino uint64
+	fsPath   string
+}
 
 // pending is a sample waiting for its creator's lookup, copied out of the
 // reader's buffer.
@@ -391,23 +426,8 @@ func (r *Resolver) lookupFacts(e *event.Event) Facts {
 	now := r.now()
 	proc := r.sys.process(e.TGID, e.StartNs)
 
-	ek := exeKey{e.ExeDev, e.ExeIno}
-	if e.ExeIno != 0 {
-		if p, ok := proc.executable(ek.dev, ek.ino); ok {
-			f.Executable = p
-			r.mu.Lock()
-			if len(r.exes) < r.opts.MaxProcesses {
-				r.exes[ek] = &stamped{p, now}
-			}
-			r.mu.Unlock()
-		} else {
-			r.mu.Lock()
-			if s := r.exes[ek]; s != nil {
-				f.Executable, s.used = s.path, now
-			}
-			r.mu.Unlock()
-		}
-	}
+	execPath := r.execPath(e)
+	f.Executable = r.executable(e, execPath, proc, now)
 
 	f.Cgroup = r.cgroupPath(e.CgroupID, proc, now)
 	f.ContainerID, f.PodUID = ParseCgroupPath(f.Cgroup)
@@ -419,9 +439,84 @@ func (r *Resolver) lookupFacts(e *event.Event) Facts {
 			f.ContainerID, f.PodUID = ParseCgroupPath(p)
 		}
 	}
-	f.User = proc.userName(e.UID, f.ContainerID == "" && f.PodUID == "")
-	r.lookupSPIFFE(proc, procIdentity{e.TGID, e.UID, e.RealUID, e.GID, e.ExeDev, e.ExeIno, e.CgroupID}, &f)
+	f.User = r.sys.userName(e.UID)
+	r.lookupSPIFFE(proc, procIdentity{e.TGID, e.UID, e.RealUID, e.GID, e.ExeDev, e.ExeIno, e.CgroupID, e.StartNs, e.ExecState, e.ExecNs, execPath}, &f)
 	return f
+}
+
+// execPath returns the path inside its filesystem of the file the sample's
+// exec mapped, when the kernel recorded it and the sample runs it, else "".
+func (r *Resolver) execPath(e *event.Event) string {
+	if e.ExecState != event.ExecSame || r.opts.Execs == nil {
+		return ""
+	}
+	rec, ok := r.opts.Execs.ExecFile(e.ExecNs)
+	if !ok || rec.Dev != e.ExeDev || rec.Ino != e.ExeIno {
+		return ""
+	}
+	return rec.Path
+}
+
+// executable names the file the sample's process ran at the creation by
+// where it is on the node, or "" when that is not known (fsPath is
+// execPath's answer):
+//   - the process replaced its executable reference (event.ExecReplaced):
+//     the device and inode are a file it chose, never named;
+//   - the kernel recorded its exec (event.ExecSame): that exec's path
+//     inside its filesystem, placed in the node's mount table;
+//   - otherwise (started before the probe, record pushed out) /proc/<pid>/exe
+//     while the process still runs that exec, placed the same way; for a
+//     process that did not record its exec, the path an earlier checked
+//     lookup gave its device and inode.
+func (r *Resolver) executable(e *event.Event, fsPath string, proc *procView, now time.Time) string {
+	if e.ExeIno == 0 || e.ExecState == event.ExecReplaced {
+		return ""
+	}
+	if fsPath != "" {
+		k := exeKey{e.ExeDev, e.ExeIno, fsPath}
+		r.mu.Lock()
+		if s := r.exes[k]; s != nil {
+			s.used = now
+			r.mu.Unlock()
+			return s.path
+		}
+		r.mu.Unlock()
+		p, ok := r.sys.nodePath(e.ExeDev, e.ExeIno, fsPath)
+		if !ok {
+			return ""
+		}
+		r.remember(k, p, now)
+		return p
+	}
+	if e.ExecState == event.ExecSame && r.opts.Execs != nil {
+		// Recorded, but the record is gone: /proc only while the process
+		// still runs that exec.
+		if cur, ok := r.opts.Execs.CurrentExec(e.TGID, e.StartNs); !ok || cur != e.ExecNs {
+			return ""
+		}
+		p, _ := proc.executable(e.ExeDev, e.ExeIno)
+		return p
+	}
+	k := exeKey{dev: e.ExeDev, ino: e.ExeIno}
+	if p, ok := proc.executable(k.dev, k.ino); ok {
+		r.remember(k, p, now)
+		return p
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.exes[k]; s != nil {
+		s.used = now
+		return s.path
+	}
+	return ""
+}
+
+func (r *Resolver) remember(k exeKey, p string, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.exes) < r.opts.MaxProcesses {
+		r.exes[k] = &stamped{p, now}
+	}
 }
 
 // cgroupPath returns the path of cgroup v2 id, checked to have that id.
@@ -456,7 +551,7 @@ func (r *Resolver) cgroupPath(id uint64, proc *procView, now time.Time) string {
 // cachedFactsLocked is what is known of e without I/O.
 func (r *Resolver) cachedFactsLocked(e *event.Event) Facts {
 	f := Facts{UID: e.UID, GID: e.GID, RealUID: e.RealUID, Comm: string(e.Comm)}
-	if s := r.exes[exeKey{e.ExeDev, e.ExeIno}]; s != nil && e.ExeIno != 0 {
+	if s := r.exes[exeKey{dev: e.ExeDev, ino: e.ExeIno}]; s != nil && e.ExeIno != 0 && e.ExecState != event.ExecReplaced {
 		f.Executable = s.path
 	}
 	if s := r.cgroups[e.CgroupID]; s != nil {
@@ -635,11 +730,11 @@ func (r *Resolver) Sweep(inUse map[uint32]bool) {
 		}
 		refWl[e.workload] = true
 		refCg[k.cgroup] = true
-		refExe[exeKey{k.exeDev, k.exeIno}] = true
+		refExe[exeKey{dev: k.exeDev, ino: k.exeIno}] = true
 	}
 	for k := range r.waiting {
 		refCg[k.cgroup] = true
-		refExe[exeKey{k.exeDev, k.exeIno}] = true
+		refExe[exeKey{dev: k.exeDev, ino: k.exeIno}] = true
 	}
 	for id := OverflowWorkload + 1; int(id) < len(r.workloads); id++ {
 		w := &r.workloads[id]
@@ -662,7 +757,7 @@ func (r *Resolver) Sweep(inUse map[uint32]bool) {
 		}
 	}
 	for k, s := range r.exes {
-		if !refExe[k] && s.used.Before(cutoff) {
+		if !refExe[exeKey{dev: k.dev, ino: k.ino}] && s.used.Before(cutoff) {
 			delete(r.exes, k)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/kernelevents/kernelevents/internal/event"
 )
 
 // Resource attributes the resolver sets from a SPIFFE source (a SPIRE
@@ -117,16 +119,52 @@ func (r *Resolver) lookupSPIFFE(proc *procView, want procIdentity, f *Facts) {
 		return
 	}
 	defer func() { r.spiffe.add(f.SPIFFE.Status) }()
-	if st := proc.still(want); st != "" {
+	if st := r.still(proc, want); st != "" {
 		f.SPIFFE = r.gone(st, want)
 		return
 	}
 	a := src.Lookup(want.tgid)
-	if st := proc.still(want); st != "" {
+	if st := r.still(proc, want); st != "" {
 		f.SPIFFE = r.gone(st, want)
 		return
 	}
 	f.SPIFFE = SPIFFEFacts{Status: a.Status, IDs: a.IDs, Hint: a.Hint, expires: a.Expires}
+}
+
+// still returns "" when the process is still the sample's creator, as
+// procView.still checks, and runs the exec and the executable path the
+// creation ran: the agent attests the executable at the moment it looks
+// (SPIRE's unix:path is /proc/<pid>/exe then), and one inode has as many
+// paths as hard links. Otherwise it says why not: a process that replaced
+// its executable reference (it chose the file the agent would attest), or
+// exec'ed since the creation (even the same inode under another path), or
+// whose executable's path inside its filesystem is not the recorded one,
+// has changed.
+func (r *Resolver) still(proc *procView, want procIdentity) SPIFFEStatus {
+	if st := proc.still(want); st != "" {
+		return st
+	}
+	switch {
+	case want.execState == event.ExecReplaced:
+		return SPIFFEProcessChanged
+	case want.execState != event.ExecSame || r.opts.Execs == nil:
+		return ""
+	}
+	if cur, ok := r.opts.Execs.CurrentExec(want.tgid, want.start); !ok || cur != want.execNs {
+		return SPIFFEProcessChanged
+	}
+	if want.execPath != "" {
+		p, ok := proc.exeFSPath(want.exeDev, want.exeIno)
+		if !ok || p != want.execPath {
+			return SPIFFEProcessChanged
+		}
+	}
+	// The mount table may have been read from a new process that took the
+	// pid meanwhile.
+	if !proc.same() {
+		return SPIFFEProcessGone
+	}
+	return ""
 }
 
 // gone is the answer for a process that cannot be asked about by pid. A
@@ -190,6 +228,12 @@ type procIdentity struct {
 	uid, ruid, gid uint32
 	exeDev, exeIno uint64
 	cgroup         uint64 // cgroup v2 id
+	start          uint64
+	// execState and execNs: the sample's exec (event.ExecState); execPath
+	// the path inside its filesystem of the file it mapped, when recorded.
+	execState event.ExecState
+	execNs    uint64
+	execPath  string
 }
 
 // spiffeAttrsLocked sets the SPIFFE attributes of f on attrs. An issued ID

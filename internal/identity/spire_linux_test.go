@@ -66,9 +66,9 @@ const webID = "spiffe://example.org/web"
 func spiffeProc(t *testing.T, uid, gid uint32) (string, *event.Event) {
 	t.Helper()
 	proc := testutil.TempDir(t)
-	fakeProc(t, proc, 100, startA, "0::/\n", "/bin/sh", "")
+	fakeProc(t, proc, 100, startA, "0::/\n", binSh(t), "")
 	writeStatus(t, proc, 100, uid, gid)
-	dev, ino := statExe(t, "/bin/sh")
+	dev, ino := statExe(t, binSh(t))
 	return proc, &event.Event{TGID: 100, StartNs: startA, UID: uid, RealUID: uid, GID: gid, ExeDev: dev, ExeIno: ino, Comm: []byte("sh")}
 }
 
@@ -99,7 +99,7 @@ func TestSPIFFEAnswerForAReusedPIDIsDiscarded(t *testing.T) {
 	src := fakeSPIFFE(func(uint32) SPIFFEAnswer {
 		// The creator exits; pid 100 is now a process started later.
 		require.NoError(t, os.RemoveAll(filepath.Join(proc, "100")))
-		fakeProc(t, proc, 100, startA+1e9, "0::/\n", "/bin/sh", "")
+		fakeProc(t, proc, 100, startA+1e9, "0::/\n", binSh(t), "")
 		writeStatus(t, proc, 100, 1000, 1000)
 		return issued("spiffe://example.org/admin")
 	})
@@ -341,4 +341,53 @@ func (downAgent) Lookup(uint32) SPIFFEAnswer {
 
 func (downAgent) LookupSelectors([]string) SPIFFEAnswer {
 	return SPIFFEAnswer{Status: SPIFFEAgentUnavailable}
+}
+
+// fakeExecs are the kernel's exec records, scripted.
+type fakeExecs struct {
+	current uint64
+	file    ExecRecord
+}
+
+func (f *fakeExecs) ExecFile(execNs uint64) (ExecRecord, bool) {
+	return f.file, execNs == 7
+}
+
+func (f *fakeExecs) CurrentExec(uint32, uint64) (uint64, bool) { return f.current, f.current != 0 }
+
+// The agent attests the executable's path when it looks (SPIRE's unix:path
+// is /proc/<pid>/exe then), and an inode has one path per hard link: an
+// answer is believed only while the process runs the exec of the creation
+// (the kernel's record) through the path inside its filesystem that exec
+// mapped. The same inode under another path (a hard link swapped in with
+// prctl after the creation), another exec since, or a reference the process
+// replaced before the creation all give process_changed.
+func TestSPIFFEAnswerNeedsTheCreationsExecAndPath(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		state   event.ExecState
+		current uint64
+		path    func(real string) string
+		want    SPIFFEStatus
+	}{
+		{"same exec, same path", event.ExecSame, 7, func(real string) string { return real }, SPIFFEIssued},
+		{"same inode, another path", event.ExecSame, 7, func(real string) string { return real + "-hardlink" }, SPIFFEProcessChanged},
+		{"another exec since", event.ExecSame, 8, func(real string) string { return real }, SPIFFEProcessChanged},
+		{"replaced reference", event.ExecReplaced, 7, func(real string) string { return real }, SPIFFEProcessChanged},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proc, e := spiffeProc(t, 1000, 1000)
+			e.ExecState = tc.state
+			if tc.state == event.ExecSame {
+				e.ExecNs = 7
+			}
+			execs := &fakeExecs{current: tc.current, file: ExecRecord{Dev: e.ExeDev, Ino: e.ExeIno, Path: tc.path(binSh(t))}}
+			r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/", SPIFFE: fakeSPIFFE(func(uint32) SPIFFEAnswer { return issued(webID) }), Execs: execs})
+			_, f := r.ResolveFacts(e)
+			assert.Equal(t, tc.want, f.SPIFFE.Status)
+			if tc.want != SPIFFEIssued {
+				assert.Empty(t, f.SPIFFE.IDs)
+			}
+		})
+	}
 }

@@ -35,7 +35,35 @@ type kerneleventsEvent struct {
 	MntId      uint32
 	MntPathOff uint16
 	Where      uint8
-	Pad        [5]uint8
+	Pad        uint8
+	ExecState  uint32
+	ExecNs     uint64
+}
+
+type kerneleventsExecFile struct {
+	_     structs.HostLayout
+	Ino   uint64
+	Dev   uint32
+	Off   uint16
+	Flags uint8
+	Pad   uint8
+	Path  [512]int8
+}
+
+type kerneleventsExecKey struct {
+	_       structs.HostLayout
+	Tgid    uint32
+	Pad     uint32
+	StartNs uint64
+}
+
+type kerneleventsExecNow struct {
+	_      structs.HostLayout
+	ExecNs uint64
+	File   uint64
+	Ino    uint64
+	Dev    uint32
+	Pad    uint32
 }
 
 type kerneleventsPrefixKey struct {
@@ -98,6 +126,9 @@ const (
 	kerneleventsMapCommExclude              = "comm_exclude"
 	kerneleventsMapCounters                 = "counters"
 	kerneleventsMapEvents                   = "events"
+	kerneleventsMapExecBuf                  = "exec_buf"
+	kerneleventsMapExecHistory              = "exec_history"
+	kerneleventsMapExecLatest               = "exec_latest"
 	kerneleventsMapLinkPending              = "link_pending"
 	kerneleventsMapLostCgroups              = "lost_cgroups"
 	kerneleventsMapMknodPending             = "mknod_pending"
@@ -117,11 +148,15 @@ const (
 	kerneleventsProgKretprobeDoFilpOpen     = "kretprobe_do_filp_open"
 	kerneleventsProgKretprobeVfsCreate      = "kretprobe_vfs_create"
 	kerneleventsProgKretprobeVfsLink        = "kretprobe_vfs_link"
+	kerneleventsProgRawTpSchedProcessExec   = "raw_tp_sched_process_exec"
+	kerneleventsProgRawTpSchedProcessFork   = "raw_tp_sched_process_fork"
 	kerneleventsProgRawTpSysExit            = "raw_tp_sys_exit"
 	kerneleventsProgTpIoUringComplete       = "tp_io_uring_complete"
 	kerneleventsProgTpIoUringCqeOverflow    = "tp_io_uring_cqe_overflow"
 	kerneleventsProgTpIoUringSubmitReq      = "tp_io_uring_submit_req"
 	kerneleventsProgTpIoUringSubmitSqe      = "tp_io_uring_submit_sqe"
+	kerneleventsProgTpSchedProcessExec      = "tp_sched_process_exec"
+	kerneleventsProgTpSchedProcessFork      = "tp_sched_process_fork"
 	kerneleventsProgTpSysExit               = "tp_sys_exit"
 	kerneleventsVarFilterCgroups            = "filter_cgroups"
 	kerneleventsVarFilterComms              = "filter_comms"
@@ -188,11 +223,15 @@ type kerneleventsProgramSpecs struct {
 	KretprobeDoFilpOpen     *ebpf.ProgramSpec `ebpf:"kretprobe_do_filp_open"`
 	KretprobeVfsCreate      *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_create"`
 	KretprobeVfsLink        *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_link"`
+	RawTpSchedProcessExec   *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_exec"`
+	RawTpSchedProcessFork   *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_fork"`
 	RawTpSysExit            *ebpf.ProgramSpec `ebpf:"raw_tp_sys_exit"`
 	TpIoUringComplete       *ebpf.ProgramSpec `ebpf:"tp_io_uring_complete"`
 	TpIoUringCqeOverflow    *ebpf.ProgramSpec `ebpf:"tp_io_uring_cqe_overflow"`
 	TpIoUringSubmitReq      *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_req"`
 	TpIoUringSubmitSqe      *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_sqe"`
+	TpSchedProcessExec      *ebpf.ProgramSpec `ebpf:"tp_sched_process_exec"`
+	TpSchedProcessFork      *ebpf.ProgramSpec `ebpf:"tp_sched_process_fork"`
 	TpSysExit               *ebpf.ProgramSpec `ebpf:"tp_sys_exit"`
 }
 
@@ -204,6 +243,9 @@ type kerneleventsMapSpecs struct {
 	CommExclude   *ebpf.MapSpec `ebpf:"comm_exclude"`
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
+	ExecBuf       *ebpf.MapSpec `ebpf:"exec_buf"`
+	ExecHistory   *ebpf.MapSpec `ebpf:"exec_history"`
+	ExecLatest    *ebpf.MapSpec `ebpf:"exec_latest"`
 	LinkPending   *ebpf.MapSpec `ebpf:"link_pending"`
 	LostCgroups   *ebpf.MapSpec `ebpf:"lost_cgroups"`
 	MknodPending  *ebpf.MapSpec `ebpf:"mknod_pending"`
@@ -256,6 +298,9 @@ type kerneleventsMaps struct {
 	CommExclude   *ebpf.Map `ebpf:"comm_exclude"`
 	Counters      *ebpf.Map `ebpf:"counters"`
 	Events        *ebpf.Map `ebpf:"events"`
+	ExecBuf       *ebpf.Map `ebpf:"exec_buf"`
+	ExecHistory   *ebpf.Map `ebpf:"exec_history"`
+	ExecLatest    *ebpf.Map `ebpf:"exec_latest"`
 	LinkPending   *ebpf.Map `ebpf:"link_pending"`
 	LostCgroups   *ebpf.Map `ebpf:"lost_cgroups"`
 	MknodPending  *ebpf.Map `ebpf:"mknod_pending"`
@@ -273,6 +318,9 @@ func (m *kerneleventsMaps) Close() error {
 		m.CommExclude,
 		m.Counters,
 		m.Events,
+		m.ExecBuf,
+		m.ExecHistory,
+		m.ExecLatest,
 		m.LinkPending,
 		m.LostCgroups,
 		m.MknodPending,
@@ -316,11 +364,15 @@ type kerneleventsPrograms struct {
 	KretprobeDoFilpOpen     *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
 	KretprobeVfsCreate      *ebpf.Program `ebpf:"kretprobe_vfs_create"`
 	KretprobeVfsLink        *ebpf.Program `ebpf:"kretprobe_vfs_link"`
+	RawTpSchedProcessExec   *ebpf.Program `ebpf:"raw_tp_sched_process_exec"`
+	RawTpSchedProcessFork   *ebpf.Program `ebpf:"raw_tp_sched_process_fork"`
 	RawTpSysExit            *ebpf.Program `ebpf:"raw_tp_sys_exit"`
 	TpIoUringComplete       *ebpf.Program `ebpf:"tp_io_uring_complete"`
 	TpIoUringCqeOverflow    *ebpf.Program `ebpf:"tp_io_uring_cqe_overflow"`
 	TpIoUringSubmitReq      *ebpf.Program `ebpf:"tp_io_uring_submit_req"`
 	TpIoUringSubmitSqe      *ebpf.Program `ebpf:"tp_io_uring_submit_sqe"`
+	TpSchedProcessExec      *ebpf.Program `ebpf:"tp_sched_process_exec"`
+	TpSchedProcessFork      *ebpf.Program `ebpf:"tp_sched_process_fork"`
 	TpSysExit               *ebpf.Program `ebpf:"tp_sys_exit"`
 }
 
@@ -336,11 +388,15 @@ func (p *kerneleventsPrograms) Close() error {
 		p.KretprobeDoFilpOpen,
 		p.KretprobeVfsCreate,
 		p.KretprobeVfsLink,
+		p.RawTpSchedProcessExec,
+		p.RawTpSchedProcessFork,
 		p.RawTpSysExit,
 		p.TpIoUringComplete,
 		p.TpIoUringCqeOverflow,
 		p.TpIoUringSubmitReq,
 		p.TpIoUringSubmitSqe,
+		p.TpSchedProcessExec,
+		p.TpSchedProcessFork,
 		p.TpSysExit,
 	)
 }

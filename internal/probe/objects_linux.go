@@ -34,6 +34,9 @@ type commonMaps struct {
 	NodeDevs      *ebpf.Map `ebpf:"node_devs"`
 	ScratchMap    *ebpf.Map `ebpf:"scratch_map"`
 	LostCgroups   *ebpf.Map `ebpf:"lost_cgroups"`
+	ExecLatest    *ebpf.Map `ebpf:"exec_latest"`
+	ExecHistory   *ebpf.Map `ebpf:"exec_history"`
+	ExecBuf       *ebpf.Map `ebpf:"exec_buf"`
 	Rodata        *ebpf.Map `ebpf:".rodata"`
 }
 
@@ -49,6 +52,9 @@ func (m *commonMaps) named(to map[string]*ebpf.Map) {
 	to[kerneleventsMapNodeDevs] = m.NodeDevs
 	to[kerneleventsMapScratchMap] = m.ScratchMap
 	to[kerneleventsMapLostCgroups] = m.LostCgroups
+	to[kerneleventsMapExecLatest] = m.ExecLatest
+	to[kerneleventsMapExecHistory] = m.ExecHistory
+	to[kerneleventsMapExecBuf] = m.ExecBuf
 	to[".rodata"] = m.Rodata
 }
 
@@ -220,6 +226,48 @@ type (
 	}
 )
 
+// The exec recorder (bpf/exec.h), beside every hook: the executable as the
+// kernel knew it at exec, which each sample is compared with, and handed to
+// each new process at fork. tp_btf where the kernel has its own BTF, else
+// the raw tracepoints.
+type (
+	execRecorder struct {
+		TpSchedProcessExec *ebpf.Program `ebpf:"tp_sched_process_exec"`
+		TpSchedProcessFork *ebpf.Program `ebpf:"tp_sched_process_fork"`
+	}
+	execRecorderRaw struct {
+		RawTpSchedProcessExec *ebpf.Program `ebpf:"raw_tp_sched_process_exec"`
+		RawTpSchedProcessFork *ebpf.Program `ebpf:"raw_tp_sched_process_fork"`
+	}
+)
+
+// execPrograms loads the exec recorder against maps and returns how to
+// attach its programs.
+func execPrograms(spec *ebpf.CollectionSpec, opts *ebpf.CollectionOptions, ownBTF bool) ([]attacher, error) {
+	if ownBTF {
+		var o execRecorder
+		if err := spec.LoadAndAssign(&o, opts); err != nil {
+			return nil, err
+		}
+		return []attacher{
+			tracing(o.TpSchedProcessExec, "tp_btf sched_process_exec", ebpf.AttachTraceRawTp),
+			tracing(o.TpSchedProcessFork, "tp_btf sched_process_fork", ebpf.AttachTraceRawTp),
+		}, nil
+	}
+	var o execRecorderRaw
+	if err := spec.LoadAndAssign(&o, opts); err != nil {
+		return nil, err
+	}
+	return []attacher{
+		rawTracepoint(o.RawTpSchedProcessExec, "sched_process_exec"),
+		rawTracepoint(o.RawTpSchedProcessFork, "sched_process_fork"),
+	}, nil
+}
+
+// execMissing is the note when the exec recorder is not loaded or attached.
+const execMissing = "executables are not recorded at exec (sched_process_exec): " +
+	"a process's executable is checked against /proc only, and one that replaced its executable reference (prctl PR_SET_MM_MAP) is not told apart"
+
 func (o *uringComplete) program() *ebpf.Program    { return o.TpIoUringComplete }
 func (o *uringSubmitReq) program() *ebpf.Program   { return o.TpIoUringSubmitReq }
 func (o *uringSubmitSqe) program() *ebpf.Program   { return o.TpIoUringSubmitSqe }
@@ -315,6 +363,8 @@ func hookSet(h Hook, ownBTF bool) (hookPrograms, bool) {
 // objects are what one hook loaded.
 type objects struct {
 	hookObjects
+	// exec are the exec recorder's programs, when they loaded.
+	exec []attacher
 	// optional are the optional programs that loaded, with how to attach
 	// each.
 	optional []attacher
@@ -324,6 +374,9 @@ type objects struct {
 func (o *objects) allPrograms() []*ebpf.Program {
 	progs := o.programs()
 	for _, a := range o.optional {
+		progs = append(progs, a.prog)
+	}
+	for _, a := range o.exec {
 		progs = append(progs, a.prog)
 	}
 	return progs
@@ -379,10 +432,14 @@ func loadObjects(h Hook, opts *Options, types *btf.Spec, strict bool) (_ *object
 			objs.close()
 		}
 	}()
-	if len(set.optional) == 0 {
-		return objs, nil, nil
-	}
 	copts.MapReplacements = objs.maps()
+	if objs.exec, err = execPrograms(spec, copts, haveOwnBTF()); err != nil {
+		if strict {
+			return nil, nil, fmt.Errorf("exec recorder: %w", explainLoad(h, err))
+		}
+		notes = append(notes, fmt.Sprintf("%s: %v", execMissing, explainLoad(h, err)))
+		err = nil
+	}
 	for _, op := range set.optional {
 		if op.needs != "" {
 			have, err := haveType(cache, types, op.needs)

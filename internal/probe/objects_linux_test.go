@@ -20,7 +20,7 @@ import (
 // objectStructs are every struct the loader hands to LoadAndAssign.
 var objectStructs = []any{
 	kretprobeObjects{}, fexitObjects{}, tracepointObjects{}, rawTracepointObjects{},
-	uringComplete{}, uringSubmitReq{}, uringSubmitSqe{}, uringCqeOverflow{},
+	uringComplete{}, uringSubmitReq{}, uringSubmitSqe{}, uringCqeOverflow{}, execRecorder{}, execRecorderRaw{},
 }
 
 // objectFields returns the ebpf-tagged fields of t and of the structs it

@@ -231,6 +231,14 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 		p.links = append(p.links, l)
 	}
 	p.notes = append(p.notes, notes...)
+	for _, a := range objs.exec {
+		l, err := a.fn(a.prog)
+		if err != nil {
+			p.notes = append(p.notes, fmt.Sprintf("%s: %v", execMissing, explainAttach(a.what, err)))
+			continue
+		}
+		p.links = append(p.links, l)
+	}
 	for _, a := range objs.optional {
 		l, err := a.fn(a.prog)
 		if err != nil {

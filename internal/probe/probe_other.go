@@ -40,6 +40,12 @@ func (*Probe) LostByCgroup() (map[uint64]uint64, error) { return nil, ErrUnsuppo
 // Drain does nothing.
 func (*Probe) Drain() error { return nil }
 
+// ExecFile returns nothing.
+func (*Probe) ExecFile(uint64) (ExecFile, bool) { return ExecFile{}, false }
+
+// CurrentExec returns nothing.
+func (*Probe) CurrentExec(uint32, uint64) (uint64, bool) { return 0, false }
+
 // Close does nothing.
 func (*Probe) Close() error { return nil }
 

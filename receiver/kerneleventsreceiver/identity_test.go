@@ -234,10 +234,11 @@ func TestIdentityEffectiveUID(t *testing.T) {
 	assert.Equal(t, []any{int64(65534)}, uids)
 }
 
-// TestIdentityUserFromCreatorsRoot: a process in another root filesystem (a
-// container's image) is named by that root's /etc/passwd, not the
-// collector's: uid 4242 is "imageuser" only in the image.
-func TestIdentityUserFromCreatorsRoot(t *testing.T) {
+// TestIdentityUserNotFromCreatorsRoot: a process in another root filesystem
+// (a chroot, a container's image) is not named by that root's /etc/passwd,
+// which its creator chose: uid 4242 is "imageuser" only there, and a `user:
+// imageuser` rule does not match it (the node names no uid 4242).
+func TestIdentityUserNotFromCreatorsRoot(t *testing.T) {
 	testutil.RequireRoot(t)
 	root := testutil.TempDir(t)
 	require.NoError(t, os.Chmod(root, 0o755))
@@ -266,7 +267,7 @@ func TestIdentityUserFromCreatorsRoot(t *testing.T) {
 	startProcess(t, cmd)
 	got := waitTotal(t, sink, 1)
 	stop()
-	assert.Equal(t, map[string]int64{"kernelevents.identity.rule=image-user,team=image": 1}, got)
+	assert.Equal(t, map[string]int64{"kernelevents.identity.rule=unmatched": 1}, got)
 }
 
 // TestIdentityKubeletLayouts: pods in real cgroups named as the kubelet's

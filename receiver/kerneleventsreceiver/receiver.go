@@ -133,6 +133,7 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 	}
 	r.resolver = identity.NewResolver(identity.Options{
 		SPIFFE:       spiffe,
+		Execs:        execsOf(p),
 		Rules:        configRules,
 		Unmatched:    r.cfg.Identity.UnmatchedAttributes,
 		CacheTTL:     r.cfg.Identity.CacheTTL,

@@ -153,9 +153,10 @@ func containerIDs(t *testing.T, c *containerCLI, cgroup func(id string) string) 
 	cfg := testConfig(out)
 	cfg.Filter.PathPrefixes = []string{out + "/"}
 	cfg.Identity.UnmatchedAttributes = map[string]string{}
-	// The executable inside the container, by its path there, checked by
-	// device and inode through the container's storage.
-	cfg.Identity.Rules = []identity.Rule{{Name: "busybox", Match: identity.Match{Executable: "/bin/busybox", ContainerID: "*"}, Attributes: map[string]string{"image": "busybox"}}}
+	// The executable inside the container, by where it is on the node:
+	// under the runtime's storage (the image's /bin/busybox below the
+	// container's root filesystem there), checked by device and inode.
+	cfg.Identity.Rules = []identity.Rule{{Name: "busybox", Match: identity.Match{Executable: "/**/bin/busybox", ContainerID: "*"}, Attributes: map[string]string{"image": "busybox"}}}
 	sink, stop := startReceiver(t, cfg)
 
 	start := func(name, script string) string {

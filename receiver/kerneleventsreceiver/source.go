@@ -4,6 +4,7 @@ package kerneleventsreceiver // import "github.com/kernelevents/kernelevents/rec
 
 import (
 	"github.com/kernelevents/kernelevents/internal/event"
+	"github.com/kernelevents/kernelevents/internal/identity"
 	"github.com/kernelevents/kernelevents/internal/probe"
 )
 
@@ -51,3 +52,30 @@ func openProbe(opts probe.Options) (source, error) {
 // tests set it to a fake in TestMain (kernel tests ask for openProbe through
 // newFactory), so that the generated lifecycle test runs without BPF.
 var defaultOpenSource openSourceFunc = openProbe
+
+// execRecords is what a source that records execs (the probe) answers:
+// the executable as the kernel knew it at each exec.
+type execRecords interface {
+	ExecFile(execNs uint64) (probe.ExecFile, bool)
+	CurrentExec(tgid uint32, startNs uint64) (uint64, bool)
+}
+
+// execSource answers the resolver from the probe's exec records.
+type execSource struct{ src execRecords }
+
+func (x execSource) ExecFile(execNs uint64) (identity.ExecRecord, bool) {
+	f, ok := x.src.ExecFile(execNs)
+	return identity.ExecRecord{Dev: f.Dev, Ino: f.Ino, Path: f.Path}, ok
+}
+
+func (x execSource) CurrentExec(tgid uint32, startNs uint64) (uint64, bool) {
+	return x.src.CurrentExec(tgid, startNs)
+}
+
+// execsOf returns the exec records of src, or nil when it keeps none.
+func execsOf(src source) identity.ExecSource {
+	if x, ok := src.(execRecords); ok {
+		return execSource{x}
+	}
+	return nil
+}

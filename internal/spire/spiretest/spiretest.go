@@ -6,7 +6,8 @@
 // binaries scripts/spire-build.sh builds from the Go module proxy (make
 // spire), a server on 127.0.0.1 with the join_token node attestor, an
 // in-memory key manager and SQLite, and an agent attested by a join token
-// with the unix workload attestor, its Workload API and admin sockets in a
+// with the unix workload attestor (discovering workload paths: unix:path
+// selectors, /proc/<pid>/exe at attestation), its Workload API and admin sockets in a
 // temporary directory. Nothing listens on anything but loopback and unix
 // sockets: the server's bind_address is 127.0.0.1, and neither health
 // checks, telemetry nor profiling listeners are configured (all are off by
@@ -146,7 +147,9 @@ plugins {
         plugin_data {}
     }
     WorkloadAttestor "unix" {
-        plugin_data {}
+        plugin_data {
+            discover_workload_path = true
+        }
     }
 }
 `, filepath.Join(dir, "agent"), port, s.WorkloadSocket, s.AdminSocket, CollectorID, TrustDomain)
