@@ -9,7 +9,7 @@
  * internal/event and internal/probe take the values from there, and their
  * tests fail when a value here has no Go name.
  *
- * Layout (little endian, 336 bytes, no implicit padding):
+ * Layout (little endian, 344 bytes, no implicit padding):
  *
  *   0  u64 ts_ns       CLOCK_MONOTONIC (bpf_ktime_get_ns) at the hook
  *   8  u64 cgroup_id   cgroup v2 id of the creating task
@@ -32,6 +32,8 @@
  * 328  u64 start_ns    start time of the process (group leader's
  *                      start_boottime, CLOCK_BOOTTIME): with tgid it names
  *                      one process, so a reused pid is told apart
+ * 336  u8  op          enum file_op below: how the name came to be
+ * 337  u8  _op_pad[7]  zero
  */
 #ifndef KERNELEVENTS_EVENT_H
 #define KERNELEVENTS_EVENT_H
@@ -75,6 +77,28 @@ enum event_flag {
 	EVENT_F_ROOTLESS = 0x80,
 };
 
+/*
+ * How the name in the sample came to be (struct event's op). A rename or a
+ * link is a new name for a file that already had one: counted when it
+ * arrives from another directory (see vfs.h and sysexit.h).
+ */
+enum file_op {
+	/* An open made the file (open, openat, openat2, creat, io_uring). */
+	FILE_OP_CREATE = 0,
+	/* mknod or mknodat (EVENT_F_MKNOD is set too). */
+	FILE_OP_MKNOD = 1,
+	/* An O_TMPFILE file got its first name (EVENT_F_TMPFILE_LINK is set too). */
+	FILE_OP_TMPFILE_LINK = 2,
+	/* link/linkat gave a file that had a name a new one in another directory. */
+	FILE_OP_LINK = 3,
+	/* rename/renameat/renameat2 brought a file in from another directory
+	 * (RENAME_EXCHANGE: each of the two files, in the other's directory). */
+	FILE_OP_RENAME = 4,
+};
+
+/* report() and report_dentry() take the op in the bits above the flags. */
+#define OP_SHIFT 8
+
 struct event {
 	__u64 ts_ns;
 	__u64 cgroup_id;
@@ -92,6 +116,8 @@ struct event {
 	__u32 exe_dev;
 	__u64 exe_ino;
 	__u64 start_ns;
+	__u8 op;
+	__u8 _op_pad[7];
 };
 
 /*

@@ -85,7 +85,7 @@ int BPF_KPROBE(kprobe_security_path_mknod, const struct path *dir, struct dentry
 SEC("kretprobe/vfs_create")
 int BPF_KRETPROBE(kretprobe_vfs_create, int ret)
 {
-	return on_vfs_done(&mknod_pending, NULL, ret, HOOK_KRETPROBE, EVENT_F_MKNOD);
+	return on_vfs_done(&mknod_pending, NULL, ret, HOOK_KRETPROBE);
 }
 
 SEC("kprobe/security_path_link")
@@ -98,7 +98,7 @@ int BPF_KPROBE(kprobe_security_path_link, struct dentry *old, const struct path 
 SEC("kretprobe/vfs_link")
 int BPF_KRETPROBE(kretprobe_vfs_link, int ret)
 {
-	return on_vfs_done(&link_pending, NULL, ret, HOOK_KRETPROBE, EVENT_F_TMPFILE_LINK);
+	return on_vfs_done(&link_pending, NULL, ret, HOOK_KRETPROBE);
 }
 
 /*
@@ -120,7 +120,7 @@ SEC("fexit/vfs_create")
 int BPF_PROG(fexit_vfs_create, void *idmap, struct inode *dir, struct dentry *dentry, umode_t mode,
 	     bool want_excl, int ret)
 {
-	return on_vfs_done(&mknod_pending, dentry, ret, HOOK_FEXIT, EVENT_F_MKNOD);
+	return on_vfs_done(&mknod_pending, dentry, ret, HOOK_FEXIT);
 }
 
 /*
@@ -143,7 +143,39 @@ SEC("fexit/vfs_link")
 int BPF_PROG(fexit_vfs_link, struct dentry *old, void *idmap, struct inode *dir, struct dentry *new,
 	     void *delegated, int ret)
 {
-	return on_vfs_done(&link_pending, new, ret, HOOK_FEXIT, EVENT_F_TMPFILE_LINK);
+	return on_vfs_done(&link_pending, new, ret, HOOK_FEXIT);
+}
+
+SEC("kprobe/security_path_rename")
+int BPF_KPROBE(kprobe_security_path_rename, const struct path *old_dir, struct dentry *old,
+	       const struct path *new_dir, struct dentry *new, unsigned int flags)
+{
+	return on_path_rename(old_dir, old, new_dir, new, flags);
+}
+
+SEC("kretprobe/vfs_rename")
+int BPF_KRETPROBE(kretprobe_vfs_rename, int ret)
+{
+	return on_rename_done(NULL, ret, HOOK_KRETPROBE);
+}
+
+/*
+ * security/security.c: int security_path_rename(const struct path *old_dir,
+ *     struct dentry *old_dentry, const struct path *new_dir,
+ *     struct dentry *new_dentry, unsigned int flags)
+ */
+SEC("fentry/security_path_rename")
+int BPF_PROG(fentry_security_path_rename, const struct path *old_dir, struct dentry *old,
+	     const struct path *new_dir, struct dentry *new, unsigned int flags)
+{
+	return on_path_rename(old_dir, old, new_dir, new, flags);
+}
+
+/* fs/namei.c: int vfs_rename(struct renamedata *rd) (5.12+) */
+SEC("fexit/vfs_rename")
+int BPF_PROG(fexit_vfs_rename, struct renamedata *rd, int ret)
+{
+	return on_rename_done(BPF_CORE_READ(rd, old_dentry), ret, HOOK_FEXIT);
 }
 
 /* include/trace/events/syscalls.h: sys_exit(struct pt_regs *regs, long ret) */

@@ -90,7 +90,8 @@ static __always_inline void register_tmpfile(struct inode *inode, struct vfsmoun
 		count(COUNTER_INFLIGHT_FULL);
 }
 
-static __always_inline int on_link_exit(void)
+/* on_link_exit reports the O_TMPFILE file a link named; false: none. */
+static __always_inline bool on_link_exit(void)
 {
 	struct tmpfile_scan c = {.tgid = bpf_get_current_pid_tgid() >> 32};
 	bpf_for_each_map_elem(&tmpfiles, scan_tmpfile, &c, 0);
@@ -99,16 +100,16 @@ static __always_inline int on_link_exit(void)
 		c.mnt = c.other_mnt;
 	}
 	if (!c.inode)
-		return 0;
+		return false;
 	__u64 key = c.inode;
 	bpf_map_delete_elem(&tmpfiles, &key);
 	struct inode *inode = (void *)c.inode;
 	void *first = BPF_CORE_READ(inode, i_dentry.first);
 	if (!first)
-		return 0;
+		return true;
 	struct dentry *d = first - bpf_core_field_offset(struct dentry, d_u.d_alias);
 	report_dentry(d, (void *)c.mnt, HOOK_TRACEPOINT, EVENT_F_TMPFILE_LINK);
-	return 0;
+	return true;
 }
 
 #endif /* KERNELEVENTS_TMPFILE_H */

@@ -12,3 +12,4 @@ struct event *unused_event __attribute__((unused));
 enum hook_id *unused_hook_id __attribute__((unused));
 enum event_flag *unused_event_flag __attribute__((unused));
 enum counter_idx *unused_counter_idx __attribute__((unused));
+enum file_op *unused_file_op __attribute__((unused));

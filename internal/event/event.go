@@ -47,6 +47,9 @@ const (
 	offExeDev   = int(unsafe.Offsetof(typesEvent{}.ExeDev))
 	offExeIno   = int(unsafe.Offsetof(typesEvent{}.ExeIno))
 	offStartNs  = int(unsafe.Offsetof(typesEvent{}.StartNs))
+	offOp       = int(unsafe.Offsetof(typesEvent{}.Op))
+	offOpPad    = int(unsafe.Offsetof(typesEvent{}.OpPad))
+	opMax       = OpRename
 )
 
 // Hook says which kernel program saw a creation.
@@ -101,6 +104,40 @@ const (
 	FlagRootless = Flags(typesEventFlagEVENT_F_ROOTLESS)
 )
 
+// Op says how the sample's name came to be.
+type Op uint8
+
+// Ops: enum file_op in bpf/event.h.
+const (
+	// OpCreate: an open made the file (open, openat, openat2, creat, io_uring).
+	OpCreate = Op(typesFileOpFILE_OP_CREATE)
+	// OpMknod: mknod or mknodat (FlagMknod is set too).
+	OpMknod = Op(typesFileOpFILE_OP_MKNOD)
+	// OpTmpfileLink: an O_TMPFILE file got its first name (FlagTmpfileLink too).
+	OpTmpfileLink = Op(typesFileOpFILE_OP_TMPFILE_LINK)
+	// OpLink: a file that had a name got a new one in another directory.
+	OpLink = Op(typesFileOpFILE_OP_LINK)
+	// OpRename: a rename brought a file in from another directory.
+	OpRename = Op(typesFileOpFILE_OP_RENAME)
+)
+
+// String returns the name of the kernelevents.file.operation attribute.
+func (o Op) String() string {
+	switch o {
+	case OpCreate:
+		return "create"
+	case OpMknod:
+		return "mknod"
+	case OpTmpfileLink:
+		return "tmpfile_link"
+	case OpLink:
+		return "link"
+	case OpRename:
+		return "rename"
+	}
+	return fmt.Sprintf("op(%d)", uint8(o))
+}
+
 // Counter is an index of the kernel's per-CPU counters map, one per reason a
 // sample could not be delivered (internal/probe names them).
 type Counter uint32
@@ -125,6 +162,7 @@ var (
 	errPathNUL   = fmt.Errorf("%w: NUL byte in path", ErrMalformed)
 	errHook      = fmt.Errorf("%w: unknown hook", ErrMalformed)
 	errFlags     = fmt.Errorf("%w: unknown flags", ErrMalformed)
+	errOp        = fmt.Errorf("%w: unknown operation", ErrMalformed)
 )
 
 // Event is one decoded sample. Comm and Path alias the buffer given to
@@ -152,6 +190,9 @@ type Event struct {
 	StartNs uint64
 	Hook    Hook
 	Flags   Flags
+	// Op is how the name came to be: an open, mknod, or a link or rename
+	// that brought the file in from another directory.
+	Op Op
 	// Comm is the task's name, without the NUL padding.
 	Comm []byte
 	// Path is the created file's path as the kernel resolved it: absolute
@@ -184,6 +225,10 @@ func Decode(b []byte, e *Event) error {
 	if flags&^knownFlg != 0 {
 		return fmt.Errorf("%w: %#x", errFlags, uint8(flags))
 	}
+	op := Op(b[offOp])
+	if op > opMax || !allZero(b[offOpPad:offOpPad+len(typesEvent{}.OpPad)]) {
+		return fmt.Errorf("%w: %d", errOp, op)
+	}
 	e.TimeNs = le.Uint64(b[offTsNs:])
 	e.CgroupID = le.Uint64(b[offCgroupID:])
 	e.TGID = le.Uint32(b[offTgid:])
@@ -197,9 +242,19 @@ func Decode(b []byte, e *Event) error {
 	e.StartNs = le.Uint64(b[offStartNs:])
 	e.Hook = hook
 	e.Flags = flags
+	e.Op = op
 	e.Comm = CString(b[offComm : offComm+CommLen])
 	e.Path = path
 	return nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // CString cuts b at its first NUL.
@@ -230,6 +285,7 @@ func Encode(e *Event) []byte {
 	le.PutUint16(b[offPathLen:], uint16(n))
 	b[offHook] = byte(e.Hook)
 	b[offFlags] = byte(e.Flags)
+	b[offOp] = byte(e.Op)
 	copy(b[offComm:offComm+CommLen-1], e.Comm)
 	return b
 }

@@ -35,7 +35,7 @@ func enumValues(t *testing.T, types *btf.Spec, name string) map[string]uint64 {
 }
 
 // TestLayoutMatchesBPF holds the sample's layout documented in bpf/event.h
-// (offsets and sizes, 336 bytes) against struct event as clang laid it out
+// (offsets and sizes, 344 bytes) against struct event as clang laid it out
 // (BTF) and against the offsets Decode and Encode use, and every enum of
 // event.h against the Go constants: a field moved or resized, a value
 // changed, or a hook, flag or counter added in C without a Go name fails.
@@ -63,9 +63,11 @@ func TestLayoutMatchesBPF(t *testing.T) {
 			"exe_dev":   {316, 4, offExeDev},
 			"exe_ino":   {320, 8, offExeIno},
 			"start_ns":  {328, 8, offStartNs},
+			"op":        {336, 1, offOp},
+			"_op_pad":   {337, 7, offOpPad},
 		}
-		assert.EqualValues(t, 336, st.Size, "sizeof(struct event)")
-		assert.Equal(t, 336, Size, "event.Size")
+		assert.EqualValues(t, 344, st.Size, "sizeof(struct event)")
+		assert.Equal(t, 344, Size, "event.Size")
 		assert.Equal(t, Size, binary.Size(typesEvent{}), "the generated struct's encoded size")
 		assert.EqualValues(t, Size, unsafe.Sizeof(typesEvent{}), "the generated struct's size in memory")
 		assert.Equal(t, 16, CommLen)
@@ -132,6 +134,26 @@ func TestLayoutMatchesBPF(t *testing.T) {
 		assert.Equal(t, all, Flags(knownFlg), "the flags Decode accepts")
 		for name := range named {
 			assert.Contains(t, got, name)
+		}
+	})
+
+	t.Run("enum file_op", func(t *testing.T) {
+		named := map[string]Op{
+			"FILE_OP_CREATE":       OpCreate,
+			"FILE_OP_MKNOD":        OpMknod,
+			"FILE_OP_TMPFILE_LINK": OpTmpfileLink,
+			"FILE_OP_LINK":         OpLink,
+			"FILE_OP_RENAME":       OpRename,
+		}
+		got := enumValues(t, types, "file_op")
+		assert.Len(t, got, len(named), "operations in C: %v", got)
+		for name, v := range got {
+			o, ok := named[name]
+			if assert.True(t, ok, "C operation %s (%d) has no Go name", name, v) {
+				assert.EqualValues(t, v, o, name)
+			}
+			assert.NotContains(t, Op(v).String(), "op(", "%s has no String name", name)
+			assert.LessOrEqual(t, Op(v), Op(opMax), "%s = %d above what Decode accepts", name, v)
 		}
 	})
 

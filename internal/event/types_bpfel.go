@@ -42,6 +42,8 @@ type typesEvent struct {
 	ExeDev   uint32
 	ExeIno   uint64
 	StartNs  uint64
+	Op       uint8
+	OpPad    [7]uint8
 }
 
 type typesEventFlag uint32
@@ -53,6 +55,16 @@ const (
 	typesEventFlagEVENT_F_UNRESOLVED   typesEventFlag = 32
 	typesEventFlagEVENT_F_TMPFILE_LINK typesEventFlag = 64
 	typesEventFlagEVENT_F_ROOTLESS     typesEventFlag = 128
+)
+
+type typesFileOp uint32
+
+const (
+	typesFileOpFILE_OP_CREATE       typesFileOp = 0
+	typesFileOpFILE_OP_MKNOD        typesFileOp = 1
+	typesFileOpFILE_OP_TMPFILE_LINK typesFileOp = 2
+	typesFileOpFILE_OP_LINK         typesFileOp = 3
+	typesFileOpFILE_OP_RENAME       typesFileOp = 4
 )
 
 type typesHookId uint32
@@ -71,6 +83,7 @@ const (
 	typesVarUnusedCounterIdx = "unused_counter_idx"
 	typesVarUnusedEvent      = "unused_event"
 	typesVarUnusedEventFlag  = "unused_event_flag"
+	typesVarUnusedFileOp     = "unused_file_op"
 	typesVarUnusedHookId     = "unused_hook_id"
 )
 
@@ -131,6 +144,7 @@ type typesVariableSpecs struct {
 	UnusedCounterIdx *ebpf.VariableSpec `ebpf:"unused_counter_idx"`
 	UnusedEvent      *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedEventFlag  *ebpf.VariableSpec `ebpf:"unused_event_flag"`
+	UnusedFileOp     *ebpf.VariableSpec `ebpf:"unused_file_op"`
 	UnusedHookId     *ebpf.VariableSpec `ebpf:"unused_hook_id"`
 }
 
@@ -167,6 +181,7 @@ type typesVariables struct {
 	UnusedCounterIdx *ebpf.Variable `ebpf:"unused_counter_idx"`
 	UnusedEvent      *ebpf.Variable `ebpf:"unused_event"`
 	UnusedEventFlag  *ebpf.Variable `ebpf:"unused_event_flag"`
+	UnusedFileOp     *ebpf.Variable `ebpf:"unused_file_op"`
 	UnusedHookId     *ebpf.Variable `ebpf:"unused_hook_id"`
 }
 

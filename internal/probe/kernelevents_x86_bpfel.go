@@ -31,12 +31,25 @@ type kerneleventsEvent struct {
 	ExeDev   uint32
 	ExeIno   uint64
 	StartNs  uint64
+	Op       uint8
+	OpPad    [7]uint8
 }
 
 type kerneleventsPrefixKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
 	Data      [128]uint8
+}
+
+type kerneleventsRenamePending struct {
+	_         structs.HostLayout
+	OldDentry uint64
+	NewDentry uint64
+	NewDir    uint64
+	Mnt       uint64
+	ReportOld uint8
+	ReportNew uint8
+	Pad       [6]uint8
 }
 
 type kerneleventsScratch struct {
@@ -79,50 +92,57 @@ type kerneleventsVfsPending struct {
 	Dentry uint64
 	Mnt    uint64
 	Inode  uint64
+	Flags  uint32
+	Pad    uint32
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	kerneleventsMapCgroupExclude            = "cgroup_exclude"
-	kerneleventsMapCommExclude              = "comm_exclude"
-	kerneleventsMapCounters                 = "counters"
-	kerneleventsMapEvents                   = "events"
-	kerneleventsMapLinkPending              = "link_pending"
-	kerneleventsMapMknodPending             = "mknod_pending"
-	kerneleventsMapPathPrefixes             = "path_prefixes"
-	kerneleventsMapScratchMap               = "scratch_map"
-	kerneleventsMapTmpfiles                 = "tmpfiles"
-	kerneleventsMapUidFilter                = "uid_filter"
-	kerneleventsMapUringOpens               = "uring_opens"
-	kerneleventsProgFentrySecurityPathLink  = "fentry_security_path_link"
-	kerneleventsProgFentrySecurityPathMknod = "fentry_security_path_mknod"
-	kerneleventsProgFexitDoFilpOpen         = "fexit_do_filp_open"
-	kerneleventsProgFexitVfsCreate          = "fexit_vfs_create"
-	kerneleventsProgFexitVfsLink            = "fexit_vfs_link"
-	kerneleventsProgKprobeSecurityPathLink  = "kprobe_security_path_link"
-	kerneleventsProgKprobeSecurityPathMknod = "kprobe_security_path_mknod"
-	kerneleventsProgKretprobeDoFilpOpen     = "kretprobe_do_filp_open"
-	kerneleventsProgKretprobeVfsCreate      = "kretprobe_vfs_create"
-	kerneleventsProgKretprobeVfsLink        = "kretprobe_vfs_link"
-	kerneleventsProgRawTpSysExit            = "raw_tp_sys_exit"
-	kerneleventsProgTpIoUringComplete       = "tp_io_uring_complete"
-	kerneleventsProgTpIoUringCqeOverflow    = "tp_io_uring_cqe_overflow"
-	kerneleventsProgTpIoUringSubmitReq      = "tp_io_uring_submit_req"
-	kerneleventsProgTpIoUringSubmitSqe      = "tp_io_uring_submit_sqe"
-	kerneleventsProgTpSysExit               = "tp_sys_exit"
-	kerneleventsVarFilterCgroups            = "filter_cgroups"
-	kerneleventsVarFilterComms              = "filter_comms"
-	kerneleventsVarFilterPrefixes           = "filter_prefixes"
-	kerneleventsVarFilterUids               = "filter_uids"
-	kerneleventsVarSelfPidnsDev             = "self_pidns_dev"
-	kerneleventsVarSelfPidnsIno             = "self_pidns_ino"
-	kerneleventsVarSelfTgid                 = "self_tgid"
-	kerneleventsVarUnknownZero              = "unknown_zero"
-	kerneleventsVarUnusedEvent              = "unused_event"
-	kerneleventsVarUringOpenN               = "uring_open_n"
-	kerneleventsVarWakeupBytes              = "wakeup_bytes"
+	kerneleventsMapCgroupExclude             = "cgroup_exclude"
+	kerneleventsMapCommExclude               = "comm_exclude"
+	kerneleventsMapCounters                  = "counters"
+	kerneleventsMapEvents                    = "events"
+	kerneleventsMapLinkPending               = "link_pending"
+	kerneleventsMapMknodPending              = "mknod_pending"
+	kerneleventsMapPathPrefixes              = "path_prefixes"
+	kerneleventsMapRenamePending             = "rename_pending"
+	kerneleventsMapScratchMap                = "scratch_map"
+	kerneleventsMapTmpfiles                  = "tmpfiles"
+	kerneleventsMapUidFilter                 = "uid_filter"
+	kerneleventsMapUringOpens                = "uring_opens"
+	kerneleventsProgFentrySecurityPathLink   = "fentry_security_path_link"
+	kerneleventsProgFentrySecurityPathMknod  = "fentry_security_path_mknod"
+	kerneleventsProgFentrySecurityPathRename = "fentry_security_path_rename"
+	kerneleventsProgFexitDoFilpOpen          = "fexit_do_filp_open"
+	kerneleventsProgFexitVfsCreate           = "fexit_vfs_create"
+	kerneleventsProgFexitVfsLink             = "fexit_vfs_link"
+	kerneleventsProgFexitVfsRename           = "fexit_vfs_rename"
+	kerneleventsProgKprobeSecurityPathLink   = "kprobe_security_path_link"
+	kerneleventsProgKprobeSecurityPathMknod  = "kprobe_security_path_mknod"
+	kerneleventsProgKprobeSecurityPathRename = "kprobe_security_path_rename"
+	kerneleventsProgKretprobeDoFilpOpen      = "kretprobe_do_filp_open"
+	kerneleventsProgKretprobeVfsCreate       = "kretprobe_vfs_create"
+	kerneleventsProgKretprobeVfsLink         = "kretprobe_vfs_link"
+	kerneleventsProgKretprobeVfsRename       = "kretprobe_vfs_rename"
+	kerneleventsProgRawTpSysExit             = "raw_tp_sys_exit"
+	kerneleventsProgTpIoUringComplete        = "tp_io_uring_complete"
+	kerneleventsProgTpIoUringCqeOverflow     = "tp_io_uring_cqe_overflow"
+	kerneleventsProgTpIoUringSubmitReq       = "tp_io_uring_submit_req"
+	kerneleventsProgTpIoUringSubmitSqe       = "tp_io_uring_submit_sqe"
+	kerneleventsProgTpSysExit                = "tp_sys_exit"
+	kerneleventsVarFilterCgroups             = "filter_cgroups"
+	kerneleventsVarFilterComms               = "filter_comms"
+	kerneleventsVarFilterPrefixes            = "filter_prefixes"
+	kerneleventsVarFilterUids                = "filter_uids"
+	kerneleventsVarSelfPidnsDev              = "self_pidns_dev"
+	kerneleventsVarSelfPidnsIno              = "self_pidns_ino"
+	kerneleventsVarSelfTgid                  = "self_tgid"
+	kerneleventsVarUnknownZero               = "unknown_zero"
+	kerneleventsVarUnusedEvent               = "unused_event"
+	kerneleventsVarUringOpenN                = "uring_open_n"
+	kerneleventsVarWakeupBytes               = "wakeup_bytes"
 )
 
 // loadKernelevents returns the embedded CollectionSpec for kernelevents.
@@ -167,22 +187,26 @@ type kerneleventsSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kerneleventsProgramSpecs struct {
-	FentrySecurityPathLink  *ebpf.ProgramSpec `ebpf:"fentry_security_path_link"`
-	FentrySecurityPathMknod *ebpf.ProgramSpec `ebpf:"fentry_security_path_mknod"`
-	FexitDoFilpOpen         *ebpf.ProgramSpec `ebpf:"fexit_do_filp_open"`
-	FexitVfsCreate          *ebpf.ProgramSpec `ebpf:"fexit_vfs_create"`
-	FexitVfsLink            *ebpf.ProgramSpec `ebpf:"fexit_vfs_link"`
-	KprobeSecurityPathLink  *ebpf.ProgramSpec `ebpf:"kprobe_security_path_link"`
-	KprobeSecurityPathMknod *ebpf.ProgramSpec `ebpf:"kprobe_security_path_mknod"`
-	KretprobeDoFilpOpen     *ebpf.ProgramSpec `ebpf:"kretprobe_do_filp_open"`
-	KretprobeVfsCreate      *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_create"`
-	KretprobeVfsLink        *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_link"`
-	RawTpSysExit            *ebpf.ProgramSpec `ebpf:"raw_tp_sys_exit"`
-	TpIoUringComplete       *ebpf.ProgramSpec `ebpf:"tp_io_uring_complete"`
-	TpIoUringCqeOverflow    *ebpf.ProgramSpec `ebpf:"tp_io_uring_cqe_overflow"`
-	TpIoUringSubmitReq      *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_req"`
-	TpIoUringSubmitSqe      *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_sqe"`
-	TpSysExit               *ebpf.ProgramSpec `ebpf:"tp_sys_exit"`
+	FentrySecurityPathLink   *ebpf.ProgramSpec `ebpf:"fentry_security_path_link"`
+	FentrySecurityPathMknod  *ebpf.ProgramSpec `ebpf:"fentry_security_path_mknod"`
+	FentrySecurityPathRename *ebpf.ProgramSpec `ebpf:"fentry_security_path_rename"`
+	FexitDoFilpOpen          *ebpf.ProgramSpec `ebpf:"fexit_do_filp_open"`
+	FexitVfsCreate           *ebpf.ProgramSpec `ebpf:"fexit_vfs_create"`
+	FexitVfsLink             *ebpf.ProgramSpec `ebpf:"fexit_vfs_link"`
+	FexitVfsRename           *ebpf.ProgramSpec `ebpf:"fexit_vfs_rename"`
+	KprobeSecurityPathLink   *ebpf.ProgramSpec `ebpf:"kprobe_security_path_link"`
+	KprobeSecurityPathMknod  *ebpf.ProgramSpec `ebpf:"kprobe_security_path_mknod"`
+	KprobeSecurityPathRename *ebpf.ProgramSpec `ebpf:"kprobe_security_path_rename"`
+	KretprobeDoFilpOpen      *ebpf.ProgramSpec `ebpf:"kretprobe_do_filp_open"`
+	KretprobeVfsCreate       *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_create"`
+	KretprobeVfsLink         *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_link"`
+	KretprobeVfsRename       *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_rename"`
+	RawTpSysExit             *ebpf.ProgramSpec `ebpf:"raw_tp_sys_exit"`
+	TpIoUringComplete        *ebpf.ProgramSpec `ebpf:"tp_io_uring_complete"`
+	TpIoUringCqeOverflow     *ebpf.ProgramSpec `ebpf:"tp_io_uring_cqe_overflow"`
+	TpIoUringSubmitReq       *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_req"`
+	TpIoUringSubmitSqe       *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_sqe"`
+	TpSysExit                *ebpf.ProgramSpec `ebpf:"tp_sys_exit"`
 }
 
 // kerneleventsMapSpecs contains maps before they are loaded into the kernel.
@@ -196,6 +220,7 @@ type kerneleventsMapSpecs struct {
 	LinkPending   *ebpf.MapSpec `ebpf:"link_pending"`
 	MknodPending  *ebpf.MapSpec `ebpf:"mknod_pending"`
 	PathPrefixes  *ebpf.MapSpec `ebpf:"path_prefixes"`
+	RenamePending *ebpf.MapSpec `ebpf:"rename_pending"`
 	ScratchMap    *ebpf.MapSpec `ebpf:"scratch_map"`
 	Tmpfiles      *ebpf.MapSpec `ebpf:"tmpfiles"`
 	UidFilter     *ebpf.MapSpec `ebpf:"uid_filter"`
@@ -246,6 +271,7 @@ type kerneleventsMaps struct {
 	LinkPending   *ebpf.Map `ebpf:"link_pending"`
 	MknodPending  *ebpf.Map `ebpf:"mknod_pending"`
 	PathPrefixes  *ebpf.Map `ebpf:"path_prefixes"`
+	RenamePending *ebpf.Map `ebpf:"rename_pending"`
 	ScratchMap    *ebpf.Map `ebpf:"scratch_map"`
 	Tmpfiles      *ebpf.Map `ebpf:"tmpfiles"`
 	UidFilter     *ebpf.Map `ebpf:"uid_filter"`
@@ -261,6 +287,7 @@ func (m *kerneleventsMaps) Close() error {
 		m.LinkPending,
 		m.MknodPending,
 		m.PathPrefixes,
+		m.RenamePending,
 		m.ScratchMap,
 		m.Tmpfiles,
 		m.UidFilter,
@@ -289,36 +316,44 @@ type kerneleventsVariables struct {
 //
 // It can be passed to loadKerneleventsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kerneleventsPrograms struct {
-	FentrySecurityPathLink  *ebpf.Program `ebpf:"fentry_security_path_link"`
-	FentrySecurityPathMknod *ebpf.Program `ebpf:"fentry_security_path_mknod"`
-	FexitDoFilpOpen         *ebpf.Program `ebpf:"fexit_do_filp_open"`
-	FexitVfsCreate          *ebpf.Program `ebpf:"fexit_vfs_create"`
-	FexitVfsLink            *ebpf.Program `ebpf:"fexit_vfs_link"`
-	KprobeSecurityPathLink  *ebpf.Program `ebpf:"kprobe_security_path_link"`
-	KprobeSecurityPathMknod *ebpf.Program `ebpf:"kprobe_security_path_mknod"`
-	KretprobeDoFilpOpen     *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
-	KretprobeVfsCreate      *ebpf.Program `ebpf:"kretprobe_vfs_create"`
-	KretprobeVfsLink        *ebpf.Program `ebpf:"kretprobe_vfs_link"`
-	RawTpSysExit            *ebpf.Program `ebpf:"raw_tp_sys_exit"`
-	TpIoUringComplete       *ebpf.Program `ebpf:"tp_io_uring_complete"`
-	TpIoUringCqeOverflow    *ebpf.Program `ebpf:"tp_io_uring_cqe_overflow"`
-	TpIoUringSubmitReq      *ebpf.Program `ebpf:"tp_io_uring_submit_req"`
-	TpIoUringSubmitSqe      *ebpf.Program `ebpf:"tp_io_uring_submit_sqe"`
-	TpSysExit               *ebpf.Program `ebpf:"tp_sys_exit"`
+	FentrySecurityPathLink   *ebpf.Program `ebpf:"fentry_security_path_link"`
+	FentrySecurityPathMknod  *ebpf.Program `ebpf:"fentry_security_path_mknod"`
+	FentrySecurityPathRename *ebpf.Program `ebpf:"fentry_security_path_rename"`
+	FexitDoFilpOpen          *ebpf.Program `ebpf:"fexit_do_filp_open"`
+	FexitVfsCreate           *ebpf.Program `ebpf:"fexit_vfs_create"`
+	FexitVfsLink             *ebpf.Program `ebpf:"fexit_vfs_link"`
+	FexitVfsRename           *ebpf.Program `ebpf:"fexit_vfs_rename"`
+	KprobeSecurityPathLink   *ebpf.Program `ebpf:"kprobe_security_path_link"`
+	KprobeSecurityPathMknod  *ebpf.Program `ebpf:"kprobe_security_path_mknod"`
+	KprobeSecurityPathRename *ebpf.Program `ebpf:"kprobe_security_path_rename"`
+	KretprobeDoFilpOpen      *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
+	KretprobeVfsCreate       *ebpf.Program `ebpf:"kretprobe_vfs_create"`
+	KretprobeVfsLink         *ebpf.Program `ebpf:"kretprobe_vfs_link"`
+	KretprobeVfsRename       *ebpf.Program `ebpf:"kretprobe_vfs_rename"`
+	RawTpSysExit             *ebpf.Program `ebpf:"raw_tp_sys_exit"`
+	TpIoUringComplete        *ebpf.Program `ebpf:"tp_io_uring_complete"`
+	TpIoUringCqeOverflow     *ebpf.Program `ebpf:"tp_io_uring_cqe_overflow"`
+	TpIoUringSubmitReq       *ebpf.Program `ebpf:"tp_io_uring_submit_req"`
+	TpIoUringSubmitSqe       *ebpf.Program `ebpf:"tp_io_uring_submit_sqe"`
+	TpSysExit                *ebpf.Program `ebpf:"tp_sys_exit"`
 }
 
 func (p *kerneleventsPrograms) Close() error {
 	return _KerneleventsClose(
 		p.FentrySecurityPathLink,
 		p.FentrySecurityPathMknod,
+		p.FentrySecurityPathRename,
 		p.FexitDoFilpOpen,
 		p.FexitVfsCreate,
 		p.FexitVfsLink,
+		p.FexitVfsRename,
 		p.KprobeSecurityPathLink,
 		p.KprobeSecurityPathMknod,
+		p.KprobeSecurityPathRename,
 		p.KretprobeDoFilpOpen,
 		p.KretprobeVfsCreate,
 		p.KretprobeVfsLink,
+		p.KretprobeVfsRename,
 		p.RawTpSysExit,
 		p.TpIoUringComplete,
 		p.TpIoUringCqeOverflow,

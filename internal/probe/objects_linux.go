@@ -48,16 +48,18 @@ func (m *commonMaps) named(to map[string]*ebpf.Map) {
 	to[".rodata"] = m.Rodata
 }
 
-// vfsMaps pair security_path_{mknod,link} with the return of
-// vfs_{create,link} (the kretprobe and fexit hooks).
+// vfsMaps pair security_path_{mknod,link,rename} with the return of
+// vfs_{create,link,rename} (the kretprobe and fexit hooks).
 type vfsMaps struct {
-	MknodPending *ebpf.Map `ebpf:"mknod_pending"`
-	LinkPending  *ebpf.Map `ebpf:"link_pending"`
+	MknodPending  *ebpf.Map `ebpf:"mknod_pending"`
+	LinkPending   *ebpf.Map `ebpf:"link_pending"`
+	RenamePending *ebpf.Map `ebpf:"rename_pending"`
 }
 
 func (m *vfsMaps) named(to map[string]*ebpf.Map) {
 	to[kerneleventsMapMknodPending] = m.MknodPending
 	to[kerneleventsMapLinkPending] = m.LinkPending
+	to[kerneleventsMapRenamePending] = m.RenamePending
 }
 
 // syscallMaps are the tracepoint hook's: O_TMPFILE files waiting for a
@@ -94,11 +96,13 @@ type hookObjects interface {
 type kretprobeObjects struct {
 	commonMaps
 	vfsMaps
-	KretprobeDoFilpOpen     *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
-	KprobeSecurityPathMknod *ebpf.Program `ebpf:"kprobe_security_path_mknod"`
-	KretprobeVfsCreate      *ebpf.Program `ebpf:"kretprobe_vfs_create"`
-	KprobeSecurityPathLink  *ebpf.Program `ebpf:"kprobe_security_path_link"`
-	KretprobeVfsLink        *ebpf.Program `ebpf:"kretprobe_vfs_link"`
+	KretprobeDoFilpOpen      *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
+	KprobeSecurityPathMknod  *ebpf.Program `ebpf:"kprobe_security_path_mknod"`
+	KretprobeVfsCreate       *ebpf.Program `ebpf:"kretprobe_vfs_create"`
+	KprobeSecurityPathLink   *ebpf.Program `ebpf:"kprobe_security_path_link"`
+	KretprobeVfsLink         *ebpf.Program `ebpf:"kretprobe_vfs_link"`
+	KprobeSecurityPathRename *ebpf.Program `ebpf:"kprobe_security_path_rename"`
+	KretprobeVfsRename       *ebpf.Program `ebpf:"kretprobe_vfs_rename"`
 }
 
 func (o *kretprobeObjects) maps() map[string]*ebpf.Map {
@@ -109,7 +113,8 @@ func (o *kretprobeObjects) maps() map[string]*ebpf.Map {
 }
 
 func (o *kretprobeObjects) programs() []*ebpf.Program {
-	return []*ebpf.Program{o.KretprobeDoFilpOpen, o.KprobeSecurityPathMknod, o.KretprobeVfsCreate, o.KprobeSecurityPathLink, o.KretprobeVfsLink}
+	return []*ebpf.Program{o.KretprobeDoFilpOpen, o.KprobeSecurityPathMknod, o.KretprobeVfsCreate, o.KprobeSecurityPathLink, o.KretprobeVfsLink,
+		o.KprobeSecurityPathRename, o.KretprobeVfsRename}
 }
 
 // required: see hookPrograms for why the VFS pairs are required.
@@ -120,6 +125,8 @@ func (o *kretprobeObjects) required() []attacher {
 		kretprobe(o.KretprobeVfsCreate, "vfs_create"),
 		kprobe(o.KprobeSecurityPathLink, "security_path_link"),
 		kretprobe(o.KretprobeVfsLink, "vfs_link"),
+		kprobe(o.KprobeSecurityPathRename, "security_path_rename"),
+		kretprobe(o.KretprobeVfsRename, "vfs_rename"),
 	}
 }
 
@@ -127,11 +134,13 @@ func (o *kretprobeObjects) required() []attacher {
 type fexitObjects struct {
 	commonMaps
 	vfsMaps
-	FexitDoFilpOpen         *ebpf.Program `ebpf:"fexit_do_filp_open"`
-	FentrySecurityPathMknod *ebpf.Program `ebpf:"fentry_security_path_mknod"`
-	FexitVfsCreate          *ebpf.Program `ebpf:"fexit_vfs_create"`
-	FentrySecurityPathLink  *ebpf.Program `ebpf:"fentry_security_path_link"`
-	FexitVfsLink            *ebpf.Program `ebpf:"fexit_vfs_link"`
+	FexitDoFilpOpen          *ebpf.Program `ebpf:"fexit_do_filp_open"`
+	FentrySecurityPathMknod  *ebpf.Program `ebpf:"fentry_security_path_mknod"`
+	FexitVfsCreate           *ebpf.Program `ebpf:"fexit_vfs_create"`
+	FentrySecurityPathLink   *ebpf.Program `ebpf:"fentry_security_path_link"`
+	FexitVfsLink             *ebpf.Program `ebpf:"fexit_vfs_link"`
+	FentrySecurityPathRename *ebpf.Program `ebpf:"fentry_security_path_rename"`
+	FexitVfsRename           *ebpf.Program `ebpf:"fexit_vfs_rename"`
 }
 
 func (o *fexitObjects) maps() map[string]*ebpf.Map {
@@ -142,7 +151,8 @@ func (o *fexitObjects) maps() map[string]*ebpf.Map {
 }
 
 func (o *fexitObjects) programs() []*ebpf.Program {
-	return []*ebpf.Program{o.FexitDoFilpOpen, o.FentrySecurityPathMknod, o.FexitVfsCreate, o.FentrySecurityPathLink, o.FexitVfsLink}
+	return []*ebpf.Program{o.FexitDoFilpOpen, o.FentrySecurityPathMknod, o.FexitVfsCreate, o.FentrySecurityPathLink, o.FexitVfsLink,
+		o.FentrySecurityPathRename, o.FexitVfsRename}
 }
 
 func (o *fexitObjects) required() []attacher {
@@ -152,6 +162,8 @@ func (o *fexitObjects) required() []attacher {
 		tracing(o.FexitVfsCreate, "fexit vfs_create", ebpf.AttachTraceFExit),
 		tracing(o.FentrySecurityPathLink, "fentry security_path_link", ebpf.AttachTraceFEntry),
 		tracing(o.FexitVfsLink, "fexit vfs_link", ebpf.AttachTraceFExit),
+		tracing(o.FentrySecurityPathRename, "fentry security_path_rename", ebpf.AttachTraceFEntry),
+		tracing(o.FexitVfsRename, "fexit vfs_rename", ebpf.AttachTraceFExit),
 	}
 }
 
@@ -267,11 +279,12 @@ var uringPrograms = []optionalProgram{
 // and attach, and optional programs, which may be missing on some kernels
 // and are then noted.
 //
-// mknod(2) of a regular file and the first name of an O_TMPFILE file
-// (linkat) pass no do_filp_open: the kretprobe and fexit hooks see them at
-// the VFS, security_path_{mknod,link} (which knows the mount; every kernel
+// mknod(2) of a regular file, links and renames (the first name of an
+// O_TMPFILE file, a new name of a file brought in from another directory)
+// pass no do_filp_open: the kretprobe and fexit hooks see them at the VFS,
+// security_path_{mknod,link,rename} (which knows the mount; every kernel
 // with AppArmor or TOMOYO builds it, CONFIG_SECURITY_PATH) paired with the
-// return of vfs_{create,link}. They are required: a kernel without them
+// return of vfs_{create,link,rename}. They are required: a kernel without them
 // would miss those creations silently, so auto moves on to the tracepoint
 // hook, which sees them at the syscall.
 type hookPrograms struct {

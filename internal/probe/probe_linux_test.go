@@ -84,6 +84,7 @@ type seen struct {
 	comm, path          string
 	hook                event.Hook
 	flags               event.Flags
+	op                  event.Op
 }
 
 // collector drains a probe in the background.
@@ -123,7 +124,7 @@ func collect(p *Probe) *collector {
 				return
 			}
 			c.mu.Lock()
-			c.events = append(c.events, seen{e.TGID, e.TID, e.UID, e.GID, string(e.Comm), string(e.Path), e.Hook, e.Flags})
+			c.events = append(c.events, seen{e.TGID, e.TID, e.UID, e.GID, string(e.Comm), string(e.Path), e.Hook, e.Flags, e.Op})
 			c.mu.Unlock()
 		}
 	}()

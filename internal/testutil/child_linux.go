@@ -160,6 +160,9 @@ func do(dir int, dirPath string, op Op) error {
 	if ok, err := extraOp(dir, op); ok {
 		return err
 	}
+	if ok, err := nameOp(dir, op); ok {
+		return err
+	}
 	return fmt.Errorf("unknown op")
 }
 

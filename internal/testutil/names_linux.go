@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build linux
+
+package testutil
+
+import "golang.org/x/sys/unix"
+
+// Kinds of Op for issue 24's names: a file that already has a name gets a
+// new one, Path (relative to the child's directory, which is also its cwd),
+// from For (absolute, or relative to the cwd).
+const (
+	OpRenameat        = "renameat"            // renameat(AT_FDCWD, For, dir, Path)
+	OpRenameNoReplace = "renameat2_noreplace" // renameat2(AT_FDCWD, For, dir, Path, RENAME_NOREPLACE)
+	OpRenameExchange  = "renameat2_exchange"  // renameat2(AT_FDCWD, For, dir, Path, RENAME_EXCHANGE)
+	OpLinkat          = "linkat"              // linkat(AT_FDCWD, For, dir, Path, 0)
+	OpRenameLegacy    = "rename"              // rename(For, Path) (amd64 only)
+	OpLinkLegacy      = "link"                // link(For, Path) (amd64 only)
+)
+
+// nameOp performs the ops of this file; ok is false for other kinds.
+func nameOp(dir int, op Op) (ok bool, err error) {
+	switch op.Kind {
+	case OpRenameat:
+		return true, unix.Renameat(unix.AT_FDCWD, op.For, dir, op.Path)
+	case OpRenameNoReplace:
+		return true, unix.Renameat2(unix.AT_FDCWD, op.For, dir, op.Path, unix.RENAME_NOREPLACE)
+	case OpRenameExchange:
+		return true, unix.Renameat2(unix.AT_FDCWD, op.For, dir, op.Path, unix.RENAME_EXCHANGE)
+	case OpLinkat:
+		return true, unix.Linkat(unix.AT_FDCWD, op.For, dir, op.Path, 0)
+	case OpRenameLegacy, OpLinkLegacy:
+		return true, legacyName(op.Kind, op.For, op.Path)
+	}
+	return false, nil
+}
