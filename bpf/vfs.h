@@ -193,7 +193,7 @@ static __always_inline int on_path_rename(const struct path *old_dir, struct den
 		return 0; /* within one directory */
 	struct rename_pending v = {
 		.old_dentry = (__u64)old,
-		.new_dentry = (__u64)new,
+		.new_dentry = (__u64) new,
 		.new_dir = (__u64)nd,
 		.mnt = (__u64)BPF_CORE_READ(new_dir, mnt),
 		.report_old = is_reg(old),
@@ -227,9 +227,11 @@ static __always_inline int on_rename_done(struct dentry *old, long ret, __u8 hoo
 	if (ret != 0)
 		return 0;
 	if (v.report_old)
-		report_dentry((void *)v.old_dentry, (void *)v.mnt, hook, FILE_OP_RENAME << OP_SHIFT);
+		report_dentry((void *)v.old_dentry, (void *)v.mnt, hook,
+			      FILE_OP_RENAME << OP_SHIFT);
 	if (v.report_new)
-		report_dentry((void *)v.new_dentry, (void *)v.mnt, hook, FILE_OP_RENAME << OP_SHIFT);
+		report_dentry((void *)v.new_dentry, (void *)v.mnt, hook,
+			      FILE_OP_RENAME << OP_SHIFT);
 	return 0;
 }
 
