@@ -248,6 +248,14 @@ func Decode(b []byte, e *Event) error {
 	return nil
 }
 
+// NameAsWritten reports whether the path's last part may be the caller's
+// name as written ("./x", "a/../b"): mknod, link and rename seen by the
+// tracepoint hook, whose new dentry is out of its reach. Such paths are
+// cleaned (path.Clean) before they are labelled.
+func (e *Event) NameAsWritten() bool {
+	return e.Flags&FlagMknod != 0 || e.Op == OpLink || e.Op == OpRename
+}
+
 func allZero(b []byte) bool {
 	for _, c := range b {
 		if c != 0 {

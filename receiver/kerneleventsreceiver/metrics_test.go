@@ -28,6 +28,11 @@ func key(workload uint32, comm string, uid uint32, hook event.Hook) aggregate.Ke
 	return k
 }
 
+func keyOp(k aggregate.Key, op event.Op) aggregate.Key {
+	k.Op = op
+	return k
+}
+
 // goldenCollection is one batch's input: host series, a workload's
 // series, an overflow, losses by reason, malformed and shed counts.
 func goldenCollection() *collection {
@@ -37,13 +42,16 @@ func goldenCollection() *collection {
 		received:  1234,
 		malformed: 2,
 		lost:      map[string]uint64{"ring_buffer_full": 7, "fd_race": 1, "kprobe_missed": 3},
-		active:    3,
+		active:    4,
 		overflow:  40,
 		evidence:  true,
 		shed:      5,
 		workloads: identity.Stats{Workloads: 2, Overflow: 1, Unresolved: 4},
 		groups: map[uint32][]seriesRow{
-			0: {{aggregate.Series{Key: key(0, "sshd", 0, 0), Count: 10}, "/var/log", ""}},
+			0: {
+				{aggregate.Series{Key: key(0, "sshd", 0, 0), Count: 10}, "/var/log", ""},
+				{aggregate.Series{Key: keyOp(key(0, "mv", 0, 0), event.OpRename), Count: 2}, "/etc/cron.d", ""},
+			},
 			1: {
 				{aggregate.Series{Key: key(1, "nginx", 101, event.HookIOUring), Count: 1}, "/srv/www", ""},
 				{aggregate.Series{Key: key(1, "nginx", 101, 0), Count: 6}, "/srv/cache", ""},

@@ -103,6 +103,7 @@ type KernelFileCreationsMetricAttributeKey string
 const (
 	KernelFileCreationsMetricAttributeKeyFilePath                    KernelFileCreationsMetricAttributeKey = "file.path"
 	KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix KernelFileCreationsMetricAttributeKey = "kernelevents.directory.prefix"
+	KernelFileCreationsMetricAttributeKeyKerneleventsFileOperation   KernelFileCreationsMetricAttributeKey = "kernelevents.file.operation"
 	KernelFileCreationsMetricAttributeKeyKerneleventsHook            KernelFileCreationsMetricAttributeKey = "kernelevents.hook"
 	KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm     KernelFileCreationsMetricAttributeKey = "kernelevents.process.comm"
 	KernelFileCreationsMetricAttributeKeyOtelMetricOverflow          KernelFileCreationsMetricAttributeKey = "otel.metric.overflow"
@@ -136,9 +137,9 @@ func (ms *KernelFileCreationsMetricConfig) Unmarshal(parser *confmap.Conf) error
 func (ms *KernelFileCreationsMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case KernelFileCreationsMetricAttributeKeyFilePath, KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, KernelFileCreationsMetricAttributeKeyKerneleventsHook, KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessPid, KernelFileCreationsMetricAttributeKeyProcessUserID:
+		case KernelFileCreationsMetricAttributeKeyFilePath, KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, KernelFileCreationsMetricAttributeKeyKerneleventsFileOperation, KernelFileCreationsMetricAttributeKeyKerneleventsHook, KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessPid, KernelFileCreationsMetricAttributeKeyProcessUserID:
 		default:
-			return fmt.Errorf("metric kernel.file.creations doesn't have an attribute %v, valid attributes: [file.path, kernelevents.directory.prefix, kernelevents.hook, kernelevents.process.comm, otel.metric.overflow, process.pid, process.user.id]", val)
+			return fmt.Errorf("metric kernel.file.creations doesn't have an attribute %v, valid attributes: [file.path, kernelevents.directory.prefix, kernelevents.file.operation, kernelevents.hook, kernelevents.process.comm, otel.metric.overflow, process.pid, process.user.id]", val)
 		}
 	}
 
@@ -378,7 +379,7 @@ func DefaultMetricsConfig() MetricsConfig {
 		KernelFileCreations: KernelFileCreationsMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategySum,
-			EnabledAttributes:   []KernelFileCreationsMetricAttributeKey{KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, KernelFileCreationsMetricAttributeKeyKerneleventsHook, KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessUserID},
+			EnabledAttributes:   []KernelFileCreationsMetricAttributeKey{KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, KernelFileCreationsMetricAttributeKeyKerneleventsFileOperation, KernelFileCreationsMetricAttributeKeyKerneleventsHook, KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessUserID},
 		},
 		KernelIdentityUnresolved: KernelIdentityUnresolvedMetricConfig{
 			Enabled: true,

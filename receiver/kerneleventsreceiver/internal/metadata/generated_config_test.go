@@ -40,7 +40,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					KernelFileCreations: KernelFileCreationsMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategySum,
-						EnabledAttributes:   []KernelFileCreationsMetricAttributeKey{KernelFileCreationsMetricAttributeKeyFilePath, KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, KernelFileCreationsMetricAttributeKeyKerneleventsHook, KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessPid, KernelFileCreationsMetricAttributeKeyProcessUserID},
+						EnabledAttributes:   []KernelFileCreationsMetricAttributeKey{KernelFileCreationsMetricAttributeKeyFilePath, KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, KernelFileCreationsMetricAttributeKeyKerneleventsFileOperation, KernelFileCreationsMetricAttributeKeyKerneleventsHook, KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessPid, KernelFileCreationsMetricAttributeKeyProcessUserID},
 					},
 					KernelIdentityUnresolved: KernelIdentityUnresolvedMetricConfig{
 						Enabled: true,
@@ -97,7 +97,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					KernelFileCreations: KernelFileCreationsMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategySum,
-						EnabledAttributes:   []KernelFileCreationsMetricAttributeKey{KernelFileCreationsMetricAttributeKeyFilePath, KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, KernelFileCreationsMetricAttributeKeyKerneleventsHook, KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessPid, KernelFileCreationsMetricAttributeKeyProcessUserID},
+						EnabledAttributes:   []KernelFileCreationsMetricAttributeKey{KernelFileCreationsMetricAttributeKeyFilePath, KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, KernelFileCreationsMetricAttributeKeyKerneleventsFileOperation, KernelFileCreationsMetricAttributeKeyKerneleventsHook, KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessPid, KernelFileCreationsMetricAttributeKeyProcessUserID},
 					},
 					KernelIdentityUnresolved: KernelIdentityUnresolvedMetricConfig{
 						Enabled: false,
@@ -162,7 +162,7 @@ func TestKernelFileCreationsMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []KernelFileCreationsMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric kernel.file.creations doesn't have an attribute invalid, valid attributes: [file.path, kernelevents.directory.prefix, kernelevents.hook, kernelevents.process.comm, otel.metric.overflow, process.pid, process.user.id]")
+	require.ErrorContains(t, cfg.Validate(), "metric kernel.file.creations doesn't have an attribute invalid, valid attributes: [file.path, kernelevents.directory.prefix, kernelevents.file.operation, kernelevents.hook, kernelevents.process.comm, otel.metric.overflow, process.pid, process.user.id]")
 
 	cfg = DefaultMetricsConfig().KernelFileCreations
 	cfg.AggregationStrategy = "invalid"

@@ -129,7 +129,7 @@ type eventKernelFileCreated struct {
 	config EventConfig         // event config provided by user.
 }
 
-func (e *eventKernelFileCreated) recordEvent(ctx context.Context, timestamp pcommon.Timestamp, filePathAttributeValue string, fileDirectoryAttributeValue string, processPidAttributeValue int64, threadIDAttributeValue int64, processUserIDAttributeValue int64, processGroupIDAttributeValue int64, kerneleventsProcessCommAttributeValue string, kerneleventsHookAttributeValue string, kerneleventsCgroupIDAttributeValue int64, options ...EventAttributeOption) {
+func (e *eventKernelFileCreated) recordEvent(ctx context.Context, timestamp pcommon.Timestamp, filePathAttributeValue string, fileDirectoryAttributeValue string, processPidAttributeValue int64, threadIDAttributeValue int64, processUserIDAttributeValue int64, processGroupIDAttributeValue int64, kerneleventsProcessCommAttributeValue string, kerneleventsHookAttributeValue string, kerneleventsFileOperationAttributeValue string, kerneleventsCgroupIDAttributeValue int64, options ...EventAttributeOption) {
 	if !e.config.Enabled {
 		return
 	}
@@ -149,6 +149,7 @@ func (e *eventKernelFileCreated) recordEvent(ctx context.Context, timestamp pcom
 	dp.Attributes().PutInt("process.group.id", processGroupIDAttributeValue)
 	dp.Attributes().PutStr("kernelevents.process.comm", kerneleventsProcessCommAttributeValue)
 	dp.Attributes().PutStr("kernelevents.hook", kerneleventsHookAttributeValue)
+	dp.Attributes().PutStr("kernelevents.file.operation", kerneleventsFileOperationAttributeValue)
 	dp.Attributes().PutInt("kernelevents.cgroup.id", kerneleventsCgroupIDAttributeValue)
 
 	for _, op := range options {
@@ -329,6 +330,6 @@ func (lb *LogsBuilder) RecordKernelEvidenceGapEvent(ctx context.Context, timesta
 }
 
 // RecordKernelFileCreatedEvent adds a log record of kernel.file.created event.
-func (lb *LogsBuilder) RecordKernelFileCreatedEvent(ctx context.Context, timestamp pcommon.Timestamp, filePathAttributeValue string, fileDirectoryAttributeValue string, processPidAttributeValue int64, threadIDAttributeValue int64, processUserIDAttributeValue int64, processGroupIDAttributeValue int64, kerneleventsProcessCommAttributeValue string, kerneleventsHookAttributeValue AttributeKerneleventsHook, kerneleventsCgroupIDAttributeValue int64, options ...EventAttributeOption) {
-	lb.eventKernelFileCreated.recordEvent(ctx, timestamp, filePathAttributeValue, fileDirectoryAttributeValue, processPidAttributeValue, threadIDAttributeValue, processUserIDAttributeValue, processGroupIDAttributeValue, kerneleventsProcessCommAttributeValue, kerneleventsHookAttributeValue.String(), kerneleventsCgroupIDAttributeValue, options...)
+func (lb *LogsBuilder) RecordKernelFileCreatedEvent(ctx context.Context, timestamp pcommon.Timestamp, filePathAttributeValue string, fileDirectoryAttributeValue string, processPidAttributeValue int64, threadIDAttributeValue int64, processUserIDAttributeValue int64, processGroupIDAttributeValue int64, kerneleventsProcessCommAttributeValue string, kerneleventsHookAttributeValue AttributeKerneleventsHook, kerneleventsFileOperationAttributeValue AttributeKerneleventsFileOperation, kerneleventsCgroupIDAttributeValue int64, options ...EventAttributeOption) {
+	lb.eventKernelFileCreated.recordEvent(ctx, timestamp, filePathAttributeValue, fileDirectoryAttributeValue, processPidAttributeValue, threadIDAttributeValue, processUserIDAttributeValue, processGroupIDAttributeValue, kerneleventsProcessCommAttributeValue, kerneleventsHookAttributeValue.String(), kerneleventsFileOperationAttributeValue.String(), kerneleventsCgroupIDAttributeValue, options...)
 }

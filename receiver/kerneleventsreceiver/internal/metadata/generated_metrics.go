@@ -19,6 +19,44 @@ const (
 	AggregationStrategyMax = "max"
 )
 
+// AttributeKerneleventsFileOperation specifies the value kernelevents.file.operation attribute.
+type AttributeKerneleventsFileOperation int
+
+const (
+	_ AttributeKerneleventsFileOperation = iota
+	AttributeKerneleventsFileOperationCreate
+	AttributeKerneleventsFileOperationMknod
+	AttributeKerneleventsFileOperationTmpfileLink
+	AttributeKerneleventsFileOperationLink
+	AttributeKerneleventsFileOperationRename
+)
+
+// String returns the string representation of the AttributeKerneleventsFileOperation.
+func (av AttributeKerneleventsFileOperation) String() string {
+	switch av {
+	case AttributeKerneleventsFileOperationCreate:
+		return "create"
+	case AttributeKerneleventsFileOperationMknod:
+		return "mknod"
+	case AttributeKerneleventsFileOperationTmpfileLink:
+		return "tmpfile_link"
+	case AttributeKerneleventsFileOperationLink:
+		return "link"
+	case AttributeKerneleventsFileOperationRename:
+		return "rename"
+	}
+	return ""
+}
+
+// MapAttributeKerneleventsFileOperation is a helper map of string to AttributeKerneleventsFileOperation attribute value.
+var MapAttributeKerneleventsFileOperation = map[string]AttributeKerneleventsFileOperation{
+	"create":       AttributeKerneleventsFileOperationCreate,
+	"mknod":        AttributeKerneleventsFileOperationMknod,
+	"tmpfile_link": AttributeKerneleventsFileOperationTmpfileLink,
+	"link":         AttributeKerneleventsFileOperationLink,
+	"rename":       AttributeKerneleventsFileOperationRename,
+}
+
 // AttributeKerneleventsHook specifies the value kernelevents.hook attribute.
 type AttributeKerneleventsHook int
 
@@ -170,7 +208,7 @@ var MetricsInfo = metricsInfo{
 	},
 	KernelFileCreations: metricInfo{
 		Name:       "kernel.file.creations",
-		Attributes: []string{"file.path", "kernelevents.directory.prefix", "kernelevents.hook", "kernelevents.process.comm", "otel.metric.overflow", "process.pid", "process.user.id"},
+		Attributes: []string{"file.path", "kernelevents.directory.prefix", "kernelevents.file.operation", "kernelevents.hook", "kernelevents.process.comm", "otel.metric.overflow", "process.pid", "process.user.id"},
 	},
 	KernelIdentityUnresolved: metricInfo{
 		Name: "kernel.identity.unresolved",
@@ -437,7 +475,7 @@ type metricKernelFileCreations struct {
 // init fills kernel.file.creations metric with initial data.
 func (m *metricKernelFileCreations) init() {
 	m.data.SetName("kernel.file.creations")
-	m.data.SetDescription("Files created (a new name made by open, creat or mknod).")
+	m.data.SetDescription("New names in a directory: files created (open, creat, mknod, an O_TMPFILE file's first link) and files renamed or hard-linked in from another directory, told apart by kernelevents.file.operation.")
 	m.data.SetUnit("{file}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)
@@ -446,7 +484,7 @@ func (m *metricKernelFileCreations) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricKernelFileCreations) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, filePathAttributeValue string, kerneleventsDirectoryPrefixAttributeValue string, kerneleventsHookAttributeValue string, kerneleventsProcessCommAttributeValue string, processPidAttributeValue int64, processUserIDAttributeValue int64, options ...MetricAttributeOption) {
+func (m *metricKernelFileCreations) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, filePathAttributeValue string, kerneleventsDirectoryPrefixAttributeValue string, kerneleventsFileOperationAttributeValue string, kerneleventsHookAttributeValue string, kerneleventsProcessCommAttributeValue string, processPidAttributeValue int64, processUserIDAttributeValue int64, options ...MetricAttributeOption) {
 	if !m.config.Enabled {
 		return
 	}
@@ -459,6 +497,9 @@ func (m *metricKernelFileCreations) recordDataPoint(start pcommon.Timestamp, ts 
 	}
 	if slices.Contains(m.config.EnabledAttributes, KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix) {
 		dp.Attributes().PutStr("kernelevents.directory.prefix", kerneleventsDirectoryPrefixAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, KernelFileCreationsMetricAttributeKeyKerneleventsFileOperation) {
+		dp.Attributes().PutStr("kernelevents.file.operation", kerneleventsFileOperationAttributeValue)
 	}
 	if slices.Contains(m.config.EnabledAttributes, KernelFileCreationsMetricAttributeKeyKerneleventsHook) {
 		dp.Attributes().PutStr("kernelevents.hook", kerneleventsHookAttributeValue)
@@ -1201,8 +1242,8 @@ func (mb *MetricsBuilder) RecordKernelEvidenceShedDataPoint(ts pcommon.Timestamp
 }
 
 // RecordKernelFileCreationsDataPoint adds a data point to kernel.file.creations metric.
-func (mb *MetricsBuilder) RecordKernelFileCreationsDataPoint(ts pcommon.Timestamp, val int64, filePathAttributeValue string, kerneleventsDirectoryPrefixAttributeValue string, kerneleventsHookAttributeValue AttributeKerneleventsHook, kerneleventsProcessCommAttributeValue string, processPidAttributeValue int64, processUserIDAttributeValue int64, options ...MetricAttributeOption) {
-	mb.metricKernelFileCreations.recordDataPoint(mb.startTime, ts, val, filePathAttributeValue, kerneleventsDirectoryPrefixAttributeValue, kerneleventsHookAttributeValue.String(), kerneleventsProcessCommAttributeValue, processPidAttributeValue, processUserIDAttributeValue, options...)
+func (mb *MetricsBuilder) RecordKernelFileCreationsDataPoint(ts pcommon.Timestamp, val int64, filePathAttributeValue string, kerneleventsDirectoryPrefixAttributeValue string, kerneleventsFileOperationAttributeValue AttributeKerneleventsFileOperation, kerneleventsHookAttributeValue AttributeKerneleventsHook, kerneleventsProcessCommAttributeValue string, processPidAttributeValue int64, processUserIDAttributeValue int64, options ...MetricAttributeOption) {
+	mb.metricKernelFileCreations.recordDataPoint(mb.startTime, ts, val, filePathAttributeValue, kerneleventsDirectoryPrefixAttributeValue, kerneleventsFileOperationAttributeValue.String(), kerneleventsHookAttributeValue.String(), kerneleventsProcessCommAttributeValue, processPidAttributeValue, processUserIDAttributeValue, options...)
 }
 
 // RecordKernelIdentityUnresolvedDataPoint adds a data point to kernel.identity.unresolved metric.

@@ -93,9 +93,9 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordKernelEvidenceShedDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordKernelFileCreationsDataPoint(ts, 1, "file.path-val", "kernelevents.directory.prefix-val", AttributeKerneleventsHookKretprobe, "kernelevents.process.comm-val", 11, 15, WithOtelMetricOverflowMetricAttribute(true))
+			mb.RecordKernelFileCreationsDataPoint(ts, 1, "file.path-val", "kernelevents.directory.prefix-val", AttributeKerneleventsFileOperationCreate, AttributeKerneleventsHookKretprobe, "kernelevents.process.comm-val", 11, 15, WithOtelMetricOverflowMetricAttribute(true))
 			if tt.name == "reaggregate_set" {
-				mb.RecordKernelFileCreationsDataPoint(ts, 3, "file.path-val-2", "kernelevents.directory.prefix-val-2", AttributeKerneleventsHookFexit, "kernelevents.process.comm-val-2", 12, 16, WithOtelMetricOverflowMetricAttribute(true))
+				mb.RecordKernelFileCreationsDataPoint(ts, 3, "file.path-val-2", "kernelevents.directory.prefix-val-2", AttributeKerneleventsFileOperationMknod, AttributeKerneleventsHookFexit, "kernelevents.process.comm-val-2", 12, 16, WithOtelMetricOverflowMetricAttribute(true))
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -245,7 +245,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["kernel.file.creations"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Files created (a new name made by open, creat or mknod).", mi.Description())
+						assert.Equal(t, "New names in a directory: files created (open, creat, mknod, an O_TMPFILE file's first link) and files renamed or hard-linked in from another directory, told apart by kernelevents.file.operation.", mi.Description())
 						assert.Equal(t, "{file}", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -257,6 +257,9 @@ func TestMetricsBuilder(t *testing.T) {
 						kerneleventsDirectoryPrefixAttrVal, ok := dp.Attributes().Get("kernelevents.directory.prefix")
 						assert.True(t, ok)
 						assert.Equal(t, "kernelevents.directory.prefix-val", kerneleventsDirectoryPrefixAttrVal.Str())
+						kerneleventsFileOperationAttrVal, ok := dp.Attributes().Get("kernelevents.file.operation")
+						assert.True(t, ok)
+						assert.Equal(t, "create", kerneleventsFileOperationAttrVal.Str())
 						kerneleventsHookAttrVal, ok := dp.Attributes().Get("kernelevents.hook")
 						assert.True(t, ok)
 						assert.Equal(t, "kretprobe", kerneleventsHookAttrVal.Str())
@@ -274,7 +277,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["kernel.file.creations"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Files created (a new name made by open, creat or mknod).", mi.Description())
+						assert.Equal(t, "New names in a directory: files created (open, creat, mknod, an O_TMPFILE file's first link) and files renamed or hard-linked in from another directory, told apart by kernelevents.file.operation.", mi.Description())
 						assert.Equal(t, "{file}", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -295,6 +298,8 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok := dp.Attributes().Get("file.path")
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("kernelevents.directory.prefix")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("kernelevents.file.operation")
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("kernelevents.hook")
 						assert.False(t, ok)
