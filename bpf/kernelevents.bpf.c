@@ -49,6 +49,7 @@
 #include "syscall.h"
 #include "sysexit.h"
 #include "tmpfile.h"
+#include "urnames.h"
 #include "vfs.h"
 #include "window.h"
 
@@ -195,10 +196,22 @@ int BPF_PROG(raw_tp_sys_exit, struct pt_regs *regs, long ret)
 	return on_sys_exit(regs, ret, false);
 }
 
+/* on_submit: opens, renames and links are kept until their completion. */
+static __always_inline int on_submit(struct io_kiocb *req)
+{
+	if (!bpf_core_type_exists(struct io_kiocb))
+		return 0;
+	__u8 op = req_opcode(req);
+	if (is_name_op(op))
+		return on_uring_name_submit(req, op);
+	uring_name_forget((__u64)req);
+	return on_uring_submit(req);
+}
+
 SEC("tracepoint/io_uring/io_uring_submit_req")
 int tp_io_uring_submit_req(struct trace_event_raw_io_uring_submit_req *ctx)
 {
-	return on_uring_submit(ctx->req);
+	return on_submit(ctx->req);
 }
 
 /* The same tracepoint before 6.3 (6.1 has it), by its old name; the loader
@@ -212,26 +225,40 @@ struct trace_event_raw_io_uring_submit_sqe {
 SEC("tracepoint/io_uring/io_uring_submit_sqe")
 int tp_io_uring_submit_sqe(struct trace_event_raw_io_uring_submit_sqe *ctx)
 {
-	return on_uring_submit(ctx->req);
+	return on_submit(ctx->req);
 }
 
-SEC("tracepoint/io_uring/io_uring_complete")
-int tp_io_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
+/*
+ * An open's completion, as a global function: its frame (the file's path
+ * walk) does not add to the io_uring program's, which also calls
+ * uring_name_done (the combined stack of a chain of calls is 512 bytes).
+ */
+__noinline int uring_open_done(__u64 ring, __u64 reqp, int res)
 {
 	if (!bpf_core_type_exists(struct io_kiocb) || !bpf_core_type_exists(struct io_open))
 		return 0;
-	struct io_kiocb *req = ctx->req;
-	__u8 op = req_opcode(req);
-	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2)
-		return 0;
-	uring_forget((__u64)req);
-	int res = ctx->res;
+	struct io_kiocb *req = (void *)reqp;
+	uring_forget(reqp);
 	if (res < 0)
 		return 0;
 	struct io_open *open = req_open(req);
 	__u64 how = BPF_CORE_READ(open, how.flags);
 	__u32 slot = BPF_CORE_READ(open, file_slot);
-	return on_uring_file(uring_result_file(ctx->ctx, slot, res), how);
+	return on_uring_file(uring_result_file((void *)ring, slot, res), how);
+}
+
+SEC("tracepoint/io_uring/io_uring_complete")
+int tp_io_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
+{
+	if (!bpf_core_type_exists(struct io_kiocb))
+		return 0;
+	struct io_kiocb *req = ctx->req;
+	__u8 op = req_opcode(req);
+	if (op == IORING_OP_OPENAT || op == IORING_OP_OPENAT2)
+		return uring_open_done((__u64)ctx->ctx, (__u64)req, ctx->res);
+	if (is_name_op(op) && uring_name_n)
+		return uring_name_done((__u64)req, ctx->res);
+	return 0;
 }
 
 /*
@@ -242,20 +269,20 @@ int tp_io_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
 SEC("tracepoint/io_uring/io_uring_cqe_overflow")
 int tp_io_uring_cqe_overflow(struct trace_event_raw_io_uring_cqe_overflow *ctx)
 {
-	if (!uring_open_n)
-		return 0;
 	struct overflow_match m = {
 		.ctx = (__u64)ctx->ctx,
 		.user_data = ctx->user_data,
 		.res = ctx->res,
 	};
+	if (uring_name_n) {
+		bpf_for_each_map_elem(&uring_names, match_name, &m, 0);
+		if (m.req)
+			return uring_name_done(m.req, m.res);
+	}
+	if (!uring_open_n)
+		return 0;
 	bpf_for_each_map_elem(&uring_opens, match_open, &m, 0);
 	if (!m.req)
 		return 0;
-	uring_forget(m.req);
-	if (m.res < 0)
-		return 0;
-	struct io_kiocb *req = (void *)m.req;
-	__u64 how = BPF_CORE_READ(req_open(req), how.flags);
-	return on_uring_file(uring_result_file(ctx->ctx, m.slot, m.res), how);
+	return uring_open_done((__u64)ctx->ctx, m.req, m.res);
 }

@@ -120,27 +120,37 @@ __noinline int open_exit_raw(long fd, __u32 flags)
  * sys_exit past the 1M instructions it allows). The task filters ran in
  * the caller; s is the caller's scratch slot.
  */
+/* name_report's flags: the name is already in s->name, filename is the
+ * length bpf_probe_read_*_str returned for it (io_uring: copied at submit). */
+#define NAME_PRELOADED (1U << 31)
+
 __noinline int name_report(struct scratch *s, int dfd, __u64 filename, __u32 flags)
 {
 	if (!s)
 		return 0;
+	bool preloaded = flags & NAME_PRELOADED;
+	flags &= ~NAME_PRELOADED;
 	struct task_struct *task = (void *)bpf_get_current_task();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
 	char comm[EVENT_COMM_LEN] = {};
 	flags |= current_comm(task, comm);
 	bool truncated = false;
-	long n = bpf_probe_read_user_str(s->name, EVENT_PATH_LEN, (const void *)filename);
+	long n = preloaded
+			 ? (long)filename
+			 : bpf_probe_read_user_str(s->name, EVENT_PATH_LEN, (const void *)filename);
 	if (n <= 1) {
 		/* unreadable now (unmapped by another thread): the directory alone */
 		s->name[0] = 0;
 		n = 1;
 		flags |= EVENT_F_UNRESOLVED;
 		truncated = true;
-	} else if (n == EVENT_PATH_LEN) {
+	} else if (n >= EVENT_PATH_LEN) {
 		char c = 0;
-		bpf_probe_read_user(&c, 1, (const void *)filename + EVENT_PATH_LEN - 1);
-		if (c) {
+		if (!preloaded)
+			bpf_probe_read_user(&c, 1, (const void *)filename + EVENT_PATH_LEN - 1);
+		n = EVENT_PATH_LEN;
+		if (c || preloaded) {
 			flags |= EVENT_F_UNRESOLVED; /* the cut-off rest may hold a '/' */
 			truncated = true;
 		}
@@ -265,15 +275,15 @@ static __always_inline struct dentry *start_dir(struct task_struct *task, int df
 	return BPF_CORE_READ(f, f_path.dentry);
 }
 
-static __noinline bool same_dir(struct scratch *s, int odfd, __u64 oname, int ndfd, __u64 nname)
+/* same_dir_in compares the names in s->name (na bytes read, the old) and
+ * s->buf (nb, the new), looked up from odfd and ndfd. */
+static __noinline bool same_dir_in(struct scratch *s, int odfd, int ndfd, long na, long nb)
 {
 	if (!s)
 		return false;
 	struct task_struct *task = (void *)bpf_get_current_task();
 	char *a = s->name;
 	char *b = &s->buf[0];
-	long na = bpf_probe_read_user_str(a, EVENT_PATH_LEN, (const void *)oname);
-	long nb = bpf_probe_read_user_str(b, EVENT_PATH_LEN, (const void *)nname);
 	int la = dir_part(a, na, &s->k);
 	int lb = dir_part(b, nb, &s->n);
 	if (la < 0 || lb < 0 || la != lb || la >= EVENT_PATH_LEN)
@@ -292,6 +302,14 @@ static __noinline bool same_dir(struct scratch *s, int odfd, __u64 oname, int nd
 		return true;
 	struct dentry *d = start_dir(task, odfd);
 	return d && d == start_dir(task, ndfd);
+}
+
+static __always_inline bool same_dir(struct scratch *s, int odfd, __u64 oname, int ndfd,
+				     __u64 nname)
+{
+	long na = bpf_probe_read_user_str(s->name, EVENT_PATH_LEN, (const void *)oname);
+	long nb = bpf_probe_read_user_str(s->buf, EVENT_PATH_LEN, (const void *)nname);
+	return same_dir_in(s, odfd, ndfd, na, nb);
 }
 
 static __always_inline int on_name_exit(struct syscall_args *sc)

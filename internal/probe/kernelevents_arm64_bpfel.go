@@ -79,6 +79,18 @@ type kerneleventsTmpfileInfo struct {
 	Pad  uint32
 }
 
+type kerneleventsUringName struct {
+	_        structs.HostLayout
+	Ctx      uint64
+	UserData uint64
+	OldDfd   int32
+	NewDfd   int32
+	Flags    uint32
+	Op       uint32
+	OldName  [256]int8
+	NewName  [256]int8
+}
+
 type kerneleventsUringOpen struct {
 	_        structs.HostLayout
 	Ctx      uint64
@@ -111,6 +123,7 @@ const (
 	kerneleventsMapScratchMap                = "scratch_map"
 	kerneleventsMapTmpfiles                  = "tmpfiles"
 	kerneleventsMapUidFilter                 = "uid_filter"
+	kerneleventsMapUringNames                = "uring_names"
 	kerneleventsMapUringOpens                = "uring_opens"
 	kerneleventsProgFentrySecurityPathLink   = "fentry_security_path_link"
 	kerneleventsProgFentrySecurityPathMknod  = "fentry_security_path_mknod"
@@ -141,6 +154,7 @@ const (
 	kerneleventsVarSelfTgid                  = "self_tgid"
 	kerneleventsVarUnknownZero               = "unknown_zero"
 	kerneleventsVarUnusedEvent               = "unused_event"
+	kerneleventsVarUringNameN                = "uring_name_n"
 	kerneleventsVarUringOpenN                = "uring_open_n"
 	kerneleventsVarWakeupBytes               = "wakeup_bytes"
 )
@@ -224,6 +238,7 @@ type kerneleventsMapSpecs struct {
 	ScratchMap    *ebpf.MapSpec `ebpf:"scratch_map"`
 	Tmpfiles      *ebpf.MapSpec `ebpf:"tmpfiles"`
 	UidFilter     *ebpf.MapSpec `ebpf:"uid_filter"`
+	UringNames    *ebpf.MapSpec `ebpf:"uring_names"`
 	UringOpens    *ebpf.MapSpec `ebpf:"uring_opens"`
 }
 
@@ -240,6 +255,7 @@ type kerneleventsVariableSpecs struct {
 	SelfTgid       *ebpf.VariableSpec `ebpf:"self_tgid"`
 	UnknownZero    *ebpf.VariableSpec `ebpf:"unknown_zero"`
 	UnusedEvent    *ebpf.VariableSpec `ebpf:"unused_event"`
+	UringNameN     *ebpf.VariableSpec `ebpf:"uring_name_n"`
 	UringOpenN     *ebpf.VariableSpec `ebpf:"uring_open_n"`
 	WakeupBytes    *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -275,6 +291,7 @@ type kerneleventsMaps struct {
 	ScratchMap    *ebpf.Map `ebpf:"scratch_map"`
 	Tmpfiles      *ebpf.Map `ebpf:"tmpfiles"`
 	UidFilter     *ebpf.Map `ebpf:"uid_filter"`
+	UringNames    *ebpf.Map `ebpf:"uring_names"`
 	UringOpens    *ebpf.Map `ebpf:"uring_opens"`
 }
 
@@ -291,6 +308,7 @@ func (m *kerneleventsMaps) Close() error {
 		m.ScratchMap,
 		m.Tmpfiles,
 		m.UidFilter,
+		m.UringNames,
 		m.UringOpens,
 	)
 }
@@ -308,6 +326,7 @@ type kerneleventsVariables struct {
 	SelfTgid       *ebpf.Variable `ebpf:"self_tgid"`
 	UnknownZero    *ebpf.Variable `ebpf:"unknown_zero"`
 	UnusedEvent    *ebpf.Variable `ebpf:"unused_event"`
+	UringNameN     *ebpf.Variable `ebpf:"uring_name_n"`
 	UringOpenN     *ebpf.Variable `ebpf:"uring_open_n"`
 	WakeupBytes    *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

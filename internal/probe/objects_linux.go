@@ -63,17 +63,20 @@ func (m *vfsMaps) named(to map[string]*ebpf.Map) {
 }
 
 // syscallMaps are the tracepoint hook's: O_TMPFILE files waiting for a
-// name, io_uring opens waiting for their completion, and the writable
-// globals (.bss: uring_open_n, which the io_uring programs share).
+// name, io_uring opens, renames and links waiting for their completion, and
+// the writable globals (.bss: uring_open_n and uring_name_n, which the
+// io_uring programs share).
 type syscallMaps struct {
 	Tmpfiles   *ebpf.Map `ebpf:"tmpfiles"`
 	UringOpens *ebpf.Map `ebpf:"uring_opens"`
+	UringNames *ebpf.Map `ebpf:"uring_names"`
 	Bss        *ebpf.Map `ebpf:".bss"`
 }
 
 func (m *syscallMaps) named(to map[string]*ebpf.Map) {
 	to[kerneleventsMapTmpfiles] = m.Tmpfiles
 	to[kerneleventsMapUringOpens] = m.UringOpens
+	to[kerneleventsMapUringNames] = m.UringNames
 	to[".bss"] = m.Bss
 }
 

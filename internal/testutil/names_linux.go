@@ -4,7 +4,11 @@
 
 package testutil
 
-import "golang.org/x/sys/unix"
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
 
 // Kinds of Op for issue 24's names: a file that already has a name gets a
 // new one, Path (relative to the child's directory, which is also its cwd),
@@ -16,6 +20,9 @@ const (
 	OpLinkat          = "linkat"              // linkat(AT_FDCWD, For, dir, Path, 0)
 	OpRenameLegacy    = "rename"              // rename(For, Path) (amd64 only)
 	OpLinkLegacy      = "link"                // link(For, Path) (amd64 only)
+	OpIOUringRenameat = "io_uring_renameat"   // IORING_OP_RENAMEAT AT_FDCWD For to dir Path
+	OpIOUringExchange = "io_uring_exchange"   // IORING_OP_RENAMEAT, RENAME_EXCHANGE
+	OpIOUringLinkat   = "io_uring_linkat"     // IORING_OP_LINKAT AT_FDCWD For to dir Path
 )
 
 // nameOp performs the ops of this file; ok is false for other kinds.
@@ -31,6 +38,19 @@ func nameOp(dir int, op Op) (ok bool, err error) {
 		return true, unix.Linkat(unix.AT_FDCWD, op.For, dir, op.Path, 0)
 	case OpRenameLegacy, OpLinkLegacy:
 		return true, legacyName(op.Kind, op.For, op.Path)
+	case OpIOUringRenameat, OpIOUringExchange, OpIOUringLinkat:
+		code, flags := uint8(ioringOpRenameat), uint32(0)
+		switch op.Kind {
+		case OpIOUringExchange:
+			flags = unix.RENAME_EXCHANGE
+		case OpIOUringLinkat:
+			code = ioringOpLinkat
+		}
+		res, err := uringName(code, op.For, dir, op.Path, flags)
+		if err == nil && res < 0 {
+			err = fmt.Errorf("io_uring %s: %w", op.Kind, unix.Errno(-res))
+		}
+		return true, err
 	}
 	return false, nil
 }
