@@ -20,7 +20,8 @@ import (
 // renamed or hard-linked into a watched directory is a new name there,
 // counted with its operation and its creator: renameat, renameat2 with
 // RENAME_NOREPLACE and RENAME_EXCHANGE (each of the two files, in the
-// other's directory), linkat, and rename(2)/link(2) where they exist. A
+// other's directory), linkat, rename(2)/link(2) where they exist, and
+// io_uring's IORING_OP_RENAMEAT and IORING_OP_LINKAT. A
 // rename or link within one directory (sed -i's "./sedXXXX" over the file,
 // a second name beside the first) is not counted.
 func TestNamesArriving(t *testing.T) {
@@ -31,10 +32,10 @@ func TestNamesArriving(t *testing.T) {
 			for _, d := range []string{dir, out, other} {
 				require.NoError(t, os.Mkdir(d, 0o755))
 			}
-			for _, f := range []string{"r-at", "r-noreplace", "l-at", "x-out", "r-legacy", "l-legacy"} {
+			for _, f := range []string{"r-at", "r-noreplace", "l-at", "x-out", "r-legacy", "l-legacy", "r-uring", "l-uring", "xu-out"} {
 				require.NoError(t, os.WriteFile(filepath.Join(out, f), []byte("made elsewhere"), 0o644))
 			}
-			for _, f := range []string{"x-in", "same-src", "sedtmp", "target", "beside"} {
+			for _, f := range []string{"x-in", "same-src", "sedtmp", "target", "beside", "xu-in", "same-uring"} {
 				require.NoError(t, os.WriteFile(filepath.Join(dir, f), []byte("already here"), 0o644))
 			}
 			opts := DefaultOptions()
@@ -55,6 +56,11 @@ func TestNamesArriving(t *testing.T) {
 				{Kind: testutil.OpRenameat, For: "same-src", Path: "same-dst"},
 				{Kind: testutil.OpRenameat, For: "./sedtmp", Path: "target"},
 				{Kind: testutil.OpLinkat, For: "beside", Path: "beside2"},
+				// io_uring's forms
+				{Kind: testutil.OpIOUringRenameat, For: filepath.Join(out, "r-uring"), Path: "r-uring"},
+				{Kind: testutil.OpIOUringLinkat, For: filepath.Join(out, "l-uring"), Path: "l-uring"},
+				{Kind: testutil.OpIOUringExchange, For: filepath.Join(out, "xu-out"), Path: "xu-in"},
+				{Kind: testutil.OpIOUringRenameat, For: "same-uring", Path: "same-uring2"}, // within: not counted
 				{Kind: testutil.OpOpenat, Path: "control"},
 			}
 			want := map[string]event.Op{
@@ -63,6 +69,10 @@ func TestNamesArriving(t *testing.T) {
 				filepath.Join(dir, "l-at"):        event.OpLink,
 				filepath.Join(dir, "x-in"):        event.OpRename, // out's file, now here
 				filepath.Join(out, "x-out"):       event.OpRename, // watched's file, now there
+				filepath.Join(dir, "r-uring"):     event.OpRename,
+				filepath.Join(dir, "l-uring"):     event.OpLink,
+				filepath.Join(dir, "xu-in"):       event.OpRename,
+				filepath.Join(out, "xu-out"):      event.OpRename,
 				filepath.Join(dir, "control"):     event.OpCreate,
 			}
 			if testutil.HasLegacySyscalls {
