@@ -12,9 +12,10 @@
  *   tp_btf/sys_exit          every syscall's exit, native and 32-bit (5.5+ with
  *                            BTF, no tracefs): open, openat, openat2, creat,
  *                            mknod, mknodat, link, linkat
- *   tracepoint/io_uring/io_uring_{complete,submit_req,cqe_overflow}, beside
- *                            sys_exit, for IORING_OP_OPENAT{,2} (io_uring 5.6+;
- *                            submit_req was submit_sqe before 6.3)
+ *   raw_tp/io_uring_{complete,submit_req,cqe_overflow}, beside sys_exit
+ *                            (no tracefs either), for IORING_OP_OPENAT{,2},
+ *                            RENAMEAT and LINKAT (io_uring 5.6+; submit_req
+ *                            was submit_sqe before 6.3)
  *
  * "Created" means the open made a new name: the returned struct file has
  * FMODE_CREATED (fs/namei.c, open_last_lookups/lookup_open sets it only when
@@ -208,24 +209,24 @@ static __always_inline int on_submit(struct io_kiocb *req)
 	return on_uring_submit(req);
 }
 
-SEC("tracepoint/io_uring/io_uring_submit_req")
-int tp_io_uring_submit_req(struct trace_event_raw_io_uring_submit_req *ctx)
+/*
+ * The io_uring programs are raw tracepoints: they attach without tracefs
+ * (BPF_RAW_TRACEPOINT_OPEN) and read the tracepoint's arguments as the
+ * kernel passes them, which do not depend on how the event is formatted.
+ * include/trace/events/io_uring.h: io_uring_submit_req(struct io_kiocb *req)
+ * (6.3+), io_uring_submit_sqe(struct io_kiocb *req, bool force_nonblock)
+ * before (6.1 has it): the loader keeps the one the kernel has.
+ */
+SEC("raw_tp/io_uring_submit_req")
+int tp_io_uring_submit_req(struct bpf_raw_tracepoint_args *ctx)
 {
-	return on_submit(ctx->req);
+	return on_submit((void *)ctx->args[0]);
 }
 
-/* The same tracepoint before 6.3 (6.1 has it), by its old name; the loader
- * keeps the one of the two the kernel's BTF has. */
-struct trace_event_raw_io_uring_submit_sqe {
-	struct trace_entry ent;
-	void *ctx;
-	void *req;
-} __attribute__((preserve_access_index));
-
-SEC("tracepoint/io_uring/io_uring_submit_sqe")
-int tp_io_uring_submit_sqe(struct trace_event_raw_io_uring_submit_sqe *ctx)
+SEC("raw_tp/io_uring_submit_sqe")
+int tp_io_uring_submit_sqe(struct bpf_raw_tracepoint_args *ctx)
 {
-	return on_submit(ctx->req);
+	return on_submit((void *)ctx->args[0]);
 }
 
 /*
@@ -247,17 +248,28 @@ __noinline int uring_open_done(__u64 ring, __u64 reqp, int res)
 	return on_uring_file(uring_result_file((void *)ring, slot, res), how);
 }
 
-SEC("tracepoint/io_uring/io_uring_complete")
-int tp_io_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
+/*
+ * io_uring_complete(ctx, req, ...): the rest of its arguments changed
+ * (6.1: user_data, res, cflags, extra1, extra2; later a struct
+ * io_uring_cqe *); the result is the request's own cqe.res, which the
+ * kernel posts (req NULL for a CQE that belongs to no request).
+ */
+SEC("raw_tp/io_uring_complete")
+int tp_io_uring_complete(struct bpf_raw_tracepoint_args *ctx)
 {
 	if (!bpf_core_type_exists(struct io_kiocb))
 		return 0;
-	struct io_kiocb *req = ctx->req;
+	struct io_kiocb *req = (void *)ctx->args[1];
+	if (!req)
+		return 0;
 	__u8 op = req_opcode(req);
+	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2 && !is_name_op(op))
+		return 0;
+	int res = BPF_CORE_READ(req, cqe.res);
 	if (op == IORING_OP_OPENAT || op == IORING_OP_OPENAT2)
-		return uring_open_done((__u64)ctx->ctx, (__u64)req, ctx->res);
-	if (is_name_op(op) && uring_name_n)
-		return uring_name_done((__u64)req, ctx->res);
+		return uring_open_done(ctx->args[0], (__u64)req, res);
+	if (uring_name_n)
+		return uring_name_done((__u64)req, res);
 	return 0;
 }
 
@@ -266,13 +278,15 @@ int tp_io_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
  * full goes to the overflow list without io_uring_complete (6.1 fires
  * io_uring_complete first, which removed the entry: no double count).
  */
-SEC("tracepoint/io_uring/io_uring_cqe_overflow")
-int tp_io_uring_cqe_overflow(struct trace_event_raw_io_uring_cqe_overflow *ctx)
+/* io_uring_cqe_overflow(void *ctx, unsigned long long user_data, s32 res,
+ *                       u32 cflags, void *ocqe) */
+SEC("raw_tp/io_uring_cqe_overflow")
+int tp_io_uring_cqe_overflow(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct overflow_match m = {
-		.ctx = (__u64)ctx->ctx,
-		.user_data = ctx->user_data,
-		.res = ctx->res,
+		.ctx = ctx->args[0],
+		.user_data = ctx->args[1],
+		.res = (__s32)ctx->args[2],
 	};
 	if (uring_name_n) {
 		bpf_for_each_map_elem(&uring_names, match_name, &m, 0);
@@ -284,5 +298,5 @@ int tp_io_uring_cqe_overflow(struct trace_event_raw_io_uring_cqe_overflow *ctx)
 	bpf_for_each_map_elem(&uring_opens, match_open, &m, 0);
 	if (!m.req)
 		return 0;
-	return uring_open_done((__u64)ctx->ctx, m.req, m.res);
+	return uring_open_done(ctx->args[0], m.req, m.res);
 }

@@ -246,11 +246,11 @@ type optionalObjects interface {
 type optionalProgram struct {
 	// objects returns a new struct to load the program into.
 	objects func() optionalObjects
-	// needs, when set, is the BTF type of the program's context: where
-	// the kernel lacks it the program is not loaded and nothing is noted
-	// (a tracepoint under the name it had in other kernels, whose CO-RE
-	// relocations could not be resolved here; the other name's program
-	// loads instead).
+	// needs, when set, is a BTF type the kernel has only with the
+	// program's tracepoint (its trace_event_raw_* struct): where the
+	// kernel lacks it the program is not loaded and nothing is noted (a
+	// tracepoint under the name it had in other kernels; the other
+	// name's program loads instead).
 	needs string
 	// attach returns how to attach the loaded program.
 	attach func(*ebpf.Program) attacher
@@ -260,11 +260,12 @@ func uringTracepoint(name, needs string, objects func() optionalObjects) optiona
 	return optionalProgram{
 		objects: objects,
 		needs:   needs,
-		attach:  func(p *ebpf.Program) attacher { return tracepoint(p, "io_uring", name) },
+		attach:  func(p *ebpf.Program) attacher { return rawTracepoint(p, name) },
 	}
 }
 
-// uringPrograms are the tracepoint hook's io_uring programs. io_uring opens
+// uringPrograms are the tracepoint hook's io_uring programs, raw
+// tracepoints: they attach without tracefs. io_uring opens
 // pass no syscall (the do_filp_open hooks see them; attaching these beside
 // those would count twice). submit_req counts the opens no completion will
 // show (IOSQE_CQE_SKIP_SUCCESS) and records the others for cqe_overflow,

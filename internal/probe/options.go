@@ -247,3 +247,11 @@ func (o *Options) Problems(pageSize int) []*FieldError {
 func MonotonicOffset() int64 {
 	return monotonicOffset()
 }
+
+// ProgramState is one program of the hook in use: what it attaches to
+// ("tp_btf sys_exit", "raw tracepoint io_uring_complete", ...) and whether
+// it is attached.
+type ProgramState struct {
+	Name     string
+	Attached bool
+}
