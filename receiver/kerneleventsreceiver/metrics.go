@@ -71,6 +71,7 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, lost map[string]uint64)
 	c := collection{
 		now:       pcommon.NewTimestampFromTime(time.Now()),
 		hook:      probeHookAttr(r.probe.Hook()),
+		programs:  r.programs,
 		received:  r.received.Load(),
 		malformed: r.malformed.Load(),
 		lost:      lost,
@@ -107,6 +108,7 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, lost map[string]uint64)
 type collection struct {
 	now       pcommon.Timestamp
 	hook      metadata.AttributeKerneleventsHook // the probe's
+	programs  []probe.ProgramState               // the probe's, attached or not
 	received  uint64
 	malformed uint64
 	lost      map[string]uint64 // by reason, from the kernel source
@@ -141,6 +143,14 @@ func buildMetrics(mb *metadata.MetricsBuilder, c *collection, resource func(uint
 		mb.RecordKernelEventsLostDataPoint(now, int64(n), reason)
 	}
 	mb.RecordKernelProbeHookDataPoint(now, 1, c.hook)
+	programs := slices.SortedFunc(slices.Values(c.programs), func(a, b probe.ProgramState) int { return cmp.Compare(a.Name, b.Name) })
+	for _, p := range programs {
+		v := int64(0)
+		if p.Attached {
+			v = 1
+		}
+		mb.RecordKernelProbeProgramsDataPoint(now, v, p.Name)
+	}
 	mb.RecordKernelSeriesActiveDataPoint(now, int64(c.active))
 	mb.RecordKernelSeriesOverflowedDataPoint(now, int64(c.overflow))
 	if c.evidence {

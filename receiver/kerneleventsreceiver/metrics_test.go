@@ -17,6 +17,7 @@ import (
 	"github.com/kernelevents/kernelevents/internal/aggregate"
 	"github.com/kernelevents/kernelevents/internal/event"
 	"github.com/kernelevents/kernelevents/internal/identity"
+	"github.com/kernelevents/kernelevents/internal/probe"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
@@ -33,12 +34,14 @@ func keyOp(k aggregate.Key, op event.Op) aggregate.Key {
 	return k
 }
 
-// goldenCollection is one batch's input: host series, a workload's
+// goldenCollection is one batch's input: the hook's programs, one not
+// attached (kernel.probe.programs 0), host series, a workload's
 // series, an overflow, losses by reason, malformed and shed counts.
 func goldenCollection() *collection {
 	return &collection{
 		now:       pcommon.NewTimestampFromTime(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)),
 		hook:      metadata.AttributeKerneleventsHookTracepoint,
+		programs:  []probe.ProgramState{{Name: "tp_btf sys_exit", Attached: true}, {Name: "raw tracepoint io_uring_complete"}},
 		received:  1234,
 		malformed: 2,
 		lost:      map[string]uint64{"ring_buffer_full": 7, "fd_race": 1, "kprobe_missed": 3},

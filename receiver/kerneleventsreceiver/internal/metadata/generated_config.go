@@ -220,6 +220,54 @@ func (ms *KernelProbeHookMetricConfig) Validate() error {
 	return nil
 }
 
+// KernelProbeProgramsMetricAttributeKey specifies the key of an attribute for the kernel.probe.programs metric.
+type KernelProbeProgramsMetricAttributeKey string
+
+const (
+	KernelProbeProgramsMetricAttributeKeyKerneleventsProgram KernelProbeProgramsMetricAttributeKey = "kernelevents.program"
+)
+
+// KernelProbeProgramsMetricConfig provides config for the kernel.probe.programs metric.
+type KernelProbeProgramsMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                  `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []KernelProbeProgramsMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *KernelProbeProgramsMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *KernelProbeProgramsMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case KernelProbeProgramsMetricAttributeKeyKerneleventsProgram:
+		default:
+			return fmt.Errorf("metric kernel.probe.programs doesn't have an attribute %v, valid attributes: [kernelevents.program]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // KernelSeriesActiveMetricConfig provides config for the kernel.series.active metric.
 type KernelSeriesActiveMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
@@ -356,6 +404,7 @@ type MetricsConfig struct {
 	KernelFileCreations       KernelFileCreationsMetricConfig       `mapstructure:"kernel.file.creations"`
 	KernelIdentityUnresolved  KernelIdentityUnresolvedMetricConfig  `mapstructure:"kernel.identity.unresolved"`
 	KernelProbeHook           KernelProbeHookMetricConfig           `mapstructure:"kernel.probe.hook"`
+	KernelProbePrograms       KernelProbeProgramsMetricConfig       `mapstructure:"kernel.probe.programs"`
 	KernelSeriesActive        KernelSeriesActiveMetricConfig        `mapstructure:"kernel.series.active"`
 	KernelSeriesOverflowed    KernelSeriesOverflowedMetricConfig    `mapstructure:"kernel.series.overflowed"`
 	KernelSpiffeLookups       KernelSpiffeLookupsMetricConfig       `mapstructure:"kernel.spiffe.lookups"`
@@ -388,6 +437,11 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
 			EnabledAttributes:   []KernelProbeHookMetricAttributeKey{KernelProbeHookMetricAttributeKeyKerneleventsHook},
+		},
+		KernelProbePrograms: KernelProbeProgramsMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []KernelProbeProgramsMetricAttributeKey{KernelProbeProgramsMetricAttributeKeyKerneleventsProgram},
 		},
 		KernelSeriesActive: KernelSeriesActiveMetricConfig{
 			Enabled: true,

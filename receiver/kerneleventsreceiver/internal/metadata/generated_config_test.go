@@ -50,6 +50,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []KernelProbeHookMetricAttributeKey{KernelProbeHookMetricAttributeKeyKerneleventsHook},
 					},
+					KernelProbePrograms: KernelProbeProgramsMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []KernelProbeProgramsMetricAttributeKey{KernelProbeProgramsMetricAttributeKeyKerneleventsProgram},
+					},
 					KernelSeriesActive: KernelSeriesActiveMetricConfig{
 						Enabled: true,
 					},
@@ -107,6 +112,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []KernelProbeHookMetricAttributeKey{KernelProbeHookMetricAttributeKeyKerneleventsHook},
 					},
+					KernelProbePrograms: KernelProbeProgramsMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []KernelProbeProgramsMetricAttributeKey{KernelProbeProgramsMetricAttributeKeyKerneleventsProgram},
+					},
 					KernelSeriesActive: KernelSeriesActiveMetricConfig{
 						Enabled: false,
 					},
@@ -140,7 +150,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(KernelEventsLostMetricConfig{}, KernelEventsReceivedMetricConfig{}, KernelEvidenceShedMetricConfig{}, KernelFileCreationsMetricConfig{}, KernelIdentityUnresolvedMetricConfig{}, KernelProbeHookMetricConfig{}, KernelSeriesActiveMetricConfig{}, KernelSeriesOverflowedMetricConfig{}, KernelSpiffeLookupsMetricConfig{}, KernelWorkloadsActiveMetricConfig{}, KernelWorkloadsOverflowedMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(KernelEventsLostMetricConfig{}, KernelEventsReceivedMetricConfig{}, KernelEvidenceShedMetricConfig{}, KernelFileCreationsMetricConfig{}, KernelIdentityUnresolvedMetricConfig{}, KernelProbeHookMetricConfig{}, KernelProbeProgramsMetricConfig{}, KernelSeriesActiveMetricConfig{}, KernelSeriesOverflowedMetricConfig{}, KernelSpiffeLookupsMetricConfig{}, KernelWorkloadsActiveMetricConfig{}, KernelWorkloadsOverflowedMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -177,6 +187,18 @@ func TestKernelProbeHookMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric kernel.probe.hook doesn't have an attribute invalid, valid attributes: [kernelevents.hook]")
 
 	cfg = DefaultMetricsConfig().KernelProbeHook
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestKernelProbeProgramsMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().KernelProbePrograms
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []KernelProbeProgramsMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric kernel.probe.programs doesn't have an attribute invalid, valid attributes: [kernelevents.program]")
+
+	cfg = DefaultMetricsConfig().KernelProbePrograms
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

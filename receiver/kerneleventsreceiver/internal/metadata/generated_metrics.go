@@ -217,6 +217,10 @@ var MetricsInfo = metricsInfo{
 		Name:       "kernel.probe.hook",
 		Attributes: []string{"kernelevents.hook"},
 	},
+	KernelProbePrograms: metricInfo{
+		Name:       "kernel.probe.programs",
+		Attributes: []string{"kernelevents.program"},
+	},
 	KernelSeriesActive: metricInfo{
 		Name: "kernel.series.active",
 	},
@@ -242,6 +246,7 @@ type metricsInfo struct {
 	KernelFileCreations       metricInfo
 	KernelIdentityUnresolved  metricInfo
 	KernelProbeHook           metricInfo
+	KernelProbePrograms       metricInfo
 	KernelSeriesActive        metricInfo
 	KernelSeriesOverflowed    metricInfo
 	KernelSpiffeLookups       metricInfo
@@ -718,6 +723,95 @@ func newMetricKernelProbeHook(cfg KernelProbeHookMetricConfig) metricKernelProbe
 	return m
 }
 
+type metricKernelProbePrograms struct {
+	data          pmetric.Metric                  // data buffer for generated metric.
+	config        KernelProbeProgramsMetricConfig // metric config provided by user.
+	capacity      int                             // max observed number of data points added to the metric.
+	aggDataPoints []int64                         // slice containing number of aggregated datapoints at each index
+}
+
+// init fills kernel.probe.programs metric with initial data.
+func (m *metricKernelProbePrograms) init() {
+	m.data.SetName("kernel.probe.programs")
+	m.data.SetDescription("One point per program of the hook in use: 1 when it is attached, 0 when the kernel refused to attach it (the files it would see are not counted; the receiver then reports a recoverable error in its health and logs a warning at start). Any 0 means the receiver is partly blind.")
+	m.data.SetUnit("{program}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricKernelProbePrograms) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, kerneleventsProgramAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, KernelProbeProgramsMetricAttributeKeyKerneleventsProgram) {
+		dp.Attributes().PutStr("kernelevents.program", kerneleventsProgramAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricKernelProbePrograms) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricKernelProbePrograms) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetIntValue(m.data.Gauge().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricKernelProbePrograms(cfg KernelProbeProgramsMetricConfig) metricKernelProbePrograms {
+	m := metricKernelProbePrograms{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricKernelSeriesActive struct {
 	data     pmetric.Metric                 // data buffer for generated metric.
 	config   KernelSeriesActiveMetricConfig // metric config provided by user.
@@ -1029,6 +1123,7 @@ type MetricsBuilder struct {
 	metricKernelFileCreations       metricKernelFileCreations
 	metricKernelIdentityUnresolved  metricKernelIdentityUnresolved
 	metricKernelProbeHook           metricKernelProbeHook
+	metricKernelProbePrograms       metricKernelProbePrograms
 	metricKernelSeriesActive        metricKernelSeriesActive
 	metricKernelSeriesOverflowed    metricKernelSeriesOverflowed
 	metricKernelSpiffeLookups       metricKernelSpiffeLookups
@@ -1065,6 +1160,7 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricKernelFileCreations:       newMetricKernelFileCreations(mbc.Metrics.KernelFileCreations),
 		metricKernelIdentityUnresolved:  newMetricKernelIdentityUnresolved(mbc.Metrics.KernelIdentityUnresolved),
 		metricKernelProbeHook:           newMetricKernelProbeHook(mbc.Metrics.KernelProbeHook),
+		metricKernelProbePrograms:       newMetricKernelProbePrograms(mbc.Metrics.KernelProbePrograms),
 		metricKernelSeriesActive:        newMetricKernelSeriesActive(mbc.Metrics.KernelSeriesActive),
 		metricKernelSeriesOverflowed:    newMetricKernelSeriesOverflowed(mbc.Metrics.KernelSeriesOverflowed),
 		metricKernelSpiffeLookups:       newMetricKernelSpiffeLookups(mbc.Metrics.KernelSpiffeLookups),
@@ -1190,6 +1286,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricKernelFileCreations.emit(ils.Metrics())
 	mb.metricKernelIdentityUnresolved.emit(ils.Metrics())
 	mb.metricKernelProbeHook.emit(ils.Metrics())
+	mb.metricKernelProbePrograms.emit(ils.Metrics())
 	mb.metricKernelSeriesActive.emit(ils.Metrics())
 	mb.metricKernelSeriesOverflowed.emit(ils.Metrics())
 	mb.metricKernelSpiffeLookups.emit(ils.Metrics())
@@ -1254,6 +1351,11 @@ func (mb *MetricsBuilder) RecordKernelIdentityUnresolvedDataPoint(ts pcommon.Tim
 // RecordKernelProbeHookDataPoint adds a data point to kernel.probe.hook metric.
 func (mb *MetricsBuilder) RecordKernelProbeHookDataPoint(ts pcommon.Timestamp, val int64, kerneleventsHookAttributeValue AttributeKerneleventsHook) {
 	mb.metricKernelProbeHook.recordDataPoint(mb.startTime, ts, val, kerneleventsHookAttributeValue.String())
+}
+
+// RecordKernelProbeProgramsDataPoint adds a data point to kernel.probe.programs metric.
+func (mb *MetricsBuilder) RecordKernelProbeProgramsDataPoint(ts pcommon.Timestamp, val int64, kerneleventsProgramAttributeValue string) {
+	mb.metricKernelProbePrograms.recordDataPoint(mb.startTime, ts, val, kerneleventsProgramAttributeValue)
 }
 
 // RecordKernelSeriesActiveDataPoint adds a data point to kernel.series.active metric.

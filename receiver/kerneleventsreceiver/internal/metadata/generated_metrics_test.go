@@ -70,6 +70,7 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap["kernel.events.lost"] = mb.metricKernelEventsLost.config.AggregationStrategy
 			aggMap["kernel.file.creations"] = mb.metricKernelFileCreations.config.AggregationStrategy
 			aggMap["kernel.probe.hook"] = mb.metricKernelProbeHook.config.AggregationStrategy
+			aggMap["kernel.probe.programs"] = mb.metricKernelProbePrograms.config.AggregationStrategy
 			aggMap["kernel.spiffe.lookups"] = mb.metricKernelSpiffeLookups.config.AggregationStrategy
 
 			expectedWarnings := 0
@@ -108,6 +109,12 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 			defaultMetricsCount++
 			allMetricsCount++
+			mb.RecordKernelProbeProgramsDataPoint(ts, 1, "kernelevents.program-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordKernelProbeProgramsDataPoint(ts, 3, "kernelevents.program-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
 			mb.RecordKernelSeriesActiveDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
@@ -139,6 +146,7 @@ func TestMetricsBuilder(t *testing.T) {
 				assert.Empty(t, mb.metricKernelEventsLost.aggDataPoints)
 				assert.Empty(t, mb.metricKernelFileCreations.aggDataPoints)
 				assert.Empty(t, mb.metricKernelProbeHook.aggDataPoints)
+				assert.Empty(t, mb.metricKernelProbePrograms.aggDataPoints)
 				assert.Empty(t, mb.metricKernelSpiffeLookups.aggDataPoints)
 			}
 
@@ -362,6 +370,46 @@ func TestMetricsBuilder(t *testing.T) {
 							assert.Equal(t, int64(3), dp.IntValue())
 						}
 						_, ok := dp.Attributes().Get("kernelevents.hook")
+						assert.False(t, ok)
+					}
+				case "kernel.probe.programs":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["kernel.probe.programs"], "Found a duplicate in the metrics slice: kernel.probe.programs")
+						validatedMetrics["kernel.probe.programs"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "One point per program of the hook in use: 1 when it is attached, 0 when the kernel refused to attach it (the files it would see are not counted; the receiver then reports a recoverable error in its health and logs a warning at start). Any 0 means the receiver is partly blind.", mi.Description())
+						assert.Equal(t, "{program}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						kerneleventsProgramAttrVal, ok := dp.Attributes().Get("kernelevents.program")
+						assert.True(t, ok)
+						assert.Equal(t, "kernelevents.program-val", kerneleventsProgramAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["kernel.probe.programs"], "Found a duplicate in the metrics slice: kernel.probe.programs")
+						validatedMetrics["kernel.probe.programs"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "One point per program of the hook in use: 1 when it is attached, 0 when the kernel refused to attach it (the files it would see are not counted; the receiver then reports a recoverable error in its health and logs a warning at start). Any 0 means the receiver is partly blind.", mi.Description())
+						assert.Equal(t, "{program}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["kernel.probe.programs"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("kernelevents.program")
 						assert.False(t, ok)
 					}
 				case "kernel.series.active":
