@@ -52,7 +52,7 @@ type kernelEventsReceiver struct {
 	logsDone chan struct{}
 
 	open     openSourceFunc
-	probe    source // the BPF probe, or a fake source in tests
+	probe    source               // the BPF probe, or a fake source in tests
 	programs []probe.ProgramState // the probe's, at start
 	table    *aggregate.Table
 	resolver *identity.Resolver
