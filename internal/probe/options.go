@@ -20,7 +20,8 @@ const (
 	HookKretprobe Hook = "kretprobe"
 	// HookFexit is an fexit program on do_filp_open (needs BPF trampolines).
 	HookFexit Hook = "fexit"
-	// HookTracepoint is the syscall tracepoints (needs tracefs mounted).
+	// HookTracepoint is the syscall exit and io_uring tracepoints, through
+	// tp_btf and raw tracepoints (no tracefs needed).
 	HookTracepoint Hook = "tracepoint"
 )
 
