@@ -14,6 +14,7 @@
 #include "output.h"
 #include "scratch.h"
 #include "sysexit.h"
+#include "tmpfile.h"
 
 /*
  * IORING_OP_RENAMEAT and IORING_OP_LINKAT pass no syscall. Their prep
@@ -26,9 +27,10 @@
  * the sys_exit hook reports a rename (name_report: its directory from
  * new_dfd or the cwd, which io-wq workers share with the submitter, resolved
  * then). With IOSQE_CQE_SKIP_SUCCESS no completion follows: counted as
- * io_uring_unobserved at submission, as for opens. io_linkat of an
- * O_TMPFILE file through /proc/self/fd/N is reported as a link here (the
- * registry of tmpfile.h is the syscall hook's).
+ * io_uring_unobserved at submission, as for opens. An io_uring link of an
+ * O_TMPFILE file (through /proc/self/fd/N) is reported here as a link, by
+ * the submitting process; its entry in the O_TMPFILE registry (tmpfile.h)
+ * is dropped then, never credited to the next link(2) of any process.
  */
 #define IORING_OP_RENAMEAT 35
 #define IORING_OP_LINKAT 39
@@ -157,6 +159,8 @@ __noinline int uring_name_done(__u64 req, int res)
 			}
 			put_scratch(s);
 		}
+		if (v->op == FILE_OP_LINK)
+			forget_named_tmpfiles();
 	}
 	uring_name_forget(req);
 	return 0;

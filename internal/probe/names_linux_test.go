@@ -103,3 +103,40 @@ func TestNamesArriving(t *testing.T) {
 		})
 	}
 }
+
+// TestTmpfileLinkedThroughIOUring (issue 24, section 3): an O_TMPFILE file
+// one process opens and names through io_uring (IORING_OP_LINKAT) is
+// credited to that process, once; another process's link(2) afterwards is
+// its own link and takes nothing of the first's. (The tracepoint hook once
+// missed the io_uring link and credited the file to the next process that
+// called link(2).)
+func TestTmpfileLinkedThroughIOUring(t *testing.T) {
+	for _, h := range testedHooks() {
+		t.Run(string(h), func(t *testing.T) {
+			root := testutil.TempDir(t)
+			dir, out := filepath.Join(root, "watched"), filepath.Join(root, "out")
+			require.NoError(t, os.Mkdir(dir, 0o755))
+			require.NoError(t, os.Mkdir(out, 0o755))
+			require.NoError(t, os.WriteFile(filepath.Join(out, "other"), nil, 0o644))
+			p, c := watchDir(t, h, dir)
+			a := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{
+				{Kind: testutil.OpTmpfileLinkIOUring, Path: "t-uring"},
+			}})
+			b := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{
+				{Kind: testutil.OpLinkat, For: filepath.Join(out, "other"), Path: "b-link"},
+			}})
+			got := c.wait(t, 2, uint32(a.PID), uint32(b.PID))
+			by := map[string]uint32{}
+			for _, e := range got {
+				_, dup := by[e.path]
+				assert.False(t, dup, "%s counted twice", e.path)
+				by[e.path] = e.tgid
+			}
+			assert.Equal(t, map[string]uint32{
+				filepath.Join(dir, "t-uring"): uint32(a.PID),
+				filepath.Join(dir, "b-link"):  uint32(b.PID),
+			}, by, "each name credited to the process that made it")
+			assertNoLoss(t, p)
+		})
+	}
+}

@@ -23,6 +23,9 @@ const (
 	OpIOUringRenameat = "io_uring_renameat"   // IORING_OP_RENAMEAT AT_FDCWD For to dir Path
 	OpIOUringExchange = "io_uring_exchange"   // IORING_OP_RENAMEAT, RENAME_EXCHANGE
 	OpIOUringLinkat   = "io_uring_linkat"     // IORING_OP_LINKAT AT_FDCWD For to dir Path
+	// OpTmpfileLinkIOUring opens an O_TMPFILE file in the dir and names it
+	// Path by IORING_OP_LINKAT of /proc/self/fd/N (AT_SYMLINK_FOLLOW).
+	OpTmpfileLinkIOUring = "tmpfile_link_io_uring"
 )
 
 // nameOp performs the ops of this file; ok is false for other kinds.
@@ -38,6 +41,17 @@ func nameOp(dir int, op Op) (ok bool, err error) {
 		return true, unix.Linkat(unix.AT_FDCWD, op.For, dir, op.Path, 0)
 	case OpRenameLegacy, OpLinkLegacy:
 		return true, legacyName(op.Kind, op.For, op.Path)
+	case OpTmpfileLinkIOUring:
+		fd, err := unix.Openat(dir, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
+		if err != nil {
+			return true, fmt.Errorf("open O_TMPFILE: %w", err)
+		}
+		defer unix.Close(fd)
+		res, err := uringName(ioringOpLinkat, fmt.Sprintf("/proc/self/fd/%d", fd), dir, op.Path, unix.AT_SYMLINK_FOLLOW)
+		if err == nil && res < 0 {
+			err = fmt.Errorf("io_uring linkat: %w", unix.Errno(-res))
+		}
+		return true, err
 	case OpIOUringRenameat, OpIOUringExchange, OpIOUringLinkat:
 		code, flags := uint8(ioringOpRenameat), uint32(0)
 		switch op.Kind {
