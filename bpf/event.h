@@ -138,6 +138,9 @@ enum counter_idx {
 	COUNTER_INFLIGHT_FULL = 3,
 	/* scratch_busy: every scratch slot of the CPU was in use by preempted programs */
 	COUNTER_SCRATCH_BUSY = 4,
+	/* core_dump_unobserved: a process dumped core, whose file the tracepoint
+	 * hook cannot see (counted at its exit, see tp_sched_process_exit) */
+	COUNTER_CORE_DUMP = 5,
 	/* The number of counters (the map's size), not a counter. */
 	COUNTER_MAX,
 };

@@ -188,6 +188,38 @@ int BPF_PROG(tp_sys_exit, struct pt_regs *regs, long ret)
 }
 
 /*
+ * Core dumps, for the tracepoint hook: the kernel writes the core file
+ * itself (fs/coredump.c vfs_coredump, from the signal delivery of the
+ * crashing process: no syscall), and no tracepoint shows that file. The
+ * thread that dumped carries PF_DUMPCORE, and its exit code the core flag
+ * (0x80, coredump_finish) once a dump was written, to a file or to a
+ * core_pattern pipe: counted at its exit as core_dump_unobserved, for the
+ * process the task filters take (an upper bound: a pipe to a helper writes
+ * no file here). kretprobe and fexit see the file at do_filp_open.
+ * include/trace/events/sched.h: sched_process_exit(struct task_struct *p, ...)
+ */
+static __always_inline int on_task_exit(struct task_struct *p)
+{
+	if (!(BPF_CORE_READ(p, flags) & PF_DUMPCORE) || !(BPF_CORE_READ(p, exit_code) & 0x80))
+		return 0;
+	if (current_wanted())
+		count(COUNTER_CORE_DUMP);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(tp_sched_process_exit, struct task_struct *p)
+{
+	return on_task_exit(p);
+}
+
+SEC("raw_tp/sched_process_exit")
+int raw_tp_sched_process_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	return on_task_exit((void *)ctx->args[0]);
+}
+
+/*
  * The same on the raw tracepoint, for kernels whose own BTF is missing (the
  * programs relocated against btf_path): every register is a probe read.
  */

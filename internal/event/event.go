@@ -149,6 +149,7 @@ const (
 	CounterIOURingUnobserved = Counter(typesCounterIdxCOUNTER_IO_URING)
 	CounterInflightTableFull = Counter(typesCounterIdxCOUNTER_INFLIGHT_FULL)
 	CounterScratchBusy       = Counter(typesCounterIdxCOUNTER_SCRATCH_BUSY)
+	CounterCoreDump          = Counter(typesCounterIdxCOUNTER_CORE_DUMP)
 	// Counters is the number of counters (the map's size): an index is
 	// below it.
 	Counters = int(typesCounterIdxCOUNTER_MAX)

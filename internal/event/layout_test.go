@@ -164,6 +164,7 @@ func TestLayoutMatchesBPF(t *testing.T) {
 			"COUNTER_IO_URING":      CounterIOURingUnobserved,
 			"COUNTER_INFLIGHT_FULL": CounterInflightTableFull,
 			"COUNTER_SCRATCH_BUSY":  CounterScratchBusy,
+			"COUNTER_CORE_DUMP":     CounterCoreDump,
 		}
 		got := enumValues(t, types, "counter_idx")
 		require.Contains(t, got, "COUNTER_MAX")

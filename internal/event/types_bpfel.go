@@ -21,7 +21,8 @@ const (
 	typesCounterIdxCOUNTER_IO_URING      typesCounterIdx = 2
 	typesCounterIdxCOUNTER_INFLIGHT_FULL typesCounterIdx = 3
 	typesCounterIdxCOUNTER_SCRATCH_BUSY  typesCounterIdx = 4
-	typesCounterIdxCOUNTER_MAX           typesCounterIdx = 5
+	typesCounterIdxCOUNTER_CORE_DUMP     typesCounterIdx = 5
+	typesCounterIdxCOUNTER_MAX           typesCounterIdx = 6
 )
 
 type typesEvent struct {

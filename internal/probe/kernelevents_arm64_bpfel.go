@@ -139,11 +139,13 @@ const (
 	kerneleventsProgKretprobeVfsCreate       = "kretprobe_vfs_create"
 	kerneleventsProgKretprobeVfsLink         = "kretprobe_vfs_link"
 	kerneleventsProgKretprobeVfsRename       = "kretprobe_vfs_rename"
+	kerneleventsProgRawTpSchedProcessExit    = "raw_tp_sched_process_exit"
 	kerneleventsProgRawTpSysExit             = "raw_tp_sys_exit"
 	kerneleventsProgTpIoUringComplete        = "tp_io_uring_complete"
 	kerneleventsProgTpIoUringCqeOverflow     = "tp_io_uring_cqe_overflow"
 	kerneleventsProgTpIoUringSubmitReq       = "tp_io_uring_submit_req"
 	kerneleventsProgTpIoUringSubmitSqe       = "tp_io_uring_submit_sqe"
+	kerneleventsProgTpSchedProcessExit       = "tp_sched_process_exit"
 	kerneleventsProgTpSysExit                = "tp_sys_exit"
 	kerneleventsVarFilterCgroups             = "filter_cgroups"
 	kerneleventsVarFilterComms               = "filter_comms"
@@ -215,11 +217,13 @@ type kerneleventsProgramSpecs struct {
 	KretprobeVfsCreate       *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_create"`
 	KretprobeVfsLink         *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_link"`
 	KretprobeVfsRename       *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_rename"`
+	RawTpSchedProcessExit    *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_exit"`
 	RawTpSysExit             *ebpf.ProgramSpec `ebpf:"raw_tp_sys_exit"`
 	TpIoUringComplete        *ebpf.ProgramSpec `ebpf:"tp_io_uring_complete"`
 	TpIoUringCqeOverflow     *ebpf.ProgramSpec `ebpf:"tp_io_uring_cqe_overflow"`
 	TpIoUringSubmitReq       *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_req"`
 	TpIoUringSubmitSqe       *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_sqe"`
+	TpSchedProcessExit       *ebpf.ProgramSpec `ebpf:"tp_sched_process_exit"`
 	TpSysExit                *ebpf.ProgramSpec `ebpf:"tp_sys_exit"`
 }
 
@@ -349,11 +353,13 @@ type kerneleventsPrograms struct {
 	KretprobeVfsCreate       *ebpf.Program `ebpf:"kretprobe_vfs_create"`
 	KretprobeVfsLink         *ebpf.Program `ebpf:"kretprobe_vfs_link"`
 	KretprobeVfsRename       *ebpf.Program `ebpf:"kretprobe_vfs_rename"`
+	RawTpSchedProcessExit    *ebpf.Program `ebpf:"raw_tp_sched_process_exit"`
 	RawTpSysExit             *ebpf.Program `ebpf:"raw_tp_sys_exit"`
 	TpIoUringComplete        *ebpf.Program `ebpf:"tp_io_uring_complete"`
 	TpIoUringCqeOverflow     *ebpf.Program `ebpf:"tp_io_uring_cqe_overflow"`
 	TpIoUringSubmitReq       *ebpf.Program `ebpf:"tp_io_uring_submit_req"`
 	TpIoUringSubmitSqe       *ebpf.Program `ebpf:"tp_io_uring_submit_sqe"`
+	TpSchedProcessExit       *ebpf.Program `ebpf:"tp_sched_process_exit"`
 	TpSysExit                *ebpf.Program `ebpf:"tp_sys_exit"`
 }
 
@@ -373,11 +379,13 @@ func (p *kerneleventsPrograms) Close() error {
 		p.KretprobeVfsCreate,
 		p.KretprobeVfsLink,
 		p.KretprobeVfsRename,
+		p.RawTpSchedProcessExit,
 		p.RawTpSysExit,
 		p.TpIoUringComplete,
 		p.TpIoUringCqeOverflow,
 		p.TpIoUringSubmitReq,
 		p.TpIoUringSubmitSqe,
+		p.TpSchedProcessExit,
 		p.TpSysExit,
 	)
 }

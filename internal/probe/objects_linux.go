@@ -177,7 +177,8 @@ func (o *fexitObjects) required() []attacher {
 type tracepointObjects struct {
 	commonMaps
 	syscallMaps
-	TpSysExit *ebpf.Program `ebpf:"tp_sys_exit"`
+	TpSysExit          *ebpf.Program `ebpf:"tp_sys_exit"`
+	TpSchedProcessExit *ebpf.Program `ebpf:"tp_sched_process_exit"`
 }
 
 func (o *tracepointObjects) maps() map[string]*ebpf.Map {
@@ -187,10 +188,17 @@ func (o *tracepointObjects) maps() map[string]*ebpf.Map {
 	return m
 }
 
-func (o *tracepointObjects) programs() []*ebpf.Program { return []*ebpf.Program{o.TpSysExit} }
+func (o *tracepointObjects) programs() []*ebpf.Program {
+	return []*ebpf.Program{o.TpSysExit, o.TpSchedProcessExit}
+}
 
+// required: sched_process_exit counts the core dumps the hook cannot see
+// (core_dump_unobserved).
 func (o *tracepointObjects) required() []attacher {
-	return []attacher{tracing(o.TpSysExit, "tp_btf sys_exit", ebpf.AttachTraceRawTp)}
+	return []attacher{
+		tracing(o.TpSysExit, "tp_btf sys_exit", ebpf.AttachTraceRawTp),
+		tracing(o.TpSchedProcessExit, "tp_btf sched_process_exit", ebpf.AttachTraceRawTp),
+	}
 }
 
 // rawTracepointObjects are the tracepoint hook's objects where the kernel's
@@ -198,7 +206,8 @@ func (o *tracepointObjects) required() []attacher {
 type rawTracepointObjects struct {
 	commonMaps
 	syscallMaps
-	RawTpSysExit *ebpf.Program `ebpf:"raw_tp_sys_exit"`
+	RawTpSysExit          *ebpf.Program `ebpf:"raw_tp_sys_exit"`
+	RawTpSchedProcessExit *ebpf.Program `ebpf:"raw_tp_sched_process_exit"`
 }
 
 func (o *rawTracepointObjects) maps() map[string]*ebpf.Map {
@@ -208,10 +217,12 @@ func (o *rawTracepointObjects) maps() map[string]*ebpf.Map {
 	return m
 }
 
-func (o *rawTracepointObjects) programs() []*ebpf.Program { return []*ebpf.Program{o.RawTpSysExit} }
+func (o *rawTracepointObjects) programs() []*ebpf.Program {
+	return []*ebpf.Program{o.RawTpSysExit, o.RawTpSchedProcessExit}
+}
 
 func (o *rawTracepointObjects) required() []attacher {
-	return []attacher{rawTracepoint(o.RawTpSysExit, "sys_exit")}
+	return []attacher{rawTracepoint(o.RawTpSysExit, "sys_exit"), rawTracepoint(o.RawTpSchedProcessExit, "sched_process_exit")}
 }
 
 // The tracepoint hook's optional programs, one struct each: each loads on

@@ -55,6 +55,10 @@ const (
 	// LostScratchBusy: every per-CPU scratch buffer (SCRATCH_SLOTS in
 	// bpf/kernelevents.bpf.c) was held by a preempted program on that CPU.
 	LostScratchBusy = "scratch_busy"
+	// LostCoreDumpUnobserved: a process dumped core and the tracepoint
+	// hook cannot see the file the kernel wrote (an upper bound: a
+	// core_pattern pipe writes none).
+	LostCoreDumpUnobserved = "core_dump_unobserved"
 	// LostKprobeMissed: the kernel skipped the kretprobe (no free instance,
 	// maxactive exhausted) or the kprobe (recursion).
 	LostKprobeMissed = "kprobe_missed"

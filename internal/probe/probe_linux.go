@@ -490,6 +490,7 @@ var lostReasons = [...]string{
 	2: LostIOURingUnobserved,
 	3: LostInflightTableFull,
 	4: LostScratchBusy,
+	5: LostCoreDumpUnobserved,
 }
 
 // Lost returns how many samples the kernel could not deliver since Open, for

@@ -102,6 +102,7 @@ const (
 	AttributeKerneleventsLostReasonIoUringUnobserved
 	AttributeKerneleventsLostReasonInflightTableFull
 	AttributeKerneleventsLostReasonScratchBusy
+	AttributeKerneleventsLostReasonCoreDumpUnobserved
 	AttributeKerneleventsLostReasonKprobeMissed
 	AttributeKerneleventsLostReasonProgramRecursion
 )
@@ -121,6 +122,8 @@ func (av AttributeKerneleventsLostReason) String() string {
 		return "inflight_table_full"
 	case AttributeKerneleventsLostReasonScratchBusy:
 		return "scratch_busy"
+	case AttributeKerneleventsLostReasonCoreDumpUnobserved:
+		return "core_dump_unobserved"
 	case AttributeKerneleventsLostReasonKprobeMissed:
 		return "kprobe_missed"
 	case AttributeKerneleventsLostReasonProgramRecursion:
@@ -131,14 +134,15 @@ func (av AttributeKerneleventsLostReason) String() string {
 
 // MapAttributeKerneleventsLostReason is a helper map of string to AttributeKerneleventsLostReason attribute value.
 var MapAttributeKerneleventsLostReason = map[string]AttributeKerneleventsLostReason{
-	"ring_buffer_full":    AttributeKerneleventsLostReasonRingBufferFull,
-	"malformed":           AttributeKerneleventsLostReasonMalformed,
-	"fd_race":             AttributeKerneleventsLostReasonFdRace,
-	"io_uring_unobserved": AttributeKerneleventsLostReasonIoUringUnobserved,
-	"inflight_table_full": AttributeKerneleventsLostReasonInflightTableFull,
-	"scratch_busy":        AttributeKerneleventsLostReasonScratchBusy,
-	"kprobe_missed":       AttributeKerneleventsLostReasonKprobeMissed,
-	"program_recursion":   AttributeKerneleventsLostReasonProgramRecursion,
+	"ring_buffer_full":     AttributeKerneleventsLostReasonRingBufferFull,
+	"malformed":            AttributeKerneleventsLostReasonMalformed,
+	"fd_race":              AttributeKerneleventsLostReasonFdRace,
+	"io_uring_unobserved":  AttributeKerneleventsLostReasonIoUringUnobserved,
+	"inflight_table_full":  AttributeKerneleventsLostReasonInflightTableFull,
+	"scratch_busy":         AttributeKerneleventsLostReasonScratchBusy,
+	"core_dump_unobserved": AttributeKerneleventsLostReasonCoreDumpUnobserved,
+	"kprobe_missed":        AttributeKerneleventsLostReasonKprobeMissed,
+	"program_recursion":    AttributeKerneleventsLostReasonProgramRecursion,
 }
 
 // AttributeKerneleventsSpiffeStatus specifies the value kernelevents.spiffe.status attribute.
