@@ -141,6 +141,10 @@ enum counter_idx {
 	/* core_dump_unobserved: a process dumped core, whose file the tracepoint
 	 * hook cannot see (counted at its exit, see tp_sched_process_exit) */
 	COUNTER_CORE_DUMP = 5,
+	/* io_uring_install_failed: an io_uring O_CREAT open into a direct
+	 * descriptor failed where the ring takes the file, after the open
+	 * (see uring_open_done) */
+	COUNTER_URING_INSTALL = 6,
 	/* The number of counters (the map's size), not a counter. */
 	COUNTER_MAX,
 };

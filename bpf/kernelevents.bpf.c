@@ -272,11 +272,23 @@ __noinline int uring_open_done(__u64 ring, __u64 reqp, int res)
 		return 0;
 	struct io_kiocb *req = (void *)reqp;
 	uring_forget(reqp);
-	if (res < 0)
-		return 0;
 	struct io_open *open = req_open(req);
 	__u64 how = BPF_CORE_READ(open, how.flags);
 	__u32 slot = BPF_CORE_READ(open, file_slot);
+	if (res < 0) {
+		/*
+		 * io_uring/openclose.c io_openat2: a direct descriptor is taken
+		 * after do_filp_open made the file; no free slot (-ENFILE), a
+		 * slot past the table (-EINVAL) or no table (-ENXIO) fails the
+		 * request with the file created and dropped. Counted for an
+		 * O_CREAT open with those results (an upper bound: the same
+		 * results from the open itself created nothing).
+		 */
+		if (slot && (how & O_CREAT) && (res == -23 || res == -22 || res == -6) &&
+		    uring_task_wanted())
+			count(COUNTER_URING_INSTALL);
+		return 0;
+	}
 	return on_uring_file(uring_result_file((void *)ring, slot, res), how);
 }
 

@@ -150,6 +150,7 @@ const (
 	CounterInflightTableFull = Counter(typesCounterIdxCOUNTER_INFLIGHT_FULL)
 	CounterScratchBusy       = Counter(typesCounterIdxCOUNTER_SCRATCH_BUSY)
 	CounterCoreDump          = Counter(typesCounterIdxCOUNTER_CORE_DUMP)
+	CounterURingInstall      = Counter(typesCounterIdxCOUNTER_URING_INSTALL)
 	// Counters is the number of counters (the map's size): an index is
 	// below it.
 	Counters = int(typesCounterIdxCOUNTER_MAX)

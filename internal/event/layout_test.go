@@ -165,6 +165,7 @@ func TestLayoutMatchesBPF(t *testing.T) {
 			"COUNTER_INFLIGHT_FULL": CounterInflightTableFull,
 			"COUNTER_SCRATCH_BUSY":  CounterScratchBusy,
 			"COUNTER_CORE_DUMP":     CounterCoreDump,
+			"COUNTER_URING_INSTALL": CounterURingInstall,
 		}
 		got := enumValues(t, types, "counter_idx")
 		require.Contains(t, got, "COUNTER_MAX")

@@ -22,7 +22,8 @@ const (
 	typesCounterIdxCOUNTER_INFLIGHT_FULL typesCounterIdx = 3
 	typesCounterIdxCOUNTER_SCRATCH_BUSY  typesCounterIdx = 4
 	typesCounterIdxCOUNTER_CORE_DUMP     typesCounterIdx = 5
-	typesCounterIdxCOUNTER_MAX           typesCounterIdx = 6
+	typesCounterIdxCOUNTER_URING_INSTALL typesCounterIdx = 6
+	typesCounterIdxCOUNTER_MAX           typesCounterIdx = 7
 )
 
 type typesEvent struct {

@@ -25,6 +25,7 @@ func TestLostReasonsMatchCounters(t *testing.T) {
 		event.CounterInflightTableFull: LostInflightTableFull,
 		event.CounterScratchBusy:       LostScratchBusy,
 		event.CounterCoreDump:          LostCoreDumpUnobserved,
+		event.CounterURingInstall:      LostIOURingInstallFailed,
 	}
 	require.Len(t, want, event.Counters, "this table against COUNTER_MAX")
 	for c, reason := range want {

@@ -59,6 +59,10 @@ const (
 	// hook cannot see the file the kernel wrote (an upper bound: a
 	// core_pattern pipe writes none).
 	LostCoreDumpUnobserved = "core_dump_unobserved"
+	// LostIOURingInstallFailed: an io_uring O_CREAT open into a direct
+	// descriptor that the ring could not take after the open (the file
+	// may exist; an upper bound).
+	LostIOURingInstallFailed = "io_uring_install_failed"
 	// LostKprobeMissed: the kernel skipped the kretprobe (no free instance,
 	// maxactive exhausted) or the kprobe (recursion).
 	LostKprobeMissed = "kprobe_missed"

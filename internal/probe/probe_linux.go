@@ -491,6 +491,7 @@ var lostReasons = [...]string{
 	3: LostInflightTableFull,
 	4: LostScratchBusy,
 	5: LostCoreDumpUnobserved,
+	6: LostIOURingInstallFailed,
 }
 
 // Lost returns how many samples the kernel could not deliver since Open, for

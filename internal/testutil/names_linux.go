@@ -6,6 +6,8 @@ package testutil
 
 import (
 	"fmt"
+	"runtime"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,6 +28,10 @@ const (
 	// OpTmpfileLinkIOUring opens an O_TMPFILE file in the dir and names it
 	// Path by IORING_OP_LINKAT of /proc/self/fd/N (AT_SYMLINK_FOLLOW).
 	OpTmpfileLinkIOUring = "tmpfile_link_io_uring"
+	// OpIOUringDirectNoSlot opens Path O_CREAT through io_uring into direct
+	// descriptor slot 5 of a ring that registered one slot: the file is
+	// made, then the ring cannot take it (-EINVAL), which the op expects.
+	OpIOUringDirectNoSlot = "io_uring_direct_no_slot"
 )
 
 // nameOp performs the ops of this file; ok is false for other kinds.
@@ -50,6 +56,20 @@ func nameOp(dir int, op Op) (ok bool, err error) {
 		res, err := uringName(ioringOpLinkat, fmt.Sprintf("/proc/self/fd/%d", fd), dir, op.Path, unix.AT_SYMLINK_FOLLOW)
 		if err == nil && res < 0 {
 			err = fmt.Errorf("io_uring linkat: %w", unix.Errno(-res))
+		}
+		return true, err
+	case OpIOUringDirectNoSlot:
+		name, err := unix.BytePtrFromString(op.Path)
+		if err != nil {
+			return true, err
+		}
+		fl := uint32(unix.O_CREAT | unix.O_WRONLY)
+		res, err := uringRun(false, 1, func(e *sqe) {
+			*e = sqe{Opcode: ioringOpOpenat, Fd: int32(dir), Addr: uint64(uintptr(unsafe.Pointer(name))), Len: 0o644, OpenFlags: fl, UserData: 44, FileIndex: 6}
+		})
+		runtime.KeepAlive(name)
+		if err == nil && res != -int32(unix.EINVAL) {
+			err = fmt.Errorf("io_uring open into a slot past the table: want -EINVAL, got %d", res)
 		}
 		return true, err
 	case OpIOUringRenameat, OpIOUringExchange, OpIOUringLinkat:

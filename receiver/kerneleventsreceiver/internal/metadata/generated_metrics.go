@@ -103,6 +103,7 @@ const (
 	AttributeKerneleventsLostReasonInflightTableFull
 	AttributeKerneleventsLostReasonScratchBusy
 	AttributeKerneleventsLostReasonCoreDumpUnobserved
+	AttributeKerneleventsLostReasonIoUringInstallFailed
 	AttributeKerneleventsLostReasonKprobeMissed
 	AttributeKerneleventsLostReasonProgramRecursion
 )
@@ -124,6 +125,8 @@ func (av AttributeKerneleventsLostReason) String() string {
 		return "scratch_busy"
 	case AttributeKerneleventsLostReasonCoreDumpUnobserved:
 		return "core_dump_unobserved"
+	case AttributeKerneleventsLostReasonIoUringInstallFailed:
+		return "io_uring_install_failed"
 	case AttributeKerneleventsLostReasonKprobeMissed:
 		return "kprobe_missed"
 	case AttributeKerneleventsLostReasonProgramRecursion:
@@ -134,15 +137,16 @@ func (av AttributeKerneleventsLostReason) String() string {
 
 // MapAttributeKerneleventsLostReason is a helper map of string to AttributeKerneleventsLostReason attribute value.
 var MapAttributeKerneleventsLostReason = map[string]AttributeKerneleventsLostReason{
-	"ring_buffer_full":     AttributeKerneleventsLostReasonRingBufferFull,
-	"malformed":            AttributeKerneleventsLostReasonMalformed,
-	"fd_race":              AttributeKerneleventsLostReasonFdRace,
-	"io_uring_unobserved":  AttributeKerneleventsLostReasonIoUringUnobserved,
-	"inflight_table_full":  AttributeKerneleventsLostReasonInflightTableFull,
-	"scratch_busy":         AttributeKerneleventsLostReasonScratchBusy,
-	"core_dump_unobserved": AttributeKerneleventsLostReasonCoreDumpUnobserved,
-	"kprobe_missed":        AttributeKerneleventsLostReasonKprobeMissed,
-	"program_recursion":    AttributeKerneleventsLostReasonProgramRecursion,
+	"ring_buffer_full":        AttributeKerneleventsLostReasonRingBufferFull,
+	"malformed":               AttributeKerneleventsLostReasonMalformed,
+	"fd_race":                 AttributeKerneleventsLostReasonFdRace,
+	"io_uring_unobserved":     AttributeKerneleventsLostReasonIoUringUnobserved,
+	"inflight_table_full":     AttributeKerneleventsLostReasonInflightTableFull,
+	"scratch_busy":            AttributeKerneleventsLostReasonScratchBusy,
+	"core_dump_unobserved":    AttributeKerneleventsLostReasonCoreDumpUnobserved,
+	"io_uring_install_failed": AttributeKerneleventsLostReasonIoUringInstallFailed,
+	"kprobe_missed":           AttributeKerneleventsLostReasonKprobeMissed,
+	"program_recursion":       AttributeKerneleventsLostReasonProgramRecursion,
 }
 
 // AttributeKerneleventsSpiffeStatus specifies the value kernelevents.spiffe.status attribute.
