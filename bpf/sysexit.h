@@ -118,18 +118,28 @@ __noinline int open_exit_raw(long fd, __u32 flags)
  * (mknod, and rename and link with their two names for RENAME_EXCHANGE),
  * instead of once per call site with the path walk each time (which took
  * sys_exit past the 1M instructions it allows). The task filters ran in
- * the caller; s is the caller's scratch slot.
+ * the caller. It claims its own scratch slot: a pointer argument of a
+ * global function is plain memory to the verifier, which 6.1 refuses as a
+ * map key (the prefix filter's lookup).
  */
-/* name_report's flags: the name is already in s->name, filename is the
- * length bpf_probe_read_*_str returned for it (io_uring: copied at submit). */
-#define NAME_PRELOADED (1U << 31)
+/* name_report's flags: filename is the key (request) of an io_uring rename
+ * or link in uring_names, whose new (NAME_URING_NEW) or old name is read. */
+#define NAME_URING_NEW (1U << 31)
+#define NAME_URING_OLD (1U << 30)
 
-__noinline int name_report(struct scratch *s, int dfd, __u64 filename, __u32 flags)
+static __always_inline int name_report_in(struct scratch *s, int dfd, __u64 filename, __u32 flags)
 {
-	if (!s)
-		return 0;
-	bool preloaded = flags & NAME_PRELOADED;
-	flags &= ~NAME_PRELOADED;
+	bool preloaded = flags & (NAME_URING_NEW | NAME_URING_OLD);
+	if (preloaded) {
+		__u64 req = filename;
+		struct uring_name *v = bpf_map_lookup_elem(&uring_names, &req);
+		filename = 0;
+		if (v)
+			filename = bpf_probe_read_kernel_str(
+				s->name, EVENT_PATH_LEN,
+				(flags & NAME_URING_NEW) ? v->new_name : v->old_name);
+	}
+	flags &= ~(NAME_URING_NEW | NAME_URING_OLD);
 	struct task_struct *task = (void *)bpf_get_current_task();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
@@ -190,6 +200,16 @@ __noinline int name_report(struct scratch *s, int dfd, __u64 filename, __u32 fla
 	return 0;
 }
 
+__noinline int name_report(int dfd, __u64 filename, __u32 flags)
+{
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	name_report_in(s, dfd, filename, flags);
+	put_scratch(s);
+	return 0;
+}
+
 /* current_wanted applies the task filters to the current task. */
 static __always_inline bool current_wanted(void)
 {
@@ -204,12 +224,7 @@ static __always_inline int on_mknod_exit(int dfd, __u64 filename, __u32 mode)
 		return 0;
 	if (!current_wanted())
 		return 0;
-	struct scratch *s = get_scratch();
-	if (!s)
-		return 0;
-	name_report(s, dfd, filename, EVENT_F_MKNOD);
-	put_scratch(s);
-	return 0;
+	return name_report(dfd, filename, EVENT_F_MKNOD);
 }
 
 /*
@@ -345,12 +360,13 @@ static __always_inline int on_name_exit(struct syscall_args *sc)
 		return 0;
 	/* linkat(fd, "", ..., AT_EMPTY_PATH) names no directory: counted */
 	bool empty = op == FILE_OP_LINK && (rflags & AT_EMPTY_PATH_FLAG);
-	if (empty || !same_dir(s, odfd, oname, ndfd, nname)) {
-		name_report(s, ndfd, nname, op << OP_SHIFT);
-		if (op == FILE_OP_RENAME && (rflags & RENAME_EXCHANGE_FLAG))
-			name_report(s, odfd, oname, op << OP_SHIFT);
-	}
+	bool same = !empty && same_dir(s, odfd, oname, ndfd, nname);
 	put_scratch(s);
+	if (same)
+		return 0;
+	name_report(ndfd, nname, op << OP_SHIFT);
+	if (op == FILE_OP_RENAME && (rflags & RENAME_EXCHANGE_FLAG))
+		name_report(odfd, oname, op << OP_SHIFT);
 	return 0;
 }
 

@@ -35,24 +35,6 @@
 #define IORING_OP_RENAMEAT 35
 #define IORING_OP_LINKAT 39
 
-struct uring_name {
-	__u64 ctx;
-	__u64 user_data;
-	__s32 old_dfd;
-	__s32 new_dfd;
-	__u32 flags; /* renameat2's flags (RENAME_EXCHANGE); linkat's */
-	__u32 op;    /* FILE_OP_RENAME or FILE_OP_LINK */
-	char old_name[EVENT_PATH_LEN];
-	char new_name[EVENT_PATH_LEN];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u64);
-	__type(value, struct uring_name);
-} uring_names SEC(".maps");
-
 /* Entries in uring_names, so that other requests skip the map when none. */
 __u64 uring_name_n = 0;
 
@@ -148,17 +130,10 @@ __noinline int uring_name_done(__u64 req, int res)
 	if (!v)
 		return 0;
 	if (res == 0) {
-		struct scratch *s = get_scratch();
-		if (s) {
-			__u32 flags = (v->op << OP_SHIFT) | NAME_PRELOADED;
-			long n = bpf_probe_read_kernel_str(s->name, EVENT_PATH_LEN, v->new_name);
-			name_report(s, v->new_dfd, n, flags);
-			if (v->op == FILE_OP_RENAME && (v->flags & RENAME_EXCHANGE_FLAG)) {
-				n = bpf_probe_read_kernel_str(s->name, EVENT_PATH_LEN, v->old_name);
-				name_report(s, v->old_dfd, n, flags);
-			}
-			put_scratch(s);
-		}
+		__u32 flags = v->op << OP_SHIFT;
+		name_report(v->new_dfd, req, flags | NAME_URING_NEW);
+		if (v->op == FILE_OP_RENAME && (v->flags & RENAME_EXCHANGE_FLAG))
+			name_report(v->old_dfd, req, flags | NAME_URING_OLD);
 		if (v->op == FILE_OP_LINK)
 			forget_named_tmpfiles();
 	}
