@@ -44,7 +44,7 @@
  *                      starts (the path as seen inside the creator's mount);
  *                      meaningless with WHERE_NO_MNT_PATH
  * 346 u8  where        enum where_flag bits below
- * 347 u8  _pad         zero
+ * 347 u8  op           enum file_op below: how the name came to be
  * 348 u32 exec_state   enum exec_state below
  * 352 u64 exec_ns      which exec of the process was running (its
  *                      bpf_ktime_get_ns() at sched_process_exec, bpf/exec.h),
@@ -117,6 +117,28 @@ enum where_flag {
 	WHERE_USERNS_FS = 0x10,
 };
 
+/*
+ * How the name in the sample came to be (struct event's op). A rename or a
+ * link is a new name for a file that already had one: counted when it
+ * arrives from another directory (see vfs.h and sysexit.h).
+ */
+enum file_op {
+	/* An open made the file (open, openat, openat2, creat, io_uring). */
+	FILE_OP_CREATE = 0,
+	/* mknod or mknodat (EVENT_F_MKNOD is set too). */
+	FILE_OP_MKNOD = 1,
+	/* An O_TMPFILE file got its first name (EVENT_F_TMPFILE_LINK is set too). */
+	FILE_OP_TMPFILE_LINK = 2,
+	/* link/linkat gave a file that had a name a new one in another directory. */
+	FILE_OP_LINK = 3,
+	/* rename/renameat/renameat2 brought a file in from another directory
+	 * (RENAME_EXCHANGE: each of the two files, in the other's directory). */
+	FILE_OP_RENAME = 4,
+};
+
+/* report() and report_dentry() take the op in the bits above the flags. */
+#define OP_SHIFT 8
+
 struct event {
 	__u64 ts_ns;
 	__u64 cgroup_id;
@@ -138,7 +160,7 @@ struct event {
 	__u32 mnt_id;
 	__u16 mnt_path_off;
 	__u8 where;
-	__u8 _pad;
+	__u8 op;
 	__u32 exec_state;
 	__u64 exec_ns;
 };
@@ -176,6 +198,13 @@ enum counter_idx {
 	COUNTER_INFLIGHT_FULL = 3,
 	/* scratch_busy: every scratch slot of the CPU was in use by preempted programs */
 	COUNTER_SCRATCH_BUSY = 4,
+	/* core_dump_unobserved: a process dumped core, whose file the tracepoint
+	 * hook cannot see (counted at its exit, see tp_sched_process_exit) */
+	COUNTER_CORE_DUMP = 5,
+	/* io_uring_install_failed: an io_uring O_CREAT open into a direct
+	 * descriptor failed where the ring takes the file, after the open
+	 * (see uring_open_done) */
+	COUNTER_URING_INSTALL = 6,
 	/* The number of counters (the map's size), not a counter. */
 	COUNTER_MAX,
 };

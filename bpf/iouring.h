@@ -101,6 +101,25 @@ struct {
 /* Entries in uring_opens, so that other operations skip the map when none. */
 __u64 uring_open_n = 0;
 
+/* io_uring renames and links in flight, by request: see urnames.h. */
+struct uring_name {
+	__u64 ctx;
+	__u64 user_data;
+	__s32 old_dfd;
+	__s32 new_dfd;
+	__u32 flags; /* renameat2's flags (RENAME_EXCHANGE); linkat's */
+	__u32 op;    /* FILE_OP_RENAME or FILE_OP_LINK */
+	char old_name[EVENT_PATH_LEN];
+	char new_name[EVENT_PATH_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, struct uring_name);
+} uring_names SEC(".maps");
+
 static __always_inline void uring_forget(__u64 req)
 {
 	if (uring_open_n && !bpf_map_delete_elem(&uring_opens, &req))

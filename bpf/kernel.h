@@ -10,6 +10,8 @@
 #define FMODE_CREATED 0x100000
 /* include/linux/sched.h: io-wq workers and the SQPOLL thread. */
 #define PF_IO_WORKER 0x00000010
+/* include/linux/sched.h: the thread that is writing a core dump. */
+#define PF_DUMPCORE 0x00000200
 #define S_IFMT 00170000
 #define S_IFREG 0100000
 #define AT_FDCWD -100

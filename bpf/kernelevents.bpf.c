@@ -12,9 +12,10 @@
  *   tp_btf/sys_exit          every syscall's exit, native and 32-bit (5.5+ with
  *                            BTF, no tracefs): open, openat, openat2, creat,
  *                            mknod, mknodat, link, linkat
- *   tracepoint/io_uring/io_uring_{complete,submit_req,cqe_overflow}, beside
- *                            sys_exit, for IORING_OP_OPENAT{,2} (io_uring 5.6+;
- *                            submit_req was submit_sqe before 6.3)
+ *   raw_tp/io_uring_{complete,submit_req,cqe_overflow}, beside sys_exit
+ *                            (no tracefs either), for IORING_OP_OPENAT{,2},
+ *                            RENAMEAT and LINKAT (io_uring 5.6+; submit_req
+ *                            was submit_sqe before 6.3)
  *
  * "Created" means the open made a new name: the returned struct file has
  * FMODE_CREATED (fs/namei.c, open_last_lookups/lookup_open sets it only when
@@ -50,6 +51,7 @@
 #include "syscall.h"
 #include "sysexit.h"
 #include "tmpfile.h"
+#include "urnames.h"
 #include "vfs.h"
 #include "window.h"
 
@@ -86,7 +88,7 @@ int BPF_KPROBE(kprobe_security_path_mknod, const struct path *dir, struct dentry
 SEC("kretprobe/vfs_create")
 int BPF_KRETPROBE(kretprobe_vfs_create, int ret)
 {
-	return on_vfs_done(&mknod_pending, NULL, ret, HOOK_KRETPROBE, EVENT_F_MKNOD);
+	return on_vfs_done(&mknod_pending, NULL, ret, HOOK_KRETPROBE);
 }
 
 SEC("kprobe/security_path_link")
@@ -99,7 +101,7 @@ int BPF_KPROBE(kprobe_security_path_link, struct dentry *old, const struct path 
 SEC("kretprobe/vfs_link")
 int BPF_KRETPROBE(kretprobe_vfs_link, int ret)
 {
-	return on_vfs_done(&link_pending, NULL, ret, HOOK_KRETPROBE, EVENT_F_TMPFILE_LINK);
+	return on_vfs_done(&link_pending, NULL, ret, HOOK_KRETPROBE);
 }
 
 /*
@@ -121,7 +123,7 @@ SEC("fexit/vfs_create")
 int BPF_PROG(fexit_vfs_create, void *idmap, struct inode *dir, struct dentry *dentry, umode_t mode,
 	     bool want_excl, int ret)
 {
-	return on_vfs_done(&mknod_pending, dentry, ret, HOOK_FEXIT, EVENT_F_MKNOD);
+	return on_vfs_done(&mknod_pending, dentry, ret, HOOK_FEXIT);
 }
 
 /*
@@ -144,7 +146,39 @@ SEC("fexit/vfs_link")
 int BPF_PROG(fexit_vfs_link, struct dentry *old, void *idmap, struct inode *dir, struct dentry *new,
 	     void *delegated, int ret)
 {
-	return on_vfs_done(&link_pending, new, ret, HOOK_FEXIT, EVENT_F_TMPFILE_LINK);
+	return on_vfs_done(&link_pending, new, ret, HOOK_FEXIT);
+}
+
+SEC("kprobe/security_path_rename")
+int BPF_KPROBE(kprobe_security_path_rename, const struct path *old_dir, struct dentry *old,
+	       const struct path *new_dir, struct dentry *new, unsigned int flags)
+{
+	return on_path_rename(old_dir, old, new_dir, new, flags);
+}
+
+SEC("kretprobe/vfs_rename")
+int BPF_KRETPROBE(kretprobe_vfs_rename, int ret)
+{
+	return on_rename_done(NULL, ret, HOOK_KRETPROBE);
+}
+
+/*
+ * security/security.c: int security_path_rename(const struct path *old_dir,
+ *     struct dentry *old_dentry, const struct path *new_dir,
+ *     struct dentry *new_dentry, unsigned int flags)
+ */
+SEC("fentry/security_path_rename")
+int BPF_PROG(fentry_security_path_rename, const struct path *old_dir, struct dentry *old,
+	     const struct path *new_dir, struct dentry *new, unsigned int flags)
+{
+	return on_path_rename(old_dir, old, new_dir, new, flags);
+}
+
+/* fs/namei.c: int vfs_rename(struct renamedata *rd) (5.12+) */
+SEC("fexit/vfs_rename")
+int BPF_PROG(fexit_vfs_rename, struct renamedata *rd, int ret)
+{
+	return on_rename_done(BPF_CORE_READ(rd, old_dentry), ret, HOOK_FEXIT);
 }
 
 /* include/trace/events/syscalls.h: sys_exit(struct pt_regs *regs, long ret) */
@@ -152,6 +186,38 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(tp_sys_exit, struct pt_regs *regs, long ret)
 {
 	return on_sys_exit(regs, ret, true);
+}
+
+/*
+ * Core dumps, for the tracepoint hook: the kernel writes the core file
+ * itself (fs/coredump.c vfs_coredump, from the signal delivery of the
+ * crashing process: no syscall), and no tracepoint shows that file. The
+ * thread that dumped carries PF_DUMPCORE, and its exit code the core flag
+ * (0x80, coredump_finish) once a dump was written, to a file or to a
+ * core_pattern pipe: counted at its exit as core_dump_unobserved, for the
+ * process the task filters take (an upper bound: a pipe to a helper writes
+ * no file here). kretprobe and fexit see the file at do_filp_open.
+ * include/trace/events/sched.h: sched_process_exit(struct task_struct *p, ...)
+ */
+static __always_inline int on_task_exit(struct task_struct *p)
+{
+	if (!(BPF_CORE_READ(p, flags) & PF_DUMPCORE) || !(BPF_CORE_READ(p, exit_code) & 0x80))
+		return 0;
+	if (current_wanted())
+		count(COUNTER_CORE_DUMP);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(tp_sched_process_exit, struct task_struct *p)
+{
+	return on_task_exit(p);
+}
+
+SEC("raw_tp/sched_process_exit")
+int raw_tp_sched_process_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	return on_task_exit((void *)ctx->args[0]);
 }
 
 /*
@@ -164,43 +230,92 @@ int BPF_PROG(raw_tp_sys_exit, struct pt_regs *regs, long ret)
 	return on_sys_exit(regs, ret, false);
 }
 
-SEC("tracepoint/io_uring/io_uring_submit_req")
-int tp_io_uring_submit_req(struct trace_event_raw_io_uring_submit_req *ctx)
+/* on_submit: opens, renames and links are kept until their completion. */
+static __always_inline int on_submit(struct io_kiocb *req)
 {
-	return on_uring_submit(ctx->req);
+	if (!bpf_core_type_exists(struct io_kiocb))
+		return 0;
+	__u8 op = req_opcode(req);
+	if (is_name_op(op))
+		return on_uring_name_submit(req, op);
+	uring_name_forget((__u64)req);
+	return on_uring_submit(req);
 }
 
-/* The same tracepoint before 6.3 (6.1 has it), by its old name; the loader
- * keeps the one of the two the kernel's BTF has. */
-struct trace_event_raw_io_uring_submit_sqe {
-	struct trace_entry ent;
-	void *ctx;
-	void *req;
-} __attribute__((preserve_access_index));
-
-SEC("tracepoint/io_uring/io_uring_submit_sqe")
-int tp_io_uring_submit_sqe(struct trace_event_raw_io_uring_submit_sqe *ctx)
+/*
+ * The io_uring programs are raw tracepoints: they attach without tracefs
+ * (BPF_RAW_TRACEPOINT_OPEN) and read the tracepoint's arguments as the
+ * kernel passes them, which do not depend on how the event is formatted.
+ * include/trace/events/io_uring.h: io_uring_submit_req(struct io_kiocb *req)
+ * (6.3+), io_uring_submit_sqe(struct io_kiocb *req, bool force_nonblock)
+ * before (6.1 has it): the loader keeps the one the kernel has.
+ */
+SEC("raw_tp/io_uring_submit_req")
+int tp_io_uring_submit_req(struct bpf_raw_tracepoint_args *ctx)
 {
-	return on_uring_submit(ctx->req);
+	return on_submit((void *)ctx->args[0]);
 }
 
-SEC("tracepoint/io_uring/io_uring_complete")
-int tp_io_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
+SEC("raw_tp/io_uring_submit_sqe")
+int tp_io_uring_submit_sqe(struct bpf_raw_tracepoint_args *ctx)
+{
+	return on_submit((void *)ctx->args[0]);
+}
+
+/*
+ * An open's completion, as a global function: its frame (the file's path
+ * walk) does not add to the io_uring program's, which also calls
+ * uring_name_done (the combined stack of a chain of calls is 512 bytes).
+ */
+__noinline int uring_open_done(__u64 ring, __u64 reqp, int res)
 {
 	if (!bpf_core_type_exists(struct io_kiocb) || !bpf_core_type_exists(struct io_open))
 		return 0;
-	struct io_kiocb *req = ctx->req;
-	__u8 op = req_opcode(req);
-	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2)
-		return 0;
-	uring_forget((__u64)req);
-	int res = ctx->res;
-	if (res < 0)
-		return 0;
+	struct io_kiocb *req = (void *)reqp;
+	uring_forget(reqp);
 	struct io_open *open = req_open(req);
 	__u64 how = BPF_CORE_READ(open, how.flags);
 	__u32 slot = BPF_CORE_READ(open, file_slot);
-	return on_uring_file(uring_result_file(ctx->ctx, slot, res), how);
+	if (res < 0) {
+		/*
+		 * io_uring/openclose.c io_openat2: a direct descriptor is taken
+		 * after do_filp_open made the file; no free slot (-ENFILE), a
+		 * slot past the table (-EINVAL) or no table (-ENXIO) fails the
+		 * request with the file created and dropped. Counted for an
+		 * O_CREAT open with those results (an upper bound: the same
+		 * results from the open itself created nothing).
+		 */
+		if (slot && (how & O_CREAT) && (res == -23 || res == -22 || res == -6) &&
+		    uring_task_wanted())
+			count(COUNTER_URING_INSTALL);
+		return 0;
+	}
+	return on_uring_file(uring_result_file((void *)ring, slot, res), how);
+}
+
+/*
+ * io_uring_complete(ctx, req, ...): the rest of its arguments changed
+ * (6.1: user_data, res, cflags, extra1, extra2; later a struct
+ * io_uring_cqe *); the result is the request's own cqe.res, which the
+ * kernel posts (req NULL for a CQE that belongs to no request).
+ */
+SEC("raw_tp/io_uring_complete")
+int tp_io_uring_complete(struct bpf_raw_tracepoint_args *ctx)
+{
+	if (!bpf_core_type_exists(struct io_kiocb))
+		return 0;
+	struct io_kiocb *req = (void *)ctx->args[1];
+	if (!req)
+		return 0;
+	__u8 op = req_opcode(req);
+	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2 && !is_name_op(op))
+		return 0;
+	int res = BPF_CORE_READ(req, cqe.res);
+	if (op == IORING_OP_OPENAT || op == IORING_OP_OPENAT2)
+		return uring_open_done(ctx->args[0], (__u64)req, res);
+	if (uring_name_n)
+		return uring_name_done((__u64)req, res);
+	return 0;
 }
 
 /*
@@ -208,26 +323,29 @@ int tp_io_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
  * full goes to the overflow list without io_uring_complete (6.1 fires
  * io_uring_complete first, which removed the entry: no double count).
  */
-SEC("tracepoint/io_uring/io_uring_cqe_overflow")
-int tp_io_uring_cqe_overflow(struct trace_event_raw_io_uring_cqe_overflow *ctx)
+/* io_uring_cqe_overflow(void *ctx, unsigned long long user_data, s32 res,
+ *                       u32 cflags, void *ocqe) */
+SEC("raw_tp/io_uring_cqe_overflow")
+int tp_io_uring_cqe_overflow(struct bpf_raw_tracepoint_args *ctx)
 {
+	struct overflow_match m = {
+		.ctx = ctx->args[0],
+		.user_data = ctx->args[1],
+		.res = (__s32)ctx->args[2],
+	};
+	if (uring_name_n) {
+		bpf_for_each_map_elem(&uring_names, match_name, &m, 0);
+		if (m.req)
+			return uring_name_done(m.req, m.res);
+	}
 	if (!uring_open_n)
 		return 0;
-	struct overflow_match m = {
-		.ctx = (__u64)ctx->ctx,
-		.user_data = ctx->user_data,
-		.res = ctx->res,
-	};
 	bpf_for_each_map_elem(&uring_opens, match_open, &m, 0);
 	if (!m.req)
 		return 0;
-	uring_forget(m.req);
-	if (m.res < 0)
-		return 0;
-	struct io_kiocb *req = (void *)m.req;
-	__u64 how = BPF_CORE_READ(req_open(req), how.flags);
-	return on_uring_file(uring_result_file(ctx->ctx, m.slot, m.res), how);
+	return uring_open_done(ctx->args[0], m.req, m.res);
 }
+
 /*
  * include/trace/events/sched.h: sched_process_exec(struct task_struct *p,
  * pid_t old_pid, struct linux_binprm *bprm). Every hook loads one of the

@@ -24,7 +24,7 @@
  * filtered files cost no ring-buffer space.
  */
 static __always_inline void report(struct scratch *s, struct task_struct *task, __u64 pid_tgid,
-				   __u64 uid_gid, char *comm, __u8 pflags, __u8 hook, __u8 flags)
+				   __u64 uid_gid, char *comm, __u8 pflags, __u8 hook, __u32 flags)
 {
 	bool truncated = pflags & EVENT_F_TRUNCATED;
 	__u32 off = s->off;
@@ -80,7 +80,14 @@ static __always_inline void report(struct scratch *s, struct task_struct *task, 
 	e->gid = uid_gid >> 32;
 	e->path_len = len;
 	e->hook = hook;
-	e->flags = flags | pflags | (truncated ? EVENT_F_TRUNCATED : 0);
+	e->flags = (__u8)flags | pflags | (truncated ? EVENT_F_TRUNCATED : 0);
+	/* The op: the caller's (bits above the flags), else the flags say it. */
+	__u8 op = flags >> OP_SHIFT;
+	if (!op && (flags & EVENT_F_MKNOD))
+		op = FILE_OP_MKNOD;
+	if (!op && (flags & EVENT_F_TMPFILE_LINK))
+		op = FILE_OP_TMPFILE_LINK;
+	e->op = op;
 	__builtin_memcpy(e->comm, comm, EVENT_COMM_LEN);
 	bpf_probe_read_kernel(e->path, EVENT_PATH_LEN, &s->buf[off & (PATH_BUF - 1)]);
 	fill_identity(e, task);
@@ -88,7 +95,6 @@ static __always_inline void report(struct scratch *s, struct task_struct *task, 
 	e->mnt_id = s->mnt_id;
 	e->mnt_path_off = mnt_path_off;
 	e->where = where;
-	e->_pad = 0;
 	bpf_ringbuf_submit(e, wakeup_flags());
 }
 
@@ -127,9 +133,10 @@ static __always_inline int on_file(struct file *f, __u8 hook, __u8 flags, bool m
 	return 0;
 }
 
-/* report_dentry reports the file at dentry on mnt, made by the current task. */
+/* report_dentry reports the file at dentry on mnt, made by the current task
+ * (flags: EVENT_F_* bits, and an enum file_op above OP_SHIFT). */
 static __always_inline void report_dentry(struct dentry *dentry, struct vfsmount *mnt, __u8 hook,
-					  __u8 flags)
+					  __u32 flags)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();

@@ -55,11 +55,18 @@ enum {
 	SC_MKNOD,
 	SC_MKNODAT,
 	SC_LINK,
+	SC_LINKAT,
+	SC_RENAME,
+	SC_RENAMEAT,
+	SC_RENAMEAT2,
 };
+
+/* The kinds past SC_LINK take four or five arguments (a[3], a[4]). */
+#define SC_FIVE_ARGS SC_LINKAT
 
 struct syscall_args {
 	int kind;
-	unsigned long a[3];
+	unsigned long a[5];
 };
 
 #if defined(__TARGET_ARCH_arm64)
@@ -111,12 +118,15 @@ static __always_inline bool syscall_of(struct pt_regs *regs, struct syscall_args
 		kind = SC_OPENAT;
 		break;
 	case 85: kind = SC_CREAT; break;
+	case 82: kind = SC_RENAME; break;
 	case 86: kind = SC_LINK; break;
 	case 133: kind = SC_MKNOD; break;
 	case 259: kind = SC_MKNODAT; break;
-	case 265: kind = SC_LINK; break; /* linkat */
+	case 264: kind = SC_RENAMEAT; break;
+	case 265: kind = SC_LINKAT; break;
+	case 316: kind = SC_RENAMEAT2; break;
 	case 437: kind = SC_OPENAT2; break;
-	case 5: case 8: case 9: case 14: case 295: case 297: case 303:
+	case 5: case 8: case 9: case 14: case 38: case 295: case 297: case 302: case 303: case 353:
 		break; /* only as ia32 syscalls */
 	default:
 		return false;
@@ -130,9 +140,12 @@ static __always_inline bool syscall_of(struct pt_regs *regs, struct syscall_args
 		case 8: kind = SC_CREAT; break;
 		case 9: kind = SC_LINK; break;
 		case 14: kind = SC_MKNOD; break;
+		case 38: kind = SC_RENAME; break;
 		case 295: kind = SC_OPENAT; break;
 		case 297: kind = SC_MKNODAT; break;
-		case 303: kind = SC_LINK; break;
+		case 302: kind = SC_RENAMEAT; break;
+		case 303: kind = SC_LINKAT; break;
+		case 353: kind = SC_RENAMEAT2; break;
 		case 437: kind = SC_OPENAT2; break;
 		default: return false;
 		}
@@ -140,12 +153,20 @@ static __always_inline bool syscall_of(struct pt_regs *regs, struct syscall_args
 		sc->a[0] = (__u32)REG(typed, regs, bx);
 		sc->a[1] = (__u32)REG(typed, regs, cx);
 		sc->a[2] = (__u32)REG(typed, regs, dx);
+		if (kind >= SC_FIVE_ARGS) {
+			sc->a[3] = (__u32)REG(typed, regs, si);
+			sc->a[4] = (__u32)REG(typed, regs, di);
+		}
 	} else {
 		if (!kind)
 			return false;
 		sc->a[0] = REG(typed, regs, di);
 		sc->a[1] = REG(typed, regs, si);
 		sc->a[2] = REG(typed, regs, dx);
+		if (kind >= SC_FIVE_ARGS) {
+			sc->a[3] = REG(typed, regs, r10);
+			sc->a[4] = REG(typed, regs, r8);
+		}
 	}
 	sc->kind = kind;
 	return true;
@@ -164,9 +185,11 @@ static __always_inline bool syscall_of(struct pt_regs *regs, struct syscall_args
 		kind = SC_OPENAT;
 		break;
 	case 33: kind = SC_MKNODAT; break;
-	case 37: kind = SC_LINK; break; /* linkat */
+	case 37: kind = SC_LINKAT; break;
+	case 38: kind = SC_RENAMEAT; break;
+	case 276: kind = SC_RENAMEAT2; break;
 	case 437: kind = SC_OPENAT2; break;
-	case 5: case 8: case 9: case 14: case 322: case 324: case 330:
+	case 5: case 8: case 9: case 14: case 322: case 324: case 329: case 330: case 382:
 		break; /* only as AArch32 syscalls */
 	default:
 		return false;
@@ -181,9 +204,12 @@ static __always_inline bool syscall_of(struct pt_regs *regs, struct syscall_args
 		case 8: kind = SC_CREAT; break;
 		case 9: kind = SC_LINK; break;
 		case 14: kind = SC_MKNOD; break;
+		case 38: kind = SC_RENAME; break;
 		case 322: kind = SC_OPENAT; break;
 		case 324: kind = SC_MKNODAT; break;
-		case 330: kind = SC_LINK; break;
+		case 329: kind = SC_RENAMEAT; break;
+		case 330: kind = SC_LINKAT; break;
+		case 382: kind = SC_RENAMEAT2; break;
 		case 437: kind = SC_OPENAT2; break;
 		default: return false;
 		}
@@ -194,10 +220,16 @@ static __always_inline bool syscall_of(struct pt_regs *regs, struct syscall_args
 	sc->a[0] = REG(typed, r, orig_x0);
 	sc->a[1] = REG(typed, r, regs[1]);
 	sc->a[2] = REG(typed, r, regs[2]);
+	if (kind >= SC_FIVE_ARGS) {
+		sc->a[3] = REG(typed, r, regs[3]);
+		sc->a[4] = REG(typed, r, regs[4]);
+	}
 	if (compat) {
 		sc->a[0] = (__u32)sc->a[0];
 		sc->a[1] = (__u32)sc->a[1];
 		sc->a[2] = (__u32)sc->a[2];
+		sc->a[3] = (__u32)sc->a[3];
+		sc->a[4] = (__u32)sc->a[4];
 	}
 	sc->kind = kind;
 	return true;

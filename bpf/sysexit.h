@@ -83,6 +83,22 @@ static __always_inline int on_open_exit(long fd, __u32 flags, bool typed)
 }
 
 /*
+ * The open handler as global functions, one per register access (tp_btf,
+ * raw_tp): the verifier checks each once, apart from sys_exit, and their
+ * stack frames are not added to sys_exit's (the 512 bytes a chain of calls
+ * may use: sys_exit, name_report and root_side would exceed it).
+ */
+__noinline int open_exit_btf(long fd, __u32 flags)
+{
+	return on_open_exit(fd, flags, true);
+}
+
+__noinline int open_exit_raw(long fd, __u32 flags)
+{
+	return on_open_exit(fd, flags, false);
+}
+
+/*
  * mknod at sys_exit: the created dentry is not reachable from the
  * registers. The directory is: the cwd or dfd's file, walked as any file's.
  * A name without '/' (past a leading one) is then the last component and
@@ -97,23 +113,54 @@ static __always_inline int on_open_exit(long fd, __u32 flags, bool typed)
  * (twice the per-syscall cost) and would still miss a rewrite that is undone between the kernel's
  * copy and either read, so there is none.
  */
-static __always_inline void mknod_report(struct scratch *s, struct task_struct *task,
-					 __u64 pid_tgid, __u64 uid_gid, char *comm, int dfd,
-					 __u64 filename)
+/*
+ * A global function: the verifier checks it once, apart from its callers
+ * (mknod, and rename and link with their two names for RENAME_EXCHANGE),
+ * instead of once per call site with the path walk each time (which took
+ * sys_exit past the 1M instructions it allows). The task filters ran in
+ * the caller. It claims its own scratch slot: a pointer argument of a
+ * global function is plain memory to the verifier, which 6.1 refuses as a
+ * map key (the prefix filter's lookup).
+ */
+/* name_report's flags: filename is the key (request) of an io_uring rename
+ * or link in uring_names, whose new (NAME_URING_NEW) or old name is read. */
+#define NAME_URING_NEW (1U << 31)
+#define NAME_URING_OLD (1U << 30)
+
+static __always_inline int name_report_in(struct scratch *s, int dfd, __u64 filename, __u32 flags)
 {
-	__u8 flags = EVENT_F_MKNOD;
+	bool preloaded = flags & (NAME_URING_NEW | NAME_URING_OLD);
+	if (preloaded) {
+		__u64 req = filename;
+		struct uring_name *v = bpf_map_lookup_elem(&uring_names, &req);
+		filename = 0;
+		if (v)
+			filename = bpf_probe_read_kernel_str(
+				s->name, EVENT_PATH_LEN,
+				(flags & NAME_URING_NEW) ? v->new_name : v->old_name);
+	}
+	flags &= ~(NAME_URING_NEW | NAME_URING_OLD);
+	struct task_struct *task = (void *)bpf_get_current_task();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	char comm[EVENT_COMM_LEN] = {};
+	flags |= current_comm(task, comm);
 	bool truncated = false;
-	long n = bpf_probe_read_user_str(s->name, EVENT_PATH_LEN, (const void *)filename);
+	long n = preloaded
+			 ? (long)filename
+			 : bpf_probe_read_user_str(s->name, EVENT_PATH_LEN, (const void *)filename);
 	if (n <= 1) {
 		/* unreadable now (unmapped by another thread): the directory alone */
 		s->name[0] = 0;
 		n = 1;
 		flags |= EVENT_F_UNRESOLVED;
 		truncated = true;
-	} else if (n == EVENT_PATH_LEN) {
+	} else if (n >= EVENT_PATH_LEN) {
 		char c = 0;
-		bpf_probe_read_user(&c, 1, (const void *)filename + EVENT_PATH_LEN - 1);
-		if (c) {
+		if (!preloaded)
+			bpf_probe_read_user(&c, 1, (const void *)filename + EVENT_PATH_LEN - 1);
+		n = EVENT_PATH_LEN;
+		if (c || preloaded) {
 			flags |= EVENT_F_UNRESOLVED; /* the cut-off rest may hold a '/' */
 			truncated = true;
 		}
@@ -146,7 +193,7 @@ static __always_inline void mknod_report(struct scratch *s, struct task_struct *
 		struct file *dir = fd_file(task, dfd);
 		if (!dir) {
 			count(COUNTER_FD_RACE); /* dfd closed by another thread since */
-			return;
+			return 0;
 		}
 		read_path(&at, (void *)dir + bpf_core_field_offset(struct file, f_path));
 	}
@@ -157,25 +204,192 @@ static __always_inline void mknod_report(struct scratch *s, struct task_struct *
 	}
 	pflags |= resolve(s, at.dentry, at.mnt);
 	report(s, task, pid_tgid, uid_gid, comm, pflags, HOOK_TRACEPOINT, flags);
+	return 0;
+}
+
+__noinline int name_report(int dfd, __u64 filename, __u32 flags)
+{
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	name_report_in(s, dfd, filename, flags);
+	put_scratch(s);
+	return 0;
+}
+
+/* current_wanted applies the task filters to the current task. */
+static __always_inline bool current_wanted(void)
+{
+	char comm[EVENT_COMM_LEN] = {};
+	bpf_get_current_comm(comm, sizeof(comm));
+	return task_wanted(bpf_get_current_pid_tgid(), bpf_get_current_uid_gid(), comm);
 }
 
 static __always_inline int on_mknod_exit(int dfd, __u64 filename, __u32 mode)
 {
 	if ((mode & S_IFMT) != 0 && (mode & S_IFMT) != S_IFREG)
 		return 0;
+	if (!current_wanted())
+		return 0;
+	return name_report(dfd, filename, EVENT_F_MKNOD);
+}
+
+/*
+ * Renames and links of named files at sys_exit (FILE_OP_RENAME, FILE_OP_LINK): as for
+ * mknod, the new dentry is out of reach; the new name is reported from its
+ * directory (newdfd or the cwd, resolved in the kernel) and the name as
+ * written, EVENT_F_UNRESOLVED when that holds a '/' (see name_report).
+ * RENAME_EXCHANGE reports both names.
+ *
+ * Within one directory: not counted when both names' directory parts (up
+ * to the last '/'; "." and none are the same) are the same bytes and are
+ * looked up from the same place: both absolute, or both relative to the
+ * same directory (the same dfd, or dfds whose files are the same dentry;
+ * AT_FDCWD is the cwd). sed -i ("./sedXXXX" to "f"), an editor's "f~" or
+ * a package manager's "/usr/bin/x.dpkg-new" to "/usr/bin/x" stop there,
+ * after two user-memory reads. Limits (tracepoint hook only; kretprobe and
+ * fexit compare the kernel's parent dentries): the names are read after
+ * the syscall, so a sibling thread that rewrites them, chdir()s, dup2()s
+ * over a dfd or swaps a directory symlink between the kernel's two lookups
+ * can make a rename from elsewhere look like one within a directory. The
+ * file's type is not known at sys_exit: renames and links of any file,
+ * directories included, are counted here (kretprobe and fexit count
+ * regular files only).
+ */
+#define RENAME_EXCHANGE_FLAG (1 << 1)
+#define AT_EMPTY_PATH_FLAG 0x1000
+
+/* dir_part returns the length of the directory part of the NUL-terminated
+ * name in b (before its last '/'; 0 for none or "."), or -1 when the name
+ * is empty or unreadable. The last '/' seen is kept in *last, map memory:
+ * the verifier then sees an unknown value at each step and prunes the
+ * loop's states (a register holding it made one state per position). */
+static __always_inline int dir_part(const char *b, long n, __u32 *last)
+{
+	if (n <= 1)
+		return -1;
+	*(volatile __u32 *)last = 0;
+	for (int i = 1; i < EVENT_PATH_LEN; i++) {
+		if (i >= n - 1)
+			break;
+		if (b[i] == '/')
+			*(volatile __u32 *)last = i;
+	}
+	__u32 l = *(volatile __u32 *)last;
+	if (l == 0)
+		return b[0] == '/' ? 1 : 0; /* "/x": the root; "x": none */
+	if (l == 1 && b[0] == '.')
+		return 0;
+	return l;
+}
+
+static __always_inline struct dentry *start_dir(struct task_struct *task, int dfd)
+{
+	struct path at = {};
+	if (dfd == AT_FDCWD) {
+		read_path(&at, (void *)BPF_CORE_READ(task, fs) +
+				       bpf_core_field_offset(struct fs_struct, pwd));
+		return at.dentry;
+	}
+	struct file *f = fd_file(task, dfd);
+	if (!f)
+		return NULL;
+	return BPF_CORE_READ(f, f_path.dentry);
+}
+
+/* same_dir_in compares the names in s->name (na bytes read, the old) and
+ * s->buf (nb, the new), looked up from odfd and ndfd. */
+static __noinline bool same_dir_in(struct scratch *s, int odfd, int ndfd, long na, long nb)
+{
+	if (!s)
+		return false;
 	struct task_struct *task = (void *)bpf_get_current_task();
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
-	char comm[EVENT_COMM_LEN] = {};
-	bpf_get_current_comm(comm, sizeof(comm));
-	if (!task_wanted(pid_tgid, uid_gid, comm))
+	char *a = s->name;
+	char *b = &s->buf[0];
+	int la = dir_part(a, na, &s->k);
+	int lb = dir_part(b, nb, &s->n);
+	if (la < 0 || lb < 0 || la != lb || la >= EVENT_PATH_LEN)
+		return false;
+	for (int i = 0; i < EVENT_PATH_LEN; i++) {
+		if (i >= la)
+			break;
+		if (a[i] != b[i])
+			return false;
+	}
+	if (a[0] == '/')
+		return b[0] == '/';
+	if (b[0] == '/')
+		return false;
+	if (odfd == ndfd)
+		return true;
+	struct dentry *d = start_dir(task, odfd);
+	return d && d == start_dir(task, ndfd);
+}
+
+static __always_inline bool same_dir(struct scratch *s, int odfd, __u64 oname, int ndfd,
+				     __u64 nname)
+{
+	long na = bpf_probe_read_user_str(s->name, EVENT_PATH_LEN, (const void *)oname);
+	long nb = bpf_probe_read_user_str(s->buf, EVENT_PATH_LEN, (const void *)nname);
+	return same_dir_in(s, odfd, ndfd, na, nb);
+}
+
+static __always_inline int on_name_exit(struct syscall_args *sc)
+{
+	if (!sc)
+		return 0;
+	int odfd = (int)sc->a[0], ndfd = (int)sc->a[2];
+	__u64 oname = sc->a[1], nname = sc->a[3];
+	__u32 rflags = (__u32)sc->a[4];
+	__u32 op = FILE_OP_RENAME;
+	switch (sc->kind) {
+	case SC_LINK:
+		op = FILE_OP_LINK;
+		/* fallthrough */
+	case SC_RENAME:
+		odfd = AT_FDCWD;
+		ndfd = AT_FDCWD;
+		oname = sc->a[0];
+		nname = sc->a[1];
+		rflags = 0;
+		break;
+	case SC_LINKAT:
+		op = FILE_OP_LINK;
+		break;
+	case SC_RENAMEAT:
+		rflags = 0;
+		break;
+	}
+	if (!current_wanted())
 		return 0;
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	mknod_report(s, task, pid_tgid, uid_gid, comm, dfd, filename);
+	/* linkat(fd, "", ..., AT_EMPTY_PATH) names no directory: counted */
+	bool empty = op == FILE_OP_LINK && (rflags & AT_EMPTY_PATH_FLAG);
+	bool same = !empty && same_dir(s, odfd, oname, ndfd, nname);
 	put_scratch(s);
+	if (same)
+		return 0;
+	name_report(ndfd, nname, op << OP_SHIFT);
+	if (op == FILE_OP_RENAME && (rflags & RENAME_EXCHANGE_FLAG))
+		name_report(odfd, oname, op << OP_SHIFT);
 	return 0;
+}
+
+/*
+ * A successful link: an O_TMPFILE file's first name (tmpfile_exit), else a
+ * named file's new one (names_exit, as for renames). Global functions (see
+ * open_exit_btf), apart so that their frames do not add up.
+ */
+__noinline int tmpfile_exit(void)
+{
+	return on_link_exit();
+}
+
+__noinline int names_exit(struct syscall_args *sc)
+{
+	return on_name_exit(sc);
 }
 
 /*
@@ -221,7 +435,7 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret, bool type
 	case SC_OPENAT:
 	case SC_CREAT:
 	case SC_OPENAT2:
-		return on_open_exit(ret, flags, typed);
+		return typed ? open_exit_btf(ret, flags) : open_exit_raw(ret, flags);
 	case SC_MKNOD:
 		/* the same for mknod's AT_FDCWD: one call for both */
 		sc.a[2] = sc.a[1];
@@ -231,7 +445,14 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret, bool type
 	case SC_MKNODAT:
 		return ret == 0 ? on_mknod_exit((int)sc.a[0], sc.a[1], sc.a[2]) : 0;
 	case SC_LINK:
-		return ret == 0 ? on_link_exit() : 0;
+	case SC_LINKAT:
+		if (ret != 0 || tmpfile_exit())
+			return 0;
+		return names_exit(&sc);
+	case SC_RENAME:
+	case SC_RENAMEAT:
+	case SC_RENAMEAT2:
+		return ret == 0 ? names_exit(&sc) : 0;
 	}
 	return 0;
 }

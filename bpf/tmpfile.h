@@ -46,8 +46,8 @@ struct {
 struct tmpfile_scan {
 	__u32 tgid;
 	bool purge_only;
-	__u64 inode, mnt;	/* linked, registered by this process */
-	__u64 other, other_mnt; /* linked, registered by another process */
+	bool purge_named; /* drop this process's named entries (io_uring linked them) */
+	__u64 inode, mnt; /* linked, registered by this process */
 };
 
 static long scan_tmpfile(struct bpf_map *map, __u64 *key, struct tmpfile_info *v,
@@ -62,15 +62,36 @@ static long scan_tmpfile(struct bpf_map *map, __u64 *key, struct tmpfile_info *v
 	if (c->purge_only || BPF_CORE_READ(inode, __i_nlink) == 0)
 		return 0;
 	if (v->tgid == c->tgid) {
+		if (c->purge_named) {
+			bpf_map_delete_elem(map, key);
+			return 0;
+		}
 		c->inode = *key;
 		c->mnt = v->mnt;
 		return 1;
 	}
-	if (!c->other) {
-		c->other = *key;
-		c->other_mnt = v->mnt;
-	}
+	/*
+	 * Named, but registered by another process: named by a link this
+	 * process did not make (through io_uring, counted there as a link), or
+	 * one another process is making (a child after fork, a file passed
+	 * over a socket), which that process's own link reports by its new
+	 * name (FILE_OP_LINK, sysexit.h). Never credited to this process:
+	 * dropped from the registry.
+	 */
+	bpf_map_delete_elem(map, key);
 	return 0;
+}
+
+/*
+ * forget_named_tmpfiles drops the current process's registered O_TMPFILE
+ * files that have a name now: after an io_uring link of this process, which
+ * reported the name itself (urnames.h), so that its next link(2) does not
+ * report one of them again in place of its own.
+ */
+static __always_inline void forget_named_tmpfiles(void)
+{
+	struct tmpfile_scan c = {.tgid = bpf_get_current_pid_tgid() >> 32, .purge_named = true};
+	bpf_for_each_map_elem(&tmpfiles, scan_tmpfile, &c, 0);
 }
 
 static __always_inline void register_tmpfile(struct inode *inode, struct vfsmount *mnt)
@@ -90,25 +111,22 @@ static __always_inline void register_tmpfile(struct inode *inode, struct vfsmoun
 		count(COUNTER_INFLIGHT_FULL);
 }
 
-static __always_inline int on_link_exit(void)
+/* on_link_exit reports the O_TMPFILE file a link named; false: none. */
+static __always_inline bool on_link_exit(void)
 {
 	struct tmpfile_scan c = {.tgid = bpf_get_current_pid_tgid() >> 32};
 	bpf_for_each_map_elem(&tmpfiles, scan_tmpfile, &c, 0);
-	if (!c.inode) {
-		c.inode = c.other;
-		c.mnt = c.other_mnt;
-	}
 	if (!c.inode)
-		return 0;
+		return false;
 	__u64 key = c.inode;
 	bpf_map_delete_elem(&tmpfiles, &key);
 	struct inode *inode = (void *)c.inode;
 	void *first = BPF_CORE_READ(inode, i_dentry.first);
 	if (!first)
-		return 0;
+		return true;
 	struct dentry *d = first - bpf_core_field_offset(struct dentry, d_u.d_alias);
 	report_dentry(d, (void *)c.mnt, HOOK_TRACEPOINT, EVENT_F_TMPFILE_LINK);
-	return 0;
+	return true;
 }
 
 #endif /* KERNELEVENTS_TMPFILE_H */

@@ -25,7 +25,9 @@
 struct vfs_pending {
 	__u64 dentry; /* the new name (u64: no pointers in map values) */
 	__u64 mnt;    /* the struct vfsmount it is on */
-	__u64 inode;  /* link: the O_TMPFILE inode getting its first name */
+	__u64 inode;  /* link: the inode getting a name */
+	__u32 flags;  /* link: what to report (EVENT_F_*, op above OP_SHIFT) */
+	__u32 _pad;
 };
 
 struct {
@@ -63,15 +65,20 @@ struct {
  * follows) until the thread's next mknod or link; a full table is counted
  * (COUNTER_INFLIGHT_FULL).
  *
- * A link is a creation only when the inode had no name: i_nlink == 0, which
- * vfs_link allows only for an O_TMPFILE file opened without O_EXCL
- * (I_LINKABLE). Hard links of existing files are not creations.
+ * A link of an inode without a name (i_nlink == 0, which vfs_link allows
+ * only for an O_TMPFILE file opened without O_EXCL: I_LINKABLE) is that
+ * file's creation (FILE_OP_TMPFILE_LINK). A link of a regular file that has a
+ * name is a new name (FILE_OP_LINK) when it is made in another directory than
+ * the one the caller named the file by (old_dentry's parent): a second name
+ * in the same directory brings nothing in from outside it, and is not
+ * counted. Links of other file types are not counted.
  */
 static __always_inline void pend(void *map, struct dentry *dentry, struct vfsmount *mnt,
-				 struct inode *inode)
+				 struct inode *inode, __u32 flags)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct vfs_pending v = {.dentry = (__u64)dentry, .mnt = (__u64)mnt, .inode = (__u64)inode};
+	struct vfs_pending v = {
+		.dentry = (__u64)dentry, .mnt = (__u64)mnt, .inode = (__u64)inode, .flags = flags};
 	if (bpf_map_update_elem(map, &tid, &v, BPF_ANY))
 		count(COUNTER_INFLIGHT_FULL);
 }
@@ -80,7 +87,7 @@ static __always_inline int on_path_mknod(const struct path *dir, struct dentry *
 {
 	if ((mode & S_IFMT) != 0 && (mode & S_IFMT) != S_IFREG)
 		return 0;
-	pend(&mknod_pending, dentry, BPF_CORE_READ(dir, mnt), NULL);
+	pend(&mknod_pending, dentry, BPF_CORE_READ(dir, mnt), NULL, EVENT_F_MKNOD);
 	return 0;
 }
 
@@ -88,15 +95,22 @@ static __always_inline int on_path_link(struct dentry *old, const struct path *n
 					struct dentry *new)
 {
 	struct inode *inode = BPF_CORE_READ(old, d_inode);
-	if (!inode || BPF_CORE_READ(inode, __i_nlink) != 0)
+	if (!inode)
 		return 0;
-	pend(&link_pending, new, BPF_CORE_READ(new_dir, mnt), inode);
+	if (BPF_CORE_READ(inode, __i_nlink) == 0) {
+		pend(&link_pending, new, BPF_CORE_READ(new_dir, mnt), inode, EVENT_F_TMPFILE_LINK);
+		return 0;
+	}
+	if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFREG ||
+	    BPF_CORE_READ(old, d_parent) == BPF_CORE_READ(new_dir, dentry))
+		return 0;
+	pend(&link_pending, new, BPF_CORE_READ(new_dir, mnt), inode, FILE_OP_LINK << OP_SHIFT);
 	return 0;
 }
 
-/* dentry: the vfs_* call's dentry (fexit), or NULL when unknown (kretprobe). */
-static __always_inline int on_vfs_done(void *map, struct dentry *dentry, long ret, __u8 hook,
-				       __u8 flags)
+/* dentry: the vfs_* call's dentry (fexit), or NULL when unknown (kretprobe).
+ * What is reported (flags, op) was kept with the entry. */
+static __always_inline int on_vfs_done(void *map, struct dentry *dentry, long ret, __u8 hook)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct vfs_pending *p = bpf_map_lookup_elem(map, &tid);
@@ -114,7 +128,110 @@ static __always_inline int on_vfs_done(void *map, struct dentry *dentry, long re
 	bpf_map_delete_elem(map, &tid);
 	if (ret != 0)
 		return 0;
-	report_dentry((void *)v.dentry, (void *)v.mnt, hook, flags);
+	report_dentry((void *)v.dentry, (void *)v.mnt, hook, v.flags);
+	return 0;
+}
+
+/*
+ * Renames, for the kretprobe and fexit hooks (32-bit and io_uring callers
+ * included: all go through do_renameat2). fs/namei.c do_renameat2 checks
+ * that both names are on one mount (EXDEV), then calls
+ * security_path_rename(&old_path, old_dentry, &new_path, new_dentry, flags)
+ * and vfs_rename(&rd). When vfs_rename returns 0 the file that was at
+ * old_dentry is at the new name, and old_dentry is its dentry there
+ * (d_move; with RENAME_EXCHANGE d_exchange also moves new_dentry's file to
+ * the old name).
+ *
+ * A rename is counted (FILE_OP_RENAME) when it brings a regular file into
+ * another directory: old and new parent directories are different dentries.
+ * With RENAME_EXCHANGE each of the two files is new in the other's
+ * directory, so each regular one is counted. A rename within one directory
+ * (an editor's or sed -i's temporary file renamed over the original, a
+ * package manager's) stops at the parents' comparison, before any map
+ * update: it costs two reads and makes no series. RENAME_NOREPLACE and
+ * RENAME_WHITEOUT are renames like the others (the whiteout left at the old
+ * name is a device node, not counted). Directories are not counted (the
+ * files they hold keep their names).
+ *
+ * overlayfs renames again on its upper layer, nested: fexit compares
+ * rd->old_dentry with the kept one; kretprobe, which has no arguments at
+ * return, waits until the kept dentry has moved under the new directory,
+ * which the outer call does last.
+ */
+struct rename_pending {
+	__u64 old_dentry; /* the file's dentry: at the new name after the rename */
+	__u64 new_dentry; /* RENAME_EXCHANGE: the other file's, at the old name after */
+	__u64 new_dir;	  /* the new name's directory (dentry) */
+	__u64 mnt;
+	__u8 report_old; /* the file at old_dentry is a regular file */
+	__u8 report_new; /* RENAME_EXCHANGE and the other file is a regular file */
+	__u8 _pad[6];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct rename_pending);
+} rename_pending SEC(".maps");
+
+/* include/uapi/linux/fs.h */
+#define RENAME_EXCHANGE (1 << 1)
+
+static __always_inline bool is_reg(struct dentry *d)
+{
+	struct inode *inode = BPF_CORE_READ(d, d_inode);
+	return inode && (BPF_CORE_READ(inode, i_mode) & S_IFMT) == S_IFREG;
+}
+
+static __always_inline int on_path_rename(const struct path *old_dir, struct dentry *old,
+					  const struct path *new_dir, struct dentry *new,
+					  unsigned int flags)
+{
+	struct dentry *nd = BPF_CORE_READ(new_dir, dentry);
+	if (BPF_CORE_READ(old_dir, dentry) == nd)
+		return 0; /* within one directory */
+	struct rename_pending v = {
+		.old_dentry = (__u64)old,
+		.new_dentry = (__u64) new,
+		.new_dir = (__u64)nd,
+		.mnt = (__u64)BPF_CORE_READ(new_dir, mnt),
+		.report_old = is_reg(old),
+		.report_new = (flags & RENAME_EXCHANGE) && is_reg(new),
+	};
+	if (!v.report_old && !v.report_new)
+		return 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	if (bpf_map_update_elem(&rename_pending, &tid, &v, BPF_ANY))
+		count(COUNTER_INFLIGHT_FULL);
+	return 0;
+}
+
+/* old: vfs_rename's rd->old_dentry (fexit), or NULL (kretprobe). */
+static __always_inline int on_rename_done(struct dentry *old, long ret, __u8 hook)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct rename_pending *p = bpf_map_lookup_elem(&rename_pending, &tid);
+	if (!p)
+		return 0;
+	struct rename_pending v = *p;
+	if (old) {
+		if ((__u64)old != v.old_dentry)
+			return 0; /* nested (overlayfs upper layer) */
+	} else if (ret == 0) {
+		struct dentry *d = (void *)v.old_dentry;
+		if ((__u64)BPF_CORE_READ(d, d_parent) != v.new_dir)
+			return 0; /* nested: the outer call has not moved it yet */
+	}
+	bpf_map_delete_elem(&rename_pending, &tid);
+	if (ret != 0)
+		return 0;
+	if (v.report_old)
+		report_dentry((void *)v.old_dentry, (void *)v.mnt, hook,
+			      FILE_OP_RENAME << OP_SHIFT);
+	if (v.report_new)
+		report_dentry((void *)v.new_dentry, (void *)v.mnt, hook,
+			      FILE_OP_RENAME << OP_SHIFT);
 	return 0;
 }
 

@@ -29,7 +29,7 @@ type Options struct {
 	// keeps them for the receiver's lifetime.
 	TTL time.Duration
 	// Which attributes are part of the key.
-	Comm, UID, Hook, Path, PID bool
+	Comm, UID, Hook, Path, PID, Op bool
 	// Workload, when set, maps a sample to a workload id (0 for none): the
 	// resource the series belongs to. It runs on the reader goroutine.
 	Workload func(*event.Event) uint32
@@ -43,6 +43,7 @@ type Key struct {
 	UID      uint32
 	PID      uint32
 	Hook     event.Hook
+	Op       event.Op
 	Dir      uint32
 	Path     uint32
 }
@@ -94,8 +95,9 @@ func (t *Table) Add(e *event.Event) {
 // off the reader goroutine and calls this when it knows).
 func (t *Table) AddAs(e *event.Event, w uint32) {
 	p := e.Path
-	if e.Flags&event.FlagMknod != 0 && needsClean(p) {
-		// mknod names are as the caller passed them ("./x", "a/../b").
+	if e.NameAsWritten() && needsClean(p) {
+		// mknod, link and rename names may be as the caller passed them
+		// ("./x", "a/../b").
 		p = []byte(path.Clean(string(p)))
 	}
 	k := Key{Workload: w}
@@ -110,6 +112,9 @@ func (t *Table) AddAs(e *event.Event, w uint32) {
 	}
 	if t.opts.Hook {
 		k.Hook = e.Hook
+	}
+	if t.opts.Op {
+		k.Op = e.Op
 	}
 
 	t.mu.Lock()

@@ -54,6 +54,8 @@ const (
 	knownWhere  = WhereOverlayUpper | WhereNoMountPath | WhereDisconnected | WhereOverlayUnfollowed | WhereUserNSFS
 	offExecNs   = int(unsafe.Offsetof(typesEvent{}.ExecNs))
 	offExecSt   = int(unsafe.Offsetof(typesEvent{}.ExecState))
+	offOp       = int(unsafe.Offsetof(typesEvent{}.Op))
+	opMax       = OpRename
 )
 
 // ExecState says whether the sample's executable (ExeDev, ExeIno: the
@@ -153,6 +155,40 @@ const (
 	WhereNodeUnknown = Where(0x80)
 )
 
+// Op says how the sample's name came to be.
+type Op uint8
+
+// Ops: enum file_op in bpf/event.h.
+const (
+	// OpCreate: an open made the file (open, openat, openat2, creat, io_uring).
+	OpCreate = Op(typesFileOpFILE_OP_CREATE)
+	// OpMknod: mknod or mknodat (FlagMknod is set too).
+	OpMknod = Op(typesFileOpFILE_OP_MKNOD)
+	// OpTmpfileLink: an O_TMPFILE file got its first name (FlagTmpfileLink too).
+	OpTmpfileLink = Op(typesFileOpFILE_OP_TMPFILE_LINK)
+	// OpLink: a file that had a name got a new one in another directory.
+	OpLink = Op(typesFileOpFILE_OP_LINK)
+	// OpRename: a rename brought a file in from another directory.
+	OpRename = Op(typesFileOpFILE_OP_RENAME)
+)
+
+// String returns the name of the kernelevents.file.operation attribute.
+func (o Op) String() string {
+	switch o {
+	case OpCreate:
+		return "create"
+	case OpMknod:
+		return "mknod"
+	case OpTmpfileLink:
+		return "tmpfile_link"
+	case OpLink:
+		return "link"
+	case OpRename:
+		return "rename"
+	}
+	return fmt.Sprintf("op(%d)", uint8(o))
+}
+
 // Counter is an index of the kernel's per-CPU counters map, one per reason a
 // sample could not be delivered (internal/probe names them).
 type Counter uint32
@@ -164,6 +200,8 @@ const (
 	CounterIOURingUnobserved = Counter(typesCounterIdxCOUNTER_IO_URING)
 	CounterInflightTableFull = Counter(typesCounterIdxCOUNTER_INFLIGHT_FULL)
 	CounterScratchBusy       = Counter(typesCounterIdxCOUNTER_SCRATCH_BUSY)
+	CounterCoreDump          = Counter(typesCounterIdxCOUNTER_CORE_DUMP)
+	CounterURingInstall      = Counter(typesCounterIdxCOUNTER_URING_INSTALL)
 	// Counters is the number of counters (the map's size): an index is
 	// below it.
 	Counters = int(typesCounterIdxCOUNTER_MAX)
@@ -179,6 +217,7 @@ var (
 	errFlags     = fmt.Errorf("%w: unknown flags", ErrMalformed)
 	errWhere     = fmt.Errorf("%w: unknown where bits", ErrMalformed)
 	errMntOff    = fmt.Errorf("%w: mount path offset", ErrMalformed)
+	errOp        = fmt.Errorf("%w: unknown operation", ErrMalformed)
 )
 
 // Event is one decoded sample. Comm and Path alias the buffer given to
@@ -212,6 +251,9 @@ type Event struct {
 	ExecNs    uint64
 	Hook      Hook
 	Flags     Flags
+	// Op is how the name came to be: an open, mknod, or a link or rename
+	// that brought the file in from another directory.
+	Op Op
 	// Comm is the task's name, without the NUL padding.
 	Comm []byte
 	// Path is the created file's path on the node: Decode sets it to
@@ -266,6 +308,10 @@ func Decode(b []byte, e *Event) error {
 	if flags&^knownFlg != 0 {
 		return fmt.Errorf("%w: %#x", errFlags, uint8(flags))
 	}
+	op := Op(b[offOp])
+	if op > opMax {
+		return fmt.Errorf("%w: %d", errOp, op)
+	}
 	e.TimeNs = le.Uint64(b[offTsNs:])
 	e.CgroupID = le.Uint64(b[offCgroupID:])
 	e.TGID = le.Uint32(b[offTgid:])
@@ -289,6 +335,7 @@ func Decode(b []byte, e *Event) error {
 	e.ExecState = ExecState(le.Uint32(b[offExecSt:]))
 	e.Hook = hook
 	e.Flags = flags
+	e.Op = op
 	e.Comm = CString(b[offComm : offComm+CommLen])
 	e.Path = path
 	e.FSPath = path
@@ -303,6 +350,23 @@ func Decode(b []byte, e *Event) error {
 		}
 	}
 	return nil
+}
+
+// NameAsWritten reports whether the path's last part may be the caller's
+// name as written ("./x", "a/../b"): mknod, link and rename seen by the
+// tracepoint hook, whose new dentry is out of its reach. Such paths are
+// cleaned (path.Clean) before they are labelled.
+func (e *Event) NameAsWritten() bool {
+	return e.Flags&FlagMknod != 0 || e.Op == OpLink || e.Op == OpRename
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // CString cuts b at its first NUL.
@@ -348,6 +412,7 @@ func Encode(e *Event) []byte {
 	b[offWhere] = byte(where)
 	b[offHook] = byte(e.Hook)
 	b[offFlags] = byte(e.Flags)
+	b[offOp] = byte(e.Op)
 	copy(b[offComm:offComm+CommLen-1], e.Comm)
 	return b
 }

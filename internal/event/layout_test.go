@@ -68,7 +68,7 @@ func TestLayoutMatchesBPF(t *testing.T) {
 			"mnt_id":       {340, 4, offMntID},
 			"mnt_path_off": {344, 2, offMntOff},
 			"where":        {346, 1, offWhere},
-			"_pad":         {347, 1, offWhere + 1},
+			"op":           {347, 1, offOp},
 			// appended for the exec record (issue 24)
 			"exec_state": {348, 4, offExecSt},
 			"exec_ns":    {352, 8, offExecNs},
@@ -182,6 +182,26 @@ func TestLayoutMatchesBPF(t *testing.T) {
 		}
 	})
 
+	t.Run("enum file_op", func(t *testing.T) {
+		named := map[string]Op{
+			"FILE_OP_CREATE":       OpCreate,
+			"FILE_OP_MKNOD":        OpMknod,
+			"FILE_OP_TMPFILE_LINK": OpTmpfileLink,
+			"FILE_OP_LINK":         OpLink,
+			"FILE_OP_RENAME":       OpRename,
+		}
+		got := enumValues(t, types, "file_op")
+		assert.Len(t, got, len(named), "operations in C: %v", got)
+		for name, v := range got {
+			o, ok := named[name]
+			if assert.True(t, ok, "C operation %s (%d) has no Go name", name, v) {
+				assert.EqualValues(t, v, o, name)
+			}
+			assert.NotContains(t, Op(v).String(), "op(", "%s has no String name", name)
+			assert.LessOrEqual(t, Op(v), Op(opMax), "%s = %d above what Decode accepts", name, v)
+		}
+	})
+
 	t.Run("enum counter_idx", func(t *testing.T) {
 		named := map[string]Counter{
 			"COUNTER_LOST":          CounterRingBufferFull,
@@ -189,6 +209,8 @@ func TestLayoutMatchesBPF(t *testing.T) {
 			"COUNTER_IO_URING":      CounterIOURingUnobserved,
 			"COUNTER_INFLIGHT_FULL": CounterInflightTableFull,
 			"COUNTER_SCRATCH_BUSY":  CounterScratchBusy,
+			"COUNTER_CORE_DUMP":     CounterCoreDump,
+			"COUNTER_URING_INSTALL": CounterURingInstall,
 		}
 		got := enumValues(t, types, "counter_idx")
 		require.Contains(t, got, "COUNTER_MAX")

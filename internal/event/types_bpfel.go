@@ -21,7 +21,9 @@ const (
 	typesCounterIdxCOUNTER_IO_URING      typesCounterIdx = 2
 	typesCounterIdxCOUNTER_INFLIGHT_FULL typesCounterIdx = 3
 	typesCounterIdxCOUNTER_SCRATCH_BUSY  typesCounterIdx = 4
-	typesCounterIdxCOUNTER_MAX           typesCounterIdx = 5
+	typesCounterIdxCOUNTER_CORE_DUMP     typesCounterIdx = 5
+	typesCounterIdxCOUNTER_URING_INSTALL typesCounterIdx = 6
+	typesCounterIdxCOUNTER_MAX           typesCounterIdx = 7
 )
 
 type typesEvent struct {
@@ -46,7 +48,7 @@ type typesEvent struct {
 	MntId      uint32
 	MntPathOff uint16
 	Where      uint8
-	Pad        uint8
+	Op         uint8
 	ExecState  uint32
 	ExecNs     uint64
 }
@@ -68,6 +70,16 @@ const (
 	typesExecStateEXEC_UNKNOWN  typesExecState = 0
 	typesExecStateEXEC_SAME     typesExecState = 1
 	typesExecStateEXEC_REPLACED typesExecState = 2
+)
+
+type typesFileOp uint32
+
+const (
+	typesFileOpFILE_OP_CREATE       typesFileOp = 0
+	typesFileOpFILE_OP_MKNOD        typesFileOp = 1
+	typesFileOpFILE_OP_TMPFILE_LINK typesFileOp = 2
+	typesFileOpFILE_OP_LINK         typesFileOp = 3
+	typesFileOpFILE_OP_RENAME       typesFileOp = 4
 )
 
 type typesHookId uint32
@@ -97,6 +109,7 @@ const (
 	typesVarUnusedEvent      = "unused_event"
 	typesVarUnusedEventFlag  = "unused_event_flag"
 	typesVarUnusedExecState  = "unused_exec_state"
+	typesVarUnusedFileOp     = "unused_file_op"
 	typesVarUnusedHookId     = "unused_hook_id"
 	typesVarUnusedWhereFlag  = "unused_where_flag"
 )
@@ -159,6 +172,7 @@ type typesVariableSpecs struct {
 	UnusedEvent      *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedEventFlag  *ebpf.VariableSpec `ebpf:"unused_event_flag"`
 	UnusedExecState  *ebpf.VariableSpec `ebpf:"unused_exec_state"`
+	UnusedFileOp     *ebpf.VariableSpec `ebpf:"unused_file_op"`
 	UnusedHookId     *ebpf.VariableSpec `ebpf:"unused_hook_id"`
 	UnusedWhereFlag  *ebpf.VariableSpec `ebpf:"unused_where_flag"`
 }
@@ -197,6 +211,7 @@ type typesVariables struct {
 	UnusedEvent      *ebpf.Variable `ebpf:"unused_event"`
 	UnusedEventFlag  *ebpf.Variable `ebpf:"unused_event_flag"`
 	UnusedExecState  *ebpf.Variable `ebpf:"unused_exec_state"`
+	UnusedFileOp     *ebpf.Variable `ebpf:"unused_file_op"`
 	UnusedHookId     *ebpf.Variable `ebpf:"unused_hook_id"`
 	UnusedWhereFlag  *ebpf.Variable `ebpf:"unused_where_flag"`
 }

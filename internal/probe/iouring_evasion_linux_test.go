@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -197,4 +198,39 @@ func rel(t *testing.T, base, p string) string {
 	r, err := filepath.Rel(base, p)
 	require.NoError(t, err)
 	return r
+}
+
+// TestIOUringInstallFailure (issue 24, section 3): an io_uring O_CREAT open
+// into a direct descriptor slot past the ring's table makes the file, then
+// fails (-EINVAL) when the ring takes it. kretprobe and fexit count the file
+// (do_filp_open made it); the tracepoint hook, whose completion shows only
+// the error, counts it as lost{io_uring_install_failed}. Never neither.
+func TestIOUringInstallFailure(t *testing.T) {
+	for _, h := range testedHooks() {
+		t.Run(string(h), func(t *testing.T) {
+			dir := testutil.TempDir(t)
+			p, c := watchDir(t, h, dir)
+			child := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{
+				{Kind: testutil.OpIOUringDirectNoSlot, Path: "no-slot"},
+			}})
+			_, err := os.Stat(filepath.Join(dir, "no-slot"))
+			require.NoError(t, err, "the kernel made the file before the ring refused it")
+			if h == HookTracepoint {
+				var lost map[string]uint64
+				deadline := time.Now().Add(10 * time.Second)
+				for {
+					lost, err = p.LostByReason()
+					require.NoError(t, err)
+					if lost[LostIOURingInstallFailed] > 0 || time.Now().After(deadline) {
+						break
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				assert.Equal(t, uint64(1), lost[LostIOURingInstallFailed])
+				return
+			}
+			got := c.wait(t, 1, uint32(child.PID))
+			assert.Equal(t, []string{filepath.Join(dir, "no-slot")}, paths(got))
+		})
+	}
 }

@@ -35,7 +35,7 @@ type kerneleventsEvent struct {
 	MntId      uint32
 	MntPathOff uint16
 	Where      uint8
-	Pad        uint8
+	Op         uint8
 	ExecState  uint32
 	ExecNs     uint64
 }
@@ -73,6 +73,17 @@ type kerneleventsPrefixKey struct {
 	Data      [128]uint8
 }
 
+type kerneleventsRenamePending struct {
+	_         structs.HostLayout
+	OldDentry uint64
+	NewDentry uint64
+	NewDir    uint64
+	Mnt       uint64
+	ReportOld uint8
+	ReportNew uint8
+	Pad       [6]uint8
+}
+
 type kerneleventsScratch struct {
 	_          structs.HostLayout
 	Busy       uint64
@@ -103,6 +114,18 @@ type kerneleventsTmpfileInfo struct {
 	Pad  uint32
 }
 
+type kerneleventsUringName struct {
+	_        structs.HostLayout
+	Ctx      uint64
+	UserData uint64
+	OldDfd   int32
+	NewDfd   int32
+	Flags    uint32
+	Op       uint32
+	OldName  [256]int8
+	NewName  [256]int8
+}
+
 type kerneleventsUringOpen struct {
 	_        structs.HostLayout
 	Ctx      uint64
@@ -116,59 +139,70 @@ type kerneleventsVfsPending struct {
 	Dentry uint64
 	Mnt    uint64
 	Inode  uint64
+	Flags  uint32
+	Pad    uint32
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	kerneleventsMapCgroupExclude            = "cgroup_exclude"
-	kerneleventsMapCommExclude              = "comm_exclude"
-	kerneleventsMapCounters                 = "counters"
-	kerneleventsMapEvents                   = "events"
-	kerneleventsMapExecBuf                  = "exec_buf"
-	kerneleventsMapExecHistory              = "exec_history"
-	kerneleventsMapExecLatest               = "exec_latest"
-	kerneleventsMapLinkPending              = "link_pending"
-	kerneleventsMapLostCgroups              = "lost_cgroups"
-	kerneleventsMapMknodPending             = "mknod_pending"
-	kerneleventsMapNodeDevs                 = "node_devs"
-	kerneleventsMapPathPrefixes             = "path_prefixes"
-	kerneleventsMapScratchMap               = "scratch_map"
-	kerneleventsMapTmpfiles                 = "tmpfiles"
-	kerneleventsMapUidFilter                = "uid_filter"
-	kerneleventsMapUringOpens               = "uring_opens"
-	kerneleventsProgFentrySecurityPathLink  = "fentry_security_path_link"
-	kerneleventsProgFentrySecurityPathMknod = "fentry_security_path_mknod"
-	kerneleventsProgFexitDoFilpOpen         = "fexit_do_filp_open"
-	kerneleventsProgFexitVfsCreate          = "fexit_vfs_create"
-	kerneleventsProgFexitVfsLink            = "fexit_vfs_link"
-	kerneleventsProgKprobeSecurityPathLink  = "kprobe_security_path_link"
-	kerneleventsProgKprobeSecurityPathMknod = "kprobe_security_path_mknod"
-	kerneleventsProgKretprobeDoFilpOpen     = "kretprobe_do_filp_open"
-	kerneleventsProgKretprobeVfsCreate      = "kretprobe_vfs_create"
-	kerneleventsProgKretprobeVfsLink        = "kretprobe_vfs_link"
-	kerneleventsProgRawTpSchedProcessExec   = "raw_tp_sched_process_exec"
-	kerneleventsProgRawTpSchedProcessFork   = "raw_tp_sched_process_fork"
-	kerneleventsProgRawTpSysExit            = "raw_tp_sys_exit"
-	kerneleventsProgTpIoUringComplete       = "tp_io_uring_complete"
-	kerneleventsProgTpIoUringCqeOverflow    = "tp_io_uring_cqe_overflow"
-	kerneleventsProgTpIoUringSubmitReq      = "tp_io_uring_submit_req"
-	kerneleventsProgTpIoUringSubmitSqe      = "tp_io_uring_submit_sqe"
-	kerneleventsProgTpSchedProcessExec      = "tp_sched_process_exec"
-	kerneleventsProgTpSchedProcessFork      = "tp_sched_process_fork"
-	kerneleventsProgTpSysExit               = "tp_sys_exit"
-	kerneleventsVarFilterCgroups            = "filter_cgroups"
-	kerneleventsVarFilterComms              = "filter_comms"
-	kerneleventsVarFilterPrefixes           = "filter_prefixes"
-	kerneleventsVarFilterUids               = "filter_uids"
-	kerneleventsVarSelfPidnsDev             = "self_pidns_dev"
-	kerneleventsVarSelfPidnsIno             = "self_pidns_ino"
-	kerneleventsVarSelfTgid                 = "self_tgid"
-	kerneleventsVarUnknownZero              = "unknown_zero"
-	kerneleventsVarUnusedEvent              = "unused_event"
-	kerneleventsVarUringOpenN               = "uring_open_n"
-	kerneleventsVarWakeupBytes              = "wakeup_bytes"
+	kerneleventsMapCgroupExclude             = "cgroup_exclude"
+	kerneleventsMapCommExclude               = "comm_exclude"
+	kerneleventsMapCounters                  = "counters"
+	kerneleventsMapEvents                    = "events"
+	kerneleventsMapExecBuf                   = "exec_buf"
+	kerneleventsMapExecHistory               = "exec_history"
+	kerneleventsMapExecLatest                = "exec_latest"
+	kerneleventsMapLinkPending               = "link_pending"
+	kerneleventsMapLostCgroups               = "lost_cgroups"
+	kerneleventsMapMknodPending              = "mknod_pending"
+	kerneleventsMapNodeDevs                  = "node_devs"
+	kerneleventsMapPathPrefixes              = "path_prefixes"
+	kerneleventsMapRenamePending             = "rename_pending"
+	kerneleventsMapScratchMap                = "scratch_map"
+	kerneleventsMapTmpfiles                  = "tmpfiles"
+	kerneleventsMapUidFilter                 = "uid_filter"
+	kerneleventsMapUringNames                = "uring_names"
+	kerneleventsMapUringOpens                = "uring_opens"
+	kerneleventsProgFentrySecurityPathLink   = "fentry_security_path_link"
+	kerneleventsProgFentrySecurityPathMknod  = "fentry_security_path_mknod"
+	kerneleventsProgFentrySecurityPathRename = "fentry_security_path_rename"
+	kerneleventsProgFexitDoFilpOpen          = "fexit_do_filp_open"
+	kerneleventsProgFexitVfsCreate           = "fexit_vfs_create"
+	kerneleventsProgFexitVfsLink             = "fexit_vfs_link"
+	kerneleventsProgFexitVfsRename           = "fexit_vfs_rename"
+	kerneleventsProgKprobeSecurityPathLink   = "kprobe_security_path_link"
+	kerneleventsProgKprobeSecurityPathMknod  = "kprobe_security_path_mknod"
+	kerneleventsProgKprobeSecurityPathRename = "kprobe_security_path_rename"
+	kerneleventsProgKretprobeDoFilpOpen      = "kretprobe_do_filp_open"
+	kerneleventsProgKretprobeVfsCreate       = "kretprobe_vfs_create"
+	kerneleventsProgKretprobeVfsLink         = "kretprobe_vfs_link"
+	kerneleventsProgKretprobeVfsRename       = "kretprobe_vfs_rename"
+	kerneleventsProgRawTpSchedProcessExec    = "raw_tp_sched_process_exec"
+	kerneleventsProgRawTpSchedProcessExit    = "raw_tp_sched_process_exit"
+	kerneleventsProgRawTpSchedProcessFork    = "raw_tp_sched_process_fork"
+	kerneleventsProgRawTpSysExit             = "raw_tp_sys_exit"
+	kerneleventsProgTpIoUringComplete        = "tp_io_uring_complete"
+	kerneleventsProgTpIoUringCqeOverflow     = "tp_io_uring_cqe_overflow"
+	kerneleventsProgTpIoUringSubmitReq       = "tp_io_uring_submit_req"
+	kerneleventsProgTpIoUringSubmitSqe       = "tp_io_uring_submit_sqe"
+	kerneleventsProgTpSchedProcessExec       = "tp_sched_process_exec"
+	kerneleventsProgTpSchedProcessExit       = "tp_sched_process_exit"
+	kerneleventsProgTpSchedProcessFork       = "tp_sched_process_fork"
+	kerneleventsProgTpSysExit                = "tp_sys_exit"
+	kerneleventsVarFilterCgroups             = "filter_cgroups"
+	kerneleventsVarFilterComms               = "filter_comms"
+	kerneleventsVarFilterPrefixes            = "filter_prefixes"
+	kerneleventsVarFilterUids                = "filter_uids"
+	kerneleventsVarSelfPidnsDev              = "self_pidns_dev"
+	kerneleventsVarSelfPidnsIno              = "self_pidns_ino"
+	kerneleventsVarSelfTgid                  = "self_tgid"
+	kerneleventsVarUnknownZero               = "unknown_zero"
+	kerneleventsVarUnusedEvent               = "unused_event"
+	kerneleventsVarUringNameN                = "uring_name_n"
+	kerneleventsVarUringOpenN                = "uring_open_n"
+	kerneleventsVarWakeupBytes               = "wakeup_bytes"
 )
 
 // loadKernelevents returns the embedded CollectionSpec for kernelevents.
@@ -213,26 +247,32 @@ type kerneleventsSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kerneleventsProgramSpecs struct {
-	FentrySecurityPathLink  *ebpf.ProgramSpec `ebpf:"fentry_security_path_link"`
-	FentrySecurityPathMknod *ebpf.ProgramSpec `ebpf:"fentry_security_path_mknod"`
-	FexitDoFilpOpen         *ebpf.ProgramSpec `ebpf:"fexit_do_filp_open"`
-	FexitVfsCreate          *ebpf.ProgramSpec `ebpf:"fexit_vfs_create"`
-	FexitVfsLink            *ebpf.ProgramSpec `ebpf:"fexit_vfs_link"`
-	KprobeSecurityPathLink  *ebpf.ProgramSpec `ebpf:"kprobe_security_path_link"`
-	KprobeSecurityPathMknod *ebpf.ProgramSpec `ebpf:"kprobe_security_path_mknod"`
-	KretprobeDoFilpOpen     *ebpf.ProgramSpec `ebpf:"kretprobe_do_filp_open"`
-	KretprobeVfsCreate      *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_create"`
-	KretprobeVfsLink        *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_link"`
-	RawTpSchedProcessExec   *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_exec"`
-	RawTpSchedProcessFork   *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_fork"`
-	RawTpSysExit            *ebpf.ProgramSpec `ebpf:"raw_tp_sys_exit"`
-	TpIoUringComplete       *ebpf.ProgramSpec `ebpf:"tp_io_uring_complete"`
-	TpIoUringCqeOverflow    *ebpf.ProgramSpec `ebpf:"tp_io_uring_cqe_overflow"`
-	TpIoUringSubmitReq      *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_req"`
-	TpIoUringSubmitSqe      *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_sqe"`
-	TpSchedProcessExec      *ebpf.ProgramSpec `ebpf:"tp_sched_process_exec"`
-	TpSchedProcessFork      *ebpf.ProgramSpec `ebpf:"tp_sched_process_fork"`
-	TpSysExit               *ebpf.ProgramSpec `ebpf:"tp_sys_exit"`
+	FentrySecurityPathLink   *ebpf.ProgramSpec `ebpf:"fentry_security_path_link"`
+	FentrySecurityPathMknod  *ebpf.ProgramSpec `ebpf:"fentry_security_path_mknod"`
+	FentrySecurityPathRename *ebpf.ProgramSpec `ebpf:"fentry_security_path_rename"`
+	FexitDoFilpOpen          *ebpf.ProgramSpec `ebpf:"fexit_do_filp_open"`
+	FexitVfsCreate           *ebpf.ProgramSpec `ebpf:"fexit_vfs_create"`
+	FexitVfsLink             *ebpf.ProgramSpec `ebpf:"fexit_vfs_link"`
+	FexitVfsRename           *ebpf.ProgramSpec `ebpf:"fexit_vfs_rename"`
+	KprobeSecurityPathLink   *ebpf.ProgramSpec `ebpf:"kprobe_security_path_link"`
+	KprobeSecurityPathMknod  *ebpf.ProgramSpec `ebpf:"kprobe_security_path_mknod"`
+	KprobeSecurityPathRename *ebpf.ProgramSpec `ebpf:"kprobe_security_path_rename"`
+	KretprobeDoFilpOpen      *ebpf.ProgramSpec `ebpf:"kretprobe_do_filp_open"`
+	KretprobeVfsCreate       *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_create"`
+	KretprobeVfsLink         *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_link"`
+	KretprobeVfsRename       *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_rename"`
+	RawTpSchedProcessExec    *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_exec"`
+	RawTpSchedProcessExit    *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_exit"`
+	RawTpSchedProcessFork    *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_fork"`
+	RawTpSysExit             *ebpf.ProgramSpec `ebpf:"raw_tp_sys_exit"`
+	TpIoUringComplete        *ebpf.ProgramSpec `ebpf:"tp_io_uring_complete"`
+	TpIoUringCqeOverflow     *ebpf.ProgramSpec `ebpf:"tp_io_uring_cqe_overflow"`
+	TpIoUringSubmitReq       *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_req"`
+	TpIoUringSubmitSqe       *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_sqe"`
+	TpSchedProcessExec       *ebpf.ProgramSpec `ebpf:"tp_sched_process_exec"`
+	TpSchedProcessExit       *ebpf.ProgramSpec `ebpf:"tp_sched_process_exit"`
+	TpSchedProcessFork       *ebpf.ProgramSpec `ebpf:"tp_sched_process_fork"`
+	TpSysExit                *ebpf.ProgramSpec `ebpf:"tp_sys_exit"`
 }
 
 // kerneleventsMapSpecs contains maps before they are loaded into the kernel.
@@ -251,9 +291,11 @@ type kerneleventsMapSpecs struct {
 	MknodPending  *ebpf.MapSpec `ebpf:"mknod_pending"`
 	NodeDevs      *ebpf.MapSpec `ebpf:"node_devs"`
 	PathPrefixes  *ebpf.MapSpec `ebpf:"path_prefixes"`
+	RenamePending *ebpf.MapSpec `ebpf:"rename_pending"`
 	ScratchMap    *ebpf.MapSpec `ebpf:"scratch_map"`
 	Tmpfiles      *ebpf.MapSpec `ebpf:"tmpfiles"`
 	UidFilter     *ebpf.MapSpec `ebpf:"uid_filter"`
+	UringNames    *ebpf.MapSpec `ebpf:"uring_names"`
 	UringOpens    *ebpf.MapSpec `ebpf:"uring_opens"`
 }
 
@@ -270,6 +312,7 @@ type kerneleventsVariableSpecs struct {
 	SelfTgid       *ebpf.VariableSpec `ebpf:"self_tgid"`
 	UnknownZero    *ebpf.VariableSpec `ebpf:"unknown_zero"`
 	UnusedEvent    *ebpf.VariableSpec `ebpf:"unused_event"`
+	UringNameN     *ebpf.VariableSpec `ebpf:"uring_name_n"`
 	UringOpenN     *ebpf.VariableSpec `ebpf:"uring_open_n"`
 	WakeupBytes    *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -306,9 +349,11 @@ type kerneleventsMaps struct {
 	MknodPending  *ebpf.Map `ebpf:"mknod_pending"`
 	NodeDevs      *ebpf.Map `ebpf:"node_devs"`
 	PathPrefixes  *ebpf.Map `ebpf:"path_prefixes"`
+	RenamePending *ebpf.Map `ebpf:"rename_pending"`
 	ScratchMap    *ebpf.Map `ebpf:"scratch_map"`
 	Tmpfiles      *ebpf.Map `ebpf:"tmpfiles"`
 	UidFilter     *ebpf.Map `ebpf:"uid_filter"`
+	UringNames    *ebpf.Map `ebpf:"uring_names"`
 	UringOpens    *ebpf.Map `ebpf:"uring_opens"`
 }
 
@@ -326,9 +371,11 @@ func (m *kerneleventsMaps) Close() error {
 		m.MknodPending,
 		m.NodeDevs,
 		m.PathPrefixes,
+		m.RenamePending,
 		m.ScratchMap,
 		m.Tmpfiles,
 		m.UidFilter,
+		m.UringNames,
 		m.UringOpens,
 	)
 }
@@ -346,6 +393,7 @@ type kerneleventsVariables struct {
 	SelfTgid       *ebpf.Variable `ebpf:"self_tgid"`
 	UnknownZero    *ebpf.Variable `ebpf:"unknown_zero"`
 	UnusedEvent    *ebpf.Variable `ebpf:"unused_event"`
+	UringNameN     *ebpf.Variable `ebpf:"uring_name_n"`
 	UringOpenN     *ebpf.Variable `ebpf:"uring_open_n"`
 	WakeupBytes    *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
@@ -354,41 +402,52 @@ type kerneleventsVariables struct {
 //
 // It can be passed to loadKerneleventsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kerneleventsPrograms struct {
-	FentrySecurityPathLink  *ebpf.Program `ebpf:"fentry_security_path_link"`
-	FentrySecurityPathMknod *ebpf.Program `ebpf:"fentry_security_path_mknod"`
-	FexitDoFilpOpen         *ebpf.Program `ebpf:"fexit_do_filp_open"`
-	FexitVfsCreate          *ebpf.Program `ebpf:"fexit_vfs_create"`
-	FexitVfsLink            *ebpf.Program `ebpf:"fexit_vfs_link"`
-	KprobeSecurityPathLink  *ebpf.Program `ebpf:"kprobe_security_path_link"`
-	KprobeSecurityPathMknod *ebpf.Program `ebpf:"kprobe_security_path_mknod"`
-	KretprobeDoFilpOpen     *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
-	KretprobeVfsCreate      *ebpf.Program `ebpf:"kretprobe_vfs_create"`
-	KretprobeVfsLink        *ebpf.Program `ebpf:"kretprobe_vfs_link"`
-	RawTpSchedProcessExec   *ebpf.Program `ebpf:"raw_tp_sched_process_exec"`
-	RawTpSchedProcessFork   *ebpf.Program `ebpf:"raw_tp_sched_process_fork"`
-	RawTpSysExit            *ebpf.Program `ebpf:"raw_tp_sys_exit"`
-	TpIoUringComplete       *ebpf.Program `ebpf:"tp_io_uring_complete"`
-	TpIoUringCqeOverflow    *ebpf.Program `ebpf:"tp_io_uring_cqe_overflow"`
-	TpIoUringSubmitReq      *ebpf.Program `ebpf:"tp_io_uring_submit_req"`
-	TpIoUringSubmitSqe      *ebpf.Program `ebpf:"tp_io_uring_submit_sqe"`
-	TpSchedProcessExec      *ebpf.Program `ebpf:"tp_sched_process_exec"`
-	TpSchedProcessFork      *ebpf.Program `ebpf:"tp_sched_process_fork"`
-	TpSysExit               *ebpf.Program `ebpf:"tp_sys_exit"`
+	FentrySecurityPathLink   *ebpf.Program `ebpf:"fentry_security_path_link"`
+	FentrySecurityPathMknod  *ebpf.Program `ebpf:"fentry_security_path_mknod"`
+	FentrySecurityPathRename *ebpf.Program `ebpf:"fentry_security_path_rename"`
+	FexitDoFilpOpen          *ebpf.Program `ebpf:"fexit_do_filp_open"`
+	FexitVfsCreate           *ebpf.Program `ebpf:"fexit_vfs_create"`
+	FexitVfsLink             *ebpf.Program `ebpf:"fexit_vfs_link"`
+	FexitVfsRename           *ebpf.Program `ebpf:"fexit_vfs_rename"`
+	KprobeSecurityPathLink   *ebpf.Program `ebpf:"kprobe_security_path_link"`
+	KprobeSecurityPathMknod  *ebpf.Program `ebpf:"kprobe_security_path_mknod"`
+	KprobeSecurityPathRename *ebpf.Program `ebpf:"kprobe_security_path_rename"`
+	KretprobeDoFilpOpen      *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
+	KretprobeVfsCreate       *ebpf.Program `ebpf:"kretprobe_vfs_create"`
+	KretprobeVfsLink         *ebpf.Program `ebpf:"kretprobe_vfs_link"`
+	KretprobeVfsRename       *ebpf.Program `ebpf:"kretprobe_vfs_rename"`
+	RawTpSchedProcessExec    *ebpf.Program `ebpf:"raw_tp_sched_process_exec"`
+	RawTpSchedProcessExit    *ebpf.Program `ebpf:"raw_tp_sched_process_exit"`
+	RawTpSchedProcessFork    *ebpf.Program `ebpf:"raw_tp_sched_process_fork"`
+	RawTpSysExit             *ebpf.Program `ebpf:"raw_tp_sys_exit"`
+	TpIoUringComplete        *ebpf.Program `ebpf:"tp_io_uring_complete"`
+	TpIoUringCqeOverflow     *ebpf.Program `ebpf:"tp_io_uring_cqe_overflow"`
+	TpIoUringSubmitReq       *ebpf.Program `ebpf:"tp_io_uring_submit_req"`
+	TpIoUringSubmitSqe       *ebpf.Program `ebpf:"tp_io_uring_submit_sqe"`
+	TpSchedProcessExec       *ebpf.Program `ebpf:"tp_sched_process_exec"`
+	TpSchedProcessExit       *ebpf.Program `ebpf:"tp_sched_process_exit"`
+	TpSchedProcessFork       *ebpf.Program `ebpf:"tp_sched_process_fork"`
+	TpSysExit                *ebpf.Program `ebpf:"tp_sys_exit"`
 }
 
 func (p *kerneleventsPrograms) Close() error {
 	return _KerneleventsClose(
 		p.FentrySecurityPathLink,
 		p.FentrySecurityPathMknod,
+		p.FentrySecurityPathRename,
 		p.FexitDoFilpOpen,
 		p.FexitVfsCreate,
 		p.FexitVfsLink,
+		p.FexitVfsRename,
 		p.KprobeSecurityPathLink,
 		p.KprobeSecurityPathMknod,
+		p.KprobeSecurityPathRename,
 		p.KretprobeDoFilpOpen,
 		p.KretprobeVfsCreate,
 		p.KretprobeVfsLink,
+		p.KretprobeVfsRename,
 		p.RawTpSchedProcessExec,
+		p.RawTpSchedProcessExit,
 		p.RawTpSchedProcessFork,
 		p.RawTpSysExit,
 		p.TpIoUringComplete,
@@ -396,6 +455,7 @@ func (p *kerneleventsPrograms) Close() error {
 		p.TpIoUringSubmitReq,
 		p.TpIoUringSubmitSqe,
 		p.TpSchedProcessExec,
+		p.TpSchedProcessExit,
 		p.TpSchedProcessFork,
 		p.TpSysExit,
 	)

@@ -24,6 +24,8 @@ func TestLostReasonsMatchCounters(t *testing.T) {
 		event.CounterIOURingUnobserved: LostIOURingUnobserved,
 		event.CounterInflightTableFull: LostInflightTableFull,
 		event.CounterScratchBusy:       LostScratchBusy,
+		event.CounterCoreDump:          LostCoreDumpUnobserved,
+		event.CounterURingInstall:      LostIOURingInstallFailed,
 	}
 	require.Len(t, want, event.Counters, "this table against COUNTER_MAX")
 	for c, reason := range want {

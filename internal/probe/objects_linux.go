@@ -58,30 +58,35 @@ func (m *commonMaps) named(to map[string]*ebpf.Map) {
 	to[".rodata"] = m.Rodata
 }
 
-// vfsMaps pair security_path_{mknod,link} with the return of
-// vfs_{create,link} (the kretprobe and fexit hooks).
+// vfsMaps pair security_path_{mknod,link,rename} with the return of
+// vfs_{create,link,rename} (the kretprobe and fexit hooks).
 type vfsMaps struct {
-	MknodPending *ebpf.Map `ebpf:"mknod_pending"`
-	LinkPending  *ebpf.Map `ebpf:"link_pending"`
+	MknodPending  *ebpf.Map `ebpf:"mknod_pending"`
+	LinkPending   *ebpf.Map `ebpf:"link_pending"`
+	RenamePending *ebpf.Map `ebpf:"rename_pending"`
 }
 
 func (m *vfsMaps) named(to map[string]*ebpf.Map) {
 	to[kerneleventsMapMknodPending] = m.MknodPending
 	to[kerneleventsMapLinkPending] = m.LinkPending
+	to[kerneleventsMapRenamePending] = m.RenamePending
 }
 
 // syscallMaps are the tracepoint hook's: O_TMPFILE files waiting for a
-// name, io_uring opens waiting for their completion, and the writable
-// globals (.bss: uring_open_n, which the io_uring programs share).
+// name, io_uring opens, renames and links waiting for their completion, and
+// the writable globals (.bss: uring_open_n and uring_name_n, which the
+// io_uring programs share).
 type syscallMaps struct {
 	Tmpfiles   *ebpf.Map `ebpf:"tmpfiles"`
 	UringOpens *ebpf.Map `ebpf:"uring_opens"`
+	UringNames *ebpf.Map `ebpf:"uring_names"`
 	Bss        *ebpf.Map `ebpf:".bss"`
 }
 
 func (m *syscallMaps) named(to map[string]*ebpf.Map) {
 	to[kerneleventsMapTmpfiles] = m.Tmpfiles
 	to[kerneleventsMapUringOpens] = m.UringOpens
+	to[kerneleventsMapUringNames] = m.UringNames
 	to[".bss"] = m.Bss
 }
 
@@ -104,11 +109,13 @@ type hookObjects interface {
 type kretprobeObjects struct {
 	commonMaps
 	vfsMaps
-	KretprobeDoFilpOpen     *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
-	KprobeSecurityPathMknod *ebpf.Program `ebpf:"kprobe_security_path_mknod"`
-	KretprobeVfsCreate      *ebpf.Program `ebpf:"kretprobe_vfs_create"`
-	KprobeSecurityPathLink  *ebpf.Program `ebpf:"kprobe_security_path_link"`
-	KretprobeVfsLink        *ebpf.Program `ebpf:"kretprobe_vfs_link"`
+	KretprobeDoFilpOpen      *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
+	KprobeSecurityPathMknod  *ebpf.Program `ebpf:"kprobe_security_path_mknod"`
+	KretprobeVfsCreate       *ebpf.Program `ebpf:"kretprobe_vfs_create"`
+	KprobeSecurityPathLink   *ebpf.Program `ebpf:"kprobe_security_path_link"`
+	KretprobeVfsLink         *ebpf.Program `ebpf:"kretprobe_vfs_link"`
+	KprobeSecurityPathRename *ebpf.Program `ebpf:"kprobe_security_path_rename"`
+	KretprobeVfsRename       *ebpf.Program `ebpf:"kretprobe_vfs_rename"`
 }
 
 func (o *kretprobeObjects) maps() map[string]*ebpf.Map {
@@ -119,7 +126,8 @@ func (o *kretprobeObjects) maps() map[string]*ebpf.Map {
 }
 
 func (o *kretprobeObjects) programs() []*ebpf.Program {
-	return []*ebpf.Program{o.KretprobeDoFilpOpen, o.KprobeSecurityPathMknod, o.KretprobeVfsCreate, o.KprobeSecurityPathLink, o.KretprobeVfsLink}
+	return []*ebpf.Program{o.KretprobeDoFilpOpen, o.KprobeSecurityPathMknod, o.KretprobeVfsCreate, o.KprobeSecurityPathLink, o.KretprobeVfsLink,
+		o.KprobeSecurityPathRename, o.KretprobeVfsRename}
 }
 
 // required: see hookPrograms for why the VFS pairs are required.
@@ -130,6 +138,8 @@ func (o *kretprobeObjects) required() []attacher {
 		kretprobe(o.KretprobeVfsCreate, "vfs_create"),
 		kprobe(o.KprobeSecurityPathLink, "security_path_link"),
 		kretprobe(o.KretprobeVfsLink, "vfs_link"),
+		kprobe(o.KprobeSecurityPathRename, "security_path_rename"),
+		kretprobe(o.KretprobeVfsRename, "vfs_rename"),
 	}
 }
 
@@ -137,11 +147,13 @@ func (o *kretprobeObjects) required() []attacher {
 type fexitObjects struct {
 	commonMaps
 	vfsMaps
-	FexitDoFilpOpen         *ebpf.Program `ebpf:"fexit_do_filp_open"`
-	FentrySecurityPathMknod *ebpf.Program `ebpf:"fentry_security_path_mknod"`
-	FexitVfsCreate          *ebpf.Program `ebpf:"fexit_vfs_create"`
-	FentrySecurityPathLink  *ebpf.Program `ebpf:"fentry_security_path_link"`
-	FexitVfsLink            *ebpf.Program `ebpf:"fexit_vfs_link"`
+	FexitDoFilpOpen          *ebpf.Program `ebpf:"fexit_do_filp_open"`
+	FentrySecurityPathMknod  *ebpf.Program `ebpf:"fentry_security_path_mknod"`
+	FexitVfsCreate           *ebpf.Program `ebpf:"fexit_vfs_create"`
+	FentrySecurityPathLink   *ebpf.Program `ebpf:"fentry_security_path_link"`
+	FexitVfsLink             *ebpf.Program `ebpf:"fexit_vfs_link"`
+	FentrySecurityPathRename *ebpf.Program `ebpf:"fentry_security_path_rename"`
+	FexitVfsRename           *ebpf.Program `ebpf:"fexit_vfs_rename"`
 }
 
 func (o *fexitObjects) maps() map[string]*ebpf.Map {
@@ -152,7 +164,8 @@ func (o *fexitObjects) maps() map[string]*ebpf.Map {
 }
 
 func (o *fexitObjects) programs() []*ebpf.Program {
-	return []*ebpf.Program{o.FexitDoFilpOpen, o.FentrySecurityPathMknod, o.FexitVfsCreate, o.FentrySecurityPathLink, o.FexitVfsLink}
+	return []*ebpf.Program{o.FexitDoFilpOpen, o.FentrySecurityPathMknod, o.FexitVfsCreate, o.FentrySecurityPathLink, o.FexitVfsLink,
+		o.FentrySecurityPathRename, o.FexitVfsRename}
 }
 
 func (o *fexitObjects) required() []attacher {
@@ -162,6 +175,8 @@ func (o *fexitObjects) required() []attacher {
 		tracing(o.FexitVfsCreate, "fexit vfs_create", ebpf.AttachTraceFExit),
 		tracing(o.FentrySecurityPathLink, "fentry security_path_link", ebpf.AttachTraceFEntry),
 		tracing(o.FexitVfsLink, "fexit vfs_link", ebpf.AttachTraceFExit),
+		tracing(o.FentrySecurityPathRename, "fentry security_path_rename", ebpf.AttachTraceFEntry),
+		tracing(o.FexitVfsRename, "fexit vfs_rename", ebpf.AttachTraceFExit),
 	}
 }
 
@@ -172,7 +187,8 @@ func (o *fexitObjects) required() []attacher {
 type tracepointObjects struct {
 	commonMaps
 	syscallMaps
-	TpSysExit *ebpf.Program `ebpf:"tp_sys_exit"`
+	TpSysExit          *ebpf.Program `ebpf:"tp_sys_exit"`
+	TpSchedProcessExit *ebpf.Program `ebpf:"tp_sched_process_exit"`
 }
 
 func (o *tracepointObjects) maps() map[string]*ebpf.Map {
@@ -182,10 +198,17 @@ func (o *tracepointObjects) maps() map[string]*ebpf.Map {
 	return m
 }
 
-func (o *tracepointObjects) programs() []*ebpf.Program { return []*ebpf.Program{o.TpSysExit} }
+func (o *tracepointObjects) programs() []*ebpf.Program {
+	return []*ebpf.Program{o.TpSysExit, o.TpSchedProcessExit}
+}
 
+// required: sched_process_exit counts the core dumps the hook cannot see
+// (core_dump_unobserved).
 func (o *tracepointObjects) required() []attacher {
-	return []attacher{tracing(o.TpSysExit, "tp_btf sys_exit", ebpf.AttachTraceRawTp)}
+	return []attacher{
+		tracing(o.TpSysExit, "tp_btf sys_exit", ebpf.AttachTraceRawTp),
+		tracing(o.TpSchedProcessExit, "tp_btf sched_process_exit", ebpf.AttachTraceRawTp),
+	}
 }
 
 // rawTracepointObjects are the tracepoint hook's objects where the kernel's
@@ -193,7 +216,8 @@ func (o *tracepointObjects) required() []attacher {
 type rawTracepointObjects struct {
 	commonMaps
 	syscallMaps
-	RawTpSysExit *ebpf.Program `ebpf:"raw_tp_sys_exit"`
+	RawTpSysExit          *ebpf.Program `ebpf:"raw_tp_sys_exit"`
+	RawTpSchedProcessExit *ebpf.Program `ebpf:"raw_tp_sched_process_exit"`
 }
 
 func (o *rawTracepointObjects) maps() map[string]*ebpf.Map {
@@ -203,10 +227,12 @@ func (o *rawTracepointObjects) maps() map[string]*ebpf.Map {
 	return m
 }
 
-func (o *rawTracepointObjects) programs() []*ebpf.Program { return []*ebpf.Program{o.RawTpSysExit} }
+func (o *rawTracepointObjects) programs() []*ebpf.Program {
+	return []*ebpf.Program{o.RawTpSysExit, o.RawTpSchedProcessExit}
+}
 
 func (o *rawTracepointObjects) required() []attacher {
-	return []attacher{rawTracepoint(o.RawTpSysExit, "sys_exit")}
+	return []attacher{rawTracepoint(o.RawTpSysExit, "sys_exit"), rawTracepoint(o.RawTpSchedProcessExit, "sched_process_exit")}
 }
 
 // The tracepoint hook's optional programs, one struct each: each loads on
@@ -283,11 +309,11 @@ type optionalObjects interface {
 type optionalProgram struct {
 	// objects returns a new struct to load the program into.
 	objects func() optionalObjects
-	// needs, when set, is the BTF type of the program's context: where
-	// the kernel lacks it the program is not loaded and nothing is noted
-	// (a tracepoint under the name it had in other kernels, whose CO-RE
-	// relocations could not be resolved here; the other name's program
-	// loads instead).
+	// needs, when set, is a BTF type the kernel has only with the
+	// program's tracepoint (its trace_event_raw_* struct): where the
+	// kernel lacks it the program is not loaded and nothing is noted (a
+	// tracepoint under the name it had in other kernels; the other
+	// name's program loads instead).
 	needs string
 	// attach returns how to attach the loaded program.
 	attach func(*ebpf.Program) attacher
@@ -297,11 +323,12 @@ func uringTracepoint(name, needs string, objects func() optionalObjects) optiona
 	return optionalProgram{
 		objects: objects,
 		needs:   needs,
-		attach:  func(p *ebpf.Program) attacher { return tracepoint(p, "io_uring", name) },
+		attach:  func(p *ebpf.Program) attacher { return rawTracepoint(p, name) },
 	}
 }
 
-// uringPrograms are the tracepoint hook's io_uring programs. io_uring opens
+// uringPrograms are the tracepoint hook's io_uring programs, raw
+// tracepoints: they attach without tracefs. io_uring opens
 // pass no syscall (the do_filp_open hooks see them; attaching these beside
 // those would count twice). submit_req counts the opens no completion will
 // show (IOSQE_CQE_SKIP_SUCCESS) and records the others for cqe_overflow,
@@ -319,11 +346,12 @@ var uringPrograms = []optionalProgram{
 // and attach, and optional programs, which may be missing on some kernels
 // and are then noted.
 //
-// mknod(2) of a regular file and the first name of an O_TMPFILE file
-// (linkat) pass no do_filp_open: the kretprobe and fexit hooks see them at
-// the VFS, security_path_{mknod,link} (which knows the mount; every kernel
+// mknod(2) of a regular file, links and renames (the first name of an
+// O_TMPFILE file, a new name of a file brought in from another directory)
+// pass no do_filp_open: the kretprobe and fexit hooks see them at the VFS,
+// security_path_{mknod,link,rename} (which knows the mount; every kernel
 // with AppArmor or TOMOYO builds it, CONFIG_SECURITY_PATH) paired with the
-// return of vfs_{create,link}. They are required: a kernel without them
+// return of vfs_{create,link,rename}. They are required: a kernel without them
 // would miss those creations silently, so auto moves on to the tracepoint
 // hook, which sees them at the syscall.
 type hookPrograms struct {

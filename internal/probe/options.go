@@ -20,7 +20,8 @@ const (
 	HookKretprobe Hook = "kretprobe"
 	// HookFexit is an fexit program on do_filp_open (needs BPF trampolines).
 	HookFexit Hook = "fexit"
-	// HookTracepoint is the syscall tracepoints (needs tracefs mounted).
+	// HookTracepoint is the syscall exit and io_uring tracepoints, through
+	// tp_btf and raw tracepoints (no tracefs needed).
 	HookTracepoint Hook = "tracepoint"
 )
 
@@ -54,6 +55,14 @@ const (
 	// LostScratchBusy: every per-CPU scratch buffer (SCRATCH_SLOTS in
 	// bpf/scratch.h) was held by a preempted program on that CPU.
 	LostScratchBusy = "scratch_busy"
+	// LostCoreDumpUnobserved: a process dumped core and the tracepoint
+	// hook cannot see the file the kernel wrote (an upper bound: a
+	// core_pattern pipe writes none).
+	LostCoreDumpUnobserved = "core_dump_unobserved"
+	// LostIOURingInstallFailed: an io_uring O_CREAT open into a direct
+	// descriptor that the ring could not take after the open (the file
+	// may exist; an upper bound).
+	LostIOURingInstallFailed = "io_uring_install_failed"
 	// LostKprobeMissed: the kernel skipped the kretprobe (no free instance,
 	// maxactive exhausted) or the kprobe (recursion).
 	LostKprobeMissed = "kprobe_missed"
@@ -258,4 +267,12 @@ func (o *Options) Problems(pageSize int) []*FieldError {
 // takes it at start.
 func MonotonicOffset() int64 {
 	return monotonicOffset()
+}
+
+// ProgramState is one program of the hook in use: what it attaches to
+// ("tp_btf sys_exit", "raw tracepoint io_uring_complete", ...) and whether
+// it is attached.
+type ProgramState struct {
+	Name     string
+	Attached bool
 }

@@ -49,6 +49,8 @@ type Probe struct {
 	detached atomic.Bool
 	// where maps samples to the node's paths (where_linux.go).
 	where *where
+	// programs are the hook's programs and whether each is attached.
+	programs []ProgramState
 }
 
 // kretMiss is one kretprobe and the reader of the kernel's miss counter for
@@ -229,6 +231,7 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 			return nil, explainAttach(a.what, err)
 		}
 		p.links = append(p.links, l)
+		p.programs = append(p.programs, ProgramState{Name: a.what, Attached: true})
 	}
 	p.notes = append(p.notes, notes...)
 	for _, a := range objs.exec {
@@ -243,9 +246,11 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 		l, err := a.fn(a.prog)
 		if err != nil {
 			p.notes = append(p.notes, fmt.Sprintf("%s not attached (files it would see are not counted): %v", a.what, explainAttach(a.what, err)))
+			p.programs = append(p.programs, ProgramState{Name: a.what})
 			continue
 		}
 		p.links = append(p.links, l)
+		p.programs = append(p.programs, ProgramState{Name: a.what, Attached: true})
 	}
 	if err := p.recordIDs(); err != nil {
 		return nil, err
@@ -382,6 +387,12 @@ func (p *Probe) recordIDs() error {
 // Hook returns the hook in use.
 func (p *Probe) Hook() Hook { return p.hook }
 
+// Programs returns the hook's programs, each with whether it is attached:
+// every required one is (Open fails otherwise); an optional one the kernel
+// refused to attach is listed as not attached, and the files it would see
+// are not counted.
+func (p *Probe) Programs() []ProgramState { return slices.Clone(p.programs) }
+
 // Notes returns why auto passed over other hooks and which optional programs
 // did not attach, one sentence each.
 func (p *Probe) Notes() []string { return p.notes }
@@ -487,6 +498,8 @@ var lostReasons = [...]string{
 	2: LostIOURingUnobserved,
 	3: LostInflightTableFull,
 	4: LostScratchBusy,
+	5: LostCoreDumpUnobserved,
+	6: LostIOURingInstallFailed,
 }
 
 // Lost returns how many samples the kernel could not deliver since Open, for

@@ -86,6 +86,7 @@ type seen struct {
 	flags               event.Flags
 	where               event.Where
 	fsPath              string
+	op                  event.Op
 }
 
 // collector drains a probe in the background.
@@ -125,7 +126,7 @@ func collect(p *Probe) *collector {
 				return
 			}
 			c.mu.Lock()
-			c.events = append(c.events, seen{e.TGID, e.TID, e.UID, e.GID, string(e.Comm), string(e.Path), e.Hook, e.Flags, e.Where, string(e.FSPath)})
+			c.events = append(c.events, seen{e.TGID, e.TID, e.UID, e.GID, string(e.Comm), string(e.Path), e.Hook, e.Flags, e.Where, string(e.FSPath), e.Op})
 			c.mu.Unlock()
 		}
 	}()

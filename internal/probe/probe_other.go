@@ -22,6 +22,9 @@ func Open(Options) (*Probe, error) { return nil, ErrUnsupportedPlatform }
 // Hook returns the hook in use.
 func (*Probe) Hook() Hook { return "" }
 
+// Programs returns nothing.
+func (*Probe) Programs() []ProgramState { return nil }
+
 // Notes returns nothing.
 func (*Probe) Notes() []string { return nil }
 

@@ -163,6 +163,9 @@ func do(dir int, dirPath string, op Op) error {
 	if ok, err := mountOp(op); ok {
 		return err
 	}
+	if ok, err := nameOp(dir, op); ok {
+		return err
+	}
 	return fmt.Errorf("unknown op")
 }
 

@@ -29,8 +29,10 @@ const (
 	ioringFeatSingleMmap = 1 << 0
 	ioringRegisterFiles  = 2
 
-	ioringOpOpenat  = 18
-	ioringOpOpenat2 = 28
+	ioringOpOpenat   = 18
+	ioringOpOpenat2  = 28
+	ioringOpRenameat = 35
+	ioringOpLinkat   = 39
 
 	offSQRing = 0
 	offCQRing = 0x8000000
@@ -82,6 +84,49 @@ var ErrNoIOUring = errors.New("io_uring is not available")
 // CQE result: an fd, 0 for a direct descriptor, or -errno. slot > 0 asks
 // for direct descriptor slot-1 (a sparse file table is registered first).
 func uringOpen(dirfd int, path string, flags uint32, sqpoll, openat2 bool, slot uint32) (int32, error) {
+	name, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return 0, err
+	}
+	how := openHow{Flags: uint64(flags), Mode: 0o644}
+	res, err := uringRun(sqpoll, slot, func(e *sqe) {
+		*e = sqe{Opcode: ioringOpOpenat, Fd: int32(dirfd), Addr: uint64(uintptr(unsafe.Pointer(name))), Len: 0o644, OpenFlags: flags, UserData: 42, FileIndex: slot}
+		if openat2 {
+			*e = sqe{Opcode: ioringOpOpenat2, Fd: int32(dirfd), Addr: uint64(uintptr(unsafe.Pointer(name))), Len: uint32(unsafe.Sizeof(how)), Off: uint64(uintptr(unsafe.Pointer(&how))), UserData: 42, FileIndex: slot}
+		}
+	})
+	runtime.KeepAlive(name)
+	runtime.KeepAlive(&how)
+	if err == nil && res >= 0 && slot == 0 {
+		unix.Close(int(res))
+	}
+	return res, err
+}
+
+// uringName runs IORING_OP_RENAMEAT or IORING_OP_LINKAT (op) from oldPath
+// (relative to the cwd) to newPath relative to newDir, with flags
+// (renameat2's or linkat's), and returns the CQE result.
+func uringName(op uint8, oldPath string, newDir int, newPath string, flags uint32) (int32, error) {
+	o, err := unix.BytePtrFromString(oldPath)
+	if err != nil {
+		return 0, err
+	}
+	n, err := unix.BytePtrFromString(newPath)
+	if err != nil {
+		return 0, err
+	}
+	res, err := uringRun(false, 0, func(e *sqe) {
+		*e = sqe{Opcode: op, Fd: unix.AT_FDCWD, Addr: uint64(uintptr(unsafe.Pointer(o))), Len: uint32(newDir),
+			Off: uint64(uintptr(unsafe.Pointer(n))), OpenFlags: flags, UserData: 43}
+	})
+	runtime.KeepAlive(o)
+	runtime.KeepAlive(n)
+	return res, err
+}
+
+// uringRun submits the one SQE fill writes on a new ring and returns its
+// CQE's result.
+func uringRun(sqpoll bool, slot uint32, fill func(*sqe)) (int32, error) {
 	runtime.LockOSThread() // the worker's comm comes from the group leader anyway
 	var p uringParams
 	if sqpoll {
@@ -130,16 +175,7 @@ func uringOpen(dirfd int, path string, flags uint32, sqpoll, openat2 bool, slot 
 	}
 
 	u32 := func(b []byte, off uint32) *uint32 { return (*uint32)(unsafe.Pointer(&b[off])) }
-	name, err := unix.BytePtrFromString(path)
-	if err != nil {
-		return 0, err
-	}
-	how := openHow{Flags: uint64(flags), Mode: 0o644}
-	e := (*sqe)(unsafe.Pointer(&sqes[0]))
-	*e = sqe{Opcode: ioringOpOpenat, Fd: int32(dirfd), Addr: uint64(uintptr(unsafe.Pointer(name))), Len: 0o644, OpenFlags: flags, UserData: 42, FileIndex: slot}
-	if openat2 {
-		*e = sqe{Opcode: ioringOpOpenat2, Fd: int32(dirfd), Addr: uint64(uintptr(unsafe.Pointer(name))), Len: uint32(unsafe.Sizeof(how)), Off: uint64(uintptr(unsafe.Pointer(&how))), UserData: 42, FileIndex: slot}
-	}
+	fill((*sqe)(unsafe.Pointer(&sqes[0])))
 	mask := *u32(sq, p.SQOff.RingMask)
 	tail := atomic.LoadUint32(u32(sq, p.SQOff.Tail))
 	*u32(sq, p.SQOff.Array+(tail&mask)*4) = 0
@@ -167,11 +203,6 @@ func uringOpen(dirfd int, path string, flags uint32, sqpoll, openat2 bool, slot 
 			off := p.CQOff.Cqes + (head&cmask)*16
 			res := int32(*u32(cq, off+8))
 			atomic.StoreUint32(u32(cq, p.CQOff.Head), head+1)
-			runtime.KeepAlive(name)
-			runtime.KeepAlive(&how)
-			if res >= 0 && slot == 0 {
-				unix.Close(int(res))
-			}
 			return res, nil
 		}
 		toSubmit = 0

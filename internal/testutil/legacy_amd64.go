@@ -43,3 +43,23 @@ func legacyNr(kind, path string, hi uintptr) error {
 	}
 	return unix.Close(int(r1))
 }
+
+// legacyName runs rename(2) or link(2) (OpRenameLegacy, OpLinkLegacy).
+func legacyName(kind, oldPath, newPath string) error {
+	o, err := unix.BytePtrFromString(oldPath)
+	if err != nil {
+		return err
+	}
+	n, err := unix.BytePtrFromString(newPath)
+	if err != nil {
+		return err
+	}
+	nr := uintptr(unix.SYS_RENAME)
+	if kind == OpLinkLegacy {
+		nr = unix.SYS_LINK
+	}
+	if _, _, errno := unix.Syscall(nr, uintptr(unsafePointer(o)), uintptr(unsafePointer(n)), 0); errno != 0 {
+		return errno
+	}
+	return nil
+}

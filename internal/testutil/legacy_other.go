@@ -15,3 +15,7 @@ func legacy(kind, _ string) error {
 }
 
 func legacyNr(kind, path string, _ uintptr) error { return legacy(kind, path) }
+
+func legacyName(kind, _, _ string) error {
+	return fmt.Errorf("%s(2) does not exist on this architecture", kind)
+}

@@ -206,7 +206,7 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	}
 	ev.closeGap(now)
 	p := string(e.Path)
-	if e.Flags&event.FlagMknod != 0 {
+	if e.NameAsWritten() {
 		p = path.Clean(p)
 	}
 	// Paths, names and the executable are the kernel's bytes: labels
@@ -252,7 +252,7 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	g := ev.group(workload)
 	g.lb.RecordKernelFileCreatedEvent(context.Background(), pcommon.Timestamp(int64(e.TimeNs)+ev.offset),
 		event.Label(p), dir, int64(e.TGID), int64(e.TID), int64(e.UID), int64(e.GID), // effective ids
-		event.LabelBytes(e.Comm), eventHookAttr(e.Hook), event.DevString(e.FSDev), int64(e.CgroupID), opts...)
+		event.LabelBytes(e.Comm), eventHookAttr(e.Hook), eventOpAttr(e.Op), event.DevString(e.FSDev), int64(e.CgroupID), opts...)
 
 	who := f.User
 	if who == "" {
@@ -265,11 +265,22 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	g.created = append(g.created, recordExtra{
 		seq:      ev.seq,
 		observed: pcommon.NewTimestampFromTime(now),
-		body:     event.Label(fmt.Sprintf("%s created %s (pid %d, user %s)", exe, p, e.TGID, who)),
+		body:     event.Label(fmt.Sprintf("%s %s %s (pid %d, user %s)", exe, opVerb(e.Op), p, e.TGID, who)),
 	})
 	ev.seq++
 	ev.created++
 	ev.n++
+}
+
+// opVerb is the body's verb for a new name made by op.
+func opVerb(op event.Op) string {
+	switch op {
+	case event.OpLink:
+		return "linked"
+	case event.OpRename:
+		return "renamed into"
+	}
+	return "created"
 }
 
 // closeGap writes one record saying how many records the rate limit shed,

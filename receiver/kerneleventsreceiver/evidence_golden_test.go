@@ -67,7 +67,7 @@ func goldenEvidence(t *testing.T, lbc metadata.LogsBuilderConfig, spiffe bool) (
 		Status: identity.SPIFFEIssued, IDs: []string{"spiffe://example.org/web", "spiffe://example.org/web-canary"}, Hint: "web"}}, now)
 
 	e, now = at(2)
-	e.Flags = event.FlagMknod | event.FlagRootless
+	e.Flags, e.Op = event.FlagMknod|event.FlagRootless, event.OpMknod
 	e.Comm, e.Path = []byte("mk\xfffifo"), []byte("run/q\xff/./fifo")
 	e.FSPath, e.MountPath, e.Where = e.Path, nil, event.WhereNoMountPath
 	ev.add(e, 1, identity.Facts{}, now) // not looked up: attributed from the caches
@@ -76,7 +76,8 @@ func goldenEvidence(t *testing.T, lbc metadata.LogsBuilderConfig, spiffe bool) (
 		e, now = at(ms)
 		ev.add(e, 0, identity.Facts{}, now)
 	}
-	e, now = at(1000) // a token again: the gap record, then this one
+	e, now = at(1000) // a token again: the gap record, then this one (a rename in)
+	e.Op, e.Path = event.OpRename, []byte("/etc/cron.d/job")
 	ev.add(e, 0, identity.Facts{}, now)
 	return ev.take(false, now.Add(time.Millisecond))
 }

@@ -118,6 +118,10 @@ func (f *fakeSource) Hook() probe.Hook { return f.hook }
 
 func (f *fakeSource) Notes() []string { return []string{"fake source"} }
 
+func (f *fakeSource) Programs() []probe.ProgramState {
+	return []probe.ProgramState{{Name: "fake program", Attached: true}}
+}
+
 func (f *fakeSource) Drain() error {
 	f.drainOnce.Do(func() {
 		f.mu.Lock()

@@ -35,6 +35,7 @@ func (r *kernelEventsReceiver) aggregateOptions() aggregate.Options {
 		Comm:           has(metadata.KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm),
 		UID:            has(metadata.KernelFileCreationsMetricAttributeKeyProcessUserID),
 		Hook:           has(metadata.KernelFileCreationsMetricAttributeKeyKerneleventsHook),
+		Op:             has(metadata.KernelFileCreationsMetricAttributeKeyKerneleventsFileOperation),
 		Path:           has(metadata.KernelFileCreationsMetricAttributeKeyFilePath),
 		PID:            has(metadata.KernelFileCreationsMetricAttributeKeyProcessPid),
 	}
@@ -85,6 +86,7 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, l losses) {
 	c := collection{
 		now:       pcommon.NewTimestampFromTime(time.Now()),
 		hook:      probeHookAttr(r.probe.Hook()),
+		programs:  r.programs,
 		received:  r.received.Load(),
 		malformed: r.malformed.Load(),
 		lost:      l.byReason,
@@ -122,6 +124,7 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, l losses) {
 type collection struct {
 	now       pcommon.Timestamp
 	hook      metadata.AttributeKerneleventsHook // the probe's
+	programs  []probe.ProgramState               // the probe's, attached or not
 	received  uint64
 	malformed uint64
 	lost      map[string]uint64 // by reason, from the kernel source
@@ -160,13 +163,21 @@ func buildMetrics(mb *metadata.MetricsBuilder, c *collection, resource func(uint
 		mb.RecordKernelEventsLostByCgroupDataPoint(now, int64(c.lostByCg[cg]), int64(cg))
 	}
 	mb.RecordKernelProbeHookDataPoint(now, 1, c.hook)
+	programs := slices.SortedFunc(slices.Values(c.programs), func(a, b probe.ProgramState) int { return cmp.Compare(a.Name, b.Name) })
+	for _, p := range programs {
+		v := int64(0)
+		if p.Attached {
+			v = 1
+		}
+		mb.RecordKernelProbeProgramsDataPoint(now, v, p.Name)
+	}
 	mb.RecordKernelSeriesActiveDataPoint(now, int64(c.active))
 	mb.RecordKernelSeriesOverflowedDataPoint(now, int64(c.overflow))
 	if c.evidence {
 		mb.RecordKernelEvidenceShedDataPoint(now, int64(c.shed))
 	}
 	if c.overflow > 0 {
-		mb.RecordKernelFileCreationsDataPoint(now, int64(c.overflow), "", "", c.hook, "", 0, 0,
+		mb.RecordKernelFileCreationsDataPoint(now, int64(c.overflow), "", "", metadata.AttributeKerneleventsFileOperationCreate, c.hook, "", 0, 0,
 			metadata.WithOtelMetricOverflowMetricAttribute(true))
 	}
 	mb.RecordKernelWorkloadsActiveDataPoint(now, int64(c.workloads.Workloads))
@@ -192,14 +203,15 @@ func buildMetrics(mb *metadata.MetricsBuilder, c *collection, resource func(uint
 		rows := c.groups[id]
 		slices.SortFunc(rows, func(a, b seriesRow) int {
 			return cmp.Or(cmp.Compare(a.dir, b.dir), cmp.Compare(a.path, b.path), bytes.Compare(a.s.Key.Comm[:], b.s.Key.Comm[:]),
-				cmp.Compare(a.s.Key.UID, b.s.Key.UID), cmp.Compare(a.s.Key.PID, b.s.Key.PID), cmp.Compare(a.s.Key.Hook, b.s.Key.Hook))
+				cmp.Compare(a.s.Key.UID, b.s.Key.UID), cmp.Compare(a.s.Key.PID, b.s.Key.PID), cmp.Compare(a.s.Key.Hook, b.s.Key.Hook),
+				cmp.Compare(a.s.Key.Op, b.s.Key.Op))
 		})
 		for _, rw := range rows {
 			h := c.hook
 			if rw.s.Key.Hook != 0 {
 				h = eventHookAttr(rw.s.Key.Hook)
 			}
-			mb.RecordKernelFileCreationsDataPoint(now, int64(rw.s.Count), rw.path, rw.dir, h,
+			mb.RecordKernelFileCreationsDataPoint(now, int64(rw.s.Count), rw.path, rw.dir, eventOpAttr(rw.s.Key.Op), h,
 				event.LabelBytes(event.CString(rw.s.Key.Comm[:])), int64(rw.s.Key.PID), int64(rw.s.Key.UID))
 		}
 		mb.EmitForResource(metadata.WithResource(resource(id)))
@@ -273,6 +285,10 @@ func onlyOverflowAttribute(md pmetric.Metrics) {
 
 func eventHookAttr(h event.Hook) metadata.AttributeKerneleventsHook {
 	return metadata.MapAttributeKerneleventsHook[h.String()]
+}
+
+func eventOpAttr(op event.Op) metadata.AttributeKerneleventsFileOperation {
+	return metadata.MapAttributeKerneleventsFileOperation[op.String()]
 }
 
 func probeHookAttr(h probe.Hook) metadata.AttributeKerneleventsHook {

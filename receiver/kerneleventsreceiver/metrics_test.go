@@ -17,6 +17,7 @@ import (
 	"github.com/kernelevents/kernelevents/internal/aggregate"
 	"github.com/kernelevents/kernelevents/internal/event"
 	"github.com/kernelevents/kernelevents/internal/identity"
+	"github.com/kernelevents/kernelevents/internal/probe"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
@@ -28,24 +29,34 @@ func key(workload uint32, comm string, uid uint32, hook event.Hook) aggregate.Ke
 	return k
 }
 
-// goldenCollection is one batch's input: host series, a workload's
+func keyOp(k aggregate.Key, op event.Op) aggregate.Key {
+	k.Op = op
+	return k
+}
+
+// goldenCollection is one batch's input: the hook's programs, one not
+// attached (kernel.probe.programs 0), host series, a workload's
 // series, an overflow, losses by reason and by cgroup, malformed and shed
 // counts.
 func goldenCollection() *collection {
 	return &collection{
 		now:       pcommon.NewTimestampFromTime(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)),
 		hook:      metadata.AttributeKerneleventsHookTracepoint,
+		programs:  []probe.ProgramState{{Name: "tp_btf sys_exit", Attached: true}, {Name: "raw tracepoint io_uring_complete"}},
 		received:  1234,
 		malformed: 2,
 		lost:      map[string]uint64{"ring_buffer_full": 7, "fd_race": 1, "kprobe_missed": 3},
 		lostByCg:  map[uint64]uint64{4242: 5, 5151: 1, 0: 1}, // 0: cgroups past the map's size
-		active:    3,
+		active:    4,
 		overflow:  40,
 		evidence:  true,
 		shed:      5,
 		workloads: identity.Stats{Workloads: 2, Overflow: 1, Unresolved: 4},
 		groups: map[uint32][]seriesRow{
-			0: {{aggregate.Series{Key: key(0, "sshd", 0, 0), Count: 10}, "/var/log", ""}},
+			0: {
+				{aggregate.Series{Key: key(0, "sshd", 0, 0), Count: 10}, "/var/log", ""},
+				{aggregate.Series{Key: keyOp(key(0, "mv", 0, 0), event.OpRename), Count: 2}, "/etc/cron.d", ""},
+			},
 			1: {
 				{aggregate.Series{Key: key(1, "nginx", 101, event.HookIOUring), Count: 1}, "/srv/www", ""},
 				{aggregate.Series{Key: key(1, "nginx", 101, 0), Count: 6}, "/srv/cache", ""},

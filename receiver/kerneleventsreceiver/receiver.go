@@ -6,10 +6,12 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
@@ -21,6 +23,17 @@ import (
 	"github.com/kernelevents/kernelevents/internal/spire"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
+
+// unattached returns the names of the programs that are not attached.
+func unattached(ps []probe.ProgramState) []string {
+	var out []string
+	for _, p := range ps {
+		if !p.Attached {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
 
 // kernelEventsReceiver reads samples from the probe on one goroutine, counts
 // them in the aggregation table (metrics pipeline) and buffers one evidence
@@ -42,7 +55,8 @@ type kernelEventsReceiver struct {
 	finalLosses *losses            // the kernel's counters read at shutdown, for the final checkpoint
 
 	open     openSourceFunc
-	probe    source // the BPF probe, or a fake source in tests
+	probe    source               // the BPF probe, or a fake source in tests
+	programs []probe.ProgramState // the probe's, at start
 	table    *aggregate.Table
 	resolver *identity.Resolver
 	rules    *rulesWatcher
@@ -115,6 +129,14 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		zap.String("hook", string(p.Hook())),
 		zap.String("requested_hook", r.cfg.Hook),
 		zap.Strings("notes", p.Notes()))
+	r.programs = p.Programs()
+	if blind := unattached(r.programs); len(blind) > 0 {
+		// Running, but partly blind: said in the health status, the log and
+		// kernel.probe.programs, never only in a note.
+		err := fmt.Errorf("programs not attached, the files they would see are not counted: %s", strings.Join(blind, ", "))
+		r.set.Logger.Warn("Kernel file-creation probe is partly blind", zap.Error(err))
+		componentstatus.ReportStatus(host, componentstatus.NewRecoverableErrorEvent(err))
+	}
 
 	if len(r.cfg.Filter.ExcludeComms) > 0 {
 		r.set.Logger.Warn("filter::exclude_comms is not a security boundary: any process can take an excluded name "+

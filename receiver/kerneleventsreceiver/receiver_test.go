@@ -157,6 +157,7 @@ func TestReceiverCountsCreations(t *testing.T) {
 	assert.Equal(t, int64(n), mine[0].value)
 	assert.Equal(t, map[string]any{
 		"kernelevents.directory.prefix": dir,
+		"kernelevents.file.operation":   "create",
 		"kernelevents.hook":             "tracepoint",
 		"kernelevents.process.comm":     testutil.ChildComm,
 		"process.user.id":               int64(0),

@@ -29,6 +29,9 @@ type source interface {
 	Hook() probe.Hook
 	// Notes explain the hook choice (logged at start).
 	Notes() []string
+	// Programs are the hook's programs, each attached or not
+	// (kernel.probe.programs).
+	Programs() []probe.ProgramState
 	// Drain stops new samples; Read returns what is left, then ErrDrained.
 	// LostByReason works until Close.
 	Drain() error

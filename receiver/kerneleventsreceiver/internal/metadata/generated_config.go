@@ -151,6 +151,7 @@ type KernelFileCreationsMetricAttributeKey string
 const (
 	KernelFileCreationsMetricAttributeKeyFilePath                    KernelFileCreationsMetricAttributeKey = "file.path"
 	KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix KernelFileCreationsMetricAttributeKey = "kernelevents.directory.prefix"
+	KernelFileCreationsMetricAttributeKeyKerneleventsFileOperation   KernelFileCreationsMetricAttributeKey = "kernelevents.file.operation"
 	KernelFileCreationsMetricAttributeKeyKerneleventsHook            KernelFileCreationsMetricAttributeKey = "kernelevents.hook"
 	KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm     KernelFileCreationsMetricAttributeKey = "kernelevents.process.comm"
 	KernelFileCreationsMetricAttributeKeyOtelMetricOverflow          KernelFileCreationsMetricAttributeKey = "otel.metric.overflow"
@@ -184,9 +185,9 @@ func (ms *KernelFileCreationsMetricConfig) Unmarshal(parser *confmap.Conf) error
 func (ms *KernelFileCreationsMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case KernelFileCreationsMetricAttributeKeyFilePath, KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, KernelFileCreationsMetricAttributeKeyKerneleventsHook, KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessPid, KernelFileCreationsMetricAttributeKeyProcessUserID:
+		case KernelFileCreationsMetricAttributeKeyFilePath, KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, KernelFileCreationsMetricAttributeKeyKerneleventsFileOperation, KernelFileCreationsMetricAttributeKeyKerneleventsHook, KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessPid, KernelFileCreationsMetricAttributeKeyProcessUserID:
 		default:
-			return fmt.Errorf("metric kernel.file.creations doesn't have an attribute %v, valid attributes: [file.path, kernelevents.directory.prefix, kernelevents.hook, kernelevents.process.comm, otel.metric.overflow, process.pid, process.user.id]", val)
+			return fmt.Errorf("metric kernel.file.creations doesn't have an attribute %v, valid attributes: [file.path, kernelevents.directory.prefix, kernelevents.file.operation, kernelevents.hook, kernelevents.process.comm, otel.metric.overflow, process.pid, process.user.id]", val)
 		}
 	}
 
@@ -255,6 +256,54 @@ func (ms *KernelProbeHookMetricConfig) Validate() error {
 		case KernelProbeHookMetricAttributeKeyKerneleventsHook:
 		default:
 			return fmt.Errorf("metric kernel.probe.hook doesn't have an attribute %v, valid attributes: [kernelevents.hook]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// KernelProbeProgramsMetricAttributeKey specifies the key of an attribute for the kernel.probe.programs metric.
+type KernelProbeProgramsMetricAttributeKey string
+
+const (
+	KernelProbeProgramsMetricAttributeKeyKerneleventsProgram KernelProbeProgramsMetricAttributeKey = "kernelevents.program"
+)
+
+// KernelProbeProgramsMetricConfig provides config for the kernel.probe.programs metric.
+type KernelProbeProgramsMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                  `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []KernelProbeProgramsMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *KernelProbeProgramsMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *KernelProbeProgramsMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case KernelProbeProgramsMetricAttributeKeyKerneleventsProgram:
+		default:
+			return fmt.Errorf("metric kernel.probe.programs doesn't have an attribute %v, valid attributes: [kernelevents.program]", val)
 		}
 	}
 
@@ -404,6 +453,7 @@ type MetricsConfig struct {
 	KernelFileCreations       KernelFileCreationsMetricConfig       `mapstructure:"kernel.file.creations"`
 	KernelIdentityUnresolved  KernelIdentityUnresolvedMetricConfig  `mapstructure:"kernel.identity.unresolved"`
 	KernelProbeHook           KernelProbeHookMetricConfig           `mapstructure:"kernel.probe.hook"`
+	KernelProbePrograms       KernelProbeProgramsMetricConfig       `mapstructure:"kernel.probe.programs"`
 	KernelSeriesActive        KernelSeriesActiveMetricConfig        `mapstructure:"kernel.series.active"`
 	KernelSeriesOverflowed    KernelSeriesOverflowedMetricConfig    `mapstructure:"kernel.series.overflowed"`
 	KernelSpiffeLookups       KernelSpiffeLookupsMetricConfig       `mapstructure:"kernel.spiffe.lookups"`
@@ -432,7 +482,7 @@ func DefaultMetricsConfig() MetricsConfig {
 		KernelFileCreations: KernelFileCreationsMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategySum,
-			EnabledAttributes:   []KernelFileCreationsMetricAttributeKey{KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, KernelFileCreationsMetricAttributeKeyKerneleventsHook, KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessUserID},
+			EnabledAttributes:   []KernelFileCreationsMetricAttributeKey{KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, KernelFileCreationsMetricAttributeKeyKerneleventsFileOperation, KernelFileCreationsMetricAttributeKeyKerneleventsHook, KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessUserID},
 		},
 		KernelIdentityUnresolved: KernelIdentityUnresolvedMetricConfig{
 			Enabled: true,
@@ -441,6 +491,11 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
 			EnabledAttributes:   []KernelProbeHookMetricAttributeKey{KernelProbeHookMetricAttributeKeyKerneleventsHook},
+		},
+		KernelProbePrograms: KernelProbeProgramsMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []KernelProbeProgramsMetricAttributeKey{KernelProbeProgramsMetricAttributeKeyKerneleventsProgram},
 		},
 		KernelSeriesActive: KernelSeriesActiveMetricConfig{
 			Enabled: true,

@@ -45,7 +45,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					KernelFileCreations: KernelFileCreationsMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategySum,
-						EnabledAttributes:   []KernelFileCreationsMetricAttributeKey{KernelFileCreationsMetricAttributeKeyFilePath, KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, KernelFileCreationsMetricAttributeKeyKerneleventsHook, KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessPid, KernelFileCreationsMetricAttributeKeyProcessUserID},
+						EnabledAttributes:   []KernelFileCreationsMetricAttributeKey{KernelFileCreationsMetricAttributeKeyFilePath, KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, KernelFileCreationsMetricAttributeKeyKerneleventsFileOperation, KernelFileCreationsMetricAttributeKeyKerneleventsHook, KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessPid, KernelFileCreationsMetricAttributeKeyProcessUserID},
 					},
 					KernelIdentityUnresolved: KernelIdentityUnresolvedMetricConfig{
 						Enabled: true,
@@ -54,6 +54,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []KernelProbeHookMetricAttributeKey{KernelProbeHookMetricAttributeKeyKerneleventsHook},
+					},
+					KernelProbePrograms: KernelProbeProgramsMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []KernelProbeProgramsMetricAttributeKey{KernelProbeProgramsMetricAttributeKeyKerneleventsProgram},
 					},
 					KernelSeriesActive: KernelSeriesActiveMetricConfig{
 						Enabled: true,
@@ -107,7 +112,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					KernelFileCreations: KernelFileCreationsMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategySum,
-						EnabledAttributes:   []KernelFileCreationsMetricAttributeKey{KernelFileCreationsMetricAttributeKeyFilePath, KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, KernelFileCreationsMetricAttributeKeyKerneleventsHook, KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessPid, KernelFileCreationsMetricAttributeKeyProcessUserID},
+						EnabledAttributes:   []KernelFileCreationsMetricAttributeKey{KernelFileCreationsMetricAttributeKeyFilePath, KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix, KernelFileCreationsMetricAttributeKeyKerneleventsFileOperation, KernelFileCreationsMetricAttributeKeyKerneleventsHook, KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm, KernelFileCreationsMetricAttributeKeyOtelMetricOverflow, KernelFileCreationsMetricAttributeKeyProcessPid, KernelFileCreationsMetricAttributeKeyProcessUserID},
 					},
 					KernelIdentityUnresolved: KernelIdentityUnresolvedMetricConfig{
 						Enabled: false,
@@ -116,6 +121,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []KernelProbeHookMetricAttributeKey{KernelProbeHookMetricAttributeKeyKerneleventsHook},
+					},
+					KernelProbePrograms: KernelProbeProgramsMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []KernelProbeProgramsMetricAttributeKey{KernelProbeProgramsMetricAttributeKeyKerneleventsProgram},
 					},
 					KernelSeriesActive: KernelSeriesActiveMetricConfig{
 						Enabled: false,
@@ -150,7 +160,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(KernelEventsLostMetricConfig{}, KernelEventsLostByCgroupMetricConfig{}, KernelEventsReceivedMetricConfig{}, KernelEvidenceShedMetricConfig{}, KernelFileCreationsMetricConfig{}, KernelIdentityUnresolvedMetricConfig{}, KernelProbeHookMetricConfig{}, KernelSeriesActiveMetricConfig{}, KernelSeriesOverflowedMetricConfig{}, KernelSpiffeLookupsMetricConfig{}, KernelWorkloadsActiveMetricConfig{}, KernelWorkloadsOverflowedMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(KernelEventsLostMetricConfig{}, KernelEventsLostByCgroupMetricConfig{}, KernelEventsReceivedMetricConfig{}, KernelEvidenceShedMetricConfig{}, KernelFileCreationsMetricConfig{}, KernelIdentityUnresolvedMetricConfig{}, KernelProbeHookMetricConfig{}, KernelProbeProgramsMetricConfig{}, KernelSeriesActiveMetricConfig{}, KernelSeriesOverflowedMetricConfig{}, KernelSpiffeLookupsMetricConfig{}, KernelWorkloadsActiveMetricConfig{}, KernelWorkloadsOverflowedMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -184,7 +194,7 @@ func TestKernelFileCreationsMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []KernelFileCreationsMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric kernel.file.creations doesn't have an attribute invalid, valid attributes: [file.path, kernelevents.directory.prefix, kernelevents.hook, kernelevents.process.comm, otel.metric.overflow, process.pid, process.user.id]")
+	require.ErrorContains(t, cfg.Validate(), "metric kernel.file.creations doesn't have an attribute invalid, valid attributes: [file.path, kernelevents.directory.prefix, kernelevents.file.operation, kernelevents.hook, kernelevents.process.comm, otel.metric.overflow, process.pid, process.user.id]")
 
 	cfg = DefaultMetricsConfig().KernelFileCreations
 	cfg.AggregationStrategy = "invalid"
@@ -199,6 +209,18 @@ func TestKernelProbeHookMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric kernel.probe.hook doesn't have an attribute invalid, valid attributes: [kernelevents.hook]")
 
 	cfg = DefaultMetricsConfig().KernelProbeHook
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestKernelProbeProgramsMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().KernelProbePrograms
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []KernelProbeProgramsMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric kernel.probe.programs doesn't have an attribute invalid, valid attributes: [kernelevents.program]")
+
+	cfg = DefaultMetricsConfig().KernelProbePrograms
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

@@ -19,6 +19,44 @@ const (
 	AggregationStrategyMax = "max"
 )
 
+// AttributeKerneleventsFileOperation specifies the value kernelevents.file.operation attribute.
+type AttributeKerneleventsFileOperation int
+
+const (
+	_ AttributeKerneleventsFileOperation = iota
+	AttributeKerneleventsFileOperationCreate
+	AttributeKerneleventsFileOperationMknod
+	AttributeKerneleventsFileOperationTmpfileLink
+	AttributeKerneleventsFileOperationLink
+	AttributeKerneleventsFileOperationRename
+)
+
+// String returns the string representation of the AttributeKerneleventsFileOperation.
+func (av AttributeKerneleventsFileOperation) String() string {
+	switch av {
+	case AttributeKerneleventsFileOperationCreate:
+		return "create"
+	case AttributeKerneleventsFileOperationMknod:
+		return "mknod"
+	case AttributeKerneleventsFileOperationTmpfileLink:
+		return "tmpfile_link"
+	case AttributeKerneleventsFileOperationLink:
+		return "link"
+	case AttributeKerneleventsFileOperationRename:
+		return "rename"
+	}
+	return ""
+}
+
+// MapAttributeKerneleventsFileOperation is a helper map of string to AttributeKerneleventsFileOperation attribute value.
+var MapAttributeKerneleventsFileOperation = map[string]AttributeKerneleventsFileOperation{
+	"create":       AttributeKerneleventsFileOperationCreate,
+	"mknod":        AttributeKerneleventsFileOperationMknod,
+	"tmpfile_link": AttributeKerneleventsFileOperationTmpfileLink,
+	"link":         AttributeKerneleventsFileOperationLink,
+	"rename":       AttributeKerneleventsFileOperationRename,
+}
+
 // AttributeKerneleventsHook specifies the value kernelevents.hook attribute.
 type AttributeKerneleventsHook int
 
@@ -64,6 +102,8 @@ const (
 	AttributeKerneleventsLostReasonIoUringUnobserved
 	AttributeKerneleventsLostReasonInflightTableFull
 	AttributeKerneleventsLostReasonScratchBusy
+	AttributeKerneleventsLostReasonCoreDumpUnobserved
+	AttributeKerneleventsLostReasonIoUringInstallFailed
 	AttributeKerneleventsLostReasonKprobeMissed
 	AttributeKerneleventsLostReasonProgramRecursion
 )
@@ -83,6 +123,10 @@ func (av AttributeKerneleventsLostReason) String() string {
 		return "inflight_table_full"
 	case AttributeKerneleventsLostReasonScratchBusy:
 		return "scratch_busy"
+	case AttributeKerneleventsLostReasonCoreDumpUnobserved:
+		return "core_dump_unobserved"
+	case AttributeKerneleventsLostReasonIoUringInstallFailed:
+		return "io_uring_install_failed"
 	case AttributeKerneleventsLostReasonKprobeMissed:
 		return "kprobe_missed"
 	case AttributeKerneleventsLostReasonProgramRecursion:
@@ -93,14 +137,16 @@ func (av AttributeKerneleventsLostReason) String() string {
 
 // MapAttributeKerneleventsLostReason is a helper map of string to AttributeKerneleventsLostReason attribute value.
 var MapAttributeKerneleventsLostReason = map[string]AttributeKerneleventsLostReason{
-	"ring_buffer_full":    AttributeKerneleventsLostReasonRingBufferFull,
-	"malformed":           AttributeKerneleventsLostReasonMalformed,
-	"fd_race":             AttributeKerneleventsLostReasonFdRace,
-	"io_uring_unobserved": AttributeKerneleventsLostReasonIoUringUnobserved,
-	"inflight_table_full": AttributeKerneleventsLostReasonInflightTableFull,
-	"scratch_busy":        AttributeKerneleventsLostReasonScratchBusy,
-	"kprobe_missed":       AttributeKerneleventsLostReasonKprobeMissed,
-	"program_recursion":   AttributeKerneleventsLostReasonProgramRecursion,
+	"ring_buffer_full":        AttributeKerneleventsLostReasonRingBufferFull,
+	"malformed":               AttributeKerneleventsLostReasonMalformed,
+	"fd_race":                 AttributeKerneleventsLostReasonFdRace,
+	"io_uring_unobserved":     AttributeKerneleventsLostReasonIoUringUnobserved,
+	"inflight_table_full":     AttributeKerneleventsLostReasonInflightTableFull,
+	"scratch_busy":            AttributeKerneleventsLostReasonScratchBusy,
+	"core_dump_unobserved":    AttributeKerneleventsLostReasonCoreDumpUnobserved,
+	"io_uring_install_failed": AttributeKerneleventsLostReasonIoUringInstallFailed,
+	"kprobe_missed":           AttributeKerneleventsLostReasonKprobeMissed,
+	"program_recursion":       AttributeKerneleventsLostReasonProgramRecursion,
 }
 
 // AttributeKerneleventsSpiffeStatus specifies the value kernelevents.spiffe.status attribute.
@@ -174,7 +220,7 @@ var MetricsInfo = metricsInfo{
 	},
 	KernelFileCreations: metricInfo{
 		Name:       "kernel.file.creations",
-		Attributes: []string{"file.path", "kernelevents.directory.prefix", "kernelevents.hook", "kernelevents.process.comm", "otel.metric.overflow", "process.pid", "process.user.id"},
+		Attributes: []string{"file.path", "kernelevents.directory.prefix", "kernelevents.file.operation", "kernelevents.hook", "kernelevents.process.comm", "otel.metric.overflow", "process.pid", "process.user.id"},
 	},
 	KernelIdentityUnresolved: metricInfo{
 		Name: "kernel.identity.unresolved",
@@ -182,6 +228,10 @@ var MetricsInfo = metricsInfo{
 	KernelProbeHook: metricInfo{
 		Name:       "kernel.probe.hook",
 		Attributes: []string{"kernelevents.hook"},
+	},
+	KernelProbePrograms: metricInfo{
+		Name:       "kernel.probe.programs",
+		Attributes: []string{"kernelevents.program"},
 	},
 	KernelSeriesActive: metricInfo{
 		Name: "kernel.series.active",
@@ -209,6 +259,7 @@ type metricsInfo struct {
 	KernelFileCreations       metricInfo
 	KernelIdentityUnresolved  metricInfo
 	KernelProbeHook           metricInfo
+	KernelProbePrograms       metricInfo
 	KernelSeriesActive        metricInfo
 	KernelSeriesOverflowed    metricInfo
 	KernelSpiffeLookups       metricInfo
@@ -533,7 +584,7 @@ type metricKernelFileCreations struct {
 // init fills kernel.file.creations metric with initial data.
 func (m *metricKernelFileCreations) init() {
 	m.data.SetName("kernel.file.creations")
-	m.data.SetDescription("Files created (a new name made by open, creat or mknod).")
+	m.data.SetDescription("New names in a directory: files created (open, creat, mknod, an O_TMPFILE file's first link) and files renamed or hard-linked in from another directory, told apart by kernelevents.file.operation.")
 	m.data.SetUnit("{file}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)
@@ -542,7 +593,7 @@ func (m *metricKernelFileCreations) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricKernelFileCreations) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, filePathAttributeValue string, kerneleventsDirectoryPrefixAttributeValue string, kerneleventsHookAttributeValue string, kerneleventsProcessCommAttributeValue string, processPidAttributeValue int64, processUserIDAttributeValue int64, options ...MetricAttributeOption) {
+func (m *metricKernelFileCreations) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, filePathAttributeValue string, kerneleventsDirectoryPrefixAttributeValue string, kerneleventsFileOperationAttributeValue string, kerneleventsHookAttributeValue string, kerneleventsProcessCommAttributeValue string, processPidAttributeValue int64, processUserIDAttributeValue int64, options ...MetricAttributeOption) {
 	if !m.config.Enabled {
 		return
 	}
@@ -555,6 +606,9 @@ func (m *metricKernelFileCreations) recordDataPoint(start pcommon.Timestamp, ts 
 	}
 	if slices.Contains(m.config.EnabledAttributes, KernelFileCreationsMetricAttributeKeyKerneleventsDirectoryPrefix) {
 		dp.Attributes().PutStr("kernelevents.directory.prefix", kerneleventsDirectoryPrefixAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, KernelFileCreationsMetricAttributeKeyKerneleventsFileOperation) {
+		dp.Attributes().PutStr("kernelevents.file.operation", kerneleventsFileOperationAttributeValue)
 	}
 	if slices.Contains(m.config.EnabledAttributes, KernelFileCreationsMetricAttributeKeyKerneleventsHook) {
 		dp.Attributes().PutStr("kernelevents.hook", kerneleventsHookAttributeValue)
@@ -765,6 +819,95 @@ func (m *metricKernelProbeHook) emit(metrics pmetric.MetricSlice) {
 
 func newMetricKernelProbeHook(cfg KernelProbeHookMetricConfig) metricKernelProbeHook {
 	m := metricKernelProbeHook{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricKernelProbePrograms struct {
+	data          pmetric.Metric                  // data buffer for generated metric.
+	config        KernelProbeProgramsMetricConfig // metric config provided by user.
+	capacity      int                             // max observed number of data points added to the metric.
+	aggDataPoints []int64                         // slice containing number of aggregated datapoints at each index
+}
+
+// init fills kernel.probe.programs metric with initial data.
+func (m *metricKernelProbePrograms) init() {
+	m.data.SetName("kernel.probe.programs")
+	m.data.SetDescription("One point per program of the hook in use: 1 when it is attached, 0 when the kernel refused to attach it (the files it would see are not counted; the receiver then reports a recoverable error in its health and logs a warning at start). Any 0 means the receiver is partly blind.")
+	m.data.SetUnit("{program}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricKernelProbePrograms) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, kerneleventsProgramAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, KernelProbeProgramsMetricAttributeKeyKerneleventsProgram) {
+		dp.Attributes().PutStr("kernelevents.program", kerneleventsProgramAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricKernelProbePrograms) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricKernelProbePrograms) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetIntValue(m.data.Gauge().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricKernelProbePrograms(cfg KernelProbeProgramsMetricConfig) metricKernelProbePrograms {
+	m := metricKernelProbePrograms{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -1085,6 +1228,7 @@ type MetricsBuilder struct {
 	metricKernelFileCreations       metricKernelFileCreations
 	metricKernelIdentityUnresolved  metricKernelIdentityUnresolved
 	metricKernelProbeHook           metricKernelProbeHook
+	metricKernelProbePrograms       metricKernelProbePrograms
 	metricKernelSeriesActive        metricKernelSeriesActive
 	metricKernelSeriesOverflowed    metricKernelSeriesOverflowed
 	metricKernelSpiffeLookups       metricKernelSpiffeLookups
@@ -1122,6 +1266,7 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricKernelFileCreations:       newMetricKernelFileCreations(mbc.Metrics.KernelFileCreations),
 		metricKernelIdentityUnresolved:  newMetricKernelIdentityUnresolved(mbc.Metrics.KernelIdentityUnresolved),
 		metricKernelProbeHook:           newMetricKernelProbeHook(mbc.Metrics.KernelProbeHook),
+		metricKernelProbePrograms:       newMetricKernelProbePrograms(mbc.Metrics.KernelProbePrograms),
 		metricKernelSeriesActive:        newMetricKernelSeriesActive(mbc.Metrics.KernelSeriesActive),
 		metricKernelSeriesOverflowed:    newMetricKernelSeriesOverflowed(mbc.Metrics.KernelSeriesOverflowed),
 		metricKernelSpiffeLookups:       newMetricKernelSpiffeLookups(mbc.Metrics.KernelSpiffeLookups),
@@ -1248,6 +1393,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricKernelFileCreations.emit(ils.Metrics())
 	mb.metricKernelIdentityUnresolved.emit(ils.Metrics())
 	mb.metricKernelProbeHook.emit(ils.Metrics())
+	mb.metricKernelProbePrograms.emit(ils.Metrics())
 	mb.metricKernelSeriesActive.emit(ils.Metrics())
 	mb.metricKernelSeriesOverflowed.emit(ils.Metrics())
 	mb.metricKernelSpiffeLookups.emit(ils.Metrics())
@@ -1305,8 +1451,8 @@ func (mb *MetricsBuilder) RecordKernelEvidenceShedDataPoint(ts pcommon.Timestamp
 }
 
 // RecordKernelFileCreationsDataPoint adds a data point to kernel.file.creations metric.
-func (mb *MetricsBuilder) RecordKernelFileCreationsDataPoint(ts pcommon.Timestamp, val int64, filePathAttributeValue string, kerneleventsDirectoryPrefixAttributeValue string, kerneleventsHookAttributeValue AttributeKerneleventsHook, kerneleventsProcessCommAttributeValue string, processPidAttributeValue int64, processUserIDAttributeValue int64, options ...MetricAttributeOption) {
-	mb.metricKernelFileCreations.recordDataPoint(mb.startTime, ts, val, filePathAttributeValue, kerneleventsDirectoryPrefixAttributeValue, kerneleventsHookAttributeValue.String(), kerneleventsProcessCommAttributeValue, processPidAttributeValue, processUserIDAttributeValue, options...)
+func (mb *MetricsBuilder) RecordKernelFileCreationsDataPoint(ts pcommon.Timestamp, val int64, filePathAttributeValue string, kerneleventsDirectoryPrefixAttributeValue string, kerneleventsFileOperationAttributeValue AttributeKerneleventsFileOperation, kerneleventsHookAttributeValue AttributeKerneleventsHook, kerneleventsProcessCommAttributeValue string, processPidAttributeValue int64, processUserIDAttributeValue int64, options ...MetricAttributeOption) {
+	mb.metricKernelFileCreations.recordDataPoint(mb.startTime, ts, val, filePathAttributeValue, kerneleventsDirectoryPrefixAttributeValue, kerneleventsFileOperationAttributeValue.String(), kerneleventsHookAttributeValue.String(), kerneleventsProcessCommAttributeValue, processPidAttributeValue, processUserIDAttributeValue, options...)
 }
 
 // RecordKernelIdentityUnresolvedDataPoint adds a data point to kernel.identity.unresolved metric.
@@ -1317,6 +1463,11 @@ func (mb *MetricsBuilder) RecordKernelIdentityUnresolvedDataPoint(ts pcommon.Tim
 // RecordKernelProbeHookDataPoint adds a data point to kernel.probe.hook metric.
 func (mb *MetricsBuilder) RecordKernelProbeHookDataPoint(ts pcommon.Timestamp, val int64, kerneleventsHookAttributeValue AttributeKerneleventsHook) {
 	mb.metricKernelProbeHook.recordDataPoint(mb.startTime, ts, val, kerneleventsHookAttributeValue.String())
+}
+
+// RecordKernelProbeProgramsDataPoint adds a data point to kernel.probe.programs metric.
+func (mb *MetricsBuilder) RecordKernelProbeProgramsDataPoint(ts pcommon.Timestamp, val int64, kerneleventsProgramAttributeValue string) {
+	mb.metricKernelProbePrograms.recordDataPoint(mb.startTime, ts, val, kerneleventsProgramAttributeValue)
 }
 
 // RecordKernelSeriesActiveDataPoint adds a data point to kernel.series.active metric.

@@ -71,6 +71,7 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap["kernel.events.lost_by_cgroup"] = mb.metricKernelEventsLostByCgroup.config.AggregationStrategy
 			aggMap["kernel.file.creations"] = mb.metricKernelFileCreations.config.AggregationStrategy
 			aggMap["kernel.probe.hook"] = mb.metricKernelProbeHook.config.AggregationStrategy
+			aggMap["kernel.probe.programs"] = mb.metricKernelProbePrograms.config.AggregationStrategy
 			aggMap["kernel.spiffe.lookups"] = mb.metricKernelSpiffeLookups.config.AggregationStrategy
 
 			expectedWarnings := 0
@@ -100,9 +101,9 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordKernelEvidenceShedDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordKernelFileCreationsDataPoint(ts, 1, "file.path-val", "kernelevents.directory.prefix-val", AttributeKerneleventsHookKretprobe, "kernelevents.process.comm-val", 11, 15, WithOtelMetricOverflowMetricAttribute(true))
+			mb.RecordKernelFileCreationsDataPoint(ts, 1, "file.path-val", "kernelevents.directory.prefix-val", AttributeKerneleventsFileOperationCreate, AttributeKerneleventsHookKretprobe, "kernelevents.process.comm-val", 11, 15, WithOtelMetricOverflowMetricAttribute(true))
 			if tt.name == "reaggregate_set" {
-				mb.RecordKernelFileCreationsDataPoint(ts, 3, "file.path-val-2", "kernelevents.directory.prefix-val-2", AttributeKerneleventsHookFexit, "kernelevents.process.comm-val-2", 12, 16, WithOtelMetricOverflowMetricAttribute(true))
+				mb.RecordKernelFileCreationsDataPoint(ts, 3, "file.path-val-2", "kernelevents.directory.prefix-val-2", AttributeKerneleventsFileOperationMknod, AttributeKerneleventsHookFexit, "kernelevents.process.comm-val-2", 12, 16, WithOtelMetricOverflowMetricAttribute(true))
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -112,6 +113,12 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordKernelProbeHookDataPoint(ts, 1, AttributeKerneleventsHookKretprobe)
 			if tt.name == "reaggregate_set" {
 				mb.RecordKernelProbeHookDataPoint(ts, 3, AttributeKerneleventsHookFexit)
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordKernelProbeProgramsDataPoint(ts, 1, "kernelevents.program-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordKernelProbeProgramsDataPoint(ts, 3, "kernelevents.program-val-2")
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -147,6 +154,7 @@ func TestMetricsBuilder(t *testing.T) {
 				assert.Empty(t, mb.metricKernelEventsLostByCgroup.aggDataPoints)
 				assert.Empty(t, mb.metricKernelFileCreations.aggDataPoints)
 				assert.Empty(t, mb.metricKernelProbeHook.aggDataPoints)
+				assert.Empty(t, mb.metricKernelProbePrograms.aggDataPoints)
 				assert.Empty(t, mb.metricKernelSpiffeLookups.aggDataPoints)
 			}
 
@@ -297,7 +305,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["kernel.file.creations"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Files created (a new name made by open, creat or mknod).", mi.Description())
+						assert.Equal(t, "New names in a directory: files created (open, creat, mknod, an O_TMPFILE file's first link) and files renamed or hard-linked in from another directory, told apart by kernelevents.file.operation.", mi.Description())
 						assert.Equal(t, "{file}", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -309,6 +317,9 @@ func TestMetricsBuilder(t *testing.T) {
 						kerneleventsDirectoryPrefixAttrVal, ok := dp.Attributes().Get("kernelevents.directory.prefix")
 						assert.True(t, ok)
 						assert.Equal(t, "kernelevents.directory.prefix-val", kerneleventsDirectoryPrefixAttrVal.Str())
+						kerneleventsFileOperationAttrVal, ok := dp.Attributes().Get("kernelevents.file.operation")
+						assert.True(t, ok)
+						assert.Equal(t, "create", kerneleventsFileOperationAttrVal.Str())
 						kerneleventsHookAttrVal, ok := dp.Attributes().Get("kernelevents.hook")
 						assert.True(t, ok)
 						assert.Equal(t, "kretprobe", kerneleventsHookAttrVal.Str())
@@ -326,7 +337,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["kernel.file.creations"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Files created (a new name made by open, creat or mknod).", mi.Description())
+						assert.Equal(t, "New names in a directory: files created (open, creat, mknod, an O_TMPFILE file's first link) and files renamed or hard-linked in from another directory, told apart by kernelevents.file.operation.", mi.Description())
 						assert.Equal(t, "{file}", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -347,6 +358,8 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok := dp.Attributes().Get("file.path")
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("kernelevents.directory.prefix")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("kernelevents.file.operation")
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("kernelevents.hook")
 						assert.False(t, ok)
@@ -409,6 +422,46 @@ func TestMetricsBuilder(t *testing.T) {
 							assert.Equal(t, int64(3), dp.IntValue())
 						}
 						_, ok := dp.Attributes().Get("kernelevents.hook")
+						assert.False(t, ok)
+					}
+				case "kernel.probe.programs":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["kernel.probe.programs"], "Found a duplicate in the metrics slice: kernel.probe.programs")
+						validatedMetrics["kernel.probe.programs"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "One point per program of the hook in use: 1 when it is attached, 0 when the kernel refused to attach it (the files it would see are not counted; the receiver then reports a recoverable error in its health and logs a warning at start). Any 0 means the receiver is partly blind.", mi.Description())
+						assert.Equal(t, "{program}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						kerneleventsProgramAttrVal, ok := dp.Attributes().Get("kernelevents.program")
+						assert.True(t, ok)
+						assert.Equal(t, "kernelevents.program-val", kerneleventsProgramAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["kernel.probe.programs"], "Found a duplicate in the metrics slice: kernel.probe.programs")
+						validatedMetrics["kernel.probe.programs"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "One point per program of the hook in use: 1 when it is attached, 0 when the kernel refused to attach it (the files it would see are not counted; the receiver then reports a recoverable error in its health and logs a warning at start). Any 0 means the receiver is partly blind.", mi.Description())
+						assert.Equal(t, "{program}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["kernel.probe.programs"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("kernelevents.program")
 						assert.False(t, ok)
 					}
 				case "kernel.series.active":

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build linux
+
+package probe
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kernelevents/kernelevents/internal/event"
+	"github.com/kernelevents/kernelevents/internal/testutil"
+)
+
+// TestNamesArriving (issue 24, section 2): a file made elsewhere and
+// renamed or hard-linked into a watched directory is a new name there,
+// counted with its operation and its creator: renameat, renameat2 with
+// RENAME_NOREPLACE and RENAME_EXCHANGE (each of the two files, in the
+// other's directory), linkat, rename(2)/link(2) where they exist, and
+// io_uring's IORING_OP_RENAMEAT and IORING_OP_LINKAT. A
+// rename or link within one directory (sed -i's "./sedXXXX" over the file,
+// a second name beside the first) is not counted.
+func TestNamesArriving(t *testing.T) {
+	for _, h := range testedHooks() {
+		t.Run(string(h), func(t *testing.T) {
+			root := testutil.TempDir(t)
+			dir, out, other := filepath.Join(root, "watched"), filepath.Join(root, "out"), filepath.Join(root, "other")
+			for _, d := range []string{dir, out, other} {
+				require.NoError(t, os.Mkdir(d, 0o755))
+			}
+			for _, f := range []string{"r-at", "r-noreplace", "l-at", "x-out", "r-legacy", "l-legacy", "r-uring", "l-uring", "xu-out"} {
+				require.NoError(t, os.WriteFile(filepath.Join(out, f), []byte("made elsewhere"), 0o644))
+			}
+			for _, f := range []string{"x-in", "same-src", "sedtmp", "target", "beside", "xu-in", "same-uring"} {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, f), []byte("already here"), 0o644))
+			}
+			opts := DefaultOptions()
+			opts.Hook = h
+			// out/ is watched too, to see RENAME_EXCHANGE's second name;
+			// other/ is not.
+			opts.PathPrefixes = []string{dir + "/", out + "/"}
+			opts.ExcludePID = os.Getpid()
+			p := openHook(t, opts)
+			c := collect(p)
+
+			ops := []testutil.Op{
+				{Kind: testutil.OpRenameat, For: filepath.Join(out, "r-at"), Path: "r-at"},
+				{Kind: testutil.OpRenameNoReplace, For: filepath.Join(out, "r-noreplace"), Path: "r-noreplace"},
+				{Kind: testutil.OpLinkat, For: filepath.Join(out, "l-at"), Path: "l-at"},
+				{Kind: testutil.OpRenameExchange, For: filepath.Join(out, "x-out"), Path: "x-in"},
+				// Within the watched directory: not counted.
+				{Kind: testutil.OpRenameat, For: "same-src", Path: "same-dst"},
+				{Kind: testutil.OpRenameat, For: "./sedtmp", Path: "target"},
+				{Kind: testutil.OpLinkat, For: "beside", Path: "beside2"},
+				// io_uring's forms
+				{Kind: testutil.OpIOUringRenameat, For: filepath.Join(out, "r-uring"), Path: "r-uring"},
+				{Kind: testutil.OpIOUringLinkat, For: filepath.Join(out, "l-uring"), Path: "l-uring"},
+				{Kind: testutil.OpIOUringExchange, For: filepath.Join(out, "xu-out"), Path: "xu-in"},
+				{Kind: testutil.OpIOUringRenameat, For: "same-uring", Path: "same-uring2"}, // within: not counted
+				{Kind: testutil.OpOpenat, Path: "control"},
+			}
+			want := map[string]event.Op{
+				filepath.Join(dir, "r-at"):        event.OpRename,
+				filepath.Join(dir, "r-noreplace"): event.OpRename,
+				filepath.Join(dir, "l-at"):        event.OpLink,
+				filepath.Join(dir, "x-in"):        event.OpRename, // out's file, now here
+				filepath.Join(out, "x-out"):       event.OpRename, // watched's file, now there
+				filepath.Join(dir, "r-uring"):     event.OpRename,
+				filepath.Join(dir, "l-uring"):     event.OpLink,
+				filepath.Join(dir, "xu-in"):       event.OpRename,
+				filepath.Join(out, "xu-out"):      event.OpRename,
+				filepath.Join(dir, "control"):     event.OpCreate,
+			}
+			if testutil.HasLegacySyscalls {
+				ops = append(ops,
+					testutil.Op{Kind: testutil.OpRenameLegacy, For: filepath.Join(out, "r-legacy"), Path: "r-legacy"},
+					testutil.Op{Kind: testutil.OpLinkLegacy, For: filepath.Join(out, "l-legacy"), Path: "l-legacy"},
+				)
+				want[filepath.Join(dir, "r-legacy")] = event.OpRename
+				want[filepath.Join(dir, "l-legacy")] = event.OpLink
+			}
+			child := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops})
+			got := c.wait(t, len(want), uint32(child.PID))
+			gotOps := map[string]event.Op{}
+			for _, e := range got {
+				_, dup := gotOps[e.path]
+				assert.False(t, dup, "%s counted twice", e.path)
+				gotOps[e.path] = e.op
+				assert.Equal(t, uint32(child.PID), e.tgid, "%s: the renaming process", e.path)
+				if filepath.Dir(e.path) == dir {
+					// names without '/' in the child's directory; the
+					// exchange's old name, absolute, is as written on the
+					// tracepoint hook (see sysexit.h)
+					assert.Zero(t, e.flags&event.FlagUnresolved, "%s: resolved in the kernel", e.path)
+				}
+			}
+			assert.Equal(t, want, gotOps, "each name arriving from another directory, with its operation; none within one")
+			assertNoLoss(t, p)
+		})
+	}
+}
+
+// TestTmpfileLinkedThroughIOUring (issue 24, section 3): an O_TMPFILE file
+// one process opens and names through io_uring (IORING_OP_LINKAT) is
+// credited to that process, once; another process's link(2) afterwards is
+// its own link and takes nothing of the first's. (The tracepoint hook once
+// missed the io_uring link and credited the file to the next process that
+// called link(2).)
+func TestTmpfileLinkedThroughIOUring(t *testing.T) {
+	for _, h := range testedHooks() {
+		t.Run(string(h), func(t *testing.T) {
+			root := testutil.TempDir(t)
+			dir, out := filepath.Join(root, "watched"), filepath.Join(root, "out")
+			require.NoError(t, os.Mkdir(dir, 0o755))
+			require.NoError(t, os.Mkdir(out, 0o755))
+			require.NoError(t, os.WriteFile(filepath.Join(out, "other"), nil, 0o644))
+			p, c := watchDir(t, h, dir)
+			a := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{
+				{Kind: testutil.OpTmpfileLinkIOUring, Path: "t-uring"},
+			}})
+			b := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{
+				{Kind: testutil.OpLinkat, For: filepath.Join(out, "other"), Path: "b-link"},
+			}})
+			got := c.wait(t, 2, uint32(a.PID), uint32(b.PID))
+			by := map[string]uint32{}
+			for _, e := range got {
+				_, dup := by[e.path]
+				assert.False(t, dup, "%s counted twice", e.path)
+				by[e.path] = e.tgid
+			}
+			assert.Equal(t, map[string]uint32{
+				filepath.Join(dir, "t-uring"): uint32(a.PID),
+				filepath.Join(dir, "b-link"):  uint32(b.PID),
+			}, by, "each name credited to the process that made it")
+			assertNoLoss(t, p)
+		})
+	}
+}
