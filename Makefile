@@ -5,6 +5,11 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 GO ?= go
+# The one Go version of every module here (go.mod's `go` line; deploy/tools,
+# internal/tools, ocb's generated collector module and the SPIRE build module
+# say the same), so a set-up fetches one toolchain. scripts/deps.sh installs
+# it as root when the go on PATH is older.
+GO_VERSION := $(shell sed -n 's/^go //p' go.mod)
 # The BPF compiler and flags, for bpf2go (read from the environment by
 # internal/probe/gen.go). Debian 12's clang 14 made the committed objects.
 BPF2GO_CC ?= clang
@@ -43,7 +48,8 @@ IMAGE_REPO ?= localhost/kernelevents/otelcol-kernelevents
 IMAGE ?= $(IMAGE_REPO):$(VERSION)
 NFPM_VERSION := v2.48.0
 NFPM := $(BIN)/nfpm
-DEB_ARCH := $(shell $(GO) env GOARCH)
+# (=, not :=: evaluated when used, after the set-up has installed Go.)
+DEB_ARCH = $(shell $(GO) env GOARCH)
 DEB := $(CURDIR)/_build/deb/otelcol-kernelevents_$(VERSION)_$(DEB_ARCH).deb
 # The commit the binary is stamped with: a new commit relinks it.
 COMMIT_STAMP := _build/commit
@@ -96,7 +102,7 @@ check-format: deps-check-format
 format: deps-check-format
 	$(CLANG_FORMAT) --style=file -i $(BPF_SOURCES)
 
-$(OCB):
+$(OCB): | deps-build
 	mkdir -p $(BIN)
 	GOBIN=$(BIN) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
 	mv $(BIN)/builder $(OCB)
@@ -105,13 +111,14 @@ $(OCB):
 ## static (CGO_ENABLED=0), -trimpath, stripped, --version says
 ## builder-config.yaml's version + the commit. Nothing to do when no source
 ## changed; a cold build counts the packages it compiles.
-build: $(COLLECTOR)
+build: deps-build $(COLLECTOR)
 
 $(COLLECTOR): $(OCB) $(COLLECTOR_SOURCES) $(COMMIT_STAMP)
 	@echo "build: ocb writes the collector's sources and fetches its modules (minutes on a cold module cache)"
 	mkdir -p _build
 	sed 's/^  version: .*/  version: $(BUILD_VERSION)/' builder-config.yaml >_build/builder-config.yaml
 	$(OCB) --config _build/builder-config.yaml --skip-compilation
+	cd $(dir $(COLLECTOR)) && $(GO) mod edit -go=$(GO_VERSION)
 	@echo "build: compiling $(COLLECTOR) $(BUILD_VERSION)"
 	cd $(dir $(COLLECTOR)) && CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags='-s -w' -v \
 		-o $(notdir $(COLLECTOR)).tmp . 2>&1 | $(PROGRESS)
@@ -144,7 +151,7 @@ unit: deps-unit spire
 ## (internal/spire/spiretest); about 4-5 minutes each cold, nothing once built.
 SPIRE_VERSION := v1.13.3
 spire: deps-spire
-	SPIRE_VERSION=$(SPIRE_VERSION) bash scripts/spire-build.sh
+	SPIRE_VERSION=$(SPIRE_VERSION) GO_VERSION=$(GO_VERSION) bash scripts/spire-build.sh
 
 ## fuzz: the sample decoder must never panic on any bytes.
 fuzz:
@@ -211,7 +218,7 @@ image: deps-image build
 image-test: deps-image-test image tracefs
 	$(PACKAGING_ENV) bash packaging/image/test.sh
 
-$(NFPM):
+$(NFPM): | deps-build
 	mkdir -p $(BIN)
 	GOBIN=$(BIN) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
 
