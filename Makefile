@@ -66,7 +66,7 @@ find $(GENERATED) -type f | LC_ALL=C sort | xargs sha256sum
 endef
 
 .PHONY: all generate check-generated check-format format build run test unit spire vmtest fuzz bench soak deploy-check lint clean tracefs \
-	image image-test deb deb-test bench-vm
+	image image-test deb deb-test newcomer-test bench-vm
 
 # deps-TARGET: install (as root) or name the Debian packages TARGET needs.
 deps-%:
@@ -137,8 +137,9 @@ run: deps-run build tracefs
 ## test: everything: C formatting, generated code, vet, unit and kernel tests on this kernel,
 ## the ocb collector end to end, a bounded fuzz run, the Debian VM kernel matrix,
 ## the fleet manifests, unit and alert rules, the image under podman and the
-## .deb in a clean Debian root. deps-test first installs what is missing.
-test: deps-test check-format check-generated build tracefs unit fuzz vmtest deploy-check image-test deb-test
+## .deb in a clean Debian root, and the README's path from its prerequisites
+## to its example in a fresh Debian root. deps-test first installs what is missing.
+test: deps-test check-format check-generated build tracefs unit fuzz vmtest deploy-check image-test deb-test newcomer-test
 
 ## unit: go vet and every Go test on this kernel (packages one at a time, so the
 ## kernel tests do not compete for the ring buffers).
@@ -235,6 +236,14 @@ $(DEB): $(COLLECTOR) $(NFPM) $(wildcard packaging/deb/*) packaging/licenses.sh d
 ## capabilities; it must count files created on the host.
 deb-test: deps-deb-test deb tracefs
 	$(PACKAGING_ENV) bash packaging/deb/test.sh
+
+## newcomer-test: the README's path in a fresh Debian 12 root (the same
+## cached debootstrap root as deb-test): apt-get install git make
+## ca-certificates, git clone (this commit), make run (which installs Go and
+## curl and builds the collector, the host's Go caches bind-mounted), then
+## the README's example must print its one line. A few minutes, warm.
+newcomer-test: deps-newcomer-test tracefs
+	bash packaging/newcomer/test.sh
 
 clean:
 	rm -rf _build .bin .cache

@@ -46,6 +46,7 @@ deps_of() {
 	image-test) echo "$(deps_of image) curl=curl nsenter=util-linux" ;;
 	deb) echo "" ;;
 	deb-test) echo "debootstrap=debootstrap curl=curl ip=iproute2 nsenter=util-linux unshare=util-linux" ;;
+	newcomer-test) echo "debootstrap=debootstrap git=git ip=iproute2 nsenter=util-linux unshare=util-linux" ;;
 	# e2fsprogs: the ext4 phase. auditd is installed by the audit phase itself,
 	# only when that phase runs: enabling audit slows every later process on
 	# the machine until reboot (README, "Benchmark").
@@ -55,7 +56,7 @@ deps_of() {
 	build | soak | fuzz | lint) echo "" ;;
 	test)
 		local t
-		for t in check-format check-generated unit vmtest deploy-check image-test deb-test; do deps_of "$t"; done | xargs
+		for t in check-format check-generated unit vmtest deploy-check image-test deb-test newcomer-test; do deps_of "$t"; done | xargs
 		;;
 	*) echo "scripts/deps.sh: unknown target '$1'" >&2; return 2 ;;
 	esac
@@ -65,7 +66,7 @@ deps_of() {
 # (image: image-test runs what it built).
 needs_root() {
 	case $1 in
-	test | unit | run | bench | soak | image | image-test | deb-test) return 0 ;;
+	test | unit | run | bench | soak | image | image-test | deb-test | newcomer-test) return 0 ;;
 	*) return 1 ;;
 	esac
 }
