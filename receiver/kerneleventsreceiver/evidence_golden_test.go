@@ -33,7 +33,7 @@ func goldenEvidence(t *testing.T, lbc metadata.LogsBuilderConfig, spiffe bool) (
 	t.Helper()
 	ev := newEvidence(EvidenceConfig{MaxRecordsPerSecond: 3}, lbc, receivertest.NewNopSettings(metadata.Type),
 		goldenT0.UnixNano()-1e9, goldenResource)
-	ev.bucket = newTokenBucket(3, goldenT0)
+	ev.bucket = newRateLimit(3)
 	ev.spiffe = spiffe
 	at := func(ms int) (*event.Event, time.Time) {
 		e := &event.Event{TimeNs: uint64(1e9 + ms*1e6), CgroupID: 77, TGID: 100, TID: 101, UID: 0, GID: 0, RealUID: 0,
