@@ -58,9 +58,9 @@ func TestChangelog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := strings.Index(string(readme), "Renamed in this version:")
+	i := strings.Index(string(readme), "Renamed in this version")
 	if i < 0 {
-		t.Fatal("README.md no longer lists the renames (Renamed in this version:)")
+		t.Fatal("README.md no longer lists the renames (Renamed in this version)")
 	}
 	para := string(readme[i:])
 	para = para[:strings.Index(para, "\n\n")]
