@@ -48,8 +48,8 @@ IMAGE_REPO ?= localhost/kernelevents/otelcol-kernelevents
 IMAGE ?= $(IMAGE_REPO):$(VERSION)
 NFPM_VERSION := v2.48.0
 NFPM := $(BIN)/nfpm
-# (=, not :=: evaluated when used, after the set-up has installed Go.)
-DEB_ARCH = $(shell $(GO) env GOARCH)
+# GOARCH, or go's, or (before the set-up has installed Go) dpkg's.
+DEB_ARCH := $(or $(GOARCH),$(shell $(GO) env GOARCH 2>/dev/null),$(shell dpkg --print-architecture 2>/dev/null))
 DEB := $(CURDIR)/_build/deb/otelcol-kernelevents_$(VERSION)_$(DEB_ARCH).deb
 # The commit the binary is stamped with: a new commit relinks it.
 COMMIT_STAMP := _build/commit
@@ -59,7 +59,7 @@ PACKAGING_ENV := VERSION=$(VERSION) COMMIT=$(COMMIT) IMAGE=$(IMAGE) COLLECTOR=$(
 # Files bpf2go and mdatagen write; check-generated compares them before and
 # after a fresh generate, so it catches stale committed code on a clean
 # clone and leaves a developer's other uncommitted edits alone.
-GENERATED := internal/probe/kernelevents_*_bpfel.* internal/event/types_bpfel.* receiver/kerneleventsreceiver/internal/metadata \
+GENERATED := internal/probe/kernelevents_*_bpfel.* internal/event/types_bpfel.* receiver/kerneleventsreceiver/internal/metadata receiver/kerneleventsreceiver/internal/metadatatest \
 	receiver/kerneleventsreceiver/generated_*_test.go receiver/kerneleventsreceiver/documentation.md
 define hash_generated
 find $(GENERATED) -type f | LC_ALL=C sort | xargs sha256sum

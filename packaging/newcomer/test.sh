@@ -85,6 +85,13 @@ for c in git make go curl; do
 done
 in_root sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends git make ca-certificates' \
 	>"$work/apt.log" 2>&1 || { tail -n 20 "$work/apt.log" >&2; fail "apt-get install git make ca-certificates failed"; }
+# A network that inspects TLS has its own CA, which the host trusts through
+# /usr/local/share/ca-certificates and a fresh root cannot know: the same
+# local CAs, as an administrator there would add them.
+if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+	cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+	in_root update-ca-certificates >/dev/null 2>&1 || fail "update-ca-certificates failed in the root"
+fi
 step "prerequisites installed: git make ca-certificates"
 git bundle create -q "$work/repo.bundle" HEAD
 cp "$work/repo.bundle" "$root/tmp/"
