@@ -133,13 +133,15 @@ step "make run: healthy"
 example=$(awk '/^```sh$/ { getline; if ($0 ~ /^d=\$\(mktemp -d\)/) { print; exit } }' README.md)
 [[ -n $example ]] || fail "README.md has no example starting with d=\$(mktemp -d)"
 for try in 1 2 3; do
-	out=$(nsenter --net="/proc/$cpid/ns/net" --root="/proc/$cpid/root" --wd=/ \
-		env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root bash -c "$example" 2>&1) || true
+	# what the user sees on stdout; stderr is kept for a failure's message.
+	out=$(cd / && nsenter --net="/proc/$cpid/ns/net" --root="/proc/$cpid/root" \
+		env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root bash -c "cd / && $example" 2>"$work/example.err") || true
 	[[ -n $out ]] && break
 done
 lines=$(grep -c . <<<"$out" || true)
 ((lines == 1)) || fail "the README's example printed $lines lines, want 1:
-$out"
+$out
+(stderr: $(cat "$work/example.err"))"
 [[ $out =~ ^kernel_file_creations_total\{.*kernelevents_directory_prefix=\"/tmp/tmp\.[A-Za-z0-9]+\".*kernelevents_process_comm=\"touch\".*\}\ 1$ ]] ||
 	fail "the README's example printed: $out"
 step "ok: the README's example printed its one line: $out"
