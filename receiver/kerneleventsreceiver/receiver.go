@@ -38,13 +38,14 @@ type kernelEventsReceiver struct {
 	evidence *evidence
 	logsDone chan struct{}
 
-	open     openSourceFunc
-	probe    source // the BPF probe, or a fake source in tests
-	table    *aggregate.Table
-	resolver *identity.Resolver
-	rules    *rulesWatcher
-	mb       *metadata.MetricsBuilder
-	host     component.Host
+	open      openSourceFunc
+	probe     source // the BPF probe, or a fake source in tests
+	table     *aggregate.Table
+	resolver  *identity.Resolver
+	rules     *rulesWatcher
+	mb        *metadata.MetricsBuilder
+	telemetry *metadata.TelemetryBuilder // component telemetry (telemetry.go)
+	host      component.Host
 
 	cancel   context.CancelFunc
 	readDone chan struct{}
@@ -152,6 +153,12 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 	r.table = aggregate.New(r.aggregateOptions())
 	// A new builder per Start: a restarted receiver starts new series.
 	r.mb = metadata.NewMetricsBuilder(r.cfg.MetricsBuilderConfig, r.set)
+	if err := r.startTelemetry(); err != nil {
+		r.resolver.Close()
+		r.stopSpire()
+		p.Close()
+		return fmt.Errorf("start kernel_events receiver: component telemetry: %w", err)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -183,6 +190,7 @@ func (r *kernelEventsReceiver) shutdown(ctx context.Context) error {
 	}
 	r.cancel()
 	<-r.emitDone
+	r.stopTelemetry() // its callbacks read the probe, closed below
 	if r.logsDone != nil {
 		<-r.logsDone
 	}
