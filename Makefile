@@ -66,7 +66,7 @@ find $(GENERATED) -type f | LC_ALL=C sort | xargs sha256sum
 endef
 
 .PHONY: all generate check-generated check-format format build run test unit spire vmtest fuzz bench soak deploy-check lint clean tracefs \
-	image image-test deb deb-test newcomer-test bench-vm
+	image image-test deb deb-test newcomer-test release bench-vm
 
 # deps-TARGET: install (as root) or name the Debian packages TARGET needs.
 deps-%:
@@ -236,6 +236,17 @@ $(DEB): $(COLLECTOR) $(NFPM) $(wildcard packaging/deb/*) packaging/licenses.sh d
 ## capabilities; it must count files created on the host.
 deb-test: deps-deb-test deb tracefs
 	$(PACKAGING_ENV) bash packaging/deb/test.sh
+
+## release: not in make test. The versioned artifacts for linux/amd64 and
+## linux/arm64 into _build/release/VERSION: collector binaries (cross-compiled,
+## CGO_ENABLED=0), .debs (nfpm), the image for both as one OCI archive with a
+## multi-arch index, an SBOM per binary (go version -m), the licences and
+## SHA256SUMS; then packaging/release/test.sh checks them, runs the arm64
+## binary under qemu-user and rebuilds binaries and .debs to compare bytes.
+RELEASE_OUT := $(CURDIR)/_build/release/$(VERSION)
+release: deps-release build $(NFPM)
+	$(PACKAGING_ENV) IMAGE_REPO=$(IMAGE_REPO) OUT=$(RELEASE_OUT) bash packaging/release/build.sh
+	$(PACKAGING_ENV) BUILD_VERSION=$(BUILD_VERSION) OUT=$(RELEASE_OUT) bash packaging/release/test.sh
 
 ## newcomer-test: the README's path in a fresh Debian 12 root (the same
 ## cached debootstrap root as deb-test): apt-get install git make

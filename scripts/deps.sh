@@ -46,6 +46,9 @@ deps_of() {
 	image-test) echo "$(deps_of image) curl=curl nsenter=util-linux" ;;
 	deb) echo "" ;;
 	deb-test) echo "debootstrap=debootstrap curl=curl ip=iproute2 nsenter=util-linux unshare=util-linux" ;;
+	# release: the image (podman), the arm64 binary under qemu-user, the
+	# image index read with python3.
+	release) echo "podman=podman runc=runc qemu-aarch64-static=qemu-user-static python3=python3" ;;
 	newcomer-test) echo "debootstrap=debootstrap git=git ip=iproute2 nsenter=util-linux unshare=util-linux" ;;
 	# e2fsprogs: the ext4 phase. auditd is installed by the audit phase itself,
 	# only when that phase runs: enabling audit slows every later process on
@@ -66,7 +69,7 @@ deps_of() {
 # (image: image-test runs what it built).
 needs_root() {
 	case $1 in
-	test | unit | run | bench | soak | image | image-test | deb-test | newcomer-test) return 0 ;;
+	test | unit | run | bench | soak | image | image-test | deb-test | newcomer-test | release) return 0 ;;
 	*) return 1 ;;
 	esac
 }
