@@ -252,7 +252,7 @@ release: deps-release build $(NFPM)
 ## cached debootstrap root as deb-test): apt-get install git make
 ## ca-certificates, git clone (this commit), make run (which installs Go and
 ## curl and builds the collector, the host's Go caches bind-mounted), then
-## the README's example must print its one line. A few minutes, warm.
+## the README's example must print its one line. About 3 minutes warm, 9 cold.
 newcomer-test: deps-newcomer-test tracefs
 	bash packaging/newcomer/test.sh
 
