@@ -71,12 +71,16 @@ echo "release-test: image index: $list"
 # Reproducible: the binaries again from a copy of the sources at another
 # path, the .debs again; the same bytes.
 src=$(dirname "$COLLECTOR")
-cp -r "$src" "$work/src"
+# A copy of the tree at another path (ocb's module replaces the receiver's
+# with ../.., which the build info records as it is).
+mkdir -p "$work/tree/_build"
+tar --exclude=./_build --exclude=./.cache --exclude=./.bin -cf - . | tar -x -C "$work/tree"
+cp -r "$src" "$work/tree/_build/collector"
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 for arch in amd64 arm64; do
 	bin=$OUT/otelcol-kernelevents_${VERSION}_linux_$arch
-	(cd "$work/src" && GOOS=linux GOARCH=$arch CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags='-s -w' -o "$work/bin-$arch" .)
-	cmp -s "$work/bin-$arch" "$bin" || fail "the $arch binary differs when built again from $work/src"
+	(cd "$work/tree/_build/collector" && GOOS=linux GOARCH=$arch CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags='-s -w' -o "$work/bin-$arch" .)
+	cmp -s "$work/bin-$arch" "$bin" || fail "the $arch binary differs when built again from a copy at $work/tree"
 	GOARCH=$arch COLLECTOR=$work/bin-$arch DEB=$work/again_$arch.deb VERSION=$VERSION NFPM=$NFPM \
 		bash packaging/deb/build.sh >/dev/null
 	cmp -s "$work/again_$arch.deb" "$OUT/otelcol-kernelevents_${VERSION}_$arch.deb" || fail "the $arch .deb differs when built again"
