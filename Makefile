@@ -5,6 +5,11 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 GO ?= go
+# The one Go version of every module here (go.mod's `go` line; deploy/tools,
+# internal/tools, ocb's generated collector module and the SPIRE build module
+# say the same), so a set-up fetches one toolchain. scripts/deps.sh installs
+# it as root when the go on PATH is older.
+GO_VERSION := $(shell sed -n 's/^go //p' go.mod)
 # The BPF compiler and flags, for bpf2go (read from the environment by
 # internal/probe/gen.go). Debian 12's clang 14 made the committed objects.
 BPF2GO_CC ?= clang
@@ -47,7 +52,8 @@ GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 NFPM_VERSION := v2.48.0
 NFPM := $(BIN)/nfpm
-DEB_ARCH := $(shell $(GO) env GOARCH)
+# GOARCH, or go's, or (before the set-up has installed Go) dpkg's.
+DEB_ARCH := $(or $(GOARCH),$(shell $(GO) env GOARCH 2>/dev/null),$(shell dpkg --print-architecture 2>/dev/null))
 DEB := $(CURDIR)/_build/deb/otelcol-kernelevents_$(VERSION)_$(DEB_ARCH).deb
 # The commit the binary is stamped with: a new commit relinks it.
 COMMIT_STAMP := _build/commit
@@ -57,14 +63,14 @@ PACKAGING_ENV := VERSION=$(VERSION) COMMIT=$(COMMIT) IMAGE=$(IMAGE) COLLECTOR=$(
 # Files bpf2go and mdatagen write; check-generated compares them before and
 # after a fresh generate, so it catches stale committed code on a clean
 # clone and leaves a developer's other uncommitted edits alone.
-GENERATED := internal/probe/kernelevents_*_bpfel.* internal/event/types_bpfel.* receiver/kerneleventsreceiver/internal/metadata \
+GENERATED := internal/probe/kernelevents_*_bpfel.* internal/event/types_bpfel.* receiver/kerneleventsreceiver/internal/metadata receiver/kerneleventsreceiver/internal/metadatatest \
 	receiver/kerneleventsreceiver/generated_*_test.go receiver/kerneleventsreceiver/documentation.md
 define hash_generated
 find $(GENERATED) -type f | LC_ALL=C sort | xargs sha256sum
 endef
 
 .PHONY: all generate check-generated check-format format build run test unit check lint-go spire vmtest fuzz bench soak deploy-check lint clean tracefs \
-	image image-test deb deb-test bench-vm
+	image image-test deb deb-test newcomer-test release bench-vm
 
 # deps-TARGET: install (as root) or name the Debian packages TARGET needs.
 deps-%:
@@ -100,7 +106,7 @@ check-format: deps-check-format
 format: deps-check-format
 	$(CLANG_FORMAT) --style=file -i $(BPF_SOURCES)
 
-$(OCB):
+$(OCB): | deps-build
 	mkdir -p $(BIN)
 	GOBIN=$(BIN) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
 	mv $(BIN)/builder $(OCB)
@@ -109,13 +115,14 @@ $(OCB):
 ## static (CGO_ENABLED=0), -trimpath, stripped, --version says
 ## builder-config.yaml's version + the commit. Nothing to do when no source
 ## changed; a cold build counts the packages it compiles.
-build: $(COLLECTOR)
+build: deps-build $(COLLECTOR)
 
 $(COLLECTOR): $(OCB) $(COLLECTOR_SOURCES) $(COMMIT_STAMP)
 	@echo "build: ocb writes the collector's sources and fetches its modules (minutes on a cold module cache)"
 	mkdir -p _build
 	sed 's/^  version: .*/  version: $(BUILD_VERSION)/' builder-config.yaml >_build/builder-config.yaml
 	$(OCB) --config _build/builder-config.yaml --skip-compilation
+	cd $(dir $(COLLECTOR)) && $(GO) mod edit -go=$(GO_VERSION)
 	@echo "build: compiling $(COLLECTOR) $(BUILD_VERSION)"
 	cd $(dir $(COLLECTOR)) && CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags='-s -w' -v \
 		-o $(notdir $(COLLECTOR)).tmp . 2>&1 | $(PROGRESS)
@@ -134,8 +141,9 @@ run: deps-run build tracefs
 ## test: everything: C formatting, generated code, vet, unit and kernel tests on this kernel,
 ## the ocb collector end to end, a bounded fuzz run, the Debian VM kernel matrix,
 ## the fleet manifests, unit and alert rules, the image under podman and the
-## .deb in a clean Debian root. deps-test first installs what is missing.
-test: deps-test check-format check-generated lint build tracefs unit fuzz vmtest deploy-check image-test deb-test
+## .deb in a clean Debian root, and the README's path from its prerequisites
+## to its example in a fresh Debian root. deps-test first installs what is missing.
+test: deps-test check-format check-generated lint build tracefs unit fuzz vmtest deploy-check image-test deb-test newcomer-test
 
 ## check: the daily loop, under a minute once the caches are warm: gofmt, go
 ## vet, golangci-lint, and the tests that need no root, no kernel and no
@@ -159,7 +167,7 @@ unit: deps-unit spire
 ## (internal/spire/spiretest); about 4-5 minutes each cold, nothing once built.
 SPIRE_VERSION := v1.13.3
 spire: deps-spire
-	SPIRE_VERSION=$(SPIRE_VERSION) bash scripts/spire-build.sh
+	SPIRE_VERSION=$(SPIRE_VERSION) GO_VERSION=$(GO_VERSION) bash scripts/spire-build.sh
 
 ## fuzz: the sample decoder must never panic on any bytes.
 fuzz:
@@ -236,7 +244,7 @@ image: deps-image build
 image-test: deps-image-test image tracefs
 	$(PACKAGING_ENV) bash packaging/image/test.sh
 
-$(NFPM):
+$(NFPM): | deps-build
 	mkdir -p $(BIN)
 	GOBIN=$(BIN) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
 
@@ -253,6 +261,25 @@ $(DEB): $(COLLECTOR) $(NFPM) $(wildcard packaging/deb/*) packaging/licenses.sh d
 ## capabilities; it must count files created on the host.
 deb-test: deps-deb-test deb tracefs
 	$(PACKAGING_ENV) bash packaging/deb/test.sh
+
+## release: not in make test. The versioned artifacts for linux/amd64 and
+## linux/arm64 into _build/release/VERSION: collector binaries (cross-compiled,
+## CGO_ENABLED=0), .debs (nfpm), the image for both as one OCI archive with a
+## multi-arch index, an SBOM per binary (go version -m), the licences and
+## SHA256SUMS; then packaging/release/test.sh checks them, runs the arm64
+## binary under qemu-user and rebuilds binaries and .debs to compare bytes.
+RELEASE_OUT := $(CURDIR)/_build/release/$(VERSION)
+release: deps-release build $(NFPM)
+	$(PACKAGING_ENV) IMAGE_REPO=$(IMAGE_REPO) OUT=$(RELEASE_OUT) bash packaging/release/build.sh
+	$(PACKAGING_ENV) BUILD_VERSION=$(BUILD_VERSION) OUT=$(RELEASE_OUT) bash packaging/release/test.sh
+
+## newcomer-test: the README's path in a fresh Debian 12 root (the same
+## cached debootstrap root as deb-test): apt-get install git make
+## ca-certificates, git clone (this commit), make run (which installs Go and
+## curl and builds the collector, the host's Go caches bind-mounted), then
+## the README's example must print its one line. About 3 minutes warm, 9 cold.
+newcomer-test: deps-newcomer-test tracefs
+	bash packaging/newcomer/test.sh
 
 clean:
 	rm -rf _build .bin .cache

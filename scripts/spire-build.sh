@@ -19,6 +19,8 @@ fi
 mkdir -p "$dir/mod" "$bin"
 cd "$dir/mod"
 [[ -f go.mod ]] || go mod init kernelevents.local/spirebuild >/dev/null 2>&1
+# the project's one Go line (the Makefile passes go.mod's), not the running go's.
+[[ -z ${GO_VERSION:-} ]] || go mod edit -go="$GO_VERSION"
 for cmd in spire-server spire-agent; do
 	if [[ -x $bin/$cmd ]]; then continue; fi
 	echo "spire $SPIRE_VERSION: go get -tool $cmd (module proxy)"

@@ -1,6 +1,6 @@
 module github.com/kernelevents/kernelevents/deploy/tools
 
-go 1.26.0
+go 1.26.8
 
 require (
 	go.yaml.in/yaml/v3 v3.0.4

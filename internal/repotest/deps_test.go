@@ -104,12 +104,39 @@ func requireSetupTools(t *testing.T) {
 	}
 }
 
+// goModVersion is go.mod's `go` line.
+func goModVersion(t *testing.T) string {
+	t.Helper()
+	gomod, err := os.ReadFile(filepath.Join(repoRoot(t), "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^go ([0-9.]+)$`).FindSubmatch(gomod)
+	if m == nil {
+		t.Fatal("no go directive in go.mod")
+	}
+	return string(m[1])
+}
+
+// stubGo writes into dir a `go` that only says it is Go version: the set-up
+// checks Go's version, and a test of another tool must not depend on the
+// host's Go being one every user can run (a toolchain GOTOOLCHAIN fetched
+// sits under root's home, mode 700).
+func stubGo(t *testing.T, dir, version string) {
+	t.Helper()
+	stub := "#!/bin/sh\necho 'go version go" + version + " linux/amd64'\n"
+	if err := os.WriteFile(filepath.Join(dir, "go"), []byte(stub), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestDepsMissingClangNotRoot: a user who is not root, on a machine without
 // clang and llvm-strip, runs make generate. The set-up stops before bpf2go
 // with one line naming the apt-get command, and installs nothing.
 func TestDepsMissingClangNotRoot(t *testing.T) {
 	requireSetupTools(t)
-	path := pathWithout(t, "clang", "llvm-strip")
+	path := pathWithout(t, "clang", "llvm-strip", "go")
+	stubGo(t, path, goModVersion(t))
 	env := []string{"PATH=" + path, "HOME=/nonexistent", "LANG=C"}
 	const want = "kernelevents: make generate needs clang llvm-strip, which are not installed; " +
 		"run as root: apt-get install -y --no-install-recommends clang llvm"
@@ -168,20 +195,131 @@ func TestDepsRootAndGo(t *testing.T) {
 		t.Errorf("make run as uid 65534: exit %d\nstdout:\n%s\nstderr:\n%s\nwant the root line first and no build", code, stdout, stderr)
 	}
 
-	gomod, err := os.ReadFile(filepath.Join(repoRoot(t), "go.mod"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^go ([0-9.]+)$`).FindSubmatch(gomod)
-	if m == nil {
-		t.Fatal("no go directive in go.mod")
-	}
-	code, _, stderr = run(t, []string{"PATH=" + pathWithout(t, "go")}, "bash", "scripts/deps.sh", "build")
+	want := goModVersion(t)
+	noGo := pathWithout(t, "go")
+	code, _, stderr = run(t, []string{"PATH=" + noGo}, asNobody("bash", "scripts/deps.sh", "build")...)
 	if code != 1 {
 		t.Errorf("without go: exit %d, want 1", code)
 	}
 	oneLine(t, "scripts/deps.sh build without go", stderr,
-		"kernelevents: make build needs Go "+string(m[1])+" or later (go.mod), which is not on PATH: install it from https://go.dev/dl/")
+		"kernelevents: make build needs Go "+want+" or later (go.mod), which is not on PATH: "+
+			"as root, make installs it into /usr/local/go; or install it from https://go.dev/dl/")
+	// An older go (Debian 12's golang-go) is not enough either.
+	stubGo(t, noGo, "1.19.8")
+	code, _, stderr = run(t, []string{"PATH=" + noGo, "KERNELEVENTS_NO_INSTALL=1"}, "bash", "scripts/deps.sh", "build")
+	if code != 1 {
+		t.Errorf("with go 1.19.8: exit %d, want 1", code)
+	}
+	oneLine(t, "scripts/deps.sh build with go 1.19.8", stderr,
+		"kernelevents: make build needs Go "+want+" or later (go.mod); the go on PATH is 1.19.8: "+
+			"as root, make installs it into /usr/local/go; or install it from https://go.dev/dl/")
+}
+
+// TestDepsInstallsGo: as root, with only an old go on PATH (Debian 12's
+// golang-go), the set-up installs go.mod's Go (bootstrap golang-1.23-go from
+// bookworm-backports, the toolchain from the Go module proxy) where every
+// user can run it, links it, and a second run does nothing. A Go it did not
+// install is never replaced. Needs Debian's apt and the network to the
+// Debian mirror and the Go module proxy.
+func TestDepsInstallsGo(t *testing.T) {
+	requireSetupTools(t)
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		t.Fatalf("apt-get: %v (the set-up installs Go on Debian 12)", err)
+	}
+	want := goModVersion(t)
+	path := pathWithout(t, "go", "gofmt")
+	stubGo(t, path, "1.19.8")
+	links := filepath.Join(testutil.TempDir(t), "links") // readable by any user
+	if err := os.Mkdir(links, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(filepath.Dir(links), "go")
+	// The links come first on PATH, as /usr/local/bin does before /usr/bin.
+	env := []string{"PATH=" + links + ":" + path, "HOME=" + os.Getenv("HOME"), "LANG=C",
+		"KERNELEVENTS_GO_DEST=" + dest, "KERNELEVENTS_GO_LINKS=" + links}
+	if v := os.Getenv("GOMODCACHE"); v != "" {
+		env = append(env, "GOMODCACHE="+v)
+	}
+	if v := os.Getenv("GOPROXY"); v != "" {
+		env = append(env, "GOPROXY="+v)
+	}
+
+	code, stdout, stderr := run(t, env, "bash", "scripts/deps.sh", "build")
+	if code != 0 {
+		t.Fatalf("scripts/deps.sh build with go 1.19.8 as root: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if !strings.HasPrefix(stderr, "kernelevents: installing Go "+want+" into "+dest+" ") {
+		t.Errorf("stderr:\n%s\nwant it to say it installs Go %s into %s", stderr, want, dest)
+	}
+	// Every user can run it, through the link.
+	code, stdout, stderr = run(t, []string{"PATH=" + links + ":/usr/bin:/bin", "HOME=/nonexistent", "GOTOOLCHAIN=local"},
+		asNobody("go", "version")...)
+	if code != 0 || !strings.HasPrefix(stdout, "go version go"+want+" ") {
+		t.Errorf("the installed go as uid 65534: exit %d, %q %q; want go%s", code, stdout, stderr, want)
+	}
+	// Installed: nothing to do the second time.
+	code, stdout, stderr = run(t, env, "bash", "scripts/deps.sh", "build")
+	if code != 0 || stdout != "" || stderr != "" {
+		t.Errorf("second run: exit %d, %q %q; want nothing", code, stdout, stderr)
+	}
+	// A Go the set-up did not install is left alone.
+	if err := os.Remove(filepath.Join(dest, ".kernelevents-installed")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dest, "VERSION"), []byte("mine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stubGo(t, links, "1.19.8") // replaces the link: the go first on PATH is old again
+	code, _, stderr = run(t, env, "bash", "scripts/deps.sh", "build")
+	if code != 1 || !strings.Contains(stderr, dest+" holds a Go this set-up did not install") {
+		t.Errorf("over a foreign Go: exit %d, %q; want exit 1 naming %s", code, stderr, dest)
+	}
+	if b, err := os.ReadFile(filepath.Join(dest, "VERSION")); err != nil || string(b) != "mine\n" {
+		t.Errorf("the foreign Go was touched: VERSION %q, %v", b, err)
+	}
+}
+
+// TestOneGoLine: every module of the project names go.mod's Go version, so a
+// set-up fetches one toolchain: the committed modules, and the ones make
+// writes (ocb's collector module, the SPIRE build module) when present.
+func TestOneGoLine(t *testing.T) {
+	root := repoRoot(t)
+	want := "go " + goModVersion(t)
+	out, err := exec.Command("git", "-C", root, "ls-files", "*go.mod").Output()
+	if err != nil {
+		t.Fatalf("git ls-files: %v", err)
+	}
+	mods := strings.Fields(string(out))
+	if len(mods) < 3 {
+		t.Fatalf("git ls-files found %v: want go.mod, deploy/tools/go.mod, internal/tools/go.mod", mods)
+	}
+	built, _ := filepath.Glob(filepath.Join(root, ".cache", "spire", "*", "mod", "go.mod"))
+	if _, err := os.Stat(filepath.Join(root, "_build", "collector", "go.mod")); err == nil {
+		built = append(built, filepath.Join("_build", "collector", "go.mod"))
+	}
+	for _, m := range append(mods, built...) {
+		if !filepath.IsAbs(m) {
+			m = filepath.Join(root, m)
+		}
+		b, err := os.ReadFile(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		line := regexp.MustCompile(`(?m)^go [0-9.]+$`).Find(b)
+		if string(line) != want {
+			t.Errorf("%s: %q, want %q", m, line, want)
+		}
+		if regexp.MustCompile(`(?m)^toolchain `).Match(b) {
+			t.Errorf("%s has a toolchain line: the go line alone names the toolchain", m)
+		}
+	}
+	mk, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(mk, []byte("$(GO) mod edit -go=$(GO_VERSION)")) {
+		t.Error("the Makefile does not set ocb's collector module to go.mod's version")
+	}
 }
 
 // TestDepsEveryTarget: every make target that runs the set-up is one the
@@ -211,7 +349,7 @@ func TestDepsEveryTarget(t *testing.T) {
 	for target := range targets {
 		pkgs := list(target)
 		switch target {
-		case "bench", "soak", "run", "build", "deb", "image":
+		case "bench", "soak", "run", "build", "deb", "image", "release":
 			continue // not part of make test, or covered by image-test/deb-test
 		}
 		for _, p := range pkgs {

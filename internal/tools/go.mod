@@ -1,6 +1,6 @@
 module github.com/kernelevents/kernelevents/internal/tools
 
-go 1.25.0
+go 1.26.8
 
 tool go.opentelemetry.io/collector/cmd/mdatagen
 

@@ -11,6 +11,8 @@ VMTEST_ROOT=$(cd "$VMTEST_DIR/../.." && pwd)
 VMTEST_CACHE=${KERNELEVENTS_VMTEST_CACHE:-$VMTEST_ROOT/.cache/vm}
 # shellcheck disable=SC2034 # used by exec.sh; init spells it out too
 VMTEST_MARKER=KERNELEVENTS-VMTEST-EXIT
+# shellcheck source=scripts/apt-private.sh
+source "$VMTEST_ROOT/scripts/apt-private.sh"
 
 vm_log() { printf 'vmtest: %s\n' "$*" >&2; }
 vm_die() {
@@ -198,12 +200,9 @@ _vm_image_of() {
 vm_kernel_pkg() {
 	local arch=$1 meta=$2 pkg
 	pkg=$(_vm_image_of "$arch" "$meta")
-	if [[ -z $pkg && $_vm_apt_updated == 0 ]]; then
-		if [[ $arch == "$(dpkg --print-architecture)" ]]; then
-			vm_apt_update
-		else
-			vm_apt "$arch" apt-get update
-		fi
+	if [[ -z $pkg ]]; then
+		# no way to update: the caller falls back to the kernel cached for the row.
+		vm_apt "$arch" apt-get update || vm_log "apt-get update of $VMTEST_SUITES for $arch failed"
 		pkg=$(_vm_image_of "$arch" "$meta")
 	fi
 	echo "$pkg"
@@ -260,11 +259,7 @@ _vm_download() {
 	# (quiet: apt warns that it downloads as root, not _apt, into DIR.)
 	(cd "$dir" && vm_apt "$arch" apt-get download -q "$pkg" >/dev/null 2>&1) && return 0
 	# a stale list names a version the mirror dropped: update once.
-	if [[ $arch == "$(dpkg --print-architecture)" ]]; then
-		vm_apt_update
-	else
-		vm_apt "$arch" apt-get update
-	fi
+	vm_apt "$arch" apt-get update || vm_die "apt-get update of $VMTEST_SUITES for $arch failed"
 	(cd "$dir" && vm_apt "$arch" apt-get download -q "$pkg" >&2) || vm_die "apt-get download $pkg ($arch) failed"
 }
 
@@ -338,7 +333,7 @@ vm_kernel() {
 				break
 			fi
 		done
-		[[ -n ${old:-} ]] || vm_die "apt knows no package $meta ($karch), even after apt-get update (this script expects Debian 12's apt sources, with bookworm-security for the 6.12 kernels)"
+		[[ -n ${old:-} ]] || vm_die "apt knows no package $meta ($karch), even after apt-get update (from $VMTEST_SUITES at \${KERNELEVENTS_DEBIAN_MIRROR:-http://deb.debian.org/debian}, the project's own sources list in $VMTEST_CACHE/$karch/apt)"
 		vm_log "apt does not know $meta; using the cached $old"
 		echo "$old"
 		return
@@ -426,25 +421,22 @@ _vm_fetch_busybox_arm64() {
 	rm -rf "$d"
 }
 
-# vm_apt ARCH apt-get|apt-cache ARGS... runs apt for ARCH's packages. A
-# foreign ARCH (arm64 on amd64) gets apt state of its own under the cache,
-# from the host's sources, so the host's dpkg and apt lists stay untouched.
+# VMTEST_SUITES: where the kernels come from. Debian's 6.12 kernel for
+# bookworm is in bookworm-security and bookworm-updates; a host's sources (a
+# debootstrap root, many minimal images) may have only `bookworm main`, so
+# the kernels come through the project's own sources list, never the host's.
+VMTEST_SUITES=bookworm,bookworm-updates,bookworm-security
+
+# vm_apt ARCH apt-get|apt-cache ARGS... runs apt for ARCH's packages of
+# VMTEST_SUITES, with apt state of its own under the cache (lists, cache,
+# an empty dpkg status; scripts/apt-private.sh): the host's sources, apt
+# lists and dpkg stay untouched, on any architecture.
 vm_apt() {
 	local arch=$1 tool=$2
 	shift 2
-	if [[ $arch == "$(dpkg --print-architecture)" ]]; then
-		"$tool" "$@"
-		return
-	fi
 	local d="$VMTEST_CACHE/$arch/apt"
-	local o=(-o "APT::Architecture=$arch" -o "APT::Architectures::=$arch"
-		-o "Dir::State::Lists=$d/lists" -o "Dir::Cache=$d/cache" -o "Dir::State::status=$d/status")
-	if ! compgen -G "$d/lists/*_Packages*" >/dev/null || [[ $tool == apt-get && $1 == update ]]; then
-		mkdir -p "$d/lists/partial" "$d/cache/archives/partial"
-		touch "$d/status"
-		vm_log "apt-get update for $arch (private lists in $d)"
-		apt-get "${o[@]}" update -qq >&2 || vm_die "apt-get update for $arch failed"
-		[[ $tool == apt-get && $1 == update ]] && return
+	if ! compgen -G "$d/lists/*_Packages*" >/dev/null; then
+		vm_log "apt-get update for $arch (private lists of $VMTEST_SUITES in $d)"
 	fi
-	"$tool" "${o[@]}" "$@"
+	apt_private "$d" "$arch" "$VMTEST_SUITES" "$tool" "$@"
 }

@@ -24,6 +24,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
+	"golang.org/x/time/rate"
 
 	"github.com/kernelevents/kernelevents/internal/aggregate"
 	"github.com/kernelevents/kernelevents/internal/event"
@@ -76,7 +77,7 @@ type evidence struct {
 	order     []*evidenceGroup        // resources in order of their first record
 	free      []*metadata.LogsBuilder // emptied builders, reused by the next groups
 	n         int
-	bucket    tokenBucket
+	bucket    *rate.Limiter
 	shed      uint64 // since start
 	gapShed   uint64 // since the last gap record
 	gapStart  time.Time
@@ -144,7 +145,7 @@ type recordExtra struct {
 func newEvidence(cfg EvidenceConfig, lbc metadata.LogsBuilderConfig, set receiver.Settings, offset int64, resources func(uint32) pcommon.Resource) *evidence {
 	ev := &evidence{cfg: lbc, set: set, offset: offset, resources: resources,
 		stream: newStreamID(), ckInterval: cfg.CheckpointInterval, stateFile: cfg.StateFile}
-	ev.bucket = newTokenBucket(cfg.MaxRecordsPerSecond, time.Now())
+	ev.bucket = newRateLimit(cfg.MaxRecordsPerSecond)
 	ev.reset()
 	return ev
 }
@@ -195,7 +196,7 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	if ev.done {
 		return // the stream ended with its logs pipeline (endEvidence)
 	}
-	if !ev.bucket.take(now) {
+	if !ev.bucket.AllowN(now, 1) {
 		if ev.gapShed == 0 {
 			ev.gapStart, ev.gapFrom = now, ev.seq
 		}
@@ -510,31 +511,14 @@ func (ev *evidence) Shed() uint64 {
 	return ev.shed
 }
 
-// tokenBucket allows rate events per second with a burst of one second's
-// worth; rate 0 allows everything.
-type tokenBucket struct {
-	rate   float64
-	tokens float64
-	last   time.Time
-}
-
-func newTokenBucket(rate int, now time.Time) tokenBucket {
-	return tokenBucket{rate: float64(rate), tokens: float64(rate), last: now}
-}
-
-func (b *tokenBucket) take(now time.Time) bool {
-	if b.rate <= 0 {
-		return true
+// newRateLimit allows perSecond records per second with a burst of one
+// second's worth (golang.org/x/time/rate's token bucket, fed the records'
+// own times); 0 allows everything.
+func newRateLimit(perSecond int) *rate.Limiter {
+	if perSecond <= 0 {
+		return rate.NewLimiter(rate.Inf, 0)
 	}
-	if d := now.Sub(b.last); d > 0 {
-		b.tokens = min(b.rate, b.tokens+d.Seconds()*b.rate)
-		b.last = now
-	}
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	return rate.NewLimiter(rate.Limit(perSecond), perSecond)
 }
 
 // setKey signs the checkpoints with key.

@@ -36,7 +36,7 @@ func goldenEvidence(t *testing.T, lbc metadata.LogsBuilderConfig, spiffe bool) (
 	t.Helper()
 	ev := newEvidence(EvidenceConfig{MaxRecordsPerSecond: 3}, lbc, receivertest.NewNopSettings(metadata.Type),
 		goldenT0.UnixNano()-1e9, goldenResource)
-	ev.bucket = newTokenBucket(3, goldenT0)
+	ev.bucket = newRateLimit(3)
 	ev.spiffe = spiffe
 	// The chain: a fixed stream, counts and signing key, and a previous
 	// stream, so that the hashes and the signature are the golden ones.

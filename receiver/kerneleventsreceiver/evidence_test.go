@@ -167,15 +167,16 @@ func TestEvidenceRateLimitCountsShed(t *testing.T) {
 	assert.Equal(t, int(shed[0].value), gapShed, "the log stream itself says how much it is missing")
 }
 
-func TestTokenBucket(t *testing.T) {
+func TestRateLimit(t *testing.T) {
 	now := time.Unix(0, 0)
-	b := newTokenBucket(2, now)
-	assert.True(t, b.take(now))
-	assert.True(t, b.take(now))
-	assert.False(t, b.take(now))
-	assert.True(t, b.take(now.Add(600*time.Millisecond)))
-	unlimited := newTokenBucket(0, now)
+	b := newRateLimit(2)
+	assert.True(t, b.AllowN(now, 1))
+	assert.True(t, b.AllowN(now, 1))
+	assert.False(t, b.AllowN(now, 1), "the burst is one second's worth")
+	assert.True(t, b.AllowN(now.Add(600*time.Millisecond), 1), "refilled at 2/s")
+	assert.False(t, b.AllowN(now.Add(600*time.Millisecond), 1))
+	unlimited := newRateLimit(0)
 	for range 100 {
-		assert.True(t, unlimited.take(now))
+		assert.True(t, unlimited.AllowN(now, 1))
 	}
 }

@@ -54,14 +54,15 @@ type kernelEventsReceiver struct {
 	logsCancel  context.CancelFunc // stops logsLoop (endEvidence, shutdown)
 	finalLosses *losses            // the kernel's counters read at shutdown, for the final checkpoint
 
-	open     openSourceFunc
-	probe    source               // the BPF probe, or a fake source in tests
-	programs []probe.ProgramState // the probe's, at start
-	table    *aggregate.Table
-	resolver *identity.Resolver
-	rules    *rulesWatcher
-	mb       *metadata.MetricsBuilder
-	host     component.Host
+	open      openSourceFunc
+	probe     source               // the BPF probe, or a fake source in tests
+	programs  []probe.ProgramState // the probe's, at start
+	table     *aggregate.Table
+	resolver  *identity.Resolver
+	rules     *rulesWatcher
+	mb        *metadata.MetricsBuilder
+	telemetry *metadata.TelemetryBuilder // component telemetry (telemetry.go)
+	host      component.Host
 
 	cancel   context.CancelFunc
 	readDone chan struct{}
@@ -186,6 +187,12 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 	r.table = aggregate.New(r.aggregateOptions())
 	// A new builder per Start: a restarted receiver starts new series.
 	r.mb = metadata.NewMetricsBuilder(r.cfg.MetricsBuilderConfig, r.set)
+	if err := r.startTelemetry(); err != nil {
+		r.resolver.Close()
+		r.stopSpire()
+		p.Close()
+		return fmt.Errorf("start kernel_events receiver: component telemetry: %w", err)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -233,6 +240,7 @@ func (r *kernelEventsReceiver) shutdown(ctx context.Context) error {
 	}
 	r.cancel()
 	<-r.emitDone
+	r.stopTelemetry() // its callbacks read the probe, closed below
 	if r.logsDone != nil {
 		<-r.logsDone
 	}

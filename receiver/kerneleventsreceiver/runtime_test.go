@@ -3,9 +3,12 @@
 package kerneleventsreceiver
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -62,7 +65,10 @@ func newPodman(t *testing.T, driver string) *containerCLI {
 
 // newDocker starts a private dockerd (its own data, exec root and socket;
 // the cgroupfs driver: this host's PID 1 is not systemd) and stops it, by
-// its pid, at cleanup.
+// its pid, at cleanup. It runs in a mount namespace of its own (private
+// propagation): the mounts it and its containers make (shm, netns, the
+// store) go with it, even when a test fails half-way or dockerd has to be
+// killed; the cleanup checks that none is left on the host.
 func newDocker(t *testing.T) *containerCLI {
 	t.Helper()
 	installRuntime(t, "docker", "/usr/sbin/dockerd")
@@ -75,6 +81,8 @@ func newDocker(t *testing.T) *containerCLI {
 		"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
 		"--pidfile", filepath.Join(dir, "docker.pid"), "-H", "unix://"+sock)
 	d.Stdout, d.Stderr = log, log
+	// (Go makes / private, recursively, in the new namespace before exec.)
+	d.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
 	require.NoError(t, d.Start())
 	exited := make(chan struct{})
 	go func() { d.Wait(); close(exited) }()
@@ -87,6 +95,17 @@ func newDocker(t *testing.T) *containerCLI {
 			<-exited
 		}
 		log.Close()
+		// A dockerd that died (or was killed) leaves its containers'
+		// shims and their processes running: stop them, by pid.
+		if left := shimsOf(dir); len(left) > 0 {
+			t.Logf("dockerd left %d processes of its containers; killing them", len(left))
+			for _, pid := range left {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		if m := mountsUnder(t, dir); len(m) > 0 {
+			t.Errorf("dockerd left mounts on the host under %s: %v", dir, m)
+		}
 	})
 	c := &containerCLI{t: t, bin: "/usr/bin/docker", args: []string{"-H", "unix://" + sock}}
 	died := false
@@ -104,6 +123,54 @@ func newDocker(t *testing.T) *containerCLI {
 		t.Fatalf("dockerd exited: %s", b)
 	}
 	return c
+}
+
+// shimsOf lists the containerd shims serving the private dockerd in dir
+// and every process below them (the containers).
+func shimsOf(dir string) []int {
+	marker := []byte(filepath.Join(dir, "exec") + "/")
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); err == nil &&
+			bytes.Contains(cmd, []byte("containerd-shim")) && bytes.Contains(cmd, marker) {
+			pids = append(pids, pid)
+		}
+	}
+	for i := 0; i < len(pids); i++ { // descendants, breadth first
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pids[i]))
+		for _, task := range tasks {
+			b, _ := os.ReadFile(task)
+			for _, f := range strings.Fields(string(b)) {
+				if c, err := strconv.Atoi(f); err == nil {
+					pids = append(pids, c)
+				}
+			}
+		}
+	}
+	return pids
+}
+
+// mountsUnder lists this mount namespace's mount points at or below dir.
+func mountsUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	require.NoError(t, err)
+	var under []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		if mp := f[4]; mp == dir || strings.HasPrefix(mp, dir+"/") {
+			under = append(under, mp)
+		}
+	}
+	return under
 }
 
 func (c *containerCLI) run(args ...string) string {
