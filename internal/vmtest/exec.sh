@@ -85,6 +85,12 @@ ov=$work/overlay
 name=$(basename "$bin")
 mkdir -p "$ov/vmtest"
 install -m 0755 "$bin" "$ov/vmtest/$name"
+# the kernel's modules the tests need (init insmods each): overlay.ko,
+# kept beside the cached kernel (lib.sh, _vm_fetch_kernel).
+if [[ -s $(dirname "$kernel")/overlay.ko ]]; then
+	mkdir -p "$ov/vmtest/modules"
+	install -m 0644 "$(dirname "$kernel")/overlay.ko" "$ov/vmtest/modules/overlay.ko"
+fi
 {
 	echo "# written by exec.sh"
 	while IFS= read -r v; do

@@ -276,7 +276,9 @@ _vm_meta_of() {
 # the cache and extracts its kernel; later calls find it there.
 _vm_fetch_kernel() {
 	local arch=$1 pkg=$2 meta=$3 dir="$VMTEST_CACHE/$1/$2"
-	if [[ -s $dir/vmlinux ]]; then
+	# modules.done: the modules the tests load (overlay.ko, when overlayfs
+	# is a module) were taken too; a kernel cached before that is fetched again.
+	if [[ -s $dir/vmlinux && -e $dir/modules.done ]]; then
 		[[ -s $dir/meta ]] || echo "$meta" >"$dir/meta"
 		return 0
 	fi
@@ -291,6 +293,17 @@ _vm_fetch_kernel() {
 	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$dir/x" --wildcards './boot/*' ||
 		vm_die "cannot extract /boot from $deb"
 	local z
+	# and overlayfs, a module in Debian's kernels: the where tests mount
+	# overlays (TestNodePathThroughNamespaces/overlay); init insmods it.
+	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$dir/x" --wildcards '*/fs/overlayfs/overlay.ko*' 2>/dev/null || true
+	local ko
+	ko=$(find "$dir/x" -name 'overlay.ko*' | head -n1)
+	case $ko in
+	'') ;;
+	*.xz) xz -dc "$ko" >"$dir/overlay.ko" ;;
+	*.zst) zstd -qdc "$ko" >"$dir/overlay.ko" ;;
+	*) cp "$ko" "$dir/overlay.ko" ;;
+	esac
 	z=$(ls "$dir"/x/boot/vmlinuz-* 2>/dev/null | head -n1)
 	[[ -n $z ]] || vm_die "$deb has no /boot/vmlinuz-*"
 	_vm_extract_vmlinux "$z" "$dir/vmlinux.new"
@@ -299,6 +312,7 @@ _vm_fetch_kernel() {
 	echo "$meta" >"$dir/meta"
 	rm -rf "$dir/deb" "$dir/x"
 	mv "$dir/vmlinux.new" "$dir/vmlinux"
+	touch "$dir/modules.done"
 	vm_log "kernel cached at $dir/vmlinux"
 	# Debian moved META to a new ABI: the kernel cached for it before is dead
 	# weight. (Other rows' kernels stay.)
