@@ -35,6 +35,12 @@ deps_of() {
 	image) echo "podman=podman runc=runc" ;;
 	image-test) echo "$(deps_of image) curl=curl nsenter=util-linux" ;;
 	deb) echo "" ;;
+	# k8s-test: a single-node cluster. etcd, containerd, runc and the CNI
+	# plugins from Debian; the Kubernetes binaries are built by
+	# scripts/k8s-build.sh (Debian's kubernetes-client is far too old); gcc
+	# compiles the pod sandbox's pause binary; openssl writes the cluster's
+	# certificates; busybox-static is the test pods' image.
+	k8s-test) echo "$(deps_of image) etcd=etcd-server containerd=containerd ctr=containerd dpkg:containernetworking-plugins=containernetworking-plugins gcc=gcc openssl=openssl dpkg:busybox-static=busybox-static ip=iproute2" ;;
 	deb-test) echo "debootstrap=debootstrap curl=curl ip=iproute2 nsenter=util-linux unshare=util-linux" ;;
 	# e2fsprogs: the ext4 phase. auditd is installed by the audit phase itself,
 	# only when that phase runs: enabling audit slows every later process on
@@ -43,7 +49,7 @@ deps_of() {
 	build | run | soak | fuzz | lint) echo "" ;;
 	test)
 		local t
-		for t in check-format check-generated unit vmtest deploy-check image-test deb-test; do deps_of "$t"; done | xargs
+		for t in check-format check-generated unit vmtest deploy-check image-test deb-test k8s-test; do deps_of "$t"; done | xargs
 		;;
 	*) echo "scripts/deps.sh: unknown target '$1'" >&2; return 2 ;;
 	esac
@@ -53,7 +59,7 @@ deps_of() {
 # (image: image-test runs what it built).
 needs_root() {
 	case $1 in
-	test | unit | run | bench | soak | image | image-test | deb-test) return 0 ;;
+	test | unit | run | bench | soak | image | image-test | deb-test | k8s-test) return 0 ;;
 	*) return 1 ;;
 	esac
 }
