@@ -60,7 +60,7 @@ find $(GENERATED) -type f | LC_ALL=C sort | xargs sha256sum
 endef
 
 .PHONY: all generate check-generated check-format format build run test unit spire vmtest fuzz bench soak deploy-check lint clean tracefs \
-	image image-test deb deb-test bench-vm
+	image image-test deb deb-test bench-vm k8s k8s-test
 
 # deps-TARGET: install (as root) or name the Debian packages TARGET needs.
 deps-%:
@@ -130,8 +130,9 @@ run: deps-run build tracefs
 ## test: everything: C formatting, generated code, vet, unit and kernel tests on this kernel,
 ## the ocb collector end to end, a bounded fuzz run, the Debian VM kernel matrix,
 ## the fleet manifests, unit and alert rules, the image under podman and the
-## .deb in a clean Debian root. deps-test first installs what is missing.
-test: deps-test check-format check-generated build tracefs unit fuzz vmtest deploy-check image-test deb-test
+## .deb in a clean Debian root, and the DaemonSet on a single-node Kubernetes.
+## deps-test first installs what is missing.
+test: deps-test check-format check-generated build tracefs unit fuzz vmtest deploy-check image-test deb-test k8s-test
 
 ## unit: go vet and every Go test on this kernel (packages one at a time, so the
 ## kernel tests do not compete for the ring buffers).
@@ -210,6 +211,23 @@ image: deps-image build
 ## and host mounts; it must count files created on the host.
 image-test: deps-image-test image tracefs
 	$(PACKAGING_ENV) bash packaging/image/test.sh
+
+## k8s: kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and
+## kubectl $(K8S_VERSION) from the Go module proxy into
+## .cache/k8s/$(K8S_VERSION)/bin (scripts/k8s-build.sh); about 11 minutes
+## cold on two cores, nothing once built.
+K8S_VERSION := v1.37.2
+k8s: deps-k8s-test
+	K8S_VERSION=$(K8S_VERSION) bash scripts/k8s-build.sh
+
+## k8s-test: a single-node cluster (etcd, the control plane, kubelet, a
+## private containerd, a CNI bridge) brought up and torn down on this
+## machine: kubectl apply -k deploy/kubernetes, the agent Ready under its own
+## securityContext and RuntimeDefault seccomp, workloads' creations checked
+## with their identity at a gateway collector (internal/k8stest).
+k8s-test: deps-k8s-test image k8s tracefs
+	$(PACKAGING_ENV) IMAGE_TAR=$(CURDIR)/_build/image/otelcol-kernelevents_$(VERSION).tar \
+		K8S_BIN=$(CURDIR)/.cache/k8s/$(K8S_VERSION)/bin bash internal/k8stest/k8stest.sh
 
 $(NFPM):
 	mkdir -p $(BIN)
