@@ -47,7 +47,9 @@ API_IP=10.97.0.1
 POD_SUBNET=10.98.0.0/24
 BRIDGE=ke-cni0
 NODE=ke-node
-CGROUP_ROOT=/kernelevents-k8stest
+# The kubelet's cgroups at the hierarchies' root, /kubepods, as on any node:
+# the receiver's cgroup watcher looks for that layout.
+KUBEPODS=kubepods
 
 t0=$(date +%s)
 say() { echo "k8s-test [$(($(date +%s) - t0))s]: $*"; }
@@ -65,6 +67,8 @@ for s in "${sysctls[@]}"; do sysctl_was[$s]=$(sysctl -n "$s" 2>/dev/null || echo
 outside=(/var/lib/kubelet /var/log/containers /var/log/pods /var/lib/cni /run/containerd /var/run/netns /opt/cni /etc/containerd)
 declare -A existed
 for p in "${outside[@]}"; do [[ -e $p ]] && existed[$p]=1; done
+declare -A kubepods_existed
+for h in /sys/fs/cgroup/*/; do [[ -d $h$KUBEPODS ]] && kubepods_existed[$h]=1; done
 iptables_before=$(iptables-save 2>/dev/null | grep -v '^#' || true)
 netns_before=$(ls /var/run/netns 2>/dev/null || true)
 
@@ -133,9 +137,9 @@ teardown() {
 	done
 	# The kubelet's cgroups (kubepods and below, in every hierarchy).
 	local h
-	for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
-		[[ -d $h${CGROUP_ROOT#/} ]] || continue
-		find "$h${CGROUP_ROOT#/}" -depth -type d -exec rmdir {} \; 2>/dev/null
+	for h in /sys/fs/cgroup/*/; do
+		[[ -d $h$KUBEPODS && -z ${kubepods_existed[$h]:-} ]] || continue
+		find "$h$KUBEPODS" -depth -type d -exec rmdir {} \; 2>/dev/null
 	done
 	ip link del "$BRIDGE" 2>/dev/null
 	ip addr del "$API_IP/32" dev lo 2>/dev/null
@@ -157,6 +161,7 @@ teardown() {
 	[[ -n $(pgrep -f "$W") ]] && left+=("processes: $(pgrep -f "$W" | xargs)")
 	grep -q " $W" /proc/self/mountinfo && left+=("mounts under $W")
 	ip link show "$BRIDGE" >/dev/null 2>&1 && left+=("link $BRIDGE")
+	for h in /sys/fs/cgroup/*/; do [[ -d $h$KUBEPODS && -z ${kubepods_existed[$h]:-} ]] && left+=("cgroup $h$KUBEPODS"); done
 	[[ $(iptables-save 2>/dev/null | grep -v '^#' || true) != "$iptables_before" ]] && left+=("iptables rules changed")
 	if ((${#left[@]})); then
 		echo "k8s-test: FAIL: teardown left: ${left[*]}" >&2
@@ -377,9 +382,6 @@ start scheduler "$K8S_BIN/kube-scheduler" \
 
 # ---- kubelet -------------------------------------------------------------------
 say "kubelet"
-for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/unified/; do
-	[[ $(stat -f -c %T "$h") == cgroup* ]] && mkdir -p "$h${CGROUP_ROOT#/}"
-done
 : >"$W/resolv.conf"
 cat >"$W/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
@@ -387,7 +389,7 @@ kind: KubeletConfiguration
 # Hybrid cgroup hosts count as v1.
 failCgroupV1: false
 cgroupDriver: cgroupfs
-cgroupRoot: $CGROUP_ROOT
+cgroupRoot: /
 # Without CAP_SYS_RESOURCE in the bounding set, no lowering oom_score_adj.
 oomScoreAdj: 0
 containerRuntimeEndpoint: unix://$W/containerd/containerd.sock
@@ -510,11 +512,11 @@ for ns, sel, prefix, owner_key, owner in [
 json.dump(want, open(sys.argv[1], "w"), indent=1)
 EOF
 # The agent exports every collection_interval (10 s) and batches for up to 10 s.
-end=$(($(date +%s) + 60))
+end=$(($(date +%s) + 90))
 until out=$(check 2>&1); do
 	if (($(date +%s) >= end)); then
 		echo "$out" >&2
-		fail "the gateway did not get every creation with its identity within 60s"
+		fail "the gateway did not get every creation with its identity within 90s"
 	fi
 	sleep 2
 done
