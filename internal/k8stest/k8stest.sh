@@ -186,7 +186,12 @@ dump_state() {
 	for p in $(kc get pods -A --no-headers -o custom-columns=NS:.metadata.namespace,N:.metadata.name 2>/dev/null | awk '$2 !~ /^$/ { print $1 "/" $2 }'); do
 		echo "--- $p: events and log (last 20 lines)" >&2
 		kc -n "${p%/*}" get events --field-selector "involvedObject.name=${p#*/}" --no-headers 2>&1 | tail -n 8 >&2
-		kc -n "${p%/*}" logs "${p#*/}" --all-containers --tail=20 >&2 2>&1
+	done
+	# The kubelet serves logs on loopback only: read its files.
+	local f
+	for f in $(find "$W/pod-logs" -name '*.log' 2>/dev/null); do
+		echo "--- ${f#"$W/pod-logs/"} (last 20 lines)" >&2
+		tail -n 20 "$f" >&2
 	done
 	for p in kubelet containerd gateway; do
 		echo "--- $p log (last 15 lines)" >&2
@@ -373,8 +378,7 @@ start controller-manager "$K8S_BIN/kube-controller-manager" \
 	--authorization-kubeconfig "$W/admin.kubeconfig" \
 	--service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
 	--use-service-account-credentials --leader-elect=false \
-	--bind-address 127.0.0.1 --secure-port "$(freeport)" --cert-dir "$W/controller-manager" \
-	--controllers '*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle'
+	--bind-address 127.0.0.1 --secure-port "$(freeport)" --cert-dir "$W/controller-manager"
 start scheduler "$K8S_BIN/kube-scheduler" \
 	--kubeconfig "$W/admin.kubeconfig" --authentication-kubeconfig "$W/admin.kubeconfig" \
 	--authorization-kubeconfig "$W/admin.kubeconfig" \
@@ -474,9 +478,8 @@ kc apply -f internal/k8stest/workloads.yaml >"$W/log/workloads.log" 2>&1 || { ca
 wait_for 120 "job ke-batch/ke-job complete" kc -n ke-batch wait --for=condition=complete job/ke-job --timeout=1s
 pod_done() { [[ $(kc -n "$1" get pod "$2" -o jsonpath='{.status.phase}') == Succeeded ]]; }
 wait_for 120 "pod ke-batch/ke-bare done" pod_done ke-batch ke-bare
+# Available once its readiness probe finds the files made.
 wait_for 120 "deployment ke-apps/ke-deploy available" kc -n ke-apps wait --for=condition=available deployment/ke-deploy --timeout=1s
-deploy_created() { kc -n ke-apps exec deploy/ke-deploy -- cat /tmp/ke-deploy-done; }
-wait_for 60 "the deployment's files" deploy_created
 
 # ---- at the gateway --------------------------------------------------------------
 say "checking at the gateway"
