@@ -69,6 +69,11 @@ declare -A existed
 for p in "${outside[@]}"; do [[ -e $p ]] && existed[$p]=1; done
 declare -A kubepods_existed
 for h in /sys/fs/cgroup/*/; do [[ -d $h$KUBEPODS ]] && kubepods_existed[$h]=1; done
+# The DaemonSet mounts tracefs with mountPropagation: HostToContainer, which
+# containerd refuses unless the node's mount is shared or slave. systemd
+# makes every mount shared; a tracefs mounted by hand on a host without it
+# is private: made shared for the test, as on a systemd node, and put back.
+tracefs_propagation=$(findmnt -n -o PROPAGATION /sys/kernel/tracing 2>/dev/null || true)
 iptables_before=$(iptables-save 2>/dev/null | grep -v '^#' || true)
 netns_before=$(ls /var/run/netns 2>/dev/null || true)
 
@@ -141,6 +146,7 @@ teardown() {
 		[[ -d $h$KUBEPODS && -z ${kubepods_existed[$h]:-} ]] || continue
 		find "$h$KUBEPODS" -depth -type d -exec rmdir {} \; 2>/dev/null
 	done
+	[[ $tracefs_propagation == private ]] && mount --make-private /sys/kernel/tracing
 	ip link del "$BRIDGE" 2>/dev/null
 	ip addr del "$API_IP/32" dev lo 2>/dev/null
 	local s
@@ -161,6 +167,7 @@ teardown() {
 	[[ -n $(pgrep -f "$W") ]] && left+=("processes: $(pgrep -f "$W" | xargs)")
 	grep -q " $W" /proc/self/mountinfo && left+=("mounts under $W")
 	ip link show "$BRIDGE" >/dev/null 2>&1 && left+=("link $BRIDGE")
+	[[ -n $tracefs_propagation && $(findmnt -n -o PROPAGATION /sys/kernel/tracing) != "$tracefs_propagation" ]] && left+=("/sys/kernel/tracing propagation")
 	for h in /sys/fs/cgroup/*/; do [[ -d $h$KUBEPODS && -z ${kubepods_existed[$h]:-} ]] && left+=("cgroup $h$KUBEPODS"); done
 	[[ $(iptables-save 2>/dev/null | grep -v '^#' || true) != "$iptables_before" ]] && left+=("iptables rules changed")
 	if ((${#left[@]})); then
@@ -383,6 +390,9 @@ start scheduler "$K8S_BIN/kube-scheduler" \
 	--kubeconfig "$W/admin.kubeconfig" --authentication-kubeconfig "$W/admin.kubeconfig" \
 	--authorization-kubeconfig "$W/admin.kubeconfig" \
 	--leader-elect=false --bind-address 127.0.0.1 --secure-port "$(freeport)" --cert-dir "$W/scheduler"
+
+[[ -n $tracefs_propagation ]] || fail "tracefs is not mounted at /sys/kernel/tracing (make tracefs)"
+[[ $tracefs_propagation == private ]] && mount --make-shared /sys/kernel/tracing
 
 # ---- kubelet -------------------------------------------------------------------
 say "kubelet"
