@@ -70,7 +70,7 @@ find $(GENERATED) -type f | LC_ALL=C sort | xargs sha256sum
 endef
 
 .PHONY: all generate check-generated check-format format build run test unit check lint-go spire vmtest fuzz bench soak deploy-check lint clean tracefs \
-	image image-test deb deb-test newcomer-test release bench-vm
+	image image-test deb deb-test newcomer-test release bench-vm k8s k8s-test
 
 # deps-TARGET: install (as root) or name the Debian packages TARGET needs.
 deps-%:
@@ -141,9 +141,10 @@ run: deps-run build tracefs
 ## test: everything: C formatting, generated code, vet, unit and kernel tests on this kernel,
 ## the ocb collector end to end, a bounded fuzz run, the Debian VM kernel matrix,
 ## the fleet manifests, unit and alert rules, the image under podman and the
-## .deb in a clean Debian root, and the README's path from its prerequisites
-## to its example in a fresh Debian root. deps-test first installs what is missing.
-test: deps-test check-format check-generated lint build tracefs unit fuzz vmtest deploy-check image-test deb-test newcomer-test
+## .deb in a clean Debian root, the README's path from its prerequisites
+## to its example in a fresh Debian root, and the DaemonSet on a single-node
+## Kubernetes. deps-test first installs what is missing.
+test: deps-test check-format check-generated lint build tracefs unit fuzz vmtest deploy-check image-test deb-test newcomer-test k8s-test
 
 ## check: the daily loop, under a minute once the caches are warm: gofmt, go
 ## vet, golangci-lint, and the tests that need no root, no kernel and no
@@ -243,6 +244,23 @@ image: deps-image build
 ## and host mounts; it must count files created on the host.
 image-test: deps-image-test image tracefs
 	$(PACKAGING_ENV) bash packaging/image/test.sh
+
+## k8s: kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and
+## kubectl $(K8S_VERSION) from the Go module proxy into
+## .cache/k8s/$(K8S_VERSION)/bin (scripts/k8s-build.sh); about 11 minutes
+## cold on two cores, nothing once built.
+K8S_VERSION := v1.37.2
+k8s: deps-k8s-test
+	K8S_VERSION=$(K8S_VERSION) bash scripts/k8s-build.sh
+
+## k8s-test: a single-node cluster (etcd, the control plane, kubelet, a
+## private containerd, a CNI bridge) brought up and torn down on this
+## machine: kubectl apply -k deploy/kubernetes, the agent Ready under its own
+## securityContext and RuntimeDefault seccomp, workloads' creations checked
+## with their identity at a gateway collector (internal/k8stest).
+k8s-test: deps-k8s-test image k8s tracefs
+	$(PACKAGING_ENV) IMAGE_TAR=$(CURDIR)/_build/image/otelcol-kernelevents_$(VERSION).tar \
+		K8S_BIN=$(CURDIR)/.cache/k8s/$(K8S_VERSION)/bin bash internal/k8stest/k8stest.sh
 
 $(NFPM): | deps-build
 	mkdir -p $(BIN)

@@ -45,6 +45,12 @@ deps_of() {
 	image) echo "podman=podman runc=runc" ;;
 	image-test) echo "$(deps_of image) curl=curl nsenter=util-linux" ;;
 	deb) echo "" ;;
+	# k8s-test: a single-node cluster. etcd, containerd, runc and the CNI
+	# plugins from Debian; the Kubernetes binaries are built by
+	# scripts/k8s-build.sh (Debian's kubernetes-client is far too old); gcc
+	# compiles the pod sandbox's pause binary; openssl writes the cluster's
+	# certificates; busybox-static is the test pods' image.
+	k8s-test) echo "$(deps_of image) etcd=etcd-server containerd=containerd ctr=containerd dpkg:containernetworking-plugins=containernetworking-plugins gcc=gcc openssl=openssl dpkg:busybox-static=busybox-static ip=iproute2" ;;
 	deb-test) echo "debootstrap=debootstrap curl=curl ip=iproute2 nsenter=util-linux unshare=util-linux" ;;
 	# release: the image (podman), the arm64 binary under qemu-user, the
 	# image index read with python3.
@@ -59,7 +65,7 @@ deps_of() {
 	build | soak | fuzz | lint) echo "" ;;
 	test)
 		local t
-		for t in check-format check-generated unit vmtest deploy-check image-test deb-test newcomer-test; do deps_of "$t"; done | xargs
+		for t in check-format check-generated unit vmtest deploy-check image-test deb-test newcomer-test k8s-test; do deps_of "$t"; done | xargs
 		;;
 	*) echo "scripts/deps.sh: unknown target '$1'" >&2; return 2 ;;
 	esac
@@ -69,7 +75,7 @@ deps_of() {
 # (image: image-test runs what it built).
 needs_root() {
 	case $1 in
-	test | unit | run | bench | soak | image | image-test | deb-test | newcomer-test | release) return 0 ;;
+	test | unit | run | bench | soak | image | image-test | deb-test | newcomer-test | release | k8s-test) return 0 ;;
 	*) return 1 ;;
 	esac
 }

@@ -113,14 +113,25 @@ func (s *sysLookup) relCgroup(abs string) (string, bool) {
 	return rel, true
 }
 
-// cgroupIDOf returns the cgroup v2 id of the directory rel below the mount
-// (name_to_handle_at: no privilege needed).
+// cgroupIDOf returns the cgroup v2 id of the directory rel below the mount.
 func (s *sysLookup) cgroupIDOf(rel string) (uint64, bool) {
-	h, _, err := unix.NameToHandleAt(unix.AT_FDCWD, filepath.Join(s.cgroupRoot, rel), 0)
-	if err != nil || h.Type() != fileidKernfs || len(h.Bytes()) != 8 {
+	return cgroupIDAt(filepath.Join(s.cgroupRoot, rel))
+}
+
+// cgroupIDAt returns the cgroup v2 id of the cgroup directory abs: its inode
+// number, which on 64-bit kernels is the kernfs node id the kernel reports
+// as the cgroup id (bpf_get_current_cgroup_id; the programs are built for
+// x86-64 and arm64 only). stat needs no privilege and no system call a
+// container runtime's default seccomp profile refuses: name_to_handle_at,
+// which gives the same id, is refused to a container without CAP_SYS_ADMIN
+// by containerd's RuntimeDefault, and the ids of short-lived containers'
+// cgroups were then never learned.
+func cgroupIDAt(abs string) (uint64, bool) {
+	var st unix.Stat_t
+	if err := unix.Stat(abs, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return 0, false
 	}
-	return binary.LittleEndian.Uint64(h.Bytes()), true
+	return st.Ino, true
 }
 
 // procView reads /proc/<pid> of one process and believes what it reads only

@@ -5,6 +5,7 @@
 package identity
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -326,4 +327,56 @@ func TestWatcherLearnsNewContainerCgroups(t *testing.T) {
 	r.mu.Unlock()
 	assert.False(t, knownOther)
 	assert.False(t, knownNot)
+}
+
+// TestCgroupIDUnderRuntimeDefault: containerd's RuntimeDefault seccomp
+// profile refuses name_to_handle_at to a container without CAP_SYS_ADMIN (the
+// DaemonSet's). The ids of cgroup directories (the lookup that checks a
+// cgroup path, and the watcher that learns every new container's cgroup
+// before its processes exit) must still be learned there: the child runs
+// under a filter refusing name_to_handle_at and must find the ids the
+// kernel's own handles give.
+func TestCgroupIDUnderRuntimeDefault(t *testing.T) {
+	if mode, ok := testutil.RerunMode(t); ok {
+		dir, want, _ := strings.Cut(mode, "=")
+		_, _, err := unix.NameToHandleAt(unix.AT_FDCWD, dir, 0)
+		require.ErrorIs(t, err, unix.EPERM, "the filter refuses name_to_handle_at")
+		s := newSysLookup("/proc", dir, "/")
+		defer s.close()
+		cid := "/docker/" + strings.Repeat("c", 64)
+		id, ok := s.cgroupIDOf(cid)
+		require.True(t, ok, "cgroupIDOf(%s) under the filter", cid)
+		assert.Equal(t, want, fmt.Sprint(id))
+		got := make(chan uint64, 1)
+		w, err := newCgroupWatcher(dir, func(id uint64, rel string) {
+			if rel == cid {
+				got <- id
+			}
+		})
+		require.NoError(t, err)
+		defer w.close()
+		select {
+		case id := <-got:
+			assert.Equal(t, want, fmt.Sprint(id), "the watcher's id for %s", cid)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the watcher did not record %s", cid)
+		}
+		return
+	}
+	root := CgroupV2Root()
+	testutil.RequireRoot(t)
+	if root == "" {
+		testutil.SkipUnlessStrict(t, "needs a cgroup v2 mount")
+	}
+	// A runtime's layout inside a cgroup of the test's own, taken as the
+	// hierarchy's root by the child.
+	dir := filepath.Join(root, "kernelevents-test-nth-"+fmt.Sprint(os.Getpid()))
+	abs := filepath.Join(dir, "docker", strings.Repeat("c", 64))
+	require.NoError(t, os.MkdirAll(abs, 0o755))
+	t.Cleanup(func() { os.Remove(abs); os.Remove(filepath.Dir(abs)); os.Remove(dir) })
+	h, _, err := unix.NameToHandleAt(unix.AT_FDCWD, abs, 0)
+	require.NoError(t, err)
+	require.Len(t, h.Bytes(), 8)
+	want := binary.LittleEndian.Uint64(h.Bytes())
+	testutil.Rerun(t, fmt.Sprintf("%s=%d", dir, want), testutil.WithSeccompDeny(unix.SYS_NAME_TO_HANDLE_AT))
 }

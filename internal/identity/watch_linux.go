@@ -111,8 +111,8 @@ func (w *cgroupWatcher) scan(rel string) {
 func (w *cgroupWatcher) created(rel string) {
 	record, descend := interesting(rel)
 	if record {
-		if h, _, err := unix.NameToHandleAt(unix.AT_FDCWD, filepath.Join(w.root, rel), 0); err == nil && h.Type() == fileidKernfs && len(h.Bytes()) == 8 {
-			w.record(binary.LittleEndian.Uint64(h.Bytes()), rel)
+		if id, ok := cgroupIDAt(filepath.Join(w.root, rel)); ok {
+			w.record(id, rel)
 		}
 	}
 	if descend {

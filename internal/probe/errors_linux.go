@@ -13,6 +13,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
+	"golang.org/x/sys/unix"
 
 	"github.com/kernelevents/kernelevents/internal/procstatus"
 )
@@ -61,6 +62,68 @@ func capabilityError(caps uint64) error {
 	return fmt.Errorf("%w: %s (or CAP_SYS_ADMIN) is needed to load and attach BPF tracing programs", ErrMissingCapability, strings.Join(missing, " and "))
 }
 
+// ErrSyscallRefused is wrapped when bpf() or perf_event_open() is refused
+// before the kernel reads its arguments: by a seccomp filter (a container
+// runtime's profile) or a Linux security module, not by a resource limit.
+var ErrSyscallRefused = errors.New("system call refused")
+
+// memlockHint is what cilium/ebpf appends to every EPERM from creating a map
+// or loading a program. It is right only before Linux 5.11 without
+// CAP_SYS_RESOURCE; otherwise the EPERM has another cause (a seccomp filter,
+// an LSM, a refused trampoline) and the hint sends the reader the wrong way.
+const memlockHint = " (MEMLOCK may be too low, consider rlimit.RemoveMemlock)"
+
+// hintless keeps err (errors.Is and As still see it) and says it without
+// memlockHint.
+type hintless struct{ err error }
+
+func (h hintless) Error() string { return strings.ReplaceAll(h.err.Error(), memlockHint, "") }
+func (h hintless) Unwrap() error { return h.err }
+
+func withoutMemlockHint(err error) error {
+	if err == nil || !strings.Contains(err.Error(), memlockHint) {
+		return err
+	}
+	return hintless{err}
+}
+
+// refused reports whether the system call call ("bpf" or "perf_event_open")
+// is refused before the kernel reads its arguments, and by what. It makes
+// the call with arguments the kernel itself rejects (an unknown bpf command;
+// a NULL perf_event_attr): EINVAL or EFAULT means the call reaches the
+// kernel; EPERM (or ENOSYS under a filter) means a seccomp filter or an LSM
+// stopped it first. A resource limit such as RLIMIT_MEMLOCK never does.
+func refused(call string) error {
+	var errno unix.Errno
+	switch call {
+	case "bpf":
+		_, _, errno = unix.Syscall(unix.SYS_BPF, 0xffff, 0, 0)
+	case "perf_event_open":
+		_, _, errno = unix.Syscall6(unix.SYS_PERF_EVENT_OPEN, 0, 0, ^uintptr(0), ^uintptr(0), 0, 0)
+	default:
+		return nil
+	}
+	mode, _ := procstatus.Field(os.Getpid(), "Seccomp")
+	filtered := strings.TrimSpace(mode) == "2"
+	if errno != unix.EPERM && errno != unix.EACCES && (errno != unix.ENOSYS || !filtered) {
+		return nil
+	}
+	held := "CAP_BPF"
+	if call == "perf_event_open" {
+		held = "CAP_PERFMON"
+	}
+	if filtered {
+		return fmt.Errorf("%w: %s() fails with %s before the kernel reads its arguments (%s held): this process runs under a seccomp filter (Seccomp: 2 in /proc/self/status) that refuses it, not a memory limit. A container runtime's default profile allows %s() only to a container holding %s (containerd, CRI-O) or only to CAP_SYS_ADMIN (older Docker and podman profiles, Debian 12's podman among them): give the container a profile that allows it (packaging/seccomp writes one from the runtime's default)",
+			ErrSyscallRefused, call, errno.Error(), held, call, held)
+	}
+	lsms := "unknown"
+	if b, err := os.ReadFile("/sys/kernel/security/lsm"); err == nil {
+		lsms = strings.TrimSpace(string(b))
+	}
+	return fmt.Errorf("%w: %s() fails with %s before the kernel reads its arguments (%s held, no seccomp filter: Seccomp: %s in /proc/self/status): a Linux security module refuses it (active: %s), not a memory limit",
+		ErrSyscallRefused, call, errno.Error(), held, strings.TrimSpace(mode), lsms)
+}
+
 // checkTracefs finds the tracepoint directory the way cilium/ebpf does.
 func checkTracefs() error {
 	for _, dir := range []string{"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"} {
@@ -74,18 +137,21 @@ func checkTracefs() error {
 // explainLoad turns a load failure into an error that says what the kernel
 // refused.
 func explainLoad(h Hook, err error) error {
+	err = withoutMemlockHint(err)
 	var verr *ebpf.VerifierError
 	switch {
 	case errors.As(err, &verr):
 		// Before the EPERM/EACCES cases: the verifier refuses with EACCES.
 		return fmt.Errorf("load %s programs: the verifier rejected them: %w", h, err)
+	case errors.Is(err, os.ErrPermission) && refused("bpf") != nil:
+		return fmt.Errorf("load %s programs: %w: %w", h, refused("bpf"), err)
 	case h == HookFexit && errors.Is(err, os.ErrPermission):
 		// cilium/ebpf suggests RLIMIT_MEMLOCK here, but we hold the
 		// capabilities (checked) and memory is memcg-accounted: it is the
 		// trampoline the kernel refuses.
 		return fmt.Errorf("load fexit program: the kernel refused a BPF trampoline program (EPERM with CAP_BPF and CAP_PERFMON held; trampolines disabled or forbidden by lockdown): %w: %w", ebpf.ErrNotSupported, err)
 	case errors.Is(err, os.ErrPermission):
-		return fmt.Errorf("load %s programs: permission denied (kernel lockdown or a seccomp/LSM policy?): %w", h, err)
+		return fmt.Errorf("load %s programs: permission denied by the kernel (lockdown, or a security module's policy on programs of this type): %w", h, err)
 	case errors.Is(err, ebpf.ErrNotSupported):
 		return fmt.Errorf("load %s programs: not supported by this kernel: %w", h, err)
 	}
@@ -128,6 +194,8 @@ func explainAttach(what string, err error) error {
 		return fmt.Errorf("attach %s: kprobes are not available in this kernel (no kprobe PMU, no tracefs kprobe_events; CONFIG_KPROBE_EVENTS off?): %w: %w", what, ebpf.ErrNotSupported, err)
 	case errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("attach %s: no such hook in this kernel: %w: %w", what, ebpf.ErrNotSupported, err)
+	case perfEvent && errors.Is(err, os.ErrPermission) && refused("perf_event_open") != nil:
+		return fmt.Errorf("attach %s: %w: %w", what, refused("perf_event_open"), err)
 	case perfEvent && errors.Is(err, os.ErrPermission) && perfEventParanoid() > 2:
 		if caps, cerr := procstatus.Capabilities(os.Getpid()); cerr == nil && caps&(1<<capSysAdmin) == 0 {
 			return fmt.Errorf("attach %s: permission denied: %w: %w", what, ErrPerfEventParanoid, err)

@@ -140,6 +140,11 @@ func Open(opts Options) (*Probe, error) {
 	if err := checkCapabilities(); err != nil {
 		return nil, err
 	}
+	// A seccomp filter or an LSM refusing bpf() itself: say so, before
+	// rlimit.RemoveMemlock turns it into "failed to set memlock rlimit".
+	if err := refused("bpf"); err != nil {
+		return nil, err
+	}
 	// Only kernels before 5.11 account BPF memory to RLIMIT_MEMLOCK.
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("remove memlock limit: %w", err)

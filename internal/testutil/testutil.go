@@ -166,6 +166,9 @@ type childStart struct {
 	// keep, when set, are the only capabilities the child gets
 	// (WithCapabilities).
 	keep []int
+	// deny, when set, are the system calls a seccomp filter refuses the
+	// child (WithSeccompDeny).
+	deny []uintptr
 }
 
 // WithCmd applies f to the child's command (SysProcAttr, credentials).
@@ -184,8 +187,8 @@ func start(cmd *exec.Cmd, opts []ChildOption) error {
 	for _, o := range opts {
 		o(c)
 	}
-	if c.keep != nil {
-		return startWithCapabilities(cmd, c.keep)
+	if c.keep != nil || len(c.deny) > 0 {
+		return startRestricted(cmd, c.keep, c.deny)
 	}
 	return cmd.Start()
 }

@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: Apache-2.0
+"""check.py METRICS_JSON EXPECT_JSON: make k8s-test's check at the gateway.
+
+METRICS_JSON is what the gateway's file exporter wrote (one OTLP
+ExportMetricsServiceRequest as JSON per line); EXPECT_JSON, written by
+k8stest.sh from the API server, lists each workload: the directory it
+created its files in, how many, and the identity its resource must carry.
+
+For each workload, every kernel.file.creations series whose
+kernelevents.directory.prefix is its directory must carry exactly that
+identity on its resource (none unlabelled, none labelled as another pod),
+and the series' latest cumulative values must add up to the number of files
+it created (none lost, none counted twice). Exit 0 when all hold; otherwise
+print what differs and exit 1.
+"""
+import json
+import sys
+
+
+def value(v):
+    for k in ("stringValue", "intValue", "boolValue", "doubleValue"):
+        if k in v:
+            return str(v[k])
+    return json.dumps(v)
+
+
+def attrs(lst):
+    return {a["key"]: value(a.get("value", {})) for a in lst or []}
+
+
+def series(path):
+    """Latest cumulative value of every kernel.file.creations series."""
+    latest = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            req = json.loads(line)
+            for rm in req.get("resourceMetrics", []):
+                res = attrs(rm.get("resource", {}).get("attributes"))
+                for sm in rm.get("scopeMetrics", []):
+                    for m in sm.get("metrics", []):
+                        if m.get("name") != "kernel.file.creations":
+                            continue
+                        for dp in m.get("sum", {}).get("dataPoints", []):
+                            pa = attrs(dp.get("attributes"))
+                            key = (tuple(sorted(res.items())), tuple(sorted(pa.items())))
+                            ts = int(dp.get("timeUnixNano", 0))
+                            n = int(dp.get("asInt", 0))
+                            if key not in latest or ts >= latest[key][0]:
+                                latest[key] = (ts, n)
+    return {k: v[1] for k, v in latest.items()}
+
+
+def main():
+    try:
+        got = series(sys.argv[1])
+    except FileNotFoundError:
+        print(f"check: {sys.argv[1]}: nothing exported yet")
+        return 1
+    want = json.load(open(sys.argv[2]))
+    ok = True
+    for w in want:
+        total = 0
+        bad = []
+        for (res, pa), n in got.items():
+            res, pa = dict(res), dict(pa)
+            if pa.get("kernelevents.directory.prefix") != w["prefix"]:
+                continue
+            total += n
+            diff = {k: (res.get(k), v) for k, v in w["resource"].items() if res.get(k) != v}
+            if diff:
+                bad.append((n, diff, res))
+        name = f'{w["resource"]["k8s.namespace.name"]}/{w["resource"]["k8s.pod.name"]}'
+        if total != w["files"] or bad:
+            ok = False
+            print(f"check: {name} ({w['prefix']}): {total} creations at the gateway, want {w['files']}")
+            for n, diff, res in bad:
+                print(f"  {n} counted on a resource that differs (got, want): {diff}")
+                print(f"    resource: {res}")
+        else:
+            labels = ", ".join(f"{k}={v}" for k, v in sorted(w["resource"].items()))
+            print(f"check: {name}: {total}/{w['files']} creations, each with {labels}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
