@@ -360,15 +360,6 @@ func (e *Event) NameAsWritten() bool {
 	return e.Flags&FlagMknod != 0 || e.Op == OpLink || e.Op == OpRename
 }
 
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // CString cuts b at its first NUL.
 func CString(b []byte) []byte {
 	if i := bytes.IndexByte(b, 0); i >= 0 {

@@ -46,12 +46,12 @@ func parseMountinfo(file string) []mountLine {
 		if err != nil {
 			continue
 		}
-		maj, min, ok := strings.Cut(f[2], ":")
+		majS, minS, ok := strings.Cut(f[2], ":")
 		if !ok {
 			continue
 		}
-		ma, err1 := strconv.ParseUint(maj, 10, 32)
-		mi, err2 := strconv.ParseUint(min, 10, 32)
+		ma, err1 := strconv.ParseUint(majS, 10, 32)
+		mi, err2 := strconv.ParseUint(minS, 10, 32)
 		if err1 != nil || err2 != nil {
 			continue
 		}

@@ -367,13 +367,13 @@ func TestSPIFFEAnswerNeedsTheCreationsExecAndPath(t *testing.T) {
 		name    string
 		state   event.ExecState
 		current uint64
-		path    func(real string) string
+		path    func(exe string) string
 		want    SPIFFEStatus
 	}{
-		{"same exec, same path", event.ExecSame, 7, func(real string) string { return real }, SPIFFEIssued},
-		{"same inode, another path", event.ExecSame, 7, func(real string) string { return real + "-hardlink" }, SPIFFEProcessChanged},
-		{"another exec since", event.ExecSame, 8, func(real string) string { return real }, SPIFFEProcessChanged},
-		{"replaced reference", event.ExecReplaced, 7, func(real string) string { return real }, SPIFFEProcessChanged},
+		{"same exec, same path", event.ExecSame, 7, func(p string) string { return p }, SPIFFEIssued},
+		{"same inode, another path", event.ExecSame, 7, func(p string) string { return p + "-hardlink" }, SPIFFEProcessChanged},
+		{"another exec since", event.ExecSame, 8, func(p string) string { return p }, SPIFFEProcessChanged},
+		{"replaced reference", event.ExecReplaced, 7, func(p string) string { return p }, SPIFFEProcessChanged},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			proc, e := spiffeProc(t, 1000, 1000)

@@ -124,16 +124,6 @@ func refused(call string) error {
 		ErrSyscallRefused, call, errno.Error(), held, strings.TrimSpace(mode), lsms)
 }
 
-// checkTracefs finds the tracepoint directory the way cilium/ebpf does.
-func checkTracefs() error {
-	for _, dir := range []string{"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"} {
-		if _, err := os.Stat(dir); err == nil {
-			return nil
-		}
-	}
-	return fmt.Errorf("syscall tracepoints: %w: %w", ebpf.ErrNotSupported, ErrTracefsNotMounted)
-}
-
 // explainLoad turns a load failure into an error that says what the kernel
 // refused.
 func explainLoad(h Hook, err error) error {

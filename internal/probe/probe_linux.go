@@ -85,15 +85,6 @@ type attacher struct {
 	withMisses func(*ebpf.Program, *Options) (link.Link, missReader, string, error)
 }
 
-func tracepoint(prog *ebpf.Program, group, name string) attacher {
-	return attacher{prog: prog, what: "tracepoint " + group + "/" + name, fn: func(p *ebpf.Program) (link.Link, error) {
-		if err := checkTracefs(); err != nil {
-			return nil, err
-		}
-		return link.Tracepoint(group, name, p, nil)
-	}}
-}
-
 func kprobe(prog *ebpf.Program, symbol string) attacher {
 	return attacher{prog: prog, what: "kprobe " + symbol, fn: func(p *ebpf.Program) (link.Link, error) {
 		return link.Kprobe(symbol, p, nil)

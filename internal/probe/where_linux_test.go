@@ -256,7 +256,7 @@ func TestNodeMountsFollowed(t *testing.T) {
 			sub := filepath.Join(w, "sub")
 			require.NoError(t, os.Mkdir(sub, 0o755))
 			require.NoError(t, syscall.Mount(src, sub, "", syscall.MS_BIND, ""))
-			t.Cleanup(func() { syscall.Unmount(sub, syscall.MNT_DETACH) })
+			t.Cleanup(func() { _ = syscall.Unmount(sub, syscall.MNT_DETACH) })
 			var st syscall.Stat_t
 			require.NoError(t, syscall.Stat(src, &st))
 			key := src + "/"

@@ -391,7 +391,7 @@ func TestEvidenceEndsWithItsPipeline(t *testing.T) {
 	require.NoError(t, m.Start(context.Background(), host))
 	require.NoError(t, l.Start(context.Background(), host))
 	r := m.(*handle).r
-	t.Cleanup(func() { m.Shutdown(context.Background()) })
+	t.Cleanup(func() { assert.NoError(t, m.Shutdown(context.Background())) })
 
 	src.push(sample("/end/before"))
 	require.Eventually(t, func() bool { return r.delivered.Load() >= 1 }, 10*time.Second, time.Millisecond)

@@ -100,7 +100,7 @@ func newDocker(t *testing.T) *containerCLI {
 		if left := shimsOf(dir); len(left) > 0 {
 			t.Logf("dockerd left %d processes of its containers; killing them", len(left))
 			for _, pid := range left {
-				syscall.Kill(pid, syscall.SIGKILL)
+				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
 		}
 		if m := mountsUnder(t, dir); len(m) > 0 {
