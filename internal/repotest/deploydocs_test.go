@@ -26,7 +26,7 @@ func TestDeployDocsMatchCode(t *testing.T) {
 	if regexp.MustCompile(`(?m)^Condition[A-Za-z]*=.*btf`).MatchString(unit) {
 		t.Error("the systemd unit has a Condition on kernel BTF: it skips the unit where btf_path works")
 	}
-	// The identity labels deploy/README names for the dashboard are the
+	// The identity labels deploy/README.md names for the dashboard are the
 	// dashboard's.
 	readme := read("deploy/README.md")
 	m := regexp.MustCompile(`(?s)named by the most\s+specific identity present: (.*?)\)`).FindStringSubmatch(readme)
