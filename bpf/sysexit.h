@@ -298,10 +298,13 @@ static __always_inline struct dentry *start_dir(struct task_struct *task, int df
 }
 
 /* same_dir_in compares the names in s->name (na bytes read, the old) and
- * s->buf (nb, the new), looked up from odfd and ndfd. */
+ * s->buf (nb, the new), looked up from odfd and ndfd. A name read to the
+ * buffer's end may have been cut: its directory part beyond what was read is
+ * unknown ("./" x 127 then "var/tmp/f" and then "home/u/.ssh/f" share their
+ * first 255 bytes), so it is never taken for the same directory. */
 static __noinline bool same_dir_in(struct scratch *s, int odfd, int ndfd, long na, long nb)
 {
-	if (!s)
+	if (!s || na >= EVENT_PATH_LEN || nb >= EVENT_PATH_LEN)
 		return false;
 	struct task_struct *task = (void *)bpf_get_current_task();
 	char *a = s->name;

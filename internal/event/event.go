@@ -114,9 +114,10 @@ const (
 	// FlagMknod marks a file created by mknod(2) rather than an open.
 	FlagMknod = Flags(typesEventFlagEVENT_F_MKNOD)
 	// FlagUnresolved marks a path whose tail after the directory the kernel
-	// resolved is the caller's string as written, holding a '/' (mknod seen
-	// by the tracepoint hook): the in-kernel prefix filter did not apply.
-	// internal/probe resolves it and clears the flag when it can.
+	// resolved is the caller's string as written, holding a '/' (mknod,
+	// rename or link seen by the tracepoint hook): the in-kernel prefix
+	// filter did not apply, and nothing resolves it later (the file system
+	// can have changed by then); its directory is labelled unresolved.
 	FlagUnresolved = Flags(typesEventFlagEVENT_F_UNRESOLVED)
 	// FlagTmpfileLink marks an O_TMPFILE file given its first name by
 	// linkat(2): the creation is the link.
@@ -218,6 +219,7 @@ var (
 	errWhere     = fmt.Errorf("%w: unknown where bits", ErrMalformed)
 	errMntOff    = fmt.Errorf("%w: mount path offset", ErrMalformed)
 	errOp        = fmt.Errorf("%w: unknown operation", ErrMalformed)
+	errExecState = fmt.Errorf("%w: unknown exec state", ErrMalformed)
 )
 
 // Event is one decoded sample. Comm and Path alias the buffer given to
@@ -333,6 +335,9 @@ func Decode(b []byte, e *Event) error {
 	}
 	e.ExecNs = le.Uint64(b[offExecNs:])
 	e.ExecState = ExecState(le.Uint32(b[offExecSt:]))
+	if e.ExecState > ExecReplaced {
+		return fmt.Errorf("%w: %d", errExecState, e.ExecState)
+	}
 	e.Hook = hook
 	e.Flags = flags
 	e.Op = op

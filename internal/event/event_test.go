@@ -59,6 +59,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"where unknown", mod(func(b []byte) { b[offWhere] = 0x40 }), errWhere},
 		{"where node unknown is Go's own", mod(func(b []byte) { b[offWhere] = byte(WhereNodeUnknown) }), errWhere},
 		{"mount path past the path", mod(func(b []byte) { b[offMntOff] = 11 }), errMntOff},
+		{"operation unknown", mod(func(b []byte) { b[offOp] = byte(opMax) + 1 }), errOp},
+		{"exec state unknown", mod(func(b []byte) { b[offExecSt] = byte(ExecReplaced) + 1 }), errExecState},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ package probe
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -99,6 +100,56 @@ func TestNamesArriving(t *testing.T) {
 				}
 			}
 			assert.Equal(t, want, gotOps, "each name arriving from another directory, with its operation; none within one")
+			assertNoLoss(t, p)
+		})
+	}
+}
+
+// TestLongNamesAreNotWithinOneDirectory: the tracepoint hook decides
+// "within one directory" from the names as written, read up to 255 bytes. A
+// rename whose two names share their first 255 bytes ("./" x 127, then
+// "../out/f" and "f") moves a file into the watched directory from another;
+// it must be counted, never taken for a rename within one directory (before,
+// it was: the cut names' directory parts compared equal). Every hook: kretprobe
+// and fexit compare the kernel's dentries and count it too.
+func TestLongNamesAreNotWithinOneDirectory(t *testing.T) {
+	for _, h := range testedHooks() {
+		t.Run(string(h), func(t *testing.T) {
+			root := testutil.TempDir(t)
+			dir, out := filepath.Join(root, "watched"), filepath.Join(root, "out")
+			for _, d := range []string{dir, out} {
+				require.NoError(t, os.Mkdir(d, 0o755))
+			}
+			for _, f := range []string{"r-long", "l-long", "u-long"} {
+				require.NoError(t, os.WriteFile(filepath.Join(out, f), []byte("made elsewhere"), 0o644))
+			}
+			opts := DefaultOptions()
+			opts.Hook = h
+			opts.PathPrefixes = []string{dir + "/"}
+			opts.ExcludePID = os.Getpid()
+			p := openHook(t, opts)
+			c := collect(p)
+
+			pad := strings.Repeat("./", 127) // 254 bytes: both names are cut after one more
+			ops := []testutil.Op{
+				{Kind: testutil.OpRenameat, For: pad + "../out/r-long", Path: pad + "r-long"},
+				{Kind: testutil.OpLinkat, For: pad + "../out/l-long", Path: pad + "l-long"},
+				{Kind: testutil.OpIOUringRenameat, For: pad + "../out/u-long", Path: pad + "u-long"},
+			}
+			child := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops})
+			got := c.wait(t, len(ops), uint32(child.PID))
+			var renames, links int
+			for _, e := range got {
+				assert.Equal(t, uint32(child.PID), e.tgid, "%s: the renaming process", e.path)
+				switch e.op {
+				case event.OpRename:
+					renames++
+				case event.OpLink:
+					links++
+				}
+			}
+			assert.Equal(t, 2, renames, "the two renames into the watched directory (syscall and io_uring)")
+			assert.Equal(t, 1, links, "the link into the watched directory")
 			assertNoLoss(t, p)
 		})
 	}
