@@ -11,7 +11,10 @@
  * space reads from exec_history (internal/probe ExecFile) and places in the
  * node's mount table. A new process (fork, not a thread) inherits its
  * parent's record (sched_process_fork, on_fork): it runs the parent's exec,
- * and inherits the parent's executable reference, replaced or not.
+ * and inherits the parent's executable reference, replaced or not; the
+ * child of a process older than the probe gets a record naming no exec
+ * (exec_ns 0) with the reference it inherited. A record goes when the
+ * process's last task exits (on_exec_exit).
  */
 #ifndef KERNELEVENTS_EXEC_H
 #define KERNELEVENTS_EXEC_H
@@ -170,12 +173,35 @@ static __always_inline int on_fork(struct task_struct *parent, struct task_struc
 		.start_ns = leader_start(BPF_CORE_READ(parent, group_leader)),
 	};
 	struct exec_now *n = bpf_map_lookup_elem(&exec_latest, &pk);
-	if (!n)
-		return 0;
-	struct exec_now copy = *n;
+	struct exec_now copy = {};
+	if (n) {
+		copy = *n;
+	} else {
+		/* The parent's exec predates the probe: no exec is named
+		 * (exec_ns 0), but the child is recorded with the reference it
+		 * inherited, so that user space tells it from a process whose
+		 * record was pushed out (exec_check, internal/identity). */
+		struct file *f = BPF_CORE_READ(child, mm, exe_file);
+		if (!f)
+			return 0;
+		struct inode *inode = BPF_CORE_READ(f, f_inode);
+		copy.file = (__u64)f;
+		copy.ino = BPF_CORE_READ(inode, i_ino);
+		copy.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	}
 	struct exec_key ck = {.tgid = BPF_CORE_READ(child, tgid), .start_ns = leader_start(child)};
 	bpf_map_update_elem(&exec_latest, &ck, &copy, BPF_ANY);
 	return 0;
+}
+
+/* on_exec_exit forgets the record of a process whose last task exits. */
+static __always_inline void on_exec_exit(struct task_struct *p)
+{
+	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+		return;
+	struct exec_key k = {.tgid = BPF_CORE_READ(p, tgid),
+			     .start_ns = leader_start(BPF_CORE_READ(p, group_leader))};
+	bpf_map_delete_elem(&exec_latest, &k);
 }
 
 /*
@@ -192,7 +218,10 @@ static __always_inline void exec_check(struct event *e, struct file *exe)
 	if (!n)
 		return;
 	if (n->file == (__u64)exe && n->ino == e->exe_ino && n->dev == e->exe_dev) {
-		e->exec_state = EXEC_SAME;
+		/* exec_ns 0: inherited from a process older than the probe,
+		 * still its reference; no exec named (EXEC_UNKNOWN). */
+		if (n->exec_ns)
+			e->exec_state = EXEC_SAME;
 		e->exec_ns = n->exec_ns;
 	} else {
 		e->exec_state = EXEC_REPLACED;

@@ -201,6 +201,7 @@ int BPF_PROG(tp_sys_exit, struct pt_regs *regs, long ret)
  */
 static __always_inline int on_task_exit(struct task_struct *p)
 {
+	on_exec_exit(p);
 	if (!(BPF_CORE_READ(p, flags) & PF_DUMPCORE) || !(BPF_CORE_READ(p, exit_code) & 0x80))
 		return 0;
 	if (current_wanted())

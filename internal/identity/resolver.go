@@ -108,8 +108,15 @@ type ExecSource interface {
 	// ExecFile returns the record of exec execNs (a sample's ExecNs), if
 	// still held.
 	ExecFile(execNs uint64) (ExecRecord, bool)
-	// CurrentExec returns the exec the process runs now, if recorded.
+	// CurrentExec returns the exec the process runs now, if recorded (0: a
+	// record inherited from a process older than the records, naming no
+	// exec).
 	CurrentExec(tgid uint32, startNs uint64) (uint64, bool)
+	// RecordedSince returns when the records began, as a process start
+	// time (a sample's StartNs, CLOCK_BOOTTIME ns): a process that started
+	// later has a record while it runs, unless it was pushed out. False:
+	// no records are kept.
+	RecordedSince() (uint64, bool)
 }
 
 // Workload is a resolved identity: resource attributes, sorted by key.
@@ -464,12 +471,16 @@ func (r *Resolver) execPath(e *event.Event) string {
 //     the device and inode are a file it chose, never named;
 //   - the kernel recorded its exec (event.ExecSame): that exec's path
 //     inside its filesystem, placed in the node's mount table;
-//   - otherwise (started before the probe, record pushed out) /proc/<pid>/exe
+//   - a process that started after the records began and has none (pushed
+//     out: enough forks fill the table): nothing, as for a replaced
+//     reference, which it may have made meanwhile;
+//   - otherwise (started before the probe, or a child of such a process
+//     that did not exec, or a record pushed out) /proc/<pid>/exe
 //     while the process still runs that exec, placed the same way; for a
 //     process that did not record its exec, the path an earlier checked
 //     lookup gave its device and inode.
 func (r *Resolver) executable(e *event.Event, fsPath string, proc *procView, now time.Time) string {
-	if e.ExeIno == 0 || e.ExecState == event.ExecReplaced {
+	if e.ExeIno == 0 || e.ExecState == event.ExecReplaced || r.recordLost(e.ExecState, e.TGID, e.StartNs) {
 		return ""
 	}
 	if fsPath != "" {
@@ -511,6 +522,31 @@ func (r *Resolver) executable(e *event.Event, fsPath string, proc *procView, now
 	return ""
 }
 
+// recordLost says the process (tgid, start) should have an exec record and
+// has none: it started after the records began, and the sample found none
+// (event.ExecUnknown) or the record is gone now. /proc/<pid>/exe would
+// name the process's executable reference, which it can have replaced
+// (prctl PR_SET_MM_MAP) before its record was pushed out.
+func (r *Resolver) recordLost(state event.ExecState, tgid uint32, start uint64) bool {
+	if state != event.ExecUnknown || !r.afterRecords(start) {
+		return false
+	}
+	// A child of a process older than the records: recorded at fork,
+	// naming no exec, and still its inherited reference at the sample.
+	_, rec := r.opts.Execs.CurrentExec(tgid, start)
+	return !rec
+}
+
+// afterRecords says a process that started at start should have an exec
+// record while it runs.
+func (r *Resolver) afterRecords(start uint64) bool {
+	if r.opts.Execs == nil {
+		return false
+	}
+	since, ok := r.opts.Execs.RecordedSince()
+	return ok && start > since
+}
+
 func (r *Resolver) remember(k exeKey, p string, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -548,10 +584,13 @@ func (r *Resolver) cgroupPath(id uint64, proc *procView, now time.Time) string {
 	return p
 }
 
-// cachedFactsLocked is what is known of e without I/O.
+// cachedFactsLocked is what is known of e without I/O. A process that
+// should have an exec record and has none gets no cached executable (its
+// record is not looked up here: recordLost).
 func (r *Resolver) cachedFactsLocked(e *event.Event) Facts {
 	f := Facts{UID: e.UID, GID: e.GID, RealUID: e.RealUID, Comm: string(e.Comm)}
-	if s := r.exes[exeKey{dev: e.ExeDev, ino: e.ExeIno}]; s != nil && e.ExeIno != 0 && e.ExecState != event.ExecReplaced {
+	if s := r.exes[exeKey{dev: e.ExeDev, ino: e.ExeIno}]; s != nil && e.ExeIno != 0 && e.ExecState != event.ExecReplaced &&
+		(e.ExecState != event.ExecUnknown || !r.afterRecords(e.StartNs)) {
 		f.Executable = s.path
 	}
 	if s := r.cgroups[e.CgroupID]; s != nil {

@@ -145,7 +145,7 @@ func (r *Resolver) still(proc *procView, want procIdentity) SPIFFEStatus {
 		return st
 	}
 	switch {
-	case want.execState == event.ExecReplaced:
+	case want.execState == event.ExecReplaced, r.recordLost(want.execState, want.tgid, want.start):
 		return SPIFFEProcessChanged
 	case want.execState != event.ExecSame || r.opts.Execs == nil:
 		return ""

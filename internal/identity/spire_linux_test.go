@@ -343,17 +343,69 @@ func (downAgent) LookupSelectors([]string) SPIFFEAnswer {
 	return SPIFFEAnswer{Status: SPIFFEAgentUnavailable}
 }
 
-// fakeExecs are the kernel's exec records, scripted.
+// fakeExecs are the kernel's exec records, scripted: current is the
+// process's exec now (0: none recorded, unless inherited: a record naming
+// no exec), since when the records began (0: never).
 type fakeExecs struct {
-	current uint64
-	file    ExecRecord
+	current   uint64
+	inherited bool
+	file      ExecRecord
+	since     uint64
 }
 
 func (f *fakeExecs) ExecFile(execNs uint64) (ExecRecord, bool) {
 	return f.file, execNs == 7
 }
 
-func (f *fakeExecs) CurrentExec(uint32, uint64) (uint64, bool) { return f.current, f.current != 0 }
+func (f *fakeExecs) CurrentExec(uint32, uint64) (uint64, bool) {
+	return f.current, f.current != 0 || f.inherited
+}
+
+func (f *fakeExecs) RecordedSince() (uint64, bool) { return f.since, f.since != 0 }
+
+// A process that started after the exec records began always has one while
+// it runs, unless it was pushed out (the table holds 16,384 processes; an
+// attacker forks enough to push its own out). /proc/<pid>/exe then names its
+// executable reference, which it can have replaced (prctl PR_SET_MM_MAP
+// with exe_fd) with a trusted file before: such a process gets no
+// executable, no executable rule and no SPIFFE answer. A process older than
+// the records, or a child of one that did not exec (recorded at fork,
+// naming no exec), is named from /proc as before.
+func TestExecRecordPushedOutIsNotBelieved(t *testing.T) {
+	rules, err := CompileRules("r", []Rule{{Name: "sh", Match: Match{Executable: binSh(t)}, Attributes: map[string]string{"team": "shell"}}})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name      string
+		since     uint64
+		inherited bool
+		believed  bool
+	}{
+		{"started after the records, none", startA - 1, false, false},
+		{"started before the records", startA + 1, false, true},
+		{"a child of an older process, recorded at fork", startA - 1, true, true},
+		{"no records kept", 0, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proc, e := spiffeProc(t, 1000, 1000)
+			e.ExecState = event.ExecUnknown
+			execs := &fakeExecs{since: tc.since, inherited: tc.inherited}
+			r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/", Rules: rules,
+				SPIFFE: fakeSPIFFE(func(uint32) SPIFFEAnswer { return issued(webID) }), Execs: execs})
+			id, f := r.ResolveFacts(e)
+			if tc.believed {
+				assert.Equal(t, binSh(t), f.Executable)
+				assert.Equal(t, "shell", attrsOf(r, id)["team"], "the executable rule matches")
+				assert.Equal(t, SPIFFEIssued, f.SPIFFE.Status)
+				return
+			}
+			assert.Empty(t, f.Executable, "no executable from /proc")
+			assert.Empty(t, attrsOf(r, id)["team"], "no executable rule")
+			assert.Equal(t, SPIFFEProcessChanged, f.SPIFFE.Status)
+			assert.Empty(t, f.SPIFFE.IDs)
+			assert.Empty(t, r.Facts(e).Executable, "none from the cache either")
+		})
+	}
+}
 
 // The agent attests the executable's path when it looks (SPIRE's unix:path
 // is /proc/<pid>/exe then), and an inode has one path per hard link: an

@@ -48,8 +48,18 @@ func (p *Probe) ExecFile(execNs uint64) (ExecFile, bool) {
 	return f, true
 }
 
+// ExecsRecordedSince returns when the exec recorder was attached, as a
+// process start time (CLOCK_BOOTTIME ns, a sample's StartNs): a process
+// that started later has a record while it runs (bpf/exec.h: from its exec,
+// or inherited at fork, naming no exec when its parent's predates the
+// probe), unless it was pushed out. False: the recorder is not attached.
+func (p *Probe) ExecsRecordedSince() (uint64, bool) {
+	return p.execSince, p.execSince != 0
+}
+
 // CurrentExec returns which exec process (tgid, startNs) runs now (the
-// ExecNs of its last sched_process_exec), if the kernel recorded it.
+// ExecNs of its last sched_process_exec, 0 for a record inherited from a
+// process older than the probe), if the kernel holds its record.
 func (p *Probe) CurrentExec(tgid uint32, startNs uint64) (uint64, bool) {
 	m := p.objs.common().ExecLatest
 	if m == nil {

@@ -146,10 +146,13 @@ func underBytes(p []byte, dir string) bool {
 
 // prefixKeys resolves node path prefixes (as configured: absolute, a
 // directory ending in "/") to (filesystem, path inside it) prefixes: the
-// prefix on the mount that holds it (the top one of those mounted on the
-// same point), and the whole of every mount whose mountpoint starts with it
-// (a filesystem mounted inside a watched directory). Every mount of those
-// filesystems anywhere then matches the same keys.
+// prefix on every mount whose mountpoint holds it, not only the top one (a
+// process whose cwd or open directory predates a mount on or above the
+// prefix still creates in the filesystem below: its file is on the node,
+// under the prefix, once that mount goes), and the whole of every mount
+// whose mountpoint starts with it (a filesystem mounted inside a watched
+// directory). Every mount of those filesystems anywhere then matches the
+// same keys.
 func (t *mountTable) prefixKeys(prefixes []string) map[uint32][]string {
 	keys := map[uint32][]string{}
 	add := func(dev uint32, p string) {
@@ -164,40 +167,27 @@ func (t *mountTable) prefixKeys(prefixes []string) map[uint32][]string {
 		if len(dir) > 1 {
 			dir = dir[:len(dir)-1]
 		}
-		holder := -1
 		for i := range t.mounts {
 			m := &t.mounts[i]
-			if !under(dir, m.point) {
-				continue
-			}
-			if holder < 0 || len(m.point) > len(t.mounts[holder].point) ||
-				len(m.point) == len(t.mounts[holder].point) && m.order > t.mounts[holder].order {
-				holder = i
-			}
-		}
-		if holder >= 0 {
-			m := &t.mounts[holder]
-			rest := pfx[len(m.point):]
-			if m.point == "/" {
-				rest = pfx
-			}
-			if m.root == "/" {
-				add(m.dev, rest)
-			} else if rest == "" || rest[0] == '/' {
-				add(m.dev, m.root+rest)
-			} else {
-				add(m.dev, m.root+"/"+rest)
-			}
-		}
-		for i := range t.mounts {
-			m := &t.mounts[i]
-			if i == holder || !strings.HasPrefix(m.point, pfx) {
-				continue
-			}
-			if m.root == "/" {
-				add(m.dev, "/")
-			} else {
-				add(m.dev, m.root+"/")
+			switch {
+			case under(dir, m.point):
+				rest := pfx[len(m.point):]
+				if m.point == "/" {
+					rest = pfx
+				}
+				if m.root == "/" {
+					add(m.dev, rest)
+				} else if rest == "" || rest[0] == '/' {
+					add(m.dev, m.root+rest)
+				} else {
+					add(m.dev, m.root+"/"+rest)
+				}
+			case strings.HasPrefix(m.point, pfx):
+				if m.root == "/" {
+					add(m.dev, "/")
+				} else {
+					add(m.dev, m.root+"/")
+				}
 			}
 		}
 	}

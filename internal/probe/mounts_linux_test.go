@@ -62,19 +62,25 @@ func TestNodePathFromMountTable(t *testing.T) {
 }
 
 // TestPrefixKeys: a node prefix becomes the path inside the filesystem of
-// the mount that holds it, and the whole of every mount below it.
+// every mount that holds it (each of a stack of mounts on or above it), and
+// the whole of every mount below it.
 func TestPrefixKeys(t *testing.T) {
 	tab := testTable(t)
 	assert.Equal(t, map[uint32][]string{kdev(8, 1): {"/etc/cron.d/"}}, tab.prefixKeys([]string{"/etc/cron.d/"}))
-	assert.Equal(t, map[uint32][]string{kdev(8, 1): {"/srv/data/app/"}}, tab.prefixKeys([]string{"/var/lib/data/app/"}))
+	// The bind's root and, below the bind, the root filesystem's own
+	// /var/lib/data (a process whose cwd is there from before the bind).
+	assert.Equal(t, map[uint32][]string{kdev(8, 1): {"/srv/data/app/", "/var/lib/data/app/"}}, tab.prefixKeys([]string{"/var/lib/data/app/"}))
 	assert.Equal(t, map[uint32][]string{kdev(8, 1): {"/srv/data/", "/var/lib/"}}, tab.prefixKeys([]string{"/var/lib/"}))
-	assert.Equal(t, map[uint32][]string{kdev(0, 30): {"/"}}, tab.prefixKeys([]string{"/tmp/"}))
-	assert.Equal(t, map[uint32][]string{kdev(0, 30): {"/ke"}}, tab.prefixKeys([]string{"/tmp/ke"}))
+	assert.Equal(t, map[uint32][]string{kdev(0, 30): {"/"}, kdev(8, 1): {"/tmp/"}}, tab.prefixKeys([]string{"/tmp/"}))
+	assert.Equal(t, map[uint32][]string{kdev(0, 30): {"/ke"}, kdev(8, 1): {"/tmp/ke"}}, tab.prefixKeys([]string{"/tmp/ke"}))
 	// "/mnt/" holds the tmpfs mounts and the disk below it, whole.
 	assert.Equal(t, map[uint32][]string{kdev(8, 1): {"/mnt/"}, kdev(0, 31): {"/"}, kdev(0, 32): {"/"}, kdev(8, 17): {"/"}},
 		tab.prefixKeys([]string{"/mnt/"}))
-	// The top one of two mounts on one point holds what is under it.
-	assert.Equal(t, map[uint32][]string{kdev(0, 32): {"/a/"}}, tab.prefixKeys([]string{"/mnt/x/a/"}))
+	// Of two mounts on one point, the top one holds what is under it, and
+	// the one below (and the root filesystem below both) what a directory
+	// opened before the mount above creates.
+	assert.Equal(t, map[uint32][]string{kdev(0, 32): {"/a/"}, kdev(0, 31): {"/a/"}, kdev(8, 1): {"/mnt/x/a/"}},
+		tab.prefixKeys([]string{"/mnt/x/a/"}))
 	assert.True(t, matchKeys(tab.prefixKeys([]string{"/var/lib/data/app/"}), kdev(8, 1), []byte("/srv/data/app/f")))
 	assert.False(t, matchKeys(tab.prefixKeys([]string{"/var/lib/data/app/"}), kdev(8, 1), []byte("/srv/data/other")))
 }

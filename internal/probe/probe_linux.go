@@ -51,6 +51,10 @@ type Probe struct {
 	where *where
 	// programs are the hook's programs and whether each is attached.
 	programs []ProgramState
+	// execSince is CLOCK_BOOTTIME (ns) once the exec recorder was attached:
+	// a process started later has a record while it runs, unless pushed
+	// out. 0: the recorder is not attached.
+	execSince uint64
 }
 
 // kretMiss is one kretprobe and the reader of the kernel's miss counter for
@@ -230,13 +234,22 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 		p.programs = append(p.programs, ProgramState{Name: a.what, Attached: true})
 	}
 	p.notes = append(p.notes, notes...)
+	execAttached := len(objs.exec) > 0
 	for _, a := range objs.exec {
 		l, err := a.fn(a.prog)
 		if err != nil {
 			p.notes = append(p.notes, fmt.Sprintf("%s: %v", execMissing, explainAttach(a.what, err)))
+			execAttached = false
 			continue
 		}
 		p.links = append(p.links, l)
+	}
+	if execAttached {
+		var ts unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+			return nil, fmt.Errorf("read CLOCK_BOOTTIME: %w", err)
+		}
+		p.execSince = uint64(ts.Nano())
 	}
 	for _, a := range objs.optional {
 		l, err := a.fn(a.prog)

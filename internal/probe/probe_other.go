@@ -49,6 +49,9 @@ func (*Probe) ExecFile(uint64) (ExecFile, bool) { return ExecFile{}, false }
 // CurrentExec returns nothing.
 func (*Probe) CurrentExec(uint32, uint64) (uint64, bool) { return 0, false }
 
+// ExecsRecordedSince returns nothing.
+func (*Probe) ExecsRecordedSince() (uint64, bool) { return 0, false }
+
 // Close does nothing.
 func (*Probe) Close() error { return nil }
 

@@ -35,13 +35,17 @@ type where struct {
 	prefMap  *ebpf.Map // path_prefixes; nil without a prefix filter
 	devMap   *ebpf.Map // node_devs
 
-	mu       sync.Mutex
-	table    *mountTable
-	keys     map[uint32][]string
-	inKernel map[uint32]bool // devs in node_devs
-	keyed    map[prefixKey]bool
-	last     time.Time
-	buf      []byte
+	// refreshing serializes refresh: the reader's (on a miss) and the
+	// watcher's may run at once, and the one that read the older table
+	// must not store it last.
+	refreshing sync.Mutex
+	mu         sync.Mutex
+	table      *mountTable
+	keys       map[uint32][]string
+	inKernel   map[uint32]bool // devs in node_devs
+	keyed      map[prefixKey]bool
+	last       time.Time
+	buf        []byte
 
 	stop chan struct{}
 	done chan struct{}
@@ -66,6 +70,8 @@ func newWhere(path string, prefixes []string, maps *commonMaps) (*where, error) 
 // node_devs (where the kernel may drop its files) only once all its keys
 // are in, so a full map makes the kernel pass files, never drop them.
 func (w *where) refresh() error {
+	w.refreshing.Lock()
+	defer w.refreshing.Unlock()
 	t, err := readMountTable(w.path)
 	if err != nil {
 		return err
@@ -166,12 +172,18 @@ func (w *where) place(e *event.Event) bool {
 	return matchKeys(w.keys, dev, e.FSPath)
 }
 
-// watch re-reads the table whenever it changes, until close.
+// watch re-reads the table whenever it changes, until close. The file is
+// open (its change count taken) before watch returns and the table is read
+// once more after that: a mount between the first read and the open would
+// otherwise wait for the next change.
 func (w *where) watch() {
 	w.stop, w.done = make(chan struct{}), make(chan struct{})
+	f, err := os.Open(w.path)
+	if err == nil {
+		_ = w.refresh() // a failed read keeps the last table
+	}
 	go func() {
 		defer close(w.done)
-		f, err := os.Open(w.path)
 		if err != nil {
 			return // refreshed on misses only
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -307,4 +308,64 @@ func mountRootOf(t *testing.T, dir string) (string, bool) {
 		return rest, true
 	}
 	return m.root + rest, true
+}
+
+// TestMountOverWatched: a process sits in a watched directory (its cwd and
+// an open descriptor), then the node mounts a filesystem over that
+// directory (as a setuid fusermount3 lets a user do over their own
+// ~/.ssh); the process creates through its old cwd and descriptor, in the
+// filesystem below the mount, where the file shows once the mount goes.
+// Those files must be counted under the watched directory's node path, as
+// must a file created through the new mount. Before, only the top mount on
+// the directory had a key in the kernel's filter: the filesystem below was
+// known to the kernel (node_devs) without a key for the directory, and its
+// files were dropped, uncounted.
+func TestMountOverWatched(t *testing.T) {
+	testutil.RequireRoot(t)
+	for _, h := range Hooks {
+		t.Run(string(h), func(t *testing.T) {
+			w := testutil.TempDir(t)
+			gates := testutil.TempDir(t)
+			pidFile, gate := filepath.Join(gates, "pid"), filepath.Join(gates, "gate")
+			require.NoError(t, os.WriteFile(gate, nil, 0o644))
+			p, c := watchDir(t, h, w)
+			// The child opens w (its cwd and descriptor) before its ops.
+			held := testutil.StartHeld(t, testutil.ChildSpec{Dir: w, Ops: []testutil.Op{
+				{Kind: testutil.OpPidFile, Path: pidFile},
+				{Kind: testutil.OpWaitGone, Path: gate},
+				{Kind: testutil.OpOpenat, Path: "under-fd"},
+				{Kind: testutil.OpOpenatRel, Path: "under-cwd"},
+				{Kind: testutil.OpOpenAbs, Path: w + "/over"},
+			}})
+			require.Eventually(t, func() bool {
+				b, err := os.ReadFile(pidFile)
+				return err == nil && len(b) > 0
+			}, 10*time.Second, 10*time.Millisecond, "the child sits in the watched directory")
+			var below syscall.Stat_t
+			require.NoError(t, syscall.Stat(w, &below))
+			require.NoError(t, syscall.Mount("tmpfs", w, "tmpfs", 0, ""))
+			t.Cleanup(func() { _ = syscall.Unmount(w, syscall.MNT_DETACH) })
+			var over syscall.Stat_t
+			require.NoError(t, syscall.Stat(w, &over))
+			require.NotEqual(t, below.Dev, over.Dev)
+			require.Eventually(t, func() bool {
+				p.where.mu.Lock()
+				defer p.where.mu.Unlock()
+				return slices.Contains(p.where.keys[kernelDev(over.Dev)], "/")
+			}, 10*time.Second, 10*time.Millisecond, "the mount over the watched directory is in the filter")
+			require.NoError(t, os.Remove(gate))
+			child := held.Release(t)
+			got := c.wait(t, 3, uint32(child.PID))
+			assert.Equal(t, []string{w + "/over", w + "/under-cwd", w + "/under-fd"}, paths(got), "counted under the watched directory's node path")
+			for _, e := range got {
+				assert.Zero(t, e.where&event.WhereNodeUnknown, "%s: on a node mount", e.path)
+			}
+			require.NoError(t, syscall.Unmount(w, 0))
+			for _, f := range []string{"under-fd", "under-cwd"} {
+				_, err := os.Stat(filepath.Join(w, f))
+				assert.NoError(t, err, "%s is in the directory below the mount", f)
+			}
+			assertNoLoss(t, p)
+		})
+	}
 }

@@ -38,6 +38,8 @@ func (x execRecords) CurrentExec(tgid uint32, startNs uint64) (uint64, bool) {
 	return x.p.CurrentExec(tgid, startNs)
 }
 
+func (x execRecords) RecordedSince() (uint64, bool) { return x.p.ExecsRecordedSince() }
+
 // samplesByPath reads p's samples into a map by path until the test ends.
 func samplesByPath(t *testing.T, p *Probe) func(path string, within time.Duration) (event.Event, bool) {
 	var mu sync.Mutex
@@ -126,6 +128,54 @@ func TestExecutableRecordedAtExec(t *testing.T) {
 	r := identity.NewResolver(identity.Options{CgroupRoot: "none", HostRoot: "/", Execs: execRecords{p}})
 	defer r.Close()
 	assert.Equal(t, exe, r.Facts(&e).Executable, "named from the exec record: the child has exited")
+	since, ok := p.ExecsRecordedSince()
+	require.True(t, ok, "the exec recorder is attached")
+	assert.Greater(t, e.StartNs, since, "the child started after the recorder was attached (the same clock)")
+	_, ok = p.CurrentExec(e.TGID, e.StartNs)
+	assert.False(t, ok, "the process's record went at its exit")
+}
+
+// TestForkOfOlderProcessIsRecorded: a shell started before the probe (no
+// exec record) forks a subshell after it, which exec's nothing and creates
+// a file. The subshell is recorded at fork with the reference it inherited,
+// naming no exec: its sample says ExecUnknown, and identity, which refuses
+// /proc for a process started after the records began that has none (one
+// pushed out), names it from /proc. At its exit the record goes.
+func TestForkOfOlderProcessIsRecorded(t *testing.T) {
+	dir := testutil.TempDir(t)
+	sh := exec.Command("/bin/sh", "-c", `read a; ( : > "$0/g"; read b ); read c`, dir)
+	in, err := sh.StdinPipe()
+	require.NoError(t, err)
+	require.NoError(t, sh.Start())
+	t.Cleanup(func() { in.Close(); _ = sh.Wait() })
+	opts := DefaultOptions()
+	opts.Hook = HookAuto
+	opts.PathPrefixes = []string{dir + "/"}
+	p := openHook(t, opts)
+	wait := samplesByPath(t, p)
+	_, err = in.Write([]byte("\n"))
+	require.NoError(t, err)
+	e, ok := wait(filepath.Join(dir, "g"), 10*time.Second)
+	require.True(t, ok, "no sample")
+	require.NotEqual(t, uint32(sh.Process.Pid), e.TGID, "created by the subshell")
+	assert.Equal(t, event.ExecUnknown, e.ExecState)
+	since, ok := p.ExecsRecordedSince()
+	require.True(t, ok)
+	require.Greater(t, e.StartNs, since)
+	cur, ok := p.CurrentExec(e.TGID, e.StartNs)
+	assert.True(t, ok, "recorded at fork")
+	assert.Zero(t, cur, "naming no exec")
+	r := identity.NewResolver(identity.Options{CgroupRoot: "none", HostRoot: "/", Execs: execRecords{p}})
+	defer r.Close()
+	want, err := filepath.EvalSymlinks("/bin/sh")
+	require.NoError(t, err)
+	assert.Equal(t, want, r.Facts(&e).Executable, "named from /proc")
+	_, err = in.Write([]byte("\n"))
+	require.NoError(t, err)
+	assert.Eventually(t, func() bool {
+		_, ok := p.CurrentExec(e.TGID, e.StartNs)
+		return !ok
+	}, 10*time.Second, 10*time.Millisecond, "the record goes at the subshell's exit")
 }
 
 // TestReplacedExecutableIsNotBelieved: root of its own user namespace, a

@@ -40,6 +40,8 @@ func (x execRecords) CurrentExec(tgid uint32, startNs uint64) (uint64, bool) {
 	return x.p.CurrentExec(tgid, startNs)
 }
 
+func (x execRecords) RecordedSince() (uint64, bool) { return x.p.ExecsRecordedSince() }
+
 // TestHardLinkExecGetsNoSPIFFEIDForTheCreation: a program creates a file,
 // then execs a hard link of itself under another path (the same device and
 // inode). SPIRE's unix attestor names a process by /proc/<pid>/exe when it

@@ -61,6 +61,7 @@ var defaultOpenSource openSourceFunc = openProbe
 type execRecords interface {
 	ExecFile(execNs uint64) (probe.ExecFile, bool)
 	CurrentExec(tgid uint32, startNs uint64) (uint64, bool)
+	ExecsRecordedSince() (uint64, bool)
 }
 
 // execSource answers the resolver from the probe's exec records.
@@ -74,6 +75,8 @@ func (x execSource) ExecFile(execNs uint64) (identity.ExecRecord, bool) {
 func (x execSource) CurrentExec(tgid uint32, startNs uint64) (uint64, bool) {
 	return x.src.CurrentExec(tgid, startNs)
 }
+
+func (x execSource) RecordedSince() (uint64, bool) { return x.src.ExecsRecordedSince() }
 
 // execsOf returns the exec records of src, or nil when it keeps none.
 func execsOf(src source) identity.ExecSource {
