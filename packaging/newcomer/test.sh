@@ -61,17 +61,22 @@ mkdir -p "$root$gomodcache" "$root$gocache"
 
 # in_root [--net] CMD...: CMD in the root as root, with /proc, /sys, /dev and
 # the Go caches, in a private mount namespace (nothing mounted on the host);
-# --net: in a network namespace of its own too (loopback only). A root's
-# default PATH and nothing else from this environment.
+# --net: as a machine of its own: its own network namespace (loopback only)
+# and pid namespace, the root a mount of its own (bound on itself), so that
+# the collector's node (its /proc/1/mountinfo, README "Paths are the node's")
+# is the root, as on the newcomer's machine, not this host with the root a
+# directory in it. A root's default PATH and nothing else from this
+# environment.
 in_root() {
 	local net=()
 	if [[ $1 == --net ]]; then
-		net=(--net)
+		net=(--net --pid --fork --kill-child)
 		shift
 	fi
 	unshare --mount --propagation private "${net[@]}" -- bash -c '
 		r=$1 mod=$2 cache=$3; shift 3
 		{ [[ -z ${NET:-} ]] || ip link set lo up; } &&
+		mount --bind "$r" "$r" &&
 		mount -t proc proc "$r/proc" && mount --rbind /sys "$r/sys" && mount --rbind /dev "$r/dev" &&
 			mount --bind "$mod" "$r$mod" && mount --bind "$cache" "$r$cache" &&
 			exec chroot "$r" env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
