@@ -102,10 +102,23 @@ trap 'rm -rf "$work"' EXIT
 
 export CGO_ENABLED=0
 export KERNELEVENTS_REQUIRE_BPF=1
-rc=0
-failed=()
-summary=()
-for k in "${kernels[@]}"; do
+# go test's own timeout (10 minutes) is less than a whole package takes under
+# TCG (every test loads each hook, and the verifier is emulated too): a
+# generous one unless the caller gave -timeout; exec.sh kills the VM 180 s
+# after it.
+has_timeout=0
+for a in "${goargs[@]}"; do [[ $a == -timeout || $a == -timeout=* || $a == -test.timeout* ]] && has_timeout=1; done
+((has_timeout)) || goargs+=(-timeout 40m)
+# Rows run side by side, KERNELEVENTS_VMTEST_JOBS at a time (default: one per
+# CPU, at most 2): each VM is one emulated CPU on one host thread.
+jobs=${KERNELEVENTS_VMTEST_JOBS:-$(nproc)}
+((jobs >= 1)) || jobs=1
+((jobs <= 2)) || jobs=2
+
+# run_row K: one go test run in kernel K's VMs; its output in $work/out.K,
+# its summary line in $work/summary.K, the failures in $work/failed.K.
+run_row() {
+	local k=$1 krc k0 kwall vmsecs vmcpu warn result
 	vm_kernel_row "$k"
 	# The hooks that must attach, and the one auto must pick, come from the
 	# row. (KERNELEVENTS_VMTEST_HOOKS and _EXPECT_AUTO override them; a
@@ -116,27 +129,30 @@ for k in "${kernels[@]}"; do
 	export KERNELEVENTS_VMTEST_KERNEL_NAME=$k
 	export KERNELEVENTS_VMTEST_TIMES=$work/times.$k
 	: >"$KERNELEVENTS_VMTEST_TIMES"
-	cmd=(go test -count=1 -v -exec "$VMTEST_DIR/exec.sh" "${goargs[@]}" "${pkgs[@]}")
-	echo "vmtest: === kernel $k (${kpkg[$k]} ${kver[$k]}, $karch${kcmdline:+, boot with $kcmdline}): hooks $KERNELEVENTS_HOOKS, auto must pick $KERNELEVENTS_EXPECT_AUTO"
-	echo "vmtest: running CGO_ENABLED=0 GOARCH=$GOARCH KERNELEVENTS_REQUIRE_BPF=1" \
-		"KERNELEVENTS_HOOKS=$KERNELEVENTS_HOOKS KERNELEVENTS_EXPECT_AUTO=$KERNELEVENTS_EXPECT_AUTO" \
-		"KERNELEVENTS_VMTEST_KERNEL_NAME=$k $(printf '%q ' "${cmd[@]}")"
+	local cmd=(go test -count=1 -v -exec "$VMTEST_DIR/exec.sh" "${goargs[@]}" "${pkgs[@]}")
+	{
+		echo "vmtest: === kernel $k (${kpkg[$k]} ${kver[$k]}, $karch${kcmdline:+, boot with $kcmdline}): hooks $KERNELEVENTS_HOOKS, auto must pick $KERNELEVENTS_EXPECT_AUTO"
+		echo "vmtest: running CGO_ENABLED=0 GOARCH=$GOARCH KERNELEVENTS_REQUIRE_BPF=1" \
+			"KERNELEVENTS_HOOKS=$KERNELEVENTS_HOOKS KERNELEVENTS_EXPECT_AUTO=$KERNELEVENTS_EXPECT_AUTO" \
+			"KERNELEVENTS_VMTEST_KERNEL_NAME=$k $(printf '%q ' "${cmd[@]}")"
+	} >"$work/out.$k"
 	k0=$(date +%s.%N)
 	set +e
-	"${cmd[@]}" 2>&1 | tee "$work/out.$k"
-	krc=${PIPESTATUS[0]}
+	"${cmd[@]}" >>"$work/out.$k" 2>&1
+	krc=$?
 	set -e
 	kwall=$(awk -v a="$k0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')
 	vmsecs=$(awk '{ s += $3 } END { printf "%.1f", s }' "$KERNELEVENTS_VMTEST_TIMES")
 	vmcpu=$(awk '{ s += $6 } END { printf "%.1f", s }' "$KERNELEVENTS_VMTEST_TIMES")
 	warn=$(awk '$5 == 1 { printf "%s ", $2 }' "$KERNELEVENTS_VMTEST_TIMES")
+	: >"$work/failed.$k"
 	if ((krc == 0)); then
 		result=ok
 	else
-		rc=1
 		result=FAIL
 		# which tests failed (the hook is in the subtest's name), and which
 		# VMs gave no exit status at all.
+		local f l
 		mapfile -t f < <(grep -E '^ *--- FAIL: |^FAIL[[:space:]]|reported no exit status' "$work/out.$k" |
 			sed -E 's/^ *--- FAIL: ([^ ]+).*/\1/; s/^FAIL[[:space:]]+([^[:space:]]+).*/package \1/; s/^vmtest: error: //' |
 			awk '!seen[$0]++ { l[n++] = $0 }
@@ -149,11 +165,38 @@ for k in "${kernels[@]}"; do
 		if grep -qv '^package ' < <(printf '%s\n' "${f[@]}"); then
 			mapfile -t f < <(printf '%s\n' "${f[@]}" | grep -v '^package ')
 		fi
-		failed+=("$k (${kpkg[$k]} ${kver[$k]}; hooks $KERNELEVENTS_HOOKS, auto $KERNELEVENTS_EXPECT_AUTO):")
-		for l in "${f[@]}"; do failed+=("    $l"); done
+		{
+			echo "$k (${kpkg[$k]} ${kver[$k]}; hooks $KERNELEVENTS_HOOKS, auto $KERNELEVENTS_EXPECT_AUTO):"
+			for l in "${f[@]}"; do echo "    $l"; done
+		} >"$work/failed.$k"
 	fi
-	summary+=("$(printf '%-10s %-20s %-28s %7.1fs %7.1fs %5ss  %s%s' "$k" "${kver[$k]}" "$KERNELEVENTS_HOOKS" \
-		"$vmsecs" "$vmcpu" "$kwall" "$result" "${warn:+ (kernel warnings: $warn)}")")
+	printf '%-10s %-20s %-28s %7.1fs %7.1fs %5ss  %s%s\n' "$k" "${kver[$k]}" "$KERNELEVENTS_HOOKS" \
+		"$vmsecs" "$vmcpu" "$kwall" "$result" "${warn:+ (kernel warnings: $warn)}" >"$work/summary.$k"
+	echo "$krc" >"$work/rc.$k"
+	echo "vmtest: kernel $k ended: $result (${kwall}s)" >&2
+}
+
+echo "vmtest: ${#kernels[@]} kernel(s), $jobs at a time; each row's output follows when it ends"
+running=0
+for k in "${kernels[@]}"; do
+	if ((running >= jobs)); then
+		wait -n || true
+		running=$((running - 1))
+	fi
+	run_row "$k" &
+	running=$((running + 1))
+	echo "vmtest: kernel $k started"
+done
+wait || true
+rc=0
+failed=()
+summary=()
+for k in "${kernels[@]}"; do
+	[[ $(cat "$work/rc.$k" 2>/dev/null) == 0 ]] || rc=1
+	cat "$work/out.$k"
+	summary+=("$(cat "$work/summary.$k" 2>/dev/null || echo "$k: no summary (the row's script failed)")")
+	[[ -s $work/failed.$k ]] && mapfile -t -O "${#failed[@]}" failed <"$work/failed.$k"
+	[[ -e $work/summary.$k ]] || { rc=1; failed+=("$k: the row's script failed before its summary"); }
 done
 
 echo "vmtest: the matrix (VM and CPU: qemu's wall and CPU time summed over the packages; wall: the whole go test run, build included):"
