@@ -6,12 +6,15 @@ ExportMetricsServiceRequest as JSON per line); EXPECT_JSON, written by
 k8stest.sh from the API server, lists each workload: the directory it
 created its files in, how many, and the identity its resource must carry.
 
-For each workload, every kernel.file.creations series whose
-kernelevents.directory.prefix is its directory must carry exactly that
-identity on its resource (none unlabelled, none labelled as another pod),
-and the series' latest cumulative values must add up to the number of files
-it created (none lost, none counted twice). Exit 0 when all hold; otherwise
-print what differs and exit 1.
+For each workload, the kernel.file.creations series of its pod (the
+resource whose k8s.pod.uid is the pod's) must carry exactly that identity on
+their resource, and their latest cumulative values must add up to the number
+of files it created: one that lost its identity, or was labelled as another
+pod, is missing from that sum (none lost, none unlabelled, none counted
+twice). Series are told apart by the pod, not by the directory: paths are the
+node's (README "Paths are the node's"), so a container's /tmp/ke-deploy is
+under its overlay's upper directory, cut to file_directory_depth like any
+other. Exit 0 when all hold; otherwise print what differs and exit 1.
 """
 import json
 import sys
@@ -66,7 +69,7 @@ def main():
         bad = []
         for (res, pa), n in got.items():
             res, pa = dict(res), dict(pa)
-            if pa.get("kernelevents.directory.prefix") != w["prefix"]:
+            if res.get("k8s.pod.uid") != w["resource"]["k8s.pod.uid"]:
                 continue
             total += n
             diff = {k: (res.get(k), v) for k, v in w["resource"].items() if res.get(k) != v}
