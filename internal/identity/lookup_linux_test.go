@@ -380,3 +380,30 @@ func TestCgroupIDUnderRuntimeDefault(t *testing.T) {
 	want := binary.LittleEndian.Uint64(h.Bytes())
 	testutil.Rerun(t, fmt.Sprintf("%s=%d", dir, want), testutil.WithSeccompDeny(unix.SYS_NAME_TO_HANDLE_AT))
 }
+
+// TestExecutablePathsDroppedWhenDeviceLeaves: an executable path cached for
+// a filesystem is dropped when that filesystem leaves the node's mount
+// table, so a reused device number (the next tmpfs or overlay mounted takes
+// the freed one) never names the old filesystem's file; the paths of
+// filesystems still mounted stay cached.
+func TestExecutablePathsDroppedWhenDeviceLeaves(t *testing.T) {
+	r := NewResolver(Options{ProcRoot: t.TempDir(), CgroupRoot: "none", HostRoot: t.TempDir()})
+	gone := unix.Mkdev(0, 4001)
+	kept := unix.Mkdev(0, 4002)
+	now := time.Now()
+	// The paths a checked lookup gave each (device, inode, path inside it).
+	r.remember(exeKey{gone, 7, "/bin/tool"}, "/mnt/old/bin/tool", now)
+	r.remember(exeKey{kept, 7, "/bin/tool"}, "/mnt/kept/bin/tool", now)
+	exe := func(dev uint64) string {
+		e := &event.Event{TGID: 1, ExeDev: dev, ExeIno: 7, ExecState: event.ExecSame}
+		return r.executable(e, "/bin/tool", r.sys.process(1, 0), now)
+	}
+	require.Equal(t, "/mnt/old/bin/tool", exe(gone), "cached while its filesystem is mounted")
+
+	r.NodeMountsChanged(map[uint64]bool{kept: true, unix.Mkdev(8, 1): true})
+	// Not cached any more, and not on the node: nothing (a new filesystem
+	// under the same number is looked up and checked afresh).
+	assert.Equal(t, "", exe(gone), "the path of a filesystem that left the node's table")
+	assert.Equal(t, "/mnt/kept/bin/tool", exe(kept), "a filesystem still mounted keeps its cached path")
+	assert.Equal(t, 1, r.Stats().Executables)
+}

@@ -547,6 +547,24 @@ func (r *Resolver) afterRecords(start uint64) bool {
 	return ok && start > since
 }
 
+// NodeMountsChanged drops the executable paths cached for filesystems that
+// are no longer in the node's mount table (devs: user-space dev_t of those
+// that are). A path is cached by device, inode and path inside the
+// filesystem; once the filesystem is unmounted its device number (an
+// anonymous one: tmpfs, overlay, FUSE) is free, and the next mount that
+// takes it could hold another file under the same inode and path, which
+// the cache would name with the old filesystem's node path. The process
+// cache keeps its entries: they name processes, not devices.
+func (r *Resolver) NodeMountsChanged(devs map[uint64]bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k := range r.exes {
+		if !devs[k.dev] {
+			delete(r.exes, k)
+		}
+	}
+}
+
 func (r *Resolver) remember(k exeKey, p string, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

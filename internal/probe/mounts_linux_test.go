@@ -7,10 +7,12 @@ package probe
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // A node's mount table: the root filesystem (8:1), /var/lib/data a bind of
@@ -83,4 +85,32 @@ func TestPrefixKeys(t *testing.T) {
 		tab.prefixKeys([]string{"/mnt/x/a/"}))
 	assert.True(t, matchKeys(tab.prefixKeys([]string{"/var/lib/data/app/"}), kdev(8, 1), []byte("/srv/data/app/f")))
 	assert.False(t, matchKeys(tab.prefixKeys([]string{"/var/lib/data/app/"}), kdev(8, 1), []byte("/srv/data/other")))
+}
+
+// TestMountsChangedTold: the function set with setChanged is told the
+// node's filesystems at once and again when one leaves the table (or comes),
+// not when a re-read finds the same set.
+func TestMountsChangedTold(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "mountinfo")
+	require.NoError(t, os.WriteFile(f, []byte(testMountInfo), 0o644))
+	w, err := newWhere(f, nil, &commonMaps{})
+	require.NoError(t, err)
+	var told []map[uint64]bool
+	w.setChanged(func(devs map[uint64]bool) { told = append(told, devs) })
+	require.Len(t, told, 1)
+	assert.Equal(t, map[uint64]bool{
+		unix.Mkdev(8, 1): true, unix.Mkdev(0, 30): true, unix.Mkdev(0, 31): true,
+		unix.Mkdev(0, 32): true, unix.Mkdev(8, 17): true,
+	}, told[0])
+
+	require.NoError(t, w.refresh())
+	assert.Len(t, told, 1, "the same filesystems: nothing to tell")
+
+	// The tmpfs on /tmp (0:30) is unmounted.
+	lines := strings.SplitAfter(testMountInfo, "\n")
+	require.NoError(t, os.WriteFile(f, []byte(lines[0]+lines[1]+strings.Join(lines[3:], "")), 0o644))
+	require.NoError(t, w.refresh())
+	require.Len(t, told, 2)
+	assert.False(t, told[1][unix.Mkdev(0, 30)], "0:30 left the table")
+	assert.True(t, told[1][unix.Mkdev(8, 1)])
 }

@@ -396,6 +396,12 @@ func (p *Probe) recordIDs() error {
 // Hook returns the hook in use.
 func (p *Probe) Hook() Hook { return p.hook }
 
+// SetMountsChanged sets fn to be told the node's filesystems (user-space
+// dev_t) now and whenever a filesystem comes into the node's mount table
+// or leaves it (read from Options.MountInfo). fn runs with the table's lock
+// held: it must not call the probe.
+func (p *Probe) SetMountsChanged(fn func(devs map[uint64]bool)) { p.where.setChanged(fn) }
+
 // Programs returns the hook's programs, each with whether it is attached:
 // every required one is (Open fails otherwise); an optional one the kernel
 // refused to attach is listed as not attached, and the files it would see

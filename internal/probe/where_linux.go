@@ -46,6 +46,10 @@ type where struct {
 	keyed      map[prefixKey]bool
 	last       time.Time
 	buf        []byte
+	// devs are the node's filesystems (user-space dev_t) in the table last
+	// read; changed, when set, is told each new set (SetMountsChanged).
+	devs    map[uint64]bool
+	changed func(devs map[uint64]bool)
 
 	stop chan struct{}
 	done chan struct{}
@@ -81,6 +85,7 @@ func (w *where) refresh() error {
 	defer w.mu.Unlock()
 	w.last = time.Now()
 	w.table, w.keys = t, keys
+	w.tellDevs(t)
 	if w.prefMap == nil {
 		return nil
 	}
@@ -131,6 +136,38 @@ func (w *where) refresh() error {
 		return fmt.Errorf("update the path prefix filter from %s: %w", w.path, errors.Join(errs...))
 	}
 	return nil
+}
+
+// tellDevs tells changed the node's filesystems when a device came or went
+// since the last table (w.mu held; refresh calls it in table order, under
+// refreshing). Caches of paths by device (the resolver's executables) drop
+// what a device no longer in the table named: an anonymous device number
+// is reused by the next mount that needs one, and a path cached for the old
+// filesystem would name a file of the new.
+func (w *where) tellDevs(t *mountTable) {
+	devs := make(map[uint64]bool, len(t.byDev))
+	for dev := range t.byDev {
+		devs[unix.Mkdev(dev>>20, dev&(1<<20-1))] = true
+	}
+	same := len(devs) == len(w.devs)
+	for d := range devs {
+		same = same && w.devs[d]
+	}
+	w.devs = devs
+	if !same && w.changed != nil {
+		w.changed(devs)
+	}
+}
+
+// setChanged sets the function told the node's filesystems on each change
+// of their set, and tells it the current set at once.
+func (w *where) setChanged(fn func(devs map[uint64]bool)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.changed = fn
+	if fn != nil && w.devs != nil {
+		fn(w.devs)
+	}
 }
 
 // place sets e.Path to the node's path of the file, or sets

@@ -169,6 +169,11 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		// before its id can name another workload.
 		Grace: 2 * max(r.cfg.CollectionInterval, r.cfg.Evidence.FlushInterval),
 	})
+	if m, ok := p.(mountsWatcher); ok {
+		// Executable paths cached for a filesystem that left the node's
+		// mount table are dropped (its device number can be reused).
+		m.SetMountsChanged(r.resolver.NodeMountsChanged)
+	}
 	if err := r.resolver.CheckCgroupHandles(); err != nil {
 		r.set.Logger.Warn("Cgroup paths come from /proc/<pid>/cgroup (checked by id) instead of by id: a process that exits before its lookup keeps only its cgroup id",
 			zap.Error(err))

@@ -64,6 +64,13 @@ type execRecords interface {
 	ExecsRecordedSince() (uint64, bool)
 }
 
+// mountsWatcher is what a source that follows the node's mount table (the
+// probe) answers: it tells fn the node's filesystems whenever one comes or
+// goes.
+type mountsWatcher interface {
+	SetMountsChanged(fn func(devs map[uint64]bool))
+}
+
 // execSource answers the resolver from the probe's exec records.
 type execSource struct{ src execRecords }
 
