@@ -176,3 +176,56 @@ func (p *procView) exeFSPath(dev, ino uint64) (string, bool) {
 	}
 	return "", false
 }
+
+// nsKey names a namespace (its nsfs device and inode).
+type nsKey struct{ dev, ino uint64 }
+
+// nodeMountNS returns the node's mount namespace (/proc/<n>/ns/mnt of the
+// process whose mountinfo is the node's table, see nodeMountinfo) as device
+// and inode, or false when it cannot be read.
+func (s *sysLookup) nodeMountNS() (nsKey, bool) {
+	link := "/proc/self/ns/mnt"
+	if s.hostRoot != "/" && s.hostRoot != "" {
+		m := procRootRE.FindStringSubmatch(filepath.Clean(s.hostRoot) + "/")
+		if m == nil {
+			// mounts below the host root in this process's namespace: the
+			// node's processes are in no namespace known here.
+			return nsKey{}, false
+		}
+		link = filepath.Join(m[1], m[2], "ns", "mnt")
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(link, &st); err != nil {
+		return nsKey{}, false
+	}
+	return nsKey{st.Dev, st.Ino}, true
+}
+
+// attestedPathIsNode says whether the executable path SPIRE's unix attestor
+// reads for the process (unix:path: /proc/<pid>/exe as a path, which the
+// kernel writes as the process's own mount namespace names the file) is
+// nodePath, where the file its exec mapped is on the node. Only in the
+// node's mount namespace is that view the node's: in a private one the
+// process mounts what it likes over any path (a bind of its own program
+// over a trusted one's path), and renames in a filesystem of its own above
+// the executable's mount change the path without a mount, so no reading of
+// it before and after the agent's could vouch for what the agent read.
+func (p *procView) attestedPathIsNode(nodePath string) bool {
+	if nodePath == "" {
+		return false
+	}
+	node, ok := p.s.nodeMountNS()
+	if !ok {
+		return false
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(p.dir, "ns", "mnt"), &st); err != nil || st.Dev != node.dev || st.Ino != node.ino {
+		return false
+	}
+	view, err := os.Readlink(filepath.Join(p.dir, "exe"))
+	if err != nil || view != nodePath {
+		return false
+	}
+	// The namespace and link read may be a new process's that took the pid.
+	return p.same()
+}

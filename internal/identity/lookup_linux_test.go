@@ -45,6 +45,9 @@ func fakeProc(t *testing.T, root string, pid uint32, startNs uint64, cgroup, exe
 		mi, err := os.ReadFile("/proc/self/mountinfo")
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "mountinfo"), mi, 0o644))
+		// and so is its mount namespace (the one SPIRE's view of exe is in).
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, "ns"), 0o755))
+		require.NoError(t, os.Symlink("/proc/self/ns/mnt", filepath.Join(dir, "ns", "mnt")))
 	}
 	if passwd != "" {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "root", "etc", "passwd"), []byte(passwd), 0o644))

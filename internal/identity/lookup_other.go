@@ -24,6 +24,7 @@ func (s *sysLookup) userName(uint32) string                         { return "" 
 func (s *sysLookup) nodePath(uint64, uint64, string) (string, bool) { return "", false }
 func (p *procView) exeFSPath(uint64, uint64) (string, bool)         { return "", false }
 func (p *procView) same() bool                                      { return false }
+func (p *procView) attestedPathIsNode(string) bool                  { return false }
 func cgroup2Mount(string) string                                    { return "" }
 func (s *sysLookup) cgroupRootPath() string                         { return "" }
 

@@ -65,6 +65,15 @@ const (
 	SPIFFENotAuthorized SPIFFEStatus = "not_authorized"
 	// SPIFFEAgentError: the agent answered with another error.
 	SPIFFEAgentError SPIFFEStatus = "agent_error"
+	// SPIFFEExePathUnverified: the agent issued SVIDs, but the executable
+	// path it attests (unix:path, /proc/<pid>/exe as the process's own
+	// mount namespace names it) is not shown to be where the file the
+	// process exec'ed is on the node: the process is in another mount
+	// namespace than the node's (a container, or a private namespace where
+	// it bind-mounted a program over a trusted one's path), its path there
+	// is not its node path, or its node path is not known. The IDs are
+	// dropped: the path that selected them is one the process could choose.
+	SPIFFEExePathUnverified SPIFFEStatus = "exe_path_unverified"
 	// SPIFFENotLookedUp: the creation was attributed from the caches alone
 	// because too many samples were waiting for lookups
 	// (kernel.identity.unresolved); the agent was not asked.
@@ -74,7 +83,7 @@ const (
 // SPIFFEStatuses lists every outcome, for counters that report each.
 var SPIFFEStatuses = []SPIFFEStatus{
 	SPIFFEIssued, SPIFFEIssuedByUID, SPIFFENoEntry, SPIFFEProcessGone, SPIFFEProcessChanged,
-	SPIFFEAgentUnavailable, SPIFFENotAuthorized, SPIFFEAgentError, SPIFFENotLookedUp,
+	SPIFFEAgentUnavailable, SPIFFENotAuthorized, SPIFFEAgentError, SPIFFENotLookedUp, SPIFFEExePathUnverified,
 }
 
 // SPIFFEAnswer is what a SPIFFE source says about one process.
@@ -126,6 +135,12 @@ func (r *Resolver) lookupSPIFFE(proc *procView, want procIdentity, f *Facts) {
 	a := src.Lookup(want.tgid)
 	if st := r.still(proc, want); st != "" {
 		f.SPIFFE = r.gone(st, want)
+		return
+	}
+	if a.Status == SPIFFEIssued && !proc.attestedPathIsNode(f.Executable) {
+		// The agent named the process by a path it could choose (see
+		// SPIFFEExePathUnverified): fail closed.
+		f.SPIFFE = SPIFFEFacts{Status: SPIFFEExePathUnverified}
 		return
 	}
 	f.SPIFFE = SPIFFEFacts{Status: a.Status, IDs: a.IDs, Hint: a.Hint, expires: a.Expires}

@@ -103,7 +103,7 @@ func TestSPIFFEAnswerForAReusedPIDIsDiscarded(t *testing.T) {
 		writeStatus(t, proc, 100, 1000, 1000)
 		return issued("spiffe://example.org/admin")
 	})
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t), SPIFFE: src})
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/", SPIFFE: src})
 	id, f := r.ResolveFacts(e)
 	assert.Equal(t, SPIFFEProcessGone, f.SPIFFE.Status)
 	assert.Empty(t, f.SPIFFE.IDs)
@@ -141,7 +141,7 @@ func TestSPIFFEProcessChangedIsNotBelieved(t *testing.T) {
 			if tc.before {
 				tc.change(t, proc)
 			}
-			r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t), SPIFFE: src})
+			r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/", SPIFFE: src})
 			_, f := r.ResolveFacts(e)
 			assert.Equal(t, SPIFFEProcessChanged, f.SPIFFE.Status)
 			assert.Empty(t, f.SPIFFE.IDs)
@@ -161,7 +161,7 @@ func TestSPIFFEOnResourceAndRules(t *testing.T) {
 	})
 	require.NoError(t, err)
 	src := fakeSPIFFE(func(uint32) SPIFFEAnswer { return issued(webID, "spiffe://example.org/other") })
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t), SPIFFE: src, Rules: rules})
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/", SPIFFE: src, Rules: rules})
 	id, _ := r.ResolveFacts(e)
 	assert.Equal(t, map[string]string{
 		AttrSPIFFEID:     webID,
@@ -184,7 +184,7 @@ func TestSPIFFENoEntry(t *testing.T) {
 	})
 	require.NoError(t, err)
 	src := fakeSPIFFE(func(uint32) SPIFFEAnswer { return SPIFFEAnswer{Status: SPIFFENoEntry} })
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t), SPIFFE: src, Rules: rules})
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/", SPIFFE: src, Rules: rules})
 	id, _ := r.ResolveFacts(e)
 	assert.Equal(t, map[string]string{AttrSPIFFEID: "spiffe://typed/by-hand", AttrSPIFFEStatus: "no_entry", RuleAttribute: "uid"}, attrsOf(r, id))
 }
@@ -199,7 +199,7 @@ func TestSPIFFEExpiryBoundsTheProcessCache(t *testing.T) {
 		asked++
 		return SPIFFEAnswer{Status: SPIFFEAgentUnavailable, Expires: now.Add(time.Second)}
 	})
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t), SPIFFE: src, CacheTTL: time.Hour})
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/", SPIFFE: src, CacheTTL: time.Hour})
 	r.now = func() time.Time { return now }
 	r.ResolveFacts(e)
 	r.ResolveFacts(e)
@@ -217,7 +217,7 @@ func TestSPIFFENotLookedUp(t *testing.T) {
 	proc, e := spiffeProc(t, 1000, 1000)
 	block := make(chan struct{})
 	src := fakeSPIFFE(func(uint32) SPIFFEAnswer { <-block; return issued(webID) })
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t), SPIFFE: src, MaxPending: 1, Workers: 1})
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/", SPIFFE: src, MaxPending: 1, Workers: 1})
 	delivered := make(chan uint32, 4)
 	_ = r.Start(func(_ *event.Event, id uint32, _ *Facts, _ time.Time) { delivered <- id }) // no cgroup watcher on CgroupRoot "none"; the workers start
 	_, _, ok := r.Lookup(e, time.Now())                                                     // queued; the worker blocks in the source
@@ -279,14 +279,14 @@ func TestSPIFFECgroupMoveIsNotBelieved(t *testing.T) {
 	e.CgroupID = rootID
 	asked := 0
 	src := fakeSPIFFE(func(uint32) SPIFFEAnswer { asked++; return issued(webID) })
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: root, HostRoot: testutil.TempDir(t), SPIFFE: src})
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: root, HostRoot: "/", SPIFFE: src})
 	_, f := r.ResolveFacts(e)
 	assert.Equal(t, SPIFFEProcessChanged, f.SPIFFE.Status)
 	assert.Zero(t, asked)
 
 	// Still in the sample's cgroup: believed.
 	require.NoError(t, os.WriteFile(filepath.Join(proc, "100", "cgroup"), []byte("0::/\n"), 0o644))
-	r = NewResolver(Options{ProcRoot: proc, CgroupRoot: root, HostRoot: testutil.TempDir(t), SPIFFE: src})
+	r = NewResolver(Options{ProcRoot: proc, CgroupRoot: root, HostRoot: "/", SPIFFE: src})
 	_, f = r.ResolveFacts(e)
 	assert.Equal(t, SPIFFEIssued, f.SPIFFE.Status)
 }
@@ -302,7 +302,7 @@ func TestSPIFFEGoneProcessAskedByUID(t *testing.T) {
 		fakeSPIFFE: func(uint32) SPIFFEAnswer { t.Error("asked by pid about a gone process"); return SPIFFEAnswer{} },
 		entries:    map[string]string{"unix:uid:1000": webID, "unix:uid:1000,unix:path:/bin/sh": "spiffe://example.org/sh"},
 	}
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t), SPIFFE: src})
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/", SPIFFE: src})
 	id, f := r.ResolveFacts(e)
 	assert.Equal(t, SPIFFEIssuedByUID, f.SPIFFE.Status)
 	assert.Equal(t, []string{webID}, f.SPIFFE.IDs)
@@ -328,7 +328,7 @@ func TestSPIFFEGoneProcessAgentDown(t *testing.T) {
 	proc, e := spiffeProc(t, 1000, 1000)
 	require.NoError(t, os.RemoveAll(filepath.Join(proc, "100")))
 	src := downAgent{}
-	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t), SPIFFE: src})
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/", SPIFFE: src})
 	_, f := r.ResolveFacts(e)
 	assert.Equal(t, SPIFFEAgentUnavailable, f.SPIFFE.Status)
 }
@@ -440,6 +440,40 @@ func TestSPIFFEAnswerNeedsTheCreationsExecAndPath(t *testing.T) {
 			if tc.want != SPIFFEIssued {
 				assert.Empty(t, f.SPIFFE.IDs)
 			}
+		})
+	}
+}
+
+// An answer is kept only when the path the agent attests (/proc/<pid>/exe
+// as the process's mount namespace names it) is the node path of its
+// executable, in the node's mount namespace: a process in another mount
+// namespace gets no IDs (exe_path_unverified), counted. (A path that is not
+// the node's, with a real exec record: TestBindMountedExecGetsNoSPIFFEID in
+// internal/spire, against SPIRE.)
+func TestSPIFFEExePathNotTheNodes(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, dir string)
+	}{
+		{"another mount namespace", func(t *testing.T, dir string) {
+			// any other namespace's inode: this process's network one
+			require.NoError(t, os.Remove(filepath.Join(dir, "ns", "mnt")))
+			require.NoError(t, os.Symlink("/proc/self/ns/net", filepath.Join(dir, "ns", "mnt")))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proc, e := spiffeProc(t, 1000, 1000)
+			r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/", SPIFFE: fakeSPIFFE(func(uint32) SPIFFEAnswer { return issued(webID) })})
+			_, f := r.ResolveFacts(e)
+			require.Equal(t, SPIFFEIssued, f.SPIFFE.Status, "the control")
+
+			proc, e = spiffeProc(t, 1000, 1000)
+			tc.change(t, filepath.Join(proc, "100"))
+			r = NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/", SPIFFE: fakeSPIFFE(func(uint32) SPIFFEAnswer { return issued(webID) })})
+			_, f = r.ResolveFacts(e)
+			assert.Equal(t, SPIFFEExePathUnverified, f.SPIFFE.Status)
+			assert.Empty(t, f.SPIFFE.IDs)
+			assert.Equal(t, uint64(1), r.SPIFFECounts()[SPIFFEExePathUnverified])
 		})
 	}
 }

@@ -164,6 +164,7 @@ const (
 	AttributeKerneleventsSpiffeStatusNotAuthorized
 	AttributeKerneleventsSpiffeStatusAgentError
 	AttributeKerneleventsSpiffeStatusNotLookedUp
+	AttributeKerneleventsSpiffeStatusExePathUnverified
 )
 
 // String returns the string representation of the AttributeKerneleventsSpiffeStatus.
@@ -187,21 +188,24 @@ func (av AttributeKerneleventsSpiffeStatus) String() string {
 		return "agent_error"
 	case AttributeKerneleventsSpiffeStatusNotLookedUp:
 		return "not_looked_up"
+	case AttributeKerneleventsSpiffeStatusExePathUnverified:
+		return "exe_path_unverified"
 	}
 	return ""
 }
 
 // MapAttributeKerneleventsSpiffeStatus is a helper map of string to AttributeKerneleventsSpiffeStatus attribute value.
 var MapAttributeKerneleventsSpiffeStatus = map[string]AttributeKerneleventsSpiffeStatus{
-	"issued":            AttributeKerneleventsSpiffeStatusIssued,
-	"issued_by_uid":     AttributeKerneleventsSpiffeStatusIssuedByUID,
-	"no_entry":          AttributeKerneleventsSpiffeStatusNoEntry,
-	"process_gone":      AttributeKerneleventsSpiffeStatusProcessGone,
-	"process_changed":   AttributeKerneleventsSpiffeStatusProcessChanged,
-	"agent_unavailable": AttributeKerneleventsSpiffeStatusAgentUnavailable,
-	"not_authorized":    AttributeKerneleventsSpiffeStatusNotAuthorized,
-	"agent_error":       AttributeKerneleventsSpiffeStatusAgentError,
-	"not_looked_up":     AttributeKerneleventsSpiffeStatusNotLookedUp,
+	"issued":              AttributeKerneleventsSpiffeStatusIssued,
+	"issued_by_uid":       AttributeKerneleventsSpiffeStatusIssuedByUID,
+	"no_entry":            AttributeKerneleventsSpiffeStatusNoEntry,
+	"process_gone":        AttributeKerneleventsSpiffeStatusProcessGone,
+	"process_changed":     AttributeKerneleventsSpiffeStatusProcessChanged,
+	"agent_unavailable":   AttributeKerneleventsSpiffeStatusAgentUnavailable,
+	"not_authorized":      AttributeKerneleventsSpiffeStatusNotAuthorized,
+	"agent_error":         AttributeKerneleventsSpiffeStatusAgentError,
+	"not_looked_up":       AttributeKerneleventsSpiffeStatusNotLookedUp,
+	"exe_path_unverified": AttributeKerneleventsSpiffeStatusExePathUnverified,
 }
 
 var MetricsInfo = metricsInfo{
