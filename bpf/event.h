@@ -134,6 +134,9 @@ enum file_op {
 	/* rename/renameat/renameat2 brought a file in from another directory
 	 * (RENAME_EXCHANGE: each of the two files, in the other's directory). */
 	FILE_OP_RENAME = 4,
+	/* overlayfs copied a lower file up into the upper directory (kretprobe
+	 * and fexit hooks, see copyup.h). */
+	FILE_OP_COPY_UP = 5,
 };
 
 /* report() and report_dentry() take the op in the bits above the flags. */

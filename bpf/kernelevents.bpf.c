@@ -37,6 +37,7 @@
 #include "bpf/bpf_helpers.h"
 #include "bpf/bpf_tracing.h"
 #include "bpf/bpf_core_read.h"
+#include "copyup.h"
 #include "event.h"
 #include "exec.h"
 #include "fd.h"
@@ -101,6 +102,7 @@ int BPF_KPROBE(kprobe_security_path_link, struct dentry *old, const struct path 
 SEC("kretprobe/vfs_link")
 int BPF_KRETPROBE(kretprobe_vfs_link, int ret)
 {
+	copyup_named(ret);
 	return on_vfs_done(&link_pending, NULL, ret, HOOK_KRETPROBE);
 }
 
@@ -146,6 +148,7 @@ SEC("fexit/vfs_link")
 int BPF_PROG(fexit_vfs_link, struct dentry *old, void *idmap, struct inode *dir, struct dentry *new,
 	     void *delegated, int ret)
 {
+	copyup_named(ret);
 	return on_vfs_done(&link_pending, new, ret, HOOK_FEXIT);
 }
 
@@ -159,6 +162,7 @@ int BPF_KPROBE(kprobe_security_path_rename, const struct path *old_dir, struct d
 SEC("kretprobe/vfs_rename")
 int BPF_KRETPROBE(kretprobe_vfs_rename, int ret)
 {
+	copyup_named(ret);
 	return on_rename_done(NULL, ret, HOOK_KRETPROBE);
 }
 
@@ -178,7 +182,40 @@ int BPF_PROG(fentry_security_path_rename, const struct path *old_dir, struct den
 SEC("fexit/vfs_rename")
 int BPF_PROG(fexit_vfs_rename, struct renamedata *rd, int ret)
 {
+	copyup_named(ret);
 	return on_rename_done(BPF_CORE_READ(rd, old_dentry), ret, HOOK_FEXIT);
+}
+
+/*
+ * overlayfs copy-up (copyup.h), kretprobe and fexit hooks: optional
+ * programs, loaded where the kernel's BTF has overlayfs (built in, or its
+ * module loaded before the receiver started).
+ * fs/overlayfs/copy_up.c: static int ovl_copy_up_one(struct dentry *parent,
+ *                                                   struct dentry *dentry, int flags)
+ */
+SEC("kprobe/ovl_copy_up_one")
+int BPF_KPROBE(kprobe_ovl_copy_up_one, struct dentry *parent, struct dentry *dentry)
+{
+	return on_copy_up_enter(dentry);
+}
+
+SEC("kretprobe/ovl_copy_up_one")
+int BPF_KRETPROBE(kretprobe_ovl_copy_up_one, int ret)
+{
+	return on_copy_up_exit(ret, HOOK_KRETPROBE);
+}
+
+SEC("fentry/ovl_copy_up_one")
+int BPF_PROG(fentry_ovl_copy_up_one, struct dentry *parent, struct dentry *dentry)
+{
+	return on_copy_up_enter(dentry);
+}
+
+SEC("fexit/ovl_copy_up_one")
+int BPF_PROG(fexit_ovl_copy_up_one, struct dentry *parent, struct dentry *dentry, int flags,
+	     int ret)
+{
+	return on_copy_up_exit(ret, HOOK_FEXIT);
 }
 
 /* include/trace/events/syscalls.h: sys_exit(struct pt_regs *regs, long ret) */

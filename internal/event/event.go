@@ -55,7 +55,7 @@ const (
 	offExecNs   = int(unsafe.Offsetof(typesEvent{}.ExecNs))
 	offExecSt   = int(unsafe.Offsetof(typesEvent{}.ExecState))
 	offOp       = int(unsafe.Offsetof(typesEvent{}.Op))
-	opMax       = OpRename
+	opMax       = OpCopyUp
 )
 
 // ExecState says whether the sample's executable (ExeDev, ExeIno: the
@@ -171,6 +171,8 @@ const (
 	OpLink = Op(typesFileOpFILE_OP_LINK)
 	// OpRename: a rename brought a file in from another directory.
 	OpRename = Op(typesFileOpFILE_OP_RENAME)
+	// OpCopyUp: overlayfs copied a lower file up into the upper directory.
+	OpCopyUp = Op(typesFileOpFILE_OP_COPY_UP)
 )
 
 // String returns the name of the kernelevents.file.operation attribute.
@@ -186,6 +188,8 @@ func (o Op) String() string {
 		return "link"
 	case OpRename:
 		return "rename"
+	case OpCopyUp:
+		return "copy_up"
 	}
 	return fmt.Sprintf("op(%d)", uint8(o))
 }

@@ -189,6 +189,7 @@ func TestLayoutMatchesBPF(t *testing.T) {
 			"FILE_OP_TMPFILE_LINK": OpTmpfileLink,
 			"FILE_OP_LINK":         OpLink,
 			"FILE_OP_RENAME":       OpRename,
+			"FILE_OP_COPY_UP":      OpCopyUp,
 		}
 		got := enumValues(t, types, "file_op")
 		assert.Len(t, got, len(named), "operations in C: %v", got)

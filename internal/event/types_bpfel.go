@@ -80,6 +80,7 @@ const (
 	typesFileOpFILE_OP_TMPFILE_LINK typesFileOp = 2
 	typesFileOpFILE_OP_LINK         typesFileOp = 3
 	typesFileOpFILE_OP_RENAME       typesFileOp = 4
+	typesFileOpFILE_OP_COPY_UP      typesFileOp = 5
 )
 
 type typesHookId uint32

@@ -13,6 +13,13 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type kerneleventsCopyupPending struct {
+	_      structs.HostLayout
+	Dentry uint64
+	Named  uint8
+	Pad    [7]uint8
+}
+
 type kerneleventsEvent struct {
 	_          structs.HostLayout
 	TsNs       uint64
@@ -149,6 +156,7 @@ type kerneleventsVfsPending struct {
 const (
 	kerneleventsMapCgroupExclude             = "cgroup_exclude"
 	kerneleventsMapCommExclude               = "comm_exclude"
+	kerneleventsMapCopyupPending             = "copyup_pending"
 	kerneleventsMapCounters                  = "counters"
 	kerneleventsMapEvents                    = "events"
 	kerneleventsMapExecBuf                   = "exec_buf"
@@ -165,17 +173,21 @@ const (
 	kerneleventsMapUidFilter                 = "uid_filter"
 	kerneleventsMapUringNames                = "uring_names"
 	kerneleventsMapUringOpens                = "uring_opens"
+	kerneleventsProgFentryOvlCopyUpOne       = "fentry_ovl_copy_up_one"
 	kerneleventsProgFentrySecurityPathLink   = "fentry_security_path_link"
 	kerneleventsProgFentrySecurityPathMknod  = "fentry_security_path_mknod"
 	kerneleventsProgFentrySecurityPathRename = "fentry_security_path_rename"
 	kerneleventsProgFexitDoFilpOpen          = "fexit_do_filp_open"
+	kerneleventsProgFexitOvlCopyUpOne        = "fexit_ovl_copy_up_one"
 	kerneleventsProgFexitVfsCreate           = "fexit_vfs_create"
 	kerneleventsProgFexitVfsLink             = "fexit_vfs_link"
 	kerneleventsProgFexitVfsRename           = "fexit_vfs_rename"
+	kerneleventsProgKprobeOvlCopyUpOne       = "kprobe_ovl_copy_up_one"
 	kerneleventsProgKprobeSecurityPathLink   = "kprobe_security_path_link"
 	kerneleventsProgKprobeSecurityPathMknod  = "kprobe_security_path_mknod"
 	kerneleventsProgKprobeSecurityPathRename = "kprobe_security_path_rename"
 	kerneleventsProgKretprobeDoFilpOpen      = "kretprobe_do_filp_open"
+	kerneleventsProgKretprobeOvlCopyUpOne    = "kretprobe_ovl_copy_up_one"
 	kerneleventsProgKretprobeVfsCreate       = "kretprobe_vfs_create"
 	kerneleventsProgKretprobeVfsLink         = "kretprobe_vfs_link"
 	kerneleventsProgKretprobeVfsRename       = "kretprobe_vfs_rename"
@@ -247,17 +259,21 @@ type kerneleventsSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kerneleventsProgramSpecs struct {
+	FentryOvlCopyUpOne       *ebpf.ProgramSpec `ebpf:"fentry_ovl_copy_up_one"`
 	FentrySecurityPathLink   *ebpf.ProgramSpec `ebpf:"fentry_security_path_link"`
 	FentrySecurityPathMknod  *ebpf.ProgramSpec `ebpf:"fentry_security_path_mknod"`
 	FentrySecurityPathRename *ebpf.ProgramSpec `ebpf:"fentry_security_path_rename"`
 	FexitDoFilpOpen          *ebpf.ProgramSpec `ebpf:"fexit_do_filp_open"`
+	FexitOvlCopyUpOne        *ebpf.ProgramSpec `ebpf:"fexit_ovl_copy_up_one"`
 	FexitVfsCreate           *ebpf.ProgramSpec `ebpf:"fexit_vfs_create"`
 	FexitVfsLink             *ebpf.ProgramSpec `ebpf:"fexit_vfs_link"`
 	FexitVfsRename           *ebpf.ProgramSpec `ebpf:"fexit_vfs_rename"`
+	KprobeOvlCopyUpOne       *ebpf.ProgramSpec `ebpf:"kprobe_ovl_copy_up_one"`
 	KprobeSecurityPathLink   *ebpf.ProgramSpec `ebpf:"kprobe_security_path_link"`
 	KprobeSecurityPathMknod  *ebpf.ProgramSpec `ebpf:"kprobe_security_path_mknod"`
 	KprobeSecurityPathRename *ebpf.ProgramSpec `ebpf:"kprobe_security_path_rename"`
 	KretprobeDoFilpOpen      *ebpf.ProgramSpec `ebpf:"kretprobe_do_filp_open"`
+	KretprobeOvlCopyUpOne    *ebpf.ProgramSpec `ebpf:"kretprobe_ovl_copy_up_one"`
 	KretprobeVfsCreate       *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_create"`
 	KretprobeVfsLink         *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_link"`
 	KretprobeVfsRename       *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_rename"`
@@ -281,6 +297,7 @@ type kerneleventsProgramSpecs struct {
 type kerneleventsMapSpecs struct {
 	CgroupExclude *ebpf.MapSpec `ebpf:"cgroup_exclude"`
 	CommExclude   *ebpf.MapSpec `ebpf:"comm_exclude"`
+	CopyupPending *ebpf.MapSpec `ebpf:"copyup_pending"`
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
 	ExecBuf       *ebpf.MapSpec `ebpf:"exec_buf"`
@@ -339,6 +356,7 @@ func (o *kerneleventsObjects) Close() error {
 type kerneleventsMaps struct {
 	CgroupExclude *ebpf.Map `ebpf:"cgroup_exclude"`
 	CommExclude   *ebpf.Map `ebpf:"comm_exclude"`
+	CopyupPending *ebpf.Map `ebpf:"copyup_pending"`
 	Counters      *ebpf.Map `ebpf:"counters"`
 	Events        *ebpf.Map `ebpf:"events"`
 	ExecBuf       *ebpf.Map `ebpf:"exec_buf"`
@@ -361,6 +379,7 @@ func (m *kerneleventsMaps) Close() error {
 	return _KerneleventsClose(
 		m.CgroupExclude,
 		m.CommExclude,
+		m.CopyupPending,
 		m.Counters,
 		m.Events,
 		m.ExecBuf,
@@ -402,17 +421,21 @@ type kerneleventsVariables struct {
 //
 // It can be passed to loadKerneleventsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kerneleventsPrograms struct {
+	FentryOvlCopyUpOne       *ebpf.Program `ebpf:"fentry_ovl_copy_up_one"`
 	FentrySecurityPathLink   *ebpf.Program `ebpf:"fentry_security_path_link"`
 	FentrySecurityPathMknod  *ebpf.Program `ebpf:"fentry_security_path_mknod"`
 	FentrySecurityPathRename *ebpf.Program `ebpf:"fentry_security_path_rename"`
 	FexitDoFilpOpen          *ebpf.Program `ebpf:"fexit_do_filp_open"`
+	FexitOvlCopyUpOne        *ebpf.Program `ebpf:"fexit_ovl_copy_up_one"`
 	FexitVfsCreate           *ebpf.Program `ebpf:"fexit_vfs_create"`
 	FexitVfsLink             *ebpf.Program `ebpf:"fexit_vfs_link"`
 	FexitVfsRename           *ebpf.Program `ebpf:"fexit_vfs_rename"`
+	KprobeOvlCopyUpOne       *ebpf.Program `ebpf:"kprobe_ovl_copy_up_one"`
 	KprobeSecurityPathLink   *ebpf.Program `ebpf:"kprobe_security_path_link"`
 	KprobeSecurityPathMknod  *ebpf.Program `ebpf:"kprobe_security_path_mknod"`
 	KprobeSecurityPathRename *ebpf.Program `ebpf:"kprobe_security_path_rename"`
 	KretprobeDoFilpOpen      *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
+	KretprobeOvlCopyUpOne    *ebpf.Program `ebpf:"kretprobe_ovl_copy_up_one"`
 	KretprobeVfsCreate       *ebpf.Program `ebpf:"kretprobe_vfs_create"`
 	KretprobeVfsLink         *ebpf.Program `ebpf:"kretprobe_vfs_link"`
 	KretprobeVfsRename       *ebpf.Program `ebpf:"kretprobe_vfs_rename"`
@@ -432,17 +455,21 @@ type kerneleventsPrograms struct {
 
 func (p *kerneleventsPrograms) Close() error {
 	return _KerneleventsClose(
+		p.FentryOvlCopyUpOne,
 		p.FentrySecurityPathLink,
 		p.FentrySecurityPathMknod,
 		p.FentrySecurityPathRename,
 		p.FexitDoFilpOpen,
+		p.FexitOvlCopyUpOne,
 		p.FexitVfsCreate,
 		p.FexitVfsLink,
 		p.FexitVfsRename,
+		p.KprobeOvlCopyUpOne,
 		p.KprobeSecurityPathLink,
 		p.KprobeSecurityPathMknod,
 		p.KprobeSecurityPathRename,
 		p.KretprobeDoFilpOpen,
+		p.KretprobeOvlCopyUpOne,
 		p.KretprobeVfsCreate,
 		p.KretprobeVfsLink,
 		p.KretprobeVfsRename,

@@ -59,17 +59,20 @@ func (m *commonMaps) named(to map[string]*ebpf.Map) {
 }
 
 // vfsMaps pair security_path_{mknod,link,rename} with the return of
-// vfs_{create,link,rename} (the kretprobe and fexit hooks).
+// vfs_{create,link,rename} (the kretprobe and fexit hooks), and an overlayfs
+// copy-up with the rename or link that named it (bpf/copyup.h).
 type vfsMaps struct {
 	MknodPending  *ebpf.Map `ebpf:"mknod_pending"`
 	LinkPending   *ebpf.Map `ebpf:"link_pending"`
 	RenamePending *ebpf.Map `ebpf:"rename_pending"`
+	CopyupPending *ebpf.Map `ebpf:"copyup_pending"`
 }
 
 func (m *vfsMaps) named(to map[string]*ebpf.Map) {
 	to[kerneleventsMapMknodPending] = m.MknodPending
 	to[kerneleventsMapLinkPending] = m.LinkPending
 	to[kerneleventsMapRenamePending] = m.RenamePending
+	to[kerneleventsMapCopyupPending] = m.CopyupPending
 }
 
 // syscallMaps are the tracepoint hook's: O_TMPFILE files waiting for a
@@ -252,6 +255,56 @@ type (
 	}
 )
 
+// The kretprobe and fexit hooks' overlayfs copy-up programs (bpf/copyup.h),
+// one struct each.
+type (
+	copyUpKprobe struct {
+		KprobeOvlCopyUpOne *ebpf.Program `ebpf:"kprobe_ovl_copy_up_one"`
+	}
+	copyUpKretprobe struct {
+		KretprobeOvlCopyUpOne *ebpf.Program `ebpf:"kretprobe_ovl_copy_up_one"`
+	}
+	copyUpFentry struct {
+		FentryOvlCopyUpOne *ebpf.Program `ebpf:"fentry_ovl_copy_up_one"`
+	}
+	copyUpFexit struct {
+		FexitOvlCopyUpOne *ebpf.Program `ebpf:"fexit_ovl_copy_up_one"`
+	}
+)
+
+func (o *copyUpKprobe) program() *ebpf.Program    { return o.KprobeOvlCopyUpOne }
+func (o *copyUpKretprobe) program() *ebpf.Program { return o.KretprobeOvlCopyUpOne }
+func (o *copyUpFentry) program() *ebpf.Program    { return o.FentryOvlCopyUpOne }
+func (o *copyUpFexit) program() *ebpf.Program     { return o.FexitOvlCopyUpOne }
+
+// copyUpUnseen is what a hook without its copy-up programs does not count.
+const copyUpUnseen = "a file overlayfs copies up into an upper directory (a lower file opened for write, " +
+	"truncated, chmod'ed or given an xattr through the overlay) is not counted"
+
+// copyUp returns an optional copy-up program: loaded where the kernel's BTF
+// has overlayfs (built in, or its module loaded before the probe), else
+// left out with a note (an overlay module loaded later is not seen).
+func copyUp(attach func(*ebpf.Program) attacher, objects func() optionalObjects) optionalProgram {
+	return optionalProgram{objects: objects, module: "overlay", moduleType: "ovl_inode", attach: attach}
+}
+
+// The copy-up programs of each hook: the call's entry notes the file, its
+// return counts it (bpf/copyup.h).
+var (
+	kretprobeCopyUp = []optionalProgram{
+		copyUp(func(p *ebpf.Program) attacher { return kprobe(p, "ovl_copy_up_one") }, func() optionalObjects { return new(copyUpKprobe) }),
+		copyUp(func(p *ebpf.Program) attacher { return kretprobe(p, "ovl_copy_up_one") }, func() optionalObjects { return new(copyUpKretprobe) }),
+	}
+	fexitCopyUp = []optionalProgram{
+		copyUp(func(p *ebpf.Program) attacher {
+			return tracing(p, "fentry ovl_copy_up_one", ebpf.AttachTraceFEntry)
+		}, func() optionalObjects { return new(copyUpFentry) }),
+		copyUp(func(p *ebpf.Program) attacher {
+			return tracing(p, "fexit ovl_copy_up_one", ebpf.AttachTraceFExit)
+		}, func() optionalObjects { return new(copyUpFexit) }),
+	}
+)
+
 // The exec recorder (bpf/exec.h), beside every hook: the executable as the
 // kernel knew it at exec, which each sample is compared with, and handed to
 // each new process at fork. tp_btf where the kernel has its own BTF, else
@@ -315,6 +368,11 @@ type optionalProgram struct {
 	// tracepoint under the name it had in other kernels; the other
 	// name's program loads instead).
 	needs string
+	// module and moduleType, when set: the program attaches to a function
+	// of that module (or of the kernel, where it is built in), whose BTF
+	// has moduleType. Where no BTF the kernel has holds that type (the
+	// module not loaded), the program is not loaded and Notes says so.
+	module, moduleType string
 	// attach returns how to attach the loaded program.
 	attach func(*ebpf.Program) attacher
 }
@@ -376,9 +434,9 @@ func loadHookObjects[T any, P interface {
 func hookSet(h Hook, ownBTF bool) (hookPrograms, bool) {
 	switch h {
 	case HookKretprobe:
-		return hookPrograms{load: loadHookObjects[kretprobeObjects]}, true
+		return hookPrograms{load: loadHookObjects[kretprobeObjects], optional: kretprobeCopyUp}, true
 	case HookFexit:
-		return hookPrograms{load: loadHookObjects[fexitObjects]}, true
+		return hookPrograms{load: loadHookObjects[fexitObjects], optional: fexitCopyUp}, true
 	case HookTracepoint:
 		if !ownBTF {
 			return hookPrograms{load: loadHookObjects[rawTracepointObjects], optional: uringPrograms}, true
@@ -480,6 +538,17 @@ func loadObjects(h Hook, opts *Options, types *btf.Spec, strict bool) (_ *object
 		}
 		o := op.objects()
 		a := op.attach(nil)
+		if op.moduleType != "" {
+			have, err := haveModuleType(cache, types, op.module, op.moduleType)
+			if err != nil {
+				return nil, nil, err
+			}
+			if !have {
+				notes = append(notes, fmt.Sprintf("%s not loaded (no %s in the kernel's BTF: %s not built in nor loaded): %s",
+					a.what, op.moduleType, op.module, copyUpUnseen))
+				continue
+			}
+		}
 		if err := spec.LoadAndAssign(o, copts); err != nil {
 			err = explainLoad(h, err)
 			// A kernel with io_uring whose io_uring program is refused
@@ -501,6 +570,20 @@ func loadObjects(h Hook, opts *Options, types *btf.Spec, strict bool) (_ *object
 		objs.optional = append(objs.optional, a)
 	}
 	return objs, notes, nil
+}
+
+// haveModuleType reports whether the kernel's BTF (types, or the running
+// kernel's and then module's, from cache) has a struct named name.
+func haveModuleType(cache *btf.Cache, types *btf.Spec, module, name string) (bool, error) {
+	if have, err := haveType(cache, types, name); have || err != nil || types != nil {
+		return have, err
+	}
+	spec, err := cache.Module(module)
+	if err != nil {
+		return false, nil // not loaded, or no module BTF: not there
+	}
+	var st *btf.Struct
+	return spec.TypeByName(name, &st) == nil, nil
 }
 
 // haveType reports whether types (nil: the running kernel's BTF, from

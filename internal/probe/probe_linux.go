@@ -213,20 +213,7 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 	}
 	p.where.watch()
 	for _, a := range objs.required() {
-		var l link.Link
-		if a.withMisses != nil {
-			var note string
-			var read missReader
-			l, read, note, err = a.withMisses(a.prog, opts)
-			if err == nil {
-				p.kretprobes = append(p.kretprobes, &kretMiss{link: l, read: read})
-			}
-			if note != "" {
-				p.notes = append(p.notes, note)
-			}
-		} else {
-			l, err = a.fn(a.prog)
-		}
+		l, err := p.attach(a, opts)
 		if err != nil {
 			return nil, explainAttach(a.what, err)
 		}
@@ -252,7 +239,7 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 		p.execSince = uint64(ts.Nano())
 	}
 	for _, a := range objs.optional {
-		l, err := a.fn(a.prog)
+		l, err := p.attach(a, opts)
 		if err != nil {
 			p.notes = append(p.notes, fmt.Sprintf("%s not attached (files it would see are not counted): %v", a.what, explainAttach(a.what, err)))
 			p.programs = append(p.programs, ProgramState{Name: a.what})
@@ -274,6 +261,21 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 		p.maxLatency = 0
 	}
 	return p, nil
+}
+
+// attach attaches one program; a kretprobe's miss counter is kept.
+func (p *Probe) attach(a attacher, opts *Options) (link.Link, error) {
+	if a.withMisses == nil {
+		return a.fn(a.prog)
+	}
+	l, read, note, err := a.withMisses(a.prog, opts)
+	if err == nil {
+		p.kretprobes = append(p.kretprobes, &kretMiss{link: l, read: read})
+	}
+	if note != "" {
+		p.notes = append(p.notes, note)
+	}
+	return l, err
 }
 
 // configure sets the load-time constants and the ring size.

@@ -96,9 +96,7 @@ func TestNodePathThroughNamespaces(t *testing.T) {
 				{Kind: testutil.OpPrivateMounts},
 				{Kind: testutil.OpOverlay, Path: s + "/m", For: lower + ":" + w + "/up:" + w + "/work"},
 				{Kind: testutil.OpOpenAbs, Path: s + "/m/e-new"},
-				// A copy-up puts a file in the upper layer, but the
-				// creator made none: not a creation (README).
-				{Kind: testutil.OpOpenWrite, Path: s + "/m/existing"},
+				// (a copy-up of "existing": TestOverlayCopyUp)
 			}
 		}, []string{"up/e-new"}},
 	}

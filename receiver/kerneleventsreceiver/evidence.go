@@ -280,6 +280,8 @@ func opVerb(op event.Op) string {
 		return "linked"
 	case event.OpRename:
 		return "renamed into"
+	case event.OpCopyUp:
+		return "copied up into"
 	}
 	return "created"
 }

@@ -30,6 +30,7 @@ const (
 	AttributeKerneleventsFileOperationTmpfileLink
 	AttributeKerneleventsFileOperationLink
 	AttributeKerneleventsFileOperationRename
+	AttributeKerneleventsFileOperationCopyUp
 )
 
 // String returns the string representation of the AttributeKerneleventsFileOperation.
@@ -45,6 +46,8 @@ func (av AttributeKerneleventsFileOperation) String() string {
 		return "link"
 	case AttributeKerneleventsFileOperationRename:
 		return "rename"
+	case AttributeKerneleventsFileOperationCopyUp:
+		return "copy_up"
 	}
 	return ""
 }
@@ -56,6 +59,7 @@ var MapAttributeKerneleventsFileOperation = map[string]AttributeKerneleventsFile
 	"tmpfile_link": AttributeKerneleventsFileOperationTmpfileLink,
 	"link":         AttributeKerneleventsFileOperationLink,
 	"rename":       AttributeKerneleventsFileOperationRename,
+	"copy_up":      AttributeKerneleventsFileOperationCopyUp,
 }
 
 // AttributeKerneleventsHook specifies the value kernelevents.hook attribute.
