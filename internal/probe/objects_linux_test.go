@@ -21,6 +21,7 @@ import (
 var objectStructs = []any{
 	kretprobeObjects{}, fexitObjects{}, tracepointObjects{}, rawTracepointObjects{},
 	uringComplete{}, uringSubmitReq{}, uringSubmitSqe{}, uringCqeOverflow{}, execRecorder{}, execRecorderRaw{},
+	copyUpKprobe{}, copyUpKretprobe{}, copyUpFentry{}, copyUpFexit{},
 }
 
 // objectFields returns the ebpf-tagged fields of t and of the structs it
@@ -85,8 +86,8 @@ func TestHookMapsComplete(t *testing.T) {
 		objs     hookObjects
 		optional []optionalProgram
 	}{
-		{"kretprobe", &kretprobeObjects{}, nil},
-		{"fexit", &fexitObjects{}, nil},
+		{"kretprobe", &kretprobeObjects{}, kretprobeCopyUp},
+		{"fexit", &fexitObjects{}, fexitCopyUp},
 		{"tracepoint", &tracepointObjects{}, uringPrograms},
 		{"raw tracepoint", &rawTracepointObjects{}, uringPrograms},
 	}
