@@ -9,6 +9,9 @@
  *                            kretprobe/vfs_{create,link} for mknod and O_TMPFILE links
  *   fexit/do_filp_open       BPF trampolines (5.8+ with BTF), with
  *                            fentry/security_path_{mknod,link} and fexit/vfs_{create,link}
+ *   kprobe+kretprobe/ovl_copy_up_one, fentry+fexit/ovl_copy_up_one
+ *                            overlayfs copy-up into the upper layer, beside the
+ *                            two sets above (copyup.h; optional)
  *   tp_btf/sys_exit          every syscall's exit, native and 32-bit (5.5+ with
  *                            BTF, no tracefs): open, openat, openat2, creat,
  *                            mknod, mknodat, link, linkat
@@ -30,7 +33,8 @@
  * This file holds the programs (SEC(...)); what they share is in headers by
  * concern (CONTRIBUTING.md lists them): the tracepoint hook's syscall
  * decoding and handlers in syscall.h and sysexit.h, io_uring in iouring.h,
- * the kretprobe/fexit mknod and link state in vfs.h.
+ * the kretprobe/fexit mknod and link state in vfs.h, overlayfs copy-up in
+ * copyup.h.
  */
 #include "vmlinux.h"
 #include "arch.h"
