@@ -518,9 +518,11 @@ for ns, sel, prefix, owner_key, owner in [
             "k8s.namespace.name": ns, "k8s.pod.name": p["metadata"]["name"],
             "k8s.pod.uid": p["metadata"]["uid"], "k8s.container.name": cs["name"],
             "container.id": cs["containerID"].split("://", 1)[1],
+            # The pod's ServiceAccount, from the receiver's pod inventory
+            # (identity::kubernetes).
+            "k8s.serviceaccount.name": p["spec"]["serviceAccountName"],
             **({owner_key: owner} if owner_key else {}),
         },
-        "serviceaccount": p["spec"]["serviceAccountName"],
     })
 json.dump(want, open(sys.argv[1], "w"), indent=1)
 EOF
