@@ -16,6 +16,8 @@ const (
 // Pod is what a pod inventory knows of one pod.
 type Pod struct {
 	Namespace, Name, ServiceAccount string
+	// UID is the pod's uid (the cgroup path's).
+	UID string
 }
 
 // PodSource maps a pod uid (from a creator's cgroup path) to its pod.

@@ -451,7 +451,9 @@ func (r *Resolver) lookupFacts(e *event.Event) Facts {
 		}
 	}
 	if f.PodUID != "" && r.opts.Pods != nil {
-		f.Pod, _ = r.opts.Pods.Pod(f.PodUID)
+		if p, ok := r.opts.Pods.Pod(f.PodUID); ok {
+			f.Pod, f.Pod.UID = p, f.PodUID
+		}
 	}
 	f.User = r.sys.userName(e.UID)
 	r.lookupSPIFFE(proc, procIdentity{e.TGID, e.UID, e.RealUID, e.GID, e.ExeDev, e.ExeIno, e.CgroupID, e.StartNs, e.ExecState, e.ExecNs, execPath}, &f)

@@ -183,6 +183,7 @@ const (
 	_ AttributeKerneleventsSpiffeStatus = iota
 	AttributeKerneleventsSpiffeStatusIssued
 	AttributeKerneleventsSpiffeStatusIssuedByUID
+	AttributeKerneleventsSpiffeStatusIssuedByPod
 	AttributeKerneleventsSpiffeStatusNoEntry
 	AttributeKerneleventsSpiffeStatusProcessGone
 	AttributeKerneleventsSpiffeStatusProcessChanged
@@ -199,6 +200,8 @@ func (av AttributeKerneleventsSpiffeStatus) String() string {
 		return "issued"
 	case AttributeKerneleventsSpiffeStatusIssuedByUID:
 		return "issued_by_uid"
+	case AttributeKerneleventsSpiffeStatusIssuedByPod:
+		return "issued_by_pod"
 	case AttributeKerneleventsSpiffeStatusNoEntry:
 		return "no_entry"
 	case AttributeKerneleventsSpiffeStatusProcessGone:
@@ -221,6 +224,7 @@ func (av AttributeKerneleventsSpiffeStatus) String() string {
 var MapAttributeKerneleventsSpiffeStatus = map[string]AttributeKerneleventsSpiffeStatus{
 	"issued":            AttributeKerneleventsSpiffeStatusIssued,
 	"issued_by_uid":     AttributeKerneleventsSpiffeStatusIssuedByUID,
+	"issued_by_pod":     AttributeKerneleventsSpiffeStatusIssuedByPod,
 	"no_entry":          AttributeKerneleventsSpiffeStatusNoEntry,
 	"process_gone":      AttributeKerneleventsSpiffeStatusProcessGone,
 	"process_changed":   AttributeKerneleventsSpiffeStatusProcessChanged,
