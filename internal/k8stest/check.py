@@ -4,7 +4,9 @@
 METRICS_JSON is what the gateway's file exporter wrote (one OTLP
 ExportMetricsServiceRequest as JSON per line); EXPECT_JSON, written by
 k8stest.sh from the API server, lists each workload: the directory it
-created its files in, how many, and the identity its resource must carry.
+created its files in, how many, and the identity its resource must carry
+(namespace, pod, container, owner, the pod's ServiceAccount from the
+receiver's pod inventory, and the SPIFFE ID SPIRE issues the pod).
 
 For each workload, the kernel.file.creations series of its pod's shell (the
 resource whose k8s.pod.uid is the pod's, the task named sh) must carry exactly that identity on
@@ -67,6 +69,7 @@ def main():
     for w in want:
         total = 0
         bad = []
+        statuses = set()
         for (res, pa), n in got.items():
             res, pa = dict(res), dict(pa)
             if res.get("k8s.pod.uid") != w["resource"]["k8s.pod.uid"]:
@@ -77,6 +80,7 @@ def main():
             if pa.get("kernelevents.process.comm") != "sh":
                 continue
             total += n
+            statuses.add(res.get("kernelevents.spiffe.status", "-"))
             diff = {k: (res.get(k), v) for k, v in w["resource"].items() if res.get(k) != v}
             if diff:
                 bad.append((n, diff, res))
@@ -89,7 +93,8 @@ def main():
                 print(f"    resource: {res}")
         else:
             labels = ", ".join(f"{k}={v}" for k, v in sorted(w["resource"].items()))
-            print(f"check: {name}: {total}/{w['files']} creations, each with {labels}")
+            print(f"check: {name}: {total}/{w['files']} creations, each with {labels}"
+                  f" (kernelevents.spiffe.status: {', '.join(sorted(statuses))})")
     return 0 if ok else 1
 
 
