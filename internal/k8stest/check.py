@@ -91,6 +91,13 @@ def main():
             for n, diff, res in bad:
                 print(f"  {n} counted on a resource that differs (got, want): {diff}")
                 print(f"    resource: {res}")
+            # What the gateway has of this pod under any name, and the
+            # series that name no pod under the workload's directory.
+            for (res, pa), n in got.items():
+                res, pa = dict(res), dict(pa)
+                if res.get("k8s.pod.uid") == w["resource"]["k8s.pod.uid"] or (
+                        "k8s.pod.uid" not in res and w["prefix"].split("/")[-1] in pa.get("kernelevents.directory.prefix", "")):
+                    print(f"  seen: {n} by {pa.get('kernelevents.process.comm')} in {pa.get('kernelevents.directory.prefix')} on {res}")
         else:
             labels = ", ".join(f"{k}={v}" for k, v in sorted(w["resource"].items()))
             print(f"check: {name}: {total}/{w['files']} creations, each with {labels}"
