@@ -102,6 +102,16 @@ def main():
             labels = ", ".join(f"{k}={v}" for k, v in sorted(w["resource"].items()))
             print(f"check: {name}: {total}/{w['files']} creations, each with {labels}"
                   f" (kernelevents.spiffe.status: {', '.join(sorted(statuses))})")
+    if not ok:
+        # Every pod the gateway has creations of, by name: is anything of
+        # a pod arriving at all?
+        pods = {}
+        for (res, pa), n in got.items():
+            res, pa = dict(res), dict(pa)
+            k = (res.get("k8s.pod.uid", "-"), pa.get("kernelevents.process.comm"), res.get("kernelevents.spiffe.status", "-"))
+            pods[k] = pods.get(k, 0) + n
+        for (uid, comm, st), n in sorted(pods.items()):
+            print(f"  gateway: pod {uid}: {n} by {comm} (spiffe status {st})")
     return 0 if ok else 1
 
 
