@@ -258,9 +258,10 @@ k8s: deps-k8s-test
 ## machine: kubectl apply -k deploy/kubernetes, the agent Ready under its own
 ## securityContext and RuntimeDefault seccomp, workloads' creations checked
 ## with their identity at a gateway collector (internal/k8stest).
-k8s-test: deps-k8s-test image k8s tracefs
+k8s-test: deps-k8s-test image k8s spire tracefs
 	$(PACKAGING_ENV) IMAGE_TAR=$(CURDIR)/_build/image/otelcol-kernelevents_$(VERSION).tar \
-		K8S_BIN=$(CURDIR)/.cache/k8s/$(K8S_VERSION)/bin bash internal/k8stest/k8stest.sh
+		K8S_BIN=$(CURDIR)/.cache/k8s/$(K8S_VERSION)/bin SPIRE_BIN=$(CURDIR)/.cache/spire/$(SPIRE_VERSION)/bin \
+		bash internal/k8stest/k8stest.sh
 
 $(NFPM): | deps-build
 	mkdir -p $(BIN)

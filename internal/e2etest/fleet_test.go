@@ -58,9 +58,10 @@ func shippedDaemonSet(t *testing.T) (args []string, livenessPath string) {
 // these changes: the receiver watches dir and emits every 500 ms (batch
 // 200 ms); the OTLP exporter sends to gateway (an empty gateway: a closed
 // port); health_check binds health; the collector's own metrics endpoint
-// is off (two agents on one machine); and k8s_attributes is left out,
-// because it needs an API server (it only adds names to pod and container
-// resources; the node attributes come from resource/node).
+// is off (two agents on one machine); and k8s_attributes and the receiver's
+// pod inventory (identity::kubernetes) are left out, because they need an
+// API server (they only add names to pod and container resources; the node
+// attributes come from resource/node; make k8s-test runs both).
 func shippedAgentConfig(t *testing.T, dir, gateway, health string) string {
 	cm := readYAML(t, filepath.Join("..", "..", "deploy", "kubernetes", "configmap.yaml"))
 	var cfg map[string]any
@@ -70,6 +71,9 @@ func shippedAgentConfig(t *testing.T, dir, gateway, health string) string {
 	ke["collection_interval"] = "500ms"
 	ke["filter"].(map[string]any)["path_prefixes"] = []any{dir + "/"}
 	ke["file_directory_depth"] = 32
+	id := ke["identity"].(map[string]any)
+	require.Contains(t, id, "kubernetes", "configmap.yaml: the receiver's pod inventory")
+	delete(id, "kubernetes")
 	procs := cfg["processors"].(map[string]any)
 	require.Contains(t, procs, "resource/node", "configmap.yaml: the agent's resource/node processor")
 	delete(procs, "k8s_attributes")

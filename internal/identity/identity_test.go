@@ -230,3 +230,27 @@ func BenchmarkResolveWarm(b *testing.B) {
 		r.Resolve(e)
 	}
 }
+
+type fakePods map[string]Pod
+
+func (f fakePods) Pod(uid string) (Pod, bool) { p, ok := f[uid]; return p, ok }
+
+// A creator whose cgroup names a pod gets that pod's namespace, name and
+// ServiceAccount from the inventory, over what a rule sets; a pod the
+// inventory does not know gets its uid alone.
+func TestPodFromInventory(t *testing.T) {
+	const uid, other = "0f6c2f2e-1b2c-4d5e-8f90-123456789abc", "11111111-1b2c-4d5e-8f90-123456789abc"
+	rules, err := CompileRules("r", []Rule{{Name: "spoof", Match: Match{UID: u32(5)}, Attributes: map[string]string{AttrServiceAccount: "admin"}}})
+	require.NoError(t, err)
+	r := NewResolver(Options{Rules: rules, ProcRoot: testutil.TempDir(t), CgroupRoot: "none",
+		Pods: fakePods{uid: {Namespace: "ke-apps", Name: "web-1", ServiceAccount: "ke-writer"}}})
+	r.learnCgroup(100, "/kubepods/besteffort/pod"+uid+"/"+cid)
+	r.learnCgroup(101, "/kubepods/besteffort/pod"+other+"/"+cid)
+	w := r.Workload(r.Resolve(&event.Event{TGID: 999999, UID: 5, CgroupID: 100}))
+	assert.Subset(t, w.Attrs, []KV{{AttrNamespace, "ke-apps"}, {AttrPodName, "web-1"}, {AttrServiceAccount, "ke-writer"}, {AttrPodUID, uid}})
+	w = r.Workload(r.Resolve(&event.Event{TGID: 999998, UID: 6, CgroupID: 101}))
+	assert.Contains(t, w.Attrs, KV{AttrPodUID, other})
+	for _, kv := range w.Attrs {
+		assert.NotContains(t, []string{AttrNamespace, AttrPodName, AttrServiceAccount}, kv.Key)
+	}
+}

@@ -88,6 +88,10 @@ type Options struct {
 	// SPIFFE, when set, is asked for the SPIFFE IDs of each process on
 	// the workers (see spire.go); nil: no SPIFFE attributes.
 	SPIFFE SPIFFESource
+	// Pods, when set, names the pod of each creator whose cgroup names a
+	// pod uid (namespace, name, ServiceAccount), looked up on the workers;
+	// nil: no pod names.
+	Pods PodSource
 	// Execs, when set, are the kernel's records of each exec (the probe's):
 	// a sample's executable is then named by the file its exec mapped, and
 	// a process that exec'ed since its creation is told apart. Nil: from
@@ -446,6 +450,11 @@ func (r *Resolver) lookupFacts(e *event.Event) Facts {
 			f.ContainerID, f.PodUID = ParseCgroupPath(p)
 		}
 	}
+	if f.PodUID != "" && r.opts.Pods != nil {
+		if p, ok := r.opts.Pods.Pod(f.PodUID); ok {
+			f.Pod, f.Pod.UID = p, f.PodUID
+		}
+	}
 	f.User = r.sys.userName(e.UID)
 	r.lookupSPIFFE(proc, procIdentity{e.TGID, e.UID, e.RealUID, e.GID, e.ExeDev, e.ExeIno, e.CgroupID, e.StartNs, e.ExecState, e.ExecNs, execPath}, &f)
 	return f
@@ -667,6 +676,8 @@ func (r *Resolver) workloadLocked(f *Facts, now time.Time) uint32 {
 			attrs[k] = v
 		}
 	}
+	// The inventory's names replace any a rule sets, as SPIRE's IDs do.
+	podAttrs(&f.Pod, attrs)
 	r.spiffeAttrsLocked(f, attrs)
 	kvs := make([]KV, 0, len(attrs))
 	for k, v := range attrs {

@@ -56,6 +56,10 @@ type Facts struct {
 	Cgroup      string
 	ContainerID string
 	PodUID      string
+	// Pod is the pod PodUID names, from the pod inventory
+	// (identity::kubernetes); zero without one or when it does not know
+	// the pod.
+	Pod Pod
 	// SPIFFE is what the SPIRE agent said (identity::spire).
 	SPIFFE SPIFFEFacts
 }

@@ -52,6 +52,14 @@ const (
 	// that need no other selector. A subset of what the process held, never
 	// another workload's.
 	SPIFFEIssuedByUID SPIFFEStatus = "issued_by_uid"
+	// SPIFFEIssuedByPod: the process was gone, or had changed (exec, a new
+	// uid), and its pod is known (the pod inventory names the pod uid of
+	// the sample's cgroup): the agent was asked by what the sample and the
+	// API server prove, the pod's k8s:ns, k8s:sa, k8s:pod-uid and
+	// k8s:pod-name with unix:uid and unix:gid, and issued these IDs: those
+	// of entries that need no other selector (for example entries by
+	// namespace and ServiceAccount). Never another pod's.
+	SPIFFEIssuedByPod SPIFFEStatus = "issued_by_pod"
 	// SPIFFEProcessChanged: the process is alive but no longer the one that
 	// created the file (it ran exec, changed its uid or gid, or moved to
 	// another cgroup), so the agent would attest what it became, not what
@@ -82,7 +90,7 @@ const (
 
 // SPIFFEStatuses lists every outcome, for counters that report each.
 var SPIFFEStatuses = []SPIFFEStatus{
-	SPIFFEIssued, SPIFFEIssuedByUID, SPIFFENoEntry, SPIFFEProcessGone, SPIFFEProcessChanged,
+	SPIFFEIssued, SPIFFEIssuedByUID, SPIFFEIssuedByPod, SPIFFENoEntry, SPIFFEProcessGone, SPIFFEProcessChanged,
 	SPIFFEAgentUnavailable, SPIFFENotAuthorized, SPIFFEAgentError, SPIFFENotLookedUp, SPIFFEExePathUnverified,
 }
 
@@ -128,13 +136,22 @@ func (r *Resolver) lookupSPIFFE(proc *procView, want procIdentity, f *Facts) {
 		return
 	}
 	defer func() { r.spiffe.add(f.SPIFFE.Status) }()
+	if inPod(&f.Pod) {
+		// A process in a pod the inventory names is asked about by its
+		// pod's selectors, alive or not, never by pid: the agent's pid
+		// attestation reads the process's own view (its executable path
+		// in its own mount namespace, see SPIFFEExePathUnverified), the
+		// pod comes from the sample's cgroup and the API server.
+		f.SPIFFE = r.gone(SPIFFENoEntry, want, &f.Pod)
+		return
+	}
 	if st := r.still(proc, want); st != "" {
-		f.SPIFFE = r.gone(st, want)
+		f.SPIFFE = r.gone(st, want, &f.Pod)
 		return
 	}
 	a := src.Lookup(want.tgid)
 	if st := r.still(proc, want); st != "" {
-		f.SPIFFE = r.gone(st, want)
+		f.SPIFFE = r.gone(st, want, &f.Pod)
 		return
 	}
 	if a.Status == SPIFFEIssued && !proc.attestedPathIsNode(f.Executable) {
@@ -188,16 +205,27 @@ func (r *Resolver) still(proc *procView, want procIdentity) SPIFFEStatus {
 // uid and gid at the creation, which the unix attestor reports as unix:uid
 // and unix:gid. Entries match when all their selectors are among those
 // given, so the answer is a subset of the process's IDs: never another
-// workload's. A changed process is not asked about: it is alive as
-// something else.
-func (r *Resolver) gone(st SPIFFEStatus, want procIdentity) SPIFFEFacts {
-	if st != SPIFFEProcessGone {
+// workload's. A changed process is not asked about by uid: it is alive as
+// something else. A process in a pod the pod inventory knows (alive, gone
+// or changed: the pod is the sample's cgroup's, whatever the process
+// became) is asked about by its pod's selectors too, as SPIRE's Kubernetes
+// workload attestor reports them (k8s:ns, k8s:sa, k8s:pod-name,
+// k8s:pod-uid; entries on container selectors do not match).
+func (r *Resolver) gone(st SPIFFEStatus, want procIdentity, pod *Pod) SPIFFEFacts {
+	byPod := inPod(pod)
+	if st != SPIFFEProcessGone && !byPod {
 		return SPIFFEFacts{Status: st}
 	}
-	a := r.opts.SPIFFE.LookupSelectors([]string{
+	sel := []string{
 		"unix:uid:" + strconv.FormatUint(uint64(want.uid), 10),
 		"unix:gid:" + strconv.FormatUint(uint64(want.gid), 10),
-	})
+	}
+	issued := SPIFFEIssuedByUID
+	if byPod {
+		sel = append(sel, "k8s:ns:"+pod.Namespace, "k8s:sa:"+pod.ServiceAccount, "k8s:pod-name:"+pod.Name, "k8s:pod-uid:"+pod.UID)
+		issued = SPIFFEIssuedByPod
+	}
+	a := r.opts.SPIFFE.LookupSelectors(sel)
 	switch a.Status {
 	case SPIFFEIssued:
 	case SPIFFENoEntry:
@@ -207,8 +235,12 @@ func (r *Resolver) gone(st SPIFFEStatus, want procIdentity) SPIFFEFacts {
 		// operator can act on.
 		return SPIFFEFacts{Status: a.Status, expires: a.Expires}
 	}
-	return SPIFFEFacts{Status: SPIFFEIssuedByUID, IDs: a.IDs, Hint: a.Hint, expires: a.Expires}
+	return SPIFFEFacts{Status: issued, IDs: a.IDs, Hint: a.Hint, expires: a.Expires}
 }
+
+// inPod says whether the pod inventory named the sample's pod, with the
+// ServiceAccount SPIRE's Kubernetes attestor reports.
+func inPod(pod *Pod) bool { return pod.Namespace != "" && pod.ServiceAccount != "" }
 
 // spiffeCounts count SPIFFE outcomes by index in SPIFFEStatuses.
 type spiffeCounts [16]atomic.Uint64 // room for len(SPIFFEStatuses)
@@ -288,7 +320,7 @@ func spiffeExpiry(f *Facts, expires time.Time) time.Time {
 // Issued says whether the agent issued IDs (to the process, or to its uid
 // and gid once it was gone).
 func (s *SPIFFEFacts) Issued() bool {
-	return (s.Status == SPIFFEIssued || s.Status == SPIFFEIssuedByUID) && len(s.IDs) > 0
+	return (s.Status == SPIFFEIssued || s.Status == SPIFFEIssuedByUID || s.Status == SPIFFEIssuedByPod) && len(s.IDs) > 0
 }
 
 // matchSPIFFE says whether any SPIFFE ID of f matches g.

@@ -477,3 +477,42 @@ func TestSPIFFEExePathNotTheNodes(t *testing.T) {
 		})
 	}
 }
+
+// A process in a pod the inventory knows, exited or alive (and then in its
+// container's mount namespace, where asking by pid would be refused as
+// exe_path_unverified), is asked about by its pod's selectors (what SPIRE's
+// k8s attestor reports) with its uid and gid, never by pid: an entry by
+// namespace and ServiceAccount is issued; another pod's is not.
+func TestSPIFFEPodProcessAskedByPod(t *testing.T) {
+	for _, alive := range []bool{false, true} {
+		t.Run(map[bool]string{false: "exited", true: "alive"}[alive], func(t *testing.T) { testSPIFFEAskedByPod(t, alive) })
+	}
+}
+
+func testSPIFFEAskedByPod(t *testing.T, alive bool) {
+	const uid = "0f6c2f2e-1b2c-4d5e-8f90-123456789abc"
+	proc, e := spiffeProc(t, 1000, 1000)
+	if alive {
+		require.NoError(t, os.Remove(filepath.Join(proc, "100", "ns", "mnt")))
+		require.NoError(t, os.Symlink("/proc/self/ns/net", filepath.Join(proc, "100", "ns", "mnt")))
+	} else {
+		require.NoError(t, os.RemoveAll(filepath.Join(proc, "100")))
+	}
+	saID, otherID := "spiffe://example.org/ns/ke-apps/sa/ke-writer", "spiffe://example.org/ns/ke-apps/sa/other"
+	src := &bySelectors{
+		fakeSPIFFE: func(uint32) SPIFFEAnswer { t.Error("asked by pid about a process in a pod"); return SPIFFEAnswer{} },
+		entries:    map[string]string{"k8s:ns:ke-apps,k8s:sa:ke-writer": saID, "k8s:ns:ke-apps,k8s:sa:other": otherID},
+	}
+	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t), SPIFFE: src,
+		Pods: fakePods{uid: {Namespace: "ke-apps", Name: "web-1", ServiceAccount: "ke-writer"}}})
+	e.CgroupID = 100
+	r.learnCgroup(100, "/kubepods/besteffort/pod"+uid+"/"+cid)
+	id, f := r.ResolveFacts(e)
+	assert.Equal(t, SPIFFEIssuedByPod, f.SPIFFE.Status)
+	assert.Equal(t, []string{saID}, f.SPIFFE.IDs)
+	assert.Equal(t, [][]string{{"unix:uid:1000", "unix:gid:1000", "k8s:ns:ke-apps", "k8s:sa:ke-writer", "k8s:pod-name:web-1", "k8s:pod-uid:" + uid}}, src.asked)
+	a := attrsOf(r, id)
+	assert.Equal(t, saID, a[AttrSPIFFEID])
+	assert.Equal(t, "issued_by_pod", a[AttrSPIFFEStatus])
+	assert.Equal(t, "ke-writer", a[AttrServiceAccount])
+}

@@ -4,7 +4,9 @@
 METRICS_JSON is what the gateway's file exporter wrote (one OTLP
 ExportMetricsServiceRequest as JSON per line); EXPECT_JSON, written by
 k8stest.sh from the API server, lists each workload: the directory it
-created its files in, how many, and the identity its resource must carry.
+created its files in, how many, and the identity its resource must carry
+(namespace, pod, container, owner, the pod's ServiceAccount from the
+receiver's pod inventory, and the SPIFFE ID SPIRE issues the pod).
 
 For each workload, the kernel.file.creations series of its pod's shell (the
 resource whose k8s.pod.uid is the pod's, the task named sh) must carry exactly that identity on
@@ -67,6 +69,7 @@ def main():
     for w in want:
         total = 0
         bad = []
+        statuses = set()
         for (res, pa), n in got.items():
             res, pa = dict(res), dict(pa)
             if res.get("k8s.pod.uid") != w["resource"]["k8s.pod.uid"]:
@@ -77,6 +80,7 @@ def main():
             if pa.get("kernelevents.process.comm") != "sh":
                 continue
             total += n
+            statuses.add(res.get("kernelevents.spiffe.status", "-"))
             diff = {k: (res.get(k), v) for k, v in w["resource"].items() if res.get(k) != v}
             if diff:
                 bad.append((n, diff, res))
@@ -87,9 +91,27 @@ def main():
             for n, diff, res in bad:
                 print(f"  {n} counted on a resource that differs (got, want): {diff}")
                 print(f"    resource: {res}")
+            # What the gateway has of this pod under any name, and the
+            # series that name no pod under the workload's directory.
+            for (res, pa), n in got.items():
+                res, pa = dict(res), dict(pa)
+                if res.get("k8s.pod.uid") == w["resource"]["k8s.pod.uid"] or (
+                        "k8s.pod.uid" not in res and w["prefix"].split("/")[-1] in pa.get("kernelevents.directory.prefix", "")):
+                    print(f"  seen: {n} by {pa.get('kernelevents.process.comm')} in {pa.get('kernelevents.directory.prefix')} on {res}")
         else:
             labels = ", ".join(f"{k}={v}" for k, v in sorted(w["resource"].items()))
-            print(f"check: {name}: {total}/{w['files']} creations, each with {labels}")
+            print(f"check: {name}: {total}/{w['files']} creations, each with {labels}"
+                  f" (kernelevents.spiffe.status: {', '.join(sorted(statuses))})")
+    if not ok:
+        # Every pod the gateway has creations of, by name: is anything of
+        # a pod arriving at all?
+        pods = {}
+        for (res, pa), n in got.items():
+            res, pa = dict(res), dict(pa)
+            k = (res.get("k8s.pod.uid", "-"), pa.get("kernelevents.process.comm"), res.get("kernelevents.spiffe.status", "-"))
+            pods[k] = pods.get(k, 0) + n
+        for (uid, comm, st), n in sorted(pods.items()):
+            print(f"  gateway: pod {uid}: {n} by {comm} (spiffe status {st})")
     return 0 if ok else 1
 
 

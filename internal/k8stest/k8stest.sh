@@ -37,7 +37,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 repo=$PWD
-: "${COLLECTOR:?} ${IMAGE:?} ${IMAGE_TAR:?} ${K8S_BIN:?}"
+: "${COLLECTOR:?} ${IMAGE:?} ${IMAGE_TAR:?} ${K8S_BIN:?} ${SPIRE_BIN:?}"
 
 # Addresses: the service range (its first address is the API server's
 # ClusterIP) and the pod range, chosen apart from the usual 10.96/12 and
@@ -50,6 +50,10 @@ NODE=ke-node
 # The kubelet's cgroups at the hierarchies' root, /kubepods, as on any node:
 # the receiver's cgroup watcher looks for that layout.
 KUBEPODS=kubepods
+# SPIRE's trust domain; entries by namespace and ServiceAccount issue
+# spiffe://$TD/ns/<namespace>/sa/<serviceaccount>.
+TD=kernelevents.test
+COLLECTOR_ID=spiffe://$TD/ns/kernelevents/sa/otelcol-kernelevents
 
 t0=$(date +%s)
 say() { echo "k8s-test [$(($(date +%s) - t0))s]: $*"; }
@@ -200,7 +204,7 @@ dump_state() {
 		echo "--- ${f#"$W/pod-logs/"} (last 20 lines)" >&2
 		tail -n 20 "$f" >&2
 	done
-	for p in kubelet containerd gateway; do
+	for p in kubelet containerd gateway spire-agent spire-server; do
 		echo "--- $p log (last 15 lines)" >&2
 		tail -n 15 "$W/log/$p.log" >&2 2>/dev/null
 	done
@@ -396,6 +400,7 @@ start scheduler "$K8S_BIN/kube-scheduler" \
 
 # ---- kubelet -------------------------------------------------------------------
 say "kubelet"
+kubelet_port=$(freeport)
 : >"$W/resolv.conf"
 cat >"$W/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
@@ -408,7 +413,7 @@ cgroupRoot: /
 oomScoreAdj: 0
 containerRuntimeEndpoint: unix://$W/containerd/containerd.sock
 address: 127.0.0.1
-port: $(freeport)
+port: $kubelet_port
 readOnlyPort: 0
 healthzPort: 0
 authentication:
@@ -431,6 +436,89 @@ node_ready() { [[ $(kc get node "$NODE" -o jsonpath='{.status.conditions[?(@.typ
 wait_for 120 "node $NODE Ready" node_ready
 wait_for 60 "the default ServiceAccount" kc -n default get serviceaccount default
 say "node Ready"
+
+# ---- SPIRE on the node: server, agent with the k8s workload attestor ----------
+# The server attests the agent by a join token; the agent attests workloads
+# with its Kubernetes workload attestor, which reads the kubelet's pod list
+# (its secure port, with a client certificate the kubelet's CA signed) and
+# the process's cgroups. Entries by namespace and ServiceAccount. The
+# collector asks the agent's Delegated Identity API on the admin socket,
+# whose directory the overlay mounts into the DaemonSet's pod, as the
+# shipped daemonset.yaml describes; the collector is an authorized delegate
+# by its own entry (ns kernelevents, sa otelcol-kernelevents).
+say "SPIRE server and agent"
+sp=$W/spire
+mkdir -p "$sp/server" "$sp/agent" "$sp/public" "$sp/admin"
+spire_port=$(freeport)
+cat >"$sp/server.conf" <<EOF
+server {
+    bind_address = "127.0.0.1"
+    bind_port = "$spire_port"
+    socket_path = "$sp/server/api.sock"
+    trust_domain = "$TD"
+    data_dir = "$sp/server"
+    log_level = "INFO"
+    default_x509_svid_ttl = "1h"
+}
+plugins {
+    DataStore "sql" {
+        plugin_data {
+            database_type = "sqlite3"
+            connection_string = "$sp/server/datastore.sqlite3"
+        }
+    }
+    NodeAttestor "join_token" {
+        plugin_data {}
+    }
+    KeyManager "memory" {
+        plugin_data {}
+    }
+}
+EOF
+start spire-server "$SPIRE_BIN/spire-server" run -config "$sp/server.conf"
+sps() { "$SPIRE_BIN/spire-server" "$@" -socketPath "$sp/server/api.sock"; }
+wait_for 60 "spire-server healthy" sps healthcheck
+token=$(sps token generate -ttl 600 | awk '/^Token:/ { print $2 }')
+[[ -n $token ]] || fail "spire-server token generate: no token"
+agent_id=spiffe://$TD/spire/agent/join_token/$token
+cat >"$sp/agent.conf" <<EOF
+agent {
+    data_dir = "$sp/agent"
+    log_level = "DEBUG"
+    server_address = "127.0.0.1"
+    server_port = "$spire_port"
+    socket_path = "$sp/public/api.sock"
+    admin_socket_path = "$sp/admin/admin.sock"
+    authorized_delegates = ["$COLLECTOR_ID"]
+    insecure_bootstrap = true
+    trust_domain = "$TD"
+}
+plugins {
+    NodeAttestor "join_token" {
+        plugin_data {}
+    }
+    KeyManager "memory" {
+        plugin_data {}
+    }
+    WorkloadAttestor "k8s" {
+        plugin_data {
+            kubelet_secure_port = $kubelet_port
+            # The kubelet's serving certificate is self-signed.
+            skip_kubelet_verification = true
+            certificate_path = "$pki/admin.crt"
+            private_key_path = "$pki/admin.key"
+            poll_retry_interval = "200ms"
+        }
+    }
+}
+EOF
+start spire-agent "$SPIRE_BIN/spire-agent" run -config "$sp/agent.conf" -joinToken "$token"
+wait_for 60 "spire-agent healthy" "$SPIRE_BIN/spire-agent" healthcheck -socketPath "$sp/public/api.sock"
+for e in kernelevents/otelcol-kernelevents ke-apps/ke-writer ke-batch/ke-batcher ke-batch/default; do
+	sps entry create -parentID "$agent_id" -spiffeID "spiffe://$TD/ns/${e%/*}/sa/${e#*/}" \
+		-selector "k8s:ns:${e%/*}" -selector "k8s:sa:${e#*/}" >>"$W/log/spire-entries.log" || fail "spire-server entry create $e"
+done
+say "SPIRE agent healthy, entries made"
 
 # ---- the gateway: a second collector on the node ------------------------------
 mkdir -p "$W/gateway"
@@ -460,13 +548,27 @@ say "kubectl apply -k (deploy/kubernetes + overlay)"
 mkdir -p "$W/overlay"
 cp internal/k8stest/overlay.yaml "$W/overlay/kustomization.yaml"
 ln -s "$repo/deploy/kubernetes" "$W/overlay/base"
-sed -i "s|@IMAGE_NAME@|${IMAGE%:*}|; s|@IMAGE_TAG@|${IMAGE##*:}|; s|@GATEWAY_IP@|$API_IP|" "$W/overlay/kustomization.yaml"
+sed -i "s|@IMAGE_NAME@|${IMAGE%:*}|; s|@IMAGE_TAG@|${IMAGE##*:}|; s|@GATEWAY_IP@|$API_IP|; s|@SPIRE_ADMIN_DIR@|$sp/admin|" "$W/overlay/kustomization.yaml"
+# The shipped configuration with its identity::spire block uncommented, as
+# configmap.yaml says to: exactly those six lines change.
+python3 - "$repo/deploy/kubernetes/configmap.yaml" "$W/overlay/config.yaml" <<'PY'
+import re, sys, yaml
+conf = yaml.safe_load(open(sys.argv[1]))["data"]["config.yaml"]
+out, n = re.subn(r"(?m)^(\s*)# (spire:|  (admin_socket|timeout|cache_ttl|retry_interval|required):)", r"\1\2", conf)
+if n != 6:
+    sys.exit(f"configmap.yaml: uncommented {n} lines of identity::spire, want 6")
+open(sys.argv[2], "w").write(out)
+PY
 kc apply -k "$W/overlay" >"$W/log/apply.log" 2>&1 || { cat "$W/log/apply.log" >&2; fail "kubectl apply -k"; }
 agent_ready() {
 	[[ $(kc -n kernelevents get pods -l app.kubernetes.io/name=otelcol-kernelevents \
 		-o jsonpath='{.items[0].status.conditions[?(@.type=="Ready")].status}') == True ]]
 }
 wait_for 120 "the DaemonSet's pod Ready (its readinessProbe on /status)" agent_ready
+# identity::spire: the agent takes the collector as a delegate once it has
+# synced the collector's entry (the receiver checks every retry_interval).
+spire_delegate() { grep -qs "takes the collector as a delegate" "$W"/pod-logs/kernelevents_*/*/*.log; }
+wait_for 60 "the SPIRE agent taking the collector as a delegate (its log)" spire_delegate
 agent=$(kc -n kernelevents get pods -l app.kubernetes.io/name=otelcol-kernelevents -o jsonpath='{.items[0].metadata.name}')
 say "agent $agent Ready"
 # What the pod runs under: the shipped securityContext and RuntimeDefault,
@@ -518,9 +620,17 @@ for ns, sel, prefix, owner_key, owner in [
             "k8s.namespace.name": ns, "k8s.pod.name": p["metadata"]["name"],
             "k8s.pod.uid": p["metadata"]["uid"], "k8s.container.name": cs["name"],
             "container.id": cs["containerID"].split("://", 1)[1],
+            # The pod's ServiceAccount, from the receiver's pod inventory
+            # (identity::kubernetes).
+            "k8s.serviceaccount.name": p["spec"]["serviceAccountName"],
+            # The SPIFFE ID SPIRE issues the pod (its entry by namespace and
+            # ServiceAccount), through the agent's Delegated Identity API.
+            "spiffe.id": f'spiffe://$TD/ns/{ns}/sa/{p["spec"]["serviceAccountName"]}',
+            # Asked by the pod's selectors, never by pid, the Deployment's
+            # shell alive or not (internal/identity: lookupSPIFFE).
+            "kernelevents.spiffe.status": "issued_by_pod",
             **({owner_key: owner} if owner_key else {}),
         },
-        "serviceaccount": p["spec"]["serviceAccountName"],
     })
 json.dump(want, open(sys.argv[1], "w"), indent=1)
 EOF

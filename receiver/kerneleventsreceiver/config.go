@@ -98,6 +98,9 @@ type IdentityConfig struct {
 	HostRoot string `mapstructure:"host_root"`
 	// Spire asks the node's SPIRE agent for the SPIFFE IDs of creators.
 	Spire SpireConfig `mapstructure:"spire"`
+	// Kubernetes names each creator's pod and its ServiceAccount from the
+	// node's pod inventory (pods.go).
+	Kubernetes KubernetesConfig `mapstructure:"kubernetes"`
 }
 
 // WakeupConfig says when the kernel wakes the reader.
@@ -232,6 +235,7 @@ func (cfg *Config) Validate() error {
 		bad("identity::host_root", "%q must be an absolute path", cfg.Identity.HostRoot)
 	}
 	errs = append(errs, cfg.Identity.Spire.validate()...)
+	errs = append(errs, cfg.Identity.Kubernetes.validate()...)
 	return errors.Join(errs...)
 }
 

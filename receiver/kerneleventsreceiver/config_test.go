@@ -99,6 +99,8 @@ func TestValidateNamesEachKey(t *testing.T) {
 		{"spire timeout", func(c *Config) { c.Identity.Spire.AdminSocket = "/a.sock"; c.Identity.Spire.Timeout = 0 }, "identity::spire::timeout:"},
 		{"spire cache ttl", func(c *Config) { c.Identity.Spire.AdminSocket = "/a.sock"; c.Identity.Spire.CacheTTL = -time.Second }, "identity::spire::cache_ttl:"},
 		{"spire retry", func(c *Config) { c.Identity.Spire.AdminSocket = "/a.sock"; c.Identity.Spire.RetryInterval = 0 }, "identity::spire::retry_interval:"},
+		{"kubernetes wait", func(c *Config) { c.Identity.Kubernetes.NodeName = "n1"; c.Identity.Kubernetes.Wait = 0 }, "identity::kubernetes::wait:"},
+		{"kubernetes no node", func(c *Config) { c.Identity.Kubernetes.Kubeconfig = "/kc" }, "identity::kubernetes::node_name:"},
 		{"evidence rate", func(c *Config) { c.Evidence.MaxRecordsPerSecond = -1 }, "evidence::max_records_per_second:"},
 		{"evidence flush", func(c *Config) { c.Evidence.FlushInterval = 0 }, "evidence::flush_interval:"},
 		{"evidence checkpoint", func(c *Config) { c.Evidence.CheckpointInterval = 0 }, "evidence::checkpoint_interval:"},

@@ -54,6 +54,7 @@ func createDefaultConfig() component.Config {
 			MaxWorkloads:        20000,
 			HostRoot:            "/",
 			Spire:               SpireConfig{Timeout: 2 * time.Second, CacheTTL: 30 * time.Second, RetryInterval: 5 * time.Second},
+			Kubernetes:          KubernetesConfig{Wait: 2 * time.Second},
 		},
 		Evidence:             EvidenceConfig{MaxRecordsPerSecond: 1000, FlushInterval: time.Second, CheckpointInterval: time.Minute},
 		Events:               metadata.DefaultEventsConfig(),

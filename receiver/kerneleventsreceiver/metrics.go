@@ -17,6 +17,7 @@ import (
 	"github.com/kernelevents/kernelevents/internal/aggregate"
 	"github.com/kernelevents/kernelevents/internal/event"
 	"github.com/kernelevents/kernelevents/internal/identity"
+	"github.com/kernelevents/kernelevents/internal/k8spods"
 	"github.com/kernelevents/kernelevents/internal/probe"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
@@ -109,6 +110,9 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, l losses) {
 	r.resolver.Sweep(live)
 	c.workloads = r.resolver.Stats()
 	c.spiffe = r.resolver.SPIFFECounts()
+	if r.pods != nil {
+		c.pods = r.pods.Counts()
+	}
 	md := buildMetrics(r.mb, &c, r.resource)
 
 	ctx = r.obs.StartMetricsOp(ctx)
@@ -135,6 +139,7 @@ type collection struct {
 	shed      uint64
 	workloads identity.Stats
 	spiffe    map[identity.SPIFFEStatus]uint64 // SPIRE lookups by outcome; nil without identity::spire
+	pods      map[string]uint64                // pod inventory errors by reason; nil without identity::kubernetes
 	groups    map[uint32][]seriesRow           // series by workload
 }
 
@@ -191,6 +196,14 @@ func buildMetrics(mb *metadata.MetricsBuilder, c *collection, resource func(uint
 		}
 	}
 
+	if c.pods != nil {
+		for _, reason := range k8spods.Reasons {
+			if a, ok := metadata.MapAttributeKerneleventsPodInventoryError[reason]; ok {
+				mb.RecordKernelPodInventoryErrorsDataPoint(now, int64(c.pods[reason]), a)
+			}
+		}
+	}
+
 	ids := make([]uint32, 0, len(c.groups)+1)
 	ids = append(ids, 0) // the host resource carries the receiver's own metrics
 	for id := range c.groups {
@@ -236,6 +249,12 @@ func (r *kernelEventsReceiver) resource(id uint32) pcommon.Resource {
 			rb.SetContainerID(event.Label(kv.Value))
 		case identity.AttrPodUID:
 			rb.SetK8sPodUID(event.Label(kv.Value))
+		case identity.AttrNamespace:
+			rb.SetK8sNamespaceName(kv.Value)
+		case identity.AttrPodName:
+			rb.SetK8sPodName(kv.Value)
+		case identity.AttrServiceAccount:
+			rb.SetK8sServiceaccountName(kv.Value)
 		case identity.AttrCgroupPath:
 			rb.SetKerneleventsCgroupPath(event.Label(kv.Value))
 		case identity.AttrSPIFFEID:

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kernelevents/kernelevents/internal/aggregate"
 	"github.com/kernelevents/kernelevents/internal/identity"
+	"github.com/kernelevents/kernelevents/internal/k8spods"
 	"github.com/kernelevents/kernelevents/internal/probe"
 	"github.com/kernelevents/kernelevents/internal/spire"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
@@ -76,7 +77,8 @@ type kernelEventsReceiver struct {
 	idLag     lagStats      // reader → identity known (table and evidence)
 	emitMu    sync.Mutex    // serializes emit between the ticker and Shutdown
 
-	spire       *spire.Client // nil without identity::spire (spire.go)
+	spire       *spire.Client      // nil without identity::spire (spire.go)
+	pods        *k8spods.Inventory // nil without identity::kubernetes (pods.go)
 	spireDone   chan struct{}
 	spireCancel context.CancelFunc
 }
@@ -154,8 +156,15 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		p.Close()
 		return err
 	}
+	pods, err := r.startPods()
+	if err != nil {
+		r.stopSpire()
+		p.Close()
+		return err
+	}
 	r.resolver = identity.NewResolver(identity.Options{
 		SPIFFE:       spiffe,
+		Pods:         pods,
 		Execs:        execsOf(p),
 		Rules:        configRules,
 		Unmatched:    r.cfg.Identity.UnmatchedAttributes,
@@ -185,6 +194,7 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		if err := r.rules.load(); err != nil {
 			r.resolver.Close()
 			r.stopSpire()
+			r.stopPods()
 			p.Close()
 			return fmt.Errorf("identity::rules_file: %w", err)
 		}
@@ -195,6 +205,7 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 	if err := r.startTelemetry(); err != nil {
 		r.resolver.Close()
 		r.stopSpire()
+		r.stopPods()
 		p.Close()
 		return fmt.Errorf("start kernel_events receiver: component telemetry: %w", err)
 	}
@@ -264,6 +275,7 @@ func (r *kernelEventsReceiver) shutdown(ctx context.Context) error {
 	<-r.readDone
 	r.resolver.Close() // delivers the samples still waiting for a lookup
 	r.stopSpire()      // after the resolver's workers, which ask it
+	r.stopPods()
 	lost := r.readLosses()
 	r.finalLosses = &lost
 	err := r.probe.Close()

@@ -84,6 +84,10 @@ func TestDaemonSetConfigCountsATaskNamedKubelet(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	require.NoError(t, confmap.NewFromStringMap(ke).Unmarshal(cfg))
 	require.NoError(t, cfg.Validate())
+	assert.Equal(t, "${env:K8S_NODE_NAME}", cfg.Identity.Kubernetes.NodeName, "the DaemonSet's pod inventory is on")
+	// No API server here: the pod inventory is tested in internal/k8spods
+	// and on a real node by make k8s-test.
+	cfg.Identity.Kubernetes = KubernetesConfig{}
 	cfg.CollectionInterval = 100 * time.Millisecond
 	dir := testutil.TempDir(t) // under /tmp/, a prefix the DaemonSet watches
 	sink, stop := startReceiver(t, cfg)

@@ -220,6 +220,54 @@ func (ms *KernelIdentityUnresolvedMetricConfig) Unmarshal(parser *confmap.Conf) 
 	return nil
 }
 
+// KernelPodInventoryErrorsMetricAttributeKey specifies the key of an attribute for the kernel.pod_inventory.errors metric.
+type KernelPodInventoryErrorsMetricAttributeKey string
+
+const (
+	KernelPodInventoryErrorsMetricAttributeKeyKerneleventsPodInventoryError KernelPodInventoryErrorsMetricAttributeKey = "kernelevents.pod_inventory.error"
+)
+
+// KernelPodInventoryErrorsMetricConfig provides config for the kernel.pod_inventory.errors metric.
+type KernelPodInventoryErrorsMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                       `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []KernelPodInventoryErrorsMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *KernelPodInventoryErrorsMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *KernelPodInventoryErrorsMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case KernelPodInventoryErrorsMetricAttributeKeyKerneleventsPodInventoryError:
+		default:
+			return fmt.Errorf("metric kernel.pod_inventory.errors doesn't have an attribute %v, valid attributes: [kernelevents.pod_inventory.error]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // KernelProbeHookMetricAttributeKey specifies the key of an attribute for the kernel.probe.hook metric.
 type KernelProbeHookMetricAttributeKey string
 
@@ -452,6 +500,7 @@ type MetricsConfig struct {
 	KernelEvidenceShed        KernelEvidenceShedMetricConfig        `mapstructure:"kernel.evidence.shed"`
 	KernelFileCreations       KernelFileCreationsMetricConfig       `mapstructure:"kernel.file.creations"`
 	KernelIdentityUnresolved  KernelIdentityUnresolvedMetricConfig  `mapstructure:"kernel.identity.unresolved"`
+	KernelPodInventoryErrors  KernelPodInventoryErrorsMetricConfig  `mapstructure:"kernel.pod_inventory.errors"`
 	KernelProbeHook           KernelProbeHookMetricConfig           `mapstructure:"kernel.probe.hook"`
 	KernelProbePrograms       KernelProbeProgramsMetricConfig       `mapstructure:"kernel.probe.programs"`
 	KernelSeriesActive        KernelSeriesActiveMetricConfig        `mapstructure:"kernel.series.active"`
@@ -486,6 +535,11 @@ func DefaultMetricsConfig() MetricsConfig {
 		},
 		KernelIdentityUnresolved: KernelIdentityUnresolvedMetricConfig{
 			Enabled: true,
+		},
+		KernelPodInventoryErrors: KernelPodInventoryErrorsMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategySum,
+			EnabledAttributes:   []KernelPodInventoryErrorsMetricAttributeKey{KernelPodInventoryErrorsMetricAttributeKeyKerneleventsPodInventoryError},
 		},
 		KernelProbeHook: KernelProbeHookMetricConfig{
 			Enabled:             true,
@@ -593,7 +647,10 @@ func (rac *ResourceAttributeConfig) Unmarshal(parser *confmap.Conf) error {
 // ResourceAttributesConfig provides config for kernel_events resource attributes.
 type ResourceAttributesConfig struct {
 	ContainerID              ResourceAttributeConfig `mapstructure:"container.id"`
+	K8sNamespaceName         ResourceAttributeConfig `mapstructure:"k8s.namespace.name"`
+	K8sPodName               ResourceAttributeConfig `mapstructure:"k8s.pod.name"`
 	K8sPodUID                ResourceAttributeConfig `mapstructure:"k8s.pod.uid"`
+	K8sServiceaccountName    ResourceAttributeConfig `mapstructure:"k8s.serviceaccount.name"`
 	KerneleventsCgroupPath   ResourceAttributeConfig `mapstructure:"kernelevents.cgroup.path"`
 	KerneleventsSpiffeHint   ResourceAttributeConfig `mapstructure:"kernelevents.spiffe.hint"`
 	KerneleventsSpiffeIds    ResourceAttributeConfig `mapstructure:"kernelevents.spiffe.ids"`
@@ -606,7 +663,16 @@ func DefaultResourceAttributesConfig() ResourceAttributesConfig {
 		ContainerID: ResourceAttributeConfig{
 			Enabled: true,
 		},
+		K8sNamespaceName: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		K8sPodName: ResourceAttributeConfig{
+			Enabled: true,
+		},
 		K8sPodUID: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		K8sServiceaccountName: ResourceAttributeConfig{
 			Enabled: true,
 		},
 		KerneleventsCgroupPath: ResourceAttributeConfig{

@@ -50,6 +50,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					KernelIdentityUnresolved: KernelIdentityUnresolvedMetricConfig{
 						Enabled: true,
 					},
+					KernelPodInventoryErrors: KernelPodInventoryErrorsMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []KernelPodInventoryErrorsMetricAttributeKey{KernelPodInventoryErrorsMetricAttributeKeyKerneleventsPodInventoryError},
+					},
 					KernelProbeHook: KernelProbeHookMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -80,7 +85,10 @@ func TestMetricsBuilderConfig(t *testing.T) {
 				},
 				ResourceAttributes: ResourceAttributesConfig{
 					ContainerID:              ResourceAttributeConfig{Enabled: true},
+					K8sNamespaceName:         ResourceAttributeConfig{Enabled: true},
+					K8sPodName:               ResourceAttributeConfig{Enabled: true},
 					K8sPodUID:                ResourceAttributeConfig{Enabled: true},
+					K8sServiceaccountName:    ResourceAttributeConfig{Enabled: true},
 					KerneleventsCgroupPath:   ResourceAttributeConfig{Enabled: true},
 					KerneleventsSpiffeHint:   ResourceAttributeConfig{Enabled: true},
 					KerneleventsSpiffeIds:    ResourceAttributeConfig{Enabled: true},
@@ -117,6 +125,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					KernelIdentityUnresolved: KernelIdentityUnresolvedMetricConfig{
 						Enabled: false,
 					},
+					KernelPodInventoryErrors: KernelPodInventoryErrorsMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []KernelPodInventoryErrorsMetricAttributeKey{KernelPodInventoryErrorsMetricAttributeKeyKerneleventsPodInventoryError},
+					},
 					KernelProbeHook: KernelProbeHookMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -147,7 +160,10 @@ func TestMetricsBuilderConfig(t *testing.T) {
 				},
 				ResourceAttributes: ResourceAttributesConfig{
 					ContainerID:              ResourceAttributeConfig{Enabled: false},
+					K8sNamespaceName:         ResourceAttributeConfig{Enabled: false},
+					K8sPodName:               ResourceAttributeConfig{Enabled: false},
 					K8sPodUID:                ResourceAttributeConfig{Enabled: false},
+					K8sServiceaccountName:    ResourceAttributeConfig{Enabled: false},
 					KerneleventsCgroupPath:   ResourceAttributeConfig{Enabled: false},
 					KerneleventsSpiffeHint:   ResourceAttributeConfig{Enabled: false},
 					KerneleventsSpiffeIds:    ResourceAttributeConfig{Enabled: false},
@@ -160,7 +176,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(KernelEventsLostMetricConfig{}, KernelEventsLostByCgroupMetricConfig{}, KernelEventsReceivedMetricConfig{}, KernelEvidenceShedMetricConfig{}, KernelFileCreationsMetricConfig{}, KernelIdentityUnresolvedMetricConfig{}, KernelProbeHookMetricConfig{}, KernelProbeProgramsMetricConfig{}, KernelSeriesActiveMetricConfig{}, KernelSeriesOverflowedMetricConfig{}, KernelSpiffeLookupsMetricConfig{}, KernelWorkloadsActiveMetricConfig{}, KernelWorkloadsOverflowedMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(KernelEventsLostMetricConfig{}, KernelEventsLostByCgroupMetricConfig{}, KernelEventsReceivedMetricConfig{}, KernelEvidenceShedMetricConfig{}, KernelFileCreationsMetricConfig{}, KernelIdentityUnresolvedMetricConfig{}, KernelPodInventoryErrorsMetricConfig{}, KernelProbeHookMetricConfig{}, KernelProbeProgramsMetricConfig{}, KernelSeriesActiveMetricConfig{}, KernelSeriesOverflowedMetricConfig{}, KernelSpiffeLookupsMetricConfig{}, KernelWorkloadsActiveMetricConfig{}, KernelWorkloadsOverflowedMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -197,6 +213,18 @@ func TestKernelFileCreationsMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric kernel.file.creations doesn't have an attribute invalid, valid attributes: [file.path, kernelevents.directory.prefix, kernelevents.file.operation, kernelevents.hook, kernelevents.process.comm, otel.metric.overflow, process.pid, process.user.id]")
 
 	cfg = DefaultMetricsConfig().KernelFileCreations
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestKernelPodInventoryErrorsMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().KernelPodInventoryErrors
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []KernelPodInventoryErrorsMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric kernel.pod_inventory.errors doesn't have an attribute invalid, valid attributes: [kernelevents.pod_inventory.error]")
+
+	cfg = DefaultMetricsConfig().KernelPodInventoryErrors
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }
@@ -270,7 +298,10 @@ func TestResourceAttributesConfig(t *testing.T) {
 			name: "all_set",
 			want: ResourceAttributesConfig{
 				ContainerID:              ResourceAttributeConfig{Enabled: true},
+				K8sNamespaceName:         ResourceAttributeConfig{Enabled: true},
+				K8sPodName:               ResourceAttributeConfig{Enabled: true},
 				K8sPodUID:                ResourceAttributeConfig{Enabled: true},
+				K8sServiceaccountName:    ResourceAttributeConfig{Enabled: true},
 				KerneleventsCgroupPath:   ResourceAttributeConfig{Enabled: true},
 				KerneleventsSpiffeHint:   ResourceAttributeConfig{Enabled: true},
 				KerneleventsSpiffeIds:    ResourceAttributeConfig{Enabled: true},
@@ -282,7 +313,10 @@ func TestResourceAttributesConfig(t *testing.T) {
 			name: "none_set",
 			want: ResourceAttributesConfig{
 				ContainerID:              ResourceAttributeConfig{Enabled: false},
+				K8sNamespaceName:         ResourceAttributeConfig{Enabled: false},
+				K8sPodName:               ResourceAttributeConfig{Enabled: false},
 				K8sPodUID:                ResourceAttributeConfig{Enabled: false},
+				K8sServiceaccountName:    ResourceAttributeConfig{Enabled: false},
 				KerneleventsCgroupPath:   ResourceAttributeConfig{Enabled: false},
 				KerneleventsSpiffeHint:   ResourceAttributeConfig{Enabled: false},
 				KerneleventsSpiffeIds:    ResourceAttributeConfig{Enabled: false},

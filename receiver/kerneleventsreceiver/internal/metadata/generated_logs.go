@@ -319,11 +319,29 @@ func NewLogsBuilder(lbc LogsBuilderConfig, settings receiver.Settings) *LogsBuil
 	if lbc.ResourceAttributes.ContainerID.EventsExclude != nil {
 		lb.resourceAttributeExcludeFilter["container.id"] = filter.CreateFilter(lbc.ResourceAttributes.ContainerID.EventsExclude)
 	}
+	if lbc.ResourceAttributes.K8sNamespaceName.EventsInclude != nil {
+		lb.resourceAttributeIncludeFilter["k8s.namespace.name"] = filter.CreateFilter(lbc.ResourceAttributes.K8sNamespaceName.EventsInclude)
+	}
+	if lbc.ResourceAttributes.K8sNamespaceName.EventsExclude != nil {
+		lb.resourceAttributeExcludeFilter["k8s.namespace.name"] = filter.CreateFilter(lbc.ResourceAttributes.K8sNamespaceName.EventsExclude)
+	}
+	if lbc.ResourceAttributes.K8sPodName.EventsInclude != nil {
+		lb.resourceAttributeIncludeFilter["k8s.pod.name"] = filter.CreateFilter(lbc.ResourceAttributes.K8sPodName.EventsInclude)
+	}
+	if lbc.ResourceAttributes.K8sPodName.EventsExclude != nil {
+		lb.resourceAttributeExcludeFilter["k8s.pod.name"] = filter.CreateFilter(lbc.ResourceAttributes.K8sPodName.EventsExclude)
+	}
 	if lbc.ResourceAttributes.K8sPodUID.EventsInclude != nil {
 		lb.resourceAttributeIncludeFilter["k8s.pod.uid"] = filter.CreateFilter(lbc.ResourceAttributes.K8sPodUID.EventsInclude)
 	}
 	if lbc.ResourceAttributes.K8sPodUID.EventsExclude != nil {
 		lb.resourceAttributeExcludeFilter["k8s.pod.uid"] = filter.CreateFilter(lbc.ResourceAttributes.K8sPodUID.EventsExclude)
+	}
+	if lbc.ResourceAttributes.K8sServiceaccountName.EventsInclude != nil {
+		lb.resourceAttributeIncludeFilter["k8s.serviceaccount.name"] = filter.CreateFilter(lbc.ResourceAttributes.K8sServiceaccountName.EventsInclude)
+	}
+	if lbc.ResourceAttributes.K8sServiceaccountName.EventsExclude != nil {
+		lb.resourceAttributeExcludeFilter["k8s.serviceaccount.name"] = filter.CreateFilter(lbc.ResourceAttributes.K8sServiceaccountName.EventsExclude)
 	}
 	if lbc.ResourceAttributes.KerneleventsCgroupPath.EventsInclude != nil {
 		lb.resourceAttributeIncludeFilter["kernelevents.cgroup.path"] = filter.CreateFilter(lbc.ResourceAttributes.KerneleventsCgroupPath.EventsInclude)

@@ -31,7 +31,10 @@ func TestLogsBuilderAppendLogRecord(t *testing.T) {
 
 	rb := lb.NewResourceBuilder()
 	rb.SetContainerID("container.id-val")
+	rb.SetK8sNamespaceName("k8s.namespace.name-val")
+	rb.SetK8sPodName("k8s.pod.name-val")
 	rb.SetK8sPodUID("k8s.pod.uid-val")
+	rb.SetK8sServiceaccountName("k8s.serviceaccount.name-val")
 	rb.SetKerneleventsCgroupPath("kernelevents.cgroup.path-val")
 	rb.SetKerneleventsSpiffeHint("kernelevents.spiffe.hint-val")
 	rb.SetKerneleventsSpiffeIds("kernelevents.spiffe.ids-val")
@@ -144,7 +147,10 @@ func TestLogsBuilder(t *testing.T) {
 
 			rb := lb.NewResourceBuilder()
 			rb.SetContainerID("container.id-val")
+			rb.SetK8sNamespaceName("k8s.namespace.name-val")
+			rb.SetK8sPodName("k8s.pod.name-val")
 			rb.SetK8sPodUID("k8s.pod.uid-val")
+			rb.SetK8sServiceaccountName("k8s.serviceaccount.name-val")
 			rb.SetKerneleventsCgroupPath("kernelevents.cgroup.path-val")
 			rb.SetKerneleventsSpiffeHint("kernelevents.spiffe.hint-val")
 			rb.SetKerneleventsSpiffeIds("kernelevents.spiffe.ids-val")

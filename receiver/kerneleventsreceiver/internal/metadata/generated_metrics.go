@@ -154,6 +154,32 @@ var MapAttributeKerneleventsLostReason = map[string]AttributeKerneleventsLostRea
 	"program_recursion":       AttributeKerneleventsLostReasonProgramRecursion,
 }
 
+// AttributeKerneleventsPodInventoryError specifies the value kernelevents.pod_inventory.error attribute.
+type AttributeKerneleventsPodInventoryError int
+
+const (
+	_ AttributeKerneleventsPodInventoryError = iota
+	AttributeKerneleventsPodInventoryErrorPodNotFound
+	AttributeKerneleventsPodInventoryErrorAPIError
+)
+
+// String returns the string representation of the AttributeKerneleventsPodInventoryError.
+func (av AttributeKerneleventsPodInventoryError) String() string {
+	switch av {
+	case AttributeKerneleventsPodInventoryErrorPodNotFound:
+		return "pod_not_found"
+	case AttributeKerneleventsPodInventoryErrorAPIError:
+		return "api_error"
+	}
+	return ""
+}
+
+// MapAttributeKerneleventsPodInventoryError is a helper map of string to AttributeKerneleventsPodInventoryError attribute value.
+var MapAttributeKerneleventsPodInventoryError = map[string]AttributeKerneleventsPodInventoryError{
+	"pod_not_found": AttributeKerneleventsPodInventoryErrorPodNotFound,
+	"api_error":     AttributeKerneleventsPodInventoryErrorAPIError,
+}
+
 // AttributeKerneleventsSpiffeStatus specifies the value kernelevents.spiffe.status attribute.
 type AttributeKerneleventsSpiffeStatus int
 
@@ -161,6 +187,7 @@ const (
 	_ AttributeKerneleventsSpiffeStatus = iota
 	AttributeKerneleventsSpiffeStatusIssued
 	AttributeKerneleventsSpiffeStatusIssuedByUID
+	AttributeKerneleventsSpiffeStatusIssuedByPod
 	AttributeKerneleventsSpiffeStatusNoEntry
 	AttributeKerneleventsSpiffeStatusProcessGone
 	AttributeKerneleventsSpiffeStatusProcessChanged
@@ -178,6 +205,8 @@ func (av AttributeKerneleventsSpiffeStatus) String() string {
 		return "issued"
 	case AttributeKerneleventsSpiffeStatusIssuedByUID:
 		return "issued_by_uid"
+	case AttributeKerneleventsSpiffeStatusIssuedByPod:
+		return "issued_by_pod"
 	case AttributeKerneleventsSpiffeStatusNoEntry:
 		return "no_entry"
 	case AttributeKerneleventsSpiffeStatusProcessGone:
@@ -202,6 +231,7 @@ func (av AttributeKerneleventsSpiffeStatus) String() string {
 var MapAttributeKerneleventsSpiffeStatus = map[string]AttributeKerneleventsSpiffeStatus{
 	"issued":              AttributeKerneleventsSpiffeStatusIssued,
 	"issued_by_uid":       AttributeKerneleventsSpiffeStatusIssuedByUID,
+	"issued_by_pod":       AttributeKerneleventsSpiffeStatusIssuedByPod,
 	"no_entry":            AttributeKerneleventsSpiffeStatusNoEntry,
 	"process_gone":        AttributeKerneleventsSpiffeStatusProcessGone,
 	"process_changed":     AttributeKerneleventsSpiffeStatusProcessChanged,
@@ -233,6 +263,10 @@ var MetricsInfo = metricsInfo{
 	},
 	KernelIdentityUnresolved: metricInfo{
 		Name: "kernel.identity.unresolved",
+	},
+	KernelPodInventoryErrors: metricInfo{
+		Name:       "kernel.pod_inventory.errors",
+		Attributes: []string{"kernelevents.pod_inventory.error"},
 	},
 	KernelProbeHook: metricInfo{
 		Name:       "kernel.probe.hook",
@@ -267,6 +301,7 @@ type metricsInfo struct {
 	KernelEvidenceShed        metricInfo
 	KernelFileCreations       metricInfo
 	KernelIdentityUnresolved  metricInfo
+	KernelPodInventoryErrors  metricInfo
 	KernelProbeHook           metricInfo
 	KernelProbePrograms       metricInfo
 	KernelSeriesActive        metricInfo
@@ -739,6 +774,97 @@ func (m *metricKernelIdentityUnresolved) emit(metrics pmetric.MetricSlice) {
 
 func newMetricKernelIdentityUnresolved(cfg KernelIdentityUnresolvedMetricConfig) metricKernelIdentityUnresolved {
 	m := metricKernelIdentityUnresolved{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricKernelPodInventoryErrors struct {
+	data          pmetric.Metric                       // data buffer for generated metric.
+	config        KernelPodInventoryErrorsMetricConfig // metric config provided by user.
+	capacity      int                                  // max observed number of data points added to the metric.
+	aggDataPoints []int64                              // slice containing number of aggregated datapoints at each index
+}
+
+// init fills kernel.pod_inventory.errors metric with initial data.
+func (m *metricKernelPodInventoryErrors) init() {
+	m.data.SetName("kernel.pod_inventory.errors")
+	m.data.SetDescription("Errors of the node's pod inventory (identity::kubernetes), by reason: a creation whose pod could not be named (pod_not_found), a failed list or watch of the API server (api_error). Reported only with identity::kubernetes.")
+	m.data.SetUnit("{error}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricKernelPodInventoryErrors) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, kerneleventsPodInventoryErrorAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, KernelPodInventoryErrorsMetricAttributeKeyKerneleventsPodInventoryError) {
+		dp.Attributes().PutStr("kernelevents.pod_inventory.error", kerneleventsPodInventoryErrorAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricKernelPodInventoryErrors) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricKernelPodInventoryErrors) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricKernelPodInventoryErrors(cfg KernelPodInventoryErrorsMetricConfig) metricKernelPodInventoryErrors {
+	m := metricKernelPodInventoryErrors{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -1236,6 +1362,7 @@ type MetricsBuilder struct {
 	metricKernelEvidenceShed        metricKernelEvidenceShed
 	metricKernelFileCreations       metricKernelFileCreations
 	metricKernelIdentityUnresolved  metricKernelIdentityUnresolved
+	metricKernelPodInventoryErrors  metricKernelPodInventoryErrors
 	metricKernelProbeHook           metricKernelProbeHook
 	metricKernelProbePrograms       metricKernelProbePrograms
 	metricKernelSeriesActive        metricKernelSeriesActive
@@ -1274,6 +1401,7 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricKernelEvidenceShed:        newMetricKernelEvidenceShed(mbc.Metrics.KernelEvidenceShed),
 		metricKernelFileCreations:       newMetricKernelFileCreations(mbc.Metrics.KernelFileCreations),
 		metricKernelIdentityUnresolved:  newMetricKernelIdentityUnresolved(mbc.Metrics.KernelIdentityUnresolved),
+		metricKernelPodInventoryErrors:  newMetricKernelPodInventoryErrors(mbc.Metrics.KernelPodInventoryErrors),
 		metricKernelProbeHook:           newMetricKernelProbeHook(mbc.Metrics.KernelProbeHook),
 		metricKernelProbePrograms:       newMetricKernelProbePrograms(mbc.Metrics.KernelProbePrograms),
 		metricKernelSeriesActive:        newMetricKernelSeriesActive(mbc.Metrics.KernelSeriesActive),
@@ -1290,11 +1418,29 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 	if mbc.ResourceAttributes.ContainerID.MetricsExclude != nil {
 		mb.resourceAttributeExcludeFilter["container.id"] = filter.CreateFilter(mbc.ResourceAttributes.ContainerID.MetricsExclude)
 	}
+	if mbc.ResourceAttributes.K8sNamespaceName.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["k8s.namespace.name"] = filter.CreateFilter(mbc.ResourceAttributes.K8sNamespaceName.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.K8sNamespaceName.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["k8s.namespace.name"] = filter.CreateFilter(mbc.ResourceAttributes.K8sNamespaceName.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.K8sPodName.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["k8s.pod.name"] = filter.CreateFilter(mbc.ResourceAttributes.K8sPodName.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.K8sPodName.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["k8s.pod.name"] = filter.CreateFilter(mbc.ResourceAttributes.K8sPodName.MetricsExclude)
+	}
 	if mbc.ResourceAttributes.K8sPodUID.MetricsInclude != nil {
 		mb.resourceAttributeIncludeFilter["k8s.pod.uid"] = filter.CreateFilter(mbc.ResourceAttributes.K8sPodUID.MetricsInclude)
 	}
 	if mbc.ResourceAttributes.K8sPodUID.MetricsExclude != nil {
 		mb.resourceAttributeExcludeFilter["k8s.pod.uid"] = filter.CreateFilter(mbc.ResourceAttributes.K8sPodUID.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.K8sServiceaccountName.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["k8s.serviceaccount.name"] = filter.CreateFilter(mbc.ResourceAttributes.K8sServiceaccountName.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.K8sServiceaccountName.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["k8s.serviceaccount.name"] = filter.CreateFilter(mbc.ResourceAttributes.K8sServiceaccountName.MetricsExclude)
 	}
 	if mbc.ResourceAttributes.KerneleventsCgroupPath.MetricsInclude != nil {
 		mb.resourceAttributeIncludeFilter["kernelevents.cgroup.path"] = filter.CreateFilter(mbc.ResourceAttributes.KerneleventsCgroupPath.MetricsInclude)
@@ -1402,6 +1548,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricKernelEvidenceShed.emit(ils.Metrics())
 	mb.metricKernelFileCreations.emit(ils.Metrics())
 	mb.metricKernelIdentityUnresolved.emit(ils.Metrics())
+	mb.metricKernelPodInventoryErrors.emit(ils.Metrics())
 	mb.metricKernelProbeHook.emit(ils.Metrics())
 	mb.metricKernelProbePrograms.emit(ils.Metrics())
 	mb.metricKernelSeriesActive.emit(ils.Metrics())
@@ -1468,6 +1615,11 @@ func (mb *MetricsBuilder) RecordKernelFileCreationsDataPoint(ts pcommon.Timestam
 // RecordKernelIdentityUnresolvedDataPoint adds a data point to kernel.identity.unresolved metric.
 func (mb *MetricsBuilder) RecordKernelIdentityUnresolvedDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricKernelIdentityUnresolved.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordKernelPodInventoryErrorsDataPoint adds a data point to kernel.pod_inventory.errors metric.
+func (mb *MetricsBuilder) RecordKernelPodInventoryErrorsDataPoint(ts pcommon.Timestamp, val int64, kerneleventsPodInventoryErrorAttributeValue AttributeKerneleventsPodInventoryError) {
+	mb.metricKernelPodInventoryErrors.recordDataPoint(mb.startTime, ts, val, kerneleventsPodInventoryErrorAttributeValue.String())
 }
 
 // RecordKernelProbeHookDataPoint adds a data point to kernel.probe.hook metric.

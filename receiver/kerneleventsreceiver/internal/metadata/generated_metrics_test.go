@@ -70,6 +70,7 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap["kernel.events.lost"] = mb.metricKernelEventsLost.config.AggregationStrategy
 			aggMap["kernel.events.lost_by_cgroup"] = mb.metricKernelEventsLostByCgroup.config.AggregationStrategy
 			aggMap["kernel.file.creations"] = mb.metricKernelFileCreations.config.AggregationStrategy
+			aggMap["kernel.pod_inventory.errors"] = mb.metricKernelPodInventoryErrors.config.AggregationStrategy
 			aggMap["kernel.probe.hook"] = mb.metricKernelProbeHook.config.AggregationStrategy
 			aggMap["kernel.probe.programs"] = mb.metricKernelProbePrograms.config.AggregationStrategy
 			aggMap["kernel.spiffe.lookups"] = mb.metricKernelSpiffeLookups.config.AggregationStrategy
@@ -110,6 +111,12 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordKernelIdentityUnresolvedDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
+			mb.RecordKernelPodInventoryErrorsDataPoint(ts, 1, AttributeKerneleventsPodInventoryErrorPodNotFound)
+			if tt.name == "reaggregate_set" {
+				mb.RecordKernelPodInventoryErrorsDataPoint(ts, 3, AttributeKerneleventsPodInventoryErrorAPIError)
+			}
+			defaultMetricsCount++
+			allMetricsCount++
 			mb.RecordKernelProbeHookDataPoint(ts, 1, AttributeKerneleventsHookKretprobe)
 			if tt.name == "reaggregate_set" {
 				mb.RecordKernelProbeHookDataPoint(ts, 3, AttributeKerneleventsHookFexit)
@@ -141,7 +148,10 @@ func TestMetricsBuilder(t *testing.T) {
 
 			rb := mb.NewResourceBuilder()
 			rb.SetContainerID("container.id-val")
+			rb.SetK8sNamespaceName("k8s.namespace.name-val")
+			rb.SetK8sPodName("k8s.pod.name-val")
 			rb.SetK8sPodUID("k8s.pod.uid-val")
+			rb.SetK8sServiceaccountName("k8s.serviceaccount.name-val")
 			rb.SetKerneleventsCgroupPath("kernelevents.cgroup.path-val")
 			rb.SetKerneleventsSpiffeHint("kernelevents.spiffe.hint-val")
 			rb.SetKerneleventsSpiffeIds("kernelevents.spiffe.ids-val")
@@ -153,6 +163,7 @@ func TestMetricsBuilder(t *testing.T) {
 				assert.Empty(t, mb.metricKernelEventsLost.aggDataPoints)
 				assert.Empty(t, mb.metricKernelEventsLostByCgroup.aggDataPoints)
 				assert.Empty(t, mb.metricKernelFileCreations.aggDataPoints)
+				assert.Empty(t, mb.metricKernelPodInventoryErrors.aggDataPoints)
 				assert.Empty(t, mb.metricKernelProbeHook.aggDataPoints)
 				assert.Empty(t, mb.metricKernelProbePrograms.aggDataPoints)
 				assert.Empty(t, mb.metricKernelSpiffeLookups.aggDataPoints)
@@ -384,6 +395,50 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, ts, dp.Timestamp())
 					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
 					assert.Equal(t, int64(1), dp.IntValue())
+				case "kernel.pod_inventory.errors":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["kernel.pod_inventory.errors"], "Found a duplicate in the metrics slice: kernel.pod_inventory.errors")
+						validatedMetrics["kernel.pod_inventory.errors"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Errors of the node's pod inventory (identity::kubernetes), by reason: a creation whose pod could not be named (pod_not_found), a failed list or watch of the API server (api_error). Reported only with identity::kubernetes.", mi.Description())
+						assert.Equal(t, "{error}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						kerneleventsPodInventoryErrorAttrVal, ok := dp.Attributes().Get("kernelevents.pod_inventory.error")
+						assert.True(t, ok)
+						assert.Equal(t, "pod_not_found", kerneleventsPodInventoryErrorAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["kernel.pod_inventory.errors"], "Found a duplicate in the metrics slice: kernel.pod_inventory.errors")
+						validatedMetrics["kernel.pod_inventory.errors"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Errors of the node's pod inventory (identity::kubernetes), by reason: a creation whose pod could not be named (pod_not_found), a failed list or watch of the API server (api_error). Reported only with identity::kubernetes.", mi.Description())
+						assert.Equal(t, "{error}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["kernel.pod_inventory.errors"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("kernelevents.pod_inventory.error")
+						assert.False(t, ok)
+					}
 				case "kernel.probe.hook":
 					if tt.name != "reaggregate_set" {
 						assert.False(t, validatedMetrics["kernel.probe.hook"], "Found a duplicate in the metrics slice: kernel.probe.hook")

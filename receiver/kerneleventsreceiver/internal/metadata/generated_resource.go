@@ -28,10 +28,31 @@ func (rb *ResourceBuilder) SetContainerID(val string) {
 	}
 }
 
+// SetK8sNamespaceName sets provided value as "k8s.namespace.name" attribute.
+func (rb *ResourceBuilder) SetK8sNamespaceName(val string) {
+	if rb.config.K8sNamespaceName.Enabled {
+		rb.res.Attributes().PutStr("k8s.namespace.name", val)
+	}
+}
+
+// SetK8sPodName sets provided value as "k8s.pod.name" attribute.
+func (rb *ResourceBuilder) SetK8sPodName(val string) {
+	if rb.config.K8sPodName.Enabled {
+		rb.res.Attributes().PutStr("k8s.pod.name", val)
+	}
+}
+
 // SetK8sPodUID sets provided value as "k8s.pod.uid" attribute.
 func (rb *ResourceBuilder) SetK8sPodUID(val string) {
 	if rb.config.K8sPodUID.Enabled {
 		rb.res.Attributes().PutStr("k8s.pod.uid", val)
+	}
+}
+
+// SetK8sServiceaccountName sets provided value as "k8s.serviceaccount.name" attribute.
+func (rb *ResourceBuilder) SetK8sServiceaccountName(val string) {
+	if rb.config.K8sServiceaccountName.Enabled {
+		rb.res.Attributes().PutStr("k8s.serviceaccount.name", val)
 	}
 }
 

@@ -14,7 +14,10 @@ func TestResourceBuilder(t *testing.T) {
 			cfg := loadResourceAttributesConfig(t, tt)
 			rb := NewResourceBuilder(cfg)
 			rb.SetContainerID("container.id-val")
+			rb.SetK8sNamespaceName("k8s.namespace.name-val")
+			rb.SetK8sPodName("k8s.pod.name-val")
 			rb.SetK8sPodUID("k8s.pod.uid-val")
+			rb.SetK8sServiceaccountName("k8s.serviceaccount.name-val")
 			rb.SetKerneleventsCgroupPath("kernelevents.cgroup.path-val")
 			rb.SetKerneleventsSpiffeHint("kernelevents.spiffe.hint-val")
 			rb.SetKerneleventsSpiffeIds("kernelevents.spiffe.ids-val")
@@ -26,9 +29,9 @@ func TestResourceBuilder(t *testing.T) {
 
 			switch tt {
 			case "default":
-				assert.Equal(t, 7, res.Attributes().Len())
+				assert.Equal(t, 10, res.Attributes().Len())
 			case "all_set":
-				assert.Equal(t, 7, res.Attributes().Len())
+				assert.Equal(t, 10, res.Attributes().Len())
 			case "none_set":
 				assert.Equal(t, 0, res.Attributes().Len())
 				return
@@ -40,10 +43,25 @@ func TestResourceBuilder(t *testing.T) {
 			if ok {
 				assert.Equal(t, "container.id-val", containerIDAttrVal.Str())
 			}
+			k8sNamespaceNameAttrVal, ok := res.Attributes().Get("k8s.namespace.name")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "k8s.namespace.name-val", k8sNamespaceNameAttrVal.Str())
+			}
+			k8sPodNameAttrVal, ok := res.Attributes().Get("k8s.pod.name")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "k8s.pod.name-val", k8sPodNameAttrVal.Str())
+			}
 			k8sPodUIDAttrVal, ok := res.Attributes().Get("k8s.pod.uid")
 			assert.True(t, ok)
 			if ok {
 				assert.Equal(t, "k8s.pod.uid-val", k8sPodUIDAttrVal.Str())
+			}
+			k8sServiceaccountNameAttrVal, ok := res.Attributes().Get("k8s.serviceaccount.name")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "k8s.serviceaccount.name-val", k8sServiceaccountNameAttrVal.Str())
 			}
 			kerneleventsCgroupPathAttrVal, ok := res.Attributes().Get("kernelevents.cgroup.path")
 			assert.True(t, ok)
