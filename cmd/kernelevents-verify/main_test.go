@@ -5,13 +5,16 @@ package main
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"io"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -73,6 +76,13 @@ func TestRunExitStatus(t *testing.T) {
 	pubFile := filepath.Join(dir, "pub.pem")
 	require.NoError(t, os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644))
 
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), IsCA: true, BasicConstraintsValid: true,
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	ca, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, pub, key)
+	require.NoError(t, err)
+	bundleFile := filepath.Join(dir, "bundle.pem")
+	require.NoError(t, os.WriteFile(bundleFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca}), 0o644))
+
 	lines := stream(t, key, 4)
 	good := filepath.Join(dir, "good.jsonl")
 	require.NoError(t, os.WriteFile(good, bytes.Join(lines, nil), 0o644))
@@ -95,6 +105,9 @@ func TestRunExitStatus(t *testing.T) {
 		{"hole", []string{holed}, 1, "HOLE numbers 2 to 2 (1 records)"},
 		{"missing file", []string{filepath.Join(dir, "absent")}, 2, ""},
 		{"bad key", []string{"-key", good, good}, 2, ""},
+		{"bad trust bundle", []string{"-trust-bundle", good, good}, 2, ""},
+		// A trust bundle accepts SVID signatures only: a file key's is a break.
+		{"file key under a trust bundle", []string{"-trust-bundle", bundleFile, good}, 1, "not by an SVID of the trust bundle"},
 		{"bad flag", []string{"-nope"}, 2, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -30,6 +30,7 @@ import (
 	"github.com/kernelevents/kernelevents/internal/event"
 	"github.com/kernelevents/kernelevents/internal/evidence/chain"
 	"github.com/kernelevents/kernelevents/internal/identity"
+	"github.com/kernelevents/kernelevents/internal/spire"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
@@ -49,8 +50,15 @@ type EvidenceConfig struct {
 	// seals the chain (one more at shutdown).
 	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
 	// SigningKeyFile is an Ed25519 private key (PEM, PKCS #8) that signs
-	// each checkpoint; empty: checkpoints are not signed.
+	// each checkpoint; empty: checkpoints are not signed (unless
+	// SigningWorkloadSocket is set).
 	SigningKeyFile string `mapstructure:"signing_key_file"`
+	// SigningWorkloadSocket is a SPIFFE Workload API socket (the SPIRE
+	// agent's socket_path): each checkpoint is signed with the key of the
+	// collector's own X.509 SVID, the newest the agent pushed (rotation),
+	// and carries the SVID's chain. Start waits up to a minute for the
+	// first SVID. Not with SigningKeyFile.
+	SigningWorkloadSocket string `mapstructure:"signing_workload_socket"`
 	// StateFile keeps the last checkpoint of the stream, so that the next
 	// run's first checkpoint names it (a restart is a link, not a gap);
 	// empty: a new stream names no previous one.
@@ -96,7 +104,11 @@ type evidence struct {
 	previous   string    // the previous stream's last checkpoint, for the first one
 	key        ed25519.PrivateKey
 	signer     string // AttrSigner of key
+	// svid, when set (evidence::signing_workload_socket), is the
+	// collector's newest X.509 SVID, which signs the checkpoints.
+	svid func() *spire.SVID
 	stateFile  string
+	socket     string // evidence::signing_workload_socket, for the log
 	// counts returns the receiver's counts since start for a checkpoint;
 	// nil: no checkpoints.
 	counts  func() checkpointCounts
@@ -144,7 +156,7 @@ type recordExtra struct {
 
 func newEvidence(cfg EvidenceConfig, lbc metadata.LogsBuilderConfig, set receiver.Settings, offset int64, resources func(uint32) pcommon.Resource) *evidence {
 	ev := &evidence{cfg: lbc, set: set, offset: offset, resources: resources,
-		stream: newStreamID(), ckInterval: cfg.CheckpointInterval, stateFile: cfg.StateFile}
+		stream: newStreamID(), ckInterval: cfg.CheckpointInterval, stateFile: cfg.StateFile, socket: cfg.SigningWorkloadSocket}
 	ev.bucket = newRateLimit(cfg.MaxRecordsPerSecond)
 	ev.reset()
 	return ev
@@ -470,12 +482,15 @@ func (ev *evidence) seal(out plog.Logs) {
 		it.lr.Attributes().PutStr(chain.AttrPrev, ev.head.String())
 		ev.head, ev.scratch = chain.Sum(ev.scratch, it.lr, it.res)
 		if it.lr.EventName() == chain.EventCheckpoint {
-			if ev.key != nil {
+			switch {
+			case ev.key != nil:
 				// The signer is covered, the signature is not.
 				it.lr.Attributes().PutStr(chain.AttrSigner, ev.signer)
 				ev.head, ev.scratch = chain.Sum(ev.scratch, it.lr, it.res)
 				_, sig := chain.Sign(ev.key, ev.head)
 				it.lr.Attributes().PutStr(chain.AttrSignature, sig)
+			case ev.svid != nil:
+				ev.signSVID(it)
 			}
 			ck = it
 		}
@@ -488,6 +503,36 @@ func (ev *evidence) seal(out plog.Logs) {
 	}
 	clear(items)
 	ev.items = items[:0]
+}
+
+// signSVID signs the checkpoint it with the newest SVID: its SPIFFE ID
+// and chain are covered, the signature is not. Without an SVID valid at the
+// checkpoint's time the checkpoint stays unsigned (and is said in the log):
+// the verifier reports it.
+func (ev *evidence) signSVID(it *chainItem) {
+	s := ev.svid()
+	at := it.lr.Timestamp().AsTime()
+	if s == nil || at.After(s.Chain[0].NotAfter) || at.Before(s.Chain[0].NotBefore) {
+		ev.set.Logger.Warn("No X.509 SVID valid now: this evidence checkpoint is not signed",
+			zap.Uint64("seq", it.seq), zap.String("evidence::signing_workload_socket", ev.socket))
+		return
+	}
+	signer, certs := chain.SVIDSigner(s.ID, s.Chain)
+	a := it.lr.Attributes()
+	a.PutStr(chain.AttrSigner, signer)
+	cs := a.PutEmptySlice(chain.AttrSignerChain)
+	cs.EnsureCapacity(len(certs))
+	for _, c := range certs {
+		cs.AppendEmpty().SetStr(c)
+	}
+	ev.head, ev.scratch = chain.Sum(ev.scratch, it.lr, it.res)
+	sig, err := chain.SignSVID(s.Key, ev.head)
+	if err != nil {
+		ev.set.Logger.Warn("Signing an evidence checkpoint with the X.509 SVID failed: it is not signed",
+			zap.Uint64("seq", it.seq), zap.String("spiffe_id", s.ID), zap.Error(err))
+		return
+	}
+	a.PutStr(chain.AttrSignature, sig)
 }
 
 // end ends the stream: nothing more is recorded or taken.

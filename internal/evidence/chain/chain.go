@@ -8,9 +8,14 @@
 package chain // import "github.com/kernelevents/kernelevents/internal/evidence/chain"
 
 import (
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/pem"
@@ -20,6 +25,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -55,6 +61,10 @@ const (
 	AttrFinal     = "kernelevents.evidence.checkpoint.final"
 	AttrPrevious  = "kernelevents.evidence.checkpoint.previous"
 	AttrSigner    = "kernelevents.evidence.checkpoint.signer"
+	// AttrSignerChain is, on a checkpoint signed with an X.509 SVID, the
+	// SVID's certificate chain, leaf first, each certificate's DER in
+	// standard base64.
+	AttrSignerChain = "kernelevents.evidence.checkpoint.signer_chain"
 	// AttrSignature is the only attribute the canonical form leaves out.
 	AttrSignature = "kernelevents.evidence.checkpoint.signature"
 )
@@ -223,8 +233,12 @@ func appendValue(b []byte, v pcommon.Value) []byte {
 // signContext precedes the hash in what a checkpoint's signature signs.
 const signContext = "kernelevents.evidence.checkpoint.v1\x00"
 
-// SignerPrefix precedes the hex public key in AttrSigner.
+// SignerPrefix precedes the hex public key in AttrSigner for a file key.
 const SignerPrefix = "ed25519:"
+
+// SVIDSignerPrefix precedes the SPIFFE ID in AttrSigner for a checkpoint
+// signed with the key of an X.509 SVID (AttrSignerChain holds the SVID).
+const SVIDSignerPrefix = "x509-svid:"
 
 // SignedMessage is what a checkpoint's signature signs: a context string
 // and the SHA-256 of the checkpoint's canonical form (the chain head the
@@ -240,35 +254,171 @@ func Sign(key ed25519.PrivateKey, h Hash) (signer, signature string) {
 	return SignerPrefix + hex.EncodeToString(pub), hex.EncodeToString(ed25519.Sign(key, SignedMessage(h)))
 }
 
+// SVIDSigner is what AttrSigner and AttrSignerChain hold for an X.509
+// SVID with the SPIFFE ID id and the certificate chain certs (leaf first):
+// both are set before the checkpoint is hashed, so the signature covers them.
+func SVIDSigner(id string, certs []*x509.Certificate) (signer string, chain []string) {
+	chain = make([]string, len(certs))
+	for i, c := range certs {
+		chain[i] = base64.StdEncoding.EncodeToString(c.Raw)
+	}
+	return SVIDSignerPrefix + id, chain
+}
+
+// SignSVID signs the checkpoint whose canonical form hashes to h with an
+// SVID's key: ECDSA (ASN.1 DER) or RSA (PKCS #1 v1.5) over the SHA-256 of
+// SignedMessage, or Ed25519 over SignedMessage itself; hex.
+func SignSVID(key crypto.Signer, h Hash) (string, error) {
+	msg := SignedMessage(h)
+	var sig []byte
+	var err error
+	if _, ok := key.Public().(ed25519.PublicKey); ok {
+		sig, err = key.Sign(rand.Reader, msg, crypto.Hash(0))
+	} else {
+		d := sha256.Sum256(msg)
+		sig, err = key.Sign(rand.Reader, d[:], crypto.SHA256)
+	}
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(sig), nil
+}
+
 // ErrUnsigned is returned by Verify for a checkpoint without a signature.
 var ErrUnsigned = errors.New("checkpoint not signed")
 
+// Trust is what the verifier trusts; zero: each checkpoint is checked
+// against the key it names (integrity, not who signed).
+type Trust struct {
+	// Key: checkpoints signed with a file key must be signed with this one.
+	Key ed25519.PublicKey
+	// Roots: checkpoints signed with an X.509 SVID must carry a chain that
+	// verifies to these roots (a SPIFFE trust bundle) at the checkpoint's
+	// time.
+	Roots *x509.CertPool
+}
+
+// Signature is a checkpoint's signature and what names its signer, as
+// written.
+type Signature struct {
+	Signer, Value string
+	Chain         []string  // AttrSignerChain
+	Time          time.Time // the checkpoint's time: an SVID must be valid then
+}
+
 // Verify checks the signature of the checkpoint whose canonical form hashes
-// to h, with the signer's attributes as written. It returns the signer's
-// public key; trusted, when not nil, must be that key.
-func Verify(h Hash, signer, signature string, trusted ed25519.PublicKey) (ed25519.PublicKey, error) {
-	if signature == "" {
-		return nil, ErrUnsigned
+// to h. With trust set, a checkpoint signed by a scheme that trust does not
+// name fails.
+func Verify(h Hash, sig Signature, trust Trust) error {
+	if sig.Value == "" {
+		return ErrUnsigned
 	}
-	hexKey, ok := strings.CutPrefix(signer, SignerPrefix)
+	raw, err := hex.DecodeString(sig.Value)
+	if err != nil {
+		return fmt.Errorf("signature: %w", err)
+	}
+	if id, ok := strings.CutPrefix(sig.Signer, SVIDSignerPrefix); ok {
+		return verifySVID(h, id, sig, raw, trust)
+	}
+	hexKey, ok := strings.CutPrefix(sig.Signer, SignerPrefix)
 	if !ok {
-		return nil, fmt.Errorf("signer %q: not %s<hex key>", signer, SignerPrefix)
+		return fmt.Errorf("signer %q: neither %s<hex key> nor %s<SPIFFE ID>", sig.Signer, SignerPrefix, SVIDSignerPrefix)
 	}
 	pub, err := hex.DecodeString(hexKey)
 	if err != nil || len(pub) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("signer %q: not an Ed25519 public key", signer)
+		return fmt.Errorf("signer %q: not an Ed25519 public key", sig.Signer)
 	}
-	sig, err := hex.DecodeString(signature)
-	if err != nil {
-		return nil, fmt.Errorf("signature: %w", err)
+	switch {
+	case trust.Key != nil && !trust.Key.Equal(ed25519.PublicKey(pub)):
+		return fmt.Errorf("signed by %s, not the trusted key", sig.Signer)
+	case trust.Key == nil && trust.Roots != nil:
+		return fmt.Errorf("signed by the file key %s, not by an SVID of the trust bundle", sig.Signer)
 	}
-	if trusted != nil && !trusted.Equal(ed25519.PublicKey(pub)) {
-		return pub, fmt.Errorf("signed by %s, not the trusted key", signer)
+	if !ed25519.Verify(pub, SignedMessage(h), raw) {
+		return errors.New("signature does not match")
 	}
-	if !ed25519.Verify(pub, SignedMessage(h), sig) {
-		return pub, errors.New("signature does not match")
+	return nil
+}
+
+func verifySVID(h Hash, id string, sig Signature, raw []byte, trust Trust) error {
+	if len(sig.Chain) == 0 {
+		return fmt.Errorf("signer %q: no %s", sig.Signer, AttrSignerChain)
 	}
-	return pub, nil
+	certs := make([]*x509.Certificate, len(sig.Chain))
+	for i, c := range sig.Chain {
+		der, err := base64.StdEncoding.DecodeString(c)
+		if err == nil {
+			certs[i], err = x509.ParseCertificate(der)
+		}
+		if err != nil {
+			return fmt.Errorf("%s[%d]: %w", AttrSignerChain, i, err)
+		}
+	}
+	leaf := certs[0]
+	named := false
+	for _, u := range leaf.URIs {
+		named = named || u.String() == id
+	}
+	if !named {
+		return fmt.Errorf("signer %q: the certificate is not an SVID of %s", sig.Signer, id)
+	}
+	switch {
+	case trust.Roots != nil:
+		inter := x509.NewCertPool()
+		for _, c := range certs[1:] {
+			inter.AddCert(c)
+		}
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: trust.Roots, Intermediates: inter, CurrentTime: sig.Time,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+			return fmt.Errorf("signer %s: not an SVID of the trust bundle at %s: %w", id, sig.Time.UTC().Format(time.RFC3339), err)
+		}
+	case trust.Key != nil:
+		return fmt.Errorf("signed by the SVID %s, not the trusted key", id)
+	}
+	msg := SignedMessage(h)
+	d := sha256.Sum256(msg)
+	ok := false
+	switch pub := leaf.PublicKey.(type) {
+	case *ecdsa.PublicKey:
+		ok = ecdsa.VerifyASN1(pub, d[:], raw)
+	case *rsa.PublicKey:
+		ok = rsa.VerifyPKCS1v15(pub, crypto.SHA256, d[:], raw) == nil
+	case ed25519.PublicKey:
+		ok = ed25519.Verify(pub, msg, raw)
+	default:
+		return fmt.Errorf("signer %s: a %T key", id, pub)
+	}
+	if !ok {
+		return errors.New("signature does not match")
+	}
+	return nil
+}
+
+// ReadTrustBundle reads a SPIFFE trust bundle's X.509 roots from PEM
+// certificates (spire-server bundle show).
+func ReadTrustBundle(pemBytes []byte) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	n := 0
+	for {
+		var blk *pem.Block
+		blk, pemBytes = pem.Decode(pemBytes)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d: %w", n+1, err)
+		}
+		pool.AddCert(c)
+		n++
+	}
+	if n == 0 {
+		return nil, errors.New("no PEM CERTIFICATE block")
+	}
+	return pool, nil
 }
 
 // ReadPrivateKey reads an Ed25519 private key from PEM (PKCS #8, "PRIVATE
