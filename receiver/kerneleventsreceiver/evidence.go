@@ -106,9 +106,9 @@ type evidence struct {
 	signer     string // AttrSigner of key
 	// svid, when set (evidence::signing_workload_socket), is the
 	// collector's newest X.509 SVID, which signs the checkpoints.
-	svid func() *spire.SVID
-	stateFile  string
-	socket     string // evidence::signing_workload_socket, for the log
+	svid      func() *spire.SVID
+	stateFile string
+	socket    string // evidence::signing_workload_socket, for the log
 	// counts returns the receiver's counts since start for a checkpoint;
 	// nil: no checkpoints.
 	counts  func() checkpointCounts

@@ -76,7 +76,7 @@ type kernelEventsReceiver struct {
 	idLag     lagStats      // reader → identity known (table and evidence)
 	emitMu    sync.Mutex    // serializes emit between the ticker and Shutdown
 
-	spire       *spire.Client // nil without identity::spire (spire.go)
+	spire       *spire.Client     // nil without identity::spire (spire.go)
 	svid        *spire.SVIDSource // nil without evidence::signing_workload_socket (spire.go)
 	spireDone   chan struct{}
 	spireCancel context.CancelFunc

@@ -81,8 +81,8 @@ type Stream struct {
 	SignedValid, SignedBad, Unsigned uint64
 	// Signers are the signers of the valid signatures (AttrSigner: the
 	// file key or the SPIFFE ID of the SVID), in order of first use.
-	Signers []string
-	ShedSeen                         uint64 // shed numbers the gap records state
+	Signers  []string
+	ShedSeen uint64 // shed numbers the gap records state
 	// The last checkpoint in order: what the receiver declared.
 	LastCheckpoint                     uint64
 	HaveCheckpoint, Final              bool
