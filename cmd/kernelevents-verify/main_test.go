@@ -50,7 +50,7 @@ func stream(t testing.TB, key ed25519.PrivateKey, n int) [][]byte {
 			a.PutBool(chain.AttrFinal, true)
 			a.PutStr(chain.AttrSigner, chain.SignerPrefix+hexKey(key))
 		}
-		prev, _ = chain.Sum(nil, lr, rl.Resource())
+		prev = chain.Sum(lr, rl.Resource())
 		if i == n {
 			_, sig := chain.Sign(key, prev)
 			a.PutStr(chain.AttrSignature, sig)

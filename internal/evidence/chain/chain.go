@@ -24,7 +24,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -109,43 +108,71 @@ const magic = "kernelevents.evidence.v1\x00"
 // values, 'm' a map, 'e' empty); a map is its u32 count then each key (str)
 // and value in the byte order of the keys.
 func Canonical(b []byte, lr plog.LogRecord, res pcommon.Resource) []byte {
+	var h Hasher
+	return h.Canonical(b, lr, res)
+}
+
+// Sum is the SHA-256 of lr's canonical form.
+func Sum(lr plog.LogRecord, res pcommon.Resource) Hash {
+	var h Hasher
+	return h.Sum(lr, res)
+}
+
+// Hasher makes canonical forms and their hashes with scratch space kept
+// from one record to the next: no allocation per record once warm. Not
+// safe for concurrent use; the zero Hasher is ready.
+type Hasher struct {
+	buf   []byte
+	maps  []*mapScratch // by nesting depth
+	depth int
+	names []string
+}
+
+// Sum is the SHA-256 of lr's canonical form.
+func (h *Hasher) Sum(lr plog.LogRecord, res pcommon.Resource) Hash {
+	h.buf = h.Canonical(h.buf[:0], lr, res)
+	return sha256.Sum256(h.buf)
+}
+
+// Canonical appends the canonical form of lr, on resource res, to b (the
+// package's Canonical).
+func (h *Hasher) Canonical(b []byte, lr plog.LogRecord, res pcommon.Resource) []byte {
 	b = append(b, magic...)
 	b = binary.BigEndian.AppendUint64(b, uint64(lr.Timestamp()))
 	b = binary.BigEndian.AppendUint64(b, uint64(lr.ObservedTimestamp()))
 	b = binary.BigEndian.AppendUint32(b, uint32(lr.SeverityNumber()))
 	b = appendStr(b, lr.SeverityText())
 	b = appendStr(b, lr.EventName())
-	b = appendValue(b, lr.Body())
-	b = appendMap(b, lr.Attributes(), AttrSignature)
+	b = h.appendValue(b, lr.Body())
+	b = h.appendMap(b, lr.Attributes(), AttrSignature)
 
-	keys, _ := lr.Attributes().Get(AttrResourceKeys)
-	var names []string
-	if keys.Type() == pcommon.ValueTypeSlice {
+	names := h.names[:0]
+	if keys, ok := lr.Attributes().Get(AttrResourceKeys); ok && keys.Type() == pcommon.ValueTypeSlice {
 		s := keys.Slice()
 		for i := 0; i < s.Len(); i++ {
-			names = append(names, s.At(i).AsString())
+			if v := s.At(i); v.Type() == pcommon.ValueTypeStr {
+				names = append(names, v.Str())
+			} else {
+				names = append(names, v.AsString())
+			}
 		}
 	}
-	slices.Sort(names)
+	if !slices.IsSorted(names) { // the receiver writes them sorted
+		slices.Sort(names)
+	}
 	names = slices.Compact(names)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(names)))
 	ra := res.Attributes()
 	for _, k := range names {
 		b = appendStr(b, k)
 		if v, ok := ra.Get(k); ok {
-			b = appendValue(b, v)
+			b = h.appendValue(b, v)
 		} else {
 			b = append(b, 'x')
 		}
 	}
+	h.names = names[:0]
 	return b
-}
-
-// Sum is the SHA-256 of lr's canonical form; buf is scratch space, returned
-// for reuse.
-func Sum(buf []byte, lr plog.LogRecord, res pcommon.Resource) (Hash, []byte) {
-	buf = Canonical(buf[:0], lr, res)
-	return sha256.Sum256(buf), buf
 }
 
 func appendStr(b []byte, s string) []byte {
@@ -159,47 +186,88 @@ type kv struct {
 	v pcommon.Value
 }
 
-// kvPool holds appendMap's scratch: a record's attributes sorted without
-// an allocation per record.
-var kvPool = sync.Pool{New: func() any { s := make([]kv, 0, 32); return &s }}
+// mapScratch is appendMap's scratch at one nesting depth: a map's
+// attributes, and the byte orders of the last few key sequences seen.
+// Records of one event have the same keys in the same order, record after
+// record, so the order is sorted once and then recognised: comparing a key
+// with the one remembered is a pointer comparison when both are the same
+// constant.
+type mapScratch struct {
+	attrs  []kv
+	shapes [4]shape
+	next   int // the shape replaced next
+}
 
-func appendMap(b []byte, m pcommon.Map, skip string) []byte {
-	p := kvPool.Get().(*[]kv)
-	attrs := (*p)[:0]
-	defer func() {
-		clear(attrs)
-		*p = attrs[:0]
-		kvPool.Put(p)
-	}()
+type shape struct {
+	keys  []string
+	order []uint8
+}
+
+// maxSorted bounds the maps whose order is remembered; larger ones are
+// sorted each time.
+const maxSorted = 64
+
+func (h *Hasher) appendMap(b []byte, m pcommon.Map, skip string) []byte {
+	if h.depth == len(h.maps) {
+		h.maps = append(h.maps, &mapScratch{})
+	}
+	sc := h.maps[h.depth]
+	h.depth++
+	defer func() { h.depth-- }()
+	attrs := sc.attrs[:0]
 	for k, v := range m.All() {
 		if k != skip {
 			attrs = append(attrs, kv{k, v})
 		}
 	}
+	sc.attrs = attrs[:0] // kept until the next map at this depth
 	b = binary.BigEndian.AppendUint32(b, uint32(len(attrs)))
-	if len(attrs) > 64 {
+	if len(attrs) > maxSorted {
 		slices.SortFunc(attrs, func(x, y kv) int { return strings.Compare(x.k, y.k) })
 		for _, a := range attrs {
-			b = appendValue(appendStr(b, a.k), a.v)
+			b = h.appendValue(appendStr(b, a.k), a.v)
 		}
 		return b
 	}
-	// Insertion sort of indexes on the stack: a few dozen keys, often
-	// nearly sorted, and no pointer moved.
-	var order [64]uint8
-	for i := range attrs {
-		order[i] = uint8(i)
-		for j := i; j > 0 && attrs[order[j]].k < attrs[order[j-1]].k; j-- {
-			order[j], order[j-1] = order[j-1], order[j]
-		}
-	}
-	for _, i := range order[:len(attrs)] {
-		b = appendValue(appendStr(b, attrs[i].k), attrs[i].v)
+	for _, i := range sc.order(attrs) {
+		b = h.appendValue(appendStr(b, attrs[i].k), attrs[i].v)
 	}
 	return b
 }
 
-func appendValue(b []byte, v pcommon.Value) []byte {
+// order returns the indexes of attrs in the byte order of their keys.
+func (sc *mapScratch) order(attrs []kv) []uint8 {
+	for i := range sc.shapes {
+		sh := &sc.shapes[i]
+		if len(sh.keys) != len(attrs) || sh.order == nil {
+			continue
+		}
+		same := true
+		for j := range attrs {
+			if attrs[j].k != sh.keys[j] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return sh.order
+		}
+	}
+	sh := &sc.shapes[sc.next]
+	sc.next = (sc.next + 1) % len(sc.shapes)
+	sh.keys, sh.order = sh.keys[:0], sh.order[:0]
+	// Insertion sort of indexes: a few dozen keys, often nearly sorted.
+	for i := range attrs {
+		sh.keys = append(sh.keys, attrs[i].k)
+		sh.order = append(sh.order, uint8(i))
+		for j := i; j > 0 && attrs[sh.order[j]].k < attrs[sh.order[j-1]].k; j-- {
+			sh.order[j], sh.order[j-1] = sh.order[j-1], sh.order[j]
+		}
+	}
+	return sh.order
+}
+
+func (h *Hasher) appendValue(b []byte, v pcommon.Value) []byte {
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
 		return appendStr(append(b, 's'), v.Str())
@@ -220,11 +288,11 @@ func appendValue(b []byte, v pcommon.Value) []byte {
 		s := v.Slice()
 		b = binary.BigEndian.AppendUint32(append(b, 'a'), uint32(s.Len()))
 		for i := 0; i < s.Len(); i++ {
-			b = appendValue(b, s.At(i))
+			b = h.appendValue(b, s.At(i))
 		}
 		return b
 	case pcommon.ValueTypeMap:
-		return appendMap(append(b, 'm'), v.Map(), "")
+		return h.appendMap(append(b, 'm'), v.Map(), "")
 	default:
 		return append(b, 'e')
 	}

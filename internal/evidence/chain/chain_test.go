@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"math/big"
+	mrand "math/rand/v2"
 	"net/url"
 	"testing"
 	"time"
@@ -108,7 +109,7 @@ func TestCanonicalBytes(t *testing.T) {
 // TestCanonicalCovers: what the receiver wrote changes the hash; a resource
 // attribute added downstream and the signature do not.
 func TestCanonicalCovers(t *testing.T) {
-	base := func() Hash { lr, res := first(sample()); h, _ := Sum(nil, lr, res); return h }()
+	base := func() Hash { lr, res := first(sample()); return Sum(lr, res) }()
 	for name, f := range map[string]func(plog.LogRecord, pcommon.Resource){
 		"time":            func(lr plog.LogRecord, _ pcommon.Resource) { lr.SetTimestamp(lr.Timestamp() + 1) },
 		"observed":        func(lr plog.LogRecord, _ pcommon.Resource) { lr.SetObservedTimestamp(1) },
@@ -129,7 +130,7 @@ func TestCanonicalCovers(t *testing.T) {
 	} {
 		lr, res := first(sample())
 		f(lr, res)
-		h, _ := Sum(nil, lr, res)
+		h := Sum(lr, res)
 		assert.NotEqual(t, base, h, name)
 	}
 	for name, f := range map[string]func(plog.LogRecord, pcommon.Resource){
@@ -143,7 +144,7 @@ func TestCanonicalCovers(t *testing.T) {
 	} {
 		lr, res := first(sample())
 		f(lr, res)
-		h, _ := Sum(nil, lr, res)
+		h := Sum(lr, res)
 		assert.Equal(t, base, h, name)
 	}
 }
@@ -228,4 +229,40 @@ func TestSignVerifySVID(t *testing.T) {
 	require.NoError(t, Verify(h, s, Trust{Roots: pool}))
 	_, err = ReadTrustBundle([]byte("not pem"))
 	assert.ErrorContains(t, err, "no PEM CERTIFICATE")
+}
+
+// TestCanonicalKeyOrders: records whose attributes were put in any order
+// have one canonical form, whatever order the records before them had (the
+// sorted orders appendMap remembers), and a different key set another.
+func TestCanonicalKeyOrders(t *testing.T) {
+	keys := []string{"file.path", "process.pid", "user.id", "a", "zz", "kernelevents.evidence.seq", "m"}
+	record := func(perm []int, drop int) (plog.LogRecord, pcommon.Resource) {
+		ld := plog.NewLogs()
+		rl := ld.ResourceLogs().AppendEmpty()
+		lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+		for _, i := range perm {
+			if i != drop {
+				lr.Attributes().PutStr(keys[i], "v"+keys[i])
+			}
+		}
+		return lr, rl.Resource()
+	}
+	ident := []int{0, 1, 2, 3, 4, 5, 6}
+	sum := func(lr plog.LogRecord, res pcommon.Resource) Hash { return Sum(lr, res) }
+	base, dropped := sum(record(ident, -1)), sum(record(ident, 3))
+	require.NotEqual(t, base, dropped)
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	for i := range 500 {
+		perm := rng.Perm(len(keys))
+		drop := -1
+		if i%3 == 0 {
+			drop = 3
+		}
+		got := sum(record(perm, drop))
+		if drop < 0 {
+			require.Equal(t, base, got, "order %v", perm)
+		} else {
+			require.Equal(t, dropped, got, "order %v without a", perm)
+		}
+	}
 }

@@ -134,7 +134,7 @@ type Report struct {
 	Streams         []*Stream
 	streams         map[string]*Stream
 	opts            Options
-	scratch         []byte
+	hasher          chain.Hasher
 	bytes           uint64
 	lastProgress    time.Time
 }
@@ -262,7 +262,7 @@ func (r *Report) record(lr plog.LogRecord, res pcommon.Resource) {
 		return
 	}
 	e := &entry{seq: uint64(seqV.Int()), event: lr.EventName(), observed: lr.ObservedTimestamp().AsTime()}
-	e.hash, r.scratch = chain.Sum(r.scratch, lr, res)
+	e.hash = r.hasher.Sum(lr, res)
 	var err error
 	if e.prev, err = chain.ParseHash(attr(attrs, chain.AttrPrev).AsString()); err != nil {
 		s.brk(e.seq, "record %d: %s: %v", e.seq, chain.AttrPrev, err)
