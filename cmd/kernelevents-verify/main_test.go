@@ -90,6 +90,14 @@ func TestRunExitStatus(t *testing.T) {
 	rotA, rotB := filepath.Join(dir, "a.jsonl"), filepath.Join(dir, "b.jsonl")
 	require.NoError(t, os.WriteFile(rotA, lines[4], 0o644))
 	require.NoError(t, os.WriteFile(rotB, bytes.Join(lines[:4], nil), 0o644))
+	// A record without its resource keys: altered, not a crash.
+	ld, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(lines[2])
+	require.NoError(t, err)
+	ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().Remove(chain.AttrResourceKeys)
+	noKeys, err := (&plog.JSONMarshaler{}).MarshalLogs(ld)
+	require.NoError(t, err)
+	unkeyed := filepath.Join(dir, "unkeyed.jsonl")
+	require.NoError(t, os.WriteFile(unkeyed, bytes.Join([][]byte{lines[0], lines[1], append(noKeys, '\n'), lines[3], lines[4]}, nil), 0o644))
 	holed := filepath.Join(dir, "holed.jsonl")
 	require.NoError(t, os.WriteFile(holed, bytes.Join(append(append([][]byte{}, lines[:2]...), lines[3:]...), nil), 0o644))
 
@@ -103,6 +111,7 @@ func TestRunExitStatus(t *testing.T) {
 		{"rotated", []string{rotA, rotB}, 0, "OK"},
 		{"stdin", []string{"-key", pubFile}, 0, "OK"},
 		{"hole", []string{holed}, 1, "HOLE numbers 2 to 2 (1 records)"},
+		{"resource keys removed", []string{unkeyed}, 1, "record 3 does not follow record 2"},
 		{"missing file", []string{filepath.Join(dir, "absent")}, 2, ""},
 		{"bad key", []string{"-key", good, good}, 2, ""},
 		{"bad trust bundle", []string{"-trust-bundle", good, good}, 2, ""},
