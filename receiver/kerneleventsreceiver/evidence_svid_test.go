@@ -58,7 +58,9 @@ func svidStream(t *testing.T, svid *spire.SVID, now time.Time, n int) [][]byte {
 	t.Helper()
 	ev := newEvidence(EvidenceConfig{CheckpointInterval: time.Hour, SigningWorkloadSocket: "/run/spire/agent.sock"}, metadata.DefaultLogsBuilderConfig(),
 		receivertest.NewNopSettings(metadata.Type), 0, goldenResource)
-	ev.counts = func() checkpointCounts { return checkpointCounts{uint64(n), map[string]uint64{"ring_buffer_full": 0}, nil} }
+	ev.counts = func() checkpointCounts {
+		return checkpointCounts{uint64(n), map[string]uint64{"ring_buffer_full": 0}, nil}
+	}
 	ev.svid = func() *spire.SVID { return svid }
 	e := &event.Event{TimeNs: 1, CgroupID: 77, TGID: 100, TID: 101, Hook: event.HookTracepoint, Comm: []byte("writer")}
 	for i := range n {
