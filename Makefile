@@ -69,7 +69,7 @@ define hash_generated
 find $(GENERATED) -type f | LC_ALL=C sort | xargs sha256sum
 endef
 
-.PHONY: all generate check-generated check-format format build run test unit check lint-go spire vmtest fuzz bench soak deploy-check lint clean tracefs \
+.PHONY: all generate check-generated check-format format build run test unit check lint-go spire vmtest fuzz bench soak soak-memory deploy-check lint clean tracefs \
 	image image-test deb deb-test newcomer-test release bench-vm k8s k8s-test
 
 # deps-TARGET: install (as root) or name the Debian packages TARGET needs.
@@ -216,6 +216,15 @@ SOAK_TIME ?= 10m
 soak: deps-soak build tracefs
 	KERNELEVENTS_COLLECTOR=$(COLLECTOR) KERNELEVENTS_SOAK=$(SOAK_TIME) KE_RING_BUFFER_SIZE=4MiB KE_WAKEUP_BYTES=256KiB \
 		$(GO) test -count=1 -v -timeout 0 -run '^TestCollectorOverload$$' ./internal/e2etest/
+
+## soak-memory: not in make test. The evidence memory soak (bench/soak.sh):
+## the collector with the chain and signed checkpoints on under a steady
+## SOAK_RATE (300) creations a second for SOAK_MEMORY_TIME seconds (an
+## hour), RSS and Go heap every minute into _build/soak/samples.tsv, and
+## their slope after a 5-minute warm-up.
+SOAK_MEMORY_TIME ?= 3600
+soak-memory: build tracefs
+	SOAK_TIME=$(SOAK_MEMORY_TIME) KERNELEVENTS_COLLECTOR=$(COLLECTOR) bash bench/soak.sh
 
 ## lint: formatting, vet, golangci-lint (.golangci.yml: the linters, and the
 ## import boundary: receiver/ uses internal/'s stage packages only), and a

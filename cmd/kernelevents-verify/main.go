@@ -8,7 +8,7 @@
 // checkpoint signatures, and the losses the receiver declared against those
 // in transport. It exits 1 on any break, 2 on bad usage or unreadable input.
 //
-//	kernelevents-verify [-key pub.pem] [-allow-open] [-window N] FILE...
+//	kernelevents-verify [-key pub.pem] [-trust-bundle bundle.pem] [-allow-open] [-window N] FILE...
 //
 // See the README, "Proving the evidence is complete", and
 // docs/evidence-chain.md.
@@ -31,6 +31,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("kernelevents-verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	keyFile := fs.String("key", "", "Ed25519 public key (PEM, openssl pkey -pubout) every checkpoint must be signed with; without it signatures are checked against the key each checkpoint names")
+	bundleFile := fs.String("trust-bundle", "", "SPIFFE trust bundle (PEM certificates, spire-server bundle show) the X.509 SVID of every checkpoint must verify to at the checkpoint's time")
 	allowOpen := fs.Bool("allow-open", false, "accept streams without their final checkpoint (a collector still running)")
 	window := fs.Int("window", verify.DefaultWindow, "records held per stream waiting for a lower number before the missing ones are a hole")
 	progress := fs.Duration("progress", 5*time.Second, "progress on stderr this often (0: none)")
@@ -52,6 +53,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "kernelevents-verify: -key %s: %v\n", *keyFile, err)
+			return 2
+		}
+	}
+	if *bundleFile != "" {
+		b, err := os.ReadFile(*bundleFile)
+		if err == nil {
+			opts.Roots, err = chain.ReadTrustBundle(b)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "kernelevents-verify: -trust-bundle %s: %v\n", *bundleFile, err)
 			return 2
 		}
 	}

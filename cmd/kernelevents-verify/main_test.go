@@ -5,13 +5,16 @@ package main
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"io"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -47,7 +50,7 @@ func stream(t testing.TB, key ed25519.PrivateKey, n int) [][]byte {
 			a.PutBool(chain.AttrFinal, true)
 			a.PutStr(chain.AttrSigner, chain.SignerPrefix+hexKey(key))
 		}
-		prev, _ = chain.Sum(nil, lr, rl.Resource())
+		prev = chain.Sum(lr, rl.Resource())
 		if i == n {
 			_, sig := chain.Sign(key, prev)
 			a.PutStr(chain.AttrSignature, sig)
@@ -73,6 +76,13 @@ func TestRunExitStatus(t *testing.T) {
 	pubFile := filepath.Join(dir, "pub.pem")
 	require.NoError(t, os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644))
 
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), IsCA: true, BasicConstraintsValid: true,
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	ca, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, pub, key)
+	require.NoError(t, err)
+	bundleFile := filepath.Join(dir, "bundle.pem")
+	require.NoError(t, os.WriteFile(bundleFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca}), 0o644))
+
 	lines := stream(t, key, 4)
 	good := filepath.Join(dir, "good.jsonl")
 	require.NoError(t, os.WriteFile(good, bytes.Join(lines, nil), 0o644))
@@ -80,6 +90,14 @@ func TestRunExitStatus(t *testing.T) {
 	rotA, rotB := filepath.Join(dir, "a.jsonl"), filepath.Join(dir, "b.jsonl")
 	require.NoError(t, os.WriteFile(rotA, lines[4], 0o644))
 	require.NoError(t, os.WriteFile(rotB, bytes.Join(lines[:4], nil), 0o644))
+	// A record without its resource keys: altered, not a crash.
+	ld, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(lines[2])
+	require.NoError(t, err)
+	ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().Remove(chain.AttrResourceKeys)
+	noKeys, err := (&plog.JSONMarshaler{}).MarshalLogs(ld)
+	require.NoError(t, err)
+	unkeyed := filepath.Join(dir, "unkeyed.jsonl")
+	require.NoError(t, os.WriteFile(unkeyed, bytes.Join([][]byte{lines[0], lines[1], append(noKeys, '\n'), lines[3], lines[4]}, nil), 0o644))
 	holed := filepath.Join(dir, "holed.jsonl")
 	require.NoError(t, os.WriteFile(holed, bytes.Join(append(append([][]byte{}, lines[:2]...), lines[3:]...), nil), 0o644))
 
@@ -93,8 +111,12 @@ func TestRunExitStatus(t *testing.T) {
 		{"rotated", []string{rotA, rotB}, 0, "OK"},
 		{"stdin", []string{"-key", pubFile}, 0, "OK"},
 		{"hole", []string{holed}, 1, "HOLE numbers 2 to 2 (1 records)"},
+		{"resource keys removed", []string{unkeyed}, 1, "record 3 does not follow record 2"},
 		{"missing file", []string{filepath.Join(dir, "absent")}, 2, ""},
 		{"bad key", []string{"-key", good, good}, 2, ""},
+		{"bad trust bundle", []string{"-trust-bundle", good, good}, 2, ""},
+		// A trust bundle accepts SVID signatures only: a file key's is a break.
+		{"file key under a trust bundle", []string{"-trust-bundle", bundleFile, good}, 1, "not by an SVID of the trust bundle"},
 		{"bad flag", []string{"-nope"}, 2, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

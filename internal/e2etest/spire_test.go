@@ -5,13 +5,28 @@
 package e2etest
 
 import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kernelevents/kernelevents/internal/evidence/chain"
+	"github.com/kernelevents/kernelevents/internal/evidence/verify"
 	"github.com/kernelevents/kernelevents/internal/identity"
 	"github.com/kernelevents/kernelevents/internal/spire"
 	"github.com/kernelevents/kernelevents/internal/spire/spiretest"
@@ -75,4 +90,86 @@ func TestCollectorSpireIdentities(t *testing.T) {
 		v, ok := promValue(text, "kernel_spiffe_lookups_total", fmt.Sprintf("kernelevents_spiffe_status=%q", identity.SPIFFEAgentUnavailable))
 		return ok && v >= 1
 	}, 30*time.Second, 200*time.Millisecond, "kernel_spiffe_lookups_total{agent_unavailable} never counted")
+}
+
+// TestCollectorEvidenceSignedBySVID: the ocb collector with
+// evidence::signing_workload_socket on a real SPIRE agent signs its
+// checkpoints with the X.509 SVID SPIRE issued to it (uid 0's entry); the
+// stored stream verifies against the server's trust bundle, every
+// checkpoint signed by the collector's SPIFFE ID, and fails against another
+// bundle.
+func TestCollectorEvidenceSignedBySVID(t *testing.T) {
+	collectorPath(t)
+	s := spiretest.Start(t)
+	s.CreateEntry(spiretest.CollectorID, "", "unix:uid:0")
+	// The agent has the entry once it issues this process (uid 0) the SVID.
+	src, err := spire.WatchSVID(s.WorkloadSocket, 100*time.Millisecond, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, err = src.Wait(ctx)
+	require.NoError(t, err)
+	require.NoError(t, src.Close())
+
+	dir := testutil.TempDir(t)
+	out := filepath.Join(testutil.TempDir(t), "evidence.jsonl")
+	c := startCollector(t, "e2e-evidence-collector.yaml", dir, withEnv("KE_EVIDENCE_FILE="+out, "KE_EVIDENCE_SVID_SOCKET="+s.WorkloadSocket))
+	testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{
+		{Kind: testutil.OpOpenat, Path: "a"}, {Kind: testutil.OpOpenat, Path: "b"}, {Kind: testutil.OpOpenat, Path: "c"},
+	}})
+	require.Eventually(t, func() bool {
+		paths, err := evidenceRecords(out)
+		return err == nil && len(paths) == 3
+	}, 30*time.Second, 200*time.Millisecond)
+	require.NoError(t, c.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-c.exited:
+		require.NoError(t, err, "the collector exits 0 on SIGTERM")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the collector did not exit within 30s of SIGTERM")
+	}
+	stored, err := os.ReadFile(out)
+	require.NoError(t, err)
+	require.Contains(t, string(stored), chain.AttrSignerChain)
+
+	roots, err := chain.ReadTrustBundle(s.TrustBundle())
+	require.NoError(t, err)
+	r, err := verify.Run(bytes.NewReader(stored), verify.Options{Roots: roots})
+	require.NoError(t, err)
+	var report strings.Builder
+	r.Write(&report)
+	t.Log(report.String())
+	require.True(t, r.OK())
+	require.Len(t, r.Streams, 1)
+	st := r.Streams[0]
+	assert.True(t, st.Final)
+	assert.Equal(t, uint64(3), st.Created)
+	assert.NotZero(t, st.SignedValid)
+	assert.Equal(t, st.Checkpoints, st.SignedValid)
+	assert.Equal(t, []string{chain.SVIDSignerPrefix + spiretest.CollectorID}, st.Signers)
+
+	// Another trust domain's bundle: every signature is refused.
+	wrong, err := chain.ReadTrustBundle(otherCA(t))
+	require.NoError(t, err)
+	r, err = verify.Run(bytes.NewReader(stored), verify.Options{Roots: wrong})
+	require.NoError(t, err)
+	report.Reset()
+	r.Write(&report)
+	assert.False(t, r.OK(), report.String())
+	assert.Zero(t, r.Streams[0].SignedValid)
+	assert.Equal(t, r.Streams[0].Checkpoints, r.Streams[0].SignedBad)
+	assert.Contains(t, report.String(), "not an SVID of the trust bundle")
+}
+
+// otherCA is a PEM trust bundle of a CA that issued nothing here.
+func otherCA(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "another trust domain"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	require.NoError(t, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

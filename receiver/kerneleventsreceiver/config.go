@@ -222,6 +222,14 @@ func (cfg *Config) Validate() error {
 			bad("evidence::signing_key_file", "must be an Ed25519 private key in PEM (PKCS #8; openssl genpkey -algorithm ed25519): %v", err)
 		}
 	}
+	if sock := cfg.Evidence.SigningWorkloadSocket; sock != "" {
+		switch {
+		case cfg.Evidence.SigningKeyFile != "":
+			bad("evidence::signing_workload_socket", "must not be set with evidence::signing_key_file (one signer)")
+		case !filepath.IsAbs(sock):
+			bad("evidence::signing_workload_socket", "%q must be an absolute path (the SPIRE agent's socket_path)", sock)
+		}
+	}
 	if cfg.Identity.CacheTTL <= 0 {
 		bad("identity::cache_ttl", "must be positive")
 	}

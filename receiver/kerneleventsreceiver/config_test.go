@@ -106,6 +106,11 @@ func TestValidateNamesEachKey(t *testing.T) {
 		{"evidence checkpoint", func(c *Config) { c.Evidence.CheckpointInterval = 0 }, "evidence::checkpoint_interval:"},
 		{"evidence key missing", func(c *Config) { c.Evidence.SigningKeyFile = "/nonexistent/evidence.key" }, "evidence::signing_key_file:"},
 		{"evidence key not a key", func(c *Config) { c.Evidence.SigningKeyFile = "testdata/config.yaml" }, "evidence::signing_key_file:"},
+		{"evidence workload socket relative", func(c *Config) { c.Evidence.SigningWorkloadSocket = "agent.sock" }, "evidence::signing_workload_socket:"},
+		{"evidence two signers", func(c *Config) {
+			c.Evidence.SigningWorkloadSocket = "/run/spire/agent.sock"
+			c.Evidence.SigningKeyFile = "/nonexistent/evidence.key"
+		}, "evidence::signing_workload_socket: must not be set with evidence::signing_key_file"},
 	}
 	// Every key that can hold an invalid value has a case above; keys that
 	// cannot are listed here with the reason. A new key fails this test

@@ -30,6 +30,7 @@ import (
 	"github.com/kernelevents/kernelevents/internal/event"
 	"github.com/kernelevents/kernelevents/internal/evidence/chain"
 	"github.com/kernelevents/kernelevents/internal/identity"
+	"github.com/kernelevents/kernelevents/internal/spire"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
@@ -49,8 +50,15 @@ type EvidenceConfig struct {
 	// seals the chain (one more at shutdown).
 	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
 	// SigningKeyFile is an Ed25519 private key (PEM, PKCS #8) that signs
-	// each checkpoint; empty: checkpoints are not signed.
+	// each checkpoint; empty: checkpoints are not signed (unless
+	// SigningWorkloadSocket is set).
 	SigningKeyFile string `mapstructure:"signing_key_file"`
+	// SigningWorkloadSocket is a SPIFFE Workload API socket (the SPIRE
+	// agent's socket_path): each checkpoint is signed with the key of the
+	// collector's own X.509 SVID, the newest the agent pushed (rotation),
+	// and carries the SVID's chain. Start waits up to a minute for the
+	// first SVID. Not with SigningKeyFile.
+	SigningWorkloadSocket string `mapstructure:"signing_workload_socket"`
 	// StateFile keeps the last checkpoint of the stream, so that the next
 	// run's first checkpoint names it (a restart is a link, not a gap);
 	// empty: a new stream names no previous one.
@@ -96,14 +104,20 @@ type evidence struct {
 	previous   string    // the previous stream's last checkpoint, for the first one
 	key        ed25519.PrivateKey
 	signer     string // AttrSigner of key
-	stateFile  string
+	// svid, when set (evidence::signing_workload_socket), is the
+	// collector's newest X.509 SVID, which signs the checkpoints.
+	svid      func() *spire.SVID
+	stateFile string
+	socket    string // evidence::signing_workload_socket, for the log
 	// counts returns the receiver's counts since start for a checkpoint;
 	// nil: no checkpoints.
 	counts  func() checkpointCounts
-	done    bool   // the stream ended: its final checkpoint was taken
-	noChain bool   // benchmarks only: the cost of the chain
-	scratch []byte // canonical forms
+	done    bool         // the stream ended: its final checkpoint was taken
+	noChain bool         // benchmarks only: the cost of the chain
+	hasher  chain.Hasher // canonical forms and their hashes
 	items   []chainItem
+	sorted  []chainItem // inOrder's result, items' twin
+	slots   []int32     // inOrder's places by number
 }
 
 // checkpointCounts are the counts since start a checkpoint states beside
@@ -144,7 +158,7 @@ type recordExtra struct {
 
 func newEvidence(cfg EvidenceConfig, lbc metadata.LogsBuilderConfig, set receiver.Settings, offset int64, resources func(uint32) pcommon.Resource) *evidence {
 	ev := &evidence{cfg: lbc, set: set, offset: offset, resources: resources,
-		stream: newStreamID(), ckInterval: cfg.CheckpointInterval, stateFile: cfg.StateFile}
+		stream: newStreamID(), ckInterval: cfg.CheckpointInterval, stateFile: cfg.StateFile, socket: cfg.SigningWorkloadSocket}
 	ev.bucket = newRateLimit(cfg.MaxRecordsPerSecond)
 	ev.reset()
 	return ev
@@ -310,7 +324,7 @@ func (ev *evidence) closeGap(now time.Time) {
 // finish sets what the generated builder does not on the records of g,
 // emitted in ld, and puts them back in recording order: the builder emits
 // one event's records after the other's, each in recording order.
-func (g *evidenceGroup) finish(ld plog.Logs, stream string) {
+func (g *evidenceGroup) finish(ld plog.Logs, stream string, chained bool) {
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		sls := rls.At(i).ScopeLogs()
@@ -340,8 +354,14 @@ func (g *evidenceGroup) finish(ld plog.Logs, stream string) {
 				}
 				lr.SetObservedTimestamp(x.observed)
 				lr.Body().SetStr(x.body)
-				lr.Attributes().PutStr(chain.AttrStream, stream)
-				lr.Attributes().PutInt(chain.AttrSeq, int64(x.seq))
+				// Room for the chain's four attributes at once (stream and
+				// number here, resource keys and previous hash in seal).
+				a := lr.Attributes()
+				if chained {
+					a.EnsureCapacity(a.Len() + 4)
+				}
+				a.PutStr(chain.AttrStream, stream)
+				a.PutInt(chain.AttrSeq, int64(x.seq))
 				seq[k] = x.seq
 			}
 			if !slices.IsSorted(seq) {
@@ -385,7 +405,7 @@ func (ev *evidence) take(final bool, now time.Time) (plog.Logs, bool) {
 		// Emit empties the builder (its resource filters, resource_attributes::
 		// <name>::events_include/exclude, may drop the whole group).
 		ld := g.lb.Emit(metadata.WithLogsResource(g.res))
-		g.finish(ld, ev.stream)
+		g.finish(ld, ev.stream, !ev.noChain)
 		ld.ResourceLogs().MoveAndAppendTo(out.ResourceLogs())
 		if len(ev.free) < maxFreeBuilders {
 			ev.free = append(ev.free, g.lb)
@@ -465,19 +485,22 @@ func (ev *evidence) seal(out plog.Logs) {
 			}
 		}
 	}
-	slices.SortFunc(items, func(a, b chainItem) int { return cmp.Compare(a.seq, b.seq) })
+	items = ev.inOrder(items)
 	var ck *chainItem
 	for i := range items {
 		it := &items[i]
 		it.lr.Attributes().PutStr(chain.AttrPrev, ev.head.String())
-		ev.head, ev.scratch = chain.Sum(ev.scratch, it.lr, it.res)
+		ev.head = ev.hasher.Sum(it.lr, it.res)
 		if it.lr.EventName() == chain.EventCheckpoint {
-			if ev.key != nil {
+			switch {
+			case ev.key != nil:
 				// The signer is covered, the signature is not.
 				it.lr.Attributes().PutStr(chain.AttrSigner, ev.signer)
-				ev.head, ev.scratch = chain.Sum(ev.scratch, it.lr, it.res)
+				ev.head = ev.hasher.Sum(it.lr, it.res)
 				_, sig := chain.Sign(ev.key, ev.head)
 				it.lr.Attributes().PutStr(chain.AttrSignature, sig)
+			case ev.svid != nil:
+				ev.signSVID(it)
 			}
 			ck = it
 		}
@@ -490,6 +513,75 @@ func (ev *evidence) seal(out plog.Logs) {
 	}
 	clear(items)
 	ev.items = items[:0]
+}
+
+// signSVID signs the checkpoint it with the newest SVID: its SPIFFE ID
+// and chain are covered, the signature is not. Without an SVID valid at the
+// checkpoint's time the checkpoint stays unsigned (and is said in the log):
+// the verifier reports it.
+func (ev *evidence) signSVID(it *chainItem) {
+	s := ev.svid()
+	at := it.lr.Timestamp().AsTime()
+	if s == nil || at.After(s.Chain[0].NotAfter) || at.Before(s.Chain[0].NotBefore) {
+		ev.set.Logger.Warn("No X.509 SVID valid now: this evidence checkpoint is not signed",
+			zap.Uint64("seq", it.seq), zap.String("evidence::signing_workload_socket", ev.socket))
+		return
+	}
+	signer, certs := chain.SVIDSigner(s.ID, s.Chain)
+	a := it.lr.Attributes()
+	a.PutStr(chain.AttrSigner, signer)
+	cs := a.PutEmptySlice(chain.AttrSignerChain)
+	cs.EnsureCapacity(len(certs))
+	for _, c := range certs {
+		cs.AppendEmpty().SetStr(c)
+	}
+	ev.head = ev.hasher.Sum(it.lr, it.res)
+	sig, err := chain.SignSVID(s.Key, ev.head)
+	if err != nil {
+		ev.set.Logger.Warn("Signing an evidence checkpoint with the X.509 SVID failed: it is not signed",
+			zap.Uint64("seq", it.seq), zap.String("spiffe_id", s.ID), zap.Error(err))
+		return
+	}
+	a.PutStr(chain.AttrSignature, sig)
+}
+
+// inOrder returns items in the order of their numbers. A take's numbers
+// are nearly contiguous (only shed numbers are missing, and a gap record
+// stands for a run of them), so they are placed by number in one pass; a
+// sort when they are not.
+func (ev *evidence) inOrder(items []chainItem) []chainItem {
+	if len(items) < 2 {
+		return items
+	}
+	lo, hi := items[0].seq, items[0].seq
+	for _, it := range items[1:] {
+		lo, hi = min(lo, it.seq), max(hi, it.seq)
+	}
+	span := hi - lo + 1
+	if span > uint64(4*len(items)) {
+		slices.SortFunc(items, func(a, b chainItem) int { return cmp.Compare(a.seq, b.seq) })
+		return items
+	}
+	if cap(ev.slots) < int(span) {
+		ev.slots = make([]int32, span)
+	}
+	slots := ev.slots[:span]
+	for i := range slots {
+		slots[i] = -1
+	}
+	for i, it := range items {
+		slots[it.seq-lo] = int32(i)
+	}
+	sorted := ev.sorted[:0]
+	for _, i := range slots {
+		if i >= 0 {
+			sorted = append(sorted, items[i])
+		}
+	}
+	// The two buffers trade places: items is the next sorted's room.
+	clear(items)
+	ev.sorted = items[:0]
+	return sorted
 }
 
 // end ends the stream: nothing more is recorded or taken.

@@ -79,6 +79,7 @@ type kernelEventsReceiver struct {
 
 	spire       *spire.Client      // nil without identity::spire (spire.go)
 	pods        *k8spods.Inventory // nil without identity::kubernetes (pods.go)
+	svid        *spire.SVIDSource  // nil without evidence::signing_workload_socket (spire.go)
 	spireDone   chan struct{}
 	spireCancel context.CancelFunc
 }
@@ -116,6 +117,19 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		if key, err = readSigningKey(f); err != nil {
 			return fmt.Errorf("start kernel_events receiver: evidence::signing_key_file: %w", err)
 		}
+	}
+	started := false
+	if sock := r.cfg.Evidence.SigningWorkloadSocket; sock != "" && r.logs != nil {
+		src, err := r.watchSVID(sock)
+		if err != nil {
+			return fmt.Errorf("start kernel_events receiver: evidence::signing_workload_socket: %w", err)
+		}
+		r.svid = src
+		defer func() {
+			if !started {
+				r.stopSVID()
+			}
+		}()
 	}
 	var err error
 	if opts.ExcludeCgroupIDs, err = r.cfg.excludeCgroupIDs(identity.CgroupV2Root()); err != nil {
@@ -222,6 +236,9 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		if key != nil {
 			r.evidence.setKey(key)
 		}
+		if r.svid != nil {
+			r.evidence.svid = r.svid.Current
+		}
 		if f := r.cfg.Evidence.StateFile; f != "" {
 			prev, err := readState(f)
 			if err != nil {
@@ -230,7 +247,7 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 			}
 			r.evidence.previous = prev
 		}
-		r.set.Logger.Info("Evidence stream", zap.String("stream", r.evidence.stream), zap.Bool("signed", r.evidence.key != nil),
+		r.set.Logger.Info("Evidence stream", zap.String("stream", r.evidence.stream), zap.Bool("signed", r.evidence.key != nil || r.svid != nil),
 			zap.String("previous", r.evidence.previous))
 		r.logsDone = make(chan struct{})
 		logsCtx, logsCancel := context.WithCancel(ctx)
@@ -246,6 +263,7 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 	if r.rules != nil {
 		r.rules.start(ctx, r.cfg.Identity.ReloadInterval)
 	}
+	started = true
 	return nil
 }
 
@@ -285,6 +303,7 @@ func (r *kernelEventsReceiver) shutdown(ctx context.Context) error {
 	if r.evidence != nil && !r.evidence.ended() {
 		r.flushLogs(ctx, true)
 	}
+	r.stopSVID() // after the final checkpoint, which it signs
 	r.cancel = nil
 	return err
 }

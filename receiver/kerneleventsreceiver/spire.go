@@ -128,6 +128,41 @@ func (r *kernelEventsReceiver) stopSpire() {
 	}
 }
 
+// svidWait bounds how long Start waits for the collector's first X.509
+// SVID (evidence::signing_workload_socket): a SPIRE agent issues it within
+// seconds of its first sync with the server.
+const svidWait = time.Minute
+
+// watchSVID follows the collector's own X.509 SVID on the Workload API
+// socket and waits for the first one.
+func (r *kernelEventsReceiver) watchSVID(socket string) (*spire.SVIDSource, error) {
+	src, err := spire.WatchSVID(socket, time.Second, func(err error) {
+		r.set.Logger.Warn("The Workload API stream of the collector's X.509 SVID failed; reopening it (checkpoints are signed with the newest SVID while it is valid)",
+			zap.String("evidence::signing_workload_socket", socket), zap.Error(err))
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), svidWait)
+	defer cancel()
+	s, err := src.Wait(ctx)
+	if err != nil {
+		src.Close()
+		return nil, fmt.Errorf("%s: %w", socket, err)
+	}
+	r.set.Logger.Info("Evidence checkpoints are signed with the collector's X.509 SVID", zap.String("spiffe_id", s.ID),
+		zap.Time("expires", s.Chain[0].NotAfter))
+	return src, nil
+}
+
+// stopSVID stops following the SVID.
+func (r *kernelEventsReceiver) stopSVID() {
+	if r.svid != nil {
+		r.svid.Close()
+		r.svid = nil
+	}
+}
+
 // appendSpiffe adds the SPIFFE facts known at the creation to an evidence
 // record's options, so that the record alone says which identity created
 // the file.

@@ -8,9 +8,14 @@
 package chain // import "github.com/kernelevents/kernelevents/internal/evidence/chain"
 
 import (
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/pem"
@@ -19,7 +24,7 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -55,6 +60,10 @@ const (
 	AttrFinal     = "kernelevents.evidence.checkpoint.final"
 	AttrPrevious  = "kernelevents.evidence.checkpoint.previous"
 	AttrSigner    = "kernelevents.evidence.checkpoint.signer"
+	// AttrSignerChain is, on a checkpoint signed with an X.509 SVID, the
+	// SVID's certificate chain, leaf first, each certificate's DER in
+	// standard base64.
+	AttrSignerChain = "kernelevents.evidence.checkpoint.signer_chain"
 	// AttrSignature is the only attribute the canonical form leaves out.
 	AttrSignature = "kernelevents.evidence.checkpoint.signature"
 )
@@ -99,43 +108,71 @@ const magic = "kernelevents.evidence.v1\x00"
 // values, 'm' a map, 'e' empty); a map is its u32 count then each key (str)
 // and value in the byte order of the keys.
 func Canonical(b []byte, lr plog.LogRecord, res pcommon.Resource) []byte {
+	var h Hasher
+	return h.Canonical(b, lr, res)
+}
+
+// Sum is the SHA-256 of lr's canonical form.
+func Sum(lr plog.LogRecord, res pcommon.Resource) Hash {
+	var h Hasher
+	return h.Sum(lr, res)
+}
+
+// Hasher makes canonical forms and their hashes with scratch space kept
+// from one record to the next: no allocation per record once warm. Not
+// safe for concurrent use; the zero Hasher is ready.
+type Hasher struct {
+	buf   []byte
+	maps  []*mapScratch // by nesting depth
+	depth int
+	names []string
+}
+
+// Sum is the SHA-256 of lr's canonical form.
+func (h *Hasher) Sum(lr plog.LogRecord, res pcommon.Resource) Hash {
+	h.buf = h.Canonical(h.buf[:0], lr, res)
+	return sha256.Sum256(h.buf)
+}
+
+// Canonical appends the canonical form of lr, on resource res, to b (the
+// package's Canonical).
+func (h *Hasher) Canonical(b []byte, lr plog.LogRecord, res pcommon.Resource) []byte {
 	b = append(b, magic...)
 	b = binary.BigEndian.AppendUint64(b, uint64(lr.Timestamp()))
 	b = binary.BigEndian.AppendUint64(b, uint64(lr.ObservedTimestamp()))
 	b = binary.BigEndian.AppendUint32(b, uint32(lr.SeverityNumber()))
 	b = appendStr(b, lr.SeverityText())
 	b = appendStr(b, lr.EventName())
-	b = appendValue(b, lr.Body())
-	b = appendMap(b, lr.Attributes(), AttrSignature)
+	b = h.appendValue(b, lr.Body())
+	b = h.appendMap(b, lr.Attributes(), AttrSignature)
 
-	keys, _ := lr.Attributes().Get(AttrResourceKeys)
-	var names []string
-	if keys.Type() == pcommon.ValueTypeSlice {
+	names := h.names[:0]
+	if keys, ok := lr.Attributes().Get(AttrResourceKeys); ok && keys.Type() == pcommon.ValueTypeSlice {
 		s := keys.Slice()
 		for i := 0; i < s.Len(); i++ {
-			names = append(names, s.At(i).AsString())
+			if v := s.At(i); v.Type() == pcommon.ValueTypeStr {
+				names = append(names, v.Str())
+			} else {
+				names = append(names, v.AsString())
+			}
 		}
 	}
-	slices.Sort(names)
+	if !slices.IsSorted(names) { // the receiver writes them sorted
+		slices.Sort(names)
+	}
 	names = slices.Compact(names)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(names)))
 	ra := res.Attributes()
 	for _, k := range names {
 		b = appendStr(b, k)
 		if v, ok := ra.Get(k); ok {
-			b = appendValue(b, v)
+			b = h.appendValue(b, v)
 		} else {
 			b = append(b, 'x')
 		}
 	}
+	h.names = names[:0]
 	return b
-}
-
-// Sum is the SHA-256 of lr's canonical form; buf is scratch space, returned
-// for reuse.
-func Sum(buf []byte, lr plog.LogRecord, res pcommon.Resource) (Hash, []byte) {
-	buf = Canonical(buf[:0], lr, res)
-	return sha256.Sum256(buf), buf
 }
 
 func appendStr(b []byte, s string) []byte {
@@ -149,47 +186,88 @@ type kv struct {
 	v pcommon.Value
 }
 
-// kvPool holds appendMap's scratch: a record's attributes sorted without
-// an allocation per record.
-var kvPool = sync.Pool{New: func() any { s := make([]kv, 0, 32); return &s }}
+// mapScratch is appendMap's scratch at one nesting depth: a map's
+// attributes, and the byte orders of the last few key sequences seen.
+// Records of one event have the same keys in the same order, record after
+// record, so the order is sorted once and then recognised: comparing a key
+// with the one remembered is a pointer comparison when both are the same
+// constant.
+type mapScratch struct {
+	attrs  []kv
+	shapes [4]shape
+	next   int // the shape replaced next
+}
 
-func appendMap(b []byte, m pcommon.Map, skip string) []byte {
-	p := kvPool.Get().(*[]kv)
-	attrs := (*p)[:0]
-	defer func() {
-		clear(attrs)
-		*p = attrs[:0]
-		kvPool.Put(p)
-	}()
+type shape struct {
+	keys  []string
+	order []uint8
+}
+
+// maxSorted bounds the maps whose order is remembered; larger ones are
+// sorted each time.
+const maxSorted = 64
+
+func (h *Hasher) appendMap(b []byte, m pcommon.Map, skip string) []byte {
+	if h.depth == len(h.maps) {
+		h.maps = append(h.maps, &mapScratch{})
+	}
+	sc := h.maps[h.depth]
+	h.depth++
+	defer func() { h.depth-- }()
+	attrs := sc.attrs[:0]
 	for k, v := range m.All() {
 		if k != skip {
 			attrs = append(attrs, kv{k, v})
 		}
 	}
+	sc.attrs = attrs[:0] // kept until the next map at this depth
 	b = binary.BigEndian.AppendUint32(b, uint32(len(attrs)))
-	if len(attrs) > 64 {
+	if len(attrs) > maxSorted {
 		slices.SortFunc(attrs, func(x, y kv) int { return strings.Compare(x.k, y.k) })
 		for _, a := range attrs {
-			b = appendValue(appendStr(b, a.k), a.v)
+			b = h.appendValue(appendStr(b, a.k), a.v)
 		}
 		return b
 	}
-	// Insertion sort of indexes on the stack: a few dozen keys, often
-	// nearly sorted, and no pointer moved.
-	var order [64]uint8
-	for i := range attrs {
-		order[i] = uint8(i)
-		for j := i; j > 0 && attrs[order[j]].k < attrs[order[j-1]].k; j-- {
-			order[j], order[j-1] = order[j-1], order[j]
-		}
-	}
-	for _, i := range order[:len(attrs)] {
-		b = appendValue(appendStr(b, attrs[i].k), attrs[i].v)
+	for _, i := range sc.order(attrs) {
+		b = h.appendValue(appendStr(b, attrs[i].k), attrs[i].v)
 	}
 	return b
 }
 
-func appendValue(b []byte, v pcommon.Value) []byte {
+// order returns the indexes of attrs in the byte order of their keys.
+func (sc *mapScratch) order(attrs []kv) []uint8 {
+	for i := range sc.shapes {
+		sh := &sc.shapes[i]
+		if len(sh.keys) != len(attrs) || sh.order == nil {
+			continue
+		}
+		same := true
+		for j := range attrs {
+			if attrs[j].k != sh.keys[j] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return sh.order
+		}
+	}
+	sh := &sc.shapes[sc.next]
+	sc.next = (sc.next + 1) % len(sc.shapes)
+	sh.keys, sh.order = sh.keys[:0], sh.order[:0]
+	// Insertion sort of indexes: a few dozen keys, often nearly sorted.
+	for i := range attrs {
+		sh.keys = append(sh.keys, attrs[i].k)
+		sh.order = append(sh.order, uint8(i))
+		for j := i; j > 0 && attrs[sh.order[j]].k < attrs[sh.order[j-1]].k; j-- {
+			sh.order[j], sh.order[j-1] = sh.order[j-1], sh.order[j]
+		}
+	}
+	return sh.order
+}
+
+func (h *Hasher) appendValue(b []byte, v pcommon.Value) []byte {
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
 		return appendStr(append(b, 's'), v.Str())
@@ -210,11 +288,11 @@ func appendValue(b []byte, v pcommon.Value) []byte {
 		s := v.Slice()
 		b = binary.BigEndian.AppendUint32(append(b, 'a'), uint32(s.Len()))
 		for i := 0; i < s.Len(); i++ {
-			b = appendValue(b, s.At(i))
+			b = h.appendValue(b, s.At(i))
 		}
 		return b
 	case pcommon.ValueTypeMap:
-		return appendMap(append(b, 'm'), v.Map(), "")
+		return h.appendMap(append(b, 'm'), v.Map(), "")
 	default:
 		return append(b, 'e')
 	}
@@ -223,8 +301,12 @@ func appendValue(b []byte, v pcommon.Value) []byte {
 // signContext precedes the hash in what a checkpoint's signature signs.
 const signContext = "kernelevents.evidence.checkpoint.v1\x00"
 
-// SignerPrefix precedes the hex public key in AttrSigner.
+// SignerPrefix precedes the hex public key in AttrSigner for a file key.
 const SignerPrefix = "ed25519:"
+
+// SVIDSignerPrefix precedes the SPIFFE ID in AttrSigner for a checkpoint
+// signed with the key of an X.509 SVID (AttrSignerChain holds the SVID).
+const SVIDSignerPrefix = "x509-svid:"
 
 // SignedMessage is what a checkpoint's signature signs: a context string
 // and the SHA-256 of the checkpoint's canonical form (the chain head the
@@ -240,35 +322,171 @@ func Sign(key ed25519.PrivateKey, h Hash) (signer, signature string) {
 	return SignerPrefix + hex.EncodeToString(pub), hex.EncodeToString(ed25519.Sign(key, SignedMessage(h)))
 }
 
+// SVIDSigner is what AttrSigner and AttrSignerChain hold for an X.509
+// SVID with the SPIFFE ID id and the certificate chain certs (leaf first):
+// both are set before the checkpoint is hashed, so the signature covers them.
+func SVIDSigner(id string, certs []*x509.Certificate) (signer string, chain []string) {
+	chain = make([]string, len(certs))
+	for i, c := range certs {
+		chain[i] = base64.StdEncoding.EncodeToString(c.Raw)
+	}
+	return SVIDSignerPrefix + id, chain
+}
+
+// SignSVID signs the checkpoint whose canonical form hashes to h with an
+// SVID's key: ECDSA (ASN.1 DER) or RSA (PKCS #1 v1.5) over the SHA-256 of
+// SignedMessage, or Ed25519 over SignedMessage itself; hex.
+func SignSVID(key crypto.Signer, h Hash) (string, error) {
+	msg := SignedMessage(h)
+	var sig []byte
+	var err error
+	if _, ok := key.Public().(ed25519.PublicKey); ok {
+		sig, err = key.Sign(rand.Reader, msg, crypto.Hash(0))
+	} else {
+		d := sha256.Sum256(msg)
+		sig, err = key.Sign(rand.Reader, d[:], crypto.SHA256)
+	}
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(sig), nil
+}
+
 // ErrUnsigned is returned by Verify for a checkpoint without a signature.
 var ErrUnsigned = errors.New("checkpoint not signed")
 
+// Trust is what the verifier trusts; zero: each checkpoint is checked
+// against the key it names (integrity, not who signed).
+type Trust struct {
+	// Key: checkpoints signed with a file key must be signed with this one.
+	Key ed25519.PublicKey
+	// Roots: checkpoints signed with an X.509 SVID must carry a chain that
+	// verifies to these roots (a SPIFFE trust bundle) at the checkpoint's
+	// time.
+	Roots *x509.CertPool
+}
+
+// Signature is a checkpoint's signature and what names its signer, as
+// written.
+type Signature struct {
+	Signer, Value string
+	Chain         []string  // AttrSignerChain
+	Time          time.Time // the checkpoint's time: an SVID must be valid then
+}
+
 // Verify checks the signature of the checkpoint whose canonical form hashes
-// to h, with the signer's attributes as written. It returns the signer's
-// public key; trusted, when not nil, must be that key.
-func Verify(h Hash, signer, signature string, trusted ed25519.PublicKey) (ed25519.PublicKey, error) {
-	if signature == "" {
-		return nil, ErrUnsigned
+// to h. With trust set, a checkpoint signed by a scheme that trust does not
+// name fails.
+func Verify(h Hash, sig Signature, trust Trust) error {
+	if sig.Value == "" {
+		return ErrUnsigned
 	}
-	hexKey, ok := strings.CutPrefix(signer, SignerPrefix)
+	raw, err := hex.DecodeString(sig.Value)
+	if err != nil {
+		return fmt.Errorf("signature: %w", err)
+	}
+	if id, ok := strings.CutPrefix(sig.Signer, SVIDSignerPrefix); ok {
+		return verifySVID(h, id, sig, raw, trust)
+	}
+	hexKey, ok := strings.CutPrefix(sig.Signer, SignerPrefix)
 	if !ok {
-		return nil, fmt.Errorf("signer %q: not %s<hex key>", signer, SignerPrefix)
+		return fmt.Errorf("signer %q: neither %s<hex key> nor %s<SPIFFE ID>", sig.Signer, SignerPrefix, SVIDSignerPrefix)
 	}
 	pub, err := hex.DecodeString(hexKey)
 	if err != nil || len(pub) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("signer %q: not an Ed25519 public key", signer)
+		return fmt.Errorf("signer %q: not an Ed25519 public key", sig.Signer)
 	}
-	sig, err := hex.DecodeString(signature)
-	if err != nil {
-		return nil, fmt.Errorf("signature: %w", err)
+	switch {
+	case trust.Key != nil && !trust.Key.Equal(ed25519.PublicKey(pub)):
+		return fmt.Errorf("signed by %s, not the trusted key", sig.Signer)
+	case trust.Key == nil && trust.Roots != nil:
+		return fmt.Errorf("signed by the file key %s, not by an SVID of the trust bundle", sig.Signer)
 	}
-	if trusted != nil && !trusted.Equal(ed25519.PublicKey(pub)) {
-		return pub, fmt.Errorf("signed by %s, not the trusted key", signer)
+	if !ed25519.Verify(pub, SignedMessage(h), raw) {
+		return errors.New("signature does not match")
 	}
-	if !ed25519.Verify(pub, SignedMessage(h), sig) {
-		return pub, errors.New("signature does not match")
+	return nil
+}
+
+func verifySVID(h Hash, id string, sig Signature, raw []byte, trust Trust) error {
+	if len(sig.Chain) == 0 {
+		return fmt.Errorf("signer %q: no %s", sig.Signer, AttrSignerChain)
 	}
-	return pub, nil
+	certs := make([]*x509.Certificate, len(sig.Chain))
+	for i, c := range sig.Chain {
+		der, err := base64.StdEncoding.DecodeString(c)
+		if err == nil {
+			certs[i], err = x509.ParseCertificate(der)
+		}
+		if err != nil {
+			return fmt.Errorf("%s[%d]: %w", AttrSignerChain, i, err)
+		}
+	}
+	leaf := certs[0]
+	named := false
+	for _, u := range leaf.URIs {
+		named = named || u.String() == id
+	}
+	if !named {
+		return fmt.Errorf("signer %q: the certificate is not an SVID of %s", sig.Signer, id)
+	}
+	switch {
+	case trust.Roots != nil:
+		inter := x509.NewCertPool()
+		for _, c := range certs[1:] {
+			inter.AddCert(c)
+		}
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: trust.Roots, Intermediates: inter, CurrentTime: sig.Time,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+			return fmt.Errorf("signer %s: not an SVID of the trust bundle at %s: %w", id, sig.Time.UTC().Format(time.RFC3339), err)
+		}
+	case trust.Key != nil:
+		return fmt.Errorf("signed by the SVID %s, not the trusted key", id)
+	}
+	msg := SignedMessage(h)
+	d := sha256.Sum256(msg)
+	ok := false
+	switch pub := leaf.PublicKey.(type) {
+	case *ecdsa.PublicKey:
+		ok = ecdsa.VerifyASN1(pub, d[:], raw)
+	case *rsa.PublicKey:
+		ok = rsa.VerifyPKCS1v15(pub, crypto.SHA256, d[:], raw) == nil
+	case ed25519.PublicKey:
+		ok = ed25519.Verify(pub, msg, raw)
+	default:
+		return fmt.Errorf("signer %s: a %T key", id, pub)
+	}
+	if !ok {
+		return errors.New("signature does not match")
+	}
+	return nil
+}
+
+// ReadTrustBundle reads a SPIFFE trust bundle's X.509 roots from PEM
+// certificates (spire-server bundle show).
+func ReadTrustBundle(pemBytes []byte) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	n := 0
+	for {
+		var blk *pem.Block
+		blk, pemBytes = pem.Decode(pemBytes)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d: %w", n+1, err)
+		}
+		pool.AddCert(c)
+		n++
+	}
+	if n == 0 {
+		return nil, errors.New("no PEM CERTIFICATE block")
+	}
+	return pool, nil
 }
 
 // ReadPrivateKey reads an Ed25519 private key from PEM (PKCS #8, "PRIVATE

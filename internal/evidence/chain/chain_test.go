@@ -4,9 +4,19 @@ package chain
 
 import (
 	"bytes"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
+	"math/big"
+	mrand "math/rand/v2"
+	"net/url"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -99,7 +109,7 @@ func TestCanonicalBytes(t *testing.T) {
 // TestCanonicalCovers: what the receiver wrote changes the hash; a resource
 // attribute added downstream and the signature do not.
 func TestCanonicalCovers(t *testing.T) {
-	base := func() Hash { lr, res := first(sample()); h, _ := Sum(nil, lr, res); return h }()
+	base := func() Hash { lr, res := first(sample()); return Sum(lr, res) }()
 	for name, f := range map[string]func(plog.LogRecord, pcommon.Resource){
 		"time":            func(lr plog.LogRecord, _ pcommon.Resource) { lr.SetTimestamp(lr.Timestamp() + 1) },
 		"observed":        func(lr plog.LogRecord, _ pcommon.Resource) { lr.SetObservedTimestamp(1) },
@@ -120,7 +130,7 @@ func TestCanonicalCovers(t *testing.T) {
 	} {
 		lr, res := first(sample())
 		f(lr, res)
-		h, _ := Sum(nil, lr, res)
+		h := Sum(lr, res)
 		assert.NotEqual(t, base, h, name)
 	}
 	for name, f := range map[string]func(plog.LogRecord, pcommon.Resource){
@@ -134,7 +144,7 @@ func TestCanonicalCovers(t *testing.T) {
 	} {
 		lr, res := first(sample())
 		f(lr, res)
-		h, _ := Sum(nil, lr, res)
+		h := Sum(lr, res)
 		assert.Equal(t, base, h, name)
 	}
 }
@@ -144,19 +154,115 @@ func TestSignVerify(t *testing.T) {
 	require.NoError(t, err)
 	h := Hash{1, 2, 3}
 	signer, sig := Sign(key, h)
-	got, err := Verify(h, signer, sig, nil)
-	require.NoError(t, err)
-	assert.True(t, pub.Equal(got))
-	_, err = Verify(h, signer, sig, pub)
-	require.NoError(t, err)
+	require.NoError(t, Verify(h, Signature{Signer: signer, Value: sig}, Trust{}))
+	require.NoError(t, Verify(h, Signature{Signer: signer, Value: sig}, Trust{Key: pub}))
 
-	_, err = Verify(Hash{9}, signer, sig, nil)
-	assert.ErrorContains(t, err, "does not match")
+	assert.ErrorContains(t, Verify(Hash{9}, Signature{Signer: signer, Value: sig}, Trust{}), "does not match")
 	other, _, _ := ed25519.GenerateKey(nil)
-	_, err = Verify(h, signer, sig, other)
-	assert.ErrorContains(t, err, "not the trusted key")
-	_, err = Verify(h, "", "", nil)
-	assert.ErrorIs(t, err, ErrUnsigned)
-	_, err = Verify(h, "rsa:00", sig, nil)
-	assert.ErrorContains(t, err, "not ed25519:")
+	assert.ErrorContains(t, Verify(h, Signature{Signer: signer, Value: sig}, Trust{Key: other}), "not the trusted key")
+	assert.ErrorIs(t, Verify(h, Signature{}, Trust{}), ErrUnsigned)
+	assert.ErrorContains(t, Verify(h, Signature{Signer: "rsa:00", Value: sig}, Trust{}), "neither ed25519:")
+	// A trust bundle alone does not accept a file key.
+	assert.ErrorContains(t, Verify(h, Signature{Signer: signer, Value: sig}, Trust{Roots: x509.NewCertPool()}), "not by an SVID")
+}
+
+// testCA is a CA and an ECDSA P-256 SVID it issued for id, valid for an hour
+// from notBefore.
+func testCA(t *testing.T, id string, notBefore time.Time) (ca *x509.Certificate, leaf *x509.Certificate, key *ecdsa.PrivateKey) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: notBefore, NotAfter: notBefore.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, caKey.Public(), caKey)
+	require.NoError(t, err)
+	ca, err = x509.ParseCertificate(der)
+	require.NoError(t, err)
+	key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	u, err := url.Parse(id)
+	require.NoError(t, err)
+	lt := &x509.Certificate{SerialNumber: big.NewInt(2), NotBefore: notBefore, NotAfter: notBefore.Add(time.Hour), URIs: []*url.URL{u},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err = x509.CreateCertificate(rand.Reader, lt, ca, key.Public(), caKey)
+	require.NoError(t, err)
+	leaf, err = x509.ParseCertificate(der)
+	require.NoError(t, err)
+	return ca, leaf, key
+}
+
+func TestSignVerifySVID(t *testing.T) {
+	const id = "spiffe://example.org/kernelevents"
+	start := time.Now().Add(-time.Minute).Truncate(time.Second)
+	ca, leaf, key := testCA(t, id, start)
+	otherCA, _, _ := testCA(t, id, start)
+	roots, wrong := x509.NewCertPool(), x509.NewCertPool()
+	roots.AddCert(ca)
+	wrong.AddCert(otherCA)
+
+	h := Hash{4, 5, 6}
+	signer, certs := SVIDSigner(id, []*x509.Certificate{leaf})
+	assert.Equal(t, "x509-svid:"+id, signer)
+	sig, err := SignSVID(key, h)
+	require.NoError(t, err)
+	s := Signature{Signer: signer, Value: sig, Chain: certs, Time: start.Add(time.Minute)}
+	require.NoError(t, Verify(h, s, Trust{}))
+	require.NoError(t, Verify(h, s, Trust{Roots: roots}))
+
+	assert.ErrorContains(t, Verify(h, s, Trust{Roots: wrong}), "not an SVID of the trust bundle")
+	assert.ErrorContains(t, Verify(Hash{7}, s, Trust{Roots: roots}), "does not match")
+	late := s
+	late.Time = start.Add(2 * time.Hour) // the SVID had expired when the checkpoint was signed
+	assert.ErrorContains(t, Verify(h, late, Trust{Roots: roots}), "not an SVID of the trust bundle")
+	renamed := s
+	renamed.Signer = SVIDSignerPrefix + "spiffe://example.org/other"
+	assert.ErrorContains(t, Verify(h, renamed, Trust{Roots: roots}), "is not an SVID of spiffe://example.org/other")
+	noChain := s
+	noChain.Chain = nil
+	assert.ErrorContains(t, Verify(h, noChain, Trust{}), "no "+AttrSignerChain)
+	pub, _, _ := ed25519.GenerateKey(nil)
+	assert.ErrorContains(t, Verify(h, s, Trust{Key: pub}), "not the trusted key")
+
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})
+	pool, err := ReadTrustBundle(pemBytes)
+	require.NoError(t, err)
+	require.NoError(t, Verify(h, s, Trust{Roots: pool}))
+	_, err = ReadTrustBundle([]byte("not pem"))
+	assert.ErrorContains(t, err, "no PEM CERTIFICATE")
+}
+
+// TestCanonicalKeyOrders: records whose attributes were put in any order
+// have one canonical form, whatever order the records before them had (the
+// sorted orders appendMap remembers), and a different key set another.
+func TestCanonicalKeyOrders(t *testing.T) {
+	keys := []string{"file.path", "process.pid", "user.id", "a", "zz", "kernelevents.evidence.seq", "m"}
+	record := func(perm []int, drop int) (plog.LogRecord, pcommon.Resource) {
+		ld := plog.NewLogs()
+		rl := ld.ResourceLogs().AppendEmpty()
+		lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+		for _, i := range perm {
+			if i != drop {
+				lr.Attributes().PutStr(keys[i], "v"+keys[i])
+			}
+		}
+		return lr, rl.Resource()
+	}
+	ident := []int{0, 1, 2, 3, 4, 5, 6}
+	sum := func(lr plog.LogRecord, res pcommon.Resource) Hash { return Sum(lr, res) }
+	base, dropped := sum(record(ident, -1)), sum(record(ident, 3))
+	require.NotEqual(t, base, dropped)
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	for i := range 500 {
+		perm := rng.Perm(len(keys))
+		drop := -1
+		if i%3 == 0 {
+			drop = 3
+		}
+		got := sum(record(perm, drop))
+		if drop < 0 {
+			require.Equal(t, base, got, "order %v", perm)
+		} else {
+			require.Equal(t, dropped, got, "order %v without a", perm)
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"container/heap"
 	"crypto/ed25519"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -27,9 +28,14 @@ import (
 
 // Options are the verifier's settings.
 type Options struct {
-	// Trusted, when set, is the key every checkpoint must be signed with;
+	// Trusted, when set, is the file key every checkpoint must be signed
+	// with (or, with Roots too, an SVID of Roots);
 	// an unsigned checkpoint is then a break.
 	Trusted ed25519.PublicKey
+	// Roots, when set, is the SPIFFE trust bundle (X.509 roots) every
+	// checkpoint's SVID must verify to at the checkpoint's time; an
+	// unsigned checkpoint is then a break.
+	Roots *x509.CertPool
 	// Window bounds the records held per stream while waiting for a lower
 	// number (records of one batch are grouped by workload, batches may
 	// arrive out of order): past it the lowest missing numbers are a hole.
@@ -73,7 +79,10 @@ type Stream struct {
 	Breaks                           []Break
 	BreakCount                       uint64
 	SignedValid, SignedBad, Unsigned uint64
-	ShedSeen                         uint64 // shed numbers the gap records state
+	// Signers are the signers of the valid signatures (AttrSigner: the
+	// file key or the SPIFFE ID of the SVID), in order of first use.
+	Signers  []string
+	ShedSeen uint64 // shed numbers the gap records state
 	// The last checkpoint in order: what the receiver declared.
 	LastCheckpoint                     uint64
 	HaveCheckpoint, Final              bool
@@ -113,6 +122,7 @@ type checkpoint struct {
 	created, received, shed int64
 	lost, lostByCgroup      map[string]int64
 	previous                string
+	signer                  string
 	sigErr                  error
 }
 
@@ -124,7 +134,7 @@ type Report struct {
 	Streams         []*Stream
 	streams         map[string]*Stream
 	opts            Options
-	scratch         []byte
+	hasher          chain.Hasher
 	bytes           uint64
 	lastProgress    time.Time
 }
@@ -224,7 +234,7 @@ func (r *Report) line(u *plog.JSONUnmarshaler, line []byte) {
 func (r *Report) stream(id string) *Stream {
 	s, ok := r.streams[id]
 	if !ok {
-		s = &Stream{ID: id, requireSig: r.opts.Trusted != nil, pending: map[uint64]*entry{}, shedTo: map[uint64]uint64{}, ckHash: map[uint64]chain.Hash{}}
+		s = &Stream{ID: id, requireSig: r.opts.Trusted != nil || r.opts.Roots != nil, pending: map[uint64]*entry{}, shedTo: map[uint64]uint64{}, ckHash: map[uint64]chain.Hash{}}
 		r.streams[id] = s
 		r.Streams = append(r.Streams, s)
 	}
@@ -252,7 +262,7 @@ func (r *Report) record(lr plog.LogRecord, res pcommon.Resource) {
 		return
 	}
 	e := &entry{seq: uint64(seqV.Int()), event: lr.EventName(), observed: lr.ObservedTimestamp().AsTime()}
-	e.hash, r.scratch = chain.Sum(r.scratch, lr, res)
+	e.hash = r.hasher.Sum(lr, res)
 	var err error
 	if e.prev, err = chain.ParseHash(attr(attrs, chain.AttrPrev).AsString()); err != nil {
 		s.brk(e.seq, "record %d: %s: %v", e.seq, chain.AttrPrev, err)
@@ -278,7 +288,7 @@ func (r *Report) record(lr plog.LogRecord, res pcommon.Resource) {
 			s.shedTo[e.shedFrom] = e.seq
 		}
 	case chain.EventCheckpoint:
-		e.ck = readCheckpoint(attrs, e.hash, r.opts.Trusted)
+		e.ck = readCheckpoint(lr, e.hash, chain.Trust{Key: r.opts.Trusted, Roots: r.opts.Roots})
 		s.ckHash[e.seq] = e.hash
 	}
 	s.pending[e.seq] = e
@@ -290,7 +300,8 @@ func (r *Report) record(lr plog.LogRecord, res pcommon.Resource) {
 	}
 }
 
-func readCheckpoint(attrs pcommon.Map, h chain.Hash, trusted ed25519.PublicKey) *checkpoint {
+func readCheckpoint(lr plog.LogRecord, h chain.Hash, trust chain.Trust) *checkpoint {
+	attrs := lr.Attributes()
 	ck := &checkpoint{}
 	get := func(k string) pcommon.Value { return attr(attrs, k) }
 	ck.final = get(chain.AttrFinal).Bool()
@@ -299,7 +310,14 @@ func readCheckpoint(attrs pcommon.Map, h chain.Hash, trusted ed25519.PublicKey) 
 	ck.shed = get(chain.AttrShedTotal).Int()
 	ck.previous = get(chain.AttrPrevious).AsString()
 	ck.lost, ck.lostByCgroup = intMap(get(chain.AttrLost)), intMap(get(chain.AttrLostByCg))
-	_, ck.sigErr = chain.Verify(h, get(chain.AttrSigner).AsString(), get(chain.AttrSignature).AsString(), trusted)
+	sig := chain.Signature{Signer: get(chain.AttrSigner).AsString(), Value: get(chain.AttrSignature).AsString(), Time: lr.Timestamp().AsTime()}
+	if v := get(chain.AttrSignerChain); v.Type() == pcommon.ValueTypeSlice {
+		for i := 0; i < v.Slice().Len(); i++ {
+			sig.Chain = append(sig.Chain, v.Slice().At(i).AsString())
+		}
+	}
+	ck.signer = sig.Signer
+	ck.sigErr = chain.Verify(h, sig, trust)
 	return ck
 }
 
@@ -353,10 +371,13 @@ func (s *Stream) checkpoint(e *entry) {
 	switch {
 	case ck.sigErr == nil:
 		s.SignedValid++
+		if !slices.Contains(s.Signers, ck.signer) && len(s.Signers) < maxListed {
+			s.Signers = append(s.Signers, ck.signer)
+		}
 	case errors.Is(ck.sigErr, chain.ErrUnsigned):
 		s.Unsigned++
 		if s.requireSig {
-			s.brk(e.seq, "checkpoint %d is not signed, and a trusted key was given", e.seq)
+			s.brk(e.seq, "checkpoint %d is not signed, and a trusted key or trust bundle was given", e.seq)
 		}
 	default:
 		s.SignedBad++
@@ -483,6 +504,9 @@ func (r *Report) Write(w io.Writer) {
 		fmt.Fprintf(w, "  records: %d present (%d creations, %d gap records, %d checkpoints), numbers 0 to %d, %d duplicates, from %s to %s\n",
 			s.Records, s.Created, s.Gaps, s.Checkpoints, s.next-1, s.Duplicates, ts(s.First), ts(s.Last))
 		fmt.Fprintf(w, "  checkpoints: %d signed and valid, %d bad signatures, %d unsigned\n", s.SignedValid, s.SignedBad, s.Unsigned)
+		if len(s.Signers) > 0 {
+			fmt.Fprintf(w, "  signed by: %s\n", strings.Join(s.Signers, ", "))
+		}
 		if s.HaveCheckpoint {
 			fmt.Fprintf(w, "  declared by the receiver (checkpoint %d, final %v): %d creation records, %d shed by the rate limit (gap records state %d), %d samples received, lost in the kernel: %s\n",
 				s.LastCheckpoint, s.Final, s.DeclaredCreated, s.DeclaredShed, s.ShedSeen, s.DeclaredReceived, kv(s.DeclaredLost))

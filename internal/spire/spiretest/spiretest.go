@@ -185,10 +185,29 @@ func (s *SPIRE) StopAgent() {
 // returns the entry id. hint may be empty.
 func (s *SPIRE) CreateEntry(spiffeID, hint string, selectors ...string) string {
 	s.t.Helper()
-	args := []string{"entry", "create", "-output", "json", "-parentID", s.AgentID, "-spiffeID", spiffeID}
+	var extra []string
 	if hint != "" {
-		args = append(args, "-hint", hint)
+		extra = append(extra, "-hint", hint)
 	}
+	return s.createEntry(spiffeID, extra, selectors)
+}
+
+// CreateEntryTTL registers spiffeID for the selectors with X.509 SVIDs
+// valid for ttl (the agent renews an SVID past half its lifetime).
+func (s *SPIRE) CreateEntryTTL(spiffeID string, ttl time.Duration, selectors ...string) string {
+	s.t.Helper()
+	return s.createEntry(spiffeID, []string{"-x509SVIDTTL", strconv.Itoa(int(ttl / time.Second))}, selectors)
+}
+
+// TrustBundle is the server's X.509 trust bundle in PEM (bundle show).
+func (s *SPIRE) TrustBundle() []byte {
+	s.t.Helper()
+	return []byte(s.ServerCLI("bundle", "show", "-format", "pem"))
+}
+
+func (s *SPIRE) createEntry(spiffeID string, extra, selectors []string) string {
+	s.t.Helper()
+	args := append([]string{"entry", "create", "-output", "json", "-parentID", s.AgentID, "-spiffeID", spiffeID}, extra...)
 	for _, sel := range selectors {
 		args = append(args, "-selector", sel)
 	}

@@ -41,6 +41,12 @@ func WithKerneleventsEvidenceCheckpointSignerEventAttribute(kerneleventsEvidence
 	})
 }
 
+func WithKerneleventsEvidenceCheckpointSignerChainEventAttribute(kerneleventsEvidenceCheckpointSignerChainAttributeValue []any) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutEmptySlice("kernelevents.evidence.checkpoint.signer_chain").FromRaw(kerneleventsEvidenceCheckpointSignerChainAttributeValue)
+	})
+}
+
 func WithKerneleventsEvidencePrevEventAttribute(kerneleventsEvidencePrevAttributeValue string) EventAttributeOption {
 	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
 		dp.Attributes().PutStr("kernelevents.evidence.prev", kerneleventsEvidencePrevAttributeValue)

@@ -137,7 +137,7 @@ func TestLogsBuilder(t *testing.T) {
 			allEventsCount := 0
 			defaultEventsCount++
 			allEventsCount++
-			lb.RecordKernelEvidenceCheckpointEvent(ctx, timestamp, 40, 41, 37, map[string]any{"key1": "kernelevents.evidence.checkpoint.lost-val1", "key2": "kernelevents.evidence.checkpoint.lost-val2"}, map[string]any{"key1": "kernelevents.evidence.checkpoint.lost_by_cgroup-val1", "key2": "kernelevents.evidence.checkpoint.lost_by_cgroup-val2"}, true, WithKerneleventsEvidenceCheckpointPreviousEventAttribute("kernelevents.evidence.checkpoint.previous-val"), WithKerneleventsEvidenceCheckpointSignerEventAttribute("kernelevents.evidence.checkpoint.signer-val"), WithKerneleventsEvidenceCheckpointSignatureEventAttribute("kernelevents.evidence.checkpoint.signature-val"), WithKerneleventsEvidenceStreamEventAttribute("kernelevents.evidence.stream-val"), WithKerneleventsEvidenceSeqEventAttribute(25), WithKerneleventsEvidencePrevEventAttribute("kernelevents.evidence.prev-val"), WithKerneleventsEvidenceResourceKeysEventAttribute([]any{"kernelevents.evidence.resource_keys-item1", "kernelevents.evidence.resource_keys-item2"}))
+			lb.RecordKernelEvidenceCheckpointEvent(ctx, timestamp, 40, 41, 37, map[string]any{"key1": "kernelevents.evidence.checkpoint.lost-val1", "key2": "kernelevents.evidence.checkpoint.lost-val2"}, map[string]any{"key1": "kernelevents.evidence.checkpoint.lost_by_cgroup-val1", "key2": "kernelevents.evidence.checkpoint.lost_by_cgroup-val2"}, true, WithKerneleventsEvidenceCheckpointPreviousEventAttribute("kernelevents.evidence.checkpoint.previous-val"), WithKerneleventsEvidenceCheckpointSignerEventAttribute("kernelevents.evidence.checkpoint.signer-val"), WithKerneleventsEvidenceCheckpointSignerChainEventAttribute([]any{"kernelevents.evidence.checkpoint.signer_chain-item1", "kernelevents.evidence.checkpoint.signer_chain-item2"}), WithKerneleventsEvidenceCheckpointSignatureEventAttribute("kernelevents.evidence.checkpoint.signature-val"), WithKerneleventsEvidenceStreamEventAttribute("kernelevents.evidence.stream-val"), WithKerneleventsEvidenceSeqEventAttribute(25), WithKerneleventsEvidencePrevEventAttribute("kernelevents.evidence.prev-val"), WithKerneleventsEvidenceResourceKeysEventAttribute([]any{"kernelevents.evidence.resource_keys-item1", "kernelevents.evidence.resource_keys-item2"}))
 			defaultEventsCount++
 			allEventsCount++
 			lb.RecordKernelEvidenceGapEvent(ctx, timestamp, 26, 31, WithKerneleventsEvidenceStreamEventAttribute("kernelevents.evidence.stream-val"), WithKerneleventsEvidenceSeqEventAttribute(25), WithKerneleventsEvidencePrevEventAttribute("kernelevents.evidence.prev-val"), WithKerneleventsEvidenceResourceKeysEventAttribute([]any{"kernelevents.evidence.resource_keys-item1", "kernelevents.evidence.resource_keys-item2"}))
@@ -209,6 +209,9 @@ func TestLogsBuilder(t *testing.T) {
 					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.checkpoint.signer")
 					assert.True(t, ok)
 					assert.Equal(t, "kernelevents.evidence.checkpoint.signer-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.checkpoint.signer_chain")
+					assert.True(t, ok)
+					assert.Equal(t, []any{"kernelevents.evidence.checkpoint.signer_chain-item1", "kernelevents.evidence.checkpoint.signer_chain-item2"}, attrVal.Slice().AsRaw())
 					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.checkpoint.signature")
 					assert.True(t, ok)
 					assert.Equal(t, "kernelevents.evidence.checkpoint.signature-val", attrVal.Str())
