@@ -142,6 +142,25 @@ func TestFirstMatchWins(t *testing.T) {
 	assert.False(t, ok)
 }
 
+func TestRulesThen(t *testing.T) {
+	inline, err := CompileRules("identity::rules", []Rule{{Match: Match{UID: u32(33)}, Attributes: map[string]string{"team": "inline"}}})
+	require.NoError(t, err)
+	file, err := CompileRules("file", []Rule{
+		{Name: "file-33", Match: Match{UID: u32(33)}, Attributes: map[string]string{"team": "file"}},
+		{Match: Match{UID: u32(0)}, Attributes: map[string]string{"team": "root"}},
+	})
+	require.NoError(t, err)
+	all := inline.Then(file)
+	assert.Equal(t, 3, all.Len())
+	name, attrs, _ := all.Match(&Facts{UID: 33})
+	assert.Equal(t, "rule-0", name, "the inline rule first")
+	assert.Equal(t, "inline", attrs["team"])
+	name, _, _ = all.Match(&Facts{UID: 0})
+	assert.Equal(t, "rule-1", name, "a rule keeps the name it was compiled with")
+	assert.Equal(t, 1, (*Rules)(nil).Then(inline).Len())
+	assert.Equal(t, []int{1, 2}, []int{inline.Len(), file.Len()}, "neither list changed")
+}
+
 func TestLoadRulesFile(t *testing.T) {
 	dir := testutil.TempDir(t)
 	good := filepath.Join(dir, "good.yaml")

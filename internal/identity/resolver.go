@@ -214,39 +214,65 @@ type Resolver struct {
 	spiffe    spiffeCounts
 }
 
-// NewResolver returns a resolver. Workload 0 is the host (no container, no
-// rule), 1 the overflow workload.
-func NewResolver(opts Options) *Resolver {
-	if opts.CacheTTL <= 0 {
-		opts.CacheTTL = 30 * time.Second
+// DefaultOptions returns the resolver's defaults, the one source of them
+// (the receiver's configuration defaults are taken from here): a 30s
+// process cache of 16384 processes, 20000 workloads, 65536 pending samples,
+// 2 workers, one minute of grace, /proc, the first cgroup2 mount, root "/".
+func DefaultOptions() Options {
+	return Options{
+		CacheTTL:     30 * time.Second,
+		MaxProcesses: 16384,
+		MaxWorkloads: 20000,
+		MaxPending:   65536,
+		Workers:      2,
+		Grace:        time.Minute,
+		ProcRoot:     "/proc",
+		HostRoot:     "/",
 	}
-	if opts.MaxProcesses <= 0 {
-		opts.MaxProcesses = 16384
+}
+
+// withDefaults fills the fields left zero from DefaultOptions and resolves
+// CgroupRoot ("": found in mountinfo, "none": no cgroup v2).
+func (o Options) withDefaults() Options {
+	d := DefaultOptions()
+	if o.CacheTTL <= 0 {
+		o.CacheTTL = d.CacheTTL
 	}
-	if opts.MaxWorkloads <= 0 {
-		opts.MaxWorkloads = 20000
+	if o.MaxProcesses <= 0 {
+		o.MaxProcesses = d.MaxProcesses
 	}
-	if opts.MaxPending <= 0 {
-		opts.MaxPending = 65536
+	if o.MaxWorkloads <= 0 {
+		o.MaxWorkloads = d.MaxWorkloads
 	}
-	if opts.Workers <= 0 {
-		opts.Workers = 2
+	if o.MaxPending <= 0 {
+		o.MaxPending = d.MaxPending
 	}
-	if opts.Grace <= 0 {
-		opts.Grace = time.Minute
+	if o.Workers <= 0 {
+		o.Workers = d.Workers
 	}
-	if opts.ProcRoot == "" {
-		opts.ProcRoot = "/proc"
+	if o.Grace <= 0 {
+		o.Grace = d.Grace
 	}
-	switch opts.CgroupRoot {
+	if o.ProcRoot == "" {
+		o.ProcRoot = d.ProcRoot
+	}
+	if o.HostRoot == "" {
+		o.HostRoot = d.HostRoot
+	}
+	switch o.CgroupRoot {
 	case "":
-		opts.CgroupRoot = CgroupV2Root()
+		o.CgroupRoot = CgroupV2Root()
 	case "none":
-		opts.CgroupRoot = ""
+		o.CgroupRoot = ""
 	}
-	if opts.HostRoot == "" {
-		opts.HostRoot = "/"
-	}
+	return o
+}
+
+// NewResolver returns a resolver; fields of opts left zero take their
+// DefaultOptions value. Workload 0 is the host (no container, no rule), 1
+// the overflow workload.
+func NewResolver(opts Options) *Resolver {
+	opts = opts.withDefaults()
 	r := &Resolver{
 		opts:    opts,
 		sys:     newSysLookup(opts.ProcRoot, opts.CgroupRoot, opts.HostRoot),

@@ -162,14 +162,15 @@ func LoadRulesFile(path string) (*Rules, error) {
 	return CompileRules(path+": rules", doc.Rules)
 }
 
-// Rules returns the rules as configured (for combining lists).
-func (r *Rules) Rules() []Rule {
-	if r == nil {
-		return nil
+// Then returns r's rules followed by more's, without compiling them again
+// (the inline rules before a rules file's).
+func (r *Rules) Then(more *Rules) *Rules {
+	out := &Rules{}
+	if r != nil {
+		out.rules = append(out.rules, r.rules...)
 	}
-	out := make([]Rule, len(r.rules))
-	for i, c := range r.rules {
-		out[i] = Rule{Name: c.name, Match: c.m, Attributes: c.attrs}
+	if more != nil {
+		out.rules = append(out.rules, more.rules...)
 	}
 	return out
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kernelevents/kernelevents/internal/identity"
 	"github.com/kernelevents/kernelevents/internal/probe"
+	"github.com/kernelevents/kernelevents/internal/spire"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
@@ -98,6 +99,78 @@ type IdentityConfig struct {
 	HostRoot string `mapstructure:"host_root"`
 	// Spire asks the node's SPIRE agent for the SPIFFE IDs of creators.
 	Spire SpireConfig `mapstructure:"spire"`
+}
+
+// SpireConfig makes the receiver ask the node's SPIRE agent, through its
+// Delegated Identity API on the admin socket, for the SPIFFE IDs of each
+// creating process. The SPIRE admin must list the collector's own SPIFFE ID
+// in the agent's authorized_delegates and register an entry for it.
+type SpireConfig struct {
+	// AdminSocket is the agent's admin_socket_path; empty turns SPIRE off.
+	AdminSocket string `mapstructure:"admin_socket"`
+	// Timeout bounds one question to the agent.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// CacheTTL bounds how long an answer about a process is reused (never
+	// past the SVID's expiry, nor identity::cache_ttl): an entry the SPIRE
+	// admin deletes stops being reported within it.
+	CacheTTL time.Duration `mapstructure:"cache_ttl"`
+	// RetryInterval: after the agent did not answer (or refused the
+	// collector), lookups answer agent_unavailable (not_authorized) without
+	// asking for this long.
+	RetryInterval time.Duration `mapstructure:"retry_interval"`
+	// Required: true fails Start when the agent does not answer or refuses
+	// the collector; false (default) starts anyway, reports a recoverable
+	// component status until the agent answers, and marks creations
+	// meanwhile with their kernelevents.spiffe.status.
+	Required bool `mapstructure:"required"`
+}
+
+// validate reports the problems of the spire block, each naming its key.
+func (c *SpireConfig) validate() []error {
+	if c.AdminSocket == "" {
+		return nil
+	}
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("identity::spire::%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if !filepath.IsAbs(c.AdminSocket) {
+		bad("admin_socket", "%q must be an absolute path (the agent's admin_socket_path)", c.AdminSocket)
+	}
+	if c.Timeout <= 0 || c.Timeout > time.Minute {
+		bad("timeout", "%v must be positive and at most 1m (a resolver worker waits this long for a silent agent)", c.Timeout)
+	}
+	if c.CacheTTL <= 0 {
+		bad("cache_ttl", "must be positive")
+	}
+	if c.RetryInterval <= 0 {
+		bad("retry_interval", "must be positive")
+	}
+	return errs
+}
+
+// EvidenceConfig configures the per-event log records (the logs pipeline).
+type EvidenceConfig struct {
+	// MaxRecordsPerSecond caps the records emitted; the rest are shed and
+	// counted (kernel.evidence.shed, and a gap record in the log stream).
+	// 0 means no limit.
+	MaxRecordsPerSecond int `mapstructure:"max_records_per_second"`
+	// FlushInterval is how often buffered records are handed on.
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
+
+	// The evidence chain (docs/evidence-chain.md): every record carries its
+	// stream, number and the previous record's hash; checkpoints seal it.
+
+	// CheckpointInterval is how often a kernel.evidence.checkpoint record
+	// seals the chain (one more at shutdown).
+	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
+	// SigningKeyFile is an Ed25519 private key (PEM, PKCS #8) that signs
+	// each checkpoint; empty: checkpoints are not signed.
+	SigningKeyFile string `mapstructure:"signing_key_file"`
+	// StateFile keeps the last checkpoint of the stream, so that the next
+	// run's first checkpoint names it (a restart is a link, not a gap);
+	// empty: a new stream names no previous one.
+	StateFile string `mapstructure:"state_file"`
 }
 
 // WakeupConfig says when the kernel wakes the reader.
@@ -199,7 +272,7 @@ func (cfg *Config) Validate() error {
 	if cfg.SeriesTTL < 0 {
 		bad("series_ttl", "must not be negative")
 	}
-	if _, err := identity.CompileRules("identity::rules", cfg.Identity.Rules); err != nil {
+	if _, err := cfg.resolverOptions(); err != nil {
 		errs = append(errs, err)
 	}
 	if cfg.Identity.RulesFile != "" && cfg.Identity.ReloadInterval <= 0 {
@@ -267,6 +340,36 @@ func (cfg *Config) probeOptions() probe.Options {
 		o.ExcludePID = os.Getpid()
 	}
 	return o
+}
+
+// resolverOptions turns the config into what the identity resolver takes,
+// with identity::rules compiled (the rules file's are added by the
+// rulesWatcher). The kernel's exec records and the SPIRE client are the
+// receiver's to add.
+func (cfg *Config) resolverOptions() (identity.Options, error) {
+	rules, err := identity.CompileRules("identity::rules", cfg.Identity.Rules)
+	if err != nil {
+		return identity.Options{}, err
+	}
+	return identity.Options{
+		Rules:        rules,
+		Unmatched:    cfg.Identity.UnmatchedAttributes,
+		CacheTTL:     cfg.Identity.CacheTTL,
+		MaxWorkloads: cfg.Identity.MaxWorkloads,
+		CgroupRoot:   cfg.Identity.CgroupRoot,
+		HostRoot:     cfg.Identity.HostRoot,
+		// Unreferenced workloads live two more collections (and evidence
+		// flushes): enough for a sample between a workload's lookup and its
+		// series, and for buffered evidence records of it to be handed on
+		// before its id can name another workload.
+		Grace: 2 * max(cfg.CollectionInterval, cfg.Evidence.FlushInterval),
+	}, nil
+}
+
+// spireOptions turns identity::spire into what the SPIRE client takes.
+func (cfg *Config) spireOptions() spire.Options {
+	sc := cfg.Identity.Spire
+	return spire.Options{Socket: sc.AdminSocket, Timeout: sc.Timeout, CacheTTL: sc.CacheTTL, RetryInterval: sc.RetryInterval}
 }
 
 // nodeMountInfo is the node's mount table: the mountinfo of the process

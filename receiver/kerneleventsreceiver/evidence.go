@@ -33,30 +33,6 @@ import (
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
-// EvidenceConfig configures the per-event log records (the logs pipeline).
-type EvidenceConfig struct {
-	// MaxRecordsPerSecond caps the records emitted; the rest are shed and
-	// counted (kernel.evidence.shed, and a gap record in the log stream).
-	// 0 means no limit.
-	MaxRecordsPerSecond int `mapstructure:"max_records_per_second"`
-	// FlushInterval is how often buffered records are handed on.
-	FlushInterval time.Duration `mapstructure:"flush_interval"`
-
-	// The evidence chain (docs/evidence-chain.md): every record carries its
-	// stream, number and the previous record's hash; checkpoints seal it.
-
-	// CheckpointInterval is how often a kernel.evidence.checkpoint record
-	// seals the chain (one more at shutdown).
-	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
-	// SigningKeyFile is an Ed25519 private key (PEM, PKCS #8) that signs
-	// each checkpoint; empty: checkpoints are not signed.
-	SigningKeyFile string `mapstructure:"signing_key_file"`
-	// StateFile keeps the last checkpoint of the stream, so that the next
-	// run's first checkpoint names it (a restart is a link, not a gap);
-	// empty: a new stream names no previous one.
-	StateFile string `mapstructure:"state_file"`
-}
-
 // EventName is the event.name of each evidence record.
 const EventName = "kernel.file.created"
 

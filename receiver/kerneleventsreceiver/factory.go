@@ -12,6 +12,7 @@ import (
 
 	"github.com/kernelevents/kernelevents/internal/identity"
 	"github.com/kernelevents/kernelevents/internal/probe"
+	"github.com/kernelevents/kernelevents/internal/spire"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
@@ -36,8 +37,10 @@ type factory struct {
 }
 
 func createDefaultConfig() component.Config {
-	// The loader's defaults, from the loader.
+	// The stages' defaults, from the stages.
 	po := probe.DefaultOptions()
+	io := identity.DefaultOptions()
+	so := spire.DefaultOptions()
 	return &Config{
 		Hook:               string(po.Hook),
 		RingBufferSize:     ByteSize(po.RingBufferSize),
@@ -50,10 +53,10 @@ func createDefaultConfig() component.Config {
 		Identity: IdentityConfig{
 			ReloadInterval:      10 * time.Second,
 			UnmatchedAttributes: map[string]string{identity.RuleAttribute: "unmatched"},
-			CacheTTL:            30 * time.Second,
-			MaxWorkloads:        20000,
-			HostRoot:            "/",
-			Spire:               SpireConfig{Timeout: 2 * time.Second, CacheTTL: 30 * time.Second, RetryInterval: 5 * time.Second},
+			CacheTTL:            io.CacheTTL,
+			MaxWorkloads:        io.MaxWorkloads,
+			HostRoot:            io.HostRoot,
+			Spire:               SpireConfig{Timeout: so.Timeout, CacheTTL: so.CacheTTL, RetryInterval: so.RetryInterval},
 		},
 		Evidence:             EvidenceConfig{MaxRecordsPerSecond: 1000, FlushInterval: time.Second, CheckpointInterval: time.Minute},
 		Events:               metadata.DefaultEventsConfig(),

@@ -144,7 +144,7 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 			"(prctl PR_SET_NAME, or a copy of a binary named so) and the files it creates are then not counted",
 			zap.Strings("exclude_comms", r.cfg.Filter.ExcludeComms))
 	}
-	configRules, err := identity.CompileRules("identity::rules", r.cfg.Identity.Rules)
+	ropts, err := r.cfg.resolverOptions()
 	if err != nil {
 		p.Close()
 		return err
@@ -154,21 +154,8 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		p.Close()
 		return err
 	}
-	r.resolver = identity.NewResolver(identity.Options{
-		SPIFFE:       spiffe,
-		Execs:        execsOf(p),
-		Rules:        configRules,
-		Unmatched:    r.cfg.Identity.UnmatchedAttributes,
-		CacheTTL:     r.cfg.Identity.CacheTTL,
-		MaxWorkloads: r.cfg.Identity.MaxWorkloads,
-		CgroupRoot:   r.cfg.Identity.CgroupRoot,
-		HostRoot:     r.cfg.Identity.HostRoot,
-		// Unreferenced workloads live two more collections (and evidence
-		// flushes): enough for a sample between a workload's lookup and its
-		// series, and for buffered evidence records of it to be handed on
-		// before its id can name another workload.
-		Grace: 2 * max(r.cfg.CollectionInterval, r.cfg.Evidence.FlushInterval),
-	})
+	ropts.SPIFFE, ropts.Execs = spiffe, execsOf(p)
+	r.resolver = identity.NewResolver(ropts)
 	if err := r.resolver.CheckCgroupHandles(); err != nil {
 		r.set.Logger.Warn("Cgroup paths come from /proc/<pid>/cgroup (checked by id) instead of by id: a process that exits before its lookup keeps only its cgroup id",
 			zap.Error(err))
@@ -176,7 +163,7 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 	r.set.Logger.Info("Workload identity limits: past identity::max_workloads live workloads, creations go to the resource kernelevents.identity.overflow=true; alert on kernel.workloads.overflowed > 0",
 		zap.Int("max_workloads", r.cfg.Identity.MaxWorkloads), zap.Duration("series_ttl", r.cfg.SeriesTTL))
 	if r.cfg.Identity.RulesFile != "" {
-		r.rules = newRulesWatcher(r.cfg.Identity.RulesFile, r.cfg.Identity.Rules, r.resolver, r.set.Logger, host)
+		r.rules = newRulesWatcher(r.cfg.Identity.RulesFile, ropts.Rules, r.resolver, r.set.Logger, host)
 		if err := r.rules.load(); err != nil {
 			r.resolver.Close()
 			r.stopSpire()
