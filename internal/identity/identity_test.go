@@ -188,25 +188,25 @@ func TestExitedProcessKeepsSampleFacts(t *testing.T) {
 	require.NoError(t, err)
 	r := NewResolver(Options{Rules: rules, Unmatched: map[string]string{RuleAttribute: "unmatched"}, ProcRoot: testutil.TempDir(t)})
 	e := &event.Event{TGID: 999999, UID: 4242, GID: 4242, Comm: []byte("job")}
-	f := r.Facts(e)
+	f := r.lookupFacts(e)
 	assert.Equal(t, "", f.Executable)
 	assert.Equal(t, "job", f.Comm)
-	w := r.Workload(r.Resolve(e))
+	w := workloadNow(r, e)
 	assert.Contains(t, w.Attrs, KV{"team", "batch"})
 	assert.Contains(t, w.Attrs, KV{RuleAttribute, "batch"})
 
-	other := r.Workload(r.Resolve(&event.Event{TGID: 999998, UID: 1, Comm: []byte("x")}))
+	other := workloadNow(r, &event.Event{TGID: 999998, UID: 1, Comm: []byte("x")})
 	assert.Equal(t, []KV{{RuleAttribute, "unmatched"}}, other.Attrs)
 }
 
 func TestSetRulesRecomputes(t *testing.T) {
 	r := NewResolver(Options{ProcRoot: testutil.TempDir(t)})
 	e := &event.Event{TGID: 1, UID: 7, Comm: []byte("c")}
-	assert.Empty(t, r.Workload(r.Resolve(e)).Attrs)
+	assert.Empty(t, workloadNow(r, e).Attrs)
 	rules, err := CompileRules("r", []Rule{{Match: Match{UID: u32(7)}, Attributes: map[string]string{"team": "t"}}})
 	require.NoError(t, err)
 	r.SetRules(rules)
-	assert.Contains(t, r.Workload(r.Resolve(e)).Attrs, KV{"team", "t"})
+	assert.Contains(t, workloadNow(r, e).Attrs, KV{"team", "t"})
 }
 
 func TestWorkloadCap(t *testing.T) {
@@ -219,12 +219,12 @@ func TestWorkloadCap(t *testing.T) {
 	require.NoError(t, err)
 	r.SetRules(c)
 	for i := range 5 {
-		r.Resolve(&event.Event{TGID: uint32(i + 1), UID: uint32(i)})
+		resolveNow(r, &event.Event{TGID: uint32(i + 1), UID: uint32(i)})
 	}
 	// Two workloads alive at most: the other three samples go to the
 	// overflow workload, which says so.
-	assert.Equal(t, uint64(3), r.Overflow())
-	assert.Equal(t, []KV{{AttrOverflow, "true"}}, r.Workload(r.Resolve(&event.Event{TGID: 9, UID: 4})).Attrs)
+	assert.Equal(t, uint64(3), r.Stats().Overflow)
+	assert.Equal(t, []KV{{AttrOverflow, "true"}}, workloadNow(r, &event.Event{TGID: 9, UID: 4}).Attrs)
 }
 
 func TestCacheTTL(t *testing.T) {
@@ -232,20 +232,36 @@ func TestCacheTTL(t *testing.T) {
 	now := time.Unix(0, 0)
 	r.now = func() time.Time { return now }
 	e := &event.Event{TGID: 1, UID: 7}
-	r.Resolve(e)
-	assert.Len(t, r.procs, 1)
+	resolveNow(r, e)
+	assert.Equal(t, 1, r.procs.len())
 	now = now.Add(2 * time.Second)
 	r.Sweep(nil)
-	assert.Empty(t, r.procs)
+	assert.Zero(t, r.procs.len())
 }
 
 func BenchmarkResolveWarm(b *testing.B) {
 	rules, _ := CompileRules("r", []Rule{{Match: Match{UID: u32(0)}, Attributes: map[string]string{"team": "root"}}})
 	r := NewResolver(Options{Rules: rules})
 	e := &event.Event{TGID: uint32(os.Getpid()), UID: 0, Comm: []byte("bench")}
-	r.Resolve(e)
+	resolveNow(r, e)
 	b.ReportAllocs()
 	for b.Loop() {
-		r.Resolve(e)
+		resolveNow(r, e)
 	}
+}
+
+// resolveNow looks e's creator up in the caller, as Lookup does on a
+// resolver not started, and returns its workload and facts.
+func resolveNow(r *Resolver, e *event.Event) (uint32, Facts) {
+	id, f, ok := r.Lookup(e, time.Now())
+	if !ok {
+		panic("queued: the resolver was started")
+	}
+	return id, *f
+}
+
+// workloadNow is the workload of e's creator, looked up in the caller.
+func workloadNow(r *Resolver, e *event.Event) Workload {
+	id, _ := resolveNow(r, e)
+	return r.Workload(id)
 }
