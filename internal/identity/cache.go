@@ -23,7 +23,7 @@ type procKey struct {
 }
 
 func keyOf(e *event.Event) procKey {
-	return procKey{e.TGID, e.UID, e.GID, e.CgroupID, e.ExeDev, e.ExeIno, e.StartNs, e.ExecState, e.ExecNs}
+	return procKey{e.TGID, e.EUID, e.EGID, e.CgroupID, e.ExeDev, e.ExeIno, e.StartNs, e.ExecState, e.ExecNs}
 }
 
 type procEntry struct {

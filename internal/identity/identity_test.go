@@ -130,15 +130,15 @@ func TestFirstMatchWins(t *testing.T) {
 		{Name: "payments", Match: Match{ContainerID: cid[:12] + "*"}, Attributes: map[string]string{"team": "payments"}},
 	})
 	require.NoError(t, err)
-	name, attrs, ok := rules.Match(&Facts{UID: 33, Executable: "/usr/sbin/nginx"})
+	name, attrs, ok := rules.Match(&Facts{EUID: 33, Executable: "/usr/sbin/nginx"})
 	assert.True(t, ok)
 	assert.Equal(t, "web", name)
 	assert.Equal(t, "spiffe://example.org/web", attrs["spiffe.id"])
-	name, _, _ = rules.Match(&Facts{UID: 33, Executable: "/usr/bin/other"})
+	name, _, _ = rules.Match(&Facts{EUID: 33, Executable: "/usr/bin/other"})
 	assert.Equal(t, "any-33", name)
-	name, _, _ = rules.Match(&Facts{UID: 0, ContainerID: cid})
+	name, _, _ = rules.Match(&Facts{EUID: 0, ContainerID: cid})
 	assert.Equal(t, "payments", name)
-	_, _, ok = rules.Match(&Facts{UID: 0})
+	_, _, ok = rules.Match(&Facts{EUID: 0})
 	assert.False(t, ok)
 }
 
@@ -152,10 +152,10 @@ func TestRulesThen(t *testing.T) {
 	require.NoError(t, err)
 	all := inline.Then(file)
 	assert.Equal(t, 3, all.Len())
-	name, attrs, _ := all.Match(&Facts{UID: 33})
+	name, attrs, _ := all.Match(&Facts{EUID: 33})
 	assert.Equal(t, "rule-0", name, "the inline rule first")
 	assert.Equal(t, "inline", attrs["team"])
-	name, _, _ = all.Match(&Facts{UID: 0})
+	name, _, _ = all.Match(&Facts{EUID: 0})
 	assert.Equal(t, "rule-1", name, "a rule keeps the name it was compiled with")
 	assert.Equal(t, 1, (*Rules)(nil).Then(inline).Len())
 	assert.Equal(t, []int{1, 2}, []int{inline.Len(), file.Len()}, "neither list changed")
@@ -187,7 +187,7 @@ func TestExitedProcessKeepsSampleFacts(t *testing.T) {
 	rules, err := CompileRules("r", []Rule{{Name: "batch", Match: Match{UID: u32(4242), Comm: "job"}, Attributes: map[string]string{"team": "batch"}}})
 	require.NoError(t, err)
 	r := NewResolver(Options{Rules: rules, Unmatched: map[string]string{RuleAttribute: "unmatched"}, ProcRoot: testutil.TempDir(t)})
-	e := &event.Event{TGID: 999999, UID: 4242, GID: 4242, Comm: []byte("job")}
+	e := &event.Event{TGID: 999999, EUID: 4242, EGID: 4242, Comm: []byte("job")}
 	f := r.lookupFacts(e)
 	assert.Equal(t, "", f.Executable)
 	assert.Equal(t, "job", f.Comm)
@@ -195,13 +195,13 @@ func TestExitedProcessKeepsSampleFacts(t *testing.T) {
 	assert.Contains(t, w.Attrs, KV{"team", "batch"})
 	assert.Contains(t, w.Attrs, KV{RuleAttribute, "batch"})
 
-	other := workloadNow(r, &event.Event{TGID: 999998, UID: 1, Comm: []byte("x")})
+	other := workloadNow(r, &event.Event{TGID: 999998, EUID: 1, Comm: []byte("x")})
 	assert.Equal(t, []KV{{RuleAttribute, "unmatched"}}, other.Attrs)
 }
 
 func TestSetRulesRecomputes(t *testing.T) {
 	r := NewResolver(Options{ProcRoot: testutil.TempDir(t)})
-	e := &event.Event{TGID: 1, UID: 7, Comm: []byte("c")}
+	e := &event.Event{TGID: 1, EUID: 7, Comm: []byte("c")}
 	assert.Empty(t, workloadNow(r, e).Attrs)
 	rules, err := CompileRules("r", []Rule{{Match: Match{UID: u32(7)}, Attributes: map[string]string{"team": "t"}}})
 	require.NoError(t, err)
@@ -219,19 +219,19 @@ func TestWorkloadCap(t *testing.T) {
 	require.NoError(t, err)
 	r.SetRules(c)
 	for i := range 5 {
-		resolveNow(r, &event.Event{TGID: uint32(i + 1), UID: uint32(i)})
+		resolveNow(r, &event.Event{TGID: uint32(i + 1), EUID: uint32(i)})
 	}
 	// Two workloads alive at most: the other three samples go to the
 	// overflow workload, which says so.
 	assert.Equal(t, uint64(3), r.Stats().Overflow)
-	assert.Equal(t, []KV{{AttrOverflow, "true"}}, workloadNow(r, &event.Event{TGID: 9, UID: 4}).Attrs)
+	assert.Equal(t, []KV{{AttrOverflow, "true"}}, workloadNow(r, &event.Event{TGID: 9, EUID: 4}).Attrs)
 }
 
 func TestCacheTTL(t *testing.T) {
 	r := NewResolver(Options{CacheTTL: time.Second, ProcRoot: testutil.TempDir(t)})
 	now := time.Unix(0, 0)
 	r.now = func() time.Time { return now }
-	e := &event.Event{TGID: 1, UID: 7}
+	e := &event.Event{TGID: 1, EUID: 7}
 	resolveNow(r, e)
 	assert.Equal(t, 1, r.procs.len())
 	now = now.Add(2 * time.Second)
@@ -242,7 +242,7 @@ func TestCacheTTL(t *testing.T) {
 func BenchmarkResolveWarm(b *testing.B) {
 	rules, _ := CompileRules("r", []Rule{{Match: Match{UID: u32(0)}, Attributes: map[string]string{"team": "root"}}})
 	r := NewResolver(Options{Rules: rules})
-	e := &event.Event{TGID: uint32(os.Getpid()), UID: 0, Comm: []byte("bench")}
+	e := &event.Event{TGID: uint32(os.Getpid()), EUID: 0, Comm: []byte("bench")}
 	resolveNow(r, e)
 	b.ReportAllocs()
 	for b.Loop() {

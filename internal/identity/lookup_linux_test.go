@@ -98,10 +98,10 @@ func TestReusedPIDIsNotBelieved(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(host, "etc"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(host, "etc", "passwd"), []byte("alice:x:1000:1000::/:/bin/sh\n"), 0o644))
 	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: host})
-	f := r.lookupFacts(&event.Event{TGID: 100, StartNs: startA, UID: 1000, ExeDev: dev, ExeIno: ino, Comm: []byte("c")})
-	assert.Equal(t, Facts{UID: 1000, Comm: "c", User: "alice"}, f)
+	f := r.lookupFacts(&event.Event{TGID: 100, StartNs: startA, EUID: 1000, ExeDev: dev, ExeIno: ino, Comm: []byte("c")})
+	assert.Equal(t, Facts{EUID: 1000, Comm: "c", User: "alice"}, f)
 	// The same pid with the matching start time is believed.
-	right := &event.Event{TGID: 100, StartNs: startA + 1e9, UID: 1000, ExeDev: dev, ExeIno: ino, Comm: []byte("c")}
+	right := &event.Event{TGID: 100, StartNs: startA + 1e9, EUID: 1000, ExeDev: dev, ExeIno: ino, Comm: []byte("c")}
 	g := r.lookupFacts(right)
 	assert.Equal(t, cid, g.ContainerID)
 	assert.Equal(t, "alice", g.User, "the user name is the node's, never the process's own root's")
@@ -203,7 +203,7 @@ func TestParsePasswd(t *testing.T) {
 func TestLookupNeverWaits(t *testing.T) {
 	proc := testutil.TempDir(t)
 	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t), MaxPending: 10, Workers: 1})
-	cached := &event.Event{TGID: 1, StartNs: startA, UID: 7, Comm: []byte("c")}
+	cached := &event.Event{TGID: 1, StartNs: startA, EUID: 7, Comm: []byte("c")}
 	resolveNow(r, cached)
 	release := make(chan struct{})
 	var mu sync.Mutex
@@ -226,7 +226,7 @@ func TestLookupNeverWaits(t *testing.T) {
 	for i := range 25 {
 		// Two samples per process: the second waits behind the first's lookup.
 		for range 2 {
-			e := &event.Event{TGID: uint32(100 + i), StartNs: startA, UID: 7, Comm: []byte("new"), Path: []byte("/x")}
+			e := &event.Event{TGID: uint32(100 + i), StartNs: startA, EUID: 7, Comm: []byte("new"), Path: []byte("/x")}
 			if _, f, ok := r.Lookup(e, now); ok {
 				direct++
 				assert.Equal(t, "new", f.Comm)
@@ -296,7 +296,7 @@ func TestWatcherLearnsNewContainerCgroups(t *testing.T) {
 			r.mu.Lock()
 			defer r.mu.Unlock()
 			_, ok := r.cgroups.peek(leafID)
-		return ok
+			return ok
 		}, 10*time.Second, time.Millisecond, "never learnt %s", leaf)
 		// The runtime removes it; the creator is gone too.
 		for i := len(tc.dirs) - 1; i >= 0; i-- {

@@ -328,7 +328,7 @@ func (r *Resolver) resolve(k procKey, e *event.Event) *procEntry {
 
 // lookupFacts does the I/O.
 func (r *Resolver) lookupFacts(e *event.Event) Facts {
-	f := Facts{UID: e.UID, GID: e.GID, RealUID: e.RealUID, Comm: string(e.Comm)}
+	f := Facts{EUID: e.EUID, EGID: e.EGID, RUID: e.RUID, Comm: string(e.Comm)}
 	now := r.now()
 	proc := r.sys.process(e.TGID, e.StartNs)
 
@@ -345,8 +345,8 @@ func (r *Resolver) lookupFacts(e *event.Event) Facts {
 			f.ContainerID, f.PodUID = ParseCgroupPath(p)
 		}
 	}
-	f.User = r.sys.userName(e.UID)
-	r.spiffe.lookup(proc, procIdentity{e.TGID, e.UID, e.RealUID, e.GID, e.ExeDev, e.ExeIno, e.CgroupID, e.StartNs, e.ExecState, e.ExecNs, execPath}, &f)
+	f.User = r.sys.userName(e.EUID)
+	r.spiffe.lookup(proc, procIdentity{e.TGID, e.EUID, e.RUID, e.EGID, e.ExeDev, e.ExeIno, e.CgroupID, e.StartNs, e.ExecState, e.ExecNs, execPath}, &f)
 	return f
 }
 
@@ -373,7 +373,7 @@ func (r *Resolver) cgroupPath(id uint64, proc *procView, now time.Time) string {
 
 // cachedFacts is what is known of e without I/O.
 func (r *Resolver) cachedFacts(e *event.Event) Facts {
-	f := Facts{UID: e.UID, GID: e.GID, RealUID: e.RealUID, Comm: string(e.Comm)}
+	f := Facts{EUID: e.EUID, EGID: e.EGID, RUID: e.RUID, Comm: string(e.Comm)}
 	f.Executable = r.execs.cached(e)
 	if p, ok := r.cgroups.peek(e.CgroupID); ok {
 		f.Cgroup = p

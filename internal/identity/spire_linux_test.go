@@ -69,7 +69,7 @@ func spiffeProc(t *testing.T, uid, gid uint32) (string, *event.Event) {
 	fakeProc(t, proc, 100, startA, "0::/\n", binSh(t), "")
 	writeStatus(t, proc, 100, uid, gid)
 	dev, ino := statExe(t, binSh(t))
-	return proc, &event.Event{TGID: 100, StartNs: startA, UID: uid, RealUID: uid, GID: gid, ExeDev: dev, ExeIno: ino, Comm: []byte("sh")}
+	return proc, &event.Event{TGID: 100, StartNs: startA, EUID: uid, RUID: uid, EGID: gid, ExeDev: dev, ExeIno: ino, Comm: []byte("sh")}
 }
 
 func writeStatus(t *testing.T, proc string, pid, uid, gid uint32) {
@@ -311,7 +311,7 @@ func TestSPIFFEGoneProcessAskedByUID(t *testing.T) {
 	assert.Equal(t, webID, a[AttrSPIFFEID])
 	assert.Equal(t, "issued_by_uid", a[AttrSPIFFEStatus])
 
-	e.UID, e.RealUID = 2000, 2000
+	e.EUID, e.RUID = 2000, 2000
 	_, f = resolveNow(r, e)
 	assert.Equal(t, SPIFFEProcessGone, f.SPIFFE.Status)
 	assert.Empty(t, f.SPIFFE.IDs)

@@ -37,3 +37,19 @@ func TestLostReasonsMatchCounters(t *testing.T) {
 	require.NotNil(t, m, "the programs have no counters map")
 	assert.EqualValues(t, event.Counters, m.MaxEntries, "counters map size (COUNTER_MAX in the compiled programs)")
 }
+
+// TestLimitsMatchObjects holds the limits Options checks against the
+// compiled programs' filter maps (max_entries in bpf/filter.h). No kernel
+// needed: it reads the embedded object.
+func TestLimitsMatchObjects(t *testing.T) {
+	spec, err := loadKernelevents()
+	require.NoError(t, err)
+	for _, name := range []string{"uid_filter", "comm_exclude", "cgroup_exclude"} {
+		m := spec.Maps[name]
+		require.NotNil(t, m, name)
+		assert.EqualValues(t, MaxFilterEntries, m.MaxEntries, "%s's max_entries", name)
+	}
+	m := spec.Maps["path_prefixes"]
+	require.NotNil(t, m)
+	assert.EqualValues(t, 8+MaxPathPrefix, m.KeySize, "struct prefix_key: prefixlen, dev, data")
+}

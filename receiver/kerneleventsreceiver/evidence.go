@@ -196,8 +196,8 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	if e.Flags&event.FlagTruncated != 0 {
 		opts = append(opts, metadata.WithKerneleventsFilePathTruncatedEventAttribute(true))
 	}
-	if e.RealUID != e.UID {
-		opts = append(opts, metadata.WithProcessRealUserIDEventAttribute(int64(e.RealUID)))
+	if e.RUID != e.EUID {
+		opts = append(opts, metadata.WithProcessRealUserIDEventAttribute(int64(e.RUID)))
 	}
 	if f.User != "" {
 		opts = append(opts, metadata.WithProcessUserNameEventAttribute(event.Label(f.User)))
@@ -228,12 +228,12 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	}
 	g := ev.group(workload)
 	g.lb.RecordKernelFileCreatedEvent(context.Background(), pcommon.Timestamp(int64(e.TimeNs)+ev.offset),
-		event.Label(p), dir, int64(e.TGID), int64(e.TID), int64(e.UID), int64(e.GID), // effective ids
+		event.Label(p), dir, int64(e.TGID), int64(e.TID), int64(e.EUID), int64(e.EGID), // effective ids
 		event.LabelBytes(e.Comm), eventHookAttr(e.Hook), eventOpAttr(e.Op), event.DevString(e.FSDev), int64(e.CgroupID), opts...)
 
 	who := f.User
 	if who == "" {
-		who = fmt.Sprint(e.UID)
+		who = fmt.Sprint(e.EUID)
 	}
 	exe := f.Executable
 	if exe == "" {

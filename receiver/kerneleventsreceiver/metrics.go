@@ -33,7 +33,7 @@ func (r *kernelEventsReceiver) aggregateOptions() aggregate.Options {
 		MaxSeries:      r.cfg.MaxSeries,
 		TTL:            r.cfg.SeriesTTL,
 		Comm:           has(metadata.KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm),
-		UID:            has(metadata.KernelFileCreationsMetricAttributeKeyProcessUserID),
+		EUID:           has(metadata.KernelFileCreationsMetricAttributeKeyProcessUserID),
 		Hook:           has(metadata.KernelFileCreationsMetricAttributeKeyKerneleventsHook),
 		Op:             has(metadata.KernelFileCreationsMetricAttributeKeyKerneleventsFileOperation),
 		Path:           has(metadata.KernelFileCreationsMetricAttributeKeyFilePath),
@@ -203,7 +203,7 @@ func buildMetrics(mb *metadata.MetricsBuilder, c *collection, resource func(uint
 		rows := c.groups[id]
 		slices.SortFunc(rows, func(a, b seriesRow) int {
 			return cmp.Or(cmp.Compare(a.dir, b.dir), cmp.Compare(a.path, b.path), bytes.Compare(a.s.Key.Comm[:], b.s.Key.Comm[:]),
-				cmp.Compare(a.s.Key.UID, b.s.Key.UID), cmp.Compare(a.s.Key.PID, b.s.Key.PID), cmp.Compare(a.s.Key.Hook, b.s.Key.Hook),
+				cmp.Compare(a.s.Key.EUID, b.s.Key.EUID), cmp.Compare(a.s.Key.PID, b.s.Key.PID), cmp.Compare(a.s.Key.Hook, b.s.Key.Hook),
 				cmp.Compare(a.s.Key.Op, b.s.Key.Op))
 		})
 		for _, rw := range rows {
@@ -212,7 +212,7 @@ func buildMetrics(mb *metadata.MetricsBuilder, c *collection, resource func(uint
 				h = eventHookAttr(rw.s.Key.Hook)
 			}
 			mb.RecordKernelFileCreationsDataPoint(now, int64(rw.s.Count), rw.path, rw.dir, eventOpAttr(rw.s.Key.Op), h,
-				event.LabelBytes(event.CString(rw.s.Key.Comm[:])), int64(rw.s.Key.PID), int64(rw.s.Key.UID))
+				event.LabelBytes(event.CString(rw.s.Key.Comm[:])), int64(rw.s.Key.PID), int64(rw.s.Key.EUID))
 		}
 		mb.EmitForResource(metadata.WithResource(resource(id)))
 	}
@@ -283,7 +283,7 @@ func onlyOverflowAttribute(md pmetric.Metrics) {
 	}
 }
 
-func eventHookAttr(h event.Hook) metadata.AttributeKerneleventsHook {
+func eventHookAttr(h event.HookID) metadata.AttributeKerneleventsHook {
 	return metadata.MapAttributeKerneleventsHook[h.String()]
 }
 

@@ -116,7 +116,7 @@ func (run *fakeRun) emit(t *testing.T) map[string][]point {
 // sample is a creation by a process that is not there (pid 0 is never a
 // user process): its workload is the unmatched one.
 func sample(path string) *event.Event {
-	return &event.Event{TimeNs: 1, TGID: 0x7ffffff0, TID: 0x7ffffff0, UID: 1000, GID: 1000, RealUID: 1000, RealGID: 1000,
+	return &event.Event{TimeNs: 1, TGID: 0x7ffffff0, TID: 0x7ffffff0, EUID: 1000, EGID: 1000, RUID: 1000, RGID: 1000,
 		Hook: event.HookTracepoint, Comm: []byte("writer"), Path: []byte(path)}
 }
 
@@ -134,8 +134,8 @@ func selfSample(t *testing.T, path string) *event.Event {
 	require.NoError(t, unix.Stat("/proc/self/exe", &st))
 	e := sample(path)
 	e.TGID, e.TID = uint32(os.Getpid()), uint32(unix.Gettid())
-	e.UID, e.GID = uint32(os.Geteuid()), uint32(os.Getegid())
-	e.RealUID, e.RealGID = uint32(os.Getuid()), uint32(os.Getgid())
+	e.EUID, e.EGID = uint32(os.Geteuid()), uint32(os.Getegid())
+	e.RUID, e.RGID = uint32(os.Getuid()), uint32(os.Getgid())
 	e.StartNs = ticks * (1e9 / 100) // USER_HZ
 	e.ExeDev, e.ExeIno = st.Dev, st.Ino
 	e.CgroupID = selfCgroupID(t)
