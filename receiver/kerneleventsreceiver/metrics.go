@@ -41,22 +41,14 @@ func (r *kernelEventsReceiver) aggregateOptions() aggregate.Options {
 	}
 }
 
-func (r *kernelEventsReceiver) emitLoop(ctx context.Context) {
-	defer close(r.emitDone)
-	t := time.NewTicker(r.cfg.CollectionInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if r.metrics == nil {
-				r.resolver.Sweep(nil) // evidence only: no series hold workloads
-				continue
-			}
-			r.emit(ctx, r.readLosses())
-		}
+// emitTick emits the metrics, every collection interval.
+func (r *kernelEventsReceiver) emitTick(ctx context.Context) bool {
+	if r.metrics == nil {
+		r.resolver.Sweep(nil) // evidence only: no series hold workloads
+		return true
 	}
+	r.emit(ctx, r.readLosses())
+	return true
 }
 
 // losses are the kernel side's loss counters since the probe was opened.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
@@ -35,6 +36,27 @@ func unattached(ps []probe.ProgramState) []string {
 	return out
 }
 
+// every calls tick on a goroutine of its own every interval until ctx ends
+// or tick returns false, then closes done: the receiver's periodic jobs
+// (metrics, evidence flushes, rules file checks, SPIRE agent checks).
+func every(ctx context.Context, interval time.Duration, done chan<- struct{}, tick func(context.Context) bool) {
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if !tick(ctx) {
+					return
+				}
+			}
+		}
+	}()
+}
+
 // kernelEventsReceiver reads samples from the probe on one goroutine, counts
 // them in the aggregation table (metrics pipeline) and buffers one evidence
 // record each (logs pipeline), and emits both on other goroutines.
@@ -51,7 +73,7 @@ type kernelEventsReceiver struct {
 
 	evidence    *evidence
 	logsDone    chan struct{}
-	logsCancel  context.CancelFunc // stops logsLoop (endEvidence, shutdown)
+	logsCancel  context.CancelFunc // stops the evidence flushes (endEvidence, shutdown)
 	finalLosses *losses            // the kernel's counters read at shutdown, for the final checkpoint
 
 	open      openSourceFunc
@@ -105,17 +127,17 @@ func newReceiver(set receiver.Settings, cfg *Config, open openSourceFunc) (*kern
 }
 
 // start loads and attaches the BPF programs, then starts the reader and the
-// emitters. A hook that cannot attach fails Start with the reason.
-func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) error {
+// emitters. A hook that cannot attach fails Start with the reason. What
+// started before a failure is stopped again (defer on error, as probe.open
+// does).
+func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) (err error) {
 	opts := r.cfg.probeOptions()
 	var key ed25519.PrivateKey
 	if f := r.cfg.Evidence.SigningKeyFile; f != "" && r.logs != nil {
-		var err error
 		if key, err = readSigningKey(f); err != nil {
 			return fmt.Errorf("start kernel_events receiver: evidence::signing_key_file: %w", err)
 		}
 	}
-	var err error
 	if opts.ExcludeCgroupIDs, err = r.cfg.excludeCgroupIDs(identity.CgroupV2Root()); err != nil {
 		return fmt.Errorf("start kernel_events receiver: %w", err)
 	}
@@ -123,6 +145,11 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 	if err != nil {
 		return fmt.Errorf("start kernel_events receiver: %w", err)
 	}
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
 	r.probe = p
 	r.finalLosses = nil // a restarted receiver reads the new probe's counters
 	r.host = host
@@ -146,16 +173,24 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 	}
 	ropts, err := r.cfg.resolverOptions()
 	if err != nil {
-		p.Close()
 		return err
 	}
 	spiffe, err := r.startSpire()
 	if err != nil {
-		p.Close()
 		return err
 	}
+	defer func() {
+		if err != nil {
+			r.stopSpire()
+		}
+	}()
 	ropts.SPIFFE, ropts.Execs = spiffe, execsOf(p)
 	r.resolver = identity.NewResolver(ropts)
+	defer func() {
+		if err != nil {
+			r.resolver.Close()
+		}
+	}()
 	if err := r.resolver.CheckCgroupHandles(); err != nil {
 		r.set.Logger.Warn("Cgroup paths come from /proc/<pid>/cgroup (checked by id) instead of by id: a process that exits before its lookup keeps only its cgroup id",
 			zap.Error(err))
@@ -165,9 +200,6 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 	if r.cfg.Identity.RulesFile != "" {
 		r.rules = newRulesWatcher(r.cfg.Identity.RulesFile, ropts.Rules, r.resolver, r.set.Logger, host)
 		if err := r.rules.load(); err != nil {
-			r.resolver.Close()
-			r.stopSpire()
-			p.Close()
 			return fmt.Errorf("identity::rules_file: %w", err)
 		}
 	}
@@ -175,9 +207,6 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 	// A new builder per Start: a restarted receiver starts new series.
 	r.mb = metadata.NewMetricsBuilder(r.cfg.MetricsBuilderConfig, r.set)
 	if err := r.startTelemetry(); err != nil {
-		r.resolver.Close()
-		r.stopSpire()
-		p.Close()
 		return fmt.Errorf("start kernel_events receiver: component telemetry: %w", err)
 	}
 
@@ -206,14 +235,14 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		r.logsDone = make(chan struct{})
 		logsCtx, logsCancel := context.WithCancel(ctx)
 		r.logsCancel = logsCancel
-		go r.logsLoop(logsCtx)
+		every(logsCtx, r.cfg.Evidence.FlushInterval, r.logsDone, r.flushTick)
 	}
 	if err := r.resolver.Start(r.deliver); err != nil {
 		r.set.Logger.Warn("Not watching the cgroup v2 tree for new containers: a container whose runtime removes its cgroup before the lookup of its files keeps only its cgroup id",
 			zap.Error(err))
 	}
 	go r.read()
-	go r.emitLoop(ctx)
+	every(ctx, r.cfg.CollectionInterval, r.emitDone, r.emitTick)
 	if r.rules != nil {
 		r.rules.start(ctx, r.cfg.Identity.ReloadInterval)
 	}

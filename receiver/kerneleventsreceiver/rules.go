@@ -61,21 +61,9 @@ func (w *rulesWatcher) load() error {
 	return nil
 }
 
-func (w *rulesWatcher) start(ctx context.Context, every time.Duration) {
+func (w *rulesWatcher) start(ctx context.Context, interval time.Duration) {
 	w.done = make(chan struct{})
-	go func() {
-		defer close(w.done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				w.check()
-			}
-		}
-	}()
+	every(ctx, interval, w.done, func(context.Context) bool { w.check(); return true })
 }
 
 func (w *rulesWatcher) check() {

@@ -521,3 +521,31 @@ func TestFakeSpireUnreachable(t *testing.T) {
 	assert.Equal(t, "agent_unavailable", got["resource.kernelevents.spiffe.status"], "%v", got)
 	assert.NotContains(t, got, "spiffe.id")
 }
+
+// TestFakeFailedStartClosesWhatItOpened: a Start that fails after the
+// source opened (here a rules file that does not load, after the resolver
+// and the SPIRE client started) closes the source and stops the rest: the
+// next Start opens a new source and runs.
+func TestFakeFailedStartClosesWhatItOpened(t *testing.T) {
+	dir := testutil.TempDir(t)
+	cfg := fakeConfig()
+	cfg.Identity.RulesFile = filepath.Join(dir, "rules.yaml")
+	cfg.Identity.Spire = SpireConfig{AdminSocket: filepath.Join(dir, "absent.sock"), Timeout: time.Second, CacheTTL: time.Second, RetryInterval: time.Hour}
+	var srcs []*fakeSource
+	f := newFactory(func(probe.Options) (source, error) { s := newFakeSource(); srcs = append(srcs, s); return s, nil })
+	m, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, new(consumertest.MetricsSink))
+	require.NoError(t, err)
+	require.ErrorContains(t, m.Start(context.Background(), componenttest.NewNopHost()), "identity::rules_file")
+	require.Len(t, srcs, 1)
+	assert.Equal(t, []string{"close"}, srcs[0].calls, "the source is closed")
+	r := m.(*handle).r
+	assert.Nil(t, r.spire, "the SPIRE client is closed")
+	_, _, answered := r.resolver.Lookup(&event.Event{TGID: 1}, time.Now())
+	assert.True(t, answered, "the resolver is closed: it answers in the caller")
+
+	require.NoError(t, os.WriteFile(cfg.Identity.RulesFile, []byte("rules: []\n"), 0o600))
+	require.NoError(t, m.Start(context.Background(), componenttest.NewNopHost()))
+	require.Len(t, srcs, 2)
+	require.NoError(t, m.Shutdown(context.Background()))
+	assert.Equal(t, []string{"drain", "lost", "close"}, srcs[1].calls)
+}

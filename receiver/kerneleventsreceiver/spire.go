@@ -5,7 +5,6 @@ package kerneleventsreceiver // import "github.com/kernelevents/kernelevents/rec
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.uber.org/zap"
@@ -46,23 +45,14 @@ func (r *kernelEventsReceiver) startSpire() (identity.SPIFFESource, error) {
 	r.spireDone = make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	r.spireCancel = cancel
-	go func() {
-		defer close(r.spireDone)
-		t := time.NewTicker(sc.RetryInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := c.Check(); err == nil {
-					r.set.Logger.Info("SPIRE agent now takes the collector as a delegate", zap.String("admin_socket", sc.AdminSocket))
-					componentstatus.ReportStatus(r.host, componentstatus.NewEvent(componentstatus.StatusOK))
-					return
-				}
-			}
+	every(ctx, sc.RetryInterval, r.spireDone, func(context.Context) bool {
+		if err := c.Check(); err != nil {
+			return true
 		}
-	}()
+		r.set.Logger.Info("SPIRE agent now takes the collector as a delegate", zap.String("admin_socket", sc.AdminSocket))
+		componentstatus.ReportStatus(r.host, componentstatus.NewEvent(componentstatus.StatusOK))
+		return false
+	})
 	return c, nil
 }
 
