@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"golang.org/x/sys/unix"
@@ -263,6 +264,7 @@ func TestFakeSeriesOverflow(t *testing.T) {
 	assert.Equal(t, map[string]any{"otel.metric.overflow": true}, ov.attrs)
 	assert.EqualValues(t, 5, ov.value)
 	assert.EqualValues(t, 5, batch["kernel.series.overflowed"][0].value)
+	assert.EqualValues(t, 2, batch["kernel.series.active"][0].value, "the overflow series is not counted as active")
 	var total int64
 	for _, p := range got {
 		total += p.value
@@ -446,14 +448,20 @@ func TestFakeReaderErrorReportsPermanent(t *testing.T) {
 	assert.Equal(t, []string{"drain", "lost", "close"}, run.src.history())
 }
 
-// TestFakeTickers: with short intervals the receiver emits and flushes on
-// its own: the emit loop hands a batch on every collection_interval and the
-// logs loop the records on every evidence::flush_interval.
+// TestFakeTickers: with short intervals the receiver works on its own: it
+// checks the rules file every identity::reload_interval, hands a metrics
+// batch on every collection_interval and the records on every
+// evidence::flush_interval.
 func TestFakeTickers(t *testing.T) {
 	cfg := fakeConfig()
 	cfg.CollectionInterval = 10 * time.Millisecond
 	cfg.Evidence.FlushInterval = 10 * time.Millisecond
+	cfg.Identity.RulesFile = filepath.Join(testutil.TempDir(t), "rules.yaml")
+	require.NoError(t, os.WriteFile(cfg.Identity.RulesFile, []byte("rules: []\n"), 0o600))
+	cfg.Identity.ReloadInterval = 10 * time.Millisecond
 	run := startFake(t, cfg, true, nil)
+	require.Eventually(t, func() bool { return run.r.rules.checked.Load() >= 2 }, 10*time.Second, time.Millisecond,
+		"the rules file is checked every identity::reload_interval")
 	run.src.push(sample("/tick/a/f"))
 	run.waitDelivered(t, 1)
 	e := run.r.emits.Load()
@@ -548,4 +556,50 @@ func TestFakeFailedStartClosesWhatItOpened(t *testing.T) {
 	require.Len(t, srcs, 2)
 	require.NoError(t, m.Shutdown(context.Background()))
 	assert.Equal(t, []string{"drain", "lost", "close"}, srcs[1].calls)
+}
+
+// TestFakeRestartStartsNewSeries: one receiver started again counts from
+// zero in new series (a later start time).
+func TestFakeRestartStartsNewSeries(t *testing.T) {
+	cfg := fakeConfig()
+	src := newFakeSource()
+	sink := new(consumertest.MetricsSink)
+	f := newFactory(func(probe.Options) (source, error) { src = newFakeSource(); return src, nil })
+	m, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
+	require.NoError(t, err)
+	r := m.(*handle).r
+	var starts []pcommon.Timestamp
+	for i := range 2 {
+		require.NoError(t, m.Start(context.Background(), componenttest.NewNopHost()))
+		src.push(sample("/restart/" + strconv.Itoa(i) + "/f"))
+		require.Eventually(t, func() bool { return r.delivered.Load() == uint64(i+1) }, 10*time.Second, time.Millisecond)
+		require.NoError(t, m.Shutdown(context.Background()))
+		ps := lastBatch(sink)["kernel.file.creations"]
+		require.Len(t, ps, 1, "only the new series")
+		assert.Equal(t, int64(1), ps[0].value, "a restarted receiver counts from zero")
+		starts = append(starts, ps[0].start)
+		time.Sleep(time.Millisecond) // the clock moves between the starts
+	}
+	assert.Less(t, starts[0], starts[1], "a restarted receiver starts new series")
+}
+
+// TestFakeOptInAttributes: the opt-in attributes of kernel.file.creations
+// (process.pid, file.path) are keys of the series when enabled.
+func TestFakeOptInAttributes(t *testing.T) {
+	cfg := fakeConfig()
+	cfg.Metrics.KernelFileCreations.EnabledAttributes = append(cfg.Metrics.KernelFileCreations.EnabledAttributes,
+		metadata.KernelFileCreationsMetricAttributeKeyProcessPid, metadata.KernelFileCreationsMetricAttributeKeyFilePath)
+	run := startFake(t, cfg, false, nil)
+	for _, tgid := range []uint32{100, 100, 200} {
+		e := sample("/opt/a/f")
+		e.TGID = tgid
+		run.src.push(e)
+	}
+	run.waitDelivered(t, 3)
+	byPID := map[any]int64{}
+	for _, p := range run.emit(t)["kernel.file.creations"] {
+		assert.Equal(t, "/opt/a/f", p.attrs["file.path"])
+		byPID[p.attrs["process.pid"]] = p.value
+	}
+	assert.Equal(t, map[any]int64{int64(100): 2, int64(200): 1}, byPID)
 }
