@@ -15,8 +15,8 @@
  *   8  u64 cgroup_id   cgroup v2 id of the creating task
  *  16  u32 tgid        process id (of the group leader)
  *  20  u32 tid         thread id
- *  24  u32 uid         real uid
- *  28  u32 gid         real gid
+ *  24  u32 ruid        real uid (process.real_user.id)
+ *  28  u32 rgid        real gid
  *  32  u16 path_len    bytes used in path, without a NUL
  *  34  u8  hook        enum hook_id below: which program saw the creation
  *  35  u8  flags       enum event_flag bits below
@@ -147,8 +147,8 @@ struct event {
 	__u64 cgroup_id;
 	__u32 tgid;
 	__u32 tid;
-	__u32 uid;
-	__u32 gid;
+	__u32 ruid;
+	__u32 rgid;
 	__u16 path_len;
 	__u8 hook;
 	__u8 flags;

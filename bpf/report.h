@@ -76,8 +76,8 @@ static __always_inline void report(struct scratch *s, struct task_struct *task, 
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->tgid = pid_tgid >> 32;
 	e->tid = (__u32)pid_tgid;
-	e->uid = (__u32)uid_gid;
-	e->gid = uid_gid >> 32;
+	e->ruid = (__u32)uid_gid;
+	e->rgid = uid_gid >> 32;
 	e->path_len = len;
 	e->hook = hook;
 	e->flags = (__u8)flags | pflags | (truncated ? EVENT_F_TRUNCATED : 0);

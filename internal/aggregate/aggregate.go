@@ -29,7 +29,7 @@ type Options struct {
 	// keeps them for the receiver's lifetime.
 	TTL time.Duration
 	// Which attributes are part of the key.
-	Comm, UID, Hook, Path, PID, Op bool
+	Comm, EUID, Hook, Path, PID, Op bool
 	// Workload, when set, maps a sample to a workload id (0 for none): the
 	// resource the series belongs to. It runs on the reader goroutine.
 	Workload func(*event.Event) uint32
@@ -40,9 +40,9 @@ type Options struct {
 type Key struct {
 	Workload uint32
 	Comm     [event.CommLen]byte
-	UID      uint32
+	EUID     uint32 // process.user.id
 	PID      uint32
-	Hook     event.Hook
+	Hook     event.HookID
 	Op       event.Op
 	Dir      uint32
 	Path     uint32
@@ -104,8 +104,8 @@ func (t *Table) AddAs(e *event.Event, w uint32) {
 	if t.opts.Comm {
 		copy(k.Comm[:], e.Comm)
 	}
-	if t.opts.UID {
-		k.UID = e.UID
+	if t.opts.EUID {
+		k.EUID = e.EUID
 	}
 	if t.opts.PID {
 		k.PID = e.TGID

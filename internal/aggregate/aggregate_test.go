@@ -36,7 +36,7 @@ func TestDir(t *testing.T) {
 }
 
 func ev(path, comm string, uid uint32) *event.Event {
-	return &event.Event{Path: []byte(path), Comm: []byte(comm), UID: uid, TGID: 7, Hook: event.HookTracepoint}
+	return &event.Event{Path: []byte(path), Comm: []byte(comm), EUID: uid, TGID: 7, Hook: event.HookTracepoint}
 }
 
 type row struct {
@@ -48,7 +48,7 @@ type row struct {
 func rows(t *Table) []row {
 	var out []row
 	t.Range(func(s *Series, dir, path string) {
-		out = append(out, row{dir, path, string(trim(s.Key.Comm[:])), s.Key.UID, s.Count})
+		out = append(out, row{dir, path, string(trim(s.Key.Comm[:])), s.Key.EUID, s.Count})
 	})
 	sort.Slice(out, func(i, j int) bool { return fmt.Sprint(out[i]) < fmt.Sprint(out[j]) })
 	return out
@@ -64,7 +64,7 @@ func trim(b []byte) []byte {
 }
 
 func TestAddGroupsByEnabledAttributes(t *testing.T) {
-	tb := New(Options{DirectoryDepth: 2, MaxSeries: 10, Comm: true, UID: true})
+	tb := New(Options{DirectoryDepth: 2, MaxSeries: 10, Comm: true, EUID: true})
 	tb.Add(ev("/var/lib/a/1", "nginx", 33))
 	tb.Add(ev("/var/lib/b/2", "nginx", 33))
 	tb.Add(ev("/var/log/3", "nginx", 33))
@@ -131,7 +131,7 @@ func TestTTLNeverDropsAnUnemittedCount(t *testing.T) {
 }
 
 func TestAddDoesNotAllocate(t *testing.T) {
-	tb := New(Options{DirectoryDepth: 2, MaxSeries: 10, Comm: true, UID: true, Hook: true})
+	tb := New(Options{DirectoryDepth: 2, MaxSeries: 10, Comm: true, EUID: true, Hook: true})
 	e := ev("/var/lib/app/file", "nginx", 33)
 	tb.Add(e)
 	allocs := testing.AllocsPerRun(1000, func() { tb.Add(e) })
@@ -139,7 +139,7 @@ func TestAddDoesNotAllocate(t *testing.T) {
 }
 
 func BenchmarkAdd(b *testing.B) {
-	tb := New(Options{DirectoryDepth: 2, MaxSeries: 10000, Comm: true, UID: true, Hook: true})
+	tb := New(Options{DirectoryDepth: 2, MaxSeries: 10000, Comm: true, EUID: true, Hook: true})
 	evs := make([]*event.Event, 64)
 	for i := range evs {
 		evs[i] = ev(fmt.Sprintf("/var/lib/app%d/file", i%16), fmt.Sprintf("comm%d", i%4), uint32(i%3))

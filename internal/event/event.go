@@ -35,8 +35,8 @@ const (
 	offCgroupID = int(unsafe.Offsetof(typesEvent{}.CgroupId))
 	offTgid     = int(unsafe.Offsetof(typesEvent{}.Tgid))
 	offTid      = int(unsafe.Offsetof(typesEvent{}.Tid))
-	offUID      = int(unsafe.Offsetof(typesEvent{}.Uid))
-	offGID      = int(unsafe.Offsetof(typesEvent{}.Gid))
+	offRUID     = int(unsafe.Offsetof(typesEvent{}.Ruid))
+	offRGID     = int(unsafe.Offsetof(typesEvent{}.Rgid))
 	offPathLen  = int(unsafe.Offsetof(typesEvent{}.PathLen))
 	offHook     = int(unsafe.Offsetof(typesEvent{}.Hook))
 	offFlags    = int(unsafe.Offsetof(typesEvent{}.Flags))
@@ -76,19 +76,22 @@ const (
 	ExecReplaced = ExecState(typesExecStateEXEC_REPLACED)
 )
 
-// Hook says which kernel program saw a creation.
-type Hook uint8
+// HookID says which kernel program saw a creation: enum hook_id in
+// bpf/event.h, the sample's hook field. Not probe.Hook, which names the set
+// of programs a user asks the loader to attach ("auto" among them); the
+// tracepoint set's io_uring programs report HookIOUring.
+type HookID uint8
 
-// Hooks: enum hook_id in bpf/event.h.
+// Hook ids: enum hook_id in bpf/event.h.
 const (
-	HookKretprobe  = Hook(typesHookIdHOOK_KRETPROBE)
-	HookFexit      = Hook(typesHookIdHOOK_FEXIT)
-	HookTracepoint = Hook(typesHookIdHOOK_TRACEPOINT)
-	HookIOUring    = Hook(typesHookIdHOOK_IO_URING)
+	HookKretprobe  = HookID(typesHookIdHOOK_KRETPROBE)
+	HookFexit      = HookID(typesHookIdHOOK_FEXIT)
+	HookTracepoint = HookID(typesHookIdHOOK_TRACEPOINT)
+	HookIOUring    = HookID(typesHookIdHOOK_IO_URING)
 )
 
-// String returns the name users see in config and in the hook attribute.
-func (h Hook) String() string {
+// String returns the name users see in the kernelevents.hook attribute.
+func (h HookID) String() string {
 	switch h {
 	case HookKretprobe:
 		return "kretprobe"
@@ -235,13 +238,15 @@ type Event struct {
 	CgroupID uint64
 	TGID     uint32
 	TID      uint32
-	// UID and GID are the effective ids (process.user.id): whose authority
-	// the file was created with. A setuid program's files are its owner's.
-	UID uint32
-	GID uint32
-	// RealUID and RealGID are the real ids (who started the program).
-	RealUID uint32
-	RealGID uint32
+	// EUID and EGID are the effective ids (euid, egid in bpf/event.h;
+	// process.user.id, the uids filter, a rule's uid): whose authority the
+	// file was created with. A setuid program's files are its owner's.
+	EUID uint32
+	EGID uint32
+	// RUID and RGID are the real ids (ruid, rgid in bpf/event.h;
+	// process.real_user.id): who started the program.
+	RUID uint32
+	RGID uint32
 	// ExeDev (a user-space dev_t, as stat(2) reports it) and ExeIno name the
 	// executable the process ran at the creation; both 0 for kernel threads.
 	ExeDev uint64
@@ -255,7 +260,7 @@ type Event struct {
 	// (the file's path inside its filesystem, internal/probe ExecFile).
 	ExecState ExecState
 	ExecNs    uint64
-	Hook      Hook
+	Hook      HookID
 	Flags     Flags
 	// Op is how the name came to be: an open, mknod, or a link or rename
 	// that brought the file in from another directory.
@@ -306,7 +311,7 @@ func Decode(b []byte, e *Event) error {
 	if bytes.IndexByte(path, 0) >= 0 {
 		return errPathNUL
 	}
-	hook := Hook(b[offHook])
+	hook := HookID(b[offHook])
 	if hook < hookMin || hook > hookMax {
 		return fmt.Errorf("%w: %d", errHook, hook)
 	}
@@ -322,10 +327,10 @@ func Decode(b []byte, e *Event) error {
 	e.CgroupID = le.Uint64(b[offCgroupID:])
 	e.TGID = le.Uint32(b[offTgid:])
 	e.TID = le.Uint32(b[offTid:])
-	e.RealUID = le.Uint32(b[offUID:])
-	e.RealGID = le.Uint32(b[offGID:])
-	e.UID = le.Uint32(b[offEUID:])
-	e.GID = le.Uint32(b[offEGID:])
+	e.RUID = le.Uint32(b[offRUID:])
+	e.RGID = le.Uint32(b[offRGID:])
+	e.EUID = le.Uint32(b[offEUID:])
+	e.EGID = le.Uint32(b[offEGID:])
 	e.ExeDev = kernelDevToUser(le.Uint32(b[offExeDev:]))
 	e.ExeIno = le.Uint64(b[offExeIno:])
 	e.StartNs = le.Uint64(b[offStartNs:])
@@ -386,10 +391,10 @@ func Encode(e *Event) []byte {
 	le.PutUint64(b[offCgroupID:], e.CgroupID)
 	le.PutUint32(b[offTgid:], e.TGID)
 	le.PutUint32(b[offTid:], e.TID)
-	le.PutUint32(b[offUID:], e.RealUID)
-	le.PutUint32(b[offGID:], e.RealGID)
-	le.PutUint32(b[offEUID:], e.UID)
-	le.PutUint32(b[offEGID:], e.GID)
+	le.PutUint32(b[offRUID:], e.RUID)
+	le.PutUint32(b[offRGID:], e.RGID)
+	le.PutUint32(b[offEUID:], e.EUID)
+	le.PutUint32(b[offEGID:], e.EGID)
 	le.PutUint32(b[offExeDev:], userDevToKernel(e.ExeDev))
 	le.PutUint64(b[offExeIno:], e.ExeIno)
 	le.PutUint64(b[offStartNs:], e.StartNs)

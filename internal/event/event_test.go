@@ -13,8 +13,8 @@ import (
 
 func sample() *Event {
 	return &Event{
-		TimeNs: 123456789, CgroupID: 42, TGID: 1000, TID: 1001, UID: 65534, GID: 65533,
-		RealUID: 1000, RealGID: 1001, ExeDev: 0x10303, ExeIno: 1 << 40, StartNs: 987654321, ExecState: ExecSame, ExecNs: 123456789,
+		TimeNs: 123456789, CgroupID: 42, TGID: 1000, TID: 1001, EUID: 65534, EGID: 65533,
+		RUID: 1000, RGID: 1001, ExeDev: 0x10303, ExeIno: 1 << 40, StartNs: 987654321, ExecState: ExecSame, ExecNs: 123456789,
 		Hook: HookTracepoint, Flags: FlagMknod, Comm: []byte("touch"), Path: []byte("/tmp/x/new"),
 		FSDev: 0x803, FSPath: []byte("/tmp/x/new"), MountID: 31, MountPath: []byte("/x/new"), Where: WhereOverlayUpper,
 	}
@@ -96,7 +96,7 @@ func TestHookString(t *testing.T) {
 	assert.Equal(t, "fexit", HookFexit.String())
 	assert.Equal(t, "tracepoint", HookTracepoint.String())
 	assert.Equal(t, "io_uring_tracepoint", HookIOUring.String())
-	assert.Equal(t, "hook(7)", Hook(7).String())
+	assert.Equal(t, "hook(7)", HookID(7).String())
 }
 
 func BenchmarkDecode(b *testing.B) {
@@ -116,7 +116,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(make([]byte, Size))
 	f.Add(make([]byte, 312)) // the sample before euid, exe and start time
 	setuid := sample()
-	setuid.UID, setuid.RealUID, setuid.ExeDev, setuid.ExeIno = 0, 1000, 0xfff<<8|0xff, ^uint64(0)
+	setuid.EUID, setuid.RUID, setuid.ExeDev, setuid.ExeIno = 0, 1000, 0xfff<<8|0xff, ^uint64(0)
 	f.Add(Encode(setuid))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var e Event

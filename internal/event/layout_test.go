@@ -51,8 +51,8 @@ func TestLayoutMatchesBPF(t *testing.T) {
 			"cgroup_id": {8, 8, offCgroupID},
 			"tgid":      {16, 4, offTgid},
 			"tid":       {20, 4, offTid},
-			"uid":       {24, 4, offUID},
-			"gid":       {28, 4, offGID},
+			"ruid":      {24, 4, offRUID},
+			"rgid":      {28, 4, offRGID},
 			"path_len":  {32, 2, offPathLen},
 			"hook":      {34, 1, offHook},
 			"flags":     {35, 1, offFlags},
@@ -98,7 +98,7 @@ func TestLayoutMatchesBPF(t *testing.T) {
 	})
 
 	t.Run("enum hook_id", func(t *testing.T) {
-		named := map[string]Hook{
+		named := map[string]HookID{
 			"HOOK_KRETPROBE":  HookKretprobe,
 			"HOOK_FEXIT":      HookFexit,
 			"HOOK_TRACEPOINT": HookTracepoint,
@@ -111,8 +111,8 @@ func TestLayoutMatchesBPF(t *testing.T) {
 			if assert.True(t, ok, "C hook %s (%d) has no Go name", name, v) {
 				assert.EqualValues(t, v, h, name)
 			}
-			assert.NotContains(t, Hook(v).String(), "hook(", "%s has no String name", name)
-			assert.True(t, Hook(v) >= hookMin && Hook(v) <= hookMax, "%s = %d outside what Decode accepts", name, v)
+			assert.NotContains(t, HookID(v).String(), "hook(", "%s has no String name", name)
+			assert.True(t, HookID(v) >= hookMin && HookID(v) <= hookMax, "%s = %d outside what Decode accepts", name, v)
 		}
 		for name, h := range named {
 			assert.Contains(t, got, name, "Go's %s (%d) is not in C", h, h)
@@ -242,10 +242,10 @@ func TestEncodeMatchesGeneratedStruct(t *testing.T) {
 	assert.Equal(t, e.CgroupID, got.CgroupId)
 	assert.Equal(t, e.TGID, got.Tgid)
 	assert.Equal(t, e.TID, got.Tid)
-	assert.Equal(t, e.RealUID, got.Uid)
-	assert.Equal(t, e.RealGID, got.Gid)
-	assert.Equal(t, e.UID, got.Euid)
-	assert.Equal(t, e.GID, got.Egid)
+	assert.Equal(t, e.RUID, got.Ruid)
+	assert.Equal(t, e.RGID, got.Rgid)
+	assert.Equal(t, e.EUID, got.Euid)
+	assert.Equal(t, e.EGID, got.Egid)
 	assert.Equal(t, userDevToKernel(e.ExeDev), got.ExeDev)
 	assert.Equal(t, e.ExeIno, got.ExeIno)
 	assert.Equal(t, e.StartNs, got.StartNs)

@@ -32,8 +32,8 @@ type typesEvent struct {
 	CgroupId   uint64
 	Tgid       uint32
 	Tid        uint32
-	Uid        uint32
-	Gid        uint32
+	Ruid       uint32
+	Rgid       uint32
 	PathLen    uint16
 	Hook       uint8
 	Flags      uint8

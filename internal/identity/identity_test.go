@@ -130,16 +130,35 @@ func TestFirstMatchWins(t *testing.T) {
 		{Name: "payments", Match: Match{ContainerID: cid[:12] + "*"}, Attributes: map[string]string{"team": "payments"}},
 	})
 	require.NoError(t, err)
-	name, attrs, ok := rules.Match(&Facts{UID: 33, Executable: "/usr/sbin/nginx"})
+	name, attrs, ok := rules.Match(&Facts{EUID: 33, Executable: "/usr/sbin/nginx"})
 	assert.True(t, ok)
 	assert.Equal(t, "web", name)
 	assert.Equal(t, "spiffe://example.org/web", attrs["spiffe.id"])
-	name, _, _ = rules.Match(&Facts{UID: 33, Executable: "/usr/bin/other"})
+	name, _, _ = rules.Match(&Facts{EUID: 33, Executable: "/usr/bin/other"})
 	assert.Equal(t, "any-33", name)
-	name, _, _ = rules.Match(&Facts{UID: 0, ContainerID: cid})
+	name, _, _ = rules.Match(&Facts{EUID: 0, ContainerID: cid})
 	assert.Equal(t, "payments", name)
-	_, _, ok = rules.Match(&Facts{UID: 0})
+	_, _, ok = rules.Match(&Facts{EUID: 0})
 	assert.False(t, ok)
+}
+
+func TestRulesThen(t *testing.T) {
+	inline, err := CompileRules("identity::rules", []Rule{{Match: Match{UID: u32(33)}, Attributes: map[string]string{"team": "inline"}}})
+	require.NoError(t, err)
+	file, err := CompileRules("file", []Rule{
+		{Name: "file-33", Match: Match{UID: u32(33)}, Attributes: map[string]string{"team": "file"}},
+		{Match: Match{UID: u32(0)}, Attributes: map[string]string{"team": "root"}},
+	})
+	require.NoError(t, err)
+	all := inline.Then(file)
+	assert.Equal(t, 3, all.Len())
+	name, attrs, _ := all.Match(&Facts{EUID: 33})
+	assert.Equal(t, "rule-0", name, "the inline rule first")
+	assert.Equal(t, "inline", attrs["team"])
+	name, _, _ = all.Match(&Facts{EUID: 0})
+	assert.Equal(t, "rule-1", name, "a rule keeps the name it was compiled with")
+	assert.Equal(t, 1, (*Rules)(nil).Then(inline).Len())
+	assert.Equal(t, []int{1, 2}, []int{inline.Len(), file.Len()}, "neither list changed")
 }
 
 func TestLoadRulesFile(t *testing.T) {
@@ -168,26 +187,26 @@ func TestExitedProcessKeepsSampleFacts(t *testing.T) {
 	rules, err := CompileRules("r", []Rule{{Name: "batch", Match: Match{UID: u32(4242), Comm: "job"}, Attributes: map[string]string{"team": "batch"}}})
 	require.NoError(t, err)
 	r := NewResolver(Options{Rules: rules, Unmatched: map[string]string{RuleAttribute: "unmatched"}, ProcRoot: testutil.TempDir(t)})
-	e := &event.Event{TGID: 999999, UID: 4242, GID: 4242, Comm: []byte("job")}
-	f := r.Facts(e)
+	e := &event.Event{TGID: 999999, EUID: 4242, EGID: 4242, Comm: []byte("job")}
+	f := r.lookupFacts(e)
 	assert.Equal(t, "", f.Executable)
 	assert.Equal(t, "job", f.Comm)
-	w := r.Workload(r.Resolve(e))
+	w := workloadNow(r, e)
 	assert.Contains(t, w.Attrs, KV{"team", "batch"})
 	assert.Contains(t, w.Attrs, KV{RuleAttribute, "batch"})
 
-	other := r.Workload(r.Resolve(&event.Event{TGID: 999998, UID: 1, Comm: []byte("x")}))
+	other := workloadNow(r, &event.Event{TGID: 999998, EUID: 1, Comm: []byte("x")})
 	assert.Equal(t, []KV{{RuleAttribute, "unmatched"}}, other.Attrs)
 }
 
 func TestSetRulesRecomputes(t *testing.T) {
 	r := NewResolver(Options{ProcRoot: testutil.TempDir(t)})
-	e := &event.Event{TGID: 1, UID: 7, Comm: []byte("c")}
-	assert.Empty(t, r.Workload(r.Resolve(e)).Attrs)
+	e := &event.Event{TGID: 1, EUID: 7, Comm: []byte("c")}
+	assert.Empty(t, workloadNow(r, e).Attrs)
 	rules, err := CompileRules("r", []Rule{{Match: Match{UID: u32(7)}, Attributes: map[string]string{"team": "t"}}})
 	require.NoError(t, err)
 	r.SetRules(rules)
-	assert.Contains(t, r.Workload(r.Resolve(e)).Attrs, KV{"team", "t"})
+	assert.Contains(t, workloadNow(r, e).Attrs, KV{"team", "t"})
 }
 
 func TestWorkloadCap(t *testing.T) {
@@ -200,35 +219,51 @@ func TestWorkloadCap(t *testing.T) {
 	require.NoError(t, err)
 	r.SetRules(c)
 	for i := range 5 {
-		r.Resolve(&event.Event{TGID: uint32(i + 1), UID: uint32(i)})
+		resolveNow(r, &event.Event{TGID: uint32(i + 1), EUID: uint32(i)})
 	}
 	// Two workloads alive at most: the other three samples go to the
 	// overflow workload, which says so.
-	assert.Equal(t, uint64(3), r.Overflow())
-	assert.Equal(t, []KV{{AttrOverflow, "true"}}, r.Workload(r.Resolve(&event.Event{TGID: 9, UID: 4})).Attrs)
+	assert.Equal(t, uint64(3), r.Stats().Overflow)
+	assert.Equal(t, []KV{{AttrOverflow, "true"}}, workloadNow(r, &event.Event{TGID: 9, EUID: 4}).Attrs)
 }
 
 func TestCacheTTL(t *testing.T) {
 	r := NewResolver(Options{CacheTTL: time.Second, ProcRoot: testutil.TempDir(t)})
 	now := time.Unix(0, 0)
 	r.now = func() time.Time { return now }
-	e := &event.Event{TGID: 1, UID: 7}
-	r.Resolve(e)
-	assert.Len(t, r.procs, 1)
+	e := &event.Event{TGID: 1, EUID: 7}
+	resolveNow(r, e)
+	assert.Equal(t, 1, r.procs.len())
 	now = now.Add(2 * time.Second)
 	r.Sweep(nil)
-	assert.Empty(t, r.procs)
+	assert.Zero(t, r.procs.len())
 }
 
 func BenchmarkResolveWarm(b *testing.B) {
 	rules, _ := CompileRules("r", []Rule{{Match: Match{UID: u32(0)}, Attributes: map[string]string{"team": "root"}}})
 	r := NewResolver(Options{Rules: rules})
-	e := &event.Event{TGID: uint32(os.Getpid()), UID: 0, Comm: []byte("bench")}
-	r.Resolve(e)
+	e := &event.Event{TGID: uint32(os.Getpid()), EUID: 0, Comm: []byte("bench")}
+	resolveNow(r, e)
 	b.ReportAllocs()
 	for b.Loop() {
-		r.Resolve(e)
+		resolveNow(r, e)
 	}
+}
+
+// resolveNow looks e's creator up in the caller, as Lookup does on a
+// resolver not started, and returns its workload and facts.
+func resolveNow(r *Resolver, e *event.Event) (uint32, Facts) {
+	id, f, ok := r.Lookup(e, time.Now())
+	if !ok {
+		panic("queued: the resolver was started")
+	}
+	return id, *f
+}
+
+// workloadNow is the workload of e's creator, looked up in the caller.
+func workloadNow(r *Resolver, e *event.Event) Workload {
+	id, _ := resolveNow(r, e)
+	return r.Workload(id)
 }
 
 type fakePods map[string]Pod
@@ -244,11 +279,11 @@ func TestPodFromInventory(t *testing.T) {
 	require.NoError(t, err)
 	r := NewResolver(Options{Rules: rules, ProcRoot: testutil.TempDir(t), CgroupRoot: "none",
 		Pods: fakePods{uid: {Namespace: "ke-apps", Name: "web-1", ServiceAccount: "ke-writer"}}})
-	r.learnCgroup(100, "/kubepods/besteffort/pod"+uid+"/"+cid)
-	r.learnCgroup(101, "/kubepods/besteffort/pod"+other+"/"+cid)
-	w := r.Workload(r.Resolve(&event.Event{TGID: 999999, UID: 5, CgroupID: 100}))
+	r.cgroups.learn(100, "/kubepods/besteffort/pod"+uid+"/"+cid, r.now())
+	r.cgroups.learn(101, "/kubepods/besteffort/pod"+other+"/"+cid, r.now())
+	w := workloadNow(r, &event.Event{TGID: 999999, EUID: 5, CgroupID: 100})
 	assert.Subset(t, w.Attrs, []KV{{AttrNamespace, "ke-apps"}, {AttrPodName, "web-1"}, {AttrServiceAccount, "ke-writer"}, {AttrPodUID, uid}})
-	w = r.Workload(r.Resolve(&event.Event{TGID: 999998, UID: 6, CgroupID: 101}))
+	w = workloadNow(r, &event.Event{TGID: 999998, EUID: 6, CgroupID: 101})
 	assert.Contains(t, w.Attrs, KV{AttrPodUID, other})
 	for _, kv := range w.Attrs {
 		assert.NotContains(t, []string{AttrNamespace, AttrPodName, AttrServiceAccount}, kv.Key)

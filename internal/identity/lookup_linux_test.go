@@ -80,12 +80,12 @@ func TestV1RootIDNeverCachedAsContainer(t *testing.T) {
 	proc := testutil.TempDir(t)
 	fakeProc(t, proc, 100, startA, "4:memory:/docker/"+cid+"\n1:name=systemd:/docker/"+cid+"\n", "", "")
 	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t)})
-	in := r.Facts(&event.Event{TGID: 100, StartNs: startA, CgroupID: 1, Comm: []byte("c")})
+	in := r.lookupFacts(&event.Event{TGID: 100, StartNs: startA, CgroupID: 1, Comm: []byte("c")})
 	assert.Equal(t, cid, in.ContainerID)
 	assert.Equal(t, "/docker/"+cid, in.Cgroup)
-	r.Resolve(&event.Event{TGID: 100, StartNs: startA, CgroupID: 1, Comm: []byte("c")})
+	resolveNow(r, &event.Event{TGID: 100, StartNs: startA, CgroupID: 1, Comm: []byte("c")})
 	// A host process, gone before its lookup, with the same (root) id.
-	host := r.Facts(&event.Event{TGID: 200, StartNs: startA, CgroupID: 1, Comm: []byte("h")})
+	host := r.lookupFacts(&event.Event{TGID: 200, StartNs: startA, CgroupID: 1, Comm: []byte("h")})
 	assert.Equal(t, "", host.ContainerID)
 	assert.Equal(t, "", host.Cgroup)
 	assert.Equal(t, 0, r.Stats().Cgroups)
@@ -101,16 +101,16 @@ func TestReusedPIDIsNotBelieved(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(host, "etc"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(host, "etc", "passwd"), []byte("alice:x:1000:1000::/:/bin/sh\n"), 0o644))
 	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: host})
-	f := r.Facts(&event.Event{TGID: 100, StartNs: startA, UID: 1000, ExeDev: dev, ExeIno: ino, Comm: []byte("c")})
-	assert.Equal(t, Facts{UID: 1000, Comm: "c", User: "alice"}, f)
+	f := r.lookupFacts(&event.Event{TGID: 100, StartNs: startA, EUID: 1000, ExeDev: dev, ExeIno: ino, Comm: []byte("c")})
+	assert.Equal(t, Facts{EUID: 1000, Comm: "c", User: "alice"}, f)
 	// The same pid with the matching start time is believed.
-	right := &event.Event{TGID: 100, StartNs: startA + 1e9, UID: 1000, ExeDev: dev, ExeIno: ino, Comm: []byte("c")}
-	g := r.Facts(right)
+	right := &event.Event{TGID: 100, StartNs: startA + 1e9, EUID: 1000, ExeDev: dev, ExeIno: ino, Comm: []byte("c")}
+	g := r.lookupFacts(right)
 	assert.Equal(t, cid, g.ContainerID)
 	assert.Equal(t, "alice", g.User, "the user name is the node's, never the process's own root's")
 	// Executables are found on the node: with this machine's root as the node's.
 	onNode := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/"})
-	assert.Equal(t, binSh(t), onNode.Facts(right).Executable)
+	assert.Equal(t, binSh(t), onNode.lookupFacts(right).Executable)
 }
 
 // The executable is the one that ran at the creation: when /proc/<pid>/exe
@@ -123,13 +123,13 @@ func TestExecutableIsTheOneAtCreation(t *testing.T) {
 	fakeProc(t, proc, 100, startA, "0::/\n", realPath(t, "/usr/bin/env"), "")
 	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/"})
 	e := &event.Event{TGID: 100, StartNs: startA, ExeDev: shDev, ExeIno: shIno, Comm: []byte("sh")}
-	assert.Equal(t, "", r.Facts(e).Executable, "not credited to the exec'ed program")
+	assert.Equal(t, "", r.lookupFacts(e).Executable, "not credited to the exec'ed program")
 
 	// Another process running /bin/sh teaches the resolver that inode.
 	fakeProc(t, proc, 101, startA, "0::/\n", binSh(t), "")
-	_, f := r.ResolveFacts(&event.Event{TGID: 101, StartNs: startA, ExeDev: shDev, ExeIno: shIno, Comm: []byte("sh")})
+	_, f := resolveNow(r, &event.Event{TGID: 101, StartNs: startA, ExeDev: shDev, ExeIno: shIno, Comm: []byte("sh")})
 	assert.Equal(t, binSh(t), f.Executable)
-	assert.Equal(t, binSh(t), r.Facts(e).Executable)
+	assert.Equal(t, binSh(t), r.lookupFacts(e).Executable)
 }
 
 // cgroup ids resolve through open_by_handle_at to the directory that has
@@ -185,11 +185,11 @@ func TestCgroupFromProcIsChecked(t *testing.T) {
 	idA, _ := r.sys.cgroupIDOf(base + "/a")
 	idB, _ := r.sys.cgroupIDOf(base + "/b")
 	// The sample was taken in a; the process is in b by now.
-	assert.Equal(t, "", r.Facts(&event.Event{TGID: 100, StartNs: startA, CgroupID: idA}).Cgroup)
-	assert.Equal(t, base+"/b", r.Facts(&event.Event{TGID: 100, StartNs: startA, CgroupID: idB}).Cgroup)
-	r.Resolve(&event.Event{TGID: 100, StartNs: startA, CgroupID: idA})
+	assert.Equal(t, "", r.lookupFacts(&event.Event{TGID: 100, StartNs: startA, CgroupID: idA}).Cgroup)
+	assert.Equal(t, base+"/b", r.lookupFacts(&event.Event{TGID: 100, StartNs: startA, CgroupID: idB}).Cgroup)
+	resolveNow(r, &event.Event{TGID: 100, StartNs: startA, CgroupID: idA})
 	r.mu.Lock()
-	_, cachedA := r.cgroups[idA]
+	_, cachedA := r.cgroups.peek(idA)
 	r.mu.Unlock()
 	assert.False(t, cachedA)
 }
@@ -206,8 +206,8 @@ func TestParsePasswd(t *testing.T) {
 func TestLookupNeverWaits(t *testing.T) {
 	proc := testutil.TempDir(t)
 	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t), MaxPending: 10, Workers: 1})
-	cached := &event.Event{TGID: 1, StartNs: startA, UID: 7, Comm: []byte("c")}
-	r.Resolve(cached)
+	cached := &event.Event{TGID: 1, StartNs: startA, EUID: 7, Comm: []byte("c")}
+	resolveNow(r, cached)
 	release := make(chan struct{})
 	var mu sync.Mutex
 	delivered := map[uint32]int{}
@@ -229,7 +229,7 @@ func TestLookupNeverWaits(t *testing.T) {
 	for i := range 25 {
 		// Two samples per process: the second waits behind the first's lookup.
 		for range 2 {
-			e := &event.Event{TGID: uint32(100 + i), StartNs: startA, UID: 7, Comm: []byte("new"), Path: []byte("/x")}
+			e := &event.Event{TGID: uint32(100 + i), StartNs: startA, EUID: 7, Comm: []byte("new"), Path: []byte("/x")}
 			if _, f, ok := r.Lookup(e, now); ok {
 				direct++
 				assert.Equal(t, "new", f.Comm)
@@ -298,14 +298,15 @@ func TestWatcherLearnsNewContainerCgroups(t *testing.T) {
 		require.Eventually(t, func() bool {
 			r.mu.Lock()
 			defer r.mu.Unlock()
-			return r.cgroups[leafID] != nil
+			_, ok := r.cgroups.peek(leafID)
+			return ok
 		}, 10*time.Second, time.Millisecond, "never learnt %s", leaf)
 		// The runtime removes it; the creator is gone too.
 		for i := len(tc.dirs) - 1; i >= 0; i-- {
 			require.NoError(t, os.Remove(filepath.Join(root, tc.dirs[i])))
 		}
 		made = made[:len(made)-len(tc.dirs)]
-		f := r.Facts(&event.Event{TGID: 1 << 30, StartNs: startA, CgroupID: leafID})
+		f := r.lookupFacts(&event.Event{TGID: 1 << 30, StartNs: startA, CgroupID: leafID})
 		assert.Equal(t, leaf, f.Cgroup)
 		assert.NotEmpty(t, f.ContainerID, leaf)
 		assert.Equal(t, strings.Contains(leaf, "pod"), f.PodUID == pod, leaf)
@@ -322,11 +323,12 @@ func TestWatcherLearnsNewContainerCgroups(t *testing.T) {
 	require.Eventually(t, func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		return r.cgroups[last] != nil
+		_, ok := r.cgroups.peek(last)
+		return ok
 	}, 10*time.Second, time.Millisecond)
 	r.mu.Lock()
-	_, knownOther := r.cgroups[other]
-	_, knownNot := r.cgroups[notContainer]
+	_, knownOther := r.cgroups.peek(other)
+	_, knownNot := r.cgroups.peek(notContainer)
 	r.mu.Unlock()
 	assert.False(t, knownOther)
 	assert.False(t, knownNot)
@@ -395,11 +397,11 @@ func TestExecutablePathsDroppedWhenDeviceLeaves(t *testing.T) {
 	kept := unix.Mkdev(0, 4002)
 	now := time.Now()
 	// The paths a checked lookup gave each (device, inode, path inside it).
-	r.remember(exeKey{gone, 7, "/bin/tool"}, "/mnt/old/bin/tool", now)
-	r.remember(exeKey{kept, 7, "/bin/tool"}, "/mnt/kept/bin/tool", now)
+	r.execs.paths.put(exeKey{gone, 7, "/bin/tool"}, "/mnt/old/bin/tool", now)
+	r.execs.paths.put(exeKey{kept, 7, "/bin/tool"}, "/mnt/kept/bin/tool", now)
 	exe := func(dev uint64) string {
 		e := &event.Event{TGID: 1, ExeDev: dev, ExeIno: 7, ExecState: event.ExecSame}
-		return r.executable(e, "/bin/tool", r.sys.process(1, 0), now)
+		return r.execs.name(e, "/bin/tool", r.sys.process(1, 0), now)
 	}
 	require.Equal(t, "/mnt/old/bin/tool", exe(gone), "cached while its filesystem is mounted")
 

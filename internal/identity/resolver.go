@@ -8,9 +8,17 @@
 // workload: the resource a series belongs to.
 //
 // The reader goroutine never waits for that work. Lookup answers from the
-// cache or queues the sample for the resolver's workers, which read /proc and
-// the cgroup filesystem without holding the resolver's lock and hand the
-// sample back through the deliver function given to Start.
+// process cache or queues the sample for the resolver's workers, which read
+// /proc and the cgroup filesystem and hand the sample back through the
+// deliver function given to Start.
+//
+// The Resolver puts together one type per job, each with its own lock and
+// test: procCache (each process's facts and workload), workloadTable (the
+// interned resources, their cap and sweep), pathCache (checked cgroup paths;
+// the cgroupWatcher adds those of new containers), execNamer (executables
+// from the kernel's exec records or /proc, and their names), spiffeAsker
+// (SPIFFE lookups, checked and counted), pendingQueue (samples waiting for
+// their lookup) and sysLookup (the reads of /proc, cgroupfs and passwd).
 //
 // Nothing read from /proc is believed without a check against the sample:
 // /proc/<pid> must still be the process that created the file (its start
@@ -25,9 +33,8 @@ package identity
 
 import (
 	"fmt"
-	"sort"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kernelevents/kernelevents/internal/event"
@@ -131,142 +138,111 @@ type Workload struct {
 // KV is one attribute.
 type KV struct{ Key, Value string }
 
-// procKey names one process in one state: an exec, a setuid or a move to
-// another cgroup makes a new key, so cached facts are never those of another
-// executable, user or cgroup.
-type procKey struct {
-	tgid           uint32
-	uid, gid       uint32 // effective
-	cgroup         uint64
-	exeDev, exeIno uint64
-	start          uint64
-	execState      event.ExecState
-	execNs         uint64
-}
-
-func keyOf(e *event.Event) procKey {
-	return procKey{e.TGID, e.UID, e.GID, e.CgroupID, e.ExeDev, e.ExeIno, e.StartNs, e.ExecState, e.ExecNs}
-}
-
-type procEntry struct {
-	facts    Facts
-	workload uint32
-	gen      uint64
-	expires  time.Time
-}
-
-type workloadEntry struct {
-	attrs []KV
-	key   string
-	used  time.Time
-	live  bool
-}
-
-type stamped struct {
-	path string
-	used time.Time
-}
-
-// exeKey names an executable: device and inode, and, when the kernel
-// recorded the exec, the path inside its filesystem (hard links are one
-// inode under several paths, and a path is what rules and SPIRE's unix:path
-// name).
-type exeKey struct {
-	dev, ino uint64
-	fsPath   string
-}
-
-// pending is a sample waiting for its creator's lookup, copied out of the
-// reader's buffer.
-type pending struct {
-	e          event.Event
-	comm       [event.CommLen]byte
-	path       [event.PathLen]byte
-	commN, pN  uint16
-	receivedAt time.Time
-}
-
 // Deliver receives a sample with its workload and facts once they are known.
 // It runs on a resolver worker.
 type Deliver func(e *event.Event, workload uint32, f *Facts, receivedAt time.Time)
+
+// ruleSet is the rules in force and their generation: a process cache entry
+// is good while the generation it was computed with is in force.
+type ruleSet struct {
+	rules *Rules
+	gen   uint64
+}
 
 // Resolver resolves samples to workload ids.
 type Resolver struct {
 	opts Options
 	sys  *sysLookup
+	now  func() time.Time
 
-	mu        sync.Mutex
-	rules     *Rules
-	gen       uint64
-	procs     map[procKey]*procEntry
-	cgroups   map[uint64]*stamped // cgroup v2 id → path, verified
-	exes      map[exeKey]*stamped // executable device+inode → path, verified
-	workloads []workloadEntry
-	free      []uint32
-	nlive     int
-	byKey     map[string]uint32
-	overflow  uint64
-	unres     uint64
-	waiting   map[procKey][]*pending
-	nwaiting  int
-	queue     chan procKey
-	deliver   Deliver
-	watcher   *cgroupWatcher
-	wg        sync.WaitGroup
-	closed    bool
-	now       func() time.Time
-	spiffe    spiffeCounts
+	rules      atomic.Pointer[ruleSet]
+	procs      *procCache
+	workloads  *workloadTable
+	cgroups    *pathCache[uint64] // cgroup v2 id → path, verified
+	execs      *execNamer
+	spiffe     *spiffeAsker
+	pending    *pendingQueue
+	unresolved atomic.Uint64
+
+	mu      sync.Mutex // SetRules, Start and Close
+	deliver Deliver
+	watcher *cgroupWatcher
+	wg      sync.WaitGroup
 }
 
-// NewResolver returns a resolver. Workload 0 is the host (no container, no
-// rule), 1 the overflow workload.
-func NewResolver(opts Options) *Resolver {
-	if opts.CacheTTL <= 0 {
-		opts.CacheTTL = 30 * time.Second
+// DefaultOptions returns the resolver's defaults, the one source of them
+// (the receiver's configuration defaults are taken from here): a 30s
+// process cache of 16384 processes, 20000 workloads, 65536 pending samples,
+// 2 workers, one minute of grace, /proc, the first cgroup2 mount, root "/".
+func DefaultOptions() Options {
+	return Options{
+		CacheTTL:     30 * time.Second,
+		MaxProcesses: 16384,
+		MaxWorkloads: 20000,
+		MaxPending:   65536,
+		Workers:      2,
+		Grace:        time.Minute,
+		ProcRoot:     "/proc",
+		HostRoot:     "/",
 	}
-	if opts.MaxProcesses <= 0 {
-		opts.MaxProcesses = 16384
+}
+
+// withDefaults fills the fields left zero from DefaultOptions and resolves
+// CgroupRoot ("": found in mountinfo, "none": no cgroup v2).
+func (o Options) withDefaults() Options {
+	d := DefaultOptions()
+	if o.CacheTTL <= 0 {
+		o.CacheTTL = d.CacheTTL
 	}
-	if opts.MaxWorkloads <= 0 {
-		opts.MaxWorkloads = 20000
+	if o.MaxProcesses <= 0 {
+		o.MaxProcesses = d.MaxProcesses
 	}
-	if opts.MaxPending <= 0 {
-		opts.MaxPending = 65536
+	if o.MaxWorkloads <= 0 {
+		o.MaxWorkloads = d.MaxWorkloads
 	}
-	if opts.Workers <= 0 {
-		opts.Workers = 2
+	if o.MaxPending <= 0 {
+		o.MaxPending = d.MaxPending
 	}
-	if opts.Grace <= 0 {
-		opts.Grace = time.Minute
+	if o.Workers <= 0 {
+		o.Workers = d.Workers
 	}
-	if opts.ProcRoot == "" {
-		opts.ProcRoot = "/proc"
+	if o.Grace <= 0 {
+		o.Grace = d.Grace
 	}
-	switch opts.CgroupRoot {
+	if o.ProcRoot == "" {
+		o.ProcRoot = d.ProcRoot
+	}
+	if o.HostRoot == "" {
+		o.HostRoot = d.HostRoot
+	}
+	switch o.CgroupRoot {
 	case "":
-		opts.CgroupRoot = CgroupV2Root()
+		o.CgroupRoot = CgroupV2Root()
 	case "none":
-		opts.CgroupRoot = ""
+		o.CgroupRoot = ""
 	}
-	if opts.HostRoot == "" {
-		opts.HostRoot = "/"
-	}
+	return o
+}
+
+// NewResolver returns a resolver; fields of opts left zero take their
+// DefaultOptions value. Workload 0 is the host (no container, no rule), 1
+// the overflow workload.
+func NewResolver(opts Options) *Resolver {
+	opts = opts.withDefaults()
+	sys := newSysLookup(opts.ProcRoot, opts.CgroupRoot, opts.HostRoot)
+	execs := &execNamer{src: opts.Execs, sys: sys, paths: newPathCache[exeKey](opts.MaxProcesses)}
 	r := &Resolver{
-		opts:    opts,
-		sys:     newSysLookup(opts.ProcRoot, opts.CgroupRoot, opts.HostRoot),
-		rules:   opts.Rules,
-		procs:   map[procKey]*procEntry{},
-		cgroups: map[uint64]*stamped{},
-		exes:    map[exeKey]*stamped{},
-		byKey:   map[string]uint32{},
-		waiting: map[procKey][]*pending{},
-		now:     time.Now,
+		opts:      opts,
+		sys:       sys,
+		now:       time.Now,
+		procs:     newProcCache(opts.CacheTTL, opts.MaxProcesses),
+		workloads: newWorkloadTable(opts.MaxWorkloads),
+		cgroups:   newPathCache[uint64](opts.MaxProcesses),
+		execs:     execs,
+		spiffe:    &spiffeAsker{src: opts.SPIFFE, execs: execs},
+		pending:   newPendingQueue(opts.MaxPending),
 	}
-	r.workloads = []workloadEntry{
-		{key: "", live: true},
-		{attrs: []KV{{AttrOverflow, "true"}}, key: "\x00overflow", live: true},
-	}
-	r.byKey[""] = HostWorkload
+	r.rules.Store(&ruleSet{rules: opts.Rules})
 	return r
 }
 
@@ -275,43 +251,27 @@ func NewResolver(opts Options) *Resolver {
 // queued. Without Start, Lookup resolves in the caller. It returns why the
 // watcher could not start, if it could not (lookups work without it).
 func (r *Resolver) Start(deliver Deliver) error {
-	w, werr := newCgroupWatcher(r.opts.CgroupRoot, r.learnCgroup)
+	w, werr := newCgroupWatcher(r.opts.CgroupRoot, func(id uint64, rel string) { r.cgroups.learn(id, rel, r.now()) })
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.watcher = w
 	r.deliver = deliver
-	r.queue = make(chan procKey, r.opts.MaxPending)
+	keys := r.pending.open()
 	for range r.opts.Workers {
 		r.wg.Add(1)
-		go r.work()
+		go r.work(keys, deliver)
 	}
 	return werr
 }
 
-// learnCgroup records a container cgroup the watcher saw made.
-func (r *Resolver) learnCgroup(id uint64, rel string) {
-	now := r.now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.cgroups[id]; !ok && len(r.cgroups) < r.opts.MaxProcesses {
-		r.cgroups[id] = &stamped{rel, now}
-	}
-}
-
 // Close stops the workers once every queued sample has been delivered.
 func (r *Resolver) Close() {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return
-	}
-	r.closed = true
-	if r.queue != nil {
-		close(r.queue)
-	}
-	w := r.watcher
-	r.mu.Unlock()
+	r.pending.close()
 	r.wg.Wait()
+	r.mu.Lock()
+	w := r.watcher
+	r.watcher = nil
+	r.mu.Unlock()
 	if w != nil {
 		w.close()
 	}
@@ -322,123 +282,62 @@ func (r *Resolver) Close() {
 func (r *Resolver) SetRules(rules *Rules) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.rules = rules
-	r.gen++
+	r.rules.Store(&ruleSet{rules: rules, gen: r.rules.Load().gen + 1})
 }
 
 // Lookup returns the workload and facts of e's creator when the cache has
 // them (ok). Otherwise it copies e and queues it for the workers, which
 // deliver it (ok false, the caller is done with e), or, when MaxPending
 // samples already wait, resolves it from the caches and what the sample
-// carries alone (ok, counted in Unresolved). It never does I/O.
+// carries alone (ok, counted in Unresolved). It does no I/O once Start
+// was called; before Start and after Close it looks e up in the caller.
 func (r *Resolver) Lookup(e *event.Event, receivedAt time.Time) (uint32, *Facts, bool) {
 	k := keyOf(e)
 	now := r.now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if ent, ok := r.procs[k]; ok && ent.gen == r.gen && now.Before(ent.expires) {
-		r.touch(ent.workload, now)
+	rs := r.rules.Load()
+	if ent, ok := r.procs.get(k, rs.gen, now); ok {
+		r.workloads.touch(ent.workload, now)
 		return ent.workload, &ent.facts, true
 	}
-	if r.queue == nil || r.closed {
-		r.mu.Unlock()
-		id, f := r.ResolveFacts(e)
-		r.mu.Lock()
-		return id, &f, true
+	switch r.pending.add(k, newPending(e, receivedAt)) {
+	case queuedOK:
+		return 0, nil, false
+	case queueFull:
+		r.unresolved.Add(1)
+		f := r.cachedFacts(e)
+		return r.workloadOf(&f, rs.rules, now), &f, true
 	}
-	if r.nwaiting >= r.opts.MaxPending {
-		r.unres++
-		f := r.cachedFactsLocked(e)
-		return r.workloadLocked(&f, now), &f, true
-	}
-	p := &pending{e: *e, receivedAt: receivedAt}
-	p.commN = uint16(copy(p.comm[:], e.Comm))
-	p.pN = uint16(copy(p.path[:], e.Path))
-	first := r.waiting[k] == nil
-	r.waiting[k] = append(r.waiting[k], p)
-	r.nwaiting++
-	if first {
-		r.queue <- k // cannot block: the queue holds MaxPending keys
-	}
-	return 0, nil, false
+	ent := r.resolve(k, e)
+	return ent.workload, &ent.facts, true
 }
 
-func (r *Resolver) work() {
+func (r *Resolver) work(keys <-chan procKey, deliver Deliver) {
 	defer r.wg.Done()
-	for k := range r.queue {
-		r.mu.Lock()
-		first := r.waiting[k][0]
-		r.mu.Unlock()
-		first.e.Comm, first.e.Path = first.comm[:first.commN], first.path[:first.pN]
-		f := r.lookupFacts(&first.e)
-		now := r.now()
-		r.mu.Lock()
-		ent := r.storeLocked(k, f, now)
-		ps := r.waiting[k]
-		delete(r.waiting, k)
-		r.nwaiting -= len(ps)
-		deliver := r.deliver
-		r.mu.Unlock()
-		for _, p := range ps {
-			p.e.Comm, p.e.Path = p.comm[:p.commN], p.path[:p.pN]
-			deliver(&p.e, ent.workload, &ent.facts, p.receivedAt)
+	for k := range keys {
+		ent := r.resolve(k, r.pending.first(k).event())
+		for _, p := range r.pending.take(k) {
+			deliver(p.event(), ent.workload, &ent.facts, p.receivedAt)
 		}
 	}
 }
 
-// Resolve returns the workload id of the creator of e, looking it up in the
-// caller when it is not cached.
-func (r *Resolver) Resolve(e *event.Event) uint32 {
-	id, _ := r.ResolveFacts(e)
-	return id
-}
-
-// ResolveFacts returns the workload id of the creator of e and what is
-// known of it, from the cache when fresh, else looked up in the caller
-// (tests, benchmarks; the receiver uses Lookup).
-func (r *Resolver) ResolveFacts(e *event.Event) (uint32, Facts) {
-	k := keyOf(e)
-	now := r.now()
-	r.mu.Lock()
-	if ent, ok := r.procs[k]; ok && ent.gen == r.gen && now.Before(ent.expires) {
-		r.touch(ent.workload, now)
-		r.mu.Unlock()
-		return ent.workload, ent.facts
-	}
-	r.mu.Unlock()
+// resolve looks e's creator up, computes its workload with the rules in
+// force and caches both under k.
+func (r *Resolver) resolve(k procKey, e *event.Event) *procEntry {
 	f := r.lookupFacts(e)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	ent := r.storeLocked(k, f, now)
-	return ent.workload, ent.facts
+	now := r.now()
+	rs := r.rules.Load()
+	return r.procs.put(k, f, r.workloadOf(&f, rs.rules, now), rs.gen, now)
 }
 
-// Facts looks up what is known of e's creator without rules or caching of
-// the result; for tests.
-func (r *Resolver) Facts(e *event.Event) Facts {
-	return r.lookupFacts(e)
-}
-
-func (r *Resolver) storeLocked(k procKey, f Facts, now time.Time) *procEntry {
-	ent := &procEntry{facts: f, workload: r.workloadLocked(&f, now), gen: r.gen, expires: spiffeExpiry(&f, now.Add(r.opts.CacheTTL))}
-	if len(r.procs) >= r.opts.MaxProcesses {
-		r.expireProcsLocked(now)
-	}
-	if len(r.procs) < r.opts.MaxProcesses {
-		r.procs[k] = ent
-	}
-	return ent
-}
-
-// lookupFacts does the I/O, without the lock but for short cache reads and
-// writes.
+// lookupFacts does the I/O.
 func (r *Resolver) lookupFacts(e *event.Event) Facts {
-	f := Facts{UID: e.UID, GID: e.GID, RealUID: e.RealUID, Comm: string(e.Comm)}
+	f := Facts{EUID: e.EUID, EGID: e.EGID, RUID: e.RUID, Comm: string(e.Comm)}
 	now := r.now()
 	proc := r.sys.process(e.TGID, e.StartNs)
 
-	execPath := r.execPath(e)
-	f.Executable = r.executable(e, execPath, proc, now)
+	execPath := r.execs.fsPath(e)
+	f.Executable = r.execs.name(e, execPath, proc, now)
 
 	f.Cgroup = r.cgroupPath(e.CgroupID, proc, now)
 	f.ContainerID, f.PodUID = ParseCgroupPath(f.Cgroup)
@@ -455,131 +354,9 @@ func (r *Resolver) lookupFacts(e *event.Event) Facts {
 			f.Pod, f.Pod.UID = p, f.PodUID
 		}
 	}
-	f.User = r.sys.userName(e.UID)
-	r.lookupSPIFFE(proc, procIdentity{e.TGID, e.UID, e.RealUID, e.GID, e.ExeDev, e.ExeIno, e.CgroupID, e.StartNs, e.ExecState, e.ExecNs, execPath}, &f)
+	f.User = r.sys.userName(e.EUID)
+	r.spiffe.lookup(proc, procIdentity{e.TGID, e.EUID, e.RUID, e.EGID, e.ExeDev, e.ExeIno, e.CgroupID, e.StartNs, e.ExecState, e.ExecNs, execPath}, &f)
 	return f
-}
-
-// execPath returns the path inside its filesystem of the file the sample's
-// exec mapped, when the kernel recorded it and the sample runs it, else "".
-func (r *Resolver) execPath(e *event.Event) string {
-	if e.ExecState != event.ExecSame || r.opts.Execs == nil {
-		return ""
-	}
-	rec, ok := r.opts.Execs.ExecFile(e.ExecNs)
-	if !ok || rec.Dev != e.ExeDev || rec.Ino != e.ExeIno {
-		return ""
-	}
-	return rec.Path
-}
-
-// executable names the file the sample's process ran at the creation by
-// where it is on the node, or "" when that is not known (fsPath is
-// execPath's answer):
-//   - the process replaced its executable reference (event.ExecReplaced):
-//     the device and inode are a file it chose, never named;
-//   - the kernel recorded its exec (event.ExecSame): that exec's path
-//     inside its filesystem, placed in the node's mount table;
-//   - a process that started after the records began and has none (pushed
-//     out: enough forks fill the table): nothing, as for a replaced
-//     reference, which it may have made meanwhile;
-//   - otherwise (started before the probe, or a child of such a process
-//     that did not exec, or a record pushed out) /proc/<pid>/exe
-//     while the process still runs that exec, placed the same way; for a
-//     process that did not record its exec, the path an earlier checked
-//     lookup gave its device and inode.
-func (r *Resolver) executable(e *event.Event, fsPath string, proc *procView, now time.Time) string {
-	if e.ExeIno == 0 || e.ExecState == event.ExecReplaced || r.recordLost(e.ExecState, e.TGID, e.StartNs) {
-		return ""
-	}
-	if fsPath != "" {
-		k := exeKey{e.ExeDev, e.ExeIno, fsPath}
-		r.mu.Lock()
-		if s := r.exes[k]; s != nil {
-			s.used = now
-			r.mu.Unlock()
-			return s.path
-		}
-		r.mu.Unlock()
-		p, ok := r.sys.nodePath(e.ExeDev, e.ExeIno, fsPath)
-		if !ok {
-			return ""
-		}
-		r.remember(k, p, now)
-		return p
-	}
-	if e.ExecState == event.ExecSame && r.opts.Execs != nil {
-		// Recorded, but the record is gone: /proc only while the process
-		// still runs that exec.
-		if cur, ok := r.opts.Execs.CurrentExec(e.TGID, e.StartNs); !ok || cur != e.ExecNs {
-			return ""
-		}
-		p, _ := proc.executable(e.ExeDev, e.ExeIno)
-		return p
-	}
-	k := exeKey{dev: e.ExeDev, ino: e.ExeIno}
-	if p, ok := proc.executable(k.dev, k.ino); ok {
-		r.remember(k, p, now)
-		return p
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if s := r.exes[k]; s != nil {
-		s.used = now
-		return s.path
-	}
-	return ""
-}
-
-// recordLost says the process (tgid, start) should have an exec record and
-// has none: it started after the records began, and the sample found none
-// (event.ExecUnknown) or the record is gone now. /proc/<pid>/exe would
-// name the process's executable reference, which it can have replaced
-// (prctl PR_SET_MM_MAP) before its record was pushed out.
-func (r *Resolver) recordLost(state event.ExecState, tgid uint32, start uint64) bool {
-	if state != event.ExecUnknown || !r.afterRecords(start) {
-		return false
-	}
-	// A child of a process older than the records: recorded at fork,
-	// naming no exec, and still its inherited reference at the sample.
-	_, rec := r.opts.Execs.CurrentExec(tgid, start)
-	return !rec
-}
-
-// afterRecords says a process that started at start should have an exec
-// record while it runs.
-func (r *Resolver) afterRecords(start uint64) bool {
-	if r.opts.Execs == nil {
-		return false
-	}
-	since, ok := r.opts.Execs.RecordedSince()
-	return ok && start > since
-}
-
-// NodeMountsChanged drops the executable paths cached for filesystems that
-// are no longer in the node's mount table (devs: user-space dev_t of those
-// that are). A path is cached by device, inode and path inside the
-// filesystem; once the filesystem is unmounted its device number (an
-// anonymous one: tmpfs, overlay, FUSE) is free, and the next mount that
-// takes it could hold another file under the same inode and path, which
-// the cache would name with the old filesystem's node path. The process
-// cache keeps its entries: they name processes, not devices.
-func (r *Resolver) NodeMountsChanged(devs map[uint64]bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for k := range r.exes {
-		if !devs[k.dev] {
-			delete(r.exes, k)
-		}
-	}
-}
-
-func (r *Resolver) remember(k exeKey, p string, now time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.exes) < r.opts.MaxProcesses {
-		r.exes[k] = &stamped{p, now}
-	}
 }
 
 // cgroupPath returns the path of cgroup v2 id, checked to have that id.
@@ -587,13 +364,9 @@ func (r *Resolver) cgroupPath(id uint64, proc *procView, now time.Time) string {
 	if id == 0 {
 		return ""
 	}
-	r.mu.Lock()
-	if s := r.cgroups[id]; s != nil {
-		s.used = now
-		r.mu.Unlock()
-		return s.path
+	if p, ok := r.cgroups.get(id, now); ok {
+		return p
 	}
-	r.mu.Unlock()
 	p, ok := r.sys.cgroupByID(id)
 	if !ok {
 		// Without open_by_handle_at (no CAP_DAC_READ_SEARCH): the
@@ -603,25 +376,16 @@ func (r *Resolver) cgroupPath(id uint64, proc *procView, now time.Time) string {
 	if !ok {
 		return ""
 	}
-	r.mu.Lock()
-	if len(r.cgroups) < r.opts.MaxProcesses {
-		r.cgroups[id] = &stamped{p, now}
-	}
-	r.mu.Unlock()
+	r.cgroups.put(id, p, now)
 	return p
 }
 
-// cachedFactsLocked is what is known of e without I/O. A process that
-// should have an exec record and has none gets no cached executable (its
-// record is not looked up here: recordLost).
-func (r *Resolver) cachedFactsLocked(e *event.Event) Facts {
-	f := Facts{UID: e.UID, GID: e.GID, RealUID: e.RealUID, Comm: string(e.Comm)}
-	if s := r.exes[exeKey{dev: e.ExeDev, ino: e.ExeIno}]; s != nil && e.ExeIno != 0 && e.ExecState != event.ExecReplaced &&
-		(e.ExecState != event.ExecUnknown || !r.afterRecords(e.StartNs)) {
-		f.Executable = s.path
-	}
-	if s := r.cgroups[e.CgroupID]; s != nil {
-		f.Cgroup = s.path
+// cachedFacts is what is known of e without I/O.
+func (r *Resolver) cachedFacts(e *event.Event) Facts {
+	f := Facts{EUID: e.EUID, EGID: e.EGID, RUID: e.RUID, Comm: string(e.Comm)}
+	f.Executable = r.execs.cached(e)
+	if p, ok := r.cgroups.peek(e.CgroupID); ok {
+		f.Cgroup = p
 		f.ContainerID, f.PodUID = ParseCgroupPath(f.Cgroup)
 	}
 	return f
@@ -648,14 +412,8 @@ func CgroupV2Root() string {
 	return cgroup2Mount("/proc/self/mountinfo")
 }
 
-func (r *Resolver) touch(id uint32, now time.Time) {
-	if int(id) < len(r.workloads) {
-		r.workloads[id].used = now
-	}
-}
-
-// workloadLocked interns the resource attributes that f and the rules give.
-func (r *Resolver) workloadLocked(f *Facts, now time.Time) uint32 {
+// workloadOf interns the resource attributes that f and rules give.
+func (r *Resolver) workloadOf(f *Facts, rules *Rules, now time.Time) uint32 {
 	attrs := map[string]string{}
 	if f.ContainerID != "" {
 		attrs[AttrContainerID] = f.ContainerID
@@ -666,60 +424,31 @@ func (r *Resolver) workloadLocked(f *Facts, now time.Time) uint32 {
 	if f.Cgroup != "" && f.Cgroup != "/" {
 		attrs[AttrCgroupPath] = f.Cgroup
 	}
-	if name, ra, ok := r.rules.Match(f); ok {
+	if name, ra, ok := rules.Match(f); ok {
 		attrs[RuleAttribute] = name
 		for k, v := range ra {
 			attrs[k] = v
 		}
-	} else if r.rules.Len() > 0 || len(r.opts.Unmatched) > 0 {
+	} else if rules.Len() > 0 || len(r.opts.Unmatched) > 0 {
 		for k, v := range r.opts.Unmatched {
 			attrs[k] = v
 		}
 	}
 	// The inventory's names replace any a rule sets, as SPIRE's IDs do.
 	podAttrs(&f.Pod, attrs)
-	r.spiffeAttrsLocked(f, attrs)
-	kvs := make([]KV, 0, len(attrs))
-	for k, v := range attrs {
-		kvs = append(kvs, KV{k, v})
-	}
-	sort.Slice(kvs, func(i, j int) bool { return kvs[i].Key < kvs[j].Key })
-	var key strings.Builder
-	for _, kv := range kvs {
-		fmt.Fprintf(&key, "%q=%q;", kv.Key, kv.Value)
-	}
-	if id, ok := r.byKey[key.String()]; ok {
-		r.workloads[id].used = now
-		return id
-	}
-	if r.nlive >= r.opts.MaxWorkloads {
-		r.overflow++
-		r.workloads[OverflowWorkload].used = now
-		return OverflowWorkload
-	}
-	w := workloadEntry{attrs: kvs, key: key.String(), used: now, live: true}
-	var id uint32
-	if n := len(r.free); n > 0 {
-		id = r.free[0]
-		r.free = r.free[1:]
-		r.workloads[id] = w
-	} else {
-		id = uint32(len(r.workloads))
-		r.workloads = append(r.workloads, w)
-	}
-	r.byKey[w.key] = id
-	r.nlive++
-	return id
+	r.spiffe.attrs(f, attrs)
+	return r.workloads.intern(attrs, now)
 }
+
+// NodeMountsChanged drops the executable paths cached for filesystems that
+// are no longer in the node's mount table (devs: user-space dev_t of those
+// that are; see execNamer.nodeMountsChanged). The process cache keeps its
+// entries: they name processes, not devices.
+func (r *Resolver) NodeMountsChanged(devs map[uint64]bool) { r.execs.nodeMountsChanged(devs) }
 
 // Workload returns the attributes of workload id.
 func (r *Resolver) Workload(id uint32) Workload {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if int(id) >= len(r.workloads) {
-		return Workload{}
-	}
-	return Workload{Attrs: r.workloads[id].attrs}
+	return r.workloads.get(id)
 }
 
 // Stats are the resolver's counters and sizes.
@@ -738,109 +467,57 @@ type Stats struct {
 
 // Stats returns the counters and the sizes of the caches.
 func (r *Resolver) Stats() Stats {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	live, overflow := r.workloads.stats()
 	return Stats{
-		Overflow: r.overflow, Unresolved: r.unres,
-		Workloads: r.nlive, Processes: len(r.procs), Cgroups: len(r.cgroups), Executables: len(r.exes),
-		Pending: r.nwaiting,
+		Overflow: overflow, Unresolved: r.unresolved.Load(),
+		Workloads: live, Processes: r.procs.len(), Cgroups: r.cgroups.len(), Executables: r.execs.paths.len(),
+		Pending: r.pending.len(),
 	}
 }
 
-// Overflow returns how many resolutions went to OverflowWorkload because
-// MaxWorkloads was reached.
-func (r *Resolver) Overflow() uint64 {
-	return r.Stats().Overflow
+// SPIFFECounts returns how many times each SPIFFE outcome was reached, every
+// outcome present, zeros too: one per process lookup (a cached answer is
+// not counted again), and not_looked_up once per creation attributed
+// without a lookup. Nil without a SPIFFE source.
+func (r *Resolver) SPIFFECounts() map[SPIFFEStatus]uint64 {
+	return r.spiffe.byStatus()
 }
 
 // Sweep forgets what nothing refers to any more: processes past the cache
 // TTL or exited, then workloads neither a cached process nor a series in
 // inUse refers to (nil: none) and unused for Grace, cgroup paths of removed
-// cgroups and executables no cached process refers to. The receiver calls it at each
-// collection interval with the workloads of its live series.
+// cgroups and executables no cached process refers to. The receiver calls
+// it at each collection interval with the workloads of its live series.
 func (r *Resolver) Sweep(inUse map[uint32]bool) {
-	r.mu.Lock()
 	now := r.now()
 	cutoff := now.Add(-r.opts.Grace)
-	tgids := make(map[uint32]bool, len(r.procs))
-	for k := range r.procs {
-		tgids[k.tgid] = true
-	}
-	oldCgroups := map[uint64]string{}
-	for id, s := range r.cgroups {
-		if s.used.Before(cutoff) {
-			oldCgroups[id] = s.path
-		}
-	}
-	r.mu.Unlock()
-	// Which processes and cgroups still exist, without the lock. A cgroup
+	// Which processes and cgroups still exist, without a lock. A cgroup
 	// that still exists is kept: a container learnt when its cgroup was
 	// made may create its first file long after.
-	for tgid := range tgids {
-		tgids[tgid] = r.sys.exists(tgid)
+	alive := r.procs.tgids()
+	for tgid := range alive {
+		alive[tgid] = r.sys.exists(tgid)
 	}
 	cgroupAlive := map[uint64]bool{}
-	for id, p := range oldCgroups {
+	for id, p := range r.cgroups.stale(cutoff) {
 		if got, ok := r.sys.cgroupIDOf(p); ok && got == id {
 			cgroupAlive[id] = true
 		}
 	}
 
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	refWl := map[uint32]bool{}
-	refCg := map[uint64]bool{}
-	refExe := map[exeKey]bool{}
-	for k, e := range r.procs {
-		if !now.Before(e.expires) || e.gen != r.gen || !tgids[k.tgid] {
-			delete(r.procs, k)
-			continue
+	in := newRefs()
+	r.procs.sweep(r.rules.Load().gen, now, alive, in)
+	r.pending.addRefs(in)
+	r.workloads.sweep(cutoff, func(id uint32) bool { return in.workloads[id] || inUse[id] })
+	r.cgroups.sweep(cutoff, now, func(id uint64) verdict {
+		switch {
+		case in.cgroups[id]:
+			return keep
+		case cgroupAlive[id]:
+			return refresh
 		}
-		refWl[e.workload] = true
-		refCg[k.cgroup] = true
-		refExe[exeKey{dev: k.exeDev, ino: k.exeIno}] = true
-	}
-	for k := range r.waiting {
-		refCg[k.cgroup] = true
-		refExe[exeKey{dev: k.exeDev, ino: k.exeIno}] = true
-	}
-	for id := OverflowWorkload + 1; int(id) < len(r.workloads); id++ {
-		w := &r.workloads[id]
-		if !w.live || refWl[id] || inUse[id] || !w.used.Before(cutoff) {
-			continue
-		}
-		delete(r.byKey, w.key)
-		*w = workloadEntry{}
-		r.free = append(r.free, id)
-		r.nlive--
-	}
-	for id, s := range r.cgroups {
-		if refCg[id] || !s.used.Before(cutoff) {
-			continue
-		}
-		if cgroupAlive[id] {
-			s.used = now
-		} else {
-			delete(r.cgroups, id)
-		}
-	}
-	for k, s := range r.exes {
-		if !refExe[exeKey{dev: k.dev, ino: k.ino}] && s.used.Before(cutoff) {
-			delete(r.exes, k)
-		}
-	}
+		return drop
+	})
+	r.execs.sweep(cutoff, now, in)
 	r.sys.sweepUsers()
-}
-
-// expireProcsLocked drops process entries past their TTL; when all are
-// fresh it drops them all rather than grow (they are looked up again).
-func (r *Resolver) expireProcsLocked(now time.Time) {
-	for k, e := range r.procs {
-		if !now.Before(e.expires) || e.gen != r.gen {
-			delete(r.procs, k)
-		}
-	}
-	if len(r.procs) >= r.opts.MaxProcesses {
-		clear(r.procs)
-	}
 }

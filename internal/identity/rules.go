@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/kernelevents/kernelevents/internal/event"
 )
 
 // Match says which creations a rule binds. Every field set must match; a
@@ -47,9 +49,10 @@ const RuleAttribute = "kernelevents.identity.rule"
 
 // Facts are what is known of the creator when rules are matched.
 type Facts struct {
-	// UID and GID are the effective ids; RealUID the real uid.
-	UID, GID    uint32
-	RealUID     uint32
+	// EUID and EGID are the effective ids (a rule's uid and gid match
+	// them), RUID the real uid: event.Event's names.
+	EUID, EGID  uint32
+	RUID        uint32
 	User        string
 	Executable  string
 	Comm        string
@@ -129,8 +132,8 @@ func CompileRules(prefix string, rules []Rule) (*Rules, error) {
 				c.containerG = &g
 			}
 		}
-		if len(m.Comm) > 15 {
-			bad("match::comm", "%q is longer than the 15 bytes the kernel keeps", m.Comm)
+		if len(m.Comm) > event.CommLen-1 {
+			bad("match::comm", "%q is longer than the %d bytes the kernel keeps", m.Comm, event.CommLen-1)
 		}
 		if len(r.Attributes) == 0 {
 			bad("attributes", "set at least one attribute (for example service.account, spiffe.id, team)")
@@ -166,14 +169,15 @@ func LoadRulesFile(path string) (*Rules, error) {
 	return CompileRules(path+": rules", doc.Rules)
 }
 
-// Rules returns the rules as configured (for combining lists).
-func (r *Rules) Rules() []Rule {
-	if r == nil {
-		return nil
+// Then returns r's rules followed by more's, without compiling them again
+// (the inline rules before a rules file's).
+func (r *Rules) Then(more *Rules) *Rules {
+	out := &Rules{}
+	if r != nil {
+		out.rules = append(out.rules, r.rules...)
 	}
-	out := make([]Rule, len(r.rules))
-	for i, c := range r.rules {
-		out[i] = Rule{Name: c.name, Match: c.m, Attributes: c.attrs}
+	if more != nil {
+		out.rules = append(out.rules, more.rules...)
 	}
 	return out
 }
@@ -203,8 +207,8 @@ func (r *Rules) Match(f *Facts) (name string, attrs map[string]string, ok bool) 
 func (c *compiledRule) matches(f *Facts) bool {
 	m := &c.m
 	switch {
-	case m.UID != nil && *m.UID != f.UID,
-		m.GID != nil && *m.GID != f.GID,
+	case m.UID != nil && *m.UID != f.EUID,
+		m.GID != nil && *m.GID != f.EGID,
 		m.User != "" && m.User != f.User,
 		m.Comm != "" && m.Comm != f.Comm,
 		c.exe != nil && (f.Executable == "" || !c.exe.Match(f.Executable)),

@@ -126,41 +126,48 @@ type SPIFFEFacts struct {
 	expires time.Time
 }
 
-// lookupSPIFFE asks the source about e's creator, and believes the answer
+// spiffeAsker asks the SPIFFE source (nil: none) about creators, checks
+// each answer against the sample, and counts the outcomes.
+type spiffeAsker struct {
+	src    SPIFFESource
+	execs  *execNamer
+	counts spiffeCounts
+}
+
+// lookup asks the source about e's creator, and believes the answer
 // only if the process is, before and after the question, the one that
 // created the file (its start time, executable, uids, gid and cgroup): the agent
 // attests whatever process has the pid when it looks.
-func (r *Resolver) lookupSPIFFE(proc *procView, want procIdentity, f *Facts) {
-	src := r.opts.SPIFFE
-	if src == nil {
+func (a *spiffeAsker) lookup(proc *procView, want procIdentity, f *Facts) {
+	if a.src == nil {
 		return
 	}
-	defer func() { r.spiffe.add(f.SPIFFE.Status) }()
+	defer func() { a.counts.add(f.SPIFFE.Status) }()
 	if inPod(&f.Pod) {
 		// A process in a pod the inventory names is asked about by its
 		// pod's selectors, alive or not, never by pid: the agent's pid
 		// attestation reads the process's own view (its executable path
 		// in its own mount namespace, see SPIFFEExePathUnverified), the
 		// pod comes from the sample's cgroup and the API server.
-		f.SPIFFE = r.gone(SPIFFENoEntry, want, &f.Pod)
+		f.SPIFFE = a.gone(SPIFFENoEntry, want, &f.Pod)
 		return
 	}
-	if st := r.still(proc, want); st != "" {
-		f.SPIFFE = r.gone(st, want, &f.Pod)
+	if st := a.still(proc, want); st != "" {
+		f.SPIFFE = a.gone(st, want, &f.Pod)
 		return
 	}
-	a := src.Lookup(want.tgid)
-	if st := r.still(proc, want); st != "" {
-		f.SPIFFE = r.gone(st, want, &f.Pod)
+	ans := a.src.Lookup(want.tgid)
+	if st := a.still(proc, want); st != "" {
+		f.SPIFFE = a.gone(st, want, &f.Pod)
 		return
 	}
-	if a.Status == SPIFFEIssued && !proc.attestedPathIsNode(f.Executable) {
+	if ans.Status == SPIFFEIssued && !proc.attestedPathIsNode(f.Executable) {
 		// The agent named the process by a path it could choose (see
 		// SPIFFEExePathUnverified): fail closed.
 		f.SPIFFE = SPIFFEFacts{Status: SPIFFEExePathUnverified}
 		return
 	}
-	f.SPIFFE = SPIFFEFacts{Status: a.Status, IDs: a.IDs, Hint: a.Hint, expires: a.Expires}
+	f.SPIFFE = SPIFFEFacts{Status: ans.Status, IDs: ans.IDs, Hint: ans.Hint, expires: ans.Expires}
 }
 
 // still returns "" when the process is still the sample's creator, as
@@ -172,17 +179,17 @@ func (r *Resolver) lookupSPIFFE(proc *procView, want procIdentity, f *Facts) {
 // exec'ed since the creation (even the same inode under another path), or
 // whose executable's path inside its filesystem is not the recorded one,
 // has changed.
-func (r *Resolver) still(proc *procView, want procIdentity) SPIFFEStatus {
+func (a *spiffeAsker) still(proc *procView, want procIdentity) SPIFFEStatus {
 	if st := proc.still(want); st != "" {
 		return st
 	}
 	switch {
-	case want.execState == event.ExecReplaced, r.recordLost(want.execState, want.tgid, want.start):
+	case want.execState == event.ExecReplaced, a.execs.recordLost(want.execState, want.tgid, want.start):
 		return SPIFFEProcessChanged
-	case want.execState != event.ExecSame || r.opts.Execs == nil:
+	case want.execState != event.ExecSame || a.execs.src == nil:
 		return ""
 	}
-	if cur, ok := r.opts.Execs.CurrentExec(want.tgid, want.start); !ok || cur != want.execNs {
+	if cur, ok := a.execs.src.CurrentExec(want.tgid, want.start); !ok || cur != want.execNs {
 		return SPIFFEProcessChanged
 	}
 	if want.execPath != "" {
@@ -211,7 +218,7 @@ func (r *Resolver) still(proc *procView, want procIdentity) SPIFFEStatus {
 // became) is asked about by its pod's selectors too, as SPIRE's Kubernetes
 // workload attestor reports them (k8s:ns, k8s:sa, k8s:pod-name,
 // k8s:pod-uid; entries on container selectors do not match).
-func (r *Resolver) gone(st SPIFFEStatus, want procIdentity, pod *Pod) SPIFFEFacts {
+func (a *spiffeAsker) gone(st SPIFFEStatus, want procIdentity, pod *Pod) SPIFFEFacts {
 	byPod := inPod(pod)
 	if st != SPIFFEProcessGone && !byPod {
 		return SPIFFEFacts{Status: st}
@@ -225,17 +232,17 @@ func (r *Resolver) gone(st SPIFFEStatus, want procIdentity, pod *Pod) SPIFFEFact
 		sel = append(sel, "k8s:ns:"+pod.Namespace, "k8s:sa:"+pod.ServiceAccount, "k8s:pod-name:"+pod.Name, "k8s:pod-uid:"+pod.UID)
 		issued = SPIFFEIssuedByPod
 	}
-	a := r.opts.SPIFFE.LookupSelectors(sel)
-	switch a.Status {
+	ans := a.src.LookupSelectors(sel)
+	switch ans.Status {
 	case SPIFFEIssued:
 	case SPIFFENoEntry:
 		return SPIFFEFacts{Status: st}
 	default:
 		// The agent did not answer or refused: say so, it is what an
 		// operator can act on.
-		return SPIFFEFacts{Status: a.Status, expires: a.Expires}
+		return SPIFFEFacts{Status: ans.Status, expires: ans.Expires}
 	}
-	return SPIFFEFacts{Status: issued, IDs: a.IDs, Hint: a.Hint, expires: a.Expires}
+	return SPIFFEFacts{Status: issued, IDs: ans.IDs, Hint: ans.Hint, expires: ans.Expires}
 }
 
 // inPod says whether the pod inventory named the sample's pod, with the
@@ -254,17 +261,14 @@ func (c *spiffeCounts) add(st SPIFFEStatus) {
 	}
 }
 
-// SPIFFECounts returns how many times each SPIFFE outcome was reached, every
-// outcome present, zeros too: one per process lookup (a cached answer is
-// not counted again), and not_looked_up once per creation attributed
-// without a lookup. Nil without a SPIFFE source.
-func (r *Resolver) SPIFFECounts() map[SPIFFEStatus]uint64 {
-	if r.opts.SPIFFE == nil {
+// byStatus returns the counts, every outcome present; nil without a source.
+func (a *spiffeAsker) byStatus() map[SPIFFEStatus]uint64 {
+	if a.src == nil {
 		return nil
 	}
 	out := make(map[SPIFFEStatus]uint64, len(SPIFFEStatuses))
 	for i, s := range SPIFFEStatuses {
-		out[s] = r.spiffe[i].Load()
+		out[s] = a.counts[i].Load()
 	}
 	return out
 }
@@ -283,10 +287,10 @@ type procIdentity struct {
 	execPath  string
 }
 
-// spiffeAttrsLocked sets the SPIFFE attributes of f on attrs. An issued ID
-// replaces a spiffe.id a rule typed in: the agent's answer is the evidence.
-func (r *Resolver) spiffeAttrsLocked(f *Facts, attrs map[string]string) {
-	if r.opts.SPIFFE == nil {
+// attrs sets the SPIFFE attributes of f on attrs. An issued ID replaces a
+// spiffe.id a rule typed in: the agent's answer is the evidence.
+func (a *spiffeAsker) attrs(f *Facts, attrs map[string]string) {
+	if a.src == nil {
 		return
 	}
 	st := f.SPIFFE.Status
@@ -294,7 +298,7 @@ func (r *Resolver) spiffeAttrsLocked(f *Facts, attrs map[string]string) {
 		// Only the samples Lookup attributes from the caches alone, when
 		// too many wait, come here without an answer: one per creation.
 		st = SPIFFENotLookedUp
-		r.spiffe.add(st)
+		a.counts.add(st)
 	}
 	attrs[AttrSPIFFEStatus] = string(st)
 	if !f.SPIFFE.Issued() {

@@ -69,7 +69,7 @@ func spiffeProc(t *testing.T, uid, gid uint32) (string, *event.Event) {
 	fakeProc(t, proc, 100, startA, "0::/\n", binSh(t), "")
 	writeStatus(t, proc, 100, uid, gid)
 	dev, ino := statExe(t, binSh(t))
-	return proc, &event.Event{TGID: 100, StartNs: startA, UID: uid, RealUID: uid, GID: gid, ExeDev: dev, ExeIno: ino, Comm: []byte("sh")}
+	return proc, &event.Event{TGID: 100, StartNs: startA, EUID: uid, RUID: uid, EGID: gid, ExeDev: dev, ExeIno: ino, Comm: []byte("sh")}
 }
 
 func writeStatus(t *testing.T, proc string, pid, uid, gid uint32) {
@@ -104,7 +104,7 @@ func TestSPIFFEAnswerForAReusedPIDIsDiscarded(t *testing.T) {
 		return issued("spiffe://example.org/admin")
 	})
 	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/", SPIFFE: src})
-	id, f := r.ResolveFacts(e)
+	id, f := resolveNow(r, e)
 	assert.Equal(t, SPIFFEProcessGone, f.SPIFFE.Status)
 	assert.Empty(t, f.SPIFFE.IDs)
 	a := attrsOf(r, id)
@@ -142,7 +142,7 @@ func TestSPIFFEProcessChangedIsNotBelieved(t *testing.T) {
 				tc.change(t, proc)
 			}
 			r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/", SPIFFE: src})
-			_, f := r.ResolveFacts(e)
+			_, f := resolveNow(r, e)
 			assert.Equal(t, SPIFFEProcessChanged, f.SPIFFE.Status)
 			assert.Empty(t, f.SPIFFE.IDs)
 			if tc.before {
@@ -162,7 +162,7 @@ func TestSPIFFEOnResourceAndRules(t *testing.T) {
 	require.NoError(t, err)
 	src := fakeSPIFFE(func(uint32) SPIFFEAnswer { return issued(webID, "spiffe://example.org/other") })
 	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/", SPIFFE: src, Rules: rules})
-	id, _ := r.ResolveFacts(e)
+	id, _ := resolveNow(r, e)
 	assert.Equal(t, map[string]string{
 		AttrSPIFFEID:     webID,
 		AttrSPIFFEIDs:    webID + ",spiffe://example.org/other",
@@ -185,7 +185,7 @@ func TestSPIFFENoEntry(t *testing.T) {
 	require.NoError(t, err)
 	src := fakeSPIFFE(func(uint32) SPIFFEAnswer { return SPIFFEAnswer{Status: SPIFFENoEntry} })
 	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/", SPIFFE: src, Rules: rules})
-	id, _ := r.ResolveFacts(e)
+	id, _ := resolveNow(r, e)
 	assert.Equal(t, map[string]string{AttrSPIFFEID: "spiffe://typed/by-hand", AttrSPIFFEStatus: "no_entry", RuleAttribute: "uid"}, attrsOf(r, id))
 }
 
@@ -201,11 +201,11 @@ func TestSPIFFEExpiryBoundsTheProcessCache(t *testing.T) {
 	})
 	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/", SPIFFE: src, CacheTTL: time.Hour})
 	r.now = func() time.Time { return now }
-	r.ResolveFacts(e)
-	r.ResolveFacts(e)
+	resolveNow(r, e)
+	resolveNow(r, e)
 	assert.Equal(t, 1, asked)
 	now = now.Add(2 * time.Second)
-	_, f := r.ResolveFacts(e)
+	_, f := resolveNow(r, e)
 	assert.Equal(t, 2, asked)
 	assert.Equal(t, SPIFFEAgentUnavailable, f.SPIFFE.Status)
 	assert.Equal(t, uint64(2), r.SPIFFECounts()[SPIFFEAgentUnavailable])
@@ -237,7 +237,7 @@ func TestSPIFFENotLookedUp(t *testing.T) {
 func TestNoSPIFFESource(t *testing.T) {
 	proc, e := spiffeProc(t, 1000, 1000)
 	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t)})
-	id, _ := r.ResolveFacts(e)
+	id, _ := resolveNow(r, e)
 	assert.Empty(t, attrsOf(r, id))
 	assert.Nil(t, r.SPIFFECounts())
 }
@@ -280,14 +280,14 @@ func TestSPIFFECgroupMoveIsNotBelieved(t *testing.T) {
 	asked := 0
 	src := fakeSPIFFE(func(uint32) SPIFFEAnswer { asked++; return issued(webID) })
 	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: root, HostRoot: "/", SPIFFE: src})
-	_, f := r.ResolveFacts(e)
+	_, f := resolveNow(r, e)
 	assert.Equal(t, SPIFFEProcessChanged, f.SPIFFE.Status)
 	assert.Zero(t, asked)
 
 	// Still in the sample's cgroup: believed.
 	require.NoError(t, os.WriteFile(filepath.Join(proc, "100", "cgroup"), []byte("0::/\n"), 0o644))
 	r = NewResolver(Options{ProcRoot: proc, CgroupRoot: root, HostRoot: "/", SPIFFE: src})
-	_, f = r.ResolveFacts(e)
+	_, f = resolveNow(r, e)
 	assert.Equal(t, SPIFFEIssued, f.SPIFFE.Status)
 }
 
@@ -303,7 +303,7 @@ func TestSPIFFEGoneProcessAskedByUID(t *testing.T) {
 		entries:    map[string]string{"unix:uid:1000": webID, "unix:uid:1000,unix:path:/bin/sh": "spiffe://example.org/sh"},
 	}
 	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/", SPIFFE: src})
-	id, f := r.ResolveFacts(e)
+	id, f := resolveNow(r, e)
 	assert.Equal(t, SPIFFEIssuedByUID, f.SPIFFE.Status)
 	assert.Equal(t, []string{webID}, f.SPIFFE.IDs)
 	assert.Equal(t, [][]string{{"unix:uid:1000", "unix:gid:1000"}}, src.asked)
@@ -311,8 +311,8 @@ func TestSPIFFEGoneProcessAskedByUID(t *testing.T) {
 	assert.Equal(t, webID, a[AttrSPIFFEID])
 	assert.Equal(t, "issued_by_uid", a[AttrSPIFFEStatus])
 
-	e.UID, e.RealUID = 2000, 2000
-	_, f = r.ResolveFacts(e)
+	e.EUID, e.RUID = 2000, 2000
+	_, f = resolveNow(r, e)
 	assert.Equal(t, SPIFFEProcessGone, f.SPIFFE.Status)
 	assert.Empty(t, f.SPIFFE.IDs)
 }
@@ -329,7 +329,7 @@ func TestSPIFFEGoneProcessAgentDown(t *testing.T) {
 	require.NoError(t, os.RemoveAll(filepath.Join(proc, "100")))
 	src := downAgent{}
 	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/", SPIFFE: src})
-	_, f := r.ResolveFacts(e)
+	_, f := resolveNow(r, e)
 	assert.Equal(t, SPIFFEAgentUnavailable, f.SPIFFE.Status)
 }
 
@@ -391,7 +391,7 @@ func TestExecRecordPushedOutIsNotBelieved(t *testing.T) {
 			execs := &fakeExecs{since: tc.since, inherited: tc.inherited}
 			r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/", Rules: rules,
 				SPIFFE: fakeSPIFFE(func(uint32) SPIFFEAnswer { return issued(webID) }), Execs: execs})
-			id, f := r.ResolveFacts(e)
+			id, f := resolveNow(r, e)
 			if tc.believed {
 				assert.Equal(t, binSh(t), f.Executable)
 				assert.Equal(t, "shell", attrsOf(r, id)["team"], "the executable rule matches")
@@ -402,7 +402,7 @@ func TestExecRecordPushedOutIsNotBelieved(t *testing.T) {
 			assert.Empty(t, attrsOf(r, id)["team"], "no executable rule")
 			assert.Equal(t, SPIFFEProcessChanged, f.SPIFFE.Status)
 			assert.Empty(t, f.SPIFFE.IDs)
-			assert.Empty(t, r.Facts(e).Executable, "none from the cache either")
+			assert.Empty(t, r.lookupFacts(e).Executable, "none from the cache either")
 		})
 	}
 }
@@ -435,7 +435,7 @@ func TestSPIFFEAnswerNeedsTheCreationsExecAndPath(t *testing.T) {
 			}
 			execs := &fakeExecs{current: tc.current, file: ExecRecord{Dev: e.ExeDev, Ino: e.ExeIno, Path: tc.path(binSh(t))}}
 			r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/", SPIFFE: fakeSPIFFE(func(uint32) SPIFFEAnswer { return issued(webID) }), Execs: execs})
-			_, f := r.ResolveFacts(e)
+			_, f := resolveNow(r, e)
 			assert.Equal(t, tc.want, f.SPIFFE.Status)
 			if tc.want != SPIFFEIssued {
 				assert.Empty(t, f.SPIFFE.IDs)
@@ -464,13 +464,13 @@ func TestSPIFFEExePathNotTheNodes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			proc, e := spiffeProc(t, 1000, 1000)
 			r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/", SPIFFE: fakeSPIFFE(func(uint32) SPIFFEAnswer { return issued(webID) })})
-			_, f := r.ResolveFacts(e)
+			_, f := resolveNow(r, e)
 			require.Equal(t, SPIFFEIssued, f.SPIFFE.Status, "the control")
 
 			proc, e = spiffeProc(t, 1000, 1000)
 			tc.change(t, filepath.Join(proc, "100"))
 			r = NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: "/", SPIFFE: fakeSPIFFE(func(uint32) SPIFFEAnswer { return issued(webID) })})
-			_, f = r.ResolveFacts(e)
+			_, f = resolveNow(r, e)
 			assert.Equal(t, SPIFFEExePathUnverified, f.SPIFFE.Status)
 			assert.Empty(t, f.SPIFFE.IDs)
 			assert.Equal(t, uint64(1), r.SPIFFECounts()[SPIFFEExePathUnverified])
@@ -506,8 +506,8 @@ func testSPIFFEAskedByPod(t *testing.T, alive bool) {
 	r := NewResolver(Options{ProcRoot: proc, CgroupRoot: "none", HostRoot: testutil.TempDir(t), SPIFFE: src,
 		Pods: fakePods{uid: {Namespace: "ke-apps", Name: "web-1", ServiceAccount: "ke-writer"}}})
 	e.CgroupID = 100
-	r.learnCgroup(100, "/kubepods/besteffort/pod"+uid+"/"+cid)
-	id, f := r.ResolveFacts(e)
+	r.cgroups.learn(100, "/kubepods/besteffort/pod"+uid+"/"+cid, r.now())
+	id, f := resolveNow(r, e)
 	assert.Equal(t, SPIFFEIssuedByPod, f.SPIFFE.Status)
 	assert.Equal(t, []string{saID}, f.SPIFFE.IDs)
 	assert.Equal(t, [][]string{{"unix:uid:1000", "unix:gid:1000", "k8s:ns:ke-apps", "k8s:sa:ke-writer", "k8s:pod-name:web-1", "k8s:pod-uid:" + uid}}, src.asked)

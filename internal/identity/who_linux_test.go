@@ -126,8 +126,8 @@ func TestExecutableIsTheNodePathNotTheCreatorsView(t *testing.T) {
 
 	r := NewResolver(Options{Rules: ruleOf(t, "trusted", Match{Executable: trusted}), CgroupRoot: "none", HostRoot: "/"})
 	defer r.Close()
-	e := &event.Event{TGID: uint32(pid), StartNs: startNs(t, pid), UID: attackerUID, GID: attackerUID, ExeDev: evilDev, ExeIno: evilIno, Comm: []byte("trusted")}
-	id, f := r.ResolveFacts(e)
+	e := &event.Event{TGID: uint32(pid), StartNs: startNs(t, pid), EUID: attackerUID, EGID: attackerUID, ExeDev: evilDev, ExeIno: evilIno, Comm: []byte("trusted")}
+	id, f := resolveNow(r, e)
 	assert.Equal(t, evil, f.Executable, "the program is named where it is on the node")
 	assert.Empty(t, ruleNamed(r, id), "the executable rule on the trusted path must not match the evil program")
 
@@ -136,7 +136,7 @@ func TestExecutableIsTheNodePathNotTheCreatorsView(t *testing.T) {
 		l, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
 		return l == trusted
 	})
-	id, f = r.ResolveFacts(&event.Event{TGID: uint32(honest), StartNs: startNs(t, honest), UID: attackerUID, GID: attackerUID, ExeDev: trustedDev, ExeIno: trustedIno, Comm: []byte("trusted")})
+	id, f = resolveNow(r, &event.Event{TGID: uint32(honest), StartNs: startNs(t, honest), EUID: attackerUID, EGID: attackerUID, ExeDev: trustedDev, ExeIno: trustedIno, Comm: []byte("trusted")})
 	assert.Equal(t, trusted, f.Executable)
 	assert.Equal(t, "trusted", ruleNamed(r, id))
 }
@@ -161,7 +161,7 @@ func TestUserNameIsTheNodesNotTheCreatorsPasswd(t *testing.T) {
 
 	r := NewResolver(Options{Rules: ruleOf(t, "root", Match{User: "root"}), CgroupRoot: "none", HostRoot: "/"})
 	defer r.Close()
-	id, f := r.ResolveFacts(&event.Event{TGID: uint32(pid), StartNs: startNs(t, pid), UID: attackerUID, GID: attackerUID, RealUID: attackerUID, Comm: []byte("sleep")})
+	id, f := resolveNow(r, &event.Event{TGID: uint32(pid), StartNs: startNs(t, pid), EUID: attackerUID, EGID: attackerUID, RUID: attackerUID, Comm: []byte("sleep")})
 	assert.Equal(t, nodeName, f.User, "uid 65534 is named by the node's /etc/passwd")
 	assert.Empty(t, ruleNamed(r, id), "a user: root rule must not match uid 65534")
 }

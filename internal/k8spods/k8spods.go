@@ -88,16 +88,24 @@ type Inventory struct {
 	notFound, apiErrors atomic.Uint64
 }
 
+// DefaultOptions returns the inventory's defaults, the one source of them
+// (the receiver's configuration defaults are taken from here): a lookup
+// waits 2s for an unknown pod, a deleted pod is kept 1m.
+func DefaultOptions() Options {
+	return Options{Wait: 2 * time.Second, Grace: time.Minute}
+}
+
 // New returns an inventory of opts.NodeName's pods; Start fills it.
 func New(opts Options) (*Inventory, error) {
 	if opts.NodeName == "" {
 		return nil, errors.New("no node name")
 	}
+	def := DefaultOptions()
 	if opts.Wait <= 0 {
-		opts.Wait = 2 * time.Second
+		opts.Wait = def.Wait
 	}
 	if opts.Grace <= 0 {
-		opts.Grace = time.Minute
+		opts.Grace = def.Grace
 	}
 	if opts.Client == nil {
 		var cfg *rest.Config

@@ -20,33 +20,6 @@ type kerneleventsCopyupPending struct {
 	Pad    [7]uint8
 }
 
-type kerneleventsEvent struct {
-	_          structs.HostLayout
-	TsNs       uint64
-	CgroupId   uint64
-	Tgid       uint32
-	Tid        uint32
-	Uid        uint32
-	Gid        uint32
-	PathLen    uint16
-	Hook       uint8
-	Flags      uint8
-	Comm       [16]int8
-	Path       [256]int8
-	Euid       uint32
-	Egid       uint32
-	ExeDev     uint32
-	ExeIno     uint64
-	StartNs    uint64
-	FsDev      uint32
-	MntId      uint32
-	MntPathOff uint16
-	Where      uint8
-	Op         uint8
-	ExecState  uint32
-	ExecNs     uint64
-}
-
 type kerneleventsExecFile struct {
 	_     structs.HostLayout
 	Ino   uint64

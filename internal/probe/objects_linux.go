@@ -6,6 +6,7 @@ package probe
 
 import (
 	"fmt"
+	"reflect"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -42,22 +43,6 @@ type commonMaps struct {
 
 func (m *commonMaps) common() *commonMaps { return m }
 
-func (m *commonMaps) named(to map[string]*ebpf.Map) {
-	to[kerneleventsMapEvents] = m.Events
-	to[kerneleventsMapCounters] = m.Counters
-	to[kerneleventsMapUidFilter] = m.UidFilter
-	to[kerneleventsMapCommExclude] = m.CommExclude
-	to[kerneleventsMapCgroupExclude] = m.CgroupExclude
-	to[kerneleventsMapPathPrefixes] = m.PathPrefixes
-	to[kerneleventsMapNodeDevs] = m.NodeDevs
-	to[kerneleventsMapScratchMap] = m.ScratchMap
-	to[kerneleventsMapLostCgroups] = m.LostCgroups
-	to[kerneleventsMapExecLatest] = m.ExecLatest
-	to[kerneleventsMapExecHistory] = m.ExecHistory
-	to[kerneleventsMapExecBuf] = m.ExecBuf
-	to[".rodata"] = m.Rodata
-}
-
 // vfsMaps pair security_path_{mknod,link,rename} with the return of
 // vfs_{create,link,rename} (the kretprobe and fexit hooks), and an overlayfs
 // copy-up with the rename or link that named it (bpf/copyup.h).
@@ -66,13 +51,6 @@ type vfsMaps struct {
 	LinkPending   *ebpf.Map `ebpf:"link_pending"`
 	RenamePending *ebpf.Map `ebpf:"rename_pending"`
 	CopyupPending *ebpf.Map `ebpf:"copyup_pending"`
-}
-
-func (m *vfsMaps) named(to map[string]*ebpf.Map) {
-	to[kerneleventsMapMknodPending] = m.MknodPending
-	to[kerneleventsMapLinkPending] = m.LinkPending
-	to[kerneleventsMapRenamePending] = m.RenamePending
-	to[kerneleventsMapCopyupPending] = m.CopyupPending
 }
 
 // syscallMaps are the tracepoint hook's: O_TMPFILE files waiting for a
@@ -86,26 +64,65 @@ type syscallMaps struct {
 	Bss        *ebpf.Map `ebpf:".bss"`
 }
 
-func (m *syscallMaps) named(to map[string]*ebpf.Map) {
-	to[kerneleventsMapTmpfiles] = m.Tmpfiles
-	to[kerneleventsMapUringOpens] = m.UringOpens
-	to[kerneleventsMapUringNames] = m.UringNames
-	to[".bss"] = m.Bss
-}
-
 // hookObjects are the programs a hook cannot do without and every map its
 // programs, required and optional, use.
 type hookObjects interface {
 	// common returns the maps the loader reads and fills.
 	common() *commonMaps
-	// maps returns every map by its name in the ELF: the optional
-	// programs load against these (MapReplacements), so that all the
-	// hook's programs share one ring, one scratch, one .bss.
-	maps() map[string]*ebpf.Map
-	// programs returns the loaded programs.
-	programs() []*ebpf.Program
 	// required returns how to attach each program; all must attach.
 	required() []attacher
+}
+
+// The maps and programs of an objects struct are its fields (embedded
+// structs' too) tagged ebpf:"name", as LoadAndAssign fills them: read from
+// the struct, so that a map or program added to one is in the lists too.
+
+// objectMaps returns every map of the objects struct o points to by its
+// name in the ELF: the optional programs load against these
+// (MapReplacements), so that all the hook's programs share one ring, one
+// scratch, one .bss.
+func objectMaps(o any) map[string]*ebpf.Map {
+	m := map[string]*ebpf.Map{}
+	for _, f := range taggedFields(reflect.ValueOf(o).Elem()) {
+		if mp, ok := f.v.Interface().(*ebpf.Map); ok {
+			m[f.tag] = mp
+		}
+	}
+	return m
+}
+
+// objectPrograms returns every program of the objects struct o points to,
+// in the order of its fields.
+func objectPrograms(o any) []*ebpf.Program {
+	var progs []*ebpf.Program
+	for _, f := range taggedFields(reflect.ValueOf(o).Elem()) {
+		if p, ok := f.v.Interface().(*ebpf.Program); ok {
+			progs = append(progs, p)
+		}
+	}
+	return progs
+}
+
+type taggedField struct {
+	tag string
+	v   reflect.Value
+}
+
+// taggedFields returns the fields of struct v tagged ebpf, embedded
+// structs' included, in order.
+func taggedFields(v reflect.Value) []taggedField {
+	var out []taggedField
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			out = append(out, taggedFields(v.Field(i))...)
+			continue
+		}
+		if tag, ok := f.Tag.Lookup("ebpf"); ok {
+			out = append(out, taggedField{tag, v.Field(i)})
+		}
+	}
+	return out
 }
 
 // kretprobeObjects are the kretprobe hook's objects.
@@ -119,18 +136,6 @@ type kretprobeObjects struct {
 	KretprobeVfsLink         *ebpf.Program `ebpf:"kretprobe_vfs_link"`
 	KprobeSecurityPathRename *ebpf.Program `ebpf:"kprobe_security_path_rename"`
 	KretprobeVfsRename       *ebpf.Program `ebpf:"kretprobe_vfs_rename"`
-}
-
-func (o *kretprobeObjects) maps() map[string]*ebpf.Map {
-	m := map[string]*ebpf.Map{}
-	o.commonMaps.named(m)
-	o.vfsMaps.named(m)
-	return m
-}
-
-func (o *kretprobeObjects) programs() []*ebpf.Program {
-	return []*ebpf.Program{o.KretprobeDoFilpOpen, o.KprobeSecurityPathMknod, o.KretprobeVfsCreate, o.KprobeSecurityPathLink, o.KretprobeVfsLink,
-		o.KprobeSecurityPathRename, o.KretprobeVfsRename}
 }
 
 // required: see hookPrograms for why the VFS pairs are required.
@@ -159,18 +164,6 @@ type fexitObjects struct {
 	FexitVfsRename           *ebpf.Program `ebpf:"fexit_vfs_rename"`
 }
 
-func (o *fexitObjects) maps() map[string]*ebpf.Map {
-	m := map[string]*ebpf.Map{}
-	o.commonMaps.named(m)
-	o.vfsMaps.named(m)
-	return m
-}
-
-func (o *fexitObjects) programs() []*ebpf.Program {
-	return []*ebpf.Program{o.FexitDoFilpOpen, o.FentrySecurityPathMknod, o.FexitVfsCreate, o.FentrySecurityPathLink, o.FexitVfsLink,
-		o.FentrySecurityPathRename, o.FexitVfsRename}
-}
-
 func (o *fexitObjects) required() []attacher {
 	return []attacher{
 		tracing(o.FexitDoFilpOpen, "fexit do_filp_open", ebpf.AttachTraceFExit),
@@ -194,17 +187,6 @@ type tracepointObjects struct {
 	TpSchedProcessExit *ebpf.Program `ebpf:"tp_sched_process_exit"`
 }
 
-func (o *tracepointObjects) maps() map[string]*ebpf.Map {
-	m := map[string]*ebpf.Map{}
-	o.commonMaps.named(m)
-	o.syscallMaps.named(m)
-	return m
-}
-
-func (o *tracepointObjects) programs() []*ebpf.Program {
-	return []*ebpf.Program{o.TpSysExit, o.TpSchedProcessExit}
-}
-
 // required: sched_process_exit counts the core dumps the hook cannot see
 // (core_dump_unobserved).
 func (o *tracepointObjects) required() []attacher {
@@ -221,17 +203,6 @@ type rawTracepointObjects struct {
 	syscallMaps
 	RawTpSysExit          *ebpf.Program `ebpf:"raw_tp_sys_exit"`
 	RawTpSchedProcessExit *ebpf.Program `ebpf:"raw_tp_sched_process_exit"`
-}
-
-func (o *rawTracepointObjects) maps() map[string]*ebpf.Map {
-	m := map[string]*ebpf.Map{}
-	o.commonMaps.named(m)
-	o.syscallMaps.named(m)
-	return m
-}
-
-func (o *rawTracepointObjects) programs() []*ebpf.Program {
-	return []*ebpf.Program{o.RawTpSysExit, o.RawTpSchedProcessExit}
 }
 
 func (o *rawTracepointObjects) required() []attacher {
@@ -456,9 +427,12 @@ type objects struct {
 	optional []attacher
 }
 
+// maps returns every map of the hook by its name in the ELF.
+func (o *objects) maps() map[string]*ebpf.Map { return objectMaps(o.hookObjects) }
+
 // allPrograms returns every loaded program, required and optional.
 func (o *objects) allPrograms() []*ebpf.Program {
-	progs := o.programs()
+	progs := objectPrograms(o.hookObjects)
 	for _, a := range o.optional {
 		progs = append(progs, a.prog)
 	}

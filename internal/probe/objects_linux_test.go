@@ -74,8 +74,8 @@ func TestObjectsMatchGenerated(t *testing.T) {
 }
 
 // TestHookMapsComplete: each hook's objects hold every map any of its
-// programs, required or optional, uses, and maps() names each of them by the
-// tag LoadAndAssign fills. A map missing there would be created once per
+// programs, required or optional, uses, and objectMaps names each of them by
+// the tag LoadAndAssign fills. A map missing there would be created once per
 // optional program instead of shared (one ring, one scratch, one .bss per
 // hook). No kernel needed.
 func TestHookMapsComplete(t *testing.T) {
@@ -101,15 +101,15 @@ func TestHookMapsComplete(t *testing.T) {
 					maps = append(maps, f.Tag.Get("ebpf"))
 				}
 			}
-			assert.Len(t, c.objs.programs(), len(progs), "programs() lists every program field")
+			assert.Len(t, objectPrograms(c.objs), len(progs), "objectPrograms lists every program field")
 			assert.Len(t, c.objs.required(), len(progs), "required() attaches every program field")
 			var named []string
-			for name := range c.objs.maps() {
+			for name := range objectMaps(c.objs) {
 				named = append(named, name)
 			}
 			sort.Strings(maps)
 			sort.Strings(named)
-			assert.Equal(t, maps, named, "maps() names the map fields by their tags")
+			assert.Equal(t, maps, named, "objectMaps names the map fields by their tags")
 			for _, op := range c.optional {
 				progs = append(progs, optionalName(t, op))
 			}

@@ -6,9 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/kernelevents/kernelevents/internal/event"
 )
 
-// Hook names a set of kernel programs that see file creation.
+// Hook names a set of kernel programs that see file creation, as a user asks
+// for it (the hook config key). Each sample says which program of the set
+// saw it: event.HookID.
 type Hook string
 
 // Hooks a user can ask for.
@@ -78,12 +82,14 @@ var ErrDrained = errors.New("ring buffer drained after the programs were detache
 // Limits the kernel programs impose on the options.
 const (
 	// MaxPathPrefix is the longest path prefix the in-kernel filter holds
-	// (the LPM trie key in bpf/filter.h).
-	MaxPathPrefix = 128
-	// MaxFilterEntries bounds each in-kernel filter map.
+	// (struct prefix_key's data in bpf/filter.h, the LPM trie's key).
+	MaxPathPrefix = len(kerneleventsPrefixKey{}.Data)
+	// MaxFilterEntries bounds each in-kernel filter map (their max_entries
+	// in bpf/filter.h; TestLimitsMatchObjects holds the two together).
 	MaxFilterEntries = 256
-	// MaxCommLen is the longest comm the kernel keeps (TASK_COMM_LEN - 1).
-	MaxCommLen = 15
+	// MaxCommLen is the longest comm the kernel keeps (the sample's comm
+	// less its NUL: TASK_COMM_LEN - 1).
+	MaxCommLen = event.CommLen - 1
 	// MaxKretprobeActive is the most kretprobe instances the kernel allows
 	// (KRETPROBE_MAXACTIVE_MAX in kernel/trace/trace_kprobe.c), and the
 	// default: that many tasks can be inside do_filp_open at once (blocked

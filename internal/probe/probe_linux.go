@@ -336,12 +336,10 @@ func ownPIDNamespace() (pidNamespace, error) {
 	return pidNamespace{dev: dev, ino: st.Ino}, nil
 }
 
-// prefixKey mirrors struct prefix_key in bpf/filter.h.
-type prefixKey struct {
-	PrefixLen uint32 // bits: 32 for Dev, then 8 per byte of Data
-	Dev       uint32 // kernel dev_t
-	Data      [MaxPathPrefix]byte
-}
+// prefixKey is struct prefix_key in bpf/filter.h, as bpf2go generates it:
+// Prefixlen in bits (32 for Dev, the kernel dev_t, then 8 per byte of
+// Data).
+type prefixKey = kerneleventsPrefixKey
 
 func fillFilters(maps *commonMaps, opts *Options) error {
 	one := uint8(1)
@@ -507,16 +505,17 @@ func (p *Probe) Drain() error {
 // membarrierCmdGlobal is MEMBARRIER_CMD_GLOBAL (include/uapi/linux/membarrier.h).
 const membarrierCmdGlobal = 1
 
-// lostReasons names the kernel's counters (COUNTER_* in bpf/event.h), by
-// index. Each is exported as kernel.events.lost{kernelevents.lost.reason}.
+// lostReasons names the kernel's counters (enum counter_idx in
+// bpf/event.h, generated into internal/event). Each is exported as
+// kernel.events.lost{kernelevents.lost.reason}.
 var lostReasons = [...]string{
-	0: LostRingBufferFull,
-	1: LostFDRace,
-	2: LostIOURingUnobserved,
-	3: LostInflightTableFull,
-	4: LostScratchBusy,
-	5: LostCoreDumpUnobserved,
-	6: LostIOURingInstallFailed,
+	event.CounterRingBufferFull:    LostRingBufferFull,
+	event.CounterFDRace:            LostFDRace,
+	event.CounterIOURingUnobserved: LostIOURingUnobserved,
+	event.CounterInflightTableFull: LostInflightTableFull,
+	event.CounterScratchBusy:       LostScratchBusy,
+	event.CounterCoreDump:          LostCoreDumpUnobserved,
+	event.CounterURingInstall:      LostIOURingInstallFailed,
 }
 
 // Lost returns how many samples the kernel could not deliver since Open, for

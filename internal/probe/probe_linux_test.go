@@ -82,7 +82,7 @@ func openHook(t *testing.T, opts Options) *Probe {
 type seen struct {
 	tgid, tid, uid, gid uint32
 	comm, path          string
-	hook                event.Hook
+	hook                event.HookID
 	flags               event.Flags
 	where               event.Where
 	fsPath              string
@@ -126,7 +126,7 @@ func collect(p *Probe) *collector {
 				return
 			}
 			c.mu.Lock()
-			c.events = append(c.events, seen{e.TGID, e.TID, e.UID, e.GID, string(e.Comm), string(e.Path), e.Hook, e.Flags, e.Where, string(e.FSPath), e.Op})
+			c.events = append(c.events, seen{e.TGID, e.TID, e.EUID, e.EGID, string(e.Comm), string(e.Path), e.Hook, e.Flags, e.Where, string(e.FSPath), e.Op})
 			c.mu.Unlock()
 		}
 	}()

@@ -97,7 +97,7 @@ func (w *where) refresh() error {
 		for _, k := range keys[dev] {
 			key := prefixKey{Dev: dev}
 			n := copy(key.Data[:], k)
-			key.PrefixLen = 32 + uint32(n)*8
+			key.Prefixlen = 32 + uint32(n)*8
 			if err := w.prefMap.Put(key, one); err != nil {
 				errs = append(errs, fmt.Errorf("path prefix filter: %w", err))
 				ok = false

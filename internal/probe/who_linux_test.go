@@ -127,7 +127,8 @@ func TestExecutableRecordedAtExec(t *testing.T) {
 
 	r := identity.NewResolver(identity.Options{CgroupRoot: "none", HostRoot: "/", Execs: execRecords{p}})
 	defer r.Close()
-	assert.Equal(t, exe, r.Facts(&e).Executable, "named from the exec record: the child has exited")
+	_, f := lookupNow(r, &e)
+	assert.Equal(t, exe, f.Executable, "named from the exec record: the child has exited")
 	since, ok := p.ExecsRecordedSince()
 	require.True(t, ok, "the exec recorder is attached")
 	assert.Greater(t, e.StartNs, since, "the child started after the recorder was attached (the same clock)")
@@ -174,7 +175,8 @@ func TestForkOfOlderProcessIsRecorded(t *testing.T) {
 	defer r.Close()
 	want, err := filepath.EvalSymlinks("/bin/sh")
 	require.NoError(t, err)
-	assert.Equal(t, want, r.Facts(&e).Executable, "named from /proc")
+	_, f := lookupNow(r, &e)
+	assert.Equal(t, want, f.Executable, "named from /proc")
 	_, err = in.Write([]byte("\n"))
 	require.NoError(t, err)
 	if p.Hook() != HookTracepoint {
@@ -265,7 +267,7 @@ func TestReplacedExecutableIsNotBelieved(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, trusted, link, name)
 
-		id, f := r.ResolveFacts(&e)
+		id, f := lookupNow(r, &e)
 		assert.Equal(t, event.ExecReplaced, e.ExecState, "%s: the kernel tells the replaced reference from the exec", name)
 		assert.Empty(t, f.Executable, "%s: a reference the process chose names no executable", name)
 		assert.Empty(t, workloadRule(r, id), "%s: the executable rule on the trusted path must not match", name)
@@ -274,4 +276,14 @@ func TestReplacedExecutableIsNotBelieved(t *testing.T) {
 	pw.Close()
 	require.NoError(t, <-exited, "the swapper exits 0 once released")
 	exited <- nil
+}
+
+// lookupNow is what the resolver, not started, finds of e's creator: Lookup
+// then looks it up in the caller.
+func lookupNow(r *identity.Resolver, e *event.Event) (uint32, *identity.Facts) {
+	id, f, ok := r.Lookup(e, time.Now())
+	if !ok {
+		panic("queued: the resolver was started")
+	}
+	return id, f
 }

@@ -26,7 +26,7 @@ import (
 //     internal/probe/); it must exist relative to the repository, to the
 //     file's directory, or (a bare file name) somewhere in the repository;
 //   - a Go symbol qualified by the name of one of the repository's packages,
-//     in backticks or bare in a comment: probe.Hooks, event.Event.UID; the
+//     in backticks or bare in a comment: probe.Hooks, event.Event.EUID; the
 //     package must declare it (a field or method for a third part); in a Go
 //     comment also Type.Member of the file's own package (Options.Hook);
 //   - "NAME in FILE" (struct prefix_key in bpf/filter.h, SCRATCH_SLOTS in
@@ -60,7 +60,7 @@ var (
 	// A trailing * (probe.Lost*) names a family, not checked.
 	qualified = regexp.MustCompile(`(?:^|[^A-Za-z0-9_./])([a-z][a-z0-9]*)\.([A-Z][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?(\*?)`)
 	// In a Go comment, a field or method of a type of the file's own
-	// package: Config.Identity, Event.UID.
+	// package: Config.Identity, Event.EUID.
 	member     = regexp.MustCompile(`(?:^|[^A-Za-z0-9_./])([A-Z][A-Za-z0-9_]*)\.([A-Z][A-Za-z0-9_]*)(\*?)`)
 	sourceExts = []string{".go", ".c", ".h", ".md", ".sh", ".yaml", ".yml", ".json", ".s"}
 	// "prefix_key in bpf/filter.h", "(SCRATCH_SLOTS in `bpf/scratch.h`)": the

@@ -105,7 +105,7 @@ func TestBindMountedExecGetsNoSPIFFEID(t *testing.T) {
 	control := blockedShell(t, trusted, ": > "+ok+"; read x")
 	a := waitLookup(t, c, control, identity.SPIFFEIssued)
 	require.Equal(t, []string{trustedID}, a.IDs)
-	_, f := r.ResolveFacts(ptr(sample(ok, control)))
+	_, f := lookupNow(r, ptr(sample(ok, control)))
 	assert.Equal(t, identity.SPIFFEIssued, f.SPIFFE.Status)
 	assert.Equal(t, []string{trustedID}, f.SPIFFE.IDs)
 	assert.Equal(t, trusted, f.Executable)
@@ -128,7 +128,7 @@ func TestBindMountedExecGetsNoSPIFFEID(t *testing.T) {
 	// SPIRE is fooled: it attests the trusted path.
 	require.Equal(t, []string{trustedID}, c.Lookup(uint32(pid)).IDs, "SPIRE attests the bind-mounted path")
 
-	_, f = r.ResolveFacts(&e)
+	_, f = lookupNow(r, &e)
 	assert.NotContains(t, f.SPIFFE.IDs, trustedID, "the trusted ID is not the creation's")
 	assert.Equal(t, identity.SPIFFEExePathUnverified, f.SPIFFE.Status)
 	assert.Equal(t, own, f.Executable, "named where the program really is on the node")

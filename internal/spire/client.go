@@ -49,6 +49,14 @@ type Options struct {
 	RetryInterval time.Duration
 }
 
+// DefaultOptions returns the client's defaults, the one source of them (the
+// receiver's identity::spire defaults are taken from here): 2s per
+// question, answers reused 30s, 5s between tries of an agent that did not
+// answer. Socket has no default.
+func DefaultOptions() Options {
+	return Options{Timeout: 2 * time.Second, CacheTTL: 30 * time.Second, RetryInterval: 5 * time.Second}
+}
+
 // Client asks the agent. Safe for concurrent use.
 type Client struct {
 	opts Options
@@ -70,14 +78,15 @@ func New(opts Options) (*Client, error) {
 	if opts.Socket == "" {
 		return nil, errors.New("no admin socket")
 	}
+	d := DefaultOptions()
 	if opts.Timeout <= 0 {
-		opts.Timeout = 2 * time.Second
+		opts.Timeout = d.Timeout
 	}
 	if opts.CacheTTL <= 0 {
-		opts.CacheTTL = 30 * time.Second
+		opts.CacheTTL = d.CacheTTL
 	}
 	if opts.RetryInterval <= 0 {
-		opts.RetryInterval = 5 * time.Second
+		opts.RetryInterval = d.RetryInterval
 	}
 	bo := backoff.DefaultConfig
 	bo.MaxDelay = opts.RetryInterval

@@ -120,7 +120,7 @@ func TestHardLinkExecGetsNoSPIFFEIDForTheCreation(t *testing.T) {
 
 	r := identity.NewResolver(identity.Options{SPIFFE: c, CgroupRoot: "none", HostRoot: "/", Execs: execRecords{p}})
 	defer r.Close()
-	_, f := r.ResolveFacts(&e)
+	_, f := lookupNow(r, &e)
 	assert.NotContains(t, f.SPIFFE.IDs, secondID, "the second path's ID is not the creation's")
 	assert.Equal(t, identity.SPIFFEProcessChanged, f.SPIFFE.Status)
 	assert.Equal(t, first, f.Executable, "the creation ran the first path")
@@ -153,4 +153,14 @@ func copyExecutable(t *testing.T, from, to string) {
 	_, err = io.Copy(dst, src)
 	require.NoError(t, err)
 	require.NoError(t, dst.Close())
+}
+
+// lookupNow is what the resolver, not started, finds of e's creator: Lookup
+// then looks it up in the caller.
+func lookupNow(r *identity.Resolver, e *event.Event) (uint32, *identity.Facts) {
+	id, f, ok := r.Lookup(e, time.Now())
+	if !ok {
+		panic("queued: the resolver was started")
+	}
+	return id, f
 }

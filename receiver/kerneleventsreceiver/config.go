@@ -18,6 +18,7 @@ import (
 
 	"github.com/kernelevents/kernelevents/internal/identity"
 	"github.com/kernelevents/kernelevents/internal/probe"
+	"github.com/kernelevents/kernelevents/internal/spire"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
@@ -101,6 +102,119 @@ type IdentityConfig struct {
 	// Kubernetes names each creator's pod and its ServiceAccount from the
 	// node's pod inventory (pods.go).
 	Kubernetes KubernetesConfig `mapstructure:"kubernetes"`
+}
+
+// SpireConfig makes the receiver ask the node's SPIRE agent, through its
+// Delegated Identity API on the admin socket, for the SPIFFE IDs of each
+// creating process. The SPIRE admin must list the collector's own SPIFFE ID
+// in the agent's authorized_delegates and register an entry for it.
+type SpireConfig struct {
+	// AdminSocket is the agent's admin_socket_path; empty turns SPIRE off.
+	AdminSocket string `mapstructure:"admin_socket"`
+	// Timeout bounds one question to the agent.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// CacheTTL bounds how long an answer about a process is reused (never
+	// past the SVID's expiry, nor identity::cache_ttl): an entry the SPIRE
+	// admin deletes stops being reported within it.
+	CacheTTL time.Duration `mapstructure:"cache_ttl"`
+	// RetryInterval: after the agent did not answer (or refused the
+	// collector), lookups answer agent_unavailable (not_authorized) without
+	// asking for this long.
+	RetryInterval time.Duration `mapstructure:"retry_interval"`
+	// Required: true fails Start when the agent does not answer or refuses
+	// the collector; false (default) starts anyway, reports a recoverable
+	// component status until the agent answers, and marks creations
+	// meanwhile with their kernelevents.spiffe.status.
+	Required bool `mapstructure:"required"`
+}
+
+// validate reports the problems of the spire block, each naming its key.
+func (c *SpireConfig) validate() []error {
+	if c.AdminSocket == "" {
+		return nil
+	}
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("identity::spire::%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if !filepath.IsAbs(c.AdminSocket) {
+		bad("admin_socket", "%q must be an absolute path (the agent's admin_socket_path)", c.AdminSocket)
+	}
+	if c.Timeout <= 0 || c.Timeout > time.Minute {
+		bad("timeout", "%v must be positive and at most 1m (a resolver worker waits this long for a silent agent)", c.Timeout)
+	}
+	if c.CacheTTL <= 0 {
+		bad("cache_ttl", "must be positive")
+	}
+	if c.RetryInterval <= 0 {
+		bad("retry_interval", "must be positive")
+	}
+	return errs
+}
+
+// KubernetesConfig makes the receiver keep an inventory of the node's pods
+// from the Kubernetes API server (list and watch of the pods bound to
+// NodeName), and name each creator's pod, found by the pod uid in its
+// cgroup path: k8s.namespace.name, k8s.pod.name and the pod's ServiceAccount,
+// k8s.serviceaccount.name. It needs get, list and watch on pods
+// (deploy/kubernetes/rbac.yaml). Off unless node_name is set.
+type KubernetesConfig struct {
+	// NodeName is the node this collector runs on (in a DaemonSet, from
+	// the downward API: ${env:K8S_NODE_NAME}); empty turns the inventory
+	// off.
+	NodeName string `mapstructure:"node_name"`
+	// Kubeconfig is a kubeconfig file to reach the API server with; empty:
+	// the pod's ServiceAccount token (in-cluster).
+	Kubeconfig string `mapstructure:"kubeconfig"`
+	// Wait bounds how long a lookup (on a resolver worker, never the
+	// reader) waits for the watch to bring a pod it does not know yet.
+	// Default 2s.
+	Wait time.Duration `mapstructure:"wait"`
+}
+
+// validate reports the problems of the kubernetes block, each naming its key.
+func (c *KubernetesConfig) validate() []error {
+	if c.NodeName == "" {
+		if c.Kubeconfig != "" {
+			return []error{fmt.Errorf("identity::kubernetes::node_name: must be set with kubeconfig (the pods of which node?)")}
+		}
+		return nil
+	}
+	if c.Wait <= 0 || c.Wait > time.Minute {
+		return []error{fmt.Errorf("identity::kubernetes::wait: %v must be positive and at most 1m (a resolver worker waits this long for an unknown pod)", c.Wait)}
+	}
+	return nil
+}
+
+// EvidenceConfig configures the per-event log records (the logs pipeline).
+type EvidenceConfig struct {
+	// MaxRecordsPerSecond caps the records emitted; the rest are shed and
+	// counted (kernel.evidence.shed, and a gap record in the log stream).
+	// 0 means no limit.
+	MaxRecordsPerSecond int `mapstructure:"max_records_per_second"`
+	// FlushInterval is how often buffered records are handed on.
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
+
+	// The evidence chain (docs/evidence-chain.md): every record carries its
+	// stream, number and the previous record's hash; checkpoints seal it.
+
+	// CheckpointInterval is how often a kernel.evidence.checkpoint record
+	// seals the chain (one more at shutdown).
+	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
+	// SigningKeyFile is an Ed25519 private key (PEM, PKCS #8) that signs
+	// each checkpoint; empty: checkpoints are not signed (unless
+	// SigningWorkloadSocket is set).
+	SigningKeyFile string `mapstructure:"signing_key_file"`
+	// SigningWorkloadSocket is a SPIFFE Workload API socket (the SPIRE
+	// agent's socket_path): each checkpoint is signed with the key of the
+	// collector's own X.509 SVID, the newest the agent pushed (rotation),
+	// and carries the SVID's chain. Start waits up to a minute for the
+	// first SVID. Not with SigningKeyFile.
+	SigningWorkloadSocket string `mapstructure:"signing_workload_socket"`
+	// StateFile keeps the last checkpoint of the stream, so that the next
+	// run's first checkpoint names it (a restart is a link, not a gap);
+	// empty: a new stream names no previous one.
+	StateFile string `mapstructure:"state_file"`
 }
 
 // WakeupConfig says when the kernel wakes the reader.
@@ -202,7 +316,7 @@ func (cfg *Config) Validate() error {
 	if cfg.SeriesTTL < 0 {
 		bad("series_ttl", "must not be negative")
 	}
-	if _, err := identity.CompileRules("identity::rules", cfg.Identity.Rules); err != nil {
+	if _, err := cfg.resolverOptions(); err != nil {
 		errs = append(errs, err)
 	}
 	if cfg.Identity.RulesFile != "" && cfg.Identity.ReloadInterval <= 0 {
@@ -279,6 +393,36 @@ func (cfg *Config) probeOptions() probe.Options {
 		o.ExcludePID = os.Getpid()
 	}
 	return o
+}
+
+// resolverOptions turns the config into what the identity resolver takes,
+// with identity::rules compiled (the rules file's are added by the
+// rulesWatcher). The kernel's exec records and the SPIRE client are the
+// receiver's to add.
+func (cfg *Config) resolverOptions() (identity.Options, error) {
+	rules, err := identity.CompileRules("identity::rules", cfg.Identity.Rules)
+	if err != nil {
+		return identity.Options{}, err
+	}
+	return identity.Options{
+		Rules:        rules,
+		Unmatched:    cfg.Identity.UnmatchedAttributes,
+		CacheTTL:     cfg.Identity.CacheTTL,
+		MaxWorkloads: cfg.Identity.MaxWorkloads,
+		CgroupRoot:   cfg.Identity.CgroupRoot,
+		HostRoot:     cfg.Identity.HostRoot,
+		// Unreferenced workloads live two more collections (and evidence
+		// flushes): enough for a sample between a workload's lookup and its
+		// series, and for buffered evidence records of it to be handed on
+		// before its id can name another workload.
+		Grace: 2 * max(cfg.CollectionInterval, cfg.Evidence.FlushInterval),
+	}, nil
+}
+
+// spireOptions turns identity::spire into what the SPIRE client takes.
+func (cfg *Config) spireOptions() spire.Options {
+	sc := cfg.Identity.Spire
+	return spire.Options{Socket: sc.AdminSocket, Timeout: sc.Timeout, CacheTTL: sc.CacheTTL, RetryInterval: sc.RetryInterval}
 }
 
 // nodeMountInfo is the node's mount table: the mountinfo of the process

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
 	"github.com/kernelevents/kernelevents/internal/identity"
+	"github.com/kernelevents/kernelevents/internal/spire"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
@@ -261,4 +262,41 @@ func TestNodeMountInfo(t *testing.T) {
 		cfg.Identity.HostRoot = root
 		assert.Equal(t, want, cfg.probeOptions().MountInfo, root)
 	}
+}
+
+// TestStageOptions: every identity and identity::spire key reaches the
+// options the stages take, and the defaults are the stages' own.
+func TestStageOptions(t *testing.T) {
+	def := createDefaultConfig().(*Config)
+	ro, err := def.resolverOptions()
+	require.NoError(t, err)
+	io := identity.DefaultOptions()
+	assert.Equal(t, io.CacheTTL, ro.CacheTTL)
+	assert.Equal(t, io.MaxWorkloads, ro.MaxWorkloads)
+	assert.Equal(t, io.HostRoot, ro.HostRoot)
+	assert.Equal(t, spire.Options{Timeout: 2 * time.Second, CacheTTL: 30 * time.Second, RetryInterval: 5 * time.Second}, def.spireOptions())
+
+	cfg, err := loadConfig(t, "custom")
+	require.NoError(t, err)
+	cfg.Identity.Rules = []identity.Rule{{Name: "root", Match: identity.Match{UID: new(uint32)}, Attributes: map[string]string{"team": "root"}}}
+	cfg.Identity.UnmatchedAttributes = map[string]string{"team": "none"}
+	cfg.Identity.CacheTTL = time.Minute
+	cfg.Identity.MaxWorkloads = 7
+	cfg.Identity.CgroupRoot = "/sys/fs/cgroup/unified"
+	cfg.Identity.HostRoot = "/host"
+	cfg.Evidence.FlushInterval = time.Minute
+	ro, err = cfg.resolverOptions()
+	require.NoError(t, err)
+	assert.Equal(t, 1, ro.Rules.Len())
+	assert.Equal(t, map[string]string{"team": "none"}, ro.Unmatched)
+	assert.Equal(t, time.Minute, ro.CacheTTL)
+	assert.Equal(t, 7, ro.MaxWorkloads)
+	assert.Equal(t, "/sys/fs/cgroup/unified", ro.CgroupRoot)
+	assert.Equal(t, "/host", ro.HostRoot)
+	assert.Equal(t, 2*time.Minute, ro.Grace, "two of the longer of collection_interval and evidence::flush_interval")
+	assert.Equal(t, spire.Options{Socket: "/run/spire/admin-sockets/admin.sock", Timeout: time.Second, CacheTTL: 10 * time.Second, RetryInterval: 3 * time.Second}, cfg.spireOptions())
+
+	cfg.Identity.Rules[0].Attributes = nil
+	_, err = cfg.resolverOptions()
+	require.ErrorContains(t, err, "identity::rules[0]::attributes")
 }

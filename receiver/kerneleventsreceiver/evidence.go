@@ -34,37 +34,6 @@ import (
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
-// EvidenceConfig configures the per-event log records (the logs pipeline).
-type EvidenceConfig struct {
-	// MaxRecordsPerSecond caps the records emitted; the rest are shed and
-	// counted (kernel.evidence.shed, and a gap record in the log stream).
-	// 0 means no limit.
-	MaxRecordsPerSecond int `mapstructure:"max_records_per_second"`
-	// FlushInterval is how often buffered records are handed on.
-	FlushInterval time.Duration `mapstructure:"flush_interval"`
-
-	// The evidence chain (docs/evidence-chain.md): every record carries its
-	// stream, number and the previous record's hash; checkpoints seal it.
-
-	// CheckpointInterval is how often a kernel.evidence.checkpoint record
-	// seals the chain (one more at shutdown).
-	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
-	// SigningKeyFile is an Ed25519 private key (PEM, PKCS #8) that signs
-	// each checkpoint; empty: checkpoints are not signed (unless
-	// SigningWorkloadSocket is set).
-	SigningKeyFile string `mapstructure:"signing_key_file"`
-	// SigningWorkloadSocket is a SPIFFE Workload API socket (the SPIRE
-	// agent's socket_path): each checkpoint is signed with the key of the
-	// collector's own X.509 SVID, the newest the agent pushed (rotation),
-	// and carries the SVID's chain. Start waits up to a minute for the
-	// first SVID. Not with SigningKeyFile.
-	SigningWorkloadSocket string `mapstructure:"signing_workload_socket"`
-	// StateFile keeps the last checkpoint of the stream, so that the next
-	// run's first checkpoint names it (a restart is a link, not a gap);
-	// empty: a new stream names no previous one.
-	StateFile string `mapstructure:"state_file"`
-}
-
 // EventName is the event.name of each evidence record.
 const EventName = "kernel.file.created"
 
@@ -234,8 +203,8 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	if e.Flags&event.FlagTruncated != 0 {
 		opts = append(opts, metadata.WithKerneleventsFilePathTruncatedEventAttribute(true))
 	}
-	if e.RealUID != e.UID {
-		opts = append(opts, metadata.WithProcessRealUserIDEventAttribute(int64(e.RealUID)))
+	if e.RUID != e.EUID {
+		opts = append(opts, metadata.WithProcessRealUserIDEventAttribute(int64(e.RUID)))
 	}
 	if f.User != "" {
 		opts = append(opts, metadata.WithProcessUserNameEventAttribute(event.Label(f.User)))
@@ -266,12 +235,12 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	}
 	g := ev.group(workload)
 	g.lb.RecordKernelFileCreatedEvent(context.Background(), pcommon.Timestamp(int64(e.TimeNs)+ev.offset),
-		event.Label(p), dir, int64(e.TGID), int64(e.TID), int64(e.UID), int64(e.GID), // effective ids
+		event.Label(p), dir, int64(e.TGID), int64(e.TID), int64(e.EUID), int64(e.EGID), // effective ids
 		event.LabelBytes(e.Comm), eventHookAttr(e.Hook), eventOpAttr(e.Op), event.DevString(e.FSDev), int64(e.CgroupID), opts...)
 
 	who := f.User
 	if who == "" {
-		who = fmt.Sprint(e.UID)
+		who = fmt.Sprint(e.EUID)
 	}
 	exe := f.Executable
 	if exe == "" {

@@ -47,7 +47,7 @@ func goldenEvidence(t *testing.T, lbc metadata.LogsBuilderConfig, spiffe bool) (
 	ev.previous = "golden-node/ffeeddccbbaa99887766554433221100 41 " + strings.Repeat("ab", 32)
 	ev.setKey(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize)))
 	at := func(ms int) (*event.Event, time.Time) {
-		e := &event.Event{TimeNs: uint64(1e9 + ms*1e6), CgroupID: 77, TGID: 100, TID: 101, UID: 0, GID: 0, RealUID: 0,
+		e := &event.Event{TimeNs: uint64(1e9 + ms*1e6), CgroupID: 77, TGID: 100, TID: 101, EUID: 0, EGID: 0, RUID: 0,
 			Hook: event.HookTracepoint, Comm: []byte("sshd"), Path: []byte("/var/log/wtmp"),
 			FSDev: 0x803, FSPath: []byte("/log/wtmp"), MountID: 29, MountPath: []byte("/log/wtmp")}
 		return e, goldenT0.Add(time.Duration(ms+2) * time.Millisecond) // read 2 ms after the hook
@@ -57,7 +57,7 @@ func goldenEvidence(t *testing.T, lbc metadata.LogsBuilderConfig, spiffe bool) (
 	ev.add(e, 0, identity.Facts{}, now)
 
 	e, now = at(1)
-	e.TGID, e.TID, e.UID, e.GID, e.RealUID = 4242, 4243, 101, 101, 1000
+	e.TGID, e.TID, e.EUID, e.EGID, e.RUID = 4242, 4243, 101, 101, 1000
 	e.Hook, e.Flags = event.HookIOUring, event.FlagIOUring|event.FlagTruncated
 	e.Comm, e.Path = []byte("nginx"), []byte("/srv/www/cache/deep")
 	// through a container's overlay: the upper layer's place on the node

@@ -11,7 +11,9 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 
 	"github.com/kernelevents/kernelevents/internal/identity"
+	"github.com/kernelevents/kernelevents/internal/k8spods"
 	"github.com/kernelevents/kernelevents/internal/probe"
+	"github.com/kernelevents/kernelevents/internal/spire"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
@@ -36,8 +38,11 @@ type factory struct {
 }
 
 func createDefaultConfig() component.Config {
-	// The loader's defaults, from the loader.
+	// The stages' defaults, from the stages.
 	po := probe.DefaultOptions()
+	io := identity.DefaultOptions()
+	so := spire.DefaultOptions()
+	ko := k8spods.DefaultOptions()
 	return &Config{
 		Hook:               string(po.Hook),
 		RingBufferSize:     ByteSize(po.RingBufferSize),
@@ -50,11 +55,11 @@ func createDefaultConfig() component.Config {
 		Identity: IdentityConfig{
 			ReloadInterval:      10 * time.Second,
 			UnmatchedAttributes: map[string]string{identity.RuleAttribute: "unmatched"},
-			CacheTTL:            30 * time.Second,
-			MaxWorkloads:        20000,
-			HostRoot:            "/",
-			Spire:               SpireConfig{Timeout: 2 * time.Second, CacheTTL: 30 * time.Second, RetryInterval: 5 * time.Second},
-			Kubernetes:          KubernetesConfig{Wait: 2 * time.Second},
+			CacheTTL:            io.CacheTTL,
+			MaxWorkloads:        io.MaxWorkloads,
+			HostRoot:            io.HostRoot,
+			Spire:               SpireConfig{Timeout: so.Timeout, CacheTTL: so.CacheTTL, RetryInterval: so.RetryInterval},
+			Kubernetes:          KubernetesConfig{Wait: ko.Wait},
 		},
 		Evidence:             EvidenceConfig{MaxRecordsPerSecond: 1000, FlushInterval: time.Second, CheckpointInterval: time.Minute},
 		Events:               metadata.DefaultEventsConfig(),

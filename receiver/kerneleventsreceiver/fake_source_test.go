@@ -6,6 +6,9 @@ import (
 	"os"
 	"sync"
 
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+
 	"github.com/kernelevents/kernelevents/internal/event"
 	"github.com/kernelevents/kernelevents/internal/probe"
 )
@@ -140,5 +143,32 @@ func (f *fakeSource) Close() error {
 		f.record("close")
 		close(f.closed)
 	})
+	return nil
+}
+
+// statusHost records the component status events reported to it, as the
+// collector's service does for health_check.
+type statusHost struct {
+	component.Host
+	mu     sync.Mutex
+	events []*componentstatus.Event
+}
+
+var _ componentstatus.Reporter = (*statusHost)(nil)
+
+func (h *statusHost) Report(ev *componentstatus.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.events = append(h.events, ev)
+}
+
+func (h *statusHost) permanent() *componentstatus.Event {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, ev := range h.events {
+		if ev.Status() == componentstatus.StatusPermanentError {
+			return ev
+		}
+	}
 	return nil
 }

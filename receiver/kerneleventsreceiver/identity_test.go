@@ -113,52 +113,6 @@ func TestIdentityOnResource(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
-// TestIdentityRulesFileReload: a good change applies without restart, a bad
-// one keeps the rules in force.
-func TestIdentityRulesFileReload(t *testing.T) {
-	dir := testutil.TempDir(t)
-	rulesFile := filepath.Join(testutil.TempDir(t), "rules.yaml")
-	write := func(body string) {
-		// Write to a temp file and rename, as config management does.
-		tmp := rulesFile + ".tmp"
-		require.NoError(t, os.WriteFile(tmp, []byte(body), 0o644))
-		require.NoError(t, os.Rename(tmp, rulesFile))
-	}
-	rule := func(team string) string {
-		return fmt.Sprintf("rules:\n  - name: root\n    match: {uid: 0, comm: %s}\n    attributes: {team: %s}\n", testutil.ChildComm, team)
-	}
-	write(rule("alpha"))
-
-	cfg := testConfig(dir)
-	cfg.Identity.RulesFile = rulesFile
-	cfg.Identity.ReloadInterval = 50 * time.Millisecond
-	r, sink, stop := startKernelReceiver(t, cfg)
-	create := func(name string) {
-		testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: name}}})
-	}
-	// waitChecked waits for two checks of the rules file: the second began
-	// after the file was written.
-	waitChecked := func() {
-		w := r.rules
-		n := w.checked.Load()
-		require.Eventually(t, func() bool { return w.checked.Load() >= n+2 }, 10*time.Second, 5*time.Millisecond)
-	}
-
-	create("f1")
-	assert.Equal(t, map[string]int64{"kernelevents.identity.rule=root,team=alpha": 1}, waitTotal(t, sink, 1))
-
-	write(rule("beta-team"))
-	waitChecked()
-	create("f2")
-	assert.Equal(t, map[string]int64{"kernelevents.identity.rule=root,team=alpha": 1, "kernelevents.identity.rule=root,team=beta-team": 1}, waitTotal(t, sink, 2))
-
-	write("rules:\n  - match: {uid: 0}\n") // no attributes: refused
-	waitChecked()
-	create("f3")
-	assert.Equal(t, map[string]int64{"kernelevents.identity.rule=root,team=alpha": 1, "kernelevents.identity.rule=root,team=beta-team": 2}, waitTotal(t, sink, 3))
-	stop()
-}
-
 func TestIdentityConfigErrorsNameRule(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Identity.Rules = []identity.Rule{

@@ -11,19 +11,10 @@ import (
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
-// logsLoop hands buffered evidence records on every flush interval.
-func (r *kernelEventsReceiver) logsLoop(ctx context.Context) {
-	defer close(r.logsDone)
-	t := time.NewTicker(r.cfg.Evidence.FlushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			r.flushLogs(ctx, false)
-		}
-	}
+// flushTick hands buffered evidence records on, every flush interval.
+func (r *kernelEventsReceiver) flushTick(ctx context.Context) bool {
+	r.flushLogs(ctx, false)
+	return true
 }
 
 // endEvidence ends the evidence stream when the logs pipeline shuts down

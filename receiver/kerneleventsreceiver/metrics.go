@@ -34,7 +34,7 @@ func (r *kernelEventsReceiver) aggregateOptions() aggregate.Options {
 		MaxSeries:      r.cfg.MaxSeries,
 		TTL:            r.cfg.SeriesTTL,
 		Comm:           has(metadata.KernelFileCreationsMetricAttributeKeyKerneleventsProcessComm),
-		UID:            has(metadata.KernelFileCreationsMetricAttributeKeyProcessUserID),
+		EUID:           has(metadata.KernelFileCreationsMetricAttributeKeyProcessUserID),
 		Hook:           has(metadata.KernelFileCreationsMetricAttributeKeyKerneleventsHook),
 		Op:             has(metadata.KernelFileCreationsMetricAttributeKeyKerneleventsFileOperation),
 		Path:           has(metadata.KernelFileCreationsMetricAttributeKeyFilePath),
@@ -42,22 +42,14 @@ func (r *kernelEventsReceiver) aggregateOptions() aggregate.Options {
 	}
 }
 
-func (r *kernelEventsReceiver) emitLoop(ctx context.Context) {
-	defer close(r.emitDone)
-	t := time.NewTicker(r.cfg.CollectionInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if r.metrics == nil {
-				r.resolver.Sweep(nil) // evidence only: no series hold workloads
-				continue
-			}
-			r.emit(ctx, r.readLosses())
-		}
+// emitTick emits the metrics, every collection interval.
+func (r *kernelEventsReceiver) emitTick(ctx context.Context) bool {
+	if r.metrics == nil {
+		r.resolver.Sweep(nil) // evidence only: no series hold workloads
+		return true
 	}
+	r.emit(ctx, r.readLosses())
+	return true
 }
 
 // losses are the kernel side's loss counters since the probe was opened.
@@ -216,7 +208,7 @@ func buildMetrics(mb *metadata.MetricsBuilder, c *collection, resource func(uint
 		rows := c.groups[id]
 		slices.SortFunc(rows, func(a, b seriesRow) int {
 			return cmp.Or(cmp.Compare(a.dir, b.dir), cmp.Compare(a.path, b.path), bytes.Compare(a.s.Key.Comm[:], b.s.Key.Comm[:]),
-				cmp.Compare(a.s.Key.UID, b.s.Key.UID), cmp.Compare(a.s.Key.PID, b.s.Key.PID), cmp.Compare(a.s.Key.Hook, b.s.Key.Hook),
+				cmp.Compare(a.s.Key.EUID, b.s.Key.EUID), cmp.Compare(a.s.Key.PID, b.s.Key.PID), cmp.Compare(a.s.Key.Hook, b.s.Key.Hook),
 				cmp.Compare(a.s.Key.Op, b.s.Key.Op))
 		})
 		for _, rw := range rows {
@@ -225,7 +217,7 @@ func buildMetrics(mb *metadata.MetricsBuilder, c *collection, resource func(uint
 				h = eventHookAttr(rw.s.Key.Hook)
 			}
 			mb.RecordKernelFileCreationsDataPoint(now, int64(rw.s.Count), rw.path, rw.dir, eventOpAttr(rw.s.Key.Op), h,
-				event.LabelBytes(event.CString(rw.s.Key.Comm[:])), int64(rw.s.Key.PID), int64(rw.s.Key.UID))
+				event.LabelBytes(event.CString(rw.s.Key.Comm[:])), int64(rw.s.Key.PID), int64(rw.s.Key.EUID))
 		}
 		mb.EmitForResource(metadata.WithResource(resource(id)))
 	}
@@ -302,7 +294,7 @@ func onlyOverflowAttribute(md pmetric.Metrics) {
 	}
 }
 
-func eventHookAttr(h event.Hook) metadata.AttributeKerneleventsHook {
+func eventHookAttr(h event.HookID) metadata.AttributeKerneleventsHook {
 	return metadata.MapAttributeKerneleventsHook[h.String()]
 }
 

@@ -23,8 +23,8 @@ import (
 
 var updateGolden = flag.Bool("update-golden", false, "write testdata/metrics/*.yaml from the current output")
 
-func key(workload uint32, comm string, uid uint32, hook event.Hook) aggregate.Key {
-	k := aggregate.Key{Workload: workload, UID: uid, Hook: hook}
+func key(workload uint32, comm string, uid uint32, hook event.HookID) aggregate.Key {
+	k := aggregate.Key{Workload: workload, EUID: uid, Hook: hook}
 	copy(k.Comm[:], comm)
 	return k
 }

@@ -13,40 +13,6 @@ import (
 	"github.com/kernelevents/kernelevents/internal/k8spods"
 )
 
-// KubernetesConfig makes the receiver keep an inventory of the node's pods
-// from the Kubernetes API server (list and watch of the pods bound to
-// NodeName), and name each creator's pod, found by the pod uid in its
-// cgroup path: k8s.namespace.name, k8s.pod.name and the pod's ServiceAccount,
-// k8s.serviceaccount.name. It needs get, list and watch on pods
-// (deploy/kubernetes/rbac.yaml). Off unless node_name is set.
-type KubernetesConfig struct {
-	// NodeName is the node this collector runs on (in a DaemonSet, from
-	// the downward API: ${env:K8S_NODE_NAME}); empty turns the inventory
-	// off.
-	NodeName string `mapstructure:"node_name"`
-	// Kubeconfig is a kubeconfig file to reach the API server with; empty:
-	// the pod's ServiceAccount token (in-cluster).
-	Kubeconfig string `mapstructure:"kubeconfig"`
-	// Wait bounds how long a lookup (on a resolver worker, never the
-	// reader) waits for the watch to bring a pod it does not know yet.
-	// Default 2s.
-	Wait time.Duration `mapstructure:"wait"`
-}
-
-// validate reports the problems of the kubernetes block, each naming its key.
-func (c *KubernetesConfig) validate() []error {
-	if c.NodeName == "" {
-		if c.Kubeconfig != "" {
-			return []error{fmt.Errorf("identity::kubernetes::node_name: must be set with kubeconfig (the pods of which node?)")}
-		}
-		return nil
-	}
-	if c.Wait <= 0 || c.Wait > time.Minute {
-		return []error{fmt.Errorf("identity::kubernetes::wait: %v must be positive and at most 1m (a resolver worker waits this long for an unknown pod)", c.Wait)}
-	}
-	return nil
-}
-
 // startPods starts the pod inventory when configured. A first list that
 // does not complete in time is not fatal: the inventory keeps trying, the
 // receiver reports a recoverable status, and each failure is counted in

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
@@ -36,6 +37,27 @@ func unattached(ps []probe.ProgramState) []string {
 	return out
 }
 
+// every calls tick on a goroutine of its own every interval until ctx ends
+// or tick returns false, then closes done: the receiver's periodic jobs
+// (metrics, evidence flushes, rules file checks, SPIRE agent checks).
+func every(ctx context.Context, interval time.Duration, done chan<- struct{}, tick func(context.Context) bool) {
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if !tick(ctx) {
+					return
+				}
+			}
+		}
+	}()
+}
+
 // kernelEventsReceiver reads samples from the probe on one goroutine, counts
 // them in the aggregation table (metrics pipeline) and buffers one evidence
 // record each (logs pipeline), and emits both on other goroutines.
@@ -52,7 +74,7 @@ type kernelEventsReceiver struct {
 
 	evidence    *evidence
 	logsDone    chan struct{}
-	logsCancel  context.CancelFunc // stops logsLoop (endEvidence, shutdown)
+	logsCancel  context.CancelFunc // stops the evidence flushes (endEvidence, shutdown)
 	finalLosses *losses            // the kernel's counters read at shutdown, for the final checkpoint
 
 	open      openSourceFunc
@@ -108,30 +130,29 @@ func newReceiver(set receiver.Settings, cfg *Config, open openSourceFunc) (*kern
 }
 
 // start loads and attaches the BPF programs, then starts the reader and the
-// emitters. A hook that cannot attach fails Start with the reason.
-func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) error {
+// emitters. A hook that cannot attach fails Start with the reason. What
+// started before a failure is stopped again (defer on error, as probe.open
+// does).
+func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) (err error) {
 	opts := r.cfg.probeOptions()
 	var key ed25519.PrivateKey
 	if f := r.cfg.Evidence.SigningKeyFile; f != "" && r.logs != nil {
-		var err error
 		if key, err = readSigningKey(f); err != nil {
 			return fmt.Errorf("start kernel_events receiver: evidence::signing_key_file: %w", err)
 		}
 	}
-	started := false
 	if sock := r.cfg.Evidence.SigningWorkloadSocket; sock != "" && r.logs != nil {
-		src, err := r.watchSVID(sock)
-		if err != nil {
-			return fmt.Errorf("start kernel_events receiver: evidence::signing_workload_socket: %w", err)
+		src, serr := r.watchSVID(sock)
+		if serr != nil {
+			return fmt.Errorf("start kernel_events receiver: evidence::signing_workload_socket: %w", serr)
 		}
 		r.svid = src
 		defer func() {
-			if !started {
+			if err != nil {
 				r.stopSVID()
 			}
 		}()
 	}
-	var err error
 	if opts.ExcludeCgroupIDs, err = r.cfg.excludeCgroupIDs(identity.CgroupV2Root()); err != nil {
 		return fmt.Errorf("start kernel_events receiver: %w", err)
 	}
@@ -139,6 +160,11 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 	if err != nil {
 		return fmt.Errorf("start kernel_events receiver: %w", err)
 	}
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
 	r.probe = p
 	r.finalLosses = nil // a restarted receiver reads the new probe's counters
 	r.host = host
@@ -160,38 +186,35 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 			"(prctl PR_SET_NAME, or a copy of a binary named so) and the files it creates are then not counted",
 			zap.Strings("exclude_comms", r.cfg.Filter.ExcludeComms))
 	}
-	configRules, err := identity.CompileRules("identity::rules", r.cfg.Identity.Rules)
+	ropts, err := r.cfg.resolverOptions()
 	if err != nil {
-		p.Close()
 		return err
 	}
 	spiffe, err := r.startSpire()
 	if err != nil {
-		p.Close()
 		return err
 	}
+	defer func() {
+		if err != nil {
+			r.stopSpire()
+		}
+	}()
 	pods, err := r.startPods()
 	if err != nil {
-		r.stopSpire()
-		p.Close()
 		return err
 	}
-	r.resolver = identity.NewResolver(identity.Options{
-		SPIFFE:       spiffe,
-		Pods:         pods,
-		Execs:        execsOf(p),
-		Rules:        configRules,
-		Unmatched:    r.cfg.Identity.UnmatchedAttributes,
-		CacheTTL:     r.cfg.Identity.CacheTTL,
-		MaxWorkloads: r.cfg.Identity.MaxWorkloads,
-		CgroupRoot:   r.cfg.Identity.CgroupRoot,
-		HostRoot:     r.cfg.Identity.HostRoot,
-		// Unreferenced workloads live two more collections (and evidence
-		// flushes): enough for a sample between a workload's lookup and its
-		// series, and for buffered evidence records of it to be handed on
-		// before its id can name another workload.
-		Grace: 2 * max(r.cfg.CollectionInterval, r.cfg.Evidence.FlushInterval),
-	})
+	defer func() {
+		if err != nil {
+			r.stopPods()
+		}
+	}()
+	ropts.SPIFFE, ropts.Pods, ropts.Execs = spiffe, pods, execsOf(p)
+	r.resolver = identity.NewResolver(ropts)
+	defer func() {
+		if err != nil {
+			r.resolver.Close()
+		}
+	}()
 	if m, ok := p.(mountsWatcher); ok {
 		// Executable paths cached for a filesystem that left the node's
 		// mount table are dropped (its device number can be reused).
@@ -204,12 +227,8 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 	r.set.Logger.Info("Workload identity limits: past identity::max_workloads live workloads, creations go to the resource kernelevents.identity.overflow=true; alert on kernel.workloads.overflowed > 0",
 		zap.Int("max_workloads", r.cfg.Identity.MaxWorkloads), zap.Duration("series_ttl", r.cfg.SeriesTTL))
 	if r.cfg.Identity.RulesFile != "" {
-		r.rules = newRulesWatcher(r.cfg.Identity.RulesFile, r.cfg.Identity.Rules, r.resolver, r.set.Logger, host)
+		r.rules = newRulesWatcher(r.cfg.Identity.RulesFile, ropts.Rules, r.resolver, r.set.Logger, host)
 		if err := r.rules.load(); err != nil {
-			r.resolver.Close()
-			r.stopSpire()
-			r.stopPods()
-			p.Close()
 			return fmt.Errorf("identity::rules_file: %w", err)
 		}
 	}
@@ -217,10 +236,6 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 	// A new builder per Start: a restarted receiver starts new series.
 	r.mb = metadata.NewMetricsBuilder(r.cfg.MetricsBuilderConfig, r.set)
 	if err := r.startTelemetry(); err != nil {
-		r.resolver.Close()
-		r.stopSpire()
-		r.stopPods()
-		p.Close()
 		return fmt.Errorf("start kernel_events receiver: component telemetry: %w", err)
 	}
 
@@ -252,18 +267,17 @@ func (r *kernelEventsReceiver) start(_ context.Context, host component.Host) err
 		r.logsDone = make(chan struct{})
 		logsCtx, logsCancel := context.WithCancel(ctx)
 		r.logsCancel = logsCancel
-		go r.logsLoop(logsCtx)
+		every(logsCtx, r.cfg.Evidence.FlushInterval, r.logsDone, r.flushTick)
 	}
 	if err := r.resolver.Start(r.deliver); err != nil {
 		r.set.Logger.Warn("Not watching the cgroup v2 tree for new containers: a container whose runtime removes its cgroup before the lookup of its files keeps only its cgroup id",
 			zap.Error(err))
 	}
 	go r.read()
-	go r.emitLoop(ctx)
+	every(ctx, r.cfg.CollectionInterval, r.emitDone, r.emitTick)
 	if r.rules != nil {
 		r.rules.start(ctx, r.cfg.Identity.ReloadInterval)
 	}
-	started = true
 	return nil
 }
 

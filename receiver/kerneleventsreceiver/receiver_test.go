@@ -4,9 +4,6 @@ package kerneleventsreceiver
 
 import (
 	"context"
-	"os"
-	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -118,117 +115,6 @@ func testConfig(dir string) *Config {
 	cfg.Filter.PathPrefixes = []string{dir + "/"}
 	cfg.FileDirectoryDepth = 16
 	return cfg
-}
-
-func TestReceiverCountsCreations(t *testing.T) {
-	dir := testutil.TempDir(t)
-	cfg := testConfig(dir)
-	cfg.Metrics.KernelFileCreations.EnabledAttributes = append(cfg.Metrics.KernelFileCreations.EnabledAttributes,
-		metadata.KernelFileCreationsMetricAttributeKeyProcessPid)
-	sink, stop := startReceiver(t, cfg)
-
-	const n = 25
-	ops := make([]testutil.Op, 0, n+2)
-	for i := range n {
-		ops = append(ops, testutil.Op{Kind: testutil.OpOpenat, Path: "f" + strconv.Itoa(i)})
-	}
-	ops = append(ops, testutil.Op{Kind: testutil.OpReopen, Path: "f0"}, testutil.Op{Kind: testutil.OpExclFail, Path: "f1"})
-	child := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops})
-
-	require.Eventually(t, func() bool {
-		for _, p := range lastBatch(sink)["kernel.file.creations"] {
-			if p.attrs["process.pid"] == int64(child.PID) && p.value >= n {
-				return true
-			}
-		}
-		return false
-	}, 10*time.Second, 50*time.Millisecond)
-	stop()
-
-	// The batch emitted at Shutdown holds the final counts.
-	batch := lastBatch(sink)
-	var mine []point
-	for _, p := range batch["kernel.file.creations"] {
-		if p.attrs["process.pid"] == int64(child.PID) {
-			mine = append(mine, p)
-		}
-	}
-	require.Len(t, mine, 1)
-	assert.Equal(t, int64(n), mine[0].value)
-	assert.Equal(t, map[string]any{
-		"kernelevents.directory.prefix": dir,
-		"kernelevents.file.operation":   "create",
-		"kernelevents.hook":             "tracepoint",
-		"kernelevents.process.comm":     testutil.ChildComm,
-		"process.user.id":               int64(0),
-		"process.pid":                   int64(child.PID),
-	}, mine[0].attrs)
-	assert.NotZero(t, mine[0].start)
-
-	require.Len(t, batch["kernel.probe.hook"], 1)
-	assert.Equal(t, "tracepoint", batch["kernel.probe.hook"][0].attrs["kernelevents.hook"])
-	require.Len(t, batch["kernel.events.received"], 1)
-	assert.GreaterOrEqual(t, batch["kernel.events.received"][0].value, int64(n))
-	lost := map[any]int64{}
-	for _, p := range batch["kernel.events.lost"] {
-		lost[p.attrs["kernelevents.lost.reason"]] = p.value
-	}
-	want := map[any]int64{}
-	for name := range metadata.MapAttributeKerneleventsLostReason {
-		want[name] = 0 // every reason, exported even when zero
-	}
-	assert.Equal(t, want, lost)
-}
-
-func TestReceiverOverflow(t *testing.T) {
-	dir := testutil.TempDir(t)
-	cfg := testConfig(dir)
-	cfg.MaxSeries = 3
-	sink, stop := startReceiver(t, cfg)
-
-	const dirs = 10
-	var ops []testutil.Op
-	for i := range dirs {
-		sub := filepath.Join(dir, "d"+strconv.Itoa(i))
-		require.NoError(t, os.Mkdir(sub, 0o755))
-		ops = append(ops, testutil.Op{Kind: testutil.OpOpenat, Path: filepath.Join("d"+strconv.Itoa(i), "f")})
-	}
-	testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops})
-	waitTotal(t, sink, dirs)
-	stop()
-
-	batch := lastBatch(sink)
-	var regular, overflow int
-	for _, p := range batch["kernel.file.creations"] {
-		if p.attrs["otel.metric.overflow"] == true {
-			overflow++
-			assert.Equal(t, map[string]any{"otel.metric.overflow": true}, p.attrs, "the overflow series carries nothing else")
-			assert.Equal(t, int64(dirs-3), p.value)
-		} else {
-			regular++
-		}
-	}
-	assert.Equal(t, 3, regular)
-	assert.Equal(t, 1, overflow)
-	assert.Equal(t, int64(dirs-3), batch["kernel.series.overflowed"][0].value)
-	assert.Equal(t, int64(3), batch["kernel.series.active"][0].value)
-}
-
-func TestRestartStartsNewSeries(t *testing.T) {
-	dir := testutil.TempDir(t)
-	cfg := testConfig(dir)
-	var starts []pcommon.Timestamp
-	for range 2 {
-		sink, stop := startReceiver(t, cfg)
-		testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: "x" + strconv.Itoa(len(starts))}}})
-		require.Eventually(t, func() bool { return len(lastBatch(sink)["kernel.file.creations"]) > 0 }, 10*time.Second, 50*time.Millisecond)
-		stop()
-		ps := lastBatch(sink)["kernel.file.creations"]
-		require.Len(t, ps, 1)
-		assert.Equal(t, int64(1), ps[0].value, "a restarted receiver counts from zero")
-		starts = append(starts, ps[0].start)
-	}
-	assert.Less(t, starts[0], starts[1], "a restarted receiver starts new series")
 }
 
 func TestStartFailsWithReason(t *testing.T) {

@@ -22,7 +22,7 @@ import (
 // replaces it.
 type rulesWatcher struct {
 	path     string
-	inline   []identity.Rule
+	inline   *identity.Rules // identity::rules, compiled
 	resolver *identity.Resolver
 	logger   *zap.Logger
 	host     component.Host
@@ -33,7 +33,7 @@ type rulesWatcher struct {
 	checked atomic.Uint64 // checks done, for tests to wait on
 }
 
-func newRulesWatcher(path string, inline []identity.Rule, res *identity.Resolver, logger *zap.Logger, host component.Host) *rulesWatcher {
+func newRulesWatcher(path string, inline *identity.Rules, res *identity.Resolver, logger *zap.Logger, host component.Host) *rulesWatcher {
 	return &rulesWatcher{path: path, inline: inline, resolver: res, logger: logger, host: host}
 }
 
@@ -56,30 +56,14 @@ func (w *rulesWatcher) load() error {
 	if err != nil {
 		return err
 	}
-	all, err := identity.CompileRules("identity::rules", append(append([]identity.Rule(nil), w.inline...), fileRules.Rules()...))
-	if err != nil {
-		return err
-	}
-	w.resolver.SetRules(all)
+	w.resolver.SetRules(w.inline.Then(fileRules))
 	w.stamp = stamp
 	return nil
 }
 
-func (w *rulesWatcher) start(ctx context.Context, every time.Duration) {
+func (w *rulesWatcher) start(ctx context.Context, interval time.Duration) {
 	w.done = make(chan struct{})
-	go func() {
-		defer close(w.done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				w.check()
-			}
-		}
-	}()
+	every(ctx, interval, w.done, func(context.Context) bool { w.check(); return true })
 }
 
 func (w *rulesWatcher) check() {

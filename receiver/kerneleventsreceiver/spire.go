@@ -5,7 +5,6 @@ package kerneleventsreceiver // import "github.com/kernelevents/kernelevents/rec
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"go.opentelemetry.io/collector/component/componentstatus"
@@ -16,54 +15,6 @@ import (
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
-// SpireConfig makes the receiver ask the node's SPIRE agent, through its
-// Delegated Identity API on the admin socket, for the SPIFFE IDs of each
-// creating process. The SPIRE admin must list the collector's own SPIFFE ID
-// in the agent's authorized_delegates and register an entry for it.
-type SpireConfig struct {
-	// AdminSocket is the agent's admin_socket_path; empty turns SPIRE off.
-	AdminSocket string `mapstructure:"admin_socket"`
-	// Timeout bounds one question to the agent. Default 2s.
-	Timeout time.Duration `mapstructure:"timeout"`
-	// CacheTTL bounds how long an answer about a process is reused (never
-	// past the SVID's expiry, nor identity::cache_ttl): an entry the SPIRE
-	// admin deletes stops being reported within it. Default 30s.
-	CacheTTL time.Duration `mapstructure:"cache_ttl"`
-	// RetryInterval: after the agent did not answer (or refused the
-	// collector), lookups answer agent_unavailable (not_authorized) without
-	// asking for this long. Default 5s.
-	RetryInterval time.Duration `mapstructure:"retry_interval"`
-	// Required: true fails Start when the agent does not answer or refuses
-	// the collector; false (default) starts anyway, reports a recoverable
-	// component status until the agent answers, and marks creations
-	// meanwhile with their kernelevents.spiffe.status.
-	Required bool `mapstructure:"required"`
-}
-
-// validate reports the problems of the spire block, each naming its key.
-func (c *SpireConfig) validate() []error {
-	if c.AdminSocket == "" {
-		return nil
-	}
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("identity::spire::%s: %s", key, fmt.Sprintf(format, args...)))
-	}
-	if !filepath.IsAbs(c.AdminSocket) {
-		bad("admin_socket", "%q must be an absolute path (the agent's admin_socket_path)", c.AdminSocket)
-	}
-	if c.Timeout <= 0 || c.Timeout > time.Minute {
-		bad("timeout", "%v must be positive and at most 1m (a resolver worker waits this long for a silent agent)", c.Timeout)
-	}
-	if c.CacheTTL <= 0 {
-		bad("cache_ttl", "must be positive")
-	}
-	if c.RetryInterval <= 0 {
-		bad("retry_interval", "must be positive")
-	}
-	return errs
-}
-
 // startSpire connects the SPIRE client when configured and checks that the
 // agent answers and takes the collector as a delegate. Required: a failed
 // check fails Start. Otherwise it reports a recoverable status and checks
@@ -73,7 +24,7 @@ func (r *kernelEventsReceiver) startSpire() (identity.SPIFFESource, error) {
 	if sc.AdminSocket == "" {
 		return nil, nil
 	}
-	c, err := spire.New(spire.Options{Socket: sc.AdminSocket, Timeout: sc.Timeout, CacheTTL: sc.CacheTTL, RetryInterval: sc.RetryInterval})
+	c, err := spire.New(r.cfg.spireOptions())
 	if err != nil {
 		return nil, fmt.Errorf("identity::spire::admin_socket: %w", err)
 	}
@@ -95,23 +46,14 @@ func (r *kernelEventsReceiver) startSpire() (identity.SPIFFESource, error) {
 	r.spireDone = make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	r.spireCancel = cancel
-	go func() {
-		defer close(r.spireDone)
-		t := time.NewTicker(sc.RetryInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := c.Check(); err == nil {
-					r.set.Logger.Info("SPIRE agent now takes the collector as a delegate", zap.String("admin_socket", sc.AdminSocket))
-					componentstatus.ReportStatus(r.host, componentstatus.NewEvent(componentstatus.StatusOK))
-					return
-				}
-			}
+	every(ctx, sc.RetryInterval, r.spireDone, func(context.Context) bool {
+		if err := c.Check(); err != nil {
+			return true
 		}
-	}()
+		r.set.Logger.Info("SPIRE agent now takes the collector as a delegate", zap.String("admin_socket", sc.AdminSocket))
+		componentstatus.ReportStatus(r.host, componentstatus.NewEvent(componentstatus.StatusOK))
+		return false
+	})
 	return c, nil
 }
 

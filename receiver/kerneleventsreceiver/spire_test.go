@@ -5,7 +5,6 @@
 package kerneleventsreceiver
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,16 +14,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component/componentstatus"
-	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/kernelevents/kernelevents/internal/identity"
 	"github.com/kernelevents/kernelevents/internal/spire"
 	"github.com/kernelevents/kernelevents/internal/spire/spiretest"
 	"github.com/kernelevents/kernelevents/internal/testutil"
-	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
 
 const (
@@ -215,48 +210,4 @@ func withoutCgroup(key string) string {
 	}
 	sort.Strings(kept)
 	return strings.Join(kept, ",")
-}
-
-// TestSpireUnreachableAtStart: with identity::spire::required an agent that
-// does not answer fails Start with an error naming the key and the outcome;
-// without it Start succeeds, reports a recoverable status, and creations
-// carry agent_unavailable (no stall, no missing attribute).
-func TestSpireUnreachableAtStart(t *testing.T) {
-	testutil.RequireRoot(t)
-	testutil.RequireTracefs(t)
-	dir := testutil.TempDir(t)
-	socket := filepath.Join(testutil.TempDir(t), "absent.sock")
-
-	cfg := spireConfig(dir, socket)
-	r, err := kernelFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, new(consumertest.MetricsSink))
-	require.NoError(t, err)
-	err = r.Start(context.Background(), componenttest.NewNopHost())
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "identity::spire (required)")
-	assert.Contains(t, err.Error(), "agent_unavailable")
-	require.NoError(t, r.Shutdown(context.Background()))
-
-	cfg = spireConfig(dir, socket)
-	cfg.Identity.Spire.Required = false
-	host := &statusHost{Host: componenttest.NewNopHost()}
-	lsink := new(consumertest.LogsSink)
-	l, err := kernelFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, lsink)
-	require.NoError(t, err)
-	require.NoError(t, l.Start(context.Background(), host))
-	t.Cleanup(func() { require.NoError(t, l.Shutdown(context.Background())) })
-	host.mu.Lock()
-	var recoverable *componentstatus.Event
-	for _, ev := range host.events {
-		if ev.Status() == componentstatus.StatusRecoverableError {
-			recoverable = ev
-		}
-	}
-	host.mu.Unlock()
-	require.NotNil(t, recoverable, "no recoverable status reported")
-	assert.Contains(t, recoverable.Err().Error(), "identity::spire")
-
-	h := holdChild(t, dir, "f", 0)
-	got := waitSpiffe(t, lsink, filepath.Join(dir, "f"))
-	h.Release(t)
-	assert.Equal(t, "agent_unavailable", got["kernelevents.spiffe.status"], "%v", got)
 }

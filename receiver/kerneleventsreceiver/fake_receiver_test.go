@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"golang.org/x/sys/unix"
@@ -116,7 +117,7 @@ func (run *fakeRun) emit(t *testing.T) map[string][]point {
 // sample is a creation by a process that is not there (pid 0 is never a
 // user process): its workload is the unmatched one.
 func sample(path string) *event.Event {
-	return &event.Event{TimeNs: 1, TGID: 0x7ffffff0, TID: 0x7ffffff0, UID: 1000, GID: 1000, RealUID: 1000, RealGID: 1000,
+	return &event.Event{TimeNs: 1, TGID: 0x7ffffff0, TID: 0x7ffffff0, EUID: 1000, EGID: 1000, RUID: 1000, RGID: 1000,
 		Hook: event.HookTracepoint, Comm: []byte("writer"), Path: []byte(path)}
 }
 
@@ -134,8 +135,8 @@ func selfSample(t *testing.T, path string) *event.Event {
 	require.NoError(t, unix.Stat("/proc/self/exe", &st))
 	e := sample(path)
 	e.TGID, e.TID = uint32(os.Getpid()), uint32(unix.Gettid())
-	e.UID, e.GID = uint32(os.Geteuid()), uint32(os.Getegid())
-	e.RealUID, e.RealGID = uint32(os.Getuid()), uint32(os.Getgid())
+	e.EUID, e.EGID = uint32(os.Geteuid()), uint32(os.Getegid())
+	e.RUID, e.RGID = uint32(os.Getuid()), uint32(os.Getgid())
 	e.StartNs = ticks * (1e9 / 100) // USER_HZ
 	e.ExeDev, e.ExeIno = st.Dev, st.Ino
 	e.CgroupID = selfCgroupID(t)
@@ -263,6 +264,7 @@ func TestFakeSeriesOverflow(t *testing.T) {
 	assert.Equal(t, map[string]any{"otel.metric.overflow": true}, ov.attrs)
 	assert.EqualValues(t, 5, ov.value)
 	assert.EqualValues(t, 5, batch["kernel.series.overflowed"][0].value)
+	assert.EqualValues(t, 2, batch["kernel.series.active"][0].value, "the overflow series is not counted as active")
 	var total int64
 	for _, p := range got {
 		total += p.value
@@ -446,14 +448,20 @@ func TestFakeReaderErrorReportsPermanent(t *testing.T) {
 	assert.Equal(t, []string{"drain", "lost", "close"}, run.src.history())
 }
 
-// TestFakeTickers: with short intervals the receiver emits and flushes on
-// its own: the emit loop hands a batch on every collection_interval and the
-// logs loop the records on every evidence::flush_interval.
+// TestFakeTickers: with short intervals the receiver works on its own: it
+// checks the rules file every identity::reload_interval, hands a metrics
+// batch on every collection_interval and the records on every
+// evidence::flush_interval.
 func TestFakeTickers(t *testing.T) {
 	cfg := fakeConfig()
 	cfg.CollectionInterval = 10 * time.Millisecond
 	cfg.Evidence.FlushInterval = 10 * time.Millisecond
+	cfg.Identity.RulesFile = filepath.Join(testutil.TempDir(t), "rules.yaml")
+	require.NoError(t, os.WriteFile(cfg.Identity.RulesFile, []byte("rules: []\n"), 0o600))
+	cfg.Identity.ReloadInterval = 10 * time.Millisecond
 	run := startFake(t, cfg, true, nil)
+	require.Eventually(t, func() bool { return run.r.rules.checked.Load() >= 2 }, 10*time.Second, time.Millisecond,
+		"the rules file is checked every identity::reload_interval")
 	run.src.push(sample("/tick/a/f"))
 	run.waitDelivered(t, 1)
 	e := run.r.emits.Load()
@@ -520,4 +528,77 @@ func TestFakeSpireUnreachable(t *testing.T) {
 	assert.Equal(t, "agent_unavailable", got["kernelevents.spiffe.status"], "%v", got)
 	assert.Equal(t, "agent_unavailable", got["resource.kernelevents.spiffe.status"], "%v", got)
 	assert.NotContains(t, got, "spiffe.id")
+}
+
+// TestFakeFailedStartClosesWhatItOpened: a Start that fails after the
+// source opened (here a rules file that does not load, after the resolver
+// and the SPIRE client started) closes the source and stops the rest: the
+// next Start opens a new source and runs.
+func TestFakeFailedStartClosesWhatItOpened(t *testing.T) {
+	dir := testutil.TempDir(t)
+	cfg := fakeConfig()
+	cfg.Identity.RulesFile = filepath.Join(dir, "rules.yaml")
+	cfg.Identity.Spire = SpireConfig{AdminSocket: filepath.Join(dir, "absent.sock"), Timeout: time.Second, CacheTTL: time.Second, RetryInterval: time.Hour}
+	var srcs []*fakeSource
+	f := newFactory(func(probe.Options) (source, error) { s := newFakeSource(); srcs = append(srcs, s); return s, nil })
+	m, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, new(consumertest.MetricsSink))
+	require.NoError(t, err)
+	require.ErrorContains(t, m.Start(context.Background(), componenttest.NewNopHost()), "identity::rules_file")
+	require.Len(t, srcs, 1)
+	assert.Equal(t, []string{"close"}, srcs[0].calls, "the source is closed")
+	r := m.(*handle).r
+	assert.Nil(t, r.spire, "the SPIRE client is closed")
+	_, _, answered := r.resolver.Lookup(&event.Event{TGID: 1}, time.Now())
+	assert.True(t, answered, "the resolver is closed: it answers in the caller")
+
+	require.NoError(t, os.WriteFile(cfg.Identity.RulesFile, []byte("rules: []\n"), 0o600))
+	require.NoError(t, m.Start(context.Background(), componenttest.NewNopHost()))
+	require.Len(t, srcs, 2)
+	require.NoError(t, m.Shutdown(context.Background()))
+	assert.Equal(t, []string{"drain", "lost", "close"}, srcs[1].calls)
+}
+
+// TestFakeRestartStartsNewSeries: one receiver started again counts from
+// zero in new series (a later start time).
+func TestFakeRestartStartsNewSeries(t *testing.T) {
+	cfg := fakeConfig()
+	src := newFakeSource()
+	sink := new(consumertest.MetricsSink)
+	f := newFactory(func(probe.Options) (source, error) { src = newFakeSource(); return src, nil })
+	m, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
+	require.NoError(t, err)
+	r := m.(*handle).r
+	var starts []pcommon.Timestamp
+	for i := range 2 {
+		require.NoError(t, m.Start(context.Background(), componenttest.NewNopHost()))
+		src.push(sample("/restart/" + strconv.Itoa(i) + "/f"))
+		require.Eventually(t, func() bool { return r.delivered.Load() == uint64(i+1) }, 10*time.Second, time.Millisecond)
+		require.NoError(t, m.Shutdown(context.Background()))
+		ps := lastBatch(sink)["kernel.file.creations"]
+		require.Len(t, ps, 1, "only the new series")
+		assert.Equal(t, int64(1), ps[0].value, "a restarted receiver counts from zero")
+		starts = append(starts, ps[0].start)
+	}
+	assert.Less(t, starts[0], starts[1], "a restarted receiver starts new series")
+}
+
+// TestFakeOptInAttributes: the opt-in attributes of kernel.file.creations
+// (process.pid, file.path) are keys of the series when enabled.
+func TestFakeOptInAttributes(t *testing.T) {
+	cfg := fakeConfig()
+	cfg.Metrics.KernelFileCreations.EnabledAttributes = append(cfg.Metrics.KernelFileCreations.EnabledAttributes,
+		metadata.KernelFileCreationsMetricAttributeKeyProcessPid, metadata.KernelFileCreationsMetricAttributeKeyFilePath)
+	run := startFake(t, cfg, false, nil)
+	for _, tgid := range []uint32{100, 100, 200} {
+		e := sample("/opt/a/f")
+		e.TGID = tgid
+		run.src.push(e)
+	}
+	run.waitDelivered(t, 3)
+	byPID := map[any]int64{}
+	for _, p := range run.emit(t)["kernel.file.creations"] {
+		assert.Equal(t, "/opt/a/f", p.attrs["file.path"])
+		byPID[p.attrs["process.pid"]] = p.value
+	}
+	assert.Equal(t, map[any]int64{int64(100): 2, int64(200): 1}, byPID)
 }
