@@ -202,7 +202,7 @@ bench: deps-bench build tracefs
 ## runs with -icount (BENCH_VM_QEMU): the guest's clock counts instructions,
 ## so the host's load does not move the figures. About 15 minutes of one
 ## core; the report goes to stdout.
-BENCH_VM_ARGS ?= -quick -phases create,node -no-ext4 -reps 5 -node-scale 0.25 -files 2000
+BENCH_VM_ARGS ?= -quick -create-aa -node-aa -phases create,node -no-ext4 -reps 5 -node-scale 0.25 -files 2000
 BENCH_VM_QEMU ?= -icount shift=0,sleep=off
 bench-vm: deps-vmtest
 	@mkdir -p _build

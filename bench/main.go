@@ -43,6 +43,7 @@ type params struct {
 	nodeReps   int             // rounds of the node rows (0: reps)
 	nodePin    bool            // pin the node workloads and this process to separate CPUs
 	nodeAA     bool            // run the baseline twice per node round (the A/A row)
+	createAA   bool            // run the baseline twice per creation round (the A/A row)
 	waitClean  time.Duration   // before each round, wait this long for other tracing programs to go
 }
 
@@ -126,6 +127,7 @@ func parseFlags() (params, string, error) {
 	nodeReps := flag.Int("node-reps", 0, "rounds of the node rows (default: -reps)")
 	nodePin := flag.Bool("node-pin", true, "node rows: run the workloads on one CPU and this process (the readers) on the others")
 	nodeAA := flag.Bool("node-aa", true, "node rows: run the baseline twice per round and report the A/A row, the noise floor (off with -quick unless given)")
+	createAA := flag.Bool("create-aa", true, "creation rows: run the baseline twice per round and report the A/A row, the noise floor (off with -quick unless given)")
 	out := flag.String("o", "", "also write the report to this file (e.g. bench/RESULTS.md)")
 	flag.Parse()
 	p := defaultParams(*quick)
@@ -145,9 +147,13 @@ func parseFlags() (params, string, error) {
 	}
 	p.nodeReps, p.nodePin = *nodeReps, *nodePin
 	p.nodeAA = *nodeAA && !*quick
+	p.createAA = *createAA && !*quick
 	flag.Visit(func(f *flag.Flag) {
-		if f.Name == "node-aa" {
+		switch f.Name {
+		case "node-aa":
 			p.nodeAA = *nodeAA
+		case "create-aa":
+			p.createAA = *createAA
 		}
 	})
 	ph, err := parsePhases(*phases)
@@ -225,7 +231,7 @@ func measure(ctx context.Context, p params, cl *cleanups) (*report, error) {
 	if p.phases[phaseCreate] {
 		for _, fs := range fss {
 			logf("== %s: probe and fanotify rounds (%d files x %d rounds)", fs.name, p.files, p.reps)
-			res, err := runRounds(ctx, fs, mainConfigs(rep.hooks), p, rep.tracers)
+			res, err := runRounds(ctx, fs, mainConfigs(rep.hooks, p.createAA), p, rep.tracers)
 			if err != nil {
 				return rep, fmt.Errorf("%s rounds: %w", fs.name, err)
 			}

@@ -59,12 +59,16 @@ const (
 	kindAudit    = "audit"
 )
 
-// mainConfigs: baseline first (the ratios are to it), then each available
-// hook with batched and per-event wakeups, the probe filtering the files out,
-// and fanotify.
-func mainConfigs(h hookInfo) []config {
+// mainConfigs: baseline first (the ratios are to it), with aa the baseline
+// again (the A/A row: what noise alone makes of two identical runs), then
+// each available hook with batched and per-event wakeups, the probe
+// filtering the files out, and fanotify.
+func mainConfigs(h hookInfo, aa bool) []config {
 	batched := probe.DefaultOptions().WakeupBytes
 	cfgs := []config{{name: "baseline (no monitoring)", kind: kindBaseline}}
+	if aa {
+		cfgs = append(cfgs, config{name: "A/A: baseline again (no monitoring; the noise floor)", kind: kindBaseAA})
+	}
 	for _, hook := range h.available {
 		cfgs = append(cfgs,
 			config{name: fmt.Sprintf("probe %s, batched wakeup (default)", hook), kind: kindBatched, hook: hook, exact: true,

@@ -340,6 +340,9 @@ func (r *report) overheadTarget() target {
 		return t
 	}
 	t.measured = fmt.Sprintf("%s (× %.3f, IQR %.3f–%.3f)", pct(s.ratio.median), s.ratio.median, s.ratio.q1, s.ratio.q3)
+	if aa, ok := find(fr, kindBaseAA, ""); ok {
+		t.measured += fmt.Sprintf("; A/A × %.3f, IQR %.3f–%.3f", aa.ratio.median, aa.ratio.q1, aa.ratio.q3)
+	}
 	t.verdict = verdict(s.ratio.median <= targetOverhead)
 	return t
 }

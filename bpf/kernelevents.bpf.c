@@ -226,7 +226,9 @@ int BPF_PROG(fexit_ovl_copy_up_one, struct dentry *parent, struct dentry *dentry
 SEC("tp_btf/sys_exit")
 int BPF_PROG(tp_sys_exit, struct pt_regs *regs, long ret)
 {
-	return on_sys_exit(regs, ret, true);
+	if (!sys_exit_watched(regs, true) || ret < 0)
+		return 0;
+	return sys_exit_work_btf(regs, ret);
 }
 
 /*
@@ -269,7 +271,9 @@ int raw_tp_sched_process_exit(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tp/sys_exit")
 int BPF_PROG(raw_tp_sys_exit, struct pt_regs *regs, long ret)
 {
-	return on_sys_exit(regs, ret, false);
+	if (!sys_exit_watched(regs, false) || ret < 0)
+		return 0;
+	return sys_exit_work_raw(regs, ret);
 }
 
 /* on_submit: opens, renames and links are kept until their completion. */

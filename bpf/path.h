@@ -22,11 +22,12 @@
 
 /*
  * where_of starts a walk: the filesystem the file is in (its super_block's
- * s_dev and s_root into s), following an overlayfs file to its upper layer
- * (fs/overlayfs: ovl_inode's __upperdentry, beside the inode it embeds), so
- * that a file made through an overlay is found where it really is. Returns
- * the dentry to walk from and sets mroot to the root of the creator's mount
- * (NULL when that mount is not on the way: overlay followed).
+ * s_dev and s_root into s, read with s_magic in one call: read_super),
+ * following an overlayfs file to its upper layer (fs/overlayfs:
+ * ovl_inode's __upperdentry, beside the inode it embeds), so that a file
+ * made through an overlay is found where it really is. Returns the dentry
+ * to walk from and sets mroot to the root of the creator's mount (NULL
+ * when that mount is not on the way: overlay followed).
  */
 static __always_inline struct dentry *where_of(struct scratch *s, struct dentry *dentry,
 					       struct vfsmount *vfsmnt, struct dentry **mroot)
@@ -35,7 +36,9 @@ static __always_inline struct dentry *where_of(struct scratch *s, struct dentry 
 	s->mnt_id = BPF_CORE_READ(mnt, mnt_id);
 	*mroot = BPF_CORE_READ(vfsmnt, mnt_root);
 	struct super_block *sb = BPF_CORE_READ(dentry, d_sb);
-	if (BPF_CORE_READ(sb, s_magic) == OVERLAYFS_SUPER_MAGIC) {
+	struct super_head sh = {};
+	read_super(s, sb, &sh);
+	if (sh.magic == OVERLAYFS_SUPER_MAGIC) {
 		if (bpf_core_type_exists(struct ovl_inode)) {
 			struct inode *inode = BPF_CORE_READ(dentry, d_inode);
 			struct dentry *upper = NULL;
@@ -49,6 +52,7 @@ static __always_inline struct dentry *where_of(struct scratch *s, struct dentry 
 			if (upper) {
 				dentry = upper;
 				sb = BPF_CORE_READ(upper, d_sb);
+				read_super(s, sb, &sh);
 				*mroot = NULL;
 				s->where |= WHERE_OVERLAY_UPPER | WHERE_NO_MNT_PATH;
 			} else {
@@ -58,8 +62,8 @@ static __always_inline struct dentry *where_of(struct scratch *s, struct dentry 
 			s->where |= WHERE_OVERLAY_UNFOLLOWED;
 		}
 	}
-	s->dev = BPF_CORE_READ(sb, s_dev);
-	s->sb_root = (__u64)BPF_CORE_READ(sb, s_root);
+	s->dev = sh.dev;
+	s->sb_root = (__u64)sh.root;
 	/* A filesystem mounted from a user namespace (tmpfs, overlay, FUSE as
 	 * that namespace's root) is never one the node's table vouches for,
 	 * even when its device number was a node mount's (anonymous numbers

@@ -27,8 +27,8 @@
  * tracepoint already sends every syscall through the slow path, and the
  * per-syscall tracepoints are themselves a handler on sys_exit (perf_syscall_exit
  * and a bitmap test), so the choice is between that handler and this
- * program. An unrelated syscall costs the program's call, one load and a
- * switch here (the 32-bit numbers add one load of thread_info). Measured on
+ * program. An unrelated syscall costs the program's call and the reject
+ * prologue below (sys_exit_watched: a few loads and a bit test). Measured on
  * the 6.18 VM (thread CPU time per call, medians of 5 interleaved rounds,
  * two runs): getpid 125-136 ns without any probe, +6-8 ns with the
  * per-syscall tracepoints this replaced, +10-13 ns with this tp_btf
@@ -38,8 +38,8 @@
  * The 4-5 ns per unrelated syscall buys 32-bit syscalls and no tracefs.
  *
  * Opens without O_CREAT or O_TMPFILE (the flags are in the registers) stop
- * in the syscall-number switch, before the compat check's helper call and
- * any fd-table or file read (x86 open/openat, arm64 openat: about 20
+ * in the reject prologue, before the compat check's helper call and any
+ * fd-table or file read (x86 open/openat, arm64 openat: about 25
  * instructions from the program's start); an O_CREAT open of an existing
  * file stops at f_mode (one 4-byte read), before any path work.
  */
@@ -83,6 +83,86 @@ struct pt_regs___kearm64 {
  * probe read in the raw_tp fallback.
  */
 #define REG(typed, p, field) ((typed) ? (p)->field : BPF_CORE_READ(p, field))
+
+/*
+ * The reject prologue (sys_exit_watched): the first instructions of the
+ * sys_exit programs, which every syscall of the machine runs. The syscall
+ * number, masked as syscall_of masks it, is tested against a bit set of
+ * the numbers syscall_of may keep, native and compat together (a compat
+ * number goes on to syscall_of, whose compat check tells them apart). The
+ * set is a read-only array, one 64-bit word per 64 numbers, read from the
+ * program's .rodata (no map lookup): no helper call, no stack, registers
+ * r0-r5 only, so the JIT saves no callee-saved register on the way in or
+ * out. An unrelated syscall costs one load of the number (a probe read in
+ * the raw_tp fallback), a bound check, one load of its word and a bit
+ * test. Native open/openat without O_CREAT or O_TMPFILE stop here too, on
+ * one more register load (their ia32 numbers, fork and remap_file_pages,
+ * are none of ours). What passes goes on to sys_exit_work (sysexit.h), a
+ * function of its own.
+ */
+#define SC_BIT(n) (1ULL << ((n)&63))
+#if defined(__TARGET_ARCH_x86)
+/* native: 2 85 82 86 133 259 264 265 316 437 257; ia32 only: 5 8 9 14 38 295 297 302 303 353 */
+#define SC_WATCHED_0 (SC_BIT(2) | SC_BIT(5) | SC_BIT(8) | SC_BIT(9) | SC_BIT(14) | SC_BIT(38))
+#define SC_WATCHED_1 (SC_BIT(82) | SC_BIT(85) | SC_BIT(86))
+#define SC_WATCHED_2 (SC_BIT(133))
+#define SC_WATCHED_3 0ULL
+#define SC_WATCHED_4                                                                               \
+	(SC_BIT(257) | SC_BIT(259) | SC_BIT(264) | SC_BIT(265) | SC_BIT(295) | SC_BIT(297) |       \
+	 SC_BIT(302) | SC_BIT(303) | SC_BIT(316))
+#define SC_WATCHED_5 (SC_BIT(353))
+#define SC_WATCHED_6 (SC_BIT(437))
+#elif defined(__TARGET_ARCH_arm64)
+/* native: 56 33 37 38 276 437; AArch32 only: 5 8 9 14 322 324 329 330 382 */
+#define SC_WATCHED_0                                                                               \
+	(SC_BIT(5) | SC_BIT(8) | SC_BIT(9) | SC_BIT(14) | SC_BIT(33) | SC_BIT(37) | SC_BIT(38) |   \
+	 SC_BIT(56))
+#define SC_WATCHED_1 0ULL
+#define SC_WATCHED_2 0ULL
+#define SC_WATCHED_3 0ULL
+#define SC_WATCHED_4 (SC_BIT(276))
+#define SC_WATCHED_5 (SC_BIT(322) | SC_BIT(324) | SC_BIT(329) | SC_BIT(330) | SC_BIT(382))
+#define SC_WATCHED_6 (SC_BIT(437))
+#endif
+#define SC_WATCHED_WORDS 7
+
+/*
+ * In .rodata: one load at a computed offset, no compare per word. One more
+ * word than the numbers need: clang computes the word's byte offset as
+ * (nr >> 3) & ~7, which the verifier bounds by (nr >> 3) alone (55 for
+ * nr < 448), not knowing it is a multiple of 8: the last word's 8 bytes
+ * from there must still be in the array.
+ */
+static const __u64 sc_watched[SC_WATCHED_WORDS + 1] = {
+	SC_WATCHED_0, SC_WATCHED_1, SC_WATCHED_2, SC_WATCHED_3,
+	SC_WATCHED_4, SC_WATCHED_5, SC_WATCHED_6, 0,
+};
+
+static __always_inline bool sys_exit_watched(struct pt_regs *regs, bool typed)
+{
+#if defined(__TARGET_ARCH_x86)
+	/* as syscall_of: the low 32 bits, without the x32 bit; negative
+	 * numbers become large and fall outside the set */
+	__u64 nr = REG(typed, regs, orig_ax) & (0xffffffffULL & ~(__u64)X32_SYSCALL_BIT);
+#elif defined(__TARGET_ARCH_arm64)
+	struct pt_regs___kearm64 *r = (void *)regs;
+	__u64 nr = (__u32)REG(typed, r, syscallno);
+#endif
+	if (nr >= 64 * SC_WATCHED_WORDS)
+		return false;
+	if (!((sc_watched[nr >> 6] >> (nr & 63)) & 1))
+		return false;
+#if defined(__TARGET_ARCH_x86)
+	if (nr == 2)
+		return REG(typed, regs, si) & (O_CREAT | __O_TMPFILE);
+	if (nr == 257)
+		return REG(typed, regs, dx) & (O_CREAT | __O_TMPFILE);
+#elif defined(__TARGET_ARCH_arm64)
+	if (nr == 56)
+		return REG(typed, r, regs[2]) & (O_CREAT | __O_TMPFILE);
+#endif
+	return true;
+}
 
 /* syscall_of classifies the syscall that is returning; false: not one of ours. */
 static __always_inline bool syscall_of(struct pt_regs *regs, struct syscall_args *sc, bool typed)

@@ -460,4 +460,21 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret, bool type
 	return 0;
 }
 
+/*
+ * sys_exit_work: everything past the reject prologue (sys_exit_watched), in
+ * a function of its own (static: the verifier follows it with the caller's
+ * register types, the tp_btf pointer included). The JIT gives it its own
+ * prologue, stack frame and callee-saved registers, so the program's own
+ * entry, which every syscall of the machine runs, has none of them.
+ */
+static __noinline int sys_exit_work_btf(struct pt_regs *regs, long ret)
+{
+	return on_sys_exit(regs, ret, true);
+}
+
+static __noinline int sys_exit_work_raw(struct pt_regs *regs, long ret)
+{
+	return on_sys_exit(regs, ret, false);
+}
+
 #endif /* KERNELEVENTS_SYSEXIT_H */

@@ -93,6 +93,38 @@ static __always_inline __u32 read_dentry(struct scratch *s, struct dentry *d, st
 	return 0;
 }
 
+/* A super_block's s_dev, s_magic and s_root (where_of). */
+struct super_head {
+	__u32 dev;
+	unsigned long magic;
+	struct dentry *root;
+};
+
+/*
+ * read_super fills h in one read of DENTRY_WINDOW bytes (into s->dwin,
+ * free before walk() uses it) where s_dev, s_magic and s_root lie in that
+ * order within it (6.1: 16..112, 6.18 the same), field by field otherwise.
+ */
+static __always_inline void read_super(struct scratch *s, struct super_block *sb,
+				       struct super_head *h)
+{
+	__u32 od = bpf_core_field_offset(struct super_block, s_dev);
+	__u32 om = bpf_core_field_offset(struct super_block, s_magic);
+	__u32 ort = bpf_core_field_offset(struct super_block, s_root);
+	if (om > od && ort > om && ort + 8 - od <= DENTRY_WINDOW &&
+	    bpf_core_field_size(struct super_block, s_dev) == 4 &&
+	    bpf_core_field_size(struct super_block, s_magic) == 8) {
+		bpf_probe_read_kernel(s->dwin, DENTRY_WINDOW, (void *)sb + od);
+		h->dev = *(__u32 *)&s->dwin[0];
+		h->magic = *(unsigned long *)&s->dwin[(om - od) & 127];
+		h->root = *(struct dentry **)&s->dwin[(ort - od) & 127];
+		return;
+	}
+	h->dev = BPF_CORE_READ(sb, s_dev);
+	h->magic = BPF_CORE_READ(sb, s_magic);
+	h->root = BPF_CORE_READ(sb, s_root);
+}
+
 /* struct mount's mnt_parent, mnt_mountpoint, then mnt (its mnt_root). */
 struct mount_head {
 	struct mount *parent;
