@@ -62,6 +62,15 @@ struct {
  * mount table (internal/probe), so every mount of a watched directory
  * matches: a bind mount in a private namespace, a chroot, a detached mount.
  */
+/*
+ * Besides the prefixes themselves, the loader puts in every ancestor
+ * directory of a prefix inside its filesystem ("/home/u/" for
+ * "/home/u/.ssh/"), as "dir/" followed by a NUL, counted in prefixlen: such
+ * a key matches only a lookup of that whole directory with a NUL after it,
+ * which report() makes for a directory renamed into place (never a file's
+ * path, which holds no NUL). A directory that replaces an ancestor brings
+ * the watched directory with it.
+ */
 struct prefix_key {
 	__u32 prefixlen; /* in bits, as BPF_MAP_TYPE_LPM_TRIE wants */
 	__u32 dev;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (MIT OR GPL-2.0-only) */
 /*
  * The tracepoint hook's handlers at sys_exit: opens (on_open_exit), mknod
- * (on_mknod_exit) and links (on_link_exit, tmpfile.h), dispatched by
- * on_sys_exit.
+ * (on_mknod_exit), symlinks (on_symlink_exit), links (on_link_exit,
+ * tmpfile.h) and renames (on_name_exit), dispatched by on_sys_exit.
  */
 #ifndef KERNELEVENTS_SYSEXIT_H
 #define KERNELEVENTS_SYSEXIT_H
@@ -234,6 +234,15 @@ static __always_inline int on_mknod_exit(int dfd, __u64 filename, __u32 mode)
 	return name_report(dfd, filename, EVENT_F_MKNOD);
 }
 
+/* symlink and symlinkat at sys_exit: the link made at (newdfd, linkpath),
+ * reported as mknod's name is (FILE_OP_SYMLINK, FILE_TYPE_SYMLINK). */
+static __always_inline int on_symlink_exit(int dfd, __u64 linkpath)
+{
+	if (!current_wanted())
+		return 0;
+	return name_report(dfd, linkpath, FILE_OP_SYMLINK << OP_SHIFT | FILE_TYPE_SYMLINK << TYPE_SHIFT);
+}
+
 /*
  * Renames and links of named files at sys_exit (FILE_OP_RENAME, FILE_OP_LINK): as for
  * mknod, the new dentry is out of reach; the new name is reported from its
@@ -252,9 +261,11 @@ static __always_inline int on_mknod_exit(int dfd, __u64 filename, __u32 mode)
  * the syscall, so a sibling thread that rewrites them, chdir()s, dup2()s
  * over a dfd or swaps a directory symlink between the kernel's two lookups
  * can make a rename from elsewhere look like one within a directory. The
- * file's type is not known at sys_exit: renames and links of any file,
- * directories included, are counted here (kretprobe and fexit count
- * regular files only).
+ * file's type is not known at sys_exit: renames and links of any file are
+ * counted here with FILE_TYPE_UNKNOWN, which the prefix filter matches as a
+ * directory would (inside, at or above a watched directory: report());
+ * kretprobe and fexit count regular files, directories and symbolic links
+ * and say which.
  */
 #define RENAME_EXCHANGE_FLAG (1 << 1)
 #define AT_EMPTY_PATH_FLAG 0x1000
@@ -374,9 +385,10 @@ static __always_inline int on_name_exit(struct syscall_args *sc)
 	put_scratch(s);
 	if (same)
 		return 0;
-	name_report(ndfd, nname, op << OP_SHIFT);
+	__u32 f = op << OP_SHIFT | FILE_TYPE_UNKNOWN << TYPE_SHIFT;
+	name_report(ndfd, nname, f);
 	if (op == FILE_OP_RENAME && (rflags & RENAME_EXCHANGE_FLAG))
-		name_report(odfd, oname, op << OP_SHIFT);
+		name_report(odfd, oname, f);
 	return 0;
 }
 
@@ -447,6 +459,13 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret, bool type
 		/* fallthrough */
 	case SC_MKNODAT:
 		return ret == 0 ? on_mknod_exit((int)sc.a[0], sc.a[1], sc.a[2]) : 0;
+	case SC_SYMLINK:
+		/* symlink(target, linkpath) is symlinkat(target, AT_FDCWD, linkpath) */
+		sc.a[2] = sc.a[1];
+		sc.a[1] = (__u32)(unknown_zero ^ (__u32)AT_FDCWD);
+		/* fallthrough */
+	case SC_SYMLINKAT:
+		return ret == 0 ? on_symlink_exit((int)sc.a[1], sc.a[2]) : 0;
 	case SC_LINK:
 	case SC_LINKAT:
 		if (ret != 0 || tmpfile_exit())

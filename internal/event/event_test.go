@@ -60,6 +60,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"where node unknown is Go's own", mod(func(b []byte) { b[offWhere] = byte(WhereNodeUnknown) }), errWhere},
 		{"mount path past the path", mod(func(b []byte) { b[offMntOff] = 11 }), errMntOff},
 		{"operation unknown", mod(func(b []byte) { b[offOp] = byte(opMax) + 1 }), errOp},
+		{"file type unknown", mod(func(b []byte) { b[offType] = byte(typeMax) + 1 }), errType},
 		{"exec state unknown", mod(func(b []byte) { b[offExecSt] = byte(ExecReplaced) + 1 }), errExecState},
 	}
 	for _, tt := range tests {

@@ -38,6 +38,8 @@ type kerneleventsEvent struct {
 	Op         uint8
 	ExecState  uint32
 	ExecNs     uint64
+	Type       uint8
+	Pad        [7]uint8
 }
 
 type kerneleventsExecFile struct {
@@ -147,62 +149,67 @@ type kerneleventsVfsPending struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	kerneleventsMapCgroupExclude             = "cgroup_exclude"
-	kerneleventsMapCommExclude               = "comm_exclude"
-	kerneleventsMapCounters                  = "counters"
-	kerneleventsMapEvents                    = "events"
-	kerneleventsMapExecBuf                   = "exec_buf"
-	kerneleventsMapExecHistory               = "exec_history"
-	kerneleventsMapExecLatest                = "exec_latest"
-	kerneleventsMapLinkPending               = "link_pending"
-	kerneleventsMapLostCgroups               = "lost_cgroups"
-	kerneleventsMapMknodPending              = "mknod_pending"
-	kerneleventsMapNodeDevs                  = "node_devs"
-	kerneleventsMapPathPrefixes              = "path_prefixes"
-	kerneleventsMapRenamePending             = "rename_pending"
-	kerneleventsMapScratchMap                = "scratch_map"
-	kerneleventsMapTmpfiles                  = "tmpfiles"
-	kerneleventsMapUidFilter                 = "uid_filter"
-	kerneleventsMapUringNames                = "uring_names"
-	kerneleventsMapUringOpens                = "uring_opens"
-	kerneleventsProgFentrySecurityPathLink   = "fentry_security_path_link"
-	kerneleventsProgFentrySecurityPathMknod  = "fentry_security_path_mknod"
-	kerneleventsProgFentrySecurityPathRename = "fentry_security_path_rename"
-	kerneleventsProgFexitDoFilpOpen          = "fexit_do_filp_open"
-	kerneleventsProgFexitVfsCreate           = "fexit_vfs_create"
-	kerneleventsProgFexitVfsLink             = "fexit_vfs_link"
-	kerneleventsProgFexitVfsRename           = "fexit_vfs_rename"
-	kerneleventsProgKprobeSecurityPathLink   = "kprobe_security_path_link"
-	kerneleventsProgKprobeSecurityPathMknod  = "kprobe_security_path_mknod"
-	kerneleventsProgKprobeSecurityPathRename = "kprobe_security_path_rename"
-	kerneleventsProgKretprobeDoFilpOpen      = "kretprobe_do_filp_open"
-	kerneleventsProgKretprobeVfsCreate       = "kretprobe_vfs_create"
-	kerneleventsProgKretprobeVfsLink         = "kretprobe_vfs_link"
-	kerneleventsProgKretprobeVfsRename       = "kretprobe_vfs_rename"
-	kerneleventsProgRawTpSchedProcessExec    = "raw_tp_sched_process_exec"
-	kerneleventsProgRawTpSchedProcessExit    = "raw_tp_sched_process_exit"
-	kerneleventsProgRawTpSchedProcessFork    = "raw_tp_sched_process_fork"
-	kerneleventsProgRawTpSysExit             = "raw_tp_sys_exit"
-	kerneleventsProgTpIoUringComplete        = "tp_io_uring_complete"
-	kerneleventsProgTpIoUringCqeOverflow     = "tp_io_uring_cqe_overflow"
-	kerneleventsProgTpIoUringSubmitReq       = "tp_io_uring_submit_req"
-	kerneleventsProgTpIoUringSubmitSqe       = "tp_io_uring_submit_sqe"
-	kerneleventsProgTpSchedProcessExec       = "tp_sched_process_exec"
-	kerneleventsProgTpSchedProcessExit       = "tp_sched_process_exit"
-	kerneleventsProgTpSchedProcessFork       = "tp_sched_process_fork"
-	kerneleventsProgTpSysExit                = "tp_sys_exit"
-	kerneleventsVarFilterCgroups             = "filter_cgroups"
-	kerneleventsVarFilterComms               = "filter_comms"
-	kerneleventsVarFilterPrefixes            = "filter_prefixes"
-	kerneleventsVarFilterUids                = "filter_uids"
-	kerneleventsVarSelfPidnsDev              = "self_pidns_dev"
-	kerneleventsVarSelfPidnsIno              = "self_pidns_ino"
-	kerneleventsVarSelfTgid                  = "self_tgid"
-	kerneleventsVarUnknownZero               = "unknown_zero"
-	kerneleventsVarUnusedEvent               = "unused_event"
-	kerneleventsVarUringNameN                = "uring_name_n"
-	kerneleventsVarUringOpenN                = "uring_open_n"
-	kerneleventsVarWakeupBytes               = "wakeup_bytes"
+	kerneleventsMapCgroupExclude              = "cgroup_exclude"
+	kerneleventsMapCommExclude                = "comm_exclude"
+	kerneleventsMapCounters                   = "counters"
+	kerneleventsMapEvents                     = "events"
+	kerneleventsMapExecBuf                    = "exec_buf"
+	kerneleventsMapExecHistory                = "exec_history"
+	kerneleventsMapExecLatest                 = "exec_latest"
+	kerneleventsMapLinkPending                = "link_pending"
+	kerneleventsMapLostCgroups                = "lost_cgroups"
+	kerneleventsMapMknodPending               = "mknod_pending"
+	kerneleventsMapNodeDevs                   = "node_devs"
+	kerneleventsMapPathPrefixes               = "path_prefixes"
+	kerneleventsMapRenamePending              = "rename_pending"
+	kerneleventsMapScratchMap                 = "scratch_map"
+	kerneleventsMapSymlinkPending             = "symlink_pending"
+	kerneleventsMapTmpfiles                   = "tmpfiles"
+	kerneleventsMapUidFilter                  = "uid_filter"
+	kerneleventsMapUringNames                 = "uring_names"
+	kerneleventsMapUringOpens                 = "uring_opens"
+	kerneleventsProgFentrySecurityPathLink    = "fentry_security_path_link"
+	kerneleventsProgFentrySecurityPathMknod   = "fentry_security_path_mknod"
+	kerneleventsProgFentrySecurityPathRename  = "fentry_security_path_rename"
+	kerneleventsProgFentrySecurityPathSymlink = "fentry_security_path_symlink"
+	kerneleventsProgFexitDoFilpOpen           = "fexit_do_filp_open"
+	kerneleventsProgFexitVfsCreate            = "fexit_vfs_create"
+	kerneleventsProgFexitVfsLink              = "fexit_vfs_link"
+	kerneleventsProgFexitVfsRename            = "fexit_vfs_rename"
+	kerneleventsProgFexitVfsSymlink           = "fexit_vfs_symlink"
+	kerneleventsProgKprobeSecurityPathLink    = "kprobe_security_path_link"
+	kerneleventsProgKprobeSecurityPathMknod   = "kprobe_security_path_mknod"
+	kerneleventsProgKprobeSecurityPathRename  = "kprobe_security_path_rename"
+	kerneleventsProgKprobeSecurityPathSymlink = "kprobe_security_path_symlink"
+	kerneleventsProgKretprobeDoFilpOpen       = "kretprobe_do_filp_open"
+	kerneleventsProgKretprobeVfsCreate        = "kretprobe_vfs_create"
+	kerneleventsProgKretprobeVfsLink          = "kretprobe_vfs_link"
+	kerneleventsProgKretprobeVfsRename        = "kretprobe_vfs_rename"
+	kerneleventsProgKretprobeVfsSymlink       = "kretprobe_vfs_symlink"
+	kerneleventsProgRawTpSchedProcessExec     = "raw_tp_sched_process_exec"
+	kerneleventsProgRawTpSchedProcessExit     = "raw_tp_sched_process_exit"
+	kerneleventsProgRawTpSchedProcessFork     = "raw_tp_sched_process_fork"
+	kerneleventsProgRawTpSysExit              = "raw_tp_sys_exit"
+	kerneleventsProgTpIoUringComplete         = "tp_io_uring_complete"
+	kerneleventsProgTpIoUringCqeOverflow      = "tp_io_uring_cqe_overflow"
+	kerneleventsProgTpIoUringSubmitReq        = "tp_io_uring_submit_req"
+	kerneleventsProgTpIoUringSubmitSqe        = "tp_io_uring_submit_sqe"
+	kerneleventsProgTpSchedProcessExec        = "tp_sched_process_exec"
+	kerneleventsProgTpSchedProcessExit        = "tp_sched_process_exit"
+	kerneleventsProgTpSchedProcessFork        = "tp_sched_process_fork"
+	kerneleventsProgTpSysExit                 = "tp_sys_exit"
+	kerneleventsVarFilterCgroups              = "filter_cgroups"
+	kerneleventsVarFilterComms                = "filter_comms"
+	kerneleventsVarFilterPrefixes             = "filter_prefixes"
+	kerneleventsVarFilterUids                 = "filter_uids"
+	kerneleventsVarSelfPidnsDev               = "self_pidns_dev"
+	kerneleventsVarSelfPidnsIno               = "self_pidns_ino"
+	kerneleventsVarSelfTgid                   = "self_tgid"
+	kerneleventsVarUnknownZero                = "unknown_zero"
+	kerneleventsVarUnusedEvent                = "unused_event"
+	kerneleventsVarUringNameN                 = "uring_name_n"
+	kerneleventsVarUringOpenN                 = "uring_open_n"
+	kerneleventsVarWakeupBytes                = "wakeup_bytes"
 )
 
 // loadKernelevents returns the embedded CollectionSpec for kernelevents.
@@ -247,56 +254,61 @@ type kerneleventsSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kerneleventsProgramSpecs struct {
-	FentrySecurityPathLink   *ebpf.ProgramSpec `ebpf:"fentry_security_path_link"`
-	FentrySecurityPathMknod  *ebpf.ProgramSpec `ebpf:"fentry_security_path_mknod"`
-	FentrySecurityPathRename *ebpf.ProgramSpec `ebpf:"fentry_security_path_rename"`
-	FexitDoFilpOpen          *ebpf.ProgramSpec `ebpf:"fexit_do_filp_open"`
-	FexitVfsCreate           *ebpf.ProgramSpec `ebpf:"fexit_vfs_create"`
-	FexitVfsLink             *ebpf.ProgramSpec `ebpf:"fexit_vfs_link"`
-	FexitVfsRename           *ebpf.ProgramSpec `ebpf:"fexit_vfs_rename"`
-	KprobeSecurityPathLink   *ebpf.ProgramSpec `ebpf:"kprobe_security_path_link"`
-	KprobeSecurityPathMknod  *ebpf.ProgramSpec `ebpf:"kprobe_security_path_mknod"`
-	KprobeSecurityPathRename *ebpf.ProgramSpec `ebpf:"kprobe_security_path_rename"`
-	KretprobeDoFilpOpen      *ebpf.ProgramSpec `ebpf:"kretprobe_do_filp_open"`
-	KretprobeVfsCreate       *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_create"`
-	KretprobeVfsLink         *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_link"`
-	KretprobeVfsRename       *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_rename"`
-	RawTpSchedProcessExec    *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_exec"`
-	RawTpSchedProcessExit    *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_exit"`
-	RawTpSchedProcessFork    *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_fork"`
-	RawTpSysExit             *ebpf.ProgramSpec `ebpf:"raw_tp_sys_exit"`
-	TpIoUringComplete        *ebpf.ProgramSpec `ebpf:"tp_io_uring_complete"`
-	TpIoUringCqeOverflow     *ebpf.ProgramSpec `ebpf:"tp_io_uring_cqe_overflow"`
-	TpIoUringSubmitReq       *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_req"`
-	TpIoUringSubmitSqe       *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_sqe"`
-	TpSchedProcessExec       *ebpf.ProgramSpec `ebpf:"tp_sched_process_exec"`
-	TpSchedProcessExit       *ebpf.ProgramSpec `ebpf:"tp_sched_process_exit"`
-	TpSchedProcessFork       *ebpf.ProgramSpec `ebpf:"tp_sched_process_fork"`
-	TpSysExit                *ebpf.ProgramSpec `ebpf:"tp_sys_exit"`
+	FentrySecurityPathLink    *ebpf.ProgramSpec `ebpf:"fentry_security_path_link"`
+	FentrySecurityPathMknod   *ebpf.ProgramSpec `ebpf:"fentry_security_path_mknod"`
+	FentrySecurityPathRename  *ebpf.ProgramSpec `ebpf:"fentry_security_path_rename"`
+	FentrySecurityPathSymlink *ebpf.ProgramSpec `ebpf:"fentry_security_path_symlink"`
+	FexitDoFilpOpen           *ebpf.ProgramSpec `ebpf:"fexit_do_filp_open"`
+	FexitVfsCreate            *ebpf.ProgramSpec `ebpf:"fexit_vfs_create"`
+	FexitVfsLink              *ebpf.ProgramSpec `ebpf:"fexit_vfs_link"`
+	FexitVfsRename            *ebpf.ProgramSpec `ebpf:"fexit_vfs_rename"`
+	FexitVfsSymlink           *ebpf.ProgramSpec `ebpf:"fexit_vfs_symlink"`
+	KprobeSecurityPathLink    *ebpf.ProgramSpec `ebpf:"kprobe_security_path_link"`
+	KprobeSecurityPathMknod   *ebpf.ProgramSpec `ebpf:"kprobe_security_path_mknod"`
+	KprobeSecurityPathRename  *ebpf.ProgramSpec `ebpf:"kprobe_security_path_rename"`
+	KprobeSecurityPathSymlink *ebpf.ProgramSpec `ebpf:"kprobe_security_path_symlink"`
+	KretprobeDoFilpOpen       *ebpf.ProgramSpec `ebpf:"kretprobe_do_filp_open"`
+	KretprobeVfsCreate        *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_create"`
+	KretprobeVfsLink          *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_link"`
+	KretprobeVfsRename        *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_rename"`
+	KretprobeVfsSymlink       *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_symlink"`
+	RawTpSchedProcessExec     *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_exec"`
+	RawTpSchedProcessExit     *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_exit"`
+	RawTpSchedProcessFork     *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_fork"`
+	RawTpSysExit              *ebpf.ProgramSpec `ebpf:"raw_tp_sys_exit"`
+	TpIoUringComplete         *ebpf.ProgramSpec `ebpf:"tp_io_uring_complete"`
+	TpIoUringCqeOverflow      *ebpf.ProgramSpec `ebpf:"tp_io_uring_cqe_overflow"`
+	TpIoUringSubmitReq        *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_req"`
+	TpIoUringSubmitSqe        *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_sqe"`
+	TpSchedProcessExec        *ebpf.ProgramSpec `ebpf:"tp_sched_process_exec"`
+	TpSchedProcessExit        *ebpf.ProgramSpec `ebpf:"tp_sched_process_exit"`
+	TpSchedProcessFork        *ebpf.ProgramSpec `ebpf:"tp_sched_process_fork"`
+	TpSysExit                 *ebpf.ProgramSpec `ebpf:"tp_sys_exit"`
 }
 
 // kerneleventsMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kerneleventsMapSpecs struct {
-	CgroupExclude *ebpf.MapSpec `ebpf:"cgroup_exclude"`
-	CommExclude   *ebpf.MapSpec `ebpf:"comm_exclude"`
-	Counters      *ebpf.MapSpec `ebpf:"counters"`
-	Events        *ebpf.MapSpec `ebpf:"events"`
-	ExecBuf       *ebpf.MapSpec `ebpf:"exec_buf"`
-	ExecHistory   *ebpf.MapSpec `ebpf:"exec_history"`
-	ExecLatest    *ebpf.MapSpec `ebpf:"exec_latest"`
-	LinkPending   *ebpf.MapSpec `ebpf:"link_pending"`
-	LostCgroups   *ebpf.MapSpec `ebpf:"lost_cgroups"`
-	MknodPending  *ebpf.MapSpec `ebpf:"mknod_pending"`
-	NodeDevs      *ebpf.MapSpec `ebpf:"node_devs"`
-	PathPrefixes  *ebpf.MapSpec `ebpf:"path_prefixes"`
-	RenamePending *ebpf.MapSpec `ebpf:"rename_pending"`
-	ScratchMap    *ebpf.MapSpec `ebpf:"scratch_map"`
-	Tmpfiles      *ebpf.MapSpec `ebpf:"tmpfiles"`
-	UidFilter     *ebpf.MapSpec `ebpf:"uid_filter"`
-	UringNames    *ebpf.MapSpec `ebpf:"uring_names"`
-	UringOpens    *ebpf.MapSpec `ebpf:"uring_opens"`
+	CgroupExclude  *ebpf.MapSpec `ebpf:"cgroup_exclude"`
+	CommExclude    *ebpf.MapSpec `ebpf:"comm_exclude"`
+	Counters       *ebpf.MapSpec `ebpf:"counters"`
+	Events         *ebpf.MapSpec `ebpf:"events"`
+	ExecBuf        *ebpf.MapSpec `ebpf:"exec_buf"`
+	ExecHistory    *ebpf.MapSpec `ebpf:"exec_history"`
+	ExecLatest     *ebpf.MapSpec `ebpf:"exec_latest"`
+	LinkPending    *ebpf.MapSpec `ebpf:"link_pending"`
+	LostCgroups    *ebpf.MapSpec `ebpf:"lost_cgroups"`
+	MknodPending   *ebpf.MapSpec `ebpf:"mknod_pending"`
+	NodeDevs       *ebpf.MapSpec `ebpf:"node_devs"`
+	PathPrefixes   *ebpf.MapSpec `ebpf:"path_prefixes"`
+	RenamePending  *ebpf.MapSpec `ebpf:"rename_pending"`
+	ScratchMap     *ebpf.MapSpec `ebpf:"scratch_map"`
+	SymlinkPending *ebpf.MapSpec `ebpf:"symlink_pending"`
+	Tmpfiles       *ebpf.MapSpec `ebpf:"tmpfiles"`
+	UidFilter      *ebpf.MapSpec `ebpf:"uid_filter"`
+	UringNames     *ebpf.MapSpec `ebpf:"uring_names"`
+	UringOpens     *ebpf.MapSpec `ebpf:"uring_opens"`
 }
 
 // kerneleventsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -337,24 +349,25 @@ func (o *kerneleventsObjects) Close() error {
 //
 // It can be passed to loadKerneleventsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kerneleventsMaps struct {
-	CgroupExclude *ebpf.Map `ebpf:"cgroup_exclude"`
-	CommExclude   *ebpf.Map `ebpf:"comm_exclude"`
-	Counters      *ebpf.Map `ebpf:"counters"`
-	Events        *ebpf.Map `ebpf:"events"`
-	ExecBuf       *ebpf.Map `ebpf:"exec_buf"`
-	ExecHistory   *ebpf.Map `ebpf:"exec_history"`
-	ExecLatest    *ebpf.Map `ebpf:"exec_latest"`
-	LinkPending   *ebpf.Map `ebpf:"link_pending"`
-	LostCgroups   *ebpf.Map `ebpf:"lost_cgroups"`
-	MknodPending  *ebpf.Map `ebpf:"mknod_pending"`
-	NodeDevs      *ebpf.Map `ebpf:"node_devs"`
-	PathPrefixes  *ebpf.Map `ebpf:"path_prefixes"`
-	RenamePending *ebpf.Map `ebpf:"rename_pending"`
-	ScratchMap    *ebpf.Map `ebpf:"scratch_map"`
-	Tmpfiles      *ebpf.Map `ebpf:"tmpfiles"`
-	UidFilter     *ebpf.Map `ebpf:"uid_filter"`
-	UringNames    *ebpf.Map `ebpf:"uring_names"`
-	UringOpens    *ebpf.Map `ebpf:"uring_opens"`
+	CgroupExclude  *ebpf.Map `ebpf:"cgroup_exclude"`
+	CommExclude    *ebpf.Map `ebpf:"comm_exclude"`
+	Counters       *ebpf.Map `ebpf:"counters"`
+	Events         *ebpf.Map `ebpf:"events"`
+	ExecBuf        *ebpf.Map `ebpf:"exec_buf"`
+	ExecHistory    *ebpf.Map `ebpf:"exec_history"`
+	ExecLatest     *ebpf.Map `ebpf:"exec_latest"`
+	LinkPending    *ebpf.Map `ebpf:"link_pending"`
+	LostCgroups    *ebpf.Map `ebpf:"lost_cgroups"`
+	MknodPending   *ebpf.Map `ebpf:"mknod_pending"`
+	NodeDevs       *ebpf.Map `ebpf:"node_devs"`
+	PathPrefixes   *ebpf.Map `ebpf:"path_prefixes"`
+	RenamePending  *ebpf.Map `ebpf:"rename_pending"`
+	ScratchMap     *ebpf.Map `ebpf:"scratch_map"`
+	SymlinkPending *ebpf.Map `ebpf:"symlink_pending"`
+	Tmpfiles       *ebpf.Map `ebpf:"tmpfiles"`
+	UidFilter      *ebpf.Map `ebpf:"uid_filter"`
+	UringNames     *ebpf.Map `ebpf:"uring_names"`
+	UringOpens     *ebpf.Map `ebpf:"uring_opens"`
 }
 
 func (m *kerneleventsMaps) Close() error {
@@ -373,6 +386,7 @@ func (m *kerneleventsMaps) Close() error {
 		m.PathPrefixes,
 		m.RenamePending,
 		m.ScratchMap,
+		m.SymlinkPending,
 		m.Tmpfiles,
 		m.UidFilter,
 		m.UringNames,
@@ -402,32 +416,36 @@ type kerneleventsVariables struct {
 //
 // It can be passed to loadKerneleventsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kerneleventsPrograms struct {
-	FentrySecurityPathLink   *ebpf.Program `ebpf:"fentry_security_path_link"`
-	FentrySecurityPathMknod  *ebpf.Program `ebpf:"fentry_security_path_mknod"`
-	FentrySecurityPathRename *ebpf.Program `ebpf:"fentry_security_path_rename"`
-	FexitDoFilpOpen          *ebpf.Program `ebpf:"fexit_do_filp_open"`
-	FexitVfsCreate           *ebpf.Program `ebpf:"fexit_vfs_create"`
-	FexitVfsLink             *ebpf.Program `ebpf:"fexit_vfs_link"`
-	FexitVfsRename           *ebpf.Program `ebpf:"fexit_vfs_rename"`
-	KprobeSecurityPathLink   *ebpf.Program `ebpf:"kprobe_security_path_link"`
-	KprobeSecurityPathMknod  *ebpf.Program `ebpf:"kprobe_security_path_mknod"`
-	KprobeSecurityPathRename *ebpf.Program `ebpf:"kprobe_security_path_rename"`
-	KretprobeDoFilpOpen      *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
-	KretprobeVfsCreate       *ebpf.Program `ebpf:"kretprobe_vfs_create"`
-	KretprobeVfsLink         *ebpf.Program `ebpf:"kretprobe_vfs_link"`
-	KretprobeVfsRename       *ebpf.Program `ebpf:"kretprobe_vfs_rename"`
-	RawTpSchedProcessExec    *ebpf.Program `ebpf:"raw_tp_sched_process_exec"`
-	RawTpSchedProcessExit    *ebpf.Program `ebpf:"raw_tp_sched_process_exit"`
-	RawTpSchedProcessFork    *ebpf.Program `ebpf:"raw_tp_sched_process_fork"`
-	RawTpSysExit             *ebpf.Program `ebpf:"raw_tp_sys_exit"`
-	TpIoUringComplete        *ebpf.Program `ebpf:"tp_io_uring_complete"`
-	TpIoUringCqeOverflow     *ebpf.Program `ebpf:"tp_io_uring_cqe_overflow"`
-	TpIoUringSubmitReq       *ebpf.Program `ebpf:"tp_io_uring_submit_req"`
-	TpIoUringSubmitSqe       *ebpf.Program `ebpf:"tp_io_uring_submit_sqe"`
-	TpSchedProcessExec       *ebpf.Program `ebpf:"tp_sched_process_exec"`
-	TpSchedProcessExit       *ebpf.Program `ebpf:"tp_sched_process_exit"`
-	TpSchedProcessFork       *ebpf.Program `ebpf:"tp_sched_process_fork"`
-	TpSysExit                *ebpf.Program `ebpf:"tp_sys_exit"`
+	FentrySecurityPathLink    *ebpf.Program `ebpf:"fentry_security_path_link"`
+	FentrySecurityPathMknod   *ebpf.Program `ebpf:"fentry_security_path_mknod"`
+	FentrySecurityPathRename  *ebpf.Program `ebpf:"fentry_security_path_rename"`
+	FentrySecurityPathSymlink *ebpf.Program `ebpf:"fentry_security_path_symlink"`
+	FexitDoFilpOpen           *ebpf.Program `ebpf:"fexit_do_filp_open"`
+	FexitVfsCreate            *ebpf.Program `ebpf:"fexit_vfs_create"`
+	FexitVfsLink              *ebpf.Program `ebpf:"fexit_vfs_link"`
+	FexitVfsRename            *ebpf.Program `ebpf:"fexit_vfs_rename"`
+	FexitVfsSymlink           *ebpf.Program `ebpf:"fexit_vfs_symlink"`
+	KprobeSecurityPathLink    *ebpf.Program `ebpf:"kprobe_security_path_link"`
+	KprobeSecurityPathMknod   *ebpf.Program `ebpf:"kprobe_security_path_mknod"`
+	KprobeSecurityPathRename  *ebpf.Program `ebpf:"kprobe_security_path_rename"`
+	KprobeSecurityPathSymlink *ebpf.Program `ebpf:"kprobe_security_path_symlink"`
+	KretprobeDoFilpOpen       *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
+	KretprobeVfsCreate        *ebpf.Program `ebpf:"kretprobe_vfs_create"`
+	KretprobeVfsLink          *ebpf.Program `ebpf:"kretprobe_vfs_link"`
+	KretprobeVfsRename        *ebpf.Program `ebpf:"kretprobe_vfs_rename"`
+	KretprobeVfsSymlink       *ebpf.Program `ebpf:"kretprobe_vfs_symlink"`
+	RawTpSchedProcessExec     *ebpf.Program `ebpf:"raw_tp_sched_process_exec"`
+	RawTpSchedProcessExit     *ebpf.Program `ebpf:"raw_tp_sched_process_exit"`
+	RawTpSchedProcessFork     *ebpf.Program `ebpf:"raw_tp_sched_process_fork"`
+	RawTpSysExit              *ebpf.Program `ebpf:"raw_tp_sys_exit"`
+	TpIoUringComplete         *ebpf.Program `ebpf:"tp_io_uring_complete"`
+	TpIoUringCqeOverflow      *ebpf.Program `ebpf:"tp_io_uring_cqe_overflow"`
+	TpIoUringSubmitReq        *ebpf.Program `ebpf:"tp_io_uring_submit_req"`
+	TpIoUringSubmitSqe        *ebpf.Program `ebpf:"tp_io_uring_submit_sqe"`
+	TpSchedProcessExec        *ebpf.Program `ebpf:"tp_sched_process_exec"`
+	TpSchedProcessExit        *ebpf.Program `ebpf:"tp_sched_process_exit"`
+	TpSchedProcessFork        *ebpf.Program `ebpf:"tp_sched_process_fork"`
+	TpSysExit                 *ebpf.Program `ebpf:"tp_sys_exit"`
 }
 
 func (p *kerneleventsPrograms) Close() error {
@@ -435,17 +453,21 @@ func (p *kerneleventsPrograms) Close() error {
 		p.FentrySecurityPathLink,
 		p.FentrySecurityPathMknod,
 		p.FentrySecurityPathRename,
+		p.FentrySecurityPathSymlink,
 		p.FexitDoFilpOpen,
 		p.FexitVfsCreate,
 		p.FexitVfsLink,
 		p.FexitVfsRename,
+		p.FexitVfsSymlink,
 		p.KprobeSecurityPathLink,
 		p.KprobeSecurityPathMknod,
 		p.KprobeSecurityPathRename,
+		p.KprobeSecurityPathSymlink,
 		p.KretprobeDoFilpOpen,
 		p.KretprobeVfsCreate,
 		p.KretprobeVfsLink,
 		p.KretprobeVfsRename,
+		p.KretprobeVfsSymlink,
 		p.RawTpSchedProcessExec,
 		p.RawTpSchedProcessExit,
 		p.RawTpSchedProcessFork,

@@ -197,14 +197,35 @@ func (t *mountTable) prefixKeys(prefixes []string) map[uint32][]string {
 	return keys
 }
 
-// matchKeys says whether fsPath on dev starts with one of the keys.
-func matchKeys(keys map[uint32][]string, dev uint32, fsPath []byte) bool {
+// matchKeys says whether fsPath on dev starts with one of the keys. A name
+// that may be a directory (dir) brings what it holds: it matches when
+// fsPath+"/" starts with a key (inside a watched directory, or the
+// directory itself) or is the start of one (an ancestor of a watched
+// directory), as the kernel's filter does (bpf/report.h).
+func matchKeys(keys map[uint32][]string, dev uint32, fsPath []byte, dir bool) bool {
 	for _, k := range keys[dev] {
 		if len(fsPath) >= len(k) && string(fsPath[:len(k)]) == k {
 			return true
 		}
+		if dir && len(fsPath) < len(k) && string(fsPath) == k[:len(fsPath)] && k[len(fsPath)] == '/' {
+			return true
+		}
 	}
 	return false
+}
+
+// ancestorKeys returns the directories above the watched key k inside its
+// filesystem, each as "dir/" and a NUL (the filesystem's root, which no
+// rename replaces, left out): the kernel's filter matches a directory
+// renamed over one of them (bpf/filter.h).
+func ancestorKeys(k string) []string {
+	var out []string
+	for i := 1; i < len(k)-1; i++ {
+		if k[i] == '/' {
+			out = append(out, k[:i+1]+"\x00")
+		}
+	}
+	return out
 }
 
 // kernelDev is the kernel's dev_t of a user-space one (stat's st_dev).

@@ -191,3 +191,158 @@ func TestTmpfileLinkedThroughIOUring(t *testing.T) {
 		})
 	}
 }
+
+// TestDirectoriesArriving (issue 24, section 2): a directory renamed into
+// place brings the files it holds, so it is counted, once, as a rename of a
+// directory (TypeDirectory; TypeUnknown on the tracepoint hook, which does
+// not reach the inode) when its new name is inside a watched directory, is
+// the watched directory itself, or is an ancestor of one. Tried as an
+// unprivileged user (nobody) on its own directories: "mv ~/staged ~/.ssh"
+// (the watched directory itself, absent before), "mv /tmp/x ~" (an
+// ancestor: the watched directory arrives inside it), "mv /tmp/d
+// /etc/cron.d/d" (inside), syscall and io_uring. Before, kretprobe and fexit
+// counted regular files only, and the tracepoint hook's filter dropped the
+// first two (a directory's path lacks the prefix's trailing '/'). A
+// directory renamed to a sibling of the watched ones, one renamed within
+// the watched directory, and mkdir there are not counted.
+func TestDirectoriesArriving(t *testing.T) {
+	for _, h := range testedHooks() {
+		t.Run(string(h), func(t *testing.T) {
+			root := testutil.TempDir(t)
+			cron := filepath.Join(root, "cron.d")
+			for _, d := range []string{"staged", "x", "x/.ssh", "d", "u", "w", "cron.d"} {
+				require.NoError(t, os.Mkdir(filepath.Join(root, d), 0o755))
+			}
+			for _, f := range []string{"staged/authorized_keys", "x/.ssh/authorized_keys", "d/job", "u/job", "w/f"} {
+				require.NoError(t, os.WriteFile(filepath.Join(root, f), []byte("carried in"), 0o644))
+			}
+			// everything the attacker's: nobody owns its home and staging dirs
+			require.NoError(t, filepath.Walk(root, func(p string, _ os.FileInfo, err error) error {
+				if err != nil {
+					return err
+				}
+				return os.Chown(p, 65534, 65534)
+			}))
+			opts := DefaultOptions()
+			opts.Hook = h
+			// alice's .ssh (absent: arrives whole), bob's .ssh (bob's home
+			// absent: arrives with it), cron.d (exists)
+			opts.PathPrefixes = []string{filepath.Join(root, "alice/.ssh") + "/", filepath.Join(root, "bob/.ssh") + "/", cron + "/"}
+			opts.ExcludePID = os.Getpid()
+			require.NoError(t, os.Mkdir(filepath.Join(root, "alice"), 0o755))
+			require.NoError(t, os.Chown(filepath.Join(root, "alice"), 65534, 65534))
+			p := openHook(t, opts)
+			c := collect(p)
+
+			home := testutil.RunChild(t, testutil.ChildSpec{Dir: filepath.Join(root, "alice"), Ops: []testutil.Op{
+				{Kind: testutil.OpRenameat, For: filepath.Join(root, "staged"), Path: ".ssh"}, // the watched directory itself
+			}}.AsUser(65534, 65534))
+			top := testutil.RunChild(t, testutil.ChildSpec{Dir: root, Ops: []testutil.Op{
+				{Kind: testutil.OpRenameat, For: filepath.Join(root, "x"), Path: "bob"},   // an ancestor
+				{Kind: testutil.OpRenameat, For: filepath.Join(root, "w"), Path: "other"}, // a sibling: not counted
+			}}.AsUser(65534, 65534))
+			in := testutil.RunChild(t, testutil.ChildSpec{Dir: cron, Ops: []testutil.Op{
+				{Kind: testutil.OpRenameat, For: filepath.Join(root, "d"), Path: "d"},        // inside
+				{Kind: testutil.OpIOUringRenameat, For: filepath.Join(root, "u"), Path: "u"}, // inside, io_uring
+				{Kind: testutil.OpRenameat, For: "d", Path: "d2"},                            // within: not counted
+				{Kind: testutil.OpMkdir, Path: "new"},                                        // an empty directory: not counted
+			}}.AsUser(65534, 65534))
+			pids := []uint32{uint32(home.PID), uint32(top.PID), uint32(in.PID)}
+			want := map[string]uint32{
+				filepath.Join(root, "alice/.ssh"): uint32(home.PID),
+				filepath.Join(root, "bob"):        uint32(top.PID),
+				filepath.Join(cron, "d"):          uint32(in.PID),
+				filepath.Join(cron, "u"):          uint32(in.PID),
+			}
+			got := c.wait(t, len(want), pids...)
+			by := map[string]uint32{}
+			wantType := event.TypeDirectory
+			if h == HookTracepoint {
+				wantType = event.TypeUnknown
+			}
+			for _, e := range got {
+				_, dup := by[e.path]
+				assert.False(t, dup, "%s counted twice", e.path)
+				by[e.path] = e.tgid
+				assert.Equal(t, event.OpRename, e.op, e.path)
+				assert.Equal(t, wantType, e.typ, "%s: its type", e.path)
+				assert.Equal(t, uint32(65534), e.uid, "%s: the renaming user", e.path)
+				assert.Zero(t, e.flags&event.FlagUnresolved, "%s: resolved in the kernel", e.path)
+			}
+			assert.Equal(t, want, by, "each directory arriving at, above or in a watched directory, by its renamer; none elsewhere or within one")
+			assertNoLoss(t, p)
+		})
+	}
+}
+
+// TestSymlinksArriving (issue 24, section 2): a symbolic link made in a
+// watched directory is a new name there, counted (OpSymlink, TypeSymlink):
+// symlinkat, symlink(2) and ia32 symlink/symlinkat where they exist,
+// io_uring's IORING_OP_SYMLINKAT; one renamed in from another directory is
+// a rename of a symbolic link (TypeSymlink; TypeUnknown on the tracepoint
+// hook). Tried as nobody. One made outside, and one renamed within the
+// watched directory, are not counted. Before, no hook counted symlinks.
+func TestSymlinksArriving(t *testing.T) {
+	for _, h := range testedHooks() {
+		t.Run(string(h), func(t *testing.T) {
+			root := testutil.TempDir(t)
+			dir, out := filepath.Join(root, "watched"), filepath.Join(root, "out")
+			for _, d := range []string{dir, out} {
+				require.NoError(t, os.Mkdir(d, 0o755))
+				require.NoError(t, os.Chown(d, 65534, 65534))
+			}
+			require.NoError(t, os.Symlink("/etc/shadow", filepath.Join(out, "staged")))
+			require.NoError(t, os.Lchown(filepath.Join(out, "staged"), 65534, 65534))
+			opts := DefaultOptions()
+			opts.Hook = h
+			opts.PathPrefixes = []string{dir + "/"}
+			opts.ExcludePID = os.Getpid()
+			p := openHook(t, opts)
+			c := collect(p)
+
+			ops := []testutil.Op{
+				{Kind: testutil.OpSymlinkat, For: "/etc/shadow", Path: "s-at"},
+				{Kind: testutil.OpSymlinkat, For: "dangling", Path: "s-dangling"},
+				{Kind: testutil.OpIOUringSymlinkat, For: "/root", Path: "s-uring"},
+				{Kind: testutil.OpRenameat, For: filepath.Join(out, "staged"), Path: "s-renamed"},
+				{Kind: testutil.OpRenameat, For: "s-at", Path: "s-at2"}, // within: not counted
+			}
+			want := map[string]event.Op{
+				filepath.Join(dir, "s-at"):       event.OpSymlink,
+				filepath.Join(dir, "s-dangling"): event.OpSymlink,
+				filepath.Join(dir, "s-uring"):    event.OpSymlink,
+				filepath.Join(dir, "s-renamed"):  event.OpRename,
+			}
+			if testutil.HasLegacySyscalls {
+				ops = append(ops, testutil.Op{Kind: testutil.OpSymlinkLegacy, For: "/etc/shadow", Path: "s-legacy"})
+				want[filepath.Join(dir, "s-legacy")] = event.OpSymlink
+			}
+			if testutil.HasCompatSyscalls && testutil.CompatSyscallsEnabled() {
+				ops = append(ops, testutil.Op{Kind: testutil.OpCompatSymlink, Path: "s-compat"},
+					testutil.Op{Kind: testutil.OpCompatSymlinkat, Path: "s-compatat"})
+				want[filepath.Join(dir, "s-compat")] = event.OpSymlink
+				want[filepath.Join(dir, "s-compatat")] = event.OpSymlink
+			}
+			child := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops}.AsUser(65534, 65534))
+			outside := testutil.RunChild(t, testutil.ChildSpec{Dir: out, Ops: []testutil.Op{
+				{Kind: testutil.OpSymlinkat, For: "/etc/shadow", Path: "s-outside"}, // not watched
+			}}.AsUser(65534, 65534))
+			got := c.wait(t, len(want), uint32(child.PID), uint32(outside.PID))
+			gotOps := map[string]event.Op{}
+			for _, e := range got {
+				_, dup := gotOps[e.path]
+				assert.False(t, dup, "%s counted twice", e.path)
+				gotOps[e.path] = e.op
+				wantType := event.TypeSymlink
+				if e.op == event.OpRename && h == HookTracepoint {
+					wantType = event.TypeUnknown
+				}
+				assert.Equal(t, wantType, e.typ, "%s: its type", e.path)
+				assert.Equal(t, uint32(65534), e.uid, "%s: the user who made it", e.path)
+				assert.Zero(t, e.flags&event.FlagUnresolved, "%s: resolved in the kernel", e.path)
+			}
+			assert.Equal(t, want, gotOps, "each symbolic link made in or renamed into the watched directory; none outside or within")
+			assertNoLoss(t, p)
+		})
+	}
+}

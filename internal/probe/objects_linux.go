@@ -58,16 +58,18 @@ func (m *commonMaps) named(to map[string]*ebpf.Map) {
 	to[".rodata"] = m.Rodata
 }
 
-// vfsMaps pair security_path_{mknod,link,rename} with the return of
-// vfs_{create,link,rename} (the kretprobe and fexit hooks).
+// vfsMaps pair security_path_{mknod,symlink,link,rename} with the return of
+// vfs_{create,symlink,link,rename} (the kretprobe and fexit hooks).
 type vfsMaps struct {
-	MknodPending  *ebpf.Map `ebpf:"mknod_pending"`
-	LinkPending   *ebpf.Map `ebpf:"link_pending"`
-	RenamePending *ebpf.Map `ebpf:"rename_pending"`
+	MknodPending   *ebpf.Map `ebpf:"mknod_pending"`
+	SymlinkPending *ebpf.Map `ebpf:"symlink_pending"`
+	LinkPending    *ebpf.Map `ebpf:"link_pending"`
+	RenamePending  *ebpf.Map `ebpf:"rename_pending"`
 }
 
 func (m *vfsMaps) named(to map[string]*ebpf.Map) {
 	to[kerneleventsMapMknodPending] = m.MknodPending
+	to[kerneleventsMapSymlinkPending] = m.SymlinkPending
 	to[kerneleventsMapLinkPending] = m.LinkPending
 	to[kerneleventsMapRenamePending] = m.RenamePending
 }
@@ -109,13 +111,15 @@ type hookObjects interface {
 type kretprobeObjects struct {
 	commonMaps
 	vfsMaps
-	KretprobeDoFilpOpen      *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
-	KprobeSecurityPathMknod  *ebpf.Program `ebpf:"kprobe_security_path_mknod"`
-	KretprobeVfsCreate       *ebpf.Program `ebpf:"kretprobe_vfs_create"`
-	KprobeSecurityPathLink   *ebpf.Program `ebpf:"kprobe_security_path_link"`
-	KretprobeVfsLink         *ebpf.Program `ebpf:"kretprobe_vfs_link"`
-	KprobeSecurityPathRename *ebpf.Program `ebpf:"kprobe_security_path_rename"`
-	KretprobeVfsRename       *ebpf.Program `ebpf:"kretprobe_vfs_rename"`
+	KretprobeDoFilpOpen       *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
+	KprobeSecurityPathMknod   *ebpf.Program `ebpf:"kprobe_security_path_mknod"`
+	KretprobeVfsCreate        *ebpf.Program `ebpf:"kretprobe_vfs_create"`
+	KprobeSecurityPathSymlink *ebpf.Program `ebpf:"kprobe_security_path_symlink"`
+	KretprobeVfsSymlink       *ebpf.Program `ebpf:"kretprobe_vfs_symlink"`
+	KprobeSecurityPathLink    *ebpf.Program `ebpf:"kprobe_security_path_link"`
+	KretprobeVfsLink          *ebpf.Program `ebpf:"kretprobe_vfs_link"`
+	KprobeSecurityPathRename  *ebpf.Program `ebpf:"kprobe_security_path_rename"`
+	KretprobeVfsRename        *ebpf.Program `ebpf:"kretprobe_vfs_rename"`
 }
 
 func (o *kretprobeObjects) maps() map[string]*ebpf.Map {
@@ -126,7 +130,8 @@ func (o *kretprobeObjects) maps() map[string]*ebpf.Map {
 }
 
 func (o *kretprobeObjects) programs() []*ebpf.Program {
-	return []*ebpf.Program{o.KretprobeDoFilpOpen, o.KprobeSecurityPathMknod, o.KretprobeVfsCreate, o.KprobeSecurityPathLink, o.KretprobeVfsLink,
+	return []*ebpf.Program{o.KretprobeDoFilpOpen, o.KprobeSecurityPathMknod, o.KretprobeVfsCreate,
+		o.KprobeSecurityPathSymlink, o.KretprobeVfsSymlink, o.KprobeSecurityPathLink, o.KretprobeVfsLink,
 		o.KprobeSecurityPathRename, o.KretprobeVfsRename}
 }
 
@@ -136,6 +141,8 @@ func (o *kretprobeObjects) required() []attacher {
 		kretprobe(o.KretprobeDoFilpOpen, "do_filp_open"),
 		kprobe(o.KprobeSecurityPathMknod, "security_path_mknod"),
 		kretprobe(o.KretprobeVfsCreate, "vfs_create"),
+		kprobe(o.KprobeSecurityPathSymlink, "security_path_symlink"),
+		kretprobe(o.KretprobeVfsSymlink, "vfs_symlink"),
 		kprobe(o.KprobeSecurityPathLink, "security_path_link"),
 		kretprobe(o.KretprobeVfsLink, "vfs_link"),
 		kprobe(o.KprobeSecurityPathRename, "security_path_rename"),
@@ -147,13 +154,15 @@ func (o *kretprobeObjects) required() []attacher {
 type fexitObjects struct {
 	commonMaps
 	vfsMaps
-	FexitDoFilpOpen          *ebpf.Program `ebpf:"fexit_do_filp_open"`
-	FentrySecurityPathMknod  *ebpf.Program `ebpf:"fentry_security_path_mknod"`
-	FexitVfsCreate           *ebpf.Program `ebpf:"fexit_vfs_create"`
-	FentrySecurityPathLink   *ebpf.Program `ebpf:"fentry_security_path_link"`
-	FexitVfsLink             *ebpf.Program `ebpf:"fexit_vfs_link"`
-	FentrySecurityPathRename *ebpf.Program `ebpf:"fentry_security_path_rename"`
-	FexitVfsRename           *ebpf.Program `ebpf:"fexit_vfs_rename"`
+	FexitDoFilpOpen           *ebpf.Program `ebpf:"fexit_do_filp_open"`
+	FentrySecurityPathMknod   *ebpf.Program `ebpf:"fentry_security_path_mknod"`
+	FexitVfsCreate            *ebpf.Program `ebpf:"fexit_vfs_create"`
+	FentrySecurityPathSymlink *ebpf.Program `ebpf:"fentry_security_path_symlink"`
+	FexitVfsSymlink           *ebpf.Program `ebpf:"fexit_vfs_symlink"`
+	FentrySecurityPathLink    *ebpf.Program `ebpf:"fentry_security_path_link"`
+	FexitVfsLink              *ebpf.Program `ebpf:"fexit_vfs_link"`
+	FentrySecurityPathRename  *ebpf.Program `ebpf:"fentry_security_path_rename"`
+	FexitVfsRename            *ebpf.Program `ebpf:"fexit_vfs_rename"`
 }
 
 func (o *fexitObjects) maps() map[string]*ebpf.Map {
@@ -164,7 +173,8 @@ func (o *fexitObjects) maps() map[string]*ebpf.Map {
 }
 
 func (o *fexitObjects) programs() []*ebpf.Program {
-	return []*ebpf.Program{o.FexitDoFilpOpen, o.FentrySecurityPathMknod, o.FexitVfsCreate, o.FentrySecurityPathLink, o.FexitVfsLink,
+	return []*ebpf.Program{o.FexitDoFilpOpen, o.FentrySecurityPathMknod, o.FexitVfsCreate,
+		o.FentrySecurityPathSymlink, o.FexitVfsSymlink, o.FentrySecurityPathLink, o.FexitVfsLink,
 		o.FentrySecurityPathRename, o.FexitVfsRename}
 }
 
@@ -173,6 +183,8 @@ func (o *fexitObjects) required() []attacher {
 		tracing(o.FexitDoFilpOpen, "fexit do_filp_open", ebpf.AttachTraceFExit),
 		tracing(o.FentrySecurityPathMknod, "fentry security_path_mknod", ebpf.AttachTraceFEntry),
 		tracing(o.FexitVfsCreate, "fexit vfs_create", ebpf.AttachTraceFExit),
+		tracing(o.FentrySecurityPathSymlink, "fentry security_path_symlink", ebpf.AttachTraceFEntry),
+		tracing(o.FexitVfsSymlink, "fexit vfs_symlink", ebpf.AttachTraceFExit),
 		tracing(o.FentrySecurityPathLink, "fentry security_path_link", ebpf.AttachTraceFEntry),
 		tracing(o.FexitVfsLink, "fexit vfs_link", ebpf.AttachTraceFExit),
 		tracing(o.FentrySecurityPathRename, "fentry security_path_rename", ebpf.AttachTraceFEntry),

@@ -90,7 +90,11 @@ func (w *where) refresh() error {
 	devs := map[uint32]bool{}
 	for dev := range t.byDev {
 		ok := true
+		var all []string
 		for _, k := range keys[dev] {
+			all = append(append(all, k), ancestorKeys(k)...)
+		}
+		for _, k := range all {
 			key := prefixKey{Dev: dev}
 			n := copy(key.Data[:], k)
 			key.PrefixLen = 32 + uint32(n)*8
@@ -169,7 +173,7 @@ func (w *where) place(e *event.Event) bool {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return matchKeys(w.keys, dev, e.FSPath)
+	return matchKeys(w.keys, dev, e.FSPath, e.Type.MayBeDirectory())
 }
 
 // watch re-reads the table whenever it changes, until close. The file is
