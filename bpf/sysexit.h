@@ -240,7 +240,8 @@ static __always_inline int on_symlink_exit(int dfd, __u64 linkpath)
 {
 	if (!current_wanted())
 		return 0;
-	return name_report(dfd, linkpath, FILE_OP_SYMLINK << OP_SHIFT | FILE_TYPE_SYMLINK << TYPE_SHIFT);
+	return name_report(dfd, linkpath,
+			   FILE_OP_SYMLINK << OP_SHIFT | FILE_TYPE_SYMLINK << TYPE_SHIFT);
 }
 
 /*

@@ -115,7 +115,7 @@ static __always_inline int on_uring_name_submit(struct io_kiocb *req, __u8 op)
 		v->old_dfd = odfd;
 		v->new_dfd = ndfd;
 		v->flags = flags;
-		v->op = op == IORING_OP_RENAMEAT	? FILE_OP_RENAME
+		v->op = op == IORING_OP_RENAMEAT    ? FILE_OP_RENAME
 			: op == IORING_OP_SYMLINKAT ? FILE_OP_SYMLINK
 						    : FILE_OP_LINK;
 		bpf_probe_read_kernel(v->old_name, EVENT_PATH_LEN, s->name);
