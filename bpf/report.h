@@ -50,6 +50,8 @@ static __always_inline void report(struct scratch *s, struct task_struct *task, 
 	__u32 dev = s->dev;
 	__u32 where = s->where;
 	__u8 type = flags >> TYPE_SHIFT;
+	if ((flags & REPORT_WITHIN) && !filter_prefixes)
+		return;
 	if (filter_prefixes && !(flags & EVENT_F_UNRESOLVED) && !(pflags & EVENT_F_ROOTLESS) &&
 	    !(where & (WHERE_DISCONNECTED | WHERE_USERNS_FS)) &&
 	    bpf_map_lookup_elem(&node_devs, &dev)) {
@@ -73,7 +75,12 @@ static __always_inline void report(struct scratch *s, struct task_struct *task, 
 			}
 		}
 		s->key.prefixlen = 32 + klen * 8;
-		if (!bpf_map_lookup_elem(&path_prefixes, &s->key))
+		__u8 *hit = bpf_map_lookup_elem(&path_prefixes, &s->key);
+		if (!hit)
+			return;
+		/* within one directory: only onto a watched directory or an
+		 * ancestor (the longest match is then the exact key) */
+		if ((flags & REPORT_WITHIN) && *hit != PREFIX_EXACT)
 			return;
 	}
 	/* The part of the path below the creator's mount's root. */

@@ -257,7 +257,10 @@ static __always_inline int on_symlink_exit(int dfd, __u64 linkpath)
  * same directory (the same dfd, or dfds whose files are the same dentry;
  * AT_FDCWD is the cwd). sed -i ("./sedXXXX" to "f"), an editor's "f~" or
  * a package manager's "/usr/bin/x.dpkg-new" to "/usr/bin/x" stop there,
- * after two user-memory reads. Limits (tracepoint hook only; kretprobe and
+ * after two user-memory reads and one lookup of the new name's last
+ * component in watched_names (a directory renamed within one directory
+ * onto a watched directory or an ancestor: see watched_name, reported with
+ * REPORT_WITHIN). Limits (tracepoint hook only; kretprobe and
  * fexit compare the kernel's parent dentries): the names are read after
  * the syscall, so a sibling thread that rewrites them, chdir()s, dup2()s
  * over a dfd or swaps a directory symlink between the kernel's two lookups
@@ -341,6 +344,27 @@ static __noinline bool same_dir_in(struct scratch *s, int odfd, int ndfd, long n
 	return d && d == start_dir(task, ndfd);
 }
 
+/*
+ * watched_name: after same_dir_in said the new name (s->buf) is in the old
+ * one's directory, is its last component the name of a watched directory
+ * or an ancestor of one (watched_names)? Only then can the rename, of a
+ * directory, bring something new (onto ~/.ssh, over /home/alice): it is
+ * reported with REPORT_WITHIN, which the prefix filter passes only there.
+ * Every other rename within one directory (sed -i, editors, dpkg) stops at
+ * this one lookup.
+ */
+static __always_inline bool watched_name(struct scratch *s)
+{
+	if (!filter_prefixes)
+		return false;
+	__u32 l = *(volatile __u32 *)&s->n;
+	__u32 start = s->buf[l & (EVENT_PATH_LEN - 1)] == '/' ? l + 1 : 0;
+	__builtin_memset(s->key.data, 0, WATCHED_NAME_LEN);
+	bpf_probe_read_kernel_str(s->key.data, WATCHED_NAME_LEN,
+				  &s->buf[start & (EVENT_PATH_LEN - 1)]);
+	return bpf_map_lookup_elem(&watched_names, s->key.data) != NULL;
+}
+
 static __always_inline bool same_dir(struct scratch *s, int odfd, __u64 oname, int ndfd,
 				     __u64 nname)
 {
@@ -383,10 +407,11 @@ static __always_inline int on_name_exit(struct syscall_args *sc)
 	/* linkat(fd, "", ..., AT_EMPTY_PATH) names no directory: counted */
 	bool empty = op == FILE_OP_LINK && (rflags & AT_EMPTY_PATH_FLAG);
 	bool same = !empty && same_dir(s, odfd, oname, ndfd, nname);
+	bool within = same && op == FILE_OP_RENAME && watched_name(s);
 	put_scratch(s);
-	if (same)
+	if (same && !within)
 		return 0;
-	__u32 f = op << OP_SHIFT | FILE_TYPE_UNKNOWN << TYPE_SHIFT;
+	__u32 f = op << OP_SHIFT | FILE_TYPE_UNKNOWN << TYPE_SHIFT | (within ? REPORT_WITHIN : 0);
 	name_report(ndfd, nname, f);
 	if (op == FILE_OP_RENAME && (rflags & RENAME_EXCHANGE_FLAG))
 		name_report(odfd, oname, f);

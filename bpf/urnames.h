@@ -96,10 +96,14 @@ static __always_inline int on_uring_name_submit(struct io_kiocb *req, __u8 op)
 	long na = bpf_probe_read_kernel_str(s->name, EVENT_PATH_LEN, BPF_CORE_READ(oldp, name));
 	long nb = bpf_probe_read_kernel_str(s->buf, EVENT_PATH_LEN, BPF_CORE_READ(newp, name));
 	bool empty = op == IORING_OP_LINKAT && (flags & AT_EMPTY_PATH_FLAG);
+	bool within = false;
 	if (op != IORING_OP_SYMLINKAT && !empty && same_dir_in(s, odfd, ndfd, na, nb)) {
-		uring_name_forget(key);
-		put_scratch(s);
-		return 0;
+		within = op == IORING_OP_RENAMEAT && watched_name(s);
+		if (!within) {
+			uring_name_forget(key);
+			put_scratch(s);
+			return 0;
+		}
 	}
 	/* The value is larger than a stack frame: inserted from the scratch
 	 * buffer, then filled in place. */
@@ -118,6 +122,7 @@ static __always_inline int on_uring_name_submit(struct io_kiocb *req, __u8 op)
 		v->op = op == IORING_OP_RENAMEAT    ? FILE_OP_RENAME
 			: op == IORING_OP_SYMLINKAT ? FILE_OP_SYMLINK
 						    : FILE_OP_LINK;
+		v->within = within;
 		bpf_probe_read_kernel(v->old_name, EVENT_PATH_LEN, s->name);
 		bpf_probe_read_kernel(v->new_name, EVENT_PATH_LEN, s->buf);
 	}
@@ -137,7 +142,8 @@ __noinline int uring_name_done(__u64 req, int res)
 		return 0;
 	if (res == 0) {
 		__u32 type = v->op == FILE_OP_SYMLINK ? FILE_TYPE_SYMLINK : FILE_TYPE_UNKNOWN;
-		__u32 flags = v->op << OP_SHIFT | type << TYPE_SHIFT;
+		__u32 flags =
+			v->op << OP_SHIFT | type << TYPE_SHIFT | (v->within ? REPORT_WITHIN : 0);
 		name_report(v->new_dfd, req, flags | NAME_URING_NEW);
 		if (v->op == FILE_OP_RENAME && (v->flags & RENAME_EXCHANGE_FLAG))
 			name_report(v->old_dfd, req, flags | NAME_URING_OLD);

@@ -190,8 +190,11 @@ static __always_inline int on_vfs_done(void *map, struct dentry *dentry, long re
  * directories are different dentries. With RENAME_EXCHANGE each of the two
  * is new in the other's directory, so each is counted. A rename within one
  * directory (an editor's or sed -i's temporary file renamed over the
- * original, a package manager's) stops at the parents' comparison, before
- * any map update: it costs two reads and makes no series. RENAME_NOREPLACE
+ * original, a package manager's) stops after the parents' comparison and
+ * the file's type, before any map update: four reads, no series. A
+ * directory renamed within one directory is kept only with a prefix filter,
+ * and reported only when it lands on a watched directory or an ancestor of
+ * one (mv ~/staged ~/.ssh: REPORT_WITHIN). RENAME_NOREPLACE
  * and RENAME_WHITEOUT are renames like the others (the whiteout left at the
  * old name is a device node, not counted). A directory is one sample with
  * FILE_TYPE_DIR: the files it holds arrive with it and are not enumerated
@@ -210,7 +213,8 @@ struct rename_pending {
 	__u64 mnt;
 	__u8 report_old; /* the file at old_dentry is counted: its file_type + 1 */
 	__u8 report_new; /* RENAME_EXCHANGE and the other is counted: its type + 1 */
-	__u8 _pad[6];
+	__u8 within;	 /* old and new directory are one: REPORT_WITHIN */
+	__u8 _pad[5];
 };
 
 struct {
@@ -228,15 +232,27 @@ static __always_inline int on_path_rename(const struct path *old_dir, struct den
 					  unsigned int flags)
 {
 	struct dentry *nd = BPF_CORE_READ(new_dir, dentry);
-	if (BPF_CORE_READ(old_dir, dentry) == nd)
-		return 0; /* within one directory */
+	bool within = BPF_CORE_READ(old_dir, dentry) == nd;
+	/* Within one directory: only a directory, onto a watched directory or
+	 * an ancestor of one (report()), and only with a prefix filter. */
+	if (within && !filter_prefixes)
+		return 0;
+	int to = counted_type(old);
+	int tn = (flags & RENAME_EXCHANGE) ? counted_type(new) : -1;
+	if (within) {
+		if (to != FILE_TYPE_DIR)
+			to = -1;
+		if (tn != FILE_TYPE_DIR)
+			tn = -1;
+	}
 	struct rename_pending v = {
 		.old_dentry = (__u64)old,
 		.new_dentry = (__u64) new,
 		.new_dir = (__u64)nd,
 		.mnt = (__u64)BPF_CORE_READ(new_dir, mnt),
-		.report_old = counted_type(old) + 1,
-		.report_new = (flags & RENAME_EXCHANGE) ? counted_type(new) + 1 : 0,
+		.report_old = to + 1,
+		.report_new = tn + 1,
+		.within = within,
 	};
 	if (!v.report_old && !v.report_new)
 		return 0;
@@ -265,12 +281,13 @@ static __always_inline int on_rename_done(struct dentry *old, long ret, __u8 hoo
 	bpf_map_delete_elem(&rename_pending, &tid);
 	if (ret != 0)
 		return 0;
+	__u32 f = FILE_OP_RENAME << OP_SHIFT | (v.within ? REPORT_WITHIN : 0);
 	if (v.report_old)
 		report_dentry((void *)v.old_dentry, (void *)v.mnt, hook,
-			      FILE_OP_RENAME << OP_SHIFT | (__u32)(v.report_old - 1) << TYPE_SHIFT);
+			      f | (__u32)(v.report_old - 1) << TYPE_SHIFT);
 	if (v.report_new)
 		report_dentry((void *)v.new_dentry, (void *)v.mnt, hook,
-			      FILE_OP_RENAME << OP_SHIFT | (__u32)(v.report_new - 1) << TYPE_SHIFT);
+			      f | (__u32)(v.report_new - 1) << TYPE_SHIFT);
 	return 0;
 }
 

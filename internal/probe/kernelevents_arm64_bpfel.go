@@ -83,7 +83,8 @@ type kerneleventsRenamePending struct {
 	Mnt       uint64
 	ReportOld uint8
 	ReportNew uint8
-	Pad       [6]uint8
+	Within    uint8
+	Pad       [5]uint8
 }
 
 type kerneleventsScratch struct {
@@ -124,6 +125,8 @@ type kerneleventsUringName struct {
 	NewDfd   int32
 	Flags    uint32
 	Op       uint32
+	Within   uint32
+	Pad      uint32
 	OldName  [256]int8
 	NewName  [256]int8
 }
@@ -168,6 +171,7 @@ const (
 	kerneleventsMapUidFilter                  = "uid_filter"
 	kerneleventsMapUringNames                 = "uring_names"
 	kerneleventsMapUringOpens                 = "uring_opens"
+	kerneleventsMapWatchedNames               = "watched_names"
 	kerneleventsProgFentrySecurityPathLink    = "fentry_security_path_link"
 	kerneleventsProgFentrySecurityPathMknod   = "fentry_security_path_mknod"
 	kerneleventsProgFentrySecurityPathRename  = "fentry_security_path_rename"
@@ -309,6 +313,7 @@ type kerneleventsMapSpecs struct {
 	UidFilter      *ebpf.MapSpec `ebpf:"uid_filter"`
 	UringNames     *ebpf.MapSpec `ebpf:"uring_names"`
 	UringOpens     *ebpf.MapSpec `ebpf:"uring_opens"`
+	WatchedNames   *ebpf.MapSpec `ebpf:"watched_names"`
 }
 
 // kerneleventsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -368,6 +373,7 @@ type kerneleventsMaps struct {
 	UidFilter      *ebpf.Map `ebpf:"uid_filter"`
 	UringNames     *ebpf.Map `ebpf:"uring_names"`
 	UringOpens     *ebpf.Map `ebpf:"uring_opens"`
+	WatchedNames   *ebpf.Map `ebpf:"watched_names"`
 }
 
 func (m *kerneleventsMaps) Close() error {
@@ -391,6 +397,7 @@ func (m *kerneleventsMaps) Close() error {
 		m.UidFilter,
 		m.UringNames,
 		m.UringOpens,
+		m.WatchedNames,
 	)
 }
 

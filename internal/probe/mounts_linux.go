@@ -214,16 +214,38 @@ func matchKeys(keys map[uint32][]string, dev uint32, fsPath []byte, dir bool) bo
 	return false
 }
 
-// ancestorKeys returns the directories above the watched key k inside its
-// filesystem, each as "dir/" and a NUL (the filesystem's root, which no
-// rename replaces, left out): the kernel's filter matches a directory
-// renamed over one of them (bpf/filter.h).
-func ancestorKeys(k string) []string {
+// exactKeys returns the directories above the watched key k inside its
+// filesystem, and k's own directory when k ends in "/", each as "dir/" and
+// a NUL (the filesystem's root, which no rename replaces, left out): the
+// kernel's filter matches a directory renamed onto one of them, within one
+// directory too (bpf/filter.h, PREFIX_EXACT). Keys past the kernel's
+// MaxPathPrefix bytes are left out (never matched).
+func exactKeys(k string) []string {
 	var out []string
-	for i := 1; i < len(k)-1; i++ {
-		if k[i] == '/' {
+	for i := 1; i < len(k); i++ {
+		if k[i] == '/' && i+2 <= MaxPathPrefix {
 			out = append(out, k[:i+1]+"\x00")
 		}
+	}
+	return out
+}
+
+// watchedNameLen is WATCHED_NAME_LEN in bpf/filter.h: names are cut to one
+// byte less (bpf_probe_read_kernel_str's NUL).
+const watchedNameLen = 64
+
+// watchedNames returns the components of the watched key k (its
+// directories' names inside its filesystem, and its last part), each cut
+// as the kernel cuts it, for the kernel's watched_names.
+func watchedNames(k string) [][watchedNameLen]byte {
+	var out [][watchedNameLen]byte
+	for _, c := range strings.Split(k, "/") {
+		if c == "" {
+			continue
+		}
+		var n [watchedNameLen]byte
+		copy(n[:watchedNameLen-1], c)
+		out = append(out, n)
 	}
 	return out
 }

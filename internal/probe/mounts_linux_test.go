@@ -7,6 +7,7 @@ package probe
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -95,7 +96,16 @@ func TestPrefixKeys(t *testing.T) {
 	for _, p := range []string{"/srv/data/ap", "/srv/dat", "/srv/data/other", "/var/lib/data/apps"} {
 		assert.False(t, matchKeys(keys, kdev(8, 1), []byte(p), true), p)
 	}
-	assert.Equal(t, []string{"/srv/\x00", "/srv/data/\x00"}, ancestorKeys("/srv/data/app/"))
-	assert.Equal(t, []string{"/tmp/\x00"}, ancestorKeys("/tmp/ke"))
-	assert.Empty(t, ancestorKeys("/"))
+	assert.Equal(t, []string{"/srv/\x00", "/srv/data/\x00", "/srv/data/app/\x00"}, exactKeys("/srv/data/app/"))
+	assert.Equal(t, []string{"/tmp/\x00"}, exactKeys("/tmp/ke"))
+	assert.Empty(t, exactKeys("/"))
+	long := "/" + strings.Repeat("a", MaxPathPrefix-3) + "/b/"
+	assert.Equal(t, []string{long[:MaxPathPrefix-1] + "\x00"}, exactKeys(long), "none past the kernel's key length")
+	var ssh, alice [watchedNameLen]byte
+	copy(ssh[:], ".ssh")
+	copy(alice[:], "alice")
+	assert.Equal(t, [][watchedNameLen]byte{alice, ssh}, watchedNames("/alice/.ssh/"))
+	var cut [watchedNameLen]byte
+	copy(cut[:watchedNameLen-1], strings.Repeat("n", 100))
+	assert.Equal(t, [][watchedNameLen]byte{cut}, watchedNames("/"+strings.Repeat("n", 100)+"/"), "cut as the kernel cuts it")
 }

@@ -32,6 +32,7 @@ type commonMaps struct {
 	CgroupExclude *ebpf.Map `ebpf:"cgroup_exclude"`
 	PathPrefixes  *ebpf.Map `ebpf:"path_prefixes"`
 	NodeDevs      *ebpf.Map `ebpf:"node_devs"`
+	WatchedNames  *ebpf.Map `ebpf:"watched_names"`
 	ScratchMap    *ebpf.Map `ebpf:"scratch_map"`
 	LostCgroups   *ebpf.Map `ebpf:"lost_cgroups"`
 	ExecLatest    *ebpf.Map `ebpf:"exec_latest"`
@@ -49,6 +50,7 @@ func (m *commonMaps) named(to map[string]*ebpf.Map) {
 	to[kerneleventsMapCommExclude] = m.CommExclude
 	to[kerneleventsMapCgroupExclude] = m.CgroupExclude
 	to[kerneleventsMapPathPrefixes] = m.PathPrefixes
+	to[kerneleventsMapWatchedNames] = m.WatchedNames
 	to[kerneleventsMapNodeDevs] = m.NodeDevs
 	to[kerneleventsMapScratchMap] = m.ScratchMap
 	to[kerneleventsMapLostCgroups] = m.LostCgroups
