@@ -203,14 +203,16 @@ static __always_inline int on_vfs_done(void *map, struct dentry *dentry, long re
  *
  * overlayfs renames again on its upper layer, nested: fexit compares
  * rd->old_dentry with the kept one; kretprobe, which has no arguments at
- * return, waits until the kept dentry has moved under the new directory,
- * which the outer call does last.
+ * return, waits until the kept dentry has moved under the new directory
+ * (within one directory: has taken the new name), which the outer call
+ * does last.
  */
 struct rename_pending {
 	__u64 old_dentry; /* the file's dentry: at the new name after the rename */
 	__u64 new_dentry; /* RENAME_EXCHANGE: the other file's, at the old name after */
 	__u64 new_dir;	  /* the new name's directory (dentry) */
 	__u64 mnt;
+	__u64 new_name;	 /* within one directory: the new name's d_name.hash_len */
 	__u8 report_old; /* the file at old_dentry is counted: its file_type + 1 */
 	__u8 report_new; /* RENAME_EXCHANGE and the other is counted: its type + 1 */
 	__u8 within;	 /* old and new directory are one: REPORT_WITHIN */
@@ -253,6 +255,7 @@ static __always_inline int on_path_rename(const struct path *old_dir, struct den
 		.report_old = to + 1,
 		.report_new = tn + 1,
 		.within = within,
+		.new_name = within ? BPF_CORE_READ(new, d_name.hash_len) : 0,
 	};
 	if (!v.report_old && !v.report_new)
 		return 0;
@@ -275,7 +278,8 @@ static __always_inline int on_rename_done(struct dentry *old, long ret, __u8 hoo
 			return 0; /* nested (overlayfs upper layer) */
 	} else if (ret == 0) {
 		struct dentry *d = (void *)v.old_dentry;
-		if ((__u64)BPF_CORE_READ(d, d_parent) != v.new_dir)
+		if (v.within ? BPF_CORE_READ(d, d_name.hash_len) != v.new_name
+			     : (__u64)BPF_CORE_READ(d, d_parent) != v.new_dir)
 			return 0; /* nested: the outer call has not moved it yet */
 	}
 	bpf_map_delete_elem(&rename_pending, &tid);

@@ -81,6 +81,7 @@ type kerneleventsRenamePending struct {
 	NewDentry uint64
 	NewDir    uint64
 	Mnt       uint64
+	NewName   uint64
 	ReportOld uint8
 	ReportNew uint8
 	Within    uint8
