@@ -248,7 +248,7 @@ func TestDirectoriesArriving(t *testing.T) {
 			alice := as(filepath.Join(root, "alice"), testutil.Op{Kind: testutil.OpRenameat, For: "staged", Path: ".ssh"}) // within ~, plain names
 			carol := as(filepath.Join(root, "carol"), testutil.Op{Kind: testutil.OpRenameat,
 				For: filepath.Join(root, "carol/staged"), Path: filepath.Join(root, "carol/.ssh")}) // within ~, absolute names
-			dave := as(filepath.Join(root, "dave"), testutil.Op{Kind: testutil.OpIOUringRenameat, For: "staged", Path: ".ssh"})                     // within ~, io_uring
+			dave := as(filepath.Join(root, "dave"), testutil.Op{Kind: testutil.OpIOUringRenameat, For: "staged", Path: ".ssh"})                // within ~, io_uring
 			erin := as(filepath.Join(root, "erin"), testutil.Op{Kind: testutil.OpRenameat, For: filepath.Join(root, "estaged"), Path: ".ssh"}) // from another directory
 			top := as(root,
 				testutil.Op{Kind: testutil.OpRenameat, For: "x", Path: "bob"},   // an ancestor, within root
