@@ -25,6 +25,13 @@ func TestDecodeRoundTrip(t *testing.T) {
 	var got Event
 	require.NoError(t, Decode(Encode(want), &got))
 	assert.Equal(t, *want, got)
+	// a directory renamed in, a symbolic link made
+	want.Flags, want.Op, want.Type = 0, OpRename, TypeDirectory
+	require.NoError(t, Decode(Encode(want), &got))
+	assert.Equal(t, *want, got)
+	want.Op, want.Type = OpSymlink, TypeSymlink
+	require.NoError(t, Decode(Encode(want), &got))
+	assert.Equal(t, *want, got)
 }
 
 func TestDecodeFullComm(t *testing.T) {
