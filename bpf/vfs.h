@@ -247,6 +247,8 @@ static __always_inline int on_path_rename(const struct path *old_dir, struct den
 		if (tn != FILE_TYPE_DIR)
 			tn = -1;
 	}
+	if (to < 0 && tn < 0)
+		return 0;
 	struct rename_pending v = {
 		.old_dentry = (__u64)old,
 		.new_dentry = (__u64) new,
@@ -257,8 +259,6 @@ static __always_inline int on_path_rename(const struct path *old_dir, struct den
 		.within = within,
 		.new_name = within ? BPF_CORE_READ(new, d_name.hash_len) : 0,
 	};
-	if (!v.report_old && !v.report_new)
-		return 0;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	if (bpf_map_update_elem(&rename_pending, &tid, &v, BPF_ANY))
 		count(COUNTER_INFLIGHT_FULL);
