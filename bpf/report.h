@@ -55,25 +55,25 @@ static __always_inline void report(struct scratch *s, struct task_struct *task, 
 	if (filter_prefixes && !(flags & EVENT_F_UNRESOLVED) && !(pflags & EVENT_F_ROOTLESS) &&
 	    !(where & (WHERE_DISCONNECTED | WHERE_USERNS_FS)) &&
 	    bpf_map_lookup_elem(&node_devs, &dev)) {
-		bpf_probe_read_kernel(s->key.data, PREFIX_LEN, &s->buf[off & (PATH_BUF - 1)]);
-		s->key.dev = dev;
 		__u32 klen = len < PREFIX_LEN ? len : PREFIX_LEN;
 		/*
 		 * A directory (or a name of unknown type) brings what it holds:
 		 * it passes when it is inside a watched directory, is one, or
 		 * is an ancestor of one. Looked up as "path/" (a watched prefix
 		 * is a prefix of it: inside or the watched directory itself)
-		 * then a NUL, which matches only an ancestor key ("dir/" and a
-		 * NUL, see prefix_key), whole.
+		 * then a NUL, which matches only an exact key ("dir/" and a
+		 * NUL, see prefix_key), whole. A path shorter than the key ends
+		 * at buf[PATH_BUF]: the two bytes go there, at constant offsets
+		 * (a store at a variable offset into the key was refused by the
+		 * 6.1 verifier).
 		 */
 		if ((type == FILE_TYPE_DIR || type == FILE_TYPE_UNKNOWN) && klen < PREFIX_LEN) {
-			s->key.data[klen & (PREFIX_LEN - 1)] = '/';
-			klen++;
-			if (klen < PREFIX_LEN) {
-				s->key.data[klen & (PREFIX_LEN - 1)] = 0;
-				klen++;
-			}
+			s->buf[PATH_BUF] = '/';
+			s->buf[PATH_BUF + 1] = 0;
+			klen = klen + 2 <= PREFIX_LEN ? klen + 2 : klen + 1;
 		}
+		bpf_probe_read_kernel(s->key.data, PREFIX_LEN, &s->buf[off & (PATH_BUF - 1)]);
+		s->key.dev = dev;
 		s->key.prefixlen = 32 + klen * 8;
 		__u8 *hit = bpf_map_lookup_elem(&path_prefixes, &s->key);
 		if (!hit)
