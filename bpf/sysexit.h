@@ -234,11 +234,68 @@ static __always_inline int on_mknod_exit(int dfd, __u64 filename, __u32 mode)
 	return name_report(dfd, filename, EVENT_F_MKNOD);
 }
 
+/*
+ * slash_name_watched: may the symbolic link named b (n bytes read, NUL
+ * included) be reported? A name without '/' is resolved in the kernel and
+ * filtered as any (yes). One with a '/' would be reported as written,
+ * unresolved, never filtered (see name_report): container runtimes make
+ * dozens of such links (/dev/ptmx, /etc/mtab, ...) at every container start,
+ * anywhere on the node. So with a prefix filter it is reported only when
+ * the directory it names last (the component before the last '/', as
+ * written) has the name of a watched directory or an ancestor of one
+ * (watched_names): "/home/alice/.ssh/k" is, "/var/lib/x/dev/ptmx" is not.
+ * The last '/' and the one before are kept in map memory (*last, *prev), as
+ * in dir_part.
+ */
+static __noinline bool slash_name_watched(struct scratch *s, bool in_buf, long n)
+{
+	if (!s || !filter_prefixes)
+		return true;
+	char *b = in_buf ? s->buf : s->name;
+	*(volatile __u32 *)&s->n = 0;
+	*(volatile __u32 *)&s->k = 0;
+	bool slash = false;
+	for (int i = 0; i < EVENT_PATH_LEN; i++) {
+		if (i >= n - 1)
+			break;
+		if (b[i] == '/') {
+			slash = true;
+			*(volatile __u32 *)&s->k = *(volatile __u32 *)&s->n;
+			*(volatile __u32 *)&s->n = i + 1; /* one past the '/' */
+		}
+	}
+	if (!slash)
+		return true;
+	__u32 end = *(volatile __u32 *)&s->n;	/* one past the last '/' */
+	__u32 start = *(volatile __u32 *)&s->k; /* one past the one before, or 0 */
+	if (end < start + 2)
+		return false; /* "/x", "//x": the root */
+	__u32 m = end - start - 1;
+	if (m > WATCHED_NAME_LEN - 1)
+		m = WATCHED_NAME_LEN - 1;
+	__builtin_memset(s->key.data, 0, WATCHED_NAME_LEN);
+	for (int i = 0; i < WATCHED_NAME_LEN - 1; i++) {
+		if (i >= m)
+			break;
+		s->key.data[i] = b[(start + i) & (EVENT_PATH_LEN - 1)];
+	}
+	return bpf_map_lookup_elem(&watched_names, s->key.data) != NULL;
+}
+
 /* symlink and symlinkat at sys_exit: the link made at (newdfd, linkpath),
- * reported as mknod's name is (FILE_OP_SYMLINK, FILE_TYPE_SYMLINK). */
+ * reported as mknod's name is (FILE_OP_SYMLINK, FILE_TYPE_SYMLINK), when
+ * slash_name_watched says so. */
 static __always_inline int on_symlink_exit(int dfd, __u64 linkpath)
 {
 	if (!current_wanted())
+		return 0;
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	long n = bpf_probe_read_user_str(s->name, EVENT_PATH_LEN, (const void *)linkpath);
+	bool ok = slash_name_watched(s, false, n);
+	put_scratch(s);
+	if (!ok)
 		return 0;
 	return name_report(dfd, linkpath,
 			   FILE_OP_SYMLINK << OP_SHIFT | FILE_TYPE_SYMLINK << TYPE_SHIFT);

@@ -97,6 +97,11 @@ static __always_inline int on_uring_name_submit(struct io_kiocb *req, __u8 op)
 	long nb = bpf_probe_read_kernel_str(s->buf, EVENT_PATH_LEN, BPF_CORE_READ(newp, name));
 	bool empty = op == IORING_OP_LINKAT && (flags & AT_EMPTY_PATH_FLAG);
 	bool within = false;
+	if (op == IORING_OP_SYMLINKAT && !slash_name_watched(s, true, nb)) {
+		uring_name_forget(key);
+		put_scratch(s);
+		return 0;
+	}
 	if (op != IORING_OP_SYMLINKAT && !empty && same_dir_in(s, odfd, ndfd, na, nb)) {
 		within = op == IORING_OP_RENAMEAT && watched_name(s);
 		if (!within) {
