@@ -9,7 +9,7 @@
  * internal/event and internal/probe take the values from there, and their
  * tests fail when a value here has no Go name.
  *
- * Layout (little endian, 360 bytes, no implicit padding):
+ * Layout (little endian, 368 bytes, no implicit padding):
  *
  *   0  u64 ts_ns       CLOCK_MONOTONIC (bpf_ktime_get_ns) at the hook
  *   8  u64 cgroup_id   cgroup v2 id of the creating task
@@ -49,6 +49,8 @@
  * 352 u64 exec_ns      which exec of the process was running (its
  *                      bpf_ktime_get_ns() at sched_process_exec, bpf/exec.h),
  *                      0 unless exec_state is EXEC_SAME
+ * 360 u8  type         enum file_type below: what the new name names
+ * 361 u8  _pad[7]      zero
  */
 #ifndef KERNELEVENTS_EVENT_H
 #define KERNELEVENTS_EVENT_H
@@ -137,10 +139,29 @@ enum file_op {
 	/* overlayfs copied a lower file up into the upper directory (kretprobe
 	 * and fexit hooks, see copyup.h). */
 	FILE_OP_COPY_UP = 5,
+	/* symlink/symlinkat (or io_uring's) made a symbolic link. */
+	FILE_OP_SYMLINK = 6,
 };
 
-/* report() and report_dentry() take the op in the bits above the flags. */
+/*
+ * What the sample's name names (struct event's type). Opens, mknod and
+ * O_TMPFILE links make regular files; symlink makes a symbolic link; a
+ * rename brings in a regular file, a directory (the files it holds come
+ * with it, not counted one by one) or a symbolic link, and a link a
+ * regular file or a symbolic link. The tracepoint hook does not see the
+ * dentry of a rename's or link's new name: its type is unknown there.
+ */
+enum file_type {
+	FILE_TYPE_REGULAR = 0,
+	FILE_TYPE_DIR = 1,
+	FILE_TYPE_SYMLINK = 2,
+	FILE_TYPE_UNKNOWN = 3,
+};
+
+/* report() and report_dentry() take the op in the bits above the flags,
+ * and the enum file_type above those. */
 #define OP_SHIFT 8
+#define TYPE_SHIFT 16
 
 struct event {
 	__u64 ts_ns;
@@ -166,6 +187,8 @@ struct event {
 	__u8 op;
 	__u32 exec_state;
 	__u64 exec_ns;
+	__u8 type;
+	__u8 _pad[7];
 };
 
 /*

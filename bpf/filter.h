@@ -62,6 +62,15 @@ struct {
  * mount table (internal/probe), so every mount of a watched directory
  * matches: a bind mount in a private namespace, a chroot, a detached mount.
  */
+/*
+ * Besides the prefixes themselves, the loader puts in every ancestor
+ * directory of a prefix inside its filesystem ("/home/u/" for
+ * "/home/u/.ssh/"), as "dir/" followed by a NUL, counted in prefixlen: such
+ * a key matches only a lookup of that whole directory with a NUL after it,
+ * which report() makes for a directory renamed into place (never a file's
+ * path, which holds no NUL). A directory that replaces an ancestor brings
+ * the watched directory with it.
+ */
 struct prefix_key {
 	__u32 prefixlen; /* in bits, as BPF_MAP_TYPE_LPM_TRIE wants */
 	__u32 dev;
@@ -75,6 +84,33 @@ struct {
 	__type(value, __u8);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } path_prefixes SEC(".maps");
+
+/* path_prefixes' values: a prefix, or an exact key ("dir/" and a NUL: a
+ * watched directory itself or an ancestor of one). */
+#define PREFIX_KEY 1
+#define PREFIX_EXACT 2
+
+/*
+ * The names (each component, cut at WATCHED_NAME_LEN - 1 bytes) of every
+ * watched directory and its ancestors inside their filesystems: a
+ * directory renamed within one directory can only become a watched
+ * directory, or an ancestor of one, under one of these names. The
+ * tracepoint hook, which does not know a renamed file's type, looks the new
+ * name up here before it pays for a path walk (sysexit.h).
+ */
+#define WATCHED_NAME_LEN 64
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, char[WATCHED_NAME_LEN]);
+	__type(value, __u8);
+} watched_names SEC(".maps");
+
+/* report()'s flag, never in a sample: a rename within one directory, which
+ * brings something new only to a watched directory itself or an ancestor
+ * (PREFIX_EXACT), and nothing without a prefix filter. */
+#define REPORT_WITHIN (1U << 24)
 
 /*
  * The filesystems (kernel dev_t) the node's mount table has, when the loader

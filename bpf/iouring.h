@@ -107,8 +107,10 @@ struct uring_name {
 	__u64 user_data;
 	__s32 old_dfd;
 	__s32 new_dfd;
-	__u32 flags; /* renameat2's flags (RENAME_EXCHANGE); linkat's */
-	__u32 op;    /* FILE_OP_RENAME or FILE_OP_LINK */
+	__u32 flags;  /* renameat2's flags (RENAME_EXCHANGE); linkat's */
+	__u32 op;     /* FILE_OP_RENAME, FILE_OP_SYMLINK or FILE_OP_LINK */
+	__u32 within; /* a rename within one directory (REPORT_WITHIN) */
+	__u32 _pad;
 	char old_name[EVENT_PATH_LEN];
 	char new_name[EVENT_PATH_LEN];
 };

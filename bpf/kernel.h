@@ -14,6 +14,8 @@
 #define PF_DUMPCORE 0x00000200
 #define S_IFMT 00170000
 #define S_IFREG 0100000
+#define S_IFDIR 0040000
+#define S_IFLNK 0120000
 #define AT_FDCWD -100
 /* include/linux/err.h: IS_ERR_VALUE */
 #define MAX_ERRNO 4095

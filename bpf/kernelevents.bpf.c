@@ -5,19 +5,21 @@
  *
  * Hooks (the Go loader picks one set at start, see internal/probe):
  *   kretprobe/do_filp_open   kprobes (any kernel with BTF, 5.8+ for the ring buffer),
- *                            with kprobe/security_path_{mknod,link} and
- *                            kretprobe/vfs_{create,link} for mknod and O_TMPFILE links
+ *                            with kprobe/security_path_{mknod,symlink,link,rename}
+ *                            and kretprobe/vfs_{create,symlink,link,rename}
  *   fexit/do_filp_open       BPF trampolines (5.8+ with BTF), with
- *                            fentry/security_path_{mknod,link} and fexit/vfs_{create,link}
+ *                            fentry/security_path_{mknod,symlink,link,rename} and
+ *                            fexit/vfs_{create,symlink,link,rename}
  *   kprobe+kretprobe/ovl_copy_up_one, fentry+fexit/ovl_copy_up_one
  *                            overlayfs copy-up into the upper layer, beside the
  *                            two sets above (copyup.h; optional)
  *   tp_btf/sys_exit          every syscall's exit, native and 32-bit (5.5+ with
  *                            BTF, no tracefs): open, openat, openat2, creat,
- *                            mknod, mknodat, link, linkat
+ *                            mknod, mknodat, symlink, symlinkat, link, linkat,
+ *                            rename, renameat, renameat2
  *   raw_tp/io_uring_{complete,submit_req,cqe_overflow}, beside sys_exit
  *                            (no tracefs either), for IORING_OP_OPENAT{,2},
- *                            RENAMEAT and LINKAT (io_uring 5.6+; submit_req
+ *                            RENAMEAT, SYMLINKAT and LINKAT (io_uring 5.6+; submit_req
  *                            was submit_sqe before 6.3)
  *
  * "Created" means the open made a new name: the returned struct file has
@@ -154,6 +156,39 @@ int BPF_PROG(fexit_vfs_link, struct dentry *old, void *idmap, struct inode *dir,
 {
 	copyup_named(ret);
 	return on_vfs_done(&link_pending, new, ret, HOOK_FEXIT);
+}
+
+SEC("kprobe/security_path_symlink")
+int BPF_KPROBE(kprobe_security_path_symlink, const struct path *dir, struct dentry *dentry)
+{
+	return on_path_symlink(dir, dentry);
+}
+
+SEC("kretprobe/vfs_symlink")
+int BPF_KRETPROBE(kretprobe_vfs_symlink, int ret)
+{
+	return on_vfs_done(&symlink_pending, NULL, ret, HOOK_KRETPROBE);
+}
+
+/*
+ * security/security.c: int security_path_symlink(const struct path *dir,
+ *     struct dentry *dentry, const char *old_name)
+ */
+SEC("fentry/security_path_symlink")
+int BPF_PROG(fentry_security_path_symlink, const struct path *dir, struct dentry *dentry)
+{
+	return on_path_symlink(dir, dentry);
+}
+
+/*
+ * fs/namei.c: int vfs_symlink(idmap (5.12-6.2: mnt_userns), struct inode *dir,
+ *                             struct dentry *dentry, const char *oldname)
+ */
+SEC("fexit/vfs_symlink")
+int BPF_PROG(fexit_vfs_symlink, void *idmap, struct inode *dir, struct dentry *dentry,
+	     const char *oldname, int ret)
+{
+	return on_vfs_done(&symlink_pending, dentry, ret, HOOK_FEXIT);
 }
 
 SEC("kprobe/security_path_rename")

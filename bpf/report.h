@@ -49,13 +49,38 @@ static __always_inline void report(struct scratch *s, struct task_struct *task, 
 	 */
 	__u32 dev = s->dev;
 	__u32 where = s->where;
+	__u8 type = flags >> TYPE_SHIFT;
+	if ((flags & REPORT_WITHIN) && !filter_prefixes)
+		return;
 	if (filter_prefixes && !(flags & EVENT_F_UNRESOLVED) && !(pflags & EVENT_F_ROOTLESS) &&
 	    !(where & (WHERE_DISCONNECTED | WHERE_USERNS_FS)) &&
 	    bpf_map_lookup_elem(&node_devs, &dev)) {
+		__u32 klen = len < PREFIX_LEN ? len : PREFIX_LEN;
+		/*
+		 * A directory (or a name of unknown type) brings what it holds:
+		 * it passes when it is inside a watched directory, is one, or
+		 * is an ancestor of one. Looked up as "path/" (a watched prefix
+		 * is a prefix of it: inside or the watched directory itself)
+		 * then a NUL, which matches only an exact key ("dir/" and a
+		 * NUL, see prefix_key), whole. A path shorter than the key ends
+		 * at buf[PATH_BUF]: the two bytes go there, at constant offsets
+		 * (a store at a variable offset into the key was refused by the
+		 * 6.1 verifier).
+		 */
+		if ((type == FILE_TYPE_DIR || type == FILE_TYPE_UNKNOWN) && klen < PREFIX_LEN) {
+			s->buf[PATH_BUF] = '/';
+			s->buf[PATH_BUF + 1] = 0;
+			klen = klen + 2 <= PREFIX_LEN ? klen + 2 : klen + 1;
+		}
 		bpf_probe_read_kernel(s->key.data, PREFIX_LEN, &s->buf[off & (PATH_BUF - 1)]);
 		s->key.dev = dev;
-		s->key.prefixlen = 32 + (len < PREFIX_LEN ? len : PREFIX_LEN) * 8;
-		if (!bpf_map_lookup_elem(&path_prefixes, &s->key))
+		s->key.prefixlen = 32 + klen * 8;
+		__u8 *hit = bpf_map_lookup_elem(&path_prefixes, &s->key);
+		if (!hit)
+			return;
+		/* within one directory: only onto a watched directory or an
+		 * ancestor (the longest match is then the exact key) */
+		if ((flags & REPORT_WITHIN) && *hit != PREFIX_EXACT)
 			return;
 	}
 	/* The part of the path below the creator's mount's root. */
@@ -88,6 +113,7 @@ static __always_inline void report(struct scratch *s, struct task_struct *task, 
 	if (!op && (flags & EVENT_F_TMPFILE_LINK))
 		op = FILE_OP_TMPFILE_LINK;
 	e->op = op;
+	e->type = type;
 	__builtin_memcpy(e->comm, comm, EVENT_COMM_LEN);
 	bpf_probe_read_kernel(e->path, EVENT_PATH_LEN, &s->buf[off & (PATH_BUF - 1)]);
 	fill_identity(e, task);
@@ -134,7 +160,8 @@ static __always_inline int on_file(struct file *f, __u8 hook, __u8 flags, bool m
 }
 
 /* report_dentry reports the file at dentry on mnt, made by the current task
- * (flags: EVENT_F_* bits, and an enum file_op above OP_SHIFT). */
+ * (flags: EVENT_F_* bits, an enum file_op above OP_SHIFT and an enum
+ * file_type above TYPE_SHIFT). */
 static __always_inline void report_dentry(struct dentry *dentry, struct vfsmount *mnt, __u8 hook,
 					  __u32 flags)
 {

@@ -54,6 +54,8 @@ enum {
 	SC_OPENAT2,
 	SC_MKNOD,
 	SC_MKNODAT,
+	SC_SYMLINK,
+	SC_SYMLINKAT,
 	SC_LINK,
 	SC_LINKAT,
 	SC_RENAME,
@@ -200,13 +202,16 @@ static __always_inline bool syscall_of(struct pt_regs *regs, struct syscall_args
 	case 85: kind = SC_CREAT; break;
 	case 82: kind = SC_RENAME; break;
 	case 86: kind = SC_LINK; break;
+	case 88: kind = SC_SYMLINK; break;
 	case 133: kind = SC_MKNOD; break;
 	case 259: kind = SC_MKNODAT; break;
 	case 264: kind = SC_RENAMEAT; break;
 	case 265: kind = SC_LINKAT; break;
+	case 266: kind = SC_SYMLINKAT; break;
 	case 316: kind = SC_RENAMEAT2; break;
 	case 437: kind = SC_OPENAT2; break;
-	case 5: case 8: case 9: case 14: case 38: case 295: case 297: case 302: case 303: case 353:
+	case 5: case 8: case 9: case 14: case 38: case 83: case 295: case 297: case 302: case 303:
+	case 304: case 353:
 		break; /* only as ia32 syscalls */
 	default:
 		return false;
@@ -221,10 +226,12 @@ static __always_inline bool syscall_of(struct pt_regs *regs, struct syscall_args
 		case 9: kind = SC_LINK; break;
 		case 14: kind = SC_MKNOD; break;
 		case 38: kind = SC_RENAME; break;
+		case 83: kind = SC_SYMLINK; break;
 		case 295: kind = SC_OPENAT; break;
 		case 297: kind = SC_MKNODAT; break;
 		case 302: kind = SC_RENAMEAT; break;
 		case 303: kind = SC_LINKAT; break;
+		case 304: kind = SC_SYMLINKAT; break;
 		case 353: kind = SC_RENAMEAT2; break;
 		case 437: kind = SC_OPENAT2; break;
 		default: return false;
@@ -265,11 +272,13 @@ static __always_inline bool syscall_of(struct pt_regs *regs, struct syscall_args
 		kind = SC_OPENAT;
 		break;
 	case 33: kind = SC_MKNODAT; break;
+	case 36: kind = SC_SYMLINKAT; break;
 	case 37: kind = SC_LINKAT; break;
 	case 38: kind = SC_RENAMEAT; break;
 	case 276: kind = SC_RENAMEAT2; break;
 	case 437: kind = SC_OPENAT2; break;
-	case 5: case 8: case 9: case 14: case 322: case 324: case 329: case 330: case 382:
+	case 5: case 8: case 9: case 14: case 83: case 322: case 324: case 329: case 330: case 331:
+	case 382:
 		break; /* only as AArch32 syscalls */
 	default:
 		return false;
@@ -285,10 +294,12 @@ static __always_inline bool syscall_of(struct pt_regs *regs, struct syscall_args
 		case 9: kind = SC_LINK; break;
 		case 14: kind = SC_MKNOD; break;
 		case 38: kind = SC_RENAME; break;
+		case 83: kind = SC_SYMLINK; break;
 		case 322: kind = SC_OPENAT; break;
 		case 324: kind = SC_MKNODAT; break;
 		case 329: kind = SC_RENAMEAT; break;
 		case 330: kind = SC_LINKAT; break;
+		case 331: kind = SC_SYMLINKAT; break;
 		case 382: kind = SC_RENAMEAT2; break;
 		case 437: kind = SC_OPENAT2; break;
 		default: return false;

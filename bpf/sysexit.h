@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (MIT OR GPL-2.0-only) */
 /*
  * The tracepoint hook's handlers at sys_exit: opens (on_open_exit), mknod
- * (on_mknod_exit) and links (on_link_exit, tmpfile.h), dispatched by
- * on_sys_exit.
+ * (on_mknod_exit), symlinks (on_symlink_exit), links (on_link_exit,
+ * tmpfile.h) and renames (on_name_exit), dispatched by on_sys_exit.
  */
 #ifndef KERNELEVENTS_SYSEXIT_H
 #define KERNELEVENTS_SYSEXIT_H
@@ -235,6 +235,73 @@ static __always_inline int on_mknod_exit(int dfd, __u64 filename, __u32 mode)
 }
 
 /*
+ * slash_name_watched: may the symbolic link named b (n bytes read, NUL
+ * included) be reported? A name without '/' is resolved in the kernel and
+ * filtered as any (yes). One with a '/' would be reported as written,
+ * unresolved, never filtered (see name_report): container runtimes make
+ * dozens of such links (/dev/ptmx, /etc/mtab, ...) at every container start,
+ * anywhere on the node. So with a prefix filter it is reported only when
+ * the directory it names last (the component before the last '/', as
+ * written) has the name of a watched directory or an ancestor of one
+ * (watched_names): "/home/alice/.ssh/k" is, "/var/lib/x/dev/ptmx" is not.
+ * The last '/' and the one before are kept in map memory (*last, *prev), as
+ * in dir_part.
+ */
+static __noinline bool slash_name_watched(struct scratch *s, bool in_buf, long n)
+{
+	if (!s || !filter_prefixes)
+		return true;
+	char *b = in_buf ? s->buf : s->name;
+	*(volatile __u32 *)&s->n = 0;
+	*(volatile __u32 *)&s->k = 0;
+	bool slash = false;
+	for (int i = 0; i < EVENT_PATH_LEN; i++) {
+		if (i >= n - 1)
+			break;
+		if (b[i] == '/') {
+			slash = true;
+			*(volatile __u32 *)&s->k = *(volatile __u32 *)&s->n;
+			*(volatile __u32 *)&s->n = i + 1; /* one past the '/' */
+		}
+	}
+	if (!slash)
+		return true;
+	__u32 end = *(volatile __u32 *)&s->n;	/* one past the last '/' */
+	__u32 start = *(volatile __u32 *)&s->k; /* one past the one before, or 0 */
+	if (end < start + 2)
+		return false; /* "/x", "//x": the root */
+	__u32 m = end - start - 1;
+	if (m > WATCHED_NAME_LEN - 1)
+		m = WATCHED_NAME_LEN - 1;
+	__builtin_memset(s->key.data, 0, WATCHED_NAME_LEN);
+	for (int i = 0; i < WATCHED_NAME_LEN - 1; i++) {
+		if (i >= m)
+			break;
+		s->key.data[i] = b[(start + i) & (EVENT_PATH_LEN - 1)];
+	}
+	return bpf_map_lookup_elem(&watched_names, s->key.data) != NULL;
+}
+
+/* symlink and symlinkat at sys_exit: the link made at (newdfd, linkpath),
+ * reported as mknod's name is (FILE_OP_SYMLINK, FILE_TYPE_SYMLINK), when
+ * slash_name_watched says so. */
+static __always_inline int on_symlink_exit(int dfd, __u64 linkpath)
+{
+	if (!current_wanted())
+		return 0;
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	long n = bpf_probe_read_user_str(s->name, EVENT_PATH_LEN, (const void *)linkpath);
+	bool ok = slash_name_watched(s, false, n);
+	put_scratch(s);
+	if (!ok)
+		return 0;
+	return name_report(dfd, linkpath,
+			   FILE_OP_SYMLINK << OP_SHIFT | FILE_TYPE_SYMLINK << TYPE_SHIFT);
+}
+
+/*
  * Renames and links of named files at sys_exit (FILE_OP_RENAME, FILE_OP_LINK): as for
  * mknod, the new dentry is out of reach; the new name is reported from its
  * directory (newdfd or the cwd, resolved in the kernel) and the name as
@@ -247,14 +314,19 @@ static __always_inline int on_mknod_exit(int dfd, __u64 filename, __u32 mode)
  * same directory (the same dfd, or dfds whose files are the same dentry;
  * AT_FDCWD is the cwd). sed -i ("./sedXXXX" to "f"), an editor's "f~" or
  * a package manager's "/usr/bin/x.dpkg-new" to "/usr/bin/x" stop there,
- * after two user-memory reads. Limits (tracepoint hook only; kretprobe and
+ * after two user-memory reads and one lookup of the new name's last
+ * component in watched_names (a directory renamed within one directory
+ * onto a watched directory or an ancestor: see watched_name, reported with
+ * REPORT_WITHIN). Limits (tracepoint hook only; kretprobe and
  * fexit compare the kernel's parent dentries): the names are read after
  * the syscall, so a sibling thread that rewrites them, chdir()s, dup2()s
  * over a dfd or swaps a directory symlink between the kernel's two lookups
  * can make a rename from elsewhere look like one within a directory. The
- * file's type is not known at sys_exit: renames and links of any file,
- * directories included, are counted here (kretprobe and fexit count
- * regular files only).
+ * file's type is not known at sys_exit: renames and links of any file are
+ * counted here with FILE_TYPE_UNKNOWN, which the prefix filter matches as a
+ * directory would (inside, at or above a watched directory: report());
+ * kretprobe and fexit count regular files, directories and symbolic links
+ * and say which.
  */
 #define RENAME_EXCHANGE_FLAG (1 << 1)
 #define AT_EMPTY_PATH_FLAG 0x1000
@@ -329,6 +401,27 @@ static __noinline bool same_dir_in(struct scratch *s, int odfd, int ndfd, long n
 	return d && d == start_dir(task, ndfd);
 }
 
+/*
+ * watched_name: after same_dir_in said the new name (s->buf) is in the old
+ * one's directory, is its last component the name of a watched directory
+ * or an ancestor of one (watched_names)? Only then can the rename, of a
+ * directory, bring something new (onto ~/.ssh, over /home/alice): it is
+ * reported with REPORT_WITHIN, which the prefix filter passes only there.
+ * Every other rename within one directory (sed -i, editors, dpkg) stops at
+ * this one lookup.
+ */
+static __always_inline bool watched_name(struct scratch *s)
+{
+	if (!filter_prefixes)
+		return false;
+	__u32 l = *(volatile __u32 *)&s->n;
+	__u32 start = s->buf[l & (EVENT_PATH_LEN - 1)] == '/' ? l + 1 : 0;
+	__builtin_memset(s->key.data, 0, WATCHED_NAME_LEN);
+	bpf_probe_read_kernel_str(s->key.data, WATCHED_NAME_LEN,
+				  &s->buf[start & (EVENT_PATH_LEN - 1)]);
+	return bpf_map_lookup_elem(&watched_names, s->key.data) != NULL;
+}
+
 static __always_inline bool same_dir(struct scratch *s, int odfd, __u64 oname, int ndfd,
 				     __u64 nname)
 {
@@ -371,12 +464,14 @@ static __always_inline int on_name_exit(struct syscall_args *sc)
 	/* linkat(fd, "", ..., AT_EMPTY_PATH) names no directory: counted */
 	bool empty = op == FILE_OP_LINK && (rflags & AT_EMPTY_PATH_FLAG);
 	bool same = !empty && same_dir(s, odfd, oname, ndfd, nname);
+	bool within = same && op == FILE_OP_RENAME && watched_name(s);
 	put_scratch(s);
-	if (same)
+	if (same && !within)
 		return 0;
-	name_report(ndfd, nname, op << OP_SHIFT);
+	__u32 f = op << OP_SHIFT | FILE_TYPE_UNKNOWN << TYPE_SHIFT | (within ? REPORT_WITHIN : 0);
+	name_report(ndfd, nname, f);
 	if (op == FILE_OP_RENAME && (rflags & RENAME_EXCHANGE_FLAG))
-		name_report(odfd, oname, op << OP_SHIFT);
+		name_report(odfd, oname, f);
 	return 0;
 }
 
@@ -447,6 +542,13 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret, bool type
 		/* fallthrough */
 	case SC_MKNODAT:
 		return ret == 0 ? on_mknod_exit((int)sc.a[0], sc.a[1], sc.a[2]) : 0;
+	case SC_SYMLINK:
+		/* symlink(target, linkpath) is symlinkat(target, AT_FDCWD, linkpath) */
+		sc.a[2] = sc.a[1];
+		sc.a[1] = (__u32)(unknown_zero ^ (__u32)AT_FDCWD);
+		/* fallthrough */
+	case SC_SYMLINKAT:
+		return ret == 0 ? on_symlink_exit((int)sc.a[1], sc.a[2]) : 0;
 	case SC_LINK:
 	case SC_LINKAT:
 		if (ret != 0 || tmpfile_exit())

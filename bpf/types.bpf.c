@@ -15,3 +15,4 @@ enum counter_idx *unused_counter_idx __attribute__((unused));
 enum where_flag *unused_where_flag __attribute__((unused));
 enum exec_state *unused_exec_state __attribute__((unused));
 enum file_op *unused_file_op __attribute__((unused));
+enum file_type *unused_file_type __attribute__((unused));

@@ -17,8 +17,8 @@
 #include "tmpfile.h"
 
 /*
- * IORING_OP_RENAMEAT and IORING_OP_LINKAT pass no syscall. Their prep
- * (io_renameat_prep, io_linkat_prep) copies both names into the kernel
+ * IORING_OP_RENAMEAT, _SYMLINKAT and _LINKAT pass no syscall. Their prep
+ * (io_renameat_prep, io_symlinkat_prep, io_linkat_prep) copies both names into the kernel
  * (struct filename); the op frees them (do_renameat2, do_linkat), so by the
  * completion they are gone. io_uring_submit_req, after the prep, reads them:
  * a rename or link within one directory (same_dir_in) stops there; the
@@ -33,6 +33,7 @@
  * is dropped then, never credited to the next link(2) of any process.
  */
 #define IORING_OP_RENAMEAT 35
+#define IORING_OP_SYMLINKAT 38
 #define IORING_OP_LINKAT 39
 
 /* Entries in uring_names, so that other requests skip the map when none. */
@@ -46,10 +47,13 @@ static __always_inline void uring_name_forget(__u64 req)
 
 static __always_inline bool is_name_op(__u8 op)
 {
-	return op == IORING_OP_RENAMEAT || op == IORING_OP_LINKAT;
+	return op == IORING_OP_RENAMEAT || op == IORING_OP_SYMLINKAT || op == IORING_OP_LINKAT;
 }
 
-/* on_uring_name_submit: req is an IORING_OP_RENAMEAT or _LINKAT after its prep. */
+/* on_uring_name_submit: req is an IORING_OP_RENAMEAT, _SYMLINKAT or _LINKAT
+ * after its prep. IORING_OP_SYMLINKAT's command is a struct io_link too
+ * (io_uring/fs.c io_symlinkat_prep: oldpath the target, newpath the link,
+ * new_dfd), and makes a new name wherever it is: never same_dir. */
 static __always_inline int on_uring_name_submit(struct io_kiocb *req, __u8 op)
 {
 	__u64 key = (__u64)req;
@@ -92,10 +96,19 @@ static __always_inline int on_uring_name_submit(struct io_kiocb *req, __u8 op)
 	long na = bpf_probe_read_kernel_str(s->name, EVENT_PATH_LEN, BPF_CORE_READ(oldp, name));
 	long nb = bpf_probe_read_kernel_str(s->buf, EVENT_PATH_LEN, BPF_CORE_READ(newp, name));
 	bool empty = op == IORING_OP_LINKAT && (flags & AT_EMPTY_PATH_FLAG);
-	if (!empty && same_dir_in(s, odfd, ndfd, na, nb)) {
+	bool within = false;
+	if (op == IORING_OP_SYMLINKAT && !slash_name_watched(s, true, nb)) {
 		uring_name_forget(key);
 		put_scratch(s);
 		return 0;
+	}
+	if (op != IORING_OP_SYMLINKAT && !empty && same_dir_in(s, odfd, ndfd, na, nb)) {
+		within = op == IORING_OP_RENAMEAT && watched_name(s);
+		if (!within) {
+			uring_name_forget(key);
+			put_scratch(s);
+			return 0;
+		}
 	}
 	/* The value is larger than a stack frame: inserted from the scratch
 	 * buffer, then filled in place. */
@@ -111,7 +124,10 @@ static __always_inline int on_uring_name_submit(struct io_kiocb *req, __u8 op)
 		v->old_dfd = odfd;
 		v->new_dfd = ndfd;
 		v->flags = flags;
-		v->op = op == IORING_OP_RENAMEAT ? FILE_OP_RENAME : FILE_OP_LINK;
+		v->op = op == IORING_OP_RENAMEAT    ? FILE_OP_RENAME
+			: op == IORING_OP_SYMLINKAT ? FILE_OP_SYMLINK
+						    : FILE_OP_LINK;
+		v->within = within;
 		bpf_probe_read_kernel(v->old_name, EVENT_PATH_LEN, s->name);
 		bpf_probe_read_kernel(v->new_name, EVENT_PATH_LEN, s->buf);
 	}
@@ -130,7 +146,9 @@ __noinline int uring_name_done(__u64 req, int res)
 	if (!v)
 		return 0;
 	if (res == 0) {
-		__u32 flags = v->op << OP_SHIFT;
+		__u32 type = v->op == FILE_OP_SYMLINK ? FILE_TYPE_SYMLINK : FILE_TYPE_UNKNOWN;
+		__u32 flags =
+			v->op << OP_SHIFT | type << TYPE_SHIFT | (v->within ? REPORT_WITHIN : 0);
 		name_report(v->new_dfd, req, flags | NAME_URING_NEW);
 		if (v->op == FILE_OP_RENAME && (v->flags & RENAME_EXCHANGE_FLAG))
 			name_report(v->old_dfd, req, flags | NAME_URING_OLD);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (MIT OR GPL-2.0-only) */
 /*
- * mknod of a regular file and the first link of an O_TMPFILE file at the
- * VFS, for the kretprobe and fexit hook sets: the security_path_* call is
- * kept per thread until the vfs_create/vfs_link return says it worked.
+ * mknod of a regular file, symlinks, links and renames at the VFS, for the
+ * kretprobe and fexit hook sets: the security_path_* call is kept per
+ * thread until the vfs_create/vfs_symlink/vfs_link/vfs_rename return says
+ * it worked.
  */
 #ifndef KERNELEVENTS_VFS_H
 #define KERNELEVENTS_VFS_H
@@ -26,7 +27,7 @@ struct vfs_pending {
 	__u64 dentry; /* the new name (u64: no pointers in map values) */
 	__u64 mnt;    /* the struct vfsmount it is on */
 	__u64 inode;  /* link: the inode getting a name */
-	__u32 flags;  /* link: what to report (EVENT_F_*, op above OP_SHIFT) */
+	__u32 flags;  /* what to report (EVENT_F_*, op and type above OP_SHIFT) */
 	__u32 _pad;
 };
 
@@ -43,6 +44,31 @@ struct {
 	__type(key, __u32);
 	__type(value, struct vfs_pending);
 } link_pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct vfs_pending);
+} symlink_pending SEC(".maps");
+
+/* The enum file_type of the inode at d that a link or rename may bring
+ * in (a regular file, a directory, a symbolic link), else -1. */
+static __always_inline int counted_type(struct dentry *d)
+{
+	struct inode *inode = BPF_CORE_READ(d, d_inode);
+	if (!inode)
+		return -1;
+	switch (BPF_CORE_READ(inode, i_mode) & S_IFMT) {
+	case S_IFREG:
+		return FILE_TYPE_REGULAR;
+	case S_IFDIR:
+		return FILE_TYPE_DIR;
+	case S_IFLNK:
+		return FILE_TYPE_SYMLINK;
+	}
+	return -1;
+}
 
 /*
  * mknod(2) of a regular file and the first name of an O_TMPFILE file, at the
@@ -67,11 +93,18 @@ struct {
  *
  * A link of an inode without a name (i_nlink == 0, which vfs_link allows
  * only for an O_TMPFILE file opened without O_EXCL: I_LINKABLE) is that
- * file's creation (FILE_OP_TMPFILE_LINK). A link of a regular file that has a
- * name is a new name (FILE_OP_LINK) when it is made in another directory than
- * the one the caller named the file by (old_dentry's parent): a second name
- * in the same directory brings nothing in from outside it, and is not
- * counted. Links of other file types are not counted.
+ * file's creation (FILE_OP_TMPFILE_LINK). A link of a regular file or a
+ * symbolic link that has a name is a new name (FILE_OP_LINK) when it is
+ * made in another directory than the one the caller named the file by
+ * (old_dentry's parent): a second name in the same directory brings nothing
+ * in from outside it, and is not counted. Links of other file types
+ * (device nodes, fifos, sockets) are not counted; directories cannot be
+ * linked.
+ *
+ * symlink(2) the same way: do_symlinkat calls security_path_symlink(&path,
+ * dentry, from) and then vfs_symlink(idmap, dir, dentry, from); every
+ * symbolic link made is counted (FILE_OP_SYMLINK), natively, 32-bit and
+ * from io_uring (IORING_OP_SYMLINKAT goes through do_symlinkat too).
  */
 static __always_inline void pend(void *map, struct dentry *dentry, struct vfsmount *mnt,
 				 struct inode *inode, __u32 flags)
@@ -91,6 +124,13 @@ static __always_inline int on_path_mknod(const struct path *dir, struct dentry *
 	return 0;
 }
 
+static __always_inline int on_path_symlink(const struct path *dir, struct dentry *dentry)
+{
+	pend(&symlink_pending, dentry, BPF_CORE_READ(dir, mnt), NULL,
+	     FILE_OP_SYMLINK << OP_SHIFT | FILE_TYPE_SYMLINK << TYPE_SHIFT);
+	return 0;
+}
+
 static __always_inline int on_path_link(struct dentry *old, const struct path *new_dir,
 					struct dentry *new)
 {
@@ -101,10 +141,13 @@ static __always_inline int on_path_link(struct dentry *old, const struct path *n
 		pend(&link_pending, new, BPF_CORE_READ(new_dir, mnt), inode, EVENT_F_TMPFILE_LINK);
 		return 0;
 	}
-	if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFREG ||
-	    BPF_CORE_READ(old, d_parent) == BPF_CORE_READ(new_dir, dentry))
+	if (BPF_CORE_READ(old, d_parent) == BPF_CORE_READ(new_dir, dentry))
 		return 0;
-	pend(&link_pending, new, BPF_CORE_READ(new_dir, mnt), inode, FILE_OP_LINK << OP_SHIFT);
+	int type = counted_type(old);
+	if (type != FILE_TYPE_REGULAR && type != FILE_TYPE_SYMLINK)
+		return 0;
+	pend(&link_pending, new, BPF_CORE_READ(new_dir, mnt), inode,
+	     FILE_OP_LINK << OP_SHIFT | (__u32)type << TYPE_SHIFT);
 	return 0;
 }
 
@@ -142,30 +185,38 @@ static __always_inline int on_vfs_done(void *map, struct dentry *dentry, long re
  * (d_move; with RENAME_EXCHANGE d_exchange also moves new_dentry's file to
  * the old name).
  *
- * A rename is counted (FILE_OP_RENAME) when it brings a regular file into
- * another directory: old and new parent directories are different dentries.
- * With RENAME_EXCHANGE each of the two files is new in the other's
- * directory, so each regular one is counted. A rename within one directory
- * (an editor's or sed -i's temporary file renamed over the original, a
- * package manager's) stops at the parents' comparison, before any map
- * update: it costs two reads and makes no series. RENAME_NOREPLACE and
- * RENAME_WHITEOUT are renames like the others (the whiteout left at the old
- * name is a device node, not counted). Directories are not counted (the
- * files they hold keep their names).
+ * A rename is counted (FILE_OP_RENAME) when it brings a regular file, a
+ * directory or a symbolic link into another directory: old and new parent
+ * directories are different dentries. With RENAME_EXCHANGE each of the two
+ * is new in the other's directory, so each is counted. A rename within one
+ * directory (an editor's or sed -i's temporary file renamed over the
+ * original, a package manager's) stops after the parents' comparison and
+ * the file's type, before any map update: four reads, no series. A
+ * directory renamed within one directory is kept only with a prefix filter,
+ * and reported only when it lands on a watched directory or an ancestor of
+ * one (mv ~/staged ~/.ssh: REPORT_WITHIN). RENAME_NOREPLACE
+ * and RENAME_WHITEOUT are renames like the others (the whiteout left at the
+ * old name is a device node, not counted). A directory is one sample with
+ * FILE_TYPE_DIR: the files it holds arrive with it and are not enumerated
+ * (the prefix filter passes it inside a watched directory, as one, or as an
+ * ancestor of one: report()).
  *
  * overlayfs renames again on its upper layer, nested: fexit compares
  * rd->old_dentry with the kept one; kretprobe, which has no arguments at
- * return, waits until the kept dentry has moved under the new directory,
- * which the outer call does last.
+ * return, waits until the kept dentry has moved under the new directory
+ * (within one directory: has taken the new name), which the outer call
+ * does last.
  */
 struct rename_pending {
 	__u64 old_dentry; /* the file's dentry: at the new name after the rename */
 	__u64 new_dentry; /* RENAME_EXCHANGE: the other file's, at the old name after */
 	__u64 new_dir;	  /* the new name's directory (dentry) */
 	__u64 mnt;
-	__u8 report_old; /* the file at old_dentry is a regular file */
-	__u8 report_new; /* RENAME_EXCHANGE and the other file is a regular file */
-	__u8 _pad[6];
+	__u64 new_name;	 /* within one directory: the new name's d_name.hash_len */
+	__u8 report_old; /* the file at old_dentry is counted: its file_type + 1 */
+	__u8 report_new; /* RENAME_EXCHANGE and the other is counted: its type + 1 */
+	__u8 within;	 /* old and new directory are one: REPORT_WITHIN */
+	__u8 _pad[5];
 };
 
 struct {
@@ -178,29 +229,36 @@ struct {
 /* include/uapi/linux/fs.h */
 #define RENAME_EXCHANGE (1 << 1)
 
-static __always_inline bool is_reg(struct dentry *d)
-{
-	struct inode *inode = BPF_CORE_READ(d, d_inode);
-	return inode && (BPF_CORE_READ(inode, i_mode) & S_IFMT) == S_IFREG;
-}
-
 static __always_inline int on_path_rename(const struct path *old_dir, struct dentry *old,
 					  const struct path *new_dir, struct dentry *new,
 					  unsigned int flags)
 {
 	struct dentry *nd = BPF_CORE_READ(new_dir, dentry);
-	if (BPF_CORE_READ(old_dir, dentry) == nd)
-		return 0; /* within one directory */
+	bool within = BPF_CORE_READ(old_dir, dentry) == nd;
+	/* Within one directory: only a directory, onto a watched directory or
+	 * an ancestor of one (report()), and only with a prefix filter. */
+	if (within && !filter_prefixes)
+		return 0;
+	int to = counted_type(old);
+	int tn = (flags & RENAME_EXCHANGE) ? counted_type(new) : -1;
+	if (within) {
+		if (to != FILE_TYPE_DIR)
+			to = -1;
+		if (tn != FILE_TYPE_DIR)
+			tn = -1;
+	}
+	if (to < 0 && tn < 0)
+		return 0;
 	struct rename_pending v = {
 		.old_dentry = (__u64)old,
 		.new_dentry = (__u64) new,
 		.new_dir = (__u64)nd,
 		.mnt = (__u64)BPF_CORE_READ(new_dir, mnt),
-		.report_old = is_reg(old),
-		.report_new = (flags & RENAME_EXCHANGE) && is_reg(new),
+		.report_old = to + 1,
+		.report_new = tn + 1,
+		.within = within,
+		.new_name = within ? BPF_CORE_READ(new, d_name.hash_len) : 0,
 	};
-	if (!v.report_old && !v.report_new)
-		return 0;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	if (bpf_map_update_elem(&rename_pending, &tid, &v, BPF_ANY))
 		count(COUNTER_INFLIGHT_FULL);
@@ -220,18 +278,20 @@ static __always_inline int on_rename_done(struct dentry *old, long ret, __u8 hoo
 			return 0; /* nested (overlayfs upper layer) */
 	} else if (ret == 0) {
 		struct dentry *d = (void *)v.old_dentry;
-		if ((__u64)BPF_CORE_READ(d, d_parent) != v.new_dir)
+		if (v.within ? BPF_CORE_READ(d, d_name.hash_len) != v.new_name
+			     : (__u64)BPF_CORE_READ(d, d_parent) != v.new_dir)
 			return 0; /* nested: the outer call has not moved it yet */
 	}
 	bpf_map_delete_elem(&rename_pending, &tid);
 	if (ret != 0)
 		return 0;
+	__u32 f = FILE_OP_RENAME << OP_SHIFT | (v.within ? REPORT_WITHIN : 0);
 	if (v.report_old)
 		report_dentry((void *)v.old_dentry, (void *)v.mnt, hook,
-			      FILE_OP_RENAME << OP_SHIFT);
+			      f | (__u32)(v.report_old - 1) << TYPE_SHIFT);
 	if (v.report_new)
 		report_dentry((void *)v.new_dentry, (void *)v.mnt, hook,
-			      FILE_OP_RENAME << OP_SHIFT);
+			      f | (__u32)(v.report_new - 1) << TYPE_SHIFT);
 	return 0;
 }
 

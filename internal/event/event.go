@@ -55,7 +55,9 @@ const (
 	offExecNs   = int(unsafe.Offsetof(typesEvent{}.ExecNs))
 	offExecSt   = int(unsafe.Offsetof(typesEvent{}.ExecState))
 	offOp       = int(unsafe.Offsetof(typesEvent{}.Op))
-	opMax       = OpCopyUp
+	opMax       = OpSymlink
+	offType     = int(unsafe.Offsetof(typesEvent{}.Type))
+	typeMax     = TypeUnknown
 )
 
 // ExecState says whether the sample's executable (ExeDev, ExeIno: the
@@ -176,7 +178,48 @@ const (
 	OpRename = Op(typesFileOpFILE_OP_RENAME)
 	// OpCopyUp: overlayfs copied a lower file up into the upper directory.
 	OpCopyUp = Op(typesFileOpFILE_OP_COPY_UP)
+	// OpSymlink: symlink or symlinkat (or io_uring's) made a symbolic link.
+	OpSymlink = Op(typesFileOpFILE_OP_SYMLINK)
 )
+
+// Type says what the sample's name names: enum file_type in bpf/event.h.
+type Type uint8
+
+// Types.
+const (
+	// TypeFile: a regular file (every open, mknod and O_TMPFILE link).
+	TypeFile = Type(typesFileTypeFILE_TYPE_REGULAR)
+	// TypeDirectory: a directory renamed in; the files it holds came with
+	// it and are not counted one by one.
+	TypeDirectory = Type(typesFileTypeFILE_TYPE_DIR)
+	// TypeSymlink: a symbolic link, made or renamed or linked in.
+	TypeSymlink = Type(typesFileTypeFILE_TYPE_SYMLINK)
+	// TypeUnknown: a rename's or link's new name seen by the tracepoint
+	// hook, which does not reach its inode (any type, directories too).
+	TypeUnknown = Type(typesFileTypeFILE_TYPE_UNKNOWN)
+)
+
+// String returns the name of the kernelevents.file.type attribute.
+func (t Type) String() string {
+	switch t {
+	case TypeFile:
+		return "file"
+	case TypeDirectory:
+		return "directory"
+	case TypeSymlink:
+		return "symlink"
+	case TypeUnknown:
+		return "unknown"
+	}
+	return fmt.Sprintf("type(%d)", uint8(t))
+}
+
+// MayBeDirectory says whether the name may be a directory, whose node path
+// a prefix filter matches when it is inside, at or above a watched
+// directory (it brings what it holds).
+func (t Type) MayBeDirectory() bool {
+	return t == TypeDirectory || t == TypeUnknown
+}
 
 // String returns the name of the kernelevents.file.operation attribute.
 func (o Op) String() string {
@@ -193,6 +236,8 @@ func (o Op) String() string {
 		return "rename"
 	case OpCopyUp:
 		return "copy_up"
+	case OpSymlink:
+		return "symlink"
 	}
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
@@ -226,6 +271,7 @@ var (
 	errWhere     = fmt.Errorf("%w: unknown where bits", ErrMalformed)
 	errMntOff    = fmt.Errorf("%w: mount path offset", ErrMalformed)
 	errOp        = fmt.Errorf("%w: unknown operation", ErrMalformed)
+	errType      = fmt.Errorf("%w: unknown file type", ErrMalformed)
 	errExecState = fmt.Errorf("%w: unknown exec state", ErrMalformed)
 )
 
@@ -265,6 +311,9 @@ type Event struct {
 	// Op is how the name came to be: an open, mknod, or a link or rename
 	// that brought the file in from another directory.
 	Op Op
+	// Type is what the name names: a regular file, a directory, a symbolic
+	// link, or unknown (a rename or link the tracepoint hook saw).
+	Type Type
 	// Comm is the task's name, without the NUL padding.
 	Comm []byte
 	// Path is the created file's path on the node: Decode sets it to
@@ -323,6 +372,10 @@ func Decode(b []byte, e *Event) error {
 	if op > opMax {
 		return fmt.Errorf("%w: %d", errOp, op)
 	}
+	typ := Type(b[offType])
+	if typ > typeMax {
+		return fmt.Errorf("%w: %d", errType, typ)
+	}
 	e.TimeNs = le.Uint64(b[offTsNs:])
 	e.CgroupID = le.Uint64(b[offCgroupID:])
 	e.TGID = le.Uint32(b[offTgid:])
@@ -350,6 +403,7 @@ func Decode(b []byte, e *Event) error {
 	e.Hook = hook
 	e.Flags = flags
 	e.Op = op
+	e.Type = typ
 	e.Comm = CString(b[offComm : offComm+CommLen])
 	e.Path = path
 	e.FSPath = path
@@ -367,11 +421,11 @@ func Decode(b []byte, e *Event) error {
 }
 
 // NameAsWritten reports whether the path's last part may be the caller's
-// name as written ("./x", "a/../b"): mknod, link and rename seen by the
-// tracepoint hook, whose new dentry is out of its reach. Such paths are
+// name as written ("./x", "a/../b"): mknod, symlink, link and rename seen by
+// the tracepoint hook, whose new dentry is out of its reach. Such paths are
 // cleaned (path.Clean) before they are labelled.
 func (e *Event) NameAsWritten() bool {
-	return e.Flags&FlagMknod != 0 || e.Op == OpLink || e.Op == OpRename
+	return e.Flags&FlagMknod != 0 || e.Op == OpLink || e.Op == OpRename || e.Op == OpSymlink
 }
 
 // CString cuts b at its first NUL.
@@ -418,6 +472,7 @@ func Encode(e *Event) []byte {
 	b[offHook] = byte(e.Hook)
 	b[offFlags] = byte(e.Flags)
 	b[offOp] = byte(e.Op)
+	b[offType] = byte(e.Type)
 	copy(b[offComm:offComm+CommLen-1], e.Comm)
 	return b
 }

@@ -25,6 +25,13 @@ func TestDecodeRoundTrip(t *testing.T) {
 	var got Event
 	require.NoError(t, Decode(Encode(want), &got))
 	assert.Equal(t, *want, got)
+	// a directory renamed in, a symbolic link made
+	want.Flags, want.Op, want.Type = 0, OpRename, TypeDirectory
+	require.NoError(t, Decode(Encode(want), &got))
+	assert.Equal(t, *want, got)
+	want.Op, want.Type = OpSymlink, TypeSymlink
+	require.NoError(t, Decode(Encode(want), &got))
+	assert.Equal(t, *want, got)
 }
 
 func TestDecodeFullComm(t *testing.T) {
@@ -60,6 +67,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"where node unknown is Go's own", mod(func(b []byte) { b[offWhere] = byte(WhereNodeUnknown) }), errWhere},
 		{"mount path past the path", mod(func(b []byte) { b[offMntOff] = 11 }), errMntOff},
 		{"operation unknown", mod(func(b []byte) { b[offOp] = byte(opMax) + 1 }), errOp},
+		{"file type unknown", mod(func(b []byte) { b[offType] = byte(typeMax) + 1 }), errType},
 		{"exec state unknown", mod(func(b []byte) { b[offExecSt] = byte(ExecReplaced) + 1 }), errExecState},
 	}
 	for _, tt := range tests {

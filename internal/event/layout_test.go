@@ -35,7 +35,7 @@ func enumValues(t *testing.T, types *btf.Spec, name string) map[string]uint64 {
 }
 
 // TestLayoutMatchesBPF holds the sample's layout documented in bpf/event.h
-// (offsets and sizes, 360 bytes) against struct event as clang laid it out
+// (offsets and sizes, 368 bytes) against struct event as clang laid it out
 // (BTF) and against the offsets Decode and Encode use, and every enum of
 // event.h against the Go constants: a field moved or resized, a value
 // changed, or a hook, flag or counter added in C without a Go name fails.
@@ -72,9 +72,12 @@ func TestLayoutMatchesBPF(t *testing.T) {
 			// appended for the exec record (issue 24)
 			"exec_state": {348, 4, offExecSt},
 			"exec_ns":    {352, 8, offExecNs},
+			// appended for directories and symbolic links (issue 24)
+			"type": {360, 1, offType},
+			"_pad": {361, 7, offType + 1},
 		}
-		assert.EqualValues(t, 360, st.Size, "sizeof(struct event)")
-		assert.Equal(t, 360, Size, "event.Size")
+		assert.EqualValues(t, 368, st.Size, "sizeof(struct event)")
+		assert.Equal(t, 368, Size, "event.Size")
 		assert.Equal(t, Size, binary.Size(typesEvent{}), "the generated struct's encoded size")
 		assert.EqualValues(t, Size, unsafe.Sizeof(typesEvent{}), "the generated struct's size in memory")
 		assert.Equal(t, 16, CommLen)
@@ -190,6 +193,7 @@ func TestLayoutMatchesBPF(t *testing.T) {
 			"FILE_OP_LINK":         OpLink,
 			"FILE_OP_RENAME":       OpRename,
 			"FILE_OP_COPY_UP":      OpCopyUp,
+			"FILE_OP_SYMLINK":      OpSymlink,
 		}
 		got := enumValues(t, types, "file_op")
 		assert.Len(t, got, len(named), "operations in C: %v", got)
@@ -200,6 +204,25 @@ func TestLayoutMatchesBPF(t *testing.T) {
 			}
 			assert.NotContains(t, Op(v).String(), "op(", "%s has no String name", name)
 			assert.LessOrEqual(t, Op(v), Op(opMax), "%s = %d above what Decode accepts", name, v)
+		}
+	})
+
+	t.Run("enum file_type", func(t *testing.T) {
+		named := map[string]Type{
+			"FILE_TYPE_REGULAR": TypeFile,
+			"FILE_TYPE_DIR":     TypeDirectory,
+			"FILE_TYPE_SYMLINK": TypeSymlink,
+			"FILE_TYPE_UNKNOWN": TypeUnknown,
+		}
+		got := enumValues(t, types, "file_type")
+		assert.Len(t, got, len(named), "file types in C: %v", got)
+		for name, v := range got {
+			ty, ok := named[name]
+			if assert.True(t, ok, "C file type %s (%d) has no Go name", name, v) {
+				assert.EqualValues(t, v, ty, name)
+			}
+			assert.NotContains(t, Type(v).String(), "type(", "%s has no String name", name)
+			assert.LessOrEqual(t, Type(v), Type(typeMax), "%s = %d above what Decode accepts", name, v)
 		}
 	})
 

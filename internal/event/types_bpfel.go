@@ -51,6 +51,8 @@ type typesEvent struct {
 	Op         uint8
 	ExecState  uint32
 	ExecNs     uint64
+	Type       uint8
+	Pad        [7]uint8
 }
 
 type typesEventFlag uint32
@@ -81,6 +83,16 @@ const (
 	typesFileOpFILE_OP_LINK         typesFileOp = 3
 	typesFileOpFILE_OP_RENAME       typesFileOp = 4
 	typesFileOpFILE_OP_COPY_UP      typesFileOp = 5
+	typesFileOpFILE_OP_SYMLINK      typesFileOp = 6
+)
+
+type typesFileType uint32
+
+const (
+	typesFileTypeFILE_TYPE_REGULAR typesFileType = 0
+	typesFileTypeFILE_TYPE_DIR     typesFileType = 1
+	typesFileTypeFILE_TYPE_SYMLINK typesFileType = 2
+	typesFileTypeFILE_TYPE_UNKNOWN typesFileType = 3
 )
 
 type typesHookId uint32
@@ -111,6 +123,7 @@ const (
 	typesVarUnusedEventFlag  = "unused_event_flag"
 	typesVarUnusedExecState  = "unused_exec_state"
 	typesVarUnusedFileOp     = "unused_file_op"
+	typesVarUnusedFileType   = "unused_file_type"
 	typesVarUnusedHookId     = "unused_hook_id"
 	typesVarUnusedWhereFlag  = "unused_where_flag"
 )
@@ -174,6 +187,7 @@ type typesVariableSpecs struct {
 	UnusedEventFlag  *ebpf.VariableSpec `ebpf:"unused_event_flag"`
 	UnusedExecState  *ebpf.VariableSpec `ebpf:"unused_exec_state"`
 	UnusedFileOp     *ebpf.VariableSpec `ebpf:"unused_file_op"`
+	UnusedFileType   *ebpf.VariableSpec `ebpf:"unused_file_type"`
 	UnusedHookId     *ebpf.VariableSpec `ebpf:"unused_hook_id"`
 	UnusedWhereFlag  *ebpf.VariableSpec `ebpf:"unused_where_flag"`
 }
@@ -213,6 +227,7 @@ type typesVariables struct {
 	UnusedEventFlag  *ebpf.Variable `ebpf:"unused_event_flag"`
 	UnusedExecState  *ebpf.Variable `ebpf:"unused_exec_state"`
 	UnusedFileOp     *ebpf.Variable `ebpf:"unused_file_op"`
+	UnusedFileType   *ebpf.Variable `ebpf:"unused_file_type"`
 	UnusedHookId     *ebpf.Variable `ebpf:"unused_hook_id"`
 	UnusedWhereFlag  *ebpf.Variable `ebpf:"unused_where_flag"`
 }

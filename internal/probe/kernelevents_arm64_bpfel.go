@@ -59,9 +59,11 @@ type kerneleventsRenamePending struct {
 	NewDentry uint64
 	NewDir    uint64
 	Mnt       uint64
+	NewName   uint64
 	ReportOld uint8
 	ReportNew uint8
-	Pad       [6]uint8
+	Within    uint8
+	Pad       [5]uint8
 }
 
 type kerneleventsScratch struct {
@@ -102,6 +104,8 @@ type kerneleventsUringName struct {
 	NewDfd   int32
 	Flags    uint32
 	Op       uint32
+	Within   uint32
+	Pad      uint32
 	OldName  [256]int8
 	NewName  [256]int8
 }
@@ -127,67 +131,73 @@ type kerneleventsVfsPending struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	kerneleventsMapCgroupExclude             = "cgroup_exclude"
-	kerneleventsMapCommExclude               = "comm_exclude"
-	kerneleventsMapCopyupPending             = "copyup_pending"
-	kerneleventsMapCounters                  = "counters"
-	kerneleventsMapEvents                    = "events"
-	kerneleventsMapExecBuf                   = "exec_buf"
-	kerneleventsMapExecHistory               = "exec_history"
-	kerneleventsMapExecLatest                = "exec_latest"
-	kerneleventsMapLinkPending               = "link_pending"
-	kerneleventsMapLostCgroups               = "lost_cgroups"
-	kerneleventsMapMknodPending              = "mknod_pending"
-	kerneleventsMapNodeDevs                  = "node_devs"
-	kerneleventsMapPathPrefixes              = "path_prefixes"
-	kerneleventsMapRenamePending             = "rename_pending"
-	kerneleventsMapScratchMap                = "scratch_map"
-	kerneleventsMapTmpfiles                  = "tmpfiles"
-	kerneleventsMapUidFilter                 = "uid_filter"
-	kerneleventsMapUringNames                = "uring_names"
-	kerneleventsMapUringOpens                = "uring_opens"
-	kerneleventsProgFentryOvlCopyUpOne       = "fentry_ovl_copy_up_one"
-	kerneleventsProgFentrySecurityPathLink   = "fentry_security_path_link"
-	kerneleventsProgFentrySecurityPathMknod  = "fentry_security_path_mknod"
-	kerneleventsProgFentrySecurityPathRename = "fentry_security_path_rename"
-	kerneleventsProgFexitDoFilpOpen          = "fexit_do_filp_open"
-	kerneleventsProgFexitOvlCopyUpOne        = "fexit_ovl_copy_up_one"
-	kerneleventsProgFexitVfsCreate           = "fexit_vfs_create"
-	kerneleventsProgFexitVfsLink             = "fexit_vfs_link"
-	kerneleventsProgFexitVfsRename           = "fexit_vfs_rename"
-	kerneleventsProgKprobeOvlCopyUpOne       = "kprobe_ovl_copy_up_one"
-	kerneleventsProgKprobeSecurityPathLink   = "kprobe_security_path_link"
-	kerneleventsProgKprobeSecurityPathMknod  = "kprobe_security_path_mknod"
-	kerneleventsProgKprobeSecurityPathRename = "kprobe_security_path_rename"
-	kerneleventsProgKretprobeDoFilpOpen      = "kretprobe_do_filp_open"
-	kerneleventsProgKretprobeOvlCopyUpOne    = "kretprobe_ovl_copy_up_one"
-	kerneleventsProgKretprobeVfsCreate       = "kretprobe_vfs_create"
-	kerneleventsProgKretprobeVfsLink         = "kretprobe_vfs_link"
-	kerneleventsProgKretprobeVfsRename       = "kretprobe_vfs_rename"
-	kerneleventsProgRawTpSchedProcessExec    = "raw_tp_sched_process_exec"
-	kerneleventsProgRawTpSchedProcessExit    = "raw_tp_sched_process_exit"
-	kerneleventsProgRawTpSchedProcessFork    = "raw_tp_sched_process_fork"
-	kerneleventsProgRawTpSysExit             = "raw_tp_sys_exit"
-	kerneleventsProgTpIoUringComplete        = "tp_io_uring_complete"
-	kerneleventsProgTpIoUringCqeOverflow     = "tp_io_uring_cqe_overflow"
-	kerneleventsProgTpIoUringSubmitReq       = "tp_io_uring_submit_req"
-	kerneleventsProgTpIoUringSubmitSqe       = "tp_io_uring_submit_sqe"
-	kerneleventsProgTpSchedProcessExec       = "tp_sched_process_exec"
-	kerneleventsProgTpSchedProcessExit       = "tp_sched_process_exit"
-	kerneleventsProgTpSchedProcessFork       = "tp_sched_process_fork"
-	kerneleventsProgTpSysExit                = "tp_sys_exit"
-	kerneleventsVarFilterCgroups             = "filter_cgroups"
-	kerneleventsVarFilterComms               = "filter_comms"
-	kerneleventsVarFilterPrefixes            = "filter_prefixes"
-	kerneleventsVarFilterUids                = "filter_uids"
-	kerneleventsVarSelfPidnsDev              = "self_pidns_dev"
-	kerneleventsVarSelfPidnsIno              = "self_pidns_ino"
-	kerneleventsVarSelfTgid                  = "self_tgid"
-	kerneleventsVarUnknownZero               = "unknown_zero"
-	kerneleventsVarUnusedEvent               = "unused_event"
-	kerneleventsVarUringNameN                = "uring_name_n"
-	kerneleventsVarUringOpenN                = "uring_open_n"
-	kerneleventsVarWakeupBytes               = "wakeup_bytes"
+	kerneleventsMapCgroupExclude              = "cgroup_exclude"
+	kerneleventsMapCommExclude                = "comm_exclude"
+	kerneleventsMapCopyupPending              = "copyup_pending"
+	kerneleventsMapCounters                   = "counters"
+	kerneleventsMapEvents                     = "events"
+	kerneleventsMapExecBuf                    = "exec_buf"
+	kerneleventsMapExecHistory                = "exec_history"
+	kerneleventsMapExecLatest                 = "exec_latest"
+	kerneleventsMapLinkPending                = "link_pending"
+	kerneleventsMapLostCgroups                = "lost_cgroups"
+	kerneleventsMapMknodPending               = "mknod_pending"
+	kerneleventsMapNodeDevs                   = "node_devs"
+	kerneleventsMapPathPrefixes               = "path_prefixes"
+	kerneleventsMapRenamePending              = "rename_pending"
+	kerneleventsMapScratchMap                 = "scratch_map"
+	kerneleventsMapSymlinkPending             = "symlink_pending"
+	kerneleventsMapTmpfiles                   = "tmpfiles"
+	kerneleventsMapUidFilter                  = "uid_filter"
+	kerneleventsMapUringNames                 = "uring_names"
+	kerneleventsMapUringOpens                 = "uring_opens"
+	kerneleventsMapWatchedNames               = "watched_names"
+	kerneleventsProgFentryOvlCopyUpOne        = "fentry_ovl_copy_up_one"
+	kerneleventsProgFentrySecurityPathLink    = "fentry_security_path_link"
+	kerneleventsProgFentrySecurityPathMknod   = "fentry_security_path_mknod"
+	kerneleventsProgFentrySecurityPathRename  = "fentry_security_path_rename"
+	kerneleventsProgFentrySecurityPathSymlink = "fentry_security_path_symlink"
+	kerneleventsProgFexitDoFilpOpen           = "fexit_do_filp_open"
+	kerneleventsProgFexitOvlCopyUpOne         = "fexit_ovl_copy_up_one"
+	kerneleventsProgFexitVfsCreate            = "fexit_vfs_create"
+	kerneleventsProgFexitVfsLink              = "fexit_vfs_link"
+	kerneleventsProgFexitVfsRename            = "fexit_vfs_rename"
+	kerneleventsProgFexitVfsSymlink           = "fexit_vfs_symlink"
+	kerneleventsProgKprobeOvlCopyUpOne        = "kprobe_ovl_copy_up_one"
+	kerneleventsProgKprobeSecurityPathLink    = "kprobe_security_path_link"
+	kerneleventsProgKprobeSecurityPathMknod   = "kprobe_security_path_mknod"
+	kerneleventsProgKprobeSecurityPathRename  = "kprobe_security_path_rename"
+	kerneleventsProgKprobeSecurityPathSymlink = "kprobe_security_path_symlink"
+	kerneleventsProgKretprobeDoFilpOpen       = "kretprobe_do_filp_open"
+	kerneleventsProgKretprobeOvlCopyUpOne     = "kretprobe_ovl_copy_up_one"
+	kerneleventsProgKretprobeVfsCreate        = "kretprobe_vfs_create"
+	kerneleventsProgKretprobeVfsLink          = "kretprobe_vfs_link"
+	kerneleventsProgKretprobeVfsRename        = "kretprobe_vfs_rename"
+	kerneleventsProgKretprobeVfsSymlink       = "kretprobe_vfs_symlink"
+	kerneleventsProgRawTpSchedProcessExec     = "raw_tp_sched_process_exec"
+	kerneleventsProgRawTpSchedProcessExit     = "raw_tp_sched_process_exit"
+	kerneleventsProgRawTpSchedProcessFork     = "raw_tp_sched_process_fork"
+	kerneleventsProgRawTpSysExit              = "raw_tp_sys_exit"
+	kerneleventsProgTpIoUringComplete         = "tp_io_uring_complete"
+	kerneleventsProgTpIoUringCqeOverflow      = "tp_io_uring_cqe_overflow"
+	kerneleventsProgTpIoUringSubmitReq        = "tp_io_uring_submit_req"
+	kerneleventsProgTpIoUringSubmitSqe        = "tp_io_uring_submit_sqe"
+	kerneleventsProgTpSchedProcessExec        = "tp_sched_process_exec"
+	kerneleventsProgTpSchedProcessExit        = "tp_sched_process_exit"
+	kerneleventsProgTpSchedProcessFork        = "tp_sched_process_fork"
+	kerneleventsProgTpSysExit                 = "tp_sys_exit"
+	kerneleventsVarFilterCgroups              = "filter_cgroups"
+	kerneleventsVarFilterComms                = "filter_comms"
+	kerneleventsVarFilterPrefixes             = "filter_prefixes"
+	kerneleventsVarFilterUids                 = "filter_uids"
+	kerneleventsVarSelfPidnsDev               = "self_pidns_dev"
+	kerneleventsVarSelfPidnsIno               = "self_pidns_ino"
+	kerneleventsVarSelfTgid                   = "self_tgid"
+	kerneleventsVarUnknownZero                = "unknown_zero"
+	kerneleventsVarUnusedEvent                = "unused_event"
+	kerneleventsVarUringNameN                 = "uring_name_n"
+	kerneleventsVarUringOpenN                 = "uring_open_n"
+	kerneleventsVarWakeupBytes                = "wakeup_bytes"
 )
 
 // loadKernelevents returns the embedded CollectionSpec for kernelevents.
@@ -232,61 +242,67 @@ type kerneleventsSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kerneleventsProgramSpecs struct {
-	FentryOvlCopyUpOne       *ebpf.ProgramSpec `ebpf:"fentry_ovl_copy_up_one"`
-	FentrySecurityPathLink   *ebpf.ProgramSpec `ebpf:"fentry_security_path_link"`
-	FentrySecurityPathMknod  *ebpf.ProgramSpec `ebpf:"fentry_security_path_mknod"`
-	FentrySecurityPathRename *ebpf.ProgramSpec `ebpf:"fentry_security_path_rename"`
-	FexitDoFilpOpen          *ebpf.ProgramSpec `ebpf:"fexit_do_filp_open"`
-	FexitOvlCopyUpOne        *ebpf.ProgramSpec `ebpf:"fexit_ovl_copy_up_one"`
-	FexitVfsCreate           *ebpf.ProgramSpec `ebpf:"fexit_vfs_create"`
-	FexitVfsLink             *ebpf.ProgramSpec `ebpf:"fexit_vfs_link"`
-	FexitVfsRename           *ebpf.ProgramSpec `ebpf:"fexit_vfs_rename"`
-	KprobeOvlCopyUpOne       *ebpf.ProgramSpec `ebpf:"kprobe_ovl_copy_up_one"`
-	KprobeSecurityPathLink   *ebpf.ProgramSpec `ebpf:"kprobe_security_path_link"`
-	KprobeSecurityPathMknod  *ebpf.ProgramSpec `ebpf:"kprobe_security_path_mknod"`
-	KprobeSecurityPathRename *ebpf.ProgramSpec `ebpf:"kprobe_security_path_rename"`
-	KretprobeDoFilpOpen      *ebpf.ProgramSpec `ebpf:"kretprobe_do_filp_open"`
-	KretprobeOvlCopyUpOne    *ebpf.ProgramSpec `ebpf:"kretprobe_ovl_copy_up_one"`
-	KretprobeVfsCreate       *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_create"`
-	KretprobeVfsLink         *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_link"`
-	KretprobeVfsRename       *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_rename"`
-	RawTpSchedProcessExec    *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_exec"`
-	RawTpSchedProcessExit    *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_exit"`
-	RawTpSchedProcessFork    *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_fork"`
-	RawTpSysExit             *ebpf.ProgramSpec `ebpf:"raw_tp_sys_exit"`
-	TpIoUringComplete        *ebpf.ProgramSpec `ebpf:"tp_io_uring_complete"`
-	TpIoUringCqeOverflow     *ebpf.ProgramSpec `ebpf:"tp_io_uring_cqe_overflow"`
-	TpIoUringSubmitReq       *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_req"`
-	TpIoUringSubmitSqe       *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_sqe"`
-	TpSchedProcessExec       *ebpf.ProgramSpec `ebpf:"tp_sched_process_exec"`
-	TpSchedProcessExit       *ebpf.ProgramSpec `ebpf:"tp_sched_process_exit"`
-	TpSchedProcessFork       *ebpf.ProgramSpec `ebpf:"tp_sched_process_fork"`
-	TpSysExit                *ebpf.ProgramSpec `ebpf:"tp_sys_exit"`
+	FentryOvlCopyUpOne        *ebpf.ProgramSpec `ebpf:"fentry_ovl_copy_up_one"`
+	FentrySecurityPathLink    *ebpf.ProgramSpec `ebpf:"fentry_security_path_link"`
+	FentrySecurityPathMknod   *ebpf.ProgramSpec `ebpf:"fentry_security_path_mknod"`
+	FentrySecurityPathRename  *ebpf.ProgramSpec `ebpf:"fentry_security_path_rename"`
+	FentrySecurityPathSymlink *ebpf.ProgramSpec `ebpf:"fentry_security_path_symlink"`
+	FexitDoFilpOpen           *ebpf.ProgramSpec `ebpf:"fexit_do_filp_open"`
+	FexitOvlCopyUpOne         *ebpf.ProgramSpec `ebpf:"fexit_ovl_copy_up_one"`
+	FexitVfsCreate            *ebpf.ProgramSpec `ebpf:"fexit_vfs_create"`
+	FexitVfsLink              *ebpf.ProgramSpec `ebpf:"fexit_vfs_link"`
+	FexitVfsRename            *ebpf.ProgramSpec `ebpf:"fexit_vfs_rename"`
+	FexitVfsSymlink           *ebpf.ProgramSpec `ebpf:"fexit_vfs_symlink"`
+	KprobeOvlCopyUpOne        *ebpf.ProgramSpec `ebpf:"kprobe_ovl_copy_up_one"`
+	KprobeSecurityPathLink    *ebpf.ProgramSpec `ebpf:"kprobe_security_path_link"`
+	KprobeSecurityPathMknod   *ebpf.ProgramSpec `ebpf:"kprobe_security_path_mknod"`
+	KprobeSecurityPathRename  *ebpf.ProgramSpec `ebpf:"kprobe_security_path_rename"`
+	KprobeSecurityPathSymlink *ebpf.ProgramSpec `ebpf:"kprobe_security_path_symlink"`
+	KretprobeDoFilpOpen       *ebpf.ProgramSpec `ebpf:"kretprobe_do_filp_open"`
+	KretprobeOvlCopyUpOne     *ebpf.ProgramSpec `ebpf:"kretprobe_ovl_copy_up_one"`
+	KretprobeVfsCreate        *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_create"`
+	KretprobeVfsLink          *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_link"`
+	KretprobeVfsRename        *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_rename"`
+	KretprobeVfsSymlink       *ebpf.ProgramSpec `ebpf:"kretprobe_vfs_symlink"`
+	RawTpSchedProcessExec     *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_exec"`
+	RawTpSchedProcessExit     *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_exit"`
+	RawTpSchedProcessFork     *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_fork"`
+	RawTpSysExit              *ebpf.ProgramSpec `ebpf:"raw_tp_sys_exit"`
+	TpIoUringComplete         *ebpf.ProgramSpec `ebpf:"tp_io_uring_complete"`
+	TpIoUringCqeOverflow      *ebpf.ProgramSpec `ebpf:"tp_io_uring_cqe_overflow"`
+	TpIoUringSubmitReq        *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_req"`
+	TpIoUringSubmitSqe        *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_sqe"`
+	TpSchedProcessExec        *ebpf.ProgramSpec `ebpf:"tp_sched_process_exec"`
+	TpSchedProcessExit        *ebpf.ProgramSpec `ebpf:"tp_sched_process_exit"`
+	TpSchedProcessFork        *ebpf.ProgramSpec `ebpf:"tp_sched_process_fork"`
+	TpSysExit                 *ebpf.ProgramSpec `ebpf:"tp_sys_exit"`
 }
 
 // kerneleventsMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kerneleventsMapSpecs struct {
-	CgroupExclude *ebpf.MapSpec `ebpf:"cgroup_exclude"`
-	CommExclude   *ebpf.MapSpec `ebpf:"comm_exclude"`
-	CopyupPending *ebpf.MapSpec `ebpf:"copyup_pending"`
-	Counters      *ebpf.MapSpec `ebpf:"counters"`
-	Events        *ebpf.MapSpec `ebpf:"events"`
-	ExecBuf       *ebpf.MapSpec `ebpf:"exec_buf"`
-	ExecHistory   *ebpf.MapSpec `ebpf:"exec_history"`
-	ExecLatest    *ebpf.MapSpec `ebpf:"exec_latest"`
-	LinkPending   *ebpf.MapSpec `ebpf:"link_pending"`
-	LostCgroups   *ebpf.MapSpec `ebpf:"lost_cgroups"`
-	MknodPending  *ebpf.MapSpec `ebpf:"mknod_pending"`
-	NodeDevs      *ebpf.MapSpec `ebpf:"node_devs"`
-	PathPrefixes  *ebpf.MapSpec `ebpf:"path_prefixes"`
-	RenamePending *ebpf.MapSpec `ebpf:"rename_pending"`
-	ScratchMap    *ebpf.MapSpec `ebpf:"scratch_map"`
-	Tmpfiles      *ebpf.MapSpec `ebpf:"tmpfiles"`
-	UidFilter     *ebpf.MapSpec `ebpf:"uid_filter"`
-	UringNames    *ebpf.MapSpec `ebpf:"uring_names"`
-	UringOpens    *ebpf.MapSpec `ebpf:"uring_opens"`
+	CgroupExclude  *ebpf.MapSpec `ebpf:"cgroup_exclude"`
+	CommExclude    *ebpf.MapSpec `ebpf:"comm_exclude"`
+	CopyupPending  *ebpf.MapSpec `ebpf:"copyup_pending"`
+	Counters       *ebpf.MapSpec `ebpf:"counters"`
+	Events         *ebpf.MapSpec `ebpf:"events"`
+	ExecBuf        *ebpf.MapSpec `ebpf:"exec_buf"`
+	ExecHistory    *ebpf.MapSpec `ebpf:"exec_history"`
+	ExecLatest     *ebpf.MapSpec `ebpf:"exec_latest"`
+	LinkPending    *ebpf.MapSpec `ebpf:"link_pending"`
+	LostCgroups    *ebpf.MapSpec `ebpf:"lost_cgroups"`
+	MknodPending   *ebpf.MapSpec `ebpf:"mknod_pending"`
+	NodeDevs       *ebpf.MapSpec `ebpf:"node_devs"`
+	PathPrefixes   *ebpf.MapSpec `ebpf:"path_prefixes"`
+	RenamePending  *ebpf.MapSpec `ebpf:"rename_pending"`
+	ScratchMap     *ebpf.MapSpec `ebpf:"scratch_map"`
+	SymlinkPending *ebpf.MapSpec `ebpf:"symlink_pending"`
+	Tmpfiles       *ebpf.MapSpec `ebpf:"tmpfiles"`
+	UidFilter      *ebpf.MapSpec `ebpf:"uid_filter"`
+	UringNames     *ebpf.MapSpec `ebpf:"uring_names"`
+	UringOpens     *ebpf.MapSpec `ebpf:"uring_opens"`
+	WatchedNames   *ebpf.MapSpec `ebpf:"watched_names"`
 }
 
 // kerneleventsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -327,25 +343,27 @@ func (o *kerneleventsObjects) Close() error {
 //
 // It can be passed to loadKerneleventsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kerneleventsMaps struct {
-	CgroupExclude *ebpf.Map `ebpf:"cgroup_exclude"`
-	CommExclude   *ebpf.Map `ebpf:"comm_exclude"`
-	CopyupPending *ebpf.Map `ebpf:"copyup_pending"`
-	Counters      *ebpf.Map `ebpf:"counters"`
-	Events        *ebpf.Map `ebpf:"events"`
-	ExecBuf       *ebpf.Map `ebpf:"exec_buf"`
-	ExecHistory   *ebpf.Map `ebpf:"exec_history"`
-	ExecLatest    *ebpf.Map `ebpf:"exec_latest"`
-	LinkPending   *ebpf.Map `ebpf:"link_pending"`
-	LostCgroups   *ebpf.Map `ebpf:"lost_cgroups"`
-	MknodPending  *ebpf.Map `ebpf:"mknod_pending"`
-	NodeDevs      *ebpf.Map `ebpf:"node_devs"`
-	PathPrefixes  *ebpf.Map `ebpf:"path_prefixes"`
-	RenamePending *ebpf.Map `ebpf:"rename_pending"`
-	ScratchMap    *ebpf.Map `ebpf:"scratch_map"`
-	Tmpfiles      *ebpf.Map `ebpf:"tmpfiles"`
-	UidFilter     *ebpf.Map `ebpf:"uid_filter"`
-	UringNames    *ebpf.Map `ebpf:"uring_names"`
-	UringOpens    *ebpf.Map `ebpf:"uring_opens"`
+	CgroupExclude  *ebpf.Map `ebpf:"cgroup_exclude"`
+	CommExclude    *ebpf.Map `ebpf:"comm_exclude"`
+	CopyupPending  *ebpf.Map `ebpf:"copyup_pending"`
+	Counters       *ebpf.Map `ebpf:"counters"`
+	Events         *ebpf.Map `ebpf:"events"`
+	ExecBuf        *ebpf.Map `ebpf:"exec_buf"`
+	ExecHistory    *ebpf.Map `ebpf:"exec_history"`
+	ExecLatest     *ebpf.Map `ebpf:"exec_latest"`
+	LinkPending    *ebpf.Map `ebpf:"link_pending"`
+	LostCgroups    *ebpf.Map `ebpf:"lost_cgroups"`
+	MknodPending   *ebpf.Map `ebpf:"mknod_pending"`
+	NodeDevs       *ebpf.Map `ebpf:"node_devs"`
+	PathPrefixes   *ebpf.Map `ebpf:"path_prefixes"`
+	RenamePending  *ebpf.Map `ebpf:"rename_pending"`
+	ScratchMap     *ebpf.Map `ebpf:"scratch_map"`
+	SymlinkPending *ebpf.Map `ebpf:"symlink_pending"`
+	Tmpfiles       *ebpf.Map `ebpf:"tmpfiles"`
+	UidFilter      *ebpf.Map `ebpf:"uid_filter"`
+	UringNames     *ebpf.Map `ebpf:"uring_names"`
+	UringOpens     *ebpf.Map `ebpf:"uring_opens"`
+	WatchedNames   *ebpf.Map `ebpf:"watched_names"`
 }
 
 func (m *kerneleventsMaps) Close() error {
@@ -365,10 +383,12 @@ func (m *kerneleventsMaps) Close() error {
 		m.PathPrefixes,
 		m.RenamePending,
 		m.ScratchMap,
+		m.SymlinkPending,
 		m.Tmpfiles,
 		m.UidFilter,
 		m.UringNames,
 		m.UringOpens,
+		m.WatchedNames,
 	)
 }
 
@@ -394,36 +414,40 @@ type kerneleventsVariables struct {
 //
 // It can be passed to loadKerneleventsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kerneleventsPrograms struct {
-	FentryOvlCopyUpOne       *ebpf.Program `ebpf:"fentry_ovl_copy_up_one"`
-	FentrySecurityPathLink   *ebpf.Program `ebpf:"fentry_security_path_link"`
-	FentrySecurityPathMknod  *ebpf.Program `ebpf:"fentry_security_path_mknod"`
-	FentrySecurityPathRename *ebpf.Program `ebpf:"fentry_security_path_rename"`
-	FexitDoFilpOpen          *ebpf.Program `ebpf:"fexit_do_filp_open"`
-	FexitOvlCopyUpOne        *ebpf.Program `ebpf:"fexit_ovl_copy_up_one"`
-	FexitVfsCreate           *ebpf.Program `ebpf:"fexit_vfs_create"`
-	FexitVfsLink             *ebpf.Program `ebpf:"fexit_vfs_link"`
-	FexitVfsRename           *ebpf.Program `ebpf:"fexit_vfs_rename"`
-	KprobeOvlCopyUpOne       *ebpf.Program `ebpf:"kprobe_ovl_copy_up_one"`
-	KprobeSecurityPathLink   *ebpf.Program `ebpf:"kprobe_security_path_link"`
-	KprobeSecurityPathMknod  *ebpf.Program `ebpf:"kprobe_security_path_mknod"`
-	KprobeSecurityPathRename *ebpf.Program `ebpf:"kprobe_security_path_rename"`
-	KretprobeDoFilpOpen      *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
-	KretprobeOvlCopyUpOne    *ebpf.Program `ebpf:"kretprobe_ovl_copy_up_one"`
-	KretprobeVfsCreate       *ebpf.Program `ebpf:"kretprobe_vfs_create"`
-	KretprobeVfsLink         *ebpf.Program `ebpf:"kretprobe_vfs_link"`
-	KretprobeVfsRename       *ebpf.Program `ebpf:"kretprobe_vfs_rename"`
-	RawTpSchedProcessExec    *ebpf.Program `ebpf:"raw_tp_sched_process_exec"`
-	RawTpSchedProcessExit    *ebpf.Program `ebpf:"raw_tp_sched_process_exit"`
-	RawTpSchedProcessFork    *ebpf.Program `ebpf:"raw_tp_sched_process_fork"`
-	RawTpSysExit             *ebpf.Program `ebpf:"raw_tp_sys_exit"`
-	TpIoUringComplete        *ebpf.Program `ebpf:"tp_io_uring_complete"`
-	TpIoUringCqeOverflow     *ebpf.Program `ebpf:"tp_io_uring_cqe_overflow"`
-	TpIoUringSubmitReq       *ebpf.Program `ebpf:"tp_io_uring_submit_req"`
-	TpIoUringSubmitSqe       *ebpf.Program `ebpf:"tp_io_uring_submit_sqe"`
-	TpSchedProcessExec       *ebpf.Program `ebpf:"tp_sched_process_exec"`
-	TpSchedProcessExit       *ebpf.Program `ebpf:"tp_sched_process_exit"`
-	TpSchedProcessFork       *ebpf.Program `ebpf:"tp_sched_process_fork"`
-	TpSysExit                *ebpf.Program `ebpf:"tp_sys_exit"`
+	FentryOvlCopyUpOne        *ebpf.Program `ebpf:"fentry_ovl_copy_up_one"`
+	FentrySecurityPathLink    *ebpf.Program `ebpf:"fentry_security_path_link"`
+	FentrySecurityPathMknod   *ebpf.Program `ebpf:"fentry_security_path_mknod"`
+	FentrySecurityPathRename  *ebpf.Program `ebpf:"fentry_security_path_rename"`
+	FentrySecurityPathSymlink *ebpf.Program `ebpf:"fentry_security_path_symlink"`
+	FexitDoFilpOpen           *ebpf.Program `ebpf:"fexit_do_filp_open"`
+	FexitOvlCopyUpOne         *ebpf.Program `ebpf:"fexit_ovl_copy_up_one"`
+	FexitVfsCreate            *ebpf.Program `ebpf:"fexit_vfs_create"`
+	FexitVfsLink              *ebpf.Program `ebpf:"fexit_vfs_link"`
+	FexitVfsRename            *ebpf.Program `ebpf:"fexit_vfs_rename"`
+	FexitVfsSymlink           *ebpf.Program `ebpf:"fexit_vfs_symlink"`
+	KprobeOvlCopyUpOne        *ebpf.Program `ebpf:"kprobe_ovl_copy_up_one"`
+	KprobeSecurityPathLink    *ebpf.Program `ebpf:"kprobe_security_path_link"`
+	KprobeSecurityPathMknod   *ebpf.Program `ebpf:"kprobe_security_path_mknod"`
+	KprobeSecurityPathRename  *ebpf.Program `ebpf:"kprobe_security_path_rename"`
+	KprobeSecurityPathSymlink *ebpf.Program `ebpf:"kprobe_security_path_symlink"`
+	KretprobeDoFilpOpen       *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
+	KretprobeOvlCopyUpOne     *ebpf.Program `ebpf:"kretprobe_ovl_copy_up_one"`
+	KretprobeVfsCreate        *ebpf.Program `ebpf:"kretprobe_vfs_create"`
+	KretprobeVfsLink          *ebpf.Program `ebpf:"kretprobe_vfs_link"`
+	KretprobeVfsRename        *ebpf.Program `ebpf:"kretprobe_vfs_rename"`
+	KretprobeVfsSymlink       *ebpf.Program `ebpf:"kretprobe_vfs_symlink"`
+	RawTpSchedProcessExec     *ebpf.Program `ebpf:"raw_tp_sched_process_exec"`
+	RawTpSchedProcessExit     *ebpf.Program `ebpf:"raw_tp_sched_process_exit"`
+	RawTpSchedProcessFork     *ebpf.Program `ebpf:"raw_tp_sched_process_fork"`
+	RawTpSysExit              *ebpf.Program `ebpf:"raw_tp_sys_exit"`
+	TpIoUringComplete         *ebpf.Program `ebpf:"tp_io_uring_complete"`
+	TpIoUringCqeOverflow      *ebpf.Program `ebpf:"tp_io_uring_cqe_overflow"`
+	TpIoUringSubmitReq        *ebpf.Program `ebpf:"tp_io_uring_submit_req"`
+	TpIoUringSubmitSqe        *ebpf.Program `ebpf:"tp_io_uring_submit_sqe"`
+	TpSchedProcessExec        *ebpf.Program `ebpf:"tp_sched_process_exec"`
+	TpSchedProcessExit        *ebpf.Program `ebpf:"tp_sched_process_exit"`
+	TpSchedProcessFork        *ebpf.Program `ebpf:"tp_sched_process_fork"`
+	TpSysExit                 *ebpf.Program `ebpf:"tp_sys_exit"`
 }
 
 func (p *kerneleventsPrograms) Close() error {
@@ -432,20 +456,24 @@ func (p *kerneleventsPrograms) Close() error {
 		p.FentrySecurityPathLink,
 		p.FentrySecurityPathMknod,
 		p.FentrySecurityPathRename,
+		p.FentrySecurityPathSymlink,
 		p.FexitDoFilpOpen,
 		p.FexitOvlCopyUpOne,
 		p.FexitVfsCreate,
 		p.FexitVfsLink,
 		p.FexitVfsRename,
+		p.FexitVfsSymlink,
 		p.KprobeOvlCopyUpOne,
 		p.KprobeSecurityPathLink,
 		p.KprobeSecurityPathMknod,
 		p.KprobeSecurityPathRename,
+		p.KprobeSecurityPathSymlink,
 		p.KretprobeDoFilpOpen,
 		p.KretprobeOvlCopyUpOne,
 		p.KretprobeVfsCreate,
 		p.KretprobeVfsLink,
 		p.KretprobeVfsRename,
+		p.KretprobeVfsSymlink,
 		p.RawTpSchedProcessExec,
 		p.RawTpSchedProcessExit,
 		p.RawTpSchedProcessFork,

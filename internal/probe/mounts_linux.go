@@ -197,14 +197,57 @@ func (t *mountTable) prefixKeys(prefixes []string) map[uint32][]string {
 	return keys
 }
 
-// matchKeys says whether fsPath on dev starts with one of the keys.
-func matchKeys(keys map[uint32][]string, dev uint32, fsPath []byte) bool {
+// matchKeys says whether fsPath on dev starts with one of the keys. A name
+// that may be a directory (dir) brings what it holds: it matches when
+// fsPath+"/" starts with a key (inside a watched directory, or the
+// directory itself) or is the start of one (an ancestor of a watched
+// directory), as the kernel's filter does (bpf/report.h).
+func matchKeys(keys map[uint32][]string, dev uint32, fsPath []byte, dir bool) bool {
 	for _, k := range keys[dev] {
 		if len(fsPath) >= len(k) && string(fsPath[:len(k)]) == k {
 			return true
 		}
+		if dir && len(fsPath) < len(k) && string(fsPath) == k[:len(fsPath)] && k[len(fsPath)] == '/' {
+			return true
+		}
 	}
 	return false
+}
+
+// exactKeys returns the directories above the watched key k inside its
+// filesystem, and k's own directory when k ends in "/", each as "dir/" and
+// a NUL (the filesystem's root, which no rename replaces, left out): the
+// kernel's filter matches a directory renamed onto one of them, within one
+// directory too (bpf/filter.h, PREFIX_EXACT). Keys past the kernel's
+// MaxPathPrefix bytes are left out (never matched).
+func exactKeys(k string) []string {
+	var out []string
+	for i := 1; i < len(k); i++ {
+		if k[i] == '/' && i+2 <= MaxPathPrefix {
+			out = append(out, k[:i+1]+"\x00")
+		}
+	}
+	return out
+}
+
+// watchedNameLen is WATCHED_NAME_LEN in bpf/filter.h: names are cut to one
+// byte less (bpf_probe_read_kernel_str's NUL).
+const watchedNameLen = 64
+
+// watchedNames returns the components of the watched key k (its
+// directories' names inside its filesystem, and its last part), each cut
+// as the kernel cuts it, for the kernel's watched_names.
+func watchedNames(k string) [][watchedNameLen]byte {
+	var out [][watchedNameLen]byte
+	for _, c := range strings.Split(k, "/") {
+		if c == "" {
+			continue
+		}
+		var n [watchedNameLen]byte
+		copy(n[:watchedNameLen-1], c)
+		out = append(out, n)
+	}
+	return out
 }
 
 // kernelDev is the kernel's dev_t of a user-space one (stat's st_dev).

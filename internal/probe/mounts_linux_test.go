@@ -83,8 +83,32 @@ func TestPrefixKeys(t *testing.T) {
 	// opened before the mount above creates.
 	assert.Equal(t, map[uint32][]string{kdev(0, 32): {"/a/"}, kdev(0, 31): {"/a/"}, kdev(8, 1): {"/mnt/x/a/"}},
 		tab.prefixKeys([]string{"/mnt/x/a/"}))
-	assert.True(t, matchKeys(tab.prefixKeys([]string{"/var/lib/data/app/"}), kdev(8, 1), []byte("/srv/data/app/f")))
-	assert.False(t, matchKeys(tab.prefixKeys([]string{"/var/lib/data/app/"}), kdev(8, 1), []byte("/srv/data/other")))
+	assert.True(t, matchKeys(tab.prefixKeys([]string{"/var/lib/data/app/"}), kdev(8, 1), []byte("/srv/data/app/f"), false))
+	assert.False(t, matchKeys(tab.prefixKeys([]string{"/var/lib/data/app/"}), kdev(8, 1), []byte("/srv/data/other"), false))
+	// A directory renamed into place: inside, the watched directory itself,
+	// or an ancestor of it (it brings what it holds); a sibling is not.
+	keys := tab.prefixKeys([]string{"/var/lib/data/app/"})
+	for _, p := range []string{"/srv/data/app/d", "/srv/data/app", "/srv/data", "/srv", "/var/lib/data/app", "/var/lib"} {
+		assert.True(t, matchKeys(keys, kdev(8, 1), []byte(p), true), p)
+		if p != "/srv/data/app/d" {
+			assert.False(t, matchKeys(keys, kdev(8, 1), []byte(p), false), "%s as a file", p)
+		}
+	}
+	for _, p := range []string{"/srv/data/ap", "/srv/dat", "/srv/data/other", "/var/lib/data/apps"} {
+		assert.False(t, matchKeys(keys, kdev(8, 1), []byte(p), true), p)
+	}
+	assert.Equal(t, []string{"/srv/\x00", "/srv/data/\x00", "/srv/data/app/\x00"}, exactKeys("/srv/data/app/"))
+	assert.Equal(t, []string{"/tmp/\x00"}, exactKeys("/tmp/ke"))
+	assert.Empty(t, exactKeys("/"))
+	long := "/" + strings.Repeat("a", MaxPathPrefix-3) + "/b/"
+	assert.Equal(t, []string{long[:MaxPathPrefix-1] + "\x00"}, exactKeys(long), "none past the kernel's key length")
+	var ssh, alice [watchedNameLen]byte
+	copy(ssh[:], ".ssh")
+	copy(alice[:], "alice")
+	assert.Equal(t, [][watchedNameLen]byte{alice, ssh}, watchedNames("/alice/.ssh/"))
+	var cut [watchedNameLen]byte
+	copy(cut[:watchedNameLen-1], strings.Repeat("n", 100))
+	assert.Equal(t, [][watchedNameLen]byte{cut}, watchedNames("/"+strings.Repeat("n", 100)+"/"), "cut as the kernel cuts it")
 }
 
 // TestMountsChangedTold: the function set with setChanged is told the

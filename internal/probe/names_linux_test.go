@@ -191,3 +191,181 @@ func TestTmpfileLinkedThroughIOUring(t *testing.T) {
 		})
 	}
 }
+
+// TestDirectoriesArriving (issue 24, section 2): a directory renamed into
+// place brings the files it holds, so it is counted, once, as a rename of a
+// directory (TypeDirectory; TypeUnknown on the tracepoint hook, which does
+// not reach the inode) when its new name is inside a watched directory, is
+// the watched directory itself, or is an ancestor of one: from another
+// directory, or within one ("mv ~/staged ~/.ssh": both in ~). Tried as an
+// unprivileged user (nobody) on its own directories: onto the watched
+// directory (absent before) from elsewhere, and within its parent by a
+// plain name, an absolute name and io_uring; over a missing ancestor
+// ("mv /tmp/x ~" as "mv x bob" beside it); inside ("mv /tmp/d
+// /etc/cron.d/d"; io_uring too). Before, kretprobe and fexit counted
+// regular files only and stopped every rename within one directory, and the
+// tracepoint hook's filter dropped a directory's own path (it lacks the
+// prefix's trailing '/') and stopped renames within one directory. Not
+// counted: a directory renamed to a sibling of the watched ones, renames
+// within the watched directory (one onto a name that is a watched
+// directory's, but inside it), and mkdir there.
+func TestDirectoriesArriving(t *testing.T) {
+	for _, h := range testedHooks() {
+		t.Run(string(h), func(t *testing.T) {
+			root := testutil.TempDir(t)
+			cron := filepath.Join(root, "cron.d")
+			homes := []string{"alice", "carol", "dave", "erin"}
+			dirs := []string{"x", "x/.ssh", "d", "u", "w", "cron.d", "estaged"}
+			for _, u := range homes {
+				dirs = append(dirs, u, u+"/staged")
+			}
+			for _, d := range dirs {
+				require.NoError(t, os.Mkdir(filepath.Join(root, d), 0o755))
+			}
+			for _, f := range []string{"x/.ssh/authorized_keys", "d/job", "u/job", "w/f", "alice/staged/authorized_keys", "estaged/authorized_keys"} {
+				require.NoError(t, os.WriteFile(filepath.Join(root, f), []byte("carried in"), 0o644))
+			}
+			// everything the attacker's: nobody owns its homes and staging dirs
+			require.NoError(t, filepath.Walk(root, func(p string, _ os.FileInfo, err error) error {
+				if err != nil {
+					return err
+				}
+				return os.Chown(p, 65534, 65534)
+			}))
+			opts := DefaultOptions()
+			opts.Hook = h
+			opts.PathPrefixes = []string{cron + "/", filepath.Join(root, "bob/.ssh") + "/"} // bob's home absent: arrives whole
+			for _, u := range homes {
+				opts.PathPrefixes = append(opts.PathPrefixes, filepath.Join(root, u, ".ssh")+"/") // absent: arrives whole
+			}
+			opts.ExcludePID = os.Getpid()
+			p := openHook(t, opts)
+			c := collect(p)
+
+			as := func(dir string, ops ...testutil.Op) uint32 {
+				return uint32(testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops}.AsUser(65534, 65534)).PID)
+			}
+			alice := as(filepath.Join(root, "alice"), testutil.Op{Kind: testutil.OpRenameat, For: "staged", Path: ".ssh"}) // within ~, plain names
+			carol := as(filepath.Join(root, "carol"), testutil.Op{Kind: testutil.OpRenameat,
+				For: filepath.Join(root, "carol/staged"), Path: filepath.Join(root, "carol/.ssh")}) // within ~, absolute names
+			dave := as(filepath.Join(root, "dave"), testutil.Op{Kind: testutil.OpIOUringRenameat, For: "staged", Path: ".ssh"})                // within ~, io_uring
+			erin := as(filepath.Join(root, "erin"), testutil.Op{Kind: testutil.OpRenameat, For: filepath.Join(root, "estaged"), Path: ".ssh"}) // from another directory
+			top := as(root,
+				testutil.Op{Kind: testutil.OpRenameat, For: "x", Path: "bob"},   // an ancestor, within root
+				testutil.Op{Kind: testutil.OpRenameat, For: "w", Path: "other"}) // a sibling: not counted
+			in := as(cron,
+				testutil.Op{Kind: testutil.OpRenameat, For: filepath.Join(root, "d"), Path: "d"},        // inside
+				testutil.Op{Kind: testutil.OpIOUringRenameat, For: filepath.Join(root, "u"), Path: "u"}, // inside, io_uring
+				testutil.Op{Kind: testutil.OpRenameat, For: "d", Path: "d2"},                            // within: not counted
+				testutil.Op{Kind: testutil.OpRenameat, For: "d2", Path: "cron.d"},                       // within, a watched name, but inside: not counted
+				testutil.Op{Kind: testutil.OpMkdir, Path: "new"})                                        // an empty directory: not counted
+			want := map[string]uint32{
+				filepath.Join(root, "alice/.ssh"): alice,
+				filepath.Join(root, "carol/.ssh"): carol,
+				filepath.Join(root, "dave/.ssh"):  dave,
+				filepath.Join(root, "erin/.ssh"):  erin,
+				filepath.Join(root, "bob"):        top,
+				filepath.Join(cron, "d"):          in,
+				filepath.Join(cron, "u"):          in,
+			}
+			got := c.wait(t, len(want), alice, carol, dave, erin, top, in)
+			by := map[string]uint32{}
+			wantType := event.TypeDirectory
+			if h == HookTracepoint {
+				wantType = event.TypeUnknown
+			}
+			for _, e := range got {
+				_, dup := by[e.path]
+				assert.False(t, dup, "%s counted twice", e.path)
+				by[e.path] = e.tgid
+				assert.Equal(t, event.OpRename, e.op, e.path)
+				assert.Equal(t, wantType, e.typ, "%s: its type", e.path)
+				assert.Equal(t, uint32(65534), e.uid, "%s: the renaming user", e.path)
+				// the tracepoint hook carries a name with '/' as written (sysexit.h)
+				unresolved := h == HookTracepoint && e.tgid == carol
+				assert.Equal(t, unresolved, e.flags&event.FlagUnresolved != 0, "%s: resolved in the kernel", e.path)
+			}
+			assert.Equal(t, want, by, "each directory arriving at, above or in a watched directory, by its renamer; none elsewhere or within one")
+			assertNoLoss(t, p)
+		})
+	}
+}
+
+// TestSymlinksArriving (issue 24, section 2): a symbolic link made in a
+// watched directory is a new name there, counted (OpSymlink, TypeSymlink):
+// symlinkat, symlink(2) and ia32 symlink/symlinkat where they exist,
+// io_uring's IORING_OP_SYMLINKAT; one renamed in from another directory is
+// a rename of a symbolic link (TypeSymlink; TypeUnknown on the tracepoint
+// hook). Tried as nobody. One made outside, and one renamed within the
+// watched directory, are not counted. Before, no hook counted symlinks.
+func TestSymlinksArriving(t *testing.T) {
+	for _, h := range testedHooks() {
+		t.Run(string(h), func(t *testing.T) {
+			root := testutil.TempDir(t)
+			dir, out := filepath.Join(root, "watched"), filepath.Join(root, "out")
+			for _, d := range []string{dir, out} {
+				require.NoError(t, os.Mkdir(d, 0o755))
+				require.NoError(t, os.Chown(d, 65534, 65534))
+			}
+			require.NoError(t, os.Symlink("/etc/shadow", filepath.Join(out, "staged")))
+			require.NoError(t, os.Lchown(filepath.Join(out, "staged"), 65534, 65534))
+			opts := DefaultOptions()
+			opts.Hook = h
+			opts.PathPrefixes = []string{dir + "/"}
+			opts.ExcludePID = os.Getpid()
+			p := openHook(t, opts)
+			c := collect(p)
+
+			ops := []testutil.Op{
+				{Kind: testutil.OpSymlinkat, For: "/etc/shadow", Path: "s-at"},
+				{Kind: testutil.OpSymlinkat, For: "dangling", Path: "s-dangling"},
+				{Kind: testutil.OpIOUringSymlinkat, For: "/root", Path: "s-uring"},
+				{Kind: testutil.OpRenameat, For: filepath.Join(out, "staged"), Path: "s-renamed"},
+				{Kind: testutil.OpRenameat, For: "s-at", Path: "s-at2"}, // within: not counted
+				// absolute names: the tracepoint hook reports one with a
+				// '/' unresolved, and only in a directory with a watched
+				// name (runtimes make many elsewhere)
+				{Kind: testutil.OpSymlinkat, For: "/etc/shadow", Path: filepath.Join(dir, "s-abs")},
+				{Kind: testutil.OpSymlinkat, For: "/etc/shadow", Path: filepath.Join(out, "s-abs-out")}, // not watched
+			}
+			want := map[string]event.Op{
+				filepath.Join(dir, "s-at"):       event.OpSymlink,
+				filepath.Join(dir, "s-dangling"): event.OpSymlink,
+				filepath.Join(dir, "s-uring"):    event.OpSymlink,
+				filepath.Join(dir, "s-renamed"):  event.OpRename,
+				filepath.Join(dir, "s-abs"):      event.OpSymlink,
+			}
+			if testutil.HasLegacySyscalls {
+				ops = append(ops, testutil.Op{Kind: testutil.OpSymlinkLegacy, For: "/etc/shadow", Path: "s-legacy"})
+				want[filepath.Join(dir, "s-legacy")] = event.OpSymlink
+			}
+			if testutil.HasCompatSyscalls && testutil.CompatSyscallsEnabled() {
+				ops = append(ops, testutil.Op{Kind: testutil.OpCompatSymlink, Path: "s-compat"},
+					testutil.Op{Kind: testutil.OpCompatSymlinkat, Path: "s-compatat"})
+				want[filepath.Join(dir, "s-compat")] = event.OpSymlink
+				want[filepath.Join(dir, "s-compatat")] = event.OpSymlink
+			}
+			child := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops}.AsUser(65534, 65534))
+			outside := testutil.RunChild(t, testutil.ChildSpec{Dir: out, Ops: []testutil.Op{
+				{Kind: testutil.OpSymlinkat, For: "/etc/shadow", Path: "s-outside"}, // not watched
+			}}.AsUser(65534, 65534))
+			got := c.wait(t, len(want), uint32(child.PID), uint32(outside.PID))
+			gotOps := map[string]event.Op{}
+			for _, e := range got {
+				_, dup := gotOps[e.path]
+				assert.False(t, dup, "%s counted twice", e.path)
+				gotOps[e.path] = e.op
+				wantType := event.TypeSymlink
+				if e.op == event.OpRename && h == HookTracepoint {
+					wantType = event.TypeUnknown
+				}
+				assert.Equal(t, wantType, e.typ, "%s: its type", e.path)
+				assert.Equal(t, uint32(65534), e.uid, "%s: the user who made it", e.path)
+				unresolved := h == HookTracepoint && strings.HasSuffix(e.path, "/s-abs")
+				assert.Equal(t, unresolved, e.flags&event.FlagUnresolved != 0, "%s: resolved in the kernel", e.path)
+			}
+			assert.Equal(t, want, gotOps, "each symbolic link made in or renamed into the watched directory; none outside or within")
+			assertNoLoss(t, p)
+		})
+	}
+}

@@ -33,6 +33,7 @@ type commonMaps struct {
 	CgroupExclude *ebpf.Map `ebpf:"cgroup_exclude"`
 	PathPrefixes  *ebpf.Map `ebpf:"path_prefixes"`
 	NodeDevs      *ebpf.Map `ebpf:"node_devs"`
+	WatchedNames  *ebpf.Map `ebpf:"watched_names"`
 	ScratchMap    *ebpf.Map `ebpf:"scratch_map"`
 	LostCgroups   *ebpf.Map `ebpf:"lost_cgroups"`
 	ExecLatest    *ebpf.Map `ebpf:"exec_latest"`
@@ -43,14 +44,16 @@ type commonMaps struct {
 
 func (m *commonMaps) common() *commonMaps { return m }
 
-// vfsMaps pair security_path_{mknod,link,rename} with the return of
-// vfs_{create,link,rename} (the kretprobe and fexit hooks), and an overlayfs
-// copy-up with the rename or link that named it (bpf/copyup.h).
+// vfsMaps pair security_path_{mknod,symlink,link,rename} with the return
+// of vfs_{create,symlink,link,rename} (the kretprobe and fexit hooks), and
+// an overlayfs copy-up with the rename or link that named it
+// (bpf/copyup.h).
 type vfsMaps struct {
-	MknodPending  *ebpf.Map `ebpf:"mknod_pending"`
-	LinkPending   *ebpf.Map `ebpf:"link_pending"`
-	RenamePending *ebpf.Map `ebpf:"rename_pending"`
-	CopyupPending *ebpf.Map `ebpf:"copyup_pending"`
+	MknodPending   *ebpf.Map `ebpf:"mknod_pending"`
+	SymlinkPending *ebpf.Map `ebpf:"symlink_pending"`
+	LinkPending    *ebpf.Map `ebpf:"link_pending"`
+	RenamePending  *ebpf.Map `ebpf:"rename_pending"`
+	CopyupPending  *ebpf.Map `ebpf:"copyup_pending"`
 }
 
 // syscallMaps are the tracepoint hook's: O_TMPFILE files waiting for a
@@ -129,13 +132,15 @@ func taggedFields(v reflect.Value) []taggedField {
 type kretprobeObjects struct {
 	commonMaps
 	vfsMaps
-	KretprobeDoFilpOpen      *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
-	KprobeSecurityPathMknod  *ebpf.Program `ebpf:"kprobe_security_path_mknod"`
-	KretprobeVfsCreate       *ebpf.Program `ebpf:"kretprobe_vfs_create"`
-	KprobeSecurityPathLink   *ebpf.Program `ebpf:"kprobe_security_path_link"`
-	KretprobeVfsLink         *ebpf.Program `ebpf:"kretprobe_vfs_link"`
-	KprobeSecurityPathRename *ebpf.Program `ebpf:"kprobe_security_path_rename"`
-	KretprobeVfsRename       *ebpf.Program `ebpf:"kretprobe_vfs_rename"`
+	KretprobeDoFilpOpen       *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
+	KprobeSecurityPathMknod   *ebpf.Program `ebpf:"kprobe_security_path_mknod"`
+	KretprobeVfsCreate        *ebpf.Program `ebpf:"kretprobe_vfs_create"`
+	KprobeSecurityPathSymlink *ebpf.Program `ebpf:"kprobe_security_path_symlink"`
+	KretprobeVfsSymlink       *ebpf.Program `ebpf:"kretprobe_vfs_symlink"`
+	KprobeSecurityPathLink    *ebpf.Program `ebpf:"kprobe_security_path_link"`
+	KretprobeVfsLink          *ebpf.Program `ebpf:"kretprobe_vfs_link"`
+	KprobeSecurityPathRename  *ebpf.Program `ebpf:"kprobe_security_path_rename"`
+	KretprobeVfsRename        *ebpf.Program `ebpf:"kretprobe_vfs_rename"`
 }
 
 // required: see hookPrograms for why the VFS pairs are required.
@@ -144,6 +149,8 @@ func (o *kretprobeObjects) required() []attacher {
 		kretprobe(o.KretprobeDoFilpOpen, "do_filp_open"),
 		kprobe(o.KprobeSecurityPathMknod, "security_path_mknod"),
 		kretprobe(o.KretprobeVfsCreate, "vfs_create"),
+		kprobe(o.KprobeSecurityPathSymlink, "security_path_symlink"),
+		kretprobe(o.KretprobeVfsSymlink, "vfs_symlink"),
 		kprobe(o.KprobeSecurityPathLink, "security_path_link"),
 		kretprobe(o.KretprobeVfsLink, "vfs_link"),
 		kprobe(o.KprobeSecurityPathRename, "security_path_rename"),
@@ -155,13 +162,15 @@ func (o *kretprobeObjects) required() []attacher {
 type fexitObjects struct {
 	commonMaps
 	vfsMaps
-	FexitDoFilpOpen          *ebpf.Program `ebpf:"fexit_do_filp_open"`
-	FentrySecurityPathMknod  *ebpf.Program `ebpf:"fentry_security_path_mknod"`
-	FexitVfsCreate           *ebpf.Program `ebpf:"fexit_vfs_create"`
-	FentrySecurityPathLink   *ebpf.Program `ebpf:"fentry_security_path_link"`
-	FexitVfsLink             *ebpf.Program `ebpf:"fexit_vfs_link"`
-	FentrySecurityPathRename *ebpf.Program `ebpf:"fentry_security_path_rename"`
-	FexitVfsRename           *ebpf.Program `ebpf:"fexit_vfs_rename"`
+	FexitDoFilpOpen           *ebpf.Program `ebpf:"fexit_do_filp_open"`
+	FentrySecurityPathMknod   *ebpf.Program `ebpf:"fentry_security_path_mknod"`
+	FexitVfsCreate            *ebpf.Program `ebpf:"fexit_vfs_create"`
+	FentrySecurityPathSymlink *ebpf.Program `ebpf:"fentry_security_path_symlink"`
+	FexitVfsSymlink           *ebpf.Program `ebpf:"fexit_vfs_symlink"`
+	FentrySecurityPathLink    *ebpf.Program `ebpf:"fentry_security_path_link"`
+	FexitVfsLink              *ebpf.Program `ebpf:"fexit_vfs_link"`
+	FentrySecurityPathRename  *ebpf.Program `ebpf:"fentry_security_path_rename"`
+	FexitVfsRename            *ebpf.Program `ebpf:"fexit_vfs_rename"`
 }
 
 func (o *fexitObjects) required() []attacher {
@@ -169,6 +178,8 @@ func (o *fexitObjects) required() []attacher {
 		tracing(o.FexitDoFilpOpen, "fexit do_filp_open", ebpf.AttachTraceFExit),
 		tracing(o.FentrySecurityPathMknod, "fentry security_path_mknod", ebpf.AttachTraceFEntry),
 		tracing(o.FexitVfsCreate, "fexit vfs_create", ebpf.AttachTraceFExit),
+		tracing(o.FentrySecurityPathSymlink, "fentry security_path_symlink", ebpf.AttachTraceFEntry),
+		tracing(o.FexitVfsSymlink, "fexit vfs_symlink", ebpf.AttachTraceFExit),
 		tracing(o.FentrySecurityPathLink, "fentry security_path_link", ebpf.AttachTraceFEntry),
 		tracing(o.FexitVfsLink, "fexit vfs_link", ebpf.AttachTraceFExit),
 		tracing(o.FentrySecurityPathRename, "fentry security_path_rename", ebpf.AttachTraceFEntry),

@@ -87,6 +87,7 @@ type seen struct {
 	where               event.Where
 	fsPath              string
 	op                  event.Op
+	typ                 event.Type
 }
 
 // collector drains a probe in the background.
@@ -126,7 +127,7 @@ func collect(p *Probe) *collector {
 				return
 			}
 			c.mu.Lock()
-			c.events = append(c.events, seen{e.TGID, e.TID, e.EUID, e.EGID, string(e.Comm), string(e.Path), e.Hook, e.Flags, e.Where, string(e.FSPath), e.Op})
+			c.events = append(c.events, seen{e.TGID, e.TID, e.EUID, e.EGID, string(e.Comm), string(e.Path), e.Hook, e.Flags, e.Where, string(e.FSPath), e.Op, e.Type})
 			c.mu.Unlock()
 		}
 	}()

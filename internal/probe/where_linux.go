@@ -24,6 +24,13 @@ const DefaultMountInfo = "/proc/1/mountinfo"
 // would otherwise make it read the table per file).
 const refreshGap = 100 * time.Millisecond
 
+// path_prefixes' values (bpf/filter.h PREFIX_KEY, PREFIX_EXACT): a prefix,
+// or an exact key (a watched directory itself or an ancestor of one).
+const (
+	prefixKeyed = uint8(1)
+	prefixExact = uint8(2)
+)
+
 // where keeps the node's mount table and the in-kernel prefix filter's keys
 // in step with it: read at start, again when the table changes (mountinfo
 // is pollable: POLLPRI on every mount or unmount in its namespace) and on a
@@ -32,6 +39,7 @@ type where struct {
 	path     string
 	prefixes []string
 	prefMap  *ebpf.Map // path_prefixes; nil without a prefix filter
+	nameMap  *ebpf.Map // watched_names
 	devMap   *ebpf.Map // node_devs
 
 	// refreshing serializes refresh: the reader's (on a miss) and the
@@ -43,6 +51,7 @@ type where struct {
 	keys       map[uint32][]string
 	inKernel   map[uint32]bool // devs in node_devs
 	keyed      map[prefixKey]bool
+	named      map[[watchedNameLen]byte]bool // in watched_names (never taken out: a stale name costs a lookup's path walk, no count)
 	last       time.Time
 	buf        []byte
 	// devs are the node's filesystems (user-space dev_t) in the table last
@@ -58,9 +67,11 @@ func newWhere(path string, prefixes []string, maps *commonMaps) (*where, error) 
 	if path == "" {
 		path = DefaultMountInfo
 	}
-	w := &where{path: path, prefixes: prefixes, devMap: maps.NodeDevs, inKernel: map[uint32]bool{}, keyed: map[prefixKey]bool{}}
+	w := &where{path: path, prefixes: prefixes, devMap: maps.NodeDevs, inKernel: map[uint32]bool{}, keyed: map[prefixKey]bool{},
+		named: map[[watchedNameLen]byte]bool{}}
 	if len(prefixes) > 0 {
 		w.prefMap = maps.PathPrefixes
+		w.nameMap = maps.WatchedNames
 	}
 	if err := w.refresh(); err != nil {
 		return nil, err
@@ -94,11 +105,29 @@ func (w *where) refresh() error {
 	devs := map[uint32]bool{}
 	for dev := range t.byDev {
 		ok := true
+		all := map[string]uint8{}
 		for _, k := range keys[dev] {
+			for _, e := range exactKeys(k) {
+				all[e] = prefixExact
+			}
+			for _, n := range watchedNames(k) {
+				if !w.named[n] {
+					if err := w.nameMap.Put(n, one); err != nil {
+						errs = append(errs, fmt.Errorf("watched names: %w", err))
+					} else {
+						w.named[n] = true
+					}
+				}
+			}
+		}
+		for _, k := range keys[dev] {
+			all[k] = prefixKeyed
+		}
+		for k, v := range all {
 			key := prefixKey{Dev: dev}
 			n := copy(key.Data[:], k)
 			key.Prefixlen = 32 + uint32(n)*8
-			if err := w.prefMap.Put(key, one); err != nil {
+			if err := w.prefMap.Put(key, v); err != nil {
 				errs = append(errs, fmt.Errorf("path prefix filter: %w", err))
 				ok = false
 				break
@@ -205,7 +234,7 @@ func (w *where) place(e *event.Event) bool {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return matchKeys(w.keys, dev, e.FSPath)
+	return matchKeys(w.keys, dev, e.FSPath, e.Type.MayBeDirectory())
 }
 
 // watch re-reads the table whenever it changes, until close. The file is

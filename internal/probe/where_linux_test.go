@@ -227,6 +227,10 @@ func TestMknodSymlinkDecoy(t *testing.T) {
 			require.NoError(t, err, "the file is in the watched directory")
 			c := collect(p)
 			got := c.wait(t, 1, uint32(child.PID))
+			// the swap's new symbolic link (named with a '/': the
+			// tracepoint hook reports it unresolved, never filtered) is
+			// another sample; the mknod is the one this test is about
+			got = slices.DeleteFunc(got, func(e seen) bool { return e.op == event.OpSymlink })
 			require.Len(t, got, 1, "the mknod is counted")
 			e := got[0]
 			assert.False(t, strings.HasPrefix(e.path, decoy), "%s: not under the decoy", e.path)

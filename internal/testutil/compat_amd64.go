@@ -20,14 +20,16 @@ func int80(nr, a1, a2, a3, a4, a5 uintptr) uintptr
 
 // ia32 syscall numbers, arch/x86/entry/syscalls/syscall_32.tbl.
 const (
-	ia32Getpid  = 20
-	ia32Open    = 5
-	ia32Creat   = 8
-	ia32Mknod   = 14
-	ia32Openat  = 295
-	ia32Mknodat = 297
-	ia32Linkat  = 303
-	ia32Close   = 6
+	ia32Getpid    = 20
+	ia32Open      = 5
+	ia32Creat     = 8
+	ia32Mknod     = 14
+	ia32Openat    = 295
+	ia32Mknodat   = 297
+	ia32Linkat    = 303
+	ia32Close     = 6
+	ia32Symlink   = 83
+	ia32Symlinkat = 304
 )
 
 // CompatSyscallsEnabled reports whether the kernel runs ia32 syscalls: an
@@ -86,6 +88,21 @@ func compat(kind string, dir int, path string) error {
 		return err
 	case OpCompatMknodat:
 		r = int80(ia32Mknodat, uintptr(uint32(dir)), p, unix.S_IFREG|0o644, 0, 0)
+		_, err := compatResult(r)
+		return err
+	case OpCompatSymlink, OpCompatSymlinkat:
+		// the target after the name in the low buffer (never followed)
+		if len(path)+len(CompatSymlinkTarget)+2 > len(low32) {
+			return fmt.Errorf("string of %d bytes does not fit", len(path))
+		}
+		copy(low32[len(path)+1:], CompatSymlinkTarget)
+		low32[len(path)+1+len(CompatSymlinkTarget)] = 0
+		target := uintptr(unsafe.Pointer(&low32[len(path)+1]))
+		if kind == OpCompatSymlink {
+			r = int80(ia32Symlink, target, p, 0, 0, 0)
+		} else {
+			r = int80(ia32Symlinkat, target, uintptr(uint32(dir)), p, 0, 0)
+		}
 		_, err := compatResult(r)
 		return err
 	case OpCompatTmpfileLink:

@@ -29,10 +29,11 @@ const (
 	ioringFeatSingleMmap = 1 << 0
 	ioringRegisterFiles  = 2
 
-	ioringOpOpenat   = 18
-	ioringOpOpenat2  = 28
-	ioringOpRenameat = 35
-	ioringOpLinkat   = 39
+	ioringOpOpenat    = 18
+	ioringOpOpenat2   = 28
+	ioringOpRenameat  = 35
+	ioringOpLinkat    = 39
+	ioringOpSymlinkat = 38
 
 	offSQRing = 0
 	offCQRing = 0x8000000

@@ -44,7 +44,8 @@ func legacyNr(kind, path string, hi uintptr) error {
 	return unix.Close(int(r1))
 }
 
-// legacyName runs rename(2) or link(2) (OpRenameLegacy, OpLinkLegacy).
+// legacyName runs rename(2), link(2) or symlink(2) (OpRenameLegacy,
+// OpLinkLegacy, OpSymlinkLegacy).
 func legacyName(kind, oldPath, newPath string) error {
 	o, err := unix.BytePtrFromString(oldPath)
 	if err != nil {
@@ -55,8 +56,11 @@ func legacyName(kind, oldPath, newPath string) error {
 		return err
 	}
 	nr := uintptr(unix.SYS_RENAME)
-	if kind == OpLinkLegacy {
+	switch kind {
+	case OpLinkLegacy:
 		nr = unix.SYS_LINK
+	case OpSymlinkLegacy:
+		nr = unix.SYS_SYMLINK
 	}
 	if _, _, errno := unix.Syscall(nr, uintptr(unsafePointer(o)), uintptr(unsafePointer(n)), 0); errno != 0 {
 		return errno

@@ -25,6 +25,11 @@ const (
 	OpIOUringRenameat = "io_uring_renameat"   // IORING_OP_RENAMEAT AT_FDCWD For to dir Path
 	OpIOUringExchange = "io_uring_exchange"   // IORING_OP_RENAMEAT, RENAME_EXCHANGE
 	OpIOUringLinkat   = "io_uring_linkat"     // IORING_OP_LINKAT AT_FDCWD For to dir Path
+	// Symbolic links to For (their target, never followed) named Path.
+	OpSymlinkat        = "symlinkat"          // symlinkat(For, dir, Path)
+	OpSymlinkLegacy    = "symlink"            // symlink(For, Path) (amd64 only)
+	OpIOUringSymlinkat = "io_uring_symlinkat" // IORING_OP_SYMLINKAT For to dir Path
+	OpMkdir            = "mkdir"              // mkdirat(dir, Path, 0755)
 	// OpTmpfileLinkIOUring opens an O_TMPFILE file in the dir and names it
 	// Path by IORING_OP_LINKAT of /proc/self/fd/N (AT_SYMLINK_FOLLOW).
 	OpTmpfileLinkIOUring = "tmpfile_link_io_uring"
@@ -45,8 +50,33 @@ func nameOp(dir int, op Op) (ok bool, err error) {
 		return true, unix.Renameat2(unix.AT_FDCWD, op.For, dir, op.Path, unix.RENAME_EXCHANGE)
 	case OpLinkat:
 		return true, unix.Linkat(unix.AT_FDCWD, op.For, dir, op.Path, 0)
-	case OpRenameLegacy, OpLinkLegacy:
+	case OpRenameLegacy, OpLinkLegacy, OpSymlinkLegacy:
 		return true, legacyName(op.Kind, op.For, op.Path)
+	case OpMkdir:
+		return true, unix.Mkdirat(dir, op.Path, 0o755)
+	case OpSymlinkat:
+		return true, unix.Symlinkat(op.For, dir, op.Path)
+	case OpIOUringSymlinkat:
+		o, err := unix.BytePtrFromString(op.For)
+		if err != nil {
+			return true, err
+		}
+		n, err := unix.BytePtrFromString(op.Path)
+		if err != nil {
+			return true, err
+		}
+		// io_uring/fs.c io_symlinkat_prep: fd the new name's directory,
+		// addr the target, addr2 the new name
+		res, err := uringRun(false, 0, func(e *sqe) {
+			*e = sqe{Opcode: ioringOpSymlinkat, Fd: int32(dir), Addr: uint64(uintptr(unsafe.Pointer(o))),
+				Off: uint64(uintptr(unsafe.Pointer(n))), UserData: 45}
+		})
+		runtime.KeepAlive(o)
+		runtime.KeepAlive(n)
+		if err == nil && res < 0 {
+			err = fmt.Errorf("io_uring symlinkat: %w", unix.Errno(-res))
+		}
+		return true, err
 	case OpTmpfileLinkIOUring:
 		fd, err := unix.Openat(dir, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
 		if err != nil {

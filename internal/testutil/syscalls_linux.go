@@ -23,7 +23,12 @@ const (
 	OpCompatOpenat      = "compat_openat"       // ia32 openat(2) O_CREAT, relative to the dir
 	OpCompatMknod       = "compat_mknod"        // ia32 mknod(2) S_IFREG
 	OpCompatMknodat     = "compat_mknodat"      // ia32 mknodat(2) S_IFREG, relative to the dir
+	OpCompatSymlink     = "compat_symlink"      // ia32 symlink(2) to CompatSymlinkTarget
+	OpCompatSymlinkat   = "compat_symlinkat"    // ia32 symlinkat(2) to CompatSymlinkTarget, relative to the dir
 	OpCompatTmpfileLink = "compat_tmpfile_link" // O_TMPFILE, then ia32 linkat(fd, "", dir, Path, AT_EMPTY_PATH)
+
+	// CompatSymlinkTarget is what the 32-bit symlinks point to.
+	CompatSymlinkTarget = "compat-target"
 
 	// OpMknodAs is mknodat(AT_FDCWD, Path, S_IFREG) with Path exactly as
 	// written ("//", ".", "..", symlinks, long names).
@@ -46,7 +51,7 @@ const (
 // extraOp performs the ops of this file; ok is false for other kinds.
 func extraOp(dir int, op Op) (ok bool, err error) {
 	switch op.Kind {
-	case OpCompatOpen, OpCompatCreat, OpCompatOpenat, OpCompatMknod, OpCompatMknodat, OpCompatTmpfileLink:
+	case OpCompatOpen, OpCompatCreat, OpCompatOpenat, OpCompatMknod, OpCompatMknodat, OpCompatTmpfileLink, OpCompatSymlink, OpCompatSymlinkat:
 		return true, compat(op.Kind, dir, op.Path)
 	case OpMknodAs:
 		return true, unix.Mknodat(unix.AT_FDCWD, op.Path, unix.S_IFREG|0o644, 0)

@@ -236,7 +236,7 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	g := ev.group(workload)
 	g.lb.RecordKernelFileCreatedEvent(context.Background(), pcommon.Timestamp(int64(e.TimeNs)+ev.offset),
 		event.Label(p), dir, int64(e.TGID), int64(e.TID), int64(e.EUID), int64(e.EGID), // effective ids
-		event.LabelBytes(e.Comm), eventHookAttr(e.Hook), eventOpAttr(e.Op), event.DevString(e.FSDev), int64(e.CgroupID), opts...)
+		event.LabelBytes(e.Comm), eventHookAttr(e.Hook), eventOpAttr(e.Op), eventTypeAttr(e.Type), event.DevString(e.FSDev), int64(e.CgroupID), opts...)
 
 	who := f.User
 	if who == "" {
@@ -249,22 +249,27 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	g.created = append(g.created, recordExtra{
 		seq:      ev.seq,
 		observed: pcommon.NewTimestampFromTime(now),
-		body:     event.Label(fmt.Sprintf("%s %s %s (pid %d, user %s)", exe, opVerb(e.Op), p, e.TGID, who)),
+		body:     event.Label(fmt.Sprintf("%s %s %s (pid %d, user %s)", exe, opVerb(e.Op, e.Type), p, e.TGID, who)),
 	})
 	ev.seq++
 	ev.created++
 	ev.n++
 }
 
-// opVerb is the body's verb for a new name made by op.
-func opVerb(op event.Op) string {
+// opVerb is the body's verb for a new name of type t made by op.
+func opVerb(op event.Op, t event.Type) string {
 	switch op {
 	case event.OpLink:
 		return "linked"
 	case event.OpRename:
+		if t == event.TypeDirectory {
+			return "renamed a directory into"
+		}
 		return "renamed into"
 	case event.OpCopyUp:
 		return "copied up into"
+	case event.OpSymlink:
+		return "made a symbolic link"
 	}
 	return "created"
 }

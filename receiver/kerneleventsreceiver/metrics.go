@@ -302,6 +302,10 @@ func eventOpAttr(op event.Op) metadata.AttributeKerneleventsFileOperation {
 	return metadata.MapAttributeKerneleventsFileOperation[op.String()]
 }
 
+func eventTypeAttr(t event.Type) metadata.AttributeKerneleventsFileType {
+	return metadata.MapAttributeKerneleventsFileType[t.String()]
+}
+
 func probeHookAttr(h probe.Hook) metadata.AttributeKerneleventsHook {
 	return metadata.MapAttributeKerneleventsHook[string(h)]
 }

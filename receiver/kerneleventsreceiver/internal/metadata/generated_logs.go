@@ -244,7 +244,7 @@ type eventKernelFileCreated struct {
 	config EventConfig         // event config provided by user.
 }
 
-func (e *eventKernelFileCreated) recordEvent(ctx context.Context, timestamp pcommon.Timestamp, filePathAttributeValue string, fileDirectoryAttributeValue string, processPidAttributeValue int64, threadIDAttributeValue int64, processUserIDAttributeValue int64, processGroupIDAttributeValue int64, kerneleventsProcessCommAttributeValue string, kerneleventsHookAttributeValue string, kerneleventsFileOperationAttributeValue string, kerneleventsFileDeviceAttributeValue string, kerneleventsCgroupIDAttributeValue int64, options ...EventAttributeOption) {
+func (e *eventKernelFileCreated) recordEvent(ctx context.Context, timestamp pcommon.Timestamp, filePathAttributeValue string, fileDirectoryAttributeValue string, processPidAttributeValue int64, threadIDAttributeValue int64, processUserIDAttributeValue int64, processGroupIDAttributeValue int64, kerneleventsProcessCommAttributeValue string, kerneleventsHookAttributeValue string, kerneleventsFileOperationAttributeValue string, kerneleventsFileTypeAttributeValue string, kerneleventsFileDeviceAttributeValue string, kerneleventsCgroupIDAttributeValue int64, options ...EventAttributeOption) {
 	if !e.config.Enabled {
 		return
 	}
@@ -265,6 +265,7 @@ func (e *eventKernelFileCreated) recordEvent(ctx context.Context, timestamp pcom
 	dp.Attributes().PutStr("kernelevents.process.comm", kerneleventsProcessCommAttributeValue)
 	dp.Attributes().PutStr("kernelevents.hook", kerneleventsHookAttributeValue)
 	dp.Attributes().PutStr("kernelevents.file.operation", kerneleventsFileOperationAttributeValue)
+	dp.Attributes().PutStr("kernelevents.file.type", kerneleventsFileTypeAttributeValue)
 	dp.Attributes().PutStr("kernelevents.file.device", kerneleventsFileDeviceAttributeValue)
 	dp.Attributes().PutInt("kernelevents.cgroup.id", kerneleventsCgroupIDAttributeValue)
 
@@ -473,6 +474,6 @@ func (lb *LogsBuilder) RecordKernelEvidenceGapEvent(ctx context.Context, timesta
 }
 
 // RecordKernelFileCreatedEvent adds a log record of kernel.file.created event.
-func (lb *LogsBuilder) RecordKernelFileCreatedEvent(ctx context.Context, timestamp pcommon.Timestamp, filePathAttributeValue string, fileDirectoryAttributeValue string, processPidAttributeValue int64, threadIDAttributeValue int64, processUserIDAttributeValue int64, processGroupIDAttributeValue int64, kerneleventsProcessCommAttributeValue string, kerneleventsHookAttributeValue AttributeKerneleventsHook, kerneleventsFileOperationAttributeValue AttributeKerneleventsFileOperation, kerneleventsFileDeviceAttributeValue string, kerneleventsCgroupIDAttributeValue int64, options ...EventAttributeOption) {
-	lb.eventKernelFileCreated.recordEvent(ctx, timestamp, filePathAttributeValue, fileDirectoryAttributeValue, processPidAttributeValue, threadIDAttributeValue, processUserIDAttributeValue, processGroupIDAttributeValue, kerneleventsProcessCommAttributeValue, kerneleventsHookAttributeValue.String(), kerneleventsFileOperationAttributeValue.String(), kerneleventsFileDeviceAttributeValue, kerneleventsCgroupIDAttributeValue, options...)
+func (lb *LogsBuilder) RecordKernelFileCreatedEvent(ctx context.Context, timestamp pcommon.Timestamp, filePathAttributeValue string, fileDirectoryAttributeValue string, processPidAttributeValue int64, threadIDAttributeValue int64, processUserIDAttributeValue int64, processGroupIDAttributeValue int64, kerneleventsProcessCommAttributeValue string, kerneleventsHookAttributeValue AttributeKerneleventsHook, kerneleventsFileOperationAttributeValue AttributeKerneleventsFileOperation, kerneleventsFileTypeAttributeValue AttributeKerneleventsFileType, kerneleventsFileDeviceAttributeValue string, kerneleventsCgroupIDAttributeValue int64, options ...EventAttributeOption) {
+	lb.eventKernelFileCreated.recordEvent(ctx, timestamp, filePathAttributeValue, fileDirectoryAttributeValue, processPidAttributeValue, threadIDAttributeValue, processUserIDAttributeValue, processGroupIDAttributeValue, kerneleventsProcessCommAttributeValue, kerneleventsHookAttributeValue.String(), kerneleventsFileOperationAttributeValue.String(), kerneleventsFileTypeAttributeValue.String(), kerneleventsFileDeviceAttributeValue, kerneleventsCgroupIDAttributeValue, options...)
 }

@@ -31,6 +31,7 @@ const (
 	AttributeKerneleventsFileOperationLink
 	AttributeKerneleventsFileOperationRename
 	AttributeKerneleventsFileOperationCopyUp
+	AttributeKerneleventsFileOperationSymlink
 )
 
 // String returns the string representation of the AttributeKerneleventsFileOperation.
@@ -48,6 +49,8 @@ func (av AttributeKerneleventsFileOperation) String() string {
 		return "rename"
 	case AttributeKerneleventsFileOperationCopyUp:
 		return "copy_up"
+	case AttributeKerneleventsFileOperationSymlink:
+		return "symlink"
 	}
 	return ""
 }
@@ -60,6 +63,41 @@ var MapAttributeKerneleventsFileOperation = map[string]AttributeKerneleventsFile
 	"link":         AttributeKerneleventsFileOperationLink,
 	"rename":       AttributeKerneleventsFileOperationRename,
 	"copy_up":      AttributeKerneleventsFileOperationCopyUp,
+	"symlink":      AttributeKerneleventsFileOperationSymlink,
+}
+
+// AttributeKerneleventsFileType specifies the value kernelevents.file.type attribute.
+type AttributeKerneleventsFileType int
+
+const (
+	_ AttributeKerneleventsFileType = iota
+	AttributeKerneleventsFileTypeFile
+	AttributeKerneleventsFileTypeDirectory
+	AttributeKerneleventsFileTypeSymlink
+	AttributeKerneleventsFileTypeUnknown
+)
+
+// String returns the string representation of the AttributeKerneleventsFileType.
+func (av AttributeKerneleventsFileType) String() string {
+	switch av {
+	case AttributeKerneleventsFileTypeFile:
+		return "file"
+	case AttributeKerneleventsFileTypeDirectory:
+		return "directory"
+	case AttributeKerneleventsFileTypeSymlink:
+		return "symlink"
+	case AttributeKerneleventsFileTypeUnknown:
+		return "unknown"
+	}
+	return ""
+}
+
+// MapAttributeKerneleventsFileType is a helper map of string to AttributeKerneleventsFileType attribute value.
+var MapAttributeKerneleventsFileType = map[string]AttributeKerneleventsFileType{
+	"file":      AttributeKerneleventsFileTypeFile,
+	"directory": AttributeKerneleventsFileTypeDirectory,
+	"symlink":   AttributeKerneleventsFileTypeSymlink,
+	"unknown":   AttributeKerneleventsFileTypeUnknown,
 }
 
 // AttributeKerneleventsHook specifies the value kernelevents.hook attribute.
@@ -628,7 +666,7 @@ type metricKernelFileCreations struct {
 // init fills kernel.file.creations metric with initial data.
 func (m *metricKernelFileCreations) init() {
 	m.data.SetName("kernel.file.creations")
-	m.data.SetDescription("New names in a directory: files created (open, creat, mknod, an O_TMPFILE file's first link) and files renamed or hard-linked in from another directory, told apart by kernelevents.file.operation.")
+	m.data.SetDescription("New names in a directory: files created (open, creat, mknod, an O_TMPFILE file's first link), symbolic links made, and files, directories and symbolic links renamed or hard-linked in from another directory, told apart by kernelevents.file.operation (a directory counts once: the files it holds are not enumerated).")
 	m.data.SetUnit("{file}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)

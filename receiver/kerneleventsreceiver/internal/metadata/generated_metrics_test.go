@@ -316,7 +316,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["kernel.file.creations"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "New names in a directory: files created (open, creat, mknod, an O_TMPFILE file's first link) and files renamed or hard-linked in from another directory, told apart by kernelevents.file.operation.", mi.Description())
+						assert.Equal(t, "New names in a directory: files created (open, creat, mknod, an O_TMPFILE file's first link), symbolic links made, and files, directories and symbolic links renamed or hard-linked in from another directory, told apart by kernelevents.file.operation (a directory counts once: the files it holds are not enumerated).", mi.Description())
 						assert.Equal(t, "{file}", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -348,7 +348,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["kernel.file.creations"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "New names in a directory: files created (open, creat, mknod, an O_TMPFILE file's first link) and files renamed or hard-linked in from another directory, told apart by kernelevents.file.operation.", mi.Description())
+						assert.Equal(t, "New names in a directory: files created (open, creat, mknod, an O_TMPFILE file's first link), symbolic links made, and files, directories and symbolic links renamed or hard-linked in from another directory, told apart by kernelevents.file.operation (a directory counts once: the files it holds are not enumerated).", mi.Description())
 						assert.Equal(t, "{file}", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
