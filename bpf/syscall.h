@@ -104,26 +104,28 @@ struct pt_regs___kearm64 {
  */
 #define SC_BIT(n) (1ULL << ((n)&63))
 #if defined(__TARGET_ARCH_x86)
-/* native: 2 85 82 86 133 259 264 265 316 437 257; ia32 only: 5 8 9 14 38 295 297 302 303 353 */
+/* native: 2 85 82 86 88 133 259 264 265 266 316 437 257; ia32 only: 5 8 9 14 38 83 295 297 302 303
+ * 304 353 */
 #define SC_WATCHED_0 (SC_BIT(2) | SC_BIT(5) | SC_BIT(8) | SC_BIT(9) | SC_BIT(14) | SC_BIT(38))
-#define SC_WATCHED_1 (SC_BIT(82) | SC_BIT(85) | SC_BIT(86))
+#define SC_WATCHED_1 (SC_BIT(82) | SC_BIT(83) | SC_BIT(85) | SC_BIT(86) | SC_BIT(88))
 #define SC_WATCHED_2 (SC_BIT(133))
 #define SC_WATCHED_3 0ULL
 #define SC_WATCHED_4                                                                               \
-	(SC_BIT(257) | SC_BIT(259) | SC_BIT(264) | SC_BIT(265) | SC_BIT(295) | SC_BIT(297) |       \
-	 SC_BIT(302) | SC_BIT(303) | SC_BIT(316))
+	(SC_BIT(257) | SC_BIT(259) | SC_BIT(264) | SC_BIT(265) | SC_BIT(266) | SC_BIT(295) |       \
+	 SC_BIT(297) | SC_BIT(302) | SC_BIT(303) | SC_BIT(304) | SC_BIT(316))
 #define SC_WATCHED_5 (SC_BIT(353))
 #define SC_WATCHED_6 (SC_BIT(437))
 #elif defined(__TARGET_ARCH_arm64)
-/* native: 56 33 37 38 276 437; AArch32 only: 5 8 9 14 322 324 329 330 382 */
+/* native: 56 33 36 37 38 276 437; AArch32 only: 5 8 9 14 83 322 324 329 330 331 382 */
 #define SC_WATCHED_0                                                                               \
-	(SC_BIT(5) | SC_BIT(8) | SC_BIT(9) | SC_BIT(14) | SC_BIT(33) | SC_BIT(37) | SC_BIT(38) |   \
-	 SC_BIT(56))
-#define SC_WATCHED_1 0ULL
+	(SC_BIT(5) | SC_BIT(8) | SC_BIT(9) | SC_BIT(14) | SC_BIT(33) | SC_BIT(36) | SC_BIT(37) |   \
+	 SC_BIT(38) | SC_BIT(56))
+#define SC_WATCHED_1 (SC_BIT(83))
 #define SC_WATCHED_2 0ULL
 #define SC_WATCHED_3 0ULL
 #define SC_WATCHED_4 (SC_BIT(276))
-#define SC_WATCHED_5 (SC_BIT(322) | SC_BIT(324) | SC_BIT(329) | SC_BIT(330) | SC_BIT(382))
+#define SC_WATCHED_5                                                                               \
+	(SC_BIT(322) | SC_BIT(324) | SC_BIT(329) | SC_BIT(330) | SC_BIT(331) | SC_BIT(382))
 #define SC_WATCHED_6 (SC_BIT(437))
 #endif
 #define SC_WATCHED_WORDS 7
