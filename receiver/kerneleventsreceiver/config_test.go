@@ -117,14 +117,15 @@ func TestValidateNamesEachKey(t *testing.T) {
 	// cannot are listed here with the reason. A new key fails this test
 	// until it is in one list or the other.
 	noInvalidValue := map[string]string{
-		"filter::exclude_self":           "a bool",
-		"identity::unmatched_attributes": "any string map",
-		"identity::rules_file":           "read at start: a missing or bad file fails Start naming it (TestRulesFile*)",
-		"identity::spire::required":      "a bool",
-		"evidence::state_file":           "read at start: a missing file is a first start, an unreadable or bad one is logged and the stream names no previous one (TestEvidenceStateFile)",
-		"metrics":                        "mdatagen's own config (enabled flags), refused when unknown",
-		"events":                         "mdatagen's own config (enabled flags), refused when unknown",
-		"resource_attributes":            "mdatagen's own config (enabled flags), refused when unknown",
+		"filter::exclude_self":             "a bool",
+		"identity::unmatched_attributes":   "any string map",
+		"identity::rules_file":             "read at start: a missing or bad file fails Start naming it (TestRulesFile*)",
+		"identity::spire::required":        "a bool",
+		"identity::kubernetes::kubeconfig": "read at start: a missing or bad file fails Start with identity::kubernetes and the client's error naming the file",
+		"evidence::state_file":             "read at start: a missing file is a first start, an unreadable or bad one is logged and the stream names no previous one (TestEvidenceStateFile)",
+		"metrics":                          "mdatagen's own config (enabled flags), refused when unknown",
+		"events":                           "mdatagen's own config (enabled flags), refused when unknown",
+		"resource_attributes":              "mdatagen's own config (enabled flags), refused when unknown",
 	}
 	covered := map[string]bool{}
 	for _, tt := range tests {
