@@ -26,9 +26,17 @@ import (
 // inventory: the list of the pods bound to node (only with that field
 // selector: any other request is refused) and a watch held open until the
 // client goes. status other than 200 answers every request with it.
-func fakeAPIServer(t *testing.T, node, podList string, status int) (*httptest.Server, *atomic.Int64) {
+type fakeAPI struct {
+	*httptest.Server
+	lists   atomic.Int64 // list requests answered
+	watches atomic.Int64 // watches open now
+}
+
+func fakeAPIServer(t *testing.T, node, podList string, status int) *fakeAPI {
 	t.Helper()
-	var lists atomic.Int64
+	api := &fakeAPI{}
+	lists := &api.lists
+	closing := make(chan struct{}) // ends watches a client left open
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		q := req.URL.Query()
 		if status != http.StatusOK {
@@ -48,16 +56,23 @@ func fakeAPIServer(t *testing.T, node, podList string, status int) (*httptest.Se
 				fmt.Fprint(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"BadRequest","code":400}`)
 				return
 			}
+			api.watches.Add(1)
+			defer api.watches.Add(-1)
 			w.WriteHeader(http.StatusOK)
 			w.(http.Flusher).Flush()
-			<-req.Context().Done() // held open: no changes
+			select { // held open: no changes
+			case <-req.Context().Done():
+			case <-closing:
+			}
 			return
 		}
 		lists.Add(1)
 		fmt.Fprint(w, podList)
 	}))
+	api.Server = srv
 	t.Cleanup(srv.Close)
-	return srv, &lists
+	t.Cleanup(func() { close(closing) }) // first
+	return api
 }
 
 // kubeconfig writes a kubeconfig file naming server.
@@ -80,11 +95,12 @@ current-context: x
 // cgroup watcher under identity::cgroup_root) names a pod uid of that list
 // gets the pod's namespace, name, uid and ServiceAccount on its resource,
 // and a uid the list does not have is counted as pod_not_found with the uid
-// alone on its resource.
+// alone on its resource. The inventory then watches the node's pods, and
+// Shutdown ends that watch.
 func TestFakePodInventory(t *testing.T) {
 	const uid = "0c1d2e3f-4a5b-6c7d-8e9f-a0b1c2d3e4f5"
 	const other = "11111111-2222-3333-4444-555555555555"
-	srv, lists := fakeAPIServer(t, "node-a", `{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"7"},"items":[
+	srv := fakeAPIServer(t, "node-a", `{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"7"},"items":[
 		{"metadata":{"name":"web-0","namespace":"shop","uid":"`+uid+`","resourceVersion":"6"},
 		 "spec":{"nodeName":"node-a","serviceAccountName":"web-sa"}}]}`, http.StatusOK)
 	root := testutil.TempDir(t)
@@ -101,7 +117,7 @@ func TestFakePodInventory(t *testing.T) {
 	cfg.Identity.Kubernetes = KubernetesConfig{NodeName: "node-a", Kubeconfig: kubeconfig(t, srv.URL), Wait: 10 * time.Millisecond}
 	host := &statusHost{}
 	run := startFake(t, cfg, false, host)
-	assert.Positive(t, lists.Load(), "Start listed the node's pods")
+	assert.Positive(t, srv.lists.Load(), "Start listed the node's pods")
 	for _, ev := range host.events {
 		assert.NotEqual(t, componentstatus.StatusRecoverableError, ev.Status(), "%v", ev.Err())
 	}
@@ -125,8 +141,12 @@ func TestFakePodInventory(t *testing.T) {
 	assert.NotContains(t, res["/gone/a"], "k8s.pod.name")
 	assert.Equal(t, map[string]int64{"pod_not_found": 1, "api_error": 0}, podErrors(batch))
 
+	require.Eventually(t, func() bool { return srv.watches.Load() == 1 }, 10*time.Second, time.Millisecond,
+		"the inventory watches the node's pods after its list")
 	run.stop()
 	assert.Nil(t, run.r.pods, "Shutdown stops the inventory")
+	require.Eventually(t, func() bool { return srv.watches.Load() == 0 }, 10*time.Second, time.Millisecond,
+		"Shutdown ends the watch")
 }
 
 // TestFakePodInventoryAPIError: an API server answering 500 does not fail
@@ -134,12 +154,12 @@ func TestFakePodInventory(t *testing.T) {
 // identity::kubernetes and the node, and counts the failed lists in
 // kernel.pod_inventory.errors{api_error}.
 func TestFakePodInventoryAPIError(t *testing.T) {
-	srv, lists := fakeAPIServer(t, "node-b", "", http.StatusInternalServerError)
+	srv := fakeAPIServer(t, "node-b", "", http.StatusInternalServerError)
 	cfg := fakeConfig()
 	cfg.Identity.Kubernetes = KubernetesConfig{NodeName: "node-b", Kubeconfig: kubeconfig(t, srv.URL), Wait: 10 * time.Millisecond}
 	host := &statusHost{}
 	run := startFake(t, cfg, false, host) // waits the 10s of the first list
-	assert.Positive(t, lists.Load())
+	assert.Positive(t, srv.lists.Load())
 	var recoverable error
 	host.mu.Lock()
 	for _, ev := range host.events {
