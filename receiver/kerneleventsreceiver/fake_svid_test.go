@@ -96,7 +96,7 @@ func TestFakeEvidenceSignedByWorkloadSVID(t *testing.T) {
 		lines = append(lines, append(b, '\n'))
 	}
 	r := verifyLines(t, lines, verify.Options{Roots: roots})
-	require.True(t, r.OK(), "%+v", r)
+	require.True(t, r.OK(), "the stream verifies")
 	require.Len(t, r.Streams, 1)
 	assert.Equal(t, uint64(1), r.Streams[0].SignedValid)
 	assert.Equal(t, []string{chain.SVIDSignerPrefix + id}, r.Streams[0].Signers)
