@@ -28,6 +28,7 @@ type fakeSource struct {
 	lostCg  map[uint64]uint64 // LostByCgroup
 	onDrain map[string]uint64 // added to lost by Drain (the kretprobe miss counters are read then)
 	calls   []string          // "drain", "lost", "close", in order
+	lostErr error             // returned by LostByReason and LostByCgroup when set
 }
 
 var _ source = (*fakeSource)(nil)
@@ -90,6 +91,9 @@ func (f *fakeSource) LostByReason() (map[string]uint64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "lost")
+	if f.lostErr != nil {
+		return nil, f.lostErr
+	}
 	out := make(map[string]uint64, len(f.lost))
 	for k, v := range f.lost {
 		out[k] = v
@@ -101,6 +105,9 @@ func (f *fakeSource) LostByReason() (map[string]uint64, error) {
 func (f *fakeSource) LostByCgroup() (map[uint64]uint64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.lostErr != nil {
+		return nil, f.lostErr
+	}
 	out := make(map[uint64]uint64, len(f.lostCg))
 	for k, v := range f.lostCg {
 		out[k] = v
