@@ -22,16 +22,17 @@ import (
 	"github.com/kernelevents/kernelevents/internal/testutil"
 )
 
-// fakeAPIServer speaks just enough of the Kubernetes API for the pod
-// inventory: the list of the pods bound to node (only with that field
-// selector: any other request is refused) and a watch held open until the
-// client goes. status other than 200 answers every request with it.
+// fakeAPI is a fake Kubernetes API server and what it has seen.
 type fakeAPI struct {
 	*httptest.Server
 	lists   atomic.Int64 // list requests answered
 	watches atomic.Int64 // watches open now
 }
 
+// fakeAPIServer speaks just enough of the Kubernetes API for the pod
+// inventory: the list of the pods bound to node (only with that field
+// selector: any other request is refused) and a watch held open until the
+// client goes. status other than 200 answers every request with it.
 func fakeAPIServer(t *testing.T, node, podList string, status int) *fakeAPI {
 	t.Helper()
 	api := &fakeAPI{}
