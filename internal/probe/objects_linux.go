@@ -436,6 +436,11 @@ type objects struct {
 	// optional are the optional programs that loaded, with how to attach
 	// each.
 	optional []attacher
+	// refused names the optional programs on a module's function that the
+	// kernel refused to load (with a note): the probe reports them as not
+	// attached, so kernel.probe.programs and the health say it is partly
+	// blind.
+	refused []string
 }
 
 // maps returns every map of the hook by its name in the ELF.
@@ -468,7 +473,9 @@ func (o *objects) close() {
 // loads on its own against those maps. An optional program the kernel
 // refuses fails the load as a required one does, unless the kernel has no
 // io_uring at all (then it is left out with a note; strict, VerifyLoad,
-// fails then too). Load errors are explained
+// fails then too), or it attaches to a module's function (overlayfs
+// copy-up): then it is noted and reported as not attached (objects.refused;
+// strict fails). Load errors are explained
 // (explainLoad).
 //
 // It goes through LoadAndAssign rather than ebpf.NewCollection: a
@@ -536,6 +543,16 @@ func loadObjects(h Hook, opts *Options, types *btf.Spec, strict bool) (_ *object
 		}
 		if err := spec.LoadAndAssign(o, copts); err != nil {
 			err = explainLoad(h, err)
+			if op.moduleType != "" && !strict {
+				// A module's function the kernel will not let this
+				// process trace (an fentry on module BTF needs
+				// CAP_SYS_ADMIN to reach that BTF, seen on 6.1 and 6.12
+				// with CAP_BPF and CAP_PERFMON alone): the hook runs,
+				// reported partly blind rather than failed.
+				notes = append(notes, fmt.Sprintf("%s not loaded (%s: %v)", a.what, copyUpUnseen, err))
+				objs.refused = append(objs.refused, a.what)
+				continue
+			}
 			// A kernel with io_uring whose io_uring program is refused
 			// would let io_uring creations go unseen and uncounted:
 			// the hook fails (auto moves on), as for a required

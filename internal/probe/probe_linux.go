@@ -248,6 +248,9 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 		p.links = append(p.links, l)
 		p.programs = append(p.programs, ProgramState{Name: a.what, Attached: true})
 	}
+	for _, what := range objs.refused {
+		p.programs = append(p.programs, ProgramState{Name: what})
+	}
 	if err := p.recordIDs(); err != nil {
 		return nil, err
 	}
