@@ -5,12 +5,10 @@
 package spire_test
 
 import (
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,7 +18,6 @@ import (
 
 	"github.com/kernelevents/kernelevents/internal/event"
 	"github.com/kernelevents/kernelevents/internal/identity"
-	"github.com/kernelevents/kernelevents/internal/probe"
 	"github.com/kernelevents/kernelevents/internal/spire"
 	"github.com/kernelevents/kernelevents/internal/spire/spiretest"
 	"github.com/kernelevents/kernelevents/internal/testutil"
@@ -56,43 +53,10 @@ func TestBindMountedExecGetsNoSPIFFEID(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 
-	opts := probe.DefaultOptions()
-	opts.Hook = probe.HookAuto
-	opts.PathPrefixes = []string{dir + "/"}
-	p, err := probe.Open(opts)
-	require.NoError(t, err)
-	var mu sync.Mutex
-	got := map[string]event.Event{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var e event.Event
-		for {
-			err := p.Read(&e)
-			if errors.Is(err, event.ErrMalformed) {
-				continue
-			}
-			if err != nil {
-				return
-			}
-			cp := e
-			cp.Comm, cp.Path = append([]byte(nil), e.Comm...), append([]byte(nil), e.Path...)
-			mu.Lock()
-			got[string(cp.Path)] = cp
-			mu.Unlock()
-		}
-	}()
-	defer func() { p.Close(); <-done }()
+	p, wait := creations(t, dir)
 	sample := func(path string, pid int) event.Event {
 		t.Helper()
-		var e event.Event
-		require.Eventually(t, func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			var ok bool
-			e, ok = got[path]
-			return ok
-		}, 10*time.Second, 5*time.Millisecond, "no sample of %s", path)
+		e := wait(path, nil)
 		require.Equal(t, uint32(pid), e.TGID)
 		return e
 	}

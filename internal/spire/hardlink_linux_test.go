@@ -67,6 +67,39 @@ func TestHardLinkExecGetsNoSPIFFEIDForTheCreation(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 
+	p, wait := creations(t, dir)
+
+	// The control: a process running the second path is issued its ID
+	// (and the agent has synced the entries).
+	control := blockedShell(t, second, "")
+	a := waitLookup(t, c, control, identity.SPIFFEIssued)
+	require.Equal(t, []string{secondID}, a.IDs)
+
+	// The evasion: create as the first path, then exec the second.
+	created := filepath.Join(dir, "created")
+	pid := blockedShell(t, first, ": > "+created+"; exec "+second+" -c 'read x'")
+	e := wait(created, func() bool {
+		link, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+		return link == second // and the exec of the second path happened
+	})
+	require.Equal(t, uint32(pid), e.TGID)
+	// The agent would name the process by the second path now.
+	now := c.Lookup(uint32(pid))
+	require.Equal(t, []string{secondID}, now.IDs, "SPIRE attests the second path")
+
+	r := identity.NewResolver(identity.Options{SPIFFE: c, CgroupRoot: "none", HostRoot: "/", Execs: execRecords{p}})
+	defer r.Close()
+	_, f := lookupNow(r, &e)
+	assert.NotContains(t, f.SPIFFE.IDs, secondID, "the second path's ID is not the creation's")
+	assert.Equal(t, identity.SPIFFEProcessChanged, f.SPIFFE.Status)
+	assert.Equal(t, first, f.Executable, "the creation ran the first path")
+}
+
+// creations opens the probe (hook auto) on dir and keeps every sample by
+// its path; the probe closes at the test's end. wait returns path's sample
+// once it has arrived and also (nil: nothing more) holds.
+func creations(t *testing.T, dir string) (*probe.Probe, func(path string, also func() bool) event.Event) {
+	t.Helper()
 	opts := probe.DefaultOptions()
 	opts.Hook = probe.HookAuto
 	opts.PathPrefixes = []string{dir + "/"}
@@ -93,37 +126,20 @@ func TestHardLinkExecGetsNoSPIFFEIDForTheCreation(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	defer func() { p.Close(); <-done }()
-
-	// The control: a process running the second path is issued its ID
-	// (and the agent has synced the entries).
-	control := blockedShell(t, second, "")
-	a := waitLookup(t, c, control, identity.SPIFFEIssued)
-	require.Equal(t, []string{secondID}, a.IDs)
-
-	// The evasion: create as the first path, then exec the second.
-	created := filepath.Join(dir, "created")
-	pid := blockedShell(t, first, ": > "+created+"; exec "+second+" -c 'read x'")
-	var e event.Event
-	require.Eventually(t, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		var ok bool
-		e, ok = got[created]
-		link, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
-		return ok && link == second
-	}, 10*time.Second, 5*time.Millisecond, "no sample, or no exec of the second path")
-	require.Equal(t, uint32(pid), e.TGID)
-	// The agent would name the process by the second path now.
-	now := c.Lookup(uint32(pid))
-	require.Equal(t, []string{secondID}, now.IDs, "SPIRE attests the second path")
-
-	r := identity.NewResolver(identity.Options{SPIFFE: c, CgroupRoot: "none", HostRoot: "/", Execs: execRecords{p}})
-	defer r.Close()
-	_, f := lookupNow(r, &e)
-	assert.NotContains(t, f.SPIFFE.IDs, secondID, "the second path's ID is not the creation's")
-	assert.Equal(t, identity.SPIFFEProcessChanged, f.SPIFFE.Status)
-	assert.Equal(t, first, f.Executable, "the creation ran the first path")
+	t.Cleanup(func() { p.Close(); <-done })
+	wait := func(path string, also func() bool) event.Event {
+		t.Helper()
+		var e event.Event
+		require.Eventually(t, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			var ok bool
+			e, ok = got[path]
+			return ok && (also == nil || also())
+		}, 10*time.Second, 5*time.Millisecond, "no sample of %s", path)
+		return e
+	}
+	return p, wait
 }
 
 // blockedShell starts the shell at path as uid 4343 (no uid entry), running
