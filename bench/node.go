@@ -14,7 +14,9 @@ package main
 //	(d) tar -xf of a generated source tarball, on tmpfs and on ext4
 //
 // Monitors: nothing (the baseline), the kernel's floor (one empty program on
-// one syscall tracepoint, and one on the raw sys_exit tracepoint), the probe
+// one syscall tracepoint, one on the raw sys_exit tracepoint, and, where the
+// kretprobe or fexit hook attaches, one empty program on do_filp_open as that
+// hook attaches its own), the probe
 // on each hook that attaches with `make run`'s path filter, and fanotify.
 // Audit comes later, in the opt-in audit phase (audit.go).
 
@@ -50,6 +52,10 @@ const (
 	kindFloor    = "floor"       // empty program on one syscall tracepoint
 	kindFloorRaw = "floor-raw"   // empty program on the raw sys_exit tracepoint
 	kindBaseAA   = "baseline-aa" // the baseline again: the A/A noise floor
+	// kindFloorOpen: an empty program on do_filp_open, attached as the
+	// kretprobe or fexit hook attaches its open program (config.hook says
+	// which): what any hook on every open pays before doing anything.
+	kindFloorOpen = "floor-open"
 )
 
 // nodeChunks: each node loop is timed in this many parts and reports the
@@ -303,6 +309,12 @@ func nodeConfigs(h hookInfo, fss []*testFS, prefixes []string, aa bool) []config
 		{name: "floor: empty program on raw tracepoint sys_exit (every syscall)", kind: kindFloorRaw,
 			newMonitor: func() monitor { return &floorMonitor{raw: true} }},
 	}...)
+	for _, hook := range h.available {
+		if kprobeClass(hook) {
+			cfgs = append(cfgs, config{name: fmt.Sprintf("floor: empty %s program on do_filp_open (every open)", hook), kind: kindFloorOpen, hook: hook,
+				newMonitor: func() monitor { return &openFloorMonitor{hook: hook} }})
+		}
+	}
 	batched := probe.DefaultOptions().WakeupBytes
 	for _, hook := range h.available {
 		cfgs = append(cfgs, config{name: fmt.Sprintf("probe %s, `make run`'s path filter", hook), kind: kindBatched, hook: hook,
@@ -496,6 +508,47 @@ func (m *floorMonitor) drain(int) {}
 func (m *floorMonitor) consumerCPU() (time.Duration, error) { return selfCPU() }
 
 func (m *floorMonitor) stop() (counts, error) {
+	return counts{}, errors.Join(m.link.Close(), m.prog.Close())
+}
+
+// openFloorMonitor attaches one empty program where the kretprobe or fexit
+// hook attaches its open program, on the return of do_filp_open: the least
+// a hook that sees every open's result pays per open (issue 28, goal 2).
+type openFloorMonitor struct {
+	hook probe.Hook
+	prog *ebpf.Program
+	link link.Link
+}
+
+func (m *openFloorMonitor) start(string) error {
+	spec := &ebpf.ProgramSpec{Name: "kebench_open", Type: ebpf.Kprobe, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}}
+	if m.hook == probe.HookFexit {
+		spec.Type, spec.AttachType, spec.AttachTo = ebpf.Tracing, ebpf.AttachTraceFExit, "do_filp_open"
+	}
+	prog, err := ebpf.NewProgram(spec)
+	if err != nil {
+		return fmt.Errorf("load the empty %s program on do_filp_open: %w", m.hook, err)
+	}
+	var l link.Link
+	if m.hook == probe.HookFexit {
+		l, err = link.AttachTracing(link.TracingOptions{Program: prog})
+	} else {
+		l, err = link.Kretprobe("do_filp_open", prog, nil)
+	}
+	if err != nil {
+		prog.Close()
+		return fmt.Errorf("attach the empty %s program on do_filp_open: %w", m.hook, err)
+	}
+	m.prog, m.link = prog, l
+	return nil
+}
+
+func (m *openFloorMonitor) drain(int) {}
+
+func (m *openFloorMonitor) consumerCPU() (time.Duration, error) { return selfCPU() }
+
+func (m *openFloorMonitor) stop() (counts, error) {
 	return counts{}, errors.Join(m.link.Close(), m.prog.Close())
 }
 

@@ -190,6 +190,11 @@ func (r *report) nodeVerdict(i, j int) string {
 		return "–"
 	case kindBaseAA:
 		return fmt.Sprintf("noise floor: two unmonitored runs differ by %s [%s–%s]", pct(c.ratio.median), pct(c.ratio.q1), pct(c.ratio.q3))
+	case kindFloorOpen:
+		if wl.key == opReadOpen || wl.key == opCreatReopen {
+			return fmt.Sprintf("the kernel's floor for a %s hook on every open: %s (%+.0f ns), before any work", cfg.hook, pct(c.ratio.median), c.delta.median)
+		}
+		return "–"
 	case kindFloor, kindFloorRaw:
 		if wl.key == opGetpid {
 			return fmt.Sprintf("the kernel's floor for this hook type: %+.0f ns per syscall", c.delta.median)
@@ -211,7 +216,11 @@ func (r *report) probeVerdict(hook probe.Hook, wl *nodeWorkload, c cellSummary) 
 		if !kprobeClass(hook) {
 			t = targetReadOpenTracepoint
 		}
-		return fmt.Sprintf("%s: %s, target ≤ %s", verdict(c.ratio.median <= t), pct(c.ratio.median), pct(t))
+		v := fmt.Sprintf("%s: %s, target ≤ %s", verdict(c.ratio.median <= t), pct(c.ratio.median), pct(t))
+		if fl := n.cell(n.config(kindFloorOpen, hook), n.workload(opReadOpen, "")); fl.ok {
+			v += fmt.Sprintf("; an empty %s program on do_filp_open alone: %s", hook, pct(fl.ratio.median))
+		}
+		return v
 	case opCreatReopen:
 		a := n.cell(n.config(kindBatched, hook), n.workload(opReadOpen, ""))
 		return fmt.Sprintf("%s (no path work: × no higher than the read-only open's upper quartile, %.3f)", verdict(c.ratio.median <= a.ratio.q3), a.ratio.q3)

@@ -89,6 +89,34 @@ func TestNodeVerdicts(t *testing.T) {
 	}
 }
 
+// TestOpenFloorVerdicts: the empty program on do_filp_open is the floor of a
+// kretprobe or fexit hook on every open (issue 28, goal 2), said on its own
+// row and beside the hook's read-only open.
+func TestOpenFloorVerdicts(t *testing.T) {
+	order := []config{
+		{name: "base", kind: kindBaseline},
+		{name: "fexit floor", kind: kindFloorOpen, hook: probe.HookFexit},
+		{name: "fexit", kind: kindBatched, hook: probe.HookFexit},
+	}
+	rows := map[string][4]float64{
+		"base":        {1000, 1000, 100, 10000},
+		"fexit floor": {1030, 1030, 100, 10050},
+		"fexit":       {1045, 1040, 100, 10400},
+	}
+	r := &report{params: defaultParams(false), hooks: hookInfo{available: []probe.Hook{probe.HookFexit}, auto: probe.HookFexit},
+		tracers: newForeignTracers()}
+	r.node = fakeNode(t, rows, order)
+	if got, want := r.nodeVerdict(1, 0), "the kernel's floor for a fexit hook on every open: +3.0 % (+30 ns), before any work"; got != want {
+		t.Errorf("floor row on (a): %q, want %q", got, want)
+	}
+	if got := r.nodeVerdict(1, 2); got != "–" {
+		t.Errorf("floor row on getpid: %q, want –", got)
+	}
+	if got, want := r.nodeVerdict(2, 0), "**not met**: +4.5 %, target ≤ +1.0 %; an empty fexit program on do_filp_open alone: +3.0 %"; got != want {
+		t.Errorf("fexit on (a): %q, want %q", got, want)
+	}
+}
+
 // TestNodePrecision: the A/A row is judged as the noise floor and its spread,
 // with the CPU-time view, is in the report's precision section.
 func TestNodePrecision(t *testing.T) {
