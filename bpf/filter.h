@@ -28,6 +28,12 @@ const volatile bool filter_uids = false;
 const volatile bool filter_comms = false;
 const volatile bool filter_cgroups = false;
 const volatile bool filter_prefixes = false;
+/* Some prefix does not end in '/': a name prefix (/etc/cron matches
+ * /etc/crontab), which a name can start to match by a rename or a link
+ * within one directory (/etc/x to /etc/crontab). Then every rename and link
+ * within one directory goes to report(), which passes it only where a name
+ * prefix (PREFIX_NAME) is the longest match. */
+const volatile bool filter_name_prefixes = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -86,9 +92,10 @@ struct {
 } path_prefixes SEC(".maps");
 
 /* path_prefixes' values: a prefix, or an exact key ("dir/" and a NUL: a
- * watched directory itself or an ancestor of one). */
+ * watched directory itself or an ancestor of one), or a name prefix. */
 #define PREFIX_KEY 1
 #define PREFIX_EXACT 2
+#define PREFIX_NAME 3 /* a prefix not ending in '/' (filter_name_prefixes) */
 
 /*
  * The names (each component, cut at WATCHED_NAME_LEN - 1 bytes) of every
@@ -107,9 +114,10 @@ struct {
 	__type(value, __u8);
 } watched_names SEC(".maps");
 
-/* report()'s flag, never in a sample: a rename within one directory, which
- * brings something new only to a watched directory itself or an ancestor
- * (PREFIX_EXACT), and nothing without a prefix filter. */
+/* report()'s flag, never in a sample: a rename (or link) within one
+ * directory, which brings something new only to a watched directory itself
+ * or an ancestor (PREFIX_EXACT), or under a name prefix (PREFIX_NAME), and
+ * nothing without a prefix filter. */
 #define REPORT_WITHIN (1U << 24)
 
 /*

@@ -79,8 +79,9 @@ static __always_inline void report(struct scratch *s, struct task_struct *task, 
 		if (!hit)
 			return;
 		/* within one directory: only onto a watched directory or an
-		 * ancestor (the longest match is then the exact key) */
-		if ((flags & REPORT_WITHIN) && *hit != PREFIX_EXACT)
+		 * ancestor (the longest match is then the exact key), or a
+		 * name that a name prefix matches */
+		if ((flags & REPORT_WITHIN) && *hit != PREFIX_EXACT && *hit != PREFIX_NAME)
 			return;
 	}
 	/* The part of the path below the creator's mount's root. */

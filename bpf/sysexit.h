@@ -464,7 +464,7 @@ static __always_inline int on_name_exit(struct syscall_args *sc)
 	/* linkat(fd, "", ..., AT_EMPTY_PATH) names no directory: counted */
 	bool empty = op == FILE_OP_LINK && (rflags & AT_EMPTY_PATH_FLAG);
 	bool same = !empty && same_dir(s, odfd, oname, ndfd, nname);
-	bool within = same && op == FILE_OP_RENAME && watched_name(s);
+	bool within = same && (filter_name_prefixes || (op == FILE_OP_RENAME && watched_name(s)));
 	put_scratch(s);
 	if (same && !within)
 		return 0;

@@ -97,7 +97,8 @@ static __always_inline int counted_type(struct dentry *d)
  * symbolic link that has a name is a new name (FILE_OP_LINK) when it is
  * made in another directory than the one the caller named the file by
  * (old_dentry's parent): a second name in the same directory brings nothing
- * in from outside it, and is not counted. Links of other file types
+ * in from outside it, and is not counted, but where a name prefix
+ * (filter_name_prefixes) can start to match it: then report() decides. Links of other file types
  * (device nodes, fifos, sockets) are not counted; directories cannot be
  * linked.
  *
@@ -141,13 +142,14 @@ static __always_inline int on_path_link(struct dentry *old, const struct path *n
 		pend(&link_pending, new, BPF_CORE_READ(new_dir, mnt), inode, EVENT_F_TMPFILE_LINK);
 		return 0;
 	}
-	if (BPF_CORE_READ(old, d_parent) == BPF_CORE_READ(new_dir, dentry))
+	bool within = BPF_CORE_READ(old, d_parent) == BPF_CORE_READ(new_dir, dentry);
+	if (within && !filter_name_prefixes)
 		return 0;
 	int type = counted_type(old);
 	if (type != FILE_TYPE_REGULAR && type != FILE_TYPE_SYMLINK)
 		return 0;
 	pend(&link_pending, new, BPF_CORE_READ(new_dir, mnt), inode,
-	     FILE_OP_LINK << OP_SHIFT | (__u32)type << TYPE_SHIFT);
+	     FILE_OP_LINK << OP_SHIFT | (__u32)type << TYPE_SHIFT | (within ? REPORT_WITHIN : 0));
 	return 0;
 }
 
@@ -194,7 +196,8 @@ static __always_inline int on_vfs_done(void *map, struct dentry *dentry, long re
  * the file's type, before any map update: four reads, no series. A
  * directory renamed within one directory is kept only with a prefix filter,
  * and reported only when it lands on a watched directory or an ancestor of
- * one (mv ~/staged ~/.ssh: REPORT_WITHIN). RENAME_NOREPLACE
+ * one (mv ~/staged ~/.ssh: REPORT_WITHIN); with a name prefix, every file
+ * too, reported only where the name prefix matches the new name. RENAME_NOREPLACE
  * and RENAME_WHITEOUT are renames like the others (the whiteout left at the
  * old name is a device node, not counted). A directory is one sample with
  * FILE_TYPE_DIR: the files it holds arrive with it and are not enumerated
@@ -241,7 +244,7 @@ static __always_inline int on_path_rename(const struct path *old_dir, struct den
 		return 0;
 	int to = counted_type(old);
 	int tn = (flags & RENAME_EXCHANGE) ? counted_type(new) : -1;
-	if (within) {
+	if (within && !filter_name_prefixes) {
 		if (to != FILE_TYPE_DIR)
 			to = -1;
 		if (tn != FILE_TYPE_DIR)

@@ -188,6 +188,7 @@ const (
 	kerneleventsProgTpSysExit                 = "tp_sys_exit"
 	kerneleventsVarFilterCgroups              = "filter_cgroups"
 	kerneleventsVarFilterComms                = "filter_comms"
+	kerneleventsVarFilterNamePrefixes         = "filter_name_prefixes"
 	kerneleventsVarFilterPrefixes             = "filter_prefixes"
 	kerneleventsVarFilterUids                 = "filter_uids"
 	kerneleventsVarSelfPidnsDev               = "self_pidns_dev"
@@ -309,18 +310,19 @@ type kerneleventsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kerneleventsVariableSpecs struct {
-	FilterCgroups  *ebpf.VariableSpec `ebpf:"filter_cgroups"`
-	FilterComms    *ebpf.VariableSpec `ebpf:"filter_comms"`
-	FilterPrefixes *ebpf.VariableSpec `ebpf:"filter_prefixes"`
-	FilterUids     *ebpf.VariableSpec `ebpf:"filter_uids"`
-	SelfPidnsDev   *ebpf.VariableSpec `ebpf:"self_pidns_dev"`
-	SelfPidnsIno   *ebpf.VariableSpec `ebpf:"self_pidns_ino"`
-	SelfTgid       *ebpf.VariableSpec `ebpf:"self_tgid"`
-	UnknownZero    *ebpf.VariableSpec `ebpf:"unknown_zero"`
-	UnusedEvent    *ebpf.VariableSpec `ebpf:"unused_event"`
-	UringNameN     *ebpf.VariableSpec `ebpf:"uring_name_n"`
-	UringOpenN     *ebpf.VariableSpec `ebpf:"uring_open_n"`
-	WakeupBytes    *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	FilterCgroups      *ebpf.VariableSpec `ebpf:"filter_cgroups"`
+	FilterComms        *ebpf.VariableSpec `ebpf:"filter_comms"`
+	FilterNamePrefixes *ebpf.VariableSpec `ebpf:"filter_name_prefixes"`
+	FilterPrefixes     *ebpf.VariableSpec `ebpf:"filter_prefixes"`
+	FilterUids         *ebpf.VariableSpec `ebpf:"filter_uids"`
+	SelfPidnsDev       *ebpf.VariableSpec `ebpf:"self_pidns_dev"`
+	SelfPidnsIno       *ebpf.VariableSpec `ebpf:"self_pidns_ino"`
+	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
+	UnknownZero        *ebpf.VariableSpec `ebpf:"unknown_zero"`
+	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
+	UringNameN         *ebpf.VariableSpec `ebpf:"uring_name_n"`
+	UringOpenN         *ebpf.VariableSpec `ebpf:"uring_open_n"`
+	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // kerneleventsObjects contains all objects after they have been loaded into the kernel.
@@ -396,18 +398,19 @@ func (m *kerneleventsMaps) Close() error {
 //
 // It can be passed to loadKerneleventsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kerneleventsVariables struct {
-	FilterCgroups  *ebpf.Variable `ebpf:"filter_cgroups"`
-	FilterComms    *ebpf.Variable `ebpf:"filter_comms"`
-	FilterPrefixes *ebpf.Variable `ebpf:"filter_prefixes"`
-	FilterUids     *ebpf.Variable `ebpf:"filter_uids"`
-	SelfPidnsDev   *ebpf.Variable `ebpf:"self_pidns_dev"`
-	SelfPidnsIno   *ebpf.Variable `ebpf:"self_pidns_ino"`
-	SelfTgid       *ebpf.Variable `ebpf:"self_tgid"`
-	UnknownZero    *ebpf.Variable `ebpf:"unknown_zero"`
-	UnusedEvent    *ebpf.Variable `ebpf:"unused_event"`
-	UringNameN     *ebpf.Variable `ebpf:"uring_name_n"`
-	UringOpenN     *ebpf.Variable `ebpf:"uring_open_n"`
-	WakeupBytes    *ebpf.Variable `ebpf:"wakeup_bytes"`
+	FilterCgroups      *ebpf.Variable `ebpf:"filter_cgroups"`
+	FilterComms        *ebpf.Variable `ebpf:"filter_comms"`
+	FilterNamePrefixes *ebpf.Variable `ebpf:"filter_name_prefixes"`
+	FilterPrefixes     *ebpf.Variable `ebpf:"filter_prefixes"`
+	FilterUids         *ebpf.Variable `ebpf:"filter_uids"`
+	SelfPidnsDev       *ebpf.Variable `ebpf:"self_pidns_dev"`
+	SelfPidnsIno       *ebpf.Variable `ebpf:"self_pidns_ino"`
+	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
+	UnknownZero        *ebpf.Variable `ebpf:"unknown_zero"`
+	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`
+	UringNameN         *ebpf.Variable `ebpf:"uring_name_n"`
+	UringOpenN         *ebpf.Variable `ebpf:"uring_open_n"`
+	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // kerneleventsPrograms contains all programs after they have been loaded into the kernel.

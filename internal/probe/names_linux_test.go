@@ -369,3 +369,49 @@ func TestSymlinksArriving(t *testing.T) {
 		})
 	}
 }
+
+// TestNamePrefixRenames: a prefix that does not end in "/" is a name prefix
+// (/etc/cron matches /etc/crontab), so a name can start to match it by a
+// rename or a link within one directory (/etc/x to /etc/crontab): counted,
+// on every hook, natively and through io_uring; a rename within the
+// directory whose new name no prefix matches is not.
+func TestNamePrefixRenames(t *testing.T) {
+	for _, h := range testedHooks() {
+		t.Run(string(h), func(t *testing.T) {
+			dir := filepath.Join(testutil.TempDir(t), "etc")
+			require.NoError(t, os.Mkdir(dir, 0o755))
+			for _, f := range []string{"x", "y", "z", "plain"} {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, f), []byte("made beside"), 0o644))
+			}
+			opts := DefaultOptions()
+			opts.Hook = h
+			opts.PathPrefixes = []string{filepath.Join(dir, "cron")}
+			opts.ExcludePID = os.Getpid()
+			p := openHook(t, opts)
+			c := collect(p)
+			ops := []testutil.Op{
+				{Kind: testutil.OpRenameat, For: "x", Path: "crontab"},
+				{Kind: testutil.OpLinkat, For: "y", Path: "cron.hourly"},
+				{Kind: testutil.OpIOUringRenameat, For: "z", Path: "cron.weekly"},
+				{Kind: testutil.OpRenameat, For: "plain", Path: "plain2"}, // no prefix matches: not counted
+				{Kind: testutil.OpOpenat, Path: "cron-control"},
+			}
+			want := map[string]event.Op{
+				filepath.Join(dir, "crontab"):      event.OpRename,
+				filepath.Join(dir, "cron.hourly"):  event.OpLink,
+				filepath.Join(dir, "cron.weekly"):  event.OpRename,
+				filepath.Join(dir, "cron-control"): event.OpCreate,
+			}
+			child := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops})
+			got := c.wait(t, len(want), uint32(child.PID))
+			gotOps := map[string]event.Op{}
+			for _, e := range got {
+				_, dup := gotOps[e.path]
+				assert.False(t, dup, "%s counted twice", e.path)
+				gotOps[e.path] = e.op
+			}
+			assert.Equal(t, want, gotOps, "each name that starts to match the name prefix, within one directory")
+			assertNoLoss(t, p)
+		})
+	}
+}

@@ -313,6 +313,7 @@ func configure(spec *ebpf.CollectionSpec, opts *Options) error {
 		{kerneleventsVarFilterComms, specs.FilterComms, len(opts.ExcludeComms) > 0},
 		{kerneleventsVarFilterCgroups, specs.FilterCgroups, len(opts.ExcludeCgroupIDs) > 0},
 		{kerneleventsVarFilterPrefixes, specs.FilterPrefixes, len(opts.PathPrefixes) > 0},
+		{kerneleventsVarFilterNamePrefixes, specs.FilterNamePrefixes, hasNamePrefix(opts.PathPrefixes)},
 	} {
 		if err := v.spec.Set(v.val); err != nil {
 			return fmt.Errorf("set %s: %w", v.name, err)

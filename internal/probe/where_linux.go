@@ -7,6 +7,7 @@ package probe
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,11 +25,14 @@ const DefaultMountInfo = "/proc/1/mountinfo"
 // would otherwise make it read the table per file).
 const refreshGap = 100 * time.Millisecond
 
-// path_prefixes' values (bpf/filter.h PREFIX_KEY, PREFIX_EXACT): a prefix,
-// or an exact key (a watched directory itself or an ancestor of one).
+// path_prefixes' values (bpf/filter.h PREFIX_KEY, PREFIX_EXACT, PREFIX_NAME):
+// a prefix, an exact key (a watched directory itself or an ancestor of one),
+// or a name prefix (not ending in "/": a rename or link within one
+// directory can make a name start to match it).
 const (
 	prefixKeyed = uint8(1)
 	prefixExact = uint8(2)
+	prefixName  = uint8(3)
 )
 
 // where keeps the node's mount table and the in-kernel prefix filter's keys
@@ -122,6 +126,9 @@ func (w *where) refresh() error {
 		}
 		for _, k := range keys[dev] {
 			all[k] = prefixKeyed
+			if !strings.HasSuffix(k, "/") {
+				all[k] = prefixName
+			}
 		}
 		for k, v := range all {
 			key := prefixKey{Dev: dev}
@@ -285,4 +292,17 @@ func (w *where) close() {
 		<-w.done
 		w.stop = nil
 	}
+}
+
+// hasNamePrefix: some prefix does not end in "/" (/etc/cron matches
+// /etc/crontab): then renames and links within one directory go to the
+// kernel's prefix filter too, which counts those whose new name a name
+// prefix matches (bpf/filter.h filter_name_prefixes).
+func hasNamePrefix(prefixes []string) bool {
+	for _, p := range prefixes {
+		if !strings.HasSuffix(p, "/") {
+			return true
+		}
+	}
+	return false
 }
