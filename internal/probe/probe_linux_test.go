@@ -410,22 +410,6 @@ func anyLive(progs []ebpf.ProgramID, maps []ebpf.MapID) bool {
 	return false
 }
 
-// TestVerifyLoad puts every hook's programs through this kernel's verifier,
-// attached or not: kretprobe and fexit programs load wherever the kernel
-// allows their program type.
-func TestVerifyLoad(t *testing.T) {
-	testutil.RequireRoot(t)
-	for _, h := range Hooks {
-		t.Run(string(h), func(t *testing.T) {
-			err := VerifyLoad(h, DefaultOptions())
-			if errors.Is(err, ebpf.ErrNotSupported) && !slices.Contains(requiredHooks(), h) {
-				t.Skipf("this kernel refuses %s programs: %v", h, err)
-			}
-			require.NoError(t, err)
-		})
-	}
-}
-
 func TestCapabilityError(t *testing.T) {
 	assert.NoError(t, capabilityError(1<<capSysAdmin))
 	assert.NoError(t, capabilityError(1<<capBPF|1<<capPerfmon))
