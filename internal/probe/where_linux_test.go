@@ -102,6 +102,7 @@ func TestNodePathThroughNamespaces(t *testing.T) {
 	}
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {
+			leaveToHost(t, h)
 			// One probe per hook watches a directory with one
 			// subdirectory per case: a load of a hook is most of a
 			// case's time in the VMs (qemu emulates the verifier), and
@@ -215,6 +216,7 @@ func unknownFS(t *testing.T, p *Probe, c *collector) {
 func TestMknodSymlinkDecoy(t *testing.T) {
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {
+			leaveToHost(t, h)
 			root := testutil.TempDir(t)
 			w, decoy := filepath.Join(root, "watched"), filepath.Join(root, "decoy")
 			require.NoError(t, os.Mkdir(w, 0o755))
@@ -262,6 +264,7 @@ func TestNodeMountsFollowed(t *testing.T) {
 	testutil.RequireRoot(t)
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {
+			leaveToHost(t, h)
 			w, src := testutil.TempDir(t), testutil.TempDir(t)
 			p, c := watchDir(t, h, w)
 			sub := filepath.Join(w, "sub")
@@ -334,6 +337,7 @@ func TestMountOverWatched(t *testing.T) {
 	testutil.RequireRoot(t)
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {
+			leaveToHost(t, h)
 			w := testutil.TempDir(t)
 			gates := testutil.TempDir(t)
 			pidFile, gate := filepath.Join(gates, "pid"), filepath.Join(gates, "gate")
