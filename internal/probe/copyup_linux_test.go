@@ -28,6 +28,7 @@ func TestOverlayCopyUp(t *testing.T) {
 	testutil.RequireRoot(t)
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {
+			leaveToHost(t, h)
 			w, s := testutil.TempDir(t), testutil.TempDir(t)
 			loadOverlay(t)
 			lower := filepath.Join(s, "lower")

@@ -36,6 +36,7 @@ func TestExcludeSelfInPIDNamespace(t *testing.T) {
 	testutil.RequireRoot(t)
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {
+			leaveToHost(t, h)
 			dir := testutil.TempDir(t)
 			_, skipped := testutil.Rerun(t, string(h)+":"+dir, testutil.WithCmd(func(cmd *exec.Cmd) {
 				cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}

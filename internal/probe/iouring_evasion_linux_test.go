@@ -107,6 +107,7 @@ func TestIOUringEvasion(t *testing.T) {
 func TestDeepPaths(t *testing.T) {
 	for _, h := range testedHooks() {
 		t.Run(string(h), func(t *testing.T) {
+			leaveToHost(t, h)
 			root := testutil.TempDir(t)
 			opts := DefaultOptions()
 			opts.Hook = h
@@ -172,6 +173,7 @@ func TestDeepPaths(t *testing.T) {
 func TestRootlessPath(t *testing.T) {
 	for _, h := range testedHooks() {
 		t.Run(string(h), func(t *testing.T) {
+			leaveToHost(t, h)
 			root := testutil.TempDir(t)
 			_, c := watchDir(t, h, root)
 			deep := filepath.Join(append([]string{root}, slices.Repeat([]string{"d"}, 1100)...)...)

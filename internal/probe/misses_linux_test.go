@@ -38,6 +38,7 @@ func TestLostReasonsAllPresent(t *testing.T) {
 func TestDrainReadsWhatWaits(t *testing.T) {
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {
+			leaveToHost(t, h)
 			root := testutil.TempDir(t)
 			opts := DefaultOptions()
 			opts.Hook = h

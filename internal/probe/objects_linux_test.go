@@ -142,6 +142,7 @@ func optionalName(t *testing.T, op optionalProgram) string {
 // after the tracepoint hook's own, use the very maps it uses (one ring, one
 // scratch, one .bss), not copies.
 func TestOptionalProgramsShareMaps(t *testing.T) {
+	leaveToHost(t, HookTracepoint)
 	testutil.RequireRoot(t)
 	opts := DefaultOptions()
 	types, err := kernelTypes(opts.BTFPath)
@@ -185,6 +186,7 @@ func (o *missingProgram) program() *ebpf.Program { return o.P }
 // Start fails) instead of leaving io_uring creations unseen behind a log
 // line; VerifyLoad fails on it too.
 func TestIOUringLoadFailureFailsTheHook(t *testing.T) {
+	leaveToHost(t, HookTracepoint)
 	testutil.RequireRoot(t)
 	testutil.RequireTracefs(t)
 	saved := uringPrograms

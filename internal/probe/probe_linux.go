@@ -175,19 +175,26 @@ func Open(opts Options) (*Probe, error) {
 // VerifyLoad loads the programs of hook h through the verifier and frees
 // them without attaching anything: proof that they load on this kernel.
 func VerifyLoad(h Hook, opts Options) error {
-	if err := opts.Validate(os.Getpagesize()); err != nil {
-		return err
-	}
-	types, err := kernelTypes(opts.BTFPath)
-	if err != nil {
-		return err
-	}
-	objs, _, err := loadObjects(h, &opts, types, true)
+	objs, err := verifyLoad(h, &opts)
 	if err != nil {
 		return err
 	}
 	objs.close()
 	return nil
+}
+
+// verifyLoad is VerifyLoad keeping the loaded objects open for the caller
+// to close (TestVerifiedInstructions reads the verifier's work from them).
+func verifyLoad(h Hook, opts *Options) (*objects, error) {
+	if err := opts.Validate(os.Getpagesize()); err != nil {
+		return nil, err
+	}
+	types, err := kernelTypes(opts.BTFPath)
+	if err != nil {
+		return nil, err
+	}
+	objs, _, err := loadObjects(h, opts, types, true)
+	return objs, err
 }
 
 func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {

@@ -102,11 +102,21 @@ func TestNodePathThroughNamespaces(t *testing.T) {
 	}
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {
+			leaveToHost(t, h)
+			// One probe per hook watches a directory with one
+			// subdirectory per case: a load of a hook is most of a
+			// case's time in the VMs (qemu emulates the verifier), and
+			// each case counts only its own children's samples. Overlay
+			// goes in first (the loader reads its types at Open); the
+			// overlay case skips or fails when it cannot be loaded.
+			_ = exec.Command("modprobe", "overlay").Run()
+			watched := testutil.TempDir(t)
+			p, c := watchDir(t, h, watched)
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
-					w, s := testutil.TempDir(t), testutil.TempDir(t)
+					w, s := filepath.Join(watched, tc.name), testutil.TempDir(t)
+					require.NoError(t, os.Mkdir(w, 0o755))
 					ops := tc.ops(t, w, s)
-					p, c := watchDir(t, h, w)
 					child := testutil.RunChild(t, testutil.ChildSpec{Dir: s, Ops: ops}, inUserNS())
 					var want []string
 					for _, f := range tc.want {
@@ -126,8 +136,8 @@ func TestNodePathThroughNamespaces(t *testing.T) {
 					assertNoLoss(t, p)
 				})
 			}
-			t.Run("proc_cwd_root", func(t *testing.T) { procCwdRoot(t, h) })
-			t.Run("unknown_fs", func(t *testing.T) { unknownFS(t, h) })
+			t.Run("proc_cwd_root", func(t *testing.T) { procCwdRoot(t, p, c, watched) })
+			t.Run("unknown_fs", func(t *testing.T) { unknownFS(t, p, c) })
 		})
 	}
 }
@@ -146,9 +156,10 @@ func loadOverlay(t *testing.T) {
 
 // procCwdRoot: a process of another mount namespace sits on a bind mount of
 // the watched directory; a host process creates through its
-// /proc/<pid>/cwd and /proc/<pid>/root.
-func procCwdRoot(t *testing.T, h Hook) {
-	w, s := testutil.TempDir(t), testutil.TempDir(t)
+// /proc/<pid>/cwd and /proc/<pid>/root. p and c watch watched.
+func procCwdRoot(t *testing.T, p *Probe, c *collector, watched string) {
+	w, s := filepath.Join(watched, "proc_cwd_root"), testutil.TempDir(t)
+	require.NoError(t, os.Mkdir(w, 0o755))
 	pidFile := filepath.Join(testutil.TempDir(t), "pid")
 	held := testutil.StartHeld(t, testutil.ChildSpec{Dir: s, Ops: []testutil.Op{
 		{Kind: testutil.OpPrivateMounts},
@@ -165,7 +176,6 @@ func procCwdRoot(t *testing.T, h Hook) {
 		pid, err = strconv.Atoi(string(b))
 		return err == nil
 	}, 10*time.Second, 10*time.Millisecond, "the namespaced child is in place")
-	p, c := watchDir(t, h, w)
 	proc := "/proc/" + strconv.Itoa(pid)
 	viaCwd := testutil.RunChild(t, testutil.ChildSpec{Dir: proc + "/cwd", Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: "d-cwd"}}})
 	viaRoot := testutil.RunChild(t, testutil.ChildSpec{Dir: proc + "/root" + s, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: "x/d-root"}}})
@@ -181,10 +191,9 @@ func procCwdRoot(t *testing.T, h Hook) {
 // device number may be one a node mount just freed (anonymous numbers are
 // reused at once; tests beside this one mount and unmount tmpfs on the
 // node): the kernel does not trust the number of a filesystem mounted from
-// a user namespace (WhereUserNSFS).
-func unknownFS(t *testing.T, h Hook) {
-	w, s := testutil.TempDir(t), testutil.TempDir(t)
-	p, c := watchDir(t, h, w)
+// a user namespace (WhereUserNSFS). p and c watch another directory.
+func unknownFS(t *testing.T, p *Probe, c *collector) {
+	s := testutil.TempDir(t)
 	child := testutil.RunChild(t, testutil.ChildSpec{Dir: s, Ops: []testutil.Op{
 		{Kind: testutil.OpPrivateMounts},
 		{Kind: testutil.OpTmpfs, Path: s + "/t"},
@@ -207,6 +216,7 @@ func unknownFS(t *testing.T, h Hook) {
 func TestMknodSymlinkDecoy(t *testing.T) {
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {
+			leaveToHost(t, h)
 			root := testutil.TempDir(t)
 			w, decoy := filepath.Join(root, "watched"), filepath.Join(root, "decoy")
 			require.NoError(t, os.Mkdir(w, 0o755))
@@ -254,6 +264,7 @@ func TestNodeMountsFollowed(t *testing.T) {
 	testutil.RequireRoot(t)
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {
+			leaveToHost(t, h)
 			w, src := testutil.TempDir(t), testutil.TempDir(t)
 			p, c := watchDir(t, h, w)
 			sub := filepath.Join(w, "sub")
@@ -326,6 +337,7 @@ func TestMountOverWatched(t *testing.T) {
 	testutil.RequireRoot(t)
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {
+			leaveToHost(t, h)
 			w := testutil.TempDir(t)
 			gates := testutil.TempDir(t)
 			pidFile, gate := filepath.Join(gates, "pid"), filepath.Join(gates, "gate")
