@@ -576,9 +576,9 @@ const LostCgroupsMax = 1024
 
 // LostByCgroup returns the samples the kernel could not deliver since the
 // probe was opened, by the cgroup v2 id of the task whose creation was lost,
-// then by reason (the reasons of the kernel's counters, lostReasons: every
-// one but LostKprobeMissed and LostProgramRecursion, which the kernel counts
-// per hook or program, not per task); zero counts are left out. Cgroup 0
+// then by reason (CgroupLostReasons: the kernel's counters, lostReasons;
+// LostKprobeMissed and LostProgramRecursion are counted per kprobe and per
+// program, not per task); zero counts are left out. Cgroup 0
 // holds those of cgroups past LostCgroupsMax. The host-wide counts are
 // LostByReason's.
 func (p *Probe) LostByCgroup() (map[uint64]map[string]uint64, error) {
