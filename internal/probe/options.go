@@ -83,6 +83,10 @@ const (
 var CgroupLostReasons = []string{LostRingBufferFull, LostFDRace, LostIOURingUnobserved, LostInflightTableFull,
 	LostScratchBusy, LostCoreDumpUnobserved, LostIOURingInstallFailed}
 
+// LostCgroupsMax is how many cgroups the kernel's losses are attributed to
+// (LOST_CGROUPS_MAX in bpf/output.h); past it they count under cgroup 0.
+const LostCgroupsMax = 1024
+
 // ErrDrained is returned by Read after Drain, once every sample the programs
 // wrote has been read.
 var ErrDrained = errors.New("ring buffer drained after the programs were detached")

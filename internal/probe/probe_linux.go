@@ -570,10 +570,6 @@ func (p *Probe) LostByReason() (map[string]uint64, error) {
 	return out, errors.Join(errs...)
 }
 
-// LostCgroupsMax is how many cgroups the kernel's losses are attributed to
-// (LOST_CGROUPS_MAX in bpf/output.h); past it they count under cgroup 0.
-const LostCgroupsMax = 1024
-
 // LostByCgroup returns the samples the kernel could not deliver since the
 // probe was opened, by the cgroup v2 id of the task whose creation was lost,
 // then by reason (CgroupLostReasons: the kernel's counters, lostReasons;
