@@ -81,7 +81,9 @@ __noinline int count_lost_cgroup(__u32 idx)
 
 /* count counts a loss of reason idx, host-wide and for the current task's
  * cgroup: the task whose creation was lost (the io_uring submitter, its
- * io-wq worker or SQPOLL thread for an io_uring request). */
+ * io-wq worker or SQPOLL thread for an io_uring request). A loss counted
+ * where the current task is not the one that made the file would need
+ * its own way to name the cgroup, not count(). */
 static __always_inline void count(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
