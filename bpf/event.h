@@ -210,7 +210,9 @@ enum exec_state {
  * Indexes of the per-CPU counters map: each counts samples that could not be
  * delivered, by reason. internal/probe names them (lostReasons, checked
  * against this enum by its tests) and the receiver exports each as
- * kernel.events.lost{reason} (metadata.yaml).
+ * kernel.events.lost{reason} (metadata.yaml). count() also counts each under
+ * the cgroup of the task whose creation was lost (lost_cgroups in output.h:
+ * kernel.events.lost_by_cgroup{cgroup, reason}).
  */
 enum counter_idx {
 	/* ring_buffer_full: bpf_ringbuf_reserve failed */

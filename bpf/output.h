@@ -27,41 +27,47 @@ struct {
 } counters SEC(".maps");
 
 /*
- * Ring-buffer losses by the cgroup v2 id of the task whose sample found the
- * ring full: whose evidence was lost (a tenant flooding the ring to hide
- * another's creation shows up as the other's loss). Bounded: past
- * LOST_CGROUPS_MAX cgroups a loss is counted under key 0, which the loader
- * creates (no cgroup has id 0). The host-wide count stays COUNTER_LOST.
+ * Losses by the cgroup v2 id of the task whose creation was lost, for every
+ * reason count() counts: whose evidence was lost (a tenant flooding the ring
+ * to hide another's creation shows up as the other's loss). A value holds a
+ * cgroup's count of each reason, by enum counter_idx. Bounded: past
+ * LOST_CGROUPS_MAX cgroups (or when the map is busy on this CPU) a loss is
+ * counted under key 0, which the loader creates (no cgroup has id 0). The
+ * host-wide counts stay in counters.
  */
 #define LOST_CGROUPS_MAX 1024
+/* COUNTER_MAX rounded up to a power of two: the index is masked, which every
+ * kernel's verifier takes as a bound. */
+#define LOST_REASONS 8
+_Static_assert(COUNTER_MAX <= LOST_REASONS, "LOST_REASONS holds every counter");
+struct lost_counts {
+	__u64 n[LOST_REASONS];
+};
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, LOST_CGROUPS_MAX + 1);
 	__type(key, __u64);
-	__type(value, __u64);
+	__type(value, struct lost_counts);
 } lost_cgroups SEC(".maps");
+
+/* A new cgroup's entry, before its first loss is added. */
+static const struct lost_counts lost_zero = {};
 
 /* Makes bpf2go emit the Go type (-type event). */
 struct event *unused_event __attribute__((unused));
 
-static __always_inline void count(__u32 idx)
-{
-	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
-	/* Atomic: a preempted read-modify-write (see scratch_map) would lose
-	 * the increments of the programs that ran in between. */
-	if (v)
-		__sync_fetch_and_add(v, 1);
-}
-
-static __always_inline void count_lost_cgroup(void)
+/*
+ * count_lost_cgroup adds a loss of reason idx to the current task's cgroup
+ * (key 0 past LOST_CGROUPS_MAX cgroups). Global (verified once, on its own):
+ * the programs that count a loss in a path walk do not grow by its branches.
+ */
+__noinline int count_lost_cgroup(__u32 idx)
 {
 	__u64 cg = bpf_get_current_cgroup_id();
-	__u64 *v = bpf_map_lookup_elem(&lost_cgroups, &cg);
+	struct lost_counts *v = bpf_map_lookup_elem(&lost_cgroups, &cg);
 	if (!v) {
-		__u64 one = 1;
-		if (!bpf_map_update_elem(&lost_cgroups, &cg, &one, BPF_NOEXIST))
-			return;
-		/* Another CPU added it, or the map is full: key 0. */
+		/* Fails when another CPU added it (found next) or the map is full. */
+		bpf_map_update_elem(&lost_cgroups, &cg, &lost_zero, BPF_NOEXIST);
 		v = bpf_map_lookup_elem(&lost_cgroups, &cg);
 		if (!v) {
 			__u64 overflow = 0;
@@ -69,7 +75,23 @@ static __always_inline void count_lost_cgroup(void)
 		}
 	}
 	if (v)
+		__sync_fetch_and_add(&v->n[idx & (LOST_REASONS - 1)], 1);
+	return 0;
+}
+
+/* count counts a loss of reason idx, host-wide and for the current task's
+ * cgroup: the task whose creation was lost (the io_uring submitter, its
+ * io-wq worker or SQPOLL thread for an io_uring request). A loss counted
+ * where the current task is not the one that made the file would need
+ * its own way to name the cgroup, not count(). */
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+	/* Atomic: a preempted read-modify-write (see scratch_map) would lose
+	 * the increments of the programs that ran in between. */
+	if (v)
 		__sync_fetch_and_add(v, 1);
+	count_lost_cgroup(idx);
 }
 
 static __always_inline __u64 wakeup_flags(void)

@@ -95,7 +95,6 @@ static __always_inline void report(struct scratch *s, struct task_struct *task, 
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count(COUNTER_LOST);
-		count_lost_cgroup();
 		return;
 	}
 	e->ts_ns = bpf_ktime_get_ns();

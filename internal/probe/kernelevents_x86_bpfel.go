@@ -46,6 +46,11 @@ type kerneleventsExecNow struct {
 	Pad    uint32
 }
 
+type kerneleventsLostCounts struct {
+	_ structs.HostLayout
+	N [8]uint64
+}
+
 type kerneleventsPrefixKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32

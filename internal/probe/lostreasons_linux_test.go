@@ -24,6 +24,7 @@ func TestLostReasonsMatchCounters(t *testing.T) {
 		assert.False(t, seen[reason], "reason %s named twice", reason)
 		seen[reason] = true
 	}
+	assert.ElementsMatch(t, CgroupLostReasons, lostReasons[:], "every kernel counter is counted by cgroup too (count_lost_cgroup)")
 	spec, err := loadKernelevents()
 	require.NoError(t, err)
 	m := spec.Maps["counters"]

@@ -75,6 +75,18 @@ const (
 	LostProgramRecursion = "program_recursion"
 )
 
+// CgroupLostReasons are the reasons LostByCgroup counts by cgroup: every
+// one the kernel counts in the task whose creation was lost (enum
+// counter_idx in bpf/event.h). LostKprobeMissed and LostProgramRecursion
+// stay host-wide: the kernel counts them per kprobe and per program, with
+// no task.
+var CgroupLostReasons = []string{LostRingBufferFull, LostFDRace, LostIOURingUnobserved, LostInflightTableFull,
+	LostScratchBusy, LostCoreDumpUnobserved, LostIOURingInstallFailed}
+
+// LostCgroupsMax is how many cgroups the kernel's losses are attributed to
+// (LOST_CGROUPS_MAX in bpf/output.h); past it they count under cgroup 0.
+const LostCgroupsMax = 1024
+
 // ErrDrained is returned by Read after Drain, once every sample the programs
 // wrote has been read.
 var ErrDrained = errors.New("ring buffer drained after the programs were detached")

@@ -211,8 +211,8 @@ func open(h Hook, opts *Options, types *btf.Spec) (_ *Probe, err error) {
 	if err := fillFilters(objs.common(), opts); err != nil {
 		return nil, err
 	}
-	// Key 0 counts the ring-buffer losses of cgroups past the map's size.
-	if err := objs.common().LostCgroups.Put(uint64(0), uint64(0)); err != nil {
+	// Key 0 counts the losses of cgroups past the map's size.
+	if err := objs.common().LostCgroups.Put(uint64(0), kerneleventsLostCounts{}); err != nil {
 		return nil, fmt.Errorf("create the lost_cgroups overflow entry: %w", err)
 	}
 	if p.where, err = newWhere(opts.MountInfo, opts.PathPrefixes, objs.common()); err != nil {
@@ -578,22 +578,27 @@ func (p *Probe) LostByReason() (map[string]uint64, error) {
 	return out, errors.Join(errs...)
 }
 
-// LostCgroupsMax is how many cgroups the kernel's ring-buffer losses are
-// attributed to (LOST_CGROUPS_MAX in bpf/output.h); past it they count under
-// cgroup 0.
-const LostCgroupsMax = 1024
-
-// LostByCgroup returns the samples the full ring buffer lost since the probe
-// was opened, by the cgroup v2 id of the task that created the file; id 0
-// holds those of cgroups past LostCgroupsMax. The host-wide count is
-// LostByReason's ring_buffer_full.
-func (p *Probe) LostByCgroup() (map[uint64]uint64, error) {
-	out := map[uint64]uint64{}
-	var cg, n uint64
+// LostByCgroup returns the samples the kernel could not deliver since the
+// probe was opened, by the cgroup v2 id of the task whose creation was lost,
+// then by reason (CgroupLostReasons: the kernel's counters, lostReasons;
+// LostKprobeMissed and LostProgramRecursion are counted per kprobe and per
+// program, not per task); zero counts are left out. Cgroup 0
+// holds those of cgroups past LostCgroupsMax. The host-wide counts are
+// LostByReason's.
+func (p *Probe) LostByCgroup() (map[uint64]map[string]uint64, error) {
+	out := map[uint64]map[string]uint64{}
+	var cg uint64
+	var v kerneleventsLostCounts
 	it := p.objs.common().LostCgroups.Iterate()
-	for it.Next(&cg, &n) {
-		if n > 0 {
-			out[cg] = n
+	for it.Next(&cg, &v) {
+		for i, n := range v.N {
+			if n == 0 || i >= len(lostReasons) {
+				continue
+			}
+			if out[cg] == nil {
+				out[cg] = map[string]uint64{}
+			}
+			out[cg][lostReasons[i]] = n
 		}
 	}
 	if err := it.Err(); err != nil {

@@ -38,7 +38,9 @@ func (*Probe) Lost() (uint64, error) { return 0, ErrUnsupportedPlatform }
 func (*Probe) LostByReason() (map[string]uint64, error) { return nil, ErrUnsupportedPlatform }
 
 // LostByCgroup returns ErrUnsupportedPlatform.
-func (*Probe) LostByCgroup() (map[uint64]uint64, error) { return nil, ErrUnsupportedPlatform }
+func (*Probe) LostByCgroup() (map[uint64]map[string]uint64, error) {
+	return nil, ErrUnsupportedPlatform
+}
 
 // Drain does nothing.
 func (*Probe) Drain() error { return nil }

@@ -30,6 +30,7 @@ import (
 	"github.com/kernelevents/kernelevents/internal/event"
 	"github.com/kernelevents/kernelevents/internal/evidence/chain"
 	"github.com/kernelevents/kernelevents/internal/identity"
+	"github.com/kernelevents/kernelevents/internal/probe"
 	"github.com/kernelevents/kernelevents/internal/spire"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
 )
@@ -55,8 +56,9 @@ type evidence struct {
 	free      []*metadata.LogsBuilder // emptied builders, reused by the next groups
 	n         int
 	bucket    *rate.Limiter
-	shed      uint64 // since start
-	gapShed   uint64 // since the last gap record
+	shed      uint64            // since start
+	shedByCg  map[uint64]uint64 // shed since start by the sample's cgroup v2 id (0: past probe.LostCgroupsMax)
+	gapShed   uint64            // since the last gap record
 	gapStart  time.Time
 	offset    int64 // wall - monotonic, ns
 	resources func(uint32) pcommon.Resource
@@ -92,9 +94,9 @@ type evidence struct {
 // checkpointCounts are the counts since start a checkpoint states beside
 // the evidence's own.
 type checkpointCounts struct {
-	received     uint64            // samples the reader took
-	lost         map[string]uint64 // the kernel side's, by reason
-	lostByCgroup map[uint64]uint64 // ring_buffer_full by cgroup v2 id
+	received     uint64                       // samples the reader took
+	lost         map[string]uint64            // the kernel side's, by reason
+	lostByCgroup map[uint64]map[string]uint64 // the kernel side's, by cgroup v2 id, then reason
 }
 
 // chainItem is a record taken, in the order of its number.
@@ -186,6 +188,7 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 		ev.seq++ // the gap record states it
 		ev.shed++
 		ev.gapShed++
+		ev.countShed(e.CgroupID)
 		return
 	}
 	ev.closeGap(now)
@@ -254,6 +257,18 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	ev.seq++
 	ev.created++
 	ev.n++
+}
+
+// countShed counts a shed record under its sample's cgroup, or under
+// cgroup 0 once probe.LostCgroupsMax cgroups have one (the kernel's bound).
+func (ev *evidence) countShed(cg uint64) {
+	if ev.shedByCg == nil {
+		ev.shedByCg = map[uint64]uint64{}
+	}
+	if _, ok := ev.shedByCg[cg]; !ok && len(ev.shedByCg) >= probe.LostCgroupsMax {
+		cg = 0
+	}
+	ev.shedByCg[cg]++
 }
 
 // opVerb is the body's verb for a new name of type t made by op.
@@ -410,9 +425,20 @@ func (ev *evidence) checkpoint(now time.Time, final bool) {
 		lostAttr[reason] = int64(n)
 		lostTotal += n
 	}
-	byCgroup := make(map[string]any, len(c.lostByCgroup))
-	for cg, n := range c.lostByCgroup {
-		byCgroup[strconv.FormatUint(cg, 10)] = int64(n)
+	// The kernel's losses by cgroup and the records shed by cgroup, read
+	// with ev.shed: their evidence_shed counts add up to it.
+	lostByCg := withShed(c.lostByCgroup, ev.shedByCg)
+	byCgroup := make(map[string]any, len(lostByCg))
+	for cg, by := range lostByCg {
+		reasons := make(map[string]any, len(by))
+		for reason, n := range by {
+			if n > 0 {
+				reasons[reason] = int64(n)
+			}
+		}
+		if len(reasons) > 0 {
+			byCgroup[strconv.FormatUint(cg, 10)] = reasons
+		}
 	}
 	var opts []metadata.EventAttributeOption
 	if ev.lastCk.IsZero() && ev.previous != "" {
@@ -572,11 +598,12 @@ func (ev *evidence) ended() bool {
 	return ev.done
 }
 
-// Shed returns the records shed since start.
-func (ev *evidence) Shed() uint64 {
+// Shed returns the records shed since start, in all and by the cgroup v2
+// id of their samples (a copy; 0: cgroups past probe.LostCgroupsMax).
+func (ev *evidence) Shed() (uint64, map[uint64]uint64) {
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
-	return ev.shed
+	return ev.shed, maps.Clone(ev.shedByCg)
 }
 
 // newRateLimit allows perSecond records per second with a burst of one

@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -59,14 +60,17 @@ func chainRun(t *testing.T, cfg *Config, batches, perBatch int) [][]byte {
 	n := 0
 	for b := 0; b < batches; b++ {
 		for i := 0; i < perBatch; i++ {
-			run.src.push(sample("/chain/" + strconv.Itoa(b) + "/" + strconv.Itoa(i)))
+			e := sample("/chain/" + strconv.Itoa(b) + "/" + strconv.Itoa(i))
+			e.CgroupID = 5151
+			run.src.push(e)
 			n++
 		}
 		run.waitDelivered(t, uint64(n))
 		run.r.flushLogs(context.Background(), false)
 	}
 	run.src.setLost("ring_buffer_full", 3)
-	run.src.setLostCgroup(4242, 3)
+	run.src.setLostCgroup(4242, probe.LostRingBufferFull, 3)
+	run.src.setLostCgroup(4242, probe.LostFDRace, 1)
 	run.stop()
 	var lines [][]byte
 	m := plog.JSONMarshaler{}
@@ -159,7 +163,11 @@ func TestEvidenceChainVerified(t *testing.T) {
 	assert.EqualValues(t, a.DeclaredCreated, a.Created)
 	assert.EqualValues(t, 40, a.DeclaredReceived)
 	assert.EqualValues(t, 3, a.DeclaredLost["ring_buffer_full"])
-	assert.Equal(t, map[string]int64{"4242": 3}, a.DeclaredLostByCgroup, "whose evidence the full ring lost")
+	require.NotZero(t, a.DeclaredShed)
+	assert.Equal(t, map[string]map[string]int64{
+		"4242": {probe.LostRingBufferFull: 3, probe.LostFDRace: 1},
+		"5151": {chain.LostEvidenceShed: int64(a.DeclaredShed)},
+	}, a.DeclaredLostByCgroup, "whose evidence the kernel lost and the rate limit shed")
 	assert.True(t, a.Final)
 	assert.EqualValues(t, 5, a.Checkpoints, "one a flush and the final one")
 	assert.EqualValues(t, 5, a.SignedValid)
@@ -220,6 +228,25 @@ func TestEvidenceChainVerified(t *testing.T) {
 		assert.Zero(t, s.HoleCount)
 		require.Len(t, s.Breaks, 1)
 		assert.EqualValues(t, 3, s.Breaks[0].Seq, "the next record names the original")
+	})
+
+	t.Run("shed by cgroup not adding up", func(t *testing.T) {
+		// The final checkpoint moves the shed records to another cgroup and
+		// drops some: the chain breaks there, and the verifier says the
+		// counts by cgroup disagree with the checkpoint's shed.
+		i, get := find(t, all, a.ID, int64(a.LastCheckpoint))
+		got := verifyLines(t, edit(t, all, i, func(ld plog.Logs) {
+			v, ok := get(ld).Attributes().Get(chain.AttrLostByCg)
+			require.True(t, ok)
+			v.Map().Remove("5151")
+			v.Map().PutEmptyMap("4343").PutInt(chain.LostEvidenceShed, 1)
+		}), verify.Options{})
+		assert.False(t, got.OK())
+		var reasons []string
+		for _, b := range got.Streams[0].Breaks {
+			reasons = append(reasons, b.Reason)
+		}
+		assert.Contains(t, reasons, fmt.Sprintf("checkpoint %d declares %d shed, and 1 shed by cgroup", a.LastCheckpoint, a.DeclaredShed))
 	})
 
 	t.Run("alter a covered resource attribute", func(t *testing.T) {

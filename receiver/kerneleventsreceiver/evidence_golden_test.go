@@ -42,7 +42,7 @@ func goldenEvidence(t *testing.T, lbc metadata.LogsBuilderConfig, spiffe bool) (
 	// stream, so that the hashes and the signature are the golden ones.
 	ev.stream = "golden-node/00112233445566778899aabbccddeeff"
 	ev.counts = func() checkpointCounts {
-		return checkpointCounts{9, map[string]uint64{"ring_buffer_full": 2, "malformed": 0}, map[uint64]uint64{77: 2}}
+		return checkpointCounts{9, map[string]uint64{"ring_buffer_full": 2, "malformed": 0}, map[uint64]map[string]uint64{77: {"ring_buffer_full": 2}}}
 	}
 	ev.previous = "golden-node/ffeeddccbbaa99887766554433221100 41 " + strings.Repeat("ab", 32)
 	ev.setKey(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize)))

@@ -3,6 +3,7 @@
 package kerneleventsreceiver
 
 import (
+	"maps"
 	"os"
 	"sync"
 
@@ -25,10 +26,10 @@ type fakeSource struct {
 
 	mu      sync.Mutex
 	lost    map[string]uint64
-	lostCg  map[uint64]uint64 // LostByCgroup
-	onDrain map[string]uint64 // added to lost by Drain (the kretprobe miss counters are read then)
-	calls   []string          // "drain", "lost", "close", in order
-	lostErr error             // returned by LostByReason and LostByCgroup when set
+	lostCg  map[uint64]map[string]uint64 // LostByCgroup
+	onDrain map[string]uint64            // added to lost by Drain (the kretprobe miss counters are read then)
+	calls   []string                     // "drain", "lost", "close", in order
+	lostErr error                        // returned by LostByReason and LostByCgroup when set
 }
 
 var _ source = (*fakeSource)(nil)
@@ -102,26 +103,30 @@ func (f *fakeSource) LostByReason() (map[string]uint64, error) {
 }
 
 // LostByCgroup is not a recorded call: the call-order tests predate it.
-func (f *fakeSource) LostByCgroup() (map[uint64]uint64, error) {
+func (f *fakeSource) LostByCgroup() (map[uint64]map[string]uint64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.lostErr != nil {
 		return nil, f.lostErr
 	}
-	out := make(map[uint64]uint64, len(f.lostCg))
+	out := make(map[uint64]map[string]uint64, len(f.lostCg))
 	for k, v := range f.lostCg {
-		out[k] = v
+		out[k] = maps.Clone(v)
 	}
 	return out, nil
 }
 
-func (f *fakeSource) setLostCgroup(cg, n uint64) {
+// setLostCgroup sets cgroup cg's count of reason.
+func (f *fakeSource) setLostCgroup(cg uint64, reason string, n uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.lostCg == nil {
-		f.lostCg = map[uint64]uint64{}
+		f.lostCg = map[uint64]map[string]uint64{}
 	}
-	f.lostCg[cg] = n
+	if f.lostCg[cg] == nil {
+		f.lostCg[cg] = map[string]uint64{}
+	}
+	f.lostCg[cg][reason] = n
 }
 
 func (f *fakeSource) Hook() probe.Hook { return f.hook }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kernelevents/kernelevents/internal/aggregate"
 	"github.com/kernelevents/kernelevents/internal/event"
+	"github.com/kernelevents/kernelevents/internal/evidence/chain"
 	"github.com/kernelevents/kernelevents/internal/identity"
 	"github.com/kernelevents/kernelevents/internal/k8spods"
 	"github.com/kernelevents/kernelevents/internal/probe"
@@ -54,8 +55,8 @@ func (r *kernelEventsReceiver) emitTick(ctx context.Context) bool {
 
 // losses are the kernel side's loss counters since the probe was opened.
 type losses struct {
-	byReason map[string]uint64 // probe.Lost* reasons
-	byCgroup map[uint64]uint64 // ring_buffer_full by cgroup v2 id (0: past probe.LostCgroupsMax)
+	byReason map[string]uint64            // probe.Lost* reasons
+	byCgroup map[uint64]map[string]uint64 // by cgroup v2 id (0: past probe.LostCgroupsMax), then reason
 }
 
 // readLosses reads the kernel's loss counters (logging what it cannot read).
@@ -69,6 +70,26 @@ func (r *kernelEventsReceiver) readLosses() losses {
 		r.set.Logger.Warn("Cannot read the kernel's lost-sample counter by cgroup", zap.Error(err))
 	}
 	return l
+}
+
+// withShed returns the kernel's losses by cgroup and reason with the
+// evidence records shed by cgroup added as reason evidence_shed (kernel
+// left as it is).
+func withShed(kernel map[uint64]map[string]uint64, shed map[uint64]uint64) map[uint64]map[string]uint64 {
+	if len(shed) == 0 {
+		return kernel
+	}
+	out := make(map[uint64]map[string]uint64, len(kernel)+len(shed))
+	for cg, by := range kernel {
+		out[cg] = by
+	}
+	for cg, n := range shed {
+		by := make(map[string]uint64, len(out[cg])+1)
+		maps.Copy(by, out[cg])
+		by[chain.LostEvidenceShed] = n
+		out[cg] = by
+	}
+	return out
 }
 
 // emit reads the counters, the series and the workloads, builds the batch
@@ -89,7 +110,10 @@ func (r *kernelEventsReceiver) emit(ctx context.Context, l losses) {
 		groups:    map[uint32][]seriesRow{},
 	}
 	if r.evidence != nil {
-		c.evidence, c.shed = true, r.evidence.Shed()
+		var shedByCg map[uint64]uint64
+		c.evidence = true
+		c.shed, shedByCg = r.evidence.Shed()
+		c.lostByCg = withShed(l.byCgroup, shedByCg)
 	}
 	r.table.Range(func(s *aggregate.Series, dir, path string) {
 		c.groups[s.Key.Workload] = append(c.groups[s.Key.Workload], seriesRow{*s, dir, path})
@@ -123,11 +147,11 @@ type collection struct {
 	programs  []probe.ProgramState               // the probe's, attached or not
 	received  uint64
 	malformed uint64
-	lost      map[string]uint64 // by reason, from the kernel source
-	lostByCg  map[uint64]uint64 // ring_buffer_full by cgroup id
-	active    int               // series in the table
-	overflow  uint64            // creations counted in the overflow series
-	evidence  bool              // a logs pipeline sheds records
+	lost      map[string]uint64            // by reason, from the kernel source
+	lostByCg  map[uint64]map[string]uint64 // by cgroup id, then kernelevents.lost_by_cgroup.reason
+	active    int                          // series in the table
+	overflow  uint64                       // creations counted in the overflow series
+	evidence  bool                         // a logs pipeline sheds records
 	shed      uint64
 	workloads identity.Stats
 	spiffe    map[identity.SPIFFEStatus]uint64 // SPIRE lookups by outcome; nil without identity::spire
@@ -157,7 +181,12 @@ func buildMetrics(mb *metadata.MetricsBuilder, c *collection, resource func(uint
 		mb.RecordKernelEventsLostDataPoint(now, int64(n), reason)
 	}
 	for _, cg := range slices.Sorted(maps.Keys(c.lostByCg)) {
-		mb.RecordKernelEventsLostByCgroupDataPoint(now, int64(c.lostByCg[cg]), int64(cg))
+		by := c.lostByCg[cg]
+		for _, name := range slices.Sorted(maps.Keys(by)) {
+			if reason, ok := metadata.MapAttributeKerneleventsLostByCgroupReason[name]; ok && by[name] > 0 {
+				mb.RecordKernelEventsLostByCgroupDataPoint(now, int64(by[name]), int64(cg), reason)
+			}
+		}
 	}
 	mb.RecordKernelProbeHookDataPoint(now, 1, c.hook)
 	programs := slices.SortedFunc(slices.Values(c.programs), func(a, b probe.ProgramState) int { return cmp.Compare(a.Name, b.Name) })

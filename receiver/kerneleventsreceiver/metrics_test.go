@@ -46,7 +46,11 @@ func goldenCollection() *collection {
 		received:  1234,
 		malformed: 2,
 		lost:      map[string]uint64{"ring_buffer_full": 7, "fd_race": 1, "kprobe_missed": 3},
-		lostByCg:  map[uint64]uint64{4242: 5, 5151: 1, 0: 1}, // 0: cgroups past the map's size
+		lostByCg: map[uint64]map[string]uint64{
+			4242: {"ring_buffer_full": 5, "evidence_shed": 2},
+			5151: {"fd_race": 1, "scratch_busy": 0}, // zero: not exported
+			0:    {"ring_buffer_full": 1},           // 0: cgroups past the map's size
+		},
 		active:    4,
 		overflow:  40,
 		evidence:  true,

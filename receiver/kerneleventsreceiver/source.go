@@ -21,10 +21,10 @@ type source interface {
 	// LostByReason returns the samples not delivered since the source was
 	// opened, by reason (the probe.Lost* constants).
 	LostByReason() (map[string]uint64, error)
-	// LostByCgroup returns the ring-buffer losses since the source was
-	// opened by the cgroup v2 id of the creating task (0: cgroups past
-	// probe.LostCgroupsMax).
-	LostByCgroup() (map[uint64]uint64, error)
+	// LostByCgroup returns the losses since the source was opened whose
+	// cgroup is known, by the cgroup v2 id of the creating task (0: cgroups
+	// past probe.LostCgroupsMax), then by reason (probe.Lost*).
+	LostByCgroup() (map[uint64]map[string]uint64, error)
 	// Hook is the hook in use.
 	Hook() probe.Hook
 	// Notes explain the hook choice (logged at start).

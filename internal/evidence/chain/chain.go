@@ -56,10 +56,14 @@ const (
 	AttrReceived  = "kernelevents.evidence.checkpoint.received"
 	AttrShedTotal = "kernelevents.evidence.checkpoint.shed"
 	AttrLost      = "kernelevents.evidence.checkpoint.lost"
-	AttrLostByCg  = "kernelevents.evidence.checkpoint.lost_by_cgroup"
-	AttrFinal     = "kernelevents.evidence.checkpoint.final"
-	AttrPrevious  = "kernelevents.evidence.checkpoint.previous"
-	AttrSigner    = "kernelevents.evidence.checkpoint.signer"
+	// AttrLostByCg maps the decimal cgroup v2 id of the task whose creation
+	// was lost ("0": cgroups past the first 1024) to a map of reason to
+	// count; the records shed under LostEvidenceShed, which add up to
+	// AttrShedTotal.
+	AttrLostByCg = "kernelevents.evidence.checkpoint.lost_by_cgroup"
+	AttrFinal    = "kernelevents.evidence.checkpoint.final"
+	AttrPrevious = "kernelevents.evidence.checkpoint.previous"
+	AttrSigner   = "kernelevents.evidence.checkpoint.signer"
 	// AttrSignerChain is, on a checkpoint signed with an X.509 SVID, the
 	// SVID's certificate chain, leaf first, each certificate's DER in
 	// standard base64.
@@ -67,6 +71,10 @@ const (
 	// AttrSignature is the only attribute the canonical form leaves out.
 	AttrSignature = "kernelevents.evidence.checkpoint.signature"
 )
+
+// LostEvidenceShed is the AttrLostByCg reason of the records the rate limit
+// shed.
+const LostEvidenceShed = "evidence_shed"
 
 // Event names of the records the chain covers.
 const (

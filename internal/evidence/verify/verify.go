@@ -84,14 +84,18 @@ type Stream struct {
 	Signers  []string
 	ShedSeen uint64 // shed numbers the gap records state
 	// The last checkpoint in order: what the receiver declared.
-	LastCheckpoint                     uint64
-	HaveCheckpoint, Final              bool
-	DeclaredCreated, DeclaredReceived  uint64
-	DeclaredShed                       uint64
-	DeclaredLost, DeclaredLostByCgroup map[string]int64
-	Previous, Link                     string // the previous stream named, and whether that link holds
-	Unsealed                           uint64 // records after the last checkpoint
-	First, Last                        time.Time
+	LastCheckpoint                    uint64
+	HaveCheckpoint, Final             bool
+	DeclaredCreated, DeclaredReceived uint64
+	DeclaredShed                      uint64
+	DeclaredLost                      map[string]int64
+	// DeclaredLostByCgroup: the losses whose cgroup is known, by cgroup v2
+	// id (decimal; "0": cgroups past the first 1024), then by reason
+	// (evidence_shed: the records the rate limit shed).
+	DeclaredLostByCgroup map[string]map[string]int64
+	Previous, Link       string // the previous stream named, and whether that link holds
+	Unsealed             uint64 // records after the last checkpoint
+	First, Last          time.Time
 
 	requireSig bool
 	// ordering state
@@ -120,7 +124,8 @@ type entry struct {
 type checkpoint struct {
 	final                   bool
 	created, received, shed int64
-	lost, lostByCgroup      map[string]int64
+	lost                    map[string]int64
+	lostByCgroup            map[string]map[string]int64
 	previous                string
 	signer                  string
 	sigErr                  error
@@ -309,7 +314,7 @@ func readCheckpoint(lr plog.LogRecord, h chain.Hash, trust chain.Trust) *checkpo
 	ck.received = get(chain.AttrReceived).Int()
 	ck.shed = get(chain.AttrShedTotal).Int()
 	ck.previous = get(chain.AttrPrevious).AsString()
-	ck.lost, ck.lostByCgroup = intMap(get(chain.AttrLost)), intMap(get(chain.AttrLostByCg))
+	ck.lost, ck.lostByCgroup = intMap(get(chain.AttrLost)), intMaps(get(chain.AttrLostByCg))
 	sig := chain.Signature{Signer: get(chain.AttrSigner).AsString(), Value: get(chain.AttrSignature).AsString(), Time: lr.Timestamp().AsTime()}
 	if v := get(chain.AttrSignerChain); v.Type() == pcommon.ValueTypeSlice {
 		for i := 0; i < v.Slice().Len(); i++ {
@@ -391,6 +396,14 @@ func (s *Stream) checkpoint(e *entry) {
 		if uint64(ck.shed) != s.ShedSeen {
 			s.brk(e.seq, "checkpoint %d declares %d shed, the gap records state %d", e.seq, ck.shed, s.ShedSeen)
 		}
+	}
+	// The records shed by cgroup are counted with the total: they add up.
+	var shedByCg int64
+	for _, by := range ck.lostByCgroup {
+		shedByCg += by[chain.LostEvidenceShed]
+	}
+	if shedByCg != ck.shed {
+		s.brk(e.seq, "checkpoint %d declares %d shed, and %d shed by cgroup", e.seq, ck.shed, shedByCg)
 	}
 	if ck.previous != "" && s.Previous == "" {
 		s.Previous = ck.previous
@@ -511,7 +524,10 @@ func (r *Report) Write(w io.Writer) {
 			fmt.Fprintf(w, "  declared by the receiver (checkpoint %d, final %v): %d creation records, %d shed by the rate limit (gap records state %d), %d samples received, lost in the kernel: %s\n",
 				s.LastCheckpoint, s.Final, s.DeclaredCreated, s.DeclaredShed, s.ShedSeen, s.DeclaredReceived, kv(s.DeclaredLost))
 			if len(s.DeclaredLostByCgroup) > 0 {
-				fmt.Fprintf(w, "  ring buffer full, by cgroup id (0: past the first 1024): %s\n", kv(s.DeclaredLostByCgroup))
+				fmt.Fprintf(w, "  lost by workload, by cgroup id (0: past the first 1024) and reason:\n")
+				for _, cg := range slices.Sorted(maps.Keys(s.DeclaredLostByCgroup)) {
+					fmt.Fprintf(w, "    cgroup %s: %s\n", cg, kv(s.DeclaredLostByCgroup[cg]))
+				}
 			}
 		}
 		fmt.Fprintf(w, "  lost in transport: %d records in %d holes\n", s.Missing, s.HoleCount)
@@ -564,6 +580,19 @@ func intMap(v pcommon.Value) map[string]int64 {
 	out := map[string]int64{}
 	for k, x := range v.Map().All() {
 		out[k] = x.Int()
+	}
+	return out
+}
+
+// intMaps reads a map of maps of integers (the losses by cgroup, then
+// reason).
+func intMaps(v pcommon.Value) map[string]map[string]int64 {
+	if v.Type() != pcommon.ValueTypeMap {
+		return nil
+	}
+	out := map[string]map[string]int64{}
+	for k, x := range v.Map().All() {
+		out[k] = intMap(x)
 	}
 	return out
 }

@@ -61,7 +61,8 @@ func (ms *KernelEventsLostMetricConfig) Validate() error {
 type KernelEventsLostByCgroupMetricAttributeKey string
 
 const (
-	KernelEventsLostByCgroupMetricAttributeKeyKerneleventsCgroupID KernelEventsLostByCgroupMetricAttributeKey = "kernelevents.cgroup.id"
+	KernelEventsLostByCgroupMetricAttributeKeyKerneleventsCgroupID           KernelEventsLostByCgroupMetricAttributeKey = "kernelevents.cgroup.id"
+	KernelEventsLostByCgroupMetricAttributeKeyKerneleventsLostByCgroupReason KernelEventsLostByCgroupMetricAttributeKey = "kernelevents.lost.reason"
 )
 
 // KernelEventsLostByCgroupMetricConfig provides config for the kernel.events.lost_by_cgroup metric.
@@ -90,9 +91,9 @@ func (ms *KernelEventsLostByCgroupMetricConfig) Unmarshal(parser *confmap.Conf) 
 func (ms *KernelEventsLostByCgroupMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case KernelEventsLostByCgroupMetricAttributeKeyKerneleventsCgroupID:
+		case KernelEventsLostByCgroupMetricAttributeKeyKerneleventsCgroupID, KernelEventsLostByCgroupMetricAttributeKeyKerneleventsLostByCgroupReason:
 		default:
-			return fmt.Errorf("metric kernel.events.lost_by_cgroup doesn't have an attribute %v, valid attributes: [kernelevents.cgroup.id]", val)
+			return fmt.Errorf("metric kernel.events.lost_by_cgroup doesn't have an attribute %v, valid attributes: [kernelevents.cgroup.id, kernelevents.lost.reason]", val)
 		}
 	}
 
@@ -520,7 +521,7 @@ func DefaultMetricsConfig() MetricsConfig {
 		KernelEventsLostByCgroup: KernelEventsLostByCgroupMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategySum,
-			EnabledAttributes:   []KernelEventsLostByCgroupMetricAttributeKey{KernelEventsLostByCgroupMetricAttributeKeyKerneleventsCgroupID},
+			EnabledAttributes:   []KernelEventsLostByCgroupMetricAttributeKey{KernelEventsLostByCgroupMetricAttributeKeyKerneleventsCgroupID, KernelEventsLostByCgroupMetricAttributeKeyKerneleventsLostByCgroupReason},
 		},
 		KernelEventsReceived: KernelEventsReceivedMetricConfig{
 			Enabled: true,

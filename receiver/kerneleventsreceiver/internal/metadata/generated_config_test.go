@@ -34,7 +34,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					KernelEventsLostByCgroup: KernelEventsLostByCgroupMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategySum,
-						EnabledAttributes:   []KernelEventsLostByCgroupMetricAttributeKey{KernelEventsLostByCgroupMetricAttributeKeyKerneleventsCgroupID},
+						EnabledAttributes:   []KernelEventsLostByCgroupMetricAttributeKey{KernelEventsLostByCgroupMetricAttributeKeyKerneleventsCgroupID, KernelEventsLostByCgroupMetricAttributeKeyKerneleventsLostByCgroupReason},
 					},
 					KernelEventsReceived: KernelEventsReceivedMetricConfig{
 						Enabled: true,
@@ -109,7 +109,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					KernelEventsLostByCgroup: KernelEventsLostByCgroupMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategySum,
-						EnabledAttributes:   []KernelEventsLostByCgroupMetricAttributeKey{KernelEventsLostByCgroupMetricAttributeKeyKerneleventsCgroupID},
+						EnabledAttributes:   []KernelEventsLostByCgroupMetricAttributeKey{KernelEventsLostByCgroupMetricAttributeKeyKerneleventsCgroupID, KernelEventsLostByCgroupMetricAttributeKeyKerneleventsLostByCgroupReason},
 					},
 					KernelEventsReceived: KernelEventsReceivedMetricConfig{
 						Enabled: false,
@@ -198,7 +198,7 @@ func TestKernelEventsLostByCgroupMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []KernelEventsLostByCgroupMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric kernel.events.lost_by_cgroup doesn't have an attribute invalid, valid attributes: [kernelevents.cgroup.id]")
+	require.ErrorContains(t, cfg.Validate(), "metric kernel.events.lost_by_cgroup doesn't have an attribute invalid, valid attributes: [kernelevents.cgroup.id, kernelevents.lost.reason]")
 
 	cfg = DefaultMetricsConfig().KernelEventsLostByCgroup
 	cfg.AggregationStrategy = "invalid"

@@ -192,6 +192,56 @@ var MapAttributeKerneleventsLostReason = map[string]AttributeKerneleventsLostRea
 	"program_recursion":       AttributeKerneleventsLostReasonProgramRecursion,
 }
 
+// AttributeKerneleventsLostByCgroupReason specifies the value kernelevents.lost_by_cgroup.reason attribute.
+type AttributeKerneleventsLostByCgroupReason int
+
+const (
+	_ AttributeKerneleventsLostByCgroupReason = iota
+	AttributeKerneleventsLostByCgroupReasonRingBufferFull
+	AttributeKerneleventsLostByCgroupReasonFdRace
+	AttributeKerneleventsLostByCgroupReasonIoUringUnobserved
+	AttributeKerneleventsLostByCgroupReasonInflightTableFull
+	AttributeKerneleventsLostByCgroupReasonScratchBusy
+	AttributeKerneleventsLostByCgroupReasonCoreDumpUnobserved
+	AttributeKerneleventsLostByCgroupReasonIoUringInstallFailed
+	AttributeKerneleventsLostByCgroupReasonEvidenceShed
+)
+
+// String returns the string representation of the AttributeKerneleventsLostByCgroupReason.
+func (av AttributeKerneleventsLostByCgroupReason) String() string {
+	switch av {
+	case AttributeKerneleventsLostByCgroupReasonRingBufferFull:
+		return "ring_buffer_full"
+	case AttributeKerneleventsLostByCgroupReasonFdRace:
+		return "fd_race"
+	case AttributeKerneleventsLostByCgroupReasonIoUringUnobserved:
+		return "io_uring_unobserved"
+	case AttributeKerneleventsLostByCgroupReasonInflightTableFull:
+		return "inflight_table_full"
+	case AttributeKerneleventsLostByCgroupReasonScratchBusy:
+		return "scratch_busy"
+	case AttributeKerneleventsLostByCgroupReasonCoreDumpUnobserved:
+		return "core_dump_unobserved"
+	case AttributeKerneleventsLostByCgroupReasonIoUringInstallFailed:
+		return "io_uring_install_failed"
+	case AttributeKerneleventsLostByCgroupReasonEvidenceShed:
+		return "evidence_shed"
+	}
+	return ""
+}
+
+// MapAttributeKerneleventsLostByCgroupReason is a helper map of string to AttributeKerneleventsLostByCgroupReason attribute value.
+var MapAttributeKerneleventsLostByCgroupReason = map[string]AttributeKerneleventsLostByCgroupReason{
+	"ring_buffer_full":        AttributeKerneleventsLostByCgroupReasonRingBufferFull,
+	"fd_race":                 AttributeKerneleventsLostByCgroupReasonFdRace,
+	"io_uring_unobserved":     AttributeKerneleventsLostByCgroupReasonIoUringUnobserved,
+	"inflight_table_full":     AttributeKerneleventsLostByCgroupReasonInflightTableFull,
+	"scratch_busy":            AttributeKerneleventsLostByCgroupReasonScratchBusy,
+	"core_dump_unobserved":    AttributeKerneleventsLostByCgroupReasonCoreDumpUnobserved,
+	"io_uring_install_failed": AttributeKerneleventsLostByCgroupReasonIoUringInstallFailed,
+	"evidence_shed":           AttributeKerneleventsLostByCgroupReasonEvidenceShed,
+}
+
 // AttributeKerneleventsPodInventoryError specifies the value kernelevents.pod_inventory.error attribute.
 type AttributeKerneleventsPodInventoryError int
 
@@ -287,7 +337,7 @@ var MetricsInfo = metricsInfo{
 	},
 	KernelEventsLostByCgroup: metricInfo{
 		Name:       "kernel.events.lost_by_cgroup",
-		Attributes: []string{"kernelevents.cgroup.id"},
+		Attributes: []string{"kernelevents.cgroup.id", "kernelevents.lost_by_cgroup.reason"},
 	},
 	KernelEventsReceived: metricInfo{
 		Name: "kernel.events.received",
@@ -471,7 +521,7 @@ type metricKernelEventsLostByCgroup struct {
 // init fills kernel.events.lost_by_cgroup metric with initial data.
 func (m *metricKernelEventsLostByCgroup) init() {
 	m.data.SetName("kernel.events.lost_by_cgroup")
-	m.data.SetDescription("Samples the full ring buffer lost (kernel.events.lost reason=ring_buffer_full), by the cgroup v2 id of the task whose creation was lost: whose evidence is missing, which a workload flooding the ring cannot hide. Bounded: the first 1024 cgroups that lost a sample since start; the rest count under kernelevents.cgroup.id 0.")
+	m.data.SetDescription("Creations lost, by the cgroup v2 id of the task whose creation was lost and by reason, for every reason whose cgroup is known where it is lost (kernelevents.lost.reason: the kernel's, counted also in kernel.events.lost, and evidence_shed, counted also in kernel.evidence.shed): whose evidence is missing, which a workload flooding the ring or the rate limit cannot hide. Only non-zero counts. Bounded: the first 1024 cgroups that lost a creation since start in the kernel, and the first 1024 whose records were shed; the rest count under kernelevents.cgroup.id 0.")
 	m.data.SetUnit("{event}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)
@@ -480,7 +530,7 @@ func (m *metricKernelEventsLostByCgroup) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricKernelEventsLostByCgroup) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, kerneleventsCgroupIDAttributeValue int64) {
+func (m *metricKernelEventsLostByCgroup) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, kerneleventsCgroupIDAttributeValue int64, kerneleventsLostByCgroupReasonAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -490,6 +540,9 @@ func (m *metricKernelEventsLostByCgroup) recordDataPoint(start pcommon.Timestamp
 	dp.SetTimestamp(ts)
 	if slices.Contains(m.config.EnabledAttributes, KernelEventsLostByCgroupMetricAttributeKeyKerneleventsCgroupID) {
 		dp.Attributes().PutInt("kernelevents.cgroup.id", kerneleventsCgroupIDAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, KernelEventsLostByCgroupMetricAttributeKeyKerneleventsLostByCgroupReason) {
+		dp.Attributes().PutStr("kernelevents.lost.reason", kerneleventsLostByCgroupReasonAttributeValue)
 	}
 
 	var s string
@@ -1631,8 +1684,8 @@ func (mb *MetricsBuilder) RecordKernelEventsLostDataPoint(ts pcommon.Timestamp, 
 }
 
 // RecordKernelEventsLostByCgroupDataPoint adds a data point to kernel.events.lost_by_cgroup metric.
-func (mb *MetricsBuilder) RecordKernelEventsLostByCgroupDataPoint(ts pcommon.Timestamp, val int64, kerneleventsCgroupIDAttributeValue int64) {
-	mb.metricKernelEventsLostByCgroup.recordDataPoint(mb.startTime, ts, val, kerneleventsCgroupIDAttributeValue)
+func (mb *MetricsBuilder) RecordKernelEventsLostByCgroupDataPoint(ts pcommon.Timestamp, val int64, kerneleventsCgroupIDAttributeValue int64, kerneleventsLostByCgroupReasonAttributeValue AttributeKerneleventsLostByCgroupReason) {
+	mb.metricKernelEventsLostByCgroup.recordDataPoint(mb.startTime, ts, val, kerneleventsCgroupIDAttributeValue, kerneleventsLostByCgroupReasonAttributeValue.String())
 }
 
 // RecordKernelEventsReceivedDataPoint adds a data point to kernel.events.received metric.

@@ -90,9 +90,9 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordKernelEventsLostByCgroupDataPoint(ts, 1, 22)
+			mb.RecordKernelEventsLostByCgroupDataPoint(ts, 1, 22, AttributeKerneleventsLostByCgroupReasonRingBufferFull)
 			if tt.name == "reaggregate_set" {
-				mb.RecordKernelEventsLostByCgroupDataPoint(ts, 3, 23)
+				mb.RecordKernelEventsLostByCgroupDataPoint(ts, 3, 23, AttributeKerneleventsLostByCgroupReasonFdRace)
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -244,7 +244,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["kernel.events.lost_by_cgroup"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Samples the full ring buffer lost (kernel.events.lost reason=ring_buffer_full), by the cgroup v2 id of the task whose creation was lost: whose evidence is missing, which a workload flooding the ring cannot hide. Bounded: the first 1024 cgroups that lost a sample since start; the rest count under kernelevents.cgroup.id 0.", mi.Description())
+						assert.Equal(t, "Creations lost, by the cgroup v2 id of the task whose creation was lost and by reason, for every reason whose cgroup is known where it is lost (kernelevents.lost.reason: the kernel's, counted also in kernel.events.lost, and evidence_shed, counted also in kernel.evidence.shed): whose evidence is missing, which a workload flooding the ring or the rate limit cannot hide. Only non-zero counts. Bounded: the first 1024 cgroups that lost a creation since start in the kernel, and the first 1024 whose records were shed; the rest count under kernelevents.cgroup.id 0.", mi.Description())
 						assert.Equal(t, "{event}", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -256,12 +256,15 @@ func TestMetricsBuilder(t *testing.T) {
 						kerneleventsCgroupIDAttrVal, ok := dp.Attributes().Get("kernelevents.cgroup.id")
 						assert.True(t, ok)
 						assert.EqualValues(t, 22, kerneleventsCgroupIDAttrVal.Int())
+						kerneleventsLostByCgroupReasonAttrVal, ok := dp.Attributes().Get("kernelevents.lost.reason")
+						assert.True(t, ok)
+						assert.Equal(t, "ring_buffer_full", kerneleventsLostByCgroupReasonAttrVal.Str())
 					} else {
 						assert.False(t, validatedMetrics["kernel.events.lost_by_cgroup"], "Found a duplicate in the metrics slice: kernel.events.lost_by_cgroup")
 						validatedMetrics["kernel.events.lost_by_cgroup"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Samples the full ring buffer lost (kernel.events.lost reason=ring_buffer_full), by the cgroup v2 id of the task whose creation was lost: whose evidence is missing, which a workload flooding the ring cannot hide. Bounded: the first 1024 cgroups that lost a sample since start; the rest count under kernelevents.cgroup.id 0.", mi.Description())
+						assert.Equal(t, "Creations lost, by the cgroup v2 id of the task whose creation was lost and by reason, for every reason whose cgroup is known where it is lost (kernelevents.lost.reason: the kernel's, counted also in kernel.events.lost, and evidence_shed, counted also in kernel.evidence.shed): whose evidence is missing, which a workload flooding the ring or the rate limit cannot hide. Only non-zero counts. Bounded: the first 1024 cgroups that lost a creation since start in the kernel, and the first 1024 whose records were shed; the rest count under kernelevents.cgroup.id 0.", mi.Description())
 						assert.Equal(t, "{event}", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -280,6 +283,8 @@ func TestMetricsBuilder(t *testing.T) {
 							assert.Equal(t, int64(3), dp.IntValue())
 						}
 						_, ok := dp.Attributes().Get("kernelevents.cgroup.id")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("kernelevents.lost.reason")
 						assert.False(t, ok)
 					}
 				case "kernel.events.received":
