@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -101,7 +100,7 @@ type checkpointCounts struct {
 type chainItem struct {
 	seq uint64
 	lr  plog.LogRecord
-	res pcommon.Resource
+	res chain.Hash // the digest of its resource
 }
 
 // maxFreeBuilders bounds the emptied builders kept for reuse: a burst from
@@ -328,11 +327,11 @@ func (g *evidenceGroup) finish(ld plog.Logs, stream string, chained bool) {
 				}
 				lr.SetObservedTimestamp(x.observed)
 				lr.Body().SetStr(x.body)
-				// Room for the chain's four attributes at once (stream and
-				// number here, resource keys and previous hash in seal).
+				// Room for the chain's three attributes at once (stream and
+				// number here, the previous hash in seal).
 				a := lr.Attributes()
 				if chained {
-					a.EnsureCapacity(a.Len() + 4)
+					a.EnsureCapacity(a.Len() + 3)
 				}
 				a.PutStr(chain.AttrStream, stream)
 				a.PutInt(chain.AttrSeq, int64(x.seq))
@@ -436,26 +435,37 @@ func (ev *evidence) checkpoint(now time.Time, final bool) {
 	ev.lastCk = now
 }
 
-// seal chains the records of out in the order of their numbers: each gets
-// the previous one's hash and the resource keys its canonical form covers;
-// checkpoints are signed, and the last one is kept in the state file.
+// seal chains the records of out in the order of their numbers: each
+// resource gets the list of the attributes its digest covers, and each
+// record the previous one's hash; checkpoints are signed, and the last one
+// is kept in the state file.
 func (ev *evidence) seal(out plog.Logs) {
 	items := ev.items[:0]
 	rls := out.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
-		keys := pcommon.NewSlice()
-		for _, k := range slices.Sorted(maps.Keys(rl.Resource().Attributes().AsRaw())) {
-			keys.AppendEmpty().SetStr(k)
+		ra := rl.Resource().Attributes()
+		keys := make([]string, 0, ra.Len()+1)
+		for k := range ra.All() {
+			if k != chain.AttrResourceKeys {
+				keys = append(keys, k)
+			}
 		}
+		keys = append(keys, chain.AttrResourceKeys)
+		slices.Sort(keys)
+		ks := ra.PutEmptySlice(chain.AttrResourceKeys)
+		ks.EnsureCapacity(len(keys))
+		for _, k := range keys {
+			ks.AppendEmpty().SetStr(k)
+		}
+		rd := ev.hasher.ResourceSum(rl.Resource()) // once for all its records
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
 				lr := lrs.At(k)
 				seq, _ := lr.Attributes().Get(chain.AttrSeq)
-				keys.CopyTo(lr.Attributes().PutEmptySlice(chain.AttrResourceKeys))
-				items = append(items, chainItem{uint64(seq.Int()), lr, rl.Resource()})
+				items = append(items, chainItem{uint64(seq.Int()), lr, rd})
 			}
 		}
 	}

@@ -42,8 +42,9 @@ const (
 	// AttrPrev is the SHA-256, in hex, of the canonical form of the record
 	// numbered seq-1; 64 zeros for seq 0.
 	AttrPrev = "kernelevents.evidence.prev"
-	// AttrResourceKeys lists the resource attributes the receiver set, the
-	// ones the canonical form covers (sorted).
+	// AttrResourceKeys is a resource attribute, not a record's: the
+	// resource attributes the receiver set, the ones the resource's digest
+	// covers (sorted; itself among them).
 	AttrResourceKeys = "kernelevents.evidence.resource_keys"
 	// AttrShedFrom is, on a gap record, the first number the shed records
 	// took; they took every number up to the gap record's own, excluded.
@@ -91,16 +92,18 @@ func ParseHash(s string) (Hash, error) {
 	return h, err
 }
 
-const magic = "kernelevents.evidence.v1\x00"
+const (
+	magic         = "kernelevents.evidence.v2\x00"
+	resourceMagic = "kernelevents.evidence.resource.v2\x00"
+)
 
 // Canonical appends the canonical form of lr, on resource res, to b:
 //
-//	"kernelevents.evidence.v1\x00"
+//	"kernelevents.evidence.v2\x00"
 //	u64 time_unix_nano, u64 observed_time_unix_nano, u32 severity_number
 //	str severity_text, str event_name, value body
 //	map: the record's attributes but AttrSignature
-//	map: the resource's attributes named in AttrResourceKeys (a named key
-//	     that is absent is written with the tag 'x')
+//	the 32 bytes of the resource's digest (ResourceSum)
 //
 // Integers are big-endian; a str is its u32 byte length then its bytes; a
 // value is a tag byte and its payload ('s' str, 'i' i64, 'd' the f64's
@@ -109,18 +112,32 @@ const magic = "kernelevents.evidence.v1\x00"
 // and value in the byte order of the keys.
 func Canonical(b []byte, lr plog.LogRecord, res pcommon.Resource) []byte {
 	var h Hasher
-	return h.Canonical(b, lr, res)
+	return h.Canonical(b, lr, h.ResourceSum(res))
+}
+
+// ResourceCanonical appends the canonical form of a resource to b:
+//
+//	"kernelevents.evidence.resource.v2\x00"
+//	u32 count of K, then for each key k of K in byte order: str k, then the
+//	    value of the resource's attribute k, or the byte 'x' when absent
+//
+// where K is the set of strings in the resource's AttrResourceKeys (empty
+// when it has none); the receiver lists AttrResourceKeys itself in it.
+func ResourceCanonical(b []byte, res pcommon.Resource) []byte {
+	var h Hasher
+	return h.ResourceCanonical(b, res)
 }
 
 // Sum is the SHA-256 of lr's canonical form.
 func Sum(lr plog.LogRecord, res pcommon.Resource) Hash {
 	var h Hasher
-	return h.Sum(lr, res)
+	return h.Sum(lr, h.ResourceSum(res))
 }
 
 // Hasher makes canonical forms and their hashes with scratch space kept
 // from one record to the next: no allocation per record once warm. Not
-// safe for concurrent use; the zero Hasher is ready.
+// safe for concurrent use; the zero Hasher is ready. A resource's digest
+// (ResourceSum) is made once for all the records on it.
 type Hasher struct {
 	buf   []byte
 	maps  []*mapScratch // by nesting depth
@@ -128,15 +145,23 @@ type Hasher struct {
 	names []string
 }
 
-// Sum is the SHA-256 of lr's canonical form.
-func (h *Hasher) Sum(lr plog.LogRecord, res pcommon.Resource) Hash {
-	h.buf = h.Canonical(h.buf[:0], lr, res)
+// ResourceSum is the SHA-256 of res's canonical form (ResourceCanonical):
+// the resource's digest in the canonical form of each record on it.
+func (h *Hasher) ResourceSum(res pcommon.Resource) Hash {
+	h.buf = h.ResourceCanonical(h.buf[:0], res)
 	return sha256.Sum256(h.buf)
 }
 
-// Canonical appends the canonical form of lr, on resource res, to b (the
-// package's Canonical).
-func (h *Hasher) Canonical(b []byte, lr plog.LogRecord, res pcommon.Resource) []byte {
+// Sum is the SHA-256 of the canonical form of lr, on the resource whose
+// digest is resource.
+func (h *Hasher) Sum(lr plog.LogRecord, resource Hash) Hash {
+	h.buf = h.Canonical(h.buf[:0], lr, resource)
+	return sha256.Sum256(h.buf)
+}
+
+// Canonical appends the canonical form of lr, on the resource whose digest
+// is resource, to b (the package's Canonical).
+func (h *Hasher) Canonical(b []byte, lr plog.LogRecord, resource Hash) []byte {
 	b = append(b, magic...)
 	b = binary.BigEndian.AppendUint64(b, uint64(lr.Timestamp()))
 	b = binary.BigEndian.AppendUint64(b, uint64(lr.ObservedTimestamp()))
@@ -145,9 +170,16 @@ func (h *Hasher) Canonical(b []byte, lr plog.LogRecord, res pcommon.Resource) []
 	b = appendStr(b, lr.EventName())
 	b = h.appendValue(b, lr.Body())
 	b = h.appendMap(b, lr.Attributes(), AttrSignature)
+	return append(b, resource[:]...)
+}
 
+// ResourceCanonical appends the canonical form of res to b (the package's
+// ResourceCanonical).
+func (h *Hasher) ResourceCanonical(b []byte, res pcommon.Resource) []byte {
+	b = append(b, resourceMagic...)
+	ra := res.Attributes()
 	names := h.names[:0]
-	if keys, ok := lr.Attributes().Get(AttrResourceKeys); ok && keys.Type() == pcommon.ValueTypeSlice {
+	if keys, ok := ra.Get(AttrResourceKeys); ok && keys.Type() == pcommon.ValueTypeSlice {
 		s := keys.Slice()
 		for i := 0; i < s.Len(); i++ {
 			if v := s.At(i); v.Type() == pcommon.ValueTypeStr {
@@ -162,7 +194,6 @@ func (h *Hasher) Canonical(b []byte, lr plog.LogRecord, res pcommon.Resource) []
 	}
 	names = slices.Compact(names)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(names)))
-	ra := res.Attributes()
 	for _, k := range names {
 		b = appendStr(b, k)
 		if v, ok := ra.Get(k); ok {
@@ -171,6 +202,7 @@ func (h *Hasher) Canonical(b []byte, lr plog.LogRecord, res pcommon.Resource) []
 			b = append(b, 'x')
 		}
 	}
+	clear(names)
 	h.names = names[:0]
 	return b
 }
@@ -180,27 +212,25 @@ func appendStr(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// kv is one attribute, for appendMap's sort.
-type kv struct {
-	k string
-	v pcommon.Value
-}
-
-// mapScratch is appendMap's scratch at one nesting depth: a map's
-// attributes, and the byte orders of the last few key sequences seen.
-// Records of one event have the same keys in the same order, record after
-// record, so the order is sorted once and then recognised: comparing a key
-// with the one remembered is a pointer comparison when both are the same
-// constant.
+// mapScratch is appendMap's scratch at one nesting depth: a map's entries
+// encoded in the map's order, and the byte orders of the last few key
+// sequences seen. Records of one event have the same keys in the same
+// order, record after record, so the order is sorted once and then
+// recognised: comparing a key with the one remembered is a pointer
+// comparison when both are the same constant. The entries are encoded as
+// they come and copied out in key order: no value is held, no key sorted.
 type mapScratch struct {
-	attrs  []kv
+	enc    []byte  // the entries' encodings (str key, value), in the map's order
+	ends   []int32 // where each entry ends in enc
+	keys   []string
+	sorted []int32 // the order of a map too large to remember
 	shapes [4]shape
 	next   int // the shape replaced next
 }
 
 type shape struct {
 	keys  []string
-	order []uint8
+	order []int32
 }
 
 // maxSorted bounds the maps whose order is remembered; larger ones are
@@ -212,55 +242,80 @@ func (h *Hasher) appendMap(b []byte, m pcommon.Map, skip string) []byte {
 		h.maps = append(h.maps, &mapScratch{})
 	}
 	sc := h.maps[h.depth]
-	h.depth++
-	defer func() { h.depth-- }()
-	attrs := sc.attrs[:0]
+	h.depth++ // a map value's map uses the next depth's scratch
+	enc, ends := sc.enc[:0], sc.ends[:0]
+	match := uint8(1)<<len(sc.shapes) - 1 // the shapes whose keys begin as the map's so far
+	n := 0
 	for k, v := range m.All() {
-		if k != skip {
-			attrs = append(attrs, kv{k, v})
+		if skip != "" && k == skip {
+			continue
+		}
+		for i := range sc.shapes {
+			if match&(1<<i) != 0 {
+				if sh := &sc.shapes[i]; n >= len(sh.keys) || sh.keys[n] != k {
+					match &^= 1 << i
+				}
+			}
+		}
+		enc = h.appendValue(appendStr(enc, k), v)
+		ends = append(ends, int32(len(enc)))
+		n++
+	}
+	h.depth--
+	sc.enc, sc.ends = enc, ends
+	b = binary.BigEndian.AppendUint32(b, uint32(n))
+	if n < 2 {
+		return append(b, enc...)
+	}
+	var order []int32
+	for i := range sc.shapes {
+		if match&(1<<i) != 0 && len(sc.shapes[i].keys) == n {
+			order = sc.shapes[i].order
+			break
 		}
 	}
-	sc.attrs = attrs[:0] // kept until the next map at this depth
-	b = binary.BigEndian.AppendUint32(b, uint32(len(attrs)))
-	if len(attrs) > maxSorted {
-		slices.SortFunc(attrs, func(x, y kv) int { return strings.Compare(x.k, y.k) })
-		for _, a := range attrs {
-			b = h.appendValue(appendStr(b, a.k), a.v)
-		}
-		return b
+	if order == nil {
+		order = sc.order(m, skip, n)
 	}
-	for _, i := range sc.order(attrs) {
-		b = h.appendValue(appendStr(b, attrs[i].k), attrs[i].v)
+	for _, i := range order {
+		start := int32(0)
+		if i > 0 {
+			start = ends[i-1]
+		}
+		b = append(b, enc[start:ends[i]]...)
 	}
 	return b
 }
 
-// order returns the indexes of attrs in the byte order of their keys.
-func (sc *mapScratch) order(attrs []kv) []uint8 {
-	for i := range sc.shapes {
-		sh := &sc.shapes[i]
-		if len(sh.keys) != len(attrs) || sh.order == nil {
-			continue
+// order returns the indexes of m's n entries (but skip) in the byte order
+// of their keys, remembered as a new shape when the map is not too large.
+func (sc *mapScratch) order(m pcommon.Map, skip string, n int) []int32 {
+	keys := sc.keys[:0]
+	for k := range m.All() {
+		if skip == "" || k != skip {
+			keys = append(keys, k)
 		}
-		same := true
-		for j := range attrs {
-			if attrs[j].k != sh.keys[j] {
-				same = false
-				break
-			}
+	}
+	defer func() {
+		clear(keys)
+		sc.keys = keys[:0]
+	}()
+	if n > maxSorted {
+		idx := sc.sorted[:0]
+		for i := range keys {
+			idx = append(idx, int32(i))
 		}
-		if same {
-			return sh.order
-		}
+		slices.SortStableFunc(idx, func(x, y int32) int { return strings.Compare(keys[x], keys[y]) })
+		sc.sorted = idx
+		return idx
 	}
 	sh := &sc.shapes[sc.next]
 	sc.next = (sc.next + 1) % len(sc.shapes)
-	sh.keys, sh.order = sh.keys[:0], sh.order[:0]
+	sh.keys, sh.order = append(sh.keys[:0], keys...), sh.order[:0]
 	// Insertion sort of indexes: a few dozen keys, often nearly sorted.
-	for i := range attrs {
-		sh.keys = append(sh.keys, attrs[i].k)
-		sh.order = append(sh.order, uint8(i))
-		for j := i; j > 0 && attrs[sh.order[j]].k < attrs[sh.order[j-1]].k; j-- {
+	for i := range keys {
+		sh.order = append(sh.order, int32(i))
+		for j := i; j > 0 && keys[sh.order[j]] < keys[sh.order[j-1]]; j-- {
 			sh.order[j], sh.order[j-1] = sh.order[j-1], sh.order[j]
 		}
 	}

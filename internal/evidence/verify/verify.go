@@ -220,7 +220,9 @@ func (r *Report) line(u *plog.JSONUnmarshaler, line []byte) {
 	}
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
-		res := rls.At(i).Resource()
+		// The resource's digest, once for all its records (an empty
+		// resource of other logs too: cheap).
+		res := r.hasher.ResourceSum(rls.At(i).Resource())
 		sls := rls.At(i).ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
@@ -248,7 +250,7 @@ func (s *Stream) brk(seq uint64, format string, args ...any) {
 	}
 }
 
-func (r *Report) record(lr plog.LogRecord, res pcommon.Resource) {
+func (r *Report) record(lr plog.LogRecord, res chain.Hash) {
 	attrs := lr.Attributes()
 	sv, ok := attrs.Get(chain.AttrStream)
 	if !ok {

@@ -53,12 +53,6 @@ func WithKerneleventsEvidencePrevEventAttribute(kerneleventsEvidencePrevAttribut
 	})
 }
 
-func WithKerneleventsEvidenceResourceKeysEventAttribute(kerneleventsEvidenceResourceKeysAttributeValue []any) EventAttributeOption {
-	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
-		dp.Attributes().PutEmptySlice("kernelevents.evidence.resource_keys").FromRaw(kerneleventsEvidenceResourceKeysAttributeValue)
-	})
-}
-
 func WithKerneleventsEvidenceSeqEventAttribute(kerneleventsEvidenceSeqAttributeValue int64) EventAttributeOption {
 	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
 		dp.Attributes().PutInt("kernelevents.evidence.seq", kerneleventsEvidenceSeqAttributeValue)
