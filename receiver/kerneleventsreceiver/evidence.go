@@ -86,6 +86,7 @@ type evidence struct {
 	items   []chainItem
 	sorted  []chainItem // inOrder's result, items' twin
 	slots   []int32     // inOrder's places by number
+	hexBuf  []byte      // a hash in hex
 }
 
 // checkpointCounts are the counts since start a checkpoint states beside
@@ -473,7 +474,8 @@ func (ev *evidence) seal(out plog.Logs) {
 	var ck *chainItem
 	for i := range items {
 		it := &items[i]
-		it.lr.Attributes().PutStr(chain.AttrPrev, ev.head.String())
+		ev.hexBuf = hex.AppendEncode(ev.hexBuf[:0], ev.head[:]) // ev.head.String(), one allocation
+		it.lr.Attributes().PutStr(chain.AttrPrev, string(ev.hexBuf))
 		ev.head = ev.hasher.Sum(it.lr, it.res)
 		if it.lr.EventName() == chain.EventCheckpoint {
 			switch {

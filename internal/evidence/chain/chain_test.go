@@ -96,6 +96,9 @@ func TestCanonicalBytes(t *testing.T) {
 	lr.Attributes().PutInt("n", -2)
 	lr.Attributes().PutStr(AttrSignature, "not covered")
 	lr.Attributes().PutStr("m", "x")
+	o := lr.Attributes().PutEmptyMap("o")
+	o.PutInt("z", 1)
+	o.PutBool("a", true)
 
 	var r bytes.Buffer
 	r.WriteString("kernelevents.evidence.resource.v2\x00")
@@ -106,11 +109,13 @@ func TestCanonicalBytes(t *testing.T) {
 
 	var b bytes.Buffer
 	b.WriteString("kernelevents.evidence.v2\x00")
+	b.Write([]byte{0, 0, 0, 1, 'e'})
+	b.Write([]byte{0, 0, 0, 3, 0, 0, 0, 1, 'm', 0, 0, 0, 1, 'n', 0, 0, 0, 1, 'o'}) // the keys but the signature, in byte order
 	b.Write([]byte{0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 9})
-	b.Write([]byte{0, 0, 0, 1, 'I', 0, 0, 0, 1, 'e', 's', 0, 0, 0, 1, 'b'})
-	b.Write([]byte{0, 0, 0, 2}) // two attributes, the signature left out, in key order
-	b.Write([]byte{0, 0, 0, 1, 'm', 's', 0, 0, 0, 1, 'x'})
-	b.Write([]byte{0, 0, 0, 1, 'n', 'i', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe})
+	b.Write([]byte{0, 0, 0, 1, 'I', 's', 0, 0, 0, 1, 'b'})
+	b.Write([]byte{'s', 0, 0, 0, 1, 'x'})                                                                   // m
+	b.Write([]byte{'i', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe})                                    // n
+	b.Write([]byte{'m', 0, 0, 0, 2, 0, 0, 0, 1, 'a', 0, 0, 0, 1, 'z', 'b', 1, 'i', 0, 0, 0, 0, 0, 0, 0, 1}) // o
 	rd := sha256.Sum256(r.Bytes())
 	b.Write(rd[:])
 	assert.Equal(t, hex.EncodeToString(b.Bytes()), hex.EncodeToString(Canonical(nil, lr, rl.Resource())))
@@ -149,6 +154,10 @@ func TestCanonicalShapes(t *testing.T) {
 			v.CopyTo(sorted.Attributes().PutEmpty(k))
 		}
 		require.Equal(t, got, h.Canonical(nil, sorted, rd), "record %d", i)
+		// The hash resumed after a remembered prefix is the whole form's.
+		require.Equal(t, Hash(sha256.Sum256(got)), h.Sum(lr, rd), "record %d", i)
+		lr.SetEventName("other")
+		require.Equal(t, Hash(sha256.Sum256(fresh.Canonical(nil, lr, rd))), h.Sum(lr, rd), "record %d, another event", i)
 	}
 }
 
