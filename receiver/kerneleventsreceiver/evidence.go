@@ -87,6 +87,7 @@ type evidence struct {
 	sorted  []chainItem // inOrder's result, items' twin
 	slots   []int32     // inOrder's places by number
 	hexBuf  []byte      // a hash in hex
+	seqs    []uint64    // the numbers of a take's records, in their order (finish)
 }
 
 // checkpointCounts are the counts since start a checkpoint states beside
@@ -297,8 +298,9 @@ func (ev *evidence) closeGap(now time.Time) {
 
 // finish sets what the generated builder does not on the records of g,
 // emitted in ld, and puts them back in recording order: the builder emits
-// one event's records after the other's, each in recording order.
-func (g *evidenceGroup) finish(ld plog.Logs, stream string, chained bool) {
+// one event's records after the other's, each in recording order. It
+// appends the records' numbers to seqs in their order in ld.
+func (g *evidenceGroup) finish(ld plog.Logs, stream string, chained bool, seqs []uint64) []uint64 {
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		sls := rls.At(i).ScopeLogs()
@@ -351,9 +353,12 @@ func (g *evidenceGroup) finish(ld plog.Logs, stream string, chained bool) {
 				}
 				lrs.RemoveIf(func(plog.LogRecord) bool { return true }) // the moved-from husks
 				sorted.MoveAndAppendTo(lrs)
+				slices.Sort(seq)
 			}
+			seqs = append(seqs, seq...)
 		}
 	}
+	return seqs
 }
 
 // take returns the buffered records (nil when none), chained, and starts a
@@ -375,17 +380,19 @@ func (ev *evidence) take(final bool, now time.Time) (plog.Logs, bool) {
 		return plog.Logs{}, false
 	}
 	out := plog.NewLogs()
+	seqs := ev.seqs[:0]
 	for _, g := range ev.order {
 		// Emit empties the builder (its resource filters, resource_attributes::
 		// <name>::events_include/exclude, may drop the whole group).
 		ld := g.lb.Emit(metadata.WithLogsResource(g.res))
-		g.finish(ld, ev.stream, !ev.noChain)
+		seqs = g.finish(ld, ev.stream, !ev.noChain, seqs)
 		ld.ResourceLogs().MoveAndAppendTo(out.ResourceLogs())
 		if len(ev.free) < maxFreeBuilders {
 			ev.free = append(ev.free, g.lb)
 		}
 	}
 	ev.reset()
+	ev.seqs = seqs
 	if out.LogRecordCount() == 0 {
 		return plog.Logs{}, false
 	}
@@ -464,9 +471,8 @@ func (ev *evidence) seal(out plog.Logs) {
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
-				lr := lrs.At(k)
-				seq, _ := lr.Attributes().Get(chain.AttrSeq)
-				items = append(items, chainItem{uint64(seq.Int()), lr, rd})
+				// finish gave the numbers in this order
+				items = append(items, chainItem{ev.seqs[len(items)], lrs.At(k), rd})
 			}
 		}
 	}
