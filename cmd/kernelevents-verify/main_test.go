@@ -34,11 +34,13 @@ func stream(t testing.TB, key ed25519.PrivateKey, n int) [][]byte {
 	for i := 0; i <= n; i++ {
 		ld := plog.NewLogs()
 		rl := ld.ResourceLogs().AppendEmpty()
-		rl.Resource().Attributes().PutEmptySlice(chain.AttrResourceKeys).AppendEmpty().SetStr(chain.AttrResourceKeys)
+		rl.Resource().Attributes().PutStr(chain.AttrStream, "node/0001")
+		rk := rl.Resource().Attributes().PutEmptySlice(chain.AttrResourceKeys)
+		rk.AppendEmpty().SetStr(chain.AttrResourceKeys)
+		rk.AppendEmpty().SetStr(chain.AttrStream)
 		lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
 		lr.SetObservedTimestamp(pcommon.Timestamp(1_700_000_000_000_000_000 + 1000*i))
 		a := lr.Attributes()
-		a.PutStr(chain.AttrStream, "node/0001")
 		a.PutInt(chain.AttrSeq, int64(i))
 		a.PutStr(chain.AttrPrev, prev.String())
 		if i < n {

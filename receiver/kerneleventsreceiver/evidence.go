@@ -303,6 +303,8 @@ func (ev *evidence) closeGap(now time.Time) {
 func (g *evidenceGroup) finish(ld plog.Logs, stream string, chained bool, seqs []uint64) []uint64 {
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
+		// The stream is named once per resource, not on every record.
+		rls.At(i).Resource().Attributes().PutStr(chain.AttrStream, stream)
 		sls := rls.At(i).ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
@@ -330,13 +332,12 @@ func (g *evidenceGroup) finish(ld plog.Logs, stream string, chained bool, seqs [
 				}
 				lr.SetObservedTimestamp(x.observed)
 				lr.Body().SetStr(x.body)
-				// Room for the chain's three attributes at once (stream and
-				// number here, the previous hash in seal).
+				// Room for the chain's two attributes at once (the number
+				// here, the previous hash in seal).
 				a := lr.Attributes()
 				if chained {
-					a.EnsureCapacity(a.Len() + 3)
+					a.EnsureCapacity(a.Len() + 2)
 				}
-				a.PutStr(chain.AttrStream, stream)
 				a.PutInt(chain.AttrSeq, int64(x.seq))
 				seq[k] = x.seq
 			}

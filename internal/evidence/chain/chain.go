@@ -34,8 +34,9 @@ import (
 
 // The attributes of the chain, on every evidence record.
 const (
-	// AttrStream names the receiver run the record belongs to:
-	// "<node>/<32 hex digits, random at start>".
+	// AttrStream is a resource attribute, not a record's: it names the
+	// receiver run the records on the resource belong to, "<node>/<32 hex
+	// digits, random at start>" (covered by the resource's digest).
 	AttrStream = "kernelevents.evidence.stream"
 	// AttrSeq is the record's place in its stream, from 0, without holes:
 	// a record the rate limit shed takes its number too, and the gap record

@@ -59,12 +59,6 @@ func WithKerneleventsEvidenceSeqEventAttribute(kerneleventsEvidenceSeqAttributeV
 	})
 }
 
-func WithKerneleventsEvidenceStreamEventAttribute(kerneleventsEvidenceStreamAttributeValue string) EventAttributeOption {
-	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
-		dp.Attributes().PutStr("kernelevents.evidence.stream", kerneleventsEvidenceStreamAttributeValue)
-	})
-}
-
 func WithKerneleventsFileMountIDEventAttribute(kerneleventsFileMountIDAttributeValue int64) EventAttributeOption {
 	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
 		dp.Attributes().PutInt("kernelevents.file.mount_id", kerneleventsFileMountIDAttributeValue)
