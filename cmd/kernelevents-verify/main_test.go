@@ -34,13 +34,15 @@ func stream(t testing.TB, key ed25519.PrivateKey, n int) [][]byte {
 	for i := 0; i <= n; i++ {
 		ld := plog.NewLogs()
 		rl := ld.ResourceLogs().AppendEmpty()
+		rl.Resource().Attributes().PutStr(chain.AttrStream, "node/0001")
+		rk := rl.Resource().Attributes().PutEmptySlice(chain.AttrResourceKeys)
+		rk.AppendEmpty().SetStr(chain.AttrResourceKeys)
+		rk.AppendEmpty().SetStr(chain.AttrStream)
 		lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
 		lr.SetObservedTimestamp(pcommon.Timestamp(1_700_000_000_000_000_000 + 1000*i))
 		a := lr.Attributes()
-		a.PutStr(chain.AttrStream, "node/0001")
 		a.PutInt(chain.AttrSeq, int64(i))
 		a.PutStr(chain.AttrPrev, prev.String())
-		a.PutEmptySlice(chain.AttrResourceKeys)
 		if i < n {
 			lr.SetEventName(chain.EventCreated)
 			a.PutStr("file.path", "/f")
@@ -90,10 +92,10 @@ func TestRunExitStatus(t *testing.T) {
 	rotA, rotB := filepath.Join(dir, "a.jsonl"), filepath.Join(dir, "b.jsonl")
 	require.NoError(t, os.WriteFile(rotA, lines[4], 0o644))
 	require.NoError(t, os.WriteFile(rotB, bytes.Join(lines[:4], nil), 0o644))
-	// A record without its resource keys: altered, not a crash.
+	// A resource without its keys: altered, not a crash.
 	ld, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(lines[2])
 	require.NoError(t, err)
-	ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().Remove(chain.AttrResourceKeys)
+	ld.ResourceLogs().At(0).Resource().Attributes().Remove(chain.AttrResourceKeys)
 	noKeys, err := (&plog.JSONMarshaler{}).MarshalLogs(ld)
 	require.NoError(t, err)
 	unkeyed := filepath.Join(dir, "unkeyed.jsonl")

@@ -89,6 +89,8 @@ type evidence struct {
 	items   []chainItem
 	sorted  []chainItem // inOrder's result, items' twin
 	slots   []int32     // inOrder's places by number
+	hexBuf  []byte      // a hash in hex
+	seqs    []uint64    // the numbers of a take's records, in their order (finish)
 }
 
 // checkpointCounts are the counts since start a checkpoint states beside
@@ -103,7 +105,7 @@ type checkpointCounts struct {
 type chainItem struct {
 	seq uint64
 	lr  plog.LogRecord
-	res pcommon.Resource
+	res chain.Hash // the digest of its resource
 }
 
 // maxFreeBuilders bounds the emptied builders kept for reuse: a burst from
@@ -312,10 +314,13 @@ func (ev *evidence) closeGap(now time.Time) {
 
 // finish sets what the generated builder does not on the records of g,
 // emitted in ld, and puts them back in recording order: the builder emits
-// one event's records after the other's, each in recording order.
-func (g *evidenceGroup) finish(ld plog.Logs, stream string, chained bool) {
+// one event's records after the other's, each in recording order. It
+// appends the records' numbers to seqs in their order in ld.
+func (g *evidenceGroup) finish(ld plog.Logs, stream string, chained bool, seqs []uint64) []uint64 {
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
+		// The stream is named once per resource, not on every record.
+		rls.At(i).Resource().Attributes().PutStr(chain.AttrStream, stream)
 		sls := rls.At(i).ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
@@ -343,13 +348,12 @@ func (g *evidenceGroup) finish(ld plog.Logs, stream string, chained bool) {
 				}
 				lr.SetObservedTimestamp(x.observed)
 				lr.Body().SetStr(x.body)
-				// Room for the chain's four attributes at once (stream and
-				// number here, resource keys and previous hash in seal).
+				// Room for the chain's two attributes at once (the number
+				// here, the previous hash in seal).
 				a := lr.Attributes()
 				if chained {
-					a.EnsureCapacity(a.Len() + 4)
+					a.EnsureCapacity(a.Len() + 2)
 				}
-				a.PutStr(chain.AttrStream, stream)
 				a.PutInt(chain.AttrSeq, int64(x.seq))
 				seq[k] = x.seq
 			}
@@ -366,9 +370,12 @@ func (g *evidenceGroup) finish(ld plog.Logs, stream string, chained bool) {
 				}
 				lrs.RemoveIf(func(plog.LogRecord) bool { return true }) // the moved-from husks
 				sorted.MoveAndAppendTo(lrs)
+				slices.Sort(seq)
 			}
+			seqs = append(seqs, seq...)
 		}
 	}
+	return seqs
 }
 
 // take returns the buffered records (nil when none), chained, and starts a
@@ -390,17 +397,19 @@ func (ev *evidence) take(final bool, now time.Time) (plog.Logs, bool) {
 		return plog.Logs{}, false
 	}
 	out := plog.NewLogs()
+	seqs := ev.seqs[:0]
 	for _, g := range ev.order {
 		// Emit empties the builder (its resource filters, resource_attributes::
 		// <name>::events_include/exclude, may drop the whole group).
 		ld := g.lb.Emit(metadata.WithLogsResource(g.res))
-		g.finish(ld, ev.stream, !ev.noChain)
+		seqs = g.finish(ld, ev.stream, !ev.noChain, seqs)
 		ld.ResourceLogs().MoveAndAppendTo(out.ResourceLogs())
 		if len(ev.free) < maxFreeBuilders {
 			ev.free = append(ev.free, g.lb)
 		}
 	}
 	ev.reset()
+	ev.seqs = seqs
 	if out.LogRecordCount() == 0 {
 		return plog.Logs{}, false
 	}
@@ -462,26 +471,36 @@ func (ev *evidence) checkpoint(now time.Time, final bool) {
 	ev.lastCk = now
 }
 
-// seal chains the records of out in the order of their numbers: each gets
-// the previous one's hash and the resource keys its canonical form covers;
-// checkpoints are signed, and the last one is kept in the state file.
+// seal chains the records of out in the order of their numbers: each
+// resource gets the list of the attributes its digest covers, and each
+// record the previous one's hash; checkpoints are signed, and the last one
+// is kept in the state file.
 func (ev *evidence) seal(out plog.Logs) {
 	items := ev.items[:0]
 	rls := out.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
-		keys := pcommon.NewSlice()
-		for _, k := range slices.Sorted(maps.Keys(rl.Resource().Attributes().AsRaw())) {
-			keys.AppendEmpty().SetStr(k)
+		ra := rl.Resource().Attributes()
+		keys := make([]string, 0, ra.Len()+1)
+		for k := range ra.All() {
+			if k != chain.AttrResourceKeys {
+				keys = append(keys, k)
+			}
 		}
+		keys = append(keys, chain.AttrResourceKeys)
+		slices.Sort(keys)
+		ks := ra.PutEmptySlice(chain.AttrResourceKeys)
+		ks.EnsureCapacity(len(keys))
+		for _, k := range keys {
+			ks.AppendEmpty().SetStr(k)
+		}
+		rd := ev.hasher.ResourceSum(rl.Resource()) // once for all its records
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
-				lr := lrs.At(k)
-				seq, _ := lr.Attributes().Get(chain.AttrSeq)
-				keys.CopyTo(lr.Attributes().PutEmptySlice(chain.AttrResourceKeys))
-				items = append(items, chainItem{uint64(seq.Int()), lr, rl.Resource()})
+				// finish gave the numbers in this order
+				items = append(items, chainItem{ev.seqs[len(items)], lrs.At(k), rd})
 			}
 		}
 	}
@@ -489,7 +508,8 @@ func (ev *evidence) seal(out plog.Logs) {
 	var ck *chainItem
 	for i := range items {
 		it := &items[i]
-		it.lr.Attributes().PutStr(chain.AttrPrev, ev.head.String())
+		ev.hexBuf = hex.AppendEncode(ev.hexBuf[:0], ev.head[:]) // ev.head.String(), one allocation
+		it.lr.Attributes().PutStr(chain.AttrPrev, string(ev.hexBuf))
 		ev.head = ev.hasher.Sum(it.lr, it.res)
 		if it.lr.EventName() == chain.EventCheckpoint {
 			switch {

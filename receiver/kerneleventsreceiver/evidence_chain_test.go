@@ -135,7 +135,7 @@ func recordIn(ld plog.Logs, stream string, seq int64) (plog.LogRecord, bool) {
 		lrs := rls.At(i).ScopeLogs().At(0).LogRecords()
 		for k := 0; k < lrs.Len(); k++ {
 			lr := lrs.At(k)
-			s, _ := lr.Attributes().Get(chain.AttrStream)
+			s, _ := rls.At(i).Resource().Attributes().Get(chain.AttrStream)
 			n, _ := lr.Attributes().Get(chain.AttrSeq)
 			if s.Str() == stream && n.Int() == seq {
 				return lr, true
@@ -200,9 +200,9 @@ func TestEvidenceChainVerified(t *testing.T) {
 		i, get := find(t, all, a.ID, 3)
 		got := verifyLines(t, edit(t, all, i, func(ld plog.Logs) {
 			lr := get(ld)
+			s, _ := ld.ResourceLogs().At(0).Resource().Attributes().Get(chain.AttrStream)
 			ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().RemoveIf(func(x plog.LogRecord) bool {
 				n, _ := x.Attributes().Get(chain.AttrSeq)
-				s, _ := x.Attributes().Get(chain.AttrStream)
 				m, _ := lr.Attributes().Get(chain.AttrSeq)
 				return s.Str() == a.ID && n.Int() == m.Int()
 			})

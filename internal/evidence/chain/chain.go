@@ -15,12 +15,14 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"hash"
 	"math"
 	"slices"
 	"strings"
@@ -32,8 +34,9 @@ import (
 
 // The attributes of the chain, on every evidence record.
 const (
-	// AttrStream names the receiver run the record belongs to:
-	// "<node>/<32 hex digits, random at start>".
+	// AttrStream is a resource attribute, not a record's: it names the
+	// receiver run the records on the resource belong to, "<node>/<32 hex
+	// digits, random at start>" (covered by the resource's digest).
 	AttrStream = "kernelevents.evidence.stream"
 	// AttrSeq is the record's place in its stream, from 0, without holes:
 	// a record the rate limit shed takes its number too, and the gap record
@@ -42,8 +45,9 @@ const (
 	// AttrPrev is the SHA-256, in hex, of the canonical form of the record
 	// numbered seq-1; 64 zeros for seq 0.
 	AttrPrev = "kernelevents.evidence.prev"
-	// AttrResourceKeys lists the resource attributes the receiver set, the
-	// ones the canonical form covers (sorted).
+	// AttrResourceKeys is a resource attribute, not a record's: the
+	// resource attributes the receiver set, the ones the resource's digest
+	// covers (sorted; itself among them).
 	AttrResourceKeys = "kernelevents.evidence.resource_keys"
 	// AttrShedFrom is, on a gap record, the first number the shed records
 	// took; they took every number up to the gap record's own, excluded.
@@ -99,63 +103,147 @@ func ParseHash(s string) (Hash, error) {
 	return h, err
 }
 
-const magic = "kernelevents.evidence.v1\x00"
+const (
+	magic         = "kernelevents.evidence.v2\x00"
+	resourceMagic = "kernelevents.evidence.resource.v2\x00"
+)
 
 // Canonical appends the canonical form of lr, on resource res, to b:
 //
-//	"kernelevents.evidence.v1\x00"
+//	"kernelevents.evidence.v2\x00"
+//	str event_name
+//	u32 n, then the record's n attribute keys but AttrSignature, in byte
+//	    order, each a str
 //	u64 time_unix_nano, u64 observed_time_unix_nano, u32 severity_number
-//	str severity_text, str event_name, value body
-//	map: the record's attributes but AttrSignature
-//	map: the resource's attributes named in AttrResourceKeys (a named key
-//	     that is absent is written with the tag 'x')
+//	str severity_text, value body
+//	the n attribute values, in the order of their keys
+//	the 32 bytes of the resource's digest (ResourceSum)
 //
 // Integers are big-endian; a str is its u32 byte length then its bytes; a
 // value is a tag byte and its payload ('s' str, 'i' i64, 'd' the f64's
 // bits, 'b' one byte 0/1, 'y' u32 length and bytes, 'a' u32 count and the
-// values, 'm' a map, 'e' empty); a map is its u32 count then each key (str)
-// and value in the byte order of the keys.
+// values, 'm' a map, 'e' empty); a map is its u32 count, its keys (str) in
+// byte order, then their values in that order. Everything up to the
+// timestamps is the same for the records of one event with the same
+// attributes: a hash of it is resumed, not redone, record after record.
 func Canonical(b []byte, lr plog.LogRecord, res pcommon.Resource) []byte {
 	var h Hasher
-	return h.Canonical(b, lr, res)
+	return h.Canonical(b, lr, h.ResourceSum(res))
+}
+
+// ResourceCanonical appends the canonical form of a resource to b:
+//
+//	"kernelevents.evidence.resource.v2\x00"
+//	u32 count of K, then for each key k of K in byte order: str k, then the
+//	    value of the resource's attribute k, or the byte 'x' when absent
+//
+// where K is the set of strings in the resource's AttrResourceKeys (empty
+// when it has none); the receiver lists AttrResourceKeys itself in it.
+func ResourceCanonical(b []byte, res pcommon.Resource) []byte {
+	var h Hasher
+	return h.ResourceCanonical(b, res)
 }
 
 // Sum is the SHA-256 of lr's canonical form.
 func Sum(lr plog.LogRecord, res pcommon.Resource) Hash {
 	var h Hasher
-	return h.Sum(lr, res)
+	return h.Sum(lr, h.ResourceSum(res))
 }
 
 // Hasher makes canonical forms and their hashes with scratch space kept
 // from one record to the next: no allocation per record once warm. Not
-// safe for concurrent use; the zero Hasher is ready.
+// safe for concurrent use; the zero Hasher is ready. A resource's digest
+// (ResourceSum) is made once for all the records on it.
 type Hasher struct {
 	buf   []byte
-	maps  []*mapScratch // by nesting depth
+	top   mapScratch    // the record's attributes
+	maps  []*mapScratch // map values, by nesting depth
 	depth int
 	names []string
+	d     hash.Hash // resumed from a shape's prefix state
+	sum   []byte
 }
 
-// Sum is the SHA-256 of lr's canonical form.
-func (h *Hasher) Sum(lr plog.LogRecord, res pcommon.Resource) Hash {
-	h.buf = h.Canonical(h.buf[:0], lr, res)
+// ResourceSum is the SHA-256 of res's canonical form (ResourceCanonical):
+// the resource's digest in the canonical form of each record on it.
+func (h *Hasher) ResourceSum(res pcommon.Resource) Hash {
+	h.buf = h.ResourceCanonical(h.buf[:0], res)
 	return sha256.Sum256(h.buf)
 }
 
-// Canonical appends the canonical form of lr, on resource res, to b (the
-// package's Canonical).
-func (h *Hasher) Canonical(b []byte, lr plog.LogRecord, res pcommon.Resource) []byte {
-	b = append(b, magic...)
+// Sum is the SHA-256 of the canonical form of lr, on the resource whose
+// digest is resource.
+func (h *Hasher) Sum(lr plog.LogRecord, resource Hash) Hash {
+	sh := h.walkRecord(lr)
+	if sh.state == nil { // a shape not remembered: hashed whole
+		h.buf = h.rest(append(h.buf[:0], sh.prefix...), lr, sh, resource)
+		return sha256.Sum256(h.buf)
+	}
+	if h.d == nil {
+		h.d = sha256.New()
+	}
+	if err := h.d.(encoding.BinaryUnmarshaler).UnmarshalBinary(sh.state); err != nil {
+		panic("chain: resuming SHA-256: " + err.Error()) // a state this Hasher made
+	}
+	h.buf = h.rest(h.buf[:0], lr, sh, resource)
+	h.d.Write(h.buf)
+	h.sum = h.d.Sum(h.sum[:0])
+	return Hash(h.sum)
+}
+
+// Canonical appends the canonical form of lr, on the resource whose digest
+// is resource, to b (the package's Canonical).
+func (h *Hasher) Canonical(b []byte, lr plog.LogRecord, resource Hash) []byte {
+	sh := h.walkRecord(lr)
+	return h.rest(append(b, sh.prefix...), lr, sh, resource)
+}
+
+// walkRecord encodes lr's attribute values (h.top) and returns the shape
+// of its keys, with the canonical form's prefix.
+func (h *Hasher) walkRecord(lr plog.LogRecord) *shape {
+	sc := &h.top
+	n, sh := h.walk(sc, lr.Attributes(), AttrSignature)
+	event := lr.EventName()
+	if sh != nil && sh.prefix != nil && sh.event == event {
+		return sh
+	}
+	sh = sc.learn(lr.Attributes(), AttrSignature, n)
+	sh.event = event
+	p := append(sh.prefix[:0], magic...)
+	p = appendStr(p, event)
+	p = appendKeys(p, sh)
+	sh.prefix, sh.state = p, nil
+	if sh != &sc.big {
+		d := sha256.New()
+		d.Write(p)
+		state, err := d.(encoding.BinaryMarshaler).MarshalBinary()
+		if err != nil {
+			panic("chain: saving SHA-256: " + err.Error())
+		}
+		sh.state = state
+	}
+	return sh
+}
+
+// rest appends what follows the prefix: timestamps, severity, body, the
+// attribute values walkRecord encoded, and the resource's digest.
+func (h *Hasher) rest(b []byte, lr plog.LogRecord, sh *shape, resource Hash) []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(lr.Timestamp()))
 	b = binary.BigEndian.AppendUint64(b, uint64(lr.ObservedTimestamp()))
 	b = binary.BigEndian.AppendUint32(b, uint32(lr.SeverityNumber()))
 	b = appendStr(b, lr.SeverityText())
-	b = appendStr(b, lr.EventName())
 	b = h.appendValue(b, lr.Body())
-	b = h.appendMap(b, lr.Attributes(), AttrSignature)
+	b = h.top.appendValues(b, sh)
+	return append(b, resource[:]...)
+}
 
+// ResourceCanonical appends the canonical form of res to b (the package's
+// ResourceCanonical).
+func (h *Hasher) ResourceCanonical(b []byte, res pcommon.Resource) []byte {
+	b = append(b, resourceMagic...)
+	ra := res.Attributes()
 	names := h.names[:0]
-	if keys, ok := lr.Attributes().Get(AttrResourceKeys); ok && keys.Type() == pcommon.ValueTypeSlice {
+	if keys, ok := ra.Get(AttrResourceKeys); ok && keys.Type() == pcommon.ValueTypeSlice {
 		s := keys.Slice()
 		for i := 0; i < s.Len(); i++ {
 			if v := s.At(i); v.Type() == pcommon.ValueTypeStr {
@@ -170,7 +258,6 @@ func (h *Hasher) Canonical(b []byte, lr plog.LogRecord, res pcommon.Resource) []
 	}
 	names = slices.Compact(names)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(names)))
-	ra := res.Attributes()
 	for _, k := range names {
 		b = appendStr(b, k)
 		if v, ok := ra.Get(k); ok {
@@ -179,6 +266,7 @@ func (h *Hasher) Canonical(b []byte, lr plog.LogRecord, res pcommon.Resource) []
 			b = append(b, 'x')
 		}
 	}
+	clear(names)
 	h.names = names[:0]
 	return b
 }
@@ -188,91 +276,126 @@ func appendStr(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// kv is one attribute, for appendMap's sort.
-type kv struct {
-	k string
-	v pcommon.Value
-}
-
-// mapScratch is appendMap's scratch at one nesting depth: a map's
-// attributes, and the byte orders of the last few key sequences seen.
-// Records of one event have the same keys in the same order, record after
-// record, so the order is sorted once and then recognised: comparing a key
-// with the one remembered is a pointer comparison when both are the same
-// constant.
+// mapScratch is the scratch for a map at one nesting depth: its values
+// encoded in the map's order, and the byte orders of the last few key
+// sequences seen. Records of one event have the same keys in the same
+// order, record after record, so the order is sorted once and then
+// recognised: comparing a key with the one remembered is a pointer
+// comparison when both are the same constant. The values are encoded as
+// they come and copied out in key order: no value is held, no key sorted.
 type mapScratch struct {
-	attrs  []kv
+	enc    []byte  // the values' encodings, in the map's order
+	ends   []int32 // where each ends in enc
 	shapes [4]shape
-	next   int // the shape replaced next
+	next   int   // the shape replaced next
+	big    shape // a map too large to remember, sorted each time
 }
 
+// shape is a map's keys in its order, and their byte order; for a record's
+// attributes also its event and the canonical form's prefix, and the
+// SHA-256 state after it (nil for big).
 type shape struct {
-	keys  []string
-	order []uint8
+	keys   []string
+	order  []int32
+	event  string
+	prefix []byte
+	state  []byte
 }
 
 // maxSorted bounds the maps whose order is remembered; larger ones are
 // sorted each time.
 const maxSorted = 64
 
-func (h *Hasher) appendMap(b []byte, m pcommon.Map, skip string) []byte {
-	if h.depth == len(h.maps) {
-		h.maps = append(h.maps, &mapScratch{})
-	}
-	sc := h.maps[h.depth]
-	h.depth++
-	defer func() { h.depth-- }()
-	attrs := sc.attrs[:0]
+// walk encodes m's values (but skip's) into sc in m's order, and returns
+// their number and the remembered shape with m's keys, if any.
+func (h *Hasher) walk(sc *mapScratch, m pcommon.Map, skip string) (int, *shape) {
+	enc, ends := sc.enc[:0], sc.ends[:0]
+	match := uint8(1)<<len(sc.shapes) - 1 // the shapes whose keys begin as the map's so far
+	n := 0
 	for k, v := range m.All() {
-		if k != skip {
-			attrs = append(attrs, kv{k, v})
+		if skip != "" && k == skip {
+			continue
+		}
+		for i := range sc.shapes {
+			if match&(1<<i) != 0 {
+				if sh := &sc.shapes[i]; n >= len(sh.keys) || sh.keys[n] != k {
+					match &^= 1 << i
+				}
+			}
+		}
+		enc = h.appendValue(enc, v)
+		ends = append(ends, int32(len(enc)))
+		n++
+	}
+	sc.enc, sc.ends = enc, ends
+	for i := range sc.shapes {
+		if sh := &sc.shapes[i]; match&(1<<i) != 0 && len(sh.keys) == n && sh.order != nil {
+			return n, sh
 		}
 	}
-	sc.attrs = attrs[:0] // kept until the next map at this depth
-	b = binary.BigEndian.AppendUint32(b, uint32(len(attrs)))
-	if len(attrs) > maxSorted {
-		slices.SortFunc(attrs, func(x, y kv) int { return strings.Compare(x.k, y.k) })
-		for _, a := range attrs {
-			b = h.appendValue(appendStr(b, a.k), a.v)
-		}
-		return b
+	return n, nil
+}
+
+// learn returns the shape of m's n keys (but skip): remembered, replacing
+// the oldest, unless the map is too large.
+func (sc *mapScratch) learn(m pcommon.Map, skip string, n int) *shape {
+	sh := &sc.big
+	if n <= maxSorted {
+		sh = &sc.shapes[sc.next]
+		sc.next = (sc.next + 1) % len(sc.shapes)
 	}
-	for _, i := range sc.order(attrs) {
-		b = h.appendValue(appendStr(b, attrs[i].k), attrs[i].v)
+	keys := sh.keys[:0]
+	for k := range m.All() {
+		if skip == "" || k != skip {
+			keys = append(keys, k)
+		}
+	}
+	order := sh.order[:0]
+	for i := range keys {
+		order = append(order, int32(i))
+	}
+	slices.SortStableFunc(order, func(x, y int32) int { return strings.Compare(keys[x], keys[y]) })
+	if order == nil {
+		order = []int32{} // a remembered empty shape
+	}
+	sh.keys, sh.order, sh.event, sh.state = keys, order, "", nil
+	return sh
+}
+
+// appendKeys appends the u32 count and the keys of sh in byte order.
+func appendKeys(b []byte, sh *shape) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(sh.order)))
+	for _, i := range sh.order {
+		b = appendStr(b, sh.keys[i])
 	}
 	return b
 }
 
-// order returns the indexes of attrs in the byte order of their keys.
-func (sc *mapScratch) order(attrs []kv) []uint8 {
-	for i := range sc.shapes {
-		sh := &sc.shapes[i]
-		if len(sh.keys) != len(attrs) || sh.order == nil {
-			continue
+// appendValues appends the values walk encoded, in the byte order of their
+// keys.
+func (sc *mapScratch) appendValues(b []byte, sh *shape) []byte {
+	for _, i := range sh.order {
+		start := int32(0)
+		if i > 0 {
+			start = sc.ends[i-1]
 		}
-		same := true
-		for j := range attrs {
-			if attrs[j].k != sh.keys[j] {
-				same = false
-				break
-			}
-		}
-		if same {
-			return sh.order
-		}
+		b = append(b, sc.enc[start:sc.ends[i]]...)
 	}
-	sh := &sc.shapes[sc.next]
-	sc.next = (sc.next + 1) % len(sc.shapes)
-	sh.keys, sh.order = sh.keys[:0], sh.order[:0]
-	// Insertion sort of indexes: a few dozen keys, often nearly sorted.
-	for i := range attrs {
-		sh.keys = append(sh.keys, attrs[i].k)
-		sh.order = append(sh.order, uint8(i))
-		for j := i; j > 0 && attrs[sh.order[j]].k < attrs[sh.order[j-1]].k; j-- {
-			sh.order[j], sh.order[j-1] = sh.order[j-1], sh.order[j]
-		}
+	return b
+}
+
+func (h *Hasher) appendMap(b []byte, m pcommon.Map) []byte {
+	if h.depth == len(h.maps) {
+		h.maps = append(h.maps, &mapScratch{})
 	}
-	return sh.order
+	sc := h.maps[h.depth]
+	h.depth++ // a map value's map uses the next depth's scratch
+	n, sh := h.walk(sc, m, "")
+	h.depth--
+	if sh == nil {
+		sh = sc.learn(m, "", n)
+	}
+	return sc.appendValues(appendKeys(b, sh), sh)
 }
 
 func (h *Hasher) appendValue(b []byte, v pcommon.Value) []byte {
@@ -300,7 +423,7 @@ func (h *Hasher) appendValue(b []byte, v pcommon.Value) []byte {
 		}
 		return b
 	case pcommon.ValueTypeMap:
-		return h.appendMap(append(b, 'm'), v.Map(), "")
+		return h.appendMap(append(b, 'm'), v.Map())
 	default:
 		return append(b, 'e')
 	}

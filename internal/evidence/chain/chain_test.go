@@ -8,13 +8,17 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
+	"fmt"
+	"maps"
 	"math/big"
 	mrand "math/rand/v2"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
@@ -47,7 +51,9 @@ func sample() plog.Logs {
 	m := a.PutEmptyMap("lost")
 	m.PutInt("z", 1)
 	m.PutInt("a", 2)
-	a.PutEmptySlice(AttrResourceKeys).AppendEmpty().SetStr("container.id")
+	rk := rl.Resource().Attributes().PutEmptySlice(AttrResourceKeys)
+	rk.AppendEmpty().SetStr("container.id")
+	rk.AppendEmpty().SetStr(AttrResourceKeys)
 	return ld
 }
 
@@ -70,13 +76,16 @@ func TestCanonicalSurvivesJSON(t *testing.T) {
 	assert.Equal(t, want, Canonical(nil, lr2, res2))
 }
 
-// TestCanonicalBytes pins the form docs/evidence-chain.md states on a small
-// record, byte by byte.
+// TestCanonicalBytes pins the forms docs/evidence-chain.md states on a
+// small record and its resource, byte by byte.
 func TestCanonicalBytes(t *testing.T) {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	rl.Resource().Attributes().PutStr("k", "v")
 	rl.Resource().Attributes().PutStr("added.later", "not covered")
+	keys := rl.Resource().Attributes().PutEmptySlice(AttrResourceKeys)
+	keys.AppendEmpty().SetStr("k")
+	keys.AppendEmpty().SetStr("gone")
 	lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
 	lr.SetTimestamp(1)
 	lr.SetObservedTimestamp(2)
@@ -86,24 +95,70 @@ func TestCanonicalBytes(t *testing.T) {
 	lr.Body().SetStr("b")
 	lr.Attributes().PutInt("n", -2)
 	lr.Attributes().PutStr(AttrSignature, "not covered")
-	keys := lr.Attributes().PutEmptySlice(AttrResourceKeys)
-	keys.AppendEmpty().SetStr("k")
-	keys.AppendEmpty().SetStr("gone")
-	rk := AttrResourceKeys
+	lr.Attributes().PutStr("m", "x")
+	o := lr.Attributes().PutEmptyMap("o")
+	o.PutInt("z", 1)
+	o.PutBool("a", true)
+
+	var r bytes.Buffer
+	r.WriteString("kernelevents.evidence.resource.v2\x00")
+	r.Write([]byte{0, 0, 0, 2})                          // two resource keys, sorted
+	r.Write([]byte{0, 0, 0, 4, 'g', 'o', 'n', 'e', 'x'}) // absent
+	r.Write([]byte{0, 0, 0, 1, 'k', 's', 0, 0, 0, 1, 'v'})
+	assert.Equal(t, hex.EncodeToString(r.Bytes()), hex.EncodeToString(ResourceCanonical(nil, rl.Resource())))
+
 	var b bytes.Buffer
-	b.WriteString("kernelevents.evidence.v1\x00")
+	b.WriteString("kernelevents.evidence.v2\x00")
+	b.Write([]byte{0, 0, 0, 1, 'e'})
+	b.Write([]byte{0, 0, 0, 3, 0, 0, 0, 1, 'm', 0, 0, 0, 1, 'n', 0, 0, 0, 1, 'o'}) // the keys but the signature, in byte order
 	b.Write([]byte{0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 9})
-	b.Write([]byte{0, 0, 0, 1, 'I', 0, 0, 0, 1, 'e', 's', 0, 0, 0, 1, 'b'})
-	b.Write([]byte{0, 0, 0, 2})
-	b.Write([]byte{0, 0, 0, byte(len(rk))})
-	b.WriteString(rk)
-	b.Write([]byte{'a', 0, 0, 0, 2, 's', 0, 0, 0, 1, 'k', 's', 0, 0, 0, 4})
-	b.WriteString("gone")
-	b.Write([]byte{0, 0, 0, 1, 'n', 'i', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe})
-	b.Write([]byte{0, 0, 0, 2})                          // two resource keys, sorted
-	b.Write([]byte{0, 0, 0, 4, 'g', 'o', 'n', 'e', 'x'}) // absent
-	b.Write([]byte{0, 0, 0, 1, 'k', 's', 0, 0, 0, 1, 'v'})
+	b.Write([]byte{0, 0, 0, 1, 'I', 's', 0, 0, 0, 1, 'b'})
+	b.Write([]byte{'s', 0, 0, 0, 1, 'x'})                                                                   // m
+	b.Write([]byte{'i', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe})                                    // n
+	b.Write([]byte{'m', 0, 0, 0, 2, 0, 0, 0, 1, 'a', 0, 0, 0, 1, 'z', 'b', 1, 'i', 0, 0, 0, 0, 0, 0, 0, 1}) // o
+	rd := sha256.Sum256(r.Bytes())
+	b.Write(rd[:])
 	assert.Equal(t, hex.EncodeToString(b.Bytes()), hex.EncodeToString(Canonical(nil, lr, rl.Resource())))
+	assert.Equal(t, Hash(sha256.Sum256(b.Bytes())), Sum(lr, rl.Resource()))
+}
+
+// TestCanonicalShapes: one Hasher over records whose keys come in
+// different orders and numbers, and maps too large to remember, gives the
+// same form as a fresh Hasher each time (the remembered orders are never
+// taken for another map's).
+func TestCanonicalShapes(t *testing.T) {
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	var h Hasher
+	res := pcommon.NewResource()
+	for i := 0; i < 500; i++ {
+		lr := plog.NewLogRecord()
+		n := rng.IntN(maxSorted + 20)
+		keys := rng.Perm(n)
+		for _, k := range keys {
+			lr.Attributes().PutInt(fmt.Sprintf("k%03d", k%(maxSorted+5)), int64(k))
+		}
+		if rng.IntN(3) == 0 {
+			m := lr.Attributes().PutEmptyMap("nested")
+			for _, k := range rng.Perm(rng.IntN(5)) {
+				m.PutInt(fmt.Sprintf("n%d", k), 1)
+			}
+		}
+		rd := h.ResourceSum(res)
+		got := h.Canonical(nil, lr, rd)
+		var fresh Hasher
+		require.Equal(t, fresh.Canonical(nil, lr, rd), got, "record %d", i)
+		// And sorted: the form of the same attributes put in key order.
+		sorted := plog.NewLogRecord()
+		for _, k := range slices.Sorted(maps.Keys(lr.Attributes().AsRaw())) {
+			v, _ := lr.Attributes().Get(k)
+			v.CopyTo(sorted.Attributes().PutEmpty(k))
+		}
+		require.Equal(t, got, h.Canonical(nil, sorted, rd), "record %d", i)
+		// The hash resumed after a remembered prefix is the whole form's.
+		require.Equal(t, Hash(sha256.Sum256(got)), h.Sum(lr, rd), "record %d", i)
+		lr.SetEventName("other")
+		require.Equal(t, Hash(sha256.Sum256(fresh.Canonical(nil, lr, rd))), h.Sum(lr, rd), "record %d, another event", i)
+	}
 }
 
 // TestCanonicalCovers: what the receiver wrote changes the hash; a resource
@@ -127,6 +182,11 @@ func TestCanonicalCovers(t *testing.T) {
 		},
 		"covered resource": func(_ plog.LogRecord, res pcommon.Resource) { res.Attributes().PutStr("container.id", "c2") },
 		"removed resource": func(_ plog.LogRecord, res pcommon.Resource) { res.Attributes().Remove("container.id") },
+		"resource keys":    func(_ plog.LogRecord, res pcommon.Resource) { res.Attributes().Remove(AttrResourceKeys) },
+		"one resource key less": func(_ plog.LogRecord, res pcommon.Resource) {
+			v, _ := res.Attributes().Get(AttrResourceKeys)
+			v.Slice().RemoveIf(func(k pcommon.Value) bool { return k.Str() == "container.id" })
+		},
 	} {
 		lr, res := first(sample())
 		f(lr, res)

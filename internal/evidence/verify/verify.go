@@ -225,12 +225,22 @@ func (r *Report) line(u *plog.JSONUnmarshaler, line []byte) {
 	}
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
-		res := rls.At(i).Resource()
+		// The stream and the resource's digest, once for all its records.
+		sv, inStream := rls.At(i).Resource().Attributes().Get(chain.AttrStream)
+		var s *Stream
+		var res chain.Hash
+		if inStream {
+			s, res = r.stream(sv.AsString()), r.hasher.ResourceSum(rls.At(i).Resource())
+		}
 		sls := rls.At(i).ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
+			if !inStream {
+				r.Outside += uint64(lrs.Len())
+				continue
+			}
 			for k := 0; k < lrs.Len(); k++ {
-				r.record(lrs.At(k), res)
+				r.record(s, lrs.At(k), res)
 			}
 		}
 	}
@@ -253,14 +263,8 @@ func (s *Stream) brk(seq uint64, format string, args ...any) {
 	}
 }
 
-func (r *Report) record(lr plog.LogRecord, res pcommon.Resource) {
+func (r *Report) record(s *Stream, lr plog.LogRecord, res chain.Hash) {
 	attrs := lr.Attributes()
-	sv, ok := attrs.Get(chain.AttrStream)
-	if !ok {
-		r.Outside++
-		return
-	}
-	s := r.stream(sv.AsString())
 	seqV, ok := attrs.Get(chain.AttrSeq)
 	if !ok || seqV.Type() != pcommon.ValueTypeInt || seqV.Int() < 0 {
 		s.brk(0, "a record without a number (%s): altered", chain.AttrSeq)

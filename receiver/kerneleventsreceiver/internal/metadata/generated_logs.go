@@ -53,21 +53,9 @@ func WithKerneleventsEvidencePrevEventAttribute(kerneleventsEvidencePrevAttribut
 	})
 }
 
-func WithKerneleventsEvidenceResourceKeysEventAttribute(kerneleventsEvidenceResourceKeysAttributeValue []any) EventAttributeOption {
-	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
-		dp.Attributes().PutEmptySlice("kernelevents.evidence.resource_keys").FromRaw(kerneleventsEvidenceResourceKeysAttributeValue)
-	})
-}
-
 func WithKerneleventsEvidenceSeqEventAttribute(kerneleventsEvidenceSeqAttributeValue int64) EventAttributeOption {
 	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
 		dp.Attributes().PutInt("kernelevents.evidence.seq", kerneleventsEvidenceSeqAttributeValue)
-	})
-}
-
-func WithKerneleventsEvidenceStreamEventAttribute(kerneleventsEvidenceStreamAttributeValue string) EventAttributeOption {
-	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
-		dp.Attributes().PutStr("kernelevents.evidence.stream", kerneleventsEvidenceStreamAttributeValue)
 	})
 }
 

@@ -137,13 +137,13 @@ func TestLogsBuilder(t *testing.T) {
 			allEventsCount := 0
 			defaultEventsCount++
 			allEventsCount++
-			lb.RecordKernelEvidenceCheckpointEvent(ctx, timestamp, 40, 41, 37, map[string]any{"key1": "kernelevents.evidence.checkpoint.lost-val1", "key2": "kernelevents.evidence.checkpoint.lost-val2"}, map[string]any{"key1": "kernelevents.evidence.checkpoint.lost_by_cgroup-val1", "key2": "kernelevents.evidence.checkpoint.lost_by_cgroup-val2"}, true, WithKerneleventsEvidenceCheckpointPreviousEventAttribute("kernelevents.evidence.checkpoint.previous-val"), WithKerneleventsEvidenceCheckpointSignerEventAttribute("kernelevents.evidence.checkpoint.signer-val"), WithKerneleventsEvidenceCheckpointSignerChainEventAttribute([]any{"kernelevents.evidence.checkpoint.signer_chain-item1", "kernelevents.evidence.checkpoint.signer_chain-item2"}), WithKerneleventsEvidenceCheckpointSignatureEventAttribute("kernelevents.evidence.checkpoint.signature-val"), WithKerneleventsEvidenceStreamEventAttribute("kernelevents.evidence.stream-val"), WithKerneleventsEvidenceSeqEventAttribute(25), WithKerneleventsEvidencePrevEventAttribute("kernelevents.evidence.prev-val"), WithKerneleventsEvidenceResourceKeysEventAttribute([]any{"kernelevents.evidence.resource_keys-item1", "kernelevents.evidence.resource_keys-item2"}))
+			lb.RecordKernelEvidenceCheckpointEvent(ctx, timestamp, 40, 41, 37, map[string]any{"key1": "kernelevents.evidence.checkpoint.lost-val1", "key2": "kernelevents.evidence.checkpoint.lost-val2"}, map[string]any{"key1": "kernelevents.evidence.checkpoint.lost_by_cgroup-val1", "key2": "kernelevents.evidence.checkpoint.lost_by_cgroup-val2"}, true, WithKerneleventsEvidenceCheckpointPreviousEventAttribute("kernelevents.evidence.checkpoint.previous-val"), WithKerneleventsEvidenceCheckpointSignerEventAttribute("kernelevents.evidence.checkpoint.signer-val"), WithKerneleventsEvidenceCheckpointSignerChainEventAttribute([]any{"kernelevents.evidence.checkpoint.signer_chain-item1", "kernelevents.evidence.checkpoint.signer_chain-item2"}), WithKerneleventsEvidenceCheckpointSignatureEventAttribute("kernelevents.evidence.checkpoint.signature-val"), WithKerneleventsEvidenceSeqEventAttribute(25), WithKerneleventsEvidencePrevEventAttribute("kernelevents.evidence.prev-val"))
 			defaultEventsCount++
 			allEventsCount++
-			lb.RecordKernelEvidenceGapEvent(ctx, timestamp, 26, 31, WithKerneleventsEvidenceStreamEventAttribute("kernelevents.evidence.stream-val"), WithKerneleventsEvidenceSeqEventAttribute(25), WithKerneleventsEvidencePrevEventAttribute("kernelevents.evidence.prev-val"), WithKerneleventsEvidenceResourceKeysEventAttribute([]any{"kernelevents.evidence.resource_keys-item1", "kernelevents.evidence.resource_keys-item2"}))
+			lb.RecordKernelEvidenceGapEvent(ctx, timestamp, 26, 31, WithKerneleventsEvidenceSeqEventAttribute(25), WithKerneleventsEvidencePrevEventAttribute("kernelevents.evidence.prev-val"))
 			defaultEventsCount++
 			allEventsCount++
-			lb.RecordKernelFileCreatedEvent(ctx, timestamp, "file.path-val", "file.directory-val", 11, 9, 15, 16, "kernelevents.process.comm-val", AttributeKerneleventsHookKretprobe, AttributeKerneleventsFileOperationCreate, AttributeKerneleventsFileTypeFile, "kernelevents.file.device-val", 22, WithKerneleventsFilePathTruncatedEventAttribute(true), WithProcessRealUserIDEventAttribute(20), WithProcessUserNameEventAttribute("process.user.name-val"), WithProcessExecutablePathEventAttribute("process.executable.path-val"), WithProcessExecutableNameEventAttribute("process.executable.name-val"), WithKerneleventsIoUringEventAttribute(false), WithKerneleventsSyscallEventAttribute("kernelevents.syscall-val"), WithKerneleventsFileMountPathEventAttribute("kernelevents.file.mount_path-val"), WithKerneleventsFileMountIDEventAttribute(26), WithKerneleventsFileOverlayUpperEventAttribute(false), WithKerneleventsRecordSpiffeStatusEventAttribute("kernelevents.record.spiffe.status-val"), WithSpiffeIDEventAttribute("spiffe.id-val"), WithKerneleventsSpiffeIdsEventAttribute([]any{"kernelevents.spiffe.ids-item1", "kernelevents.spiffe.ids-item2"}), WithKerneleventsSpiffeHintEventAttribute("kernelevents.spiffe.hint-val"), WithKerneleventsEvidenceStreamEventAttribute("kernelevents.evidence.stream-val"), WithKerneleventsEvidenceSeqEventAttribute(25), WithKerneleventsEvidencePrevEventAttribute("kernelevents.evidence.prev-val"), WithKerneleventsEvidenceResourceKeysEventAttribute([]any{"kernelevents.evidence.resource_keys-item1", "kernelevents.evidence.resource_keys-item2"}))
+			lb.RecordKernelFileCreatedEvent(ctx, timestamp, "file.path-val", "file.directory-val", 11, 9, 15, 16, "kernelevents.process.comm-val", AttributeKerneleventsHookKretprobe, AttributeKerneleventsFileOperationCreate, AttributeKerneleventsFileTypeFile, "kernelevents.file.device-val", 22, WithKerneleventsFilePathTruncatedEventAttribute(true), WithProcessRealUserIDEventAttribute(20), WithProcessUserNameEventAttribute("process.user.name-val"), WithProcessExecutablePathEventAttribute("process.executable.path-val"), WithProcessExecutableNameEventAttribute("process.executable.name-val"), WithKerneleventsIoUringEventAttribute(false), WithKerneleventsSyscallEventAttribute("kernelevents.syscall-val"), WithKerneleventsFileMountPathEventAttribute("kernelevents.file.mount_path-val"), WithKerneleventsFileMountIDEventAttribute(26), WithKerneleventsFileOverlayUpperEventAttribute(false), WithKerneleventsRecordSpiffeStatusEventAttribute("kernelevents.record.spiffe.status-val"), WithSpiffeIDEventAttribute("spiffe.id-val"), WithKerneleventsSpiffeIdsEventAttribute([]any{"kernelevents.spiffe.ids-item1", "kernelevents.spiffe.ids-item2"}), WithKerneleventsSpiffeHintEventAttribute("kernelevents.spiffe.hint-val"), WithKerneleventsEvidenceSeqEventAttribute(25), WithKerneleventsEvidencePrevEventAttribute("kernelevents.evidence.prev-val"))
 
 			rb := lb.NewResourceBuilder()
 			rb.SetContainerID("container.id-val")
@@ -215,18 +215,12 @@ func TestLogsBuilder(t *testing.T) {
 					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.checkpoint.signature")
 					assert.True(t, ok)
 					assert.Equal(t, "kernelevents.evidence.checkpoint.signature-val", attrVal.Str())
-					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.stream")
-					assert.True(t, ok)
-					assert.Equal(t, "kernelevents.evidence.stream-val", attrVal.Str())
 					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.seq")
 					assert.True(t, ok)
 					assert.EqualValues(t, 25, attrVal.Int())
 					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.prev")
 					assert.True(t, ok)
 					assert.Equal(t, "kernelevents.evidence.prev-val", attrVal.Str())
-					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.resource_keys")
-					assert.True(t, ok)
-					assert.Equal(t, []any{"kernelevents.evidence.resource_keys-item1", "kernelevents.evidence.resource_keys-item2"}, attrVal.Slice().AsRaw())
 				case "kernel.evidence.gap":
 					assert.False(t, validatedEvents["kernel.evidence.gap"], "Found a duplicate in the events slice: kernel.evidence.gap")
 					validatedEvents["kernel.evidence.gap"] = true
@@ -240,18 +234,12 @@ func TestLogsBuilder(t *testing.T) {
 					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.shed.from")
 					assert.True(t, ok)
 					assert.EqualValues(t, 31, attrVal.Int())
-					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.stream")
-					assert.True(t, ok)
-					assert.Equal(t, "kernelevents.evidence.stream-val", attrVal.Str())
 					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.seq")
 					assert.True(t, ok)
 					assert.EqualValues(t, 25, attrVal.Int())
 					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.prev")
 					assert.True(t, ok)
 					assert.Equal(t, "kernelevents.evidence.prev-val", attrVal.Str())
-					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.resource_keys")
-					assert.True(t, ok)
-					assert.Equal(t, []any{"kernelevents.evidence.resource_keys-item1", "kernelevents.evidence.resource_keys-item2"}, attrVal.Slice().AsRaw())
 				case "kernel.file.created":
 					assert.False(t, validatedEvents["kernel.file.created"], "Found a duplicate in the events slice: kernel.file.created")
 					validatedEvents["kernel.file.created"] = true
@@ -337,18 +325,12 @@ func TestLogsBuilder(t *testing.T) {
 					attrVal, ok = lr.Attributes().Get("kernelevents.spiffe.hint")
 					assert.True(t, ok)
 					assert.Equal(t, "kernelevents.spiffe.hint-val", attrVal.Str())
-					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.stream")
-					assert.True(t, ok)
-					assert.Equal(t, "kernelevents.evidence.stream-val", attrVal.Str())
 					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.seq")
 					assert.True(t, ok)
 					assert.EqualValues(t, 25, attrVal.Int())
 					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.prev")
 					assert.True(t, ok)
 					assert.Equal(t, "kernelevents.evidence.prev-val", attrVal.Str())
-					attrVal, ok = lr.Attributes().Get("kernelevents.evidence.resource_keys")
-					assert.True(t, ok)
-					assert.Equal(t, []any{"kernelevents.evidence.resource_keys-item1", "kernelevents.evidence.resource_keys-item2"}, attrVal.Slice().AsRaw())
 				}
 			}
 		})
