@@ -150,8 +150,7 @@ static __always_inline bool task_wanted(__u64 pid_tgid, __u64 uid_gid, char *com
 	}
 	if (filter_uids) {
 		/* The effective uid: whose authority the file is created with. */
-		struct task_struct *task = (void *)bpf_get_current_task();
-		__u32 euid = BPF_CORE_READ(task, cred, euid.val);
+		__u32 euid = bpf_get_current_task_btf()->cred->euid.val;
 		if (!bpf_map_lookup_elem(&uid_filter, &euid))
 			return false;
 	}

@@ -142,9 +142,8 @@ static __always_inline struct io_open *req_open(struct io_kiocb *req)
  * after its group leader when it is an io_uring worker. */
 static __always_inline bool uring_task_wanted(void)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
 	char comm[EVENT_COMM_LEN] = {};
-	current_comm(task, comm);
+	current_comm(comm);
 	return task_wanted(bpf_get_current_pid_tgid(), bpf_get_current_uid_gid(), comm);
 }
 

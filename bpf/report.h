@@ -23,8 +23,8 @@
  * and submits the sample. Filtering happens before the reservation so
  * filtered files cost no ring-buffer space.
  */
-static __always_inline void report(struct scratch *s, struct task_struct *task, __u64 pid_tgid,
-				   __u64 uid_gid, char *comm, __u8 pflags, __u8 hook, __u32 flags)
+static __always_inline void report(struct scratch *s, __u64 pid_tgid, __u64 uid_gid, char *comm,
+				   __u8 pflags, __u8 hook, __u32 flags)
 {
 	bool truncated = pflags & EVENT_F_TRUNCATED;
 	__u32 off = s->off;
@@ -116,7 +116,7 @@ static __always_inline void report(struct scratch *s, struct task_struct *task, 
 	e->type = type;
 	__builtin_memcpy(e->comm, comm, EVENT_COMM_LEN);
 	bpf_probe_read_kernel(e->path, EVENT_PATH_LEN, &s->buf[off & (PATH_BUF - 1)]);
-	fill_identity(e, task);
+	fill_identity(e);
 	e->fs_dev = dev;
 	e->mnt_id = s->mnt_id;
 	e->mnt_path_off = mnt_path_off;
@@ -138,12 +138,11 @@ static __always_inline int on_file(struct file *f, __u8 hook, __u8 flags, bool m
 	if (!(mode & FMODE_CREATED))
 		return 0;
 
-	struct task_struct *task = (void *)bpf_get_current_task();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
 	char comm[EVENT_COMM_LEN] = {};
 	if (maybe_io_worker)
-		flags |= current_comm(task, comm);
+		flags |= current_comm(comm);
 	else
 		bpf_get_current_comm(comm, EVENT_COMM_LEN);
 	if (!task_wanted(pid_tgid, uid_gid, comm))
@@ -154,7 +153,7 @@ static __always_inline int on_file(struct file *f, __u8 hook, __u8 flags, bool m
 		return 0;
 	start_path(s);
 	__u8 pflags = resolve(s, fp.dentry, fp.mnt);
-	report(s, task, pid_tgid, uid_gid, comm, pflags, hook, flags);
+	report(s, pid_tgid, uid_gid, comm, pflags, hook, flags);
 	put_scratch(s);
 	return 0;
 }
@@ -165,11 +164,10 @@ static __always_inline int on_file(struct file *f, __u8 hook, __u8 flags, bool m
 static __always_inline void report_dentry(struct dentry *dentry, struct vfsmount *mnt, __u8 hook,
 					  __u32 flags)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
 	char comm[EVENT_COMM_LEN] = {};
-	flags |= current_comm(task, comm);
+	flags |= current_comm(comm);
 	if (!task_wanted(pid_tgid, uid_gid, comm))
 		return;
 	struct scratch *s = get_scratch();
@@ -177,7 +175,7 @@ static __always_inline void report_dentry(struct dentry *dentry, struct vfsmount
 		return;
 	start_path(s);
 	__u8 pflags = resolve(s, dentry, mnt);
-	report(s, task, pid_tgid, uid_gid, comm, pflags, hook, flags);
+	report(s, pid_tgid, uid_gid, comm, pflags, hook, flags);
 	put_scratch(s);
 }
 

@@ -144,7 +144,7 @@ static __always_inline int name_report_in(struct scratch *s, int dfd, __u64 file
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
 	char comm[EVENT_COMM_LEN] = {};
-	flags |= current_comm(task, comm);
+	flags |= current_comm(comm);
 	bool truncated = false;
 	long n = preloaded
 			 ? (long)filename
@@ -203,7 +203,7 @@ static __always_inline int name_report_in(struct scratch *s, int dfd, __u64 file
 		s->off = off;
 	}
 	pflags |= resolve(s, at.dentry, at.mnt);
-	report(s, task, pid_tgid, uid_gid, comm, pflags, HOOK_TRACEPOINT, flags);
+	report(s, pid_tgid, uid_gid, comm, pflags, HOOK_TRACEPOINT, flags);
 	return 0;
 }
 
