@@ -422,6 +422,23 @@ static __always_inline bool watched_name(struct scratch *s)
 	return bpf_map_lookup_elem(&watched_names, s->key.data) != NULL;
 }
 
+/*
+ * name_prefix_within: with a name prefix (filter_name_prefixes), a rename or
+ * link within one directory whose new name (s->buf, after same_dir_in) holds
+ * no '/' goes on to the prefix filter: resolved from its directory in the
+ * kernel and matched exactly (/etc/x to /etc/crontab under /etc/cron). One
+ * named with a '/' would be reported as written, unresolved and never
+ * filtered (dpkg's "/usr/bin/x.dpkg-new" to "/usr/bin/x", at every upgrade),
+ * so it is not: README, "What remains".
+ */
+static __always_inline bool name_prefix_within(struct scratch *s)
+{
+	if (!filter_name_prefixes)
+		return false;
+	__u32 l = *(volatile __u32 *)&s->n;
+	return s->buf[l & (EVENT_PATH_LEN - 1)] != '/';
+}
+
 static __always_inline bool same_dir(struct scratch *s, int odfd, __u64 oname, int ndfd,
 				     __u64 nname)
 {
@@ -464,7 +481,7 @@ static __always_inline int on_name_exit(struct syscall_args *sc)
 	/* linkat(fd, "", ..., AT_EMPTY_PATH) names no directory: counted */
 	bool empty = op == FILE_OP_LINK && (rflags & AT_EMPTY_PATH_FLAG);
 	bool same = !empty && same_dir(s, odfd, oname, ndfd, nname);
-	bool within = same && (filter_name_prefixes || (op == FILE_OP_RENAME && watched_name(s)));
+	bool within = same && (name_prefix_within(s) || (op == FILE_OP_RENAME && watched_name(s)));
 	put_scratch(s);
 	if (same && !within)
 		return 0;

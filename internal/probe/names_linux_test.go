@@ -380,7 +380,7 @@ func TestNamePrefixRenames(t *testing.T) {
 		t.Run(string(h), func(t *testing.T) {
 			dir := filepath.Join(testutil.TempDir(t), "etc")
 			require.NoError(t, os.Mkdir(dir, 0o755))
-			for _, f := range []string{"x", "y", "z", "plain"} {
+			for _, f := range []string{"x", "y", "z", "plain", "plain3"} {
 				require.NoError(t, os.WriteFile(filepath.Join(dir, f), []byte("made beside"), 0o644))
 			}
 			opts := DefaultOptions()
@@ -394,6 +394,9 @@ func TestNamePrefixRenames(t *testing.T) {
 				{Kind: testutil.OpLinkat, For: "y", Path: "cron.hourly"},
 				{Kind: testutil.OpIOUringRenameat, For: "z", Path: "cron.weekly"},
 				{Kind: testutil.OpRenameat, For: "plain", Path: "plain2"}, // no prefix matches: not counted
+				// nor named with a '/' (dpkg's x.dpkg-new to x): the
+				// tracepoint hook would report it unresolved, unfiltered
+				{Kind: testutil.OpRenameat, For: filepath.Join(dir, "plain3"), Path: filepath.Join(dir, "plain4")},
 				{Kind: testutil.OpOpenat, Path: "cron-control"},
 			}
 			want := map[string]event.Op{
