@@ -233,6 +233,12 @@ enum counter_idx {
 	 * descriptor failed where the ring takes the file, after the open
 	 * (see uring_open_done) */
 	COUNTER_URING_INSTALL = 6,
+	/* name_unresolved: tracepoint hook: a symbolic link, or a rename or
+	 * link within one directory under a name prefix, named with a '/' that
+	 * lookup_dir (bpf/lookup.h) could not repeat in the dentry cache, whose
+	 * last directory as written has no watched name (see name_report_in):
+	 * an upper bound, the file may be outside every watched directory */
+	COUNTER_NAME_UNRESOLVED = 7,
 	/* The number of counters (the map's size), not a counter. */
 	COUNTER_MAX,
 };

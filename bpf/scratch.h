@@ -56,6 +56,22 @@ struct scratch {
 	char dwin[2 * DENTRY_WINDOW];
 	struct prefix_key key;
 	char name[EVENT_PATH_LEN];
+	/* lookup_dir's state (lookup.h): after name, so that a copy into name
+	 * at a masked offset stays inside the value */
+	char cand[EVENT_PATH_LEN]; /* a child's name, or a link's target */
+	__u64 lk_dentry;	   /* the directory reached */
+	__u64 lk_mnt;		   /* its mount (struct mount) */
+	__u64 lk_root_dentry;	   /* the task's root: ".." stops there */
+	__u64 lk_root_mnt;
+	__u64 lk_node; /* the next child to look at */
+	__u64 lk_head; /* the list head that ends the children (before 6.8) */
+	__u64 lk_found;
+	__u32 lk_cur;	 /* where the next component starts in name */
+	__u32 lk_end;	 /* and where it ends */
+	__u32 lk_len;	 /* name's length */
+	__u32 lk_links;	 /* symbolic links followed */
+	__u32 slot;	 /* this slot's index in scratch_map (get_scratch) */
+	__u32 lk_budget; /* children left to look at (lookup.h) */
 };
 
 /*
@@ -96,8 +112,10 @@ static __always_inline struct scratch *get_scratch(void)
 	for (__u32 i = 0; i < SCRATCH_SLOTS; i++) {
 		__u32 key = i;
 		struct scratch *s = bpf_map_lookup_elem(&scratch_map, &key);
-		if (s && __sync_val_compare_and_swap(&s->busy, 0, 1) == 0)
+		if (s && __sync_val_compare_and_swap(&s->busy, 0, 1) == 0) {
+			s->slot = i;
 			return s;
+		}
 	}
 	count(COUNTER_SCRATCH_BUSY);
 	return NULL;

@@ -14,6 +14,7 @@
 #include "fd.h"
 #include "filter.h"
 #include "kernel.h"
+#include "lookup.h"
 #include "output.h"
 #include "path.h"
 #include "report.h"
@@ -99,19 +100,29 @@ __noinline int open_exit_raw(long fd, __u32 flags)
 }
 
 /*
- * mknod at sys_exit: the created dentry is not reachable from the
- * registers. The directory is: the cwd or dfd's file, walked as any file's.
+ * mknod, symlink, and rename and link's new name at sys_exit: the created
+ * dentry is not reachable from the registers. The directory is: the cwd or
+ * dfd's file (the task's root for an absolute name), walked as any file's.
  * A name without '/' (past a leading one) is then the last component and
- * the path is the kernel's. A name with '/' went through a lookup BPF cannot
- * repeat (symlinks, ".", "..", "//"): the sample carries it as written,
- * flagged EVENT_F_UNRESOLVED, bypasses the in-kernel prefix filter, and is
- * reported unresolved: never resolved later in user space, where a symlink
- * swapped after the mknod would put the file under a decoy. Limits (tracepoint hook only; kretprobe
- * and fexit take the dentry): the name is read from user memory after the syscall, so a sibling
- * thread that rewrites the buffer, chdir()s or dup2()s over dfd in that window changes the name or
- * directory reported. A second read at sys_enter would need a program on every syscall's entry too
- * (twice the per-syscall cost) and would still miss a rewrite that is undone between the kernel's
- * copy and either read, so there is none.
+ * the path is the kernel's. A name with '/' went through a lookup, which
+ * lookup_dir (lookup.h) repeats in the kernel's dentry cache: the path is
+ * then the kernel's too, from the directory found. Where it cannot be
+ * repeated exactly (lookup.h says when), the sample carries the name as
+ * written, flagged EVENT_F_UNRESOLVED, bypasses the in-kernel prefix
+ * filter, and is reported unresolved: never resolved later in user space,
+ * where a symlink swapped after the mknod would put the file under a
+ * decoy. NAME_GATE (symbolic links, and renames and links within one
+ * directory) reports such a name only when the directory it names last has
+ * a watched name (slash_name_watched) and else counts it lost as
+ * name_unresolved: those are made by the dozen at every container start
+ * and by every package upgrade, and must not flood. Limits (tracepoint
+ * hook only; kretprobe and fexit take the dentry): the name is read from
+ * user memory, and looked up, after the syscall, so a sibling thread that
+ * rewrites the buffer, chdir()s, dup2()s over dfd or renames a directory on
+ * the way in that window changes the name or directory reported. A second
+ * read at sys_enter would need a program on every syscall's entry too
+ * (twice the per-syscall cost) and would still miss a rewrite that is
+ * undone between the kernel's copy and either read, so there is none.
  */
 /*
  * A global function: the verifier checks it once, apart from its callers
@@ -126,6 +137,14 @@ __noinline int open_exit_raw(long fd, __u32 flags)
  * or link in uring_names, whose new (NAME_URING_NEW) or old name is read. */
 #define NAME_URING_NEW (1U << 31)
 #define NAME_URING_OLD (1U << 30)
+/* see above: an unresolved name is reported only under a watched name */
+#define NAME_GATE (1U << 29)
+
+static __noinline bool slash_name_watched(struct scratch *s, long n);
+
+/* Where name_report_in keeps the name as written while lookup_dir may
+ * rewrite s->name (following a link): in buf, past what follow_link uses. */
+#define NAME_SAVED (2 * EVENT_PATH_LEN)
 
 static __always_inline int name_report_in(struct scratch *s, int dfd, __u64 filename, __u32 flags)
 {
@@ -139,7 +158,8 @@ static __always_inline int name_report_in(struct scratch *s, int dfd, __u64 file
 				s->name, EVENT_PATH_LEN,
 				(flags & NAME_URING_NEW) ? v->new_name : v->old_name);
 	}
-	flags &= ~(NAME_URING_NEW | NAME_URING_OLD);
+	bool gate = flags & NAME_GATE;
+	flags &= ~(NAME_URING_NEW | NAME_URING_OLD | NAME_GATE);
 	struct task_struct *task = (void *)bpf_get_current_task();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
@@ -166,24 +186,21 @@ static __always_inline int name_report_in(struct scratch *s, int dfd, __u64 file
 		}
 	}
 	__u32 len = (n - 1) & NAME_MASK;
+	bool slash = false;
 	for (__u32 i = 1; i < EVENT_PATH_LEN - 1; i++) {
 		if (i >= len)
 			break;
 		if (s->name[i] == '/') {
-			flags |= EVENT_F_UNRESOLVED;
+			slash = true;
 			break;
 		}
 	}
-	start_path(s);
-	__u32 off = PATH_BUF - len;
-	bpf_probe_read_kernel(&s->buf[off & (PATH_BUF - 1)], len, s->name);
-	s->off = off;
-	__u8 pflags = truncated ? EVENT_F_TRUNCATED : 0;
 	/* The directory the name starts from: the task's root for an absolute
 	 * name (a chroot's or a private mount namespace's root: walked to its
 	 * filesystem's root like any directory), else the cwd or dfd. */
 	struct path at = {};
-	if (s->name[0] == '/') {
+	bool absolute = s->name[0] == '/';
+	if (absolute) {
 		read_path(&at, (void *)BPF_CORE_READ(task, fs) +
 				       bpf_core_field_offset(struct fs_struct, root));
 	} else if (dfd == AT_FDCWD) {
@@ -197,7 +214,39 @@ static __always_inline int name_report_in(struct scratch *s, int dfd, __u64 file
 		}
 		read_path(&at, (void *)dir + bpf_core_field_offset(struct file, f_path));
 	}
-	if (s->name[0] != '/') {
+	/* The name's last component, from tail, when the directory was found. */
+	__u32 tail = 0;
+	if (slash && !(flags & EVENT_F_UNRESOLVED)) {
+		bpf_probe_read_kernel(&s->buf[NAME_SAVED], EVENT_PATH_LEN, s->name);
+		__u32 moff = bpf_core_field_offset(struct mount, mnt);
+		s->lk_dentry = (__u64)at.dentry;
+		s->lk_mnt = (__u64)at.mnt - moff;
+		s->lk_len = len;
+		int t = lookup_dir(s->slot);
+		if (t >= 0 && t < EVENT_PATH_LEN && s->lk_len > (__u32)t) {
+			tail = t;
+			len = (s->lk_len - t) & NAME_MASK;
+			absolute = false;
+			at.dentry = (void *)s->lk_dentry;
+			at.mnt = (void *)(s->lk_mnt + moff);
+		} else {
+			bpf_probe_read_kernel(s->name, EVENT_PATH_LEN, &s->buf[NAME_SAVED]);
+			flags |= EVENT_F_UNRESOLVED;
+		}
+	} else if (slash) {
+		flags |= EVENT_F_UNRESOLVED;
+	}
+	if (gate && (flags & EVENT_F_UNRESOLVED) && !slash_name_watched(s, n)) {
+		count(COUNTER_NAME_UNRESOLVED);
+		return 0;
+	}
+	start_path(s);
+	__u32 off = PATH_BUF - len;
+	bpf_probe_read_kernel(&s->buf[off & (PATH_BUF - 1)], len,
+			      &s->name[tail & (EVENT_PATH_LEN - 1)]);
+	s->off = off;
+	__u8 pflags = truncated ? EVENT_F_TRUNCATED : 0;
+	if (!absolute) {
 		off -= 1;
 		s->buf[off & (PATH_BUF - 1)] = '/';
 		s->off = off;
@@ -235,23 +284,19 @@ static __always_inline int on_mknod_exit(int dfd, __u64 filename, __u32 mode)
 }
 
 /*
- * slash_name_watched: may the symbolic link named b (n bytes read, NUL
- * included) be reported? A name without '/' is resolved in the kernel and
- * filtered as any (yes). One with a '/' would be reported as written,
- * unresolved, never filtered (see name_report): container runtimes make
- * dozens of such links (/dev/ptmx, /etc/mtab, ...) at every container start,
- * anywhere on the node. So with a prefix filter it is reported only when
- * the directory it names last (the component before the last '/', as
- * written) has the name of a watched directory or an ancestor of one
- * (watched_names): "/home/alice/.ssh/k" is, "/var/lib/x/dev/ptmx" is not.
- * The last '/' and the one before are kept in map memory (*last, *prev), as
- * in dir_part.
+ * slash_name_watched: does the name in s->name (n bytes read, NUL included),
+ * one with a '/' that lookup_dir could not repeat, name last (the component
+ * before its last '/', as written) a directory with the name of a watched
+ * directory or an ancestor of one (watched_names)? "/home/alice/.ssh/k"
+ * does, "/var/lib/x/dev/ptmx" does not. Without a prefix filter, and for a
+ * name without '/', yes. The last '/' and the one before are kept in map
+ * memory, as in dir_part.
  */
-static __noinline bool slash_name_watched(struct scratch *s, bool in_buf, long n)
+static __noinline bool slash_name_watched(struct scratch *s, long n)
 {
 	if (!s || !filter_prefixes)
 		return true;
-	char *b = in_buf ? s->buf : s->name;
+	char *b = s->name;
 	*(volatile __u32 *)&s->n = 0;
 	*(volatile __u32 *)&s->k = 0;
 	bool slash = false;
@@ -283,22 +328,16 @@ static __noinline bool slash_name_watched(struct scratch *s, bool in_buf, long n
 }
 
 /* symlink and symlinkat at sys_exit: the link made at (newdfd, linkpath),
- * reported as mknod's name is (FILE_OP_SYMLINK, FILE_TYPE_SYMLINK), when
- * slash_name_watched says so. */
+ * reported as mknod's name is (FILE_OP_SYMLINK, FILE_TYPE_SYMLINK), with
+ * NAME_GATE: when its name holds a '/' that lookup_dir could not repeat,
+ * only under a watched name (slash_name_watched), else counted lost. */
 static __always_inline int on_symlink_exit(int dfd, __u64 linkpath)
 {
 	if (!current_wanted())
 		return 0;
-	struct scratch *s = get_scratch();
-	if (!s)
-		return 0;
-	long n = bpf_probe_read_user_str(s->name, EVENT_PATH_LEN, (const void *)linkpath);
-	bool ok = slash_name_watched(s, false, n);
-	put_scratch(s);
-	if (!ok)
-		return 0;
 	return name_report(dfd, linkpath,
-			   FILE_OP_SYMLINK << OP_SHIFT | FILE_TYPE_SYMLINK << TYPE_SHIFT);
+			   FILE_OP_SYMLINK << OP_SHIFT | FILE_TYPE_SYMLINK << TYPE_SHIFT |
+				   NAME_GATE);
 }
 
 /*
@@ -424,19 +463,16 @@ static __always_inline bool watched_name(struct scratch *s)
 
 /*
  * name_prefix_within: with a name prefix (filter_name_prefixes), a rename or
- * link within one directory whose new name (s->buf, after same_dir_in) holds
- * no '/' goes on to the prefix filter: resolved from its directory in the
- * kernel and matched exactly (/etc/x to /etc/crontab under /etc/cron). One
- * named with a '/' would be reported as written, unresolved and never
- * filtered (dpkg's "/usr/bin/x.dpkg-new" to "/usr/bin/x", at every upgrade),
- * so it is not: README, "What remains".
+ * link within one directory goes on to the prefix filter: resolved from its
+ * directory in the kernel (lookup_dir for a name with a '/') and matched
+ * exactly (/etc/x to /etc/crontab under /etc/cron), with NAME_GATE: one
+ * whose directory the lookup could not repeat is counted lost, not reported
+ * unresolved (dpkg's "/usr/bin/x.dpkg-new" to "/usr/bin/x", at every
+ * upgrade, would flood).
  */
 static __always_inline bool name_prefix_within(struct scratch *s)
 {
-	if (!filter_name_prefixes)
-		return false;
-	__u32 l = *(volatile __u32 *)&s->n;
-	return s->buf[l & (EVENT_PATH_LEN - 1)] != '/';
+	return filter_name_prefixes;
 }
 
 static __always_inline bool same_dir(struct scratch *s, int odfd, __u64 oname, int ndfd,
@@ -485,7 +521,8 @@ static __always_inline int on_name_exit(struct syscall_args *sc)
 	put_scratch(s);
 	if (same && !within)
 		return 0;
-	__u32 f = op << OP_SHIFT | FILE_TYPE_UNKNOWN << TYPE_SHIFT | (within ? REPORT_WITHIN : 0);
+	__u32 f = op << OP_SHIFT | FILE_TYPE_UNKNOWN << TYPE_SHIFT |
+		  (within ? REPORT_WITHIN | NAME_GATE : 0);
 	name_report(ndfd, nname, f);
 	if (op == FILE_OP_RENAME && (rflags & RENAME_EXCHANGE_FLAG))
 		name_report(odfd, oname, f);

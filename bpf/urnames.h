@@ -97,11 +97,6 @@ static __always_inline int on_uring_name_submit(struct io_kiocb *req, __u8 op)
 	long nb = bpf_probe_read_kernel_str(s->buf, EVENT_PATH_LEN, BPF_CORE_READ(newp, name));
 	bool empty = op == IORING_OP_LINKAT && (flags & AT_EMPTY_PATH_FLAG);
 	bool within = false;
-	if (op == IORING_OP_SYMLINKAT && !slash_name_watched(s, true, nb)) {
-		uring_name_forget(key);
-		put_scratch(s);
-		return 0;
-	}
 	if (op != IORING_OP_SYMLINKAT && !empty && same_dir_in(s, odfd, ndfd, na, nb)) {
 		within = name_prefix_within(s) || (op == IORING_OP_RENAMEAT && watched_name(s));
 		if (!within) {
@@ -147,8 +142,10 @@ __noinline int uring_name_done(__u64 req, int res)
 		return 0;
 	if (res == 0) {
 		__u32 type = v->op == FILE_OP_SYMLINK ? FILE_TYPE_SYMLINK : FILE_TYPE_UNKNOWN;
-		__u32 flags =
-			v->op << OP_SHIFT | type << TYPE_SHIFT | (v->within ? REPORT_WITHIN : 0);
+		/* NAME_GATE: see name_report_in */
+		__u32 gate = v->within || v->op == FILE_OP_SYMLINK ? NAME_GATE : 0;
+		__u32 flags = v->op << OP_SHIFT | type << TYPE_SHIFT |
+			      (v->within ? REPORT_WITHIN : 0) | gate;
 		name_report(v->new_dfd, req, flags | NAME_URING_NEW);
 		if (v->op == FILE_OP_RENAME && (v->flags & RENAME_EXCHANGE_FLAG))
 			name_report(v->old_dfd, req, flags | NAME_URING_OLD);

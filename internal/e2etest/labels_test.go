@@ -57,7 +57,7 @@ func TestCollectorPublishesNamesThatAreNotUTF8(t *testing.T) {
 	t.Logf("scraped:\n%s", grep(text, "kernel_file_creations_total"))
 
 	for _, reason := range []string{probe.LostRingBufferFull, "malformed", probe.LostFDRace, probe.LostIOURingUnobserved,
-		probe.LostInflightTableFull, probe.LostScratchBusy, probe.LostCoreDumpUnobserved, probe.LostIOURingInstallFailed, probe.LostKprobeMissed, probe.LostProgramRecursion} {
+		probe.LostInflightTableFull, probe.LostScratchBusy, probe.LostCoreDumpUnobserved, probe.LostIOURingInstallFailed, probe.LostNameUnresolved, probe.LostKprobeMissed, probe.LostProgramRecursion} {
 		_, ok := promValue(text, "kernel_events_lost_total", `kernelevents_lost_reason="`+reason+`"`)
 		assert.True(t, ok, "kernel_events_lost_total{reason=%q} is in /metrics", reason)
 	}

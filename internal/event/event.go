@@ -255,6 +255,7 @@ const (
 	CounterScratchBusy       = Counter(typesCounterIdxCOUNTER_SCRATCH_BUSY)
 	CounterCoreDump          = Counter(typesCounterIdxCOUNTER_CORE_DUMP)
 	CounterURingInstall      = Counter(typesCounterIdxCOUNTER_URING_INSTALL)
+	CounterNameUnresolved    = Counter(typesCounterIdxCOUNTER_NAME_UNRESOLVED)
 	// Counters is the number of counters (the map's size): an index is
 	// below it.
 	Counters = int(typesCounterIdxCOUNTER_MAX)

@@ -235,6 +235,7 @@ func TestLayoutMatchesBPF(t *testing.T) {
 			"COUNTER_SCRATCH_BUSY":  CounterScratchBusy,
 			"COUNTER_CORE_DUMP":     CounterCoreDump,
 			"COUNTER_URING_INSTALL": CounterURingInstall,
+			"COUNTER_NAME_UNRESOLVED": CounterNameUnresolved,
 		}
 		got := enumValues(t, types, "counter_idx")
 		require.Contains(t, got, "COUNTER_MAX")

@@ -16,14 +16,15 @@ import (
 type typesCounterIdx uint32
 
 const (
-	typesCounterIdxCOUNTER_LOST          typesCounterIdx = 0
-	typesCounterIdxCOUNTER_FD_RACE       typesCounterIdx = 1
-	typesCounterIdxCOUNTER_IO_URING      typesCounterIdx = 2
-	typesCounterIdxCOUNTER_INFLIGHT_FULL typesCounterIdx = 3
-	typesCounterIdxCOUNTER_SCRATCH_BUSY  typesCounterIdx = 4
-	typesCounterIdxCOUNTER_CORE_DUMP     typesCounterIdx = 5
-	typesCounterIdxCOUNTER_URING_INSTALL typesCounterIdx = 6
-	typesCounterIdxCOUNTER_MAX           typesCounterIdx = 7
+	typesCounterIdxCOUNTER_LOST            typesCounterIdx = 0
+	typesCounterIdxCOUNTER_FD_RACE         typesCounterIdx = 1
+	typesCounterIdxCOUNTER_IO_URING        typesCounterIdx = 2
+	typesCounterIdxCOUNTER_INFLIGHT_FULL   typesCounterIdx = 3
+	typesCounterIdxCOUNTER_SCRATCH_BUSY    typesCounterIdx = 4
+	typesCounterIdxCOUNTER_CORE_DUMP       typesCounterIdx = 5
+	typesCounterIdxCOUNTER_URING_INSTALL   typesCounterIdx = 6
+	typesCounterIdxCOUNTER_NAME_UNRESOLVED typesCounterIdx = 7
+	typesCounterIdxCOUNTER_MAX             typesCounterIdx = 8
 )
 
 type typesEvent struct {

@@ -72,25 +72,39 @@ type kerneleventsRenamePending struct {
 }
 
 type kerneleventsScratch struct {
-	_          structs.HostLayout
-	Busy       uint64
-	Off        uint32
-	N          uint32
-	K          uint32
-	Pad        uint32
-	StopDentry uint64
-	SbRoot     uint64
-	Dev        uint32
-	MntId      uint32
-	MntOff     uint32
-	Where      uint32
-	RingDentry [32]uint64
-	RingName   [32]uint64
-	RingLen    [32]uint32
-	Buf        [1280]int8
-	Dwin       [192]int8
-	Key        kerneleventsPrefixKey
-	Name       [256]int8
+	_            structs.HostLayout
+	Busy         uint64
+	Off          uint32
+	N            uint32
+	K            uint32
+	Pad          uint32
+	StopDentry   uint64
+	SbRoot       uint64
+	Dev          uint32
+	MntId        uint32
+	MntOff       uint32
+	Where        uint32
+	RingDentry   [32]uint64
+	RingName     [32]uint64
+	RingLen      [32]uint32
+	Buf          [1280]int8
+	Dwin         [192]int8
+	Key          kerneleventsPrefixKey
+	Name         [256]int8
+	Cand         [256]int8
+	LkDentry     uint64
+	LkMnt        uint64
+	LkRootDentry uint64
+	LkRootMnt    uint64
+	LkNode       uint64
+	LkHead       uint64
+	LkFound      uint64
+	LkCur        uint32
+	LkEnd        uint32
+	LkLen        uint32
+	LkLinks      uint32
+	Slot         uint32
+	LkBudget     uint32
 }
 
 type kerneleventsTmpfileInfo struct {

@@ -26,7 +26,7 @@ func TestLostReasonsAllPresent(t *testing.T) {
 	p := openHook(t, opts)
 	by, err := p.LostByReason()
 	require.NoError(t, err)
-	assert.Equal(t, []string{LostCoreDumpUnobserved, LostFDRace, LostInflightTableFull, LostIOURingInstallFailed, LostIOURingUnobserved, LostKprobeMissed, LostProgramRecursion, LostRingBufferFull,
+	assert.Equal(t, []string{LostCoreDumpUnobserved, LostFDRace, LostInflightTableFull, LostIOURingInstallFailed, LostIOURingUnobserved, LostKprobeMissed, LostNameUnresolved, LostProgramRecursion, LostRingBufferFull,
 		LostScratchBusy},
 		slices.Sorted(maps.Keys(by)))
 }

@@ -5,6 +5,7 @@
 package probe
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -281,9 +282,8 @@ func TestDirectoriesArriving(t *testing.T) {
 				assert.Equal(t, event.OpRename, e.op, e.path)
 				assert.Equal(t, wantType, e.typ, "%s: its type", e.path)
 				assert.Equal(t, uint32(65534), e.uid, "%s: the renaming user", e.path)
-				// the tracepoint hook carries a name with '/' as written (sysexit.h)
-				unresolved := h == HookTracepoint && e.tgid == carol
-				assert.Equal(t, unresolved, e.flags&event.FlagUnresolved != 0, "%s: resolved in the kernel", e.path)
+				// a name with a '/' too (carol's): the tracepoint hook looks it up (bpf/lookup.h)
+				assert.Zero(t, e.flags&event.FlagUnresolved, "%s: resolved in the kernel", e.path)
 			}
 			assert.Equal(t, want, by, "each directory arriving at, above or in a watched directory, by its renamer; none elsewhere or within one")
 			assertNoLoss(t, p)
@@ -322,9 +322,8 @@ func TestSymlinksArriving(t *testing.T) {
 				{Kind: testutil.OpIOUringSymlinkat, For: "/root", Path: "s-uring"},
 				{Kind: testutil.OpRenameat, For: filepath.Join(out, "staged"), Path: "s-renamed"},
 				{Kind: testutil.OpRenameat, For: "s-at", Path: "s-at2"}, // within: not counted
-				// absolute names: the tracepoint hook reports one with a
-				// '/' unresolved, and only in a directory with a watched
-				// name (runtimes make many elsewhere)
+				// absolute names: the tracepoint hook looks them up
+				// (bpf/lookup.h) and filters them as any
 				{Kind: testutil.OpSymlinkat, For: "/etc/shadow", Path: filepath.Join(dir, "s-abs")},
 				{Kind: testutil.OpSymlinkat, For: "/etc/shadow", Path: filepath.Join(out, "s-abs-out")}, // not watched
 			}
@@ -361,8 +360,7 @@ func TestSymlinksArriving(t *testing.T) {
 				}
 				assert.Equal(t, wantType, e.typ, "%s: its type", e.path)
 				assert.Equal(t, uint32(65534), e.uid, "%s: the user who made it", e.path)
-				unresolved := h == HookTracepoint && strings.HasSuffix(e.path, "/s-abs")
-				assert.Equal(t, unresolved, e.flags&event.FlagUnresolved != 0, "%s: resolved in the kernel", e.path)
+				assert.Zero(t, e.flags&event.FlagUnresolved, "%s: resolved in the kernel", e.path)
 			}
 			assert.Equal(t, want, gotOps, "each symbolic link made in or renamed into the watched directory; none outside or within")
 			assertNoLoss(t, p)
@@ -380,7 +378,7 @@ func TestNamePrefixRenames(t *testing.T) {
 		t.Run(string(h), func(t *testing.T) {
 			dir := filepath.Join(testutil.TempDir(t), "etc")
 			require.NoError(t, os.Mkdir(dir, 0o755))
-			for _, f := range []string{"x", "y", "z", "plain", "plain3"} {
+			for _, f := range []string{"x", "y", "z", "w", "plain", "plain3"} {
 				require.NoError(t, os.WriteFile(filepath.Join(dir, f), []byte("made beside"), 0o644))
 			}
 			opts := DefaultOptions()
@@ -395,14 +393,18 @@ func TestNamePrefixRenames(t *testing.T) {
 				{Kind: testutil.OpIOUringRenameat, For: "z", Path: "cron.weekly"},
 				{Kind: testutil.OpRenameat, For: "plain", Path: "plain2"}, // no prefix matches: not counted
 				// nor named with a '/' (dpkg's x.dpkg-new to x): the
-				// tracepoint hook would report it unresolved, unfiltered
+				// tracepoint hook looks it up and filters it
 				{Kind: testutil.OpRenameat, For: filepath.Join(dir, "plain3"), Path: filepath.Join(dir, "plain4")},
+				// named with a '/', a match: counted (the tracepoint hook
+				// counted only names without a '/' before it looked names up)
+				{Kind: testutil.OpRenameat, For: filepath.Join(dir, "w"), Path: filepath.Join(dir, "cron.monthly")},
 				{Kind: testutil.OpOpenat, Path: "cron-control"},
 			}
 			want := map[string]event.Op{
 				filepath.Join(dir, "crontab"):      event.OpRename,
 				filepath.Join(dir, "cron.hourly"):  event.OpLink,
 				filepath.Join(dir, "cron.weekly"):  event.OpRename,
+				filepath.Join(dir, "cron.monthly"): event.OpRename,
 				filepath.Join(dir, "cron-control"): event.OpCreate,
 			}
 			child := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops})
@@ -415,6 +417,130 @@ func TestNamePrefixRenames(t *testing.T) {
 			}
 			assert.Equal(t, want, gotOps, "each name that starts to match the name prefix, within one directory")
 			assertNoLoss(t, p)
+		})
+	}
+}
+
+// TestSlashNamesResolved (issue 24): a symbolic link, mknod or rename named
+// with a '/' is counted where the kernel put it, on every hook. The
+// tracepoint hook, which cannot reach the new dentry, repeats the lookup in
+// the dentry cache (bpf/lookup.h): through a directory whose name no watched
+// directory has, a symbolic link on the way, and "..". Where the lookup
+// cannot be repeated (a link whose target its inode does not hold: a long
+// one), a symbolic link is counted lost (name_unresolved) and a mknod is
+// reported unresolved, as written. Before, the tracepoint hook dropped the
+// first two silently (their last directory has no watched name), reported
+// the others as written and unresolved, and dropped the lost one unseen.
+func TestSlashNamesResolved(t *testing.T) {
+	for _, h := range testedHooks() {
+		t.Run(string(h), func(t *testing.T) {
+			root := testutil.TempDir(t)
+			w := filepath.Join(root, "home/alice/.ssh")
+			require.NoError(t, os.MkdirAll(filepath.Join(w, "sub"), 0o755))
+			require.NoError(t, os.Mkdir(filepath.Join(root, "out"), 0o755))
+			require.NoError(t, os.WriteFile(filepath.Join(root, "out/r1"), nil, 0o644))
+			require.NoError(t, os.Symlink(w, filepath.Join(root, "lnk")))
+			// past what ext4 (60 bytes) and tmpfs (128) keep in the inode
+			long := "/" + strings.Repeat("./", 80) + strings.TrimPrefix(w, "/")
+			require.NoError(t, os.Symlink(long, filepath.Join(root, "longlnk")))
+			opts := DefaultOptions()
+			opts.Hook = h
+			opts.PathPrefixes = []string{w + "/"}
+			opts.ExcludePID = os.Getpid()
+			p := openHook(t, opts)
+			c := collect(p)
+			ops := []testutil.Op{
+				{Kind: testutil.OpSymlinkat, For: "t", Path: w + "/sub/k-sub"},                  // last directory "sub": no watched name
+				{Kind: testutil.OpSymlinkat, For: "t", Path: root + "/lnk/k-link"},              // through a symbolic link
+				{Kind: testutil.OpSymlinkat, For: "t", Path: "out/../home/alice/.ssh/k-dotdot"}, // relative, through ".."
+				{Kind: testutil.OpMknodat, Path: root + "/lnk/m-link"},                          // mknod through the link
+				{Kind: testutil.OpRenameat, For: "out/r1", Path: "lnk/r-link"},                  // renamed in through the link
+				{Kind: testutil.OpSymlinkat, For: "t", Path: root + "/out/k-out"},               // not watched
+				{Kind: testutil.OpSymlinkat, For: "t", Path: root + "/longlnk/k-long"},          // tracepoint: lost
+				{Kind: testutil.OpMknodat, Path: root + "/longlnk/m-long"},                      // tracepoint: unresolved
+			}
+			want := map[string]event.Op{
+				filepath.Join(w, "sub/k-sub"): event.OpSymlink,
+				filepath.Join(w, "k-link"):    event.OpSymlink,
+				filepath.Join(w, "k-dotdot"):  event.OpSymlink,
+				filepath.Join(w, "m-link"):    event.OpMknod,
+				filepath.Join(w, "r-link"):    event.OpRename,
+			}
+			unresolved := map[string]bool{}
+			if h == HookTracepoint {
+				// as written, from the task's root
+				want[filepath.Join(root, "longlnk/m-long")] = event.OpMknod
+				unresolved[filepath.Join(root, "longlnk/m-long")] = true
+			} else {
+				want[filepath.Join(w, "k-long")] = event.OpSymlink
+				want[filepath.Join(w, "m-long")] = event.OpMknod
+			}
+			child := testutil.RunChild(t, testutil.ChildSpec{Dir: root, Ops: ops})
+			got := c.wait(t, len(want), uint32(child.PID))
+			gotOps := map[string]event.Op{}
+			for _, e := range got {
+				_, dup := gotOps[e.path]
+				assert.False(t, dup, "%s counted twice", e.path)
+				gotOps[e.path] = e.op
+				assert.Equal(t, unresolved[e.path], e.flags&event.FlagUnresolved != 0, "%s: resolved in the kernel", e.path)
+			}
+			assert.Equal(t, want, gotOps, "each name counted where the kernel put it")
+			lost, err := p.LostByReason()
+			require.NoError(t, err)
+			for reason, n := range lost {
+				if h == HookTracepoint && reason == LostNameUnresolved {
+					assert.Equal(t, uint64(1), n, "the link made through a link whose target is not in its inode")
+					continue
+				}
+				assert.Zero(t, n, "lost %s", reason)
+			}
+		})
+	}
+}
+
+// TestSlashNameLookupBounded: an attacker who floods a directory on the
+// way with cached names (3,000 lookups of names that do not exist leave
+// 3,000 negative dentries before the one sought) pushes the tracepoint
+// hook's lookup past its bound (bpf/lookup.h): never a silent drop. A
+// symbolic link through it is counted lost (name_unresolved), a mknod is
+// reported unresolved; kretprobe and fexit take the dentry and count both.
+func TestSlashNameLookupBounded(t *testing.T) {
+	for _, h := range testedHooks() {
+		t.Run(string(h), func(t *testing.T) {
+			root := testutil.TempDir(t)
+			w := filepath.Join(root, "w")
+			require.NoError(t, os.MkdirAll(filepath.Join(w, "deeper"), 0o755))
+			for i := range 3000 {
+				_, err := os.Lstat(filepath.Join(root, fmt.Sprintf("missing-%d", i)))
+				require.True(t, os.IsNotExist(err))
+			}
+			opts := DefaultOptions()
+			opts.Hook = h
+			opts.PathPrefixes = []string{w + "/"}
+			opts.ExcludePID = os.Getpid()
+			p := openHook(t, opts)
+			c := collect(p)
+			child := testutil.RunChild(t, testutil.ChildSpec{Dir: root, Ops: []testutil.Op{
+				{Kind: testutil.OpSymlinkat, For: "t", Path: w + "/deeper/k"},
+				{Kind: testutil.OpMknodat, Path: w + "/deeper/m"},
+			}})
+			want := map[string]bool{filepath.Join(w, "deeper/k"): false, filepath.Join(w, "deeper/m"): false}
+			if h == HookTracepoint {
+				want = map[string]bool{filepath.Join(w, "deeper/m"): true} // as written, unresolved
+			}
+			got := c.wait(t, len(want), uint32(child.PID))
+			by := map[string]bool{}
+			for _, e := range got {
+				by[e.path] = e.flags&event.FlagUnresolved != 0
+			}
+			assert.Equal(t, want, by, "counted, unresolved past the bound")
+			lost, err := p.LostByReason()
+			require.NoError(t, err)
+			wantLost := uint64(0)
+			if h == HookTracepoint {
+				wantLost = 1
+			}
+			assert.Equal(t, wantLost, lost[LostNameUnresolved], "the link past the bound, counted lost")
 		})
 	}
 }

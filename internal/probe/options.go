@@ -67,6 +67,12 @@ const (
 	// descriptor that the ring could not take after the open (the file
 	// may exist; an upper bound).
 	LostIOURingInstallFailed = "io_uring_install_failed"
+	// LostNameUnresolved: tracepoint hook: a symbolic link, or a rename or
+	// link within one directory under a name prefix, named with a '/' whose
+	// directory the kernel could not look up again at the syscall's exit
+	// (bpf/lookup.h), and whose last directory as written has no watched
+	// name (an upper bound: it may be outside every watched directory).
+	LostNameUnresolved = "name_unresolved"
 	// LostKprobeMissed: the kernel skipped the kretprobe (no free instance,
 	// maxactive exhausted) or the kprobe (recursion).
 	LostKprobeMissed = "kprobe_missed"
@@ -81,7 +87,7 @@ const (
 // stay host-wide: the kernel counts them per kprobe and per program, with
 // no task.
 var CgroupLostReasons = []string{LostRingBufferFull, LostFDRace, LostIOURingUnobserved, LostInflightTableFull,
-	LostScratchBusy, LostCoreDumpUnobserved, LostIOURingInstallFailed}
+	LostScratchBusy, LostCoreDumpUnobserved, LostIOURingInstallFailed, LostNameUnresolved}
 
 // LostCgroupsMax is how many cgroups the kernel's losses are attributed to
 // (LOST_CGROUPS_MAX in bpf/output.h); past it they count under cgroup 0.

@@ -527,6 +527,7 @@ var lostReasons = [...]string{
 	event.CounterScratchBusy:       LostScratchBusy,
 	event.CounterCoreDump:          LostCoreDumpUnobserved,
 	event.CounterURingInstall:      LostIOURingInstallFailed,
+	event.CounterNameUnresolved:    LostNameUnresolved,
 }
 
 // Lost returns how many samples the kernel could not deliver since Open, for

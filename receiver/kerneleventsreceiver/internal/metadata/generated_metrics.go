@@ -147,6 +147,7 @@ const (
 	AttributeKerneleventsLostReasonScratchBusy
 	AttributeKerneleventsLostReasonCoreDumpUnobserved
 	AttributeKerneleventsLostReasonIoUringInstallFailed
+	AttributeKerneleventsLostReasonNameUnresolved
 	AttributeKerneleventsLostReasonKprobeMissed
 	AttributeKerneleventsLostReasonProgramRecursion
 )
@@ -170,6 +171,8 @@ func (av AttributeKerneleventsLostReason) String() string {
 		return "core_dump_unobserved"
 	case AttributeKerneleventsLostReasonIoUringInstallFailed:
 		return "io_uring_install_failed"
+	case AttributeKerneleventsLostReasonNameUnresolved:
+		return "name_unresolved"
 	case AttributeKerneleventsLostReasonKprobeMissed:
 		return "kprobe_missed"
 	case AttributeKerneleventsLostReasonProgramRecursion:
@@ -188,6 +191,7 @@ var MapAttributeKerneleventsLostReason = map[string]AttributeKerneleventsLostRea
 	"scratch_busy":            AttributeKerneleventsLostReasonScratchBusy,
 	"core_dump_unobserved":    AttributeKerneleventsLostReasonCoreDumpUnobserved,
 	"io_uring_install_failed": AttributeKerneleventsLostReasonIoUringInstallFailed,
+	"name_unresolved":         AttributeKerneleventsLostReasonNameUnresolved,
 	"kprobe_missed":           AttributeKerneleventsLostReasonKprobeMissed,
 	"program_recursion":       AttributeKerneleventsLostReasonProgramRecursion,
 }
@@ -204,6 +208,7 @@ const (
 	AttributeKerneleventsLostByCgroupReasonScratchBusy
 	AttributeKerneleventsLostByCgroupReasonCoreDumpUnobserved
 	AttributeKerneleventsLostByCgroupReasonIoUringInstallFailed
+	AttributeKerneleventsLostByCgroupReasonNameUnresolved
 	AttributeKerneleventsLostByCgroupReasonEvidenceShed
 )
 
@@ -224,6 +229,8 @@ func (av AttributeKerneleventsLostByCgroupReason) String() string {
 		return "core_dump_unobserved"
 	case AttributeKerneleventsLostByCgroupReasonIoUringInstallFailed:
 		return "io_uring_install_failed"
+	case AttributeKerneleventsLostByCgroupReasonNameUnresolved:
+		return "name_unresolved"
 	case AttributeKerneleventsLostByCgroupReasonEvidenceShed:
 		return "evidence_shed"
 	}
@@ -239,6 +246,7 @@ var MapAttributeKerneleventsLostByCgroupReason = map[string]AttributeKernelevent
 	"scratch_busy":            AttributeKerneleventsLostByCgroupReasonScratchBusy,
 	"core_dump_unobserved":    AttributeKerneleventsLostByCgroupReasonCoreDumpUnobserved,
 	"io_uring_install_failed": AttributeKerneleventsLostByCgroupReasonIoUringInstallFailed,
+	"name_unresolved":         AttributeKerneleventsLostByCgroupReasonNameUnresolved,
 	"evidence_shed":           AttributeKerneleventsLostByCgroupReasonEvidenceShed,
 }
 
