@@ -148,8 +148,9 @@ enum file_op {
  * O_TMPFILE links make regular files; symlink makes a symbolic link; a
  * rename brings in a regular file, a directory (the files it holds come
  * with it, not counted one by one) or a symbolic link, and a link a
- * regular file or a symbolic link. The tracepoint hook does not see the
- * dentry of a rename's or link's new name: its type is unknown there.
+ * regular file or a symbolic link. The tracepoint hook finds a rename's or
+ * link's new name in the dentry cache after the syscall: its type is
+ * unknown there when it is not found (renamed away since).
  */
 enum file_type {
 	FILE_TYPE_REGULAR = 0,

@@ -77,6 +77,7 @@ struct dentry___pre68 {
 /* include/uapi/linux/stat.h */
 #define LK_S_IFMT 00170000
 #define LK_S_IFDIR 0040000
+#define LK_S_IFREG 0100000
 #define LK_S_IFLNK 0120000
 
 /* DCACHE_MOUNTED: an enum since 6.14 (and renumbered), 0x10000 before. */
@@ -378,6 +379,41 @@ __noinline int lookup_dir(__u32 slot)
 			return s->lk_cur;
 	}
 	return -1;
+}
+
+/*
+ * child_mode: the i_mode of the child of directory s->lk_dentry named by the
+ * cl bytes of s->name at cur (a hashed, positive dentry), 0 when it is not
+ * among the first LOOKUP_CHILDREN cached children. A new name's dentry was
+ * just added (d_alloc, or a rename's d_move, put it first in the list), so
+ * this stops at once unless children were added since.
+ */
+__noinline int child_mode(__u32 slot, __u32 cur, __u32 cl)
+{
+	struct scratch *s = slot_scratch(slot);
+	if (!s)
+		return 0;
+	struct dentry *dir = (void *)s->lk_dentry;
+	if (bpf_core_field_exists(struct dentry, d_children)) {
+		s->lk_node = (__u64)BPF_CORE_READ(dir, d_children.first);
+		s->lk_head = 0;
+	} else {
+		struct dentry___pre68 *old = (void *)dir;
+		s->lk_node = (__u64)BPF_CORE_READ(old, d_subdirs.next);
+		s->lk_head = (__u64)dir + bpf_core_field_offset(struct dentry___pre68, d_subdirs);
+	}
+	s->lk_found = 0;
+	s->lk_budget = LOOKUP_CHILDREN;
+	int r = 0;
+	for (int i = 0; i < LOOKUP_CHUNKS; i++) {
+		r = scan_children(slot, cur, cl);
+		if (r != 2)
+			break;
+	}
+	if (r != 1)
+		return 0;
+	struct dentry *d = (void *)s->lk_found;
+	return BPF_CORE_READ(d, d_inode, i_mode);
 }
 
 #endif /* KERNELEVENTS_LOOKUP_H */

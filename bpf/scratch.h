@@ -72,6 +72,8 @@ struct scratch {
 	__u32 lk_links;	 /* symbolic links followed */
 	__u32 slot;	 /* this slot's index in scratch_map (get_scratch) */
 	__u32 lk_budget; /* children left to look at (lookup.h) */
+	__u32 lk_type;	 /* a new name's file type (name_report_in) */
+	__u32 _pad2;
 };
 
 /*

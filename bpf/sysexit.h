@@ -240,6 +240,24 @@ static __always_inline int name_report_in(struct scratch *s, int dfd, __u64 file
 		count(COUNTER_NAME_UNRESOLVED);
 		return 0;
 	}
+	/* A rename's or link's new name: its type, from its dentry in the
+	 * directory (child_mode). A device node, FIFO or socket is not counted,
+	 * as on the other hooks; a name not found (renamed away since) stays
+	 * FILE_TYPE_UNKNOWN. */
+	if ((flags >> TYPE_SHIFT & 0xff) == FILE_TYPE_UNKNOWN && !(flags & EVENT_F_UNRESOLVED)) {
+		s->lk_dentry = (__u64)at.dentry;
+		/* the type goes through map memory: the verifier then sees one
+		 * unknown value after this, not one path walk per type */
+		__u32 mode = child_mode(s->slot, tail, len) & LK_S_IFMT;
+		if (mode && mode != LK_S_IFREG && mode != LK_S_IFDIR && mode != LK_S_IFLNK)
+			return 0;
+		*(volatile __u32 *)&s->lk_type = mode == LK_S_IFREG   ? FILE_TYPE_REGULAR
+						 : mode == LK_S_IFDIR ? FILE_TYPE_DIR
+						 : mode == LK_S_IFLNK ? FILE_TYPE_SYMLINK
+								      : FILE_TYPE_UNKNOWN;
+		__u32 type = *(volatile __u32 *)&s->lk_type & 0xff;
+		flags = (flags & ~(0xffU << TYPE_SHIFT)) | type << TYPE_SHIFT;
+	}
 	start_path(s);
 	__u32 off = PATH_BUF - len;
 	bpf_probe_read_kernel(&s->buf[off & (PATH_BUF - 1)], len,
@@ -361,11 +379,10 @@ static __always_inline int on_symlink_exit(int dfd, __u64 linkpath)
  * the syscall, so a sibling thread that rewrites them, chdir()s, dup2()s
  * over a dfd or swaps a directory symlink between the kernel's two lookups
  * can make a rename from elsewhere look like one within a directory. The
- * file's type is not known at sys_exit: renames and links of any file are
- * counted here with FILE_TYPE_UNKNOWN, which the prefix filter matches as a
- * directory would (inside, at or above a watched directory: report());
- * kretprobe and fexit count regular files, directories and symbolic links
- * and say which.
+ * file's type is read from the new name's dentry (name_report_in:
+ * child_mode); one not found stays FILE_TYPE_UNKNOWN, which the prefix
+ * filter matches as a directory would (inside, at or above a watched
+ * directory: report()).
  */
 #define RENAME_EXCHANGE_FLAG (1 << 1)
 #define AT_EMPTY_PATH_FLAG 0x1000

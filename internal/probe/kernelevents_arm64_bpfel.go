@@ -105,6 +105,8 @@ type kerneleventsScratch struct {
 	LkLinks      uint32
 	Slot         uint32
 	LkBudget     uint32
+	LkType       uint32
+	Pad2         uint32
 }
 
 type kerneleventsTmpfileInfo struct {

@@ -93,12 +93,10 @@ func TestNamesArriving(t *testing.T) {
 				assert.False(t, dup, "%s counted twice", e.path)
 				gotOps[e.path] = e.op
 				assert.Equal(t, uint32(child.PID), e.tgid, "%s: the renaming process", e.path)
-				if filepath.Dir(e.path) == dir {
-					// names without '/' in the child's directory; the
-					// exchange's old name, absolute, is as written on the
-					// tracepoint hook (see sysexit.h)
-					assert.Zero(t, e.flags&event.FlagUnresolved, "%s: resolved in the kernel", e.path)
-				}
+				// every name, the exchange's absolute old name too (the
+				// tracepoint hook looks it up: bpf/lookup.h), and its type
+				assert.Zero(t, e.flags&event.FlagUnresolved, "%s: resolved in the kernel", e.path)
+				assert.Equal(t, event.TypeFile, e.typ, "%s: a regular file", e.path)
 			}
 			assert.Equal(t, want, gotOps, "each name arriving from another directory, with its operation; none within one")
 			assertNoLoss(t, p)
@@ -195,8 +193,8 @@ func TestTmpfileLinkedThroughIOUring(t *testing.T) {
 
 // TestDirectoriesArriving (issue 24, section 2): a directory renamed into
 // place brings the files it holds, so it is counted, once, as a rename of a
-// directory (TypeDirectory; TypeUnknown on the tracepoint hook, which does
-// not reach the inode) when its new name is inside a watched directory, is
+// directory (TypeDirectory, on every hook: the tracepoint hook finds the new
+// name's dentry in the dentry cache, bpf/lookup.h) when its new name is inside a watched directory, is
 // the watched directory itself, or is an ancestor of one: from another
 // directory, or within one ("mv ~/staged ~/.ssh": both in ~). Tried as an
 // unprivileged user (nobody) on its own directories: onto the watched
@@ -271,10 +269,7 @@ func TestDirectoriesArriving(t *testing.T) {
 			}
 			got := c.wait(t, len(want), alice, carol, dave, erin, top, in)
 			by := map[string]uint32{}
-			wantType := event.TypeDirectory
-			if h == HookTracepoint {
-				wantType = event.TypeUnknown
-			}
+			wantType := event.TypeDirectory // every hook: the tracepoint hook finds the new dentry in the dentry cache
 			for _, e := range got {
 				_, dup := by[e.path]
 				assert.False(t, dup, "%s counted twice", e.path)
@@ -295,8 +290,7 @@ func TestDirectoriesArriving(t *testing.T) {
 // watched directory is a new name there, counted (OpSymlink, TypeSymlink):
 // symlinkat, symlink(2) and ia32 symlink/symlinkat where they exist,
 // io_uring's IORING_OP_SYMLINKAT; one renamed in from another directory is
-// a rename of a symbolic link (TypeSymlink; TypeUnknown on the tracepoint
-// hook). Tried as nobody. One made outside, and one renamed within the
+// a rename of a symbolic link (TypeSymlink, on every hook). Tried as nobody. One made outside, and one renamed within the
 // watched directory, are not counted. Before, no hook counted symlinks.
 func TestSymlinksArriving(t *testing.T) {
 	for _, h := range testedHooks() {
@@ -354,11 +348,7 @@ func TestSymlinksArriving(t *testing.T) {
 				_, dup := gotOps[e.path]
 				assert.False(t, dup, "%s counted twice", e.path)
 				gotOps[e.path] = e.op
-				wantType := event.TypeSymlink
-				if e.op == event.OpRename && h == HookTracepoint {
-					wantType = event.TypeUnknown
-				}
-				assert.Equal(t, wantType, e.typ, "%s: its type", e.path)
+				assert.Equal(t, event.TypeSymlink, e.typ, "%s: its type", e.path)
 				assert.Equal(t, uint32(65534), e.uid, "%s: the user who made it", e.path)
 				assert.Zero(t, e.flags&event.FlagUnresolved, "%s: resolved in the kernel", e.path)
 			}
