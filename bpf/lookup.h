@@ -67,6 +67,7 @@
 #define LK_FAIL 0
 #define LK_NEXT 1
 #define LK_LAST 2
+#define LK_SCAN 3
 
 /* Before 6.8 a dentry's children were a list (d_subdirs, each in d_child). */
 struct dentry___pre68 {
@@ -115,6 +116,20 @@ __noinline int name_eq(__u32 slot, __u64 d, __u32 cur, __u32 cl)
 	return 1;
 }
 
+/* children_of readies scan_children to look at dir's children. */
+static __always_inline void children_of(struct scratch *s, struct dentry *dir)
+{
+	if (bpf_core_field_exists(struct dentry, d_children)) {
+		s->lk_node = (__u64)BPF_CORE_READ(dir, d_children.first);
+		s->lk_head = 0;
+	} else {
+		struct dentry___pre68 *old = (void *)dir;
+		s->lk_node = (__u64)BPF_CORE_READ(old, d_subdirs.next);
+		s->lk_head = (__u64)dir + bpf_core_field_offset(struct dentry___pre68, d_subdirs);
+	}
+	s->lk_found = 0;
+}
+
 /*
  * scan_children looks at up to LOOKUP_CHUNK children of the directory from
  * s->lk_node on, for the component at (cur, cl): 1 when found (s->lk_found),
@@ -128,20 +143,29 @@ __noinline int scan_children(__u32 slot, __u32 cur, __u32 cl)
 	__u32 sib = bpf_core_field_exists(struct dentry, d_sib)
 			    ? bpf_core_field_offset(struct dentry, d_sib)
 			    : bpf_core_field_offset(struct dentry___pre68, d_child);
+	/* reads go to map memory, not the stack: this frame is on a call
+	 * chain whose stacks 6.1 adds up to at most 512 bytes */
 	for (int i = 0; i < LOOKUP_CHUNK; i++) {
 		__u64 node = s->lk_node;
 		if (!node || node == s->lk_head || s->lk_budget == 0)
 			return 0;
 		s->lk_budget--;
-		__u64 next = 0;
 		/* hlist_node and list_head: next first */
-		bpf_probe_read_kernel(&next, sizeof(next), (void *)node);
-		s->lk_node = next;
+		if (bpf_probe_read_kernel(&s->lk_node, sizeof(s->lk_node), (void *)node))
+			s->lk_node = 0;
 		struct dentry *d = (void *)(node - sib);
-		if (BPF_CORE_READ(d, d_name.len) != cl)
+		s->lk_tmp = 0;
+		bpf_core_read(&s->lk_tmp, sizeof(__u32), &d->d_name.len);
+		if ((__u32)s->lk_tmp != cl)
 			continue;
 		/* hashed (not being killed) and positive */
-		if (!BPF_CORE_READ(d, d_hash.pprev) || !BPF_CORE_READ(d, d_inode))
+		s->lk_tmp = 0;
+		bpf_core_read(&s->lk_tmp, sizeof(__u64), &d->d_hash.pprev);
+		if (!s->lk_tmp)
+			continue;
+		s->lk_tmp = 0;
+		bpf_core_read(&s->lk_tmp, sizeof(__u64), &d->d_inode);
+		if (!s->lk_tmp)
 			continue;
 		if (name_eq(slot, (__u64)d, cur, cl)) {
 			s->lk_found = (__u64)d;
@@ -315,28 +339,25 @@ __noinline int lookup_step(__u32 slot)
 		dotdot(s);
 		return LK_NEXT;
 	}
-	struct dentry *dir = (void *)s->lk_dentry;
-	if (bpf_core_field_exists(struct dentry, d_children)) {
-		s->lk_node = (__u64)BPF_CORE_READ(dir, d_children.first);
-		s->lk_head = 0;
-	} else {
-		struct dentry___pre68 *old = (void *)dir;
-		s->lk_node = (__u64)BPF_CORE_READ(old, d_subdirs.next);
-		s->lk_head = (__u64)dir + bpf_core_field_offset(struct dentry___pre68, d_subdirs);
-	}
-	s->lk_found = 0;
-	int r = 0;
-	for (int i = 0; i < LOOKUP_CHUNKS; i++) {
-		r = scan_children(slot, cur, cl);
-		if (r != 2)
-			break;
-	}
-	if (r != 1)
-		return LK_FAIL; /* not cached, or past LOOKUP_CHILDREN */
+	s->lk_cur = cur; /* for the scan; lookup_enter moves past */
+	children_of(s, (struct dentry *)s->lk_dentry);
+	return LK_SCAN;
+}
+
+/*
+ * lookup_enter takes the child that scan_children found for the component
+ * ending at s->lk_end: a directory is entered (through the mounts on it),
+ * a symbolic link followed; LK_NEXT, or LK_FAIL for anything else.
+ */
+__noinline int lookup_enter(__u32 slot)
+{
+	struct scratch *s = slot_scratch(slot);
+	if (!s)
+		return LK_FAIL;
 	struct dentry *d = (void *)s->lk_found;
 	umode_t mode = BPF_CORE_READ(d, d_inode, i_mode);
 	if ((mode & LK_S_IFMT) == LK_S_IFLNK)
-		return follow_link(slot, (__u64)d, end) ? LK_NEXT : LK_FAIL;
+		return follow_link(slot, (__u64)d, s->lk_end) ? LK_NEXT : LK_FAIL;
 	if ((mode & LK_S_IFMT) != LK_S_IFDIR)
 		return LK_FAIL;
 	for (int i = 0; i < LOOKUP_STACK; i++) {
@@ -345,6 +366,7 @@ __noinline int lookup_step(__u32 slot)
 			break;
 	}
 	s->lk_dentry = s->lk_found;
+	s->lk_cur = s->lk_end;
 	return LK_NEXT;
 }
 
@@ -371,12 +393,27 @@ __noinline int lookup_dir(__u32 slot)
 	s->lk_cur = 0;
 	s->lk_links = 0;
 	s->lk_budget = LOOKUP_BUDGET;
+	/* lookup_step, scan_children and lookup_enter are called from here,
+	 * one level deep each: 6.1 adds the stacks of a call chain up to 512
+	 * bytes, and this one starts deep (sys_exit, name_report) */
 	for (int i = 0; i < LOOKUP_COMPONENTS; i++) {
 		int r = lookup_step(slot);
 		if (r == LK_FAIL)
 			return -1;
 		if (r == LK_LAST)
 			return s->lk_cur;
+		if (r != LK_SCAN)
+			continue;
+		__u32 cur = s->lk_cur, cl = s->lk_end - s->lk_cur;
+		for (int j = 0; j < LOOKUP_CHUNKS; j++) {
+			r = scan_children(slot, cur, cl);
+			if (r != 2)
+				break;
+		}
+		if (r != 1)
+			return -1; /* not cached, or past LOOKUP_CHILDREN */
+		if (lookup_enter(slot) != LK_NEXT)
+			return -1;
 	}
 	return -1;
 }
@@ -393,16 +430,7 @@ __noinline int child_mode(__u32 slot, __u32 cur, __u32 cl)
 	struct scratch *s = slot_scratch(slot);
 	if (!s)
 		return 0;
-	struct dentry *dir = (void *)s->lk_dentry;
-	if (bpf_core_field_exists(struct dentry, d_children)) {
-		s->lk_node = (__u64)BPF_CORE_READ(dir, d_children.first);
-		s->lk_head = 0;
-	} else {
-		struct dentry___pre68 *old = (void *)dir;
-		s->lk_node = (__u64)BPF_CORE_READ(old, d_subdirs.next);
-		s->lk_head = (__u64)dir + bpf_core_field_offset(struct dentry___pre68, d_subdirs);
-	}
-	s->lk_found = 0;
+	children_of(s, (struct dentry *)s->lk_dentry);
 	s->lk_budget = LOOKUP_CHILDREN;
 	int r = 0;
 	for (int i = 0; i < LOOKUP_CHUNKS; i++) {

@@ -66,6 +66,7 @@ struct scratch {
 	__u64 lk_node; /* the next child to look at */
 	__u64 lk_head; /* the list head that ends the children (before 6.8) */
 	__u64 lk_found;
+	__u64 lk_tmp;	 /* a field read (scan_children) */
 	__u32 lk_cur;	 /* where the next component starts in name */
 	__u32 lk_end;	 /* and where it ends */
 	__u32 lk_len;	 /* name's length */
@@ -74,6 +75,7 @@ struct scratch {
 	__u32 lk_budget; /* children left to look at (lookup.h) */
 	__u32 lk_type;	 /* a new name's file type (name_report_in) */
 	__u32 _pad2;
+	char comm[EVENT_COMM_LEN]; /* name_report_in's */
 };
 
 /*

@@ -163,7 +163,9 @@ static __always_inline int name_report_in(struct scratch *s, int dfd, __u64 file
 	struct task_struct *task = (void *)bpf_get_current_task();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
-	char comm[EVENT_COMM_LEN] = {};
+	/* in map memory, not the stack: this frame is on the lookup's call
+	 * chain, whose stacks 6.1 adds up to at most 512 bytes */
+	char *comm = s->comm;
 	flags |= current_comm(comm);
 	bool truncated = false;
 	long n = preloaded

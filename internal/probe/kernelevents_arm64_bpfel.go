@@ -99,6 +99,7 @@ type kerneleventsScratch struct {
 	LkNode       uint64
 	LkHead       uint64
 	LkFound      uint64
+	LkTmp        uint64
 	LkCur        uint32
 	LkEnd        uint32
 	LkLen        uint32
@@ -107,6 +108,7 @@ type kerneleventsScratch struct {
 	LkBudget     uint32
 	LkType       uint32
 	Pad2         uint32
+	Comm         [16]int8
 }
 
 type kerneleventsTmpfileInfo struct {
