@@ -385,36 +385,43 @@ __noinline int lookup_dir(__u32 slot)
 	if (!s)
 		return -1;
 	struct task_struct *task = (void *)bpf_get_current_task();
-	struct path root = {};
-	read_path(&root,
-		  (void *)BPF_CORE_READ(task, fs) + bpf_core_field_offset(struct fs_struct, root));
-	s->lk_root_dentry = (__u64)root.dentry;
-	s->lk_root_mnt = (__u64)root.mnt - bpf_core_field_offset(struct mount, mnt);
+	/* read into map memory, not the stack (this frame is on the chain
+	 * whose stacks 6.1 adds up to 512 bytes) */
+	struct path *root =
+		(void *)BPF_CORE_READ(task, fs) + bpf_core_field_offset(struct fs_struct, root);
+	s->lk_root_dentry = 0;
+	s->lk_root_mnt = 0;
+	bpf_core_read(&s->lk_root_dentry, sizeof(s->lk_root_dentry), &root->dentry);
+	bpf_core_read(&s->lk_root_mnt, sizeof(s->lk_root_mnt), &root->mnt);
+	s->lk_root_mnt -= bpf_core_field_offset(struct mount, mnt);
 	s->lk_cur = 0;
 	s->lk_links = 0;
 	s->lk_budget = LOOKUP_BUDGET;
 	/* lookup_step, scan_children and lookup_enter are called from here,
 	 * one level deep each: 6.1 adds the stacks of a call chain up to 512
 	 * bytes, and this one starts deep (sys_exit, name_report) */
-	for (int i = 0; i < LOOKUP_COMPONENTS; i++) {
-		int r = lookup_step(slot);
-		if (r == LK_FAIL)
-			return -1;
-		if (r == LK_LAST)
-			return s->lk_cur;
-		if (r != LK_SCAN)
-			continue;
-		__u32 cur = s->lk_cur, cl = s->lk_end - s->lk_cur;
-		for (int j = 0; j < LOOKUP_CHUNKS; j++) {
-			r = scan_children(slot, cur, cl);
-			if (r != 2)
-				break;
+	/* One latch, at the bottom: the kernel's CFG check (before 6.x)
+	 * refuses a loop entered again by falling through into its header,
+	 * the layout clang gave a loop with a "continue" here. */
+	__u32 i = 0;
+	int r;
+	do {
+		r = lookup_step(slot);
+		if (r == LK_SCAN) {
+			__u32 cur = s->lk_cur, cl = s->lk_end - s->lk_cur;
+			int f = 0;
+			for (int j = 0; j < LOOKUP_CHUNKS; j++) {
+				f = scan_children(slot, cur, cl);
+				if (f != 2)
+					break;
+			}
+			/* not cached, or past LOOKUP_CHILDREN: fails */
+			r = f == 1 ? lookup_enter(slot) : LK_FAIL;
 		}
-		if (r != 1)
-			return -1; /* not cached, or past LOOKUP_CHILDREN */
-		if (lookup_enter(slot) != LK_NEXT)
-			return -1;
-	}
+		i++;
+	} while (r == LK_NEXT && i < LOOKUP_COMPONENTS);
+	if (r == LK_LAST)
+		return s->lk_cur;
 	return -1;
 }
 
