@@ -351,6 +351,7 @@ func TestLookupFollowsMountsAsTheKernel(t *testing.T) {
 	}
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {
+			leaveToHost(t, h)
 			watched := testutil.TempDir(t)
 			p, c := watchDir(t, h, watched)
 			for _, tc := range cases {
