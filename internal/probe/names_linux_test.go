@@ -534,3 +534,50 @@ func TestSlashNameLookupBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestIOUringNameCompletedElsewhere: an IORING_OP_RENAMEAT on an
+// IORING_SETUP_DEFER_TASKRUN ring runs in an io-wq worker, but its
+// completion is posted by the submitter, when it reaps: which can chdir()
+// between the two, one thread, no race. The rename (relative to the cwd)
+// puts a file in the watched directory; the submitter then changes to a
+// decoy directory and reaps. kretprobe and fexit take the dentry and count
+// it there. The tracepoint hook reads the directory at the completion:
+// posted outside the worker, it cannot know the op's cwd or dfd, and
+// reports the name unresolved (never filtered out). Before, it reported the
+// file under the decoy directory, where the prefix filter dropped it with
+// no count and no loss.
+func TestIOUringNameCompletedElsewhere(t *testing.T) {
+	for _, h := range testedHooks() {
+		t.Run(string(h), func(t *testing.T) {
+			root := testutil.TempDir(t)
+			w, out, decoy := filepath.Join(root, "watched"), filepath.Join(root, "out"), filepath.Join(root, "decoy")
+			for _, d := range []string{w, out, decoy} {
+				require.NoError(t, os.Mkdir(d, 0o755))
+			}
+			require.NoError(t, os.WriteFile(filepath.Join(out, "k-defer"), nil, 0o644))
+			opts := DefaultOptions()
+			opts.Hook = h
+			opts.PathPrefixes = []string{w + "/"}
+			opts.ExcludePID = os.Getpid()
+			p := openHook(t, opts)
+			c := collect(p)
+			child := testutil.RunChild(t, testutil.ChildSpec{Dir: w, Ops: []testutil.Op{
+				{Kind: testutil.OpIOUringDeferRenameChdir, For: filepath.Join(out, "k-defer") + ":" + decoy, Path: "k-defer"},
+			}})
+			_, err := os.Stat(filepath.Join(w, "k-defer"))
+			require.NoError(t, err, "the file is in the watched directory")
+			got := c.wait(t, 1, uint32(child.PID))
+			require.Len(t, got, 1, "the rename counted once: %v", paths(got))
+			e := got[0]
+			assert.Equal(t, event.OpRename, e.op)
+			if h == HookTracepoint {
+				assert.NotZero(t, e.flags&event.FlagUnresolved, "%s: completed outside the worker, unresolved", e.path)
+				assert.True(t, strings.HasSuffix(e.path, "/k-defer"), "%s: the name as written", e.path)
+			} else {
+				assert.Zero(t, e.flags&event.FlagUnresolved, "%s: resolved in the kernel", e.path)
+				assert.Equal(t, filepath.Join(w, "k-defer"), e.path)
+			}
+			assertNoLoss(t, p)
+		})
+	}
+}
