@@ -61,8 +61,10 @@
 #define LOOKUP_CHUNKS 16
 #define LOOKUP_CHILDREN (LOOKUP_CHUNK * LOOKUP_CHUNKS)
 #define LOOKUP_BUDGET (2 * LOOKUP_CHILDREN)
-/* Mounts on one mount looked at for the one on a directory. */
-#define LOOKUP_MOUNTS 256
+/* Mounts on one mount looked at for the one on a directory (a node with a
+ * few hundred pods has as many tmpfs volumes on its root mount); they
+ * count against LOOKUP_BUDGET too. */
+#define LOOKUP_MOUNTS 1024
 /* Mounts stacked on one directory entered. */
 #define LOOKUP_STACK 4
 /* Symbolic links followed (the kernel follows 40). */
@@ -186,8 +188,8 @@ __noinline int scan_children(__u32 slot, __u32 cur, __u32 cl)
  * s->lk_found (inside mount s->lk_mnt), entered: s->lk_mnt and s->lk_found
  * become that mount and its root. 1 when one was entered, 0 when the task's
  * namespace has none there, -1 when the mount has more than LOOKUP_MOUNTS
- * mounts on it before that one (not known: the lookup fails, never goes
- * on in the directory under the mount).
+ * mounts on it before that one, or the lookup's budget runs out (not known:
+ * the lookup fails, never goes on in the directory under the mount).
  */
 __noinline int mount_on(__u32 slot)
 {
@@ -201,6 +203,9 @@ __noinline int mount_on(__u32 slot)
 	for (int i = 0; i < LOOKUP_MOUNTS; i++) {
 		if (!node || node == head)
 			return 0;
+		if (s->lk_budget == 0)
+			return -1;
+		s->lk_budget--;
 		struct mount *m = (void *)(node - child_off);
 		if ((__u64)BPF_CORE_READ(m, mnt_mountpoint) == s->lk_found) {
 			s->lk_mnt = (__u64)m;

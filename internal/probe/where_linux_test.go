@@ -268,9 +268,10 @@ func TestMknodSymlinkDecoy(t *testing.T) {
 // namespace's root ("/.." is the root, whose mount the kernel enters), (c)
 // five mounts stacked on one directory, the watched one on top, (d) the
 // watched one bound on a directory of a mount with 300 other mounts on it,
-// (e) ".." from the top of nine stacked mounts. Each file is counted under
+// (e) ".." from the top of nine stacked mounts; (f) 1,100 mounts beside
+// the watched one. Each file is counted under
 // the watched directory, or (tracepoint hook, past the lookup's bounds:
-// c, d, e) reported unresolved as written; never under a decoy directory
+// c, e, f) reported unresolved as written; never under a decoy directory
 // (a lookup that stopped on a lower mount or the directory under a mount),
 // which the prefix filter dropped with no count and no loss before.
 func TestLookupFollowsMountsAsTheKernel(t *testing.T) {
@@ -320,14 +321,10 @@ func TestLookupFollowsMountsAsTheKernel(t *testing.T) {
 			return ops, []made{{s + "/d/m-stacked", "m-stacked", false}}
 		}},
 		{"many_mounts", func(t *testing.T, w, s string) ([]testutil.Op, []made) {
-			ops := []testutil.Op{{Kind: testutil.OpPrivateMounts}}
-			for i := range 300 {
-				ops = append(ops, testutil.Op{Kind: testutil.OpTmpfs, Path: fmt.Sprintf("%s/t/%d", s, i)})
-			}
-			ops = append(ops,
-				testutil.Op{Kind: testutil.OpBind, Path: s + "/d", For: w},
-				testutil.Op{Kind: testutil.OpMknodAs, Path: s + "/d/m-many"})
-			return ops, []made{{s + "/d/m-many", "m-many", false}}
+			return manyMounts(s, w, 300, "m-many"), []made{{s + "/d/m-many", "m-many", true}}
+		}},
+		{"too_many_mounts", func(t *testing.T, w, s string) ([]testutil.Op, []made) {
+			return manyMounts(s, w, 1100, "m-too-many"), []made{{s + "/d/m-too-many", "m-too-many", false}}
 		}},
 		{"dotdot_climb", func(t *testing.T, w, s string) ([]testutil.Op, []made) {
 			// the lowest mount holds a "W" too: a lookup that stops
@@ -385,6 +382,18 @@ func TestLookupFollowsMountsAsTheKernel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// manyMounts: n tmpfs mounts beside s/d (on the same mount), then w bound on
+// s/d, and a mknod of s/d/name.
+func manyMounts(s, w string, n int, name string) []testutil.Op {
+	ops := []testutil.Op{{Kind: testutil.OpPrivateMounts}}
+	for i := range n {
+		ops = append(ops, testutil.Op{Kind: testutil.OpTmpfs, Path: fmt.Sprintf("%s/t/%d", s, i)})
+	}
+	return append(ops,
+		testutil.Op{Kind: testutil.OpBind, Path: s + "/d", For: w},
+		testutil.Op{Kind: testutil.OpMknodAs, Path: s + "/d/" + name})
 }
 
 // TestNodeMountsFollowed: a bind mount the node makes after the probe
