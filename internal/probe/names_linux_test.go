@@ -581,3 +581,49 @@ func TestIOUringNameCompletedElsewhere(t *testing.T) {
 		})
 	}
 }
+
+// TestSymlinkOnWatchedDirectory: a symbolic link named as a watched
+// directory (or an ancestor of one) puts what it points to there, as a
+// directory renamed onto it does: "ln -s /tmp/evil ~/.ssh" where ~/.ssh is
+// missing (or was renamed away, within ~: not counted), or a link made as
+// ~/.ssh-new and renamed within ~ onto ~/.ssh. Each is counted, on every
+// hook, under the watched directory's path. Before, the prefix filter
+// matched a symbolic link as a regular file: its exact path, without the
+// "/" a watched prefix ends in, matched nothing and it was dropped with no
+// count and no loss.
+func TestSymlinkOnWatchedDirectory(t *testing.T) {
+	for _, h := range testedHooks() {
+		t.Run(string(h), func(t *testing.T) {
+			root := testutil.TempDir(t)
+			a, b, evil := filepath.Join(root, "a"), filepath.Join(root, "b"), filepath.Join(root, "evil")
+			for _, d := range []string{a, b, evil} {
+				require.NoError(t, os.Mkdir(d, 0o755))
+			}
+			wa, wb := filepath.Join(a, ".ssh"), filepath.Join(b, ".ssh")
+			opts := DefaultOptions()
+			opts.Hook = h
+			opts.PathPrefixes = []string{wa + "/", wb + "/"}
+			opts.ExcludePID = os.Getpid()
+			p := openHook(t, opts)
+			c := collect(p)
+			child := testutil.RunChild(t, testutil.ChildSpec{Dir: b, Ops: []testutil.Op{
+				{Kind: testutil.OpSymlinkat, For: evil, Path: wa},
+				{Kind: testutil.OpSymlinkat, For: evil, Path: ".ssh-new"},
+				{Kind: testutil.OpRenameat, For: ".ssh-new", Path: ".ssh"},  // within b
+				{Kind: testutil.OpSymlinkat, For: evil, Path: ".ssh-other"}, // beside: not watched
+			}})
+			got := c.wait(t, 2, uint32(child.PID))
+			gotOps := map[string]event.Op{}
+			for _, e := range got {
+				_, dup := gotOps[e.path]
+				assert.False(t, dup, "%s counted twice", e.path)
+				gotOps[e.path] = e.op
+				assert.Equal(t, event.TypeSymlink, e.typ, "%s: its type", e.path)
+				assert.Zero(t, e.flags&event.FlagUnresolved, "%s: resolved in the kernel", e.path)
+			}
+			assert.Equal(t, map[string]event.Op{wa: event.OpSymlink, wb: event.OpRename}, gotOps,
+				"each link on a watched directory's path; none beside")
+			assertNoLoss(t, p)
+		})
+	}
+}
