@@ -586,8 +586,9 @@ func TestIOUringNameCompletedElsewhere(t *testing.T) {
 // directory (or an ancestor of one) puts what it points to there, as a
 // directory renamed onto it does: "ln -s /tmp/evil ~/.ssh" where ~/.ssh is
 // missing (or was renamed away, within ~: not counted), or a link made as
-// ~/.ssh-new and renamed within ~ onto ~/.ssh. Each is counted, on every
-// hook, under the watched directory's path. Before, the prefix filter
+// ~/.ssh-new and renamed within ~ onto ~/.ssh, or hard-linked there (link
+// of the symbolic link itself, within ~). Each is counted, on every hook,
+// under the watched directory's path. Before, the prefix filter
 // matched a symbolic link as a regular file: its exact path, without the
 // "/" a watched prefix ends in, matched nothing and it was dropped with no
 // count and no loss.
@@ -595,14 +596,14 @@ func TestSymlinkOnWatchedDirectory(t *testing.T) {
 	for _, h := range testedHooks() {
 		t.Run(string(h), func(t *testing.T) {
 			root := testutil.TempDir(t)
-			a, b, evil := filepath.Join(root, "a"), filepath.Join(root, "b"), filepath.Join(root, "evil")
-			for _, d := range []string{a, b, evil} {
+			a, b, l, evil := filepath.Join(root, "a"), filepath.Join(root, "b"), filepath.Join(root, "l"), filepath.Join(root, "evil")
+			for _, d := range []string{a, b, l, evil} {
 				require.NoError(t, os.Mkdir(d, 0o755))
 			}
-			wa, wb := filepath.Join(a, ".ssh"), filepath.Join(b, ".ssh")
+			wa, wb, wl := filepath.Join(a, ".ssh"), filepath.Join(b, ".ssh"), filepath.Join(l, ".ssh")
 			opts := DefaultOptions()
 			opts.Hook = h
-			opts.PathPrefixes = []string{wa + "/", wb + "/"}
+			opts.PathPrefixes = []string{wa + "/", wb + "/", wl + "/"}
 			opts.ExcludePID = os.Getpid()
 			p := openHook(t, opts)
 			c := collect(p)
@@ -611,8 +612,10 @@ func TestSymlinkOnWatchedDirectory(t *testing.T) {
 				{Kind: testutil.OpSymlinkat, For: evil, Path: ".ssh-new"},
 				{Kind: testutil.OpRenameat, For: ".ssh-new", Path: ".ssh"},  // within b
 				{Kind: testutil.OpSymlinkat, For: evil, Path: ".ssh-other"}, // beside: not watched
+				{Kind: testutil.OpSymlinkat, For: evil, Path: filepath.Join(l, "lnk")},
+				{Kind: testutil.OpLinkat, For: filepath.Join(l, "lnk"), Path: wl}, // within l
 			}})
-			got := c.wait(t, 2, uint32(child.PID))
+			got := c.wait(t, 3, uint32(child.PID))
 			gotOps := map[string]event.Op{}
 			for _, e := range got {
 				_, dup := gotOps[e.path]
@@ -621,7 +624,7 @@ func TestSymlinkOnWatchedDirectory(t *testing.T) {
 				assert.Equal(t, event.TypeSymlink, e.typ, "%s: its type", e.path)
 				assert.Zero(t, e.flags&event.FlagUnresolved, "%s: resolved in the kernel", e.path)
 			}
-			assert.Equal(t, map[string]event.Op{wa: event.OpSymlink, wb: event.OpRename}, gotOps,
+			assert.Equal(t, map[string]event.Op{wa: event.OpSymlink, wb: event.OpRename, wl: event.OpLink}, gotOps,
 				"each link on a watched directory's path; none beside")
 			assertNoLoss(t, p)
 		})
