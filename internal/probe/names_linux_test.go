@@ -630,3 +630,46 @@ func TestSymlinkOnWatchedDirectory(t *testing.T) {
 		})
 	}
 }
+
+// TestExchangeOntoWatchedDirectory: renameat2 RENAME_EXCHANGE within one
+// directory swaps a watched directory with the attacker's, with the
+// watched one named first ("mv --exchange ~/.ssh ~/evil"): the old name,
+// ~/.ssh, is then the attacker's directory, though the new name (~/evil)
+// is not a watched name. Counted on every hook, natively and through
+// io_uring, as a rename of the watched directory (type directory). Before,
+// the tracepoint hook looked only the new name up in watched_names and
+// dropped it with no count and no loss.
+func TestExchangeOntoWatchedDirectory(t *testing.T) {
+	for _, h := range testedHooks() {
+		t.Run(string(h), func(t *testing.T) {
+			root := testutil.TempDir(t)
+			h1, h2 := filepath.Join(root, "h1"), filepath.Join(root, "h2")
+			w1, w2 := filepath.Join(h1, ".ssh"), filepath.Join(h2, ".ssh")
+			for _, d := range []string{w1, w2, filepath.Join(h1, "evil"), filepath.Join(h2, "evil")} {
+				require.NoError(t, os.MkdirAll(d, 0o755))
+			}
+			opts := DefaultOptions()
+			opts.Hook = h
+			opts.PathPrefixes = []string{w1 + "/", w2 + "/"}
+			opts.ExcludePID = os.Getpid()
+			p := openHook(t, opts)
+			c := collect(p)
+			child := testutil.RunChild(t, testutil.ChildSpec{Dir: h1, Ops: []testutil.Op{
+				{Kind: testutil.OpRenameExchange, For: ".ssh", Path: "evil"},
+				{Kind: testutil.OpIOUringExchange, For: w2, Path: filepath.Join(h2, "evil")},
+			}})
+			got := c.wait(t, 2, uint32(child.PID))
+			gotOps := map[string]event.Op{}
+			for _, e := range got {
+				_, dup := gotOps[e.path]
+				assert.False(t, dup, "%s counted twice", e.path)
+				gotOps[e.path] = e.op
+				assert.Equal(t, event.TypeDirectory, e.typ, "%s: its type", e.path)
+				assert.Zero(t, e.flags&event.FlagUnresolved, "%s: resolved in the kernel", e.path)
+			}
+			assert.Equal(t, map[string]event.Op{w1: event.OpRename, w2: event.OpRename}, gotOps,
+				"the watched directory's name, now the attacker's directory")
+			assertNoLoss(t, p)
+		})
+	}
+}
