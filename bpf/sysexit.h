@@ -467,16 +467,26 @@ static __noinline bool same_dir_in(struct scratch *s, int odfd, int ndfd, long n
  * there. Every other rename or link within one directory (sed -i, editors,
  * dpkg) stops at this one lookup.
  */
-static __always_inline bool watched_name(struct scratch *s)
+static __always_inline bool watched_last(struct scratch *s, const char *b, __u32 l)
 {
 	if (!filter_prefixes)
 		return false;
-	__u32 l = *(volatile __u32 *)&s->n;
-	__u32 start = s->buf[l & (EVENT_PATH_LEN - 1)] == '/' ? l + 1 : 0;
+	__u32 start = b[l & (EVENT_PATH_LEN - 1)] == '/' ? l + 1 : 0;
 	__builtin_memset(s->key.data, 0, WATCHED_NAME_LEN);
-	bpf_probe_read_kernel_str(s->key.data, WATCHED_NAME_LEN,
-				  &s->buf[start & (EVENT_PATH_LEN - 1)]);
+	bpf_probe_read_kernel_str(s->key.data, WATCHED_NAME_LEN, &b[start & (EVENT_PATH_LEN - 1)]);
 	return bpf_map_lookup_elem(&watched_names, s->key.data) != NULL;
+}
+
+static __always_inline bool watched_name(struct scratch *s)
+{
+	return watched_last(s, s->buf, *(volatile __u32 *)&s->n);
+}
+
+/* RENAME_EXCHANGE: the old name (s->name, its last '/' at s->k) is a new
+ * name too (mv --exchange ~/.ssh ~/evil puts ~/evil's directory at ~/.ssh). */
+static __always_inline bool watched_old_name(struct scratch *s)
+{
+	return watched_last(s, s->name, *(volatile __u32 *)&s->k);
 }
 
 /*
@@ -535,7 +545,9 @@ static __always_inline int on_name_exit(struct syscall_args *sc)
 	/* linkat(fd, "", ..., AT_EMPTY_PATH) names no directory: counted */
 	bool empty = op == FILE_OP_LINK && (rflags & AT_EMPTY_PATH_FLAG);
 	bool same = !empty && same_dir(s, odfd, oname, ndfd, nname);
-	bool within = same && (name_prefix_within(s) || watched_name(s));
+	bool exchange = op == FILE_OP_RENAME && (rflags & RENAME_EXCHANGE_FLAG);
+	bool within = same && (name_prefix_within(s) || watched_name(s) ||
+			       (exchange && watched_old_name(s)));
 	put_scratch(s);
 	if (same && !within)
 		return 0;

@@ -105,7 +105,9 @@ static __always_inline int on_uring_name_submit(struct io_kiocb *req, __u8 op)
 	bool empty = op == IORING_OP_LINKAT && (flags & AT_EMPTY_PATH_FLAG);
 	bool within = false;
 	if (op != IORING_OP_SYMLINKAT && !empty && same_dir_in(s, odfd, ndfd, na, nb)) {
-		within = name_prefix_within(s) || watched_name(s);
+		within = name_prefix_within(s) || watched_name(s) ||
+			 (op == IORING_OP_RENAMEAT && (flags & RENAME_EXCHANGE_FLAG) &&
+			  watched_old_name(s));
 		if (!within) {
 			uring_name_forget(key);
 			put_scratch(s);
