@@ -12,17 +12,22 @@
  * kernel started (the task's root for an absolute name, else the cwd or
  * dfd), in the task's own mounts:
  * - "." stays, ".." goes up as the kernel's does (not above the task's root,
- *   and from a mount's root to its mountpoint in the parent mount);
+ *   and from a mount's root to its mountpoint in the parent mount), then
+ *   enters the mounts on the directory reached, as the kernel's does (a
+ *   mount on the parent made after the cwd was taken, one on the root);
  * - a name is looked for among its directory's children (d_children, or
  *   d_subdirs before 6.8): a hashed, positive dentry with those bytes;
  * - a directory with a mount on it (DCACHE_MOUNTED) is entered through the
- *   topmost mount of the task's namespace on it (the mount's child mounts);
+ *   topmost mount of the task's namespace on it (the mount's child mounts),
+ *   up to LOOKUP_STACK stacked mounts;
  * - a symbolic link on the way is followed (LOOKUP_LINKS of them, those
  *   whose target the inode holds: i_link, which tmpfs and ext4 set for
  *   short targets); the last component, the new name, never is.
  * Whatever it cannot repeat exactly (a directory with more than
  * LOOKUP_CHILDREN cached children before the one sought, or all of the
- * name's directories with more than LOOKUP_BUDGET, a link whose
+ * name's directories with more than LOOKUP_BUDGET, a mount with more than
+ * LOOKUP_MOUNTS mounts on it before the one on the directory, more than
+ * LOOKUP_STACK mounts stacked on a directory or climbed by a "..", a link whose
  * target is not in the inode, a name longer than the buffer, more than
  * LOOKUP_COMPONENTS components, a component that is not a directory or not
  * cached) fails the lookup, and the caller reports the name unresolved or
@@ -56,8 +61,10 @@
 #define LOOKUP_CHUNKS 16
 #define LOOKUP_CHILDREN (LOOKUP_CHUNK * LOOKUP_CHUNKS)
 #define LOOKUP_BUDGET (2 * LOOKUP_CHILDREN)
-/* Mounts on one mount looked at for the one on a directory. */
-#define LOOKUP_MOUNTS 256
+/* Mounts on one mount looked at for the one on a directory (a node with a
+ * few hundred pods has as many tmpfs volumes on its root mount); they
+ * count against LOOKUP_BUDGET too. */
+#define LOOKUP_MOUNTS 1024
 /* Mounts stacked on one directory entered. */
 #define LOOKUP_STACK 4
 /* Symbolic links followed (the kernel follows 40). */
@@ -68,6 +75,7 @@
 #define LK_NEXT 1
 #define LK_LAST 2
 #define LK_SCAN 3
+#define LK_ENTER 4 /* a directory reached (s->lk_found): its mounts next */
 
 /* Before 6.8 a dentry's children were a list (d_subdirs, each in d_child). */
 struct dentry___pre68 {
@@ -178,7 +186,10 @@ __noinline int scan_children(__u32 slot, __u32 cur, __u32 cl)
 /*
  * mount_on: the topmost mount of the task's namespace on the directory
  * s->lk_found (inside mount s->lk_mnt), entered: s->lk_mnt and s->lk_found
- * become that mount and its root. 1 when one was entered.
+ * become that mount and its root. 1 when one was entered, 0 when the task's
+ * namespace has none there, -1 when the mount has more than LOOKUP_MOUNTS
+ * mounts on it before that one, or the lookup's budget runs out (not known:
+ * the lookup fails, never goes on in the directory under the mount).
  */
 __noinline int mount_on(__u32 slot)
 {
@@ -192,6 +203,9 @@ __noinline int mount_on(__u32 slot)
 	for (int i = 0; i < LOOKUP_MOUNTS; i++) {
 		if (!node || node == head)
 			return 0;
+		if (s->lk_budget == 0)
+			return -1;
+		s->lk_budget--;
 		struct mount *m = (void *)(node - child_off);
 		if ((__u64)BPF_CORE_READ(m, mnt_mountpoint) == s->lk_found) {
 			s->lk_mnt = (__u64)m;
@@ -200,29 +214,61 @@ __noinline int mount_on(__u32 slot)
 		}
 		bpf_probe_read_kernel(&node, sizeof(node), (void *)node);
 	}
-	return 0;
+	return -1;
 }
 
-/* dotdot: ".." from s->lk_dentry in s->lk_mnt, as follow_dotdot does. */
-static __always_inline void dotdot(struct scratch *s)
+/*
+ * follow_mounts enters the mounts on the directory s->lk_found (in mount
+ * s->lk_mnt), the topmost last, as the kernel's walk does after a name and
+ * after "..": s->lk_dentry and s->lk_mnt become where it ends. 0 when that
+ * is not known exactly (more than LOOKUP_STACK stacked, or mount_on could
+ * not tell): never the directory under a mount.
+ */
+__noinline int follow_mounts(__u32 slot)
+{
+	struct scratch *s = slot_scratch(slot);
+	if (!s)
+		return 0;
+	for (int i = 0; i < LOOKUP_STACK + 1; i++) {
+		struct dentry *d = (void *)s->lk_found;
+		if (!(BPF_CORE_READ(d, d_flags) & dcache_mounted())) {
+			s->lk_dentry = s->lk_found;
+			return 1;
+		}
+		int r = mount_on(slot);
+		if (r == 0) {
+			s->lk_dentry = s->lk_found;
+			return 1;
+		}
+		if (r < 0)
+			return 0;
+	}
+	return 0; /* more than LOOKUP_STACK stacked */
+}
+
+/* dotdot: ".." from s->lk_dentry in s->lk_mnt, as follow_dotdot does (the
+ * mounts on where it ends are the caller's: follow_mounts). 0 when it
+ * climbs more than LOOKUP_STACK + 4 stacked mounts (not known). */
+static __always_inline int dotdot(struct scratch *s)
 {
 	for (int i = 0; i < LOOKUP_STACK + 4; i++) {
 		if (s->lk_dentry == s->lk_root_dentry && s->lk_mnt == s->lk_root_mnt)
-			return; /* not above the task's root */
+			return 1; /* not above the task's root */
 		struct mount *mnt = (void *)s->lk_mnt;
 		/* a local first: BPF_CORE_READ of an expression reading s would
 		 * relocate s's field too, against a kernel without the type */
 		struct dentry *d = (void *)s->lk_dentry;
 		if ((__u64)d != (__u64)BPF_CORE_READ(mnt, mnt.mnt_root)) {
 			s->lk_dentry = (__u64)BPF_CORE_READ(d, d_parent);
-			return;
+			return 1;
 		}
 		struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
 		if (!parent || parent == mnt)
-			return; /* the namespace's root */
+			return 1; /* the namespace's root */
 		s->lk_dentry = (__u64)BPF_CORE_READ(mnt, mnt_mountpoint);
 		s->lk_mnt = (__u64)parent;
 	}
+	return 0;
 }
 
 /*
@@ -308,8 +354,9 @@ __noinline int component_end(__u32 slot)
 
 /*
  * lookup_step takes the next component of s->name from s->lk_cur: LK_NEXT
- * after entering it, LK_LAST when it is the last one (the new name, at
- * s->lk_cur), LK_FAIL when it cannot be repeated exactly.
+ * after ".", LK_ENTER after ".." (its mounts next), LK_SCAN for a name,
+ * LK_LAST when it is the last one (the new name, at s->lk_cur), LK_FAIL
+ * when it cannot be repeated exactly.
  */
 __noinline int lookup_step(__u32 slot)
 {
@@ -336,8 +383,10 @@ __noinline int lookup_step(__u32 slot)
 		return LK_NEXT;
 	if (cl == 2 && s->name[cur & (EVENT_PATH_LEN - 1)] == '.' &&
 	    s->name[(cur + 1) & (EVENT_PATH_LEN - 1)] == '.') {
-		dotdot(s);
-		return LK_NEXT;
+		if (!dotdot(s))
+			return LK_FAIL;
+		s->lk_found = s->lk_dentry;
+		return LK_ENTER;
 	}
 	s->lk_cur = cur; /* for the scan; lookup_enter moves past */
 	children_of(s, (struct dentry *)s->lk_dentry);
@@ -346,8 +395,8 @@ __noinline int lookup_step(__u32 slot)
 
 /*
  * lookup_enter takes the child that scan_children found for the component
- * ending at s->lk_end: a directory is entered (through the mounts on it),
- * a symbolic link followed; LK_NEXT, or LK_FAIL for anything else.
+ * ending at s->lk_end: a directory is entered (LK_ENTER: its mounts next),
+ * a symbolic link followed (LK_NEXT); LK_FAIL for anything else.
  */
 __noinline int lookup_enter(__u32 slot)
 {
@@ -360,14 +409,8 @@ __noinline int lookup_enter(__u32 slot)
 		return follow_link(slot, (__u64)d, s->lk_end) ? LK_NEXT : LK_FAIL;
 	if ((mode & LK_S_IFMT) != LK_S_IFDIR)
 		return LK_FAIL;
-	for (int i = 0; i < LOOKUP_STACK; i++) {
-		d = (void *)s->lk_found;
-		if (!(BPF_CORE_READ(d, d_flags) & dcache_mounted()) || !mount_on(slot))
-			break;
-	}
-	s->lk_dentry = s->lk_found;
 	s->lk_cur = s->lk_end;
-	return LK_NEXT;
+	return LK_ENTER;
 }
 
 /*
@@ -397,12 +440,12 @@ __noinline int lookup_dir(__u32 slot)
 	s->lk_cur = 0;
 	s->lk_links = 0;
 	s->lk_budget = LOOKUP_BUDGET;
-	/* lookup_step, scan_children and lookup_enter are called from here,
-	 * one level deep each: 6.1 adds the stacks of a call chain up to 512
-	 * bytes, and this one starts deep (sys_exit, name_report) */
-	/* One latch, at the bottom: the kernel's CFG check (before 6.x)
-	 * refuses a loop entered again by falling through into its header,
-	 * the layout clang gave a loop with a "continue" here. */
+	/* lookup_step, scan_children, lookup_enter and follow_mounts are
+	 * called from here, one level deep each: 6.1 adds the stacks of a call
+	 * chain up to 512 bytes, and this one starts deep (sys_exit,
+	 * name_report). One latch, at the bottom: the kernel's CFG check
+	 * (before 6.x) refuses a loop entered again by falling through into
+	 * its header, the layout clang gave a loop with a "continue" here. */
 	__u32 i = 0;
 	int r;
 	do {
@@ -418,6 +461,8 @@ __noinline int lookup_dir(__u32 slot)
 			/* not cached, or past LOOKUP_CHILDREN: fails */
 			r = f == 1 ? lookup_enter(slot) : LK_FAIL;
 		}
+		if (r == LK_ENTER)
+			r = follow_mounts(slot) ? LK_NEXT : LK_FAIL;
 		i++;
 	} while (r == LK_NEXT && i < LOOKUP_COMPONENTS);
 	if (r == LK_LAST)

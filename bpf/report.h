@@ -57,7 +57,8 @@ static __always_inline void report(struct scratch *s, __u64 pid_tgid, __u64 uid_
 	    bpf_map_lookup_elem(&node_devs, &dev)) {
 		__u32 klen = len < PREFIX_LEN ? len : PREFIX_LEN;
 		/*
-		 * A directory (or a name of unknown type) brings what it holds:
+		 * A directory (or a name of unknown type) brings what it holds,
+		 * and a symbolic link what it points to (ln -s /tmp/evil ~/.ssh):
 		 * it passes when it is inside a watched directory, is one, or
 		 * is an ancestor of one. Looked up as "path/" (a watched prefix
 		 * is a prefix of it: inside or the watched directory itself)
@@ -67,7 +68,9 @@ static __always_inline void report(struct scratch *s, __u64 pid_tgid, __u64 uid_
 		 * (a store at a variable offset into the key was refused by the
 		 * 6.1 verifier).
 		 */
-		if ((type == FILE_TYPE_DIR || type == FILE_TYPE_UNKNOWN) && klen < PREFIX_LEN) {
+		if ((type == FILE_TYPE_DIR || type == FILE_TYPE_UNKNOWN ||
+		     type == FILE_TYPE_SYMLINK) &&
+		    klen < PREFIX_LEN) {
 			s->buf[PATH_BUF] = '/';
 			s->buf[PATH_BUF + 1] = 0;
 			klen = klen + 2 <= PREFIX_LEN ? klen + 2 : klen + 1;

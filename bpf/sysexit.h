@@ -374,17 +374,15 @@ static __always_inline int on_symlink_exit(int dfd, __u64 linkpath)
  * AT_FDCWD is the cwd). sed -i ("./sedXXXX" to "f"), an editor's "f~" or
  * a package manager's "/usr/bin/x.dpkg-new" to "/usr/bin/x" stop there,
  * after two user-memory reads and one lookup of the new name's last
- * component in watched_names (a directory renamed within one directory
- * onto a watched directory or an ancestor: see watched_name, reported with
- * REPORT_WITHIN). Limits (tracepoint hook only; kretprobe and
- * fexit compare the kernel's parent dentries): the names are read after
- * the syscall, so a sibling thread that rewrites them, chdir()s, dup2()s
- * over a dfd or swaps a directory symlink between the kernel's two lookups
- * can make a rename from elsewhere look like one within a directory. The
- * file's type is read from the new name's dentry (name_report_in:
- * child_mode); one not found stays FILE_TYPE_UNKNOWN, which the prefix
- * filter matches as a directory would (inside, at or above a watched
- * directory: report()).
+ * component in watched_names (a directory, or a symbolic link, renamed or
+ * hard-linked within one directory onto a watched directory or an
+ * ancestor: see watched_name, reported with REPORT_WITHIN). Limits (tracepoint hook only; kretprobe
+ * and fexit compare the kernel's parent dentries): the names are read after the syscall, so a
+ * sibling thread that rewrites them, chdir()s, dup2()s over a dfd or swaps a directory symlink
+ * between the kernel's two lookups can make a rename from elsewhere look like one within a
+ * directory. The file's type is read from the new name's dentry (name_report_in: child_mode); one
+ * not found stays FILE_TYPE_UNKNOWN, which the prefix filter matches as a directory would (inside,
+ * at or above a watched directory: report()).
  */
 #define RENAME_EXCHANGE_FLAG (1 << 1)
 #define AT_EMPTY_PATH_FLAG 0x1000
@@ -462,22 +460,33 @@ static __noinline bool same_dir_in(struct scratch *s, int odfd, int ndfd, long n
 /*
  * watched_name: after same_dir_in said the new name (s->buf) is in the old
  * one's directory, is its last component the name of a watched directory
- * or an ancestor of one (watched_names)? Only then can the rename, of a
- * directory, bring something new (onto ~/.ssh, over /home/alice): it is
- * reported with REPORT_WITHIN, which the prefix filter passes only there.
- * Every other rename within one directory (sed -i, editors, dpkg) stops at
- * this one lookup.
+ * or an ancestor of one (watched_names)? Only then can the rename of a
+ * directory, or the rename or hard link of a symbolic link (ln -s /tmp/evil
+ * x; ln x ~/.ssh), bring something new (onto ~/.ssh, over /home/alice): it
+ * is reported with REPORT_WITHIN, which the prefix filter passes only
+ * there. Every other rename or link within one directory (sed -i, editors,
+ * dpkg) stops at this one lookup.
  */
-static __always_inline bool watched_name(struct scratch *s)
+static __always_inline bool watched_last(struct scratch *s, const char *b, __u32 l)
 {
 	if (!filter_prefixes)
 		return false;
-	__u32 l = *(volatile __u32 *)&s->n;
-	__u32 start = s->buf[l & (EVENT_PATH_LEN - 1)] == '/' ? l + 1 : 0;
+	__u32 start = b[l & (EVENT_PATH_LEN - 1)] == '/' ? l + 1 : 0;
 	__builtin_memset(s->key.data, 0, WATCHED_NAME_LEN);
-	bpf_probe_read_kernel_str(s->key.data, WATCHED_NAME_LEN,
-				  &s->buf[start & (EVENT_PATH_LEN - 1)]);
+	bpf_probe_read_kernel_str(s->key.data, WATCHED_NAME_LEN, &b[start & (EVENT_PATH_LEN - 1)]);
 	return bpf_map_lookup_elem(&watched_names, s->key.data) != NULL;
+}
+
+static __always_inline bool watched_name(struct scratch *s)
+{
+	return watched_last(s, s->buf, *(volatile __u32 *)&s->n);
+}
+
+/* RENAME_EXCHANGE: the old name (s->name, its last '/' at s->k) is a new
+ * name too (mv --exchange ~/.ssh ~/evil puts ~/evil's directory at ~/.ssh). */
+static __always_inline bool watched_old_name(struct scratch *s)
+{
+	return watched_last(s, s->name, *(volatile __u32 *)&s->k);
 }
 
 /*
@@ -536,7 +545,9 @@ static __always_inline int on_name_exit(struct syscall_args *sc)
 	/* linkat(fd, "", ..., AT_EMPTY_PATH) names no directory: counted */
 	bool empty = op == FILE_OP_LINK && (rflags & AT_EMPTY_PATH_FLAG);
 	bool same = !empty && same_dir(s, odfd, oname, ndfd, nname);
-	bool within = same && (name_prefix_within(s) || (op == FILE_OP_RENAME && watched_name(s)));
+	bool exchange = op == FILE_OP_RENAME && (rflags & RENAME_EXCHANGE_FLAG);
+	bool within = same && (name_prefix_within(s) || watched_name(s) ||
+			       (exchange && watched_old_name(s)));
 	put_scratch(s);
 	if (same && !within)
 		return 0;

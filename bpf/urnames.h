@@ -26,7 +26,14 @@
  * io_uring_cqe_overflow) gives the result. The new name is then reported as
  * the sys_exit hook reports a rename (name_report: its directory from
  * new_dfd or the cwd, which io-wq workers share with the submitter, resolved
- * then). With IOSQE_CQE_SKIP_SUCCESS no completion follows: counted as
+ * then). These ops always run in an io-wq worker; a completion posted there
+ * follows the op in the same thread. One posted by another task
+ * (IORING_SETUP_DEFER_TASKRUN, or an overflowed CQE on 6.18: task work of
+ * the submitter, which can chdir(), dup2() over the dfd or unshare its fs
+ * between the op and reaping, with no race) cannot know the op's
+ * directory: its names are reported unresolved (EVENT_F_UNRESOLVED: never
+ * filtered out; NAME_GATE applies), not under a directory the submitter
+ * chose. With IOSQE_CQE_SKIP_SUCCESS no completion follows: counted as
  * io_uring_unobserved at submission, as for opens. An io_uring link of an
  * O_TMPFILE file (through /proc/self/fd/N) is reported here as a link, by
  * the submitting process; its entry in the O_TMPFILE registry (tmpfile.h)
@@ -98,7 +105,9 @@ static __always_inline int on_uring_name_submit(struct io_kiocb *req, __u8 op)
 	bool empty = op == IORING_OP_LINKAT && (flags & AT_EMPTY_PATH_FLAG);
 	bool within = false;
 	if (op != IORING_OP_SYMLINKAT && !empty && same_dir_in(s, odfd, ndfd, na, nb)) {
-		within = name_prefix_within(s) || (op == IORING_OP_RENAMEAT && watched_name(s));
+		within = name_prefix_within(s) || watched_name(s) ||
+			 (op == IORING_OP_RENAMEAT && (flags & RENAME_EXCHANGE_FLAG) &&
+			  watched_old_name(s));
 		if (!within) {
 			uring_name_forget(key);
 			put_scratch(s);
@@ -146,6 +155,10 @@ __noinline int uring_name_done(__u64 req, int res)
 		__u32 gate = v->within || v->op == FILE_OP_SYMLINK ? NAME_GATE : 0;
 		__u32 flags = v->op << OP_SHIFT | type << TYPE_SHIFT |
 			      (v->within ? REPORT_WITHIN : 0) | gate;
+		/* posted outside the worker that ran the op: see above */
+		struct task_struct *task = (void *)bpf_get_current_task();
+		if (!(BPF_CORE_READ(task, flags) & PF_IO_WORKER))
+			flags |= EVENT_F_UNRESOLVED;
 		name_report(v->new_dfd, req, flags | NAME_URING_NEW);
 		if (v->op == FILE_OP_RENAME && (v->flags & RENAME_EXCHANGE_FLAG))
 			name_report(v->old_dfd, req, flags | NAME_URING_OLD);

@@ -143,10 +143,14 @@ static __always_inline int on_path_link(struct dentry *old, const struct path *n
 		return 0;
 	}
 	bool within = BPF_CORE_READ(old, d_parent) == BPF_CORE_READ(new_dir, dentry);
-	if (within && !filter_name_prefixes)
+	if (within && !filter_prefixes)
 		return 0;
 	int type = counted_type(old);
 	if (type != FILE_TYPE_REGULAR && type != FILE_TYPE_SYMLINK)
+		return 0;
+	/* within one directory: a symbolic link may land on a watched
+	 * directory's name (ln -s /tmp/evil x; ln x ~/.ssh: report()) */
+	if (within && !filter_name_prefixes && type != FILE_TYPE_SYMLINK)
 		return 0;
 	pend(&link_pending, new, BPF_CORE_READ(new_dir, mnt), inode,
 	     FILE_OP_LINK << OP_SHIFT | (__u32)type << TYPE_SHIFT | (within ? REPORT_WITHIN : 0));
@@ -194,7 +198,7 @@ static __always_inline int on_vfs_done(void *map, struct dentry *dentry, long re
  * directory (an editor's or sed -i's temporary file renamed over the
  * original, a package manager's) stops after the parents' comparison and
  * the file's type, before any map update: four reads, no series. A
- * directory renamed within one directory is kept only with a prefix filter,
+ * directory or symbolic link renamed within one directory is kept only with a prefix filter,
  * and reported only when it lands on a watched directory or an ancestor of
  * one (mv ~/staged ~/.ssh: REPORT_WITHIN); with a name prefix, every file
  * too, reported only where the name prefix matches the new name. RENAME_NOREPLACE
@@ -238,16 +242,17 @@ static __always_inline int on_path_rename(const struct path *old_dir, struct den
 {
 	struct dentry *nd = BPF_CORE_READ(new_dir, dentry);
 	bool within = BPF_CORE_READ(old_dir, dentry) == nd;
-	/* Within one directory: only a directory, onto a watched directory or
-	 * an ancestor of one (report()), and only with a prefix filter. */
+	/* Within one directory: only a directory or a symbolic link, onto a
+	 * watched directory or an ancestor of one (report()), and only with a
+	 * prefix filter. */
 	if (within && !filter_prefixes)
 		return 0;
 	int to = counted_type(old);
 	int tn = (flags & RENAME_EXCHANGE) ? counted_type(new) : -1;
 	if (within && !filter_name_prefixes) {
-		if (to != FILE_TYPE_DIR)
+		if (to != FILE_TYPE_DIR && to != FILE_TYPE_SYMLINK)
 			to = -1;
-		if (tn != FILE_TYPE_DIR)
+		if (tn != FILE_TYPE_DIR && tn != FILE_TYPE_SYMLINK)
 			tn = -1;
 	}
 	if (to < 0 && tn < 0)

@@ -214,11 +214,12 @@ func (t Type) String() string {
 	return fmt.Sprintf("type(%d)", uint8(t))
 }
 
-// MayBeDirectory says whether the name may be a directory, whose node path
-// a prefix filter matches when it is inside, at or above a watched
-// directory (it brings what it holds).
+// MayBeDirectory says whether the name may be a directory, or a symbolic
+// link to one, whose node path a prefix filter matches when it is inside,
+// at or above a watched directory (it brings what it holds or points to:
+// "ln -s /tmp/evil ~/.ssh").
 func (t Type) MayBeDirectory() bool {
-	return t == TypeDirectory || t == TypeUnknown
+	return t == TypeDirectory || t == TypeUnknown || t == TypeSymlink
 }
 
 // String returns the name of the kernelevents.file.operation attribute.

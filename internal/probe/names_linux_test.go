@@ -535,3 +535,142 @@ func TestSlashNameLookupBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestIOUringNameCompletedElsewhere: an IORING_OP_RENAMEAT on an
+// IORING_SETUP_DEFER_TASKRUN ring runs in an io-wq worker, but its
+// completion is posted by the submitter, when it reaps: which can chdir()
+// between the two, one thread, no race. The rename (relative to the cwd)
+// puts a file in the watched directory; the submitter then changes to a
+// decoy directory and reaps. kretprobe and fexit take the dentry and count
+// it there. The tracepoint hook reads the directory at the completion:
+// posted outside the worker, it cannot know the op's cwd or dfd, and
+// reports the name unresolved (never filtered out). Before, it reported the
+// file under the decoy directory, where the prefix filter dropped it with
+// no count and no loss.
+func TestIOUringNameCompletedElsewhere(t *testing.T) {
+	for _, h := range testedHooks() {
+		t.Run(string(h), func(t *testing.T) {
+			root := testutil.TempDir(t)
+			w, out, decoy := filepath.Join(root, "watched"), filepath.Join(root, "out"), filepath.Join(root, "decoy")
+			for _, d := range []string{w, out, decoy} {
+				require.NoError(t, os.Mkdir(d, 0o755))
+			}
+			require.NoError(t, os.WriteFile(filepath.Join(out, "k-defer"), nil, 0o644))
+			opts := DefaultOptions()
+			opts.Hook = h
+			opts.PathPrefixes = []string{w + "/"}
+			opts.ExcludePID = os.Getpid()
+			p := openHook(t, opts)
+			c := collect(p)
+			child := testutil.RunChild(t, testutil.ChildSpec{Dir: w, Ops: []testutil.Op{
+				{Kind: testutil.OpIOUringDeferRenameChdir, For: filepath.Join(out, "k-defer") + ":" + decoy, Path: "k-defer"},
+			}})
+			_, err := os.Stat(filepath.Join(w, "k-defer"))
+			require.NoError(t, err, "the file is in the watched directory")
+			got := c.wait(t, 1, uint32(child.PID))
+			require.Len(t, got, 1, "the rename counted once: %v", paths(got))
+			e := got[0]
+			assert.Equal(t, event.OpRename, e.op)
+			if h == HookTracepoint {
+				assert.NotZero(t, e.flags&event.FlagUnresolved, "%s: completed outside the worker, unresolved", e.path)
+				assert.True(t, strings.HasSuffix(e.path, "/k-defer"), "%s: the name as written", e.path)
+			} else {
+				assert.Zero(t, e.flags&event.FlagUnresolved, "%s: resolved in the kernel", e.path)
+				assert.Equal(t, filepath.Join(w, "k-defer"), e.path)
+			}
+			assertNoLoss(t, p)
+		})
+	}
+}
+
+// TestSymlinkOnWatchedDirectory: a symbolic link named as a watched
+// directory (or an ancestor of one) puts what it points to there, as a
+// directory renamed onto it does: "ln -s /tmp/evil ~/.ssh" where ~/.ssh is
+// missing (or was renamed away, within ~: not counted), or a link made as
+// ~/.ssh-new and renamed within ~ onto ~/.ssh, or hard-linked there (link
+// of the symbolic link itself, within ~). Each is counted, on every hook,
+// under the watched directory's path. Before, the prefix filter
+// matched a symbolic link as a regular file: its exact path, without the
+// "/" a watched prefix ends in, matched nothing and it was dropped with no
+// count and no loss.
+func TestSymlinkOnWatchedDirectory(t *testing.T) {
+	for _, h := range testedHooks() {
+		t.Run(string(h), func(t *testing.T) {
+			root := testutil.TempDir(t)
+			a, b, l, evil := filepath.Join(root, "a"), filepath.Join(root, "b"), filepath.Join(root, "l"), filepath.Join(root, "evil")
+			for _, d := range []string{a, b, l, evil} {
+				require.NoError(t, os.Mkdir(d, 0o755))
+			}
+			wa, wb, wl := filepath.Join(a, ".ssh"), filepath.Join(b, ".ssh"), filepath.Join(l, ".ssh")
+			opts := DefaultOptions()
+			opts.Hook = h
+			opts.PathPrefixes = []string{wa + "/", wb + "/", wl + "/"}
+			opts.ExcludePID = os.Getpid()
+			p := openHook(t, opts)
+			c := collect(p)
+			child := testutil.RunChild(t, testutil.ChildSpec{Dir: b, Ops: []testutil.Op{
+				{Kind: testutil.OpSymlinkat, For: evil, Path: wa},
+				{Kind: testutil.OpSymlinkat, For: evil, Path: ".ssh-new"},
+				{Kind: testutil.OpRenameat, For: ".ssh-new", Path: ".ssh"},  // within b
+				{Kind: testutil.OpSymlinkat, For: evil, Path: ".ssh-other"}, // beside: not watched
+				{Kind: testutil.OpSymlinkat, For: evil, Path: filepath.Join(l, "lnk")},
+				{Kind: testutil.OpLinkat, For: filepath.Join(l, "lnk"), Path: wl}, // within l
+			}})
+			got := c.wait(t, 3, uint32(child.PID))
+			gotOps := map[string]event.Op{}
+			for _, e := range got {
+				_, dup := gotOps[e.path]
+				assert.False(t, dup, "%s counted twice", e.path)
+				gotOps[e.path] = e.op
+				assert.Equal(t, event.TypeSymlink, e.typ, "%s: its type", e.path)
+				assert.Zero(t, e.flags&event.FlagUnresolved, "%s: resolved in the kernel", e.path)
+			}
+			assert.Equal(t, map[string]event.Op{wa: event.OpSymlink, wb: event.OpRename, wl: event.OpLink}, gotOps,
+				"each link on a watched directory's path; none beside")
+			assertNoLoss(t, p)
+		})
+	}
+}
+
+// TestExchangeOntoWatchedDirectory: renameat2 RENAME_EXCHANGE within one
+// directory swaps a watched directory with the attacker's, with the
+// watched one named first ("mv --exchange ~/.ssh ~/evil"): the old name,
+// ~/.ssh, is then the attacker's directory, though the new name (~/evil)
+// is not a watched name. Counted on every hook, natively and through
+// io_uring, as a rename of the watched directory (type directory). Before,
+// the tracepoint hook looked only the new name up in watched_names and
+// dropped it with no count and no loss.
+func TestExchangeOntoWatchedDirectory(t *testing.T) {
+	for _, h := range testedHooks() {
+		t.Run(string(h), func(t *testing.T) {
+			root := testutil.TempDir(t)
+			h1, h2 := filepath.Join(root, "h1"), filepath.Join(root, "h2")
+			w1, w2 := filepath.Join(h1, ".ssh"), filepath.Join(h2, ".ssh")
+			for _, d := range []string{w1, w2, filepath.Join(h1, "evil"), filepath.Join(h2, "evil")} {
+				require.NoError(t, os.MkdirAll(d, 0o755))
+			}
+			opts := DefaultOptions()
+			opts.Hook = h
+			opts.PathPrefixes = []string{w1 + "/", w2 + "/"}
+			opts.ExcludePID = os.Getpid()
+			p := openHook(t, opts)
+			c := collect(p)
+			child := testutil.RunChild(t, testutil.ChildSpec{Dir: h1, Ops: []testutil.Op{
+				{Kind: testutil.OpRenameExchange, For: ".ssh", Path: "evil"},
+				{Kind: testutil.OpIOUringExchange, For: w2, Path: filepath.Join(h2, "evil")},
+			}})
+			got := c.wait(t, 2, uint32(child.PID))
+			gotOps := map[string]event.Op{}
+			for _, e := range got {
+				_, dup := gotOps[e.path]
+				assert.False(t, dup, "%s counted twice", e.path)
+				gotOps[e.path] = e.op
+				assert.Equal(t, event.TypeDirectory, e.typ, "%s: its type", e.path)
+				assert.Zero(t, e.flags&event.FlagUnresolved, "%s: resolved in the kernel", e.path)
+			}
+			assert.Equal(t, map[string]event.Op{w1: event.OpRename, w2: event.OpRename}, gotOps,
+				"the watched directory's name, now the attacker's directory")
+			assertNoLoss(t, p)
+		})
+	}
+}

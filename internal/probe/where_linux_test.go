@@ -5,6 +5,7 @@
 package probe
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -256,6 +257,143 @@ func TestMknodSymlinkDecoy(t *testing.T) {
 			assertNoLoss(t, p)
 		})
 	}
+}
+
+// TestLookupFollowsMountsAsTheKernel: a child in its own user and mount
+// namespace names a new file with a '/' so that the kernel's lookup crosses
+// mounts where the tracepoint hook's repetition of it (bpf/lookup.h) could
+// go elsewhere: (a) "../f" from a cwd under a directory that a bind of the
+// watched one covers since (the kernel enters the mount on the parent
+// after ".."), (b) "/../f" with the watched directory bound on the
+// namespace's root ("/.." is the root, whose mount the kernel enters), (c)
+// five mounts stacked on one directory, the watched one on top, (d) the
+// watched one bound on a directory of a mount with 300 other mounts on it,
+// (e) ".." from the top of nine stacked mounts; (f) 1,100 mounts beside
+// the watched one. Each file is counted under
+// the watched directory, or (tracepoint hook, past the lookup's bounds:
+// c, e, f) reported unresolved as written; never under a decoy directory
+// (a lookup that stopped on a lower mount or the directory under a mount),
+// which the prefix filter dropped with no count and no loss before.
+func TestLookupFollowsMountsAsTheKernel(t *testing.T) {
+	testutil.RequireRoot(t)
+	type made struct {
+		written, file string // as written; where the kernel puts it (below w)
+		resolved      bool   // by the tracepoint hook's lookup too
+	}
+	cases := []struct {
+		name string
+		ops  func(t *testing.T, w, s string) ([]testutil.Op, []made)
+	}{
+		{"dotdot_onto_mount", func(t *testing.T, w, s string) ([]testutil.Op, []made) {
+			require.NoError(t, os.MkdirAll(filepath.Join(s, "a/b"), 0o755))
+			return []testutil.Op{
+					{Kind: testutil.OpPrivateMounts},
+					{Kind: testutil.OpChdir, Path: s + "/a/b"},
+					{Kind: testutil.OpBind, Path: s + "/a", For: w},
+					{Kind: testutil.OpMknodAs, Path: "../m-dotdot"},
+					{Kind: testutil.OpSymlinkAs, For: "t", Path: "../k-dotdot"},
+				}, []made{
+					{"../m-dotdot", "m-dotdot", true},
+					{"../k-dotdot", "k-dotdot", true},
+				}
+		}},
+		{"root_dotdot_onto_mount", func(t *testing.T, w, s string) ([]testutil.Op, []made) {
+			return []testutil.Op{
+					{Kind: testutil.OpPrivateMounts},
+					{Kind: testutil.OpBind, Path: "/", For: w},
+					{Kind: testutil.OpMknodAs, Path: "/../m-root"},
+					{Kind: testutil.OpSymlinkAs, For: "t", Path: "/../k-root"},
+				}, []made{
+					{"/../m-root", "m-root", true},
+					{"/../k-root", "k-root", true},
+				}
+		}},
+		{"stacked", func(t *testing.T, w, s string) ([]testutil.Op, []made) {
+			decoy := filepath.Join(s, "decoy")
+			require.NoError(t, os.Mkdir(decoy, 0o755))
+			ops := []testutil.Op{{Kind: testutil.OpPrivateMounts}}
+			for range 4 {
+				ops = append(ops, testutil.Op{Kind: testutil.OpBind, Path: s + "/d", For: decoy})
+			}
+			ops = append(ops,
+				testutil.Op{Kind: testutil.OpBind, Path: s + "/d", For: w},
+				testutil.Op{Kind: testutil.OpMknodAs, Path: s + "/d/m-stacked"})
+			return ops, []made{{s + "/d/m-stacked", "m-stacked", false}}
+		}},
+		{"many_mounts", func(t *testing.T, w, s string) ([]testutil.Op, []made) {
+			return manyMounts(s, w, 300, "m-many"), []made{{s + "/d/m-many", "m-many", true}}
+		}},
+		{"too_many_mounts", func(t *testing.T, w, s string) ([]testutil.Op, []made) {
+			return manyMounts(s, w, 1100, "m-too-many"), []made{{s + "/d/m-too-many", "m-too-many", false}}
+		}},
+		{"dotdot_climb", func(t *testing.T, w, s string) ([]testutil.Op, []made) {
+			// the lowest mount holds a "W" too: a lookup that stops
+			// climbing early finds it
+			d1, d2 := filepath.Join(s, "d1"), filepath.Join(s, "d2")
+			require.NoError(t, os.MkdirAll(filepath.Join(d1, "W"), 0o755))
+			require.NoError(t, os.Mkdir(d2, 0o755))
+			ops := []testutil.Op{
+				{Kind: testutil.OpPrivateMounts},
+				{Kind: testutil.OpBind, Path: s + "/W", For: w},
+				{Kind: testutil.OpBind, Path: s + "/d", For: d1},
+			}
+			for range 8 {
+				ops = append(ops, testutil.Op{Kind: testutil.OpBind, Path: s + "/d", For: d2})
+			}
+			ops = append(ops,
+				testutil.Op{Kind: testutil.OpChdir, Path: s + "/d"},
+				testutil.Op{Kind: testutil.OpMknodAs, Path: "../W/m-climb"})
+			return ops, []made{{"../W/m-climb", "m-climb", false}}
+		}},
+	}
+	for _, h := range Hooks {
+		t.Run(string(h), func(t *testing.T) {
+			leaveToHost(t, h)
+			watched := testutil.TempDir(t)
+			p, c := watchDir(t, h, watched)
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					w, s := filepath.Join(watched, tc.name), testutil.TempDir(t)
+					require.NoError(t, os.Mkdir(w, 0o755))
+					ops, want := tc.ops(t, w, s)
+					child := testutil.RunChild(t, testutil.ChildSpec{Dir: s, Ops: ops}, inUserNS())
+					got := c.wait(t, len(want), uint32(child.PID))
+					require.Len(t, got, len(want), "each name counted once: %v", paths(got))
+					for _, m := range want {
+						_, err := os.Lstat(filepath.Join(w, m.file))
+						require.NoError(t, err, "the kernel put %s in the watched directory", m.written)
+						i := slices.IndexFunc(got, func(e seen) bool {
+							return e.path == filepath.Join(w, m.file) || strings.HasSuffix(e.path, m.written)
+						})
+						if !assert.GreaterOrEqual(t, i, 0, "%s counted: %v", m.written, paths(got)) {
+							continue
+						}
+						e := got[i]
+						if h == HookTracepoint && !m.resolved {
+							assert.NotZero(t, e.flags&event.FlagUnresolved, "%s: past the lookup's bounds, unresolved", e.path)
+							assert.True(t, strings.HasSuffix(e.path, m.written), "%s: as written", e.path)
+							continue
+						}
+						assert.Zero(t, e.flags&event.FlagUnresolved, "%s: resolved in the kernel", e.path)
+						assert.Equal(t, filepath.Join(w, m.file), e.path, "where the kernel put it")
+					}
+					assertNoLoss(t, p)
+				})
+			}
+		})
+	}
+}
+
+// manyMounts: n tmpfs mounts beside s/d (on the same mount), then w bound on
+// s/d, and a mknod of s/d/name.
+func manyMounts(s, w string, n int, name string) []testutil.Op {
+	ops := []testutil.Op{{Kind: testutil.OpPrivateMounts}}
+	for i := range n {
+		ops = append(ops, testutil.Op{Kind: testutil.OpTmpfs, Path: fmt.Sprintf("%s/t/%d", s, i)})
+	}
+	return append(ops,
+		testutil.Op{Kind: testutil.OpBind, Path: s + "/d", For: w},
+		testutil.Op{Kind: testutil.OpMknodAs, Path: s + "/d/" + name})
 }
 
 // TestNodeMountsFollowed: a bind mount the node makes after the probe

@@ -136,7 +136,7 @@ func do(dir int, dirPath string, op Op) error {
 			return fmt.Errorf("want EEXIST, got %d", res)
 		}
 		return nil
-	case OpIOUringSkip, OpIOUringSkipDirect, OpIOUringOverflow, OpIOUringDeferClose, OpIOUringDeferDup2:
+	case OpIOUringSkip, OpIOUringSkipDirect, OpIOUringOverflow, OpIOUringDeferClose, OpIOUringDeferDup2, OpIOUringDeferRenameChdir:
 		return uringEvasion(dir, dirPath, op)
 	case OpComm:
 		nameThreads(op.Path)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -45,6 +46,12 @@ const (
 	// OpIOUringDeferDup2 does the same but dup2()s the child's directory fd
 	// over the new fd (a file that was not created) before reaping.
 	OpIOUringDeferDup2 = "io_uring_defer_dup2"
+	// OpIOUringDeferRenameChdir renames For's "<old>" (relative to the cwd)
+	// to Path (relative to the cwd, the child's directory) on an
+	// IORING_SETUP_DEFER_TASKRUN ring, then changes the cwd to For's
+	// "<decoy>" before reaping the completion (which the submitter then
+	// posts, with that cwd), and back. For is "<old>:<decoy>".
+	OpIOUringDeferRenameChdir = "io_uring_defer_rename_chdir"
 )
 
 type uring struct {
@@ -228,6 +235,8 @@ func uringEvasion(dir int, dirPath string, op Op) error {
 			return fmt.Errorf("open completion after overflow: %v", cqes)
 		}
 		return unix.Close(int(res))
+	case OpIOUringDeferRenameChdir:
+		return uringDeferRenameChdir(dir, op)
 	case OpIOUringDeferClose, OpIOUringDeferDup2:
 		r, err := newURing(4, ioringSetupSingleIssuer|ioringSetupDeferTaskrun)
 		if err != nil {
@@ -270,4 +279,47 @@ func uringEvasion(dir int, dirPath string, op Op) error {
 		return nil
 	}
 	return fmt.Errorf("unknown io_uring op")
+}
+
+func uringDeferRenameChdir(dir int, op Op) error {
+	old, decoy, ok := strings.Cut(op.For, ":")
+	if !ok {
+		return fmt.Errorf("want old:decoy, got %q", op.For)
+	}
+	o, err := unix.BytePtrFromString(old)
+	if err != nil {
+		return err
+	}
+	n, err := unix.BytePtrFromString(op.Path)
+	if err != nil {
+		return err
+	}
+	r, err := newURing(4, ioringSetupSingleIssuer|ioringSetupDeferTaskrun)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	cwd := int32(unix.AT_FDCWD)
+	r.push(sqe{Opcode: ioringOpRenameat, Fd: cwd, Addr: uint64(uintptr(unsafe.Pointer(o))), Len: uint32(cwd),
+		Off: uint64(uintptr(unsafe.Pointer(n))), UserData: 44})
+	if err := r.enter(1, 0, 0); err != nil {
+		return err
+	}
+	// an io-wq worker renames; its completion waits for this thread
+	if err := waitFor("the renamed "+op.Path, exists(dir, op.Path)); err != nil {
+		return err
+	}
+	if err := unix.Chdir(decoy); err != nil {
+		return err
+	}
+	defer unix.Fchdir(dir)
+	if err := r.enter(0, 1, ioringEnterGetEvents); err != nil {
+		return err
+	}
+	runtime.KeepAlive(o)
+	runtime.KeepAlive(n)
+	if res, ok := r.reap()[44]; !ok || res != 0 {
+		return fmt.Errorf("rename completion %d (posted: %v)", res, ok)
+	}
+	return nil
 }

@@ -33,6 +33,9 @@ const (
 	// OpMknodAs is mknodat(AT_FDCWD, Path, S_IFREG) with Path exactly as
 	// written ("//", ".", "..", symlinks, long names).
 	OpMknodAs = "mknod_as_written"
+	// OpSymlinkAs is symlinkat(For, AT_FDCWD, Path) with Path exactly as
+	// written.
+	OpSymlinkAs = "symlink_as_written"
 
 	// O_TMPFILE files: created unnamed in the dir, then linked (or not).
 	OpTmpfileLinkEmpty   = "tmpfile_link_empty"   // linkat(fd, "", dir, Path, AT_EMPTY_PATH)
@@ -55,6 +58,8 @@ func extraOp(dir int, op Op) (ok bool, err error) {
 		return true, compat(op.Kind, dir, op.Path)
 	case OpMknodAs:
 		return true, unix.Mknodat(unix.AT_FDCWD, op.Path, unix.S_IFREG|0o644, 0)
+	case OpSymlinkAs:
+		return true, unix.Symlinkat(op.For, unix.AT_FDCWD, op.Path)
 	case OpTmpfileLinkEmpty, OpTmpfileLinkProc, OpTmpfileLinkSymlink, OpTmpfileUnlinked:
 		return true, tmpfile(dir, op)
 	case OpHardLink:
