@@ -52,6 +52,11 @@ static __always_inline void report(struct scratch *s, __u64 pid_tgid, __u64 uid_
 	__u8 type = flags >> TYPE_SHIFT;
 	if ((flags & REPORT_WITHIN) && !filter_prefixes)
 		return;
+	/* a gated name (sysexit.h: name_report_in) on a filesystem the node
+	 * does not mount */
+	if (filter_prefixes && *(volatile __u32 *)&s->lk_gate &&
+	    !bpf_map_lookup_elem(&node_devs, &dev))
+		return;
 	if (filter_prefixes && !(flags & EVENT_F_UNRESOLVED) && !(pflags & EVENT_F_ROOTLESS) &&
 	    !(where & (WHERE_DISCONNECTED | WHERE_USERNS_FS)) &&
 	    bpf_map_lookup_elem(&node_devs, &dev)) {

@@ -76,6 +76,8 @@ struct scratch {
 	__u32 lk_type;	 /* a new name's file type (name_report_in) */
 	__u32 _pad2;
 	char comm[EVENT_COMM_LEN]; /* name_report_in's */
+	__u32 lk_gate;		   /* report(): drop off the node's filesystems (name_report_in) */
+	__u32 _pad3;
 };
 
 /*
@@ -118,6 +120,7 @@ static __always_inline struct scratch *get_scratch(void)
 		struct scratch *s = bpf_map_lookup_elem(&scratch_map, &key);
 		if (s && __sync_val_compare_and_swap(&s->busy, 0, 1) == 0) {
 			s->slot = i;
+			s->lk_gate = 0;
 			return s;
 		}
 	}

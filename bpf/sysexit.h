@@ -238,9 +238,20 @@ static __always_inline int name_report_in(struct scratch *s, int dfd, __u64 file
 	} else if (slash) {
 		flags |= EVENT_F_UNRESOLVED;
 	}
-	if (gate && (flags & EVENT_F_UNRESOLVED) && !slash_name_watched(s, n)) {
-		count(COUNTER_NAME_UNRESOLVED);
-		return 0;
+	/* NAME_GATE, resolved: on a filesystem the node does not mount (a
+	 * container's private /dev, where runtimes make their links at every
+	 * start) the name is in no watched directory: report() filters it as
+	 * the prefix filter does, unless its last directory has a watched name
+	 * (the node's table may lack a mount made this instant). Kept in map
+	 * memory (s->lk_gate, reset by get_scratch): a register live across
+	 * the path walk would make the verifier walk it once per value. */
+	if (gate && filter_prefixes) {
+		bool watched = slash_name_watched(s, n);
+		if ((flags & EVENT_F_UNRESOLVED) && !watched) {
+			count(COUNTER_NAME_UNRESOLVED);
+			return 0;
+		}
+		*(volatile __u32 *)&s->lk_gate = !(flags & EVENT_F_UNRESOLVED) && !watched;
 	}
 	/* A rename's or link's new name: its type, from its dentry in the
 	 * directory (child_mode). A device node, FIFO or socket is not counted,

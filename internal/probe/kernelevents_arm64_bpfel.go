@@ -109,6 +109,8 @@ type kerneleventsScratch struct {
 	LkType       uint32
 	Pad2         uint32
 	Comm         [16]int8
+	LkGate       uint32
+	Pad3         uint32
 }
 
 type kerneleventsTmpfileInfo struct {
