@@ -228,13 +228,13 @@ func TestLayoutMatchesBPF(t *testing.T) {
 
 	t.Run("enum counter_idx", func(t *testing.T) {
 		named := map[string]Counter{
-			"COUNTER_LOST":          CounterRingBufferFull,
-			"COUNTER_FD_RACE":       CounterFDRace,
-			"COUNTER_IO_URING":      CounterIOURingUnobserved,
-			"COUNTER_INFLIGHT_FULL": CounterInflightTableFull,
-			"COUNTER_SCRATCH_BUSY":  CounterScratchBusy,
-			"COUNTER_CORE_DUMP":     CounterCoreDump,
-			"COUNTER_URING_INSTALL": CounterURingInstall,
+			"COUNTER_LOST":            CounterRingBufferFull,
+			"COUNTER_FD_RACE":         CounterFDRace,
+			"COUNTER_IO_URING":        CounterIOURingUnobserved,
+			"COUNTER_INFLIGHT_FULL":   CounterInflightTableFull,
+			"COUNTER_SCRATCH_BUSY":    CounterScratchBusy,
+			"COUNTER_CORE_DUMP":       CounterCoreDump,
+			"COUNTER_URING_INSTALL":   CounterURingInstall,
 			"COUNTER_NAME_UNRESOLVED": CounterNameUnresolved,
 		}
 		got := enumValues(t, types, "counter_idx")

@@ -312,7 +312,7 @@ func uringDeferRenameChdir(dir int, op Op) error {
 	if err := unix.Chdir(decoy); err != nil {
 		return err
 	}
-	defer unix.Fchdir(dir)
+	defer func() { _ = unix.Fchdir(dir) }() // back where the child was
 	if err := r.enter(0, 1, ioringEnterGetEvents); err != nil {
 		return err
 	}
