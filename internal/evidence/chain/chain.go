@@ -162,6 +162,10 @@ type Hasher struct {
 	names []string
 	d     hash.Hash // resumed from a shape's prefix state
 	sum   []byte
+	// A record's attribute given apart (SumWith): its key, and its
+	// string value (nil: none).
+	extraKey string
+	extra    []byte
 }
 
 // ResourceSum is the SHA-256 of res's canonical form (ResourceCanonical):
@@ -174,6 +178,20 @@ func (h *Hasher) ResourceSum(res pcommon.Resource) Hash {
 // Sum is the SHA-256 of the canonical form of lr, on the resource whose
 // digest is resource.
 func (h *Hasher) Sum(lr plog.LogRecord, resource Hash) Hash {
+	return h.sumRecord(lr, resource)
+}
+
+// SumWith is Sum of lr as it will be once its string attribute key is
+// set to value: the receiver hashes a record, then writes its AttrPrev
+// with the others' (one string for all the hashes of a batch).
+func (h *Hasher) SumWith(lr plog.LogRecord, resource Hash, key string, value []byte) Hash {
+	h.extraKey, h.extra = key, value
+	sum := h.sumRecord(lr, resource)
+	h.extraKey, h.extra = "", nil
+	return sum
+}
+
+func (h *Hasher) sumRecord(lr plog.LogRecord, resource Hash) Hash {
 	sh := h.walkRecord(lr)
 	if sh.state == nil { // a shape not remembered: hashed whole
 		h.buf = h.rest(append(h.buf[:0], sh.prefix...), lr, sh, resource)
@@ -198,16 +216,16 @@ func (h *Hasher) Canonical(b []byte, lr plog.LogRecord, resource Hash) []byte {
 	return h.rest(append(b, sh.prefix...), lr, sh, resource)
 }
 
-// walkRecord encodes lr's attribute values (h.top) and returns the shape
-// of its keys, with the canonical form's prefix.
+// walkRecord gathers lr's attributes (h.top) and returns the shape of its
+// keys, with the canonical form's prefix.
 func (h *Hasher) walkRecord(lr plog.LogRecord) *shape {
 	sc := &h.top
-	n, sh := h.walk(sc, lr.Attributes(), AttrSignature)
+	h.walk(sc, lr.Attributes(), AttrSignature, h.extraKey)
 	event := lr.EventName()
-	if sh != nil && sh.prefix != nil && sh.event == event {
+	if sh := sc.find(event); sh != nil && sh.prefix != nil {
 		return sh
 	}
-	sh = sc.learn(lr.Attributes(), AttrSignature, n)
+	sh := sc.learn()
 	sh.event = event
 	p := append(sh.prefix[:0], magic...)
 	p = appendStr(p, event)
@@ -226,14 +244,14 @@ func (h *Hasher) walkRecord(lr plog.LogRecord) *shape {
 }
 
 // rest appends what follows the prefix: timestamps, severity, body, the
-// attribute values walkRecord encoded, and the resource's digest.
+// attribute values walkRecord gathered, and the resource's digest.
 func (h *Hasher) rest(b []byte, lr plog.LogRecord, sh *shape, resource Hash) []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(lr.Timestamp()))
 	b = binary.BigEndian.AppendUint64(b, uint64(lr.ObservedTimestamp()))
 	b = binary.BigEndian.AppendUint32(b, uint32(lr.SeverityNumber()))
 	b = appendStr(b, lr.SeverityText())
 	b = h.appendValue(b, lr.Body())
-	b = h.top.appendValues(b, sh)
+	b = h.appendValues(b, &h.top, sh)
 	return append(b, resource[:]...)
 }
 
@@ -276,18 +294,20 @@ func appendStr(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// mapScratch is the scratch for a map at one nesting depth: its values
-// encoded in the map's order, and the byte orders of the last few key
+// mapScratch is the scratch for a map at one nesting depth: its keys and
+// values in the map's order, and the byte orders of the last few key
 // sequences seen. Records of one event have the same keys in the same
 // order, record after record, so the order is sorted once and then
 // recognised: comparing a key with the one remembered is a pointer
-// comparison when both are the same constant. The values are encoded as
-// they come and copied out in key order: no value is held, no key sorted.
+// comparison when both are the same constant. The values are encoded
+// straight in the order of their keys: no key sorted, nothing copied.
 type mapScratch struct {
-	enc    []byte  // the values' encodings, in the map's order
-	ends   []int32 // where each ends in enc
+	keys   []string        // the map's keys, in its order
+	vals   []pcommon.Value // their values; cleared once encoded
+	extra  int             // the index in keys of the value given apart (Hasher.extra), or -1
 	shapes [4]shape
 	next   int   // the shape replaced next
+	last   int   // the shape recognised last, tried first
 	big    shape // a map too large to remember, sorted each time
 }
 
@@ -306,50 +326,53 @@ type shape struct {
 // sorted each time.
 const maxSorted = 64
 
-// walk encodes m's values (but skip's) into sc in m's order, and returns
-// their number and the remembered shape with m's keys, if any.
-func (h *Hasher) walk(sc *mapScratch, m pcommon.Map, skip string) (int, *shape) {
-	enc, ends := sc.enc[:0], sc.ends[:0]
-	match := uint8(1)<<len(sc.shapes) - 1 // the shapes whose keys begin as the map's so far
-	n := 0
+// walk gathers m's keys and values (but skip's) into sc in m's order, with
+// the attribute given apart (extraKey, set for a record's attributes only)
+// in its place or after them.
+func (h *Hasher) walk(sc *mapScratch, m pcommon.Map, skip, extraKey string) {
+	keys, vals := sc.keys[:0], sc.vals[:0]
+	sc.extra = -1
 	for k, v := range m.All() {
 		if skip != "" && k == skip {
 			continue
 		}
-		for i := range sc.shapes {
-			if match&(1<<i) != 0 {
-				if sh := &sc.shapes[i]; n >= len(sh.keys) || sh.keys[n] != k {
-					match &^= 1 << i
-				}
-			}
+		if extraKey != "" && k == extraKey {
+			sc.extra = len(keys)
 		}
-		enc = h.appendValue(enc, v)
-		ends = append(ends, int32(len(enc)))
-		n++
+		keys = append(keys, k)
+		vals = append(vals, v)
 	}
-	sc.enc, sc.ends = enc, ends
-	for i := range sc.shapes {
-		if sh := &sc.shapes[i]; match&(1<<i) != 0 && len(sh.keys) == n && sh.order != nil {
-			return n, sh
-		}
+	if extraKey != "" && sc.extra < 0 {
+		sc.extra = len(keys)
+		keys = append(keys, extraKey)
+		vals = append(vals, pcommon.Value{})
 	}
-	return n, nil
+	sc.keys, sc.vals = keys, vals
 }
 
-// learn returns the shape of m's n keys (but skip): remembered, replacing
-// the oldest, unless the map is too large.
-func (sc *mapScratch) learn(m pcommon.Map, skip string, n int) *shape {
+// find returns the remembered shape of event ("" for a map value) with the
+// keys walk gathered, if any; the one found last is tried first.
+func (sc *mapScratch) find(event string) *shape {
+	for i := range sc.shapes {
+		j := (sc.last + i) % len(sc.shapes)
+		if sh := &sc.shapes[j]; sh.order != nil && sh.event == event && slices.Equal(sh.keys, sc.keys) {
+			sc.last = j
+			return sh
+		}
+	}
+	return nil
+}
+
+// learn returns the shape of the keys walk gathered: remembered,
+// replacing the oldest, unless the map is too large.
+func (sc *mapScratch) learn() *shape {
 	sh := &sc.big
-	if n <= maxSorted {
+	if len(sc.keys) <= maxSorted {
+		sc.last = sc.next
 		sh = &sc.shapes[sc.next]
 		sc.next = (sc.next + 1) % len(sc.shapes)
 	}
-	keys := sh.keys[:0]
-	for k := range m.All() {
-		if skip == "" || k != skip {
-			keys = append(keys, k)
-		}
-	}
+	keys := append(sh.keys[:0], sc.keys...)
 	order := sh.order[:0]
 	for i := range keys {
 		order = append(order, int32(i))
@@ -371,16 +394,19 @@ func appendKeys(b []byte, sh *shape) []byte {
 	return b
 }
 
-// appendValues appends the values walk encoded, in the byte order of their
-// keys.
-func (sc *mapScratch) appendValues(b []byte, sh *shape) []byte {
+// appendValues appends the values walk gathered into sc, in the byte order
+// of their keys, and lets go of them.
+func (h *Hasher) appendValues(b []byte, sc *mapScratch, sh *shape) []byte {
 	for _, i := range sh.order {
-		start := int32(0)
-		if i > 0 {
-			start = sc.ends[i-1]
+		if int(i) == sc.extra {
+			b = append(b, 's')
+			b = binary.BigEndian.AppendUint32(b, uint32(len(h.extra)))
+			b = append(b, h.extra...)
+			continue
 		}
-		b = append(b, sc.enc[start:sc.ends[i]]...)
+		b = h.appendValue(b, sc.vals[i])
 	}
+	clear(sc.vals) // no record held past its hash
 	return b
 }
 
@@ -390,12 +416,14 @@ func (h *Hasher) appendMap(b []byte, m pcommon.Map) []byte {
 	}
 	sc := h.maps[h.depth]
 	h.depth++ // a map value's map uses the next depth's scratch
-	n, sh := h.walk(sc, m, "")
-	h.depth--
+	h.walk(sc, m, "", "")
+	sh := sc.find("")
 	if sh == nil {
-		sh = sc.learn(m, "", n)
+		sh = sc.learn()
 	}
-	return sc.appendValues(appendKeys(b, sh), sh)
+	b = h.appendValues(appendKeys(b, sh), sc, sh)
+	h.depth--
+	return b
 }
 
 func (h *Hasher) appendValue(b []byte, v pcommon.Value) []byte {

@@ -156,6 +156,16 @@ func TestCanonicalShapes(t *testing.T) {
 		require.Equal(t, got, h.Canonical(nil, sorted, rd), "record %d", i)
 		// The hash resumed after a remembered prefix is the whole form's.
 		require.Equal(t, Hash(sha256.Sum256(got)), h.Sum(lr, rd), "record %d", i)
+		// A string attribute given apart hashes as if it were set: added
+		// (AttrPrev), or replacing a value of any type (k000 when present).
+		for _, key := range []string{AttrPrev, "k000"} {
+			value := fmt.Sprintf("%064x", i)
+			with := plog.NewLogRecord()
+			lr.CopyTo(with)
+			with.Attributes().PutStr(key, value)
+			require.Equal(t, Hash(sha256.Sum256(fresh.Canonical(nil, with, rd))), h.SumWith(lr, rd, key, []byte(value)), "record %d with %s", i, key)
+		}
+		require.Equal(t, Hash(sha256.Sum256(got)), h.Sum(lr, rd), "record %d after SumWith", i)
 		lr.SetEventName("other")
 		require.Equal(t, Hash(sha256.Sum256(fresh.Canonical(nil, lr, rd))), h.Sum(lr, rd), "record %d, another event", i)
 	}
