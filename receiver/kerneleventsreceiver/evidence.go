@@ -89,7 +89,7 @@ type evidence struct {
 	items   []chainItem
 	sorted  []chainItem // inOrder's result, items' twin
 	slots   []int32     // inOrder's places by number
-	hexBuf  []byte      // a hash in hex
+	hexBuf  []byte      // a batch's previous hashes in hex
 	seqs    []uint64    // the numbers of a take's records, in their order (finish)
 }
 
@@ -505,26 +505,44 @@ func (ev *evidence) seal(out plog.Logs) {
 		}
 	}
 	items = ev.inOrder(items)
+	// The previous hashes in hex, one after the other: each record is
+	// hashed as it will be with its AttrPrev, and the values are then
+	// written as slices of one string (one allocation per batch, not one
+	// per record; the batch's records are handed on together).
+	const hexLen = 2 * len(chain.Hash{})
+	prevs := slices.Grow(ev.hexBuf[:0], hexLen*len(items))[:hexLen*len(items)]
 	var ck *chainItem
 	for i := range items {
 		it := &items[i]
-		ev.hexBuf = hex.AppendEncode(ev.hexBuf[:0], ev.head[:]) // ev.head.String(), one allocation
-		it.lr.Attributes().PutStr(chain.AttrPrev, string(ev.hexBuf))
-		ev.head = ev.hasher.Sum(it.lr, it.res)
-		if it.lr.EventName() == chain.EventCheckpoint {
-			switch {
-			case ev.key != nil:
-				// The signer is covered, the signature is not.
-				it.lr.Attributes().PutStr(chain.AttrSigner, ev.signer)
-				ev.head = ev.hasher.Sum(it.lr, it.res)
-				_, sig := chain.Sign(ev.key, ev.head)
-				it.lr.Attributes().PutStr(chain.AttrSignature, sig)
-			case ev.svid != nil:
-				ev.signSVID(it)
-			}
-			ck = it
+		prev := prevs[i*hexLen : (i+1)*hexLen]
+		hex.Encode(prev, ev.head[:])
+		if it.lr.EventName() != chain.EventCheckpoint {
+			ev.head = ev.hasher.SumWith(it.lr, it.res, chain.AttrPrev, prev)
+			continue
+		}
+		it.lr.Attributes().PutStr(chain.AttrPrev, string(prev))
+		switch {
+		case ev.key != nil:
+			// The signer is covered, the signature is not.
+			it.lr.Attributes().PutStr(chain.AttrSigner, ev.signer)
+			ev.head = ev.hasher.Sum(it.lr, it.res)
+			_, sig := chain.Sign(ev.key, ev.head)
+			it.lr.Attributes().PutStr(chain.AttrSignature, sig)
+		case ev.svid != nil:
+			ev.head = ev.hasher.Sum(it.lr, it.res) // when no SVID signs it
+			ev.signSVID(it)
+		default:
+			ev.head = ev.hasher.Sum(it.lr, it.res)
+		}
+		ck = it
+	}
+	all := string(prevs)
+	for i := range items {
+		if it := &items[i]; it.lr.EventName() != chain.EventCheckpoint {
+			it.lr.Attributes().PutStr(chain.AttrPrev, all[i*hexLen:(i+1)*hexLen])
 		}
 	}
+	ev.hexBuf = prevs[:0]
 	if ck != nil && ev.stateFile != "" {
 		if err := writeState(ev.stateFile, ev.stream, ck.seq, ev.head); err != nil {
 			ev.set.Logger.Warn("Cannot keep the last evidence checkpoint: the next run's stream will not name this one",
