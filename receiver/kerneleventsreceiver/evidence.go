@@ -87,10 +87,10 @@ type evidence struct {
 	noChain bool         // benchmarks only: the cost of the chain
 	hasher  chain.Hasher // canonical forms and their hashes
 	items   []chainItem
-	sorted  []chainItem // inOrder's result, items' twin
-	slots   []int32     // inOrder's places by number
-	hexBuf  []byte      // a batch's previous hashes in hex
-	seqs    []uint64    // the numbers of a take's records, in their order (finish)
+	sorted  []int32  // inOrder's result: items' indices
+	slots   []int32  // inOrder's places by number
+	hexBuf  []byte   // a batch's previous hashes in hex
+	seqs    []uint64 // the numbers of a take's records, in their order (finish)
 }
 
 // checkpointCounts are the counts since start a checkpoint states beside
@@ -504,7 +504,7 @@ func (ev *evidence) seal(out plog.Logs) {
 			}
 		}
 	}
-	items = ev.inOrder(items)
+	order := ev.inOrder(items)
 	// The previous hashes in hex, one after the other: each record is
 	// hashed as it will be with its AttrPrev, and the values are then
 	// written as slices of one string (one allocation per batch, not one
@@ -512,8 +512,8 @@ func (ev *evidence) seal(out plog.Logs) {
 	const hexLen = 2 * len(chain.Hash{})
 	prevs := slices.Grow(ev.hexBuf[:0], hexLen*len(items))[:hexLen*len(items)]
 	var ck *chainItem
-	for i := range items {
-		it := &items[i]
+	for i, j := range order {
+		it := &items[j]
 		prev := prevs[i*hexLen : (i+1)*hexLen]
 		hex.Encode(prev, ev.head[:])
 		if it.lr.EventName() != chain.EventCheckpoint {
@@ -537,8 +537,8 @@ func (ev *evidence) seal(out plog.Logs) {
 		ck = it
 	}
 	all := string(prevs)
-	for i := range items {
-		if it := &items[i]; it.lr.EventName() != chain.EventCheckpoint {
+	for i, j := range order {
+		if it := &items[j]; it.lr.EventName() != chain.EventCheckpoint {
 			it.lr.Attributes().PutStr(chain.AttrPrev, all[i*hexLen:(i+1)*hexLen])
 		}
 	}
@@ -583,13 +583,19 @@ func (ev *evidence) signSVID(it *chainItem) {
 	a.PutStr(chain.AttrSignature, sig)
 }
 
-// inOrder returns items in the order of their numbers. A take's numbers
-// are nearly contiguous (only shed numbers are missing, and a gap record
-// stands for a run of them), so they are placed by number in one pass; a
-// sort when they are not.
-func (ev *evidence) inOrder(items []chainItem) []chainItem {
+// inOrder returns the indices of items in the order of their numbers. A
+// take's numbers are nearly contiguous (only shed numbers are missing, and
+// a gap record stands for a run of them), so they are placed by number in
+// one pass; a sort when they are not. Only indices move: the items, which
+// hold pointers, are not copied.
+func (ev *evidence) inOrder(items []chainItem) []int32 {
+	order := ev.sorted[:0]
+	for i := range items {
+		order = append(order, int32(i))
+	}
+	ev.sorted = order
 	if len(items) < 2 {
-		return items
+		return order
 	}
 	lo, hi := items[0].seq, items[0].seq
 	for _, it := range items[1:] {
@@ -597,8 +603,8 @@ func (ev *evidence) inOrder(items []chainItem) []chainItem {
 	}
 	span := hi - lo + 1
 	if span > uint64(4*len(items)) {
-		slices.SortFunc(items, func(a, b chainItem) int { return cmp.Compare(a.seq, b.seq) })
-		return items
+		slices.SortFunc(order, func(a, b int32) int { return cmp.Compare(items[a].seq, items[b].seq) })
+		return order
 	}
 	if cap(ev.slots) < int(span) {
 		ev.slots = make([]int32, span)
@@ -610,16 +616,13 @@ func (ev *evidence) inOrder(items []chainItem) []chainItem {
 	for i, it := range items {
 		slots[it.seq-lo] = int32(i)
 	}
-	sorted := ev.sorted[:0]
+	order = order[:0]
 	for _, i := range slots {
 		if i >= 0 {
-			sorted = append(sorted, items[i])
+			order = append(order, i)
 		}
 	}
-	// The two buffers trade places: items is the next sorted's room.
-	clear(items)
-	ev.sorted = items[:0]
-	return sorted
+	return order
 }
 
 // end ends the stream: nothing more is recorded or taken.

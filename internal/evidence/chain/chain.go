@@ -216,16 +216,16 @@ func (h *Hasher) Canonical(b []byte, lr plog.LogRecord, resource Hash) []byte {
 	return h.rest(append(b, sh.prefix...), lr, sh, resource)
 }
 
-// walkRecord gathers lr's attributes (h.top) and returns the shape of its
-// keys, with the canonical form's prefix.
+// walkRecord encodes lr's attribute values (h.top) and returns the shape
+// of its keys, with the canonical form's prefix.
 func (h *Hasher) walkRecord(lr plog.LogRecord) *shape {
 	sc := &h.top
-	h.walk(sc, lr.Attributes(), AttrSignature, h.extraKey)
 	event := lr.EventName()
-	if sh := sc.find(event); sh != nil && sh.prefix != nil {
+	sh := h.walk(sc, lr.Attributes(), AttrSignature, h.extraKey, event)
+	if sh != nil && sh.prefix != nil {
 		return sh
 	}
-	sh := sc.learn()
+	sh = sc.learn(lr.Attributes(), AttrSignature, h.extraKey)
 	sh.event = event
 	p := append(sh.prefix[:0], magic...)
 	p = appendStr(p, event)
@@ -244,14 +244,14 @@ func (h *Hasher) walkRecord(lr plog.LogRecord) *shape {
 }
 
 // rest appends what follows the prefix: timestamps, severity, body, the
-// attribute values walkRecord gathered, and the resource's digest.
+// attribute values walkRecord encoded, and the resource's digest.
 func (h *Hasher) rest(b []byte, lr plog.LogRecord, sh *shape, resource Hash) []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(lr.Timestamp()))
 	b = binary.BigEndian.AppendUint64(b, uint64(lr.ObservedTimestamp()))
 	b = binary.BigEndian.AppendUint32(b, uint32(lr.SeverityNumber()))
 	b = appendStr(b, lr.SeverityText())
 	b = h.appendValue(b, lr.Body())
-	b = h.appendValues(b, &h.top, sh)
+	b = h.top.appendValues(b, sh)
 	return append(b, resource[:]...)
 }
 
@@ -294,20 +294,20 @@ func appendStr(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// mapScratch is the scratch for a map at one nesting depth: its keys and
-// values in the map's order, and the byte orders of the last few key
+// mapScratch is the scratch for a map at one nesting depth: its values
+// encoded in the map's order, and the byte orders of the last few key
 // sequences seen. Records of one event have the same keys in the same
 // order, record after record, so the order is sorted once and then
 // recognised: comparing a key with the one remembered is a pointer
-// comparison when both are the same constant. The values are encoded
-// straight in the order of their keys: no key sorted, nothing copied.
+// comparison when both are the same constant. The values are encoded as
+// they come and copied out in key order: no value is held, no key sorted,
+// and no pointer written (a pointer written while the garbage collector
+// marks costs a write barrier).
 type mapScratch struct {
-	keys   []string        // the map's keys, in its order
-	vals   []pcommon.Value // their values; cleared once encoded
-	extra  int             // the index in keys of the value given apart (Hasher.extra), or -1
+	enc    []byte  // the values' encodings, in the map's order
+	ends   []int32 // where each ends in enc
 	shapes [4]shape
 	next   int   // the shape replaced next
-	last   int   // the shape recognised last, tried first
 	big    shape // a map too large to remember, sorted each time
 }
 
@@ -326,53 +326,85 @@ type shape struct {
 // sorted each time.
 const maxSorted = 64
 
-// walk gathers m's keys and values (but skip's) into sc in m's order, with
-// the attribute given apart (extraKey, set for a record's attributes only)
-// in its place or after them.
-func (h *Hasher) walk(sc *mapScratch, m pcommon.Map, skip, extraKey string) {
-	keys, vals := sc.keys[:0], sc.vals[:0]
-	sc.extra = -1
+// walk encodes m's values (but skip's) into sc in m's order, with the
+// attribute given apart (extraKey, a record's only; Hasher.extra) in its
+// place or after them, and returns the remembered shape of event ("" for a
+// map value) with those keys, if any.
+func (h *Hasher) walk(sc *mapScratch, m pcommon.Map, skip, extraKey, event string) *shape {
+	enc, ends := sc.enc[:0], sc.ends[:0]
+	var match uint8 // the shapes whose keys begin as the map's so far
+	for i := range sc.shapes {
+		if sh := &sc.shapes[i]; sh.order != nil && sh.event == event {
+			match |= 1 << i
+		}
+	}
+	n, extra := 0, false
 	for k, v := range m.All() {
 		if skip != "" && k == skip {
 			continue
 		}
+		match = sc.matchKey(match, n, k)
 		if extraKey != "" && k == extraKey {
-			sc.extra = len(keys)
+			enc, extra = h.appendExtra(enc), true
+		} else {
+			enc = h.appendValue(enc, v)
 		}
-		keys = append(keys, k)
-		vals = append(vals, v)
+		ends = append(ends, int32(len(enc)))
+		n++
 	}
-	if extraKey != "" && sc.extra < 0 {
-		sc.extra = len(keys)
-		keys = append(keys, extraKey)
-		vals = append(vals, pcommon.Value{})
+	if extraKey != "" && !extra {
+		match = sc.matchKey(match, n, extraKey)
+		enc = h.appendExtra(enc)
+		ends = append(ends, int32(len(enc)))
+		n++
 	}
-	sc.keys, sc.vals = keys, vals
-}
-
-// find returns the remembered shape of event ("" for a map value) with the
-// keys walk gathered, if any; the one found last is tried first.
-func (sc *mapScratch) find(event string) *shape {
+	sc.enc, sc.ends = enc, ends
 	for i := range sc.shapes {
-		j := (sc.last + i) % len(sc.shapes)
-		if sh := &sc.shapes[j]; sh.order != nil && sh.event == event && slices.Equal(sh.keys, sc.keys) {
-			sc.last = j
+		if sh := &sc.shapes[i]; match&(1<<i) != 0 && len(sh.keys) == n {
 			return sh
 		}
 	}
 	return nil
 }
 
-// learn returns the shape of the keys walk gathered: remembered,
-// replacing the oldest, unless the map is too large.
-func (sc *mapScratch) learn() *shape {
+// matchKey clears from match the shapes whose key n is not k.
+func (sc *mapScratch) matchKey(match uint8, n int, k string) uint8 {
+	for i := range sc.shapes {
+		if match&(1<<i) != 0 {
+			if sh := &sc.shapes[i]; n >= len(sh.keys) || sh.keys[n] != k {
+				match &^= 1 << i
+			}
+		}
+	}
+	return match
+}
+
+// appendExtra appends the encoding of the string value given apart.
+func (h *Hasher) appendExtra(b []byte) []byte {
+	b = binary.BigEndian.AppendUint32(append(b, 's'), uint32(len(h.extra)))
+	return append(b, h.extra...)
+}
+
+// learn returns the shape of m's keys (but skip; with extraKey, as walk
+// placed it): remembered, replacing the oldest, unless the map is too
+// large.
+func (sc *mapScratch) learn(m pcommon.Map, skip, extraKey string) *shape {
 	sh := &sc.big
-	if len(sc.keys) <= maxSorted {
-		sc.last = sc.next
+	if len(sc.ends) <= maxSorted {
 		sh = &sc.shapes[sc.next]
 		sc.next = (sc.next + 1) % len(sc.shapes)
 	}
-	keys := append(sh.keys[:0], sc.keys...)
+	keys := sh.keys[:0]
+	extra := false
+	for k := range m.All() {
+		if skip == "" || k != skip {
+			keys = append(keys, k)
+			extra = extra || (extraKey != "" && k == extraKey)
+		}
+	}
+	if extraKey != "" && !extra {
+		keys = append(keys, extraKey)
+	}
 	order := sh.order[:0]
 	for i := range keys {
 		order = append(order, int32(i))
@@ -394,19 +426,16 @@ func appendKeys(b []byte, sh *shape) []byte {
 	return b
 }
 
-// appendValues appends the values walk gathered into sc, in the byte order
-// of their keys, and lets go of them.
-func (h *Hasher) appendValues(b []byte, sc *mapScratch, sh *shape) []byte {
+// appendValues appends the values walk encoded, in the byte order of their
+// keys.
+func (sc *mapScratch) appendValues(b []byte, sh *shape) []byte {
 	for _, i := range sh.order {
-		if int(i) == sc.extra {
-			b = append(b, 's')
-			b = binary.BigEndian.AppendUint32(b, uint32(len(h.extra)))
-			b = append(b, h.extra...)
-			continue
+		start := int32(0)
+		if i > 0 {
+			start = sc.ends[i-1]
 		}
-		b = h.appendValue(b, sc.vals[i])
+		b = append(b, sc.enc[start:sc.ends[i]]...)
 	}
-	clear(sc.vals) // no record held past its hash
 	return b
 }
 
@@ -416,14 +445,12 @@ func (h *Hasher) appendMap(b []byte, m pcommon.Map) []byte {
 	}
 	sc := h.maps[h.depth]
 	h.depth++ // a map value's map uses the next depth's scratch
-	h.walk(sc, m, "", "")
-	sh := sc.find("")
-	if sh == nil {
-		sh = sc.learn()
-	}
-	b = h.appendValues(appendKeys(b, sh), sc, sh)
+	sh := h.walk(sc, m, "", "", "")
 	h.depth--
-	return b
+	if sh == nil {
+		sh = sc.learn(m, "", "")
+	}
+	return sc.appendValues(appendKeys(b, sh), sh)
 }
 
 func (h *Hasher) appendValue(b []byte, v pcommon.Value) []byte {
