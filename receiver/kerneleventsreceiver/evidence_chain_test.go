@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/filter"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
@@ -512,4 +513,34 @@ func countCreated(ev *evidence) int {
 		n += len(g.created)
 	}
 	return n
+}
+
+// TestEvidenceFormsFilteredGroup: a workload's records that the builder's
+// resource filter drops (events_exclude) leave holes in the numbers, and
+// the records kept still chain: their forms are found by number past the
+// dropped ones.
+func TestEvidenceFormsFilteredGroup(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	lbc := metadata.DefaultLogsBuilderConfig()
+	lbc.ResourceAttributes.ContainerID.EventsExclude = []filter.Config{{Strict: "0123456789ab"}} // workload 1's
+	ev := newEvidence(EvidenceConfig{CheckpointInterval: time.Hour}, lbc, receivertest.NewNopSettings(metadata.Type), t0.UnixNano(), goldenResource)
+	ev.counts = func() checkpointCounts { return checkpointCounts{1, map[string]uint64{"ring_buffer_full": 0}, nil} }
+	var lines [][]byte
+	for batch := range 3 {
+		for i := range 50 {
+			e := &event.Event{TimeNs: uint64(i), TGID: 1, TID: 1, Hook: event.HookTracepoint, Comm: []byte("c"), Path: []byte("/p" + strconv.Itoa(i))}
+			ev.add(e, uint32(i%3/2), identity.Facts{}, t0) // workloads 0, 0, 1, ...
+		}
+		ld, ok := ev.take(batch == 2, t0.Add(time.Duration(batch)*time.Second))
+		require.True(t, ok)
+		b, err := (&plog.JSONMarshaler{}).MarshalLogs(ld)
+		require.NoError(t, err)
+		lines = append(lines, append(b, '\n'))
+	}
+	r := verifyLines(t, lines, verify.Options{})
+	require.Len(t, r.Streams, 1)
+	s := r.Streams[0]
+	assert.Zero(t, s.BreakCount, "the records kept chain")
+	assert.Equal(t, uint64(3*16), s.Missing, "workload 1's records are missing")
+	assert.Equal(t, uint64(3*34+2), s.Records, "workload 0's, the first and the final checkpoint")
 }
