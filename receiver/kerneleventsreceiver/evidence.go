@@ -87,10 +87,16 @@ type evidence struct {
 	noChain bool         // benchmarks only: the cost of the chain
 	hasher  chain.Hasher // canonical forms and their hashes
 	items   []chainItem
-	sorted  []chainItem // inOrder's result, items' twin
-	slots   []int32     // inOrder's places by number
-	hexBuf  []byte      // a hash in hex
-	seqs    []uint64    // the numbers of a take's records, in their order (finish)
+	sorted  []int32  // inOrder's result: items' indices
+	slots   []int32  // inOrder's places by number
+	hexBuf  []byte   // a batch's previous hashes in hex
+	seqs    []uint64 // the numbers of a take's records, in their order (finish)
+	// The forms of the creation records since the last take (add), in the
+	// order of their numbers: the records' canonical forms from their
+	// values, to chain them without reading them back.
+	form     chain.Form
+	forms    []byte
+	formRefs []formRef
 }
 
 // checkpointCounts are the counts since start a checkpoint states beside
@@ -107,6 +113,20 @@ type chainItem struct {
 	lr  plog.LogRecord
 	res chain.Hash // the digest of its resource
 }
+
+// formRef is where a creation record's form is in evidence.forms.
+type formRef struct {
+	seq              uint64
+	shape            int // chain.Form's
+	start, hole, end int
+}
+
+// maxFormsKept bounds the room for forms kept from one take to the next: a
+// burst's is not held afterwards.
+const maxFormsKept = 4 << 20
+
+// severityInfo is the severity text of creation records.
+const severityInfo = "INFO"
 
 // maxFreeBuilders bounds the emptied builders kept for reuse: a burst from
 // thousands of workloads in one flush interval is not held afterwards.
@@ -204,44 +224,68 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	if !e.DirUnknown() {
 		dir = event.Label(path.Dir(p))
 	}
+	// The chain's form of the record is made from the values as they are
+	// written (chain.Form: the record is not read back when the batch is
+	// chained); nil without the chain.
+	var fm *chain.Form
+	if !ev.noChain {
+		fm = &ev.form
+		fm.Begin(EventName)
+	}
 	var opts []metadata.EventAttributeOption
 	if e.Flags&event.FlagTruncated != 0 {
 		opts = append(opts, metadata.WithKerneleventsFilePathTruncatedEventAttribute(true))
+		fm.Bool("kernelevents.file.path.truncated", true)
 	}
 	if e.RUID != e.EUID {
 		opts = append(opts, metadata.WithProcessRealUserIDEventAttribute(int64(e.RUID)))
+		fm.Int("process.real_user.id", int64(e.RUID))
 	}
 	if f.User != "" {
-		opts = append(opts, metadata.WithProcessUserNameEventAttribute(event.Label(f.User)))
+		user := event.Label(f.User)
+		opts = append(opts, metadata.WithProcessUserNameEventAttribute(user))
+		fm.Str("process.user.name", user)
 	}
 	if f.Executable != "" {
+		exePath, exeName := event.Label(f.Executable), event.Label(path.Base(f.Executable))
 		opts = append(opts,
-			metadata.WithProcessExecutablePathEventAttribute(event.Label(f.Executable)),
-			metadata.WithProcessExecutableNameEventAttribute(event.Label(path.Base(f.Executable))))
+			metadata.WithProcessExecutablePathEventAttribute(exePath),
+			metadata.WithProcessExecutableNameEventAttribute(exeName))
+		fm.Str("process.executable.path", exePath)
+		fm.Str("process.executable.name", exeName)
 	}
 	if e.Flags&event.FlagIOUring != 0 {
 		opts = append(opts, metadata.WithKerneleventsIoUringEventAttribute(true))
+		fm.Bool("kernelevents.io_uring", true)
 	}
 	// Where the file is: its filesystem, and the creator's view (the path
 	// below the root of the mount it went through), evidence only.
 	if e.MountPath != nil {
+		mountPath := event.LabelBytes(e.MountPath)
 		opts = append(opts,
-			metadata.WithKerneleventsFileMountPathEventAttribute(event.LabelBytes(e.MountPath)),
+			metadata.WithKerneleventsFileMountPathEventAttribute(mountPath),
 			metadata.WithKerneleventsFileMountIDEventAttribute(int64(e.MountID)))
+		fm.Str("kernelevents.file.mount_path", mountPath)
+		fm.Int("kernelevents.file.mount_id", int64(e.MountID))
 	}
 	if e.Where&event.WhereOverlayUpper != 0 {
 		opts = append(opts, metadata.WithKerneleventsFileOverlayUpperEventAttribute(true))
+		fm.Bool("kernelevents.file.overlay_upper", true)
 	}
 	if e.Flags&event.FlagMknod != 0 {
 		opts = append(opts, metadata.WithKerneleventsSyscallEventAttribute("mknod"))
+		fm.Str("kernelevents.syscall", "mknod")
 	}
 	if ev.spiffe {
-		opts = appendSpiffe(opts, &f)
+		opts = appendSpiffe(opts, fm, &f)
 	}
 	g := ev.group(workload)
-	g.lb.RecordKernelFileCreatedEvent(context.Background(), pcommon.Timestamp(int64(e.TimeNs)+ev.offset),
-		event.Label(p), dir, int64(e.TGID), int64(e.TID), int64(e.EUID), int64(e.EGID), // effective ids
-		event.LabelBytes(e.Comm), eventHookAttr(e.Hook), eventOpAttr(e.Op), eventTypeAttr(e.Type), event.DevString(e.FSDev), int64(e.CgroupID), opts...)
+	ts := pcommon.Timestamp(int64(e.TimeNs) + ev.offset)
+	label, comm, dev := event.Label(p), event.LabelBytes(e.Comm), event.DevString(e.FSDev)
+	hook, op, typ := eventHookAttr(e.Hook), eventOpAttr(e.Op), eventTypeAttr(e.Type)
+	g.lb.RecordKernelFileCreatedEvent(context.Background(), ts,
+		label, dir, int64(e.TGID), int64(e.TID), int64(e.EUID), int64(e.EGID), // effective ids
+		comm, hook, op, typ, dev, int64(e.CgroupID), opts...)
 
 	who := f.User
 	if who == "" {
@@ -251,11 +295,36 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	if exe == "" {
 		exe = string(e.Comm)
 	}
-	g.created = append(g.created, recordExtra{
+	x := recordExtra{
 		seq:      ev.seq,
 		observed: pcommon.NewTimestampFromTime(now),
 		body:     event.Label(fmt.Sprintf("%s %s %s (pid %d, user %s)", exe, opVerb(e.Op, e.Type), p, e.TGID, who)),
-	})
+	}
+	g.created = append(g.created, x)
+	if fm != nil {
+		// What the generated builder wrote, and finish and seal write.
+		fm.Str("file.path", label)
+		fm.Str("file.directory", dir)
+		fm.Int("process.pid", int64(e.TGID))
+		fm.Int("thread.id", int64(e.TID))
+		fm.Int("process.user.id", int64(e.EUID))
+		fm.Int("process.group.id", int64(e.EGID))
+		fm.Str("kernelevents.process.comm", comm)
+		fm.Str("kernelevents.hook", hook.String())
+		fm.Str("kernelevents.file.operation", op.String())
+		fm.Str("kernelevents.file.type", typ.String())
+		fm.Str("kernelevents.file.device", dev)
+		fm.Int("kernelevents.cgroup.id", int64(e.CgroupID))
+		fm.Int(chain.AttrSeq, int64(x.seq))
+		fm.Hole(chain.AttrPrev)
+		start := len(ev.forms)
+		var ref formRef
+		ev.forms, ref.shape, ref.hole = fm.End(ev.forms, uint64(ts), uint64(x.observed), int32(plog.SeverityNumberInfo), severityInfo, x.body)
+		if ref.shape >= 0 {
+			ref.seq, ref.start, ref.end = x.seq, start, len(ev.forms)
+			ev.formRefs = append(ev.formRefs, ref)
+		}
+	}
 	ev.seq++
 	ev.created++
 	ev.n++
@@ -333,8 +402,8 @@ func (g *evidenceGroup) finish(ld plog.Logs, stream string, chained bool, seqs [
 				case EventName:
 					x = g.created[created]
 					created++
-					lr.SetSeverityNumber(plog.SeverityNumberInfo)
-					lr.SetSeverityText("INFO")
+					lr.SetSeverityNumber(plog.SeverityNumberInfo) // as in add's form
+					lr.SetSeverityText(severityInfo)
 				case gapEventName:
 					x = g.gaps[gaps]
 					gaps++
@@ -410,6 +479,7 @@ func (ev *evidence) take(final bool, now time.Time) (plog.Logs, bool) {
 	}
 	ev.reset()
 	ev.seqs = seqs
+	defer ev.dropForms()
 	if out.LogRecordCount() == 0 {
 		return plog.Logs{}, false
 	}
@@ -417,6 +487,14 @@ func (ev *evidence) take(final bool, now time.Time) (plog.Logs, bool) {
 		ev.seal(out)
 	}
 	return out, true
+}
+
+// dropForms forgets the forms of a take's records.
+func (ev *evidence) dropForms() {
+	ev.forms, ev.formRefs = ev.forms[:0], ev.formRefs[:0]
+	if cap(ev.forms) > maxFormsKept {
+		ev.forms, ev.formRefs = nil, nil
+	}
 }
 
 // checkpoint records a checkpoint: the counts since start, the previous
@@ -504,27 +582,55 @@ func (ev *evidence) seal(out plog.Logs) {
 			}
 		}
 	}
-	items = ev.inOrder(items)
+	order := ev.inOrder(items)
+	// The previous hashes in hex, one after the other: each record is
+	// hashed as it will be with its AttrPrev, and the values are then
+	// written as slices of one string (one allocation per batch, not one
+	// per record; the batch's records are handed on together).
+	const hexLen = 2 * len(chain.Hash{})
+	prevs := slices.Grow(ev.hexBuf[:0], hexLen*len(items))[:hexLen*len(items)]
 	var ck *chainItem
-	for i := range items {
-		it := &items[i]
-		ev.hexBuf = hex.AppendEncode(ev.hexBuf[:0], ev.head[:]) // ev.head.String(), one allocation
-		it.lr.Attributes().PutStr(chain.AttrPrev, string(ev.hexBuf))
-		ev.head = ev.hasher.Sum(it.lr, it.res)
-		if it.lr.EventName() == chain.EventCheckpoint {
-			switch {
-			case ev.key != nil:
-				// The signer is covered, the signature is not.
-				it.lr.Attributes().PutStr(chain.AttrSigner, ev.signer)
-				ev.head = ev.hasher.Sum(it.lr, it.res)
-				_, sig := chain.Sign(ev.key, ev.head)
-				it.lr.Attributes().PutStr(chain.AttrSignature, sig)
-			case ev.svid != nil:
-				ev.signSVID(it)
-			}
-			ck = it
+	refs := ev.formRefs // in the order of their numbers, like order
+	for i, j := range order {
+		it := &items[j]
+		prev := prevs[i*hexLen : (i+1)*hexLen]
+		hex.Encode(prev, ev.head[:])
+		for len(refs) > 0 && refs[0].seq < it.seq {
+			refs = refs[1:] // a record the builder's resource filters dropped
+		}
+		if len(refs) > 0 && refs[0].seq == it.seq {
+			// A creation record: its form from add.
+			r := refs[0]
+			ev.head = ev.form.Sum(r.shape, ev.forms[r.start:r.end], r.hole-r.start, prev, it.res)
+			continue
+		}
+		if it.lr.EventName() != chain.EventCheckpoint {
+			ev.head = ev.hasher.SumWith(it.lr, it.res, chain.AttrPrev, prev)
+			continue
+		}
+		it.lr.Attributes().PutStr(chain.AttrPrev, string(prev))
+		switch {
+		case ev.key != nil:
+			// The signer is covered, the signature is not.
+			it.lr.Attributes().PutStr(chain.AttrSigner, ev.signer)
+			ev.head = ev.hasher.Sum(it.lr, it.res)
+			_, sig := chain.Sign(ev.key, ev.head)
+			it.lr.Attributes().PutStr(chain.AttrSignature, sig)
+		case ev.svid != nil:
+			ev.head = ev.hasher.Sum(it.lr, it.res) // when no SVID signs it
+			ev.signSVID(it)
+		default:
+			ev.head = ev.hasher.Sum(it.lr, it.res)
+		}
+		ck = it
+	}
+	all := string(prevs)
+	for i, j := range order {
+		if it := &items[j]; it.lr.EventName() != chain.EventCheckpoint {
+			it.lr.Attributes().PutStr(chain.AttrPrev, all[i*hexLen:(i+1)*hexLen])
 		}
 	}
+	ev.hexBuf = prevs[:0]
 	if ck != nil && ev.stateFile != "" {
 		if err := writeState(ev.stateFile, ev.stream, ck.seq, ev.head); err != nil {
 			ev.set.Logger.Warn("Cannot keep the last evidence checkpoint: the next run's stream will not name this one",
@@ -565,13 +671,19 @@ func (ev *evidence) signSVID(it *chainItem) {
 	a.PutStr(chain.AttrSignature, sig)
 }
 
-// inOrder returns items in the order of their numbers. A take's numbers
-// are nearly contiguous (only shed numbers are missing, and a gap record
-// stands for a run of them), so they are placed by number in one pass; a
-// sort when they are not.
-func (ev *evidence) inOrder(items []chainItem) []chainItem {
+// inOrder returns the indices of items in the order of their numbers. A
+// take's numbers are nearly contiguous (only shed numbers are missing, and
+// a gap record stands for a run of them), so they are placed by number in
+// one pass; a sort when they are not. Only indices move: the items, which
+// hold pointers, are not copied.
+func (ev *evidence) inOrder(items []chainItem) []int32 {
+	order := ev.sorted[:0]
+	for i := range items {
+		order = append(order, int32(i))
+	}
+	ev.sorted = order
 	if len(items) < 2 {
-		return items
+		return order
 	}
 	lo, hi := items[0].seq, items[0].seq
 	for _, it := range items[1:] {
@@ -579,8 +691,8 @@ func (ev *evidence) inOrder(items []chainItem) []chainItem {
 	}
 	span := hi - lo + 1
 	if span > uint64(4*len(items)) {
-		slices.SortFunc(items, func(a, b chainItem) int { return cmp.Compare(a.seq, b.seq) })
-		return items
+		slices.SortFunc(order, func(a, b int32) int { return cmp.Compare(items[a].seq, items[b].seq) })
+		return order
 	}
 	if cap(ev.slots) < int(span) {
 		ev.slots = make([]int32, span)
@@ -592,16 +704,13 @@ func (ev *evidence) inOrder(items []chainItem) []chainItem {
 	for i, it := range items {
 		slots[it.seq-lo] = int32(i)
 	}
-	sorted := ev.sorted[:0]
+	order = order[:0]
 	for _, i := range slots {
 		if i >= 0 {
-			sorted = append(sorted, items[i])
+			order = append(order, i)
 		}
 	}
-	// The two buffers trade places: items is the next sorted's room.
-	clear(items)
-	ev.sorted = items[:0]
-	return sorted
+	return order
 }
 
 // end ends the stream: nothing more is recorded or taken.

@@ -14,6 +14,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,11 +26,14 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/filter"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/kernelevents/kernelevents/internal/event"
 	"github.com/kernelevents/kernelevents/internal/evidence/chain"
 	"github.com/kernelevents/kernelevents/internal/evidence/verify"
+	"github.com/kernelevents/kernelevents/internal/identity"
 	"github.com/kernelevents/kernelevents/internal/probe"
 	"github.com/kernelevents/kernelevents/internal/testutil"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
@@ -445,4 +449,98 @@ func sinkLines(t *testing.T, sink *consumertest.LogsSink) [][]byte {
 		lines = append(lines, append(b, '\n'))
 	}
 	return lines
+}
+
+// TestEvidenceFormsChain: creation records with every mix of optional
+// attributes, SPIFFE facts on, over several workloads, gaps and
+// checkpoints: creation records are chained from the forms add made of
+// their values (not read back; past chain.MaxFormShapes mixes, read back),
+// and the verifier, which reads the records, finds every link.
+func TestEvidenceFormsChain(t *testing.T) {
+	rng := mrand.New(mrand.NewPCG(5, 6))
+	t0 := time.Unix(1_800_000_000, 0)
+	ev := newEvidence(EvidenceConfig{MaxRecordsPerSecond: 500, CheckpointInterval: time.Second}, metadata.DefaultLogsBuilderConfig(),
+		receivertest.NewNopSettings(metadata.Type), t0.UnixNano(), goldenResource)
+	ev.spiffe = true
+	ev.counts = func() checkpointCounts { return checkpointCounts{1, map[string]uint64{"ring_buffer_full": 0}, nil} }
+	ev.setKey(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, ed25519.SeedSize)))
+	var lines [][]byte
+	formed, created := 0, 0
+	for batch := range 8 {
+		now := t0.Add(time.Duration(batch) * time.Second)
+		for i := range 300 + rng.IntN(600) { // over 500 a second: some shed, then a gap record
+			e := &event.Event{TimeNs: uint64(batch*1e9 + i), CgroupID: uint64(rng.IntN(3)), TGID: rng.Uint32(), TID: rng.Uint32(),
+				EUID: uint32(rng.IntN(2)), EGID: rng.Uint32(), RUID: uint32(rng.IntN(2)), Hook: event.HookTracepoint,
+				Comm: []byte("c\xff" + strconv.Itoa(i)), Path: []byte("/d/f\xfe" + strconv.Itoa(i)), FSDev: rng.Uint64(),
+				Op: event.Op(rng.IntN(4)), Flags: event.Flags(rng.Uint32()) & (event.FlagTruncated | event.FlagIOUring | event.FlagMknod)}
+			if rng.IntN(2) == 0 {
+				e.MountPath, e.MountID = []byte("/m"+strconv.Itoa(i)), rng.Uint32()
+			}
+			if rng.IntN(2) == 0 {
+				e.Where = event.WhereOverlayUpper
+			}
+			var f identity.Facts
+			if rng.IntN(2) == 0 {
+				f.User, f.Executable = "u"+strconv.Itoa(i), "/bin/x"+strconv.Itoa(i)
+			}
+			f.SPIFFE.Status = []identity.SPIFFEStatus{"", identity.SPIFFEIssued, identity.SPIFFENotLookedUp}[rng.IntN(3)]
+			if f.SPIFFE.Status == identity.SPIFFEIssued {
+				f.SPIFFE.IDs = []string{"spiffe://a/x", "spiffe://a/y", "spiffe://a/z"}[:1+rng.IntN(3)]
+				if rng.IntN(2) == 0 {
+					f.SPIFFE.Hint = "h"
+				}
+			}
+			ev.add(e, uint32(rng.IntN(4)), f, now.Add(time.Duration(i)*time.Microsecond))
+		}
+		formed += len(ev.formRefs)
+		created += countCreated(ev)
+		ld, ok := ev.take(batch == 7, now.Add(time.Second))
+		require.True(t, ok)
+		b, err := (&plog.JSONMarshaler{}).MarshalLogs(ld)
+		require.NoError(t, err)
+		lines = append(lines, append(b, '\n'))
+	}
+	require.Greater(t, formed, 1000, "chained from forms")
+	require.Less(t, formed, created, "and from the records read back, past chain.MaxFormShapes")
+	r := verifyLines(t, lines, verify.Options{})
+	require.True(t, r.OK(), "every link of the formed records holds")
+}
+
+// countCreated is the creation records buffered.
+func countCreated(ev *evidence) int {
+	n := 0
+	for _, g := range ev.groups {
+		n += len(g.created)
+	}
+	return n
+}
+
+// TestEvidenceFormsFilteredGroup: a workload's records that the builder's
+// resource filter drops (events_exclude) leave holes in the numbers, and
+// the records kept still chain: their forms are found by number past the
+// dropped ones.
+func TestEvidenceFormsFilteredGroup(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	lbc := metadata.DefaultLogsBuilderConfig()
+	lbc.ResourceAttributes.ContainerID.EventsExclude = []filter.Config{{Strict: "0123456789ab"}} // workload 1's
+	ev := newEvidence(EvidenceConfig{CheckpointInterval: time.Hour}, lbc, receivertest.NewNopSettings(metadata.Type), t0.UnixNano(), goldenResource)
+	ev.counts = func() checkpointCounts { return checkpointCounts{1, map[string]uint64{"ring_buffer_full": 0}, nil} }
+	var lines [][]byte
+	for batch := range 3 {
+		for i := range 50 {
+			e := &event.Event{TimeNs: uint64(i), TGID: 1, TID: 1, Hook: event.HookTracepoint, Comm: []byte("c"), Path: []byte("/p" + strconv.Itoa(i))}
+			ev.add(e, uint32(i%3/2), identity.Facts{}, t0) // workloads 0, 0, 1, ...
+		}
+		ld, ok := ev.take(batch == 2, t0.Add(time.Duration(batch)*time.Second))
+		require.True(t, ok)
+		b, err := (&plog.JSONMarshaler{}).MarshalLogs(ld)
+		require.NoError(t, err)
+		lines = append(lines, append(b, '\n'))
+	}
+	r := verifyLines(t, lines, verify.Options{})
+	require.Len(t, r.Streams, 1)
+	s := r.Streams[0]
+	assert.Zero(t, s.BreakCount, "the records kept chain")
+	assert.Equal(t, uint64(3*16), s.Missing, "workload 1's records are missing")
+	assert.Equal(t, uint64(3*34+2), s.Records, "workload 0's, the first and the final checkpoint")
 }

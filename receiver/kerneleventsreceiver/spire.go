@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.uber.org/zap"
 
+	"github.com/kernelevents/kernelevents/internal/evidence/chain"
 	"github.com/kernelevents/kernelevents/internal/identity"
 	"github.com/kernelevents/kernelevents/internal/spire"
 	"github.com/kernelevents/kernelevents/receiver/kerneleventsreceiver/internal/metadata"
@@ -106,28 +107,32 @@ func (r *kernelEventsReceiver) stopSVID() {
 }
 
 // appendSpiffe adds the SPIFFE facts known at the creation to an evidence
-// record's options, so that the record alone says which identity created
-// the file.
-func appendSpiffe(opts []metadata.EventAttributeOption, f *identity.Facts) []metadata.EventAttributeOption {
+// record's options (and to its chain form, fm), so that the record alone
+// says which identity created the file.
+func appendSpiffe(opts []metadata.EventAttributeOption, fm *chain.Form, f *identity.Facts) []metadata.EventAttributeOption {
 	st := f.SPIFFE.Status
 	if st == "" {
 		// Attributed from the caches alone (kernel.identity.unresolved).
 		st = identity.SPIFFENotLookedUp
 	}
 	opts = append(opts, metadata.WithKerneleventsRecordSpiffeStatusEventAttribute(string(st)))
+	fm.Str("kernelevents.spiffe.status", string(st))
 	if !f.SPIFFE.Issued() {
 		return opts
 	}
 	opts = append(opts, metadata.WithSpiffeIDEventAttribute(f.SPIFFE.IDs[0]))
+	fm.Str("spiffe.id", f.SPIFFE.IDs[0])
 	if len(f.SPIFFE.IDs) > 1 {
 		ids := make([]any, len(f.SPIFFE.IDs))
 		for i, id := range f.SPIFFE.IDs {
 			ids[i] = id
 		}
 		opts = append(opts, metadata.WithKerneleventsSpiffeIdsEventAttribute(ids))
+		fm.Strs("kernelevents.spiffe.ids", f.SPIFFE.IDs)
 	}
 	if f.SPIFFE.Hint != "" {
 		opts = append(opts, metadata.WithKerneleventsSpiffeHintEventAttribute(f.SPIFFE.Hint))
+		fm.Str("kernelevents.spiffe.hint", f.SPIFFE.Hint)
 	}
 	return opts
 }

@@ -162,6 +162,10 @@ type Hasher struct {
 	names []string
 	d     hash.Hash // resumed from a shape's prefix state
 	sum   []byte
+	// A record's attribute given apart (SumWith): its key, and its
+	// string value (nil: none).
+	extraKey string
+	extra    []byte
 }
 
 // ResourceSum is the SHA-256 of res's canonical form (ResourceCanonical):
@@ -174,6 +178,20 @@ func (h *Hasher) ResourceSum(res pcommon.Resource) Hash {
 // Sum is the SHA-256 of the canonical form of lr, on the resource whose
 // digest is resource.
 func (h *Hasher) Sum(lr plog.LogRecord, resource Hash) Hash {
+	return h.sumRecord(lr, resource)
+}
+
+// SumWith is Sum of lr as it will be once its string attribute key is
+// set to value: the receiver hashes a record, then writes its AttrPrev
+// with the others' (one string for all the hashes of a batch).
+func (h *Hasher) SumWith(lr plog.LogRecord, resource Hash, key string, value []byte) Hash {
+	h.extraKey, h.extra = key, value
+	sum := h.sumRecord(lr, resource)
+	h.extraKey, h.extra = "", nil
+	return sum
+}
+
+func (h *Hasher) sumRecord(lr plog.LogRecord, resource Hash) Hash {
 	sh := h.walkRecord(lr)
 	if sh.state == nil { // a shape not remembered: hashed whole
 		h.buf = h.rest(append(h.buf[:0], sh.prefix...), lr, sh, resource)
@@ -202,12 +220,12 @@ func (h *Hasher) Canonical(b []byte, lr plog.LogRecord, resource Hash) []byte {
 // of its keys, with the canonical form's prefix.
 func (h *Hasher) walkRecord(lr plog.LogRecord) *shape {
 	sc := &h.top
-	n, sh := h.walk(sc, lr.Attributes(), AttrSignature)
 	event := lr.EventName()
-	if sh != nil && sh.prefix != nil && sh.event == event {
+	sh := h.walk(sc, lr.Attributes(), AttrSignature, h.extraKey, event)
+	if sh != nil && sh.prefix != nil {
 		return sh
 	}
-	sh = sc.learn(lr.Attributes(), AttrSignature, n)
+	sh = sc.learn(lr.Attributes(), AttrSignature, h.extraKey)
 	sh.event = event
 	p := append(sh.prefix[:0], magic...)
 	p = appendStr(p, event)
@@ -282,7 +300,9 @@ func appendStr(b []byte, s string) []byte {
 // order, record after record, so the order is sorted once and then
 // recognised: comparing a key with the one remembered is a pointer
 // comparison when both are the same constant. The values are encoded as
-// they come and copied out in key order: no value is held, no key sorted.
+// they come and copied out in key order: no value is held, no key sorted,
+// and no pointer written (a pointer written while the garbage collector
+// marks costs a write barrier).
 type mapScratch struct {
 	enc    []byte  // the values' encodings, in the map's order
 	ends   []int32 // where each ends in enc
@@ -306,49 +326,84 @@ type shape struct {
 // sorted each time.
 const maxSorted = 64
 
-// walk encodes m's values (but skip's) into sc in m's order, and returns
-// their number and the remembered shape with m's keys, if any.
-func (h *Hasher) walk(sc *mapScratch, m pcommon.Map, skip string) (int, *shape) {
+// walk encodes m's values (but skip's) into sc in m's order, with the
+// attribute given apart (extraKey, a record's only; Hasher.extra) in its
+// place or after them, and returns the remembered shape of event ("" for a
+// map value) with those keys, if any.
+func (h *Hasher) walk(sc *mapScratch, m pcommon.Map, skip, extraKey, event string) *shape {
 	enc, ends := sc.enc[:0], sc.ends[:0]
-	match := uint8(1)<<len(sc.shapes) - 1 // the shapes whose keys begin as the map's so far
-	n := 0
+	var match uint8 // the shapes whose keys begin as the map's so far
+	for i := range sc.shapes {
+		if sh := &sc.shapes[i]; sh.order != nil && sh.event == event {
+			match |= 1 << i
+		}
+	}
+	n, extra := 0, false
 	for k, v := range m.All() {
 		if skip != "" && k == skip {
 			continue
 		}
-		for i := range sc.shapes {
-			if match&(1<<i) != 0 {
-				if sh := &sc.shapes[i]; n >= len(sh.keys) || sh.keys[n] != k {
-					match &^= 1 << i
-				}
-			}
+		match = sc.matchKey(match, n, k)
+		if extraKey != "" && k == extraKey {
+			enc, extra = h.appendExtra(enc), true
+		} else {
+			enc = h.appendValue(enc, v)
 		}
-		enc = h.appendValue(enc, v)
+		ends = append(ends, int32(len(enc)))
+		n++
+	}
+	if extraKey != "" && !extra {
+		match = sc.matchKey(match, n, extraKey)
+		enc = h.appendExtra(enc)
 		ends = append(ends, int32(len(enc)))
 		n++
 	}
 	sc.enc, sc.ends = enc, ends
 	for i := range sc.shapes {
-		if sh := &sc.shapes[i]; match&(1<<i) != 0 && len(sh.keys) == n && sh.order != nil {
-			return n, sh
+		if sh := &sc.shapes[i]; match&(1<<i) != 0 && len(sh.keys) == n {
+			return sh
 		}
 	}
-	return n, nil
+	return nil
 }
 
-// learn returns the shape of m's n keys (but skip): remembered, replacing
-// the oldest, unless the map is too large.
-func (sc *mapScratch) learn(m pcommon.Map, skip string, n int) *shape {
+// matchKey clears from match the shapes whose key n is not k.
+func (sc *mapScratch) matchKey(match uint8, n int, k string) uint8 {
+	for i := range sc.shapes {
+		if match&(1<<i) != 0 {
+			if sh := &sc.shapes[i]; n >= len(sh.keys) || sh.keys[n] != k {
+				match &^= 1 << i
+			}
+		}
+	}
+	return match
+}
+
+// appendExtra appends the encoding of the string value given apart.
+func (h *Hasher) appendExtra(b []byte) []byte {
+	b = binary.BigEndian.AppendUint32(append(b, 's'), uint32(len(h.extra)))
+	return append(b, h.extra...)
+}
+
+// learn returns the shape of m's keys (but skip; with extraKey, as walk
+// placed it): remembered, replacing the oldest, unless the map is too
+// large.
+func (sc *mapScratch) learn(m pcommon.Map, skip, extraKey string) *shape {
 	sh := &sc.big
-	if n <= maxSorted {
+	if len(sc.ends) <= maxSorted {
 		sh = &sc.shapes[sc.next]
 		sc.next = (sc.next + 1) % len(sc.shapes)
 	}
 	keys := sh.keys[:0]
+	extra := false
 	for k := range m.All() {
 		if skip == "" || k != skip {
 			keys = append(keys, k)
+			extra = extra || (extraKey != "" && k == extraKey)
 		}
+	}
+	if extraKey != "" && !extra {
+		keys = append(keys, extraKey)
 	}
 	order := sh.order[:0]
 	for i := range keys {
@@ -390,10 +445,10 @@ func (h *Hasher) appendMap(b []byte, m pcommon.Map) []byte {
 	}
 	sc := h.maps[h.depth]
 	h.depth++ // a map value's map uses the next depth's scratch
-	n, sh := h.walk(sc, m, "")
+	sh := h.walk(sc, m, "", "", "")
 	h.depth--
 	if sh == nil {
-		sh = sc.learn(m, "", n)
+		sh = sc.learn(m, "", "")
 	}
 	return sc.appendValues(appendKeys(b, sh), sh)
 }
@@ -654,4 +709,259 @@ func ReadPublicKey(pemBytes []byte) (ed25519.PublicKey, error) {
 		return nil, fmt.Errorf("a %T key, not Ed25519", k)
 	}
 	return ek, nil
+}
+
+// Form builds the canonical form of a record from the values its producer
+// writes into it, without reading the record back: Sum gives the hash that
+// Hasher.Sum gives of the record as written (the receiver's records are
+// cold in the cache by the time a batch is chained; the values are hot
+// when they are written). The values must be given exactly as the record
+// holds them, every attribute but AttrSignature; one string attribute,
+// the hole, is given only at Sum (AttrPrev: known when the chain reaches
+// the record). Not safe for concurrent use; the zero Form is ready, and a
+// nil *Form takes values and does nothing (a producer without the chain).
+type Form struct {
+	// cand is the shape the record's keys so far match (the one found
+	// last), -1 when none; then keys holds them. A key matched is a
+	// comparison with a constant, not a string kept: no pointer written,
+	// no write barrier while the garbage collector marks.
+	cand int
+	n    int      // the keys given so far
+	keys []string // the record's keys as given, when cand < 0
+	// The values' encodings in the order given, enc[:m], value i ending at
+	// ends[i]: written in place, so that neither slice header is stored
+	// again (a slice stored is a pointer written: a write barrier).
+	enc    []byte
+	m      int
+	ends   [MaxFormKeys]int32
+	hole   int    // the hole's index in keys; -1: none
+	event  string // when cand < 0
+	shapes []formShape
+	last   int // the shape found last, tried first
+	d      hash.Hash
+	sum    []byte
+	buf    []byte // what Sum hashes after the prefix
+}
+
+// formShape is a record shape Form has seen: its event and keys as given,
+// their byte order, the hole's place in it, and the SHA-256 state after
+// the canonical form's prefix.
+type formShape struct {
+	event string
+	keys  []string
+	order []int32
+	hole  int // values before the hole in byte order
+	state []byte
+}
+
+// MaxFormKeys bounds the attributes of a record Form takes; past them End
+// says to hash the record itself.
+const MaxFormKeys = 64
+
+// MaxFormShapes bounds the shapes a Form remembers (never forgotten, so
+// that a shape's number stays valid); past them End says to hash the
+// record itself.
+const MaxFormShapes = 64
+
+// Begin starts a record of event.
+func (f *Form) Begin(event string) {
+	f.cand, f.n, f.m, f.hole = -1, 0, 0, -1
+	if f.last < len(f.shapes) && f.shapes[f.last].event == event {
+		f.cand = f.last
+	} else {
+		f.event, f.keys = event, f.keys[:0]
+	}
+}
+
+// room returns the next n bytes of enc to write a value into.
+func (f *Form) room(n int) []byte {
+	if f.m+n > len(f.enc) {
+		g := slices.Grow(f.enc[:f.m], n+1024)
+		f.enc = g[:cap(g)]
+	}
+	f.m += n
+	return f.enc[f.m-n : f.m]
+}
+
+// field ends the value of key, just written.
+func (f *Form) field(key string) {
+	if f.n < len(f.ends) {
+		f.ends[f.n] = int32(f.m)
+	}
+	if f.cand >= 0 {
+		if s := &f.shapes[f.cand]; f.n < len(s.keys) && s.keys[f.n] == key {
+			f.n++
+			return
+		}
+		// Not that shape: the keys so far are its.
+		s := &f.shapes[f.cand]
+		f.event, f.keys, f.cand = s.event, append(f.keys[:0], s.keys[:f.n]...), -1
+	}
+	f.keys = append(f.keys, key)
+	f.n++
+}
+
+// str writes a str: its u32 length and bytes.
+func (f *Form) str(tag byte, v string) {
+	b := f.room(5 + len(v))
+	b[0] = tag
+	binary.BigEndian.PutUint32(b[1:], uint32(len(v)))
+	copy(b[5:], v)
+}
+
+// Str gives a string attribute.
+func (f *Form) Str(key, v string) {
+	if f == nil {
+		return
+	}
+	f.str('s', v)
+	f.field(key)
+}
+
+// Int gives an int attribute.
+func (f *Form) Int(key string, v int64) {
+	if f == nil {
+		return
+	}
+	b := f.room(9)
+	b[0] = 'i'
+	binary.BigEndian.PutUint64(b[1:], uint64(v))
+	f.field(key)
+}
+
+// Bool gives a bool attribute.
+func (f *Form) Bool(key string, v bool) {
+	if f == nil {
+		return
+	}
+	b := f.room(2)
+	b[0], b[1] = 'b', 0
+	if v {
+		b[1] = 1
+	}
+	f.field(key)
+}
+
+// Strs gives a slice attribute of strings.
+func (f *Form) Strs(key string, v []string) {
+	if f == nil {
+		return
+	}
+	b := f.room(5)
+	b[0] = 'a'
+	binary.BigEndian.PutUint32(b[1:], uint32(len(v)))
+	for _, s := range v {
+		f.str('s', s)
+	}
+	f.field(key)
+}
+
+// Hole gives the string attribute whose value Sum is given.
+func (f *Form) Hole(key string) {
+	if f == nil {
+		return
+	}
+	f.hole = f.n
+	f.field(key)
+}
+
+// End appends to b what of the record's canonical form follows the prefix
+// and precedes the resource's digest (timestamps, severity, a string body,
+// the values in the byte order of their keys), but for the hole's value,
+// which goes at b's length hole: the record's shape, for Sum; -1 when past
+// MaxFormShapes or without a hole (then hash the record itself).
+func (f *Form) End(b []byte, timestamp, observed uint64, severity int32, severityText, body string) (out []byte, shape, hole int) {
+	sh := f.shape()
+	if sh < 0 {
+		return b, -1, 0
+	}
+	s := &f.shapes[sh]
+	b = binary.BigEndian.AppendUint64(b, timestamp)
+	b = binary.BigEndian.AppendUint64(b, observed)
+	b = binary.BigEndian.AppendUint32(b, uint32(severity))
+	b = appendStr(b, severityText)
+	b = appendStr(append(b, 's'), body)
+	for n, i := range s.order {
+		if n == s.hole {
+			hole = len(b)
+		}
+		if int(i) == f.hole {
+			continue
+		}
+		start := int32(0)
+		if i > 0 {
+			start = f.ends[i-1]
+		}
+		b = append(b, f.enc[start:f.ends[i]]...)
+	}
+	return b, sh, hole
+}
+
+// shape returns the number of the record's shape, learnt if new; -1 past
+// MaxFormShapes or without a hole.
+func (f *Form) shape() int {
+	if f.hole < 0 || f.n > len(f.ends) {
+		return -1
+	}
+	if f.cand >= 0 && f.n == len(f.shapes[f.cand].keys) {
+		return f.cand
+	}
+	if f.cand >= 0 { // fewer keys than the shape's
+		s := &f.shapes[f.cand]
+		f.event, f.keys, f.cand = s.event, append(f.keys[:0], s.keys[:f.n]...), -1
+	}
+	for i := range f.shapes {
+		j := (f.last + i) % len(f.shapes)
+		if s := &f.shapes[j]; s.event == f.event && slices.Equal(s.keys, f.keys) {
+			f.last = j
+			return j
+		}
+	}
+	if len(f.shapes) >= MaxFormShapes {
+		return -1
+	}
+	keys := slices.Clone(f.keys)
+	order := make([]int32, len(keys))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(x, y int32) int { return strings.Compare(keys[x], keys[y]) })
+	s := formShape{event: f.event, keys: keys, order: order}
+	s.hole = slices.Index(order, int32(f.hole))
+	p := appendStr(append([]byte(nil), magic...), f.event)
+	p = binary.BigEndian.AppendUint32(p, uint32(len(order)))
+	for _, i := range order {
+		p = appendStr(p, keys[i])
+	}
+	d := sha256.New()
+	d.Write(p)
+	state, err := d.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		panic("chain: saving SHA-256: " + err.Error())
+	}
+	s.state = state
+	f.shapes = append(f.shapes, s)
+	f.last = len(f.shapes) - 1
+	return f.last
+}
+
+// Sum is the SHA-256 of the canonical form of the record of shape whose
+// End gave rest, with hole's value at hole, on the resource whose digest
+// is resource.
+func (f *Form) Sum(shape int, rest []byte, hole int, value []byte, resource Hash) Hash {
+	if f.d == nil {
+		f.d = sha256.New()
+	}
+	if err := f.d.(encoding.BinaryUnmarshaler).UnmarshalBinary(f.shapes[shape].state); err != nil {
+		panic("chain: resuming SHA-256: " + err.Error()) // a state this Form made
+	}
+	// One write of the whole: SHA-256 takes whole blocks best.
+	b := append(f.buf[:0], rest[:hole]...)
+	b = binary.BigEndian.AppendUint32(append(b, 's'), uint32(len(value)))
+	b = append(b, value...)
+	b = append(b, rest[hole:]...)
+	f.buf = append(b, resource[:]...)
+	f.d.Write(f.buf)
+	f.sum = f.d.Sum(f.sum[:0])
+	return Hash(f.sum)
 }

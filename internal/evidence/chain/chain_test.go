@@ -156,6 +156,16 @@ func TestCanonicalShapes(t *testing.T) {
 		require.Equal(t, got, h.Canonical(nil, sorted, rd), "record %d", i)
 		// The hash resumed after a remembered prefix is the whole form's.
 		require.Equal(t, Hash(sha256.Sum256(got)), h.Sum(lr, rd), "record %d", i)
+		// A string attribute given apart hashes as if it were set: added
+		// (AttrPrev), or replacing a value of any type (k000 when present).
+		for _, key := range []string{AttrPrev, "k000"} {
+			value := fmt.Sprintf("%064x", i)
+			with := plog.NewLogRecord()
+			lr.CopyTo(with)
+			with.Attributes().PutStr(key, value)
+			require.Equal(t, Hash(sha256.Sum256(fresh.Canonical(nil, with, rd))), h.SumWith(lr, rd, key, []byte(value)), "record %d with %s", i, key)
+		}
+		require.Equal(t, Hash(sha256.Sum256(got)), h.Sum(lr, rd), "record %d after SumWith", i)
 		lr.SetEventName("other")
 		require.Equal(t, Hash(sha256.Sum256(fresh.Canonical(nil, lr, rd))), h.Sum(lr, rd), "record %d, another event", i)
 	}
@@ -325,4 +335,70 @@ func TestCanonicalKeyOrders(t *testing.T) {
 			require.Equal(t, dropped, got, "order %v without a", perm)
 		}
 	}
+}
+
+// TestFormMatchesRecord: a Form given a record's values hashes as the
+// record written with them does, whatever attributes, order and shapes
+// (more than MaxFormShapes: then End says so).
+func TestFormMatchesRecord(t *testing.T) {
+	rng := mrand.New(mrand.NewPCG(3, 4))
+	var f Form
+	var h Hasher
+	res := pcommon.NewResource()
+	res.Attributes().PutStr("container.id", "c1")
+	rd := h.ResourceSum(res)
+	past := 0
+	for i := range 2000 {
+		lr := plog.NewLogRecord()
+		event := []string{EventCreated, "other"}[rng.IntN(2)]
+		lr.SetEventName(event)
+		lr.SetTimestamp(pcommon.Timestamp(rng.Uint64()))
+		lr.SetObservedTimestamp(pcommon.Timestamp(rng.Uint64()))
+		lr.SetSeverityNumber(plog.SeverityNumberInfo)
+		lr.SetSeverityText("INFO")
+		body := fmt.Sprintf("body %d \xff", i)
+		lr.Body().SetStr(body)
+		f.Begin(event)
+		a := lr.Attributes()
+		for _, k := range rng.Perm(12)[:rng.IntN(12)] {
+			key := fmt.Sprintf("k%02d", k)
+			switch k % 4 {
+			case 0:
+				v := fmt.Sprintf("v%d", rng.IntN(100))
+				a.PutStr(key, v)
+				f.Str(key, v)
+			case 1:
+				v := rng.Int64() - rng.Int64()
+				a.PutInt(key, v)
+				f.Int(key, v)
+			case 2:
+				v := rng.IntN(2) == 0
+				a.PutBool(key, v)
+				f.Bool(key, v)
+			case 3:
+				v := []string{"spiffe://a", "spiffe://b"}[:rng.IntN(3)]
+				s := a.PutEmptySlice(key)
+				for _, x := range v {
+					s.AppendEmpty().SetStr(x)
+				}
+				f.Strs(key, v)
+			}
+			if rng.IntN(8) == 0 && f.hole < 0 {
+				f.Hole(AttrPrev)
+			}
+		}
+		if f.hole < 0 {
+			f.Hole(AttrPrev)
+		}
+		rest, shape, hole := f.End(nil, uint64(lr.Timestamp()), uint64(lr.ObservedTimestamp()), int32(lr.SeverityNumber()), lr.SeverityText(), body)
+		prev := fmt.Sprintf("%064x", i)
+		a.PutStr(AttrPrev, prev)
+		if shape < 0 {
+			past++
+			continue
+		}
+		require.Equal(t, h.Sum(lr, rd), f.Sum(shape, rest, hole, []byte(prev), rd), "record %d", i)
+	}
+	require.Positive(t, past, "never past MaxFormShapes")
+	require.Less(t, past, 1900, "hardly ever a remembered shape")
 }
