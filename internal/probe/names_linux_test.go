@@ -87,17 +87,13 @@ func TestNamesArriving(t *testing.T) {
 			}
 			child := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops})
 			got := c.wait(t, len(want), uint32(child.PID))
-			gotOps := map[string]event.Op{}
-			for _, e := range got {
-				_, dup := gotOps[e.path]
-				assert.False(t, dup, "%s counted twice", e.path)
-				gotOps[e.path] = e.op
+			gotOps := opsByPath(t, got, func(e seen) {
 				assert.Equal(t, uint32(child.PID), e.tgid, "%s: the renaming process", e.path)
 				// every name, the exchange's absolute old name too (the
 				// tracepoint hook looks it up: bpf/lookup.h), and its type
 				assert.Zero(t, e.flags&event.FlagUnresolved, "%s: resolved in the kernel", e.path)
 				assert.Equal(t, event.TypeFile, e.typ, "%s: a regular file", e.path)
-			}
+			})
 			assert.Equal(t, want, gotOps, "each name arriving from another directory, with its operation; none within one")
 			assertNoLoss(t, p)
 		})
@@ -343,15 +339,11 @@ func TestSymlinksArriving(t *testing.T) {
 				{Kind: testutil.OpSymlinkat, For: "/etc/shadow", Path: "s-outside"}, // not watched
 			}}.AsUser(65534, 65534))
 			got := c.wait(t, len(want), uint32(child.PID), uint32(outside.PID))
-			gotOps := map[string]event.Op{}
-			for _, e := range got {
-				_, dup := gotOps[e.path]
-				assert.False(t, dup, "%s counted twice", e.path)
-				gotOps[e.path] = e.op
+			gotOps := opsByPath(t, got, func(e seen) {
 				assert.Equal(t, event.TypeSymlink, e.typ, "%s: its type", e.path)
 				assert.Equal(t, uint32(65534), e.uid, "%s: the user who made it", e.path)
 				assert.Zero(t, e.flags&event.FlagUnresolved, "%s: resolved in the kernel", e.path)
-			}
+			})
 			assert.Equal(t, want, gotOps, "each symbolic link made in or renamed into the watched directory; none outside or within")
 			assertNoLoss(t, p)
 		})
@@ -399,12 +391,7 @@ func TestNamePrefixRenames(t *testing.T) {
 			}
 			child := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: ops})
 			got := c.wait(t, len(want), uint32(child.PID))
-			gotOps := map[string]event.Op{}
-			for _, e := range got {
-				_, dup := gotOps[e.path]
-				assert.False(t, dup, "%s counted twice", e.path)
-				gotOps[e.path] = e.op
-			}
+			gotOps := opsByPath(t, got, nil)
 			assert.Equal(t, want, gotOps, "each name that starts to match the name prefix, within one directory")
 			assertNoLoss(t, p)
 		})
@@ -467,13 +454,9 @@ func TestSlashNamesResolved(t *testing.T) {
 			}
 			child := testutil.RunChild(t, testutil.ChildSpec{Dir: root, Ops: ops})
 			got := c.wait(t, len(want), uint32(child.PID))
-			gotOps := map[string]event.Op{}
-			for _, e := range got {
-				_, dup := gotOps[e.path]
-				assert.False(t, dup, "%s counted twice", e.path)
-				gotOps[e.path] = e.op
+			gotOps := opsByPath(t, got, func(e seen) {
 				assert.Equal(t, unresolved[e.path], e.flags&event.FlagUnresolved != 0, "%s: resolved in the kernel", e.path)
-			}
+			})
 			assert.Equal(t, want, gotOps, "each name counted where the kernel put it")
 			lost, err := p.LostByReason()
 			require.NoError(t, err)
@@ -617,14 +600,10 @@ func TestSymlinkOnWatchedDirectory(t *testing.T) {
 				{Kind: testutil.OpLinkat, For: filepath.Join(l, "lnk"), Path: wl}, // within l
 			}})
 			got := c.wait(t, 3, uint32(child.PID))
-			gotOps := map[string]event.Op{}
-			for _, e := range got {
-				_, dup := gotOps[e.path]
-				assert.False(t, dup, "%s counted twice", e.path)
-				gotOps[e.path] = e.op
+			gotOps := opsByPath(t, got, func(e seen) {
 				assert.Equal(t, event.TypeSymlink, e.typ, "%s: its type", e.path)
 				assert.Zero(t, e.flags&event.FlagUnresolved, "%s: resolved in the kernel", e.path)
-			}
+			})
 			assert.Equal(t, map[string]event.Op{wa: event.OpSymlink, wb: event.OpRename, wl: event.OpLink}, gotOps,
 				"each link on a watched directory's path; none beside")
 			assertNoLoss(t, p)
@@ -660,17 +639,29 @@ func TestExchangeOntoWatchedDirectory(t *testing.T) {
 				{Kind: testutil.OpIOUringExchange, For: w2, Path: filepath.Join(h2, "evil")},
 			}})
 			got := c.wait(t, 2, uint32(child.PID))
-			gotOps := map[string]event.Op{}
-			for _, e := range got {
-				_, dup := gotOps[e.path]
-				assert.False(t, dup, "%s counted twice", e.path)
-				gotOps[e.path] = e.op
+			gotOps := opsByPath(t, got, func(e seen) {
 				assert.Equal(t, event.TypeDirectory, e.typ, "%s: its type", e.path)
 				assert.Zero(t, e.flags&event.FlagUnresolved, "%s: resolved in the kernel", e.path)
-			}
+			})
 			assert.Equal(t, map[string]event.Op{w1: event.OpRename, w2: event.OpRename}, gotOps,
 				"the watched directory's name, now the attacker's directory")
 			assertNoLoss(t, p)
 		})
 	}
+}
+
+// opsByPath maps each sample's path to its operation, failing the test for
+// a path counted twice, and gives each sample to check (when not nil).
+func opsByPath(t *testing.T, got []seen, check func(seen)) map[string]event.Op {
+	t.Helper()
+	ops := map[string]event.Op{}
+	for _, e := range got {
+		_, dup := ops[e.path]
+		assert.False(t, dup, "%s counted twice", e.path)
+		ops[e.path] = e.op
+		if check != nil {
+			check(e)
+		}
+	}
+	return ops
 }
