@@ -118,12 +118,7 @@ func TestLongNamesAreNotWithinOneDirectory(t *testing.T) {
 			for _, f := range []string{"r-long", "l-long", "u-long"} {
 				require.NoError(t, os.WriteFile(filepath.Join(out, f), []byte("made elsewhere"), 0o644))
 			}
-			opts := DefaultOptions()
-			opts.Hook = h
-			opts.PathPrefixes = []string{dir + "/"}
-			opts.ExcludePID = os.Getpid()
-			p := openHook(t, opts)
-			c := collect(p)
+			p, c := watchDir(t, h, dir)
 
 			pad := strings.Repeat("./", 127) // 254 bytes: both names are cut after one more
 			ops := []testutil.Op{
@@ -299,12 +294,7 @@ func TestSymlinksArriving(t *testing.T) {
 			}
 			require.NoError(t, os.Symlink("/etc/shadow", filepath.Join(out, "staged")))
 			require.NoError(t, os.Lchown(filepath.Join(out, "staged"), 65534, 65534))
-			opts := DefaultOptions()
-			opts.Hook = h
-			opts.PathPrefixes = []string{dir + "/"}
-			opts.ExcludePID = os.Getpid()
-			p := openHook(t, opts)
-			c := collect(p)
+			p, c := watchDir(t, h, dir)
 
 			ops := []testutil.Op{
 				{Kind: testutil.OpSymlinkat, For: "/etc/shadow", Path: "s-at"},
@@ -420,12 +410,7 @@ func TestSlashNamesResolved(t *testing.T) {
 			// past what ext4 (60 bytes) and tmpfs (128) keep in the inode
 			long := "/" + strings.Repeat("./", 80) + strings.TrimPrefix(w, "/")
 			require.NoError(t, os.Symlink(long, filepath.Join(root, "longlnk")))
-			opts := DefaultOptions()
-			opts.Hook = h
-			opts.PathPrefixes = []string{w + "/"}
-			opts.ExcludePID = os.Getpid()
-			p := openHook(t, opts)
-			c := collect(p)
+			p, c := watchDir(t, h, w)
 			ops := []testutil.Op{
 				{Kind: testutil.OpSymlinkat, For: "t", Path: w + "/sub/k-sub"},                  // last directory "sub": no watched name
 				{Kind: testutil.OpSymlinkat, For: "t", Path: root + "/lnk/k-link"},              // through a symbolic link
@@ -488,12 +473,7 @@ func TestSlashNameLookupBounded(t *testing.T) {
 			for i := range 3000 {
 				require.NoError(t, os.WriteFile(filepath.Join(root, fmt.Sprintf("f-%d", i)), nil, 0o644))
 			}
-			opts := DefaultOptions()
-			opts.Hook = h
-			opts.PathPrefixes = []string{w + "/"}
-			opts.ExcludePID = os.Getpid()
-			p := openHook(t, opts)
-			c := collect(p)
+			p, c := watchDir(t, h, w)
 			child := testutil.RunChild(t, testutil.ChildSpec{Dir: root, Ops: []testutil.Op{
 				{Kind: testutil.OpSymlinkat, For: "t", Path: w + "/deeper/k"},
 				{Kind: testutil.OpMknodat, Path: w + "/deeper/m"},
@@ -540,12 +520,7 @@ func TestIOUringNameCompletedElsewhere(t *testing.T) {
 				require.NoError(t, os.Mkdir(d, 0o755))
 			}
 			require.NoError(t, os.WriteFile(filepath.Join(out, "k-defer"), nil, 0o644))
-			opts := DefaultOptions()
-			opts.Hook = h
-			opts.PathPrefixes = []string{w + "/"}
-			opts.ExcludePID = os.Getpid()
-			p := openHook(t, opts)
-			c := collect(p)
+			p, c := watchDir(t, h, w)
 			child := testutil.RunChild(t, testutil.ChildSpec{Dir: w, Ops: []testutil.Op{
 				{Kind: testutil.OpIOUringDeferRenameChdir, For: filepath.Join(out, "k-defer") + ":" + decoy, Path: "k-defer"},
 			}})
