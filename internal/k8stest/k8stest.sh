@@ -91,7 +91,7 @@ kill_tree_pid() { # kill one pid we started, then wait for it
 teardown() {
 	local rc=$?
 	set +e
-	trap - EXIT INT TERM
+	trap - EXIT INT TERM ERR
 	if [[ $failed == 1 ]]; then
 		dump_state
 	fi
@@ -178,13 +178,22 @@ teardown() {
 		echo "k8s-test: FAIL: teardown left: ${left[*]}" >&2
 		rc=1
 	fi
+	if [[ -n $fail_msg ]]; then
+		[[ -n $fail_detail ]] && echo "$fail_detail" >&2
+		echo "k8s-test: FAIL: $fail_msg" >&2
+	fi
 	say "done ($([[ $rc == 0 ]] && echo ok || echo FAILED))"
 	exit "$rc"
 }
 trap teardown EXIT
+trap 'fail_msg=${fail_msg:-"line $LINENO: $BASH_COMMAND: exit $?"}' ERR
 trap 'exit 130' INT TERM
 
+# What failed is said again last, after the state dumped on teardown (a CI
+# log's tail is all some readers get): fail_msg, with fail_detail before it.
+fail_msg= fail_detail=
 fail() {
+	fail_msg=$*
 	echo "k8s-test: FAIL: $*" >&2
 	exit 1
 }
@@ -639,6 +648,7 @@ end=$(($(date +%s) + 90))
 until out=$(check 2>&1); do
 	if (($(date +%s) >= end)); then
 		echo "$out" >&2
+		fail_detail=$(tail -n 40 <<<"$out")
 		fail "the gateway did not get every creation with its identity within 90s"
 	fi
 	sleep 2
