@@ -83,7 +83,7 @@ func hostHooks() []Hook {
 // tracepoint hook gets there (syscall arguments and numbers, the fd table,
 // names at sys_exit, io_uring tracepoints, core dumps, the verifier, the
 // capabilities) stays in every row with the tests that are about it
-// (TestCreationsPerHook, TestFDRace, TestNamesArriving, TestIOUringCreations,
+// (TestCreationsPerHook, TestFDRace, TestNames, TestIOUringCreations,
 // TestCoreDumps, TestVerifiedInstructions, TestLeastCapabilities, ...). A
 // load of the tracepoint hook takes 20-30 s under qemu's emulation.
 func leaveToHost(t *testing.T, h Hook) {
