@@ -94,6 +94,7 @@ teardown() {
 	trap - EXIT INT TERM ERR
 	if [[ $failed == 1 ]]; then
 		dump_state
+		[[ -n ${fail_detail_cmd:-} ]] && fail_detail=$(eval "$fail_detail_cmd" 2>&1)
 	fi
 	if [[ ${KERNELEVENTS_K8S_KEEP:-} == 1 && $failed == 0 ]]; then
 		echo "k8s-test: KERNELEVENTS_K8S_KEEP=1: left up; KUBECONFIG=$W/admin.kubeconfig; tear down: kill ${pids[*]}"
@@ -191,7 +192,8 @@ trap 'exit 130' INT TERM
 
 # What failed is said again last, after the state dumped on teardown (a CI
 # log's tail is all some readers get): fail_msg, with fail_detail before it.
-fail_msg= fail_detail=
+# fail_detail_cmd, set around a wait, gathers what explains its failure.
+fail_msg= fail_detail= fail_detail_cmd=
 fail() {
 	fail_msg=$*
 	echo "k8s-test: FAIL: $*" >&2
@@ -573,13 +575,19 @@ agent_ready() {
 	[[ $(kc -n kernelevents get pods -l app.kubernetes.io/name=otelcol-kernelevents \
 		-o jsonpath='{.items[0].status.conditions[?(@.type=="Ready")].status}') == True ]]
 }
+fail_detail_cmd='kc -n kernelevents get events --no-headers | tail -n 8 | cut -c1-300; tail -q -n 6 "$W"/pod-logs/kernelevents_*/*/*.log | cut -c1-400'
 wait_for 120 "the DaemonSet's pod Ready (its readinessProbe on /status)" agent_ready
-# identity::spire: the agent takes the collector as a delegate once it has
-# synced the collector's entry (the receiver checks every retry_interval).
-spire_delegate() { grep -qs "takes the collector as a delegate" "$W"/pod-logs/kernelevents_*/*/*.log; }
-wait_for 60 "the SPIRE agent taking the collector as a delegate (its log)" spire_delegate
 agent=$(kc -n kernelevents get pods -l app.kubernetes.io/name=otelcol-kernelevents -o jsonpath='{.items[0].metadata.name}')
 say "agent $agent Ready"
+# identity::spire: the agent takes the collector as a delegate once it has
+# synced the collector's entry and attested the collector through the
+# kubelet (the receiver checks every retry_interval, 5 s): seconds here,
+# bounded at 120 s for a loaded machine.
+spire_delegate() { grep -qs "takes the collector as a delegate" "$W"/pod-logs/kernelevents_*/*/*.log; }
+fail_detail_cmd='grep -hi spire "$W"/pod-logs/kernelevents_*/*/*.log | tail -n 6 | cut -c1-400; grep -v "level=debug" "$W/log/spire-agent.log" | tail -n 8 | cut -c1-400'
+wait_for 120 "the SPIRE agent taking the collector as a delegate (its log)" spire_delegate
+fail_detail_cmd=
+say "SPIRE agent takes the collector as a delegate"
 # What the pod runs under: the shipped securityContext and RuntimeDefault,
 # as containerd applied them (the container's own /proc/1/status is the
 # node's init under hostPID: read the collector's, by its container's pid).
