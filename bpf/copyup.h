@@ -15,6 +15,7 @@
 #include "event.h"
 #include "kernel.h"
 #include "report.h"
+#include "upper.h"
 
 /*
  * ovl_copy_up_one(struct dentry *parent, struct dentry *dentry, int flags)
@@ -51,21 +52,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct copyup_pending);
 } copyup_pending SEC(".maps");
-
-/* ovl_upper returns the upper dentry of an overlay dentry's inode, or NULL. */
-static __always_inline struct dentry *ovl_upper(struct dentry *dentry)
-{
-	struct dentry *upper = NULL;
-	if (!bpf_core_type_exists(struct ovl_inode))
-		return NULL;
-	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
-	if (!inode)
-		return NULL;
-	bpf_probe_read_kernel(&upper, sizeof(upper),
-			      (void *)inode - bpf_core_field_offset(struct ovl_inode, vfs_inode) +
-				      bpf_core_field_offset(struct ovl_inode, __upperdentry));
-	return upper;
-}
 
 static __always_inline int on_copy_up_enter(struct dentry *dentry)
 {
@@ -105,6 +91,141 @@ static __always_inline int on_copy_up_exit(long ret, __u8 hook)
 	/* No mount: the upper layer's is private to the overlay; where_of
 	 * follows the overlay dentry to the upper one. */
 	report_dentry(dentry, NULL, hook, FILE_OP_COPY_UP << OP_SHIFT);
+	return 0;
+}
+
+/*
+ * The tracepoint hook's copy-up (6.13+). No tracepoint is on the copy-up
+ * path itself, but every filesystem stamps a new inode's ctime as it makes
+ * it (inode_set_ctime_current: the timestamp tracepoints
+ * inode_set_ctime_to_ts, ctime_ns_xchg or ctime_xchg_skip, added in 6.13),
+ * in the thread that triggered the copy-up, under the credentials overlayfs
+ * puts in place of the thread's own (override_creds: the task's cred is
+ * then not its real_cred). So a new regular file's inode, still without a
+ * name, seen there under overridden credentials (on_ctime) is kept for the
+ * thread (upper_new) and for itself (upper_inodes); at the thread's
+ * syscall exit (or, for an io_uring worker, at its next completion or its
+ * exit) each kept inode that now has a name and was not reported by the
+ * call's own creation (an open that created the file through the overlay,
+ * on_file; a mknod, on_mknod_exit) is reported as FILE_OP_COPY_UP, under
+ * its name's node path: the file's place in the upper layer, whatever
+ * namespace the overlay is mounted in. The same holds for any file the
+ * kernel makes for a thread under other credentials (fscache's cache
+ * files), reported the same way; a core dump's file is the dumping
+ * thread's and is counted as core_dump_unobserved (sched_process_exit).
+ * A name is read when the call returns: a copy-up that made a file and
+ * then failed is counted; a file unlinked before the call returned is not
+ * (it is gone). Kept inodes are compared by address and inode number
+ * before they are read.
+ */
+#define PF_KTHREAD_ 0x00200000 /* include/linux/sched.h PF_KTHREAD */
+
+/* upper_note keeps inode for the current thread (on_ctime's rare path). */
+static __always_inline int upper_note(struct task_struct *t, struct inode *inode)
+{
+	if (t->flags & PF_KTHREAD_)
+		return 0;
+	/* a regular file's inode without a name yet, not overlayfs' own (the
+	 * overlay's inode of a file, whose upper inode is the one kept) */
+	if ((inode->i_mode & S_IFMT) != S_IFREG || inode->i_dentry.first ||
+	    inode->i_sb->s_magic == OVERLAYFS_SUPER_MAGIC)
+		return 0;
+	__u64 ip = (__u64)inode;
+	__u8 one = 1;
+	if (bpf_map_lookup_elem(&upper_inodes, &ip))
+		return 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct upper_new *u = bpf_map_lookup_elem(&upper_new, &tid);
+	if (!u) {
+		struct upper_new z = {};
+		if (bpf_map_update_elem(&upper_new, &tid, &z, BPF_NOEXIST)) {
+			count(COUNTER_INFLIGHT_FULL);
+			return 0;
+		}
+		__sync_fetch_and_add(&upper_waiting, 1);
+		u = bpf_map_lookup_elem(&upper_new, &tid);
+		if (!u)
+			return 0;
+	}
+	__u32 n = u->n;
+	if (n >= UPPER_NEW_MAX) {
+		u->over++;
+		return 0;
+	}
+	if (bpf_map_update_elem(&upper_inodes, &ip, &one, BPF_ANY)) {
+		count(COUNTER_INFLIGHT_FULL);
+		return 0;
+	}
+	u->inode[n] = ip;
+	u->sb[n] = (__u64)inode->i_sb;
+	u->n = n + 1;
+	return 0;
+}
+
+/* on_ctime: a timestamp tracepoint's inode (tp_btf: a plain load each). */
+static __always_inline int on_ctime(struct inode *inode)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	if (t->cred == t->real_cred)
+		return 0;
+	return upper_note(t, inode);
+}
+
+/*
+ * upper_report reports a kept inode that has a name now: its oldest hashed
+ * alias (a link made in the same call is reported by the call; an
+ * O_TMPFILE's own dentry, which overlayfs' copy-up links into the upper
+ * directory and drops only after the syscall returns, is never hashed).
+ * A global function: the verifier checks it once, not once per kept inode.
+ */
+__noinline int upper_report(__u64 ip, __u64 sb)
+{
+	struct inode *inode = (void *)ip;
+	if ((__u64)BPF_CORE_READ(inode, i_sb) != sb ||
+	    (BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFREG || !BPF_CORE_READ(inode, i_nlink))
+		return 0;
+	struct hlist_node *node = BPF_CORE_READ(inode, i_dentry.first), *last = NULL;
+	__u32 alias = bpf_core_field_offset(struct dentry, d_u.d_alias);
+	for (int i = 0; i < 8 && node; i++) {
+		if (BPF_CORE_READ((struct dentry *)((void *)node - alias), d_hash.pprev))
+			last = node;
+		node = BPF_CORE_READ(node, next);
+	}
+	if (!last)
+		return 0;
+	/* No mount: the upper layer's is private to the overlay. */
+	return report_dentry_tp((__u64)((void *)last - alias), 0, FILE_OP_COPY_UP << OP_SHIFT,
+				WHERE_OVERLAY_UPPER | WHERE_NO_MNT_PATH);
+}
+
+/*
+ * upper_exit takes the current thread's kept inodes; with report, it
+ * reports those still kept (a core dump's, without). A global function
+ * (checked once per program); the sys_exit programs call it only when
+ * upper_waiting is set.
+ */
+__noinline int upper_exit(int do_report)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct upper_new *p = bpf_map_lookup_elem(&upper_new, &tid);
+	if (!p)
+		return 0;
+	struct upper_new v = *p;
+	if (v.made)
+		do_report = 0; /* a mknod: the call made its own file */
+	if (!bpf_map_delete_elem(&upper_new, &tid))
+		__sync_fetch_and_add(&upper_waiting, -1);
+	for (int i = 0; i < UPPER_NEW_MAX; i++) {
+		if (i >= v.n)
+			break;
+		__u64 ip = v.inode[i];
+		if (bpf_map_delete_elem(&upper_inodes, &ip))
+			continue; /* reported by the call's own creation */
+		if (do_report)
+			upper_report(ip, v.sb[i]);
+	}
+	if (v.over && do_report)
+		count(COUNTER_INFLIGHT_FULL);
 	return 0;
 }
 

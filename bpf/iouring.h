@@ -17,6 +17,7 @@
 #include "kernel.h"
 #include "output.h"
 #include "report.h"
+#include "upper.h"
 #include "window.h"
 
 /*
@@ -213,8 +214,11 @@ static __always_inline int on_uring_file(struct file *f, __u64 how)
 	struct path fp = {};
 	if (f)
 		read_file(f, &mode, &fp);
-	if (mode & FMODE_CREATED)
+	if (mode & FMODE_CREATED) {
+		if (upper_waiting)
+			upper_forget_file(fp.dentry); /* made by this open: not a copy-up */
 		return on_file(f, HOOK_IO_URING, EVENT_F_IO_URING, true);
+	}
 	if ((how & O_CREAT) && (!f || deferred) && uring_task_wanted())
 		count(COUNTER_FD_RACE);
 	return 0;

@@ -21,6 +21,9 @@
  *                            (no tracefs either), for IORING_OP_OPENAT{,2},
  *                            RENAMEAT, SYMLINKAT and LINKAT (io_uring 5.6+; submit_req
  *                            was submit_sqe before 6.3)
+ *   tp_btf/{inode_set_ctime_to_ts,ctime_xchg_skip,ctime_ns_xchg}, beside
+ *                            sys_exit: overlayfs copy-up (6.13+; copyup.h,
+ *                            optional)
  *
  * "Created" means the open made a new name: the returned struct file has
  * FMODE_CREATED (fs/namei.c, open_last_lookups/lookup_open sets it only when
@@ -272,7 +275,7 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(tp_sys_exit, struct pt_regs *regs, long ret)
 {
 	if (!sys_exit_watched(regs, true) || ret < 0)
-		return 0;
+		return upper_waiting ? upper_exit(1) : 0;
 	return sys_exit_work_btf(regs, ret);
 }
 
@@ -290,7 +293,12 @@ int BPF_PROG(tp_sys_exit, struct pt_regs *regs, long ret)
 static __always_inline int on_task_exit(struct task_struct *p)
 {
 	on_exec_exit(p);
-	if (!(BPF_CORE_READ(p, flags) & PF_DUMPCORE) || !(BPF_CORE_READ(p, exit_code) & 0x80))
+	__u32 pf = BPF_CORE_READ(p, flags);
+	/* an io_uring worker's copy-ups not taken at a completion; a core
+	 * dump's file, counted below */
+	if (upper_waiting)
+		upper_exit(!(pf & PF_DUMPCORE));
+	if (!(pf & PF_DUMPCORE) || !(BPF_CORE_READ(p, exit_code) & 0x80))
 		return 0;
 	if (current_wanted())
 		count(COUNTER_CORE_DUMP);
@@ -307,6 +315,32 @@ SEC("raw_tp/sched_process_exit")
 int raw_tp_sched_process_exit(struct bpf_raw_tracepoint_args *ctx)
 {
 	return on_task_exit((void *)ctx->args[0]);
+}
+
+/*
+ * The tracepoint hook's copy-up (copyup.h, on_ctime): the timestamp
+ * tracepoints (include/trace/events/timestamp.h, 6.13+), each with the
+ * inode first: inode_set_ctime_to_ts(struct inode *, struct timespec64 *),
+ * ctime_xchg_skip(struct inode *, struct timespec64 *),
+ * ctime_ns_xchg(struct inode *, u32 old, u32 new, u32 cur). Optional: on
+ * an older kernel the hook runs without them and says so.
+ */
+SEC("tp_btf/inode_set_ctime_to_ts")
+int BPF_PROG(tp_inode_set_ctime_to_ts, struct inode *inode)
+{
+	return on_ctime(inode);
+}
+
+SEC("tp_btf/ctime_xchg_skip")
+int BPF_PROG(tp_ctime_xchg_skip, struct inode *inode)
+{
+	return on_ctime(inode);
+}
+
+SEC("tp_btf/ctime_ns_xchg")
+int BPF_PROG(tp_ctime_ns_xchg, struct inode *inode)
+{
+	return on_ctime(inode);
 }
 
 /*
@@ -403,9 +437,14 @@ int tp_io_uring_complete(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	int res = BPF_CORE_READ(req, cqe.res);
 	if (op == IORING_OP_OPENAT || op == IORING_OP_OPENAT2)
-		return uring_open_done(ctx->args[0], (__u64)req, res);
-	if (uring_name_n)
-		return uring_name_done((__u64)req, res);
+		uring_open_done(ctx->args[0], (__u64)req, res);
+	else if (uring_name_n)
+		uring_name_done((__u64)req, res);
+	/* a worker's copy-up (an open for write run in io-wq), at its
+	 * completion when the worker posts it */
+	if (upper_waiting &&
+	    (BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), flags) & PF_IO_WORKER))
+		upper_exit(1);
 	return 0;
 }
 

@@ -187,4 +187,33 @@ static __always_inline void report_dentry(struct dentry *dentry, struct vfsmount
 	put_scratch(s);
 }
 
+/*
+ * report_dentry_tp is report_dentry for the tracepoint hook, as a global
+ * function: the verifier checks the walk once for the opens and the
+ * copy-ups (copyup.h) of a program, not once each. flags: an op (above
+ * OP_SHIFT), of a regular file; where: WHERE_OVERLAY_UPPER and
+ * WHERE_NO_MNT_PATH, added to what the walk finds.
+ */
+__noinline int report_dentry_tp(__u64 dentry, __u64 mnt, __u32 flags, __u32 where)
+{
+	/* the op alone, a regular file's: the verifier then knows the type
+	 * and filter bits are clear (one walk, not one per value) */
+	flags &= 0xffU << OP_SHIFT;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	char comm[EVENT_COMM_LEN] = {};
+	flags |= current_comm(comm);
+	if (!task_wanted(pid_tgid, uid_gid, comm))
+		return 0;
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	start_path(s);
+	__u8 pflags = resolve(s, (struct dentry *)dentry, (struct vfsmount *)mnt);
+	s->where |= where & (WHERE_OVERLAY_UPPER | WHERE_NO_MNT_PATH);
+	report(s, pid_tgid, uid_gid, comm, pflags, HOOK_TRACEPOINT, flags);
+	put_scratch(s);
+	return 0;
+}
+
 #endif /* KERNELEVENTS_REPORT_H */

@@ -10,6 +10,7 @@
 #include "vmlinux.h"
 #include "bpf/bpf_helpers.h"
 #include "bpf/bpf_core_read.h"
+#include "copyup.h"
 #include "event.h"
 #include "fd.h"
 #include "filter.h"
@@ -69,7 +70,9 @@ static __always_inline int on_open_exit(long fd, __u32 flags, bool typed)
 	}
 	read_file_all(f, &mode, &fflags, &inode, &fp);
 	if (mode & FMODE_CREATED) {
-		report_dentry(fp.dentry, fp.mnt, HOOK_TRACEPOINT, 0);
+		if (upper_waiting)
+			upper_forget_file(fp.dentry); /* made by this open: not a copy-up */
+		report_dentry_tp((__u64)fp.dentry, (__u64)fp.mnt, 0, 0);
 		return 0;
 	}
 	if (flags_known && (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) {
@@ -309,6 +312,8 @@ static __always_inline int on_mknod_exit(int dfd, __u64 filename, __u32 mode)
 {
 	if ((mode & S_IFMT) != 0 && (mode & S_IFMT) != S_IFREG)
 		return 0;
+	if (upper_waiting)
+		upper_made(); /* through an overlay: the file kept is this one */
 	if (!current_wanted())
 		return 0;
 	return name_report(dfd, filename, EVENT_F_MKNOD);
@@ -666,12 +671,14 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret, bool type
  */
 static __noinline int sys_exit_work_btf(struct pt_regs *regs, long ret)
 {
-	return on_sys_exit(regs, ret, true);
+	on_sys_exit(regs, ret, true);
+	return upper_waiting ? upper_exit(1) : 0;
 }
 
 static __noinline int sys_exit_work_raw(struct pt_regs *regs, long ret)
 {
-	return on_sys_exit(regs, ret, false);
+	on_sys_exit(regs, ret, false);
+	return upper_waiting ? upper_exit(1) : 0;
 }
 
 #endif /* KERNELEVENTS_SYSEXIT_H */

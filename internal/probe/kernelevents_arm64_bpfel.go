@@ -121,6 +121,15 @@ type kerneleventsTmpfileInfo struct {
 	Pad  uint32
 }
 
+type kerneleventsUpperNew struct {
+	_     structs.HostLayout
+	Inode [4]uint64
+	Sb    [4]uint64
+	N     uint32
+	Over  uint16
+	Made  uint16
+}
+
 type kerneleventsUringName struct {
 	_        structs.HostLayout
 	Ctx      uint64
@@ -174,6 +183,8 @@ const (
 	kerneleventsMapSymlinkPending             = "symlink_pending"
 	kerneleventsMapTmpfiles                   = "tmpfiles"
 	kerneleventsMapUidFilter                  = "uid_filter"
+	kerneleventsMapUpperInodes                = "upper_inodes"
+	kerneleventsMapUpperNew                   = "upper_new"
 	kerneleventsMapUringNames                 = "uring_names"
 	kerneleventsMapUringOpens                 = "uring_opens"
 	kerneleventsMapWatchedNames               = "watched_names"
@@ -203,6 +214,9 @@ const (
 	kerneleventsProgRawTpSchedProcessExit     = "raw_tp_sched_process_exit"
 	kerneleventsProgRawTpSchedProcessFork     = "raw_tp_sched_process_fork"
 	kerneleventsProgRawTpSysExit              = "raw_tp_sys_exit"
+	kerneleventsProgTpCtimeNsXchg             = "tp_ctime_ns_xchg"
+	kerneleventsProgTpCtimeXchgSkip           = "tp_ctime_xchg_skip"
+	kerneleventsProgTpInodeSetCtimeToTs       = "tp_inode_set_ctime_to_ts"
 	kerneleventsProgTpIoUringComplete         = "tp_io_uring_complete"
 	kerneleventsProgTpIoUringCqeOverflow      = "tp_io_uring_cqe_overflow"
 	kerneleventsProgTpIoUringSubmitReq        = "tp_io_uring_submit_req"
@@ -221,6 +235,7 @@ const (
 	kerneleventsVarSelfTgid                   = "self_tgid"
 	kerneleventsVarUnknownZero                = "unknown_zero"
 	kerneleventsVarUnusedEvent                = "unused_event"
+	kerneleventsVarUpperWaiting               = "upper_waiting"
 	kerneleventsVarUringNameN                 = "uring_name_n"
 	kerneleventsVarUringOpenN                 = "uring_open_n"
 	kerneleventsVarWakeupBytes                = "wakeup_bytes"
@@ -294,6 +309,9 @@ type kerneleventsProgramSpecs struct {
 	RawTpSchedProcessExit     *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_exit"`
 	RawTpSchedProcessFork     *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_fork"`
 	RawTpSysExit              *ebpf.ProgramSpec `ebpf:"raw_tp_sys_exit"`
+	TpCtimeNsXchg             *ebpf.ProgramSpec `ebpf:"tp_ctime_ns_xchg"`
+	TpCtimeXchgSkip           *ebpf.ProgramSpec `ebpf:"tp_ctime_xchg_skip"`
+	TpInodeSetCtimeToTs       *ebpf.ProgramSpec `ebpf:"tp_inode_set_ctime_to_ts"`
 	TpIoUringComplete         *ebpf.ProgramSpec `ebpf:"tp_io_uring_complete"`
 	TpIoUringCqeOverflow      *ebpf.ProgramSpec `ebpf:"tp_io_uring_cqe_overflow"`
 	TpIoUringSubmitReq        *ebpf.ProgramSpec `ebpf:"tp_io_uring_submit_req"`
@@ -326,6 +344,8 @@ type kerneleventsMapSpecs struct {
 	SymlinkPending *ebpf.MapSpec `ebpf:"symlink_pending"`
 	Tmpfiles       *ebpf.MapSpec `ebpf:"tmpfiles"`
 	UidFilter      *ebpf.MapSpec `ebpf:"uid_filter"`
+	UpperInodes    *ebpf.MapSpec `ebpf:"upper_inodes"`
+	UpperNew       *ebpf.MapSpec `ebpf:"upper_new"`
 	UringNames     *ebpf.MapSpec `ebpf:"uring_names"`
 	UringOpens     *ebpf.MapSpec `ebpf:"uring_opens"`
 	WatchedNames   *ebpf.MapSpec `ebpf:"watched_names"`
@@ -345,6 +365,7 @@ type kerneleventsVariableSpecs struct {
 	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
 	UnknownZero        *ebpf.VariableSpec `ebpf:"unknown_zero"`
 	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
+	UpperWaiting       *ebpf.VariableSpec `ebpf:"upper_waiting"`
 	UringNameN         *ebpf.VariableSpec `ebpf:"uring_name_n"`
 	UringOpenN         *ebpf.VariableSpec `ebpf:"uring_open_n"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -388,6 +409,8 @@ type kerneleventsMaps struct {
 	SymlinkPending *ebpf.Map `ebpf:"symlink_pending"`
 	Tmpfiles       *ebpf.Map `ebpf:"tmpfiles"`
 	UidFilter      *ebpf.Map `ebpf:"uid_filter"`
+	UpperInodes    *ebpf.Map `ebpf:"upper_inodes"`
+	UpperNew       *ebpf.Map `ebpf:"upper_new"`
 	UringNames     *ebpf.Map `ebpf:"uring_names"`
 	UringOpens     *ebpf.Map `ebpf:"uring_opens"`
 	WatchedNames   *ebpf.Map `ebpf:"watched_names"`
@@ -413,6 +436,8 @@ func (m *kerneleventsMaps) Close() error {
 		m.SymlinkPending,
 		m.Tmpfiles,
 		m.UidFilter,
+		m.UpperInodes,
+		m.UpperNew,
 		m.UringNames,
 		m.UringOpens,
 		m.WatchedNames,
@@ -433,6 +458,7 @@ type kerneleventsVariables struct {
 	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
 	UnknownZero        *ebpf.Variable `ebpf:"unknown_zero"`
 	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`
+	UpperWaiting       *ebpf.Variable `ebpf:"upper_waiting"`
 	UringNameN         *ebpf.Variable `ebpf:"uring_name_n"`
 	UringOpenN         *ebpf.Variable `ebpf:"uring_open_n"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
@@ -468,6 +494,9 @@ type kerneleventsPrograms struct {
 	RawTpSchedProcessExit     *ebpf.Program `ebpf:"raw_tp_sched_process_exit"`
 	RawTpSchedProcessFork     *ebpf.Program `ebpf:"raw_tp_sched_process_fork"`
 	RawTpSysExit              *ebpf.Program `ebpf:"raw_tp_sys_exit"`
+	TpCtimeNsXchg             *ebpf.Program `ebpf:"tp_ctime_ns_xchg"`
+	TpCtimeXchgSkip           *ebpf.Program `ebpf:"tp_ctime_xchg_skip"`
+	TpInodeSetCtimeToTs       *ebpf.Program `ebpf:"tp_inode_set_ctime_to_ts"`
 	TpIoUringComplete         *ebpf.Program `ebpf:"tp_io_uring_complete"`
 	TpIoUringCqeOverflow      *ebpf.Program `ebpf:"tp_io_uring_cqe_overflow"`
 	TpIoUringSubmitReq        *ebpf.Program `ebpf:"tp_io_uring_submit_req"`
@@ -506,6 +535,9 @@ func (p *kerneleventsPrograms) Close() error {
 		p.RawTpSchedProcessExit,
 		p.RawTpSchedProcessFork,
 		p.RawTpSysExit,
+		p.TpCtimeNsXchg,
+		p.TpCtimeXchgSkip,
+		p.TpInodeSetCtimeToTs,
 		p.TpIoUringComplete,
 		p.TpIoUringCqeOverflow,
 		p.TpIoUringSubmitReq,

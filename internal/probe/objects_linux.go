@@ -6,7 +6,10 @@ package probe
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -58,13 +61,17 @@ type vfsMaps struct {
 
 // syscallMaps are the tracepoint hook's: O_TMPFILE files waiting for a
 // name, io_uring opens, renames and links waiting for their completion, and
-// the writable globals (.bss: uring_open_n and uring_name_n, which the
-// io_uring programs share).
+// the inodes the copy-up programs keep, and the writable globals (.bss:
+// uring_open_n, uring_name_n and upper_waiting, which the optional programs
+// share).
 type syscallMaps struct {
 	Tmpfiles   *ebpf.Map `ebpf:"tmpfiles"`
 	UringOpens *ebpf.Map `ebpf:"uring_opens"`
 	UringNames *ebpf.Map `ebpf:"uring_names"`
-	Bss        *ebpf.Map `ebpf:".bss"`
+	// the copy-up programs' inodes kept per thread (bpf/upper.h)
+	UpperNew    *ebpf.Map `ebpf:"upper_new"`
+	UpperInodes *ebpf.Map `ebpf:"upper_inodes"`
+	Bss         *ebpf.Map `ebpf:".bss"`
 }
 
 // hookObjects are the programs a hook cannot do without and every map its
@@ -259,6 +266,47 @@ func (o *copyUpKretprobe) program() *ebpf.Program { return o.KretprobeOvlCopyUpO
 func (o *copyUpFentry) program() *ebpf.Program    { return o.FentryOvlCopyUpOne }
 func (o *copyUpFexit) program() *ebpf.Program     { return o.FexitOvlCopyUpOne }
 
+// The tracepoint hook's copy-up programs (bpf/copyup.h, on_ctime): the
+// timestamp tracepoints (6.13+), one struct each.
+type (
+	ctimeToTs struct {
+		TpInodeSetCtimeToTs *ebpf.Program `ebpf:"tp_inode_set_ctime_to_ts"`
+	}
+	ctimeSkip struct {
+		TpCtimeXchgSkip *ebpf.Program `ebpf:"tp_ctime_xchg_skip"`
+	}
+	ctimeXchg struct {
+		TpCtimeNsXchg *ebpf.Program `ebpf:"tp_ctime_ns_xchg"`
+	}
+)
+
+func (o *ctimeToTs) program() *ebpf.Program { return o.TpInodeSetCtimeToTs }
+func (o *ctimeSkip) program() *ebpf.Program { return o.TpCtimeXchgSkip }
+func (o *ctimeXchg) program() *ebpf.Program { return o.TpCtimeNsXchg }
+
+// ctimeCopyUp returns one of the tracepoint hook's copy-up programs: a
+// tp_btf program on a timestamp tracepoint, whose event struct (needs) the
+// kernel's BTF has only from 6.13; without it the hook runs without the
+// program, says so (copyUpUnseen) and reports it not attached.
+func ctimeCopyUp(name, needs string, objects func() optionalObjects) optionalProgram {
+	return optionalProgram{
+		objects:     objects,
+		needs:       needs,
+		missingNote: copyUpUnseen + " (the kernel has no timestamp tracepoints: 6.13+)",
+		attach: func(p *ebpf.Program) attacher {
+			return tracing(p, "tp_btf "+name, ebpf.AttachTraceRawTp)
+		},
+	}
+}
+
+// ctimePrograms are the tracepoint hook's copy-up programs, loaded with the
+// kernel's own BTF (tp_btf) beside the io_uring programs.
+var ctimePrograms = []optionalProgram{
+	ctimeCopyUp("inode_set_ctime_to_ts", "trace_event_raw_ctime", func() optionalObjects { return new(ctimeToTs) }),
+	ctimeCopyUp("ctime_xchg_skip", "trace_event_raw_ctime", func() optionalObjects { return new(ctimeSkip) }),
+	ctimeCopyUp("ctime_ns_xchg", "trace_event_raw_ctime_ns_xchg", func() optionalObjects { return new(ctimeXchg) }),
+}
+
 // copyUpUnseen is what a hook without its copy-up programs does not count.
 const copyUpUnseen = "a file overlayfs copies up into an upper directory (a lower file opened for write, " +
 	"truncated, chmod'ed or given an xattr through the overlay) is not counted"
@@ -348,8 +396,10 @@ type optionalProgram struct {
 	// program's tracepoint (its trace_event_raw_* struct): where the
 	// kernel lacks it the program is not loaded and nothing is noted (a
 	// tracepoint under the name it had in other kernels; the other
-	// name's program loads instead).
-	needs string
+	// name's program loads instead), unless missingNote is set: then the
+	// note says what goes unseen and the program is reported not
+	// attached.
+	needs, missingNote string
 	// module and moduleType, when set: the program attaches to a function
 	// of that module (or of the kernel, where it is built in), whose BTF
 	// has moduleType. Where no BTF the kernel has holds that type (the
@@ -423,7 +473,7 @@ func hookSet(h Hook, ownBTF bool) (hookPrograms, bool) {
 		if !ownBTF {
 			return hookPrograms{load: loadHookObjects[rawTracepointObjects], optional: uringPrograms}, true
 		}
-		return hookPrograms{load: loadHookObjects[tracepointObjects], optional: uringPrograms}, true
+		return hookPrograms{load: loadHookObjects[tracepointObjects], optional: slices.Concat(uringPrograms, ctimePrograms)}, true
 	}
 	return hookPrograms{}, false
 }
@@ -518,11 +568,24 @@ func loadObjects(h Hook, opts *Options, types *btf.Spec, strict bool) (_ *object
 		notes = append(notes, fmt.Sprintf("%s: %v", execMissing, explainLoad(h, err)))
 		err = nil
 	}
+	missing := map[string][]string{} // note -> programs not loaded for it
+	defer func() {
+		for _, note := range slices.Sorted(maps.Keys(missing)) {
+			notes = append(notes, fmt.Sprintf("%s not loaded (their tracepoints are not in the kernel's BTF): %s",
+				strings.Join(missing[note], ", "), note))
+		}
+	}()
 	for _, op := range set.optional {
 		if op.needs != "" {
 			have, err := haveType(cache, types, op.needs)
 			if err != nil {
 				return nil, nil, err
+			}
+			if !have && op.missingNote != "" {
+				a := op.attach(nil)
+				objs.refused = append(objs.refused, a.what)
+				missing[op.missingNote] = append(missing[op.missingNote], a.what)
+				continue
 			}
 			if !have {
 				continue // the kernel has the tracepoint under its other name

@@ -45,6 +45,12 @@ const (
 	// OpOpenWrite opens the existing file Path for writing, without
 	// O_CREAT (an overlayfs copy-up).
 	OpOpenWrite = "open_write"
+	// OpChmod chmods the existing file Path to 0600 (through an overlay:
+	// a copy-up with no open).
+	OpChmod = "chmod"
+	// OpMknodAbs is mknodat(AT_FDCWD, Path, S_IFREG) with Path as
+	// written.
+	OpMknodAbs = "mknod_as_written"
 )
 
 // mountOp performs the ops of this file; ok is false for other kinds.
@@ -97,6 +103,10 @@ func mountOp(op Op) (ok bool, err error) {
 		return true, closeFd(unix.Openat(unix.AT_FDCWD, op.Path, unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC, 0o644))
 	case OpOpenWrite:
 		return true, closeFd(unix.Openat(unix.AT_FDCWD, op.Path, unix.O_WRONLY|unix.O_CLOEXEC, 0))
+	case OpChmod:
+		return true, unix.Fchmodat(unix.AT_FDCWD, op.Path, 0o600, 0)
+	case OpMknodAbs:
+		return true, unix.Mknodat(unix.AT_FDCWD, op.Path, unix.S_IFREG|0o644, 0)
 	}
 	return false, nil
 }
