@@ -12,6 +12,9 @@ package main
 //	(b) O_CREAT re-open+close of the same existing file (creates nothing)
 //	(c) getpid, a syscall no watcher looks at: the per-syscall tax
 //	(d) tar -xf of a generated source tarball, on tmpfs and on ext4
+//	(e) fchmod of an open file: a change-time update per call, what the
+//	    tracepoint hook's copy-up programs (the kernel's timestamp
+//	    tracepoints, bpf/copyup.h) cost every such update of the node
 //
 // Monitors: nothing (the baseline), the kernel's floor (one empty program on
 // one syscall tracepoint, one on the raw sys_exit tracepoint, and, where the
@@ -44,6 +47,7 @@ const (
 	opReadOpen    = "ro-open"
 	opCreatReopen = "creat-reopen"
 	opGetpid      = "getpid"
+	opFchmod      = "fchmod"
 	opTar         = "tar" // run by the parent: tar is its own process
 )
 
@@ -85,13 +89,20 @@ func nodeLoopMain(spec genSpec) error {
 	if spec.Op == opCreatReopen {
 		flags = unix.O_CREAT | unix.O_WRONLY | unix.O_CLOEXEC
 	}
-	// One call before the clock starts: the file must exist already.
+	// One call before the clock starts: the file must exist already (the
+	// fchmod loop keeps it open).
+	var chmodFd uintptr
 	if spec.Op != opGetpid {
 		fd, _, errno := unix.RawSyscall6(unix.SYS_OPENAT, cwd, uintptr(unsafe.Pointer(path)), flags, 0o644, 0, 0)
 		if errno != 0 {
 			return fmt.Errorf("open %s: %w", spec.Path, errno)
 		}
-		unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+		if spec.Op == opFchmod {
+			chmodFd = fd
+			defer unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+		} else {
+			unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+		}
 	}
 	if len(spec.CPUs) > 0 {
 		// The caller locked this goroutine to its thread: the loop runs here.
@@ -125,6 +136,14 @@ func nodeLoopMain(spec genSpec) error {
 		case opGetpid:
 			for i := 0; i < n; i++ {
 				unix.RawSyscall(unix.SYS_GETPID, 0, 0, 0)
+			}
+		case opFchmod:
+			for i := 0; i < n; i++ {
+				// 0644 and 0640 in turn: each call changes the mode, so
+				// each updates the change time
+				if _, _, errno := unix.RawSyscall(unix.SYS_FCHMOD, chmodFd, uintptr(0o644^(i&1)*0o004), 0); errno != 0 {
+					return fmt.Errorf("fchmod %s: %w", spec.Path, errno)
+				}
 			}
 		case opReadOpen, opCreatReopen:
 			for i := 0; i < n; i++ {
@@ -233,6 +252,7 @@ func setupNodeWorkloads(fss []*testFS, p params) ([]*nodeWorkload, error) {
 		{key: opReadOpen, name: "(a) read-only open+close of an existing file", unit: "open+close", fs: fs0, ops: sz.opens, syscalls: 2, path: file},
 		{key: opCreatReopen, name: "(b) O_CREAT open+close of an existing file", unit: "open+close", fs: fs0, ops: sz.opens, syscalls: 2, path: file},
 		{key: opGetpid, name: "(c) getpid (raw syscall)", unit: "getpid", fs: fs0, ops: sz.getpids, syscalls: 1},
+		{key: opFchmod, name: "(e) fchmod of an open file (a change-time update per call)", unit: "fchmod", fs: fs0, ops: sz.opens, syscalls: 1, path: file},
 	}
 	for _, fs := range fss {
 		ws = append(ws, &nodeWorkload{key: opTar, name: fmt.Sprintf("(d) tar -xf of a source tarball on %s", fs.name),

@@ -234,6 +234,19 @@ func (r *report) probeVerdict(hook probe.Hook, wl *nodeWorkload, c cellSummary) 
 		}
 		return fmt.Sprintf("%s: tax %+.0f ns (%s), target ≤ the floor's %+.0f ns", verdict(c.delta.median <= fl.delta.median),
 			c.delta.median, pct(c.ratio.median), fl.delta.median)
+	case opFchmod:
+		if kprobeClass(hook) {
+			return fmt.Sprintf("%s: %+.0f ns (%s), target zero (≤ %s)", verdict(c.ratio.median <= targetNoTax), c.delta.median, pct(c.ratio.median), pct(targetNoTax))
+		}
+		// the tracepoint hook: its sys_exit tax plus its copy-up programs
+		// on the kernel's timestamp tracepoints (bpf/copyup.h), which run
+		// on every change-time update of the node
+		fl := n.cell(n.config(kindFloorRaw, ""), n.workload(opFchmod, ""))
+		if !fl.ok {
+			return fmt.Sprintf("measured: %+.0f ns (%s) per change-time update; floor not measured", c.delta.median, pct(c.ratio.median))
+		}
+		return fmt.Sprintf("measured: %+.0f ns (%s) per change-time update, %+.0f ns above the raw sys_exit floor's %+.0f ns (the timestamp programs and the hook's own sys_exit)",
+			c.delta.median, pct(c.ratio.median), c.delta.median-fl.delta.median, fl.delta.median)
 	case opTar:
 		v := fmt.Sprintf("%s: %s, target ≤ %s", verdict(c.ratio.median <= targetCreation), pct(c.ratio.median), pct(targetCreation))
 		if f := n.cell(n.config(kindFanotify, ""), n.workload(opTar, wl.fs.name)); f.ok && f.ratio.median < c.ratio.median {

@@ -274,9 +274,12 @@ int BPF_PROG(fexit_ovl_copy_up_one, struct dentry *parent, struct dentry *dentry
 SEC("tp_btf/sys_exit")
 int BPF_PROG(tp_sys_exit, struct pt_regs *regs, long ret)
 {
-	if (!sys_exit_watched(regs, true) || ret < 0)
-		return upper_waiting ? upper_exit(1) : 0;
-	return sys_exit_work_btf(regs, ret);
+	if (sys_exit_watched(regs, true) && ret >= 0)
+		sys_exit_work_btf(regs, ret);
+	/* after the call's own creations (which take their files back from
+	 * the kept inodes), any copy-up of the call (copyup.h); from here, not
+	 * inside sys_exit_work: the stack of that chain stays in 512 bytes */
+	return upper_waiting ? upper_exit(1) : 0;
 }
 
 /*
@@ -350,9 +353,9 @@ int BPF_PROG(tp_ctime_ns_xchg, struct inode *inode)
 SEC("raw_tp/sys_exit")
 int BPF_PROG(raw_tp_sys_exit, struct pt_regs *regs, long ret)
 {
-	if (!sys_exit_watched(regs, false) || ret < 0)
-		return 0;
-	return sys_exit_work_raw(regs, ret);
+	if (sys_exit_watched(regs, false) && ret >= 0)
+		sys_exit_work_raw(regs, ret);
+	return upper_waiting ? upper_exit(1) : 0;
 }
 
 /* on_submit: opens, renames and links are kept until their completion. */

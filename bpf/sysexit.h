@@ -671,14 +671,12 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret, bool type
  */
 static __noinline int sys_exit_work_btf(struct pt_regs *regs, long ret)
 {
-	on_sys_exit(regs, ret, true);
-	return upper_waiting ? upper_exit(1) : 0;
+	return on_sys_exit(regs, ret, true);
 }
 
 static __noinline int sys_exit_work_raw(struct pt_regs *regs, long ret)
 {
-	on_sys_exit(regs, ret, false);
-	return upper_waiting ? upper_exit(1) : 0;
+	return on_sys_exit(regs, ret, false);
 }
 
 #endif /* KERNELEVENTS_SYSEXIT_H */
