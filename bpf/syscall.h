@@ -100,7 +100,9 @@ struct pt_regs___kearm64 {
  * test. Native open/openat without O_CREAT or O_TMPFILE stop here too, on
  * one more register load (their ia32 numbers, fork and remap_file_pages,
  * are none of ours). What passes goes on to sys_exit_work (sysexit.h), a
- * function of its own.
+ * function of its own. Every syscall then loads one global, upper_waiting
+ * (copyup.h: a thread has an inode a copy-up may have made), and goes on to
+ * upper_exit only when it is set.
  */
 #define SC_BIT(n) (1ULL << ((n)&63))
 #if defined(__TARGET_ARCH_x86)
