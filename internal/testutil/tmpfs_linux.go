@@ -5,6 +5,7 @@
 package testutil
 
 import (
+	"os"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -22,4 +23,26 @@ func TmpfsDir(t testing.TB) string {
 	}
 	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
 	return dir
+}
+
+// OverlayDir mounts an overlayfs whose layers are on a tmpfs of its own (an
+// empty lower directory, the upper and work directories beside it), as a
+// container's root filesystem is, and returns its merged directory (where
+// files are made) and the upper one (where they really are); unmounted when
+// t ends.
+func OverlayDir(t testing.TB) (merged, upper string) {
+	t.Helper()
+	base := TmpfsDir(t)
+	for _, d := range []string{"lower", "upper", "work", "merged"} {
+		if err := os.Mkdir(base+"/"+d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	merged, upper = base+"/merged", base+"/upper"
+	opts := "lowerdir=" + base + "/lower,upperdir=" + base + "/upper,workdir=" + base + "/work"
+	if err := unix.Mount("kernelevents-test", merged, "overlay", 0, opts); err != nil {
+		t.Fatalf("mount overlay on %s: %v", merged, err)
+	}
+	t.Cleanup(func() { unix.Unmount(merged, unix.MNT_DETACH) })
+	return merged, upper
 }
