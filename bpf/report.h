@@ -188,9 +188,11 @@ static __always_inline void report_dentry(struct dentry *dentry, struct vfsmount
 }
 
 /*
- * report_dentry_tp is report_dentry for the tracepoint hook, as a global
- * function: the verifier checks the walk once for the opens and the
- * copy-ups (copyup.h) of a program, not once each. flags: an op (above
+ * report_dentry_tp is report_dentry for the tracepoint hook's copy-ups
+ * (copyup.h), as a global function: the verifier checks its walk once per
+ * program, not once per kept inode. (The opens keep report_dentry inline:
+ * through this function their chain of calls would take 544 bytes of stack
+ * on 6.1, past the 512 it allows.) flags: an op (above
  * OP_SHIFT), of a regular file; where: WHERE_OVERLAY_UPPER and
  * WHERE_NO_MNT_PATH, added to what the walk finds.
  */
@@ -199,15 +201,20 @@ __noinline int report_dentry_tp(__u64 dentry, __u64 mnt, __u32 flags, __u32 wher
 	/* the op alone, a regular file's: the verifier then knows the type
 	 * and filter bits are clear (one walk, not one per value) */
 	flags &= 0xffU << OP_SHIFT;
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
-	char comm[EVENT_COMM_LEN] = {};
-	flags |= current_comm(comm);
-	if (!task_wanted(pid_tgid, uid_gid, comm))
-		return 0;
+	/* the name in map memory, not the stack (a frame on a chain of calls
+	 * whose stacks 6.1 adds up to at most 512 bytes) */
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	char *comm = s->comm;
+	__builtin_memset(comm, 0, EVENT_COMM_LEN);
+	flags |= current_comm(comm);
+	if (!task_wanted(pid_tgid, uid_gid, comm)) {
+		put_scratch(s);
+		return 0;
+	}
 	start_path(s);
 	__u8 pflags = resolve(s, (struct dentry *)dentry, (struct vfsmount *)mnt);
 	s->where |= where & (WHERE_OVERLAY_UPPER | WHERE_NO_MNT_PATH);

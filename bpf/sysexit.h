@@ -72,7 +72,7 @@ static __always_inline int on_open_exit(long fd, __u32 flags, bool typed)
 	if (mode & FMODE_CREATED) {
 		if (upper_waiting)
 			upper_forget_file(fp.dentry); /* made by this open: not a copy-up */
-		report_dentry_tp((__u64)fp.dentry, (__u64)fp.mnt, 0, 0);
+		report_dentry(fp.dentry, fp.mnt, HOOK_TRACEPOINT, 0);
 		return 0;
 	}
 	if (flags_known && (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) {

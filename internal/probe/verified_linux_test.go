@@ -17,14 +17,19 @@ import (
 	"github.com/kernelevents/kernelevents/internal/testutil"
 )
 
-// verifiedBudget bounds what the verifier may walk per program: three
-// quarters of the kernel's limit (BPF_COMPLEXITY_LIMIT_INSNS, 1M). The
-// heaviest program, tp_sys_exit (three path walks: open, mknod, link), took
-// 551k on 6.18 on 2026-11-30; the others about 43k. A change that makes one
+// verifiedBudget bounds what the verifier may walk per program: 85 % of the
+// kernel's limit (BPF_COMPLEXITY_LIMIT_INSNS, 1M). The heaviest program,
+// tp_sys_exit (path walks: open, mknod, link; the lookup of names with a
+// '/'; the copy-up's report), took 551k on 6.18 on 2026-11-30, 748k on
+// 2026-12-06 before the copy-up's report and 805k after it (6.12: 725k,
+// 6.1: 679k; the newest verifier walks the most); the others up to 680k
+// (io_uring_complete). Three quarters until the copy-up's report, whose walk
+// is a global function of its own (57k): sharing the open's walk would put
+// the open's chain of calls past the 512 bytes of stack 6.1 allows. A change that makes one
 // grow towards the limit (a branch inside a walk, a loop the verifier can no
 // longer prune) fails here on every kernel of the matrix before it fails to
 // load on some other one.
-const verifiedBudget = 750_000
+const verifiedBudget = 850_000
 
 // TestVerifiedInstructions puts every hook's programs through this
 // kernel's verifier the way VerifyLoad does, attached or not (kretprobe and
