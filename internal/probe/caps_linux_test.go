@@ -182,6 +182,12 @@ func noBTFChild(t *testing.T, btfFile string) {
 			opts.BTFPath = btfFile
 			opts.PathPrefixes = []string{root + "/"}
 			p := openHook(t, opts)
+			if h == HookTracepoint {
+				// its copy-up programs are BTF tracepoints: said, not silent
+				assert.True(t, slices.ContainsFunc(p.Notes(), func(n string) bool {
+					return strings.Contains(n, "copies up") && strings.Contains(n, "own BTF is missing")
+				}), "notes: %q", p.Notes())
+			}
 			c := collect(p)
 			child := testutil.RunChild(t, testutil.ChildSpec{Dir: root, Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: "with-btf-file"}}})
 			got := c.wait(t, 1, uint32(child.PID))

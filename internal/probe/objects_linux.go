@@ -292,7 +292,7 @@ func ctimeCopyUp(name, needs string, objects func() optionalObjects) optionalPro
 	return optionalProgram{
 		objects:     objects,
 		needs:       needs,
-		missingNote: copyUpUnseen + " (the kernel has no timestamp tracepoints: 6.13+)",
+		missingNote: copyUpUnseen + " (the kernel has no timestamp tracepoints: they came in 6.13)",
 		attach: func(p *ebpf.Program) attacher {
 			return tracing(p, "tp_btf "+name, ebpf.AttachTraceRawTp)
 		},
@@ -447,6 +447,11 @@ var uringPrograms = []optionalProgram{
 type hookPrograms struct {
 	load     func(*ebpf.CollectionSpec, *ebpf.CollectionOptions) (hookObjects, error)
 	optional []optionalProgram
+	// unattachable are optional programs this set cannot attach at all
+	// (BTF tracepoints without the kernel's own BTF): noted, and reported
+	// not attached.
+	unattachable     []optionalProgram
+	unattachableNote string
 }
 
 // loadHookObjects loads the objects struct T of one hook.
@@ -471,7 +476,8 @@ func hookSet(h Hook, ownBTF bool) (hookPrograms, bool) {
 		return hookPrograms{load: loadHookObjects[fexitObjects], optional: fexitCopyUp}, true
 	case HookTracepoint:
 		if !ownBTF {
-			return hookPrograms{load: loadHookObjects[rawTracepointObjects], optional: uringPrograms}, true
+			return hookPrograms{load: loadHookObjects[rawTracepointObjects], optional: uringPrograms,
+				unattachable: ctimePrograms, unattachableNote: copyUpUnseen + " (its programs are BTF tracepoints: the kernel's own BTF is missing)"}, true
 		}
 		return hookPrograms{load: loadHookObjects[tracepointObjects], optional: slices.Concat(uringPrograms, ctimePrograms)}, true
 	}
@@ -571,10 +577,15 @@ func loadObjects(h Hook, opts *Options, types *btf.Spec, strict bool) (_ *object
 	missing := map[string][]string{} // note -> programs not loaded for it
 	defer func() {
 		for _, note := range slices.Sorted(maps.Keys(missing)) {
-			notes = append(notes, fmt.Sprintf("%s not loaded (their tracepoints are not in the kernel's BTF): %s",
+			notes = append(notes, fmt.Sprintf("%s not loaded: %s",
 				strings.Join(missing[note], ", "), note))
 		}
 	}()
+	for _, op := range set.unattachable {
+		a := op.attach(nil)
+		objs.refused = append(objs.refused, a.what)
+		missing[set.unattachableNote] = append(missing[set.unattachableNote], a.what)
+	}
 	for _, op := range set.optional {
 		if op.needs != "" {
 			have, err := haveType(cache, types, op.needs)
