@@ -25,6 +25,7 @@ const (
 	ioringSetupSingleIssuer = 1 << 12
 	ioringSetupDeferTaskrun = 1 << 13
 	iosqeCQESkipSuccess     = 1 << 6
+	iosqeAsync              = 1 << 4
 	ioringSQCQOverflow      = 1 << 1
 	ioringOpNop             = 0
 )
@@ -140,6 +141,57 @@ func (r *uring) reap() map[uint64]int32 {
 }
 
 const openUserData = 7
+
+// uringOpenWrite opens path (as written) O_WRONLY through io_uring, with
+// IOSQE_ASYNC for mode "async", also on an IORING_SETUP_DEFER_TASKRUN ring
+// for "defer" (see OpIOUringOpenWrite), and closes the file; the ring stays
+// open for hold after the completion.
+func uringOpenWrite(path, mode string, hold time.Duration) error {
+	runtime.LockOSThread() // one submitter thread (SINGLE_ISSUER, task work)
+	name, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return err
+	}
+	defer runtime.KeepAlive(name)
+	var setup uint32
+	var flags uint8
+	switch mode {
+	case "":
+	case "async":
+		flags = iosqeAsync
+	case "defer":
+		flags = iosqeAsync
+		setup = ioringSetupSingleIssuer | ioringSetupDeferTaskrun
+	default:
+		return fmt.Errorf("io_uring open_write: For %q: want \"\", \"async\" or \"defer\"", mode)
+	}
+	r, err := newURing(4, setup)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	r.push(openSQE(unix.AT_FDCWD, name, unix.O_WRONLY|unix.O_CLOEXEC, flags, 0))
+	if err := r.enter(1, 1, ioringEnterGetEvents); err != nil {
+		return err
+	}
+	var res int32
+	if err := waitFor("the open's completion", func() bool {
+		v, ok := r.reap()[openUserData]
+		if ok {
+			res = v
+			return true
+		}
+		_ = r.enter(0, 0, ioringEnterGetEvents) // runs the task work
+		return false
+	}); err != nil {
+		return err
+	}
+	if res < 0 {
+		return fmt.Errorf("io_uring open_write: %w", unix.Errno(-res))
+	}
+	time.Sleep(hold)
+	return unix.Close(int(res))
+}
 
 func openSQE(dirfd int, name *byte, flags uint32, sqeFlags uint8, slot uint32) sqe {
 	return sqe{Opcode: ioringOpOpenat, Flags: sqeFlags, Fd: int32(dirfd), Addr: uint64(uintptr(unsafe.Pointer(name))), Len: 0o644, OpenFlags: flags, UserData: openUserData, FileIndex: slot}

@@ -5,10 +5,12 @@
 package testutil
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -51,6 +53,27 @@ const (
 	// OpMknodAbs is mknodat(AT_FDCWD, Path, S_IFREG) with Path as
 	// written.
 	OpMknodAbs = "mknod_as_written"
+	// Ops on the existing file Path as written that copy a lower file up
+	// through an overlay without opening it for write, or (OpAppend) write
+	// to it: truncate(2) to one byte, utimensat to now (touch), setxattr
+	// of a user.* xattr, fchownat to uid and gid 0 (the child's own in its
+	// user namespace), open O_WRONLY|O_TRUNC, open O_WRONLY|O_APPEND and
+	// write a byte, unlink (a lower file's: a whiteout).
+	OpTruncate  = "truncate"
+	OpTouch     = "touch"
+	OpSetxattr  = "setxattr"
+	OpChown     = "chown"
+	OpOpenTrunc = "open_trunc"
+	OpAppend    = "append"
+	OpUnlinkAbs = "unlink_as_written"
+	// OpIOUringOpenWrite is IORING_OP_OPENAT(AT_FDCWD, Path, O_WRONLY), no
+	// O_CREAT (through an overlay: a copy-up by io_uring); For "async"
+	// sets IOSQE_ASYNC (run in an io-wq worker), "defer" does too on an
+	// IORING_SETUP_DEFER_TASKRUN ring (the worker then posts no
+	// completion: the submitter does, from task work); Spread, when set,
+	// keeps the ring (and its worker) that many seconds after the
+	// completion.
+	OpIOUringOpenWrite = "io_uring_open_write"
 )
 
 // mountOp performs the ops of this file; ok is false for other kinds.
@@ -107,6 +130,28 @@ func mountOp(op Op) (ok bool, err error) {
 		return true, unix.Fchmodat(unix.AT_FDCWD, op.Path, 0o600, 0)
 	case OpMknodAbs:
 		return true, unix.Mknodat(unix.AT_FDCWD, op.Path, unix.S_IFREG|0o644, 0)
+	case OpTruncate:
+		return true, unix.Truncate(op.Path, 1)
+	case OpTouch:
+		now := []unix.Timespec{{Nsec: unix.UTIME_NOW}, {Nsec: unix.UTIME_NOW}}
+		return true, unix.UtimesNanoAt(unix.AT_FDCWD, op.Path, now, 0)
+	case OpSetxattr:
+		return true, unix.Setxattr(op.Path, "user.kernelevents", []byte("x"), 0)
+	case OpChown:
+		return true, unix.Fchownat(unix.AT_FDCWD, op.Path, 0, 0, 0)
+	case OpOpenTrunc:
+		return true, closeFd(unix.Openat(unix.AT_FDCWD, op.Path, unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC, 0))
+	case OpAppend:
+		fd, err := unix.Openat(unix.AT_FDCWD, op.Path, unix.O_WRONLY|unix.O_APPEND|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return true, err
+		}
+		_, err = unix.Write(fd, []byte("x"))
+		return true, errors.Join(err, unix.Close(fd))
+	case OpUnlinkAbs:
+		return true, unix.Unlinkat(unix.AT_FDCWD, op.Path, 0)
+	case OpIOUringOpenWrite:
+		return true, uringOpenWrite(op.Path, op.For, time.Duration(op.Spread)*time.Second)
 	}
 	return false, nil
 }
