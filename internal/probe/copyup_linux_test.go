@@ -118,7 +118,7 @@ func TestOverlayCopyUpAttacks(t *testing.T) {
 	lower := filepath.Join(s, "lower")
 	require.NoError(t, os.Mkdir(lower, 0o755))
 	for _, n := range []string{"trunc", "touch", "xattr", "chown", "otrunc", "linksrc", "rensrc", "xa", "xb",
-		"uring", "uringasync", "uringdefer", "appended", "gone"} {
+		"uring", "uringasync", "uringdefer", "uringhidden", "appended", "gone"} {
 		require.NoError(t, os.WriteFile(filepath.Join(lower, n), []byte("lower"), 0o644))
 	}
 	up := filepath.Join(w, "up")
@@ -143,6 +143,10 @@ func TestOverlayCopyUpAttacks(t *testing.T) {
 		{Kind: testutil.OpIOUringOpenWrite, Path: m + "/uring"},
 		{Kind: testutil.OpIOUringOpenWrite, Path: m + "/uringasync", For: "async"},
 		{Kind: testutil.OpIOUringOpenWrite, Path: m + "/uringdefer", For: "defer"},
+		// README "What an attacker can still do": the worker's copy-up is
+		// named at the worker's exit, after the ring's close; a file
+		// unlinked before is never counted
+		{Kind: testutil.OpIOUringOpenWrite, Path: m + "/uringhidden", For: "defer-unlink"},
 		{Kind: testutil.OpOpenWrite, Path: m + "/appended"},
 		{Kind: testutil.OpAppend, Path: m + "/appended"}, // already up: nothing new
 		{Kind: testutil.OpChmod, Path: m + "/uponly"},    // upper only: nothing new

@@ -144,8 +144,9 @@ const openUserData = 7
 
 // uringOpenWrite opens path (as written) O_WRONLY through io_uring, with
 // IOSQE_ASYNC for mode "async", also on an IORING_SETUP_DEFER_TASKRUN ring
-// for "defer" (see OpIOUringOpenWrite), and closes the file; the ring stays
-// open for hold after the completion.
+// for "defer" (see OpIOUringOpenWrite), and closes the file ("defer-unlink":
+// and unlinks path, the ring still open); the ring stays open for hold
+// after that.
 func uringOpenWrite(path, mode string, hold time.Duration) error {
 	runtime.LockOSThread() // one submitter thread (SINGLE_ISSUER, task work)
 	name, err := unix.BytePtrFromString(path)
@@ -159,11 +160,11 @@ func uringOpenWrite(path, mode string, hold time.Duration) error {
 	case "":
 	case "async":
 		flags = iosqeAsync
-	case "defer":
+	case "defer", "defer-unlink":
 		flags = iosqeAsync
 		setup = ioringSetupSingleIssuer | ioringSetupDeferTaskrun
 	default:
-		return fmt.Errorf("io_uring open_write: For %q: want \"\", \"async\" or \"defer\"", mode)
+		return fmt.Errorf("io_uring open_write: For %q: want \"\", \"async\", \"defer\" or \"defer-unlink\"", mode)
 	}
 	r, err := newURing(4, setup)
 	if err != nil {
@@ -189,8 +190,12 @@ func uringOpenWrite(path, mode string, hold time.Duration) error {
 	if res < 0 {
 		return fmt.Errorf("io_uring open_write: %w", unix.Errno(-res))
 	}
+	err = unix.Close(int(res))
+	if mode == "defer-unlink" && err == nil {
+		err = unix.Unlinkat(unix.AT_FDCWD, path, 0)
+	}
 	time.Sleep(hold)
-	return unix.Close(int(res))
+	return err
 }
 
 func openSQE(dirfd int, name *byte, flags uint32, sqeFlags uint8, slot uint32) sqe {

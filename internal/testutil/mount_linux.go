@@ -70,7 +70,8 @@ const (
 	// O_CREAT (through an overlay: a copy-up by io_uring); For "async"
 	// sets IOSQE_ASYNC (run in an io-wq worker), "defer" does too on an
 	// IORING_SETUP_DEFER_TASKRUN ring (the worker then posts no
-	// completion: the submitter does, from task work); Spread, when set,
+	// completion: the submitter does, from task work), "defer-unlink" the
+	// same, then unlinks Path while the ring is still open; Spread, when set,
 	// keeps the ring (and its worker) that many seconds after the
 	// completion.
 	OpIOUringOpenWrite = "io_uring_open_write"
