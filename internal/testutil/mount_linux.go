@@ -29,7 +29,7 @@ const (
 	// OpChdir changes the working directory to Path.
 	OpChdir = "chdir"
 	// OpOverlay mounts an overlayfs on Path; For is
-	// "<lowerdir>:<upperdir>:<workdir>".
+	// "<lowerdir>:<upperdir>:<workdir>[:<more options>]".
 	OpOverlay = "overlay"
 	// OpOpenTreeCreate clones the mount of directory For into a detached
 	// mount (open_tree OPEN_TREE_CLONE), attached nowhere, and creates Path
@@ -96,13 +96,17 @@ func mountOp(op Op) (ok bool, err error) {
 		return true, unix.Chdir(op.Path)
 	case OpOverlay:
 		l := strings.Split(op.For, ":")
-		if len(l) != 3 {
-			return true, fmt.Errorf("want lower:upper:work, got %q", op.For)
+		if len(l) != 3 && len(l) != 4 {
+			return true, fmt.Errorf("want lower:upper:work[:options], got %q", op.For)
 		}
 		if err := os.MkdirAll(op.Path, 0o755); err != nil {
 			return true, err
 		}
-		return true, unix.Mount("overlay", op.Path, "overlay", 0, "lowerdir="+l[0]+",upperdir="+l[1]+",workdir="+l[2])
+		opts := "lowerdir=" + l[0] + ",upperdir=" + l[1] + ",workdir=" + l[2]
+		if len(l) == 4 {
+			opts += "," + l[3]
+		}
+		return true, unix.Mount("overlay", op.Path, "overlay", 0, opts)
 	case OpOpenTreeCreate:
 		fd, err := unix.OpenTree(unix.AT_FDCWD, op.For, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 		if err != nil {
