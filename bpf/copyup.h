@@ -175,8 +175,14 @@ static __always_inline int on_ctime(struct inode *inode)
  * upper_report reports a kept inode that has a name now: its oldest hashed
  * alias (a link made in the same call is reported by the call; an
  * O_TMPFILE's own dentry, which overlayfs' copy-up links into the upper
- * directory and drops only after the syscall returns, is never hashed).
- * A global function: the verifier checks it once, not once per kept inode.
+ * directory and drops only after the syscall returns, is never hashed)
+ * outside a directory of mode 0: overlayfs makes its work directory's
+ * "index" and "work" so (ovl_workdir_create), and with index=on the
+ * copy-up of a lower file with other links names the file in the index
+ * before the upper directory (the work directory may be out of the watched
+ * ones: the file would go unreported). Where every hashed alias is in such
+ * a directory, the newest. A global function: the verifier checks it
+ * once, not once per kept inode.
  */
 __noinline int upper_report(__u64 ip, __u64 sb)
 {
@@ -186,8 +192,12 @@ __noinline int upper_report(__u64 ip, __u64 sb)
 		return 0;
 	struct hlist_node *node = BPF_CORE_READ(inode, i_dentry.first), *last = NULL;
 	__u32 alias = bpf_core_field_offset(struct dentry, d_u.d_alias);
+	/* newest first: the first hashed one, replaced by each older one
+	 * outside a directory of mode 0 */
 	for (int i = 0; i < 8 && node; i++) {
-		if (BPF_CORE_READ((struct dentry *)((void *)node - alias), d_hash.pprev))
+		struct dentry *d = (void *)node - alias;
+		if (BPF_CORE_READ(d, d_hash.pprev) &&
+		    (!last || (BPF_CORE_READ(d, d_parent, d_inode, i_mode) & 07777)))
 			last = node;
 		node = BPF_CORE_READ(node, next);
 	}
