@@ -120,6 +120,35 @@ static __always_inline int on_copy_up_exit(long ret, __u8 hook)
  */
 #define PF_KTHREAD_ 0x00200000 /* include/linux/sched.h PF_KTHREAD */
 
+/* upper_wq_keep keeps inode ip (of super_block sb) for the current
+ * process's io_uring threads (upper_wq). */
+static __always_inline int upper_wq_keep(__u64 ip, __u64 sb)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct upper_wq *q = bpf_map_lookup_elem(&upper_wq, &tgid);
+	if (!q) {
+		struct upper_wq z = {};
+		if (!bpf_map_update_elem(&upper_wq, &tgid, &z, BPF_NOEXIST))
+			__sync_fetch_and_add(&upper_wq_procs, 1);
+		q = bpf_map_lookup_elem(&upper_wq, &tgid);
+		if (!q) {
+			count(COUNTER_INFLIGHT_FULL);
+			return 0;
+		}
+	}
+	if (bpf_map_update_elem(&upper_inodes, &ip, &sb, BPF_NOEXIST))
+		return 0; /* another thread keeps it (or the table is full) */
+	for (int i = 0; i < UPPER_WQ_MAX; i++) {
+		if (__sync_val_compare_and_swap(&q->inode[i], 0, ip) == 0) {
+			__sync_fetch_and_add(&upper_wq_n, 1);
+			return 0;
+		}
+	}
+	bpf_map_delete_elem(&upper_inodes, &ip);
+	count(COUNTER_INFLIGHT_FULL);
+	return 0;
+}
+
 /* upper_note keeps inode for the current thread (on_ctime's rare path). */
 static __always_inline int upper_note(struct task_struct *t, struct inode *inode)
 {
@@ -131,9 +160,11 @@ static __always_inline int upper_note(struct task_struct *t, struct inode *inode
 	    inode->i_sb->s_magic == OVERLAYFS_SUPER_MAGIC)
 		return 0;
 	__u64 ip = (__u64)inode;
-	__u8 one = 1;
+	__u64 sb = (__u64)inode->i_sb;
 	if (bpf_map_lookup_elem(&upper_inodes, &ip))
 		return 0;
+	if (t->flags & PF_IO_WORKER)
+		return upper_wq_keep(ip, sb);
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct upper_new *u = bpf_map_lookup_elem(&upper_new, &tid);
 	if (!u) {
@@ -152,12 +183,12 @@ static __always_inline int upper_note(struct task_struct *t, struct inode *inode
 		u->over++;
 		return 0;
 	}
-	if (bpf_map_update_elem(&upper_inodes, &ip, &one, BPF_ANY)) {
+	if (bpf_map_update_elem(&upper_inodes, &ip, &sb, BPF_ANY)) {
 		count(COUNTER_INFLIGHT_FULL);
 		return 0;
 	}
 	u->inode[n] = ip;
-	u->sb[n] = (__u64)inode->i_sb;
+	u->sb[n] = sb;
 	u->n = n + 1;
 	return 0;
 }
@@ -181,15 +212,16 @@ static __always_inline int on_ctime(struct inode *inode)
  * copy-up of a lower file with other links names the file in the index
  * before the upper directory (the work directory may be out of the watched
  * ones: the file would go unreported). Where every hashed alias is in such
- * a directory, the newest. A global function: the verifier checks it
- * once, not once per kept inode.
+ * a directory, the newest. Returns 1 when reported, 0 when the file has
+ * no name yet, -1 when it is gone. A global function: the verifier checks
+ * it once, not once per kept inode.
  */
 __noinline int upper_report(__u64 ip, __u64 sb)
 {
 	struct inode *inode = (void *)ip;
 	if ((__u64)BPF_CORE_READ(inode, i_sb) != sb ||
 	    (BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFREG || !BPF_CORE_READ(inode, i_nlink))
-		return 0;
+		return -1; /* gone */
 	struct hlist_node *node = BPF_CORE_READ(inode, i_dentry.first), *last = NULL;
 	__u32 alias = bpf_core_field_offset(struct dentry, d_u.d_alias);
 	/* newest first: the first hashed one, replaced by each older one
@@ -204,8 +236,9 @@ __noinline int upper_report(__u64 ip, __u64 sb)
 	if (!last)
 		return 0;
 	/* No mount: the upper layer's is private to the overlay. */
-	return report_dentry_tp((__u64)((void *)last - alias), 0, FILE_OP_COPY_UP << OP_SHIFT,
-				WHERE_OVERLAY_UPPER | WHERE_NO_MNT_PATH);
+	report_dentry_tp((__u64)((void *)last - alias), 0, FILE_OP_COPY_UP << OP_SHIFT,
+			 WHERE_OVERLAY_UPPER | WHERE_NO_MNT_PATH);
+	return 1;
 }
 
 /*
@@ -236,6 +269,39 @@ __noinline int upper_exit(int do_report)
 	}
 	if (v.over && do_report)
 		count(COUNTER_INFLIGHT_FULL);
+	return 0;
+}
+
+/*
+ * upper_wq_take takes the current process's io_uring threads' kept inodes
+ * (upper_wq) and reports each that has a name now (with report); one
+ * without a name yet (a worker's copy-up still under way) is kept, unless
+ * final (the process is dead: its entry goes too). A global function.
+ */
+__noinline int upper_wq_take(int final, int do_report)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct upper_wq *q = bpf_map_lookup_elem(&upper_wq, &tgid);
+	if (!q)
+		return 0;
+	for (int i = 0; i < UPPER_WQ_MAX; i++) {
+		__u64 ip = __sync_lock_test_and_set(&q->inode[i], 0);
+		if (!ip)
+			continue;
+		__u64 *sbp = bpf_map_lookup_elem(&upper_inodes, &ip);
+		int named = -1;
+		if (sbp && do_report)
+			named = upper_report(ip, *sbp);
+		if (named == 0 && !final && __sync_val_compare_and_swap(&q->inode[i], 0, ip) == 0)
+			continue; /* not named yet: kept */
+		if (named == 0 && !final)
+			count(COUNTER_INFLIGHT_FULL); /* its slot was taken meanwhile */
+		/* (no entry: reported by its call's own creation) */
+		bpf_map_delete_elem(&upper_inodes, &ip);
+		__sync_fetch_and_add(&upper_wq_n, -1);
+	}
+	if (final && !bpf_map_delete_elem(&upper_wq, &tgid))
+		__sync_fetch_and_add(&upper_wq_procs, -1);
 	return 0;
 }
 

@@ -120,7 +120,7 @@ func TestOverlayCopyUpAttacks(t *testing.T) {
 	lower := filepath.Join(s, "lower")
 	require.NoError(t, os.Mkdir(lower, 0o755))
 	for _, n := range []string{"trunc", "touch", "xattr", "chown", "otrunc", "linksrc", "rensrc", "xa", "xb",
-		"uring", "uringasync", "uringdefer", "uringhidden", "appended", "gone"} {
+		"uring", "uringasync", "uringdefer", "uringhidden", "uringxattr", "uringxattrgone", "appended", "gone"} {
 		require.NoError(t, os.WriteFile(filepath.Join(lower, n), []byte("lower"), 0o644))
 	}
 	up := filepath.Join(w, "up")
@@ -145,10 +145,12 @@ func TestOverlayCopyUpAttacks(t *testing.T) {
 		{Kind: testutil.OpIOUringOpenWrite, Path: m + "/uring"},
 		{Kind: testutil.OpIOUringOpenWrite, Path: m + "/uringasync", For: "async"},
 		{Kind: testutil.OpIOUringOpenWrite, Path: m + "/uringdefer", For: "defer"},
-		// README "What an attacker can still do": the worker's copy-up is
-		// named at the worker's exit, after the ring's close; a file
-		// unlinked before is never counted
+		// the worker's copy-up is taken at the completion (the
+		// submitter's), before the file is unlinked, the ring still open
 		{Kind: testutil.OpIOUringOpenWrite, Path: m + "/uringhidden", For: "defer-unlink"},
+		// IORING_OP_SETXATTR: in a worker, its completion not an open's
+		{Kind: testutil.OpIOUringSetxattr, Path: m + "/uringxattr"},
+		{Kind: testutil.OpIOUringSetxattr, Path: m + "/uringxattrgone", For: "unlink"},
 		{Kind: testutil.OpOpenWrite, Path: m + "/appended"},
 		{Kind: testutil.OpAppend, Path: m + "/appended"}, // already up: nothing new
 		{Kind: testutil.OpChmod, Path: m + "/uponly"},    // upper only: nothing new
@@ -175,6 +177,9 @@ func TestOverlayCopyUpAttacks(t *testing.T) {
 		{up + "/uring", event.OpCopyUp},
 		{up + "/uringasync", event.OpCopyUp},
 		{up + "/uringdefer", event.OpCopyUp},
+		{up + "/uringhidden", event.OpCopyUp},
+		{up + "/uringxattr", event.OpCopyUp},
+		{up + "/uringxattrgone", event.OpCopyUp},
 		{up + "/appended", event.OpCopyUp},
 	}
 	if slices.ContainsFunc(p.Notes(), func(n string) bool { return strings.Contains(n, "timestamp tracepoints") }) {

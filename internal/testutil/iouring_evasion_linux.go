@@ -26,6 +26,7 @@ const (
 	ioringSetupDeferTaskrun = 1 << 13
 	iosqeCQESkipSuccess     = 1 << 6
 	iosqeAsync              = 1 << 4
+	ioringOpSetxattr        = 42
 	ioringSQCQOverflow      = 1 << 1
 	ioringOpNop             = 0
 )
@@ -171,20 +172,8 @@ func uringOpenWrite(path, mode string, hold time.Duration) error {
 		return err
 	}
 	defer r.close()
-	r.push(openSQE(unix.AT_FDCWD, name, unix.O_WRONLY|unix.O_CLOEXEC, flags, 0))
-	if err := r.enter(1, 1, ioringEnterGetEvents); err != nil {
-		return err
-	}
-	var res int32
-	if err := waitFor("the open's completion", func() bool {
-		v, ok := r.reap()[openUserData]
-		if ok {
-			res = v
-			return true
-		}
-		_ = r.enter(0, 0, ioringEnterGetEvents) // runs the task work
-		return false
-	}); err != nil {
+	res, err := r.one(openSQE(unix.AT_FDCWD, name, unix.O_WRONLY|unix.O_CLOEXEC, flags, 0))
+	if err != nil {
 		return err
 	}
 	if res < 0 {
@@ -196,6 +185,68 @@ func uringOpenWrite(path, mode string, hold time.Duration) error {
 	}
 	time.Sleep(hold)
 	return err
+}
+
+// one submits e (its user_data openUserData) and returns its result, the
+// task work run meanwhile.
+func (r *uring) one(e sqe) (int32, error) {
+	r.push(e)
+	if err := r.enter(1, 1, ioringEnterGetEvents); err != nil {
+		return 0, err
+	}
+	var res int32
+	err := waitFor("the request's completion", func() bool {
+		v, ok := r.reap()[openUserData]
+		if ok {
+			res = v
+			return true
+		}
+		_ = r.enter(0, 0, ioringEnterGetEvents) // runs the task work
+		return false
+	})
+	return res, err
+}
+
+// uringSetxattr sets the xattr user.kernelevents of path (as written)
+// through IORING_OP_SETXATTR (always run in an io-wq worker); with mode
+// "unlink", then unlinks path, the ring still open.
+func uringSetxattr(path, mode string) error {
+	runtime.LockOSThread()
+	if mode != "" && mode != "unlink" {
+		return fmt.Errorf("io_uring setxattr: For %q: want \"\" or \"unlink\"", mode)
+	}
+	p, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return err
+	}
+	n, err := unix.BytePtrFromString("user.kernelevents")
+	if err != nil {
+		return err
+	}
+	v := []byte("x")
+	r, err := newURing(4, 0)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	// io_uring/xattr.c io_setxattr_prep: addr the name, addr2 the value,
+	// addr3 the path, len the value's length
+	res, err := r.one(sqe{Opcode: ioringOpSetxattr, Addr: uint64(uintptr(unsafe.Pointer(n))),
+		Off: uint64(uintptr(unsafe.Pointer(&v[0]))), Addr3: uint64(uintptr(unsafe.Pointer(p))), Len: uint32(len(v)),
+		UserData: openUserData})
+	runtime.KeepAlive(p)
+	runtime.KeepAlive(n)
+	runtime.KeepAlive(v)
+	if err != nil {
+		return err
+	}
+	if res < 0 {
+		return fmt.Errorf("io_uring setxattr: %w", unix.Errno(-res))
+	}
+	if mode == "unlink" {
+		return unix.Unlinkat(unix.AT_FDCWD, path, 0)
+	}
+	return nil
 }
 
 func openSQE(dirfd int, name *byte, flags uint32, sqeFlags uint8, slot uint32) sqe {

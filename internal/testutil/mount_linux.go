@@ -75,6 +75,10 @@ const (
 	// keeps the ring (and its worker) that many seconds after the
 	// completion.
 	OpIOUringOpenWrite = "io_uring_open_write"
+	// OpIOUringSetxattr sets the xattr user.kernelevents of Path through
+	// IORING_OP_SETXATTR (run in an io-wq worker); For "unlink" then
+	// unlinks Path while the ring is still open.
+	OpIOUringSetxattr = "io_uring_setxattr"
 )
 
 // mountOp performs the ops of this file; ok is false for other kinds.
@@ -155,6 +159,8 @@ func mountOp(op Op) (ok bool, err error) {
 		return true, errors.Join(err, unix.Close(fd))
 	case OpUnlinkAbs:
 		return true, unix.Unlinkat(unix.AT_FDCWD, op.Path, 0)
+	case OpIOUringSetxattr:
+		return true, uringSetxattr(op.Path, op.For)
 	case OpIOUringOpenWrite:
 		return true, uringOpenWrite(op.Path, op.For, time.Duration(op.Spread)*time.Second)
 	}
