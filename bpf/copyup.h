@@ -203,7 +203,7 @@ static __always_inline int on_ctime(struct inode *inode)
 }
 
 /*
- * upper_report reports a kept inode that has a name now: its oldest hashed
+ * upper_name reports a kept inode that has a name now: its oldest hashed
  * alias (a link made in the same call is reported by the call; an
  * O_TMPFILE's own dentry, which overlayfs' copy-up links into the upper
  * directory and drops only after the syscall returns, is never hashed)
@@ -213,32 +213,59 @@ static __always_inline int on_ctime(struct inode *inode)
  * before the upper directory (the work directory may be out of the watched
  * ones: the file would go unreported). Where every hashed alias is in such
  * a directory, the newest. Returns 1 when reported, 0 when the file has
- * no name yet, -1 when it is gone. A global function: the verifier checks
- * it once, not once per kept inode.
+ * no name yet, -1 when it is gone. Tentative (an io_uring thread's inode
+ * taken by another thread, its copy-up maybe under way): a file without a
+ * link yet that has an alias (the copy-up's O_TMPFILE), or named only in a
+ * directory of mode 0 (the copy-up's temporary name in the work directory,
+ * or its index name), is not named yet. A global function: the verifier
+ * checks it once, not once per kept inode.
  */
-__noinline int upper_report(__u64 ip, __u64 sb)
+static __always_inline int upper_name(__u64 ip, __u64 sb, const bool tentative)
 {
 	struct inode *inode = (void *)ip;
 	if ((__u64)BPF_CORE_READ(inode, i_sb) != sb ||
-	    (BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFREG || !BPF_CORE_READ(inode, i_nlink))
+	    (BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFREG)
 		return -1; /* gone */
 	struct hlist_node *node = BPF_CORE_READ(inode, i_dentry.first), *last = NULL;
+	/* no link: gone, or (with an alias, its dentry) the O_TMPFILE of a
+	 * copy-up still under way */
+	if (!BPF_CORE_READ(inode, i_nlink))
+		return tentative && node ? 0 : -1;
 	__u32 alias = bpf_core_field_offset(struct dentry, d_u.d_alias);
+	__u32 good = 0;
 	/* newest first: the first hashed one, replaced by each older one
 	 * outside a directory of mode 0 */
 	for (int i = 0; i < 8 && node; i++) {
 		struct dentry *d = (void *)node - alias;
-		if (BPF_CORE_READ(d, d_hash.pprev) &&
-		    (!last || (BPF_CORE_READ(d, d_parent, d_inode, i_mode) & 07777)))
-			last = node;
+		if (BPF_CORE_READ(d, d_hash.pprev)) {
+			__u32 m = BPF_CORE_READ(d, d_parent, d_inode, i_mode) & 07777;
+			if (!last || m) {
+				last = node;
+				good = m;
+			}
+		}
 		node = BPF_CORE_READ(node, next);
 	}
-	if (!last)
+	/* tentative: named in overlayfs' work directory alone, the copy-up
+	 * is still under way */
+	if (!last || (tentative && !good))
 		return 0;
 	/* No mount: the upper layer's is private to the overlay. */
 	report_dentry_tp((__u64)((void *)last - alias), 0, FILE_OP_COPY_UP << OP_SHIFT,
 			 WHERE_OVERLAY_UPPER | WHERE_NO_MNT_PATH);
 	return 1;
+}
+
+/* upper_report and upper_report_tentative: upper_name, each a global
+ * function (the first is tp_sys_exit's: tentative's code is not in it). */
+__noinline int upper_report(__u64 ip, __u64 sb)
+{
+	return upper_name(ip, sb, false);
+}
+
+__noinline int upper_report_tentative(__u64 ip, __u64 sb)
+{
+	return upper_name(ip, sb, true);
 }
 
 /*
@@ -291,7 +318,7 @@ __noinline int upper_wq_take(int final, int do_report)
 		__u64 *sbp = bpf_map_lookup_elem(&upper_inodes, &ip);
 		int named = -1;
 		if (sbp && do_report)
-			named = upper_report(ip, *sbp);
+			named = final ? upper_report(ip, *sbp) : upper_report_tentative(ip, *sbp);
 		if (named == 0 && !final && __sync_val_compare_and_swap(&q->inode[i], 0, ip) == 0)
 			continue; /* not named yet: kept */
 		if (named == 0 && !final)

@@ -5,6 +5,7 @@
 package probe
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -123,6 +124,9 @@ func TestOverlayCopyUpAttacks(t *testing.T) {
 		"uring", "uringasync", "uringdefer", "uringhidden", "uringxattr", "uringxattrgone", "appended", "gone"} {
 		require.NoError(t, os.WriteFile(filepath.Join(lower, n), []byte("lower"), 0o644))
 	}
+	// a copy-up long enough (its data) for the NOPs' completions to take
+	// the worker's inode while it has no name yet
+	require.NoError(t, os.WriteFile(filepath.Join(lower, "uringflood"), bytes.Repeat([]byte("lower"), 4<<20), 0o644))
 	up := filepath.Join(w, "up")
 	require.NoError(t, os.Mkdir(up, 0o755))
 	require.NoError(t, os.Mkdir(filepath.Join(w, "work"), 0o755))
@@ -148,6 +152,7 @@ func TestOverlayCopyUpAttacks(t *testing.T) {
 		// the worker's copy-up is taken at the completion (the
 		// submitter's), before the file is unlinked, the ring still open
 		{Kind: testutil.OpIOUringOpenWrite, Path: m + "/uringhidden", For: "defer-unlink"},
+		{Kind: testutil.OpIOUringOpenWrite, Path: m + "/uringflood", For: "flood"},
 		// IORING_OP_SETXATTR: in a worker, its completion not an open's
 		{Kind: testutil.OpIOUringSetxattr, Path: m + "/uringxattr"},
 		{Kind: testutil.OpIOUringSetxattr, Path: m + "/uringxattrgone", For: "unlink"},
@@ -178,6 +183,7 @@ func TestOverlayCopyUpAttacks(t *testing.T) {
 		{up + "/uringasync", event.OpCopyUp},
 		{up + "/uringdefer", event.OpCopyUp},
 		{up + "/uringhidden", event.OpCopyUp},
+		{up + "/uringflood", event.OpCopyUp},
 		{up + "/uringxattr", event.OpCopyUp},
 		{up + "/uringxattrgone", event.OpCopyUp},
 		{up + "/appended", event.OpCopyUp},

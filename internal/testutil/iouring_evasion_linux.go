@@ -164,6 +164,8 @@ func uringOpenWrite(path, mode string, hold time.Duration) error {
 	case "defer", "defer-unlink":
 		flags = iosqeAsync
 		setup = ioringSetupSingleIssuer | ioringSetupDeferTaskrun
+	case "flood":
+		flags = iosqeAsync
 	default:
 		return fmt.Errorf("io_uring open_write: For %q: want \"\", \"async\", \"defer\" or \"defer-unlink\"", mode)
 	}
@@ -172,7 +174,12 @@ func uringOpenWrite(path, mode string, hold time.Duration) error {
 		return err
 	}
 	defer r.close()
-	res, err := r.one(openSQE(unix.AT_FDCWD, name, unix.O_WRONLY|unix.O_CLOEXEC, flags, 0))
+	var res int32
+	if mode == "flood" {
+		res, err = r.flood(openSQE(unix.AT_FDCWD, name, unix.O_WRONLY|unix.O_CLOEXEC, flags, 0))
+	} else {
+		res, err = r.one(openSQE(unix.AT_FDCWD, name, unix.O_WRONLY|unix.O_CLOEXEC, flags, 0))
+	}
 	if err != nil {
 		return err
 	}
@@ -202,6 +209,28 @@ func (r *uring) one(e sqe) (int32, error) {
 			return true
 		}
 		_ = r.enter(0, 0, ioringEnterGetEvents) // runs the task work
+		return false
+	})
+	return res, err
+}
+
+// flood submits e (its user_data openUserData) and, until it completes,
+// IORING_OP_NOPs one by one (each completed inline by this thread while e
+// runs in a worker), and returns e's result.
+func (r *uring) flood(e sqe) (int32, error) {
+	r.push(e)
+	if err := r.enter(1, 0, 0); err != nil {
+		return 0, err
+	}
+	var res int32
+	err := waitFor("the request's completion", func() bool {
+		v, ok := r.reap()[openUserData]
+		if ok {
+			res = v
+			return true
+		}
+		r.push(sqe{Opcode: ioringOpNop, UserData: 100})
+		_ = r.enter(1, 1, ioringEnterGetEvents)
 		return false
 	})
 	return res, err

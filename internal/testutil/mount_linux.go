@@ -71,7 +71,9 @@ const (
 	// sets IOSQE_ASYNC (run in an io-wq worker), "defer" does too on an
 	// IORING_SETUP_DEFER_TASKRUN ring (the worker then posts no
 	// completion: the submitter does, from task work), "defer-unlink" the
-	// same, then unlinks Path while the ring is still open; Spread, when set,
+	// same, then unlinks Path while the ring is still open, "flood" sets
+	// IOSQE_ASYNC and completes NOPs in the submitter until the open
+	// completes (takes racing the worker's copy-up); Spread, when set,
 	// keeps the ring (and its worker) that many seconds after the
 	// completion.
 	OpIOUringOpenWrite = "io_uring_open_write"
