@@ -121,7 +121,7 @@ func TestOverlayCopyUpAttacks(t *testing.T) {
 	lower := filepath.Join(s, "lower")
 	require.NoError(t, os.Mkdir(lower, 0o755))
 	for _, n := range []string{"trunc", "touch", "xattr", "chown", "otrunc", "linksrc", "rensrc", "xa", "xb",
-		"uring", "uringasync", "uringdefer", "uringhidden", "uringxattr", "uringxattrgone", "appended", "gone"} {
+		"uring", "uringasync", "uringdefer", "uringhidden", "uringxattr", "uringxattrgone", "uringskip", "uringskipgone", "appended", "gone"} {
 		require.NoError(t, os.WriteFile(filepath.Join(lower, n), []byte("lower"), 0o644))
 	}
 	// a copy-up long enough (its data) for the NOPs' completions to take
@@ -156,6 +156,9 @@ func TestOverlayCopyUpAttacks(t *testing.T) {
 		// IORING_OP_SETXATTR: in a worker, its completion not an open's
 		{Kind: testutil.OpIOUringSetxattr, Path: m + "/uringxattr"},
 		{Kind: testutil.OpIOUringSetxattr, Path: m + "/uringxattrgone", For: "unlink"},
+		// no completion (IOSQE_CQE_SKIP_SUCCESS): taken at the next
+		// completion or thread exit of the process (the worker's)
+		{Kind: testutil.OpIOUringSetxattr, Path: m + "/uringskip", For: "skip"},
 		{Kind: testutil.OpOpenWrite, Path: m + "/appended"},
 		{Kind: testutil.OpAppend, Path: m + "/appended"}, // already up: nothing new
 		{Kind: testutil.OpChmod, Path: m + "/uponly"},    // upper only: nothing new
@@ -186,6 +189,7 @@ func TestOverlayCopyUpAttacks(t *testing.T) {
 		{up + "/uringflood", event.OpCopyUp},
 		{up + "/uringxattr", event.OpCopyUp},
 		{up + "/uringxattrgone", event.OpCopyUp},
+		{up + "/uringskip", event.OpCopyUp},
 		{up + "/appended", event.OpCopyUp},
 	}
 	if slices.ContainsFunc(p.Notes(), func(n string) bool { return strings.Contains(n, "timestamp tracepoints") }) {
@@ -218,6 +222,20 @@ func TestOverlayCopyUpAttacks(t *testing.T) {
 			t.Errorf("%s %s credited to %d (%s), not the child %d", e.path, e.op, e.tgid, e.comm, child.PID)
 		}
 	}
+	assertNoLoss(t, p)
+
+	// README "What an attacker can still do": a worker's copy-up with no
+	// completion, in a process with no other completion or thread exit
+	// until the file is unlinked, is never counted (a process of its own:
+	// no other worker of it exits meanwhile)
+	hidden := testutil.RunChild(t, testutil.ChildSpec{Dir: s, Ops: []testutil.Op{
+		{Kind: testutil.OpPrivateMounts},
+		{Kind: testutil.OpOverlay, Path: m, For: lower + ":" + up + ":" + w + "/work"},
+		{Kind: testutil.OpIOUringSetxattr, Path: m + "/uringskipgone", For: "skip-unlink"},
+		{Kind: testutil.OpOpenAbs, Path: m + "/after"}, // a creation after it, waited for
+	}}, inUserNS())
+	got = c.wait(t, 1, uint32(hidden.PID))
+	assert.Equal(t, []string{up + "/after"}, paths(got), "the hidden copy-up not counted (documented)")
 	assertNoLoss(t, p)
 }
 

@@ -241,8 +241,13 @@ func (r *uring) flood(e sqe) (int32, error) {
 // "unlink", then unlinks path, the ring still open.
 func uringSetxattr(path, mode string) error {
 	runtime.LockOSThread()
-	if mode != "" && mode != "unlink" {
-		return fmt.Errorf("io_uring setxattr: For %q: want \"\" or \"unlink\"", mode)
+	var flags uint8
+	switch mode {
+	case "", "unlink":
+	case "skip", "skip-unlink":
+		flags = iosqeCQESkipSuccess
+	default:
+		return fmt.Errorf("io_uring setxattr: For %q: want \"\", \"unlink\", \"skip\" or \"skip-unlink\"", mode)
 	}
 	p, err := unix.BytePtrFromString(path)
 	if err != nil {
@@ -260,19 +265,35 @@ func uringSetxattr(path, mode string) error {
 	defer r.close()
 	// io_uring/xattr.c io_setxattr_prep: addr the name, addr2 the value,
 	// addr3 the path, len the value's length
-	res, err := r.one(sqe{Opcode: ioringOpSetxattr, Addr: uint64(uintptr(unsafe.Pointer(n))),
+	e := sqe{Opcode: ioringOpSetxattr, Flags: flags, Addr: uint64(uintptr(unsafe.Pointer(n))),
 		Off: uint64(uintptr(unsafe.Pointer(&v[0]))), Addr3: uint64(uintptr(unsafe.Pointer(p))), Len: uint32(len(v)),
-		UserData: openUserData})
-	runtime.KeepAlive(p)
-	runtime.KeepAlive(n)
-	runtime.KeepAlive(v)
-	if err != nil {
-		return err
+		UserData: openUserData}
+	defer runtime.KeepAlive(p)
+	defer runtime.KeepAlive(n)
+	defer runtime.KeepAlive(v)
+	if flags != 0 {
+		// no completion: wait for the xattr itself (syscalls, no CQE)
+		r.push(e)
+		if err := r.enter(1, 0, 0); err != nil {
+			return err
+		}
+		buf := make([]byte, 8)
+		if err := waitFor("the xattr", func() bool {
+			_, err := unix.Getxattr(path, "user.kernelevents", buf)
+			return err == nil
+		}); err != nil {
+			return err
+		}
+	} else {
+		res, err := r.one(e)
+		if err != nil {
+			return err
+		}
+		if res < 0 {
+			return fmt.Errorf("io_uring setxattr: %w", unix.Errno(-res))
+		}
 	}
-	if res < 0 {
-		return fmt.Errorf("io_uring setxattr: %w", unix.Errno(-res))
-	}
-	if mode == "unlink" {
+	if mode == "unlink" || mode == "skip-unlink" {
 		return unix.Unlinkat(unix.AT_FDCWD, path, 0)
 	}
 	return nil

@@ -79,7 +79,9 @@ const (
 	OpIOUringOpenWrite = "io_uring_open_write"
 	// OpIOUringSetxattr sets the xattr user.kernelevents of Path through
 	// IORING_OP_SETXATTR (run in an io-wq worker); For "unlink" then
-	// unlinks Path while the ring is still open.
+	// unlinks Path while the ring is still open; "skip" and "skip-unlink"
+	// the same with IOSQE_CQE_SKIP_SUCCESS (no completion: the op waits
+	// for the xattr).
 	OpIOUringSetxattr = "io_uring_setxattr"
 )
 
