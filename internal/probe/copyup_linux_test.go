@@ -159,6 +159,9 @@ func TestOverlayCopyUpAttacks(t *testing.T) {
 		// no completion (IOSQE_CQE_SKIP_SUCCESS): taken at the next
 		// completion or thread exit of the process (the worker's)
 		{Kind: testutil.OpIOUringSetxattr, Path: m + "/uringskip", For: "skip"},
+		// a file an io_uring open makes through the overlay (in a
+		// worker: O_CREAT is not tried inline): its creation, once
+		{Kind: testutil.OpIOUring, Path: "m/uringnew"},
 		{Kind: testutil.OpOpenWrite, Path: m + "/appended"},
 		{Kind: testutil.OpAppend, Path: m + "/appended"}, // already up: nothing new
 		{Kind: testutil.OpChmod, Path: m + "/uponly"},    // upper only: nothing new
@@ -191,6 +194,7 @@ func TestOverlayCopyUpAttacks(t *testing.T) {
 		{up + "/uringxattrgone", event.OpCopyUp},
 		{up + "/uringskip", event.OpCopyUp},
 		{up + "/appended", event.OpCopyUp},
+		{up + "/uringnew", event.OpCreate},
 	}
 	if slices.ContainsFunc(p.Notes(), func(n string) bool { return strings.Contains(n, "timestamp tracepoints") }) {
 		// a kernel before 6.13: the note says copy-ups go uncounted
