@@ -120,6 +120,35 @@ static __always_inline int on_copy_up_exit(long ret, __u8 hook)
  */
 #define PF_KTHREAD_ 0x00200000 /* include/linux/sched.h PF_KTHREAD */
 
+/* upper_wq_keep keeps inode ip (of super_block sb) for the current
+ * process's io_uring threads (upper_wq). */
+static __always_inline int upper_wq_keep(__u64 ip, __u64 sb)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct upper_wq *q = bpf_map_lookup_elem(&upper_wq, &tgid);
+	if (!q) {
+		struct upper_wq z = {};
+		if (!bpf_map_update_elem(&upper_wq, &tgid, &z, BPF_NOEXIST))
+			__sync_fetch_and_add(&upper_wq_procs, 1);
+		q = bpf_map_lookup_elem(&upper_wq, &tgid);
+		if (!q) {
+			count(COUNTER_INFLIGHT_FULL);
+			return 0;
+		}
+	}
+	if (bpf_map_update_elem(&upper_inodes, &ip, &sb, BPF_NOEXIST))
+		return 0; /* another thread keeps it (or the table is full) */
+	for (int i = 0; i < UPPER_WQ_MAX; i++) {
+		if (__sync_val_compare_and_swap(&q->inode[i], 0, ip) == 0) {
+			__sync_fetch_and_add(&upper_wq_n, 1);
+			return 0;
+		}
+	}
+	bpf_map_delete_elem(&upper_inodes, &ip);
+	count(COUNTER_INFLIGHT_FULL);
+	return 0;
+}
+
 /* upper_note keeps inode for the current thread (on_ctime's rare path). */
 static __always_inline int upper_note(struct task_struct *t, struct inode *inode)
 {
@@ -131,9 +160,11 @@ static __always_inline int upper_note(struct task_struct *t, struct inode *inode
 	    inode->i_sb->s_magic == OVERLAYFS_SUPER_MAGIC)
 		return 0;
 	__u64 ip = (__u64)inode;
-	__u8 one = 1;
+	__u64 sb = (__u64)inode->i_sb;
 	if (bpf_map_lookup_elem(&upper_inodes, &ip))
 		return 0;
+	if (t->flags & PF_IO_WORKER)
+		return upper_wq_keep(ip, sb);
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct upper_new *u = bpf_map_lookup_elem(&upper_new, &tid);
 	if (!u) {
@@ -152,12 +183,12 @@ static __always_inline int upper_note(struct task_struct *t, struct inode *inode
 		u->over++;
 		return 0;
 	}
-	if (bpf_map_update_elem(&upper_inodes, &ip, &one, BPF_ANY)) {
+	if (bpf_map_update_elem(&upper_inodes, &ip, &sb, BPF_ANY)) {
 		count(COUNTER_INFLIGHT_FULL);
 		return 0;
 	}
 	u->inode[n] = ip;
-	u->sb[n] = (__u64)inode->i_sb;
+	u->sb[n] = sb;
 	u->n = n + 1;
 	return 0;
 }
@@ -172,30 +203,69 @@ static __always_inline int on_ctime(struct inode *inode)
 }
 
 /*
- * upper_report reports a kept inode that has a name now: its oldest hashed
+ * upper_name reports a kept inode that has a name now: its oldest hashed
  * alias (a link made in the same call is reported by the call; an
  * O_TMPFILE's own dentry, which overlayfs' copy-up links into the upper
- * directory and drops only after the syscall returns, is never hashed).
- * A global function: the verifier checks it once, not once per kept inode.
+ * directory and drops only after the syscall returns, is never hashed)
+ * outside a directory of mode 0: overlayfs makes its work directory's
+ * "index" and "work" so (ovl_workdir_create), and with index=on the
+ * copy-up of a lower file with other links names the file in the index
+ * before the upper directory (the work directory may be out of the watched
+ * ones: the file would go unreported). Where every hashed alias is in such
+ * a directory, the newest. Returns 1 when reported, 0 when the file has
+ * no name yet, -1 when it is gone. Tentative (an io_uring thread's inode
+ * taken by another thread, its copy-up maybe under way): a file without a
+ * link yet that has an alias (the copy-up's O_TMPFILE), or named only in a
+ * directory of mode 0 (the copy-up's temporary name in the work directory,
+ * or its index name), is not named yet. A global function: the verifier
+ * checks it once, not once per kept inode.
  */
-__noinline int upper_report(__u64 ip, __u64 sb)
+static __always_inline int upper_name(__u64 ip, __u64 sb, const bool tentative)
 {
 	struct inode *inode = (void *)ip;
 	if ((__u64)BPF_CORE_READ(inode, i_sb) != sb ||
-	    (BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFREG || !BPF_CORE_READ(inode, i_nlink))
-		return 0;
+	    (BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFREG)
+		return -1; /* gone */
 	struct hlist_node *node = BPF_CORE_READ(inode, i_dentry.first), *last = NULL;
+	/* no link: gone, or (with an alias, its dentry) the O_TMPFILE of a
+	 * copy-up still under way */
+	if (!BPF_CORE_READ(inode, i_nlink))
+		return tentative && node ? 0 : -1;
 	__u32 alias = bpf_core_field_offset(struct dentry, d_u.d_alias);
+	__u32 good = 0;
+	/* newest first: the first hashed one, replaced by each older one
+	 * outside a directory of mode 0 */
 	for (int i = 0; i < 8 && node; i++) {
-		if (BPF_CORE_READ((struct dentry *)((void *)node - alias), d_hash.pprev))
-			last = node;
+		struct dentry *d = (void *)node - alias;
+		if (BPF_CORE_READ(d, d_hash.pprev)) {
+			__u32 m = BPF_CORE_READ(d, d_parent, d_inode, i_mode) & 07777;
+			if (!last || m) {
+				last = node;
+				good = m;
+			}
+		}
 		node = BPF_CORE_READ(node, next);
 	}
-	if (!last)
+	/* tentative: named in overlayfs' work directory alone, the copy-up
+	 * is still under way */
+	if (!last || (tentative && !good))
 		return 0;
 	/* No mount: the upper layer's is private to the overlay. */
-	return report_dentry_tp((__u64)((void *)last - alias), 0, FILE_OP_COPY_UP << OP_SHIFT,
-				WHERE_OVERLAY_UPPER | WHERE_NO_MNT_PATH);
+	report_dentry_tp((__u64)((void *)last - alias), 0, FILE_OP_COPY_UP << OP_SHIFT,
+			 WHERE_OVERLAY_UPPER | WHERE_NO_MNT_PATH);
+	return 1;
+}
+
+/* upper_report and upper_report_tentative: upper_name, each a global
+ * function (the first is tp_sys_exit's: tentative's code is not in it). */
+__noinline int upper_report(__u64 ip, __u64 sb)
+{
+	return upper_name(ip, sb, false);
+}
+
+__noinline int upper_report_tentative(__u64 ip, __u64 sb)
+{
+	return upper_name(ip, sb, true);
 }
 
 /*
@@ -228,6 +298,39 @@ __noinline int upper_exit(int do_report)
 		count(COUNTER_INFLIGHT_FULL);
 	if (!bpf_map_delete_elem(&upper_new, &tid))
 		__sync_fetch_and_add(&upper_waiting, -1);
+	return 0;
+}
+
+/*
+ * upper_wq_take takes the current process's io_uring threads' kept inodes
+ * (upper_wq) and reports each that has a name now (with report); one
+ * without a name yet (a worker's copy-up still under way) is kept, unless
+ * final (the process is dead: its entry goes too). A global function.
+ */
+__noinline int upper_wq_take(int final, int do_report)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct upper_wq *q = bpf_map_lookup_elem(&upper_wq, &tgid);
+	if (!q)
+		return 0;
+	for (int i = 0; i < UPPER_WQ_MAX; i++) {
+		__u64 ip = __sync_lock_test_and_set(&q->inode[i], 0);
+		if (!ip)
+			continue;
+		__u64 *sbp = bpf_map_lookup_elem(&upper_inodes, &ip);
+		int named = -1;
+		if (sbp && do_report)
+			named = final ? upper_report(ip, *sbp) : upper_report_tentative(ip, *sbp);
+		if (named == 0 && !final && __sync_val_compare_and_swap(&q->inode[i], 0, ip) == 0)
+			continue; /* not named yet: kept */
+		if (named == 0 && !final)
+			count(COUNTER_INFLIGHT_FULL); /* its slot was taken meanwhile */
+		/* (no entry: reported by its call's own creation) */
+		bpf_map_delete_elem(&upper_inodes, &ip);
+		__sync_fetch_and_add(&upper_wq_n, -1);
+	}
+	if (final && !bpf_map_delete_elem(&upper_wq, &tgid))
+		__sync_fetch_and_add(&upper_wq_procs, -1);
 	return 0;
 }
 

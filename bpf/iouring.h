@@ -215,7 +215,7 @@ static __always_inline int on_uring_file(struct file *f, __u64 how)
 	if (f)
 		read_file(f, &mode, &fp);
 	if (mode & FMODE_CREATED) {
-		if (upper_waiting)
+		if (upper_waiting || upper_wq_n)
 			upper_forget_file(fp.dentry); /* made by this open: not a copy-up */
 		return on_file(f, HOOK_IO_URING, EVENT_F_IO_URING, true);
 	}

@@ -301,6 +301,10 @@ static __always_inline int on_task_exit(struct task_struct *p)
 	 * dump's file, counted below */
 	if (upper_waiting)
 		upper_exit(!(pf & PF_DUMPCORE));
+	/* io_uring threads' copy-ups: taken at any thread's exit; all at the
+	 * last one's (the process is dead: signal->live is 0) */
+	if (upper_wq_procs)
+		upper_wq_take(!BPF_CORE_READ(p, signal, live.counter), !(pf & PF_DUMPCORE));
 	if (!(pf & PF_DUMPCORE) || !(BPF_CORE_READ(p, exit_code) & 0x80))
 		return 0;
 	if (current_wanted())
@@ -427,27 +431,33 @@ __noinline int uring_open_done(__u64 ring, __u64 reqp, int res)
  * io_uring_cqe *); the result is the request's own cqe.res, which the
  * kernel posts (req NULL for a CQE that belongs to no request).
  */
+static __always_inline void uring_req_done(struct bpf_raw_tracepoint_args *ctx,
+					   struct io_kiocb *req)
+{
+	__u8 op = req_opcode(req);
+	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2 && !is_name_op(op))
+		return;
+	int res = BPF_CORE_READ(req, cqe.res);
+	if (op == IORING_OP_OPENAT || op == IORING_OP_OPENAT2)
+		uring_open_done(ctx->args[0], (__u64)req, res);
+	else if (uring_name_n)
+		uring_name_done((__u64)req, res);
+}
+
 SEC("raw_tp/io_uring_complete")
 int tp_io_uring_complete(struct bpf_raw_tracepoint_args *ctx)
 {
 	if (!bpf_core_type_exists(struct io_kiocb))
 		return 0;
 	struct io_kiocb *req = (void *)ctx->args[1];
-	if (!req)
-		return 0;
-	__u8 op = req_opcode(req);
-	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2 && !is_name_op(op))
-		return 0;
-	int res = BPF_CORE_READ(req, cqe.res);
-	if (op == IORING_OP_OPENAT || op == IORING_OP_OPENAT2)
-		uring_open_done(ctx->args[0], (__u64)req, res);
-	else if (uring_name_n)
-		uring_name_done((__u64)req, res);
-	/* a worker's copy-up (an open for write run in io-wq), at its
-	 * completion when the worker posts it */
-	if (upper_waiting &&
-	    (BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), flags) & PF_IO_WORKER))
-		upper_exit(1);
+	if (req)
+		uring_req_done(ctx, req);
+	/* io_uring threads' copy-ups (a worker's open for write, setxattr,
+	 * ...): at any completion of the process, wherever its request
+	 * completes (a DEFER_TASKRUN ring's in the submitter), after the
+	 * request's own creation took its file back (on_uring_file) */
+	if (upper_wq_n)
+		upper_wq_take(0, 1);
 	return 0;
 }
 

@@ -32,13 +32,39 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
-	__type(key, __u64); /* struct inode * */
-	__type(value, __u8);
+	__type(key, __u64);   /* struct inode * */
+	__type(value, __u64); /* its super_block */
 } upper_inodes SEC(".maps");
 
 /* Threads in upper_new: every syscall exit of the machine tests this one
  * word and goes on only when a thread has a kept inode. */
 __u32 upper_waiting = 0;
+
+/*
+ * The inodes io_uring's threads (io-wq workers, SQPOLL) keep, one set per
+ * process: a worker's request may complete in the submitter (a
+ * DEFER_TASKRUN ring's task work) or in no CQE at all, so they are taken at
+ * any completion of the process (and at its threads' exits), not at the
+ * worker's. Slots are claimed and taken with atomic exchanges (workers and
+ * submitters run at once); an entry lives until its process is dead.
+ */
+#define UPPER_WQ_MAX 8
+
+struct upper_wq {
+	__u64 inode[UPPER_WQ_MAX]; /* struct inode *, 0 for a free slot */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* process id (tgid) */
+	__type(value, struct upper_wq);
+} upper_wq SEC(".maps");
+
+/* upper_wq_n: inodes in upper_wq's slots (every io_uring completion tests
+ * it); upper_wq_procs: entries in upper_wq (a process's exit tests it). */
+__u32 upper_wq_n = 0;
+__u32 upper_wq_procs = 0;
 
 /* ovl_upper returns the upper dentry of an overlay dentry's inode, or NULL. */
 static __always_inline struct dentry *ovl_upper(struct dentry *dentry)

@@ -130,6 +130,11 @@ type kerneleventsUpperNew struct {
 	Made  uint16
 }
 
+type kerneleventsUpperWq struct {
+	_     structs.HostLayout
+	Inode [8]uint64
+}
+
 type kerneleventsUringName struct {
 	_        structs.HostLayout
 	Ctx      uint64
@@ -185,6 +190,7 @@ const (
 	kerneleventsMapUidFilter                  = "uid_filter"
 	kerneleventsMapUpperInodes                = "upper_inodes"
 	kerneleventsMapUpperNew                   = "upper_new"
+	kerneleventsMapUpperWq                    = "upper_wq"
 	kerneleventsMapUringNames                 = "uring_names"
 	kerneleventsMapUringOpens                 = "uring_opens"
 	kerneleventsMapWatchedNames               = "watched_names"
@@ -236,6 +242,8 @@ const (
 	kerneleventsVarUnknownZero                = "unknown_zero"
 	kerneleventsVarUnusedEvent                = "unused_event"
 	kerneleventsVarUpperWaiting               = "upper_waiting"
+	kerneleventsVarUpperWqN                   = "upper_wq_n"
+	kerneleventsVarUpperWqProcs               = "upper_wq_procs"
 	kerneleventsVarUringNameN                 = "uring_name_n"
 	kerneleventsVarUringOpenN                 = "uring_open_n"
 	kerneleventsVarWakeupBytes                = "wakeup_bytes"
@@ -346,6 +354,7 @@ type kerneleventsMapSpecs struct {
 	UidFilter      *ebpf.MapSpec `ebpf:"uid_filter"`
 	UpperInodes    *ebpf.MapSpec `ebpf:"upper_inodes"`
 	UpperNew       *ebpf.MapSpec `ebpf:"upper_new"`
+	UpperWq        *ebpf.MapSpec `ebpf:"upper_wq"`
 	UringNames     *ebpf.MapSpec `ebpf:"uring_names"`
 	UringOpens     *ebpf.MapSpec `ebpf:"uring_opens"`
 	WatchedNames   *ebpf.MapSpec `ebpf:"watched_names"`
@@ -366,6 +375,8 @@ type kerneleventsVariableSpecs struct {
 	UnknownZero        *ebpf.VariableSpec `ebpf:"unknown_zero"`
 	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
 	UpperWaiting       *ebpf.VariableSpec `ebpf:"upper_waiting"`
+	UpperWqN           *ebpf.VariableSpec `ebpf:"upper_wq_n"`
+	UpperWqProcs       *ebpf.VariableSpec `ebpf:"upper_wq_procs"`
 	UringNameN         *ebpf.VariableSpec `ebpf:"uring_name_n"`
 	UringOpenN         *ebpf.VariableSpec `ebpf:"uring_open_n"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -411,6 +422,7 @@ type kerneleventsMaps struct {
 	UidFilter      *ebpf.Map `ebpf:"uid_filter"`
 	UpperInodes    *ebpf.Map `ebpf:"upper_inodes"`
 	UpperNew       *ebpf.Map `ebpf:"upper_new"`
+	UpperWq        *ebpf.Map `ebpf:"upper_wq"`
 	UringNames     *ebpf.Map `ebpf:"uring_names"`
 	UringOpens     *ebpf.Map `ebpf:"uring_opens"`
 	WatchedNames   *ebpf.Map `ebpf:"watched_names"`
@@ -438,6 +450,7 @@ func (m *kerneleventsMaps) Close() error {
 		m.UidFilter,
 		m.UpperInodes,
 		m.UpperNew,
+		m.UpperWq,
 		m.UringNames,
 		m.UringOpens,
 		m.WatchedNames,
@@ -459,6 +472,8 @@ type kerneleventsVariables struct {
 	UnknownZero        *ebpf.Variable `ebpf:"unknown_zero"`
 	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`
 	UpperWaiting       *ebpf.Variable `ebpf:"upper_waiting"`
+	UpperWqN           *ebpf.Variable `ebpf:"upper_wq_n"`
+	UpperWqProcs       *ebpf.Variable `ebpf:"upper_wq_procs"`
 	UringNameN         *ebpf.Variable `ebpf:"uring_name_n"`
 	UringOpenN         *ebpf.Variable `ebpf:"uring_open_n"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`

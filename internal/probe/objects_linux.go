@@ -71,7 +71,9 @@ type syscallMaps struct {
 	// the copy-up programs' inodes kept per thread (bpf/upper.h)
 	UpperNew    *ebpf.Map `ebpf:"upper_new"`
 	UpperInodes *ebpf.Map `ebpf:"upper_inodes"`
-	Bss         *ebpf.Map `ebpf:".bss"`
+	// io_uring threads' kept inodes, per process
+	UpperWq *ebpf.Map `ebpf:"upper_wq"`
+	Bss     *ebpf.Map `ebpf:".bss"`
 }
 
 // hookObjects are the programs a hook cannot do without and every map its

@@ -25,6 +25,8 @@ const (
 	ioringSetupSingleIssuer = 1 << 12
 	ioringSetupDeferTaskrun = 1 << 13
 	iosqeCQESkipSuccess     = 1 << 6
+	iosqeAsync              = 1 << 4
+	ioringOpSetxattr        = 42
 	ioringSQCQOverflow      = 1 << 1
 	ioringOpNop             = 0
 )
@@ -140,6 +142,162 @@ func (r *uring) reap() map[uint64]int32 {
 }
 
 const openUserData = 7
+
+// uringOpenWrite opens path (as written) O_WRONLY through io_uring, with
+// IOSQE_ASYNC for mode "async", also on an IORING_SETUP_DEFER_TASKRUN ring
+// for "defer" (see OpIOUringOpenWrite), and closes the file ("defer-unlink":
+// and unlinks path, the ring still open); the ring stays open for hold
+// after that.
+func uringOpenWrite(path, mode string, hold time.Duration) error {
+	runtime.LockOSThread() // one submitter thread (SINGLE_ISSUER, task work)
+	name, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return err
+	}
+	defer runtime.KeepAlive(name)
+	var setup uint32
+	var flags uint8
+	switch mode {
+	case "":
+	case "async":
+		flags = iosqeAsync
+	case "defer", "defer-unlink":
+		flags = iosqeAsync
+		setup = ioringSetupSingleIssuer | ioringSetupDeferTaskrun
+	case "flood":
+		flags = iosqeAsync
+	default:
+		return fmt.Errorf("io_uring open_write: For %q: want \"\", \"async\", \"defer\" or \"defer-unlink\"", mode)
+	}
+	r, err := newURing(4, setup)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	var res int32
+	if mode == "flood" {
+		res, err = r.flood(openSQE(unix.AT_FDCWD, name, unix.O_WRONLY|unix.O_CLOEXEC, flags, 0))
+	} else {
+		res, err = r.one(openSQE(unix.AT_FDCWD, name, unix.O_WRONLY|unix.O_CLOEXEC, flags, 0))
+	}
+	if err != nil {
+		return err
+	}
+	if res < 0 {
+		return fmt.Errorf("io_uring open_write: %w", unix.Errno(-res))
+	}
+	err = unix.Close(int(res))
+	if mode == "defer-unlink" && err == nil {
+		err = unix.Unlinkat(unix.AT_FDCWD, path, 0)
+	}
+	time.Sleep(hold)
+	return err
+}
+
+// one submits e (its user_data openUserData) and returns its result, the
+// task work run meanwhile.
+func (r *uring) one(e sqe) (int32, error) {
+	r.push(e)
+	if err := r.enter(1, 1, ioringEnterGetEvents); err != nil {
+		return 0, err
+	}
+	var res int32
+	err := waitFor("the request's completion", func() bool {
+		v, ok := r.reap()[openUserData]
+		if ok {
+			res = v
+			return true
+		}
+		_ = r.enter(0, 0, ioringEnterGetEvents) // runs the task work
+		return false
+	})
+	return res, err
+}
+
+// flood submits e (its user_data openUserData) and, until it completes,
+// IORING_OP_NOPs one by one (each completed inline by this thread while e
+// runs in a worker), and returns e's result.
+func (r *uring) flood(e sqe) (int32, error) {
+	r.push(e)
+	if err := r.enter(1, 0, 0); err != nil {
+		return 0, err
+	}
+	var res int32
+	err := waitFor("the request's completion", func() bool {
+		v, ok := r.reap()[openUserData]
+		if ok {
+			res = v
+			return true
+		}
+		r.push(sqe{Opcode: ioringOpNop, UserData: 100})
+		_ = r.enter(1, 1, ioringEnterGetEvents)
+		return false
+	})
+	return res, err
+}
+
+// uringSetxattr sets the xattr user.kernelevents of path (as written)
+// through IORING_OP_SETXATTR (always run in an io-wq worker); with mode
+// "unlink", then unlinks path, the ring still open.
+func uringSetxattr(path, mode string) error {
+	runtime.LockOSThread()
+	var flags uint8
+	switch mode {
+	case "", "unlink":
+	case "skip", "skip-unlink":
+		flags = iosqeCQESkipSuccess
+	default:
+		return fmt.Errorf("io_uring setxattr: For %q: want \"\", \"unlink\", \"skip\" or \"skip-unlink\"", mode)
+	}
+	p, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return err
+	}
+	n, err := unix.BytePtrFromString("user.kernelevents")
+	if err != nil {
+		return err
+	}
+	v := []byte("x")
+	r, err := newURing(4, 0)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	// io_uring/xattr.c io_setxattr_prep: addr the name, addr2 the value,
+	// addr3 the path, len the value's length
+	e := sqe{Opcode: ioringOpSetxattr, Flags: flags, Addr: uint64(uintptr(unsafe.Pointer(n))),
+		Off: uint64(uintptr(unsafe.Pointer(&v[0]))), Addr3: uint64(uintptr(unsafe.Pointer(p))), Len: uint32(len(v)),
+		UserData: openUserData}
+	defer runtime.KeepAlive(p)
+	defer runtime.KeepAlive(n)
+	defer runtime.KeepAlive(v)
+	if flags != 0 {
+		// no completion: wait for the xattr itself (syscalls, no CQE)
+		r.push(e)
+		if err := r.enter(1, 0, 0); err != nil {
+			return err
+		}
+		buf := make([]byte, 8)
+		if err := waitFor("the xattr", func() bool {
+			_, err := unix.Getxattr(path, "user.kernelevents", buf)
+			return err == nil
+		}); err != nil {
+			return err
+		}
+	} else {
+		res, err := r.one(e)
+		if err != nil {
+			return err
+		}
+		if res < 0 {
+			return fmt.Errorf("io_uring setxattr: %w", unix.Errno(-res))
+		}
+	}
+	if mode == "unlink" || mode == "skip-unlink" {
+		return unix.Unlinkat(unix.AT_FDCWD, path, 0)
+	}
+	return nil
+}
 
 func openSQE(dirfd int, name *byte, flags uint32, sqeFlags uint8, slot uint32) sqe {
 	return sqe{Opcode: ioringOpOpenat, Flags: sqeFlags, Fd: int32(dirfd), Addr: uint64(uintptr(unsafe.Pointer(name))), Len: 0o644, OpenFlags: flags, UserData: openUserData, FileIndex: slot}

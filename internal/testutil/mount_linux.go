@@ -5,10 +5,12 @@
 package testutil
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,7 +29,7 @@ const (
 	// OpChdir changes the working directory to Path.
 	OpChdir = "chdir"
 	// OpOverlay mounts an overlayfs on Path; For is
-	// "<lowerdir>:<upperdir>:<workdir>".
+	// "<lowerdir>:<upperdir>:<workdir>[:<more options>]".
 	OpOverlay = "overlay"
 	// OpOpenTreeCreate clones the mount of directory For into a detached
 	// mount (open_tree OPEN_TREE_CLONE), attached nowhere, and creates Path
@@ -51,6 +53,36 @@ const (
 	// OpMknodAbs is mknodat(AT_FDCWD, Path, S_IFREG) with Path as
 	// written.
 	OpMknodAbs = "mknod_as_written"
+	// Ops on the existing file Path as written that copy a lower file up
+	// through an overlay without opening it for write, or (OpAppend) write
+	// to it: truncate(2) to one byte, utimensat to now (touch), setxattr
+	// of a user.* xattr, fchownat to uid and gid 0 (the child's own in its
+	// user namespace), open O_WRONLY|O_TRUNC, open O_WRONLY|O_APPEND and
+	// write a byte, unlink (a lower file's: a whiteout).
+	OpTruncate  = "truncate"
+	OpTouch     = "touch"
+	OpSetxattr  = "setxattr"
+	OpChown     = "chown"
+	OpOpenTrunc = "open_trunc"
+	OpAppend    = "append"
+	OpUnlinkAbs = "unlink_as_written"
+	// OpIOUringOpenWrite is IORING_OP_OPENAT(AT_FDCWD, Path, O_WRONLY), no
+	// O_CREAT (through an overlay: a copy-up by io_uring); For "async"
+	// sets IOSQE_ASYNC (run in an io-wq worker), "defer" does too on an
+	// IORING_SETUP_DEFER_TASKRUN ring (the worker then posts no
+	// completion: the submitter does, from task work), "defer-unlink" the
+	// same, then unlinks Path while the ring is still open, "flood" sets
+	// IOSQE_ASYNC and completes NOPs in the submitter until the open
+	// completes (takes racing the worker's copy-up); Spread, when set,
+	// keeps the ring (and its worker) that many seconds after the
+	// completion.
+	OpIOUringOpenWrite = "io_uring_open_write"
+	// OpIOUringSetxattr sets the xattr user.kernelevents of Path through
+	// IORING_OP_SETXATTR (run in an io-wq worker); For "unlink" then
+	// unlinks Path while the ring is still open; "skip" and "skip-unlink"
+	// the same with IOSQE_CQE_SKIP_SUCCESS (no completion: the op waits
+	// for the xattr).
+	OpIOUringSetxattr = "io_uring_setxattr"
 )
 
 // mountOp performs the ops of this file; ok is false for other kinds.
@@ -72,13 +104,17 @@ func mountOp(op Op) (ok bool, err error) {
 		return true, unix.Chdir(op.Path)
 	case OpOverlay:
 		l := strings.Split(op.For, ":")
-		if len(l) != 3 {
-			return true, fmt.Errorf("want lower:upper:work, got %q", op.For)
+		if len(l) != 3 && len(l) != 4 {
+			return true, fmt.Errorf("want lower:upper:work[:options], got %q", op.For)
 		}
 		if err := os.MkdirAll(op.Path, 0o755); err != nil {
 			return true, err
 		}
-		return true, unix.Mount("overlay", op.Path, "overlay", 0, "lowerdir="+l[0]+",upperdir="+l[1]+",workdir="+l[2])
+		opts := "lowerdir=" + l[0] + ",upperdir=" + l[1] + ",workdir=" + l[2]
+		if len(l) == 4 {
+			opts += "," + l[3]
+		}
+		return true, unix.Mount("overlay", op.Path, "overlay", 0, opts)
 	case OpOpenTreeCreate:
 		fd, err := unix.OpenTree(unix.AT_FDCWD, op.For, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 		if err != nil {
@@ -107,6 +143,30 @@ func mountOp(op Op) (ok bool, err error) {
 		return true, unix.Fchmodat(unix.AT_FDCWD, op.Path, 0o600, 0)
 	case OpMknodAbs:
 		return true, unix.Mknodat(unix.AT_FDCWD, op.Path, unix.S_IFREG|0o644, 0)
+	case OpTruncate:
+		return true, unix.Truncate(op.Path, 1)
+	case OpTouch:
+		now := []unix.Timespec{{Nsec: unix.UTIME_NOW}, {Nsec: unix.UTIME_NOW}}
+		return true, unix.UtimesNanoAt(unix.AT_FDCWD, op.Path, now, 0)
+	case OpSetxattr:
+		return true, unix.Setxattr(op.Path, "user.kernelevents", []byte("x"), 0)
+	case OpChown:
+		return true, unix.Fchownat(unix.AT_FDCWD, op.Path, 0, 0, 0)
+	case OpOpenTrunc:
+		return true, closeFd(unix.Openat(unix.AT_FDCWD, op.Path, unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC, 0))
+	case OpAppend:
+		fd, err := unix.Openat(unix.AT_FDCWD, op.Path, unix.O_WRONLY|unix.O_APPEND|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return true, err
+		}
+		_, err = unix.Write(fd, []byte("x"))
+		return true, errors.Join(err, unix.Close(fd))
+	case OpUnlinkAbs:
+		return true, unix.Unlinkat(unix.AT_FDCWD, op.Path, 0)
+	case OpIOUringSetxattr:
+		return true, uringSetxattr(op.Path, op.For)
+	case OpIOUringOpenWrite:
+		return true, uringOpenWrite(op.Path, op.For, time.Duration(op.Spread)*time.Second)
 	}
 	return false, nil
 }
