@@ -132,6 +132,13 @@ func TestOverlayCopyUpAttacks(t *testing.T) {
 	require.NoError(t, os.Mkdir(filepath.Join(w, "work"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(up, "uponly"), []byte("upper"), 0o644))
 	p, c := watchDir(t, h, w)
+	if slices.ContainsFunc(p.Notes(), func(n string) bool { return strings.Contains(n, "timestamp tracepoints") }) {
+		// a kernel before 6.13: the hook says copy-ups go uncounted
+		// (TestOverlayCopyUp checks that creations still count there);
+		// these attacks are on the timestamp programs, which it lacks
+		t.Logf("no timestamp tracepoints on this kernel: %q", p.Notes())
+		return
+	}
 	m := s + "/m"
 	child := testutil.RunChild(t, testutil.ChildSpec{Dir: s, Ops: []testutil.Op{
 		{Kind: testutil.OpPrivateMounts},
@@ -195,10 +202,6 @@ func TestOverlayCopyUpAttacks(t *testing.T) {
 		{up + "/uringskip", event.OpCopyUp},
 		{up + "/appended", event.OpCopyUp},
 		{up + "/uringnew", event.OpCreate},
-	}
-	if slices.ContainsFunc(p.Notes(), func(n string) bool { return strings.Contains(n, "timestamp tracepoints") }) {
-		// a kernel before 6.13: the note says copy-ups go uncounted
-		want = slices.DeleteFunc(want, func(s sample) bool { return s.op == event.OpCopyUp })
 	}
 	for _, f := range []string{"trunc", "otrunc"} {
 		fi, err := os.Stat(filepath.Join(up, f))
