@@ -103,7 +103,8 @@ static __always_inline int on_copy_up_exit(long ret, __u8 hook)
  * puts in place of the thread's own (override_creds: the task's cred is
  * then not its real_cred). So a new regular file's inode, still without a
  * name, seen there under overridden credentials (on_ctime) is kept for the
- * thread (upper_new) and for itself (upper_inodes); at the thread's
+ * thread (upper_new; an io_uring thread's for its process, upper_wq, and
+ * for itself, upper_inodes); at the thread's
  * syscall exit (or, for an io_uring worker, at its next completion or its
  * exit) each kept inode that now has a name and was not reported by the
  * call's own creation (an open that created the file through the overlay,
@@ -115,7 +116,7 @@ static __always_inline int on_copy_up_exit(long ret, __u8 hook)
  * thread's and is counted as core_dump_unobserved (sched_process_exit).
  * A name is read when the call returns: a copy-up that made a file and
  * then failed is counted; a file unlinked before the call returned is not
- * (it is gone). Kept inodes are compared by address and inode number
+ * (it is gone). Kept inodes are compared by address and super_block
  * before they are read.
  */
 #define PF_KTHREAD_ 0x00200000 /* include/linux/sched.h PF_KTHREAD */
@@ -161,10 +162,15 @@ static __always_inline int upper_note(struct task_struct *t, struct inode *inode
 		return 0;
 	__u64 ip = (__u64)inode;
 	__u64 sb = (__u64)inode->i_sb;
-	if (bpf_map_lookup_elem(&upper_inodes, &ip))
-		return 0;
-	if (t->flags & PF_IO_WORKER)
+	if (t->flags & PF_IO_WORKER) {
+		if (bpf_map_lookup_elem(&upper_inodes, &ip))
+			return 0;
 		return upper_wq_keep(ip, sb);
+	}
+	/* A thread's own: in its entry alone (upper_inodes is the io_uring
+	 * threads' sets', which other threads take): a creation through an
+	 * overlay (every file a container makes) pays three map operations
+	 * here and two at its exit. */
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct upper_new *u = bpf_map_lookup_elem(&upper_new, &tid);
 	if (!u) {
@@ -179,12 +185,12 @@ static __always_inline int upper_note(struct task_struct *t, struct inode *inode
 			return 0;
 	}
 	__u32 n = u->n;
+	/* the same inode again (its other timestamps, before its name) */
+	for (int i = 0; i < UPPER_NEW_MAX; i++)
+		if (i < n && u->inode[i] == ip)
+			return 0;
 	if (n >= UPPER_NEW_MAX) {
 		u->over++;
-		return 0;
-	}
-	if (bpf_map_update_elem(&upper_inodes, &ip, &sb, BPF_ANY)) {
-		count(COUNTER_INFLIGHT_FULL);
 		return 0;
 	}
 	u->inode[n] = ip;
@@ -289,9 +295,7 @@ __noinline int upper_exit(int do_report)
 		if (i >= n)
 			break;
 		__u64 ip = p->inode[i], sb = p->sb[i];
-		if (bpf_map_delete_elem(&upper_inodes, &ip))
-			continue; /* reported by the call's own creation */
-		if (do_report)
+		if (ip && do_report) /* 0: reported by the call's own creation */
 			upper_report(ip, sb);
 	}
 	if (p->over && do_report)

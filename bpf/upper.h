@@ -81,11 +81,22 @@ static __always_inline struct dentry *ovl_upper(struct dentry *dentry)
 	return upper;
 }
 
-/* upper_forget: inode was reported by the call's own creation. */
+/* upper_forget: inode was reported by the call's own creation: out of the
+ * current thread's entry (a slot of 0) and of the io_uring threads' sets. */
 static __always_inline void upper_forget(struct inode *inode)
 {
 	__u64 ip = (__u64)inode;
-	bpf_map_delete_elem(&upper_inodes, &ip);
+	if (upper_wq_n)
+		bpf_map_delete_elem(&upper_inodes, &ip);
+	if (!upper_waiting)
+		return;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct upper_new *u = bpf_map_lookup_elem(&upper_new, &tid);
+	if (!u)
+		return;
+	for (int i = 0; i < UPPER_NEW_MAX; i++)
+		if (u->inode[i] == ip)
+			u->inode[i] = 0;
 }
 
 /* upper_forget_file: as upper_forget, for a file made by an open (through
