@@ -40,20 +40,12 @@ func TestOverlayCopyUp(t *testing.T) {
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {
 			leaveToHost(t, h)
-			w, s := testutil.TempDir(t), testutil.TempDir(t)
-			loadOverlay(t)
-			lower := filepath.Join(s, "lower")
-			require.NoError(t, os.Mkdir(lower, 0o755))
-			for _, n := range []string{"existing", "meta", "reopened"} {
-				require.NoError(t, os.WriteFile(filepath.Join(lower, n), []byte("lower"), 0o644))
-			}
-			require.NoError(t, os.Mkdir(filepath.Join(w, "up"), 0o755))
-			require.NoError(t, os.Mkdir(filepath.Join(w, "work"), 0o755))
+			l := overlayLayers(t, false, "existing", "meta", "reopened")
+			w, s, m := l.w, l.s, l.m
 			p, c := watchDir(t, h, w)
-			m := s + "/m"
 			child := testutil.RunChild(t, testutil.ChildSpec{Dir: s, Ops: []testutil.Op{
 				{Kind: testutil.OpPrivateMounts},
-				{Kind: testutil.OpOverlay, Path: m, For: lower + ":" + w + "/up:" + w + "/work"},
+				{Kind: testutil.OpOverlay, Path: m, For: l.spec()},
 				{Kind: testutil.OpOpenWrite, Path: m + "/existing"},
 				{Kind: testutil.OpOpenWrite, Path: m + "/existing"}, // already up: nothing new
 				{Kind: testutil.OpChmod, Path: m + "/meta"},
@@ -116,20 +108,12 @@ func TestOverlayCopyUp(t *testing.T) {
 func TestOverlayCopyUpAttacks(t *testing.T) {
 	testutil.RequireRoot(t)
 	h := HookTracepoint
-	w, s := testutil.TempDir(t), testutil.TempDir(t)
-	loadOverlay(t)
-	lower := filepath.Join(s, "lower")
-	require.NoError(t, os.Mkdir(lower, 0o755))
-	for _, n := range []string{"trunc", "touch", "xattr", "chown", "otrunc", "linksrc", "rensrc", "xa", "xb",
-		"uring", "uringasync", "uringdefer", "uringhidden", "uringxattr", "uringxattrgone", "uringskip", "uringskipgone", "appended", "gone"} {
-		require.NoError(t, os.WriteFile(filepath.Join(lower, n), []byte("lower"), 0o644))
-	}
+	l := overlayLayers(t, false, "trunc", "touch", "xattr", "chown", "otrunc", "linksrc", "rensrc", "xa", "xb",
+		"uring", "uringasync", "uringdefer", "uringhidden", "uringxattr", "uringxattrgone", "uringskip", "uringskipgone", "appended", "gone")
+	w, s, m, up := l.w, l.s, l.m, l.up
 	// a copy-up long enough (its data) for the NOPs' completions to take
 	// the worker's inode while it has no name yet
-	require.NoError(t, os.WriteFile(filepath.Join(lower, "uringflood"), bytes.Repeat([]byte("lower"), 4<<20), 0o644))
-	up := filepath.Join(w, "up")
-	require.NoError(t, os.Mkdir(up, 0o755))
-	require.NoError(t, os.Mkdir(filepath.Join(w, "work"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(l.lower, "uringflood"), bytes.Repeat([]byte("lower"), 4<<20), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(up, "uponly"), []byte("upper"), 0o644))
 	p, c := watchDir(t, h, w)
 	if slices.ContainsFunc(p.Notes(), func(n string) bool { return strings.Contains(n, "timestamp tracepoints") }) {
@@ -139,10 +123,9 @@ func TestOverlayCopyUpAttacks(t *testing.T) {
 		t.Logf("no timestamp tracepoints on this kernel: %q", p.Notes())
 		return
 	}
-	m := s + "/m"
 	child := testutil.RunChild(t, testutil.ChildSpec{Dir: s, Ops: []testutil.Op{
 		{Kind: testutil.OpPrivateMounts},
-		{Kind: testutil.OpOverlay, Path: m, For: lower + ":" + up + ":" + w + "/work"},
+		{Kind: testutil.OpOverlay, Path: m, For: l.spec()},
 		{Kind: testutil.OpTruncate, Path: m + "/trunc"},
 		{Kind: testutil.OpTouch, Path: m + "/touch"},
 		{Kind: testutil.OpSetxattr, Path: m + "/xattr"},
@@ -237,7 +220,7 @@ func TestOverlayCopyUpAttacks(t *testing.T) {
 	// no other worker of it exits meanwhile)
 	hidden := testutil.RunChild(t, testutil.ChildSpec{Dir: s, Ops: []testutil.Op{
 		{Kind: testutil.OpPrivateMounts},
-		{Kind: testutil.OpOverlay, Path: m, For: lower + ":" + up + ":" + w + "/work"},
+		{Kind: testutil.OpOverlay, Path: m, For: l.spec()},
 		{Kind: testutil.OpIOUringSetxattr, Path: m + "/uringskipgone", For: "skip-unlink"},
 		{Kind: testutil.OpOpenAbs, Path: m + "/after"}, // a creation after it, waited for
 	}}, inUserNS())
@@ -263,22 +246,13 @@ func TestOverlayCopyUpAttacks(t *testing.T) {
 func TestOverlayCopyUpIndex(t *testing.T) {
 	testutil.RequireRoot(t)
 	h := HookTracepoint
-	w, s := testutil.TempDir(t), testutil.TempDir(t)
-	loadOverlay(t)
-	lower := filepath.Join(s, "lower")
-	require.NoError(t, os.Mkdir(lower, 0o755))
-	for _, n := range []string{"hl", "meta"} {
-		require.NoError(t, os.WriteFile(filepath.Join(lower, n), []byte("lower"), 0o644))
-	}
-	require.NoError(t, os.Link(filepath.Join(lower, "hl"), filepath.Join(lower, "hl2")))
-	up := filepath.Join(w, "up")
-	require.NoError(t, os.Mkdir(up, 0o755))
-	require.NoError(t, os.Mkdir(filepath.Join(s, "work"), 0o755))
+	l := overlayLayers(t, true, "hl", "meta")
+	w, s, m, up := l.w, l.s, l.m, l.up
+	require.NoError(t, os.Link(filepath.Join(l.lower, "hl"), filepath.Join(l.lower, "hl2")))
 	p, c := watchDir(t, h, w)
-	m := s + "/m"
 	child := testutil.RunChild(t, testutil.ChildSpec{Dir: s, Ops: []testutil.Op{
 		{Kind: testutil.OpPrivateMounts},
-		{Kind: testutil.OpOverlay, Path: m, For: lower + ":" + up + ":" + s + "/work:index=on,metacopy=on,redirect_dir=on"},
+		{Kind: testutil.OpOverlay, Path: m, For: l.spec() + ":index=on,metacopy=on,redirect_dir=on"},
 		{Kind: testutil.OpOpenWrite, Path: m + "/hl"},
 		{Kind: testutil.OpChmod, Path: m + "/meta"},
 		{Kind: testutil.OpOpenWrite, Path: m + "/meta"},
@@ -302,3 +276,30 @@ func TestOverlayCopyUpIndex(t *testing.T) {
 	assert.Equal(t, want, ops, "under the upper layer's node path")
 	assertNoLoss(t, p)
 }
+
+// overlay is a test overlay's directories: the upper one (up) and, by
+// default, the work one in the watched directory w; the lower one, with
+// its files, and the mount point m in s, beside it.
+type overlay struct{ w, s, lower, up, work, m string }
+
+// overlayLayers makes an overlay's directories, the lower one holding
+// files (each "lower"); workOutside puts the work directory in s.
+func overlayLayers(t *testing.T, workOutside bool, files ...string) overlay {
+	t.Helper()
+	loadOverlay(t)
+	w, s := testutil.TempDir(t), testutil.TempDir(t)
+	l := overlay{w: w, s: s, lower: filepath.Join(s, "lower"), up: filepath.Join(w, "up"), work: filepath.Join(w, "work"), m: s + "/m"}
+	if workOutside {
+		l.work = filepath.Join(s, "work")
+	}
+	for _, d := range []string{l.lower, l.up, l.work} {
+		require.NoError(t, os.Mkdir(d, 0o755))
+	}
+	for _, n := range files {
+		require.NoError(t, os.WriteFile(filepath.Join(l.lower, n), []byte("lower"), 0o644))
+	}
+	return l
+}
+
+// spec is the overlay's layers as testutil.OpOverlay takes them.
+func (l overlay) spec() string { return l.lower + ":" + l.up + ":" + l.work }
