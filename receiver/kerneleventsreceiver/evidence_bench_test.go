@@ -133,6 +133,13 @@ func BenchmarkEvidenceChainInterleaved(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	reportInterleaved(b, perRecord)
+}
+
+// reportInterleaved reports the medians of each case's CPU time per record
+// (perRecord[case][round]) and of the ratios to the first case within a
+// round.
+func reportInterleaved(b *testing.B, perRecord [][]float64) {
 	median := func(x []float64) float64 {
 		x = slices.Sorted(slices.Values(x))
 		if len(x) == 0 {

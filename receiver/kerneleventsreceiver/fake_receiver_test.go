@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -58,16 +59,28 @@ func fakeConfig() *Config {
 
 // startFake starts cfg's receiver on a fake source in a metrics pipeline,
 // and in a logs pipeline too when logs is set, with host (nil: a nop host).
-func startFake(t *testing.T, cfg *Config, logs bool, host *statusHost) *fakeRun {
+func startFake(t testing.TB, cfg *Config, logs bool, host *statusHost) *fakeRun {
 	t.Helper()
-	run := &fakeRun{src: newFakeSource(), msink: new(consumertest.MetricsSink), lsink: new(consumertest.LogsSink)}
+	run := &fakeRun{lsink: new(consumertest.LogsSink)}
+	var lc consumer.Logs
+	if logs {
+		lc = run.lsink
+	}
+	return run.start(t, cfg, lc, host)
+}
+
+// start starts cfg's receiver on a new fake source in a metrics pipeline,
+// and in a logs pipeline ending at lc unless lc is nil.
+func (run *fakeRun) start(t testing.TB, cfg *Config, lc consumer.Logs, host *statusHost) *fakeRun {
+	t.Helper()
+	run.src, run.msink = newFakeSource(), new(consumertest.MetricsSink)
 	f := newFactory(func(o probe.Options) (source, error) { run.opens++; run.opts = o; return run.src, nil })
 	set := receivertest.NewNopSettings(metadata.Type)
 	m, err := f.CreateMetrics(context.Background(), set, cfg, run.msink)
 	require.NoError(t, err)
 	comps := []component.Component{m}
-	if logs {
-		l, err := f.CreateLogs(context.Background(), set, cfg, run.lsink)
+	if lc != nil {
+		l, err := f.CreateLogs(context.Background(), set, cfg, lc)
 		require.NoError(t, err)
 		require.Same(t, m.(*handle).r, l.(*handle).r, "one receiver id shares one instance")
 		comps = append(comps, l)
@@ -97,7 +110,7 @@ func startFake(t *testing.T, cfg *Config, logs bool, host *statusHost) *fakeRun 
 
 // waitDelivered waits until n samples went through identity to the table
 // and the evidence buffer.
-func (run *fakeRun) waitDelivered(t *testing.T, n uint64) {
+func (run *fakeRun) waitDelivered(t testing.TB, n uint64) {
 	t.Helper()
 	require.Eventually(t, func() bool { return run.r.delivered.Load() >= n }, 10*time.Second, time.Millisecond,
 		"samples delivered: %d of %d", run.r.delivered.Load(), n)
@@ -124,7 +137,7 @@ func sample(path string) *event.Event {
 // selfSample is a creation by this test process, with the start time,
 // executable and cgroup id the kernel would have written: identity resolves
 // it from /proc/self.
-func selfSample(t *testing.T, path string) *event.Event {
+func selfSample(t testing.TB, path string) *event.Event {
 	t.Helper()
 	stat, err := os.ReadFile("/proc/self/stat")
 	require.NoError(t, err)
@@ -145,7 +158,7 @@ func selfSample(t *testing.T, path string) *event.Event {
 
 // selfCgroup returns this process's cgroup v2 path and its id (the
 // kernfs handle, as bpf_get_current_cgroup_id reports it).
-func selfCgroup(t *testing.T) (string, uint64) {
+func selfCgroup(t testing.TB) (string, uint64) {
 	t.Helper()
 	b, err := os.ReadFile("/proc/self/cgroup")
 	require.NoError(t, err)
@@ -167,7 +180,7 @@ func selfCgroup(t *testing.T) (string, uint64) {
 	return "", 0
 }
 
-func selfCgroupID(t *testing.T) uint64 {
+func selfCgroupID(t testing.TB) uint64 {
 	_, id := selfCgroup(t)
 	return id
 }
