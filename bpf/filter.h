@@ -23,6 +23,9 @@
 const volatile __u32 self_tgid = 0;
 const volatile __u64 self_pidns_dev = 0;
 const volatile __u64 self_pidns_ino = 0;
+/* The collector's pid namespace is the initial one: self_tgid is then the
+ * kernel's own tgid, compared as it is (no helper call). */
+const volatile bool self_init_pidns = false;
 
 const volatile bool filter_uids = false;
 const volatile bool filter_comms = false;
@@ -140,7 +143,10 @@ struct {
  */
 static __always_inline bool task_wanted(__u64 pid_tgid, __u64 uid_gid, char *comm)
 {
-	if (self_tgid) {
+	if (self_tgid && self_init_pidns) {
+		if ((__u32)(pid_tgid >> 32) == self_tgid)
+			return false;
+	} else if (self_tgid) {
 		/* Fails (-EINVAL, -ENOENT) for every task outside the collector's
 		 * pid namespace: those are not the collector. */
 		struct bpf_pidns_info ns = {};

@@ -143,9 +143,10 @@ static __always_inline struct io_open *req_open(struct io_kiocb *req)
  * after its group leader when it is an io_uring worker. */
 static __always_inline bool uring_task_wanted(void)
 {
-	char comm[EVENT_COMM_LEN] = {};
-	current_comm(comm);
-	return task_wanted(bpf_get_current_pid_tgid(), bpf_get_current_uid_gid(), comm);
+	struct task_struct *t = bpf_get_current_task_btf();
+	char comm[EVENT_COMM_LEN] __attribute__((aligned(8)));
+	current_comm(t, comm);
+	return task_wanted(task_pid_tgid(t), task_uid_gid(t), comm);
 }
 
 /*

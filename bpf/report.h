@@ -106,7 +106,8 @@ static __always_inline void report(struct scratch *s, __u64 pid_tgid, __u64 uid_
 		return;
 	}
 	e->ts_ns = bpf_ktime_get_ns();
-	e->cgroup_id = bpf_get_current_cgroup_id();
+	/* bpf_get_current_cgroup_id's answer (the task's cgroup v2 id), by loads */
+	e->cgroup_id = bpf_get_current_task_btf()->cgroups->dfl_cgrp->kn->id;
 	e->tgid = pid_tgid >> 32;
 	e->tid = (__u32)pid_tgid;
 	e->ruid = (__u32)uid_gid;
@@ -146,13 +147,14 @@ static __always_inline int on_file(struct file *f, __u8 hook, __u8 flags, bool m
 	if (!(mode & FMODE_CREATED))
 		return 0;
 
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
-	char comm[EVENT_COMM_LEN] = {};
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u64 pid_tgid = task_pid_tgid(t);
+	__u64 uid_gid = task_uid_gid(t);
+	char comm[EVENT_COMM_LEN] __attribute__((aligned(8)));
 	if (maybe_io_worker)
-		flags |= current_comm(comm);
+		flags |= current_comm(t, comm);
 	else
-		bpf_get_current_comm(comm, EVENT_COMM_LEN);
+		task_comm(t, comm);
 	if (!task_wanted(pid_tgid, uid_gid, comm))
 		return 0;
 
@@ -172,10 +174,11 @@ static __always_inline int on_file(struct file *f, __u8 hook, __u8 flags, bool m
 static __always_inline void report_dentry(struct dentry *dentry, struct vfsmount *mnt, __u8 hook,
 					  __u32 flags)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
-	char comm[EVENT_COMM_LEN] = {};
-	flags |= current_comm(comm);
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u64 pid_tgid = task_pid_tgid(t);
+	__u64 uid_gid = task_uid_gid(t);
+	char comm[EVENT_COMM_LEN] __attribute__((aligned(8)));
+	flags |= current_comm(t, comm);
 	if (!task_wanted(pid_tgid, uid_gid, comm))
 		return;
 	struct scratch *s = get_scratch();
@@ -206,11 +209,11 @@ __noinline int report_dentry_tp(__u64 dentry, __u64 mnt, __u32 flags, __u32 wher
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u64 pid_tgid = task_pid_tgid(t);
+	__u64 uid_gid = task_uid_gid(t);
 	char *comm = s->comm;
-	__builtin_memset(comm, 0, EVENT_COMM_LEN);
-	flags |= current_comm(comm);
+	flags |= current_comm(t, comm);
 	if (!task_wanted(pid_tgid, uid_gid, comm)) {
 		put_scratch(s);
 		return 0;

@@ -164,12 +164,13 @@ static __always_inline int name_report_in(struct scratch *s, int dfd, __u64 file
 	bool gate = flags & NAME_GATE;
 	flags &= ~(NAME_URING_NEW | NAME_URING_OLD | NAME_GATE);
 	struct task_struct *task = (void *)bpf_get_current_task();
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u64 pid_tgid = task_pid_tgid(t);
+	__u64 uid_gid = task_uid_gid(t);
 	/* in map memory, not the stack: this frame is on the lookup's call
 	 * chain, whose stacks 6.1 adds up to at most 512 bytes */
 	char *comm = s->comm;
-	flags |= current_comm(comm);
+	flags |= current_comm(t, comm);
 	bool truncated = false;
 	long n = preloaded
 			 ? (long)filename
@@ -303,9 +304,10 @@ __noinline int name_report(int dfd, __u64 filename, __u32 flags)
 /* current_wanted applies the task filters to the current task. */
 static __always_inline bool current_wanted(void)
 {
-	char comm[EVENT_COMM_LEN] = {};
-	bpf_get_current_comm(comm, sizeof(comm));
-	return task_wanted(bpf_get_current_pid_tgid(), bpf_get_current_uid_gid(), comm);
+	struct task_struct *t = bpf_get_current_task_btf();
+	char comm[EVENT_COMM_LEN] __attribute__((aligned(8)));
+	task_comm(t, comm);
+	return task_wanted(task_pid_tgid(t), task_uid_gid(t), comm);
 }
 
 static __always_inline int on_mknod_exit(int dfd, __u64 filename, __u32 mode)

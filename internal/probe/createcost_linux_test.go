@@ -31,6 +31,9 @@ import (
 //   - <hook>/filtered: the probe with a path filter the files miss: the
 //     program's walk and filter, no sample.
 //   - <hook>/watched: the files' directory watched: every creation a sample.
+//   - <hook>/watched-exclude-self: watched, with the collector's
+//     self-exclusion on (filter::exclude_self, its default), "self" being
+//     another process: the check's cost on every creation.
 //
 // Each is also measured per chunk of 1,000 files: creator-p10-ns/file and
 // bpf-p10-ns/file are the 10th percentile over the chunks, the figures a
@@ -65,12 +68,18 @@ func BenchmarkCreateCost(b *testing.B) {
 		}
 		b.Run(fs+"baseline", func(b *testing.B) { d, _ := dirOf(b); createCost(b, nil, d, "") })
 		for _, hook := range testedHooks() {
-			for _, mode := range []string{"filtered", "watched"} {
+			for _, mode := range []string{"filtered", "watched", "watched-exclude-self"} {
 				b.Run(fmt.Sprintf("%s%s/%s", fs, hook, mode), func(b *testing.B) {
 					opts := DefaultOptions()
 					opts.Hook = hook
-					if mode == "filtered" {
+					switch mode {
+					case "filtered":
 						opts.PathPrefixes = []string{"/kernelevents-createcost-elsewhere/"}
+					case "watched-exclude-self":
+						// as the collector runs (filter::exclude_self), with
+						// another process as "self": the check runs on each
+						// creation and drops none of these
+						opts.ExcludePID = os.Getppid()
 					}
 					d, at := dirOf(b)
 					createCost(b, &opts, d, at)

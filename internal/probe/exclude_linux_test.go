@@ -51,9 +51,32 @@ func TestExcludeSelfInPIDNamespace(t *testing.T) {
 	}
 }
 
+// TestExcludeSelf: the collector in the initial pid namespace (the host,
+// or a pod with hostPID, as the DaemonSet runs), where its own files are
+// told by the kernel's tgid alone (self_init_pidns): its file is excluded
+// and a child's counted, on every hook.
+func TestExcludeSelf(t *testing.T) {
+	testutil.RequireRoot(t)
+	var st syscall.Stat_t
+	require.NoError(t, syscall.Stat("/proc/self/ns/pid", &st))
+	require.EqualValues(t, initPIDNamespaceIno, st.Ino, "this test runs in the initial pid namespace")
+	for _, h := range Hooks {
+		t.Run(string(h), func(t *testing.T) {
+			leaveToHost(t, h)
+			excludeSelfIn(t, h, testutil.TempDir(t))
+		})
+	}
+}
+
 // excludeSelfInside is the collector's side, pid 1 of its own namespace.
 func excludeSelfInside(t *testing.T, h Hook, dir string) {
 	require.Equal(t, 1, os.Getpid(), "the test runs as pid 1 of a new pid namespace")
+	excludeSelfIn(t, h, dir)
+}
+
+// excludeSelfIn watches dir with hook h, this process excluded, and checks
+// that its own file is not counted and a child's is.
+func excludeSelfIn(t *testing.T, h Hook, dir string) {
 	_, c := watchDir(t, h, dir)
 
 	self := filepath.Join(dir, "self")

@@ -236,6 +236,7 @@ const (
 	kerneleventsVarFilterNamePrefixes         = "filter_name_prefixes"
 	kerneleventsVarFilterPrefixes             = "filter_prefixes"
 	kerneleventsVarFilterUids                 = "filter_uids"
+	kerneleventsVarSelfInitPidns              = "self_init_pidns"
 	kerneleventsVarSelfPidnsDev               = "self_pidns_dev"
 	kerneleventsVarSelfPidnsIno               = "self_pidns_ino"
 	kerneleventsVarSelfTgid                   = "self_tgid"
@@ -369,6 +370,7 @@ type kerneleventsVariableSpecs struct {
 	FilterNamePrefixes *ebpf.VariableSpec `ebpf:"filter_name_prefixes"`
 	FilterPrefixes     *ebpf.VariableSpec `ebpf:"filter_prefixes"`
 	FilterUids         *ebpf.VariableSpec `ebpf:"filter_uids"`
+	SelfInitPidns      *ebpf.VariableSpec `ebpf:"self_init_pidns"`
 	SelfPidnsDev       *ebpf.VariableSpec `ebpf:"self_pidns_dev"`
 	SelfPidnsIno       *ebpf.VariableSpec `ebpf:"self_pidns_ino"`
 	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
@@ -466,6 +468,7 @@ type kerneleventsVariables struct {
 	FilterNamePrefixes *ebpf.Variable `ebpf:"filter_name_prefixes"`
 	FilterPrefixes     *ebpf.Variable `ebpf:"filter_prefixes"`
 	FilterUids         *ebpf.Variable `ebpf:"filter_uids"`
+	SelfInitPidns      *ebpf.Variable `ebpf:"self_init_pidns"`
 	SelfPidnsDev       *ebpf.Variable `ebpf:"self_pidns_dev"`
 	SelfPidnsIno       *ebpf.Variable `ebpf:"self_pidns_ino"`
 	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`

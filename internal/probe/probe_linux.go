@@ -315,6 +315,7 @@ func configure(spec *ebpf.CollectionSpec, opts *Options) error {
 		{kerneleventsVarSelfTgid, specs.SelfTgid, self},
 		{kerneleventsVarSelfPidnsDev, specs.SelfPidnsDev, ns.dev},
 		{kerneleventsVarSelfPidnsIno, specs.SelfPidnsIno, ns.ino},
+		{kerneleventsVarSelfInitPidns, specs.SelfInitPidns, ns.ino == initPIDNamespaceIno},
 		{kerneleventsVarWakeupBytes, specs.WakeupBytes, uint64(opts.WakeupBytes)},
 		{kerneleventsVarFilterUids, specs.FilterUids, len(opts.UIDs) > 0},
 		{kerneleventsVarFilterComms, specs.FilterComms, len(opts.ExcludeComms) > 0},
@@ -332,6 +333,14 @@ func configure(spec *ebpf.CollectionSpec, opts *Options) error {
 // pidNamespace identifies a pid namespace as bpf_get_ns_current_pid_tgid
 // takes it: the nsfs device as the kernel's dev_t and the inode.
 type pidNamespace struct{ dev, ino uint64 }
+
+// initPIDNamespaceIno is the inode of the initial pid namespace
+// (PROC_PID_INIT_INO, include/linux/proc_ns.h: a constant since Linux 3.8;
+// other namespaces' inodes are allocated from 0xF0000000 up). A collector
+// there (the host, or a pod with hostPID) numbers itself as the kernel
+// does: its own files are told by the tgid alone, without the pid
+// namespace helper's call on each creation.
+const initPIDNamespaceIno = 0xEFFFFFFC
 
 // ownPIDNamespace returns this process's pid namespace, the one in which
 // os.Getpid() numbers it. /proc/self/ns/pid names the task's own namespace

@@ -22,8 +22,9 @@ import (
 // tp_sys_exit (path walks: open, mknod, link; the lookup of names with a
 // '/'; the copy-up's report), took 551k on 6.18 on 2026-11-30, 748k on
 // 2026-12-06 before the copy-up's report and 805k after it (6.12: 725k,
-// 6.1: 679k; the newest verifier walks the most); the others up to 680k
-// (io_uring_complete). Three quarters until the copy-up's report, whose walk
+// 6.1: 679k), 802k since the creator's name is loads (6.12: 526k, 6.1:
+// 635k; a name written two ways had made 6.1 walk 820k); the others up to
+// 682k (io_uring_complete). Three quarters until the copy-up's report, whose walk
 // is a global function of its own (57k): sharing the open's walk would put
 // the open's chain of calls past the 512 bytes of stack 6.1 allows. A change that makes one
 // grow towards the limit (a branch inside a walk, a loop the verifier can no
