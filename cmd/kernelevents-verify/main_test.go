@@ -29,43 +29,13 @@ import (
 	"github.com/kernelevents/kernelevents/internal/testutil"
 )
 
-// stream writes a chained stream of n creations and a final signed
-// checkpoint, one record a line, as chain.go defines it.
+// stream is writeStream's stream of n creations and a final signed
+// checkpoint, one record a line.
 func stream(t testing.TB, key ed25519.PrivateKey, n int) [][]byte {
 	t.Helper()
-	var prev chain.Hash
-	var lines [][]byte
-	for i := 0; i <= n; i++ {
-		ld := plog.NewLogs()
-		rl := ld.ResourceLogs().AppendEmpty()
-		rl.Resource().Attributes().PutStr(chain.AttrStream, "node/0001")
-		rk := rl.Resource().Attributes().PutEmptySlice(chain.AttrResourceKeys)
-		rk.AppendEmpty().SetStr(chain.AttrResourceKeys)
-		rk.AppendEmpty().SetStr(chain.AttrStream)
-		lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
-		lr.SetObservedTimestamp(pcommon.Timestamp(1_700_000_000_000_000_000 + 1000*i))
-		a := lr.Attributes()
-		a.PutInt(chain.AttrSeq, int64(i))
-		a.PutStr(chain.AttrPrev, prev.String())
-		if i < n {
-			lr.SetEventName(chain.EventCreated)
-			a.PutStr("file.path", "/f")
-		} else {
-			lr.SetEventName(chain.EventCheckpoint)
-			a.PutInt(chain.AttrCreated, int64(n))
-			a.PutBool(chain.AttrFinal, true)
-			a.PutStr(chain.AttrSigner, chain.SignerPrefix+hexKey(key))
-		}
-		prev = chain.Sum(lr, rl.Resource())
-		if i == n {
-			_, sig := chain.Sign(key, prev)
-			a.PutStr(chain.AttrSignature, sig)
-		}
-		b, err := (&plog.JSONMarshaler{}).MarshalLogs(ld)
-		require.NoError(t, err)
-		lines = append(lines, append(b, '\n'))
-	}
-	return lines
+	var buf bytes.Buffer
+	require.NoError(t, writeStream(&buf, key, n, 1))
+	return bytes.SplitAfter(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n"))
 }
 
 func hexKey(key ed25519.PrivateKey) string {
@@ -154,36 +124,36 @@ func BenchmarkVerify(b *testing.B) {
 }
 
 // writeStream writes a chained stream of n creation records and a final
-// signed checkpoint as the receiver's batches are: perLine records a line
-// (one ExportLogsServiceRequest), spread over four workloads' resources, so
-// that a line's records are grouped by resource and not in the order of
-// their numbers. It holds one line at a time.
+// signed checkpoint, as chain.go defines it, as the receiver's batches are:
+// perLine records a line (one ExportLogsServiceRequest), spread over four
+// workloads' resources, so that a line's records are grouped by resource and
+// not in the order of their numbers. It holds one line at a time.
 func writeStream(w io.Writer, key ed25519.PrivateKey, n, perLine int) error {
 	var h chain.Hasher
 	var prev chain.Hash
 	var m plog.JSONMarshaler
 	for start := 0; start <= n; start += perLine {
 		ld := plog.NewLogs()
+		// the workloads' resources, made at their first record
 		var lrs [4]plog.LogRecordSlice
-		var res [4]pcommon.Resource
-		for r := range lrs {
-			rl := ld.ResourceLogs().AppendEmpty()
-			ra := rl.Resource().Attributes()
-			ra.PutStr(chain.AttrStream, "node/0001")
-			ra.PutStr("k8s.pod.name", "writer-"+strconv.Itoa(r))
-			rk := ra.PutEmptySlice(chain.AttrResourceKeys)
-			for _, k := range []string{"k8s.pod.name", chain.AttrResourceKeys, chain.AttrStream} {
-				rk.AppendEmpty().SetStr(k)
-			}
-			lrs[r], res[r] = rl.ScopeLogs().AppendEmpty().LogRecords(), rl.Resource()
-		}
 		var sums [4]chain.Hash
-		for r := range res {
-			sums[r] = h.ResourceSum(res[r])
+		resource := func(r int) plog.LogRecordSlice {
+			if lrs[r] == (plog.LogRecordSlice{}) {
+				rl := ld.ResourceLogs().AppendEmpty()
+				ra := rl.Resource().Attributes()
+				ra.PutStr(chain.AttrStream, "node/0001")
+				ra.PutStr("k8s.pod.name", "writer-"+strconv.Itoa(r))
+				rk := ra.PutEmptySlice(chain.AttrResourceKeys)
+				for _, k := range []string{"k8s.pod.name", chain.AttrResourceKeys, chain.AttrStream} {
+					rk.AppendEmpty().SetStr(k)
+				}
+				lrs[r], sums[r] = rl.ScopeLogs().AppendEmpty().LogRecords(), h.ResourceSum(rl.Resource())
+			}
+			return lrs[r]
 		}
 		for i := start; i < start+perLine && i <= n; i++ {
 			r := i % 4
-			lr := lrs[r].AppendEmpty()
+			lr := resource(r).AppendEmpty()
 			lr.SetTimestamp(pcommon.Timestamp(1_700_000_000_000_000_000 + 1000*int64(i)))
 			lr.SetObservedTimestamp(lr.Timestamp() + 5000)
 			a := lr.Attributes()
