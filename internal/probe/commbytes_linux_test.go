@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build linux
+
+package probe
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kernelevents/kernelevents/internal/testutil"
+)
+
+// TestCommBytes: the creator's name as the sample carries it and as the
+// exclude_comms map (NUL-padded 16-byte keys) sees it, for names a task
+// gives itself after a 15-byte one (the bytes after the new name's NUL
+// were the old name's), of every length around the 8-byte words the
+// programs load the name in (0, 2, 7, 8, 10, 15), and of bytes 0x01, 0x7f,
+// 0x80, 0xff that a word-at-a-time NUL search could take for a NUL. Each
+// child also runs as its own uid and gid, which the sample must carry.
+func TestCommBytes(t *testing.T) {
+	root := testutil.TempDir(t)
+	require.NoError(t, os.Chmod(root, 0o777))
+	const long = "abcdefghijklmno" // 15 bytes: the longest name the kernel keeps
+	excluded := []string{"ab", "abcdefgh", "abcdefg", "\x01\x80", "\xff\xff\xff\xff\xff\xff\xff\xff\x01"}
+	kept := []string{"", "\x01\x80\xff", "abcdefghij", "abcdefga", "\xff\xfe\x80\x01\x7f\x81zz\x01\x80",
+		"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80", "\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01", long}
+	opts := DefaultOptions()
+	opts.Hook = HookTracepoint
+	opts.PathPrefixes = []string{root + "/"}
+	opts.ExcludePID = os.Getpid()
+	opts.ExcludeComms = excluded
+	p := openHook(t, opts)
+	c := collect(p)
+
+	run := func(name string, i int) testutil.Child {
+		spec := testutil.ChildSpec{Dir: root, Ops: []testutil.Op{
+			{Kind: testutil.OpComm, Path: long},
+			{Kind: testutil.OpComm, Path: testutil.Raw(name)},
+			{Kind: testutil.OpOpenat, Path: "f"},
+			{Kind: testutil.OpUnlink, Path: "f"},
+		}}
+		return testutil.RunChild(t, spec.AsUser(uint32(60000+i), uint32(61000+i)))
+	}
+	var pids []uint32
+	for i, name := range excluded {
+		pids = append(pids, uint32(run(name, i).PID))
+	}
+	want := map[uint32]int{}
+	for i, name := range kept {
+		pid := uint32(run(name, len(excluded)+i).PID)
+		want[pid] = i
+		pids = append(pids, pid)
+	}
+	got := c.wait(t, len(kept), pids...)
+	seenBy := map[uint32]bool{}
+	for _, e := range got {
+		i, ok := want[e.tgid]
+		if !assert.True(t, ok, "a file of a child named as excluded: tgid %d comm %q", e.tgid, e.comm) {
+			continue
+		}
+		seenBy[e.tgid] = true
+		assert.Equal(t, filepath.Join(root, "f"), e.path)
+		assert.Equal(t, kept[i], e.comm, "comm of child %d", e.tgid)
+		assert.Equal(t, uint32(60000+len(excluded)+i), e.uid, "uid of child %q", kept[i])
+		assert.Equal(t, uint32(61000+len(excluded)+i), e.gid, "gid of child %q", kept[i])
+		assert.NotZero(t, e.tid)
+	}
+	for pid, i := range want {
+		assert.True(t, seenBy[pid], "no file from child %d named %q", pid, kept[i])
+	}
+}
