@@ -7,6 +7,8 @@ package probe
 import (
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -72,5 +74,45 @@ func TestCommBytes(t *testing.T) {
 	}
 	for pid, i := range want {
 		assert.True(t, seenBy[pid], "no file from child %d named %q", pid, kept[i])
+	}
+}
+
+// TestCommBytesIOUring: as TestCommBytes for io_uring's creations, which
+// run in the submitter's thread, an io_uring worker or the SQPOLL thread,
+// and are named after the submitting program (its group leader's name for
+// the last two): a short name after a long one is excluded by exclude_comms
+// and a kept one arrives whole, with the submitter's uid and gid.
+func TestCommBytesIOUring(t *testing.T) {
+	root := testutil.TempDir(t)
+	require.NoError(t, os.Chmod(root, 0o777))
+	const long = "abcdefghijklmno"
+	opts := DefaultOptions()
+	opts.Hook = HookTracepoint
+	opts.PathPrefixes = []string{root + "/"}
+	opts.ExcludePID = os.Getpid()
+	opts.ExcludeComms = []string{"ab"}
+	p := openHook(t, opts)
+	if slices.ContainsFunc(p.Notes(), func(n string) bool { return strings.Contains(n, "io_uring") }) {
+		testutil.SkipUnlessStrict(t, "this kernel has no io_uring_complete tracepoint: %q", p.Notes())
+	}
+	c := collect(p)
+	run := func(name string, uid uint32) testutil.Child {
+		return runIOUringChild(t, testutil.ChildSpec{Dir: root, Ops: []testutil.Op{
+			{Kind: testutil.OpComm, Path: long},
+			{Kind: testutil.OpComm, Path: name},
+			{Kind: testutil.OpIOUring, Path: name + "-openat"},
+			{Kind: testutil.OpIOUringOpenat2, Path: name + "-openat2"},
+			{Kind: testutil.OpIOUringSQPoll, Path: name + "-sqpoll"},
+		}}.AsUser(uid, uid+1000))
+	}
+	excluded := run("ab", 60100)
+	kept := run("abcdefghij", 60101)
+	got := c.wait(t, 3, uint32(excluded.PID), uint32(kept.PID))
+	want := []string{filepath.Join(root, "abcdefghij-openat"), filepath.Join(root, "abcdefghij-openat2"), filepath.Join(root, "abcdefghij-sqpoll")}
+	assert.Equal(t, want, paths(got))
+	for _, e := range got {
+		assert.Equal(t, "abcdefghij", e.comm, e.path)
+		assert.Equal(t, uint32(60101), e.uid, e.path)
+		assert.Equal(t, uint32(61101), e.gid, e.path)
 	}
 }
