@@ -5,15 +5,20 @@
 package probe
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kernelevents/kernelevents/internal/event"
 	"github.com/kernelevents/kernelevents/internal/testutil"
 )
 
@@ -115,4 +120,61 @@ func TestCommBytesIOUring(t *testing.T) {
 		assert.Equal(t, uint32(60101), e.uid, e.path)
 		assert.Equal(t, uint32(61101), e.gid, e.path)
 	}
+}
+
+// TestCreatorRealIDsAndCgroup: the sample's real uid and gid (not the
+// effective ones) and its cgroup v2 id, which the programs read from the
+// task rather than from helpers: a root child with real uid 60202 and gid
+// 61202 (effective uid 0) in a cgroup of its own.
+func TestCreatorRealIDsAndCgroup(t *testing.T) {
+	root := testutil.TempDir(t)
+	cg, _ := testutil.MakeCgroup(t, "ids")
+	var st syscall.Stat_t
+	require.NoError(t, syscall.Stat(cg, &st))
+	opts := DefaultOptions()
+	opts.Hook = HookTracepoint
+	opts.PathPrefixes = []string{root + "/"}
+	opts.ExcludePID = os.Getpid()
+	p := openHook(t, opts)
+	var mu sync.Mutex
+	var got []event.Event
+	go func() {
+		var e event.Event
+		for {
+			err := p.Read(&e)
+			if errors.Is(err, event.ErrMalformed) {
+				continue
+			}
+			if err != nil {
+				return
+			}
+			c := e
+			c.Comm, c.Path = append([]byte(nil), e.Comm...), append([]byte(nil), e.Path...)
+			mu.Lock()
+			got = append(got, c)
+			mu.Unlock()
+		}
+	}()
+	spec := testutil.ChildSpec{Dir: root, Cgroup: cg, Setresuid: []int{60202, 0, 0},
+		Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: "f"}}}.AsUser(0, 61202)
+	child := testutil.RunChild(t, spec)
+	var e event.Event
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, g := range got {
+			if g.TGID == uint32(child.PID) {
+				e = g
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 20*time.Millisecond, "no sample from the child")
+	assert.Equal(t, filepath.Join(root, "f"), string(e.Path))
+	assert.Equal(t, uint32(60202), e.RUID, "real uid")
+	assert.Equal(t, uint32(61202), e.RGID, "real gid")
+	assert.Equal(t, uint32(0), e.EUID, "effective uid")
+	assert.Equal(t, st.Ino, e.CgroupID, "the cgroup v2 id is its directory's inode")
+	assert.Equal(t, testutil.ChildComm, string(e.Comm))
+	assert.NotZero(t, e.TID)
 }
