@@ -106,6 +106,10 @@ static __always_inline void task_comm(struct task_struct *t, char *comm)
 	/* without branches: fewer states for the verifier at every caller */
 	w0 &= below_first(z0);
 	w1 &= below_first(nul_bits(w1)) & (((z0 | -z0) >> 63) - 1); /* none after a NUL in w0 */
+	/* byte 15 a NUL whatever t->comm holds there, as the helper's copy
+	 * (strscpy_pad to 16 bytes) ends: a comm without one (a longer comm
+	 * array, a torn read) is cut to 15 bytes, not carried as 16 */
+	w1 &= 0x00ffffffffffffffULL;
 	((__u64 *)comm)[0] = w0;
 	((__u64 *)comm)[1] = w1;
 }
