@@ -30,6 +30,7 @@ import (
 // 0x80, 0xff that a word-at-a-time NUL search could take for a NUL. Each
 // child also runs as its own uid and gid, which the sample must carry.
 func TestCommBytes(t *testing.T) {
+	leaveToHost(t, HookTracepoint) // the kernel's semantics; the VM rows keep their time for their hooks
 	root := testutil.TempDir(t)
 	require.NoError(t, os.Chmod(root, 0o777))
 	const long = "abcdefghijklmno" // 15 bytes: the longest name the kernel keeps
@@ -88,6 +89,7 @@ func TestCommBytes(t *testing.T) {
 // the last two): a short name after a long one is excluded by exclude_comms
 // and a kept one arrives whole, with the submitter's uid and gid.
 func TestCommBytesIOUring(t *testing.T) {
+	leaveToHost(t, HookTracepoint) // the kernel's semantics; the VM rows keep their time for their hooks
 	root := testutil.TempDir(t)
 	require.NoError(t, os.Chmod(root, 0o777))
 	const long = "abcdefghijklmno"
@@ -127,6 +129,7 @@ func TestCommBytesIOUring(t *testing.T) {
 // task rather than from helpers: a root child with real uid 60202 and gid
 // 61202 (effective uid 0) in a cgroup of its own.
 func TestCreatorRealIDsAndCgroup(t *testing.T) {
+	leaveToHost(t, HookTracepoint) // the kernel's semantics; the VM rows keep their time for their hooks
 	root := testutil.TempDir(t)
 	cg, _ := testutil.MakeCgroup(t, "ids")
 	var st syscall.Stat_t
