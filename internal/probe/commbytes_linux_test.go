@@ -5,12 +5,10 @@
 package probe
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,7 +16,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/kernelevents/kernelevents/internal/event"
 	"github.com/kernelevents/kernelevents/internal/testutil"
 )
 
@@ -138,41 +135,13 @@ func TestCreatorRealIDsAndCgroup(t *testing.T) {
 	opts.Hook = HookTracepoint
 	opts.PathPrefixes = []string{root + "/"}
 	opts.ExcludePID = os.Getpid()
-	p := openHook(t, opts)
-	var mu sync.Mutex
-	var got []event.Event
-	go func() {
-		var e event.Event
-		for {
-			err := p.Read(&e)
-			if errors.Is(err, event.ErrMalformed) {
-				continue
-			}
-			if err != nil {
-				return
-			}
-			c := e
-			c.Comm, c.Path = append([]byte(nil), e.Comm...), append([]byte(nil), e.Path...)
-			mu.Lock()
-			got = append(got, c)
-			mu.Unlock()
-		}
-	}()
+	sample := samplesByPath(t, openHook(t, opts))
 	spec := testutil.ChildSpec{Dir: root, Cgroup: cg, Setresuid: []int{60202, 0, 0},
 		Ops: []testutil.Op{{Kind: testutil.OpOpenat, Path: "f"}}}.AsUser(0, 61202)
 	child := testutil.RunChild(t, spec)
-	var e event.Event
-	require.Eventually(t, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, g := range got {
-			if g.TGID == uint32(child.PID) {
-				e = g
-				return true
-			}
-		}
-		return false
-	}, 10*time.Second, 20*time.Millisecond, "no sample from the child")
+	e, ok := sample(filepath.Join(root, "f"), 10*time.Second)
+	require.True(t, ok, "no sample from the child")
+	assert.Equal(t, uint32(child.PID), e.TGID)
 	assert.Equal(t, filepath.Join(root, "f"), string(e.Path))
 	assert.Equal(t, uint32(60202), e.RUID, "real uid")
 	assert.Equal(t, uint32(61202), e.RGID, "real gid")
