@@ -8,11 +8,13 @@ import (
 	"bufio"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/kernelevents/kernelevents/internal/event"
+	"github.com/kernelevents/kernelevents/internal/evidence/chain"
 )
 
 // jsonLinesStore is the end of the pipeline in BenchmarkEvidencePipeline:
@@ -162,4 +165,105 @@ func BenchmarkEvidencePipeline(b *testing.B) {
 		}
 		b.ReportMetric(float64(st.Size())/chunk, tc.name+"-stored-bytes/record")
 	}
+	chainFloor(b, stores[1].f, slices.Sorted(slices.Values(perRecord[0]))[len(perRecord[0])/2])
+}
+
+// chainFloor reports what no implementation of the chain as specified can
+// leave out, measured on the chain case's stored records (the last round's):
+// SHA-256 of each record's canonical form past the prefix that its keys
+// alone decide (an implementation hashes that prefix once per shape and
+// resumes from it, as the receiver does), and writing the record's chain
+// attributes to the store (the JSON of the same batches with and without
+// seq and prev): each per record and, together, as a share of the chain-off
+// case's CPU per record (off).
+func chainFloor(b *testing.B, f *os.File, off float64) {
+	if _, err := f.Seek(0, 0); err != nil {
+		b.Fatal(err)
+	}
+	var batches, bare []plog.Logs
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 64<<20)
+	var u plog.JSONUnmarshaler
+	for sc.Scan() {
+		ld, err := u.UnmarshalLogs(sc.Bytes())
+		if err != nil {
+			b.Fatal(err)
+		}
+		batches = append(batches, ld)
+		c := plog.NewLogs()
+		ld.CopyTo(c)
+		for _, rl := range c.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					lr.Attributes().Remove(chain.AttrSeq)
+					lr.Attributes().Remove(chain.AttrPrev)
+				}
+			}
+		}
+		bare = append(bare, c)
+	}
+	if err := sc.Err(); err != nil {
+		b.Fatal(err)
+	}
+	// The canonical form's prefix: the magic (an empty record's form less
+	// its 65 other bytes: two empty strs, a zero count, the timestamps,
+	// the severity number, the empty body's tag, the resource digest),
+	// the event name and the keys, each str a u32 length and its bytes.
+	magic := len(chain.Canonical(nil, plog.NewLogRecord(), plog.NewResourceLogs().Resource())) - 65
+	var tails [][]byte
+	for _, ld := range batches {
+		for _, rl := range ld.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					prefix := magic + 4 + len(lr.EventName()) + 4
+					for k := range lr.Attributes().All() {
+						if k != chain.AttrSignature {
+							prefix += 4 + len(k)
+						}
+					}
+					form := chain.Canonical(nil, lr, rl.Resource())
+					tails = append(tails, form[prefix:])
+				}
+			}
+		}
+	}
+	if len(tails) == 0 {
+		b.Fatal("chain floor: no record stored")
+	}
+	hashed := 0
+	for _, t := range tails {
+		hashed += len(t)
+	}
+	var m plog.JSONMarshaler
+	marshal := func(lds []plog.Logs) func() {
+		return func() {
+			for _, ld := range lds {
+				if _, err := m.MarshalLogs(ld); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	// The least of 5 passes: the work itself, without the load of the moment.
+	least := func(f func()) float64 {
+		best := 0.0
+		for range 5 {
+			cpu0 := cpuTime()
+			f()
+			if ns := float64(cpuTime()-cpu0) / float64(len(tails)); best == 0 || ns < best {
+				best = ns
+			}
+		}
+		return best
+	}
+	hashNs := least(func() {
+		for _, t := range tails {
+			sha256.Sum256(t)
+		}
+	})
+	jsonNs := least(marshal(batches)) - least(marshal(bare))
+	b.ReportMetric(float64(hashed)/float64(len(tails)), "floor-hashed-bytes/record")
+	b.ReportMetric(hashNs, "floor-sha256-ns/record")
+	b.ReportMetric(jsonNs, "floor-chain-json-ns/record")
+	b.ReportMetric(100*(hashNs+jsonNs)/off, "floor-vs-off-%")
 }
