@@ -140,16 +140,6 @@ func BenchmarkEvidenceChainInterleaved(b *testing.B) {
 // (perRecord[case][round]) and of the ratios to the first case within a
 // round.
 func reportInterleaved(b *testing.B, perRecord [][]float64) {
-	median := func(x []float64) float64 {
-		x = slices.Sorted(slices.Values(x))
-		if len(x) == 0 {
-			return 0
-		}
-		if len(x)%2 == 1 {
-			return x[len(x)/2]
-		}
-		return (x[len(x)/2-1] + x[len(x)/2]) / 2
-	}
 	ratio := func(c int) float64 {
 		r := make([]float64, len(perRecord[c]))
 		for i := range r {
@@ -165,4 +155,16 @@ func reportInterleaved(b *testing.B, perRecord [][]float64) {
 	b.ReportMetric(median(perRecord[2]), "signed-cpu-ns/record")
 	b.ReportMetric(ratio(1), "chain-vs-off-%")
 	b.ReportMetric(ratio(2), "signed-vs-off-%")
+}
+
+// median is the median of x (0 for none).
+func median(x []float64) float64 {
+	x = slices.Sorted(slices.Values(x))
+	if len(x) == 0 {
+		return 0
+	}
+	if len(x)%2 == 1 {
+		return x[len(x)/2]
+	}
+	return (x[len(x)/2-1] + x[len(x)/2]) / 2
 }

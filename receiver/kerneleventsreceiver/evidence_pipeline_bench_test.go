@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -165,7 +164,7 @@ func BenchmarkEvidencePipeline(b *testing.B) {
 		}
 		b.ReportMetric(float64(st.Size())/chunk, tc.name+"-stored-bytes/record")
 	}
-	chainFloor(b, stores[1].f, slices.Sorted(slices.Values(perRecord[0]))[len(perRecord[0])/2])
+	chainFloor(b, stores[1].f, median(perRecord[0]))
 }
 
 // chainFloor reports what no implementation of the chain as specified can
@@ -264,7 +263,6 @@ func chainFloor(b *testing.B, f *os.File, off float64) {
 		}))
 		diffs = append(diffs, timed(marshal(batches))-timed(marshal(bare)))
 	}
-	median := func(x []float64) float64 { return slices.Sorted(slices.Values(x))[len(x)/2] }
 	hashNs, jsonNs := median(hashes), median(diffs)
 	b.ReportMetric(float64(hashed)/float64(len(tails)), "floor-hashed-bytes/record")
 	b.ReportMetric(hashNs, "floor-sha256-ns/record")
