@@ -18,7 +18,9 @@ type Hook string
 // Hooks a user can ask for.
 const (
 	// HookAuto tries fexit, then kretprobe, then tracepoint, and keeps the
-	// first that loads and attaches (the order of Hooks).
+	// first that loads and attaches (the order of Hooks); kretprobe first
+	// where the kernel preempts BPF programs (PREEMPT_RT, preempt=full or
+	// lazy), which costs fexit runs (program_recursion) and never kretprobe's.
 	HookAuto Hook = "auto"
 	// HookKretprobe is a kretprobe on do_filp_open (needs kprobes).
 	HookKretprobe Hook = "kretprobe"

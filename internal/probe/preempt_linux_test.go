@@ -135,6 +135,15 @@ func TestPreemptedScratch(t *testing.T) {
 			assert.LessOrEqual(t, nB, rounds, "more samples than mknods")
 			assert.LessOrEqual(t, uint64(max(2*rounds-nA-nB, 0)), counted+recursion,
 				"creations with no sample that no loss counter or recursion miss accounts for")
+			if model := preemptionModel(); h == HookKretprobe && preemptsPrograms(model) {
+				// Why auto takes kretprobe first here (autoOrder): its
+				// programs run with preemption disabled, so no run is
+				// skipped, where fexit's mknod programs lose runs to
+				// the open thread's preempted ones.
+				assert.Equal(t, rounds, nA, "kretprobe on a kernel that preempts BPF programs (%s): every open", model)
+				assert.Equal(t, rounds, nB, "kretprobe on a kernel that preempts BPF programs (%s): every mknod", model)
+				assert.Zero(t, recursion, "kretprobe: no run skipped by the recursion guard")
+			}
 			if len(wrong) > 5 {
 				wrong = wrong[:5]
 			}
@@ -142,4 +151,22 @@ func TestPreemptedScratch(t *testing.T) {
 				fileA, fileB)
 		})
 	}
+}
+
+// TestAutoOrderOnPreemptingKernels: auto's order by preemption model. Where
+// the kernel preempts BPF programs, kretprobe comes first and a note says
+// why; elsewhere the order is Hooks', with no note.
+func TestAutoOrderOnPreemptingKernels(t *testing.T) {
+	for _, model := range []string{"", "none", "voluntary", "PREEMPT_DYNAMIC"} {
+		order, why := autoOrder(model)
+		assert.Equal(t, Hooks, order, "model %q", model)
+		assert.Empty(t, why, "model %q", model)
+	}
+	for _, model := range []string{"PREEMPT_RT", "PREEMPT", "PREEMPT_LAZY", "full", "lazy"} {
+		order, why := autoOrder(model)
+		assert.Equal(t, []Hook{HookKretprobe, HookFexit, HookTracepoint}, order, "model %q", model)
+		assert.Contains(t, why, model, "the note names the model")
+		assert.Contains(t, why, LostProgramRecursion, "the note names the loss it avoids")
+	}
+	t.Logf("this kernel: preemption model %q", preemptionModel())
 }

@@ -126,7 +126,8 @@ func haveOwnBTF() bool {
 }
 
 // Open loads and attaches the programs for opts.Hook. With HookAuto it tries
-// each of Hooks in turn and keeps the first that works; Notes says why the
+// each of Hooks in turn (kretprobe first where the kernel preempts BPF
+// programs: autoOrder) and keeps the first that works; Notes says why the
 // others were passed over.
 func Open(opts Options) (*Probe, error) {
 	if err := opts.Validate(os.Getpagesize()); err != nil {
@@ -152,10 +153,14 @@ func Open(opts Options) (*Probe, error) {
 	}
 
 	hooks := []Hook{opts.Hook}
-	if opts.Hook == HookAuto {
-		hooks = Hooks
-	}
 	var notes []string
+	if opts.Hook == HookAuto {
+		var why string
+		hooks, why = autoOrder(preemptionModel())
+		if why != "" {
+			notes = append(notes, why)
+		}
+	}
 	var errs []error
 	for _, h := range hooks {
 		p, err := open(h, &opts, types)

@@ -304,17 +304,23 @@ func filterTGID(es []seen, pid int) []seen {
 }
 
 // TestAutoSaysWhy checks that auto keeps the first hook that works on this
-// kernel, that every hook before it really fails here, and that a note says
-// why each was passed over.
+// kernel in its order here (autoOrder: kretprobe first where the kernel
+// preempts BPF programs, and a note saying so), that every hook before it
+// really fails here, and that a note says why each was passed over.
 func TestAutoSaysWhy(t *testing.T) {
 	opts := DefaultOptions()
 	opts.PathPrefixes = []string{"/nonexistent-kernelevents/"}
 	p := openHook(t, opts)
-	t.Logf("auto chose %s; notes: %q", p.Hook(), p.Notes())
+	model := preemptionModel()
+	t.Logf("auto chose %s (preemption model %q); notes: %q", p.Hook(), model, p.Notes())
 	if want := os.Getenv("KERNELEVENTS_EXPECT_AUTO"); want != "" {
 		require.Equal(t, Hook(want), p.Hook())
 	}
-	for _, h := range Hooks {
+	order, why := autoOrder(model)
+	if why != "" {
+		assert.Contains(t, p.Notes(), why, "auto says why it tried kretprobe first")
+	}
+	for _, h := range order {
 		if h == p.Hook() {
 			break
 		}
