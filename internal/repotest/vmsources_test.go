@@ -60,3 +60,57 @@ Dir::State::Lists "`+hostLists+`";
 		t.Errorf("no bookworm-security list under the VM cache's own apt state")
 	}
 }
+
+// TestVMRowTestSetsNameRealTests: a matrix row that runs a test set
+// (VMTEST_FOCUS_* in internal/vmtest/lib.sh, given to go test -run) names
+// only tests that exist in internal/probe, and each set is a -run pattern
+// of whole names: a test renamed or removed must not drop silently out of
+// the rows that run the set.
+func TestVMRowTestSetsNameRealTests(t *testing.T) {
+	root := repoRoot(t)
+	var src strings.Builder
+	files, err := filepath.Glob(filepath.Join(root, "internal", "probe", "*_test.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("internal/probe's tests: %v (%d files)", err, len(files))
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.Write(b)
+	}
+	tests := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^func (Test\w+)\(t \*testing\.T\)`).FindAllStringSubmatch(src.String(), -1) {
+		tests[m[1]] = true
+	}
+	// Every row's pattern, as vmtest.sh gives it to go test.
+	script := `source internal/vmtest/lib.sh && vm_kernel_rows | while read -r k _; do vm_kernel_row "$k" && printf '%s\t%s\n' "$k" "$krun"; done`
+	code, stdout, stderr := run(t, []string{"PATH=" + os.Getenv("PATH")}, "bash", "-c", script)
+	if code != 0 {
+		t.Fatalf("the matrix's rows: exit %d\n%s", code, stderr)
+	}
+	whole := regexp.MustCompile(`^\^\(((?:Test\w+\|)*Test\w+)\)\$$`)
+	sets := 0
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		row, pattern, _ := strings.Cut(line, "\t")
+		if pattern == "" {
+			continue
+		}
+		sets++
+		m := whole.FindStringSubmatch(pattern)
+		if m == nil {
+			t.Errorf("row %s: test set %q is not ^(TestA|TestB|...)$", row, pattern)
+			continue
+		}
+		for _, name := range strings.Split(m[1], "|") {
+			if !tests[name] {
+				t.Errorf("row %s runs %s, which internal/probe does not have", row, name)
+			}
+		}
+	}
+	if sets == 0 {
+		t.Errorf("no row of the matrix has a test set; rows:\n%s", stdout)
+	}
+	t.Logf("%d tests in internal/probe; rows and sets:\n%s", len(tests), stdout)
+}

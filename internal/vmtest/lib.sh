@@ -149,30 +149,58 @@ vm_ensure_tools() {
 #   auto     KERNELEVENTS_EXPECT_AUTO: the hook auto must pick there
 #   default  yes: in make vmtest (so in make test); no: only with --kernel
 #   cmdline  more kernel command line for this row, commas for spaces; - for none
+#   tests    the tests the row runs (go test -run; a -run of the caller's wins),
+#            a name of VMTEST_FOCUS; - for every test of the packages
 # fexit is not required on arm64 6.1: it needs ftrace direct calls, which
 # arm64 has only from Linux 6.4 on.
+# Rows start in this order, two at a time (vmtest.sh): the longest two first
+# (6.1 and arm64, about 1,100-1,500 s each), so that the shorter ones fill the
+# lane that frees first (README.md, "Cost").
 VMTEST_KERNELS='
-6.1         amd64  linux-image-amd64         kretprobe,fexit,tracepoint  fexit      yes  -
-6.12        amd64  linux-image-6.12-amd64    kretprobe,fexit,tracepoint  fexit      yes  -
-6.1-rt      amd64  linux-image-rt-amd64      kretprobe,fexit,tracepoint  fexit      yes  -
-6.1-arm64   arm64  linux-image-arm64         kretprobe,tracepoint        kretprobe  yes  -
-6.12-full   amd64  linux-image-6.12-amd64    kretprobe,fexit,tracepoint  fexit      no   preempt=full
+6.1         amd64  linux-image-amd64         kretprobe,fexit,tracepoint  fexit      yes  -             -
+6.1-arm64   arm64  linux-image-arm64         kretprobe,tracepoint        kretprobe  yes  -             -
+6.12        amd64  linux-image-6.12-amd64    kretprobe,fexit,tracepoint  fexit      yes  -             -
+6.1-rt      amd64  linux-image-rt-amd64      kretprobe,fexit,tracepoint  kretprobe  yes  -             preempt
+6.12-full   amd64  linux-image-6.12-amd64    kretprobe,fexit,tracepoint  kretprobe  no   preempt=full  preempt
 '
+
+# VMTEST_FOCUS_preempt: the tests a PREEMPT_RT (or preempt=full) row runs,
+# those whose kernel side preemption changes. The kernel source is the 6.1
+# (6.12) row's, which runs every test; what differs is (1) that a trampoline
+# program can be preempted: the per-CPU scratch slots, the kernel's recursion
+# guard and every loss counter (TestPreemptedScratch, TestLostAccounting,
+# TestLostByCgroupReasons, TestFDRace; io_uring's workers:
+# TestIOUringCreations, TestIOUringEvasion); (2) the layout of every structure
+# holding a lock (spinlock_t is a sleeping lock there), so each family of
+# fields the programs read through CO-RE: a creation by every syscall and hook
+# (TestCreationsPerHook, TestAutoSaysWhy), the task, its credentials and
+# cgroup (TestSampleCarriesCreatorIdentity), the mount walk and overlayfs
+# (TestNodePathThroughNamespaces, TestOverlayCopyUp), renames and links
+# (TestNames), exec (TestExecutableRecordedAtExec); (3) the verifier's work
+# on that build (TestVerifiedInstructions).
+VMTEST_FOCUS_preempt='^(TestPreemptedScratch|TestLostAccounting|TestLostByCgroupReasons|TestFDRace|TestIOUringCreations|TestIOUringEvasion|TestCreationsPerHook|TestAutoSaysWhy|TestSampleCarriesCreatorIdentity|TestNodePathThroughNamespaces|TestOverlayCopyUp|TestNames|TestExecutableRecordedAtExec|TestVerifiedInstructions)$'
 
 # vm_kernel_rows prints the matrix without blank lines.
 vm_kernel_rows() {
-	awk 'NF >= 7' <<<"$VMTEST_KERNELS"
+	awk 'NF >= 8' <<<"$VMTEST_KERNELS"
 }
 
-# vm_kernel_row NAME sets kname, karch, kpackage, khooks, kauto, kdefault and
-# kcmdline (spaces restored, empty for -) from NAME's row, or fails.
+# vm_kernel_row NAME sets kname, karch, kpackage, khooks, kauto, kdefault,
+# kcmdline (spaces restored, empty for -) and krun (the row's -run pattern,
+# empty for every test) from NAME's row, or fails.
 vm_kernel_row() {
-	local row
+	local row ktests focus
 	row=$(vm_kernel_rows | awk -v n="$1" '$1 == n')
 	[[ -n $row ]] || return 1
-	read -r kname karch kpackage khooks kauto kdefault kcmdline <<<"$row"
+	read -r kname karch kpackage khooks kauto kdefault kcmdline ktests <<<"$row"
 	[[ $kcmdline != - ]] || kcmdline=
 	kcmdline=${kcmdline//,/ }
+	krun=
+	if [[ $ktests != - ]]; then
+		focus=VMTEST_FOCUS_$ktests
+		[[ -n ${!focus:-} ]] || vm_die "row $kname: no test set $focus in lib.sh"
+		krun=${!focus}
+	fi
 }
 
 # vm_default_kernel ARCH prints the first row's name for ARCH.

@@ -64,9 +64,9 @@ fi
 ((${#kernels[@]})) || vm_die "no kernel selected (--kernel ${sel:-default}, --arch ${arch:-any})"
 if ((list)); then
 	# the rows selected (--kernel all --list: the whole table)
-	printf '%-10s %-6s %-24s %-28s %-10s %-8s %s\n' name arch package hooks auto default cmdline
+	printf '%-10s %-6s %-24s %-28s %-10s %-8s %-14s %s\n' name arch package hooks auto default cmdline tests
 	for k in "${kernels[@]}"; do
-		vm_kernel_rows | awk -v n="$k" '$1 == n { printf "%-10s %-6s %-24s %-28s %-10s %-8s %s\n", $1, $2, $3, $4, $5, $6, $7 }'
+		vm_kernel_rows | awk -v n="$k" '$1 == n { printf "%-10s %-6s %-24s %-28s %-10s %-8s %-14s %s\n", $1, $2, $3, $4, $5, $6, $7, ($8 == "-" ? "all" : $8) }'
 	done
 	exit 0
 fi
@@ -109,6 +109,8 @@ export KERNELEVENTS_REQUIRE_BPF=1
 has_timeout=0
 for a in "${goargs[@]}"; do [[ $a == -timeout || $a == -timeout=* || $a == -test.timeout* ]] && has_timeout=1; done
 ((has_timeout)) || goargs+=(-timeout 40m)
+has_run=0
+for a in "${goargs[@]}"; do [[ $a == -run || $a == -run=* || $a == -test.run* ]] && has_run=1; done
 # Rows run side by side, KERNELEVENTS_VMTEST_JOBS at a time (default: one per
 # CPU, at most 2): each VM is one emulated CPU on one host thread.
 jobs=${KERNELEVENTS_VMTEST_JOBS:-$(nproc)}
@@ -135,7 +137,11 @@ run_row() {
 	export KERNELEVENTS_HOST_HOOKS=${KERNELEVENTS_VMTEST_HOST_HOOKS-tracepoint}
 	export KERNELEVENTS_VMTEST_TIMES=$work/times.$k
 	: >"$KERNELEVENTS_VMTEST_TIMES"
-	local cmd=(go test -count=1 -v -exec "$VMTEST_DIR/exec.sh" "${goargs[@]}" "${pkgs[@]}")
+	# A row with a test set (the tests column) runs only those, unless the
+	# caller gave a -run.
+	local rowargs=()
+	((has_run)) || [[ -z $krun ]] || rowargs=(-run "$krun")
+	local cmd=(go test -count=1 -v -exec "$VMTEST_DIR/exec.sh" "${goargs[@]}" "${rowargs[@]}" "${pkgs[@]}")
 	{
 		echo "vmtest: === kernel $k (${kpkg[$k]} ${kver[$k]}, $karch${kcmdline:+, boot with $kcmdline}): hooks $KERNELEVENTS_HOOKS, auto must pick $KERNELEVENTS_EXPECT_AUTO"
 		echo "vmtest: running CGO_ENABLED=0 GOARCH=$GOARCH KERNELEVENTS_REQUIRE_BPF=1" \
