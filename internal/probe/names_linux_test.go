@@ -57,9 +57,7 @@ func (s *sharedProbe) lost(t *testing.T) map[string]uint64 {
 // assertNoLoss is assertNoLoss for the case: none lost since it started.
 func (s *sharedProbe) assertNoLoss(t *testing.T) {
 	t.Helper()
-	for reason, n := range s.lost(t) {
-		assert.Zero(t, n, "lost %s", reason)
-	}
+	assertNoneLost(t, s.p.Hook(), s.lost(t))
 }
 
 // unionNames are the names the tracepoint hook takes for a watched

@@ -19,8 +19,8 @@ type Hook string
 const (
 	// HookAuto tries fexit, then kretprobe, then tracepoint, and keeps the
 	// first that loads and attaches (the order of Hooks); kretprobe first
-	// where the kernel preempts BPF programs (PREEMPT_RT, preempt=full or
-	// lazy), which costs fexit runs (program_recursion) and never kretprobe's.
+	// where a kernel from 6.7 on preempts BPF programs (PREEMPT_RT,
+	// preempt=full or lazy: autoOrder).
 	HookAuto Hook = "auto"
 	// HookKretprobe is a kretprobe on do_filp_open (needs kprobes).
 	HookKretprobe Hook = "kretprobe"

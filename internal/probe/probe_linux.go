@@ -126,8 +126,8 @@ func haveOwnBTF() bool {
 }
 
 // Open loads and attaches the programs for opts.Hook. With HookAuto it tries
-// each of Hooks in turn (kretprobe first where the kernel preempts BPF
-// programs: autoOrder) and keeps the first that works; Notes says why the
+// each of Hooks in turn (kretprobe first where a kernel from 6.7 on preempts
+// BPF programs: autoOrder) and keeps the first that works; Notes says why the
 // others were passed over.
 func Open(opts Options) (*Probe, error) {
 	if err := opts.Validate(os.Getpagesize()); err != nil {
@@ -154,9 +154,10 @@ func Open(opts Options) (*Probe, error) {
 
 	hooks := []Hook{opts.Hook}
 	var notes []string
+	model, release := preemptionModel(), kernelRelease()
 	if opts.Hook == HookAuto {
 		var why string
-		hooks, why = autoOrder(preemptionModel())
+		hooks, why = autoOrder(model, release)
 		if why != "" {
 			notes = append(notes, why)
 		}
@@ -166,6 +167,9 @@ func Open(opts Options) (*Probe, error) {
 		p, err := open(h, &opts, types)
 		if err == nil {
 			p.notes = append(notes, p.notes...)
+			if n := uncountedNote(h, model, release); n != "" {
+				p.notes = append(p.notes, n)
+			}
 			return p, nil
 		}
 		notes = append(notes, fmt.Sprintf("%s: %v", h, err))

@@ -154,22 +154,27 @@ vm_ensure_tools() {
 # fexit is not required on arm64 6.1: it needs ftrace direct calls, which
 # arm64 has only from Linux 6.4 on.
 # Rows start in this order, two at a time (vmtest.sh): the longest two first
-# (6.1 and arm64, about 1,100-1,500 s each), so that the shorter ones fill the
-# lane that frees first (README.md, "Cost").
+# (6.1 and arm64, about 800-1,500 s each), so that the shorter ones fill the
+# lane that frees first (README.md, "Cost"). auto picks kretprobe on a kernel
+# that preempts BPF programs from 6.7 on, and fexit before (autoOrder in
+# internal/probe).
 VMTEST_KERNELS='
 6.1         amd64  linux-image-amd64         kretprobe,fexit,tracepoint  fexit      yes  -             -
 6.1-arm64   arm64  linux-image-arm64         kretprobe,tracepoint        kretprobe  yes  -             -
 6.12        amd64  linux-image-6.12-amd64    kretprobe,fexit,tracepoint  fexit      yes  -             -
-6.1-rt      amd64  linux-image-rt-amd64      kretprobe,fexit,tracepoint  kretprobe  yes  -             preempt
+6.1-rt      amd64  linux-image-rt-amd64      kretprobe,fexit,tracepoint  fexit      yes  -             preempt
+6.12-rt     amd64  linux-image-6.12-rt-amd64 kretprobe,fexit,tracepoint  kretprobe  yes  -             preempt
 6.12-full   amd64  linux-image-6.12-amd64    kretprobe,fexit,tracepoint  kretprobe  no   preempt=full  preempt
 '
 
 # VMTEST_FOCUS_preempt: the tests a PREEMPT_RT (or preempt=full) row runs,
-# those whose kernel side preemption changes. The kernel source is the 6.1
-# (6.12) row's, which runs every test; what differs is (1) that a trampoline
+# those whose kernel side preemption changes. The kernel version is the 6.1
+# (6.12) row's, which runs every test, with the RT patches (or another
+# preemption mode); what differs is (1) that a trampoline
 # program can be preempted: the per-CPU scratch slots, the kernel's recursion
 # guard and every loss counter (TestPreemptedScratch, TestLostAccounting,
-# TestLostByCgroupReasons, TestFDRace; io_uring's workers:
+# TestLostByCgroupReasons, TestFDRace, TestKretprobeMapOperationSkips,
+# TestKretprobeBlockedOpens, TestKretprobeMaxActiveValidated; io_uring's workers:
 # TestIOUringCreations, TestIOUringEvasion); (2) the layout of every structure
 # holding a lock (spinlock_t is a sleeping lock there), so each family of
 # fields the programs read through CO-RE: a creation by every syscall and hook
@@ -178,7 +183,7 @@ VMTEST_KERNELS='
 # (TestNodePathThroughNamespaces, TestOverlayCopyUp), renames and links
 # (TestNames), exec (TestExecutableRecordedAtExec); (3) the verifier's work
 # on that build (TestVerifiedInstructions).
-VMTEST_FOCUS_preempt='^(TestPreemptedScratch|TestLostAccounting|TestLostByCgroupReasons|TestFDRace|TestIOUringCreations|TestIOUringEvasion|TestCreationsPerHook|TestAutoSaysWhy|TestSampleCarriesCreatorIdentity|TestNodePathThroughNamespaces|TestOverlayCopyUp|TestNames|TestExecutableRecordedAtExec|TestVerifiedInstructions)$'
+VMTEST_FOCUS_preempt='^(TestPreemptedScratch|TestLostAccounting|TestLostByCgroupReasons|TestFDRace|TestKretprobeMapOperationSkips|TestKretprobeBlockedOpens|TestKretprobeMaxActiveValidated|TestIOUringCreations|TestIOUringEvasion|TestCreationsPerHook|TestAutoSaysWhy|TestSampleCarriesCreatorIdentity|TestNodePathThroughNamespaces|TestOverlayCopyUp|TestNames|TestExecutableRecordedAtExec|TestVerifiedInstructions)$'
 
 # vm_kernel_rows prints the matrix without blank lines.
 vm_kernel_rows() {

@@ -110,7 +110,7 @@ has_timeout=0
 for a in "${goargs[@]}"; do [[ $a == -timeout || $a == -timeout=* || $a == -test.timeout* ]] && has_timeout=1; done
 ((has_timeout)) || goargs+=(-timeout 40m)
 has_run=0
-for a in "${goargs[@]}"; do [[ $a == -run || $a == -run=* || $a == -test.run* ]] && has_run=1; done
+for a in "${goargs[@]}"; do [[ $a == -run || $a == -run=* || $a == --run || $a == --run=* || $a == -test.run* ]] && has_run=1; done
 # Rows run side by side, KERNELEVENTS_VMTEST_JOBS at a time (default: one per
 # CPU, at most 2): each VM is one emulated CPU on one host thread.
 jobs=${KERNELEVENTS_VMTEST_JOBS:-$(nproc)}
