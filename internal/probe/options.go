@@ -31,7 +31,8 @@ const (
 	HookTracepoint Hook = "tracepoint"
 )
 
-// Hooks lists the hooks auto tries, in order: the cheapest first, measured
+// Hooks lists the hooks auto tries, in order (autoOrder changes it on a
+// kernel that preempts BPF programs): the cheapest first, measured
 // side by side in Debian's 6.1 kernel (bench/RESULTS.md, "Hooks ranked in
 // Debian 6.1"). fexit and kretprobe both sit on do_filp_open and tax no
 // other syscall; fexit costs less per open and per creation. Both can miss,

@@ -26,8 +26,17 @@ func preemptionModel() string {
 	if err := unix.Uname(&u); err != nil {
 		return ""
 	}
+	debugfs, _ := os.ReadFile("/sys/kernel/debug/sched/preempt")
+	cmdline, _ := os.ReadFile("/proc/cmdline")
+	return preemptionModelOf(unix.ByteSliceToString(u.Version[:]), string(debugfs), string(cmdline))
+}
+
+// preemptionModelOf is preemptionModel from the kernel's version string
+// (uname -v), /sys/kernel/debug/sched/preempt and /proc/cmdline ("" where
+// unreadable).
+func preemptionModelOf(version, debugfs, cmdline string) string {
 	dynamic := false
-	for _, f := range strings.Fields(unix.ByteSliceToString(u.Version[:])) {
+	for _, f := range strings.Fields(version) {
 		switch f {
 		case "PREEMPT_RT", "PREEMPT", "PREEMPT_AUTO":
 			return f
@@ -38,20 +47,18 @@ func preemptionModel() string {
 	if !dynamic {
 		return ""
 	}
-	if b, err := os.ReadFile("/sys/kernel/debug/sched/preempt"); err == nil {
-		for _, f := range strings.Fields(string(b)) {
-			if strings.HasPrefix(f, "(") && strings.HasSuffix(f, ")") {
-				return strings.Trim(f, "()")
-			}
+	for _, f := range strings.Fields(debugfs) {
+		if strings.HasPrefix(f, "(") && strings.HasSuffix(f, ")") {
+			return strings.Trim(f, "()")
 		}
 	}
 	model := ""
-	if b, err := os.ReadFile("/proc/cmdline"); err == nil {
-		for _, f := range strings.Fields(string(b)) {
-			if f == "--" {
-				break
-			}
-			switch m, _ := strings.CutPrefix(f, "preempt="); m {
+	for _, f := range strings.Fields(cmdline) {
+		if f == "--" {
+			break
+		}
+		if m, ok := strings.CutPrefix(f, "preempt="); ok {
+			switch m {
 			case "none", "voluntary", "full", "lazy":
 				model = m
 			}

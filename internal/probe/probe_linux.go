@@ -44,6 +44,9 @@ type Probe struct {
 	// counters for them (kprobe_missed); empty for the other hooks.
 	missMu     sync.Mutex
 	kretprobes []*kretMiss
+	// fewInstances: a kretprobe attached with the kernel's default
+	// instances, not maxactive (attachKretprobe).
+	fewInstances bool
 	// detached is set by Drain once no program can write a sample: the
 	// reader then returns ErrDrained when the ring is empty.
 	detached atomic.Bool
@@ -163,9 +166,29 @@ func Open(opts Options) (*Probe, error) {
 		}
 	}
 	var errs []error
+	// held: a kretprobe that auto took first on a preempting kernel but
+	// that attached with the kernel's default instances only (no tracefs
+	// kprobe_events): a few tasks blocked in an open make it miss for the
+	// whole host, so fexit is tried after it and kept if it attaches.
+	var held *Probe
 	for _, h := range hooks {
 		p, err := open(h, &opts, types)
 		if err == nil {
+			if held == nil && opts.Hook == HookAuto && h == HookKretprobe && p.fewInstances && preemptsPrograms(model) {
+				held = p
+				continue
+			}
+			if held != nil {
+				if h != HookFexit {
+					// fexit did not attach: the kretprobe, not a hook
+					// that taxes every syscall.
+					p.Close()
+					break
+				}
+				held.Close()
+				held = nil
+				notes = append(notes, "kretprobe: passed over for fexit: attached with the kernel's default instances only (no tracefs kprobe_events for maxactive), which a few tasks blocked in an open exhaust for the whole host")
+			}
 			p.notes = append(notes, p.notes...)
 			if n := uncountedNote(h, model, release); n != "" {
 				p.notes = append(p.notes, n)
@@ -174,6 +197,13 @@ func Open(opts Options) (*Probe, error) {
 		}
 		notes = append(notes, fmt.Sprintf("%s: %v", h, err))
 		errs = append(errs, fmt.Errorf("hook %s: %w", h, err))
+		if held != nil {
+			break
+		}
+	}
+	if held != nil {
+		held.notes = append(notes, held.notes...)
+		return held, nil
 	}
 	if opts.Hook == HookAuto {
 		return nil, fmt.Errorf("no hook could attach: %w", errors.Join(errs...))
@@ -292,6 +322,8 @@ func (p *Probe) attach(a attacher, opts *Options) (link.Link, error) {
 		p.kretprobes = append(p.kretprobes, &kretMiss{link: l, read: read})
 	}
 	if note != "" {
+		// attached with the kernel's default instances (attachKretprobe)
+		p.fewInstances = true
 		p.notes = append(p.notes, note)
 	}
 	return l, err

@@ -168,7 +168,7 @@ VMTEST_KERNELS='
 '
 
 # VMTEST_FOCUS_preempt: the tests a PREEMPT_RT (or preempt=full) row runs,
-# those whose kernel side preemption changes. The kernel version is the 6.1
+# those whose kernel side preemption changes. The kernel series is the 6.1
 # (6.12) row's, which runs every test, with the RT patches (or another
 # preemption mode); what differs is (1) that a trampoline
 # program can be preempted: the per-CPU scratch slots, the kernel's recursion
