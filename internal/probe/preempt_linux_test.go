@@ -119,15 +119,7 @@ func TestPreemptedScratch(t *testing.T) {
 			}
 			// The kernel skips a program that is already running on this
 			// CPU (its own recursion guard) and counts it per program.
-			var recursion uint64
-			for _, id := range p.ProgramIDs() {
-				prog, err := ebpf.NewProgramFromID(id)
-				require.NoError(t, err)
-				st, err := prog.Stats()
-				prog.Close()
-				require.NoError(t, err)
-				recursion += st.RecursionMisses
-			}
+			recursion := recursionMissesOf(t, p, "")
 			t.Logf("hook %s: %d of %d opens and %d of %d mknods seen, %d with another thread's path; lost %v; programs skipped by the kernel's recursion guard %d",
 				h, nA, rounds, nB, rounds, len(wrong), lost, recursion)
 			require.NotZero(t, nA, "no sample of the opening thread")
@@ -303,20 +295,7 @@ func TestKretprobeMapOperationSkips(t *testing.T) {
 	// Only the do_filp_open kretprobe's own skipped runs: an O_CREAT
 	// open also runs the mknod hook's program (may_o_create), whose
 	// skips would count a lost creation twice.
-	var counted uint64
-	for _, id := range p.ProgramIDs() {
-		prog, err := ebpf.NewProgramFromID(id)
-		require.NoError(t, err)
-		info, err := prog.Info()
-		require.NoError(t, err)
-		st, err := prog.Stats()
-		prog.Close()
-		require.NoError(t, err)
-		if len(info.Name) >= len("kretprobe_do") && strings.HasPrefix("kretprobe_do_filp_open", info.Name) { // the kernel keeps 15 bytes of it
-			counted += st.RecursionMisses
-		}
-	}
-	counted += lost[LostKprobeMissed]
+	counted := recursionMissesOf(t, p, "kretprobe_do_filp_open") + lost[LostKprobeMissed]
 	missing := uint64(rounds - min(n, rounds))
 	model, rel := preemptionModel(), kernelRelease()
 	t.Logf("kernel %s (preemption %q): %d of %d creations seen beside %d map lookups on CPU %d; %d missing, %d counted (lost %v)",
@@ -334,4 +313,25 @@ func TestKretprobeMapOperationSkips(t *testing.T) {
 		t.Logf("kernel %s preempts BPF programs and counts no kprobe program's skipped run: %d creations lost unseen to a map operation; auto keeps fexit first here (autoOrder)",
 			rel, missing-min(missing, counted))
 	}
+}
+
+// recursionMissesOf sums the runs the kernel skipped (recursion_misses) of
+// p's programs, or of the one named prog ("" for all; the kernel keeps the
+// first 15 bytes of a name).
+func recursionMissesOf(t *testing.T, p *Probe, prog string) uint64 {
+	t.Helper()
+	var n uint64
+	for _, id := range p.ProgramIDs() {
+		pr, err := ebpf.NewProgramFromID(id)
+		require.NoError(t, err)
+		info, err := pr.Info()
+		require.NoError(t, err)
+		st, err := pr.Stats()
+		pr.Close()
+		require.NoError(t, err)
+		if prog == "" || info.Name != "" && strings.HasPrefix(prog, info.Name) {
+			n += st.RecursionMisses
+		}
+	}
+	return n
 }

@@ -166,10 +166,12 @@ func Open(opts Options) (*Probe, error) {
 		}
 	}
 	var errs []error
-	// held: a kretprobe that auto took first on a preempting kernel but
-	// that attached with the kernel's default instances only (no tracefs
-	// kprobe_events): a few tasks blocked in an open make it miss for the
-	// whole host, so fexit is tried after it and kept if it attaches.
+	// held: a kretprobe that auto took first on a preempting kernel
+	// (autoOrder: fexit comes next) but that attached with the kernel's
+	// default instances only (no tracefs kprobe_events): a few tasks
+	// blocked in an open make it miss for the whole host, so fexit is
+	// kept if it attaches, else the kretprobe, not a hook that taxes every
+	// syscall.
 	var held *Probe
 	for _, h := range hooks {
 		p, err := open(h, &opts, types)
@@ -179,12 +181,6 @@ func Open(opts Options) (*Probe, error) {
 				continue
 			}
 			if held != nil {
-				if h != HookFexit {
-					// fexit did not attach: the kretprobe, not a hook
-					// that taxes every syscall.
-					p.Close()
-					break
-				}
 				held.Close()
 				held = nil
 				notes = append(notes, "kretprobe: passed over for fexit: attached with the kernel's default instances only (no tracefs kprobe_events for maxactive), which a few tasks blocked in an open exhaust for the whole host")
