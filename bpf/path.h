@@ -88,14 +88,15 @@ static __always_inline struct dentry *where_of(struct scratch *s, struct dentry 
  * loop's states instead of exploring every branch combination (with the
  * offset in a register, the 1M-instruction limit was hit at 48 levels).
  */
-static __always_inline bool walk(struct scratch *s, struct dentry *dentry, struct dentry *mroot)
+static __always_inline bool walk(struct scratch *s, struct dentry *dentry, struct dentry *mroot,
+				 bool btf)
 {
 	struct dentry_head d = {};
 
 	for (int i = 0; i < MAX_DEPTH; i++) {
 		if (dentry == mroot)
 			s->mnt_off = s->off;
-		__u32 win = read_dentry(s, dentry, &d);
+		__u32 win = btf ? read_dentry_btf(s, dentry, &d) : read_dentry(s, dentry, &d);
 		if (dentry == d.parent) {
 			if ((__u64)dentry != s->sb_root)
 				s->where |= WHERE_DISCONNECTED;
@@ -107,10 +108,13 @@ static __always_inline bool walk(struct scratch *s, struct dentry *dentry, struc
 			s->stop_dentry = (__u64)dentry;
 			return true;
 		}
+		/* the name is the inline one, in the window (read_dentry_btf
+		 * returns win only then) */
 		if (win && len < NAME_COPY && off >= NAME_COPY &&
-		    (void *)d.name == (void *)dentry + win +
-					      bpf_core_field_offset(struct dentry, d_parent) -
-					      DENTRY_LEAD) {
+		    (btf ||
+		     (void *)d.name == (void *)dentry + win +
+					       bpf_core_field_offset(struct dentry, d_parent) -
+					       DENTRY_LEAD)) {
 			/* The name is in the window at [win, win + len): copy the
 			 * NAME_COPY bytes that end with it to buf[off - NAME_COPY, off).
 			 * The bytes before the name land below off, where the
@@ -125,8 +129,13 @@ static __always_inline bool walk(struct scratch *s, struct dentry *dentry, struc
 			off -= len;
 		} else {
 			off -= len;
-			bpf_probe_read_kernel(&s->buf[off & (PATH_BUF - 1)], len & NAME_MASK,
-					      d.name);
+			/* btf: opaque to clang, which would drop the mask as
+			 * implied by the test above on another copy of len; 6.1's
+			 * verifier needs it on this one */
+			__u32 n = len;
+			if (btf)
+				asm volatile("" : "+r"(n));
+			bpf_probe_read_kernel(&s->buf[off & (PATH_BUF - 1)], n & NAME_MASK, d.name);
 		}
 		off -= 1;
 		s->buf[off & (PATH_BUF - 1)] = '/';
@@ -259,17 +268,50 @@ static __noinline int root_side(struct scratch *s)
 }
 
 /*
+ * where_of_btf is where_of for a file the program holds as a BTF pointer
+ * (fexit): the mount's root, the super_block's fields and its user
+ * namespace by guarded loads. It returns false, having read nothing into
+ * s, for an overlayfs file: where_of follows that one to its upper layer.
+ */
+static __always_inline bool where_of_btf(struct scratch *s, struct dentry *dentry,
+					 struct vfsmount *vfsmnt, struct dentry **mroot)
+{
+	struct super_block *sb = dentry->d_sb;
+	if (sb->s_magic == OVERLAYFS_SUPER_MAGIC)
+		return false;
+	/* struct mount's mnt_id, beside the vfsmount it embeds */
+	bpf_probe_read_kernel(&s->mnt_id, sizeof(s->mnt_id),
+			      (void *)vfsmnt + (bpf_core_field_offset(struct mount, mnt_id) -
+						bpf_core_field_offset(struct mount, mnt)));
+	*mroot = vfsmnt->mnt_root;
+	s->dev = sb->s_dev;
+	s->sb_root = (__u64)sb->s_root;
+	if (sb->s_user_ns->ns.inum != PROC_USER_INIT_INO)
+		s->where |= WHERE_USERNS_FS;
+	return true;
+}
+
+/*
  * resolve builds the path of dentry inside its filesystem into s->buf (see
  * walk), with the filesystem (s->dev) and the where bits (s->where), and
  * returns the EVENT_F_* flags it earned: 0 for a whole path. s->where and
- * s->mnt_off must have been reset (start_path).
+ * s->mnt_off must have been reset (start_path). btf (a constant): dentry
+ * and vfsmnt are BTF pointers (fexit), read by loads (where_of_btf,
+ * read_dentry_btf); an overlayfs file is then walked by probe reads from
+ * its upper layer.
  */
 static __always_inline __u8 resolve(struct scratch *s, struct dentry *dentry,
-				    struct vfsmount *vfsmnt)
+				    struct vfsmount *vfsmnt, bool btf)
 {
 	struct dentry *mroot = NULL;
-	dentry = where_of(s, dentry, vfsmnt, &mroot);
-	if (!walk(s, dentry, mroot))
+	bool cut;
+	if (btf && where_of_btf(s, dentry, vfsmnt, &mroot)) {
+		cut = walk(s, dentry, mroot, true);
+	} else {
+		dentry = where_of(s, dentry, vfsmnt, &mroot);
+		cut = walk(s, dentry, mroot, false);
+	}
+	if (!cut)
 		return 0;
 	s->where |= WHERE_NO_MNT_PATH;
 	switch (root_side(s)) {

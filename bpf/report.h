@@ -31,6 +31,7 @@ static __always_inline void report(struct scratch *s, __u64 pid_tgid, __u64 uid_
 	if (off >= PATH_BUF) {
 		off = PATH_BUF - 1;
 		s->buf[PATH_BUF - 1] = '/';
+		s->off = off; /* where copy_key and copy_path start */
 	}
 	__u32 len = PATH_BUF - off;
 	if (len > EVENT_PATH_LEN - 1) {
@@ -58,8 +59,7 @@ static __always_inline void report(struct scratch *s, __u64 pid_tgid, __u64 uid_
 	    !bpf_map_lookup_elem(&node_devs, &dev))
 		return;
 	if (filter_prefixes && !(flags & EVENT_F_UNRESOLVED) && !(pflags & EVENT_F_ROOTLESS) &&
-	    !(where & (WHERE_DISCONNECTED | WHERE_USERNS_FS)) &&
-	    bpf_map_lookup_elem(&node_devs, &dev)) {
+	    !(where & (WHERE_DISCONNECTED | WHERE_USERNS_FS))) {
 		__u32 klen = len < PREFIX_LEN ? len : PREFIX_LEN;
 		/*
 		 * A directory (or a name of unknown type) brings what it holds,
@@ -80,16 +80,18 @@ static __always_inline void report(struct scratch *s, __u64 pid_tgid, __u64 uid_
 			s->buf[PATH_BUF + 1] = 0;
 			klen = klen + 2 <= PREFIX_LEN ? klen + 2 : klen + 1;
 		}
-		bpf_probe_read_kernel(s->key.data, PREFIX_LEN, &s->buf[off & (PATH_BUF - 1)]);
+		copy_key(s);
 		s->key.dev = dev;
 		s->key.prefixlen = 32 + klen * 8;
 		__u8 *hit = bpf_map_lookup_elem(&path_prefixes, &s->key);
-		if (!hit)
-			return;
-		/* within one directory: only onto a watched directory or an
-		 * ancestor (the longest match is then the exact key), or a
-		 * name that a name prefix matches */
-		if ((flags & REPORT_WITHIN) && *hit != PREFIX_EXACT && *hit != PREFIX_NAME)
+		/* Dropped only on a filesystem of the node's mount table (the
+		 * table looked up after the trie: a watched file, the common
+		 * sample, pays one lookup). Within one directory: only onto a
+		 * watched directory or an ancestor (the longest match is then
+		 * the exact key), or a name that a name prefix matches. */
+		if ((!hit ||
+		     ((flags & REPORT_WITHIN) && *hit != PREFIX_EXACT && *hit != PREFIX_NAME)) &&
+		    bpf_map_lookup_elem(&node_devs, &dev))
 			return;
 	}
 	/* The part of the path below the creator's mount's root. */
@@ -124,7 +126,7 @@ static __always_inline void report(struct scratch *s, __u64 pid_tgid, __u64 uid_
 	e->op = op;
 	e->type = type;
 	__builtin_memcpy(e->comm, comm, EVENT_COMM_LEN);
-	bpf_probe_read_kernel(e->path, EVENT_PATH_LEN, &s->buf[off & (PATH_BUF - 1)]);
+	copy_path(e->path, s);
 	fill_identity(e);
 	e->fs_dev = dev;
 	e->mnt_id = s->mnt_id;
@@ -143,7 +145,16 @@ static __always_inline int on_file(struct file *f, __u8 hook, __u8 flags, bool m
 		return 0;
 	__u32 mode = 0;
 	struct path fp = {};
-	read_file(f, &mode, &fp);
+	/* fexit's f is the kernel's own (a BTF pointer): its fields and the
+	 * walk from its dentry are loads (resolve's btf), not probe reads */
+	bool btf = hook == HOOK_FEXIT;
+	if (btf) {
+		mode = f->f_mode;
+		fp.mnt = f->f_path.mnt;
+		fp.dentry = f->f_path.dentry;
+	} else {
+		read_file(f, &mode, &fp);
+	}
 	if (!(mode & FMODE_CREATED))
 		return 0;
 
@@ -162,7 +173,7 @@ static __always_inline int on_file(struct file *f, __u8 hook, __u8 flags, bool m
 	if (!s)
 		return 0;
 	start_path(s);
-	__u8 pflags = resolve(s, fp.dentry, fp.mnt);
+	__u8 pflags = resolve(s, fp.dentry, fp.mnt, btf);
 	report(s, pid_tgid, uid_gid, comm, pflags, hook, flags);
 	put_scratch(s);
 	return 0;
@@ -185,7 +196,7 @@ static __always_inline void report_dentry(struct dentry *dentry, struct vfsmount
 	if (!s)
 		return;
 	start_path(s);
-	__u8 pflags = resolve(s, dentry, mnt);
+	__u8 pflags = resolve(s, dentry, mnt, false);
 	report(s, pid_tgid, uid_gid, comm, pflags, hook, flags);
 	put_scratch(s);
 }
@@ -219,7 +230,7 @@ __noinline int report_dentry_tp(__u64 dentry, __u64 mnt, __u32 flags, __u32 wher
 		return 0;
 	}
 	start_path(s);
-	__u8 pflags = resolve(s, (struct dentry *)dentry, (struct vfsmount *)mnt);
+	__u8 pflags = resolve(s, (struct dentry *)dentry, (struct vfsmount *)mnt, false);
 	s->where |= where & (WHERE_OVERLAY_UPPER | WHERE_NO_MNT_PATH);
 	report(s, pid_tgid, uid_gid, comm, pflags, HOOK_TRACEPOINT, flags);
 	put_scratch(s);

@@ -129,6 +129,57 @@ static __always_inline struct scratch *get_scratch(void)
 }
 
 /* start_path readies s for a new path (resolve, report). */
+/*
+ * COPY_WORDS copies n (a constant: 16 or 32) 8-byte words from src (map
+ * memory, at a masked offset: the verifier checks the bounds) to dst: plain
+ * loads and stores, not a bpf_probe_read_kernel call that copies the same
+ * bytes under a fault handler (issue 28: the filter's key and the sample's
+ * path were two of those per creation). Written out word by word: a loop,
+ * even one clang unrolls in part, left 6.1's verifier a pointer it took
+ * for a scalar.
+ */
+#define COPY_WORD(d, s, i) ((__u64 *)(d))[i] = ((const __u64 *)(s))[i]
+#define COPY_WORDS4(d, s, i)                                                                       \
+	do {                                                                                       \
+		COPY_WORD(d, s, i);                                                                \
+		COPY_WORD(d, s, i + 1);                                                            \
+		COPY_WORD(d, s, i + 2);                                                            \
+		COPY_WORD(d, s, i + 3);                                                            \
+	} while (0)
+#define COPY_WORDS16(d, s, i)                                                                      \
+	do {                                                                                       \
+		COPY_WORDS4(d, s, i);                                                              \
+		COPY_WORDS4(d, s, i + 4);                                                          \
+		COPY_WORDS4(d, s, i + 8);                                                          \
+		COPY_WORDS4(d, s, i + 12);                                                         \
+	} while (0)
+
+_Static_assert(PREFIX_LEN == 16 * 8, "copy_key copies 16 words");
+_Static_assert(EVENT_PATH_LEN == 32 * 8, "copy_path copies 32 words");
+/* from any masked offset, the words copied stay inside buf */
+_Static_assert(EVENT_PATH_LEN <= NAME_MASK + 1 && PREFIX_LEN <= EVENT_PATH_LEN,
+	       "copies inside buf");
+
+/*
+ * copy_key and copy_path copy from where the path starts, s->off, read
+ * again from the map value: a register's offset could carry, on a path
+ * the verifier walks but that never runs, bounds that contradict each
+ * other, and 6.1's verifier then turns the pointer plus that offset into
+ * a scalar it will not load through.
+ */
+static __always_inline void copy_key(struct scratch *s)
+{
+	const void *src = &s->buf[*(volatile __u32 *)&s->off & (PATH_BUF - 1)];
+	COPY_WORDS16(s->key.data, src, 0);
+}
+
+static __always_inline void copy_path(char *dst, struct scratch *s)
+{
+	const void *src = &s->buf[*(volatile __u32 *)&s->off & (PATH_BUF - 1)];
+	COPY_WORDS16(dst, src, 0);
+	COPY_WORDS16(dst, src, 16);
+}
+
 static __always_inline void start_path(struct scratch *s)
 {
 	s->off = PATH_BUF;

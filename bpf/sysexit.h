@@ -286,7 +286,7 @@ static __always_inline int name_report_in(struct scratch *s, int dfd, __u64 file
 		s->buf[off & (PATH_BUF - 1)] = '/';
 		s->off = off;
 	}
-	pflags |= resolve(s, at.dentry, at.mnt);
+	pflags |= resolve(s, at.dentry, at.mnt, false);
 	report(s, pid_tgid, uid_gid, comm, pflags, HOOK_TRACEPOINT, flags);
 	return 0;
 }

@@ -93,6 +93,45 @@ static __always_inline __u32 read_dentry(struct scratch *s, struct dentry *d, st
 	return 0;
 }
 
+/*
+ * read_dentry_btf is read_dentry for a dentry the program holds as a BTF
+ * pointer (fexit's struct file, and the dentries reached from it): the
+ * fields by loads the JIT guards (a fault reads 0), no probe read. An
+ * inline name is copied into s->dwin at NAME_COPY by 8-byte loads, where
+ * walk() finds it as in read_dentry's window (the return value), else 0.
+ * On a JIT without guarded loads the verifier refuses the loads: fexit
+ * programs, which need a BTF trampoline, are JITed on every kernel that
+ * has them.
+ */
+static __always_inline __u32 read_dentry_btf(struct scratch *s, struct dentry *d,
+					     struct dentry_head *h)
+{
+	h->parent = d->d_parent;
+	h->len = d->d_name.len;
+	h->name = d->d_name.name;
+	const __u64 *w;
+	__u32 isize;
+	if (bpf_core_field_exists(struct dentry, d_shortname)) {
+		w = (const __u64 *)&d->d_shortname;
+		isize = bpf_core_field_size(struct dentry, d_shortname);
+	} else if (bpf_core_field_exists(struct dentry___v61, d_iname)) {
+		w = (const __u64 *)((struct dentry___v61 *)d)->d_iname;
+		isize = bpf_core_field_size(struct dentry___v61, d_iname);
+	} else {
+		return 0;
+	}
+	if ((void *)h->name != (void *)w || h->len >= isize || isize < 32 || isize > NAME_COPY)
+		return 0;
+	__u64 *dst = (__u64 *)&s->dwin[NAME_COPY];
+	dst[0] = w[0];
+	dst[1] = w[1];
+	dst[2] = w[2];
+	dst[3] = w[3];
+	if (isize > 32)
+		dst[4] = w[4];
+	return NAME_COPY;
+}
+
 /* A super_block's s_dev, s_magic and s_root (where_of). */
 struct super_head {
 	__u32 dev;
