@@ -157,7 +157,8 @@ static __always_inline struct scratch *get_scratch(void)
 _Static_assert(PREFIX_LEN == 16 * 8, "copy_key copies 16 words");
 _Static_assert(EVENT_PATH_LEN == 32 * 8, "copy_path copies 32 words");
 /* from any masked offset, the words copied stay inside buf */
-_Static_assert(EVENT_PATH_LEN <= NAME_MASK + 1 && PREFIX_LEN <= EVENT_PATH_LEN,
+_Static_assert(sizeof(((struct scratch *)0)->buf) >= PATH_BUF - 1 + EVENT_PATH_LEN &&
+		       PREFIX_LEN <= EVENT_PATH_LEN,
 	       "copies inside buf");
 
 /*

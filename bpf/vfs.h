@@ -126,14 +126,21 @@ static __always_inline int on_path_mknod(const struct path *dir, struct dentry *
 	 * may_o_create), inside do_filp_open, whose walk is the task's
 	 * nameidata; do_filp_open's own hook reports it. mknod comes after
 	 * filename_create has put the task's nameidata back (NULL: no walk is
-	 * under way). Without this, every creation by open paid a map update
-	 * here (about 600 of a creation's instructions in Debian 6.1, issue 28)
-	 * and left an entry a later vfs_create of the thread without a
-	 * security_path_mknod (overlayfs' upper layer, nested) could take for
-	 * a mknod of its own.
+	 * under way). An open no longer writes an entry (a map update here was
+	 * about 600 of a creation's instructions in Debian 6.1, issue 28); it
+	 * takes out one a mknod left without reaching vfs_create (refused by
+	 * a security module, or bpf_obj_do_pin, which makes its file with
+	 * vfs_mkobj), which a later nested vfs_create of the thread (overlayfs'
+	 * upper layer) could otherwise take for its own (kretprobe: no
+	 * arguments at return). A lookup when there is none.
 	 */
-	if (bpf_get_current_task_btf()->nameidata)
+	struct task_struct *t = bpf_get_current_task_btf();
+	if (t->nameidata) {
+		__u32 tid = t->pid;
+		if (bpf_map_lookup_elem(&mknod_pending, &tid))
+			bpf_map_delete_elem(&mknod_pending, &tid);
 		return 0;
+	}
 	pend(&mknod_pending, dentry, BPF_CORE_READ(dir, mnt), NULL, EVENT_F_MKNOD);
 	return 0;
 }
