@@ -128,7 +128,6 @@ static __always_inline struct scratch *get_scratch(void)
 	return NULL;
 }
 
-/* start_path readies s for a new path (resolve, report). */
 /*
  * COPY_WORDS copies n (a constant: 16 or 32) 8-byte words from src (map
  * memory, at a masked offset: the verifier checks the bounds) to dst: plain
@@ -181,6 +180,7 @@ static __always_inline void copy_path(char *dst, struct scratch *s)
 	COPY_WORDS16(dst, src, 16);
 }
 
+/* start_path readies s for a new path (resolve, report). */
 static __always_inline void start_path(struct scratch *s)
 {
 	s->off = PATH_BUF;
