@@ -218,6 +218,42 @@ func TestOpenPendsNoMknod(t *testing.T) {
 // FMODE_CREATED; it is counted once, at the link, under the directory of
 // its name. An O_TMPFILE file never linked and a hard link of an existing
 // file are not creations.
+// TestCreateThenDeniedOpen is the attempt on a limit the README states
+// ("Calls that fail after the kernel made the file"), run as it would be:
+// a process with no privilege, its thread restricted by Landlock to making
+// files it may not open, makes "planted" by an open that fails (EACCES)
+// after the create, with the file left on disk; another process of the same
+// user then opens it again (O_CREAT of an existing file: no creation) and
+// could fill it, and makes "control". Every hook reports "control" (the
+// probe is live for that user and directory) and none reports "planted":
+// the open returned no file, and an open's create announces nothing before
+// (TestOpenPendsNoMknod). When a hook comes to report the planted file, this
+// test fails for it: turn its assertion round and the README's sentence
+// with it.
+func TestCreateThenDeniedOpen(t *testing.T) {
+	for _, h := range testedHooks() {
+		t.Run(string(h), func(t *testing.T) {
+			dir := testutil.TmpfsDir(t)
+			require.NoError(t, os.Chmod(dir, 0o777))
+			p, c := watchDir(t, h, dir)
+			planter := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{
+				{Kind: testutil.OpLandlockDenied, Path: "planted"},
+			}}.AsUser(65534, 65534))
+			var st unix.Stat_t
+			require.NoError(t, unix.Stat(filepath.Join(dir, "planted"), &st), "the planted file is on disk")
+			require.Equal(t, uint32(65534), st.Uid, "made by nobody")
+			filler := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{
+				{Kind: testutil.OpReopen, Path: "planted"},
+				{Kind: testutil.OpOpenat, Path: "control"},
+			}}.AsUser(65534, 65534))
+			got := c.wait(t, 1, uint32(planter.PID), uint32(filler.PID))
+			assert.Equal(t, []string{filepath.Join(dir, "control")}, paths(got),
+				"the control file only: no hook sees a create whose open fails after it (README)")
+			assertNoLoss(t, p)
+		})
+	}
+}
+
 func TestTmpfileLinkCreations(t *testing.T) {
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {

@@ -68,6 +68,8 @@ func extraOp(dir int, op Op) (ok bool, err error) {
 		return true, fdRace(dir, op)
 	case OpWaitGone:
 		return true, waitGone(dir, op)
+	case OpLandlockDenied:
+		return true, landlockDenied(dir, op.Path)
 	}
 	return false, nil
 }
