@@ -108,7 +108,7 @@ int BPF_KPROBE(kprobe_security_path_mknod, const struct path *dir, struct dentry
 SEC("kretprobe/vfs_create")
 int BPF_KRETPROBE(kretprobe_vfs_create, int ret)
 {
-	return on_vfs_done(&mknod_pending, NULL, ret, HOOK_KRETPROBE);
+	return on_vfs_done(&mknod_pending, &mknod_pending_n, NULL, ret, HOOK_KRETPROBE);
 }
 
 SEC("kprobe/security_path_link")
@@ -122,7 +122,7 @@ SEC("kretprobe/vfs_link")
 int BPF_KRETPROBE(kretprobe_vfs_link, int ret)
 {
 	copyup_named(ret);
-	return on_vfs_done(&link_pending, NULL, ret, HOOK_KRETPROBE);
+	return on_vfs_done(&link_pending, NULL, NULL, ret, HOOK_KRETPROBE);
 }
 
 /*
@@ -144,7 +144,7 @@ SEC("fexit/vfs_create")
 int BPF_PROG(fexit_vfs_create, void *idmap, struct inode *dir, struct dentry *dentry, umode_t mode,
 	     bool want_excl, int ret)
 {
-	return on_vfs_done(&mknod_pending, dentry, ret, HOOK_FEXIT);
+	return on_vfs_done(&mknod_pending, &mknod_pending_n, dentry, ret, HOOK_FEXIT);
 }
 
 /*
@@ -168,7 +168,7 @@ int BPF_PROG(fexit_vfs_link, struct dentry *old, void *idmap, struct inode *dir,
 	     void *delegated, int ret)
 {
 	copyup_named(ret);
-	return on_vfs_done(&link_pending, new, ret, HOOK_FEXIT);
+	return on_vfs_done(&link_pending, NULL, new, ret, HOOK_FEXIT);
 }
 
 SEC("kprobe/security_path_symlink")
@@ -180,7 +180,7 @@ int BPF_KPROBE(kprobe_security_path_symlink, const struct path *dir, struct dent
 SEC("kretprobe/vfs_symlink")
 int BPF_KRETPROBE(kretprobe_vfs_symlink, int ret)
 {
-	return on_vfs_done(&symlink_pending, NULL, ret, HOOK_KRETPROBE);
+	return on_vfs_done(&symlink_pending, NULL, NULL, ret, HOOK_KRETPROBE);
 }
 
 /*
@@ -201,7 +201,7 @@ SEC("fexit/vfs_symlink")
 int BPF_PROG(fexit_vfs_symlink, void *idmap, struct inode *dir, struct dentry *dentry,
 	     const char *oldname, int ret)
 {
-	return on_vfs_done(&symlink_pending, dentry, ret, HOOK_FEXIT);
+	return on_vfs_done(&symlink_pending, NULL, dentry, ret, HOOK_FEXIT);
 }
 
 SEC("kprobe/security_path_rename")

@@ -5,6 +5,9 @@
 package probe
 
 import (
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -158,46 +161,101 @@ func TestMknodPathFromDentry(t *testing.T) {
 // too (may_o_create), where the kretprobe and fexit hooks keep a mknod per
 // thread until vfs_create returns. The open must write no entry there (a
 // map update was about 600 instructions of every creation, issue 28) and
-// must take out a stale one (a mknod refused by a security module, a bpf
-// pin), which a later vfs_create of the thread that no security_path_mknod
-// announced (overlayfs' nested upper-layer call) could take for its own. A
-// stale entry put in by hand must be gone after the open (before this, the
-// open replaced it with its own); a mknod of the same thread must still be
-// kept, reported, and taken out at vfs_create's return.
+// must take out a stale one, which a later vfs_create of the thread that no
+// security_path_mknod announced (overlayfs' nested upper-layer call) could
+// take for its own. The stale entry is made as it happens: a mknod that a
+// security module refuses after security_path_mknod's entry (Landlock, on
+// this thread only, allows making files in one directory and not in the
+// other). After the open it must be gone, and the table's count of entries
+// (mknod_pending_n, which the open reads first) back at zero; a mknod of
+// the same thread must still be kept, reported, and taken out at
+// vfs_create's return.
 func TestOpenPendsNoMknod(t *testing.T) {
 	for _, h := range []Hook{HookKretprobe, HookFexit} {
 		t.Run(string(h), func(t *testing.T) {
-			dir := testutil.TmpfsDir(t)
+			root := testutil.TmpfsDir(t)
+			allowed, refused := filepath.Join(root, "allowed"), filepath.Join(root, "refused")
+			require.NoError(t, os.Mkdir(allowed, 0o755))
+			require.NoError(t, os.Mkdir(refused, 0o755))
 			opts := DefaultOptions()
 			opts.Hook = h
-			opts.PathPrefixes = []string{dir + "/"}
+			opts.PathPrefixes = []string{root + "/"}
 			p := openHook(t, opts)
 			c := collect(p)
-			var pending *ebpf.Map
+			pending := p.objs.common().Bss
+			var table *ebpf.Map
 			switch o := p.objs.hookObjects.(type) {
 			case *kretprobeObjects:
-				pending = o.MknodPending
+				table = o.MknodPending
 			case *fexitObjects:
-				pending = o.MknodPending
+				table = o.MknodPending
 			default:
 				t.Fatalf("hook %s: objects %T have no mknod table", h, o)
 			}
-
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			tid := uint32(unix.Gettid())
-			stale := kerneleventsVfsPending{Dentry: 1, Mnt: 2, Flags: uint32(event.FlagMknod)}
-			require.NoError(t, pending.Put(tid, stale))
-			t.Cleanup(func() { _ = pending.Delete(tid) })
-
-			fd, err := unix.Open(filepath.Join(dir, "opened"), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
+			spec, err := loadKernelevents()
 			require.NoError(t, err)
-			unix.Close(fd)
-			var got kerneleventsVfsPending
-			assert.ErrorIs(t, pending.Lookup(tid, &got), ebpf.ErrKeyNotExist, "the open left an entry: %+v", got)
+			nVar := spec.Variables["mknod_pending_n"]
+			require.NotNil(t, nVar, "mknod_pending_n in the object")
+			count := func() uint64 {
+				t.Helper()
+				bss := make([]byte, pending.ValueSize())
+				require.NoError(t, pending.Lookup(uint32(0), bss))
+				return binary.LittleEndian.Uint64(bss[nVar.Offset:])
+			}
+			entries := func() int {
+				n := 0
+				var k uint32
+				var v kerneleventsVfsPending
+				for it := table.Iterate(); it.Next(&k, &v); {
+					n++
+				}
+				return n
+			}
+			require.Zero(t, count(), "no entry before")
 
-			require.NoError(t, unix.Mknod(filepath.Join(dir, "made"), unix.S_IFREG|0o644, 0))
-			assert.ErrorIs(t, pending.Lookup(tid, &got), ebpf.ErrKeyNotExist, "mknod's entry taken at vfs_create's return")
+			// On a thread of its own, which the Landlock ruleset restricts
+			// for good and which ends with the goroutine (locked, never
+			// unlocked).
+			type step struct {
+				tid    uint32
+				stale  bool
+				n      uint64
+				err    error
+				opened error
+				made   error
+			}
+			done := make(chan step, 1)
+			go func() {
+				runtime.LockOSThread()
+				var st step
+				defer func() { done <- st }()
+				st.tid = uint32(unix.Gettid())
+				if st.err = testutil.RestrictMakeReg(allowed, false); st.err != nil {
+					return
+				}
+				if err := unix.Mknod(filepath.Join(refused, "refused"), unix.S_IFREG|0o644, 0); !errors.Is(err, unix.EACCES) {
+					st.err = fmt.Errorf("mknod where Landlock refuses: want EACCES, got %v", err)
+					return
+				}
+				var v kerneleventsVfsPending
+				st.stale = table.Lookup(st.tid, &v) == nil
+				st.n = count()
+				fd, err := unix.Open(filepath.Join(allowed, "opened"), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
+				if st.opened = err; err == nil {
+					unix.Close(fd)
+				}
+				st.made = unix.Mknod(filepath.Join(allowed, "made"), unix.S_IFREG|0o644, 0)
+			}()
+			st := <-done
+			require.NoError(t, st.err)
+			require.True(t, st.stale, "the refused mknod left its entry (the attempt did not happen)")
+			require.Equal(t, uint64(1), st.n, "one entry, counted")
+			require.NoError(t, st.opened)
+			require.NoError(t, st.made)
+			var got kerneleventsVfsPending
+			assert.ErrorIs(t, table.Lookup(st.tid, &got), ebpf.ErrKeyNotExist, "the open left the stale entry: %+v", got)
+			assert.Zero(t, entries(), "no entry left")
+			assert.Zero(t, count(), "the count back at zero")
 
 			evs := c.wait(t, 2, uint32(os.Getpid()))
 			require.Len(t, evs, 2, "one sample each")
@@ -206,18 +264,13 @@ func TestOpenPendsNoMknod(t *testing.T) {
 				byPath[e.path] = e
 			}
 			require.Len(t, byPath, 2, "one sample each: %v", evs)
-			assert.Zero(t, byPath[filepath.Join(dir, "opened")].flags&event.FlagMknod, "the open, as an open")
-			assert.NotZero(t, byPath[filepath.Join(dir, "made")].flags&event.FlagMknod, "the mknod, as a mknod")
+			assert.Zero(t, byPath[filepath.Join(allowed, "opened")].flags&event.FlagMknod, "the open, as an open")
+			assert.NotZero(t, byPath[filepath.Join(allowed, "made")].flags&event.FlagMknod, "the mknod, as a mknod")
 			assertNoLoss(t, p)
 		})
 	}
 }
 
-// TestTmpfileLinkCreations: an O_TMPFILE file given its first name by
-// linkat (AT_EMPTY_PATH, /proc/self/fd/N, a symlink to that) never has
-// FMODE_CREATED; it is counted once, at the link, under the directory of
-// its name. An O_TMPFILE file never linked and a hard link of an existing
-// file are not creations.
 // TestCreateThenDeniedOpen is the attempt on a limit the README states
 // ("Calls that fail after the kernel made the file"), run as it would be:
 // a process with no privilege, its thread restricted by Landlock to making
@@ -254,6 +307,11 @@ func TestCreateThenDeniedOpen(t *testing.T) {
 	}
 }
 
+// TestTmpfileLinkCreations: an O_TMPFILE file given its first name by
+// linkat (AT_EMPTY_PATH, /proc/self/fd/N, a symlink to that) never has
+// FMODE_CREATED; it is counted once, at the link, under the directory of
+// its name. An O_TMPFILE file never linked and a hard link of an existing
+// file are not creations.
 func TestTmpfileLinkCreations(t *testing.T) {
 	for _, h := range Hooks {
 		t.Run(string(h), func(t *testing.T) {

@@ -236,6 +236,7 @@ const (
 	kerneleventsVarFilterNamePrefixes         = "filter_name_prefixes"
 	kerneleventsVarFilterPrefixes             = "filter_prefixes"
 	kerneleventsVarFilterUids                 = "filter_uids"
+	kerneleventsVarMknodPendingN              = "mknod_pending_n"
 	kerneleventsVarSelfInitPidns              = "self_init_pidns"
 	kerneleventsVarSelfPidnsDev               = "self_pidns_dev"
 	kerneleventsVarSelfPidnsIno               = "self_pidns_ino"
@@ -370,6 +371,7 @@ type kerneleventsVariableSpecs struct {
 	FilterNamePrefixes *ebpf.VariableSpec `ebpf:"filter_name_prefixes"`
 	FilterPrefixes     *ebpf.VariableSpec `ebpf:"filter_prefixes"`
 	FilterUids         *ebpf.VariableSpec `ebpf:"filter_uids"`
+	MknodPendingN      *ebpf.VariableSpec `ebpf:"mknod_pending_n"`
 	SelfInitPidns      *ebpf.VariableSpec `ebpf:"self_init_pidns"`
 	SelfPidnsDev       *ebpf.VariableSpec `ebpf:"self_pidns_dev"`
 	SelfPidnsIno       *ebpf.VariableSpec `ebpf:"self_pidns_ino"`
@@ -468,6 +470,7 @@ type kerneleventsVariables struct {
 	FilterNamePrefixes *ebpf.Variable `ebpf:"filter_name_prefixes"`
 	FilterPrefixes     *ebpf.Variable `ebpf:"filter_prefixes"`
 	FilterUids         *ebpf.Variable `ebpf:"filter_uids"`
+	MknodPendingN      *ebpf.Variable `ebpf:"mknod_pending_n"`
 	SelfInitPidns      *ebpf.Variable `ebpf:"self_init_pidns"`
 	SelfPidnsDev       *ebpf.Variable `ebpf:"self_pidns_dev"`
 	SelfPidnsIno       *ebpf.Variable `ebpf:"self_pidns_ino"`

@@ -26,8 +26,11 @@ import (
 // the test.
 
 // commonMaps are the maps the programs of every hook use: the ring, the
-// counters, the filters the loader fills, the per-CPU scratch and the
-// load-time constants (.rodata, set through configure).
+// counters, the filters the loader fills, the per-CPU scratch, the
+// load-time constants (.rodata, set through configure) and the writable
+// globals (.bss: the tracepoint hook's uring_open_n, uring_name_n and
+// upper_waiting, which its optional programs share; kretprobe's and
+// fexit's mknod_pending_n).
 type commonMaps struct {
 	Events        *ebpf.Map `ebpf:"events"`
 	Counters      *ebpf.Map `ebpf:"counters"`
@@ -43,6 +46,7 @@ type commonMaps struct {
 	ExecHistory   *ebpf.Map `ebpf:"exec_history"`
 	ExecBuf       *ebpf.Map `ebpf:"exec_buf"`
 	Rodata        *ebpf.Map `ebpf:".rodata"`
+	Bss           *ebpf.Map `ebpf:".bss"`
 }
 
 func (m *commonMaps) common() *commonMaps { return m }
@@ -61,9 +65,7 @@ type vfsMaps struct {
 
 // syscallMaps are the tracepoint hook's: O_TMPFILE files waiting for a
 // name, io_uring opens, renames and links waiting for their completion, and
-// the inodes the copy-up programs keep, and the writable globals (.bss:
-// uring_open_n, uring_name_n and upper_waiting, which the optional programs
-// share).
+// the inodes the copy-up programs keep.
 type syscallMaps struct {
 	Tmpfiles   *ebpf.Map `ebpf:"tmpfiles"`
 	UringOpens *ebpf.Map `ebpf:"uring_opens"`
@@ -73,7 +75,6 @@ type syscallMaps struct {
 	UpperInodes *ebpf.Map `ebpf:"upper_inodes"`
 	// io_uring threads' kept inodes, per process
 	UpperWq *ebpf.Map `ebpf:"upper_wq"`
-	Bss     *ebpf.Map `ebpf:".bss"`
 }
 
 // hookObjects are the programs a hook cannot do without and every map its

@@ -15,32 +15,57 @@ import (
 // OpLandlockDenied makes a file with an open that fails after the kernel
 // made it, with no privilege: the child's thread takes a Landlock ruleset
 // that allows making regular files in the dir but neither reading nor
-// writing files, then opens Path O_CREAT|O_WRONLY. Landlock allows the
-// create (security_path_mknod) and refuses the open (security_file_open):
-// EACCES, with the file left on disk. It must be the child's last op (the
-// thread stays restricted). It fails unless the open fails with EACCES and
-// the file exists afterwards, so a kernel without Landlock fails the op
-// instead of making a test pass on nothing.
+// writing files (RestrictMakeReg, noOpen), then opens Path
+// O_CREAT|O_WRONLY. Landlock allows the create (security_path_mknod) and
+// refuses the open (security_file_open): EACCES, with the file left on
+// disk. It must be the child's last op (the thread stays restricted). It
+// fails unless the open fails with EACCES and the file exists afterwards,
+// so a kernel without Landlock fails the op instead of making a test pass
+// on nothing.
 const OpLandlockDenied = "landlock_denied_create"
 
-func landlockDenied(dir int, path string) error {
-	attr := unix.LandlockRulesetAttr{Access_fs: unix.LANDLOCK_ACCESS_FS_READ_FILE |
-		unix.LANDLOCK_ACCESS_FS_WRITE_FILE | unix.LANDLOCK_ACCESS_FS_MAKE_REG}
+// RestrictMakeReg restricts the calling thread, for good, with a Landlock
+// ruleset: it may make regular files (mknod, an open's create) beneath
+// dir only; with noOpen it may not open files for reading or writing
+// either. The thread's no_new_privs is set (Landlock needs it without
+// CAP_SYS_ADMIN). Lock the goroutine to its thread first, and never unlock
+// it: the thread ends with the goroutine.
+func RestrictMakeReg(dir string, noOpen bool) error {
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", dir, err)
+	}
+	defer unix.Close(dfd)
+	return restrictMakeReg(dfd, noOpen)
+}
+
+func restrictMakeReg(dfd int, noOpen bool) error {
+	handled := uint64(unix.LANDLOCK_ACCESS_FS_MAKE_REG)
+	if noOpen {
+		handled |= unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_WRITE_FILE
+	}
+	attr := unix.LandlockRulesetAttr{Access_fs: handled}
 	rs, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr), 0)
 	if errno != 0 {
 		return fmt.Errorf("landlock_create_ruleset (the kernel's Landlock LSM: CONFIG_SECURITY_LANDLOCK and lsm=): %w", errno)
 	}
 	defer unix.Close(int(rs))
-	rule := unix.LandlockPathBeneathAttr{Allowed_access: unix.LANDLOCK_ACCESS_FS_MAKE_REG, Parent_fd: int32(dir)}
+	rule := unix.LandlockPathBeneathAttr{Allowed_access: unix.LANDLOCK_ACCESS_FS_MAKE_REG, Parent_fd: int32(dfd)}
 	if _, _, errno := unix.Syscall6(unix.SYS_LANDLOCK_ADD_RULE, rs, unix.LANDLOCK_RULE_PATH_BENEATH, uintptr(unsafe.Pointer(&rule)), 0, 0, 0); errno != 0 {
 		return fmt.Errorf("landlock_add_rule: %w", errno)
 	}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("no_new_privs: %w", err)
 	}
-	// this thread only: the child runs its ops on one locked thread
 	if _, _, errno := unix.Syscall(unix.SYS_LANDLOCK_RESTRICT_SELF, rs, 0, 0); errno != 0 {
 		return fmt.Errorf("landlock_restrict_self: %w", errno)
+	}
+	return nil
+}
+
+func landlockDenied(dir int, path string) error {
+	if err := restrictMakeReg(dir, true); err != nil {
+		return err
 	}
 	err := closeFd(unix.Openat(dir, path, unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC, 0o644))
 	if !errors.Is(err, unix.EACCES) {
