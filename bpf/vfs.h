@@ -27,6 +27,8 @@ struct vfs_pending {
 	__u64 dentry; /* the new name (u64: no pointers in map values) */
 	__u64 mnt;    /* the struct vfsmount it is on */
 	__u64 inode;  /* link: the inode getting a name */
+	__u64 start;  /* the thread's start_time: an entry a dead thread left
+		       * under a tid now reused is not the new thread's */
 	__u32 flags;  /* what to report (EVENT_F_*, op and type above OP_SHIFT) */
 	__u32 _pad;
 };
@@ -97,8 +99,10 @@ static __always_inline int counted_type(struct dentry *d)
  * has its inode, which the outer call gives it last).
  *
  * An LSM that refuses at security_path_* leaves the entry (no vfs_* call
- * follows) until the thread's next mknod or link; a full table is counted
- * (COUNTER_INFLIGHT_FULL).
+ * follows) until the thread's next call of the same kind (a mknod's also
+ * until its next creating open); an entry a thread leaves at its exit
+ * stays until its tid is reused, and is dropped then (start_time differs);
+ * a full table is counted (COUNTER_INFLIGHT_FULL).
  *
  * A link of an inode without a name (i_nlink == 0, which vfs_link allows
  * only for an O_TMPFILE file opened without O_EXCL: I_LINKABLE) is that
@@ -119,9 +123,13 @@ static __always_inline int counted_type(struct dentry *d)
 static __always_inline void pend(void *map, struct dentry *dentry, struct vfsmount *mnt,
 				 struct inode *inode, __u32 flags)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct vfs_pending v = {
-		.dentry = (__u64)dentry, .mnt = (__u64)mnt, .inode = (__u64)inode, .flags = flags};
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u32 tid = t->pid;
+	struct vfs_pending v = {.dentry = (__u64)dentry,
+				.mnt = (__u64)mnt,
+				.inode = (__u64)inode,
+				.start = t->start_time,
+				.flags = flags};
 	if (bpf_map_update_elem(map, &tid, &v, BPF_ANY))
 		count(COUNTER_INFLIGHT_FULL);
 }
@@ -153,8 +161,10 @@ static __always_inline int on_path_mknod(const struct path *dir, struct dentry *
 			__sync_fetch_and_add(&mknod_pending_n, -1);
 		return 0;
 	}
-	struct vfs_pending v = {
-		.dentry = (__u64)dentry, .mnt = (__u64)BPF_CORE_READ(dir, mnt), .flags = EVENT_F_MKNOD};
+	struct vfs_pending v = {.dentry = (__u64)dentry,
+				.mnt = (__u64)BPF_CORE_READ(dir, mnt),
+				.start = t->start_time,
+				.flags = EVENT_F_MKNOD};
 	if (!bpf_map_update_elem(&mknod_pending, &tid, &v, BPF_NOEXIST))
 		__sync_fetch_and_add(&mknod_pending_n, 1);
 	else if (bpf_map_update_elem(&mknod_pending, &tid, &v, BPF_EXIST))
@@ -200,11 +210,19 @@ static __always_inline int on_path_link(struct dentry *old, const struct path *n
 static __always_inline int on_vfs_done(void *map, __u64 *n, struct dentry *dentry, long ret,
 				       __u8 hook)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u32 tid = t->pid;
 	struct vfs_pending *p = bpf_map_lookup_elem(map, &tid);
 	if (!p)
 		return 0;
 	struct vfs_pending v = *p;
+	if (v.start != t->start_time) {
+		/* a dead thread's, under its tid reused (a call it made that
+		 * never reached vfs_*: refused by a security module) */
+		if (!bpf_map_delete_elem(map, &tid) && n)
+			__sync_fetch_and_add(n, -1);
+		return 0;
+	}
 	if (dentry) {
 		if ((__u64)dentry != v.dentry)
 			return 0; /* nested (overlayfs upper layer) */
@@ -260,6 +278,7 @@ struct rename_pending {
 	__u64 new_dir;	  /* the new name's directory (dentry) */
 	__u64 mnt;
 	__u64 new_name;	 /* within one directory: the new name's d_name.hash_len */
+	__u64 start;	 /* the thread's start_time (struct vfs_pending) */
 	__u8 report_old; /* the file at old_dentry is counted: its file_type + 1 */
 	__u8 report_new; /* RENAME_EXCHANGE and the other is counted: its type + 1 */
 	__u8 within;	 /* old and new directory are one: REPORT_WITHIN */
@@ -307,7 +326,9 @@ static __always_inline int on_path_rename(const struct path *old_dir, struct den
 		.within = within,
 		.new_name = within ? BPF_CORE_READ(new, d_name.hash_len) : 0,
 	};
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct task_struct *t = bpf_get_current_task_btf();
+	v.start = t->start_time;
+	__u32 tid = t->pid;
 	if (bpf_map_update_elem(&rename_pending, &tid, &v, BPF_ANY))
 		count(COUNTER_INFLIGHT_FULL);
 	return 0;
@@ -316,11 +337,16 @@ static __always_inline int on_path_rename(const struct path *old_dir, struct den
 /* old: vfs_rename's rd->old_dentry (fexit), or NULL (kretprobe). */
 static __always_inline int on_rename_done(struct dentry *old, long ret, __u8 hook)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u32 tid = t->pid;
 	struct rename_pending *p = bpf_map_lookup_elem(&rename_pending, &tid);
 	if (!p)
 		return 0;
 	struct rename_pending v = *p;
+	if (v.start != t->start_time) {
+		bpf_map_delete_elem(&rename_pending, &tid); /* a dead thread's */
+		return 0;
+	}
 	if (old) {
 		if ((__u64)old != v.old_dentry)
 			return 0; /* nested (overlayfs upper layer) */

@@ -65,6 +65,7 @@ type kerneleventsRenamePending struct {
 	NewDir    uint64
 	Mnt       uint64
 	NewName   uint64
+	Start     uint64
 	ReportOld uint8
 	ReportNew uint8
 	Within    uint8
@@ -162,6 +163,7 @@ type kerneleventsVfsPending struct {
 	Dentry uint64
 	Mnt    uint64
 	Inode  uint64
+	Start  uint64
 	Flags  uint32
 	Pad    uint32
 }
