@@ -171,6 +171,15 @@ int BPF_PROG(fexit_vfs_link, struct dentry *old, void *idmap, struct inode *dir,
 	return on_vfs_done(&link_pending, NULL, new, ret, HOOK_FEXIT);
 }
 
+/* kretprobe and fexit hooks: a thread's kept VFS entries go at its exit
+ * (on_vfs_task_exit); kernel/exit.c do_exit runs the tracepoint in the
+ * exiting thread. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(tp_vfs_task_exit, struct task_struct *p)
+{
+	return on_vfs_task_exit(p);
+}
+
 SEC("kprobe/security_path_symlink")
 int BPF_KPROBE(kprobe_security_path_symlink, const struct path *dir, struct dentry *dentry)
 {

@@ -100,9 +100,9 @@ static __always_inline int counted_type(struct dentry *d)
  *
  * An LSM that refuses at security_path_* leaves the entry (no vfs_* call
  * follows) until the thread's next call of the same kind (a mknod's also
- * until its next creating open); an entry a thread leaves at its exit
- * stays until its tid is reused, and is dropped then (start_time differs);
- * a full table is counted (COUNTER_INFLIGHT_FULL).
+ * until its next creating open) or its exit (on_vfs_task_exit); one whose
+ * thread's exit went unseen is dropped when its tid is reused (start_time
+ * differs); a full table is counted (COUNTER_INFLIGHT_FULL).
  *
  * A link of an inode without a name (i_nlink == 0, which vfs_link allows
  * only for an O_TMPFILE file opened without O_EXCL: I_LINKABLE) is that
@@ -366,6 +366,31 @@ static __always_inline int on_rename_done(struct dentry *old, long ret, __u8 hoo
 	if (v.report_new)
 		report_dentry((void *)v.new_dentry, (void *)v.mnt, hook,
 			      f | (__u32)(v.report_new - 1) << TYPE_SHIFT);
+	return 0;
+}
+
+/*
+ * A thread's exit takes out the entries it kept (kretprobe and fexit hooks:
+ * tp_btf/sched_process_exit, which runs in the exiting thread). A call that
+ * never reached its vfs_* (refused by a security module after
+ * security_path_*: Landlock needs no privilege) leaves its entry; without
+ * this, 16,384 threads that each left one and exited would fill the table,
+ * and every later call of that kind would be counted as
+ * COUNTER_INFLIGHT_FULL instead of reported. A lookup first: a delete takes
+ * the bucket's lock; mknod's only when its table holds an entry at all.
+ */
+static __always_inline int on_vfs_task_exit(struct task_struct *p)
+{
+	__u32 tid = p->pid;
+	if (mknod_pending_n && bpf_map_lookup_elem(&mknod_pending, &tid) &&
+	    !bpf_map_delete_elem(&mknod_pending, &tid))
+		__sync_fetch_and_add(&mknod_pending_n, -1);
+	if (bpf_map_lookup_elem(&symlink_pending, &tid))
+		bpf_map_delete_elem(&symlink_pending, &tid);
+	if (bpf_map_lookup_elem(&link_pending, &tid))
+		bpf_map_delete_elem(&link_pending, &tid);
+	if (bpf_map_lookup_elem(&rename_pending, &tid))
+		bpf_map_delete_elem(&rename_pending, &tid);
 	return 0;
 }
 

@@ -169,7 +169,8 @@ func TestMknodPathFromDentry(t *testing.T) {
 // other). After the open it must be gone, and the table's count of entries
 // (mknod_pending_n, which the open reads first) back at zero; a mknod of
 // the same thread must still be kept, reported, and taken out at
-// vfs_create's return.
+// vfs_create's return. A thread that leaves a mknod's and a symlink's
+// entry and exits takes both out at its exit.
 func TestOpenPendsNoMknod(t *testing.T) {
 	for _, h := range []Hook{HookKretprobe, HookFexit} {
 		t.Run(string(h), func(t *testing.T) {
@@ -183,12 +184,12 @@ func TestOpenPendsNoMknod(t *testing.T) {
 			p := openHook(t, opts)
 			c := collect(p)
 			pending := p.objs.common().Bss
-			var table *ebpf.Map
+			var table, symlinks *ebpf.Map
 			switch o := p.objs.hookObjects.(type) {
 			case *kretprobeObjects:
-				table = o.MknodPending
+				table, symlinks = o.MknodPending, o.SymlinkPending
 			case *fexitObjects:
-				table = o.MknodPending
+				table, symlinks = o.MknodPending, o.SymlinkPending
 			default:
 				t.Fatalf("hook %s: objects %T have no mknod table", h, o)
 			}
@@ -219,8 +220,7 @@ func TestOpenPendsNoMknod(t *testing.T) {
 			require.Zero(t, count(), "no entry before")
 
 			// On a thread of its own, which the Landlock ruleset restricts
-			// for good and which ends with the goroutine (locked, never
-			// unlocked).
+			// for good and which ends with it.
 			type step struct {
 				tid        uint32
 				stale      bool   // the refused mknod's entry is there
@@ -230,12 +230,10 @@ func TestOpenPendsNoMknod(t *testing.T) {
 				staleAfter error  // the entry's lookup after the open
 				nAfter     uint64 // the count after the open
 				made       error
+				madeAfter  error // the entry's lookup after the mknod
 			}
-			done := make(chan step, 1)
-			go func() {
-				runtime.LockOSThread()
-				var st step
-				defer func() { done <- st }()
+			var st step
+			onThreadThatEnds(func() {
 				st.tid = uint32(unix.Gettid())
 				if st.err = testutil.RestrictMakeReg(allowed, false); st.err != nil {
 					return
@@ -254,8 +252,8 @@ func TestOpenPendsNoMknod(t *testing.T) {
 				st.staleAfter = table.Lookup(st.tid, &v)
 				st.nAfter = count()
 				st.made = unix.Mknod(filepath.Join(allowed, "made"), unix.S_IFREG|0o644, 0)
-			}()
-			st := <-done
+				st.madeAfter = table.Lookup(st.tid, &v)
+			})
 			require.NoError(t, st.err)
 			require.True(t, st.stale, "the refused mknod left its entry (the attempt did not happen)")
 			require.Equal(t, uint64(1), st.n, "one entry, counted")
@@ -263,12 +261,41 @@ func TestOpenPendsNoMknod(t *testing.T) {
 			assert.ErrorIs(t, st.staleAfter, ebpf.ErrKeyNotExist, "the open took the stale entry out")
 			assert.Zero(t, st.nAfter, "and the count with it")
 			require.NoError(t, st.made)
+			assert.ErrorIs(t, st.madeAfter, ebpf.ErrKeyNotExist, "mknod's entry taken at vfs_create's return")
 			var got kerneleventsVfsPending
-			assert.ErrorIs(t, table.Lookup(st.tid, &got), ebpf.ErrKeyNotExist, "mknod's entry taken at vfs_create's return: %+v", got)
 			// (the whole node's table: a quiet VM or host; another
 			// process's refused mknod in the same moments fails these)
 			assert.Zero(t, entries(), "no entry left")
 			assert.Zero(t, count(), "the count back at zero")
+
+			// A thread that leaves a mknod's and a symlink's entry and
+			// exits: both go at its exit (tp_vfs_task_exit), and the count
+			// with them.
+			var st2 step
+			onThreadThatEnds(func() {
+				st2.tid = uint32(unix.Gettid())
+				if st2.err = testutil.RestrictMakeReg(allowed, false); st2.err != nil {
+					return
+				}
+				if err := unix.Mknod(filepath.Join(refused, "refused-2"), unix.S_IFREG|0o644, 0); !errors.Is(err, unix.EACCES) {
+					st2.err = fmt.Errorf("mknod where Landlock refuses: want EACCES, got %v", err)
+					return
+				}
+				if err := unix.Symlink("target", filepath.Join(refused, "refused-link")); !errors.Is(err, unix.EACCES) {
+					st2.err = fmt.Errorf("symlink where Landlock refuses: want EACCES, got %v", err)
+					return
+				}
+				var v kerneleventsVfsPending
+				st2.stale = table.Lookup(st2.tid, &v) == nil && symlinks.Lookup(st2.tid, &v) == nil
+				st2.n = count()
+			})
+			require.NoError(t, st2.err)
+			require.True(t, st2.stale, "the refused mknod and symlink left their entries")
+			require.Equal(t, uint64(1), st2.n)
+			waitThreadGone(t, st2.tid)
+			assert.ErrorIs(t, table.Lookup(st2.tid, &got), ebpf.ErrKeyNotExist, "the exited thread's mknod entry")
+			assert.ErrorIs(t, symlinks.Lookup(st2.tid, &got), ebpf.ErrKeyNotExist, "the exited thread's symlink entry")
+			assert.Zero(t, count(), "the count back at zero after the exit")
 
 			evs := c.wait(t, 2, uint32(os.Getpid()))
 			require.Len(t, evs, 2, "one sample each")
@@ -281,6 +308,43 @@ func TestOpenPendsNoMknod(t *testing.T) {
 			assert.NotZero(t, byPath[filepath.Join(allowed, "made")].flags&event.FlagMknod, "the mknod, as a mknod")
 			assertNoLoss(t, p)
 		})
+	}
+}
+
+// onThreadThatEnds runs f on an OS thread of its own, locked, that exits
+// when f returns: a goroutine that ends locked to its thread takes the
+// thread with it (what f did to the thread, a Landlock ruleset, goes too),
+// unless that is the process's main thread, which the runtime keeps: then
+// f runs on another while this goroutine holds the main one.
+func onThreadThatEnds(f func()) {
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread() // never unlocked but on the main thread
+		if unix.Gettid() == unix.Getpid() {
+			onThreadThatEnds(f)
+			runtime.UnlockOSThread()
+			close(done)
+			return
+		}
+		defer close(done)
+		f()
+	}()
+	<-done
+}
+
+// waitThreadGone waits until thread tid of this process has exited (its
+// /proc entry is gone) and been reaped, for at most 10 seconds.
+func waitThreadGone(t *testing.T, tid uint32) {
+	t.Helper()
+	path := fmt.Sprintf("/proc/self/task/%d", tid)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("thread %d has not exited", tid)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

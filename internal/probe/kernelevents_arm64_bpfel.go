@@ -233,6 +233,7 @@ const (
 	kerneleventsProgTpSchedProcessExit        = "tp_sched_process_exit"
 	kerneleventsProgTpSchedProcessFork        = "tp_sched_process_fork"
 	kerneleventsProgTpSysExit                 = "tp_sys_exit"
+	kerneleventsProgTpVfsTaskExit             = "tp_vfs_task_exit"
 	kerneleventsVarFilterCgroups              = "filter_cgroups"
 	kerneleventsVarFilterComms                = "filter_comms"
 	kerneleventsVarFilterNamePrefixes         = "filter_name_prefixes"
@@ -332,6 +333,7 @@ type kerneleventsProgramSpecs struct {
 	TpSchedProcessExit        *ebpf.ProgramSpec `ebpf:"tp_sched_process_exit"`
 	TpSchedProcessFork        *ebpf.ProgramSpec `ebpf:"tp_sched_process_fork"`
 	TpSysExit                 *ebpf.ProgramSpec `ebpf:"tp_sys_exit"`
+	TpVfsTaskExit             *ebpf.ProgramSpec `ebpf:"tp_vfs_task_exit"`
 }
 
 // kerneleventsMapSpecs contains maps before they are loaded into the kernel.
@@ -528,6 +530,7 @@ type kerneleventsPrograms struct {
 	TpSchedProcessExit        *ebpf.Program `ebpf:"tp_sched_process_exit"`
 	TpSchedProcessFork        *ebpf.Program `ebpf:"tp_sched_process_fork"`
 	TpSysExit                 *ebpf.Program `ebpf:"tp_sys_exit"`
+	TpVfsTaskExit             *ebpf.Program `ebpf:"tp_vfs_task_exit"`
 }
 
 func (p *kerneleventsPrograms) Close() error {
@@ -569,6 +572,7 @@ func (p *kerneleventsPrograms) Close() error {
 		p.TpSchedProcessExit,
 		p.TpSchedProcessFork,
 		p.TpSysExit,
+		p.TpVfsTaskExit,
 	)
 }
 

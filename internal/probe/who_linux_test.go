@@ -133,8 +133,9 @@ func TestExecutableRecordedAtExec(t *testing.T) {
 	require.True(t, ok, "the exec recorder is attached")
 	assert.Greater(t, e.StartNs, since, "the child started after the recorder was attached (the same clock)")
 	// Records are deleted at exit by the tracepoint hook's
-	// sched_process_exit program; kretprobe and fexit load none (their
-	// core dumps are files they see), and there records age out of the LRU.
+	// sched_process_exit program; kretprobe's and fexit's (tp_vfs_task_exit)
+	// takes out kept VFS entries only (their core dumps are files they see),
+	// and there records age out of the LRU.
 	if p.Hook() == HookTracepoint {
 		_, ok = p.CurrentExec(e.TGID, e.StartNs)
 		assert.False(t, ok, "the process's record went at its exit")

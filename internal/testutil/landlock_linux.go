@@ -25,9 +25,9 @@ import (
 const OpLandlockDenied = "landlock_denied_create"
 
 // RestrictMakeReg restricts the calling thread, for good, with a Landlock
-// ruleset: it may make regular files (mknod, an open's create) beneath
-// dir only; with noOpen it may not open files for reading or writing
-// either. The thread's no_new_privs is set (Landlock needs it without
+// ruleset: it may make regular files (mknod, an open's create) and
+// symbolic links beneath dir only; with noOpen it may not open files for
+// reading or writing either. The thread's no_new_privs is set (Landlock needs it without
 // CAP_SYS_ADMIN). Lock the goroutine to its thread first, and never unlock
 // it: the thread ends with the goroutine.
 func RestrictMakeReg(dir string, noOpen bool) error {
@@ -40,7 +40,8 @@ func RestrictMakeReg(dir string, noOpen bool) error {
 }
 
 func restrictMakeReg(dfd int, noOpen bool) error {
-	handled := uint64(unix.LANDLOCK_ACCESS_FS_MAKE_REG)
+	const mk = unix.LANDLOCK_ACCESS_FS_MAKE_REG | unix.LANDLOCK_ACCESS_FS_MAKE_SYM
+	handled := uint64(mk)
 	if noOpen {
 		handled |= unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_WRITE_FILE
 	}
@@ -50,7 +51,7 @@ func restrictMakeReg(dfd int, noOpen bool) error {
 		return fmt.Errorf("landlock_create_ruleset (the kernel's Landlock LSM: CONFIG_SECURITY_LANDLOCK and lsm=): %w", errno)
 	}
 	defer unix.Close(int(rs))
-	rule := unix.LandlockPathBeneathAttr{Allowed_access: unix.LANDLOCK_ACCESS_FS_MAKE_REG, Parent_fd: int32(dfd)}
+	rule := unix.LandlockPathBeneathAttr{Allowed_access: mk, Parent_fd: int32(dfd)}
 	if _, _, errno := unix.Syscall6(unix.SYS_LANDLOCK_ADD_RULE, rs, unix.LANDLOCK_RULE_PATH_BENEATH, uintptr(unsafe.Pointer(&rule)), 0, 0, 0); errno != 0 {
 		return fmt.Errorf("landlock_add_rule: %w", errno)
 	}
