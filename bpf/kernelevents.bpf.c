@@ -174,10 +174,10 @@ int BPF_PROG(fexit_vfs_link, struct dentry *old, void *idmap, struct inode *dir,
 /* kretprobe and fexit hooks: a thread's kept VFS entries go at its exit
  * (on_vfs_task_exit); kernel/exit.c do_exit runs the tracepoint in the
  * exiting thread. */
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(tp_vfs_task_exit, struct task_struct *p)
+SEC("raw_tp/sched_process_exit")
+int raw_tp_vfs_task_exit(struct bpf_raw_tracepoint_args *ctx)
 {
-	return on_vfs_task_exit(p);
+	return on_vfs_task_exit();
 }
 
 SEC("kprobe/security_path_symlink")

@@ -371,7 +371,9 @@ static __always_inline int on_rename_done(struct dentry *old, long ret, __u8 hoo
 
 /*
  * A thread's exit takes out the entries it kept (kretprobe and fexit hooks:
- * tp_btf/sched_process_exit, which runs in the exiting thread). A call that
+ * raw_tp/sched_process_exit, which runs in the exiting thread; a raw
+ * tracepoint, which needs no BTF of the kernel's: kretprobe also loads
+ * with a BTF file, btf_path). A call that
  * never reached its vfs_* (refused by a security module after
  * security_path_*: Landlock needs no privilege) leaves its entry; without
  * this, 16,384 threads that each left one and exited would fill the table,
@@ -379,9 +381,9 @@ static __always_inline int on_rename_done(struct dentry *old, long ret, __u8 hoo
  * COUNTER_INFLIGHT_FULL instead of reported. A lookup first: a delete takes
  * the bucket's lock; mknod's only when its table holds an entry at all.
  */
-static __always_inline int on_vfs_task_exit(struct task_struct *p)
+static __always_inline int on_vfs_task_exit(void)
 {
-	__u32 tid = p->pid;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid(); /* the exiting thread */
 	if (mknod_pending_n && bpf_map_lookup_elem(&mknod_pending, &tid) &&
 	    !bpf_map_delete_elem(&mknod_pending, &tid))
 		__sync_fetch_and_add(&mknod_pending_n, -1);

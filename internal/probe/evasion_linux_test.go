@@ -269,7 +269,7 @@ func TestOpenPendsNoMknod(t *testing.T) {
 			assert.Zero(t, count(), "the count back at zero")
 
 			// A thread that leaves a mknod's and a symlink's entry and
-			// exits: both go at its exit (tp_vfs_task_exit), and the count
+			// exits: both go at its exit (raw_tp_vfs_task_exit), and the count
 			// with them.
 			var st2 step
 			onThreadThatEnds(func() {

@@ -222,6 +222,7 @@ const (
 	kerneleventsProgRawTpSchedProcessExit     = "raw_tp_sched_process_exit"
 	kerneleventsProgRawTpSchedProcessFork     = "raw_tp_sched_process_fork"
 	kerneleventsProgRawTpSysExit              = "raw_tp_sys_exit"
+	kerneleventsProgRawTpVfsTaskExit          = "raw_tp_vfs_task_exit"
 	kerneleventsProgTpCtimeNsXchg             = "tp_ctime_ns_xchg"
 	kerneleventsProgTpCtimeXchgSkip           = "tp_ctime_xchg_skip"
 	kerneleventsProgTpInodeSetCtimeToTs       = "tp_inode_set_ctime_to_ts"
@@ -233,7 +234,6 @@ const (
 	kerneleventsProgTpSchedProcessExit        = "tp_sched_process_exit"
 	kerneleventsProgTpSchedProcessFork        = "tp_sched_process_fork"
 	kerneleventsProgTpSysExit                 = "tp_sys_exit"
-	kerneleventsProgTpVfsTaskExit             = "tp_vfs_task_exit"
 	kerneleventsVarFilterCgroups              = "filter_cgroups"
 	kerneleventsVarFilterComms                = "filter_comms"
 	kerneleventsVarFilterNamePrefixes         = "filter_name_prefixes"
@@ -322,6 +322,7 @@ type kerneleventsProgramSpecs struct {
 	RawTpSchedProcessExit     *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_exit"`
 	RawTpSchedProcessFork     *ebpf.ProgramSpec `ebpf:"raw_tp_sched_process_fork"`
 	RawTpSysExit              *ebpf.ProgramSpec `ebpf:"raw_tp_sys_exit"`
+	RawTpVfsTaskExit          *ebpf.ProgramSpec `ebpf:"raw_tp_vfs_task_exit"`
 	TpCtimeNsXchg             *ebpf.ProgramSpec `ebpf:"tp_ctime_ns_xchg"`
 	TpCtimeXchgSkip           *ebpf.ProgramSpec `ebpf:"tp_ctime_xchg_skip"`
 	TpInodeSetCtimeToTs       *ebpf.ProgramSpec `ebpf:"tp_inode_set_ctime_to_ts"`
@@ -333,7 +334,6 @@ type kerneleventsProgramSpecs struct {
 	TpSchedProcessExit        *ebpf.ProgramSpec `ebpf:"tp_sched_process_exit"`
 	TpSchedProcessFork        *ebpf.ProgramSpec `ebpf:"tp_sched_process_fork"`
 	TpSysExit                 *ebpf.ProgramSpec `ebpf:"tp_sys_exit"`
-	TpVfsTaskExit             *ebpf.ProgramSpec `ebpf:"tp_vfs_task_exit"`
 }
 
 // kerneleventsMapSpecs contains maps before they are loaded into the kernel.
@@ -519,6 +519,7 @@ type kerneleventsPrograms struct {
 	RawTpSchedProcessExit     *ebpf.Program `ebpf:"raw_tp_sched_process_exit"`
 	RawTpSchedProcessFork     *ebpf.Program `ebpf:"raw_tp_sched_process_fork"`
 	RawTpSysExit              *ebpf.Program `ebpf:"raw_tp_sys_exit"`
+	RawTpVfsTaskExit          *ebpf.Program `ebpf:"raw_tp_vfs_task_exit"`
 	TpCtimeNsXchg             *ebpf.Program `ebpf:"tp_ctime_ns_xchg"`
 	TpCtimeXchgSkip           *ebpf.Program `ebpf:"tp_ctime_xchg_skip"`
 	TpInodeSetCtimeToTs       *ebpf.Program `ebpf:"tp_inode_set_ctime_to_ts"`
@@ -530,7 +531,6 @@ type kerneleventsPrograms struct {
 	TpSchedProcessExit        *ebpf.Program `ebpf:"tp_sched_process_exit"`
 	TpSchedProcessFork        *ebpf.Program `ebpf:"tp_sched_process_fork"`
 	TpSysExit                 *ebpf.Program `ebpf:"tp_sys_exit"`
-	TpVfsTaskExit             *ebpf.Program `ebpf:"tp_vfs_task_exit"`
 }
 
 func (p *kerneleventsPrograms) Close() error {
@@ -561,6 +561,7 @@ func (p *kerneleventsPrograms) Close() error {
 		p.RawTpSchedProcessExit,
 		p.RawTpSchedProcessFork,
 		p.RawTpSysExit,
+		p.RawTpVfsTaskExit,
 		p.TpCtimeNsXchg,
 		p.TpCtimeXchgSkip,
 		p.TpInodeSetCtimeToTs,
@@ -572,7 +573,6 @@ func (p *kerneleventsPrograms) Close() error {
 		p.TpSchedProcessExit,
 		p.TpSchedProcessFork,
 		p.TpSysExit,
-		p.TpVfsTaskExit,
 	)
 }
 

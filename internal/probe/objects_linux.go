@@ -151,7 +151,7 @@ type kretprobeObjects struct {
 	KretprobeVfsLink          *ebpf.Program `ebpf:"kretprobe_vfs_link"`
 	KprobeSecurityPathRename  *ebpf.Program `ebpf:"kprobe_security_path_rename"`
 	KretprobeVfsRename        *ebpf.Program `ebpf:"kretprobe_vfs_rename"`
-	TpVfsTaskExit             *ebpf.Program `ebpf:"tp_vfs_task_exit"`
+	RawTpVfsTaskExit          *ebpf.Program `ebpf:"raw_tp_vfs_task_exit"`
 }
 
 // required: see hookPrograms for why the VFS pairs are required.
@@ -166,7 +166,7 @@ func (o *kretprobeObjects) required() []attacher {
 		kretprobe(o.KretprobeVfsLink, "vfs_link"),
 		kprobe(o.KprobeSecurityPathRename, "security_path_rename"),
 		kretprobe(o.KretprobeVfsRename, "vfs_rename"),
-		tracing(o.TpVfsTaskExit, "tp_btf sched_process_exit", ebpf.AttachTraceRawTp),
+		rawTracepoint(o.RawTpVfsTaskExit, "sched_process_exit"),
 	}
 }
 
@@ -183,7 +183,7 @@ type fexitObjects struct {
 	FexitVfsLink              *ebpf.Program `ebpf:"fexit_vfs_link"`
 	FentrySecurityPathRename  *ebpf.Program `ebpf:"fentry_security_path_rename"`
 	FexitVfsRename            *ebpf.Program `ebpf:"fexit_vfs_rename"`
-	TpVfsTaskExit             *ebpf.Program `ebpf:"tp_vfs_task_exit"`
+	RawTpVfsTaskExit          *ebpf.Program `ebpf:"raw_tp_vfs_task_exit"`
 }
 
 func (o *fexitObjects) required() []attacher {
@@ -197,7 +197,7 @@ func (o *fexitObjects) required() []attacher {
 		tracing(o.FexitVfsLink, "fexit vfs_link", ebpf.AttachTraceFExit),
 		tracing(o.FentrySecurityPathRename, "fentry security_path_rename", ebpf.AttachTraceFEntry),
 		tracing(o.FexitVfsRename, "fexit vfs_rename", ebpf.AttachTraceFExit),
-		tracing(o.TpVfsTaskExit, "tp_btf sched_process_exit", ebpf.AttachTraceRawTp),
+		rawTracepoint(o.RawTpVfsTaskExit, "sched_process_exit"),
 	}
 }
 

@@ -133,7 +133,7 @@ func TestExecutableRecordedAtExec(t *testing.T) {
 	require.True(t, ok, "the exec recorder is attached")
 	assert.Greater(t, e.StartNs, since, "the child started after the recorder was attached (the same clock)")
 	// Records are deleted at exit by the tracepoint hook's
-	// sched_process_exit program; kretprobe's and fexit's (tp_vfs_task_exit)
+	// sched_process_exit program; kretprobe's and fexit's (raw_tp_vfs_task_exit)
 	// takes out kept VFS entries only (their core dumps are files they see),
 	// and there records age out of the LRU.
 	if p.Hook() == HookTracepoint {
