@@ -75,6 +75,12 @@ enum event_flag {
 	/* The file was created by mknod/mknodat rather than an open. */
 	EVENT_F_MKNOD = 0x04,
 	/*
+	 * The open that made the file then failed (a security module refused
+	 * to open it): the file is on disk, and no descriptor was returned
+	 * (kretprobe and fexit hooks, see open_create_done in vfs.h).
+	 */
+	EVENT_F_OPEN_FAILED = 0x08,
+	/*
 	 * The path's tail after the directory the kernel resolved is the caller's
 	 * string as written and holds a '/' (mknod in the tracepoint hook): not
 	 * resolved in the kernel, never dropped by the path-prefix filter, and

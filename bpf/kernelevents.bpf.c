@@ -70,7 +70,11 @@ char __license[] SEC("license") = "Dual MIT/GPL";
 SEC("kretprobe/do_filp_open")
 int BPF_KRETPROBE(kretprobe_do_filp_open, struct file *f)
 {
-	if ((unsigned long)f >= (unsigned long)-MAX_ERRNO)
+	/* no arguments at return: every open gives back its create's slot,
+	 * and any that failed may have created (vfs.h: open_create_done) */
+	bool failed = (unsigned long)f >= (unsigned long)-MAX_ERRNO;
+	open_create_done(failed, NULL, HOOK_KRETPROBE);
+	if (failed)
 		return 0;
 	/* f_mode alone first: four bytes, not the window on_file reads for
 	 * a creation (see fexit_do_filp_open) */
@@ -87,7 +91,12 @@ SEC("fexit/do_filp_open")
 int BPF_PROG(fexit_do_filp_open, int dfd, struct filename *pathname, const struct open_flags *op,
 	     struct file *f)
 {
-	if ((unsigned long)f >= (unsigned long)-MAX_ERRNO)
+	bool failed = (unsigned long)f >= (unsigned long)-MAX_ERRNO;
+	/* an O_CREAT open gives back its create's slot, and reports the
+	 * create when it failed after it (vfs.h: open_create_done) */
+	if (op->open_flag & O_CREAT)
+		open_create_done(failed, pathname, HOOK_FEXIT);
+	if (failed)
 		return 0;
 	/* Every open of the machine comes here, nearly all creating nothing:
 	 * f is the kernel's own (a BTF pointer), so its f_mode is one plain
@@ -103,6 +112,32 @@ int BPF_KPROBE(kprobe_security_path_mknod, const struct path *dir, struct dentry
 	       umode_t mode)
 {
 	return on_path_mknod(dir, dentry, mode);
+}
+
+/* fs/dcache.c: void d_instantiate(struct dentry *entry, struct inode *inode),
+ *              void d_instantiate_new(struct dentry *entry, struct inode *inode) */
+SEC("kprobe/d_instantiate")
+int BPF_KPROBE(kprobe_instantiate, struct dentry *dentry, struct inode *inode)
+{
+	return on_instantiate(dentry, inode, false);
+}
+
+SEC("kprobe/d_instantiate_new")
+int BPF_KPROBE(kprobe_instantiate_new, struct dentry *dentry, struct inode *inode)
+{
+	return on_instantiate(dentry, inode, false);
+}
+
+SEC("fentry/d_instantiate")
+int BPF_PROG(fentry_instantiate, struct dentry *dentry, struct inode *inode)
+{
+	return on_instantiate(dentry, inode, true);
+}
+
+SEC("fentry/d_instantiate_new")
+int BPF_PROG(fentry_instantiate_new, struct dentry *dentry, struct inode *inode)
+{
+	return on_instantiate(dentry, inode, true);
 }
 
 SEC("kretprobe/vfs_create")

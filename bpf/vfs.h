@@ -56,6 +56,182 @@ struct {
 	__type(value, struct vfs_pending);
 } link_pending SEC(".maps");
 
+/*
+ * kretprobe and fexit hooks: a file an open's create made, from the
+ * filesystem's instantiation of its new name to do_filp_open's return.
+ * do_filp_open's return reports a file it made when the open worked
+ * (FMODE_CREATED on the file it returns); an open can also fail after its
+ * create, with the file made and left: a security module that refuses to
+ * open it (security_file_open: Landlock, which needs no privilege, allows
+ * making a file in a directory and refuses opening it for writing),
+ * fanotify's permission events, IMA. Such an open finds its file here
+ * (open_create_done) and reports it with EVENT_F_OPEN_FAILED.
+ *
+ * The proof of the create is the filesystem's own: its create gives the
+ * new name its new inode with d_instantiate or d_instantiate_new (ext4,
+ * xfs, btrfs, f2fs, tmpfs, overlayfs, vfat...), which a lookup does not
+ * call (d_add, d_splice_alias). security_path_mknod would not do: the open
+ * calls it before the lookup, which may find the name on disk, and an
+ * O_CREAT|O_EXCL open of a file not in the dentry cache would have been
+ * taken for a create. Filesystems that create in atomic_open (NFS, CIFS,
+ * FUSE, Ceph) and name the file with d_splice_alias are not seen failing
+ * after a create.
+ *
+ * One slot per thread, in an array indexed by the thread id's low bits
+ * (OPEN_CREATE_SLOTS), taken with a compare-and-swap of its owner at the
+ * create and given back at the open's return, whatever it returns (fexit:
+ * every O_CREAT open's; kretprobe, which has no arguments at return: every
+ * open's), or at the thread's exit (on_vfs_task_exit). An open's create
+ * costs two array loads, a compare-and-swap and a few stores; an open, one
+ * array load. (Task storage, the kernel's per-thread map, cost about 170
+ * instructions a lookup in Debian's 6.1, twice per creation.)
+ *
+ * A slot another thread holds (the same low bits, its own open's create in
+ * flight at that instant) is counted as COUNTER_INFLIGHT_FULL: should this
+ * open fail after its create, the file goes unseen. An upper bound: the
+ * open nearly always works, and its file is then reported. A slot held for
+ * over OPEN_CREATE_HOLD jiffies (1 to 10 seconds, by the kernel's HZ; its
+ * return missed: a kretprobe out of
+ * instances, a program skipped, an open that does not return through
+ * do_filp_open) is taken over, and counted the same way.
+ *
+ * What a failed return reports must be its own open's create: the slot
+ * names its thread by id and start time (a reused id is another thread),
+ * the walk's struct filename (fexit compares it with do_filp_open's), and
+ * the new inode, which the name must still have (the dentry was read with
+ * no reference held: one freed and reused since names another inode, or
+ * none).
+ */
+#define OPEN_CREATE_HOLD 1000
+#define OPEN_CREATE_SLOTS 16384
+
+struct open_create {
+	__u64 owner;  /* OPEN_CREATE_OWNER(tid), or 0: free */
+	__u64 start;  /* the thread's start_time */
+	__u64 at;     /* bpf_jiffies64() when taken (a cheaper clock) */
+	__u64 dentry; /* the new name */
+	__u64 mnt;    /* the struct vfsmount the open reached its directory by */
+	__u64 inode;  /* the new inode */
+	__u64 name;   /* the walk's struct filename (nd->name) */
+	__u64 _pad;
+};
+
+/* an owner is never 0, a free slot's value, whatever the tid */
+#define OPEN_CREATE_OWNER(tid) ((__u64)(tid) | 1ULL << 32)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, OPEN_CREATE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct open_create);
+} open_creates SEC(".maps");
+
+static __always_inline struct open_create *open_create_slot(__u32 tid)
+{
+	__u32 i = tid & (OPEN_CREATE_SLOTS - 1);
+	return bpf_map_lookup_elem(&open_creates, &i);
+}
+
+/* DCACHE_PAR_LOOKUP: an enum since 6.14 (and renumbered), 0x10000000 before. */
+static __always_inline __u32 dcache_par_lookup(void)
+{
+	if (bpf_core_enum_value_exists(enum dentry_flags, DCACHE_PAR_LOOKUP))
+		return bpf_core_enum_value(enum dentry_flags, DCACHE_PAR_LOOKUP);
+	return 0x10000000;
+}
+
+/* include/linux/namei.h: the last component, in an object's creation */
+#define LOOKUP_CREATE 0x0200
+
+/* A dentry's d_flags, d_parent and d_name.hash_len (kprobe: from one read
+ * of its first 64 bytes where the kernel's layout puts them there, as every
+ * kernel from 5.x to 6.18 does; field by field otherwise). */
+struct dentry_front {
+	__u32 flags;
+	struct dentry *parent;
+	__u64 hash_len;
+};
+
+static __always_inline void read_dentry_front(struct dentry *d, bool btf, struct dentry_front *f)
+{
+	if (btf) {
+		f->flags = d->d_flags;
+		f->parent = d->d_parent;
+		/* hash_len shares a union with hash: the verifier takes an
+		 * 8-byte load there for a read past hash (little endian) */
+		f->hash_len = (__u64)d->d_name.len << 32 | d->d_name.hash;
+		return;
+	}
+	__u32 of = bpf_core_field_offset(struct dentry, d_flags);
+	__u32 op = bpf_core_field_offset(struct dentry, d_parent);
+	__u32 oh = bpf_core_field_offset(struct dentry, d_name.hash_len);
+	if (of + 4 <= 64 && op + 8 <= 64 && oh + 8 <= 64 && !(op & 7) && !(oh & 7) && !(of & 3)) {
+		__u64 w[8] = {};
+		bpf_probe_read_kernel(w, sizeof(w), d);
+		f->flags = ((__u32 *)w)[(of / 4) & 15];
+		f->parent = (struct dentry *)w[(op / 8) & 7];
+		f->hash_len = w[(oh / 8) & 7];
+		return;
+	}
+	f->flags = BPF_CORE_READ(d, d_flags);
+	f->parent = BPF_CORE_READ(d, d_parent);
+	f->hash_len = BPF_CORE_READ(d, d_name.hash_len);
+}
+
+/*
+ * on_instantiate: fs/dcache.c d_instantiate(dentry, inode) and
+ * d_instantiate_new(dentry, inode), every name a filesystem gives a new
+ * inode (opens, mknod, mkdir, symlink, link, and a few pseudo-filesystems'
+ * lookups). Kept only for an open's create: inside the last step of an
+ * O_CREAT open's path walk (the task's nameidata, LOOKUP_CREATE among its
+ * flags: open_last_lookups), the new name being the walk's last component
+ * (nd->last) in the walk's directory (nd->path: the directory, and the
+ * mount it was reached by), and no longer being looked up (lookup_open
+ * ends the lookup, d_lookup_done, before it calls the filesystem's create;
+ * a lookup that instantiates, configfs', runs with DCACHE_PAR_LOOKUP).
+ * mknod, mkdir, symlink and link have put the nameidata back before they
+ * create (filename_create); overlayfs' create on its upper layer is in
+ * another directory (the upper one), and its own instantiation of the
+ * overlay's name comes after it.
+ */
+static __always_inline int on_instantiate(struct dentry *dentry, struct inode *inode, bool btf)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	/* the task's, and the walk's, by loads through BTF pointers */
+	struct nameidata *nd = t->nameidata;
+	if (!nd || !(nd->flags & LOOKUP_CREATE))
+		return 0;
+	/* fentry's dentry is a BTF pointer too; kprobe's is a number */
+	struct dentry_front f;
+	read_dentry_front(dentry, btf, &f);
+	if (f.parent != nd->path.dentry ||
+	    f.hash_len != ((__u64)nd->last.len << 32 | nd->last.hash) ||
+	    (f.flags & dcache_par_lookup()))
+		return 0;
+	__u32 tid = t->pid;
+	struct open_create *oc = open_create_slot(tid);
+	if (!oc)
+		return 0;
+	__u64 me = OPEN_CREATE_OWNER(tid);
+	__u64 owner = __sync_val_compare_and_swap(&oc->owner, 0, me);
+	__u64 now = bpf_jiffies64();
+	if (owner && owner != me) {
+		/* another thread's open's create holds the slot: this one's
+		 * goes unkept, or the other's, when its return was missed */
+		count(COUNTER_INFLIGHT_FULL);
+		if (now - oc->at < OPEN_CREATE_HOLD ||
+		    __sync_val_compare_and_swap(&oc->owner, owner, me) != owner)
+			return 0;
+	}
+	oc->start = t->start_time;
+	oc->at = now;
+	oc->dentry = (__u64)dentry;
+	oc->mnt = (__u64)nd->path.mnt;
+	oc->inode = (__u64)inode;
+	oc->name = (__u64)nd->name;
+	return 0;
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
@@ -202,6 +378,33 @@ static __always_inline int on_path_link(struct dentry *old, const struct path *n
 	pend(&link_pending, new, BPF_CORE_READ(new_dir, mnt), inode,
 	     FILE_OP_LINK << OP_SHIFT | (__u32)type << TYPE_SHIFT | (within ? REPORT_WITHIN : 0));
 	return 0;
+}
+
+/*
+ * open_create_done, at do_filp_open's return: takes this thread's open's
+ * create out of open_creates (on_instantiate) and, when the open failed,
+ * reports the file it made, with EVENT_F_OPEN_FAILED: no descriptor was
+ * returned. Called by a created file's open (failed false: clears) and by
+ * failed opens that may have created.
+ */
+static __always_inline void open_create_done(bool failed, struct filename *name, __u8 hook)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct open_create *oc = open_create_slot(tid);
+	__u64 me = OPEN_CREATE_OWNER(tid);
+	if (!oc || oc->owner != me)
+		return;
+	/* only this thread writes a slot it owns: read, then give it back
+	 * (a compare-and-swap, ordered after the reads) */
+	struct open_create v = *oc;
+	__sync_val_compare_and_swap(&oc->owner, me, 0);
+	if (!failed || v.start != bpf_get_current_task_btf()->start_time ||
+	    (name && v.name != (__u64)name))
+		return;
+	struct dentry *d = (void *)v.dentry;
+	if ((__u64)BPF_CORE_READ(d, d_inode) != v.inode)
+		return;
+	report_dentry(d, (void *)v.mnt, hook, EVENT_F_OPEN_FAILED);
 }
 
 /* dentry: the vfs_* call's dentry (fexit), or NULL when unknown (kretprobe).
@@ -393,6 +596,11 @@ static __always_inline int on_vfs_task_exit(void)
 		bpf_map_delete_elem(&link_pending, &tid);
 	if (bpf_map_lookup_elem(&rename_pending, &tid))
 		bpf_map_delete_elem(&rename_pending, &tid);
+	/* an open's create whose open did not return through do_filp_open
+	 * (a core dump's file) */
+	struct open_create *oc = open_create_slot(tid);
+	if (oc && oc->owner == OPEN_CREATE_OWNER(tid))
+		__sync_val_compare_and_swap(&oc->owner, OPEN_CREATE_OWNER(tid), 0);
 	return 0;
 }
 

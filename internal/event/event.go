@@ -29,7 +29,7 @@ const (
 	maxPath  = PathLen - 1
 	hookMin  = HookKretprobe
 	hookMax  = HookIOUring
-	knownFlg = FlagTruncated | FlagIOUring | FlagMknod | FlagUnresolved | FlagTmpfileLink | FlagRootless
+	knownFlg = FlagTruncated | FlagIOUring | FlagMknod | FlagOpenFailed | FlagUnresolved | FlagTmpfileLink | FlagRootless
 
 	offTsNs     = int(unsafe.Offsetof(typesEvent{}.TsNs))
 	offCgroupID = int(unsafe.Offsetof(typesEvent{}.CgroupId))
@@ -118,6 +118,10 @@ const (
 	FlagIOUring = Flags(typesEventFlagEVENT_F_IO_URING)
 	// FlagMknod marks a file created by mknod(2) rather than an open.
 	FlagMknod = Flags(typesEventFlagEVENT_F_MKNOD)
+	// FlagOpenFailed marks a file an open made and then failed to open (a
+	// security module refused it): the file is on disk and the creator got
+	// no descriptor (kretprobe and fexit hooks).
+	FlagOpenFailed = Flags(typesEventFlagEVENT_F_OPEN_FAILED)
 	// FlagUnresolved marks a path whose tail after the directory the kernel
 	// resolved is the caller's string as written, holding a '/' (mknod,
 	// rename or link seen by the tracepoint hook): the in-kernel prefix

@@ -62,7 +62,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"NUL in path", mod(func(b []byte) { b[offPath+2] = 0 }), errPathNUL},
 		{"hook zero", mod(func(b []byte) { b[34] = 0 }), errHook},
 		{"hook unknown", mod(func(b []byte) { b[34] = 9 }), errHook},
-		{"flags unknown", mod(func(b []byte) { b[35] = 0x08 }), errFlags},
+		{"flags unknown", mod(func(b []byte) { b[35] = 0x10 }), errFlags},
 		{"where unknown", mod(func(b []byte) { b[offWhere] = 0x40 }), errWhere},
 		{"where node unknown is Go's own", mod(func(b []byte) { b[offWhere] = byte(WhereNodeUnknown) }), errWhere},
 		{"mount path past the path", mod(func(b []byte) { b[offMntOff] = 11 }), errMntOff},

@@ -127,6 +127,7 @@ func TestLayoutMatchesBPF(t *testing.T) {
 			"EVENT_F_TRUNCATED":    FlagTruncated,
 			"EVENT_F_IO_URING":     FlagIOUring,
 			"EVENT_F_MKNOD":        FlagMknod,
+			"EVENT_F_OPEN_FAILED":  FlagOpenFailed,
 			"EVENT_F_UNRESOLVED":   FlagUnresolved,
 			"EVENT_F_TMPFILE_LINK": FlagTmpfileLink,
 			"EVENT_F_ROOTLESS":     FlagRootless,

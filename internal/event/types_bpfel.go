@@ -62,6 +62,7 @@ const (
 	typesEventFlagEVENT_F_TRUNCATED    typesEventFlag = 1
 	typesEventFlagEVENT_F_IO_URING     typesEventFlag = 2
 	typesEventFlagEVENT_F_MKNOD        typesEventFlag = 4
+	typesEventFlagEVENT_F_OPEN_FAILED  typesEventFlag = 8
 	typesEventFlagEVENT_F_UNRESOLVED   typesEventFlag = 32
 	typesEventFlagEVENT_F_TMPFILE_LINK typesEventFlag = 64
 	typesEventFlagEVENT_F_ROOTLESS     typesEventFlag = 128

@@ -51,6 +51,18 @@ type kerneleventsLostCounts struct {
 	N [8]uint64
 }
 
+type kerneleventsOpenCreate struct {
+	_      structs.HostLayout
+	Owner  uint64
+	Start  uint64
+	At     uint64
+	Dentry uint64
+	Mnt    uint64
+	Inode  uint64
+	Name   uint64
+	Pad    uint64
+}
+
 type kerneleventsPrefixKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -184,6 +196,7 @@ const (
 	kerneleventsMapLostCgroups                = "lost_cgroups"
 	kerneleventsMapMknodPending               = "mknod_pending"
 	kerneleventsMapNodeDevs                   = "node_devs"
+	kerneleventsMapOpenCreates                = "open_creates"
 	kerneleventsMapPathPrefixes               = "path_prefixes"
 	kerneleventsMapRenamePending              = "rename_pending"
 	kerneleventsMapScratchMap                 = "scratch_map"
@@ -196,6 +209,8 @@ const (
 	kerneleventsMapUringNames                 = "uring_names"
 	kerneleventsMapUringOpens                 = "uring_opens"
 	kerneleventsMapWatchedNames               = "watched_names"
+	kerneleventsProgFentryInstantiate         = "fentry_instantiate"
+	kerneleventsProgFentryInstantiateNew      = "fentry_instantiate_new"
 	kerneleventsProgFentryOvlCopyUpOne        = "fentry_ovl_copy_up_one"
 	kerneleventsProgFentrySecurityPathLink    = "fentry_security_path_link"
 	kerneleventsProgFentrySecurityPathMknod   = "fentry_security_path_mknod"
@@ -207,6 +222,8 @@ const (
 	kerneleventsProgFexitVfsLink              = "fexit_vfs_link"
 	kerneleventsProgFexitVfsRename            = "fexit_vfs_rename"
 	kerneleventsProgFexitVfsSymlink           = "fexit_vfs_symlink"
+	kerneleventsProgKprobeInstantiate         = "kprobe_instantiate"
+	kerneleventsProgKprobeInstantiateNew      = "kprobe_instantiate_new"
 	kerneleventsProgKprobeOvlCopyUpOne        = "kprobe_ovl_copy_up_one"
 	kerneleventsProgKprobeSecurityPathLink    = "kprobe_security_path_link"
 	kerneleventsProgKprobeSecurityPathMknod   = "kprobe_security_path_mknod"
@@ -296,6 +313,8 @@ type kerneleventsSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kerneleventsProgramSpecs struct {
+	FentryInstantiate         *ebpf.ProgramSpec `ebpf:"fentry_instantiate"`
+	FentryInstantiateNew      *ebpf.ProgramSpec `ebpf:"fentry_instantiate_new"`
 	FentryOvlCopyUpOne        *ebpf.ProgramSpec `ebpf:"fentry_ovl_copy_up_one"`
 	FentrySecurityPathLink    *ebpf.ProgramSpec `ebpf:"fentry_security_path_link"`
 	FentrySecurityPathMknod   *ebpf.ProgramSpec `ebpf:"fentry_security_path_mknod"`
@@ -307,6 +326,8 @@ type kerneleventsProgramSpecs struct {
 	FexitVfsLink              *ebpf.ProgramSpec `ebpf:"fexit_vfs_link"`
 	FexitVfsRename            *ebpf.ProgramSpec `ebpf:"fexit_vfs_rename"`
 	FexitVfsSymlink           *ebpf.ProgramSpec `ebpf:"fexit_vfs_symlink"`
+	KprobeInstantiate         *ebpf.ProgramSpec `ebpf:"kprobe_instantiate"`
+	KprobeInstantiateNew      *ebpf.ProgramSpec `ebpf:"kprobe_instantiate_new"`
 	KprobeOvlCopyUpOne        *ebpf.ProgramSpec `ebpf:"kprobe_ovl_copy_up_one"`
 	KprobeSecurityPathLink    *ebpf.ProgramSpec `ebpf:"kprobe_security_path_link"`
 	KprobeSecurityPathMknod   *ebpf.ProgramSpec `ebpf:"kprobe_security_path_mknod"`
@@ -352,6 +373,7 @@ type kerneleventsMapSpecs struct {
 	LostCgroups    *ebpf.MapSpec `ebpf:"lost_cgroups"`
 	MknodPending   *ebpf.MapSpec `ebpf:"mknod_pending"`
 	NodeDevs       *ebpf.MapSpec `ebpf:"node_devs"`
+	OpenCreates    *ebpf.MapSpec `ebpf:"open_creates"`
 	PathPrefixes   *ebpf.MapSpec `ebpf:"path_prefixes"`
 	RenamePending  *ebpf.MapSpec `ebpf:"rename_pending"`
 	ScratchMap     *ebpf.MapSpec `ebpf:"scratch_map"`
@@ -422,6 +444,7 @@ type kerneleventsMaps struct {
 	LostCgroups    *ebpf.Map `ebpf:"lost_cgroups"`
 	MknodPending   *ebpf.Map `ebpf:"mknod_pending"`
 	NodeDevs       *ebpf.Map `ebpf:"node_devs"`
+	OpenCreates    *ebpf.Map `ebpf:"open_creates"`
 	PathPrefixes   *ebpf.Map `ebpf:"path_prefixes"`
 	RenamePending  *ebpf.Map `ebpf:"rename_pending"`
 	ScratchMap     *ebpf.Map `ebpf:"scratch_map"`
@@ -450,6 +473,7 @@ func (m *kerneleventsMaps) Close() error {
 		m.LostCgroups,
 		m.MknodPending,
 		m.NodeDevs,
+		m.OpenCreates,
 		m.PathPrefixes,
 		m.RenamePending,
 		m.ScratchMap,
@@ -493,6 +517,8 @@ type kerneleventsVariables struct {
 //
 // It can be passed to loadKerneleventsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kerneleventsPrograms struct {
+	FentryInstantiate         *ebpf.Program `ebpf:"fentry_instantiate"`
+	FentryInstantiateNew      *ebpf.Program `ebpf:"fentry_instantiate_new"`
 	FentryOvlCopyUpOne        *ebpf.Program `ebpf:"fentry_ovl_copy_up_one"`
 	FentrySecurityPathLink    *ebpf.Program `ebpf:"fentry_security_path_link"`
 	FentrySecurityPathMknod   *ebpf.Program `ebpf:"fentry_security_path_mknod"`
@@ -504,6 +530,8 @@ type kerneleventsPrograms struct {
 	FexitVfsLink              *ebpf.Program `ebpf:"fexit_vfs_link"`
 	FexitVfsRename            *ebpf.Program `ebpf:"fexit_vfs_rename"`
 	FexitVfsSymlink           *ebpf.Program `ebpf:"fexit_vfs_symlink"`
+	KprobeInstantiate         *ebpf.Program `ebpf:"kprobe_instantiate"`
+	KprobeInstantiateNew      *ebpf.Program `ebpf:"kprobe_instantiate_new"`
 	KprobeOvlCopyUpOne        *ebpf.Program `ebpf:"kprobe_ovl_copy_up_one"`
 	KprobeSecurityPathLink    *ebpf.Program `ebpf:"kprobe_security_path_link"`
 	KprobeSecurityPathMknod   *ebpf.Program `ebpf:"kprobe_security_path_mknod"`
@@ -535,6 +563,8 @@ type kerneleventsPrograms struct {
 
 func (p *kerneleventsPrograms) Close() error {
 	return _KerneleventsClose(
+		p.FentryInstantiate,
+		p.FentryInstantiateNew,
 		p.FentryOvlCopyUpOne,
 		p.FentrySecurityPathLink,
 		p.FentrySecurityPathMknod,
@@ -546,6 +576,8 @@ func (p *kerneleventsPrograms) Close() error {
 		p.FexitVfsLink,
 		p.FexitVfsRename,
 		p.FexitVfsSymlink,
+		p.KprobeInstantiate,
+		p.KprobeInstantiateNew,
 		p.KprobeOvlCopyUpOne,
 		p.KprobeSecurityPathLink,
 		p.KprobeSecurityPathMknod,

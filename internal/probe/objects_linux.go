@@ -52,7 +52,8 @@ type commonMaps struct {
 func (m *commonMaps) common() *commonMaps { return m }
 
 // vfsMaps pair security_path_{mknod,symlink,link,rename} with the return
-// of vfs_{create,symlink,link,rename} (the kretprobe and fexit hooks), and
+// of vfs_{create,symlink,link,rename} (the kretprobe and fexit hooks) and
+// an open's create with do_filp_open's return, and
 // an overlayfs copy-up with the rename or link that named it
 // (bpf/copyup.h).
 type vfsMaps struct {
@@ -61,6 +62,9 @@ type vfsMaps struct {
 	LinkPending    *ebpf.Map `ebpf:"link_pending"`
 	RenamePending  *ebpf.Map `ebpf:"rename_pending"`
 	CopyupPending  *ebpf.Map `ebpf:"copyup_pending"`
+	// the file an open's create made, a slot per thread (by its id's low
+	// bits), for an open that fails after it (bpf/vfs.h on_instantiate)
+	OpenCreates *ebpf.Map `ebpf:"open_creates"`
 }
 
 // syscallMaps are the tracepoint hook's: O_TMPFILE files waiting for a
@@ -144,6 +148,8 @@ type kretprobeObjects struct {
 	vfsMaps
 	KretprobeDoFilpOpen       *ebpf.Program `ebpf:"kretprobe_do_filp_open"`
 	KprobeSecurityPathMknod   *ebpf.Program `ebpf:"kprobe_security_path_mknod"`
+	KprobeInstantiate         *ebpf.Program `ebpf:"kprobe_instantiate"`
+	KprobeInstantiateNew      *ebpf.Program `ebpf:"kprobe_instantiate_new"`
 	KretprobeVfsCreate        *ebpf.Program `ebpf:"kretprobe_vfs_create"`
 	KprobeSecurityPathSymlink *ebpf.Program `ebpf:"kprobe_security_path_symlink"`
 	KretprobeVfsSymlink       *ebpf.Program `ebpf:"kretprobe_vfs_symlink"`
@@ -159,6 +165,8 @@ func (o *kretprobeObjects) required() []attacher {
 	return []attacher{
 		kretprobe(o.KretprobeDoFilpOpen, "do_filp_open"),
 		kprobe(o.KprobeSecurityPathMknod, "security_path_mknod"),
+		kprobe(o.KprobeInstantiate, "d_instantiate"),
+		kprobe(o.KprobeInstantiateNew, "d_instantiate_new"),
 		kretprobe(o.KretprobeVfsCreate, "vfs_create"),
 		kprobe(o.KprobeSecurityPathSymlink, "security_path_symlink"),
 		kretprobe(o.KretprobeVfsSymlink, "vfs_symlink"),
@@ -176,6 +184,8 @@ type fexitObjects struct {
 	vfsMaps
 	FexitDoFilpOpen           *ebpf.Program `ebpf:"fexit_do_filp_open"`
 	FentrySecurityPathMknod   *ebpf.Program `ebpf:"fentry_security_path_mknod"`
+	FentryInstantiate         *ebpf.Program `ebpf:"fentry_instantiate"`
+	FentryInstantiateNew      *ebpf.Program `ebpf:"fentry_instantiate_new"`
 	FexitVfsCreate            *ebpf.Program `ebpf:"fexit_vfs_create"`
 	FentrySecurityPathSymlink *ebpf.Program `ebpf:"fentry_security_path_symlink"`
 	FexitVfsSymlink           *ebpf.Program `ebpf:"fexit_vfs_symlink"`
@@ -190,6 +200,8 @@ func (o *fexitObjects) required() []attacher {
 	return []attacher{
 		tracing(o.FexitDoFilpOpen, "fexit do_filp_open", ebpf.AttachTraceFExit),
 		tracing(o.FentrySecurityPathMknod, "fentry security_path_mknod", ebpf.AttachTraceFEntry),
+		tracing(o.FentryInstantiate, "fentry d_instantiate", ebpf.AttachTraceFEntry),
+		tracing(o.FentryInstantiateNew, "fentry d_instantiate_new", ebpf.AttachTraceFEntry),
 		tracing(o.FexitVfsCreate, "fexit vfs_create", ebpf.AttachTraceFExit),
 		tracing(o.FentrySecurityPathSymlink, "fentry security_path_symlink", ebpf.AttachTraceFEntry),
 		tracing(o.FexitVfsSymlink, "fexit vfs_symlink", ebpf.AttachTraceFExit),

@@ -22,6 +22,12 @@ import (
 // fails unless the open fails with EACCES and the file exists afterwards,
 // so a kernel without Landlock fails the op instead of making a test pass
 // on nothing.
+//
+// Around it, the same thread's opens that fail without creating, which a
+// hook must not take for a create that failed after it: before the
+// ruleset, Path+".before" is made by an open that works, then opened
+// O_CREAT|O_EXCL again (EEXIST); after the refused open, Path is opened
+// O_CREAT|O_EXCL again (EEXIST).
 const OpLandlockDenied = "landlock_denied_create"
 
 // RestrictMakeReg restricts the calling thread, for good, with a Landlock
@@ -65,6 +71,13 @@ func restrictMakeReg(dfd int, noOpen bool) error {
 }
 
 func landlockDenied(dir int, path string) error {
+	const excl = unix.O_CREAT | unix.O_EXCL | unix.O_WRONLY | unix.O_CLOEXEC
+	if err := closeFd(unix.Openat(dir, path+".before", excl, 0o644)); err != nil {
+		return fmt.Errorf("create %s.before: %w", path, err)
+	}
+	if err := closeFd(unix.Openat(dir, path+".before", excl, 0o644)); !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("want EEXIST from an O_EXCL open of %s.before, got %v", path, err)
+	}
 	if err := restrictMakeReg(dir, true); err != nil {
 		return err
 	}
@@ -75,6 +88,9 @@ func landlockDenied(dir int, path string) error {
 	var st unix.Stat_t
 	if err := unix.Fstatat(dir, path, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("the refused open left no file (the kernel refused before creating): %w", err)
+	}
+	if err := closeFd(unix.Openat(dir, path, excl, 0o644)); !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("want EEXIST from an O_EXCL open of %s, got %v", path, err)
 	}
 	return nil
 }

@@ -276,6 +276,10 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 		opts = append(opts, metadata.WithKerneleventsSyscallEventAttribute("mknod"))
 		fm.Str("kernelevents.syscall", "mknod")
 	}
+	if e.Flags&event.FlagOpenFailed != 0 {
+		opts = append(opts, metadata.WithKerneleventsFileOpenFailedEventAttribute(true))
+		fm.Bool("kernelevents.file.open_failed", true)
+	}
 	if ev.spiffe {
 		opts = appendSpiffe(opts, fm, &f)
 	}

@@ -71,6 +71,12 @@ func WithKerneleventsFileMountPathEventAttribute(kerneleventsFileMountPathAttrib
 	})
 }
 
+func WithKerneleventsFileOpenFailedEventAttribute(kerneleventsFileOpenFailedAttributeValue bool) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutBool("kernelevents.file.open_failed", kerneleventsFileOpenFailedAttributeValue)
+	})
+}
+
 func WithKerneleventsFileOverlayUpperEventAttribute(kerneleventsFileOverlayUpperAttributeValue bool) EventAttributeOption {
 	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
 		dp.Attributes().PutBool("kernelevents.file.overlay_upper", kerneleventsFileOverlayUpperAttributeValue)

@@ -143,7 +143,7 @@ func TestLogsBuilder(t *testing.T) {
 			lb.RecordKernelEvidenceGapEvent(ctx, timestamp, 26, 31, WithKerneleventsEvidenceSeqEventAttribute(25), WithKerneleventsEvidencePrevEventAttribute("kernelevents.evidence.prev-val"))
 			defaultEventsCount++
 			allEventsCount++
-			lb.RecordKernelFileCreatedEvent(ctx, timestamp, "file.path-val", "file.directory-val", 11, 9, 15, 16, "kernelevents.process.comm-val", AttributeKerneleventsHookKretprobe, AttributeKerneleventsFileOperationCreate, AttributeKerneleventsFileTypeFile, "kernelevents.file.device-val", 22, WithKerneleventsFilePathTruncatedEventAttribute(true), WithProcessRealUserIDEventAttribute(20), WithProcessUserNameEventAttribute("process.user.name-val"), WithProcessExecutablePathEventAttribute("process.executable.path-val"), WithProcessExecutableNameEventAttribute("process.executable.name-val"), WithKerneleventsIoUringEventAttribute(false), WithKerneleventsSyscallEventAttribute("kernelevents.syscall-val"), WithKerneleventsFileMountPathEventAttribute("kernelevents.file.mount_path-val"), WithKerneleventsFileMountIDEventAttribute(26), WithKerneleventsFileOverlayUpperEventAttribute(false), WithKerneleventsRecordSpiffeStatusEventAttribute("kernelevents.record.spiffe.status-val"), WithSpiffeIDEventAttribute("spiffe.id-val"), WithKerneleventsSpiffeIdsEventAttribute([]any{"kernelevents.spiffe.ids-item1", "kernelevents.spiffe.ids-item2"}), WithKerneleventsSpiffeHintEventAttribute("kernelevents.spiffe.hint-val"), WithKerneleventsEvidenceSeqEventAttribute(25), WithKerneleventsEvidencePrevEventAttribute("kernelevents.evidence.prev-val"))
+			lb.RecordKernelFileCreatedEvent(ctx, timestamp, "file.path-val", "file.directory-val", 11, 9, 15, 16, "kernelevents.process.comm-val", AttributeKerneleventsHookKretprobe, AttributeKerneleventsFileOperationCreate, AttributeKerneleventsFileTypeFile, "kernelevents.file.device-val", 22, WithKerneleventsFilePathTruncatedEventAttribute(true), WithProcessRealUserIDEventAttribute(20), WithProcessUserNameEventAttribute("process.user.name-val"), WithProcessExecutablePathEventAttribute("process.executable.path-val"), WithProcessExecutableNameEventAttribute("process.executable.name-val"), WithKerneleventsIoUringEventAttribute(false), WithKerneleventsSyscallEventAttribute("kernelevents.syscall-val"), WithKerneleventsFileMountPathEventAttribute("kernelevents.file.mount_path-val"), WithKerneleventsFileMountIDEventAttribute(26), WithKerneleventsFileOverlayUpperEventAttribute(false), WithKerneleventsFileOpenFailedEventAttribute(false), WithKerneleventsRecordSpiffeStatusEventAttribute("kernelevents.record.spiffe.status-val"), WithSpiffeIDEventAttribute("spiffe.id-val"), WithKerneleventsSpiffeIdsEventAttribute([]any{"kernelevents.spiffe.ids-item1", "kernelevents.spiffe.ids-item2"}), WithKerneleventsSpiffeHintEventAttribute("kernelevents.spiffe.hint-val"), WithKerneleventsEvidenceSeqEventAttribute(25), WithKerneleventsEvidencePrevEventAttribute("kernelevents.evidence.prev-val"))
 
 			rb := lb.NewResourceBuilder()
 			rb.SetContainerID("container.id-val")
@@ -308,6 +308,9 @@ func TestLogsBuilder(t *testing.T) {
 					assert.True(t, ok)
 					assert.EqualValues(t, 26, attrVal.Int())
 					attrVal, ok = lr.Attributes().Get("kernelevents.file.overlay_upper")
+					assert.True(t, ok)
+					assert.False(t, attrVal.Bool())
+					attrVal, ok = lr.Attributes().Get("kernelevents.file.open_failed")
 					assert.True(t, ok)
 					assert.False(t, attrVal.Bool())
 					attrVal, ok = lr.Attributes().Get("kernelevents.cgroup.id")
