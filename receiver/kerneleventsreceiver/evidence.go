@@ -302,7 +302,7 @@ func (ev *evidence) add(e *event.Event, workload uint32, f identity.Facts, now t
 	x := recordExtra{
 		seq:      ev.seq,
 		observed: pcommon.NewTimestampFromTime(now),
-		body:     event.Label(fmt.Sprintf("%s %s %s (pid %d, user %s)", exe, opVerb(e.Op, e.Type), p, e.TGID, who)),
+		body:     event.Label(fmt.Sprintf("%s %s %s%s (pid %d, user %s)", exe, opVerb(e.Op, e.Type), p, openFailed(e.Flags), e.TGID, who)),
 	}
 	g.created = append(g.created, x)
 	if fm != nil {
@@ -344,6 +344,15 @@ func (ev *evidence) countShed(cg uint64) {
 		cg = 0
 	}
 	ev.shedByCg[cg]++
+}
+
+// openFailed is what the body says after the path of a file whose open
+// failed after making it.
+func openFailed(f event.Flags) string {
+	if f&event.FlagOpenFailed != 0 {
+		return ", then failed to open it"
+	}
+	return ""
 }
 
 // opVerb is the body's verb for a new name of type t made by op.

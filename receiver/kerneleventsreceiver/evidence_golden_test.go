@@ -27,7 +27,7 @@ import (
 var goldenT0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // goldenEvidence records a fixed batch, as the reader would: a host
-// creation with only the kernel's facts; a workload's creation with every
+// creation with only the kernel's facts, whose open failed after it; a workload's creation with every
 // optional attribute (a truncated io_uring path, a setuid program's real
 // uid, its user and executable, several SPIFFE IDs and a hint); a rootless
 // mknod path with bytes that are not UTF-8; two creations the rate limit
@@ -54,6 +54,7 @@ func goldenEvidence(t *testing.T, lbc metadata.LogsBuilderConfig, spiffe bool) (
 	}
 
 	e, now := at(0)
+	e.Flags = event.FlagOpenFailed // made, then refused by a security module
 	ev.add(e, 0, identity.Facts{}, now)
 
 	e, now = at(1)
