@@ -200,8 +200,8 @@ bench: deps-bench build tracefs
 ## hook (kretprobe, fexit, tracepoint) in Debian's 6.1 kernel under qemu TCG,
 ## as make vmtest boots it, and the hooks ranked: compare ratios only. qemu
 ## runs with -icount (BENCH_VM_QEMU): the guest's clock counts instructions,
-## so the host's load does not move the figures. About 15 minutes of one
-## core; the report goes to stdout.
+## so the host's load does not move the figures. About 45 minutes of one
+## core (creation rows 12, node rows 31); the report goes to stdout.
 BENCH_VM_ARGS ?= -quick -create-aa -node-aa -phases create,node -no-ext4 -reps 5 -node-scale 0.25 -files 2000
 BENCH_VM_QEMU ?= -icount shift=0,sleep=off
 bench-vm: deps-vmtest

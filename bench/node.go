@@ -15,6 +15,11 @@ package main
 //	(e) fchmod of an open file: a change-time update per call, what the
 //	    tracepoint hook's copy-up programs (the kernel's timestamp
 //	    tracepoints, bpf/copyup.h) cost every such update of the node
+//	(f) pipe2 and the close of both ends: an anonymous file, which the
+//	    kernel names with d_instantiate (alloc_file_pseudo), as it does every
+//	    socket, eventfd, epoll and memfd: what the kretprobe and fexit
+//	    hooks' programs there (bpf/vfs.h, on_instantiate) cost the node's
+//	    work that is not about files
 //
 // Monitors: nothing (the baseline), the kernel's floor (one empty program on
 // one syscall tracepoint, one on the raw sys_exit tracepoint, and, where the
@@ -48,6 +53,7 @@ const (
 	opCreatReopen = "creat-reopen"
 	opGetpid      = "getpid"
 	opFchmod      = "fchmod"
+	opPipe        = "pipe"
 	opTar         = "tar" // run by the parent: tar is its own process
 )
 
@@ -76,7 +82,8 @@ var makeRunPrefixes = []string{"/tmp/", "/etc/", "/var/", "/home/", "/root/", "/
 // no libc, no Go scheduler hand-off around each call.
 func nodeLoopMain(spec genSpec) error {
 	var path *byte
-	if spec.Op != opGetpid {
+	named := spec.Op != opGetpid && spec.Op != opPipe // the loop works on spec.Path
+	if named {
 		p, err := unix.BytePtrFromString(spec.Path)
 		if err != nil {
 			return err
@@ -92,7 +99,7 @@ func nodeLoopMain(spec genSpec) error {
 	// One call before the clock starts: the file must exist already (the
 	// fchmod loop keeps it open).
 	var chmodFd uintptr
-	if spec.Op != opGetpid {
+	if named {
 		fd, _, errno := unix.RawSyscall6(unix.SYS_OPENAT, cwd, uintptr(unsafe.Pointer(path)), flags, 0o644, 0, 0)
 		if errno != 0 {
 			return fmt.Errorf("open %s: %w", spec.Path, errno)
@@ -136,6 +143,15 @@ func nodeLoopMain(spec genSpec) error {
 		case opGetpid:
 			for i := 0; i < n; i++ {
 				unix.RawSyscall(unix.SYS_GETPID, 0, 0, 0)
+			}
+		case opPipe:
+			var fds [2]int32
+			for i := 0; i < n; i++ {
+				if _, _, errno := unix.RawSyscall(unix.SYS_PIPE2, uintptr(unsafe.Pointer(&fds)), unix.O_CLOEXEC, 0); errno != 0 {
+					return fmt.Errorf("pipe2: %w", errno)
+				}
+				unix.RawSyscall(unix.SYS_CLOSE, uintptr(fds[0]), 0, 0)
+				unix.RawSyscall(unix.SYS_CLOSE, uintptr(fds[1]), 0, 0)
 			}
 		case opFchmod:
 			for i := 0; i < n; i++ {
@@ -253,6 +269,7 @@ func setupNodeWorkloads(fss []*testFS, p params) ([]*nodeWorkload, error) {
 		{key: opCreatReopen, name: "(b) O_CREAT open+close of an existing file", unit: "open+close", fs: fs0, ops: sz.opens, syscalls: 2, path: file},
 		{key: opGetpid, name: "(c) getpid (raw syscall)", unit: "getpid", fs: fs0, ops: sz.getpids, syscalls: 1},
 		{key: opFchmod, name: "(e) fchmod of an open file (a change-time update per call)", unit: "fchmod", fs: fs0, ops: sz.opens, syscalls: 1, path: file},
+		{key: opPipe, name: "(f) pipe2 and close of both ends (an anonymous file, named by d_instantiate)", unit: "pipe", fs: fs0, ops: sz.opens, syscalls: 3},
 	}
 	for _, fs := range fss {
 		ws = append(ws, &nodeWorkload{key: opTar, name: fmt.Sprintf("(d) tar -xf of a source tarball on %s", fs.name),

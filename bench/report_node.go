@@ -234,6 +234,11 @@ func (r *report) probeVerdict(hook probe.Hook, wl *nodeWorkload, c cellSummary) 
 		}
 		return fmt.Sprintf("%s: tax %+.0f ns (%s), target ≤ the floor's %+.0f ns", verdict(c.delta.median <= fl.delta.median),
 			c.delta.median, pct(c.ratio.median), fl.delta.median)
+	case opPipe:
+		// kretprobe and fexit: the programs on d_instantiate run for the
+		// pipe's file and stop at their first test (no path walk under
+		// way); the tracepoint hook: its sys_exit tax, three syscalls
+		return fmt.Sprintf("measured: %+.0f ns (%s) per pipe (3 syscalls, one d_instantiate)", c.delta.median, pct(c.ratio.median))
 	case opFchmod:
 		if kprobeClass(hook) {
 			return fmt.Sprintf("%s: %+.0f ns (%s), target zero (≤ %s)", verdict(c.ratio.median <= targetNoTax), c.delta.median, pct(c.ratio.median), pct(targetNoTax))
