@@ -356,7 +356,9 @@ func waitThreadGone(t *testing.T, tid uint32) {
 // file: no creation) and could fill it, and makes "control" (the probe is
 // live for that user and directory), on a tmpfs and through an overlay
 // (whose create makes the file on its upper layer first, in a nested call,
-// then names the overlay's file). The kretprobe and fexit hooks report
+// then names the overlay's file), and on a tmpfs with the refused open made
+// through io_uring (its io-wq worker opens under the planter's
+// credentials, and Landlock refuses it there). The kretprobe and fexit hooks report
 // "planted" once, flagged FlagOpenFailed, from the planting process
 // (open_create_done in bpf/vfs.h). Around the refused open the same thread
 // makes "planted.before" by an open that works and then fails O_CREAT|O_EXCL
@@ -367,7 +369,9 @@ func waitThreadGone(t *testing.T, tid uint32) {
 // an overlay, from 6.13, its copy-up programs report it as a copy-up.
 func TestCreateThenDeniedOpen(t *testing.T) {
 	for _, h := range testedHooks() {
-		for _, fs := range []string{"tmpfs", "overlay"} {
+		// tmpfs/io_uring: the refused open is an io_uring one, run by the
+		// ring's io-wq worker under the planter's credentials
+		for _, fs := range []string{"tmpfs", "overlay", "tmpfs/io_uring"} {
 			t.Run(string(h)+"/"+fs, func(t *testing.T) {
 				// dir: where the files are made; at: where they are
 				// (an overlay's: its upper layer, as reported)
@@ -380,8 +384,12 @@ func TestCreateThenDeniedOpen(t *testing.T) {
 				}
 				require.NoError(t, os.Chmod(dir, 0o777))
 				p, c := watchDir(t, h, watch)
+				via := ""
+				if strings.HasSuffix(fs, "/io_uring") {
+					via = "io_uring"
+				}
 				planter := testutil.RunChild(t, testutil.ChildSpec{Dir: dir, Ops: []testutil.Op{
-					{Kind: testutil.OpLandlockDenied, Path: "planted"},
+					{Kind: testutil.OpLandlockDenied, Path: "planted", For: via},
 				}}.AsUser(65534, 65534))
 				var st unix.Stat_t
 				require.NoError(t, unix.Stat(filepath.Join(at, "planted"), &st), "the planted file is on disk")

@@ -28,6 +28,10 @@ import (
 // ruleset, Path+".before" is made by an open that works, then opened
 // O_CREAT|O_EXCL again (EEXIST); after the refused open, Path is opened
 // O_CREAT|O_EXCL again (EEXIST).
+//
+// With For "io_uring" the refused open is an IORING_OP_OPENAT on a ring the
+// restricted thread makes: the ring's io-wq worker, which runs the open
+// under the thread's credentials, makes the file and gets EACCES.
 const OpLandlockDenied = "landlock_denied_create"
 
 // RestrictMakeReg restricts the calling thread, for good, with a Landlock
@@ -70,7 +74,7 @@ func restrictMakeReg(dfd int, noOpen bool) error {
 	return nil
 }
 
-func landlockDenied(dir int, path string) error {
+func landlockDenied(dir int, path string, uring bool) error {
 	const excl = unix.O_CREAT | unix.O_EXCL | unix.O_WRONLY | unix.O_CLOEXEC
 	if err := closeFd(unix.Openat(dir, path+".before", excl, 0o644)); err != nil {
 		return fmt.Errorf("create %s.before: %w", path, err)
@@ -81,9 +85,18 @@ func landlockDenied(dir int, path string) error {
 	if err := restrictMakeReg(dir, true); err != nil {
 		return err
 	}
-	err := closeFd(unix.Openat(dir, path, unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC, 0o644))
+	const flags = unix.O_CREAT | unix.O_WRONLY | unix.O_CLOEXEC
+	var err error
+	if uring {
+		var res int32
+		if res, err = uringOpen(dir, path, flags, false, false, 0); err == nil && res < 0 {
+			err = unix.Errno(-res)
+		}
+	} else {
+		err = closeFd(unix.Openat(dir, path, flags, 0o644))
+	}
 	if !errors.Is(err, unix.EACCES) {
-		return fmt.Errorf("want EACCES from the open Landlock refuses, got %v", err)
+		return fmt.Errorf("want EACCES from the open Landlock refuses (io_uring: %v), got %v", uring, err)
 	}
 	var st unix.Stat_t
 	if err := unix.Fstatat(dir, path, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {

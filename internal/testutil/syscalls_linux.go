@@ -69,7 +69,7 @@ func extraOp(dir int, op Op) (ok bool, err error) {
 	case OpWaitGone:
 		return true, waitGone(dir, op)
 	case OpLandlockDenied:
-		return true, landlockDenied(dir, op.Path)
+		return true, landlockDenied(dir, op.Path, op.For == "io_uring")
 	}
 	return false, nil
 }
