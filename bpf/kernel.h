@@ -17,6 +17,8 @@
 #define S_IFDIR 0040000
 #define S_IFLNK 0120000
 #define AT_FDCWD -100
+/* include/linux/namei.h: the last component, in an object's creation */
+#define LOOKUP_CREATE 0x0200
 /* include/linux/err.h: IS_ERR_VALUE */
 #define MAX_ERRNO 4095
 
@@ -27,5 +29,16 @@
 #define O_EXCL 0200
 #define O_TRUNC 01000
 #define __O_TMPFILE 020000000
+
+/*
+ * include/linux/dcache.h: a bit of struct dentry's d_flags. An enum
+ * (dentry_flags, renumbered) since 6.14, so in BTF there; a macro before,
+ * whose value is given: DENTRY_FLAG(DCACHE_MOUNTED, 0x10000). A constant
+ * at load time (CO-RE), for a file that includes libbpf's bpf_core_read.h.
+ */
+#define DENTRY_FLAG(name, before)                                                    \
+	((__u32)(bpf_core_enum_value_exists(enum dentry_flags, name)                   \
+			 ? bpf_core_enum_value(enum dentry_flags, name)                \
+			 : (before)))
 
 #endif /* KERNELEVENTS_KERNEL_H */

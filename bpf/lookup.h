@@ -49,6 +49,7 @@
 #include "bpf/bpf_helpers.h"
 #include "bpf/bpf_core_read.h"
 #include "event.h"
+#include "kernel.h"
 #include "scratch.h"
 
 /* Components of a name looked up (".", ".." and links' targets included). */
@@ -82,20 +83,6 @@ struct dentry___pre68 {
 	struct list_head d_child;
 	struct list_head d_subdirs;
 } __attribute__((preserve_access_index));
-
-/* include/uapi/linux/stat.h */
-#define LK_S_IFMT 00170000
-#define LK_S_IFDIR 0040000
-#define LK_S_IFREG 0100000
-#define LK_S_IFLNK 0120000
-
-/* DCACHE_MOUNTED: an enum since 6.14 (and renumbered), 0x10000 before. */
-static __always_inline __u32 dcache_mounted(void)
-{
-	if (bpf_core_enum_value_exists(enum dentry_flags, DCACHE_MOUNTED))
-		return bpf_core_enum_value(enum dentry_flags, DCACHE_MOUNTED);
-	return 0x10000;
-}
 
 static __always_inline struct scratch *slot_scratch(__u32 slot)
 {
@@ -231,7 +218,7 @@ __noinline int follow_mounts(__u32 slot)
 		return 0;
 	for (int i = 0; i < LOOKUP_STACK + 1; i++) {
 		struct dentry *d = (void *)s->lk_found;
-		if (!(BPF_CORE_READ(d, d_flags) & dcache_mounted())) {
+		if (!(BPF_CORE_READ(d, d_flags) & DENTRY_FLAG(DCACHE_MOUNTED, 0x10000))) {
 			s->lk_dentry = s->lk_found;
 			return 1;
 		}
@@ -405,9 +392,9 @@ __noinline int lookup_enter(__u32 slot)
 		return LK_FAIL;
 	struct dentry *d = (void *)s->lk_found;
 	umode_t mode = BPF_CORE_READ(d, d_inode, i_mode);
-	if ((mode & LK_S_IFMT) == LK_S_IFLNK)
+	if ((mode & S_IFMT) == S_IFLNK)
 		return follow_link(slot, (__u64)d, s->lk_end) ? LK_NEXT : LK_FAIL;
-	if ((mode & LK_S_IFMT) != LK_S_IFDIR)
+	if ((mode & S_IFMT) != S_IFDIR)
 		return LK_FAIL;
 	s->lk_cur = s->lk_end;
 	return LK_ENTER;

@@ -265,12 +265,12 @@ static __always_inline int name_report_in(struct scratch *s, int dfd, __u64 file
 		s->lk_dentry = (__u64)at.dentry;
 		/* the type goes through map memory: the verifier then sees one
 		 * unknown value after this, not one path walk per type */
-		__u32 mode = child_mode(s->slot, tail, len) & LK_S_IFMT;
-		if (mode && mode != LK_S_IFREG && mode != LK_S_IFDIR && mode != LK_S_IFLNK)
+		__u32 mode = child_mode(s->slot, tail, len) & S_IFMT;
+		if (mode && mode != S_IFREG && mode != S_IFDIR && mode != S_IFLNK)
 			return 0;
-		*(volatile __u32 *)&s->lk_type = mode == LK_S_IFREG   ? FILE_TYPE_REGULAR
-						 : mode == LK_S_IFDIR ? FILE_TYPE_DIR
-						 : mode == LK_S_IFLNK ? FILE_TYPE_SYMLINK
+		*(volatile __u32 *)&s->lk_type = mode == S_IFREG   ? FILE_TYPE_REGULAR
+						 : mode == S_IFDIR ? FILE_TYPE_DIR
+						 : mode == S_IFLNK ? FILE_TYPE_SYMLINK
 								      : FILE_TYPE_UNKNOWN;
 		__u32 type = *(volatile __u32 *)&s->lk_type & 0xff;
 		flags = (flags & ~(0xffU << TYPE_SHIFT)) | type << TYPE_SHIFT;

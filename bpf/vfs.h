@@ -15,6 +15,7 @@
 #include "kernel.h"
 #include "output.h"
 #include "report.h"
+#include "window.h"
 
 /*
  * kretprobe and fexit hooks: a mknod or a link of an O_TMPFILE file is kept
@@ -132,52 +133,6 @@ static __always_inline struct open_create *open_create_slot(__u32 tid)
 	return bpf_map_lookup_elem(&open_creates, &i);
 }
 
-/* DCACHE_PAR_LOOKUP: an enum since 6.14 (and renumbered), 0x10000000 before. */
-static __always_inline __u32 dcache_par_lookup(void)
-{
-	if (bpf_core_enum_value_exists(enum dentry_flags, DCACHE_PAR_LOOKUP))
-		return bpf_core_enum_value(enum dentry_flags, DCACHE_PAR_LOOKUP);
-	return 0x10000000;
-}
-
-/* include/linux/namei.h: the last component, in an object's creation */
-#define LOOKUP_CREATE 0x0200
-
-/* A dentry's d_flags, d_parent and d_name.hash_len (kprobe: from one read
- * of its first 64 bytes where the kernel's layout puts them there, as every
- * kernel from 5.x to 6.18 does; field by field otherwise). */
-struct dentry_front {
-	__u32 flags;
-	struct dentry *parent;
-	__u64 hash_len;
-};
-
-static __always_inline void read_dentry_front(struct dentry *d, bool btf, struct dentry_front *f)
-{
-	if (btf) {
-		f->flags = d->d_flags;
-		f->parent = d->d_parent;
-		/* hash_len shares a union with hash: the verifier takes an
-		 * 8-byte load there for a read past hash (little endian) */
-		f->hash_len = (__u64)d->d_name.len << 32 | d->d_name.hash;
-		return;
-	}
-	__u32 of = bpf_core_field_offset(struct dentry, d_flags);
-	__u32 op = bpf_core_field_offset(struct dentry, d_parent);
-	__u32 oh = bpf_core_field_offset(struct dentry, d_name.hash_len);
-	if (of + 4 <= 64 && op + 8 <= 64 && oh + 8 <= 64 && !(op & 7) && !(oh & 7) && !(of & 3)) {
-		__u64 w[8] = {};
-		bpf_probe_read_kernel(w, sizeof(w), d);
-		f->flags = ((__u32 *)w)[(of / 4) & 15];
-		f->parent = (struct dentry *)w[(op / 8) & 7];
-		f->hash_len = w[(oh / 8) & 7];
-		return;
-	}
-	f->flags = BPF_CORE_READ(d, d_flags);
-	f->parent = BPF_CORE_READ(d, d_parent);
-	f->hash_len = BPF_CORE_READ(d, d_name.hash_len);
-}
-
 /*
  * on_instantiate: fs/dcache.c d_instantiate(dentry, inode) and
  * d_instantiate_new(dentry, inode), every name a filesystem gives a new
@@ -206,7 +161,7 @@ static __always_inline int on_instantiate(struct dentry *dentry, struct inode *i
 	read_dentry_front(dentry, btf, &f);
 	if (f.parent != nd->path.dentry ||
 	    f.hash_len != ((__u64)nd->last.len << 32 | nd->last.hash) ||
-	    (f.flags & dcache_par_lookup()))
+	    (f.flags & DENTRY_FLAG(DCACHE_PAR_LOOKUP, 0x10000000)))
 		return 0;
 	__u32 tid = t->pid;
 	struct open_create *oc = open_create_slot(tid);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (MIT OR GPL-2.0-only) */
 /*
  * Batched reads of neighbouring kernel fields (CO-RE windows): a dentry's
- * parent and name, a mount's parent and root, a struct path, a struct
- * file's mode, flags, inode and path.
+ * parent and name, its flags, parent and name's hash and length, a
+ * super_block's device, magic and root, a mount's parent and root, a
+ * struct path, a struct file's mode, flags, inode and path.
  */
 #ifndef KERNELEVENTS_WINDOW_H
 #define KERNELEVENTS_WINDOW_H
@@ -130,6 +131,41 @@ static __always_inline __u32 read_dentry_btf(struct scratch *s, struct dentry *d
 	if (isize > 32)
 		dst[4] = w[4];
 	return NAME_COPY;
+}
+
+/* A dentry's d_flags, d_parent and d_name.hash_len (kprobe: from one read
+ * of its first 64 bytes where the kernel's layout puts them there, as every
+ * kernel from 5.x to 6.18 does; field by field otherwise). */
+struct dentry_front {
+	__u32 flags;
+	struct dentry *parent;
+	__u64 hash_len;
+};
+
+static __always_inline void read_dentry_front(struct dentry *d, bool btf, struct dentry_front *f)
+{
+	if (btf) {
+		f->flags = d->d_flags;
+		f->parent = d->d_parent;
+		/* hash_len shares a union with hash: the verifier takes an
+		 * 8-byte load there for a read past hash (little endian) */
+		f->hash_len = (__u64)d->d_name.len << 32 | d->d_name.hash;
+		return;
+	}
+	__u32 of = bpf_core_field_offset(struct dentry, d_flags);
+	__u32 op = bpf_core_field_offset(struct dentry, d_parent);
+	__u32 oh = bpf_core_field_offset(struct dentry, d_name.hash_len);
+	if (of + 4 <= 64 && op + 8 <= 64 && oh + 8 <= 64 && !(op & 7) && !(oh & 7) && !(of & 3)) {
+		__u64 w[8] = {};
+		bpf_probe_read_kernel(w, sizeof(w), d);
+		f->flags = ((__u32 *)w)[(of / 4) & 15];
+		f->parent = (struct dentry *)w[(op / 8) & 7];
+		f->hash_len = w[(oh / 8) & 7];
+		return;
+	}
+	f->flags = BPF_CORE_READ(d, d_flags);
+	f->parent = BPF_CORE_READ(d, d_parent);
+	f->hash_len = BPF_CORE_READ(d, d_name.hash_len);
 }
 
 /* A super_block's s_dev, s_magic and s_root (where_of). */
