@@ -36,9 +36,9 @@
  * whose value is given: DENTRY_FLAG(DCACHE_MOUNTED, 0x10000). A constant
  * at load time (CO-RE), for a file that includes libbpf's bpf_core_read.h.
  */
-#define DENTRY_FLAG(name, before)                                                    \
-	((__u32)(bpf_core_enum_value_exists(enum dentry_flags, name)                   \
-			 ? bpf_core_enum_value(enum dentry_flags, name)                \
+#define DENTRY_FLAG(name, before)                                                                  \
+	((__u32)(bpf_core_enum_value_exists(enum dentry_flags, name)                               \
+			 ? bpf_core_enum_value(enum dentry_flags, name)                            \
 			 : (before)))
 
 #endif /* KERNELEVENTS_KERNEL_H */

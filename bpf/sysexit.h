@@ -271,7 +271,7 @@ static __always_inline int name_report_in(struct scratch *s, int dfd, __u64 file
 		*(volatile __u32 *)&s->lk_type = mode == S_IFREG   ? FILE_TYPE_REGULAR
 						 : mode == S_IFDIR ? FILE_TYPE_DIR
 						 : mode == S_IFLNK ? FILE_TYPE_SYMLINK
-								      : FILE_TYPE_UNKNOWN;
+								   : FILE_TYPE_UNKNOWN;
 		__u32 type = *(volatile __u32 *)&s->lk_type & 0xff;
 		flags = (flags & ~(0xffU << TYPE_SHIFT)) | type << TYPE_SHIFT;
 	}
