@@ -582,7 +582,7 @@ func ioUringNameCompletedElsewhere(t *testing.T, h Hook, root string) nameCase {
 			_, err := os.Stat(filepath.Join(w, "k-defer"))
 			require.NoError(t, err, "the file is in the watched directory")
 			got := s.c.wait(t, 1, uint32(child.PID))
-			require.Len(t, got, 1, "the rename counted once: %v", paths(got))
+			require.Len(t, got, 1, "the rename counted once: %v (lost: %v)", paths(got), s.lost(t))
 			e := got[0]
 			assert.Equal(t, event.OpRename, e.op)
 			if h == HookTracepoint && e.flags&event.FlagUnresolved != 0 {
